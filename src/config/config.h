@@ -1,0 +1,81 @@
+/* config.h - the gateway's configuration (`switchyard gateway --config FILE`).
+ *
+ * sy_config_load parses and validates the whole file: unknown keys, bad values and bad references
+ * are errors reported as `FILE:LINE: key: reason`. The scheduler section is handed, as a YAML
+ * subtree, to the scheduler's own loader (src/sched), so `--check` validates it too.
+ *
+ * A loaded config is immutable and reference-counted: a SIGHUP reload builds a new one and swaps it
+ * in; requests still holding the old one finish with it.
+ */
+#ifndef SY_CONFIG_CONFIG_H
+#define SY_CONFIG_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/yaml.h"
+
+enum sy_engine {
+    SY_ENGINE_VLLM,     /* vllm:* metric names (default) */
+    SY_ENGINE_SGLANG,   /* sglang:* */
+    SY_ENGINE_TRTLLM,   /* trtllm_* (trtllm-serve) */
+    SY_ENGINE_LLAMACPP  /* llamacpp:* (llama.cpp server --metrics) */
+};
+
+struct sy_label {
+    char *key;   /* owned */
+    char *value; /* owned */
+};
+
+struct sy_endpoint_config {
+    char *address;            /* "host:port" as written; owned */
+    char host[256];           /* parsed host */
+    uint16_t port;            /* parsed port */
+    struct sy_label *labels;  /* owned array */
+    size_t nlabels;           /* label count */
+    char *kv_events;          /* optional "tcp://HOST:PORT" KV-event publisher; owned or NULL */
+    int line;                 /* line in the config file, for messages */
+};
+
+struct sy_config {
+    _Atomic int refs;             /* reference count; sy_config_unref frees at 0 */
+    char *file;                   /* path it was loaded from; owned */
+    char listen_host[256];        /* client listener */
+    uint16_t listen_port;
+    char admin_host[256];         /* admin listener (/metrics, /health, /ready, /debug) */
+    uint16_t admin_port;
+    bool admin_shared;            /* admin == listen: admin routes served on the client port */
+    int workers;                  /* worker threads; 0 in the file means one per core */
+    enum sy_engine engine;        /* pool.engine */
+    uint64_t scrape_interval_ns;  /* pool.scrapeInterval, default 50ms */
+    uint64_t staleness_ns;        /* pool.metricsStalenessThreshold, default 2s */
+    struct sy_endpoint_config *endpoints; /* pool.endpoints; owned */
+    size_t nendpoints;
+    uint64_t max_body_bytes;      /* limits.maxBodyBytes, default 32 MiB */
+    uint64_t connect_timeout_ns;  /* timeouts.connect, default 2s */
+    uint64_t request_timeout_ns;  /* timeouts.request: upstream response headers deadline, default 300s */
+    uint64_t idle_timeout_ns;     /* timeouts.idle: client/upstream keep-alive idle, default 60s */
+    uint64_t drain_timeout_ns;    /* timeouts.drain: SIGTERM grace for in-flight streams, default 30s */
+    int max_retries;              /* retry.maxAttempts: endpoints tried per request, default 3 */
+    char *log_level;              /* logLevel: debug|info|warn|error; owned or NULL */
+    struct sy_yaml_node *root;    /* the whole parsed file; owned */
+    const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL
+                                             means llm-d's built-in default */
+    struct sy_yaml_node *scheduler_root;  /* root of schedulerFile when used; owned */
+    char *scheduler_file;         /* file the scheduler section came from (for messages); owned */
+};
+
+/* Loads and validates FILE. Returns a config with refs == 1, or NULL with the first error in err
+ * ("FILE:LINE: key: reason"). Does not validate the scheduler section's plugins: the caller
+ * builds the scheduler from cfg->scheduler and reports its errors the same way. */
+struct sy_config *sy_config_load(const char *path, char *err, size_t errcap);
+/* Same, from text in memory (tests, fuzzing); name stands in for the file name. */
+struct sy_config *sy_config_load_string(const char *text, size_t len, const char *name, char *err,
+                                        size_t errcap);
+struct sy_config *sy_config_ref(struct sy_config *c);
+void sy_config_unref(struct sy_config *c);
+const char *sy_engine_name(enum sy_engine e);
+
+#endif

@@ -1,0 +1,33 @@
+/* buf.h - a growable byte buffer.
+ *
+ * Invariant: data[len] == '\0' whenever data != NULL, so a buffer holding text can be passed to
+ * C string functions. The buffer owns data; sy_buf_fini frees it.
+ */
+#ifndef SY_CORE_BUF_H
+#define SY_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct sy_buf {
+    char *data;   /* owned; NUL-terminated at len; NULL until first append */
+    size_t len;   /* bytes used */
+    size_t cap;   /* bytes allocated (excluding the terminator) */
+};
+
+void sy_buf_init(struct sy_buf *b);
+void sy_buf_fini(struct sy_buf *b);
+void sy_buf_reset(struct sy_buf *b);                      /* len = 0, keeps memory */
+void sy_buf_reserve(struct sy_buf *b, size_t extra);      /* room for extra more bytes */
+void sy_buf_append(struct sy_buf *b, const void *p, size_t n);
+void sy_buf_puts(struct sy_buf *b, const char *s);
+void sy_buf_printf(struct sy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sy_buf_vprintf(struct sy_buf *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
+void sy_buf_json_str(struct sy_buf *b, const char *s, size_t n);
+/* Removes the first n bytes. */
+void sy_buf_consume(struct sy_buf *b, size_t n);
+/* Hands the memory to the caller (who frees it with free()) and resets b. */
+char *sy_buf_steal(struct sy_buf *b, size_t *len);
+
+#endif

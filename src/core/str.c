@@ -1,0 +1,179 @@
+/* str.c - string views and value parsers (see str.h). */
+#include "core/str.h"
+#include "core/alloc.h"
+#include "core/err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct sy_str sy_str_c(const char *s)
+{
+    struct sy_str v = {s ? s : "", s ? strlen(s) : 0};
+    return v;
+}
+
+bool sy_str_eq(struct sy_str a, struct sy_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+bool sy_str_eq_c(struct sy_str a, const char *b)
+{
+    return sy_str_eq(a, sy_str_c(b));
+}
+
+bool sy_str_case_eq_c(struct sy_str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && strncasecmp(a.p, b, n) == 0;
+}
+
+char *sy_str_dup(struct sy_str s)
+{
+    return sy_xstrndup(s.p, s.len);
+}
+
+int sy_parse_hostport(const char *s, char *host, size_t hostcap, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (!s || !*s)
+        return SY_EINVAL;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return SY_EINVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || strchr(s, ':') != colon)
+            return SY_EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hostcap)
+        return SY_EINVAL;
+    uint64_t p;
+    if (sy_parse_u64(colon + 1, 0, 65535, &p) != 0)
+        return SY_EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+int sy_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return SY_EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return SY_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int sy_parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return SY_EINVAL;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return SY_EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Splits "12.5ms" into number and unit; the number may be fractional. */
+static int split_unit(const char *s, double *num, const char **unit)
+{
+    if (!s || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+        return SY_EINVAL;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v) || v < 0 || end == s)
+        return SY_EINVAL;
+    *num = v;
+    *unit = end;
+    return 0;
+}
+
+int sy_parse_duration_ns(const char *s, uint64_t *out)
+{
+    double v;
+    const char *u;
+    if (split_unit(s, &v, &u) != 0)
+        return SY_EINVAL;
+    double mult;
+    if (*u == '\0' || strcmp(u, "ms") == 0)
+        mult = 1e6;
+    else if (strcmp(u, "ns") == 0)
+        mult = 1;
+    else if (strcmp(u, "us") == 0)
+        mult = 1e3;
+    else if (strcmp(u, "s") == 0)
+        mult = 1e9;
+    else if (strcmp(u, "m") == 0)
+        mult = 60e9;
+    else if (strcmp(u, "h") == 0)
+        mult = 3600e9;
+    else
+        return SY_EINVAL;
+    double r = v * mult;
+    if (r > 1.8e19)
+        return SY_EINVAL;
+    *out = (uint64_t)r;
+    return 0;
+}
+
+int sy_parse_size(const char *s, uint64_t *out)
+{
+    double v;
+    const char *u;
+    if (split_unit(s, &v, &u) != 0)
+        return SY_EINVAL;
+    static const struct {
+        const char *name;
+        double mult;
+    } units[] = {{"", 1},        {"B", 1},           {"K", 1e3},         {"KB", 1e3},
+                 {"KiB", 1024.0}, {"M", 1e6},         {"MB", 1e6},        {"MiB", 1048576.0},
+                 {"G", 1e9},     {"GB", 1e9},        {"GiB", 1073741824.0}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(u, units[i].name) == 0) {
+            double r = v * units[i].mult;
+            if (r > 1.8e19)
+                return SY_EINVAL;
+            *out = (uint64_t)r;
+            return 0;
+        }
+    }
+    return SY_EINVAL;
+}
+
+int sy_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"};
+    static const char *no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return SY_EINVAL;
+}

@@ -1,0 +1,69 @@
+/* sched.h - the scheduler: llm-d's filter -> score -> pick pipeline over the endpoint pool.
+ *
+ * A scheduler is built from an llm-d EndpointPickerConfig (YAML subtree) into plugin instances
+ * and scheduling profiles. For each request the gateway calls sy_sched_pick: the profile handler
+ * chooses the profile(s) to run; each profile copies the candidate endpoints with a snapshot of
+ * their state, runs its filters in order (an empty result is "no endpoints available"), runs its
+ * scorers (each score clamped to [0,1], total = sum of weight x score), and its picker chooses.
+ * After the proxy finishes, sy_sched_done lets plugins observe the outcome.
+ *
+ * Plugins are const ops tables (struct sy_plugin_ops), one file each, registered in registry.c
+ * and named by llm-d type name. A plugin implements whichever extension points it needs (filter,
+ * scorer, picker, producer, pre-request observer), as llm-d plugins implement several Go
+ * interfaces.
+ *
+ * Threading: a scheduler is immutable after construction and shared by all workers; plugin state
+ * that changes (prefix index, round-robin cursor, session table) must be thread-safe.
+ */
+#ifndef SY_SCHED_SCHED_H
+#define SY_SCHED_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/request.h"
+#include "config/yaml.h"
+#include "pool/pool.h"
+
+struct sy_scheduler;
+struct sy_metrics;
+
+/* One candidate endpoint with a snapshot of its state, as plugins see it. */
+struct sy_sched_candidate {
+    struct sy_endpoint *ep;        /* borrowed (the caller holds the pool) */
+    struct sy_endpoint_state st;   /* snapshot taken when the cycle started */
+    size_t pool_index;             /* index in pool->eps */
+};
+
+#define SY_SCHED_MAX_CANDIDATES 1024 /* endpoints considered per cycle */
+#define SY_SCHED_MAX_SCORERS    16   /* scorers per profile */
+
+/* Result of one scheduling cycle. */
+struct sy_sched_result {
+    struct sy_endpoint *ep;        /* chosen endpoint; the caller takes a reference */
+    size_t pool_index;             /* its index in the pool */
+    int64_t inflight_tokens;       /* token estimate to add/sub for in-flight accounting */
+    void *cycle;                   /* scheduler-owned per-request state; pass to sy_sched_done */
+};
+
+/* Builds a scheduler from an EndpointPickerConfig node (NULL = llm-d's built-in default). file is
+ * used in messages. On error returns NULL and writes "FILE:LINE: key: reason" to err. */
+struct sy_scheduler *sy_sched_new(const struct sy_yaml_node *cfg, const char *file, char *err,
+                                  size_t errcap);
+void sy_sched_free(struct sy_scheduler *s);
+
+/* Picks an endpoint of pool for req, skipping endpoints in exclude (those already tried and
+ * failed). Returns 0, SY_ENOENDPOINT (no candidate survived: not ready, model not served,
+ * filtered out), or another negative code. */
+int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                  struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
+/* Called once per successful pick when the request ends (ok = response completed). Frees the
+ * cycle state. */
+void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);
+
+/* Writes a human/JSON explanation of the last decisions (debug endpoint); may be empty. */
+struct sy_buf;
+void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out);
+
+#endif

@@ -1,0 +1,103 @@
+/* Unit tests for src/core/str.c and src/core/buf.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/str.h"
+
+static void test_hostport(void **state)
+{
+    char host[64];
+    uint16_t port;
+    assert_int_equal(sy_parse_hostport("127.0.0.1:8080", host, sizeof host, &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(sy_parse_hostport("[::1]:9", host, sizeof host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 9);
+    assert_int_equal(sy_parse_hostport("localhost:0", host, sizeof host, &port), 0);
+    assert_int_equal(sy_parse_hostport("nohost", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport(":80", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport("h:65536", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport("h:-1", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport("h:80x", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport("::1:80", host, sizeof host, &port), SY_EINVAL);
+    assert_int_equal(sy_parse_hostport("", host, sizeof host, &port), SY_EINVAL);
+}
+
+static void test_duration(void **state)
+{
+    uint64_t ns;
+    assert_int_equal(sy_parse_duration_ns("50ms", &ns), 0);
+    assert_int_equal(ns, 50000000ULL);
+    assert_int_equal(sy_parse_duration_ns("2s", &ns), 0);
+    assert_int_equal(ns, 2000000000ULL);
+    assert_int_equal(sy_parse_duration_ns("1.5s", &ns), 0);
+    assert_int_equal(ns, 1500000000ULL);
+    assert_int_equal(sy_parse_duration_ns("100us", &ns), 0);
+    assert_int_equal(ns, 100000ULL);
+    assert_int_equal(sy_parse_duration_ns("250", &ns), 0);
+    assert_int_equal(ns, 250000000ULL);
+    assert_int_equal(sy_parse_duration_ns("1m", &ns), 0);
+    assert_int_equal(ns, 60000000000ULL);
+    assert_int_equal(sy_parse_duration_ns("5 parsecs", &ns), SY_EINVAL);
+    assert_int_equal(sy_parse_duration_ns("-1s", &ns), SY_EINVAL);
+    assert_int_equal(sy_parse_duration_ns("", &ns), SY_EINVAL);
+}
+
+static void test_size(void **state)
+{
+    uint64_t v;
+    assert_int_equal(sy_parse_size("32MiB", &v), 0);
+    assert_int_equal(v, 32ULL << 20);
+    assert_int_equal(sy_parse_size("1KB", &v), 0);
+    assert_int_equal(v, 1000);
+    assert_int_equal(sy_parse_size("4096", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(sy_parse_size("12 apples", &v), SY_EINVAL);
+}
+
+static void test_buf(void **state)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        sy_buf_printf(&b, "%d,", i);
+    assert_int_equal(strncmp(b.data, "0,1,2,", 6), 0);
+    assert_int_equal(b.data[b.len], '\0');
+    sy_buf_reset(&b);
+    sy_buf_json_str(&b, "a\"b\\c\n\x01", 7);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    sy_buf_reset(&b);
+    sy_buf_puts(&b, "hello world");
+    sy_buf_consume(&b, 6);
+    assert_string_equal(b.data, "world");
+    size_t n;
+    char *p = sy_buf_steal(&b, &n);
+    assert_int_equal(n, 5);
+    assert_null(b.data);
+    free(p);
+    sy_buf_fini(&b);
+}
+
+static void test_strerror(void **state)
+{
+    assert_string_equal(sy_strerror(0), "success");
+    assert_string_equal(sy_strerror(SY_ETIMEDOUT), "timed out");
+    assert_string_equal(sy_strerror(12345), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostport), cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_size),     cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
