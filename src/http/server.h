@@ -1,0 +1,102 @@
+/* server.h - HTTP/1.1 server on a libuv loop (llhttp parser), shared by the gateway, the
+ * simulator and the admin listener.
+ *
+ * The server reads one request at a time per connection (pipelined requests wait), buffers its
+ * body up to max_body_bytes (a larger Content-Length is refused with 413 before the body is read;
+ * a chunked body that grows past the limit likewise), then calls the handler once with a complete
+ * request. The handler answers either at once (sy_http_respond) or later and incrementally
+ * (sy_http_begin / sy_http_write / sy_http_end), e.g. from upstream callbacks or timers.
+ * Keep-alive is honoured; the connection reads the next request after sy_http_end.
+ *
+ * If the client goes away before the response ends, the request's on_abort callback (if the
+ * handler set one) is called exactly once; after that the handler must not touch the request
+ * again, and it still owns no memory of it: the server frees the request after on_abort returns.
+ *
+ * Threading: a server and its connections belong to the loop they were started on.
+ */
+#ifndef SY_HTTP_SERVER_H
+#define SY_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/str.h"
+
+#define SY_HTTP_MAX_HEADERS 64 /* request headers kept; more is 431 */
+
+struct sy_http_server;
+struct sy_http_req;
+
+typedef void sy_http_handler_fn(void *ud, struct sy_http_req *req);
+typedef void sy_http_abort_fn(struct sy_http_req *req); /* client went away mid-response */
+typedef void sy_http_drain_fn(struct sy_http_req *req); /* write queue drained below low mark */
+
+struct sy_http_req {
+    struct sy_str method;      /* "GET", "POST", ... */
+    struct sy_str path;        /* URL path without the query */
+    struct sy_str query;       /* after '?', or empty */
+    struct sy_str url;         /* path + query as received */
+    size_t nheaders;           /* header count */
+    struct sy_str header_names[SY_HTTP_MAX_HEADERS];  /* views, valid until the request ends */
+    struct sy_str header_values[SY_HTTP_MAX_HEADERS];
+    const char *body;          /* complete body (NUL-terminated for convenience); may be "" */
+    size_t body_len;           /* its length */
+    uint64_t start_ns;         /* monotonic time the request line arrived */
+    bool keep_alive;           /* client wants keep-alive */
+    struct sy_str peer;        /* client "ip:port" */
+    void *data;                /* handler's per-request pointer */
+    sy_http_abort_fn *on_abort; /* set by the handler to learn of a client disconnect */
+    sy_http_drain_fn *on_drain; /* set by the handler to resume after backpressure */
+    struct sy_http_conn *conn; /* private: owning connection */
+};
+
+struct sy_http_server_opts {
+    uint64_t max_body_bytes;    /* bodies larger than this get 413 (default 32 MiB) */
+    uint64_t idle_timeout_ns;   /* close an idle keep-alive connection after this (default 60 s) */
+    bool reuseport;             /* bind with SO_REUSEPORT (one listener per worker thread) */
+    sy_http_handler_fn *handler; /* called once per complete request */
+    void *ud;                   /* passed to handler */
+};
+
+/* Binds host:port on loop and starts accepting. port 0 picks an ephemeral port (see
+ * sy_http_server_port). Returns 0 or a negative SY_E* / libuv code with a message in err. */
+int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
+                         const struct sy_http_server_opts *opts, struct sy_http_server **out,
+                         char *err, size_t errcap);
+uint16_t sy_http_server_port(const struct sy_http_server *s);
+/* Stops accepting (connections in progress continue). */
+void sy_http_server_stop_accepting(struct sy_http_server *s);
+/* Number of requests currently being handled (for draining). */
+size_t sy_http_server_active(const struct sy_http_server *s);
+/* Closes everything; the server is freed once its handles have closed. */
+void sy_http_server_close(struct sy_http_server *s);
+
+/* Looks up a request header (case-insensitive); false when absent. */
+bool sy_http_header(const struct sy_http_req *req, const char *name, struct sy_str *value);
+
+/* A complete response. extra_headers is zero or more "Name: value\r\n" lines (may be NULL). The
+ * request ends when this returns. */
+void sy_http_respond(struct sy_http_req *req, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len);
+/* An OpenAI-style error: {"error":{"message","type","code"}} with the given status. */
+void sy_http_respond_error(struct sy_http_req *req, int status, const char *type,
+                           const char *code, const char *message, const char *extra_headers);
+
+/* Incremental response. head_lines holds the header lines after the status line (each ending
+ * "\r\n", without the final blank line). If content_length < 0 the body is sent chunked. */
+void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
+                   int64_t content_length);
+/* Queues body bytes (copied). Returns the bytes now queued for the client, so callers can apply
+ * backpressure (pause the producer above a high mark, resume from on_drain). */
+size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len);
+/* Ends the response (chunked: writes the last chunk). ok=false closes the connection after what
+ * was queued, for a response that broke part-way. The request ends here. */
+void sy_http_end(struct sy_http_req *req, bool ok);
+/* Bytes queued but not yet written to the client. */
+size_t sy_http_queued(const struct sy_http_req *req);
+
+const char *sy_http_status_text(int status);
+
+#endif

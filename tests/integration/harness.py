@@ -1,0 +1,192 @@
+"""Shared helpers for Switchyard's integration tests (Python 3 standard library only).
+
+Each test file registers functions with @test and ends with run(); run() prints one line
+"N passed, N failed" that tests/run.sh sums. Processes started through start_process() are
+killed when the file finishes, whatever happens. Every wait is bounded.
+"""
+import atexit
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", "build")
+BIN = os.path.join(ROOT, BUILD, "switchyard")
+_tests = []
+_procs = []
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def free_port():
+    """An ephemeral loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_ports(n):
+    """n distinct free ports (held open together while choosing, so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def consecutive_ports(n, tries=200):
+    """A base port P such that P..P+n-1 are all free."""
+    import random
+    for _ in range(tries):
+        base = random.randint(20000, 60000 - n)
+        socks = []
+        ok = True
+        for i in range(n):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", base + i))
+                socks.append(s)
+            except OSError:
+                ok = False
+                s.close()
+                break
+        for s in socks:
+            s.close()
+        if ok:
+            return base
+    raise RuntimeError("no run of free ports")
+
+
+def start_process(args, env=None, stdout=None, stderr=None, **kw):
+    """Starts a process that is killed at exit. Output goes to a temp log unless given."""
+    if stdout is None:
+        log = tempfile.NamedTemporaryFile(prefix="sy-", suffix=".log", delete=False)
+        stdout = log
+        stderr = subprocess.STDOUT
+    p = subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr, **kw)
+    p.log_path = getattr(stdout, "name", None)
+    _procs.append(p)
+    return p
+
+
+def process_log(p):
+    path = getattr(p, "log_path", None)
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=10):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+    return p.returncode
+
+
+@atexit.register
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(5)
+            except Exception:
+                pass
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    """Waits until host:port accepts connections."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s:\n%s" % (proc.returncode, process_log(proc)))
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("port %d not ready after %.1fs" % (port, timeout))
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def request(port, method, path, body=None, headers=None, timeout=15.0, host="127.0.0.1"):
+    """One HTTP request on a new connection. Returns (status, headers dict lower-cased, body bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def post_json(port, path, obj, headers=None, timeout=15.0):
+    return request(port, "POST", path, obj, headers, timeout)
+
+
+def write_file(text, suffix=".yaml"):
+    f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def run():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for fn in _tests:
+        if only and fn.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("ok   %-50s %.2fs" % (fn.__name__, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %-50s %.2fs" % (fn.__name__, time.time() - t0), flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    _cleanup()
+    sys.exit(1 if failed else 0)
