@@ -1,0 +1,855 @@
+/* server.c - HTTP/1.1 server on libuv + llhttp (see server.h for the contract).
+ *
+ * Per connection:
+ *
+ *   read --> llhttp_execute --> on_url/on_header_* append into conn->hdr (offsets, since the
+ *            buffer may move) --> on_headers_complete: limits (413 before the body is read,
+ *            100-continue) --> on_body appends into conn->body --> on_message_complete: the
+ *            parser is paused, views are built, the handler is called.
+ *
+ *   While a request is being handled the connection keeps reading (so a disconnect is seen at
+ *   once and reported through on_abort), but bytes of a pipelined next request are only stashed
+ *   in conn->pending (bounded; reading stops when it is full) and parsed after sy_http_end.
+ *
+ * Lifetime: a connection is freed when its handle has closed AND no request is outstanding. A
+ * request whose client vanished is either released at once (the handler set on_abort, which is
+ * called first) or kept as a "dead" request until the handler calls sy_http_end; writes to a dead
+ * request are dropped. Either way a handler never sees freed memory.
+ *
+ * Writes copy the data into one heap block per write (uv_write_t + bytes); queued bytes are
+ * counted so producers can apply backpressure (sy_http_write returns the queue size; on_drain is
+ * called when it falls back under SY_HTTP_LOW_WATER).
+ *
+ * Rejected alternatives: a per-connection write ring (fewer mallocs, but streaming chunks are
+ * small and malloc is not the bottleneck); uv_read_stop while handling (would hide a client
+ * disconnect until the upstream finished).
+ */
+#include "http/server.h"
+
+#include <errno.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+
+#define SY_HTTP_MAX_HEADER_BYTES (64 * 1024)  /* url + headers; more is 431 */
+#define SY_HTTP_MAX_PENDING      (256 * 1024) /* stashed pipelined bytes before reads pause */
+#define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
+
+struct sy_http_server {
+    uv_loop_t *loop;                 /* owning loop */
+    uv_tcp_t listener;               /* listening socket */
+    struct sy_http_server_opts opts; /* copy of the options */
+    uint16_t port;                   /* bound port */
+    size_t active;                   /* requests being handled */
+    size_t nconns;                   /* connection objects not yet freed */
+    bool closing;                    /* sy_http_server_close called */
+    bool listener_closed;            /* listener handle closed */
+    struct sy_http_conn *conns;      /* list of open connections */
+};
+
+struct sy_http_conn {
+    uv_tcp_t tcp;                     /* the client socket */
+    uv_timer_t idle;                  /* idle / header timeout */
+    struct sy_http_server *srv;       /* owner */
+    struct sy_http_conn *next, *prev; /* server's list */
+    llhttp_t parser;                  /* request parser */
+    struct sy_buf hdr;                /* url, header names and values of the request in progress */
+    size_t url_len;                   /* url is hdr[0..url_len) */
+    size_t nh;                        /* headers recorded */
+    size_t name_off[SY_HTTP_MAX_HEADERS], name_len[SY_HTTP_MAX_HEADERS];
+    size_t val_off[SY_HTTP_MAX_HEADERS], val_len[SY_HTTP_MAX_HEADERS];
+    size_t cur_off;          /* start of the field/value being read */
+    bool in_value;           /* last callback was a header value */
+    bool too_many_headers;   /* more than SY_HTTP_MAX_HEADERS */
+    struct sy_buf body;      /* body of the request in progress */
+    int reject_status;       /* set by callbacks to refuse the request */
+    struct sy_buf pending;   /* bytes read while a request is being handled */
+    struct sy_http_req *req; /* request being handled, or NULL */
+    bool reading;            /* uv_read_start active */
+    bool closed;             /* uv_close issued */
+    bool handle_closed;      /* close callbacks ran (both handles) */
+    int handles_open;        /* tcp + timer */
+    bool close_after_write;  /* close once the write queue is empty */
+    bool in_execute;         /* inside llhttp_execute (no re-entry) */
+    size_t queued;           /* bytes in uv_write requests not yet completed */
+    char peer[64];           /* "ip:port" */
+};
+
+/* Private per-request state hangs off the public struct. */
+struct req_priv {
+    struct sy_http_req pub; /* what handlers see; must be first */
+    bool began;             /* status line sent */
+    bool chunked;           /* body sent chunked */
+    bool ended;             /* sy_http_end / respond done */
+    bool dead;              /* client vanished; writes dropped */
+    bool was_above_low;     /* queue exceeded low water since last on_drain */
+};
+
+struct write_req {
+    uv_write_t w;              /* libuv request */
+    struct sy_http_conn *conn; /* connection written to */
+    size_t len;                /* bytes in data */
+    char data[];               /* the bytes */
+};
+
+static void conn_close(struct sy_http_conn *c);
+static void conn_process(struct sy_http_conn *c, const char *data, size_t len);
+static void conn_maybe_free(struct sy_http_conn *c);
+
+const char *sy_http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+/* ---- writing ---- */
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct sy_http_conn *c = wr->conn;
+    c->queued -= wr->len;
+    free(wr);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    struct req_priv *rp = (struct req_priv *)c->req;
+    if (rp && !rp->dead && rp->was_above_low && c->queued < SY_HTTP_LOW_WATER) {
+        rp->was_above_low = false;
+        if (rp->pub.on_drain)
+            rp->pub.on_drain(&rp->pub);
+    }
+    if (c->close_after_write && c->queued == 0)
+        conn_close(c);
+}
+
+/* Queues n1+n2 bytes as one write. Returns false if the connection is closed. */
+static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const void *p2,
+                        size_t n2)
+{
+    if (c->closed)
+        return false;
+    size_t n = n1 + n2;
+    if (n == 0)
+        return true;
+    struct write_req *wr = sy_xmalloc(sizeof *wr + n);
+    wr->conn = c;
+    wr->len = n;
+    if (n1)
+        memcpy(wr->data, p1, n1);
+    if (n2)
+        memcpy(wr->data + n1, p2, n2);
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned int)n);
+    c->queued += n;
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        c->queued -= n;
+        free(wr);
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* ---- request lifecycle ---- */
+
+static void idle_cb(uv_timer_t *t)
+{
+    struct sy_http_conn *c = t->data;
+    if (!c->req)
+        conn_close(c);
+}
+
+static void arm_idle(struct sy_http_conn *c)
+{
+    uint64_t ms = c->srv->opts.idle_timeout_ns / SY_NS_PER_MS;
+    if (!c->closed)
+        uv_timer_start(&c->idle, idle_cb, ms ? ms : 1, 0);
+}
+
+static void req_release(struct sy_http_conn *c)
+{
+    struct req_priv *rp = (struct req_priv *)c->req;
+    c->req = NULL;
+    free(rp);
+    c->srv->active--;
+}
+
+static void conn_start_read(struct sy_http_conn *c);
+
+static void reset_message(struct sy_http_conn *c)
+{
+    sy_buf_reset(&c->hdr);
+    sy_buf_reset(&c->body);
+    c->url_len = 0;
+    c->nh = 0;
+    c->cur_off = 0;
+    c->in_value = false;
+    c->too_many_headers = false;
+    c->reject_status = 0;
+}
+
+/* Called when a response has ended outside the parser: continue with pipelined input or wait
+ * for the next request. */
+static void conn_next(struct sy_http_conn *c)
+{
+    if (c->closed)
+        return;
+    llhttp_resume(&c->parser);
+    arm_idle(c);
+    if (c->pending.len) {
+        struct sy_buf in = c->pending;
+        sy_buf_init(&c->pending);
+        conn_process(c, in.data, in.len);
+        sy_buf_fini(&in);
+    }
+}
+
+/* ---- llhttp callbacks ---- */
+
+static int cb_message_begin(llhttp_t *p)
+{
+    struct sy_http_conn *c = p->data;
+    reset_message(c);
+    return 0;
+}
+
+static int cb_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+        c->reject_status = 414;
+        return HPE_USER;
+    }
+    sy_buf_append(&c->hdr, at, len);
+    c->url_len += len;
+    return 0;
+}
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+        c->reject_status = 431;
+        return HPE_USER;
+    }
+    if (c->in_value || c->cur_off == 0) {
+        c->in_value = false;
+        c->cur_off = c->hdr.len;
+    }
+    sy_buf_append(&c->hdr, at, len);
+    return 0;
+}
+
+static int cb_header_field_complete(llhttp_t *p)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->nh >= SY_HTTP_MAX_HEADERS) {
+        c->too_many_headers = true;
+    } else {
+        c->name_off[c->nh] = c->cur_off;
+        c->name_len[c->nh] = c->hdr.len - c->cur_off;
+    }
+    c->cur_off = c->hdr.len;
+    c->in_value = true;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+        c->reject_status = 431;
+        return HPE_USER;
+    }
+    sy_buf_append(&c->hdr, at, len);
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->nh < SY_HTTP_MAX_HEADERS) {
+        c->val_off[c->nh] = c->cur_off;
+        c->val_len[c->nh] = c->hdr.len - c->cur_off;
+        c->nh++;
+    }
+    c->cur_off = c->hdr.len;
+    c->in_value = true;
+    return 0;
+}
+
+static bool hdr_is(struct sy_http_conn *c, size_t i, const char *name)
+{
+    size_t n = strlen(name);
+    return c->name_len[i] == n && strncasecmp(c->hdr.data + c->name_off[i], name, n) == 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->too_many_headers) {
+        c->reject_status = 431;
+        return HPE_USER;
+    }
+    uint64_t max = c->srv->opts.max_body_bytes;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max) {
+        c->reject_status = 413;
+        return HPE_USER;
+    }
+    for (size_t i = 0; i < c->nh; i++) {
+        if (hdr_is(c, i, "expect") && c->val_len[i] == 12 &&
+            strncasecmp(c->hdr.data + c->val_off[i], "100-continue", 12) == 0) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            conn_write2(c, cont, sizeof cont - 1, NULL, 0);
+        }
+    }
+    if (p->flags & F_CONTENT_LENGTH)
+        sy_buf_reserve(&c->body, (size_t)p->content_length);
+    return 0;
+}
+
+static int cb_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct sy_http_conn *c = p->data;
+    if (c->body.len + len > c->srv->opts.max_body_bytes) {
+        c->reject_status = 413;
+        return HPE_USER;
+    }
+    sy_buf_append(&c->body, at, len);
+    return 0;
+}
+
+static void dispatch(struct sy_http_conn *c);
+
+static int cb_message_complete(llhttp_t *p)
+{
+    struct sy_http_conn *c = p->data;
+    dispatch(c);
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = cb_message_begin,
+    .on_url = cb_url,
+    .on_header_field = cb_header_field,
+    .on_header_field_complete = cb_header_field_complete,
+    .on_header_value = cb_header_value,
+    .on_header_value_complete = cb_header_value_complete,
+    .on_headers_complete = cb_headers_complete,
+    .on_body = cb_body,
+    .on_message_complete = cb_message_complete,
+};
+
+/* Builds the public request from the parse state and calls the handler. */
+static void dispatch(struct sy_http_conn *c)
+{
+    struct req_priv *rp = sy_xcalloc(1, sizeof *rp);
+    struct sy_http_req *r = &rp->pub;
+    r->conn = c;
+    r->start_ns = sy_now_ns();
+    sy_buf_reserve(&c->hdr, 1);
+    sy_buf_reserve(&c->body, 1);
+    const char *m = llhttp_method_name((llhttp_method_t)c->parser.method);
+    r->method = sy_str_c(m);
+    r->url = (struct sy_str){c->hdr.data, c->url_len};
+    const char *q = memchr(r->url.p, '?', r->url.len);
+    if (q) {
+        r->path = (struct sy_str){r->url.p, (size_t)(q - r->url.p)};
+        r->query = (struct sy_str){q + 1, r->url.len - r->path.len - 1};
+    } else {
+        r->path = r->url;
+        r->query = (struct sy_str){"", 0};
+    }
+    r->nheaders = c->nh;
+    for (size_t i = 0; i < c->nh; i++) {
+        r->header_names[i] = (struct sy_str){c->hdr.data + c->name_off[i], c->name_len[i]};
+        r->header_values[i] = (struct sy_str){c->hdr.data + c->val_off[i], c->val_len[i]};
+    }
+    r->body = c->body.data;
+    r->body_len = c->body.len;
+    r->keep_alive = llhttp_should_keep_alive(&c->parser);
+    r->peer = sy_str_c(c->peer);
+    c->req = r;
+    c->srv->active++;
+    uv_timer_stop(&c->idle);
+    c->srv->opts.handler(c->srv->opts.ud, r);
+}
+
+/* Refuses a request the parser or a limit rejected, then closes. */
+static void reject(struct sy_http_conn *c, int status, const char *msg)
+{
+    char body[512];
+    const char *type = status == 413 ? "invalid_request_error" : "invalid_request_error";
+    int n =
+        snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}",
+                 msg, type, status);
+    char head[256];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+                     "%d\r\nConnection: close\r\n\r\n",
+                     status, sy_http_status_text(status), n);
+    conn_write2(c, head, (size_t)h, body, (size_t)n);
+    c->close_after_write = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (c->queued == 0)
+        conn_close(c);
+}
+
+static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
+{
+    while (len > 0 && !c->closed) {
+        if (c->req) {
+            /* A request is being handled: stash pipelined bytes for later. */
+            sy_buf_append(&c->pending, data, len);
+            if (c->pending.len > SY_HTTP_MAX_PENDING && c->reading) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = false;
+            }
+            return;
+        }
+        c->in_execute = true;
+        enum llhttp_errno e = llhttp_execute(&c->parser, data, len);
+        c->in_execute = false;
+        if (e == HPE_OK || c->closed)
+            return;
+        if (e == HPE_PAUSED) {
+            /* A message completed and the handler was called; continue after it. */
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            size_t used = pos ? (size_t)(pos - data) : len;
+            data += used;
+            len -= used;
+            if (!c->req) {
+                /* The response already ended (synchronously): parse the rest now. */
+                llhttp_resume(&c->parser);
+                arm_idle(c);
+            }
+            continue;
+        }
+        switch (c->reject_status) {
+        case 413:
+            reject(c, 413, "request body exceeds the configured limit (limits.maxBodyBytes)");
+            break;
+        case 414: reject(c, 414, "request URL too long"); break;
+        case 431: reject(c, 431, "request headers too large or too many"); break;
+        default: {
+            char msg[160];
+            snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
+            reject(c, 400, msg);
+        }
+        }
+        return;
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    b->base = sy_xmalloc(65536);
+    b->len = 65536;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct sy_http_conn *c = s->data;
+    if (n < 0) {
+        free(b->base);
+        conn_close(c);
+        return;
+    }
+    if (n > 0) {
+        if (!c->req)
+            arm_idle(c);
+        conn_process(c, b->base, (size_t)n);
+    }
+    free(b->base);
+}
+
+static void conn_start_read(struct sy_http_conn *c)
+{
+    if (!c->closed && !c->reading) {
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        c->reading = true;
+    }
+}
+
+/* ---- closing ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct sy_http_conn *c = h->data;
+    if (--c->handles_open == 0) {
+        c->handle_closed = true;
+        conn_maybe_free(c);
+    }
+}
+
+static void conn_maybe_free(struct sy_http_conn *c)
+{
+    if (!c->handle_closed || c->req)
+        return;
+    struct sy_http_server *s = c->srv;
+    sy_buf_fini(&c->hdr);
+    sy_buf_fini(&c->body);
+    sy_buf_fini(&c->pending);
+    free(c);
+    s->nconns--;
+    if (s->closing && s->nconns == 0 && s->listener_closed)
+        free(s);
+}
+
+static void conn_close(struct sy_http_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    c->reading = false;
+    struct sy_http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    struct req_priv *rp = (struct req_priv *)c->req;
+    if (rp && !rp->ended && !rp->dead) {
+        rp->dead = true;
+        if (rp->pub.on_abort) {
+            sy_http_abort_fn *fn = rp->pub.on_abort;
+            rp->pub.on_abort = NULL;
+            fn(&rp->pub);
+            req_release(c);
+        }
+    }
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct sy_http_server *s = ls->data;
+    if (status < 0 || s->closing)
+        return;
+    struct sy_http_conn *c = sy_xcalloc(1, sizeof *c);
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->idle);
+    c->tcp.data = c;
+    c->idle.data = c;
+    c->handles_open = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+    sy_buf_init(&c->hdr);
+    sy_buf_init(&c->body);
+    sy_buf_init(&c->pending);
+    arm_idle(c);
+    conn_start_read(c);
+}
+
+int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
+                         const struct sy_http_server_opts *opts, struct sy_http_server **out,
+                         char *err, size_t errcap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int rc;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port,
+                         (struct sockaddr_in *)&ss);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s:%u: invalid listen address", host, port);
+        return SY_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errcap, "socket: %s", strerror(errno));
+        return SY_EIO;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opts->reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t sl =
+        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errcap, "bind %s:%u: %s", host, port, strerror(errno));
+        close(fd);
+        return SY_EIO;
+    }
+    struct sy_http_server *s = sy_xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->opts = *opts;
+    if (!s->opts.max_body_bytes)
+        s->opts.max_body_bytes = 32ULL << 20;
+    if (!s->opts.idle_timeout_ns)
+        s->opts.idle_timeout_ns = 60 * SY_NS_PER_S;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    if ((rc = uv_tcp_open(&s->listener, fd)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
+        snprintf(err, errcap, "listen %s:%u: %s", host, port, uv_strerror(rc));
+        s->closing = true;
+        s->listener_closed = false;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        /* The handle memory must outlive the close; leak-free path: free after a loop turn is
+         * not available here, so keep s alive (one small object on a fatal startup error). */
+        return SY_EIO;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    s->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    *out = s;
+    return 0;
+}
+
+uint16_t sy_http_server_port(const struct sy_http_server *s)
+{
+    return s->port;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct sy_http_server *s = h->data;
+    s->listener_closed = true;
+    if (s->closing && s->nconns == 0)
+        free(s);
+}
+
+void sy_http_server_stop_accepting(struct sy_http_server *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+size_t sy_http_server_active(const struct sy_http_server *s)
+{
+    return s->active;
+}
+
+void sy_http_server_close(struct sy_http_server *s)
+{
+    s->closing = true;
+    bool listener_open = !uv_is_closing((uv_handle_t *)&s->listener);
+    while (s->conns)
+        conn_close(s->conns);
+    if (listener_open)
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    else if (s->listener_closed && s->nconns == 0)
+        free(s);
+}
+
+/* ---- responses ---- */
+
+bool sy_http_header(const struct sy_http_req *req, const char *name, struct sy_str *value)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (sy_str_case_eq_c(req->header_names[i], name)) {
+            if (value)
+                *value = req->header_values[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
+                   int64_t content_length)
+{
+    struct req_priv *rp = (struct req_priv *)req;
+    if (rp->began || rp->ended)
+        return;
+    rp->began = true;
+    if (rp->dead)
+        return;
+    struct sy_http_conn *c = req->conn;
+    struct sy_buf h;
+    sy_buf_init(&h);
+    sy_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, sy_http_status_text(status));
+    if (head_lines)
+        sy_buf_puts(&h, head_lines);
+    if (content_length >= 0) {
+        sy_buf_printf(&h, "Content-Length: %lld\r\n", (long long)content_length);
+    } else {
+        sy_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
+        rp->chunked = true;
+    }
+    if (!req->keep_alive || c->srv->closing)
+        sy_buf_puts(&h, "Connection: close\r\n");
+    sy_buf_puts(&h, "\r\n");
+    conn_write2(c, h.data, h.len, NULL, 0);
+    sy_buf_fini(&h);
+}
+
+size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
+{
+    struct req_priv *rp = (struct req_priv *)req;
+    if (rp->dead || rp->ended || len == 0)
+        return rp->dead ? 0 : req->conn->queued;
+    struct sy_http_conn *c = req->conn;
+    if (rp->chunked) {
+        char pre[32];
+        int n = snprintf(pre, sizeof pre, "%zx\r\n", len);
+        struct write_req *wr = sy_xmalloc(sizeof *wr + (size_t)n + len + 2);
+        memcpy(wr->data, pre, (size_t)n);
+        memcpy(wr->data + n, data, len);
+        memcpy(wr->data + n + len, "\r\n", 2);
+        wr->conn = c;
+        wr->len = (size_t)n + len + 2;
+        if (c->closed) {
+            free(wr);
+            return 0;
+        }
+        uv_buf_t b = uv_buf_init(wr->data, (unsigned int)wr->len);
+        c->queued += wr->len;
+        if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+            c->queued -= wr->len;
+            free(wr);
+            conn_close(c);
+            return 0;
+        }
+    } else {
+        conn_write2(c, data, len, NULL, 0);
+    }
+    if (c->queued >= SY_HTTP_LOW_WATER)
+        rp->was_above_low = true;
+    return c->queued;
+}
+
+size_t sy_http_queued(const struct sy_http_req *req)
+{
+    const struct req_priv *rp = (const struct req_priv *)req;
+    return rp->dead ? 0 : req->conn->queued;
+}
+
+void sy_http_end(struct sy_http_req *req, bool ok)
+{
+    struct req_priv *rp = (struct req_priv *)req;
+    struct sy_http_conn *c = req->conn;
+    if (rp->ended)
+        return;
+    rp->ended = true;
+    if (rp->dead) {
+        req_release(c);
+        conn_maybe_free(c);
+        return;
+    }
+    if (rp->chunked && ok)
+        conn_write2(c, "0\r\n\r\n", 5, NULL, 0);
+    bool keep = ok && req->keep_alive && !c->srv->closing && rp->began;
+    req_release(c);
+    if (!keep) {
+        c->close_after_write = true;
+        if (c->queued == 0)
+            conn_close(c);
+        return;
+    }
+    if (c->in_execute)
+        return; /* conn_process continues with the bytes after this message */
+    conn_next(c);
+    if (!c->closed && !c->req)
+        conn_start_read(c);
+}
+
+void sy_http_respond(struct sy_http_req *req, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len)
+{
+    struct sy_buf h;
+    sy_buf_init(&h);
+    if (content_type)
+        sy_buf_printf(&h, "Content-Type: %s\r\n", content_type);
+    if (extra_headers)
+        sy_buf_puts(&h, extra_headers);
+    sy_http_begin(req, status, h.data, (int64_t)len);
+    sy_buf_fini(&h);
+    sy_http_write(req, body, len);
+    sy_http_end(req, true);
+}
+
+void sy_http_respond_error(struct sy_http_req *req, int status, const char *type, const char *code,
+                           const char *message, const char *extra_headers)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_puts(&b, "{\"error\":{\"message\":");
+    sy_buf_json_str(&b, message, strlen(message));
+    sy_buf_puts(&b, ",\"type\":");
+    sy_buf_json_str(&b, type, strlen(type));
+    sy_buf_puts(&b, ",\"param\":null,\"code\":");
+    if (code)
+        sy_buf_json_str(&b, code, strlen(code));
+    else
+        sy_buf_printf(&b, "%d", status);
+    sy_buf_puts(&b, "}}");
+    sy_http_respond(req, status, "application/json", extra_headers, b.data, b.len);
+    sy_buf_fini(&b);
+}

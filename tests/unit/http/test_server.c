@@ -1,0 +1,241 @@
+/* Unit tests for src/http/server.c: a loop thread serves, a blocking socket client talks to it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/server.h"
+
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static struct sy_http_server *srv;
+static pthread_t thr;
+static uint16_t port;
+static _Atomic int aborts;
+
+static struct sy_http_req *streaming; /* request answered by the timer */
+static uv_timer_t stream_timer;
+static int stream_n;
+
+static void stream_tick(uv_timer_t *t)
+{
+    if (!streaming)
+        return;
+    char chunk[32];
+    int n = snprintf(chunk, sizeof chunk, "data: %d\n\n", stream_n);
+    sy_http_write(streaming, chunk, (size_t)n);
+    if (++stream_n == 3) {
+        sy_http_end(streaming, true);
+        streaming = NULL;
+        uv_timer_stop(t);
+    }
+}
+
+static void on_abort(struct sy_http_req *req)
+{
+    atomic_fetch_add(&aborts, 1);
+    streaming = NULL;
+    uv_timer_stop(&stream_timer);
+}
+
+static void handler(void *ud, struct sy_http_req *req)
+{
+    if (sy_str_eq_c(req->path, "/echo")) {
+        sy_http_respond(req, 200, "text/plain", "X-Test: 1\r\n", req->body, req->body_len);
+    } else if (sy_str_eq_c(req->path, "/stream")) {
+        sy_http_begin(req, 200, "Content-Type: text/event-stream\r\n", -1);
+        streaming = req;
+        req->on_abort = on_abort;
+        stream_n = 0;
+        uv_timer_start(&stream_timer, stream_tick, 20, 20);
+    } else if (sy_str_eq_c(req->path, "/hang")) {
+        sy_http_begin(req, 200, NULL, -1);
+        streaming = req;
+        req->on_abort = on_abort;
+        stream_n = -1000000;
+    } else {
+        sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "no route", NULL);
+    }
+}
+
+static void on_stop(uv_async_t *a)
+{
+    sy_http_server_close(srv);
+    uv_close((uv_handle_t *)&stop_async, NULL);
+    uv_close((uv_handle_t *)&stream_timer, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_stop);
+    uv_timer_init(&loop, &stream_timer);
+    struct sy_http_server_opts o = {.max_body_bytes = 1000, .handler = handler};
+    char err[256];
+    if (sy_http_server_start(&loop, "127.0.0.1", 0, &o, &srv, err, sizeof err) != 0)
+        return -1;
+    port = sy_http_server_port(srv);
+    pthread_create(&thr, NULL, loop_main, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    uv_async_send(&stop_async);
+    pthread_join(thr, NULL);
+    uv_loop_close(&loop);
+    return 0;
+}
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void send_all(int fd, const char *s)
+{
+    assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* Reads until `until` appears in the accumulated data or EOF; returns bytes read. */
+static size_t read_until(int fd, char *buf, size_t cap, const char *until)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = 0;
+        if (until && strstr(buf, until))
+            break;
+    }
+    return n;
+}
+
+static void test_echo_keepalive_and_pipelining(void **state)
+{
+    int fd = dial();
+    char buf[4096];
+    send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    read_until(fd, buf, sizeof buf, "hello");
+    assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+    assert_non_null(strstr(buf, "X-Test: 1"));
+    assert_non_null(strstr(buf, "Content-Length: 5"));
+    /* two pipelined requests in one write, one of them chunked */
+    send_all(
+        fd,
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "def");
+    assert_non_null(strstr(buf, "abc"));
+    assert_non_null(strstr(buf, "def"));
+    close(fd);
+}
+
+static void test_errors(void **state)
+{
+    char buf[4096];
+    int fd = dial();
+    send_all(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+    read_until(fd, buf, sizeof buf, NULL);
+    assert_non_null(strstr(buf, "HTTP/1.1 413"));
+    assert_non_null(strstr(buf, "\"error\""));
+    close(fd);
+
+    fd = dial();
+    send_all(fd, "GARBAGE\r\n\r\n");
+    read_until(fd, buf, sizeof buf, NULL);
+    assert_non_null(strstr(buf, "HTTP/1.1 400"));
+    close(fd);
+
+    fd = dial();
+    send_all(fd, "GET /nope HTTP/1.1\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "}}");
+    assert_non_null(strstr(buf, "HTTP/1.1 404"));
+    assert_non_null(strstr(buf, "\"code\":\"not_found\""));
+    close(fd);
+
+    /* a chunked body that grows past the limit */
+    fd = dial();
+    send_all(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    char chunk[700];
+    memset(chunk, 'a', sizeof chunk);
+    char line[16];
+    for (int i = 0; i < 2; i++) {
+        snprintf(line, sizeof line, "%zx\r\n", sizeof chunk);
+        send_all(fd, line);
+        assert_int_equal(write(fd, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+        send_all(fd, "\r\n");
+    }
+    read_until(fd, buf, sizeof buf, NULL);
+    assert_non_null(strstr(buf, "HTTP/1.1 413"));
+    close(fd);
+}
+
+static void test_stream_and_abort(void **state)
+{
+    char buf[4096];
+    int fd = dial();
+    send_all(fd, "GET /stream HTTP/1.1\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "0\r\n\r\n");
+    assert_non_null(strstr(buf, "Transfer-Encoding: chunked"));
+    assert_non_null(strstr(buf, "data: 0"));
+    assert_non_null(strstr(buf, "data: 2"));
+    close(fd);
+
+    int before = atomic_load(&aborts);
+    fd = dial();
+    send_all(fd, "GET /hang HTTP/1.1\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "\r\n\r\n");
+    close(fd);
+    for (int i = 0; i < 200 && atomic_load(&aborts) == before; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&aborts), before + 1);
+}
+
+static void test_expect_continue(void **state)
+{
+    char buf[4096];
+    int fd = dial();
+    send_all(fd, "POST /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "\r\n\r\n");
+    assert_non_null(strstr(buf, "100 Continue"));
+    send_all(fd, "ok");
+    read_until(fd, buf, sizeof buf, "ok");
+    assert_non_null(strstr(buf, "200 OK"));
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_keepalive_and_pipelining),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_stream_and_abort),
+        cmocka_unit_test(test_expect_continue),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
