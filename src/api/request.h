@@ -22,21 +22,21 @@ enum sy_api_kind {
 };
 
 struct sy_request {
-    enum sy_api_kind kind;     /* which API */
-    const char *body;          /* borrowed: the raw body as received */
-    size_t body_len;           /* its length */
-    char model[256];           /* `model`, unescaped; "" if absent */
-    bool stream;               /* `stream: true` */
-    int64_t max_tokens;        /* max_tokens / max_completion_tokens / max_output_tokens; -1 */
+    enum sy_api_kind kind; /* which API */
+    const char *body;      /* borrowed: the raw body as received */
+    size_t body_len;       /* its length */
+    char model[256];       /* `model`, unescaped; "" if absent */
+    bool stream;           /* `stream: true` */
+    int64_t max_tokens;    /* max_tokens / max_completion_tokens / max_output_tokens; -1 */
     /* The text prefix-aware scheduling hashes (llm-d's choice per API): completions: the raw JSON
      * span of `prompt`; chat: the raw span of the `messages` array; responses: the span from
      * `instructions`/`input`; embeddings: `input`. A view into body (escapes left in place). */
     struct sy_str prompt;
-    uint32_t prompt_tokens_est; /* estimated prompt tokens (llm-d: 4 characters per token) */
+    uint32_t prompt_tokens_est;  /* estimated prompt tokens (llm-d: 4 characters per token) */
     struct sy_str session_token; /* x-session-token header value, or empty */
     struct sy_str request_id;    /* x-request-id (client's or generated) */
     struct sy_str lora;          /* same as model; kept separate for LoRA-affinity semantics */
-    void *tokens;               /* optional token ids producer output (owned by the scheduler ctx) */
+    void *tokens; /* optional token ids producer output (owned by the scheduler ctx) */
 };
 
 /* Fills req from body. On error returns SY_EPARSE (malformed JSON, err says where) or SY_EINVAL

@@ -1,0 +1,335 @@
+/* json_scan.c - validating single-pass JSON scanner (see json_scan.h).
+ *
+ * A recursive-descent validator over a byte range with an explicit depth bound. Only top-level
+ * members of the root object are reported; nested values are validated and skipped. Strings are
+ * the hot path (prompts are long strings), so the string loop skips plain bytes in a tight loop
+ * and only branches on '"', '\\' and control characters.
+ *
+ * Rejected alternative: cJSON. It builds a tree and copies every string; on a 220 KB chat body
+ * that is a second copy of the prompt and hundreds of allocations, for fields we never read.
+ */
+#include "api/json_scan.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+
+struct scan {
+    const char *p;   /* cursor */
+    const char *end; /* one past the last byte */
+    const char *base;
+    const char *why; /* reason for the first error */
+};
+
+static bool fail(struct scan *s, const char *why)
+{
+    if (!s->why)
+        s->why = why;
+    return false;
+}
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* At '"'; leaves the cursor after the closing quote. */
+static bool scan_string(struct scan *s)
+{
+    s->p++;
+    for (;;) {
+        while (s->p < s->end) {
+            unsigned char c = (unsigned char)*s->p;
+            if (c == '"' || c == '\\' || c < 0x20)
+                break;
+            s->p++;
+        }
+        if (s->p >= s->end)
+            return fail(s, "unterminated string");
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return fail(s, "control character in string");
+        /* backslash */
+        if (s->p + 1 >= s->end)
+            return fail(s, "unterminated escape");
+        char e = s->p[1];
+        if (e == 'u') {
+            if (s->end - s->p < 6)
+                return fail(s, "short \\u escape");
+            for (int i = 2; i < 6; i++)
+                if (hexval(s->p[i]) < 0)
+                    return fail(s, "bad \\u escape");
+            s->p += 6;
+        } else if (strchr("\"\\/bfnrt", e) && e) {
+            s->p += 2;
+        } else {
+            return fail(s, "bad escape");
+        }
+    }
+}
+
+static bool scan_number(struct scan *s)
+{
+    const char *p = s->p;
+    if (p < s->end && *p == '-')
+        p++;
+    if (p >= s->end)
+        return fail(s, "bad number");
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        return fail(s, "bad number");
+    }
+    if (p < s->end && *p == '.') {
+        p++;
+        if (p >= s->end || !(*p >= '0' && *p <= '9'))
+            return fail(s, "bad number");
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < s->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= s->end || !(*p >= '0' && *p <= '9'))
+            return fail(s, "bad number");
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    s->p = p;
+    return true;
+}
+
+static bool scan_lit(struct scan *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return fail(s, "unexpected token");
+    s->p += n;
+    return true;
+}
+
+static bool scan_value(struct scan *s, int depth, enum sy_json_type *type);
+
+static bool scan_object_body(struct scan *s, int depth, sy_json_member_fn *cb, void *ud)
+{
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '"')
+            return fail(s, "expected a member name");
+        const char *k0 = s->p + 1;
+        if (!scan_string(s))
+            return false;
+        struct sy_str key = {k0, (size_t)(s->p - 1 - k0)};
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return fail(s, "expected ':'");
+        s->p++;
+        skip_ws(s);
+        const char *v0 = s->p;
+        enum sy_json_type t;
+        if (!scan_value(s, depth + 1, &t))
+            return false;
+        if (cb)
+            cb(ud, key, t, (struct sy_str){v0, (size_t)(s->p - v0)});
+        skip_ws(s);
+        if (s->p >= s->end)
+            return fail(s, "unterminated object");
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == '}') {
+            s->p++;
+            return true;
+        }
+        return fail(s, "expected ',' or '}'");
+    }
+}
+
+static bool scan_array_body(struct scan *s, int depth)
+{
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        skip_ws(s);
+        enum sy_json_type t;
+        if (!scan_value(s, depth + 1, &t))
+            return false;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return fail(s, "unterminated array");
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == ']') {
+            s->p++;
+            return true;
+        }
+        return fail(s, "expected ',' or ']'");
+    }
+}
+
+static bool scan_value(struct scan *s, int depth, enum sy_json_type *type)
+{
+    if (depth > SY_JSON_MAX_DEPTH)
+        return fail(s, "nesting too deep");
+    skip_ws(s);
+    if (s->p >= s->end)
+        return fail(s, "unexpected end of input");
+    switch (*s->p) {
+    case '"': *type = SY_JSON_STRING; return scan_string(s);
+    case '{': *type = SY_JSON_OBJECT; return scan_object_body(s, depth, NULL, NULL);
+    case '[': *type = SY_JSON_ARRAY; return scan_array_body(s, depth);
+    case 't': *type = SY_JSON_TRUE; return scan_lit(s, "true");
+    case 'f': *type = SY_JSON_FALSE; return scan_lit(s, "false");
+    case 'n': *type = SY_JSON_NULL; return scan_lit(s, "null");
+    default: *type = SY_JSON_NUMBER; return scan_number(s);
+    }
+}
+
+int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
+                        size_t *err_off, char *err, size_t errcap)
+{
+    struct scan s = {text, text + len, text, NULL};
+    skip_ws(&s);
+    bool ok;
+    if (s.p >= s.end || *s.p != '{') {
+        ok = fail(&s, len ? "expected a JSON object" : "empty body");
+    } else {
+        ok = scan_object_body(&s, 1, cb, ud);
+        if (ok) {
+            skip_ws(&s);
+            if (s.p != s.end)
+                ok = fail(&s, "trailing characters after the JSON object");
+        }
+    }
+    if (ok)
+        return 0;
+    if (err_off)
+        *err_off = (size_t)(s.p - text);
+    if (err && errcap)
+        snprintf(err, errcap, "%s", s.why ? s.why : "malformed JSON");
+    return SY_EPARSE;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static long hex4(const char *p)
+{
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+long sy_json_unescape(struct sy_str raw, char *out, size_t cap)
+{
+    const char *p = raw.p, *end = raw.p + raw.len;
+    if (raw.len >= 2 && p[0] == '"' && end[-1] == '"') {
+        p++;
+        end--;
+    }
+    size_t n = 0;
+    while (p < end) {
+        if (n + 4 >= cap)
+            return -1;
+        if (*p != '\\') {
+            out[n++] = *p++;
+            continue;
+        }
+        if (p + 1 >= end)
+            return -1;
+        char e = p[1];
+        p += 2;
+        switch (e) {
+        case '"': out[n++] = '"'; break;
+        case '\\': out[n++] = '\\'; break;
+        case '/': out[n++] = '/'; break;
+        case 'b': out[n++] = '\b'; break;
+        case 'f': out[n++] = '\f'; break;
+        case 'n': out[n++] = '\n'; break;
+        case 'r': out[n++] = '\r'; break;
+        case 't': out[n++] = '\t'; break;
+        case 'u': {
+            if (end - p < 4)
+                return -1;
+            long cp = hex4(p);
+            if (cp < 0)
+                return -1;
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                long lo = hex4(p + 2);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+            }
+            n += put_utf8(out + n, (uint32_t)cp);
+            break;
+        }
+        default: return -1;
+        }
+    }
+    out[n] = '\0';
+    return (long)n;
+}

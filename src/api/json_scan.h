@@ -1,0 +1,40 @@
+/* json_scan.h - a validating, allocation-free JSON scanner for request bodies.
+ *
+ * sy_json_scan_object checks that text is exactly one well-formed JSON object (RFC 8259: strings
+ * with valid escapes and no raw control characters, numbers in JSON grammar, nesting at most
+ * SY_JSON_MAX_DEPTH) and reports each top-level member through a callback, with views of the raw
+ * key and the raw value text. Nothing is copied, so a 200 KB prompt costs one linear pass.
+ */
+#ifndef SY_API_JSON_SCAN_H
+#define SY_API_JSON_SCAN_H
+
+#include <stddef.h>
+
+#include "core/str.h"
+
+#define SY_JSON_MAX_DEPTH 256 /* nesting limit; deeper input is rejected */
+
+enum sy_json_type {
+    SY_JSON_STRING, /* value view includes the quotes */
+    SY_JSON_NUMBER,
+    SY_JSON_OBJECT,
+    SY_JSON_ARRAY,
+    SY_JSON_TRUE,
+    SY_JSON_FALSE,
+    SY_JSON_NULL
+};
+
+/* key: raw key text between the quotes (escapes not decoded); value: raw value text. */
+typedef void sy_json_member_fn(void *ud, struct sy_str key, enum sy_json_type type,
+                               struct sy_str value);
+
+/* Returns 0, or SY_EPARSE with *err_off set to the byte offset of the problem and a short reason
+ * in err. */
+int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
+                        size_t *err_off, char *err, size_t errcap);
+
+/* Decodes a raw JSON string value (with or without its quotes) into out (NUL-terminated, UTF-8).
+ * Returns the decoded length, or -1 if it does not fit or is malformed. */
+long sy_json_unescape(struct sy_str raw, char *out, size_t cap);
+
+#endif

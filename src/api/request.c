@@ -1,0 +1,166 @@
+/* request.c - builds the struct sy_request view of an OpenAI-API body (see request.h).
+ *
+ * One pass of the validating scanner (json_scan.c) visits the top-level members; the fields the
+ * gateway needs are recorded as views or small decoded copies (the model name). The body is not
+ * modified or copied: the proxy forwards the very bytes the client sent.
+ *
+ * Prefix text per API follows llm-d's approximate prefix producer: completions hash the prompt,
+ * chat hashes the messages array, responses hash instructions+input, embeddings hash the input.
+ * Where llm-d marshals a Go value, we hash the client's raw JSON text of that value, which has the
+ * same property that matters (a conversation that grows keeps its byte prefix).
+ */
+#include "api/request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_scan.h"
+#include "core/err.h"
+
+struct collect {
+    struct sy_request *req;
+    int err;             /* first field error */
+    char why[160];       /* its message */
+    struct sy_str input; /* responses/embeddings input */
+    struct sy_str instructions;
+    bool have_model;
+};
+
+static void field_error(struct collect *c, const char *fmt, const char *name)
+{
+    if (c->err)
+        return;
+    c->err = SY_EINVAL;
+    snprintf(c->why, sizeof c->why, fmt, name);
+}
+
+static int64_t parse_int(struct sy_str v, bool *ok)
+{
+    char tmp[32];
+    *ok = false;
+    if (v.len == 0 || v.len >= sizeof tmp)
+        return -1;
+    memcpy(tmp, v.p, v.len);
+    tmp[v.len] = 0;
+    char *end;
+    double d = strtod(tmp, &end);
+    if (*end || d < 0 || d > 1e12 || d != (double)(int64_t)d)
+        return -1;
+    *ok = true;
+    return (int64_t)d;
+}
+
+static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct sy_str v)
+{
+    struct collect *c = ud;
+    struct sy_request *r = c->req;
+    if (sy_str_eq_c(key, "model")) {
+        if (t != SY_JSON_STRING) {
+            field_error(c, "'%s' must be a string", "model");
+            return;
+        }
+        if (sy_json_unescape(v, r->model, sizeof r->model) < 0) {
+            field_error(c, "'%s' is too long or malformed", "model");
+            return;
+        }
+        c->have_model = r->model[0] != '\0';
+    } else if (sy_str_eq_c(key, "stream")) {
+        if (t == SY_JSON_TRUE)
+            r->stream = true;
+        else if (t == SY_JSON_FALSE || t == SY_JSON_NULL)
+            r->stream = false;
+        else
+            field_error(c, "'%s' must be a boolean", "stream");
+    } else if (sy_str_eq_c(key, "max_tokens") || sy_str_eq_c(key, "max_completion_tokens") ||
+               sy_str_eq_c(key, "max_output_tokens")) {
+        if (t == SY_JSON_NULL)
+            return;
+        bool ok = false;
+        int64_t n = t == SY_JSON_NUMBER ? parse_int(v, &ok) : -1;
+        if (!ok) {
+            field_error(c, "'%s' must be a non-negative integer", "max_tokens");
+            return;
+        }
+        r->max_tokens = n;
+    } else if (sy_str_eq_c(key, "prompt")) {
+        if (r->kind == SY_API_COMPLETIONS) {
+            if (t != SY_JSON_STRING && t != SY_JSON_ARRAY) {
+                field_error(c, "'%s' must be a string or an array", "prompt");
+                return;
+            }
+            /* a plain string prompt: hash its text without the quotes */
+            r->prompt = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
+        }
+    } else if (sy_str_eq_c(key, "messages")) {
+        if (r->kind == SY_API_CHAT_COMPLETIONS) {
+            if (t != SY_JSON_ARRAY) {
+                field_error(c, "'%s' must be an array", "messages");
+                return;
+            }
+            r->prompt = v;
+        }
+    } else if (sy_str_eq_c(key, "input")) {
+        c->input = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
+    } else if (sy_str_eq_c(key, "instructions")) {
+        c->instructions = v;
+    }
+}
+
+int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
+                     char *err, size_t errcap)
+{
+    memset(req, 0, sizeof *req);
+    req->kind = kind;
+    req->body = body;
+    req->body_len = len;
+    req->max_tokens = -1;
+    req->prompt = (struct sy_str){"", 0};
+    struct collect c = {.req = req};
+    size_t off = 0;
+    char why[96];
+    if (sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why) != 0) {
+        snprintf(err, errcap, "malformed JSON in request body at byte %zu: %s", off, why);
+        return SY_EPARSE;
+    }
+    if (c.err) {
+        snprintf(err, errcap, "%s", c.why);
+        return c.err;
+    }
+    if (!c.have_model) {
+        snprintf(err, errcap, "you must provide a model parameter");
+        return SY_EINVAL;
+    }
+    if (kind == SY_API_EMBEDDINGS) {
+        req->prompt = c.input;
+    } else if (kind == SY_API_RESPONSES) {
+        /* instructions and input are usually adjacent; hash from the first to the end of the
+         * last when both are present, else whichever exists. */
+        if (c.instructions.len && c.input.len) {
+            const char *a = c.instructions.p < c.input.p ? c.instructions.p : c.input.p;
+            const char *b1 = c.instructions.p + c.instructions.len;
+            const char *b2 = c.input.p + c.input.len;
+            const char *b = b1 > b2 ? b1 : b2;
+            req->prompt = (struct sy_str){a, (size_t)(b - a)};
+        } else {
+            req->prompt = c.input.len ? c.input : c.instructions;
+        }
+    }
+    req->lora = sy_str_c(req->model);
+    req->prompt_tokens_est = (uint32_t)((req->prompt.len + 3) / 4);
+    return 0;
+}
+
+enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len)
+{
+    struct sy_str p = {path, len};
+    if (sy_str_eq_c(p, "/v1/completions"))
+        return SY_API_COMPLETIONS;
+    if (sy_str_eq_c(p, "/v1/chat/completions"))
+        return SY_API_CHAT_COMPLETIONS;
+    if (sy_str_eq_c(p, "/v1/responses"))
+        return SY_API_RESPONSES;
+    if (sy_str_eq_c(p, "/v1/embeddings"))
+        return SY_API_EMBEDDINGS;
+    return SY_API_OTHER;
+}

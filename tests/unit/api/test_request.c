@@ -1,0 +1,146 @@
+/* Unit tests for src/api/request.c and src/api/json_scan.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_scan.h"
+#include "api/request.h"
+#include "core/err.h"
+
+static int parse(enum sy_api_kind k, const char *body, struct sy_request *r, char *err)
+{
+    return sy_request_parse(k, body, strlen(body), r, err, 256);
+}
+
+static void test_completions(void **state)
+{
+    struct sy_request r;
+    char err[256];
+    const char *b = "{\"model\":\"m1\",\"prompt\":\"hello world, a prompt\",\"max_tokens\":7,"
+                    "\"stream\":true}";
+    assert_int_equal(parse(SY_API_COMPLETIONS, b, &r, err), 0);
+    assert_string_equal(r.model, "m1");
+    assert_true(r.stream);
+    assert_int_equal(r.max_tokens, 7);
+    assert_int_equal(r.prompt.len, strlen("hello world, a prompt"));
+    assert_memory_equal(r.prompt.p, "hello world, a prompt", r.prompt.len);
+    assert_int_equal(r.prompt_tokens_est, (r.prompt.len + 3) / 4);
+    assert_ptr_equal(r.body, b);
+}
+
+static void test_chat(void **state)
+{
+    struct sy_request r;
+    char err[256];
+    const char *b = " {\"messages\": [{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\"}],"
+                    " \"model\": \"Qwen\\/Qwen3\\u002d8B\", \"max_completion_tokens\": 5,"
+                    " \"nested\": {\"a\": [1, 2.5e3, -0.1, null, false]}} ";
+    assert_int_equal(parse(SY_API_CHAT_COMPLETIONS, b, &r, err), 0);
+    assert_string_equal(r.model, "Qwen/Qwen3-8B");
+    assert_false(r.stream);
+    assert_int_equal(r.max_tokens, 5);
+    assert_int_equal(r.prompt.p[0], '[');
+    assert_int_equal(r.prompt.p[r.prompt.len - 1], ']');
+}
+
+static void test_missing_model(void **state)
+{
+    struct sy_request r;
+    char err[256];
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"prompt\":\"x\"}", &r, err), SY_EINVAL);
+    assert_non_null(strstr(err, "model"));
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"\"}", &r, err), SY_EINVAL);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":5}", &r, err), SY_EINVAL);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"max_tokens\":\"5\"}", &r, err),
+                     SY_EINVAL);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"max_tokens\":-1}", &r, err),
+                     SY_EINVAL);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"stream\":\"yes\"}", &r, err),
+                     SY_EINVAL);
+}
+
+static void test_malformed(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "   ",
+        "[1,2]",
+        "{",
+        "{\"model\":\"m\"",
+        "{\"model\":\"m\",}",
+        "{\"model\" \"m\"}",
+        "{\"model\":\"m\"} x",
+        "{\"model\":\"m\\x\"}",
+        "{\"model\":\"m\\u12\"}",
+        "{\"model\":\"a\nb\"}",
+        "{\"model\":\"m\",\"n\":01}",
+        "{\"model\":\"m\",\"n\":1.}",
+        "{\"model\":\"m\",\"n\":-}",
+        "{\"model\":\"m\",\"n\":tru}",
+        "{\"model\":\"m\",\"n\":[1,]}",
+        "{\"model\":\"m\",\"n\":{\"a\"}}",
+        "{'model':'m'}",
+        "{\"model\":\"m\",\"n\":NaN}",
+    };
+    struct sy_request r;
+    char err[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse(SY_API_COMPLETIONS, bad[i], &r, err);
+        if (rc != SY_EPARSE)
+            fail_msg("accepted malformed input #%zu: %s", i, bad[i]);
+        assert_non_null(strstr(err, "malformed JSON"));
+    }
+}
+
+static void test_depth_limit(void **state)
+{
+    size_t n = 100000;
+    char *b = malloc(n * 2 + 64);
+    size_t k = 0;
+    k += (size_t)sprintf(b, "{\"model\":\"m\",\"x\":");
+    for (size_t i = 0; i < n; i++)
+        b[k++] = '[';
+    for (size_t i = 0; i < n; i++)
+        b[k++] = ']';
+    b[k++] = '}';
+    b[k] = 0;
+    struct sy_request r;
+    char err[256];
+    assert_int_equal(parse(SY_API_COMPLETIONS, b, &r, err), SY_EPARSE);
+    assert_non_null(strstr(err, "too deep"));
+    free(b);
+}
+
+static void test_unescape(void **state)
+{
+    char out[16];
+    assert_int_equal(sy_json_unescape(sy_str_c("\"\\u00e9\\ud83d\\ude00\""), out, sizeof out), 6);
+    assert_string_equal(out, "\xc3\xa9\xf0\x9f\x98\x80");
+    assert_int_equal(sy_json_unescape(sy_str_c("\"0123456789abcdef\""), out, sizeof out), -1);
+}
+
+static void test_kind(void **state)
+{
+    assert_int_equal(sy_api_kind_from_path("/v1/completions", 15), SY_API_COMPLETIONS);
+    assert_int_equal(sy_api_kind_from_path("/v1/chat/completions", 20), SY_API_CHAT_COMPLETIONS);
+    assert_int_equal(sy_api_kind_from_path("/v1/responses", 13), SY_API_RESPONSES);
+    assert_int_equal(sy_api_kind_from_path("/v1/embeddings", 14), SY_API_EMBEDDINGS);
+    assert_int_equal(sy_api_kind_from_path("/v1/other", 9), SY_API_OTHER);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_completions),   cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_missing_model), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_depth_limit),   cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_kind),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
