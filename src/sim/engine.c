@@ -1,0 +1,840 @@
+/* engine.c - step-level model of one vLLM engine: scheduler, paged KV pool, prefix cache.
+ *
+ * Model (follows vLLM V1's Scheduler.schedule() and BlockPool, simplified to one KV group):
+ *
+ *   waiting (FCFS, preempted requests go to the front)      running (admission order)
+ *   [r7]-[r8]-[r9]                                          [r1]-[r3]-[r4]-[r5]
+ *
+ *   step start:  budget = max_num_batched_tokens
+ *     1. every running request gets min(its uncomputed tokens, budget) tokens (1 for a decode,
+ *        a chunk for a prefill); if its blocks cannot be allocated the newest running request
+ *        is preempted (blocks freed, back to the front of waiting, recomputed later) until they
+ *        can, or until the request preempts itself;
+ *     2. if nothing was preempted, waiting requests are admitted in order while running <
+ *        max_num_seqs and budget remains: each first takes its longest cached prefix (full
+ *        blocks whose hash chain is in the cache, at most n_tokens-1 tokens so one is always
+ *        computed), then a chunk of the rest; admission stops at the first that does not fit;
+ *     3. duration = profile(prefill tokens, decode sequences, decode context tokens).
+ *   step end: computed counts advance, newly full blocks are hashed and cached (BlockStored),
+ *     requests whose every known token is computed sample one token (first token / ITL), and
+ *     requests at max_tokens or max-model-len finish and free their blocks.
+ *
+ * Block pool: blocks[] with a refcount each. Blocks with refcount 0 sit in one doubly linked
+ * free list in eviction order (LRU: freed blocks are appended, a request's blocks in reverse so
+ * its tail goes first, as vLLM does); a free block may still be cached (its hash in the table) and
+ * is reused by a later request that hits it, or evicted (BlockRemoved) when popped for allocation.
+ * The hash table maps a block hash to the block id (open addressing, linear probing, backward-
+ * shift deletion); capacity is a power of two >= 2 x blocks, so it never fills.
+ *
+ * Block hash: XXH64(seed 0) over LE64(parent hash, 0 for the first block) followed by the
+ * block's token ids as LE32; 0 is remapped to 1 so that 0 can mean "no parent" (llm-d's
+ * convention). Hashes are opaque engine keys to llm-d's indexer, which recomputes its own keys
+ * from the token ids in BlockStored, so they need not equal vLLM's sha256 values.
+ *
+ * Invariants (sy_sim_engine_check): sum over requests of holdings == refcount per block; the free
+ * list holds exactly the refcount-0 blocks; every cached block is findable by its hash; waiting
+ * requests hold no blocks.
+ *
+ * Rejected alternatives: a per-request latency formula (llm-d-inference-sim) cannot show
+ * queueing, batching interference or cache pressure; a quadratic prefill-attention term was left
+ * out because the one measured prefill figure (8192-token chunk) cannot separate it from the
+ * linear part - see profiles.c.
+ */
+#include "sim/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+
+#define NIL             UINT32_MAX /* no block */
+#define SY_SIM_VOCAB    151643     /* Qwen3 regular vocabulary (token ids 0..151642) */
+#define DEFAULT_MAX_OUT 256        /* cap on drawn output lengths when max_tokens is absent */
+
+/* vLLM's histogram buckets (vllm/v1/metrics/loggers.py). */
+static const double ttft_bounds[] = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                     0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
+                                     20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+static const double itl_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
+                                    0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+static const double req_bounds[] = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
+                                    5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
+                                    60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+
+struct sy_sim_block {
+    uint64_t hash; /* valid when cached */
+    uint32_t ref;  /* requests holding it */
+    uint32_t prev; /* free list links (NIL at the ends) */
+    uint32_t next;
+    bool cached;  /* present in the hash table */
+    bool in_free; /* linked in the free list */
+};
+
+struct sy_sim_list {
+    struct sy_sim_req *head, *tail; /* ends */
+    uint32_t n;                     /* length */
+};
+
+struct sy_sim_engine {
+    struct sy_sim_profile p;       /* profile with overrides, copied */
+    struct sy_sim_engine_cbs cbs;  /* callbacks */
+    uint64_t seed;                 /* determinism seed */
+    uint64_t next_seq;             /* next submission number */
+    struct sy_sim_block *blocks;   /* p.num_gpu_blocks blocks */
+    uint32_t free_head, free_tail; /* free list ends (head is evicted first) */
+    uint32_t nfree;                /* free list length */
+    uint32_t *ht;                  /* hash table slots: block id + 1, 0 = empty */
+    size_t ht_mask;                /* slots - 1 */
+    uint32_t ncached;              /* blocks in the hash table */
+    struct sy_sim_list waiting;    /* queue */
+    struct sy_sim_list running;    /* batch */
+    bool in_step;                  /* a step is in flight */
+    bool in_callbacks;             /* completing a step: aborts are deferred */
+    uint64_t step_end;             /* its end */
+    struct sy_sim_stats st;        /* counters and histograms */
+    uint32_t *hit_scratch;         /* block ids of a prefix hit */
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint32_t blocks_for(const struct sy_sim_engine *e, uint64_t tokens)
+{
+    return (uint32_t)((tokens + e->p.block_size - 1) / e->p.block_size);
+}
+
+static void list_remove(struct sy_sim_list *l, struct sy_sim_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->prev = r->next = NULL;
+    l->n--;
+}
+
+static void list_push_back(struct sy_sim_list *l, struct sy_sim_req *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+static void list_push_front(struct sy_sim_list *l, struct sy_sim_req *r)
+{
+    r->prev = NULL;
+    r->next = l->head;
+    if (l->head)
+        l->head->prev = r;
+    else
+        l->tail = r;
+    l->head = r;
+    l->n++;
+}
+
+void sy_sim_hist_observe(struct sy_sim_hist *h, double v)
+{
+    size_t i = 0;
+    while (i < h->n && v > h->bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->count++;
+}
+
+static void hist_init(struct sy_sim_hist *h, const double *bounds, size_t n)
+{
+    memset(h, 0, sizeof *h);
+    h->bounds = bounds;
+    h->n = n;
+}
+
+const char *sy_sim_finish_name(enum sy_sim_finish f)
+{
+    switch (f) {
+    case SY_SIM_FINISH_STOP: return "stop";
+    case SY_SIM_FINISH_LENGTH: return "length";
+    case SY_SIM_FINISH_ABORT: return "abort";
+    default: return "unknown";
+    }
+}
+
+uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
+                        uint64_t decode_seqs, uint64_t decode_ctx_tokens)
+{
+    double us = p->step_base_us + p->prefill_us_per_token * (double)prefill_tokens +
+                p->decode_us_per_seq * (double)decode_seqs +
+                p->decode_us_per_ctx_token * (double)decode_ctx_tokens;
+    double ns = us * 1000.0;
+    if (!(ns >= 1.0))
+        return 1;
+    return (uint64_t)llround(ns);
+}
+
+size_t sy_sim_tokenize(const char *text, size_t len, uint32_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4, n++) {
+        size_t k = len - i < 4 ? len - i : 4;
+        if (n < cap)
+            out[n] = XXH32(text + i, k, 0) % SY_SIM_VOCAB;
+    }
+    return n;
+}
+
+/* ---- free list ---------------------------------------------------------------------------- */
+
+static void free_remove(struct sy_sim_engine *e, uint32_t id)
+{
+    struct sy_sim_block *b = &e->blocks[id];
+    if (b->prev != NIL)
+        e->blocks[b->prev].next = b->next;
+    else
+        e->free_head = b->next;
+    if (b->next != NIL)
+        e->blocks[b->next].prev = b->prev;
+    else
+        e->free_tail = b->prev;
+    b->prev = b->next = NIL;
+    b->in_free = false;
+    e->nfree--;
+}
+
+static void free_push_back(struct sy_sim_engine *e, uint32_t id)
+{
+    struct sy_sim_block *b = &e->blocks[id];
+    b->next = NIL;
+    b->prev = e->free_tail;
+    if (e->free_tail != NIL)
+        e->blocks[e->free_tail].next = id;
+    else
+        e->free_head = id;
+    e->free_tail = id;
+    b->in_free = true;
+    e->nfree++;
+}
+
+/* ---- hash table ------------------------------------------------------------------------- */
+
+static uint32_t ht_find(const struct sy_sim_engine *e, uint64_t h)
+{
+    for (size_t i = h & e->ht_mask;; i = (i + 1) & e->ht_mask) {
+        uint32_t s = e->ht[i];
+        if (s == 0)
+            return NIL;
+        if (e->blocks[s - 1].hash == h)
+            return s - 1;
+    }
+}
+
+static void ht_insert(struct sy_sim_engine *e, uint32_t id)
+{
+    size_t i = e->blocks[id].hash & e->ht_mask;
+    while (e->ht[i] != 0)
+        i = (i + 1) & e->ht_mask;
+    e->ht[i] = id + 1;
+    e->blocks[id].cached = true;
+    e->ncached++;
+}
+
+static void ht_remove(struct sy_sim_engine *e, uint32_t id)
+{
+    size_t i = e->blocks[id].hash & e->ht_mask;
+    while (e->ht[i] != id + 1)
+        i = (i + 1) & e->ht_mask;
+    /* backward-shift deletion keeps probe chains intact without tombstones */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & e->ht_mask;
+        if (e->ht[j] == 0)
+            break;
+        size_t home = e->blocks[e->ht[j] - 1].hash & e->ht_mask;
+        /* move j into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            e->ht[i] = e->ht[j];
+            i = j;
+        }
+    }
+    e->ht[i] = 0;
+    e->blocks[id].cached = false;
+    e->ncached--;
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+static void emit_removed(struct sy_sim_engine *e, uint64_t h)
+{
+    if (!e->cbs.on_kv)
+        return;
+    struct sy_sim_kv_event ev = {.kind = SY_SIM_KV_REMOVED, .hashes = &h, .nhashes = 1};
+    e->cbs.on_kv(e->cbs.ud, &ev);
+}
+
+/* ---- blocks of a request ------------------------------------------------------------------ */
+
+static void req_hold(struct sy_sim_req *r, uint32_t id)
+{
+    if (r->nblocks == r->blocks_cap) {
+        r->blocks_cap = r->blocks_cap ? r->blocks_cap * 2 : 8;
+        r->blocks = sy_xrealloc(r->blocks, r->blocks_cap * sizeof *r->blocks);
+    }
+    r->blocks[r->nblocks++] = id;
+}
+
+/* Takes a block from the head of the free list, evicting its cached hash. Caller checked nfree. */
+static uint32_t alloc_block(struct sy_sim_engine *e)
+{
+    uint32_t id = e->free_head;
+    free_remove(e, id);
+    struct sy_sim_block *b = &e->blocks[id];
+    if (b->cached) {
+        uint64_t h = b->hash;
+        ht_remove(e, id);
+        emit_removed(e, h);
+    }
+    b->ref = 1;
+    return id;
+}
+
+static void touch_block(struct sy_sim_engine *e, uint32_t id)
+{
+    struct sy_sim_block *b = &e->blocks[id];
+    if (b->ref == 0)
+        free_remove(e, id);
+    b->ref++;
+}
+
+/* Releases every block of r, tail first, so the tail is evicted before the shared prefix. */
+static void release_blocks(struct sy_sim_engine *e, struct sy_sim_req *r)
+{
+    for (uint32_t i = r->nblocks; i-- > 0;) {
+        uint32_t id = r->blocks[i];
+        if (--e->blocks[id].ref == 0)
+            free_push_back(e, id);
+    }
+    r->nblocks = 0;
+    r->nhashed = 0;
+}
+
+/* Extends r's hash chain to cover its first n full blocks. */
+static void ensure_hashes(struct sy_sim_engine *e, struct sy_sim_req *r, uint32_t n)
+{
+    if (n <= r->nhashes)
+        return;
+    if (n > r->hashes_cap) {
+        uint32_t cap = r->hashes_cap ? r->hashes_cap : 8;
+        while (cap < n)
+            cap *= 2;
+        r->hashes = sy_xrealloc(r->hashes, cap * sizeof *r->hashes);
+        r->hashes_cap = cap;
+    }
+    uint32_t bs = e->p.block_size;
+    uint8_t buf[8 + 4 * SY_SIM_MAX_BLOCK_SIZE];
+    for (uint32_t i = r->nhashes; i < n; i++) {
+        uint64_t parent = i ? r->hashes[i - 1] : 0;
+        for (int k = 0; k < 8; k++)
+            buf[k] = (uint8_t)(parent >> (8 * k));
+        for (uint32_t t = 0; t < bs; t++) {
+            uint32_t tok = r->tokens[(size_t)i * bs + t];
+            uint8_t *o = buf + 8 + 4 * t;
+            o[0] = (uint8_t)tok, o[1] = (uint8_t)(tok >> 8), o[2] = (uint8_t)(tok >> 16);
+            o[3] = (uint8_t)(tok >> 24);
+        }
+        uint64_t h = XXH64(buf, 8 + 4 * (size_t)bs, 0);
+        r->hashes[i] = h ? h : 1;
+    }
+    r->nhashes = n;
+}
+
+/* Registers r's newly full computed blocks in the prefix cache and reports them (BlockStored). A
+ * block whose hash another block already holds (two requests computed the same prefix at once)
+ * stays uncached, as a duplicate. */
+static void cache_full_blocks(struct sy_sim_engine *e, struct sy_sim_req *r)
+{
+    uint32_t nfull = r->n_computed / e->p.block_size;
+    if (nfull > r->nblocks)
+        nfull = r->nblocks;
+    if (nfull <= r->nhashed)
+        return;
+    ensure_hashes(e, r, nfull);
+    uint32_t first = r->nhashed, stored_from = NIL, nstored = 0;
+    for (uint32_t i = first; i < nfull; i++) {
+        uint32_t id = r->blocks[i];
+        struct sy_sim_block *b = &e->blocks[id];
+        if (b->cached)
+            continue; /* a prefix hit: already cached */
+        if (ht_find(e, r->hashes[i]) != NIL)
+            continue; /* duplicate */
+        b->hash = r->hashes[i];
+        ht_insert(e, id);
+        if (stored_from == NIL)
+            stored_from = i;
+        /* report contiguous runs, one event per run */
+        if (stored_from + nstored == i) {
+            nstored++;
+        } else {
+            if (e->cbs.on_kv) {
+                struct sy_sim_kv_event ev = {
+                    .kind = SY_SIM_KV_STORED,
+                    .hashes = &r->hashes[stored_from],
+                    .nhashes = nstored,
+                    .has_parent = stored_from > 0,
+                    .parent = stored_from > 0 ? r->hashes[stored_from - 1] : 0,
+                    .tokens = &r->tokens[(size_t)stored_from * e->p.block_size],
+                    .ntokens = (size_t)nstored * e->p.block_size,
+                    .block_size = e->p.block_size};
+                e->cbs.on_kv(e->cbs.ud, &ev);
+            }
+            stored_from = i;
+            nstored = 1;
+        }
+    }
+    if (nstored && e->cbs.on_kv) {
+        struct sy_sim_kv_event ev = {.kind = SY_SIM_KV_STORED,
+                                     .hashes = &r->hashes[stored_from],
+                                     .nhashes = nstored,
+                                     .has_parent = stored_from > 0,
+                                     .parent = stored_from > 0 ? r->hashes[stored_from - 1] : 0,
+                                     .tokens = &r->tokens[(size_t)stored_from * e->p.block_size],
+                                     .ntokens = (size_t)nstored * e->p.block_size,
+                                     .block_size = e->p.block_size};
+        e->cbs.on_kv(e->cbs.ud, &ev);
+    }
+    r->nhashed = nfull;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+struct sy_sim_engine *sy_sim_engine_new(const struct sy_sim_profile *p, uint64_t seed,
+                                        const struct sy_sim_engine_cbs *cbs)
+{
+    if (!p || p->num_gpu_blocks == 0 || p->block_size == 0 ||
+        p->block_size > SY_SIM_MAX_BLOCK_SIZE || p->max_num_seqs == 0 ||
+        p->max_num_batched_tokens == 0 || p->max_model_len < 2 || p->num_gpu_blocks >= NIL / 4)
+        return NULL;
+    struct sy_sim_engine *e = SY_NEW(struct sy_sim_engine);
+    e->p = *p;
+    /* vLLM refuses to start when one max-model-len request cannot fit in the KV cache; the
+     * simulator clamps instead, so a lone request can always make progress. */
+    uint64_t cap_tokens = (uint64_t)p->num_gpu_blocks * p->block_size;
+    if (e->p.max_model_len > cap_tokens)
+        e->p.max_model_len = (uint32_t)cap_tokens;
+    if (cbs)
+        e->cbs = *cbs;
+    e->seed = seed;
+    uint32_t n = p->num_gpu_blocks;
+    e->blocks = sy_xcalloc(n, sizeof *e->blocks);
+    e->free_head = e->free_tail = NIL;
+    for (uint32_t i = 0; i < n; i++) {
+        e->blocks[i].prev = e->blocks[i].next = NIL;
+        free_push_back(e, i);
+    }
+    size_t slots = 16;
+    while (slots < (size_t)n * 2)
+        slots *= 2;
+    e->ht = sy_xcalloc(slots, sizeof *e->ht);
+    e->ht_mask = slots - 1;
+    e->hit_scratch = sy_xmalloc((size_t)n * sizeof *e->hit_scratch);
+    hist_init(&e->st.ttft, ttft_bounds, sizeof ttft_bounds / sizeof ttft_bounds[0]);
+    hist_init(&e->st.itl, itl_bounds, sizeof itl_bounds / sizeof itl_bounds[0]);
+    hist_init(&e->st.e2e, req_bounds, sizeof req_bounds / sizeof req_bounds[0]);
+    hist_init(&e->st.queue, req_bounds, sizeof req_bounds / sizeof req_bounds[0]);
+    return e;
+}
+
+static void req_free(struct sy_sim_req *r)
+{
+    free(r->tokens);
+    free(r->blocks);
+    free(r->hashes);
+    free(r);
+}
+
+void sy_sim_engine_free(struct sy_sim_engine *e)
+{
+    if (!e)
+        return;
+    struct sy_sim_list *lists[2] = {&e->waiting, &e->running};
+    for (int k = 0; k < 2; k++) {
+        struct sy_sim_req *r = lists[k]->head;
+        while (r) {
+            struct sy_sim_req *next = r->next;
+            req_free(r);
+            r = next;
+        }
+    }
+    free(e->blocks);
+    free(e->ht);
+    free(e->hit_scratch);
+    free(e);
+}
+
+struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t *tokens,
+                                        uint32_t n_prompt, int64_t max_tokens, void *ud,
+                                        uint64_t now_ns)
+{
+    if (n_prompt == 0 || n_prompt >= e->p.max_model_len || max_tokens == 0)
+        return NULL;
+    struct sy_sim_req *r = SY_NEW(struct sy_sim_req);
+    r->seq = e->next_seq++;
+    r->ud = ud;
+    r->state = SY_SIM_WAITING;
+    r->n_prompt = n_prompt;
+    uint32_t room = e->p.max_model_len - n_prompt;
+    if (max_tokens < 0) {
+        uint32_t hi = room < DEFAULT_MAX_OUT ? room : DEFAULT_MAX_OUT;
+        r->max_tokens = 1 + (uint32_t)(splitmix64(e->seed ^ (r->seq * 0x2545f4914f6cdd1dULL)) % hi);
+        r->has_max_tokens = false;
+    } else {
+        r->max_tokens = max_tokens > room ? room : (uint32_t)max_tokens;
+        r->has_max_tokens = true;
+    }
+    r->tokens_cap = n_prompt + 16;
+    r->tokens = sy_xmalloc((size_t)r->tokens_cap * sizeof *r->tokens);
+    memcpy(r->tokens, tokens, (size_t)n_prompt * sizeof *tokens);
+    r->arrival_ns = now_ns;
+    list_push_back(&e->waiting, r);
+    return r;
+}
+
+/* ---- scheduling -------------------------------------------------------------------------- */
+
+static void preempt(struct sy_sim_engine *e, struct sy_sim_req *r)
+{
+    list_remove(&e->running, r);
+    release_blocks(e, r);
+    r->n_computed = 0;
+    r->sched_tokens = 0;
+    r->n_preempted++;
+    r->state = SY_SIM_WAITING;
+    list_push_front(&e->waiting, r);
+    e->st.preemptions++;
+}
+
+/* Longest cached prefix of r (full blocks, < total tokens); fills e->hit_scratch. */
+static uint32_t find_cached_prefix(struct sy_sim_engine *e, struct sy_sim_req *r, uint32_t total)
+{
+    uint32_t nmax = (total - 1) / e->p.block_size;
+    ensure_hashes(e, r, nmax);
+    uint32_t k = 0;
+    while (k < nmax) {
+        uint32_t id = ht_find(e, r->hashes[k]);
+        if (id == NIL)
+            break;
+        e->hit_scratch[k++] = id;
+    }
+    return k;
+}
+
+/* Schedules one step at now. Returns true when a step started. */
+static bool start_step(struct sy_sim_engine *e, uint64_t now)
+{
+    uint32_t budget = e->p.max_num_batched_tokens;
+    bool preempted = false;
+    uint64_t prefill = 0, dseqs = 0, dctx = 0;
+
+    /* 1. running requests, in admission order */
+    struct sy_sim_req *r = e->running.head;
+    while (r && budget > 0) {
+        uint32_t total = r->n_prompt + r->n_output;
+        uint32_t num_new = total - r->n_computed;
+        if (num_new > budget)
+            num_new = budget;
+        bool self_preempted = false;
+        for (;;) {
+            uint32_t need = blocks_for(e, (uint64_t)r->n_computed + num_new);
+            need = need > r->nblocks ? need - r->nblocks : 0;
+            if (need <= e->nfree) {
+                for (uint32_t i = 0; i < need; i++)
+                    req_hold(r, alloc_block(e));
+                break;
+            }
+            struct sy_sim_req *victim = e->running.tail;
+            preempt(e, victim);
+            preempted = true;
+            if (victim == r) {
+                self_preempted = true;
+                break;
+            }
+        }
+        if (self_preempted)
+            break;
+        r->sched_tokens = num_new;
+        budget -= num_new;
+        if (num_new == 1 && r->n_computed >= r->n_prompt) {
+            dseqs++;
+            dctx += r->n_computed;
+        } else {
+            prefill += num_new;
+        }
+        r = r->next;
+    }
+
+    /* 2. waiting requests, unless this step preempted */
+    while (!preempted && e->waiting.head && e->running.n < e->p.max_num_seqs && budget > 0) {
+        r = e->waiting.head;
+        uint32_t total = r->n_prompt + r->n_output;
+        uint32_t k = find_cached_prefix(e, r, total);
+        uint32_t hit = k * e->p.block_size;
+        uint32_t num_new = total - hit;
+        if (num_new > budget)
+            num_new = budget;
+        uint32_t evictable = 0;
+        for (uint32_t i = 0; i < k; i++)
+            evictable += e->blocks[e->hit_scratch[i]].ref == 0;
+        uint32_t need = blocks_for(e, (uint64_t)hit + num_new) - k;
+        if ((uint64_t)need + evictable > e->nfree)
+            break;
+        e->st.prefix_queries += total;
+        e->st.prefix_hits += hit;
+        if (!r->first_sched_done) {
+            r->first_sched_done = true;
+            r->n_cached = hit < r->n_prompt ? hit : r->n_prompt;
+            r->scheduled_ns = now;
+            sy_sim_hist_observe(&e->st.queue, (double)(now - r->arrival_ns) / 1e9);
+        }
+        for (uint32_t i = 0; i < k; i++)
+            req_hold(r, e->hit_scratch[i]), touch_block(e, e->hit_scratch[i]);
+        r->nhashed = k;
+        for (uint32_t i = 0; i < need; i++)
+            req_hold(r, alloc_block(e));
+        r->n_computed = hit;
+        list_remove(&e->waiting, r);
+        list_push_back(&e->running, r);
+        r->state = SY_SIM_RUNNING;
+        r->sched_tokens = num_new;
+        budget -= num_new;
+        if (num_new == 1 && r->n_computed >= r->n_prompt) {
+            dseqs++;
+            dctx += r->n_computed;
+        } else {
+            prefill += num_new;
+        }
+    }
+
+    if (prefill == 0 && dseqs == 0)
+        return false;
+    uint64_t dur = sy_sim_step_ns(&e->p, prefill, dseqs, dctx);
+    e->in_step = true;
+    e->step_end = now + dur;
+    e->st.steps++;
+    e->st.busy_ns += dur;
+    e->st.prefill_tokens += prefill;
+    return true;
+}
+
+static void finish(struct sy_sim_engine *e, struct sy_sim_req *r, enum sy_sim_finish why,
+                   uint64_t now, bool notify)
+{
+    if (r->state == SY_SIM_RUNNING)
+        list_remove(&e->running, r);
+    else
+        list_remove(&e->waiting, r);
+    release_blocks(e, r);
+    e->st.success[why]++;
+    sy_sim_hist_observe(&e->st.e2e, (double)(now - r->arrival_ns) / 1e9);
+    if (notify && e->cbs.on_finish)
+        e->cbs.on_finish(e->cbs.ud, r, why, now);
+    req_free(r);
+}
+
+static void append_output(struct sy_sim_engine *e, struct sy_sim_req *r)
+{
+    uint32_t pos = r->n_prompt + r->n_output;
+    if (pos == r->tokens_cap) {
+        r->tokens_cap *= 2;
+        r->tokens = sy_xrealloc(r->tokens, (size_t)r->tokens_cap * sizeof *r->tokens);
+    }
+    r->tokens[pos] = (uint32_t)(splitmix64(e->seed ^ (r->seq << 24) ^ pos) % SY_SIM_VOCAB);
+    r->n_output++;
+}
+
+static void complete_step(struct sy_sim_engine *e, uint64_t now)
+{
+    e->in_callbacks = true;
+    struct sy_sim_req *r = e->running.head;
+    while (r) {
+        struct sy_sim_req *next = r->next;
+        if (r->sched_tokens == 0 || r->abort_pending) {
+            r = next;
+            continue;
+        }
+        r->n_computed += r->sched_tokens;
+        r->sched_tokens = 0;
+        cache_full_blocks(e, r);
+        if (r->n_computed == r->n_prompt + r->n_output) {
+            append_output(e, r);
+            e->st.generation_tokens++;
+            if (r->n_output == 1) {
+                r->first_token_ns = now;
+                e->st.prompt_tokens += r->n_prompt;
+                sy_sim_hist_observe(&e->st.ttft, (double)(now - r->arrival_ns) / 1e9);
+            } else {
+                sy_sim_hist_observe(&e->st.itl, (double)(now - r->last_token_ns) / 1e9);
+            }
+            r->last_token_ns = now;
+            if (e->cbs.on_token)
+                e->cbs.on_token(e->cbs.ud, r, now);
+            if (r->n_output >= r->max_tokens || r->n_prompt + r->n_output >= e->p.max_model_len) {
+                enum sy_sim_finish why = r->has_max_tokens || r->n_output < r->max_tokens
+                                             ? SY_SIM_FINISH_LENGTH
+                                             : SY_SIM_FINISH_STOP;
+                /* the next pointer may be an abort-deferred request; finish never frees others */
+                finish(e, r, why, now, true);
+            }
+        }
+        r = next;
+    }
+    e->in_callbacks = false;
+    /* aborts requested from callbacks were deferred */
+    r = e->running.head;
+    while (r) {
+        struct sy_sim_req *next = r->next;
+        if (r->abort_pending)
+            finish(e, r, SY_SIM_FINISH_ABORT, now, false);
+        r = next;
+    }
+    if (e->cbs.on_step_end)
+        e->cbs.on_step_end(e->cbs.ud, now);
+}
+
+void sy_sim_engine_abort(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t now_ns)
+{
+    if (e->in_callbacks && r->state == SY_SIM_RUNNING) {
+        r->abort_pending = true; /* finished after the step's callbacks */
+        return;
+    }
+    uint64_t now = now_ns > r->arrival_ns ? now_ns : r->arrival_ns;
+    finish(e, r, SY_SIM_FINISH_ABORT, now, false);
+}
+
+void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns)
+{
+    for (;;) {
+        if (e->in_step) {
+            if (e->step_end > now_ns)
+                return;
+            uint64_t t = e->step_end;
+            e->in_step = false;
+            complete_step(e, t);
+            start_step(e, t);
+        } else {
+            if (!start_step(e, now_ns))
+                return;
+        }
+    }
+}
+
+uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
+{
+    return e->in_step ? e->step_end : UINT64_MAX;
+}
+
+int sy_sim_engine_reset_cache(struct sy_sim_engine *e)
+{
+    if (e->nfree != e->p.num_gpu_blocks)
+        return SY_EBUSY;
+    for (uint32_t id = 0; id < e->p.num_gpu_blocks; id++) {
+        if (e->blocks[id].cached)
+            ht_remove(e, id);
+    }
+    if (e->cbs.on_kv) {
+        struct sy_sim_kv_event ev = {.kind = SY_SIM_KV_CLEARED};
+        e->cbs.on_kv(e->cbs.ud, &ev);
+    }
+    return 0;
+}
+
+/* ---- introspection ------------------------------------------------------------------------ */
+
+const struct sy_sim_profile *sy_sim_engine_profile(const struct sy_sim_engine *e)
+{
+    return &e->p;
+}
+
+const struct sy_sim_stats *sy_sim_engine_stats(const struct sy_sim_engine *e)
+{
+    return &e->st;
+}
+
+uint32_t sy_sim_engine_num_running(const struct sy_sim_engine *e)
+{
+    return e->running.n;
+}
+
+uint32_t sy_sim_engine_num_waiting(const struct sy_sim_engine *e)
+{
+    return e->waiting.n;
+}
+
+uint32_t sy_sim_engine_free_blocks(const struct sy_sim_engine *e)
+{
+    return e->nfree;
+}
+
+uint32_t sy_sim_engine_cached_blocks(const struct sy_sim_engine *e)
+{
+    return e->ncached;
+}
+
+double sy_sim_engine_kv_usage(const struct sy_sim_engine *e)
+{
+    return 1.0 - (double)e->nfree / (double)e->p.num_gpu_blocks;
+}
+
+bool sy_sim_engine_check(const struct sy_sim_engine *e)
+{
+    uint32_t n = e->p.num_gpu_blocks;
+    uint32_t *holders = sy_xcalloc(n, sizeof *holders);
+    bool ok = true;
+    for (struct sy_sim_req *r = e->running.head; r; r = r->next) {
+        for (uint32_t i = 0; i < r->nblocks; i++)
+            holders[r->blocks[i]]++;
+        if (r->nblocks < blocks_for(e, r->n_computed))
+            ok = false;
+    }
+    for (struct sy_sim_req *r = e->waiting.head; r; r = r->next)
+        if (r->nblocks != 0)
+            ok = false;
+    uint32_t nfree = 0, ncached = 0;
+    for (uint32_t id = e->free_head, prev = NIL; id != NIL; prev = id, id = e->blocks[id].next) {
+        if (e->blocks[id].prev != prev || !e->blocks[id].in_free || nfree > n)
+            ok = false;
+        if (nfree++ > n)
+            break;
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        const struct sy_sim_block *b = &e->blocks[id];
+        if (b->ref != holders[id] || b->in_free != (b->ref == 0))
+            ok = false;
+        if (b->cached) {
+            ncached++;
+            if (ht_find(e, b->hash) != id)
+                ok = false;
+        }
+    }
+    if (nfree != e->nfree || ncached != e->ncached)
+        ok = false;
+    free(holders);
+    return ok;
+}

@@ -1,0 +1,200 @@
+/* engine.h - the simulator's step-level model of one vLLM engine (pure logic, no I/O).
+ *
+ * One struct sy_sim_engine models one vLLM EngineCore: a waiting queue, continuous batching with
+ * max-num-seqs and a per-step token budget (chunked prefill), a paged KV block pool with prefix
+ * caching (hash chain per full block, LRU eviction of free cached blocks) and preemption with
+ * recompute. Time is simulated nanoseconds supplied by the caller (an injectable clock), so the
+ * same engine runs under a libuv timer, a unit test's loop, or a batch benchmark.
+ *
+ * Driving it:
+ *   sy_sim_engine_submit(e, ..., now)   enqueue a request (arrival time = now)
+ *   sy_sim_engine_advance(e, now)       complete every step that ends at or before now and start
+ *                                       the next one when there is work
+ *   sy_sim_engine_next_ns(e)            when the step in flight ends (UINT64_MAX when idle): arm a
+ *                                       timer for it and call advance then
+ * Callbacks run inside advance (and, for on_kv, inside submit's eviction-free paths never: only
+ * advance allocates). Callbacks must not call back into the engine except sy_sim_engine_abort on
+ * a request other than the one being reported.
+ *
+ * Threading: an engine belongs to one thread.
+ */
+#ifndef SY_SIM_ENGINE_H
+#define SY_SIM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SY_SIM_HIST_MAX       32  /* histogram buckets (excluding +Inf) */
+#define SY_SIM_MAX_BLOCK_SIZE 256 /* largest supported KV block size (tokens) */
+
+/* A calibrated hardware/model profile (profiles.c documents each figure's source). */
+struct sy_sim_profile {
+    const char *name;                /* e.g. "qwen3-32b-tp2-h100" */
+    const char *model;               /* Hugging Face model id it was calibrated for */
+    uint32_t num_gpu_blocks;         /* KV blocks (vLLM num_gpu_blocks) at block_size */
+    uint32_t block_size;             /* tokens per KV block (vLLM default 16) */
+    uint32_t max_num_seqs;           /* running requests per step */
+    uint32_t max_num_batched_tokens; /* token budget per step (chunked prefill) */
+    uint32_t max_model_len;          /* prompt + output tokens per request */
+    double step_base_us;             /* fixed cost of any step (weights streamed once) */
+    double prefill_us_per_token;     /* per uncached prompt token computed in the step */
+    double decode_us_per_seq;        /* per decoding sequence in the step */
+    double decode_us_per_ctx_token;  /* per context token read by decode attention */
+};
+
+/* The built-in profiles (profiles.c). NULL-terminated. */
+extern const struct sy_sim_profile *const sy_sim_profiles[];
+/* Looks a profile up by name; NULL when unknown. */
+const struct sy_sim_profile *sy_sim_profile_find(const char *name);
+/* Simulated duration of one step, in nanoseconds, for the given batch composition. */
+uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
+                        uint64_t decode_seqs, uint64_t decode_ctx_tokens);
+
+enum sy_sim_finish {
+    SY_SIM_FINISH_STOP,   /* generated its chosen length without max_tokens (vLLM "stop") */
+    SY_SIM_FINISH_LENGTH, /* reached max_tokens or max-model-len (vLLM "length") */
+    SY_SIM_FINISH_ABORT,  /* aborted by the caller (client went away) */
+    SY_SIM_FINISH_N_
+};
+const char *sy_sim_finish_name(enum sy_sim_finish f); /* "stop", "length", "abort" */
+
+enum sy_sim_req_state {
+    SY_SIM_WAITING, /* in the waiting queue (new or preempted) */
+    SY_SIM_RUNNING  /* holds KV blocks and is scheduled every step */
+};
+
+/* One request inside the engine. The engine allocates and owns it; the pointer stays valid until
+ * on_finish returns (or sy_sim_engine_abort returns). Callers read the public fields only. */
+struct sy_sim_req {
+    uint64_t seq; /* submission number, from 0 (determinism) */
+    void *ud;     /* caller's pointer, passed back in callbacks */
+    enum sy_sim_req_state state;
+    uint32_t n_prompt;       /* prompt tokens */
+    uint32_t max_tokens;     /* output tokens to generate */
+    bool has_max_tokens;     /* max_tokens came from the client (finish "length" vs "stop") */
+    uint32_t n_output;       /* output tokens generated so far */
+    uint32_t n_computed;     /* tokens whose KV is computed (prompt + output) */
+    uint32_t n_cached;       /* prompt tokens served from the prefix cache at first schedule */
+    uint32_t n_preempted;    /* times this request was preempted */
+    uint32_t *tokens;        /* prompt then output token ids (n_prompt + n_output) */
+    uint64_t arrival_ns;     /* simulated time of submit */
+    uint64_t scheduled_ns;   /* first time scheduled (queue time end); 0 until then */
+    uint64_t first_token_ns; /* first output token; 0 until then */
+    uint64_t last_token_ns;  /* latest output token */
+    /* private */
+    uint32_t tokens_cap;   /* capacity of tokens */
+    uint32_t sched_tokens; /* tokens scheduled in the step in flight */
+    bool first_sched_done; /* prefix-cache stats and queue time already recorded */
+    bool abort_pending;    /* aborted from a callback; finished after the step's callbacks */
+    uint32_t *blocks;      /* block ids held, in token order */
+    uint32_t nblocks;      /* held blocks */
+    uint32_t blocks_cap;   /* capacity of blocks */
+    uint32_t nhashed;      /* leading blocks registered in the prefix cache by this request */
+    uint64_t *hashes;      /* hash chain of full blocks over tokens */
+    uint32_t nhashes;      /* hashes computed */
+    uint32_t hashes_cap;   /* capacity of hashes */
+    struct sy_sim_req *prev, *next; /* waiting or running list links */
+};
+
+/* KV cache events, reported as the block pool changes (vLLM's BlockStored/BlockRemoved/
+ * AllBlocksCleared). Arrays are borrowed for the duration of the callback. */
+enum sy_sim_kv_kind {
+    SY_SIM_KV_STORED,  /* blocks became full and cached */
+    SY_SIM_KV_REMOVED, /* a cached block was evicted */
+    SY_SIM_KV_CLEARED  /* the whole prefix cache was reset */
+};
+struct sy_sim_kv_event {
+    enum sy_sim_kv_kind kind; /* which event */
+    const uint64_t *hashes;   /* STORED/REMOVED: block hashes */
+    size_t nhashes;           /* their count */
+    bool has_parent;          /* STORED: the first block has a parent */
+    uint64_t parent;          /* STORED: hash of the block before the first one */
+    const uint32_t *tokens;   /* STORED: nhashes * block_size token ids */
+    size_t ntokens;           /* their count */
+    uint32_t block_size;      /* STORED: tokens per block */
+};
+
+struct sy_sim_engine_cbs {
+    /* An output token was generated (req->n_output already counts it). */
+    void (*on_token)(void *ud, struct sy_sim_req *req, uint64_t now_ns);
+    /* The request finished; req is freed when this returns. Not called for aborts. */
+    void (*on_finish)(void *ud, struct sy_sim_req *req, enum sy_sim_finish why, uint64_t now_ns);
+    /* A KV cache event (may be NULL). */
+    void (*on_kv)(void *ud, const struct sy_sim_kv_event *ev);
+    /* A step completed; events of the step have all been reported (may be NULL). */
+    void (*on_step_end)(void *ud, uint64_t now_ns);
+    void *ud; /* passed to every callback */
+};
+
+struct sy_sim_hist {
+    const double *bounds;                 /* ascending upper bounds (seconds), static */
+    size_t n;                             /* bucket count, <= SY_SIM_HIST_MAX */
+    uint64_t counts[SY_SIM_HIST_MAX + 1]; /* per bucket (non-cumulative); [n] is +Inf */
+    double sum;                           /* sum of samples */
+    uint64_t count;                       /* number of samples */
+};
+void sy_sim_hist_observe(struct sy_sim_hist *h, double v);
+
+struct sy_sim_stats {
+    uint64_t prefix_queries;    /* tokens looked up in the prefix cache (vLLM counts tokens) */
+    uint64_t prefix_hits;       /* of which found cached */
+    uint64_t prompt_tokens;     /* prompt tokens of requests that produced a first token */
+    uint64_t generation_tokens; /* output tokens generated */
+    uint64_t preemptions;       /* requests preempted */
+    uint64_t success[SY_SIM_FINISH_N_]; /* finished requests by reason */
+    uint64_t steps;                     /* steps executed */
+    uint64_t busy_ns;                   /* simulated time spent in steps */
+    uint64_t prefill_tokens;            /* tokens computed as prefill (incl. recompute) */
+    struct sy_sim_hist ttft;            /* vllm:time_to_first_token_seconds */
+    struct sy_sim_hist itl;             /* vllm:inter_token_latency_seconds */
+    struct sy_sim_hist e2e;             /* vllm:e2e_request_latency_seconds */
+    struct sy_sim_hist queue;           /* vllm:request_queue_time_seconds */
+};
+
+struct sy_sim_engine;
+
+/* Creates an engine for profile p (copied; callers apply flag overrides to a copy first).
+ * Returns NULL when p is unusable (zero blocks, block size, seqs or budget). */
+struct sy_sim_engine *sy_sim_engine_new(const struct sy_sim_profile *p, uint64_t seed,
+                                        const struct sy_sim_engine_cbs *cbs);
+/* Frees the engine and every request still in it (no callbacks). */
+void sy_sim_engine_free(struct sy_sim_engine *e);
+
+/* Enqueues a request. tokens (n_prompt ids) are copied. max_tokens < 0 means "not given": the
+ * output length is then drawn from the seeded generator (1..min(room, 256)) and the request
+ * finishes "stop". Output is always capped by max_model_len. Returns the request or NULL when
+ * n_prompt is 0 or n_prompt >= max_model_len (callers validate first and answer 400). */
+struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t *tokens,
+                                        uint32_t n_prompt, int64_t max_tokens, void *ud,
+                                        uint64_t now_ns);
+/* Removes a request wherever it is (waiting or running), frees its blocks (they stay cached) and
+ * counts it as finished "abort". No on_finish. req is freed. */
+void sy_sim_engine_abort(struct sy_sim_engine *e, struct sy_sim_req *req, uint64_t now_ns);
+/* Completes steps ending at or before now and starts the next step when there is work. */
+void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns);
+/* End of the step in flight, or UINT64_MAX when no step is in flight. */
+uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e);
+/* Drops every cached block that no request holds and reports SY_SIM_KV_CLEARED. Returns 0, or
+ * SY_EBUSY when requests still hold blocks (vLLM refuses a reset then too). */
+int sy_sim_engine_reset_cache(struct sy_sim_engine *e);
+
+/* Introspection (for /metrics and tests). */
+const struct sy_sim_profile *sy_sim_engine_profile(const struct sy_sim_engine *e);
+const struct sy_sim_stats *sy_sim_engine_stats(const struct sy_sim_engine *e);
+uint32_t sy_sim_engine_num_running(const struct sy_sim_engine *e);
+uint32_t sy_sim_engine_num_waiting(const struct sy_sim_engine *e);
+uint32_t sy_sim_engine_free_blocks(const struct sy_sim_engine *e);   /* incl. free cached ones */
+uint32_t sy_sim_engine_cached_blocks(const struct sy_sim_engine *e); /* in the hash table */
+double sy_sim_engine_kv_usage(const struct sy_sim_engine *e);        /* 1 - free/total */
+/* Checks the block pool's invariants (refcounts match holders, free list matches refcount 0,
+ * hash table matches block hashes, counts add up). Returns true when all hold. For tests. */
+bool sy_sim_engine_check(const struct sy_sim_engine *e);
+
+/* The built-in deterministic tokenizer: text is cut into 4-byte chunks from its start (the last
+ * may be shorter) and each chunk maps to id XXH32(chunk, seed 0) % 151643 (Qwen3's regular
+ * vocabulary size). Equal text prefixes give equal token prefixes, and ~4 characters per token
+ * matches llm-d's estimate. Writes at most cap ids; returns the total count (ceil(len/4)). */
+size_t sy_sim_tokenize(const char *text, size_t len, uint32_t *out, size_t cap);
+
+#endif
