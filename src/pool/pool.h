@@ -34,26 +34,29 @@ struct sy_endpoint_state {
     struct sy_engine_metrics m; /* last scraped metrics */
     int64_t inflight_requests;  /* requests forwarded and not yet finished */
     int64_t inflight_tokens;    /* prompt + max output tokens of those requests (estimate) */
+    uint64_t fail_ns;           /* monotonic time of the last failed scrape (0 = never) */
+    uint64_t conn_fail_ns;      /* monotonic time of the last upstream connect failure (0 = none) */
 };
 
 struct sy_endpoint {
-    _Atomic int refs;              /* reference count */
-    char *address;                 /* "host:port" as configured; owned */
-    char host[256];                /* host part */
-    uint16_t port;                 /* port part */
-    struct sockaddr_storage addr;  /* resolved address */
-    socklen_t addrlen;             /* length of addr */
-    struct sy_label *labels;       /* owned copy of the configured labels */
+    _Atomic int refs;             /* reference count */
+    char *address;                /* "host:port" as configured; owned */
+    char host[256];               /* host part */
+    uint16_t port;                /* port part */
+    struct sockaddr_storage addr; /* resolved address */
+    socklen_t addrlen;            /* length of addr */
+    struct sy_label *labels;      /* owned copy of the configured labels */
     size_t nlabels;
-    char *kv_events;               /* optional KV events endpoint; owned or NULL */
+    char *kv_events; /* optional KV events endpoint; owned or NULL */
 
-    pthread_mutex_t mu;            /* guards the fields below up to models */
-    bool ready;                    /* see sy_endpoint_state */
+    pthread_mutex_t mu; /* guards the fields below up to models */
+    bool ready;         /* see sy_endpoint_state */
     bool scraped;
     uint64_t update_ns;
     struct sy_engine_metrics m;
-    char *models[SY_MAX_MODELS];   /* model ids served, from /v1/models; owned */
-    size_t nmodels;                /* 0 = unknown (never fetched) */
+    uint64_t fail_ns;            /* last failed scrape (monotonic ns), 0 = never */
+    char *models[SY_MAX_MODELS]; /* model ids served, from /v1/models; owned */
+    size_t nmodels;              /* 0 = unknown (never fetched) */
 
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
@@ -61,10 +64,10 @@ struct sy_endpoint {
 };
 
 struct sy_pool {
-    _Atomic int refs;          /* reference count */
-    struct sy_endpoint **eps;  /* owned references */
-    size_t n;                  /* endpoint count */
-    enum sy_engine engine;     /* which metric names to read */
+    _Atomic int refs;         /* reference count */
+    struct sy_endpoint **eps; /* owned references */
+    size_t n;                 /* endpoint count */
+    enum sy_engine engine;    /* which metric names to read */
 };
 
 /* Builds a pool from the config, reusing endpoint objects from old (may be NULL) whose address
@@ -79,7 +82,8 @@ void sy_endpoint_unref(struct sy_endpoint *e);
 
 void sy_endpoint_snapshot(struct sy_endpoint *e, struct sy_endpoint_state *out);
 /* Scraper: record a successful scrape / a failure (marks the endpoint not ready). */
-void sy_endpoint_set_metrics(struct sy_endpoint *e, const struct sy_engine_metrics *m, uint64_t now);
+void sy_endpoint_set_metrics(struct sy_endpoint *e, const struct sy_engine_metrics *m,
+                             uint64_t now);
 void sy_endpoint_set_failed(struct sy_endpoint *e, uint64_t now);
 /* Replaces the endpoint's model list (ids borrowed, copied). */
 void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_t n);
@@ -87,6 +91,11 @@ void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_
 bool sy_endpoint_serves(struct sy_endpoint *e, const char *model, size_t len);
 /* Looks up a label value; NULL when absent. */
 const char *sy_endpoint_label(const struct sy_endpoint *e, const char *key);
+/* Proxy: record an upstream connect/I/O failure at now; the endpoint reads as not ready until the
+ * next successful scrape after now. */
+void sy_endpoint_conn_failed(struct sy_endpoint *e, uint64_t now);
+/* The endpoint with this configured address, borrowed from p (no reference taken), or NULL. */
+struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address);
 
 /* In-flight accounting: call add on forward and sub with the same numbers on every exit. */
 void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens);

@@ -1,0 +1,380 @@
+/* Unit tests for src/pool/pool.c: building pools from a config, reload reuse, live state. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool/pool.h"
+
+/* A hand-built config: up to 8 endpoints with up to 2 labels each. */
+struct test_cfg {
+    struct sy_config cfg;
+    struct sy_endpoint_config eps[8];
+    struct sy_label labels[8][2];
+};
+
+static void cfg_init(struct test_cfg *t)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg.file = "gw.yaml";
+    t->cfg.engine = SY_ENGINE_VLLM;
+    t->cfg.endpoints = t->eps;
+}
+
+/* Adds an endpoint; host may be NULL to make the pool parse the address itself. */
+static struct sy_endpoint_config *cfg_add(struct test_cfg *t, const char *address, const char *host,
+                                          uint16_t port, int line)
+{
+    struct sy_endpoint_config *ec = &t->eps[t->cfg.nendpoints];
+    ec->address = (char *)address;
+    if (host)
+        snprintf(ec->host, sizeof ec->host, "%s", host);
+    ec->port = port;
+    ec->line = line;
+    ec->labels = t->labels[t->cfg.nendpoints];
+    t->cfg.nendpoints++;
+    return ec;
+}
+
+static void add_label(struct sy_endpoint_config *ec, const char *k, const char *v)
+{
+    ec->labels[ec->nlabels].key = (char *)k;
+    ec->labels[ec->nlabels].value = (char *)v;
+    ec->nlabels++;
+}
+
+static void test_build(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    struct sy_endpoint_config *a = cfg_add(&t, "127.0.0.1:8001", "127.0.0.1", 8001, 5);
+    add_label(a, "llm-d.ai/role", "decode");
+    add_label(a, "zone", "a");
+    a->kv_events = "tcp://127.0.0.1:5557";
+    cfg_add(&t, "localhost:8002", NULL, 0, 7);
+    cfg_add(&t, "[::1]:8003", "::1", 8003, 9);
+    t.cfg.engine = SY_ENGINE_SGLANG;
+    char err[256] = "";
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(err, "");
+    assert_int_equal(p->n, 3);
+    assert_int_equal(p->engine, SY_ENGINE_SGLANG);
+
+    struct sy_endpoint *e = p->eps[0];
+    assert_string_equal(e->address, "127.0.0.1:8001");
+    assert_int_equal(e->port, 8001);
+    assert_int_equal(e->addr.ss_family, AF_INET);
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&e->addr;
+    assert_int_equal(ntohs(sin->sin_port), 8001);
+    assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+    assert_int_equal(e->addrlen, sizeof(struct sockaddr_in));
+    assert_string_equal(sy_endpoint_label(e, "llm-d.ai/role"), "decode");
+    assert_string_equal(sy_endpoint_label(e, "zone"), "a");
+    assert_null(sy_endpoint_label(e, "llm-d.ai"));
+    assert_string_equal(e->kv_events, "tcp://127.0.0.1:5557");
+    assert_ptr_not_equal(e->labels[0].key, a->labels[0].key); /* copied, not borrowed */
+
+    e = p->eps[1]; /* parsed from the address, resolved by name */
+    assert_string_equal(e->host, "localhost");
+    assert_int_equal(e->port, 8002);
+    assert_true(e->addr.ss_family == AF_INET || e->addr.ss_family == AF_INET6);
+    assert_null(e->kv_events);
+    assert_int_equal(e->nlabels, 0);
+
+    e = p->eps[2];
+    assert_int_equal(e->addr.ss_family, AF_INET6);
+    assert_int_equal(ntohs(((const struct sockaddr_in6 *)&e->addr)->sin6_port), 8003);
+
+    assert_ptr_equal(sy_pool_find(p, "localhost:8002"), p->eps[1]);
+    assert_null(sy_pool_find(p, "localhost:8009"));
+    assert_null(sy_pool_find(NULL, "localhost:8002"));
+
+    /* fresh state: never scraped, metrics at -1, nothing in flight */
+    struct sy_endpoint_state s;
+    sy_endpoint_snapshot(p->eps[0], &s);
+    assert_false(s.ready);
+    assert_false(s.scraped);
+    assert_int_equal(s.update_ns, 0);
+    assert_true(s.m.waiting == -1 && s.m.running == -1 && s.m.kv_usage == -1);
+    assert_int_equal(s.m.block_size, -1);
+    assert_int_equal(s.inflight_requests, 0);
+
+    /* references: the pool can go while a request still holds an endpoint */
+    struct sy_endpoint *held = sy_endpoint_ref(p->eps[0]);
+    assert_ptr_equal(sy_pool_ref(p), p);
+    sy_pool_unref(p);
+    sy_pool_unref(p);
+    assert_string_equal(sy_endpoint_label(held, "zone"), "a");
+    sy_endpoint_unref(held);
+
+    /* an empty pool is valid */
+    cfg_init(&t);
+    p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    assert_non_null(p);
+    assert_int_equal(p->n, 0);
+    sy_pool_unref(p);
+}
+
+static void expect_error(struct test_cfg *t, const char *want)
+{
+    char err[256] = "";
+    struct sy_pool *p = sy_pool_new(&t->cfg, NULL, err, sizeof err);
+    if (p)
+        sy_pool_unref(p);
+    assert_null(p);
+    if (strcmp(err, want) != 0)
+        fail_msg("got \"%s\", want \"%s\"", err, want);
+}
+
+static void test_errors(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:8001", "127.0.0.1", 8001, 3);
+    cfg_add(&t, "nohostport", NULL, 0, 4);
+    expect_error(&t, "gw.yaml:4: pool.endpoints: address \"nohostport\" is not host:port");
+
+    cfg_init(&t);
+    cfg_add(&t, "bad host!:80", NULL, 0, 6);
+    expect_error(&t, "gw.yaml:6: pool.endpoints: address \"bad host!:80\": invalid host name");
+
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:0", NULL, 0, 2);
+    expect_error(&t, "gw.yaml:2: pool.endpoints: address \"127.0.0.1:0\": port 0 is not allowed");
+
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:8001", NULL, 0, 2);
+    cfg_add(&t, "127.0.0.1:8001", NULL, 0, 3);
+    expect_error(&t, "gw.yaml:3: pool.endpoints: duplicate address \"127.0.0.1:8001\"");
+
+    cfg_init(&t);
+    cfg_add(&t, "[fe80::zz]:80", "fe80::zz", 80, 8);
+    char err[256] = "";
+    assert_null(sy_pool_new(&t.cfg, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "gw.yaml:8: pool.endpoints: address \"[fe80::zz]:80\": "));
+
+    cfg_init(&t);
+    t.cfg.file = NULL;
+    cfg_add(&t, "no-such-host.invalid:80", NULL, 0, 9);
+    assert_null(sy_pool_new(&t.cfg, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "config:9: pool.endpoints: address \"no-such-host.invalid:80\": "));
+}
+
+static void test_reload_reuse(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    add_label(cfg_add(&t, "127.0.0.1:8001", NULL, 0, 1), "role", "decode");
+    add_label(cfg_add(&t, "127.0.0.1:8002", NULL, 0, 2), "role", "decode");
+    cfg_add(&t, "127.0.0.1:8003", NULL, 0, 3);
+    char err[256];
+    struct sy_pool *p1 = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    assert_non_null(p1);
+    struct sy_endpoint *e1 = p1->eps[0], *e2 = p1->eps[1];
+    sy_endpoint_inflight_add(e1, 100);
+    sy_endpoint_inflight_add(e2, 50);
+    struct sy_engine_metrics m = {.waiting = 3, .running = 1, .kv_usage = 0.5, .block_size = 16};
+    sy_endpoint_set_metrics(e2, &m, 1000);
+    const char *ids[] = {"llama"};
+    sy_endpoint_set_models(e2, ids, 1);
+
+    /* new config: 8001 unchanged, 8002 relabelled, 8003 dropped, 8004 new */
+    struct test_cfg t2;
+    cfg_init(&t2);
+    add_label(cfg_add(&t2, "127.0.0.1:8004", NULL, 0, 1), "role", "prefill");
+    add_label(cfg_add(&t2, "127.0.0.1:8001", NULL, 0, 2), "role", "decode");
+    add_label(cfg_add(&t2, "127.0.0.1:8002", NULL, 0, 3), "role", "prefill");
+    struct sy_pool *p2 = sy_pool_new(&t2.cfg, p1, err, sizeof err);
+    assert_non_null(p2);
+    assert_int_equal(p2->n, 3);
+    assert_ptr_equal(p2->eps[1], e1); /* same object: state survives */
+    struct sy_endpoint_state s;
+    sy_endpoint_snapshot(p2->eps[1], &s);
+    assert_int_equal(s.inflight_requests, 1);
+    assert_int_equal(s.inflight_tokens, 100);
+
+    struct sy_endpoint *n2 = p2->eps[2];
+    assert_ptr_not_equal(n2, e2); /* labels changed: new object ... */
+    assert_string_equal(sy_endpoint_label(n2, "role"), "prefill");
+    assert_string_equal(sy_endpoint_label(e2, "role"), "decode"); /* old one untouched */
+    sy_endpoint_snapshot(n2, &s);                                 /* ... with scrape state */
+    assert_true(s.ready && s.scraped);
+    assert_int_equal(s.update_ns, 1000);
+    assert_true(s.m.waiting == 3 && s.m.kv_usage == 0.5);
+    assert_int_equal(s.m.block_size, 16);
+    assert_int_equal(s.inflight_requests, 0); /* in-flight stays with the old object */
+    assert_true(sy_endpoint_serves(n2, "llama", 5));
+    assert_false(sy_endpoint_serves(n2, "other", 5));
+
+    /* a failing reload leaves the old pool intact */
+    struct test_cfg t3;
+    cfg_init(&t3);
+    cfg_add(&t3, "127.0.0.1:8001", NULL, 0, 1);
+    cfg_add(&t3, "x y:1", NULL, 0, 2);
+    assert_null(sy_pool_new(&t3.cfg, p2, err, sizeof err));
+    assert_ptr_equal(p2->eps[1], e1);
+
+    sy_pool_unref(p1);
+    sy_endpoint_inflight_sub(e1, 100);
+    sy_endpoint_snapshot(p2->eps[1], &s);
+    assert_int_equal(s.inflight_requests, 0);
+    assert_int_equal(s.inflight_tokens, 0);
+    sy_pool_unref(p2);
+}
+
+static void test_state(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_engine_metrics m = {.waiting = 2,
+                                  .running = 5,
+                                  .kv_usage = 0.25,
+                                  .block_size = 16,
+                                  .num_blocks = 1000,
+                                  .running_loras = "a,b",
+                                  .max_lora = 4};
+    struct sy_endpoint_state s;
+    sy_endpoint_set_metrics(e, &m, 500);
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready && s.scraped);
+    assert_int_equal(s.update_ns, 500);
+    assert_true(s.m.running == 5);
+    assert_int_equal(s.m.num_blocks, 1000);
+    assert_string_equal(s.m.running_loras, "a,b");
+    assert_int_equal(s.fail_ns, 0);
+
+    sy_endpoint_set_failed(e, 600);
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+    assert_true(s.scraped);
+    assert_int_equal(s.update_ns, 500); /* last good data keeps its age */
+    assert_int_equal(s.fail_ns, 600);
+    assert_true(s.m.running == 5);
+
+    sy_endpoint_set_metrics(e, &m, 700);
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready);
+
+    /* a proxy connect failure makes it not ready until a newer scrape succeeds */
+    sy_endpoint_conn_failed(e, 800);
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+    assert_int_equal(s.conn_fail_ns, 800);
+    sy_endpoint_set_metrics(e, &m, 900);
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready);
+    sy_pool_unref(p);
+}
+
+static void test_models(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_endpoint *e = p->eps[0];
+    assert_true(sy_endpoint_serves(e, "anything", 8)); /* unknown list: serves all */
+    const char *ids[] = {"llama-3-8b", "qwen"};
+    sy_endpoint_set_models(e, ids, 2);
+    assert_true(sy_endpoint_serves(e, "qwen", 4));
+    assert_true(sy_endpoint_serves(e, "llama-3-8bXXX", 10)); /* length-bounded view */
+    assert_false(sy_endpoint_serves(e, "llama", 5));         /* prefix is not a match */
+    assert_false(sy_endpoint_serves(e, "qwen2", 5));
+    assert_false(sy_endpoint_serves(e, "", 0));
+    const char *one[] = {"mistral"};
+    sy_endpoint_set_models(e, one, 1); /* replaces */
+    assert_false(sy_endpoint_serves(e, "qwen", 4));
+    assert_true(sy_endpoint_serves(e, "mistral", 7));
+    const char *many[SY_MAX_MODELS + 1];
+    for (int i = 0; i <= SY_MAX_MODELS; i++)
+        many[i] = "m";
+    sy_endpoint_set_models(e, many, SY_MAX_MODELS + 1); /* too many: fail open */
+    assert_true(sy_endpoint_serves(e, "anything", 8));
+    sy_endpoint_set_models(e, many, SY_MAX_MODELS);
+    assert_true(sy_endpoint_serves(e, "m", 1));
+    assert_false(sy_endpoint_serves(e, "anything", 8));
+    sy_endpoint_set_models(e, NULL, 0); /* back to unknown */
+    assert_true(sy_endpoint_serves(e, "anything", 8));
+    sy_pool_unref(p);
+}
+
+#define THREADS 4
+#define ITERS   100000
+
+static void *inflight_worker(void *arg)
+{
+    struct sy_endpoint *e = arg;
+    for (int i = 0; i < ITERS; i++) {
+        sy_endpoint_inflight_add(e, 7);
+        sy_endpoint_inflight_sub(e, 7);
+    }
+    for (int i = 0; i < 10; i++)
+        sy_endpoint_inflight_add(e, 3);
+    return NULL;
+}
+
+static void test_inflight(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_endpoint_state s;
+    sy_endpoint_inflight_add(e, 120);
+    sy_endpoint_inflight_add(e, 30);
+    sy_endpoint_inflight_add(e, -5); /* a negative estimate counts as 0 tokens */
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 3);
+    assert_int_equal(s.inflight_tokens, 150);
+    sy_endpoint_inflight_sub(e, 120);
+    sy_endpoint_inflight_sub(e, 30);
+    sy_endpoint_inflight_sub(e, 0);
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 0);
+    assert_int_equal(s.inflight_tokens, 0);
+    /* an unmatched sub clamps at zero instead of going negative */
+    sy_endpoint_inflight_sub(e, 40);
+    sy_endpoint_inflight_sub(e, 40);
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 0);
+    assert_int_equal(s.inflight_tokens, 0);
+    assert_int_equal(atomic_load(&e->inflight_requests), 0);
+    sy_endpoint_inflight_add(e, 10); /* and counting resumes from zero */
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 1);
+    sy_endpoint_inflight_sub(e, 10);
+
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, inflight_worker, e);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, THREADS * 10);
+    assert_int_equal(s.inflight_tokens, THREADS * 30);
+    sy_pool_unref(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_reload_reuse), cmocka_unit_test(test_state),
+        cmocka_unit_test(test_models),       cmocka_unit_test(test_inflight),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
