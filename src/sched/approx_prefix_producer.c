@@ -1,0 +1,321 @@
+/* approx_prefix_producer.c - `approx-prefix-cache-producer`: llm-d's approximate prefix-cache data
+ * producer (pkg/epp/framework/plugins/requestcontrol/dataproducer/approximateprefix).
+ *
+ * Generation followed: llm-d inference-scheduler v0.8 (character-based hashing), with three
+ * router (v0.9) corrections noted where they apply:
+ *
+ *   produce:     text = request prompt (completions: the decoded prompt string; chat: the raw
+ *                `messages` array; see request.h), block = blockSizeTokens x 4 characters,
+ *                hashes = sy_prefix_hash_chars(seed(model), text, block, maxBlocks)
+ *                counts = matchLongestPrefix(hashes) over the candidates (approx_index.c)
+ *                cy->prefix[pool_index] = {counts[i], nblocks, blockSizeTokens} for every candidate
+ *   pre_request: index.add(hashes, chosen endpoint, capacity) - synchronously: one write-locked
+ *                pass over at most maxBlocks hashes (a few microseconds), where llm-d spawns a
+ *                goroutine; records the chosen endpoint's hit ratio.
+ *   done:        frees the per-cycle hash array.
+ *
+ * Parameters (v0.8 names and defaults): autoTune (true), blockSizeTokens (16),
+ * maxPrefixBlocksToMatch (256), maxPrefixTokensToMatch (0 = off; when > 0 it wins:
+ * maxBlocks = tokens / blockSizeTokens), lruCapacityPerServer (31250), blockSize (deprecated,
+ * characters, as GIE defined it; accepted with a warning).
+ *   - autoTune: block size from the first candidate's vllm:cache_config_info block_size; LRU
+ *     capacity from the chosen endpoint's num_gpu_blocks. v0.8 does not clamp the block size;
+ *     the router clamps it to >= 64 tokens (issue #1158, index memory). We follow v0.8 here:
+ *     with the v0.8 cap of 256 blocks a request adds at most 256 entries either way.
+ *   - router correction 1: lruCapacityPerServer is honoured when autoTune has no KV size
+ *     (v0.8 falls back to the constant 31250 and ignores the parameter).
+ *   - router correction 2: maxPrefixBlocksToMatch 0 means unlimited (v0.8 hashes nothing).
+ *   - router correction 3: a capacity learned later (autoTune) resizes the endpoint's LRU.
+ *
+ * Purge: the index drops endpoints that left the pool when the producer first sees a new pool
+ * (a reload) and every 2 minutes (llm-d's podActiveCheckInterval), both against the cycle's pool.
+ *
+ * Not implemented: cache_salt (the request view does not carry it; seed = xxh64(model) only), and
+ * the P/D `prefill` profile's second insert (the pipeline runs one profile).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/request.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "pool/pool.h"
+#include "prefix/approx_index.h"
+#include "prefix/hash.h"
+#include "prefix/prefix_sched.h"
+#include "sched/params.h"
+#include "sched/plugin.h"
+
+#define PURGE_INTERVAL_NS   (120 * SY_NS_PER_S) /* llm-d podActiveCheckInterval */
+#define AVG_CHARS_PER_TOKEN 4                   /* llm-d averageCharactersPerToken */
+
+struct producer {
+    struct sy_approx_prefix_config cfg;        /* parsed parameters */
+    struct sy_approx_index *idx;               /* owned */
+    _Atomic(const struct sy_pool *) last_pool; /* pool seen by the last cycle (purge trigger) */
+    _Atomic uint64_t last_purge_ns;            /* monotonic time of the last purge */
+};
+
+void sy_approx_prefix_config_default(struct sy_approx_prefix_config *c)
+{
+    c->auto_tune = true;
+    c->block_tokens = 16;
+    c->block_chars = 0;
+    c->max_blocks = 256;
+    c->max_tokens = 0;
+    c->lru_capacity = SY_APPROX_DEFAULT_CAPACITY;
+}
+
+static void *producer_new(const struct sy_approx_prefix_config *cfg)
+{
+    struct producer *p = SY_NEW(struct producer);
+    p->cfg = *cfg;
+    p->idx = sy_approx_index_new(cfg->lru_capacity);
+    atomic_store(&p->last_purge_ns, sy_now_ns());
+    return p;
+}
+
+/* Shared by the producer's create and the scorer's legacy parameters. */
+int sy_approx_prefix__parse(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                            struct sy_approx_prefix_config *c, char *err, size_t errcap)
+{
+    int64_t v;
+    int rc;
+    if ((rc = sy_param_bool(params, "autoTune", env, &c->auto_tune, err, errcap)))
+        return rc;
+    v = c->block_tokens;
+    if ((rc = sy_param_int(params, "blockSizeTokens", env, 1, 1 << 20, &v, err, errcap)))
+        return rc;
+    c->block_tokens = (uint32_t)v;
+    v = 0;
+    if ((rc = sy_param_int(params, "blockSize", env, 1, 1 << 22, &v, err, errcap)))
+        return rc;
+    if (v > 0) {
+        sy_warn("%s:%d: plugin '%s': 'blockSize' is deprecated (a size in characters); use "
+                "'blockSizeTokens' (tokens, 4 characters each)",
+                env && env->file ? env->file : "<config>", env ? env->line : 0,
+                env && env->name ? env->name : "?");
+        c->block_chars = (uint32_t)v;
+    }
+    v = (int64_t)c->max_blocks;
+    if ((rc = sy_param_int(params, "maxPrefixBlocksToMatch", env, 0, INT32_MAX, &v, err, errcap)))
+        return rc;
+    c->max_blocks = (uint64_t)v;
+    v = (int64_t)c->max_tokens;
+    if ((rc = sy_param_int(params, "maxPrefixTokensToMatch", env, 0, INT32_MAX, &v, err, errcap)))
+        return rc;
+    c->max_tokens = (uint64_t)v;
+    v = c->lru_capacity;
+    if ((rc =
+             sy_param_int(params, "lruCapacityPerServer", env, 1, UINT32_MAX / 2, &v, err, errcap)))
+        return rc;
+    c->lru_capacity = (uint32_t)v;
+    return 0;
+}
+
+static int producer_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                           void **state, char *err, size_t errcap)
+{
+    static const char *const keys[] = {"autoTune",
+                                       "blockSizeTokens",
+                                       "blockSize",
+                                       "maxPrefixBlocksToMatch",
+                                       "maxPrefixTokensToMatch",
+                                       "lruCapacityPerServer",
+                                       NULL};
+    struct sy_approx_prefix_config c;
+    sy_approx_prefix_config_default(&c);
+    int rc = sy_param_check(params, env, keys, err, errcap);
+    if (rc == 0)
+        rc = sy_approx_prefix__parse(params, env, &c, err, errcap);
+    if (rc)
+        return rc;
+    *state = producer_new(&c);
+    return 0;
+}
+
+static void producer_destroy(void *state)
+{
+    struct producer *p = state;
+    if (!p)
+        return;
+    sy_approx_index_free(p->idx);
+    free(p);
+}
+
+/* Effective block geometry for this cycle: characters per block and tokens per block. */
+static void geometry(const struct producer *p, const struct sy_sched_candidate *c, size_t n,
+                     size_t *chars, uint32_t *tokens)
+{
+    uint32_t bt = p->cfg.block_tokens;
+    size_t bc = p->cfg.block_chars;
+    if (p->cfg.auto_tune && n > 0 && c[0].st.m.block_size > 0 &&
+        c[0].st.m.block_size <= (1 << 20)) {
+        bt = (uint32_t)c[0].st.m.block_size;
+        bc = 0;
+    }
+    if (bc == 0) {
+        bc = (size_t)bt * AVG_CHARS_PER_TOKEN;
+    } else {
+        bt = (uint32_t)((bc + AVG_CHARS_PER_TOKEN - 1) / AVG_CHARS_PER_TOKEN);
+    }
+    *chars = bc;
+    *tokens = bt;
+}
+
+static size_t max_blocks(const struct producer *p, uint32_t block_tokens)
+{
+    if (p->cfg.max_tokens > 0)
+        return (size_t)(p->cfg.max_tokens / block_tokens);
+    return p->cfg.max_blocks ? (size_t)p->cfg.max_blocks : SIZE_MAX;
+}
+
+static void retain_pool(struct producer *p, const struct sy_pool *pool)
+{
+    const void **keep = sy_xmalloc((pool->n ? pool->n : 1) * sizeof *keep);
+    for (size_t i = 0; i < pool->n; i++)
+        keep[i] = pool->eps[i];
+    size_t dropped = sy_approx_index_retain(p->idx, keep, pool->n);
+    free(keep);
+    if (dropped)
+        sy_debug("approx-prefix-cache-producer: purged %zu endpoint(s) that left the pool",
+                 dropped);
+}
+
+static void maybe_purge(struct producer *p, const struct sy_sched_cycle *cy)
+{
+    if (!cy->pool)
+        return;
+    const struct sy_pool *prev = atomic_exchange(&p->last_pool, cy->pool);
+    uint64_t last = atomic_load(&p->last_purge_ns);
+    bool due = cy->now_ns > last && cy->now_ns - last >= PURGE_INTERVAL_NS;
+    if (prev == cy->pool && !due)
+        return;
+    if (due && !atomic_compare_exchange_strong(&p->last_purge_ns, &last, cy->now_ns))
+        return; /* another worker is purging */
+    if (prev == NULL && !due)
+        return; /* first cycle: nothing indexed yet */
+    retain_pool(p, cy->pool);
+}
+
+static void producer_produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
+                             size_t n)
+{
+    struct producer *p = state;
+    maybe_purge(p, cy);
+    if (!cy->prefix || !cy->req)
+        return;
+    const struct sy_request *req = cy->req;
+    size_t bchars;
+    uint32_t btok;
+    geometry(p, c, n, &bchars, &btok);
+    size_t maxb = max_blocks(p, btok);
+
+    /* The text llm-d hashes. A completions string prompt arrives without its quotes and with
+     * escapes in place; llm-d hashes the decoded text, so decode (only the part we hash). */
+    struct sy_str text = req->prompt;
+    char *decoded = NULL;
+    if (req->kind == SY_API_COMPLETIONS && text.len && text.p > req->body && text.p[-1] == '"' &&
+        memchr(text.p, '\\', text.len)) {
+        size_t cap = text.len;
+        if (maxb != SIZE_MAX && maxb <= SIZE_MAX / bchars && maxb * bchars < cap)
+            cap = maxb * bchars;
+        decoded = sy_xmalloc(cap ? cap : 1);
+        size_t dl = sy_prefix_json_unescape(text, decoded, cap);
+        if (dl != SIZE_MAX)
+            text = (struct sy_str){decoded, dl};
+    }
+
+    uint64_t seed = sy_prefix_seed(sy_str_c(req->model), (struct sy_str){"", 0});
+    size_t nb = sy_prefix_nblocks_chars(text.len, bchars, maxb);
+    uint64_t *hashes = NULL;
+    if (nb) {
+        hashes = sy_xmalloc(nb * sizeof *hashes);
+        sy_prefix_hash_chars(seed, text.p, text.len, bchars, maxb, hashes, nb);
+    }
+    free(decoded);
+
+    const void *keys[SY_SCHED_MAX_CANDIDATES];
+    uint32_t counts[SY_SCHED_MAX_CANDIDATES];
+    if (n > SY_SCHED_MAX_CANDIDATES)
+        n = SY_SCHED_MAX_CANDIDATES;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = c[i].ep;
+    if (nb)
+        sy_approx_index_match(p->idx, hashes, nb, keys, n, counts);
+    else
+        memset(counts, 0, n * sizeof counts[0]);
+    for (size_t i = 0; i < n; i++) {
+        struct sy_prefix_match *m = &cy->prefix[c[i].pool_index];
+        m->match_blocks = counts[i];
+        m->total_blocks = (uint32_t)(nb > UINT32_MAX ? UINT32_MAX : nb);
+        m->block_size_tokens = btok;
+        m->weighted = counts[i];
+    }
+    cy->prefix_valid = true;
+    free(cy->block_hashes); /* a second produce in one cycle (not expected) must not leak */
+    cy->block_hashes = hashes;
+    cy->nblocks = nb;
+}
+
+static void producer_pre_request(void *state, struct sy_sched_cycle *cy,
+                                 const struct sy_sched_candidate *chosen)
+{
+    struct producer *p = state;
+    if (!chosen || !cy->block_hashes || cy->nblocks == 0)
+        return;
+    uint32_t cap = p->cfg.lru_capacity;
+    if (p->cfg.auto_tune && chosen->st.m.num_blocks > 0)
+        cap = chosen->st.m.num_blocks > UINT32_MAX / 2 ? UINT32_MAX / 2
+                                                       : (uint32_t)chosen->st.m.num_blocks;
+    int rc = sy_approx_index_add(p->idx, cy->block_hashes, cy->nblocks, chosen->ep, cap);
+    if (rc)
+        sy_warn("approx-prefix-cache-producer: index insert for %s failed: %s", chosen->ep->address,
+                sy_strerror(rc));
+    if (cy->prefix) {
+        const struct sy_prefix_match *m = &cy->prefix[chosen->pool_index];
+        sy_approx_index_record(p->idx, m->match_blocks, m->total_blocks);
+    }
+}
+
+static void producer_done(void *state, struct sy_sched_cycle *cy,
+                          const struct sy_sched_candidate *chosen, bool ok)
+{
+    (void)state;
+    (void)chosen;
+    (void)ok;
+    free(cy->block_hashes);
+    cy->block_hashes = NULL;
+    cy->nblocks = 0;
+}
+
+struct sy_approx_index *sy_approx_prefix_producer_index(void *producer_state)
+{
+    return producer_state ? ((struct producer *)producer_state)->idx : NULL;
+}
+
+void sy_approx_prefix_producer_retain(void *producer_state, const struct sy_pool *pool)
+{
+    if (producer_state && pool)
+        retain_pool(producer_state, pool);
+}
+
+/* For the scorer's legacy parameters (prefix_cache_scorer.c). */
+void *sy_approx_prefix__new(const struct sy_approx_prefix_config *cfg)
+{
+    return producer_new(cfg);
+}
+
+const struct sy_plugin_ops sy_plugin_approx_prefix_cache_producer = {
+    .type = "approx-prefix-cache-producer",
+    .produces = SY_PREFIX_KEY,
+    .create = producer_create,
+    .destroy = producer_destroy,
+    .produce = producer_produce,
+    .pre_request = producer_pre_request,
+    .done = producer_done,
+};
