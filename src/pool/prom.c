@@ -31,6 +31,8 @@
 #include "pool/prom.h"
 #include "core/err.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,10 +107,10 @@ static struct sy_str read_token(struct cur *c)
 static bool parse_double_tok(struct sy_str t, double *out)
 {
     char tmp[128];
-    if (t.len == 0 || t.len >= sizeof tmp)
+    if (t.len == 0 || t.len >= sizeof tmp || isspace((unsigned char)t.p[0]))
         return false;
-    /* strtod skips leading white space and accepts "0x" hex and "nan(chars)"; the first cannot
-     * occur (tokens are blank-delimited), the others are harmless extensions. */
+    /* strtod would skip leading white space (refused above: "a \r1" is not a sample) and accepts
+     * "0x" hex floats and "nan(chars)", harmless extensions. */
     memcpy(tmp, t.p, t.len);
     tmp[t.len] = '\0';
     char *end;
@@ -133,8 +135,9 @@ static bool parse_timestamp_tok(struct sy_str t, int64_t *out)
         size_t i = (tmp[0] == '-' || tmp[0] == '+') ? 1 : 0;
         if (tmp[i] < '0' || tmp[i] > '9')
             return false;
+        errno = 0;
         long long v = strtoll(tmp, &end, 10);
-        if (*end != '\0')
+        if (*end != '\0' || errno == ERANGE)
             return false;
         *out = v;
         return true;
