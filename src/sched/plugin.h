@@ -8,10 +8,20 @@
  *   score        one score per candidate; the pipeline clamps it to [0,1] and weights it
  *   pick         choose one candidate from the scored list
  *   pre_request  after the pick, before forwarding (e.g. record the decision in an index)
- *   done         after the response ended (ok = completed), for observers
+ *   done         once per cycle when it ends: after the response (ok = completed), or right after a
+ *                failed pick (chosen == NULL, ok = false); free per-cycle scratch here
  *
  * Every hook receives the instance state made by create() and the cycle (one per request).
  * Instances are shared by all worker threads: state that changes must be thread-safe.
+ *
+ * Order in one cycle: every configured producer's `produce` runs once over all candidates (llm-d's
+ * DataProducers run before the scheduler), then the profile's filters, scorers and picker, then
+ * every plugin's `pre_request`, and finally (from sy_sched_done) every plugin's `done`. Filters
+ * must keep the survivors in their original relative order (pool order), compacted to the front.
+ *
+ * Cycle memory: when any configured plugin produces SY_PREFIX_KEY the pipeline allocates
+ * cy->prefix (zeroed, pool->n entries) before producers run and frees it with the cycle; a
+ * producer sets prefix_valid once it has filled it. block_hashes is the producer's own scratch.
  *
  * Producers and consumers are tied by data keys: a plugin that `consumes` a key for which no
  * configured plugin `produces` gets a default producer of that key created automatically (llm-d:
@@ -50,22 +60,25 @@ struct sy_sched_cycle {
     void *scratch[8];               /* free slots for plugins (freed by their done hook) */
 };
 
+#define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
+
 struct sy_plugin_env {
-    const char *file;               /* config file, for messages */
-    int line;                       /* line of this plugin's entry */
-    const char *name;               /* instance name from config (defaults to type) */
+    const char *file; /* config file, for messages */
+    int line;         /* line of this plugin's entry */
+    const char *name; /* instance name from config (defaults to type) */
+    const char *path; /* config path of the entry, e.g. "plugins[2]", for messages */
 };
 
 struct sy_plugin_ops {
-    const char *type;               /* llm-d type name, e.g. "prefix-cache-scorer" */
-    const char *produces;           /* data key produced ("prefix-match"), or NULL */
-    const char *consumes;           /* data key required, or NULL */
+    const char *type;     /* llm-d type name, e.g. "prefix-cache-scorer" */
+    const char *produces; /* data key produced ("prefix-match"), or NULL */
+    const char *consumes; /* data key required, or NULL */
+    bool profile_handler; /* a profile handler (chooses profiles; no pipeline hooks) */
     /* Parses params (may be NULL). Unknown parameters are errors: "FILE:LINE: key: reason". */
-    int (*create)(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
-                  void **state, char *err, size_t errcap);
+    int (*create)(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                  char *err, size_t errcap);
     void (*destroy)(void *state);
-    void (*produce)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
-                    size_t n);
+    void (*produce)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n);
     size_t (*filter)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                      size_t n);
     void (*score)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,

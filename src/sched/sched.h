@@ -31,9 +31,9 @@ struct sy_metrics;
 
 /* One candidate endpoint with a snapshot of its state, as plugins see it. */
 struct sy_sched_candidate {
-    struct sy_endpoint *ep;        /* borrowed (the caller holds the pool) */
-    struct sy_endpoint_state st;   /* snapshot taken when the cycle started */
-    size_t pool_index;             /* index in pool->eps */
+    struct sy_endpoint *ep;      /* borrowed (the caller holds the pool) */
+    struct sy_endpoint_state st; /* snapshot taken when the cycle started */
+    size_t pool_index;           /* index in pool->eps */
 };
 
 #define SY_SCHED_MAX_CANDIDATES 1024 /* endpoints considered per cycle */
@@ -41,10 +41,10 @@ struct sy_sched_candidate {
 
 /* Result of one scheduling cycle. */
 struct sy_sched_result {
-    struct sy_endpoint *ep;        /* chosen endpoint; the caller takes a reference */
-    size_t pool_index;             /* its index in the pool */
-    int64_t inflight_tokens;       /* token estimate to add/sub for in-flight accounting */
-    void *cycle;                   /* scheduler-owned per-request state; pass to sy_sched_done */
+    struct sy_endpoint *ep;  /* chosen endpoint; the caller takes a reference */
+    size_t pool_index;       /* its index in the pool */
+    int64_t inflight_tokens; /* token estimate to add/sub for in-flight accounting */
+    void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
 };
 
 /* Builds a scheduler from an EndpointPickerConfig node (NULL = llm-d's built-in default). file is
@@ -56,6 +56,7 @@ void sy_sched_free(struct sy_scheduler *s);
 /* Picks an endpoint of pool for req, skipping endpoints in exclude (those already tried and
  * failed). Returns 0, SY_ENOENDPOINT (no candidate survived: not ready, model not served,
  * filtered out), or another negative code. */
+/* req (and pool) must stay alive until sy_sched_done. */
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
@@ -65,5 +66,24 @@ void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
 /* Writes a human/JSON explanation of the last decisions (debug endpoint); may be empty. */
 struct sy_buf;
 void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out);
+
+/* Registers and then updates inference_extension_scheduler_e2e_duration_seconds,
+ * inference_extension_scheduler_attempts_total{status} and
+ * inference_extension_plugin_duration_seconds{extension_point,plugin_type,plugin_name} in m.
+ * Optional: without it the scheduler records no metrics and reads no clock. Call once, before
+ * the scheduler is shared with workers. m must outlive s. */
+void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m);
+
+/* Appends the value of the `x-gateway-destination-endpoint-scores` debug header for a successful
+ * pick (before sy_sched_done): candidates best first, e.g.
+ * `127.0.0.1:8001=4.20(queue-scorer:1.00,prefix-cache-scorer:0.73);127.0.0.1:8002=...`. */
+void sy_sched_explain(const struct sy_sched_result *res, struct sy_buf *out);
+
+/* True when the scheduler has an instance of plugin type (llm-d name), e.g. the gateway echoes
+ * x-session-token only when "session-affinity-scorer" is configured. */
+bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type);
+/* Appends the x-session-token value that pins a session to ep: base64 of its address (llm-d
+ * encodes namespace/name; Switchyard has no pods, so host:port). */
+void sy_sched_session_token(const struct sy_endpoint *ep, struct sy_buf *out);
 
 #endif

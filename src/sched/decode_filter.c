@@ -1,0 +1,21 @@
+/* decode_filter.c - llm-d's `decode-filter`: keeps endpoints that can decode.
+ *
+ * llm-d.ai/role in {decode, prefill-decode, both, encode-prefill-decode}, and endpoints with no
+ * role label at all (an unlabeled replica is a plain aggregated server). No parameters.
+ */
+#include "sched/plugins.h"
+#include "sched/role.h"
+
+static const char *const decode_roles[] = {"decode", "prefill-decode", "both",
+                                           "encode-prefill-decode", NULL};
+
+static size_t decode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
+                            size_t n)
+{
+    return sy_role_filter(c, n, decode_roles, true);
+}
+
+const struct sy_plugin_ops sy_plugin_decode_filter = {
+    .type = "decode-filter",
+    .filter = decode_filter,
+};

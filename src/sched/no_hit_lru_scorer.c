@@ -1,0 +1,178 @@
+/* no_hit_lru_scorer.c - llm-d's `no-hit-lru-scorer`: spreads cold requests over the pool.
+ *
+ * A request is cold when no endpoint holds any of its prefix blocks (or no prefix data was
+ * produced). Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates
+ * by when they last received a cold request, with N candidates:
+ *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
+ *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
+ * where U is the number of never-used candidates; a single candidate scores 1. After a cold
+ * pick the chosen endpoint moves to the most-recent end (PreRequest).
+ *
+ * Data structure: keys[] = xxh64(address), oldest first, at most lruSize entries (the oldest is
+ * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
+ * key -> position so the cost is O(lruSize + N), not O(lruSize x N).
+ *
+ * Parameters: lruSize (default 1024, > 0); prefixPluginType, prefixPluginName, prefillProfile
+ * (accepted: Switchyard has one prefix data key per cycle and one profile, so they select nothing).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "sched/params.h"
+#include "sched/plugins.h"
+
+#define NO_HIT_LRU_DEFAULT_SIZE 1024 /* llm-d default */
+
+struct no_hit_lru {
+    pthread_mutex_t mu; /* guards keys/n */
+    uint64_t *keys;     /* oldest first */
+    size_t n;           /* entries */
+    size_t cap;         /* lruSize */
+};
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                  char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"lruSize", "prefixPluginType", "prefixPluginName",
+                                          "prefillProfile", NULL};
+    int64_t size = NO_HIT_LRU_DEFAULT_SIZE;
+    const char *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    int rc = sy_param_check(params, env, allowed, err, errcap);
+    if (!rc)
+        rc = sy_param_int(params, "lruSize", env, 1, 1 << 20, &size, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefixPluginType", env, &s1, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefixPluginName", env, &s2, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefillProfile", env, &s3, err, errcap);
+    if (rc)
+        return rc;
+    struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
+    pthread_mutex_init(&l->mu, NULL);
+    l->cap = (size_t)size;
+    l->keys = sy_xcalloc(l->cap, sizeof *l->keys);
+    *state = l;
+    return 0;
+}
+
+static void destroy(void *state)
+{
+    struct no_hit_lru *l = state;
+    if (!l)
+        return;
+    pthread_mutex_destroy(&l->mu);
+    free(l->keys);
+    free(l);
+}
+
+static uint64_t key_of(const struct sy_endpoint *ep)
+{
+    return XXH64(ep->address, strlen(ep->address), 0);
+}
+
+static bool is_cold(const struct sy_sched_cycle *cy)
+{
+    if (!cy->prefix || !cy->prefix_valid)
+        return true;
+    for (size_t i = 0; i < cy->pool->n; i++)
+        if (cy->prefix[i].match_blocks > 0)
+            return false;
+    return true;
+}
+
+static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
+                  size_t n, double *scores)
+{
+    struct no_hit_lru *l = state;
+    if (!is_cold(cy)) {
+        for (size_t i = 0; i < n; i++)
+            scores[i] = 0.5;
+        return;
+    }
+    if (n == 1) {
+        scores[0] = 1.0;
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    size_t tcap = 16;
+    while (tcap < 2 * l->n)
+        tcap <<= 1;
+    /* slot: key and position + 1 (0 = empty) */
+    uint64_t *tk = sy_xmalloc(tcap * sizeof *tk);
+    uint32_t *tp = sy_xcalloc(tcap, sizeof *tp);
+    for (size_t p = 0; p < l->n; p++) {
+        size_t h = (size_t)l->keys[p] & (tcap - 1);
+        while (tp[h])
+            h = (h + 1) & (tcap - 1);
+        tk[h] = l->keys[p];
+        tp[h] = (uint32_t)p + 1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    /* pos[i]: LRU position of candidate i, or -1 when never used. */
+    long *pos = sy_xmalloc(n * sizeof *pos);
+    size_t never = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = key_of(c[i].ep);
+        size_t h = (size_t)k & (tcap - 1);
+        pos[i] = -1;
+        while (tp[h]) {
+            if (tk[h] == k) {
+                pos[i] = (long)tp[h] - 1;
+                break;
+            }
+            h = (h + 1) & (tcap - 1);
+        }
+        if (pos[i] < 0)
+            never++;
+    }
+    double denom = (double)(n - 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pos[i] < 0) {
+            scores[i] = 1.0 - (double)j++ / denom;
+        } else {
+            double s = 1.0 - (double)(never + (size_t)pos[i]) / denom;
+            scores[i] = s < 0 ? 0 : s;
+        }
+    }
+    free(pos);
+    free(tk);
+    free(tp);
+}
+
+static void pre_request(void *state, struct sy_sched_cycle *cy,
+                        const struct sy_sched_candidate *chosen)
+{
+    struct no_hit_lru *l = state;
+    if (!is_cold(cy))
+        return;
+    uint64_t k = key_of(chosen->ep);
+    pthread_mutex_lock(&l->mu);
+    size_t p = 0;
+    while (p < l->n && l->keys[p] != k)
+        p++;
+    if (p < l->n) { /* move to the most-recent end */
+        memmove(&l->keys[p], &l->keys[p + 1], (l->n - p - 1) * sizeof *l->keys);
+        l->keys[l->n - 1] = k;
+    } else {
+        if (l->n == l->cap) { /* evict the oldest */
+            memmove(&l->keys[0], &l->keys[1], (l->n - 1) * sizeof *l->keys);
+            l->n--;
+        }
+        l->keys[l->n++] = k;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer = {
+    .type = "no-hit-lru-scorer",
+    .consumes = SY_PREFIX_KEY,
+    .create = create,
+    .destroy = destroy,
+    .score = score,
+    .pre_request = pre_request,
+};

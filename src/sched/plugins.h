@@ -1,0 +1,42 @@
+/* plugins.h - every plugin type Switchyard's scheduler knows, one ops table each (registry.c
+ * lists them). The variable name is sy_plugin_ + the llm-d type name with '-' -> '_'.
+ */
+#ifndef SY_SCHED_PLUGINS_H
+#define SY_SCHED_PLUGINS_H
+
+#include "sched/plugin.h"
+
+/* Profile handlers. */
+extern const struct sy_plugin_ops sy_plugin_single_profile_handler;
+/* Filters. */
+extern const struct sy_plugin_ops sy_plugin_label_selector_filter;
+extern const struct sy_plugin_ops sy_plugin_by_label;
+extern const struct sy_plugin_ops sy_plugin_decode_filter;
+extern const struct sy_plugin_ops sy_plugin_prefill_filter;
+extern const struct sy_plugin_ops sy_plugin_encode_filter;
+extern const struct sy_plugin_ops sy_plugin_prefix_cache_affinity_filter;
+/* Scorers. */
+extern const struct sy_plugin_ops sy_plugin_prefix_cache_scorer;
+extern const struct sy_plugin_ops sy_plugin_queue_scorer;
+extern const struct sy_plugin_ops sy_plugin_kv_cache_utilization_scorer;
+extern const struct sy_plugin_ops sy_plugin_running_requests_size_scorer;
+extern const struct sy_plugin_ops sy_plugin_load_aware_scorer;
+extern const struct sy_plugin_ops sy_plugin_active_request_scorer;
+extern const struct sy_plugin_ops sy_plugin_token_load_scorer;
+extern const struct sy_plugin_ops sy_plugin_session_affinity_scorer;
+extern const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer;
+extern const struct sy_plugin_ops sy_plugin_context_length_aware;
+extern const struct sy_plugin_ops sy_plugin_lora_affinity_scorer;
+/* Pickers. */
+extern const struct sy_plugin_ops sy_plugin_max_score_picker;
+extern const struct sy_plugin_ops sy_plugin_random_picker;
+extern const struct sy_plugin_ops sy_plugin_weighted_random_picker;
+extern const struct sy_plugin_ops sy_plugin_round_robin_picker;
+/* Data producers. */
+extern const struct sy_plugin_ops sy_plugin_approx_prefix_cache_producer;
+/* Data layer (accepted with their defaults; the pool scraper does this work). */
+extern const struct sy_plugin_ops sy_plugin_metrics_data_source;
+extern const struct sy_plugin_ops sy_plugin_core_metrics_extractor;
+extern const struct sy_plugin_ops sy_plugin_endpoint_notification_source;
+
+#endif

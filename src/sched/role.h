@@ -1,0 +1,31 @@
+/* role.h - llm-d's `llm-d.ai/role` label semantics shared by the decode/prefill/encode filters. */
+#ifndef SY_SCHED_ROLE_H
+#define SY_SCHED_ROLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "pool/pool.h"
+#include "sched/plugin.h"
+
+#define SY_ROLE_LABEL "llm-d.ai/role" /* the label all role filters read */
+
+/* Keeps candidates whose role is in accepted (NULL-terminated); unlabeled ones when
+ * accept_unlabeled. Order is preserved. Returns the new count. */
+static inline size_t sy_role_filter(struct sy_sched_candidate *c, size_t n,
+                                    const char *const *accepted, bool accept_unlabeled)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *role = sy_endpoint_label(c[i].ep, SY_ROLE_LABEL);
+        bool keep = !role ? accept_unlabeled : false;
+        for (size_t j = 0; role && accepted[j] && !keep; j++)
+            keep = !strcmp(role, accepted[j]);
+        if (keep)
+            c[m++] = c[i];
+    }
+    return m;
+}
+
+#endif

@@ -1,0 +1,471 @@
+/* sched.c - the scheduling pipeline: candidates -> producers -> filters -> scorers -> picker.
+ *
+ * One call of sy_sched_pick is one llm-d scheduling cycle:
+ *
+ *   pool->eps[0..n)  --skip excluded / model not served / not ready-->  cands[0..m)  (snapshots)
+ *   producers (every configured one, once)        cy->prefix[] etc.
+ *   profile handler  (single-profile-handler: profiles[0])
+ *   filters          cands compacted in place, pool order kept; empty -> SY_ENOENDPOINT
+ *   scorers          scores[k][i] clamped to [0,1]; totals[i] = sum_k weight_k * scores[k][i]
+ *   picker           index into cands
+ *   pre_request      every plugin that has the hook
+ *
+ * All per-request memory is one allocation (struct cycle + candidate snapshots + score matrix +
+ * prefix array), kept until sy_sched_done so the explanation header can be produced after the
+ * pick and `done` hooks see the same cycle. The scheduler itself is immutable after sy_sched_new;
+ * the only shared mutable state here is the decision ring (a mutex, one short copy per decision)
+ * and the seed counter (an atomic).
+ *
+ * Timing: clock_gettime is called only when metrics are attached, so a scheduler without
+ * metrics (benchmarks, unit tests) pays nothing for observability except the decision ring.
+ *
+ * Rejected: running producers per profile (llm-d runs DataProducers once, before the scheduler);
+ * copying the request into the cycle (the request view outlives the cycle by contract).
+ */
+#include "sched/sched.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/time.h"
+#include "metrics/metrics.h"
+#include "sched/internal.h"
+#include "sched/plugin.h"
+
+#define SY_SCHED_DEFAULT_OUTPUT_TOKENS 256 /* in-flight estimate when max_tokens is absent */
+
+/* Per-request state: the public cycle first, so plugins' pointer is ours. */
+struct cycle {
+    struct sy_sched_cycle cy;            /* what plugins see */
+    struct sy_scheduler *s;              /* owner */
+    const struct sy_sched_profile *prof; /* profile that ran */
+    struct sy_sched_candidate *cands;    /* survivors of the filters, [n] */
+    size_t n;                            /* candidates after filtering */
+    double *scores;                      /* [prof->nscorers * n], row per scorer */
+    double *totals;                      /* [n] */
+    size_t chosen;                       /* index into cands */
+    bool picked;                         /* a candidate was chosen */
+};
+
+static _Atomic uint64_t seed_counter = 0x9e3779b97f4a7c15ULL; /* per-cycle seeds */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+double sy_sched_rand(struct sy_sched_cycle *cy)
+{
+    uint64_t x = cy->rng ? cy->rng : 0x2545f4914f6cdd1dULL; /* xorshift64* must not be 0 */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    cy->rng = x;
+    return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
+}
+
+static const char *const ext_names[SY_SCHED_EXT_COUNT] = {
+    "PrepareData", "Filter", "Scorer", "Picker", "PreRequest", "ResponseComplete"};
+
+static inline uint64_t tstart(const struct sy_scheduler *s)
+{
+    return s->e2e ? sy_now_ns() : 0;
+}
+
+static inline void tend(struct sy_metric *h, uint64_t t0)
+{
+    if (h)
+        sy_metric_observe(h, (double)(sy_now_ns() - t0) / 1e9);
+}
+
+struct sy_scheduler *sy_sched_new(const struct sy_yaml_node *cfg, const char *file, char *err,
+                                  size_t errcap)
+{
+    struct sy_scheduler *s = SY_NEW(struct sy_scheduler);
+    pthread_mutex_init(&s->ring_mu, NULL);
+    if (sy_sched__load(s, cfg, file, err, errcap) != 0) {
+        sy_sched_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sy_sched_free(struct sy_scheduler *s)
+{
+    if (!s)
+        return;
+    sy_sched__unload(s);
+    pthread_mutex_destroy(&s->ring_mu);
+    free(s);
+}
+
+void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m)
+{
+    if (!s || !m)
+        return;
+    struct sy_metric_family *e2e =
+        sy_metrics_family(m, "inference_extension_scheduler_e2e_duration_seconds",
+                          "End-to-end scheduling latency distribution in seconds.",
+                          SY_METRIC_HISTOGRAM, NULL, sy_buckets_fast, sy_buckets_fast_n);
+    static const char *const att_labels[] = {"status", NULL};
+    struct sy_metric_family *att = sy_metrics_family(
+        m, "inference_extension_scheduler_attempts_total", "Total number of scheduling attempts.",
+        SY_METRIC_COUNTER, att_labels, NULL, 0);
+    static const char *const pl_labels[] = {"extension_point", "plugin_type", "plugin_name", NULL};
+    struct sy_metric_family *pl = sy_metrics_family(
+        m, "inference_extension_plugin_duration_seconds",
+        "Plugin processing latency distribution in seconds for each extension point, plugin type "
+        "and plugin name.",
+        SY_METRIC_HISTOGRAM, pl_labels, sy_buckets_fast, sy_buckets_fast_n);
+    if (!e2e || !att || !pl)
+        return;
+    const char *ok[] = {"success"}, *fail[] = {"failure"};
+    s->attempts_ok = sy_metric_get(att, ok);
+    s->attempts_fail = sy_metric_get(att, fail);
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        const struct sy_plugin_ops *o = p->ops;
+        bool has[SY_SCHED_EXT_COUNT] = {o->produce != NULL,     o->filter != NULL,
+                                        o->score != NULL,       o->pick != NULL,
+                                        o->pre_request != NULL, o->done != NULL};
+        for (int e = 0; e < SY_SCHED_EXT_COUNT; e++) {
+            if (!has[e])
+                continue;
+            const char *lv[] = {ext_names[e], o->type, p->name};
+            p->hist[e] = sy_metric_get(pl, lv);
+        }
+    }
+    s->e2e = sy_metric_get(e2e, NULL); /* last: tstart() keys off it */
+}
+
+static bool excluded(struct sy_endpoint *ep, struct sy_endpoint *const *ex, size_t nex)
+{
+    for (size_t i = 0; i < nex; i++)
+        if (ex[i] == ep)
+            return true;
+    return false;
+}
+
+static void copy_trunc(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* Records the decision (top candidates by total) in the debug ring. */
+static void record(struct sy_scheduler *s, const struct cycle *c)
+{
+    struct sy_sched_record r;
+    memset(&r, 0, sizeof r);
+    r.wall = sy_wall_seconds();
+    const struct sy_request *req = c->cy.req;
+    copy_trunc(r.request_id, sizeof r.request_id, req->request_id.p ? req->request_id.p : "",
+               req->request_id.p ? req->request_id.len : 0);
+    copy_trunc(r.model, sizeof r.model, req->model, strlen(req->model));
+    r.prof = c->prof;
+    r.ncands = (uint32_t)c->n;
+    if (c->picked) {
+        const char *a = c->cands[c->chosen].ep->address;
+        copy_trunc(r.chosen, sizeof r.chosen, a, strlen(a));
+    }
+    /* Selection of the best SY_SCHED_RING_TOP totals (n is small; insertion keeps it simple). */
+    size_t idx[SY_SCHED_RING_TOP];
+    size_t k = 0;
+    size_t nsc = c->prof ? c->prof->nscorers : 0;
+    for (size_t i = 0; i < c->n && c->totals; i++) {
+        double t = c->totals[i];
+        size_t pos = k;
+        while (pos > 0 && c->totals[idx[pos - 1]] < t)
+            pos--;
+        if (pos >= SY_SCHED_RING_TOP)
+            continue;
+        size_t last = k < SY_SCHED_RING_TOP ? k : SY_SCHED_RING_TOP - 1;
+        memmove(&idx[pos + 1], &idx[pos], (last - pos) * sizeof idx[0]);
+        idx[pos] = i;
+        if (k < SY_SCHED_RING_TOP)
+            k++;
+    }
+    r.nkept = (uint32_t)k;
+    for (size_t j = 0; j < k; j++) {
+        size_t i = idx[j];
+        const char *a = c->cands[i].ep->address;
+        copy_trunc(r.top[j].addr, sizeof r.top[j].addr, a, strlen(a));
+        r.top[j].total = c->totals[i];
+        for (size_t q = 0; q < nsc; q++)
+            r.top[j].scores[q] = (float)c->scores[q * c->n + i];
+    }
+    pthread_mutex_lock(&s->ring_mu);
+    r.seq = ++s->ring_seq;
+    s->ring[(r.seq - 1) % SY_SCHED_RING] = r;
+    pthread_mutex_unlock(&s->ring_mu);
+}
+
+static void run_done(struct sy_scheduler *s, struct cycle *c, bool ok)
+{
+    const struct sy_sched_candidate *chosen = c->picked ? &c->cands[c->chosen] : NULL;
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (!p->ops->done)
+            continue;
+        uint64_t t0 = tstart(s);
+        p->ops->done(p->state, &c->cy, chosen, ok);
+        tend(p->hist[SY_SCHED_EXT_DONE], t0);
+    }
+}
+
+static int fail(struct sy_scheduler *s, struct cycle *c, uint64_t t0, int rc)
+{
+    record(s, c);
+    run_done(s, c, false);
+    free(c);
+    if (s->attempts_fail)
+        sy_metric_inc(s->attempts_fail);
+    tend(s->e2e, t0);
+    return rc;
+}
+
+int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                  struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out)
+{
+    if (!s || !pool || !req || !out)
+        return SY_EINVAL;
+    memset(out, 0, sizeof *out);
+    uint64_t t0 = tstart(s);
+    const struct sy_sched_profile *prof = &s->profiles[0]; /* single-profile-handler */
+    size_t np = pool->n < SY_SCHED_MAX_CANDIDATES ? pool->n : SY_SCHED_MAX_CANDIDATES;
+    size_t nsc = prof->nscorers;
+
+    /* One block: cycle | cands[np] | scores[nsc*np] | totals[np] | prefix[pool->n]. */
+    size_t off_c = sizeof(struct cycle);
+    off_c = (off_c + 15) & ~(size_t)15;
+    size_t off_s = off_c + np * sizeof(struct sy_sched_candidate);
+    off_s = (off_s + 15) & ~(size_t)15;
+    size_t off_t = off_s + nsc * np * sizeof(double);
+    size_t off_p = off_t + np * sizeof(double);
+    off_p = (off_p + 15) & ~(size_t)15;
+    size_t total = off_p + (s->wants_prefix ? pool->n * sizeof(struct sy_prefix_match) : 0);
+    char *blk = sy_xmalloc(total);
+    struct cycle *c = (struct cycle *)blk;
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->prof = prof;
+    c->cands = (struct sy_sched_candidate *)(blk + off_c);
+    c->scores = (double *)(blk + off_s);
+    c->totals = (double *)(blk + off_t);
+    c->cy.req = req;
+    c->cy.pool = pool;
+    c->cy.now_ns = sy_now_ns();
+    c->cy.rng = splitmix64(
+        atomic_fetch_add_explicit(&seed_counter, 0x9e3779b97f4a7c15ULL, memory_order_relaxed) ^
+        c->cy.now_ns);
+    c->cy.prompt_tokens = req->prompt_tokens_est;
+    if (s->wants_prefix) {
+        c->cy.prefix = (struct sy_prefix_match *)(blk + off_p);
+        memset(c->cy.prefix, 0, pool->n * sizeof(struct sy_prefix_match));
+    }
+
+    size_t mlen = strlen(req->model);
+    size_t n = 0;
+    for (size_t i = 0; i < np; i++) {
+        struct sy_endpoint *ep = pool->eps[i];
+        if (excluded(ep, exclude, nexclude))
+            continue;
+        if (mlen && !sy_endpoint_serves(ep, req->model, mlen))
+            continue;
+        struct sy_sched_candidate *cd = &c->cands[n];
+        sy_endpoint_snapshot(ep, &cd->st);
+        if (!cd->st.ready)
+            continue;
+        cd->ep = ep;
+        cd->pool_index = i;
+        n++;
+    }
+    c->n = n;
+    if (n == 0)
+        return fail(s, c, t0, SY_ENOENDPOINT);
+
+    for (size_t i = 0; i < s->nproducers; i++) {
+        struct sy_sched_plugin *p = s->producers[i];
+        uint64_t t1 = tstart(s);
+        p->ops->produce(p->state, &c->cy, c->cands, n);
+        tend(p->hist[SY_SCHED_EXT_PRODUCE], t1);
+    }
+
+    for (size_t f = 0; f < prof->nfilters; f++) {
+        struct sy_sched_plugin *p = prof->filters[f];
+        uint64_t t1 = tstart(s);
+        size_t m = p->ops->filter(p->state, &c->cy, c->cands, n);
+        tend(p->hist[SY_SCHED_EXT_FILTER], t1);
+        n = m < n ? m : n; /* a filter can only narrow */
+        c->n = n;
+        if (n == 0)
+            return fail(s, c, t0, SY_ENOENDPOINT);
+    }
+
+    /* Score rows are laid out for the final n (rows of stride n, not np). */
+    for (size_t i = 0; i < n; i++)
+        c->totals[i] = 0;
+    for (size_t k = 0; k < nsc; k++) {
+        const struct sy_sched_weighted *w = &prof->scorers[k];
+        double *row = c->scores + k * n;
+        for (size_t i = 0; i < n; i++)
+            row[i] = 0;
+        uint64_t t1 = tstart(s);
+        w->p->ops->score(w->p->state, &c->cy, c->cands, n, row);
+        tend(w->p->hist[SY_SCHED_EXT_SCORE], t1);
+        for (size_t i = 0; i < n; i++) {
+            double v = row[i];
+            v = isnan(v) ? 0 : v < 0 ? 0 : v > 1 ? 1 : v; /* llm-d enforceScoreRange */
+            row[i] = v;
+            c->totals[i] += w->weight * v;
+        }
+    }
+
+    uint64_t t1 = tstart(s);
+    size_t pick = prof->picker->ops->pick(prof->picker->state, &c->cy, c->cands, n, c->totals);
+    tend(prof->picker->hist[SY_SCHED_EXT_PICK], t1);
+    if (pick >= n)
+        return fail(s, c, t0, SY_ENOENDPOINT);
+    c->chosen = pick;
+    c->picked = true;
+
+    const struct sy_sched_candidate *chosen = &c->cands[pick];
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (!p->ops->pre_request)
+            continue;
+        uint64_t t2 = tstart(s);
+        p->ops->pre_request(p->state, &c->cy, chosen);
+        tend(p->hist[SY_SCHED_EXT_PRE_REQUEST], t2);
+    }
+
+    out->ep = chosen->ep;
+    out->pool_index = chosen->pool_index;
+    int64_t outtok = req->max_tokens >= 0 ? req->max_tokens : SY_SCHED_DEFAULT_OUTPUT_TOKENS;
+    out->inflight_tokens = (int64_t)req->prompt_tokens_est + outtok;
+    out->cycle = c;
+    record(s, c);
+    if (s->attempts_ok)
+        sy_metric_inc(s->attempts_ok);
+    tend(s->e2e, t0);
+    return 0;
+}
+
+void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
+{
+    if (!s || !res || !res->cycle)
+        return;
+    struct cycle *c = res->cycle;
+    run_done(s, c, ok);
+    free(c);
+    res->cycle = NULL;
+}
+
+/* Candidate order for explanations: totals descending, pool order among equals. */
+static void order_by_total(const struct cycle *c, size_t *idx)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = i;
+        while (j > 0 && c->totals[idx[j - 1]] < c->totals[i]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+}
+
+void sy_sched_explain(const struct sy_sched_result *res, struct sy_buf *out)
+{
+    if (!res || !res->cycle || !out)
+        return;
+    const struct cycle *c = res->cycle;
+    size_t *idx = sy_xmalloc((c->n ? c->n : 1) * sizeof *idx);
+    order_by_total(c, idx);
+    for (size_t j = 0; j < c->n; j++) {
+        size_t i = idx[j];
+        sy_buf_printf(out, "%s%s=%.2f(", j ? ";" : "", c->cands[i].ep->address, c->totals[i]);
+        for (size_t k = 0; k < c->prof->nscorers; k++)
+            sy_buf_printf(out, "%s%s:%.2f", k ? "," : "", c->prof->scorers[k].p->name,
+                          c->scores[k * c->n + i]);
+        sy_buf_puts(out, ")");
+    }
+    free(idx);
+}
+
+static void json_num(struct sy_buf *out, double v)
+{
+    if (isfinite(v))
+        sy_buf_printf(out, "%.6g", v);
+    else
+        sy_buf_puts(out, "null");
+}
+
+void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out)
+{
+    if (!s || !out)
+        return;
+    struct sy_sched_record *copy = sy_xmalloc(sizeof s->ring);
+    pthread_mutex_lock(&s->ring_mu);
+    uint64_t seq = s->ring_seq;
+    memcpy(copy, s->ring, sizeof s->ring);
+    pthread_mutex_unlock(&s->ring_mu);
+    uint64_t nrec = seq < SY_SCHED_RING ? seq : SY_SCHED_RING;
+    sy_buf_puts(out, "{\"decisions\":[");
+    for (uint64_t j = 0; j < nrec; j++) { /* newest first */
+        const struct sy_sched_record *r = &copy[(seq - 1 - j) % SY_SCHED_RING];
+        sy_buf_printf(out, "%s{\"seq\":%llu,\"time\":%.3f,\"request_id\":", j ? "," : "",
+                      (unsigned long long)r->seq, r->wall);
+        sy_buf_json_str(out, r->request_id, strlen(r->request_id));
+        sy_buf_puts(out, ",\"model\":");
+        sy_buf_json_str(out, r->model, strlen(r->model));
+        sy_buf_puts(out, ",\"profile\":");
+        const char *pn = r->prof ? r->prof->name : "";
+        sy_buf_json_str(out, pn, strlen(pn));
+        sy_buf_puts(out, ",\"chosen\":");
+        if (r->chosen[0])
+            sy_buf_json_str(out, r->chosen, strlen(r->chosen));
+        else
+            sy_buf_puts(out, "null");
+        sy_buf_printf(out, ",\"candidates_scored\":%u,\"top\":[", r->ncands);
+        for (uint32_t k = 0; k < r->nkept; k++) {
+            const struct sy_sched_record_cand *rc = &r->top[k];
+            sy_buf_puts(out, k ? ",{\"endpoint\":" : "{\"endpoint\":");
+            sy_buf_json_str(out, rc->addr, strlen(rc->addr));
+            sy_buf_puts(out, ",\"total\":");
+            json_num(out, rc->total);
+            sy_buf_puts(out, ",\"scores\":{");
+            for (size_t q = 0; r->prof && q < r->prof->nscorers; q++) {
+                const char *nm = r->prof->scorers[q].p->name;
+                if (q)
+                    sy_buf_puts(out, ",");
+                sy_buf_json_str(out, nm, strlen(nm));
+                sy_buf_puts(out, ":");
+                json_num(out, rc->scores[q]);
+            }
+            sy_buf_puts(out, "}}");
+        }
+        sy_buf_puts(out, "]}");
+    }
+    sy_buf_puts(out, "]}");
+    free(copy);
+}
+
+bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type)
+{
+    for (size_t i = 0; s && type && i < s->nplugins; i++)
+        if (!strcmp(s->plugins[i]->ops->type, type))
+            return true;
+    return false;
+}
