@@ -30,7 +30,9 @@ struct sy_prom_sample {
 
 typedef int sy_prom_sample_fn(void *ud, const struct sy_prom_sample *s); /* nonzero stops */
 
-/* Parses text; returns 0, SY_EPARSE (err_line set to the bad line), or the callback's nonzero. */
+/* Parses text; returns 0, SY_EPARSE (err_line set to the bad line), or the callback's nonzero.
+ * err_line (may be NULL) is 0 unless SY_EPARSE; cb may be NULL (validate only). Accepts CRLF,
+ * blank lines, NaN/+Inf/-Inf, optional timestamps, OpenMetrics exemplars, and stops at "# EOF". */
 int sy_prom_parse(const char *text, size_t len, sy_prom_sample_fn *cb, void *ud, int *err_line);
 /* Looks up a label's raw value by name; false when absent. */
 bool sy_prom_label(const struct sy_prom_sample *s, const char *name, struct sy_str *value);
@@ -50,7 +52,9 @@ struct sy_engine_metrics {
 };
 
 /* Parses one scrape body and fills m for the given engine. Returns 0, or SY_EPARSE with err_line,
- * or SY_ENOTFOUND when none of the engine's core metrics (queue, running, KV usage) is present. */
+ * or SY_ENOTFOUND when none of the engine's core metrics (queue, running, KV usage) is present.
+ * Only the given engine's names are read; several series of one metric are summed (queue,
+ * running) or max'd (KV usage, clamped to 1); NaN, infinite and negative values are ignored. */
 int sy_engine_metrics_parse(enum sy_engine engine, const char *text, size_t len,
                             struct sy_engine_metrics *m, int *err_line);
 
