@@ -1,0 +1,107 @@
+/* gateway.h - `switchyard gateway`: shared state of the running gateway and the pieces that use it.
+ *
+ *   main thread (control loop)                 worker threads (one loop each, SO_REUSEPORT)
+ *   ------------------------------             ------------------------------------------
+ *   signals: SIGTERM drain, SIGHUP reload      client listener -> route -> proxy (proxy.c)
+ *   scraper: GET /metrics, /v1/models          upstream keep-alive pool (http/client.c)
+ *   admin listener (admin.c)                   admin routes too when admin == listen
+ *
+ *   struct sy_gw_gen: one immutable generation {config, pool, scheduler}, refcounted. A request
+ *   takes a reference when it starts and keeps it to the end, so a reload never pulls state from
+ *   under an in-flight request; endpoints that survive a reload are the same objects, so their
+ *   live state and in-flight counters carry over.
+ */
+#ifndef SY_GATEWAY_GATEWAY_H
+#define SY_GATEWAY_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "pool/pool.h"
+#include "sched/sched.h"
+
+struct sy_gw_gen {
+    _Atomic int refs;             /* reference count */
+    struct sy_config *cfg;        /* owned reference */
+    struct sy_pool *pool;         /* owned reference */
+    struct sy_scheduler *sched;   /* owned */
+    uint64_t id;                  /* generation number (1 = initial config) */
+};
+
+struct sy_gw_worker {
+    struct sy_gateway *gw;                /* owner */
+    int index;                            /* 0..nworkers-1 */
+    pthread_t thread;                     /* its thread */
+    uv_loop_t loop;                       /* its loop */
+    uv_async_t wake;                      /* cross-thread commands (drain, stop) */
+    struct sy_http_server *server;        /* client listener */
+    struct sy_upstream_pool *upstreams;   /* keep-alive connections to endpoints */
+    _Atomic bool drain;                   /* stop accepting */
+    _Atomic bool stop;                    /* close everything and exit the loop */
+    _Atomic size_t active;                /* requests in progress (read by the control thread) */
+};
+
+struct sy_gw_metrics; /* gw_metrics.c */
+struct sy_scraper;    /* pool/scraper.h */
+
+struct sy_gateway {
+    char *config_path;                    /* file to (re)load */
+    pthread_mutex_t gen_mu;               /* guards gen pointer swaps */
+    struct sy_gw_gen *gen;                /* current generation */
+    uint64_t next_gen_id;                 /* for the next reload */
+    struct sy_metrics *metrics;           /* registry rendered on /metrics */
+    struct sy_gw_metrics *m;              /* gateway metric families */
+    struct sy_gw_worker *workers;         /* [nworkers] */
+    int nworkers;                         /* worker threads */
+    uv_loop_t *loop;                      /* control loop (main thread) */
+    struct sy_http_server *admin;         /* admin listener, NULL when shared */
+    struct sy_scraper *scraper;           /* pool state poller */
+    uv_signal_t sigterm, sigint, sighup;  /* signals */
+    uv_timer_t drain_timer;               /* checks drain progress */
+    uint64_t drain_deadline_ns;           /* when draining stops waiting */
+    _Atomic bool draining;                /* SIGTERM received */
+    uint16_t listen_port;                 /* bound client port */
+    uint16_t admin_port;                  /* bound admin port */
+    _Atomic uint64_t reloads_ok;          /* successful reloads */
+    _Atomic uint64_t reloads_failed;      /* refused reloads */
+    int exit_code;                        /* process exit status */
+};
+
+/* Current generation with a reference taken; release with sy_gw_gen_unref. */
+struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw);
+void sy_gw_gen_unref(struct sy_gw_gen *g);
+
+/* Builds a generation from a loaded config (takes ownership of cfg's reference). old_pool may be
+ * NULL. Returns NULL with "FILE:LINE: key: reason" in err. */
+struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
+                                  struct sy_metrics *metrics, char *err, size_t errcap);
+
+/* proxy.c: handles POST /v1/... API requests on a worker. */
+void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *req, enum sy_api_kind kind);
+
+/* admin.c: admin and informational routes; returns true when the route was handled. */
+bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req);
+/* GET /v1/models aggregated over the pool. */
+void sy_gw_models_handle(struct sy_gateway *gw, struct sy_http_req *req);
+
+/* gw_metrics.c */
+struct sy_gw_metrics *sy_gw_metrics_new(struct sy_gateway *gw, struct sy_metrics *reg);
+void sy_gw_metrics_free(struct sy_gw_metrics *m);
+/* Per-request observations (model labels as given). status = HTTP status sent to the client;
+ * error_code is NULL on success. ttft_s/duration_s < 0 when unknown; tokens < 0 when unknown. */
+void sy_gw_metrics_request(struct sy_gw_metrics *m, const char *model, int status,
+                           const char *error_code, double duration_s, double ttft_s,
+                           int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens);
+void sy_gw_metrics_running(struct sy_gw_metrics *m, const char *model, int delta);
+
+/* gateway.c */
+int sy_gateway_run(const char *config_path, int workers_override);
+
+#endif

@@ -1,0 +1,499 @@
+/* proxy.c - one OpenAI-API request through the gateway: parse once -> schedule -> forward ->
+ * stream back -> observe.
+ *
+ *   client body (buffered once by the server, never copied again)
+ *      |  sy_request_parse: a validating scan that records views (model, stream, prompt span)
+ *      v
+ *   sy_sched_pick(exclude = endpoints already tried) --> endpoint, in-flight += 1
+ *      |  head = request line + filtered client headers + x-request-id  (small, built per try)
+ *      v  bufs = [head, body]  (the body pointer is the client's bytes)
+ *   upstream (pooled keep-alive) --on_head--> client head + x-gateway-destination-endpoint
+ *                                --on_body--> client, chunk by chunk (pause upstream when the
+ *                                             client's queue passes SY_PROXY_HIGH_WATER)
+ *                                --on_done--> end; observers (metrics, scheduler done hooks)
+ *
+ * Failure rules (issue 2): before any response byte reached the client, a connect or I/O failure
+ * is retried on another endpoint (at most retry.maxAttempts endpoints), then 502; no response in
+ * time is 504. Once bytes have reached the client, a broken upstream ends the stream: an SSE
+ * stream gets a final `data: {"error":...}` event and a proper end, anything else is cut (the
+ * connection closes, so the client sees a truncated body rather than a hang).
+ *
+ * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
+ * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/request.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "gateway/gateway.h"
+
+#define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
+#define SY_PROXY_MAX_TRIES  16         /* hard cap on endpoints tried per request */
+#define SY_PROXY_USAGE_CAP  (1u << 20) /* non-streaming bodies scanned for usage up to this */
+
+struct proxy {
+    struct sy_gw_worker *w;              /* worker (loop) */
+    struct sy_http_req *hreq;            /* client request; NULL once it ended */
+    struct sy_gw_gen *gen;               /* generation referenced for the request's lifetime */
+    struct sy_request req;               /* parsed view of the body */
+    char reqid[64];                      /* x-request-id */
+    struct sy_sched_result res;          /* current attempt's decision */
+    bool have_res;                       /* res is live (pick succeeded, not yet done) */
+    bool inflight;                       /* in-flight counted for res.ep */
+    struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
+    size_t ntried;
+    struct sy_buf head;                  /* upstream request head */
+    struct sy_upstream_req *up;          /* current upstream exchange */
+    bool began;                          /* response head sent to the client */
+    bool sse;                            /* upstream answered text/event-stream */
+    bool want_scores;                    /* client asked for x-gateway-destination-endpoint-scores */
+    int status;                          /* status sent to the client */
+    uint64_t t0;                         /* request start (monotonic ns) */
+    uint64_t t_first;                    /* first response body byte (0 = none yet) */
+    struct sy_buf scan;                  /* usage scanning: SSE line tail or non-stream body */
+    int64_t prompt_tokens;               /* from usage, -1 unknown */
+    int64_t completion_tokens;           /* from usage, -1 unknown */
+    int64_t cached_tokens;               /* usage.prompt_tokens_details.cached_tokens, -1 */
+    struct sy_buf scores;                /* explanation header value when requested */
+};
+
+static void attempt(struct proxy *p);
+
+/* ---- small helpers ---- */
+
+static void gen_request_id(char *out, size_t cap)
+{
+    static _Atomic uint64_t counter;
+    uint64_t n = atomic_fetch_add(&counter, 1);
+    uint64_t t = sy_now_ns();
+    uint64_t r = (uint64_t)random();
+    snprintf(out, cap, "%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(t & 0xffffffff),
+             (unsigned long long)((t >> 32) & 0xffff), (unsigned long long)(r & 0xfff),
+             (unsigned long long)(0x8000 | ((r >> 12) & 0x3fff)),
+             (unsigned long long)(n & 0xffffffffffffULL));
+}
+
+static bool hop_by_hop(struct sy_str name)
+{
+    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "te",         "trailer",
+                                      "upgrade",           "host",       "content-length",
+                                      "expect",            "proxy-authorization"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (sy_str_case_eq_c(name, hop[i]))
+            return true;
+    return false;
+}
+
+/* Headers the gateway owns: never forwarded from clients (llm-d strips them too). */
+static bool gateway_owned(struct sy_str name)
+{
+    return sy_str_case_eq_c(name, "x-request-id") ||
+           (name.len >= 30 && strncasecmp(name.p, "x-gateway-destination-endpoint", 30) == 0) ||
+           sy_str_case_eq_c(name, "x-switchyard-debug");
+}
+
+static const char *error_type_for(int status)
+{
+    switch (status) {
+    case 400:
+    case 404:
+    case 413: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default: return "server_error";
+    }
+}
+
+/* Finds "key": <integer> in text (best effort; used on usage objects). */
+static int64_t find_int(const char *text, size_t len, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *end = text + len;
+    for (const char *p = text; p + kl + 2 < end; p++) {
+        p = memchr(p, '"', (size_t)(end - p));
+        if (!p || p + kl + 2 >= end)
+            break;
+        if (memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"') {
+            const char *q = p + kl + 2;
+            while (q < end && (*q == ' ' || *q == ':'))
+                q++;
+            if (q < end && *q >= '0' && *q <= '9')
+                return strtoll(q, NULL, 10);
+        }
+    }
+    return -1;
+}
+
+static void take_usage(struct proxy *p, const char *text, size_t len)
+{
+    const char *u = NULL;
+    for (size_t i = 0; i + 7 <= len; i++) {
+        if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
+            u = text + i;
+    }
+    if (!u)
+        return;
+    size_t ul = len - (size_t)(u - text);
+    int64_t v;
+    if ((v = find_int(u, ul, "prompt_tokens")) >= 0)
+        p->prompt_tokens = v;
+    if ((v = find_int(u, ul, "completion_tokens")) >= 0)
+        p->completion_tokens = v;
+    if ((v = find_int(u, ul, "cached_tokens")) >= 0)
+        p->cached_tokens = v;
+}
+
+/* SSE: look at complete lines only; keep the unfinished tail (bounded). */
+static void scan_sse(struct proxy *p, const char *data, size_t n)
+{
+    sy_buf_append(&p->scan, data, n);
+    char *last_nl = NULL;
+    for (size_t i = p->scan.len; i > 0; i--) {
+        if (p->scan.data[i - 1] == '\n') {
+            last_nl = p->scan.data + i - 1;
+            break;
+        }
+    }
+    if (!last_nl) {
+        if (p->scan.len > 65536)
+            sy_buf_reset(&p->scan);
+        return;
+    }
+    size_t upto = (size_t)(last_nl - p->scan.data) + 1;
+    if (memmem(p->scan.data, upto, "\"usage\"", 7))
+        take_usage(p, p->scan.data, upto);
+    sy_buf_consume(&p->scan, upto);
+}
+
+/* ---- attempt lifecycle ---- */
+
+static void attempt_end(struct proxy *p, bool ok)
+{
+    if (p->inflight) {
+        sy_endpoint_inflight_sub(p->res.ep, p->res.inflight_tokens);
+        p->inflight = false;
+    }
+    if (p->have_res) {
+        sy_sched_done(p->gen->sched, &p->res, ok);
+        p->have_res = false;
+    }
+}
+
+static void proxy_free(struct proxy *p)
+{
+    attempt_end(p, false);
+    for (size_t i = 0; i < p->ntried; i++)
+        sy_endpoint_unref(p->tried[i]);
+    sy_gw_gen_unref(p->gen);
+    sy_buf_fini(&p->head);
+    sy_buf_fini(&p->scan);
+    sy_buf_fini(&p->scores);
+    atomic_fetch_sub(&p->w->active, 1);
+    free(p);
+}
+
+/* Records metrics and releases everything. The client request must already have ended. */
+static void proxy_finish(struct proxy *p, const char *error_code)
+{
+    uint64_t now = sy_now_ns();
+    double dur = (double)(now - p->t0) / 1e9;
+    double ttft = p->t_first ? (double)(p->t_first - p->t0) / 1e9 : -1;
+    sy_gw_metrics_request(p->w->gw->m, p->req.model, p->status, error_code, dur, ttft,
+                          p->prompt_tokens, p->completion_tokens, p->cached_tokens);
+    sy_gw_metrics_running(p->w->gw->m, p->req.model, -1);
+    proxy_free(p);
+}
+
+/* An error before anything was sent to the client. */
+static void fail_early(struct proxy *p, int status, const char *code, const char *msg)
+{
+    attempt_end(p, false);
+    p->status = status;
+    if (p->hreq) {
+        char extra[160];
+        snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
+        p->hreq->on_abort = NULL;
+        p->hreq->on_drain = NULL;
+        sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+        p->hreq = NULL;
+    }
+    proxy_finish(p, code);
+}
+
+static void on_client_abort(struct sy_http_req *hreq)
+{
+    struct proxy *p = hreq->data;
+    p->hreq = NULL;
+    if (p->up) {
+        sy_upstream_cancel(p->up); /* closes the upstream connection: the server cancels */
+        p->up = NULL;
+    }
+    if (!p->began)
+        p->status = 499;
+    attempt_end(p, false);
+    proxy_finish(p, "client_closed_request");
+}
+
+static void on_client_drain(struct sy_http_req *hreq)
+{
+    struct proxy *p = hreq->data;
+    if (p->up)
+        sy_upstream_resume(p->up);
+}
+
+/* ---- upstream callbacks ---- */
+
+static void up_head(void *ud, const struct sy_upstream_head *h)
+{
+    struct proxy *p = ud;
+    if (!p->hreq)
+        return;
+    struct sy_buf lines;
+    sy_buf_init(&lines);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        struct sy_str n = h->names[i];
+        if (hop_by_hop(n) || sy_str_case_eq_c(n, "x-request-id") ||
+            sy_str_case_eq_c(n, "x-gateway-destination-endpoint") ||
+            sy_str_case_eq_c(n, "x-session-token"))
+            continue;
+        if (sy_str_case_eq_c(n, "content-type") && h->values[i].len >= 17 &&
+            strncasecmp(h->values[i].p, "text/event-stream", 17) == 0)
+            p->sse = true;
+        sy_buf_append(&lines, n.p, n.len);
+        sy_buf_puts(&lines, ": ");
+        sy_buf_append(&lines, h->values[i].p, h->values[i].len);
+        sy_buf_puts(&lines, "\r\n");
+    }
+    sy_buf_printf(&lines, "x-gateway-destination-endpoint: %s\r\nx-request-id: %s\r\n",
+                  p->res.ep->address, p->reqid);
+    /* Session affinity token (llm-d session-affinity-scorer): the served endpoint, base64. */
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *a = (const unsigned char *)p->res.ep->address;
+    size_t al = strlen(p->res.ep->address);
+    sy_buf_puts(&lines, "x-session-token: ");
+    for (size_t i = 0; i < al; i += 3) {
+        uint32_t v = (uint32_t)a[i] << 16;
+        if (i + 1 < al)
+            v |= (uint32_t)a[i + 1] << 8;
+        if (i + 2 < al)
+            v |= a[i + 2];
+        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
+                     i + 1 < al ? b64[(v >> 6) & 63] : '=', i + 2 < al ? b64[v & 63] : '='};
+        sy_buf_append(&lines, q, 4);
+    }
+    sy_buf_puts(&lines, "\r\n");
+    if (p->scores.len)
+        sy_buf_printf(&lines, "x-gateway-destination-endpoint-scores: %s\r\n", p->scores.data);
+    p->status = h->status;
+    p->began = true;
+    sy_http_begin(p->hreq, h->status, lines.data, h->content_length);
+    sy_buf_fini(&lines);
+}
+
+static void up_body(void *ud, const char *data, size_t n)
+{
+    struct proxy *p = ud;
+    if (!p->hreq)
+        return;
+    if (!p->t_first)
+        p->t_first = sy_now_ns();
+    if (p->sse)
+        scan_sse(p, data, n);
+    else if (p->scan.len + n <= SY_PROXY_USAGE_CAP)
+        sy_buf_append(&p->scan, data, n);
+    size_t queued = sy_http_write(p->hreq, data, n);
+    if (queued > SY_PROXY_HIGH_WATER)
+        sy_upstream_pause(p->up);
+}
+
+static void up_done(void *ud, int err)
+{
+    struct proxy *p = ud;
+    p->up = NULL;
+    if (err == 0) {
+        if (!p->sse && p->scan.len)
+            take_usage(p, p->scan.data, p->scan.len);
+        attempt_end(p, p->status < 500);
+        if (p->hreq) {
+            p->hreq->on_abort = NULL;
+            p->hreq->on_drain = NULL;
+            sy_http_end(p->hreq, true);
+            p->hreq = NULL;
+        }
+        proxy_finish(p, p->status >= 400 ? "upstream_error_status" : NULL);
+        return;
+    }
+    struct sy_endpoint *ep = p->res.ep;
+    if (!p->began) {
+        /* Nothing reached the client: retry elsewhere when the failure allows it. */
+        if (err == SY_ECONNECT) {
+            /* skipped by the scheduler until a scrape succeeds again */
+            atomic_store(&ep->conn_fail_ns, sy_now_ns());
+            sy_endpoint_set_failed(ep, sy_now_ns());
+        }
+        sy_warn("request %s: endpoint %s failed: %s", p->reqid, ep->address, sy_strerror(err));
+        attempt_end(p, false);
+        if (err == SY_ETIMEDOUT) {
+            fail_early(p, 504, "upstream_timeout",
+                       "the model server did not respond within timeouts.request");
+            return;
+        }
+        size_t max = (size_t)p->gen->cfg->max_retries;
+        if (max > SY_PROXY_MAX_TRIES)
+            max = SY_PROXY_MAX_TRIES;
+        if (p->ntried < max) {
+            attempt(p);
+            return;
+        }
+        fail_early(p, 502, "upstream_unavailable",
+                   "no model server could be reached for this request");
+        return;
+    }
+    /* Mid-response failure: end the client's stream cleanly. */
+    sy_warn("request %s: endpoint %s broke mid-response: %s", p->reqid, ep->address,
+            sy_strerror(err));
+    attempt_end(p, false);
+    if (p->hreq) {
+        p->hreq->on_abort = NULL;
+        p->hreq->on_drain = NULL;
+        if (p->sse) {
+            static const char ev[] = "data: {\"error\":{\"message\":\"the model server connection "
+                                     "broke mid-stream\",\"type\":\"server_error\",\"code\":"
+                                     "\"upstream_broken\"}}\n\n";
+            sy_http_write(p->hreq, ev, sizeof ev - 1);
+            sy_http_end(p->hreq, true);
+        } else {
+            sy_http_end(p->hreq, false);
+        }
+        p->hreq = NULL;
+    }
+    proxy_finish(p, "upstream_broken");
+}
+
+static const struct sy_upstream_cbs up_cbs = {
+    .on_head = up_head,
+    .on_body = up_body,
+    .on_done = up_done,
+};
+
+/* ---- scheduling and sending ---- */
+
+static void build_head(struct proxy *p)
+{
+    struct sy_http_req *h = p->hreq;
+    struct sy_buf *b = &p->head;
+    sy_buf_reset(b);
+    sy_buf_append(b, h->method.p, h->method.len);
+    sy_buf_puts(b, " ");
+    sy_buf_append(b, h->url.p, h->url.len);
+    sy_buf_printf(b, " HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n",
+                  p->res.ep->address, h->body_len, p->reqid);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        struct sy_str n = h->header_names[i];
+        if (hop_by_hop(n) || gateway_owned(n))
+            continue;
+        sy_buf_append(b, n.p, n.len);
+        sy_buf_puts(b, ": ");
+        sy_buf_append(b, h->header_values[i].p, h->header_values[i].len);
+        sy_buf_puts(b, "\r\n");
+    }
+    sy_buf_puts(b, "\r\n");
+}
+
+static void attempt(struct proxy *p)
+{
+    int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
+    if (rc != 0) {
+        if (p->ntried > 0)
+            fail_early(p, 502, "upstream_unavailable",
+                       "no model server could be reached for this request");
+        else
+            fail_early(p, 503, "no_ready_endpoints",
+                       "no ready model server is available for this request");
+        return;
+    }
+    p->have_res = true;
+    p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
+    sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
+    p->inflight = true;
+    if (p->want_scores) {
+        sy_buf_reset(&p->scores);
+        sy_sched_explain(&p->res, &p->scores);
+        /* header values must stay on one line */
+        for (size_t i = 0; i < p->scores.len; i++)
+            if (p->scores.data[i] == '\r' || p->scores.data[i] == '\n')
+                p->scores.data[i] = ' ';
+    }
+    build_head(p);
+    uv_buf_t bufs[2] = {uv_buf_init(p->head.data, (unsigned)p->head.len),
+                        uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len)};
+    const struct sy_config *cfg = p->gen->cfg;
+    p->up = sy_upstream_send(p->w->upstreams, p->res.ep->address,
+                             (const struct sockaddr *)&p->res.ep->addr, bufs,
+                             p->hreq->body_len ? 2 : 1, cfg->connect_timeout_ns,
+                             cfg->request_timeout_ns, &up_cbs, p);
+}
+
+static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
+{
+    size_t len = strlen(model);
+    for (size_t i = 0; i < pool->n; i++)
+        if (sy_endpoint_serves(pool->eps[i], model, len))
+            return true;
+    return false;
+}
+
+void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum sy_api_kind kind)
+{
+    struct proxy *p = sy_xcalloc(1, sizeof *p);
+    p->w = w;
+    p->hreq = hreq;
+    p->t0 = hreq->start_ns;
+    p->status = 200;
+    p->prompt_tokens = p->completion_tokens = p->cached_tokens = -1;
+    sy_buf_init(&p->head);
+    sy_buf_init(&p->scan);
+    sy_buf_init(&p->scores);
+    atomic_fetch_add(&w->active, 1);
+    p->gen = sy_gw_gen_get(w->gw);
+    hreq->data = p;
+    hreq->on_abort = on_client_abort;
+    hreq->on_drain = on_client_drain;
+
+    struct sy_str v;
+    if (sy_http_header(hreq, "x-request-id", &v) && v.len > 0 && v.len < sizeof p->reqid) {
+        memcpy(p->reqid, v.p, v.len);
+        p->reqid[v.len] = '\0';
+        for (size_t i = 0; i < v.len; i++)
+            if ((unsigned char)p->reqid[i] < 0x20)
+                p->reqid[i] = '_';
+    } else {
+        gen_request_id(p->reqid, sizeof p->reqid);
+    }
+    p->want_scores = sy_http_header(hreq, "x-switchyard-debug", &v) &&
+                     sy_str_case_eq_c(v, "scores");
+
+    char err[256];
+    int rc = sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);
+    sy_gw_metrics_running(w->gw->m, p->req.model, +1);
+    if (rc != 0) {
+        fail_early(p, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
+        return;
+    }
+    if (sy_http_header(hreq, "x-session-token", &v))
+        p->req.session_token = v;
+    p->req.request_id = sy_str_c(p->reqid);
+    if (!any_endpoint_serves(p->gen->pool, p->req.model)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model `%s` does not exist.", p->req.model);
+        fail_early(p, 404, "model_not_found", msg);
+        return;
+    }
+    attempt(p);
+}

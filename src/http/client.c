@@ -1,0 +1,643 @@
+/* client.c - upstream HTTP/1.1 client with keep-alive pooling (see client.h).
+ *
+ *   struct sy_upstream_pool (one per loop)
+ *     buckets[hash(key)] --> idle conn --> idle conn ...      (LIFO: warmest first)
+ *
+ *   struct sy_upstream_req (one exchange) <--> struct uconn (one TCP connection)
+ *
+ * A connection is busy (owned by one request) or idle (in the pool, reading only to notice a
+ * close). A request finishes in exactly one of three ways: on_done(0) after a complete response,
+ * on_done(err), or sy_upstream_cancel. Callbacks into the caller can re-enter this module
+ * (cancel from inside on_body), so the connection defers closing while it is inside
+ * llhttp_execute and the request is freed only after that unwinds.
+ *
+ * Rejected: a shared pool across worker loops (needs locking and cross-loop handle moves; libuv
+ * handles belong to one loop).
+ */
+#include "http/client.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+
+#define NBUCKETS 64 /* idle-list hash buckets */
+
+struct uconn;
+
+struct sy_upstream_pool {
+    uv_loop_t *loop;                 /* owning loop */
+    uint64_t idle_timeout_ns;        /* idle connections are closed after this */
+    size_t max_idle_per_key;         /* cap per endpoint */
+    struct uconn *idle[NBUCKETS];    /* idle lists */
+    size_t nidle;                    /* idle connections in total */
+    size_t nlive;                    /* connection objects not yet freed */
+    bool freeing;                    /* sy_upstream_pool_free called */
+};
+
+struct sy_upstream_req {
+    struct sy_upstream_pool *pool;   /* owner */
+    struct uconn *conn;              /* connection carrying it, or NULL */
+    char *key;                       /* endpoint key (owned) */
+    struct sockaddr_storage addr;    /* destination */
+    uv_buf_t bufs[8];                /* request bytes (borrowed data) */
+    size_t nbufs;
+    uint64_t connect_timeout_ns;
+    uint64_t response_timeout_ns;
+    struct sy_upstream_cbs cbs;
+    void *ud;
+    bool got_bytes;                  /* any response byte arrived */
+    bool head_done;                  /* on_head delivered */
+    bool retried;                    /* the keep-alive race retry was used */
+    bool cancelled;                  /* the caller cancelled */
+    bool finished;                   /* on_done delivered */
+};
+
+struct uconn {
+    uv_tcp_t tcp;                    /* socket */
+    uv_connect_t connect;            /* connect request */
+    uv_timer_t timer;                /* connect / response / idle timer */
+    struct sy_upstream_pool *pool;   /* owner */
+    struct sy_upstream_req *req;     /* current request when busy */
+    char *key;                       /* endpoint key (owned) */
+    struct uconn *next;              /* idle list link */
+    llhttp_t parser;                 /* response parser */
+    struct sy_buf hdr;               /* header bytes of the response */
+    size_t nh;                       /* headers recorded */
+    size_t name_off[SY_CLIENT_MAX_HEADERS], name_len[SY_CLIENT_MAX_HEADERS];
+    size_t val_off[SY_CLIENT_MAX_HEADERS], val_len[SY_CLIENT_MAX_HEADERS];
+    size_t cur_off;
+    bool in_value;
+    bool connected;                  /* TCP connected */
+    bool reused;                     /* carried an earlier request */
+    bool closing;                    /* uv_close issued */
+    bool message_done;               /* response complete */
+    bool in_execute;                 /* inside llhttp_execute */
+    bool paused;                     /* reading stopped for backpressure */
+    int handles;                     /* open handles (tcp, timer) */
+};
+
+static void conn_close(struct uconn *c);
+static void req_fail(struct sy_upstream_req *r, int err);
+static void start_request(struct sy_upstream_req *r);
+
+static unsigned bucket_of(const char *key)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % NBUCKETS;
+}
+
+struct sy_upstream_pool *sy_upstream_pool_new(uv_loop_t *loop, uint64_t idle_timeout_ns,
+                                              size_t max_idle_per_key)
+{
+    struct sy_upstream_pool *p = SY_NEW(struct sy_upstream_pool);
+    p->loop = loop;
+    p->idle_timeout_ns = idle_timeout_ns ? idle_timeout_ns : 60 * SY_NS_PER_S;
+    p->max_idle_per_key = max_idle_per_key ? max_idle_per_key : 64;
+    return p;
+}
+
+size_t sy_upstream_pool_idle(const struct sy_upstream_pool *p)
+{
+    return p->nidle;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct uconn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    struct sy_upstream_pool *p = c->pool;
+    sy_buf_fini(&c->hdr);
+    free(c->key);
+    free(c);
+    p->nlive--;
+    if (p->freeing && p->nlive == 0)
+        free(p);
+}
+
+static void idle_unlink(struct uconn *c)
+{
+    struct uconn **pp = &c->pool->idle[bucket_of(c->key)];
+    while (*pp) {
+        if (*pp == c) {
+            *pp = c->next;
+            c->pool->nidle--;
+            c->next = NULL;
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+static void conn_close(struct uconn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (!c->req)
+        idle_unlink(c);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void idle_timeout_cb(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void idle_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    static char sink[256];
+    (void)h;
+    (void)s;
+    b->base = sink;
+    b->len = sizeof sink;
+}
+
+static void idle_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    /* An idle connection must stay silent: data or EOF means it is unusable. */
+    if (n != 0)
+        conn_close(s->data);
+}
+
+static void conn_to_idle(struct uconn *c)
+{
+    struct sy_upstream_pool *p = c->pool;
+    c->req = NULL;
+    if (p->freeing) {
+        conn_close(c);
+        return;
+    }
+    unsigned b = bucket_of(c->key);
+    size_t same = 0;
+    for (struct uconn *i = p->idle[b]; i; i = i->next)
+        if (strcmp(i->key, c->key) == 0)
+            same++;
+    if (same >= p->max_idle_per_key) {
+        conn_close(c);
+        return;
+    }
+    c->reused = true;
+    c->next = p->idle[b];
+    p->idle[b] = c;
+    p->nidle++;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_start((uv_stream_t *)&c->tcp, idle_alloc, idle_read);
+    uv_timer_start(&c->timer, idle_timeout_cb, p->idle_timeout_ns / SY_NS_PER_MS + 1, 0);
+}
+
+static struct uconn *idle_take(struct sy_upstream_pool *p, const char *key)
+{
+    struct uconn **pp = &p->idle[bucket_of(key)];
+    for (; *pp; pp = &(*pp)->next) {
+        struct uconn *c = *pp;
+        if (strcmp(c->key, key) == 0) {
+            *pp = c->next;
+            c->next = NULL;
+            p->nidle--;
+            uv_timer_stop(&c->timer);
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* ---- request completion ---- */
+
+static void req_free(struct sy_upstream_req *r)
+{
+    free(r->key);
+    free(r);
+}
+
+/* Delivers on_done (unless cancelled) and frees the request. The connection was already detached
+ * (returned to the pool or closed). */
+static void req_finish(struct sy_upstream_req *r, int err)
+{
+    if (r->finished)
+        return;
+    r->finished = true;
+    r->conn = NULL;
+    if (!r->cancelled && r->cbs.on_done)
+        r->cbs.on_done(r->ud, err);
+    req_free(r);
+}
+
+static void req_fail(struct sy_upstream_req *r, int err)
+{
+    struct uconn *c = r->conn;
+    bool retry = c && c->reused && !r->got_bytes && !r->retried &&
+                 (err == SY_ECLOSED || err == SY_EIO) && !r->cancelled;
+    if (c) {
+        c->req = NULL;
+        r->conn = NULL;
+        conn_close(c);
+    }
+    if (retry) {
+        r->retried = true;
+        start_request(r);
+        return;
+    }
+    req_finish(r, err);
+}
+
+/* ---- response parsing ---- */
+
+static int cb_header_field(llhttp_t *lp, const char *at, size_t len)
+{
+    struct uconn *c = lp->data;
+    if (c->hdr.len + len > 65536)
+        return HPE_USER;
+    if (c->in_value || c->cur_off == 0) {
+        c->in_value = false;
+        c->cur_off = c->hdr.len;
+    }
+    sy_buf_append(&c->hdr, at, len);
+    return 0;
+}
+
+static int cb_header_field_complete(llhttp_t *lp)
+{
+    struct uconn *c = lp->data;
+    if (c->nh < SY_CLIENT_MAX_HEADERS) {
+        c->name_off[c->nh] = c->cur_off;
+        c->name_len[c->nh] = c->hdr.len - c->cur_off;
+    }
+    c->cur_off = c->hdr.len;
+    c->in_value = true;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *lp, const char *at, size_t len)
+{
+    struct uconn *c = lp->data;
+    if (c->hdr.len + len > 65536)
+        return HPE_USER;
+    sy_buf_append(&c->hdr, at, len);
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *lp)
+{
+    struct uconn *c = lp->data;
+    if (c->nh < SY_CLIENT_MAX_HEADERS) {
+        c->val_off[c->nh] = c->cur_off;
+        c->val_len[c->nh] = c->hdr.len - c->cur_off;
+        c->nh++;
+    }
+    c->cur_off = c->hdr.len;
+    c->in_value = true;
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *lp)
+{
+    struct uconn *c = lp->data;
+    struct sy_upstream_req *r = c->req;
+    if (!r || r->cancelled)
+        return 0;
+    if (lp->status_code < 200)
+        return 0; /* 1xx interim response: ignore */
+    struct sy_upstream_head *h = sy_xmalloc(sizeof *h);
+    sy_buf_reserve(&c->hdr, 1);
+    h->status = lp->status_code;
+    h->nheaders = c->nh;
+    for (size_t i = 0; i < c->nh; i++) {
+        h->names[i] = (struct sy_str){c->hdr.data + c->name_off[i], c->name_len[i]};
+        h->values[i] = (struct sy_str){c->hdr.data + c->val_off[i], c->val_len[i]};
+    }
+    h->content_length = (lp->flags & F_CONTENT_LENGTH) ? (int64_t)lp->content_length : -1;
+    h->chunked = (lp->flags & F_CHUNKED) != 0;
+    r->head_done = true;
+    if (r->cbs.on_head)
+        r->cbs.on_head(r->ud, h);
+    free(h);
+    return 0;
+}
+
+static int cb_body(llhttp_t *lp, const char *at, size_t len)
+{
+    struct uconn *c = lp->data;
+    struct sy_upstream_req *r = c->req;
+    if (r && !r->cancelled && r->cbs.on_body)
+        r->cbs.on_body(r->ud, at, len);
+    return 0;
+}
+
+static int cb_message_begin(llhttp_t *lp)
+{
+    struct uconn *c = lp->data;
+    sy_buf_reset(&c->hdr);
+    c->nh = 0;
+    c->cur_off = 0;
+    c->in_value = false;
+    return 0;
+}
+
+static int cb_message_complete(llhttp_t *lp)
+{
+    struct uconn *c = lp->data;
+    if (lp->status_code < 200)
+        return 0; /* interim; the real response follows */
+    c->message_done = true;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t resp_settings = {
+    .on_message_begin = cb_message_begin,
+    .on_header_field = cb_header_field,
+    .on_header_field_complete = cb_header_field_complete,
+    .on_header_value = cb_header_value,
+    .on_header_value_complete = cb_header_value_complete,
+    .on_headers_complete = cb_headers_complete,
+    .on_body = cb_body,
+    .on_message_complete = cb_message_complete,
+};
+
+static void response_timeout_cb(uv_timer_t *t)
+{
+    struct uconn *c = t->data;
+    if (c->req)
+        req_fail(c->req, c->req->got_bytes ? SY_EIO : SY_ETIMEDOUT);
+}
+
+static void arm_response_timer(struct uconn *c)
+{
+    struct sy_upstream_req *r = c->req;
+    uint64_t ms = r->response_timeout_ns / SY_NS_PER_MS;
+    uv_timer_start(&c->timer, response_timeout_cb, ms ? ms : 1, 0);
+}
+
+static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    (void)h;
+    (void)s;
+    b->base = sy_xmalloc(65536);
+    b->len = 65536;
+}
+
+/* After a complete response: pool or close the connection, then report success. */
+static void complete(struct uconn *c)
+{
+    struct sy_upstream_req *r = c->req;
+    bool keep = llhttp_should_keep_alive(&c->parser) && !c->closing;
+    r->conn = NULL;
+    if (keep) {
+        llhttp_resume(&c->parser);
+        conn_to_idle(c);
+    } else {
+        c->req = NULL;
+        conn_close(c);
+    }
+    req_finish(r, 0);
+}
+
+static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct uconn *c = s->data;
+    struct sy_upstream_req *r = c->req;
+    if (!r) {
+        free(b->base);
+        conn_close(c);
+        return;
+    }
+    if (n < 0) {
+        free(b->base);
+        if (n == UV_EOF && r->got_bytes) {
+            /* A close-delimited body ends at EOF. */
+            if (llhttp_finish(&c->parser) == HPE_OK && (c->message_done || r->head_done) &&
+                !(c->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH))) {
+                c->req = NULL;
+                r->conn = NULL;
+                conn_close(c);
+                req_finish(r, 0);
+                return;
+            }
+        }
+        req_fail(r, r->got_bytes ? SY_EIO : SY_ECLOSED);
+        return;
+    }
+    if (n == 0) {
+        free(b->base);
+        return;
+    }
+    r->got_bytes = true;
+    arm_response_timer(c);
+    c->in_execute = true;
+    enum llhttp_errno e = llhttp_execute(&c->parser, b->base, (size_t)n);
+    c->in_execute = false;
+    free(b->base);
+    if (r->cancelled) {
+        /* cancelled from a callback: the connection is unusable mid-response */
+        c->req = NULL;
+        r->conn = NULL;
+        conn_close(c);
+        req_free(r);
+        return;
+    }
+    if (e == HPE_PAUSED && c->message_done) {
+        complete(c);
+        return;
+    }
+    if (e != HPE_OK)
+        req_fail(r, SY_EIO);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct uconn *c = w->data;
+    free(w);
+    if (status < 0 && c->req && !c->closing)
+        req_fail(c->req, SY_ECLOSED);
+}
+
+static void send_on(struct uconn *c)
+{
+    struct sy_upstream_req *r = c->req;
+    llhttp_init(&c->parser, HTTP_RESPONSE, &resp_settings);
+    c->parser.data = c;
+    c->message_done = false;
+    sy_buf_reset(&c->hdr);
+    c->nh = 0;
+    uv_write_t *w = sy_xmalloc(sizeof *w);
+    w->data = c;
+    int rc = uv_write(w, (uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs, on_write);
+    if (rc < 0) {
+        free(w);
+        req_fail(r, SY_ECLOSED);
+        return;
+    }
+    arm_response_timer(c);
+    uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+}
+
+static void on_connect(uv_connect_t *cr, int status)
+{
+    struct uconn *c = cr->data;
+    if (c->closing)
+        return;
+    struct sy_upstream_req *r = c->req;
+    if (status < 0) {
+        if (r) {
+            c->req = NULL;
+            r->conn = NULL;
+            conn_close(c);
+            req_finish(r, SY_ECONNECT);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    c->connected = true;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    send_on(c);
+}
+
+static void connect_timeout_cb(uv_timer_t *t)
+{
+    struct uconn *c = t->data;
+    struct sy_upstream_req *r = c->req;
+    if (c->connected)
+        return;
+    c->req = NULL;
+    conn_close(c);
+    if (r) {
+        r->conn = NULL;
+        req_finish(r, SY_ECONNECT);
+    }
+}
+
+static void deferred_fail_cb(uv_timer_t *t)
+{
+    struct uconn *c = t->data;
+    struct sy_upstream_req *r = c->req;
+    c->req = NULL;
+    conn_close(c);
+    if (r) {
+        r->conn = NULL;
+        req_finish(r, SY_ECONNECT);
+    }
+}
+
+static void start_request(struct sy_upstream_req *r)
+{
+    struct sy_upstream_pool *p = r->pool;
+    struct uconn *c = r->retried ? NULL : idle_take(p, r->key);
+    if (c) {
+        c->req = r;
+        r->conn = c;
+        send_on(c);
+        return;
+    }
+    c = SY_NEW(struct uconn);
+    c->pool = p;
+    c->key = sy_xstrdup(r->key);
+    c->handles = 2;
+    sy_buf_init(&c->hdr);
+    p->nlive++;
+    uv_tcp_init(p->loop, &c->tcp);
+    uv_timer_init(p->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->connect.data = c;
+    c->req = r;
+    r->conn = c;
+    int rc = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&r->addr, on_connect);
+    if (rc < 0) {
+        uv_timer_start(&c->timer, deferred_fail_cb, 0, 0);
+        return;
+    }
+    uint64_t ms = r->connect_timeout_ns / SY_NS_PER_MS;
+    uv_timer_start(&c->timer, connect_timeout_cb, ms ? ms : 1, 0);
+}
+
+struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char *key,
+                                         const struct sockaddr *addr, const uv_buf_t *bufs,
+                                         size_t nbufs, uint64_t connect_timeout_ns,
+                                         uint64_t response_timeout_ns,
+                                         const struct sy_upstream_cbs *cbs, void *ud)
+{
+    struct sy_upstream_req *r = SY_NEW(struct sy_upstream_req);
+    r->pool = p;
+    r->key = sy_xstrdup(key);
+    size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    memcpy(&r->addr, addr, alen);
+    if (nbufs > 8)
+        nbufs = 8;
+    memcpy(r->bufs, bufs, nbufs * sizeof *bufs);
+    r->nbufs = nbufs;
+    r->connect_timeout_ns = connect_timeout_ns ? connect_timeout_ns : 2 * SY_NS_PER_S;
+    r->response_timeout_ns = response_timeout_ns ? response_timeout_ns : 300 * SY_NS_PER_S;
+    r->cbs = *cbs;
+    r->ud = ud;
+    start_request(r);
+    return r;
+}
+
+void sy_upstream_cancel(struct sy_upstream_req *r)
+{
+    if (!r || r->finished || r->cancelled)
+        return;
+    r->cancelled = true;
+    struct uconn *c = r->conn;
+    if (c && c->in_execute)
+        return; /* body_read cleans up when llhttp_execute returns */
+    if (c) {
+        c->req = NULL;
+        r->conn = NULL;
+        conn_close(c);
+    }
+    r->finished = true;
+    req_free(r);
+}
+
+void sy_upstream_pause(struct sy_upstream_req *r)
+{
+    struct uconn *c = r ? r->conn : NULL;
+    if (c && !c->paused && c->connected && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->timer);
+        c->paused = true;
+    }
+}
+
+void sy_upstream_resume(struct sy_upstream_req *r)
+{
+    struct uconn *c = r ? r->conn : NULL;
+    if (c && c->paused && !c->closing) {
+        c->paused = false;
+        arm_response_timer(c);
+        uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+    }
+}
+
+void sy_upstream_pool_free(struct sy_upstream_pool *p)
+{
+    p->freeing = true;
+    for (int b = 0; b < NBUCKETS; b++) {
+        while (p->idle[b])
+            conn_close(p->idle[b]);
+    }
+    if (p->nlive == 0)
+        free(p);
+}

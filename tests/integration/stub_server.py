@@ -1,0 +1,174 @@
+"""A scriptable stub model server for integration tests (Python 3 standard library only).
+
+Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
+  POST /v1/completions, /v1/chat/completions, /v1/responses, /v1/embeddings
+      non-stream: JSON with "served_by" (its port), the received x-request-id, sha256 of the body
+      stream (body "stream": true): `chunks` SSE events `interval` seconds apart, then a usage
+      event and [DONE]
+  GET /metrics     vLLM-style metrics from the stub's attributes (waiting, running, kv)
+  GET /v1/models   {"data": [{"id": model} ...]}
+Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
+"hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
+Every request is recorded in `requests` (path, headers, body); aborted streams are counted.
+"""
+import hashlib
+import json
+import socket
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _send(self, status, body, ctype="application/json", extra=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        st = self.server.stub
+        if st.mode == "close":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if self.path == "/metrics":
+            if st.metrics_status != 200:
+                self._send(st.metrics_status, b"no", "text/plain")
+                return
+            text = (
+                "# HELP vllm:num_requests_waiting Number of requests waiting.\n"
+                "# TYPE vllm:num_requests_waiting gauge\n"
+                'vllm:num_requests_waiting{model_name="%s"} %s\n'
+                "# TYPE vllm:num_requests_running gauge\n"
+                'vllm:num_requests_running{model_name="%s"} %s\n'
+                "# TYPE vllm:kv_cache_usage_perc gauge\n"
+                'vllm:kv_cache_usage_perc{model_name="%s"} %s\n'
+                "# TYPE vllm:cache_config_info gauge\n"
+                'vllm:cache_config_info{block_size="16",num_gpu_blocks="1000"} 1.0\n'
+            ) % (st.models[0], st.waiting, st.models[0], st.running, st.models[0], st.kv)
+            self._send(200, text.encode(), "text/plain; version=0.0.4")
+        elif self.path == "/v1/models":
+            self._send(200, {"object": "list",
+                             "data": [{"id": m, "object": "model"} for m in st.models]})
+        elif self.path == "/health":
+            self._send(200, b"", "text/plain")
+        else:
+            self._send(404, {"error": "nope"})
+
+    def do_POST(self):
+        st = self.server.stub
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        rec = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+               "body": body, "t": time.time()}
+        with st.lock:
+            st.requests.append(rec)
+        if st.mode == "close":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if st.mode == "hang":
+            time.sleep(st.hang_seconds)
+            self.close_connection = True
+            return
+        if st.mode == "status500":
+            self._send(500, {"error": {"message": "boom"}})
+            return
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            req = {}
+        digest = hashlib.sha256(body).hexdigest()
+        rid = self.headers.get("x-request-id", "")
+        if not req.get("stream"):
+            if st.delay:
+                time.sleep(st.delay)
+            self._send(200, {"id": "cmpl-1", "object": "text_completion", "model": req.get("model"),
+                             "served_by": st.port, "request_id": rid, "body_sha256": digest,
+                             "body_len": len(body),
+                             "choices": [{"index": 0, "text": "hello", "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 11, "completion_tokens": 5,
+                                       "total_tokens": 16,
+                                       "prompt_tokens_details": {"cached_tokens": 3}}},
+                       extra={"x-stub-port": str(st.port)})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-stub-port", str(st.port))
+        self.end_headers()
+        chunks = st.chunks if st.mode != "break" else 2
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        try:
+            for i in range(chunks):
+                ev = {"id": "c", "object": "chat.completion.chunk", "served_by": st.port,
+                      "choices": [{"index": 0, "delta": {"content": "tok%d " % i},
+                                   "text": "tok%d " % i}]}
+                chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
+                time.sleep(st.interval)
+            if st.mode == "break":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            usage = {"id": "c", "choices": [], "usage": {"prompt_tokens": 11,
+                                                        "completion_tokens": chunks,
+                                                        "total_tokens": 11 + chunks}}
+            chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
+            chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            with st.lock:
+                st.aborted += 1
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Stub:
+    def __init__(self, port=0, models=("m1",)):
+        self.models = list(models)
+        self.mode = "ok"
+        self.waiting = 0
+        self.running = 0
+        self.kv = 0.0
+        self.metrics_status = 200
+        self.chunks = 5
+        self.interval = 0.05
+        self.delay = 0.0
+        self.hang_seconds = 30
+        self.requests = []
+        self.aborted = 0
+        self.lock = threading.Lock()
+        self.srv = _Server(("127.0.0.1", port), _Handler)
+        self.srv.stub = self
+        self.port = self.srv.server_address[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+    def count(self, path_prefix="/v1/"):
+        with self.lock:
+            return sum(1 for r in self.requests if r["path"].startswith(path_prefix))

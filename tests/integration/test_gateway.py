@@ -1,0 +1,495 @@
+"""Integration tests for `switchyard gateway`: the real binary in front of stub model servers.
+
+Each test asserts what a client sees: the status, the OpenAI error JSON, which endpoint served
+(x-gateway-destination-endpoint), streaming timing, and process behaviour on signals.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, free_ports, post_json, request, run, start_process,  # noqa: E402
+                     stop_process, test, wait_port, wait_until, write_file, process_log)
+from stub_server import Stub  # noqa: E402
+
+RR = """
+scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+    - type: round-robin-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: round-robin-picker
+"""
+
+
+def gateway_config(stubs, extra="", scheduler=RR, admin_same=False, listen=None, admin=None,
+                   addresses=None):
+    lp, ap = free_ports(2)
+    listen = listen or lp
+    admin = admin or ap
+    eps = "".join("    - address: %s\n" % a for a in (addresses or [s.address for s in stubs]))
+    text = ("listen: 127.0.0.1:%d\n" % listen +
+            ("admin: 127.0.0.1:%d\n" % (listen if admin_same else admin)) +
+            "workers: 2\n"
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps +
+            "timeouts:\n  connect: 500ms\n  request: 3s\n  idle: 5s\n  drain: 5s\n" + extra +
+            scheduler)
+    return text, listen, (listen if admin_same else admin)
+
+
+class Gateway:
+    def __init__(self, stubs, **kw):
+        text, self.port, self.admin = gateway_config(stubs, **kw)
+        self.path = write_file(text)
+        self.proc = start_process([BIN, "gateway", "--config", self.path])
+        wait_port(self.port, proc=self.proc)
+        wait_port(self.admin, proc=self.proc)
+
+    def wait_ready(self, n=None, timeout=10):
+        def ready():
+            st, _, body = request(self.admin, "GET", "/debug/endpoints")
+            eps = json.loads(body)["endpoints"]
+            r = sum(1 for e in eps if e["ready"])
+            return r == (n if n is not None else len(eps))
+        wait_until(ready, timeout, what="endpoints ready")
+
+    def stop(self):
+        return stop_process(self.proc)
+
+
+def completion(port, model="m1", prompt="hello", stream=False, headers=None, **extra):
+    body = {"model": model, "prompt": prompt, "max_tokens": 5, "stream": stream}
+    body.update(extra)
+    return post_json(port, "/v1/completions", body, headers=headers)
+
+
+def err_of(body):
+    e = json.loads(body)["error"]
+    check(set(["message", "type", "code"]) <= set(e), "OpenAI error shape: %r" % e)
+    return e
+
+
+@test
+def test_forwards_and_labels_the_endpoint():
+    stubs = [Stub(), Stub()]
+    gw = Gateway(stubs)
+    gw.wait_ready()
+    st, h, body = completion(gw.port, prompt="x" * 100)
+    check(st == 200, "status %d %r" % (st, body))
+    j = json.loads(body)
+    dest = h["x-gateway-destination-endpoint"]
+    check(dest == "127.0.0.1:%d" % j["served_by"], "destination header %s vs %s" % (dest, j))
+    rid = h["x-request-id"]
+    check(re.match(r"^[0-9a-f-]{36}$", rid), "generated request id %r" % rid)
+    check(j["request_id"] == rid, "x-request-id passed upstream")
+    # client-supplied request id is kept end to end; body reaches the server unchanged
+    payload = {"model": "m1", "prompt": "p\u00e9 " * 50, "max_tokens": 3, "extra": [1, {"a": None}]}
+    raw = json.dumps(payload).encode()
+    st, h, body = request(gw.port, "POST", "/v1/completions", raw,
+                          {"Content-Type": "application/json", "x-request-id": "my-id-1"})
+    j = json.loads(body)
+    import hashlib
+    check(h["x-request-id"] == "my-id-1" and j["request_id"] == "my-id-1", "request id kept")
+    check(j["body_sha256"] == hashlib.sha256(raw).hexdigest(), "body forwarded unchanged")
+    for path in ("/v1/chat/completions", "/v1/responses", "/v1/embeddings"):
+        st, h, body = post_json(gw.port, path, {"model": "m1", "messages": [], "input": "x"})
+        check(st == 200 and "x-gateway-destination-endpoint" in h, "%s forwarded" % path)
+    gw.stop()
+
+
+@test
+def test_large_body_passes_unchanged():
+    stubs = [Stub()]
+    gw = Gateway(stubs)
+    gw.wait_ready()
+    import hashlib
+    raw = json.dumps({"model": "m1", "prompt": "y" * (3 << 20)}).encode()
+    st, h, body = request(gw.port, "POST", "/v1/completions", raw,
+                          {"Content-Type": "application/json"})
+    j = json.loads(body)
+    check(st == 200 and j["body_len"] == len(raw), "3 MiB body forwarded")
+    check(j["body_sha256"] == hashlib.sha256(raw).hexdigest(), "3 MiB body unchanged")
+    gw.stop()
+
+
+@test
+def test_round_robin_cycles():
+    stubs = [Stub(), Stub(), Stub()]
+    gw = Gateway(stubs)
+    gw.wait_ready()
+    seen = []
+    for _ in range(9):
+        st, h, _ = completion(gw.port)
+        check(st == 200)
+        seen.append(h["x-gateway-destination-endpoint"])
+    for i in range(3, 9):
+        check(seen[i] == seen[i - 3], "round robin period 3: %r" % seen)
+    check(len(set(seen[:3])) == 3, "all three endpoints used: %r" % seen)
+    gw.stop()
+
+
+@test
+def test_sse_streams_incrementally():
+    s = Stub()
+    s.chunks = 5
+    s.interval = 0.3
+    gw = Gateway([s])
+    gw.wait_ready()
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    body = json.dumps({"model": "m1", "prompt": "hi", "stream": True}).encode()
+    t0 = time.time()
+    conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    check(r.status == 200, "status %d" % r.status)
+    check(r.getheader("x-gateway-destination-endpoint") == s.address)
+    check(r.getheader("content-type").startswith("text/event-stream"))
+    times = []
+    events = []
+    buf = b""
+    while True:
+        line = r.fp.readline()  # chunked framing is handled by reading raw lines below
+        if not line:
+            break
+        buf += line
+        if line.startswith(b"data: "):
+            events.append(line)
+            times.append(time.time() - t0)
+            if b"[DONE]" in line:
+                break
+    conn.close()
+    check(len(events) >= 7, "5 tokens + usage + DONE, got %d" % len(events))
+    check(times[-1] - times[0] > 1.0, "events spread over time: %r" % times)
+    check(times[0] < 0.6, "first event arrives before the stream ends: %r" % times)
+    gw.stop()
+
+
+@test
+def test_client_errors():
+    gw = Gateway([Stub(models=("m1", "m2"))])
+    gw.wait_ready()
+    st, h, body = request(gw.port, "POST", "/v1/completions", b"{not json",
+                          {"Content-Type": "application/json"})
+    check(st == 400 and err_of(body)["type"] == "invalid_request_error", "malformed JSON 400")
+    st, h, body = post_json(gw.port, "/v1/completions", {"prompt": "no model"})
+    check(st == 400 and "model" in err_of(body)["message"], "missing model 400")
+    st, h, body = request(gw.port, "GET", "/v1/nothing-here")
+    check(st == 404 and err_of(body), "unknown route 404")
+    wait_until(lambda: request(gw.admin, "GET", "/v1/models")[2].count(b'"id"') == 2,
+               what="models known")
+    st, h, body = completion(gw.port, model="no-such-model")
+    check(st == 404 and err_of(body)["code"] == "model_not_found", "unknown model 404: %r" % body)
+    st, h, body = completion(gw.port, model="m2")
+    check(st == 200, "second model served")
+    gw.stop()
+
+
+@test
+def test_body_limit_413():
+    gw = Gateway([Stub()], extra="limits:\n  maxBodyBytes: 1KiB\n")
+    gw.wait_ready()
+    st, h, body = completion(gw.port, prompt="z" * 2000)
+    check(st == 413 and err_of(body), "413 over the limit: %d" % st)
+    # the limit is enforced before the body is read: a huge declared length is refused at once
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+    data = s.recv(4096)
+    s.close()
+    check(data.startswith(b"HTTP/1.1 413"), "413 without reading the body: %r" % data[:40])
+    st, h, body = completion(gw.port, prompt="small")
+    check(st == 200, "small request still fine")
+    gw.stop()
+
+
+@test
+def test_no_ready_endpoint_503_and_ready_endpoint():
+    s = Stub()
+    s.mode = "close"
+    gw = Gateway([s])
+    time.sleep(0.5)
+    st, h, body = completion(gw.port)
+    check(st in (502, 503), "status %d" % st)
+    check(err_of(body))
+    st, _, _ = request(gw.admin, "GET", "/ready")
+    check(st == 503, "/ready 503 with no ready endpoint")
+    st, _, _ = request(gw.admin, "GET", "/health")
+    check(st == 200, "/health alive")
+    s.mode = "ok"
+    gw.wait_ready()
+    st, _, _ = request(gw.admin, "GET", "/ready")
+    check(st == 200, "/ready 200 once an endpoint recovers")
+    st, h, body = completion(gw.port)
+    check(st == 200, "routes again after recovery")
+    gw.stop()
+
+
+@test
+def test_dead_endpoint_gets_502_then_503():
+    # an address with nothing listening: connect fails, retried, then 502/503
+    dead = free_ports(1)[0]
+    gw = Gateway([], addresses=["127.0.0.1:%d" % dead])
+    time.sleep(0.3)
+    st, h, body = completion(gw.port)
+    check(st in (502, 503) and err_of(body), "dead pool gives 502/503, got %d" % st)
+    gw.stop()
+
+
+@test
+def test_failover_before_first_byte():
+    good, bad = Stub(), Stub()
+    gw = Gateway([good, bad])
+    gw.wait_ready()
+    bad.mode = "close"  # accepts, then drops every request without answering
+    served = set()
+    for _ in range(10):
+        st, h, body = completion(gw.port)
+        check(st == 200, "failover hides the broken endpoint: %d %r" % (st, body))
+        served.add(h["x-gateway-destination-endpoint"])
+    check(served == {good.address}, "only the healthy endpoint served: %r" % served)
+    check(bad.count() >= 1, "the broken endpoint was tried")
+    gw.stop()
+
+
+@test
+def test_endpoint_dies_mid_run():
+    a, b = Stub(), Stub()
+    gw = Gateway([a, b])
+    gw.wait_ready()
+    statuses = []
+    for i in range(30):
+        if i == 10:
+            a.stop()
+        st, h, _ = completion(gw.port)
+        statuses.append(st)
+    check(all(s == 200 for s in statuses), "no request lost when an endpoint dies: %r" % statuses)
+    gw.stop()
+
+
+@test
+def test_upstream_timeout_504():
+    s = Stub()
+    gw = Gateway([s], extra="")
+    gw.wait_ready()
+    s.mode = "hang"
+    s.hang_seconds = 6
+    t0 = time.time()
+    st, h, body = completion(gw.port)
+    check(st == 504 and err_of(body), "504 on upstream timeout, got %d" % st)
+    check(time.time() - t0 < 5.5, "timeout honoured")
+    gw.stop()
+
+
+@test
+def test_broken_stream_ends_cleanly():
+    s = Stub()
+    gw = Gateway([s])
+    gw.wait_ready()
+    s.mode = "break"
+    s.interval = 0.05
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+    conn.request("POST", "/v1/completions",
+                 json.dumps({"model": "m1", "prompt": "x", "stream": True}).encode(),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    t0 = time.time()
+    data = r.read()  # must terminate, not hang
+    check(time.time() - t0 < 4, "stream ended promptly")
+    check(b"tok0" in data and b"upstream_broken" in data, "error event ends the stream: %r" % data)
+    gw.stop()
+
+
+@test
+def test_client_disconnect_cancels_upstream():
+    s = Stub()
+    s.chunks = 100
+    s.interval = 0.05
+    gw = Gateway([s])
+    gw.wait_ready()
+    c = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    body = json.dumps({"model": "m1", "prompt": "x", "stream": True}).encode()
+    c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    c.recv(1000)
+    c.close()
+    wait_until(lambda: s.aborted == 1, timeout=5, what="upstream sees the cancel")
+
+    def idle():
+        _, _, b = request(gw.admin, "GET", "/debug/endpoints")
+        return json.loads(b)["endpoints"][0]["inflight_requests"] == 0
+    wait_until(idle, timeout=5, what="in-flight released")
+    gw.stop()
+
+
+@test
+def test_models_aggregated_and_metrics():
+    a, b = Stub(models=("m1", "m2")), Stub(models=("m2", "m3"))
+    gw = Gateway([a, b])
+    gw.wait_ready()
+
+    def models():
+        st, _, body = request(gw.port, "GET", "/v1/models")
+        return sorted(m["id"] for m in json.loads(body)["data"])
+    wait_until(lambda: models() == ["m1", "m2", "m3"], what="aggregated, deduplicated models")
+    for _ in range(4):
+        completion(gw.port, model="m2")
+    completion(gw.port, model="m2", stream=True)
+    request(gw.port, "POST", "/v1/completions", b"{", {"Content-Type": "application/json"})
+    st, h, text = request(gw.admin, "GET", "/metrics")
+    text = text.decode()
+    check(st == 200)
+    for name in ("inference_objective_request_total", "inference_objective_request_error_total",
+                 "inference_objective_request_duration_seconds_bucket",
+                 "inference_objective_request_ttft_seconds_bucket",
+                 "inference_objective_input_tokens_bucket", "inference_objective_output_tokens_bucket",
+                 "inference_pool_ready_pods", "inference_pool_average_queue_size",
+                 "inference_pool_average_kv_cache_utilization",
+                 "inference_extension_scheduler_e2e_duration_seconds"):
+        check(name in text, "metric %s exported" % name)
+    check('inference_objective_request_total{model_name="m2",target_model_name="m2"} 5' in text,
+          "request count by model")
+    check('inference_pool_ready_pods{name="switchyard"} 2' in text, "ready pods")
+    promtool = shutil.which("promtool")
+    check(promtool, "promtool installed (Debian prometheus)")
+    p = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
+    check(p.returncode == 0, "promtool check metrics: %s" % (p.stdout + p.stderr).decode())
+    gw.stop()
+
+
+@test
+def test_queue_and_kv_reported_in_pool_gauges():
+    a, b = Stub(), Stub()
+    a.waiting, a.kv = 10, 0.5
+    b.waiting, b.kv = 2, 0.1
+    gw = Gateway([a, b])
+    gw.wait_ready()
+
+    def gauges():
+        _, _, t = request(gw.admin, "GET", "/metrics")
+        t = t.decode()
+        return ('inference_pool_average_queue_size{name="switchyard"} 6' in t and
+                'inference_pool_average_kv_cache_utilization{name="switchyard"} 0.3' in t)
+    wait_until(gauges, what="pool averages from scraped metrics")
+    gw.stop()
+
+
+@test
+def test_sigterm_drains_inflight_stream():
+    s = Stub()
+    s.chunks = 10
+    s.interval = 0.15
+    gw = Gateway([s])
+    gw.wait_ready()
+    result = {}
+
+    def stream():
+        st, h, body = completion(gw.port, stream=True)
+        result["status"], result["body"] = st, body
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.4)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    refused = False
+    try:
+        socket.create_connection(("127.0.0.1", gw.port), timeout=1).close()
+    except OSError:
+        refused = True
+    t.join(10)
+    rc = gw.proc.wait(10)
+    check(refused, "no new connections while draining")
+    check(result.get("status") == 200 and b"[DONE]" in result.get("body", b""),
+          "in-flight stream completed during drain")
+    check(rc == 0, "exit 0 after drain, got %s" % rc)
+
+
+@test
+def test_sighup_reload_and_bad_reload():
+    a, b = Stub(), Stub()
+    gw = Gateway([a])
+    gw.wait_ready()
+    st, h, _ = completion(gw.port)
+    check(h["x-gateway-destination-endpoint"] == a.address)
+    # keep a connection open across the reload: it must keep working
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+    conn.request("GET", "/v1/models")
+    conn.getresponse().read()
+    text = open(gw.path).read().replace(a.address, b.address)
+    with open(gw.path, "w") as f:
+        f.write(text)
+    gw.proc.send_signal(signal.SIGHUP)
+
+    def moved():
+        st, h, _ = completion(gw.port)
+        return st == 200 and h["x-gateway-destination-endpoint"] == b.address
+    wait_until(moved, what="reload takes effect")
+    conn.request("GET", "/v1/models")
+    check(conn.getresponse().status == 200, "connection survives the reload")
+    with open(gw.path, "w") as f:
+        f.write(text + "\nbogusKey: 1\n")
+    gw.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    check(gw.proc.poll() is None, "still running after a bad reload")
+    st, h, _ = completion(gw.port)
+    check(st == 200 and h["x-gateway-destination-endpoint"] == b.address, "old config kept")
+    check("bogusKey" in process_log(gw.proc), "bad reload logged with the key")
+    gw.stop()
+
+
+@test
+def test_check_flag():
+    text, _, _ = gateway_config([Stub()])
+    good = write_file(text)
+    p = subprocess.run([BIN, "gateway", "--check", "--config", good], capture_output=True)
+    check(p.returncode == 0, "valid config: %s" % p.stderr.decode())
+    bad = write_file(text.replace("scrapeInterval", "scrapeIntervl"))
+    p = subprocess.run([BIN, "gateway", "--check", "--config", bad], capture_output=True)
+    msg = p.stderr.decode()
+    check(p.returncode == 1, "invalid config exits 1")
+    check(re.search(re.escape(bad) + r":\d+: .*scrapeIntervl", msg), "FILE:LINE: key: %r" % msg)
+    bad2 = write_file(text.replace("round-robin-picker\n  schedulingProfiles",
+                                   "no-such-plugin\n  schedulingProfiles"))
+    p = subprocess.run([BIN, "gateway", "--check", "--config", bad2], capture_output=True)
+    check(p.returncode == 1 and "no-such-plugin" in p.stderr.decode(), "bad scheduler plugin")
+    p = subprocess.run([BIN, "gateway", "--help"], capture_output=True)
+    check(p.returncode == 0 and b"--config" in p.stdout, "--help")
+
+
+@test
+def test_admin_on_listen_port():
+    gw = Gateway([Stub()], admin_same=True)
+    gw.wait_ready()
+    st, _, body = request(gw.port, "GET", "/metrics")
+    check(st == 200 and b"inference_pool_ready_pods" in body, "metrics on the shared port")
+    st, h, _ = completion(gw.port)
+    check(st == 200)
+    gw.stop()
+
+
+@test
+def test_openai_node_sdk():
+    node_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
+    if not os.path.isdir(os.path.join(node_dir, "node_modules", "openai")):
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=node_dir,
+                           capture_output=True, timeout=300)
+        check(p.returncode == 0, "npm ci: %s" % (p.stdout + p.stderr).decode()[-2000:])
+    gw = Gateway([Stub(), Stub()])
+    gw.wait_ready()
+    p = subprocess.run(["node", os.path.join(node_dir, "openai_sdk.mjs"),
+                        "http://127.0.0.1:%d/v1" % gw.port], capture_output=True, timeout=60)
+    out = (p.stdout + p.stderr).decode()
+    check(p.returncode == 0 and "OK" in out, "OpenAI SDK run: %s" % out)
+    gw.stop()
+
+
+if __name__ == "__main__":
+    run()
