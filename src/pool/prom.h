@@ -19,13 +19,13 @@
 #define SY_PROM_MAX_LABELS 32 /* labels per sample; more is a parse error */
 
 struct sy_prom_sample {
-    struct sy_str name;                        /* metric name */
-    size_t nlabels;                            /* label count */
+    struct sy_str name;                             /* metric name */
+    size_t nlabels;                                 /* label count */
     struct sy_str label_names[SY_PROM_MAX_LABELS];  /* views */
     struct sy_str label_values[SY_PROM_MAX_LABELS]; /* views, still escaped */
-    double value;                              /* sample value (NaN/+Inf/-Inf allowed) */
-    bool has_timestamp;                        /* a timestamp followed the value */
-    int64_t timestamp_ms;                      /* that timestamp */
+    double value;                                   /* sample value (NaN/+Inf/-Inf allowed) */
+    bool has_timestamp;                             /* a timestamp followed the value */
+    int64_t timestamp_ms;                           /* that timestamp */
 };
 
 typedef int sy_prom_sample_fn(void *ud, const struct sy_prom_sample *s); /* nonzero stops */
@@ -41,11 +41,11 @@ size_t sy_prom_unescape(struct sy_str raw, char *out, size_t cap);
 
 /* What the scheduler needs from one scrape. Fields not reported by the engine stay at -1. */
 struct sy_engine_metrics {
-    double waiting;        /* queued requests */
-    double running;        /* running requests */
-    double kv_usage;       /* KV-cache usage in [0,1] */
-    int64_t block_size;    /* tokens per KV block (vllm:cache_config_info block_size) */
-    int64_t num_blocks;    /* KV blocks (num_gpu_blocks) */
+    double waiting;          /* queued requests */
+    double running;          /* running requests */
+    double kv_usage;         /* KV-cache usage in [0,1] */
+    int64_t block_size;      /* tokens per KV block (vllm:cache_config_info block_size) */
+    int64_t num_blocks;      /* KV blocks (num_gpu_blocks) */
     char running_loras[256]; /* vllm:lora_requests_info running_lora_adapters (comma list) */
     char waiting_loras[256]; /* waiting_lora_adapters */
     int64_t max_lora;        /* max_lora, -1 if unknown */
