@@ -14,6 +14,7 @@ static const struct {
     const char *summary;      /* one line for --help */
 } commands[] = {
     {"gateway", sy_gateway_main, "run the OpenAI-compatible gateway and scheduler"},
+    {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
 };
 
 static void usage(FILE *f)

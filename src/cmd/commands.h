@@ -10,5 +10,6 @@
 typedef int sy_command_fn(int argc, char **argv);
 
 sy_command_fn sy_gateway_main; /* src/gateway/gateway_main.c */
+sy_command_fn sy_sim_main;     /* src/sim/sim_main.c */
 
 #endif

@@ -695,6 +695,10 @@ static void complete_step(struct sy_sim_engine *e, uint64_t now)
             r->last_token_ns = now;
             if (e->cbs.on_token)
                 e->cbs.on_token(e->cbs.ud, r, now);
+            if (r->abort_pending) { /* aborted from its own on_token: no on_finish */
+                r = next;
+                continue;
+            }
             if (r->n_output >= r->max_tokens || r->n_prompt + r->n_output >= e->p.max_model_len) {
                 enum sy_sim_finish why = r->has_max_tokens || r->n_output < r->max_tokens
                                              ? SY_SIM_FINISH_LENGTH

@@ -1,0 +1,468 @@
+/* sim_main.c - `switchyard sim`: flags and YAML config for simulated vLLM replicas.
+ *
+ * Every setting has one name used both as a flag (--max-num-seqs 64 or --max-num-seqs=64) and
+ * as a YAML key (max-num-seqs: 64) in --config FILE; precedence is flags > file > profile
+ * defaults. Values are collected as strings first (with where they came from, for messages),
+ * then validated in one place, so a flag and a key can never disagree on syntax.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cmd/commands.h"
+#include "config/yaml.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "sim/sim_server.h"
+
+enum key {
+    K_HOST,
+    K_PORT,
+    K_REPLICAS,
+    K_PORTS,
+    K_MODEL,
+    K_PROFILE,
+    K_MAX_NUM_SEQS,
+    K_MAX_BATCHED,
+    K_KV_BLOCKS,
+    K_BLOCK_SIZE,
+    K_MAX_MODEL_LEN,
+    K_TIME_SCALE,
+    K_SEED,
+    K_FAILURE_RATE,
+    K_FAILURE_TYPES,
+    K_KV_EVENTS,
+    K_KV_FORMAT,
+    K_KV_REPLAY,
+    K_TOKENIZER,
+    K_ROLE,
+    K_LOG_LEVEL,
+    K_N_
+};
+
+static const struct {
+    const char *name; /* flag without "--" and YAML key */
+    const char *arg;  /* value placeholder for --help */
+    const char *help; /* one line */
+} keys[K_N_] = {
+    [K_HOST] = {"host", "ADDR", "address to bind (default 127.0.0.1)"},
+    [K_PORT] = {"port", "P", "replica i listens on P+i (default 8000)"},
+    [K_REPLICAS] = {"replicas", "N", "number of replicas (default 1)"},
+    [K_PORTS] = {"ports", "A,B,..", "explicit port per replica (overrides --port/--replicas)"},
+    [K_MODEL] = {"model", "NAME", "served model name (default Qwen/Qwen3-32B)"},
+    [K_PROFILE] = {"profile", "NAME", "engine profile (default qwen3-32b-tp2-h100; see below)"},
+    [K_MAX_NUM_SEQS] = {"max-num-seqs", "N", "running requests per step (profile: 1024)"},
+    [K_MAX_BATCHED] = {"max-num-batched-tokens", "N",
+                       "token budget per step, chunked prefill (profile: 8192)"},
+    [K_KV_BLOCKS] = {"kv-blocks", "N", "KV cache blocks (profile: e.g. 17235)"},
+    [K_BLOCK_SIZE] = {"block-size", "N",
+                      "tokens per KV block, 1..256 (default 16; keeps the profile's token "
+                      "capacity unless --kv-blocks is given)"},
+    [K_MAX_MODEL_LEN] = {"max-model-len", "N", "prompt + output tokens per request (profile)"},
+    [K_TIME_SCALE] = {"time-scale", "X",
+                      "simulated time runs X times faster than wall time (default 1)"},
+    [K_SEED] = {"seed", "N", "seed for output tokens, lengths and failures (default 0)"},
+    [K_FAILURE_RATE] = {"failure-rate", "PCT", "percent of completion requests failed (0..100)"},
+    [K_FAILURE_TYPES] = {"failure-types", "LIST",
+                         "rate_limit(429),invalid_api_key(401),context_length(400),"
+                         "server_error(503),invalid_request(400),model_not_found(404); "
+                         "default all"},
+    [K_KV_EVENTS] = {"kv-events", "tcp://H:P",
+                     "publish vLLM KV events (ZMQ PUB bound on P+i for replica i)"},
+    [K_KV_FORMAT] = {"kv-events-format", "array|map",
+                     "event encoding: positional arrays (vLLM <= 0.23) or tagged maps"},
+    [K_KV_REPLAY] = {"kv-events-replay", "tcp://H:P", "replay ROUTER socket (bound on P+i)"},
+    [K_TOKENIZER] = {"tokenizer", "DIR",
+                     "Hugging Face tokenizer.json (not supported yet: the built-in tokenizer "
+                     "cuts text into 4-byte chunks)"},
+    [K_ROLE] = {"role", "prefill|decode|both", "P/D role (reserved; only both is implemented)"},
+    [K_LOG_LEVEL] = {"log-level", "LEVEL", "debug|info|warn|error (default info)"},
+};
+
+struct setting {
+    char *val;       /* owned value, NULL when unset */
+    char where[300]; /* "--flag" or "FILE:LINE" for messages */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: switchyard sim [--config FILE] [options]\n\n"
+               "Runs simulated vLLM-compatible model servers (one engine model per replica).\n\n"
+               "options (also YAML keys of --config FILE; flags win over the file):\n");
+    for (int k = 0; k < K_N_; k++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s %s", keys[k].name, keys[k].arg);
+        fprintf(f, "  %-34s %s\n", left, keys[k].help);
+    }
+    fprintf(f, "  %-34s %s\n", "--kv-events-connect",
+            "dial the --kv-events endpoint instead "
+            "of binding it (central subscriber)");
+    fprintf(f, "  %-34s %s\n", "--config FILE", "YAML file with the keys above");
+    fprintf(f, "  %-34s %s\n", "--list-profiles", "print the built-in profiles and exit");
+    fprintf(f, "  %-34s %s\n", "--help", "this text");
+    fprintf(f, "\nprofiles:");
+    for (size_t i = 0; sy_sim_profiles[i]; i++)
+        fprintf(f, " %s", sy_sim_profiles[i]->name);
+    fprintf(f, "\n\nEndpoints per replica: POST /v1/completions, /v1/chat/completions, /tokenize,"
+               " /reset_prefix_cache;\nGET /v1/models, /health, /metrics. See "
+               "docs/simulator.md.\n");
+}
+
+static void list_profiles(void)
+{
+    for (size_t i = 0; sy_sim_profiles[i]; i++) {
+        const struct sy_sim_profile *p = sy_sim_profiles[i];
+        printf("%-22s model=%s kv-blocks=%u block-size=%u (%u tokens) max-num-seqs=%u "
+               "max-num-batched-tokens=%u max-model-len=%u\n",
+               p->name, p->model, p->num_gpu_blocks, p->block_size,
+               p->num_gpu_blocks * p->block_size, p->max_num_seqs, p->max_num_batched_tokens,
+               p->max_model_len);
+    }
+}
+
+static int find_key(const char *name, size_t len)
+{
+    for (int k = 0; k < K_N_; k++)
+        if (strlen(keys[k].name) == len && strncmp(keys[k].name, name, len) == 0)
+            return k;
+    return -1;
+}
+
+static void set(struct setting *s, const char *val, const char *where)
+{
+    free(s->val);
+    s->val = sy_xstrdup(val);
+    snprintf(s->where, sizeof s->where, "%s", where);
+}
+
+static int load_config(const char *path, struct setting *st, bool *kv_connect)
+{
+    char err[512];
+    struct sy_yaml_node *root = sy_yaml_load_file(path, err, sizeof err);
+    if (!root) {
+        fprintf(stderr, "switchyard sim: %s\n", err);
+        return -1;
+    }
+    int rc = 0;
+    if (root->type != SY_YAML_MAPPING) {
+        fprintf(stderr, "switchyard sim: %s:%d: the config must be a mapping of settings\n", path,
+                root->line);
+        rc = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < root->n; i++) {
+        const char *name = sy_yaml_str(root->keys[i]);
+        const struct sy_yaml_node *v = root->items[i];
+        char where[300];
+        snprintf(where, sizeof where, "%s:%d: %s", path, v->line, name ? name : "?");
+        if (name && strcmp(name, "kv-events-connect") == 0) {
+            bool b;
+            if (!sy_yaml_str(v) || sy_parse_bool(sy_yaml_str(v), &b) != 0) {
+                fprintf(stderr, "switchyard sim: %s: expected true or false\n", where);
+                rc = -1;
+                goto out;
+            }
+            *kv_connect = b;
+            continue;
+        }
+        int k = name ? find_key(name, strlen(name)) : -1;
+        if (k < 0) {
+            fprintf(stderr, "switchyard sim: %s: unknown setting\n", where);
+            rc = -1;
+            goto out;
+        }
+        if (k == K_PORTS && v->type == SY_YAML_SEQUENCE) {
+            struct sy_buf b;
+            sy_buf_init(&b);
+            for (size_t j = 0; j < v->n; j++) {
+                const char *s = sy_yaml_str(v->items[j]);
+                if (!s) {
+                    fprintf(stderr, "switchyard sim: %s: ports must be numbers\n", where);
+                    sy_buf_fini(&b);
+                    rc = -1;
+                    goto out;
+                }
+                sy_buf_printf(&b, "%s%s", j ? "," : "", s);
+            }
+            set(&st[k], b.data ? b.data : "", where);
+            sy_buf_fini(&b);
+            continue;
+        }
+        if (!sy_yaml_str(v)) {
+            fprintf(stderr, "switchyard sim: %s: expected a single value\n", where);
+            rc = -1;
+            goto out;
+        }
+        set(&st[k], sy_yaml_str(v), where);
+    }
+out:
+    sy_yaml_free(root);
+    return rc;
+}
+
+static int bad(const struct setting *s, const char *why)
+{
+    fprintf(stderr, "switchyard sim: %s: %s: %s\n", s->where, s->val, why);
+    return -1;
+}
+
+static int u32_setting(const struct setting *s, uint64_t min, uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (sy_parse_u64(s->val, min, max, &v) != 0) {
+        char why[96];
+        snprintf(why, sizeof why, "expected an integer in %llu..%llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        return bad(s, why);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Validates every setting into opts. */
+static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o, bool *connect)
+{
+    *connect = kv_connect;
+    if (st[K_LOG_LEVEL].val) {
+        enum sy_log_level lvl;
+        if (sy_log_parse_level(st[K_LOG_LEVEL].val, &lvl) != 0)
+            return bad(&st[K_LOG_LEVEL], "expected debug, info, warn or error");
+        sy_log_set_level(lvl);
+    }
+    const char *pname = st[K_PROFILE].val ? st[K_PROFILE].val : "qwen3-32b-tp2-h100";
+    const struct sy_sim_profile *prof = sy_sim_profile_find(pname);
+    if (!prof) {
+        struct setting tmp = {.val = (char *)pname};
+        snprintf(tmp.where, sizeof tmp.where, "%s", st[K_PROFILE].where);
+        return bad(&tmp, "unknown profile (see --list-profiles)");
+    }
+    o->prof = *prof;
+    o->host = st[K_HOST].val ? st[K_HOST].val : "127.0.0.1";
+    o->model = st[K_MODEL].val ? st[K_MODEL].val : "Qwen/Qwen3-32B";
+    if (!*o->model)
+        return bad(&st[K_MODEL], "the model name must not be empty");
+    uint32_t v;
+    if (st[K_BLOCK_SIZE].val) {
+        if (u32_setting(&st[K_BLOCK_SIZE], 1, SY_SIM_MAX_BLOCK_SIZE, &v) != 0)
+            return -1;
+        uint64_t tokens = (uint64_t)o->prof.num_gpu_blocks * o->prof.block_size;
+        o->prof.block_size = v;
+        o->prof.num_gpu_blocks = (uint32_t)(tokens / v); /* vLLM keeps the memory, not blocks */
+    }
+    if (st[K_KV_BLOCKS].val) {
+        if (u32_setting(&st[K_KV_BLOCKS], 1, 100000000, &v) != 0)
+            return -1;
+        o->prof.num_gpu_blocks = v;
+    }
+    if (st[K_MAX_NUM_SEQS].val) {
+        if (u32_setting(&st[K_MAX_NUM_SEQS], 1, 1000000, &v) != 0)
+            return -1;
+        o->prof.max_num_seqs = v;
+    }
+    if (st[K_MAX_BATCHED].val) {
+        if (u32_setting(&st[K_MAX_BATCHED], 1, 100000000, &v) != 0)
+            return -1;
+        o->prof.max_num_batched_tokens = v;
+    }
+    if (st[K_MAX_MODEL_LEN].val) {
+        if (u32_setting(&st[K_MAX_MODEL_LEN], 2, 100000000, &v) != 0)
+            return -1;
+        o->prof.max_model_len = v;
+    }
+    o->time_scale = 1.0;
+    if (st[K_TIME_SCALE].val && (sy_parse_double(st[K_TIME_SCALE].val, &o->time_scale) != 0 ||
+                                 !(o->time_scale > 0) || o->time_scale > 1e6))
+        return bad(&st[K_TIME_SCALE], "expected a number > 0 (and <= 1e6)");
+    if (st[K_SEED].val && sy_parse_u64(st[K_SEED].val, 0, UINT64_MAX, &o->seed) != 0)
+        return bad(&st[K_SEED], "expected a non-negative integer");
+    if (st[K_FAILURE_RATE].val && (sy_parse_double(st[K_FAILURE_RATE].val, &o->failure_rate) != 0 ||
+                                   o->failure_rate < 0 || o->failure_rate > 100))
+        return bad(&st[K_FAILURE_RATE], "expected a percentage 0..100");
+    if (st[K_FAILURE_TYPES].val) {
+        char err[256];
+        if (sy_sim_parse_failure_types(st[K_FAILURE_TYPES].val, &o->failure_types, err,
+                                       sizeof err) != 0)
+            return bad(&st[K_FAILURE_TYPES], err);
+    }
+    o->kv_events = st[K_KV_EVENTS].val;
+    o->kv_replay = st[K_KV_REPLAY].val;
+    if (o->kv_replay && !o->kv_events)
+        return bad(&st[K_KV_REPLAY], "needs --kv-events too");
+    if (st[K_KV_FORMAT].val) {
+        if (strcmp(st[K_KV_FORMAT].val, "map") == 0)
+            o->kv_map_format = true;
+        else if (strcmp(st[K_KV_FORMAT].val, "array") != 0)
+            return bad(&st[K_KV_FORMAT], "expected array or map");
+    }
+    if (st[K_TOKENIZER].val)
+        return bad(&st[K_TOKENIZER], "Hugging Face tokenizers are not supported yet; omit "
+                                     "--tokenizer to use the built-in tokenizer");
+    if (st[K_ROLE].val && strcmp(st[K_ROLE].val, "both") != 0) {
+        if (strcmp(st[K_ROLE].val, "prefill") != 0 && strcmp(st[K_ROLE].val, "decode") != 0)
+            return bad(&st[K_ROLE], "expected prefill, decode or both");
+        return bad(&st[K_ROLE], "P/D roles are reserved and not implemented yet");
+    }
+    /* ports */
+    if (st[K_PORTS].val) {
+        o->replicas = 0;
+        const char *p = st[K_PORTS].val;
+        while (*p) {
+            char num[16];
+            size_t len = strcspn(p, ",");
+            uint64_t port;
+            if (len == 0 || len >= sizeof num || o->replicas == SY_SIM_MAX_REPLICAS)
+                return bad(&st[K_PORTS], "expected a comma-separated list of ports");
+            memcpy(num, p, len);
+            num[len] = '\0';
+            if (sy_parse_u64(num, 0, 65535, &port) != 0)
+                return bad(&st[K_PORTS], "expected a comma-separated list of ports");
+            o->ports[o->replicas++] = (uint16_t)port;
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+        if (o->replicas == 0)
+            return bad(&st[K_PORTS], "expected at least one port");
+    } else {
+        uint32_t base = 8000, n = 1;
+        if (st[K_PORT].val && u32_setting(&st[K_PORT], 0, 65535, &base) != 0)
+            return -1;
+        if (st[K_REPLICAS].val && u32_setting(&st[K_REPLICAS], 1, SY_SIM_MAX_REPLICAS, &n) != 0)
+            return -1;
+        if (base != 0 && base + n - 1 > 65535)
+            return bad(&st[K_REPLICAS], "ports would run past 65535");
+        o->replicas = n;
+        for (uint32_t i = 0; i < n; i++)
+            o->ports[i] = base == 0 ? 0 : (uint16_t)(base + i);
+    }
+    return 0;
+}
+
+struct run_ctx {
+    struct sy_sim_server *srv; /* running server */
+    uv_signal_t sigint;        /* SIGINT handle */
+    uv_signal_t sigterm;       /* SIGTERM handle */
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run_ctx *rc = h->data;
+    sy_info("sim: signal %d, shutting down", signum);
+    if (rc->srv) {
+        sy_sim_server_close(rc->srv);
+        rc->srv = NULL;
+    }
+    uv_signal_stop(&rc->sigint);
+    uv_signal_stop(&rc->sigterm);
+    uv_close((uv_handle_t *)&rc->sigint, NULL);
+    uv_close((uv_handle_t *)&rc->sigterm, NULL);
+}
+
+int sy_sim_main(int argc, char **argv)
+{
+    struct setting st[K_N_];
+    memset(st, 0, sizeof st);
+    bool kv_connect = false;
+    int status = 2;
+    /* --help / --list-profiles / --config first, so flags can override the file */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--list-profiles") == 0) {
+            list_profiles();
+            return 0;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *cfg = NULL;
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "switchyard sim: --config needs a file\n");
+                return 2;
+            }
+            cfg = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            cfg = argv[i] + 9;
+        }
+        if (cfg && load_config(cfg, st, &kv_connect) != 0)
+            goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        if (strcmp(a, "--kv-events-connect") == 0) {
+            kv_connect = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "switchyard sim: unexpected argument '%s' (see --help)\n", a);
+            goto out;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int k = find_key(name, len);
+        if (k < 0) {
+            fprintf(stderr, "switchyard sim: unknown option '%s' (see --help)\n", a);
+            goto out;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "switchyard sim: --%s needs a value\n", keys[k].name);
+                goto out;
+            }
+            val = argv[++i];
+        }
+        char where[80];
+        snprintf(where, sizeof where, "--%s", keys[k].name);
+        set(&st[k], val, where);
+    }
+
+    static struct sy_sim_opts opts; /* large (port table): not on the stack */
+    memset(&opts, 0, sizeof opts);
+    bool connect = false;
+    if (build_opts(st, kv_connect, &opts, &connect) != 0)
+        goto out;
+    opts.kv_connect = connect;
+
+    uv_loop_t *loop = uv_default_loop();
+    char err[512];
+    struct run_ctx rc = {0};
+    rc.srv = sy_sim_server_start(loop, &opts, err, sizeof err);
+    if (!rc.srv) {
+        fprintf(stderr, "switchyard sim: %s\n", err);
+        uv_run(loop, UV_RUN_NOWAIT);
+        status = 1;
+        goto out;
+    }
+    const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, 0));
+    for (uint32_t i = 0; i < opts.replicas; i++)
+        sy_info("sim: replica %u serving %s on http://%s:%u (profile %s, %u KV blocks of %u, "
+                "max-num-seqs %u, budget %u, time-scale %g)",
+                i, opts.model, opts.host, sy_sim_server_port(rc.srv, i), p->name, p->num_gpu_blocks,
+                p->block_size, p->max_num_seqs, p->max_num_batched_tokens, opts.time_scale);
+    uv_signal_init(loop, &rc.sigint);
+    uv_signal_init(loop, &rc.sigterm);
+    rc.sigint.data = rc.sigterm.data = &rc;
+    uv_signal_start(&rc.sigint, on_signal, SIGINT);
+    uv_signal_start(&rc.sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    uv_run(loop, UV_RUN_DEFAULT);
+    status = 0;
+out:
+    for (int k = 0; k < K_N_; k++)
+        free(st[k].val);
+    return status;
+}

@@ -1,0 +1,839 @@
+/* sim_server.c - simulated vLLM replicas behind the OpenAI HTTP API (see sim_server.h).
+ *
+ *   uv loop
+ *     replica 0: sy_http_server :P    --> handler --> sy_sim_engine_submit --+
+ *                uv_timer (next step) --> sy_sim_engine_advance --> on_token  | SSE chunks /
+ *                kv publisher (opt.)  <-- on_kv / on_step_end       on_finish | JSON response
+ *     replica 1: :P+1 ...
+ *
+ * Time: sim_ns = (wall_ns - start) * time_scale. After anything that changes an engine (a
+ * submit, an abort, a timer tick) the replica calls kick(): advance the engine to now and arm
+ * its one timer for the end of the step in flight (rounded up to libuv's millisecond timer
+ * resolution; the engine chains steps at their simulated end times, so rounding never drifts
+ * the model, it only delays delivery by < 1 ms of wall time).
+ *
+ * A call (struct sim_call) ties one HTTP request to one engine request. It is freed on finish
+ * (after the response ends) or when the client goes away (on_abort: the engine request is
+ * aborted, which frees its KV blocks). If the client vanishes while a token is being written
+ * (on_abort runs inside on_token), the call is only marked dead and freed when on_token returns.
+ *
+ * Prompt handling: completions take a string, a one-element list of strings, or a list of
+ * token ids; chat messages are rendered with Qwen's ChatML template
+ * ("<|im_start|>{role}\n{content}<|im_end|>\n" ... "<|im_start|>assistant\n") and tokenized
+ * with the built-in tokenizer (sy_sim_tokenize). Output text is synthetic: one word per token.
+ */
+#include "sim/sim_server.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/time.h"
+#include "http/server.h"
+#include "sim/kv_publisher.h"
+
+struct sy_sim_server;
+
+struct replica {
+    struct sy_sim_server *srv;   /* owner */
+    uint32_t index;              /* replica number (also the KV events dp_rank) */
+    uint16_t port;               /* HTTP port */
+    struct sy_sim_engine *eng;   /* the model */
+    struct sy_http_server *http; /* its listener */
+    uv_timer_t timer;            /* fires at the end of the step in flight */
+    bool timer_init;             /* timer initialised */
+    struct sy_sim_kvpub *kv;     /* KV events publisher or NULL */
+    uint64_t next_id;            /* response id counter */
+};
+
+struct sy_sim_server {
+    uv_loop_t *loop;         /* the loop */
+    struct sy_sim_opts opts; /* copied options (strings borrowed from the caller) */
+    char *model;             /* served model name (owned) */
+    uint64_t wall0;          /* monotonic start */
+    uint64_t rng;            /* failure injection generator */
+    void *zctx;              /* ZMQ context (KV events) or NULL */
+    struct replica *reps;    /* replicas */
+    uint32_t nreps;          /* their count */
+    uint32_t closing;        /* timers still closing */
+};
+
+struct sim_call {
+    struct replica *rep;      /* serving replica */
+    struct sy_http_req *http; /* the client's request; NULL once it went away */
+    struct sy_sim_req *ereq;  /* the engine's request */
+    bool chat;                /* chat completions (else completions) */
+    bool stream;              /* SSE */
+    bool include_usage;       /* stream_options.include_usage */
+    bool in_token;            /* inside on_token (abort must defer the free) */
+    bool dead;                /* client went away during on_token */
+    uint32_t n_prompt;        /* prompt tokens */
+    uint64_t created;         /* unix seconds */
+    char id[48];              /* "chatcmpl-..." / "cmpl-..." */
+    struct sy_buf text;       /* non-stream: generated text */
+};
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+static uint64_t sim_now(const struct sy_sim_server *s)
+{
+    double wall = (double)(sy_now_ns() - s->wall0);
+    return (uint64_t)(wall * s->opts.time_scale);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void kick(struct replica *r)
+{
+    struct sy_sim_server *s = r->srv;
+    uint64_t now = sim_now(s);
+    sy_sim_engine_advance(r->eng, now);
+    uint64_t next = sy_sim_engine_next_ns(r->eng);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&r->timer);
+        return;
+    }
+    double wall_ns = (double)(next - now) / s->opts.time_scale;
+    uint64_t ms = (uint64_t)ceil(wall_ns / 1e6);
+    uv_timer_start(&r->timer, on_timer, ms, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    kick(t->data);
+}
+
+/* ---- output text -------------------------------------------------------------------------- */
+
+static const char *const words[] = {
+    " the",      " model",   " serves", " tokens", " quickly", " and",    " cache",  " blocks",
+    " stay",     " warm",    " for",    " every",  " shared",  " prefix", " while",  " new",
+    " requests", " wait",    " in",     " line",   " until",   " a",      " slot",   " opens",
+    " then",     " prefill", " runs",   " chunk",  " by",      " chunk",  " before", " decode",
+};
+
+static const char *token_text(uint32_t tok)
+{
+    return words[tok % (sizeof words / sizeof words[0])];
+}
+
+/* ---- responses ------------------------------------------------------------------------------ */
+
+static void usage_json(struct sy_buf *b, const struct sim_call *c, uint32_t completion,
+                       uint32_t cached)
+{
+    sy_buf_printf(b,
+                  "\"usage\":{\"prompt_tokens\":%u,\"total_tokens\":%u,\"completion_tokens\":%u,"
+                  "\"prompt_tokens_details\":{\"cached_tokens\":%u}}",
+                  c->n_prompt, c->n_prompt + completion, completion, cached);
+}
+
+static void chunk_head(struct sy_buf *b, const struct sim_call *c)
+{
+    const char *model = c->rep->srv->model;
+    sy_buf_printf(b, "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%llu,\"model\":", c->id,
+                  c->chat ? "chat.completion.chunk" : "text_completion",
+                  (unsigned long long)c->created);
+    sy_buf_json_str(b, model, strlen(model));
+}
+
+static void send_error_json(struct sy_http_req *req, int status, const char *type, const char *msg)
+{
+    sy_http_respond_error(req, status, type, NULL, msg, NULL);
+}
+
+static void call_free(struct sim_call *c)
+{
+    sy_buf_fini(&c->text);
+    free(c);
+}
+
+static bool is_last_token(const struct replica *r, const struct sy_sim_req *q)
+{
+    return q->n_output >= q->max_tokens ||
+           q->n_prompt + q->n_output >= sy_sim_engine_profile(r->eng)->max_model_len;
+}
+
+static const char *finish_reason(const struct replica *r, const struct sy_sim_req *q)
+{
+    return q->has_max_tokens || q->n_output < q->max_tokens ? "length" : "stop";
+}
+
+static void eng_on_token(void *ud, struct sy_sim_req *q, uint64_t now)
+{
+    struct replica *r = ud;
+    struct sim_call *c = q->ud;
+    if (!c || !c->http)
+        return;
+    uint32_t tok = q->tokens[q->n_prompt + q->n_output - 1];
+    const char *w = token_text(tok);
+    if (!c->stream) {
+        sy_buf_puts(&c->text, w);
+        return;
+    }
+    c->in_token = true;
+    struct sy_buf b;
+    sy_buf_init(&b);
+    bool last = is_last_token(r, q);
+    if (c->chat && q->n_output == 1) {
+        chunk_head(&b, c);
+        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                        "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+    chunk_head(&b, c);
+    if (c->chat)
+        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+    else
+        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"text\":");
+    sy_buf_json_str(&b, w, strlen(w));
+    if (c->chat)
+        sy_buf_puts(&b, "},\"logprobs\":null,\"finish_reason\":");
+    else
+        sy_buf_puts(&b, ",\"logprobs\":null,\"finish_reason\":");
+    if (last)
+        sy_buf_printf(&b, "\"%s\",\"stop_reason\":null}]}\n\n", finish_reason(r, q));
+    else
+        sy_buf_puts(&b, "null,\"stop_reason\":null}]}\n\n");
+    sy_http_write(c->http, b.data, b.len);
+    sy_buf_fini(&b);
+    c->in_token = false;
+    if (c->dead) {
+        q->ud = NULL;
+        call_free(c);
+    }
+}
+
+static void eng_on_finish(void *ud, struct sy_sim_req *q, enum sy_sim_finish why, uint64_t now)
+{
+    struct replica *r = ud;
+    struct sim_call *c = q->ud;
+    if (!c)
+        return;
+    if (c->http) {
+        struct sy_buf b;
+        sy_buf_init(&b);
+        c->http->on_abort = NULL;
+        if (c->stream) {
+            if (c->include_usage) {
+                chunk_head(&b, c);
+                sy_buf_puts(&b, ",\"choices\":[],");
+                usage_json(&b, c, q->n_output, q->n_cached);
+                sy_buf_puts(&b, "}\n\n");
+            }
+            sy_buf_puts(&b, "data: [DONE]\n\n");
+            sy_http_write(c->http, b.data, b.len);
+            sy_http_end(c->http, true);
+        } else {
+            const char *model = r->srv->model;
+            sy_buf_printf(&b, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%llu,\"model\":", c->id,
+                          c->chat ? "chat.completion" : "text_completion",
+                          (unsigned long long)c->created);
+            sy_buf_json_str(&b, model, strlen(model));
+            if (c->chat) {
+                sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                                "\"content\":");
+                sy_buf_json_str(&b, c->text.data ? c->text.data : "", c->text.len);
+                sy_buf_puts(&b, ",\"tool_calls\":[]},\"logprobs\":null,\"finish_reason\":");
+            } else {
+                sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"text\":");
+                sy_buf_json_str(&b, c->text.data ? c->text.data : "", c->text.len);
+                sy_buf_puts(&b, ",\"logprobs\":null,\"finish_reason\":");
+            }
+            sy_buf_printf(&b, "\"%s\",\"stop_reason\":null}],", sy_sim_finish_name(why));
+            usage_json(&b, c, q->n_output, q->n_cached);
+            sy_buf_puts(&b, ",\"kv_transfer_params\":null}");
+            sy_http_respond(c->http, 200, "application/json", NULL, b.data, b.len);
+        }
+        sy_buf_fini(&b);
+    }
+    q->ud = NULL;
+    call_free(c);
+}
+
+static void eng_on_kv(void *ud, const struct sy_sim_kv_event *ev)
+{
+    struct replica *r = ud;
+    if (r->kv)
+        sy_sim_kvpub_add(r->kv, ev);
+}
+
+static void eng_on_step_end(void *ud, uint64_t now)
+{
+    struct replica *r = ud;
+    if (r->kv)
+        sy_sim_kvpub_flush(r->kv, sy_wall_seconds());
+}
+
+static void on_client_gone(struct sy_http_req *req)
+{
+    struct sim_call *c = req->data;
+    if (!c)
+        return;
+    struct replica *r = c->rep;
+    c->http = NULL;
+    struct sy_sim_req *q = c->ereq;
+    bool in_token = c->in_token;
+    if (in_token) {
+        c->dead = true; /* freed by on_token when it returns */
+    } else {
+        q->ud = NULL;
+        call_free(c);
+    }
+    sy_sim_engine_abort(r->eng, q, sim_now(r->srv)); /* deferred by the engine when in_token */
+    if (!in_token)
+        kick(r); /* the freed blocks may let waiting requests in */
+}
+
+/* ---- request parsing ----------------------------------------------------------------------- */
+
+struct prompt {
+    struct sy_buf text; /* rendered text to tokenize (when no ids given) */
+    uint32_t *ids;      /* token ids (owned) */
+    size_t n;           /* their count */
+};
+
+/* Appends a message content (string or list of {type:text,text}) to b. */
+static int append_content(struct sy_buf *b, const cJSON *content, char *err, size_t errcap)
+{
+    if (!content || cJSON_IsNull(content))
+        return 0;
+    if (cJSON_IsString(content)) {
+        sy_buf_puts(b, content->valuestring);
+        return 0;
+    }
+    if (!cJSON_IsArray(content)) {
+        snprintf(err, errcap, "message content must be a string or a list of parts");
+        return SY_EINVAL;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(text))
+            sy_buf_puts(b, text->valuestring);
+    }
+    return 0;
+}
+
+static int build_prompt(const cJSON *root, bool chat, struct prompt *p, char *err, size_t errcap)
+{
+    if (chat) {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+        if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+            snprintf(err, errcap, "'messages' must be a non-empty list");
+            return SY_EINVAL;
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, msgs)
+        {
+            const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+            if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+                snprintf(err, errcap, "each message needs a string 'role'");
+                return SY_EINVAL;
+            }
+            sy_buf_printf(&p->text, "<|im_start|>%s\n", role->valuestring);
+            if (append_content(&p->text, cJSON_GetObjectItemCaseSensitive(m, "content"), err,
+                               errcap) != 0)
+                return SY_EINVAL;
+            sy_buf_puts(&p->text, "<|im_end|>\n");
+        }
+        sy_buf_puts(&p->text, "<|im_start|>assistant\n");
+        return 0;
+    }
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 1 &&
+        cJSON_IsString(cJSON_GetArrayItem(pr, 0)))
+        pr = cJSON_GetArrayItem(pr, 0);
+    if (cJSON_IsString(pr)) {
+        sy_buf_puts(&p->text, pr->valuestring);
+        return 0;
+    }
+    if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) > 0) {
+        size_t n = (size_t)cJSON_GetArraySize(pr);
+        p->ids = sy_xmalloc(n * sizeof *p->ids);
+        const cJSON *t;
+        cJSON_ArrayForEach(t, pr)
+        {
+            if (!cJSON_IsNumber(t) || t->valuedouble < 0 || t->valuedouble >= 2147483648.0 ||
+                t->valuedouble != floor(t->valuedouble)) {
+                snprintf(err, errcap,
+                         "'prompt' must be a string, a list with one string, or a "
+                         "list of token ids");
+                return SY_EINVAL;
+            }
+            p->ids[p->n++] = (uint32_t)t->valuedouble;
+        }
+        return 0;
+    }
+    snprintf(err, errcap,
+             "'prompt' must be a string, a list with one string, or a list of token ids");
+    return SY_EINVAL;
+}
+
+/* Tokenizes p (unless ids were given). Checks the count against limit first. */
+static size_t prompt_tokens(struct prompt *p, size_t limit)
+{
+    if (p->ids)
+        return p->n;
+    size_t n = sy_sim_tokenize(p->text.data ? p->text.data : "", p->text.len, NULL, 0);
+    if (n >= limit)
+        return n; /* too long: not materialised */
+    p->ids = sy_xmalloc((n ? n : 1) * sizeof *p->ids);
+    p->n = sy_sim_tokenize(p->text.data ? p->text.data : "", p->text.len, p->ids, n);
+    return p->n;
+}
+
+static void prompt_fini(struct prompt *p)
+{
+    sy_buf_fini(&p->text);
+    free(p->ids);
+}
+
+/* ---- failure injection ---------------------------------------------------------------------- */
+
+static const struct {
+    unsigned flag;
+    int status;
+    const char *type;
+    const char *msg;
+} failures[] = {
+    {SY_SIM_FAIL_RATE_LIMIT, 429, "RateLimitError", "Rate limit reached (injected failure)"},
+    {SY_SIM_FAIL_INVALID_API_KEY, 401, "AuthenticationError",
+     "Incorrect API key provided (injected failure)"},
+    {SY_SIM_FAIL_CONTEXT_LENGTH, 400, "BadRequestError",
+     "This model's maximum context length is exceeded (injected failure)"},
+    {SY_SIM_FAIL_SERVER_ERROR, 503, "ServiceUnavailableError",
+     "The server is overloaded or not ready yet (injected failure)"},
+    {SY_SIM_FAIL_INVALID_REQUEST, 400, "BadRequestError", "Invalid request (injected failure)"},
+    {SY_SIM_FAIL_MODEL_NOT_FOUND, 404, "NotFoundError",
+     "The model does not exist (injected failure)"},
+};
+static const char *const failure_names[] = {"rate_limit",   "invalid_api_key", "context_length",
+                                            "server_error", "invalid_request", "model_not_found"};
+
+int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t errcap)
+{
+    unsigned flags = 0;
+    const char *p = s;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool found = false;
+        for (size_t i = 0; i < sizeof failure_names / sizeof failure_names[0]; i++) {
+            if (strlen(failure_names[i]) == len && strncmp(failure_names[i], p, len) == 0) {
+                flags |= failures[i].flag;
+                found = true;
+            }
+        }
+        if (!found) {
+            snprintf(err, errcap,
+                     "unknown failure type '%.*s' (rate_limit, invalid_api_key, context_length, "
+                     "server_error, invalid_request, model_not_found)",
+                     (int)len, p);
+            return SY_EINVAL;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    *out = flags;
+    return 0;
+}
+
+static uint64_t next_rand(struct sy_sim_server *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+/* Returns true when the request was failed on purpose (response sent). */
+static bool inject_failure(struct sy_sim_server *s, struct sy_http_req *req)
+{
+    if (s->opts.failure_rate <= 0)
+        return false;
+    double u = (double)(next_rand(s) >> 11) / 9007199254740992.0;
+    if (u * 100.0 >= s->opts.failure_rate)
+        return false;
+    unsigned types = s->opts.failure_types ? s->opts.failure_types : SY_SIM_FAIL_ALL_;
+    size_t cand[8], n = 0;
+    for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++)
+        if (types & failures[i].flag)
+            cand[n++] = i;
+    size_t k = cand[next_rand(s) % n];
+    send_error_json(req, failures[k].status, failures[k].type, failures[k].msg);
+    return true;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+
+static bool model_ok(struct replica *r, const cJSON *root, struct sy_http_req *req)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!m || cJSON_IsNull(m))
+        return true; /* vLLM serves its one model when none is named */
+    if (!cJSON_IsString(m)) {
+        send_error_json(req, 400, "BadRequestError", "'model' must be a string");
+        return false;
+    }
+    if (strcmp(m->valuestring, r->srv->model) != 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "The model `%.300s` does not exist.", m->valuestring);
+        send_error_json(req, 404, "NotFoundError", msg);
+        return false;
+    }
+    return true;
+}
+
+static cJSON *parse_body(struct sy_http_req *req)
+{
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        send_error_json(req, 400, "BadRequestError",
+                        "Invalid request body: expected a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* max_tokens / max_completion_tokens: -1 when absent; -2 (error sent) when invalid. */
+static int64_t parse_max_tokens(const cJSON *root, struct sy_http_req *req)
+{
+    const char *keys[] = {"max_completion_tokens", "max_tokens"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1e9 ||
+            v->valuedouble != floor(v->valuedouble)) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "'%s' must be an integer >= 1", keys[i]);
+            send_error_json(req, 400, "BadRequestError", msg);
+            return -2;
+        }
+        return (int64_t)v->valuedouble;
+    }
+    return -1;
+}
+
+static void handle_completion(struct replica *r, struct sy_http_req *req, bool chat)
+{
+    struct sy_sim_server *s = r->srv;
+    if (inject_failure(s, req))
+        return;
+    cJSON *root = parse_body(req);
+    if (!root)
+        return;
+    struct prompt p = {0};
+    sy_buf_init(&p.text);
+    char err[256];
+    if (!model_ok(r, root, req))
+        goto out;
+    int64_t max_tokens = parse_max_tokens(root, req);
+    if (max_tokens == -2)
+        goto out;
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
+        send_error_json(req, 400, "BadRequestError", "'stream' must be a boolean");
+        goto out;
+    }
+    if (build_prompt(root, chat, &p, err, sizeof err) != 0) {
+        send_error_json(req, 400, "BadRequestError", err);
+        goto out;
+    }
+    uint32_t mml = sy_sim_engine_profile(r->eng)->max_model_len;
+    size_t n = prompt_tokens(&p, mml);
+    char msg[512];
+    if (n == 0) {
+        send_error_json(req, 400, "BadRequestError", "The prompt is empty.");
+        goto out;
+    }
+    if (n >= mml) {
+        snprintf(msg, sizeof msg,
+                 "This model's maximum context length is %u tokens. However, your request has "
+                 "%zu input tokens. Please reduce the length of the input messages.",
+                 mml, n);
+        send_error_json(req, 400, "BadRequestError", msg);
+        goto out;
+    }
+    if (max_tokens > 0 && (uint64_t)n + (uint64_t)max_tokens > mml) {
+        snprintf(msg, sizeof msg,
+                 "This model's maximum context length is %u tokens. However, you requested %llu "
+                 "tokens (%zu in the messages, %lld in the completion). Please reduce the length "
+                 "of the messages or completion.",
+                 mml, (unsigned long long)(n + (uint64_t)max_tokens), n, (long long)max_tokens);
+        send_error_json(req, 400, "BadRequestError", msg);
+        goto out;
+    }
+    struct sim_call *c = SY_NEW(struct sim_call);
+    c->rep = r;
+    c->http = req;
+    c->chat = chat;
+    c->stream = cJSON_IsTrue(stream);
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    c->n_prompt = (uint32_t)n;
+    c->created = (uint64_t)sy_wall_seconds();
+    snprintf(c->id, sizeof c->id, "%s-%04x%012llx", chat ? "chatcmpl" : "cmpl", r->index & 0xffff,
+             (unsigned long long)r->next_id++);
+    sy_buf_init(&c->text);
+    c->ereq = sy_sim_engine_submit(r->eng, p.ids, (uint32_t)n, max_tokens, c, sim_now(s));
+    if (!c->ereq) { /* validated above; defensive */
+        call_free(c);
+        send_error_json(req, 400, "BadRequestError", "request rejected by the engine");
+        goto out;
+    }
+    req->data = c;
+    req->on_abort = on_client_gone;
+    if (c->stream)
+        sy_http_begin(req, 200,
+                      "Content-Type: text/event-stream; charset=utf-8\r\n"
+                      "Cache-Control: no-cache\r\n",
+                      -1);
+    kick(r);
+out:
+    prompt_fini(&p);
+    cJSON_Delete(root);
+}
+
+static void handle_tokenize(struct replica *r, struct sy_http_req *req)
+{
+    cJSON *root = parse_body(req);
+    if (!root)
+        return;
+    struct prompt p = {0};
+    sy_buf_init(&p.text);
+    char err[256];
+    if (!model_ok(r, root, req))
+        goto out;
+    bool chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
+    if (build_prompt(root, chat, &p, err, sizeof err) != 0) {
+        send_error_json(req, 400, "BadRequestError", err);
+        goto out;
+    }
+    size_t n = prompt_tokens(&p, SIZE_MAX);
+    uint32_t mml = sy_sim_engine_profile(r->eng)->max_model_len;
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%u,\"tokens\":[", n, mml);
+    for (size_t i = 0; i < n; i++)
+        sy_buf_printf(&b, i ? ",%u" : "%u", p.ids[i]);
+    sy_buf_puts(&b, "],\"token_strs\":null}");
+    sy_http_respond(req, 200, "application/json", NULL, b.data, b.len);
+    sy_buf_fini(&b);
+out:
+    prompt_fini(&p);
+    cJSON_Delete(root);
+}
+
+static void handle_models(struct replica *r, struct sy_http_req *req)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    const char *m = r->srv->model;
+    sy_buf_puts(&b, "{\"object\":\"list\",\"data\":[{\"id\":");
+    sy_buf_json_str(&b, m, strlen(m));
+    sy_buf_printf(&b, ",\"object\":\"model\",\"created\":%llu,\"owned_by\":\"vllm\",\"root\":",
+                  (unsigned long long)sy_wall_seconds());
+    sy_buf_json_str(&b, m, strlen(m));
+    sy_buf_printf(&b, ",\"parent\":null,\"max_model_len\":%u}]}",
+                  sy_sim_engine_profile(r->eng)->max_model_len);
+    sy_http_respond(req, 200, "application/json", NULL, b.data, b.len);
+    sy_buf_fini(&b);
+}
+
+static void handle(void *ud, struct sy_http_req *req)
+{
+    struct replica *r = ud;
+    bool post = sy_str_eq_c(req->method, "POST");
+    bool get = sy_str_eq_c(req->method, "GET");
+    struct sy_str path = req->path;
+    if (sy_str_eq_c(path, "/v1/chat/completions") || sy_str_eq_c(path, "/v1/completions")) {
+        if (!post) {
+            send_error_json(req, 405, "MethodNotAllowed", "Method Not Allowed");
+            return;
+        }
+        handle_completion(r, req, path.len == sizeof "/v1/chat/completions" - 1);
+    } else if (sy_str_eq_c(path, "/tokenize") && post) {
+        handle_tokenize(r, req);
+    } else if (sy_str_eq_c(path, "/v1/models") && get) {
+        handle_models(r, req);
+    } else if ((sy_str_eq_c(path, "/health") || sy_str_eq_c(path, "/health/ready")) && get) {
+        sy_http_respond(req, 200, NULL, NULL, "", 0);
+    } else if (sy_str_eq_c(path, "/metrics") && get) {
+        struct sy_buf b;
+        sy_buf_init(&b);
+        sy_sim_render_metrics(r->eng, r->srv->model, &b);
+        sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                        b.data ? b.data : "", b.len);
+        sy_buf_fini(&b);
+    } else if (sy_str_eq_c(path, "/reset_prefix_cache") && post) {
+        if (sy_sim_engine_reset_cache(r->eng) == 0)
+            sy_http_respond(req, 200, NULL, NULL, "", 0);
+        else
+            send_error_json(req, 409, "ConflictError",
+                            "requests are running; the prefix cache cannot be reset now");
+        kick(r); /* publishes AllBlocksCleared with the next step, or now when idle */
+        if (r->kv && sy_sim_engine_next_ns(r->eng) == UINT64_MAX)
+            sy_sim_kvpub_flush(r->kv, sy_wall_seconds());
+    } else {
+        send_error_json(req, 404, "NotFoundError", "Not Found");
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+/* "tcp://HOST:PORT" with PORT + offset. */
+static int offset_endpoint(const char *ep, uint32_t offset, char *out, size_t cap)
+{
+    const char *colon = strrchr(ep, ':');
+    uint64_t port;
+    if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6 ||
+        sy_parse_u64(colon + 1, 1, 65535, &port) != 0 || port + offset > 65535)
+        return SY_EINVAL;
+    snprintf(out, cap, "%.*s:%llu", (int)(colon - ep), ep, (unsigned long long)(port + offset));
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct replica *r = h->data;
+    struct sy_sim_server *s = r->srv;
+    if (--s->closing == 0) {
+        for (uint32_t i = 0; i < s->nreps; i++)
+            sy_sim_engine_free(s->reps[i].eng);
+        if (s->zctx)
+            zmq_ctx_term(s->zctx);
+        free(s->reps);
+        free(s->model);
+        free(s);
+    }
+}
+
+void sy_sim_server_close(struct sy_sim_server *s)
+{
+    if (!s)
+        return;
+    uint32_t timers = 0;
+    for (uint32_t i = 0; i < s->nreps; i++) {
+        struct replica *r = &s->reps[i];
+        if (r->http)
+            sy_http_server_close(r->http);
+        r->http = NULL;
+        sy_sim_kvpub_close(r->kv);
+        r->kv = NULL;
+        if (r->timer_init)
+            timers++;
+    }
+    if (timers == 0) {
+        for (uint32_t i = 0; i < s->nreps; i++)
+            sy_sim_engine_free(s->reps[i].eng);
+        if (s->zctx)
+            zmq_ctx_term(s->zctx);
+        free(s->reps);
+        free(s->model);
+        free(s);
+        return;
+    }
+    s->closing = timers;
+    for (uint32_t i = 0; i < s->nreps; i++) {
+        struct replica *r = &s->reps[i];
+        if (r->timer_init) {
+            uv_timer_stop(&r->timer);
+            uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+        }
+    }
+}
+
+struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_opts *o, char *err,
+                                          size_t errcap)
+{
+    if (o->replicas == 0 || o->replicas > SY_SIM_MAX_REPLICAS || !(o->time_scale > 0)) {
+        snprintf(err, errcap, "sim: need 1..%d replicas and a time scale > 0", SY_SIM_MAX_REPLICAS);
+        return NULL;
+    }
+    struct sy_sim_server *s = SY_NEW(struct sy_sim_server);
+    s->loop = loop;
+    s->opts = *o;
+    s->model = sy_xstrdup(o->model ? o->model : "Qwen/Qwen3-32B");
+    s->wall0 = sy_now_ns();
+    s->rng = o->seed * 0x9e3779b97f4a7c15ULL + 0x2545f4914f6cdd1dULL;
+    if (s->rng == 0)
+        s->rng = 1;
+    s->nreps = o->replicas;
+    s->reps = sy_xcalloc(o->replicas, sizeof *s->reps);
+    if (o->kv_events)
+        s->zctx = zmq_ctx_new();
+    const char *host = o->host ? o->host : "127.0.0.1";
+    for (uint32_t i = 0; i < o->replicas; i++) {
+        struct replica *r = &s->reps[i];
+        r->srv = s;
+        r->index = i;
+        struct sy_sim_engine_cbs cbs = {.on_token = eng_on_token,
+                                        .on_finish = eng_on_finish,
+                                        .on_kv = eng_on_kv,
+                                        .on_step_end = eng_on_step_end,
+                                        .ud = r};
+        r->eng = sy_sim_engine_new(&o->prof, o->seed + i, &cbs);
+        if (!r->eng) {
+            snprintf(err, errcap,
+                     "sim: the engine settings are unusable (blocks, block size "
+                     "1..256, max-num-seqs and max-num-batched-tokens must be > 0)");
+            goto fail;
+        }
+        uv_timer_init(loop, &r->timer);
+        r->timer.data = r;
+        r->timer_init = true;
+        struct sy_http_server_opts hopts = {.handler = handle, .ud = r};
+        char herr[256];
+        int rc = sy_http_server_start(loop, host, o->ports[i], &hopts, &r->http, herr, sizeof herr);
+        if (rc != 0) {
+            snprintf(err, errcap, "sim: replica %u: %s", i, herr);
+            r->http = NULL;
+            goto fail;
+        }
+        r->port = sy_http_server_port(r->http);
+        if (o->kv_events) {
+            char ep[300], rep[300], topic[600];
+            if (offset_endpoint(o->kv_events, i, ep, sizeof ep) != 0 ||
+                (o->kv_replay && offset_endpoint(o->kv_replay, i, rep, sizeof rep) != 0)) {
+                snprintf(err, errcap,
+                         "sim: --kv-events/--kv-events-replay must be "
+                         "tcp://HOST:PORT with room for every replica's port");
+                goto fail;
+            }
+            snprintf(topic, sizeof topic, "kv@%s:%u@%s", host, r->port, s->model);
+            struct sy_sim_kvpub_opts ko = {.endpoint = ep,
+                                           .connect = o->kv_connect,
+                                           .replay = o->kv_replay ? rep : NULL,
+                                           .topic = topic,
+                                           .map_format = o->kv_map_format,
+                                           .dp_rank = (int)i};
+            r->kv = sy_sim_kvpub_new(loop, s->zctx, &ko, err, errcap);
+            if (!r->kv)
+                goto fail;
+        }
+    }
+    return s;
+fail:
+    sy_sim_server_close(s);
+    return NULL;
+}
+
+uint16_t sy_sim_server_port(const struct sy_sim_server *s, uint32_t i)
+{
+    return i < s->nreps ? s->reps[i].port : 0;
+}
+
+struct sy_sim_engine *sy_sim_server_engine(struct sy_sim_server *s, uint32_t i)
+{
+    return i < s->nreps ? s->reps[i].eng : NULL;
+}

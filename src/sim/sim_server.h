@@ -1,0 +1,71 @@
+/* sim_server.h - simulated vLLM replicas: one engine per replica behind the OpenAI HTTP API.
+ *
+ * sy_sim_server_start() binds N HTTP servers on one libuv loop, each driving its own
+ * struct sy_sim_engine with a uv timer (never a busy loop): simulated time runs time_scale times
+ * faster than wall time. Each replica serves /v1/completions, /v1/chat/completions (stream and
+ * non-stream), /v1/models, /health, /metrics, /tokenize, and optionally publishes KV events.
+ *
+ * Threading: everything runs on the loop given to start.
+ */
+#ifndef SY_SIM_SIM_SERVER_H
+#define SY_SIM_SIM_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sim/engine.h"
+
+struct sy_buf;
+
+/* Failure kinds of llm-d-inference-sim's --failure-types (bit flags). */
+enum sy_sim_failure {
+    SY_SIM_FAIL_RATE_LIMIT = 1 << 0,      /* 429 */
+    SY_SIM_FAIL_INVALID_API_KEY = 1 << 1, /* 401 */
+    SY_SIM_FAIL_CONTEXT_LENGTH = 1 << 2,  /* 400 */
+    SY_SIM_FAIL_SERVER_ERROR = 1 << 3,    /* 503 */
+    SY_SIM_FAIL_INVALID_REQUEST = 1 << 4, /* 400 */
+    SY_SIM_FAIL_MODEL_NOT_FOUND = 1 << 5, /* 404 */
+    SY_SIM_FAIL_ALL_ = (1 << 6) - 1
+};
+/* Parses "rate_limit,server_error,..." into flags; 0 or SY_EINVAL with the bad name in err. */
+int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t errcap);
+
+#define SY_SIM_MAX_REPLICAS 1024 /* replicas per process */
+
+struct sy_sim_opts {
+    const char *host;                    /* bind address (default 127.0.0.1) */
+    uint16_t ports[SY_SIM_MAX_REPLICAS]; /* one port per replica */
+    uint32_t replicas;                   /* replica count */
+    const char *model;                   /* served model name */
+    struct sy_sim_profile prof;          /* profile with flag overrides applied */
+    double time_scale;                   /* simulated seconds per wall second (> 0) */
+    uint64_t seed;                       /* determinism seed (replica i uses seed + i) */
+    double failure_rate;                 /* percent of completion requests failed, 0..100 */
+    unsigned failure_types;              /* SY_SIM_FAIL_* (0 = all) */
+    const char *kv_events;               /* "tcp://HOST:PORT" (replica i on PORT+i) or NULL */
+    bool kv_map_format;                  /* tagged-map event encoding instead of arrays */
+    bool kv_connect;       /* dial kv_events (central subscriber) instead of binding */
+    const char *kv_replay; /* "tcp://HOST:PORT" replay ROUTER (PORT+i) or NULL */
+};
+
+struct sy_sim_server;
+
+/* Starts every replica. Returns NULL with a message in err on failure (nothing left running). */
+struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_opts *opts,
+                                          char *err, size_t errcap);
+/* The port replica i listens on. */
+uint16_t sy_sim_server_port(const struct sy_sim_server *s, uint32_t i);
+/* The engine of replica i (borrowed; for benchmarks and tests). */
+struct sy_sim_engine *sy_sim_server_engine(struct sy_sim_server *s, uint32_t i);
+/* Stops the replicas and frees everything once their handles have closed (run the loop). */
+void sy_sim_server_close(struct sy_sim_server *s);
+
+/* Renders the engine's state as vLLM's /metrics exposition (appends to out). */
+void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, struct sy_buf *out);
+
+/* Entry point of `switchyard sim`. */
+int sy_sim_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,336 @@
+"""Integration tests for `switchyard sim`: the real binary on loopback, as a client sees it."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, consecutive_ports, post_json, process_log, request,  # noqa: E402
+                     run, start_process, stop_process, test, wait_port, write_file)
+
+
+def start_sim(*args, replicas=1):
+    base = consecutive_ports(replicas)
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", str(replicas)] + list(args))
+    for i in range(replicas):
+        wait_port(base + i, proc=p)
+    return p, base
+
+
+def metrics(port):
+    st, _, body = request(port, "GET", "/metrics")
+    check(st == 200, "metrics status %d" % st)
+    out = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        out[name] = float(value)
+    return out, body.decode()
+
+
+def series(m, name, **labels):
+    want = ['%s="%s"' % (k, v) for k, v in labels.items()]
+    for k, v in m.items():
+        if k.startswith(name + "{") and all(w in k for w in want):
+            return v
+    raise AssertionError("no series %s%s" % (name, want))
+
+
+def sse(port, path, body, timeout=30):
+    """POSTs and returns the list of decoded `data:` payloads (the last one is "[DONE]")."""
+    st, hdrs, data = post_json(port, path, body, timeout=timeout)
+    check(st == 200, "status %d: %r" % (st, data[:300]))
+    check(hdrs.get("content-type", "").startswith("text/event-stream"), "content-type")
+    events = []
+    for block in data.decode().split("\n\n"):
+        if not block:
+            continue
+        check(block.startswith("data: "), "SSE framing: %r" % block[:80])
+        payload = block[6:]
+        events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+SIM = {}
+
+
+def shared():
+    if "p" not in SIM:
+        SIM["p"], SIM["port"] = start_sim("--time-scale", "20", "--max-model-len", "2048")
+    return SIM["port"]
+
+
+@test
+def test_models_and_health():
+    port = shared()
+    st, _, body = request(port, "GET", "/v1/models")
+    check(st == 200)
+    data = json.loads(body)
+    check(data["object"] == "list" and data["data"][0]["id"] == "Qwen/Qwen3-32B", body)
+    check(data["data"][0]["max_model_len"] == 2048)
+    st, _, _ = request(port, "GET", "/health")
+    check(st == 200)
+    st, _, body = request(port, "GET", "/nope")
+    check(st == 404)
+
+
+@test
+def test_completion_non_stream_usage():
+    port = shared()
+    st, _, body = post_json(port, "/v1/completions",
+                            {"model": "Qwen/Qwen3-32B", "prompt": "x" * 40, "max_tokens": 7})
+    check(st == 200, body)
+    r = json.loads(body)
+    check(r["object"] == "text_completion" and r["id"].startswith("cmpl-"))
+    ch = r["choices"][0]
+    check(ch["finish_reason"] == "length", ch)
+    check(len(ch["text"].split()) == 7, ch["text"])  # one synthetic word per token
+    u = r["usage"]
+    check(u["prompt_tokens"] == 10 and u["completion_tokens"] == 7 and u["total_tokens"] == 17, u)
+    check(u["prompt_tokens_details"]["cached_tokens"] == 0, u)
+
+
+@test
+def test_cached_tokens_on_repeated_prompt():
+    port = shared()
+    prompt = "The quick brown fox jumps over the lazy dog. " * 9  # 405 chars -> 102 tokens
+    body = {"prompt": prompt, "max_tokens": 2}
+    st, _, b1 = post_json(port, "/v1/completions", body)
+    st2, _, b2 = post_json(port, "/v1/completions", body)
+    check(st == 200 and st2 == 200)
+    u1, u2 = json.loads(b1)["usage"], json.loads(b2)["usage"]
+    check(u1["prompt_tokens"] == 102, u1)
+    check(u1["prompt_tokens_details"]["cached_tokens"] == 0, u1)
+    # the second request reuses every full 16-token block of the first (101 // 16 = 6 blocks)
+    check(u2["prompt_tokens_details"]["cached_tokens"] == 96, u2)
+
+
+@test
+def test_chat_stream_with_usage():
+    port = shared()
+    ev = sse(port, "/v1/chat/completions", {
+        "model": "Qwen/Qwen3-32B", "stream": True, "max_completion_tokens": 4,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "system", "content": "be brief"},
+                     {"role": "user", "content": [{"type": "text", "text": "hello"}]}]})
+    check(ev[-1] == "[DONE]", ev[-1])
+    check(ev[0]["object"] == "chat.completion.chunk")
+    check(ev[0]["choices"][0]["delta"].get("role") == "assistant", ev[0])
+    content = [e for e in ev[1:-2]]
+    check(len(content) == 4, "4 content chunks, got %d" % len(content))
+    check(all(e["choices"][0]["finish_reason"] is None for e in content[:-1]))
+    check(content[-1]["choices"][0]["finish_reason"] == "length", content[-1])
+    usage = ev[-2]
+    check(usage["choices"] == [] and usage["usage"]["completion_tokens"] == 4, usage)
+    check(len({e["id"] for e in ev[:-1]}) == 1, "one id per stream")
+
+
+@test
+def test_completion_stream_without_usage():
+    port = shared()
+    ev = sse(port, "/v1/completions", {"prompt": "abc", "stream": True, "max_tokens": 3})
+    check(ev[-1] == "[DONE]")
+    check(len(ev) == 4, ev)  # 3 text chunks + [DONE]; no usage chunk
+    check(all("usage" not in e for e in ev[:-1]))
+    check(ev[2]["choices"][0]["finish_reason"] == "length")
+    check(ev[0]["object"] == "text_completion" and isinstance(ev[0]["choices"][0]["text"], str))
+
+
+@test
+def test_errors_like_vllm():
+    port = shared()
+    st, _, body = request(port, "POST", "/v1/completions", b"{not json",
+                          {"Content-Type": "application/json"})
+    check(st == 400 and json.loads(body)["error"]["code"] == 400, body)
+    st, _, body = post_json(port, "/v1/completions", {"model": "other", "prompt": "a"})
+    err = json.loads(body)["error"]
+    check(st == 404 and err["type"] == "NotFoundError" and "other" in err["message"], body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "a" * 8192})  # 2048 tokens
+    err = json.loads(body)["error"]
+    check(st == 400 and "maximum context length is 2048" in err["message"], body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "abcd", "max_tokens": 2048})
+    check(st == 400 and "2049 tokens" in json.loads(body)["error"]["message"], body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "abcd", "max_tokens": 0})
+    check(st == 400, body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": {"x": 1}})
+    check(st == 400, body)
+    st, _, body = post_json(port, "/v1/chat/completions", {"messages": []})
+    check(st == 400, body)
+    st, _, body = post_json(port, "/v1/chat/completions", {"messages": [{"content": "x"}]})
+    check(st == 400, body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": [1, -2]})
+    check(st == 400, body)
+    st, _, body = request(port, "GET", "/v1/completions")
+    check(st == 405, body)
+    # the server is still fine
+    st, _, _ = post_json(port, "/v1/completions", {"prompt": [1, 2, 3], "max_tokens": 1})
+    check(st == 200)
+
+
+@test
+def test_tokenize():
+    port = shared()
+    st, _, body = post_json(port, "/tokenize", {"prompt": "abcdefghij"})
+    r = json.loads(body)
+    check(st == 200 and r["count"] == 3 and len(r["tokens"]) == 3, body)
+    st, _, body2 = post_json(port, "/tokenize", {"prompt": "abcdefghXYZ"})
+    r2 = json.loads(body2)
+    check(r2["tokens"][:2] == r["tokens"][:2] and r2["tokens"][2] != r["tokens"][2])
+
+
+@test
+def test_metrics_vllm_names_and_promtool():
+    p, port = start_sim("--time-scale", "50")
+    for i in range(3):
+        st, _, _ = post_json(port, "/v1/completions", {"prompt": "p%d " % i * 30, "max_tokens": 5})
+        check(st == 200)
+    m, text = metrics(port)
+    lab = {"model_name": "Qwen/Qwen3-32B", "engine": "0"}
+    check(series(m, "vllm:num_requests_running", **lab) == 0)
+    check(series(m, "vllm:num_requests_waiting", **lab) == 0)
+    check(series(m, "vllm:generation_tokens_total", **lab) == 15)
+    check(series(m, "vllm:request_success_total", finished_reason="length") == 3)
+    check(series(m, "vllm:time_to_first_token_seconds_count", **lab) == 3)
+    check(series(m, "vllm:inter_token_latency_seconds_count", **lab) == 12)
+    check(series(m, "vllm:e2e_request_latency_seconds_count", **lab) == 3)
+    check(series(m, "vllm:request_queue_time_seconds_count", **lab) == 3)
+    check(series(m, "vllm:cache_config_info", block_size="16", num_gpu_blocks="17235") == 1)
+    check(series(m, "vllm:prefix_cache_queries_total", **lab) > 0)
+    check("# TYPE vllm:time_to_first_token_seconds histogram" in text)
+    check('le="+Inf"' in text)
+    promtool = shutil.which("promtool")
+    check(promtool, "promtool installed (Debian prometheus)")
+    r = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
+    out = (r.stdout + r.stderr).decode().splitlines()
+    # vLLM's own names contain ':' (promtool's naming lint flags that); nothing else may appear
+    other = [line for line in out if line and "should not contain ':'" not in line]
+    check(not other, "promtool: %s" % other)
+    stop_process(p)
+
+
+def timed_ttft(port, prompt_chars):
+    t0 = time.time()
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "q" * prompt_chars, "max_tokens": 1})
+    check(st == 200, body)
+    return time.time() - t0
+
+
+@test
+def test_time_scale():
+    # 8192 uncached tokens = one full prefill step = 8192 / 15,928 tok/s = 0.514 s simulated
+    p1, port1 = start_sim()
+    p10, port10 = start_sim("--time-scale", "10")
+    t1 = timed_ttft(port1, 4 * 8192)
+    t10 = timed_ttft(port10, 4 * 8192 - 1)  # different text: nothing cached anywhere
+    check(0.5 <= t1 < 0.9, "scale 1: %.3fs" % t1)
+    check(0.045 <= t10 < 0.2, "scale 10: %.3fs" % t10)
+    m, _ = metrics(port10)
+    ttft_sum = series(m, "vllm:time_to_first_token_seconds_sum")
+    check(abs(ttft_sum - 0.5143) < 0.01, "metrics report simulated seconds: %f" % ttft_sum)
+    stop_process(p1)
+    stop_process(p10)
+
+
+@test
+def test_disconnect_aborts_request():
+    p, port = start_sim("--time-scale", "1")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    body = json.dumps({"prompt": "z" * 4000, "max_tokens": 30000, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    got = b""
+    while got.count(b"data: ") < 3:
+        chunk = s.recv(65536)
+        check(chunk, "stream ended early")
+        got += chunk
+    m, _ = metrics(port)
+    check(series(m, "vllm:num_requests_running") == 1)
+    check(series(m, "vllm:kv_cache_usage_perc") > 0)
+    s.close()
+
+    def aborted():
+        mm, _ = metrics(port)
+        return (series(mm, "vllm:num_requests_running") == 0 and
+                series(mm, "vllm:request_success_total", finished_reason="abort") == 1 and
+                series(mm, "vllm:kv_cache_usage_perc") == 0)
+    from harness import wait_until
+    wait_until(aborted, timeout=5, what="the engine to abort the request and free its blocks")
+    stop_process(p)
+
+
+@test
+def test_queueing_past_max_num_seqs():
+    p, port = start_sim("--max-num-seqs", "1", "--time-scale", "1")
+    import threading
+    results = []
+
+    def one(i):
+        results.append(post_json(port, "/v1/completions", {"prompt": "w%d" % i, "max_tokens": 20}))
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    from harness import wait_until
+
+    def queued():
+        m, _ = metrics(port)
+        return series(m, "vllm:num_requests_running") == 1 and \
+            series(m, "vllm:num_requests_waiting") == 2
+    wait_until(queued, timeout=5, what="1 running + 2 waiting")
+    for t in ts:
+        t.join(30)
+    check(len(results) == 3 and all(r[0] == 200 for r in results))
+    m, _ = metrics(port)
+    check(series(m, "vllm:request_queue_time_seconds_sum") > 0.2)  # two waited ~20 steps or more
+    stop_process(p)
+
+
+@test
+def test_replicas_ports_and_config_file():
+    base = consecutive_ports(2)
+    cfg = write_file("model: my/model\nports: [%d, %d]\ntime-scale: 100\nmax-num-seqs: 7\n"
+                     "kv-blocks: 500\n" % (base, base + 1))
+    p = start_process([BIN, "sim", "--config", cfg, "--model", "flag/model"])
+    wait_port(base, proc=p)
+    wait_port(base + 1, proc=p)
+    for port in (base, base + 1):
+        st, _, body = request(port, "GET", "/v1/models")
+        check(json.loads(body)["data"][0]["id"] == "flag/model", body)  # flag wins over file
+        m, _ = metrics(port)
+        check(series(m, "vllm:cache_config_info", num_gpu_blocks="500") == 1)
+    stop_process(p)
+    bad = write_file("replicas: 2\nmax-num-seqs: lots\n")
+    r = subprocess.run([BIN, "sim", "--config", bad], capture_output=True, timeout=10)
+    err = r.stderr.decode()
+    check(r.returncode != 0 and ":2: max-num-seqs" in err and "lots" in err, err)
+    bad = write_file("no-such-key: 1\n")
+    r = subprocess.run([BIN, "sim", "--config", bad], capture_output=True, timeout=10)
+    check(r.returncode != 0 and "unknown setting" in r.stderr.decode(), r.stderr)
+    r = subprocess.run([BIN, "sim", "--profile", "nope"], capture_output=True, timeout=10)
+    check(r.returncode != 0 and "unknown profile" in r.stderr.decode(), r.stderr)
+    r = subprocess.run([BIN, "sim", "--help"], capture_output=True, timeout=10)
+    out = r.stdout.decode()
+    for flag in ("--port", "--replicas", "--ports", "--model", "--profile", "--max-num-seqs",
+                 "--max-num-batched-tokens", "--kv-blocks", "--block-size", "--time-scale",
+                 "--seed", "--failure-rate", "--failure-types", "--kv-events",
+                 "--kv-events-format", "--max-model-len", "--config"):
+        check(flag in out, "--help documents " + flag)
+
+
+@test
+def test_failure_injection():
+    p, port = start_sim("--failure-rate", "100", "--failure-types", "rate_limit")
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "a", "max_tokens": 1})
+    check(st == 429 and json.loads(body)["error"]["code"] == 429, body)
+    st, _, _ = request(port, "GET", "/health")
+    check(st == 200)
+    stop_process(p)
+    r = subprocess.run([BIN, "sim", "--failure-types", "meteor"], capture_output=True, timeout=10)
+    check(r.returncode != 0 and "meteor" in r.stderr.decode())
+
+
+if __name__ == "__main__":
+    run()
