@@ -37,9 +37,8 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
         sy_config_unref(cfg);
         return NULL;
     }
-    struct sy_scheduler *sched =
-        sy_sched_new(cfg->scheduler, cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err,
-                     errcap);
+    struct sy_scheduler *sched = sy_sched_new(
+        cfg->scheduler, cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err, errcap);
     if (!sched) {
         sy_pool_unref(pool);
         sy_config_unref(cfg);
@@ -149,8 +148,8 @@ static void admin_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gateway *gw = ud;
     if (!sy_gw_admin_handle(gw, req))
-        sy_http_respond_error(req, 404, "invalid_request_error", "not_found",
-                              "unknown admin route", NULL);
+        sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "unknown admin route",
+                              NULL);
 }
 
 static void reload(struct sy_gateway *gw)
@@ -317,8 +316,8 @@ int sy_gateway_run(const char *config_path, int workers_override)
                                         .idle_timeout_ns = g->cfg->idle_timeout_ns,
                                         .handler = admin_handler,
                                         .ud = gw};
-        if (sy_http_server_start(loop, g->cfg->admin_host, g->cfg->admin_port, &o, &gw->admin,
-                                 err, sizeof err) != 0) {
+        if (sy_http_server_start(loop, g->cfg->admin_host, g->cfg->admin_port, &o, &gw->admin, err,
+                                 sizeof err) != 0) {
             fprintf(stderr, "switchyard gateway: admin: %s\n", err);
             return 1;
         }
@@ -341,8 +340,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
     for (int i = 0; i < gw->nworkers; i++)
         pthread_create(&gw->workers[i].thread, NULL, worker_main, &gw->workers[i]);
     /* The line tests and scripts wait for: the bound ports. */
-    fprintf(stderr, "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
-                    "endpoints\n",
+    fprintf(stderr,
+            "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
+            "endpoints\n",
             g->cfg->listen_host, gw->listen_port,
             g->cfg->admin_shared ? g->cfg->listen_host : g->cfg->admin_host, gw->admin_port,
             gw->nworkers, g->pool->n);

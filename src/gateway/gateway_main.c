@@ -56,7 +56,7 @@ static int check_config(const char *path)
 int sy_gateway_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 't'},
         {"workers", required_argument, NULL, 'w'}, {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
@@ -82,7 +82,8 @@ int sy_gateway_main(int argc, char **argv)
         case 'l': {
             enum sy_log_level lvl;
             if (sy_log_parse_level(optarg, &lvl) != 0) {
-                fprintf(stderr, "switchyard gateway: --log-level: expected debug|info|warn|error\n");
+                fprintf(stderr,
+                        "switchyard gateway: --log-level: expected debug|info|warn|error\n");
                 return 2;
             }
             sy_log_set_level(lvl);

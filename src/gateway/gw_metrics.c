@@ -87,8 +87,7 @@ static void pool_collector(void *ud, struct sy_buf *out)
 struct sy_gw_metrics *sy_gw_metrics_new(struct sy_gateway *gw, struct sy_metrics *reg)
 {
     static const char *const model_labels[] = {"model_name", "target_model_name", NULL};
-    static const char *const err_labels[] = {"model_name", "target_model_name", "error_code",
-                                             NULL};
+    static const char *const err_labels[] = {"model_name", "target_model_name", "error_code", NULL};
     static const char *const running_labels[] = {"model_name", NULL};
     struct sy_gw_metrics *m = SY_NEW(struct sy_gw_metrics);
     m->gw = gw;

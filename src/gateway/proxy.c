@@ -38,29 +38,29 @@
 #define SY_PROXY_USAGE_CAP  (1u << 20) /* non-streaming bodies scanned for usage up to this */
 
 struct proxy {
-    struct sy_gw_worker *w;              /* worker (loop) */
-    struct sy_http_req *hreq;            /* client request; NULL once it ended */
-    struct sy_gw_gen *gen;               /* generation referenced for the request's lifetime */
-    struct sy_request req;               /* parsed view of the body */
-    char reqid[64];                      /* x-request-id */
-    struct sy_sched_result res;          /* current attempt's decision */
-    bool have_res;                       /* res is live (pick succeeded, not yet done) */
-    bool inflight;                       /* in-flight counted for res.ep */
+    struct sy_gw_worker *w;     /* worker (loop) */
+    struct sy_http_req *hreq;   /* client request; NULL once it ended */
+    struct sy_gw_gen *gen;      /* generation referenced for the request's lifetime */
+    struct sy_request req;      /* parsed view of the body */
+    char reqid[64];             /* x-request-id */
+    struct sy_sched_result res; /* current attempt's decision */
+    bool have_res;              /* res is live (pick succeeded, not yet done) */
+    bool inflight;              /* in-flight counted for res.ep */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
-    struct sy_buf head;                  /* upstream request head */
-    struct sy_upstream_req *up;          /* current upstream exchange */
-    bool began;                          /* response head sent to the client */
-    bool sse;                            /* upstream answered text/event-stream */
-    bool want_scores;                    /* client asked for x-gateway-destination-endpoint-scores */
-    int status;                          /* status sent to the client */
-    uint64_t t0;                         /* request start (monotonic ns) */
-    uint64_t t_first;                    /* first response body byte (0 = none yet) */
-    struct sy_buf scan;                  /* usage scanning: SSE line tail or non-stream body */
-    int64_t prompt_tokens;               /* from usage, -1 unknown */
-    int64_t completion_tokens;           /* from usage, -1 unknown */
-    int64_t cached_tokens;               /* usage.prompt_tokens_details.cached_tokens, -1 */
-    struct sy_buf scores;                /* explanation header value when requested */
+    struct sy_buf head;         /* upstream request head */
+    struct sy_upstream_req *up; /* current upstream exchange */
+    bool began;                 /* response head sent to the client */
+    bool sse;                   /* upstream answered text/event-stream */
+    bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
+    int status;                 /* status sent to the client */
+    uint64_t t0;                /* request start (monotonic ns) */
+    uint64_t t_first;           /* first response body byte (0 = none yet) */
+    struct sy_buf scan;         /* usage scanning: SSE line tail or non-stream body */
+    int64_t prompt_tokens;      /* from usage, -1 unknown */
+    int64_t completion_tokens;  /* from usage, -1 unknown */
+    int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
+    struct sy_buf scores;       /* explanation header value when requested */
 };
 
 static void attempt(struct proxy *p);
@@ -81,10 +81,17 @@ static void gen_request_id(char *out, size_t cap)
 
 static bool hop_by_hop(struct sy_str name)
 {
-    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "te",         "trailer",
-                                      "upgrade",           "host",       "content-length",
-                                      "expect",            "proxy-authorization"};
+    static const char *const hop[] = {"connection",
+                                      "keep-alive",
+                                      "proxy-connection",
+                                      "transfer-encoding",
+                                      "te",
+                                      "trailer",
+                                      "upgrade",
+                                      "host",
+                                      "content-length",
+                                      "expect",
+                                      "proxy-authorization"};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
         if (sy_str_case_eq_c(name, hop[i]))
             return true;
@@ -434,10 +441,9 @@ static void attempt(struct proxy *p)
     uv_buf_t bufs[2] = {uv_buf_init(p->head.data, (unsigned)p->head.len),
                         uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len)};
     const struct sy_config *cfg = p->gen->cfg;
-    p->up = sy_upstream_send(p->w->upstreams, p->res.ep->address,
-                             (const struct sockaddr *)&p->res.ep->addr, bufs,
-                             p->hreq->body_len ? 2 : 1, cfg->connect_timeout_ns,
-                             cfg->request_timeout_ns, &up_cbs, p);
+    p->up = sy_upstream_send(
+        p->w->upstreams, p->res.ep->address, (const struct sockaddr *)&p->res.ep->addr, bufs,
+        p->hreq->body_len ? 2 : 1, cfg->connect_timeout_ns, cfg->request_timeout_ns, &up_cbs, p);
 }
 
 static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
@@ -476,8 +482,8 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     } else {
         gen_request_id(p->reqid, sizeof p->reqid);
     }
-    p->want_scores = sy_http_header(hreq, "x-switchyard-debug", &v) &&
-                     sy_str_case_eq_c(v, "scores");
+    p->want_scores =
+        sy_http_header(hreq, "x-switchyard-debug", &v) && sy_str_case_eq_c(v, "scores");
 
     char err[256];
     int rc = sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);

@@ -33,55 +33,55 @@
 struct uconn;
 
 struct sy_upstream_pool {
-    uv_loop_t *loop;                 /* owning loop */
-    uint64_t idle_timeout_ns;        /* idle connections are closed after this */
-    size_t max_idle_per_key;         /* cap per endpoint */
-    struct uconn *idle[NBUCKETS];    /* idle lists */
-    size_t nidle;                    /* idle connections in total */
-    size_t nlive;                    /* connection objects not yet freed */
-    bool freeing;                    /* sy_upstream_pool_free called */
+    uv_loop_t *loop;              /* owning loop */
+    uint64_t idle_timeout_ns;     /* idle connections are closed after this */
+    size_t max_idle_per_key;      /* cap per endpoint */
+    struct uconn *idle[NBUCKETS]; /* idle lists */
+    size_t nidle;                 /* idle connections in total */
+    size_t nlive;                 /* connection objects not yet freed */
+    bool freeing;                 /* sy_upstream_pool_free called */
 };
 
 struct sy_upstream_req {
-    struct sy_upstream_pool *pool;   /* owner */
-    struct uconn *conn;              /* connection carrying it, or NULL */
-    char *key;                       /* endpoint key (owned) */
-    struct sockaddr_storage addr;    /* destination */
-    uv_buf_t bufs[8];                /* request bytes (borrowed data) */
+    struct sy_upstream_pool *pool; /* owner */
+    struct uconn *conn;            /* connection carrying it, or NULL */
+    char *key;                     /* endpoint key (owned) */
+    struct sockaddr_storage addr;  /* destination */
+    uv_buf_t bufs[8];              /* request bytes (borrowed data) */
     size_t nbufs;
     uint64_t connect_timeout_ns;
     uint64_t response_timeout_ns;
     struct sy_upstream_cbs cbs;
     void *ud;
-    bool got_bytes;                  /* any response byte arrived */
-    bool head_done;                  /* on_head delivered */
-    bool retried;                    /* the keep-alive race retry was used */
-    bool cancelled;                  /* the caller cancelled */
-    bool finished;                   /* on_done delivered */
+    bool got_bytes; /* any response byte arrived */
+    bool head_done; /* on_head delivered */
+    bool retried;   /* the keep-alive race retry was used */
+    bool cancelled; /* the caller cancelled */
+    bool finished;  /* on_done delivered */
 };
 
 struct uconn {
-    uv_tcp_t tcp;                    /* socket */
-    uv_connect_t connect;            /* connect request */
-    uv_timer_t timer;                /* connect / response / idle timer */
-    struct sy_upstream_pool *pool;   /* owner */
-    struct sy_upstream_req *req;     /* current request when busy */
-    char *key;                       /* endpoint key (owned) */
-    struct uconn *next;              /* idle list link */
-    llhttp_t parser;                 /* response parser */
-    struct sy_buf hdr;               /* header bytes of the response */
-    size_t nh;                       /* headers recorded */
+    uv_tcp_t tcp;                  /* socket */
+    uv_connect_t connect;          /* connect request */
+    uv_timer_t timer;              /* connect / response / idle timer */
+    struct sy_upstream_pool *pool; /* owner */
+    struct sy_upstream_req *req;   /* current request when busy */
+    char *key;                     /* endpoint key (owned) */
+    struct uconn *next;            /* idle list link */
+    llhttp_t parser;               /* response parser */
+    struct sy_buf hdr;             /* header bytes of the response */
+    size_t nh;                     /* headers recorded */
     size_t name_off[SY_CLIENT_MAX_HEADERS], name_len[SY_CLIENT_MAX_HEADERS];
     size_t val_off[SY_CLIENT_MAX_HEADERS], val_len[SY_CLIENT_MAX_HEADERS];
     size_t cur_off;
     bool in_value;
-    bool connected;                  /* TCP connected */
-    bool reused;                     /* carried an earlier request */
-    bool closing;                    /* uv_close issued */
-    bool message_done;               /* response complete */
-    bool in_execute;                 /* inside llhttp_execute */
-    bool paused;                     /* reading stopped for backpressure */
-    int handles;                     /* open handles (tcp, timer) */
+    bool connected;    /* TCP connected */
+    bool reused;       /* carried an earlier request */
+    bool closing;      /* uv_close issued */
+    bool message_done; /* response complete */
+    bool in_execute;   /* inside llhttp_execute */
+    bool paused;       /* reading stopped for backpressure */
+    int handles;       /* open handles (tcp, timer) */
 };
 
 static void conn_close(struct uconn *c);
@@ -579,8 +579,8 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
     struct sy_upstream_req *r = SY_NEW(struct sy_upstream_req);
     r->pool = p;
     r->key = sy_xstrdup(key);
-    size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    size_t alen =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     memcpy(&r->addr, addr, alen);
     if (nbufs > 8)
         nbufs = 8;

@@ -33,12 +33,12 @@ struct sy_upstream_pool;
 struct sy_upstream_req;
 
 struct sy_upstream_head {
-    int status;                 /* HTTP status */
-    size_t nheaders;            /* header count */
-    struct sy_str names[SY_CLIENT_MAX_HEADERS];  /* views valid during on_head only */
+    int status;                                 /* HTTP status */
+    size_t nheaders;                            /* header count */
+    struct sy_str names[SY_CLIENT_MAX_HEADERS]; /* views valid during on_head only */
     struct sy_str values[SY_CLIENT_MAX_HEADERS];
-    int64_t content_length;     /* -1 when absent */
-    bool chunked;               /* Transfer-Encoding: chunked */
+    int64_t content_length; /* -1 when absent */
+    bool chunked;           /* Transfer-Encoding: chunked */
 };
 
 struct sy_upstream_cbs {

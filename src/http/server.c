@@ -82,6 +82,7 @@ struct sy_http_conn {
     int handles_open;        /* tcp + timer */
     bool close_after_write;  /* close once the write queue is empty */
     bool in_execute;         /* inside llhttp_execute (no re-entry) */
+    bool body_direct;        /* reading a Content-Length body straight into body */
     size_t queued;           /* bytes in uv_write requests not yet completed */
     char peer[64];           /* "ip:port" */
 };
@@ -221,6 +222,7 @@ static void reset_message(struct sy_http_conn *c)
     c->in_value = false;
     c->too_many_headers = false;
     c->reject_status = 0;
+    c->body_direct = false;
 }
 
 /* Called when a response has ended outside the parser: continue with pipelined input or wait
@@ -338,8 +340,10 @@ static int cb_headers_complete(llhttp_t *p)
             conn_write2(c, cont, sizeof cont - 1, NULL, 0);
         }
     }
-    if (p->flags & F_CONTENT_LENGTH)
+    if (p->flags & F_CONTENT_LENGTH) {
         sy_buf_reserve(&c->body, (size_t)p->content_length);
+        c->body_direct = p->content_length > 0;
+    }
     return 0;
 }
 
@@ -350,6 +354,12 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
         c->reject_status = 413;
         return HPE_USER;
     }
+    if (at == c->body.data + c->body.len && c->body.len + len <= c->body.cap) {
+        /* read straight into the body buffer by alloc_cb: nothing to copy */
+        c->body.len += len;
+        c->body.data[c->body.len] = '\0';
+        return 0;
+    }
     sy_buf_append(&c->body, at, len);
     return 0;
 }
@@ -359,6 +369,7 @@ static void dispatch(struct sy_http_conn *c);
 static int cb_message_complete(llhttp_t *p)
 {
     struct sy_http_conn *c = p->data;
+    c->body_direct = false;
     dispatch(c);
     return HPE_PAUSED;
 }
@@ -479,19 +490,34 @@ static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
     }
 }
 
+/* Inside a Content-Length body, reads land directly in the body buffer (at most the bytes still
+ * expected, so a pipelined next request never lands there); otherwise in a scratch buffer. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    (void)h;
+    struct sy_http_conn *c = h->data;
     (void)suggested;
+    if (c->body_direct && !c->req && c->parser.content_length > 0 &&
+        c->body.len + c->parser.content_length <= c->body.cap) {
+        b->base = c->body.data + c->body.len;
+        b->len = (size_t)c->parser.content_length;
+        return;
+    }
     b->base = sy_xmalloc(65536);
     b->len = 65536;
+}
+
+static bool in_body_buf(struct sy_http_conn *c, const char *p)
+{
+    return c->body.data && p >= c->body.data && p <= c->body.data + c->body.cap;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct sy_http_conn *c = s->data;
+    bool direct = in_body_buf(c, b->base);
     if (n < 0) {
-        free(b->base);
+        if (!direct)
+            free(b->base);
         conn_close(c);
         return;
     }
@@ -500,7 +526,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             arm_idle(c);
         conn_process(c, b->base, (size_t)n);
     }
-    free(b->base);
+    if (!direct)
+        free(b->base);
 }
 
 static void conn_start_read(struct sy_http_conn *c)

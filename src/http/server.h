@@ -34,30 +34,30 @@ typedef void sy_http_abort_fn(struct sy_http_req *req); /* client went away mid-
 typedef void sy_http_drain_fn(struct sy_http_req *req); /* write queue drained below low mark */
 
 struct sy_http_req {
-    struct sy_str method;      /* "GET", "POST", ... */
-    struct sy_str path;        /* URL path without the query */
-    struct sy_str query;       /* after '?', or empty */
-    struct sy_str url;         /* path + query as received */
-    size_t nheaders;           /* header count */
-    struct sy_str header_names[SY_HTTP_MAX_HEADERS];  /* views, valid until the request ends */
+    struct sy_str method;                            /* "GET", "POST", ... */
+    struct sy_str path;                              /* URL path without the query */
+    struct sy_str query;                             /* after '?', or empty */
+    struct sy_str url;                               /* path + query as received */
+    size_t nheaders;                                 /* header count */
+    struct sy_str header_names[SY_HTTP_MAX_HEADERS]; /* views, valid until the request ends */
     struct sy_str header_values[SY_HTTP_MAX_HEADERS];
-    const char *body;          /* complete body (NUL-terminated for convenience); may be "" */
-    size_t body_len;           /* its length */
-    uint64_t start_ns;         /* monotonic time the request line arrived */
-    bool keep_alive;           /* client wants keep-alive */
-    struct sy_str peer;        /* client "ip:port" */
-    void *data;                /* handler's per-request pointer */
+    const char *body;           /* complete body (NUL-terminated for convenience); may be "" */
+    size_t body_len;            /* its length */
+    uint64_t start_ns;          /* monotonic time the request line arrived */
+    bool keep_alive;            /* client wants keep-alive */
+    struct sy_str peer;         /* client "ip:port" */
+    void *data;                 /* handler's per-request pointer */
     sy_http_abort_fn *on_abort; /* set by the handler to learn of a client disconnect */
     sy_http_drain_fn *on_drain; /* set by the handler to resume after backpressure */
-    struct sy_http_conn *conn; /* private: owning connection */
+    struct sy_http_conn *conn;  /* private: owning connection */
 };
 
 struct sy_http_server_opts {
-    uint64_t max_body_bytes;    /* bodies larger than this get 413 (default 32 MiB) */
-    uint64_t idle_timeout_ns;   /* close an idle keep-alive connection after this (default 60 s) */
-    bool reuseport;             /* bind with SO_REUSEPORT (one listener per worker thread) */
+    uint64_t max_body_bytes;     /* bodies larger than this get 413 (default 32 MiB) */
+    uint64_t idle_timeout_ns;    /* close an idle keep-alive connection after this (default 60 s) */
+    bool reuseport;              /* bind with SO_REUSEPORT (one listener per worker thread) */
     sy_http_handler_fn *handler; /* called once per complete request */
-    void *ud;                   /* passed to handler */
+    void *ud;                    /* passed to handler */
 };
 
 /* Binds host:port on loop and starts accepting. port 0 picks an ephemeral port (see
@@ -81,8 +81,8 @@ bool sy_http_header(const struct sy_http_req *req, const char *name, struct sy_s
 void sy_http_respond(struct sy_http_req *req, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len);
 /* An OpenAI-style error: {"error":{"message","type","code"}} with the given status. */
-void sy_http_respond_error(struct sy_http_req *req, int status, const char *type,
-                           const char *code, const char *message, const char *extra_headers);
+void sy_http_respond_error(struct sy_http_req *req, int status, const char *type, const char *code,
+                           const char *message, const char *extra_headers);
 
 /* Incremental response. head_lines holds the header lines after the status line (each ending
  * "\r\n", without the final blank line). If content_length < 0 the body is sent chunked. */

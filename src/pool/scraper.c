@@ -36,24 +36,24 @@ struct poll;
 
 struct sy_scraper {
     uv_loop_t *loop;
-    uv_timer_t timer;                 /* the tick */
-    struct sy_upstream_pool *conns;   /* keep-alive connections to endpoints */
-    struct sy_pool *pool;             /* current pool (reference) */
+    uv_timer_t timer;               /* the tick */
+    struct sy_upstream_pool *conns; /* keep-alive connections to endpoints */
+    struct sy_pool *pool;           /* current pool (reference) */
     uint64_t interval_ns;
     uint64_t timeout_ns;
-    uint64_t ticks;                   /* ticks so far */
-    struct poll *polls;               /* in-flight polls (list) */
-    struct sy_metric_family *errors;  /* datalayer_poll_errors_total */
+    uint64_t ticks;                  /* ticks so far */
+    struct poll *polls;              /* in-flight polls (list) */
+    struct sy_metric_family *errors; /* datalayer_poll_errors_total */
     bool stopping;
 };
 
 struct poll {
     struct sy_scraper *s;
-    struct sy_endpoint *ep;           /* reference */
-    bool models;                      /* GET /v1/models instead of /metrics */
+    struct sy_endpoint *ep; /* reference */
+    bool models;            /* GET /v1/models instead of /metrics */
     struct sy_upstream_req *up;
-    struct sy_buf req;                /* request bytes */
-    struct sy_buf body;               /* response body */
+    struct sy_buf req;  /* request bytes */
+    struct sy_buf body; /* response body */
     int status;
     bool truncated;
     struct poll *next, *prev;
@@ -146,9 +146,10 @@ static void on_done(void *ud, int err)
     }
     struct sy_engine_metrics m;
     int line = 0;
-    int rc = p->status == 200 ? sy_engine_metrics_parse(s->pool->engine, p->body.data ? p->body.data : "",
-                                                         p->body.len, &m, &line)
-                              : SY_ENOTFOUND;
+    int rc = p->status == 200
+                 ? sy_engine_metrics_parse(s->pool->engine, p->body.data ? p->body.data : "",
+                                           p->body.len, &m, &line)
+                 : SY_ENOTFOUND;
     if (rc == SY_EPARSE || p->truncated) {
         sy_warn("endpoint %s: malformed /metrics (line %d); marked not ready", p->ep->address,
                 line);
@@ -170,8 +171,8 @@ static void on_done(void *ud, int err)
     poll_unlink_free(p);
 }
 
-static const struct sy_upstream_cbs cbs = {.on_head = on_head, .on_body = on_body,
-                                           .on_done = on_done};
+static const struct sy_upstream_cbs cbs = {
+    .on_head = on_head, .on_body = on_body, .on_done = on_done};
 
 static bool polling(struct sy_scraper *s, struct sy_endpoint *ep, bool models)
 {
