@@ -1,0 +1,142 @@
+/* sched_helpers.h - fixtures shared by the scheduler unit tests: hand-built endpoints and pools,
+ * plugins created from inline YAML through the registry, and a request view.
+ * Header-only (static functions) so each test binary stays one translation unit.
+ */
+#ifndef SY_TEST_SCHED_HELPERS_H
+#define SY_TEST_SCHED_HELPERS_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/request.h"
+#include "config/yaml.h"
+#include "core/alloc.h"
+#include "core/str.h"
+#include "pool/pool.h"
+#include "sched/internal.h"
+#include "sched/plugin.h"
+#include "sched/sched.h"
+
+/* An endpoint with labels "k=v,k=v" (or NULL), scraped metrics, ready. */
+static inline struct sy_endpoint *fx_ep(const char *addr, const char *labels, double waiting,
+                                        double running, double kv)
+{
+    struct sy_endpoint *e = SY_NEW(struct sy_endpoint);
+    atomic_init(&e->refs, 1);
+    e->address = sy_xstrdup(addr);
+    pthread_mutex_init(&e->mu, NULL);
+    if (labels && *labels) {
+        char *dup = sy_xstrdup(labels), *save = NULL;
+        for (char *kv_ = strtok_r(dup, ",", &save); kv_; kv_ = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv_, '=');
+            e->labels = sy_xrealloc(e->labels, (e->nlabels + 1) * sizeof *e->labels);
+            e->labels[e->nlabels].key = eq ? sy_xstrndup(kv_, (size_t)(eq - kv_)) : sy_xstrdup(kv_);
+            e->labels[e->nlabels].value = sy_xstrdup(eq ? eq + 1 : "");
+            e->nlabels++;
+        }
+        free(dup);
+    }
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m);
+    m.waiting = waiting;
+    m.running = running;
+    m.kv_usage = kv;
+    m.block_size = -1;
+    m.num_blocks = -1;
+    m.max_lora = -1;
+    sy_endpoint_set_metrics(e, &m, 1);
+    return e;
+}
+
+/* A pool owning n endpoints (takes the references). Free with sy_pool_unref. */
+static inline struct sy_pool *fx_pool(struct sy_endpoint **eps, size_t n)
+{
+    struct sy_pool *p = SY_NEW(struct sy_pool);
+    atomic_init(&p->refs, 1);
+    p->eps = sy_xcalloc(n ? n : 1, sizeof *p->eps);
+    memcpy(p->eps, eps, n * sizeof *eps);
+    p->n = n;
+    return p;
+}
+
+/* Candidates for all of pool's endpoints, snapshotted, in pool order. */
+static inline void fx_cands(struct sy_pool *p, struct sy_sched_candidate *c)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        c[i].ep = p->eps[i];
+        c[i].pool_index = i;
+        sy_endpoint_snapshot(p->eps[i], &c[i].st);
+    }
+}
+
+static inline void fx_req(struct sy_request *r, const char *model, uint32_t prompt_tokens)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = SY_API_COMPLETIONS;
+    snprintf(r->model, sizeof r->model, "%s", model ? model : "");
+    r->max_tokens = -1;
+    r->prompt_tokens_est = prompt_tokens;
+}
+
+static inline void fx_cycle(struct sy_sched_cycle *cy, const struct sy_request *req,
+                            struct sy_pool *p, uint64_t seed)
+{
+    memset(cy, 0, sizeof *cy);
+    cy->req = req;
+    cy->pool = p;
+    cy->rng = seed;
+    cy->prompt_tokens = req ? req->prompt_tokens_est : 0;
+}
+
+/* A plugin instance from a type name and a YAML parameters text (NULL = none). */
+struct fx_plugin {
+    const struct sy_plugin_ops *ops; /* registry entry */
+    void *state;                     /* created state */
+};
+
+static inline int fx_plugin_new(struct fx_plugin *fp, const char *type, const char *params_yaml,
+                                char *err, size_t errcap)
+{
+    fp->ops = sy_sched__registry_find(type);
+    fp->state = NULL;
+    if (!fp->ops) {
+        snprintf(err, errcap, "no such type %s", type);
+        return -1;
+    }
+    struct sy_yaml_node *root = NULL;
+    if (params_yaml) {
+        root = sy_yaml_load_string(params_yaml, strlen(params_yaml), "params.yaml", err, errcap);
+        if (!root)
+            return -1;
+    }
+    struct sy_plugin_env env = {.file = "t.yaml", .line = 7, .name = type, .path = "plugins[0]"};
+    int rc = 0;
+    if (fp->ops->create)
+        rc = fp->ops->create(root, &env, &fp->state, err, errcap);
+    sy_yaml_free(root);
+    return rc;
+}
+
+static inline void fx_plugin_free(struct fx_plugin *fp)
+{
+    if (fp->ops && fp->ops->destroy)
+        fp->ops->destroy(fp->state);
+    fp->state = NULL;
+}
+
+/* A scheduler from YAML text; NULL on error (err filled). */
+static inline struct sy_scheduler *fx_sched(const char *yaml, char *err, size_t errcap)
+{
+    struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), "epp.yaml", err, errcap);
+    if (!root)
+        return NULL;
+    struct sy_scheduler *s = sy_sched_new(root, "epp.yaml", err, errcap);
+    sy_yaml_free(root);
+    return s;
+}
+
+#define FX_EPS 1e-9 /* float comparison tolerance for hand-computed scores */
+
+#endif

@@ -1,0 +1,119 @@
+/* Unit tests for src/sched/no_hit_lru_scorer.c: cold requests ranked by LRU of cold picks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "unit/sched/sched_helpers.h"
+
+struct fixture {
+    struct sy_pool *p;
+    struct sy_sched_candidate c[3];
+    struct sy_request r;
+    struct sy_sched_cycle cy;
+    struct fx_plugin fp;
+};
+
+static void setup(struct fixture *f, const char *params)
+{
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
+                                 fx_ep("c:1", NULL, 0, 0, 0)};
+    f->p = fx_pool(eps, 3);
+    fx_cands(f->p, f->c);
+    fx_req(&f->r, "m", 10);
+    fx_cycle(&f->cy, &f->r, f->p, 1);
+    char err[256];
+    assert_int_equal(fx_plugin_new(&f->fp, "no-hit-lru-scorer", params, err, sizeof err), 0);
+}
+
+static void teardown(struct fixture *f)
+{
+    fx_plugin_free(&f->fp);
+    sy_pool_unref(f->p);
+}
+
+static void cold_pick(struct fixture *f, double *s, size_t chosen)
+{
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, 3, s);
+    f->fp.ops->pre_request(f->fp.state, &f->cy, &f->c[chosen]);
+}
+
+static void test_cold_lru_order(void **state)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    double s[3];
+    cold_pick(&f, s, 2); /* nobody used yet: 1 - j/(N-1) in candidate order */
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_float_equal(s[2], 0.0, FX_EPS);
+    cold_pick(&f, s, 0); /* LRU [c]: a,b never used; c at rank 2+0 */
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_float_equal(s[2], 0.0, FX_EPS);
+    cold_pick(&f, s, 1); /* LRU [c, a]: b never used -> 1; c rank 1 -> 0.5; a rank 2 -> 0 */
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[2], 0.5, FX_EPS);
+    cold_pick(&f, s, 2); /* LRU [c, a, b]: positions 0,1,2 -> c 1, a 0.5, b 0 */
+    assert_float_equal(s[0], 0.5, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    assert_float_equal(s[2], 1.0, FX_EPS);
+    /* chose c again: LRU [a, b, c] */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_float_equal(s[2], 0.0, FX_EPS);
+    f.fp.ops->score(f.fp.state, &f.cy, f.c + 1, 1, s); /* a single candidate */
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    teardown(&f);
+}
+
+static void test_warm_is_neutral_and_not_recorded(void **state)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {2, 4, 16, 2}, {0, 4, 16, 0}};
+    f.cy.prefix = pm;
+    f.cy.prefix_valid = true;
+    double s[3];
+    cold_pick(&f, s, 0);
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(s[i], 0.5, FX_EPS);
+    pm[1].match_blocks = 0; /* now cold: a was not recorded by the warm pick */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_float_equal(s[2], 0.0, FX_EPS);
+    teardown(&f);
+}
+
+static void test_lru_size_evicts_oldest(void **state)
+{
+    struct fixture f;
+    setup(&f, "lruSize: 1\nprefixPluginName: prefix-cache-scorer\n");
+    double s[3];
+    cold_pick(&f, s, 0);
+    cold_pick(&f, s, 1); /* LRU holds only b now; a was evicted and counts as never used */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS); /* rank 2 + 0 */
+    assert_float_equal(s[2], 0.5, FX_EPS);
+    teardown(&f);
+    char err[256];
+    struct fx_plugin fp;
+    assert_int_not_equal(fx_plugin_new(&fp, "no-hit-lru-scorer", "lruSize: 0\n", err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "lruSize"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cold_lru_order),
+        cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
+        cmocka_unit_test(test_lru_size_evicts_oldest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
