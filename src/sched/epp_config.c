@@ -403,7 +403,7 @@ static int default_pickers(struct loader *L)
 }
 
 /* Step 4: the profile handler. */
-static int profile_handler(struct loader *L, const struct sy_yaml_node *profiles_node)
+static int profile_handler(struct loader *L, int profiles_line)
 {
     struct sy_scheduler *s = L->s;
     for (size_t i = 0; i < s->nplugins; i++) {
@@ -417,7 +417,7 @@ static int profile_handler(struct loader *L, const struct sy_yaml_node *profiles
     }
     if (!s->handler) {
         if (s->nprofiles != 1)
-            return lerr(L, profiles_node ? profiles_node->line : 1, "schedulingProfiles",
+            return lerr(L, profiles_line, "schedulingProfiles",
                         "%zu profiles need a profile handler, and Switchyard has only "
                         "single-profile-handler (one profile)",
                         s->nprofiles);
@@ -563,6 +563,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     if (cfg->type != SY_YAML_MAPPING)
         return lerr(L, cfg->line, "scheduler", "must be a mapping (an EndpointPickerConfig)");
     const struct sy_yaml_node *plugins = NULL, *profiles = NULL, *gates = NULL, *data = NULL;
+    int profiles_line = cfg->line;
     for (size_t i = 0; i < cfg->n; i++) {
         const char *k = sy_yaml_str(cfg->keys[i]);
         const struct sy_yaml_node *v = cfg->items[i];
@@ -591,6 +592,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             plugins = v;
         } else if (!strcmp(k, "schedulingProfiles")) {
             profiles = v;
+            profiles_line = line;
         } else if (!strcmp(k, "featureGates")) {
             gates = v;
         } else if (!strcmp(k, "dataLayer")) {
@@ -616,7 +618,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     if (!rc)
         rc = default_pickers(L);
     if (!rc)
-        rc = profile_handler(L, profiles);
+        rc = profile_handler(L, profiles_line);
     if (!rc)
         rc = load_feature_gates(L, gates);
     if (!rc)
