@@ -354,7 +354,7 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
         c->reject_status = 413;
         return HPE_USER;
     }
-    if (at == c->body.data + c->body.len && c->body.len + len <= c->body.cap) {
+    if (c->body.data && at == c->body.data + c->body.len && c->body.len + len <= c->body.cap) {
         /* read straight into the body buffer by alloc_cb: nothing to copy */
         c->body.len += len;
         c->body.data[c->body.len] = '\0';
@@ -592,11 +592,8 @@ static void conn_close(struct sy_http_conn *c)
 
 /* ---- accepting ---- */
 
-static void on_connection(uv_stream_t *ls, int status)
+static struct sy_http_conn *conn_new(struct sy_http_server *s)
 {
-    struct sy_http_server *s = ls->data;
-    if (status < 0 || s->closing)
-        return;
     struct sy_http_conn *c = sy_xcalloc(1, sizeof *c);
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
@@ -609,13 +606,18 @@ static void on_connection(uv_stream_t *ls, int status)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
-        conn_close(c);
-        return;
-    }
+    sy_buf_init(&c->hdr);
+    sy_buf_init(&c->body);
+    sy_buf_init(&c->pending);
+    return c;
+}
+
+static void conn_begin(struct sy_http_conn *c)
+{
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "local");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         char ip[48] = "?";
         int port = 0;
@@ -632,11 +634,35 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
-    sy_buf_init(&c->hdr);
-    sy_buf_init(&c->body);
-    sy_buf_init(&c->pending);
     arm_idle(c);
     conn_start_read(c);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct sy_http_server *s = ls->data;
+    if (status < 0 || s->closing)
+        return;
+    struct sy_http_conn *c = conn_new(s);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_begin(c);
+}
+
+int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd)
+{
+    if (s->closing)
+        return SY_ECLOSED;
+    struct sy_http_conn *c = conn_new(s);
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc < 0) {
+        conn_close(c);
+        return SY_EIO;
+    }
+    conn_begin(c);
+    return 0;
 }
 
 int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,

@@ -66,6 +66,9 @@ int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
                          const struct sy_http_server_opts *opts, struct sy_http_server **out,
                          char *err, size_t errcap);
 uint16_t sy_http_server_port(const struct sy_http_server *s);
+/* Serves an already-connected stream socket (tests and fuzzing use one end of a socketpair).
+ * The server owns fd afterwards. Returns 0 or a negative SY_E* code. */
+int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd);
 /* Stops accepting (connections in progress continue). */
 void sy_http_server_stop_accepting(struct sy_http_server *s);
 /* Number of requests currently being handled (for draining). */
