@@ -34,6 +34,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "prefix/prefix_sched.h"
 #include "sched/internal.h"
 #include "sched/params.h"
 
@@ -227,9 +228,23 @@ static int add_default_producers(struct loader *L)
         snprintf(name, sizeof name, "%s", prod->type);
         if (find_instance(L->s, name))
             snprintf(name, sizeof name, "%s#auto", prod->type);
-        int rc = instantiate(L, prod, name, NULL, p->line, "(auto-created producer)", true);
-        if (rc)
-            return rc;
+        /* Legacy inline producer parameters on prefix-cache-scorer configure the producer. */
+        void *pst = NULL;
+        if (!strcmp(p->ops->type, "prefix-cache-scorer") &&
+            !strcmp(prod->type, "approx-prefix-cache-producer") &&
+            sy_prefix_cache_scorer_make_producer(p->state, &pst) == 1) {
+            struct sy_sched_plugin *np = SY_NEW(struct sy_sched_plugin);
+            np->ops = prod;
+            np->state = pst;
+            np->name = sy_xstrdup(name);
+            np->line = p->line;
+            np->injected = true;
+            add_instance(L->s, np);
+        } else {
+            int rc = instantiate(L, prod, name, NULL, p->line, "(auto-created producer)", true);
+            if (rc)
+                return rc;
+        }
         sy_info("%s: scheduler: created %s for %s (llm-d default producer)", L->file, prod->type,
                 p->name);
     }

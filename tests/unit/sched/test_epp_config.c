@@ -279,6 +279,36 @@ static void test_auto_producer(void **state)
     sy_sched_free(s);
 }
 
+/* Legacy producer parameters on prefix-cache-scorer reach the auto-created producer. */
+static void test_legacy_prefix_params(void **state)
+{
+    static const char body[] = "{\"prompt\":\"0123456789012345678901234567890123456789\"}";
+    for (int legacy = 0; legacy < 2; legacy++) {
+        struct sy_scheduler *s =
+            must(legacy ? HDR "plugins:\n- type: prefix-cache-scorer\n  parameters:\n"
+                              "    maxPrefixBlocksToMatch: 2\n    hashBlockSize: 8\n"
+                        : HDR "plugins:\n- type: prefix-cache-scorer\n");
+        assert_int_equal(s->nproducers, 1);
+        struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0)};
+        struct sy_pool *p = fx_pool(eps, 1);
+        struct sy_request r;
+        fx_req(&r, "m", 10);
+        r.body = body;
+        r.body_len = sizeof body - 1;
+        r.prompt.p = body + 11;
+        r.prompt.len = 40;
+        struct sy_sched_result res;
+        assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+        const struct sy_sched_cycle *cy = res.cycle;
+        assert_non_null(cy->prefix);
+        /* legacy: 8-character blocks capped at 2; default: 64-character blocks, 40 chars -> 0 */
+        assert_int_equal(cy->prefix[0].total_blocks, legacy ? 2 : 0);
+        sy_sched_done(s, &res, true);
+        sy_sched_free(s);
+        sy_pool_unref(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_top_level_keys),
         cmocka_unit_test(test_data_layer),
         cmocka_unit_test(test_auto_producer),
+        cmocka_unit_test(test_legacy_prefix_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

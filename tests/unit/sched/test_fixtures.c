@@ -1,0 +1,118 @@
+/* Loads every real llm-d EndpointPickerConfig in ../shared/fixtures/llm-d-configs/ (relative to the
+ * repo root, where tests run) and asserts the exact outcome for each: it loads with the expected
+ * pipeline, or it is refused with one message naming the file, line and unsupported plugin.
+ * A fixture added without an expectation here fails the test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+
+#include "unit/sched/sched_helpers.h"
+
+#define FIXDIR "../shared/fixtures/llm-d-configs"
+
+struct expect {
+    const char *file; /* fixture name */
+    const char *err;  /* expected message after "FIXDIR/file:", NULL = loads */
+};
+
+static const struct expect expects[] = {
+    {"inference-scheduler-v0.8_dp-epp-config.yaml",
+     "9: plugins[3].type: plugin type 'data-parallel-profile-handler' is not supported by "
+     "Switchyard yet"},
+    {"inference-scheduler-v0.8_epp-config.yaml",
+     "6: plugins[0].type: plugin type 'precise-prefix-cache-scorer' is not supported by "
+     "Switchyard yet"},
+    {"inference-scheduler-v0.8_epp-kvcache-load-config.yaml",
+     "10: plugins[2].type: plugin type 'kvcache-aware-scorer' (legacy name of "
+     "'precise-prefix-cache-scorer') is not supported by Switchyard yet"},
+    {"inference-scheduler-v0.8_epp-precise-prefix-cache-config.yaml",
+     "18: plugins[0].type: plugin type 'tokenizer' (legacy name of 'token-producer') is not "
+     "supported by Switchyard yet"},
+    {"inference-scheduler-v0.8_pd-epp-config.yaml",
+     "5: plugins[0].type: plugin type 'disagg-headers-handler' is not supported by Switchyard "
+     "yet"},
+    {"inference-scheduler-v0.8_session-affinity-config.yaml", NULL},
+    {"router-v0.9_epp-config.yaml",
+     "13: plugins[4].type: plugin type 'models-responder' is not supported by Switchyard yet"},
+    {"router-v0.9_epp-precise-prefix-cache-config.yaml",
+     "6: plugins[0].type: plugin type 'token-producer' is not supported by Switchyard yet"},
+    {"router-v0.9_pd-epp-config.yaml",
+     "14: plugins[6].type: plugin type 'disagg-profile-handler' is not supported by Switchyard "
+     "yet"},
+    {"router-v0.9_sim-epp-no-hit-lru.yaml",
+     "6: plugins[0].type: plugin type 'precise-prefix-cache-producer' is not supported by "
+     "Switchyard yet"},
+};
+
+/* The one fixture that loads: decode-filter, session affinity 100, prefix cache 50. */
+static void check_session_affinity(struct sy_scheduler *s)
+{
+    assert_int_equal(s->nprofiles, 1);
+    const struct sy_sched_profile *p = &s->profiles[0];
+    assert_string_equal(p->name, "default");
+    assert_int_equal(p->nfilters, 1);
+    assert_string_equal(p->filters[0]->ops->type, "decode-filter");
+    assert_int_equal(p->nscorers, 2);
+    assert_string_equal(p->scorers[0].p->ops->type, "session-affinity-scorer");
+    assert_float_equal(p->scorers[0].weight, 100, 0);
+    assert_string_equal(p->scorers[1].p->ops->type, "prefix-cache-scorer");
+    assert_float_equal(p->scorers[1].weight, 50, 0);
+    assert_string_equal(p->picker->ops->type, "max-score-picker");
+    assert_false(p->picker->injected);
+    assert_string_equal(s->handler->ops->type, "single-profile-handler");
+    assert_int_equal(s->nproducers, 1); /* approx-prefix-cache-producer, auto-created */
+    assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+}
+
+static void test_every_fixture(void **state)
+{
+    DIR *d = opendir(FIXDIR);
+    if (!d)
+        fail_msg("cannot open %s (run from the repo root with shared/ beside it)", FIXDIR);
+    size_t seen = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 5, ".yaml"))
+            continue;
+        const struct expect *e = NULL;
+        for (size_t i = 0; i < sizeof expects / sizeof expects[0]; i++)
+            if (!strcmp(expects[i].file, de->d_name))
+                e = &expects[i];
+        if (!e)
+            fail_msg("fixture %s has no expected outcome in test_fixtures.c", de->d_name);
+        seen++;
+        char path[512], err[512], want[768];
+        snprintf(path, sizeof path, "%s/%s", FIXDIR, de->d_name);
+        struct sy_yaml_node *root = sy_yaml_load_file(path, err, sizeof err);
+        if (!root)
+            fail_msg("%s: YAML: %s", de->d_name, err);
+        struct sy_scheduler *s = sy_sched_new(root, path, err, sizeof err);
+        sy_yaml_free(root);
+        if (!e->err) {
+            if (!s)
+                fail_msg("%s should load: %s", de->d_name, err);
+            check_session_affinity(s);
+            sy_sched_free(s);
+            continue;
+        }
+        if (s) {
+            sy_sched_free(s);
+            fail_msg("%s loaded; expected: %s", de->d_name, e->err);
+        }
+        snprintf(want, sizeof want, "%s:%s", path, e->err);
+        assert_string_equal(err, want);
+        assert_null(strchr(err, '\n')); /* one line */
+    }
+    closedir(d);
+    assert_int_equal(seen, sizeof expects / sizeof expects[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_every_fixture)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
