@@ -37,6 +37,7 @@ struct world {
     size_t finished;                 /* on_finish calls */
     struct sy_sim_engine *e;         /* for aborts from callbacks */
     struct sy_sim_req *abort_me;     /* abort this one from the next on_token */
+    bool abort_self;                 /* abort the request being reported from its on_token */
 };
 
 static void on_token(void *ud, struct sy_sim_req *req, uint64_t now)
@@ -47,6 +48,11 @@ static void on_token(void *ud, struct sy_sim_req *req, uint64_t now)
         r->first_ns = now;
     r->ntok++;
     r->tok_sum = r->tok_sum * 31 + req->tokens[req->n_prompt + req->n_output - 1];
+    if (w->abort_self) {
+        w->abort_self = false;
+        sy_sim_engine_abort(w->e, req, now);
+        return;
+    }
     if (w->abort_me && w->abort_me != req) {
         sy_sim_engine_abort(w->e, w->abort_me, now);
         w->abort_me = NULL;
@@ -457,6 +463,20 @@ static void test_abort_frees_blocks(void **state)
     assert_int_equal(b.why, -1); /* no on_finish for aborts */
     assert_int_equal(sy_sim_engine_stats(e)->success[SY_SIM_FINISH_ABORT], 2);
     assert_int_equal(sy_sim_engine_free_blocks(e), 64);
+
+    /* a request aborted from its own on_token (client gone while writing its last token):
+     * no on_finish although it reached max_tokens, counted once as abort */
+    struct rec d = {.why = -1};
+    fill_tokens(t, 20, 7000);
+    assert_non_null(sy_sim_engine_submit(e, t, 4, 1, &d, 20 * MS));
+    w.abort_self = true;
+    drain(e, 20 * MS);
+    assert_int_equal(d.ntok, 1);
+    assert_int_equal(d.why, -1);
+    assert_int_equal(sy_sim_engine_stats(e)->success[SY_SIM_FINISH_ABORT], 3);
+    assert_int_equal(sy_sim_engine_stats(e)->success[SY_SIM_FINISH_LENGTH], 1);
+    assert_int_equal(sy_sim_engine_free_blocks(e), 64);
+    assert_true(sy_sim_engine_check(e));
     sy_sim_engine_free(e);
 }
 
