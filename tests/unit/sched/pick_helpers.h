@@ -10,7 +10,7 @@ static inline void fx_pick_counts(const char *type, const double *totals, size_t
 {
     struct sy_endpoint *eps[16];
     for (size_t i = 0; i < n; i++) {
-        char addr[16];
+        char addr[32];
         snprintf(addr, sizeof addr, "e%zu:1", i);
         eps[i] = fx_ep(addr, NULL, 0, 0, 0);
     }

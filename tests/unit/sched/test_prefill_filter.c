@@ -20,7 +20,7 @@ static void test_roles(void **state)
                                         "Decode"};
     struct sy_endpoint *eps[9];
     for (int i = 0; i < 9; i++) {
-        char addr[16], lab[64];
+        char addr[32], lab[64];
         snprintf(addr, sizeof addr, "e%d:1", i);
         snprintf(lab, sizeof lab, "llm-d.ai/role=%s", roles[i] ? roles[i] : "");
         eps[i] = fx_ep(addr, roles[i] ? lab : "zone=x", 0, 0, 0);

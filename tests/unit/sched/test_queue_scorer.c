@@ -10,7 +10,7 @@
 static void run(const double *waiting, size_t n, double *out)
 {
     struct sy_endpoint *eps[8];
-    char addr[32];
+    char addr[48];
     for (size_t i = 0; i < n; i++) {
         snprintf(addr, sizeof addr, "10.0.0.%zu:8000", i);
         eps[i] = fx_ep(addr, NULL, waiting[i], 0, 0);
