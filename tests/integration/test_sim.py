@@ -332,5 +332,189 @@ def test_failure_injection():
     check(r.returncode != 0 and "meteor" in r.stderr.decode())
 
 
+# ---- KV events: a minimal ZMTP 3.0 SUB client and msgpack decoder (stdlib only) -------------
+
+def zmtp_sub(port, prefix=b"kv@", timeout=5.0):
+    """Connects a ZMTP 3.0 SUB socket (NULL mechanism) to 127.0.0.1:port and subscribes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, 0]) + b"NULL" + b"\x00" * 16 + \
+        b"\x00" + b"\x00" * 31
+    s.sendall(greeting)
+    peer = _recv_exact(s, 64)
+    check(peer[0] == 0xff and peer[9] == 0x7f and peer[10] == 3, "ZMTP greeting %r" % peer[:12])
+    prop = b"\x0bSocket-Type" + (3).to_bytes(4, "big") + b"SUB"
+    body = b"\x05READY" + prop
+    s.sendall(bytes([0x04, len(body)]) + body)
+    more, is_cmd, data = _recv_frame(s)
+    check(is_cmd and data.startswith(b"\x05READY") and b"PUB" in data, "READY %r" % data)
+    sub = b"\x01" + prefix
+    s.sendall(bytes([0x00, len(sub)]) + sub)
+    return s
+
+
+def _recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        check(chunk, "ZMTP peer closed")
+        out += chunk
+    return out
+
+
+def _recv_frame(s):
+    flags = _recv_exact(s, 1)[0]
+    size = int.from_bytes(_recv_exact(s, 8 if flags & 0x02 else 1), "big")
+    return bool(flags & 0x01), bool(flags & 0x04), _recv_exact(s, size)
+
+
+def zmtp_recv(s):
+    """One multipart message (list of frames), skipping commands."""
+    frames = []
+    while True:
+        more, is_cmd, data = _recv_frame(s)
+        if is_cmd:
+            continue
+        frames.append(data)
+        if not more:
+            return frames
+
+
+def unpack(b, i=0):
+    """Decodes one msgpack value at b[i:]; returns (value, next index)."""
+    t = b[i]
+    i += 1
+    if t <= 0x7f:
+        return t, i
+    if t >= 0xe0:
+        return t - 0x100, i
+    if 0x80 <= t <= 0x8f or t in (0xde, 0xdf):
+        n = t & 0x0f if t <= 0x8f else int.from_bytes(b[i:i + (2 if t == 0xde else 4)], "big")
+        i += 0 if t <= 0x8f else (2 if t == 0xde else 4)
+        d = {}
+        for _ in range(n):
+            k, i = unpack(b, i)
+            v, i = unpack(b, i)
+            d[k] = v
+        return d, i
+    if 0x90 <= t <= 0x9f or t in (0xdc, 0xdd):
+        n = t & 0x0f if t <= 0x9f else int.from_bytes(b[i:i + (2 if t == 0xdc else 4)], "big")
+        i += 0 if t <= 0x9f else (2 if t == 0xdc else 4)
+        out = []
+        for _ in range(n):
+            v, i = unpack(b, i)
+            out.append(v)
+        return out, i
+    if 0xa0 <= t <= 0xbf or t in (0xd9, 0xda, 0xdb):
+        w = {0xd9: 1, 0xda: 2, 0xdb: 4}.get(t, 0)
+        n = t & 0x1f if not w else int.from_bytes(b[i:i + w], "big")
+        i += w
+        return b[i:i + n].decode(), i + n
+    if t == 0xc0:
+        return None, i
+    if t in (0xc2, 0xc3):
+        return t == 0xc3, i
+    if t in (0xcc, 0xcd, 0xce, 0xcf):
+        w = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}[t]
+        return int.from_bytes(b[i:i + w], "big"), i + w
+    if t in (0xd0, 0xd1, 0xd2, 0xd3):
+        w = {0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}[t]
+        return int.from_bytes(b[i:i + w], "big", signed=True), i + w
+    if t == 0xcb:
+        import struct
+        return struct.unpack(">d", b[i:i + 8])[0], i + 8
+    if t == 0xca:
+        import struct
+        return struct.unpack(">f", b[i:i + 4])[0], i + 4
+    if t in (0xc4, 0xc5, 0xc6):
+        w = {0xc4: 1, 0xc5: 2, 0xc6: 4}[t]
+        n = int.from_bytes(b[i:i + w], "big")
+        return b[i + w:i + w + n], i + w + n
+    raise AssertionError("unexpected msgpack byte 0x%02x" % t)
+
+
+FIELDS = ["block_hashes", "parent_block_hash", "token_ids", "block_size", "lora_id", "medium",
+          "lora_name"]
+
+
+def normalise(ev):
+    """Either encoding -> dict (llm-d's vllm_adapter does the same)."""
+    if isinstance(ev, dict):
+        return ev
+    if ev[0] == "BlockRemoved":
+        return {"type": ev[0], "block_hashes": ev[1], "medium": ev[2] if len(ev) > 2 else None}
+    d = {"type": ev[0]}
+    for k, v in zip(FIELDS, ev[1:]):
+        d[k] = v
+    return d
+
+
+def kv_events_roundtrip(fmt):
+    base = consecutive_ports(2)
+    kvp = consecutive_ports(2)
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--time-scale", "20",
+                       "--kv-events", "tcp://127.0.0.1:%d" % kvp, "--kv-events-format", fmt])
+    wait_port(base + 1, proc=p)
+    wait_port(kvp + 1, proc=p)
+    s = zmtp_sub(kvp + 1)  # replica 1 publishes on PORT+1
+    time.sleep(0.2)        # let the subscription reach the publisher
+    prompt = "shared system prompt for the kv events test " * 5  # 220 chars -> 55 tokens
+    st, _, body = post_json(base + 1, "/v1/completions", {"prompt": prompt, "max_tokens": 2})
+    check(st == 200, body)
+    st, _, tok = post_json(base + 1, "/tokenize", {"prompt": prompt})
+    tokens = json.loads(tok)["tokens"]
+    check(len(tokens) == 55, len(tokens))
+    frames = zmtp_recv(s)
+    check(len(frames) == 3, "three frames, got %d" % len(frames))
+    check(frames[0] == ("kv@127.0.0.1:%d@Qwen/Qwen3-32B" % (base + 1)).encode(), frames[0])
+    check(frames[1] == (0).to_bytes(8, "big"), "seq starts at 0: %r" % frames[1])
+    batch, end = unpack(frames[2])
+    check(end == len(frames[2]) and isinstance(batch, list) and len(batch) == 3, batch)
+    check(isinstance(batch[0], float) and abs(batch[0] - time.time()) < 60, batch[0])
+    check(batch[2] == 1, "dp_rank = replica index")
+    ev = batch[1][0]
+    check(isinstance(ev, dict) == (fmt == "map"), "encoding %s: %r" % (fmt, type(ev)))
+    if fmt == "array":
+        check(len(ev) == 8, ev)
+    else:
+        check(set(ev) == {"type"} | set(FIELDS), ev.keys())
+    ev = normalise(ev)
+    check(ev["type"] == "BlockStored", ev)
+    check(len(ev["block_hashes"]) == 3 and ev["parent_block_hash"] is None, ev)  # 55 // 16
+    check(ev["token_ids"] == tokens[:48], "token_ids are the prompt's first 3 blocks")
+    check(ev["block_size"] == 16 and ev["medium"] == "GPU" and ev["lora_id"] is None, ev)
+    # the same prompt again: everything cached, no new BlockStored for the prompt blocks; the
+    # next event batch (seq 1) may only carry blocks beyond the first three
+    st, _, _ = post_json(base + 1, "/v1/completions", {"prompt": prompt, "max_tokens": 1})
+    check(st == 200)
+    # reset -> AllBlocksCleared
+    st, _, _ = request(base + 1, "POST", "/reset_prefix_cache")
+    check(st == 200, "reset %d" % st)
+    seen_clear = False
+    last_seq = 0
+    s.settimeout(5)
+    while not seen_clear:
+        frames = zmtp_recv(s)
+        seq = int.from_bytes(frames[1], "big")
+        check(seq == last_seq + 1, "contiguous seqs: %d after %d" % (seq, last_seq))
+        last_seq = seq
+        for e in unpack(frames[2])[0][1]:
+            e = normalise(e)
+            if e["type"] == "BlockStored":
+                check(ev["block_hashes"][0] not in e["block_hashes"], "prompt blocks re-stored")
+            seen_clear = seen_clear or e["type"] == "AllBlocksCleared"
+    s.close()
+    stop_process(p)
+
+
+@test
+def test_kv_events_array_format():
+    kv_events_roundtrip("array")
+
+
+@test
+def test_kv_events_map_format():
+    kv_events_roundtrip("map")
+
+
 if __name__ == "__main__":
     run()
