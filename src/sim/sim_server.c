@@ -40,6 +40,8 @@
 #include "http/server.h"
 #include "sim/kv_publisher.h"
 
+#define SY_SIM_TOKENIZE_MAX (1 << 20) /* tokens /tokenize answers with (bounds the reply) */
+
 struct sy_sim_server;
 
 struct replica {
@@ -545,6 +547,14 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
         send_error_json(req, 400, "BadRequestError", "'stream' must be a boolean");
         goto out;
     }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (so && !cJSON_IsNull(so) && !cJSON_IsTrue(stream)) {
+        send_error_json(req, 400, "BadRequestError",
+                        "Stream options can only be defined when `stream=True`.");
+        goto out;
+    }
+    if (!chat && max_tokens == -1)
+        max_tokens = 16; /* the OpenAI completions default vLLM applies */
     if (build_prompt(root, chat, &p, err, sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
@@ -578,7 +588,6 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     c->http = req;
     c->chat = chat;
     c->stream = cJSON_IsTrue(stream);
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     c->n_prompt = (uint32_t)n;
     c->created = (uint64_t)sy_wall_seconds();
@@ -619,8 +628,15 @@ static void handle_tokenize(struct replica *r, struct sy_http_req *req)
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
-    size_t n = prompt_tokens(&p, SIZE_MAX);
     uint32_t mml = sy_sim_engine_profile(r->eng)->max_model_len;
+    size_t n = prompt_tokens(&p, SY_SIM_TOKENIZE_MAX);
+    if (n >= SY_SIM_TOKENIZE_MAX) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "The prompt has %zu tokens; /tokenize returns at most %d.", n,
+                 SY_SIM_TOKENIZE_MAX - 1);
+        send_error_json(req, 400, "BadRequestError", msg);
+        goto out;
+    }
     struct sy_buf b;
     sy_buf_init(&b);
     sy_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%u,\"tokens\":[", n, mml);

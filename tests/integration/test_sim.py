@@ -166,9 +166,28 @@ def test_errors_like_vllm():
     check(st == 400, body)
     st, _, body = request(port, "GET", "/v1/completions")
     check(st == 405, body)
+    st, _, body = post_json(port, "/v1/completions",
+                            {"prompt": "a", "stream_options": {"include_usage": True}})
+    check(st == 400 and "stream=True" in json.loads(body)["error"]["message"], body)
     # the server is still fine
     st, _, _ = post_json(port, "/v1/completions", {"prompt": [1, 2, 3], "max_tokens": 1})
     check(st == 200)
+
+
+@test
+def test_default_lengths():
+    port = shared()
+    # completions: OpenAI's default max_tokens 16 (vLLM applies it), finish "length"
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "abc"})
+    r = json.loads(body)
+    check(r["usage"]["completion_tokens"] == 16 and r["choices"][0]["finish_reason"] == "length")
+    # chat: no limit given -> a drawn length (1..256) that ends like an EOS, finish "stop"
+    st, _, body = post_json(port, "/v1/chat/completions", {"messages": [{"role": "user",
+                                                                          "content": "q"}]})
+    r = json.loads(body)
+    n = r["usage"]["completion_tokens"]
+    check(1 <= n <= 256 and r["choices"][0]["finish_reason"] == "stop", r)
+    check(len(r["choices"][0]["message"]["content"].split()) == n)
 
 
 @test
