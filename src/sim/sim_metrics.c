@@ -19,8 +19,9 @@
 
 #include "core/buf.h"
 
-/* Formats a bucket bound the way prometheus_client does (floats with a ".0" when integral). */
-static void fmt_bound(char *out, size_t cap, double v)
+/* Formats a value the way prometheus_client does (Python's repr: the shortest text that reads
+ * back exactly, with ".0" when integral). */
+static void fmt_num(char *out, size_t cap, double v)
 {
     if (v == floor(v) && fabs(v) < 1e15)
         snprintf(out, cap, "%.1f", v);
@@ -57,7 +58,9 @@ static void gauge(struct sy_buf *b, const char *model, const char *name, const c
     header(b, name, help, "gauge");
     sy_buf_puts(b, name);
     labels(b, model, NULL);
-    sy_buf_printf(b, " %.17g\n", v);
+    char num[40];
+    fmt_num(num, sizeof num, v);
+    sy_buf_printf(b, " %s\n", num);
 }
 
 static void counter(struct sy_buf *b, const char *model, const char *name, const char *help,
@@ -78,7 +81,7 @@ static void histogram(struct sy_buf *b, const char *model, const char *name, con
     for (size_t i = 0; i <= h->n; i++) {
         cum += h->counts[i];
         if (i < h->n)
-            fmt_bound(le, sizeof le, h->bounds[i]);
+            fmt_num(le, sizeof le, h->bounds[i]);
         else
             snprintf(le, sizeof le, "+Inf");
         snprintf(extra, sizeof extra, "le=\"%s\"", le);
@@ -91,7 +94,8 @@ static void histogram(struct sy_buf *b, const char *model, const char *name, con
     sy_buf_printf(b, " %llu.0\n", (unsigned long long)h->count);
     sy_buf_printf(b, "%s_sum", name);
     labels(b, model, NULL);
-    sy_buf_printf(b, " %.17g\n", h->sum);
+    fmt_num(le, sizeof le, h->sum);
+    sy_buf_printf(b, " %s\n", le);
 }
 
 void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, struct sy_buf *out)

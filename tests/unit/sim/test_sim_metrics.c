@@ -1,0 +1,103 @@
+/* Unit tests for src/sim/sim_metrics.c: exact exposition lines for a hand-computed engine run
+ * (one request: TTFT 3.0 ms, two ITLs of 1.0 ms, e2e 5.0 ms, queue 0; see test_engine.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "sim/engine.h"
+#include "sim/sim_server.h"
+
+static void has_line(const char *text, const char *line)
+{
+    const char *p = strstr(text, line);
+    if (!p || (p != text && p[-1] != '\n') || p[strlen(line)] != '\n')
+        fail_msg("missing line: %s", line);
+}
+
+static void test_render_after_one_request(void **state)
+{
+    struct sy_sim_profile p = {.name = "t",
+                               .num_gpu_blocks = 64,
+                               .block_size = 4,
+                               .max_num_seqs = 4,
+                               .max_num_batched_tokens = 8,
+                               .max_model_len = 4096,
+                               .step_base_us = 1000,
+                               .prefill_us_per_token = 100};
+    struct sy_sim_engine *e = sy_sim_engine_new(&p, 1, NULL);
+    uint32_t t[10];
+    for (int i = 0; i < 10; i++)
+        t[i] = (uint32_t)i + 100;
+    assert_non_null(sy_sim_engine_submit(e, t, 10, 3, NULL, 0));
+    sy_sim_engine_advance(e, 0);
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_sim_render_metrics(e, "m/x", &b);
+    /* mid-flight: one running, 2 of 64 blocks in use */
+    has_line(b.data, "vllm:num_requests_running{engine=\"0\",model_name=\"m/x\"} 1.0");
+    has_line(b.data, "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m/x\"} 0.03125");
+    uint64_t n;
+    while ((n = sy_sim_engine_next_ns(e)) != UINT64_MAX)
+        sy_sim_engine_advance(e, n);
+    sy_buf_reset(&b);
+    sy_sim_render_metrics(e, "m/x", &b);
+    const char *s = b.data;
+    has_line(s, "# TYPE vllm:num_requests_running gauge");
+    has_line(s, "vllm:num_requests_running{engine=\"0\",model_name=\"m/x\"} 0.0");
+    has_line(s, "vllm:num_requests_waiting{engine=\"0\",model_name=\"m/x\"} 0.0");
+    has_line(s, "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m/x\"} 0.0");
+    has_line(s, "vllm:cache_config_info{engine=\"0\",model_name=\"m/x\",block_size=\"4\","
+                "cache_dtype=\"auto\",enable_prefix_caching=\"True\",gpu_memory_utilization="
+                "\"0.9\",num_cpu_blocks=\"0\",num_gpu_blocks=\"64\"} 1.0");
+    has_line(s, "# TYPE vllm:prompt_tokens_total counter");
+    has_line(s, "vllm:prompt_tokens_total{engine=\"0\",model_name=\"m/x\"} 10.0");
+    has_line(s, "vllm:generation_tokens_total{engine=\"0\",model_name=\"m/x\"} 3.0");
+    has_line(s, "vllm:prefix_cache_queries_total{engine=\"0\",model_name=\"m/x\"} 10.0");
+    has_line(s, "vllm:prefix_cache_hits_total{engine=\"0\",model_name=\"m/x\"} 0.0");
+    has_line(s, "vllm:request_success_total{engine=\"0\",model_name=\"m/x\","
+                "finished_reason=\"length\"} 1.0");
+    has_line(s, "vllm:request_success_total{engine=\"0\",model_name=\"m/x\","
+                "finished_reason=\"stop\"} 0.0");
+    has_line(s, "vllm:request_success_total{engine=\"0\",model_name=\"m/x\","
+                "finished_reason=\"abort\"} 0.0");
+    /* TTFT 0.003 s: not <= 0.001, in le=0.005 and above (cumulative) */
+    has_line(s, "# TYPE vllm:time_to_first_token_seconds histogram");
+    has_line(s, "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"0.001\"} 0.0");
+    has_line(s, "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"0.005\"} 1.0");
+    has_line(s, "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"2560.0\"} 1.0");
+    has_line(s, "vllm:time_to_first_token_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"+Inf\"} 1.0");
+    has_line(s, "vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"m/x\"} 1.0");
+    has_line(s, "vllm:time_to_first_token_seconds_sum{engine=\"0\",model_name=\"m/x\"} 0.003");
+    /* two ITLs of 1 ms: both in the first bucket (0.01) */
+    has_line(s, "vllm:inter_token_latency_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"0.01\"} 2.0");
+    has_line(s, "vllm:inter_token_latency_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"0.025\"} 2.0");
+    has_line(s, "vllm:inter_token_latency_seconds_count{engine=\"0\",model_name=\"m/x\"} 2.0");
+    has_line(s, "vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"m/x\","
+                "le=\"0.3\"} 1.0");
+    has_line(s, "vllm:e2e_request_latency_seconds_sum{engine=\"0\",model_name=\"m/x\"} 0.005");
+    has_line(s, "vllm:request_queue_time_seconds_sum{engine=\"0\",model_name=\"m/x\"} 0.0");
+    /* a model name needing escapes stays one valid label value */
+    sy_buf_reset(&b);
+    sy_sim_render_metrics(e, "a\"b\\c", &b);
+    has_line(b.data, "vllm:num_requests_waiting{engine=\"0\",model_name=\"a\\\"b\\\\c\"} 0.0");
+    sy_buf_fini(&b);
+    sy_sim_engine_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_after_one_request),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
