@@ -343,6 +343,23 @@ def test_replicas_ports_and_config_file():
 
 
 @test
+def test_seed_determinism():
+    def texts(seed):
+        p, port = start_sim("--seed", str(seed), "--time-scale", "50")
+        out = []
+        for i in range(3):
+            st, _, body = post_json(port, "/v1/chat/completions",
+                                    {"messages": [{"role": "user", "content": "q%d" % i}]})
+            check(st == 200, body)
+            out.append(json.loads(body)["choices"][0]["message"]["content"])
+        stop_process(p)
+        return out
+    a, b, c = texts(5), texts(5), texts(6)
+    check(a == b, "same seed, same output")
+    check(a != c, "another seed, other output")
+
+
+@test
 def test_failure_injection():
     p, port = start_sim("--failure-rate", "100", "--failure-types", "rate_limit")
     st, _, body = post_json(port, "/v1/completions", {"prompt": "a", "max_tokens": 1})
