@@ -1,0 +1,189 @@
+/* Unit tests for src/prefix/hash.c: llm-d's character and token hash chains, recomputed here
+ * independently with direct XXH64 calls over hand-built byte strings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "prefix/hash.h"
+
+/* xxh64(bytes || LE64(prev)), built by hand. */
+static uint64_t link(const void *bytes, size_t n, uint64_t prev)
+{
+    unsigned char buf[256];
+    assert_true(n + 8 <= sizeof buf);
+    memcpy(buf, bytes, n);
+    for (int i = 0; i < 8; i++)
+        buf[n + i] = (unsigned char)(prev >> (8 * i));
+    return XXH64(buf, n + 8, 0);
+}
+
+static void test_xxh64_known_answer(void **state)
+{
+    /* Published XXH64 test vector: empty input, seed 0. Guards against a wrong library. */
+    assert_true(XXH64("", 0, 0) == 0xEF46DB3751D8E999ULL);
+}
+
+static void test_seed(void **state)
+{
+    assert_true(sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT("")) == XXH64("m", 1, 0));
+    assert_true(sy_prefix_seed(SY_STR_LIT("llama"), SY_STR_LIT("salt")) ==
+                XXH64("llamasalt", 9, 0));
+    assert_true(sy_prefix_seed(SY_STR_LIT(""), SY_STR_LIT("")) == XXH64("", 0, 0));
+}
+
+static void test_chars_chain_with_partial_block(void **state)
+{
+    uint64_t seed = sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT(""));
+    uint64_t h1 = link("abcd", 4, seed);
+    uint64_t h2 = link("efgh", 4, h1);
+    uint64_t h3 = link("ij", 2, h2); /* trailing partial block is hashed */
+    uint64_t out[8] = {0};
+    assert_int_equal(sy_prefix_nblocks_chars(10, 4, 256), 3);
+    assert_int_equal(sy_prefix_hash_chars(seed, "abcdefghij", 10, 4, 256, out, 8), 3);
+    assert_true(out[0] == h1);
+    assert_true(out[1] == h2);
+    assert_true(out[2] == h3);
+    assert_true(out[3] == 0);
+    /* Same text, other model: every hash differs (seeded by the model). */
+    uint64_t other[3];
+    uint64_t seed2 = sy_prefix_seed(SY_STR_LIT("n"), SY_STR_LIT(""));
+    sy_prefix_hash_chars(seed2, "abcdefghij", 10, 4, 256, other, 3);
+    for (int i = 0; i < 3; i++)
+        assert_true(other[i] != out[i]);
+}
+
+static void test_chars_short_exact_and_empty(void **state)
+{
+    uint64_t out[4] = {0};
+    /* Shorter than one block: no hashes at all (llm-d: "too small for prefix cache"). */
+    assert_int_equal(sy_prefix_hash_chars(1, "abc", 3, 4, 256, out, 4), 0);
+    assert_int_equal(sy_prefix_hash_chars(1, "", 0, 4, 256, out, 4), 0);
+    assert_int_equal(sy_prefix_hash_chars(1, "abcd", 4, 0, 256, out, 4), 0); /* bad block */
+    assert_int_equal(sy_prefix_hash_chars(1, "abcd", 4, 4, 0, out, 4), 0);   /* no blocks */
+    /* Exactly one block. */
+    assert_int_equal(sy_prefix_hash_chars(7, "abcd", 4, 4, 256, out, 4), 1);
+    assert_true(out[0] == link("abcd", 4, 7));
+}
+
+static void test_chars_truncation(void **state)
+{
+    uint64_t full[3], cut[3] = {0};
+    assert_int_equal(sy_prefix_hash_chars(9, "abcdefghij", 10, 4, 256, full, 3), 3);
+    /* max 2 blocks: input truncated to 8 chars -> the partial block disappears. */
+    assert_int_equal(sy_prefix_nblocks_chars(10, 4, 2), 2);
+    assert_int_equal(sy_prefix_hash_chars(9, "abcdefghij", 10, 4, 2, cut, 3), 2);
+    assert_true(cut[0] == full[0] && cut[1] == full[1]);
+    assert_true(cut[2] == 0);
+    /* max 1 with a 6-char input and 4-char blocks: one full block, no partial. */
+    assert_int_equal(sy_prefix_hash_chars(9, "abcdef", 6, 4, 1, cut, 3), 1);
+    assert_true(cut[0] == link("abcd", 4, 9));
+    /* cap smaller than the chain: the count is still reported, only cap are written. */
+    uint64_t one[1];
+    assert_int_equal(sy_prefix_hash_chars(9, "abcdefghij", 10, 4, 256, one, 1), 3);
+    assert_true(one[0] == full[0]);
+    /* Unlimited blocks (SIZE_MAX) does not overflow. */
+    assert_int_equal(sy_prefix_hash_chars(9, "abcdefghij", 10, 4, SIZE_MAX, cut, 3), 3);
+    assert_true(cut[2] == full[2]);
+}
+
+/* Token chain reference: blockID = xxh64(LE32 tokens), h = xxh64(LE64(id) || LE64(prev)). */
+static uint64_t tok_link(const uint32_t *t, size_t n, uint64_t prev)
+{
+    unsigned char b[4 * 200];
+    assert_true(n <= 200);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++)
+            b[4 * i + k] = (unsigned char)(t[i] >> (8 * k));
+    uint64_t id = XXH64(b, 4 * n, 0);
+    unsigned char le[8];
+    for (int k = 0; k < 8; k++)
+        le[k] = (unsigned char)(id >> (8 * k));
+    return link(le, 8, prev);
+}
+
+static void test_tokens_chain(void **state)
+{
+    const uint32_t t[5] = {1, 2, 3, 0x01020304u, 0xFFFFFFFFu};
+    uint64_t seed = sy_prefix_seed(SY_STR_LIT("model-0"), SY_STR_LIT("salt-1"));
+    uint64_t h1 = tok_link(t, 2, seed);
+    uint64_t h2 = tok_link(t + 2, 2, h1);
+    uint64_t h3 = tok_link(t + 4, 1, h2); /* partial last block */
+    uint64_t out[4] = {0};
+    assert_int_equal(sy_prefix_hash_tokens(seed, t, 5, 2, 2048, out, 4), 3);
+    assert_true(out[0] == h1 && out[1] == h2 && out[2] == h3);
+    /* Cap on blocks. */
+    memset(out, 0, sizeof out);
+    assert_int_equal(sy_prefix_hash_tokens(seed, t, 5, 2, 2, out, 4), 2);
+    assert_true(out[0] == h1 && out[1] == h2 && out[2] == 0);
+    /* Unlike the character chain, a prompt shorter than a block still hashes. */
+    assert_int_equal(sy_prefix_hash_tokens(seed, t, 1, 16, 2048, out, 4), 1);
+    assert_true(out[0] == tok_link(t, 1, seed));
+    assert_int_equal(sy_prefix_hash_tokens(seed, t, 0, 16, 2048, out, 4), 0);
+    assert_int_equal(sy_prefix_hash_tokens(seed, t, 5, 0, 2048, out, 4), 0);
+}
+
+static void test_tokens_large_block(void **state)
+{
+    /* Blocks bigger than the internal 64-token staging buffer. */
+    uint32_t t[150];
+    for (uint32_t i = 0; i < 150; i++)
+        t[i] = i * 2654435761u;
+    uint64_t out[2];
+    assert_int_equal(sy_prefix_hash_tokens(5, t, 150, 100, 2048, out, 2), 2);
+    uint64_t h1 = tok_link(t, 100, 5);
+    assert_true(out[0] == h1);
+    assert_true(out[1] == tok_link(t + 100, 50, h1));
+}
+
+static void test_json_unescape(void **state)
+{
+    char out[64];
+    size_t n = sy_prefix_json_unescape(SY_STR_LIT("a\\nb\\\"c\\\\d\\/e\\tf"), out, sizeof out);
+    assert_int_equal(n, 11);
+    assert_memory_equal(out, "a\nb\"c\\d/e\tf", 11);
+    n = sy_prefix_json_unescape(SY_STR_LIT("\\u00e9\\u20AC"), out, sizeof out);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "\xC3\xA9\xE2\x82\xAC", 5);
+    n = sy_prefix_json_unescape(SY_STR_LIT("\\ud83d\\ude00!"), out, sizeof out);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "\xF0\x9F\x98\x80!", 5);
+    /* Lone surrogates become U+FFFD, as Go decodes them. */
+    n = sy_prefix_json_unescape(SY_STR_LIT("\\ud800x\\udc00"), out, sizeof out);
+    assert_int_equal(n, 7);
+    assert_memory_equal(out, "\xEF\xBF\xBDx\xEF\xBF\xBD", 7);
+    /* Raw UTF-8 passes through. */
+    n = sy_prefix_json_unescape(SY_STR_LIT("h\xC3\xA9"), out, sizeof out);
+    assert_int_equal(n, 3);
+    /* Stops at cap without reading further (a multi-byte character never splits). */
+    n = sy_prefix_json_unescape(SY_STR_LIT("abcdef"), out, 4);
+    assert_int_equal(n, 4);
+    n = sy_prefix_json_unescape(SY_STR_LIT("ab\\u20AC"), out, 4);
+    assert_int_equal(n, 2);
+    /* Malformed. */
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\\x"), out, sizeof out) == SIZE_MAX);
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\\"), out, sizeof out) == SIZE_MAX);
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("\\u12"), out, sizeof out) == SIZE_MAX);
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("\\u12G4"), out, sizeof out) == SIZE_MAX);
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\"b"), out, sizeof out) == SIZE_MAX);
+    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\nb"), out, sizeof out) == SIZE_MAX);
+    assert_int_equal(sy_prefix_json_unescape(SY_STR_LIT(""), out, sizeof out), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xxh64_known_answer),
+        cmocka_unit_test(test_seed),
+        cmocka_unit_test(test_chars_chain_with_partial_block),
+        cmocka_unit_test(test_chars_short_exact_and_empty),
+        cmocka_unit_test(test_chars_truncation),
+        cmocka_unit_test(test_tokens_chain),
+        cmocka_unit_test(test_tokens_large_block),
+        cmocka_unit_test(test_json_unescape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
