@@ -12,9 +12,10 @@
  *                                       the next one when there is work
  *   sy_sim_engine_next_ns(e)            when the step in flight ends (UINT64_MAX when idle): arm a
  *                                       timer for it and call advance then
- * Callbacks run inside advance (and, for on_kv, inside submit's eviction-free paths never: only
- * advance allocates). Callbacks must not call back into the engine except sy_sim_engine_abort on
- * a request other than the one being reported.
+ * Callbacks run inside sy_sim_engine_advance (on_kv also inside sy_sim_engine_reset_cache). From
+ * a callback the only engine call allowed is sy_sim_engine_abort (of any request, including the
+ * one being reported): it is deferred to the end of the step's callbacks, and an aborted request
+ * gets no further callbacks.
  *
  * Threading: an engine belongs to one thread.
  */
