@@ -553,6 +553,12 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
                         "Stream options can only be defined when `stream=True`.");
         goto out;
     }
+    const cJSON *nchoices = cJSON_GetObjectItemCaseSensitive(root, "n");
+    if (nchoices && !cJSON_IsNull(nchoices) &&
+        (!cJSON_IsNumber(nchoices) || nchoices->valuedouble != 1)) {
+        send_error_json(req, 400, "BadRequestError", "the simulator supports only n = 1");
+        goto out;
+    }
     if (!chat && max_tokens == -1)
         max_tokens = 16; /* the OpenAI completions default vLLM applies */
     if (build_prompt(root, chat, &p, err, sizeof err) != 0) {

@@ -166,6 +166,8 @@ def test_errors_like_vllm():
     check(st == 400, body)
     st, _, body = request(port, "GET", "/v1/completions")
     check(st == 405, body)
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "a", "n": 2})
+    check(st == 400 and "n = 1" in json.loads(body)["error"]["message"], body)
     st, _, body = post_json(port, "/v1/completions",
                             {"prompt": "a", "stream_options": {"include_usage": True}})
     check(st == 400 and "stream=True" in json.loads(body)["error"]["message"], body)
