@@ -34,6 +34,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "metrics/metrics.h"
 #include "sched/internal.h"
@@ -55,6 +56,7 @@ struct cycle {
 };
 
 static _Atomic uint64_t seed_counter = 0x9e3779b97f4a7c15ULL; /* per-cycle seeds */
+static _Atomic bool warned_cap;                               /* pool larger than the cap */
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -245,6 +247,9 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     uint64_t t0 = tstart(s);
     const struct sy_sched_profile *prof = &s->profiles[0]; /* single-profile-handler */
     size_t np = pool->n < SY_SCHED_MAX_CANDIDATES ? pool->n : SY_SCHED_MAX_CANDIDATES;
+    if (np < pool->n && !atomic_exchange_explicit(&warned_cap, true, memory_order_relaxed))
+        sy_warn("scheduler: the pool has %zu endpoints; only the first %d are considered", pool->n,
+                SY_SCHED_MAX_CANDIDATES);
     size_t nsc = prof->nscorers;
 
     /* One block: cycle | cands[np] | scores[nsc*np] | totals[np] | prefix[pool->n]. */
