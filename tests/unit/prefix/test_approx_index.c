@@ -421,11 +421,16 @@ static void test_record_and_metrics(void **state)
     assert_non_null(strstr(t, "# TYPE inference_extension_prefix_indexer_size gauge\n"));
     assert_non_null(strstr(t, "\ninference_extension_prefix_indexer_size 4\n"));
     assert_non_null(strstr(t, "# TYPE inference_extension_prefix_indexer_hit_ratio histogram\n"));
-    assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.0\"} 1\n"));
-    assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.7\"} 1\n"));
-    assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.8\"} 2\n"));
-    assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"1.0\"} 3\n"));
-    assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(
+        strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.0\"} 1\n"));
+    assert_non_null(
+        strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.7\"} 1\n"));
+    assert_non_null(
+        strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"0.8\"} 2\n"));
+    assert_non_null(
+        strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"1.0\"} 3\n"));
+    assert_non_null(
+        strstr(t, "inference_extension_prefix_indexer_hit_ratio_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_sum 1.750000\n"));
     assert_non_null(strstr(t, "inference_extension_prefix_indexer_hit_ratio_count 3\n"));
     sy_buf_fini(&b);
