@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -88,6 +89,28 @@ static void test_chars_truncation(void **state)
     /* Unlimited blocks (SIZE_MAX) does not overflow. */
     assert_int_equal(sy_prefix_hash_chars(9, "abcdefghij", 10, 4, SIZE_MAX, cut, 3), 3);
     assert_true(cut[2] == full[2]);
+}
+
+static void test_chars_large_blocks(void **state)
+{
+    /* Blocks above the 1 KiB one-shot size take the streaming path; same chain. */
+    enum { B = 1500, L = 3200 };
+    char *t = malloc(L);
+    unsigned char *buf = malloc(B + 8);
+    for (int i = 0; i < L; i++)
+        t[i] = (char)(' ' + i % 90);
+    uint64_t out[3], prev = 77;
+    assert_int_equal(sy_prefix_hash_chars(77, t, L, B, 256, out, 3), 3);
+    for (int b = 0; b < 3; b++) {
+        size_t n = b < 2 ? B : L - 2 * B;
+        memcpy(buf, t + b * B, n);
+        for (int k = 0; k < 8; k++)
+            buf[n + k] = (unsigned char)(prev >> (8 * k));
+        prev = XXH64(buf, n + 8, 0);
+        assert_true(out[b] == prev);
+    }
+    free(buf);
+    free(t);
 }
 
 /* Token chain reference: blockID = xxh64(LE32 tokens), h = xxh64(LE64(id) || LE64(prev)). */
@@ -181,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_chars_chain_with_partial_block),
         cmocka_unit_test(test_chars_short_exact_and_empty),
         cmocka_unit_test(test_chars_truncation),
+        cmocka_unit_test(test_chars_large_blocks),
         cmocka_unit_test(test_tokens_chain),
         cmocka_unit_test(test_tokens_large_block),
         cmocka_unit_test(test_json_unescape),
