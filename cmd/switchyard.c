@@ -15,6 +15,7 @@ static const struct {
 } commands[] = {
     {"gateway", sy_gateway_main, "run the OpenAI-compatible gateway and scheduler"},
     {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
+    {"bench", sy_bench_main, "drive load against OpenAI-compatible targets and compare them"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,296 @@
+/* bench.h - `switchyard bench` and `switchyard demo`: load generation against OpenAI-compatible
+ * targets and side-by-side comparison.
+ *
+ * The module is five parts, one file each:
+ *   workload.c  request bodies of the standard LLM workloads (shared prefix, multi-turn, agentic,
+ *               prefix repetition, random), built up front from a seed
+ *   arrival.c   when each request is sent: Poisson / constant at a rate, rate stages, or a fixed
+ *               concurrency; a small seeded PRNG shared with the workloads
+ *   stats.c     per-request records of one run and their summary (mean, p50, p90, p99, rates)
+ *   runner.c    one libuv loop that streams every request and measures TTFT, ITL, E2E
+ *   report.c    terminal table, JSON file, self-contained HTML report with inline SVG
+ * bench_main.c parses flags; demo.c starts a simulated fleet and two gateways and compares them.
+ *
+ * Token lengths: every generated text is made of three-letter common English words followed by a
+ * space ("the ", "and ", ...): 4 characters per word. One such word is one token for BPE
+ * tokenizers (a short common word with its space) and exactly one token for the gateway's 4
+ * characters-per-token estimate and the simulator's 4-byte tokenizer, so N requested tokens give
+ * 4*N characters and ~N tokens everywhere.
+ */
+#ifndef SY_BENCH_BENCH_H
+#define SY_BENCH_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/buf.h"
+
+/* ---- PRNG (arrival.c) ---------------------------------------------------------------------- */
+
+struct sy_rng {
+    uint64_t s; /* splitmix64 state */
+};
+
+void sy_rng_seed(struct sy_rng *r, uint64_t seed);
+uint64_t sy_rng_next(struct sy_rng *r);
+double sy_rng_uniform(struct sy_rng *r);             /* [0, 1) */
+uint64_t sy_rng_below(struct sy_rng *r, uint64_t n); /* [0, n); n > 0 */
+double sy_rng_exp(struct sy_rng *r, double rate);    /* exponential with mean 1/rate */
+
+/* ---- workloads (workload.c) ---------------------------------------------------------------- */
+
+enum sy_wl_kind {
+    SY_WL_SHARED_PREFIX,     /* groups of prompts sharing a system prompt */
+    SY_WL_MULTI_TURN,        /* chat sessions resending the growing history */
+    SY_WL_AGENTIC,           /* tool loop resending a long tool preamble every iteration */
+    SY_WL_PREFIX_REPETITION, /* vLLM prefix_repetition */
+    SY_WL_RANDOM             /* independent random prompts */
+};
+
+#define SY_WL_MAX_TOKENS 1000000 /* bound on any one length parameter */
+#define SY_WL_MAX_ITEMS  1000000 /* bound on the number of generated requests */
+
+struct sy_wl_params {
+    enum sy_wl_kind kind; /* which workload */
+    uint64_t seed;        /* text and order */
+    char model[256];      /* "model" of every request */
+    bool ordered;         /* keep generation order instead of shuffling (shared-prefix, rep.) */
+    /* shared-prefix (inference-perf names, SGLang generated-shared-prefix defaults) */
+    unsigned num_groups;            /* distinct system prompts (64) */
+    unsigned num_prompts_per_group; /* questions per system prompt (16) */
+    unsigned system_prompt_len;     /* tokens (2048) */
+    unsigned question_len;          /* tokens (128; also multi-turn and agentic user turns) */
+    unsigned output_len;            /* max_tokens of every request (256) */
+    /* multi-turn (production-stack multi-round-qa names) */
+    unsigned num_users;            /* concurrent conversations (10) */
+    unsigned num_rounds;           /* turns per conversation (5) */
+    unsigned shared_system_prompt; /* tokens shared by every user (1000) */
+    unsigned user_history_prompt;  /* tokens of per-user history before the first turn (2000) */
+    unsigned answer_len;           /* tokens of each (synthetic) assistant answer (100) */
+    /* agentic */
+    unsigned num_agents;        /* independent agent sessions (8) */
+    unsigned num_iterations;    /* tool-loop iterations per agent (8) */
+    unsigned tool_preamble_len; /* tokens of the tool definitions, same for every agent (4000) */
+    unsigned observation_len;   /* tokens of each tool result appended per iteration (200) */
+    /* prefix-repetition (vLLM names) */
+    unsigned prefix_len;   /* 256 */
+    unsigned suffix_len;   /* 256 */
+    unsigned num_prefixes; /* 10 */
+    /* random */
+    unsigned input_len; /* 1024 */
+    /* prefix-repetition and random: how many prompts (1000) */
+    unsigned num_prompts;
+};
+
+struct sy_wl_item {
+    bool chat;              /* POST /v1/chat/completions (else /v1/completions) */
+    char *body;             /* complete JSON body with stream + include_usage; owned */
+    size_t body_len;        /* bytes */
+    unsigned group;         /* group, user, agent or prefix index */
+    unsigned turn;          /* turn or iteration within the group (0 for single-shot) */
+    unsigned prompt_tokens; /* expected prompt tokens (words generated) */
+    unsigned shared_tokens; /* leading tokens shared with other items of the group */
+    unsigned max_tokens;    /* requested output tokens */
+};
+
+struct sy_workload {
+    enum sy_wl_kind kind;     /* as built */
+    struct sy_wl_item *items; /* owned, n of them */
+    size_t n;                 /* items */
+};
+
+void sy_wl_params_defaults(struct sy_wl_params *p);
+/* "shared-prefix|multi-turn|agentic|prefix-repetition|random" (also with '_'). */
+int sy_wl_kind_parse(const char *s, enum sy_wl_kind *out);
+const char *sy_wl_kind_name(enum sy_wl_kind k);
+/* Sets one workload parameter by its flag name without dashes ("num-groups" or "num_groups").
+ * Returns 0, SY_ENOTFOUND for an unknown name, SY_EINVAL for a bad value. */
+int sy_wl_param_set(struct sy_wl_params *p, const char *name, const char *value);
+/* Appends `tokens` words of seeded text ("abc " x tokens, 4*tokens bytes) to out. */
+void sy_wl_text(struct sy_rng *rng, unsigned tokens, struct sy_buf *out);
+/* Builds the requests. On error returns SY_EINVAL with a message in err. out is caller-embedded;
+ * free with sy_workload_fini. */
+int sy_workload_build(const struct sy_wl_params *p, struct sy_workload *out, char *err,
+                      size_t errcap);
+void sy_workload_fini(struct sy_workload *w);
+/* Writes the parameters that apply to p->kind as "name=value" pairs (for reports). */
+void sy_wl_describe(const struct sy_wl_params *p, struct sy_buf *out);
+
+/* ---- arrivals (arrival.c) ------------------------------------------------------------------ */
+
+enum sy_arr_mode {
+    SY_ARR_BURST,      /* everything at t=0 (rate = inf) */
+    SY_ARR_POISSON,    /* exponential gaps at a rate */
+    SY_ARR_CONSTANT,   /* evenly spaced at a rate */
+    SY_ARR_STAGES,     /* Poisson (or constant) per stage, stage after stage */
+    SY_ARR_CONCURRENCY /* closed loop: N requests always in flight */
+};
+
+#define SY_ARR_MAX_STAGES 64 /* stages accepted by --stages */
+
+struct sy_stage {
+    double rate;       /* requests per second, > 0 */
+    double duration_s; /* seconds, > 0 */
+};
+
+struct sy_arrival {
+    enum sy_arr_mode mode;                     /* how */
+    double rate;                               /* POISSON / CONSTANT */
+    bool constant;                             /* STAGES: evenly spaced instead of Poisson */
+    struct sy_stage stages[SY_ARR_MAX_STAGES]; /* STAGES */
+    size_t nstages;                            /* STAGES */
+    unsigned concurrency;                      /* CONCURRENCY */
+    struct sy_rng rng;                         /* gaps */
+    double t;                                  /* last arrival time (s since start) */
+    size_t stage;                              /* current stage */
+};
+
+/* "3:30s,10:30s" = rate:duration pairs (duration bare number = seconds). 0 or SY_EINVAL + err. */
+int sy_stages_parse(const char *s, struct sy_stage *out, size_t cap, size_t *n, char *err,
+                    size_t errcap);
+void sy_arrival_init_burst(struct sy_arrival *a);
+void sy_arrival_init_rate(struct sy_arrival *a, double rate, bool poisson, uint64_t seed);
+void sy_arrival_init_stages(struct sy_arrival *a, const struct sy_stage *st, size_t n, bool poisson,
+                            uint64_t seed);
+void sy_arrival_init_concurrency(struct sy_arrival *a, unsigned n);
+/* Next send time in seconds since the run's start (non-decreasing), or -1 when the schedule is
+ * over (after the last stage). BURST and CONCURRENCY always return 0. */
+double sy_arrival_next(struct sy_arrival *a);
+/* Total scheduled seconds (sum of the stages), 0 when unbounded. */
+double sy_arrival_span_s(const struct sy_arrival *a);
+/* Human description ("poisson 10/s", "stages 3/s x 30s, ...", "concurrency 8"). */
+void sy_arrival_describe(const struct sy_arrival *a, struct sy_buf *out);
+
+/* ---- statistics (stats.c) ------------------------------------------------------------------ */
+
+struct sy_summary {
+    size_t n;                   /* samples */
+    double mean, p50, p90, p99; /* seconds (or whatever the samples are) */
+    double min, max;            /* extremes */
+};
+
+/* Percentile p in [0,100] of sorted v (linear interpolation between closest ranks, numpy's
+ * default: rank = p/100*(n-1)). 0 for n == 0. */
+double sy_stats_percentile(const double *sorted, size_t n, double p);
+/* Sorts v in place and fills out (all zero for n == 0). */
+void sy_stats_summarize(double *v, size_t n, struct sy_summary *out);
+
+enum sy_bench_err {
+    SY_BE_CONNECT,  /* connect failed */
+    SY_BE_TIMEOUT,  /* no response in time */
+    SY_BE_CLOSED,   /* connection closed before a response */
+    SY_BE_IO,       /* connection broke mid-response or malformed HTTP */
+    SY_BE_HTTP_429, /* rate limited / queue full */
+    SY_BE_HTTP_4XX, /* other client errors */
+    SY_BE_HTTP_5XX, /* server / gateway errors */
+    SY_BE_STREAM,   /* error event inside the stream or malformed SSE JSON */
+    SY_BE_EMPTY,    /* 200 but no token and no usage */
+    SY_BE_COUNT_
+};
+
+struct sy_req_rec {
+    double start_s;         /* send time, seconds since the run's start */
+    double end_s;           /* completion (or failure) time */
+    double ttft_s;          /* first content event - start; < 0 when none */
+    unsigned out_tokens;    /* usage.completion_tokens (else content events) */
+    unsigned prompt_tokens; /* usage.prompt_tokens (0 when absent) */
+    unsigned cached_tokens; /* usage.prompt_tokens_details.cached_tokens */
+    unsigned events;        /* content events received */
+    int endpoint;           /* index into run->endpoints, -1 without the header */
+    int err;                /* enum sy_bench_err, -1 when the request succeeded */
+    bool usage;             /* a usage object arrived */
+};
+
+#define SY_BENCH_MAX_ENDPOINTS 256 /* distinct endpoint names tracked per run */
+
+struct sy_bench_run {
+    char *name;              /* owned; label of the target */
+    char *target;            /* owned; URL */
+    struct sy_req_rec *recs; /* owned; one per finished or failed request */
+    size_t nrecs, recs_cap;  /* used, allocated */
+    double *itl;             /* owned; every inter-event gap of successful requests */
+    size_t nitl, itl_cap;    /* used, allocated */
+    char *endpoints[SY_BENCH_MAX_ENDPOINTS]; /* owned names from x-gateway-destination-endpoint */
+    size_t nendpoints;                       /* used */
+    size_t errors[SY_BE_COUNT_];             /* failures by kind */
+    char *first_error[SY_BE_COUNT_];         /* owned; first message of each kind */
+    size_t cancelled;     /* in flight when interrupted (not errors, not in recs) */
+    double duration_s;    /* first send to last completion */
+    bool interrupted;     /* stopped by SIGINT/SIGTERM */
+    double cache_queries; /* delta of vllm:prefix_cache_queries_total (-1 unknown) */
+    double cache_hits;    /* delta of vllm:prefix_cache_hits_total (-1 unknown) */
+    /* filled by sy_bench_run_compute */
+    struct sy_summary ttft, itl_sum, tpot, e2e;           /* seconds */
+    size_t completed;                                     /* successful requests */
+    size_t total_errors;                                  /* sum of errors[] */
+    uint64_t output_tokens, prompt_tokens, cached_tokens; /* sums over successful requests */
+    double req_per_s;                                     /* completed / duration */
+    double output_tok_per_s;                              /* output_tokens / duration */
+    double input_tok_per_s;                               /* prompt_tokens / duration */
+    double cache_hit_rate; /* hits/queries from metrics, -1 unknown */
+    double cached_ratio;   /* cached_tokens / prompt_tokens from usage, -1 unknown */
+};
+
+void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *target);
+void sy_bench_run_fini(struct sy_bench_run *r);
+/* Appends a record (copied). */
+void sy_bench_run_add(struct sy_bench_run *r, const struct sy_req_rec *rec);
+void sy_bench_run_add_itl(struct sy_bench_run *r, double gap_s);
+/* Index of endpoint name p[0..n) (added when new; -1 when the table is full). */
+int sy_bench_run_endpoint(struct sy_bench_run *r, const char *p, size_t n);
+/* Counts an error of kind k; keeps msg (borrowed, copied) when it is the first of its kind. */
+void sy_bench_run_error(struct sy_bench_run *r, enum sy_bench_err k, const char *msg);
+/* Computes the summaries and rates from the records. */
+void sy_bench_run_compute(struct sy_bench_run *r);
+const char *sy_bench_err_name(enum sy_bench_err k);
+/* Requests (successful or not) that carried endpoint index e. */
+size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e);
+
+/* ---- runner (runner.c) --------------------------------------------------------------------- */
+
+#define SY_BENCH_MAX_METRICS 64 /* --metrics-url values */
+
+struct sy_bench_opts {
+    struct sy_arrival arrival; /* template; copied per target */
+    size_t num_requests;       /* stop issuing after this many (0 = workload size) */
+    double duration_s;         /* stop issuing after this long (0 = unbounded) */
+    unsigned warmup;           /* requests sent one by one before measuring */
+    double timeout_s;          /* per-request response timeout */
+    const char *metrics_urls[SY_BENCH_MAX_METRICS]; /* borrowed */
+    size_t nmetrics;                                /* used */
+    bool reset_prefix_cache; /* POST /reset_prefix_cache to the metrics hosts before a run */
+    bool progress;           /* progress line on stderr */
+};
+
+/* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the
+ * caller). Returns 0, or SY_EINVAL/SY_ECONNECT with err for a bad URL or unresolvable host;
+ * request failures are counted in run, never returned. Sets run->interrupted on SIGINT/SIGTERM
+ * (in-flight requests are cancelled and counted in run->cancelled). */
+int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w, const char *url,
+                     struct sy_bench_run *run, char *err, size_t errcap);
+/* Sums every sample of metric `name` (any labels) in Prometheus text; false when absent. */
+bool sy_bench_prom_sum(const char *text, size_t len, const char *name, double *out);
+
+/* ---- report (report.c) --------------------------------------------------------------------- */
+
+struct sy_bench_meta {
+    const char *title;    /* report heading */
+    const char *workload; /* description of the workload parameters */
+    const char *load;     /* description of the arrival process */
+};
+
+/* Side-by-side table; with several runs a ratio column "x/first" per later run. */
+void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n);
+/* Writes {"meta": {...}, "runs": [...]} to path. 0 or SY_EIO with err. */
+int sy_bench_write_json(const char *path, const struct sy_bench_meta *m,
+                        struct sy_bench_run *const *runs, size_t n, char *err, size_t errcap);
+/* Writes the self-contained HTML report (inline SVG, no external resources). */
+int sy_bench_write_html(const char *path, const struct sy_bench_meta *m,
+                        struct sy_bench_run *const *runs, size_t n, char *err, size_t errcap);
+/* The HTML document into out (tests). */
+void sy_bench_render_html(struct sy_buf *out, const struct sy_bench_meta *m,
+                          struct sy_bench_run *const *runs, size_t n);
+
+#endif

@@ -1,0 +1,788 @@
+/* runner.c - drives one benchmark run: a workload against one target on one libuv loop.
+ *
+ * Phases, each a uv_run() that ends with uv_stop() when its work is done (the upstream pool keeps
+ * idle keep-alive sockets as active handles, so the loop never runs dry by itself):
+ *
+ *   1. reset    (--reset-prefix-cache) POST /reset_prefix_cache to every metrics host
+ *   2. before   GET every --metrics-url, sum vllm:prefix_cache_{queries,hits}_total
+ *   3. warm-up  --warmup requests one at a time; their results are discarded
+ *   4. main     requests sent on the arrival schedule (timer) or kept at a concurrency (closed
+ *               loop, the next request leaves when one finishes); stops issuing at the request
+ *               count, the duration or the end of the stages, then waits for the stragglers
+ *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
+ *
+ * Every request is streamed (the workload's bodies carry "stream": true and include_usage). The
+ * response is parsed as SSE as it arrives: TTFT is taken at the first data event whose first
+ * choice has non-empty "text" (completions) or "delta.content" (chat), ITL between consecutive
+ * such events, output tokens from the final usage event (content events when a server sends no
+ * usage). All events of one read share its timestamp, as in every client-side benchmark.
+ *
+ * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
+ * with what finished, run->interrupted is set and the caller prints partial results.
+ *
+ * Ownership: the runner borrows the workload's bodies for the lifetime of each request; a struct
+ * breq is freed in its on_done or when it is cancelled. Single-threaded (one loop).
+ */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "bench/bench.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "core/time.h"
+#include "http/client.h"
+
+#define MAX_SSE_EVENT   (16u << 20) /* bytes of one SSE event before it is a stream error */
+#define MAX_ERR_BODY    512         /* bytes of a non-200 body kept for the message */
+#define CONNECT_TIMEOUT (5 * SY_NS_PER_S)
+
+struct target {
+    char host[256];               /* host name or address */
+    uint16_t port;                /* TCP port */
+    char prefix[256];             /* path prefix without trailing '/' and without "/v1" */
+    char path[256];               /* full path (metrics URLs) */
+    char key[300];                /* pool key "host:port" */
+    struct sockaddr_storage addr; /* resolved */
+};
+
+enum breq_kind { BREQ_BENCH, BREQ_WARM, BREQ_FETCH };
+
+struct runner;
+
+struct breq {
+    struct runner *r;           /* owner */
+    enum breq_kind kind;        /* what the response feeds */
+    struct sy_upstream_req *ur; /* in flight */
+    struct breq *prev, *next;   /* in-flight list (for cancellation) */
+    char *head;                 /* owned request line + headers */
+    uv_buf_t bufs[2];           /* head, body (borrowed from the workload) */
+    uint64_t t_start, t_last;   /* ns */
+    int status;                 /* HTTP status */
+    struct sy_buf buf;          /* SSE bytes not yet parsed, or the error / metrics body */
+    struct sy_req_rec rec;      /* being filled */
+    double *gaps;               /* ITL of this request, flushed on success */
+    size_t ngaps, gaps_cap;     /* used, allocated */
+    bool done_marker;           /* [DONE] seen */
+    char *stream_err;           /* owned: first stream error message */
+    size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
+};
+
+struct runner {
+    uv_loop_t loop;                            /* private loop */
+    struct sy_upstream_pool *pool;             /* keep-alive connections */
+    const struct sy_bench_opts *o;             /* borrowed */
+    const struct sy_workload *w;               /* borrowed */
+    struct sy_bench_run *run;                  /* borrowed; filled */
+    struct target tgt;                         /* the benchmarked URL */
+    struct target mt[SY_BENCH_MAX_METRICS];    /* metrics URLs */
+    struct sy_buf mtext[SY_BENCH_MAX_METRICS]; /* their last bodies */
+    bool mok[SY_BENCH_MAX_METRICS];            /* last fetch succeeded */
+    struct sy_arrival arr;                     /* this run's schedule */
+    uint64_t t0;                               /* main phase start (ns) */
+    size_t issued, limit;                      /* requests sent / to send */
+    double next_due;                           /* seconds since t0, -1 = schedule over */
+    bool stop_issuing;                         /* no more requests */
+    bool interrupted;                          /* SIGINT/SIGTERM */
+    size_t inflight;                           /* requests in flight (any kind) */
+    unsigned warm_left;                        /* warm-up requests still to send */
+    struct breq *head;                         /* in-flight list */
+    uv_timer_t tick;                           /* next arrival */
+    uv_timer_t progress;                       /* progress line */
+    uv_timer_t deadline;                       /* --duration */
+    uv_signal_t sigint, sigterm;               /* stop cleanly */
+    bool progress_shown;                       /* a progress line was printed */
+};
+
+/* ---- URLs -------------------------------------------------------------------------------- */
+
+static int parse_url(const char *url, struct target *t, char *err, size_t errcap)
+{
+    memset(t, 0, sizeof *t);
+    const char *p = url;
+    if (strncmp(p, "http://", 7) == 0) {
+        p += 7;
+    } else if (strstr(p, "://")) {
+        snprintf(err, errcap, "%s: only http:// URLs are supported", url);
+        return SY_EINVAL;
+    }
+    const char *slash = strchr(p, '/');
+    size_t alen = slash ? (size_t)(slash - p) : strlen(p);
+    char auth[300];
+    if (alen == 0 || alen >= sizeof auth) {
+        snprintf(err, errcap, "%s: expected http://HOST:PORT[/PATH]", url);
+        return SY_EINVAL;
+    }
+    memcpy(auth, p, alen);
+    auth[alen] = '\0';
+    bool has_port = auth[0] == '[' ? strstr(auth, "]:") != NULL : strchr(auth, ':') != NULL;
+    if (!has_port) {
+        size_t l = strlen(auth);
+        if (l + 4 >= sizeof auth) {
+            snprintf(err, errcap, "%s: host too long", url);
+            return SY_EINVAL;
+        }
+        memcpy(auth + l, ":80", 4);
+    }
+    if (sy_parse_hostport(auth, t->host, sizeof t->host, &t->port) != 0 || t->port == 0) {
+        snprintf(err, errcap, "%s: bad host:port '%s'", url, auth);
+        return SY_EINVAL;
+    }
+    const char *path = slash ? slash : "";
+    if (strlen(path) >= sizeof t->path) {
+        snprintf(err, errcap, "%s: path too long", url);
+        return SY_EINVAL;
+    }
+    snprintf(t->path, sizeof t->path, "%s", path);
+    for (const char *c = path; *c; c++) {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+            snprintf(err, errcap, "%s: control character or space in the path", url);
+            return SY_EINVAL;
+        }
+    }
+    snprintf(t->prefix, sizeof t->prefix, "%s", path);
+    size_t pl = strlen(t->prefix);
+    while (pl > 0 && t->prefix[pl - 1] == '/')
+        t->prefix[--pl] = '\0';
+    if (pl >= 3 && strcmp(t->prefix + pl - 3, "/v1") == 0)
+        t->prefix[pl - 3] = '\0';
+    bool v6 = strchr(t->host, ':') != NULL;
+    snprintf(t->key, sizeof t->key, v6 ? "[%s]:%u" : "%s:%u", t->host, t->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%u", t->port);
+    int g = getaddrinfo(t->host, port, &hints, &res);
+    if (g != 0 || !res) {
+        snprintf(err, errcap, "%s: cannot resolve '%s': %s", url, t->host, gai_strerror(g));
+        return SY_ECONNECT;
+    }
+    memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- Prometheus ---------------------------------------------------------------------------- */
+
+bool sy_bench_prom_sum(const char *text, size_t len, const char *name, double *out)
+{
+    size_t nl = strlen(name);
+    bool found = false;
+    double sum = 0;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        const char *q = p;
+        p = eol + 1;
+        if ((size_t)(eol - q) <= nl || memcmp(q, name, nl) != 0)
+            continue;
+        q += nl;
+        if (*q == '{') {
+            bool inq = false;
+            for (q++; q < eol; q++) {
+                if (inq && *q == '\\' && q + 1 < eol)
+                    q++;
+                else if (*q == '"')
+                    inq = !inq;
+                else if (!inq && *q == '}')
+                    break;
+            }
+            if (q >= eol)
+                continue;
+            q++;
+        }
+        if (q >= eol || (*q != ' ' && *q != '\t'))
+            continue;
+        while (q < eol && (*q == ' ' || *q == '\t'))
+            q++;
+        char num[64];
+        size_t k = 0;
+        while (q < eol && *q != ' ' && *q != '\t' && *q != '\r' && k + 1 < sizeof num)
+            num[k++] = *q++;
+        num[k] = '\0';
+        char *e;
+        double v = strtod(num, &e);
+        if (k == 0 || *e != '\0' || !isfinite(v))
+            continue;
+        sum += v;
+        found = true;
+    }
+    if (found)
+        *out = sum;
+    return found;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static double since_t0(const struct runner *r, uint64_t ns)
+{
+    return ns >= r->t0 ? (double)(ns - r->t0) / 1e9 : 0;
+}
+
+static void list_add(struct runner *r, struct breq *q)
+{
+    q->next = r->head;
+    if (r->head)
+        r->head->prev = q;
+    r->head = q;
+    r->inflight++;
+}
+
+static void list_del(struct runner *r, struct breq *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        r->head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    r->inflight--;
+}
+
+static void breq_free(struct breq *q)
+{
+    free(q->head);
+    sy_buf_fini(&q->buf);
+    free(q->gaps);
+    free(q->stream_err);
+    free(q);
+}
+
+static void stream_error(struct breq *q, const char *msg)
+{
+    if (!q->stream_err)
+        q->stream_err = sy_xstrdup(msg);
+}
+
+static void on_head(void *ud, const struct sy_upstream_head *h)
+{
+    struct breq *q = ud;
+    q->status = h->status;
+    if (q->kind != BREQ_BENCH)
+        return;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (sy_str_case_eq_c(h->names[i], "x-gateway-destination-endpoint")) {
+            q->rec.endpoint = sy_bench_run_endpoint(q->r->run, h->values[i].p, h->values[i].len);
+            break;
+        }
+    }
+}
+
+static void content_event(struct breq *q)
+{
+    uint64_t now = sy_now_ns();
+    if (q->rec.events == 0) {
+        q->rec.ttft_s = (double)(now - q->t_start) / 1e9;
+    } else {
+        if (q->ngaps == q->gaps_cap) {
+            q->gaps_cap = q->gaps_cap ? q->gaps_cap * 2 : 64;
+            q->gaps = sy_xrealloc(q->gaps, q->gaps_cap * sizeof *q->gaps);
+        }
+        q->gaps[q->ngaps++] = (double)(now - q->t_last) / 1e9;
+    }
+    q->t_last = now;
+    q->rec.events++;
+}
+
+static unsigned json_uint(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 4e9)
+        return 0;
+    return (unsigned)v->valuedouble;
+}
+
+static void sse_data(struct breq *q, const char *p, size_t n)
+{
+    if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
+        q->done_marker = true;
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(p, n);
+    if (!j || !cJSON_IsObject(j)) {
+        stream_error(q, "malformed JSON in an SSE data event");
+        cJSON_Delete(j);
+        return;
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    if (e && !cJSON_IsNull(e)) {
+        const cJSON *m = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
+        char msg[300];
+        snprintf(msg, sizeof msg, "error event: %s",
+                 cJSON_IsString(m) ? m->valuestring : "(no message)");
+        stream_error(q, msg);
+    }
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    const cJSON *c0 = cJSON_IsArray(ch) ? cJSON_GetArrayItem(ch, 0) : NULL;
+    if (cJSON_IsObject(c0)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(c0, "text");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(c0, "delta");
+        if (!cJSON_IsString(t) && cJSON_IsObject(d)) {
+            t = cJSON_GetObjectItemCaseSensitive(d, "content");
+            if (!cJSON_IsString(t) || !t->valuestring[0])
+                t = cJSON_GetObjectItemCaseSensitive(d, "reasoning_content");
+        }
+        if (cJSON_IsString(t) && t->valuestring[0])
+            content_event(q);
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u)) {
+        q->rec.usage = true;
+        q->rec.out_tokens = json_uint(u, "completion_tokens");
+        q->rec.prompt_tokens = json_uint(u, "prompt_tokens");
+        const cJSON *det = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+        q->rec.cached_tokens = cJSON_IsObject(det) ? json_uint(det, "cached_tokens") : 0;
+    }
+    cJSON_Delete(j);
+}
+
+/* One complete SSE event (no trailing blank line, '\r' already removed). */
+static void sse_event(struct breq *q, char *p, size_t n)
+{
+    struct sy_buf data;
+    sy_buf_init(&data);
+    bool any = false;
+    while (n > 0) {
+        char *eol = memchr(p, '\n', n);
+        size_t l = eol ? (size_t)(eol - p) : n;
+        if (l >= 5 && memcmp(p, "data:", 5) == 0) {
+            const char *v = p + 5;
+            size_t vl = l - 5;
+            if (vl && *v == ' ')
+                v++, vl--;
+            if (any)
+                sy_buf_append(&data, "\n", 1);
+            sy_buf_append(&data, v, vl);
+            any = true;
+        }
+        if (!eol)
+            break;
+        n -= l + 1;
+        p = eol + 1;
+    }
+    if (any)
+        sse_data(q, data.data ? data.data : "", data.len);
+    sy_buf_fini(&data);
+}
+
+static void on_body(void *ud, const char *p, size_t n)
+{
+    struct breq *q = ud;
+    if (q->kind == BREQ_FETCH || q->status != 200) {
+        size_t cap = q->kind == BREQ_FETCH ? (64u << 20) : MAX_ERR_BODY;
+        if (q->buf.len < cap)
+            sy_buf_append(&q->buf, p, n < cap - q->buf.len ? n : cap - q->buf.len);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) { /* drop CR so "\r\n\r\n" and "\n\n" look alike */
+        const char *cr = memchr(p + i, '\r', n - i);
+        size_t l = cr ? (size_t)(cr - (p + i)) : n - i;
+        sy_buf_append(&q->buf, p + i, l);
+        i += l;
+    }
+    size_t off = 0;
+    while (q->buf.len - off >= 2) {
+        char *b = q->buf.data + off;
+        char *sep = memmem(b, q->buf.len - off, "\n\n", 2);
+        if (!sep)
+            break;
+        sse_event(q, b, (size_t)(sep - b));
+        off = (size_t)(sep - q->buf.data) + 2;
+    }
+    sy_buf_consume(&q->buf, off);
+    if (q->buf.len > MAX_SSE_EVENT) {
+        stream_error(q, "an SSE event exceeded 16 MiB");
+        sy_buf_reset(&q->buf);
+    }
+}
+
+static void pump(struct runner *r);
+static void issue(struct runner *r, enum breq_kind kind);
+
+static enum sy_bench_err err_kind(int err)
+{
+    switch (err) {
+    case SY_ECONNECT: return SY_BE_CONNECT;
+    case SY_ETIMEDOUT: return SY_BE_TIMEOUT;
+    case SY_ECLOSED: return SY_BE_CLOSED;
+    default: return SY_BE_IO;
+    }
+}
+
+static void finish_bench(struct breq *q, int err)
+{
+    struct runner *r = q->r;
+    struct sy_bench_run *run = r->run;
+    uint64_t now = sy_now_ns();
+    q->rec.start_s = since_t0(r, q->t_start);
+    q->rec.end_s = since_t0(r, now);
+    char msg[MAX_ERR_BODY + 64];
+    int kind = -1;
+    if (err != 0) {
+        kind = (int)err_kind(err);
+        snprintf(msg, sizeof msg, "%s", sy_strerror(err));
+    } else if (q->status != 200) {
+        kind = q->status == 429                      ? SY_BE_HTTP_429
+               : q->status >= 400 && q->status < 500 ? SY_BE_HTTP_4XX
+                                                     : SY_BE_HTTP_5XX;
+        snprintf(msg, sizeof msg, "HTTP %d: %.*s", q->status, (int)q->buf.len,
+                 q->buf.data ? q->buf.data : "");
+    } else if (q->stream_err) {
+        kind = SY_BE_STREAM;
+        snprintf(msg, sizeof msg, "%s", q->stream_err);
+    } else if (q->rec.events == 0 && !q->rec.usage) {
+        kind = SY_BE_EMPTY;
+        snprintf(msg, sizeof msg, "HTTP 200 with no content event and no usage");
+    }
+    q->rec.err = kind;
+    if (kind >= 0) {
+        for (char *c = msg; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
+        sy_bench_run_error(run, (enum sy_bench_err)kind, msg);
+    } else {
+        if (!q->rec.usage)
+            q->rec.out_tokens = q->rec.events;
+        for (size_t i = 0; i < q->ngaps; i++)
+            sy_bench_run_add_itl(run, q->gaps[i]);
+    }
+    sy_bench_run_add(run, &q->rec);
+}
+
+static void on_done(void *ud, int err)
+{
+    struct breq *q = ud;
+    struct runner *r = q->r;
+    list_del(r, q);
+    q->ur = NULL;
+    switch (q->kind) {
+    case BREQ_BENCH:
+        finish_bench(q, err);
+        breq_free(q);
+        pump(r);
+        return;
+    case BREQ_WARM:
+        breq_free(q);
+        if (r->warm_left > 0 && !r->interrupted)
+            issue(r, BREQ_WARM);
+        else
+            uv_stop(&r->loop);
+        return;
+    case BREQ_FETCH:
+        if (err == 0 && q->status / 100 == 2) {
+            sy_buf_reset(&r->mtext[q->fetch_index]);
+            sy_buf_append(&r->mtext[q->fetch_index], q->buf.data ? q->buf.data : "", q->buf.len);
+            r->mok[q->fetch_index] = true;
+        } else {
+            r->mok[q->fetch_index] = false;
+            fprintf(stderr, "switchyard bench: %s: %s\n", r->o->metrics_urls[q->fetch_index],
+                    err ? sy_strerror(err) : "unexpected HTTP status");
+        }
+        breq_free(q);
+        if (r->inflight == 0)
+            uv_stop(&r->loop);
+        return;
+    }
+}
+
+static const struct sy_upstream_cbs cbs = {
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_done = on_done,
+};
+
+static void send_breq(struct runner *r, struct breq *q, const struct target *t, const char *method,
+                      const char *path, const char *body, size_t blen)
+{
+    struct sy_buf h;
+    sy_buf_init(&h);
+    sy_buf_printf(&h, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-bench\r\n", method,
+                  path, t->key);
+    if (q->kind != BREQ_FETCH)
+        sy_buf_puts(&h, "Accept: text/event-stream\r\n");
+    if (body)
+        sy_buf_printf(&h, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
+    else if (strcmp(method, "POST") == 0)
+        sy_buf_puts(&h, "Content-Length: 0\r\n");
+    sy_buf_puts(&h, "\r\n");
+    size_t hl;
+    q->head = sy_buf_steal(&h, &hl);
+    q->bufs[0] = uv_buf_init(q->head, (unsigned)hl);
+    size_t nb = 1;
+    if (body && blen) {
+        q->bufs[1] = uv_buf_init((char *)body, (unsigned)blen);
+        nb = 2;
+    }
+    q->t_start = q->t_last = sy_now_ns();
+    list_add(r, q);
+    double tmo = r->o->timeout_s > 0 ? r->o->timeout_s : 300;
+    q->ur = sy_upstream_send(r->pool, t->key, (const struct sockaddr *)&t->addr, q->bufs, nb,
+                             CONNECT_TIMEOUT, (uint64_t)(tmo * 1e9), &cbs, q);
+}
+
+static struct breq *breq_new(struct runner *r, enum breq_kind kind)
+{
+    struct breq *q = SY_NEW(struct breq);
+    q->r = r;
+    q->kind = kind;
+    sy_buf_init(&q->buf);
+    q->rec.ttft_s = -1;
+    q->rec.endpoint = -1;
+    q->rec.err = -1;
+    return q;
+}
+
+static void issue(struct runner *r, enum breq_kind kind)
+{
+    size_t idx;
+    if (kind == BREQ_WARM) {
+        idx = (size_t)(r->o->warmup - r->warm_left) % r->w->n;
+        r->warm_left--;
+    } else {
+        idx = r->issued % r->w->n;
+        r->issued++;
+    }
+    const struct sy_wl_item *it = &r->w->items[idx];
+    struct breq *q = breq_new(r, kind);
+    char path[400];
+    snprintf(path, sizeof path, "%s%s", r->tgt.prefix,
+             it->chat ? "/v1/chat/completions" : "/v1/completions");
+    send_breq(r, q, &r->tgt, "POST", path, it->body, it->body_len);
+}
+
+/* ---- scheduling -------------------------------------------------------------------------- */
+
+static bool can_issue(const struct runner *r)
+{
+    return !r->stop_issuing && !r->interrupted && r->issued < r->limit;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void pump(struct runner *r)
+{
+    if (r->arr.mode == SY_ARR_CONCURRENCY) {
+        while (can_issue(r) && r->inflight < r->arr.concurrency)
+            issue(r, BREQ_BENCH);
+    } else {
+        double now = since_t0(r, sy_now_ns());
+        while (can_issue(r) && r->next_due >= 0 && r->next_due <= now) {
+            issue(r, BREQ_BENCH);
+            r->next_due = sy_arrival_next(&r->arr);
+        }
+        if (r->next_due < 0)
+            r->stop_issuing = true;
+        if (can_issue(r)) {
+            double wait_ms = ceil((r->next_due - now) * 1000.0);
+            uv_timer_start(&r->tick, on_tick, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
+        }
+    }
+    if (!can_issue(r) && r->inflight == 0)
+        uv_stop(&r->loop);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct runner *r = t->data;
+    r->stop_issuing = true;
+    uv_timer_stop(&r->tick);
+    pump(r);
+}
+
+static void show_progress(struct runner *r, bool final)
+{
+    if (!r->o->progress)
+        return;
+    double el = r->t0 ? since_t0(r, sy_now_ns()) : 0;
+    size_t errs = 0;
+    for (size_t k = 0; k < SY_BE_COUNT_; k++)
+        errs += r->run->errors[k];
+    fprintf(stderr, "\r  %-14.14s %6zu/%zu sent  %6zu done  %4zu in flight  %zu errors  %6.1fs%s",
+            r->run->name, r->issued, r->limit, r->run->nrecs, r->inflight, errs, el,
+            final ? "\n" : "  ");
+    fflush(stderr);
+    r->progress_shown = true;
+}
+
+static void on_progress(uv_timer_t *t)
+{
+    show_progress(t->data, false);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    struct runner *r = s->data;
+    if (r->interrupted)
+        return;
+    r->interrupted = true;
+    r->stop_issuing = true;
+    if (r->o->progress)
+        fprintf(stderr, "\n");
+    fprintf(stderr, "switchyard bench: %s: stopping, partial results follow\n",
+            sig == SIGINT ? "interrupted" : "terminated");
+    while (r->head) {
+        struct breq *q = r->head;
+        list_del(r, q);
+        if (q->ur)
+            sy_upstream_cancel(q->ur);
+        if (q->kind == BREQ_BENCH)
+            r->run->cancelled++;
+        breq_free(q);
+    }
+    uv_stop(&r->loop);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+static void fetch_all(struct runner *r, bool reset)
+{
+    for (size_t i = 0; i < r->o->nmetrics && !r->interrupted; i++) {
+        struct breq *q = breq_new(r, BREQ_FETCH);
+        q->fetch_index = i;
+        const char *path = reset              ? "/reset_prefix_cache"
+                           : r->mt[i].path[0] ? r->mt[i].path
+                                              : "/metrics";
+        send_breq(r, q, &r->mt[i], reset ? "POST" : "GET", path, NULL, 0);
+    }
+    if (r->inflight > 0)
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+}
+
+static bool metrics_sum(struct runner *r, double *q, double *h)
+{
+    *q = *h = 0;
+    for (size_t i = 0; i < r->o->nmetrics; i++) {
+        double a, b;
+        if (!r->mok[i] ||
+            !sy_bench_prom_sum(r->mtext[i].data ? r->mtext[i].data : "", r->mtext[i].len,
+                               "vllm:prefix_cache_queries_total", &a) ||
+            !sy_bench_prom_sum(r->mtext[i].data, r->mtext[i].len, "vllm:prefix_cache_hits_total",
+                               &b))
+            return false;
+        *q += a;
+        *h += b;
+    }
+    return r->o->nmetrics > 0;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w, const char *url,
+                     struct sy_bench_run *run, char *err, size_t errcap)
+{
+    if (!w || w->n == 0) {
+        snprintf(err, errcap, "empty workload");
+        return SY_EINVAL;
+    }
+    struct runner *r = SY_NEW(struct runner);
+    int rc = parse_url(url, &r->tgt, err, errcap);
+    for (size_t i = 0; rc == 0 && i < o->nmetrics; i++) {
+        rc = parse_url(o->metrics_urls[i], &r->mt[i], err, errcap);
+    }
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    for (size_t i = 0; i < SY_BENCH_MAX_METRICS; i++)
+        sy_buf_init(&r->mtext[i]);
+    r->o = o;
+    r->w = w;
+    r->run = run;
+    r->arr = o->arrival;
+    r->limit = o->num_requests ? o->num_requests : w->n;
+    uv_loop_init(&r->loop);
+    r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
+    uv_timer_init(&r->loop, &r->tick);
+    uv_timer_init(&r->loop, &r->progress);
+    uv_timer_init(&r->loop, &r->deadline);
+    r->tick.data = r->progress.data = r->deadline.data = r;
+    uv_signal_init(&r->loop, &r->sigint);
+    uv_signal_init(&r->loop, &r->sigterm);
+    r->sigint.data = r->sigterm.data = r;
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+
+    double q0 = 0, h0 = 0, q1, h1;
+    bool have0 = false;
+    if (o->nmetrics) {
+        if (o->reset_prefix_cache)
+            fetch_all(r, true);
+        fetch_all(r, false);
+        have0 = metrics_sum(r, &q0, &h0);
+    }
+    if (o->warmup && !r->interrupted) {
+        r->warm_left = o->warmup;
+        issue(r, BREQ_WARM);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+    }
+    if (!r->interrupted) {
+        r->t0 = sy_now_ns();
+        r->next_due = sy_arrival_next(&r->arr);
+        double dur = o->duration_s;
+        if (dur > 0)
+            uv_timer_start(&r->deadline, on_deadline, (uint64_t)ceil(dur * 1000), 0);
+        if (o->progress)
+            uv_timer_start(&r->progress, on_progress, 1000, 1000);
+        pump(r);
+        if (r->inflight > 0 || can_issue(r))
+            uv_run(&r->loop, UV_RUN_DEFAULT);
+        uint64_t last = r->t0;
+        for (size_t i = 0; i < run->nrecs; i++) {
+            uint64_t e = r->t0 + (uint64_t)(run->recs[i].end_s * 1e9);
+            if (e > last)
+                last = e;
+        }
+        run->duration_s = r->interrupted ? since_t0(r, sy_now_ns()) : since_t0(r, last);
+        uv_timer_stop(&r->progress);
+        uv_timer_stop(&r->deadline);
+        uv_timer_stop(&r->tick);
+        if (r->progress_shown || o->progress)
+            show_progress(r, true);
+    }
+    if (o->nmetrics && have0 && !r->interrupted) {
+        fetch_all(r, false);
+        if (metrics_sum(r, &q1, &h1) && q1 >= q0 && h1 >= h0) {
+            run->cache_queries = q1 - q0;
+            run->cache_hits = h1 - h0;
+        }
+    }
+    run->interrupted = r->interrupted;
+    sy_bench_run_compute(run);
+
+    /* teardown: cancel anything left, close handles, drain the loop */
+    while (r->head) {
+        struct breq *q = r->head;
+        list_del(r, q);
+        if (q->ur)
+            sy_upstream_cancel(q->ur);
+        breq_free(q);
+    }
+    sy_upstream_pool_free(r->pool);
+    uv_close((uv_handle_t *)&r->tick, close_cb);
+    uv_close((uv_handle_t *)&r->progress, close_cb);
+    uv_close((uv_handle_t *)&r->deadline, close_cb);
+    uv_close((uv_handle_t *)&r->sigint, close_cb);
+    uv_close((uv_handle_t *)&r->sigterm, close_cb);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    for (size_t i = 0; i < SY_BENCH_MAX_METRICS; i++)
+        sy_buf_fini(&r->mtext[i]);
+    free(r);
+    return 0;
+}

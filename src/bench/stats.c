@@ -1,0 +1,192 @@
+/* stats.c - the records of one benchmark run and their summary.
+ *
+ * A run keeps one small record per request (send time, end time, TTFT, tokens, endpoint, error
+ * kind) plus every inter-token gap, and computes everything else at the end: the reports need the
+ * raw records anyway (latency distributions, load per endpoint over time), and sorting a few
+ * hundred thousand doubles once is cheaper than maintaining streaming quantile sketches with
+ * their approximation error.
+ *
+ * Definitions (those of vLLM's and SGLang's bench_serving):
+ *   TTFT  first SSE data event carrying content - send time
+ *   ITL   time between consecutive content events (every gap of every successful request)
+ *   TPOT  (E2E - TTFT) / (output_tokens - 1), per request with at least 2 output tokens
+ *   E2E   completion - send time
+ *   req/s and output tok/s count successful requests over the run's duration (first send to
+ *   last completion). Failed requests count in errors by kind, never silently.
+ * Percentiles interpolate linearly between closest ranks (numpy's default).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "core/alloc.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double sy_stats_percentile(const double *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    if (p <= 0)
+        return v[0];
+    if (p >= 100)
+        return v[n - 1];
+    double rank = p / 100.0 * (double)(n - 1);
+    size_t lo = (size_t)floor(rank);
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    double frac = rank - (double)lo;
+    return v[lo] + (v[hi] - v[lo]) * frac;
+}
+
+void sy_stats_summarize(double *v, size_t n, struct sy_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    out->n = n;
+    out->mean = sum / (double)n;
+    out->p50 = sy_stats_percentile(v, n, 50);
+    out->p90 = sy_stats_percentile(v, n, 90);
+    out->p99 = sy_stats_percentile(v, n, 99);
+    out->min = v[0];
+    out->max = v[n - 1];
+}
+
+static const char *const err_names[SY_BE_COUNT_] = {
+    [SY_BE_CONNECT] = "connect",   [SY_BE_TIMEOUT] = "timeout",
+    [SY_BE_CLOSED] = "closed",     [SY_BE_IO] = "io",
+    [SY_BE_HTTP_429] = "http_429", [SY_BE_HTTP_4XX] = "http_4xx",
+    [SY_BE_HTTP_5XX] = "http_5xx", [SY_BE_STREAM] = "stream",
+    [SY_BE_EMPTY] = "empty",
+};
+
+const char *sy_bench_err_name(enum sy_bench_err k)
+{
+    return (unsigned)k < SY_BE_COUNT_ ? err_names[k] : "?";
+}
+
+void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *target)
+{
+    memset(r, 0, sizeof *r);
+    r->name = sy_xstrdup(name ? name : "");
+    r->target = sy_xstrdup(target ? target : "");
+    r->cache_queries = -1;
+    r->cache_hits = -1;
+    r->cache_hit_rate = -1;
+    r->cached_ratio = -1;
+}
+
+void sy_bench_run_fini(struct sy_bench_run *r)
+{
+    free(r->name);
+    free(r->target);
+    free(r->recs);
+    free(r->itl);
+    for (size_t i = 0; i < r->nendpoints; i++)
+        free(r->endpoints[i]);
+    for (size_t k = 0; k < SY_BE_COUNT_; k++)
+        free(r->first_error[k]);
+    memset(r, 0, sizeof *r);
+}
+
+void sy_bench_run_add(struct sy_bench_run *r, const struct sy_req_rec *rec)
+{
+    if (r->nrecs == r->recs_cap) {
+        r->recs_cap = r->recs_cap ? r->recs_cap * 2 : 256;
+        r->recs = sy_xrealloc(r->recs, r->recs_cap * sizeof *r->recs);
+    }
+    r->recs[r->nrecs++] = *rec;
+}
+
+void sy_bench_run_add_itl(struct sy_bench_run *r, double gap)
+{
+    if (r->nitl == r->itl_cap) {
+        r->itl_cap = r->itl_cap ? r->itl_cap * 2 : 1024;
+        r->itl = sy_xrealloc(r->itl, r->itl_cap * sizeof *r->itl);
+    }
+    r->itl[r->nitl++] = gap;
+}
+
+int sy_bench_run_endpoint(struct sy_bench_run *r, const char *p, size_t n)
+{
+    for (size_t i = 0; i < r->nendpoints; i++)
+        if (strlen(r->endpoints[i]) == n && memcmp(r->endpoints[i], p, n) == 0)
+            return (int)i;
+    if (r->nendpoints == SY_BENCH_MAX_ENDPOINTS)
+        return -1;
+    r->endpoints[r->nendpoints] = sy_xstrndup(p, n);
+    return (int)r->nendpoints++;
+}
+
+void sy_bench_run_error(struct sy_bench_run *r, enum sy_bench_err k, const char *msg)
+{
+    if ((unsigned)k >= SY_BE_COUNT_)
+        return;
+    r->errors[k]++;
+    if (!r->first_error[k] && msg)
+        r->first_error[k] = sy_xstrdup(msg);
+}
+
+size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < r->nrecs; i++)
+        c += r->recs[i].endpoint == e;
+    return c;
+}
+
+void sy_bench_run_compute(struct sy_bench_run *r)
+{
+    double *ttft = sy_xmalloc((r->nrecs + 1) * sizeof *ttft);
+    double *tpot = sy_xmalloc((r->nrecs + 1) * sizeof *tpot);
+    double *e2e = sy_xmalloc((r->nrecs + 1) * sizeof *e2e);
+    size_t nt = 0, np = 0, ne = 0;
+    r->completed = 0;
+    r->output_tokens = r->prompt_tokens = r->cached_tokens = 0;
+    uint64_t usage_prompt = 0;
+    for (size_t i = 0; i < r->nrecs; i++) {
+        const struct sy_req_rec *q = &r->recs[i];
+        if (q->err >= 0)
+            continue;
+        r->completed++;
+        double e = q->end_s - q->start_s;
+        e2e[ne++] = e;
+        if (q->ttft_s >= 0) {
+            ttft[nt++] = q->ttft_s;
+            if (q->out_tokens > 1)
+                tpot[np++] = (e - q->ttft_s) / (double)(q->out_tokens - 1);
+        }
+        r->output_tokens += q->out_tokens;
+        r->prompt_tokens += q->prompt_tokens;
+        r->cached_tokens += q->cached_tokens;
+        if (q->usage)
+            usage_prompt += q->prompt_tokens;
+    }
+    sy_stats_summarize(ttft, nt, &r->ttft);
+    sy_stats_summarize(tpot, np, &r->tpot);
+    sy_stats_summarize(e2e, ne, &r->e2e);
+    /* summarize sorts in place: the ITL array's order carries no meaning */
+    sy_stats_summarize(r->itl, r->nitl, &r->itl_sum);
+    free(ttft);
+    free(tpot);
+    free(e2e);
+    r->total_errors = 0;
+    for (size_t k = 0; k < SY_BE_COUNT_; k++)
+        r->total_errors += r->errors[k];
+    double d = r->duration_s > 0 ? r->duration_s : 0;
+    r->req_per_s = d > 0 ? (double)r->completed / d : 0;
+    r->output_tok_per_s = d > 0 ? (double)r->output_tokens / d : 0;
+    r->input_tok_per_s = d > 0 ? (double)r->prompt_tokens / d : 0;
+    r->cached_ratio = usage_prompt > 0 ? (double)r->cached_tokens / (double)usage_prompt : -1;
+    r->cache_hit_rate =
+        (r->cache_queries > 0 && r->cache_hits >= 0) ? r->cache_hits / r->cache_queries : -1;
+}
