@@ -58,6 +58,7 @@ struct producer {
     struct sy_approx_index *idx;               /* owned */
     _Atomic(const struct sy_pool *) last_pool; /* pool seen by the last cycle (purge trigger) */
     _Atomic uint64_t last_purge_ns;            /* monotonic time of the last purge */
+    _Atomic bool warned;                       /* an insert failure was logged */
 };
 
 void sy_approx_prefix_config_default(struct sy_approx_prefix_config *c)
@@ -273,9 +274,10 @@ static void producer_pre_request(void *state, struct sy_sched_cycle *cy,
         cap = chosen->st.m.num_blocks > UINT32_MAX / 2 ? UINT32_MAX / 2
                                                        : (uint32_t)chosen->st.m.num_blocks;
     int rc = sy_approx_index_add(p->idx, cy->block_hashes, cy->nblocks, chosen->ep, cap);
-    if (rc)
-        sy_warn("approx-prefix-cache-producer: index insert for %s failed: %s", chosen->ep->address,
-                sy_strerror(rc));
+    if (rc && !atomic_exchange(&p->warned, true)) /* once: this repeats on every request */
+        sy_warn("approx-prefix-cache-producer: index insert for %s failed: %s (more than %d "
+                "endpoints indexed; their requests are not learned)",
+                chosen->ep->address, sy_strerror(rc), SY_APPROX_MAX_ENDPOINTS);
     if (cy->prefix) {
         const struct sy_prefix_match *m = &cy->prefix[chosen->pool_index];
         sy_approx_index_record(p->idx, m->match_blocks, m->total_blocks);
