@@ -16,6 +16,7 @@ static const struct {
     {"gateway", sy_gateway_main, "run the OpenAI-compatible gateway and scheduler"},
     {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
     {"bench", sy_bench_main, "drive load against OpenAI-compatible targets and compare them"},
+    {"demo", sy_demo_main, "simulated fleet + round-robin vs Switchyard, side by side"},
 };
 
 static void usage(FILE *f)
