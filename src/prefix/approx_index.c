@@ -1,40 +1,43 @@
 /* approx_index.c - the approximate prefix-cache index: block hash -> endpoints, per-endpoint LRU.
  *
- * Data structure. Every (hash, endpoint) fact is one 24-byte `pair` in one pool array, linked
- * twice by 32-bit indices: into its endpoint's LRU list (prev/next) and into its hash's endpoint
- * set (set_next, singly linked). An open-addressing table of 16-byte slots maps a hash to the
- * head of its set:
+ * Data structure. Every (hash, endpoint) fact is one 24-byte `pair` in one pool array, linked by
+ * 32-bit indices into its endpoint's LRU list (prev/next). An open-addressing table of 24-byte
+ * slots maps a hash to its endpoint set: a contiguous array of 8-byte members {pair, endpoint id}
+ * (one member inline in the slot, more in a heap array that doubles):
  *
- *   slots[] (linear probing, home = hash & mask)      pairs[] (pool, free list through `next`)
- *   +---------+------+                                 +------+----------+----------+----+
- *   | hash    | head |--> pair(h, ep 3) --set_next-->  | hash | prev/next| set_next | ep |
- *   +---------+------+    pair(h, ep 7) --> NIL        +------+----------+----------+----+
+ *   slots[] (linear probing, home = hash & mask)         pairs[] (pool, free list via `next`)
+ *   +------+---+-----+-------------------------+         +------+-----------+----+
+ *   | hash | n | cap | one member | ext array  |-------> | hash | prev/next | ep |
+ *   +------+---+-----+-------------------------+         +------+-----------+----+
  *   eps[id]: { key, lru head (MRU) .. tail (LRU), count, cap }
  *
- * Lookup of one hash is one slot probe plus a walk of its (short) endpoint set, so a request costs
- * O(blocks x endpoints-per-block), never O(blocks x pool size). Candidate endpoints are mapped to
- * ids once per call through a pointer hash map (pmap).
+ * Lookup of one hash is one slot probe plus a sequential scan of its members, so a request costs
+ * O(blocks x endpoints-per-block), never O(blocks x pool size), and a prefix every endpoint holds
+ * (a shared system prompt) is a linear scan of a few hundred bytes, not a pointer chase.
+ * Candidate endpoints are mapped to ids once per call through a pointer hash map (pmap).
  *
- * Memory per entry: 24 bytes (pair) + 16 bytes per distinct hash / table load (0.375..0.75), so
- * 24 + 21..43 bytes = 45..67 bytes when every hash is held by one endpoint, and close to 24 bytes
- * when many endpoints share a prefix. Pools double, so allow up to 2x slack on top; the test
- * suite measures it. Total memory is bounded by the sum of the endpoints' capacities
- * (default 31250 each) because the LRU evicts before it grows past them.
+ * Memory per entry: 24 bytes (pair) + 24 bytes per distinct hash / table load (0.375..0.75), so
+ * about 56-88 bytes when every hash is held by one endpoint (member inline), and about 24 + 8 (+
+ * array slack) bytes per extra endpoint sharing a hash. Pools double, so allow up to 2x slack on
+ * the pair pool; the test suite measures it. Total memory is bounded by the sum of the endpoints'
+ * capacities (default 31250 each) because the LRU evicts before it grows past them.
  *
- * Invariants: a slot is empty iff head == NIL; every pair is on exactly one LRU list and one set
- * list; eps[id].count == length of its LRU list; an endpoint appears at most once per set.
+ * Invariants: a slot is empty iff n == 0; every pair is on exactly one LRU list and appears in
+ * exactly one slot's members; eps[id].count == length of its LRU list; an endpoint appears at most
+ * once per set.
  *
  * Threading: a writer-preferring pthread rwlock. match() holds it shared for the whole walk;
  * add/remove/retain hold it exclusively once per call (one request's hashes in one critical
  * section). Statistics are atomics updated outside or after the lock.
  *
  * Deletion in the table uses backward shifting (no tombstones), so probe lengths stay short under
- * constant churn. Growing the table rehashes slots only: pairs refer to hashes, not slots.
+ * constant churn. Growing the table moves slots only: pairs refer to hashes, not slots.
  *
  * Rejected: one map of Go-style sets per hash (a malloc per hash and per set; ~200 bytes per
- * entry in llm-d's Go version); a bitset of endpoints per hash (128 bytes per hash at 1024
- * endpoints); sharded locks (a request's hashes would spread over all shards and a true
- * per-endpoint LRU needs one order; measured single-lock cost is a few microseconds per request).
+ * entry in llm-d's Go version); linked lists of pairs per hash (the first version: a shared
+ * prefix held by 256 endpoints cost 256 cache misses per block); a bitset of endpoints per hash
+ * (128 bytes per hash at 1024 endpoints); sharded locks (a request's hashes would spread over all
+ * shards and a true per-endpoint LRU needs one order).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,18 +53,25 @@
 #define NIL UINT32_MAX
 
 struct pair {
-    uint64_t hash;     /* block hash */
-    uint32_t prev;     /* LRU neighbour toward the head (more recent), NIL at head */
-    uint32_t next;     /* LRU neighbour toward the tail; free-list link when free */
-    uint32_t set_next; /* next pair holding the same hash */
-    uint16_t ep;       /* endpoint id */
-    uint16_t pad_;     /* unused */
+    uint64_t hash; /* block hash */
+    uint32_t prev; /* LRU neighbour toward the head (more recent), NIL at head */
+    uint32_t next; /* LRU neighbour toward the tail; free-list link when free */
+    uint16_t ep;   /* endpoint id */
+};
+
+struct member {
+    uint32_t pair; /* the pair recording (hash, ep) */
+    uint32_t ep;   /* its endpoint id (copied: the scan never touches pairs[]) */
 };
 
 struct slot {
     uint64_t hash; /* key */
-    uint32_t head; /* first pair of the hash's endpoint set; NIL = empty slot */
-    uint32_t pad_; /* unused */
+    uint32_t n;    /* members; 0 = empty slot */
+    uint32_t cap;  /* 1 = the inline member, else the ext array's capacity */
+    union {
+        struct member one;  /* cap == 1 */
+        struct member *ext; /* cap > 1; owned */
+    } u;
 };
 
 struct epinfo {
@@ -83,6 +93,7 @@ struct sy_approx_index {
     struct slot *slots;                         /* hash table, nslots a power of two */
     size_t nslots;                              /* table size */
     size_t nhashes;                             /* non-empty slots */
+    size_t ext_bytes;                           /* bytes in member arrays */
     struct pair *pairs;                         /* pair pool */
     size_t pairs_cap;                           /* allocated pairs */
     size_t pairs_hw;                            /* pairs ever handed out (pool high-water mark) */
@@ -145,9 +156,7 @@ static void pmap_rebuild(struct sy_approx_index *idx)
 
 static void slots_alloc(struct sy_approx_index *idx, size_t n)
 {
-    idx->slots = sy_xmalloc(n * sizeof *idx->slots);
-    for (size_t i = 0; i < n; i++)
-        idx->slots[i].head = NIL;
+    idx->slots = sy_xcalloc(n, sizeof *idx->slots); /* n == 0: empty */
     idx->nslots = n;
 }
 
@@ -174,6 +183,9 @@ void sy_approx_index_free(struct sy_approx_index *idx)
         return;
     atomic_fetch_sub(&g_entries, (int64_t)idx->npairs);
     pthread_rwlock_destroy(&idx->lock);
+    for (size_t i = 0; i < idx->nslots; i++)
+        if (idx->slots[i].n && idx->slots[i].cap > 1)
+            free(idx->slots[i].u.ext);
     free(idx->slots);
     free(idx->pairs);
     free(idx->pmap);
@@ -186,20 +198,19 @@ static size_t slot_find(const struct sy_approx_index *idx, uint64_t hash)
 {
     size_t mask = idx->nslots - 1;
     for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
-        if (idx->slots[i].head == NIL)
+        if (idx->slots[i].n == 0)
             return SIZE_MAX;
         if (idx->slots[i].hash == hash)
             return i;
     }
 }
 
-static size_t slot_insert_raw(struct slot *slots, size_t nslots, uint64_t hash, uint32_t head)
+static size_t slot_insert_raw(struct slot *slots, size_t nslots, const struct slot *src)
 {
-    size_t mask = nslots - 1, i = (size_t)hash & mask;
-    while (slots[i].head != NIL)
+    size_t mask = nslots - 1, i = (size_t)src->hash & mask;
+    while (slots[i].n != 0)
         i = (i + 1) & mask;
-    slots[i].hash = hash;
-    slots[i].head = head;
+    slots[i] = *src;
     return i;
 }
 
@@ -209,9 +220,34 @@ static void slots_grow(struct sy_approx_index *idx)
     size_t oldn = idx->nslots;
     slots_alloc(idx, oldn * 2);
     for (size_t i = 0; i < oldn; i++)
-        if (old[i].head != NIL)
-            slot_insert_raw(idx->slots, idx->nslots, old[i].hash, old[i].head);
+        if (old[i].n != 0)
+            slot_insert_raw(idx->slots, idx->nslots, &old[i]);
     free(old);
+}
+
+static struct member *members(struct slot *s)
+{
+    return s->cap <= 1 ? &s->u.one : s->u.ext;
+}
+
+/* Appends a member, growing the array (inline -> 4 -> 8 ...). */
+static void member_add(struct sy_approx_index *idx, struct slot *s, uint32_t pair, uint32_t ep)
+{
+    if (s->n == s->cap) {
+        uint32_t ncap = s->cap <= 1 ? 4 : s->cap * 2;
+        struct member *a;
+        if (s->cap <= 1) {
+            a = sy_xmalloc(ncap * sizeof *a);
+            a[0] = s->u.one;
+        } else {
+            a = sy_xrealloc(s->u.ext, ncap * sizeof *a);
+            idx->ext_bytes -= s->cap * sizeof *a;
+        }
+        idx->ext_bytes += ncap * sizeof *a;
+        s->u.ext = a;
+        s->cap = ncap;
+    }
+    members(s)[s->n++] = (struct member){pair, ep};
 }
 
 /* Empties slot i, shifting later members of the probe run back (no tombstones). */
@@ -220,7 +256,7 @@ static void slot_delete(struct sy_approx_index *idx, size_t i)
     size_t mask = idx->nslots - 1, j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (idx->slots[j].head == NIL)
+        if (idx->slots[j].n == 0)
             break;
         size_t home = (size_t)idx->slots[j].hash & mask;
         /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
@@ -230,7 +266,8 @@ static void slot_delete(struct sy_approx_index *idx, size_t i)
             i = j;
         }
     }
-    idx->slots[i].head = NIL;
+    idx->slots[i].n = 0;
+    idx->slots[i].cap = 0;
     idx->nhashes--;
 }
 
@@ -284,13 +321,20 @@ static void pair_drop(struct sy_approx_index *idx, uint32_t p)
     e->count--;
     size_t s = slot_find(idx, pp->hash);
     if (s != SIZE_MAX) { /* always found (invariant); tolerate anyway */
-        uint32_t *link = &idx->slots[s].head;
-        while (*link != NIL && *link != p)
-            link = &idx->pairs[*link].set_next;
-        if (*link == p)
-            *link = pp->set_next;
-        if (idx->slots[s].head == NIL)
+        struct slot *sl = &idx->slots[s];
+        struct member *m = members(sl);
+        for (uint32_t k = 0; k < sl->n; k++)
+            if (m[k].pair == p) {
+                m[k] = m[--sl->n]; /* swap-remove: set order does not matter */
+                break;
+            }
+        if (sl->n == 0) {
+            if (sl->cap > 1) {
+                free(sl->u.ext);
+                idx->ext_bytes -= sl->cap * sizeof(struct member);
+            }
             slot_delete(idx, s);
+        }
     }
     pp->next = idx->free_pair;
     idx->free_pair = p;
@@ -350,8 +394,10 @@ size_t sy_approx_index_match(struct sy_approx_index *idx, const uint64_t *hashes
             break;
         if (!any)
             continue; /* keep walking: the return value still reports the stop */
-        for (uint32_t p = idx->slots[s].head; p != NIL; p = idx->pairs[p].set_next) {
-            uint32_t c = pos[idx->pairs[p].ep];
+        struct slot *sl = &idx->slots[s];
+        const struct member *m = members(sl);
+        for (uint32_t k = 0; k < sl->n; k++) {
+            uint32_t c = pos[m[k].ep];
             if (c)
                 counts[c - 1]++;
         }
@@ -378,12 +424,14 @@ int sy_approx_index_add(struct sy_approx_index *idx, const uint64_t *hashes, siz
         uint64_t h = hashes[i];
         size_t s = slot_find(idx, h);
         if (s != SIZE_MAX) {
-            uint32_t p = idx->slots[s].head;
-            while (p != NIL && idx->pairs[p].ep != id)
-                p = idx->pairs[p].set_next;
-            if (p != NIL) { /* already held: refresh */
-                lru_unlink(idx, e, p);
-                lru_push_head(idx, e, p);
+            struct slot *sl = &idx->slots[s];
+            const struct member *m = members(sl);
+            uint32_t k = 0;
+            while (k < sl->n && m[k].ep != id)
+                k++;
+            if (k < sl->n) { /* already held: refresh */
+                lru_unlink(idx, e, m[k].pair);
+                lru_push_head(idx, e, m[k].pair);
                 continue;
             }
         }
@@ -391,15 +439,13 @@ int sy_approx_index_add(struct sy_approx_index *idx, const uint64_t *hashes, siz
         struct pair *pp = &idx->pairs[p];
         pp->hash = h;
         pp->ep = (uint16_t)id;
-        pp->pad_ = 0;
         if (s != SIZE_MAX) {
-            pp->set_next = idx->slots[s].head;
-            idx->slots[s].head = p;
+            member_add(idx, &idx->slots[s], p, id);
         } else {
             if ((idx->nhashes + 1) * 4 > idx->nslots * 3)
                 slots_grow(idx);
-            pp->set_next = NIL;
-            slot_insert_raw(idx->slots, idx->nslots, h, p);
+            struct slot ns = {.hash = h, .n = 1, .cap = 1, .u.one = {p, id}};
+            slot_insert_raw(idx->slots, idx->nslots, &ns);
             idx->nhashes++;
         }
         lru_push_head(idx, e, p);
@@ -493,7 +539,7 @@ void sy_approx_index_stats(struct sy_approx_index *idx, struct sy_approx_index_s
     out->hashes = idx->nhashes;
     out->endpoints = idx->neps;
     out->bytes = idx->nslots * sizeof(struct slot) + idx->pairs_cap * sizeof(struct pair) +
-                 PMAP_SIZE * sizeof(struct pmap_ent) + sizeof idx->eps;
+                 idx->ext_bytes + PMAP_SIZE * sizeof(struct pmap_ent) + sizeof idx->eps;
     pthread_rwlock_unlock(&idx->lock);
     out->lookups = atomic_load(&idx->lookups);
     out->hit_blocks = atomic_load(&idx->hit_blocks);

@@ -8,7 +8,7 @@
  *
  * Thread-safe: one reader-writer lock (writer-preferring); lookups share it, inserts and purges
  * take it exclusively, each once per call. Memory is bounded by the sum of endpoint capacities
- * (about 40-64 bytes per (hash, endpoint) entry, see approx_index.c).
+ * (about 50-90 bytes per (hash, endpoint) entry, see approx_index.c).
  */
 #ifndef SY_PREFIX_APPROX_INDEX_H
 #define SY_PREFIX_APPROX_INDEX_H
