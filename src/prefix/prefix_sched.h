@@ -39,6 +39,9 @@ int sy_prefix_cache_scorer_make_producer(const void *scorer_state, void **produc
 
 /* The producer's index (for the gateway's debug output and tests). Borrowed. */
 struct sy_approx_index *sy_approx_prefix_producer_index(void *producer_state);
+/* The producer's effective configuration (after defaults and legacy parameters). */
+void sy_approx_prefix_producer_config(const void *producer_state,
+                                      struct sy_approx_prefix_config *out);
 /* Drops index entries of endpoints not in pool (call after a reload; the producer also does it
  * by itself when it sees a new pool and every 2 minutes, as llm-d). */
 void sy_approx_prefix_producer_retain(void *producer_state, const struct sy_pool *pool);

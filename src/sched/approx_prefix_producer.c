@@ -300,6 +300,12 @@ struct sy_approx_index *sy_approx_prefix_producer_index(void *producer_state)
     return producer_state ? ((struct producer *)producer_state)->idx : NULL;
 }
 
+void sy_approx_prefix_producer_config(const void *producer_state,
+                                      struct sy_approx_prefix_config *out)
+{
+    *out = ((const struct producer *)producer_state)->cfg;
+}
+
 void sy_approx_prefix_producer_retain(void *producer_state, const struct sy_pool *pool)
 {
     if (producer_state && pool)

@@ -176,6 +176,44 @@ static void test_legacy_forwarding(void **state)
     sy_pool_unref(pool);
 }
 
+/* Through the loader: the v0.8 session-affinity sample's inline parameters reach the producer the
+ * loader auto-creates; without them the producer has the v0.8 defaults. */
+static void test_loader_forwards_legacy(void **state)
+{
+    char err[512];
+    struct sy_scheduler *s = fx_sched("apiVersion: llm-d.ai/v1alpha1\n"
+                                      "kind: EndpointPickerConfig\n"
+                                      "plugins:\n"
+                                      "- type: prefix-cache-scorer\n"
+                                      "  parameters:\n"
+                                      "    hashBlockSize: 5\n"
+                                      "    maxPrefixBlocksToMatch: 128\n"
+                                      "    lruCapacityPerServer: 1000\n",
+                                      err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(s->nproducers, 1);
+    assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+    struct sy_approx_prefix_config c;
+    sy_approx_prefix_producer_config(s->producers[0]->state, &c);
+    assert_int_equal(c.block_chars, 5);
+    assert_int_equal(c.max_blocks, 128);
+    assert_int_equal(c.lru_capacity, 1000);
+    assert_true(c.auto_tune);
+    sy_sched_free(s);
+
+    s = fx_sched("apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\nplugins:\n"
+                 "- type: prefix-cache-scorer\n",
+                 err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(s->nproducers, 1);
+    sy_approx_prefix_producer_config(s->producers[0]->state, &c);
+    assert_int_equal(c.block_chars, 0);
+    assert_int_equal(c.block_tokens, 16);
+    assert_int_equal(c.max_blocks, 256);
+    assert_int_equal(c.lru_capacity, 31250);
+    sy_sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_match_length_term),
         cmocka_unit_test(test_params_refused),
         cmocka_unit_test(test_legacy_forwarding),
+        cmocka_unit_test(test_loader_forwards_legacy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
