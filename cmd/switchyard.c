@@ -17,6 +17,7 @@ static const struct {
     {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
     {"bench", sy_bench_main, "drive load against OpenAI-compatible targets and compare them"},
     {"demo", sy_demo_main, "simulated fleet + round-robin vs Switchyard, side by side"},
+    {"tokenize", sy_tokenize_main, "print token ids of text or chat messages (Hugging Face tokenizer.json)"},
 };
 
 static void usage(FILE *f)

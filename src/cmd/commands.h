@@ -14,4 +14,6 @@ sy_command_fn sy_sim_main;     /* src/sim/sim_main.c */
 sy_command_fn sy_bench_main;   /* src/bench/bench_main.c */
 sy_command_fn sy_demo_main;    /* src/bench/demo.c */
 
+sy_command_fn sy_tokenize_main; /* src/tokenize/tokenize_main.c */
+
 #endif

@@ -45,9 +45,9 @@ int sy_tokenizer_apply_chat_template(const struct sy_tokenizer *tok, const char 
 
 /* Same as sy_tokenizer_apply_chat_template(), and on failure writes a human-readable reason
  * (e.g. the raise_exception message) into err (capacity errcap). */
-int sy_tokenizer_render_chat(const struct sy_tokenizer *tok, const char *messages_json,
-                             size_t len, bool add_generation_prompt, char **out, size_t *outlen,
-                             char *err, size_t errcap);
+int sy_tokenizer_render_chat(const struct sy_tokenizer *tok, const char *messages_json, size_t len,
+                             bool add_generation_prompt, char **out, size_t *outlen, char *err,
+                             size_t errcap);
 
 /* Number of entries in the vocabulary including added tokens (max id + 1). */
 size_t sy_tokenizer_vocab_size(const struct sy_tokenizer *tok);
