@@ -298,15 +298,29 @@ static void chart_open(struct sy_buf *b, const char *title)
     sy_buf_puts(b, "</text>");
 }
 
+/* Short number for chart labels: 2445, 38.2, 0.0829 (no exponent for everyday magnitudes). */
+static const char *num(char *out, size_t cap, double v)
+{
+    double a = fabs(v);
+    if (a >= 1e7 || (a > 0 && a < 1e-3))
+        snprintf(out, cap, "%.3g", v);
+    else if (a >= 100)
+        snprintf(out, cap, "%.0f", v);
+    else
+        snprintf(out, cap, "%.3g", v);
+    return out;
+}
+
 static void y_axis(struct sy_buf *b, double ymax, const char *unit)
 {
+    char t[32];
     int h = CH - MT - MB;
     for (int i = 0; i <= 4; i++) {
         double y = MT + h - h * i / 4.0;
         sy_buf_printf(b,
                       "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"g\"/>"
-                      "<text x=\"%d\" y=\"%.1f\" class=\"a\" text-anchor=\"end\">%.3g%s</text>",
-                      ML, CW - MR, y, y, ML - 4, y + 4, ymax * i / 4.0, unit);
+                      "<text x=\"%d\" y=\"%.1f\" class=\"a\" text-anchor=\"end\">%s%s</text>",
+                      ML, CW - MR, y, y, ML - 4, y + 4, num(t, sizeof t, ymax * i / 4.0), unit);
     }
 }
 
@@ -325,6 +339,7 @@ static void bar_chart(struct sy_buf *b, const char *title, const char *unit,
     int w = CW - ML - MR, h = CH - MT - MB;
     double gw = (double)w / (double)(ngroups ? ngroups : 1);
     double bw = gw * 0.7 / (double)(nser ? nser : 1);
+    char t[32];
     for (size_t g = 0; g < ngroups; g++) {
         double gx = ML + gw * (double)g + gw * 0.15;
         for (size_t s = 0; s < nser; s++) {
@@ -335,10 +350,10 @@ static void bar_chart(struct sy_buf *b, const char *title, const char *unit,
             sy_buf_printf(b,
                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
                           "fill=\"%s\"><title>%.4g%s</title></rect>"
-                          "<text x=\"%.1f\" y=\"%.1f\" class=\"v\" text-anchor=\"middle\">%.3g"
+                          "<text x=\"%.1f\" y=\"%.1f\" class=\"v\" text-anchor=\"middle\">%s"
                           "</text>",
                           gx + bw * (double)s, MT + h - bh, bw * 0.92, bh, COLOR(s), val, unit,
-                          gx + bw * (double)s + bw * 0.46, MT + h - bh - 3, val);
+                          gx + bw * (double)s + bw * 0.46, MT + h - bh - 3, num(t, sizeof t, val));
         }
         sy_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" class=\"a\" text-anchor=\"middle\">",
                       ML + gw * (double)g + gw / 2, CH - MB + 16);
@@ -380,11 +395,12 @@ static void line_chart(struct sy_buf *b, const char *title, const char *xunit, c
     chart_open(b, title);
     y_axis(b, ymax, yunit);
     int w = CW - ML - MR, h = CH - MT - MB;
+    char t[32];
     for (int i = 0; i <= 4; i++)
         sy_buf_printf(b,
-                      "<text x=\"%.1f\" y=\"%d\" class=\"a\" text-anchor=\"middle\">%.3g%s"
+                      "<text x=\"%.1f\" y=\"%d\" class=\"a\" text-anchor=\"middle\">%s%s"
                       "</text>",
-                      ML + w * i / 4.0, CH - MB + 16, xmax * i / 4.0, xunit);
+                      ML + w * i / 4.0, CH - MB + 16, num(t, sizeof t, xmax * i / 4.0), xunit);
     for (size_t l = 0; l < nl; l++) {
         if (ls[l].n == 0)
             continue;

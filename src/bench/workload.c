@@ -42,7 +42,7 @@
 #include "core/err.h"
 #include "core/str.h"
 
-#define SY_WL_MAX_BYTES (2ULL << 30) /* all bodies together */
+#define SY_WL_MAX_BYTES (1ULL << 30) /* all bodies together */
 
 /* 64 short common words, each one BPE token with its leading/trailing space. */
 static const char vocab[64][4] = {
@@ -474,12 +474,50 @@ static int build_random(struct builder *B, struct sy_rng *rng)
     return rc;
 }
 
+/* Prompt bytes the parameters ask for (4 per token), computed before generating anything. */
+static double estimate_bytes(const struct sy_wl_params *p)
+{
+    double s = 0;
+    switch (p->kind) {
+    case SY_WL_SHARED_PREFIX:
+        s = (double)p->num_groups * p->num_prompts_per_group *
+            ((double)p->system_prompt_len + p->question_len);
+        break;
+    case SY_WL_MULTI_TURN:
+    case SY_WL_AGENTIC: {
+        bool mt = p->kind == SY_WL_MULTI_TURN;
+        double n = mt ? p->num_users : p->num_agents, r = mt ? p->num_rounds : p->num_iterations;
+        double base =
+            mt ? (double)p->shared_system_prompt + p->user_history_prompt + p->question_len
+               : (double)p->tool_preamble_len + p->question_len;
+        double step =
+            mt ? (double)p->question_len + p->answer_len : (double)p->observation_len + out_len(p);
+        s = n * (r * base + step * r * (r - 1) / 2);
+        break;
+    }
+    case SY_WL_PREFIX_REPETITION:
+        s = (double)p->num_prompts * ((double)p->prefix_len + p->suffix_len);
+        break;
+    case SY_WL_RANDOM: s = (double)p->num_prompts * p->input_len; break;
+    }
+    return s * 4;
+}
+
 int sy_workload_build(const struct sy_wl_params *p, struct sy_workload *out, char *err,
                       size_t errcap)
 {
     memset(out, 0, sizeof *out);
     out->kind = p->kind;
     struct builder B = {.p = p, .w = out, .err = err, .errcap = errcap};
+    double est = estimate_bytes(p);
+    if (est > (double)SY_WL_MAX_BYTES) {
+        snprintf(err, errcap,
+                 "%s: the prompts would take %.0f MiB (limit %llu MiB); lower the lengths or "
+                 "counts",
+                 sy_wl_kind_name(p->kind), est / 1048576,
+                 (unsigned long long)(SY_WL_MAX_BYTES >> 20));
+        return SY_EINVAL;
+    }
     struct sy_rng rng;
     sy_rng_seed(&rng, p->seed ^ 0x5357594152444231ULL); /* "SWYARDB1": texts differ from gaps */
     int rc = SY_EINVAL;

@@ -1,0 +1,310 @@
+/* Unit tests for src/bench/stats.c and the report outputs (report.c) on hand-computed runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "core/err.h"
+
+#define NEAR(a, b) assert_true(fabs((a) - (b)) < 1e-9)
+
+static void test_percentiles(void **state)
+{
+    double v[] = {4, 1, 3, 2};
+    struct sy_summary s;
+    sy_stats_summarize(v, 4, &s);
+    assert_int_equal(s.n, 4);
+    NEAR(s.mean, 2.5);
+    NEAR(s.p50, 2.5); /* rank 1.5 */
+    NEAR(s.p90, 3.7); /* rank 2.7: 3 + 0.7 */
+    NEAR(s.p99, 3.97);
+    NEAR(s.min, 1);
+    NEAR(s.max, 4);
+    assert_true(v[0] == 1 && v[3] == 4); /* sorted in place */
+
+    double w[10];
+    for (int i = 0; i < 10; i++)
+        w[i] = (i + 1) / 10.0;
+    sy_stats_summarize(w, 10, &s);
+    NEAR(s.mean, 0.55);
+    NEAR(s.p50, 0.55); /* rank 4.5 */
+    NEAR(s.p90, 0.91); /* rank 8.1 */
+    NEAR(s.p99, 0.991);
+    NEAR(sy_stats_percentile(w, 10, 0), 0.1);
+    NEAR(sy_stats_percentile(w, 10, 100), 1.0);
+    NEAR(sy_stats_percentile(w, 10, 25), 0.325); /* rank 2.25 */
+
+    double one[] = {5};
+    sy_stats_summarize(one, 1, &s);
+    NEAR(s.mean, 5);
+    NEAR(s.p50, 5);
+    NEAR(s.p99, 5);
+    sy_stats_summarize(NULL, 0, &s);
+    assert_int_equal(s.n, 0);
+    NEAR(s.mean, 0);
+    NEAR(sy_stats_percentile(NULL, 0, 50), 0);
+}
+
+static struct sy_req_rec rec(double start, double end, double ttft, unsigned out, unsigned prompt,
+                             unsigned cached, int ep, int err)
+{
+    struct sy_req_rec r = {.start_s = start,
+                           .end_s = end,
+                           .ttft_s = ttft,
+                           .out_tokens = out,
+                           .prompt_tokens = prompt,
+                           .cached_tokens = cached,
+                           .endpoint = ep,
+                           .err = err,
+                           .usage = true};
+    return r;
+}
+
+/* Three successes, one 5xx and one connect error on two endpoints; duration 2.5 s. */
+static void fill_run(struct sy_bench_run *r)
+{
+    int a = sy_bench_run_endpoint(r, "10.0.0.1:8000", 13);
+    int b = sy_bench_run_endpoint(r, "10.0.0.2:8000xxx", 13); /* only n bytes count */
+    assert_int_equal(a, 0);
+    assert_int_equal(b, 1);
+    assert_int_equal(sy_bench_run_endpoint(r, "10.0.0.1:8000", 13), 0);
+    struct sy_req_rec q;
+    q = rec(0, 1, 0.2, 5, 100, 50, a, -1);
+    sy_bench_run_add(r, &q);
+    q = rec(0.5, 2.5, 0.5, 11, 200, 100, b, -1);
+    sy_bench_run_add(r, &q);
+    q = rec(1, 2, 0.1, 1, 100, 0, a, -1);
+    sy_bench_run_add(r, &q);
+    q = rec(1.5, 1.6, -1, 0, 0, 0, b, SY_BE_HTTP_5XX);
+    sy_bench_run_add(r, &q);
+    sy_bench_run_error(r, SY_BE_HTTP_5XX, "HTTP 503: busy");
+    q = rec(1.7, 1.8, -1, 0, 0, 0, -1, SY_BE_CONNECT);
+    sy_bench_run_add(r, &q);
+    sy_bench_run_error(r, SY_BE_CONNECT, "connection failed");
+    sy_bench_run_error(r, SY_BE_CONNECT, "second message is not kept");
+    sy_bench_run_error(r, SY_BE_CONNECT, NULL);
+    const double gaps[] = {0.2, 0.2, 0.1, 0.3};
+    for (size_t i = 0; i < 4; i++)
+        sy_bench_run_add_itl(r, gaps[i]);
+    r->duration_s = 2.5;
+    r->cache_queries = 1000;
+    r->cache_hits = 250;
+}
+
+static void test_run_compute(void **state)
+{
+    struct sy_bench_run r;
+    sy_bench_run_init(&r, "rr", "http://x:1");
+    fill_run(&r);
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.completed, 3);
+    assert_int_equal(r.total_errors, 4); /* 1 x 5xx + 3 x connect */
+    assert_int_equal(r.errors[SY_BE_CONNECT], 3);
+    assert_string_equal(r.first_error[SY_BE_CONNECT], "connection failed");
+    assert_string_equal(r.first_error[SY_BE_HTTP_5XX], "HTTP 503: busy");
+    NEAR(r.ttft.mean, (0.2 + 0.5 + 0.1) / 3);
+    NEAR(r.ttft.p50, 0.2);
+    NEAR(r.e2e.mean, 4.0 / 3);
+    NEAR(r.e2e.max, 2);
+    /* TPOT: (1-0.2)/4 = 0.2 and (2-0.5)/10 = 0.15; the 1-token request has none */
+    assert_int_equal(r.tpot.n, 2);
+    NEAR(r.tpot.mean, 0.175);
+    NEAR(r.itl_sum.mean, 0.2);
+    NEAR(r.itl_sum.p50, 0.2);
+    NEAR(r.req_per_s, 3 / 2.5);
+    assert_int_equal(r.output_tokens, 17);
+    NEAR(r.output_tok_per_s, 17 / 2.5);
+    NEAR(r.input_tok_per_s, 400 / 2.5);
+    NEAR(r.cached_ratio, 150.0 / 400);
+    NEAR(r.cache_hit_rate, 0.25);
+    assert_int_equal(sy_bench_run_endpoint_count(&r, 0), 2);
+    assert_int_equal(sy_bench_run_endpoint_count(&r, 1), 2);
+    assert_int_equal(sy_bench_run_endpoint_count(&r, -1), 1);
+    assert_string_equal(sy_bench_err_name(SY_BE_HTTP_429), "http_429");
+    assert_string_equal(sy_bench_err_name(SY_BE_COUNT_), "?");
+    sy_bench_run_fini(&r);
+
+    /* nothing measured: rates are 0 and unknown ratios stay unknown */
+    sy_bench_run_init(&r, "empty", "");
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.completed, 0);
+    NEAR(r.req_per_s, 0);
+    assert_true(r.cache_hit_rate < 0 && r.cached_ratio < 0);
+    sy_bench_run_fini(&r);
+}
+
+static void test_endpoint_table_full(void **state)
+{
+    struct sy_bench_run r;
+    sy_bench_run_init(&r, "x", "y");
+    char name[32];
+    for (int i = 0; i < SY_BENCH_MAX_ENDPOINTS; i++) {
+        int n = snprintf(name, sizeof name, "h%d:1", i);
+        assert_int_equal(sy_bench_run_endpoint(&r, name, (size_t)n), i);
+    }
+    assert_int_equal(sy_bench_run_endpoint(&r, "new:1", 5), -1);
+    assert_int_equal(sy_bench_run_endpoint(&r, "h7:1", 4), 7);
+    sy_bench_run_fini(&r);
+}
+
+static void test_prom_sum(void **state)
+{
+    const char *t = "# HELP vllm:prefix_cache_hits_total hits\n"
+                    "# TYPE vllm:prefix_cache_hits_total counter\n"
+                    "vllm:prefix_cache_hits_total{engine=\"0\",model_name=\"a}b\"} 120\n"
+                    "vllm:prefix_cache_hits_total{engine=\"1\"} 30.5 1700000000\n"
+                    "vllm:prefix_cache_hits_total_created{engine=\"0\"} 999\n"
+                    "vllm:prefix_cache_hits_totalx 5\n"
+                    "vllm:prefix_cache_hits_total{engine=\"2\"} notanumber\n"
+                    "vllm:prefix_cache_hits_total{engine=\"3\" 7\n"
+                    "vllm:prefix_cache_queries_total 1000\r\n";
+    double v = -1;
+    assert_true(sy_bench_prom_sum(t, strlen(t), "vllm:prefix_cache_hits_total", &v));
+    NEAR(v, 150.5);
+    assert_true(sy_bench_prom_sum(t, strlen(t), "vllm:prefix_cache_queries_total", &v));
+    NEAR(v, 1000);
+    v = -1;
+    assert_false(sy_bench_prom_sum(t, strlen(t), "vllm:num_requests_running", &v));
+    NEAR(v, -1);
+    assert_false(sy_bench_prom_sum("", 0, "x", &v));
+}
+
+static void two_runs(struct sy_bench_run *a, struct sy_bench_run *b)
+{
+    sy_bench_run_init(a, "round-robin", "http://127.0.0.1:1");
+    fill_run(a);
+    sy_bench_run_compute(a);
+    sy_bench_run_init(b, "<script>x</script>", "http://127.0.0.1:2");
+    struct sy_req_rec q = rec(0, 0.5, 0.2, 4, 10, 5, sy_bench_run_endpoint(b, "e&1", 3), -1);
+    sy_bench_run_add(b, &q);
+    b->duration_s = 0.5;
+    sy_bench_run_compute(b);
+}
+
+static void test_table(void **state)
+{
+    struct sy_bench_run a, b;
+    two_runs(&a, &b);
+    struct sy_bench_run *runs[] = {&a, &b};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    sy_bench_print_table(f, runs, 2);
+    fclose(f);
+    /* TTFT mean 0.267 vs 0.200 -> ratio 0.2/0.2667 = 0.75x; req/s 1.20 vs 2.00 -> 1.67x */
+    assert_non_null(strstr(text, "TTFT mean (s)"));
+    assert_non_null(strstr(text, "0.267"));
+    assert_non_null(strstr(text, "0.75x"));
+    assert_non_null(strstr(text, "1.67x"));
+    assert_non_null(strstr(text, "25.0%"));               /* hit rate of a */
+    assert_non_null(strstr(text, "10.0.0.1:8000 40.0%")); /* 2 of 5 requests */
+    assert_non_null(strstr(text, "errors connect: 3 (first: connection failed)"));
+    free(text);
+    sy_bench_run_fini(&a);
+    sy_bench_run_fini(&b);
+}
+
+static void test_json(void **state)
+{
+    struct sy_bench_run a, b;
+    two_runs(&a, &b);
+    struct sy_bench_run *runs[] = {&a, &b};
+    char path[] = "/tmp/sy-bench-json-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct sy_bench_meta m = {.title = "t", .workload = "w", .load = "l"};
+    char err[256];
+    assert_int_equal(sy_bench_write_json(path, &m, runs, 2, err, sizeof err), 0);
+    FILE *f = fopen(path, "r");
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    unlink(path);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    cJSON *rs = cJSON_GetObjectItem(j, "runs");
+    assert_int_equal(cJSON_GetArraySize(rs), 2);
+    cJSON *r0 = cJSON_GetArrayItem(rs, 0);
+    assert_string_equal(cJSON_GetObjectItem(r0, "name")->valuestring, "round-robin");
+    assert_string_equal(cJSON_GetObjectItem(r0, "target")->valuestring, "http://127.0.0.1:1");
+    NEAR(cJSON_GetObjectItem(r0, "ttft_mean_s")->valuedouble, 0.8 / 3);
+    NEAR(cJSON_GetObjectItem(r0, "ttft_p90_s")->valuedouble, 0.44); /* rank 1.8 of .1 .2 .5 */
+    NEAR(cJSON_GetObjectItem(r0, "itl_mean_s")->valuedouble, 0.2);
+    NEAR(cJSON_GetObjectItem(r0, "e2e_mean_s")->valuedouble, 4.0 / 3);
+    NEAR(cJSON_GetObjectItem(r0, "req_per_s")->valuedouble, 1.2);
+    NEAR(cJSON_GetObjectItem(r0, "output_tok_per_s")->valuedouble, 6.8);
+    NEAR(cJSON_GetObjectItem(r0, "errors")->valuedouble, 4);
+    NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(r0, "errors_by_kind"), "http_5xx")->valuedouble,
+         1);
+    NEAR(cJSON_GetObjectItem(r0, "prefix_cache_hit_rate")->valuedouble, 0.25);
+    cJSON *eps = cJSON_GetObjectItem(r0, "endpoints");
+    assert_int_equal(cJSON_GetArraySize(eps), 2);
+    cJSON *e0 = cJSON_GetArrayItem(eps, 0);
+    assert_string_equal(cJSON_GetObjectItem(e0, "endpoint")->valuestring, "10.0.0.1:8000");
+    NEAR(cJSON_GetObjectItem(e0, "share")->valuedouble, 0.4);
+    NEAR(cJSON_GetObjectItem(r0, "requests_without_endpoint")->valuedouble, 1);
+    cJSON *r1 = cJSON_GetArrayItem(rs, 1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r1, "prefix_cache_hit_rate"))); /* unknown */
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r1, "itl_mean_s"))); /* no sample: not 0 */
+    NEAR(cJSON_GetObjectItem(r1, "tpot_mean_s")->valuedouble, 0.1);   /* (0.5-0.2)/3 */
+    assert_string_equal(cJSON_GetObjectItem(r1, "name")->valuestring, "<script>x</script>");
+    cJSON_Delete(j);
+    /* an unwritable path is an error with a message, not a crash */
+    assert_int_equal(sy_bench_write_json("/nonexistent-dir/x.json", &m, runs, 2, err, sizeof err),
+                     SY_EIO);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.json"));
+    sy_bench_run_fini(&a);
+    sy_bench_run_fini(&b);
+}
+
+static void test_html(void **state)
+{
+    struct sy_bench_run a, b;
+    two_runs(&a, &b);
+    struct sy_bench_run *runs[] = {&a, &b};
+    struct sy_buf h;
+    sy_buf_init(&h);
+    struct sy_bench_meta m = {.title = "demo <1>", .workload = "w&w", .load = "l"};
+    sy_bench_render_html(&h, &m, runs, 2);
+    assert_non_null(strstr(h.data, "<!DOCTYPE html>"));
+    assert_non_null(strstr(h.data, "demo &lt;1&gt;"));
+    assert_non_null(strstr(h.data, "w&amp;w"));
+    assert_non_null(strstr(h.data, "&lt;script&gt;x&lt;/script&gt;"));
+    assert_null(strstr(h.data, "<script")); /* no script at all, escaped names */
+    assert_non_null(strstr(h.data, "e&amp;1"));
+    /* charts: TTFT bars, req/s, tok/s, 2 CDFs, 1 load chart per run = 7 SVGs */
+    size_t svgs = 0;
+    for (const char *p = h.data; (p = strstr(p, "<svg")) != NULL; p++)
+        svgs++;
+    assert_int_equal(svgs, 7);
+    assert_non_null(strstr(h.data, "requests in flight per endpoint"));
+    assert_null(strstr(h.data, "src=\"http")); /* self-contained */
+    assert_null(strstr(h.data, "nan"));
+    sy_buf_fini(&h);
+    sy_bench_run_fini(&a);
+    sy_bench_run_fini(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_percentiles),
+        cmocka_unit_test(test_run_compute),
+        cmocka_unit_test(test_endpoint_table_full),
+        cmocka_unit_test(test_prom_sum),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_html),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
