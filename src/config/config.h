@@ -17,11 +17,15 @@
 
 #include "config/yaml.h"
 
+#define SY_CONFIG_MAX_ENDPOINTS 1024 /* pool.endpoints entries (= SY_SCHED_MAX_CANDIDATES) */
+#define SY_CONFIG_MAX_LABELS    64   /* labels per endpoint */
+#define SY_CONFIG_MAX_WORKERS   1024 /* workers */
+
 enum sy_engine {
-    SY_ENGINE_VLLM,     /* vllm:* metric names (default) */
-    SY_ENGINE_SGLANG,   /* sglang:* */
-    SY_ENGINE_TRTLLM,   /* trtllm_* (trtllm-serve) */
-    SY_ENGINE_LLAMACPP  /* llamacpp:* (llama.cpp server --metrics) */
+    SY_ENGINE_VLLM,    /* vllm:* metric names (default) */
+    SY_ENGINE_SGLANG,  /* sglang:* */
+    SY_ENGINE_TRTLLM,  /* trtllm_* (trtllm-serve) */
+    SY_ENGINE_LLAMACPP /* llamacpp:* (llama.cpp server --metrics) */
 };
 
 struct sy_label {
@@ -30,41 +34,45 @@ struct sy_label {
 };
 
 struct sy_endpoint_config {
-    char *address;            /* "host:port" as written; owned */
-    char host[256];           /* parsed host */
-    uint16_t port;            /* parsed port */
-    struct sy_label *labels;  /* owned array */
-    size_t nlabels;           /* label count */
-    char *kv_events;          /* optional "tcp://HOST:PORT" KV-event publisher; owned or NULL */
-    int line;                 /* line in the config file, for messages */
+    char *address;           /* "host:port" as written; owned */
+    char host[256];          /* parsed host */
+    uint16_t port;           /* parsed port */
+    struct sy_label *labels; /* owned array */
+    size_t nlabels;          /* label count */
+    char *kv_events;         /* optional "tcp://HOST:PORT" KV-event publisher; owned or NULL */
+    int line;                /* line in the config file, for messages */
 };
 
 struct sy_config {
-    _Atomic int refs;             /* reference count; sy_config_unref frees at 0 */
-    char *file;                   /* path it was loaded from; owned */
-    char listen_host[256];        /* client listener */
-    uint16_t listen_port;
-    char admin_host[256];         /* admin listener (/metrics, /health, /ready, /debug) */
-    uint16_t admin_port;
-    bool admin_shared;            /* admin == listen: admin routes served on the client port */
-    int workers;                  /* worker threads; 0 in the file means one per core */
-    enum sy_engine engine;        /* pool.engine */
-    uint64_t scrape_interval_ns;  /* pool.scrapeInterval, default 50ms */
-    uint64_t staleness_ns;        /* pool.metricsStalenessThreshold, default 2s */
+    _Atomic int refs;            /* reference count; sy_config_unref frees at 0 */
+    char *file;                  /* path it was loaded from; owned */
+    char listen_host[256];       /* client listener */
+    uint16_t listen_port;        /* its port (0 = ephemeral) */
+    char admin_host[256];        /* admin listener (/metrics, /health, /ready, /debug) */
+    uint16_t admin_port;         /* its port */
+    bool admin_shared;           /* admin == listen: admin routes served on the client port */
+    int workers;                 /* worker threads; 0 in the file means one per core */
+    enum sy_engine engine;       /* pool.engine */
+    uint64_t scrape_interval_ns; /* pool.scrapeInterval, default 50ms */
+    uint64_t staleness_ns;       /* pool.metricsStalenessThreshold, default 2s */
     struct sy_endpoint_config *endpoints; /* pool.endpoints; owned */
-    size_t nendpoints;
-    uint64_t max_body_bytes;      /* limits.maxBodyBytes, default 32 MiB */
-    uint64_t connect_timeout_ns;  /* timeouts.connect, default 2s */
-    uint64_t request_timeout_ns;  /* timeouts.request: upstream response headers deadline, default 300s */
-    uint64_t idle_timeout_ns;     /* timeouts.idle: client/upstream keep-alive idle, default 60s */
-    uint64_t drain_timeout_ns;    /* timeouts.drain: SIGTERM grace for in-flight streams, default 30s */
-    int max_retries;              /* retry.maxAttempts: endpoints tried per request, default 3 */
-    char *log_level;              /* logLevel: debug|info|warn|error; owned or NULL */
-    struct sy_yaml_node *root;    /* the whole parsed file; owned */
+    size_t nendpoints;                    /* at least 1 */
+    uint64_t max_body_bytes;              /* limits.maxBodyBytes, default 32 MiB */
+    uint64_t connect_timeout_ns;          /* timeouts.connect, default 2s */
+    /* timeouts.request: upstream response headers deadline, default 300s */
+    uint64_t request_timeout_ns;
+    uint64_t idle_timeout_ns; /* timeouts.idle: client/upstream keep-alive idle, default 60s */
+    /* timeouts.drain: SIGTERM grace for in-flight streams, default 30s */
+    uint64_t drain_timeout_ns;
+    int max_retries;           /* retry.maxAttempts: endpoints tried per request, default 3 */
+    char *log_level;           /* logLevel: debug|info|warn|error; owned or NULL */
+    struct sy_yaml_node *root; /* the whole parsed file; owned */
     const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL
                                              means llm-d's built-in default */
     struct sy_yaml_node *scheduler_root;  /* root of schedulerFile when used; owned */
-    char *scheduler_file;         /* file the scheduler section came from (for messages); owned */
+    /* file the scheduler section came from (for messages): the resolved schedulerFile path, else
+     * a copy of file; owned */
+    char *scheduler_file;
 };
 
 /* Loads and validates FILE. Returns a config with refs == 1, or NULL with the first error in err
@@ -76,6 +84,9 @@ struct sy_config *sy_config_load_string(const char *text, size_t len, const char
                                         size_t errcap);
 struct sy_config *sy_config_ref(struct sy_config *c);
 void sy_config_unref(struct sy_config *c);
+/* "vllm", "sglang", "trtllm", "llamacpp" (static). */
 const char *sy_engine_name(enum sy_engine e);
+/* The reverse of sy_engine_name; returns 0 or SY_EINVAL. */
+int sy_engine_parse(const char *s, enum sy_engine *out);
 
 #endif

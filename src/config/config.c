@@ -1,0 +1,709 @@
+/* config.c - loads and validates the gateway's YAML configuration (see config.h, docs/config.md).
+ *
+ * The file is parsed into a sy_yaml tree (yaml.c: line numbers, duplicate keys and hostile input
+ * already rejected there), then walked once, section by section. Each section is a table of
+ * known keys and handlers:
+ *
+ *     root:      listen admin workers logLevel pool limits timeouts retry scheduler schedulerFile
+ *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints
+ *     endpoint:  address labels kvEvents
+ *     limits:    maxBodyBytes          timeouts: connect request idle drain     retry: maxAttempts
+ *
+ * walk() visits a mapping's pairs in document order, so the first error reported is the first one
+ * in the file; a key missing from the table is "unknown key". A null value (`key:`, `~`, `null`)
+ * counts as absent, as Kubernetes treats it. Checks that span keys (required keys, admin defaulting
+ * to listen, staleness vs scrape interval, scheduler vs schedulerFile) run after their section.
+ *
+ * The loader keeps the dotted path of the key being examined ("pool.endpoints[2].address"), so
+ * every message reads "FILE:LINE: PATH: reason" without handlers passing names around.
+ *
+ * `scheduler` (and `labels`) are not walked: the scheduler section is an llm-d EndpointPickerConfig
+ * and belongs to src/sched, which validates it from cfg->scheduler. Only its shape (a mapping) is
+ * checked here.
+ *
+ * Ownership: the config owns every string, its endpoint array and both YAML trees; the scheduler
+ * pointer borrows from one of the trees. The object is immutable once returned and shared by
+ * reference count (atomic), so a reload can swap configs while requests finish with the old one.
+ */
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_SCRAPE_NS  (50ULL * 1000000)     /* pool.scrapeInterval */
+#define MIN_SCRAPE_NS      (10ULL * 1000000)     /* below this, scraping would flood servers */
+#define DEFAULT_STALE_NS   (2ULL * 1000000000)   /* pool.metricsStalenessThreshold */
+#define DEFAULT_BODY_BYTES (32ULL << 20)         /* limits.maxBodyBytes */
+#define MAX_BODY_BYTES     (4ULL << 30)          /* largest accepted limits.maxBodyBytes */
+#define DEFAULT_CONNECT_NS (2ULL * 1000000000)   /* timeouts.connect */
+#define DEFAULT_REQUEST_NS (300ULL * 1000000000) /* timeouts.request */
+#define DEFAULT_IDLE_NS    (60ULL * 1000000000)  /* timeouts.idle */
+#define DEFAULT_DRAIN_NS   (30ULL * 1000000000)  /* timeouts.drain */
+#define DEFAULT_RETRIES    3                     /* retry.maxAttempts */
+#define MAX_RETRIES        16                    /* largest retry.maxAttempts */
+#define PATH_CAP           256                   /* longest key path kept for messages */
+#define DESC_CAP           (64 * 4 + 16)         /* sy_yaml_describe buffer */
+
+struct loader {
+    struct sy_config *cfg;                 /* being filled; owned by the caller of walk */
+    char *err;                             /* caller's message buffer */
+    size_t errcap;                         /* its size */
+    char path[PATH_CAP];                   /* dotted path of the current key */
+    size_t plen;                           /* strlen(path) */
+    struct sy_endpoint_config *ep;         /* endpoint being filled (endpoint table) */
+    const struct sy_yaml_node *pool;       /* `pool` value, for "endpoints required" */
+    const struct sy_yaml_node *admin;      /* `admin` value when set */
+    const struct sy_yaml_node *scrape;     /* `pool.scrapeInterval` value when set */
+    const struct sy_yaml_node *stale;      /* `pool.metricsStalenessThreshold` value when set */
+    const struct sy_yaml_node *sched_key;  /* `scheduler` key when set */
+    const struct sy_yaml_node *schedf_key; /* `schedulerFile` key when set */
+    const struct sy_yaml_node *schedf_val; /* its value */
+};
+
+typedef int (*field_fn)(struct loader *L, const struct sy_yaml_node *key,
+                        const struct sy_yaml_node *v);
+
+struct field {
+    const char *key; /* YAML key (camelCase, as llm-d spells it) */
+    field_fn fn;     /* validates and stores the value; returns 0 or SY_ECONFIG */
+};
+
+/* ---- messages and key paths -------------------------------------------------------------- */
+
+static int failv(struct loader *L, const struct sy_yaml_node *n, const char *fmt, va_list ap)
+{
+    if (L->errcap == 0)
+        return SY_ECONFIG;
+    int o = snprintf(L->err, L->errcap, "%s:%d: %s: ", n->file, n->line, L->path);
+    if (o >= 0 && (size_t)o < L->errcap)
+        vsnprintf(L->err + o, L->errcap - (size_t)o, fmt, ap);
+    return SY_ECONFIG;
+}
+
+/* "FILE:LINE: PATH: text" with FILE:LINE from n and PATH the current key path. */
+static int fail(struct loader *L, const struct sy_yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct loader *L, const struct sy_yaml_node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = failv(L, n, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* "expected WHAT, got "value"" (or "got a mapping"). */
+static int expected(struct loader *L, const struct sy_yaml_node *v, const char *what)
+{
+    char d[DESC_CAP];
+    return fail(L, v, "expected %s, got %s", what, sy_yaml_describe(v, d, sizeof d));
+}
+
+/* Appends ".seg" (or "seg" at the top) to the path, escaping unprintable bytes; returns the old
+ * length for path_pop. A path too long for the buffer is cut, never overflowed. */
+static size_t path_push(struct loader *L, const char *seg, bool index)
+{
+    size_t old = L->plen;
+    size_t o = L->plen;
+    if (!index && o > 0 && o + 1 < PATH_CAP)
+        L->path[o++] = '.';
+    for (const unsigned char *s = (const unsigned char *)seg; *s && o + 5 < PATH_CAP; s++) {
+        if (*s < 0x20 || *s == 0x7f)
+            o += (size_t)snprintf(L->path + o, PATH_CAP - o, "\\x%02x", *s);
+        else
+            L->path[o++] = (char)*s;
+    }
+    L->path[o] = '\0';
+    L->plen = o;
+    return old;
+}
+
+static size_t path_push_index(struct loader *L, size_t i)
+{
+    char seg[32];
+    snprintf(seg, sizeof seg, "[%zu]", i);
+    return path_push(L, seg, true);
+}
+
+static void path_pop(struct loader *L, size_t old)
+{
+    L->plen = old;
+    L->path[old] = '\0';
+}
+
+/* Visits m's pairs in order, dispatching each key to its handler (null values are skipped). */
+static int walk(struct loader *L, const struct sy_yaml_node *m, const struct field *fields,
+                size_t nfields)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const struct sy_yaml_node *k = m->keys[i], *v = m->items[i];
+        const struct field *f = NULL;
+        for (size_t j = 0; j < nfields && !f; j++)
+            f = strcmp(fields[j].key, k->scalar) == 0 ? &fields[j] : NULL;
+        size_t old = path_push(L, k->scalar, false);
+        int rc = 0;
+        if (!f)
+            rc = fail(L, k, "unknown key");
+        else if (!sy_yaml_is_null(v))
+            rc = f->fn(L, k, v);
+        path_pop(L, old);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+#define WALK(L, m, table) walk((L), (m), (table), sizeof(table) / sizeof((table)[0]))
+
+/* ---- value parsers ----------------------------------------------------------------------- */
+
+static int get_hostport(struct loader *L, const struct sy_yaml_node *v, char *host, size_t hostcap,
+                        uint16_t *port)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_hostport(s, host, hostcap, port) != 0)
+        return expected(L, v, "host:port");
+    return 0;
+}
+
+/* A duration of at least min_ns. */
+static int get_duration(struct loader *L, const struct sy_yaml_node *v, uint64_t min_ns,
+                        const char *min_text, uint64_t *out)
+{
+    const char *s = sy_yaml_str(v);
+    uint64_t ns;
+    if (!s || sy_parse_duration_ns(s, &ns) != 0)
+        return expected(L, v, "a duration such as 500ms, 2s or 1m");
+    if (ns < min_ns) {
+        char d[DESC_CAP];
+        return fail(L, v, "must be at least %s, got %s", min_text,
+                    sy_yaml_describe(v, d, sizeof d));
+    }
+    *out = ns;
+    return 0;
+}
+
+static int get_int(struct loader *L, const struct sy_yaml_node *v, uint64_t min, uint64_t max,
+                   uint64_t *out)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_u64(s, min, max, out) != 0) {
+        char what[64];
+        snprintf(what, sizeof what, "an integer from %llu to %llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        return expected(L, v, what);
+    }
+    return 0;
+}
+
+/* ---- endpoints ------------------------------------------------------------------------- */
+
+static int f_ep_address(struct loader *L, const struct sy_yaml_node *k,
+                        const struct sy_yaml_node *v)
+{
+    struct sy_endpoint_config *ep = L->ep;
+    if (get_hostport(L, v, ep->host, sizeof ep->host, &ep->port) != 0)
+        return SY_ECONFIG;
+    if (ep->port == 0)
+        return fail(L, v, "port 0 is not a valid endpoint port");
+    ep->address = sy_xstrdup(v->scalar);
+    return 0;
+}
+
+static int f_ep_labels(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    struct sy_endpoint_config *ep = L->ep;
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping of label names to values");
+    if (v->n > SY_CONFIG_MAX_LABELS)
+        return fail(L, v, "too many labels (%zu; the limit is %d)", v->n, SY_CONFIG_MAX_LABELS);
+    ep->labels = sy_xcalloc(v->n, sizeof *ep->labels);
+    for (size_t i = 0; i < v->n; i++) {
+        const struct sy_yaml_node *lk = v->keys[i], *lv = v->items[i];
+        if (lk->scalar[0] == '\0')
+            return fail(L, lk, "empty label name");
+        if (lv->type != SY_YAML_SCALAR) {
+            size_t old = path_push(L, lk->scalar, false);
+            int rc = expected(L, lv, "a label value (a string)");
+            path_pop(L, old);
+            return rc;
+        }
+        ep->labels[ep->nlabels].key = sy_xstrdup(lk->scalar);
+        ep->labels[ep->nlabels].value = sy_xstrdup(sy_yaml_is_null(lv) ? "" : lv->scalar);
+        ep->nlabels++;
+    }
+    return 0;
+}
+
+static int f_ep_kv_events(struct loader *L, const struct sy_yaml_node *k,
+                          const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    char host[256];
+    uint16_t port;
+    if (!s || strncmp(s, "tcp://", 6) != 0 ||
+        sy_parse_hostport(s + 6, host, sizeof host, &port) != 0 || port == 0)
+        return expected(L, v, "tcp://host:port");
+    L->ep->kv_events = sy_xstrdup(s);
+    return 0;
+}
+
+static const struct field endpoint_fields[] = {
+    {"address", f_ep_address},
+    {"labels", f_ep_labels},
+    {"kvEvents", f_ep_kv_events},
+};
+
+static bool same_endpoint(const struct sy_endpoint_config *a, const struct sy_endpoint_config *b)
+{
+    return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+static int load_endpoint(struct loader *L, const struct sy_yaml_node *item)
+{
+    struct sy_config *cfg = L->cfg;
+    if (item->type != SY_YAML_MAPPING)
+        return expected(L, item, "a mapping with an address");
+    struct sy_endpoint_config *ep = &cfg->endpoints[cfg->nendpoints++];
+    ep->line = item->line;
+    L->ep = ep;
+    int rc = WALK(L, item, endpoint_fields);
+    if (rc != 0)
+        return rc;
+    size_t old = path_push(L, "address", false);
+    if (!ep->address) {
+        rc = fail(L, item, "missing required key");
+        goto out;
+    }
+    for (size_t j = 0; j + 1 < cfg->nendpoints; j++) {
+        if (same_endpoint(&cfg->endpoints[j], ep)) {
+            rc = fail(L, sy_yaml_get(item, "address"), "duplicate endpoint %s (also at line %d)",
+                      ep->address, cfg->endpoints[j].line);
+            goto out;
+        }
+    }
+out:
+    path_pop(L, old);
+    return rc;
+}
+
+static int f_endpoints(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    struct sy_config *cfg = L->cfg;
+    if (v->type != SY_YAML_SEQUENCE)
+        return expected(L, v, "a list of endpoints");
+    if (v->n == 0)
+        return fail(L, v, "at least one endpoint is required");
+    if (v->n > SY_CONFIG_MAX_ENDPOINTS)
+        return fail(L, v, "too many endpoints (%zu; the limit is %d)", v->n,
+                    SY_CONFIG_MAX_ENDPOINTS);
+    cfg->endpoints = sy_xcalloc(v->n, sizeof *cfg->endpoints);
+    for (size_t i = 0; i < v->n; i++) {
+        size_t old = path_push_index(L, i);
+        int rc = load_endpoint(L, v->items[i]);
+        path_pop(L, old);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- pool -------------------------------------------------------------------------------- */
+
+static int f_engine(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (sy_engine_parse(sy_yaml_str(v), &L->cfg->engine) != 0)
+        return expected(L, v, "vllm, sglang, trtllm or llamacpp");
+    return 0;
+}
+
+static int f_scrape(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    L->scrape = v;
+    return get_duration(L, v, MIN_SCRAPE_NS, "10ms", &L->cfg->scrape_interval_ns);
+}
+
+static int f_stale(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    L->stale = v;
+    return get_duration(L, v, 1, "1ns", &L->cfg->staleness_ns);
+}
+
+static const struct field pool_fields[] = {
+    {"engine", f_engine},
+    {"scrapeInterval", f_scrape},
+    {"metricsStalenessThreshold", f_stale},
+    {"endpoints", f_endpoints},
+};
+
+static int f_pool(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    struct sy_config *cfg = L->cfg;
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping");
+    L->pool = v;
+    int rc = WALK(L, v, pool_fields);
+    if (rc != 0)
+        return rc;
+    /* Metrics older than the threshold mark an endpoint stale; with a threshold no longer than
+     * the scrape interval every endpoint would go stale between two scrapes. */
+    if (cfg->staleness_ns <= cfg->scrape_interval_ns) {
+        if (L->stale) {
+            size_t old = path_push(L, "metricsStalenessThreshold", false);
+            rc = fail(L, L->stale, "must be longer than pool.scrapeInterval (%s)",
+                      L->scrape ? L->scrape->scalar : "50ms");
+            path_pop(L, old);
+        } else {
+            size_t old = path_push(L, "scrapeInterval", false);
+            rc = fail(L, L->scrape, "must be shorter than pool.metricsStalenessThreshold (2s)");
+            path_pop(L, old);
+        }
+    }
+    return rc;
+}
+
+/* ---- limits, timeouts, retry ------------------------------------------------------------- */
+
+static int f_max_body(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    uint64_t n;
+    if (!s || sy_parse_size(s, &n) != 0)
+        return expected(L, v, "a size such as 32MiB, 512KiB or 4096");
+    if (n < 1 || n > MAX_BODY_BYTES) {
+        char d[DESC_CAP];
+        return fail(L, v, "must be between 1 byte and 4GiB, got %s",
+                    sy_yaml_describe(v, d, sizeof d));
+    }
+    L->cfg->max_body_bytes = n;
+    return 0;
+}
+
+static const struct field limits_fields[] = {
+    {"maxBodyBytes", f_max_body},
+};
+
+static int f_t_connect(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->connect_timeout_ns);
+}
+
+static int f_t_request(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->request_timeout_ns);
+}
+
+static int f_t_idle(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->idle_timeout_ns);
+}
+
+static int f_t_drain(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 0, "0s", &L->cfg->drain_timeout_ns);
+}
+
+static const struct field timeouts_fields[] = {
+    {"connect", f_t_connect},
+    {"request", f_t_request},
+    {"idle", f_t_idle},
+    {"drain", f_t_drain},
+};
+
+static int f_max_attempts(struct loader *L, const struct sy_yaml_node *k,
+                          const struct sy_yaml_node *v)
+{
+    uint64_t n;
+    if (get_int(L, v, 1, MAX_RETRIES, &n) != 0)
+        return SY_ECONFIG;
+    L->cfg->max_retries = (int)n;
+    return 0;
+}
+
+static const struct field retry_fields[] = {
+    {"maxAttempts", f_max_attempts},
+};
+
+static int f_limits(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return v->type == SY_YAML_MAPPING ? WALK(L, v, limits_fields) : expected(L, v, "a mapping");
+}
+
+static int f_timeouts(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return v->type == SY_YAML_MAPPING ? WALK(L, v, timeouts_fields) : expected(L, v, "a mapping");
+}
+
+static int f_retry(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return v->type == SY_YAML_MAPPING ? WALK(L, v, retry_fields) : expected(L, v, "a mapping");
+}
+
+/* ---- top level --------------------------------------------------------------------------- */
+
+static int f_listen(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    struct sy_config *cfg = L->cfg;
+    return get_hostport(L, v, cfg->listen_host, sizeof cfg->listen_host, &cfg->listen_port);
+}
+
+static int f_admin(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    struct sy_config *cfg = L->cfg;
+    L->admin = v;
+    return get_hostport(L, v, cfg->admin_host, sizeof cfg->admin_host, &cfg->admin_port);
+}
+
+static int f_workers(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    uint64_t n;
+    if (get_int(L, v, 0, SY_CONFIG_MAX_WORKERS, &n) != 0)
+        return SY_ECONFIG;
+    L->cfg->workers = (int)n;
+    return 0;
+}
+
+static int f_log_level(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    enum sy_log_level lvl;
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_log_parse_level(s, &lvl) != 0)
+        return expected(L, v, "debug, info, warn or error");
+    L->cfg->log_level = sy_xstrdup(s);
+    return 0;
+}
+
+static int f_scheduler(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (an llm-d EndpointPickerConfig)");
+    L->sched_key = k;
+    L->cfg->scheduler = v;
+    return 0;
+}
+
+static int f_scheduler_file(struct loader *L, const struct sy_yaml_node *k,
+                            const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_SCALAR)
+        return expected(L, v, "a file path");
+    L->schedf_key = k;
+    L->schedf_val = v;
+    return 0;
+}
+
+static const struct field root_fields[] = {
+    {"listen", f_listen},       {"admin", f_admin},
+    {"workers", f_workers},     {"logLevel", f_log_level},
+    {"pool", f_pool},           {"limits", f_limits},
+    {"timeouts", f_timeouts},   {"retry", f_retry},
+    {"scheduler", f_scheduler}, {"schedulerFile", f_scheduler_file},
+};
+
+/* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */
+static char *resolve_path(const char *base, const char *rel)
+{
+    const char *slash = strrchr(base, '/');
+    if (rel[0] == '/' || !slash)
+        return sy_xstrdup(rel);
+    size_t dlen = (size_t)(slash - base) + 1, rlen = strlen(rel);
+    char *p = sy_xmalloc(dlen + rlen + 1);
+    memcpy(p, base, dlen);
+    memcpy(p + dlen, rel, rlen + 1);
+    return p;
+}
+
+/* Loads schedulerFile into cfg->scheduler_root. A file that cannot be read is reported at the
+ * schedulerFile key; a YAML error inside it is reported as that file's own FILE:LINE. */
+static int load_scheduler_file(struct loader *L)
+{
+    struct sy_config *cfg = L->cfg;
+    size_t old = path_push(L, "schedulerFile", false);
+    int rc = 0;
+    if (L->sched_key) {
+        rc = fail(L, L->schedf_key, "cannot be combined with scheduler (line %d); use one",
+                  L->sched_key->line);
+        goto out;
+    }
+    if (L->schedf_val->scalar[0] == '\0') {
+        rc = expected(L, L->schedf_val, "a file path");
+        goto out;
+    }
+    free(cfg->scheduler_file);
+    cfg->scheduler_file = resolve_path(cfg->file, L->schedf_val->scalar);
+    char msg[512];
+    cfg->scheduler_root = sy_yaml_load_file(cfg->scheduler_file, msg, sizeof msg);
+    if (!cfg->scheduler_root) {
+        size_t flen = strlen(cfg->scheduler_file);
+        bool read_error = strncmp(msg, cfg->scheduler_file, flen) == 0 && msg[flen] == ':' &&
+                          msg[flen + 1] == ' ';
+        if (read_error) { /* "PATH: cannot read: ...": no line of its own, so point at the key */
+            rc = fail(L, L->schedf_val, "%s", msg);
+        } else {
+            snprintf(L->err, L->errcap, "%s", msg);
+            rc = SY_ECONFIG;
+        }
+        goto out;
+    }
+    if (cfg->scheduler_root->type != SY_YAML_MAPPING) {
+        char d[DESC_CAP];
+        rc = sy_yaml_errf(L->err, L->errcap, cfg->scheduler_root,
+                          "expected a mapping (an llm-d EndpointPickerConfig), got %s",
+                          sy_yaml_describe(cfg->scheduler_root, d, sizeof d));
+        goto out;
+    }
+    cfg->scheduler = cfg->scheduler_root;
+out:
+    path_pop(L, old);
+    return rc;
+}
+
+static int load_root(struct loader *L, const struct sy_yaml_node *root)
+{
+    struct sy_config *cfg = L->cfg;
+    char d[DESC_CAP];
+    if (root->type != SY_YAML_MAPPING)
+        return sy_yaml_errf(L->err, L->errcap, root, "expected a mapping at the top level, got %s",
+                            sy_yaml_describe(root, d, sizeof d));
+    int rc = WALK(L, root, root_fields);
+    if (rc != 0)
+        return rc;
+    const struct sy_yaml_node *listen = sy_yaml_get(root, "listen");
+    if (!listen || sy_yaml_is_null(listen))
+        return sy_yaml_errf(L->err, L->errcap, root, "listen: missing required key");
+    if (!L->admin) {
+        memcpy(cfg->admin_host, cfg->listen_host, sizeof cfg->admin_host);
+        cfg->admin_port = cfg->listen_port;
+    }
+    cfg->admin_shared =
+        cfg->admin_port == cfg->listen_port && strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
+    if (cfg->nendpoints == 0)
+        return sy_yaml_errf(L->err, L->errcap, L->pool ? L->pool : root,
+                            "pool.endpoints: at least one endpoint is required");
+    if (L->schedf_key)
+        return load_scheduler_file(L);
+    return 0;
+}
+
+/* ---- object ------------------------------------------------------------------------------ */
+
+static void config_free(struct sy_config *c)
+{
+    for (size_t i = 0; i < c->nendpoints; i++) {
+        struct sy_endpoint_config *ep = &c->endpoints[i];
+        for (size_t j = 0; j < ep->nlabels; j++) {
+            free(ep->labels[j].key);
+            free(ep->labels[j].value);
+        }
+        free(ep->labels);
+        free(ep->address);
+        free(ep->kv_events);
+    }
+    free(c->endpoints);
+    free(c->log_level);
+    free(c->scheduler_file);
+    sy_yaml_free(c->scheduler_root);
+    sy_yaml_free(c->root);
+    free(c->file);
+    free(c);
+}
+
+/* Takes ownership of root; returns the validated config or NULL (root freed) with a message. */
+static struct sy_config *config_from_tree(struct sy_yaml_node *root, const char *name, char *err,
+                                          size_t errcap)
+{
+    struct sy_config *cfg = SY_NEW(struct sy_config);
+    atomic_init(&cfg->refs, 1);
+    cfg->file = sy_xstrdup(name);
+    cfg->scheduler_file = sy_xstrdup(name);
+    cfg->root = root;
+    cfg->engine = SY_ENGINE_VLLM;
+    cfg->scrape_interval_ns = DEFAULT_SCRAPE_NS;
+    cfg->staleness_ns = DEFAULT_STALE_NS;
+    cfg->max_body_bytes = DEFAULT_BODY_BYTES;
+    cfg->connect_timeout_ns = DEFAULT_CONNECT_NS;
+    cfg->request_timeout_ns = DEFAULT_REQUEST_NS;
+    cfg->idle_timeout_ns = DEFAULT_IDLE_NS;
+    cfg->drain_timeout_ns = DEFAULT_DRAIN_NS;
+    cfg->max_retries = DEFAULT_RETRIES;
+    struct loader L = {.cfg = cfg, .err = err, .errcap = errcap};
+    if (load_root(&L, root) != 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct sy_config *sy_config_load(const char *path, char *err, size_t errcap)
+{
+    char dummy[1];
+    if (!err || errcap == 0) {
+        err = dummy;
+        errcap = sizeof dummy;
+    }
+    struct sy_yaml_node *root = sy_yaml_load_file(path, err, errcap);
+    if (!root)
+        return NULL;
+    return config_from_tree(root, path, err, errcap);
+}
+
+struct sy_config *sy_config_load_string(const char *text, size_t len, const char *name, char *err,
+                                        size_t errcap)
+{
+    char dummy[1];
+    if (!err || errcap == 0) {
+        err = dummy;
+        errcap = sizeof dummy;
+    }
+    if (!name)
+        name = "<string>";
+    struct sy_yaml_node *root = sy_yaml_load_string(text, len, name, err, errcap);
+    if (!root)
+        return NULL;
+    return config_from_tree(root, name, err, errcap);
+}
+
+struct sy_config *sy_config_ref(struct sy_config *c)
+{
+    if (c)
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void sy_config_unref(struct sy_config *c)
+{
+    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        config_free(c);
+}
+
+static const char *const engine_names[] = {
+    [SY_ENGINE_VLLM] = "vllm",
+    [SY_ENGINE_SGLANG] = "sglang",
+    [SY_ENGINE_TRTLLM] = "trtllm",
+    [SY_ENGINE_LLAMACPP] = "llamacpp",
+};
+
+const char *sy_engine_name(enum sy_engine e)
+{
+    if ((unsigned)e < sizeof engine_names / sizeof engine_names[0])
+        return engine_names[e];
+    return "unknown";
+}
+
+int sy_engine_parse(const char *s, enum sy_engine *out)
+{
+    for (size_t i = 0; s && i < sizeof engine_names / sizeof engine_names[0]; i++) {
+        if (strcmp(s, engine_names[i]) == 0) {
+            *out = (enum sy_engine)i;
+            return 0;
+        }
+    }
+    return SY_EINVAL;
+}
