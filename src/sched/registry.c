@@ -37,6 +37,9 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_weighted_random_picker,
     &sy_plugin_round_robin_picker,
     &sy_plugin_approx_prefix_cache_producer,
+    &sy_plugin_precise_prefix_cache_producer,
+    &sy_plugin_precise_prefix_cache_scorer,
+    &sy_plugin_token_producer,
     &sy_plugin_metrics_data_source,
     &sy_plugin_core_metrics_extractor,
     &sy_plugin_endpoint_notification_source,
@@ -59,10 +62,6 @@ static const struct {
 
 /* llm-d types (v0.8 and router v0.9) that Switchyard does not implement yet. */
 static const char *const unsupported[] = {
-    /* precise prefix cache and tokenization (issue 6) */
-    "precise-prefix-cache-scorer",
-    "precise-prefix-cache-producer",
-    "token-producer",
     /* P/D, E/P/D and data parallel */
     "disagg-profile-handler",
     "data-parallel-profile-handler",
