@@ -260,8 +260,9 @@ struct sy_bench_opts {
     double timeout_s;          /* per-request response timeout */
     const char *metrics_urls[SY_BENCH_MAX_METRICS]; /* borrowed */
     size_t nmetrics;                                /* used */
-    bool reset_prefix_cache; /* POST /reset_prefix_cache to the metrics hosts before a run */
-    bool progress;           /* progress line on stderr */
+    bool reset_prefix_cache;  /* POST /reset_prefix_cache to the metrics hosts before a run */
+    bool progress;            /* progress line on stderr */
+    const volatile int *stop; /* optional: nonzero = interrupted before the run started */
 };
 
 /* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the

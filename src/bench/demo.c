@@ -53,7 +53,7 @@
 #define MAX_CHILDREN  4  /* sim + 2 gateways (+ spare) */
 #define START_TIMEOUT 30 /* seconds for a child to listen / get ready */
 
-static volatile sig_atomic_t g_stop; /* SIGINT/SIGTERM outside a run */
+static volatile int g_stop; /* SIGINT/SIGTERM outside a run (int: sig_atomic_t on Linux) */
 
 static void on_stop_signal(int sig)
 {
@@ -532,6 +532,7 @@ int sy_demo_main(int argc, char **argv)
     bo.timeout_s = 120;
     bo.progress = isatty(STDERR_FILENO);
     bo.reset_prefix_cache = true;
+    bo.stop = &g_stop;
     char murls[MAX_REPLICAS][64];
     for (unsigned i = 0; i < o.replicas; i++) {
         snprintf(murls[i], sizeof murls[i], "http://127.0.0.1:%u/metrics", sim_ports[i]);

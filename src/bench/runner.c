@@ -717,6 +717,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     r->sigint.data = r->sigterm.data = r;
     uv_signal_start(&r->sigint, on_signal, SIGINT);
     uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+    if (o->stop && *o->stop)
+        r->interrupted = true; /* a signal arrived before ours were installed */
 
     double q0 = 0, h0 = 0, q1, h1;
     bool have0 = false;
