@@ -57,6 +57,7 @@ struct sy_wl_params {
     uint64_t seed;        /* text and order */
     char model[256];      /* "model" of every request */
     bool ordered;         /* keep generation order instead of shuffling (shared-prefix, rep.) */
+    bool ignore_eos;      /* add "ignore_eos": true (vLLM: always produce max_tokens) */
     /* shared-prefix (inference-perf names, SGLang generated-shared-prefix defaults) */
     unsigned num_groups;            /* distinct system prompts (64) */
     unsigned num_prompts_per_group; /* questions per system prompt (16) */

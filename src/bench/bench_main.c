@@ -164,7 +164,8 @@ int sy_bench_main(int argc, char **argv)
             if (*c == '_')
                 *c = '-';
         bool boolean = strcmp(name, "ordered") == 0 || strcmp(name, "no-progress") == 0 ||
-                       strcmp(name, "reset-prefix-cache") == 0 || strcmp(name, "progress") == 0;
+                       strcmp(name, "reset-prefix-cache") == 0 || strcmp(name, "progress") == 0 ||
+                       strcmp(name, "ignore-eos") == 0;
         if (!boolean) {
             if (eq) {
                 val = eq + 1;
@@ -179,6 +180,8 @@ int sy_bench_main(int argc, char **argv)
         uint64_t u;
         if (IS("ordered")) {
             wp.ordered = true;
+        } else if (IS("ignore-eos")) {
+            wp.ignore_eos = true;
         } else if (IS("no-progress")) {
             o.progress = false;
         } else if (IS("progress")) {

@@ -220,7 +220,10 @@ void sy_wl_describe(const struct sy_wl_params *p, struct sy_buf *o)
         sy_buf_printf(o, " num_prompts=%u input_len=%u", p->num_prompts, p->input_len);
         break;
     }
-    sy_buf_printf(o, " output_len=%u seed=%llu", out_len(p), (unsigned long long)p->seed);
+    if (p->kind != SY_WL_MULTI_TURN) /* multi-turn asks for answer_len tokens */
+        sy_buf_printf(o, " output_len=%u", out_len(p));
+    sy_buf_printf(o, " seed=%llu%s", (unsigned long long)p->seed,
+                  p->ignore_eos ? " ignore_eos" : "");
 }
 
 /* ---- body building ----------------------------------------------------------------------- */
@@ -234,8 +237,10 @@ struct builder {
     size_t errcap;                /* its size */
 };
 
-static void body_tail(struct sy_buf *b, unsigned max_tokens)
+static void body_tail(struct sy_buf *b, unsigned max_tokens, bool ignore_eos)
 {
+    if (ignore_eos)
+        sy_buf_puts(b, ",\"ignore_eos\":true");
     sy_buf_printf(b,
                   ",\"max_tokens\":%u,\"stream\":true,"
                   "\"stream_options\":{\"include_usage\":true}}",
@@ -304,7 +309,7 @@ static int add_completion(struct builder *B, const struct sy_buf *a, const char 
     body_head(B->p, &body);
     sy_buf_puts(&body, ",\"prompt\":");
     sy_buf_json_str(&body, prompt.data ? prompt.data : "", prompt.len);
-    body_tail(&body, out_len(B->p));
+    body_tail(&body, out_len(B->p), B->p->ignore_eos);
     sy_buf_fini(&prompt);
     return add_item(B, &body, false, group, turn, prompt_tokens, shared, out_len(B->p));
 }
@@ -365,7 +370,7 @@ static int add_chat(struct builder *B, const struct convo *c, size_t nmsg, unsig
     for (size_t i = 0; i < nmsg; i++)
         msg(&body, false, i % 2 == 0 ? "user" : "assistant", &c->turns[i]);
     sy_buf_puts(&body, "]");
-    body_tail(&body, max_tokens);
+    body_tail(&body, max_tokens, B->p->ignore_eos);
     return add_item(B, &body, true, group, turn, prompt_tokens, shared, max_tokens);
 }
 

@@ -150,6 +150,7 @@ static void test_sglang_defaults(void **state)
     assert_int_equal(w.n, 1024);
     cJSON *j = body(&w.items[0], "Qwen/Qwen3-32B", 256); /* output_len default 256 */
     assert_int_equal(strlen(prompt(j)), 4 * 2048 + 2 + 4 * 128);
+    assert_null(cJSON_GetObjectItem(j, "ignore_eos")); /* only when asked */
     cJSON_Delete(j);
     sy_workload_fini(&w);
 }
@@ -293,12 +294,14 @@ static void test_prefix_repetition_and_random(void **state)
     p.num_prompts = 5;
     p.input_len = 7;
     p.output_len = 9;
+    p.ignore_eos = true;
     assert_int_equal(sy_workload_build(&p, &w, err, sizeof err), 0);
     assert_int_equal(w.n, 5);
     for (size_t i = 0; i < w.n; i++) {
         cJSON *j = body(&w.items[i], "Qwen/Qwen3-32B", 9);
         assert_int_equal(strlen(prompt(j)), 28);
         assert_int_equal(w.items[i].shared_tokens, 0);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "ignore_eos")));
         cJSON_Delete(j);
     }
     assert_memory_not_equal(w.items[0].body, w.items[1].body, w.items[0].body_len);
