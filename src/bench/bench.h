@@ -179,15 +179,16 @@ double sy_stats_percentile(const double *sorted, size_t n, double p);
 void sy_stats_summarize(double *v, size_t n, struct sy_summary *out);
 
 enum sy_bench_err {
-    SY_BE_CONNECT,  /* connect failed */
-    SY_BE_TIMEOUT,  /* no response in time */
-    SY_BE_CLOSED,   /* connection closed before a response */
-    SY_BE_IO,       /* connection broke mid-response or malformed HTTP */
-    SY_BE_HTTP_429, /* rate limited / queue full */
-    SY_BE_HTTP_4XX, /* other client errors */
-    SY_BE_HTTP_5XX, /* server / gateway errors */
-    SY_BE_STREAM,   /* error event inside the stream or malformed SSE JSON */
-    SY_BE_EMPTY,    /* 200 but no token and no usage */
+    SY_BE_CONNECT,    /* connect failed */
+    SY_BE_TIMEOUT,    /* no response in time */
+    SY_BE_CLOSED,     /* connection closed before a response */
+    SY_BE_IO,         /* connection broke mid-response or malformed HTTP */
+    SY_BE_HTTP_429,   /* rate limited / queue full */
+    SY_BE_HTTP_4XX,   /* other client errors */
+    SY_BE_HTTP_5XX,   /* server / gateway errors */
+    SY_BE_HTTP_OTHER, /* any other status than 200 (1xx, 2xx, 3xx) */
+    SY_BE_STREAM,     /* error event inside the stream or malformed SSE JSON */
+    SY_BE_EMPTY,      /* 200 but no token and no usage */
     SY_BE_COUNT_
 };
 

@@ -71,6 +71,8 @@ struct breq {
     double *gaps;               /* ITL of this request, flushed on success */
     size_t ngaps, gaps_cap;     /* used, allocated */
     bool done_marker;           /* [DONE] seen */
+    bool saw_data;              /* at least one SSE data line arrived */
+    size_t body_bytes;          /* response body bytes received */
     char *stream_err;           /* owned: first stream error message */
     size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
 };
@@ -368,14 +370,17 @@ static void sse_event(struct breq *q, char *p, size_t n)
         n -= l + 1;
         p = eol + 1;
     }
-    if (any)
+    if (any) {
+        q->saw_data = true;
         sse_data(q, data.data ? data.data : "", data.len);
+    }
     sy_buf_fini(&data);
 }
 
 static void on_body(void *ud, const char *p, size_t n)
 {
     struct breq *q = ud;
+    q->body_bytes += n;
     if (q->kind == BREQ_FETCH || q->status != 200) {
         size_t cap = q->kind == BREQ_FETCH ? (64u << 20) : MAX_ERR_BODY;
         if (q->buf.len < cap)
@@ -429,15 +434,28 @@ static void finish_bench(struct breq *q, int err)
     if (err != 0) {
         kind = (int)err_kind(err);
         snprintf(msg, sizeof msg, "%s", sy_strerror(err));
+    } else if (q->status == 200 && q->buf.len > 0) {
+        /* the last event may lack its blank line; anything else left over is not SSE */
+        sse_event(q, q->buf.data, q->buf.len);
+        sy_buf_reset(&q->buf);
+    }
+    if (kind >= 0) {
+        /* already classified */
     } else if (q->status != 200) {
         kind = q->status == 429                      ? SY_BE_HTTP_429
                : q->status >= 400 && q->status < 500 ? SY_BE_HTTP_4XX
-                                                     : SY_BE_HTTP_5XX;
+               : q->status >= 500                    ? SY_BE_HTTP_5XX
+                                                     : SY_BE_HTTP_OTHER;
         snprintf(msg, sizeof msg, "HTTP %d: %.*s", q->status, (int)q->buf.len,
                  q->buf.data ? q->buf.data : "");
     } else if (q->stream_err) {
         kind = SY_BE_STREAM;
         snprintf(msg, sizeof msg, "%s", q->stream_err);
+    } else if (!q->saw_data && q->body_bytes > 0) {
+        kind = SY_BE_STREAM;
+        snprintf(msg, sizeof msg,
+                 "HTTP 200 without SSE data lines (did the server ignore "
+                 "\"stream\": true?)");
     } else if (q->rec.events == 0 && !q->rec.usage) {
         kind = SY_BE_EMPTY;
         snprintf(msg, sizeof msg, "HTTP 200 with no content event and no usage");

@@ -65,8 +65,8 @@ static const char *const err_names[SY_BE_COUNT_] = {
     [SY_BE_CONNECT] = "connect",   [SY_BE_TIMEOUT] = "timeout",
     [SY_BE_CLOSED] = "closed",     [SY_BE_IO] = "io",
     [SY_BE_HTTP_429] = "http_429", [SY_BE_HTTP_4XX] = "http_4xx",
-    [SY_BE_HTTP_5XX] = "http_5xx", [SY_BE_STREAM] = "stream",
-    [SY_BE_EMPTY] = "empty",
+    [SY_BE_HTTP_5XX] = "http_5xx", [SY_BE_HTTP_OTHER] = "http_other",
+    [SY_BE_STREAM] = "stream",     [SY_BE_EMPTY] = "empty",
 };
 
 const char *sy_bench_err_name(enum sy_bench_err k)

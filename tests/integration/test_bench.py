@@ -246,6 +246,145 @@ def test_bench_prefix_cache_hit_rate_from_sim():
     stop_process(sim)
 
 
+class CannedServer:
+    """A raw HTTP/1.1 server whose answer depends on the first path segment (the bench target's
+    prefix): malformed and unusual streams the runner must classify, byte by byte if asked."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        import threading
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        import socket
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, rest = data.split(b"\r\n\r\n", 1)
+                n = 0
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        n = int(v)
+                while len(rest) < n:
+                    rest += c.recv(65536)
+                case = head.split(b" ")[1].split(b"/")[1].decode()
+                self.answer(c, case)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def answer(self, c, case):
+        ev = lambda o: b"data: " + json.dumps(o).encode() + b"\n\n"  # noqa: E731
+        usage = lambda n: {"choices": [], "usage": {"prompt_tokens": 4,  # noqa: E731
+                                                    "completion_tokens": n}}
+        sse_head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Content-Length: %d\r\n\r\n")
+        if case == "badjson":
+            body = b"data: {not json}\n\n" + ev(usage(1)) + b"data: [DONE]\n\n"
+        elif case == "errevent":
+            body = ev({"error": {"message": "overloaded"}}) + b"data: [DONE]\n\n"
+        elif case == "crlf":
+            body = b"".join(b"data:" + json.dumps({"choices": [{"text": "w%d" % i}]}).encode() +
+                            b"\r\n\r\n" for i in range(3))
+            body += b": a comment\r\nevent: x\r\n" + ev(usage(3)).replace(b"\n", b"\r\n")
+            body += b"data: [DONE]"  # the last event without its blank line
+        elif case == "notsse":
+            body = json.dumps({"choices": [{"text": "hi"}]}).encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            return
+        elif case == "redirect":
+            c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n")
+            return
+        elif case == "garbage":
+            c.sendall(b"hello there\r\n\r\n")
+            c.close()
+            return
+        elif case == "trickle":
+            body = (ev({"choices": [{"delta": {"content": "a"}}]}) +
+                    ev({"choices": [{"delta": {"content": "b"}}]}) + ev(usage(2)) +
+                    b"data: [DONE]\n\n")
+            c.sendall(sse_head % len(body))
+            for i in range(len(body)):
+                c.sendall(body[i:i + 1])
+                if i % 16 == 0:
+                    time.sleep(0.001)
+            return
+        elif case == "rolefirst":
+            first = ev({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+            body_rest = (ev({"choices": [{"delta": {"content": "x"}}]}) + ev(usage(1)) +
+                         b"data: [DONE]\n\n")
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            for part, delay in ((first, 0.3), (body_rest, 0)):
+                c.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+                time.sleep(delay)
+            c.sendall(b"0\r\n\r\n")
+            return
+        else:
+            body = b""
+        c.sendall(sse_head % len(body) + body)
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+@test
+def test_bench_classifies_unusual_streams():
+    srv = CannedServer()
+    cases = ["badjson", "errevent", "crlf", "notsse", "redirect", "garbage", "trickle",
+             "rolefirst", "empty"]
+    out = tmp_path(".json")
+    args = []
+    for c in cases:
+        args += ["--target", "%s=http://127.0.0.1:%d/%s" % (c, srv.port, c)]
+    rc, stdout, stderr = bench(args + ["--workload", "random", "--num-prompts", "2",
+                                       "--input-len", "4", "--concurrency", "1", "--json", out])
+    check(rc == 0, "%d %s" % (rc, stderr))
+    runs = {r["name"]: r for r in load_json(out)["runs"]}
+    k = {n: r["errors_by_kind"] for n, r in runs.items()}
+    check(k["badjson"]["stream"] == 2 and "malformed JSON" in runs["badjson"]["first_error"]
+          ["stream"], "malformed JSON: %r" % runs["badjson"])
+    check(k["errevent"]["stream"] == 2 and "overloaded" in runs["errevent"]["first_error"]
+          ["stream"], "error event")
+    check(k["notsse"]["stream"] == 2 and "SSE" in runs["notsse"]["first_error"]["stream"],
+          "non-SSE 200: %r" % runs["notsse"])
+    check(k["redirect"]["http_other"] == 2, "302: %r" % k["redirect"])
+    check(runs["garbage"]["errors"] == 2 and runs["garbage"]["completed"] == 0, "garbage")
+    check(k["empty"]["empty"] == 2, "empty 200: %r" % k["empty"])
+    for n in ("crlf", "trickle"):
+        check(runs[n]["completed"] == 2 and runs[n]["errors"] == 0, "%s: %r" % (n, runs[n]))
+    check(runs["crlf"]["output_tokens"] == 6, "usage read from CRLF stream")
+    check(runs["trickle"]["output_tokens"] == 4, "byte-by-byte stream parsed")
+    rf = runs["rolefirst"]
+    check(rf["completed"] == 2 and rf["ttft_min_s"] >= 0.29,
+          "TTFT at the first content, not the role chunk: %r" % rf["ttft_min_s"])
+    srv.close()
+
+
 def children_of(pid):
     kids = []
     for d in os.listdir("/proc"):
