@@ -19,6 +19,8 @@
  * slower) and a shared mutable word cache (needs locking on the hot path; merging on ids is fast
  * enough that a 32k-token prompt takes a few milliseconds without one).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -26,7 +28,10 @@
 #include "core/alloc.h"
 #include "tokenize/internal.h"
 
-#define SY_BPE_SMALL 32 /* words up to this many bytes use the direct scan */
+#define SY_BPE_SMALL       32    /* words up to this many bytes use the direct scan */
+#define SY_BPE_CACHE_SLOTS 16384 /* per-thread word cache entries (direct-mapped, 1 MiB) */
+#define SY_BPE_CACHE_WORD  26    /* longest cached word, bytes */
+#define SY_BPE_CACHE_IDS   7     /* most ids a cached word may have */
 
 struct vslot {
     uint32_t off; /* token offset in the arena */
@@ -49,6 +54,7 @@ struct sy_bpe {
     struct mslot *mtab;     /* owned; power-of-two sized */
     size_t mcap;            /* slots */
     size_t mcount;          /* entries (= next rank) */
+    uint64_t serial;        /* unique per model: tags this model's entries in thread caches */
     uint32_t byte_sym[256]; /* raw byte -> initial symbol id */
     char bchar[256][2];     /* raw byte -> its ByteLevel character in UTF-8 */
     uint8_t blen[256];      /* length of bchar[b] (1 or 2) */
@@ -67,9 +73,12 @@ uint32_t sy_tokenize__byte_char(unsigned char b)
     return 0x100 + n;
 }
 
+static atomic_uint_fast64_t next_serial = 1;
+
 struct sy_bpe *sy_bpe__new(void)
 {
     struct sy_bpe *m = SY_NEW(struct sy_bpe);
+    m->serial = atomic_fetch_add(&next_serial, 1);
     m->vcap = 1024;
     m->vtab = sy_xcalloc(m->vcap, sizeof(*m->vtab));
     m->mcap = 1024;
@@ -228,16 +237,19 @@ static inline void put_id(struct sy_buf *ids, uint32_t id)
     sy_buf_append(ids, &id, sizeof(id));
 }
 
-/* Direct scan for short words: sym[] holds n ids, merged in place. */
+/* Direct scan for short words: sym[] holds n ids, merged in place. r[i] caches the merge slot
+ * value of the pair (i, i+1) so each merge costs two lookups, not a rescan of every pair. */
 static void merge_small(const struct sy_bpe *m, uint32_t *sym, size_t n, struct sy_buf *ids)
 {
+    uint64_t r[SY_BPE_SMALL];
+    for (size_t i = 0; i + 1 < n; i++)
+        r[i] = mget(m, sym[i], sym[i + 1]);
     while (n > 1) {
         uint64_t best = UINT64_MAX;
         size_t at = 0;
         for (size_t i = 0; i + 1 < n; i++) {
-            uint64_t v = mget(m, sym[i], sym[i + 1]);
-            if (v < best) { /* rank in the high half: strict < keeps the leftmost tie */
-                best = v;
+            if (r[i] < best) { /* rank in the high half: strict < keeps the leftmost tie */
+                best = r[i];
                 at = i;
             }
         }
@@ -245,7 +257,13 @@ static void merge_small(const struct sy_bpe *m, uint32_t *sym, size_t n, struct 
             break;
         sym[at] = (uint32_t)best;
         memmove(sym + at + 1, sym + at + 2, (n - at - 2) * sizeof(*sym));
+        if (n >= at + 3)
+            memmove(r + at + 1, r + at + 2, (n - at - 3) * sizeof(*r));
         n--;
+        if (at + 1 < n)
+            r[at] = mget(m, sym[at], sym[at + 1]);
+        if (at > 0)
+            r[at - 1] = mget(m, sym[at - 1], sym[at]);
     }
     for (size_t i = 0; i < n; i++)
         put_id(ids, sym[i]);
@@ -360,7 +378,41 @@ static void merge_large(const struct sy_bpe *m, const unsigned char *w, size_t n
     free(prev);
 }
 
-void sy_bpe__word(const struct sy_bpe *m, const unsigned char *w, size_t len, struct sy_buf *ids)
+/* ---- per-thread word cache ----
+ *
+ * Natural text repeats words, so each thread keeps a direct-mapped cache of short words -> ids.
+ * Entries are tagged with the model's serial (never reused, unlike its address), so several
+ * tokenizers can share a thread and a freed one can never serve stale ids. Being per thread, it
+ * needs no locks; the memory is released by a pthread key destructor when the thread exits.
+ */
+struct centry {
+    uint64_t serial;                /* owning model; 0 = empty */
+    uint8_t wlen;                   /* word length */
+    uint8_t nids;                   /* ids */
+    char w[SY_BPE_CACHE_WORD];      /* word bytes */
+    uint32_t ids[SY_BPE_CACHE_IDS]; /* its ids */
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct centry *tl_cache;
+
+static void cache_key_init(void)
+{
+    (void)pthread_key_create(&cache_key, free);
+}
+
+static struct centry *cache_get(void)
+{
+    if (!tl_cache) {
+        pthread_once(&cache_once, cache_key_init);
+        tl_cache = sy_xcalloc(SY_BPE_CACHE_SLOTS, sizeof(struct centry));
+        (void)pthread_setspecific(cache_key, tl_cache);
+    }
+    return tl_cache;
+}
+
+static void bpe_word(const struct sy_bpe *m, const unsigned char *w, size_t len, struct sy_buf *ids)
 {
     if (len == 0)
         return;
@@ -389,4 +441,27 @@ void sy_bpe__word(const struct sy_bpe *m, const unsigned char *w, size_t len, st
         return;
     }
     merge_large(m, w, len, ids);
+}
+
+void sy_bpe__word(const struct sy_bpe *m, const unsigned char *w, size_t len, struct sy_buf *ids)
+{
+    if (len == 0 || len > SY_BPE_CACHE_WORD) {
+        bpe_word(m, w, len, ids);
+        return;
+    }
+    struct centry *e = &cache_get()[XXH3_64bits(w, len) & (SY_BPE_CACHE_SLOTS - 1)];
+    if (e->serial == m->serial && e->wlen == len && memcmp(e->w, w, len) == 0) {
+        sy_buf_append(ids, e->ids, e->nids * sizeof(uint32_t));
+        return;
+    }
+    size_t before = ids->len;
+    bpe_word(m, w, len, ids);
+    size_t nids = (ids->len - before) / sizeof(uint32_t);
+    if (nids <= SY_BPE_CACHE_IDS) {
+        e->serial = m->serial;
+        e->wlen = (uint8_t)len;
+        e->nids = (uint8_t)nids;
+        memcpy(e->w, w, len);
+        memcpy(e->ids, ids->data + before, nids * sizeof(uint32_t));
+    }
 }
