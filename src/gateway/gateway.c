@@ -25,7 +25,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "kvevents/subscriber.h"
 #include "pool/scraper.h"
+#include "prefix/approx_index.h"
 
 /* ---- generations ---- */
 
@@ -51,6 +53,7 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
     g->cfg = cfg;
     g->pool = pool;
     g->sched = sched;
+    sy_kvevents_sync(pool); /* KV-event subscriptions follow pool.endpoints[].kvEvents */
     return g;
 }
 
@@ -296,6 +299,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
+    sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     uv_loop_t *loop = uv_default_loop();
     gw->loop = loop;
 

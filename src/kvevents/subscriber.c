@@ -15,6 +15,9 @@
  * drain each readable socket until EAGAIN per poll round, so a burst costs one poll.
  *
  * Sequence tracking per publisher (per-endpoint source, or the topic's pod in bind mode):
+ *   (re)connected        with a replay ROUTER: drop the endpoint's entries, replay from 0 (the
+ *                        SUB's monitor reports ZMQ_EVENT_CONNECTED; a restarted publisher's
+ *                        first batches, sent before the SUB reconnected, come back this way)
  *   first message        accept (with replay configured and seq > 0: replay from 0 first)
  *   seq == last + 1      apply
  *   seq >  last + 1      gap: replay from last+1 when the endpoint has a replay ROUTER,
@@ -65,6 +68,7 @@ struct source {          /* one per-endpoint subscription */
     char *replay;        /* replay ROUTER URL or NULL */
     void *sub;           /* SUB socket */
     void *dealer;        /* replay DEALER (lazily opened) */
+    void *mon;           /* PAIR reading the SUB's monitor (with replay only), or NULL */
     struct seqstate seq; /* sequence tracking */
 };
 
@@ -148,6 +152,7 @@ static bool apply_payload(struct sy_str ep, struct sy_str model, const void *p, 
 
 static void purge(struct sy_str ep)
 {
+    sy_info("kvevents: %.*s: dropping its index entries", (int)ep.len, ep.p);
     if (S.idx)
         sy_precise_index_clear_endpoint(S.idx, ep);
     atomic_fetch_add(&S.purges, 1);
@@ -213,6 +218,8 @@ static bool replay(struct source *s, uint64_t start)
         }
     }
     atomic_fetch_add(&S.replays, 1);
+    sy_info("kvevents: %s: replay from seq %llu (%s)", s->name, (unsigned long long)start,
+            s->replay);
     uint8_t be[8];
     for (int i = 0; i < 8; i++)
         be[i] = (uint8_t)(start >> (56 - 8 * i));
@@ -269,6 +276,8 @@ static bool replay(struct source *s, uint64_t start)
         close_frames(fr, n);
     }
     s->seq.dedup = true;
+    sy_info("kvevents: %s: replay %s at seq %llu", s->name, ended ? "complete" : "timed out",
+            (unsigned long long)s->seq.last);
     return ended;
 }
 
@@ -291,6 +300,8 @@ static bool check_seq(struct seqstate *q, struct source *s, struct sy_str ep, ui
     }
     if (seq > q->last + 1) {
         atomic_fetch_add(&S.gaps, 1);
+        sy_info("kvevents: %.*s: sequence gap %llu -> %llu", (int)ep.len, ep.p,
+                (unsigned long long)q->last, (unsigned long long)seq);
         if (!(s && s->replay && replay(s, q->last + 1)))
             purge(ep);
         if (q->have && seq <= q->last)
@@ -302,6 +313,8 @@ static bool check_seq(struct seqstate *q, struct source *s, struct sy_str ep, ui
     if (q->dedup)
         return false; /* still queued from before a replay */
     atomic_fetch_add(&S.restarts, 1);
+    sy_info("kvevents: %.*s: publisher restarted (seq %llu after %llu)", (int)ep.len, ep.p,
+            (unsigned long long)seq, (unsigned long long)q->last);
     purge(ep);
     q->have = false;
     if (s && s->replay && replay(s, 0) && q->have && seq <= q->last)
@@ -404,6 +417,10 @@ static void source_close(struct source *s, bool purge_entries)
 {
     if (purge_entries)
         purge(sy_str_c(s->name));
+    if (s->mon) {
+        zmq_socket_monitor(s->sub, NULL, 0);
+        zmq_close(s->mon);
+    }
     if (s->sub)
         zmq_close(s->sub);
     if (s->dealer)
@@ -476,10 +493,24 @@ static void reconcile(void)
         if (!z)
             continue;
         S.src = sy_xrealloc(S.src, (S.nsrc + 1) * sizeof *S.src);
-        S.src[S.nsrc++] = (struct source){.name = sy_xstrdup(S.want[j].name),
-                                          .url = sy_xstrdup(S.want[j].url),
-                                          .replay = replay_url(S.want[j].url, S.replay_offset),
-                                          .sub = z};
+        struct source *ns = &S.src[S.nsrc++];
+        *ns = (struct source){.name = sy_xstrdup(S.want[j].name),
+                              .url = sy_xstrdup(S.want[j].url),
+                              .replay = replay_url(S.want[j].url, S.replay_offset),
+                              .sub = z};
+        if (ns->replay) {
+            /* (Re)connections trigger a replay from 0: watch them on the SUB's monitor. */
+            static unsigned monitor_seq;
+            char mep[64];
+            snprintf(mep, sizeof mep, "inproc://sy-kvevents-mon-%u", monitor_seq++);
+            if (zmq_socket_monitor(z, mep, ZMQ_EVENT_CONNECTED) == 0) {
+                ns->mon = zmq_socket(S.zctx, ZMQ_PAIR);
+                if (zmq_connect(ns->mon, mep) != 0) {
+                    zmq_close(ns->mon);
+                    ns->mon = NULL;
+                }
+            }
+        }
     }
     /* bind-mode pool filter: publishers that left are purged */
     for (size_t i = 0; i < S.npool; i++)
@@ -499,19 +530,45 @@ static void reconcile(void)
     atomic_store(&S.sources, S.nsrc);
 }
 
+/* The SUB of s (re)connected to its publisher: messages may have been missed, and the publisher
+ * may be a new process. Like llm-d, replay from 0; entries learned before are dropped first, since
+ * the replay rebuilds the endpoint's state from the publisher's own buffer. */
+static void on_monitor(struct source *s)
+{
+    zmq_msg_t fr[MAX_FRAMES];
+    int n = recv_msg(s->mon, fr, ZMQ_DONTWAIT);
+    if (n <= 0)
+        return;
+    uint16_t ev = 0;
+    if (zmq_msg_size(&fr[0]) >= 2)
+        memcpy(&ev, zmq_msg_data(&fr[0]), 2); /* native byte order, as libzmq writes it */
+    close_frames(fr, n);
+    if (ev != ZMQ_EVENT_CONNECTED)
+        return;
+    sy_info("kvevents: %s: connected to %s", s->name, s->url);
+    if (s->seq.have)
+        purge(sy_str_c(s->name));
+    s->seq.have = false;
+    s->seq.dedup = false;
+    replay(s, 0);
+}
+
 static void *run(void *arg)
 {
     (void)arg;
     sy_kv_decoder_init(&S.dec);
     while (!atomic_load(&S.stop)) {
         reconcile();
-        size_t n = S.nsrc + 1;
+        size_t n = 2 * S.nsrc + 1;
         zmq_pollitem_t *it = sy_xcalloc(n, sizeof *it);
         size_t m = 0;
         if (S.bound)
             it[m++] = (zmq_pollitem_t){.socket = S.bound, .events = ZMQ_POLLIN};
         for (size_t i = 0; i < S.nsrc; i++)
             it[m++] = (zmq_pollitem_t){.socket = S.src[i].sub, .events = ZMQ_POLLIN};
+        for (size_t i = 0; i < S.nsrc; i++)
+            if (S.src[i].mon)
+                it[m++] = (zmq_pollitem_t){.socket = S.src[i].mon, .events = ZMQ_POLLIN};
         int rc = zmq_poll(it, (int)m, SY_KVEVENTS_POLL_MS);
         if (rc > 0) {
             size_t j = 0;
@@ -520,6 +577,9 @@ static void *run(void *arg)
             for (size_t i = 0; i < S.nsrc; i++, j++)
                 if (it[j].revents & ZMQ_POLLIN)
                     drain(S.src[i].sub, &S.src[i]);
+            for (size_t i = 0; i < S.nsrc; i++)
+                if (S.src[i].mon && (it[j++].revents & ZMQ_POLLIN))
+                    on_monitor(&S.src[i]);
         } else if (m == 0) {
             /* zmq_poll with no items returns at once on some versions */
             struct timespec ts = {0, SY_KVEVENTS_POLL_MS * 1000000L};

@@ -1,0 +1,165 @@
+"""Integration test for precise prefix-cache routing: `switchyard sim` replicas publish vLLM KV
+events over ZMQ, the gateway subscribes per endpoint (pool.endpoints[].kvEvents) and routes on
+what each replica actually holds.
+
+Asserted as a client sees it (x-gateway-destination-endpoint):
+  1. requests sharing a prefix go to the replica that holds it;
+  2. after that replica evicts the blocks (tiny KV cache, flooded directly), routing stops
+     preferring it: a replica holding a shorter prefix now wins;
+  3. after a publisher restart (the sim process restarts, seqs go back to 0, caches are empty),
+     the index recovers: new blocks on the restarted replica attract their requests.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, consecutive_ports, free_ports, post_json, request, run,  # noqa
+                     process_log, start_process, stop_process, test, wait_port, wait_until, write_file)
+
+MODEL = "m"
+KV_BLOCKS = 48  # 768 tokens per replica: a few long prompts evict each other
+
+
+def start_sim(base, kv, replay):
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", MODEL,
+                       "--time-scale", "50", "--kv-blocks", str(KV_BLOCKS), "--block-size", "16",
+                       "--max-model-len", "700",
+                       "--kv-events", "tcp://127.0.0.1:%d" % kv,
+                       "--kv-events-replay", "tcp://127.0.0.1:%d" % replay])
+    wait_port(base, proc=p)
+    wait_port(base + 1, proc=p)
+    return p
+
+
+def gateway(base, kv, replay):
+    listen, admin = free_ports(2)
+    text = """listen: 127.0.0.1:%d
+admin: 127.0.0.1:%d
+workers: 2
+pool:
+  engine: vllm
+  scrapeInterval: 50ms
+  endpoints:
+    - address: 127.0.0.1:%d
+      kvEvents: tcp://127.0.0.1:%d
+    - address: 127.0.0.1:%d
+      kvEvents: tcp://127.0.0.1:%d
+timeouts:
+  connect: 500ms
+  request: 10s
+scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+    - type: token-producer
+      parameters:
+        backend: simulator
+    - type: precise-prefix-cache-producer
+      parameters:
+        tokenProcessorConfig:
+          blockSize: 16
+        kvEventsConfig:
+          replayPortOffset: %d
+    - type: prefix-cache-scorer
+      parameters:
+        prefixMatchInfoProducerName: precise-prefix-cache-producer
+    - type: max-score-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: prefix-cache-scorer
+        - pluginRef: max-score-picker
+""" % (listen, admin, base, kv, base + 1, kv + 1, replay - kv)
+    p = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(listen, proc=p)
+    wait_port(admin, proc=p)
+
+    def ready():
+        st, _, body = request(admin, "GET", "/debug/endpoints")
+        return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
+    wait_until(ready, 10, what="endpoints ready")
+    return p, listen, ready
+
+
+def via_gateway(port, prompt):
+    st, hdr, body = post_json(port, "/v1/completions",
+                              {"model": MODEL, "prompt": prompt, "max_tokens": 1},
+                              headers={"x-switchyard-debug": "scores"})
+    check(st == 200, "gateway %d: %s" % (st, body))
+    return hdr["x-gateway-destination-endpoint"], hdr.get("x-gateway-destination-endpoint-scores",
+                                                          "")
+
+
+def direct(port, prompt):
+    st, _, body = post_json(port, "/v1/completions",
+                            {"model": MODEL, "prompt": prompt, "max_tokens": 1})
+    check(st == 200, "sim %d: %s" % (st, body))
+
+
+def text(tag, n):
+    """n characters (n/4 simulator tokens) unique to tag."""
+    s = ("[%s] " % tag) + " ".join("%s-%d" % (tag, i) for i in range(n))
+    return s[:n]
+
+
+def settle():
+    """KV events are published at the end of each engine step and applied by the gateway's
+    subscriber thread; give them a moment before routing on them."""
+    time.sleep(0.6)
+
+
+def expect_route(gw, prompt, want, what):
+    got, scores = via_gateway(gw, prompt)
+    check(got == want, "%s: routed to %s, expected %s (%s)" % (what, got, want, scores))
+
+
+@test
+def test_precise_routing_eviction_restart():
+    base = consecutive_ports(2)
+    kv = consecutive_ports(2)
+    replay = consecutive_ports(2)
+    sim = start_sim(base, kv, replay)
+    gw, gport, ready = gateway(base, kv, replay)
+    a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
+    try:
+        # 1. A shared 1600-character (400-token, 25-block) prefix cached on B only.
+        shared = text("shared", 1600)
+        direct(base + 1, shared)
+        settle()
+        for i in range(6):
+            expect_route(gport, shared + " question %d" % i, b, "sharing B's prefix, #%d" % i)
+
+        # 2. A holds the first half of the prefix; B holds it all, so B still wins. Then B evicts
+        # it: flooding B directly with unrelated long prompts recycles its 48 blocks, B publishes
+        # BlockRemoved, and A (half the prefix) must win.
+        direct(base, shared[:800])
+        settle()
+        expect_route(gport, shared + " still B", b, "before eviction")
+        for i in range(4):
+            direct(base + 1, text("flood%d" % i, 2400))
+        settle()
+        for i in range(3):
+            expect_route(gport, shared + " after eviction %d" % i, a, "after B evicted")
+
+        # 3. Restart the publishers (the sim process): seqs restart at 0, caches are empty, the
+        # ZMQ sockets reconnect. A prompt cached on B after the restart attracts its requests.
+        stop_process(sim)
+        sim = start_sim(base, kv, replay)
+        wait_until(ready, 10, what="endpoints ready after the restart")
+        fresh = text("fresh", 1200)
+        direct(base + 1, fresh)
+        settle()
+        for i in range(4):
+            expect_route(gport, fresh + " again %d" % i, b, "after restart, #%d" % i)
+    except AssertionError:
+        print(process_log(gw)[-3000:])
+        raise
+    finally:
+        stop_process(gw)
+        stop_process(sim)
+
+
+if __name__ == "__main__":
+    run()
