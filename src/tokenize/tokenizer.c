@@ -809,9 +809,10 @@ int sy_tokenizer_encode(const struct sy_tokenizer *t, const char *text, size_t l
     return 0;
 }
 
-int sy_tokenizer_render_chat(const struct sy_tokenizer *t, const char *messages_json, size_t len,
-                             bool add_generation_prompt, char **out, size_t *outlen, char *err,
-                             size_t errcap)
+int sy_tokenizer_render_chat_tools(const struct sy_tokenizer *t, const char *messages_json,
+                                   size_t len, const char *tools_json, size_t tools_len,
+                                   bool add_generation_prompt, char **out, size_t *outlen,
+                                   char *err, size_t errcap)
 {
     if (err && errcap)
         err[0] = '\0';
@@ -821,8 +822,16 @@ int sy_tokenizer_render_chat(const struct sy_tokenizer *t, const char *messages_
         seterr(err, errcap, "the tokenizer directory has no chat template");
         return SY_ENOTFOUND;
     }
-    return sy_chat_render(t->chat, messages_json, len, NULL, 0, add_generation_prompt, out, outlen,
-                          err, errcap);
+    return sy_chat_render(t->chat, messages_json, len, tools_json, tools_len, add_generation_prompt,
+                          out, outlen, err, errcap);
+}
+
+int sy_tokenizer_render_chat(const struct sy_tokenizer *t, const char *messages_json, size_t len,
+                             bool add_generation_prompt, char **out, size_t *outlen, char *err,
+                             size_t errcap)
+{
+    return sy_tokenizer_render_chat_tools(t, messages_json, len, NULL, 0, add_generation_prompt,
+                                          out, outlen, err, errcap);
 }
 
 int sy_tokenizer_apply_chat_template(const struct sy_tokenizer *t, const char *messages_json,

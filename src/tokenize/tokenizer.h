@@ -49,6 +49,13 @@ int sy_tokenizer_render_chat(const struct sy_tokenizer *tok, const char *message
                              bool add_generation_prompt, char **out, size_t *outlen, char *err,
                              size_t errcap);
 
+/* Same as sy_tokenizer_render_chat(), also passing the request's tools (tools_len bytes of a JSON
+ * array, as in an OpenAI chat request) to the template; tools == NULL leaves it undefined. */
+int sy_tokenizer_render_chat_tools(const struct sy_tokenizer *tok, const char *messages_json,
+                                   size_t len, const char *tools_json, size_t tools_len,
+                                   bool add_generation_prompt, char **out, size_t *outlen,
+                                   char *err, size_t errcap);
+
 /* Number of entries in the vocabulary including added tokens (max id + 1). */
 size_t sy_tokenizer_vocab_size(const struct sy_tokenizer *tok);
 
