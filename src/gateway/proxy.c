@@ -279,22 +279,13 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
     }
     sy_buf_printf(&lines, "x-gateway-destination-endpoint: %s\r\nx-request-id: %s\r\n",
                   p->res.ep->address, p->reqid);
-    /* Session affinity token (llm-d session-affinity-scorer): the served endpoint, base64. */
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *a = (const unsigned char *)p->res.ep->address;
-    size_t al = strlen(p->res.ep->address);
-    sy_buf_puts(&lines, "x-session-token: ");
-    for (size_t i = 0; i < al; i += 3) {
-        uint32_t v = (uint32_t)a[i] << 16;
-        if (i + 1 < al)
-            v |= (uint32_t)a[i + 1] << 8;
-        if (i + 2 < al)
-            v |= a[i + 2];
-        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < al ? b64[(v >> 6) & 63] : '=', i + 2 < al ? b64[v & 63] : '='};
-        sy_buf_append(&lines, q, 4);
+    /* Session affinity (llm-d session-affinity-scorer): echo the served endpoint as the token
+     * the next turn sends back. */
+    if (sy_sched_has_plugin(p->gen->sched, "session-affinity-scorer")) {
+        sy_buf_puts(&lines, "x-session-token: ");
+        sy_sched_session_token(p->res.ep, &lines);
+        sy_buf_puts(&lines, "\r\n");
     }
-    sy_buf_puts(&lines, "\r\n");
     if (p->scores.len)
         sy_buf_printf(&lines, "x-gateway-destination-endpoint-scores: %s\r\n", p->scores.data);
     p->status = h->status;
@@ -341,8 +332,7 @@ static void up_done(void *ud, int err)
         /* Nothing reached the client: retry elsewhere when the failure allows it. */
         if (err == SY_ECONNECT) {
             /* skipped by the scheduler until a scrape succeeds again */
-            atomic_store(&ep->conn_fail_ns, sy_now_ns());
-            sy_endpoint_set_failed(ep, sy_now_ns());
+            sy_endpoint_conn_failed(ep, sy_now_ns());
         }
         sy_warn("request %s: endpoint %s failed: %s", p->reqid, ep->address, sy_strerror(err));
         attempt_end(p, false);

@@ -176,6 +176,8 @@ def run():
     only = sys.argv[1:]
     passed = failed = 0
     for fn in _tests:
+        if fn.__module__ != "__main__":
+            continue  # imported from another test file for its helpers
         if only and fn.__name__ not in only:
             continue
         t0 = time.time()
