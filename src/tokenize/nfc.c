@@ -207,9 +207,15 @@ bool sy_tokenize__nfc(const char *s, size_t len, struct sy_buf *out)
         }
         c.v[w++] = cp;
     }
+    size_t start = out->len;
     sy_buf_reserve(out, len + 8);
     for (size_t k = 0; k < w; k++)
         sy_tokenize__utf8_put(out, c.v[k]);
     free(c.v);
+    if (out->len - start == len && memcmp(out->data + start, s, len) == 0) {
+        out->len = start; /* unchanged after all (e.g. a lone combining mark) */
+        out->data[start] = '\0';
+        return false;
+    }
     return true;
 }
