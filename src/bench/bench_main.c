@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -117,6 +118,17 @@ static int target_parse(const char *s, struct target_arg *t)
         t->name = sy_xstrndup(a, l);
     }
     return t->url[0] ? 0 : SY_EINVAL;
+}
+
+/* Every request in flight holds a socket: lift the soft descriptor limit to the hard one so a
+ * --rate inf or a high --concurrency is not cut short by EMFILE (counted as connect errors). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 int sy_bench_main(int argc, char **argv)
@@ -318,6 +330,7 @@ int sy_bench_main(int argc, char **argv)
         sy_arrival_init_concurrency(&o.arrival, concurrency ? concurrency : 16);
     }
     status = 1;
+    raise_nofile();
     if (sy_workload_build(&wp, &w, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard bench: %s\n", err);
         goto out;

@@ -23,8 +23,8 @@
  * on success unless --keep-logs.
  *
  * Timing: the simulator runs at --time-scale (default 1: the latencies shown are the modelled
- * GPU's); the full demo sends ~480 requests per gateway and takes about 1-2 minutes on 2 cores,
- * --quick about 30 s.
+ * GPU's); the full demo sends 480 requests per gateway and takes about 35 s on 2 cores,
+ * --quick about 10 s.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -111,12 +111,14 @@ static void usage(FILE *f)
             "stopped when it ends (also on error or Ctrl-C).\n"
             "\n"
             "options:\n"
-            "  --quick              ~30 s smoke version (fewer, shorter requests)\n"
+            "  --quick              ~10 s smoke version (fewer, shorter requests)\n"
             "  --report FILE        HTML report (default demo-report.html)\n"
             "  --json FILE          results as JSON too\n"
             "  --replicas N         simulated replicas, 2..%d (default 4)\n"
-            "  --rate R             Poisson arrivals, req/s (default 40)\n"
-            "  --time-scale X       simulator speed-up (default 1; latencies are wall-clock)\n"
+            "  --rate R             Poisson arrivals, req/s of the simulated GPUs (default 40)\n"
+            "  --time-scale X       simulator speed-up (default 1): requests are sent at R x X\n"
+            "                       per wall-clock second and latencies shown are wall-clock,\n"
+            "                       i.e. the modelled GPU's divided by X\n"
             "  --seed N             workload and arrivals (default 1)\n"
             "  --keep-logs          keep the children's logs and configs\n",
             MAX_REPLICAS);
@@ -436,8 +438,7 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, in
         cap = total * 2 / 3;
     o->kv_blocks = (unsigned)(cap / 16);
     if (!rate_set)
-        o->rate = 40;
-    o->rate *= 1.0; /* offered in wall-clock req/s */
+        o->rate = 40; /* in simulated-GPU req/s; sent at rate x time_scale wall-clock */
     return 0;
 }
 
@@ -528,7 +529,7 @@ int sy_demo_main(int argc, char **argv)
     }
     struct sy_bench_opts bo;
     memset(&bo, 0, sizeof bo);
-    sy_arrival_init_rate(&bo.arrival, o.rate, true, o.seed);
+    sy_arrival_init_rate(&bo.arrival, o.rate * o.time_scale, true, o.seed);
     bo.timeout_s = 120;
     bo.progress = isatty(STDERR_FILENO);
     bo.reset_prefix_cache = true;
