@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "tokenize/tokenizer.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "sim/sim_server.h"
@@ -78,8 +79,9 @@ static const struct {
                      "event encoding: positional arrays (vLLM <= 0.23) or tagged maps"},
     [K_KV_REPLAY] = {"kv-events-replay", "tcp://H:P", "replay ROUTER socket (bound on P+i)"},
     [K_TOKENIZER] = {"tokenizer", "DIR",
-                     "Hugging Face tokenizer.json (not supported yet: the built-in tokenizer "
-                     "cuts text into 4-byte chunks)"},
+                     "directory with a Hugging Face tokenizer.json and tokenizer_config.json: "
+                     "prompts are tokenized and chats rendered as the real model does (default: "
+                     "the built-in tokenizer, 4-byte chunks)"},
     [K_ROLE] = {"role", "prefill|decode|both", "P/D role (reserved; only both is implemented)"},
     [K_LOG_LEVEL] = {"log-level", "LEVEL", "debug|info|warn|error (default info)"},
 };
@@ -299,9 +301,13 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         else if (strcmp(st[K_KV_FORMAT].val, "array") != 0)
             return bad(&st[K_KV_FORMAT], "expected array or map");
     }
-    if (st[K_TOKENIZER].val)
-        return bad(&st[K_TOKENIZER], "Hugging Face tokenizers are not supported yet; omit "
-                                     "--tokenizer to use the built-in tokenizer");
+    if (st[K_TOKENIZER].val) {
+        char terr[512];
+        struct sy_tokenizer *tok = sy_tokenizer_load(st[K_TOKENIZER].val, terr, sizeof terr);
+        if (!tok)
+            return bad(&st[K_TOKENIZER], terr);
+        o->tokenizer = tok; /* lives for the process */
+    }
     if (st[K_ROLE].val && strcmp(st[K_ROLE].val, "both") != 0) {
         if (strcmp(st[K_ROLE].val, "prefill") != 0 && strcmp(st[K_ROLE].val, "decode") != 0)
             return bad(&st[K_ROLE], "expected prefill, decode or both");

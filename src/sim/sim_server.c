@@ -20,9 +20,13 @@
  * Prompt handling: completions take a string, a one-element list of strings, or a list of
  * token ids; chat messages are rendered with Qwen's ChatML template
  * ("<|im_start|>{role}\n{content}<|im_end|>\n" ... "<|im_start|>assistant\n") and tokenized
- * with the built-in tokenizer (sy_sim_tokenize). Output text is synthetic: one word per token.
+ * with the built-in tokenizer (sy_sim_tokenize). With --tokenizer DIR the model's Hugging Face
+ * tokenizer.json and chat_template are used instead (src/tokenize), exactly as the gateway's
+ * `token-producer` with `backend: local` computes them, so precise prefix routing sees the same
+ * token blocks the engine caches. Output text is synthetic: one word per token.
  */
 #include "sim/sim_server.h"
+#include "tokenize/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -325,8 +329,36 @@ static int append_content(struct sy_buf *b, const cJSON *content, char *err, siz
     return 0;
 }
 
-static int build_prompt(const cJSON *root, bool chat, struct prompt *p, char *err, size_t errcap)
+/* With --tokenizer: the model's own chat template renders the messages (as vLLM does). */
+static int render_chat_hf(const struct sy_tokenizer *tok, const cJSON *root, struct prompt *p,
+                          char *err, size_t errcap)
 {
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+        snprintf(err, errcap, "'messages' must be a non-empty list");
+        return SY_EINVAL;
+    }
+    char *mj = cJSON_PrintUnformatted(msgs);
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    char *tj = cJSON_IsArray(tools) ? cJSON_PrintUnformatted(tools) : NULL;
+    char *out = NULL;
+    size_t outlen = 0;
+    int rc = sy_tokenizer_render_chat_tools(tok, mj, strlen(mj), tj, tj ? strlen(tj) : 0, true,
+                                            &out, &outlen, err, errcap);
+    free(mj);
+    free(tj);
+    if (rc != 0)
+        return SY_EINVAL;
+    sy_buf_append(&p->text, out, outlen);
+    free(out);
+    return 0;
+}
+
+static int build_prompt(const struct sy_tokenizer *tok, const cJSON *root, bool chat,
+                        struct prompt *p, char *err, size_t errcap)
+{
+    if (chat && tok)
+        return render_chat_hf(tok, root, p, err, errcap);
     if (chat) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
@@ -381,10 +413,19 @@ static int build_prompt(const cJSON *root, bool chat, struct prompt *p, char *er
 }
 
 /* Tokenizes p (unless ids were given). Checks the count against limit first. */
-static size_t prompt_tokens(struct prompt *p, size_t limit)
+static size_t prompt_tokens(const struct sy_tokenizer *tok, struct prompt *p, size_t limit)
 {
     if (p->ids)
         return p->n;
+    if (tok) {
+        uint32_t *ids = NULL;
+        size_t n = 0;
+        if (sy_tokenizer_encode(tok, p->text.data ? p->text.data : "", p->text.len, &ids, &n) != 0)
+            n = 0;
+        p->ids = ids ? ids : sy_xmalloc(sizeof *p->ids);
+        p->n = n;
+        return n;
+    }
     size_t n = sy_sim_tokenize(p->text.data ? p->text.data : "", p->text.len, NULL, 0);
     if (n >= limit)
         return n; /* too long: not materialised */
@@ -561,12 +602,12 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     }
     if (!chat && max_tokens == -1)
         max_tokens = 16; /* the OpenAI completions default vLLM applies */
-    if (build_prompt(root, chat, &p, err, sizeof err) != 0) {
+    if (build_prompt(r->srv->opts.tokenizer, root, chat, &p, err, sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
     uint32_t mml = sy_sim_engine_profile(r->eng)->max_model_len;
-    size_t n = prompt_tokens(&p, mml);
+    size_t n = prompt_tokens(r->srv->opts.tokenizer, &p, mml);
     char msg[512];
     if (n == 0) {
         send_error_json(req, 400, "BadRequestError", "The prompt is empty.");
@@ -630,12 +671,12 @@ static void handle_tokenize(struct replica *r, struct sy_http_req *req)
     if (!model_ok(r, root, req))
         goto out;
     bool chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
-    if (build_prompt(root, chat, &p, err, sizeof err) != 0) {
+    if (build_prompt(r->srv->opts.tokenizer, root, chat, &p, err, sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
     uint32_t mml = sy_sim_engine_profile(r->eng)->max_model_len;
-    size_t n = prompt_tokens(&p, SY_SIM_TOKENIZE_MAX);
+    size_t n = prompt_tokens(r->srv->opts.tokenizer, &p, SY_SIM_TOKENIZE_MAX);
     if (n >= SY_SIM_TOKENIZE_MAX) {
         char msg[128];
         snprintf(msg, sizeof msg, "The prompt has %zu tokens; /tokenize returns at most %d.", n,

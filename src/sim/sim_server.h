@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct sy_tokenizer;
+
 #include "sim/engine.h"
 
 struct sy_buf;
@@ -48,6 +50,8 @@ struct sy_sim_opts {
     bool kv_map_format;                  /* tagged-map event encoding instead of arrays */
     bool kv_connect;       /* dial kv_events (central subscriber) instead of binding */
     const char *kv_replay; /* "tcp://HOST:PORT" replay ROUTER (PORT+i) or NULL */
+    const struct sy_tokenizer *tokenizer; /* Hugging Face tokenizer (--tokenizer DIR), borrowed;
+                                             NULL = the built-in tokenizer */
 };
 
 struct sy_sim_server;
