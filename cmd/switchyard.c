@@ -9,15 +9,16 @@
 #include "cmd/commands.h"
 
 static const struct {
-    const char *name;         /* subcommand */
-    sy_command_fn *fn;        /* entry point, called with argv[0] = name */
-    const char *summary;      /* one line for --help */
+    const char *name;    /* subcommand */
+    sy_command_fn *fn;   /* entry point, called with argv[0] = name */
+    const char *summary; /* one line for --help */
 } commands[] = {
     {"gateway", sy_gateway_main, "run the OpenAI-compatible gateway and scheduler"},
     {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
     {"bench", sy_bench_main, "drive load against OpenAI-compatible targets and compare them"},
     {"demo", sy_demo_main, "simulated fleet + round-robin vs Switchyard, side by side"},
-    {"tokenize", sy_tokenize_main, "print token ids of text or chat messages (Hugging Face tokenizer.json)"},
+    {"tokenize", sy_tokenize_main,
+     "print token ids of text or chat messages (Hugging Face tokenizer.json)"},
 };
 
 static void usage(FILE *f)
