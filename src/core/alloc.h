@@ -8,10 +8,10 @@
 
 #include <stddef.h>
 
-void *sy_xmalloc(size_t n);               /* never NULL; aborts on OOM */
-void *sy_xcalloc(size_t nmemb, size_t n); /* zeroed; never NULL */
-void *sy_xrealloc(void *p, size_t n);     /* never NULL */
-char *sy_xstrdup(const char *s);          /* caller frees */
+void *sy_xmalloc(size_t n);                 /* never NULL; aborts on OOM */
+void *sy_xcalloc(size_t nmemb, size_t n);   /* zeroed; never NULL */
+void *sy_xrealloc(void *p, size_t n);       /* never NULL */
+char *sy_xstrdup(const char *s);            /* caller frees */
 char *sy_xstrndup(const char *s, size_t n); /* NUL-terminated copy of n bytes; caller frees */
 
 #define SY_NEW(type) ((type *)sy_xcalloc(1, sizeof(type))) /* zeroed object */

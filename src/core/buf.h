@@ -10,15 +10,15 @@
 #include <stddef.h>
 
 struct sy_buf {
-    char *data;   /* owned; NUL-terminated at len; NULL until first append */
-    size_t len;   /* bytes used */
-    size_t cap;   /* bytes allocated (excluding the terminator) */
+    char *data; /* owned; NUL-terminated at len; NULL until first append */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated (excluding the terminator) */
 };
 
 void sy_buf_init(struct sy_buf *b);
 void sy_buf_fini(struct sy_buf *b);
-void sy_buf_reset(struct sy_buf *b);                      /* len = 0, keeps memory */
-void sy_buf_reserve(struct sy_buf *b, size_t extra);      /* room for extra more bytes */
+void sy_buf_reset(struct sy_buf *b);                 /* len = 0, keeps memory */
+void sy_buf_reserve(struct sy_buf *b, size_t extra); /* room for extra more bytes */
 void sy_buf_append(struct sy_buf *b, const void *p, size_t n);
 void sy_buf_puts(struct sy_buf *b, const char *s);
 void sy_buf_printf(struct sy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
