@@ -5,9 +5,10 @@
  * is accepted too). Events come as positional tagged arrays (vLLM <= v0.23) or tagged maps with a
  * "type" key (vLLM PR #42892); both decode to the same struct sy_kv_event.
  *
- * The decoder allocates nothing per message: hashes and token ids are decoded into two buffers
- * owned by struct sy_kv_decoder, grown geometrically up to SY_KV_MAX_HASHES / SY_KV_MAX_TOKENS
- * (bounded allocation); strings are views into the payload.
+ * The decoder allocates nothing per message once warm: hashes, token ids and events are decoded
+ * into buffers owned by struct sy_kv_decoder, grown geometrically up to SY_KV_MAX_HASHES /
+ * SY_KV_MAX_TOKENS / SY_KV_MAX_EVENTS per batch (bounded allocation); strings are views into the
+ * payload.
  */
 #ifndef SY_KVEVENTS_DECODE_H
 #define SY_KVEVENTS_DECODE_H
@@ -18,8 +19,9 @@
 
 #include "core/str.h"
 
-#define SY_KV_MAX_HASHES (1u << 16) /* block hashes in one event (a 1M-token prompt at bs 16) */
-#define SY_KV_MAX_TOKENS (1u << 21) /* token ids in one event */
+#define SY_KV_MAX_HASHES (1u << 17) /* block hashes in one batch (a 2M-token step at bs 16) */
+#define SY_KV_MAX_TOKENS (1u << 22) /* token ids in one batch */
+#define SY_KV_MAX_EVENTS (1u << 16) /* events in one batch */
 #define SY_KV_MAX_DEPTH  16         /* nesting accepted in skipped values (extra_keys) */
 
 enum sy_kv_kind {
@@ -59,17 +61,25 @@ struct sy_kv_batch {
 /* Called once per known event; a non-zero return stops decoding and is returned. */
 typedef int (*sy_kv_event_fn)(void *ud, const struct sy_kv_event *ev);
 
+struct sy_kv__slot {
+    struct sy_kv_event ev; /* decoded event (arrays set just before the callback) */
+    size_t hoff, toff;     /* its hashes / tokens in the decoder's buffers */
+};
+
 struct sy_kv_decoder {
-    uint64_t *hashes; /* owned scratch */
-    size_t hcap;      /* its capacity in entries */
-    uint32_t *tokens; /* owned scratch */
-    size_t tcap;      /* its capacity in entries */
+    uint64_t *hashes;        /* owned scratch: every hash of the batch */
+    size_t hcap, hlen;       /* capacity and use, in entries */
+    uint32_t *tokens;        /* owned scratch: every token id of the batch */
+    size_t tcap, tlen;       /* capacity and use, in entries */
+    struct sy_kv__slot *evs; /* owned scratch: the batch's known events */
+    size_t evcap;            /* its capacity */
+    struct sy_kv__slot *cur; /* event being decoded */
 };
 
 void sy_kv_decoder_init(struct sy_kv_decoder *d);
 void sy_kv_decoder_fini(struct sy_kv_decoder *d);
 
-/* Decodes a KVEventBatch payload. The whole payload is validated first; only then is fn (may be
+/* Decodes a KVEventBatch payload. The whole payload is decoded first; only then is fn (may be
  * NULL) called for each event, so a malformed batch applies nothing. Returns 0, SY_EPARSE
  * (malformed msgpack or wrong shape) or SY_ETOOBIG (an event over the bounds above). Borrows
  * payload. */

@@ -279,7 +279,7 @@ static void test_malformed(void **state)
         deep[n++] = 0x91;
     deep[n++] = 0xc0;
     assert_int_equal(decode(deep, n, &b, &g), SY_EPARSE);
-    /* hashes over the bound: array16 of 65535 is fine by bytes only if present; build 2^16+1 */
+    /* more hashes in one batch than SY_KV_MAX_HASHES */
     size_t big = SY_KV_MAX_HASHES + 1;
     size_t cap = 32 + big;
     uint8_t *p = malloc(cap);
@@ -288,6 +288,10 @@ static void test_malformed(void **state)
                           'e',  'm',  'o',  'v',  'e',  'd', 0xdd, 0x00, 0x01, 0x00, 0x01};
     memcpy(p, h2, sizeof h2);
     n = sizeof h2;
+    p[n - 4] = (uint8_t)(big >> 24); /* array32 length = big */
+    p[n - 3] = (uint8_t)(big >> 16);
+    p[n - 2] = (uint8_t)(big >> 8);
+    p[n - 1] = (uint8_t)big;
     memset(p + n, 0x01, big);
     n += big;
     assert_int_equal(decode(p, n, &b, &g), SY_ETOOBIG);
