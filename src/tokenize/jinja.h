@@ -34,7 +34,7 @@ void sy_jinja_free(struct sy_jinja *t);
 int sy_jinja_render(const struct sy_jinja *t, const cJSON *vars, struct sy_buf *out, char *err,
                     size_t errcap);
 
-#define SY_JINJA_MAX_OUTPUT (64u << 20) /* bytes of output and of string values per render */
+#define SY_JINJA_MAX_OUTPUT (16u << 20) /* bytes of output per render (arena: 4x) */
 #define SY_JINJA_MAX_STEPS  20000000u   /* evaluation steps per render (loops, calls) */
 
 #endif

@@ -1747,9 +1747,10 @@ static int exec_for(struct ctx *c, struct frame *f, const struct sy_jnode *n)
             return exec_body(c, f, n->alt, n->nalt);
         return X_OK;
     }
+    /* one loop object per loop, updated in place: no allocation per iteration */
+    struct jval loop = vdict(c);
     for (size_t i = 0; i < len; i++) {
         step(c, n->line);
-        struct jval loop = vdict(c);
         dict_set(c, loop.d, "index", 5, vint((int64_t)i + 1));
         dict_set(c, loop.d, "index0", 6, vint((int64_t)i));
         dict_set(c, loop.d, "revindex", 8, vint((int64_t)(len - i)));
@@ -1851,15 +1852,15 @@ int sy_jinja_render(const struct sy_jinja *t, const cJSON *vars, struct sy_buf *
     c->err = err;
     c->errcap = errcap;
     c->out = out;
-    c->arena.limit = SY_JINJA_MAX_OUTPUT * 2u;
+    c->arena.limit = SY_JINJA_MAX_OUTPUT * 4u;
     c->arena.overflow = &c->jb;
     int rc = setjmp(c->jb);
     if (rc) {
         if (rc == 2) { /* arena limit */
             c->rc = SY_ETOOBIG;
             if (err && errcap)
-                snprintf(err, errcap, "template rendering used more than %u bytes",
-                         SY_JINJA_MAX_OUTPUT * 2u);
+                snprintf(err, errcap, "template rendering exceeds %u bytes of memory",
+                         SY_JINJA_MAX_OUTPUT * 4u);
         }
         rc = c->rc ? c->rc : SY_EPARSE;
         for (int i = 0; i < c->ncaps; i++) {
@@ -1890,8 +1891,8 @@ int sy_jinja_render(const struct sy_jinja *t, const cJSON *vars, struct sy_buf *
             dict_set(c, &g->vars, it->string, strlen(it->string), from_json(c, it, 0));
         }
     }
-    struct frame *top = new_frame(c, g);
-    exec_body(c, top, t->body, t->nbody);
+    /* top-level statements run in the global frame, so macros see each other (and themselves) */
+    exec_body(c, g, t->body, t->nbody);
     sy_jarena_free(&c->arena);
     free(c);
     return 0;
