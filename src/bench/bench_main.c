@@ -10,6 +10,7 @@
  * perf's num_groups or --num-groups).
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,26 @@ static int target_parse(const char *s, struct target_arg *t)
         t->name = sy_xstrndup(a, l);
     }
     return t->url[0] ? 0 : SY_EINVAL;
+}
+
+static volatile int g_stop; /* SIGINT/SIGTERM between runs (a run handles its own) */
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* Between runs libuv has restored the default dispositions: catch the signals ourselves so a
+ * Ctrl-C there still ends with the partial results printed. */
+static void install_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* Every request in flight holds a socket: lift the soft descriptor limit to the hard one so a
@@ -353,7 +374,9 @@ int sy_bench_main(int argc, char **argv)
         sy_buf_printf(&ldesc, ", warm-up %u", o.warmup);
     fprintf(stderr, "switchyard bench: %s\nswitchyard bench: load %s\n", wdesc.data, ldesc.data);
 
-    bool interrupted = false;
+    install_handlers();
+    o.stop = &g_stop;
+    bool interrupted = g_stop != 0;
     for (size_t t = 0; t < ntargets && !interrupted; t++) {
         struct sy_bench_run *run = SY_NEW(struct sy_bench_run);
         sy_bench_run_init(run, targets[t].name, targets[t].url);
@@ -366,8 +389,9 @@ int sy_bench_main(int argc, char **argv)
             sy_buf_fini(&ldesc);
             goto out;
         }
+        install_handlers();
         runs[nruns++] = run;
-        interrupted = run->interrupted;
+        interrupted = run->interrupted || g_stop;
     }
     printf("\n");
     sy_bench_print_table(stdout, runs, nruns);

@@ -192,6 +192,15 @@ def test_bench_counts_warmup_and_rate():
     r = load_json(out)["runs"][0]
     check(rc == 0 and 0.9 < el < 10, "duration bound: %.1fs %s" % (el, stderr))
     check(5 <= r["completed"] <= 45, "about 20 requests in 1 s at 20/s: %d" % r["completed"])
+    # constant-rate stages: 10/s for 0.5 s (0.1 .. 0.4) then 20/s for 0.5 s (0.55 .. 0.95)
+    rc, _, stderr = bench(["--target", "http://%s" % s.address, "--workload", "random",
+                           "--num-prompts", "5", "--input-len", "4", "--stages",
+                           "10:500ms,20:0.5s", "--arrival", "constant", "--json", out])
+    r = load_json(out)
+    check(rc == 0 and r["runs"][0]["completed"] == 13, "13 arrivals: %r %s" %
+          (r["runs"][0]["completed"], stderr))
+    check(r["meta"]["load"].startswith("constant stages 10 req/s x 0.5s, 20 req/s x 0.5s"),
+          r["meta"]["load"])
     s.stop()
 
 
