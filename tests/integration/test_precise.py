@@ -7,7 +7,9 @@ Asserted as a client sees it (x-gateway-destination-endpoint):
   2. after that replica evicts the blocks (tiny KV cache, flooded directly), routing stops
      preferring it: a replica holding a shorter prefix now wins;
   3. after a publisher restart (the sim process restarts, seqs go back to 0, caches are empty),
-     the index recovers: new blocks on the restarted replica attract their requests.
+     the index recovers: new blocks on the restarted replica attract their requests;
+and, in llm-d's centralized mode (the gateway binds kvEventsConfig.zmqEndpoint, replicas dial
+in), requests follow the replica whose topic names the endpoint holding their prefix.
 """
 import json
 import os
@@ -33,7 +35,7 @@ def start_sim(base, kv, replay):
     return p
 
 
-def gateway(base, kv, replay):
+def gateway(base, kv, replay, bind=None):
     listen, admin = free_ports(2)
     text = """listen: 127.0.0.1:%d
 admin: 127.0.0.1:%d
@@ -42,10 +44,8 @@ pool:
   engine: vllm
   scrapeInterval: 50ms
   endpoints:
-    - address: 127.0.0.1:%d
-      kvEvents: tcp://127.0.0.1:%d
-    - address: 127.0.0.1:%d
-      kvEvents: tcp://127.0.0.1:%d
+    - address: 127.0.0.1:%d%s
+    - address: 127.0.0.1:%d%s
 timeouts:
   connect: 500ms
   request: 10s
@@ -61,7 +61,7 @@ scheduler:
         tokenProcessorConfig:
           blockSize: 16
         kvEventsConfig:
-          replayPortOffset: %d
+          %s
     - type: prefix-cache-scorer
       parameters:
         prefixMatchInfoProducerName: precise-prefix-cache-producer
@@ -71,7 +71,11 @@ scheduler:
       plugins:
         - pluginRef: prefix-cache-scorer
         - pluginRef: max-score-picker
-""" % (listen, admin, base, kv, base + 1, kv + 1, replay - kv)
+""" % (listen, admin,
+       base, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % kv,
+       base + 1, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % (kv + 1),
+       ("zmqEndpoint: tcp://127.0.0.1:%d" % bind) if bind else
+       ("replayPortOffset: %d" % (replay - kv)))
     p = start_process([BIN, "gateway", "--config", write_file(text)])
     wait_port(listen, proc=p)
     wait_port(admin, proc=p)
@@ -79,7 +83,8 @@ scheduler:
     def ready():
         st, _, body = request(admin, "GET", "/debug/endpoints")
         return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
-    wait_until(ready, 10, what="endpoints ready")
+    if not bind:  # bind mode: the test starts the replicas afterwards
+        wait_until(ready, 10, what="endpoints ready")
     return p, listen, ready
 
 
@@ -159,6 +164,44 @@ def test_precise_routing_eviction_restart():
     finally:
         stop_process(gw)
         stop_process(sim)
+
+
+@test
+def test_precise_bind_mode():
+    """llm-d's centralized mode: the gateway binds one SUB (kvEventsConfig.zmqEndpoint) and each
+    replica (one sim process each) dials it; a publisher is known by its topic kv@HOST:PORT@MODEL."""
+    base = consecutive_ports(2)
+    kv = free_ports(1)[0]
+    gw, gport, ready = gateway(base, None, None, bind=kv)
+    sims = []
+    try:
+        for port in (base, base + 1):
+            p = start_process([BIN, "sim", "--port", str(port), "--replicas", "1", "--model", MODEL,
+                               "--time-scale", "50", "--kv-blocks", str(KV_BLOCKS),
+                               "--max-model-len", "700", "--kv-events-connect",
+                               "--kv-events", "tcp://127.0.0.1:%d" % kv])
+            wait_port(port, proc=p)
+            sims.append(p)
+        wait_until(ready, 10, what="endpoints ready")
+        time.sleep(0.5)  # publishers dial in and subscriptions propagate
+        a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
+        doc = text("doc", 1200)
+        direct(base + 1, doc)
+        settle()
+        for i in range(4):
+            expect_route(gport, doc + " q%d" % i, b, "bind mode, B's prefix #%d" % i)
+        other = text("other", 1200)
+        direct(base, other)
+        settle()
+        for i in range(4):
+            expect_route(gport, other + " q%d" % i, a, "bind mode, A's prefix #%d" % i)
+    except AssertionError:
+        print(process_log(gw)[-3000:])
+        raise
+    finally:
+        stop_process(gw)
+        for p in sims:
+            stop_process(p)
 
 
 if __name__ == "__main__":
