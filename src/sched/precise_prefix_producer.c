@@ -26,8 +26,9 @@
  *     endpoint is at its kvEvents port + this; 0 = no replay)}
  *   speculativeIndexing (false), speculativeTTL ("2s", at most 127 s)
  *
- * Deviation from llm-d: llm-d's default kvEventsConfig binds port 5557 on all interfaces; Switchyard binds only
- * when zmqEndpoint is set, because the pool already names each endpoint's publisher.
+ * Deviation from llm-d: llm-d's default kvEventsConfig binds port 5557 on all interfaces;
+ * Switchyard binds only when zmqEndpoint is set, because the pool already names each endpoint's
+ * publisher.
  *
  * Threading: the state is immutable after create; the index is internally locked.
  */
