@@ -17,6 +17,9 @@
 #include "sched_helpers.h"
 #include "sim/engine.h"
 
+#include <cjson/cJSON.h>
+#include <unistd.h>
+
 /* A completions request whose body is {"model":"m","prompt":"<text>"}; text is JSON-escaped
  * already. body must outlive the request. */
 static void req_completions(struct sy_request *r, char *body, size_t cap, const char *text)
@@ -99,6 +102,118 @@ static void test_simulator_tokens(void **state)
     assert_int_equal(t->ids[0], 0x5d315b);
     tp.ops->done(tp.state, &cy, NULL, true);
     tp.ops->destroy(tp.state);
+}
+
+/* GPT-2's byte-level alphabet: the character standing for byte b, UTF-8 encoded into out. */
+static const char *byte_char(unsigned b, char out[4])
+{
+    unsigned cp;
+    if ((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)) {
+        cp = b;
+    } else {
+        unsigned n = 0; /* rank of b among the bytes that are remapped */
+        for (unsigned x = 0; x < b; x++)
+            if (!((x >= '!' && x <= '~') || (x >= 0xa1 && x <= 0xac) || (x >= 0xae && x <= 0xff)))
+                n++;
+        cp = 256 + n;
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp, out[1] = 0;
+    } else {
+        out[0] = (char)(0xc0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3f)), out[2] = 0;
+    }
+    return out;
+}
+
+/* A byte-level BPE tokenizer without merges (token id = byte value) and a tiny chat template. */
+static void write_tokenizer(const char *dir)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    char tmp[4];
+    for (unsigned b = 0; b < 256; b++)
+        cJSON_AddNumberToObject(vocab, byte_char(b, tmp), b);
+    cJSON_AddArrayToObject(model, "merges");
+    cJSON_AddNullToObject(root, "normalizer");
+    cJSON *bl = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON_AddStringToObject(bl, "type", "ByteLevel");
+    cJSON_AddFalseToObject(bl, "add_prefix_space");
+    cJSON_AddFalseToObject(bl, "use_regex");
+    cJSON_AddArrayToObject(root, "added_tokens");
+    char *text = cJSON_Print(root);
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    cJSON_Delete(root);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"chat_template\": \"{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+          "{% if add_generation_prompt %}<assistant>{% endif %}\"}",
+          f);
+    fclose(f);
+}
+
+static void test_local_tokens(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sy_precise_tok_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_tokenizer(dir);
+    char yaml[256], err[512], body[256];
+    snprintf(yaml, sizeof yaml, "backend: local\ntokenizer: %s\n", dir);
+    struct fx_plugin tp;
+    int rc = fx_plugin_new(&tp, "token-producer", yaml, err, sizeof err);
+    if (rc)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    struct sy_request r;
+    struct sy_sched_cycle cy;
+    /* completions: the decoded prompt, byte by byte */
+    req_completions(&r, body, sizeof body, "a b\\n");
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    const struct sy_sched_tokens *t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    assert_int_equal(t->n, 4);
+    assert_int_equal(t->ids[0], 'a');
+    assert_int_equal(t->ids[1], ' ');
+    assert_int_equal(t->ids[3], '\n');
+    tp.ops->done(tp.state, &cy, NULL, true);
+    /* chat: rendered through the template with the generation prompt, then encoded */
+    req_chat(&r, body, sizeof body, "[{\"role\":\"user\",\"content\":\"hi\"}]");
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    const char *want = "<user>hi<assistant>";
+    assert_int_equal(t->n, strlen(want));
+    for (size_t i = 0; i < t->n; i++)
+        assert_int_equal(t->ids[i], (unsigned char)want[i]);
+    tp.ops->done(tp.state, &cy, NULL, true);
+    /* completions given as token ids: taken as is */
+    fx_req(&r, "m", 0);
+    snprintf(body, sizeof body, "{\"prompt\":[5,6,7]}");
+    r.body = body;
+    r.body_len = strlen(body);
+    r.prompt = (struct sy_str){body + 10, 7};
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    assert_int_equal(t->n, 3);
+    assert_int_equal(t->ids[2], 7);
+    tp.ops->done(tp.state, &cy, NULL, true);
+    tp.ops->destroy(tp.state);
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void expect_create_err(const char *type, const char *yaml, const char *want)
@@ -321,9 +436,13 @@ static void test_loader(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_estimate_tokens), cmocka_unit_test(test_simulator_tokens),
-        cmocka_unit_test(test_param_errors),    cmocka_unit_test(test_producer_and_scorer),
-        cmocka_unit_test(test_speculative),     cmocka_unit_test(test_loader),
+        cmocka_unit_test(test_estimate_tokens),
+        cmocka_unit_test(test_simulator_tokens),
+        cmocka_unit_test(test_local_tokens),
+        cmocka_unit_test(test_param_errors),
+        cmocka_unit_test(test_producer_and_scorer),
+        cmocka_unit_test(test_speculative),
+        cmocka_unit_test(test_loader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
