@@ -708,17 +708,24 @@ void sy_kvevents_release(struct sy_precise_index *idx)
         /* The thread may be applying to it only if it is current; it is not. Wait for the
          * thread to pick up the current slot before freeing. */
         S.gen++;
+        uint64_t want = S.gen;
+        bool done = !S.started;
         pthread_mutex_unlock(&S.mu);
-        for (int k = 0; k < 50 && S.started; k++) {
-            pthread_mutex_lock(&S.mu);
-            bool done = S.seen_gen == S.gen;
-            pthread_mutex_unlock(&S.mu);
-            if (done)
-                break;
+        /* A replay can hold the thread for a while (2 s per idle wait): allow 30 s. */
+        for (int k = 0; k < 1500 && !done; k++) {
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
+            pthread_mutex_lock(&S.mu);
+            done = S.seen_gen >= want || !S.started;
+            pthread_mutex_unlock(&S.mu);
         }
         pthread_mutex_lock(&S.mu);
+        if (!done) {
+            /* Never free what the thread may still write to: keep it (a leak, logged). */
+            sy_warn("kvevents: subscriber thread busy; keeping a released index");
+            memset(sl, 0, sizeof *sl);
+            continue;
+        }
         sy_precise_index_free(sl->idx);
         free((char *)sl->o.hash_seed);
         memset(sl, 0, sizeof *sl);

@@ -325,13 +325,33 @@ static void test_bad_bind(void **state)
     sy_kvevents_shutdown();
 }
 
+/* A reload with other options makes a new index current; the old one is freed on release; the
+ * same options share the current index. */
+static void test_reload_options(void **state)
+{
+    (void)state;
+    char err[256];
+    struct sy_kvevents_opts o4 = {.block_tokens = 4}, o8 = {.block_tokens = 8, .hash_seed = "x"};
+    struct sy_precise_index *a = sy_kvevents_acquire(&o4, err, sizeof err);
+    struct sy_precise_index *b = sy_kvevents_acquire(&o8, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(sy_precise_index_block_tokens(b), 8);
+    sy_kvevents_release(a); /* not current: freed once the thread has moved on */
+    struct sy_precise_index *c = sy_kvevents_acquire(&o8, err, sizeof err);
+    assert_ptr_equal(b, c);
+    sy_kvevents_release(b);
+    sy_kvevents_release(c);
+    sy_kvevents_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bind_mode),
-        cmocka_unit_test(test_replay_new_shape),
-        cmocka_unit_test(test_replay_old_shape),
-        cmocka_unit_test(test_bad_bind),
+        cmocka_unit_test(test_bind_mode),        cmocka_unit_test(test_replay_new_shape),
+        cmocka_unit_test(test_replay_old_shape), cmocka_unit_test(test_bad_bind),
+        cmocka_unit_test(test_reload_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
