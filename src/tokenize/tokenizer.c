@@ -653,11 +653,12 @@ static void encode_section(struct enc *e, const char *s, size_t len)
     if (e->t->nfc) {
         struct sy_buf n;
         sy_buf_init(&n);
-        if (sy_tokenize__nfc(s, len, &n)) {
+        bool changed = sy_tokenize__nfc(s, len, &n);
+        if (changed)
             split_level(e, 0, n.data, n.len);
-            sy_buf_fini(&n);
+        sy_buf_fini(&n); /* may hold memory even when unchanged */
+        if (changed)
             return;
-        }
     }
     split_level(e, 0, s, len);
 }
