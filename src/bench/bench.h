@@ -7,6 +7,7 @@
  *   arrival.c   when each request is sent: Poisson / constant at a rate, rate stages, or a fixed
  *               concurrency; a small seeded PRNG shared with the workloads
  *   stats.c     per-request records of one run and their summary (mean, p50, p90, p99, rates)
+ *   sse.c       incremental parser of the streamed responses (content events, usage, errors)
  *   runner.c    one libuv loop that streams every request and measures TTFT, ITL, E2E
  *   report.c    terminal table, JSON file, self-contained HTML report with inline SVG
  * bench_main.c parses flags; demo.c starts a simulated fleet and two gateways and compares them.
@@ -249,6 +250,32 @@ void sy_bench_run_compute(struct sy_bench_run *r);
 const char *sy_bench_err_name(enum sy_bench_err k);
 /* Requests (successful or not) that carried endpoint index e. */
 size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e);
+
+/* ---- streamed responses (sse.c) ------------------------------------------------------------ */
+
+#define SY_SSE_MAX_EVENT (16u << 20) /* bytes of one event before it is an error */
+
+struct sy_sse {
+    struct sy_buf buf;            /* bytes of the event in progress */
+    void (*on_content)(void *ud); /* called at each content event (may be NULL) */
+    void *ud;                     /* its argument */
+    size_t bytes;                 /* bytes fed */
+    unsigned data_events;         /* events with data lines (including [DONE]) */
+    unsigned content_events;      /* events whose first choice carried text */
+    bool done;                    /* data: [DONE] seen */
+    bool usage;                   /* a usage object arrived (the last one wins) */
+    unsigned completion_tokens;   /* usage.completion_tokens */
+    unsigned prompt_tokens;       /* usage.prompt_tokens */
+    unsigned cached_tokens;       /* usage.prompt_tokens_details.cached_tokens */
+    char *err;                    /* owned: first stream error, NULL when none */
+};
+
+void sy_sse_init(struct sy_sse *s, void (*on_content)(void *ud), void *ud);
+void sy_sse_fini(struct sy_sse *s);
+/* Parses n more bytes (borrowed); complete events are handled before it returns. */
+void sy_sse_feed(struct sy_sse *s, const char *p, size_t n);
+/* End of the body: handles a last event that lacks its blank line. */
+void sy_sse_finish(struct sy_sse *s);
 
 /* ---- runner (runner.c) --------------------------------------------------------------------- */
 

@@ -12,10 +12,11 @@
  *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
  *
  * Every request is streamed (the workload's bodies carry "stream": true and include_usage). The
- * response is parsed as SSE as it arrives: TTFT is taken at the first data event whose first
- * choice has non-empty "text" (completions) or "delta.content" (chat), ITL between consecutive
- * such events, output tokens from the final usage event (content events when a server sends no
- * usage). All events of one read share its timestamp, as in every client-side benchmark.
+ * response is parsed as SSE as it arrives (sse.c): TTFT is taken at the first data event whose
+ * first choice has non-empty "text" (completions) or "delta.content" (chat), ITL between
+ * consecutive such events, output tokens from the final usage event (content events when a
+ * server sends no usage). All events of one read share its timestamp, as in every client-side
+ * benchmark.
  *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.
@@ -23,8 +24,6 @@
  * Ownership: the runner borrows the workload's bodies for the lifetime of each request; a struct
  * breq is freed in its on_done or when it is cancelled. Single-threaded (one loop).
  */
-#include <cjson/cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -40,8 +39,7 @@
 #include "core/time.h"
 #include "http/client.h"
 
-#define MAX_SSE_EVENT   (16u << 20) /* bytes of one SSE event before it is a stream error */
-#define MAX_ERR_BODY    512         /* bytes of a non-200 body kept for the message */
+#define MAX_ERR_BODY    512 /* bytes of a non-200 body kept for the message */
 #define CONNECT_TIMEOUT (5 * SY_NS_PER_S)
 
 struct target {
@@ -66,14 +64,11 @@ struct breq {
     uv_buf_t bufs[2];           /* head, body (borrowed from the workload) */
     uint64_t t_start, t_last;   /* ns */
     int status;                 /* HTTP status */
-    struct sy_buf buf;          /* SSE bytes not yet parsed, or the error / metrics body */
+    struct sy_buf buf;          /* error or metrics body */
     struct sy_req_rec rec;      /* being filled */
     double *gaps;               /* ITL of this request, flushed on success */
     size_t ngaps, gaps_cap;     /* used, allocated */
-    bool done_marker;           /* [DONE] seen */
-    bool saw_data;              /* at least one SSE data line arrived */
-    size_t body_bytes;          /* response body bytes received */
-    char *stream_err;           /* owned: first stream error message */
+    struct sy_sse sse;          /* the streamed response (status 200) */
     size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
 };
 
@@ -254,14 +249,8 @@ static void breq_free(struct breq *q)
     free(q->head);
     sy_buf_fini(&q->buf);
     free(q->gaps);
-    free(q->stream_err);
+    sy_sse_fini(&q->sse);
     free(q);
-}
-
-static void stream_error(struct breq *q, const char *msg)
-{
-    if (!q->stream_err)
-        q->stream_err = sy_xstrdup(msg);
 }
 
 static void on_head(void *ud, const struct sy_upstream_head *h)
@@ -278,8 +267,9 @@ static void on_head(void *ud, const struct sy_upstream_head *h)
     }
 }
 
-static void content_event(struct breq *q)
+static void content_event(void *ud)
 {
+    struct breq *q = ud;
     uint64_t now = sy_now_ns();
     if (q->rec.events == 0) {
         q->rec.ttft_s = (double)(now - q->t_start) / 1e9;
@@ -294,119 +284,16 @@ static void content_event(struct breq *q)
     q->rec.events++;
 }
 
-static unsigned json_uint(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 4e9)
-        return 0;
-    return (unsigned)v->valuedouble;
-}
-
-static void sse_data(struct breq *q, const char *p, size_t n)
-{
-    if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
-        q->done_marker = true;
-        return;
-    }
-    cJSON *j = cJSON_ParseWithLength(p, n);
-    if (!j || !cJSON_IsObject(j)) {
-        stream_error(q, "malformed JSON in an SSE data event");
-        cJSON_Delete(j);
-        return;
-    }
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (e && !cJSON_IsNull(e)) {
-        const cJSON *m = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
-        char msg[300];
-        snprintf(msg, sizeof msg, "error event: %s",
-                 cJSON_IsString(m) ? m->valuestring : "(no message)");
-        stream_error(q, msg);
-    }
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(j, "choices");
-    const cJSON *c0 = cJSON_IsArray(ch) ? cJSON_GetArrayItem(ch, 0) : NULL;
-    if (cJSON_IsObject(c0)) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(c0, "text");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(c0, "delta");
-        if (!cJSON_IsString(t) && cJSON_IsObject(d)) {
-            t = cJSON_GetObjectItemCaseSensitive(d, "content");
-            if (!cJSON_IsString(t) || !t->valuestring[0])
-                t = cJSON_GetObjectItemCaseSensitive(d, "reasoning_content");
-        }
-        if (cJSON_IsString(t) && t->valuestring[0])
-            content_event(q);
-    }
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    if (cJSON_IsObject(u)) {
-        q->rec.usage = true;
-        q->rec.out_tokens = json_uint(u, "completion_tokens");
-        q->rec.prompt_tokens = json_uint(u, "prompt_tokens");
-        const cJSON *det = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
-        q->rec.cached_tokens = cJSON_IsObject(det) ? json_uint(det, "cached_tokens") : 0;
-    }
-    cJSON_Delete(j);
-}
-
-/* One complete SSE event (no trailing blank line, '\r' already removed). */
-static void sse_event(struct breq *q, char *p, size_t n)
-{
-    struct sy_buf data;
-    sy_buf_init(&data);
-    bool any = false;
-    while (n > 0) {
-        char *eol = memchr(p, '\n', n);
-        size_t l = eol ? (size_t)(eol - p) : n;
-        if (l >= 5 && memcmp(p, "data:", 5) == 0) {
-            const char *v = p + 5;
-            size_t vl = l - 5;
-            if (vl && *v == ' ')
-                v++, vl--;
-            if (any)
-                sy_buf_append(&data, "\n", 1);
-            sy_buf_append(&data, v, vl);
-            any = true;
-        }
-        if (!eol)
-            break;
-        n -= l + 1;
-        p = eol + 1;
-    }
-    if (any) {
-        q->saw_data = true;
-        sse_data(q, data.data ? data.data : "", data.len);
-    }
-    sy_buf_fini(&data);
-}
-
 static void on_body(void *ud, const char *p, size_t n)
 {
     struct breq *q = ud;
-    q->body_bytes += n;
     if (q->kind == BREQ_FETCH || q->status != 200) {
         size_t cap = q->kind == BREQ_FETCH ? (64u << 20) : MAX_ERR_BODY;
         if (q->buf.len < cap)
             sy_buf_append(&q->buf, p, n < cap - q->buf.len ? n : cap - q->buf.len);
         return;
     }
-    for (size_t i = 0; i < n; i++) { /* drop CR so "\r\n\r\n" and "\n\n" look alike */
-        const char *cr = memchr(p + i, '\r', n - i);
-        size_t l = cr ? (size_t)(cr - (p + i)) : n - i;
-        sy_buf_append(&q->buf, p + i, l);
-        i += l;
-    }
-    size_t off = 0;
-    while (q->buf.len - off >= 2) {
-        char *b = q->buf.data + off;
-        char *sep = memmem(b, q->buf.len - off, "\n\n", 2);
-        if (!sep)
-            break;
-        sse_event(q, b, (size_t)(sep - b));
-        off = (size_t)(sep - q->buf.data) + 2;
-    }
-    sy_buf_consume(&q->buf, off);
-    if (q->buf.len > MAX_SSE_EVENT) {
-        stream_error(q, "an SSE event exceeded 16 MiB");
-        sy_buf_reset(&q->buf);
-    }
+    sy_sse_feed(&q->sse, p, n);
 }
 
 static void pump(struct runner *r);
@@ -434,10 +321,8 @@ static void finish_bench(struct breq *q, int err)
     if (err != 0) {
         kind = (int)err_kind(err);
         snprintf(msg, sizeof msg, "%s", sy_strerror(err));
-    } else if (q->status == 200 && q->buf.len > 0) {
-        /* the last event may lack its blank line; anything else left over is not SSE */
-        sse_event(q, q->buf.data, q->buf.len);
-        sy_buf_reset(&q->buf);
+    } else if (q->status == 200) {
+        sy_sse_finish(&q->sse); /* the last event may lack its blank line */
     }
     if (kind >= 0) {
         /* already classified */
@@ -448,27 +333,29 @@ static void finish_bench(struct breq *q, int err)
                                                      : SY_BE_HTTP_OTHER;
         snprintf(msg, sizeof msg, "HTTP %d: %.*s", q->status, (int)q->buf.len,
                  q->buf.data ? q->buf.data : "");
-    } else if (q->stream_err) {
+    } else if (q->sse.err) {
         kind = SY_BE_STREAM;
-        snprintf(msg, sizeof msg, "%s", q->stream_err);
-    } else if (!q->saw_data && q->body_bytes > 0) {
+        snprintf(msg, sizeof msg, "%s", q->sse.err);
+    } else if (q->sse.data_events == 0 && q->sse.bytes > 0) {
         kind = SY_BE_STREAM;
         snprintf(msg, sizeof msg,
                  "HTTP 200 without SSE data lines (did the server ignore "
                  "\"stream\": true?)");
-    } else if (q->rec.events == 0 && !q->rec.usage) {
+    } else if (q->rec.events == 0 && !q->sse.usage) {
         kind = SY_BE_EMPTY;
         snprintf(msg, sizeof msg, "HTTP 200 with no content event and no usage");
     }
     q->rec.err = kind;
+    q->rec.usage = q->sse.usage;
+    q->rec.prompt_tokens = q->sse.prompt_tokens;
+    q->rec.cached_tokens = q->sse.cached_tokens;
     if (kind >= 0) {
         for (char *c = msg; *c; c++)
             if (*c == '\n' || *c == '\r')
                 *c = ' ';
         sy_bench_run_error(run, (enum sy_bench_err)kind, msg);
     } else {
-        if (!q->rec.usage)
-            q->rec.out_tokens = q->rec.events;
+        q->rec.out_tokens = q->sse.usage ? q->sse.completion_tokens : q->rec.events;
         for (size_t i = 0; i < q->ngaps; i++)
             sy_bench_run_add_itl(run, q->gaps[i]);
     }
@@ -552,6 +439,7 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     q->r = r;
     q->kind = kind;
     sy_buf_init(&q->buf);
+    sy_sse_init(&q->sse, content_event, q);
     q->rec.ttft_s = -1;
     q->rec.endpoint = -1;
     q->rec.err = -1;

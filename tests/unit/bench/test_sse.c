@@ -1,0 +1,207 @@
+/* Unit tests for src/bench/sse.c: the streamed-response parser, whatever the byte splits, with
+ * CRLF, multi-line data, comments, malformed and hostile input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+
+static void count_cb(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+/* A vLLM-like completions stream: 3 tokens, an empty-text event, usage, [DONE]. */
+static const char STREAM[] =
+    "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"text\":\"Hello\"}]}\n\n"
+    "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"text\":\"\"}]}\n\n"
+    "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"text\":\" wor\"}]}\n\n"
+    "data: "
+    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"text\":\"ld\",\"finish_reason\":\"length\"}]}\n\n"
+    "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3,"
+    "\"total_tokens\":13,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n"
+    "data: [DONE]\n\n";
+
+static void check_stream(const struct sy_sse *s, int calls)
+{
+    assert_null(s->err);
+    assert_int_equal(s->content_events, 3);
+    assert_int_equal(calls, 3);
+    assert_int_equal(s->data_events, 6);
+    assert_true(s->usage && s->done);
+    assert_int_equal(s->completion_tokens, 3);
+    assert_int_equal(s->prompt_tokens, 10);
+    assert_int_equal(s->cached_tokens, 4);
+    assert_int_equal(s->buf.len, 0);
+}
+
+static void test_whole_and_every_split(void **state)
+{
+    size_t n = strlen(STREAM);
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct sy_sse s;
+        int calls = 0;
+        sy_sse_init(&s, count_cb, &calls);
+        sy_sse_feed(&s, STREAM, cut);
+        sy_sse_feed(&s, STREAM + cut, n - cut);
+        sy_sse_finish(&s);
+        check_stream(&s, calls);
+        assert_int_equal(s.bytes, n);
+        sy_sse_fini(&s);
+    }
+    struct sy_sse s; /* byte by byte */
+    int calls = 0;
+    sy_sse_init(&s, count_cb, &calls);
+    for (size_t i = 0; i < n; i++)
+        sy_sse_feed(&s, STREAM + i, 1);
+    check_stream(&s, calls);
+    sy_sse_fini(&s);
+}
+
+static void test_crlf_and_variants(void **state)
+{
+    /* CRLF everywhere, "data:" without a space, comments and other fields, a multi-line data
+     * payload, and the last event without its blank line */
+    const char *t = ": keep-alive\r\n\r\n"
+                    "event: message\r\nid: 1\r\ndata:{\"choices\":[{\"text\":\"a\"}]}\r\n\r\n"
+                    "data: {\"choices\":\r\ndata: [{\"text\":\"b\"}]}\r\n\r\n"
+                    "retry: 10\r\n\r\n"
+                    "data: {\"choices\":[],\"usage\":{\"completion_tokens\":2}}\r\n\r\n"
+                    "data:[DONE]";
+    struct sy_sse s;
+    int calls = 0;
+    sy_sse_init(&s, count_cb, &calls);
+    sy_sse_feed(&s, t, strlen(t));
+    assert_false(s.done); /* not yet: no blank line */
+    sy_sse_finish(&s);
+    assert_null(s.err);
+    assert_int_equal(s.content_events, 2);
+    assert_int_equal(s.data_events, 4);
+    assert_true(s.done && s.usage);
+    assert_int_equal(s.completion_tokens, 2);
+    assert_int_equal(s.cached_tokens, 0);
+    sy_sse_finish(&s); /* idempotent on an empty buffer */
+    assert_int_equal(s.data_events, 4);
+    sy_sse_fini(&s);
+}
+
+static void test_chat_deltas(void **state)
+{
+    const char *t =
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hmm\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n"
+        "data: {\"choices\":[\"notanobject\"]}\n\n"
+        "data: {\"choices\":{}}\n\n"
+        "data: {\"choices\":[]}\n\n";
+    struct sy_sse s;
+    int calls = 0;
+    sy_sse_init(&s, count_cb, &calls);
+    sy_sse_feed(&s, t, strlen(t));
+    assert_null(s.err);
+    assert_int_equal(s.content_events, 2); /* reasoning + content; the role chunk is not one */
+    assert_int_equal(calls, 2);
+    assert_false(s.usage);
+    sy_sse_fini(&s);
+}
+
+static void test_errors(void **state)
+{
+    struct sy_sse s;
+    sy_sse_init(&s, NULL, NULL);
+    const char *t = "data: {not json}\n\n"
+                    "data: {\"choices\":[{\"text\":\"x\"}]}\n\n"; /* parsing goes on */
+    sy_sse_feed(&s, t, strlen(t));
+    assert_non_null(s.err);
+    assert_string_equal(s.err, "malformed JSON in an SSE data event");
+    assert_int_equal(s.content_events, 1);
+    const char *t2 = "data: {\"error\":{\"message\":\"later\"}}\n\n";
+    sy_sse_feed(&s, t2, strlen(t2));
+    assert_string_equal(s.err, "malformed JSON in an SSE data event"); /* the first is kept */
+    sy_sse_fini(&s);
+
+    const char *cases[][2] = {
+        {"data: {\"error\":{\"message\":\"overloaded\",\"code\":503}}\n\n",
+         "error event: overloaded"},
+        {"data: {\"error\":\"plain\"}\n\n", "error event: plain"},
+        {"data: {\"error\":{}}\n\n", "error event: (no message)"},
+        {"data: [1,2]\n\n", "malformed JSON in an SSE data event"},
+        {"data: 42\n\n", "malformed JSON in an SSE data event"},
+        {"data: \n\n", "malformed JSON in an SSE data event"},
+        {"data: [DONE] \n\n", "malformed JSON in an SSE data event"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sy_sse_init(&s, NULL, NULL);
+        sy_sse_feed(&s, cases[i][0], strlen(cases[i][0]));
+        assert_non_null(s.err);
+        assert_string_equal(s.err, cases[i][1]);
+        sy_sse_fini(&s);
+    }
+    sy_sse_init(&s, NULL, NULL); /* "error": null is no error */
+    const char *ok = "data: {\"error\":null,\"choices\":[{\"text\":\"x\"}]}\n\n";
+    sy_sse_feed(&s, ok, strlen(ok));
+    assert_null(s.err);
+    assert_int_equal(s.content_events, 1);
+    sy_sse_fini(&s);
+}
+
+static void test_usage_types(void **state)
+{
+    const char *cases[] = {
+        "data: {\"usage\":{\"completion_tokens\":\"5\",\"prompt_tokens\":-3}}\n\n",
+        "data: {\"usage\":{\"completion_tokens\":1e12,\"prompt_tokens\":null}}\n\n",
+        "data: {\"usage\":{\"prompt_tokens_details\":[1]}}\n\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct sy_sse s;
+        sy_sse_init(&s, NULL, NULL);
+        sy_sse_feed(&s, cases[i], strlen(cases[i]));
+        assert_null(s.err);
+        assert_true(s.usage);
+        assert_int_equal(s.completion_tokens, 0);
+        assert_int_equal(s.prompt_tokens, 0);
+        assert_int_equal(s.cached_tokens, 0);
+        sy_sse_fini(&s);
+    }
+    struct sy_sse s; /* "usage": null (vLLM's chunks before the last) is not usage */
+    sy_sse_init(&s, NULL, NULL);
+    const char *t = "data: {\"choices\":[{\"text\":\"a\"}],\"usage\":null}\n\n";
+    sy_sse_feed(&s, t, strlen(t));
+    assert_false(s.usage);
+    sy_sse_fini(&s);
+}
+
+static void test_oversized_event(void **state)
+{
+    struct sy_sse s;
+    sy_sse_init(&s, NULL, NULL);
+    size_t n = 1 << 20;
+    char *junk = malloc(n);
+    memset(junk, 'x', n);
+    for (int i = 0; i < 17; i++)
+        sy_sse_feed(&s, junk, n);
+    free(junk);
+    assert_non_null(s.err);
+    assert_string_equal(s.err, "an SSE event exceeded 16 MiB");
+    assert_true(s.buf.len <= SY_SSE_MAX_EVENT);
+    const char *t = "\n\ndata: {\"choices\":[{\"text\":\"a\"}]}\n\n"; /* recovers */
+    sy_sse_feed(&s, t, strlen(t));
+    assert_int_equal(s.content_events, 1);
+    sy_sse_fini(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_and_every_split), cmocka_unit_test(test_crlf_and_variants),
+        cmocka_unit_test(test_chat_deltas),           cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_usage_types),           cmocka_unit_test(test_oversized_event),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
