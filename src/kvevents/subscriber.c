@@ -45,6 +45,7 @@
 #include <zmq.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "kvevents/decode.h"
@@ -767,6 +768,48 @@ void sy_kvevents_stats(struct sy_kvevents_stats *out)
     out->replayed = atomic_load(&S.replayed);
     out->purges = atomic_load(&S.purges);
     out->sources = atomic_load(&S.sources);
+}
+
+void sy_kvevents_metrics_collect(void *ud, struct sy_buf *out)
+{
+    (void)ud;
+    struct sy_kvevents_stats st;
+    sy_kvevents_stats(&st);
+    static const char *const names[] = {"batches",  "events",  "malformed",        "gaps",
+                                        "restarts", "replays", "replayed_batches", "purges"};
+    static const char *const help[] = {
+        "KV-event batches applied to the precise index.",
+        "KV events applied to the precise index.",
+        "KV-event messages skipped as malformed (frames, sequence, topic or payload).",
+        "Sequence gaps seen in KV-event streams.",
+        "KV-event publisher restarts seen (sequence went back).",
+        "KV-event replay requests sent.",
+        "KV-event batches applied from replays.",
+        "Endpoint purges from the precise index (gap without replay, restart, left the pool)."};
+    const uint64_t v[] = {st.batches,  st.events,  st.malformed, st.gaps,
+                          st.restarts, st.replays, st.replayed,  st.purges};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        sy_buf_printf(out,
+                      "# HELP switchyard_kv_events_%s_total %s\n"
+                      "# TYPE switchyard_kv_events_%s_total counter\n"
+                      "switchyard_kv_events_%s_total %llu\n",
+                      names[i], help[i], names[i], names[i], (unsigned long long)v[i]);
+    sy_buf_printf(out,
+                  "# HELP switchyard_kv_events_sources Per-endpoint KV-event subscriptions open.\n"
+                  "# TYPE switchyard_kv_events_sources gauge\nswitchyard_kv_events_sources %zu\n",
+                  st.sources);
+    struct sy_precise_stats ps = {0};
+    pthread_mutex_lock(&S.mu);
+    if (S.cur >= 0 && S.slots[S.cur].idx)
+        sy_precise_index_stats(S.slots[S.cur].idx, &ps);
+    pthread_mutex_unlock(&S.mu);
+    sy_buf_printf(out,
+                  "# HELP switchyard_precise_index_keys Request keys in the precise prefix index.\n"
+                  "# TYPE switchyard_precise_index_keys gauge\nswitchyard_precise_index_keys %zu\n"
+                  "# HELP switchyard_precise_index_engine_keys Engine block hashes mapped.\n"
+                  "# TYPE switchyard_precise_index_engine_keys gauge\n"
+                  "switchyard_precise_index_engine_keys %zu\n",
+                  ps.keys, ps.engine_keys);
 }
 
 void sy_kvevents_shutdown(void)

@@ -59,6 +59,13 @@ void sy_kvevents_sync(const struct sy_pool *pool);
 
 void sy_kvevents_stats(struct sy_kvevents_stats *out);
 
+struct sy_buf;
+/* Metrics collector (sy_metrics_collect_fn shape; ud unused): renders the counters above as
+ * switchyard_kv_events_{batches,events,malformed,gaps,restarts,replays,replayed_batches,purges}_total,
+ * switchyard_kv_events_sources (gauge) and switchyard_precise_index_keys /
+ * switchyard_precise_index_engine_keys (gauges, current index). */
+void sy_kvevents_metrics_collect(void *ud, struct sy_buf *out);
+
 /* Stops the thread, closes every socket and frees all indexes (process exit, tests). */
 void sy_kvevents_shutdown(void);
 

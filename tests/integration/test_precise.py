@@ -85,6 +85,7 @@ scheduler:
         return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
     if not bind:  # bind mode: the test starts the replicas afterwards
         wait_until(ready, 10, what="endpoints ready")
+    ready.admin = admin
     return p, listen, ready
 
 
@@ -195,6 +196,12 @@ def test_precise_bind_mode():
         settle()
         for i in range(4):
             expect_route(gport, other + " q%d" % i, a, "bind mode, A's prefix #%d" % i)
+        st, _, body = request(ready.admin, "GET", "/metrics")
+        m = dict(line.rsplit(" ", 1) for line in body.decode().splitlines()
+                 if line.startswith("switchyard_"))
+        check(int(m["switchyard_kv_events_batches_total"]) > 0, "batches counted")
+        check(m["switchyard_kv_events_malformed_total"] == "0", "no malformed frames")
+        check(int(m["switchyard_precise_index_keys"]) > 0, "index holds keys")
     except AssertionError:
         print(process_log(gw)[-3000:])
         raise
