@@ -269,25 +269,16 @@ static void merge_small(const struct sy_bpe *m, uint32_t *sym, size_t n, struct 
         put_id(ids, sym[i]);
 }
 
-struct cand {
-    uint32_t rank;  /* merge rank */
-    uint32_t pos;   /* index of the left symbol */
-    uint32_t left;  /* left id when queued (stale check) */
-    uint32_t right; /* right id when queued */
-};
-
-static inline bool cand_less(const struct cand *a, const struct cand *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
-}
-
+/* Heap entries are (rank << 32 | left position): one integer compare orders by rank, then
+ * leftmost. An entry is not invalidated when its pair changes; on pop the pair at that position
+ * is looked up again and the entry is used only if the pair still has that rank. Ranks are unique
+ * per pair and symbols only grow, so a matching rank means the very same pair. */
 struct heap {
-    struct cand *v; /* owned */
-    size_t n;       /* used */
-    size_t cap;     /* allocated */
+    uint64_t *v;   /* owned */
+    size_t n, cap; /* used / allocated */
 };
 
-static void heap_push(struct heap *h, struct cand c)
+static void heap_push(struct heap *h, uint64_t c)
 {
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 64;
@@ -296,7 +287,7 @@ static void heap_push(struct heap *h, struct cand c)
     size_t i = h->n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &h->v[p]))
+        if (c >= h->v[p])
             break;
         h->v[i] = h->v[p];
         i = p;
@@ -304,25 +295,25 @@ static void heap_push(struct heap *h, struct cand c)
     h->v[i] = c;
 }
 
-static struct cand heap_pop(struct heap *h)
+static uint64_t heap_pop(struct heap *h)
 {
-    struct cand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
+    uint64_t top = h->v[0], last = h->v[--h->n];
+    size_t i = 0, n = h->n;
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, s = i;
-        const struct cand *best = &last;
-        if (l < h->n && cand_less(&h->v[l], best)) {
+        size_t l = 2 * i + 1, s = i;
+        uint64_t best = last;
+        if (l < n && h->v[l] < best) {
             s = l;
-            best = &h->v[l];
+            best = h->v[l];
         }
-        if (r < h->n && cand_less(&h->v[r], best))
-            s = r;
+        if (l + 1 < n && h->v[l + 1] < best)
+            s = l + 1;
         if (s == i)
             break;
         h->v[i] = h->v[s];
         i = s;
     }
-    if (h->n)
+    if (n)
         h->v[i] = last;
     return top;
 }
@@ -334,7 +325,7 @@ static void merge_large(const struct sy_bpe *m, const unsigned char *w, size_t n
     uint32_t *id = sy_xmalloc(n * sizeof(uint32_t));
     int32_t *next = sy_xmalloc(n * sizeof(int32_t));
     int32_t *prev = sy_xmalloc(n * sizeof(int32_t));
-    struct heap h = {0};
+    struct heap h = {.v = sy_xmalloc(n * sizeof(uint64_t)), .cap = n};
     for (size_t i = 0; i < n; i++) {
         id[i] = m->byte_sym[w[i]];
         next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
@@ -343,31 +334,33 @@ static void merge_large(const struct sy_bpe *m, const unsigned char *w, size_t n
     for (size_t i = 0; i + 1 < n; i++) {
         uint64_t v = mget(m, id[i], id[i + 1]);
         if (v != UINT64_MAX)
-            heap_push(&h, (struct cand){(uint32_t)(v >> 32), (uint32_t)i, id[i], id[i + 1]});
+            heap_push(&h, (v & 0xFFFFFFFF00000000ULL) | i);
     }
     while (h.n) {
-        struct cand c = heap_pop(&h);
-        int32_t r = next[c.pos];
-        /* stale: the left symbol was absorbed (its id changed) or its right neighbour changed */
-        if (id[c.pos] != c.left || r < 0 || id[r] != c.right)
-            continue;
-        uint64_t v = mget(m, c.left, c.right);
-        id[c.pos] = (uint32_t)v;
+        uint64_t c = heap_pop(&h);
+        uint32_t pos = (uint32_t)c;
+        int32_t r = next[pos];
+        if (id[pos] == UINT32_MAX || r < 0)
+            continue; /* absorbed into its left neighbour, or now last */
+        uint64_t v = mget(m, id[pos], id[r]);
+        if (v == UINT64_MAX || (v >> 32) != (c >> 32))
+            continue; /* the pair at pos changed since this entry was queued */
+        id[pos] = (uint32_t)v;
         id[r] = UINT32_MAX; /* dead */
-        next[c.pos] = next[r];
+        next[pos] = next[r];
         if (next[r] >= 0)
-            prev[next[r]] = (int32_t)c.pos;
-        int32_t p = prev[c.pos];
+            prev[next[r]] = (int32_t)pos;
+        int32_t p = prev[pos];
         if (p >= 0) {
-            uint64_t pv = mget(m, id[p], id[c.pos]);
+            uint64_t pv = mget(m, id[p], id[pos]);
             if (pv != UINT64_MAX)
-                heap_push(&h, (struct cand){(uint32_t)(pv >> 32), (uint32_t)p, id[p], id[c.pos]});
+                heap_push(&h, (pv & 0xFFFFFFFF00000000ULL) | (uint32_t)p);
         }
-        int32_t q = next[c.pos];
+        int32_t q = next[pos];
         if (q >= 0) {
-            uint64_t qv = mget(m, id[c.pos], id[q]);
+            uint64_t qv = mget(m, id[pos], id[q]);
             if (qv != UINT64_MAX)
-                heap_push(&h, (struct cand){(uint32_t)(qv >> 32), c.pos, id[c.pos], id[q]});
+                heap_push(&h, (qv & 0xFFFFFFFF00000000ULL) | pos);
         }
     }
     for (int32_t i = 0; i >= 0; i = next[i])

@@ -36,6 +36,7 @@
 #include "tokenize/tokenizer.h"
 
 #define SY_TOK_MAX_FILE   (256u << 20) /* largest tokenizer.json accepted */
+#define SY_TOK_MAX_TEXT   (1u << 30)   /* longest text encode accepts (int32 positions) */
 #define SY_TOK_MAX_SPLITS 8            /* Split pre-tokenizers in a Sequence */
 
 /* JavaScript's \s: WhiteSpace + LineTerminator (ECMA-262), as a class body. */
@@ -766,6 +767,8 @@ int sy_tokenizer_encode(const struct sy_tokenizer *t, const char *text, size_t l
         return SY_EINVAL;
     *ids = NULL;
     *n = 0;
+    if (len > SY_TOK_MAX_TEXT)
+        return SY_ETOOBIG;
     /* invalid UTF-8 -> U+FFFD (what a JS string decoded from those bytes holds) */
     struct sy_buf fixed;
     sy_buf_init(&fixed);

@@ -29,7 +29,8 @@ void sy_tokenizer_free(struct sy_tokenizer *tok);
  * U+FFFD like the reference) with add_special_tokens=false semantics: special tokens written in
  * the text are recognised, no BOS is prepended. On success returns 0 and stores a malloc'd array
  * in *ids (caller frees with free(); NULL when *n == 0) and its length in *n. Returns SY_EINVAL
- * on bad arguments, SY_ENOMEM. Thread-safe for concurrent callers. */
+ * on bad arguments, SY_ETOOBIG beyond 1 GiB of text, SY_ENOMEM. Thread-safe for concurrent callers.
+ */
 int sy_tokenizer_encode(const struct sy_tokenizer *tok, const char *text, size_t len,
                         uint32_t **ids, size_t *n);
 
