@@ -251,6 +251,11 @@ static int f_ep_kv_events(struct loader *L, const struct sy_yaml_node *k,
     if (!s || strncmp(s, "tcp://", 6) != 0 ||
         sy_parse_hostport(s + 6, host, sizeof host, &port) != 0 || port == 0)
         return expected(L, v, "tcp://host:port");
+    if (strcmp(host, "*") == 0) /* copied from vLLM's publisher side, which binds */
+        return fail(L, v,
+                    "tcp://*:PORT is where the model server binds; give its host, as in "
+                    "tcp://10.0.0.1:%u",
+                    port);
     L->ep->kv_events = sy_xstrdup(s);
     return 0;
 }

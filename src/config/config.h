@@ -79,7 +79,8 @@ struct sy_config {
  * ("FILE:LINE: key: reason"). Does not validate the scheduler section's plugins: the caller
  * builds the scheduler from cfg->scheduler and reports its errors the same way. */
 struct sy_config *sy_config_load(const char *path, char *err, size_t errcap);
-/* Same, from text in memory (tests, fuzzing); name stands in for the file name. */
+/* Same, from text in memory (tests, fuzzing); name stands in for the file name (and a relative
+ * schedulerFile resolves against its directory). */
 struct sy_config *sy_config_load_string(const char *text, size_t len, const char *name, char *err,
                                         size_t errcap);
 struct sy_config *sy_config_ref(struct sy_config *c);

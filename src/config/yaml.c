@@ -87,6 +87,10 @@ static void put_escaped(char *buf, size_t cap, const char *s, size_t len, size_t
             buf[o++] = (char)c;
     }
     if (len > max && o + 4 < cap) {
+        while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80) /* no half UTF-8 char */
+            o--;
+        if (o > 0 && (unsigned char)buf[o - 1] >= 0xc0)
+            o--;
         memcpy(buf + o, "...", 3);
         o += 3;
     }

@@ -277,6 +277,9 @@ static const struct bad_case bad_cases[] = {
     {BASE "      kvEvents: tcp://127.0.0.1:0\n",
      "gw.yaml:5: pool.endpoints[0].kvEvents: expected tcp://host:port, got "
      "\"tcp://127.0.0.1:0\""},
+    {BASE "      kvEvents: tcp://*:5557\n",
+     "gw.yaml:5: pool.endpoints[0].kvEvents: tcp://*:PORT is where the model server binds; give "
+     "its host, as in tcp://10.0.0.1:5557"},
     /* limits, timeouts, retry */
     {BASE "limits: 5\n", "gw.yaml:5: limits: expected a mapping, got \"5\""},
     {BASE "limits:\n  maxBodyBytes: 0\n",

@@ -402,6 +402,14 @@ static void test_messages(void **state)
     char dd[128];
     assert_string_equal(sy_yaml_describe(sy_yaml_get(root, "v"), dd, sizeof dd), want);
     sy_yaml_free(root);
+
+    /* the cut never splits a UTF-8 character: 63 ASCII bytes then "é" (2 bytes) straddling 64 */
+    snprintf(text, sizeof text, "v: %063d\xc3\xa9tail\n", 0);
+    root = load(text, err, sizeof err);
+    assert_non_null(root);
+    snprintf(want, sizeof want, "\"%063d...\"", 0);
+    assert_string_equal(sy_yaml_describe(sy_yaml_get(root, "v"), dd, sizeof dd), want);
+    sy_yaml_free(root);
     assert_string_equal(sy_yaml_type_name(SY_YAML_MAPPING), "mapping");
 }
 
