@@ -155,9 +155,9 @@ static void test_plugin_errors(void **state)
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: disagg-profile-handler\n",
                "epp.yaml:5: plugins[1].type: plugin type 'disagg-profile-handler' is not "
                "supported by Switchyard yet");
-    expect_err(HDR "plugins:\n- name: k\n  type: kvcache-aware-scorer\n",
-               "epp.yaml:5: plugins[0].type: plugin type 'kvcache-aware-scorer' (legacy name of "
-               "'precise-prefix-cache-scorer') is not supported by Switchyard yet");
+    expect_err(HDR "plugins:\n- type: pd-profile-handler\n",
+               "epp.yaml:4: plugins[0].type: plugin type 'pd-profile-handler' (legacy name of "
+               "'disagg-profile-handler') is not supported by Switchyard yet");
     expect_err(HDR "plugins:\n- name: q\n  type: load-aware-scorer\n  parameters:\n"
                    "    threshold: 4\n    bogus: 1\n",
                "epp.yaml:8: plugins[0].parameters.bogus: unknown parameter (plugin 'q')");

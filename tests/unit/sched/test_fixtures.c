@@ -14,37 +14,47 @@
 #define FIXDIR "../shared/fixtures/llm-d-configs"
 
 struct expect {
-    const char *file; /* fixture name */
-    const char *err;  /* expected message after "FIXDIR/file:", NULL = loads */
+    const char *file;     /* fixture name */
+    const char *err;      /* expected message after "FIXDIR/file:", NULL = loads */
+    const char *needs[4]; /* when it loads: plugin types the built scheduler must contain */
 };
 
 static const struct expect expects[] = {
     {"inference-scheduler-v0.8_dp-epp-config.yaml",
      "9: plugins[3].type: plugin type 'data-parallel-profile-handler' is not supported by "
-     "Switchyard yet"},
+     "Switchyard yet",
+     {NULL}},
     {"inference-scheduler-v0.8_epp-config.yaml",
-     "6: plugins[0].type: plugin type 'precise-prefix-cache-scorer' is not supported by "
-     "Switchyard yet"},
+     NULL,
+     {"precise-prefix-cache-scorer", "decode-filter", "max-score-picker"}},
     {"inference-scheduler-v0.8_epp-kvcache-load-config.yaml",
-     "10: plugins[2].type: plugin type 'kvcache-aware-scorer' (legacy name of "
-     "'precise-prefix-cache-scorer') is not supported by Switchyard yet"},
+     NULL,
+     {"precise-prefix-cache-scorer", "load-aware-scorer", "decode-filter", "max-score-picker"}},
     {"inference-scheduler-v0.8_epp-precise-prefix-cache-config.yaml",
-     "18: plugins[0].type: plugin type 'tokenizer' (legacy name of 'token-producer') is not "
-     "supported by Switchyard yet"},
+     NULL,
+     {"token-producer", "precise-prefix-cache-scorer", "kv-cache-utilization-scorer",
+      "queue-scorer"}},
     {"inference-scheduler-v0.8_pd-epp-config.yaml",
      "5: plugins[0].type: plugin type 'disagg-headers-handler' is not supported by Switchyard "
-     "yet"},
-    {"inference-scheduler-v0.8_session-affinity-config.yaml", NULL},
+     "yet",
+     {NULL}},
+    {"inference-scheduler-v0.8_session-affinity-config.yaml", NULL, {NULL}},
     {"router-v0.9_epp-config.yaml",
-     "13: plugins[4].type: plugin type 'models-responder' is not supported by Switchyard yet"},
+     "13: plugins[4].type: plugin type 'models-responder' is not supported by Switchyard yet",
+     {NULL}},
     {"router-v0.9_epp-precise-prefix-cache-config.yaml",
-     "6: plugins[0].type: plugin type 'token-producer' is not supported by Switchyard yet"},
+     "8: plugins[0].parameters.backend: backend 'vllm' (a render round trip to the engine) is not "
+     "supported: Switchyard tokenizes in process; use 'local' with 'tokenizer: DIR', or "
+     "'estimate' (plugin 'token-producer')",
+     {NULL}},
     {"router-v0.9_pd-epp-config.yaml",
      "14: plugins[6].type: plugin type 'disagg-profile-handler' is not supported by Switchyard "
-     "yet"},
+     "yet",
+     {NULL}},
     {"router-v0.9_sim-epp-no-hit-lru.yaml",
-     "6: plugins[0].type: plugin type 'precise-prefix-cache-producer' is not supported by "
-     "Switchyard yet"},
+     NULL,
+     {"precise-prefix-cache-producer", "prefix-cache-scorer", "no-hit-lru-scorer",
+      "decode-filter"}},
 };
 
 /* The one fixture that loads: decode-filter, session affinity 100, prefix cache 50. */
@@ -95,7 +105,11 @@ static void test_every_fixture(void **state)
         if (!e->err) {
             if (!s)
                 fail_msg("%s should load: %s", de->d_name, err);
-            check_session_affinity(s);
+            if (strstr(de->d_name, "session-affinity"))
+                check_session_affinity(s);
+            for (size_t k = 0; k < 4 && e->needs[k]; k++)
+                if (!sy_sched_has_plugin(s, e->needs[k]))
+                    fail_msg("%s: built without %s", de->d_name, e->needs[k]);
             sy_sched_free(s);
             continue;
         }
