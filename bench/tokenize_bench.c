@@ -181,14 +181,16 @@ int main(int argc, char **argv)
     printf("%-10s %-9s %9s %8s %10s %10s %12s\n", "tokenizer", "prompt", "bytes", "tokens",
            "p50 ms", "p99 ms", "Mtokens/s");
     double *t = malloc((size_t)iters * sizeof(double));
+    char names[8][32]; /* short labels: "qwen3" for .../tokenizer-qwen3/models */
     for (int k = 0; k < ntok; k++) {
         const char *dir = argv[3 + k];
-        /* a short label: "qwen3" for .../tokenizer-qwen3/models, else the last path part */
-        char name[32];
         const char *p = strstr(dir, "tokenizer-");
         const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-        snprintf(name, sizeof(name), "%s", p ? p + 10 : base);
-        name[strcspn(name, "/")] = '\0';
+        snprintf(names[k], sizeof(names[k]), "%s", p ? p + 10 : base);
+        names[k][strcspn(names[k], "/")] = '\0';
+    }
+    for (int k = 0; k < ntok; k++) {
+        const char *name = names[k];
         for (size_t i = 0; i < np; i++) {
             size_t ntokens = 0;
             for (int r = 0; r < iters; r++) {
@@ -242,7 +244,7 @@ int main(int argc, char **argv)
             free(out);
         }
         qsort(t, (size_t)iters, sizeof(double), cmp_d);
-        printf("%-10d %-28s %10.1f\n", k, "render + tokenizer index", t[iters / 2] * 1e6);
+        printf("%-10s %-28s %10.1f\n", names[k], "render", t[iters / 2] * 1e6);
     }
     free(t);
     sy_buf_fini(&msgs);

@@ -2,6 +2,7 @@
 """Generates src/tokenize/nfc_tables.h from Python's unicodedata (Unicode Character Database).
 
 Usage: python3 src/tokenize/gen_nfc_tables.py > src/tokenize/nfc_tables.h
+       clang-format -i src/tokenize/nfc_tables.h
 
 Tables (all sorted, binary-searched by nfc.c):
   sy_nfc_unsafe[]  ranges of code points that may change under NFC (have a canonical decomposition,
