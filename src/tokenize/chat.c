@@ -143,6 +143,76 @@ static void normalise_content(cJSON *msg)
     sy_buf_fini(&b);
 }
 
+static void seterr(char *err, size_t errcap, const char *msg)
+{
+    if (err && errcap)
+        snprintf(err, errcap, "%s", msg);
+}
+
+/* Renders with msgs and tools (both taken over; tools may be NULL) and kwargs (borrowed, may be
+ * NULL: extra template variables, set last so they override). */
+static int render_vars(const struct sy_chat *c, cJSON *msgs, cJSON *tools, const cJSON *kwargs,
+                       bool add_generation_prompt, char **out, size_t *outlen, char *err,
+                       size_t errcap)
+{
+    cJSON *vars = cJSON_CreateObject();
+    int rc = SY_EPARSE;
+    if (!cJSON_IsArray(msgs)) {
+        seterr(err, errcap, "messages: expected a JSON array");
+        cJSON_Delete(msgs);
+        goto out;
+    }
+    cJSON_AddItemToObject(vars, "messages", msgs);
+    cJSON *it;
+    cJSON_ArrayForEach(it, msgs)
+    {
+        if (!cJSON_IsObject(it) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "role"))) {
+            seterr(err, errcap, "messages: each message must be an object with a role");
+            goto out;
+        }
+        normalise_content(it);
+    }
+    if (tools && !cJSON_IsNull(tools)) {
+        if (!cJSON_IsArray(tools)) {
+            seterr(err, errcap, "tools: expected a JSON array");
+            goto out;
+        }
+        cJSON_AddItemToObject(vars, "tools", tools);
+        tools = NULL;
+    }
+    cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
+    if (c->bos)
+        cJSON_AddStringToObject(vars, "bos_token", c->bos);
+    if (c->eos)
+        cJSON_AddStringToObject(vars, "eos_token", c->eos);
+    if (kwargs) {
+        if (!cJSON_IsObject(kwargs)) {
+            seterr(err, errcap, "chat_template_kwargs: expected a JSON object");
+            goto out;
+        }
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, kwargs)
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(vars, kv->string);
+            cJSON_AddItemToObject(vars, kv->string, cJSON_Duplicate(kv, true));
+        }
+    }
+    struct sy_buf b;
+    sy_buf_init(&b);
+    rc = sy_jinja_render(c->tmpl, vars, &b, err, errcap);
+    if (rc) {
+        sy_buf_fini(&b);
+        goto out;
+    }
+    if (!b.data)
+        sy_buf_puts(&b, "");
+    *out = sy_buf_steal(&b, outlen);
+out:
+    cJSON_Delete(tools);
+    cJSON_Delete(vars);
+    return rc;
+}
+
 int sy_chat_render(const struct sy_chat *c, const char *messages, size_t len, const char *tools,
                    size_t tools_len, bool add_generation_prompt, char **out, size_t *outlen,
                    char *err, size_t errcap)
@@ -150,51 +220,35 @@ int sy_chat_render(const struct sy_chat *c, const char *messages, size_t len, co
     if (err && errcap)
         err[0] = '\0';
     cJSON *msgs = cJSON_ParseWithLength(messages, len);
-    if (!cJSON_IsArray(msgs)) {
-        if (err && errcap)
-            snprintf(err, errcap, "messages: expected a JSON array");
-        cJSON_Delete(msgs);
+    cJSON *t = NULL;
+    if (tools) {
+        t = cJSON_ParseWithLength(tools, tools_len);
+        if (!t) {
+            cJSON_Delete(msgs);
+            seterr(err, errcap, "tools: expected a JSON array");
+            return SY_EPARSE;
+        }
+    }
+    return render_vars(c, msgs, t, NULL, add_generation_prompt, out, outlen, err, errcap);
+}
+
+int sy_chat_render_request(const struct sy_chat *c, const char *body, size_t len, char **out,
+                           size_t *outlen, char *err, size_t errcap)
+{
+    if (err && errcap)
+        err[0] = '\0';
+    cJSON *req = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(req)) {
+        cJSON_Delete(req);
+        seterr(err, errcap, "request: expected a JSON object");
         return SY_EPARSE;
     }
-    cJSON *it;
-    cJSON_ArrayForEach(it, msgs)
-    {
-        if (!cJSON_IsObject(it) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "role"))) {
-            if (err && errcap)
-                snprintf(err, errcap, "messages: each message must be an object with a role");
-            cJSON_Delete(msgs);
-            return SY_EPARSE;
-        }
-        normalise_content(it);
-    }
-    cJSON *vars = cJSON_CreateObject();
-    cJSON_AddItemToObject(vars, "messages", msgs);
-    if (tools) {
-        cJSON *t = cJSON_ParseWithLength(tools, tools_len);
-        if (!cJSON_IsArray(t)) {
-            if (err && errcap)
-                snprintf(err, errcap, "tools: expected a JSON array");
-            cJSON_Delete(t);
-            cJSON_Delete(vars);
-            return SY_EPARSE;
-        }
-        cJSON_AddItemToObject(vars, "tools", t);
-    }
-    cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
-    if (c->bos)
-        cJSON_AddStringToObject(vars, "bos_token", c->bos);
-    if (c->eos)
-        cJSON_AddStringToObject(vars, "eos_token", c->eos);
-    struct sy_buf b;
-    sy_buf_init(&b);
-    int rc = sy_jinja_render(c->tmpl, vars, &b, err, errcap);
-    cJSON_Delete(vars);
-    if (rc) {
-        sy_buf_fini(&b);
-        return rc;
-    }
-    if (!b.data)
-        sy_buf_puts(&b, "");
-    *out = sy_buf_steal(&b, outlen);
-    return 0;
+    cJSON *msgs = cJSON_DetachItemFromObjectCaseSensitive(req, "messages");
+    cJSON *tools = cJSON_DetachItemFromObjectCaseSensitive(req, "tools");
+    const cJSON *agp = cJSON_GetObjectItemCaseSensitive(req, "add_generation_prompt");
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(req, "chat_template_kwargs");
+    int rc = render_vars(c, msgs, tools, cJSON_IsNull(kw) ? NULL : kw, !cJSON_IsFalse(agp), out,
+                         outlen, err, errcap);
+    cJSON_Delete(req);
+    return rc;
 }

@@ -22,4 +22,9 @@ int sy_chat_render(const struct sy_chat *c, const char *messages, size_t len, co
                    size_t tools_len, bool add_generation_prompt, char **out, size_t *outlen,
                    char *err, size_t errcap);
 
+/* Renders an OpenAI chat request body: messages, tools, add_generation_prompt (default true) and
+ * chat_template_kwargs (extra template variables, e.g. enable_thinking), as vLLM does. */
+int sy_chat_render_request(const struct sy_chat *c, const char *body, size_t len, char **out,
+                           size_t *outlen, char *err, size_t errcap);
+
 #endif

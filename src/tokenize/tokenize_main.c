@@ -53,22 +53,15 @@ static int run_one(const struct sy_tokenizer *tok, const struct opts *o, const c
     size_t tlen = len;
     const char *src = in;
     if (o->chat) {
-        /* a request body {"messages": [...], "tools": [...]} or a bare messages array */
-        char *msgs = NULL, *tools = NULL;
-        cJSON *body = cJSON_ParseWithLength(in, len);
-        if (cJSON_IsObject(body)) {
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "messages");
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "tools");
-            msgs = m ? cJSON_PrintUnformatted(m) : NULL;
-            tools = t && !cJSON_IsNull(t) ? cJSON_PrintUnformatted(t) : NULL;
-        }
-        cJSON_Delete(body);
-        const char *mp = msgs ? msgs : in;
-        size_t ml = msgs ? strlen(msgs) : len;
-        int rc = sy_tokenizer_render_chat_tools(tok, mp, ml, tools, tools ? strlen(tools) : 0,
-                                                o->gen_prompt, &text, &tlen, msg, msgcap);
-        free(msgs);
-        free(tools);
+        /* a request body {"messages", "tools", "chat_template_kwargs", ...} or a bare
+         * messages array */
+        size_t k = 0;
+        while (k < len && (in[k] == ' ' || in[k] == '\t' || in[k] == '\n' || in[k] == '\r'))
+            k++;
+        int rc =
+            k < len && in[k] == '{'
+                ? sy_tokenizer_render_request(tok, in, len, &text, &tlen, msg, msgcap)
+                : sy_tokenizer_render_chat(tok, in, len, o->gen_prompt, &text, &tlen, msg, msgcap);
         if (rc) {
             if (!msg[0])
                 snprintf(msg, msgcap, "%s", sy_strerror(rc));

@@ -830,6 +830,20 @@ int sy_tokenizer_render_chat_tools(const struct sy_tokenizer *t, const char *mes
                           out, outlen, err, errcap);
 }
 
+int sy_tokenizer_render_request(const struct sy_tokenizer *t, const char *body_json, size_t len,
+                                char **out, size_t *outlen, char *err, size_t errcap)
+{
+    if (err && errcap)
+        err[0] = '\0';
+    if (!t || !body_json || !out || !outlen)
+        return SY_EINVAL;
+    if (!t->chat) {
+        seterr(err, errcap, "the tokenizer directory has no chat template");
+        return SY_ENOTFOUND;
+    }
+    return sy_chat_render_request(t->chat, body_json, len, out, outlen, err, errcap);
+}
+
 int sy_tokenizer_render_chat(const struct sy_tokenizer *t, const char *messages_json, size_t len,
                              bool add_generation_prompt, char **out, size_t *outlen, char *err,
                              size_t errcap)

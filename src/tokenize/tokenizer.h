@@ -57,6 +57,13 @@ int sy_tokenizer_render_chat_tools(const struct sy_tokenizer *tok, const char *m
                                    bool add_generation_prompt, char **out, size_t *outlen,
                                    char *err, size_t errcap);
 
+/* Renders a whole OpenAI chat request body (len bytes of JSON) the way vLLM does: "messages",
+ * "tools", "add_generation_prompt" (default true) and "chat_template_kwargs" (extra template
+ * variables such as enable_thinking; they override the others). Same results and errors as
+ * sy_tokenizer_render_chat(). This is the call for a gateway that holds the request body. */
+int sy_tokenizer_render_request(const struct sy_tokenizer *tok, const char *body_json, size_t len,
+                                char **out, size_t *outlen, char *err, size_t errcap);
+
 /* Number of entries in the vocabulary including added tokens (max id + 1). */
 size_t sy_tokenizer_vocab_size(const struct sy_tokenizer *tok);
 

@@ -292,7 +292,18 @@ def test_cli_errors_are_reported():
     assert usage.returncode == 2, usage.returncode
     notjson = subprocess.run([BIN, "tokenize", "--tokenizer", d, "--chat"], input=b"{nope",
                              capture_output=True, timeout=30)
-    assert notjson.returncode == 1 and b"messages" in notjson.stderr, notjson.stderr
+    assert notjson.returncode == 1 and b"request: expected a JSON object" in notjson.stderr, \
+        notjson.stderr
+    norole = subprocess.run([BIN, "tokenize", "--tokenizer", d, "--chat"], input=b"[1]",
+                            capture_output=True, timeout=30)
+    assert norole.returncode == 1 and b"with a role" in norole.stderr, norole.stderr
+    # a request body: chat_template_kwargs reach the template (Qwen3's enable_thinking)
+    body = b'{"messages": [{"role": "user", "content": "hi"}], ' \
+           b'"chat_template_kwargs": {"enable_thinking": false}}'
+    kw = subprocess.run([BIN, "tokenize", "--tokenizer", d, "--chat", "--render"], input=body,
+                        capture_output=True, timeout=30)
+    assert json.loads(kw.stdout) == ("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+                                     "<think>\n\n</think>\n\n"), kw.stdout
     mixed = subprocess.run([BIN, "tokenize", "--tokenizer", d, "--jsonl"],
                            input=b'"hi"\n42\nnot json\n"<|im_end|>"\n', capture_output=True,
                            timeout=30)

@@ -446,7 +446,22 @@ static void test_chat_template(void **state)
     assert_int_equal(sy_tokenizer_apply_chat_template(t, msgs, strlen(msgs), false, &out, &len), 0);
     assert_string_equal(out, "<B>[user]hi[assistant][user]a\nb");
     free(out);
+    /* a request body: add_generation_prompt from the body, chat_template_kwargs override */
+    const char *req = "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], "
+                      "\"add_generation_prompt\": false, \"model\": \"m\", "
+                      "\"chat_template_kwargs\": {\"bos_token\": \"<K>\"}}";
+    assert_int_equal(sy_tokenizer_render_request(t, req, strlen(req), &out, &len, NULL, 0), 0);
+    assert_string_equal(out, "<K>[user]q");
+    free(out);
     char err[128];
+    assert_int_equal(
+        sy_tokenizer_render_request(t, "{\"tools\": 1}", 12, &out, &len, err, sizeof(err)),
+        SY_EPARSE);
+    assert_non_null(strstr(err, "messages"));
+    assert_int_equal(
+        sy_tokenizer_render_chat_tools(t, "[]", 2, "{}", 2, true, &out, &len, err, sizeof(err)),
+        SY_EPARSE);
+    assert_non_null(strstr(err, "tools"));
     assert_int_equal(sy_tokenizer_render_chat(t, "{}", 2, true, &out, &len, err, sizeof(err)),
                      SY_EPARSE);
     assert_non_null(strstr(err, "array"));
