@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -479,6 +480,70 @@ static void test_chat_template(void **state)
     sy_tokenizer_free(t);
 }
 
+/* ---- concurrency ---- */
+
+struct worker {
+    struct sy_tokenizer *toks[2]; /* shared, alternated */
+    const char **texts;           /* inputs */
+    uint32_t *want[2][8];         /* single-threaded ids per tokenizer and text */
+    size_t nwant[2][8];           /* their lengths */
+    size_t ntexts;                /* entries */
+    int bad;                      /* mismatches seen */
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    for (int r = 0; r < 300; r++) {
+        for (size_t i = 0; i < w->ntexts; i++) {
+            int k = (r + (int)i) % 2;
+            uint32_t *ids;
+            size_t n;
+            if (sy_tokenizer_encode(w->toks[k], w->texts[i], strlen(w->texts[i]), &ids, &n) ||
+                n != w->nwant[k][i] || (n && memcmp(ids, w->want[k][i], n * sizeof(*ids))))
+                __atomic_add_fetch(&w->bad, 1, __ATOMIC_RELAXED);
+            free(ids);
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_encoders(void **state)
+{
+    /* two models whose merges disagree share the threads' word caches: every thread must keep
+     * getting each model's own single-threaded answer */
+    static const char *const m1[] = {"a b", "ab c", "Ġ a", NULL};
+    static const char *const m2[] = {"b c", "a bc", "c a", NULL};
+    struct worker w = {0};
+    write_model(&(struct spec){.merges = m1, .pretok_regex = " ?[a-z]+|\\s+|[^\\sa-z]+"});
+    w.toks[0] = load_ok();
+    write_model(&(struct spec){.merges = m2, .pretok_regex = " ?[a-z]+|\\s+|[^\\sa-z]+"});
+    w.toks[1] = load_ok();
+    static const char *texts[] = {"abc abc cab", "a b c abcabcabc", "cabcab, abca!",
+                                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcabc"};
+    w.texts = texts;
+    w.ntexts = 4;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < w.ntexts; i++)
+            assert_int_equal(sy_tokenizer_encode(w.toks[k], texts[i], strlen(texts[i]),
+                                                 &w.want[k][i], &w.nwant[k][i]),
+                             0);
+    /* the two models really differ on these inputs */
+    assert_true(w.nwant[0][0] != w.nwant[1][0] ||
+                memcmp(w.want[0][0], w.want[1][0], w.nwant[0][0] * sizeof(uint32_t)) != 0);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(w.bad, 0);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < w.ntexts; i++)
+            free(w.want[k][i]);
+        sy_tokenizer_free(w.toks[k]);
+    }
+}
+
 /* ---- NFC directly ---- */
 
 static void expect_nfc(const char *in, const char *want)
@@ -524,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_utf8_becomes_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chat_template, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_encoders, setup, teardown),
         cmocka_unit_test(test_nfc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
