@@ -116,11 +116,10 @@ struct jval sy_jinja__call_method(struct ctx *c, int line, struct jval obj, cons
             }
         }
         if (!strcmp(name, "replace")) {
-            struct jval *old = arg(a, 0, NULL), *nw = arg(a, 1, NULL), *cnt = arg(a, 2, "count");
+            struct jval *old = arg(a, 0, NULL), *nw = arg(a, 1, NULL);
             if (!old || !nw || old->t != J_STR || nw->t != J_STR)
                 sy_jinja__rfail(c, line, "replace() needs two string arguments");
             return sy_jinja__apply_filter(c, line, "replace", obj, a->v, a->kw, a->n);
-            (void)cnt;
         }
         if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "title") ||
             !strcmp(name, "capitalize"))
