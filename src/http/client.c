@@ -81,11 +81,14 @@ struct uconn {
     bool message_done; /* response complete */
     bool in_execute;   /* inside llhttp_execute */
     bool paused;       /* reading stopped for backpressure */
+    bool reading;      /* uv_read_start done (reading continues while idle) */
     int handles;       /* open handles (tcp, timer) */
 };
 
 static void conn_close(struct uconn *c);
 static void req_fail(struct sy_upstream_req *r, int err);
+static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
+static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 static void start_request(struct sy_upstream_req *r);
 
 static unsigned bucket_of(const char *key)
@@ -157,23 +160,6 @@ static void idle_timeout_cb(uv_timer_t *t)
     conn_close(t->data);
 }
 
-static void idle_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
-{
-    static char sink[256];
-    (void)h;
-    (void)s;
-    b->base = sink;
-    b->len = sizeof sink;
-}
-
-static void idle_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    (void)b;
-    /* An idle connection must stay silent: data or EOF means it is unusable. */
-    if (n != 0)
-        conn_close(s->data);
-}
-
 static void conn_to_idle(struct uconn *c)
 {
     struct sy_upstream_pool *p = c->pool;
@@ -195,8 +181,12 @@ static void conn_to_idle(struct uconn *c)
     c->next = p->idle[b];
     p->idle[b] = c;
     p->nidle++;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_read_start((uv_stream_t *)&c->tcp, idle_alloc, idle_read);
+    /* Reading stays on (body_read closes an idle connection that gets data or EOF): toggling
+     * it per request would cost two epoll_ctl calls each time. */
+    if (c->paused) {
+        c->paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+    }
     uv_timer_start(&c->timer, idle_timeout_cb, p->idle_timeout_ns / SY_NS_PER_MS + 1, 0);
 }
 
@@ -210,7 +200,6 @@ static struct uconn *idle_take(struct sy_upstream_pool *p, const char *key)
             c->next = NULL;
             p->nidle--;
             uv_timer_stop(&c->timer);
-            uv_read_stop((uv_stream_t *)&c->tcp);
             return c;
         }
     }
@@ -483,7 +472,11 @@ static void send_on(struct uconn *c)
         return;
     }
     arm_response_timer(c);
-    uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+    if (!c->reading || c->paused) {
+        c->paused = false;
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+    }
 }
 
 static void on_connect(uv_connect_t *cr, int status)

@@ -95,6 +95,8 @@ struct req_priv {
     bool ended;             /* sy_http_end / respond done */
     bool dead;              /* client vanished; writes dropped */
     bool was_above_low;     /* queue exceeded low water since last on_drain */
+    struct sy_buf
+        head; /* Content-Length response head not yet written: sent with the first body bytes */
 };
 
 struct write_req {
@@ -206,6 +208,7 @@ static void req_release(struct sy_http_conn *c)
 {
     struct req_priv *rp = (struct req_priv *)c->req;
     c->req = NULL;
+    sy_buf_fini(&rp->head);
     free(rp);
     c->srv->active--;
 }
@@ -799,8 +802,25 @@ void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
     if (!req->keep_alive || c->srv->closing)
         sy_buf_puts(&h, "Connection: close\r\n");
     sy_buf_puts(&h, "\r\n");
-    conn_write2(c, h.data, h.len, NULL, 0);
-    sy_buf_fini(&h);
+    if (rp->chunked) {
+        /* streams: the head goes out now, so the client sees the status at once */
+        conn_write2(c, h.data, h.len, NULL, 0);
+        sy_buf_fini(&h);
+    } else {
+        rp->head = h; /* sent together with the body: one write, one syscall */
+    }
+}
+
+/* Writes a pending head followed by data as one write. */
+static void flush_with(struct req_priv *rp, const void *data, size_t len)
+{
+    struct sy_http_conn *c = rp->pub.conn;
+    if (rp->head.len) {
+        conn_write2(c, rp->head.data, rp->head.len, data, len);
+        sy_buf_fini(&rp->head);
+    } else {
+        conn_write2(c, data, len, NULL, 0);
+    }
 }
 
 size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
@@ -831,7 +851,7 @@ size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
             return 0;
         }
     } else {
-        conn_write2(c, data, len, NULL, 0);
+        flush_with(rp, data, len);
     }
     if (c->queued >= SY_HTTP_LOW_WATER)
         rp->was_above_low = true;
@@ -858,6 +878,8 @@ void sy_http_end(struct sy_http_req *req, bool ok)
     }
     if (rp->chunked && ok)
         conn_write2(c, "0\r\n\r\n", 5, NULL, 0);
+    if (rp->head.len)
+        flush_with(rp, NULL, 0); /* a response without body bytes */
     bool keep = ok && req->keep_alive && !c->srv->closing && rp->began;
     req_release(c);
     if (!keep) {
