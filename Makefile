@@ -83,7 +83,7 @@ unit: $(UNIT_BINS)
 integration: $(BIN)
 	$(Q)BUILD=$(BUILD) bash tests/run.sh integration
 
-test: $(BIN) $(UNIT_BINS)
+test: deps $(BIN) $(UNIT_BINS)
 	$(Q)BUILD=$(BUILD) bash tests/run.sh all
 
 # -Werror is for the optimised build; -O1 flow analysis raises different false positives.
@@ -97,7 +97,7 @@ fuzz:
 bench: $(BIN)
 	$(Q)bash bench/run.sh
 
-demo: $(BIN)
+demo: deps $(BIN)
 	$(Q)bash scripts/demo.sh
 
 format:
