@@ -279,90 +279,124 @@ int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, voi
     return SY_EPARSE;
 }
 
-static size_t put_utf8(char *o, uint32_t cp)
+static bool hex4(const char *p, const char *end, uint32_t *out)
 {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static long hex4(const char *p)
-{
-    long v = 0;
+    if (end - p < 4)
+        return false;
+    uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         int h = hexval(p[i]);
         if (h < 0)
-            return -1;
-        v = v * 16 + h;
+            return false;
+        v = v << 4 | (uint32_t)h;
     }
-    return v;
+    *out = v;
+    return true;
+}
+
+/* Appends the UTF-8 encoding of cp; false when out is full (decoding stops there). */
+static bool put_utf8(char *out, size_t cap, size_t *n, uint32_t cp)
+{
+    unsigned char b[4];
+    size_t k;
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        k = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | cp >> 6);
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        k = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | cp >> 12);
+        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        k = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | cp >> 18);
+        b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        k = 4;
+    }
+    if (cap - *n < k)
+        return false;
+    memcpy(out + *n, b, k);
+    *n += k;
+    return true;
+}
+
+size_t sy_json_decode_string(struct sy_str s, char *out, size_t cap, bool *truncated)
+{
+    if (truncated)
+        *truncated = false;
+    const char *p = s.p, *end = s.p + s.len;
+    size_t n = 0;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c < 0x20)
+            return SIZE_MAX; /* unescaped quote or control character */
+        if (c != '\\') {
+            if (n == cap) {
+                if (truncated)
+                    *truncated = true;
+                return n; /* full: the rest is not examined */
+            }
+            out[n++] = (char)c;
+            p++;
+            continue;
+        }
+        if (end - p < 2)
+            return SIZE_MAX;
+        char e = p[1];
+        p += 2;
+        uint32_t cp;
+        switch (e) {
+        case '"': cp = '"'; break;
+        case '\\': cp = '\\'; break;
+        case '/': cp = '/'; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u':
+            if (!hex4(p, end, &cp))
+                return SIZE_MAX;
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                uint32_t lo;
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, end, &lo) &&
+                    lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                } else {
+                    cp = 0xFFFD;
+                }
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                cp = 0xFFFD;
+            }
+            break;
+        default: return SIZE_MAX;
+        }
+        if (!put_utf8(out, cap, &n, cp)) {
+            if (truncated)
+                *truncated = true;
+            return n;
+        }
+    }
+    return n;
 }
 
 long sy_json_unescape(struct sy_str raw, char *out, size_t cap)
 {
-    const char *p = raw.p, *end = raw.p + raw.len;
-    if (raw.len >= 2 && p[0] == '"' && end[-1] == '"') {
-        p++;
-        end--;
-    }
-    size_t n = 0;
-    while (p < end) {
-        if (n + 4 >= cap)
-            return -1;
-        if (*p != '\\') {
-            out[n++] = *p++;
-            continue;
-        }
-        if (p + 1 >= end)
-            return -1;
-        char e = p[1];
-        p += 2;
-        switch (e) {
-        case '"': out[n++] = '"'; break;
-        case '\\': out[n++] = '\\'; break;
-        case '/': out[n++] = '/'; break;
-        case 'b': out[n++] = '\b'; break;
-        case 'f': out[n++] = '\f'; break;
-        case 'n': out[n++] = '\n'; break;
-        case 'r': out[n++] = '\r'; break;
-        case 't': out[n++] = '\t'; break;
-        case 'u': {
-            if (end - p < 4)
-                return -1;
-            long cp = hex4(p);
-            if (cp < 0)
-                return -1;
-            p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                long lo = hex4(p + 2);
-                if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-            }
-            n += put_utf8(out + n, (uint32_t)cp);
-            break;
-        }
-        default: return -1;
-        }
-    }
+    if (raw.len >= 2 && raw.p[0] == '"' && raw.p[raw.len - 1] == '"')
+        raw = (struct sy_str){raw.p + 1, raw.len - 2};
+    if (cap == 0)
+        return -1;
+    bool truncated;
+    size_t n = sy_json_decode_string(raw, out, cap - 1, &truncated);
+    if (n == SIZE_MAX || truncated)
+        return -1;
     out[n] = '\0';
     return (long)n;
 }

@@ -8,6 +8,7 @@
 #ifndef SY_API_JSON_SCAN_H
 #define SY_API_JSON_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/str.h"
@@ -33,8 +34,16 @@ typedef void sy_json_member_fn(void *ud, struct sy_str key, enum sy_json_type ty
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap);
 
-/* Decodes a raw JSON string value (with or without its quotes) into out (NUL-terminated, UTF-8).
- * Returns the decoded length, or -1 if it does not fit or is malformed. */
+/* Decodes the body of a JSON string (the text between the quotes, escapes in place) into out, up
+ * to cap bytes. Returns the decoded length (<= cap; decoding stops when out is full, the rest is
+ * not examined, and *truncated is set when truncated is not NULL), or SIZE_MAX when s is not a
+ * well-formed JSON string body. \uXXXX (and surrogate pairs) become UTF-8; a lone surrogate
+ * becomes U+FFFD, as Go's decoder does. Not NUL-terminated. */
+size_t sy_json_decode_string(struct sy_str s, char *out, size_t cap, bool *truncated);
+
+/* Decodes a raw JSON string value (with or without its quotes) into out (NUL-terminated, UTF-8)
+ * with sy_json_decode_string. Returns the decoded length, or -1 if it does not fit or is
+ * malformed. */
 long sy_json_unescape(struct sy_str raw, char *out, size_t cap);
 
 #endif

@@ -33,11 +33,4 @@ size_t sy_prefix_hash_chars(uint64_t seed, const char *text, size_t len, size_t 
 size_t sy_prefix_hash_tokens(uint64_t seed, const uint32_t *tokens, size_t ntok,
                              size_t block_tokens, size_t max_blocks, uint64_t *out, size_t cap);
 
-/* Decodes the body of a JSON string (the text between the quotes, escapes in place) into out, up
- * to cap bytes: llm-d hashes the completions prompt as plain text. Returns the decoded length
- * (<= cap; decoding stops when out is full and the rest is not examined), or SIZE_MAX when s is
- * not a well-formed JSON string body. \uXXXX (and surrogate pairs) become UTF-8; a lone surrogate
- * becomes U+FFFD, as Go's decoder does. */
-size_t sy_prefix_json_unescape(struct sy_str s, char *out, size_t cap);
-
 #endif

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "api/request.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -226,7 +227,7 @@ static void producer_produce(void *state, struct sy_sched_cycle *cy, struct sy_s
         if (maxb != SIZE_MAX && maxb <= SIZE_MAX / bchars && maxb * bchars < cap)
             cap = maxb * bchars;
         decoded = sy_xmalloc(cap ? cap : 1);
-        size_t dl = sy_prefix_json_unescape(text, decoded, cap);
+        size_t dl = sy_json_decode_string(text, decoded, cap, NULL);
         if (dl != SIZE_MAX)
             text = (struct sy_str){decoded, dl};
     }

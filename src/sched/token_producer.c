@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "api/request.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -76,7 +77,7 @@ struct sy_str sy_sched_tokens_text(const struct sy_request *req, char **owned)
     }
     if (req->kind == SY_API_COMPLETIONS && quoted && memchr(t.p, '\\', t.len)) {
         char *d = sy_xmalloc(t.len ? t.len : 1);
-        size_t dl = sy_prefix_json_unescape(t, d, t.len);
+        size_t dl = sy_json_decode_string(t, d, t.len, NULL);
         if (dl == SIZE_MAX) {
             free(d);
             return t;

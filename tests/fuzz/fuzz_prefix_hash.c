@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "core/str.h"
 #include "prefix/approx_index.h"
 #include "prefix/hash.h"
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* JSON string body decoding. */
     char dec[256];
-    size_t dl = sy_prefix_json_unescape((struct sy_str){text, len}, dec, sizeof dec);
+    size_t dl = sy_json_decode_string((struct sy_str){text, len}, dec, sizeof dec, NULL);
     if (dl != SIZE_MAX && (dl > sizeof dec || dl > len))
         abort();
 

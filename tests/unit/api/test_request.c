@@ -125,6 +125,40 @@ static void test_unescape(void **state)
     assert_int_equal(sy_json_unescape(sy_str_c("\"0123456789abcdef\""), out, sizeof out), -1);
 }
 
+static void test_decode_string(void **state)
+{
+    char out[64];
+    size_t n = sy_json_decode_string(SY_STR_LIT("a\\nb\\\"c\\\\d\\/e\\tf"), out, sizeof out, NULL);
+    assert_int_equal(n, 11);
+    assert_memory_equal(out, "a\nb\"c\\d/e\tf", 11);
+    n = sy_json_decode_string(SY_STR_LIT("\\u00e9\\u20AC"), out, sizeof out, NULL);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "\xC3\xA9\xE2\x82\xAC", 5);
+    n = sy_json_decode_string(SY_STR_LIT("\\ud83d\\ude00!"), out, sizeof out, NULL);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "\xF0\x9F\x98\x80!", 5);
+    /* Lone surrogates become U+FFFD, as Go decodes them. */
+    n = sy_json_decode_string(SY_STR_LIT("\\ud800x\\udc00"), out, sizeof out, NULL);
+    assert_int_equal(n, 7);
+    assert_memory_equal(out, "\xEF\xBF\xBDx\xEF\xBF\xBD", 7);
+    /* Raw UTF-8 passes through. */
+    n = sy_json_decode_string(SY_STR_LIT("h\xC3\xA9"), out, sizeof out, NULL);
+    assert_int_equal(n, 3);
+    /* Stops at cap without reading further (a multi-byte character never splits). */
+    n = sy_json_decode_string(SY_STR_LIT("abcdef"), out, 4, NULL);
+    assert_int_equal(n, 4);
+    n = sy_json_decode_string(SY_STR_LIT("ab\\u20AC"), out, 4, NULL);
+    assert_int_equal(n, 2);
+    /* Malformed. */
+    assert_true(sy_json_decode_string(SY_STR_LIT("a\\x"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_true(sy_json_decode_string(SY_STR_LIT("a\\"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_true(sy_json_decode_string(SY_STR_LIT("\\u12"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_true(sy_json_decode_string(SY_STR_LIT("\\u12G4"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_true(sy_json_decode_string(SY_STR_LIT("a\"b"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_true(sy_json_decode_string(SY_STR_LIT("a\nb"), out, sizeof out, NULL) == SIZE_MAX);
+    assert_int_equal(sy_json_decode_string(SY_STR_LIT(""), out, sizeof out, NULL), 0);
+}
+
 static void test_kind(void **state)
 {
     assert_int_equal(sy_api_kind_from_path("/v1/completions", 15), SY_API_COMPLETIONS);
@@ -140,7 +174,7 @@ int main(void)
         cmocka_unit_test(test_completions),   cmocka_unit_test(test_chat),
         cmocka_unit_test(test_missing_model), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_depth_limit),   cmocka_unit_test(test_unescape),
-        cmocka_unit_test(test_kind),
+        cmocka_unit_test(test_decode_string), cmocka_unit_test(test_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

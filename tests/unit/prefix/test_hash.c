@@ -162,40 +162,6 @@ static void test_tokens_large_block(void **state)
     assert_true(out[1] == tok_link(t + 100, 50, h1));
 }
 
-static void test_json_unescape(void **state)
-{
-    char out[64];
-    size_t n = sy_prefix_json_unescape(SY_STR_LIT("a\\nb\\\"c\\\\d\\/e\\tf"), out, sizeof out);
-    assert_int_equal(n, 11);
-    assert_memory_equal(out, "a\nb\"c\\d/e\tf", 11);
-    n = sy_prefix_json_unescape(SY_STR_LIT("\\u00e9\\u20AC"), out, sizeof out);
-    assert_int_equal(n, 5);
-    assert_memory_equal(out, "\xC3\xA9\xE2\x82\xAC", 5);
-    n = sy_prefix_json_unescape(SY_STR_LIT("\\ud83d\\ude00!"), out, sizeof out);
-    assert_int_equal(n, 5);
-    assert_memory_equal(out, "\xF0\x9F\x98\x80!", 5);
-    /* Lone surrogates become U+FFFD, as Go decodes them. */
-    n = sy_prefix_json_unescape(SY_STR_LIT("\\ud800x\\udc00"), out, sizeof out);
-    assert_int_equal(n, 7);
-    assert_memory_equal(out, "\xEF\xBF\xBDx\xEF\xBF\xBD", 7);
-    /* Raw UTF-8 passes through. */
-    n = sy_prefix_json_unescape(SY_STR_LIT("h\xC3\xA9"), out, sizeof out);
-    assert_int_equal(n, 3);
-    /* Stops at cap without reading further (a multi-byte character never splits). */
-    n = sy_prefix_json_unescape(SY_STR_LIT("abcdef"), out, 4);
-    assert_int_equal(n, 4);
-    n = sy_prefix_json_unescape(SY_STR_LIT("ab\\u20AC"), out, 4);
-    assert_int_equal(n, 2);
-    /* Malformed. */
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\\x"), out, sizeof out) == SIZE_MAX);
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\\"), out, sizeof out) == SIZE_MAX);
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("\\u12"), out, sizeof out) == SIZE_MAX);
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("\\u12G4"), out, sizeof out) == SIZE_MAX);
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\"b"), out, sizeof out) == SIZE_MAX);
-    assert_true(sy_prefix_json_unescape(SY_STR_LIT("a\nb"), out, sizeof out) == SIZE_MAX);
-    assert_int_equal(sy_prefix_json_unescape(SY_STR_LIT(""), out, sizeof out), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,7 +173,6 @@ int main(void)
         cmocka_unit_test(test_chars_large_blocks),
         cmocka_unit_test(test_tokens_chain),
         cmocka_unit_test(test_tokens_large_block),
-        cmocka_unit_test(test_json_unescape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
