@@ -425,19 +425,35 @@ static void dispatch(struct sy_http_conn *c)
 }
 
 /* Refuses a request the parser or a limit rejected, then closes. */
+/* The OpenAI-style error body every error response carries: {"error":{"message","type","param",
+ * "code"}}; code NULL writes the status number. */
+static void error_json(struct sy_buf *b, int status, const char *type, const char *code,
+                       const char *message)
+{
+    sy_buf_puts(b, "{\"error\":{\"message\":");
+    sy_buf_json_str(b, message, strlen(message));
+    sy_buf_puts(b, ",\"type\":");
+    sy_buf_json_str(b, type, strlen(type));
+    sy_buf_puts(b, ",\"param\":null,\"code\":");
+    if (code)
+        sy_buf_json_str(b, code, strlen(code));
+    else
+        sy_buf_printf(b, "%d", status);
+    sy_buf_puts(b, "}}");
+}
+
 static void reject(struct sy_http_conn *c, int status, const char *msg)
 {
-    char body[512];
-    const char *type = status == 413 ? "invalid_request_error" : "invalid_request_error";
-    int n =
-        snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}",
-                 msg, type, status);
+    struct sy_buf body;
+    sy_buf_init(&body);
+    error_json(&body, status, "invalid_request_error", NULL, msg);
     char head[256];
     int h = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-                     "%d\r\nConnection: close\r\n\r\n",
-                     status, sy_http_status_text(status), n);
-    conn_write2(c, head, (size_t)h, body, (size_t)n);
+                     "%zu\r\nConnection: close\r\n\r\n",
+                     status, sy_http_status_text(status), body.len);
+    conn_write2(c, head, (size_t)h, body.data, body.len);
+    sy_buf_fini(&body);
     c->close_after_write = true;
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -915,16 +931,7 @@ void sy_http_respond_error(struct sy_http_req *req, int status, const char *type
 {
     struct sy_buf b;
     sy_buf_init(&b);
-    sy_buf_puts(&b, "{\"error\":{\"message\":");
-    sy_buf_json_str(&b, message, strlen(message));
-    sy_buf_puts(&b, ",\"type\":");
-    sy_buf_json_str(&b, type, strlen(type));
-    sy_buf_puts(&b, ",\"param\":null,\"code\":");
-    if (code)
-        sy_buf_json_str(&b, code, strlen(code));
-    else
-        sy_buf_printf(&b, "%d", status);
-    sy_buf_puts(&b, "}}");
+    error_json(&b, status, type, code, message);
     sy_http_respond(req, status, "application/json", extra_headers, b.data, b.len);
     sy_buf_fini(&b);
 }
