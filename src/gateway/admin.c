@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/time.h"
 #include "gateway/gateway.h"
@@ -42,9 +43,8 @@ void sy_gw_models_handle(struct sy_gateway *gw, struct sy_http_req *req)
             sy_buf_puts(&b, "{\"id\":");
             sy_buf_json_str(&b, e->models[k], strlen(e->models[k]));
             sy_buf_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"switchyard\"}");
-            /* model strings live as long as the endpoint's list; copy pointers only while the
-             * lock is held: compare by content below, so keep a private copy */
-            seen[nseen++] = strdup(e->models[k]);
+            /* a copy: the endpoint's list may be replaced once its lock is released */
+            seen[nseen++] = sy_xstrdup(e->models[k]);
         }
         pthread_mutex_unlock(&e->mu);
     }
