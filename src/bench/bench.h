@@ -234,6 +234,7 @@ struct sy_bench_run {
     double input_tok_per_s;                               /* prompt_tokens / duration */
     double cache_hit_rate; /* hits/queries from metrics, -1 unknown */
     double cached_ratio;   /* cached_tokens / prompt_tokens from usage, -1 unknown */
+    double time_scale;     /* simulated s per wall s the times were converted with (1: wall) */
 };
 
 void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *target);
@@ -245,6 +246,14 @@ void sy_bench_run_add_itl(struct sy_bench_run *r, double gap_s);
 int sy_bench_run_endpoint(struct sy_bench_run *r, const char *p, size_t n);
 /* Counts an error of kind k; keeps msg (borrowed, copied) when it is the first of its kind. */
 void sy_bench_run_error(struct sy_bench_run *r, enum sy_bench_err k, const char *msg);
+/* Time scale (a target that runs x simulated seconds per wall-clock second, like `switchyard sim
+ * --time-scale x`): converts what was measured on the wall clock (record times, TTFT, ITL gaps,
+ * duration) to simulated seconds, t_sim = t_wall * x, so every latency computed afterwards is
+ * multiplied by x and every rate divided by x. Multiplies r->time_scale by x. Call once, before
+ * sy_bench_run_compute; x must be > 0 (x == 1 changes nothing). */
+void sy_bench_run_to_simulated(struct sy_bench_run *r, double x);
+/* The other direction, for schedules given in simulated time: wall seconds = sim_s / x (x > 0). */
+double sy_bench_wall_s(double sim_s, double x);
 /* Computes the summaries and rates from the records. */
 void sy_bench_run_compute(struct sy_bench_run *r);
 const char *sy_bench_err_name(enum sy_bench_err k);
@@ -284,9 +293,13 @@ void sy_sse_finish(struct sy_sse *s);
 struct sy_bench_opts {
     struct sy_arrival arrival; /* template; copied per target */
     size_t num_requests;       /* stop issuing after this many (0 = workload size) */
-    double duration_s;         /* stop issuing after this long (0 = unbounded) */
+    double duration_s;         /* stop issuing after this long, simulated s (0 = unbounded) */
     unsigned warmup;           /* requests sent one by one before measuring */
-    double timeout_s;          /* per-request response timeout */
+    double timeout_s;          /* per-request response timeout (simulated seconds) */
+    double time_scale;         /* the target's simulated seconds per wall second; 0 or 1 = wall
+                                  clock. Arrivals, duration_s and timeout_s are simulated time
+                                  (sent at wall = sim / x) and the run's results are converted
+                                  to simulated time (sy_bench_run_to_simulated) */
     const char *metrics_urls[SY_BENCH_MAX_METRICS]; /* borrowed */
     size_t nmetrics;                                /* used */
     bool reset_prefix_cache;  /* POST /reset_prefix_cache to the metrics hosts before a run */
@@ -309,6 +322,7 @@ struct sy_bench_meta {
     const char *title;    /* report heading */
     const char *workload; /* description of the workload parameters */
     const char *load;     /* description of the arrival process */
+    double time_scale;    /* simulated seconds per wall second of the runs (0 or 1: wall clock) */
 };
 
 /* Side-by-side table; with several runs a ratio column "x/first" per later run. */

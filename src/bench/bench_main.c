@@ -6,6 +6,11 @@
  * and writes --json / --report. SIGINT stops the current run with partial results and skips the
  * remaining targets; what was measured is still printed and written (exit status 130).
  *
+ * --time-scale X is for targets whose clock is scaled (`switchyard sim --time-scale X`: X simulated
+ * seconds per wall second): every time on the command line (rates, stages, --duration, --timeout)
+ * is simulated time and every result is converted to it (runner.c, stats.c), so a run against a
+ * slowed-down simulator reads like one against the modelled GPUs.
+ *
  * Flags take "--name value" or "--name=value"; workload parameters accept '-' or '_' (inference-
  * perf's num_groups or --num-groups).
  */
@@ -74,7 +79,14 @@ static void usage(FILE *f)
         "  --duration D              stop sending after D (30s, 2m; bare number = seconds);\n"
         "                            with --duration or --stages the workload repeats\n"
         "  --warmup N                requests sent one by one before measuring (default 0)\n"
-        "  --timeout D               per-request response timeout (default 300s)\n",
+        "  --timeout D               per-request response timeout (default 300s)\n"
+        "\n"
+        "time scale (targets with a scaled clock, e.g. switchyard sim --time-scale X):\n"
+        "  --time-scale X            the target runs X simulated seconds per wall-clock second\n"
+        "                            (default 1). Rates, stages, --duration and --timeout are\n"
+        "                            simulated time (R req/s is sent at R x X per wall second, D\n"
+        "                            seconds last D / X); latencies are reported x X and rates\n"
+        "                            / X, i.e. in the simulated GPUs' units\n",
         MAX_TARGETS);
 }
 
@@ -163,7 +175,7 @@ int sy_bench_main(int argc, char **argv)
     struct target_arg targets[MAX_TARGETS];
     size_t ntargets = 0;
     const char *json = NULL, *report = NULL, *title = NULL, *stages = NULL, *arrival = "poisson";
-    double rate = -1;
+    double rate = -1, time_scale = 1;
     unsigned concurrency = 0;
     bool rate_inf = false, have_duration = false;
     int status = 2;
@@ -305,6 +317,13 @@ int sy_bench_main(int argc, char **argv)
                 fprintf(stderr, "switchyard bench: --timeout '%s': expected e.g. 60s\n", val);
                 goto out;
             }
+        } else if (IS("time-scale")) {
+            if (sy_parse_double(val, &time_scale) != 0 || !(time_scale > 0) || time_scale > 1000) {
+                fprintf(stderr,
+                        "switchyard bench: --time-scale '%s': expected a number in (0, 1000]\n",
+                        val);
+                goto out;
+            }
         } else if (IS("warmup")) {
             if (sy_parse_u64(val, 0, 100000, &u) != 0) {
                 fprintf(stderr, "switchyard bench: --warmup '%s': expected 0..100000\n", val);
@@ -372,6 +391,10 @@ int sy_bench_main(int argc, char **argv)
         sy_buf_printf(&ldesc, ", duration %gs", o.duration_s);
     if (o.warmup)
         sy_buf_printf(&ldesc, ", warm-up %u", o.warmup);
+    o.time_scale = time_scale;
+    if (time_scale != 1)
+        sy_buf_printf(&ldesc, ", time scale %g (rates, durations and results in simulated time)",
+                      time_scale);
     fprintf(stderr, "switchyard bench: %s\nswitchyard bench: load %s\n", wdesc.data, ldesc.data);
 
     install_handlers();
@@ -396,8 +419,10 @@ int sy_bench_main(int argc, char **argv)
     printf("\n");
     sy_bench_print_table(stdout, runs, nruns);
     fflush(stdout);
-    struct sy_bench_meta meta = {
-        .title = title ? title : "switchyard bench", .workload = wdesc.data, .load = ldesc.data};
+    struct sy_bench_meta meta = {.title = title ? title : "switchyard bench",
+                                 .workload = wdesc.data,
+                                 .load = ldesc.data,
+                                 .time_scale = time_scale};
     status = interrupted ? 130 : 0;
     if (json && sy_bench_write_json(json, &meta, runs, nruns, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard bench: %s\n", err);

@@ -13,6 +13,10 @@
  * of TTFT and E2E per target (latency distributions), and per target the load on each endpoint
  * over time (average requests in flight per time bucket, computed from the request records).
  * Every string from the outside (target names, endpoint names, error messages) is escaped.
+ *
+ * Time scale: runs measured against a time-scaled target (struct sy_bench_run.time_scale != 1)
+ * hold simulated seconds (stats.c); the table, the JSON ("time_scale" in meta and in every run)
+ * and the HTML say so, since their numbers are the simulated GPU's, not the wall clock's.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -94,10 +98,35 @@ static void fmt_ratio(char *out, size_t cap, double v, double base)
         snprintf(out, cap, "%.2fx", v / base);
 }
 
+/* The runs' common time scale: 1 (wall clock) unless some run was converted, then the first such
+ * run's (the CLI and the demo give all runs the same one). */
+static double runs_scale(struct sy_bench_run *const *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (runs[i]->time_scale > 0 && runs[i]->time_scale != 1)
+            return runs[i]->time_scale;
+    return 1;
+}
+
+/* "simulated time: ..." sentence for a time scale x != 1. */
+static void scale_note(char *out, size_t cap, double x)
+{
+    snprintf(out, cap,
+             "times and rates in simulated seconds: the target ran at time scale %g (%g simulated "
+             "s per wall-clock s); latencies = wall x %g, rates = wall / %g",
+             x, x, x, x);
+}
+
 void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
 {
     if (n == 0)
         return;
+    double x = runs_scale(runs, n);
+    if (x != 1) {
+        char note[256];
+        scale_note(note, sizeof note, x);
+        fprintf(f, "%s\n", note);
+    }
     int w0 = 22, wc = 12;
     for (size_t i = 0; i < n; i++) {
         int l = (int)strlen(runs[i]->name);
@@ -192,6 +221,7 @@ static cJSON *run_json(const struct sy_bench_run *r)
     add_num(o, "cancelled", (double)r->cancelled);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     add_num(o, "duration_s", r->duration_s);
+    add_num(o, "time_scale", r->time_scale > 0 ? r->time_scale : 1);
     add_summary(o, "ttft", &r->ttft);
     add_summary(o, "itl", &r->itl_sum);
     add_summary(o, "tpot", &r->tpot);
@@ -227,6 +257,7 @@ int sy_bench_write_json(const char *path, const struct sy_bench_meta *m,
     cJSON_AddStringToObject(meta, "title", m && m->title ? m->title : "switchyard bench");
     cJSON_AddStringToObject(meta, "workload", m && m->workload ? m->workload : "");
     cJSON_AddStringToObject(meta, "load", m && m->load ? m->load : "");
+    add_num(meta, "time_scale", m && m->time_scale > 0 ? m->time_scale : runs_scale(runs, n));
     cJSON *arr = cJSON_AddArrayToObject(root, "runs");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, run_json(runs[i]));
@@ -550,6 +581,14 @@ void sy_bench_render_html(struct sy_buf *b, const struct sy_bench_meta *m,
     esc(b, m && m->workload ? m->workload : "");
     sy_buf_puts(b, "<br>Load: ");
     esc(b, m && m->load ? m->load : "");
+    double scale = m && m->time_scale > 0 ? m->time_scale : runs_scale(runs, n);
+    if (scale != 1) {
+        char note[256];
+        scale_note(note, sizeof note, scale);
+        sy_buf_puts(b, "<br>Time: ");
+        esc(b, note);
+        sy_buf_puts(b, " (charts too)");
+    }
     sy_buf_puts(b, "</p>\n<h2>Summary</h2>\n");
     html_table(b, runs, n);
     for (size_t i = 0; i < n; i++) {

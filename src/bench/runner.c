@@ -18,6 +18,13 @@
  * server sends no usage). All events of one read share its timestamp, as in every client-side
  * benchmark.
  *
+ * Time scale (o->time_scale = x, for a target whose clock runs x simulated seconds per wall second,
+ * e.g. `switchyard sim --time-scale x`): the arrival schedule, --duration and --timeout are in
+ * simulated seconds, so a request due at simulated t leaves at wall t / x (a rate R is sent at
+ * R * x per wall second, a stage of D seconds lasts D / x); everything is measured on the wall
+ * clock and converted once at the end (sy_bench_run_to_simulated). The connect timeout (5 s) and
+ * the metrics fetches are network matters and stay in wall time.
+ *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.
  *
@@ -82,10 +89,11 @@ struct runner {
     struct target mt[SY_BENCH_MAX_METRICS];    /* metrics URLs */
     struct sy_buf mtext[SY_BENCH_MAX_METRICS]; /* their last bodies */
     bool mok[SY_BENCH_MAX_METRICS];            /* last fetch succeeded */
-    struct sy_arrival arr;                     /* this run's schedule */
+    struct sy_arrival arr;                     /* this run's schedule (simulated seconds) */
+    double scale;                              /* simulated seconds per wall second (> 0) */
     uint64_t t0;                               /* main phase start (ns) */
     size_t issued, limit;                      /* requests sent / to send */
-    double next_due;                           /* seconds since t0, -1 = schedule over */
+    double next_due;                           /* simulated s since t0, -1 = schedule over */
     bool stop_issuing;                         /* no more requests */
     bool interrupted;                          /* SIGINT/SIGTERM */
     size_t inflight;                           /* requests in flight (any kind) */
@@ -429,6 +437,8 @@ static void send_breq(struct runner *r, struct breq *q, const struct target *t, 
     q->t_start = q->t_last = sy_now_ns();
     list_add(r, q);
     double tmo = r->o->timeout_s > 0 ? r->o->timeout_s : 300;
+    if (q->kind != BREQ_FETCH)
+        tmo = sy_bench_wall_s(tmo, r->scale); /* simulated seconds of the target */
     q->ur = sy_upstream_send(r->pool, t->key, (const struct sockaddr *)&t->addr, q->bufs, nb,
                              CONNECT_TIMEOUT, (uint64_t)(tmo * 1e9), &cbs, q);
 }
@@ -482,15 +492,15 @@ static void pump(struct runner *r)
         while (can_issue(r) && r->inflight < r->arr.concurrency)
             issue(r, BREQ_BENCH);
     } else {
-        double now = since_t0(r, sy_now_ns());
-        while (can_issue(r) && r->next_due >= 0 && r->next_due <= now) {
+        double now = since_t0(r, sy_now_ns()); /* wall */
+        while (can_issue(r) && r->next_due >= 0 && sy_bench_wall_s(r->next_due, r->scale) <= now) {
             issue(r, BREQ_BENCH);
             r->next_due = sy_arrival_next(&r->arr);
         }
         if (r->next_due < 0)
             r->stop_issuing = true;
         if (can_issue(r)) {
-            double wait_ms = ceil((r->next_due - now) * 1000.0);
+            double wait_ms = ceil((sy_bench_wall_s(r->next_due, r->scale) - now) * 1000.0);
             uv_timer_start(&r->tick, on_tick, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
         }
     }
@@ -514,9 +524,9 @@ static void show_progress(struct runner *r, bool final)
     size_t errs = 0;
     for (size_t k = 0; k < SY_BE_COUNT_; k++)
         errs += r->run->errors[k];
-    fprintf(stderr, "\r  %-14.14s %6zu/%zu sent  %6zu done  %4zu in flight  %zu errors  %6.1fs%s",
-            r->run->name, r->issued, r->limit, r->run->nrecs, r->inflight, errs, el,
-            final ? "\n" : "  ");
+    fprintf(stderr, "\r  %-14.14s %6zu/%zu sent  %6zu done  %4zu in flight  %zu errors  %6.1fs%s%s",
+            r->run->name, r->issued, r->limit, r->run->nrecs, r->inflight, errs, el * r->scale,
+            r->scale != 1 ? " simulated" : "", final ? "\n" : "  ");
     fflush(stderr);
     r->progress_shown = true;
 }
@@ -611,6 +621,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     r->w = w;
     r->run = run;
     r->arr = o->arrival;
+    r->scale = o->time_scale > 0 ? o->time_scale : 1;
     r->limit = o->num_requests ? o->num_requests : w->n;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
@@ -644,7 +655,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         r->next_due = sy_arrival_next(&r->arr);
         double dur = o->duration_s;
         if (dur > 0)
-            uv_timer_start(&r->deadline, on_deadline, (uint64_t)ceil(dur * 1000), 0);
+            uv_timer_start(&r->deadline, on_deadline,
+                           (uint64_t)ceil(sy_bench_wall_s(dur, r->scale) * 1000), 0);
         if (o->progress)
             uv_timer_start(&r->progress, on_progress, 1000, 1000);
         pump(r);
@@ -671,6 +683,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         }
     }
     run->interrupted = r->interrupted;
+    sy_bench_run_to_simulated(run, r->scale);
     sy_bench_run_compute(run);
 
     /* teardown: cancel anything left, close handles, drain the loop */

@@ -14,6 +14,15 @@
  *   req/s and output tok/s count successful requests over the run's duration (first send to
  *   last completion). Failed requests count in errors by kind, never silently.
  * Percentiles interpolate linearly between closest ranks (numpy's default).
+ *
+ * Time scale: against a target whose clock runs x simulated seconds per wall-clock second (the
+ * simulator with --time-scale x; x < 1 is a GPU slower than real time, which lets a small machine
+ * carry a fleet's token stream), the runner measures wall time and sy_bench_run_to_simulated
+ * converts the records once, before the summary: every time is multiplied by x, so latencies
+ * (TTFT, ITL, TPOT, E2E and their percentiles) come out in simulated seconds and rates (req/s,
+ * tok/s), which divide by the converted duration, in per simulated second. Counts, token sums and
+ * ratios do not change. Everything downstream (table, JSON, HTML charts) reads the converted
+ * records and is therefore in the simulated GPU's units.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +92,7 @@ void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *tar
     r->cache_hits = -1;
     r->cache_hit_rate = -1;
     r->cached_ratio = -1;
+    r->time_scale = 1;
 }
 
 void sy_bench_run_fini(struct sy_bench_run *r)
@@ -142,6 +152,28 @@ size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e)
     for (size_t i = 0; i < r->nrecs; i++)
         c += r->recs[i].endpoint == e;
     return c;
+}
+
+void sy_bench_run_to_simulated(struct sy_bench_run *r, double x)
+{
+    if (!(x > 0) || x == 1)
+        return;
+    for (size_t i = 0; i < r->nrecs; i++) {
+        struct sy_req_rec *q = &r->recs[i];
+        q->start_s *= x;
+        q->end_s *= x;
+        if (q->ttft_s >= 0)
+            q->ttft_s *= x;
+    }
+    for (size_t i = 0; i < r->nitl; i++)
+        r->itl[i] *= x;
+    r->duration_s *= x;
+    r->time_scale *= x;
+}
+
+double sy_bench_wall_s(double sim_s, double x)
+{
+    return x > 0 ? sim_s / x : sim_s;
 }
 
 void sy_bench_run_compute(struct sy_bench_run *r)

@@ -259,6 +259,63 @@ def test_bench_prefix_cache_hit_rate_from_sim():
     stop_process(sim)
 
 
+@test
+def test_bench_time_scale_reports_simulated_time():
+    """A simulator at --time-scale 0.5 (a GPU twice slower than real time) measured with bench
+    --time-scale 0.5 reports the same latencies and rates as the simulator at scale 1: the
+    conversion to simulated time (x 0.5 latencies, / 0.5 rates). Without it TTFT would read 2x,
+    with it applied twice 0.5x; the bounds sit between (loose: shared machines add wall-clock
+    noise)."""
+    ports = free_ports(2)
+    sims = [start_process([BIN, "sim", "--port", str(ports[i]), "--time-scale", x,
+                           "--log-level", "warn"]) for i, x in enumerate(("1", "0.5"))]
+    for pt, sp in zip(ports, sims):
+        wait_port(pt, proc=sp)
+    res = {}
+    for pt, x in zip(ports, ("1", "0.5")):
+        out = tmp_path(".json")
+        t0 = time.time()
+        # 4 prompts of 4000 tokens, one at a time: ~0.26 s simulated TTFT each
+        rc, stdout, stderr = bench(["--target", "http://127.0.0.1:%d" % pt, "--time-scale", x,
+                                    "--workload", "random", "--num-prompts", "4",
+                                    "--input-len", "4000", "--output-len", "8",
+                                    "--concurrency", "1", "--json", out])
+        check(rc == 0, "exit %d %s" % (rc, stderr))
+        res[x] = (load_json(out), time.time() - t0, stdout)
+    (j1, wall1, out1), (jh, wallh, outh) = res["1"], res["0.5"]
+    r1, rh = j1["runs"][0], jh["runs"][0]
+    check(r1["time_scale"] == 1 and rh["time_scale"] == 0.5 and jh["meta"]["time_scale"] == 0.5,
+          "time_scale fields")
+    check("simulated" not in out1 and "simulated seconds" in outh, "table says simulated:\n" +
+          outh)
+    check(rh["completed"] == 4 and rh["errors"] == 0, "clean run %r" % rh)
+    for k in ("ttft_mean_s", "e2e_mean_s", "itl_mean_s", "req_per_s", "output_tok_per_s",
+              "duration_s"):
+        ratio = rh[k] / r1[k]
+        check(0.6 < ratio < 1.6, "%s: %.4f at scale 0.5 vs %.4f at scale 1" % (k, rh[k], r1[k]))
+    check(wallh > 1.3 * wall1, "the slower GPU takes ~2x the wall time: %.2f vs %.2f s" %
+          (wallh, wall1))
+    # rates and durations are simulated time: 20 req/s for 0.5 s at scale 0.5 = 1 s of wall
+    out = tmp_path(".json")
+    t0 = time.time()
+    rc, _, stderr = bench(["--target", "http://127.0.0.1:%d" % ports[1], "--time-scale", "0.5",
+                           "--workload", "random", "--num-prompts", "4", "--input-len", "16",
+                           "--output-len", "2", "--rate", "20", "--arrival", "constant",
+                           "--duration", "0.5s", "--json", out])
+    el = time.time() - t0
+    r = load_json(out)
+    check(rc == 0 and el >= 0.9, "0.5 simulated s at scale 0.5 lasts >= 1 s: %.2f %s" %
+          (el, stderr))
+    # constant 20/s over 0.5 s: arrivals at 0.05 .. 0.45 s (9) or 0.5 (10, timer order)
+    check(9 <= r["runs"][0]["completed"] <= 10, "20/s of simulated time: %d" %
+          r["runs"][0]["completed"])
+    check("time scale 0.5" in r["meta"]["load"], r["meta"]["load"])
+    rc, _, stderr = bench(["--target", "http://127.0.0.1:1", "--time-scale", "0"])
+    check(rc == 2 and "--time-scale '0'" in stderr, "bad time scale: %d %s" % (rc, stderr))
+    for sp in sims:
+        stop_process(sp)
+
+
 class CannedServer:
     """A raw HTTP/1.1 server whose answer depends on the first path segment (the bench target's
     prefix): malformed and unusual streams the runner must classify, byte by byte if asked."""

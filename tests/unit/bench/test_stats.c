@@ -141,6 +141,59 @@ static void test_run_compute(void **state)
     sy_bench_run_fini(&r);
 }
 
+/* The run of fill_run measured on the wall clock against a target at time scale 0.25 (a simulated
+ * GPU 4x slower than real time): every latency is x 0.25, every rate / 0.25, counts unchanged. */
+static void test_time_scale_conversion(void **state)
+{
+    struct sy_bench_run w, s;
+    sy_bench_run_init(&w, "wall", "");
+    fill_run(&w);
+    sy_bench_run_compute(&w);
+    sy_bench_run_init(&s, "sim", "");
+    fill_run(&s);
+    NEAR(s.time_scale, 1);
+    sy_bench_run_to_simulated(&s, 0.25);
+    sy_bench_run_compute(&s);
+    NEAR(s.time_scale, 0.25);
+    NEAR(s.duration_s, 2.5 * 0.25);
+    NEAR(s.ttft.mean, 0.25 * (0.2 + 0.5 + 0.1) / 3);
+    NEAR(s.ttft.p50, 0.25 * 0.2);
+    NEAR(s.ttft.p90, 0.25 * w.ttft.p90);
+    NEAR(s.ttft.p99, 0.25 * w.ttft.p99);
+    NEAR(s.itl_sum.mean, 0.25 * 0.2);
+    NEAR(s.itl_sum.max, 0.25 * 0.3);
+    NEAR(s.tpot.mean, 0.25 * 0.175);
+    NEAR(s.e2e.mean, 0.25 * 4.0 / 3);
+    NEAR(s.e2e.p90, 0.25 * w.e2e.p90);
+    NEAR(s.req_per_s, 3 / 2.5 / 0.25);
+    NEAR(s.output_tok_per_s, 17 / 2.5 / 0.25);
+    NEAR(s.input_tok_per_s, 400 / 2.5 / 0.25);
+    NEAR(s.recs[1].start_s, 0.5 * 0.25); /* the records the charts read are converted too */
+    NEAR(s.recs[1].end_s, 2.5 * 0.25);
+    NEAR(s.recs[3].ttft_s, -1); /* "no token" stays unknown */
+    assert_int_equal(s.completed, w.completed);
+    assert_int_equal(s.output_tokens, w.output_tokens);
+    NEAR(s.cached_ratio, w.cached_ratio);
+    NEAR(s.cache_hit_rate, w.cache_hit_rate);
+    /* x = 1 (and nonsense) change nothing; a faster-than-real target (x = 20) multiplies */
+    sy_bench_run_to_simulated(&w, 1);
+    sy_bench_run_to_simulated(&w, 0);
+    sy_bench_run_to_simulated(&w, -2);
+    sy_bench_run_compute(&w);
+    NEAR(w.time_scale, 1);
+    NEAR(w.ttft.mean, 0.8 / 3);
+    sy_bench_run_to_simulated(&w, 20);
+    sy_bench_run_compute(&w);
+    NEAR(w.ttft.mean, 20 * 0.8 / 3);
+    NEAR(w.req_per_s, 3 / 2.5 / 20);
+    /* schedules go the other way: 10 simulated seconds at x = 0.25 take 40 wall seconds */
+    NEAR(sy_bench_wall_s(10, 0.25), 40);
+    NEAR(sy_bench_wall_s(10, 20), 0.5);
+    NEAR(sy_bench_wall_s(10, 0), 10);
+    sy_bench_run_fini(&w);
+    sy_bench_run_fini(&s);
+}
+
 static void test_endpoint_table_full(void **state)
 {
     struct sy_bench_run r;
@@ -295,11 +348,73 @@ static void test_html(void **state)
     sy_bench_run_fini(&b);
 }
 
+/* Outputs of time-scaled runs say their units are simulated; wall-clock runs say nothing. */
+static void test_scaled_outputs(void **state)
+{
+    struct sy_bench_run a, b;
+    two_runs(&a, &b);
+    struct sy_bench_run *runs[] = {&a, &b};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    sy_bench_print_table(f, runs, 2);
+    fclose(f);
+    assert_null(strstr(text, "simulated"));
+    free(text);
+    sy_bench_run_fini(&a);
+    sy_bench_run_fini(&b);
+
+    sy_bench_run_init(&a, "rr", "http://127.0.0.1:1");
+    fill_run(&a);
+    sy_bench_run_to_simulated(&a, 0.5);
+    sy_bench_run_compute(&a);
+    runs[0] = &a;
+    f = open_memstream(&text, &len);
+    sy_bench_print_table(f, runs, 1);
+    fclose(f);
+    assert_non_null(strstr(text, "simulated seconds"));
+    assert_non_null(strstr(text, "time scale 0.5"));
+    assert_non_null(strstr(text, "0.133")); /* TTFT mean 0.8/3 x 0.5 */
+    free(text);
+
+    struct sy_bench_meta m = {.title = "t", .workload = "w", .load = "l", .time_scale = 0.5};
+    struct sy_buf h;
+    sy_buf_init(&h);
+    sy_bench_render_html(&h, &m, runs, 1);
+    assert_non_null(strstr(h.data, "Time: times and rates in simulated seconds"));
+    sy_buf_fini(&h);
+
+    char path[] = "/tmp/sy-bench-json-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char err[256];
+    assert_int_equal(sy_bench_write_json(path, &m, runs, 1, err, sizeof err), 0);
+    f = fopen(path, "r");
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    unlink(path);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    NEAR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "meta"), "time_scale")->valuedouble, 0.5);
+    cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
+    NEAR(cJSON_GetObjectItem(r0, "time_scale")->valuedouble, 0.5);
+    NEAR(cJSON_GetObjectItem(r0, "ttft_mean_s")->valuedouble, 0.4 / 3);
+    NEAR(cJSON_GetObjectItem(r0, "req_per_s")->valuedouble, 2.4);
+    NEAR(cJSON_GetObjectItem(r0, "duration_s")->valuedouble, 1.25);
+    cJSON_Delete(j);
+    sy_bench_run_fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_run_compute),
+        cmocka_unit_test(test_time_scale_conversion),
+        cmocka_unit_test(test_scaled_outputs),
         cmocka_unit_test(test_endpoint_table_full),
         cmocka_unit_test(test_prom_sum),
         cmocka_unit_test(test_table),
