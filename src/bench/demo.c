@@ -22,9 +22,11 @@
  * start-up they abort. Child logs go to a temporary directory, printed on failure and removed
  * on success unless --keep-logs.
  *
- * Timing: the simulator runs at --time-scale (default 1: the latencies shown are the modelled
- * GPU's); the full demo sends 480 requests per gateway and takes about 35 s on 2 cores,
- * --quick about 10 s.
+ * Timing: the simulator runs at --time-scale X (default 1) and the runs use the bench's time-scale
+ * conversion with the same X (runner.c, stats.c): --rate is the simulated GPUs' req/s (sent at
+ * rate x X per wall second) and every number printed is in simulated seconds, the modelled GPU's,
+ * whatever X is (X > 1 finishes sooner, X < 1 eases a loaded machine). The full demo sends 480
+ * requests per gateway and takes about 35 s on 2 cores at X = 1, --quick about 10 s.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +89,7 @@ struct demo {
 struct demo_opts {
     bool quick;            /* ~30 s smoke version */
     unsigned replicas;     /* simulated replicas */
-    double rate;           /* req/s offered (wall clock) */
+    double rate;           /* req/s offered (simulated time) */
     double time_scale;     /* simulator --time-scale */
     unsigned groups;       /* shared-prefix num_groups */
     unsigned per_group;    /* num_prompts_per_group */
@@ -116,9 +118,10 @@ static void usage(FILE *f)
             "  --json FILE          results as JSON too\n"
             "  --replicas N         simulated replicas, 2..%d (default 4)\n"
             "  --rate R             Poisson arrivals, req/s of the simulated GPUs (default 40)\n"
-            "  --time-scale X       simulator speed-up (default 1): requests are sent at R x X\n"
-            "                       per wall-clock second and latencies shown are wall-clock,\n"
-            "                       i.e. the modelled GPU's divided by X\n"
+            "  --time-scale X       simulated seconds per wall second (default 1; > 1 is faster):\n"
+            "                       requests are sent at R x X per wall-clock second and all\n"
+            "                       numbers shown are converted back to simulated time (the\n"
+            "                       modelled GPUs'), as switchyard bench --time-scale does\n"
             "  --seed N             workload and arrivals (default 1)\n"
             "  --keep-logs          keep the children's logs and configs\n",
             MAX_REPLICAS);
@@ -337,17 +340,26 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* The gateways read the replicas' metrics every 50 ms of simulated time (llm-d's refresh
+ * interval), i.e. 50 / X wall ms, kept within 10 ms (the config's minimum) .. 1 s; staleness 40
+ * scrape intervals (2 s simulated, the default). */
 static int write_gateway_config(const char *path, uint16_t listen, uint16_t admin,
-                                const uint16_t *eps, size_t n, bool round_robin)
+                                const uint16_t *eps, size_t n, bool round_robin, double time_scale)
 {
+    double scrape_ms = 50.0 / time_scale;
+    if (scrape_ms < 10)
+        scrape_ms = 10;
+    if (scrape_ms > 1000)
+        scrape_ms = 1000;
     FILE *f = fopen(path, "w");
     if (!f)
         return SY_EIO;
     fprintf(f,
             "# written by switchyard demo\n"
             "listen: 127.0.0.1:%u\nadmin: 127.0.0.1:%u\nworkers: 1\nlogLevel: warn\n"
-            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n",
-            listen, admin);
+            "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n  metricsStalenessThreshold: %.0fms\n"
+            "  endpoints:\n",
+            listen, admin, scrape_ms, 40 * scrape_ms);
     for (size_t i = 0; i < n; i++)
         fprintf(f, "    - address: 127.0.0.1:%u\n", eps[i]);
     if (round_robin)
@@ -500,7 +512,8 @@ int sy_demo_main(int argc, char **argv)
     for (int g = 0; g < 2; g++) {
         char path[PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/%s.yaml", d.dir, names[g]);
-        if (write_gateway_config(path, gw[2 * g], gw[2 * g + 1], sim_ports, o.replicas, g == 0)) {
+        if (write_gateway_config(path, gw[2 * g], gw[2 * g + 1], sim_ports, o.replicas, g == 0,
+                                 o.time_scale)) {
             fprintf(stderr, "switchyard demo: cannot write %s: %m\n", path);
             goto fail;
         }
@@ -529,8 +542,9 @@ int sy_demo_main(int argc, char **argv)
     }
     struct sy_bench_opts bo;
     memset(&bo, 0, sizeof bo);
-    sy_arrival_init_rate(&bo.arrival, o.rate * o.time_scale, true, o.seed);
-    bo.timeout_s = 120;
+    sy_arrival_init_rate(&bo.arrival, o.rate, true, o.seed); /* simulated req/s */
+    bo.time_scale = o.time_scale;
+    bo.timeout_s = 300; /* simulated seconds */
     bo.progress = isatty(STDERR_FILENO);
     bo.reset_prefix_cache = true;
     bo.stop = &g_stop;
@@ -573,7 +587,8 @@ int sy_demo_main(int argc, char **argv)
     sy_bench_print_table(stdout, rp, nruns);
     struct sy_bench_meta meta = {.title = "switchyard demo: round-robin vs llm-d scheduling",
                                  .workload = wdesc.data,
-                                 .load = ldesc.data};
+                                 .load = ldesc.data,
+                                 .time_scale = o.time_scale};
     status = interrupted ? 130 : 0;
     if (o.report && sy_bench_write_html(o.report, &meta, rp, nruns, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard demo: %s\n", err);
