@@ -7,9 +7,16 @@
  *              nothing an engine computes, so precise routing over real engines needs `local`.
  *   local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once from
  *              `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are
- *              rendered through the model's chat template with add_generation_prompt, as the
- *              engine renders them, then encoded; completions encode the prompt string (or take a
- *              list of token ids as is).
+ *              rendered through the model's chat template exactly as vLLM renders them (messages,
+ *              tools, documents, add_generation_prompt, continue_final_message,
+ *              chat_template_kwargs: sy_tokenizer_render_request(), the path the simulator shares),
+ *              then encoded; completions encode the prompt string (or take a list of token ids as
+ *              is).
+ *              The chat path hands the template builder the request body rather than spans of
+ *              sy_request: the template needs a value tree of messages and tools (nearly all of a
+ *              chat body, so one cJSON parse of the body costs what parsing those spans would),
+ *              and reading the body the engine reads keeps the gateway from missing a field vLLM
+ *              renders. A malformed field (tools not a list, a media part) gets the estimate.
  *   simulator  Switchyard extension: the built-in tokenizer of `switchyard sim` (4-byte chunks,
  *              chat rendered with ChatML), so precise routing works against simulated replicas
  *              without a tokenizer.json.
@@ -165,8 +172,8 @@ static int tok_local(const struct tproducer *p, const struct sy_request *req, ui
     if (req->kind == SY_API_CHAT_COMPLETIONS) {
         char *out = NULL, err[256];
         size_t olen = 0;
-        int rc = sy_tokenizer_render_chat(p->tok, req->prompt.p, req->prompt.len, true, &out, &olen,
-                                          err, sizeof err);
+        int rc = sy_tokenizer_render_request(p->tok, req->body, req->body_len, &out, &olen, err,
+                                             sizeof err);
         if (rc) {
             sy_debug("token-producer: chat template: %s", err);
             return rc;

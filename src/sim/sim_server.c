@@ -329,36 +329,32 @@ static int append_content(struct sy_buf *b, const cJSON *content, char *err, siz
     return 0;
 }
 
-/* With --tokenizer: the model's own chat template renders the messages (as vLLM does). */
-static int render_chat_hf(const struct sy_tokenizer *tok, const cJSON *root, struct prompt *p,
-                          char *err, size_t errcap)
+/* With --tokenizer: the model's own chat template renders the request as vLLM does (messages,
+ * tools, documents, add_generation_prompt, continue_final_message, chat_template_kwargs), through
+ * the path the gateway's token-producer shares. */
+static int render_chat_hf(const struct sy_tokenizer *tok, const cJSON *root, const char *body,
+                          size_t body_len, struct prompt *p, char *err, size_t errcap)
 {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
         snprintf(err, errcap, "'messages' must be a non-empty list");
         return SY_EINVAL;
     }
-    char *mj = cJSON_PrintUnformatted(msgs);
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    char *tj = cJSON_IsArray(tools) ? cJSON_PrintUnformatted(tools) : NULL;
     char *out = NULL;
     size_t outlen = 0;
-    int rc = sy_tokenizer_render_chat_tools(tok, mj, strlen(mj), tj, tj ? strlen(tj) : 0, true,
-                                            &out, &outlen, err, errcap);
-    free(mj);
-    free(tj);
-    if (rc != 0)
+    if (sy_tokenizer_render_request(tok, body, body_len, &out, &outlen, err, errcap) != 0)
         return SY_EINVAL;
     sy_buf_append(&p->text, out, outlen);
     free(out);
     return 0;
 }
 
-static int build_prompt(const struct sy_tokenizer *tok, const cJSON *root, bool chat,
-                        struct prompt *p, char *err, size_t errcap)
+/* root is the parsed body (body_len bytes at body). */
+static int build_prompt(const struct sy_tokenizer *tok, const cJSON *root, const char *body,
+                        size_t body_len, bool chat, struct prompt *p, char *err, size_t errcap)
 {
     if (chat && tok)
-        return render_chat_hf(tok, root, p, err, errcap);
+        return render_chat_hf(tok, root, body, body_len, p, err, errcap);
     if (chat) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
@@ -602,7 +598,8 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     }
     if (!chat && max_tokens == -1)
         max_tokens = 16; /* the OpenAI completions default vLLM applies */
-    if (build_prompt(r->srv->opts.tokenizer, root, chat, &p, err, sizeof err) != 0) {
+    if (build_prompt(r->srv->opts.tokenizer, root, req->body, req->body_len, chat, &p, err,
+                     sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
@@ -671,7 +668,8 @@ static void handle_tokenize(struct replica *r, struct sy_http_req *req)
     if (!model_ok(r, root, req))
         goto out;
     bool chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
-    if (build_prompt(r->srv->opts.tokenizer, root, chat, &p, err, sizeof err) != 0) {
+    if (build_prompt(r->srv->opts.tokenizer, root, req->body, req->body_len, chat, &p, err,
+                     sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }

@@ -2,17 +2,16 @@
  *
  * Loading picks the template (a string, or the "default" entry of a list of named templates, or
  * DIR/chat_template.jinja) and the bos/eos token strings, and compiles the template once.
- * Rendering builds the variables transformers passes -- messages, tools (when given),
- * add_generation_prompt, bos_token, eos_token -- and runs the Jinja interpreter.
- *
- * Messages are normalised the way vLLM does for "string" content-format templates before they
- * reach the template: content null becomes "", and a list of content parts becomes the "\n"-join
- * of its text parts. Everything else in a message (tool_calls, reasoning_content, name...) is
- * passed through untouched.
+ * Rendering takes an OpenAI chat request, builds the template variables exactly as vLLM does
+ * (chat_context.c: messages rebuilt and normalised, tools as model_dump() gives them, documents,
+ * add_generation_prompt, chat_template_kwargs, bos/eos), runs the Jinja interpreter, and for
+ * continue_final_message cuts the text after the final message as transformers does. Every
+ * entry point (a request body, or messages + tools) goes through that one path.
  *
  * Immutable after loading; rendering is thread-safe (jinja.h).
  */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,106 +110,108 @@ void sy_chat_free(struct sy_chat *c)
     free(c);
 }
 
-/* content: null -> "", [parts] -> "\n".join(text parts); other shapes are left alone. */
-static void normalise_content(cJSON *msg)
-{
-    cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
-    if (!content)
-        return;
-    if (cJSON_IsNull(content)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(msg, "content", cJSON_CreateString(""));
-        return;
-    }
-    if (!cJSON_IsArray(content))
-        return;
-    struct sy_buf b;
-    sy_buf_init(&b);
-    bool first = true;
-    const cJSON *part;
-    cJSON_ArrayForEach(part, content)
-    {
-        const cJSON *text =
-            cJSON_IsString(part) ? part : cJSON_GetObjectItemCaseSensitive(part, "text");
-        if (!cJSON_IsString(text))
-            continue;
-        if (!first)
-            sy_buf_append(&b, "\n", 1);
-        sy_buf_puts(&b, text->valuestring);
-        first = false;
-    }
-    cJSON_ReplaceItemInObjectCaseSensitive(msg, "content",
-                                           cJSON_CreateString(b.data ? b.data : ""));
-    sy_buf_fini(&b);
-}
-
 static void seterr(char *err, size_t errcap, const char *msg)
 {
     if (err && errcap)
         snprintf(err, errcap, "%s", msg);
 }
 
-/* Renders with msgs and tools (both taken over; tools may be NULL) and kwargs (borrowed, may be
- * NULL: extra template variables, set last so they override). */
-static int render_vars(const struct sy_chat *c, cJSON *msgs, cJSON *tools, const cJSON *kwargs,
-                       bool add_generation_prompt, char **out, size_t *outlen, char *err,
-                       size_t errcap)
+/* Python's str.isspace() for the code point starting at s[i] (its length in *n), or false. */
+static bool py_space(const unsigned char *s, size_t len, size_t i, size_t *n)
 {
-    cJSON *vars = cJSON_CreateObject();
-    int rc = SY_EPARSE;
-    if (!cJSON_IsArray(msgs)) {
-        seterr(err, errcap, "messages: expected a JSON array");
-        cJSON_Delete(msgs);
-        goto out;
+    uint32_t cp = s[i];
+    *n = 1;
+    if (cp >= 0x80) {
+        if (cp >= 0xC0 && cp < 0xE0 && i + 1 < len)
+            cp = ((cp & 0x1F) << 6) | (s[i + 1] & 0x3F), *n = 2;
+        else if (cp >= 0xE0 && cp < 0xF0 && i + 2 < len)
+            cp = ((cp & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F), *n = 3;
+        else
+            return false;
     }
-    cJSON_AddItemToObject(vars, "messages", msgs);
-    cJSON *it;
-    cJSON_ArrayForEach(it, msgs)
-    {
-        if (!cJSON_IsObject(it) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "role"))) {
-            seterr(err, errcap, "messages: each message must be an object with a role");
-            goto out;
-        }
-        normalise_content(it);
+    return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* Bytes of leading whitespace in s, and the length of s without trailing whitespace. */
+static size_t lspace(const char *s, size_t len)
+{
+    size_t i = 0, n;
+    while (i < len && py_space((const unsigned char *)s, len, i, &n))
+        i += n;
+    return i;
+}
+
+static size_t rstrip_len(const char *s, size_t len)
+{
+    size_t end = 0, i = 0, n;
+    while (i < len) {
+        bool sp = py_space((const unsigned char *)s, len, i, &n);
+        i += n;
+        if (!sp)
+            end = i;
     }
-    if (tools && !cJSON_IsNull(tools)) {
-        if (!cJSON_IsArray(tools)) {
-            seterr(err, errcap, "tools: expected a JSON array");
-            goto out;
-        }
-        cJSON_AddItemToObject(vars, "tools", tools);
-        tools = NULL;
+    return end;
+}
+
+/* transformers' continue_final_message: cut the rendered text right after the final message's
+ * content (its stripped form when the template trimmed trailing whitespace). */
+static int continue_final(const cJSON *ctx, struct sy_buf *b, char *err, size_t errcap)
+{
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(ctx, "messages");
+    const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content");
+    if (!cJSON_IsString(content)) {
+        seterr(err, errcap, "continue_final_message: there is no final message to continue");
+        return SY_EPARSE;
     }
-    cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
-    if (c->bos)
-        cJSON_AddStringToObject(vars, "bos_token", c->bos);
-    if (c->eos)
-        cJSON_AddStringToObject(vars, "eos_token", c->eos);
-    if (kwargs) {
-        if (!cJSON_IsObject(kwargs)) {
-            seterr(err, errcap, "chat_template_kwargs: expected a JSON object");
-            goto out;
-        }
-        const cJSON *kv;
-        cJSON_ArrayForEach(kv, kwargs)
-        {
-            cJSON_DeleteItemFromObjectCaseSensitive(vars, kv->string);
-            cJSON_AddItemToObject(vars, kv->string, cJSON_Duplicate(kv, true));
-        }
+    const char *m = content->valuestring;
+    size_t mlen = strlen(m), ls = lspace(m, mlen);
+    size_t slen = ls < mlen ? rstrip_len(m + ls, mlen - ls) : 0; /* strip() */
+    const char *text = b->data ? b->data : "";
+    const char *at = NULL;
+    for (const char *p = text; (size_t)(p - text) + slen <= b->len; p++) {
+        if (memcmp(p, m + ls, slen) == 0)
+            at = p; /* rindex */
     }
+    if (!at) {
+        seterr(err, errcap,
+               "continue_final_message: the final message does not appear in the "
+               "rendered chat (the template changes it)");
+        return SY_EPARSE;
+    }
+    size_t off = (size_t)(at - text), keep = mlen - ls; /* lstrip() length */
+    if (!(off + keep <= b->len && memcmp(at, m + ls, keep) == 0 && ls == 0))
+        keep = slen;
+    b->len = off + keep;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* Renders a request object (borrowed) through the shared context builder (chat_context.c). */
+static int render_req(const struct sy_chat *c, const cJSON *req, char **out, size_t *outlen,
+                      char *err, size_t errcap)
+{
+    cJSON *ctx;
+    bool cfm;
+    int rc = sy_chat_context(req, c->bos, c->eos, &ctx, &cfm, err, errcap);
+    if (rc)
+        return rc;
     struct sy_buf b;
     sy_buf_init(&b);
-    rc = sy_jinja_render(c->tmpl, vars, &b, err, errcap);
-    if (rc) {
-        sy_buf_fini(&b);
-        goto out;
-    }
+    rc = sy_jinja_render(c->tmpl, ctx, &b, err, errcap);
     if (!b.data)
         sy_buf_puts(&b, "");
+    if (rc == 0 && cfm)
+        rc = continue_final(ctx, &b, err, errcap);
+    cJSON_Delete(ctx);
+    if (rc) {
+        sy_buf_fini(&b);
+        return rc;
+    }
     *out = sy_buf_steal(&b, outlen);
-out:
-    cJSON_Delete(tools);
-    cJSON_Delete(vars);
-    return rc;
+    return 0;
 }
 
 int sy_chat_render(const struct sy_chat *c, const char *messages, size_t len, const char *tools,
@@ -220,16 +221,25 @@ int sy_chat_render(const struct sy_chat *c, const char *messages, size_t len, co
     if (err && errcap)
         err[0] = '\0';
     cJSON *msgs = cJSON_ParseWithLength(messages, len);
-    cJSON *t = NULL;
+    if (!msgs) {
+        seterr(err, errcap, "messages: expected a JSON array");
+        return SY_EPARSE;
+    }
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddItemToObject(req, "messages", msgs);
     if (tools) {
-        t = cJSON_ParseWithLength(tools, tools_len);
+        cJSON *t = cJSON_ParseWithLength(tools, tools_len);
         if (!t) {
-            cJSON_Delete(msgs);
-            seterr(err, errcap, "tools: expected a JSON array");
+            cJSON_Delete(req);
+            seterr(err, errcap, "tools: expected a list");
             return SY_EPARSE;
         }
+        cJSON_AddItemToObject(req, "tools", t);
     }
-    return render_vars(c, msgs, t, NULL, add_generation_prompt, out, outlen, err, errcap);
+    cJSON_AddBoolToObject(req, "add_generation_prompt", add_generation_prompt);
+    int rc = render_req(c, req, out, outlen, err, errcap);
+    cJSON_Delete(req);
+    return rc;
 }
 
 int sy_chat_render_request(const struct sy_chat *c, const char *body, size_t len, char **out,
@@ -243,12 +253,7 @@ int sy_chat_render_request(const struct sy_chat *c, const char *body, size_t len
         seterr(err, errcap, "request: expected a JSON object");
         return SY_EPARSE;
     }
-    cJSON *msgs = cJSON_DetachItemFromObjectCaseSensitive(req, "messages");
-    cJSON *tools = cJSON_DetachItemFromObjectCaseSensitive(req, "tools");
-    const cJSON *agp = cJSON_GetObjectItemCaseSensitive(req, "add_generation_prompt");
-    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(req, "chat_template_kwargs");
-    int rc = render_vars(c, msgs, tools, cJSON_IsNull(kw) ? NULL : kw, !cJSON_IsFalse(agp), out,
-                         outlen, err, errcap);
+    int rc = render_req(c, req, out, outlen, err, errcap);
     cJSON_Delete(req);
     return rc;
 }

