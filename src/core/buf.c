@@ -52,6 +52,39 @@ void sy_buf_puts(struct sy_buf *b, const char *s)
     sy_buf_append(b, s, strlen(s));
 }
 
+void sy_buf_put_u64(struct sy_buf *b, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sy_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
+void sy_buf_put_i64(struct sy_buf *b, long long v)
+{
+    if (v < 0) {
+        sy_buf_append(b, "-", 1);
+        sy_buf_put_u64(b, 0ULL - (unsigned long long)v);
+    } else {
+        sy_buf_put_u64(b, (unsigned long long)v);
+    }
+}
+
+void sy_buf_put_hex(struct sy_buf *b, unsigned long long v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    sy_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
 void sy_buf_vprintf(struct sy_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -67,16 +67,33 @@ static void attempt(struct proxy *p);
 
 /* ---- small helpers ---- */
 
-static void gen_request_id(char *out, size_t cap)
+/* Writes the low 4*n bits of v as n lower-case hex digits. */
+static char *hex_digits(char *o, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 4)
+        o[i] = "0123456789abcdef"[v & 15];
+    return o + n;
+}
+
+/* A UUIDv4-shaped id (time, randomness, a per-process counter), without printf: this runs per
+ * request. */
+static void gen_request_id(char out[static 37])
 {
     static _Atomic uint64_t counter;
     uint64_t n = atomic_fetch_add(&counter, 1);
     uint64_t t = sy_now_ns();
     uint64_t r = (uint64_t)random();
-    snprintf(out, cap, "%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(t & 0xffffffff),
-             (unsigned long long)((t >> 32) & 0xffff), (unsigned long long)(r & 0xfff),
-             (unsigned long long)(0x8000 | ((r >> 12) & 0x3fff)),
-             (unsigned long long)(n & 0xffffffffffffULL));
+    char *o = hex_digits(out, t & 0xffffffff, 8);
+    *o++ = '-';
+    o = hex_digits(o, (t >> 32) & 0xffff, 4);
+    *o++ = '-';
+    *o++ = '4';
+    o = hex_digits(o, r & 0xfff, 3);
+    *o++ = '-';
+    o = hex_digits(o, 0x8000 | ((r >> 12) & 0x3fff), 4);
+    *o++ = '-';
+    o = hex_digits(o, n & 0xffffffffffffULL, 12);
+    *o = '\0';
 }
 
 static bool hop_by_hop(struct sy_str name)
@@ -263,6 +280,7 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
         return;
     struct sy_buf lines;
     sy_buf_init(&lines);
+    sy_buf_reserve(&lines, 512);
     for (size_t i = 0; i < h->nheaders; i++) {
         struct sy_str n = h->names[i];
         if (hop_by_hop(n) || sy_str_case_eq_c(n, "x-request-id") ||
@@ -277,8 +295,11 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
         sy_buf_append(&lines, h->values[i].p, h->values[i].len);
         sy_buf_puts(&lines, "\r\n");
     }
-    sy_buf_printf(&lines, "x-gateway-destination-endpoint: %s\r\nx-request-id: %s\r\n",
-                  p->res.ep->address, p->reqid);
+    sy_buf_puts(&lines, "x-gateway-destination-endpoint: ");
+    sy_buf_puts(&lines, p->res.ep->address);
+    sy_buf_puts(&lines, "\r\nx-request-id: ");
+    sy_buf_puts(&lines, p->reqid);
+    sy_buf_puts(&lines, "\r\n");
     /* Session affinity (llm-d session-affinity-scorer): echo the served endpoint as the token
      * the next turn sends back. */
     if (sy_sched_has_plugin(p->gen->sched, "session-affinity-scorer")) {
@@ -389,8 +410,13 @@ static void build_head(struct proxy *p)
     sy_buf_append(b, h->method.p, h->method.len);
     sy_buf_puts(b, " ");
     sy_buf_append(b, h->url.p, h->url.len);
-    sy_buf_printf(b, " HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n",
-                  p->res.ep->address, h->body_len, p->reqid);
+    sy_buf_puts(b, " HTTP/1.1\r\nHost: ");
+    sy_buf_puts(b, p->res.ep->address);
+    sy_buf_puts(b, "\r\nContent-Length: ");
+    sy_buf_put_u64(b, h->body_len);
+    sy_buf_puts(b, "\r\nx-request-id: ");
+    sy_buf_puts(b, p->reqid);
+    sy_buf_puts(b, "\r\n");
     for (size_t i = 0; i < h->nheaders; i++) {
         struct sy_str n = h->header_names[i];
         if (hop_by_hop(n) || gateway_owned(n))
@@ -470,7 +496,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
             if ((unsigned char)p->reqid[i] < 0x20)
                 p->reqid[i] = '_';
     } else {
-        gen_request_id(p->reqid, sizeof p->reqid);
+        gen_request_id(p->reqid);
     }
     p->want_scores =
         sy_http_header(hreq, "x-switchyard-debug", &v) && sy_str_case_eq_c(v, "scores");

@@ -11,6 +11,13 @@
  * (cancel from inside on_body), so the connection defers closing while it is inside
  * llhttp_execute and the request is freed only after that unwinds.
  *
+ * The request goes out with uv_try_write from the caller's buffers (no copy, and none of the
+ * epoll_ctl that libuv 1.44 issues after each completed uv_write); only a remainder the socket
+ * does not take is queued with uv_write, and a try_write error is left for that uv_write to
+ * report through on_write, so the keep-alive race retry works the same either way. Responses are
+ * read into one scratch buffer per pool (llhttp callbacks consume or copy every byte before
+ * body_read returns).
+ *
  * Rejected: a shared pool across worker loops (needs locking and cross-loop handle moves; libuv
  * handles belong to one loop).
  */
@@ -28,7 +35,8 @@
 #include "core/log.h"
 #include "core/time.h"
 
-#define NBUCKETS 64 /* idle-list hash buckets */
+#define NBUCKETS 64          /* idle-list hash buckets */
+#define READ_BUF (64 * 1024) /* scratch read buffer */
 
 struct uconn;
 
@@ -40,6 +48,8 @@ struct sy_upstream_pool {
     size_t nidle;                 /* idle connections in total */
     size_t nlive;                 /* connection objects not yet freed */
     bool freeing;                 /* sy_upstream_pool_free called */
+    char *rbuf;                   /* READ_BUF scratch for reads (one loop, no reentry) */
+    bool rbuf_busy;               /* rbuf handed to libuv and not yet returned */
 };
 
 struct sy_upstream_req {
@@ -116,6 +126,12 @@ size_t sy_upstream_pool_idle(const struct sy_upstream_pool *p)
 
 /* ---- connection lifecycle ---- */
 
+static void pool_free_now(struct sy_upstream_pool *p)
+{
+    free(p->rbuf);
+    free(p);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct uconn *c = h->data;
@@ -127,7 +143,7 @@ static void on_handle_closed(uv_handle_t *h)
     free(c);
     p->nlive--;
     if (p->freeing && p->nlive == 0)
-        free(p);
+        pool_free_now(p);
 }
 
 static void idle_unlink(struct uconn *c)
@@ -302,7 +318,7 @@ static int cb_headers_complete(llhttp_t *lp)
         return 0;
     if (lp->status_code < 200)
         return 0; /* 1xx interim response: ignore */
-    struct sy_upstream_head *h = sy_xmalloc(sizeof *h);
+    struct sy_upstream_head head, *h = &head;
     sy_buf_reserve(&c->hdr, 1);
     h->status = lp->status_code;
     h->nheaders = c->nh;
@@ -315,7 +331,6 @@ static int cb_headers_complete(llhttp_t *lp)
     r->head_done = true;
     if (r->cbs.on_head)
         r->cbs.on_head(r->ud, h);
-    free(h);
     return 0;
 }
 
@@ -374,10 +389,26 @@ static void arm_response_timer(struct uconn *c)
 
 static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 {
-    (void)h;
+    struct uconn *c = h->data;
+    struct sy_upstream_pool *p = c->pool;
     (void)s;
-    b->base = sy_xmalloc(65536);
-    b->len = 65536;
+    if (!p->rbuf_busy) {
+        if (!p->rbuf)
+            p->rbuf = sy_xmalloc(READ_BUF);
+        p->rbuf_busy = true;
+        b->base = p->rbuf;
+    } else {
+        b->base = sy_xmalloc(READ_BUF); /* not reached with libuv's one-read-at-a-time */
+    }
+    b->len = READ_BUF;
+}
+
+static void read_buf_release(struct sy_upstream_pool *p, char *base)
+{
+    if (base == p->rbuf)
+        p->rbuf_busy = false;
+    else
+        free(base);
 }
 
 /* After a complete response: pool or close the connection, then report success. */
@@ -399,14 +430,15 @@ static void complete(struct uconn *c)
 static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct uconn *c = s->data;
+    struct sy_upstream_pool *pool = c->pool; /* outlives c until the loop turns */
     struct sy_upstream_req *r = c->req;
     if (!r) {
-        free(b->base);
+        read_buf_release(pool, b->base);
         conn_close(c);
         return;
     }
     if (n < 0) {
-        free(b->base);
+        read_buf_release(pool, b->base);
         if (n == UV_EOF && r->got_bytes) {
             /* A close-delimited body ends at EOF. */
             if (llhttp_finish(&c->parser) == HPE_OK && (c->message_done || r->head_done) &&
@@ -422,7 +454,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n == 0) {
-        free(b->base);
+        read_buf_release(pool, b->base);
         return;
     }
     r->got_bytes = true;
@@ -430,7 +462,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     c->in_execute = true;
     enum llhttp_errno e = llhttp_execute(&c->parser, b->base, (size_t)n);
     c->in_execute = false;
-    free(b->base);
+    read_buf_release(pool, b->base);
     if (r->cancelled) {
         /* cancelled from a callback: the connection is unusable mid-response */
         c->req = NULL;
@@ -463,13 +495,28 @@ static void send_on(struct uconn *c)
     c->message_done = false;
     sy_buf_reset(&c->hdr);
     c->nh = 0;
-    uv_write_t *w = sy_xmalloc(sizeof *w);
-    w->data = c;
-    int rc = uv_write(w, (uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs, on_write);
-    if (rc < 0) {
-        free(w);
-        req_fail(r, SY_ECLOSED);
-        return;
+    /* r->bufs stay intact (a retry resends them); the remainder is described by a copy. */
+    uv_buf_t rest[8];
+    unsigned nrest = 0;
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs);
+    size_t skip = sent > 0 ? (size_t)sent : 0; /* errors: queue everything, on_write reports */
+    for (size_t i = 0; i < r->nbufs; i++) {
+        if (skip >= r->bufs[i].len) {
+            skip -= r->bufs[i].len;
+            continue;
+        }
+        rest[nrest++] = uv_buf_init(r->bufs[i].base + skip, (unsigned)(r->bufs[i].len - skip));
+        skip = 0;
+    }
+    if (nrest > 0) {
+        uv_write_t *w = sy_xmalloc(sizeof *w);
+        w->data = c;
+        int rc = uv_write(w, (uv_stream_t *)&c->tcp, rest, nrest, on_write);
+        if (rc < 0) {
+            free(w);
+            req_fail(r, SY_ECLOSED);
+            return;
+        }
     }
     arm_response_timer(c);
     if (!c->reading || c->paused) {
@@ -632,5 +679,5 @@ void sy_upstream_pool_free(struct sy_upstream_pool *p)
             conn_close(p->idle[b]);
     }
     if (p->nlive == 0)
-        free(p);
+        pool_free_now(p);
 }

@@ -16,9 +16,17 @@
  * called first) or kept as a "dead" request until the handler calls sy_http_end; writes to a dead
  * request are dropped. Either way a handler never sees freed memory.
  *
- * Writes copy the data into one heap block per write (uv_write_t + bytes); queued bytes are
- * counted so producers can apply backpressure (sy_http_write returns the queue size; on_drain is
- * called when it falls back under SY_HTTP_LOW_WATER).
+ * Writes go out with uv_try_write straight from the caller's buffers when nothing is queued
+ * (the common case: no copy, no allocation, and no epoll_ctl, which libuv 1.44 issues after
+ * every completed uv_write to drop POLLOUT). Whatever the socket does not take at once is copied
+ * into one heap block (uv_write_t + bytes) and queued; queued bytes are counted so producers can
+ * apply backpressure (sy_http_write returns the queue size; on_drain is called when it falls
+ * back under SY_HTTP_LOW_WATER). A try_write error never closes synchronously: the bytes are
+ * queued and the failure arrives through on_write, so a handler never sees its connection vanish
+ * in the middle of its own write call.
+ *
+ * Reads land in one 64 KiB scratch buffer per server (every byte is parsed or copied before
+ * read_cb returns), or straight in the body buffer while a Content-Length body is expected.
  *
  * Rejected alternatives: a per-connection write ring (fewer mallocs, but streaming chunks are
  * small and malloc is not the bottleneck); uv_read_stop while handling (would hide a client
@@ -45,6 +53,7 @@
 #define SY_HTTP_MAX_HEADER_BYTES (64 * 1024)  /* url + headers; more is 431 */
 #define SY_HTTP_MAX_PENDING      (256 * 1024) /* stashed pipelined bytes before reads pause */
 #define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
+#define SY_HTTP_READ_BUF         (64 * 1024)  /* scratch read buffer */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
@@ -56,6 +65,8 @@ struct sy_http_server {
     bool closing;                    /* sy_http_server_close called */
     bool listener_closed;            /* listener handle closed */
     struct sy_http_conn *conns;      /* list of open connections */
+    char *rbuf;                      /* SY_HTTP_READ_BUF scratch for reads (one loop, no reentry) */
+    bool rbuf_busy;                  /* rbuf handed to libuv and not yet returned by read_cb */
 };
 
 struct sy_http_conn {
@@ -107,6 +118,7 @@ struct write_req {
 };
 
 static void conn_close(struct sy_http_conn *c);
+static void server_free(struct sy_http_server *s);
 static void conn_process(struct sy_http_conn *c, const char *data, size_t len);
 static void conn_maybe_free(struct sy_http_conn *c);
 
@@ -160,32 +172,58 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
 }
 
-/* Queues n1+n2 bytes as one write. Returns false if the connection is closed. */
-static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const void *p2,
-                        size_t n2)
+/* Sends the bytes of bufs in order: as much as the socket takes now without copying, the rest
+ * copied and queued. Returns false if the connection is closed. */
+static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closed)
         return false;
-    size_t n = n1 + n2;
+    size_t n = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        n += bufs[i].len;
     if (n == 0)
         return true;
-    struct write_req *wr = sy_xmalloc(sizeof *wr + n);
+    size_t done = 0;
+    if (c->queued == 0) {
+        int rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (rc > 0)
+            done = (size_t)rc; /* errors: queue everything, on_write reports them */
+        if (done == n)
+            return true;
+    }
+    struct write_req *wr = sy_xmalloc(sizeof *wr + (n - done));
     wr->conn = c;
-    wr->len = n;
-    if (n1)
-        memcpy(wr->data, p1, n1);
-    if (n2)
-        memcpy(wr->data + n1, p2, n2);
-    uv_buf_t b = uv_buf_init(wr->data, (unsigned int)n);
-    c->queued += n;
+    wr->len = n - done;
+    size_t at = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t l = bufs[i].len;
+        if (done >= l) {
+            done -= l;
+            continue;
+        }
+        memcpy(wr->data + at, bufs[i].base + done, l - done);
+        at += l - done;
+        done = 0;
+    }
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned int)wr->len);
+    c->queued += wr->len;
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
-        c->queued -= n;
+        c->queued -= wr->len;
         free(wr);
         conn_close(c);
         return false;
     }
     return true;
+}
+
+/* Sends n1+n2 bytes (see conn_writev). */
+static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const void *p2,
+                        size_t n2)
+{
+    uv_buf_t b[2] = {uv_buf_init((char *)p1, (unsigned int)n1),
+                     uv_buf_init((char *)p2, (unsigned int)n2)};
+    return conn_writev(c, n1 ? b : b + 1, n1 ? (n2 ? 2 : 1) : 1);
 }
 
 /* ---- request lifecycle ---- */
@@ -521,8 +559,25 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
         b->len = (size_t)c->parser.content_length;
         return;
     }
-    b->base = sy_xmalloc(65536);
-    b->len = 65536;
+    if (!c->srv->rbuf_busy) {
+        if (!c->srv->rbuf)
+            c->srv->rbuf = sy_xmalloc(SY_HTTP_READ_BUF);
+        c->srv->rbuf_busy = true;
+        b->base = c->srv->rbuf;
+    } else {
+        b->base = sy_xmalloc(SY_HTTP_READ_BUF); /* not reached with libuv's one-read-at-a-time */
+    }
+    b->len = SY_HTTP_READ_BUF;
+}
+
+/* Gives a read buffer back: the scratch buffer becomes free, a body-direct read stays in place,
+ * anything else was a heap fallback. */
+static void release_read_buf(struct sy_http_server *srv, char *base, bool direct)
+{
+    if (base == srv->rbuf)
+        srv->rbuf_busy = false;
+    else if (!direct)
+        free(base);
 }
 
 static bool in_body_buf(struct sy_http_conn *c, const char *p)
@@ -533,10 +588,10 @@ static bool in_body_buf(struct sy_http_conn *c, const char *p)
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct sy_http_conn *c = s->data;
+    struct sy_http_server *srv = c->srv; /* c may be freed by conn_process; the server not */
     bool direct = in_body_buf(c, b->base);
     if (n < 0) {
-        if (!direct)
-            free(b->base);
+        release_read_buf(srv, b->base, direct);
         conn_close(c);
         return;
     }
@@ -545,8 +600,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             arm_idle(c);
         conn_process(c, b->base, (size_t)n);
     }
-    if (!direct)
-        free(b->base);
+    release_read_buf(srv, b->base, direct);
 }
 
 static void conn_start_read(struct sy_http_conn *c)
@@ -558,6 +612,12 @@ static void conn_start_read(struct sy_http_conn *c)
 }
 
 /* ---- closing ---- */
+
+static void server_free(struct sy_http_server *s)
+{
+    free(s->rbuf);
+    free(s);
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -579,7 +639,7 @@ static void conn_maybe_free(struct sy_http_conn *c)
     free(c);
     s->nconns--;
     if (s->closing && s->nconns == 0 && s->listener_closed)
-        free(s);
+        server_free(s);
 }
 
 static void conn_close(struct sy_http_conn *c)
@@ -754,7 +814,7 @@ static void on_listener_closed(uv_handle_t *h)
     struct sy_http_server *s = h->data;
     s->listener_closed = true;
     if (s->closing && s->nconns == 0)
-        free(s);
+        server_free(s);
 }
 
 void sy_http_server_stop_accepting(struct sy_http_server *s)
@@ -777,7 +837,7 @@ void sy_http_server_close(struct sy_http_server *s)
     if (listener_open)
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     else if (s->listener_closed && s->nconns == 0)
-        free(s);
+        server_free(s);
 }
 
 /* ---- responses ---- */
@@ -806,11 +866,18 @@ void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
     struct sy_http_conn *c = req->conn;
     struct sy_buf h;
     sy_buf_init(&h);
-    sy_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, sy_http_status_text(status));
+    sy_buf_reserve(&h, 256);
+    sy_buf_puts(&h, "HTTP/1.1 ");
+    sy_buf_put_i64(&h, status);
+    sy_buf_puts(&h, " ");
+    sy_buf_puts(&h, sy_http_status_text(status));
+    sy_buf_puts(&h, "\r\n");
     if (head_lines)
         sy_buf_puts(&h, head_lines);
     if (content_length >= 0) {
-        sy_buf_printf(&h, "Content-Length: %lld\r\n", (long long)content_length);
+        sy_buf_puts(&h, "Content-Length: ");
+        sy_buf_put_i64(&h, content_length);
+        sy_buf_puts(&h, "\r\n");
     } else {
         sy_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
         rp->chunked = true;
@@ -846,26 +913,18 @@ size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
         return rp->dead ? 0 : req->conn->queued;
     struct sy_http_conn *c = req->conn;
     if (rp->chunked) {
-        char pre[32];
-        int n = snprintf(pre, sizeof pre, "%zx\r\n", len);
-        struct write_req *wr = sy_xmalloc(sizeof *wr + (size_t)n + len + 2);
-        memcpy(wr->data, pre, (size_t)n);
-        memcpy(wr->data + n, data, len);
-        memcpy(wr->data + n + len, "\r\n", 2);
-        wr->conn = c;
-        wr->len = (size_t)n + len + 2;
-        if (c->closed) {
-            free(wr);
+        char pre[20];
+        size_t np = 0;
+        for (size_t v = len; v; v >>= 4)
+            np++;
+        for (size_t i = 0, v = len; i < np; i++, v >>= 4)
+            pre[np - 1 - i] = "0123456789abcdef"[v & 15];
+        pre[np++] = '\r';
+        pre[np++] = '\n';
+        uv_buf_t b[3] = {uv_buf_init(pre, (unsigned int)np),
+                         uv_buf_init((char *)data, (unsigned int)len), uv_buf_init("\r\n", 2)};
+        if (!conn_writev(c, b, 3))
             return 0;
-        }
-        uv_buf_t b = uv_buf_init(wr->data, (unsigned int)wr->len);
-        c->queued += wr->len;
-        if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-            c->queued -= wr->len;
-            free(wr);
-            conn_close(c);
-            return 0;
-        }
     } else {
         flush_with(rp, data, len);
     }

@@ -86,6 +86,46 @@ static void test_buf(void **state)
     sy_buf_fini(&b);
 }
 
+/* The integer appenders agree with printf over edge values and a sweep. */
+static void test_buf_ints(void **state)
+{
+    (void)state;
+    static const unsigned long long u[] = {
+        0, 1, 9, 10, 99, 100, 4294967295ULL, 18446744073709551615ULL};
+    static const long long s[] = {0, -1, 1, -9223372036854775807LL - 1, 9223372036854775807LL};
+    struct sy_buf b, want;
+    sy_buf_init(&b);
+    sy_buf_init(&want);
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        sy_buf_reset(&b);
+        sy_buf_reset(&want);
+        sy_buf_put_u64(&b, u[i]);
+        sy_buf_printf(&want, "%llu", u[i]);
+        assert_string_equal(b.data, want.data);
+        sy_buf_reset(&b);
+        sy_buf_reset(&want);
+        sy_buf_put_hex(&b, u[i]);
+        sy_buf_printf(&want, "%llx", u[i]);
+        assert_string_equal(b.data, want.data);
+    }
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        sy_buf_reset(&b);
+        sy_buf_reset(&want);
+        sy_buf_put_i64(&b, s[i]);
+        sy_buf_printf(&want, "%lld", s[i]);
+        assert_string_equal(b.data, want.data);
+    }
+    for (unsigned long long v = 1; v < (1ULL << 62); v = v * 3 + 1) {
+        sy_buf_reset(&b);
+        sy_buf_reset(&want);
+        sy_buf_put_u64(&b, v);
+        sy_buf_printf(&want, "%llu", v);
+        assert_string_equal(b.data, want.data);
+    }
+    sy_buf_fini(&b);
+    sy_buf_fini(&want);
+}
+
 static void test_strerror(void **state)
 {
     assert_string_equal(sy_strerror(0), "success");
@@ -98,7 +138,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostport), cmocka_unit_test(test_duration),
         cmocka_unit_test(test_size),     cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_strerror), cmocka_unit_test(test_buf_ints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
