@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,6 +48,38 @@ static void on_abort(struct sy_http_req *req)
     uv_timer_stop(&stream_timer);
 }
 
+/* Big responses: the socket cannot take them at once, so writes go partly through uv_try_write
+ * and partly through the queue; the bytes must still arrive complete and in order. */
+#define BIG_LEN     (4u << 20) /* >= CHUNK_LEN * CHUNK_COUNT */
+#define CHUNK_LEN   (100u * 1000u)
+#define CHUNK_COUNT 40
+
+static char pattern_at(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 4093) % 26);
+}
+
+static void big_handler(struct sy_http_req *req)
+{
+    static char *big;
+    if (!big) {
+        big = malloc(BIG_LEN);
+        for (size_t i = 0; i < BIG_LEN; i++)
+            big[i] = pattern_at(i);
+    }
+    if (sy_str_eq_c(req->path, "/big")) {
+        sy_http_respond(req, 200, "text/plain", NULL, big, BIG_LEN);
+        return;
+    }
+    /* /bigstream: CHUNK_COUNT chunked writes back to back, far beyond the socket buffer */
+    sy_http_begin(req, 200, NULL, -1);
+    size_t queued = 0;
+    for (size_t k = 0; k < CHUNK_COUNT; k++)
+        queued = sy_http_write(req, big + k * CHUNK_LEN, CHUNK_LEN);
+    assert_true(queued > 0); /* most of it had to be queued */
+    sy_http_end(req, true);
+}
+
 static void handler(void *ud, struct sy_http_req *req)
 {
     if (sy_str_eq_c(req->path, "/echo")) {
@@ -62,6 +95,8 @@ static void handler(void *ud, struct sy_http_req *req)
         streaming = req;
         req->on_abort = on_abort;
         stream_n = -1000000;
+    } else if (sy_str_eq_c(req->path, "/big") || sy_str_eq_c(req->path, "/bigstream")) {
+        big_handler(req);
     } else {
         sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "no route", NULL);
     }
@@ -229,6 +264,81 @@ static void test_expect_continue(void **state)
     close(fd);
 }
 
+/* A client with a tiny receive buffer that starts reading late. */
+static int dial_slow(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Reads the whole response of a Connection: close exchange into a malloc'd buffer. */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = BIG_LEN + 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r;
+    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static void test_partial_writes_keep_order(void **state)
+{
+    /* Content-Length: head and a 4 MiB body in one write call */
+    int fd = dial_slow();
+    send_all(fd, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n");
+    usleep(100000); /* let the server fill the socket and queue the rest */
+    size_t n;
+    char *buf = read_all(fd, &n);
+    char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(n - (size_t)(body - buf), BIG_LEN);
+    for (size_t i = 0; i < BIG_LEN; i++)
+        if (body[i] != pattern_at(i))
+            fail_msg("byte %zu differs", i);
+    free(buf);
+    close(fd);
+
+    /* chunked: 40 writes of 100 kB, decoded and compared */
+    fd = dial_slow();
+    send_all(fd, "GET /bigstream HTTP/1.1\r\nConnection: close\r\n\r\n");
+    usleep(100000);
+    buf = read_all(fd, &n);
+    char *p = strstr(buf, "\r\n\r\n");
+    assert_non_null(p);
+    p += 4;
+    size_t at = 0;
+    for (;;) {
+        char *end;
+        unsigned long len = strtoul(p, &end, 16);
+        assert_memory_equal(end, "\r\n", 2);
+        p = end + 2;
+        if (len == 0)
+            break;
+        assert_int_equal(len, CHUNK_LEN);
+        for (size_t i = 0; i < len; i++)
+            if (p[i] != pattern_at(at + i))
+                fail_msg("chunked byte %zu differs", at + i);
+        at += len;
+        p += len;
+        assert_memory_equal(p, "\r\n", 2);
+        p += 2;
+    }
+    assert_int_equal(at, (size_t)CHUNK_LEN * CHUNK_COUNT);
+    free(buf);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_and_abort),
         cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_partial_writes_keep_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
