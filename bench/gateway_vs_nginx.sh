@@ -4,16 +4,20 @@
 # in one run. For 2 KB and 220 KB request bodies at concurrency 1 and 64 it prints req/s, p50 and
 # p99 latency through each proxy and the latency each adds over calling a backend directly.
 #
-#   bash bench/gateway_vs_nginx.sh            (DURATION=10s WORKERS=1 BACKENDS=2 by default)
+#   bash bench/gateway_vs_nginx.sh     (DURATION=5s REPEATS=3 WORKERS=1 BACKENDS=2 by default)
 #
 # Both proxies get the same number of worker processes/threads (WORKERS). wrk runs with one thread.
-# Absolute numbers depend on the machine; the ratios are what this prints for comparison.
+# Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard so that drift in
+# the machine's load falls on all three alike. Beside req/s and latency it prints the CPU time
+# each proxy spent per request (from /proc), which varies far less from run to run than req/s
+# on a shared 2-core machine. Absolute numbers depend on the machine; compare the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 make -s build/switchyard >/dev/null
 BIN=$PWD/build/switchyard
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+REPEATS=${REPEATS:-3}
 WORKERS=${WORKERS:-1}
 BACKENDS=${BACKENDS:-2}
 TMP=$(mktemp -d /tmp/sy-bench-XXXXXX)
@@ -109,33 +113,63 @@ to_us() {
     awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
         if (u == "us") print n; else if (u == "ms") print n * 1000; else if (u == "s") print n * 1e6; else print n }'
 }
-run_wrk() { # url script conns -> "rps p50us p99us"
-    local out
-    out=$(wrk -t1 -c"$3" -d"$DURATION" --latency -s "$2" "$1/v1/chat/completions" 2>&1)
-    local rps p50 p99
+ticks() { # pids... -> utime+stime clock ticks summed (a process's line covers all its threads)
+    local t=0 p
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+run_wrk() { # url script conns pids... -> "rps p50us p99us cpu_us_per_request"
+    local url=$1 script=$2 conns=$3
+    shift 3
+    local out t0 t1
+    t0=$(ticks "$@")
+    out=$(wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$script" "$url/v1/chat/completions" 2>&1)
+    t1=$(ticks "$@")
+    local rps p50 p99 n
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     if grep -q "Non-2xx" <<<"$out"; then echo "warning: non-2xx responses: $(grep Non-2xx <<<"$out")" >&2; fi
-    echo "$rps $(to_us "$p50") $(to_us "$p99")"
+    echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$HZ" \
+        'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
 }
+median() { tr ' ' '\n' <<<"$*" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s backends, %s worker(s), %s per run\n" "$BACKENDS" "$WORKERS" "$DURATION"
-printf "%-7s %-4s | %-31s | %-31s | %-31s | %s\n" body conc "direct backend  rps  p50us p99us" "nginx  rps  p50us  p99us" "switchyard  rps  p50us  p99us" "sy/nginx rps, added p50 (sy vs nginx)"
+NGX_PIDS=$(pgrep -P "$(cat "$TMP/proxy.pid")" | tr '\n' ' ')
+SY_PID=${PIDS[0]}
+printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s backends, %s worker(s), %s per run, median of %s interleaved runs\n" \
+    "$BACKENDS" "$WORKERS" "$DURATION" "$REPEATS"
+printf "%-7s %-4s | %-24s | %-32s | %-32s | %s\n" body conc "direct  rps  p50us p99us" \
+    "nginx  rps  p50us p99us cpu/req" "switchyard  rps  p50us p99us cpu/req" \
+    "sy/nginx: rps, cpu/req; added p50"
 for size in 2048 225280; do
     mkbody "$size" "$TMP/body-$size.json"
     mklua "$TMP/body-$size.json" "$TMP/post-$size.lua"
     for conns in 1 64; do
-        read -r d_rps d_p50 d_p99 <<<"$(run_wrk "http://127.0.0.1:${BPORTS[0]}" "$TMP/post-$size.lua" "$conns")"
-        read -r n_rps n_p50 n_p99 <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns")"
-        read -r s_rps s_p50 s_p99 <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns")"
+        declare -A R=()
+        for rep in $(seq 1 "$REPEATS"); do
+            # interleaved, so drift in machine load hits all three alike
+            read -r a b c d <<<"$(run_wrk "http://127.0.0.1:${BPORTS[0]}" "$TMP/post-$size.lua" "$conns")"
+            R[d_rps]+="$a " R[d_p50]+="$b " R[d_p99]+="$c "
+            # shellcheck disable=SC2086
+            read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns" $NGX_PIDS)"
+            R[n_rps]+="$a " R[n_p50]+="$b " R[n_p99]+="$c " R[n_cpu]+="$d "
+            read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns" "$SY_PID")"
+            R[s_rps]+="$a " R[s_p50]+="$b " R[s_p99]+="$c " R[s_cpu]+="$d "
+        done
+        for k in "${!R[@]}"; do R[$k]=$(median ${R[$k]}); done
         label=$([ "$size" = 2048 ] && echo 2KB || echo 220KB)
-        awk -v l="$label" -v c="$conns" -v dr="$d_rps" -v d5="$d_p50" -v d9="$d_p99" \
-            -v nr="$n_rps" -v n5="$n_p50" -v n9="$n_p99" -v sr="$s_rps" -v s5="$s_p50" -v s9="$s_p99" \
-            'BEGIN { printf "%-7s %-4s | %9.0f %8.0f %8.0f   | %9.0f %8.0f %8.0f   | %9.0f %8.0f %8.0f   | x%.2f, nginx +%.0fus sy +%.0fus\n",
-                l, c, dr, d5, d9, nr, n5, n9, sr, s5, s9, (nr > 0 ? sr / nr : 0), n5 - d5, s5 - d5 }'
+        awk -v l="$label" -v c="$conns" -v dr="${R[d_rps]}" -v d5="${R[d_p50]}" -v d9="${R[d_p99]}" \
+            -v nr="${R[n_rps]}" -v n5="${R[n_p50]}" -v n9="${R[n_p99]}" -v nc="${R[n_cpu]}" \
+            -v sr="${R[s_rps]}" -v s5="${R[s_p50]}" -v s9="${R[s_p99]}" -v sc="${R[s_cpu]}" \
+            'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx +%.0fus, sy +%.0fus\n",
+                l, c, dr, d5, d9, nr, n5, n9, nc, sr, s5, s9, sc, (nr > 0 ? sr / nr : 0), (nc > 0 ? sc / nc : 0), n5 - d5, s5 - d5 }'
+        unset R
     done
 done
 echo
+echo "cpu/req = CPU microseconds the proxy process(es) spent per request (user+system, from /proc)."
 echo "added p50 = proxied p50 - direct p50 (same backend, same load). For scale: llm-d's endpoint"
 echo "picker spends ~286 ms per 220 KB request and tops out near 130 req/s."
