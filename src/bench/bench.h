@@ -204,6 +204,22 @@ struct sy_req_rec {
     int endpoint;           /* index into run->endpoints, -1 without the header */
     int err;                /* enum sy_bench_err, -1 when the request succeeded */
     bool usage;             /* a usage object arrived */
+    int stage;              /* --stages: index of the stage it was scheduled in (else unused) */
+    double itl_sum_s;       /* sum of its inter-event gaps (events - 1 of them) */
+};
+
+/* One --stages stage of a run: the requests scheduled in it (inference-perf's per-stage report). */
+struct sy_stage_sum {
+    size_t requests;         /* sent in the stage (finished or failed) */
+    size_t completed;        /* of which successful */
+    size_t errors;           /* of which failed */
+    struct sy_summary ttft;  /* seconds, successful requests */
+    struct sy_summary e2e;   /* seconds */
+    double itl_mean_s;       /* all their gaps: sum(itl_sum_s) / sum(events - 1); NAN none */
+    uint64_t output_tokens;  /* sum over successful requests */
+    double span_s;           /* first send .. last completion of its successful requests */
+    double req_per_s;        /* completed / span_s (0 when span_s is 0) */
+    double output_tok_per_s; /* output_tokens / span_s */
 };
 
 #define SY_BENCH_MAX_ENDPOINTS 256 /* distinct endpoint names tracked per run */
@@ -235,6 +251,10 @@ struct sy_bench_run {
     double cache_hit_rate; /* hits/queries from metrics, -1 unknown */
     double cached_ratio;   /* cached_tokens / prompt_tokens from usage, -1 unknown */
     double time_scale;     /* simulated s per wall s the times were converted with (1: wall) */
+    /* --stages: the schedule (simulated seconds), set by the runner; per-stage results */
+    struct sy_stage stages[SY_ARR_MAX_STAGES];
+    size_t nstages;                                   /* 0 without --stages */
+    struct sy_stage_sum stage_sum[SY_ARR_MAX_STAGES]; /* filled by sy_bench_run_compute */
 };
 
 void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *target);

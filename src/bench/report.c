@@ -14,6 +14,10 @@
  * over time (average requests in flight per time bucket, computed from the request records).
  * Every string from the outside (target names, endpoint names, error messages) is escaped.
  *
+ * Per stage (--stages): after the table, one line per stage with, per target, the TTFT mean,
+ * E2E mean, ITL mean and req/s of the requests scheduled in that stage; "stages" in the JSON and
+ * a table in the HTML carry the same (stats.c defines them).
+ *
  * Time scale: runs measured against a time-scaled target (struct sy_bench_run.time_scale != 1)
  * hold simulated seconds (stats.c); the table, the JSON ("time_scale" in meta and in every run)
  * and the HTML say so, since their numbers are the simulated GPU's, not the wall clock's.
@@ -159,6 +163,38 @@ void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
         }
         fprintf(f, "\n");
     }
+    size_t ns = runs[0]->nstages;
+    if (ns) {
+        fprintf(f,
+                "\nper stage (requests scheduled in the stage; req/s over their first send .. "
+                "last completion)\n%-16s",
+                "stage");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, " | %-12.12s %8s %8s %7s %6s", runs[i]->name, "TTFT(s)", "E2E(s)", "ITL(ms)",
+                    "req/s");
+        fprintf(f, "\n");
+        for (size_t k = 0; k < ns; k++) {
+            char st[48];
+            snprintf(st, sizeof st, "%g/s x %gs", runs[0]->stages[k].rate,
+                     runs[0]->stages[k].duration_s);
+            fprintf(f, "%-16s", st);
+            for (size_t i = 0; i < n; i++) {
+                const struct sy_stage_sum *g = k < runs[i]->nstages ? &runs[i]->stage_sum[k] : NULL;
+                if (!g || !g->completed) {
+                    fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6s", g ? g->requests : 0, "", "-",
+                            "-", "-", "-");
+                    continue;
+                }
+                char t[16], e[16], l[16];
+                snprintf(t, sizeof t, g->ttft.n ? "%.3f" : "-", g->ttft.mean);
+                snprintf(e, sizeof e, "%.2f", g->e2e.mean);
+                snprintf(l, sizeof l, isnan(g->itl_mean_s) ? "-" : "%.1f", g->itl_mean_s * 1000);
+                fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6.2f", g->requests, "", t, e, l,
+                        g->req_per_s);
+            }
+            fprintf(f, "\n");
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         const struct sy_bench_run *r = runs[i];
         fprintf(f, "\n%s (%s)%s\n", r->name, r->target,
@@ -246,6 +282,26 @@ static cJSON *run_json(const struct sy_bench_run *r)
         cJSON_AddItemToArray(eps, x);
     }
     add_num(o, "requests_without_endpoint", (double)sy_bench_run_endpoint_count(r, -1));
+    if (r->nstages) {
+        cJSON *st = cJSON_AddArrayToObject(o, "stages");
+        for (size_t k = 0; k < r->nstages; k++) {
+            const struct sy_stage_sum *g = &r->stage_sum[k];
+            cJSON *x = cJSON_CreateObject();
+            add_num(x, "rate", r->stages[k].rate);
+            add_num(x, "duration_s", r->stages[k].duration_s);
+            add_num(x, "requests", (double)g->requests);
+            add_num(x, "completed", (double)g->completed);
+            add_num(x, "errors", (double)g->errors);
+            add_summary(x, "ttft", &g->ttft);
+            add_summary(x, "e2e", &g->e2e);
+            add_num(x, "itl_mean_s", g->itl_mean_s);
+            add_num(x, "output_tokens", (double)g->output_tokens);
+            add_num(x, "span_s", g->span_s);
+            add_num(x, "req_per_s", g->req_per_s);
+            add_num(x, "output_tok_per_s", g->output_tok_per_s);
+            cJSON_AddItemToArray(st, x);
+        }
+    }
     return o;
 }
 
@@ -560,6 +616,46 @@ static void html_table(struct sy_buf *b, struct sy_bench_run *const *runs, size_
     sy_buf_puts(b, "</table>\n");
 }
 
+/* Per-stage table: one row per stage, per target TTFT mean, E2E mean, ITL mean, req/s. */
+static void html_stages(struct sy_buf *b, struct sy_bench_run *const *runs, size_t n)
+{
+    sy_buf_puts(b,
+                "<h2>Per stage</h2>\n<p class=\"meta\">Requests scheduled in each stage; "
+                "req/s over their first send .. last completion.</p>\n<table><tr><th>stage</th>");
+    for (size_t i = 0; i < n; i++) {
+        sy_buf_puts(b, "<th colspan=\"5\">");
+        esc(b, runs[i]->name);
+        sy_buf_puts(b, "</th>");
+    }
+    sy_buf_puts(b, "</tr>\n<tr><th></th>");
+    for (size_t i = 0; i < n; i++)
+        sy_buf_puts(b, "<th>sent</th><th>TTFT mean (s)</th><th>E2E mean (s)</th>"
+                       "<th>ITL mean (ms)</th><th>req/s</th>");
+    sy_buf_puts(b, "</tr>\n");
+    for (size_t k = 0; k < runs[0]->nstages; k++) {
+        sy_buf_printf(b, "<tr><td>%g req/s x %g s</td>", runs[0]->stages[k].rate,
+                      runs[0]->stages[k].duration_s);
+        for (size_t i = 0; i < n; i++) {
+            const struct sy_stage_sum *g = k < runs[i]->nstages ? &runs[i]->stage_sum[k] : NULL;
+            if (!g || !g->completed) {
+                sy_buf_printf(b, "<td>%zu</td><td>-</td><td>-</td><td>-</td><td>-</td>",
+                              g ? g->requests : 0);
+                continue;
+            }
+            char itl[32];
+            if (isnan(g->itl_mean_s))
+                snprintf(itl, sizeof itl, "-");
+            else
+                snprintf(itl, sizeof itl, "%.1f", g->itl_mean_s * 1000);
+            sy_buf_printf(b, "<td>%zu</td><td>%.3f</td><td>%.2f</td><td>%s</td><td>%.2f</td>",
+                          g->requests, g->ttft.n ? g->ttft.mean : 0.0, g->e2e.mean, itl,
+                          g->req_per_s);
+        }
+        sy_buf_puts(b, "</tr>\n");
+    }
+    sy_buf_puts(b, "</table>\n");
+}
+
 void sy_bench_render_html(struct sy_buf *b, const struct sy_bench_meta *m,
                           struct sy_bench_run *const *runs, size_t n)
 {
@@ -591,6 +687,8 @@ void sy_bench_render_html(struct sy_buf *b, const struct sy_bench_meta *m,
     }
     sy_buf_puts(b, "</p>\n<h2>Summary</h2>\n");
     html_table(b, runs, n);
+    if (n && runs[0]->nstages)
+        html_stages(b, runs, n);
     for (size_t i = 0; i < n; i++) {
         const struct sy_bench_run *r = runs[i];
         sy_buf_puts(b, "<p><b>");

@@ -364,8 +364,10 @@ static void finish_bench(struct breq *q, int err)
         sy_bench_run_error(run, (enum sy_bench_err)kind, msg);
     } else {
         q->rec.out_tokens = q->sse.usage ? q->sse.completion_tokens : q->rec.events;
-        for (size_t i = 0; i < q->ngaps; i++)
+        for (size_t i = 0; i < q->ngaps; i++) {
             sy_bench_run_add_itl(run, q->gaps[i]);
+            q->rec.itl_sum_s += q->gaps[i];
+        }
     }
     sy_bench_run_add(run, &q->rec);
 }
@@ -451,6 +453,7 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     sy_buf_init(&q->buf);
     sy_sse_init(&q->sse, content_event, q);
     q->rec.ttft_s = -1;
+    q->rec.stage = -1;
     q->rec.endpoint = -1;
     q->rec.err = -1;
     return q;
@@ -468,6 +471,8 @@ static void issue(struct runner *r, enum breq_kind kind)
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
+    if (kind == BREQ_BENCH && r->arr.mode == SY_ARR_STAGES)
+        q->rec.stage = (int)r->arr.stage; /* the stage of next_due, the time it is sent for */
     char path[400];
     snprintf(path, sizeof path, "%s%s", r->tgt.prefix,
              it->chat ? "/v1/chat/completions" : "/v1/completions");
@@ -622,6 +627,10 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     r->run = run;
     r->arr = o->arrival;
     r->scale = o->time_scale > 0 ? o->time_scale : 1;
+    if (o->arrival.mode == SY_ARR_STAGES) {
+        run->nstages = o->arrival.nstages;
+        memcpy(run->stages, o->arrival.stages, run->nstages * sizeof *run->stages);
+    }
     r->limit = o->num_requests ? o->num_requests : w->n;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);

@@ -15,6 +15,11 @@
  *   last completion). Failed requests count in errors by kind, never silently.
  * Percentiles interpolate linearly between closest ranks (numpy's default).
  *
+ * Per stage (--stages), like inference-perf's per-stage report: the requests scheduled in the
+ * stage, their TTFT and E2E summaries, the mean of all their inter-token gaps, and req/s and
+ * output tok/s over their own span (first send to last completion of the stage's successful
+ * requests; a saturated target keeps completing a stage's requests after the stage ends).
+ *
  * Time scale: against a target whose clock runs x simulated seconds per wall-clock second (the
  * simulator with --time-scale x; x < 1 is a GPU slower than real time, which lets a small machine
  * carry a fleet's token stream), the runner measures wall time and sy_bench_run_to_simulated
@@ -164,6 +169,7 @@ void sy_bench_run_to_simulated(struct sy_bench_run *r, double x)
         q->end_s *= x;
         if (q->ttft_s >= 0)
             q->ttft_s *= x;
+        q->itl_sum_s *= x;
     }
     for (size_t i = 0; i < r->nitl; i++)
         r->itl[i] *= x;
@@ -174,6 +180,41 @@ void sy_bench_run_to_simulated(struct sy_bench_run *r, double x)
 double sy_bench_wall_s(double sim_s, double x)
 {
     return x > 0 ? sim_s / x : sim_s;
+}
+
+static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double *e2e)
+{
+    struct sy_stage_sum *g = &r->stage_sum[k];
+    memset(g, 0, sizeof *g);
+    size_t nt = 0, ne = 0;
+    double first = INFINITY, last = -INFINITY, gaps = 0, ngaps = 0;
+    for (size_t i = 0; i < r->nrecs; i++) {
+        const struct sy_req_rec *q = &r->recs[i];
+        if (q->stage != (int)k)
+            continue;
+        g->requests++;
+        if (q->err >= 0) {
+            g->errors++;
+            continue;
+        }
+        g->completed++;
+        e2e[ne++] = q->end_s - q->start_s;
+        if (q->ttft_s >= 0)
+            ttft[nt++] = q->ttft_s;
+        if (q->events > 1) {
+            gaps += q->itl_sum_s;
+            ngaps += q->events - 1;
+        }
+        g->output_tokens += q->out_tokens;
+        first = q->start_s < first ? q->start_s : first;
+        last = q->end_s > last ? q->end_s : last;
+    }
+    sy_stats_summarize(ttft, nt, &g->ttft);
+    sy_stats_summarize(e2e, ne, &g->e2e);
+    g->itl_mean_s = ngaps > 0 ? gaps / ngaps : NAN;
+    g->span_s = g->completed ? last - first : 0;
+    g->req_per_s = g->span_s > 0 ? (double)g->completed / g->span_s : 0;
+    g->output_tok_per_s = g->span_s > 0 ? (double)g->output_tokens / g->span_s : 0;
 }
 
 void sy_bench_run_compute(struct sy_bench_run *r)
@@ -206,6 +247,8 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     sy_stats_summarize(ttft, nt, &r->ttft);
     sy_stats_summarize(tpot, np, &r->tpot);
     sy_stats_summarize(e2e, ne, &r->e2e);
+    for (size_t k = 0; k < r->nstages && k < SY_ARR_MAX_STAGES; k++)
+        compute_stage(r, k, ttft, e2e);
     /* summarize sorts in place: the ITL array's order carries no meaning */
     sy_stats_summarize(r->itl, r->nitl, &r->itl_sum);
     free(ttft);

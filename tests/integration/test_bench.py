@@ -201,6 +201,10 @@ def test_bench_counts_warmup_and_rate():
           (r["runs"][0]["completed"], stderr))
     check(r["meta"]["load"].startswith("constant stages 10 req/s x 0.5s, 20 req/s x 0.5s"),
           r["meta"]["load"])
+    st = r["runs"][0]["stages"]
+    check([(x["rate"], x["requests"], x["completed"]) for x in st] == [(10, 4, 4), (20, 9, 9)],
+          "per-stage counts: %r" % st)
+    check(all(x["ttft_mean_s"] > 0 and x["req_per_s"] > 0 for x in st), "per-stage latencies")
     s.stop()
 
 

@@ -194,6 +194,73 @@ static void test_time_scale_conversion(void **state)
     sy_bench_run_fini(&s);
 }
 
+/* Per-stage results: requests grouped by the stage they were scheduled in. */
+static void test_stages(void **state)
+{
+    struct sy_bench_run r;
+    sy_bench_run_init(&r, "s", "");
+    r.nstages = 3;
+    r.stages[0] = (struct sy_stage){.rate = 2, .duration_s = 1};
+    r.stages[1] = (struct sy_stage){.rate = 4, .duration_s = 1};
+    r.stages[2] = (struct sy_stage){.rate = 8, .duration_s = 1};
+    struct sy_req_rec q;
+    /* stage 0: two successes (5 and 3 events: 4 + 2 gaps summing 0.8 + 0.2) */
+    q = rec(0.1, 1.1, 0.2, 5, 10, 0, -1, -1);
+    q.events = 5, q.itl_sum_s = 0.8, q.stage = 0;
+    sy_bench_run_add(&r, &q);
+    q = rec(0.6, 2.1, 0.4, 3, 10, 0, -1, -1);
+    q.events = 3, q.itl_sum_s = 0.2, q.stage = 0;
+    sy_bench_run_add(&r, &q);
+    /* stage 1: one success finishing after its stage, one error */
+    q = rec(1.5, 3.5, 1.0, 2, 10, 0, -1, -1);
+    q.events = 2, q.itl_sum_s = 0.5, q.stage = 1;
+    sy_bench_run_add(&r, &q);
+    q = rec(1.7, 1.8, -1, 0, 0, 0, -1, SY_BE_HTTP_5XX);
+    q.stage = 1;
+    sy_bench_run_add(&r, &q);
+    r.duration_s = 3.4;
+    sy_bench_run_to_simulated(&r, 2); /* per-stage numbers follow the conversion too */
+    sy_bench_run_compute(&r);
+    const struct sy_stage_sum *g = &r.stage_sum[0];
+    assert_int_equal(g->requests, 2);
+    assert_int_equal(g->completed, 2);
+    NEAR(g->ttft.mean, 2 * 0.3);
+    NEAR(g->e2e.mean, 2 * (1.0 + 1.5) / 2);
+    NEAR(g->itl_mean_s, 2 * 1.0 / 6);
+    NEAR(g->span_s, 2 * 2.0);
+    NEAR(g->req_per_s, 2 / 4.0);
+    NEAR(g->output_tok_per_s, 8 / 4.0);
+    g = &r.stage_sum[1];
+    assert_int_equal(g->requests, 2);
+    assert_int_equal(g->completed, 1);
+    assert_int_equal(g->errors, 1);
+    NEAR(g->ttft.mean, 2.0);
+    NEAR(g->itl_mean_s, 1.0);
+    NEAR(g->span_s, 4.0);
+    g = &r.stage_sum[2]; /* nothing scheduled: zeros, no ITL */
+    assert_int_equal(g->requests, 0);
+    assert_true(isnan(g->itl_mean_s));
+    NEAR(g->req_per_s, 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct sy_bench_run *runs[] = {&r};
+    sy_bench_print_table(f, runs, 1);
+    fclose(f);
+    assert_non_null(strstr(text, "per stage"));
+    assert_non_null(strstr(text, "4/s x 1s"));
+    assert_non_null(strstr(text, "0.600")); /* stage 0 TTFT mean */
+    free(text);
+    struct sy_buf h;
+    sy_buf_init(&h);
+    sy_bench_render_html(&h, NULL, runs, 1);
+    assert_non_null(strstr(h.data, "<h2>Per stage</h2>"));
+    assert_null(strstr(h.data, "nan"));
+    sy_buf_fini(&h);
+    sy_bench_run_fini(&r);
+}
+
 static void test_endpoint_table_full(void **state)
 {
     struct sy_bench_run r;
@@ -415,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_run_compute),
         cmocka_unit_test(test_time_scale_conversion),
         cmocka_unit_test(test_scaled_outputs),
+        cmocka_unit_test(test_stages),
         cmocka_unit_test(test_endpoint_table_full),
         cmocka_unit_test(test_prom_sum),
         cmocka_unit_test(test_table),
