@@ -34,6 +34,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/headers.h"
+
+_Static_assert(SY_HDR_MAX == SY_CLIENT_MAX_HEADERS, "views are copied from the accumulator");
 
 #define NBUCKETS 64          /* idle-list hash buckets */
 #define READ_BUF (64 * 1024) /* scratch read buffer */
@@ -79,20 +82,15 @@ struct uconn {
     char *key;                     /* endpoint key (owned) */
     struct uconn *next;            /* idle list link */
     llhttp_t parser;               /* response parser */
-    struct sy_buf hdr;             /* header bytes of the response */
-    size_t nh;                     /* headers recorded */
-    size_t name_off[SY_CLIENT_MAX_HEADERS], name_len[SY_CLIENT_MAX_HEADERS];
-    size_t val_off[SY_CLIENT_MAX_HEADERS], val_len[SY_CLIENT_MAX_HEADERS];
-    size_t cur_off;
-    bool in_value;
-    bool connected;    /* TCP connected */
-    bool reused;       /* carried an earlier request */
-    bool closing;      /* uv_close issued */
-    bool message_done; /* response complete */
-    bool in_execute;   /* inside llhttp_execute */
-    bool paused;       /* reading stopped for backpressure */
-    bool reading;      /* uv_read_start done (reading continues while idle) */
-    int handles;       /* open handles (tcp, timer) */
+    struct sy_hdr_acc hdr;         /* header fields of the response */
+    bool connected;                /* TCP connected */
+    bool reused;                   /* carried an earlier request */
+    bool closing;                  /* uv_close issued */
+    bool message_done;             /* response complete */
+    bool in_execute;               /* inside llhttp_execute */
+    bool paused;                   /* reading stopped for backpressure */
+    bool reading;                  /* uv_read_start done (reading continues while idle) */
+    int handles;                   /* open handles (tcp, timer) */
 };
 
 static void conn_close(struct uconn *c);
@@ -138,7 +136,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     struct sy_upstream_pool *p = c->pool;
-    sy_buf_fini(&c->hdr);
+    sy_hdr_fini(&c->hdr);
     free(c->key);
     free(c);
     p->nlive--;
@@ -263,50 +261,29 @@ static void req_fail(struct sy_upstream_req *r, int err)
 
 /* ---- response parsing ---- */
 
+#define MAX_HEAD_BYTES 65536 /* response header bytes accepted */
+
 static int cb_header_field(llhttp_t *lp, const char *at, size_t len)
 {
     struct uconn *c = lp->data;
-    if (c->hdr.len + len > 65536)
-        return HPE_USER;
-    if (c->in_value || c->cur_off == 0) {
-        c->in_value = false;
-        c->cur_off = c->hdr.len;
-    }
-    sy_buf_append(&c->hdr, at, len);
-    return 0;
+    return sy_hdr_name_piece(&c->hdr, at, len, MAX_HEAD_BYTES) ? 0 : HPE_USER;
 }
 
 static int cb_header_field_complete(llhttp_t *lp)
 {
-    struct uconn *c = lp->data;
-    if (c->nh < SY_CLIENT_MAX_HEADERS) {
-        c->name_off[c->nh] = c->cur_off;
-        c->name_len[c->nh] = c->hdr.len - c->cur_off;
-    }
-    c->cur_off = c->hdr.len;
-    c->in_value = true;
+    sy_hdr_name_done(&((struct uconn *)lp->data)->hdr);
     return 0;
 }
 
 static int cb_header_value(llhttp_t *lp, const char *at, size_t len)
 {
     struct uconn *c = lp->data;
-    if (c->hdr.len + len > 65536)
-        return HPE_USER;
-    sy_buf_append(&c->hdr, at, len);
-    return 0;
+    return sy_hdr_value_piece(&c->hdr, at, len, MAX_HEAD_BYTES) ? 0 : HPE_USER;
 }
 
 static int cb_header_value_complete(llhttp_t *lp)
 {
-    struct uconn *c = lp->data;
-    if (c->nh < SY_CLIENT_MAX_HEADERS) {
-        c->val_off[c->nh] = c->cur_off;
-        c->val_len[c->nh] = c->hdr.len - c->cur_off;
-        c->nh++;
-    }
-    c->cur_off = c->hdr.len;
-    c->in_value = true;
+    sy_hdr_value_done(&((struct uconn *)lp->data)->hdr);
     return 0;
 }
 
@@ -319,12 +296,12 @@ static int cb_headers_complete(llhttp_t *lp)
     if (lp->status_code < 200)
         return 0; /* 1xx interim response: ignore */
     struct sy_upstream_head head, *h = &head;
-    sy_buf_reserve(&c->hdr, 1);
+    sy_buf_reserve(&c->hdr.buf, 1);
     h->status = lp->status_code;
-    h->nheaders = c->nh;
-    for (size_t i = 0; i < c->nh; i++) {
-        h->names[i] = (struct sy_str){c->hdr.data + c->name_off[i], c->name_len[i]};
-        h->values[i] = (struct sy_str){c->hdr.data + c->val_off[i], c->val_len[i]};
+    h->nheaders = c->hdr.n;
+    for (size_t i = 0; i < c->hdr.n; i++) {
+        h->names[i] = sy_hdr_name(&c->hdr, i);
+        h->values[i] = sy_hdr_value(&c->hdr, i);
     }
     h->content_length = (lp->flags & F_CONTENT_LENGTH) ? (int64_t)lp->content_length : -1;
     h->chunked = (lp->flags & F_CHUNKED) != 0;
@@ -346,10 +323,7 @@ static int cb_body(llhttp_t *lp, const char *at, size_t len)
 static int cb_message_begin(llhttp_t *lp)
 {
     struct uconn *c = lp->data;
-    sy_buf_reset(&c->hdr);
-    c->nh = 0;
-    c->cur_off = 0;
-    c->in_value = false;
+    sy_hdr_reset(&c->hdr);
     return 0;
 }
 
@@ -493,8 +467,7 @@ static void send_on(struct uconn *c)
     llhttp_init(&c->parser, HTTP_RESPONSE, &resp_settings);
     c->parser.data = c;
     c->message_done = false;
-    sy_buf_reset(&c->hdr);
-    c->nh = 0;
+    sy_hdr_reset(&c->hdr);
     /* r->bufs stay intact (a retry resends them); the remainder is described by a copy. */
     uv_buf_t rest[8];
     unsigned nrest = 0;
@@ -592,7 +565,7 @@ static void start_request(struct sy_upstream_req *r)
     c->pool = p;
     c->key = sy_xstrdup(r->key);
     c->handles = 2;
-    sy_buf_init(&c->hdr);
+    sy_hdr_init(&c->hdr);
     p->nlive++;
     uv_tcp_init(p->loop, &c->tcp);
     uv_timer_init(p->loop, &c->timer);

@@ -49,6 +49,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/headers.h"
+
+_Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the accumulator");
 
 #define SY_HTTP_MAX_HEADER_BYTES (64 * 1024)  /* url + headers; more is 431 */
 #define SY_HTTP_MAX_PENDING      (256 * 1024) /* stashed pipelined bytes before reads pause */
@@ -75,27 +78,21 @@ struct sy_http_conn {
     struct sy_http_server *srv;       /* owner */
     struct sy_http_conn *next, *prev; /* server's list */
     llhttp_t parser;                  /* request parser */
-    struct sy_buf hdr;                /* url, header names and values of the request in progress */
-    size_t url_len;                   /* url is hdr[0..url_len) */
-    size_t nh;                        /* headers recorded */
-    size_t name_off[SY_HTTP_MAX_HEADERS], name_len[SY_HTTP_MAX_HEADERS];
-    size_t val_off[SY_HTTP_MAX_HEADERS], val_len[SY_HTTP_MAX_HEADERS];
-    size_t cur_off;          /* start of the field/value being read */
-    bool in_value;           /* last callback was a header value */
-    bool too_many_headers;   /* more than SY_HTTP_MAX_HEADERS */
-    struct sy_buf body;      /* body of the request in progress */
-    int reject_status;       /* set by callbacks to refuse the request */
-    struct sy_buf pending;   /* bytes read while a request is being handled */
-    struct sy_http_req *req; /* request being handled, or NULL */
-    bool reading;            /* uv_read_start active */
-    bool closed;             /* uv_close issued */
-    bool handle_closed;      /* close callbacks ran (both handles) */
-    int handles_open;        /* tcp + timer */
-    bool close_after_write;  /* close once the write queue is empty */
-    bool in_execute;         /* inside llhttp_execute (no re-entry) */
-    bool body_direct;        /* reading a Content-Length body straight into body */
-    size_t queued;           /* bytes in uv_write requests not yet completed */
-    char peer[64];           /* "ip:port" */
+    struct sy_hdr_acc hdr;            /* url, then the header fields of the request in progress */
+    size_t url_len;                   /* url is hdr.buf[0..url_len) */
+    struct sy_buf body;               /* body of the request in progress */
+    int reject_status;                /* set by callbacks to refuse the request */
+    struct sy_buf pending;            /* bytes read while a request is being handled */
+    struct sy_http_req *req;          /* request being handled, or NULL */
+    bool reading;                     /* uv_read_start active */
+    bool closed;                      /* uv_close issued */
+    bool handle_closed;               /* close callbacks ran (both handles) */
+    int handles_open;                 /* tcp + timer */
+    bool close_after_write;           /* close once the write queue is empty */
+    bool in_execute;                  /* inside llhttp_execute (no re-entry) */
+    bool body_direct;                 /* reading a Content-Length body straight into body */
+    size_t queued;                    /* bytes in uv_write requests not yet completed */
+    char peer[64];                    /* "ip:port" */
 };
 
 /* Private per-request state hangs off the public struct. */
@@ -255,13 +252,9 @@ static void conn_start_read(struct sy_http_conn *c);
 
 static void reset_message(struct sy_http_conn *c)
 {
-    sy_buf_reset(&c->hdr);
+    sy_hdr_reset(&c->hdr);
     sy_buf_reset(&c->body);
     c->url_len = 0;
-    c->nh = 0;
-    c->cur_off = 0;
-    c->in_value = false;
-    c->too_many_headers = false;
     c->reject_status = 0;
     c->body_direct = false;
 }
@@ -294,11 +287,11 @@ static int cb_message_begin(llhttp_t *p)
 static int cb_url(llhttp_t *p, const char *at, size_t len)
 {
     struct sy_http_conn *c = p->data;
-    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+    if (c->hdr.buf.len + len > SY_HTTP_MAX_HEADER_BYTES) {
         c->reject_status = 414;
         return HPE_USER;
     }
-    sy_buf_append(&c->hdr, at, len);
+    sy_buf_append(&c->hdr.buf, at, len);
     c->url_len += len;
     return 0;
 }
@@ -306,66 +299,39 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct sy_http_conn *c = p->data;
-    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+    if (!sy_hdr_name_piece(&c->hdr, at, len, SY_HTTP_MAX_HEADER_BYTES)) {
         c->reject_status = 431;
         return HPE_USER;
     }
-    if (c->in_value || c->cur_off == 0) {
-        c->in_value = false;
-        c->cur_off = c->hdr.len;
-    }
-    sy_buf_append(&c->hdr, at, len);
     return 0;
 }
 
 static int cb_header_field_complete(llhttp_t *p)
 {
-    struct sy_http_conn *c = p->data;
-    if (c->nh >= SY_HTTP_MAX_HEADERS) {
-        c->too_many_headers = true;
-    } else {
-        c->name_off[c->nh] = c->cur_off;
-        c->name_len[c->nh] = c->hdr.len - c->cur_off;
-    }
-    c->cur_off = c->hdr.len;
-    c->in_value = true;
+    sy_hdr_name_done(&((struct sy_http_conn *)p->data)->hdr);
     return 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sy_http_conn *c = p->data;
-    if (c->hdr.len + len > SY_HTTP_MAX_HEADER_BYTES) {
+    if (!sy_hdr_value_piece(&c->hdr, at, len, SY_HTTP_MAX_HEADER_BYTES)) {
         c->reject_status = 431;
         return HPE_USER;
     }
-    sy_buf_append(&c->hdr, at, len);
     return 0;
 }
 
 static int cb_header_value_complete(llhttp_t *p)
 {
-    struct sy_http_conn *c = p->data;
-    if (c->nh < SY_HTTP_MAX_HEADERS) {
-        c->val_off[c->nh] = c->cur_off;
-        c->val_len[c->nh] = c->hdr.len - c->cur_off;
-        c->nh++;
-    }
-    c->cur_off = c->hdr.len;
-    c->in_value = true;
+    sy_hdr_value_done(&((struct sy_http_conn *)p->data)->hdr);
     return 0;
-}
-
-static bool hdr_is(struct sy_http_conn *c, size_t i, const char *name)
-{
-    size_t n = strlen(name);
-    return c->name_len[i] == n && strncasecmp(c->hdr.data + c->name_off[i], name, n) == 0;
 }
 
 static int cb_headers_complete(llhttp_t *p)
 {
     struct sy_http_conn *c = p->data;
-    if (c->too_many_headers) {
+    if (c->hdr.overflow) {
         c->reject_status = 431;
         return HPE_USER;
     }
@@ -374,9 +340,9 @@ static int cb_headers_complete(llhttp_t *p)
         c->reject_status = 413;
         return HPE_USER;
     }
-    for (size_t i = 0; i < c->nh; i++) {
-        if (hdr_is(c, i, "expect") && c->val_len[i] == 12 &&
-            strncasecmp(c->hdr.data + c->val_off[i], "100-continue", 12) == 0) {
+    for (size_t i = 0; i < c->hdr.n; i++) {
+        if (sy_str_case_eq_c(sy_hdr_name(&c->hdr, i), "expect") &&
+            sy_str_case_eq_c(sy_hdr_value(&c->hdr, i), "100-continue")) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             conn_write2(c, cont, sizeof cont - 1, NULL, 0);
         }
@@ -434,11 +400,11 @@ static void dispatch(struct sy_http_conn *c)
     struct sy_http_req *r = &rp->pub;
     r->conn = c;
     r->start_ns = sy_now_ns();
-    sy_buf_reserve(&c->hdr, 1);
+    sy_buf_reserve(&c->hdr.buf, 1);
     sy_buf_reserve(&c->body, 1);
     const char *m = llhttp_method_name((llhttp_method_t)c->parser.method);
     r->method = sy_str_c(m);
-    r->url = (struct sy_str){c->hdr.data, c->url_len};
+    r->url = (struct sy_str){c->hdr.buf.data, c->url_len};
     const char *q = memchr(r->url.p, '?', r->url.len);
     if (q) {
         r->path = (struct sy_str){r->url.p, (size_t)(q - r->url.p)};
@@ -447,10 +413,10 @@ static void dispatch(struct sy_http_conn *c)
         r->path = r->url;
         r->query = (struct sy_str){"", 0};
     }
-    r->nheaders = c->nh;
-    for (size_t i = 0; i < c->nh; i++) {
-        r->header_names[i] = (struct sy_str){c->hdr.data + c->name_off[i], c->name_len[i]};
-        r->header_values[i] = (struct sy_str){c->hdr.data + c->val_off[i], c->val_len[i]};
+    r->nheaders = c->hdr.n;
+    for (size_t i = 0; i < c->hdr.n; i++) {
+        r->header_names[i] = sy_hdr_name(&c->hdr, i);
+        r->header_values[i] = sy_hdr_value(&c->hdr, i);
     }
     r->body = c->body.data;
     r->body_len = c->body.len;
@@ -633,7 +599,7 @@ static void conn_maybe_free(struct sy_http_conn *c)
     if (!c->handle_closed || c->req)
         return;
     struct sy_http_server *s = c->srv;
-    sy_buf_fini(&c->hdr);
+    sy_hdr_fini(&c->hdr);
     sy_buf_fini(&c->body);
     sy_buf_fini(&c->pending);
     free(c);
@@ -685,7 +651,7 @@ static struct sy_http_conn *conn_new(struct sy_http_server *s)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    sy_buf_init(&c->hdr);
+    sy_hdr_init(&c->hdr);
     sy_buf_init(&c->body);
     sy_buf_init(&c->pending);
     return c;
