@@ -61,6 +61,9 @@ struct sy_endpoint {
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
     _Atomic uint64_t conn_fail_ns;     /* last upstream connect failure (monotonic ns), 0 = none */
+
+    uint8_t scrape_busy; /* scraper thread only: bit 0 a /metrics poll, bit 1 a /v1/models poll
+                          * in flight (a gateway runs one scraper) */
 };
 
 struct sy_pool {

@@ -59,6 +59,11 @@ struct poll {
     struct poll *next, *prev;
 };
 
+static uint8_t busy_bit(bool models)
+{
+    return models ? 2 : 1;
+}
+
 static void poll_unlink_free(struct poll *p)
 {
     struct sy_scraper *s = p->s;
@@ -69,6 +74,7 @@ static void poll_unlink_free(struct poll *p)
     if (p->next)
         p->next->prev = p->prev;
     /* mark the endpoint free for the next tick */
+    p->ep->scrape_busy &= (uint8_t)~busy_bit(p->models);
     sy_endpoint_unref(p->ep);
     sy_buf_fini(&p->req);
     sy_buf_fini(&p->body);
@@ -174,12 +180,11 @@ static void on_done(void *ud, int err)
 static const struct sy_upstream_cbs cbs = {
     .on_head = on_head, .on_body = on_body, .on_done = on_done};
 
-static bool polling(struct sy_scraper *s, struct sy_endpoint *ep, bool models)
+/* O(1): the flag lives on the endpoint (a linear scan of the in-flight list per endpoint per
+ * tick was O(n^2) at 256 endpoints). */
+static bool polling(const struct sy_endpoint *ep, bool models)
 {
-    for (struct poll *p = s->polls; p; p = p->next)
-        if (p->ep == ep && p->models == models)
-            return true;
-    return false;
+    return (ep->scrape_busy & busy_bit(models)) != 0;
 }
 
 static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models)
@@ -188,6 +193,7 @@ static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models
     p->s = s;
     p->ep = sy_endpoint_ref(ep);
     p->models = models;
+    ep->scrape_busy |= busy_bit(models);
     sy_buf_init(&p->req);
     sy_buf_init(&p->body);
     sy_buf_printf(&p->req,
@@ -211,9 +217,9 @@ static void tick(uv_timer_t *t)
     s->ticks++;
     for (size_t i = 0; i < s->pool->n; i++) {
         struct sy_endpoint *ep = s->pool->eps[i];
-        if (!polling(s, ep, false))
+        if (!polling(ep, false))
             start_poll(s, ep, false);
-        if (models && !polling(s, ep, true))
+        if (models && !polling(ep, true))
             start_poll(s, ep, true);
     }
 }

@@ -5,7 +5,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
       non-stream: JSON with "served_by" (its port), the received x-request-id, sha256 of the body
       stream (body "stream": true): `chunks` SSE events `interval` seconds apart, then a usage
       event and [DONE]
-  GET /metrics     vLLM-style metrics from the stub's attributes (waiting, running, kv)
+  GET /metrics     vLLM-style metrics from the stub's attributes (waiting, running, kv), after
+                   `metrics_delay` seconds; counted in metrics_polls / metrics_max_active
   GET /v1/models   {"data": [{"id": model} ...]}
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
@@ -43,6 +44,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if self.path == "/metrics":
+            with st.lock:
+                st.metrics_polls += 1
+                st.metrics_active += 1
+                st.metrics_max_active = max(st.metrics_max_active, st.metrics_active)
+            try:
+                time.sleep(st.metrics_delay)
+            finally:
+                with st.lock:
+                    st.metrics_active -= 1
             if st.metrics_status != 200:
                 self._send(st.metrics_status, b"no", "text/plain")
                 return
@@ -154,6 +164,10 @@ class Stub:
         self.running = 0
         self.kv = 0.0
         self.metrics_status = 200
+        self.metrics_delay = 0.0     # seconds before /metrics answers
+        self.metrics_polls = 0       # /metrics requests received
+        self.metrics_active = 0      # /metrics requests being answered now
+        self.metrics_max_active = 0  # most at once
         self.chunks = 5
         self.interval = 0.05
         self.delay = 0.0

@@ -383,6 +383,26 @@ def test_queue_and_kv_reported_in_pool_gauges():
 
 
 @test
+def test_slow_metrics_never_polled_twice_at_once():
+    # scrapes every 50 ms, /metrics answers after 300 ms: one poll per endpoint at a time,
+    # so about one poll per 300 ms, never overlapping, and the endpoint stays ready
+    a, b = Stub(), Stub()
+    a.metrics_delay = b.metrics_delay = 0.3
+    gw = Gateway([a, b])
+    gw.wait_ready()
+    before = a.metrics_polls
+    time.sleep(1.5)
+    polls = a.metrics_polls - before
+    check(a.metrics_max_active == 1 and b.metrics_max_active == 1,
+          "one /metrics poll in flight per endpoint (max %d, %d)" %
+          (a.metrics_max_active, b.metrics_max_active))
+    check(2 <= polls <= 7, "polls follow the slow endpoint, not the 50 ms tick: %d" % polls)
+    st, _, _ = completion(gw.port)
+    check(st == 200, "slow-metrics endpoints still serve: %d" % st)
+    gw.stop()
+
+
+@test
 def test_sigterm_drains_inflight_stream():
     s = Stub()
     s.chunks = 10
