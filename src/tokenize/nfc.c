@@ -18,6 +18,7 @@
  * function) and skipping NFC (Qwen's files do declare it; composed vs decomposed accents would
  * produce different ids than the engine).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,19 +147,55 @@ static void decompose(struct cpvec *c, uint32_t cp)
         push(c, d[i]);
 }
 
+/* clean_lead[b]: no code point whose UTF-8 form starts with byte b is unsafe, so the quick check
+ * can skip the whole sequence undecoded (CJK, most of the BMP). Built once from sy_nfc_unsafe. */
+static bool clean_lead[256];
+static uint64_t bmp_unsafe[0x10000 / 64]; /* bit cp: is_unsafe(cp), for the BMP */
+static pthread_once_t clean_once = PTHREAD_ONCE_INIT;
+
+static void clean_init(void)
+{
+    for (unsigned b = 0xC2; b < 0xF5; b++) {
+        uint32_t lo, hi;
+        if (b < 0xE0) {
+            lo = (b & 0x1F) << 6;
+            hi = lo + 0x3F;
+        } else if (b < 0xF0) {
+            lo = (b & 0x0F) << 12;
+            hi = lo + 0xFFF;
+        } else {
+            lo = (b & 0x07) << 18;
+            hi = lo + 0x3FFFF;
+        }
+        bool clean = true;
+        for (size_t k = 0; k < NELEMS(sy_nfc_unsafe) && clean; k++)
+            clean = hi < sy_nfc_unsafe[k][0] || lo > sy_nfc_unsafe[k][1];
+        clean_lead[b] = clean && lo >= 0x300;
+    }
+    for (size_t k = 0; k < NELEMS(sy_nfc_unsafe); k++)
+        for (uint32_t cp = sy_nfc_unsafe[k][0]; cp <= sy_nfc_unsafe[k][1] && cp < 0x10000; cp++)
+            if (cp >= 0x300)
+                bmp_unsafe[cp >> 6] |= 1ULL << (cp & 63);
+}
+
 bool sy_tokenize__nfc(const char *s, size_t len, struct sy_buf *out)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     bool unsafe = false;
+    pthread_once(&clean_once, clean_init);
     while (i < len && !unsafe) {
         if (p[i] < 0xCC) { /* ASCII, Latin-1 and every lead byte below U+0300 */
             i++;
             continue;
         }
+        if (clean_lead[p[i]]) { /* s is valid UTF-8: skip the sequence */
+            i += p[i] < 0xE0 ? 2 : p[i] < 0xF0 ? 3 : 4;
+            continue;
+        }
         uint32_t cp;
         i += sy_tokenize__utf8_dec(p + i, len - i, &cp);
-        unsafe = is_unsafe(cp);
+        unsafe = cp < 0x10000 ? (bmp_unsafe[cp >> 6] >> (cp & 63) & 1) != 0 : is_unsafe(cp);
     }
     if (!unsafe)
         return false;
