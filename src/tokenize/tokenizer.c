@@ -781,9 +781,18 @@ int sy_tokenizer_encode(const struct sy_tokenizer *t, const char *text, size_t l
             i++;
             continue;
         }
-        uint32_t cp;
-        size_t k = sy_tokenize__utf8_dec(p + i, len - i, &cp);
-        bool bad = cp == 0xFFFD && k == 1;
+        size_t k;
+        bool bad;
+        unsigned char c = p[i];
+        if (c >= 0xE1 && c <= 0xEF && c != 0xED && i + 2 < len && (p[i + 1] & 0xC0) == 0x80 &&
+            (p[i + 2] & 0xC0) == 0x80) { /* the common 3-byte case (CJK), no range checks */
+            k = 3;
+            bad = false;
+        } else {
+            uint32_t cp;
+            k = sy_tokenize__utf8_dec(p + i, len - i, &cp);
+            bad = cp == 0xFFFD && k == 1;
+        }
         if (bad && !fixing) {
             fixing = true;
             sy_buf_reserve(&fixed, len + 16);
