@@ -154,8 +154,11 @@ static void write_tokenizer(const char *dir)
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     f = fopen(path, "w");
     assert_non_null(f);
-    fputs("{\"chat_template\": \"{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
-          "{% if add_generation_prompt %}<assistant>{% endif %}\"}",
+    fputs("{\"chat_template\": \"{% if tools %}<tools:{{ tools[0].function.name }}"
+          "{{ tools[0].function.description }}>{% endif %}"
+          "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+          "{% if add_generation_prompt %}<assistant>{% endif %}"
+          "{% if enable_thinking is false %}<nothink>{% endif %}\"}",
           f);
     fclose(f);
 }
@@ -194,6 +197,38 @@ static void test_local_tokens(void **state)
     assert_int_equal(t->n, strlen(want));
     for (size_t i = 0; i < t->n; i++)
         assert_int_equal(t->ids[i], (unsigned char)want[i]);
+    tp.ops->done(tp.state, &cy, NULL, true);
+    /* chat with tools, content parts and chat_template_kwargs: rendered from the whole body as
+     * vLLM renders it (before, the token producer rendered the messages alone) */
+    const char *with_tools =
+        "{\"model\":\"m\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+        "{\"type\":\"text\",\"text\":\"b\"}]}],\"chat_template_kwargs\":{\"enable_thinking\":false}"
+        "}";
+    assert_int_equal(sy_request_parse(SY_API_CHAT_COMPLETIONS, with_tools, strlen(with_tools), &r,
+                                      err, sizeof err),
+                     0);
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    want = "<tools:fNone><user>a\nb<assistant><nothink>";
+    assert_int_equal(t->n, strlen(want));
+    for (size_t i = 0; i < t->n; i++)
+        assert_int_equal(t->ids[i], (unsigned char)want[i]);
+    tp.ops->done(tp.state, &cy, NULL, true);
+    /* malformed tools (vLLM answers 400): scheduling goes on with the estimate */
+    const char *bad_tools = "{\"model\":\"m\",\"tools\":{\"name\":\"f\"},"
+                            "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    assert_int_equal(sy_request_parse(SY_API_CHAT_COMPLETIONS, bad_tools, strlen(bad_tools), &r,
+                                      err, sizeof err),
+                     0);
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    assert_int_equal(t->n, (r.prompt.len + 3) / 4);
+    uint32_t est[16];
+    sy_sched_tokens_estimate(r.prompt.p, r.prompt.len, est);
+    assert_memory_equal(t->ids, est, t->n * sizeof *est);
     tp.ops->done(tp.state, &cy, NULL, true);
     /* completions given as token ids: taken as is */
     fx_req(&r, "m", 0);
