@@ -443,6 +443,11 @@ bool sy_bpe__finish(struct sy_bpe *m, bool ignore_merges)
     return true;
 }
 
+bool sy_bpe__premerged(const struct sy_bpe *m, uint32_t cp)
+{
+    return m->pre && cp < SY_BPE_NPRE && m->pre[cp] != SY_BPE_NONE;
+}
+
 /* The initial symbols of w: one per byte, except that a 2- or 3-byte character whose pre-merge
  * table entry is set becomes its whole-character token, when neither neighbouring byte is in a
  * context where a merge result glues a partial character to it. Returns the symbol count. */

@@ -40,6 +40,9 @@ bool sy_bpe__add_merge(struct sy_bpe *m, const char *a, size_t alen, const char 
 bool sy_bpe__finish(struct sy_bpe *m, bool ignore_merges);
 /* Appends the ids of one pre-tokenized word (raw bytes before the ByteLevel mapping). */
 void sy_bpe__word(const struct sy_bpe *m, const unsigned char *w, size_t len, struct sy_buf *ids);
+/* True when the BMP character cp may start as its whole-character token instead of as bytes
+ * (bpe.c, "Character pre-merge"); still subject to its neighbouring bytes in each word. */
+bool sy_bpe__premerged(const struct sy_bpe *m, uint32_t cp);
 
 /* Maps a raw byte to its ByteLevel character (GPT-2 bytes_to_unicode). */
 uint32_t sy_tokenize__byte_char(unsigned char b);
