@@ -185,6 +185,11 @@ bool sy_tokenize__nfc(const char *s, size_t len, struct sy_buf *out)
     bool unsafe = false;
     pthread_once(&clean_once, clean_init);
     while (i < len && !unsafe) {
+        uint64_t w8;
+        if (i + 8 <= len && (memcpy(&w8, p + i, 8), (w8 & 0x8080808080808080ULL) == 0)) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
         if (p[i] < 0xCC) { /* ASCII, Latin-1 and every lead byte below U+0300 */
             i++;
             continue;

@@ -775,6 +775,11 @@ int sy_tokenizer_encode(const struct sy_tokenizer *t, const char *text, size_t l
     bool fixing = false;
     const unsigned char *p = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
+        uint64_t w8;
+        if (!fixing && i + 8 <= len && (memcpy(&w8, p + i, 8), (w8 & 0x8080808080808080ULL) == 0)) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
         if (p[i] < 0x80) {
             if (fixing)
                 sy_buf_append(&fixed, p + i, 1);
