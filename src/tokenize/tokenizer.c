@@ -69,6 +69,7 @@ struct sy_tokenizer {
     struct added *added;                      /* owned; added tokens */
     size_t nadded;                            /* entries */
     struct trie trie;                         /* added-token matcher */
+    int lead1;                                /* the first byte of every added token, or -1 */
     bool nfc;                                 /* normalizer: NFC */
     pcre2_code *split[SY_TOK_MAX_SPLITS + 1]; /* owned; Split regexes in order */
     size_t nsplit;                            /* entries */
@@ -482,6 +483,7 @@ static int load_model(struct sy_tokenizer *t, const cJSON *model, char *err, siz
 static int load_added(struct sy_tokenizer *t, const cJSON *list, char *err, size_t errcap)
 {
     trie_init(&t->trie);
+    t->lead1 = -1;
     if (!list || cJSON_IsNull(list))
         return 0;
     if (!cJSON_IsArray(list))
@@ -505,6 +507,8 @@ static int load_added(struct sy_tokenizer *t, const cJSON *list, char *err, size
         a->special = json_flag(it, "special");
         trie_add(&t->trie, a->content, a->len, (int32_t)t->nadded);
         t->nadded++;
+        unsigned char c0 = (unsigned char)a->content[0];
+        t->lead1 = t->nadded == 1 || t->lead1 == c0 ? c0 : -1;
         if (a->id + 1 > t->vocab_size)
             t->vocab_size = a->id + 1;
     }
@@ -723,6 +727,14 @@ static int encode_valid(const struct sy_tokenizer *t, const char *s, size_t len,
     size_t start = 0, i = 0;
     bool strip_next = false; /* the previous added token has rstrip */
     while (i < len) {
+        if (!t->nadded)
+            break;
+        if (t->lead1 >= 0) { /* every added token starts with the same byte: jump to it */
+            const char *q = memchr(s + i, t->lead1, len - i);
+            if (!q)
+                break;
+            i = (size_t)(q - s);
+        }
         size_t mlen = 0;
         int32_t a =
             t->trie.child[(unsigned char)s[i]] ? match_added(&t->trie, s, len, i, &mlen) : -1;
