@@ -189,10 +189,7 @@ int64_t sy_bpe__lookup(const struct sy_bpe *m, const char *tok, size_t len)
 
 static inline size_t mhash(uint64_t key, size_t mask)
 {
-    key ^= key >> 29;
-    key *= 0xbf58476d1ce4e5b9ULL;
-    key ^= key >> 32;
-    return (size_t)key & mask;
+    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
 }
 
 static void mput(struct mslot *tab, size_t cap, uint64_t key, uint64_t val)
