@@ -185,21 +185,28 @@ bool sy_tokenize__nfc(const char *s, size_t len, struct sy_buf *out)
     bool unsafe = false;
     pthread_once(&clean_once, clean_init);
     while (i < len && !unsafe) {
+        unsigned char c = p[i];
         uint64_t w8;
-        if (i + 8 <= len && (memcpy(&w8, p + i, 8), (w8 & 0x8080808080808080ULL) == 0)) {
+        if (c < 0x80 && i + 8 <= len &&
+            (memcpy(&w8, p + i, 8), (w8 & 0x8080808080808080ULL) == 0)) {
             i += 8; /* eight ASCII bytes */
             continue;
         }
-        if (p[i] < 0xCC) { /* ASCII, Latin-1 and every lead byte below U+0300 */
+        if (c < 0xCC) { /* ASCII, Latin-1 and every lead byte below U+0300 */
             i++;
             continue;
         }
-        if (clean_lead[p[i]]) { /* s is valid UTF-8: skip the sequence */
-            i += p[i] < 0xE0 ? 2 : p[i] < 0xF0 ? 3 : 4;
+        if (clean_lead[c]) { /* s is valid UTF-8: skip the sequence */
+            i += c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
             continue;
         }
         uint32_t cp;
-        i += sy_tokenize__utf8_dec(p + i, len - i, &cp);
+        if (c >= 0xE0 && c < 0xF0 && i + 2 < len) { /* valid UTF-8: decode inline */
+            cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
+            i += 3;
+        } else {
+            i += sy_tokenize__utf8_dec(p + i, len - i, &cp);
+        }
         unsafe = cp < 0x10000 ? (bmp_unsafe[cp >> 6] >> (cp & 63) & 1) != 0 : is_unsafe(cp);
     }
     if (!unsafe)
