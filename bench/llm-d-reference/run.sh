@@ -27,7 +27,10 @@
 # Variables: OUTPUT_LEN (1000), TIME_SCALE (0.25), RATE (40), STAGES, STAGE_DURATION_SCALE (1),
 # BUILD (build) or BIN (the switchyard binary; default $BUILD/switchyard, built by make),
 # BASE (18001: replicas on BASE..BASE+7), RR_PORT (18080), SY_PORT (18081), OUT (/tmp), TIMEOUT
-# (3600s simulated, per request). Results: ref.json, ref.html and ref-*.log in OUT.
+# (3600: seconds of simulated time a request may go without a byte, in the bench and in both
+# gateways' timeouts.request, which is wall time: TIMEOUT / X there; the gateways' default of 300
+# wall seconds would cut requests queued for 75 simulated seconds at X = 0.25).
+# Results: ref.json, ref.html and ref-*.log in OUT.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
@@ -44,11 +47,12 @@ OUT=${OUT:-/tmp}
 BASE=${BASE:-18001}
 RR_PORT=${RR_PORT:-18080}
 SY_PORT=${SY_PORT:-18081}
-TIMEOUT=${TIMEOUT:-3600s}
+TIMEOUT=${TIMEOUT:-3600}
 LLMD_STAGES="15:50,3:20,10:20,15:20,20:38,22:34,25:30,30:25,35:21,40:38,43:36,46:33,49:30,52:29,55:27,57:26,60:25"
 
-awk -v x="$TIME_SCALE" -v f="$STAGE_DURATION_SCALE" 'BEGIN { exit !(x > 0 && x <= 1000 && f > 0) }' || {
-    echo "run.sh: TIME_SCALE must be in (0, 1000] and STAGE_DURATION_SCALE > 0" >&2
+awk -v x="$TIME_SCALE" -v f="$STAGE_DURATION_SCALE" -v t="$TIMEOUT" \
+    'BEGIN { exit !(x > 0 && x <= 1000 && f > 0 && t > 0) }' || {
+    echo "run.sh: TIME_SCALE must be in (0, 1000], STAGE_DURATION_SCALE and TIMEOUT > 0" >&2
     exit 2
 }
 for p in "$RR_PORT" "$SY_PORT" $(seq "$BASE" $((BASE + 7))); do
@@ -70,14 +74,18 @@ trap cleanup EXIT INT TERM
 "$BIN" sim --replicas 8 --port "$BASE" --profile qwen3-32b-tp2-h100 --time-scale "$TIME_SCALE" \
     --model Qwen/Qwen3-32B --log-level warn 2>"$OUT/ref-sim.log" &
 PIDS+=($!)
+for i in $(seq 0 7); do
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$((BASE + i))/health" >/dev/null && break; sleep 0.1; done
+done
 # 50 ms of simulated time between metric reads (at least 10 ms of wall time), staleness 2 s.
 scrape=$(awk -v x="$TIME_SCALE" 'BEGIN { s = 50 / x; if (s < 10) s = 10; printf "%.0f", s }')
 stale=$((scrape * 40))
+req_timeout=$(awk -v x="$TIME_SCALE" -v t="$TIMEOUT" 'BEGIN { printf "%.0f", t / x }')
 for f in gw-rr gw-sy; do
     port=$RR_PORT
     [ "$f" = gw-sy ] && port=$SY_PORT
-    awk -v b="$BASE" -v port="$port" -v scrape="$scrape" -v stale="$stale" '{
-        gsub(/@PORT@/, port); gsub(/@SCRAPE@/, scrape); gsub(/@STALE@/, stale)
+    awk -v b="$BASE" -v port="$port" -v scrape="$scrape" -v stale="$stale" -v rt="$req_timeout" '{
+        gsub(/@PORT@/, port); gsub(/@SCRAPE@/, scrape); gsub(/@STALE@/, stale); gsub(/@REQ_TIMEOUT@/, rt)
         if ($0 ~ /@EP@/) { for (i = 0; i < 8; i++) printf "    - address: 127.0.0.1:%d\n", b + i }
         else print }' "$here/$f.yaml.in" >"$tmp/$f.yaml"
 done
@@ -110,6 +118,6 @@ echo "run.sh: output $OUTPUT_LEN, $what, time scale $TIME_SCALE (gateways scrape
 "$BIN" bench --target "k8s-service=http://127.0.0.1:$RR_PORT" --target "switchyard=http://127.0.0.1:$SY_PORT" \
     --workload shared-prefix --num-groups 150 --num-prompts-per-group 5 \
     --system-prompt-len 6000 --question-len 1200 --output-len "$OUTPUT_LEN" --ignore-eos \
-    "${load[@]}" --time-scale "$TIME_SCALE" --timeout "$TIMEOUT" \
+    "${load[@]}" --time-scale "$TIME_SCALE" --timeout "${TIMEOUT}s" \
     "${metrics[@]}" --reset-prefix-cache --json "$OUT/ref.json" --report "$OUT/ref.html" \
     --title "llm-d reference experiment (simulated, output $OUTPUT_LEN, time scale $TIME_SCALE)"
