@@ -202,12 +202,20 @@ static void test_array_merges_and_ties(void **state)
     struct sy_tokenizer *t = load_ok();
     expect_ids(t, S("aaa"), IDS(256, 'a'));
     expect_ids(t, S("aaaaa"), IDS(257, 'a'));
-    /* the direct scan (<= 32 bytes) and the heap (> 32 bytes) agree */
+    /* the stack scan (<= 32 bytes), the scratch scan (<= 64 symbols) and the heap agree */
     char buf[80];
     memset(buf, 'a', sizeof(buf));
     expect_ids(t, buf, 32, IDS(257, 257, 257, 257, 257, 257, 257, 257));
     expect_ids(t, buf, 35, IDS(257, 257, 257, 257, 257, 257, 257, 257, 256, 'a'));
     expect_ids(t, buf, 37, IDS(257, 257, 257, 257, 257, 257, 257, 257, 257, 'a'));
+    expect_ids(t, buf, 64,
+               IDS(257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257));
+    expect_ids(t, buf, 67,
+               IDS(257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257,
+                   256, 'a'));
+    expect_ids(t, buf, 69,
+               IDS(257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257, 257,
+                   257, 'a'));
     sy_tokenizer_free(t);
 }
 
