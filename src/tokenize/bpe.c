@@ -13,7 +13,7 @@
  * which is what both the Rust tokenizers and transformers.js do. Words of up to 64 symbols use a
  * direct scan (O(n^2), branch-free minimum over a fixed array, no allocation); longer ones (long
  * CJK runs, whitespace runs, minified code) use a binary heap of candidate pairs with lazy
- * invalidation, O(n log n), in per-thread scratch arrays that only grow (no malloc per word).
+ * invalidation, O(n log n), in per-thread scratch arrays (no malloc per word).
  *
  * Character pre-merge. A 32k-token Chinese prompt is ~190 KB of 3-byte characters in long
  * space-free pieces, and four of every five merges only rebuild characters from their bytes. So
@@ -54,13 +54,14 @@
 #include "core/alloc.h"
 #include "tokenize/internal.h"
 
-#define SY_BPE_SMALL       32      /* words up to this many bytes merge on the stack */
-#define SY_BPE_SCAN        64      /* words up to this many initial symbols use the direct scan */
-#define SY_BPE_CACHE_SLOTS 16384   /* per-thread word cache entries (direct-mapped, 1 MiB) */
-#define SY_BPE_CACHE_WORD  26      /* longest cached word, bytes */
-#define SY_BPE_CACHE_IDS   7       /* most ids a cached word may have */
-#define SY_BPE_NPRE        0x10000 /* pre-merge table covers the BMP (2- and 3-byte UTF-8) */
-#define SY_BPE_NONE        UINT32_MAX
+#define SY_BPE_SMALL        32      /* words up to this many bytes merge on the stack */
+#define SY_BPE_SCAN         64      /* words up to this many initial symbols use the direct scan */
+#define SY_BPE_CACHE_SLOTS  16384   /* per-thread word cache entries (direct-mapped, 1 MiB) */
+#define SY_BPE_CACHE_WORD   26      /* longest cached word, bytes */
+#define SY_BPE_CACHE_IDS    7       /* most ids a cached word may have */
+#define SY_BPE_NPRE         0x10000 /* pre-merge table covers the BMP (2- and 3-byte UTF-8) */
+#define SY_BPE_NONE         UINT32_MAX
+#define SY_BPE_SCRATCH_KEEP 65536 /* per-thread scratch kept between words, symbols (2.6 MB) */
 
 _Static_assert(SY_BPE_SMALL <= SY_BPE_SCAN && SY_BPE_SCAN < UINT16_MAX, "scan sizes");
 
@@ -545,8 +546,9 @@ static void merge_small(const struct sy_bpe *m, uint32_t *sym, size_t n, struct 
  * Natural text repeats words, so each thread keeps a direct-mapped cache of short words -> ids.
  * Entries are tagged with the model's serial (never reused, unlike its address), so several
  * tokenizers can share a thread and a freed one can never serve stale ids. Long words merge in
- * scratch arrays that only grow. Being per thread, none of it needs locks; the memory is released
- * by a pthread key destructor when the thread exits.
+ * scratch arrays that grow as needed and are kept for the next word, up to SY_BPE_SCRATCH_KEEP
+ * symbols (a larger word's arrays are freed after it). Being per thread, none of it needs locks;
+ * the memory is released by a pthread key destructor when the thread exits.
  */
 struct centry {
     uint64_t serial;                /* owning model; 0 = empty */
@@ -568,7 +570,7 @@ struct tls {
     struct centry *cache; /* owned; SY_BPE_CACHE_SLOTS entries */
     struct sym *sym;      /* owned; cap entries */
     uint32_t *ids;        /* owned; cap entries */
-    uint64_t *heap;       /* owned; cap entries */
+    uint64_t *heap;       /* owned; 2 * cap entries */
     size_t cap;           /* scratch capacity, symbols */
 };
 
@@ -602,6 +604,7 @@ static struct tls *tls_get(void)
     return tl;
 }
 
+/* Room for a word of n bytes: n symbols, 2n heap entries. */
 static void tls_reserve(struct tls *t, size_t n)
 {
     if (n <= t->cap)
@@ -614,16 +617,29 @@ static void tls_reserve(struct tls *t, size_t n)
     free(t->heap);
     t->sym = sy_xmalloc(cap * sizeof(*t->sym));
     t->ids = sy_xmalloc(cap * sizeof(*t->ids));
-    t->heap = sy_xmalloc(cap * sizeof(*t->heap));
+    t->heap = sy_xmalloc(2 * cap * sizeof(*t->heap));
     t->cap = cap;
+}
+
+/* Gives back scratch grown past SY_BPE_SCRATCH_KEEP by one huge word. */
+static void tls_trim(struct tls *t)
+{
+    if (t->cap <= SY_BPE_SCRATCH_KEEP)
+        return;
+    free(t->sym);
+    free(t->ids);
+    free(t->heap);
+    t->sym = NULL;
+    t->ids = NULL;
+    t->heap = NULL;
+    t->cap = 0;
 }
 
 /* Min-heap of (rank << 32 | position): one integer compare orders by rank, then leftmost. An
  * entry is not removed when its pair changes; on pop it is used only if the symbol at that
  * position is alive and its current pair still has that rank. Ranks are unique per pair and
- * symbols only grow, so a matching rank means the very same pair. Capacity: at most one entry per
- * initial pair plus one per merge, so 2n suffices; the heap never holds more than n live pairs
- * plus stale ones, bounded by the pushes. */
+ * symbols only grow, so a matching rank means the very same pair. Capacity: n - 1 initial pairs,
+ * and each merge pops one entry and pushes at most two, so never more than 2n - 2 entries. */
 static inline void heap_push(uint64_t *h, size_t *n, uint64_t c)
 {
     size_t i = (*n)++;
@@ -751,13 +767,13 @@ static void bpe_word(const struct sy_bpe *m, const unsigned char *w, size_t len,
         return;
     }
     struct tls *t = tls_get();
-    tls_reserve(t, 2 * len);
+    tls_reserve(t, len);
     size_t n = init_syms(m, w, len, t->ids);
-    if (n <= SY_BPE_SCAN) {
+    if (n <= SY_BPE_SCAN)
         merge_small(m, t->ids, n, ids);
-        return;
-    }
-    merge_large(m, t, n, ids);
+    else
+        merge_large(m, t, n, ids);
+    tls_trim(t);
 }
 
 void sy_bpe__word(const struct sy_bpe *m, const unsigned char *w, size_t len, struct sy_buf *ids)
