@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config clang clang-format libclang-rt-14-dev
       libuv1-dev node-llhttp libcjson-dev libyaml-dev libxxhash-dev libcmocka-dev
       libzmq3-dev libmsgpack-dev libpcre2-dev
-      python3 nodejs npm prometheus nginx-light wrk curl chromium)
+      python3 nodejs npm prometheus nginx-light wrk curl chromium iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
     # nodejs/npm may come from elsewhere on the image; accept the commands.

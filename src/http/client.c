@@ -1,7 +1,8 @@
 /* client.c - upstream HTTP/1.1 client with keep-alive pooling (see client.h).
  *
  *   struct sy_upstream_pool (one per loop)
- *     buckets[hash(key)] --> idle conn --> idle conn ...      (LIFO: warmest first)
+ *     buckets[hash(key)] --> struct ukey (one per endpoint: its idle count)
+ *                              idle conn --> idle conn ...    (LIFO: warmest first)
  *
  *   struct sy_upstream_req (one exchange) <--> struct uconn (one TCP connection)
  *
@@ -17,6 +18,12 @@
  * report through on_write, so the keep-alive race retry works the same either way. Responses are
  * read into one scratch buffer per pool (llhttp callbacks consume or copy every byte before
  * body_read returns).
+ *
+ * Timers: each connection has one uv timer serving its connect, response and idle deadlines.
+ * Arming only records the deadline (loop time); the timer is restarted only when it would fire
+ * later than the new deadline, and when it fires early the callback re-arms it for what is left.
+ * A request therefore costs no timer-heap operations in the common case (one deadline update per
+ * read instead of a stop + start).
  *
  * Rejected: a shared pool across worker loops (needs locking and cross-loop handle moves; libuv
  * handles belong to one loop).
@@ -43,22 +50,30 @@ _Static_assert(SY_HDR_MAX == SY_CLIENT_MAX_HEADERS, "views are copied from the a
 
 struct uconn;
 
+/* One endpoint ("host:port"): its idle connections. Lives until the pool is freed. */
+struct ukey {
+    char *key;          /* owned */
+    struct uconn *idle; /* idle connections, warmest first */
+    size_t nidle;       /* how many */
+    struct ukey *next;  /* bucket chain */
+};
+
 struct sy_upstream_pool {
-    uv_loop_t *loop;              /* owning loop */
-    uint64_t idle_timeout_ns;     /* idle connections are closed after this */
-    size_t max_idle_per_key;      /* cap per endpoint */
-    struct uconn *idle[NBUCKETS]; /* idle lists */
-    size_t nidle;                 /* idle connections in total */
-    size_t nlive;                 /* connection objects not yet freed */
-    bool freeing;                 /* sy_upstream_pool_free called */
-    char *rbuf;                   /* READ_BUF scratch for reads (one loop, no reentry) */
-    bool rbuf_busy;               /* rbuf handed to libuv and not yet returned */
+    uv_loop_t *loop;             /* owning loop */
+    uint64_t idle_timeout_ns;    /* idle connections are closed after this */
+    size_t max_idle_per_key;     /* cap per endpoint */
+    struct ukey *keys[NBUCKETS]; /* endpoints by hash of their key */
+    size_t nidle;                /* idle connections in total */
+    size_t nlive;                /* connection objects not yet freed */
+    bool freeing;                /* sy_upstream_pool_free called */
+    char *rbuf;                  /* READ_BUF scratch for reads (one loop, no reentry) */
+    bool rbuf_busy;              /* rbuf handed to libuv and not yet returned */
 };
 
 struct sy_upstream_req {
     struct sy_upstream_pool *pool; /* owner */
     struct uconn *conn;            /* connection carrying it, or NULL */
-    char *key;                     /* endpoint key (owned) */
+    struct ukey *key;              /* endpoint */
     struct sockaddr_storage addr;  /* destination */
     uv_buf_t bufs[8];              /* request bytes (borrowed data) */
     size_t nbufs;
@@ -74,23 +89,25 @@ struct sy_upstream_req {
 };
 
 struct uconn {
-    uv_tcp_t tcp;                  /* socket */
-    uv_connect_t connect;          /* connect request */
-    uv_timer_t timer;              /* connect / response / idle timer */
-    struct sy_upstream_pool *pool; /* owner */
-    struct sy_upstream_req *req;   /* current request when busy */
-    char *key;                     /* endpoint key (owned) */
-    struct uconn *next;            /* idle list link */
-    llhttp_t parser;               /* response parser */
-    struct sy_hdr_acc hdr;         /* header fields of the response */
-    bool connected;                /* TCP connected */
-    bool reused;                   /* carried an earlier request */
-    bool closing;                  /* uv_close issued */
-    bool message_done;             /* response complete */
-    bool in_execute;               /* inside llhttp_execute */
-    bool paused;                   /* reading stopped for backpressure */
-    bool reading;                  /* uv_read_start done (reading continues while idle) */
-    int handles;                   /* open handles (tcp, timer) */
+    uv_tcp_t tcp;                                         /* socket */
+    uv_connect_t connect;                                 /* connect request */
+    uv_timer_t timer;                                     /* connect / response / idle timer */
+    struct sy_upstream_pool *pool;                        /* owner */
+    struct sy_upstream_req *req;                          /* current request when busy */
+    struct ukey *key;                                     /* endpoint */
+    struct uconn *next;                                   /* idle list link */
+    enum { T_NONE, T_CONNECT, T_RESPONSE, T_IDLE } tkind; /* what the deadline is for */
+    uint64_t deadline_ms;  /* loop time (uv_now) when tkind expires */
+    llhttp_t parser;       /* response parser */
+    struct sy_hdr_acc hdr; /* header fields of the response */
+    bool connected;        /* TCP connected */
+    bool reused;           /* carried an earlier request */
+    bool closing;          /* uv_close issued */
+    bool message_done;     /* response complete */
+    bool in_execute;       /* inside llhttp_execute */
+    bool paused;           /* reading stopped for backpressure */
+    bool reading;          /* uv_read_start done (reading continues while idle) */
+    int handles;           /* open handles (tcp, timer) */
 };
 
 static void conn_close(struct uconn *c);
@@ -105,6 +122,18 @@ static unsigned bucket_of(const char *key)
     for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
     return h % NBUCKETS;
+}
+
+static struct ukey *key_get(struct sy_upstream_pool *p, const char *key)
+{
+    struct ukey **pp = &p->keys[bucket_of(key)];
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->key, key) == 0)
+            return *pp;
+    struct ukey *k = SY_NEW(struct ukey);
+    k->key = sy_xstrdup(key);
+    *pp = k;
+    return k;
 }
 
 struct sy_upstream_pool *sy_upstream_pool_new(uv_loop_t *loop, uint64_t idle_timeout_ns,
@@ -126,6 +155,14 @@ size_t sy_upstream_pool_idle(const struct sy_upstream_pool *p)
 
 static void pool_free_now(struct sy_upstream_pool *p)
 {
+    for (int b = 0; b < NBUCKETS; b++) {
+        while (p->keys[b]) {
+            struct ukey *k = p->keys[b];
+            p->keys[b] = k->next;
+            free(k->key);
+            free(k);
+        }
+    }
     free(p->rbuf);
     free(p);
 }
@@ -137,7 +174,6 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     struct sy_upstream_pool *p = c->pool;
     sy_hdr_fini(&c->hdr);
-    free(c->key);
     free(c);
     p->nlive--;
     if (p->freeing && p->nlive == 0)
@@ -146,16 +182,39 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void idle_unlink(struct uconn *c)
 {
-    struct uconn **pp = &c->pool->idle[bucket_of(c->key)];
+    struct uconn **pp = &c->key->idle;
     while (*pp) {
         if (*pp == c) {
             *pp = c->next;
+            c->key->nidle--;
             c->pool->nidle--;
             c->next = NULL;
             return;
         }
         pp = &(*pp)->next;
     }
+}
+
+/* ---- the one timer: lazy deadlines ---- */
+
+static void timer_cb(uv_timer_t *t);
+
+/* Sets what the timer means and when it expires; touches the timer heap only when the timer is
+ * not running or would fire after the new deadline. */
+static void arm(struct uconn *c, int kind, uint64_t ms)
+{
+    if (c->closing)
+        return;
+    uint64_t now = uv_now(c->pool->loop);
+    c->tkind = kind;
+    c->deadline_ms = now + ms;
+    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > ms)
+        uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+static void disarm(struct uconn *c)
+{
+    c->tkind = T_NONE; /* the timer may still fire; timer_cb then does nothing */
 }
 
 static void conn_close(struct uconn *c)
@@ -169,11 +228,6 @@ static void conn_close(struct uconn *c)
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void idle_timeout_cb(uv_timer_t *t)
-{
-    conn_close(t->data);
-}
-
 static void conn_to_idle(struct uconn *c)
 {
     struct sy_upstream_pool *p = c->pool;
@@ -182,18 +236,14 @@ static void conn_to_idle(struct uconn *c)
         conn_close(c);
         return;
     }
-    unsigned b = bucket_of(c->key);
-    size_t same = 0;
-    for (struct uconn *i = p->idle[b]; i; i = i->next)
-        if (strcmp(i->key, c->key) == 0)
-            same++;
-    if (same >= p->max_idle_per_key) {
+    if (c->key->nidle >= p->max_idle_per_key) {
         conn_close(c);
         return;
     }
     c->reused = true;
-    c->next = p->idle[b];
-    p->idle[b] = c;
+    c->next = c->key->idle;
+    c->key->idle = c;
+    c->key->nidle++;
     p->nidle++;
     /* Reading stays on (body_read closes an idle connection that gets data or EOF): toggling
      * it per request would cost two epoll_ctl calls each time. */
@@ -201,30 +251,26 @@ static void conn_to_idle(struct uconn *c)
         c->paused = false;
         uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
     }
-    uv_timer_start(&c->timer, idle_timeout_cb, p->idle_timeout_ns / SY_NS_PER_MS + 1, 0);
+    arm(c, T_IDLE, p->idle_timeout_ns / SY_NS_PER_MS + 1);
 }
 
-static struct uconn *idle_take(struct sy_upstream_pool *p, const char *key)
+static struct uconn *idle_take(struct sy_upstream_pool *p, struct ukey *k)
 {
-    struct uconn **pp = &p->idle[bucket_of(key)];
-    for (; *pp; pp = &(*pp)->next) {
-        struct uconn *c = *pp;
-        if (strcmp(c->key, key) == 0) {
-            *pp = c->next;
-            c->next = NULL;
-            p->nidle--;
-            uv_timer_stop(&c->timer);
-            return c;
-        }
-    }
-    return NULL;
+    struct uconn *c = k->idle;
+    if (!c)
+        return NULL;
+    k->idle = c->next;
+    k->nidle--;
+    c->next = NULL;
+    p->nidle--;
+    disarm(c);
+    return c;
 }
 
 /* ---- request completion ---- */
 
 static void req_free(struct sy_upstream_req *r)
 {
-    free(r->key);
     free(r);
 }
 
@@ -347,9 +393,8 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = cb_message_complete,
 };
 
-static void response_timeout_cb(uv_timer_t *t)
+static void response_timeout(struct uconn *c)
 {
-    struct uconn *c = t->data;
     if (c->req)
         req_fail(c->req, c->req->got_bytes ? SY_EIO : SY_ETIMEDOUT);
 }
@@ -358,7 +403,7 @@ static void arm_response_timer(struct uconn *c)
 {
     struct sy_upstream_req *r = c->req;
     uint64_t ms = r->response_timeout_ns / SY_NS_PER_MS;
-    uv_timer_start(&c->timer, response_timeout_cb, ms ? ms : 1, 0);
+    arm(c, T_RESPONSE, ms ? ms : 1);
 }
 
 static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
@@ -525,9 +570,8 @@ static void on_connect(uv_connect_t *cr, int status)
     send_on(c);
 }
 
-static void connect_timeout_cb(uv_timer_t *t)
+static void connect_timeout(struct uconn *c)
 {
-    struct uconn *c = t->data;
     struct sy_upstream_req *r = c->req;
     if (c->connected)
         return;
@@ -551,6 +595,27 @@ static void deferred_fail_cb(uv_timer_t *t)
     }
 }
 
+static void timer_cb(uv_timer_t *t)
+{
+    struct uconn *c = t->data;
+    if (c->closing || c->tkind == T_NONE)
+        return;
+    uint64_t now = uv_now(c->pool->loop);
+    if (now < c->deadline_ms) {
+        /* armed again since this timer was started: wait for the rest */
+        uv_timer_start(&c->timer, timer_cb, c->deadline_ms - now, 0);
+        return;
+    }
+    int kind = c->tkind;
+    c->tkind = T_NONE;
+    switch (kind) {
+    case T_CONNECT: connect_timeout(c); break;
+    case T_RESPONSE: response_timeout(c); break;
+    case T_IDLE: conn_close(c); break;
+    default: break;
+    }
+}
+
 static void start_request(struct sy_upstream_req *r)
 {
     struct sy_upstream_pool *p = r->pool;
@@ -563,7 +628,7 @@ static void start_request(struct sy_upstream_req *r)
     }
     c = SY_NEW(struct uconn);
     c->pool = p;
-    c->key = sy_xstrdup(r->key);
+    c->key = r->key;
     c->handles = 2;
     sy_hdr_init(&c->hdr);
     p->nlive++;
@@ -576,11 +641,11 @@ static void start_request(struct sy_upstream_req *r)
     r->conn = c;
     int rc = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&r->addr, on_connect);
     if (rc < 0) {
-        uv_timer_start(&c->timer, deferred_fail_cb, 0, 0);
+        uv_timer_start(&c->timer, deferred_fail_cb, 0, 0); /* fails on the next loop turn */
         return;
     }
     uint64_t ms = r->connect_timeout_ns / SY_NS_PER_MS;
-    uv_timer_start(&c->timer, connect_timeout_cb, ms ? ms : 1, 0);
+    arm(c, T_CONNECT, ms ? ms : 1);
 }
 
 struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char *key,
@@ -591,7 +656,7 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
 {
     struct sy_upstream_req *r = SY_NEW(struct sy_upstream_req);
     r->pool = p;
-    r->key = sy_xstrdup(key);
+    r->key = key_get(p, key);
     size_t alen =
         addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     memcpy(&r->addr, addr, alen);
@@ -629,7 +694,7 @@ void sy_upstream_pause(struct sy_upstream_req *r)
     struct uconn *c = r ? r->conn : NULL;
     if (c && !c->paused && c->connected && !c->closing) {
         uv_read_stop((uv_stream_t *)&c->tcp);
-        uv_timer_stop(&c->timer);
+        disarm(c);
         c->paused = true;
     }
 }
@@ -647,10 +712,10 @@ void sy_upstream_resume(struct sy_upstream_req *r)
 void sy_upstream_pool_free(struct sy_upstream_pool *p)
 {
     p->freeing = true;
-    for (int b = 0; b < NBUCKETS; b++) {
-        while (p->idle[b])
-            conn_close(p->idle[b]);
-    }
+    for (int b = 0; b < NBUCKETS; b++)
+        for (struct ukey *k = p->keys[b]; k; k = k->next)
+            while (k->idle)
+                conn_close(k->idle);
     if (p->nlive == 0)
         pool_free_now(p);
 }

@@ -74,7 +74,8 @@ struct sy_http_server {
 
 struct sy_http_conn {
     uv_tcp_t tcp;                     /* the client socket */
-    uv_timer_t idle;                  /* idle / header timeout */
+    uv_timer_t idle;                  /* idle / header timeout (lazy: see arm_idle) */
+    uint64_t idle_deadline_ms;        /* loop time at which an idle connection closes */
     struct sy_http_server *srv;       /* owner */
     struct sy_http_conn *next, *prev; /* server's list */
     llhttp_t parser;                  /* request parser */
@@ -225,18 +226,33 @@ static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const
 
 /* ---- request lifecycle ---- */
 
+/* The idle timer is lazy: arm_idle only moves the deadline (loop time), and the timer heap is
+ * touched only when the timer is not running or would fire after the new deadline; when it fires
+ * early it re-arms for the rest. While a request is being handled the connection is not idle and
+ * the callback does nothing (sy_http_end arms it again). */
 static void idle_cb(uv_timer_t *t)
 {
     struct sy_http_conn *c = t->data;
-    if (!c->req)
-        conn_close(c);
+    if (c->req || c->closed)
+        return;
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->idle_deadline_ms) {
+        uv_timer_start(&c->idle, idle_cb, c->idle_deadline_ms - now, 0);
+        return;
+    }
+    conn_close(c);
 }
 
 static void arm_idle(struct sy_http_conn *c)
 {
+    if (c->closed)
+        return;
     uint64_t ms = c->srv->opts.idle_timeout_ns / SY_NS_PER_MS;
-    if (!c->closed)
-        uv_timer_start(&c->idle, idle_cb, ms ? ms : 1, 0);
+    if (!ms)
+        ms = 1;
+    c->idle_deadline_ms = uv_now(c->srv->loop) + ms;
+    if (!uv_is_active((uv_handle_t *)&c->idle) || uv_timer_get_due_in(&c->idle) > ms)
+        uv_timer_start(&c->idle, idle_cb, ms, 0);
 }
 
 static void req_release(struct sy_http_conn *c)
@@ -424,7 +440,6 @@ static void dispatch(struct sy_http_conn *c)
     r->peer = sy_str_c(c->peer);
     c->req = r;
     c->srv->active++;
-    uv_timer_stop(&c->idle);
     c->srv->opts.handler(c->srv->opts.ud, r);
 }
 

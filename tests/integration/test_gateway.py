@@ -34,7 +34,7 @@ scheduler:
 
 
 def gateway_config(stubs, extra="", scheduler=RR, admin_same=False, listen=None, admin=None,
-                   addresses=None):
+                   addresses=None, idle="5s"):
     lp, ap = free_ports(2)
     listen = listen or lp
     admin = admin or ap
@@ -43,7 +43,7 @@ def gateway_config(stubs, extra="", scheduler=RR, admin_same=False, listen=None,
             ("admin: 127.0.0.1:%d\n" % (listen if admin_same else admin)) +
             "workers: 2\n"
             "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps +
-            "timeouts:\n  connect: 500ms\n  request: 3s\n  idle: 5s\n  drain: 5s\n" + extra +
+            "timeouts:\n  connect: 500ms\n  request: 3s\n  idle: %s\n  drain: 5s\n" % idle + extra +
             scheduler)
     return text, listen, (listen if admin_same else admin)
 
@@ -399,6 +399,49 @@ def test_slow_metrics_never_polled_twice_at_once():
     check(2 <= polls <= 7, "polls follow the slow endpoint, not the 50 ms tick: %d" % polls)
     st, _, _ = completion(gw.port)
     check(st == 200, "slow-metrics endpoints still serve: %d" % st)
+    gw.stop()
+
+
+def established(port):
+    """Established TCP connections to 127.0.0.1:port (as seen by `ss`)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :%d )" % port],
+                         capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if line.strip())
+
+
+@test
+def test_idle_timeouts_client_and_upstream():
+    # timeouts.idle closes a silent client connection and an unused pooled upstream connection;
+    # activity moves the deadline, so a connection used more often than that stays open
+    stub = Stub()
+    gw = Gateway([stub], idle="600ms")
+    gw.wait_ready()
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+    c.request("POST", "/v1/completions", json.dumps({"model": "m1", "prompt": "x"}),
+              {"Content-Type": "application/json"})
+    c.getresponse().read()
+    with_data = established(stub.port)  # the scraper's (one or two) + the data connection
+    for _ in range(6):  # 1.2 s of requests 200 ms apart: never idle for 600 ms
+        c.request("POST", "/v1/completions", json.dumps({"model": "m1", "prompt": "x"}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        check(r.status == 200, "request on the kept-alive connection: %d" % r.status)
+        time.sleep(0.2)
+    t0 = time.time()
+    # now silent: the gateway closes it about 600 ms after the last response
+    closed = False
+    try:
+        c.sock.settimeout(3)
+        closed = c.sock.recv(1) == b""
+    except OSError:
+        closed = True
+    waited = time.time() - t0
+    check(closed and 0.2 <= waited <= 2.5, "idle client connection closed after %.2fs" % waited)
+    # the upstream connection to the stub (data path) is closed as well; the scraper keeps its
+    # own alive (/metrics every 50 ms, /v1/models every second)
+    wait_until(lambda: established(stub.port) < with_data, timeout=3,
+               what="idle upstream connection closed")
     gw.stop()
 
 
