@@ -7,13 +7,14 @@
 #
 #   bash bench/llm-d-reference/run.sh                        llm-d's shape, Poisson 40 req/s
 #   STAGES=llm-d bash bench/llm-d-reference/run.sh           llm-d's 17 Poisson stages, 3..60 req/s
-#   STAGES=llm-d STAGE_DURATION_SCALE=0.25 bash ...          the same rates, each stage 1/4 as long
+#   TIME_SCALE=1 STAGES=llm-d STAGE_DURATION_SCALE=0.25 bash ...  the same rates, each stage 1/4
+#                                                            as long (the run in docs/bench.md)
 #   STAGES="3:60s,10:60s,40:60s" bash ...                    any other stages
 #   OUTPUT_LEN=100 TIME_SCALE=1 bash ...                     the earlier real-time, short-output run
 #
-# Time scale: with 1000-token outputs the 8 simulated H100 pairs stream ~15-40k tokens/s, which
-# the simulator, two gateways and the benchmark client cannot carry on a 2-core machine in real
-# time. TIME_SCALE=X (default 0.25) runs the simulated GPUs X times as fast as the wall clock
+# Time scale: with 1000-token outputs every token is one SSE event through the simulator, a
+# gateway and the client (5-9k per simulated second at this shape), on a shared 2-core machine.
+# TIME_SCALE=X (default 0.25) runs the simulated GPUs X times as fast as the wall clock
 # (`sim --time-scale X`, i.e. 4x slower than H100s at 0.25) and `bench --time-scale X` sends the
 # simulated-time schedule at wall = sim / X (40 req/s -> 10 per wall second) and converts every
 # latency and rate back to simulated time, so the table reads in H100 units. The gateways read the
@@ -22,7 +23,9 @@
 # llm-d's stages (guides/inference-scheduling benchmark report, inference-perf load.stages, Poisson):
 # 15/s x 50 s, 3 x 20, 10 x 20, 15 x 20, 20 x 38, 22 x 34, 25 x 30, 30 x 25, 35 x 21, 40 x 38,
 # 43 x 36, 46 x 33, 49 x 30, 52 x 29, 55 x 27, 57 x 26, 60 x 25: 502 s and ~17,800 requests per
-# target (at X = 0.25, 33 wall minutes each). STAGE_DURATION_SCALE=F multiplies every duration by F.
+# target; the simulated fleet saturates (round-robin completes ~5.5 req/s), so one target takes
+# ~55 simulated minutes (220 wall minutes at X = 0.25). STAGE_DURATION_SCALE=F multiplies every
+# duration by F.
 #
 # Variables: OUTPUT_LEN (1000), TIME_SCALE (0.25), RATE (40), STAGES, STAGE_DURATION_SCALE (1),
 # BUILD (build) or BIN (the switchyard binary; default $BUILD/switchyard, built by make),
