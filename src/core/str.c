@@ -26,12 +26,6 @@ bool sy_str_eq_c(struct sy_str a, const char *b)
     return sy_str_eq(a, sy_str_c(b));
 }
 
-bool sy_str_case_eq_c(struct sy_str a, const char *b)
-{
-    size_t n = strlen(b);
-    return a.len == n && strncasecmp(a.p, b, n) == 0;
-}
-
 char *sy_str_dup(struct sy_str s)
 {
     return sy_xstrndup(s.p, s.len);

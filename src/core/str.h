@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
+#include <strings.h>
 #include <stdint.h>
 
 struct sy_str {
@@ -16,11 +18,17 @@ struct sy_str {
 
 #define SY_STR_LIT(s) ((struct sy_str){(s), sizeof(s) - 1}) /* view of a string literal */
 
-struct sy_str sy_str_c(const char *s);                 /* view of a C string (NULL -> empty) */
-bool sy_str_eq(struct sy_str a, struct sy_str b);      /* bytewise equality */
-bool sy_str_eq_c(struct sy_str a, const char *b);      /* equality with a C string */
-bool sy_str_case_eq_c(struct sy_str a, const char *b); /* ASCII case-insensitive */
-char *sy_str_dup(struct sy_str s);                     /* caller frees */
+struct sy_str sy_str_c(const char *s);            /* view of a C string (NULL -> empty) */
+bool sy_str_eq(struct sy_str a, struct sy_str b); /* bytewise equality */
+bool sy_str_eq_c(struct sy_str a, const char *b); /* equality with a C string */
+/* ASCII case-insensitive. Inline so that strlen of a literal folds to a constant and most
+ * mismatches end at the length test (header matching runs per header per request). */
+static inline bool sy_str_case_eq_c(struct sy_str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && strncasecmp(a.p, b, n) == 0;
+}
+char *sy_str_dup(struct sy_str s); /* caller frees */
 
 /* "host:port" (host may be a name, IPv4, or [IPv6]). host receives a NUL-terminated copy. */
 int sy_parse_hostport(const char *s, char *host, size_t hostcap, uint16_t *port);

@@ -98,19 +98,19 @@ static void gen_request_id(char out[static 37])
 
 static bool hop_by_hop(struct sy_str name)
 {
-    static const char *const hop[] = {"connection",
-                                      "keep-alive",
-                                      "proxy-connection",
-                                      "transfer-encoding",
-                                      "te",
-                                      "trailer",
-                                      "upgrade",
-                                      "host",
-                                      "content-length",
-                                      "expect",
-                                      "proxy-authorization"};
+    static const struct sy_str hop[] = {SY_STR_LIT("connection"),
+                                        SY_STR_LIT("keep-alive"),
+                                        SY_STR_LIT("proxy-connection"),
+                                        SY_STR_LIT("transfer-encoding"),
+                                        SY_STR_LIT("te"),
+                                        SY_STR_LIT("trailer"),
+                                        SY_STR_LIT("upgrade"),
+                                        SY_STR_LIT("host"),
+                                        SY_STR_LIT("content-length"),
+                                        SY_STR_LIT("expect"),
+                                        SY_STR_LIT("proxy-authorization")};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (sy_str_case_eq_c(name, hop[i]))
+        if (name.len == hop[i].len && strncasecmp(name.p, hop[i].p, name.len) == 0)
             return true;
     return false;
 }
