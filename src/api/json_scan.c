@@ -54,7 +54,7 @@ static int hexval(char c)
 
 /* Advances p over bytes that need no attention inside a string: anything but '"', '\\' and
  * control characters. 16 bytes per step with SSE2 (x86-64 baseline), then bytewise. */
-static const char *skip_plain(const char *p, const char *end)
+static const char *skip_plain_sse2(const char *p, const char *end)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"');
@@ -79,6 +79,49 @@ static const char *skip_plain(const char *p, const char *end)
     }
     return p;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The same test 64 bytes per iteration with AVX2 (two 32-byte vectors), for CPUs that have it
+ * (chosen once at run time): prompts are long strings, and a 220 KB body spent about 10% of the
+ * gateway's time per request here with SSE2. */
+__attribute__((target("avx2"))) static const char *skip_plain_avx2(const char *p, const char *end)
+{
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i bslash = _mm256_set1_epi8('\\');
+    const __m256i ctl = _mm256_set1_epi8(0x1f);
+    while (end - p >= 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        __m256i ha = _mm256_or_si256(_mm256_cmpeq_epi8(a, quote), _mm256_cmpeq_epi8(a, bslash));
+        ha = _mm256_or_si256(ha, _mm256_cmpeq_epi8(_mm256_max_epu8(a, ctl), ctl));
+        __m256i hb = _mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, bslash));
+        hb = _mm256_or_si256(hb, _mm256_cmpeq_epi8(_mm256_max_epu8(b, ctl), ctl));
+        uint64_t m = (uint32_t)_mm256_movemask_epi8(ha) |
+                     ((uint64_t)(uint32_t)_mm256_movemask_epi8(hb) << 32);
+        if (m)
+            return p + __builtin_ctzll(m);
+        p += 64;
+    }
+    return skip_plain_sse2(p, end);
+}
+
+static const char *(*skip_plain_impl)(const char *, const char *) = skip_plain_sse2;
+
+__attribute__((constructor)) static void skip_plain_pick(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        skip_plain_impl = skip_plain_avx2;
+}
+
+static const char *skip_plain(const char *p, const char *end)
+{
+    return skip_plain_impl(p, end);
+}
+#else
+#define skip_plain skip_plain_sse2
+#endif
 
 /* At '"'; leaves the cursor after the closing quote. */
 static bool scan_string(struct scan *s)

@@ -167,14 +167,52 @@ static void test_kind(void **state)
     assert_int_equal(sy_api_kind_from_path("/v1/embeddings", 14), SY_API_EMBEDDINGS);
     assert_int_equal(sy_api_kind_from_path("/v1/other", 9), SY_API_OTHER);
 }
+/* The string scanner skips plain bytes 16 (SSE2) or 64 (AVX2) at a time: a byte that needs
+ * attention must be found at every offset of every block, for every string length. */
+static void test_string_scan_every_offset(void **state)
+{
+    static const char *const bad[] = {"\x01", "\x1f", "\n", "\t"}; /* raw control bytes */
+    static const char *const ok[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\x7f", "\xc3\xa9", " "};
+    char body[512], err[256];
+    struct sy_request r;
+    for (size_t len = 0; len <= 200; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            char a[256];
+            memset(a, 'a', len);
+            for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"%.*s%s%.*s\"}", (int)pos,
+                         a, bad[k], (int)(len - pos), a);
+                if (parse(SY_API_COMPLETIONS, body, &r, err) == 0)
+                    fail_msg("control byte 0x%02x at %zu of %zu accepted", bad[k][0], pos, len);
+            }
+            for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+                snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"%.*s%s%.*s\"}", (int)pos,
+                         a, ok[k], (int)(len - pos), a);
+                if (parse(SY_API_COMPLETIONS, body, &r, err) != 0)
+                    fail_msg("'%s' at %zu of %zu refused: %s", ok[k], pos, len, err);
+                assert_int_equal(r.prompt.len, len + strlen(ok[k]));
+            }
+        }
+        /* an unterminated string of every length */
+        char a[256];
+        memset(a, 'a', len);
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"%.*s", (int)len, a);
+        assert_int_not_equal(parse(SY_API_COMPLETIONS, body, &r, err), 0);
+    }
+}
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_completions),   cmocka_unit_test(test_chat),
-        cmocka_unit_test(test_missing_model), cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_depth_limit),   cmocka_unit_test(test_unescape),
-        cmocka_unit_test(test_decode_string), cmocka_unit_test(test_kind),
+        cmocka_unit_test(test_completions),
+        cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_decode_string),
+        cmocka_unit_test(test_kind),
+        cmocka_unit_test(test_string_scan_every_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
