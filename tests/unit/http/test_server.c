@@ -137,15 +137,23 @@ static int teardown(void **state)
     return 0;
 }
 
-static int dial(void)
+/* Connects to the server; rcvbuf > 0 shrinks the receive buffer first (a slow client). */
+static int dial_with(int rcvbuf, int timeout_s)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {.tv_sec = 5};
+    struct timeval tv = {.tv_sec = timeout_s};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+static int dial(void)
+{
+    return dial_with(0, 5);
 }
 
 static void send_all(int fd, const char *s)
@@ -267,15 +275,7 @@ static void test_expect_continue(void **state)
 /* A client with a tiny receive buffer that starts reading late. */
 static int dial_slow(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
+    return dial_with(4096, 10);
 }
 
 /* Reads the whole response of a Connection: close exchange into a malloc'd buffer. */
