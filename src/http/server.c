@@ -57,6 +57,7 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_MAX_PENDING      (256 * 1024) /* stashed pipelined bytes before reads pause */
 #define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
 #define SY_HTTP_READ_BUF         (64 * 1024)  /* scratch read buffer */
+#define SY_HTTP_FIRST_READ       (16 * 1024)  /* of it, offered for the first read of a request */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
@@ -92,8 +93,9 @@ struct sy_http_conn {
     bool close_after_write;           /* close once the write queue is empty */
     bool in_execute;                  /* inside llhttp_execute (no re-entry) */
     bool body_direct;                 /* reading a Content-Length body straight into body */
-    size_t queued;                    /* bytes in uv_write requests not yet completed */
-    char peer[64];                    /* "ip:port" */
+    bool in_message; /* a request's first bytes have been parsed, not yet complete */
+    size_t queued;   /* bytes in uv_write requests not yet completed */
+    char peer[64];   /* "ip:port" */
 };
 
 /* Private per-request state hangs off the public struct. */
@@ -297,6 +299,7 @@ static int cb_message_begin(llhttp_t *p)
 {
     struct sy_http_conn *c = p->data;
     reset_message(c);
+    c->in_message = true;
     return 0;
 }
 
@@ -393,6 +396,7 @@ static int cb_message_complete(llhttp_t *p)
 {
     struct sy_http_conn *c = p->data;
     c->body_direct = false;
+    c->in_message = false;
     dispatch(c);
     return HPE_PAUSED;
 }
@@ -548,7 +552,10 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     } else {
         b->base = sy_xmalloc(SY_HTTP_READ_BUF); /* not reached with libuv's one-read-at-a-time */
     }
-    b->len = SY_HTTP_READ_BUF;
+    /* The first read of a request gets 16 KiB: it holds the head of any ordinary request, and
+     * a large Content-Length body then goes straight into its buffer on the next read (libuv
+     * reads again at once when a read fills the buffer), so at most 16 KiB of it is copied. */
+    b->len = c->in_message || c->req ? SY_HTTP_READ_BUF : SY_HTTP_FIRST_READ;
 }
 
 /* Gives a read buffer back: the scratch buffer becomes free, a body-direct read stays in place,
