@@ -120,6 +120,30 @@ def settle():
     time.sleep(0.6)
 
 
+def kv_batches(admin):
+    """KV event batches the gateway has applied so far (its /metrics)."""
+    for line in request(admin, "GET", "/metrics")[2].decode().splitlines():
+        if line.startswith("switchyard_kv_events_batches_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_kv_flowing(admin, ports):
+    """Without a replay socket, batches a replica publishes before the gateway's SUB has joined
+    are lost (ZMQ's slow joiner): probe each replica until its events reach the gateway."""
+    for port in ports:
+        before = kv_batches(admin)
+
+        def arrived():
+            st, _, body = post_json(port, "/v1/chat/completions", {
+                "model": MODEL, "max_tokens": 1,
+                "messages": [{"role": "user", "content": "probe %d" % time.time_ns()}]})
+            check(st == 200, "probe %d: %s" % (st, body))
+            time.sleep(0.1)
+            return kv_batches(admin) > before
+        wait_until(arrived, 15, what="KV events from %d reaching the gateway" % port)
+
+
 def expect_route(gw, prompt, want, what):
     got, scores = via_gateway(gw, prompt)
     check(got == want, "%s: routed to %s, expected %s (%s)" % (what, got, want, scores))
@@ -295,6 +319,7 @@ scheduler:
         wait_until(lambda: all(e["ready"] for e in json.loads(
             request(admin, "GET", "/debug/endpoints")[2])["endpoints"]), 10,
             what="endpoints ready")
+        wait_kv_flowing(admin, (base, base + 1))
         red, blue = tools_set("red"), tools_set("blue")
         # The same question with two tool sets: red cached on A, blue on B (directly).
         for port, tools in ((base, red), (base + 1, blue)):
