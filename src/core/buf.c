@@ -73,16 +73,22 @@ void sy_buf_put_i64(struct sy_buf *b, long long v)
     }
 }
 
+size_t sy_fmt_hex(char out[16], unsigned long long v)
+{
+    size_t n = 0;
+    for (unsigned long long t = v; t; t >>= 4)
+        n++;
+    if (n == 0)
+        n = 1;
+    for (size_t i = n; i-- > 0; v >>= 4)
+        out[i] = "0123456789abcdef"[v & 15];
+    return n;
+}
+
 void sy_buf_put_hex(struct sy_buf *b, unsigned long long v)
 {
-    static const char digits[] = "0123456789abcdef";
     char tmp[16];
-    size_t n = 0;
-    do {
-        tmp[sizeof tmp - 1 - n++] = digits[v & 15];
-        v >>= 4;
-    } while (v);
-    sy_buf_append(b, tmp + sizeof tmp - n, n);
+    sy_buf_append(b, tmp, sy_fmt_hex(tmp, v));
 }
 
 void sy_buf_vprintf(struct sy_buf *b, const char *fmt, va_list ap)

@@ -28,6 +28,8 @@ void sy_buf_vprintf(struct sy_buf *b, const char *fmt, va_list ap);
 void sy_buf_put_u64(struct sy_buf *b, unsigned long long v);
 void sy_buf_put_i64(struct sy_buf *b, long long v);
 void sy_buf_put_hex(struct sy_buf *b, unsigned long long v);
+/* Writes v in lower-case hex to out (at most 16 bytes, no terminator); returns the length. */
+size_t sy_fmt_hex(char out[16], unsigned long long v);
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
 void sy_buf_json_str(struct sy_buf *b, const char *s, size_t n);
 /* Removes the first n bytes. */

@@ -16,14 +16,12 @@
  * epoll_ctl that libuv 1.44 issues after each completed uv_write); only a remainder the socket
  * does not take is queued with uv_write, and a try_write error is left for that uv_write to
  * report through on_write, so the keep-alive race retry works the same either way. Responses are
- * read into one scratch buffer per pool (llhttp callbacks consume or copy every byte before
- * body_read returns).
+ * read into one scratch buffer per pool (uvutil.h; llhttp callbacks consume or copy every byte
+ * before body_read returns).
  *
- * Timers: each connection has one uv timer serving its connect, response and idle deadlines.
- * Arming only records the deadline (loop time); the timer is restarted only when it would fire
- * later than the new deadline, and when it fires early the callback re-arms it for what is left.
- * A request therefore costs no timer-heap operations in the common case (one deadline update per
- * read instead of a stop + start).
+ * Timers: each connection has one uv timer serving its connect, response and idle deadlines, as
+ * a lazy deadline (uvutil.h): a request costs no timer-heap operations in the common case (one
+ * deadline update per read instead of a stop + start).
  *
  * Rejected: a shared pool across worker loops (needs locking and cross-loop handle moves; libuv
  * handles belong to one loop).
@@ -42,6 +40,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/headers.h"
+#include "http/uvutil.h"
 
 _Static_assert(SY_HDR_MAX == SY_CLIENT_MAX_HEADERS, "views are copied from the accumulator");
 
@@ -66,8 +65,7 @@ struct sy_upstream_pool {
     size_t nidle;                /* idle connections in total */
     size_t nlive;                /* connection objects not yet freed */
     bool freeing;                /* sy_upstream_pool_free called */
-    char *rbuf;                  /* READ_BUF scratch for reads (one loop, no reentry) */
-    bool rbuf_busy;              /* rbuf handed to libuv and not yet returned */
+    struct sy_scratch rbuf;      /* READ_BUF bytes for reads (one loop) */
 };
 
 struct sy_upstream_req {
@@ -163,7 +161,7 @@ static void pool_free_now(struct sy_upstream_pool *p)
             free(k);
         }
     }
-    free(p->rbuf);
+    sy_scratch_fini(&p->rbuf);
     free(p);
 }
 
@@ -199,17 +197,13 @@ static void idle_unlink(struct uconn *c)
 
 static void timer_cb(uv_timer_t *t);
 
-/* Sets what the timer means and when it expires; touches the timer heap only when the timer is
- * not running or would fire after the new deadline. */
+/* Sets what the timer means and when it expires (a lazy deadline, uvutil.h). */
 static void arm(struct uconn *c, int kind, uint64_t ms)
 {
     if (c->closing)
         return;
-    uint64_t now = uv_now(c->pool->loop);
     c->tkind = kind;
-    c->deadline_ms = now + ms;
-    if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > ms)
-        uv_timer_start(&c->timer, timer_cb, ms, 0);
+    sy_deadline_arm(&c->timer, &c->deadline_ms, ms, timer_cb);
 }
 
 static void disarm(struct uconn *c)
@@ -409,25 +403,8 @@ static void arm_response_timer(struct uconn *c)
 static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 {
     struct uconn *c = h->data;
-    struct sy_upstream_pool *p = c->pool;
     (void)s;
-    if (!p->rbuf_busy) {
-        if (!p->rbuf)
-            p->rbuf = sy_xmalloc(READ_BUF);
-        p->rbuf_busy = true;
-        b->base = p->rbuf;
-    } else {
-        b->base = sy_xmalloc(READ_BUF); /* not reached with libuv's one-read-at-a-time */
-    }
-    b->len = READ_BUF;
-}
-
-static void read_buf_release(struct sy_upstream_pool *p, char *base)
-{
-    if (base == p->rbuf)
-        p->rbuf_busy = false;
-    else
-        free(base);
+    sy_scratch_lend(&c->pool->rbuf, READ_BUF, READ_BUF, b);
 }
 
 /* After a complete response: pool or close the connection, then report success. */
@@ -452,12 +429,12 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct sy_upstream_pool *pool = c->pool; /* outlives c until the loop turns */
     struct sy_upstream_req *r = c->req;
     if (!r) {
-        read_buf_release(pool, b->base);
+        sy_scratch_return(&pool->rbuf, b->base);
         conn_close(c);
         return;
     }
     if (n < 0) {
-        read_buf_release(pool, b->base);
+        sy_scratch_return(&pool->rbuf, b->base);
         if (n == UV_EOF && r->got_bytes) {
             /* A close-delimited body ends at EOF. */
             if (llhttp_finish(&c->parser) == HPE_OK && (c->message_done || r->head_done) &&
@@ -473,7 +450,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n == 0) {
-        read_buf_release(pool, b->base);
+        sy_scratch_return(&pool->rbuf, b->base);
         return;
     }
     r->got_bytes = true;
@@ -481,7 +458,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     c->in_execute = true;
     enum llhttp_errno e = llhttp_execute(&c->parser, b->base, (size_t)n);
     c->in_execute = false;
-    read_buf_release(pool, b->base);
+    sy_scratch_return(&pool->rbuf, b->base);
     if (r->cancelled) {
         /* cancelled from a callback: the connection is unusable mid-response */
         c->req = NULL;
@@ -515,17 +492,9 @@ static void send_on(struct uconn *c)
     sy_hdr_reset(&c->hdr);
     /* r->bufs stay intact (a retry resends them); the remainder is described by a copy. */
     uv_buf_t rest[8];
-    unsigned nrest = 0;
     int sent = uv_try_write((uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs);
-    size_t skip = sent > 0 ? (size_t)sent : 0; /* errors: queue everything, on_write reports */
-    for (size_t i = 0; i < r->nbufs; i++) {
-        if (skip >= r->bufs[i].len) {
-            skip -= r->bufs[i].len;
-            continue;
-        }
-        rest[nrest++] = uv_buf_init(r->bufs[i].base + skip, (unsigned)(r->bufs[i].len - skip));
-        skip = 0;
-    }
+    /* errors: queue everything, on_write reports them */
+    unsigned nrest = sy_bufs_after(r->bufs, (unsigned)r->nbufs, sent > 0 ? (size_t)sent : 0, rest);
     if (nrest > 0) {
         uv_write_t *w = sy_xmalloc(sizeof *w);
         w->data = c;
@@ -598,14 +567,8 @@ static void deferred_fail_cb(uv_timer_t *t)
 static void timer_cb(uv_timer_t *t)
 {
     struct uconn *c = t->data;
-    if (c->closing || c->tkind == T_NONE)
+    if (c->closing || c->tkind == T_NONE || !sy_deadline_due(&c->timer, c->deadline_ms, timer_cb))
         return;
-    uint64_t now = uv_now(c->pool->loop);
-    if (now < c->deadline_ms) {
-        /* armed again since this timer was started: wait for the rest */
-        uv_timer_start(&c->timer, timer_cb, c->deadline_ms - now, 0);
-        return;
-    }
     int kind = c->tkind;
     c->tkind = T_NONE;
     switch (kind) {

@@ -25,8 +25,9 @@
  * queued and the failure arrives through on_write, so a handler never sees its connection vanish
  * in the middle of its own write call.
  *
- * Reads land in one 64 KiB scratch buffer per server (every byte is parsed or copied before
- * read_cb returns), or straight in the body buffer while a Content-Length body is expected.
+ * Reads land in one 64 KiB scratch buffer per server (uvutil.h; every byte is parsed or copied
+ * before read_cb returns), or straight in the body buffer while a Content-Length body is
+ * expected.
  *
  * Rejected alternatives: a per-connection write ring (fewer mallocs, but streaming chunks are
  * small and malloc is not the bottleneck); uv_read_stop while handling (would hide a client
@@ -50,6 +51,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/headers.h"
+#include "http/uvutil.h"
 
 _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the accumulator");
 
@@ -58,6 +60,7 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
 #define SY_HTTP_READ_BUF         (64 * 1024)  /* scratch read buffer */
 #define SY_HTTP_FIRST_READ       (16 * 1024)  /* of it, offered for the first read of a request */
+#define SY_HTTP_MAX_WRITE_BUFS   4            /* buffers in one conn_writev */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
@@ -69,8 +72,7 @@ struct sy_http_server {
     bool closing;                    /* sy_http_server_close called */
     bool listener_closed;            /* listener handle closed */
     struct sy_http_conn *conns;      /* list of open connections */
-    char *rbuf;                      /* SY_HTTP_READ_BUF scratch for reads (one loop, no reentry) */
-    bool rbuf_busy;                  /* rbuf handed to libuv and not yet returned by read_cb */
+    struct sy_scratch rbuf;          /* SY_HTTP_READ_BUF bytes for reads (one loop) */
 };
 
 struct sy_http_conn {
@@ -176,6 +178,8 @@ static void on_write(uv_write_t *w, int status)
  * copied and queued. Returns false if the connection is closed. */
 static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
+    if (nbufs > SY_HTTP_MAX_WRITE_BUFS)
+        abort(); /* callers pass at most 3 */
     if (c->closed)
         return false;
     size_t n = 0;
@@ -194,16 +198,12 @@ static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned n
     struct write_req *wr = sy_xmalloc(sizeof *wr + (n - done));
     wr->conn = c;
     wr->len = n - done;
+    uv_buf_t rest[SY_HTTP_MAX_WRITE_BUFS];
+    unsigned nrest = sy_bufs_after(bufs, nbufs, done, rest);
     size_t at = 0;
-    for (unsigned i = 0; i < nbufs; i++) {
-        size_t l = bufs[i].len;
-        if (done >= l) {
-            done -= l;
-            continue;
-        }
-        memcpy(wr->data + at, bufs[i].base + done, l - done);
-        at += l - done;
-        done = 0;
+    for (unsigned i = 0; i < nrest; i++) {
+        memcpy(wr->data + at, rest[i].base, rest[i].len);
+        at += rest[i].len;
     }
     uv_buf_t b = uv_buf_init(wr->data, (unsigned int)wr->len);
     c->queued += wr->len;
@@ -228,21 +228,15 @@ static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const
 
 /* ---- request lifecycle ---- */
 
-/* The idle timer is lazy: arm_idle only moves the deadline (loop time), and the timer heap is
- * touched only when the timer is not running or would fire after the new deadline; when it fires
- * early it re-arms for the rest. While a request is being handled the connection is not idle and
- * the callback does nothing (sy_http_end arms it again). */
+/* The idle timer is a lazy deadline (uvutil.h). While a request is being handled the connection
+ * is not idle and the callback does nothing (sy_http_end arms it again). */
 static void idle_cb(uv_timer_t *t)
 {
     struct sy_http_conn *c = t->data;
     if (c->req || c->closed)
         return;
-    uint64_t now = uv_now(c->srv->loop);
-    if (now < c->idle_deadline_ms) {
-        uv_timer_start(&c->idle, idle_cb, c->idle_deadline_ms - now, 0);
-        return;
-    }
-    conn_close(c);
+    if (sy_deadline_due(&c->idle, c->idle_deadline_ms, idle_cb))
+        conn_close(c);
 }
 
 static void arm_idle(struct sy_http_conn *c)
@@ -250,11 +244,7 @@ static void arm_idle(struct sy_http_conn *c)
     if (c->closed)
         return;
     uint64_t ms = c->srv->opts.idle_timeout_ns / SY_NS_PER_MS;
-    if (!ms)
-        ms = 1;
-    c->idle_deadline_ms = uv_now(c->srv->loop) + ms;
-    if (!uv_is_active((uv_handle_t *)&c->idle) || uv_timer_get_due_in(&c->idle) > ms)
-        uv_timer_start(&c->idle, idle_cb, ms, 0);
+    sy_deadline_arm(&c->idle, &c->idle_deadline_ms, ms ? ms : 1, idle_cb);
 }
 
 static void req_release(struct sy_http_conn *c)
@@ -544,28 +534,18 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
         b->len = (size_t)c->parser.content_length;
         return;
     }
-    if (!c->srv->rbuf_busy) {
-        if (!c->srv->rbuf)
-            c->srv->rbuf = sy_xmalloc(SY_HTTP_READ_BUF);
-        c->srv->rbuf_busy = true;
-        b->base = c->srv->rbuf;
-    } else {
-        b->base = sy_xmalloc(SY_HTTP_READ_BUF); /* not reached with libuv's one-read-at-a-time */
-    }
     /* The first read of a request gets 16 KiB: it holds the head of any ordinary request, and
      * a large Content-Length body then goes straight into its buffer on the next read (libuv
      * reads again at once when a read fills the buffer), so at most 16 KiB of it is copied. */
-    b->len = c->in_message || c->req ? SY_HTTP_READ_BUF : SY_HTTP_FIRST_READ;
+    sy_scratch_lend(&c->srv->rbuf, SY_HTTP_READ_BUF,
+                    c->in_message || c->req ? SY_HTTP_READ_BUF : SY_HTTP_FIRST_READ, b);
 }
 
-/* Gives a read buffer back: the scratch buffer becomes free, a body-direct read stays in place,
- * anything else was a heap fallback. */
+/* Gives a read buffer back (a body-direct read stays where it landed). */
 static void release_read_buf(struct sy_http_server *srv, char *base, bool direct)
 {
-    if (base == srv->rbuf)
-        srv->rbuf_busy = false;
-    else if (!direct)
-        free(base);
+    if (!direct)
+        sy_scratch_return(&srv->rbuf, base);
 }
 
 static bool in_body_buf(struct sy_http_conn *c, const char *p)
@@ -603,7 +583,7 @@ static void conn_start_read(struct sy_http_conn *c)
 
 static void server_free(struct sy_http_server *s)
 {
-    free(s->rbuf);
+    sy_scratch_fini(&s->rbuf);
     free(s);
 }
 
@@ -902,11 +882,7 @@ size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
     struct sy_http_conn *c = req->conn;
     if (rp->chunked) {
         char pre[20];
-        size_t np = 0;
-        for (size_t v = len; v; v >>= 4)
-            np++;
-        for (size_t i = 0, v = len; i < np; i++, v >>= 4)
-            pre[np - 1 - i] = "0123456789abcdef"[v & 15];
+        size_t np = sy_fmt_hex(pre, len);
         pre[np++] = '\r';
         pre[np++] = '\n';
         uv_buf_t b[3] = {uv_buf_init(pre, (unsigned int)np),

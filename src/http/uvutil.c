@@ -1,0 +1,64 @@
+/* uvutil.c - libuv helpers shared by the HTTP server and the upstream client (see uvutil.h). */
+#include "http/uvutil.h"
+
+#include <stdlib.h>
+
+#include "core/alloc.h"
+
+void sy_scratch_lend(struct sy_scratch *s, size_t cap, size_t size, uv_buf_t *out)
+{
+    if (s->busy) {
+        out->base = sy_xmalloc(size);
+    } else {
+        if (!s->buf)
+            s->buf = sy_xmalloc(cap);
+        s->busy = true;
+        out->base = s->buf;
+    }
+    out->len = size;
+}
+
+void sy_scratch_return(struct sy_scratch *s, char *base)
+{
+    if (base == s->buf)
+        s->busy = false;
+    else
+        free(base);
+}
+
+void sy_scratch_fini(struct sy_scratch *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+    s->busy = false;
+}
+
+unsigned sy_bufs_after(const uv_buf_t *in, unsigned n, size_t done, uv_buf_t *out)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (done >= in[i].len) {
+            done -= in[i].len;
+            continue;
+        }
+        out[k++] = uv_buf_init(in[i].base + done, (unsigned)(in[i].len - done));
+        done = 0;
+    }
+    return k;
+}
+
+void sy_deadline_arm(uv_timer_t *t, uint64_t *deadline_ms, uint64_t ms, uv_timer_cb cb)
+{
+    *deadline_ms = uv_now(t->loop) + ms;
+    if (!uv_is_active((uv_handle_t *)t) || uv_timer_get_due_in(t) > ms)
+        uv_timer_start(t, cb, ms, 0);
+}
+
+bool sy_deadline_due(uv_timer_t *t, uint64_t deadline_ms, uv_timer_cb cb)
+{
+    uint64_t now = uv_now(t->loop);
+    if (now >= deadline_ms)
+        return true;
+    uv_timer_start(t, cb, deadline_ms - now, 0);
+    return false;
+}
