@@ -39,8 +39,17 @@ def start_sim(base, kv, replay):
     return p
 
 
-def gateway(base, kv, replay, bind=None):
+def gateway(base, kv, replay, bind=None, producer="backend: simulator"):
+    """A gateway routing precisely over the two replicas at base, base+1: their publishers at kv,
+    kv+1 (replay sockets at replay, or none), or one bound SUB at `bind` that they dial.
+    `producer` is the token-producer's parameters."""
     listen, admin = free_ports(2)
+    if bind:
+        kv_cfg = "\n        kvEventsConfig:\n          zmqEndpoint: tcp://127.0.0.1:%d" % bind
+    elif replay:
+        kv_cfg = "\n        kvEventsConfig:\n          replayPortOffset: %d" % (replay - kv)
+    else:
+        kv_cfg = ""
     text = """listen: 127.0.0.1:%d
 admin: 127.0.0.1:%d
 workers: 2
@@ -59,13 +68,11 @@ scheduler:
   plugins:
     - type: token-producer
       parameters:
-        backend: simulator
+        %s
     - type: precise-prefix-cache-producer
       parameters:
         tokenProcessorConfig:
-          blockSize: 16
-        kvEventsConfig:
-          %s
+          blockSize: 16%s
     - type: prefix-cache-scorer
       parameters:
         prefixMatchInfoProducerName: precise-prefix-cache-producer
@@ -78,8 +85,7 @@ scheduler:
 """ % (listen, admin,
        base, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % kv,
        base + 1, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % (kv + 1),
-       ("zmqEndpoint: tcp://127.0.0.1:%d" % bind) if bind else
-       ("replayPortOffset: %d" % (replay - kv)))
+       producer, kv_cfg)
     p = start_process([BIN, "gateway", "--config", write_file(text)])
     wait_port(listen, proc=p)
     wait_port(admin, proc=p)
@@ -272,53 +278,17 @@ def test_precise_chat_with_tools():
                        capture_output=True, timeout=300)
     base = consecutive_ports(2)
     kv = consecutive_ports(2)
-    listen, admin = free_ports(2)
     sim = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", MODEL,
                          "--time-scale", "50", "--kv-blocks", "600", "--block-size", "16",
                          "--max-model-len", "8192", "--tokenizer", QWEN,
                          "--kv-events", "tcp://127.0.0.1:%d" % kv])
     wait_port(base, proc=sim)
     wait_port(base + 1, proc=sim)
-    cfg = """listen: 127.0.0.1:%d
-admin: 127.0.0.1:%d
-pool:
-  engine: vllm
-  scrapeInterval: 50ms
-  endpoints:
-    - address: 127.0.0.1:%d
-      kvEvents: tcp://127.0.0.1:%d
-    - address: 127.0.0.1:%d
-      kvEvents: tcp://127.0.0.1:%d
-scheduler:
-  apiVersion: llm-d.ai/v1alpha1
-  kind: EndpointPickerConfig
-  plugins:
-    - type: token-producer
-      parameters:
-        backend: local
-        tokenizer: %s
-    - type: precise-prefix-cache-producer
-      parameters:
-        tokenProcessorConfig:
-          blockSize: 16
-    - type: prefix-cache-scorer
-      parameters:
-        prefixMatchInfoProducerName: precise-prefix-cache-producer
-    - type: max-score-picker
-  schedulingProfiles:
-    - name: default
-      plugins:
-        - pluginRef: prefix-cache-scorer
-        - pluginRef: max-score-picker
-""" % (listen, admin, base, kv, base + 1, kv + 1, QWEN)
-    gw = start_process([BIN, "gateway", "--config", write_file(cfg)])
+    gw, listen, ready = gateway(base, kv, None,
+                                producer="backend: local\n        tokenizer: %s" % QWEN)
+    admin = ready.admin
     a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
     try:
-        wait_port(listen, proc=gw)
-        wait_port(admin, proc=gw)
-        wait_until(lambda: all(e["ready"] for e in json.loads(
-            request(admin, "GET", "/debug/endpoints")[2])["endpoints"]), 10,
-            what="endpoints ready")
         wait_kv_flowing(admin, (base, base + 1))
         red, blue = tools_set("red"), tools_set("blue")
         # The same question with two tool sets: red cached on A, blue on B (directly).
