@@ -195,6 +195,17 @@ static void test_time_scale_conversion(void **state)
 }
 
 /* Per-stage results: requests grouped by the stage they were scheduled in. */
+/* The table sy_bench_print_table prints for runs (caller frees). */
+static char *table_text(struct sy_bench_run **runs, size_t n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    sy_bench_print_table(f, runs, n);
+    fclose(f);
+    return text;
+}
+
 static void test_stages(void **state)
 {
     struct sy_bench_run r;
@@ -242,12 +253,8 @@ static void test_stages(void **state)
     assert_true(isnan(g->itl_mean_s));
     NEAR(g->req_per_s, 0);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
     struct sy_bench_run *runs[] = {&r};
-    sy_bench_print_table(f, runs, 1);
-    fclose(f);
+    char *text = table_text(runs, 1);
     assert_non_null(strstr(text, "per stage"));
     assert_non_null(strstr(text, "4/s x 1s"));
     assert_non_null(strstr(text, "0.600")); /* stage 0 TTFT mean */
@@ -314,11 +321,7 @@ static void test_table(void **state)
     struct sy_bench_run a, b;
     two_runs(&a, &b);
     struct sy_bench_run *runs[] = {&a, &b};
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    sy_bench_print_table(f, runs, 2);
-    fclose(f);
+    char *text = table_text(runs, 2);
     /* TTFT mean 0.267 vs 0.200 -> ratio 0.2/0.2667 = 0.75x; req/s 1.20 vs 2.00 -> 1.67x */
     assert_non_null(strstr(text, "TTFT mean (s)"));
     assert_non_null(strstr(text, "0.267"));
@@ -421,11 +424,7 @@ static void test_scaled_outputs(void **state)
     struct sy_bench_run a, b;
     two_runs(&a, &b);
     struct sy_bench_run *runs[] = {&a, &b};
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    sy_bench_print_table(f, runs, 2);
-    fclose(f);
+    char *text = table_text(runs, 2);
     assert_null(strstr(text, "simulated"));
     free(text);
     sy_bench_run_fini(&a);
@@ -436,9 +435,7 @@ static void test_scaled_outputs(void **state)
     sy_bench_run_to_simulated(&a, 0.5);
     sy_bench_run_compute(&a);
     runs[0] = &a;
-    f = open_memstream(&text, &len);
-    sy_bench_print_table(f, runs, 1);
-    fclose(f);
+    text = table_text(runs, 1);
     assert_non_null(strstr(text, "simulated seconds"));
     assert_non_null(strstr(text, "time scale 0.5"));
     assert_non_null(strstr(text, "0.133")); /* TTFT mean 0.8/3 x 0.5 */
@@ -457,7 +454,7 @@ static void test_scaled_outputs(void **state)
     close(fd);
     char err[256];
     assert_int_equal(sy_bench_write_json(path, &m, runs, 1, err, sizeof err), 0);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     static char buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
