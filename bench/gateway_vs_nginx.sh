@@ -4,7 +4,9 @@
 # in one run. For 2 KB and 220 KB request bodies at concurrency 1 and 64 it prints req/s, p50 and
 # p99 latency through each proxy and the latency each adds over calling a backend directly.
 #
-#   bash bench/gateway_vs_nginx.sh     (DURATION=5s REPEATS=3 WORKERS=1 BACKENDS=2 by default)
+#   bash bench/gateway_vs_nginx.sh     (DURATION=5s REPEATS=3 WORKERS=1 BACKENDS=2 by default;
+#                                       SIZES="2048 225280" CONCS="1 64" pick the cells,
+#                                       VERBOSE=1 prints every run)
 #
 # Both proxies get the same number of worker processes/threads (WORKERS). wrk runs with one thread.
 # Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard so that drift in
@@ -20,6 +22,8 @@ DURATION=${DURATION:-5s}
 REPEATS=${REPEATS:-3}
 WORKERS=${WORKERS:-1}
 BACKENDS=${BACKENDS:-2}
+SIZES=${SIZES:-2048 225280}
+CONCS=${CONCS:-1 64}
 TMP=$(mktemp -d /tmp/sy-bench-XXXXXX)
 PIDS=()
 cleanup() {
@@ -143,33 +147,50 @@ printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s ba
     "$BACKENDS" "$WORKERS" "$DURATION" "$REPEATS"
 printf "%-7s %-4s | %-24s | %-32s | %-32s | %s\n" body conc "direct  rps  p50us p99us" \
     "nginx  rps  p50us p99us cpu/req" "switchyard  rps  p50us p99us cpu/req" \
-    "sy/nginx: rps, cpu/req; added p50"
-for size in 2048 225280; do
+    "sy/nginx: rps, cpu/req; added p50 | paired runs: sy/nginx rps range"
+for size in $SIZES; do
     mkbody "$size" "$TMP/body-$size.json"
     mklua "$TMP/body-$size.json" "$TMP/post-$size.lua"
-    for conns in 1 64; do
+    for conns in $CONCS; do
         declare -A R=()
         for rep in $(seq 1 "$REPEATS"); do
             # interleaved, so drift in machine load hits all three alike
+            # (and the two proxies take turns going first, so neither always follows the other)
             read -r a b c d <<<"$(run_wrk "http://127.0.0.1:${BPORTS[0]}" "$TMP/post-$size.lua" "$conns")"
             R[d_rps]+="$a " R[d_p50]+="$b " R[d_p99]+="$c "
-            # shellcheck disable=SC2086
-            read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns" $NGX_PIDS)"
-            R[n_rps]+="$a " R[n_p50]+="$b " R[n_p99]+="$c " R[n_cpu]+="$d "
-            read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns" "$SY_PID")"
-            R[s_rps]+="$a " R[s_p50]+="$b " R[s_p99]+="$c " R[s_cpu]+="$d "
+            order="n s"
+            [ $((rep % 2)) = 0 ] && order="s n"
+            for who in $order; do
+                if [ "$who" = n ]; then
+                    # shellcheck disable=SC2086
+                    read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns" $NGX_PIDS)"
+                else
+                    read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns" "$SY_PID")"
+                fi
+                R[${who}_rps]+="$a " R[${who}_p50]+="$b " R[${who}_p99]+="$c " R[${who}_cpu]+="$d "
+                [ -n "${VERBOSE:-}" ] && echo "  run $rep $who: rps $a p50 ${b}us p99 ${c}us cpu/req ${d}us" >&2
+            done
         done
+        # each repetition's two proxy runs are back to back: their ratio is the paired comparison
+        paired=$(awk -v s="${R[s_rps]}" -v n="${R[n_rps]}" 'BEGIN {
+            k = split(s, a, " "); split(n, b, " "); won = 0
+            for (i = 1; i <= k; i++) { r[i] = (b[i] > 0 ? a[i] / b[i] : 0); if (r[i] >= 1) won++ }
+            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+            printf "x%.2f-x%.2f, %d of %d runs >= nginx", r[1], r[k], won, k }')
         for k in "${!R[@]}"; do R[$k]=$(median ${R[$k]}); done
         label=$([ "$size" = 2048 ] && echo 2KB || echo 220KB)
         awk -v l="$label" -v c="$conns" -v dr="${R[d_rps]}" -v d5="${R[d_p50]}" -v d9="${R[d_p99]}" \
             -v nr="${R[n_rps]}" -v n5="${R[n_p50]}" -v n9="${R[n_p99]}" -v nc="${R[n_cpu]}" \
             -v sr="${R[s_rps]}" -v s5="${R[s_p50]}" -v s9="${R[s_p99]}" -v sc="${R[s_cpu]}" \
-            'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx +%.0fus, sy +%.0fus\n",
-                l, c, dr, d5, d9, nr, n5, n9, nc, sr, s5, s9, sc, (nr > 0 ? sr / nr : 0), (nc > 0 ? sc / nc : 0), n5 - d5, s5 - d5 }'
+            -v pr="$paired" \
+            'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx +%.0fus, sy +%.0fus | %s\n",
+                l, c, dr, d5, d9, nr, n5, n9, nc, sr, s5, s9, sc, (nr > 0 ? sr / nr : 0), (nc > 0 ? sc / nc : 0), n5 - d5, s5 - d5, pr }'
         unset R
     done
 done
 echo
 echo "cpu/req = CPU microseconds the proxy process(es) spent per request (user+system, from /proc)."
+echo "paired runs = the ratio of the two proxies' runs within each repetition (run back to back),"
+echo "lowest to highest, and how many of them favour switchyard."
 echo "added p50 = proxied p50 - direct p50 (same backend, same load). For scale: llm-d's endpoint"
 echo "picker spends ~286 ms per 220 KB request and tops out near 130 req/s."

@@ -60,7 +60,8 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
 #define SY_HTTP_READ_BUF         (64 * 1024)  /* scratch read buffer */
 #define SY_HTTP_FIRST_READ       (16 * 1024)  /* of it, offered for the first read of a request */
-#define SY_HTTP_MAX_WRITE_BUFS   4            /* buffers in one conn_writev */
+#define SY_HTTP_BODY_SLACK       512 /* a body-direct read may run this far past the body */
+#define SY_HTTP_MAX_WRITE_BUFS   4   /* buffers in one conn_writev */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
@@ -357,7 +358,7 @@ static int cb_headers_complete(llhttp_t *p)
         }
     }
     if (p->flags & F_CONTENT_LENGTH) {
-        sy_buf_reserve(&c->body, (size_t)p->content_length);
+        sy_buf_reserve(&c->body, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
         c->body_direct = p->content_length > 0;
     }
     return 0;
@@ -522,16 +523,20 @@ static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
     }
 }
 
-/* Inside a Content-Length body, reads land directly in the body buffer (at most the bytes still
- * expected, so a pipelined next request never lands there); otherwise in a scratch buffer. */
+/* Inside a Content-Length body, reads land directly in the body buffer; otherwise in a scratch
+ * buffer. A body-direct read is offered the bytes still expected plus up to SY_HTTP_BODY_SLACK
+ * more: the read that completes the body then comes back short of its buffer, and libuv does not
+ * read again only to get EAGAIN (one syscall per large request). Bytes past the body's end are
+ * the next pipelined request; read_cb moves them out before the body is finished. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct sy_http_conn *c = h->data;
     (void)suggested;
     if (c->body_direct && !c->req && c->parser.content_length > 0 &&
         c->body.len + c->parser.content_length <= c->body.cap) {
+        size_t room = c->body.cap - c->body.len, want = (size_t)c->parser.content_length;
         b->base = c->body.data + c->body.len;
-        b->len = (size_t)c->parser.content_length;
+        b->len = room - want < SY_HTTP_BODY_SLACK ? room : want + SY_HTTP_BODY_SLACK;
         return;
     }
     /* The first read of a request gets 16 KiB: it holds the head of any ordinary request, and
@@ -566,6 +571,18 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n > 0) {
         if (!c->req)
             arm_idle(c);
+        if (direct && (uint64_t)n > c->parser.content_length) {
+            /* The read ran past the body into a pipelined request. Those bytes are copied out
+             * first: finishing the body writes its NUL terminator over the first of them, and
+             * the handler may be done with the body buffer before they are parsed. */
+            size_t body_part = (size_t)c->parser.content_length, rest = (size_t)n - body_part;
+            char next[SY_HTTP_BODY_SLACK];
+            memcpy(next, b->base + body_part, rest);
+            conn_process(c, b->base, body_part);
+            if (!c->closed)
+                conn_process(c, next, rest);
+            return;
+        }
         conn_process(c, b->base, (size_t)n);
     }
     release_read_buf(srv, b->base, direct);

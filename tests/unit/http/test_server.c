@@ -198,6 +198,48 @@ static void test_echo_keepalive_and_pipelining(void **state)
     close(fd);
 }
 
+/* A body that arrives in two parts is read straight into its buffer, and that read may run past
+ * the body's end (the server offers some slack): the pipelined requests behind it must still be
+ * parsed whole, whether they fit in the slack or run beyond it. */
+static void test_pipelined_after_body_direct_read(void **state)
+{
+    static const size_t next_sizes[] = {3, 400, 990};
+    for (size_t k = 0; k < sizeof next_sizes / sizeof next_sizes[0]; k++) {
+        int fd = dial();
+        char body[901], next_body[1001], msg[2048], buf[8192];
+        for (size_t i = 0; i < 900; i++)
+            body[i] = (char)('a' + i % 26);
+        body[900] = 0;
+        for (size_t i = 0; i < next_sizes[k]; i++)
+            next_body[i] = (char)('A' + i % 26);
+        next_body[next_sizes[k]] = 0;
+        /* the head and 100 bytes; the rest of the body goes straight into its buffer */
+        snprintf(msg, sizeof msg, "POST /echo HTTP/1.1\r\nContent-Length: 900\r\n\r\n%.100s", body);
+        send_all(fd, msg);
+        usleep(50 * 1000);
+        snprintf(msg, sizeof msg,
+                 "%sPOST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%sPOST /echo "
+                 "HTTP/1.1\r\nContent-Length: 3\r\n\r\n123",
+                 body + 100, next_sizes[k], next_body);
+        send_all(fd, msg);
+        size_t n = read_until(fd, buf, sizeof buf, "123");
+        assert_true(n > 0);
+        char *first = strstr(buf, body), *second = strstr(buf, next_body);
+        assert_non_null(first);
+        assert_non_null(second);
+        assert_true(second > first);
+        assert_true(strstr(second + next_sizes[k], "123") != NULL);
+        char *p = buf;
+        int responses = 0;
+        while ((p = strstr(p, "HTTP/1.1 200 OK")) != NULL) {
+            responses++;
+            p++;
+        }
+        assert_int_equal(responses, 3);
+        close(fd);
+    }
+}
+
 static void test_errors(void **state)
 {
     char buf[4096];
@@ -343,6 +385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_keepalive_and_pipelining),
+        cmocka_unit_test(test_pipelined_after_body_direct_read),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_and_abort),
         cmocka_unit_test(test_expect_continue),
