@@ -1,7 +1,8 @@
 /* yaml.c - libyaml's document loader turned into a compact, line-numbered, read-only tree.
  *
  * Loading is three passes over one input held in memory (a file is read whole first, at most
- * SY_YAML_MAX_BYTES):
+ * SY_YAML_MAX_BYTES), after a first look at its nesting depth (check_depth_first(): libyaml's
+ * scanner is quadratic in flow nesting, so a deep document is refused before it is loaded):
  *
  *   1. yaml_parser_load() builds libyaml's document: an array of nodes where sequences and
  *      mappings hold 1-based node indices. An alias is just the index of its anchor's node, so
@@ -181,6 +182,50 @@ static void parser_error(struct loader *L, const yaml_parser_t *p, const char *t
             fail_at(L, clamp_line(text, len, p->problem_mark.line + 1), "%s", problem);
         break;
     }
+}
+
+/* ---- pass 0: nesting depth --------------------------------------------------------------- */
+
+/* libyaml's scanner spends time proportional to the open flow levels on every token (it
+ * re-examines each level's pending simple key), so loading a 1 MiB line of '[' takes minutes.
+ * This pass reads libyaml's event stream and stops at the first node nested deeper than
+ * SY_YAML_MAX_DEPTH, before that cost can grow: at most O(input x SY_YAML_MAX_DEPTH). It refuses
+ * what check_node() would, with the same message and line (aliases are left to check_node(),
+ * which names them); syntax errors are left to the loading pass, which
+ * reports them the same way whatever this pass saw. Returns fail_at()'s code, or 0. */
+static int check_depth_first(struct loader *L, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return fail_at(L, 1, "out of memory");
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (bool done = false; !done;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev))
+            break;
+        switch (ev.type) {
+        case YAML_SCALAR_EVENT: /* a node one level below the open collections */
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (depth + 1 > SY_YAML_MAX_DEPTH) {
+                rc = fail_at(L, ev.start_mark.line + 1, "nesting deeper than %d levels",
+                             SY_YAML_MAX_DEPTH);
+                done = true;
+            } else if (ev.type != YAML_SCALAR_EVENT) {
+                depth++;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        case YAML_DOCUMENT_END_EVENT: /* only the first document is read */
+        case YAML_STREAM_END_EVENT: done = true; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
 }
 
 /* ---- pass 2: checks ---------------------------------------------------------------------- */
@@ -410,6 +455,8 @@ struct sy_yaml_node *sy_yaml_load_string(const char *text, size_t len, const cha
                      (unsigned)SY_YAML_MAX_BYTES);
         return NULL;
     }
+    if (check_depth_first(&L, text, len) != 0)
+        return NULL;
     if (!yaml_parser_initialize(&parser)) {
         fail_at(&L, 1, "out of memory");
         return NULL;

@@ -523,6 +523,12 @@ def test_check_flag():
                                    "no-such-plugin\n  schedulingProfiles"))
     p = subprocess.run([BIN, "gateway", "--check", "--config", bad2], capture_output=True)
     check(p.returncode == 1 and "no-such-plugin" in p.stderr.decode(), "bad scheduler plugin")
+    # a hostile 1 MiB of flow nesting is refused at once (libyaml alone took minutes on it)
+    deep = write_file("pool: " + "[" * ((1 << 20) - 6))
+    p = subprocess.run([BIN, "gateway", "--check", "--config", deep], capture_output=True,
+                       timeout=20)
+    check(p.returncode == 1 and (deep + ":1: nesting deeper than 64 levels") in p.stderr.decode(),
+          "deep nesting: %r" % p.stderr.decode())
     p = subprocess.run([BIN, "gateway", "--help"], capture_output=True)
     check(p.returncode == 0 and b"--config" in p.stdout, "--help")
 
