@@ -322,11 +322,12 @@ static void up_body(void *ud, const char *data, size_t n)
         return;
     if (!p->t_first)
         p->t_first = sy_now_ns();
+    /* the client gets the bytes first; the usage scan is bookkeeping */
+    size_t queued = sy_http_write(p->hreq, data, n);
     if (p->sse)
         scan_sse(p, data, n);
     else if (p->scan.len + n <= SY_PROXY_USAGE_CAP)
         sy_buf_append(&p->scan, data, n);
-    size_t queued = sy_http_write(p->hreq, data, n);
     if (queued > SY_PROXY_HIGH_WATER)
         sy_upstream_pause(p->up);
 }
