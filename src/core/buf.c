@@ -38,6 +38,16 @@ void sy_buf_reserve(struct sy_buf *b, size_t extra)
     b->data[b->len] = '\0';
 }
 
+void sy_buf_reserve_exact(struct sy_buf *b, size_t extra)
+{
+    if (b->data && b->len + extra <= b->cap)
+        return;
+    size_t cap = b->len + extra;
+    b->data = sy_xrealloc(b->data, cap + 1);
+    b->cap = cap;
+    b->data[b->len] = '\0';
+}
+
 void sy_buf_append(struct sy_buf *b, const void *p, size_t n)
 {
     sy_buf_reserve(b, n);

@@ -19,6 +19,9 @@ void sy_buf_init(struct sy_buf *b);
 void sy_buf_fini(struct sy_buf *b);
 void sy_buf_reset(struct sy_buf *b);                 /* len = 0, keeps memory */
 void sy_buf_reserve(struct sy_buf *b, size_t extra); /* room for extra more bytes */
+/* Room for extra more bytes, growing to exactly that (sy_buf_reserve doubles, which suits
+ * appends of unknown total size but can nearly double a buffer whose final size is known). */
+void sy_buf_reserve_exact(struct sy_buf *b, size_t extra);
 void sy_buf_append(struct sy_buf *b, const void *p, size_t n);
 void sy_buf_puts(struct sy_buf *b, const char *s);
 void sy_buf_printf(struct sy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

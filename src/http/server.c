@@ -358,7 +358,9 @@ static int cb_headers_complete(llhttp_t *p)
         }
     }
     if (p->flags & F_CONTENT_LENGTH) {
-        sy_buf_reserve(&c->body, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
+        /* exactly: the connection keeps this buffer for its next requests, and an in-flight
+         * request's memory is mostly its body */
+        sy_buf_reserve_exact(&c->body, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
         c->body_direct = p->content_length > 0;
     }
     return 0;

@@ -78,6 +78,19 @@ static void test_buf(void **state)
     sy_buf_puts(&b, "hello world");
     sy_buf_consume(&b, 6);
     assert_string_equal(b.data, "world");
+    /* exact reservation: no doubling, never shrinks, keeps the content and the terminator */
+    struct sy_buf e;
+    sy_buf_init(&e);
+    sy_buf_reserve_exact(&e, 0);
+    assert_non_null(e.data);
+    assert_int_equal(e.data[0], '\0');
+    sy_buf_puts(&e, "world");
+    sy_buf_reserve_exact(&e, 33000);
+    assert_int_equal(e.cap, 5 + 33000);
+    assert_string_equal(e.data, "world");
+    sy_buf_reserve_exact(&e, 10);
+    assert_int_equal(e.cap, 5 + 33000);
+    sy_buf_fini(&e);
     size_t n;
     char *p = sy_buf_steal(&b, &n);
     assert_int_equal(n, 5);
