@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Gateway memory per in-flight request (bench/, not a test).
+"""Gateway memory per in-flight request, and per idle keep-alive connection (bench/, not a test).
 
 Starts `switchyard gateway` (round-robin) in front of a loopback backend that answers /metrics
 and /v1/models but holds every completion without answering, sends N chat requests with a body of
 SIZE bytes on N connections, and reports the gateway's RSS growth per request held in flight.
+With --idle the backend answers instead, and the figure is the RSS growth per client connection
+left open and idle after its request.
 
-    python3 bench/gateway_memory.py [--bin build/switchyard] [-n 1000] [--size 32600]
+    python3 bench/gateway_memory.py [--bin build/switchyard] [-n 1000] [--size 32600] [--idle]
 """
 import argparse
 import asyncio
@@ -33,6 +35,9 @@ def rss_kb(pid):
     return 0
 
 
+IDLE = False
+
+
 async def backend(reader, writer):
     try:
         while True:
@@ -47,6 +52,8 @@ async def backend(reader, writer):
                 body = b"vllm:num_requests_waiting 0\nvllm:num_requests_running 0\nvllm:kv_cache_usage_perc 0\n"
             elif head.startswith(b"GET /v1/models"):
                 body = b'{"object":"list","data":[{"id":"m1"}]}'
+            elif IDLE:
+                body = b'{"id":"c","object":"chat.completion","choices":[]}'
             else:
                 await reader.read()  # hold the request until the gateway goes away
                 break
@@ -77,15 +84,18 @@ async def main(a):
         before = rss_kb(gw.pid)
         writers = []
         for i in range(a.n):
-            _, w = await asyncio.open_connection("127.0.0.1", gport)
+            r, w = await asyncio.open_connection("127.0.0.1", gport)
             w.write(req)
             writers.append(w)
-            if i % 100 == 99:
+            if a.idle:
+                await r.readuntil(b"chat.completion")  # answered; the connection stays open
+            elif i % 100 == 99:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(2.0)
         after = rss_kb(gw.pid)
-        print(f"body {len(body)} B, {a.n} requests in flight: gateway RSS {before} -> {after} kB, "
-              f"{(after - before) / a.n:.1f} kB per in-flight request")
+        what = "idle keep-alive connection after one request" if a.idle else "in-flight request"
+        print(f"body {len(body)} B, {a.n} connections: gateway RSS {before} -> {after} kB, "
+              f"{(after - before) / a.n:.1f} kB per {what}")
         for w in writers:
             w.close()
     finally:
@@ -100,7 +110,9 @@ if __name__ == "__main__":
     p.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "switchyard"))
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--size", type=int, default=32600)
+    p.add_argument("--idle", action="store_true", help="answer, then measure idle connections")
     a = p.parse_args()
+    IDLE = a.idle
     if a.n > 4000:
         sys.exit("-n: at most 4000 (one file descriptor per request on each side)")
     asyncio.run(main(a))

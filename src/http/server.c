@@ -27,7 +27,9 @@
  *
  * Reads land in one 64 KiB scratch buffer per server (uvutil.h; every byte is parsed or copied
  * before read_cb returns), or straight in the body buffer while a Content-Length body is
- * expected.
+ * expected. Body buffers are sized exactly; between requests a connection keeps one only up to
+ * keep_body_bytes, and the server keeps the largest one given back for the next large body
+ * (body_give_back / body_take), so idle keep-alive connections hold no large buffers.
  *
  * Rejected alternatives: a per-connection write ring (fewer mallocs, but streaming chunks are
  * small and malloc is not the bottleneck); uv_read_stop while handling (would hide a client
@@ -60,8 +62,9 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_LOW_WATER        (64 * 1024)  /* on_drain fires when the queue drops below */
 #define SY_HTTP_READ_BUF         (64 * 1024)  /* scratch read buffer */
 #define SY_HTTP_FIRST_READ       (16 * 1024)  /* of it, offered for the first read of a request */
-#define SY_HTTP_BODY_SLACK       512 /* a body-direct read may run this far past the body */
-#define SY_HTTP_MAX_WRITE_BUFS   4   /* buffers in one conn_writev */
+#define SY_HTTP_BODY_SLACK       512         /* a body-direct read may run this far past the body */
+#define SY_HTTP_KEEP_BODY        (16 * 1024) /* default keep_body_bytes */
+#define SY_HTTP_MAX_WRITE_BUFS   4           /* buffers in one conn_writev */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
@@ -74,6 +77,7 @@ struct sy_http_server {
     bool listener_closed;            /* listener handle closed */
     struct sy_http_conn *conns;      /* list of open connections */
     struct sy_scratch rbuf;          /* SY_HTTP_READ_BUF bytes for reads (one loop) */
+    struct sy_buf spare_body;        /* the largest body buffer given back (see body_give_back) */
 };
 
 struct sy_http_conn {
@@ -259,6 +263,47 @@ static void req_release(struct sy_http_conn *c)
 
 static void conn_start_read(struct sy_http_conn *c);
 
+/* A request has ended. A body buffer above keep_body_bytes goes back to the server, so an idle
+ * keep-alive connection holds no large buffer (thousands of idle clients would otherwise each
+ * keep the largest prompt they ever sent). The server keeps the largest one for the next large
+ * body on any of its connections, so a stream of large requests allocates nothing. Called only
+ * outside llhttp_execute, or once the parser has stopped inside the buffer's bytes. */
+static void body_give_back(struct sy_http_conn *c)
+{
+    if (c->body.cap <= c->srv->opts.keep_body_bytes)
+        return;
+    struct sy_buf *spare = &c->srv->spare_body;
+    if (spare->cap < c->body.cap) {
+        sy_buf_fini(spare);
+        *spare = c->body;
+        sy_buf_reset(spare);
+    } else {
+        sy_buf_fini(&c->body);
+    }
+    sy_buf_init(&c->body);
+}
+
+/* Room for a Content-Length body of need bytes (plus read slack): the server's spare when the
+ * connection's own buffer is too small and the spare is big enough, else exactly need. */
+static void body_take(struct sy_http_conn *c, size_t need)
+{
+    struct sy_buf *spare = &c->srv->spare_body;
+    if (c->body.cap < need && spare->cap >= need && c->body.len == 0) {
+        sy_buf_fini(&c->body);
+        c->body = *spare;
+        sy_buf_init(spare);
+    }
+    sy_buf_reserve_exact(&c->body, need);
+}
+
+size_t sy_http_server_body_bytes(const struct sy_http_server *s)
+{
+    size_t n = s->spare_body.cap;
+    for (const struct sy_http_conn *c = s->conns; c; c = c->next)
+        n += c->body.cap;
+    return n;
+}
+
 static void reset_message(struct sy_http_conn *c)
 {
     sy_hdr_reset(&c->hdr);
@@ -274,6 +319,7 @@ static void conn_next(struct sy_http_conn *c)
 {
     if (c->closed)
         return;
+    body_give_back(c);
     llhttp_resume(&c->parser);
     arm_idle(c);
     if (c->pending.len) {
@@ -358,9 +404,8 @@ static int cb_headers_complete(llhttp_t *p)
         }
     }
     if (p->flags & F_CONTENT_LENGTH) {
-        /* exactly: the connection keeps this buffer for its next requests, and an in-flight
-         * request's memory is mostly its body */
-        sy_buf_reserve_exact(&c->body, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
+        /* exactly: an in-flight request's memory is mostly its body */
+        body_take(c, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
         c->body_direct = p->content_length > 0;
     }
     return 0;
@@ -503,7 +548,10 @@ static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
             data += used;
             len -= used;
             if (!c->req) {
-                /* The response already ended (synchronously): parse the rest now. */
+                /* The response already ended (synchronously): parse the rest now. (The rest is
+                 * never inside the body buffer: a body-direct read is handed over only up to
+                 * the body's end, see read_cb.) */
+                body_give_back(c);
                 llhttp_resume(&c->parser);
                 arm_idle(c);
             }
@@ -603,6 +651,7 @@ static void conn_start_read(struct sy_http_conn *c)
 static void server_free(struct sy_http_server *s)
 {
     sy_scratch_fini(&s->rbuf);
+    sy_buf_fini(&s->spare_body);
     free(s);
 }
 
@@ -770,6 +819,8 @@ int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
         s->opts.max_body_bytes = 32ULL << 20;
     if (!s->opts.idle_timeout_ns)
         s->opts.idle_timeout_ns = 60 * SY_NS_PER_S;
+    if (!s->opts.keep_body_bytes)
+        s->opts.keep_body_bytes = SY_HTTP_KEEP_BODY;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     if ((rc = uv_tcp_open(&s->listener, fd)) < 0 ||

@@ -56,6 +56,8 @@ struct sy_http_server_opts {
     uint64_t max_body_bytes;     /* bodies larger than this get 413 (default 32 MiB) */
     uint64_t idle_timeout_ns;    /* close an idle keep-alive connection after this (default 60 s) */
     bool reuseport;              /* bind with SO_REUSEPORT (one listener per worker thread) */
+    size_t keep_body_bytes;      /* a connection keeps a body buffer up to this size between
+                                    requests; larger ones go back to the server (default 16 KiB) */
     sy_http_handler_fn *handler; /* called once per complete request */
     void *ud;                    /* passed to handler */
 };
@@ -73,6 +75,9 @@ int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd);
 void sy_http_server_stop_accepting(struct sy_http_server *s);
 /* Number of requests currently being handled (for draining). */
 size_t sy_http_server_active(const struct sy_http_server *s);
+/* Bytes allocated for request bodies: every connection's buffer plus the server's spare (see
+ * keep_body_bytes). Call on the server's loop thread. */
+size_t sy_http_server_body_bytes(const struct sy_http_server *s);
 /* Closes everything; the server is freed once its handles have closed. */
 void sy_http_server_close(struct sy_http_server *s);
 

@@ -95,6 +95,10 @@ static void handler(void *ud, struct sy_http_req *req)
         streaming = req;
         req->on_abort = on_abort;
         stream_n = -1000000;
+    } else if (sy_str_eq_c(req->path, "/bodybytes")) {
+        char n[32];
+        int len = snprintf(n, sizeof n, "%zu", sy_http_server_body_bytes(srv));
+        sy_http_respond(req, 200, "text/plain", NULL, n, (size_t)len);
     } else if (sy_str_eq_c(req->path, "/big") || sy_str_eq_c(req->path, "/bigstream")) {
         big_handler(req);
     } else {
@@ -120,7 +124,8 @@ static int setup(void **state)
     uv_loop_init(&loop);
     uv_async_init(&loop, &stop_async, on_stop);
     uv_timer_init(&loop, &stream_timer);
-    struct sy_http_server_opts o = {.max_body_bytes = 1000, .handler = handler};
+    struct sy_http_server_opts o = {
+        .max_body_bytes = 1000, .keep_body_bytes = 256, .handler = handler};
     char err[256];
     if (sy_http_server_start(&loop, "127.0.0.1", 0, &o, &srv, err, sizeof err) != 0)
         return -1;
@@ -238,6 +243,39 @@ static void test_pipelined_after_body_direct_read(void **state)
         assert_int_equal(responses, 3);
         close(fd);
     }
+}
+
+/* Idle keep-alive connections hold no body buffer above keep_body_bytes (256 here): after eight
+ * connections each sent a 900-byte body and stayed open, the server holds one such buffer (its
+ * spare, reused by the next large body), not eight. */
+static void test_idle_connections_give_back_body_buffers(void **state)
+{
+    enum { CONNS = 8, LEN = 900 };
+    char body[LEN + 1], msg[2048], buf[4096];
+    memset(body, 'q', LEN);
+    body[LEN] = 0;
+    snprintf(msg, sizeof msg, "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", LEN, body);
+    int fds[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = dial();
+        send_all(fds[i], msg);
+        read_until(fds[i], buf, sizeof buf, body);
+        assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+        assert_non_null(strstr(buf, body)); /* the body survived the buffer juggling */
+    }
+    int fd = dial();
+    send_all(fd, "GET /bodybytes HTTP/1.1\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "\r\n\r\n");
+    char *p = strstr(buf, "\r\n\r\n");
+    assert_non_null(p);
+    if (p[4] == 0) /* the body may come in a second segment */
+        read_until(fd, p + 4, sizeof buf - (size_t)(p + 4 - buf), NULL);
+    size_t held = strtoul(p + 4, NULL, 10);
+    assert_true(held >= LEN);     /* the spare */
+    assert_true(held < 2 * 1500); /* one buffer of ~1.4 kB, not eight */
+    close(fd);
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
 }
 
 static void test_errors(void **state)
@@ -386,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_keepalive_and_pipelining),
         cmocka_unit_test(test_pipelined_after_body_direct_read),
+        cmocka_unit_test(test_idle_connections_give_back_body_buffers),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_and_abort),
         cmocka_unit_test(test_expect_continue),
