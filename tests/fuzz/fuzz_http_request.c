@@ -2,8 +2,10 @@
  * socket through the HTTP/1.1 server (llhttp settings, header/body limits, pipelining,
  * 100-continue) into the OpenAI body parser (sy_request_parse) and an error or echo response.
  *
- * Each input is written to one end of a socketpair whose other end the server adopts; the loop
- * runs until the server has answered and closed, so every code path runs for real.
+ * Each input is written to one end of a socketpair whose other end the server adopts, in pieces
+ * of 997 bytes with the loop run in between (so bodies are also read straight into their buffer,
+ * with pipelined bytes behind them); the loop runs until the server has answered and closed, so
+ * every code path runs for real.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!srv) {
         uv_loop_init(&loop);
-        struct sy_http_server_opts o = {.max_body_bytes = 4096, .handler = handler};
+        /* a small keep_body_bytes, so bodies move between connections and the server's spare */
+        struct sy_http_server_opts o = {
+            .max_body_bytes = 4096, .keep_body_bytes = 512, .handler = handler};
         char err[256];
         if (sy_http_server_start(&loop, "127.0.0.1", 0, &o, &srv, err, sizeof err) != 0)
             abort();
