@@ -2,10 +2,11 @@
  *
  * One struct sy_endpoint per configured replica. Configuration fields are immutable; live state is
  * written by the scraper thread and by workers (in-flight counters) and read by every worker's
- * scheduler. Metrics are guarded by a per-endpoint mutex (readers copy a snapshot), counters are
- * atomics. Endpoints are reference-counted: a config reload that keeps an address keeps its
- * endpoint object (and so its state and in-flight counts); requests hold a reference until they
- * finish.
+ * scheduler. Scraped state sits in a seqlock-protected block (struct sy_endpoint_live): readers
+ * copy it without taking a lock and retry when a writer was active; writers take the endpoint's
+ * mutex, which also guards the model list's strings. Counters are atomics. Endpoints are
+ * reference-counted: a config reload that keeps an address keeps its endpoint object (and so its
+ * state and in-flight counts); requests hold a reference until they finish.
  *
  *   struct sy_pool (refcounted, immutable after build)
  *     eps[0..n) --> struct sy_endpoint (refcounted, shared across reloads by address)
@@ -24,19 +25,66 @@
 #include "config/config.h"
 #include "pool/prom.h"
 
-#define SY_MAX_MODELS 16 /* model ids remembered per endpoint from /v1/models */
+#define SY_MAX_MODELS    16  /* model ids remembered per endpoint from /v1/models */
+#define SY_MODEL_INLINE  128 /* bytes of a model id readable without the lock; longer ids lock */
+#define SY_LORA_LIST_CAP 256 /* bytes of each LoRA adapter list (sy_engine_metrics' lists) */
 
-/* A consistent copy of an endpoint's live state, taken by sy_endpoint_snapshot. */
-struct sy_endpoint_state {
-    bool ready;                 /* last scrape succeeded and no connection error since */
-    bool scraped;               /* at least one successful scrape */
-    uint64_t update_ns;         /* monotonic time of the last successful scrape (0 = never) */
-    struct sy_engine_metrics m; /* last scraped metrics */
-    int64_t inflight_requests;  /* requests forwarded and not yet finished */
-    int64_t inflight_tokens;    /* prompt + max output tokens of those requests (estimate) */
-    uint64_t fail_ns;           /* monotonic time of the last failed scrape (0 = never) */
-    uint64_t conn_fail_ns;      /* monotonic time of the last upstream connect failure (0 = none) */
+/* The scalar load metrics of one scrape: struct sy_engine_metrics without the LoRA lists. Fields
+ * the engine did not report are -1. */
+struct sy_endpoint_load {
+    double waiting;     /* queued requests */
+    double running;     /* running requests */
+    double kv_usage;    /* KV-cache usage in [0,1] */
+    int64_t block_size; /* tokens per KV block */
+    int64_t num_blocks; /* KV blocks */
+    int64_t max_lora;   /* max_lora, -1 if unknown */
 };
+
+/* The LoRA adapter lists of one scrape (vllm:lora_requests_info), copied only for plugins that
+ * read them: 512 bytes the per-decision snapshot otherwise does not carry. */
+struct sy_endpoint_loras {
+    char running[SY_LORA_LIST_CAP]; /* running_lora_adapters (comma list, NUL-terminated) */
+    char waiting[SY_LORA_LIST_CAP]; /* waiting_lora_adapters */
+};
+
+/* A consistent copy of an endpoint's live state, taken by sy_endpoint_snapshot: every field but
+ * the in-flight counters and conn_fail_ns comes from one scrape / failure update. */
+struct sy_endpoint_state {
+    bool ready;                /* last scrape succeeded and no connection error since */
+    bool scraped;              /* at least one successful scrape */
+    uint64_t update_ns;        /* monotonic time of the last successful scrape (0 = never) */
+    struct sy_endpoint_load m; /* last scraped metrics */
+    int64_t inflight_requests; /* requests forwarded and not yet finished */
+    int64_t inflight_tokens;   /* prompt + max output tokens of those requests (estimate) */
+    uint64_t fail_ns;          /* monotonic time of the last failed scrape (0 = never) */
+    uint64_t conn_fail_ns;     /* monotonic time of the last upstream connect failure (0 = none) */
+};
+
+/* Seqlock-protected live state (see pool.c, "Threading"). Every field is an atomic accessed with
+ * relaxed loads and stores between the sequence counter's acquire/release operations, so readers
+ * racing a writer never have a data race, only a copy they throw away. Doubles are stored as their
+ * bit patterns. Hot fields first: a decision reads seq..models_len and nothing else unless the
+ * model list or LoRA lists are needed. */
+struct sy_endpoint_live {
+    _Atomic uint64_t seq;       /* even: stable; odd: a writer is between begin and end */
+    _Atomic uint32_t flags;     /* SY_LIVE_READY | SY_LIVE_SCRAPED | SY_LIVE_MODELS_SLOW */
+    _Atomic uint32_t nmodels;   /* entries in models_len/models_w; 0 = list unknown */
+    _Atomic uint64_t update_ns; /* last successful scrape (see sy_endpoint_state) */
+    _Atomic uint64_t fail_ns;   /* last failed scrape */
+    _Atomic uint64_t waiting;   /* struct sy_endpoint_load's fields; doubles as bits */
+    _Atomic uint64_t running;   /* double bits */
+    _Atomic uint64_t kv_usage;  /* double bits */
+    _Atomic int64_t block_size; /* -1 unknown */
+    _Atomic int64_t num_blocks; /* -1 unknown */
+    _Atomic int64_t max_lora;   /* -1 unknown */
+    _Atomic uint32_t models_len[SY_MAX_MODELS];                    /* id lengths */
+    _Atomic uint64_t models_w[SY_MAX_MODELS][SY_MODEL_INLINE / 8]; /* ids, zero-padded words */
+    _Atomic uint64_t loras_w[2][SY_LORA_LIST_CAP / 8]; /* running, waiting lists (NUL-padded) */
+};
+
+#define SY_LIVE_READY       1u /* flags: see sy_endpoint_state.ready (before conn failures) */
+#define SY_LIVE_SCRAPED     2u /* flags: at least one successful scrape */
+#define SY_LIVE_MODELS_SLOW 4u /* flags: an id is longer than SY_MODEL_INLINE; serves() locks */
 
 struct sy_endpoint {
     _Atomic int refs;             /* reference count */
@@ -49,12 +97,7 @@ struct sy_endpoint {
     size_t nlabels;
     char *kv_events; /* optional KV events endpoint; owned or NULL */
 
-    pthread_mutex_t mu; /* guards the fields below up to models */
-    bool ready;         /* see sy_endpoint_state */
-    bool scraped;
-    uint64_t update_ns;
-    struct sy_engine_metrics m;
-    uint64_t fail_ns;            /* last failed scrape (monotonic ns), 0 = never */
+    pthread_mutex_t mu;          /* serializes writers of live; guards models/nmodels */
     char *models[SY_MAX_MODELS]; /* model ids served, from /v1/models; owned */
     size_t nmodels;              /* 0 = unknown (never fetched) */
 
@@ -64,6 +107,8 @@ struct sy_endpoint {
 
     uint8_t scrape_busy; /* scraper thread only: bit 0 a /metrics poll, bit 1 a /v1/models poll
                           * in flight (a gateway runs one scraper) */
+
+    struct sy_endpoint_live live; /* scraped state and model ids, seqlock-protected */
 };
 
 struct sy_pool {
@@ -83,7 +128,16 @@ void sy_pool_unref(struct sy_pool *p);
 struct sy_endpoint *sy_endpoint_ref(struct sy_endpoint *e);
 void sy_endpoint_unref(struct sy_endpoint *e);
 
+/* Copies e's live state into out without locking (a seqlock read; see pool.c). */
 void sy_endpoint_snapshot(struct sy_endpoint *e, struct sy_endpoint_state *out);
+/* The same, plus the LoRA adapter lists of the same scrape into loras (may be NULL). */
+void sy_endpoint_snapshot_loras(struct sy_endpoint *e, struct sy_endpoint_state *out,
+                                struct sy_endpoint_loras *loras);
+/* The scheduler's per-candidate read: when e serves model (see sy_endpoint_serves; len 0 skips
+ * the check) copies its state, and the LoRA lists when loras is non-NULL, all from one consistent
+ * read, and returns true; returns false (out unspecified) when model is not served. */
+bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
+                      struct sy_endpoint_state *out, struct sy_endpoint_loras *loras);
 /* Scraper: record a successful scrape / a failure (marks the endpoint not ready). */
 void sy_endpoint_set_metrics(struct sy_endpoint *e, const struct sy_engine_metrics *m,
                              uint64_t now);

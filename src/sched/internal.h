@@ -78,6 +78,7 @@ struct sy_scheduler {
     struct sy_sched_plugin **producers; /* instances with a produce hook; array owned */
     size_t nproducers;
     bool wants_prefix; /* some producer produces SY_PREFIX_KEY */
+    bool wants_loras;  /* some plugin needs_loras: candidates carry their LoRA lists */
 
     struct sy_metric *e2e;           /* scheduler_e2e_duration_seconds (NULL: no metrics) */
     struct sy_metric *attempts_ok;   /* scheduler_attempts_total{status="success"} */

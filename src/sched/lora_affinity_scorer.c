@@ -6,6 +6,9 @@
  *   waiting on the endpoint                          -> 0.6
  *   otherwise                                        -> 0.0
  * An endpoint that does not report max_lora (-1) has no known capacity. No parameters.
+ *
+ * The adapter lists come from c->loras (needs_loras: the pipeline copies them in the same
+ * snapshot as max_lora); a candidate without them counts as running and waiting nothing.
  */
 #include <string.h>
 
@@ -44,16 +47,19 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
 {
     struct sy_str name = cy->req->lora.len ? cy->req->lora : sy_str_c(cy->req->model);
     for (size_t i = 0; i < n; i++) {
-        const struct sy_engine_metrics *m = &c[i].st.m;
+        const char *running = c[i].loras ? c[i].loras->running : "";
+        const char *queued = c[i].loras ? c[i].loras->waiting : "";
+        int64_t max_lora = c[i].st.m.max_lora;
         int64_t nactive = 0;
-        bool active = name.len && in_list(m->running_loras, name, &nactive);
-        bool waiting = name.len && in_list(m->waiting_loras, name, NULL);
-        bool capacity = m->max_lora >= 0 && nactive < m->max_lora;
+        bool active = name.len && in_list(running, name, &nactive);
+        bool waiting = name.len && in_list(queued, name, NULL);
+        bool capacity = max_lora >= 0 && nactive < max_lora;
         scores[i] = active ? 1.0 : capacity ? 0.8 : waiting ? 0.6 : 0.0;
     }
 }
 
 const struct sy_plugin_ops sy_plugin_lora_affinity_scorer = {
     .type = "lora-affinity-scorer",
+    .needs_loras = true,
     .score = score,
 };

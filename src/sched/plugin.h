@@ -74,6 +74,7 @@ struct sy_plugin_ops {
     const char *produces; /* data key produced ("prefix-match"), or NULL */
     const char *consumes; /* data key required, or NULL */
     bool profile_handler; /* a profile handler (chooses profiles; no pipeline hooks) */
+    bool needs_loras;     /* reads candidates' LoRA lists (c->loras); others get NULL */
     /* Parses params (may be NULL). Unknown parameters are errors: "FILE:LINE: key: reason". */
     int (*create)(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap);

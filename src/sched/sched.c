@@ -10,11 +10,15 @@
  *   picker           index into cands
  *   pre_request      every plugin that has the hook
  *
+ * Candidates are read with sy_endpoint_read: one lock-free seqlock read per endpoint does the
+ * model check and copies the scalar state (~100 bytes); the LoRA adapter lists (512 bytes) are
+ * copied, in the same read, only when a configured plugin needs_loras.
+ *
  * All per-request memory is one allocation (struct cycle + candidate snapshots + score matrix +
- * prefix array), kept until sy_sched_done so the explanation header can be produced after the
- * pick and `done` hooks see the same cycle. The scheduler itself is immutable after sy_sched_new;
- * the only shared mutable state here is the decision ring (a mutex, one short copy per decision)
- * and the seed counter (an atomic).
+ * LoRA lists + prefix array), kept until sy_sched_done so the explanation header can be produced
+ * after the pick and `done` hooks see the same cycle. The scheduler itself is immutable after
+ * sy_sched_new; the only shared mutable state here is the decision ring (a mutex, one short copy
+ * per decision) and the seed counter (an atomic).
  *
  * Timing: clock_gettime is called only when metrics are attached, so a scheduler without
  * metrics (benchmarks, unit tests) pays nothing for observability except the decision ring.
@@ -99,6 +103,8 @@ struct sy_scheduler *sy_sched_new(const struct sy_yaml_node *cfg, const char *fi
         sy_sched_free(s);
         return NULL;
     }
+    for (size_t i = 0; i < s->nplugins; i++)
+        s->wants_loras |= s->plugins[i]->ops->needs_loras;
     return s;
 }
 
@@ -252,13 +258,16 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
                 SY_SCHED_MAX_CANDIDATES);
     size_t nsc = prof->nscorers;
 
-    /* One block: cycle | cands[np] | scores[nsc*np] | totals[np] | prefix[pool->n]. */
+    /* One block: cycle | cands[np] | scores[nsc*np] | totals[np] | loras[np] | prefix[pool->n]
+     * (loras only with wants_loras). */
     size_t off_c = sizeof(struct cycle);
     off_c = (off_c + 15) & ~(size_t)15;
     size_t off_s = off_c + np * sizeof(struct sy_sched_candidate);
     off_s = (off_s + 15) & ~(size_t)15;
     size_t off_t = off_s + nsc * np * sizeof(double);
-    size_t off_p = off_t + np * sizeof(double);
+    size_t off_l = off_t + np * sizeof(double);
+    off_l = (off_l + 15) & ~(size_t)15;
+    size_t off_p = off_l + (s->wants_loras ? np * sizeof(struct sy_endpoint_loras) : 0);
     off_p = (off_p + 15) & ~(size_t)15;
     size_t total = off_p + (s->wants_prefix ? pool->n * sizeof(struct sy_prefix_match) : 0);
     char *blk = sy_xmalloc(total);
@@ -282,18 +291,20 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     }
 
     size_t mlen = strlen(req->model);
+    struct sy_endpoint_loras *loras =
+        s->wants_loras ? (struct sy_endpoint_loras *)(blk + off_l) : NULL;
     size_t n = 0;
     for (size_t i = 0; i < np; i++) {
         struct sy_endpoint *ep = pool->eps[i];
         if (excluded(ep, exclude, nexclude))
             continue;
-        if (mlen && !sy_endpoint_serves(ep, req->model, mlen))
-            continue;
         struct sy_sched_candidate *cd = &c->cands[n];
-        sy_endpoint_snapshot(ep, &cd->st);
-        if (!cd->st.ready)
+        struct sy_endpoint_loras *lo = loras ? &loras[n] : NULL;
+        /* model check and snapshot in one lock-free read (len 0: any model) */
+        if (!sy_endpoint_read(ep, req->model, mlen, &cd->st, lo) || !cd->st.ready)
             continue;
         cd->ep = ep;
+        cd->loras = lo;
         cd->pool_index = i;
         n++;
     }

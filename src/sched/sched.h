@@ -31,9 +31,11 @@ struct sy_metrics;
 
 /* One candidate endpoint with a snapshot of its state, as plugins see it. */
 struct sy_sched_candidate {
-    struct sy_endpoint *ep;      /* borrowed (the caller holds the pool) */
-    struct sy_endpoint_state st; /* snapshot taken when the cycle started */
-    size_t pool_index;           /* index in pool->eps */
+    struct sy_endpoint *ep;                /* borrowed (the caller holds the pool) */
+    struct sy_endpoint_state st;           /* snapshot taken when the cycle started */
+    const struct sy_endpoint_loras *loras; /* LoRA lists of the same snapshot (cycle memory);
+                                              NULL unless a plugin has needs_loras */
+    size_t pool_index;                     /* index in pool->eps */
 };
 
 #define SY_SCHED_MAX_CANDIDATES 1024 /* endpoints considered per cycle */

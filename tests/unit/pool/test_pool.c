@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pool/pool.h"
 
@@ -243,16 +244,41 @@ static void test_state(void **state)
                                   .block_size = 16,
                                   .num_blocks = 1000,
                                   .running_loras = "a,b",
+                                  .waiting_loras = "c",
                                   .max_lora = 4};
     struct sy_endpoint_state s;
+    struct sy_endpoint_loras l;
+    sy_endpoint_snapshot(e, &s); /* a fresh endpoint: not scraped, metrics unknown */
+    assert_false(s.ready || s.scraped);
+    assert_true(s.m.waiting == -1 && s.m.running == -1 && s.m.kv_usage == -1);
+    assert_int_equal(s.m.block_size, -1);
+    assert_int_equal(s.m.max_lora, -1);
+    sy_endpoint_snapshot_loras(e, &s, &l);
+    assert_string_equal(l.running, "");
+    assert_string_equal(l.waiting, "");
+
     sy_endpoint_set_metrics(e, &m, 500);
     sy_endpoint_snapshot(e, &s);
     assert_true(s.ready && s.scraped);
     assert_int_equal(s.update_ns, 500);
-    assert_true(s.m.running == 5);
+    assert_true(s.m.waiting == 2 && s.m.running == 5 && s.m.kv_usage == 0.25);
+    assert_int_equal(s.m.block_size, 16);
     assert_int_equal(s.m.num_blocks, 1000);
-    assert_string_equal(s.m.running_loras, "a,b");
+    assert_int_equal(s.m.max_lora, 4);
     assert_int_equal(s.fail_ns, 0);
+    memset(&s, 0, sizeof s);
+    sy_endpoint_snapshot_loras(e, &s, &l);
+    assert_int_equal(s.update_ns, 500);
+    assert_string_equal(l.running, "a,b");
+    assert_string_equal(l.waiting, "c");
+    /* a list that fills its buffer comes back whole and terminated */
+    memset(m.running_loras, 'x', sizeof m.running_loras - 1);
+    m.running_loras[sizeof m.running_loras - 1] = '\0';
+    sy_endpoint_set_metrics(e, &m, 500);
+    sy_endpoint_snapshot_loras(e, &s, &l);
+    assert_int_equal(strlen(l.running), SY_LORA_LIST_CAP - 1);
+    assert_int_equal(l.running[SY_LORA_LIST_CAP - 2], 'x');
+    snprintf(m.running_loras, sizeof m.running_loras, "a,b");
 
     sy_endpoint_set_failed(e, 600);
     sy_endpoint_snapshot(e, &s);
@@ -307,6 +333,206 @@ static void test_models(void **state)
     assert_false(sy_endpoint_serves(e, "anything", 8));
     sy_endpoint_set_models(e, NULL, 0); /* back to unknown */
     assert_true(sy_endpoint_serves(e, "anything", 8));
+
+    /* ids at and around the word size and the lock-free copy's limit (SY_MODEL_INLINE), and one
+     * beyond it (compared under the mutex) */
+    char at[SY_MODEL_INLINE + 1], over[SY_MODEL_INLINE + 2], q[SY_MODEL_INLINE + 2];
+    memset(at, 'a', SY_MODEL_INLINE);
+    at[SY_MODEL_INLINE] = '\0';
+    memset(over, 'o', SY_MODEL_INLINE + 1);
+    over[SY_MODEL_INLINE + 1] = '\0';
+    const char *edge[] = {"12345678", "123456789", at};
+    sy_endpoint_set_models(e, edge, 3);
+    assert_true(sy_endpoint_serves(e, "12345678", 8));
+    assert_true(sy_endpoint_serves(e, "123456789", 9));
+    assert_false(sy_endpoint_serves(e, "12345679", 8));
+    assert_false(sy_endpoint_serves(e, "123456780", 9));
+    assert_false(sy_endpoint_serves(e, "1234567", 7));
+    assert_true(sy_endpoint_serves(e, at, SY_MODEL_INLINE));
+    memcpy(q, at, sizeof at);
+    q[SY_MODEL_INLINE - 1] = 'b'; /* differs in the last byte */
+    assert_false(sy_endpoint_serves(e, q, SY_MODEL_INLINE));
+    assert_false(sy_endpoint_serves(e, over, SY_MODEL_INLINE + 1));
+    const char *longer[] = {"qwen", over};
+    sy_endpoint_set_models(e, longer, 2);
+    assert_true(sy_endpoint_serves(e, "qwen", 4));
+    assert_true(sy_endpoint_serves(e, over, SY_MODEL_INLINE + 1));
+    memcpy(q, over, sizeof over);
+    q[SY_MODEL_INLINE] = 'p';
+    assert_false(sy_endpoint_serves(e, q, SY_MODEL_INLINE + 1));
+    assert_false(sy_endpoint_serves(e, at, SY_MODEL_INLINE));
+    assert_false(sy_endpoint_serves(e, "12345678", 8));
+    /* the scheduler's combined read: served -> state copied; not served -> false */
+    struct sy_endpoint_state s;
+    assert_true(sy_endpoint_read(e, over, SY_MODEL_INLINE + 1, &s, NULL));
+    assert_false(sy_endpoint_read(e, "llama", 5, &s, NULL));
+    assert_true(sy_endpoint_read(e, "qwen", 4, &s, NULL));
+    assert_true(sy_endpoint_read(e, NULL, 0, &s, NULL)); /* no model: no check */
+    sy_endpoint_set_models(e, edge, 1);                  /* short again: lock-free only */
+    assert_false(sy_endpoint_serves(e, over, SY_MODEL_INLINE + 1));
+    assert_true(sy_endpoint_serves(e, "12345678", 8));
+    sy_pool_unref(p);
+}
+
+/* Seqlock consistency: a writer thread publishes updates in which every field (metrics, update
+ * time, both LoRA lists) carries the same number v; reader threads check that each snapshot they
+ * take is made of one update. A reader that skipped the sequence check would see mixes of two
+ * updates (the lists alone are 64 words). Bounded: SEQ_WRITES updates or 5 s. */
+#define SEQ_READERS 3
+#define SEQ_WRITES  2000000
+
+struct seq_ctx {
+    struct sy_endpoint *e;
+    _Atomic bool stop;   /* the writer finished */
+    _Atomic long reads;  /* snapshots checked, all readers */
+    _Atomic long torn;   /* inconsistent snapshots seen */
+    _Atomic long values; /* distinct values seen, summed over readers */
+};
+
+#define SEQ_LIST_LEN (SY_LORA_LIST_CAP - 9) /* list length: the NUL shares the last word */
+
+/* A list of SEQ_LIST_LEN copies of one letter chosen by v: consecutive updates differ in every
+ * byte, so a list mixing words of two updates is caught. Cheap, so the writer spends its time
+ * publishing. */
+static void seq_list(char *out, uint64_t v)
+{
+    memset(out, 'a' + (int)(v % 26), SEQ_LIST_LEN);
+    out[SEQ_LIST_LEN] = '\0';
+}
+
+static bool seq_list_is(const char *list, uint64_t v)
+{
+    for (size_t i = 0; i < SEQ_LIST_LEN; i++)
+        if (list[i] != 'a' + (int)(v % 26))
+            return false;
+    return list[SEQ_LIST_LEN] == '\0';
+}
+
+static void *seq_writer(void *arg)
+{
+    struct seq_ctx *c = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m);
+    for (uint64_t v = 1; v <= SEQ_WRITES; v++) {
+        m.waiting = m.running = m.kv_usage = (double)v;
+        m.block_size = m.num_blocks = m.max_lora = (int64_t)v;
+        seq_list(m.running_loras, v);
+        seq_list(m.waiting_loras, v);
+        sy_endpoint_set_metrics(c->e, &m, v);
+        if ((v & 1023) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (t1.tv_sec - t0.tv_sec > 5)
+                break;
+        }
+    }
+    atomic_store(&c->stop, true);
+    return NULL;
+}
+
+static void *seq_reader(void *arg)
+{
+    struct seq_ctx *c = arg;
+    long reads = 0, torn = 0, values = 0;
+    uint64_t last = 0;
+    struct sy_endpoint_state s;
+    struct sy_endpoint_loras l;
+    while (!atomic_load(&c->stop)) {
+        bool with_lists = reads & 1;
+        if (with_lists)
+            sy_endpoint_snapshot_loras(c->e, &s, &l);
+        else
+            sy_endpoint_snapshot(c->e, &s);
+        uint64_t v = s.update_ns;
+        bool ok = s.m.waiting == (double)v && s.m.running == (double)v &&
+                  s.m.kv_usage == (double)v && s.m.block_size == (int64_t)v &&
+                  s.m.num_blocks == (int64_t)v && s.m.max_lora == (int64_t)v;
+        if (with_lists)
+            ok = ok && seq_list_is(l.running, v) && seq_list_is(l.waiting, v);
+        torn += !ok;
+        values += v != last;
+        last = v;
+        reads++;
+    }
+    atomic_fetch_add(&c->reads, reads);
+    atomic_fetch_add(&c->torn, torn);
+    atomic_fetch_add(&c->values, values);
+    return NULL;
+}
+
+static void test_snapshot_consistent_under_writer(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m); /* v = 0 everywhere */
+    seq_list(m.running_loras, 0);
+    seq_list(m.waiting_loras, 0);
+    sy_endpoint_set_metrics(p->eps[0], &m, 0);
+    struct seq_ctx c = {.e = p->eps[0]};
+    pthread_t w, r[SEQ_READERS];
+    for (int i = 0; i < SEQ_READERS; i++)
+        pthread_create(&r[i], NULL, seq_reader, &c);
+    pthread_create(&w, NULL, seq_writer, &c);
+    pthread_join(w, NULL);
+    for (int i = 0; i < SEQ_READERS; i++)
+        pthread_join(r[i], NULL);
+    print_message("seqlock: %ld snapshots, %ld value changes seen, %ld torn\n",
+                  atomic_load(&c.reads), atomic_load(&c.values), atomic_load(&c.torn));
+    assert_int_equal(atomic_load(&c.torn), 0);
+    assert_true(atomic_load(&c.reads) > 1000);
+    assert_true(atomic_load(&c.values) > 10); /* the readers did run during the updates */
+    sy_pool_unref(p);
+}
+
+/* A writer stopped between begin and end (seq odd, e.g. preempted): a reader spins a bounded
+ * number of times, then waits on the mutex the writer holds, and returns the finished update. */
+struct stuck_ctx {
+    struct sy_endpoint *e;
+    struct sy_endpoint_state s;
+    _Atomic bool done;
+};
+
+static void *stuck_reader(void *arg)
+{
+    struct stuck_ctx *c = arg;
+    sy_endpoint_snapshot(c->e, &c->s);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void test_reader_waits_for_stuck_writer(void **state)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_engine_metrics m = {.waiting = 1, .running = 1, .kv_usage = 0.1};
+    sy_endpoint_set_metrics(e, &m, 100);
+    /* play a writer: hold the mutex, make seq odd, store half an update */
+    pthread_mutex_lock(&e->mu);
+    uint64_t seq = atomic_load(&e->live.seq);
+    atomic_store(&e->live.seq, seq + 1);
+    atomic_store(&e->live.waiting, 0); /* double 0.0 */
+    struct stuck_ctx c = {.e = e};
+    pthread_t th;
+    pthread_create(&th, NULL, stuck_reader, &c);
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&c.done)); /* no half-written snapshot came back */
+    atomic_store(&e->live.update_ns, 200);
+    atomic_store(&e->live.seq, seq + 2);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(th, NULL);
+    assert_true(atomic_load(&c.done));
+    assert_int_equal(c.s.update_ns, 200);
+    assert_true(c.s.m.waiting == 0 && c.s.m.running == 1);
     sy_pool_unref(p);
 }
 
@@ -372,9 +598,14 @@ static void test_inflight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build),        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_reload_reuse), cmocka_unit_test(test_state),
-        cmocka_unit_test(test_models),       cmocka_unit_test(test_inflight),
+        cmocka_unit_test(test_build),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_reload_reuse),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_models),
+        cmocka_unit_test(test_inflight),
+        cmocka_unit_test(test_snapshot_consistent_under_writer),
+        cmocka_unit_test(test_reader_waits_for_stuck_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,12 +61,13 @@ static inline struct sy_pool *fx_pool(struct sy_endpoint **eps, size_t n)
     return p;
 }
 
-/* Candidates for all of pool's endpoints, snapshotted, in pool order. */
+/* Candidates for all of pool's endpoints, snapshotted, in pool order (no LoRA lists). */
 static inline void fx_cands(struct sy_pool *p, struct sy_sched_candidate *c)
 {
     for (size_t i = 0; i < p->n; i++) {
         c[i].ep = p->eps[i];
         c[i].pool_index = i;
+        c[i].loras = NULL;
         sy_endpoint_snapshot(p->eps[i], &c[i].st);
     }
 }
