@@ -43,6 +43,18 @@ static struct sy_endpoint_config *cfg_add(struct test_cfg *t, const char *addres
     return ec;
 }
 
+/* A pool of one endpoint, 127.0.0.1:9001. */
+static struct sy_pool *pool_of_one(void)
+{
+    struct test_cfg t;
+    cfg_init(&t);
+    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
+    char err[256];
+    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    assert_non_null(p);
+    return p;
+}
+
 static void add_label(struct sy_endpoint_config *ec, const char *k, const char *v)
 {
     ec->labels[ec->nlabels].key = (char *)k;
@@ -232,11 +244,7 @@ static void test_reload_reuse(void **state)
 
 static void test_state(void **state)
 {
-    struct test_cfg t;
-    cfg_init(&t);
-    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
-    char err[256];
-    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_pool *p = pool_of_one();
     struct sy_endpoint *e = p->eps[0];
     struct sy_engine_metrics m = {.waiting = 2,
                                   .running = 5,
@@ -305,11 +313,7 @@ static void test_state(void **state)
 
 static void test_models(void **state)
 {
-    struct test_cfg t;
-    cfg_init(&t);
-    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
-    char err[256];
-    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_pool *p = pool_of_one();
     struct sy_endpoint *e = p->eps[0];
     assert_true(sy_endpoint_serves(e, "anything", 8)); /* unknown list: serves all */
     const char *ids[] = {"llama-3-8b", "qwen"};
@@ -463,11 +467,7 @@ static void *seq_reader(void *arg)
 
 static void test_snapshot_consistent_under_writer(void **state)
 {
-    struct test_cfg t;
-    cfg_init(&t);
-    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
-    char err[256];
-    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_pool *p = pool_of_one();
     struct sy_engine_metrics m;
     memset(&m, 0, sizeof m); /* v = 0 everywhere */
     seq_list(m.running_loras, 0);
@@ -507,11 +507,7 @@ static void *stuck_reader(void *arg)
 
 static void test_reader_waits_for_stuck_writer(void **state)
 {
-    struct test_cfg t;
-    cfg_init(&t);
-    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
-    char err[256];
-    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_pool *p = pool_of_one();
     struct sy_endpoint *e = p->eps[0];
     struct sy_engine_metrics m = {.waiting = 1, .running = 1, .kv_usage = 0.1};
     sy_endpoint_set_metrics(e, &m, 100);
@@ -553,11 +549,7 @@ static void *inflight_worker(void *arg)
 
 static void test_inflight(void **state)
 {
-    struct test_cfg t;
-    cfg_init(&t);
-    cfg_add(&t, "127.0.0.1:9001", NULL, 0, 1);
-    char err[256];
-    struct sy_pool *p = sy_pool_new(&t.cfg, NULL, err, sizeof err);
+    struct sy_pool *p = pool_of_one();
     struct sy_endpoint *e = p->eps[0];
     struct sy_endpoint_state s;
     sy_endpoint_inflight_add(e, 120);
