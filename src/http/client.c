@@ -407,11 +407,15 @@ static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
     sy_scratch_lend(&c->pool->rbuf, READ_BUF, READ_BUF, b);
 }
 
-/* After a complete response: pool or close the connection, then report success. */
+/* After a complete response: pool or close the connection, then report success. A server may
+ * answer before it has read the whole request: the unsent rest still points into the caller's
+ * buffers (a client's body), which may be freed or reused once on_done returns, so such a
+ * connection is closed (which drops the queued write) instead of pooled. */
 static void complete(struct uconn *c)
 {
     struct sy_upstream_req *r = c->req;
-    bool keep = llhttp_should_keep_alive(&c->parser) && !c->closing;
+    bool keep = llhttp_should_keep_alive(&c->parser) && !c->closing &&
+                uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0;
     r->conn = NULL;
     if (keep) {
         llhttp_resume(&c->parser);

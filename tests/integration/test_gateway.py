@@ -124,6 +124,107 @@ def test_large_body_passes_unchanged():
 
 
 @test
+def test_early_answer_never_sends_another_requests_body():
+    # A model server may answer before it has read the whole request body. The gateway then still
+    # has the rest of the body to send, from the client's body buffer, which is the client
+    # server's to free or reuse once the response has ended (here: the next large request's
+    # body). The rest must never go out from that buffer: the upstream sees a prefix of the
+    # first body, never the second client's bytes in it.
+    n = 8 << 20  # more than the sockets buffer (the model server's receive buffer is small)
+    metrics = ('vllm:num_requests_waiting{model_name="m1"} 0\n'
+               'vllm:num_requests_running{model_name="m1"} 0\n'
+               'vllm:kv_cache_usage_perc{model_name="m1"} 0\n').encode()
+    got = []  # (bytes of the first POST's body received, whether all of it came)
+    posts = [0]
+
+    def serve(s):
+        s.settimeout(10)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, path = lines[0].split()[:2]
+                cl = 0
+                for line in lines[1:]:
+                    k, v = line.split(":", 1)
+                    if k.strip().lower() == "content-length":
+                        cl = int(v)
+                if method == "GET":
+                    out = (metrics if path == "/metrics"
+                           else json.dumps({"data": [{"id": "m1"}]}).encode())
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(out) + out)
+                    continue
+                out = json.dumps({"choices": [{"text": "x"}]}).encode()
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(out) + out)
+                posts[0] += 1
+                first = posts[0] == 1
+                if first:
+                    time.sleep(1.0)  # answered; the body is read only now
+                while len(buf) < cl:
+                    d = s.recv(1 << 20)
+                    if not d:
+                        break
+                    buf += d
+                if first:
+                    got.append((buf[:cl], len(buf) >= cl))
+                if len(buf) < cl:
+                    return
+                buf = buf[cl:]
+        except OSError:
+            return
+        finally:
+            s.close()
+
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # inherited by accepted sockets
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    ls.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_loop():
+        while not stop.is_set():
+            try:
+                s, _ = ls.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(s,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    address = "127.0.0.1:%d" % ls.getsockname()[1]
+    lp, ap = free_ports(2)
+    path = write_file("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (lp, ap) +
+                      "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
+                      "    - address: %s\n" % address +
+                      "timeouts:\n  connect: 500ms\n  request: 5s\n" + RR)
+    proc = start_process([BIN, "gateway", "--config", path])
+    wait_port(lp, proc=proc)
+    wait_until(lambda: json.loads(request(ap, "GET", "/debug/endpoints")[2])["endpoints"][0]
+               ["ready"], 10, what="endpoint ready")
+    first, second = ({"model": "m1", "prompt": ch * n} for ch in "ab")
+    st1 = post_json(lp, "/v1/completions", first, timeout=20)[0]
+    st2 = post_json(lp, "/v1/completions", second, timeout=20)[0]
+    check(st1 == 200 and st2 == 200, "both answered: %d %d" % (st1, st2))
+    wait_until(lambda: got, 15, what="the model server read the first body")
+    body, whole = got[0]
+    sent = json.dumps(first).encode()
+    check(sent.startswith(body),
+          "the first body as sent, or cut short (%d of %d bytes, whole=%s, %d foreign 'b')" %
+          (len(body), len(sent), whole, body.count(b"b")))
+    check(proc.poll() is None, "gateway still running")
+    stop_process(proc)
+    stop.set()
+    ls.close()
+
+
+@test
 def test_round_robin_cycles():
     stubs = [Stub(), Stub(), Stub()]
     gw = Gateway(stubs)
