@@ -190,8 +190,10 @@ static void parser_error(struct loader *L, const yaml_parser_t *p, const char *t
  * re-examines each level's pending simple key), so loading a 1 MiB line of '[' takes minutes.
  * This pass reads libyaml's event stream and stops at the first node nested deeper than
  * SY_YAML_MAX_DEPTH, before that cost can grow: at most O(input x SY_YAML_MAX_DEPTH). It refuses
- * what check_node() would, with the same message and line (aliases are left to check_node(),
- * which names them); syntax errors are left to the loading pass, which
+ * only what check_node() would, with the same message and line when depth is the document's
+ * first problem; a document that also has a problem check_node() would have named first (a
+ * collection used as a key, a NUL in a string) is now refused for its depth instead. Aliases are
+ * left to check_node(), which names them; syntax errors are left to the loading pass, which
  * reports them the same way whatever this pass saw. Returns fail_at()'s code, or 0. */
 static int check_depth_first(struct loader *L, const char *text, size_t len)
 {
