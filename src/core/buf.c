@@ -26,6 +26,14 @@ void sy_buf_reset(struct sy_buf *b)
         b->data[0] = '\0';
 }
 
+/* Reallocates to cap bytes (plus the terminator), keeping the content. */
+static void grow_to(struct sy_buf *b, size_t cap)
+{
+    b->data = sy_xrealloc(b->data, cap + 1);
+    b->cap = cap;
+    b->data[b->len] = '\0';
+}
+
 void sy_buf_reserve(struct sy_buf *b, size_t extra)
 {
     if (b->data && b->len + extra <= b->cap)
@@ -33,19 +41,14 @@ void sy_buf_reserve(struct sy_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra)
         cap *= 2;
-    b->data = sy_xrealloc(b->data, cap + 1);
-    b->cap = cap;
-    b->data[b->len] = '\0';
+    grow_to(b, cap);
 }
 
 void sy_buf_reserve_exact(struct sy_buf *b, size_t extra)
 {
     if (b->data && b->len + extra <= b->cap)
         return;
-    size_t cap = b->len + extra;
-    b->data = sy_xrealloc(b->data, cap + 1);
-    b->cap = cap;
-    b->data[b->len] = '\0';
+    grow_to(b, b->len + extra);
 }
 
 void sy_buf_append(struct sy_buf *b, const void *p, size_t n)
