@@ -23,10 +23,13 @@ bool sy_str_eq(struct sy_str a, struct sy_str b); /* bytewise equality */
 bool sy_str_eq_c(struct sy_str a, const char *b); /* equality with a C string */
 /* ASCII case-insensitive. Inline so that strlen of a literal folds to a constant and most
  * mismatches end at the length test (header matching runs per header per request). */
+static inline bool sy_str_case_eq(struct sy_str a, struct sy_str b)
+{
+    return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
+}
 static inline bool sy_str_case_eq_c(struct sy_str a, const char *b)
 {
-    size_t n = strlen(b);
-    return a.len == n && strncasecmp(a.p, b, n) == 0;
+    return sy_str_case_eq(a, (struct sy_str){b, strlen(b)});
 }
 char *sy_str_dup(struct sy_str s); /* caller frees */
 

@@ -110,7 +110,7 @@ static bool hop_by_hop(struct sy_str name)
                                         SY_STR_LIT("expect"),
                                         SY_STR_LIT("proxy-authorization")};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (name.len == hop[i].len && strncasecmp(name.p, hop[i].p, name.len) == 0)
+        if (sy_str_case_eq(name, hop[i]))
             return true;
     return false;
 }
