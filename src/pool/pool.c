@@ -113,15 +113,20 @@ static void live_end(struct sy_endpoint_live *l)
     atomic_store_explicit(&l->seq, LD(l->seq) + 1, memory_order_release);
 }
 
+/* Word i of src[0..len) zero-padded to whole words (0 past the end). */
+static inline uint64_t word_at(const char *src, size_t len, size_t i)
+{
+    uint64_t x = 0;
+    if (i * 8 < len)
+        memcpy(&x, src + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+    return x;
+}
+
 /* Stores src[0..len) zero-padded into w[0..nwords); len <= nwords * 8. */
 static void words_put(_Atomic uint64_t *w, size_t nwords, const char *src, size_t len)
 {
-    for (size_t i = 0; i < nwords; i++) {
-        uint64_t x = 0;
-        if (i * 8 < len)
-            memcpy(&x, src + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
-        ST(w[i], x);
-    }
+    for (size_t i = 0; i < nwords; i++)
+        ST(w[i], word_at(src, len, i));
 }
 
 /* Stores the string list (a NUL-terminated char[SY_LORA_LIST_CAP]) with its terminator. */
@@ -368,12 +373,9 @@ static int live_serves(struct sy_endpoint_live *l, uint32_t flags, const char *m
         if (LD(l->models_len[k]) != len || len > SY_MODEL_INLINE)
             continue;
         size_t i = 0;
-        for (; i * 8 < len; i++) {
-            uint64_t q = 0;
-            memcpy(&q, model + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
-            if (LD(l->models_w[k][i]) != q)
+        for (; i * 8 < len; i++)
+            if (LD(l->models_w[k][i]) != word_at(model, len, i))
                 break;
-        }
         if (i * 8 >= len)
             return 1;
     }
