@@ -160,6 +160,26 @@ def post_json(port, path, obj, headers=None, timeout=15.0):
     return request(port, "POST", path, obj, headers, timeout)
 
 
+def recv_request_head(sock, buf=b""):
+    """Reads one HTTP/1.1 request head from a raw socket (for stub servers that must control the
+    socket themselves). buf holds bytes already read. Returns (method, path, content_length, rest),
+    rest being the bytes read past the head, or None when the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    method, path = lines[0].split()[:2]
+    n = 0
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() == "content-length":
+            n = int(v)
+    return method, path, n, rest
+
+
 def write_file(text, suffix=".yaml"):
     f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
     f.write(text)

@@ -12,8 +12,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, run, start_process, stop_process,  # noqa: E402
-                     test, wait_port, write_file, process_log)
+from harness import (BIN, check, free_ports, recv_request_head, run, start_process,  # noqa: E402
+                     stop_process, test, wait_port, write_file, process_log)
 from stub_server import Stub  # noqa: E402
 
 RR = """
@@ -348,22 +348,13 @@ class CannedServer:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, rest = data.split(b"\r\n\r\n", 1)
-                n = 0
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    if k.strip().lower() == b"content-length":
-                        n = int(v)
+                got = recv_request_head(c)
+                if got is None:
+                    return
+                _, path, n, rest = got
                 while len(rest) < n:
                     rest += c.recv(65536)
-                case = head.split(b" ")[1].split(b"/")[1].decode()
-                self.answer(c, case)
+                self.answer(c, path.split("/")[1])
         except OSError:
             pass
         finally:

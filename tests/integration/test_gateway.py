@@ -16,8 +16,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, post_json, request, run, start_process,  # noqa: E402
-                     stop_process, test, wait_port, wait_until, write_file, process_log)
+from harness import (BIN, check, free_ports, post_json, recv_request_head, request, run,  # noqa: E402
+                     start_process, stop_process, test, wait_port, wait_until, write_file,
+                     process_log)
 from stub_server import Stub  # noqa: E402
 
 RR = """
@@ -142,19 +143,10 @@ def test_early_answer_never_sends_another_requests_body():
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, path = lines[0].split()[:2]
-                cl = 0
-                for line in lines[1:]:
-                    k, v = line.split(":", 1)
-                    if k.strip().lower() == "content-length":
-                        cl = int(v)
+                req = recv_request_head(s, buf)
+                if req is None:
+                    return
+                method, path, cl, buf = req
                 if method == "GET":
                     out = (metrics if path == "/metrics"
                            else json.dumps({"data": [{"id": "m1"}]}).encode())
