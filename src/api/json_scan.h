@@ -34,6 +34,11 @@ typedef void sy_json_member_fn(void *ud, struct sy_str key, enum sy_json_type ty
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap);
 
+/* Selects the portable string scanner (SSE2, then bytewise) instead of the AVX2 one the CPU was
+ * found to support; false goes back to the best available. Returns whether the portable one is
+ * now in use. For tests, which check both; not thread-safe against concurrent scans. */
+bool sy_json_scan_portable(bool on);
+
 /* Decodes the body of a JSON string (the text between the quotes, escapes in place) into out, up
  * to cap bytes. Returns the decoded length (<= cap; decoding stops when out is full, the rest is
  * not examined, and *truncated is set when truncated is not NULL), or SIZE_MAX when s is not a

@@ -1,6 +1,8 @@
 /* fuzz_http_request.c - libFuzzer target for the gateway's request path: bytes from a client
  * socket through the HTTP/1.1 server (llhttp settings, header/body limits, pipelining,
  * 100-continue) into the OpenAI body parser (sy_request_parse) and an error or echo response.
+ * Every body is parsed twice, with the AVX2 string scanner and the portable one, and the two must
+ * give the same verdict and message.
  *
  * Each input is written to one end of a socketpair whose other end the server adopts, in pieces
  * of 997 bytes with the loop run in between (so bodies are also read straight into their buffer,
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/json_scan.h"
 #include "api/request.h"
 #include "http/server.h"
 
@@ -28,9 +31,17 @@ static void handler(void *ud, struct sy_http_req *req)
         sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "no route", NULL);
         return;
     }
-    struct sy_request r;
-    char err[256];
-    if (sy_request_parse(k, req->body, req->body_len, &r, err, sizeof err) != 0) {
+    struct sy_request r, rp;
+    char err[256], errp[256];
+    err[0] = errp[0] = '\0';
+    int rc = sy_request_parse(k, req->body, req->body_len, &r, err, sizeof err);
+    /* the portable string scanner must agree with the AVX2 one, to the error offset */
+    sy_json_scan_portable(true);
+    int rcp = sy_request_parse(k, req->body, req->body_len, &rp, errp, sizeof errp);
+    sy_json_scan_portable(false);
+    if (rc != rcp || strcmp(err, errp) != 0)
+        abort();
+    if (rc != 0) {
         sy_http_respond_error(req, 400, "invalid_request_error", NULL, err, NULL);
         return;
     }

@@ -167,17 +167,17 @@ static void test_kind(void **state)
     assert_int_equal(sy_api_kind_from_path("/v1/embeddings", 14), SY_API_EMBEDDINGS);
     assert_int_equal(sy_api_kind_from_path("/v1/other", 9), SY_API_OTHER);
 }
-/* The string scanner skips plain bytes 16 (SSE2) or 64 (AVX2) at a time: a byte that needs
- * attention must be found at every offset of every block, for every string length. */
+/* The string scanner skips plain bytes 16 (SSE2) or 128, then 64 (AVX2) at a time: a byte that
+ * needs attention must be found at every offset of every block, for every string length. */
 static void test_string_scan_every_offset(void **state)
 {
     static const char *const bad[] = {"\x01", "\x1f", "\n", "\t"}; /* raw control bytes */
     static const char *const ok[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\x7f", "\xc3\xa9", " "};
     char body[512], err[256];
     struct sy_request r;
-    for (size_t len = 0; len <= 200; len++) {
+    for (size_t len = 0; len <= 320; len++) {
         for (size_t pos = 0; pos <= len; pos++) {
-            char a[256];
+            char a[400];
             memset(a, 'a', len);
             for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
                 snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"%.*s%s%.*s\"}", (int)pos,
@@ -194,11 +194,92 @@ static void test_string_scan_every_offset(void **state)
             }
         }
         /* an unterminated string of every length */
-        char a[256];
+        char a[400];
         memset(a, 'a', len);
         snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"%.*s", (int)len, a);
         assert_int_not_equal(parse(SY_API_COMPLETIONS, body, &r, err), 0);
     }
+}
+
+/* Every byte value at every offset of a string spanning three 128-byte blocks: refused exactly
+ * when it is a control byte (below 0x20), and '"' or '\\' are refused here too, because what
+ * follows them ('a') is neither valid JSON after a string nor a valid escape. Bytes 0x80 and up
+ * are accepted (UTF-8 is not validated). */
+static void test_string_scan_every_byte(void **state)
+{
+    (void)state;
+    enum { LEN = 390 };
+    char body[LEN + 64], err[256];
+    struct sy_request r;
+    int n = snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"");
+    memset(body + n, 'a', LEN);
+    memcpy(body + n + LEN, "\"}", 3);
+    for (size_t pos = 0; pos < LEN; pos++) {
+        for (int b = 0; b < 256; b++) {
+            body[n + pos] = (char)b;
+            bool want = b >= 0x20 && b != '"' && b != '\\';
+            bool got = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n + LEN + 2, &r, err,
+                                        sizeof err) == 0;
+            if (got != want)
+                fail_msg("byte 0x%02x at %zu: %s", b, pos, got ? "accepted" : "refused");
+        }
+        body[n + pos] = 'a';
+    }
+}
+
+/* Random strings dense with escapes, built so that several share a 64-byte block and some run
+ * across a block's end: the AVX2 scanner and the portable one agree on every verdict and every
+ * error message (which carries the offset). */
+static void test_string_scan_matches_portable(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"a",       "abcdefghijklmnopqrstuvwxyz",
+                                         "\\n",     "\\\"",
+                                         "\\u00e9", "\xc3\xa9",
+                                         " ",       "\\/",
+                                         "\\x",     "\\u12",
+                                         "\x01",    "\""};
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    char body[2048], err_a[256], err_p[256];
+    for (int iter = 0; iter < 20000; iter++) {
+        int n = snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"");
+        size_t want = (size_t)(rng % 600);
+        while ((size_t)n < want + 30) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            /* mostly valid pieces; the last four (bad escape, short \u, control byte, quote)
+             * rarely, so most strings get far */
+            size_t k = rng % 1000 < 985 ? rng % 8 : 8 + rng % 4;
+            n += snprintf(body + n, sizeof body - (size_t)n, "%s", pieces[k]);
+        }
+        n += snprintf(body + n, sizeof body - (size_t)n, "\"}");
+        struct sy_request ra, rp;
+        err_a[0] = err_p[0] = '\0';
+        sy_json_scan_portable(false);
+        int a = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n, &ra, err_a, sizeof err_a);
+        sy_json_scan_portable(true);
+        int b = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n, &rp, err_p, sizeof err_p);
+        sy_json_scan_portable(false);
+        if (a != b || strcmp(err_a, err_p) != 0)
+            fail_msg("body %d: AVX2 %d '%s', portable %d '%s'", iter, a, err_a, b, err_p);
+        if (a == 0)
+            assert_int_equal(ra.prompt.len, rp.prompt.len);
+        rng += (uint64_t)n;
+    }
+}
+
+/* The same tests again with the portable scanner (the AVX2 one is chosen where the CPU has it). */
+static int portable_on(void **state)
+{
+    (void)state;
+    assert_true(sy_json_scan_portable(true));
+    return 0;
+}
+
+static int portable_off(void **state)
+{
+    (void)state;
+    sy_json_scan_portable(false);
+    return 0;
 }
 
 int main(void)
@@ -213,6 +294,11 @@ int main(void)
         cmocka_unit_test(test_decode_string),
         cmocka_unit_test(test_kind),
         cmocka_unit_test(test_string_scan_every_offset),
+        cmocka_unit_test(test_string_scan_every_byte),
+        cmocka_unit_test_setup_teardown(test_string_scan_every_offset, portable_on, portable_off),
+        cmocka_unit_test_setup_teardown(test_string_scan_every_byte, portable_on, portable_off),
+        cmocka_unit_test_setup_teardown(test_malformed, portable_on, portable_off),
+        cmocka_unit_test(test_string_scan_matches_portable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
