@@ -16,16 +16,6 @@ struct sy_str sy_str_c(const char *s)
     return v;
 }
 
-bool sy_str_eq(struct sy_str a, struct sy_str b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-bool sy_str_eq_c(struct sy_str a, const char *b)
-{
-    return sy_str_eq(a, sy_str_c(b));
-}
-
 char *sy_str_dup(struct sy_str s)
 {
     return sy_xstrndup(s.p, s.len);

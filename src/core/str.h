@@ -18,11 +18,18 @@ struct sy_str {
 
 #define SY_STR_LIT(s) ((struct sy_str){(s), sizeof(s) - 1}) /* view of a string literal */
 
-struct sy_str sy_str_c(const char *s);            /* view of a C string (NULL -> empty) */
-bool sy_str_eq(struct sy_str a, struct sy_str b); /* bytewise equality */
-bool sy_str_eq_c(struct sy_str a, const char *b); /* equality with a C string */
-/* ASCII case-insensitive. Inline so that strlen of a literal folds to a constant and most
- * mismatches end at the length test (header matching runs per header per request). */
+struct sy_str sy_str_c(const char *s); /* view of a C string (NULL -> empty) */
+/* Bytewise equality, then ASCII case-insensitive. Inline so that strlen of a literal folds to a
+ * constant and most mismatches end at the length test (header and JSON member matching run per
+ * header and member per request). */
+static inline bool sy_str_eq(struct sy_str a, struct sy_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+static inline bool sy_str_eq_c(struct sy_str a, const char *b)
+{
+    return sy_str_eq(a, (struct sy_str){b, strlen(b)});
+}
 static inline bool sy_str_case_eq(struct sy_str a, struct sy_str b)
 {
     return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
