@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Request-body validation benchmark (bench/json_scan_bench.c): the gateway's validating scan
-# against a memchr floor and cJSON on 2 KB, 32 KB and 220 KB chat bodies, plain and escape-dense.
+# against a memchr floor and cJSON on 2 KB, 32 KB and 220 KB chat bodies: plain, escape-dense, and
+# code (this repository's C sources as the prompt).
 #   bash bench/json_scan_bench.sh [ITERS]    (BUILD=dir selects the build directory, default build)
 # Not a test: prints numbers, never fails on a time.
 set -euo pipefail
@@ -11,4 +12,7 @@ PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8"
 # shellcheck disable=SC2046
 gcc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc -o "$BUILD/json_scan_bench" \
     bench/json_scan_bench.c "$BUILD/libswitchyard.a" $(pkg-config --cflags --libs $PKGS) -lm -pthread
-"$BUILD/json_scan_bench" "${1:-${ITERS:-2000}}"
+CODE=$(mktemp)
+trap 'rm -f "$CODE"' EXIT
+cat src/*/*.c >"$CODE"
+"$BUILD/json_scan_bench" "${1:-${ITERS:-2000}}" "$CODE"
