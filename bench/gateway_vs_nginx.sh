@@ -6,7 +6,9 @@
 #
 #   bash bench/gateway_vs_nginx.sh     (DURATION=5s REPEATS=3 WORKERS=1 BACKENDS=2 by default;
 #                                       SIZES="2048 225280" CONCS="1 64" pick the cells,
-#                                       VERBOSE=1 prints every run)
+#                                       VERBOSE=1 prints every run; PROMPT=code makes the
+#                                       message this repository's C sources, an escape every
+#                                       25 bytes, instead of plain English)
 #
 # Both proxies get the same number of worker processes/threads (WORKERS). wrk runs with one thread.
 # Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard so that drift in
@@ -97,10 +99,16 @@ done
 
 # ---- load ----
 mkbody() { # size in bytes -> file with a chat body of about that size
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-size, path = int(sys.argv[1]), sys.argv[2]
-content = ("The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:max(0, size - 120)]
+    python3 - "$1" "$2" "${PROMPT:-text}" <<'PY'
+import glob, json, sys
+size, path, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if kind == "code":
+    text = "".join(open(f).read() for f in sorted(glob.glob("src/*/*.c")))
+    content = text[:max(0, size - 120)]
+    while len(json.dumps(content)) > max(2, size - 120):  # size counts the escaped bytes
+        content = content[: len(content) * (size - 120) // len(json.dumps(content)) - 1]
+else:
+    content = ("The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:max(0, size - 120)]
 body = {"model": "m1", "messages": [{"role": "user", "content": content}], "max_tokens": 16}
 open(path, "w").write(json.dumps(body))
 PY
@@ -143,8 +151,8 @@ median() { tr ' ' '\n' <<<"$*" | sort -g | awk '{ v[NR] = $1 } END { print (NR %
 
 NGX_PIDS=$(pgrep -P "$(cat "$TMP/proxy.pid")" | tr '\n' ' ')
 SY_PID=${PIDS[0]}
-printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s backends, %s worker(s), %s per run, median of %s interleaved runs\n" \
-    "$BACKENDS" "$WORKERS" "$DURATION" "$REPEATS"
+printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s backends, %s worker(s), %s per run, median of %s interleaved runs, %s prompts\n" \
+    "$BACKENDS" "$WORKERS" "$DURATION" "$REPEATS" "${PROMPT:-text}"
 printf "%-7s %-4s | %-24s | %-32s | %-32s | %s\n" body conc "direct  rps  p50us p99us" \
     "nginx  rps  p50us p99us cpu/req" "switchyard  rps  p50us p99us cpu/req" \
     "sy/nginx: rps, cpu/req; added p50 | paired runs: sy/nginx rps range"
