@@ -77,6 +77,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(LIB) $(LDLIBS_ALL) -lcmocka
 
+# bench/NAME_bench.c -> $(BUILD)/NAME_bench, linked like the tests (bench/*_bench.sh build theirs so)
+$(BUILD)/%_bench: bench/%_bench.c $(LIB)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
 unit: $(UNIT_BINS)
 	$(Q)BUILD=$(BUILD) bash tests/run.sh unit
 
@@ -110,3 +115,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/cmd/switchyard.d $(UNIT_BINS:=.d)
+-include $(wildcard $(BUILD)/*_bench.d)

@@ -7,11 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/libswitchyard.a"
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8"
-# shellcheck disable=SC2046
-gcc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc -o "$BUILD/json_scan_bench" \
-    bench/json_scan_bench.c "$BUILD/libswitchyard.a" $(pkg-config --cflags --libs $PKGS) -lm -pthread
+make -s BUILD="$BUILD" "$BUILD/json_scan_bench"
 CODE=$(mktemp)
 trap 'rm -f "$CODE"' EXIT
 cat src/*/*.c >"$CODE"

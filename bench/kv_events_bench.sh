@@ -6,9 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/libswitchyard.a"
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8"
-# shellcheck disable=SC2046
-gcc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc -o "$BUILD/kv_events_bench" \
-    bench/kv_events_bench.c "$BUILD/libswitchyard.a" $(pkg-config --cflags --libs $PKGS) -lm -pthread
+make -s BUILD="$BUILD" "$BUILD/kv_events_bench"
 "$BUILD/kv_events_bench" "${1:-${ROUNDS:-8}}"

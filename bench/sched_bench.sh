@@ -6,9 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/libswitchyard.a"
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8"
-# shellcheck disable=SC2046
-gcc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc -o "$BUILD/sched_bench" bench/sched_bench.c \
-    "$BUILD/libswitchyard.a" $(pkg-config --cflags --libs $PKGS) -lm -pthread
+make -s BUILD="$BUILD" "$BUILD/sched_bench"
 "$BUILD/sched_bench" "${1:-${ITERS:-2000}}"

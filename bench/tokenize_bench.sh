@@ -8,11 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/libswitchyard.a"
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8"
-# shellcheck disable=SC2046
-gcc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc -o "$BUILD/tokenize_bench" \
-    bench/tokenize_bench.c "$BUILD/libswitchyard.a" $(pkg-config --cflags --libs $PKGS) -lm -pthread
+make -s BUILD="$BUILD" "$BUILD/tokenize_bench"
 if [ ! -d tests/node/node_modules/@lenml/tokenizers ]; then
     (cd tests/node && npm ci --no-audit --no-fund >/dev/null)
 fi
