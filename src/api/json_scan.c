@@ -52,6 +52,15 @@ static int hexval(char c)
     return -1;
 }
 
+/* The escapes JSON allows: the byte after '\\' -> the escape's length (2, or 6 for \uXXXX,
+ * whose four digits is_hex checks), 0 for a byte no escape starts with. */
+static const uint8_t esc_len[256] = {['"'] = 2, ['\\'] = 2, ['/'] = 2, ['b'] = 2, ['f'] = 2,
+                                     ['n'] = 2, ['r'] = 2,  ['t'] = 2, ['u'] = 6};
+static const uint8_t is_hex[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1};
+
 /* q is at a backslash inside a string: returns the byte after the escape, or NULL after fail()
  * with the cursor on the escape. */
 static const char *escape_end(struct scan *s, const char *q)
@@ -59,36 +68,18 @@ static const char *escape_end(struct scan *s, const char *q)
     s->p = q;
     if (s->end - q < 2)
         return fail(s, "unterminated escape"), NULL;
-    char e = q[1];
-    if (e == 'u') {
+    unsigned n = esc_len[(unsigned char)q[1]];
+    if (n == 0)
+        return fail(s, "bad escape"), NULL;
+    if (n == 6) {
         if (s->end - q < 6)
             return fail(s, "short \\u escape"), NULL;
         for (int i = 2; i < 6; i++)
-            if (hexval(q[i]) < 0)
+            if (!is_hex[(unsigned char)q[i]])
                 return fail(s, "bad \\u escape"), NULL;
-        return q + 6;
     }
-    switch (e) {
-    case '"':
-    case '\\':
-    case '/':
-    case 'b':
-    case 'f':
-    case 'n':
-    case 'r':
-    case 't': return q + 2;
-    default: return fail(s, "bad escape"), NULL;
-    }
+    return q + n;
 }
-
-/* Byte after '\\' -> length of a well-formed escape starting there: 2, 6 for \uXXXX (when its
- * four hex digits check out), 0 otherwise. */
-static const uint8_t esc_len[256] = {['"'] = 2, ['\\'] = 2, ['/'] = 2, ['b'] = 2, ['f'] = 2,
-                                     ['n'] = 2, ['r'] = 2,  ['t'] = 2, ['u'] = 6};
-static const uint8_t is_hex[256] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1};
 
 /* The common case of an escape, without branching on which one: q is at '\\' with at least 6
  * bytes left. Returns the byte after a well-formed escape, or NULL when it is not one (attend
@@ -244,13 +235,6 @@ __attribute__((target("avx2"))) static const char *string_end_avx2(struct scan *
 
 static const char *(*string_end_impl)(struct scan *, const char *) = string_end_sse2;
 
-__attribute__((constructor)) static void string_end_pick(void)
-{
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
-        string_end_impl = string_end_avx2;
-}
-
 static const char *string_end(struct scan *s, const char *p)
 {
     return string_end_impl(s, p);
@@ -260,6 +244,12 @@ bool sy_json_scan_portable(bool on)
 {
     string_end_impl = on || !__builtin_cpu_supports("avx2") ? string_end_sse2 : string_end_avx2;
     return string_end_impl == string_end_sse2;
+}
+
+__attribute__((constructor)) static void string_end_pick(void)
+{
+    __builtin_cpu_init();
+    sy_json_scan_portable(false);
 }
 #else
 #define string_end string_end_sse2

@@ -227,6 +227,33 @@ static void test_string_scan_every_byte(void **state)
     }
 }
 
+/* Every byte value after a backslash, at offsets around the 64- and 128-byte block edges:
+ * accepted exactly for the escapes RFC 8259 lists (\uXXXX here with the digits "aaaa"). */
+static void test_string_scan_every_escape(void **state)
+{
+    (void)state;
+    enum { LEN = 300 };
+    char body[LEN + 64], err[256];
+    struct sy_request r;
+    int n = snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"");
+    memset(body + n, 'a', LEN);
+    memcpy(body + n + LEN, "\"}", 3);
+    static const size_t at[] = {0, 1, 57, 58, 59, 62, 63, 64, 121, 122, 126, 127, 128, 250};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        body[n + at[k]] = '\\';
+        for (int b = 0; b < 256; b++) {
+            body[n + at[k] + 1] = (char)b;
+            bool want = b && strchr("\"\\/bfnrtu", b);
+            bool got = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n + LEN + 2, &r, err,
+                                        sizeof err) == 0;
+            if (got != want)
+                fail_msg("escape \\%c (0x%02x) at %zu: %s", b >= 0x20 && b < 0x7f ? b : '?', b,
+                         at[k], got ? "accepted" : "refused");
+        }
+        body[n + at[k]] = body[n + at[k] + 1] = 'a';
+    }
+}
+
 /* Random strings dense with escapes, built so that several share a 64-byte block and some run
  * across a block's end: the AVX2 scanner and the portable one agree on every verdict and every
  * error message (which carries the offset). */
@@ -295,8 +322,10 @@ int main(void)
         cmocka_unit_test(test_kind),
         cmocka_unit_test(test_string_scan_every_offset),
         cmocka_unit_test(test_string_scan_every_byte),
+        cmocka_unit_test(test_string_scan_every_escape),
         cmocka_unit_test_setup_teardown(test_string_scan_every_offset, portable_on, portable_off),
         cmocka_unit_test_setup_teardown(test_string_scan_every_byte, portable_on, portable_off),
+        cmocka_unit_test_setup_teardown(test_string_scan_every_escape, portable_on, portable_off),
         cmocka_unit_test_setup_teardown(test_malformed, portable_on, portable_off),
         cmocka_unit_test(test_string_scan_matches_portable),
     };
