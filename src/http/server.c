@@ -304,6 +304,15 @@ size_t sy_http_server_body_bytes(const struct sy_http_server *s)
     return n;
 }
 
+/* A response has ended: the connection is ready for its next request (see body_give_back for
+ * when this may run). */
+static void ready_for_next(struct sy_http_conn *c)
+{
+    body_give_back(c);
+    llhttp_resume(&c->parser);
+    arm_idle(c);
+}
+
 static void reset_message(struct sy_http_conn *c)
 {
     sy_hdr_reset(&c->hdr);
@@ -319,9 +328,7 @@ static void conn_next(struct sy_http_conn *c)
 {
     if (c->closed)
         return;
-    body_give_back(c);
-    llhttp_resume(&c->parser);
-    arm_idle(c);
+    ready_for_next(c);
     if (c->pending.len) {
         struct sy_buf in = c->pending;
         sy_buf_init(&c->pending);
@@ -551,9 +558,7 @@ static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
                 /* The response already ended (synchronously): parse the rest now. (The rest is
                  * never inside the body buffer: a body-direct read is handed over only up to
                  * the body's end, see read_cb.) */
-                body_give_back(c);
-                llhttp_resume(&c->parser);
-                arm_idle(c);
+                ready_for_next(c);
             }
             continue;
         }
