@@ -409,7 +409,7 @@ static bool serves_locked(struct sy_endpoint *e, const char *model, size_t len)
     pthread_mutex_lock(&e->mu);
     yes = e->nmodels == 0;
     for (size_t i = 0; i < e->nmodels && !yes; i++)
-        yes = strlen(e->models[i]) == len && (len == 0 || memcmp(e->models[i], model, len) == 0);
+        yes = sy_str_eq_c((struct sy_str){model, len}, e->models[i]);
     pthread_mutex_unlock(&e->mu);
     return yes;
 }
