@@ -186,7 +186,7 @@ for size in $SIZES; do
             for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
             printf "x%.2f-x%.2f, %d of %d runs >= nginx", r[1], r[k], won, k }')
         for k in "${!R[@]}"; do R[$k]=$(median ${R[$k]}); done
-        label=$([ "$size" = 2048 ] && echo 2KB || echo 220KB)
+        label="$((size / 1024))KB"
         awk -v l="$label" -v c="$conns" -v dr="${R[d_rps]}" -v d5="${R[d_p50]}" -v d9="${R[d_p99]}" \
             -v nr="${R[n_rps]}" -v n5="${R[n_p50]}" -v n9="${R[n_p99]}" -v nc="${R[n_cpu]}" \
             -v sr="${R[s_rps]}" -v s5="${R[s_p50]}" -v s9="${R[s_p99]}" -v sc="${R[s_cpu]}" \
