@@ -201,6 +201,16 @@ static void test_string_scan_every_offset(void **state)
     }
 }
 
+/* A completions body whose prompt is len 'a's: returns the offset of the prompt's first byte.
+ * The whole body is that offset + len + 2 bytes; body must hold len + 64. */
+static size_t prompt_body(char *body, size_t cap, size_t len)
+{
+    int n = snprintf(body, cap, "{\"model\":\"m\",\"prompt\":\"");
+    memset(body + n, 'a', len);
+    memcpy(body + n + len, "\"}", 3);
+    return (size_t)n;
+}
+
 /* Every byte value at every offset of a string spanning three 128-byte blocks: refused exactly
  * when it is a control byte (below 0x20), and '"' or '\\' are refused here too, because what
  * follows them ('a') is neither valid JSON after a string nor a valid escape. Bytes 0x80 and up
@@ -211,15 +221,13 @@ static void test_string_scan_every_byte(void **state)
     enum { LEN = 390 };
     char body[LEN + 64], err[256];
     struct sy_request r;
-    int n = snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"");
-    memset(body + n, 'a', LEN);
-    memcpy(body + n + LEN, "\"}", 3);
+    size_t n = prompt_body(body, sizeof body, LEN);
     for (size_t pos = 0; pos < LEN; pos++) {
         for (int b = 0; b < 256; b++) {
             body[n + pos] = (char)b;
             bool want = b >= 0x20 && b != '"' && b != '\\';
-            bool got = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n + LEN + 2, &r, err,
-                                        sizeof err) == 0;
+            bool got =
+                sy_request_parse(SY_API_COMPLETIONS, body, n + LEN + 2, &r, err, sizeof err) == 0;
             if (got != want)
                 fail_msg("byte 0x%02x at %zu: %s", b, pos, got ? "accepted" : "refused");
         }
@@ -235,17 +243,15 @@ static void test_string_scan_every_escape(void **state)
     enum { LEN = 300 };
     char body[LEN + 64], err[256];
     struct sy_request r;
-    int n = snprintf(body, sizeof body, "{\"model\":\"m\",\"prompt\":\"");
-    memset(body + n, 'a', LEN);
-    memcpy(body + n + LEN, "\"}", 3);
+    size_t n = prompt_body(body, sizeof body, LEN);
     static const size_t at[] = {0, 1, 57, 58, 59, 62, 63, 64, 121, 122, 126, 127, 128, 250};
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         body[n + at[k]] = '\\';
         for (int b = 0; b < 256; b++) {
             body[n + at[k] + 1] = (char)b;
             bool want = b && strchr("\"\\/bfnrtu", b);
-            bool got = sy_request_parse(SY_API_COMPLETIONS, body, (size_t)n + LEN + 2, &r, err,
-                                        sizeof err) == 0;
+            bool got =
+                sy_request_parse(SY_API_COMPLETIONS, body, n + LEN + 2, &r, err, sizeof err) == 0;
             if (got != want)
                 fail_msg("escape \\%c (0x%02x) at %zu: %s", b >= 0x20 && b < 0x7f ? b : '?', b,
                          at[k], got ? "accepted" : "refused");
