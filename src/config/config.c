@@ -4,7 +4,8 @@
  * already rejected there), then walked once, section by section. Each section is a table of
  * known keys and handlers:
  *
- *     root:      listen admin workers logLevel pool limits timeouts retry scheduler schedulerFile
+ *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
+ *                schedulerFile
  *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints
  *     endpoint:  address labels kvEvents
  *     limits:    maxBodyBytes          timeouts: connect request idle drain     retry: maxAttempts
@@ -475,6 +476,17 @@ static int f_workers(struct loader *L, const struct sy_yaml_node *k, const struc
     return 0;
 }
 
+static int f_busy_poll(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (get_duration(L, v, 0, "0s", &L->cfg->busy_poll_ns) != 0)
+        return SY_ECONFIG;
+    if (L->cfg->busy_poll_ns > SY_CONFIG_MAX_BUSY_POLL_NS) {
+        char d[DESC_CAP];
+        return fail(L, v, "must be at most 10ms, got %s", sy_yaml_describe(v, d, sizeof d));
+    }
+    return 0;
+}
+
 static int f_log_level(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
     enum sy_log_level lvl;
@@ -505,11 +517,17 @@ static int f_scheduler_file(struct loader *L, const struct sy_yaml_node *k,
 }
 
 static const struct field root_fields[] = {
-    {"listen", f_listen},       {"admin", f_admin},
-    {"workers", f_workers},     {"logLevel", f_log_level},
-    {"pool", f_pool},           {"limits", f_limits},
-    {"timeouts", f_timeouts},   {"retry", f_retry},
-    {"scheduler", f_scheduler}, {"schedulerFile", f_scheduler_file},
+    {"listen", f_listen},
+    {"admin", f_admin},
+    {"workers", f_workers},
+    {"logLevel", f_log_level},
+    {"busyPoll", f_busy_poll},
+    {"pool", f_pool},
+    {"limits", f_limits},
+    {"timeouts", f_timeouts},
+    {"retry", f_retry},
+    {"scheduler", f_scheduler},
+    {"schedulerFile", f_scheduler_file},
 };
 
 /* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */

@@ -17,9 +17,10 @@
 
 #include "config/yaml.h"
 
-#define SY_CONFIG_MAX_ENDPOINTS 1024 /* pool.endpoints entries (= SY_SCHED_MAX_CANDIDATES) */
-#define SY_CONFIG_MAX_LABELS    64   /* labels per endpoint */
-#define SY_CONFIG_MAX_WORKERS   1024 /* workers */
+#define SY_CONFIG_MAX_ENDPOINTS    1024 /* pool.endpoints entries (= SY_SCHED_MAX_CANDIDATES) */
+#define SY_CONFIG_MAX_LABELS       64   /* labels per endpoint */
+#define SY_CONFIG_MAX_WORKERS      1024 /* workers */
+#define SY_CONFIG_MAX_BUSY_POLL_NS 10000000ull /* busyPoll: 10ms */
 
 enum sy_engine {
     SY_ENGINE_VLLM,    /* vllm:* metric names (default) */
@@ -52,6 +53,7 @@ struct sy_config {
     uint16_t admin_port;         /* its port */
     bool admin_shared;           /* admin == listen: admin routes served on the client port */
     int workers;                 /* worker threads; 0 in the file means one per core */
+    uint64_t busy_poll_ns;       /* busyPoll: workers poll this long after I/O; 0 = off */
     enum sy_engine engine;       /* pool.engine */
     uint64_t scrape_interval_ns; /* pool.scrapeInterval, default 50ms */
     uint64_t staleness_ns;       /* pool.metricsStalenessThreshold, default 2s */

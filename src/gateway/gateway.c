@@ -8,7 +8,10 @@
  * SIGHUP: load the file again and build a new generation (endpoints with unchanged addresses keep
  * their objects, so their live metrics and in-flight counters carry over). On any error the old
  * generation stays and the error is logged; nothing is dropped. listen/admin/workers changes need
- * a restart (logged).
+ * a restart (logged); busyPoll applies to each worker's next poll window.
+ *
+ * Workers run their loops through sy_busypoll_run (http/busypoll.h): with busyPoll 0, the
+ * default, that is uv_run; otherwise a worker polls for that long after I/O before sleeping.
  *
  * SIGTERM/SIGINT: drain. Workers stop accepting and close idle connections; in-flight requests,
  * including long streams, finish until timeouts.drain; then the process exits 0.
@@ -122,7 +125,7 @@ static void worker_wake(uv_async_t *a)
 static void *worker_main(void *arg)
 {
     struct sy_gw_worker *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    sy_busypoll_run(&w->loop, &w->gw->busy_poll_ns, &w->busy_poll);
     return NULL;
 }
 
@@ -183,6 +186,7 @@ static void reload(struct sy_gateway *gw)
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
     sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    atomic_store(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     if (g->cfg->log_level) {
         enum sy_log_level lvl;
         if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
@@ -298,6 +302,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     }
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
+    atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);

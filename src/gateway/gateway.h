@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "http/client.h"
+#include "http/busypoll.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "pool/pool.h"
@@ -46,6 +47,7 @@ struct sy_gw_worker {
     _Atomic bool drain;                 /* stop accepting */
     _Atomic bool stop;                  /* close everything and exit the loop */
     _Atomic size_t active;              /* requests in progress (read by the control thread) */
+    struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
 };
 
 struct sy_gw_metrics; /* gw_metrics.c */
@@ -60,6 +62,7 @@ struct sy_gateway {
     struct sy_gw_metrics *m;             /* gateway metric families */
     struct sy_gw_worker *workers;        /* [nworkers] */
     int nworkers;                        /* worker threads */
+    _Atomic uint64_t busy_poll_ns;       /* busyPoll of the current generation */
     uv_loop_t *loop;                     /* control loop (main thread) */
     struct sy_http_server *admin;        /* admin listener, NULL when shared */
     struct sy_scraper *scraper;          /* pool state poller */

@@ -12,6 +12,10 @@
  *   inference_pool_average_running_requests{name}, inference_pool_per_pod_queue_size{name,
  *   model_server_pod}                                                            gauges (collector)
  *
+ *   switchyard_busy_poll_seconds_total, switchyard_busy_poll_windows_total,
+ *   switchyard_busy_poll_yields_total                                           counters
+ * (collector)
+ *
  * The pool gauges are computed at scrape time from the current generation's endpoints; as in
  * llm-d only endpoints whose metrics are fresher than pool.metricsStalenessThreshold count toward
  * the averages. Switchyard has no model rewrite, so target_model_name equals model_name.
@@ -84,6 +88,33 @@ static void pool_collector(void *ud, struct sy_buf *out)
     sy_gw_gen_unref(g);
 }
 
+/* busyPoll (http/busypoll.h), summed over the workers: what the latency mode costs in CPU. */
+static void busy_poll_collector(void *ud, struct sy_buf *out)
+{
+    struct sy_gateway *gw = ud;
+    uint64_t ns = 0, windows = 0, yields = 0;
+    for (int i = 0; i < gw->nworkers; i++) {
+        struct sy_busypoll_stats *st = &gw->workers[i].busy_poll;
+        ns += atomic_load_explicit(&st->idle_ns, memory_order_relaxed);
+        windows += atomic_load_explicit(&st->windows, memory_order_relaxed);
+        yields += atomic_load_explicit(&st->yields, memory_order_relaxed);
+    }
+    sy_buf_printf(out,
+                  "# HELP switchyard_busy_poll_seconds_total Time worker threads spent in polls "
+                  "that found no I/O (busyPoll), the CPU it costs beyond the work itself.\n"
+                  "# TYPE switchyard_busy_poll_seconds_total counter\n"
+                  "switchyard_busy_poll_seconds_total %.6f\n"
+                  "# HELP switchyard_busy_poll_windows_total Poll windows: I/O woke a worker and "
+                  "it went on polling.\n"
+                  "# TYPE switchyard_busy_poll_windows_total counter\n"
+                  "switchyard_busy_poll_windows_total %llu\n"
+                  "# HELP switchyard_busy_poll_yields_total Poll windows ended early because "
+                  "another thread wanted the core.\n"
+                  "# TYPE switchyard_busy_poll_yields_total counter\n"
+                  "switchyard_busy_poll_yields_total %llu\n",
+                  (double)ns / 1e9, (unsigned long long)windows, (unsigned long long)yields);
+}
+
 struct sy_gw_metrics *sy_gw_metrics_new(struct sy_gateway *gw, struct sy_metrics *reg)
 {
     static const char *const model_labels[] = {"model_name", "target_model_name", NULL};
@@ -128,6 +159,7 @@ struct sy_gw_metrics *sy_gw_metrics_new(struct sy_gateway *gw, struct sy_metrics
                                    "model.",
                                    SY_METRIC_GAUGE, running_labels, NULL, 0);
     sy_metrics_add_collector(reg, pool_collector, gw);
+    sy_metrics_add_collector(reg, busy_poll_collector, gw);
     return m;
 }
 

@@ -39,6 +39,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/busypoll.h"
 #include "http/headers.h"
 #include "http/uvutil.h"
 
@@ -432,6 +433,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct uconn *c = s->data;
     struct sy_upstream_pool *pool = c->pool; /* outlives c until the loop turns */
     struct sy_upstream_req *r = c->req;
+    sy_busypoll_note_io();
     if (!r) {
         sy_scratch_return(&pool->rbuf, b->base);
         conn_close(c);

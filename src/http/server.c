@@ -52,6 +52,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/busypoll.h"
 #include "http/headers.h"
 #include "http/uvutil.h"
 
@@ -618,6 +619,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct sy_http_conn *c = s->data;
     struct sy_http_server *srv = c->srv; /* c may be freed by conn_process; the server not */
     bool direct = in_body_buf(c, b->base);
+    sy_busypoll_note_io();
     if (n < 0) {
         release_read_buf(srv, b->base, direct);
         conn_close(c);
@@ -763,6 +765,7 @@ static void on_connection(uv_stream_t *ls, int status)
     struct sy_http_server *s = ls->data;
     if (status < 0 || s->closing)
         return;
+    sy_busypoll_note_io();
     struct sy_http_conn *c = conn_new(s);
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);

@@ -601,6 +601,74 @@ def test_sighup_reload_and_bad_reload():
     gw.stop()
 
 
+def metric_value(admin, name):
+    st, _, body = request(admin, "GET", "/metrics")
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
+    check(st == 200 and m, "%s on /metrics" % name)
+    return float(m.group(1))
+
+
+def cpu_seconds(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test
+def test_busy_poll_latency_mode():
+    s = Stub()
+    s.chunks = 3
+    s.interval = 0.2
+    gw = Gateway([s], extra="busyPoll: 10ms\n")
+    gw.wait_ready()
+    # requests and a stream work as without it; the workers poll after I/O
+    for i in range(20):
+        st, h, body = completion(gw.port)
+        check(st == 200 and h["x-gateway-destination-endpoint"] == s.address, "request %d" % i)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("POST", "/v1/completions",
+                 json.dumps({"model": "m1", "prompt": "hi", "stream": True}).encode(),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    t0, times = time.time(), []
+    for line in r.fp:
+        if line.startswith(b"data: "):
+            times.append(time.time() - t0)
+            if b"[DONE]" in line:
+                break
+    conn.close()
+    check(len(times) >= 5 and times[-1] - times[0] > 0.3, "stream arrives over time: %r" % times)
+    windows = metric_value(gw.admin, "switchyard_busy_poll_windows_total")
+    check(windows > 0, "workers polled after I/O")
+    metric_value(gw.admin, "switchyard_busy_poll_seconds_total")
+    # idle, it sleeps: a worker that kept polling would burn a whole core
+    time.sleep(0.1)
+    c0 = cpu_seconds(gw.proc.pid)
+    time.sleep(1.0)
+    used = cpu_seconds(gw.proc.pid) - c0
+    check(used < 0.3, "idle gateway used %.2f s of CPU in 1 s" % used)
+    # a reload turns it off: no new windows once the ones already open have ended
+    text = open(gw.path).read()
+    with open(gw.path, "w") as f:
+        f.write(text.replace("busyPoll: 10ms", "busyPoll: 0s"))
+    gw.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "generation 2" in process_log(gw.proc), what="reload logged")
+    completion(gw.port)
+    time.sleep(0.1)  # longer than any window that had begun
+    before = metric_value(gw.admin, "switchyard_busy_poll_windows_total")
+    for _ in range(10):
+        check(completion(gw.port)[0] == 200, "served with busyPoll off")
+    check(metric_value(gw.admin, "switchyard_busy_poll_windows_total") == before,
+          "no poll windows once turned off")
+    # an out-of-range value is refused with its line; the running config stays
+    with open(gw.path, "w") as f:
+        f.write(text.replace("busyPoll: 10ms", "busyPoll: 1s"))
+    gw.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "busyPoll: must be at most 10ms" in process_log(gw.proc),
+               what="bad busyPoll refused")
+    check(gw.proc.poll() is None and completion(gw.port)[0] == 200, "still serving")
+    gw.stop()
+
+
 @test
 def test_check_flag():
     text, _, _ = gateway_config([Stub()])

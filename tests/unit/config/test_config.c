@@ -118,6 +118,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->admin_port, 8080);
     assert_true(c->admin_shared);
     assert_int_equal(c->workers, 0);
+    assert_int_equal(c->busy_poll_ns, 0); /* off */
     assert_null(c->log_level);
     assert_int_equal(c->engine, SY_ENGINE_VLLM);
     assert_int_equal(c->scrape_interval_ns, 50 * MS);
@@ -152,12 +153,23 @@ static void test_admin_and_nulls(void **state)
     assert_int_equal(c->admin_port, 8081);
     sy_config_unref(c);
 
+    c = load(BASE "busyPoll: 200us\n", err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->busy_poll_ns, 200000);
+    sy_config_unref(c);
+    c = load(BASE "busyPoll: 10ms\n", err, sizeof err); /* the largest */
+    assert_non_null(c);
+    assert_int_equal(c->busy_poll_ns, 10 * MS);
+    sy_config_unref(c);
+
     /* null values count as absent: defaults apply, nothing is required of them */
-    c = load(BASE "admin: ~\nworkers:\nscheduler: null\nlimits:\ntimeouts: {connect: ~}\n", err,
-             sizeof err);
+    c = load(BASE
+             "admin: ~\nworkers:\nbusyPoll:\nscheduler: null\nlimits:\ntimeouts: {connect: ~}\n",
+             err, sizeof err);
     assert_non_null(c);
     assert_true(c->admin_shared);
     assert_int_equal(c->workers, 0);
+    assert_int_equal(c->busy_poll_ns, 0);
     assert_null(c->scheduler);
     assert_int_equal(c->connect_timeout_ns, 2 * S);
     sy_config_unref(c);
@@ -207,6 +219,11 @@ static const struct bad_case bad_cases[] = {
     {BASE "workers: 1025\n",
      "gw.yaml:5: workers: expected an integer from 0 to 1024, got \"1025\""},
     {BASE "workers: 2.5\n", "gw.yaml:5: workers: expected an integer from 0 to 1024, got \"2.5\""},
+    {BASE "busyPoll: 11ms\n", "gw.yaml:5: busyPoll: must be at most 10ms, got \"11ms\""},
+    {BASE "busyPoll: fast\n",
+     "gw.yaml:5: busyPoll: expected a duration such as 500ms, 2s or 1m, got \"fast\""},
+    {BASE "busyPoll: -5us\n",
+     "gw.yaml:5: busyPoll: expected a duration such as 500ms, 2s or 1m, got \"-5us\""},
     {BASE "logLevel: verbose\n",
      "gw.yaml:5: logLevel: expected debug, info, warn or error, got \"verbose\""},
     {"- a\n", "gw.yaml:1: expected a mapping at the top level, got a sequence"},
