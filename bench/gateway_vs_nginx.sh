@@ -8,11 +8,13 @@
 #                                       SIZES="2048 225280" CONCS="1 64" pick the cells,
 #                                       VERBOSE=1 prints every run; PROMPT=code makes the
 #                                       message this repository's C sources, an escape every
-#                                       25 bytes, instead of plain English)
+#                                       25 bytes, instead of plain English;
+#                                       BUSY_POLL=200us also runs a second gateway with that
+#                                       busyPoll, the latency mode; BUSY_POLL=0 skips it)
 #
 # Both proxies get the same number of worker processes/threads (WORKERS). wrk runs with one thread.
-# Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard so that drift in
-# the machine's load falls on all three alike. Beside req/s and latency it prints the CPU time
+# Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard(/busyPoll) so that
+# drift in the machine's load falls on all alike. Beside req/s and latency it prints the CPU time
 # each proxy spent per request (from /proc), which varies far less from run to run than req/s
 # on a shared 2-core machine. Absolute numbers depend on the machine; compare the ratios.
 set -euo pipefail
@@ -26,6 +28,8 @@ WORKERS=${WORKERS:-1}
 BACKENDS=${BACKENDS:-2}
 SIZES=${SIZES:-2048 225280}
 CONCS=${CONCS:-1 64}
+BUSY_POLL=${BUSY_POLL:-200us}
+[ "$BUSY_POLL" = 0 ] && BUSY_POLL=
 TMP=$(mktemp -d /tmp/sy-bench-XXXXXX)
 PIDS=()
 cleanup() {
@@ -75,27 +79,43 @@ NGX=$(port)
 } >"$TMP/proxy.conf"
 nginx -c "$TMP/proxy.conf" -p "$TMP" 2>>"$TMP/proxy-error.log"
 
-# ---- switchyard gateway, round-robin picker ----
-GW=$(port)
-ADMIN=$(port)
-{
-    echo "listen: 127.0.0.1:$GW"
-    echo "admin: 127.0.0.1:$ADMIN"
-    echo "workers: $WORKERS"
-    echo "logLevel: warn"
-    echo "pool:"
-    echo "  endpoints:"
-    for p in "${BPORTS[@]}"; do echo "    - address: 127.0.0.1:$p"; done
-    echo "scheduler:"
-    echo "  plugins: [{type: round-robin-picker}]"
-    echo "  schedulingProfiles: [{name: default, plugins: [{pluginRef: round-robin-picker}]}]"
-} >"$TMP/gw.yaml"
-"$BIN" gateway --config "$TMP/gw.yaml" 2>"$TMP/gw.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null 2>&1 && break
-    sleep 0.05
-done
+# ---- switchyard gateway, round-robin picker (and the same with busyPoll) ----
+start_gateway() { # name extra-config-line -> sets GW_PORT and GW_PID
+    local port admin
+    port=$(port)
+    admin=$(port)
+    {
+        echo "listen: 127.0.0.1:$port"
+        echo "admin: 127.0.0.1:$admin"
+        echo "workers: $WORKERS"
+        echo "logLevel: warn"
+        echo "$2"
+        echo "pool:"
+        echo "  endpoints:"
+        for p in "${BPORTS[@]}"; do echo "    - address: 127.0.0.1:$p"; done
+        echo "scheduler:"
+        echo "  plugins: [{type: round-robin-picker}]"
+        echo "  schedulingProfiles: [{name: default, plugins: [{pluginRef: round-robin-picker}]}]"
+    } >"$TMP/$1.yaml"
+    "$BIN" gateway --config "$TMP/$1.yaml" 2>"$TMP/$1.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    GW_PORT=$port
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+}
+start_gateway gw ""
+GW=$GW_PORT
+SY_PID=$GW_PID
+CONTENDERS="n s"
+if [ -n "$BUSY_POLL" ]; then
+    start_gateway gw-bp "busyPoll: $BUSY_POLL"
+    BP=$GW_PORT
+    BP_PID=$GW_PID
+    CONTENDERS="n s b"
+fi
 
 # ---- load ----
 mkbody() { # size in bytes -> file with a chat body of about that size
@@ -147,10 +167,22 @@ run_wrk() { # url script conns pids... -> "rps p50us p99us cpu_us_per_request"
     echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$HZ" \
         'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
 }
+rotate() { # k words... -> the words starting from the k-th (mod their count), wrapping round
+    local k=$1
+    shift
+    local w=("$@") i
+    for ((i = 0; i < ${#w[@]}; i++)); do printf "%s " "${w[$(((i + k) % ${#w[@]}))]}"; done
+}
+paired() { # "rps..." "nginx rps..." -> the per-repetition ratios, lowest to highest, and wins
+    awk -v s="$1" -v n="$2" 'BEGIN {
+        k = split(s, a, " "); split(n, b, " "); won = 0
+        for (i = 1; i <= k; i++) { r[i] = (b[i] > 0 ? a[i] / b[i] : 0); if (r[i] >= 1) won++ }
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+        printf "x%.2f-x%.2f, %d of %d runs >= nginx", r[1], r[k], won, k }'
+}
 median() { tr ' ' '\n' <<<"$*" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 NGX_PIDS=$(pgrep -P "$(cat "$TMP/proxy.pid")" | tr '\n' ' ')
-SY_PID=${PIDS[0]}
 printf "\nGateway overhead: switchyard vs nginx (round-robin, keep-alive), %s backends, %s worker(s), %s per run, median of %s interleaved runs, %s prompts\n" \
     "$BACKENDS" "$WORKERS" "$DURATION" "$REPEATS" "${PROMPT:-text}"
 printf "%-7s %-4s | %-24s | %-32s | %-32s | %s\n" body conc "direct  rps  p50us p99us" \
@@ -162,43 +194,48 @@ for size in $SIZES; do
     for conns in $CONCS; do
         declare -A R=()
         for rep in $(seq 1 "$REPEATS"); do
-            # interleaved, so drift in machine load hits all three alike
-            # (and the two proxies take turns going first, so neither always follows the other)
+            # interleaved, so drift in machine load hits all alike
             read -r a b c d <<<"$(run_wrk "http://127.0.0.1:${BPORTS[0]}" "$TMP/post-$size.lua" "$conns")"
             R[d_rps]+="$a " R[d_p50]+="$b " R[d_p99]+="$c "
-            order="n s"
-            [ $((rep % 2)) = 0 ] && order="s n"
-            for who in $order; do
-                if [ "$who" = n ]; then
-                    # shellcheck disable=SC2086
-                    read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns" $NGX_PIDS)"
-                else
-                    read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns" "$SY_PID")"
-                fi
+            # the proxies take turns going first, so none always follows another
+            # shellcheck disable=SC2086
+            for who in $(rotate $((rep - 1)) $CONTENDERS); do
+                case $who in
+                n) # shellcheck disable=SC2086
+                    read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$NGX" "$TMP/post-$size.lua" "$conns" $NGX_PIDS)" ;;
+                s) read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$GW" "$TMP/post-$size.lua" "$conns" "$SY_PID")" ;;
+                b) read -r a b c d <<<"$(run_wrk "http://127.0.0.1:$BP" "$TMP/post-$size.lua" "$conns" "$BP_PID")" ;;
+                esac
                 R[${who}_rps]+="$a " R[${who}_p50]+="$b " R[${who}_p99]+="$c " R[${who}_cpu]+="$d "
                 [ -n "${VERBOSE:-}" ] && echo "  run $rep $who: rps $a p50 ${b}us p99 ${c}us cpu/req ${d}us" >&2
             done
         done
-        # each repetition's two proxy runs are back to back: their ratio is the paired comparison
-        paired=$(awk -v s="${R[s_rps]}" -v n="${R[n_rps]}" 'BEGIN {
-            k = split(s, a, " "); split(n, b, " "); won = 0
-            for (i = 1; i <= k; i++) { r[i] = (b[i] > 0 ? a[i] / b[i] : 0); if (r[i] >= 1) won++ }
-            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-            printf "x%.2f-x%.2f, %d of %d runs >= nginx", r[1], r[k], won, k }')
+        # each repetition's proxy runs are back to back: their ratio is the paired comparison
+        paired_s=$(paired "${R[s_rps]}" "${R[n_rps]}")
+        paired_b=
+        [ -n "$BUSY_POLL" ] && paired_b=$(paired "${R[b_rps]}" "${R[n_rps]}")
         for k in "${!R[@]}"; do R[$k]=$(median ${R[$k]}); done
         label="$((size / 1024))KB"
         awk -v l="$label" -v c="$conns" -v dr="${R[d_rps]}" -v d5="${R[d_p50]}" -v d9="${R[d_p99]}" \
             -v nr="${R[n_rps]}" -v n5="${R[n_p50]}" -v n9="${R[n_p99]}" -v nc="${R[n_cpu]}" \
             -v sr="${R[s_rps]}" -v s5="${R[s_p50]}" -v s9="${R[s_p99]}" -v sc="${R[s_cpu]}" \
-            -v pr="$paired" \
+            -v pr="$paired_s" \
             'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx +%.0fus, sy +%.0fus | %s\n",
                 l, c, dr, d5, d9, nr, n5, n9, nc, sr, s5, s9, sc, (nr > 0 ? sr / nr : 0), (nc > 0 ? sc / nc : 0), n5 - d5, s5 - d5, pr }'
+        if [ -n "$BUSY_POLL" ]; then
+            awk -v bp="busyPoll $BUSY_POLL" -v d5="${R[d_p50]}" -v nr="${R[n_rps]}" -v nc="${R[n_cpu]}" \
+                -v br="${R[b_rps]}" -v b5="${R[b_p50]}" -v b9="${R[b_p99]}" -v bc="${R[b_cpu]}" \
+                -v pr="$paired_b" \
+                'BEGIN { printf "%-12s | %24s | %32s | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f;              sy +%.0fus | %s\n",
+                    "", bp, "", br, b5, b9, bc, (nr > 0 ? br / nr : 0), (nc > 0 ? bc / nc : 0), b5 - d5, pr }'
+        fi
         unset R
     done
 done
 echo
 echo "cpu/req = CPU microseconds the proxy process(es) spent per request (user+system, from /proc)."
-echo "paired runs = the ratio of the two proxies' runs within each repetition (run back to back),"
+echo "paired runs = each switchyard run against the nginx run of the same repetition (back to back),"
 echo "lowest to highest, and how many of them favour switchyard."
+[ -n "$BUSY_POLL" ] && echo "busyPoll rows: the same gateway with busyPoll: $BUSY_POLL (workers poll instead of sleeping for that long after I/O)."
 echo "added p50 = proxied p50 - direct p50 (same backend, same load). For scale: llm-d's endpoint"
 echo "picker spends ~286 ms per 220 KB request and tops out near 130 req/s."
