@@ -220,13 +220,13 @@ for size in $SIZES; do
             -v nr="${R[n_rps]}" -v n5="${R[n_p50]}" -v n9="${R[n_p99]}" -v nc="${R[n_cpu]}" \
             -v sr="${R[s_rps]}" -v s5="${R[s_p50]}" -v s9="${R[s_p99]}" -v sc="${R[s_cpu]}" \
             -v pr="$paired_s" \
-            'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx +%.0fus, sy +%.0fus | %s\n",
+            'BEGIN { printf "%-7s %-4s | %7.0f %7.0f %7.0f | %7.0f %7.0f %7.0f %7.1f | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f; nginx %+.0fus, sy %+.0fus | %s\n",
                 l, c, dr, d5, d9, nr, n5, n9, nc, sr, s5, s9, sc, (nr > 0 ? sr / nr : 0), (nc > 0 ? sc / nc : 0), n5 - d5, s5 - d5, pr }'
         if [ -n "$BUSY_POLL" ]; then
             awk -v bp="busyPoll $BUSY_POLL" -v d5="${R[d_p50]}" -v nr="${R[n_rps]}" -v nc="${R[n_cpu]}" \
                 -v br="${R[b_rps]}" -v b5="${R[b_p50]}" -v b9="${R[b_p99]}" -v bc="${R[b_cpu]}" \
                 -v pr="$paired_b" \
-                'BEGIN { printf "%-12s | %24s | %32s | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f;              sy +%.0fus | %s\n",
+                'BEGIN { printf "%-12s | %24s | %32s | %7.0f %7.0f %7.0f %7.1f | x%.2f, x%.2f;              sy %+.0fus | %s\n",
                     "", bp, "", br, b5, b9, bc, (nr > 0 ? br / nr : 0), (nc > 0 ? bc / nc : 0), b5 - d5, pr }'
         fi
         unset R
