@@ -24,7 +24,10 @@
  * deadline update per read instead of a stop + start).
  *
  * Rejected: a shared pool across worker loops (needs locking and cross-loop handle moves; libuv
- * handles belong to one loop).
+ * handles belong to one loop); sending large bodies zero-copy with vmsplice + splice through a
+ * pipe (measured at 220 KB over loopback: 128 against 111 us of CPU per request, the page pinning
+ * and one-page skb frags cost more than the copy, and the pages must then stay unmodified until
+ * the peer has read or ACKed them).
  */
 #include "http/client.h"
 
