@@ -10,7 +10,8 @@
 #                                       message this repository's C sources, an escape every
 #                                       25 bytes, instead of plain English;
 #                                       BUSY_POLL=200us also runs a second gateway with that
-#                                       busyPoll, the latency mode; BUSY_POLL=0 skips it)
+#                                       busyPoll, the latency mode; BUSY_POLL=0 or empty skips
+#                                       it)
 #
 # Both proxies get the same number of worker processes/threads (WORKERS). wrk runs with one thread.
 # Each cell is the median of REPEATS runs, interleaved direct/nginx/switchyard(/busyPoll) so that
@@ -28,8 +29,8 @@ WORKERS=${WORKERS:-1}
 BACKENDS=${BACKENDS:-2}
 SIZES=${SIZES:-2048 225280}
 CONCS=${CONCS:-1 64}
-BUSY_POLL=${BUSY_POLL:-200us}
-[ "$BUSY_POLL" = 0 ] && BUSY_POLL=
+BUSY_POLL=${BUSY_POLL-200us}
+case $BUSY_POLL in 0 | 0s | 0ms | 0us | 0ns) BUSY_POLL= ;; esac # off: no second gateway
 TMP=$(mktemp -d /tmp/sy-bench-XXXXXX)
 PIDS=()
 cleanup() {
@@ -102,9 +103,13 @@ start_gateway() { # name extra-config-line -> sets GW_PORT and GW_PID
     PIDS+=("$GW_PID")
     GW_PORT=$port
     for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && break
+        curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && return 0
+        kill -0 "$GW_PID" 2>/dev/null || break
         sleep 0.05
     done
+    echo "gateway_vs_nginx.sh: the $1 gateway did not become ready:" >&2
+    cat "$TMP/$1.log" >&2
+    exit 1
 }
 start_gateway gw ""
 GW=$GW_PORT
@@ -210,7 +215,7 @@ for size in $SIZES; do
                 [ -n "${VERBOSE:-}" ] && echo "  run $rep $who: rps $a p50 ${b}us p99 ${c}us cpu/req ${d}us" >&2
             done
         done
-        # each repetition's proxy runs are back to back: their ratio is the paired comparison
+        # each repetition's proxy runs follow one another: their ratio is the paired comparison
         paired_s=$(paired "${R[s_rps]}" "${R[n_rps]}")
         paired_b=
         [ -n "$BUSY_POLL" ] && paired_b=$(paired "${R[b_rps]}" "${R[n_rps]}")
@@ -234,7 +239,7 @@ for size in $SIZES; do
 done
 echo
 echo "cpu/req = CPU microseconds the proxy process(es) spent per request (user+system, from /proc)."
-echo "paired runs = each switchyard run against the nginx run of the same repetition (back to back),"
+echo "paired runs = each switchyard run against the nginx run of the same repetition (run one after the other),"
 echo "lowest to highest, and how many of them favour switchyard."
 [ -n "$BUSY_POLL" ] && echo "busyPoll rows: the same gateway with busyPoll: $BUSY_POLL (workers poll instead of sleeping for that long after I/O)."
 echo "added p50 = proxied p50 - direct p50 (same backend, same load). For scale: llm-d's endpoint"

@@ -8,7 +8,7 @@
  * SIGHUP: load the file again and build a new generation (endpoints with unchanged addresses keep
  * their objects, so their live metrics and in-flight counters carry over). On any error the old
  * generation stays and the error is logged; nothing is dropped. listen/admin/workers changes need
- * a restart (logged); busyPoll applies to each worker's next poll window.
+ * a restart (logged); a new busyPoll applies at each worker's next poll.
  *
  * Workers run their loops through sy_busypoll_run (http/busypoll.h): with busyPoll 0, the
  * default, that is uv_run; otherwise a worker polls for that long after I/O before sleeping.

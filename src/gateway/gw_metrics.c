@@ -12,9 +12,7 @@
  *   inference_pool_average_running_requests{name}, inference_pool_per_pod_queue_size{name,
  *   model_server_pod}                                                            gauges (collector)
  *
- *   switchyard_busy_poll_seconds_total, switchyard_busy_poll_windows_total,
- *   switchyard_busy_poll_yields_total                                           counters
- * (collector)
+ *   switchyard_busy_poll_seconds_total, _windows_total, _yields_total          counters (collector)
  *
  * The pool gauges are computed at scrape time from the current generation's endpoints; as in
  * llm-d only endpoints whose metrics are fresher than pool.metricsStalenessThreshold count toward
@@ -101,7 +99,8 @@ static void busy_poll_collector(void *ud, struct sy_buf *out)
     }
     sy_buf_printf(out,
                   "# HELP switchyard_busy_poll_seconds_total Time worker threads spent in polls "
-                  "that found no I/O (busyPoll), the CPU it costs beyond the work itself.\n"
+                  "that found no I/O (busyPoll): about the CPU it costs beyond the work itself, "
+                  "less any time the thread was preempted.\n"
                   "# TYPE switchyard_busy_poll_seconds_total counter\n"
                   "switchyard_busy_poll_seconds_total %.6f\n"
                   "# HELP switchyard_busy_poll_windows_total Poll windows: I/O woke a worker and "

@@ -27,6 +27,17 @@ static bool yielded_to_another(void)
     return b.ru_nivcsw != a.ru_nivcsw;
 }
 
+static void publish(struct sy_busypoll_stats *stats, uint64_t polls, uint64_t windows,
+                    uint64_t yields, uint64_t idle_ns)
+{
+    if (!stats)
+        return;
+    atomic_store_explicit(&stats->polls, polls, memory_order_relaxed);
+    atomic_store_explicit(&stats->windows, windows, memory_order_relaxed);
+    atomic_store_explicit(&stats->yields, yields, memory_order_relaxed);
+    atomic_store_explicit(&stats->idle_ns, idle_ns, memory_order_relaxed);
+}
+
 void sy_busypoll_run(uv_loop_t *loop, const _Atomic uint64_t *busy_ns,
                      struct sy_busypoll_stats *stats)
 {
@@ -35,11 +46,11 @@ void sy_busypoll_run(uv_loop_t *loop, const _Atomic uint64_t *busy_ns,
         uint64_t seen = sy_busypoll_io;
         if (!uv_run(loop, UV_RUN_ONCE))
             break;
-        uint64_t window = atomic_load_explicit(busy_ns, memory_order_relaxed);
-        if (window == 0 || sy_busypoll_io == seen)
+        if (sy_busypoll_io == seen || atomic_load_explicit(busy_ns, memory_order_relaxed) == 0)
             continue; /* no I/O (a timer or a wake-up): nothing to expect soon */
         seen = sy_busypoll_io;
         windows++;
+        publish(stats, polls, windows, yields, idle_ns);
         uint64_t last = uv_hrtime(), now = last;
         int alive = 1;
         bool idle = false;
@@ -61,15 +72,12 @@ void sy_busypoll_run(uv_loop_t *loop, const _Atomic uint64_t *busy_ns,
                 continue;
             }
             idle_ns += now - before;
-            if (now - last >= window)
+            publish(stats, polls, windows, yields, idle_ns);
+            /* read every time, so that a lower value (a reload) ends a window at once */
+            if (now - last >= atomic_load_explicit(busy_ns, memory_order_relaxed))
                 break;
         }
-        if (stats) {
-            atomic_store_explicit(&stats->polls, polls, memory_order_relaxed);
-            atomic_store_explicit(&stats->windows, windows, memory_order_relaxed);
-            atomic_store_explicit(&stats->yields, yields, memory_order_relaxed);
-            atomic_store_explicit(&stats->idle_ns, idle_ns, memory_order_relaxed);
-        }
+        publish(stats, polls, windows, yields, idle_ns);
         if (!alive)
             break;
     }

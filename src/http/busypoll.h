@@ -1,6 +1,6 @@
 /* busypoll.h - run a libuv loop that polls instead of sleeping for a while after I/O.
  *
- * Opt-in latency mode for the gateway's worker loops (config `busyPollMicros`). Between
+ * Opt-in latency mode for the gateway's worker loops (config `busyPoll`). Between
  * requests a worker normally sleeps in epoll_wait, and each new event pays for a wake-up: a
  * context switch and, when the CPU went idle, an inter-processor interrupt (tens of
  * microseconds on a virtual machine). With busy polling the loop keeps calling epoll_wait with
@@ -15,8 +15,11 @@
  * CPU from wrk and the model server on a 2-core machine: 220 KB bodies at 64 connections went
  * from 1.07x to 0.98x of nginx's req/s; with it, 1.14x.
  *
- * Activity is counted by the read callbacks of the HTTP server and the upstream client
- * (sy_busypoll_note_io); timers and async wake-ups do not extend the window.
+ * Activity is counted by the read and accept callbacks of the HTTP server and the read callback
+ * of the upstream client (sy_busypoll_note_io); timers and async wake-ups neither open nor
+ * extend a window. The window length is read on every poll that finds nothing, so lowering it
+ * (a SIGHUP reload) ends windows that steady traffic would otherwise keep open. The counters are
+ * published as they change, so /metrics shows a worker that has been polling for a long time.
  *
  * Rejected: SO_BUSY_POLL / epoll busy poll (net.core.busy_poll): they poll a NIC queue and do
  * nothing for loopback or veth, which is where a sidecar gateway and its model servers talk;
@@ -53,9 +56,10 @@ struct sy_busypoll_stats {
  * window logic turn it off so that unrelated threads on the machine cannot end a window). */
 void sy_busypoll_share_core(bool on);
 
-/* Runs loop until it has no active handles, like uv_run(UV_RUN_DEFAULT), polling for
- * *busy_ns (0 = never poll) after the last I/O callback. *busy_ns may change while the loop
- * runs: it is read each time a window opens. stats (zeroed by the caller) may be NULL. */
+/* Runs loop until it has no active handles, like uv_run(UV_RUN_DEFAULT) (but uv_stop does not
+ * end it: the loop must be ended by closing its handles), polling for *busy_ns (0 = never poll)
+ * after the last I/O callback. *busy_ns may change while the loop runs. stats (zeroed by the
+ * caller) may be NULL. */
 void sy_busypoll_run(uv_loop_t *loop, const _Atomic uint64_t *busy_ns,
                      struct sy_busypoll_stats *stats);
 
