@@ -43,8 +43,8 @@ static inline void sy_busypoll_note_io(void)
     sy_busypoll_io++;
 }
 
-/* Totals since the loop started, published at the end of each poll window (other threads may
- * read them, e.g. for /metrics). */
+/* Totals since the loop started, published when a window opens, after each poll that finds
+ * nothing and when a window ends (other threads may read them, e.g. for /metrics). */
 struct sy_busypoll_stats {
     _Atomic uint64_t polls;   /* zero-timeout loop iterations */
     _Atomic uint64_t windows; /* poll windows: I/O woke the loop and it went on polling */

@@ -160,6 +160,19 @@ def post_json(port, path, obj, headers=None, timeout=15.0):
     return request(port, "POST", path, obj, headers, timeout)
 
 
+def metrics(port):
+    """GET /metrics: ({series with its labels, as written: value}, the text)."""
+    st, _, body = request(port, "GET", "/metrics")
+    check(st == 200, "metrics status %d" % st)
+    out = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        out[name] = float(value)
+    return out, body.decode()
+
+
 def recv_request_head(sock, buf=b""):
     """Reads one HTTP/1.1 request head from a raw socket (for stub servers that must control the
     socket themselves). buf holds bytes already read. Returns (method, path, content_length, rest),

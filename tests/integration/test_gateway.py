@@ -16,9 +16,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, post_json, recv_request_head, request, run,  # noqa: E402
-                     start_process, stop_process, test, wait_port, wait_until, write_file,
-                     process_log)
+from harness import (BIN, check, free_ports, metrics, post_json, recv_request_head,  # noqa: E402
+                     request, run, start_process, stop_process, test, wait_port, wait_until,
+                     write_file, process_log)
 from stub_server import Stub  # noqa: E402
 
 RR = """
@@ -602,10 +602,9 @@ def test_sighup_reload_and_bad_reload():
 
 
 def metric_value(admin, name):
-    st, _, body = request(admin, "GET", "/metrics")
-    m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
-    check(st == 200 and m, "%s on /metrics" % name)
-    return float(m.group(1))
+    m, _ = metrics(admin)
+    check(name in m, "%s on /metrics" % name)
+    return m[name]
 
 
 def cpu_seconds(pid):

@@ -8,8 +8,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, post_json, process_log, request,  # noqa: E402
-                     run, start_process, stop_process, test, wait_port, write_file)
+from harness import (BIN, check, consecutive_ports, metrics, post_json, process_log,  # noqa: E402
+                     request, run, start_process, stop_process, test, wait_port, write_file)
 
 
 def start_sim(*args, replicas=1):
@@ -18,18 +18,6 @@ def start_sim(*args, replicas=1):
     for i in range(replicas):
         wait_port(base + i, proc=p)
     return p, base
-
-
-def metrics(port):
-    st, _, body = request(port, "GET", "/metrics")
-    check(st == 200, "metrics status %d" % st)
-    out = {}
-    for line in body.decode().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, value = line.rsplit(" ", 1)
-        out[name] = float(value)
-    return out, body.decode()
 
 
 def series(m, name, **labels):
