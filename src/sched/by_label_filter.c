@@ -2,7 +2,9 @@
  *
  * Parameters: label (required), validValues (list of strings), allowsNoLabel (default false).
  * Keeps endpoints whose label value is one of validValues, plus unlabeled endpoints when
- * allowsNoLabel. Prefer label-selector-filter; this exists so older configs load unchanged.
+ * allowsNoLabel. Like llm-d's Factory, empty or missing validValues with allowsNoLabel false is a
+ * contradiction (nothing could ever pass) and is refused. Prefer label-selector-filter; this exists
+ * so older configs load unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,12 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
             }
             b->values[b->nvalues++] = sy_xstrdup(v);
         }
+    }
+    if (b->nvalues == 0 && !anl) {
+        destroy(b);
+        return sy_param_errorf(env, vv, "validValues", err, errcap,
+                               "either 'validValues' must be non-empty or 'allowsNoLabel' must "
+                               "be true");
     }
     sy_warn("%s:%d: plugin type by-label is deprecated, use label-selector-filter", env->file,
             env->line);

@@ -3,12 +3,14 @@
  *   q == 0  -> 0.5
  *   q >  0  -> 0.5 * (1 - min(q, threshold) / threshold)
  * q is the waiting-queue length. Parameter `threshold` (queue length at which the score reaches
- * 0), default 128, must be > 0. An idle endpoint therefore scores 0.5 and a loaded one less, so
- * with other scorers this only ever pushes load away.
+ * 0), default 128; a value <= 0 is logged and replaced by 128, as llm-d's NewLoadAware does. An
+ * idle endpoint therefore scores 0.5 and a loaded one less, so with other scorers this only ever
+ * pushes load away.
  */
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -25,9 +27,16 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     int64_t t = LOAD_AWARE_DEFAULT_THRESHOLD;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "threshold", env, 1, INT32_MAX, &t, err, errcap);
+        rc = sy_param_int(params, "threshold", env, INT32_MIN, INT32_MAX, &t, err, errcap);
     if (rc)
         return rc;
+    if (t <= 0) {
+        sy_warn("%s:%d: %s.parameters.threshold: %lld should be positive, using the default %d "
+                "(plugin '%s')",
+                env->file, env->line, env->path, (long long)t, LOAD_AWARE_DEFAULT_THRESHOLD,
+                env->name);
+        t = LOAD_AWARE_DEFAULT_THRESHOLD;
+    }
     struct load_aware *la = SY_NEW(struct load_aware);
     la->threshold = (double)t;
     *state = la;

@@ -2,10 +2,12 @@
  *
  * For the requested model (adapter) name, from vllm:lora_requests_info:
  *   running on the endpoint                          -> 1.0
- *   not running, but fewer adapters than max_lora    -> 0.8  (room to load it)
+ *   not running, running + waiting adapters < max_lora -> 0.8  (room to load it)
  *   waiting on the endpoint                          -> 0.6
  *   otherwise                                        -> 0.0
  * An endpoint that does not report max_lora (-1) has no known capacity. No parameters.
+ * Capacity counts running AND waiting adapters, as llm-d does (len(ActiveModels) +
+ * len(WaitingModels) < MaxActiveModels): an adapter queued to load takes a slot.
  *
  * The adapter lists come from c->loras (needs_loras: the pipeline copies them in the same
  * snapshot as max_lora); a candidate without them counts as running and waiting nothing.
@@ -50,10 +52,10 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
         const char *running = c[i].loras ? c[i].loras->running : "";
         const char *queued = c[i].loras ? c[i].loras->waiting : "";
         int64_t max_lora = c[i].st.m.max_lora;
-        int64_t nactive = 0;
-        bool active = name.len && in_list(running, name, &nactive);
-        bool waiting = name.len && in_list(queued, name, NULL);
-        bool capacity = max_lora >= 0 && nactive < max_lora;
+        int64_t nactive = 0, nwaiting = 0;
+        bool active = in_list(running, name, &nactive) && name.len;
+        bool waiting = in_list(queued, name, &nwaiting) && name.len;
+        bool capacity = max_lora >= 0 && nactive + nwaiting < max_lora;
         scores[i] = active ? 1.0 : capacity ? 0.8 : waiting ? 0.6 : 0.0;
     }
 }

@@ -34,7 +34,7 @@ static void test_by_label(void **state)
     char o[8];
     assert_string_equal(survivors("label: zone\nvalidValues: [a, c]\n", o), "02");
     assert_string_equal(survivors("label: zone\nvalidValues: [b]\nallowsNoLabel: true\n", o), "13");
-    assert_string_equal(survivors("label: zone\n", o), "");
+    assert_string_equal(survivors("label: zone\nallowsNoLabel: true\n", o), "3");
     struct fx_plugin fp;
     char err[256];
     assert_int_not_equal(fx_plugin_new(&fp, "by-label", "validValues: [a]\n", err, sizeof err), 0);
@@ -43,8 +43,41 @@ static void test_by_label(void **state)
         fx_plugin_new(&fp, "by-label", "label: zone\nallowsNoLabel: maybe\n", err, sizeof err), 0);
 }
 
+/* llm-d's filter_test.go Factory cases: the two contradictions (empty validValues, or none, with
+ * allowsNoLabel false) are refused; allowsNoLabel true with empty validValues is fine. */
+static void test_llmd_factory_contradiction(void **state)
+{
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "by-label",
+                      "label: llm-d.ai/role\nallowsNoLabel: false\nvalidValues: []\n", err,
+                      sizeof err),
+        0);
+    assert_string_equal(err, "t.yaml:3: plugins[0].parameters.validValues: either 'validValues' "
+                             "must be non-empty or 'allowsNoLabel' must be true (plugin "
+                             "'by-label')");
+    assert_int_not_equal(fx_plugin_new(&fp, "by-label",
+                                       "label: llm-d.ai/role\nallowsNoLabel: false\n", err,
+                                       sizeof err),
+                         0);
+    assert_non_null(strstr(err, "either 'validValues' must be non-empty"));
+    assert_int_equal(fx_plugin_new(&fp, "by-label",
+                                   "label: llm-d.ai/role\nallowsNoLabel: true\nvalidValues: []\n",
+                                   err, sizeof err),
+                     0);
+    fx_plugin_free(&fp);
+    assert_int_equal(
+        fx_plugin_new(&fp, "by-label",
+                      "label: llm-d.ai/role\nallowsNoLabel: false\nvalidValues: [prefill]\n", err,
+                      sizeof err),
+        0);
+    fx_plugin_free(&fp);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_by_label)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_by_label),
+                                       cmocka_unit_test(test_llmd_factory_contradiction)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,43 @@ static void test_tiers(void **state)
     sy_pool_unref(p);
 }
 
+/* llm-d's lora_affinity_test.go cases "Endpoints have no space for new model" and "Multiple
+ * endpoints with mixed active and waiting models": capacity counts running + waiting adapters. */
+static void test_llmd_cases_waiting_takes_a_slot(void **state)
+{
+    struct sy_endpoint *eps[] = {
+        lora_ep("nospace1:1", "active-model-2", "active-model-3", 2),
+        lora_ep("nospace2:1", "", "", 0),
+        lora_ep("pod1:1", "active-model-1", "", 5),
+        lora_ep("pod2:1", "active-model-2", "active-model-1", 5),
+        lora_ep("pod3:1", "active-model-2", "", 2),
+        lora_ep("pod4:1", "active-model-3", "active-model-1", 2),
+        lora_ep("pod5:1", "active-model-4,active-model-5", "", 2),
+    };
+    struct sy_pool *p = fx_pool(eps, 7);
+    struct sy_sched_candidate c[7];
+    struct sy_endpoint_loras l[7];
+    fx_cands(p, c);
+    for (size_t i = 0; i < 7; i++) {
+        sy_endpoint_snapshot_loras(p->eps[i], &c[i].st, &l[i]);
+        c[i].loras = &l[i];
+    }
+    struct sy_request r;
+    fx_req(&r, "active-model-1", 10);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, p, 1);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "lora-affinity-scorer", NULL, err, sizeof err), 0);
+    double s[7];
+    fp.ops->score(fp.state, &cy, c, 7, s);
+    static const double want[7] = {0.0, 0.0, 1.0, 0.8, 0.8, 0.6, 0.0};
+    for (size_t i = 0; i < 7; i++)
+        assert_float_equal(s[i], want[i], FX_EPS);
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+}
+
 /* Through sy_sched_pick: the pipeline copies the lists for a scheduler with the scorer, so the
  * endpoint running the adapter wins; a scheduler without a LoRA-aware plugin carries none. */
 static void test_pipeline_gets_lists(void **state)
@@ -127,6 +164,7 @@ static void test_pipeline_gets_lists(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_tiers),
+                                       cmocka_unit_test(test_llmd_cases_waiting_takes_a_slot),
                                        cmocka_unit_test(test_pipeline_gets_lists)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
