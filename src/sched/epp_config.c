@@ -10,7 +10,10 @@
  *      scorer -> approx-prefix-cache-producer);
  *   2. no profiles -> one profile "default" with every configured filter, scorer (weight 1) and
  *      picker, in config order;
- *   3. a profile without a picker gets max-score-picker;
+ *   3. a profile without a picker gets the first picker declared under plugins (llm-d's
+ *      ensureSchedulingLayer reuses a configured picker; Go's map order makes "which one" random
+ *      when there are several, Switchyard takes the first in config order), else one shared
+ *      max-score-picker;
  *   4. one profile and no handler -> single-profile-handler.
  * A NULL config is llm-d's built-in default (loader/defaults.go): queue-scorer 2,
  * kv-cache-utilization-scorer 2, prefix-cache-scorer 3, max-score-picker, single profile.
@@ -399,6 +402,9 @@ static int default_profile(struct loader *L)
 static int default_pickers(struct loader *L)
 {
     struct sy_sched_plugin *msp = NULL;
+    for (size_t i = 0; i < L->s->nplugins && !msp; i++)
+        if (L->s->plugins[i]->ops->pick && !L->s->plugins[i]->injected)
+            msp = L->s->plugins[i];
     for (size_t i = 0; i < L->s->nprofiles; i++) {
         struct sy_sched_profile *pr = &L->s->profiles[i];
         if (pr->picker)

@@ -101,7 +101,7 @@ static void test_profile_weights_and_picker_default(void **state)
     struct sy_scheduler *s = must(HDR "plugins:\n"
                                       "- type: queue-scorer\n"
                                       "- type: kv-cache-utilization-scorer\n"
-                                      "- type: random-picker\n" /* unreferenced: warning */
+                                      "- type: random-picker\n" /* not in the profile */
                                       "schedulingProfiles:\n"
                                       "- name: p1\n"
                                       "  plugins:\n"
@@ -113,8 +113,35 @@ static void test_profile_weights_and_picker_default(void **state)
     assert_string_equal(p->scorers[0].p->name, "kv-cache-utilization-scorer");
     assert_float_equal(p->scorers[0].weight, 2.5, 0);
     assert_float_equal(p->scorers[1].weight, 1.0, 0);
-    assert_string_equal(p->picker->ops->type, "max-score-picker");
-    assert_true(p->picker->injected);
+    /* llm-d's ensureSchedulingLayer: a profile without a picker gets a picker declared among the
+     * plugins, and max-score-picker only when none is declared */
+    assert_string_equal(p->picker->ops->type, "random-picker");
+    assert_false(p->picker->injected);
+    sy_sched_free(s);
+
+    s = must(HDR "plugins:\n"
+                 "- type: queue-scorer\n"
+                 "schedulingProfiles:\n"
+                 "- name: p1\n"
+                 "  plugins:\n"
+                 "  - pluginRef: queue-scorer\n");
+    assert_string_equal(s->profiles[0].picker->ops->type, "max-score-picker");
+    assert_true(s->profiles[0].picker->injected);
+    sy_sched_free(s);
+
+    /* several declared: the first in config order, shared by every profile lacking one */
+    s = must(HDR "plugins:\n"
+                 "- type: queue-scorer\n"
+                 "- type: single-profile-handler\n"
+                 "- name: wr\n"
+                 "  type: weighted-random-picker\n"
+                 "- type: round-robin-picker\n"
+                 "schedulingProfiles:\n"
+                 "- name: p1\n"
+                 "  plugins:\n"
+                 "  - pluginRef: queue-scorer\n");
+    assert_string_equal(s->profiles[0].picker->name, "wr");
+    assert_null(inst(s, "max-score-picker"));
     sy_sched_free(s);
 }
 
