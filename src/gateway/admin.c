@@ -26,6 +26,16 @@ void sy_gw_models_handle(struct sy_gateway *gw, struct sy_http_req *req)
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
     struct sy_buf b;
     sy_buf_init(&b);
+    if (sy_sched_has_plugin(g->sched, "models-responder")) { /* llm-d's answer, sched/ */
+        if (sy_sched_models_list(g->pool, &b) == 200)
+            respond_json(req, 200, &b);
+        else
+            sy_http_respond_error(req, 503, "service_unavailable", "models_not_collected",
+                                  "no model data collected yet from any endpoint", NULL);
+        sy_buf_fini(&b);
+        sy_gw_gen_unref(g);
+        return;
+    }
     sy_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     const char *seen[1024];
     size_t nseen = 0;

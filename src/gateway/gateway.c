@@ -92,7 +92,8 @@ static void worker_handler(void *ud, struct sy_http_req *req)
             return;
         }
     }
-    if (sy_str_eq_c(req->method, "GET") && sy_str_eq_c(req->path, "/v1/models")) {
+    if (sy_str_eq_c(req->method, "GET") &&
+        (sy_str_eq_c(req->path, "/v1/models") || sy_str_eq_c(req->path, "/v1/models/"))) {
         sy_gw_models_handle(gw, req);
         return;
     }

@@ -156,8 +156,10 @@ static void endpoint_free(struct sy_endpoint *e)
         free(e->labels[i].value);
     }
     free(e->labels);
-    for (size_t i = 0; i < e->nmodels; i++)
+    for (size_t i = 0; i < e->nmodels; i++) {
         free(e->models[i]);
+        free(e->models_json[i]);
+    }
     free(e->address);
     free(e->kv_events);
     pthread_mutex_destroy(&e->mu);
@@ -288,7 +290,7 @@ fail:
 /* Copies scrape state and models from old into a fresh endpoint e (labels changed on reload). */
 static void inherit_state(struct sy_endpoint *e, struct sy_endpoint *old)
 {
-    const char *ids[SY_MAX_MODELS];
+    const char *ids[SY_MAX_MODELS], *json[SY_MAX_MODELS];
     struct sy_endpoint_live *o = &old->live, *l = &e->live;
     pthread_mutex_lock(&old->mu); /* no writer of old->live while we hold it */
     pthread_mutex_lock(&e->mu);
@@ -308,9 +310,12 @@ static void inherit_state(struct sy_endpoint *e, struct sy_endpoint *old)
     live_end(l);
     pthread_mutex_unlock(&e->mu);
     size_t n = old->nmodels;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         ids[i] = old->models[i];
-    sy_endpoint_set_models(e, ids, n); /* copies while old->mu keeps the strings alive */
+        json[i] = old->models_json[i];
+    }
+    /* copies while old->mu keeps the strings alive */
+    sy_endpoint_set_models_meta(e, ids, json, old->models_adapter, n);
     pthread_mutex_unlock(&old->mu);
     atomic_store(&e->conn_fail_ns, atomic_load(&old->conn_fail_ns));
 }
@@ -506,8 +511,14 @@ void sy_endpoint_conn_failed(struct sy_endpoint *e, uint64_t now)
 
 void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_t n)
 {
-    char *copy[SY_MAX_MODELS];
-    char *gone[SY_MAX_MODELS];
+    sy_endpoint_set_models_meta(e, ids, NULL, 0, n);
+}
+
+void sy_endpoint_set_models_meta(struct sy_endpoint *e, const char *const *ids,
+                                 const char *const *json, uint32_t adapters, size_t n)
+{
+    char *copy[SY_MAX_MODELS], *jcopy[SY_MAX_MODELS];
+    char *gone[SY_MAX_MODELS], *jgone[SY_MAX_MODELS];
     size_t keep = n;
     if (n > SY_MAX_MODELS) {
         /* Too many to remember: fail open (serves everything) rather than refuse real models. */
@@ -518,13 +529,17 @@ void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_
     bool slow = false;
     for (size_t i = 0; i < keep; i++) {
         copy[i] = sy_xstrdup(ids[i] ? ids[i] : "");
+        jcopy[i] = json && json[i] ? sy_xstrdup(json[i]) : NULL;
         slow |= strlen(copy[i]) > SY_MODEL_INLINE;
     }
     struct sy_endpoint_live *l = &e->live;
     pthread_mutex_lock(&e->mu);
     size_t ngone = e->nmodels;
     memcpy(gone, e->models, ngone * sizeof *gone);
+    memcpy(jgone, e->models_json, ngone * sizeof *jgone);
     memcpy(e->models, copy, keep * sizeof *copy);
+    memcpy(e->models_json, jcopy, keep * sizeof *jcopy);
+    e->models_adapter = keep ? adapters : 0;
     e->nmodels = keep;
     live_begin(l);
     for (size_t i = 0; i < keep; i++) {
@@ -538,8 +553,10 @@ void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_
     ST(l->flags, slow ? f | SY_LIVE_MODELS_SLOW : f);
     live_end(l);
     pthread_mutex_unlock(&e->mu);
-    for (size_t i = 0; i < ngone; i++)
+    for (size_t i = 0; i < ngone; i++) {
         free(gone[i]);
+        free(jgone[i]);
+    }
 }
 
 bool sy_endpoint_serves(struct sy_endpoint *e, const char *model, size_t len)

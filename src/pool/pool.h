@@ -97,9 +97,14 @@ struct sy_endpoint {
     size_t nlabels;
     char *kv_events; /* optional KV events endpoint; owned or NULL */
 
-    pthread_mutex_t mu;          /* serializes writers of live; guards models/nmodels */
-    char *models[SY_MAX_MODELS]; /* model ids served, from /v1/models; owned */
-    size_t nmodels;              /* 0 = unknown (never fetched) */
+    pthread_mutex_t mu;               /* serializes writers of live; guards models/nmodels */
+    char *models[SY_MAX_MODELS];      /* model ids served, from /v1/models; owned */
+    size_t nmodels;                   /* 0 = unknown (never fetched) */
+    char *models_json[SY_MAX_MODELS]; /* each entry's public fields as the server reported them
+                                         (compact JSON object, for models-responder), or NULL;
+                                         owned, guarded by mu */
+    uint32_t models_adapter;          /* bit i: models[i] is a LoRA adapter (has a parent);
+                                         guarded by mu */
 
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
@@ -144,6 +149,10 @@ void sy_endpoint_set_metrics(struct sy_endpoint *e, const struct sy_engine_metri
 void sy_endpoint_set_failed(struct sy_endpoint *e, uint64_t now);
 /* Replaces the endpoint's model list (ids borrowed, copied). */
 void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_t n);
+/* Same, with each entry's public fields as a compact JSON object (json may be NULL, or hold NULL
+ * entries) and a bit per entry that is a LoRA adapter. Copies everything. */
+void sy_endpoint_set_models_meta(struct sy_endpoint *e, const char *const *ids,
+                                 const char *const *json, uint32_t adapters, size_t n);
 /* True when the endpoint serves model, or its model list is unknown. */
 bool sy_endpoint_serves(struct sy_endpoint *e, const char *model, size_t len);
 /* Looks up a label value; NULL when absent. */

@@ -114,16 +114,35 @@ static void apply_models(struct poll *p)
         return;
     }
     const char *ids[SY_MAX_MODELS];
+    char *json[SY_MAX_MODELS];
+    uint32_t adapters = 0;
     size_t n = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, data)
     {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (cJSON_IsString(id) && n < SY_MAX_MODELS)
-            ids[n++] = id->valuestring;
+        if (!cJSON_IsString(id) || n == SY_MAX_MODELS)
+            continue;
+        /* the public fields llm-d's models-responder returns, with the server's values */
+        cJSON *pub = cJSON_CreateObject();
+        static const char *const fields[] = {"id", "object", "created", "owned_by",
+                                             "shutdown_date"};
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, fields[f]);
+            if ((cJSON_IsString(v) && *v->valuestring) || (cJSON_IsNumber(v) && v->valuedouble))
+                cJSON_AddItemToObject(pub, fields[f], cJSON_Duplicate(v, 0));
+        }
+        const cJSON *parent = cJSON_GetObjectItemCaseSensitive(it, "parent");
+        if (cJSON_IsString(parent) && *parent->valuestring)
+            adapters |= 1u << n;
+        json[n] = cJSON_PrintUnformatted(pub);
+        cJSON_Delete(pub);
+        ids[n++] = id->valuestring;
     }
     if (n)
-        sy_endpoint_set_models(p->ep, ids, n);
+        sy_endpoint_set_models_meta(p->ep, ids, (const char *const *)json, adapters, n);
+    for (size_t i = 0; i < n; i++)
+        cJSON_free(json[i]);
     cJSON_Delete(root);
 }
 

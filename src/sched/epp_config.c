@@ -147,6 +147,10 @@ static int resolve_type(struct loader *L, const struct sy_yaml_node *tn, const c
         *out = ops;
         return 0;
     }
+    const char *why = sy_sched__registry_reason(type);
+    if (why)
+        return lerr(L, tn->line, key, "plugin type '%s' is not supported by Switchyard: %s", type,
+                    why);
     if (sy_sched__registry_unsupported(type))
         return lerr(L, tn->line, key, "plugin type '%s' is not supported by Switchyard yet", type);
     return lerr(L, tn->line, key, "unknown plugin type '%s'", type);

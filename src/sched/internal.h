@@ -95,6 +95,8 @@ const struct sy_plugin_ops *sy_sched__registry_find(const char *type);
 const char *sy_sched__registry_alias(const char *type);
 /* Why a known llm-d type is not available ("not supported by Switchyard yet ..."), or NULL. */
 const char *sy_sched__registry_unsupported(const char *type);
+/* The specific reason a known llm-d type is refused (checked before the list above), or NULL. */
+const char *sy_sched__registry_reason(const char *type);
 /* The default producer of a data key, or NULL. */
 const struct sy_plugin_ops *sy_sched__registry_producer(const char *key);
 size_t sy_sched__registry_count(void);

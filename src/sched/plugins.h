@@ -41,5 +41,7 @@ extern const struct sy_plugin_ops sy_plugin_token_producer;
 extern const struct sy_plugin_ops sy_plugin_metrics_data_source;
 extern const struct sy_plugin_ops sy_plugin_core_metrics_extractor;
 extern const struct sy_plugin_ops sy_plugin_endpoint_notification_source;
+/* Request control (answers requests itself). */
+extern const struct sy_plugin_ops sy_plugin_models_responder;
 
 #endif

@@ -43,6 +43,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_metrics_data_source,
     &sy_plugin_core_metrics_extractor,
     &sy_plugin_endpoint_notification_source,
+    &sy_plugin_models_responder,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -106,7 +107,6 @@ static const char *const unsupported[] = {
     "agent-identity",
     "disaggregatedset-rollout-screener",
     "destination-endpoint-served-verifier",
-    "models-responder",
     /* data layer that would change which endpoints or metrics exist */
     "models-data-source",
     "models-data-extractor",
@@ -138,6 +138,30 @@ static const char *const unsupported[] = {
     "sheddable-eviction-filter",
     "priority-then-time-eviction-order-policy",
 };
+
+/* Known types with a specific reason (checked before the list above): types Switchyard will not
+ * implement, or that another piece of work builds. */
+static const struct {
+    const char *type;   /* llm-d type */
+    const char *reason; /* why, appended to the refusal */
+} reasons[] = {
+    {"data-parallel-profile-handler",
+     "data-parallel (wide-EP) routing to DP ranks is built by the wide-EP work"},
+    {"disaggregatedset-rollout-screener",
+     "it pairs prefill and decode pods by the revision labels a Kubernetes DisaggregatedSet "
+     "controller sets during a rollout, and Switchyard has no Kubernetes controller"},
+    {"disaggregatedset-rollout-pod-extractor",
+     "it reads DisaggregatedSet revision labels from Kubernetes pods for the rollout screener, "
+     "and Switchyard's endpoints come from its pool section"},
+};
+
+const char *sy_sched__registry_reason(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof reasons / sizeof reasons[0]; i++)
+        if (!strcmp(reasons[i].type, type))
+            return reasons[i].reason;
+    return NULL;
+}
 
 const struct sy_plugin_ops *sy_sched__registry_find(const char *type)
 {

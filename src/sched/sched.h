@@ -88,4 +88,9 @@ bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type);
  * encodes namespace/name; Switchyard has no pods, so host:port). */
 void sy_sched_session_token(const struct sy_endpoint *ep, struct sy_buf *out);
 
+/* models-responder (llm-d): writes the GET /v1/models answer aggregated over pool's scraped lists
+ * into out and returns 200, or returns 503 (out untouched) when no endpoint has reported a list
+ * yet. */
+int sy_sched_models_list(const struct sy_pool *pool, struct sy_buf *out);
+
 #endif

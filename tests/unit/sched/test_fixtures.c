@@ -22,7 +22,7 @@ struct expect {
 static const struct expect expects[] = {
     {"inference-scheduler-v0.8_dp-epp-config.yaml",
      "9: plugins[3].type: plugin type 'data-parallel-profile-handler' is not supported by "
-     "Switchyard yet",
+     "Switchyard: data-parallel (wide-EP) routing to DP ranks is built by the wide-EP work",
      {NULL}},
     {"inference-scheduler-v0.8_epp-config.yaml",
      NULL,
@@ -40,8 +40,8 @@ static const struct expect expects[] = {
      {NULL}},
     {"inference-scheduler-v0.8_session-affinity-config.yaml", NULL, {NULL}},
     {"router-v0.9_epp-config.yaml",
-     "13: plugins[4].type: plugin type 'models-responder' is not supported by Switchyard yet",
-     {NULL}},
+     NULL,
+     {"models-responder", "prefix-cache-scorer", "decode-filter", "max-score-picker"}},
     {"router-v0.9_epp-precise-prefix-cache-config.yaml",
      "8: plugins[0].parameters.backend: backend 'vllm' (a render round trip to the engine) is not "
      "supported: Switchyard tokenizes in process; use 'local' with 'tokenizer: DIR', or "
