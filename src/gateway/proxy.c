@@ -300,13 +300,9 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
     sy_buf_puts(&lines, "\r\nx-request-id: ");
     sy_buf_puts(&lines, p->reqid);
     sy_buf_puts(&lines, "\r\n");
-    /* Session affinity (llm-d session-affinity-scorer): echo the served endpoint as the token
-     * the next turn sends back. */
-    if (sy_sched_has_plugin(p->gen->sched, "session-affinity-scorer")) {
-        sy_buf_puts(&lines, "x-session-token: ");
-        sy_sched_session_token(p->res.ep, &lines);
-        sy_buf_puts(&lines, "\r\n");
-    }
+    /* Headers plugins add (llm-d's ResponseHeaderProcessor), e.g. session-affinity's token
+     * naming the served endpoint, which the next turn sends back. */
+    sy_sched_response_headers(p->gen->sched, &p->res, &lines);
     if (p->scores.len)
         sy_buf_printf(&lines, "x-gateway-destination-endpoint-scores: %s\r\n", p->scores.data);
     p->status = h->status;
@@ -511,6 +507,9 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     }
     if (sy_http_header(hreq, "x-session-token", &v))
         p->req.session_token = v;
+    p->req.header_names = hreq->header_names; /* for plugins that read headers */
+    p->req.header_values = hreq->header_values;
+    p->req.nheaders = hreq->nheaders;
     p->req.request_id = sy_str_c(p->reqid);
     if (!any_endpoint_serves(p->gen->pool, p->req.model)) {
         char msg[400];

@@ -8,6 +8,7 @@
  *   score        one score per candidate; the pipeline clamps it to [0,1] and weights it
  *   pick         choose one candidate from the scored list
  *   pre_request  after the pick, before forwarding (e.g. record the decision in an index)
+ *   response_header  the response head is going to the client: add headers (session token)
  *   done         once per cycle when it ends: after the response (ok = completed), or right after a
  *                failed pick (chosen == NULL, ok = false); free per-cycle scratch here
  *
@@ -36,6 +37,8 @@
 
 #include "config/yaml.h"
 #include "sched/sched.h"
+
+struct sy_buf;
 
 /* Prefix-cache match info for one endpoint (llm-d's PrefixCacheMatchInfo). */
 struct sy_prefix_match {
@@ -90,6 +93,10 @@ struct sy_plugin_ops {
                         const struct sy_sched_candidate *chosen);
     void (*done)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *chosen,
                  bool ok);
+    /* When the response head goes to the client (llm-d's ResponseHeaderProcessor): appends
+     * "Name: value\r\n" lines to out, e.g. the session token naming the endpoint that served. */
+    void (*response_header)(void *state, const struct sy_sched_cycle *cy,
+                            const struct sy_endpoint *served, struct sy_buf *out);
 };
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */

@@ -15,6 +15,7 @@ extern const struct sy_plugin_ops sy_plugin_decode_filter;
 extern const struct sy_plugin_ops sy_plugin_prefill_filter;
 extern const struct sy_plugin_ops sy_plugin_encode_filter;
 extern const struct sy_plugin_ops sy_plugin_prefix_cache_affinity_filter;
+extern const struct sy_plugin_ops sy_plugin_session_affinity_filter;
 /* Scorers. */
 extern const struct sy_plugin_ops sy_plugin_prefix_cache_scorer;
 extern const struct sy_plugin_ops sy_plugin_queue_scorer;

@@ -44,6 +44,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_core_metrics_extractor,
     &sy_plugin_endpoint_notification_source,
     &sy_plugin_models_responder,
+    &sy_plugin_session_affinity_filter,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -82,7 +83,6 @@ static const char *const unsupported[] = {
     "concurrency-detector",
     "utilization-filter",
     "endpoint-attribute-filter",
-    "session-affinity-filter",
     "topology-affinity-filter",
     "header-based-testing-filter",
     "endpoint-attribute-scorer",

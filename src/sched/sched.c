@@ -478,6 +478,17 @@ void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out)
     free(copy);
 }
 
+void sy_sched_response_headers(struct sy_scheduler *s, const struct sy_sched_result *res,
+                               struct sy_buf *out)
+{
+    const struct cycle *c = res ? res->cycle : NULL;
+    for (size_t i = 0; s && c && i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (p->ops->response_header)
+            p->ops->response_header(p->state, &c->cy, res->ep, out);
+    }
+}
+
 bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type)
 {
     for (size_t i = 0; s && type && i < s->nplugins; i++)

@@ -88,6 +88,12 @@ bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type);
  * encodes namespace/name; Switchyard has no pods, so host:port). */
 void sy_sched_session_token(const struct sy_endpoint *ep, struct sy_buf *out);
 
+/* Appends the response headers plugins add for the served endpoint (llm-d's
+ * ResponseHeaderProcessor: session-affinity's token) as "Name: value\r\n" lines. Call once per
+ * successful pick, before sy_sched_done. */
+void sy_sched_response_headers(struct sy_scheduler *s, const struct sy_sched_result *res,
+                               struct sy_buf *out);
+
 /* models-responder (llm-d): writes the GET /v1/models answer aggregated over pool's scraped lists
  * into out and returns 200, or returns 503 (out untouched) when no endpoint has reported a list
  * yet. */

@@ -71,6 +71,137 @@ static void test_token_encoding(void **state)
     sy_endpoint_unref(e);
 }
 
+/* A request carrying one header (name: value), with a request id. */
+static void req_with(struct sy_request *r, struct sy_str *names, struct sy_str *vals,
+                     const char *name, const char *value, const char *rid)
+{
+    fx_req(r, "m", 10);
+    names[0] = sy_str_c(name);
+    vals[0] = sy_str_c(value);
+    r->header_names = names;
+    r->header_values = vals;
+    r->nheaders = name ? 1 : 0;
+    r->request_id = sy_str_c(rid);
+}
+
+/* llm-d's session_affinity_test.go: "custom header selects endpointB", "custom header ignores
+ * default header", and TestSessionAffinity_ResponseHeader "custom header carries the token". */
+static void test_llmd_custom_header(void **state)
+{
+    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
+                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    struct sy_sched_candidate c[2];
+    fx_cands(p, c);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "session-affinity-scorer",
+                                   "encodedEndpointHeaderConfig:\n  header: X-Custom-Session\n",
+                                   err, sizeof err),
+                     0);
+    struct sy_buf tok;
+    sy_buf_init(&tok);
+    sy_sched_session_token(eps[1], &tok);
+    struct sy_request r;
+    struct sy_str hn[1], hv[1];
+    struct sy_sched_cycle cy;
+    double s[2];
+    req_with(&r, hn, hv, "x-custom-session", tok.data, "r1");
+    fx_cycle(&cy, &r, p, 1);
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    /* the default header is ignored when a custom one is configured */
+    req_with(&r, hn, hv, "x-session-token", tok.data, "r2");
+    r.session_token = sy_str_c(tok.data);
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    /* the response carries the served endpoint in the custom header */
+    struct sy_buf out;
+    sy_buf_init(&out);
+    fp.ops->response_header(fp.state, &cy, eps[1], &out);
+    char want[128];
+    snprintf(want, sizeof want, "x-custom-session: %s\r\n", tok.data);
+    assert_string_equal(out.data, want);
+    sy_buf_fini(&out);
+    sy_buf_fini(&tok);
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+}
+
+/* llm-d's session_id_header_test.go: an unbound session and a request without a session abstain
+ * (0 everywhere); once bound (PreRequest), the bound endpoint scores 1 ("ScoresBoundPod"); a
+ * picker choosing another endpoint does not move the binding; an absent endpoint lets the
+ * request that saw it absent rebind. Nothing is written back to the client. */
+static void test_llmd_session_id(void **state)
+{
+    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
+                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    struct sy_sched_candidate c[2];
+    fx_cands(p, c);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(
+        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: session_id\n", err, sizeof err),
+        0);
+    struct sy_request r;
+    struct sy_str hn[1], hv[1];
+    struct sy_sched_cycle cy;
+    double s[2];
+    req_with(&r, hn, hv, "x-session-id", "sess-1", "r1");
+    fx_cycle(&cy, &r, p, 1);
+    fp.ops->score(fp.state, &cy, c, 2, s); /* unbound: abstains */
+    assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* first pick binds to B */
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    /* the picker chose A while B was a candidate: the binding stays on B */
+    fp.ops->pre_request(fp.state, &cy, &c[0]);
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    /* no session: abstains */
+    req_with(&r, hn, hv, NULL, NULL, "r2");
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
+    /* B absent from this request's candidates: abstains, and this request rebinds to A */
+    req_with(&r, hn, hv, "X-Session-Id", "  sess-1 ", "r3");
+    fp.ops->score(fp.state, &cy, c, 1, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    fp.ops->pre_request(fp.state, &cy, &c[0]);
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    struct sy_buf out;
+    sy_buf_init(&out);
+    fp.ops->response_header(fp.state, &cy, eps[0], &out);
+    assert_int_equal(out.len, 0);
+    sy_buf_fini(&out);
+    fx_plugin_free(&fp);
+
+    /* sources in priority order; TTL eviction (swept on the next use after the interval) */
+    assert_int_equal(fx_plugin_new(&fp, "session-affinity-scorer",
+                                   "strategy: session_id\nsessionIdConfig:\n  sources:\n"
+                                   "  - header: x-conv\n  evictionTtlSeconds: 1\n"
+                                   "  evictionSweepSeconds: 1\n",
+                                   err, sizeof err),
+                     0);
+    req_with(&r, hn, hv, "x-conv", "c1", "r4");
+    cy.now_ns = 1000000000ull;
+    fp.ops->pre_request(fp.state, &cy, &c[1]);
+    cy.now_ns += 1500000000ull; /* 1.5 s later, within the sweep interval of the last sweep */
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 0.0, FX_EPS);            /* expired and swept */
+    req_with(&r, hn, hv, "x-session-id", "c1", "r5"); /* not a configured source */
+    fp.ops->pre_request(fp.state, &cy, &c[1]);
+    req_with(&r, hn, hv, "x-conv", "c1", "r6");
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+}
+
 static void test_params(void **state)
 {
     struct fx_plugin fp;
@@ -81,17 +212,30 @@ static void test_params(void **state)
                                    "evictionTtlSeconds: 60\n",
                                    err, sizeof err),
                      0);
+    fx_plugin_free(&fp);
     assert_int_not_equal(
-        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: session_id\n", err, sizeof err),
-        0);
-    assert_string_equal(err, "t.yaml:1: plugins[0].parameters.strategy: 'session_id' is not "
-                             "supported by Switchyard yet (use encoded_endpoint_header) (plugin "
-                             "'session-affinity-scorer')");
+        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: sticky\n", err, sizeof err), 0);
+    assert_string_equal(err, "t.yaml:1: plugins[0].parameters.strategy: strategy must be "
+                             "\"encoded_endpoint_header\" or \"session_id\", got \"sticky\" "
+                             "(plugin 'session-affinity-scorer')");
     assert_int_not_equal(fx_plugin_new(&fp, "session-affinity-scorer",
-                                       "encodedEndpointHeaderConfig:\n  header: x-other\n", err,
-                                       sizeof err),
+                                       "strategy: session_id\nsessionIdConfig:\n  sources:\n"
+                                       "  - header: a\n    attribute: b\n",
+                                       err, sizeof err),
                          0);
-    assert_non_null(strstr(err, ":2: "));
+    assert_non_null(strstr(err, "exactly one of header or attribute must be set"));
+    assert_int_not_equal(fx_plugin_new(&fp, "session-affinity-scorer",
+                                       "strategy: session_id\nsessionIdConfig:\n"
+                                       "  evictionTtlSeconds: -1\n",
+                                       err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "must be > 0, got -1"));
+    assert_int_not_equal(fx_plugin_new(&fp, "session-affinity-scorer",
+                                       "strategy: session_id\nsessionIdConfig:\n  sources:\n"
+                                       "  - attribute: agent-identity\n",
+                                       err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "does not implement; use a header source"));
     assert_int_not_equal(
         fx_plugin_new(&fp, "session-affinity-scorer", "maxAge: 5\n", err, sizeof err), 0);
 }
@@ -99,10 +243,9 @@ static void test_params(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_pins_endpoint),
-        cmocka_unit_test(test_missing_or_bad_token),
-        cmocka_unit_test(test_token_encoding),
-        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_token_pins_endpoint), cmocka_unit_test(test_missing_or_bad_token),
+        cmocka_unit_test(test_token_encoding),      cmocka_unit_test(test_llmd_custom_header),
+        cmocka_unit_test(test_llmd_session_id),     cmocka_unit_test(test_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
