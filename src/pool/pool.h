@@ -26,6 +26,7 @@
 #include "pool/prom.h"
 
 #define SY_MAX_MODELS    16  /* model ids remembered per endpoint from /v1/models */
+#define SY_ATTR_MAX      16  /* endpoint attributes (pool/attrs.h) registered process-wide */
 #define SY_MODEL_INLINE  128 /* bytes of a model id readable without the lock; longer ids lock */
 #define SY_LORA_LIST_CAP 256 /* bytes of each LoRA adapter list (sy_engine_metrics' lists) */
 
@@ -109,6 +110,9 @@ struct sy_endpoint {
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
     _Atomic uint64_t conn_fail_ns;     /* last upstream connect failure (monotonic ns), 0 = none */
+
+    _Atomic uint64_t attr_bits[SY_ATTR_MAX]; /* attribute values (double bit patterns) */
+    _Atomic uint32_t attr_present;           /* bit i: attr_bits[i] holds a scraped value */
 
     uint8_t scrape_busy; /* scraper thread only: bit 0 a /metrics poll, bit 1 a /v1/models poll
                           * in flight (a gateway runs one scraper) */

@@ -14,6 +14,7 @@
  * Generations: each poll holds a reference to its endpoint; after a reload the next tick polls the
  * new pool, and polls of removed endpoints complete harmlessly.
  */
+#include "pool/attrs.h"
 #include "pool/scraper.h"
 
 #include <cjson/cJSON.h>
@@ -192,6 +193,8 @@ static void on_done(void *ud, int err)
             m.block_size = m.num_blocks = m.max_lora = -1;
         }
         sy_endpoint_set_metrics(p->ep, &m, now);
+        if (p->status == 200) /* endpoint attributes plugins registered (pool/attrs.h) */
+            sy_attr_scrape(p->ep, p->body.data ? p->body.data : "", p->body.len);
     }
     poll_unlink_free(p);
 }

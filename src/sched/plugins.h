@@ -16,6 +16,8 @@ extern const struct sy_plugin_ops sy_plugin_prefill_filter;
 extern const struct sy_plugin_ops sy_plugin_encode_filter;
 extern const struct sy_plugin_ops sy_plugin_prefix_cache_affinity_filter;
 extern const struct sy_plugin_ops sy_plugin_session_affinity_filter;
+extern const struct sy_plugin_ops sy_plugin_utilization_filter;
+extern const struct sy_plugin_ops sy_plugin_endpoint_attribute_filter;
 /* Scorers. */
 extern const struct sy_plugin_ops sy_plugin_prefix_cache_scorer;
 extern const struct sy_plugin_ops sy_plugin_queue_scorer;
@@ -28,6 +30,8 @@ extern const struct sy_plugin_ops sy_plugin_session_affinity_scorer;
 extern const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer;
 extern const struct sy_plugin_ops sy_plugin_context_length_aware;
 extern const struct sy_plugin_ops sy_plugin_lora_affinity_scorer;
+extern const struct sy_plugin_ops sy_plugin_endpoint_attribute_scorer;
+extern const struct sy_plugin_ops sy_plugin_header_label_affinity_scorer;
 /* Pickers. */
 extern const struct sy_plugin_ops sy_plugin_max_score_picker;
 extern const struct sy_plugin_ops sy_plugin_random_picker;

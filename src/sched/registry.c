@@ -45,6 +45,10 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_endpoint_notification_source,
     &sy_plugin_models_responder,
     &sy_plugin_session_affinity_filter,
+    &sy_plugin_utilization_filter,
+    &sy_plugin_endpoint_attribute_filter,
+    &sy_plugin_endpoint_attribute_scorer,
+    &sy_plugin_header_label_affinity_scorer,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -81,12 +85,8 @@ static const char *const unsupported[] = {
     /* other filters and scorers */
     "utilization-detector",
     "concurrency-detector",
-    "utilization-filter",
-    "endpoint-attribute-filter",
     "topology-affinity-filter",
     "header-based-testing-filter",
-    "endpoint-attribute-scorer",
-    "header-label-affinity-scorer",
     "topology-affinity-scorer",
     "mm-embeddings-cache-scorer",
     "mm-embeddings-cache-producer",
