@@ -150,6 +150,7 @@ static const struct {
     {"disaggregatedset-rollout-screener",
      "it pairs prefill and decode pods by the revision labels a Kubernetes DisaggregatedSet "
      "controller sets during a rollout, and Switchyard has no Kubernetes controller"},
+    {"active-request-filter", "llm-d renamed it utilization-filter (#2218); use that type"},
     {"disaggregatedset-rollout-pod-extractor",
      "it reads DisaggregatedSet revision labels from Kubernetes pods for the rollout screener, "
      "and Switchyard's endpoints come from its pool section"},
