@@ -302,13 +302,15 @@ static struct sy_session_binding *lookup(struct sy_session *s, struct sy_str id)
 /* Caller holds mu. */
 static void sweep(struct sy_session *s, uint64_t now)
 {
-    if (!s->bindings || now - s->last_sweep_ns < s->sweep_ns)
+    /* cycles of concurrent requests carry slightly different start times: never let an older
+     * `now` underflow against a newer timestamp */
+    if (!s->bindings || now < s->last_sweep_ns || now - s->last_sweep_ns < s->sweep_ns)
         return;
     s->last_sweep_ns = now;
     for (size_t b = 0; b < SESSION_BUCKETS; b++) {
         struct sy_session_binding *prev = &s->bindings[b];
         for (struct sy_session_binding *e = prev->next; e; e = prev->next) {
-            if (now - e->last_seen_ns > s->ttl_ns) {
+            if (now > e->last_seen_ns && now - e->last_seen_ns > s->ttl_ns) {
                 prev->next = e->next;
                 free(e->id);
                 free(e->addr);

@@ -198,6 +198,16 @@ static void test_llmd_session_id(void **state)
     req_with(&r, hn, hv, "x-conv", "c1", "r6");
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[1], 0.0, FX_EPS);
+    /* a binding refreshed by a newer cycle survives a sweep run by an older concurrent cycle
+     * (cycle start times are not ordered across workers) */
+    req_with(&r, hn, hv, "x-conv", "c2", "r7");
+    cy.now_ns = 10000000000ull;
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* binds at 10 s */
+    cy.now_ns = 11500000000ull;
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* refreshed at 11.5 s */
+    cy.now_ns = 11200000000ull;                /* an older cycle sweeps */
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
     fx_plugin_free(&fp);
     sy_pool_unref(p);
 }
