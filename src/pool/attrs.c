@@ -182,9 +182,9 @@ void sy_attr_scrape(struct sy_endpoint *e, const char *text, size_t len)
         return;
     int line = 0;
     if (sy_prom_parse(text, len, on_sample, &sc, &line) != 0)
-        sc.present = 0; /* a malformed scrape reports nothing */
-    for (int i = 0; i < sc.n; i++)
-        sy_endpoint_set_attr(e, i, sc.sum[i], sc.present & (1u << i));
+        sc.present = 0;            /* a malformed scrape reports nothing */
+    for (int i = 0; i < sc.n; i++) /* a sum that overflowed is no value */
+        sy_endpoint_set_attr(e, i, sc.sum[i], (sc.present & (1u << i)) && isfinite(sc.sum[i]));
 }
 
 bool sy_endpoint_attr(const struct sy_endpoint *e, int slot, double *v)
