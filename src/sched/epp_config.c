@@ -15,6 +15,7 @@
  *      when there are several, Switchyard takes the first in config order), else one shared
  *      max-score-picker;
  *   4. one profile and no handler -> single-profile-handler.
+ * Screeners (models-responder) then filter first in every profile, in config order.
  * A NULL config is llm-d's built-in default (loader/defaults.go): queue-scorer 2,
  * kv-cache-utilization-scorer 2, prefix-cache-scorer 3, max-score-picker, single profile.
  *
@@ -266,6 +267,11 @@ static int profile_add(struct loader *L, struct sy_sched_profile *pr, struct sy_
         return lerr(L, line, key,
                     "'%s' is a profile handler (%s); list it under plugins, not in a profile",
                     p->name, o->type);
+    if (o->screener)
+        return lerr(L, line, key,
+                    "'%s' (%s) screens every request before the profiles run; list it under "
+                    "plugins, not in a profile",
+                    p->name, o->type);
     if (!o->filter && !o->score && !o->pick && !o->produce)
         return lerr(L, line, key, "plugin '%s' (%s) cannot be used in a scheduling profile",
                     p->name, o->type);
@@ -389,7 +395,7 @@ static int default_profile(struct loader *L)
     struct sy_sched_profile *pr = new_profile(L->s, "default");
     for (size_t i = 0; i < L->s->nplugins; i++) {
         struct sy_sched_plugin *p = L->s->plugins[i];
-        if (p->injected || p->ops->profile_handler)
+        if (p->injected || p->ops->profile_handler || p->ops->screener)
             continue;
         if (!p->ops->filter && !p->ops->score && !p->ops->pick)
             continue;
@@ -425,6 +431,24 @@ static int default_pickers(struct loader *L)
         pr->picker = msp;
     }
     return 0;
+}
+
+/* Screeners (llm-d requestcontrol.Screener): their filter runs before every profile's own. */
+static void add_screeners(struct loader *L)
+{
+    struct sy_scheduler *s = L->s;
+    for (size_t i = s->nplugins; i-- > 0;) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (!p->ops->screener || !p->ops->filter)
+            continue;
+        for (size_t j = 0; j < s->nprofiles; j++) {
+            struct sy_sched_profile *pr = &s->profiles[j];
+            pr->filters = sy_xrealloc(pr->filters, (pr->nfilters + 1) * sizeof *pr->filters);
+            memmove(pr->filters + 1, pr->filters, pr->nfilters * sizeof *pr->filters);
+            pr->filters[0] = p;
+            pr->nfilters++;
+        }
+    }
 }
 
 /* Step 4: the profile handler. */
@@ -566,7 +590,7 @@ static void warn_unreferenced(struct loader *L)
     struct sy_scheduler *s = L->s;
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
-        if (p->injected || (!p->ops->filter && !p->ops->score && !p->ops->pick))
+        if (p->injected || p->ops->screener || (!p->ops->filter && !p->ops->score && !p->ops->pick))
             continue;
         bool used = false;
         for (size_t j = 0; j < s->nprofiles && !used; j++) {
@@ -642,6 +666,8 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         rc = default_profile(L);
     if (!rc)
         rc = default_pickers(L);
+    if (!rc)
+        add_screeners(L);
     if (!rc)
         rc = profile_handler(L, profiles_line);
     if (!rc)

@@ -15,9 +15,14 @@
  * No parameters. Without the plugin the gateway keeps its own /v1/models answer
  * (docs/scheduler.md).
  *
- * llm-d's responder also screens inference requests by these lists; Switchyard's pool already
- * keeps endpoints that list the model plus those that never reported (sy_endpoint_serves), which
- * is llm-d's rule for base models.
+ * It also screens inference requests by these lists before every profile (llm-d's Screen; the
+ * loader puts its filter first in each profile). The pool's model check has already dropped the
+ * endpoints whose list lacks the model, so the candidates are the endpoints listing it plus those
+ * that never reported; llm-d keeps exactly those for a base model, and only the listing ones when
+ * an endpoint lists the model as a LoRA adapter (its entry has a parent): an endpoint that has not
+ * reported is unlikely to have the adapter loaded. (When every endpoint has reported and none
+ * lists the model, llm-d routes to any endpoint; Switchyard answers 404 model_not_found before
+ * scheduling, as without the plugin.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +112,42 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     return sy_param_check(params, env, allowed, err, errcap);
 }
 
+/* 1: e lists model as a LoRA adapter, 0: lists it as a base model, -1: does not list it. */
+static int listing(struct sy_endpoint *e, struct sy_str model)
+{
+    int r = -1;
+    pthread_mutex_lock(&e->mu);
+    for (size_t k = 0; k < e->nmodels && r < 0; k++)
+        if (sy_str_eq_c(model, e->models[k]))
+            r = (e->models_adapter >> k) & 1u;
+    pthread_mutex_unlock(&e->mu);
+    return r;
+}
+
+static size_t screen(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    (void)state;
+    struct sy_str model = cy->req ? sy_str_c(cy->req->model) : (struct sy_str){NULL, 0};
+    if (!model.len)
+        return n;
+    signed char lists[SY_SCHED_MAX_CANDIDATES];
+    bool adapter = false;
+    for (size_t i = 0; i < n; i++) {
+        lists[i] = (signed char)listing(c[i].ep, model);
+        adapter |= lists[i] == 1;
+    }
+    if (!adapter)
+        return n;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lists[i] >= 0)
+            c[m++] = c[i];
+    return m;
+}
+
 const struct sy_plugin_ops sy_plugin_models_responder = {
     .type = "models-responder",
+    .screener = true,
     .create = create,
+    .filter = screen,
 };

@@ -78,6 +78,8 @@ struct sy_plugin_ops {
     const char *consumes; /* data key required, or NULL */
     bool profile_handler; /* a profile handler (chooses profiles; no pipeline hooks) */
     bool needs_loras;     /* reads candidates' LoRA lists (c->loras); others get NULL */
+    bool screener;        /* its filter runs first in every profile and it is not listed in one
+                             (llm-d's requestcontrol.Screener, e.g. models-responder) */
     /* Parses params (may be NULL). Unknown parameters are errors: "FILE:LINE: key: reason". */
     int (*create)(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap);

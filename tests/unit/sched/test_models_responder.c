@@ -55,7 +55,7 @@ static void test_config(void **state)
     struct fx_plugin fp;
     char err[256];
     assert_int_equal(fx_plugin_new(&fp, "models-responder", NULL, err, sizeof err), 0);
-    assert_null(fp.ops->filter);
+    assert_true(fp.ops->screener);
     assert_null(fp.ops->score);
     fx_plugin_free(&fp);
     assert_int_not_equal(fx_plugin_new(&fp, "models-responder", "foo: 1\n", err, sizeof err), 0);
@@ -72,12 +72,57 @@ static void test_config(void **state)
                  "  - pluginRef: models-responder\n",
                  err, sizeof err);
     assert_null(s);
-    assert_non_null(strstr(err, "cannot be used in a scheduling profile"));
+    assert_non_null(strstr(err, "screens every request before the profiles run"));
+}
+
+/* llm-d's Screen: for a LoRA adapter some endpoint lists, only the listing endpoints remain (one
+ * that has not reported is unlikely to have it); for a base model, listing and unreported ones.
+ * Through a scheduler, where the loader puts the screen first in every profile. */
+static void test_screen(void **state)
+{
+    char err[512];
+    struct sy_scheduler *s = fx_sched("plugins:\n- type: models-responder\n"
+                                      "- type: round-robin-picker\n"
+                                      "schedulingProfiles:\n- name: a\n  plugins:\n"
+                                      "  - pluginRef: round-robin-picker\n",
+                                      err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    assert_int_equal(s->profiles[0].nfilters, 1);
+    assert_string_equal(s->profiles[0].filters[0]->ops->type, "models-responder");
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
+                                 fx_ep("c:1", NULL, 0, 0, 0)};
+    const char *ids_a[] = {"base", "sql-lora"};
+    const char *js[] = {NULL, NULL};
+    sy_endpoint_set_models_meta(eps[0], ids_a, js, 2u, 2); /* sql-lora is an adapter on a */
+    const char *ids_b[] = {"base"};
+    sy_endpoint_set_models_meta(eps[1], ids_b, NULL, 0, 1);
+    /* c never reported */
+    struct sy_pool *p = fx_pool(eps, 3);
+    struct sy_request r;
+    struct sy_sched_result res;
+    fx_req(&r, "sql-lora", 10);
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+        assert_string_equal(res.ep->address, "a:1");
+        sy_sched_done(s, &res, true);
+    }
+    fx_req(&r, "base", 10);
+    bool seen[3] = {false, false, false};
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+        seen[res.pool_index] = true;
+        sy_sched_done(s, &res, true);
+    }
+    assert_true(seen[0] && seen[1] && seen[2]);
+    sy_sched_free(s);
+    sy_pool_unref(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_aggregate),
-                                       cmocka_unit_test(test_config)};
+                                       cmocka_unit_test(test_config),
+                                       cmocka_unit_test(test_screen)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
