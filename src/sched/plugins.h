@@ -48,5 +48,7 @@ extern const struct sy_plugin_ops sy_plugin_core_metrics_extractor;
 extern const struct sy_plugin_ops sy_plugin_endpoint_notification_source;
 /* Request control (answers requests itself). */
 extern const struct sy_plugin_ops sy_plugin_models_responder;
+extern const struct sy_plugin_ops sy_plugin_models_data_source;
+extern const struct sy_plugin_ops sy_plugin_models_data_extractor;
 
 #endif

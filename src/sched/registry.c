@@ -49,6 +49,8 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_endpoint_attribute_filter,
     &sy_plugin_endpoint_attribute_scorer,
     &sy_plugin_header_label_affinity_scorer,
+    &sy_plugin_models_data_source,
+    &sy_plugin_models_data_extractor,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -108,8 +110,6 @@ static const char *const unsupported[] = {
     "disaggregatedset-rollout-screener",
     "destination-endpoint-served-verifier",
     /* data layer that would change which endpoints or metrics exist */
-    "models-data-source",
-    "models-data-extractor",
     "k8s-notification-source",
     "dcgm-data-source",
     "dcgm-extractor",

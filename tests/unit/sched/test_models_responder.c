@@ -119,10 +119,41 @@ static void test_screen(void **state)
     sy_pool_unref(p);
 }
 
+/* models-data-source / -extractor (what models-responder auto-creates in llm-d): accepted when
+ * they ask for the pool scraper's http /v1/models, refused otherwise. */
+static void test_models_data_source(void **state)
+{
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "models-data-source",
+                                   "scheme: http\npath: /v1/models\ninsecureSkipVerify: true\n"
+                                   "interval: 5s\n",
+                                   err, sizeof err),
+                     0);
+    assert_int_equal(fx_plugin_new(&fp, "models-data-extractor", NULL, err, sizeof err), 0);
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "models-data-source", "scheme: https\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "'https' is not supported"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "models-data-source", "caCertPath: /ca.crt\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "TLS to the model servers is not supported"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "models-data-source", "path: /models\n", err, sizeof err), 0);
+    assert_int_not_equal(fx_plugin_new(&fp, "models-data-extractor", "x: 1\n", err, sizeof err), 0);
+    /* the models-responder README's override: declared beside the responder */
+    struct sy_scheduler *s = fx_sched("plugins:\n- type: models-responder\n"
+                                      "- type: models-data-source\n  parameters:\n"
+                                      "    scheme: http\n- type: max-score-picker\n",
+                                      err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    sy_sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_aggregate),
-                                       cmocka_unit_test(test_config),
-                                       cmocka_unit_test(test_screen)};
+                                       cmocka_unit_test(test_config), cmocka_unit_test(test_screen),
+                                       cmocka_unit_test(test_models_data_source)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
