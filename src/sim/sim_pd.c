@@ -1,0 +1,444 @@
+/* sim_pd.c - prefill/decode disaggregation between simulated replicas (see sim_internal.h).
+ *
+ * NixlConnector (vLLM's pull protocol, --kv-connector nixlv2):
+ *   prefill leg  kv_transfer_params.do_remote_decode: true, stream: false
+ *                -> the engine prefills, samples max_tokens (the gateway sends 1), and on finish
+ *                   holds the request's blocks under the request's number (sy_sim_engine_pull);
+ *                   the response carries kv_transfer_params as vLLM's request_finished fills
+ *                   them: do_remote_prefill, do_remote_decode, remote_block_ids (one list per KV
+ *                   group; the engine has one), remote_engine_id, remote_request_id,
+ *                   remote_host, remote_port, tp_size, remote_num_tokens.
+ *   decode leg   kv_transfer_params.do_remote_prefill: true (the prefill's object verbatim)
+ *                -> remote_engine_id names a replica of this process, remote_request_id's
+ *                   number its held blocks; the pull frees them there and the decode engine
+ *                   pays the transfer time instead of the prefill. Params that name nothing
+ *                   here (another process, malformed), were pulled already, expired, or were
+ *                   held for another prompt make a local prefill, counted by reason.
+ *   Real NIXL resolves remote_engine_id through a handshake with remote_host:remote_port;
+ *   replicas of one process resolve it directly, so the fields are still shaped like vLLM's
+ *   (remote_port is VLLM_NIXL_SIDE_CHANNEL_PORT's default 5600 plus the replica index).
+ *
+ * SGLang PD (--kv-connector sglang): the same body with bootstrap_host, bootstrap_port and
+ * bootstrap_room goes to a prefill and a decode replica at once. The prefill replica computes
+ * the prompt, answers one token and holds the KV under the room; the decode replica pulls it by
+ * room from whichever prefill replica of the process holds it. A decode that arrives first is
+ * parked (no engine request yet) until the prefill's KV is held, or until the lease time has
+ * passed, when it prefills locally (counted "unknown"). Rooms are compared as the doubles the
+ * JSON parser yields: both legs carry the same digits, so they pair exactly even above 2^53.
+ *
+ * Threading: the server's loop only. Engine calls from engine callbacks are not allowed, so a
+ * prefill finishing (inside its engine's callbacks) only records its room; sy_sim__pd_process,
+ * run after every engine advance, does the pulls.
+ */
+#include "sim/sim_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "http/server.h"
+
+#define NIXL_SIDE_CHANNEL_PORT 5600 /* vLLM VLLM_NIXL_SIDE_CHANNEL_PORT default */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+void sy_sim__pd_engine_id(struct replica *r, uint64_t seed)
+{
+    uint64_t a = mix64(seed ^ r->srv->wall0 ^ ((uint64_t)r->index << 48));
+    uint64_t b = mix64(a ^ (uint64_t)r->index);
+    snprintf(r->engine_id, sizeof r->engine_id, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             0x8000 | ((unsigned)(b >> 48) & 0x3fff), (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+/* ---- parsing ------------------------------------------------------------------------------- */
+
+static bool bool_or_null(const cJSON *v)
+{
+    return !v || cJSON_IsBool(v) || cJSON_IsNull(v);
+}
+
+/* "cmpl-IIIINNNNNNNNNNNN": replica index (4 hex) and request number (12 hex). */
+static bool parse_request_id(const char *id, uint32_t *index, uint64_t *num)
+{
+    const char *dash = strrchr(id, '-');
+    if (!dash || strlen(dash + 1) != 16)
+        return false;
+    uint64_t v = 0;
+    for (const char *p = dash + 1; *p; p++) {
+        int d;
+        if (*p >= '0' && *p <= '9')
+            d = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            d = *p - 'a' + 10;
+        else
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *index = (uint32_t)(v >> 48);
+    *num = v & 0xffffffffffffULL;
+    return true;
+}
+
+static int parse_nixl(const struct replica *r, const cJSON *root, bool stream, struct sim_pd *out,
+                      char *err, size_t errcap)
+{
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(root, "kv_transfer_params");
+    if (!kv || cJSON_IsNull(kv))
+        return 0;
+    if (!cJSON_IsObject(kv)) {
+        snprintf(err, errcap, "'kv_transfer_params' must be an object or null");
+        return SY_EINVAL;
+    }
+    const cJSON *drd = cJSON_GetObjectItemCaseSensitive(kv, "do_remote_decode");
+    const cJSON *drp = cJSON_GetObjectItemCaseSensitive(kv, "do_remote_prefill");
+    if (!bool_or_null(drd) || !bool_or_null(drp)) {
+        snprintf(err, errcap,
+                 "kv_transfer_params.do_remote_decode and do_remote_prefill must be booleans");
+        return SY_EINVAL;
+    }
+    if (cJSON_IsTrue(drd) && cJSON_IsTrue(drp)) {
+        snprintf(err, errcap,
+                 "kv_transfer_params cannot set both do_remote_decode and do_remote_prefill");
+        return SY_EINVAL;
+    }
+    if (cJSON_IsTrue(drd)) {
+        if (stream) {
+            /* llm-d-inference-sim refuses it too: the prefill leg answers in one piece */
+            snprintf(err, errcap, "kv_transfer_params.do_remote_decode needs \"stream\": false");
+            return SY_EINVAL;
+        }
+        out->kind = SIM_PD_NIXL_PREFILL;
+        return 0;
+    }
+    if (!cJSON_IsTrue(drp))
+        return 0; /* both false: a plain request */
+    out->kind = SIM_PD_NIXL_DECODE;
+    out->claim = SY_SIM_PULL_UNKNOWN;
+    const cJSON *eid = cJSON_GetObjectItemCaseSensitive(kv, "remote_engine_id");
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(kv, "remote_request_id");
+    const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(kv, "remote_block_ids");
+    if (!cJSON_IsString(eid) || !cJSON_IsString(rid) || !cJSON_IsArray(blocks))
+        return 0; /* names no KV held here: a local prefill */
+    const struct sy_sim_server *s = r->srv;
+    for (uint32_t i = 0; i < s->nreps; i++) {
+        if (strcmp(s->reps[i].engine_id, eid->valuestring) != 0)
+            continue;
+        uint32_t index;
+        uint64_t num;
+        if (parse_request_id(rid->valuestring, &index, &num) && index == (i & 0xffff)) {
+            out->engine = (int32_t)i;
+            out->key = num;
+            out->claim = SY_SIM_PULL_OK; /* a candidate: the pull decides */
+        }
+        break;
+    }
+    return 0;
+}
+
+static int parse_sglang(const struct replica *r, const cJSON *root, struct sim_pd *out, char *err,
+                        size_t errcap)
+{
+    const cJSON *room = cJSON_GetObjectItemCaseSensitive(root, "bootstrap_room");
+    const cJSON *host = cJSON_GetObjectItemCaseSensitive(root, "bootstrap_host");
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(root, "bootstrap_port");
+    if (host && !cJSON_IsString(host) && !cJSON_IsNull(host)) {
+        snprintf(err, errcap, "'bootstrap_host' must be a string or null");
+        return SY_EINVAL;
+    }
+    if (port && !cJSON_IsNull(port) &&
+        (!cJSON_IsNumber(port) || port->valuedouble < 0 || port->valuedouble > 65535 ||
+         port->valuedouble != floor(port->valuedouble))) {
+        snprintf(err, errcap, "'bootstrap_port' must be a port number or null");
+        return SY_EINVAL;
+    }
+    if (!room || cJSON_IsNull(room))
+        return 0;
+    if (!cJSON_IsNumber(room) || room->valuedouble < 0 ||
+        room->valuedouble >= 9223372036854775808.0 ||
+        room->valuedouble != floor(room->valuedouble)) {
+        snprintf(err, errcap, "'bootstrap_room' must be an integer in 0..2^63-1");
+        return SY_EINVAL;
+    }
+    if (r->role == SY_SIM_ROLE_BOTH)
+        return 0; /* SGLang without --disaggregation-mode ignores the bootstrap fields */
+    double d = room->valuedouble;
+    memcpy(&out->key, &d, sizeof out->key);
+    out->kind = r->role == SY_SIM_ROLE_PREFILL ? SIM_PD_SG_PREFILL : SIM_PD_SG_DECODE;
+    return 0;
+}
+
+int sy_sim__pd_parse(const struct replica *r, const void *cjson_root, bool stream,
+                     struct sim_pd *out, char *err, size_t errcap)
+{
+    memset(out, 0, sizeof *out);
+    out->engine = -1;
+    if (r->srv->opts.connector == SY_SIM_CONN_SGLANG)
+        return parse_sglang(r, cjson_root, out, err, errcap);
+    return parse_nixl(r, cjson_root, stream, out, err, errcap);
+}
+
+/* ---- submission ---------------------------------------------------------------------------- */
+
+/* Pulls the KV held under room from whichever prefill replica holds it; UNKNOWN when none. */
+static enum sy_sim_pull pull_room(struct sy_sim_server *s, uint64_t room, const uint32_t *ids,
+                                  uint32_t n, uint64_t now)
+{
+    for (uint32_t i = 0; i < s->nreps; i++) {
+        struct replica *p = &s->reps[i];
+        if (p->role != SY_SIM_ROLE_PREFILL)
+            continue;
+        enum sy_sim_pull res = sy_sim_engine_pull(p->eng, room, ids, n, now);
+        if (res == SY_SIM_PULL_UNKNOWN)
+            continue;
+        sy_sim__kick(p); /* its held set changed: re-arm its lease timer */
+        return res;
+    }
+    return SY_SIM_PULL_UNKNOWN;
+}
+
+static void park_arm(struct sy_sim_server *s);
+
+static void park_unlink(struct sy_sim_server *s, struct sim_call *c)
+{
+    if (c->park_prev)
+        c->park_prev->park_next = c->park_next;
+    else
+        s->park_head = c->park_next;
+    if (c->park_next)
+        c->park_next->park_prev = c->park_prev;
+    else
+        s->park_tail = c->park_prev;
+    c->park_prev = c->park_next = NULL;
+    c->parked = false;
+}
+
+int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64_t max_tokens)
+{
+    struct replica *r = c->rep;
+    struct sy_sim_server *s = r->srv;
+    uint64_t now = sy_sim__now(s);
+    struct sy_sim_submit sub = {.tokens = ids, .n_prompt = n, .max_tokens = max_tokens, .ud = c};
+    switch (c->pd.kind) {
+    case SIM_PD_NONE: break;
+    case SIM_PD_NIXL_PREFILL:
+        sub.hold_kv = true;
+        sub.hold_key = c->num;
+        break;
+    case SIM_PD_SG_PREFILL:
+        sub.hold_kv = true;
+        sub.hold_key = c->pd.key;
+        sub.max_tokens = 1; /* SGLang's prefill server answers the first token only */
+        break;
+    case SIM_PD_NIXL_DECODE:
+        sub.pull = SY_SIM_PULL_UNKNOWN;
+        if (c->pd.claim == SY_SIM_PULL_OK) {
+            struct replica *p = &s->reps[c->pd.engine];
+            sub.pull = sy_sim_engine_pull(p->eng, c->pd.key, ids, n, now);
+            if (p != r)
+                sy_sim__kick(p);
+        }
+        break;
+    case SIM_PD_SG_DECODE:
+        sub.pull = pull_room(s, c->pd.key, ids, n, now);
+        if (sub.pull == SY_SIM_PULL_UNKNOWN) {
+            /* the prefill may not have finished (or arrived) yet: wait for it */
+            c->park_ids = sy_xmalloc((size_t)n * sizeof *ids);
+            memcpy(c->park_ids, ids, (size_t)n * sizeof *ids);
+            c->park_max_tokens = max_tokens;
+            double wait_ns = r->srv->opts.prof.kv_lease_s * 1e9 / s->opts.time_scale;
+            c->park_deadline = sy_now_ns() + (wait_ns > 1e18 ? (uint64_t)1e18 : (uint64_t)wait_ns);
+            c->park_prev = s->park_tail;
+            c->park_next = NULL;
+            if (s->park_tail)
+                s->park_tail->park_next = c;
+            else
+                s->park_head = c;
+            s->park_tail = c;
+            c->parked = true;
+            park_arm(s);
+            return 0;
+        }
+        break;
+    }
+    if (sub.pull != SY_SIM_PULL_NONE && sub.pull != SY_SIM_PULL_OK)
+        sy_info("sim: replica %u: %s decode leg prefills locally (kv params %s)", r->index, c->id,
+                sy_sim_pull_name(sub.pull));
+    c->ereq = sy_sim_engine_submit_ex(r->eng, &sub, now);
+    return c->ereq ? 0 : SY_EINVAL;
+}
+
+/* Submits a parked decode with the outcome of its pull. */
+static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_sim_pull pull)
+{
+    park_unlink(s, c);
+    struct replica *r = c->rep;
+    if (pull != SY_SIM_PULL_OK)
+        sy_info("sim: replica %u: %s decode leg prefills locally (bootstrap room %s)", r->index,
+                c->id, pull == SY_SIM_PULL_UNKNOWN ? "not served in time" : sy_sim_pull_name(pull));
+    struct sy_sim_submit sub = {.tokens = c->park_ids,
+                                .n_prompt = c->n_prompt,
+                                .max_tokens = c->park_max_tokens,
+                                .ud = c,
+                                .pull = pull};
+    c->ereq = sy_sim_engine_submit_ex(r->eng, &sub, sy_sim__now(s));
+    free(c->park_ids);
+    c->park_ids = NULL;
+    if (!c->ereq) { /* validated before parking; defensive */
+        struct sy_http_req *req = c->http;
+        if (req) {
+            req->on_abort = NULL;
+            req->data = NULL;
+            sy_http_respond_error(req, 500, "InternalServerError", NULL,
+                                  "the engine refused a parked request", NULL);
+        }
+        sy_buf_fini(&c->text);
+        free(c);
+        return;
+    }
+    sy_sim__kick(r);
+}
+
+void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q)
+{
+    if (c->pd.kind != SIM_PD_SG_PREFILL || !q->held_blocks)
+        return;
+    struct sy_sim_server *s = c->rep->srv;
+    if (!s->park_head)
+        return; /* no decode waits: it will find the KV when it comes */
+    if (s->nready == s->ready_cap) {
+        s->ready_cap = s->ready_cap ? s->ready_cap * 2 : 16;
+        s->ready_rooms = sy_xrealloc(s->ready_rooms, s->ready_cap * sizeof *s->ready_rooms);
+    }
+    s->ready_rooms[s->nready++] = c->pd.key;
+}
+
+void sy_sim__pd_process(struct sy_sim_server *s)
+{
+    static bool busy; /* one loop per process: nested kicks leave the work to the outer call */
+    if (busy)
+        return;
+    busy = true;
+    for (;;) {
+        if (s->nready > 0) {
+            uint64_t room = s->ready_rooms[--s->nready];
+            struct sim_call *c = s->park_head;
+            while (c) {
+                struct sim_call *next = c->park_next;
+                if (c->pd.key == room) {
+                    enum sy_sim_pull res =
+                        pull_room(s, room, c->park_ids, c->n_prompt, sy_sim__now(s));
+                    if (res != SY_SIM_PULL_UNKNOWN) {
+                        unpark_submit(s, c, res);
+                        next = s->park_head; /* the list may have changed under kicks */
+                    }
+                }
+                c = next;
+            }
+            continue;
+        }
+        if (s->park_head && s->park_head->park_deadline <= sy_now_ns()) {
+            unpark_submit(s, s->park_head, SY_SIM_PULL_UNKNOWN);
+            continue;
+        }
+        break;
+    }
+    busy = false;
+    park_arm(s);
+}
+
+static void on_park_timer(uv_timer_t *t)
+{
+    sy_sim__pd_process(t->data);
+}
+
+static void park_arm(struct sy_sim_server *s)
+{
+    if (!s->park_timer_init)
+        return;
+    if (!s->park_head) {
+        uv_timer_stop(&s->park_timer);
+        return;
+    }
+    uint64_t now = sy_now_ns(), dl = s->park_head->park_deadline;
+    uint64_t ms = dl > now ? (dl - now + 999999) / 1000000 : 0;
+    uv_timer_start(&s->park_timer, on_park_timer, ms, 0);
+}
+
+void sy_sim__pd_unpark(struct sim_call *c)
+{
+    if (!c->parked)
+        return;
+    park_unlink(c->rep->srv, c);
+    free(c->park_ids);
+    c->park_ids = NULL;
+    park_arm(c->rep->srv);
+}
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+void sy_sim__pd_response_params(const struct sim_call *c, const struct sy_sim_req *q,
+                                struct sy_buf *b)
+{
+    const struct replica *r = c->rep;
+    if (c->pd.kind != SIM_PD_NIXL_PREFILL || !q->held_blocks) {
+        sy_buf_puts(b, ",\"kv_transfer_params\":null");
+        return;
+    }
+    sy_buf_puts(b, ",\"kv_transfer_params\":{\"do_remote_prefill\":true,\"do_remote_decode\":false,"
+                   "\"remote_block_ids\":[[");
+    for (uint32_t i = 0; i < q->held_nblocks; i++)
+        sy_buf_printf(b, i ? ",%u" : "%u", q->held_blocks[i]);
+    const char *host = r->srv->opts.host ? r->srv->opts.host : "127.0.0.1";
+    sy_buf_printf(b, "]],\"remote_engine_id\":\"%s\",\"remote_request_id\":\"%s\",\"remote_host\":",
+                  r->engine_id, c->id);
+    sy_buf_json_str(b, host, strlen(host));
+    const struct sy_sim_profile *p = sy_sim_engine_profile(r->eng);
+    sy_buf_printf(b, ",\"remote_port\":%u,\"tp_size\":%u,\"remote_num_tokens\":%u}",
+                  NIXL_SIDE_CHANNEL_PORT + r->index, p->tp_size ? p->tp_size : 1, q->n_prompt);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+void sy_sim__pd_start(struct sy_sim_server *s)
+{
+    uv_timer_init(s->loop, &s->park_timer);
+    s->park_timer.data = s;
+    s->park_timer_init = true;
+}
+
+bool sy_sim__pd_close(struct sy_sim_server *s, uv_close_cb cb)
+{
+    while (s->park_head) {
+        struct sim_call *c = s->park_head;
+        park_unlink(s, c);
+        if (c->http) {
+            c->http->on_abort = NULL;
+            c->http->data = NULL;
+        }
+        free(c->park_ids);
+        sy_buf_fini(&c->text);
+        free(c);
+    }
+    free(s->ready_rooms);
+    s->ready_rooms = NULL;
+    s->nready = s->ready_cap = 0;
+    if (!s->park_timer_init)
+        return false;
+    uv_timer_stop(&s->park_timer);
+    uv_close((uv_handle_t *)&s->park_timer, cb);
+    s->park_timer_init = false;
+    return true;
+}
