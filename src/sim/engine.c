@@ -34,9 +34,11 @@
  * P/D (NixlConnector's pull model, simplified to one KV group):
  *   prefill side: a hold_kv request (do_remote_decode) runs as usual; when it finishes its blocks
  *     are not freed but moved to a held entry (key, prompt hash, expiry = now + kv_lease_s),
- *     listed in expiry order. sy_sim_engine_pull frees them (a NIXL read done) and leaves a
- *     tombstone "pulled" so a second claim is told apart from an unknown key; advance frees
- *     entries whose lease ran out (tombstone "expired", vllm:nixl_num_kv_expired_reqs).
+ *     listed in expiry order. sy_sim_engine_pull claims them for one decode (a second claim is
+ *     REUSED); sy_sim_engine_release frees them when that decode's read is done (on_loaded on
+ *     its engine) and leaves a tombstone so a later claim is still told apart from an unknown
+ *     key; advance frees unclaimed entries whose lease ran out (tombstone "expired",
+ *     vllm:nixl_num_kv_expired_reqs).
  *   decode side: a request whose pull succeeded is admitted like any other (local prefix hits
  *     first), but instead of a prefill chunk it allocates blocks for its whole prompt and waits
  *     in the loading list (vLLM WAITING_FOR_REMOTE_KVS, outside the batch and the token budget)
@@ -108,6 +110,7 @@ struct sy_sim_held {
     uint32_t n_tokens;               /* prompt tokens */
     uint32_t *blocks;                /* held block ids, owned */
     uint32_t nblocks;                /* their count */
+    bool claimed;                    /* a decode is pulling them: no lease, freed by release */
     struct sy_sim_held *prev, *next; /* expiry order */
 };
 
@@ -558,12 +561,27 @@ static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t 
     e->st.kv_held_total++;
 }
 
+/* Frees unclaimed entries whose lease ended by now (claimed ones wait for their release). */
 static void expire_held(struct sy_sim_engine *e, uint64_t now)
 {
-    while (e->held_head && e->held_head->expiry <= now) {
-        e->st.kv_expired++;
-        held_drop(e, e->held_head, SY_SIM_PULL_EXPIRED);
+    struct sy_sim_held *h = e->held_head;
+    while (h && h->expiry <= now) {
+        struct sy_sim_held *next = h->next;
+        if (!h->claimed) {
+            e->st.kv_expired++;
+            held_drop(e, h, SY_SIM_PULL_EXPIRED);
+        }
+        h = next;
     }
+}
+
+/* The first lease that can still expire, or UINT64_MAX. */
+static uint64_t next_expiry(const struct sy_sim_engine *e)
+{
+    for (const struct sy_sim_held *h = e->held_head; h; h = h->next)
+        if (!h->claimed)
+            return h->expiry;
+    return UINT64_MAX;
 }
 
 enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
@@ -573,9 +591,11 @@ enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const
     for (struct sy_sim_held *h = e->held_head; h; h = h->next) {
         if (h->key != key)
             continue;
+        if (h->claimed)
+            return SY_SIM_PULL_REUSED;
         if (h->n_tokens != n || h->tok_hash != tokens_hash(tokens, n))
             return SY_SIM_PULL_MISMATCH;
-        held_drop(e, h, SY_SIM_PULL_REUSED);
+        h->claimed = true;
         return SY_SIM_PULL_OK;
     }
     for (uint32_t i = 0; i < e->ntombs; i++) {
@@ -584,6 +604,17 @@ enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const
             return e->tombs[slot].why;
     }
     return SY_SIM_PULL_UNKNOWN;
+}
+
+int sy_sim_engine_release(struct sy_sim_engine *e, uint64_t key)
+{
+    for (struct sy_sim_held *h = e->held_head; h; h = h->next) {
+        if (h->key == key && h->claimed) {
+            held_drop(e, h, SY_SIM_PULL_REUSED);
+            return 0;
+        }
+    }
+    return SY_ENOTFOUND;
 }
 
 uint32_t sy_sim_engine_num_held(const struct sy_sim_engine *e)
@@ -810,6 +841,8 @@ static void finish_loads(struct sy_sim_engine *e, uint64_t now)
         r->n_computed = r->n_prompt - 1;
         r->state = SY_SIM_RUNNING;
         list_push_back(&e->running, r);
+        if (e->cbs.on_loaded)
+            e->cbs.on_loaded(e->cbs.ud, r, now);
     }
 }
 
@@ -1036,9 +1069,8 @@ uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
     uint64_t t = UINT64_MAX;
     if (e->loading.head)
         t = e->loading.head->ready_ns;
-    if (e->held_head && e->held_head->expiry < t)
-        t = e->held_head->expiry;
-    return t;
+    uint64_t x = next_expiry(e);
+    return x < t ? x : t;
 }
 
 bool sy_sim_engine_busy(const struct sy_sim_engine *e)

@@ -157,6 +157,10 @@ struct sy_sim_engine_cbs {
     void (*on_kv)(void *ud, const struct sy_sim_kv_event *ev);
     /* A step completed; events of the step have all been reported (may be NULL). */
     void (*on_step_end)(void *ud, uint64_t now_ns);
+    /* A decode's pull of its prompt KV completed; it joins the batch (may be NULL). The remote
+     * side should now sy_sim_engine_release the blocks (not from inside this callback when it is
+     * the same engine). */
+    void (*on_loaded)(void *ud, struct sy_sim_req *req, uint64_t now_ns);
     void *ud; /* passed to every callback */
 };
 
@@ -226,11 +230,16 @@ struct sy_sim_submit {
 };
 struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct sy_sim_submit *s,
                                            uint64_t now_ns);
-/* Claims the KV held under key for a decode of the prompt tokens[0..n): on OK the held blocks
- * are freed (they stay cached), as a NIXL read completes; the key is then remembered as pulled
- * (a second claim is REUSED). EXPIRED when the lease has run out by now. */
+/* Claims the KV held under key for a decode of the prompt tokens[0..n). On OK the blocks stay
+ * held, without a lease, until sy_sim_engine_release (the decode's read completed or it gave
+ * up); a second claim is REUSED. EXPIRED when the lease ran out by now. Must not be called from
+ * this engine's callbacks. */
 enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
                                     uint32_t n, uint64_t now_ns);
+/* Frees the blocks of a claimed held entry (they stay cached), as vLLM frees them when the
+ * decode's NIXL read is done. Returns 0, or SY_ENOTFOUND when no claimed entry has that key.
+ * Must not be called from this engine's callbacks. */
+int sy_sim_engine_release(struct sy_sim_engine *e, uint64_t key);
 /* Requests whose blocks are held for a remote decode. */
 uint32_t sy_sim_engine_num_held(const struct sy_sim_engine *e);
 

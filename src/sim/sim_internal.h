@@ -49,6 +49,9 @@ struct sy_sim_server {
     struct sim_call *park_head, *park_tail; /* SGLang decodes waiting for their prefill */
     uint64_t *ready_rooms;                  /* rooms whose prefill KV became held */
     uint32_t nready, ready_cap;             /* their count and capacity */
+    struct sim_release *releases;           /* pulls done or given up: free the held KV */
+    uint32_t nreleases, releases_cap;       /* their count and capacity */
+    bool pd_busy;                           /* inside sy_sim__pd_process */
 };
 
 /* What a request asks of P/D (parsed by sy_sim__pd_parse). */
@@ -65,6 +68,12 @@ struct sim_pd {
     enum sy_sim_pull claim; /* NIXL_DECODE: UNKNOWN when the params cannot name held KV */
     int32_t engine;         /* NIXL_DECODE: replica index named by remote_engine_id, or -1 */
     uint64_t key;           /* NIXL_DECODE: held key from remote_request_id; SG: the room */
+};
+
+/* A claimed held entry to free on a prefill replica. */
+struct sim_release {
+    uint32_t replica; /* prefill replica index */
+    uint64_t key;     /* held key */
 };
 
 struct sim_call {
@@ -88,6 +97,8 @@ struct sim_call {
     uint64_t park_deadline;                 /* parked: wall ns when it falls back */
     struct sim_call *park_prev, *park_next; /* parked list links */
     bool parked;                            /* in the parked list */
+    bool pulled;                            /* claimed held KV on replica pd.engine (key pd.key) */
+    bool released;                          /* that claim was handed back for release */
 };
 
 /* sim_server.c */
@@ -111,8 +122,12 @@ void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q);
 /* Outside engine callbacks: submits parked decodes whose prefill is ready or whose deadline has
  * passed. */
 void sy_sim__pd_process(struct sy_sim_server *s);
-/* The client of a parked call went away: unlinks it (the caller frees c). */
-void sy_sim__pd_unpark(struct sim_call *c);
+/* The client of a call went away: unlinks a parked call, hands back a pull in progress (the
+ * caller frees c). */
+void sy_sim__pd_client_gone(struct sim_call *c);
+/* Engine callback (ud = the decode's replica): the pull completed; the prefill's blocks are
+ * freed at the next sy_sim__pd_process. */
+void sy_sim__pd_on_loaded(void *ud, struct sy_sim_req *q, uint64_t now_ns);
 /* Lifecycle of the P/D state: start after the replicas exist; close frees parked calls and
  * closes the park timer (returns true when a handle close is pending, cb runs then). */
 void sy_sim__pd_start(struct sy_sim_server *s);

@@ -13,7 +13,9 @@
  *                   number its held blocks; the pull frees them there and the decode engine
  *                   pays the transfer time instead of the prefill. Params that name nothing
  *                   here (another process, malformed), were pulled already, expired, or were
- *                   held for another prompt make a local prefill, counted by reason.
+ *                   held for another prompt make a local prefill, counted by reason. The claim
+ *                   frees the prefill's blocks when the decode engine reports the read done
+ *                   (on_loaded) or the decode's client leaves first.
  *   Real NIXL resolves remote_engine_id through a handshake with remote_host:remote_port;
  *   replicas of one process resolve it directly, so the fields are still shaped like vLLM's
  *   (remote_port is VLLM_NIXL_SIDE_CHANNEL_PORT's default 5600 plus the replica index).
@@ -192,9 +194,10 @@ int sy_sim__pd_parse(const struct replica *r, const void *cjson_root, bool strea
 
 /* ---- submission ---------------------------------------------------------------------------- */
 
-/* Pulls the KV held under room from whichever prefill replica holds it; UNKNOWN when none. */
+/* Claims the KV held under room from whichever prefill replica holds it (its index in *at);
+ * UNKNOWN when none. */
 static enum sy_sim_pull pull_room(struct sy_sim_server *s, uint64_t room, const uint32_t *ids,
-                                  uint32_t n, uint64_t now)
+                                  uint32_t n, uint64_t now, int32_t *at)
 {
     for (uint32_t i = 0; i < s->nreps; i++) {
         struct replica *p = &s->reps[i];
@@ -203,10 +206,34 @@ static enum sy_sim_pull pull_room(struct sy_sim_server *s, uint64_t room, const 
         enum sy_sim_pull res = sy_sim_engine_pull(p->eng, room, ids, n, now);
         if (res == SY_SIM_PULL_UNKNOWN)
             continue;
-        sy_sim__kick(p); /* its held set changed: re-arm its lease timer */
+        *at = (int32_t)i;
+        sy_sim__kick(p); /* a claimed entry has no lease: re-arm its timer */
         return res;
     }
     return SY_SIM_PULL_UNKNOWN;
+}
+
+static void queue_release(struct sim_call *c)
+{
+    if (!c->pulled || c->released)
+        return;
+    c->released = true;
+    struct sy_sim_server *s = c->rep->srv;
+    if (s->nreleases == s->releases_cap) {
+        s->releases_cap = s->releases_cap ? s->releases_cap * 2 : 16;
+        s->releases = sy_xrealloc(s->releases, s->releases_cap * sizeof *s->releases);
+    }
+    s->releases[s->nreleases++] =
+        (struct sim_release){.replica = (uint32_t)c->pd.engine, .key = c->pd.key};
+}
+
+void sy_sim__pd_on_loaded(void *ud, struct sy_sim_req *q, uint64_t now_ns)
+{
+    (void)ud;
+    (void)now_ns;
+    struct sim_call *c = q->ud;
+    if (c)
+        queue_release(c); /* the read is done: the prefill replica frees its blocks */
 }
 
 static void park_arm(struct sy_sim_server *s);
@@ -252,7 +279,7 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
         }
         break;
     case SIM_PD_SG_DECODE:
-        sub.pull = pull_room(s, c->pd.key, ids, n, now);
+        sub.pull = pull_room(s, c->pd.key, ids, n, now, &c->pd.engine);
         if (sub.pull == SY_SIM_PULL_UNKNOWN) {
             /* the prefill may not have finished (or arrived) yet: wait for it */
             c->park_ids = sy_xmalloc((size_t)n * sizeof *ids);
@@ -273,10 +300,13 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
         }
         break;
     }
+    c->pulled = sub.pull == SY_SIM_PULL_OK;
     if (sub.pull != SY_SIM_PULL_NONE && sub.pull != SY_SIM_PULL_OK)
         sy_info("sim: replica %u: %s decode leg prefills locally (kv params %s)", r->index, c->id,
                 sy_sim_pull_name(sub.pull));
     c->ereq = sy_sim_engine_submit_ex(r->eng, &sub, now);
+    if (!c->ereq)
+        queue_release(c);
     return c->ereq ? 0 : SY_EINVAL;
 }
 
@@ -293,10 +323,12 @@ static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_s
                                 .max_tokens = c->park_max_tokens,
                                 .ud = c,
                                 .pull = pull};
+    c->pulled = pull == SY_SIM_PULL_OK;
     c->ereq = sy_sim_engine_submit_ex(r->eng, &sub, sy_sim__now(s));
     free(c->park_ids);
     c->park_ids = NULL;
     if (!c->ereq) { /* validated before parking; defensive */
+        queue_release(c);
         struct sy_http_req *req = c->http;
         if (req) {
             req->on_abort = NULL;
@@ -327,11 +359,17 @@ void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q)
 
 void sy_sim__pd_process(struct sy_sim_server *s)
 {
-    static bool busy; /* one loop per process: nested kicks leave the work to the outer call */
-    if (busy)
-        return;
-    busy = true;
+    if (s->pd_busy)
+        return; /* nested kicks leave the work to the outer call */
+    s->pd_busy = true;
     for (;;) {
+        if (s->nreleases > 0) {
+            struct sim_release rel = s->releases[--s->nreleases];
+            struct replica *p = &s->reps[rel.replica];
+            if (sy_sim_engine_release(p->eng, rel.key) == 0)
+                sy_sim__kick(p); /* freed blocks may admit waiting requests */
+            continue;
+        }
         if (s->nready > 0) {
             uint64_t room = s->ready_rooms[--s->nready];
             struct sim_call *c = s->park_head;
@@ -339,7 +377,7 @@ void sy_sim__pd_process(struct sy_sim_server *s)
                 struct sim_call *next = c->park_next;
                 if (c->pd.key == room) {
                     enum sy_sim_pull res =
-                        pull_room(s, room, c->park_ids, c->n_prompt, sy_sim__now(s));
+                        pull_room(s, room, c->park_ids, c->n_prompt, sy_sim__now(s), &c->pd.engine);
                     if (res != SY_SIM_PULL_UNKNOWN) {
                         unpark_submit(s, c, res);
                         next = s->park_head; /* the list may have changed under kicks */
@@ -355,7 +393,7 @@ void sy_sim__pd_process(struct sy_sim_server *s)
         }
         break;
     }
-    busy = false;
+    s->pd_busy = false;
     park_arm(s);
 }
 
@@ -377,8 +415,9 @@ static void park_arm(struct sy_sim_server *s)
     uv_timer_start(&s->park_timer, on_park_timer, ms, 0);
 }
 
-void sy_sim__pd_unpark(struct sim_call *c)
+void sy_sim__pd_client_gone(struct sim_call *c)
 {
+    queue_release(c); /* a decode that leaves before its read completes frees the claim */
     if (!c->parked)
         return;
     park_unlink(c->rep->srv, c);
@@ -435,6 +474,9 @@ bool sy_sim__pd_close(struct sy_sim_server *s, uv_close_cb cb)
     free(s->ready_rooms);
     s->ready_rooms = NULL;
     s->nready = s->ready_cap = 0;
+    free(s->releases);
+    s->releases = NULL;
+    s->nreleases = s->releases_cap = 0;
     if (!s->park_timer_init)
         return false;
     uv_timer_stop(&s->park_timer);

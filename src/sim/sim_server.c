@@ -17,6 +17,11 @@
  * aborted, which frees its KV blocks). If the client vanishes while a token is being written
  * (on_abort runs inside on_token), the call is only marked dead and freed when on_token returns.
  *
+ * P/D: the completion handler lets sim_pd.c parse kv_transfer_params (or SGLang's bootstrap
+ * fields) and submit: prefill legs hold their KV, decode legs pull it from another replica of the
+ * process. kick() ends with sy_sim__pd_process, which does the cross-replica work engine
+ * callbacks may not (freeing pulled KV, waking SGLang decodes parked until their prefill ends).
+ *
  * Prompt handling: completions take a string, a one-element list of strings, or a list of
  * token ids; chat messages are rendered with Qwen's ChatML template
  * ("<|im_start|>{role}\n{content}<|im_end|>\n" ... "<|im_start|>assistant\n") and tokenized
@@ -260,8 +265,8 @@ static void on_client_gone(struct sy_http_req *req)
     struct replica *r = c->rep;
     c->http = NULL;
     struct sy_sim_req *q = c->ereq;
-    if (!q) { /* a decode parked until its prefill is ready (sim_pd.c) */
-        sy_sim__pd_unpark(c);
+    sy_sim__pd_client_gone(c); /* a parked decode, or a pull still in flight (sim_pd.c) */
+    if (!q) {                  /* parked: no engine request yet */
         call_free(c);
         return;
     }
@@ -842,6 +847,7 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
                                         .on_finish = eng_on_finish,
                                         .on_kv = eng_on_kv,
                                         .on_step_end = eng_on_step_end,
+                                        .on_loaded = sy_sim__pd_on_loaded,
                                         .ud = r};
         r->eng = sy_sim_engine_new(&o->prof, o->seed + i, &cbs);
         if (!r->eng) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "sim/engine.h"
 
 #define MS 1000000ULL
@@ -29,6 +30,7 @@ struct rec {
     uint32_t cached;    /* n_cached at finish */
     uint32_t pulled;    /* n_pulled at finish */
     uint64_t finish_ns; /* finish time */
+    uint64_t loaded_ns; /* on_loaded time */
 };
 
 static void on_token(void *ud, struct sy_sim_req *req, uint64_t now)
@@ -58,6 +60,14 @@ static void on_finish(void *ud, struct sy_sim_req *req, enum sy_sim_finish why, 
     r->finish_ns = now;
 }
 
+static void on_loaded(void *ud, struct sy_sim_req *req, uint64_t now)
+{
+    (void)ud;
+    struct rec *r = req->ud;
+    if (r)
+        r->loaded_ns = now;
+}
+
 static struct sy_sim_profile small_profile(void)
 {
     struct sy_sim_profile p = {
@@ -81,7 +91,8 @@ static struct sy_sim_profile small_profile(void)
 
 static struct sy_sim_engine *make(const struct sy_sim_profile *p)
 {
-    struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
+    struct sy_sim_engine_cbs cbs = {
+        .on_token = on_token, .on_finish = on_finish, .on_loaded = on_loaded};
     struct sy_sim_engine *e = sy_sim_engine_new(p, 7, &cbs);
     assert_non_null(e);
     return e;
@@ -167,6 +178,17 @@ static void test_prefill_holds_blocks_until_pulled(void **state)
     assert_int_equal(sy_sim_engine_pull(e, 43, t, 40, r.finish_ns), SY_SIM_PULL_UNKNOWN);
     assert_int_equal(sy_sim_engine_num_held(e), 1);
     assert_int_equal(sy_sim_engine_pull(e, 42, t, 40, r.finish_ns + MS), SY_SIM_PULL_OK);
+    /* claimed: the blocks stay held while the decode reads them, with no lease */
+    assert_int_equal(sy_sim_engine_num_held(e), 1);
+    assert_int_equal(sy_sim_engine_free_blocks(e), 256 - 3);
+    assert_int_equal(sy_sim_engine_next_ns(e), UINT64_MAX);
+    sy_sim_engine_advance(e, r.finish_ns + 5000 * MS); /* past the lease: not expired */
+    assert_int_equal(sy_sim_engine_num_held(e), 1);
+    assert_int_equal(sy_sim_engine_stats(e)->kv_expired, 0);
+    assert_int_equal(sy_sim_engine_pull(e, 42, t, 40, r.finish_ns + MS), SY_SIM_PULL_REUSED);
+    /* the read is done: released */
+    assert_int_equal(sy_sim_engine_release(e, 42), 0);
+    assert_int_equal(sy_sim_engine_release(e, 42), SY_ENOTFOUND);
     assert_int_equal(sy_sim_engine_num_held(e), 0);
     assert_int_equal(sy_sim_engine_free_blocks(e), 256);
     assert_true(sy_sim_engine_check(e));
@@ -221,6 +243,7 @@ static void test_decode_pulls_instead_of_prefilling(void **state)
     assert_int_equal(sy_sim_engine_next_ns(d), 1500 * US);
     drain_until(d, 0, UINT64_MAX - 1);
     /* pull 1.5 ms, then one step computing the last prompt token: 1000 + 100 us */
+    assert_int_equal(r.loaded_ns, 1500 * US); /* the read completes: the prefill may free */
     assert_int_equal(r.first_ns, 2600 * US);
     assert_int_equal(r.ntok, 5);
     assert_int_equal(r.why, SY_SIM_FINISH_LENGTH);
