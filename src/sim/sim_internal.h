@@ -47,7 +47,7 @@ struct sy_sim_server {
     uv_timer_t park_timer;                  /* deadline of the first parked decode */
     bool park_timer_init;                   /* park_timer initialised */
     struct sim_call *park_head, *park_tail; /* SGLang decodes waiting for their prefill */
-    uint64_t *ready_rooms;                  /* rooms whose prefill KV became held */
+    struct sim_room *ready_rooms;           /* rooms whose prefill ended (held or failed) */
     uint32_t nready, ready_cap;             /* their count and capacity */
     struct sim_release *releases;           /* pulls done or given up: free the held KV */
     uint32_t nreleases, releases_cap;       /* their count and capacity */
@@ -68,6 +68,12 @@ struct sim_pd {
     enum sy_sim_pull claim; /* NIXL_DECODE: UNKNOWN when the params cannot name held KV */
     int32_t engine;         /* NIXL_DECODE: replica index named by remote_engine_id, or -1 */
     uint64_t key;           /* NIXL_DECODE: held key from remote_request_id; SG: the room */
+};
+
+/* An SGLang room whose prefill ended. */
+struct sim_room {
+    uint64_t key; /* the room */
+    bool failed;  /* the prefill was aborted: its decodes prefill locally now */
 };
 
 /* A claimed held entry to free on a prefill replica. */

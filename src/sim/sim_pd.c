@@ -25,8 +25,9 @@
  * the prompt, answers one token and holds the KV under the room; the decode replica pulls it by
  * room from whichever prefill replica of the process holds it. A decode that arrives first is
  * parked (no engine request yet) until the prefill's KV is held, or until the lease time has
- * passed, when it prefills locally (counted "unknown"). Rooms are compared as the doubles the
- * JSON parser yields: both legs carry the same digits, so they pair exactly even above 2^53.
+ * passed, or its prefill was aborted, when it prefills locally (counted "unknown"). Rooms are
+ * compared as the doubles the JSON parser yields: both legs carry the same digits, so they pair
+ * exactly even above 2^53.
  *
  * Threading: the server's loop only. Engine calls from engine callbacks are not allowed, so a
  * prefill finishing (inside its engine's callbacks) only records its room; sy_sim__pd_process,
@@ -343,18 +344,21 @@ static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_s
     sy_sim__kick(r);
 }
 
-void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q)
+static void room_ended(struct sy_sim_server *s, uint64_t room, bool failed)
 {
-    if (c->pd.kind != SIM_PD_SG_PREFILL || !q->held_blocks)
-        return;
-    struct sy_sim_server *s = c->rep->srv;
     if (!s->park_head)
-        return; /* no decode waits: it will find the KV when it comes */
+        return; /* no decode waits: a later one finds the KV (or not) when it comes */
     if (s->nready == s->ready_cap) {
         s->ready_cap = s->ready_cap ? s->ready_cap * 2 : 16;
         s->ready_rooms = sy_xrealloc(s->ready_rooms, s->ready_cap * sizeof *s->ready_rooms);
     }
-    s->ready_rooms[s->nready++] = c->pd.key;
+    s->ready_rooms[s->nready++] = (struct sim_room){.key = room, .failed = failed};
+}
+
+void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q)
+{
+    if (c->pd.kind == SIM_PD_SG_PREFILL)
+        room_ended(c->rep->srv, c->pd.key, !q->held_blocks);
 }
 
 void sy_sim__pd_process(struct sy_sim_server *s)
@@ -371,13 +375,16 @@ void sy_sim__pd_process(struct sy_sim_server *s)
             continue;
         }
         if (s->nready > 0) {
-            uint64_t room = s->ready_rooms[--s->nready];
+            struct sim_room room = s->ready_rooms[--s->nready];
             struct sim_call *c = s->park_head;
             while (c) {
                 struct sim_call *next = c->park_next;
-                if (c->pd.key == room) {
-                    enum sy_sim_pull res =
-                        pull_room(s, room, c->park_ids, c->n_prompt, sy_sim__now(s), &c->pd.engine);
+                if (c->pd.key == room.key && room.failed) {
+                    unpark_submit(s, c, SY_SIM_PULL_UNKNOWN);
+                    next = s->park_head;
+                } else if (c->pd.key == room.key) {
+                    enum sy_sim_pull res = pull_room(s, room.key, c->park_ids, c->n_prompt,
+                                                     sy_sim__now(s), &c->pd.engine);
                     if (res != SY_SIM_PULL_UNKNOWN) {
                         unpark_submit(s, c, res);
                         next = s->park_head; /* the list may have changed under kicks */
@@ -418,6 +425,8 @@ static void park_arm(struct sy_sim_server *s)
 void sy_sim__pd_client_gone(struct sim_call *c)
 {
     queue_release(c); /* a decode that leaves before its read completes frees the claim */
+    if (c->pd.kind == SIM_PD_SG_PREFILL)
+        room_ended(c->rep->srv, c->pd.key, true); /* its decodes stop waiting */
     if (!c->parked)
         return;
     park_unlink(c->rep->srv, c);

@@ -207,6 +207,54 @@ def test_nixl_unknown_reused_mismatched_and_expired_params_fall_back():
 
 
 @test
+def test_concurrent_chat_exchanges_across_a_fleet():
+    """32 chat P/D exchanges at once over 2 prefill and 2 decode replicas: every decode pulls,
+    nothing falls back, and afterwards no KV is held or in use anywhere."""
+    p, base = start_fleet("--time-scale", "20", prefill=2, decode=2)
+    n = 32
+    results = [None] * n
+
+    def one(i):
+        msgs = [{"role": "system", "content": long_prompt(1500, "sys%d" % (i % 4))},
+                {"role": "user", "content": "question %d" % i}]
+        pre, dec = base + i % 2, base + 2 + (i // 2) % 2
+        body = {"model": MODEL, "messages": msgs, "max_tokens": 1, "stream": False,
+                "kv_transfer_params": dict(PREFILL_PARAMS)}
+        st, _, data = post_json(pre, "/v1/chat/completions", body, timeout=60)
+        if st != 200:
+            results[i] = ("prefill", st)
+            return
+        pr = json.loads(data)
+        kv = pr["kv_transfer_params"]
+        body = {"model": MODEL, "messages": msgs, "max_tokens": 10, "stream": True,
+                "stream_options": {"include_usage": True}, "kv_transfer_params": kv}
+        st, _, data = post_json(dec, "/v1/chat/completions", body, timeout=60)
+        events = [json.loads(b[6:]) for b in data.decode().split("\n\n")
+                  if b.startswith("data: {")]
+        usage = events[-1].get("usage") if events else None
+        results[i] = (st, kv["remote_request_id"].startswith("chatcmpl-"), usage)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for r in results:
+        check(r is not None and r[0] == 200 and r[1], r)
+        check(r[2]["completion_tokens"] == 10 and r[2]["prompt_tokens_details"]["cached_tokens"] ==
+              r[2]["prompt_tokens"], r)
+    pulls = 0
+    for i in range(4):
+        m, _ = metrics(base + i)
+        pulls += series(m, "switchyard_sim_kv_pulls_total")
+        check(series(m, "switchyard_sim_kv_held_requests") == 0, i)
+        check(series(m, "vllm:kv_cache_usage_perc") == 0, i)
+        check(series(m, "vllm:nixl_num_failed_transfers_total") == 0, i)
+        check(series(m, "vllm:num_requests_running") == 0, i)
+    check(pulls == n, pulls)
+
+
+@test
 def test_bad_pd_fields_are_400():
     p, base = start_fleet("--time-scale", "10")
     cases = [
@@ -370,6 +418,35 @@ def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
         st, _, data = post_json(dec, "/v1/completions", dict(body, **bad))
         check(st == 400 and "bootstrap" in json.loads(data)["error"]["message"], (bad, st))
     check(p.poll() is None, process_log(p))
+
+
+@test
+def test_sglang_decode_stops_waiting_when_its_prefill_is_aborted():
+    """A decode waits for its room; the prefill's client leaves mid-prefill (the prefill is
+    aborted): the decode prefills locally at once instead of waiting out the 120 s lease."""
+    p, base = start_fleet("--time-scale", "1", "--kv-connector", "sglang", "--kv-lease", "120")
+    pre, dec = base, base + 1
+    body = {"model": MODEL, "prompt": long_prompt(8000, "ab"), "max_tokens": 3,
+            "bootstrap_host": "127.0.0.1", "bootstrap_port": 8998, "bootstrap_room": 4242}
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("d", post_json(dec, "/v1/completions",
+                                                                      body, timeout=100)))
+    t.start()
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", pre, timeout=5)
+    c.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    time.sleep(0.15)  # the 8k prefill takes ~0.5 s: still running
+    c.close()
+    t.join(60)
+    check("d" in res, "the decode still waits for an aborted prefill")
+    st, _, data = res["d"]
+    check(st == 200 and json.loads(data)["usage"]["completion_tokens"] == 3, (st, data[:200]))
+    md, _ = metrics(dec)
+    check(series(md, "switchyard_sim_pd_fallbacks_total", reason="unknown") == 1)
+    check(series(md, "switchyard_sim_kv_pulls_total") == 0)
+    mp, _ = metrics(pre)
+    check(series(mp, "vllm:request_success_total", finished_reason="abort") == 1)
+    check(series(mp, "switchyard_sim_kv_held_requests") == 0)
 
 
 if __name__ == "__main__":

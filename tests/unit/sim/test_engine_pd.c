@@ -355,6 +355,78 @@ static void test_prefill_chunk_stalls_streams_only_when_aggregated(void **state)
     assert_true(ttft_pd > 47 * MS && ttft_pd < 100 * MS);
 }
 
+/* Held blocks are not evictable: a prefill replica full of KV waiting for decodes queues new
+ * prefills until a lease ends (the pressure a slow decode pool puts on the prefill pool). */
+static void test_held_blocks_fill_the_prefill_replica(void **state)
+{
+    (void)state;
+    struct sy_sim_profile p = small_profile();
+    p.num_gpu_blocks = 8; /* 128 tokens */
+    struct sy_sim_engine *e = make(&p);
+    uint32_t a[64], b[64], c[64];
+    fill(a, 64, 1);
+    fill(b, 64, 1000);
+    fill(c, 64, 2000);
+    struct rec ra, rb, rc;
+    submit(e, a, 64, 1, &ra, true, 1, SY_SIM_PULL_NONE, 0); /* 4 blocks each */
+    submit(e, b, 64, 1, &rb, true, 2, SY_SIM_PULL_NONE, 0);
+    drain_until(e, 0, 100 * MS);
+    assert_int_equal(sy_sim_engine_num_held(e), 2);
+    assert_int_equal(sy_sim_engine_free_blocks(e), 0);
+    submit(e, c, 64, 1, &rc, true, 3, SY_SIM_PULL_NONE, 100 * MS);
+    drain_until(e, 100 * MS, 1000 * MS);
+    assert_int_equal(rc.ntok, 0); /* no block for it */
+    assert_int_equal(sy_sim_engine_num_waiting(e), 1);
+    /* a's decode claims it; b's lease runs out at ~2 s and lets c in */
+    assert_int_equal(sy_sim_engine_pull(e, 1, a, 64, 1000 * MS), SY_SIM_PULL_OK);
+    drain_until(e, 1000 * MS, 3000 * MS);
+    assert_int_equal(rc.ntok, 1);
+    assert_true(rc.first_ns > 2000 * MS);
+    assert_int_equal(sy_sim_engine_stats(e)->kv_expired, 1);
+    assert_int_equal(sy_sim_engine_num_held(e), 2); /* a (claimed) and c */
+    assert_int_equal(sy_sim_engine_release(e, 1), 0);
+    assert_int_equal(sy_sim_engine_num_held(e), 1);
+    assert_true(sy_sim_engine_check(e));
+    sy_sim_engine_free(e);
+}
+
+/* A decode replica short of blocks keeps pulls waiting until blocks free up; a decode aborted
+ * while its KV is in flight frees its blocks at once. */
+static void test_decode_pulls_wait_for_blocks_and_abort_cleanly(void **state)
+{
+    (void)state;
+    struct sy_sim_profile p = small_profile();
+    p.num_gpu_blocks = 10; /* 160 tokens */
+    struct sy_sim_engine *d = make(&p);
+    uint32_t a[100], b[100];
+    fill(a, 100, 1);
+    fill(b, 100, 5000);
+    struct rec ra, rb;
+    submit(d, a, 100, 20, &ra, false, 0, SY_SIM_PULL_OK, 0); /* 7 blocks */
+    submit(d, b, 100, 20, &rb, false, 0, SY_SIM_PULL_OK, 0); /* does not fit next to a */
+    sy_sim_engine_advance(d, 0);
+    assert_int_equal(sy_sim_engine_free_blocks(d), 3);
+    assert_int_equal(sy_sim_engine_num_waiting(d), 2); /* one loading, one waiting */
+    drain_until(d, 0, UINT64_MAX - 1);
+    assert_int_equal(ra.ntok, 20);
+    assert_int_equal(rb.ntok, 20);
+    assert_true(rb.first_ns > ra.finish_ns); /* admitted after a freed its blocks */
+    assert_int_equal(rb.pulled, 100);
+    /* abort during the pull */
+    struct rec rc;
+    fill(a, 100, 9000);
+    struct sy_sim_req *q = submit(d, a, 100, 5, &rc, false, 0, SY_SIM_PULL_OK, 10000 * MS);
+    sy_sim_engine_advance(d, 10000 * MS);
+    assert_int_equal(q->state, SY_SIM_LOADING);
+    sy_sim_engine_abort(d, q, 10000 * MS + 100 * US);
+    assert_int_equal(sy_sim_engine_free_blocks(d), 10);
+    assert_int_equal(sy_sim_engine_num_waiting(d), 0);
+    assert_int_equal(sy_sim_engine_next_ns(d), UINT64_MAX);
+    assert_true(sy_sim_engine_check(d));
+    assert_int_equal(sy_sim_engine_stats(d)->success[SY_SIM_FINISH_ABORT], 1);
+    sy_sim_engine_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +436,8 @@ int main(void)
         cmocka_unit_test(test_decode_pulls_instead_of_prefilling),
         cmocka_unit_test(test_fallbacks_prefill_locally_and_are_counted),
         cmocka_unit_test(test_prefill_chunk_stalls_streams_only_when_aggregated),
+        cmocka_unit_test(test_held_blocks_fill_the_prefill_replica),
+        cmocka_unit_test(test_decode_pulls_wait_for_blocks_and_abort_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
