@@ -42,7 +42,8 @@
  *   decode side: a request whose pull succeeded is admitted like any other (local prefix hits
  *     first), but instead of a prefill chunk it allocates blocks for its whole prompt and waits
  *     in the loading list (vLLM WAITING_FOR_REMOTE_KVS, outside the batch and the token budget)
- *     for sy_sim_xfer_ns(uncached prompt tokens); then it joins the running batch with all but
+ *     while its uncached prompt tokens' KV arrives (sy_sim_xfer_ns alone; pulls in flight share
+ *     the link equally); then it joins the running batch with all but
  *     its last prompt token computed, so its first step computes one token, as vLLM does.
  *   Every running stream pays for a prefill chunk in the same step (step time is additive), so
  *   an aggregated replica's ITL jumps by ~0.5 s per 8k-token chunk on the Qwen3-32B TP2
@@ -139,7 +140,8 @@ struct sy_sim_engine {
     uint64_t step_end;                         /* its end */
     struct sy_sim_stats st;                    /* counters and histograms */
     uint32_t *hit_scratch;                     /* block ids of a prefix hit */
-    struct sy_sim_list loading;                /* pulling their prompt's KV, by ready time */
+    struct sy_sim_list loading;                /* pulling their prompt's KV, in admission order */
+    uint64_t xfer_clock;                       /* pulls' progress is accounted up to here */
     struct sy_sim_held *held_head, *held_tail; /* held KV, expiry order */
     uint32_t nheld;                            /* held entries */
     struct sy_sim_tomb tombs[TOMB_CAP];        /* ring of pulled/expired keys */
@@ -775,24 +777,97 @@ static uint32_t find_cached_prefix(struct sy_sim_engine *e, struct sy_sim_req *r
     return k;
 }
 
-/* Inserts r into the loading list, kept sorted by ready time. */
-static void loading_insert(struct sy_sim_engine *e, struct sy_sim_req *r)
+/* ---- KV pulls: processor sharing of the link --------------------------------------------- *
+ * Every pull in flight on this engine moves its bytes at bandwidth / k, k being the number of
+ * pulls whose bytes are still moving (each TP rank's NIC is shared by all of them), then waits the
+ * fixed cost. Shares only change when a pull starts, ends or is aborted, so progress is accounted
+ * lazily, event by event, up to the time of each change (xfer_update). */
+
+static double xfer_bw(const struct sy_sim_engine *e) /* bytes per ns per rank */
 {
-    struct sy_sim_req *after = e->loading.tail;
-    while (after && after->ready_ns > r->ready_ns)
-        after = after->prev;
-    if (!after) {
-        list_push_front(&e->loading, r);
-        return;
+    return e->p.kv_xfer_gbps > 0 ? e->p.kv_xfer_gbps : 0;
+}
+
+static uint64_t xfer_base_ns(const struct sy_sim_engine *e)
+{
+    double ns = e->p.kv_xfer_base_us * 1000.0;
+    return ns >= 1.0 ? (uint64_t)llround(ns) : 0;
+}
+
+static void xfer_finish(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t t)
+{
+    r->xfer_left = 0;
+    r->xfer_done = true;
+    r->ready_ns = t + xfer_base_ns(e);
+    sy_sim_hist_observe(&e->st.xfer, (double)(r->ready_ns - r->xfer_start) / 1e9);
+}
+
+/* Moving pulls: their count and the fewest bytes left among them. */
+static uint32_t xfer_flowing(const struct sy_sim_engine *e, double *minleft)
+{
+    uint32_t k = 0;
+    *minleft = 0;
+    for (const struct sy_sim_req *r = e->loading.head; r; r = r->next) {
+        if (r->xfer_done)
+            continue;
+        if (k == 0 || r->xfer_left < *minleft)
+            *minleft = r->xfer_left;
+        k++;
     }
-    r->prev = after;
-    r->next = after->next;
-    if (after->next)
-        after->next->prev = r;
-    else
-        e->loading.tail = r;
-    after->next = r;
-    e->loading.n++;
+    return k;
+}
+
+/* Accounts every pull's progress up to now (completing those whose bytes arrived). */
+static void xfer_update(struct sy_sim_engine *e, uint64_t now)
+{
+    uint64_t t = e->xfer_clock;
+    if (now <= t)
+        return;
+    double bw = xfer_bw(e);
+    for (;;) {
+        double minleft;
+        uint32_t k = xfer_flowing(e, &minleft);
+        if (k == 0 || bw <= 0)
+            break;
+        double dt = minleft * (double)k / bw;
+        if ((double)(now - t) >= dt) {
+            uint64_t t_done = t + (uint64_t)ceil(dt);
+            if (t_done > now)
+                t_done = now;
+            for (struct sy_sim_req *r = e->loading.head; r; r = r->next) {
+                if (r->xfer_done)
+                    continue;
+                r->xfer_left -= minleft;
+                if (r->xfer_left <= 1e-6 * (minleft + 1))
+                    xfer_finish(e, r, t_done);
+            }
+            t = t_done;
+        } else {
+            double moved = (double)(now - t) * bw / (double)k;
+            for (struct sy_sim_req *r = e->loading.head; r; r = r->next)
+                if (!r->xfer_done)
+                    r->xfer_left -= moved;
+            break;
+        }
+    }
+    e->xfer_clock = now;
+}
+
+/* When the first pull in flight is ready (shares constant until then), or UINT64_MAX. */
+static uint64_t xfer_next(const struct sy_sim_engine *e)
+{
+    uint64_t t = UINT64_MAX;
+    for (const struct sy_sim_req *r = e->loading.head; r; r = r->next)
+        if (r->xfer_done && r->ready_ns < t)
+            t = r->ready_ns;
+    double minleft;
+    uint32_t k = xfer_flowing(e, &minleft);
+    if (k > 0 && xfer_bw(e) > 0) {
+        uint64_t done = e->xfer_clock + (uint64_t)ceil(minleft * (double)k / xfer_bw(e));
+        if (done + xfer_base_ns(e) < t)
+            t = done + xfer_base_ns(e);
+    }
+    return t;
 }
 
 /* Admits a decode of a remote prefill: local prefix hit k blocks (in hit_scratch), blocks for the
@@ -819,14 +894,18 @@ static bool admit_remote(struct sy_sim_engine *e, struct sy_sim_req *r, uint32_t
     r->n_computed = hit;
     r->n_pulled = r->n_prompt - hit; /* >= 1: a hit never covers the whole prompt */
     r->n_cached = r->n_prompt;
-    uint64_t dur = sy_sim_xfer_ns(&e->p, r->n_pulled);
-    r->ready_ns = now + dur;
+    xfer_update(e, now); /* the shares change from now on */
+    double ranks = e->p.tp_size ? (double)e->p.tp_size : 1.0;
+    r->xfer_start = now;
+    r->xfer_left = (double)r->n_pulled * (double)e->p.kv_bytes_per_token / ranks;
+    r->xfer_done = false;
+    if (!(r->xfer_left > 0) || xfer_bw(e) <= 0)
+        xfer_finish(e, r, now);
     e->st.kv_pulled_tokens += r->n_pulled;
-    sy_sim_hist_observe(&e->st.xfer, (double)dur / 1e9);
     sy_sim_hist_observe(&e->st.xfer_bytes, (double)r->n_pulled * e->p.kv_bytes_per_token);
     list_remove(&e->waiting, r);
     r->state = SY_SIM_LOADING;
-    loading_insert(e, r);
+    list_push_back(&e->loading, r);
     return true;
 }
 
@@ -834,9 +913,12 @@ static bool admit_remote(struct sy_sim_engine *e, struct sy_sim_req *r, uint32_t
  * token but the last computed (vLLM recomputes the last one to sample the first token). */
 static void finish_loads(struct sy_sim_engine *e, uint64_t now)
 {
-    while (e->loading.head && e->loading.head->ready_ns <= now &&
-           e->running.n < e->p.max_num_seqs) {
-        struct sy_sim_req *r = e->loading.head;
+    xfer_update(e, now);
+    struct sy_sim_req *next;
+    for (struct sy_sim_req *r = e->loading.head; r && e->running.n < e->p.max_num_seqs; r = next) {
+        next = r->next;
+        if (!r->xfer_done || r->ready_ns > now)
+            continue;
         list_remove(&e->loading, r);
         r->n_computed = r->n_prompt - 1;
         r->state = SY_SIM_RUNNING;
@@ -955,9 +1037,10 @@ static void finish(struct sy_sim_engine *e, struct sy_sim_req *r, enum sy_sim_fi
 {
     if (r->state == SY_SIM_RUNNING)
         list_remove(&e->running, r);
-    else if (r->state == SY_SIM_LOADING)
+    else if (r->state == SY_SIM_LOADING) {
+        xfer_update(e, now); /* the others' shares grow from now on */
         list_remove(&e->loading, r);
-    else
+    } else
         list_remove(&e->waiting, r);
     if (r->hold_kv && why != SY_SIM_FINISH_ABORT && r->nblocks > 0)
         hold_blocks(e, r, now); /* vLLM holds only requests finished by length or stop */
@@ -1068,7 +1151,7 @@ uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
         return e->step_end;
     uint64_t t = UINT64_MAX;
     if (e->loading.head)
-        t = e->loading.head->ready_ns;
+        t = xfer_next(e);
     uint64_t x = next_expiry(e);
     return x < t ? x : t;
 }
@@ -1145,7 +1228,7 @@ bool sy_sim_engine_check(const struct sy_sim_engine *e)
         for (uint32_t i = 0; i < r->nblocks; i++)
             holders[r->blocks[i]]++;
         if (r->nblocks < blocks_for(e, r->n_prompt) || r->state != SY_SIM_LOADING ||
-            (r->next && r->next->ready_ns < r->ready_ns))
+            (!r->xfer_done && !(r->xfer_left > 0)))
             ok = false;
     }
     uint32_t nheld = 0;

@@ -57,8 +57,9 @@ const struct sy_sim_profile *sy_sim_profile_find(const char *name);
 /* Simulated duration of one step, in nanoseconds, for the given batch composition. */
 uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
                         uint64_t decode_seqs, uint64_t decode_ctx_tokens);
-/* Simulated duration of pulling the KV of `tokens` tokens from a prefill replica:
- * base + tokens x kv_bytes_per_token / tp_size / bandwidth (ranks pull in parallel). */
+/* Simulated duration of pulling the KV of `tokens` tokens from a prefill replica when no other
+ * pull shares the link: base + tokens x kv_bytes_per_token / tp_size / bandwidth (ranks pull in
+ * parallel). Concurrent pulls into one engine share the bandwidth equally. */
 uint64_t sy_sim_xfer_ns(const struct sy_sim_profile *p, uint64_t tokens);
 
 enum sy_sim_finish {
@@ -115,7 +116,10 @@ struct sy_sim_req {
     bool hold_kv;          /* prefill for a remote decode: hold the blocks after finish */
     uint64_t hold_key;     /* key the held blocks are found by */
     bool remote_kv;        /* decode of a remote prefill: pull the prompt's KV */
-    uint64_t ready_ns;     /* LOADING: when the pull completes */
+    uint64_t ready_ns;     /* LOADING: when the pull completes (valid once xfer_done) */
+    uint64_t xfer_start;   /* LOADING: when the pull started */
+    double xfer_left;      /* LOADING: bytes per rank still to move */
+    bool xfer_done;        /* LOADING: the bytes have arrived (ready_ns adds the fixed cost) */
     uint32_t tokens_cap;   /* capacity of tokens */
     uint32_t sched_tokens; /* tokens scheduled in the step in flight */
     bool first_sched_done; /* prefix-cache stats and queue time already recorded */

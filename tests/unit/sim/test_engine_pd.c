@@ -427,6 +427,45 @@ static void test_decode_pulls_wait_for_blocks_and_abort_cleanly(void **state)
     sy_sim_engine_free(d);
 }
 
+/* Pulls in flight share the link: alone a 1000-token pull moves its bytes in 1 ms (+0.5 ms);
+ * a second one starting 0.5 ms later halves both shares until the first is done. */
+static void test_concurrent_pulls_share_the_link(void **state)
+{
+    (void)state;
+    struct sy_sim_profile p = small_profile();
+    struct sy_sim_engine *d = make(&p);
+    uint32_t a[1000], b[1000], c[1000], x[1000];
+    fill(a, 1000, 1);
+    fill(b, 1000, 10000);
+    fill(c, 1000, 20000);
+    fill(x, 1000, 30000);
+    struct rec ra, rb, rc, rx;
+    submit(d, a, 1000, 2, &ra, false, 0, SY_SIM_PULL_OK, 0);
+    sy_sim_engine_advance(d, 0);
+    submit(d, b, 1000, 2, &rb, false, 0, SY_SIM_PULL_OK, 500 * US);
+    drain_until(d, 500 * US, UINT64_MAX - 1);
+    /* a: 500 us alone + its other 500 KB at half rate (1000 us) = bytes at 1500, ready 2000;
+     * b: 500 KB shared by 1500, the rest alone by 2000, ready 2500 */
+    assert_int_equal(ra.loaded_ns, 2000 * US);
+    /* b's KV is ready at 2500 while a's first step (1.1 ms) runs: it joins at that step's end */
+    assert_int_equal(rb.loaded_ns, 3100 * US);
+    const struct sy_sim_stats *st = sy_sim_engine_stats(d);
+    assert_int_equal(st->xfer.count, 2);
+    assert_true(st->xfer.sum > 0.0039999 && st->xfer.sum < 0.0040001); /* 2.0 + 2.0 ms */
+    /* an abort mid-pull gives its share back: c alone again from the abort on */
+    uint64_t t0 = 100 * MS;
+    submit(d, c, 1000, 2, &rc, false, 0, SY_SIM_PULL_OK, t0);
+    struct sy_sim_req *qx = submit(d, x, 1000, 2, &rx, false, 0, SY_SIM_PULL_OK, t0);
+    sy_sim_engine_advance(d, t0);
+    sy_sim_engine_advance(d, t0 + 400 * US); /* 200 KB each so far */
+    sy_sim_engine_abort(d, qx, t0 + 400 * US);
+    drain_until(d, t0 + 400 * US, UINT64_MAX - 1);
+    assert_int_equal(rc.loaded_ns, t0 + (400 + 800 + 500) * US);
+    assert_int_equal(rx.ntok, 0);
+    assert_true(sy_sim_engine_check(d));
+    sy_sim_engine_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_prefill_chunk_stalls_streams_only_when_aggregated),
         cmocka_unit_test(test_held_blocks_fill_the_prefill_replica),
         cmocka_unit_test(test_decode_pulls_wait_for_blocks_and_abort_cleanly),
+        cmocka_unit_test(test_concurrent_pulls_share_the_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
