@@ -586,8 +586,19 @@ static uint64_t next_expiry(const struct sy_sim_engine *e)
     return UINT64_MAX;
 }
 
+uint64_t sy_sim_tokens_hash(const uint32_t *tokens, uint32_t n)
+{
+    return tokens_hash(tokens, n);
+}
+
 enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
                                     uint32_t n, uint64_t now_ns)
+{
+    return sy_sim_engine_pull_hashed(e, key, n, tokens_hash(tokens, n), now_ns);
+}
+
+enum sy_sim_pull sy_sim_engine_pull_hashed(struct sy_sim_engine *e, uint64_t key, uint32_t n,
+                                           uint64_t hash, uint64_t now_ns)
 {
     expire_held(e, now_ns);
     for (struct sy_sim_held *h = e->held_head; h; h = h->next) {
@@ -595,7 +606,7 @@ enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const
             continue;
         if (h->claimed)
             return SY_SIM_PULL_REUSED;
-        if (h->n_tokens != n || h->tok_hash != tokens_hash(tokens, n))
+        if (h->n_tokens != n || h->tok_hash != hash)
             return SY_SIM_PULL_MISMATCH;
         h->claimed = true;
         return SY_SIM_PULL_OK;

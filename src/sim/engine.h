@@ -240,6 +240,11 @@ struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct
  * this engine's callbacks. */
 enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
                                     uint32_t n, uint64_t now_ns);
+/* The same with the prompt given as its length and sy_sim_tokens_hash (a remote decode). */
+enum sy_sim_pull sy_sim_engine_pull_hashed(struct sy_sim_engine *e, uint64_t key, uint32_t n,
+                                           uint64_t hash, uint64_t now_ns);
+/* The prompt fingerprint held KV is matched by: XXH64 of the token ids (as LE32). */
+uint64_t sy_sim_tokens_hash(const uint32_t *tokens, uint32_t n);
 /* Frees the blocks of a claimed held entry (they stay cached), as vLLM frees them when the
  * decode's NIXL read is done. Returns 0, or SY_ENOTFOUND when no claimed entry has that key.
  * Must not be called from this engine's callbacks. */

@@ -17,7 +17,9 @@
 struct sy_http_req;
 struct sy_http_server;
 struct sy_sim_kvpub;
+struct sy_upstream_pool;
 struct sim_call;
+struct sim_remote;
 
 struct replica {
     struct sy_sim_server *srv;   /* owner */
@@ -52,6 +54,8 @@ struct sy_sim_server {
     struct sim_release *releases;           /* pulls done or given up: free the held KV */
     uint32_t nreleases, releases_cap;       /* their count and capacity */
     bool pd_busy;                           /* inside sy_sim__pd_process */
+    struct sy_upstream_pool *up;            /* side-channel client (created on first use) */
+    struct sim_remote *remotes;             /* side-channel exchanges in flight */
 };
 
 /* What a request asks of P/D (parsed by sy_sim__pd_parse). */
@@ -68,6 +72,12 @@ struct sim_pd {
     enum sy_sim_pull claim; /* NIXL_DECODE: UNKNOWN when the params cannot name held KV */
     int32_t engine;         /* NIXL_DECODE: replica index named by remote_engine_id, or -1 */
     uint64_t key;           /* NIXL_DECODE: held key from remote_request_id; SG: the room */
+    bool remote;            /* NIXL_DECODE: held by another process, claimed over its side
+                               channel at remote_host:remote_port */
+    uint16_t rport;         /* remote: remote_port */
+    char rhost[64];         /* remote: remote_host */
+    char reid[64];          /* remote: remote_engine_id */
+    char rrid[64];          /* remote: remote_request_id */
 };
 
 /* An SGLang room whose prefill ended. */
@@ -105,6 +115,7 @@ struct sim_call {
     bool parked;                            /* in the parked list */
     bool pulled;                            /* claimed held KV on replica pd.engine (key pd.key) */
     bool released;                          /* that claim was handed back for release */
+    struct sim_remote *claim;               /* side-channel claim in flight (parked meanwhile) */
 };
 
 /* sim_server.c */
@@ -138,6 +149,9 @@ void sy_sim__pd_on_loaded(void *ud, struct sy_sim_req *q, uint64_t now_ns);
  * closes the park timer (returns true when a handle close is pending, cb runs then). */
 void sy_sim__pd_start(struct sy_sim_server *s);
 bool sy_sim__pd_close(struct sy_sim_server *s, uv_close_cb cb);
+/* The side channel a replica serves for decodes of other processes (POST /_sim/kv/claim and
+ * /_sim/kv/release): answers req. */
+void sy_sim__pd_handle_side_channel(struct replica *r, struct sy_http_req *req, bool claim);
 /* Fills r->engine_id with a UUID-shaped id derived from seed, start time and index. */
 void sy_sim__pd_engine_id(struct replica *r, uint64_t seed);
 

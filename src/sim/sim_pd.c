@@ -16,9 +16,10 @@
  *                   held for another prompt make a local prefill, counted by reason. The claim
  *                   frees the prefill's blocks when the decode engine reports the read done
  *                   (on_loaded) or the decode's client leaves first.
- *   Real NIXL resolves remote_engine_id through a handshake with remote_host:remote_port;
- *   replicas of one process resolve it directly, so the fields are still shaped like vLLM's
- *   (remote_port is VLLM_NIXL_SIDE_CHANNEL_PORT's default 5600 plus the replica index).
+ *   Real NIXL resolves remote_engine_id through a handshake with its side channel at
+ *   remote_host:remote_port. Replicas of one process resolve it directly; for a prefill replica
+ *   of another process, the sim's side channel is the prefill replica's HTTP port (remote_port)
+ *   with two private endpoints, /_sim/kv/claim and /_sim/kv/release (below).
  *
  * SGLang PD (--kv-connector sglang): the same body with bootstrap_host, bootstrap_port and
  * bootstrap_room goes to a prefill and a decode replica at once. The prefill replica computes
@@ -45,9 +46,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "http/client.h"
 #include "http/server.h"
-
-#define NIXL_SIDE_CHANNEL_PORT 5600 /* vLLM VLLM_NIXL_SIDE_CHANNEL_PORT default */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -146,8 +146,23 @@ static int parse_nixl(const struct replica *r, const cJSON *root, bool stream, s
             out->key = num;
             out->claim = SY_SIM_PULL_OK; /* a candidate: the pull decides */
         }
-        break;
+        return 0;
     }
+    /* another process: claim over its side channel */
+    const cJSON *host = cJSON_GetObjectItemCaseSensitive(kv, "remote_host");
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(kv, "remote_port");
+    if (!cJSON_IsString(host) || !cJSON_IsNumber(port) || port->valuedouble < 1 ||
+        port->valuedouble > 65535 || port->valuedouble != floor(port->valuedouble) ||
+        strlen(host->valuestring) >= sizeof out->rhost ||
+        strlen(eid->valuestring) >= sizeof out->reid ||
+        strlen(rid->valuestring) >= sizeof out->rrid)
+        return 0;
+    out->remote = true;
+    out->rport = (uint16_t)port->valuedouble;
+    snprintf(out->rhost, sizeof out->rhost, "%s", host->valuestring);
+    snprintf(out->reid, sizeof out->reid, "%s", eid->valuestring);
+    snprintf(out->rrid, sizeof out->rrid, "%s", rid->valuestring);
+    out->claim = SY_SIM_PULL_OK; /* a candidate: the remote replica decides */
     return 0;
 }
 
@@ -193,6 +208,173 @@ int sy_sim__pd_parse(const struct replica *r, const void *cjson_root, bool strea
     return parse_nixl(r, cjson_root, stream, out, err, errcap);
 }
 
+/* ---- side channel: decodes of one process, prefills of another --------------------------------
+ *
+ * A decode whose kv_transfer_params name an engine of another process is parked while it claims
+ * the KV with POST remote_host:remote_port/_sim/kv/claim {remote_engine_id, remote_request_id,
+ * num_tokens, tokens_hash}; the answer {"result": "ok"|"unknown"|"reused"|"expired"|"mismatch"}
+ * decides between a pull and a local prefill, and POST /_sim/kv/release hands the blocks back
+ * when the read is done. Any failure of the exchange is "unknown". A decode whose client leaves
+ * while its claim is in flight detaches from it; a late "ok" is released at once. */
+
+struct sim_remote {
+    struct sy_sim_server *s;        /* owner */
+    struct sim_call *c;             /* the parked decode; NULL for a release or once detached */
+    bool release;                   /* a release (else a claim) */
+    struct sy_buf req;              /* request bytes (sent from here) */
+    struct sy_buf resp;             /* response body */
+    int status;                     /* response status */
+    struct sy_upstream_req *ur;     /* the exchange */
+    struct sockaddr_storage sa;     /* the prefill replica's side channel */
+    char key[96];                   /* "host:port" pool key */
+    char reid[64], rrid[64];        /* what was claimed */
+    struct sim_remote *prev, *next; /* server list */
+};
+
+#define SIDE_TIMEOUT_NS (5ULL * 1000000000ULL)  /* connect and response timeout */
+#define SIDE_PARK_NS    (30ULL * 1000000000ULL) /* a claim's parked decode falls back by then */
+
+static void remote_unlink(struct sim_remote *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        x->s->remotes = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+}
+
+static void remote_free(struct sim_remote *x)
+{
+    remote_unlink(x);
+    sy_buf_fini(&x->req);
+    sy_buf_fini(&x->resp);
+    free(x);
+}
+
+static void on_remote_head(void *ud, const struct sy_upstream_head *h)
+{
+    ((struct sim_remote *)ud)->status = h->status;
+}
+
+static void on_remote_body(void *ud, const char *p, size_t n)
+{
+    struct sim_remote *x = ud;
+    if (x->resp.len + n <= 4096)
+        sy_buf_append(&x->resp, p, n);
+}
+
+static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_sim_pull pull);
+static void remote_send(struct sy_sim_server *s, struct sim_remote *x);
+
+/* Sends a release for what x claimed (a new exchange). */
+static void remote_release(struct sy_sim_server *s, const struct sim_remote *from)
+{
+    struct sim_remote *x = SY_NEW(struct sim_remote);
+    x->s = s;
+    x->release = true;
+    x->sa = from->sa;
+    memcpy(x->key, from->key, sizeof x->key);
+    memcpy(x->reid, from->reid, sizeof x->reid);
+    memcpy(x->rrid, from->rrid, sizeof x->rrid);
+    remote_send(s, x);
+}
+
+static enum sy_sim_pull parse_result(const struct sim_remote *x)
+{
+    if (x->status != 200)
+        return SY_SIM_PULL_UNKNOWN;
+    cJSON *root = cJSON_ParseWithLength(x->resp.data ? x->resp.data : "", x->resp.len);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "result");
+    enum sy_sim_pull out = SY_SIM_PULL_UNKNOWN;
+    for (int i = SY_SIM_PULL_OK; cJSON_IsString(res) && i < SY_SIM_PULL_N_; i++)
+        if (strcmp(res->valuestring, sy_sim_pull_name((enum sy_sim_pull)i)) == 0)
+            out = (enum sy_sim_pull)i;
+    cJSON_Delete(root);
+    return out;
+}
+
+static void on_remote_done(void *ud, int err)
+{
+    struct sim_remote *x = ud;
+    struct sy_sim_server *s = x->s;
+    x->ur = NULL;
+    if (x->release) {
+        if (err != 0 || x->status != 200)
+            sy_warn("sim: KV release at %s failed (%s, status %d)", x->key,
+                    err ? sy_strerror(err) : "ok", x->status);
+        remote_free(x);
+        return;
+    }
+    enum sy_sim_pull res = err == 0 ? parse_result(x) : SY_SIM_PULL_UNKNOWN;
+    if (err != 0)
+        sy_warn("sim: KV claim at %s failed: %s", x->key, sy_strerror(err));
+    struct sim_call *c = x->c;
+    if (!c && res == SY_SIM_PULL_OK)
+        remote_release(s, x); /* its decode is gone: hand the blocks back */
+    remote_free(x);
+    if (c) {
+        c->claim = NULL;
+        unpark_submit(s, c, res);
+    }
+}
+
+static void remote_send(struct sy_sim_server *s, struct sim_remote *x)
+{
+    if (!s->up)
+        s->up = sy_upstream_pool_new(s->loop, 60ULL * 1000000000ULL, 4);
+    sy_buf_init(&x->resp);
+    struct sy_buf body;
+    sy_buf_init(&body);
+    sy_buf_puts(&body, "{\"remote_engine_id\":");
+    sy_buf_json_str(&body, x->reid, strlen(x->reid));
+    sy_buf_puts(&body, ",\"remote_request_id\":");
+    sy_buf_json_str(&body, x->rrid, strlen(x->rrid));
+    if (!x->release) {
+        struct sim_call *c = x->c;
+        sy_buf_printf(&body, ",\"num_tokens\":%u,\"tokens_hash\":\"%016llx\"", c->n_prompt,
+                      (unsigned long long)sy_sim_tokens_hash(c->park_ids, c->n_prompt));
+    }
+    sy_buf_puts(&body, "}");
+    sy_buf_init(&x->req);
+    sy_buf_printf(&x->req,
+                  "POST /_sim/kv/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  x->release ? "release" : "claim", x->key, body.len);
+    sy_buf_append(&x->req, body.data, body.len);
+    sy_buf_fini(&body);
+    x->prev = NULL;
+    x->next = s->remotes;
+    if (s->remotes)
+        s->remotes->prev = x;
+    s->remotes = x;
+    uv_buf_t b = uv_buf_init(x->req.data, (unsigned)x->req.len);
+    struct sy_upstream_cbs cbs = {
+        .on_head = on_remote_head, .on_body = on_remote_body, .on_done = on_remote_done};
+    x->ur = sy_upstream_send(s->up, x->key, (const struct sockaddr *)&x->sa, &b, 1, SIDE_TIMEOUT_NS,
+                             SIDE_TIMEOUT_NS, &cbs, x);
+}
+
+/* Starts the claim of a parked decode's remote KV. Returns false when remote_host is not an
+ * address (nothing started). */
+static bool remote_claim(struct sy_sim_server *s, struct sim_call *c)
+{
+    struct sim_remote *x = SY_NEW(struct sim_remote);
+    x->s = s;
+    x->c = c;
+    if (uv_ip4_addr(c->pd.rhost, c->pd.rport, (struct sockaddr_in *)&x->sa) != 0 &&
+        uv_ip6_addr(c->pd.rhost, c->pd.rport, (struct sockaddr_in6 *)&x->sa) != 0) {
+        free(x);
+        return false;
+    }
+    snprintf(x->key, sizeof x->key, "%s:%u", c->pd.rhost, c->pd.rport);
+    memcpy(x->reid, c->pd.reid, sizeof x->reid);
+    memcpy(x->rrid, c->pd.rrid, sizeof x->rrid);
+    c->claim = x;
+    remote_send(s, x);
+    return true;
+}
+
 /* ---- submission ---------------------------------------------------------------------------- */
 
 /* Claims the KV held under room from whichever prefill replica holds it (its index in *at);
@@ -220,6 +402,17 @@ static void queue_release(struct sim_call *c)
         return;
     c->released = true;
     struct sy_sim_server *s = c->rep->srv;
+    if (c->pd.remote) {
+        struct sim_remote from = {0};
+        if (uv_ip4_addr(c->pd.rhost, c->pd.rport, (struct sockaddr_in *)&from.sa) != 0 &&
+            uv_ip6_addr(c->pd.rhost, c->pd.rport, (struct sockaddr_in6 *)&from.sa) != 0)
+            return;
+        snprintf(from.key, sizeof from.key, "%s:%u", c->pd.rhost, c->pd.rport);
+        memcpy(from.reid, c->pd.reid, sizeof from.reid);
+        memcpy(from.rrid, c->pd.rrid, sizeof from.rrid);
+        remote_release(s, &from);
+        return;
+    }
     if (s->nreleases == s->releases_cap) {
         s->releases_cap = s->releases_cap ? s->releases_cap * 2 : 16;
         s->releases = sy_xrealloc(s->releases, s->releases_cap * sizeof *s->releases);
@@ -238,6 +431,25 @@ void sy_sim__pd_on_loaded(void *ud, struct sy_sim_req *q, uint64_t now_ns)
 }
 
 static void park_arm(struct sy_sim_server *s);
+
+/* Parks c (no engine request yet) with a copy of its prompt until wall time deadline. */
+static void park(struct sy_sim_server *s, struct sim_call *c, const uint32_t *ids, uint32_t n,
+                 int64_t max_tokens, uint64_t deadline)
+{
+    c->park_ids = sy_xmalloc((size_t)n * sizeof *ids);
+    memcpy(c->park_ids, ids, (size_t)n * sizeof *ids);
+    c->park_max_tokens = max_tokens;
+    c->park_deadline = deadline;
+    c->park_prev = s->park_tail;
+    c->park_next = NULL;
+    if (s->park_tail)
+        s->park_tail->park_next = c;
+    else
+        s->park_head = c;
+    s->park_tail = c;
+    c->parked = true;
+    park_arm(s);
+}
 
 static void park_unlink(struct sy_sim_server *s, struct sim_call *c)
 {
@@ -272,7 +484,13 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
         break;
     case SIM_PD_NIXL_DECODE:
         sub.pull = SY_SIM_PULL_UNKNOWN;
-        if (c->pd.claim == SY_SIM_PULL_OK) {
+        if (c->pd.claim == SY_SIM_PULL_OK && c->pd.remote) {
+            park(s, c, ids, n, max_tokens, sy_now_ns() + SIDE_PARK_NS);
+            if (remote_claim(s, c))
+                return 0;
+            sy_sim__pd_client_gone(c); /* remote_host is no address: unpark, prefill here */
+            sub.pull = SY_SIM_PULL_UNKNOWN;
+        } else if (c->pd.claim == SY_SIM_PULL_OK) {
             struct replica *p = &s->reps[c->pd.engine];
             sub.pull = sy_sim_engine_pull(p->eng, c->pd.key, ids, n, now);
             if (p != r)
@@ -283,20 +501,9 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
         sub.pull = pull_room(s, c->pd.key, ids, n, now, &c->pd.engine);
         if (sub.pull == SY_SIM_PULL_UNKNOWN) {
             /* the prefill may not have finished (or arrived) yet: wait for it */
-            c->park_ids = sy_xmalloc((size_t)n * sizeof *ids);
-            memcpy(c->park_ids, ids, (size_t)n * sizeof *ids);
-            c->park_max_tokens = max_tokens;
             double wait_ns = r->srv->opts.prof.kv_lease_s * 1e9 / s->opts.time_scale;
-            c->park_deadline = sy_now_ns() + (wait_ns > 1e18 ? (uint64_t)1e18 : (uint64_t)wait_ns);
-            c->park_prev = s->park_tail;
-            c->park_next = NULL;
-            if (s->park_tail)
-                s->park_tail->park_next = c;
-            else
-                s->park_head = c;
-            s->park_tail = c;
-            c->parked = true;
-            park_arm(s);
+            park(s, c, ids, n, max_tokens,
+                 sy_now_ns() + (wait_ns > 1e18 ? (uint64_t)1e18 : (uint64_t)wait_ns));
             return 0;
         }
         break;
@@ -315,10 +522,14 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
 static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_sim_pull pull)
 {
     park_unlink(s, c);
+    if (c->claim) { /* timed out waiting for the side channel: a late "ok" is released */
+        c->claim->c = NULL;
+        c->claim = NULL;
+    }
     struct replica *r = c->rep;
     if (pull != SY_SIM_PULL_OK)
-        sy_info("sim: replica %u: %s decode leg prefills locally (bootstrap room %s)", r->index,
-                c->id, pull == SY_SIM_PULL_UNKNOWN ? "not served in time" : sy_sim_pull_name(pull));
+        sy_info("sim: replica %u: %s decode leg prefills locally (kv %s)", r->index, c->id,
+                sy_sim_pull_name(pull));
     struct sy_sim_submit sub = {.tokens = c->park_ids,
                                 .n_prompt = c->n_prompt,
                                 .max_tokens = c->park_max_tokens,
@@ -425,6 +636,10 @@ static void park_arm(struct sy_sim_server *s)
 void sy_sim__pd_client_gone(struct sim_call *c)
 {
     queue_release(c); /* a decode that leaves before its read completes frees the claim */
+    if (c->claim) {   /* its side-channel claim answers later: a late "ok" is released */
+        c->claim->c = NULL;
+        c->claim = NULL;
+    }
     if (c->pd.kind == SIM_PD_SG_PREFILL)
         room_ended(c->rep->srv, c->pd.key, true); /* its decodes stop waiting */
     if (!c->parked)
@@ -433,6 +648,50 @@ void sy_sim__pd_client_gone(struct sim_call *c)
     free(c->park_ids);
     c->park_ids = NULL;
     park_arm(c->rep->srv);
+}
+
+/* ---- the side channel's server half -------------------------------------------------------- */
+
+void sy_sim__pd_handle_side_channel(struct replica *r, struct sy_http_req *req, bool claim)
+{
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *eid = cJSON_GetObjectItemCaseSensitive(root, "remote_engine_id");
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(root, "remote_request_id");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "num_tokens");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "tokens_hash");
+    uint64_t hash = 0;
+    char *end = NULL;
+    if (cJSON_IsString(h))
+        hash = strtoull(h->valuestring, &end, 16);
+    if (!cJSON_IsString(eid) || !cJSON_IsString(rid) ||
+        (claim && (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 4294967295.0 ||
+                   !end || *end != '\0' || end == h->valuestring))) {
+        cJSON_Delete(root);
+        sy_http_respond_error(req, 400, "BadRequestError", NULL,
+                              claim ? "expected {remote_engine_id, remote_request_id, num_tokens, "
+                                      "tokens_hash}"
+                                    : "expected {remote_engine_id, remote_request_id}",
+                              NULL);
+        return;
+    }
+    uint32_t index;
+    uint64_t key;
+    bool mine = strcmp(eid->valuestring, r->engine_id) == 0 &&
+                parse_request_id(rid->valuestring, &index, &key) && index == (r->index & 0xffff);
+    char out[64];
+    if (claim) {
+        enum sy_sim_pull res =
+            mine ? sy_sim_engine_pull_hashed(r->eng, key, (uint32_t)n->valuedouble, hash,
+                                             sy_sim__now(r->srv))
+                 : SY_SIM_PULL_UNKNOWN;
+        snprintf(out, sizeof out, "{\"result\":\"%s\"}", sy_sim_pull_name(res));
+    } else {
+        bool freed = mine && sy_sim_engine_release(r->eng, key) == 0;
+        snprintf(out, sizeof out, "{\"released\":%s}", freed ? "true" : "false");
+    }
+    cJSON_Delete(root);
+    sy_http_respond(req, 200, "application/json", NULL, out, strlen(out));
+    sy_sim__kick(r); /* held set changed: lease timer, freed blocks */
 }
 
 /* ---- responses ----------------------------------------------------------------------------- */
@@ -454,8 +713,8 @@ void sy_sim__pd_response_params(const struct sim_call *c, const struct sy_sim_re
                   r->engine_id, c->id);
     sy_buf_json_str(b, host, strlen(host));
     const struct sy_sim_profile *p = sy_sim_engine_profile(r->eng);
-    sy_buf_printf(b, ",\"remote_port\":%u,\"tp_size\":%u,\"remote_num_tokens\":%u}",
-                  NIXL_SIDE_CHANNEL_PORT + r->index, p->tp_size ? p->tp_size : 1, q->n_prompt);
+    sy_buf_printf(b, ",\"remote_port\":%u,\"tp_size\":%u,\"remote_num_tokens\":%u}", r->port,
+                  p->tp_size ? p->tp_size : 1, q->n_prompt);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -486,6 +745,14 @@ bool sy_sim__pd_close(struct sy_sim_server *s, uv_close_cb cb)
     free(s->releases);
     s->releases = NULL;
     s->nreleases = s->releases_cap = 0;
+    for (struct sim_remote *x = s->remotes; x; x = x->next)
+        if (x->ur)
+            sy_upstream_cancel(x->ur); /* no callback follows */
+    while (s->remotes)
+        remote_free(s->remotes);
+    if (s->up)
+        sy_upstream_pool_free(s->up);
+    s->up = NULL;
     if (!s->park_timer_init)
         return false;
     uv_timer_stop(&s->park_timer);

@@ -713,6 +713,10 @@ static void handle(void *ud, struct sy_http_req *req)
             return;
         }
         handle_completion(r, req, path.len == sizeof "/v1/chat/completions" - 1);
+    } else if (sy_str_eq_c(path, "/_sim/kv/claim") && post) {
+        sy_sim__pd_handle_side_channel(r, req, true);
+    } else if (sy_str_eq_c(path, "/_sim/kv/release") && post) {
+        sy_sim__pd_handle_side_channel(r, req, false);
     } else if (sy_str_eq_c(path, "/tokenize") && post) {
         handle_tokenize(r, req);
     } else if (sy_str_eq_c(path, "/v1/models") && get) {

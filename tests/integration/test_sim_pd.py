@@ -12,8 +12,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, metrics, post_json, process_log,  # noqa: E402
-                     request, run, start_process, test, wait_port, wait_until)
+from harness import (BIN, check, consecutive_ports, free_ports, metrics,  # noqa: E402
+                     post_json, process_log, request, run, start_process, test, wait_port,
+                     wait_until)
 
 MODEL = "Qwen/Qwen3-32B"
 PREFILL_PARAMS = {"do_remote_decode": True, "do_remote_prefill": False, "remote_engine_id": None,
@@ -130,7 +131,7 @@ def test_nixl_prefill_then_decode_without_recompute():
     check(len(blocks) == (n + 15) // 16 and len(set(blocks)) == len(blocks), len(blocks))
     check(kv["remote_engine_id"] == info(pre)["engine_id"], kv["remote_engine_id"])
     check(kv["remote_request_id"] == resp["id"], kv["remote_request_id"])
-    check(kv["remote_host"] == "127.0.0.1" and kv["remote_port"] == 5600, kv)
+    check(kv["remote_host"] == "127.0.0.1" and kv["remote_port"] == pre, kv)  # its side channel
     check(kv["tp_size"] == 2 and kv["remote_num_tokens"] == n, kv)
     m, _ = metrics(pre)
     check(series(m, "switchyard_sim_kv_held_requests") == 1)
@@ -252,6 +253,50 @@ def test_concurrent_chat_exchanges_across_a_fleet():
         check(series(m, "vllm:nixl_num_failed_transfers_total") == 0, i)
         check(series(m, "vllm:num_requests_running") == 0, i)
     check(pulls == n, pulls)
+
+
+@test
+def test_prefill_and_decode_in_separate_processes():
+    """`--role prefill` and `--role decode` as two processes (two pods): the decode claims the KV
+    over the prefill replica's side channel (remote_host:remote_port) and frees it when read."""
+    bp, bd = consecutive_ports(1), consecutive_ports(1)
+    pp = start_process([BIN, "sim", "--port", str(bp), "--role", "prefill", "--time-scale", "10"])
+    pd = start_process([BIN, "sim", "--port", str(bd), "--role", "decode", "--time-scale", "10",
+                        "--seed", "5"])
+    wait_port(bp, proc=pp)
+    wait_port(bd, proc=pd)
+    prompt = long_prompt(5000, "xp")
+    kv = prefill_leg(bp, prompt)["kv_transfer_params"]
+    check(kv["remote_port"] == bp and info(bp)["engine_id"] != info(bd)["engine_id"])
+    r = decode_leg(bd, prompt, kv, max_tokens=6)
+    check(r["usage"]["completion_tokens"] == 6)
+    md, _ = metrics(bd)
+    check(series(md, "switchyard_sim_kv_pulls_total") == 1)
+    check(series(md, "vllm:nixl_xfer_time_seconds_count") == 1)
+    # the decode's read completed: the prefill process freed the blocks
+    wait_until(lambda: series(metrics(bp)[0], "switchyard_sim_kv_held_requests") == 0,
+               timeout=10, what="release over the side channel")
+    check(series(metrics(bp)[0], "vllm:kv_cache_usage_perc") == 0)
+    # reused, mismatched, and a side channel nobody serves: local prefills, counted
+    decode_leg(bd, prompt, kv)
+    kv2 = prefill_leg(bp, long_prompt(2000, "xq"))["kv_transfer_params"]
+    decode_leg(bd, long_prompt(2000, "xr"), kv2)
+    dead = free_ports(1)[0]
+    decode_leg(bd, long_prompt(2000, "xs"), dict(kv2, remote_port=dead))
+    decode_leg(bd, long_prompt(2000, "xt"), dict(kv2, remote_host="not-an-address"))
+    md, _ = metrics(bd)
+    fb = {k: series(md, "switchyard_sim_pd_fallbacks_total", reason=k)
+          for k in ("unknown", "reused", "expired", "mismatch")}
+    check(fb == {"unknown": 2, "reused": 1, "expired": 0, "mismatch": 1}, fb)
+    check(series(metrics(bp)[0], "switchyard_sim_kv_held_requests") == 1)  # xq: still held
+    # the side channel refuses malformed claims
+    st, _, _ = post_json(bp, "/_sim/kv/claim", {"remote_engine_id": 1})
+    check(st == 400, st)
+    st, _, data = post_json(bp, "/_sim/kv/claim",
+                            {"remote_engine_id": "x", "remote_request_id": "y", "num_tokens": 3,
+                             "tokens_hash": "00ff"})
+    check(st == 200 and json.loads(data)["result"] == "unknown", data)
+    check(pp.poll() is None and pd.poll() is None)
 
 
 @test
