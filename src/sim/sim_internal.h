@@ -33,6 +33,7 @@ struct replica {
     uint64_t next_id;            /* response id counter */
     enum sy_sim_role role;       /* P/D role */
     char engine_id[40];          /* NixlConnector remote_engine_id (a UUID) */
+    uint32_t nparked;            /* its decodes parked in sim_pd.c */
 };
 
 struct sy_sim_server {

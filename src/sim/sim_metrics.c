@@ -164,7 +164,7 @@ const char *sy_sim_role_name(enum sy_sim_role r)
  * decodes, and the decode legs it had to prefill locally, by reason. */
 void sy_sim_render_pd_metrics(const struct sy_sim_engine *e, const char *model,
                               enum sy_sim_role role, enum sy_sim_connector conn,
-                              const char *engine_id, struct sy_buf *out)
+                              const char *engine_id, uint32_t parked, struct sy_buf *out)
 {
     const struct sy_sim_stats *st = sy_sim_engine_stats(e);
     histogram(out, model, "vllm:nixl_xfer_time_seconds",
@@ -192,6 +192,9 @@ void sy_sim_render_pd_metrics(const struct sy_sim_engine *e, const char *model,
     gauge(out, model, "switchyard_sim_kv_held_requests",
           "Finished prefills whose KV blocks are held for a remote decode.",
           sy_sim_engine_num_held(e));
+    gauge(out, model, "switchyard_sim_pd_parked_requests",
+          "Decode legs waiting for their prefill's KV to be offered (SGLang room, side channel).",
+          parked);
     counter(out, model, "switchyard_sim_kv_pulls_total",
             "Decode legs whose prompt KV was pulled from a prefill replica.", st->kv_pulls);
     counter(out, model, "switchyard_sim_kv_pulled_tokens_total",

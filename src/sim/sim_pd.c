@@ -448,6 +448,7 @@ static void park(struct sy_sim_server *s, struct sim_call *c, const uint32_t *id
         s->park_head = c;
     s->park_tail = c;
     c->parked = true;
+    c->rep->nparked++;
     park_arm(s);
 }
 
@@ -463,6 +464,7 @@ static void park_unlink(struct sy_sim_server *s, struct sim_call *c)
         s->park_tail = c->park_prev;
     c->park_prev = c->park_next = NULL;
     c->parked = false;
+    c->rep->nparked--;
 }
 
 int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64_t max_tokens)

@@ -728,7 +728,7 @@ static void handle(void *ud, struct sy_http_req *req)
         sy_buf_init(&b);
         sy_sim_render_metrics(r->eng, r->srv->model, &b);
         sy_sim_render_pd_metrics(r->eng, r->srv->model, r->role, r->srv->opts.connector,
-                                 r->engine_id, &b);
+                                 r->engine_id, r->nparked, &b);
         sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                         b.data ? b.data : "", b.len);
         sy_buf_fini(&b);

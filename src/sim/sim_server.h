@@ -87,10 +87,11 @@ void sy_sim_server_close(struct sy_sim_server *s);
 /* Renders the engine's state as vLLM's /metrics exposition (appends to out). */
 void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, struct sy_buf *out);
 /* Appends the P/D series of one replica: vLLM's NIXL metrics and Switchyard's replica info
- * (role, connector, engine id), held KV and fallbacks by reason. */
+ * (role, connector, engine id), held KV, decodes parked waiting for their KV (parked), and
+ * fallbacks by reason. */
 void sy_sim_render_pd_metrics(const struct sy_sim_engine *e, const char *model,
                               enum sy_sim_role role, enum sy_sim_connector conn,
-                              const char *engine_id, struct sy_buf *out);
+                              const char *engine_id, uint32_t parked, struct sy_buf *out);
 
 /* Entry point of `switchyard sim`. */
 int sy_sim_main(int argc, char **argv);

@@ -169,8 +169,8 @@ def test_nixl_prefill_then_decode_without_recompute():
 
 @test
 def test_nixl_unknown_reused_mismatched_and_expired_params_fall_back():
-    # lease 2 simulated seconds = 0.2 s of wall time at time-scale 10
-    p, base = start_fleet("--time-scale", "10", "--kv-lease", "2")
+    # lease 20 simulated seconds = 2 s of wall time at time-scale 10
+    p, base = start_fleet("--time-scale", "10", "--kv-lease", "20")
     pre, dec = base, base + 1
     prompt = long_prompt(3000, "fb")
     kv = prefill_leg(pre, prompt)["kv_transfer_params"]
@@ -189,7 +189,7 @@ def test_nixl_unknown_reused_mismatched_and_expired_params_fall_back():
     # expired: nothing pulls within the lease
     kv3 = prefill_leg(pre, long_prompt(3000, "ex"))["kv_transfer_params"]
     wait_until(lambda: series(metrics(pre)[0], "vllm:nixl_num_kv_expired_reqs_total") >= 2,
-               timeout=10, what="leases to expire")
+               timeout=30, what="leases to expire")
     m, _ = metrics(pre)
     check(series(m, "switchyard_sim_kv_held_requests") == 0)
     check(series(m, "vllm:nixl_num_kv_expired_reqs_total") == 2)  # mm's and ex's
@@ -380,8 +380,11 @@ def test_long_prefill_stalls_streams_only_on_an_aggregated_replica():
                    for i in range(8)]
         for t in threads:
             t.start()
-        wait_until(lambda: series(metrics(port)[0], "vllm:generation_tokens_total") >= 8 * 10,
-                   timeout=20, what="streams decoding")
+        def decoding():
+            m, _ = metrics(port)
+            return (series(m, "vllm:num_requests_running") == 8 and
+                    series(m, "vllm:generation_tokens_total") >= 8 * 5)
+        wait_until(decoding, timeout=20, what="streams decoding")
         t0 = time.time()
         if label == "aggregated":
             st, _, _ = post_json(port, "/v1/completions",
@@ -408,7 +411,7 @@ def test_long_prefill_stalls_streams_only_on_an_aggregated_replica():
 
 @test
 def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
-    p, base = start_fleet("--time-scale", "10", "--kv-connector", "sglang", "--kv-lease", "3",
+    p, base = start_fleet("--time-scale", "10", "--kv-connector", "sglang", "--kv-lease", "30",
                           prefill=1, decode=1)
     pre, dec = base, base + 1
     prompt = long_prompt(4000, "sg")
@@ -422,7 +425,8 @@ def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
         res["d"] = post_json(dec, "/v1/completions", body, timeout=60)
     t = threading.Thread(target=run_decode)
     t.start()
-    time.sleep(0.2)
+    wait_until(lambda: series(metrics(dec)[0], "switchyard_sim_pd_parked_requests") == 1,
+               timeout=10, what="the decode to wait for its prefill")
     st, _, data = post_json(pre, "/v1/completions", body, timeout=60)
     t.join(60)
     check(st == 200)
@@ -441,7 +445,7 @@ def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
     st, _, _ = post_json(dec, "/v1/completions", body2)
     check(st == 200)
     check(series(metrics(dec)[0], "switchyard_sim_kv_pulls_total") == 2)
-    # a room no prefill serves: the decode falls back after the wait (3 s simulated = 0.3 s)
+    # a room no prefill serves: the decode falls back after the wait (30 s simulated = 3 s)
     st, _, data = post_json(dec, "/v1/completions", dict(body, bootstrap_room=777), timeout=30)
     check(st == 200 and json.loads(data)["usage"]["completion_tokens"] == 12)
     md, _ = metrics(dec)
@@ -451,9 +455,11 @@ def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
     c = http.client.HTTPConnection("127.0.0.1", dec, timeout=5)
     c.request("POST", "/v1/completions", json.dumps(dict(body, bootstrap_room=999)),
               {"Content-Type": "application/json"})
-    time.sleep(0.05)
+    wait_until(lambda: series(metrics(dec)[0], "switchyard_sim_pd_parked_requests") == 1,
+               timeout=10, what="the decode to wait for its room")
     c.close()
-    time.sleep(0.5)
+    wait_until(lambda: series(metrics(dec)[0], "switchyard_sim_pd_parked_requests") == 0,
+               timeout=2, what="the abandoned decode to be dropped")
     md, _ = metrics(dec)
     check(series(md, "switchyard_sim_pd_fallbacks_total", reason="unknown") == 1)
     check(series(md, "vllm:num_requests_waiting") == 0 and series(md, "vllm:num_requests_running") == 0)
@@ -469,9 +475,10 @@ def test_sglang_bootstrap_pairs_prefill_and_decode_by_room():
 def test_sglang_decode_stops_waiting_when_its_prefill_is_aborted():
     """A decode waits for its room; the prefill's client leaves mid-prefill (the prefill is
     aborted): the decode prefills locally at once instead of waiting out the 120 s lease."""
+    tokens = 24000  # ~1.5 s of prefill at time-scale 1: the prefill's client leaves long before
     p, base = start_fleet("--time-scale", "1", "--kv-connector", "sglang", "--kv-lease", "120")
     pre, dec = base, base + 1
-    body = {"model": MODEL, "prompt": long_prompt(8000, "ab"), "max_tokens": 3,
+    body = {"model": MODEL, "prompt": long_prompt(tokens, "ab"), "max_tokens": 3,
             "bootstrap_host": "127.0.0.1", "bootstrap_port": 8998, "bootstrap_room": 4242}
     res = {}
     t = threading.Thread(target=lambda: res.setdefault("d", post_json(dec, "/v1/completions",
@@ -480,7 +487,7 @@ def test_sglang_decode_stops_waiting_when_its_prefill_is_aborted():
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", pre, timeout=5)
     c.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-    time.sleep(0.15)  # the 8k prefill takes ~0.5 s: still running
+    time.sleep(0.15)  # the prefill is still running
     c.close()
     t.join(60)
     check("d" in res, "the decode still waits for an aborted prefill")

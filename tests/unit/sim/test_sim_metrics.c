@@ -134,7 +134,7 @@ static void test_render_pd(void **state)
     }
     struct sy_buf b;
     sy_buf_init(&b);
-    sy_sim_render_pd_metrics(pe, "m", SY_SIM_ROLE_PREFILL, SY_SIM_CONN_NIXLV2, "e-1", &b);
+    sy_sim_render_pd_metrics(pe, "m", SY_SIM_ROLE_PREFILL, SY_SIM_CONN_NIXLV2, "e-1", 0, &b);
     const char *s = b.data;
     has_line(s, "# TYPE vllm:nixl_num_kv_expired_reqs_total counter");
     has_line(s, "vllm:nixl_num_kv_expired_reqs_total{engine=\"0\",model_name=\"m\"} 1.0");
@@ -142,7 +142,7 @@ static void test_render_pd(void **state)
                 "kv_connector=\"nixlv2\",role=\"prefill\"} 1.0");
     has_line(s, "switchyard_sim_kv_held_requests{engine=\"0\",model_name=\"m\"} 0.0");
     sy_buf_reset(&b);
-    sy_sim_render_pd_metrics(de, "m", SY_SIM_ROLE_DECODE, SY_SIM_CONN_SGLANG, "e-2", &b);
+    sy_sim_render_pd_metrics(de, "m", SY_SIM_ROLE_DECODE, SY_SIM_CONN_SGLANG, "e-2", 3, &b);
     s = b.data;
     has_line(s, "# TYPE vllm:nixl_xfer_time_seconds histogram");
     has_line(s, "vllm:nixl_xfer_time_seconds_bucket{engine=\"0\",model_name=\"m\","
@@ -151,6 +151,7 @@ static void test_render_pd(void **state)
     has_line(s, "vllm:nixl_bytes_transferred_sum{engine=\"0\",model_name=\"m\"} 40000.0");
     has_line(s, "vllm:nixl_num_failed_transfers_total{engine=\"0\",model_name=\"m\"} 1.0");
     has_line(s, "switchyard_sim_kv_pulls_total{engine=\"0\",model_name=\"m\"} 1.0");
+    has_line(s, "switchyard_sim_pd_parked_requests{engine=\"0\",model_name=\"m\"} 3.0");
     has_line(s, "switchyard_sim_kv_pulled_tokens_total{engine=\"0\",model_name=\"m\"} 40.0");
     has_line(s, "switchyard_sim_pd_fallbacks_total{engine=\"0\",model_name=\"m\","
                 "reason=\"expired\"} 1.0");
