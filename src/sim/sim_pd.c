@@ -355,9 +355,13 @@ static void remote_send(struct sy_sim_server *s, struct sim_remote *x)
                              SIDE_TIMEOUT_NS, &cbs, x);
 }
 
-/* Starts the claim of a parked decode's remote KV. Returns false when remote_host is not an
- * address (nothing started). */
-static bool remote_claim(struct sy_sim_server *s, struct sim_call *c)
+static void park(struct sy_sim_server *s, struct sim_call *c, const uint32_t *ids, uint32_t n,
+                 int64_t max_tokens, uint64_t deadline);
+
+/* Parks decode c and starts the claim of its remote KV. Returns false when remote_host is not
+ * an address (nothing started, c not parked). */
+static bool remote_claim(struct sy_sim_server *s, struct sim_call *c, const uint32_t *ids,
+                         uint32_t n, int64_t max_tokens)
 {
     struct sim_remote *x = SY_NEW(struct sim_remote);
     x->s = s;
@@ -367,6 +371,7 @@ static bool remote_claim(struct sy_sim_server *s, struct sim_call *c)
         free(x);
         return false;
     }
+    park(s, c, ids, n, max_tokens, sy_now_ns() + SIDE_PARK_NS); /* remote_send hashes park_ids */
     snprintf(x->key, sizeof x->key, "%s:%u", c->pd.rhost, c->pd.rport);
     memcpy(x->reid, c->pd.reid, sizeof x->reid);
     memcpy(x->rrid, c->pd.rrid, sizeof x->rrid);
@@ -487,11 +492,9 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
     case SIM_PD_NIXL_DECODE:
         sub.pull = SY_SIM_PULL_UNKNOWN;
         if (c->pd.claim == SY_SIM_PULL_OK && c->pd.remote) {
-            park(s, c, ids, n, max_tokens, sy_now_ns() + SIDE_PARK_NS);
-            if (remote_claim(s, c))
+            if (remote_claim(s, c, ids, n, max_tokens))
                 return 0;
-            sy_sim__pd_client_gone(c); /* remote_host is no address: unpark, prefill here */
-            sub.pull = SY_SIM_PULL_UNKNOWN;
+            /* remote_host is no address: a local prefill */
         } else if (c->pd.claim == SY_SIM_PULL_OK) {
             struct replica *p = &s->reps[c->pd.engine];
             sub.pull = sy_sim_engine_pull(p->eng, c->pd.key, ids, n, now);
