@@ -31,9 +31,27 @@
  * convention). Hashes are opaque engine keys to llm-d's indexer, which recomputes its own keys
  * from the token ids in BlockStored, so they need not equal vLLM's sha256 values.
  *
+ * P/D (NixlConnector's pull model, simplified to one KV group):
+ *   prefill side: a hold_kv request (do_remote_decode) runs as usual; when it finishes its blocks
+ *     are not freed but moved to a held entry (key, prompt hash, expiry = now + kv_lease_s),
+ *     listed in expiry order. sy_sim_engine_pull claims them for one decode (a second claim is
+ *     REUSED); sy_sim_engine_release frees them when that decode's read is done (on_loaded on
+ *     its engine) and leaves a tombstone so a later claim is still told apart from an unknown
+ *     key; advance frees unclaimed entries whose lease ran out (tombstone "expired",
+ *     vllm:nixl_num_kv_expired_reqs).
+ *   decode side: a request whose pull succeeded is admitted like any other (local prefix hits
+ *     first), but instead of a prefill chunk it allocates blocks for its whole prompt and waits
+ *     in the loading list (vLLM WAITING_FOR_REMOTE_KVS, outside the batch and the token budget)
+ *     while its uncached prompt tokens' KV arrives (sy_sim_xfer_ns alone; pulls in flight share
+ *     the link equally); then it joins the running batch with all but
+ *     its last prompt token computed, so its first step computes one token, as vLLM does.
+ *   Every running stream pays for a prefill chunk in the same step (step time is additive), so
+ *   an aggregated replica's ITL jumps by ~0.5 s per 8k-token chunk on the Qwen3-32B TP2
+ *   profile; a decode replica fed only by pulls never has a chunk in its steps.
+ *
  * Invariants (sy_sim_engine_check): sum over requests of holdings == refcount per block; the free
  * list holds exactly the refcount-0 blocks; every cached block is findable by its hash; waiting
- * requests hold no blocks.
+ * requests hold no blocks; held entries are counted as holders of their blocks.
  *
  * Rejected alternatives: a per-request latency formula (llm-d-inference-sim) cannot show
  * queueing, batching interference or cache pressure; a quadratic prefill-attention term was left
@@ -60,6 +78,13 @@ static const double ttft_bounds[] = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.
                                      20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
 static const double itl_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
                                     0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+/* vLLM's NixlPromMetrics: nixl_xfer_time_seconds uses its buckets[1:] */
+static const double xfer_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+                                     0.2,   0.3,  0.5,   0.75, 1.0,   5.0};
+/* bytes per pull: powers of 4 from 1 MiB to 64 GiB (Switchyard's choice) */
+static const double xfer_byte_bounds[] = {1048576.0,    4194304.0,     16777216.0,
+                                          67108864.0,   268435456.0,   1073741824.0,
+                                          4294967296.0, 17179869184.0, 68719476736.0};
 static const double req_bounds[] = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
                                     5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
                                     60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
@@ -78,24 +103,50 @@ struct sy_sim_list {
     uint32_t n;                     /* length */
 };
 
+/* KV blocks a finished prefill holds for a remote decode. */
+struct sy_sim_held {
+    uint64_t key;                    /* caller's key (request number, SGLang room) */
+    uint64_t expiry;                 /* lease end */
+    uint64_t tok_hash;               /* XXH64 of the prompt token ids */
+    uint32_t n_tokens;               /* prompt tokens */
+    uint32_t *blocks;                /* held block ids, owned */
+    uint32_t nblocks;                /* their count */
+    bool claimed;                    /* a decode is pulling them: no lease, freed by release */
+    struct sy_sim_held *prev, *next; /* expiry order */
+};
+
+#define TOMB_CAP 4096 /* keys remembered after their KV was pulled or expired */
+
+struct sy_sim_tomb {
+    uint64_t key;         /* the held key */
+    enum sy_sim_pull why; /* REUSED (pulled) or EXPIRED */
+};
+
 struct sy_sim_engine {
-    struct sy_sim_profile p;       /* profile with overrides, copied */
-    struct sy_sim_engine_cbs cbs;  /* callbacks */
-    uint64_t seed;                 /* determinism seed */
-    uint64_t next_seq;             /* next submission number */
-    struct sy_sim_block *blocks;   /* p.num_gpu_blocks blocks */
-    uint32_t free_head, free_tail; /* free list ends (head is evicted first) */
-    uint32_t nfree;                /* free list length */
-    uint32_t *ht;                  /* hash table slots: block id + 1, 0 = empty */
-    size_t ht_mask;                /* slots - 1 */
-    uint32_t ncached;              /* blocks in the hash table */
-    struct sy_sim_list waiting;    /* queue */
-    struct sy_sim_list running;    /* batch */
-    bool in_step;                  /* a step is in flight */
-    bool in_callbacks;             /* completing a step: aborts are deferred */
-    uint64_t step_end;             /* its end */
-    struct sy_sim_stats st;        /* counters and histograms */
-    uint32_t *hit_scratch;         /* block ids of a prefix hit */
+    struct sy_sim_profile p;                   /* profile with overrides, copied */
+    struct sy_sim_engine_cbs cbs;              /* callbacks */
+    uint64_t seed;                             /* determinism seed */
+    uint64_t next_seq;                         /* next submission number */
+    struct sy_sim_block *blocks;               /* p.num_gpu_blocks blocks */
+    uint32_t free_head, free_tail;             /* free list ends (head is evicted first) */
+    uint32_t nfree;                            /* free list length */
+    uint32_t *ht;                              /* hash table slots: block id + 1, 0 = empty */
+    size_t ht_mask;                            /* slots - 1 */
+    uint32_t ncached;                          /* blocks in the hash table */
+    struct sy_sim_list waiting;                /* queue */
+    struct sy_sim_list running;                /* batch */
+    bool in_step;                              /* a step is in flight */
+    bool in_callbacks;                         /* completing a step: aborts are deferred */
+    uint64_t step_end;                         /* its end */
+    struct sy_sim_stats st;                    /* counters and histograms */
+    uint32_t *hit_scratch;                     /* block ids of a prefix hit */
+    struct sy_sim_list loading;                /* pulling their prompt's KV, in admission order */
+    uint64_t xfer_clock;                       /* pulls' progress is accounted up to here */
+    struct sy_sim_held *held_head, *held_tail; /* held KV, expiry order */
+    uint32_t nheld;                            /* held entries */
+    struct sy_sim_tomb tombs[TOMB_CAP];        /* ring of pulled/expired keys */
+    uint32_t ntombs;                           /* valid tombs (<= TOMB_CAP) */
+    uint32_t tomb_next;                        /* next ring slot */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -188,6 +239,32 @@ uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
     if (!(ns >= 1.0))
         return 1;
     return (uint64_t)llround(ns);
+}
+
+uint64_t sy_sim_xfer_ns(const struct sy_sim_profile *p, uint64_t tokens)
+{
+    double ranks = p->tp_size ? (double)p->tp_size : 1.0;
+    double bytes = (double)tokens * (double)p->kv_bytes_per_token / ranks;
+    double us = p->kv_xfer_base_us;
+    if (p->kv_xfer_gbps > 0)
+        us += bytes / (p->kv_xfer_gbps * 1e3); /* GB/s = 1e3 bytes per us */
+    double ns = us * 1000.0;
+    if (!(ns >= 1.0))
+        return 1;
+    return (uint64_t)llround(ns);
+}
+
+const char *sy_sim_pull_name(enum sy_sim_pull p)
+{
+    switch (p) {
+    case SY_SIM_PULL_NONE: return "none";
+    case SY_SIM_PULL_OK: return "ok";
+    case SY_SIM_PULL_UNKNOWN: return "unknown";
+    case SY_SIM_PULL_REUSED: return "reused";
+    case SY_SIM_PULL_EXPIRED: return "expired";
+    case SY_SIM_PULL_MISMATCH: return "mismatch";
+    default: return "invalid";
+    }
 }
 
 size_t sy_sim_tokenize(const char *text, size_t len, uint32_t *out, size_t cap)
@@ -423,6 +500,141 @@ static void cache_full_blocks(struct sy_sim_engine *e, struct sy_sim_req *r)
     r->nhashed = nfull;
 }
 
+/* ---- held KV (prefill side of P/D) ---------------------------------------------------------- */
+
+static uint64_t tokens_hash(const uint32_t *t, uint32_t n)
+{
+    return XXH64(t, (size_t)n * sizeof *t, 0);
+}
+
+static void tomb_add(struct sy_sim_engine *e, uint64_t key, enum sy_sim_pull why)
+{
+    e->tombs[e->tomb_next] = (struct sy_sim_tomb){.key = key, .why = why};
+    e->tomb_next = (e->tomb_next + 1) % TOMB_CAP;
+    if (e->ntombs < TOMB_CAP)
+        e->ntombs++;
+}
+
+/* Unlinks h, frees its blocks (they stay cached, tail first) and h itself. */
+static void held_drop(struct sy_sim_engine *e, struct sy_sim_held *h, enum sy_sim_pull why)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        e->held_head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else
+        e->held_tail = h->prev;
+    e->nheld--;
+    for (uint32_t i = h->nblocks; i-- > 0;) {
+        uint32_t id = h->blocks[i];
+        if (--e->blocks[id].ref == 0)
+            free_push_back(e, id);
+    }
+    tomb_add(e, h->key, why);
+    free(h->blocks);
+    free(h);
+}
+
+/* Moves r's blocks into a new held entry (r keeps a borrowed view for on_finish). */
+static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t now)
+{
+    struct sy_sim_held *h = SY_NEW(struct sy_sim_held);
+    h->key = r->hold_key;
+    double lease_ns = e->p.kv_lease_s * 1e9;
+    h->expiry = lease_ns >= 1.8e19 ? UINT64_MAX : now + (uint64_t)lease_ns;
+    h->tok_hash = tokens_hash(r->tokens, r->n_prompt);
+    h->n_tokens = r->n_prompt;
+    h->blocks = r->blocks;
+    h->nblocks = r->nblocks;
+    r->blocks = NULL;
+    r->nblocks = r->blocks_cap = 0;
+    r->nhashed = 0;
+    r->held_blocks = h->blocks;
+    r->held_nblocks = h->nblocks;
+    h->prev = e->held_tail;
+    if (e->held_tail)
+        e->held_tail->next = h;
+    else
+        e->held_head = h;
+    e->held_tail = h;
+    e->nheld++;
+    e->st.kv_held_total++;
+}
+
+/* Frees unclaimed entries whose lease ended by now (claimed ones wait for their release). */
+static void expire_held(struct sy_sim_engine *e, uint64_t now)
+{
+    struct sy_sim_held *h = e->held_head;
+    while (h && h->expiry <= now) {
+        struct sy_sim_held *next = h->next;
+        if (!h->claimed) {
+            e->st.kv_expired++;
+            held_drop(e, h, SY_SIM_PULL_EXPIRED);
+        }
+        h = next;
+    }
+}
+
+/* The first lease that can still expire, or UINT64_MAX. */
+static uint64_t next_expiry(const struct sy_sim_engine *e)
+{
+    for (const struct sy_sim_held *h = e->held_head; h; h = h->next)
+        if (!h->claimed)
+            return h->expiry;
+    return UINT64_MAX;
+}
+
+uint64_t sy_sim_tokens_hash(const uint32_t *tokens, uint32_t n)
+{
+    return tokens_hash(tokens, n);
+}
+
+enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
+                                    uint32_t n, uint64_t now_ns)
+{
+    return sy_sim_engine_pull_hashed(e, key, n, tokens_hash(tokens, n), now_ns);
+}
+
+enum sy_sim_pull sy_sim_engine_pull_hashed(struct sy_sim_engine *e, uint64_t key, uint32_t n,
+                                           uint64_t hash, uint64_t now_ns)
+{
+    expire_held(e, now_ns);
+    for (struct sy_sim_held *h = e->held_head; h; h = h->next) {
+        if (h->key != key)
+            continue;
+        if (h->claimed)
+            return SY_SIM_PULL_REUSED;
+        if (h->n_tokens != n || h->tok_hash != hash)
+            return SY_SIM_PULL_MISMATCH;
+        h->claimed = true;
+        return SY_SIM_PULL_OK;
+    }
+    for (uint32_t i = 0; i < e->ntombs; i++) {
+        uint32_t slot = (e->tomb_next + TOMB_CAP - 1 - i) % TOMB_CAP; /* newest first */
+        if (e->tombs[slot].key == key)
+            return e->tombs[slot].why;
+    }
+    return SY_SIM_PULL_UNKNOWN;
+}
+
+int sy_sim_engine_release(struct sy_sim_engine *e, uint64_t key)
+{
+    for (struct sy_sim_held *h = e->held_head; h; h = h->next) {
+        if (h->key == key && h->claimed) {
+            held_drop(e, h, SY_SIM_PULL_REUSED);
+            return 0;
+        }
+    }
+    return SY_ENOTFOUND;
+}
+
+uint32_t sy_sim_engine_num_held(const struct sy_sim_engine *e)
+{
+    return e->nheld;
+}
+
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
 struct sy_sim_engine *sy_sim_engine_new(const struct sy_sim_profile *p, uint64_t seed,
@@ -459,6 +671,9 @@ struct sy_sim_engine *sy_sim_engine_new(const struct sy_sim_profile *p, uint64_t
     hist_init(&e->st.itl, itl_bounds, sizeof itl_bounds / sizeof itl_bounds[0]);
     hist_init(&e->st.e2e, req_bounds, sizeof req_bounds / sizeof req_bounds[0]);
     hist_init(&e->st.queue, req_bounds, sizeof req_bounds / sizeof req_bounds[0]);
+    hist_init(&e->st.xfer, xfer_bounds, sizeof xfer_bounds / sizeof xfer_bounds[0]);
+    hist_init(&e->st.xfer_bytes, xfer_byte_bounds,
+              sizeof xfer_byte_bounds / sizeof xfer_byte_bounds[0]);
     return e;
 }
 
@@ -474,14 +689,20 @@ void sy_sim_engine_free(struct sy_sim_engine *e)
 {
     if (!e)
         return;
-    struct sy_sim_list *lists[2] = {&e->waiting, &e->running};
-    for (int k = 0; k < 2; k++) {
+    struct sy_sim_list *lists[3] = {&e->waiting, &e->running, &e->loading};
+    for (int k = 0; k < 3; k++) {
         struct sy_sim_req *r = lists[k]->head;
         while (r) {
             struct sy_sim_req *next = r->next;
             req_free(r);
             r = next;
         }
+    }
+    while (e->held_head) {
+        struct sy_sim_held *h = e->held_head;
+        e->held_head = h->next;
+        free(h->blocks);
+        free(h);
     }
     free(e->blocks);
     free(e->ht);
@@ -493,8 +714,25 @@ struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t 
                                         uint32_t n_prompt, int64_t max_tokens, void *ud,
                                         uint64_t now_ns)
 {
-    if (n_prompt == 0 || n_prompt >= e->p.max_model_len || max_tokens == 0)
+    struct sy_sim_submit s = {
+        .tokens = tokens, .n_prompt = n_prompt, .max_tokens = max_tokens, .ud = ud};
+    return sy_sim_engine_submit_ex(e, &s, now_ns);
+}
+
+struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct sy_sim_submit *s,
+                                           uint64_t now_ns)
+{
+    const uint32_t *tokens = s->tokens;
+    uint32_t n_prompt = s->n_prompt;
+    int64_t max_tokens = s->max_tokens;
+    void *ud = s->ud;
+    if (n_prompt == 0 || n_prompt >= e->p.max_model_len || max_tokens == 0 ||
+        s->pull >= SY_SIM_PULL_N_)
         return NULL;
+    if (s->pull == SY_SIM_PULL_OK)
+        e->st.kv_pulls++;
+    else if (s->pull != SY_SIM_PULL_NONE)
+        e->st.pd_fallbacks[s->pull]++;
     struct sy_sim_req *r = SY_NEW(struct sy_sim_req);
     r->seq = e->next_seq++;
     r->ud = ud;
@@ -513,6 +751,9 @@ struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t 
     r->tokens = sy_xmalloc((size_t)r->tokens_cap * sizeof *r->tokens);
     memcpy(r->tokens, tokens, (size_t)n_prompt * sizeof *tokens);
     r->arrival_ns = now_ns;
+    r->hold_kv = s->hold_kv;
+    r->hold_key = s->hold_key;
+    r->remote_kv = s->pull == SY_SIM_PULL_OK;
     list_push_back(&e->waiting, r);
     return r;
 }
@@ -525,6 +766,7 @@ static void preempt(struct sy_sim_engine *e, struct sy_sim_req *r)
     release_blocks(e, r);
     r->n_computed = 0;
     r->sched_tokens = 0;
+    r->remote_kv = false; /* the pulled KV is gone with the blocks: recomputed locally */
     r->n_preempted++;
     r->state = SY_SIM_WAITING;
     list_push_front(&e->waiting, r);
@@ -546,12 +788,165 @@ static uint32_t find_cached_prefix(struct sy_sim_engine *e, struct sy_sim_req *r
     return k;
 }
 
+/* ---- KV pulls: processor sharing of the link --------------------------------------------- *
+ * Every pull in flight on this engine moves its bytes at bandwidth / k, k being the number of
+ * pulls whose bytes are still moving (each TP rank's NIC is shared by all of them), then waits the
+ * fixed cost. Shares only change when a pull starts, ends or is aborted, so progress is accounted
+ * lazily, event by event, up to the time of each change (xfer_update). */
+
+static double xfer_bw(const struct sy_sim_engine *e) /* bytes per ns per rank */
+{
+    return e->p.kv_xfer_gbps > 0 ? e->p.kv_xfer_gbps : 0;
+}
+
+static uint64_t xfer_base_ns(const struct sy_sim_engine *e)
+{
+    double ns = e->p.kv_xfer_base_us * 1000.0;
+    return ns >= 1.0 ? (uint64_t)llround(ns) : 0;
+}
+
+static void xfer_finish(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t t)
+{
+    r->xfer_left = 0;
+    r->xfer_done = true;
+    r->ready_ns = t + xfer_base_ns(e);
+    sy_sim_hist_observe(&e->st.xfer, (double)(r->ready_ns - r->xfer_start) / 1e9);
+}
+
+/* Moving pulls: their count and the fewest bytes left among them. */
+static uint32_t xfer_flowing(const struct sy_sim_engine *e, double *minleft)
+{
+    uint32_t k = 0;
+    *minleft = 0;
+    for (const struct sy_sim_req *r = e->loading.head; r; r = r->next) {
+        if (r->xfer_done)
+            continue;
+        if (k == 0 || r->xfer_left < *minleft)
+            *minleft = r->xfer_left;
+        k++;
+    }
+    return k;
+}
+
+/* Accounts every pull's progress up to now (completing those whose bytes arrived). */
+static void xfer_update(struct sy_sim_engine *e, uint64_t now)
+{
+    uint64_t t = e->xfer_clock;
+    if (now <= t)
+        return;
+    double bw = xfer_bw(e);
+    for (;;) {
+        double minleft;
+        uint32_t k = xfer_flowing(e, &minleft);
+        if (k == 0 || bw <= 0)
+            break;
+        double dt = minleft * (double)k / bw;
+        if ((double)(now - t) >= dt) {
+            uint64_t t_done = t + (uint64_t)ceil(dt);
+            if (t_done > now)
+                t_done = now;
+            for (struct sy_sim_req *r = e->loading.head; r; r = r->next) {
+                if (r->xfer_done)
+                    continue;
+                r->xfer_left -= minleft;
+                if (r->xfer_left <= 1e-6 * (minleft + 1))
+                    xfer_finish(e, r, t_done);
+            }
+            t = t_done;
+        } else {
+            double moved = (double)(now - t) * bw / (double)k;
+            for (struct sy_sim_req *r = e->loading.head; r; r = r->next)
+                if (!r->xfer_done)
+                    r->xfer_left -= moved;
+            break;
+        }
+    }
+    e->xfer_clock = now;
+}
+
+/* When the first pull in flight is ready (shares constant until then), or UINT64_MAX. */
+static uint64_t xfer_next(const struct sy_sim_engine *e)
+{
+    uint64_t t = UINT64_MAX;
+    for (const struct sy_sim_req *r = e->loading.head; r; r = r->next)
+        if (r->xfer_done && r->ready_ns < t)
+            t = r->ready_ns;
+    double minleft;
+    uint32_t k = xfer_flowing(e, &minleft);
+    if (k > 0 && xfer_bw(e) > 0) {
+        uint64_t done = e->xfer_clock + (uint64_t)ceil(minleft * (double)k / xfer_bw(e));
+        if (done + xfer_base_ns(e) < t)
+            t = done + xfer_base_ns(e);
+    }
+    return t;
+}
+
+/* Admits a decode of a remote prefill: local prefix hit k blocks (in hit_scratch), blocks for the
+ * whole prompt, then the pull of the rest. Returns false when the blocks do not fit. */
+static bool admit_remote(struct sy_sim_engine *e, struct sy_sim_req *r, uint32_t k, uint64_t now)
+{
+    uint32_t hit = k * e->p.block_size;
+    uint32_t evictable = 0;
+    for (uint32_t i = 0; i < k; i++)
+        evictable += e->blocks[e->hit_scratch[i]].ref == 0;
+    uint32_t need = blocks_for(e, r->n_prompt) - k;
+    if ((uint64_t)need + evictable > e->nfree)
+        return false;
+    e->st.prefix_queries += r->n_prompt;
+    e->st.prefix_hits += hit;
+    r->first_sched_done = true;
+    r->scheduled_ns = now;
+    sy_sim_hist_observe(&e->st.queue, (double)(now - r->arrival_ns) / 1e9);
+    for (uint32_t i = 0; i < k; i++)
+        req_hold(r, e->hit_scratch[i]), touch_block(e, e->hit_scratch[i]);
+    r->nhashed = k;
+    for (uint32_t i = 0; i < need; i++)
+        req_hold(r, alloc_block(e));
+    r->n_computed = hit;
+    r->n_pulled = r->n_prompt - hit; /* >= 1: a hit never covers the whole prompt */
+    r->n_cached = r->n_prompt;
+    xfer_update(e, now); /* the shares change from now on */
+    double ranks = e->p.tp_size ? (double)e->p.tp_size : 1.0;
+    r->xfer_start = now;
+    r->xfer_left = (double)r->n_pulled * (double)e->p.kv_bytes_per_token / ranks;
+    r->xfer_done = false;
+    if (!(r->xfer_left > 0) || xfer_bw(e) <= 0)
+        xfer_finish(e, r, now);
+    e->st.kv_pulled_tokens += r->n_pulled;
+    sy_sim_hist_observe(&e->st.xfer_bytes, (double)r->n_pulled * e->p.kv_bytes_per_token);
+    list_remove(&e->waiting, r);
+    r->state = SY_SIM_LOADING;
+    list_push_back(&e->loading, r);
+    return true;
+}
+
+/* Moves requests whose pull has completed by now into the running batch, with every prompt
+ * token but the last computed (vLLM recomputes the last one to sample the first token). */
+static void finish_loads(struct sy_sim_engine *e, uint64_t now)
+{
+    xfer_update(e, now);
+    struct sy_sim_req *next;
+    for (struct sy_sim_req *r = e->loading.head; r && e->running.n < e->p.max_num_seqs; r = next) {
+        next = r->next;
+        if (!r->xfer_done || r->ready_ns > now)
+            continue;
+        list_remove(&e->loading, r);
+        r->n_computed = r->n_prompt - 1;
+        r->state = SY_SIM_RUNNING;
+        list_push_back(&e->running, r);
+        if (e->cbs.on_loaded)
+            e->cbs.on_loaded(e->cbs.ud, r, now);
+    }
+}
+
 /* Schedules one step at now. Returns true when a step started. */
 static bool start_step(struct sy_sim_engine *e, uint64_t now)
 {
     uint32_t budget = e->p.max_num_batched_tokens;
     bool preempted = false;
     uint64_t prefill = 0, dseqs = 0, dctx = 0;
+
+    finish_loads(e, now);
 
     /* 1. running requests, in admission order */
     struct sy_sim_req *r = e->running.head;
@@ -595,6 +990,11 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
         r = e->waiting.head;
         uint32_t total = r->n_prompt + r->n_output;
         uint32_t k = find_cached_prefix(e, r, total);
+        if (r->remote_kv) {
+            if (!admit_remote(e, r, k, now))
+                break;
+            continue;
+        }
         uint32_t hit = k * e->p.block_size;
         uint32_t num_new = total - hit;
         if (num_new > budget)
@@ -648,9 +1048,15 @@ static void finish(struct sy_sim_engine *e, struct sy_sim_req *r, enum sy_sim_fi
 {
     if (r->state == SY_SIM_RUNNING)
         list_remove(&e->running, r);
-    else
+    else if (r->state == SY_SIM_LOADING) {
+        xfer_update(e, now); /* the others' shares grow from now on */
+        list_remove(&e->loading, r);
+    } else
         list_remove(&e->waiting, r);
-    release_blocks(e, r);
+    if (r->hold_kv && why != SY_SIM_FINISH_ABORT && r->nblocks > 0)
+        hold_blocks(e, r, now); /* vLLM holds only requests finished by length or stop */
+    else
+        release_blocks(e, r);
     e->st.success[why]++;
     sy_sim_hist_observe(&e->st.e2e, (double)(now - r->arrival_ns) / 1e9);
     if (notify && e->cbs.on_finish)
@@ -734,6 +1140,7 @@ void sy_sim_engine_abort(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t
 
 void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns)
 {
+    expire_held(e, now_ns);
     for (;;) {
         if (e->in_step) {
             if (e->step_end > now_ns)
@@ -751,7 +1158,18 @@ void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns)
 
 uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
 {
-    return e->in_step ? e->step_end : UINT64_MAX;
+    if (e->in_step)
+        return e->step_end;
+    uint64_t t = UINT64_MAX;
+    if (e->loading.head)
+        t = xfer_next(e);
+    uint64_t x = next_expiry(e);
+    return x < t ? x : t;
+}
+
+bool sy_sim_engine_busy(const struct sy_sim_engine *e)
+{
+    return e->in_step;
 }
 
 int sy_sim_engine_reset_cache(struct sy_sim_engine *e)
@@ -788,7 +1206,7 @@ uint32_t sy_sim_engine_num_running(const struct sy_sim_engine *e)
 
 uint32_t sy_sim_engine_num_waiting(const struct sy_sim_engine *e)
 {
-    return e->waiting.n;
+    return e->waiting.n + e->loading.n; /* vLLM keeps WAITING_FOR_REMOTE_KVS in waiting */
 }
 
 uint32_t sy_sim_engine_free_blocks(const struct sy_sim_engine *e)
@@ -817,6 +1235,22 @@ bool sy_sim_engine_check(const struct sy_sim_engine *e)
         if (r->nblocks < blocks_for(e, r->n_computed))
             ok = false;
     }
+    for (struct sy_sim_req *r = e->loading.head; r; r = r->next) {
+        for (uint32_t i = 0; i < r->nblocks; i++)
+            holders[r->blocks[i]]++;
+        if (r->nblocks < blocks_for(e, r->n_prompt) || r->state != SY_SIM_LOADING ||
+            (!r->xfer_done && !(r->xfer_left > 0)))
+            ok = false;
+    }
+    uint32_t nheld = 0;
+    for (const struct sy_sim_held *h = e->held_head; h; h = h->next, nheld++) {
+        for (uint32_t i = 0; i < h->nblocks; i++)
+            holders[h->blocks[i]]++;
+        if (h->next && h->next->expiry < h->expiry)
+            ok = false;
+    }
+    if (nheld != e->nheld)
+        ok = false;
     for (struct sy_sim_req *r = e->waiting.head; r; r = r->next)
         if (r->nblocks != 0)
             ok = false;

@@ -42,6 +42,12 @@ struct sy_sim_profile {
     double prefill_us_per_token;     /* per uncached prompt token computed in the step */
     double decode_us_per_seq;        /* per decoding sequence in the step */
     double decode_us_per_ctx_token;  /* per context token read by decode attention */
+    /* P/D KV transfer (NixlConnector pull): see profiles.c for the sources */
+    uint32_t tp_size;            /* tensor-parallel ranks; each pulls its share in parallel */
+    uint32_t kv_bytes_per_token; /* KV bytes per token, whole model (all ranks) */
+    double kv_xfer_gbps;         /* pull bandwidth per rank, GB/s (10^9 bytes) */
+    double kv_xfer_base_us;      /* fixed cost of one pull */
+    double kv_lease_s;           /* a prefill's held blocks are freed when not pulled by then */
 };
 
 /* The built-in profiles (profiles.c). NULL-terminated. */
@@ -51,6 +57,10 @@ const struct sy_sim_profile *sy_sim_profile_find(const char *name);
 /* Simulated duration of one step, in nanoseconds, for the given batch composition. */
 uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
                         uint64_t decode_seqs, uint64_t decode_ctx_tokens);
+/* Simulated duration of pulling the KV of `tokens` tokens from a prefill replica when no other
+ * pull shares the link: base + tokens x kv_bytes_per_token / tp_size / bandwidth (ranks pull in
+ * parallel). Concurrent pulls into one engine share the bandwidth equally. */
+uint64_t sy_sim_xfer_ns(const struct sy_sim_profile *p, uint64_t tokens);
 
 enum sy_sim_finish {
     SY_SIM_FINISH_STOP,   /* generated its chosen length without max_tokens (vLLM "stop") */
@@ -62,8 +72,22 @@ const char *sy_sim_finish_name(enum sy_sim_finish f); /* "stop", "length", "abor
 
 enum sy_sim_req_state {
     SY_SIM_WAITING, /* in the waiting queue (new or preempted) */
-    SY_SIM_RUNNING  /* holds KV blocks and is scheduled every step */
+    SY_SIM_RUNNING, /* holds KV blocks and is scheduled every step */
+    SY_SIM_LOADING  /* holds KV blocks while its prompt's KV is pulled (vLLM
+                       WAITING_FOR_REMOTE_KVS); not scheduled until the pull ends */
 };
+
+/* Outcome of claiming a prefill's held KV for a decode (sy_sim_engine_pull). */
+enum sy_sim_pull {
+    SY_SIM_PULL_NONE,     /* not a decode of a remote prefill (submit: a plain request) */
+    SY_SIM_PULL_OK,       /* the blocks were held and are now pulled */
+    SY_SIM_PULL_UNKNOWN,  /* no such held KV (unknown engine or request, or malformed params) */
+    SY_SIM_PULL_REUSED,   /* already pulled by an earlier decode */
+    SY_SIM_PULL_EXPIRED,  /* the lease ran out and the blocks were freed */
+    SY_SIM_PULL_MISMATCH, /* held for a different prompt */
+    SY_SIM_PULL_N_
+};
+const char *sy_sim_pull_name(enum sy_sim_pull p); /* "ok", "unknown", "reused", ... */
 
 /* One request inside the engine. The engine allocates and owns it; the pointer stays valid until
  * on_finish returns (or sy_sim_engine_abort returns). Callers read the public fields only. */
@@ -71,19 +95,31 @@ struct sy_sim_req {
     uint64_t seq; /* submission number, from 0 (determinism) */
     void *ud;     /* caller's pointer, passed back in callbacks */
     enum sy_sim_req_state state;
-    uint32_t n_prompt;       /* prompt tokens */
-    uint32_t max_tokens;     /* output tokens to generate */
-    bool has_max_tokens;     /* max_tokens came from the client (finish "length" vs "stop") */
-    uint32_t n_output;       /* output tokens generated so far */
-    uint32_t n_computed;     /* tokens whose KV is computed (prompt + output) */
-    uint32_t n_cached;       /* prompt tokens served from the prefix cache at first schedule */
-    uint32_t n_preempted;    /* times this request was preempted */
-    uint32_t *tokens;        /* prompt then output token ids (n_prompt + n_output) */
-    uint64_t arrival_ns;     /* simulated time of submit */
-    uint64_t scheduled_ns;   /* first time scheduled (queue time end); 0 until then */
-    uint64_t first_token_ns; /* first output token; 0 until then */
-    uint64_t last_token_ns;  /* latest output token */
+    uint32_t n_prompt;           /* prompt tokens */
+    uint32_t max_tokens;         /* output tokens to generate */
+    bool has_max_tokens;         /* max_tokens came from the client (finish "length" vs "stop") */
+    uint32_t n_output;           /* output tokens generated so far */
+    uint32_t n_computed;         /* tokens whose KV is computed (prompt + output) */
+    uint32_t n_cached;           /* prompt tokens not computed here: prefix cache hits at first
+                                    schedule, plus the tokens pulled from a remote prefill */
+    uint32_t n_pulled;           /* prompt tokens whose KV was pulled from a remote prefill */
+    uint32_t n_preempted;        /* times this request was preempted */
+    uint32_t *tokens;            /* prompt then output token ids (n_prompt + n_output) */
+    uint64_t arrival_ns;         /* simulated time of submit */
+    uint64_t scheduled_ns;       /* first time scheduled (queue time end); 0 until then */
+    uint64_t first_token_ns;     /* first output token; 0 until then */
+    uint64_t last_token_ns;      /* latest output token */
+    const uint32_t *held_blocks; /* in on_finish of a hold_kv request whose blocks are now held:
+                                    the held block ids (engine-owned); else NULL */
+    uint32_t held_nblocks;       /* their count */
     /* private */
+    bool hold_kv;          /* prefill for a remote decode: hold the blocks after finish */
+    uint64_t hold_key;     /* key the held blocks are found by */
+    bool remote_kv;        /* decode of a remote prefill: pull the prompt's KV */
+    uint64_t ready_ns;     /* LOADING: when the pull completes (valid once xfer_done) */
+    uint64_t xfer_start;   /* LOADING: when the pull started */
+    double xfer_left;      /* LOADING: bytes per rank still to move */
+    bool xfer_done;        /* LOADING: the bytes have arrived (ready_ns adds the fixed cost) */
     uint32_t tokens_cap;   /* capacity of tokens */
     uint32_t sched_tokens; /* tokens scheduled in the step in flight */
     bool first_sched_done; /* prefix-cache stats and queue time already recorded */
@@ -125,6 +161,10 @@ struct sy_sim_engine_cbs {
     void (*on_kv)(void *ud, const struct sy_sim_kv_event *ev);
     /* A step completed; events of the step have all been reported (may be NULL). */
     void (*on_step_end)(void *ud, uint64_t now_ns);
+    /* A decode's pull of its prompt KV completed; it joins the batch (may be NULL). The remote
+     * side should now sy_sim_engine_release the blocks (not from inside this callback when it is
+     * the same engine). */
+    void (*on_loaded)(void *ud, struct sy_sim_req *req, uint64_t now_ns);
     void *ud; /* passed to every callback */
 };
 
@@ -151,6 +191,14 @@ struct sy_sim_stats {
     struct sy_sim_hist itl;             /* vllm:inter_token_latency_seconds */
     struct sy_sim_hist e2e;             /* vllm:e2e_request_latency_seconds */
     struct sy_sim_hist queue;           /* vllm:request_queue_time_seconds */
+    /* P/D */
+    uint64_t kv_pulls;         /* decodes whose prompt KV was pulled */
+    uint64_t kv_pulled_tokens; /* tokens pulled */
+    uint64_t kv_held_total;    /* prefills whose blocks were held for a decode */
+    uint64_t kv_expired;       /* held KV freed by the lease (vllm:nixl_num_kv_expired_reqs) */
+    uint64_t pd_fallbacks[SY_SIM_PULL_N_]; /* decode legs prefilled locally, by reason */
+    struct sy_sim_hist xfer;               /* vllm:nixl_xfer_time_seconds */
+    struct sy_sim_hist xfer_bytes;         /* vllm:nixl_bytes_transferred */
 };
 
 struct sy_sim_engine;
@@ -169,13 +217,51 @@ void sy_sim_engine_free(struct sy_sim_engine *e);
 struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t *tokens,
                                         uint32_t n_prompt, int64_t max_tokens, void *ud,
                                         uint64_t now_ns);
+/* Submission with every option (sy_sim_engine_submit is the plain case). */
+struct sy_sim_submit {
+    const uint32_t *tokens; /* prompt ids, copied */
+    uint32_t n_prompt;      /* their count */
+    int64_t max_tokens;     /* as sy_sim_engine_submit */
+    void *ud;               /* caller's pointer */
+    bool hold_kv;           /* a prefill for a remote decode: when it finishes ("length" or
+                               "stop"), its blocks are held under hold_key until
+                               sy_sim_engine_pull or kv_lease_s */
+    uint64_t hold_key;      /* unique among this engine's held KV */
+    /* A decode leg: the result of sy_sim_engine_pull on the prefill's engine. OK: the prompt's
+     * KV is pulled (blocks allocated, transfer time paid, no prefill computed); any failure:
+     * a local prefill, counted in pd_fallbacks[pull]. NONE: a plain request. */
+    enum sy_sim_pull pull;
+};
+struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct sy_sim_submit *s,
+                                           uint64_t now_ns);
+/* Claims the KV held under key for a decode of the prompt tokens[0..n). On OK the blocks stay
+ * held, without a lease, until sy_sim_engine_release (the decode's read completed or it gave
+ * up); a second claim is REUSED. EXPIRED when the lease ran out by now. Must not be called from
+ * this engine's callbacks. */
+enum sy_sim_pull sy_sim_engine_pull(struct sy_sim_engine *e, uint64_t key, const uint32_t *tokens,
+                                    uint32_t n, uint64_t now_ns);
+/* The same with the prompt given as its length and sy_sim_tokens_hash (a remote decode). */
+enum sy_sim_pull sy_sim_engine_pull_hashed(struct sy_sim_engine *e, uint64_t key, uint32_t n,
+                                           uint64_t hash, uint64_t now_ns);
+/* The prompt fingerprint held KV is matched by: XXH64 of the token ids (as LE32). */
+uint64_t sy_sim_tokens_hash(const uint32_t *tokens, uint32_t n);
+/* Frees the blocks of a claimed held entry (they stay cached), as vLLM frees them when the
+ * decode's NIXL read is done. Returns 0, or SY_ENOTFOUND when no claimed entry has that key.
+ * Must not be called from this engine's callbacks. */
+int sy_sim_engine_release(struct sy_sim_engine *e, uint64_t key);
+/* Requests whose blocks are held for a remote decode. */
+uint32_t sy_sim_engine_num_held(const struct sy_sim_engine *e);
+
 /* Removes a request wherever it is (waiting or running), frees its blocks (they stay cached) and
  * counts it as finished "abort". No on_finish. req is freed. */
 void sy_sim_engine_abort(struct sy_sim_engine *e, struct sy_sim_req *req, uint64_t now_ns);
 /* Completes steps ending at or before now and starts the next step when there is work. */
 void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns);
-/* End of the step in flight, or UINT64_MAX when no step is in flight. */
+/* When advance next has work: the end of the step in flight, else the end of the first KV pull
+ * in progress, or a held lease's expiry; UINT64_MAX when there is none. */
 uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e);
+/* A step is in flight. */
+bool sy_sim_engine_busy(const struct sy_sim_engine *e);
 /* Drops every cached block that no request holds and reports SY_SIM_KV_CLEARED. Returns 0, or
  * SY_EBUSY when requests still hold blocks (vLLM refuses a reset then too). */
 int sy_sim_engine_reset_cache(struct sy_sim_engine *e);

@@ -12,6 +12,21 @@
  * arithmetic on published numbers, shown beside it. tests/unit/sim/test_profiles.c checks that
  * the profiles reproduce the figures (peak prefill throughput, decode step times, capacity).
  *
+ * P/D KV transfer (sy_sim_xfer_ns): a decode pulls the prompt's KV from the prefill replica in
+ *
+ *   pull = kv_xfer_base_us + tokens x kv_bytes_per_token / tp_size / kv_xfer_gbps
+ *
+ * Each TP rank pulls its own shard over its own NIC in parallel, so the time is one rank's share
+ * over one NIC's bandwidth [5]: "transfer bytes = prompt tokens x KV/token (whole model), split
+ * over TP ranks". Defaults, shared by both profiles (H100 clusters): 22.96 GB/s, the measured
+ * NIXLBench VRAM->VRAM READ bandwidth at 64 MiB blocks on GCP A3-Mega (H100, GPUDirect-TCPXO;
+ * NIXL pull mode is a READ) [5], and 600 us fixed cost, the measured NIXLBench average latency
+ * of a small (4 KiB) transfer there [5]. InfiniBand NDR would give ~46-48 GB/s per NIC [5]
+ * (--kv-transfer-bandwidth 47); BLIS's unmeasured default is 25 GB/s and 0.05 ms [5]. An 8k-token
+ * Qwen3-32B TP2 prompt: 1 GiB per rank / 22.96 GB/s + 0.6 ms = 47.4 ms, against 514 ms to
+ * prefill it. The lease a prefill holds its blocks for is vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT
+ * default, 480 s (vllm/envs.py).
+ *
  * Rejected: BLIS's trained-physics coefficients for prefill (its beta1a implies prefill faster
  * than peak FLOPs and contradicts the 15,928 tok/s measurement, [4.2]); a quadratic prefill
  * attention term (the single measured prefill point cannot separate it from the linear part).
@@ -42,6 +57,12 @@ static const struct sy_sim_profile qwen3_32b_tp2_h100 = {
     /* derived decode table [4.3]: (35.8 - 20.8 ms) at B=64 between 4k and 1k context
      * = 15.0 ms / (64 x 3072 tokens) = 0.0763 us per context token */
     .decode_us_per_ctx_token = 0.0763,
+    .tp_size = 2,
+    /* 2 (K,V) x 64 layers x 8 KV heads x 128 head dim x 2 bytes (BF16) = 262,144 B [3] */
+    .kv_bytes_per_token = 262144,
+    .kv_xfer_gbps = 22.96,  /* NIXLBench READ, A3-Mega H100, 64 MiB blocks [5] */
+    .kv_xfer_base_us = 600, /* NIXLBench average latency, 4 KiB blocks [5] */
+    .kv_lease_s = 480,      /* VLLM_NIXL_ABORT_REQUEST_TIMEOUT default */
 };
 
 /* Qwen3-8B on one H100-80GB. */
@@ -63,6 +84,12 @@ static const struct sy_sim_profile qwen3_8b_h100 = {
     .decode_us_per_seq = 4.42, /* BLIS beta6 [4.2] */
     /* derived decode table [4.3]: (30.7 - 13.8 ms) / (64 x 3072) = 0.08596 us per token */
     .decode_us_per_ctx_token = 0.08596,
+    .tp_size = 1,
+    /* 2 x 36 layers x 8 KV heads x 128 x 2 bytes = 147,456 B [3] */
+    .kv_bytes_per_token = 147456,
+    .kv_xfer_gbps = 22.96,  /* [5], as above */
+    .kv_xfer_base_us = 600, /* [5] */
+    .kv_lease_s = 480,      /* VLLM_NIXL_ABORT_REQUEST_TIMEOUT default */
 };
 
 const struct sy_sim_profile *const sy_sim_profiles[] = {

@@ -42,6 +42,12 @@ enum key {
     K_KV_REPLAY,
     K_TOKENIZER,
     K_ROLE,
+    K_PREFILL_REPLICAS,
+    K_DECODE_REPLICAS,
+    K_KV_CONNECTOR,
+    K_KV_BANDWIDTH,
+    K_KV_LATENCY,
+    K_KV_LEASE,
     K_LOG_LEVEL,
     K_N_
 };
@@ -82,7 +88,21 @@ static const struct {
                      "directory with a Hugging Face tokenizer.json and tokenizer_config.json: "
                      "prompts are tokenized and chats rendered as the real model does (default: "
                      "the built-in tokenizer, 4-byte chunks)"},
-    [K_ROLE] = {"role", "prefill|decode|both", "P/D role (reserved; only both is implemented)"},
+    [K_ROLE] = {"role", "prefill|decode|both",
+                "P/D role of every replica (llm-d.ai/role; default both = aggregated)"},
+    [K_PREFILL_REPLICAS] = {"prefill-replicas", "N",
+                            "mixed fleet: N prefill replicas on the first ports, then the decode "
+                            "replicas (instead of --replicas/--role)"},
+    [K_DECODE_REPLICAS] = {"decode-replicas", "M", "mixed fleet: M decode replicas after them"},
+    [K_KV_CONNECTOR] = {"kv-connector", "nixlv2|sglang",
+                        "P/D protocol: vLLM NixlConnector kv_transfer_params (default) or SGLang "
+                        "bootstrap_room"},
+    [K_KV_BANDWIDTH] = {"kv-transfer-bandwidth", "GB/s",
+                        "KV pull bandwidth per TP rank (default 22.96, NIXLBench H100 READ)"},
+    [K_KV_LATENCY] = {"kv-transfer-latency", "MS", "fixed cost of one KV pull (default 0.6 ms)"},
+    [K_KV_LEASE] = {"kv-lease", "S",
+                    "simulated seconds a prefill holds KV for its decode (default 480, "
+                    "VLLM_NIXL_ABORT_REQUEST_TIMEOUT)"},
     [K_LOG_LEVEL] = {"log-level", "LEVEL", "debug|info|warn|error (default info)"},
 };
 
@@ -308,10 +328,55 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
             return bad(&st[K_TOKENIZER], terr);
         o->tokenizer = tok; /* lives for the process */
     }
-    if (st[K_ROLE].val && strcmp(st[K_ROLE].val, "both") != 0) {
-        if (strcmp(st[K_ROLE].val, "prefill") != 0 && strcmp(st[K_ROLE].val, "decode") != 0)
+    enum sy_sim_role role = SY_SIM_ROLE_BOTH;
+    if (st[K_ROLE].val) {
+        if (strcmp(st[K_ROLE].val, "prefill") == 0)
+            role = SY_SIM_ROLE_PREFILL;
+        else if (strcmp(st[K_ROLE].val, "decode") == 0)
+            role = SY_SIM_ROLE_DECODE;
+        else if (strcmp(st[K_ROLE].val, "both") != 0)
             return bad(&st[K_ROLE], "expected prefill, decode or both");
-        return bad(&st[K_ROLE], "P/D roles are reserved and not implemented yet");
+    }
+    if (st[K_KV_CONNECTOR].val) {
+        if (strcmp(st[K_KV_CONNECTOR].val, "sglang") == 0)
+            o->connector = SY_SIM_CONN_SGLANG;
+        else if (strcmp(st[K_KV_CONNECTOR].val, "nixlv2") != 0)
+            return bad(&st[K_KV_CONNECTOR], "expected nixlv2 or sglang");
+    }
+    double d;
+    if (st[K_KV_BANDWIDTH].val) {
+        if (sy_parse_double(st[K_KV_BANDWIDTH].val, &d) != 0 || !(d > 0) || d > 1e6)
+            return bad(&st[K_KV_BANDWIDTH], "expected GB/s > 0");
+        o->prof.kv_xfer_gbps = d;
+    }
+    if (st[K_KV_LATENCY].val) {
+        if (sy_parse_double(st[K_KV_LATENCY].val, &d) != 0 || !(d >= 0) || d > 1e6)
+            return bad(&st[K_KV_LATENCY], "expected milliseconds >= 0");
+        o->prof.kv_xfer_base_us = d * 1000.0;
+    }
+    if (st[K_KV_LEASE].val) {
+        if (sy_parse_double(st[K_KV_LEASE].val, &d) != 0 || !(d > 0) || d > 1e9)
+            return bad(&st[K_KV_LEASE], "expected seconds > 0");
+        o->prof.kv_lease_s = d;
+    }
+    uint32_t npre = 0, ndec = 0;
+    bool mixed = st[K_PREFILL_REPLICAS].val || st[K_DECODE_REPLICAS].val;
+    if (mixed) {
+        if (st[K_PREFILL_REPLICAS].val &&
+            u32_setting(&st[K_PREFILL_REPLICAS], 0, SY_SIM_MAX_REPLICAS, &npre) != 0)
+            return -1;
+        if (st[K_DECODE_REPLICAS].val &&
+            u32_setting(&st[K_DECODE_REPLICAS], 0, SY_SIM_MAX_REPLICAS, &ndec) != 0)
+            return -1;
+        const struct setting *at =
+            st[K_PREFILL_REPLICAS].val ? &st[K_PREFILL_REPLICAS] : &st[K_DECODE_REPLICAS];
+        if (npre + ndec == 0 || npre + ndec > SY_SIM_MAX_REPLICAS)
+            return bad(at, "a mixed fleet needs 1..1024 replicas in all");
+        if (st[K_REPLICAS].val)
+            return bad(&st[K_REPLICAS], "give either --replicas or --prefill-replicas/"
+                                        "--decode-replicas");
+        if (st[K_ROLE].val)
+            return bad(&st[K_ROLE], "--role applies to --replicas; a mixed fleet sets the roles");
     }
     /* ports */
     if (st[K_PORTS].val) {
@@ -334,8 +399,11 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         }
         if (o->replicas == 0)
             return bad(&st[K_PORTS], "expected at least one port");
+        if (mixed && o->replicas != npre + ndec)
+            return bad(&st[K_PORTS], "a mixed fleet needs one port per prefill and decode "
+                                     "replica");
     } else {
-        uint32_t base = 8000, n = 1;
+        uint32_t base = 8000, n = mixed ? npre + ndec : 1;
         if (st[K_PORT].val && u32_setting(&st[K_PORT], 0, 65535, &base) != 0)
             return -1;
         if (st[K_REPLICAS].val && u32_setting(&st[K_REPLICAS], 1, SY_SIM_MAX_REPLICAS, &n) != 0)
@@ -346,6 +414,10 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         for (uint32_t i = 0; i < n; i++)
             o->ports[i] = base == 0 ? 0 : (uint16_t)(base + i);
     }
+    for (uint32_t i = 0; i < o->replicas; i++)
+        o->roles[i] = (uint8_t)(!mixed     ? role
+                                : i < npre ? SY_SIM_ROLE_PREFILL
+                                           : SY_SIM_ROLE_DECODE);
     return 0;
 }
 
@@ -455,9 +527,10 @@ int sy_sim_main(int argc, char **argv)
     }
     const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, 0));
     for (uint32_t i = 0; i < opts.replicas; i++)
-        sy_info("sim: replica %u serving %s on http://%s:%u (profile %s, %u KV blocks of %u, "
-                "max-num-seqs %u, budget %u, time-scale %g)",
-                i, opts.model, opts.host, sy_sim_server_port(rc.srv, i), p->name, p->num_gpu_blocks,
+        sy_info("sim: replica %u serving %s on http://%s:%u (role %s, profile %s, %u KV blocks "
+                "of %u, max-num-seqs %u, budget %u, time-scale %g)",
+                i, opts.model, opts.host, sy_sim_server_port(rc.srv, i),
+                sy_sim_role_name((enum sy_sim_role)opts.roles[i]), p->name, p->num_gpu_blocks,
                 p->block_size, p->max_num_seqs, p->max_num_batched_tokens, opts.time_scale);
     uv_signal_init(loop, &rc.sigint);
     uv_signal_init(loop, &rc.sigterm);

@@ -149,3 +149,63 @@ void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, str
     histogram(out, model, "vllm:request_queue_time_seconds",
               "Histogram of time spent in WAITING phase for request.", &st->queue);
 }
+
+const char *sy_sim_role_name(enum sy_sim_role r)
+{
+    switch (r) {
+    case SY_SIM_ROLE_PREFILL: return "prefill";
+    case SY_SIM_ROLE_DECODE: return "decode";
+    default: return "both";
+    }
+}
+
+/* P/D series. vLLM's NixlPromMetrics names (vllm:nixl_*), then Switchyard's own: which pool the
+ * replica serves (the llm-d.ai/role its pod label would carry), the blocks it holds for remote
+ * decodes, and the decode legs it had to prefill locally, by reason. */
+void sy_sim_render_pd_metrics(const struct sy_sim_engine *e, const char *model,
+                              enum sy_sim_role role, enum sy_sim_connector conn,
+                              const char *engine_id, uint32_t parked, struct sy_buf *out)
+{
+    const struct sy_sim_stats *st = sy_sim_engine_stats(e);
+    histogram(out, model, "vllm:nixl_xfer_time_seconds",
+              "Histogram of transfer duration for NIXL KV Cache transfers.", &st->xfer);
+    histogram(out, model, "vllm:nixl_bytes_transferred",
+              "Histogram of bytes transferred per NIXL KV Cache transfers.", &st->xfer_bytes);
+    uint64_t failed = 0;
+    for (int i = 0; i < SY_SIM_PULL_N_; i++)
+        failed += st->pd_fallbacks[i];
+    counter(out, model, "vllm:nixl_num_failed_transfers_total",
+            "Number of failed NIXL KV Cache transfers.", failed);
+    counter(out, model, "vllm:nixl_num_kv_expired_reqs_total",
+            "Number of requests that had their KV expire. NOTE: This metric is tracked on the P "
+            "instance.",
+            st->kv_expired);
+
+    header(out, "switchyard_sim_replica_info",
+           "P/D role (llm-d.ai/role), KV connector and NIXL engine id of this replica.", "gauge");
+    char extra[256];
+    snprintf(extra, sizeof extra, "engine_id=\"%s\",kv_connector=\"%s\",role=\"%s\"", engine_id,
+             conn == SY_SIM_CONN_SGLANG ? "sglang" : "nixlv2", sy_sim_role_name(role));
+    sy_buf_puts(out, "switchyard_sim_replica_info");
+    labels(out, model, extra);
+    sy_buf_puts(out, " 1.0\n");
+    gauge(out, model, "switchyard_sim_kv_held_requests",
+          "Finished prefills whose KV blocks are held for a remote decode.",
+          sy_sim_engine_num_held(e));
+    gauge(out, model, "switchyard_sim_pd_parked_requests",
+          "Decode legs waiting for their prefill's KV to be offered (SGLang room, side channel).",
+          parked);
+    counter(out, model, "switchyard_sim_kv_pulls_total",
+            "Decode legs whose prompt KV was pulled from a prefill replica.", st->kv_pulls);
+    counter(out, model, "switchyard_sim_kv_pulled_tokens_total",
+            "Prompt tokens whose KV was pulled instead of computed.", st->kv_pulled_tokens);
+    header(out, "switchyard_sim_pd_fallbacks_total",
+           "Decode legs prefilled locally because their KV could not be pulled, by reason.",
+           "counter");
+    for (int i = SY_SIM_PULL_UNKNOWN; i < SY_SIM_PULL_N_; i++) {
+        snprintf(extra, sizeof extra, "reason=\"%s\"", sy_sim_pull_name((enum sy_sim_pull)i));
+        sy_buf_puts(out, "switchyard_sim_pd_fallbacks_total");
+        labels(out, model, extra);
+        sy_buf_printf(out, " %llu.0\n", (unsigned long long)st->pd_fallbacks[i]);
+    }
+}

@@ -17,6 +17,11 @@
  * aborted, which frees its KV blocks). If the client vanishes while a token is being written
  * (on_abort runs inside on_token), the call is only marked dead and freed when on_token returns.
  *
+ * P/D: the completion handler lets sim_pd.c parse kv_transfer_params (or SGLang's bootstrap
+ * fields) and submit: prefill legs hold their KV, decode legs pull it from another replica of the
+ * process. kick() ends with sy_sim__pd_process, which does the cross-replica work engine
+ * callbacks may not (freeing pulled KV, waking SGLang decodes parked until their prefill ends).
+ *
  * Prompt handling: completions take a string, a one-element list of strings, or a list of
  * token ids; chat messages are rendered with Qwen's ChatML template
  * ("<|im_start|>{role}\n{content}<|im_end|>\n" ... "<|im_start|>assistant\n") and tokenized
@@ -46,46 +51,7 @@
 
 #define SY_SIM_TOKENIZE_MAX (1 << 20) /* tokens /tokenize answers with (bounds the reply) */
 
-struct sy_sim_server;
-
-struct replica {
-    struct sy_sim_server *srv;   /* owner */
-    uint32_t index;              /* replica number (also the KV events dp_rank) */
-    uint16_t port;               /* HTTP port */
-    struct sy_sim_engine *eng;   /* the model */
-    struct sy_http_server *http; /* its listener */
-    uv_timer_t timer;            /* fires at the end of the step in flight */
-    bool timer_init;             /* timer initialised */
-    struct sy_sim_kvpub *kv;     /* KV events publisher or NULL */
-    uint64_t next_id;            /* response id counter */
-};
-
-struct sy_sim_server {
-    uv_loop_t *loop;         /* the loop */
-    struct sy_sim_opts opts; /* copied options (strings borrowed from the caller) */
-    char *model;             /* served model name (owned) */
-    uint64_t wall0;          /* monotonic start */
-    uint64_t rng;            /* failure injection generator */
-    void *zctx;              /* ZMQ context (KV events) or NULL */
-    struct replica *reps;    /* replicas */
-    uint32_t nreps;          /* their count */
-    uint32_t closing;        /* timers still closing */
-};
-
-struct sim_call {
-    struct replica *rep;      /* serving replica */
-    struct sy_http_req *http; /* the client's request; NULL once it went away */
-    struct sy_sim_req *ereq;  /* the engine's request */
-    bool chat;                /* chat completions (else completions) */
-    bool stream;              /* SSE */
-    bool include_usage;       /* stream_options.include_usage */
-    bool in_token;            /* inside on_token (abort must defer the free) */
-    bool dead;                /* client went away during on_token */
-    uint32_t n_prompt;        /* prompt tokens */
-    uint64_t created;         /* unix seconds */
-    char id[48];              /* "chatcmpl-..." / "cmpl-..." */
-    struct sy_buf text;       /* non-stream: generated text */
-};
+#include "sim/sim_internal.h"
 
 /* ---- time ------------------------------------------------------------------------------- */
 
@@ -105,11 +71,22 @@ static void kick(struct replica *r)
     uint64_t next = sy_sim_engine_next_ns(r->eng);
     if (next == UINT64_MAX) {
         uv_timer_stop(&r->timer);
-        return;
+    } else {
+        double wall_ns = next > now ? (double)(next - now) / s->opts.time_scale : 0;
+        uint64_t ms = (uint64_t)ceil(wall_ns / 1e6);
+        uv_timer_start(&r->timer, on_timer, ms, 0);
     }
-    double wall_ns = (double)(next - now) / s->opts.time_scale;
-    uint64_t ms = (uint64_t)ceil(wall_ns / 1e6);
-    uv_timer_start(&r->timer, on_timer, ms, 0);
+    sy_sim__pd_process(s); /* P/D: decodes waiting for a prefill that just finished */
+}
+
+uint64_t sy_sim__now(const struct sy_sim_server *s)
+{
+    return sim_now(s);
+}
+
+void sy_sim__kick(struct replica *r)
+{
+    kick(r);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -223,6 +200,7 @@ static void eng_on_finish(void *ud, struct sy_sim_req *q, enum sy_sim_finish why
     struct sim_call *c = q->ud;
     if (!c)
         return;
+    sy_sim__pd_on_finish(c, q);
     if (c->http) {
         struct sy_buf b;
         sy_buf_init(&b);
@@ -255,7 +233,8 @@ static void eng_on_finish(void *ud, struct sy_sim_req *q, enum sy_sim_finish why
             }
             sy_buf_printf(&b, "\"%s\",\"stop_reason\":null}],", sy_sim_finish_name(why));
             usage_json(&b, c, q->n_output, q->n_cached);
-            sy_buf_puts(&b, ",\"kv_transfer_params\":null}");
+            sy_sim__pd_response_params(c, q, &b);
+            sy_buf_puts(&b, "}");
             sy_http_respond(c->http, 200, "application/json", NULL, b.data, b.len);
         }
         sy_buf_fini(&b);
@@ -286,6 +265,11 @@ static void on_client_gone(struct sy_http_req *req)
     struct replica *r = c->rep;
     c->http = NULL;
     struct sy_sim_req *q = c->ereq;
+    sy_sim__pd_client_gone(c); /* a parked decode, or a pull still in flight (sim_pd.c) */
+    if (!q) {                  /* parked: no engine request yet */
+        call_free(c);
+        return;
+    }
     bool in_token = c->in_token;
     if (in_token) {
         c->dead = true; /* freed by on_token when it returns */
@@ -598,6 +582,11 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     }
     if (!chat && max_tokens == -1)
         max_tokens = 16; /* the OpenAI completions default vLLM applies */
+    struct sim_pd pd;
+    if (sy_sim__pd_parse(r, root, cJSON_IsTrue(stream), &pd, err, sizeof err) != 0) {
+        send_error_json(req, 400, "BadRequestError", err);
+        goto out;
+    }
     if (build_prompt(r->srv->opts.tokenizer, root, req->body, req->body_len, chat, &p, err,
                      sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
@@ -635,11 +624,12 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     c->n_prompt = (uint32_t)n;
     c->created = (uint64_t)sy_wall_seconds();
+    c->num = r->next_id++ & 0xffffffffffffULL; /* NIXL held key, in the id's 12 hex digits */
     snprintf(c->id, sizeof c->id, "%s-%04x%012llx", chat ? "chatcmpl" : "cmpl", r->index & 0xffff,
-             (unsigned long long)r->next_id++);
+             (unsigned long long)c->num);
     sy_buf_init(&c->text);
-    c->ereq = sy_sim_engine_submit(r->eng, p.ids, (uint32_t)n, max_tokens, c, sim_now(s));
-    if (!c->ereq) { /* validated above; defensive */
+    c->pd = pd;
+    if (sy_sim__pd_submit(c, p.ids, (uint32_t)n, max_tokens) != 0) { /* validated; defensive */
         call_free(c);
         send_error_json(req, 400, "BadRequestError", "request rejected by the engine");
         goto out;
@@ -723,6 +713,10 @@ static void handle(void *ud, struct sy_http_req *req)
             return;
         }
         handle_completion(r, req, path.len == sizeof "/v1/chat/completions" - 1);
+    } else if (sy_str_eq_c(path, "/_sim/kv/claim") && post) {
+        sy_sim__pd_handle_side_channel(r, req, true);
+    } else if (sy_str_eq_c(path, "/_sim/kv/release") && post) {
+        sy_sim__pd_handle_side_channel(r, req, false);
     } else if (sy_str_eq_c(path, "/tokenize") && post) {
         handle_tokenize(r, req);
     } else if (sy_str_eq_c(path, "/v1/models") && get) {
@@ -733,6 +727,8 @@ static void handle(void *ud, struct sy_http_req *req)
         struct sy_buf b;
         sy_buf_init(&b);
         sy_sim_render_metrics(r->eng, r->srv->model, &b);
+        sy_sim_render_pd_metrics(r->eng, r->srv->model, r->role, r->srv->opts.connector,
+                                 r->engine_id, r->nparked, &b);
         sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                         b.data ? b.data : "", b.len);
         sy_buf_fini(&b);
@@ -743,7 +739,7 @@ static void handle(void *ud, struct sy_http_req *req)
             send_error_json(req, 409, "ConflictError",
                             "requests are running; the prefix cache cannot be reset now");
         kick(r); /* publishes AllBlocksCleared with the next step, or now when idle */
-        if (r->kv && sy_sim_engine_next_ns(r->eng) == UINT64_MAX)
+        if (r->kv && !sy_sim_engine_busy(r->eng))
             sy_sim_kvpub_flush(r->kv, sy_wall_seconds());
     } else {
         send_error_json(req, 404, "NotFoundError", "Not Found");
@@ -764,10 +760,8 @@ static int offset_endpoint(const char *ep, uint32_t offset, char *out, size_t ca
     return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void closed_one(struct sy_sim_server *s)
 {
-    struct replica *r = h->data;
-    struct sy_sim_server *s = r->srv;
     if (--s->closing == 0) {
         for (uint32_t i = 0; i < s->nreps; i++)
             sy_sim_engine_free(s->reps[i].eng);
@@ -777,6 +771,17 @@ static void on_timer_closed(uv_handle_t *h)
         free(s->model);
         free(s);
     }
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct replica *r = h->data;
+    closed_one(r->srv);
+}
+
+static void on_park_timer_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
 }
 
 void sy_sim_server_close(struct sy_sim_server *s)
@@ -794,6 +799,8 @@ void sy_sim_server_close(struct sy_sim_server *s)
         if (r->timer_init)
             timers++;
     }
+    bool park = sy_sim__pd_close(s, on_park_timer_closed);
+    timers += park;
     if (timers == 0) {
         for (uint32_t i = 0; i < s->nreps; i++)
             sy_sim_engine_free(s->reps[i].eng);
@@ -838,10 +845,13 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
         struct replica *r = &s->reps[i];
         r->srv = s;
         r->index = i;
+        r->role = (enum sy_sim_role)o->roles[i];
+        sy_sim__pd_engine_id(r, o->seed);
         struct sy_sim_engine_cbs cbs = {.on_token = eng_on_token,
                                         .on_finish = eng_on_finish,
                                         .on_kv = eng_on_kv,
                                         .on_step_end = eng_on_step_end,
+                                        .on_loaded = sy_sim__pd_on_loaded,
                                         .ud = r};
         r->eng = sy_sim_engine_new(&o->prof, o->seed + i, &cbs);
         if (!r->eng) {
@@ -883,6 +893,7 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
                 goto fail;
         }
     }
+    sy_sim__pd_start(s);
     return s;
 fail:
     sy_sim_server_close(s);

@@ -36,6 +36,22 @@ int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t e
 
 #define SY_SIM_MAX_REPLICAS 1024 /* replicas per process */
 
+/* P/D role of a replica (llm-d's pod label llm-d.ai/role). Every role serves plain requests and
+ * both NixlConnector legs, as vLLM with kv_role kv_both does; SGLang's bootstrap fields are
+ * honoured by prefill and decode replicas only (SGLang's --disaggregation-mode). */
+enum sy_sim_role {
+    SY_SIM_ROLE_BOTH,    /* aggregated: prefill and decode */
+    SY_SIM_ROLE_PREFILL, /* prefill pool */
+    SY_SIM_ROLE_DECODE   /* decode pool */
+};
+const char *sy_sim_role_name(enum sy_sim_role r); /* "both", "prefill", "decode" */
+
+/* KV connector protocol the replicas speak. */
+enum sy_sim_connector {
+    SY_SIM_CONN_NIXLV2, /* vLLM NixlConnector: kv_transfer_params */
+    SY_SIM_CONN_SGLANG  /* SGLang PD: bootstrap_host / bootstrap_port / bootstrap_room */
+};
+
 struct sy_sim_opts {
     const char *host;                    /* bind address (default 127.0.0.1) */
     uint16_t ports[SY_SIM_MAX_REPLICAS]; /* one port per replica */
@@ -52,6 +68,8 @@ struct sy_sim_opts {
     const char *kv_replay; /* "tcp://HOST:PORT" replay ROUTER (PORT+i) or NULL */
     const struct sy_tokenizer *tokenizer; /* Hugging Face tokenizer (--tokenizer DIR), borrowed;
                                              NULL = the built-in tokenizer */
+    uint8_t roles[SY_SIM_MAX_REPLICAS];   /* enum sy_sim_role per replica (0 = both) */
+    enum sy_sim_connector connector;      /* P/D protocol (default nixlv2) */
 };
 
 struct sy_sim_server;
@@ -68,6 +86,12 @@ void sy_sim_server_close(struct sy_sim_server *s);
 
 /* Renders the engine's state as vLLM's /metrics exposition (appends to out). */
 void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, struct sy_buf *out);
+/* Appends the P/D series of one replica: vLLM's NIXL metrics and Switchyard's replica info
+ * (role, connector, engine id), held KV, decodes parked waiting for their KV (parked), and
+ * fallbacks by reason. */
+void sy_sim_render_pd_metrics(const struct sy_sim_engine *e, const char *model,
+                              enum sy_sim_role role, enum sy_sim_connector conn,
+                              const char *engine_id, uint32_t parked, struct sy_buf *out);
 
 /* Entry point of `switchyard sim`. */
 int sy_sim_main(int argc, char **argv);

@@ -94,10 +94,81 @@ static void test_render_after_one_request(void **state)
     sy_sim_engine_free(e);
 }
 
+/* P/D series: a decode engine that pulled one 40-token prompt (500 us + 40 us) and fell back
+ * once, and a prefill engine whose one held KV expired. */
+static void test_render_pd(void **state)
+{
+    struct sy_sim_profile p = {.name = "t",
+                               .num_gpu_blocks = 64,
+                               .block_size = 16,
+                               .max_num_seqs = 4,
+                               .max_num_batched_tokens = 64,
+                               .max_model_len = 4096,
+                               .step_base_us = 1000,
+                               .prefill_us_per_token = 100,
+                               .tp_size = 1,
+                               .kv_bytes_per_token = 1000,
+                               .kv_xfer_gbps = 1.0,
+                               .kv_xfer_base_us = 500,
+                               .kv_lease_s = 1.0};
+    struct sy_sim_engine *pe = sy_sim_engine_new(&p, 1, NULL);
+    struct sy_sim_engine *de = sy_sim_engine_new(&p, 1, NULL);
+    uint32_t t[40];
+    for (int i = 0; i < 40; i++)
+        t[i] = (uint32_t)i + 7;
+    struct sy_sim_submit hold = {
+        .tokens = t, .n_prompt = 40, .max_tokens = 1, .hold_kv = true, .hold_key = 5};
+    assert_non_null(sy_sim_engine_submit_ex(pe, &hold, 0));
+    struct sy_sim_submit pull = {
+        .tokens = t, .n_prompt = 40, .max_tokens = 2, .pull = SY_SIM_PULL_OK};
+    struct sy_sim_submit fb = {
+        .tokens = t, .n_prompt = 40, .max_tokens = 2, .pull = SY_SIM_PULL_EXPIRED};
+    assert_non_null(sy_sim_engine_submit_ex(de, &pull, 0));
+    assert_non_null(sy_sim_engine_submit_ex(de, &fb, 0));
+    struct sy_sim_engine *es[2] = {pe, de};
+    for (int k = 0; k < 2; k++) {
+        uint64_t n;
+        sy_sim_engine_advance(es[k], 0);
+        while ((n = sy_sim_engine_next_ns(es[k])) != UINT64_MAX)
+            sy_sim_engine_advance(es[k], n);
+    }
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_sim_render_pd_metrics(pe, "m", SY_SIM_ROLE_PREFILL, SY_SIM_CONN_NIXLV2, "e-1", 0, &b);
+    const char *s = b.data;
+    has_line(s, "# TYPE vllm:nixl_num_kv_expired_reqs_total counter");
+    has_line(s, "vllm:nixl_num_kv_expired_reqs_total{engine=\"0\",model_name=\"m\"} 1.0");
+    has_line(s, "switchyard_sim_replica_info{engine=\"0\",model_name=\"m\",engine_id=\"e-1\","
+                "kv_connector=\"nixlv2\",role=\"prefill\"} 1.0");
+    has_line(s, "switchyard_sim_kv_held_requests{engine=\"0\",model_name=\"m\"} 0.0");
+    sy_buf_reset(&b);
+    sy_sim_render_pd_metrics(de, "m", SY_SIM_ROLE_DECODE, SY_SIM_CONN_SGLANG, "e-2", 3, &b);
+    s = b.data;
+    has_line(s, "# TYPE vllm:nixl_xfer_time_seconds histogram");
+    has_line(s, "vllm:nixl_xfer_time_seconds_bucket{engine=\"0\",model_name=\"m\","
+                "le=\"0.005\"} 1.0");
+    has_line(s, "vllm:nixl_xfer_time_seconds_sum{engine=\"0\",model_name=\"m\"} 0.00054");
+    has_line(s, "vllm:nixl_bytes_transferred_sum{engine=\"0\",model_name=\"m\"} 40000.0");
+    has_line(s, "vllm:nixl_num_failed_transfers_total{engine=\"0\",model_name=\"m\"} 1.0");
+    has_line(s, "switchyard_sim_kv_pulls_total{engine=\"0\",model_name=\"m\"} 1.0");
+    has_line(s, "switchyard_sim_pd_parked_requests{engine=\"0\",model_name=\"m\"} 3.0");
+    has_line(s, "switchyard_sim_kv_pulled_tokens_total{engine=\"0\",model_name=\"m\"} 40.0");
+    has_line(s, "switchyard_sim_pd_fallbacks_total{engine=\"0\",model_name=\"m\","
+                "reason=\"expired\"} 1.0");
+    has_line(s, "switchyard_sim_pd_fallbacks_total{engine=\"0\",model_name=\"m\","
+                "reason=\"unknown\"} 0.0");
+    has_line(s, "switchyard_sim_replica_info{engine=\"0\",model_name=\"m\",engine_id=\"e-2\","
+                "kv_connector=\"sglang\",role=\"decode\"} 1.0");
+    sy_buf_fini(&b);
+    sy_sim_engine_free(pe);
+    sy_sim_engine_free(de);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_after_one_request),
+        cmocka_unit_test(test_render_pd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
