@@ -164,3 +164,13 @@ enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len)
         return SY_API_EMBEDDINGS;
     return SY_API_OTHER;
 }
+
+bool sy_request_header(const struct sy_request *req, const char *name, struct sy_str *out)
+{
+    for (size_t i = 0; req && i < req->nheaders; i++)
+        if (sy_str_case_eq_c(req->header_names[i], name)) {
+            *out = req->header_values[i];
+            return true;
+        }
+    return false;
+}

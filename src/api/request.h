@@ -37,7 +37,14 @@ struct sy_request {
     struct sy_str request_id;    /* x-request-id (client's or generated) */
     struct sy_str lora;          /* same as model; kept separate for LoRA-affinity semantics */
     void *tokens; /* optional token ids producer output (owned by the scheduler ctx) */
+    /* The client's request headers (views owned by the front end; may be absent: nheaders 0). */
+    const struct sy_str *header_names;
+    const struct sy_str *header_values;
+    size_t nheaders;
 };
+
+/* Finds header name (case-insensitive) among req's headers; false when absent. */
+bool sy_request_header(const struct sy_request *req, const char *name, struct sy_str *out);
 
 /* Fills req from body. On error returns SY_EPARSE (malformed JSON, err says where) or SY_EINVAL
  * (valid JSON but a required field is missing or of the wrong type, err says which). */

@@ -19,7 +19,8 @@
     X(SY_EUNSUPPORTED, "unsupported")                                                              \
     X(SY_ECONFIG, "configuration error")                                                           \
     X(SY_EBUSY, "resource busy")                                                                   \
-    X(SY_ENOENDPOINT, "no endpoint available")
+    X(SY_ENOENDPOINT, "no endpoint available")                                                     \
+    X(SY_EREJECTED, "request rejected")
 
 enum sy_err {
     SY_OK = 0, /* success */
