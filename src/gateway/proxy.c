@@ -589,7 +589,11 @@ static void attempt(struct proxy *p)
                 p->scores.data[i] = ' ';
     }
     p->pd = false;
-    if (p->res.prefill_ep) {
+    /* Only generation APIs have a prefill phase; an embeddings request is served by the decode
+     * pick alone. */
+    if (p->res.prefill_ep &&
+        (p->req.kind == SY_API_COMPLETIONS || p->req.kind == SY_API_CHAT_COMPLETIONS ||
+         p->req.kind == SY_API_RESPONSES)) {
         pd_start(p); /* continues in pd_decode / pd_respond / pd_fail */
         return;
     }
