@@ -20,7 +20,8 @@
     X(SY_ECONFIG, "configuration error")                                                           \
     X(SY_EBUSY, "resource busy")                                                                   \
     X(SY_ENOENDPOINT, "no endpoint available")                                                     \
-    X(SY_EREJECTED, "request rejected")
+    X(SY_EREJECTED, "request rejected")                                                            \
+    X(SY_ENOPREFILL, "no prefill endpoint available")
 
 enum sy_err {
     SY_OK = 0, /* success */

@@ -416,6 +416,11 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
     dx->fpass = false;
     sy_buf_reset(&dx->fbuf);
     dx->state = SY_DX_PREFILL;
+    if (!res->prefill_ep) { /* the decider wanted a prefill leg and no prefill endpoint is ready */
+        fallback_or_fail(dx, "no_prefill_endpoint", 503, "no_prefill_endpoint",
+                         "no ready prefill endpoint for a request the scheduler disaggregated");
+        return;
+    }
     if (!dx->conn->prefill_leg) { /* sidecar */
         set_addr(dx->prefill_addr, sizeof dx->prefill_addr, res->prefill_ep->address);
         go_decode(dx, false);

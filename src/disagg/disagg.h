@@ -9,7 +9,8 @@
  *   failures: prefill refused/reset/timeout/5xx -> another prefill endpoint (bounded), then the
  *          configured fallback (decode-only, counted, logged, marked) or host.fail (502/504);
  *          prefill 4xx -> host.respond with the prefill's own answer; an answer without
- *          kv_transfer_params -> fallback or 502.
+ *          kv_transfer_params -> fallback or 502; no ready prefill endpoint at all
+ *          (res->prefill_missing) -> fallback or 503.
  *
  * Threading: an exchange lives on its worker's loop; nothing here is shared between threads
  * except the metric families.

@@ -591,7 +591,7 @@ static void attempt(struct proxy *p)
     p->pd = false;
     /* Only generation APIs have a prefill phase; an embeddings request is served by the decode
      * pick alone. */
-    if (p->res.prefill_ep &&
+    if ((p->res.prefill_ep || p->res.prefill_missing) &&
         (p->req.kind == SY_API_COMPLETIONS || p->req.kind == SY_API_CHAT_COMPLETIONS ||
          p->req.kind == SY_API_RESPONSES)) {
         pd_start(p); /* continues in pd_decode / pd_respond / pd_fail */

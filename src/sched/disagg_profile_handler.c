@@ -11,8 +11,10 @@
  *   4. done
  *
  * result: the decode run is primary (no decode pick -> SY_ENOENDPOINT). A prefill run that found
- * an endpoint becomes the P/D prefill pick; a prefill run that was chosen and found nothing fails
- * the request (llm-d PR #2521: no silent decode-only). A decider that declines is decode-only.
+ * an endpoint becomes the P/D prefill pick; a prefill run that was chosen and found nothing is
+ * SY_ENOPREFILL: the pick carries prefill_missing and the gateway fails the request, or falls
+ * back to decode-only only when configured, marked and counted (llm-d PR #2521: no silent
+ * decode-only). A decider that declines is decode-only.
  * Each result counts once in llm_d_inference_scheduler_disagg_decision_total (sched.c).
  *
  * Parameters (disagg-profile-handler): profiles.{decode,prefill,encode} (defaults decode /
@@ -324,7 +326,7 @@ static int handler_result(void *state, struct sy_sched_cycle *cy, const struct s
     const struct sy_sched_run *pr =
         h->prefill_idx != SY_SCHED_NONE ? find_run(runs, nruns, h->prefill_idx, &at) : NULL;
     if (pr && !pr->chosen)
-        return SY_ENOENDPOINT; /* prefill was required and found no endpoint */
+        return SY_ENOPREFILL; /* prefill was required and found no endpoint */
     if (pr)
         *prefill = at;
     return 0;

@@ -107,7 +107,8 @@ struct sy_plugin_ops {
     int (*next_profile)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_run *runs,
                         size_t nruns, size_t *next);
     /* result: *primary = the run whose pick serves the request, *prefill = the P/D prefill run or
-     * SY_SCHED_NONE (indexes into runs). Returns 0 or SY_ENOENDPOINT. */
+     * SY_SCHED_NONE (indexes into runs). Returns 0, SY_ENOENDPOINT, or SY_ENOPREFILL (a prefill
+     * run was required and found no endpoint; *primary is still set). */
     int (*result)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_run *runs,
                   size_t nruns, size_t *primary, size_t *prefill);
     bool counts_decisions; /* a P/D handler: each result counts in disagg_decision_total */

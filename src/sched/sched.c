@@ -524,6 +524,11 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         c->base = c->cands;
         c->nbase = n;
         int rc = run_handler(s, c, &primary, &prefill);
+        if (rc == SY_ENOPREFILL && primary < c->nruns && c->runs[primary].picked) {
+            out->prefill_missing = true;
+            prefill = SY_SCHED_NONE;
+            rc = 0;
+        }
         if (rc || primary >= c->nruns || !c->runs[primary].picked) {
             c->n = 0; /* nothing to explain: no primary run */
             c->prof = NULL;
@@ -562,7 +567,7 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         out->prefill_pool_index = pc->pool_index;
         out->prefill_inflight_tokens = (int64_t)req->prompt_tokens_est + 1;
     }
-    count_decision(s, req->model, out->prefill_ep != NULL);
+    count_decision(s, req->model, out->prefill_ep != NULL || out->prefill_missing);
     out->cycle = c;
     record(s, c);
     if (s->attempts_ok)

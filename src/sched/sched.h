@@ -51,6 +51,8 @@ struct sy_sched_result {
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
     size_t prefill_pool_index;       /* its index in the pool */
     int64_t prefill_inflight_tokens; /* in-flight estimate for the prefill leg */
+    bool prefill_missing; /* the handler wanted a prefill leg and no prefill endpoint was found:
+                             the caller must fail the request or fall back explicitly */
 };
 
 /* Builds a scheduler from an EndpointPickerConfig node (NULL = llm-d's built-in default). file is

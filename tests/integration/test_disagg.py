@@ -39,6 +39,13 @@ class _PDHandler(_Handler):
                     return True
         return False
 
+    def do_GET(self):
+        if self.server.stub.mode == "dead":  # a killed server: nothing answers any more
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        _Handler.do_GET(self)
+
     def do_POST(self):
         st = self.server.stub
         n = int(self.headers.get("Content-Length") or 0)
@@ -48,7 +55,7 @@ class _PDHandler(_Handler):
         with st.lock:
             st.requests.append(rec)
         mode = st.mode
-        if mode == "refuse":  # ("close" would also fail the stub's /metrics)
+        if mode in ("refuse", "dead"):  # ("close" would also fail the stub's /metrics)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -158,6 +165,11 @@ class PDStub:
         self.srv.shutdown()
         self.srv.server_close()
 
+    def kill(self):
+        """Dies: the listener closes and kept-alive connections answer nothing."""
+        self.mode = "dead"
+        self.stop()
+
 
 SCHED = """scheduler:
   apiVersion: llm-d.ai/v1alpha1
@@ -180,7 +192,7 @@ SCHED = """scheduler:
 
 
 class Gateway:
-    def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None):
+    def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None, wait=True):
         self.port, self.admin = free_ports(2)
         eps = ""
         for s in prefills:
@@ -197,8 +209,8 @@ class Gateway:
         self.proc = start_process([BIN, "gateway", "--config", self.path])
         wait_port(self.port, proc=self.proc)
         wait_port(self.admin, proc=self.proc)
-        n = len(prefills) + len(decodes)
-        wait_until(lambda: sum(1 for e in self.endpoints() if e["ready"]) == n, 10,
+        n = len(prefills) + len(decodes) if wait else 0
+        wait_until(lambda: n == 0 or sum(1 for e in self.endpoints() if e["ready"]) == n, 10,
                    what="endpoints ready")
 
     def endpoints(self):
@@ -340,6 +352,35 @@ def test_prefill_refused_retried_on_another_prefill():
               {k: v for k, v in m.items() if "failures" in k})
     finally:
         teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_dead():
+    """A prefill server that died: the other prefill endpoint serves; with none left the client
+    gets a clear 503 (no silent decode-only), or the marked fallback when configured."""
+    ps, ds, gw = setup(nprefill=2)
+    try:
+        ps[0].kill()
+        for _ in range(3):
+            st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+            check(st == 200 and h["x-gateway-prefill-endpoint"] == ps[1].address, (st, h))
+        ps[1].kill()
+        wait_until(lambda: not any(e["ready"] for e in gw.endpoints()
+                                   if e["address"] != ds[0].address), 5, what="prefills unready")
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 503 and json.loads(body)["error"]["code"] == "no_prefill_endpoint",
+              (st, body))
+        check(len(ds[0].posts()) == 3, "decode never started for the failed request")
+        gw.wait_idle()
+        gw.stop()
+        gw = Gateway(ps, ds, disagg="    fallback: decode-only\n", wait=False)
+        wait_until(lambda: any(e["ready"] for e in gw.endpoints()), 5, what="decode ready")
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and h.get("x-switchyard-pd-fallback") == "no_prefill_endpoint", (st, h))
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_fallback_total{reason="no_prefill_endpoint"}') == 1, "counted")
+    finally:
+        teardown(gw, ds)
 
 
 @test

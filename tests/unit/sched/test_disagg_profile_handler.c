@@ -149,9 +149,14 @@ static void test_prefill_required_but_none(void **state)
     struct preq q;
     pd_req(&q, 2);
     struct sy_sched_result res;
-    /* The decider wants a prefill leg and no prefill endpoint exists: the request fails (llm-d
-     * #2521), it does not silently run decode-only. */
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), SY_ENOENDPOINT);
+    /* The decider wants a prefill leg and no prefill endpoint exists: the pick says so
+     * (prefill_missing) so the gateway fails the request or falls back explicitly; it never
+     * silently runs decode-only (llm-d #2521). */
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    assert_true(res.prefill_missing);
+    sy_sched_done(s, &res, false);
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
