@@ -383,7 +383,7 @@ static void send_leg(struct sy_disagg *dx)
     sy_buf_append(b, dx->h.url.p, dx->h.url.len);
     sy_buf_puts(b, " HTTP/1.1\r\nHost: ");
     sy_buf_puts(b, ep->address);
-    sy_buf_puts(b, "\r\nContent-Type: application/json\r\nContent-Length: ");
+    sy_buf_puts(b, "\r\nContent-Length: "); /* Content-Type: the client's, forwarded */
     sy_buf_put_u64(b, dx->pbody.len);
     sy_buf_puts(b, "\r\nx-request-id: ");
     sy_buf_puts(b, dx->h.request_id);
