@@ -67,10 +67,11 @@ struct sy_config {
     uint64_t idle_timeout_ns; /* timeouts.idle: client/upstream keep-alive idle, default 60s */
     /* timeouts.drain: SIGTERM grace for in-flight streams, default 30s */
     uint64_t drain_timeout_ns;
-    int max_retries;                /* retry.maxAttempts: endpoints tried per request, default 3 */
-    struct sy_disagg_config disagg; /* pool.disaggregation (P/D exchange), defaults if absent */
-    char *log_level;                /* logLevel: debug|info|warn|error; owned or NULL */
-    struct sy_yaml_node *root;      /* the whole parsed file; owned */
+    /* pool.disaggregation: the P/D exchange (connector, timeouts, fallback); defaults if absent */
+    struct sy_disagg_config disagg;
+    int max_retries;           /* retry.maxAttempts: endpoints tried per request, default 3 */
+    char *log_level;           /* logLevel: debug|info|warn|error; owned or NULL */
+    struct sy_yaml_node *root; /* the whole parsed file; owned */
     const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL
                                              means llm-d's built-in default */
     struct sy_yaml_node *scheduler_root;  /* root of schedulerFile when used; owned */

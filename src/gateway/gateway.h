@@ -51,32 +51,32 @@ struct sy_gw_worker {
 };
 
 struct sy_gw_metrics;     /* gw_metrics.c */
-struct sy_disagg_metrics; /* disagg/disagg.h */
 struct sy_scraper;        /* pool/scraper.h */
+struct sy_disagg_metrics; /* disagg/disagg.h */
 
 struct sy_gateway {
-    char *config_path;                    /* file to (re)load */
-    pthread_mutex_t gen_mu;               /* guards gen pointer swaps */
-    struct sy_gw_gen *gen;                /* current generation */
-    uint64_t next_gen_id;                 /* for the next reload */
-    struct sy_metrics *metrics;           /* registry rendered on /metrics */
-    struct sy_gw_metrics *m;              /* gateway metric families */
-    struct sy_disagg_metrics *pd_metrics; /* P/D exchange metric families (src/disagg) */
-    struct sy_gw_worker *workers;         /* [nworkers] */
-    int nworkers;                         /* worker threads */
-    _Atomic uint64_t busy_poll_ns;        /* busyPoll of the current generation */
-    uv_loop_t *loop;                      /* control loop (main thread) */
-    struct sy_http_server *admin;         /* admin listener, NULL when shared */
-    struct sy_scraper *scraper;           /* pool state poller */
-    uv_signal_t sigterm, sigint, sighup;  /* signals */
-    uv_timer_t drain_timer;               /* checks drain progress */
-    uint64_t drain_deadline_ns;           /* when draining stops waiting */
-    _Atomic bool draining;                /* SIGTERM received */
-    uint16_t listen_port;                 /* bound client port */
-    uint16_t admin_port;                  /* bound admin port */
-    _Atomic uint64_t reloads_ok;          /* successful reloads */
-    _Atomic uint64_t reloads_failed;      /* refused reloads */
-    int exit_code;                        /* process exit status */
+    char *config_path;                   /* file to (re)load */
+    pthread_mutex_t gen_mu;              /* guards gen pointer swaps */
+    struct sy_gw_gen *gen;               /* current generation */
+    uint64_t next_gen_id;                /* for the next reload */
+    struct sy_metrics *metrics;          /* registry rendered on /metrics */
+    struct sy_gw_metrics *m;             /* gateway metric families */
+    struct sy_disagg_metrics *pdm;       /* P/D exchange metric families (src/disagg) */
+    struct sy_gw_worker *workers;        /* [nworkers] */
+    int nworkers;                        /* worker threads */
+    _Atomic uint64_t busy_poll_ns;       /* busyPoll of the current generation */
+    uv_loop_t *loop;                     /* control loop (main thread) */
+    struct sy_http_server *admin;        /* admin listener, NULL when shared */
+    struct sy_scraper *scraper;          /* pool state poller */
+    uv_signal_t sigterm, sigint, sighup; /* signals */
+    uv_timer_t drain_timer;              /* checks drain progress */
+    uint64_t drain_deadline_ns;          /* when draining stops waiting */
+    _Atomic bool draining;               /* SIGTERM received */
+    uint16_t listen_port;                /* bound client port */
+    uint16_t admin_port;                 /* bound admin port */
+    _Atomic uint64_t reloads_ok;         /* successful reloads */
+    _Atomic uint64_t reloads_failed;     /* refused reloads */
+    int exit_code;                       /* process exit status */
 };
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */

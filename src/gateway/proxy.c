@@ -542,7 +542,7 @@ static void pd_start(struct proxy *p)
             .upstreams = p->w->upstreams,
             .cfg = p->gen->cfg,
             .sched = p->gen->sched,
-            .metrics = p->w->gw->pd_metrics,
+            .metrics = p->w->gw->pdm,
             .req = &p->req,
             .method = p->hreq->method,
             .url = p->hreq->url,
