@@ -6,7 +6,8 @@
  *
  *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
  *                schedulerFile
- *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints
+ *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints disaggregation
+ *                (disaggregation is parsed by src/disagg/disagg_config.c)
  *     endpoint:  address labels kvEvents
  *     limits:    maxBodyBytes          timeouts: connect request idle drain     retry: maxAttempts
  *
@@ -342,11 +343,17 @@ static int f_stale(struct loader *L, const struct sy_yaml_node *k, const struct 
     return get_duration(L, v, 1, "1ns", &L->cfg->staleness_ns);
 }
 
+static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return sy_disagg_config_parse(v, &L->cfg->disagg, L->err, L->errcap);
+}
+
 static const struct field pool_fields[] = {
     {"engine", f_engine},
     {"scrapeInterval", f_scrape},
     {"metricsStalenessThreshold", f_stale},
     {"endpoints", f_endpoints},
+    {"disaggregation", f_disagg},
 };
 
 static int f_pool(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -656,6 +663,7 @@ static struct sy_config *config_from_tree(struct sy_yaml_node *root, const char 
     cfg->idle_timeout_ns = DEFAULT_IDLE_NS;
     cfg->drain_timeout_ns = DEFAULT_DRAIN_NS;
     cfg->max_retries = DEFAULT_RETRIES;
+    sy_disagg_config_defaults(&cfg->disagg);
     struct loader L = {.cfg = cfg, .err = err, .errcap = errcap};
     if (load_root(&L, root) != 0) {
         config_free(cfg);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config/yaml.h"
+#include "disagg/disagg_config.h"
 
 #define SY_CONFIG_MAX_ENDPOINTS    1024 /* pool.endpoints entries (= SY_SCHED_MAX_CANDIDATES) */
 #define SY_CONFIG_MAX_LABELS       64   /* labels per endpoint */
@@ -66,6 +67,8 @@ struct sy_config {
     uint64_t idle_timeout_ns; /* timeouts.idle: client/upstream keep-alive idle, default 60s */
     /* timeouts.drain: SIGTERM grace for in-flight streams, default 30s */
     uint64_t drain_timeout_ns;
+    /* pool.disaggregation: the P/D exchange (connector, timeouts, fallback); defaults if absent */
+    struct sy_disagg_config disagg;
     int max_retries;           /* retry.maxAttempts: endpoints tried per request, default 3 */
     char *log_level;           /* logLevel: debug|info|warn|error; owned or NULL */
     struct sy_yaml_node *root; /* the whole parsed file; owned */

@@ -19,7 +19,9 @@
     X(SY_EUNSUPPORTED, "unsupported")                                                              \
     X(SY_ECONFIG, "configuration error")                                                           \
     X(SY_EBUSY, "resource busy")                                                                   \
-    X(SY_ENOENDPOINT, "no endpoint available")
+    X(SY_ENOENDPOINT, "no endpoint available")                                                     \
+    X(SY_EREJECTED, "request rejected")                                                            \
+    X(SY_ENOPREFILL, "no prefill endpoint available")
 
 enum sy_err {
     SY_OK = 0, /* success */

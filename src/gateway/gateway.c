@@ -16,6 +16,7 @@
  * SIGTERM/SIGINT: drain. Workers stop accepting and close idle connections; in-flight requests,
  * including long streams, finish until timeouts.drain; then the process exits 0.
  */
+#include "disagg/disagg.h"
 #include "gateway/gateway.h"
 
 #include <signal.h>
@@ -305,6 +306,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     gw->gen = g;
     atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
+    gw->pdm = sy_disagg_metrics_new(gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);
     uv_loop_t *loop = uv_default_loop();
@@ -368,6 +370,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     uv_loop_close(loop);
     sy_gw_gen_unref(gw->gen);
     sy_gw_metrics_free(gw->m);
+    sy_disagg_metrics_free(gw->pdm);
     sy_metrics_free(gw->metrics);
     free(gw->workers);
     free(gw->config_path);

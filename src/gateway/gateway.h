@@ -50,8 +50,9 @@ struct sy_gw_worker {
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
 };
 
-struct sy_gw_metrics; /* gw_metrics.c */
-struct sy_scraper;    /* pool/scraper.h */
+struct sy_gw_metrics;     /* gw_metrics.c */
+struct sy_scraper;        /* pool/scraper.h */
+struct sy_disagg_metrics; /* disagg/disagg.h */
 
 struct sy_gateway {
     char *config_path;                   /* file to (re)load */
@@ -60,6 +61,7 @@ struct sy_gateway {
     uint64_t next_gen_id;                /* for the next reload */
     struct sy_metrics *metrics;          /* registry rendered on /metrics */
     struct sy_gw_metrics *m;             /* gateway metric families */
+    struct sy_disagg_metrics *pdm;       /* P/D exchange metric families (src/disagg) */
     struct sy_gw_worker *workers;        /* [nworkers] */
     int nworkers;                        /* worker threads */
     _Atomic uint64_t busy_poll_ns;       /* busyPoll of the current generation */

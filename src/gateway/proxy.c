@@ -20,6 +20,12 @@
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
  * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
+ *
+ * P/D (issue 13): when the pick carries a prefill endpoint, attempt() hands the request to
+ * src/disagg (pd_start), which runs the prefill leg and calls back pd_decode with the decode
+ * leg's body; the decode answer goes through sy_disagg_filter. A decode failure before the first
+ * byte retries through attempt(), so a retry always gets a fresh prefill leg. The prefill leg's
+ * in-flight count is the exchange's own; the decode endpoint's is the attempt's, as above.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "disagg/disagg.h"
 #include "gateway/gateway.h"
 
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
@@ -61,6 +68,9 @@ struct proxy {
     int64_t completion_tokens;  /* from usage, -1 unknown */
     int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
     struct sy_buf scores;       /* explanation header value when requested */
+    struct sy_disagg *dx;       /* P/D exchange (created on the first P/D pick), or NULL */
+    bool pd;                    /* the current attempt goes through dx */
+    struct sy_buf fwd;          /* forwarded client header lines (P/D prefill leg) */
 };
 
 static void attempt(struct proxy *p);
@@ -218,6 +228,8 @@ static void proxy_free(struct proxy *p)
     sy_buf_fini(&p->head);
     sy_buf_fini(&p->scan);
     sy_buf_fini(&p->scores);
+    sy_disagg_free(p->dx); /* cancels a prefill leg still in flight */
+    sy_buf_fini(&p->fwd);
     atomic_fetch_sub(&p->w->active, 1);
     free(p);
 }
@@ -305,10 +317,31 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
     sy_sched_response_headers(p->gen->sched, &p->res, &lines);
     if (p->scores.len)
         sy_buf_printf(&lines, "x-gateway-destination-endpoint-scores: %s\r\n", p->scores.data);
+    if (p->pd)
+        sy_disagg_response_headers(p->dx, &lines);
     p->status = h->status;
     p->began = true;
-    sy_http_begin(p->hreq, h->status, lines.data, h->content_length);
+    /* P/D: the body is rewritten (usage, kv_transfer_params), so its length changes */
+    sy_http_begin(p->hreq, h->status, lines.data, p->pd ? -1 : h->content_length);
     sy_buf_fini(&lines);
+}
+
+/* Usage bookkeeping on what the client received. */
+static void scan_usage(struct proxy *p, const char *data, size_t n)
+{
+    if (p->sse)
+        scan_sse(p, data, n);
+    else if (p->scan.len + n <= SY_PROXY_USAGE_CAP)
+        sy_buf_append(&p->scan, data, n);
+}
+
+/* P/D: the rewritten decode answer goes to the client (and to the usage scan). */
+static void pd_emit(void *ud, const char *data, size_t n)
+{
+    struct proxy *p = ud;
+    if (p->hreq)
+        sy_http_write(p->hreq, data, n);
+    scan_usage(p, data, n);
 }
 
 static void up_body(void *ud, const char *data, size_t n)
@@ -319,11 +352,15 @@ static void up_body(void *ud, const char *data, size_t n)
     if (!p->t_first)
         p->t_first = sy_now_ns();
     /* the client gets the bytes first; the usage scan is bookkeeping */
-    size_t queued = sy_http_write(p->hreq, data, n);
-    if (p->sse)
-        scan_sse(p, data, n);
-    else if (p->scan.len + n <= SY_PROXY_USAGE_CAP)
-        sy_buf_append(&p->scan, data, n);
+    size_t queued;
+    if (p->pd) {
+        sy_disagg_decode_first_byte(p->dx);
+        sy_disagg_filter(p->dx, p->sse, data, n, pd_emit, p);
+        queued = sy_http_queued(p->hreq);
+    } else {
+        queued = sy_http_write(p->hreq, data, n);
+        scan_usage(p, data, n);
+    }
     if (queued > SY_PROXY_HIGH_WATER)
         sy_upstream_pause(p->up);
 }
@@ -333,6 +370,10 @@ static void up_done(void *ud, int err)
     struct proxy *p = ud;
     p->up = NULL;
     if (err == 0) {
+        if (p->pd) {
+            sy_disagg_filter_end(p->dx, p->sse, pd_emit, p);
+            sy_disagg_decode_done(p->dx, p->status < 500);
+        }
         if (!p->sse && p->scan.len)
             take_usage(p, p->scan.data, p->scan.len);
         attempt_end(p, p->status < 500);
@@ -399,7 +440,22 @@ static const struct sy_upstream_cbs up_cbs = {
 
 /* ---- scheduling and sending ---- */
 
-static void build_head(struct proxy *p)
+/* The client's header lines the gateway forwards (hop-by-hop and gateway-owned ones dropped). */
+static void forward_headers(struct proxy *p, struct sy_buf *b)
+{
+    struct sy_http_req *h = p->hreq;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        struct sy_str n = h->header_names[i];
+        if (hop_by_hop(n) || gateway_owned(n) || sy_str_case_eq_c(n, "x-prefiller-host-port"))
+            continue;
+        sy_buf_append(b, n.p, n.len);
+        sy_buf_puts(b, ": ");
+        sy_buf_append(b, h->header_values[i].p, h->header_values[i].len);
+        sy_buf_puts(b, "\r\n");
+    }
+}
+
+static void build_head(struct proxy *p, size_t body_len, const char *extra)
 {
     struct sy_http_req *h = p->hreq;
     struct sy_buf *b = &p->head;
@@ -410,25 +466,103 @@ static void build_head(struct proxy *p)
     sy_buf_puts(b, " HTTP/1.1\r\nHost: ");
     sy_buf_puts(b, p->res.ep->address);
     sy_buf_puts(b, "\r\nContent-Length: ");
-    sy_buf_put_u64(b, h->body_len);
+    sy_buf_put_u64(b, body_len);
     sy_buf_puts(b, "\r\nx-request-id: ");
     sy_buf_puts(b, p->reqid);
     sy_buf_puts(b, "\r\n");
-    for (size_t i = 0; i < h->nheaders; i++) {
-        struct sy_str n = h->header_names[i];
-        if (hop_by_hop(n) || gateway_owned(n))
-            continue;
-        sy_buf_append(b, n.p, n.len);
-        sy_buf_puts(b, ": ");
-        sy_buf_append(b, h->header_values[i].p, h->header_values[i].len);
-        sy_buf_puts(b, "\r\n");
-    }
+    forward_headers(p, b);
+    sy_buf_puts(b, extra);
     sy_buf_puts(b, "\r\n");
+}
+
+/* Sends body (nbufs pieces, body_len bytes) to the attempt's endpoint. */
+static void send_upstream(struct proxy *p, uv_buf_t *body, size_t nbody, size_t body_len,
+                          const char *extra)
+{
+    build_head(p, body_len, extra);
+    uv_buf_t bufs[8];
+    bufs[0] = uv_buf_init(p->head.data, (unsigned)p->head.len);
+    size_t n = 1;
+    for (size_t i = 0; i < nbody && n < 8; i++)
+        if (body[i].len)
+            bufs[n++] = body[i];
+    const struct sy_config *cfg = p->gen->cfg;
+    p->up = sy_upstream_send(p->w->upstreams, p->res.ep->address,
+                             (const struct sockaddr *)&p->res.ep->addr, bufs, n,
+                             cfg->connect_timeout_ns, cfg->request_timeout_ns, &up_cbs, p);
+}
+
+/* ---- P/D call-outs (src/disagg runs the exchange) ---- */
+
+static void pd_decode(void *ud)
+{
+    struct proxy *p = ud;
+    uv_buf_t body[7];
+    size_t len = 0;
+    size_t n = sy_disagg_decode_body(p->dx, body, 7, &len);
+    sy_disagg_decode_sent(p->dx);
+    send_upstream(p, body, n, len, sy_disagg_decode_headers(p->dx));
+}
+
+static void pd_respond(void *ud, int status, const char *head_lines, const char *body, size_t len)
+{
+    struct proxy *p = ud;
+    attempt_end(p, true); /* the decode leg never started */
+    p->status = status;
+    if (p->hreq) {
+        struct sy_buf lines;
+        sy_buf_init(&lines);
+        sy_buf_puts(&lines, head_lines);
+        sy_buf_printf(&lines, "x-request-id: %s\r\n", p->reqid);
+        p->hreq->on_abort = NULL;
+        p->hreq->on_drain = NULL;
+        sy_http_begin(p->hreq, status, lines.data, (int64_t)len);
+        sy_http_write(p->hreq, body, len);
+        sy_http_end(p->hreq, true);
+        p->hreq = NULL;
+        sy_buf_fini(&lines);
+    }
+    proxy_finish(p, "prefill_error_status");
+}
+
+static void pd_fail(void *ud, int status, const char *code, const char *msg)
+{
+    fail_early(ud, status, code, msg);
+}
+
+static void pd_start(struct proxy *p)
+{
+    if (!p->dx) {
+        forward_headers(p, &p->fwd);
+        struct sy_disagg_host h = {
+            .upstreams = p->w->upstreams,
+            .cfg = p->gen->cfg,
+            .sched = p->gen->sched,
+            .metrics = p->w->gw->pdm,
+            .req = &p->req,
+            .method = p->hreq->method,
+            .url = p->hreq->url,
+            .fwd_headers = p->fwd.data ? p->fwd.data : "",
+            .request_id = p->reqid,
+            .decode = pd_decode,
+            .respond = pd_respond,
+            .fail = pd_fail,
+            .ud = p,
+        };
+        p->dx = sy_disagg_new(&h);
+    }
+    p->pd = true;
+    sy_disagg_start(p->dx, &p->res);
 }
 
 static void attempt(struct proxy *p)
 {
     int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
+    if (rc == SY_EREJECTED) {
+        fail_early(p, 429, "no_matching_profile",
+                   "the request names no configured scheduling profile");
+        return;
+    }
     if (rc != 0) {
         if (p->ntried > 0)
             fail_early(p, 502, "upstream_unavailable",
@@ -450,13 +584,17 @@ static void attempt(struct proxy *p)
             if (p->scores.data[i] == '\r' || p->scores.data[i] == '\n')
                 p->scores.data[i] = ' ';
     }
-    build_head(p);
-    uv_buf_t bufs[2] = {uv_buf_init(p->head.data, (unsigned)p->head.len),
-                        uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len)};
-    const struct sy_config *cfg = p->gen->cfg;
-    p->up = sy_upstream_send(
-        p->w->upstreams, p->res.ep->address, (const struct sockaddr *)&p->res.ep->addr, bufs,
-        p->hreq->body_len ? 2 : 1, cfg->connect_timeout_ns, cfg->request_timeout_ns, &up_cbs, p);
+    p->pd = false;
+    /* Only generation APIs have a prefill phase; an embeddings request is served by the decode
+     * pick alone. */
+    if ((p->res.prefill_ep || p->res.prefill_missing) &&
+        (p->req.kind == SY_API_COMPLETIONS || p->req.kind == SY_API_CHAT_COMPLETIONS ||
+         p->req.kind == SY_API_RESPONSES)) {
+        pd_start(p); /* continues in pd_decode / pd_respond / pd_fail */
+        return;
+    }
+    uv_buf_t body = uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len);
+    send_upstream(p, &body, 1, p->hreq->body_len, "");
 }
 
 static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
@@ -479,6 +617,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     sy_buf_init(&p->head);
     sy_buf_init(&p->scan);
     sy_buf_init(&p->scores);
+    sy_buf_init(&p->fwd);
     atomic_fetch_add(&w->active, 1);
     p->gen = sy_gw_gen_get(w->gw);
     hreq->data = p;

@@ -30,8 +30,11 @@
  * Purge: the index drops endpoints that left the pool when the producer first sees a new pool
  * (a reload) and every 2 minutes (llm-d's podActiveCheckInterval), both against the cycle's pool.
  *
- * Not implemented: cache_salt (the request view does not carry it; seed = xxh64(model) only), and
- * the P/D `prefill` profile's second insert (the pipeline runs one profile).
+ * P/D: after a prefill-decode decision the pipeline calls pre_request a second time with the
+ * prefill pick (cy->secondary_pick), so the prompt is recorded on both endpoints, as llm-d does;
+ * the hit-ratio metric counts the decode (primary) pick only.
+ *
+ * Not implemented: cache_salt (the request view does not carry it; seed = xxh64(model) only).
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -279,7 +282,7 @@ static void producer_pre_request(void *state, struct sy_sched_cycle *cy,
         sy_warn("approx-prefix-cache-producer: index insert for %s failed: %s (more than %d "
                 "endpoints indexed; their requests are not learned)",
                 chosen->ep->address, sy_strerror(rc), SY_APPROX_MAX_ENDPOINTS);
-    if (cy->prefix) {
+    if (cy->prefix && !cy->secondary_pick) { /* the hit ratio is the primary pick's */
         const struct sy_prefix_match *m = &cy->prefix[chosen->pool_index];
         sy_approx_index_record(p->idx, m->match_blocks, m->total_blocks);
     }

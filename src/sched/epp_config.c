@@ -451,6 +451,17 @@ static void add_screeners(struct loader *L)
     }
 }
 
+static bool bind_find(const struct sy_sched_binder *b, const char *name,
+                      const struct sy_plugin_ops **ops, void **state)
+{
+    struct sy_sched_plugin *p = find_instance(b->ctx, name);
+    if (!p)
+        return false;
+    *ops = p->ops;
+    *state = p->state;
+    return true;
+}
+
 /* Step 4: the profile handler. */
 static int profile_handler(struct loader *L, int profiles_line)
 {
@@ -467,8 +478,8 @@ static int profile_handler(struct loader *L, int profiles_line)
     if (!s->handler) {
         if (s->nprofiles != 1)
             return lerr(L, profiles_line, "schedulingProfiles",
-                        "%zu profiles need a profile handler, and Switchyard has only "
-                        "single-profile-handler (one profile)",
+                        "%zu profiles need a profile handler (disagg-profile-handler or "
+                        "header-profile-handler)",
                         s->nprofiles);
         int rc = instantiate(L, sy_sched__registry_find("single-profile-handler"),
                              "single-profile-handler", NULL, 0, "(default handler)", true);
@@ -477,11 +488,21 @@ static int profile_handler(struct loader *L, int profiles_line)
         s->handler = s->plugins[s->nplugins - 1];
         return 0;
     }
-    if (!strcmp(s->handler->ops->type, "single-profile-handler") && s->nprofiles != 1)
+    if (!s->handler->ops->next_profile && s->nprofiles != 1)
         return lerr(L, s->handler->line, s->handler->name,
-                    "single-profile-handler runs exactly one scheduling profile; the config has "
-                    "%zu",
-                    s->nprofiles);
+                    "%s runs exactly one scheduling profile; the config has %zu",
+                    s->handler->ops->type, s->nprofiles);
+    if (s->handler->ops->bind) {
+        const char **names = sy_xcalloc(s->nprofiles ? s->nprofiles : 1, sizeof *names);
+        for (size_t i = 0; i < s->nprofiles; i++)
+            names[i] = s->profiles[i].name;
+        struct sy_sched_binder b = {
+            .profiles = names, .nprofiles = s->nprofiles, .find = bind_find, .ctx = s};
+        int rc = s->handler->ops->bind(s->handler->state, &b, L->err, L->errcap);
+        free(names);
+        if (rc)
+            return rc < 0 ? rc : SY_ECONFIG;
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "sched/sched.h"
 
 struct sy_metric;
+struct sy_metric_family;
 
 enum sy_sched_ext {
     SY_SCHED_EXT_PRODUCE,     /* "PrepareData" */
@@ -64,6 +65,7 @@ struct sy_sched_record {
     char model[64];                                     /* model (truncated) */
     const struct sy_sched_profile *prof;                /* profile that ran (lives as long as s) */
     char chosen[64];                                    /* chosen address, "" when failed */
+    char prefill[64];                                   /* P/D prefill pick, "" when none */
     uint32_t ncands;                                    /* candidates scored */
     uint32_t nkept;                                     /* entries in top[] */
     struct sy_sched_record_cand top[SY_SCHED_RING_TOP]; /* best totals first */
@@ -80,9 +82,11 @@ struct sy_scheduler {
     bool wants_prefix; /* some producer produces SY_PREFIX_KEY */
     bool wants_loras;  /* some plugin needs_loras: candidates carry their LoRA lists */
 
-    struct sy_metric *e2e;           /* scheduler_e2e_duration_seconds (NULL: no metrics) */
-    struct sy_metric *attempts_ok;   /* scheduler_attempts_total{status="success"} */
-    struct sy_metric *attempts_fail; /* scheduler_attempts_total{status="failure"} */
+    struct sy_metric *e2e;                 /* scheduler_e2e_duration_seconds (NULL: no metrics) */
+    struct sy_metric *attempts_ok;         /* scheduler_attempts_total{status="success"} */
+    struct sy_metric *attempts_fail;       /* scheduler_attempts_total{status="failure"} */
+    struct sy_metric_family *pd_decisions; /* disagg_decision_total (NULL: no metrics) */
+    struct sy_metric_family *pd_decisions_old; /* deprecated pd_decision_total twin */
 
     pthread_mutex_t ring_mu; /* guards the ring */
     struct sy_sched_record ring[SY_SCHED_RING];

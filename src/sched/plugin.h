@@ -12,6 +12,12 @@
  *   done         once per cycle when it ends: after the response (ok = completed), or right after a
  *                failed pick (chosen == NULL, ok = false); free per-cycle scratch here
  *
+ * Profile handlers (profile_handler = true) choose which profiles run, llm-d's Pick /
+ * ProcessResults loop: bind once after loading (resolve profile and decider names), next_profile
+ * repeatedly until it says done, then result names the primary run and the optional prefill run.
+ * A handler without these hooks (single-profile-handler) runs profiles[0] alone. Deciders
+ * (disaggregate) answer one question for a P/D handler: does this request need a prefill leg?
+ *
  * Every hook receives the instance state made by create() and the cycle (one per request).
  * Instances are shared by all worker threads: state that changes must be thread-safe.
  *
@@ -60,10 +66,14 @@ struct sy_sched_cycle {
     uint64_t *block_hashes;         /* the request's block hash chain (producer-owned scratch) */
     size_t nblocks;                 /* entries in block_hashes */
     uint32_t prompt_tokens;         /* best-known prompt token count */
+    bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
     void *scratch[8];               /* free slots for plugins (freed by their done hook) */
 };
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
+
+struct sy_sched_run;
+struct sy_sched_binder;
 
 struct sy_plugin_env {
     const char *file; /* config file, for messages */
@@ -99,7 +109,45 @@ struct sy_plugin_ops {
      * "Name: value\r\n" lines to out, e.g. the session token naming the endpoint that served. */
     void (*response_header)(void *state, const struct sy_sched_cycle *cy,
                             const struct sy_endpoint *served, struct sy_buf *out);
+    /* Profile handlers. bind: resolve names; errors "FILE:LINE: key: reason". */
+    int (*bind)(void *state, const struct sy_sched_binder *b, char *err, size_t errcap);
+    /* next_profile: *next = the profile to run after runs[0..nruns), or SY_SCHED_NONE when done.
+     * Returns 0, or SY_EREJECTED when the request names no configured profile (a 429). */
+    int (*next_profile)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_run *runs,
+                        size_t nruns, size_t *next);
+    /* result: *primary = the run whose pick serves the request, *prefill = the P/D prefill run or
+     * SY_SCHED_NONE (indexes into runs). Returns 0, SY_ENOENDPOINT, or SY_ENOPREFILL (a prefill
+     * run was required and found no endpoint; *primary is still set). */
+    int (*result)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_run *runs,
+                  size_t nruns, size_t *primary, size_t *prefill);
+    bool counts_decisions; /* a P/D handler: each result counts in disagg_decision_total */
+    /* Deciders: true when the request should be disaggregated, judged on the decode pick (NULL
+     * when decode has not run yet). */
+    bool (*disaggregate)(void *state, struct sy_sched_cycle *cy,
+                         const struct sy_sched_candidate *decode);
 };
+
+/* One profile run of a cycle, as profile handlers see it. */
+struct sy_sched_run {
+    size_t profile;                          /* index in the scheduler's profiles */
+    const struct sy_sched_candidate *chosen; /* its pick; NULL when it found no endpoint */
+};
+
+/* What a profile handler's bind hook can look up once the whole config is loaded. */
+struct sy_sched_binder {
+    const char *const *profiles; /* profile names, [nprofiles] */
+    size_t nprofiles;
+    /* Finds a configured plugin instance by name (ops and state), or returns false. */
+    bool (*find)(const struct sy_sched_binder *b, const char *name,
+                 const struct sy_plugin_ops **ops, void **state);
+    void *ctx; /* find's context */
+};
+
+#define SY_SCHED_NONE ((size_t)-1) /* "no profile" / "no run" in the handler hooks */
+
+/* The scheduler's profiles, as a profile handler reads them during a cycle. */
+size_t sy_sched_profile_count(const struct sy_sched_cycle *cy);
+const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */
 double sy_sched_rand(struct sy_sched_cycle *cy);

@@ -8,6 +8,13 @@
 
 /* Profile handlers. */
 extern const struct sy_plugin_ops sy_plugin_single_profile_handler;
+extern const struct sy_plugin_ops sy_plugin_disagg_profile_handler;
+extern const struct sy_plugin_ops sy_plugin_pd_profile_handler; /* deprecated */
+extern const struct sy_plugin_ops sy_plugin_header_profile_handler;
+/* P/D deciders and the deprecated header writer. */
+extern const struct sy_plugin_ops sy_plugin_prefix_based_pd_decider;
+extern const struct sy_plugin_ops sy_plugin_always_disagg_pd_decider;
+extern const struct sy_plugin_ops sy_plugin_disagg_headers_handler;
 /* Filters. */
 extern const struct sy_plugin_ops sy_plugin_label_selector_filter;
 extern const struct sy_plugin_ops sy_plugin_by_label;

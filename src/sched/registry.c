@@ -15,6 +15,12 @@
 
 static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_single_profile_handler,
+    &sy_plugin_disagg_profile_handler,
+    &sy_plugin_pd_profile_handler,
+    &sy_plugin_header_profile_handler,
+    &sy_plugin_prefix_based_pd_decider,
+    &sy_plugin_always_disagg_pd_decider,
+    &sy_plugin_disagg_headers_handler,
     &sy_plugin_label_selector_filter,
     &sy_plugin_by_label,
     &sy_plugin_decode_filter,
@@ -64,20 +70,14 @@ static const struct {
     {"random", "random-picker"},
     {"kvcache-aware-scorer", "precise-prefix-cache-scorer"},
     {"tokenizer", "token-producer"},
-    {"pd-profile-handler", "disagg-profile-handler"},
     {"prefill-header-handler", "disagg-headers-handler"},
 };
 
 /* llm-d types (v0.8 and router v0.9) that Switchyard does not implement yet. */
 static const char *const unsupported[] = {
     /* P/D, E/P/D and data parallel */
-    "disagg-profile-handler",
     "data-parallel-profile-handler",
-    "header-profile-handler",
-    "prefix-based-pd-decider",
-    "always-disagg-pd-decider",
     "always-disagg-multimodal-decider",
-    "disagg-headers-handler",
     "p2p-source-producer",
     /* latency prediction and SLOs */
     "predicted-latency-producer",

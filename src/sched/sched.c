@@ -4,7 +4,9 @@
  *
  *   pool->eps[0..n)  --skip excluded / model not served / not ready-->  cands[0..m)  (snapshots)
  *   producers (every configured one, once)        cy->prefix[] etc.
- *   profile handler  (single-profile-handler: profiles[0])
+ *   profile handler  single-profile-handler: profiles[0], filtered in place;
+ *                    multi-profile (P/D, header): next_profile -> run -> ... -> result, each run
+ *                    on its own copy of the snapshot (the decode run, then maybe the prefill run)
  *   filters          cands compacted in place, pool order kept; empty -> SY_ENOENDPOINT
  *   scorers          scores[k][i] clamped to [0,1]; totals[i] = sum_k weight_k * scores[k][i]
  *   picker           index into cands
@@ -46,10 +48,10 @@
 
 #define SY_SCHED_DEFAULT_OUTPUT_TOKENS 256 /* in-flight estimate when max_tokens is absent */
 
-/* Per-request state: the public cycle first, so plugins' pointer is ours. */
-struct cycle {
-    struct sy_sched_cycle cy;            /* what plugins see */
-    struct sy_scheduler *s;              /* owner */
+#define SY_SCHED_MAX_RUNS 4 /* profile runs per cycle (decode, prefill, and headroom) */
+
+/* One profile run: its own survivors, scores and pick. */
+struct prun {
     const struct sy_sched_profile *prof; /* profile that ran */
     struct sy_sched_candidate *cands;    /* survivors of the filters, [n] */
     size_t n;                            /* candidates after filtering */
@@ -57,6 +59,26 @@ struct cycle {
     double *totals;                      /* [n] */
     size_t chosen;                       /* index into cands */
     bool picked;                         /* a candidate was chosen */
+    void *mem;                           /* owned block of a multi-profile run, or NULL */
+};
+
+/* Per-request state: the public cycle first, so plugins' pointer is ours. The primary fields
+ * (prof .. picked) describe the run that serves the request (explanations, debug ring, done). */
+struct cycle {
+    struct sy_sched_cycle cy;            /* what plugins see */
+    struct sy_scheduler *s;              /* owner */
+    const struct sy_sched_profile *prof; /* primary profile */
+    struct sy_sched_candidate *cands;    /* primary run's survivors, [n] */
+    size_t n;                            /* candidates after filtering */
+    double *scores;                      /* [prof->nscorers * n], row per scorer */
+    double *totals;                      /* [n] */
+    size_t chosen;                       /* index into cands */
+    bool picked;                         /* a candidate was chosen */
+    struct sy_sched_candidate *base;     /* multi-profile: the snapshot every run starts from */
+    size_t nbase;                        /* its length */
+    struct prun runs[SY_SCHED_MAX_RUNS]; /* profile runs in order */
+    size_t nruns;
+    size_t prefill_run; /* index into runs of the P/D prefill run, or SY_SCHED_NONE */
 };
 
 static _Atomic uint64_t seed_counter = 0x9e3779b97f4a7c15ULL; /* per-cycle seeds */
@@ -78,6 +100,17 @@ double sy_sched_rand(struct sy_sched_cycle *cy)
     x ^= x >> 27;
     cy->rng = x;
     return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
+}
+
+size_t sy_sched_profile_count(const struct sy_sched_cycle *cy)
+{
+    return ((const struct cycle *)cy)->s->nprofiles;
+}
+
+const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i)
+{
+    const struct sy_scheduler *s = ((const struct cycle *)cy)->s;
+    return i < s->nprofiles ? s->profiles[i].name : "";
 }
 
 static const char *const ext_names[SY_SCHED_EXT_COUNT] = {
@@ -153,6 +186,17 @@ void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m)
             p->hist[e] = sy_metric_get(pl, lv);
         }
     }
+    static const char *const pd_labels[] = {"model_name", "decision_type", NULL};
+    s->pd_decisions = sy_metrics_family(
+        m, "llm_d_inference_scheduler_disagg_decision_total",
+        "Total number of disaggregation routing decisions made (decode-only, prefill-decode).",
+        SY_METRIC_COUNTER, pd_labels, NULL, 0);
+    s->pd_decisions_old =
+        sy_metrics_family(m, "llm_d_inference_scheduler_pd_decision_total",
+                          "Deprecated: use llm_d_inference_scheduler_disagg_decision_total.",
+                          SY_METRIC_COUNTER, pd_labels, NULL, 0);
+    if (!s->pd_decisions || !s->pd_decisions_old)
+        s->pd_decisions = s->pd_decisions_old = NULL;
     s->e2e = sy_metric_get(e2e, NULL); /* last: tstart() keys off it */
 }
 
@@ -187,6 +231,11 @@ static void record(struct sy_scheduler *s, const struct cycle *c)
     if (c->picked) {
         const char *a = c->cands[c->chosen].ep->address;
         copy_trunc(r.chosen, sizeof r.chosen, a, strlen(a));
+    }
+    if (c->prefill_run < c->nruns && c->runs[c->prefill_run].picked) {
+        const struct prun *fr = &c->runs[c->prefill_run];
+        const char *a = fr->cands[fr->chosen].ep->address;
+        copy_trunc(r.prefill, sizeof r.prefill, a, strlen(a));
     }
     /* Selection of the best SY_SCHED_RING_TOP totals (n is small; insertion keeps it simple). */
     size_t idx[SY_SCHED_RING_TOP];
@@ -233,15 +282,157 @@ static void run_done(struct sy_scheduler *s, struct cycle *c, bool ok)
     }
 }
 
+static void free_runs(struct cycle *c)
+{
+    for (size_t i = 0; i < c->nruns; i++)
+        free(c->runs[i].mem);
+    c->nruns = 0;
+}
+
 static int fail(struct sy_scheduler *s, struct cycle *c, uint64_t t0, int rc)
 {
     record(s, c);
     run_done(s, c, false);
+    free_runs(c);
     free(c);
     if (s->attempts_fail)
         sy_metric_inc(s->attempts_fail);
     tend(s->e2e, t0);
     return rc;
+}
+
+/* Runs r->prof over base[0..nbase) minus exclude: copies the survivors into r->cands (unless they
+ * are the same array: the single-profile path filters in place), filters, scores, picks.
+ * Returns 0 or SY_ENOENDPOINT. */
+static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
+                       const struct sy_sched_candidate *base, size_t nbase,
+                       struct sy_endpoint *const *exclude, size_t nexclude)
+{
+    const struct sy_sched_profile *prof = r->prof;
+    size_t n = 0;
+    if (r->cands == base) {
+        n = nbase;
+    } else {
+        for (size_t i = 0; i < nbase; i++)
+            if (!excluded(base[i].ep, exclude, nexclude))
+                r->cands[n++] = base[i];
+    }
+    r->n = n;
+    r->picked = false;
+    if (n == 0)
+        return SY_ENOENDPOINT;
+    for (size_t f = 0; f < prof->nfilters; f++) {
+        struct sy_sched_plugin *p = prof->filters[f];
+        uint64_t t1 = tstart(s);
+        size_t m = p->ops->filter(p->state, &c->cy, r->cands, n);
+        tend(p->hist[SY_SCHED_EXT_FILTER], t1);
+        n = m < n ? m : n; /* a filter can only narrow */
+        r->n = n;
+        if (n == 0)
+            return SY_ENOENDPOINT;
+    }
+
+    /* Score rows are laid out for the final n (rows of stride n, not nbase). */
+    size_t nsc = prof->nscorers;
+    for (size_t i = 0; i < n; i++)
+        r->totals[i] = 0;
+    for (size_t k = 0; k < nsc; k++) {
+        const struct sy_sched_weighted *w = &prof->scorers[k];
+        double *row = r->scores + k * n;
+        for (size_t i = 0; i < n; i++)
+            row[i] = 0;
+        uint64_t t1 = tstart(s);
+        w->p->ops->score(w->p->state, &c->cy, r->cands, n, row);
+        tend(w->p->hist[SY_SCHED_EXT_SCORE], t1);
+        for (size_t i = 0; i < n; i++) {
+            double v = row[i];
+            v = isnan(v) ? 0 : v < 0 ? 0 : v > 1 ? 1 : v; /* llm-d enforceScoreRange */
+            row[i] = v;
+            r->totals[i] += w->weight * v;
+        }
+    }
+
+    uint64_t t1 = tstart(s);
+    size_t pick = prof->picker->ops->pick(prof->picker->state, &c->cy, r->cands, n, r->totals);
+    tend(prof->picker->hist[SY_SCHED_EXT_PICK], t1);
+    if (pick >= n)
+        return SY_ENOENDPOINT;
+    r->chosen = pick;
+    r->picked = true;
+    return 0;
+}
+
+/* A run of a multi-profile cycle with its own arrays sized for nbase candidates. */
+static struct prun *new_run(struct cycle *c, const struct sy_sched_profile *prof, size_t nbase)
+{
+    struct prun *r = &c->runs[c->nruns++];
+    memset(r, 0, sizeof *r);
+    r->prof = prof;
+    size_t nb = nbase ? nbase : 1;
+    size_t off_s = (nb * sizeof(struct sy_sched_candidate) + 15) & ~(size_t)15;
+    size_t off_t = off_s + prof->nscorers * nb * sizeof(double);
+    char *m = sy_xmalloc(off_t + nb * sizeof(double));
+    r->mem = m;
+    r->cands = (struct sy_sched_candidate *)m;
+    r->scores = (double *)(m + off_s);
+    r->totals = (double *)(m + off_t);
+    return r;
+}
+
+static void run_views(const struct cycle *c, struct sy_sched_run *v)
+{
+    for (size_t i = 0; i < c->nruns; i++) {
+        const struct prun *r = &c->runs[i];
+        v[i].profile = (size_t)(r->prof - c->s->profiles);
+        v[i].chosen = r->picked ? &r->cands[r->chosen] : NULL;
+    }
+}
+
+/* The profile handler's loop (llm-d Pick until empty, then ProcessResults). */
+static int run_handler(struct sy_scheduler *s, struct cycle *c, size_t *primary, size_t *prefill)
+{
+    const struct sy_plugin_ops *h = s->handler->ops;
+    struct sy_sched_run views[SY_SCHED_MAX_RUNS];
+    for (;;) {
+        run_views(c, views);
+        size_t next = SY_SCHED_NONE;
+        int rc = h->next_profile(s->handler->state, &c->cy, views, c->nruns, &next);
+        if (rc)
+            return rc;
+        if (next == SY_SCHED_NONE || next >= s->nprofiles)
+            break;
+        bool again = false;
+        for (size_t i = 0; i < c->nruns; i++)
+            again |= c->runs[i].prof == &s->profiles[next];
+        if (again || c->nruns == SY_SCHED_MAX_RUNS)
+            break; /* a handler never runs a profile twice; bounded regardless */
+        struct prun *r = new_run(c, &s->profiles[next], c->nbase);
+        (void)run_profile(s, c, r, c->base, c->nbase, NULL, 0); /* a failed run: chosen NULL */
+    }
+    run_views(c, views);
+    return h->result(s->handler->state, &c->cy, views, c->nruns, primary, prefill);
+}
+
+static void record_prefill(struct sy_scheduler *s, struct cycle *c,
+                           const struct sy_sched_candidate *pc)
+{
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (!p->ops->pre_request || strcmp(p->ops->type, "approx-prefix-cache-producer") != 0)
+            continue;
+        c->cy.secondary_pick = true;
+        p->ops->pre_request(p->state, &c->cy, pc);
+        c->cy.secondary_pick = false;
+    }
+}
+
+static void count_decision(struct sy_scheduler *s, const char *model, bool pd)
+{
+    if (!s->pd_decisions || !s->handler->ops->counts_decisions)
+        return;
+    const char *lv[] = {model[0] ? model : "unknown", pd ? "prefill-decode" : "decode-only"};
+    sy_metric_inc(sy_metric_get(s->pd_decisions, lv));
+    sy_metric_inc(sy_metric_get(s->pd_decisions_old, lv));
 }
 
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
@@ -259,7 +450,7 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     size_t nsc = prof->nscorers;
 
     /* One block: cycle | cands[np] | scores[nsc*np] | totals[np] | loras[np] | prefix[pool->n]
-     * (loras only with wants_loras). */
+     * (loras only with wants_loras). A multi-profile handler's runs get blocks of their own. */
     size_t off_c = sizeof(struct cycle);
     off_c = (off_c + 15) & ~(size_t)15;
     size_t off_s = off_c + np * sizeof(struct sy_sched_candidate);
@@ -275,6 +466,7 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     memset(c, 0, sizeof *c);
     c->s = s;
     c->prof = prof;
+    c->prefill_run = SY_SCHED_NONE;
     c->cands = (struct sy_sched_candidate *)(blk + off_c);
     c->scores = (double *)(blk + off_s);
     c->totals = (double *)(blk + off_t);
@@ -319,45 +511,40 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         tend(p->hist[SY_SCHED_EXT_PRODUCE], t1);
     }
 
-    for (size_t f = 0; f < prof->nfilters; f++) {
-        struct sy_sched_plugin *p = prof->filters[f];
-        uint64_t t1 = tstart(s);
-        size_t m = p->ops->filter(p->state, &c->cy, c->cands, n);
-        tend(p->hist[SY_SCHED_EXT_FILTER], t1);
-        n = m < n ? m : n; /* a filter can only narrow */
-        c->n = n;
-        if (n == 0)
-            return fail(s, c, t0, SY_ENOENDPOINT);
-    }
-
-    /* Score rows are laid out for the final n (rows of stride n, not np). */
-    for (size_t i = 0; i < n; i++)
-        c->totals[i] = 0;
-    for (size_t k = 0; k < nsc; k++) {
-        const struct sy_sched_weighted *w = &prof->scorers[k];
-        double *row = c->scores + k * n;
-        for (size_t i = 0; i < n; i++)
-            row[i] = 0;
-        uint64_t t1 = tstart(s);
-        w->p->ops->score(w->p->state, &c->cy, c->cands, n, row);
-        tend(w->p->hist[SY_SCHED_EXT_SCORE], t1);
-        for (size_t i = 0; i < n; i++) {
-            double v = row[i];
-            v = isnan(v) ? 0 : v < 0 ? 0 : v > 1 ? 1 : v; /* llm-d enforceScoreRange */
-            row[i] = v;
-            c->totals[i] += w->weight * v;
+    size_t primary = 0, prefill = SY_SCHED_NONE;
+    if (!s->handler->ops->next_profile) {
+        struct prun *r = &c->runs[c->nruns++];
+        *r = (struct prun){
+            .prof = prof, .cands = c->cands, .scores = c->scores, .totals = c->totals};
+        int rc = run_profile(s, c, r, c->cands, n, NULL, 0);
+        c->n = r->n;
+        if (rc)
+            return fail(s, c, t0, rc);
+    } else {
+        c->base = c->cands;
+        c->nbase = n;
+        int rc = run_handler(s, c, &primary, &prefill);
+        if (rc == SY_ENOPREFILL && primary < c->nruns && c->runs[primary].picked) {
+            out->prefill_missing = true;
+            prefill = SY_SCHED_NONE;
+            rc = 0;
+        }
+        if (rc || primary >= c->nruns || !c->runs[primary].picked) {
+            c->n = 0; /* nothing to explain: no primary run */
+            c->prof = NULL;
+            return fail(s, c, t0, rc ? rc : SY_ENOENDPOINT);
         }
     }
-
-    uint64_t t1 = tstart(s);
-    size_t pick = prof->picker->ops->pick(prof->picker->state, &c->cy, c->cands, n, c->totals);
-    tend(prof->picker->hist[SY_SCHED_EXT_PICK], t1);
-    if (pick >= n)
-        return fail(s, c, t0, SY_ENOENDPOINT);
-    c->chosen = pick;
+    const struct prun *pr = &c->runs[primary];
+    c->prof = pr->prof;
+    c->cands = pr->cands;
+    c->n = pr->n;
+    c->scores = pr->scores;
+    c->totals = pr->totals;
+    c->chosen = pr->chosen;
     c->picked = true;
 
-    const struct sy_sched_candidate *chosen = &c->cands[pick];
+    const struct sy_sched_candidate *chosen = &c->cands[c->chosen];
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
         if (!p->ops->pre_request)
@@ -371,11 +558,41 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     out->pool_index = chosen->pool_index;
     int64_t outtok = req->max_tokens >= 0 ? req->max_tokens : SY_SCHED_DEFAULT_OUTPUT_TOKENS;
     out->inflight_tokens = (int64_t)req->prompt_tokens_est + outtok;
+    if (prefill < c->nruns && c->runs[prefill].picked) {
+        const struct prun *fr = &c->runs[prefill];
+        const struct sy_sched_candidate *pc = &fr->cands[fr->chosen];
+        c->prefill_run = prefill;
+        record_prefill(s, c, pc);
+        out->prefill_ep = pc->ep;
+        out->prefill_pool_index = pc->pool_index;
+        out->prefill_inflight_tokens = (int64_t)req->prompt_tokens_est + 1;
+    }
+    count_decision(s, req->model, out->prefill_ep != NULL || out->prefill_missing);
     out->cycle = c;
     record(s, c);
     if (s->attempts_ok)
         sy_metric_inc(s->attempts_ok);
     tend(s->e2e, t0);
+    return 0;
+}
+
+int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
+                            struct sy_endpoint *const *exclude, size_t nexclude)
+{
+    if (!s || !res || !res->cycle)
+        return SY_EINVAL;
+    struct cycle *c = res->cycle;
+    if (c->prefill_run >= c->nruns)
+        return SY_EINVAL;
+    struct prun *r = &c->runs[c->prefill_run];
+    res->prefill_ep = NULL;
+    int rc = run_profile(s, c, r, c->base, c->nbase, exclude, nexclude);
+    if (rc)
+        return rc;
+    const struct sy_sched_candidate *pc = &r->cands[r->chosen];
+    record_prefill(s, c, pc);
+    res->prefill_ep = pc->ep;
+    res->prefill_pool_index = pc->pool_index;
     return 0;
 }
 
@@ -385,6 +602,7 @@ void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
         return;
     struct cycle *c = res->cycle;
     run_done(s, c, ok);
+    free_runs(c);
     free(c);
     res->cycle = NULL;
 }
@@ -454,6 +672,10 @@ void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out)
             sy_buf_json_str(out, r->chosen, strlen(r->chosen));
         else
             sy_buf_puts(out, "null");
+        if (r->prefill[0]) {
+            sy_buf_puts(out, ",\"prefill\":");
+            sy_buf_json_str(out, r->prefill, strlen(r->prefill));
+        }
         sy_buf_printf(out, ",\"candidates_scored\":%u,\"top\":[", r->ncands);
         for (uint32_t k = 0; k < r->nkept; k++) {
             const struct sy_sched_record_cand *rc = &r->top[k];

@@ -47,6 +47,12 @@ struct sy_sched_result {
     size_t pool_index;       /* its index in the pool */
     int64_t inflight_tokens; /* token estimate to add/sub for in-flight accounting */
     void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
+    /* P/D (a disaggregating profile handler chose a prefill leg): */
+    struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
+    size_t prefill_pool_index;       /* its index in the pool */
+    int64_t prefill_inflight_tokens; /* in-flight estimate for the prefill leg */
+    bool prefill_missing; /* the handler wanted a prefill leg and no prefill endpoint was found:
+                             the caller must fail the request or fall back explicitly */
 };
 
 /* Builds a scheduler from an EndpointPickerConfig node (NULL = llm-d's built-in default). file is
@@ -61,6 +67,12 @@ void sy_sched_free(struct sy_scheduler *s);
 /* req (and pool) must stay alive until sy_sched_done. */
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
+/* P/D: re-runs the prefill profile of res's cycle (the same candidate snapshot) without the
+ * endpoints in exclude, after a prefill leg failed. Updates res->prefill_ep (and records the
+ * prompt on the new pick in the approximate prefix index). Returns 0, SY_ENOENDPOINT (no other
+ * prefill endpoint), or SY_EINVAL when res has no prefill profile run. */
+int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
+                            struct sy_endpoint *const *exclude, size_t nexclude);
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);

@@ -179,12 +179,13 @@ static void test_plugin_errors(void **state)
 {
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: foo-scorer\n",
                "epp.yaml:5: plugins[1].type: unknown plugin type 'foo-scorer'");
+    expect_err(HDR "plugins:\n- type: queue-scorer\n- type: data-parallel-profile-handler\n",
+               "epp.yaml:5: plugins[1].type: plugin type 'data-parallel-profile-handler' is not "
+               "supported by Switchyard: data-parallel (wide-EP) routing to DP ranks is built by "
+               "the wide-EP work");
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: disagg-profile-handler\n",
-               "epp.yaml:5: plugins[1].type: plugin type 'disagg-profile-handler' is not "
-               "supported by Switchyard yet");
-    expect_err(HDR "plugins:\n- type: pd-profile-handler\n",
-               "epp.yaml:4: plugins[0].type: plugin type 'pd-profile-handler' (legacy name of "
-               "'disagg-profile-handler') is not supported by Switchyard yet");
+               "epp.yaml:5: plugins[1].parameters: no scheduling profile named 'decode' (the "
+               "decode profile) (plugin 'disagg-profile-handler')");
     expect_err(HDR "plugins:\n- name: q\n  type: load-aware-scorer\n  parameters:\n"
                    "    threshold: 4\n    bogus: 1\n",
                "epp.yaml:8: plugins[0].parameters.bogus: unknown parameter (plugin 'q')");
@@ -224,8 +225,8 @@ static void test_profile_errors(void **state)
                "epp.yaml:5: plugins: profile 'default' has two pickers ('max-score-picker' and "
                "'random-picker')");
     expect_err(HDR "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: a\n- name: b\n",
-               "epp.yaml:5: schedulingProfiles: 2 profiles need a profile handler, and Switchyard "
-               "has only single-profile-handler (one profile)");
+               "epp.yaml:5: schedulingProfiles: 2 profiles need a profile handler "
+               "(disagg-profile-handler or header-profile-handler)");
     expect_err(HDR "plugins:\n- type: single-profile-handler\nschedulingProfiles:\n- name: a\n"
                    "- name: b\n",
                "epp.yaml:4: single-profile-handler: single-profile-handler runs exactly one "

@@ -35,9 +35,8 @@ static const struct expect expects[] = {
      {"token-producer", "precise-prefix-cache-scorer", "kv-cache-utilization-scorer",
       "queue-scorer"}},
     {"inference-scheduler-v0.8_pd-epp-config.yaml",
-     "5: plugins[0].type: plugin type 'disagg-headers-handler' is not supported by Switchyard "
-     "yet",
-     {NULL}},
+     NULL,
+     {"disagg-profile-handler", "prefix-based-pd-decider", "prefill-filter", "decode-filter"}},
     {"inference-scheduler-v0.8_session-affinity-config.yaml", NULL, {NULL}},
     {"router-v0.9_epp-config.yaml",
      NULL,
@@ -48,9 +47,9 @@ static const struct expect expects[] = {
      "'estimate' (plugin 'token-producer')",
      {NULL}},
     {"router-v0.9_pd-epp-config.yaml",
-     "14: plugins[6].type: plugin type 'disagg-profile-handler' is not supported by Switchyard "
-     "yet",
-     {NULL}},
+     NULL,
+     {"disagg-profile-handler", "prefix-based-pd-decider", "approx-prefix-cache-producer",
+      "prefill-filter"}},
     {"router-v0.9_sim-epp-no-hit-lru.yaml",
      NULL,
      {"precise-prefix-cache-producer", "prefix-cache-scorer", "no-hit-lru-scorer",
@@ -75,6 +74,39 @@ static void check_session_affinity(struct sy_scheduler *s)
     assert_string_equal(s->handler->ops->type, "single-profile-handler");
     assert_int_equal(s->nproducers, 1); /* approx-prefix-cache-producer, auto-created */
     assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+}
+
+/* The P/D fixtures run: a new long prompt is prefill-decode (decode on a decode endpoint,
+ * prefill on a prefill endpoint); the same prompt again is decode-only (nonCachedTokens 16). */
+static void check_pd_runs(struct sy_scheduler *s)
+{
+    struct sy_endpoint *eps[] = {
+        fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
+        fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0),
+        fx_ep("d2:1", "llm-d.ai/role=decode", 3, 0, 0),
+    };
+    struct sy_pool *pool = fx_pool(eps, 3);
+    static char body[2100];
+    int n = snprintf(body, sizeof body, "{\"prompt\":\"");
+    for (int i = 0; i < 2000; i++)
+        body[n + i] = (char)('a' + (i * 7) % 26);
+    memcpy(body + n + 2000, "\"}", 3);
+    struct sy_request r;
+    fx_req(&r, "m", 500);
+    r.body = body;
+    r.body_len = strlen(body);
+    r.prompt = (struct sy_str){body + n - 1, 2002};
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_non_null(res.prefill_ep);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_done(s, &res, true);
+    assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    sy_pool_unref(pool);
 }
 
 static void test_every_fixture(void **state)
@@ -107,6 +139,8 @@ static void test_every_fixture(void **state)
                 fail_msg("%s should load: %s", de->d_name, err);
             if (strstr(de->d_name, "session-affinity"))
                 check_session_affinity(s);
+            if (strstr(de->d_name, "pd-epp"))
+                check_pd_runs(s);
             for (size_t k = 0; k < 4 && e->needs[k]; k++)
                 if (!sy_sched_has_plugin(s, e->needs[k]))
                     fail_msg("%s: built without %s", de->d_name, e->needs[k]);

@@ -1,0 +1,645 @@
+#!/usr/bin/env python3
+"""Integration tests for P/D disaggregation inside the gateway (issue 13): the real gateway in
+front of Python stub prefill and decode servers that speak the exchange (vLLM NixlConnector's
+kv_transfer_params, SGLang's bootstrap fields, llm-d's sidecar header).
+
+Each test checks what both legs received, byte for byte where the protocol says "verbatim", what
+the client got, and that every endpoint's in-flight count is back to zero afterwards.
+"""
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, free_ports, metrics, post_json, request, run,  # noqa: E402
+                     start_process, stop_process, test, wait_port, wait_until, write_file)
+from stub_server import _Handler, _Server  # noqa: E402
+
+MODEL = "m1"
+
+
+class _PDHandler(_Handler):
+    """GET (/metrics, /v1/models) as the shared stub; POST speaks the P/D exchange."""
+
+    def _wait_or_abort(self, seconds):
+        """Sleeps up to seconds; returns True when the peer closed the connection first."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            r, _, _ = select.select([self.connection], [], [], 0.05)
+            if r:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:
+                    return True
+        return False
+
+    def do_GET(self):
+        if self.server.stub.mode == "dead":  # a killed server: nothing answers any more
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        _Handler.do_GET(self)
+
+    def do_POST(self):
+        st = self.server.stub
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        rec = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+               "body": body}
+        with st.lock:
+            st.requests.append(rec)
+        mode = st.mode
+        if mode in ("refuse", "dead"):  # ("close" would also fail the stub's /metrics)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if mode == "hang":
+            if self._wait_or_abort(st.hang_seconds):
+                with st.lock:
+                    st.aborted += 1
+            self.close_connection = True
+            return
+        if mode == "status500":
+            self._send(500, {"error": {"message": "engine exploded"}})
+            return
+        if mode == "status400":
+            self._send(400, {"object": "error", "message": "prompt too long for this engine",
+                             "type": "BadRequestError", "code": 400})
+            return
+        req = json.loads(body)
+        rid = self.headers.get("x-request-id", "")
+        if st.role == "prefill":
+            choice = {"index": 0, "text": "H", "finish_reason": "length"}
+            if mode == "badfinish":
+                choice["finish_reason"] = "abort"
+            ans = {"id": "cmpl-p", "object": "text_completion", "model": req.get("model"),
+                   "choices": [choice],
+                   "usage": {"prompt_tokens": 318, "completion_tokens": 1, "total_tokens": 319,
+                             "prompt_tokens_details": {"cached_tokens": 32}}}
+            if mode != "noparams" and st.connector == "nixlv2":
+                ans["kv_transfer_params"] = st.params(rid)
+            data = json.dumps(ans).encode()
+            st.last_answer = data
+            self._send(200, data)
+            return
+        # decode
+        usage = {"prompt_tokens": 318, "completion_tokens": 3, "total_tokens": 321,
+                 "prompt_tokens_details": {"cached_tokens": 318}}
+        if not req.get("stream"):
+            self._send(200, {"id": "cmpl-d", "object": "text_completion", "served_by": st.port,
+                             "choices": [{"index": 0, "text": "hello", "finish_reason": "stop"}],
+                             "usage": usage, "kv_transfer_params": None})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        try:
+            for i in range(3):
+                ev = {"id": "d", "object": "text_completion", "served_by": st.port,
+                      "choices": [{"index": 0, "text": "tok%d " % i, "finish_reason": None}]}
+                chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
+                time.sleep(0.02)
+                if mode == "break":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+            ev = {"id": "d", "object": "text_completion", "choices": [], "usage": usage,
+                  "kv_transfer_params": {"leak": True}}
+            chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
+            chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            with st.lock:
+                st.aborted += 1
+            self.close_connection = True
+
+
+class PDStub:
+    def __init__(self, role, connector="nixlv2"):
+        self.role = role
+        self.connector = connector
+        self.models = [MODEL]
+        self.mode = "ok"
+        self.waiting = 0
+        self.running = 0
+        self.kv = 0.0
+        self.metrics_status = 200
+        self.metrics_delay = 0.0
+        self.metrics_polls = self.metrics_active = self.metrics_max_active = 0
+        self.hang_seconds = 8
+        self.requests = []
+        self.aborted = 0
+        self.last_answer = b""
+        self.lock = threading.Lock()
+        self.srv = _Server(("127.0.0.1", 0), _PDHandler)
+        self.srv.stub = self
+        self.port = self.srv.server_address[1]
+        self.address = "127.0.0.1:%d" % self.port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def params(self, rid):
+        # current vLLM shape: one block list per KV group, remote_request_id, tp_size
+        return {"do_remote_prefill": True, "do_remote_decode": False,
+                "remote_block_ids": [[1, 2, 4], [7]], "remote_engine_id": "eng-%d" % self.port,
+                "remote_request_id": rid, "remote_host": "127.0.0.1", "remote_port": 5600,
+                "tp_size": 1, "remote_num_tokens": 318}
+
+    def posts(self):
+        with self.lock:
+            return list(self.requests)
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+    def kill(self):
+        """Dies: the listener closes and kept-alive connections answer nothing."""
+        self.mode = "dead"
+        self.stop()
+
+
+SCHED = """scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+  - type: prefill-filter
+  - type: decode-filter
+  - type: queue-scorer
+  - type: max-score-picker
+  - type: always-disagg-pd-decider
+  - type: disagg-profile-handler
+    parameters:
+      deciders: {prefill: always-disagg-pd-decider}
+  schedulingProfiles:
+  - name: prefill
+    plugins: [{pluginRef: prefill-filter}, {pluginRef: queue-scorer}, {pluginRef: max-score-picker}]
+  - name: decode
+    plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, {pluginRef: max-score-picker}]
+"""
+
+
+class Gateway:
+    def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None, wait=True):
+        self.port, self.admin = free_ports(2)
+        eps = ""
+        for s in prefills:
+            extra = ", " + labels if labels else ""
+            eps += "    - address: %s\n      labels: {llm-d.ai/role: prefill%s}\n" % (s.address,
+                                                                                       extra)
+        for s in decodes:
+            eps += "    - address: %s\n      labels: {llm-d.ai/role: decode}\n" % s.address
+        text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin)
+                + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps
+                + (("  disaggregation:\n" + disagg) if disagg else "")
+                + "timeouts:\n  connect: 500ms\n  request: 4s\n  idle: 5s\n  drain: 2s\n" + sched)
+        self.path = write_file(text)
+        self.proc = start_process([BIN, "gateway", "--config", self.path])
+        wait_port(self.port, proc=self.proc)
+        wait_port(self.admin, proc=self.proc)
+        n = len(prefills) + len(decodes) if wait else 0
+        wait_until(lambda: n == 0 or sum(1 for e in self.endpoints() if e["ready"]) == n, 10,
+                   what="endpoints ready")
+
+    def endpoints(self):
+        st, _, body = request(self.admin, "GET", "/debug/endpoints")
+        return json.loads(body)["endpoints"]
+
+    def inflight(self):
+        return {e["address"]: e["inflight_requests"] for e in self.endpoints()}
+
+    def wait_idle(self):
+        wait_until(lambda: all(v == 0 for v in self.inflight().values()), 5,
+                   what="in-flight counters back to zero")
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+def raw_post(port, path, body, headers=None, timeout=15):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        conn.request("POST", path, body=body, headers=h)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+CHAT = (b'{"model":"m1","messages":[{"role":"user","content":"Explain P/D \\u00e9 in one line"}],'
+        b'"max_tokens":50,"max_completion_tokens":40,"min_tokens":2,"temperature":0}')
+
+
+def setup(nprefill=1, ndecode=1, connector="nixlv2", **kw):
+    ps = [PDStub("prefill", connector) for _ in range(nprefill)]
+    ds = [PDStub("decode", connector) for _ in range(ndecode)]
+    return ps, ds, Gateway(ps, ds, **kw)
+
+
+def teardown(gw, *groups):
+    gw.wait_idle()
+    gw.stop()
+    for g in groups:
+        for s in g:
+            s.stop()
+
+
+@test
+def test_nixlv2_happy_path_both_legs_exact():
+    ps, ds, gw = setup()
+    try:
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT,
+                               {"x-request-id": "rid-happy-1"})
+        check(st == 200, "status %d %r" % (st, body))
+        (pr,), (dr,) = ps[0].posts(), ds[0].posts()
+        # same request id on both legs
+        check(pr["headers"]["x-request-id"] == "rid-happy-1", pr["headers"])
+        check(dr["headers"]["x-request-id"] == "rid-happy-1", dr["headers"])
+        # prefill leg: the client's body with the NixlConnector edits, nothing else changed
+        pj, orig = json.loads(pr["body"]), json.loads(CHAT)
+        want = dict(orig)
+        want.update({"stream": False, "max_tokens": 1, "max_completion_tokens": 1,
+                     "kv_transfer_params": {"do_remote_decode": True, "do_remote_prefill": False,
+                                            "remote_engine_id": None, "remote_block_ids": None,
+                                            "remote_host": None, "remote_port": None}})
+        del want["min_tokens"]
+        check(pj == want, "prefill body %r" % pj)
+        check(b"\\u00e9" in pr["body"], "the original bytes are kept (escape not re-encoded)")
+        # decode leg: the original bytes plus the prefill's kv_transfer_params, verbatim
+        ans = json.loads(ps[0].last_answer)
+        raw_params = json.dumps(ans["kv_transfer_params"]).encode()
+        check(raw_params in ps[0].last_answer, "test premise: dumps is what the stub sent")
+        check(dr["body"] == CHAT[:-1] + b',"kv_transfer_params":' + raw_params + b"}",
+              "decode body %r" % dr["body"])
+        # the client: decode's answer, cached tokens from the prefill, no kv_transfer_params
+        j = json.loads(body)
+        check(j["served_by"] == ds[0].port, j)
+        check(j["usage"]["prompt_tokens_details"]["cached_tokens"] == 32, j["usage"])
+        check("kv_transfer_params" not in j, j)
+        check(h["x-gateway-destination-endpoint"] == ds[0].address, h)
+        check(h["x-gateway-prefill-endpoint"] == ps[0].address, h)
+        check("x-switchyard-pd-fallback" not in h, h)
+        gw.wait_idle()
+        m, _ = metrics(gw.admin)
+        key = ('llm_d_inference_scheduler_disagg_decision_total{model_name="m1",'
+               'decision_type="prefill-decode"}')
+        check(m.get(key) == 1, "decision counter: %r" % {k: v for k, v in m.items()
+                                                         if "decision" in k})
+        check(m.get(key.replace("disagg_decision", "pd_decision")) == 1, "deprecated twin")
+        check(m.get("switchyard_pd_prefill_duration_seconds_count") == 1, "prefill histogram")
+        check(m.get("switchyard_pd_kv_handover_seconds_count") == 1, "hand-over histogram")
+        check(m.get("switchyard_pd_decode_duration_seconds_count") == 1, "decode histogram")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_streaming_decode_rewritten_as_it_streams():
+    ps, ds, gw = setup()
+    try:
+        body = (b'{"model":"m1","prompt":"stream me","max_tokens":3,"stream":true,'
+                b'"stream_options":{"include_usage":true}}')
+        st, h, data = raw_post(gw.port, "/v1/completions", body)
+        check(st == 200, "status %d" % st)
+        check(h.get("content-type", "").startswith("text/event-stream"), h)
+        pj = json.loads(ps[0].posts()[0]["body"])
+        check(pj["stream"] is False and "stream_options" not in pj and pj["max_tokens"] == 1, pj)
+        dj = json.loads(ds[0].posts()[0]["body"])
+        check(dj["stream"] is True and dj["stream_options"] == {"include_usage": True}
+              and dj["max_tokens"] == 3, dj)
+        events = [ln[6:] for ln in data.decode().split("\n") if ln.startswith("data: ")]
+        check(events[-1] == "[DONE]", events)
+        usage = [json.loads(e) for e in events[:-1] if '"usage"' in e]
+        check(len(usage) == 1, events)
+        check(usage[0]["usage"]["prompt_tokens_details"]["cached_tokens"] == 32, usage)
+        check("kv_transfer_params" not in data.decode(), "kv_transfer_params leaked")
+        check(len(events) == 5, events)
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_refused_retried_on_another_prefill():
+    ps, ds, gw = setup(nprefill=2)
+    try:
+        ps[0].mode = "refuse"
+        ps[1].waiting = 3  # busier: ps[0] is picked first
+        time.sleep(0.3)
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200, "status %d %r" % (st, body))
+        check(len(ps[0].posts()) == 1 and len(ps[1].posts()) == 1, "one leg on each prefill: %d %d" % (len(ps[0].posts()), len(ps[1].posts())))
+        check(h["x-gateway-prefill-endpoint"] == ps[1].address, h)
+        check(ps[0].posts()[0]["body"] == ps[1].posts()[0]["body"], "same prefill body")
+        gw.wait_idle()
+        m, _ = metrics(gw.admin)
+        check(m.get("switchyard_pd_prefill_retries_total") == 1, "retry counted")
+        check(m.get('switchyard_pd_prefill_failures_total{reason="reset"}') == 1,
+              {k: v for k, v in m.items() if "failures" in k})
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_dead():
+    """A prefill server that died: the other prefill endpoint serves; with none left the client
+    gets a clear 503 (no silent decode-only), or the marked fallback when configured."""
+    ps, ds, gw = setup(nprefill=2)
+    try:
+        ps[0].kill()
+        for _ in range(3):
+            st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+            check(st == 200 and h["x-gateway-prefill-endpoint"] == ps[1].address, (st, h))
+        ps[1].kill()
+        wait_until(lambda: not any(e["ready"] for e in gw.endpoints()
+                                   if e["address"] != ds[0].address), 5, what="prefills unready")
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 503 and json.loads(body)["error"]["code"] == "no_prefill_endpoint",
+              (st, body))
+        check(len(ds[0].posts()) == 3, "decode never started for the failed request")
+        gw.wait_idle()
+        gw.stop()
+        gw = Gateway(ps, ds, disagg="    fallback: decode-only\n", wait=False)
+        wait_until(lambda: any(e["ready"] for e in gw.endpoints()), 5, what="decode ready")
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and h.get("x-switchyard-pd-fallback") == "no_prefill_endpoint", (st, h))
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_fallback_total{reason="no_prefill_endpoint"}') == 1, "counted")
+    finally:
+        teardown(gw, ds)
+
+
+@test
+def test_prefill_500_everywhere_is_502_without_fallback():
+    ps, ds, gw = setup(nprefill=2)
+    try:
+        for p in ps:
+            p.mode = "status500"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 502, "status %d %r" % (st, body))
+        check(json.loads(body)["error"]["code"] == "prefill_unavailable", body)
+        check(len(ps[0].posts()) + len(ps[1].posts()) == 2, "bounded: 2 prefill attempts")
+        check(len(ds[0].posts()) == 0, "decode never started")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_500_with_decode_only_fallback_is_marked_and_counted():
+    ps, ds, gw = setup(disagg="    fallback: decode-only\n    prefillMaxAttempts: 1\n")
+    try:
+        ps[0].mode = "status500"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200, "status %d %r" % (st, body))
+        check(h.get("x-switchyard-pd-fallback") == "prefill_unavailable", h)
+        check("x-gateway-prefill-endpoint" not in h, h)
+        check(ds[0].posts()[0]["body"] == CHAT, "decode-only gets the original body")
+        j = json.loads(body)
+        check(j["usage"]["prompt_tokens_details"]["cached_tokens"] == 318, "not rewritten")
+        check("kv_transfer_params" not in j, j)
+        gw.wait_idle()
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_fallback_total{reason="prefill_unavailable"}') == 1,
+              {k: v for k, v in m.items() if "fallback" in k})
+        check("P/D fallback to decode-only" in open(gw.proc.log_path).read(), "logged")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_hang_times_out_504():
+    ps, ds, gw = setup(disagg="    prefillTimeout: 700ms\n    prefillMaxAttempts: 1\n")
+    try:
+        ps[0].mode = "hang"
+        t0 = time.time()
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 504, "status %d %r" % (st, body))
+        check(json.loads(body)["error"]["code"] == "prefill_timeout", body)
+        check(time.time() - t0 < 4, "bounded by prefillTimeout")
+        check(len(ds[0].posts()) == 0, "decode never started")
+        wait_until(lambda: ps[0].aborted == 1, 5, what="the hanging prefill leg closed")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_400_goes_back_as_is():
+    ps, ds, gw = setup()
+    try:
+        ps[0].mode = "status400"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 400, "status %d" % st)
+        check(json.loads(body) == {"object": "error", "message": "prompt too long for this engine",
+                                   "type": "BadRequestError", "code": 400}, body)
+        check(h.get("content-type") == "application/json", h)
+        check(len(ds[0].posts()) == 0 and len(ps[0].posts()) == 1, "no retry, no decode")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_answer_without_params_is_502_or_fallback():
+    ps, ds, gw = setup()
+    try:
+        ps[0].mode = "noparams"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 502, "status %d" % st)
+        check(json.loads(body)["error"]["code"] == "prefill_invalid_answer", body)
+        ps[0].mode = "badfinish"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 502 and b"abort" in body, "status %d %r" % (st, body))
+        check(len(ds[0].posts()) == 0, "decode never started")
+    finally:
+        teardown(gw, ps, ds)
+    ps, ds, gw = setup(disagg="    fallback: decode-only\n")
+    try:
+        ps[0].mode = "noparams"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and h.get("x-switchyard-pd-fallback") == "prefill_invalid_answer", h)
+        check(ds[0].posts()[0]["body"] == CHAT, "decode-only gets the original body")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_decode_fails_before_first_byte_retries_with_fresh_prefill():
+    ps, ds, gw = setup(ndecode=2)
+    try:
+        ds[0].mode = "refuse"
+        ds[1].waiting = 3  # busier: ds[0] is picked first
+        time.sleep(0.3)
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT, {"x-request-id": "rid-2"})
+        check(st == 200, "status %d %r" % (st, body))
+        check(h["x-gateway-destination-endpoint"] == ds[1].address, h)
+        check(len(ps[0].posts()) == 2, "a fresh prefill leg for the second decode endpoint: %d %d %d" % (len(ps[0].posts()), len(ds[0].posts()), len(ds[1].posts())))
+        check(len(ds[0].posts()) == 1 and len(ds[1].posts()) == 1, "one leg on each decode")
+        check(all(r["headers"]["x-request-id"] == "rid-2" for r in ps[0].posts() + ds[1].posts()),
+              "one request id")
+        check(json.loads(body)["usage"]["prompt_tokens_details"]["cached_tokens"] == 32, body)
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_decode_breaks_after_first_byte_ends_the_stream():
+    ps, ds, gw = setup()
+    try:
+        ds[0].mode = "break"
+        body = b'{"model":"m1","prompt":"x","max_tokens":3,"stream":true}'
+        st, h, data = raw_post(gw.port, "/v1/completions", body)
+        check(st == 200, "status %d" % st)
+        text = data.decode()
+        check("tok0" in text and "upstream_broken" in text, text)
+        check(len(ps[0].posts()) == 1 and len(ds[0].posts()) == 1, "no retry after bytes")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_client_gone_mid_prefill_cancels_it():
+    ps, ds, gw = setup()
+    try:
+        ps[0].mode = "hang"
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(CHAT)
+                  + CHAT)
+        wait_until(lambda: len(ps[0].posts()) == 1, 5, what="the prefill leg")
+        inf = gw.inflight()
+        check(inf[ps[0].address] == 1 and inf[ds[0].address] == 1,
+              "both legs counted while prefill runs: %r" % inf)
+        s.close()
+        wait_until(lambda: ps[0].aborted == 1, 5, what="the prefill leg cancelled")
+        gw.wait_idle()
+        time.sleep(0.2)
+        check(len(ds[0].posts()) == 0, "decode never started")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_inflight_exact_after_failures():
+    """After every failure path, a hanging exchange counts exactly 1 on each leg's endpoint (a
+    double release would have left a counter below zero, read back as 0)."""
+    ps, ds, gw = setup(disagg="    fallback: decode-only\n    prefillTimeout: 500ms\n")
+    try:
+        for mode in ("refuse", "status500", "status400", "noparams", "hang"):
+            ps[0].mode = mode
+            raw_post(gw.port, "/v1/chat/completions", CHAT)
+        ds[0].mode = "refuse"
+        ps[0].mode = "ok"
+        raw_post(gw.port, "/v1/chat/completions", CHAT)
+        gw.wait_idle()
+        ds[0].mode = "ok"
+        ps[0].mode = "hang"
+        ps[0].hang_seconds = 3
+        before = len(ps[0].posts())
+        done = []
+        t = threading.Thread(target=lambda: done.append(
+            raw_post(gw.port, "/v1/chat/completions", CHAT)))
+        t.start()
+        wait_until(lambda: len(ps[0].posts()) == before + 1, 5, what="the hanging leg")
+        inf = gw.inflight()
+        check(inf[ps[0].address] == 1 and inf[ds[0].address] == 1, inf)
+        t.join(10)
+        check(done and done[0][0] == 200, "fallback after the timeout")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_sglang_same_body_to_both_at_once():
+    ps, ds, gw = setup(connector="sglang", disagg="    connector: sglang\n",
+                       labels='switchyard.io/bootstrap-port: "9911"')
+    try:
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT, {"x-request-id": "sg-1"})
+        check(st == 200, "status %d %r" % (st, body))
+        wait_until(lambda: len(ps[0].posts()) == 1, 5, what="prefill leg")
+        pb, db = ps[0].posts()[0]["body"], ds[0].posts()[0]["body"]
+        check(pb == db, "the same body to both")
+        j = json.loads(db)
+        check(j["bootstrap_host"] == "127.0.0.1" and j["bootstrap_port"] == 9911, j)
+        check(isinstance(j["bootstrap_room"], int) and 0 <= j["bootstrap_room"] < 2 ** 63, j)
+        rest = dict(j)
+        for k in ("bootstrap_host", "bootstrap_port", "bootstrap_room"):
+            del rest[k]
+        check(rest == json.loads(CHAT), "otherwise the client's body")
+        check(db.startswith(CHAT[:-1]), "the original bytes, then the bootstrap fields")
+        check(json.loads(body)["served_by"] == ds[0].port, "the client gets decode's answer")
+        check(h["x-gateway-prefill-endpoint"] == ps[0].address, h)
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        wait_until(lambda: len(ps[0].posts()) == 2, 5, what="second prefill leg")
+        r2 = json.loads(ds[0].posts()[1]["body"])["bootstrap_room"]
+        check(r2 != j["bootstrap_room"], "a new room per request")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_sidecar_header_only():
+    ps, ds, gw = setup(connector="sidecar", disagg="    connector: sidecar\n")
+    try:
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT,
+                               {"x-prefiller-host-port": "10.9.9.9:1"})
+        check(st == 200, "status %d" % st)
+        check(len(ps[0].posts()) == 0, "no prefill leg from the gateway")
+        d = ds[0].posts()[0]
+        check(d["headers"]["x-prefiller-host-port"] == ps[0].address, d["headers"])
+        check(d["body"] == CHAT, "the client's body as is")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_check_validates_disaggregation():
+    port = free_ports(1)[0]
+    text = ("listen: 127.0.0.1:%d\npool:\n  endpoints:\n  - address: 127.0.0.1:9\n"
+            "  disaggregation:\n    connector: mooncake\n" % port)
+    path = write_file(text)
+    p = subprocess.run([BIN, "gateway", "--check", "--config", path], capture_output=True,
+                       text=True, timeout=20)
+    check(p.returncode != 0, "refused")
+    want = "%s:6: pool.disaggregation.connector: expected nixlv2, sglang or sidecar" % path
+    check(want in p.stderr, p.stderr)
+    path = write_file(text.replace("connector: mooncake", "prefillMaxAttemps: 2"))
+    p = subprocess.run([BIN, "gateway", "--check", "--config", path], capture_output=True,
+                       text=True, timeout=20)
+    check(p.returncode != 0 and "%s:6: pool.disaggregation.prefillMaxAttemps: unknown key" % path
+          in p.stderr, p.stderr)
+
+
+@test
+def test_header_profile_unknown_profile_is_429():
+    sched = SCHED.replace("  - type: always-disagg-pd-decider\n", "").replace(
+        "  - type: disagg-profile-handler\n    parameters:\n"
+        "      deciders: {prefill: always-disagg-pd-decider}\n",
+        "  - type: header-profile-handler\n")
+    ps, ds, gw = setup(sched=sched)
+    try:
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT, {"EPP-Profile": "encode"})
+        check(st == 429, "status %d %r" % (st, body))
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT, {"EPP-Profile": "prefill"})
+        check(st == 200 and h["x-gateway-destination-endpoint"] == ps[0].address, h)
+        check(json.loads(ps[0].posts()[0]["body"]) == json.loads(CHAT), "a plain request")
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and h["x-gateway-destination-endpoint"] == ds[0].address, h)
+    finally:
+        teardown(gw, ps, ds)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,412 @@
+/* Unit tests for the P/D scheduling plugins: src/sched/disagg_profile_handler.c
+ * (disagg-profile-handler, pd-profile-handler), header_profile_handler.c,
+ * prefix_based_pd_decider.c, always_disagg_pd_decider.c, disagg_headers_handler.c, and the
+ * multi-profile pipeline they drive in sched.c (decode then prefill runs, both picks recorded in
+ * the approximate prefix index, prefill repick). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "unit/sched/sched_helpers.h"
+
+#define PD_YAML(handler_params, extra_plugins)                                                     \
+    "plugins:\n"                                                                                   \
+    "- type: prefill-filter\n"                                                                     \
+    "- type: decode-filter\n"                                                                      \
+    "- type: prefix-cache-scorer\n"                                                                \
+    "- type: queue-scorer\n"                                                                       \
+    "- type: max-score-picker\n" extra_plugins "- type: disagg-profile-handler\n"                  \
+    "  parameters:\n" handler_params "schedulingProfiles:\n"                                       \
+    "- name: prefill\n"                                                                            \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: prefill-filter\n"                                                              \
+    "  - pluginRef: max-score-picker\n"                                                            \
+    "  - pluginRef: prefix-cache-scorer\n"                                                         \
+    "    weight: 2\n"                                                                              \
+    "  - pluginRef: queue-scorer\n"                                                                \
+    "- name: decode\n"                                                                             \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: decode-filter\n"                                                               \
+    "  - pluginRef: max-score-picker\n"                                                            \
+    "  - pluginRef: prefix-cache-scorer\n"                                                         \
+    "    weight: 2\n"                                                                              \
+    "  - pluginRef: queue-scorer\n"
+
+#define PREFIX_DECIDER "- type: prefix-based-pd-decider\n  parameters: {nonCachedTokens: 16}\n"
+
+/* Pool: p1 prefill (idle), p2 prefill (busy), d1 decode (idle), d2 decode (busy). */
+static struct sy_pool *pd_pool(void)
+{
+    struct sy_endpoint *eps[] = {
+        fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
+        fx_ep("p2:1", "llm-d.ai/role=prefill", 5, 0, 0),
+        fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0),
+        fx_ep("d2:1", "llm-d.ai/role=decode", 5, 0, 0),
+    };
+    return fx_pool(eps, 4);
+}
+
+struct preq {
+    struct sy_request r;
+    char body[4096];
+};
+
+/* A chat request whose messages text is 2000 characters (500 estimated tokens). */
+static void pd_req(struct preq *q, char seed)
+{
+    fx_req(&q->r, "m", 500);
+    q->r.kind = SY_API_CHAT_COMPLETIONS;
+    int n = snprintf(q->body, sizeof q->body, "{\"messages\":\"");
+    for (int i = 0; i < 2000; i++)
+        q->body[n + i] = (char)('a' + (seed + i * 7) % 26);
+    q->body[n + 2000] = '"';
+    q->body[n + 2001] = '}';
+    q->body[n + 2002] = '\0';
+    q->r.body = q->body;
+    q->r.body_len = strlen(q->body);
+    q->r.prompt = (struct sy_str){q->body + 12, 2002};
+}
+
+static struct sy_scheduler *must(const char *yaml)
+{
+    char err[512];
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("config refused: %s", err);
+    return s;
+}
+
+static void refused(const char *yaml, const char *want)
+{
+    char err[512];
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (s) {
+        sy_sched_free(s);
+        fail_msg("config loaded; expected: %s", want);
+    }
+    if (strcmp(err, want))
+        fprintf(stderr, "GOT %s\n", err);
+    assert_string_equal(err, want);
+}
+
+static void test_decode_first_prefix_decider(void **state)
+{
+    struct sy_scheduler *s =
+        must(PD_YAML("    deciders: {prefill: prefix-based-pd-decider}\n", PREFIX_DECIDER));
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 1);
+    struct sy_sched_result res;
+    /* Nothing cached: prefill-decode, decode on the idle decode endpoint, prefill on the idle
+     * prefill endpoint. */
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_non_null(res.prefill_ep);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    assert_int_equal(res.prefill_inflight_tokens, 501);
+    sy_sched_done(s, &res, true);
+    /* The same prompt again: d1 now holds it (recorded for both picks), 500 - 496 < 16 ->
+     * decode-only on d1. */
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    /* The prompt was recorded on p1 as well: with d1 excluded, d2 has nothing cached -> P/D with
+     * the prefill on p1 (prefix affinity beats p2 even though both are prefill endpoints). */
+    struct sy_endpoint *ex[] = {pool->eps[2]};
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, ex, 1, &res), 0);
+    assert_string_equal(res.ep->address, "d2:1");
+    assert_non_null(res.prefill_ep);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    /* Prefill repick without p1: p2. Without both: no endpoint. */
+    struct sy_endpoint *pex[] = {pool->eps[0], pool->eps[1]};
+    assert_int_equal(sy_sched_repick_prefill(s, &res, pex, 1), 0);
+    assert_string_equal(res.prefill_ep->address, "p2:1");
+    assert_int_equal(sy_sched_repick_prefill(s, &res, pex, 2), SY_ENOENDPOINT);
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, false);
+    /* A short prompt (under nonCachedTokens) is decode-only. */
+    struct preq sq;
+    pd_req(&sq, 3);
+    sq.r.prompt_tokens_est = 10;
+    assert_int_equal(sy_sched_pick(s, pool, &sq.r, NULL, 0, &res), 0);
+    assert_null(res.prefill_ep);
+    assert_int_equal(sy_sched_repick_prefill(s, &res, NULL, 0), SY_EINVAL);
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+static void test_prefill_required_but_none(void **state)
+{
+    struct sy_scheduler *s = must(PD_YAML("    deciders: {prefill: always-disagg-pd-decider}\n",
+                                          "- type: always-disagg-pd-decider\n"));
+    struct sy_endpoint *eps[] = {fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
+    struct sy_pool *pool = fx_pool(eps, 1);
+    struct preq q;
+    pd_req(&q, 2);
+    struct sy_sched_result res;
+    /* The decider wants a prefill leg and no prefill endpoint exists: the pick says so
+     * (prefill_missing) so the gateway fails the request or falls back explicitly; it never
+     * silently runs decode-only (llm-d #2521). */
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    assert_true(res.prefill_missing);
+    sy_sched_done(s, &res, false);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+static void test_no_decider_is_decode_only(void **state)
+{
+    struct sy_scheduler *s = must(PD_YAML("    {}\n", ""));
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 4);
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+static void test_prefill_first(void **state)
+{
+    struct sy_scheduler *s = must(PD_YAML("    stageOrder: Prefill_First\n", ""));
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 5);
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+static void test_handler_config_errors(void **state)
+{
+    refused(PD_YAML("    stageOrder: sideways\n", ""),
+            "epp.yaml:9: plugins[5].parameters.stageOrder: invalid stage order 'sideways', must "
+            "be decode-first or prefill-first (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    stageOrder: prefill-first\n    deciders: {prefill: x}\n", ""),
+            "epp.yaml:9: plugins[5].parameters.stageOrder: a prefill decider is not supported in "
+            "prefill-first stage order (prefill always runs first) (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    deciders: {prefill: nope}\n", ""),
+            "epp.yaml:7: plugins[5].parameters: prefill decider plugin not found: 'nope' "
+            "(configure it under plugins) (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    deciders: {prefill: queue-scorer}\n", ""),
+            "epp.yaml:7: plugins[5].parameters: plugin 'queue-scorer' (queue-scorer) is not a "
+            "P/D decider (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    profiles: {decode: dec}\n", ""),
+            "epp.yaml:7: plugins[5].parameters: no scheduling profile named 'dec' (the decode "
+            "profile) (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    profiles: {prefil: x}\n", ""),
+            "epp.yaml:9: plugins[5].parameters.profiles.prefil: unknown parameter (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    deciders: {encode: x}\n", ""),
+            "epp.yaml:9: plugins[5].parameters.deciders.encode: encode disaggregation (E/P/D) is "
+            "not supported by Switchyard yet (plugin 'disagg-profile-handler')");
+    /* Deciders are not profile plugins. */
+    refused("plugins:\n- type: always-disagg-pd-decider\n- type: queue-scorer\n"
+            "schedulingProfiles:\n- name: a\n  plugins:\n  - pluginRef: always-disagg-pd-decider\n",
+            "epp.yaml:7: schedulingProfiles[0].plugins[0]: plugin 'always-disagg-pd-decider' "
+            "(always-disagg-pd-decider) cannot be used in a scheduling profile");
+}
+
+static void test_pd_profile_handler_legacy(void **state)
+{
+    /* Legacy handler: deciderPluginName defaults to prefix-based-pd-decider, which must exist. */
+    const char *base = "plugins:\n"
+                       "- type: prefill-filter\n"
+                       "- type: decode-filter\n"
+                       "- type: prefix-cache-scorer\n"
+                       "- type: pd-profile-handler\n"
+                       "  parameters: {decodeProfile: d, prefillProfile: p%s}\n"
+                       "%s"
+                       "schedulingProfiles:\n"
+                       "- name: p\n  plugins:\n  - pluginRef: prefill-filter\n"
+                       "  - pluginRef: prefix-cache-scorer\n"
+                       "- name: d\n  plugins:\n  - pluginRef: decode-filter\n"
+                       "  - pluginRef: prefix-cache-scorer\n";
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, base, "", "");
+    refused(yaml, "epp.yaml:5: plugins[3].parameters: prefill decider plugin not found: "
+                  "'prefix-based-pd-decider' (configure it under plugins) (plugin "
+                  "'pd-profile-handler')");
+    snprintf(yaml, sizeof yaml, base, ", threshold: 100", "");
+    refused(yaml, "epp.yaml:6: plugins[3].parameters.threshold: v0.3 parameter not supported; "
+                  "configure prefix-based-pd-decider with nonCachedTokens instead (plugin "
+                  "'pd-profile-handler')");
+    snprintf(yaml, sizeof yaml, base, ", primaryPort: 8000", "");
+    refused(yaml, "epp.yaml:6: plugins[3].parameters.primaryPort: data-parallel port rewriting is "
+                  "not supported by Switchyard (llm-d deprecated it too); remove primaryPort "
+                  "(plugin 'pd-profile-handler')");
+    snprintf(yaml, sizeof yaml, base, ", prefixPluginName: x", PREFIX_DECIDER);
+    struct sy_scheduler *s = must(yaml);
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 6);
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_int_equal(res.ep->address[0], 'd'); /* no load scorer here: any decode endpoint */
+    assert_int_equal(res.prefill_ep->address[0], 'p');
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+static void test_header_profile_handler(void **state)
+{
+    const char *yaml = "plugins:\n"
+                       "- type: prefill-filter\n"
+                       "- type: decode-filter\n"
+                       "- type: queue-scorer\n"
+                       "- type: header-profile-handler\n"
+                       "schedulingProfiles:\n"
+                       "- name: prefill\n  plugins:\n  - pluginRef: prefill-filter\n"
+                       "  - pluginRef: queue-scorer\n"
+                       "- name: decode\n  plugins:\n  - pluginRef: decode-filter\n"
+                       "  - pluginRef: queue-scorer\n";
+    struct sy_scheduler *s = must(yaml);
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 7);
+    struct sy_sched_result res;
+    /* No header: defaultProfile decode. */
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    /* epp-profile: prefill (case-insensitive name, trimmed value) */
+    struct sy_str names[] = {SY_STR_LIT("x-other"), SY_STR_LIT("epp-profile")};
+    struct sy_str vals[] = {SY_STR_LIT("decode"), SY_STR_LIT("  prefill ")};
+    q.r.header_names = names;
+    q.r.header_values = vals;
+    q.r.nheaders = 2;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "p1:1");
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    /* An unknown profile is rejected (the gateway answers 429). */
+    vals[1] = (struct sy_str)SY_STR_LIT("encode");
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), SY_EREJECTED);
+    /* Profile names are case-sensitive. */
+    vals[1] = (struct sy_str)SY_STR_LIT("Decode");
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), SY_EREJECTED);
+    sy_sched_free(s);
+
+    /* headerName / defaultProfile parameters. */
+    char y2[2048];
+    snprintf(y2, sizeof y2, "%s", yaml);
+    char *at = strstr(y2, "- type: header-profile-handler\n");
+    char tail[1024];
+    snprintf(tail, sizeof tail, "%s", at + strlen("- type: header-profile-handler\n"));
+    snprintf(at, sizeof y2 - (size_t)(at - y2),
+             "- type: header-profile-handler\n  parameters: {headerName: X-Phase, defaultProfile: "
+             "prefill}\n%s",
+             tail);
+    s = must(y2);
+    q.r.nheaders = 0;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "p1:1");
+    sy_sched_done(s, &res, true);
+    names[0] = (struct sy_str)SY_STR_LIT("x-phase");
+    vals[0] = (struct sy_str)SY_STR_LIT("decode");
+    q.r.nheaders = 1;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1");
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+
+    /* With one profile the header does not matter. */
+    s = must("plugins:\n- type: queue-scorer\n- type: header-profile-handler\n");
+    vals[0] = (struct sy_str)SY_STR_LIT("nothing");
+    names[0] = (struct sy_str)SY_STR_LIT("epp-profile");
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+/* The decider's arithmetic through its ops table. */
+static void test_prefix_decider_ops(void **state)
+{
+    struct fx_plugin d;
+    char err[512];
+    assert_int_equal(fx_plugin_new(&d, "prefix-based-pd-decider",
+                                   "{nonCachedTokens: 16, promptTokens: 100}", err, sizeof err),
+                     0);
+    assert_string_equal(d.ops->consumes, SY_PREFIX_KEY);
+    struct sy_endpoint *eps[] = {fx_ep("d:1", NULL, 0, 0, 0)};
+    struct sy_pool *pool = fx_pool(eps, 1);
+    struct sy_sched_candidate c[1];
+    fx_cands(pool, c);
+    struct sy_request r;
+    fx_req(&r, "m", 200);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    struct sy_prefix_match pm[1] = {
+        {.match_blocks = 11, .total_blocks = 13, .block_size_tokens = 16}};
+    /* no prefix data: decode-only */
+    assert_false(d.ops->disaggregate(d.state, &cy, c));
+    cy.prefix = pm;
+    cy.prefix_valid = true;
+    assert_false(d.ops->disaggregate(d.state, &cy, NULL));
+    /* 200 - 176 = 24 >= 16 */
+    assert_true(d.ops->disaggregate(d.state, &cy, c));
+    /* 200 - 192 = 8 < 16 */
+    pm[0].match_blocks = 12;
+    assert_false(d.ops->disaggregate(d.state, &cy, c));
+    /* 200 - 184 = 16 >= 16 (the boundary disaggregates) */
+    pm[0].block_size_tokens = 1;
+    pm[0].match_blocks = 184;
+    assert_true(d.ops->disaggregate(d.state, &cy, c));
+    /* under promptTokens */
+    cy.prompt_tokens = 99;
+    pm[0].match_blocks = 0;
+    assert_false(d.ops->disaggregate(d.state, &cy, c));
+    fx_plugin_free(&d);
+    /* nonCachedTokens 0 = off */
+    assert_int_equal(fx_plugin_new(&d, "prefix-based-pd-decider", NULL, err, sizeof err), 0);
+    cy.prompt_tokens = 100000;
+    assert_false(d.ops->disaggregate(d.state, &cy, c));
+    fx_plugin_free(&d);
+    assert_int_not_equal(
+        fx_plugin_new(&d, "prefix-based-pd-decider", "{nonCachedTokens: -1}", err, sizeof err), 0);
+    assert_non_null(strstr(err, "nonCachedTokens"));
+    /* always-disagg */
+    assert_int_equal(fx_plugin_new(&d, "always-disagg-pd-decider", NULL, err, sizeof err), 0);
+    assert_true(d.ops->disaggregate(d.state, &cy, NULL));
+    fx_plugin_free(&d);
+    /* the deprecated header writer checks its parameters and has no hooks */
+    assert_int_equal(
+        fx_plugin_new(&d, "disagg-headers-handler", "{prefillProfile: p}", err, sizeof err), 0);
+    assert_null(d.ops->pre_request);
+    assert_int_not_equal(
+        fx_plugin_new(&d, "disagg-headers-handler", "{prefill: p}", err, sizeof err), 0);
+    sy_pool_unref(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_first_prefix_decider),
+        cmocka_unit_test(test_prefill_required_but_none),
+        cmocka_unit_test(test_no_decider_is_decode_only),
+        cmocka_unit_test(test_prefill_first),
+        cmocka_unit_test(test_handler_config_errors),
+        cmocka_unit_test(test_pd_profile_handler_legacy),
+        cmocka_unit_test(test_header_profile_handler),
+        cmocka_unit_test(test_prefix_decider_ops),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
