@@ -60,9 +60,10 @@ static const char builtin_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
                                    "  - pluginRef: max-score-picker\n";
 
 struct loader {
-    struct sy_scheduler *s; /* being built */
-    const char *file;       /* for messages */
-    char *err;              /* caller's buffer */
+    struct sy_scheduler *s;  /* being built */
+    const char *file;        /* for messages */
+    const char *api_version; /* the config's apiVersion (plugins' llm-d generation) */
+    char *err;               /* caller's buffer */
     size_t errcap;
 };
 
@@ -97,7 +98,8 @@ static void add_instance(struct sy_scheduler *s, struct sy_sched_plugin *p)
 static int instantiate(struct loader *L, const struct sy_plugin_ops *ops, const char *name,
                        const struct sy_yaml_node *params, int line, const char *path, bool injected)
 {
-    struct sy_plugin_env env = {.file = L->file, .line = line, .name = name, .path = path};
+    struct sy_plugin_env env = {
+        .file = L->file, .line = line, .name = name, .path = path, .api_version = L->api_version};
     void *state = NULL;
     if (ops->create) {
         int rc = ops->create(params, &env, &state, L->err, L->errcap);
@@ -587,9 +589,12 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             return lerr(L, line, "?", "keys must be strings");
         if (!strcmp(k, "apiVersion")) {
             const char *a = sy_yaml_str(v);
-            if (a && (!strcmp(a, "llm-d.ai/v1alpha1") || !strcmp(a, "llm-d.ai/v1")))
+            if (a && (!strcmp(a, "llm-d.ai/v1alpha1") || !strcmp(a, "llm-d.ai/v1"))) {
+                L->api_version = a;
                 continue;
+            }
             if (a && !strcmp(a, "inference.networking.x-k8s.io/v1alpha1")) {
+                L->api_version = a;
                 sy_warn("%s:%d: apiVersion: '%s' is deprecated, use llm-d.ai/v1alpha1", L->file,
                         v->line, a);
                 continue;
@@ -642,15 +647,19 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         return rc;
     warn_unreferenced(L);
     struct sy_scheduler *s = L->s;
-    for (size_t i = 0; i < s->nplugins; i++) {
-        struct sy_sched_plugin *p = s->plugins[i];
-        if (!p->ops->produce)
-            continue;
-        s->producers = sy_xrealloc(s->producers, (s->nproducers + 1) * sizeof *s->producers);
-        s->producers[s->nproducers++] = p;
-        if (p->ops->produces && !strcmp(p->ops->produces, SY_PREFIX_KEY))
-            s->wants_prefix = true;
-    }
+    /* Producers run in config order, except that token producers go first: llm-d orders data
+     * producers by their dependencies, and the prefix producers consume the tokenized prompt. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < s->nplugins; i++) {
+            struct sy_sched_plugin *p = s->plugins[i];
+            bool tok = p->ops->produces && !strcmp(p->ops->produces, "tokenized-prompt");
+            if (!p->ops->produce || tok != (pass == 0))
+                continue;
+            s->producers = sy_xrealloc(s->producers, (s->nproducers + 1) * sizeof *s->producers);
+            s->producers[s->nproducers++] = p;
+            if (p->ops->produces && !strcmp(p->ops->produces, SY_PREFIX_KEY))
+                s->wants_prefix = true;
+        }
     return 0;
 }
 
@@ -659,7 +668,7 @@ int sy_sched__load(struct sy_scheduler *s, const struct sy_yaml_node *cfg, const
 {
     if (err && errcap)
         err[0] = '\0';
-    struct loader L = {.s = s, .err = err, .errcap = errcap};
+    struct loader L = {.s = s, .api_version = "llm-d.ai/v1alpha1", .err = err, .errcap = errcap};
     if (!cfg) {
         L.file = BUILTIN_NAME;
         struct sy_yaml_node *root =

@@ -2,20 +2,19 @@
  * for the precise prefix-cache producer (llm-d's TokenizedPrompt data).
  *
  * Backends (parameter `backend`):
- *   estimate   llm-d router's default: the prompt's raw bytes packed 4 at a time into
- *              little-endian uint32 pseudo-tokens (tail zero-padded). No tokenizer; matches
- *              nothing an engine computes, so precise routing over real engines needs `local`.
- *   local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once from
- *              `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are
- *              rendered through the model's chat template exactly as vLLM renders them (messages,
- *              tools, documents, add_generation_prompt, continue_final_message,
- *              chat_template_kwargs: sy_tokenizer_render_request(), the path the simulator shares),
- *              then encoded; completions encode the prompt string (or take a list of token ids as
- *              is).
- *              The chat path hands the template builder the request body rather than spans of
- *              sy_request: the template needs a value tree of messages and tools (nearly all of a
- *              chat body, so one cJSON parse of the body costs what parsing those spans would),
- *              and reading the body the engine reads keeps the gateway from missing a field vLLM
+ *   estimate   llm-d router's default: the prompt's bytes packed 4 at a time into
+ *              little-endian uint32 pseudo-tokens (tail zero-padded); for chat the bytes are
+ *              llm-d's (estimate.go): json.Marshal(tools), then role || content text per message.
+ * No tokenizer; matches nothing an engine computes, so precise routing over real engines needs
+ * `local`. local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once
+ * from `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are rendered
+ * through the model's chat template exactly as vLLM renders them (messages, tools, documents,
+ * add_generation_prompt, continue_final_message, chat_template_kwargs:
+ * sy_tokenizer_render_request(), the path the simulator shares), then encoded; completions encode
+ * the prompt string (or take a list of token ids as is). The chat path hands the template builder
+ * the request body rather than spans of sy_request: the template needs a value tree of messages and
+ * tools (nearly all of a chat body, so one cJSON parse of the body costs what parsing those spans
+ * would), and reading the body the engine reads keeps the gateway from missing a field vLLM
  *              renders. A malformed field (tools not a list, a media part) gets the estimate.
  *   simulator  Switchyard extension: the built-in tokenizer of `switchyard sim` (4-byte chunks,
  *              chat rendered with ChatML), so precise routing works against simulated replicas
@@ -41,6 +40,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "prefix/hash.h"
+#include "sched/llmd_text.h"
 #include "sched/params.h"
 #include "sched/precise_prefix.h"
 #include "sim/engine.h"
@@ -117,13 +117,22 @@ void sy_sched_tokens_release(struct sy_sched_cycle *cy)
 
 static void set_estimate(struct sy_sched_cycle *cy)
 {
-    char *owned;
-    struct sy_str text =
-        cy->req ? sy_sched_tokens_text(cy->req, &owned) : (owned = NULL, sy_str_c(""));
+    char *owned = NULL;
+    struct sy_str text = sy_str_c("");
+    struct sy_buf chat;
+    sy_buf_init(&chat);
+    if (cy->req && cy->req->kind == SY_API_CHAT_COMPLETIONS &&
+        sy_llmd_chat_estimate_bytes(cy->req, &chat) == 0) {
+        /* llm-d estimate.go: tools JSON, then role || content text per message */
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    } else if (cy->req) {
+        text = sy_sched_tokens_text(cy->req, &owned);
+    }
     size_t n = (text.len + 3) / 4;
     uint32_t *ids = n ? sy_xmalloc(n * sizeof *ids) : NULL;
     sy_sched_tokens_estimate(text.p, text.len, ids);
     free(owned);
+    sy_buf_fini(&chat);
     sy_sched_tokens_set(cy, ids, n);
 }
 
