@@ -43,10 +43,9 @@ static const struct expect expects[] = {
      "13: plugins[4].type: plugin type 'models-responder' is not supported by Switchyard yet",
      {NULL}},
     {"router-v0.9_epp-precise-prefix-cache-config.yaml",
-     "8: plugins[0].parameters.backend: backend 'vllm' (a render round trip to the engine) is not "
-     "supported: Switchyard tokenizes in process; use 'local' with 'tokenizer: DIR', or "
-     "'estimate' (plugin 'token-producer')",
-     {NULL}},
+     NULL,
+     {"token-producer", "precise-prefix-cache-producer", "prefix-cache-scorer",
+      "kv-cache-utilization-scorer"}},
     {"router-v0.9_pd-epp-config.yaml",
      "14: plugins[6].type: plugin type 'disagg-profile-handler' is not supported by Switchyard "
      "yet",
