@@ -114,3 +114,36 @@ size_t sy_prefix_hash_tokens(uint64_t seed, const uint32_t *tokens, size_t ntok,
     }
     return n;
 }
+
+size_t sy_prefix_hash_packed(uint64_t seed, const char *bytes, size_t len, size_t block_tokens,
+                             size_t max_blocks, uint64_t *out, size_t cap)
+{
+    if (block_tokens == 0 || len == 0 || max_blocks == 0 || block_tokens > SIZE_MAX / 4)
+        return 0;
+    size_t ntok = len / 4 + (len % 4 != 0);
+    size_t n = ntok / block_tokens + (ntok % block_tokens != 0);
+    if (n > max_blocks)
+        n = max_blocks;
+    size_t bb = block_tokens * 4; /* bytes per block */
+    static const unsigned char zeros[4] = {0};
+    uint64_t prev = seed;
+    unsigned char buf[16];
+    XXH64_state_t st;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        size_t start = i * bb, blen = len - start < bb ? len - start : bb;
+        uint64_t id;
+        if (blen % 4 == 0) {
+            id = XXH64(bytes + start, blen, 0); /* the LE32 tokens are these very bytes */
+        } else {                                /* the zero-padded last pseudo-token */
+            XXH64_reset(&st, 0);
+            XXH64_update(&st, bytes + start, blen);
+            XXH64_update(&st, zeros, 4 - blen % 4);
+            id = XXH64_digest(&st);
+        }
+        put_le64(buf, id);
+        put_le64(buf + 8, prev);
+        prev = XXH64(buf, sizeof buf, 0);
+        out[i] = prev;
+    }
+    return n;
+}

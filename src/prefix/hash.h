@@ -34,4 +34,10 @@ size_t sy_prefix_hash_chars(uint64_t seed, const char *text, size_t len, size_t 
 size_t sy_prefix_hash_tokens(uint64_t seed, const uint32_t *tokens, size_t ntok,
                              size_t block_tokens, size_t max_blocks, uint64_t *out, size_t cap);
 
+/* The token chain over the estimate backend's pseudo-tokens (bytes packed 4 per LE uint32, the tail
+ * zero-padded) computed straight from the bytes: equal to sy_prefix_hash_tokens over
+ * sy_sched_tokens_estimate(bytes), without materialising the ids. Same return contract. */
+size_t sy_prefix_hash_packed(uint64_t seed, const char *bytes, size_t len, size_t block_tokens,
+                             size_t max_blocks, uint64_t *out, size_t cap);
+
 #endif

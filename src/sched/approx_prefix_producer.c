@@ -284,18 +284,45 @@ static uint64_t *hash_text(const struct sy_request *req, size_t bchars, size_t m
     return hashes;
 }
 
-/* router: the token chain over the token producer's ids (the estimate when none ran). */
+/* router: the token chain over the token producer's ids; when no token producer ran (the
+ * auto-created estimate backend), straight from the estimate's bytes (sy_prefix_hash_packed: the
+ * same hashes without building the ids, which for a 128k-token prompt is a 512 KB buffer). */
 static uint64_t *hash_tokens(struct sy_sched_cycle *cy, uint32_t btok, size_t maxb, size_t *nb)
 {
-    const struct sy_sched_tokens *t = sy_sched_tokens_get(cy);
     *nb = 0;
-    if (!t || t->n == 0 || maxb == 0)
+    if (maxb == 0)
         return NULL;
-    size_t n = t->n / btok + (t->n % btok != 0);
+    uint64_t seed = request_seed(cy->req);
+    const struct sy_sched_tokens *t = cy->scratch[SY_SCHED_SCRATCH_TOKENS];
+    if (t) {
+        if (t->n == 0)
+            return NULL;
+        size_t n = t->n / btok + (t->n % btok != 0);
+        if (n > maxb)
+            n = maxb;
+        uint64_t *hashes = sy_xmalloc(n * sizeof *hashes);
+        *nb = sy_prefix_hash_tokens(seed, t->ids, t->n, btok, maxb, hashes, n);
+        return hashes;
+    }
+    char *owned = NULL;
+    struct sy_buf chat;
+    sy_buf_init(&chat);
+    struct sy_str text;
+    if (cy->req->kind == SY_API_CHAT_COMPLETIONS &&
+        sy_llmd_chat_estimate_bytes(cy->req, &chat) == 0)
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    else
+        text = sy_sched_tokens_text(cy->req, &owned);
+    size_t ntok = text.len / 4 + (text.len % 4 != 0);
+    cy->prompt_tokens = ntok > UINT32_MAX ? UINT32_MAX : (uint32_t)ntok;
+    size_t n = ntok / btok + (ntok % btok != 0);
     if (n > maxb)
         n = maxb;
-    uint64_t *hashes = sy_xmalloc(n * sizeof *hashes);
-    *nb = sy_prefix_hash_tokens(request_seed(cy->req), t->ids, t->n, btok, maxb, hashes, n);
+    uint64_t *hashes = n ? sy_xmalloc(n * sizeof *hashes) : NULL;
+    if (n)
+        *nb = sy_prefix_hash_packed(seed, text.p, text.len, btok, maxb, hashes, n);
+    free(owned);
+    sy_buf_fini(&chat);
     return hashes;
 }
 

@@ -168,6 +168,30 @@ static void test_tokens_large_block(void **state)
     assert_true(out[1] == tok_link(t + 100, 50, h1));
 }
 
+/* The packed-bytes chain equals the token chain over the bytes packed 4 per LE uint32 with a
+ * zero-padded tail (llm-d's estimate backend), for every length around the block edges. */
+static void test_packed_equals_estimate_tokens(void **state)
+{
+    char text[300];
+    for (int i = 0; i < 300; i++)
+        text[i] = (char)('a' + (i * 7) % 26);
+    for (size_t len = 0; len <= 300; len += 1) {
+        uint32_t toks[80];
+        size_t nt = (len + 3) / 4;
+        for (size_t t = 0; t < nt; t++) {
+            uint32_t v = 0;
+            for (size_t k = 0; k < 4 && 4 * t + k < len; k++)
+                v |= (uint32_t)(unsigned char)text[4 * t + k] << (8 * k);
+            toks[t] = v;
+        }
+        uint64_t a[20] = {0}, b[20] = {0};
+        size_t na = sy_prefix_hash_tokens(5, toks, nt, 16, 3, a, 20);
+        size_t nb = sy_prefix_hash_packed(5, text, len, 16, 3, b, 20);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, sizeof a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_chars_truncation),
         cmocka_unit_test(test_chars_large_blocks),
         cmocka_unit_test(test_tokens_chain),
+        cmocka_unit_test(test_packed_equals_estimate_tokens),
         cmocka_unit_test(test_tokens_large_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
