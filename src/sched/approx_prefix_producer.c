@@ -40,6 +40,7 @@
  * Not implemented: the P/D `prefill` profile's second insert (the pipeline runs one profile), and
  * the router's per-prompt chains for a completions prompt list (one chain over the text).
  */
+#include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,31 @@ static uint64_t *hash_text(const struct sy_request *req, size_t bchars, size_t m
     if (req->kind == SY_API_CHAT_COMPLETIONS) {
         /* json.Marshal(messages); a body Go cannot decode hashes nothing */
         if (sy_llmd_chat_marshal(req->prompt, &chat) != 0) {
+            sy_buf_fini(&chat);
+            *nb = 0;
+            return NULL;
+        }
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    } else if (req->kind == SY_API_COMPLETIONS && text.len && text.p[0] == '[' &&
+               !(text.p > req->body && text.p[-1] == '"')) {
+        /* a prompt list: GIE's Prompt.PlainText() joins the strings with " "; a list of token
+         * ids is not a []string to Go's decoder, so nothing is hashed */
+        cJSON *a = cJSON_ParseWithLength(text.p, text.len);
+        const cJSON *it;
+        bool ok = cJSON_IsArray(a);
+        const cJSON *list = ok ? a : NULL;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!cJSON_IsString(it)) {
+                ok = false;
+                break;
+            }
+            if (it != a->child)
+                sy_buf_puts(&chat, " ");
+            sy_buf_puts(&chat, it->valuestring);
+        }
+        cJSON_Delete(a);
+        if (!ok) {
             sy_buf_fini(&chat);
             *nb = 0;
             return NULL;

@@ -118,6 +118,22 @@ static void test_v08_whole_blocks_only(void **state)
     assert_int_equal(f.cy.nblocks, 3);
     finish(&fp, &f);
     fx_plugin_free(&fp);
+    /* a prompt list is PlainText(): the strings joined with " " ("aaaa bbb" = 8 bytes = 2 blocks;
+     * the JSON text would be 3); token ids hash nothing */
+    assert_int_equal(plugin_new(&fp, "blockSizeTokens: 1\n", LEGACY), 0);
+    start(&f, pool, SY_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[\"aaaa\",\"bbb\"]}");
+    produce(&fp, &f);
+    assert_int_equal(f.cy.nblocks, 2);
+    uint64_t want[2];
+    sy_prefix_hash_chars(sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT("")), "aaaa bbb", 8, 4, 256,
+                         want, 2);
+    assert_memory_equal(f.cy.block_hashes, want, sizeof want);
+    finish(&fp, &f);
+    start(&f, pool, SY_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[1,2,3,4,5,6,7,8,9]}");
+    produce(&fp, &f);
+    assert_int_equal(f.cy.nblocks, 0);
+    finish(&fp, &f);
+    fx_plugin_free(&fp);
     sy_pool_unref(pool);
 }
 
