@@ -147,11 +147,40 @@ static void test_tokenize_api_and_cache_bound(void **state)
     sy_token_vllm_free(tv);
 }
 
+/* llm-d's backend selection (tokenizer.go): `vllm` or `modelName` selects the vLLM backend when no
+ * backend is named; Switchyard applies the modelName rule to llm-d.ai configs only (v0.8's
+ * `tokenizer` plugin with modelName tokenized locally, which here is the estimate). */
+static void test_backend_selection(void **state)
+{
+    char err[512];
+    static const char *const cfgs[][2] = {
+        {"llm-d.ai/v1alpha1", "  parameters:\n    modelName: m\n"},
+        {"llm-d.ai/v1alpha1", "  parameters:\n    vllm:\n      url: http://127.0.0.1:9\n"
+                              "    modelName: m\n"},
+        {"inference.networking.x-k8s.io/v1alpha1", "  parameters:\n    modelName: m\n"},
+        {"llm-d.ai/v1alpha1", "  parameters:\n    backend: estimate\n    modelName: m\n"},
+    };
+    const bool want[] = {true, true, false, false};
+    for (size_t i = 0; i < 4; i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof yaml,
+                 "apiVersion: %s\nkind: EndpointPickerConfig\nplugins:\n- type: token-producer\n%s"
+                 "- type: max-score-picker\n",
+                 cfgs[i][0], cfgs[i][1]);
+        struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+        if (!s)
+            fail_msg("%s", err);
+        assert_int_equal(sy_sched_token_vllm(s) != NULL, want[i]);
+        sy_sched_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_and_shapes),
         cmocka_unit_test(test_tokenize_api_and_cache_bound),
+        cmocka_unit_test(test_backend_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
