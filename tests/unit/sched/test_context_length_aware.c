@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "sched/precise_prefix.h"
 #include "unit/sched/sched_helpers.h"
 
 #define CTX "llm-d.ai/context-length-range="
@@ -46,6 +47,7 @@ static void test_chat_counts_role_and_content(void **state)
     struct fixture f;
     setup(&f, 1);
     struct sy_endpoint *eps[] = {fx_ep("a:1", CTX "0-1000", 0, 0, 0)};
+    sy_sched_tokens_release(&f.cy); /* the estimate the plugin computed */
     sy_pool_unref(f.p);
     f.p = fx_pool(eps, 1);
     fx_cands(f.p, f.c);
@@ -72,6 +74,7 @@ static void test_chat_counts_role_and_content(void **state)
     assert_int_equal(fp.ops->filter(fp.state, &f.cy, f.c, 1), 1);
     fp.ops->done(fp.state, &f.cy, NULL, false);
     fx_plugin_free(&fp);
+    sy_sched_tokens_release(&f.cy); /* the estimate the plugin computed */
     sy_pool_unref(f.p);
 }
 
@@ -93,6 +96,7 @@ static void test_scores(void **state)
     /* filtering is off by default: nothing removed */
     assert_int_equal(fp.ops->filter(fp.state, &f.cy, f.c, 5), 5);
     fx_plugin_free(&fp);
+    sy_sched_tokens_release(&f.cy); /* the estimate the plugin computed */
     sy_pool_unref(f.p);
 }
 
@@ -109,6 +113,7 @@ static void test_filtering(void **state)
     assert_string_equal(f.c[0].ep->address, "b:1");
     assert_string_equal(f.c[1].ep->address, "c:1");
     fx_plugin_free(&fp);
+    sy_sched_tokens_release(&f.cy); /* the estimate the plugin computed */
     sy_pool_unref(f.p);
 }
 
@@ -130,6 +135,7 @@ static void test_custom_label_and_errors(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "context-length-aware", "modelName: llama\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "modelName: unknown parameter"));
+    sy_sched_tokens_release(&f.cy); /* the estimate the plugin computed */
     sy_pool_unref(f.p);
 }
 
