@@ -49,20 +49,20 @@ struct proxy {
     bool inflight;              /* in-flight counted for res.ep */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
-    struct sy_buf head;          /* upstream request head */
-    struct sy_upstream_req *up;  /* current upstream exchange */
-    bool began;                  /* response head sent to the client */
-    bool sse;                    /* upstream answered text/event-stream */
-    bool want_scores;            /* client asked for x-gateway-destination-endpoint-scores */
-    int status;                  /* status sent to the client */
-    uint64_t t0;                 /* request start (monotonic ns) */
-    uint64_t t_first;            /* first response body byte (0 = none yet) */
-    struct sy_buf scan;          /* usage scanning: SSE line tail or non-stream body */
-    int64_t prompt_tokens;       /* from usage, -1 unknown */
-    int64_t completion_tokens;   /* from usage, -1 unknown */
-    int64_t cached_tokens;       /* usage.prompt_tokens_details.cached_tokens, -1 */
-    struct sy_buf scores;        /* explanation header value when requested */
-    struct sy_gw_pretok *pretok; /* token ids fetched before scheduling (pretokenize.c) */
+    struct sy_buf head;         /* upstream request head */
+    struct sy_upstream_req *up; /* current upstream exchange */
+    bool began;                 /* response head sent to the client */
+    bool sse;                   /* upstream answered text/event-stream */
+    bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
+    int status;                 /* status sent to the client */
+    uint64_t t0;                /* request start (monotonic ns) */
+    uint64_t t_first;           /* first response body byte (0 = none yet) */
+    struct sy_buf scan;         /* usage scanning: SSE line tail or non-stream body */
+    int64_t prompt_tokens;      /* from usage, -1 unknown */
+    int64_t completion_tokens;  /* from usage, -1 unknown */
+    int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
+    struct sy_buf scores;       /* explanation header value when requested */
+    struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
 };
 
 static void attempt(struct proxy *p);
@@ -216,7 +216,7 @@ static void proxy_free(struct proxy *p)
     attempt_end(p, false);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
-    sy_gw_pretok_free(p->pretok); /* cancels a pending fetch; before the generation goes */
+    sy_gw_pretok_free(p->pt); /* cancels a pending step; before the generation goes */
     sy_gw_gen_unref(p->gen);
     sy_buf_fini(&p->head);
     sy_buf_fini(&p->scan);
@@ -526,7 +526,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         fail_early(p, 404, "model_not_found", msg);
         return;
     }
-    if (sy_gw_pretok_start(w, p->gen, &p->req, pretok_done, p, &p->pretok))
-        return; /* pretok_done schedules once the token ids (or the fallback) are in */
+    if (sy_gw_pretok_start(w, p->gen, &p->req, pretok_done, p, &p->pt))
+        return; /* pretok_done schedules once the token ids / burst window are in */
     attempt(p);
 }

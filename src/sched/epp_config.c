@@ -60,10 +60,10 @@ static const char builtin_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
                                    "  - pluginRef: max-score-picker\n";
 
 struct loader {
-    struct sy_scheduler *s;  /* being built */
-    const char *file;        /* for messages */
-    const char *api_version; /* the config's apiVersion (plugins' llm-d generation) */
-    char *err;               /* caller's buffer */
+    struct sy_scheduler *s; /* being built */
+    const char *file;       /* for messages */
+    const char *api;        /* the config's apiVersion (plugins' llm-d generation) */
+    char *err;              /* caller's buffer */
     size_t errcap;
 };
 
@@ -99,7 +99,7 @@ static int instantiate(struct loader *L, const struct sy_plugin_ops *ops, const 
                        const struct sy_yaml_node *params, int line, const char *path, bool injected)
 {
     struct sy_plugin_env env = {
-        .file = L->file, .line = line, .name = name, .path = path, .api_version = L->api_version};
+        .file = L->file, .line = line, .name = name, .path = path, .api_version = L->api};
     void *state = NULL;
     if (ops->create) {
         int rc = ops->create(params, &env, &state, L->err, L->errcap);
@@ -590,11 +590,11 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         if (!strcmp(k, "apiVersion")) {
             const char *a = sy_yaml_str(v);
             if (a && (!strcmp(a, "llm-d.ai/v1alpha1") || !strcmp(a, "llm-d.ai/v1"))) {
-                L->api_version = a;
+                L->api = a;
                 continue;
             }
             if (a && !strcmp(a, "inference.networking.x-k8s.io/v1alpha1")) {
-                L->api_version = a;
+                L->api = a;
                 sy_warn("%s:%d: apiVersion: '%s' is deprecated, use llm-d.ai/v1alpha1", L->file,
                         v->line, a);
                 continue;
@@ -647,19 +647,27 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         return rc;
     warn_unreferenced(L);
     struct sy_scheduler *s = L->s;
-    /* Producers run in config order, except that token producers go first: llm-d orders data
-     * producers by their dependencies, and the prefix producers consume the tokenized prompt. */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < s->nplugins; i++) {
-            struct sy_sched_plugin *p = s->plugins[i];
-            bool tok = p->ops->produces && !strcmp(p->ops->produces, "tokenized-prompt");
-            if (!p->ops->produce || tok != (pass == 0))
-                continue;
-            s->producers = sy_xrealloc(s->producers, (s->nproducers + 1) * sizeof *s->producers);
-            s->producers[s->nproducers++] = p;
-            if (p->ops->produces && !strcmp(p->ops->produces, SY_PREFIX_KEY))
-                s->wants_prefix = true;
-        }
+    for (size_t i = 0; i < s->nplugins; i++) {
+        struct sy_sched_plugin *p = s->plugins[i];
+        if (!p->ops->produce)
+            continue;
+        s->producers = sy_xrealloc(s->producers, (s->nproducers + 1) * sizeof *s->producers);
+        s->producers[s->nproducers++] = p;
+        if (p->ops->produces && !strcmp(p->ops->produces, SY_PREFIX_KEY))
+            s->wants_prefix = true;
+    }
+    /* Token producers run first, the others in config order: llm-d orders data producers by
+     * their dependencies, and the prefix producers consume the tokenized prompt. */
+    for (size_t i = 1, k = 0; i < s->nproducers; i++) {
+        struct sy_sched_plugin *p = s->producers[i];
+        if (!p->ops->produces || strcmp(p->ops->produces, "tokenized-prompt"))
+            continue;
+        while (k < i && s->producers[k]->ops->produces &&
+               !strcmp(s->producers[k]->ops->produces, "tokenized-prompt"))
+            k++;
+        memmove(&s->producers[k + 1], &s->producers[k], (i - k) * sizeof *s->producers);
+        s->producers[k++] = p;
+    }
     return 0;
 }
 
@@ -668,7 +676,7 @@ int sy_sched__load(struct sy_scheduler *s, const struct sy_yaml_node *cfg, const
 {
     if (err && errcap)
         err[0] = '\0';
-    struct loader L = {.s = s, .api_version = "llm-d.ai/v1alpha1", .err = err, .errcap = errcap};
+    struct loader L = {.s = s, .api = "llm-d.ai/v1alpha1", .err = err, .errcap = errcap};
     if (!cfg) {
         L.file = BUILTIN_NAME;
         struct sy_yaml_node *root =

@@ -175,12 +175,32 @@ static void test_backend_selection(void **state)
     }
 }
 
+/* Token producers run before the producers that consume their ids, whatever the config order. */
+static void test_token_producers_run_first(void **state)
+{
+    char err[512];
+    struct sy_scheduler *s = fx_sched("apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+                                      "plugins:\n- type: approx-prefix-cache-producer\n"
+                                      "- type: burst-prefix-cache-producer\n"
+                                      "- type: token-producer\n- type: prefix-cache-scorer\n"
+                                      "- type: max-score-picker\n",
+                                      err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    assert_int_equal(s->nproducers, 3);
+    assert_string_equal(s->producers[0]->ops->type, "token-producer");
+    assert_string_equal(s->producers[1]->ops->type, "approx-prefix-cache-producer");
+    assert_string_equal(s->producers[2]->ops->type, "burst-prefix-cache-producer");
+    sy_sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_and_shapes),
         cmocka_unit_test(test_tokenize_api_and_cache_bound),
         cmocka_unit_test(test_backend_selection),
+        cmocka_unit_test(test_token_producers_run_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
