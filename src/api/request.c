@@ -100,6 +100,9 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             }
             r->prompt = v;
         }
+    } else if (sy_str_eq_c(key, "cache_salt")) {
+        if (t == SY_JSON_STRING)
+            r->cache_salt = (struct sy_str){v.p + 1, v.len - 2};
     } else if (sy_str_eq_c(key, "input")) {
         c->input = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
     } else if (sy_str_eq_c(key, "instructions")) {

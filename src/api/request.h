@@ -36,6 +36,7 @@ struct sy_request {
     struct sy_str session_token; /* x-session-token header value, or empty */
     struct sy_str request_id;    /* x-request-id (client's or generated) */
     struct sy_str lora;          /* same as model; kept separate for LoRA-affinity semantics */
+    struct sy_str cache_salt;    /* `cache_salt` string body (escapes in place), or empty */
     void *tokens; /* optional token ids producer output (owned by the scheduler ctx) */
     /* The request's headers as received (borrowed from the HTTP request; NULL/0 when the caller
      * has none). Plugins read them with sy_request_header (llm-d: InferenceRequest.Headers). */

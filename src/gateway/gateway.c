@@ -32,6 +32,7 @@
 #include "kvevents/subscriber.h"
 #include "pool/scraper.h"
 #include "prefix/approx_index.h"
+#include "sched/token_vllm.h"
 
 /* ---- generations ---- */
 
@@ -309,6 +310,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     gw->pdm = sy_disagg_metrics_new(gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);
+    sy_metrics_add_collector(gw->metrics, sy_token_vllm_metrics_collect, NULL);
     uv_loop_t *loop = uv_default_loop();
     gw->loop = loop;
 

@@ -39,6 +39,7 @@
 #include "core/time.h"
 #include "disagg/disagg.h"
 #include "gateway/gateway.h"
+#include "gateway/pretokenize.h"
 
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
 #define SY_PROXY_MAX_TRIES  16         /* hard cap on endpoints tried per request */
@@ -71,6 +72,7 @@ struct proxy {
     struct sy_disagg *dx;       /* P/D exchange (created on the first P/D pick), or NULL */
     bool pd;                    /* the current attempt goes through dx */
     struct sy_buf fwd;          /* forwarded client header lines (P/D prefill leg) */
+    struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
 };
 
 static void attempt(struct proxy *p);
@@ -224,6 +226,7 @@ static void proxy_free(struct proxy *p)
     attempt_end(p, false);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
+    sy_gw_pretok_free(p->pt); /* cancels a pending step; before the generation goes */
     sy_gw_gen_unref(p->gen);
     sy_buf_fini(&p->head);
     sy_buf_fini(&p->scan);
@@ -597,6 +600,11 @@ static void attempt(struct proxy *p)
     send_upstream(p, &body, 1, p->hreq->body_len, "");
 }
 
+static void pretok_done(void *arg)
+{
+    attempt(arg);
+}
+
 static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
 {
     size_t len = strlen(model);
@@ -656,5 +664,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         fail_early(p, 404, "model_not_found", msg);
         return;
     }
+    if (sy_gw_pretok_start(w, p->gen, &p->req, pretok_done, p, &p->pt))
+        return; /* pretok_done schedules once the token ids / burst window are in */
     attempt(p);
 }

@@ -610,6 +610,37 @@ static bool same_opts(const struct sy_kvevents_opts *a, const struct sy_kvevents
            !strcmp(a->hash_seed ? a->hash_seed : "", b->hash_seed ? b->hash_seed : "");
 }
 
+/* With S.mu held: frees a slot nobody holds any more that is not current (released while it was
+ * current, then replaced by a config with other options) once the thread has moved past it, and
+ * returns its number; -1 when there is none. Unlocks S.mu while it waits for the thread. */
+static int reclaim_unused(void)
+{
+    for (int i = 0; i < MAX_INDEXES; i++) {
+        if (i == S.cur || !S.slots[i].idx || S.slots[i].refs > 0)
+            continue;
+        S.gen++;
+        uint64_t want = S.gen;
+        bool done = !S.started;
+        pthread_mutex_unlock(&S.mu);
+        for (int k = 0; k < 1500 && !done; k++) { /* as in release: up to 30 s */
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&S.mu);
+            done = S.seen_gen >= want || !S.started;
+            pthread_mutex_unlock(&S.mu);
+        }
+        pthread_mutex_lock(&S.mu);
+        struct slot *sl = &S.slots[i];
+        if (!done || i == S.cur || !sl->idx || sl->refs > 0)
+            continue;
+        sy_precise_index_free(sl->idx);
+        free((char *)sl->o.hash_seed);
+        memset(sl, 0, sizeof *sl);
+        return i;
+    }
+    return -1;
+}
+
 struct sy_precise_index *sy_kvevents_acquire(const struct sy_kvevents_opts *o, char *err,
                                              size_t errcap)
 {
@@ -662,6 +693,8 @@ struct sy_precise_index *sy_kvevents_acquire(const struct sy_kvevents_opts *o, c
     for (int i = 0; i < MAX_INDEXES && slot < 0; i++)
         if (!S.slots[i].idx)
             slot = i;
+    if (slot < 0)
+        slot = reclaim_unused();
     if (slot < 0) {
         snprintf(err, errcap, "too many precise prefix-cache configurations alive at once");
         pthread_mutex_unlock(&S.mu);

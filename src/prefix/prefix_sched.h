@@ -26,6 +26,8 @@ struct sy_approx_prefix_config {
     uint64_t max_blocks;   /* maxPrefixBlocksToMatch (v0.8 default 256); 0 = unlimited */
     uint64_t max_tokens;   /* maxPrefixTokensToMatch; > 0 wins: max_blocks = tokens / block */
     uint32_t lru_capacity; /* lruCapacityPerServer (31250) */
+    bool router;           /* llm-d router semantics (token chain over the token producer's
+                              output, blocks >= 64 tokens); false = v0.8 character chain */
 };
 
 /* v0.8 defaults. */

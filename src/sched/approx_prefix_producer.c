@@ -1,31 +1,38 @@
 /* approx_prefix_producer.c - `approx-prefix-cache-producer`: llm-d's approximate prefix-cache data
  * producer (pkg/epp/framework/plugins/requestcontrol/dataproducer/approximateprefix).
  *
- * Generation followed: llm-d inference-scheduler v0.8 (character-based hashing), with three
- * router (v0.9) corrections noted where they apply:
+ * Two generations, chosen by the config's apiVersion (docs/prefix-routing.md):
  *
- *   produce:     text = request prompt (completions: the decoded prompt string; chat: the raw
- *                `messages` array; see request.h), block = blockSizeTokens x 4 characters,
- *                hashes = sy_prefix_hash_chars(seed(model), text, block, maxBlocks)
- *                counts = matchLongestPrefix(hashes) over the candidates (approx_index.c)
- *                cy->prefix[pool_index] = {counts[i], nblocks, blockSizeTokens} for every candidate
+ * v0.8 (inference.networking.x-k8s.io/...; GIE v1.5.0 hashing.go hashPrompt): character chain.
+ *   produce:     text = completions: the decoded prompt string; chat: Go's json.Marshal of the
+ *                messages (role + content, llmd_text.c), block = blockSizeTokens x 4 characters,
+ *                hashes = sy_prefix_hash_chars(seed(model, cache_salt), text, block, maxBlocks),
+ *                whole blocks only.
+ *   Defaults: blockSizeTokens 16, maxPrefixBlocksToMatch 256, maxPrefixTokensToMatch 0 (off).
+ *
+ * router (llm-d.ai/...; llm-d-router approximateprefix/plugin.go + prefixhash/hashing.go): token
+ *   chain over the token producer's output (the estimate backend when no token-producer is
+ *   configured: the prompt bytes packed 4 per pseudo-token), block = max(blockSizeTokens, 64)
+ *   tokens (issue #1158), trailing partial block hashed, seed(model, cache_salt).
+ *   Defaults: maxPrefixBlocksToMatch 2048, maxPrefixTokensToMatch 131072 (wins when > 0);
+ *   both 0 = unlimited; the deprecated `blockSize` replaces blockSizeTokens when that is left at
+ *   its default (as the router's factory does).
+ *
+ * Both: counts = matchLongestPrefix(hashes) over the candidates (approx_index.c);
+ *   cy->prefix[pool_index] = {counts[i], nblocks, blockSizeTokens} for every candidate.
  *   pre_request: index.add(hashes, chosen endpoint, capacity) - synchronously: one write-locked
  *                pass over at most maxBlocks hashes (a few microseconds), where llm-d spawns a
  *                goroutine; records the chosen endpoint's hit ratio.
  *   done:        frees the per-cycle hash array.
  *
- * Parameters (v0.8 names and defaults): autoTune (true), blockSizeTokens (16),
- * maxPrefixBlocksToMatch (256), maxPrefixTokensToMatch (0 = off; when > 0 it wins:
- * maxBlocks = tokens / blockSizeTokens), lruCapacityPerServer (31250), blockSize (deprecated,
- * characters, as GIE defined it; accepted with a warning).
+ * Parameters: autoTune (true), blockSizeTokens (16), maxPrefixBlocksToMatch,
+ * maxPrefixTokensToMatch, lruCapacityPerServer (31250), blockSize (deprecated, characters in
+ * v0.8; accepted with a warning).
  *   - autoTune: block size from the first candidate's vllm:cache_config_info block_size; LRU
- *     capacity from the chosen endpoint's num_gpu_blocks. v0.8 does not clamp the block size;
- *     the router clamps it to >= 64 tokens (issue #1158, index memory). We follow v0.8 here:
- *     with the v0.8 cap of 256 blocks a request adds at most 256 entries either way.
- *   - router correction 1: lruCapacityPerServer is honoured when autoTune has no KV size
- *     (v0.8 falls back to the constant 31250 and ignores the parameter).
- *   - router correction 2: maxPrefixBlocksToMatch 0 means unlimited (v0.8 hashes nothing).
- *   - router correction 3: a capacity learned later (autoTune) resizes the endpoint's LRU.
+ *     capacity from the chosen endpoint's num_gpu_blocks.
+ *   - lruCapacityPerServer is honoured when autoTune has no KV size (router; v0.8 fell back to
+ *     the constant 31250), and a capacity learned later resizes the endpoint's LRU.
+ *   - maxPrefixBlocksToMatch 0 means unlimited (router; v0.8 hashed nothing).
  *
  * Purge: the index drops endpoints that left the pool when the producer first sees a new pool
  * (a reload) and every 2 minutes (llm-d's podActiveCheckInterval), both against the cycle's pool.
@@ -34,8 +41,10 @@
  * prefill pick (cy->secondary_pick), so the prompt is recorded on both endpoints, as llm-d does;
  * the hit-ratio metric counts the decode (primary) pick only.
  *
- * Not implemented: cache_salt (the request view does not carry it; seed = xxh64(model) only).
+ * Not implemented: the router's per-prompt chains for a completions prompt list (one chain over
+ * the text).
  */
+#include <cjson/cJSON.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +53,7 @@
 #include "api/json_scan.h"
 #include "api/request.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -51,11 +61,16 @@
 #include "prefix/approx_index.h"
 #include "prefix/hash.h"
 #include "prefix/prefix_sched.h"
+#include "sched/llmd_text.h"
 #include "sched/params.h"
 #include "sched/plugin.h"
+#include "sched/precise_prefix.h"
 
 #define PURGE_INTERVAL_NS   (120 * SY_NS_PER_S) /* llm-d podActiveCheckInterval */
 #define AVG_CHARS_PER_TOKEN 4                   /* llm-d averageCharactersPerToken */
+#define ROUTER_MIN_BLOCK    64                  /* router minBlockSizeTokens (issue #1158) */
+#define ROUTER_MAX_BLOCKS   2048                /* router defaultMaxPrefixBlocks */
+#define ROUTER_MAX_TOKENS   131072              /* router defaultMaxPrefixTokens */
 
 struct producer {
     struct sy_approx_prefix_config cfg;        /* parsed parameters */
@@ -73,6 +88,7 @@ void sy_approx_prefix_config_default(struct sy_approx_prefix_config *c)
     c->max_blocks = 256;
     c->max_tokens = 0;
     c->lru_capacity = SY_APPROX_DEFAULT_CAPACITY;
+    c->router = false;
 }
 
 static void *producer_new(const struct sy_approx_prefix_config *cfg)
@@ -90,6 +106,11 @@ int sy_approx_prefix__parse(const struct sy_yaml_node *params, const struct sy_p
 {
     int64_t v;
     int rc;
+    if (sy_plugin_env_router(env)) { /* router defaults (types.go defaultConfig) */
+        c->router = true;
+        c->max_blocks = ROUTER_MAX_BLOCKS;
+        c->max_tokens = ROUTER_MAX_TOKENS;
+    }
     if ((rc = sy_param_bool(params, "autoTune", env, &c->auto_tune, err, errcap)))
         return rc;
     v = c->block_tokens;
@@ -105,6 +126,11 @@ int sy_approx_prefix__parse(const struct sy_yaml_node *params, const struct sy_p
                 env && env->file ? env->file : "<config>", env ? env->line : 0,
                 env && env->name ? env->name : "?");
         c->block_chars = (uint32_t)v;
+        if (c->router) { /* router factory: blockSize replaces a default blockSizeTokens */
+            if (c->block_tokens == 16)
+                c->block_tokens = (uint32_t)v;
+            c->block_chars = 0;
+        }
     }
     v = (int64_t)c->max_blocks;
     if ((rc = sy_param_int(params, "maxPrefixBlocksToMatch", env, 0, INT32_MAX, &v, err, errcap)))
@@ -163,6 +189,15 @@ static void geometry(const struct producer *p, const struct sy_sched_candidate *
         bt = (uint32_t)c[0].st.m.block_size;
         bc = 0;
     }
+    if (p->cfg.router) {
+        /* tokens only: a legacy character size stands in for a default blockSizeTokens (the
+         * router factory's blockSize rule), then the 64-token floor */
+        if (bc && bt == p->cfg.block_tokens && bt == 16)
+            bt = (uint32_t)bc;
+        if (bt < ROUTER_MIN_BLOCK)
+            bt = ROUTER_MIN_BLOCK;
+        bc = 0;
+    }
     if (bc == 0) {
         bc = (size_t)bt * AVG_CHARS_PER_TOKEN;
     } else {
@@ -207,6 +242,120 @@ static void maybe_purge(struct producer *p, const struct sy_sched_cycle *cy)
     retain_pool(p, cy->pool);
 }
 
+/* seed = xxh64(model || cache_salt), both generations. */
+static uint64_t request_seed(const struct sy_request *req)
+{
+    char salt[256];
+    size_t sl = sy_llmd_cache_salt(req, salt, sizeof salt);
+    return sy_prefix_seed(sy_str_c(req->model), (struct sy_str){salt, sl});
+}
+
+/* v0.8: the character chain over the text GIE hashes. Returns the hashes (caller frees; NULL when
+ * none) and their count in *nb. */
+static uint64_t *hash_text(const struct sy_request *req, size_t bchars, size_t maxb, size_t *nb)
+{
+    struct sy_str text = req->prompt;
+    char *decoded = NULL;
+    struct sy_buf chat;
+    sy_buf_init(&chat);
+    if (req->kind == SY_API_CHAT_COMPLETIONS) {
+        /* json.Marshal(messages); a body Go cannot decode hashes nothing */
+        if (sy_llmd_chat_marshal(req->prompt, &chat) != 0) {
+            sy_buf_fini(&chat);
+            *nb = 0;
+            return NULL;
+        }
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    } else if (req->kind == SY_API_COMPLETIONS && text.len && text.p[0] == '[' &&
+               !(text.p > req->body && text.p[-1] == '"')) {
+        /* a prompt list: GIE's Prompt.PlainText() joins the strings with " "; a list of token
+         * ids is not a []string to Go's decoder, so nothing is hashed */
+        cJSON *a = cJSON_ParseWithLength(text.p, text.len);
+        const cJSON *it;
+        bool ok = cJSON_IsArray(a);
+        const cJSON *list = ok ? a : NULL;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!cJSON_IsString(it)) {
+                ok = false;
+                break;
+            }
+            if (it != a->child)
+                sy_buf_puts(&chat, " ");
+            sy_buf_puts(&chat, it->valuestring);
+        }
+        cJSON_Delete(a);
+        if (!ok) {
+            sy_buf_fini(&chat);
+            *nb = 0;
+            return NULL;
+        }
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    } else if (req->kind == SY_API_COMPLETIONS && text.len && text.p > req->body &&
+               text.p[-1] == '"' && memchr(text.p, '\\', text.len)) {
+        /* A completions string prompt arrives without its quotes and with escapes in place;
+         * llm-d hashes the decoded text, so decode (only the part we hash). */
+        size_t cap = text.len;
+        if (maxb != SIZE_MAX && maxb <= SIZE_MAX / bchars && maxb * bchars < cap)
+            cap = maxb * bchars;
+        decoded = sy_xmalloc(cap ? cap : 1);
+        size_t dl = sy_json_decode_string(text, decoded, cap, NULL);
+        if (dl != SIZE_MAX)
+            text = (struct sy_str){decoded, dl};
+    }
+    uint64_t *hashes = NULL;
+    *nb = sy_prefix_nblocks_chars(text.len, bchars, maxb);
+    if (*nb) {
+        hashes = sy_xmalloc(*nb * sizeof *hashes);
+        sy_prefix_hash_chars(request_seed(req), text.p, text.len, bchars, maxb, hashes, *nb);
+    }
+    free(decoded);
+    sy_buf_fini(&chat);
+    return hashes;
+}
+
+/* router: the token chain over the token producer's ids; when no token producer ran (the
+ * auto-created estimate backend), straight from the estimate's bytes (sy_prefix_hash_packed: the
+ * same hashes without building the ids, which for a 128k-token prompt is a 512 KB buffer). */
+static uint64_t *hash_tokens(struct sy_sched_cycle *cy, uint32_t btok, size_t maxb, size_t *nb)
+{
+    *nb = 0;
+    if (maxb == 0)
+        return NULL;
+    uint64_t seed = request_seed(cy->req);
+    const struct sy_sched_tokens *t = cy->scratch[SY_SCHED_SCRATCH_TOKENS];
+    if (t) {
+        if (t->n == 0)
+            return NULL;
+        size_t n = t->n / btok + (t->n % btok != 0);
+        if (n > maxb)
+            n = maxb;
+        uint64_t *hashes = sy_xmalloc(n * sizeof *hashes);
+        *nb = sy_prefix_hash_tokens(seed, t->ids, t->n, btok, maxb, hashes, n);
+        return hashes;
+    }
+    char *owned = NULL;
+    struct sy_buf chat;
+    sy_buf_init(&chat);
+    struct sy_str text;
+    if (cy->req->kind == SY_API_CHAT_COMPLETIONS &&
+        sy_llmd_chat_estimate_bytes(cy->req, &chat) == 0)
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    else
+        text = sy_sched_tokens_text(cy->req, &owned);
+    size_t ntok = text.len / 4 + (text.len % 4 != 0);
+    cy->prompt_tokens = ntok > UINT32_MAX ? UINT32_MAX : (uint32_t)ntok;
+    size_t n = ntok / btok + (ntok % btok != 0);
+    if (n > maxb)
+        n = maxb;
+    uint64_t *hashes = n ? sy_xmalloc(n * sizeof *hashes) : NULL;
+    if (n)
+        *nb = sy_prefix_hash_packed(seed, text.p, text.len, btok, maxb, hashes, n);
+    free(owned);
+    sy_buf_fini(&chat);
+    return hashes;
+}
+
 static void producer_produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                              size_t n)
 {
@@ -220,29 +369,9 @@ static void producer_produce(void *state, struct sy_sched_cycle *cy, struct sy_s
     geometry(p, c, n, &bchars, &btok);
     size_t maxb = max_blocks(p, btok);
 
-    /* The text llm-d hashes. A completions string prompt arrives without its quotes and with
-     * escapes in place; llm-d hashes the decoded text, so decode (only the part we hash). */
-    struct sy_str text = req->prompt;
-    char *decoded = NULL;
-    if (req->kind == SY_API_COMPLETIONS && text.len && text.p > req->body && text.p[-1] == '"' &&
-        memchr(text.p, '\\', text.len)) {
-        size_t cap = text.len;
-        if (maxb != SIZE_MAX && maxb <= SIZE_MAX / bchars && maxb * bchars < cap)
-            cap = maxb * bchars;
-        decoded = sy_xmalloc(cap ? cap : 1);
-        size_t dl = sy_json_decode_string(text, decoded, cap, NULL);
-        if (dl != SIZE_MAX)
-            text = (struct sy_str){decoded, dl};
-    }
-
-    uint64_t seed = sy_prefix_seed(sy_str_c(req->model), (struct sy_str){"", 0});
-    size_t nb = sy_prefix_nblocks_chars(text.len, bchars, maxb);
-    uint64_t *hashes = NULL;
-    if (nb) {
-        hashes = sy_xmalloc(nb * sizeof *hashes);
-        sy_prefix_hash_chars(seed, text.p, text.len, bchars, maxb, hashes, nb);
-    }
-    free(decoded);
+    size_t nb = 0;
+    uint64_t *hashes =
+        p->cfg.router ? hash_tokens(cy, btok, maxb, &nb) : hash_text(req, bchars, maxb, &nb);
 
     const void *keys[SY_SCHED_MAX_CANDIDATES];
     uint32_t counts[SY_SCHED_MAX_CANDIDATES];
@@ -291,12 +420,13 @@ static void producer_pre_request(void *state, struct sy_sched_cycle *cy,
 static void producer_done(void *state, struct sy_sched_cycle *cy,
                           const struct sy_sched_candidate *chosen, bool ok)
 {
-    (void)state;
     (void)chosen;
     (void)ok;
     free(cy->block_hashes);
     cy->block_hashes = NULL;
     cy->nblocks = 0;
+    if (((struct producer *)state)->cfg.router)
+        sy_sched_tokens_release(cy); /* the estimate, when no token-producer made the ids */
 }
 
 struct sy_approx_index *sy_approx_prefix_producer_index(void *producer_state)

@@ -1,8 +1,9 @@
 /* context_length_aware.c - llm-d's `context-length-aware` scorer (and optional filter).
  *
  * Endpoints declare the prompt lengths they are sized for with a label (default
- * `llm-d.ai/context-length-range`, value "min-max" in tokens). With L = the request's prompt tokens
- * (the cycle's count: 4 characters per token unless a producer refined it):
+ * `llm-d.ai/context-length-range`, value "min-max" in tokens). With L = the token producer's count
+ * (llm-d getContextLength = TokenizedRequest.TokenCount(); the estimate backend when no
+ * token-producer is configured, so chat counts role + content bytes / 4, not the JSON):
  *   unlabeled                     -> 0.5
  *   unparseable label             -> 0.0 (and dropped by the filter)
  *   min <= L <= max, max == min   -> 1.0
@@ -20,6 +21,7 @@
 #include "pool/pool.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
+#include "sched/precise_prefix.h"
 
 #define CTX_DEFAULT_LABEL "llm-d.ai/context-length-range" /* llm-d default */
 
@@ -97,12 +99,19 @@ static double range_score(long long L, long long lo, long long hi)
     return 0.3 / (1.0 + (double)d / 1000.0);
 }
 
+/* The token producer's count (computing the estimate when no producer ran). */
+static long long context_length(struct sy_sched_cycle *cy)
+{
+    const struct sy_sched_tokens *t = cy->req ? sy_sched_tokens_get(cy) : NULL;
+    return t ? (long long)t->n : (long long)cy->prompt_tokens;
+}
+
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
     const struct ctx_aware *ca = state;
     if (!ca->filter)
         return n;
-    long long L = cy->prompt_tokens;
+    long long L = context_length(cy);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const char *v = sy_endpoint_label(c[i].ep, ca->label);
@@ -117,7 +126,7 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
                   size_t n, double *scores)
 {
     const struct ctx_aware *ca = state;
-    long long L = cy->prompt_tokens;
+    long long L = context_length(cy);
     for (size_t i = 0; i < n; i++) {
         const char *v = sy_endpoint_label(c[i].ep, ca->label);
         long long lo, hi;
@@ -130,10 +139,20 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
     }
 }
 
+static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *chosen,
+                 bool ok)
+{
+    (void)state;
+    (void)chosen;
+    (void)ok;
+    sy_sched_tokens_release(cy); /* the estimate this plugin may have computed */
+}
+
 const struct sy_plugin_ops sy_plugin_context_length_aware = {
     .type = "context-length-aware",
     .create = create,
     .destroy = destroy,
     .filter = filter,
     .score = score,
+    .done = done,
 };

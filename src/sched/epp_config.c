@@ -66,6 +66,7 @@ static const char builtin_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
 struct loader {
     struct sy_scheduler *s; /* being built */
     const char *file;       /* for messages */
+    const char *api;        /* the config's apiVersion (plugins' llm-d generation) */
     char *err;              /* caller's buffer */
     size_t errcap;
 };
@@ -101,7 +102,8 @@ static void add_instance(struct sy_scheduler *s, struct sy_sched_plugin *p)
 static int instantiate(struct loader *L, const struct sy_plugin_ops *ops, const char *name,
                        const struct sy_yaml_node *params, int line, const char *path, bool injected)
 {
-    struct sy_plugin_env env = {.file = L->file, .line = line, .name = name, .path = path};
+    struct sy_plugin_env env = {
+        .file = L->file, .line = line, .name = name, .path = path, .api_version = L->api};
     void *state = NULL;
     if (ops->create) {
         int rc = ops->create(params, &env, &state, L->err, L->errcap);
@@ -642,9 +644,12 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             return lerr(L, line, "?", "keys must be strings");
         if (!strcmp(k, "apiVersion")) {
             const char *a = sy_yaml_str(v);
-            if (a && (!strcmp(a, "llm-d.ai/v1alpha1") || !strcmp(a, "llm-d.ai/v1")))
+            if (a && (!strcmp(a, "llm-d.ai/v1alpha1") || !strcmp(a, "llm-d.ai/v1"))) {
+                L->api = a;
                 continue;
+            }
             if (a && !strcmp(a, "inference.networking.x-k8s.io/v1alpha1")) {
+                L->api = a;
                 sy_warn("%s:%d: apiVersion: '%s' is deprecated, use llm-d.ai/v1alpha1", L->file,
                         v->line, a);
                 continue;
@@ -708,6 +713,18 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         if (p->ops->produces && !strcmp(p->ops->produces, SY_PREFIX_KEY))
             s->wants_prefix = true;
     }
+    /* Token producers run first, the others in config order: llm-d orders data producers by
+     * their dependencies, and the prefix producers consume the tokenized prompt. */
+    for (size_t i = 1, k = 0; i < s->nproducers; i++) {
+        struct sy_sched_plugin *p = s->producers[i];
+        if (!p->ops->produces || strcmp(p->ops->produces, "tokenized-prompt"))
+            continue;
+        while (k < i && s->producers[k]->ops->produces &&
+               !strcmp(s->producers[k]->ops->produces, "tokenized-prompt"))
+            k++;
+        memmove(&s->producers[k + 1], &s->producers[k], (i - k) * sizeof *s->producers);
+        s->producers[k++] = p;
+    }
     return 0;
 }
 
@@ -716,7 +733,7 @@ int sy_sched__load(struct sy_scheduler *s, const struct sy_yaml_node *cfg, const
 {
     if (err && errcap)
         err[0] = '\0';
-    struct loader L = {.s = s, .err = err, .errcap = errcap};
+    struct loader L = {.s = s, .api = "llm-d.ai/v1alpha1", .err = err, .errcap = errcap};
     if (!cfg) {
         L.file = BUILTIN_NAME;
         struct sy_yaml_node *root =

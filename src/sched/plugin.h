@@ -40,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "config/yaml.h"
 #include "sched/sched.h"
@@ -80,7 +81,18 @@ struct sy_plugin_env {
     int line;         /* line of this plugin's entry */
     const char *name; /* instance name from config (defaults to type) */
     const char *path; /* config path of the entry, e.g. "plugins[2]", for messages */
+    /* The config's apiVersion (the loader gives "llm-d.ai/v1alpha1" when the config has none);
+     * NULL for a plugin built outside a config. Plugins whose semantics differ between llm-d
+     * generations read it: inference.networking.x-k8s.io/... = inference-scheduler v0.8 (GIE),
+     * llm-d.ai/... = llm-d router (docs/prefix-routing.md). */
+    const char *api_version;
 };
+
+/* True when env selects llm-d router semantics (an llm-d.ai/... apiVersion). */
+static inline bool sy_plugin_env_router(const struct sy_plugin_env *env)
+{
+    return env && env->api_version && !strncmp(env->api_version, "llm-d.ai/", 9);
+}
 
 struct sy_plugin_ops {
     const char *type;     /* llm-d type name, e.g. "prefix-cache-scorer" */

@@ -2,26 +2,31 @@
  * for the precise prefix-cache producer (llm-d's TokenizedPrompt data).
  *
  * Backends (parameter `backend`):
- *   estimate   llm-d router's default: the prompt's raw bytes packed 4 at a time into
- *              little-endian uint32 pseudo-tokens (tail zero-padded). No tokenizer; matches
- *              nothing an engine computes, so precise routing over real engines needs `local`.
- *   local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once from
- *              `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are
- *              rendered through the model's chat template exactly as vLLM renders them (messages,
- *              tools, documents, add_generation_prompt, continue_final_message,
- *              chat_template_kwargs: sy_tokenizer_render_request(), the path the simulator shares),
- *              then encoded; completions encode the prompt string (or take a list of token ids as
- *              is).
- *              The chat path hands the template builder the request body rather than spans of
- *              sy_request: the template needs a value tree of messages and tools (nearly all of a
- *              chat body, so one cJSON parse of the body costs what parsing those spans would),
- *              and reading the body the engine reads keeps the gateway from missing a field vLLM
+ *   estimate   llm-d router's default: the prompt's bytes packed 4 at a time into
+ *              little-endian uint32 pseudo-tokens (tail zero-padded); for chat the bytes are
+ *              llm-d's (estimate.go): json.Marshal(tools), then role || content text per message.
+ * No tokenizer; matches nothing an engine computes, so precise routing over real engines needs
+ * `local`. local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once
+ * from `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are rendered
+ * through the model's chat template exactly as vLLM renders them (messages, tools, documents,
+ * add_generation_prompt, continue_final_message, chat_template_kwargs:
+ * sy_tokenizer_render_request(), the path the simulator shares), then encoded; completions encode
+ * the prompt string (or take a list of token ids as is). The chat path hands the template builder
+ * the request body rather than spans of sy_request: the template needs a value tree of messages and
+ * tools (nearly all of a chat body, so one cJSON parse of the body costs what parsing those spans
+ * would), and reading the body the engine reads keeps the gateway from missing a field vLLM
  *              renders. A malformed field (tools not a list, a media part) gets the estimate.
  *   simulator  Switchyard extension: the built-in tokenizer of `switchyard sim` (4-byte chunks,
  *              chat rendered with ChatML), so precise routing works against simulated replicas
  *              without a tokenizer.json.
- *   vllm       llm-d's render round trip: refused (Switchyard tokenizes in process).
- * Other parameters: modelName (accepted; the request's model is used), vllm (only with vllm).
+ *   vllm       llm-d's render round trip to the model server (token_vllm.c): the gateway fetches
+ *              the ids on the worker's loop before scheduling (src/gateway/pretokenize.c) and
+ *              passes them in req->tokens; a slow or failed server falls back to the estimate.
+ *              Selected by `backend: vllm`, or (as llm-d) by a `vllm` block, or by `modelName`
+ *              alone under an llm-d.ai apiVersion.
+ * Other parameters: modelName (local/simulator: accepted, the request's model is used; vllm: the
+ * model name sent to the server), vllm (url, timeout, mmTimeout; Switchyard: api, cacheSize,
+ * cacheMaxTokens).
  *
  * Output: struct sy_sched_tokens in cy->scratch[SY_SCHED_SCRATCH_TOKENS] (precise_prefix.h); also
  * sets cy->prompt_tokens. A request the backend cannot tokenize (bad prompt, template error) gets
@@ -41,16 +46,21 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "prefix/hash.h"
+#include "sched/llmd_text.h"
+#include "sched/internal.h"
 #include "sched/params.h"
+#include "sched/plugins.h"
 #include "sched/precise_prefix.h"
+#include "sched/token_vllm.h"
 #include "sim/engine.h"
 #include "tokenize/tokenizer.h"
 
-enum backend { B_ESTIMATE, B_LOCAL, B_SIMULATOR };
+enum backend { B_ESTIMATE, B_LOCAL, B_SIMULATOR, B_VLLM };
 
 struct tproducer {
     enum backend backend;     /* which tokenizer */
     struct sy_tokenizer *tok; /* B_LOCAL: owned */
+    struct sy_token_vllm *tv; /* B_VLLM: owned */
 };
 
 size_t sy_sched_tokens_estimate(const char *text, size_t len, uint32_t *out)
@@ -117,13 +127,22 @@ void sy_sched_tokens_release(struct sy_sched_cycle *cy)
 
 static void set_estimate(struct sy_sched_cycle *cy)
 {
-    char *owned;
-    struct sy_str text =
-        cy->req ? sy_sched_tokens_text(cy->req, &owned) : (owned = NULL, sy_str_c(""));
+    char *owned = NULL;
+    struct sy_str text = sy_str_c("");
+    struct sy_buf chat;
+    sy_buf_init(&chat);
+    if (cy->req && cy->req->kind == SY_API_CHAT_COMPLETIONS &&
+        sy_llmd_chat_estimate_bytes(cy->req, &chat) == 0) {
+        /* llm-d estimate.go: tools JSON, then role || content text per message */
+        text = (struct sy_str){chat.data ? chat.data : "", chat.len};
+    } else if (cy->req) {
+        text = sy_sched_tokens_text(cy->req, &owned);
+    }
     size_t n = (text.len + 3) / 4;
     uint32_t *ids = n ? sy_xmalloc(n * sizeof *ids) : NULL;
     sy_sched_tokens_estimate(text.p, text.len, ids);
     free(owned);
+    sy_buf_fini(&chat);
     sy_sched_tokens_set(cy, ids, n);
 }
 
@@ -252,6 +271,36 @@ static int tok_simulator(const struct sy_request *req, uint32_t **ids, size_t *n
     return rc;
 }
 
+/* The ids the gateway fetched (req->tokens); a token-id prompt as is. SY_ENOTFOUND = estimate
+ * (the failure was already counted and logged where the exchange ended). */
+static int tok_vllm(const struct tproducer *p, const struct sy_request *req, uint32_t **ids,
+                    size_t *n)
+{
+    const struct sy_token_vllm_result *r = req->tokens;
+    if (r && r->ok) {
+        *n = r->n;
+        *ids = sy_xmalloc((r->n ? r->n : 1) * sizeof **ids);
+        memcpy(*ids, r->ids, r->n * sizeof **ids);
+        return 0;
+    }
+    if (req->kind == SY_API_COMPLETIONS && id_list(req->prompt, ids, n) == 0)
+        return 0;
+    if (!r && (req->kind == SY_API_CHAT_COMPLETIONS || req->kind == SY_API_COMPLETIONS))
+        sy_token_vllm__not_fetched(p->tv);
+    return SY_ENOTFOUND;
+}
+
+struct sy_token_vllm *sy_sched_token_vllm(const struct sy_scheduler *s)
+{
+    for (size_t i = 0; s && i < s->nplugins; i++) {
+        const struct sy_sched_plugin *pl = s->plugins[i];
+        if (pl->ops == &sy_plugin_token_producer && pl->state &&
+            ((const struct tproducer *)pl->state)->backend == B_VLLM)
+            return ((const struct tproducer *)pl->state)->tv;
+    }
+    return NULL;
+}
+
 /* ---- plugin ---------------------------------------------------------------------------- */
 
 static int tp_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
@@ -275,17 +324,29 @@ static int tp_create(const struct sy_yaml_node *params, const struct sy_plugin_e
     } else if (!strcmp(backend, "simulator")) {
         p.backend = B_SIMULATOR;
     } else if (!strcmp(backend, "vllm")) {
-        return sy_param_errorf(env, bn, "backend", err, errcap,
-                               "backend 'vllm' (a render round trip to the engine) is not "
-                               "supported: Switchyard tokenizes in process; use 'local' with "
-                               "'tokenizer: DIR', or 'estimate'");
+        p.backend = B_VLLM;
     } else {
         return sy_param_errorf(env, bn, "backend", err, errcap,
-                               "unknown backend '%s' (estimate, local or simulator)", backend);
+                               "unknown backend '%s' (estimate, local, simulator or vllm)",
+                               backend);
     }
-    if (!sy_param_absent(params) && sy_yaml_get(params, "vllm"))
-        return sy_param_errorf(env, sy_yaml_get(params, "vllm"), "vllm", err, errcap,
-                               "only used with backend 'vllm', which Switchyard does not support");
+    const struct sy_yaml_node *vn = sy_param_absent(params) ? NULL : sy_yaml_get(params, "vllm");
+    if (!bn && (vn || (model && sy_plugin_env_router(env))))
+        p.backend = B_VLLM; /* llm-d: `vllm` or `modelName` selects the vLLM backend */
+    if (vn && p.backend != B_VLLM)
+        return sy_param_errorf(env, vn, "vllm", err, errcap, "only used with backend 'vllm'");
+    if (p.backend == B_VLLM) {
+        if (dir)
+            return sy_param_errorf(env, sy_yaml_get(params, "tokenizer"), "tokenizer", err, errcap,
+                                   "only used with backend 'local'");
+        if (!model || !*model)
+            return sy_param_errorf(env, bn, "modelName", err, errcap,
+                                   "backend 'vllm' needs 'modelName' (the model the server "
+                                   "renders with)");
+        p.tv = sy_token_vllm_new(vn, model, env, err, errcap);
+        if (!p.tv)
+            return SY_ECONFIG;
+    }
     if (p.backend == B_LOCAL) {
         if (!dir || !*dir)
             return sy_param_errorf(env, bn, "tokenizer", err, errcap,
@@ -318,6 +379,7 @@ static void tp_destroy(void *state)
     if (!p)
         return;
     sy_tokenizer_free(p->tok);
+    sy_token_vllm_free(p->tv);
     free(p);
 }
 
@@ -332,7 +394,9 @@ static void tp_produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_c
     uint32_t *ids = NULL;
     size_t cnt = 0;
     int rc = 0;
-    if (p->backend == B_LOCAL)
+    if (p->backend == B_VLLM)
+        rc = tok_vllm(p, cy->req, &ids, &cnt);
+    else if (p->backend == B_LOCAL)
         rc = tok_local(p, cy->req, &ids, &cnt);
     else if (p->backend == B_SIMULATOR)
         rc = tok_simulator(cy->req, &ids, &cnt);

@@ -647,7 +647,19 @@ out:
     cJSON_Delete(root);
 }
 
+/* Answer shapes: vLLM's POST /tokenize, and the render endpoints llm-d's vllm tokenizer backend
+ * calls (POST /v1/chat/completions/render -> {"token_ids"}, /v1/completions/render ->
+ * [{"token_ids"}]). Same tokenization for all three. */
+enum tok_shape { SHAPE_TOKENIZE, SHAPE_RENDER_CHAT, SHAPE_RENDER_COMPLETIONS };
+
+static void handle_tokenize_as(struct replica *r, struct sy_http_req *req, enum tok_shape shape);
+
 static void handle_tokenize(struct replica *r, struct sy_http_req *req)
+{
+    handle_tokenize_as(r, req, SHAPE_TOKENIZE);
+}
+
+static void handle_tokenize_as(struct replica *r, struct sy_http_req *req, enum tok_shape shape)
 {
     cJSON *root = parse_body(req);
     if (!root)
@@ -657,7 +669,8 @@ static void handle_tokenize(struct replica *r, struct sy_http_req *req)
     char err[256];
     if (!model_ok(r, root, req))
         goto out;
-    bool chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
+    bool chat = shape == SHAPE_TOKENIZE ? cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL
+                                        : shape == SHAPE_RENDER_CHAT;
     if (build_prompt(r->srv->opts.tokenizer, root, req->body, req->body_len, chat, &p, err,
                      sizeof err) != 0) {
         send_error_json(req, 400, "BadRequestError", err);
@@ -674,10 +687,15 @@ static void handle_tokenize(struct replica *r, struct sy_http_req *req)
     }
     struct sy_buf b;
     sy_buf_init(&b);
-    sy_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%u,\"tokens\":[", n, mml);
+    if (shape == SHAPE_TOKENIZE)
+        sy_buf_printf(&b, "{\"count\":%zu,\"max_model_len\":%u,\"tokens\":[", n, mml);
+    else
+        sy_buf_puts(&b, shape == SHAPE_RENDER_CHAT ? "{\"token_ids\":[" : "[{\"token_ids\":[");
     for (size_t i = 0; i < n; i++)
         sy_buf_printf(&b, i ? ",%u" : "%u", p.ids[i]);
-    sy_buf_puts(&b, "],\"token_strs\":null}");
+    sy_buf_puts(&b, shape == SHAPE_TOKENIZE      ? "],\"token_strs\":null}"
+                    : shape == SHAPE_RENDER_CHAT ? "]}"
+                                                 : "]}]");
     sy_http_respond(req, 200, "application/json", NULL, b.data, b.len);
     sy_buf_fini(&b);
 out:
@@ -717,6 +735,10 @@ static void handle(void *ud, struct sy_http_req *req)
         sy_sim__pd_handle_side_channel(r, req, true);
     } else if (sy_str_eq_c(path, "/_sim/kv/release") && post) {
         sy_sim__pd_handle_side_channel(r, req, false);
+    } else if (sy_str_eq_c(path, "/v1/chat/completions/render") && post) {
+        handle_tokenize_as(r, req, SHAPE_RENDER_CHAT);
+    } else if (sy_str_eq_c(path, "/v1/completions/render") && post) {
+        handle_tokenize_as(r, req, SHAPE_RENDER_COMPLETIONS);
     } else if (sy_str_eq_c(path, "/tokenize") && post) {
         handle_tokenize(r, req);
     } else if (sy_str_eq_c(path, "/v1/models") && get) {

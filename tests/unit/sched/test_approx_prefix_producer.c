@@ -40,17 +40,17 @@ static struct sy_pool *mkpool(int64_t block_size, int64_t num_blocks)
     return fx_pool(eps, 4);
 }
 
-/* A chat request whose prompt view is the `messages` text given. */
+/* A completions request whose prompt string is the text given (no escapes: hashed as is). */
 static void fx_start(struct fx *f, struct sy_pool *pool, const char *model, const char *prompt)
 {
     f->pool = pool;
     fx_cands(pool, f->c);
     fx_req(&f->req, model, 0);
-    f->req.kind = SY_API_CHAT_COMPLETIONS;
-    snprintf(f->body, sizeof f->body, "{\"messages\":%s}", prompt);
+    f->req.kind = SY_API_COMPLETIONS;
+    snprintf(f->body, sizeof f->body, "{\"prompt\":\"%s\"}", prompt);
     f->req.body = f->body;
     f->req.body_len = strlen(f->body);
-    f->req.prompt = (struct sy_str){f->body + 12, strlen(prompt)};
+    f->req.prompt = (struct sy_str){f->body + 11, strlen(prompt)};
     fx_cycle(&f->cy, &f->req, pool, 7);
     memset(f->pm, 0, sizeof f->pm);
     f->cy.prefix = f->pm;
@@ -79,47 +79,48 @@ static void test_learns_and_matches(void **state)
     assert_int_equal(fx_plugin_new(&fp, TYPE, NULL, err, sizeof err), 0);
     assert_string_equal(fp.ops->produces, SY_PREFIX_KEY);
     struct sy_pool *pool = mkpool(-1, -1);
-    text(p, 200, 1); /* 200 chars, 64-char blocks (16 tokens x 4): 3 full + 1 partial */
+    text(p, 200, 1); /* 200 chars, 64-char blocks (16 tokens x 4): 3 whole blocks (v0.8 drops
+                      * the 8-char tail) */
     struct fx f;
     fx_start(&f, pool, "m", p);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
     assert_true(f.cy.prefix_valid);
-    assert_int_equal(f.cy.nblocks, 4);
-    uint64_t want[4];
-    sy_prefix_hash_chars(sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT("")), p, 200, 64, 256, want, 4);
+    assert_int_equal(f.cy.nblocks, 3);
+    uint64_t want[3];
+    sy_prefix_hash_chars(sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT("")), p, 200, 64, 256, want, 3);
     assert_memory_equal(f.cy.block_hashes, want, sizeof want);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(f.pm[i].match_blocks, 0);
-        assert_int_equal(f.pm[i].total_blocks, 4);
+        assert_int_equal(f.pm[i].total_blocks, 3);
         assert_int_equal(f.pm[i].block_size_tokens, 16);
     }
     fp.ops->pre_request(fp.state, &f.cy, &f.c[1]); /* b:1 chosen */
     fp.ops->done(fp.state, &f.cy, &f.c[1], true);
     struct sy_approx_index *idx = sy_approx_prefix_producer_index(fp.state);
-    assert_int_equal(sy_approx_index_count(idx, pool->eps[1]), 4);
+    assert_int_equal(sy_approx_index_count(idx, pool->eps[1]), 3);
 
-    /* Same prompt again: b holds all 4 blocks. */
+    /* Same prompt again: b holds all 3 blocks. */
     fx_start(&f, pool, "m", p);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
-    assert_int_equal(f.pm[1].match_blocks, 4);
-    assert_float_equal(f.pm[1].weighted, 4.0, 1e-9);
+    assert_int_equal(f.pm[1].match_blocks, 3);
+    assert_float_equal(f.pm[1].weighted, 3.0, 1e-9);
     assert_int_equal(f.pm[0].match_blocks, 0);
     fp.ops->pre_request(fp.state, &f.cy, &f.c[1]);
     fp.ops->done(fp.state, &f.cy, &f.c[1], true);
 
-    /* Shares the first 128 chars (2 blocks), then diverges; 300 chars = 5 blocks. */
+    /* Shares the first 128 chars (2 blocks), then diverges; 300 chars = 4 whole blocks. */
     memcpy(q, p, 128);
     text(q + 128, 172, 9);
     fx_start(&f, pool, "m", q);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
     assert_int_equal(f.pm[1].match_blocks, 2);
-    assert_int_equal(f.pm[1].total_blocks, 5);
+    assert_int_equal(f.pm[1].total_blocks, 4);
     fp.ops->pre_request(fp.state, &f.cy, &f.c[3]); /* d:1 this time */
     fp.ops->done(fp.state, &f.cy, &f.c[3], true);
     fx_start(&f, pool, "m", q);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
     assert_int_equal(f.pm[1].match_blocks, 2);
-    assert_int_equal(f.pm[3].match_blocks, 5);
+    assert_int_equal(f.pm[3].match_blocks, 4);
     fp.ops->done(fp.state, &f.cy, NULL, false);
 
     /* Another model never matches (the chain is seeded by the model name). */
@@ -129,12 +130,12 @@ static void test_learns_and_matches(void **state)
         assert_int_equal(f.pm[i].match_blocks, 0);
     fp.ops->done(fp.state, &f.cy, NULL, false);
 
-    /* Hit statistics, for the chosen endpoint of each routed request: 0/4 (b), 4/4 (b),
-     * 0/5 (d held nothing yet). */
+    /* Hit statistics, for the chosen endpoint of each routed request: 0/3 (b), 3/3 (b),
+     * 0/4 (d held nothing yet). */
     struct sy_approx_index_stats st;
     sy_approx_index_stats(idx, &st);
-    assert_int_equal(st.hit_blocks, 4);
-    assert_int_equal(st.total_blocks, 13);
+    assert_int_equal(st.hit_blocks, 3);
+    assert_int_equal(st.total_blocks, 10);
     fx_plugin_free(&fp);
     sy_pool_unref(pool);
 }
@@ -181,7 +182,7 @@ static void test_auto_tune(void **state)
     struct fx f;
     fx_start(&f, pool, "m", p);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
-    assert_int_equal(f.pm[0].total_blocks, 7); /* ceil(100 / 16) */
+    assert_int_equal(f.pm[0].total_blocks, 6); /* 100 / 16, whole blocks */
     assert_int_equal(f.pm[0].block_size_tokens, 4);
     fp.ops->pre_request(fp.state, &f.cy, &f.c[2]);
     fp.ops->done(fp.state, &f.cy, &f.c[2], true);
@@ -219,7 +220,7 @@ static void test_block_caps(void **state)
         uint32_t blocks;
     } cases[] = {
         {NULL, 256},                          /* v0.8 default cap */
-        {"maxPrefixBlocksToMatch: 0\n", 313}, /* unlimited: ceil(20000/64) */
+        {"maxPrefixBlocksToMatch: 0\n", 312}, /* unlimited: 20000/64 whole blocks */
         {"maxPrefixBlocksToMatch: 10\n", 10},
         {"maxPrefixTokensToMatch: 40\n", 2},                  /* 40 / 16 = 2 blocks, wins */
         {"maxPrefixTokensToMatch: 8\n", 0},                   /* below one block: nothing */
@@ -255,12 +256,12 @@ static void test_completions_prompt_decoded(void **state)
     f.req.prompt = (struct sy_str){open, (size_t)(close - open)};
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
     const char *plain = "ab\ncd\xC3\xA9"
-                        "fgh\"ij"; /* 14 bytes, 8-char blocks: 2 */
-    uint64_t want[2];
+                        "fgh\"ij"; /* 14 bytes, 8-char blocks: 1 whole block */
+    uint64_t want[1];
     assert_int_equal(sy_prefix_hash_chars(sy_prefix_seed(SY_STR_LIT("m"), SY_STR_LIT("")), plain,
-                                          strlen(plain), 8, 256, want, 2),
-                     2);
-    assert_int_equal(f.cy.nblocks, 2);
+                                          strlen(plain), 8, 256, want, 1),
+                     1);
+    assert_int_equal(f.cy.nblocks, 1);
     assert_memory_equal(f.cy.block_hashes, want, sizeof want);
     fp.ops->done(fp.state, &f.cy, NULL, false);
     fx_plugin_free(&fp);
@@ -280,8 +281,8 @@ static void test_purge_on_new_pool(void **state)
     fx_start(&f, pool, "m", p);
     run(&fp, &f, 1);
     struct sy_approx_index *idx = sy_approx_prefix_producer_index(fp.state);
-    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 3);
-    assert_int_equal(sy_approx_index_count(idx, pool->eps[1]), 3);
+    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 2); /* 150 / 64 */
+    assert_int_equal(sy_approx_index_count(idx, pool->eps[1]), 2);
 
     /* A reload: the new pool keeps a:1 and drops b:1. The first cycle on it purges b. */
     struct sy_endpoint *keep[4] = {sy_endpoint_ref(pool->eps[0]), sy_endpoint_ref(pool->eps[2]),
@@ -290,13 +291,13 @@ static void test_purge_on_new_pool(void **state)
     fx_start(&f, pool2, "m", p);
     fp.ops->produce(fp.state, &f.cy, f.c, 4);
     assert_int_equal(sy_approx_index_count(idx, pool->eps[1]), 0);
-    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 3);
-    assert_int_equal(f.pm[0].match_blocks, 3); /* a:1 is pool2's index 0 */
+    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 2);
+    assert_int_equal(f.pm[0].match_blocks, 2); /* a:1 is pool2's index 0 */
     fp.ops->done(fp.state, &f.cy, NULL, false);
 
     /* The explicit call does the same. */
     sy_approx_prefix_producer_retain(fp.state, pool2);
-    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 3);
+    assert_int_equal(sy_approx_index_count(idx, pool->eps[0]), 2);
     fx_plugin_free(&fp);
     sy_pool_unref(pool2);
     sy_pool_unref(pool);

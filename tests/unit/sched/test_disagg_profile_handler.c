@@ -55,19 +55,25 @@ struct preq {
 };
 
 /* A chat request whose messages text is 2000 characters (500 estimated tokens). */
-static void pd_req(struct preq *q, char seed)
+/* A chat request whose prompt is len generated letters (len <= 2000). */
+static void pd_req_len(struct preq *q, char seed, int len)
 {
     fx_req(&q->r, "m", 500);
     q->r.kind = SY_API_CHAT_COMPLETIONS;
     int n = snprintf(q->body, sizeof q->body, "{\"messages\":\"");
-    for (int i = 0; i < 2000; i++)
+    for (int i = 0; i < len; i++)
         q->body[n + i] = (char)('a' + (seed + i * 7) % 26);
-    q->body[n + 2000] = '"';
-    q->body[n + 2001] = '}';
-    q->body[n + 2002] = '\0';
+    q->body[n + len] = '"';
+    q->body[n + len + 1] = '}';
+    q->body[n + len + 2] = '\0';
     q->r.body = q->body;
     q->r.body_len = strlen(q->body);
-    q->r.prompt = (struct sy_str){q->body + 12, 2002};
+    q->r.prompt = (struct sy_str){q->body + 12, (size_t)len + 2};
+}
+
+static void pd_req(struct preq *q, char seed)
+{
+    pd_req_len(q, seed, 2000);
 }
 
 static struct sy_scheduler *must(const char *yaml)
@@ -130,7 +136,7 @@ static void test_decode_first_prefix_decider(void **state)
     sy_sched_done(s, &res, false);
     /* A short prompt (under nonCachedTokens) is decode-only. */
     struct preq sq;
-    pd_req(&sq, 3);
+    pd_req_len(&sq, 3, 38); /* 40 prompt bytes: 10 tokens by the estimate */
     sq.r.prompt_tokens_est = 10;
     assert_int_equal(sy_sched_pick(s, pool, &sq.r, NULL, 0, &res), 0);
     assert_null(res.prefill_ep);

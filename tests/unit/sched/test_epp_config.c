@@ -329,8 +329,11 @@ static void test_legacy_prefix_params(void **state)
         assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
         const struct sy_sched_cycle *cy = res.cycle;
         assert_non_null(cy->prefix);
-        /* legacy: 8-character blocks capped at 2; default: 64-character blocks, 40 chars -> 0 */
-        assert_int_equal(cy->prefix[0].total_blocks, legacy ? 2 : 0);
+        /* llm-d.ai apiVersion = router semantics: 40 bytes = 10 estimate tokens, blocks of at
+         * least 64 tokens (the legacy 8 is raised to the floor), partial block hashed -> 1.
+         * (v0.8 gave 2 legacy 8-character blocks and 0 for 64-character blocks.) */
+        assert_int_equal(cy->prefix[0].total_blocks, 1);
+        assert_int_equal(cy->prefix[0].block_size_tokens, 64);
         sy_sched_done(s, &res, true);
         sy_sched_free(s);
         sy_pool_unref(p);

@@ -42,10 +42,9 @@ static const struct expect expects[] = {
      NULL,
      {"models-responder", "prefix-cache-scorer", "decode-filter", "max-score-picker"}},
     {"router-v0.9_epp-precise-prefix-cache-config.yaml",
-     "8: plugins[0].parameters.backend: backend 'vllm' (a render round trip to the engine) is not "
-     "supported: Switchyard tokenizes in process; use 'local' with 'tokenizer: DIR', or "
-     "'estimate' (plugin 'token-producer')",
-     {NULL}},
+     NULL,
+     {"token-producer", "precise-prefix-cache-producer", "prefix-cache-scorer",
+      "kv-cache-utilization-scorer"}},
     {"router-v0.9_pd-epp-config.yaml",
      NULL,
      {"disagg-profile-handler", "prefix-based-pd-decider", "approx-prefix-cache-producer",

@@ -267,8 +267,19 @@ static void expect_create_err(const char *type, const char *yaml, const char *wa
 static void test_param_errors(void **state)
 {
     (void)state;
-    expect_create_err("token-producer", "backend: vllm\nvllm:\n  url: http://x\n",
-                      "t.yaml:1: plugins[0].parameters.backend: backend 'vllm'");
+    /* backend vllm (token_vllm.c): modelName required; url, durations and api checked */
+    expect_create_err(
+        "token-producer", "backend: vllm\nvllm:\n  url: http://x\n",
+        "t.yaml:1: plugins[0].parameters.modelName: backend 'vllm' needs 'modelName'");
+    expect_create_err("token-producer", "modelName: m\nvllm:\n  url: https://127.0.0.1:1\n",
+                      "only http:// URLs are supported");
+    expect_create_err("token-producer", "modelName: m\nvllm:\n  timeout: soon\n",
+                      "t.yaml:3: plugins[0].parameters.vllm.timeout: a duration");
+    expect_create_err("token-producer", "modelName: m\nvllm:\n  mmTimeout: 0s\n",
+                      "vllm.mmTimeout: a duration");
+    expect_create_err("token-producer", "modelName: m\nvllm:\n  api: grpc\n", "expected render");
+    expect_create_err("token-producer", "backend: estimate\nvllm:\n  url: http://127.0.0.1:1\n",
+                      "only used with backend 'vllm'");
     expect_create_err("token-producer", "backend: magic\n", "unknown backend 'magic'");
     expect_create_err("token-producer", "backend: local\n",
                       "backend 'local' needs 'tokenizer: DIR'");

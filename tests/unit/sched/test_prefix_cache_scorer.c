@@ -209,8 +209,22 @@ static void test_loader_forwards_legacy(void **state)
     sy_approx_prefix_producer_config(s->producers[0]->state, &c);
     assert_int_equal(c.block_chars, 0);
     assert_int_equal(c.block_tokens, 16);
-    assert_int_equal(c.max_blocks, 256);
+    /* llm-d.ai apiVersion: the router's defaults (types.go defaultConfig) */
+    assert_true(c.router);
+    assert_int_equal(c.max_blocks, 2048);
+    assert_int_equal(c.max_tokens, 131072);
     assert_int_equal(c.lru_capacity, 31250);
+    sy_sched_free(s);
+
+    /* legacy apiVersion: v0.8's defaults */
+    s = fx_sched("apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
+                 "plugins:\n- type: prefix-cache-scorer\n",
+                 err, sizeof err);
+    assert_non_null(s);
+    sy_approx_prefix_producer_config(s->producers[0]->state, &c);
+    assert_false(c.router);
+    assert_int_equal(c.max_blocks, 256);
+    assert_int_equal(c.max_tokens, 0);
     sy_sched_free(s);
 }
 
