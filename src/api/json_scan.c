@@ -405,6 +405,54 @@ static bool scan_value(struct scan *s, int depth, enum sy_json_type *type)
     }
 }
 
+int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, void *ud, char *err,
+                       size_t errcap)
+{
+    struct scan s = {text, text + len, text, NULL};
+    skip_ws(&s);
+    bool ok = true;
+    if (s.p >= s.end || *s.p != '[') {
+        ok = fail(&s, "expected a JSON array");
+        goto out;
+    }
+    s.p++;
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ']') {
+        s.p++;
+        goto tail;
+    }
+    for (size_t i = 0;; i++) {
+        skip_ws(&s);
+        const char *v0 = s.p;
+        enum sy_json_type t;
+        if (!(ok = scan_value(&s, 2, &t)))
+            goto out;
+        if (cb && !cb(ud, i, t, (struct sy_str){v0, (size_t)(s.p - v0)}))
+            return 0; /* the caller stopped the walk */
+        skip_ws(&s);
+        if (s.p < s.end && *s.p == ',') {
+            s.p++;
+            continue;
+        }
+        if (s.p < s.end && *s.p == ']') {
+            s.p++;
+            break;
+        }
+        ok = fail(&s, "expected ',' or ']'");
+        goto out;
+    }
+tail:
+    skip_ws(&s);
+    if (s.p != s.end)
+        ok = fail(&s, "trailing characters after the JSON array");
+out:
+    if (ok)
+        return 0;
+    if (err && errcap)
+        snprintf(err, errcap, "%s", s.why ? s.why : "malformed JSON");
+    return SY_EPARSE;
+}
+
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap)
 {

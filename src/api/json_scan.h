@@ -34,6 +34,16 @@ typedef void sy_json_member_fn(void *ud, struct sy_str key, enum sy_json_type ty
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap);
 
+/* One element of an array walked by sy_json_scan_array: its index, type and raw text. Return
+ * false to stop the walk early. */
+typedef bool sy_json_element_fn(void *ud, size_t index, enum sy_json_type type,
+                                struct sy_str value);
+
+/* Checks that text is exactly one well-formed JSON array and reports each element in order.
+ * Returns 0 (also when the callback stopped the walk), or SY_EPARSE with a short reason in err. */
+int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, void *ud, char *err,
+                       size_t errcap);
+
 /* Selects the portable string scanner (SSE2, then bytewise) instead of the AVX2 one the CPU was
  * found to support; false goes back to the best available. Returns whether the portable one is
  * now in use. For tests, which check both; not thread-safe against concurrent scans. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic.h"
 #include "api/json_scan.h"
 #include "core/err.h"
 
@@ -25,6 +26,7 @@ struct collect {
     struct sy_str input; /* responses/embeddings input */
     struct sy_str instructions;
     bool have_model;
+    struct sy_anthropic_fields anth; /* messages API: system, max_tokens presence */
 };
 
 static void field_error(struct collect *c, const char *fmt, const char *name)
@@ -83,6 +85,7 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             return;
         }
         r->max_tokens = n;
+        c->anth.have_max_tokens = true;
     } else if (sy_str_eq_c(key, "prompt")) {
         if (r->kind == SY_API_COMPLETIONS) {
             if (t != SY_JSON_STRING && t != SY_JSON_ARRAY) {
@@ -93,7 +96,7 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             r->prompt = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
         }
     } else if (sy_str_eq_c(key, "messages")) {
-        if (r->kind == SY_API_CHAT_COMPLETIONS) {
+        if (r->kind == SY_API_CHAT_COMPLETIONS || r->kind == SY_API_MESSAGES) {
             if (t != SY_JSON_ARRAY) {
                 field_error(c, "'%s' must be an array", "messages");
                 return;
@@ -104,6 +107,9 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
         c->input = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
     } else if (sy_str_eq_c(key, "instructions")) {
         c->instructions = v;
+    } else if (sy_str_eq_c(key, "system") && r->kind == SY_API_MESSAGES) {
+        c->anth.system = v;
+        c->anth.system_type = t;
     }
 }
 
@@ -131,7 +137,11 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
         snprintf(err, errcap, "you must provide a model parameter");
         return SY_EINVAL;
     }
-    if (kind == SY_API_EMBEDDINGS) {
+    if (kind == SY_API_MESSAGES) {
+        int rc = sy_anthropic_finish(req, &c.anth, err, errcap);
+        if (rc)
+            return rc;
+    } else if (kind == SY_API_EMBEDDINGS) {
         req->prompt = c.input;
     } else if (kind == SY_API_RESPONSES) {
         /* instructions and input are usually adjacent; hash from the first to the end of the
@@ -162,5 +172,7 @@ enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len)
         return SY_API_RESPONSES;
     if (sy_str_eq_c(p, "/v1/embeddings"))
         return SY_API_EMBEDDINGS;
+    if (sy_str_eq_c(p, "/v1/messages"))
+        return SY_API_MESSAGES;
     return SY_API_OTHER;
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic.h"
 #include "api/request.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -156,6 +157,10 @@ static int64_t find_int(const char *text, size_t len, const char *key)
 
 static void take_usage(struct proxy *p, const char *text, size_t len)
 {
+    if (p->req.kind == SY_API_MESSAGES) { /* Anthropic: input_tokens, output_tokens, ... */
+        sy_anthropic_usage(text, len, &p->prompt_tokens, &p->completion_tokens, &p->cached_tokens);
+        return;
+    }
     const char *u = NULL;
     for (size_t i = 0; i + 7 <= len; i++) {
         if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
@@ -244,7 +249,15 @@ static void fail_early(struct proxy *p, int status, const char *code, const char
         snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+        if (p->req.kind == SY_API_MESSAGES) { /* Anthropic-shaped error for /v1/messages */
+            struct sy_buf b;
+            sy_buf_init(&b);
+            sy_anthropic_error_json(&b, status, msg);
+            sy_http_respond(p->hreq, status, "application/json", extra, b.data, b.len);
+            sy_buf_fini(&b);
+        } else {
+            sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+        }
         p->hreq = NULL;
     }
     proxy_finish(p, code);
@@ -381,7 +394,11 @@ static void up_done(void *ud, int err)
     if (p->hreq) {
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        if (p->sse) {
+        if (p->sse && p->req.kind == SY_API_MESSAGES) {
+            sy_http_write(p->hreq, sy_anthropic_stream_error_event,
+                          strlen(sy_anthropic_stream_error_event));
+            sy_http_end(p->hreq, true);
+        } else if (p->sse) {
             static const char ev[] = "data: {\"error\":{\"message\":\"the model server connection "
                                      "broke mid-stream\",\"type\":\"server_error\",\"code\":"
                                      "\"upstream_broken\"}}\n\n";
