@@ -19,7 +19,10 @@
  * connection closes, so the client sees a truncated body rather than a hang).
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
- * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
+ * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain. The
+ * scheduler says how many tokens (sched/inflight.h); the part it marks early (llm-d's
+ * inflight-load-producer: the prompt tokens) is released at the first response body byte and the
+ * final sub passes the remainder.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,8 +336,14 @@ static void up_body(void *ud, const char *data, size_t n)
     struct proxy *p = ud;
     if (!p->hreq)
         return;
-    if (!p->t_first)
+    if (!p->t_first) {
         p->t_first = sy_now_ns();
+        if (p->inflight && p->res.inflight_early > 0) { /* inflight-load-producer: prefill done */
+            sy_endpoint_inflight_tokens_sub(p->res.ep, p->res.inflight_early);
+            p->res.inflight_tokens -= p->res.inflight_early;
+            p->res.inflight_early = 0;
+        }
+    }
     /* the client gets the bytes first; the usage scan is bookkeeping */
     size_t queued = sy_http_write(p->hreq, data, n);
     if (p->sse)

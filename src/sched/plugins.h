@@ -37,6 +37,7 @@ extern const struct sy_plugin_ops sy_plugin_approx_prefix_cache_producer;
 extern const struct sy_plugin_ops sy_plugin_precise_prefix_cache_producer;
 extern const struct sy_plugin_ops sy_plugin_precise_prefix_cache_scorer;
 extern const struct sy_plugin_ops sy_plugin_token_producer;
+extern const struct sy_plugin_ops sy_plugin_inflight_load_producer;
 /* Data layer (accepted with their defaults; the pool scraper does this work). */
 extern const struct sy_plugin_ops sy_plugin_metrics_data_source;
 extern const struct sy_plugin_ops sy_plugin_core_metrics_extractor;

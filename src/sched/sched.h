@@ -45,7 +45,8 @@ struct sy_sched_candidate {
 struct sy_sched_result {
     struct sy_endpoint *ep;  /* chosen endpoint; the caller takes a reference */
     size_t pool_index;       /* its index in the pool */
-    int64_t inflight_tokens; /* token estimate to add/sub for in-flight accounting */
+    int64_t inflight_tokens; /* tokens to add/sub for in-flight accounting (sched/inflight.h) */
+    int64_t inflight_early;  /* part of inflight_tokens to release at the first response byte */
     void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
 };
 
