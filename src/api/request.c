@@ -107,10 +107,51 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
         c->input = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
     } else if (sy_str_eq_c(key, "instructions")) {
         c->instructions = v;
+    } else if (r->kind == SY_API_GENERATE && sy_str_eq_c(key, "token_ids")) {
+        if (t != SY_JSON_ARRAY) {
+            field_error(c, "'%s' must be a list of token ids", "token_ids");
+            return;
+        }
+        r->prompt = v;
+    } else if (r->kind == SY_API_GENERATE && sy_str_eq_c(key, "sampling_params")) {
+        if (t == SY_JSON_OBJECT) /* max_tokens lives here on /inference/v1/generate */
+            sy_json_scan_object(v.p, v.len, on_member, c, NULL, NULL, 0);
+        else if (t != SY_JSON_NULL)
+            field_error(c, "'%s' must be an object", "sampling_params");
     } else if (sy_str_eq_c(key, "system") && r->kind == SY_API_MESSAGES) {
         c->anth.system = v;
         c->anth.system_type = t;
     }
+}
+
+static bool count_id(void *ud, size_t i, enum sy_json_type t, struct sy_str v)
+{
+    (void)i;
+    (void)v;
+    size_t *n = ud;
+    if (t != SY_JSON_NUMBER || *v.p == '-') {
+        *n = SIZE_MAX;
+        return false;
+    }
+    (*n)++;
+    return true;
+}
+
+/* /inference/v1/generate: token_ids must be a non-empty list of token ids (vLLM and llm-d's
+ * vllmhttp-parser refuse the rest); the prompt is that many tokens. */
+static int generate_finish(struct sy_request *req, char *err, size_t errcap)
+{
+    size_t n = 0;
+    if (req->prompt.len)
+        sy_json_scan_array(req->prompt.p, req->prompt.len, count_id, &n, NULL, 0);
+    if (n == 0 || n == SIZE_MAX) {
+        snprintf(err, errcap,
+                 "invalid generate request: must have non-empty token_ids field (a "
+                 "list of token ids)");
+        return SY_EINVAL;
+    }
+    req->prompt_tokens_est = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    return 0;
 }
 
 int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
@@ -133,7 +174,7 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
         snprintf(err, errcap, "%s", c.why);
         return c.err;
     }
-    if (!c.have_model) {
+    if (!c.have_model && kind != SY_API_GENERATE) { /* generate: model is optional */
         snprintf(err, errcap, "you must provide a model parameter");
         return SY_EINVAL;
     }
@@ -158,6 +199,20 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     }
     req->lora = sy_str_c(req->model);
     req->prompt_tokens_est = (uint32_t)((req->prompt.len + 3) / 4);
+    if (kind == SY_API_GENERATE)
+        return generate_finish(req, err, errcap);
+    return 0;
+}
+
+int sy_request_passthrough(const char *body, size_t len, struct sy_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->kind = SY_API_OTHER;
+    req->body = body;
+    req->body_len = len;
+    req->max_tokens = -1;
+    req->prompt = (struct sy_str){"", 0};
+    req->lora = sy_str_c(req->model);
     return 0;
 }
 
@@ -174,5 +229,7 @@ enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len)
         return SY_API_EMBEDDINGS;
     if (sy_str_eq_c(p, "/v1/messages"))
         return SY_API_MESSAGES;
+    if (sy_str_eq_c(p, "/inference/v1/generate"))
+        return SY_API_GENERATE;
     return SY_API_OTHER;
 }

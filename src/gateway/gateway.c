@@ -86,9 +86,22 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     struct sy_gw_worker *w = ud;
     struct sy_gateway *gw = w->gw;
     if (sy_str_eq_c(req->method, "POST")) {
-        enum sy_api_kind k = sy_api_kind_from_path(req->path.p, req->path.len);
-        if (k != SY_API_OTHER) {
+        /* the configured request parsers (llm-d's requestHandler.parsers) choose */
+        enum sy_api_kind k;
+        struct sy_gw_gen *pg = sy_gw_gen_get(gw);
+        enum sy_parser ps = sy_sched_parser_for(pg->sched, req->path.p, req->path.len, &k);
+        sy_gw_gen_unref(pg);
+        if (ps != SY_PARSER_NONE) {
             sy_gw_proxy_handle(w, req, k);
+            return;
+        }
+        if (sy_api_kind_from_path(req->path.p, req->path.len) != SY_API_OTHER) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "no configured request parser reads POST %.*s (scheduler "
+                     "requestHandler.parsers)",
+                     (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
+            sy_http_respond_error(req, 404, "invalid_request_error", "not_found", msg, NULL);
             return;
         }
     }

@@ -529,7 +529,9 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         sy_http_header(hreq, "x-switchyard-debug", &v) && sy_str_case_eq_c(v, "scores");
 
     char err[256];
-    int rc = sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);
+    int rc = kind == SY_API_OTHER /* passthrough-parser: the body is not read */
+                 ? sy_request_passthrough(hreq->body, hreq->body_len, &p->req)
+                 : sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);
     sy_gw_metrics_running(w->gw->m, p->req.model, +1);
     if (rc != 0) {
         fail_early(p, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
@@ -538,7 +540,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     if (sy_http_header(hreq, "x-session-token", &v))
         p->req.session_token = v;
     p->req.request_id = sy_str_c(p->reqid);
-    if (!any_endpoint_serves(p->gen->pool, p->req.model)) {
+    if (p->req.model[0] && !any_endpoint_serves(p->gen->pool, p->req.model)) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model `%s` does not exist.", p->req.model);
         fail_early(p, 404, "model_not_found", msg);

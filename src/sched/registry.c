@@ -44,6 +44,10 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_metrics_data_source,
     &sy_plugin_core_metrics_extractor,
     &sy_plugin_endpoint_notification_source,
+    &sy_plugin_openai_parser,
+    &sy_plugin_anthropic_parser,
+    &sy_plugin_vllmhttp_parser,
+    &sy_plugin_passthrough_parser,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -117,13 +121,9 @@ static const char *const unsupported[] = {
     "file-discovery",
     "cross-replica-publisher",
     "local-syncer",
-    /* parsers */
-    "openai-parser",
+    /* parsers of other protocols (gRPC, Vertex AI, SGLang's /generate) */
     "vllmgrpc-parser",
-    "passthrough-parser",
     "vertexai-parser",
-    "anthropic-parser",
-    "vllmhttp-parser",
     "sglanghttp-parser",
     /* flow control */
     "global-strict-fairness-policy",

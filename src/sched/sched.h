@@ -66,6 +66,21 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);
 
+/* Request parsers (parsers.c; llm-d's requestHandler.parsers). */
+enum sy_parser {
+    SY_PARSER_NONE,       /* no configured parser reads this path */
+    SY_PARSER_OPENAI,     /* openai-parser */
+    SY_PARSER_ANTHROPIC,  /* anthropic-parser (/v1/messages) */
+    SY_PARSER_VLLMHTTP,   /* vllmhttp-parser (/inference/v1/generate + openai's paths) */
+    SY_PARSER_PASSTHROUGH /* passthrough-parser: forwarded without reading the body */
+};
+/* Which configured parser reads a POST to path (len bytes), and the API kind it parses the body
+ * as (*kind = SY_API_OTHER for passthrough: the body is not read). SY_PARSER_NONE: refuse. */
+enum sy_parser sy_sched_parser_for(const struct sy_scheduler *s, const char *path, size_t len,
+                                   enum sy_api_kind *kind);
+/* The llm-d type name of a parser ("openai-parser", ...). */
+const char *sy_parser_name(enum sy_parser p);
+
 /* Writes a human/JSON explanation of the last decisions (debug endpoint); may be empty. */
 struct sy_buf;
 void sy_sched_debug_json(struct sy_scheduler *s, struct sy_buf *out);

@@ -13,7 +13,7 @@
  *              then encoded; Anthropic /v1/messages requests are first converted to the chat
  *              request vLLM builds from them (system first; sy_anthropic_to_chat) and rendered the
  *              same way; completions encode the prompt string (or take a list of token ids as
- *              is).
+ *              is); /inference/v1/generate carries token ids (taken as is by every backend).
  *              The chat path hands the template builder the request body rather than spans of
  *              sy_request: the template needs a value tree of messages and tools (nearly all of a
  *              chat body, so one cJSON parse of the body costs what parsing those spans would),
@@ -118,8 +118,16 @@ void sy_sched_tokens_release(struct sy_sched_cycle *cy)
     cy->scratch[SY_SCHED_SCRATCH_TOKENS] = NULL;
 }
 
+static int id_list(struct sy_str t, uint32_t **ids, size_t *n);
+
 static void set_estimate(struct sy_sched_cycle *cy)
 {
+    uint32_t *gids = NULL;
+    size_t gn = 0;
+    if (cy->req && cy->req->kind == SY_API_GENERATE && id_list(cy->req->prompt, &gids, &gn) == 0) {
+        sy_sched_tokens_set(cy, gids, gn); /* generate carries its token ids */
+        return;
+    }
     char *owned;
     struct sy_str text =
         cy->req ? sy_sched_tokens_text(cy->req, &owned) : (owned = NULL, sy_str_c(""));
@@ -202,7 +210,8 @@ static int tok_local(const struct tproducer *p, const struct sy_request *req, ui
         free(out);
         return rc;
     }
-    if (req->kind == SY_API_COMPLETIONS && id_list(req->prompt, ids, n) == 0)
+    if ((req->kind == SY_API_COMPLETIONS || req->kind == SY_API_GENERATE) &&
+        id_list(req->prompt, ids, n) == 0)
         return 0;
     char *owned;
     struct sy_str text = sy_sched_tokens_text(req, &owned);
@@ -265,7 +274,8 @@ static int tok_simulator(const struct sy_request *req, uint32_t **ids, size_t *n
         sy_buf_puts(&b, "<|im_start|>assistant\n");
         cJSON_Delete(a);
     } else {
-        if (req->kind == SY_API_COMPLETIONS && id_list(req->prompt, ids, n) == 0) {
+        if ((req->kind == SY_API_COMPLETIONS || req->kind == SY_API_GENERATE) &&
+            id_list(req->prompt, ids, n) == 0) {
             sy_buf_fini(&b);
             return 0;
         }
