@@ -268,5 +268,42 @@ def test_sim_serves_messages():
         stop_process(sim)
 
 
+@test
+def test_precise_routing_of_messages():
+    """Precise routing (KV events from the simulator, token-producer backend simulator): a Messages
+    request is tokenized as the engine renders it (system first), so it goes to the replica whose
+    cache holds its system prompt, even when that replica cached it from a chat completion."""
+    from test_precise import MODEL, gateway, settle, start_sim, text  # noqa: E402
+    base = consecutive_ports(2)
+    kv = consecutive_ports(2)
+    replay = consecutive_ports(2)
+    sim = start_sim(base, kv, replay)
+    gw, gport, _ = gateway(base, kv, replay)
+    b = "127.0.0.1:%d" % (base + 1)
+    try:
+        system = text("agent-rules", 1600)  # 400 simulator tokens, 25 blocks
+        st, _, body = post_json(base + 1, "/v1/chat/completions", {
+            "model": MODEL, "max_tokens": 1,
+            "messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": "warm up"}]})
+        check(st == 200, "chat on B: %d %r" % (st, body))
+        settle()
+        for i in range(4):
+            st, h, body = messages(gport, {
+                "model": MODEL, "max_tokens": 1, "system": [{"type": "text", "text": system}],
+                "messages": [{"role": "user", "content": "turn %d" % i}]},
+                headers={"x-switchyard-debug": "scores"})
+            check(st == 200, "messages %d: %d %r" % (i, st, body))
+            check(h["x-gateway-destination-endpoint"] == b,
+                  "turn %d routed to %s, expected %s (%s)" %
+                  (i, h["x-gateway-destination-endpoint"], b,
+                   h.get("x-gateway-destination-endpoint-scores")))
+            check(json.loads(body)["usage"]["cache_read_input_tokens"] >= 384,
+                  "served from B's prefix cache: %r" % body)
+    finally:
+        stop_process(gw)
+        stop_process(sim)
+
+
 if __name__ == "__main__":
     run()
