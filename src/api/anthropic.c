@@ -1,9 +1,11 @@
 /* anthropic.c - the Anthropic Messages API (POST /v1/messages): what the gateway and the simulator
  * need beyond the OpenAI shapes (see anthropic.h).
  *
- *   request.c scan --> sy_anthropic_finish: shape checks by re-walking only the `messages` and
- *                      `system` spans (allocation-free scans, json_scan.c); the prefix text is
- *                      the span system..messages of the client's bytes
+ *   request.c      --> sy_anthropic_scan: the body's one validating pass (sy_json_walk), which
+ *                      also descends into `messages` (messages, their content blocks) and
+ *                      `system` (text blocks) to check the shape on the way, allocation-free;
+ *                      sy_anthropic_finish: the verdict, and the prefix text: the span
+ *                      system..messages of the client's bytes
  *   token-producer --> sy_anthropic_to_chat: the OpenAI chat request vLLM renders (cJSON), then
  *   / simulator        the model's chat template as for /v1/chat/completions
  *   proxy          --> sy_anthropic_usage (message_start / message_delta / usage), error JSON,
@@ -38,16 +40,15 @@
 
 /* ---- request shape ---------------------------------------------------------------------- */
 
-struct walk {
-    int err;        /* SY_EINVAL once a check failed */
-    char why[200];  /* its reason */
-    size_t msg;     /* index of the message being checked */
-    bool is_system; /* checking the system blocks */
-    struct sy_str role, content, type, text;
-    enum sy_json_type role_t, content_t, type_t, text_t;
-};
-
-__attribute__((format(printf, 2, 3))) static void wfail(struct walk *w, const char *fmt, ...)
+/* The shape check, called from the body's walk for what lies inside `messages` (depths counted
+ * from that array: 0) or `system`:
+ *   depth 1  a message (or a system block)      must be an object
+ *   depth 2  its members: role, content (type, text for system blocks)
+ *   depth 3  the content blocks                  must be objects
+ *   depth 4  their members: type                 must be a string
+ * Nothing else is descended into: long texts are skipped by the fast scanner once. */
+__attribute__((format(printf, 2, 3))) static void sfail(struct sy_anthropic_shape *w,
+                                                        const char *fmt, ...)
 {
     if (w->err)
         return;
@@ -58,103 +59,185 @@ __attribute__((format(printf, 2, 3))) static void wfail(struct walk *w, const ch
     va_end(ap);
 }
 
-static void member(void *ud, struct sy_str key, enum sy_json_type t, struct sy_str v)
+static bool msg_enter(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t)
 {
-    struct walk *w = ud;
-    if (sy_str_eq_c(key, "role"))
-        w->role = v, w->role_t = t;
-    else if (sy_str_eq_c(key, "content"))
-        w->content = v, w->content_t = t;
-    else if (sy_str_eq_c(key, "type"))
-        w->type = v, w->type_t = t;
-    else if (sy_str_eq_c(key, "text"))
-        w->text = v, w->text_t = t;
-}
-
-/* One content block (or system block): an object with a string `type`. */
-static bool block(void *ud, size_t i, enum sy_json_type t, struct sy_str v)
-{
-    struct walk *w = ud;
-    char where[64];
-    if (w->is_system)
-        snprintf(where, sizeof where, "system.%zu", i);
-    else
-        snprintf(where, sizeof where, "messages.%zu.content.%zu", w->msg, i);
-    if (t != SY_JSON_OBJECT) {
-        wfail(w, "%s: Input should be a valid dictionary", where);
+    struct sy_anthropic_shape *w = ud;
+    if (w->err)
         return false;
-    }
-    w->type = w->text = (struct sy_str){NULL, 0};
-    sy_json_scan_object(v.p, v.len, member, w, NULL, NULL, 0);
-    if (!w->type.p || w->type_t != SY_JSON_STRING) {
-        wfail(w, "%s.type: Field required (a string)", where);
-        return false;
-    }
-    if (w->is_system) {
-        if (!sy_str_eq_c(w->type, "\"text\"")) {
-            wfail(w, "%s.type: Input should be 'text'", where);
+    switch (depth) {
+    case 0: return true;
+    case 1:
+        w->msg = index;
+        w->nmsgs++;
+        w->role = w->content = false;
+        if (t != SY_JSON_OBJECT) {
+            sfail(w, "messages.%zu: Input should be a valid dictionary", index);
             return false;
         }
-        if (!w->text.p || w->text_t != SY_JSON_STRING) {
-            wfail(w, "%s.text: Field required (a string)", where);
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool message(void *ud, size_t i, enum sy_json_type t, struct sy_str v)
-{
-    struct walk *w = ud;
-    w->msg = i;
-    if (t != SY_JSON_OBJECT) {
-        wfail(w, "messages.%zu: Input should be a valid dictionary", i);
-        return false;
-    }
-    w->role = w->content = (struct sy_str){NULL, 0};
-    sy_json_scan_object(v.p, v.len, member, w, NULL, NULL, 0);
-    if (!w->role.p) {
-        wfail(w, "messages.%zu.role: Field required", i);
-        return false;
-    }
-    if (w->role_t != SY_JSON_STRING ||
-        !(sy_str_eq_c(w->role, "\"user\"") || sy_str_eq_c(w->role, "\"assistant\""))) {
-        wfail(w, "messages.%zu.role: Input should be 'user' or 'assistant'", i);
-        return false;
-    }
-    if (!w->content.p) {
-        wfail(w, "messages.%zu.content: Field required", i);
-        return false;
-    }
-    if (w->content_t == SY_JSON_STRING)
         return true;
-    if (w->content_t != SY_JSON_ARRAY) {
-        wfail(w, "messages.%zu.content: Input should be a string or a list of content blocks", i);
+    case 2:
+        if (sy_str_eq_c(key, "content")) {
+            w->content = true;
+            w->nblocks = 0;
+            if (t == SY_JSON_ARRAY)
+                return true;
+            if (t != SY_JSON_STRING)
+                sfail(w,
+                      "messages.%zu.content: Input should be a string or a list of content "
+                      "blocks",
+                      w->msg);
+        }
         return false;
-    }
-    struct sy_str c = w->content;
-    size_t nblocks = 0;
-    struct walk inner = *w;
-    inner.is_system = false;
-    sy_json_scan_array(c.p, c.len, block, &inner, NULL, 0);
-    if (inner.err) {
-        wfail(w, "%s", inner.why);
+    case 3:
+        w->block = index;
+        w->nblocks++;
+        w->type = false;
+        if (t != SY_JSON_OBJECT) {
+            sfail(w, "messages.%zu.content.%zu: Input should be a valid dictionary", w->msg, index);
+            return false;
+        }
+        return true;
+    case 4:
+        if (sy_str_eq_c(key, "type"))
+            w->type = t == SY_JSON_STRING;
         return false;
+    default: return false;
     }
-    for (size_t k = 1; k + 1 < c.len && !nblocks; k++)
-        if (c.p[k] != ' ' && c.p[k] != '\n' && c.p[k] != '\r' && c.p[k] != '\t')
-            nblocks = 1;
-    if (!nblocks) {
-        wfail(w, "message content must not be empty");
+}
+
+static void msg_leave(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t,
+                      struct sy_str v)
+{
+    struct sy_anthropic_shape *w = ud;
+    (void)index;
+    if (w->err)
+        return;
+    if (depth == 2 && sy_str_eq_c(key, "role")) {
+        w->role = true;
+        if (t != SY_JSON_STRING || !(sy_str_eq_c(v, "\"user\"") || sy_str_eq_c(v, "\"assistant\"")))
+            sfail(w, "messages.%zu.role: Input should be 'user' or 'assistant'", w->msg);
+    } else if (depth == 2 && sy_str_eq_c(key, "content") && t == SY_JSON_ARRAY) {
+        if (w->nblocks == 0)
+            sfail(w, "message content must not be empty");
+    } else if (depth == 3) {
+        if (!w->type)
+            sfail(w, "messages.%zu.content.%zu.type: Field required (a string)", w->msg, w->block);
+    } else if (depth == 1) {
+        if (!w->role)
+            sfail(w, "messages.%zu.role: Field required", w->msg);
+        else if (!w->content)
+            sfail(w, "messages.%zu.content: Field required", w->msg);
+    } else if (depth == 0 && w->nmsgs == 0) {
+        sfail(w, "messages must contain at least one item");
+    }
+}
+
+static bool sys_enter(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t)
+{
+    struct sy_anthropic_shape *w = ud;
+    if (w->err)
         return false;
+    if (depth == 0)
+        return true;
+    if (depth == 1) {
+        w->block = index;
+        w->type = w->text = false;
+        if (t != SY_JSON_OBJECT) {
+            sfail(w, "system.%zu: Input should be a valid dictionary", index);
+            return false;
+        }
+        return true;
     }
-    return true;
+    if (depth == 2 && sy_str_eq_c(key, "text"))
+        w->text = t == SY_JSON_STRING;
+    return false;
+}
+
+static void sys_leave(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t,
+                      struct sy_str v)
+{
+    struct sy_anthropic_shape *w = ud;
+    (void)index;
+    if (w->err)
+        return;
+    if (depth == 2 && sy_str_eq_c(key, "type")) {
+        w->type = true;
+        if (t != SY_JSON_STRING || !sy_str_eq_c(v, "\"text\""))
+            sfail(w, "system.%zu.type: Input should be 'text'", w->block);
+    } else if (depth == 1) {
+        if (!w->type)
+            sfail(w, "system.%zu.type: Field required (a string)", w->block);
+        else if (!w->text)
+            sfail(w, "system.%zu.text: Field required (a string)", w->block);
+    }
+}
+
+/* The whole body: depth 0 the object, depth 1 its members; `messages` and `system` lists are
+ * walked one level down from where msg_ and sys_ callbacks count. */
+struct scan_ctx {
+    struct sy_anthropic_shape *w; /* the shape check */
+    sy_json_member_fn *top;       /* top-level members */
+    void *ud;                     /* its argument */
+};
+
+static bool body_enter(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t)
+{
+    struct scan_ctx *c = ud;
+    if (depth == 0)
+        return true; /* the object (checked by sy_anthropic_scan) */
+    if (depth == 1) {
+        c->w->mode = 0;
+        if (t == SY_JSON_ARRAY && sy_str_eq_c(key, "messages"))
+            c->w->mode = 1;
+        else if (t == SY_JSON_ARRAY && sy_str_eq_c(key, "system"))
+            c->w->mode = 2;
+        return c->w->mode != 0;
+    }
+    if (c->w->mode == 1)
+        return msg_enter(c->w, depth - 1, key, index, t);
+    return c->w->mode == 2 && sys_enter(c->w, depth - 1, key, index, t);
+}
+
+static void body_leave(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type t,
+                       struct sy_str v)
+{
+    struct scan_ctx *c = ud;
+    if (depth == 0)
+        return;
+    if (depth == 1) {
+        if (c->w->mode == 1)
+            msg_leave(c->w, 0, key, index, t, v);
+        c->w->mode = 0;
+        c->top(c->ud, key, t, v);
+        return;
+    }
+    if (c->w->mode == 1)
+        msg_leave(c->w, depth - 1, key, index, t, v);
+    else if (c->w->mode == 2)
+        sys_leave(c->w, depth - 1, key, index, t, v);
+}
+
+int sy_anthropic_scan(const char *body, size_t len, sy_json_member_fn *top, void *ud,
+                      struct sy_anthropic_fields *f, size_t *err_off, char *err, size_t errcap)
+{
+    static const struct sy_json_walk_ops ops = {.enter = body_enter, .leave = body_leave};
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    if (i >= len || body[i] != '{') {
+        if (err_off)
+            *err_off = i;
+        snprintf(err, errcap, "%s", len ? "expected a JSON object" : "empty body");
+        return SY_EPARSE;
+    }
+    memset(&f->shape, 0, sizeof f->shape);
+    struct scan_ctx c = {&f->shape, top, ud};
+    return sy_json_walk(body, len, &ops, &c, err_off, err, errcap);
 }
 
 int sy_anthropic_finish(struct sy_request *req, const struct sy_anthropic_fields *f, char *err,
                         size_t errcap)
 {
-    struct walk w = {0};
     struct sy_str msgs = req->prompt;
     if (!msgs.len) {
         snprintf(err, errcap, "messages: Field required");
@@ -168,29 +251,13 @@ int sy_anthropic_finish(struct sy_request *req, const struct sy_anthropic_fields
         snprintf(err, errcap, "max_tokens: Input should be greater than or equal to 1");
         return SY_EINVAL;
     }
-    size_t n = 0;
-    sy_json_scan_array(msgs.p, msgs.len, message, &w, NULL, 0);
-    if (w.err) {
-        snprintf(err, errcap, "%s", w.why);
-        return w.err;
-    }
-    for (size_t k = 1; k + 1 < msgs.len && !n; k++)
-        if (msgs.p[k] != ' ' && msgs.p[k] != '\n' && msgs.p[k] != '\r' && msgs.p[k] != '\t')
-            n = 1;
-    if (!n) {
-        snprintf(err, errcap, "messages must contain at least one item");
-        return SY_EINVAL;
+    if (f->shape.err) {
+        snprintf(err, errcap, "%s", f->shape.why);
+        return f->shape.err;
     }
     struct sy_str sys = f->system;
     if (sys.len && f->system_type != SY_JSON_NULL) {
-        if (f->system_type == SY_JSON_ARRAY) {
-            w.is_system = true;
-            sy_json_scan_array(sys.p, sys.len, block, &w, NULL, 0);
-            if (w.err) {
-                snprintf(err, errcap, "%s", w.why);
-                return w.err;
-            }
-        } else if (f->system_type != SY_JSON_STRING) {
+        if (f->system_type != SY_JSON_ARRAY && f->system_type != SY_JSON_STRING) {
             snprintf(err, errcap, "system: Input should be a string or a list of text blocks");
             return SY_EINVAL;
         }

@@ -15,17 +15,39 @@
 
 struct sy_buf;
 
-/* What request.c's single scan recorded that only the Messages API needs. */
-struct sy_anthropic_fields {
-    struct sy_str system;          /* raw value of `system` (empty view if absent) */
-    enum sy_json_type system_type; /* its type (valid when system.len) */
-    bool have_max_tokens;          /* `max_tokens` was present and valid */
+/* The shape check's state, filled during sy_anthropic_scan (anthropic.c). */
+struct sy_anthropic_shape {
+    int err;            /* SY_EINVAL once a check failed */
+    char why[200];      /* its reason */
+    int mode;           /* walking: 0 nothing, 1 `messages`, 2 `system` */
+    size_t msg;         /* current message (or system block) */
+    size_t block;       /* current content block */
+    size_t nmsgs;       /* messages seen */
+    size_t nblocks;     /* blocks in the current content list */
+    bool role, content; /* the current message has them */
+    bool type, text;    /* the current block has a string type / text */
 };
 
+/* What the scan of a Messages body recorded beyond the OpenAI fields. */
+struct sy_anthropic_fields {
+    struct sy_str system;            /* raw value of `system` (empty view if absent) */
+    enum sy_json_type system_type;   /* its type (valid when system.len) */
+    bool have_max_tokens;            /* `max_tokens` was present and valid */
+    struct sy_anthropic_shape shape; /* the Messages shape check */
+};
+
+/* One validating pass over a Messages body (exactly one JSON object, checked as
+ * sy_json_scan_object checks it): every top-level member goes to top(ud, ...) as
+ * sy_json_scan_object reports it, and on the way the `messages` and `system` lists are checked
+ * into f->shape (descending only into messages, their content blocks and system blocks).
+ * Returns 0, or SY_EPARSE with *err_off and a reason in err (malformed JSON). */
+int sy_anthropic_scan(const char *body, size_t len, sy_json_member_fn *top, void *ud,
+                      struct sy_anthropic_fields *f, size_t *err_off, char *err, size_t errcap);
+
 /* Completes req (kind SY_API_MESSAGES, model/stream/max_tokens already recorded, req->prompt the
- * raw `messages` array or empty) from the fields: checks the Messages shape (messages a non-empty
+ * raw `messages` array or empty) from the scan's fields: the Messages shape (messages a non-empty
  * list of {role: user|assistant, content: string or non-empty list of typed blocks}, system a
- * string or a list of text blocks, max_tokens >= 1 present) and sets req->prompt to the span from
+ * string or a list of text blocks, max_tokens >= 1 present), and req->prompt set to the span from
  * the first of system/messages to the end of the last (views into the body, nothing allocated).
  * Returns 0 or SY_EINVAL with the reason in err. */
 int sy_anthropic_finish(struct sy_request *req, const struct sy_anthropic_fields *f, char *err,

@@ -166,7 +166,10 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     struct collect c = {.req = req};
     size_t off = 0;
     char why[96];
-    if (sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why) != 0) {
+    int src = kind == SY_API_MESSAGES /* one pass that also checks the Messages shape */
+                  ? sy_anthropic_scan(body, len, on_member, &c, &c.anth, &off, why, sizeof why)
+                  : sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why);
+    if (src != 0) {
         snprintf(err, errcap, "malformed JSON in request body at byte %zu: %s", off, why);
         return SY_EPARSE;
     }
