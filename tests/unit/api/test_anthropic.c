@@ -129,6 +129,18 @@ static void test_usage(void **state)
     assert_int_equal(in, 25); /* not in message_delta: unchanged */
     assert_int_equal(out, 15);
     assert_int_equal(cached, 16);
+    /* vLLM's converter puts message_start's usage beside the message, and repeats input_tokens
+     * in message_delta */
+    in = out = cached = -1;
+    const char *vllm =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"c\","
+        "\"content\":[],\"model\":\"m\"},\"usage\":{\"input_tokens\":12,\"output_tokens\":0}}"
+        "\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"end_turn\"},\"usage\":{\"input_tokens\":12,\"output_tokens\":7}}\n\n";
+    sy_anthropic_usage(vllm, strlen(vllm), &in, &out, &cached);
+    assert_int_equal(in, 12);
+    assert_int_equal(out, 7);
+    assert_int_equal(cached, -1);
     in = out = cached = -1;
     const char *full = "{\"id\":\"msg\",\"type\":\"message\",\"content\":[{\"type\":\"text\","
                        "\"text\":\"x\"}],\"usage\": {\"input_tokens\": 7, \"output_tokens\": 3}}";
