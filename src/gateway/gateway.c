@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/anthropic.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -120,6 +121,18 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     sy_http_respond_error(req, 404, "invalid_request_error", "not_found", msg, NULL);
 }
 
+/* Errors the HTTP layer answers before routing (413 body too large, ...): Anthropic's shape on
+ * the Messages route, the default elsewhere. */
+static bool worker_error_body(void *ud, struct sy_str path, int status, const char *message,
+                              struct sy_buf *out)
+{
+    (void)ud;
+    if (path.len < 12 || memcmp(path.p + path.len - 12, "/v1/messages", 12) != 0)
+        return false;
+    sy_anthropic_error_json(out, status, message);
+    return true;
+}
+
 static void worker_wake(uv_async_t *a)
 {
     struct sy_gw_worker *w = a->data;
@@ -156,6 +169,7 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
         .idle_timeout_ns = cfg->idle_timeout_ns,
         .reuseport = true,
         .handler = worker_handler,
+        .error_body = worker_error_body,
         .ud = w,
     };
     return sy_http_server_start(&w->loop, cfg->listen_host, port, &o, &w->server, err, errcap);

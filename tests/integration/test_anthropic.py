@@ -49,12 +49,12 @@ class Fleet:
 
 
 class Gateway:
-    def __init__(self, addresses, scheduler=""):
+    def __init__(self, addresses, scheduler="", extra=""):
         self.port, self.admin = free_ports(2)
         eps = "".join("    - address: %s\n" % a for a in addresses)
         text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin) +
                 "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps +
-                "timeouts:\n  connect: 500ms\n  request: 5s\n" + scheduler)
+                "timeouts:\n  connect: 500ms\n  request: 5s\n" + extra + scheduler)
         self.proc = start_process([BIN, "gateway", "--config", write_file(text)])
         wait_port(self.port, proc=self.proc)
         wait_port(self.admin, proc=self.proc)
@@ -178,6 +178,25 @@ def test_malformed_bodies_get_anthropic_errors():
         check(st == 200, "valid request forwarded: %d %r" % (st, data))
         check(s.requests[-1]["path"] == "/v1/messages" and
               s.requests[-1]["body"] == json.dumps(body).encode(), "body unchanged")
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
+def test_body_too_large_is_an_anthropic_error_on_messages():
+    s = Stub()
+    gw = Gateway([s.address], extra="limits:\n  maxBodyBytes: 4096\n")
+    try:
+        big = {"model": "m1", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 8000}]}
+        st, _, data = messages(gw.port, big)
+        e = anthropic_error(data)
+        check(st == 413 and e["type"] == "request_too_large" and "maxBodyBytes" in e["message"],
+              "413 in Anthropic's shape: %d %r" % (st, data))
+        st, _, data = post_json(gw.port, "/v1/chat/completions",
+                                {"model": "m1", "messages": [{"role": "user", "content": "x" * 8000}]})
+        check(st == 413 and json.loads(data)["error"]["type"] == "invalid_request_error",
+              "413 keeps the OpenAI shape elsewhere: %d %r" % (st, data))
     finally:
         gw.stop()
         s.stop()
