@@ -405,6 +405,184 @@ static bool scan_value(struct scan *s, int depth, enum sy_json_type *type)
     }
 }
 
+/* ---- walker: one pass that reports the values the caller descends into ---- */
+
+struct walk {
+    struct scan s;
+    const struct sy_json_walk_ops *ops;
+    void *ud;
+};
+
+static bool walk_value(struct walk *w, int depth, struct sy_str key, size_t index);
+
+static bool walk_members(struct walk *w, int depth)
+{
+    struct scan *s = &w->s;
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '"')
+            return fail(s, "expected a member name");
+        const char *k0 = s->p + 1;
+        if (!scan_string(s))
+            return false;
+        struct sy_str key = {k0, (size_t)(s->p - 1 - k0)};
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return fail(s, "expected ':'");
+        s->p++;
+        if (!walk_value(w, depth, key, 0))
+            return false;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return fail(s, "unterminated object");
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == '}') {
+            s->p++;
+            return true;
+        }
+        return fail(s, "expected ',' or '}'");
+    }
+}
+
+static bool walk_elements(struct walk *w, int depth)
+{
+    struct scan *s = &w->s;
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return true;
+    }
+    for (size_t i = 0;; i++) {
+        if (!walk_value(w, depth, (struct sy_str){NULL, 0}, i))
+            return false;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return fail(s, "unterminated array");
+        if (*s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (*s->p == ']') {
+            s->p++;
+            return true;
+        }
+        return fail(s, "expected ',' or ']'");
+    }
+}
+
+static bool walk_value(struct walk *w, int depth, struct sy_str key, size_t index)
+{
+    struct scan *s = &w->s;
+    if (depth > SY_JSON_MAX_DEPTH)
+        return fail(s, "nesting too deep");
+    skip_ws(s);
+    if (s->p >= s->end)
+        return fail(s, "unexpected end of input");
+    enum sy_json_type t;
+    switch (*s->p) {
+    case '"': t = SY_JSON_STRING; break;
+    case '{': t = SY_JSON_OBJECT; break;
+    case '[': t = SY_JSON_ARRAY; break;
+    case 't': t = SY_JSON_TRUE; break;
+    case 'f': t = SY_JSON_FALSE; break;
+    case 'n': t = SY_JSON_NULL; break;
+    default: t = SY_JSON_NUMBER; break;
+    }
+    const char *v0 = s->p;
+    bool descend = w->ops->enter && w->ops->enter(w->ud, depth, key, index, t);
+    bool ok;
+    if (descend && t == SY_JSON_OBJECT)
+        ok = walk_members(w, depth + 1);
+    else if (descend && t == SY_JSON_ARRAY)
+        ok = walk_elements(w, depth + 1);
+    else
+        ok = scan_value(s, depth + 1, &t);
+    if (ok && w->ops->leave)
+        w->ops->leave(w->ud, depth, key, index, t, (struct sy_str){v0, (size_t)(s->p - v0)});
+    return ok;
+}
+
+int sy_json_walk(const char *text, size_t len, const struct sy_json_walk_ops *ops, void *ud,
+                 size_t *err_off, char *err, size_t errcap)
+{
+    struct walk w = {{text, text + len, text, NULL}, ops, ud};
+    skip_ws(&w.s);
+    char first = w.s.p < w.s.end ? *w.s.p : 0;
+    bool ok = walk_value(&w, 0, (struct sy_str){NULL, 0}, 0);
+    if (ok) {
+        skip_ws(&w.s);
+        if (w.s.p != w.s.end)
+            ok = fail(&w.s, first == '{'   ? "trailing characters after the JSON object"
+                            : first == '[' ? "trailing characters after the JSON array"
+                                           : "trailing characters after the JSON value");
+    }
+    if (ok)
+        return 0;
+    if (err_off)
+        *err_off = (size_t)(w.s.p - text);
+    if (err && errcap)
+        snprintf(err, errcap, "%s", w.s.why ? w.s.why : "malformed JSON");
+    return SY_EPARSE;
+}
+
+int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, void *ud, char *err,
+                       size_t errcap)
+{
+    struct scan s = {text, text + len, text, NULL};
+    skip_ws(&s);
+    bool ok = true;
+    if (s.p >= s.end || *s.p != '[') {
+        ok = fail(&s, "expected a JSON array");
+        goto out;
+    }
+    s.p++;
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ']') {
+        s.p++;
+        goto tail;
+    }
+    for (size_t i = 0;; i++) {
+        skip_ws(&s);
+        const char *v0 = s.p;
+        enum sy_json_type t;
+        if (!(ok = scan_value(&s, 2, &t)))
+            goto out;
+        if (cb && !cb(ud, i, t, (struct sy_str){v0, (size_t)(s.p - v0)}))
+            return 0; /* the caller stopped the walk */
+        skip_ws(&s);
+        if (s.p < s.end && *s.p == ',') {
+            s.p++;
+            continue;
+        }
+        if (s.p < s.end && *s.p == ']') {
+            s.p++;
+            break;
+        }
+        ok = fail(&s, "expected ',' or ']'");
+        goto out;
+    }
+tail:
+    skip_ws(&s);
+    if (s.p != s.end)
+        ok = fail(&s, "trailing characters after the JSON array");
+out:
+    if (ok)
+        return 0;
+    if (err && errcap)
+        snprintf(err, errcap, "%s", s.why ? s.why : "malformed JSON");
+    return SY_EPARSE;
+}
+
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap)
 {

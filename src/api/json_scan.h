@@ -34,6 +34,33 @@ typedef void sy_json_member_fn(void *ud, struct sy_str key, enum sy_json_type ty
 int sy_json_scan_object(const char *text, size_t len, sy_json_member_fn *cb, void *ud,
                         size_t *err_off, char *err, size_t errcap);
 
+/* One element of an array walked by sy_json_scan_array: its index, type and raw text. Return
+ * false to stop the walk early. */
+typedef bool sy_json_element_fn(void *ud, size_t index, enum sy_json_type type,
+                                struct sy_str value);
+
+/* Checks that text is exactly one well-formed JSON array and reports each element in order.
+ * Returns 0 (also when the callback stopped the walk), or SY_EPARSE with a short reason in err. */
+int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, void *ud, char *err,
+                       size_t errcap);
+
+/* A one-pass walk over a JSON value that reports only what the caller asks for. enter() is called
+ * when a value starts (depth 0 = the root; its members or elements are depth 1, and so on; key is
+ * the member name, raw, for object members, else empty; index the element index in arrays):
+ * returning true for an object or array reports its members or elements too, false skips it with
+ * the fast scanner. leave() is called when a value has ended, with its raw text. Either may be
+ * NULL. */
+struct sy_json_walk_ops {
+    bool (*enter)(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type type);
+    void (*leave)(void *ud, int depth, struct sy_str key, size_t index, enum sy_json_type type,
+                  struct sy_str value);
+};
+
+/* Walks text (exactly one JSON value, validated as sy_json_scan_object validates) with ops.
+ * Returns 0, or SY_EPARSE with *err_off (may be NULL) at the problem and a short reason in err. */
+int sy_json_walk(const char *text, size_t len, const struct sy_json_walk_ops *ops, void *ud,
+                 size_t *err_off, char *err, size_t errcap);
+
 /* Selects the portable string scanner (SSE2, then bytewise) instead of the AVX2 one the CPU was
  * found to support; false goes back to the best available. Returns whether the portable one is
  * now in use. For tests, which check both; not thread-safe against concurrent scans. */

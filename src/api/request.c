@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic.h"
 #include "api/json_scan.h"
 #include "core/err.h"
 
@@ -25,6 +26,7 @@ struct collect {
     struct sy_str input; /* responses/embeddings input */
     struct sy_str instructions;
     bool have_model;
+    struct sy_anthropic_fields anth; /* messages API: system, max_tokens presence */
 };
 
 static void field_error(struct collect *c, const char *fmt, const char *name)
@@ -83,6 +85,7 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             return;
         }
         r->max_tokens = n;
+        c->anth.have_max_tokens = true;
     } else if (sy_str_eq_c(key, "prompt")) {
         if (r->kind == SY_API_COMPLETIONS) {
             if (t != SY_JSON_STRING && t != SY_JSON_ARRAY) {
@@ -93,7 +96,7 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             r->prompt = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
         }
     } else if (sy_str_eq_c(key, "messages")) {
-        if (r->kind == SY_API_CHAT_COMPLETIONS) {
+        if (r->kind == SY_API_CHAT_COMPLETIONS || r->kind == SY_API_MESSAGES) {
             if (t != SY_JSON_ARRAY) {
                 field_error(c, "'%s' must be an array", "messages");
                 return;
@@ -107,7 +110,51 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
         c->input = t == SY_JSON_STRING ? (struct sy_str){v.p + 1, v.len - 2} : v;
     } else if (sy_str_eq_c(key, "instructions")) {
         c->instructions = v;
+    } else if (r->kind == SY_API_GENERATE && sy_str_eq_c(key, "token_ids")) {
+        if (t != SY_JSON_ARRAY) {
+            field_error(c, "'%s' must be a list of token ids", "token_ids");
+            return;
+        }
+        r->prompt = v;
+    } else if (r->kind == SY_API_GENERATE && sy_str_eq_c(key, "sampling_params")) {
+        if (t == SY_JSON_OBJECT) /* max_tokens lives here on /inference/v1/generate */
+            sy_json_scan_object(v.p, v.len, on_member, c, NULL, NULL, 0);
+        else if (t != SY_JSON_NULL)
+            field_error(c, "'%s' must be an object", "sampling_params");
+    } else if (sy_str_eq_c(key, "system") && r->kind == SY_API_MESSAGES) {
+        c->anth.system = v;
+        c->anth.system_type = t;
     }
+}
+
+static bool count_id(void *ud, size_t i, enum sy_json_type t, struct sy_str v)
+{
+    (void)i;
+    (void)v;
+    size_t *n = ud;
+    if (t != SY_JSON_NUMBER || *v.p == '-') {
+        *n = SIZE_MAX;
+        return false;
+    }
+    (*n)++;
+    return true;
+}
+
+/* /inference/v1/generate: token_ids must be a non-empty list of token ids (vLLM and llm-d's
+ * vllmhttp-parser refuse the rest); the prompt is that many tokens. */
+static int generate_finish(struct sy_request *req, char *err, size_t errcap)
+{
+    size_t n = 0;
+    if (req->prompt.len)
+        sy_json_scan_array(req->prompt.p, req->prompt.len, count_id, &n, NULL, 0);
+    if (n == 0 || n == SIZE_MAX) {
+        snprintf(err, errcap,
+                 "invalid generate request: must have non-empty token_ids field (a "
+                 "list of token ids)");
+        return SY_EINVAL;
+    }
+    req->prompt_tokens_est = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    return 0;
 }
 
 int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
@@ -122,7 +169,10 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     struct collect c = {.req = req};
     size_t off = 0;
     char why[96];
-    if (sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why) != 0) {
+    int src = kind == SY_API_MESSAGES /* one pass that also checks the Messages shape */
+                  ? sy_anthropic_scan(body, len, on_member, &c, &c.anth, &off, why, sizeof why)
+                  : sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why);
+    if (src != 0) {
         snprintf(err, errcap, "malformed JSON in request body at byte %zu: %s", off, why);
         return SY_EPARSE;
     }
@@ -130,11 +180,15 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
         snprintf(err, errcap, "%s", c.why);
         return c.err;
     }
-    if (!c.have_model) {
+    if (!c.have_model && kind != SY_API_GENERATE) { /* generate: model is optional */
         snprintf(err, errcap, "you must provide a model parameter");
         return SY_EINVAL;
     }
-    if (kind == SY_API_EMBEDDINGS) {
+    if (kind == SY_API_MESSAGES) {
+        int rc = sy_anthropic_finish(req, &c.anth, err, errcap);
+        if (rc)
+            return rc;
+    } else if (kind == SY_API_EMBEDDINGS) {
         req->prompt = c.input;
     } else if (kind == SY_API_RESPONSES) {
         /* instructions and input are usually adjacent; hash from the first to the end of the
@@ -151,6 +205,20 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     }
     req->lora = sy_str_c(req->model);
     req->prompt_tokens_est = (uint32_t)((req->prompt.len + 3) / 4);
+    if (kind == SY_API_GENERATE)
+        return generate_finish(req, err, errcap);
+    return 0;
+}
+
+int sy_request_passthrough(const char *body, size_t len, struct sy_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->kind = SY_API_OTHER;
+    req->body = body;
+    req->body_len = len;
+    req->max_tokens = -1;
+    req->prompt = (struct sy_str){"", 0};
+    req->lora = sy_str_c(req->model);
     return 0;
 }
 
@@ -165,6 +233,10 @@ enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len)
         return SY_API_RESPONSES;
     if (sy_str_eq_c(p, "/v1/embeddings"))
         return SY_API_EMBEDDINGS;
+    if (sy_str_eq_c(p, "/v1/messages"))
+        return SY_API_MESSAGES;
+    if (sy_str_eq_c(p, "/inference/v1/generate"))
+        return SY_API_GENERATE;
     return SY_API_OTHER;
 }
 

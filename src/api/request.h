@@ -18,6 +18,8 @@ enum sy_api_kind {
     SY_API_CHAT_COMPLETIONS, /* POST /v1/chat/completions */
     SY_API_RESPONSES,        /* POST /v1/responses */
     SY_API_EMBEDDINGS,       /* POST /v1/embeddings */
+    SY_API_MESSAGES,         /* POST /v1/messages (Anthropic Messages API, api/anthropic.h) */
+    SY_API_GENERATE,         /* POST /inference/v1/generate (vLLM's token-in API) */
     SY_API_OTHER             /* anything else that is forwarded as is */
 };
 
@@ -30,7 +32,8 @@ struct sy_request {
     int64_t max_tokens;    /* max_tokens / max_completion_tokens / max_output_tokens; -1 */
     /* The text prefix-aware scheduling hashes (llm-d's choice per API): completions: the raw JSON
      * span of `prompt`; chat: the raw span of the `messages` array; responses: the span from
-     * `instructions`/`input`; embeddings: `input`. A view into body (escapes left in place). */
+     * `instructions`/`input`; embeddings: `input`; messages: the span from `system` to the end of
+     * `messages`; generate: the `token_ids` array. A view into body (escapes left in place). */
     struct sy_str prompt;
     uint32_t prompt_tokens_est;  /* estimated prompt tokens (llm-d: 4 characters per token) */
     struct sy_str session_token; /* x-session-token header value, or empty */
@@ -52,7 +55,10 @@ bool sy_request_header(const struct sy_request *req, const char *name, struct sy
  * (valid JSON but a required field is missing or of the wrong type, err says which). */
 int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
                      char *err, size_t errcap);
-/* Maps a path to an API kind; SY_API_OTHER when it is not one of the four. */
+/* A request forwarded without reading its body (llm-d's passthrough-parser): kind SY_API_OTHER,
+ * no model, no prompt; body borrowed. Returns 0. */
+int sy_request_passthrough(const char *body, size_t len, struct sy_request *req);
+/* Maps a path to an API kind; SY_API_OTHER when it is not one of the six. */
 enum sy_api_kind sy_api_kind_from_path(const char *path, size_t len);
 
 #endif

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/anthropic.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -88,9 +89,22 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     struct sy_gw_worker *w = ud;
     struct sy_gateway *gw = w->gw;
     if (sy_str_eq_c(req->method, "POST")) {
-        enum sy_api_kind k = sy_api_kind_from_path(req->path.p, req->path.len);
-        if (k != SY_API_OTHER) {
+        /* the configured request parsers (llm-d's requestHandler.parsers) choose */
+        enum sy_api_kind k;
+        struct sy_gw_gen *pg = sy_gw_gen_get(gw);
+        enum sy_parser ps = sy_sched_parser_for(pg->sched, req->path.p, req->path.len, &k);
+        sy_gw_gen_unref(pg);
+        if (ps != SY_PARSER_NONE) {
             sy_gw_proxy_handle(w, req, k);
+            return;
+        }
+        if (sy_api_kind_from_path(req->path.p, req->path.len) != SY_API_OTHER) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "no configured request parser reads POST %.*s (scheduler "
+                     "requestHandler.parsers)",
+                     (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
+            sy_http_respond_error(req, 404, "invalid_request_error", "not_found", msg, NULL);
             return;
         }
     }
@@ -108,6 +122,18 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     snprintf(msg, sizeof msg, "Unknown route: %.*s %.*s", (int)req->method.len, req->method.p,
              (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
     sy_http_respond_error(req, 404, "invalid_request_error", "not_found", msg, NULL);
+}
+
+/* Errors the HTTP layer answers before routing (413 body too large, ...): Anthropic's shape on
+ * the Messages route, the default elsewhere. */
+static bool worker_error_body(void *ud, struct sy_str path, int status, const char *message,
+                              struct sy_buf *out)
+{
+    (void)ud;
+    if (path.len < 12 || memcmp(path.p + path.len - 12, "/v1/messages", 12) != 0)
+        return false;
+    sy_anthropic_error_json(out, status, message);
+    return true;
 }
 
 static void worker_wake(uv_async_t *a)
@@ -146,6 +172,7 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
         .idle_timeout_ns = cfg->idle_timeout_ns,
         .reuseport = true,
         .handler = worker_handler,
+        .error_body = worker_error_body,
         .ud = w,
     };
     return sy_http_server_start(&w->loop, cfg->listen_host, port, &o, &w->server, err, errcap);

@@ -19,7 +19,10 @@
  * connection closes, so the client sees a truncated body rather than a hang).
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
- * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
+ * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain. The
+ * scheduler says how many tokens (sched/inflight.h); the part it marks early (llm-d's
+ * inflight-load-producer: the prompt tokens) is released at the first response body byte and the
+ * final sub passes the remainder.
  *
  * P/D (issue 13): when the pick carries a prefill endpoint, attempt() hands the request to
  * src/disagg (pd_start), which runs the prefill leg and calls back pd_decode with the decode
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic.h"
 #include "api/request.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -168,6 +172,10 @@ static int64_t find_int(const char *text, size_t len, const char *key)
 
 static void take_usage(struct proxy *p, const char *text, size_t len)
 {
+    if (p->req.kind == SY_API_MESSAGES) { /* Anthropic: input_tokens, output_tokens, ... */
+        sy_anthropic_usage(text, len, &p->prompt_tokens, &p->completion_tokens, &p->cached_tokens);
+        return;
+    }
     const char *u = NULL;
     for (size_t i = 0; i + 7 <= len; i++) {
         if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
@@ -259,7 +267,15 @@ static void fail_early(struct proxy *p, int status, const char *code, const char
         snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+        if (p->req.kind == SY_API_MESSAGES) { /* Anthropic-shaped error for /v1/messages */
+            struct sy_buf b;
+            sy_buf_init(&b);
+            sy_anthropic_error_json(&b, status, msg);
+            sy_http_respond(p->hreq, status, "application/json", extra, b.data, b.len);
+            sy_buf_fini(&b);
+        } else {
+            sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+        }
         p->hreq = NULL;
     }
     proxy_finish(p, code);
@@ -352,8 +368,14 @@ static void up_body(void *ud, const char *data, size_t n)
     struct proxy *p = ud;
     if (!p->hreq)
         return;
-    if (!p->t_first)
+    if (!p->t_first) {
         p->t_first = sy_now_ns();
+        if (p->inflight && p->res.inflight_early > 0) { /* inflight-load-producer: prefill done */
+            sy_endpoint_inflight_tokens_sub(p->res.ep, p->res.inflight_early);
+            p->res.inflight_tokens -= p->res.inflight_early;
+            p->res.inflight_early = 0;
+        }
+    }
     /* the client gets the bytes first; the usage scan is bookkeeping */
     size_t queued;
     if (p->pd) {
@@ -421,7 +443,11 @@ static void up_done(void *ud, int err)
     if (p->hreq) {
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        if (p->sse) {
+        if (p->sse && p->req.kind == SY_API_MESSAGES) {
+            sy_http_write(p->hreq, sy_anthropic_stream_error_event,
+                          strlen(sy_anthropic_stream_error_event));
+            sy_http_end(p->hreq, true);
+        } else if (p->sse) {
             static const char ev[] = "data: {\"error\":{\"message\":\"the model server connection "
                                      "broke mid-stream\",\"type\":\"server_error\",\"code\":"
                                      "\"upstream_broken\"}}\n\n";
@@ -646,7 +672,9 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         sy_http_header(hreq, "x-switchyard-debug", &v) && sy_str_case_eq_c(v, "scores");
 
     char err[256];
-    int rc = sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);
+    int rc = kind == SY_API_OTHER /* passthrough-parser: the body is not read */
+                 ? sy_request_passthrough(hreq->body, hreq->body_len, &p->req)
+                 : sy_request_parse(kind, hreq->body, hreq->body_len, &p->req, err, sizeof err);
     sy_gw_metrics_running(w->gw->m, p->req.model, +1);
     if (rc != 0) {
         fail_early(p, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
@@ -658,7 +686,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     p->req.header_values = hreq->header_values;
     p->req.nheaders = hreq->nheaders;
     p->req.request_id = sy_str_c(p->reqid);
-    if (!any_endpoint_serves(p->gen->pool, p->req.model)) {
+    if (p->req.model[0] && !any_endpoint_serves(p->gen->pool, p->req.model)) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model `%s` does not exist.", p->req.model);
         fail_early(p, 404, "model_not_found", msg);

@@ -515,7 +515,13 @@ static void reject(struct sy_http_conn *c, int status, const char *msg)
 {
     struct sy_buf body;
     sy_buf_init(&body);
-    error_json(&body, status, "invalid_request_error", NULL, msg);
+    struct sy_str path = {c->hdr.buf.data ? c->hdr.buf.data : "", c->url_len};
+    const char *q = path.len ? memchr(path.p, '?', path.len) : NULL;
+    if (q)
+        path.len = (size_t)(q - path.p);
+    if (!c->srv->opts.error_body ||
+        !c->srv->opts.error_body(c->srv->opts.ud, path, status, msg, &body))
+        error_json(&body, status, "invalid_request_error", NULL, msg);
     char head[256];
     int h = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "

@@ -52,6 +52,13 @@ struct sy_http_req {
     struct sy_http_conn *conn;  /* private: owning connection */
 };
 
+/* May write the JSON body of an error the server answers by itself (413, 414, 431, 400: before
+ * any handler runs) for a request to path (may be empty when the URL was not read yet). Returns
+ * false to leave it to the default (sy_http_respond_error's OpenAI shape). */
+struct sy_buf;
+typedef bool sy_http_error_body_fn(void *ud, struct sy_str path, int status, const char *message,
+                                   struct sy_buf *out);
+
 struct sy_http_server_opts {
     uint64_t max_body_bytes;     /* bodies larger than this get 413 (default 32 MiB) */
     uint64_t idle_timeout_ns;    /* close an idle keep-alive connection after this (default 60 s) */
@@ -59,7 +66,9 @@ struct sy_http_server_opts {
     size_t keep_body_bytes;      /* a connection keeps a body buffer up to this size between
                                     requests; larger ones go back to the server (default 16 KiB) */
     sy_http_handler_fn *handler; /* called once per complete request */
-    void *ud;                    /* passed to handler */
+    sy_http_error_body_fn *error_body; /* optional: those errors' bodies per route (NULL: the
+                                          OpenAI shape of sy_http_respond_error) */
+    void *ud;                          /* passed to handler */
 };
 
 /* Binds host:port on loop and starts accepting. port 0 picks an ephemeral port (see

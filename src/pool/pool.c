@@ -597,6 +597,15 @@ static bool sub_clamped(_Atomic int64_t *a, int64_t d)
     return cur - d >= 0;
 }
 
+void sy_endpoint_inflight_tokens_sub(struct sy_endpoint *e, int64_t tokens)
+{
+    if (tokens > 0 && !sub_clamped(&e->inflight_tokens, tokens) &&
+        !atomic_exchange(&g_underflow_logged, true))
+        sy_error("BUG: in-flight tokens for %s went below zero; clamped at 0, further occurrences "
+                 "not logged",
+                 e->address);
+}
+
 void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens)
 {
     if (tokens < 0)

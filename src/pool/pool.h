@@ -56,7 +56,8 @@ struct sy_endpoint_state {
     uint64_t update_ns;        /* monotonic time of the last successful scrape (0 = never) */
     struct sy_endpoint_load m; /* last scraped metrics */
     int64_t inflight_requests; /* requests forwarded and not yet finished */
-    int64_t inflight_tokens;   /* prompt + max output tokens of those requests (estimate) */
+    int64_t inflight_tokens;   /* uncached prompt (+ estimated output) tokens of those requests,
+                                  as inflight-load-producer counts them */
     uint64_t fail_ns;          /* monotonic time of the last failed scrape (0 = never) */
     uint64_t conn_fail_ns;     /* monotonic time of the last upstream connect failure (0 = none) */
 };
@@ -170,5 +171,9 @@ struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address);
 /* In-flight accounting: call add on forward and sub with the same numbers on every exit. */
 void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens);
 void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens);
+/* Releases tokens of a request still in flight (its request count stays): llm-d's
+ * inflight-load-producer frees the prompt tokens at the first response chunk. The final sub then
+ * passes the remainder. */
+void sy_endpoint_inflight_tokens_sub(struct sy_endpoint *e, int64_t tokens);
 
 #endif

@@ -24,8 +24,10 @@
  *                       routing effect: Switchyard has no leader election); flowControl refused
  *   dataLayer           accepted with a warning when it only wires the data-layer plugins that
  *                       Switchyard's pool scraper replaces; discovery/injectDefaults:false refused
- *   flowControl, saturationDetector, parser, requestHandler
- *                       refused: each changes which requests are admitted or how they are read
+ *   parser, requestHandler
+ *                       the request parsers (parsers.c); without them llm-d's defaults
+ *   flowControl, saturationDetector
+ *                       refused: each changes which requests are admitted
  * Everything else is an error. Every error is one line "FILE:LINE: key.path: reason".
  */
 #include <math.h>
@@ -635,6 +637,8 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     if (cfg->type != SY_YAML_MAPPING)
         return lerr(L, cfg->line, "scheduler", "must be a mapping (an EndpointPickerConfig)");
     const struct sy_yaml_node *plugins = NULL, *profiles = NULL, *gates = NULL, *data = NULL;
+    const struct sy_yaml_node *parser = NULL, *handler = NULL; /* request parsers (parsers.c) */
+    bool legacy = false; /* apiVersion inference.networking.x-k8s.io/v1alpha1 (v0.8) */
     int profiles_line = cfg->line;
     for (size_t i = 0; i < cfg->n; i++) {
         const char *k = sy_yaml_str(cfg->keys[i]);
@@ -650,6 +654,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             }
             if (a && !strcmp(a, "inference.networking.x-k8s.io/v1alpha1")) {
                 L->api = a;
+                legacy = true;
                 sy_warn("%s:%d: apiVersion: '%s' is deprecated, use llm-d.ai/v1alpha1", L->file,
                         v->line, a);
                 continue;
@@ -672,11 +677,14 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             gates = v;
         } else if (!strcmp(k, "dataLayer")) {
             data = v;
-        } else if (!strcmp(k, "flowControl") || !strcmp(k, "saturationDetector") ||
-                   !strcmp(k, "parser") || !strcmp(k, "requestHandler")) {
+        } else if (!strcmp(k, "parser")) {
+            parser = v;
+        } else if (!strcmp(k, "requestHandler")) {
+            handler = v;
+        } else if (!strcmp(k, "flowControl") || !strcmp(k, "saturationDetector")) {
             return lerr(L, line, k,
-                        "not supported by Switchyard yet (it changes which requests are admitted "
-                        "or how they are parsed); remove it");
+                        "not supported by Switchyard yet (it changes which requests are admitted); "
+                        "remove it");
         } else {
             return lerr(L, line, k, "unknown key in EndpointPickerConfig");
         }
@@ -700,6 +708,8 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         rc = load_feature_gates(L, gates);
     if (!rc)
         rc = load_data_layer(L, data);
+    if (!rc)
+        rc = sy_sched__load_parsers(L->s, L->file, parser, handler, legacy, L->err, L->errcap);
     if (rc)
         return rc;
     warn_unreferenced(L);

@@ -49,8 +49,9 @@ struct sy_sched_profile {
     struct sy_sched_plugin *picker; /* borrowed */
 };
 
-#define SY_SCHED_RING     64 /* decisions kept for GET /debug/decisions */
-#define SY_SCHED_RING_TOP 8  /* candidates kept per decision (best totals) */
+#define SY_SCHED_MAX_PARSERS 8  /* parser entries in requestHandler.parsers */
+#define SY_SCHED_RING        64 /* decisions kept for GET /debug/decisions */
+#define SY_SCHED_RING_TOP    8  /* candidates kept per decision (best totals) */
 
 struct sy_sched_record_cand {
     char addr[64];                      /* endpoint address (truncated) */
@@ -81,6 +82,8 @@ struct sy_scheduler {
     size_t nproducers;
     bool wants_prefix; /* some producer produces SY_PREFIX_KEY */
     bool wants_loras;  /* some plugin needs_loras: candidates carry their LoRA lists */
+    enum sy_parser parsers[SY_SCHED_MAX_PARSERS]; /* requestHandler.parsers in order (parsers.c) */
+    size_t nparsers;
 
     struct sy_metric *e2e;                 /* scheduler_e2e_duration_seconds (NULL: no metrics) */
     struct sy_metric *attempts_ok;         /* scheduler_attempts_total{status="success"} */
@@ -109,6 +112,12 @@ const struct sy_plugin_ops *sy_sched__registry_at(size_t i);
 /* Loader (epp_config.c): fills s from cfg (NULL = built-in default). */
 int sy_sched__load(struct sy_scheduler *s, const struct sy_yaml_node *cfg, const char *file,
                    char *err, size_t errcap);
+/* Request parsers (parsers.c): fills s->parsers from `parser` (v0.8) or `requestHandler` (router),
+ * either may be NULL; with neither, llm-d's defaults (legacy: v0.8's apiVersion). Plugins must be
+ * loaded. Returns 0 or SY_ECONFIG with "FILE:LINE: key: reason" in err. */
+int sy_sched__load_parsers(struct sy_scheduler *s, const char *file,
+                           const struct sy_yaml_node *parser, const struct sy_yaml_node *handler,
+                           bool legacy, char *err, size_t errcap);
 /* Frees what the loader built (plugins, profiles). */
 void sy_sched__unload(struct sy_scheduler *s);
 

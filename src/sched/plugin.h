@@ -68,8 +68,12 @@ struct sy_sched_cycle {
     size_t nblocks;                 /* entries in block_hashes */
     uint32_t prompt_tokens;         /* best-known prompt token count */
     bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
-    void *scratch[8];               /* free slots for plugins (freed by their done hook) */
+    const struct sy_inflight_params *inflight; /* inflight-load-producer's parameters, set by its
+                                                  produce hook; NULL = llm-d's defaults */
+    void *scratch[8]; /* free slots for plugins (freed by their done hook) */
 };
+
+struct sy_inflight_params;
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 

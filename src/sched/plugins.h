@@ -50,6 +50,12 @@ extern const struct sy_plugin_ops sy_plugin_precise_prefix_cache_producer;
 extern const struct sy_plugin_ops sy_plugin_precise_prefix_cache_scorer;
 extern const struct sy_plugin_ops sy_plugin_token_producer;
 extern const struct sy_plugin_ops sy_plugin_burst_prefix_cache_producer;
+extern const struct sy_plugin_ops sy_plugin_inflight_load_producer;
+/* Request parsers (parsers.c). */
+extern const struct sy_plugin_ops sy_plugin_openai_parser;
+extern const struct sy_plugin_ops sy_plugin_anthropic_parser;
+extern const struct sy_plugin_ops sy_plugin_vllmhttp_parser;
+extern const struct sy_plugin_ops sy_plugin_passthrough_parser;
 /* Data layer (accepted with their defaults; the pool scraper does this work). */
 extern const struct sy_plugin_ops sy_plugin_metrics_data_source;
 extern const struct sy_plugin_ops sy_plugin_core_metrics_extractor;

@@ -17,8 +17,10 @@
  * v0.8's defaults were explorationProbability 0.01 and maxTTFTPenaltyMs 5000 against the latency
  * predictor; configs that want them set them explicitly. ttftSource latencyPredictor is refused
  * until Switchyard has a latency predictor. In-flight tokens are the gateway's own per-endpoint
- * accounting (prompt + max output estimate of requests forwarded and not finished), the
- * counterpart of llm-d's InFlightLoad.
+ * accounting with inflight-load-producer's semantics (sched/inflight.h: the uncached prompt
+ * tokens of requests whose first response byte has not arrived, plus their estimated output when
+ * addEstimatedOutputTokens), llm-d's InFlightLoad.Tokens; as in llm-d, the request being
+ * scheduled is not added.
  *
  * The state is immutable after create; randomness comes from the cycle (sy_sched_rand).
  */

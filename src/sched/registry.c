@@ -58,6 +58,11 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_header_label_affinity_scorer,
     &sy_plugin_models_data_source,
     &sy_plugin_models_data_extractor,
+    &sy_plugin_inflight_load_producer,
+    &sy_plugin_openai_parser,
+    &sy_plugin_anthropic_parser,
+    &sy_plugin_vllmhttp_parser,
+    &sy_plugin_passthrough_parser,
 };
 
 /* Legacy names llm-d still accepts (deprecated), mapped to the current type name. */
@@ -94,7 +99,6 @@ static const char *const unsupported[] = {
     "mm-embeddings-cache-scorer",
     "mm-embeddings-cache-producer",
     "session-id-producer",
-    "inflight-load-producer",
     "multicluster-prefix-cache-scorer",
     "multicluster-queue-scorer",
     "multicluster-kv-cache-utilization-scorer",
@@ -117,13 +121,9 @@ static const char *const unsupported[] = {
     "file-discovery",
     "cross-replica-publisher",
     "local-syncer",
-    /* parsers */
-    "openai-parser",
+    /* parsers of other protocols (gRPC, Vertex AI, SGLang's /generate) */
     "vllmgrpc-parser",
-    "passthrough-parser",
     "vertexai-parser",
-    "anthropic-parser",
-    "vllmhttp-parser",
     "sglanghttp-parser",
     /* flow control */
     "global-strict-fairness-policy",

@@ -43,10 +43,9 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "metrics/metrics.h"
+#include "sched/inflight.h"
 #include "sched/internal.h"
 #include "sched/plugin.h"
-
-#define SY_SCHED_DEFAULT_OUTPUT_TOKENS 256 /* in-flight estimate when max_tokens is absent */
 
 #define SY_SCHED_MAX_RUNS 4 /* profile runs per cycle (decode, prefill, and headroom) */
 
@@ -556,8 +555,7 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
 
     out->ep = chosen->ep;
     out->pool_index = chosen->pool_index;
-    int64_t outtok = req->max_tokens >= 0 ? req->max_tokens : SY_SCHED_DEFAULT_OUTPUT_TOKENS;
-    out->inflight_tokens = (int64_t)req->prompt_tokens_est + outtok;
+    sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
     if (prefill < c->nruns && c->runs[prefill].picked) {
         const struct prun *fr = &c->runs[prefill];
         const struct sy_sched_candidate *pc = &fr->cands[fr->chosen];

@@ -45,7 +45,8 @@ struct sy_sched_candidate {
 struct sy_sched_result {
     struct sy_endpoint *ep;  /* chosen endpoint; the caller takes a reference */
     size_t pool_index;       /* its index in the pool */
-    int64_t inflight_tokens; /* token estimate to add/sub for in-flight accounting */
+    int64_t inflight_tokens; /* tokens to add/sub for in-flight accounting (sched/inflight.h) */
+    int64_t inflight_early;  /* part of inflight_tokens to release at the first response byte */
     void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
     /* P/D (a disaggregating profile handler chose a prefill leg): */
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
@@ -76,6 +77,21 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);
+
+/* Request parsers (parsers.c; llm-d's requestHandler.parsers). */
+enum sy_parser {
+    SY_PARSER_NONE,       /* no configured parser reads this path */
+    SY_PARSER_OPENAI,     /* openai-parser */
+    SY_PARSER_ANTHROPIC,  /* anthropic-parser (/v1/messages) */
+    SY_PARSER_VLLMHTTP,   /* vllmhttp-parser (/inference/v1/generate + openai's paths) */
+    SY_PARSER_PASSTHROUGH /* passthrough-parser: forwarded without reading the body */
+};
+/* Which configured parser reads a POST to path (len bytes), and the API kind it parses the body
+ * as (*kind = SY_API_OTHER for passthrough: the body is not read). SY_PARSER_NONE: refuse. */
+enum sy_parser sy_sched_parser_for(const struct sy_scheduler *s, const char *path, size_t len,
+                                   enum sy_api_kind *kind);
+/* The llm-d type name of a parser ("openai-parser", ...). */
+const char *sy_parser_name(enum sy_parser p);
 
 /* Writes a human/JSON explanation of the last decisions (debug endpoint); may be empty. */
 struct sy_buf;

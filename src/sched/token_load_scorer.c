@@ -1,16 +1,19 @@
 /* token_load_scorer.c - llm-d's `token-load-scorer` with the router's look-ahead.
  *
- *   tokens = inflight(ep) + prompt * (1 - hit(ep))
+ *   tokens = inflight(ep) + request(ep)
  *   score  = 1 - min(1, tokens / queueThresholdTokens)
- * inflight(ep) is the token estimate the pool keeps for requests in flight to the endpoint
- * (prompt + expected output of each, added/subtracted on every forwarding path). prompt is the
- * cycle's prompt token count; hit(ep) = matched / total prefix blocks when a prefix producer ran
- * this cycle (cy->prefix_valid), else 0, so this request's uncached work is counted where it
- * would land (the router's look-ahead). Parameter queueThresholdTokens, default 4194304, > 0.
+ * inflight(ep) is the pool's in-flight token counter for the endpoint (InFlightLoad.Tokens: what
+ * inflight-load-producer counts for the requests forwarded there and not yet released, see
+ * sched/inflight.h). request(ep) is what this request would add there (UncachedRequestTokens:
+ * its prompt tokens not cached on ep, from the cycle's prefix-match data, plus the estimated
+ * output when the producer adds it), so its work is counted where it would land. Parameters
+ * queueThresholdTokens (default 4194304, > 0) and inFlightLoadProducerName (accepted: the
+ * cycle carries the one producer's parameters).
  */
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "sched/inflight.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -23,7 +26,7 @@ struct token_load {
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"queueThresholdTokens", NULL};
+    static const char *const allowed[] = {"queueThresholdTokens", "inFlightLoadProducerName", NULL};
     int64_t t = TOKEN_LOAD_DEFAULT_THRESHOLD;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -40,18 +43,9 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
                   size_t n, double *scores)
 {
     const struct token_load *tl = state;
-    double prompt = cy->prompt_tokens;
     for (size_t i = 0; i < n; i++) {
-        double hit = 0;
-        if (cy->prefix && cy->prefix_valid) {
-            const struct sy_prefix_match *pm = &cy->prefix[c[i].pool_index];
-            if (pm->total_blocks)
-                hit = (double)pm->match_blocks / pm->total_blocks;
-            if (hit > 1)
-                hit = 1;
-        }
         double inflight = c[i].st.inflight_tokens > 0 ? (double)c[i].st.inflight_tokens : 0;
-        double tokens = inflight + prompt * (1.0 - hit);
+        double tokens = inflight + (double)sy_inflight_request_tokens(cy, &c[i]);
         double r = tokens / tl->threshold;
         scores[i] = 1.0 - (r < 1 ? r : 1);
     }

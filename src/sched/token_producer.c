@@ -5,16 +5,21 @@
  *   estimate   llm-d router's default: the prompt's bytes packed 4 at a time into
  *              little-endian uint32 pseudo-tokens (tail zero-padded); for chat the bytes are
  *              llm-d's (estimate.go): json.Marshal(tools), then role || content text per message.
- * No tokenizer; matches nothing an engine computes, so precise routing over real engines needs
- * `local`. local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once
- * from `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are rendered
- * through the model's chat template exactly as vLLM renders them (messages, tools, documents,
- * add_generation_prompt, continue_final_message, chat_template_kwargs:
- * sy_tokenizer_render_request(), the path the simulator shares), then encoded; completions encode
- * the prompt string (or take a list of token ids as is). The chat path hands the template builder
- * the request body rather than spans of sy_request: the template needs a value tree of messages and
- * tools (nearly all of a chat body, so one cJSON parse of the body costs what parsing those spans
- * would), and reading the body the engine reads keeps the gateway from missing a field vLLM
+ *              No tokenizer; matches nothing an engine computes, so precise routing over real
+ *              engines needs `local`.
+ *   local      Switchyard's in-process Hugging Face tokenizer (src/tokenize), loaded once from
+ *              `tokenizer: DIR` (tokenizer.json + tokenizer_config.json). Chat requests are
+ *              rendered through the model's chat template exactly as vLLM renders them (messages,
+ *              tools, documents, add_generation_prompt, continue_final_message,
+ *              chat_template_kwargs: sy_tokenizer_render_request(), the path the simulator shares),
+ *              then encoded; Anthropic /v1/messages requests are first converted to the chat
+ *              request vLLM builds from them (system first; sy_anthropic_to_chat) and rendered the
+ *              same way; completions encode the prompt string (or take a list of token ids as
+ *              is); /inference/v1/generate carries token ids (taken as is by every backend).
+ *              The chat path hands the template builder the request body rather than spans of
+ *              sy_request: the template needs a value tree of messages and tools (nearly all of a
+ *              chat body, so one cJSON parse of the body costs what parsing those spans would),
+ *              and reading the body the engine reads keeps the gateway from missing a field vLLM
  *              renders. A malformed field (tools not a list, a media part) gets the estimate.
  *   simulator  Switchyard extension: the built-in tokenizer of `switchyard sim` (4-byte chunks,
  *              chat rendered with ChatML), so precise routing works against simulated replicas
@@ -39,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic.h"
 #include "api/json_scan.h"
 #include "api/request.h"
 #include "core/alloc.h"
@@ -125,8 +131,16 @@ void sy_sched_tokens_release(struct sy_sched_cycle *cy)
     cy->scratch[SY_SCHED_SCRATCH_TOKENS] = NULL;
 }
 
+static int id_list(struct sy_str t, uint32_t **ids, size_t *n);
+
 static void set_estimate(struct sy_sched_cycle *cy)
 {
+    uint32_t *gids = NULL;
+    size_t gn = 0;
+    if (cy->req && cy->req->kind == SY_API_GENERATE && id_list(cy->req->prompt, &gids, &gn) == 0) {
+        sy_sched_tokens_set(cy, gids, gn); /* generate carries its token ids */
+        return;
+    }
     char *owned = NULL;
     struct sy_str text = sy_str_c("");
     struct sy_buf chat;
@@ -185,14 +199,31 @@ static int id_list(struct sy_str t, uint32_t **ids, size_t *n)
     return rc;
 }
 
+/* A Messages request as the OpenAI chat body vLLM renders (caller frees *chat). */
+static int messages_as_chat(const struct sy_request *req, char **chat, size_t *len)
+{
+    char err[256];
+    int rc = sy_anthropic_to_chat(req->body, req->body_len, chat, len, err, sizeof err);
+    if (rc)
+        sy_debug("token-producer: messages request: %s", err);
+    return rc;
+}
+
 static int tok_local(const struct tproducer *p, const struct sy_request *req, uint32_t **ids,
                      size_t *n)
 {
-    if (req->kind == SY_API_CHAT_COMPLETIONS) {
-        char *out = NULL, err[256];
-        size_t olen = 0;
-        int rc = sy_tokenizer_render_request(p->tok, req->body, req->body_len, &out, &olen, err,
-                                             sizeof err);
+    if (req->kind == SY_API_CHAT_COMPLETIONS || req->kind == SY_API_MESSAGES) {
+        char *out = NULL, err[256], *conv = NULL;
+        size_t olen = 0, clen = req->body_len;
+        const char *body = req->body;
+        if (req->kind == SY_API_MESSAGES) { /* rendered as vLLM renders /v1/messages */
+            int rc = messages_as_chat(req, &conv, &clen);
+            if (rc)
+                return rc;
+            body = conv;
+        }
+        int rc = sy_tokenizer_render_request(p->tok, body, clen, &out, &olen, err, sizeof err);
+        free(conv);
         if (rc) {
             sy_debug("token-producer: chat template: %s", err);
             return rc;
@@ -201,7 +232,8 @@ static int tok_local(const struct tproducer *p, const struct sy_request *req, ui
         free(out);
         return rc;
     }
-    if (req->kind == SY_API_COMPLETIONS && id_list(req->prompt, ids, n) == 0)
+    if ((req->kind == SY_API_COMPLETIONS || req->kind == SY_API_GENERATE) &&
+        id_list(req->prompt, ids, n) == 0)
         return 0;
     char *owned;
     struct sy_str text = sy_sched_tokens_text(req, &owned);
@@ -231,8 +263,20 @@ static int tok_simulator(const struct sy_request *req, uint32_t **ids, size_t *n
     struct sy_buf b;
     sy_buf_init(&b);
     int rc = 0;
-    if (req->kind == SY_API_CHAT_COMPLETIONS) {
-        cJSON *a = cJSON_ParseWithLength(req->prompt.p, req->prompt.len);
+    if (req->kind == SY_API_CHAT_COMPLETIONS || req->kind == SY_API_MESSAGES) {
+        cJSON *a = NULL;
+        if (req->kind == SY_API_MESSAGES) {
+            char *conv = NULL;
+            size_t clen = 0;
+            if (messages_as_chat(req, &conv, &clen) == 0) {
+                cJSON *root = cJSON_ParseWithLength(conv, clen);
+                a = cJSON_DetachItemFromObjectCaseSensitive(root, "messages");
+                cJSON_Delete(root);
+            }
+            free(conv);
+        } else {
+            a = cJSON_ParseWithLength(req->prompt.p, req->prompt.len);
+        }
         const cJSON *m, *msgs = a;
         if (!cJSON_IsArray(a)) {
             rc = SY_EINVAL;
@@ -252,7 +296,8 @@ static int tok_simulator(const struct sy_request *req, uint32_t **ids, size_t *n
         sy_buf_puts(&b, "<|im_start|>assistant\n");
         cJSON_Delete(a);
     } else {
-        if (req->kind == SY_API_COMPLETIONS && id_list(req->prompt, ids, n) == 0) {
+        if ((req->kind == SY_API_COMPLETIONS || req->kind == SY_API_GENERATE) &&
+            id_list(req->prompt, ids, n) == 0) {
             sy_buf_fini(&b);
             return 0;
         }

@@ -98,6 +98,7 @@ struct sim_call {
     struct sy_http_req *http; /* the client's request; NULL once it went away */
     struct sy_sim_req *ereq;  /* the engine's request; NULL while parked */
     bool chat;                /* chat completions (else completions) */
+    bool anthropic;           /* /v1/messages: Anthropic output (sim_anthropic.c) */
     bool stream;              /* SSE */
     bool include_usage;       /* stream_options.include_usage */
     bool in_token;            /* inside on_token (abort must defer the free) */

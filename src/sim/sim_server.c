@@ -47,7 +47,9 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "http/server.h"
+#include "api/anthropic.h"
 #include "sim/kv_publisher.h"
+#include "sim/sim_anthropic.h"
 
 #define SY_SIM_TOKENIZE_MAX (1 << 20) /* tokens /tokenize answers with (bounds the reply) */
 
@@ -130,7 +132,26 @@ static void chunk_head(struct sy_buf *b, const struct sim_call *c)
 
 static void send_error_json(struct sy_http_req *req, int status, const char *type, const char *msg)
 {
+    if (sy_str_eq_c(req->path, "/v1/messages")) { /* Anthropic's error shape on its route */
+        struct sy_buf b;
+        sy_buf_init(&b);
+        sy_anthropic_error_json(&b, status, msg);
+        sy_http_respond(req, status, "application/json", NULL, b.data, b.len);
+        sy_buf_fini(&b);
+        return;
+    }
     sy_http_respond_error(req, status, type, NULL, msg, NULL);
+}
+
+static struct sy_sim_anth anth_of(const struct sim_call *c, const struct sy_sim_req *q,
+                                  const char *finish)
+{
+    return (struct sy_sim_anth){.id = c->id,
+                                .model = c->rep->srv->model,
+                                .n_prompt = c->n_prompt,
+                                .n_cached = q->n_cached,
+                                .n_output = q->n_output,
+                                .finish = finish};
 }
 
 static void call_free(struct sim_call *c)
@@ -150,6 +171,32 @@ static const char *finish_reason(const struct replica *r, const struct sy_sim_re
     return q->has_max_tokens || q->n_output < q->max_tokens ? "length" : "stop";
 }
 
+/* The OpenAI SSE chunk(s) for one generated token. */
+static void openai_chunk(struct sy_buf *b, const struct sim_call *c, const struct replica *r,
+                         const struct sy_sim_req *q, const char *w)
+{
+    bool last = is_last_token(r, q);
+    if (c->chat && q->n_output == 1) {
+        chunk_head(b, c);
+        sy_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                       "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+    chunk_head(b, c);
+    if (c->chat)
+        sy_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+    else
+        sy_buf_puts(b, ",\"choices\":[{\"index\":0,\"text\":");
+    sy_buf_json_str(b, w, strlen(w));
+    if (c->chat)
+        sy_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":");
+    else
+        sy_buf_puts(b, ",\"logprobs\":null,\"finish_reason\":");
+    if (last)
+        sy_buf_printf(b, "\"%s\",\"stop_reason\":null}]}\n\n", finish_reason(r, q));
+    else
+        sy_buf_puts(b, "null,\"stop_reason\":null}]}\n\n");
+}
+
 static void eng_on_token(void *ud, struct sy_sim_req *q, uint64_t now)
 {
     struct replica *r = ud;
@@ -165,26 +212,12 @@ static void eng_on_token(void *ud, struct sy_sim_req *q, uint64_t now)
     c->in_token = true;
     struct sy_buf b;
     sy_buf_init(&b);
-    bool last = is_last_token(r, q);
-    if (c->chat && q->n_output == 1) {
-        chunk_head(&b, c);
-        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                        "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    if (c->anthropic) {
+        struct sy_sim_anth a = anth_of(c, q, NULL);
+        sy_sim_anth_token(&b, &a, w);
+    } else {
+        openai_chunk(&b, c, r, q, w);
     }
-    chunk_head(&b, c);
-    if (c->chat)
-        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-    else
-        sy_buf_puts(&b, ",\"choices\":[{\"index\":0,\"text\":");
-    sy_buf_json_str(&b, w, strlen(w));
-    if (c->chat)
-        sy_buf_puts(&b, "},\"logprobs\":null,\"finish_reason\":");
-    else
-        sy_buf_puts(&b, ",\"logprobs\":null,\"finish_reason\":");
-    if (last)
-        sy_buf_printf(&b, "\"%s\",\"stop_reason\":null}]}\n\n", finish_reason(r, q));
-    else
-        sy_buf_puts(&b, "null,\"stop_reason\":null}]}\n\n");
     sy_http_write(c->http, b.data, b.len);
     sy_buf_fini(&b);
     c->in_token = false;
@@ -205,7 +238,17 @@ static void eng_on_finish(void *ud, struct sy_sim_req *q, enum sy_sim_finish why
         struct sy_buf b;
         sy_buf_init(&b);
         c->http->on_abort = NULL;
-        if (c->stream) {
+        if (c->anthropic) {
+            struct sy_sim_anth a = anth_of(c, q, sy_sim_finish_name(why));
+            if (c->stream) {
+                sy_sim_anth_stream_end(&b, &a);
+                sy_http_write(c->http, b.data, b.len);
+                sy_http_end(c->http, true);
+            } else {
+                sy_sim_anth_message(&b, &a, c->text.data, c->text.len);
+                sy_http_respond(c->http, 200, "application/json", NULL, b.data, b.len);
+            }
+        } else if (c->stream) {
             if (c->include_usage) {
                 chunk_head(&b, c);
                 sy_buf_puts(&b, ",\"choices\":[],");
@@ -547,14 +590,21 @@ static int64_t parse_max_tokens(const cJSON *root, struct sy_http_req *req)
     return -1;
 }
 
-static void handle_completion(struct replica *r, struct sy_http_req *req, bool chat)
+/* body (body_len bytes) is the request to run: the client's, or for /v1/messages (anthropic) the
+ * chat request converted from it. */
+static void handle_completion(struct replica *r, struct sy_http_req *req, const char *body,
+                              size_t body_len, bool chat, bool anthropic)
 {
     struct sy_sim_server *s = r->srv;
     if (inject_failure(s, req))
         return;
-    cJSON *root = parse_body(req);
-    if (!root)
+    cJSON *root = cJSON_ParseWithLength(body, body_len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        send_error_json(req, 400, "BadRequestError",
+                        "Invalid request body: expected a JSON object");
         return;
+    }
     struct prompt p = {0};
     sy_buf_init(&p.text);
     char err[256];
@@ -587,8 +637,8 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
-    if (build_prompt(r->srv->opts.tokenizer, root, req->body, req->body_len, chat, &p, err,
-                     sizeof err) != 0) {
+    if (build_prompt(r->srv->opts.tokenizer, root, body, body_len, chat, &p, err, sizeof err) !=
+        0) {
         send_error_json(req, 400, "BadRequestError", err);
         goto out;
     }
@@ -620,13 +670,17 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, bool c
     c->rep = r;
     c->http = req;
     c->chat = chat;
+    c->anthropic = anthropic;
     c->stream = cJSON_IsTrue(stream);
     c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     c->n_prompt = (uint32_t)n;
     c->created = (uint64_t)sy_wall_seconds();
     c->num = r->next_id++ & 0xffffffffffffULL; /* NIXL held key, in the id's 12 hex digits */
-    snprintf(c->id, sizeof c->id, "%s-%04x%012llx", chat ? "chatcmpl" : "cmpl", r->index & 0xffff,
-             (unsigned long long)c->num);
+    snprintf(c->id, sizeof c->id, "%s%04x%012llx",
+             anthropic ? "msg_"
+             : chat    ? "chatcmpl-"
+                       : "cmpl-",
+             r->index & 0xffff, (unsigned long long)c->num);
     sy_buf_init(&c->text);
     c->pd = pd;
     if (sy_sim__pd_submit(c, p.ids, (uint32_t)n, max_tokens) != 0) { /* validated; defensive */
@@ -653,6 +707,27 @@ out:
 enum tok_shape { SHAPE_TOKENIZE, SHAPE_RENDER_CHAT, SHAPE_RENDER_COMPLETIONS };
 
 static void handle_tokenize_as(struct replica *r, struct sy_http_req *req, enum tok_shape shape);
+
+/* /v1/messages: checked with the gateway's Messages parser, converted to the chat request vLLM
+ * builds from it, then run as a chat completion with Anthropic output (sim_anthropic.c). */
+static void handle_messages(struct replica *r, struct sy_http_req *req)
+{
+    struct sy_request parsed;
+    char err[256];
+    int rc = sy_request_parse(SY_API_MESSAGES, req->body, req->body_len, &parsed, err, sizeof err);
+    if (rc != 0) {
+        send_error_json(req, 400, "BadRequestError", err);
+        return;
+    }
+    char *chat = NULL;
+    size_t len = 0;
+    if (sy_anthropic_to_chat(req->body, req->body_len, &chat, &len, err, sizeof err) != 0) {
+        send_error_json(req, 400, "BadRequestError", err);
+        return;
+    }
+    handle_completion(r, req, chat, len, true, true);
+    free(chat);
+}
 
 static void handle_tokenize(struct replica *r, struct sy_http_req *req)
 {
@@ -730,7 +805,10 @@ static void handle(void *ud, struct sy_http_req *req)
             send_error_json(req, 405, "MethodNotAllowed", "Method Not Allowed");
             return;
         }
-        handle_completion(r, req, path.len == sizeof "/v1/chat/completions" - 1);
+        handle_completion(r, req, req->body, req->body_len,
+                          path.len == sizeof "/v1/chat/completions" - 1, false);
+    } else if (sy_str_eq_c(path, "/v1/messages") && post) {
+        handle_messages(r, req);
     } else if (sy_str_eq_c(path, "/_sim/kv/claim") && post) {
         sy_sim__pd_handle_side_channel(r, req, true);
     } else if (sy_str_eq_c(path, "/_sim/kv/release") && post) {

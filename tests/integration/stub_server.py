@@ -8,6 +8,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
   GET /metrics     vLLM-style metrics from the stub's attributes (waiting, running, kv), after
                    `metrics_delay` seconds; counted in metrics_polls / metrics_max_active
   GET /v1/models   {"data": [{"id": model} ...]}
+A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
+still prefilling it).
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
 Every request is recorded in `requests` (path, headers, body); aborted streams are counted.
@@ -101,6 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
             req = {}
         digest = hashlib.sha256(body).hexdigest()
         rid = self.headers.get("x-request-id", "")
+        try:  # per-request wait before the response head (a request still in prefill)
+            hold = float(self.headers.get("x-stub-delay") or 0)
+        except ValueError:
+            hold = 0
+        if hold > 0:
+            time.sleep(min(hold, 60))
         if not req.get("stream"):
             if st.delay:
                 time.sleep(st.delay)

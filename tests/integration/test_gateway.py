@@ -35,7 +35,7 @@ scheduler:
 
 
 def gateway_config(stubs, extra="", scheduler=RR, admin_same=False, listen=None, admin=None,
-                   addresses=None, idle="5s"):
+                   addresses=None, idle="5s", request_timeout="3s"):
     lp, ap = free_ports(2)
     listen = listen or lp
     admin = admin or ap
@@ -44,7 +44,8 @@ def gateway_config(stubs, extra="", scheduler=RR, admin_same=False, listen=None,
             ("admin: 127.0.0.1:%d\n" % (listen if admin_same else admin)) +
             "workers: 2\n"
             "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps +
-            "timeouts:\n  connect: 500ms\n  request: 3s\n  idle: %s\n  drain: 5s\n" % idle + extra +
+            "timeouts:\n  connect: 500ms\n  request: %s\n  idle: %s\n  drain: 5s\n" %
+            (request_timeout, idle) + extra +
             scheduler)
     return text, listen, (listen if admin_same else admin)
 

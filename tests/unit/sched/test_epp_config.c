@@ -248,10 +248,10 @@ static void test_top_level_keys(void **state)
 {
     expect_err(HDR "flowControl:\n  maxBytes: 1Gi\n",
                "epp.yaml:3: flowControl: not supported by Switchyard yet (it changes which "
-               "requests are admitted or how they are parsed); remove it");
+               "requests are admitted); remove it");
     expect_err(HDR "saturationDetector: {pluginRef: utilization-detector}\n",
                "epp.yaml:3: saturationDetector: not supported by Switchyard yet (it changes which "
-               "requests are admitted or how they are parsed); remove it");
+               "requests are admitted); remove it");
     expect_err(HDR "pluginz: []\n", "epp.yaml:3: pluginz: unknown key in EndpointPickerConfig");
     expect_err(HDR "featureGates: [flowControl]\n",
                "epp.yaml:3: featureGates[0]: feature gate 'flowControl' is not supported by "

@@ -54,7 +54,10 @@ static void test_weighted_sum_and_explain(void **state)
     assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
     assert_string_equal(res.ep->address, "a:1");
     assert_int_equal(res.pool_index, 0);
-    assert_int_equal(res.inflight_tokens, 100 + 256); /* no max_tokens: 256 output tokens */
+    /* llm-d's inflight-load-producer defaults: the uncached prompt only, released at the first
+     * response byte (no prefix data here: the whole prompt) */
+    assert_int_equal(res.inflight_tokens, 100);
+    assert_int_equal(res.inflight_early, 100);
     struct sy_buf b;
     sy_buf_init(&b);
     sy_sched_explain(&res, &b);
@@ -64,9 +67,9 @@ static void test_weighted_sum_and_explain(void **state)
     sy_buf_fini(&b);
     sy_sched_done(s, &res, true);
     assert_null(res.cycle);
-    r.max_tokens = 50;
+    r.max_tokens = 50; /* output is not counted by default */
     assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
-    assert_int_equal(res.inflight_tokens, 150);
+    assert_int_equal(res.inflight_tokens, 100);
     sy_sched_done(s, &res, true);
     sy_sched_free(s);
     sy_pool_unref(p);

@@ -93,6 +93,17 @@ static void test_simulator_tokens(void **state)
     assert_int_equal(t->n, n);
     assert_memory_equal(t->ids, ids, n * sizeof ids[0]);
     tp.ops->done(tp.state, &cy, NULL, true);
+    /* the same conversation as an Anthropic /v1/messages request: system first, as the simulator
+     * renders it (same ids, so precise routing matches the simulated engine's blocks) */
+    const char *anth = "{\"model\":\"m\",\"max_tokens\":4,\"system\":\"Be brief.\","
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+    assert_int_equal(sy_request_parse(SY_API_MESSAGES, anth, strlen(anth), &r, err, sizeof err), 0);
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    assert_int_equal(t->n, n);
+    assert_memory_equal(t->ids, ids, n * sizeof ids[0]);
+    tp.ops->done(tp.state, &cy, NULL, true);
     /* malformed messages fall back to the estimate of the raw span */
     req_chat(&r, body, sizeof body, "[1]");
     fx_cycle(&cy, &r, NULL, 1);
@@ -212,6 +223,23 @@ static void test_local_tokens(void **state)
     tp.ops->produce(tp.state, &cy, NULL, 0);
     t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
     want = "<tools:fNone><user>a\nb<assistant><nothink>";
+    assert_int_equal(t->n, strlen(want));
+    for (size_t i = 0; i < t->n; i++)
+        assert_int_equal(t->ids[i], (unsigned char)want[i]);
+    tp.ops->done(tp.state, &cy, NULL, true);
+    /* Anthropic /v1/messages: converted to the chat request vLLM builds (system first, text
+     * blocks joined into one system message, tools as functions), then rendered the same way */
+    const char *anth =
+        "{\"model\":\"m\",\"max_tokens\":9,\"tools\":[{\"name\":\"g\",\"description\":\"D\","
+        "\"input_schema\":{\"type\":\"object\"}}],\"system\":[{\"type\":\"text\",\"text\":\"S1\"},"
+        "{\"type\":\"text\",\"text\":\"S2\"}],\"messages\":[{\"role\":\"user\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"hey\"}]},{\"role\":\"assistant\",\"content\":\"yo\"},"
+        "{\"role\":\"user\",\"content\":\"q\"}]}";
+    assert_int_equal(sy_request_parse(SY_API_MESSAGES, anth, strlen(anth), &r, err, sizeof err), 0);
+    fx_cycle(&cy, &r, NULL, 1);
+    tp.ops->produce(tp.state, &cy, NULL, 0);
+    t = cy.scratch[SY_SCHED_SCRATCH_TOKENS];
+    want = "<tools:gD><system>S1S2<user>hey<assistant>yo<user>q<assistant>";
     assert_int_equal(t->n, strlen(want));
     for (size_t i = 0; i < t->n; i++)
         assert_int_equal(t->ids[i], (unsigned char)want[i]);

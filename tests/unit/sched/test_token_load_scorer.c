@@ -1,5 +1,6 @@
 /* Unit tests for src/sched/token_load_scorer.c:
- * 1 - min(1, (inflight + prompt * (1 - hit)) / queueThresholdTokens). */
+ * 1 - min(1, (inflight + uncached request tokens) / queueThresholdTokens), the request's tokens
+ * as llm-d's inflight-load-producer computes them (sched/inflight.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,8 +48,9 @@ static void test_threshold_and_lookahead(void **state)
     cy.prefix = pm;
     cy.prefix_valid = true;
     fp.ops->score(fp.state, &cy, f.c, 3, s);
-    assert_float_equal(s[0], 0.975, FX_EPS); /* 0 + 100 * (1 - 3/4) = 25 */
-    assert_float_equal(s[1], 0.5, FX_EPS);   /* 500 + 0 */
+    /* llm-d: (total - matched) x block + the prompt beyond the indexed blocks */
+    assert_float_equal(s[0], 0.948, FX_EPS); /* 0 + (4-3)*16 + (100-64) = 52 */
+    assert_float_equal(s[1], 0.464, FX_EPS); /* 500 + 0 + 36 */
     assert_float_equal(s[2], 0.0, FX_EPS);
     cy.prefix_valid = false; /* allocated but not produced: ignored */
     fp.ops->score(fp.state, &cy, f.c, 1, s);
