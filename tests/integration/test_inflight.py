@@ -61,13 +61,16 @@ def test_prompt_tokens_released_at_first_byte():
     try:
         wait_until(lambda: json.loads(request(admin, "GET", "/debug/endpoints")[2])
                    ["endpoints"][0]["ready"], 10, what="ready")
-        # Before any response byte the prompt is counted: 384 characters = 96 tokens (6 whole
-        # prefix blocks of 64 characters, none cached; max_tokens is not counted).
+        # Before any response byte the prompt is counted as llm-d's uncachedInputTokens does:
+        # (TotalBlocks - MatchBlocks) x BlockSizeTokens + the tail beyond the indexed blocks. The
+        # built-in default has the router's semantics: 384 characters = 96 estimated tokens, in
+        # blocks of 64 tokens with the partial last block hashed = 2 blocks, none cached -> 128
+        # (max_tokens is not counted).
         s.mode = "hang"
         s.hang_seconds = 1.5
         t, out = stream_in_thread(port, "x" * 384, max_tokens=50)
         wait_until(lambda: counters(admin)[0] == 1, 5, what="request in flight")
-        check(counters(admin) == (1, 96), "before the first byte: %r" % (counters(admin),))
+        check(counters(admin) == (1, 128), "before the first byte: %r" % (counters(admin),))
         t.join(15)
         wait_until(lambda: counters(admin) == (0, 0), 5, what="released after the failure")
         # After the first chunk the tokens are gone while the request still streams.
