@@ -36,6 +36,8 @@ struct sy_gw_gen {
     uint64_t id;                /* generation number (1 = initial config) */
 };
 
+struct proxy; /* proxy.c */
+
 struct sy_gw_worker {
     struct sy_gateway *gw;              /* owner */
     int index;                          /* 0..nworkers-1 */
@@ -47,6 +49,9 @@ struct sy_gw_worker {
     _Atomic bool drain;                 /* stop accepting */
     _Atomic bool stop;                  /* close everything and exit the loop */
     _Atomic size_t active;              /* requests in progress (read by the control thread) */
+    _Atomic bool reload_limits;         /* apply the current generation's client limits */
+    size_t max_conns;                   /* limits.maxConnectionsPerWorker as resolved */
+    struct proxy *proxies;              /* requests being proxied (proxy.c's list) */
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
 };
 
@@ -88,6 +93,15 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
 
 /* proxy.c: handles POST /v1/... API requests on a worker. */
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *req, enum sy_api_kind kind);
+/* proxy.c: the drain deadline passed: every request still proxied on w ends as a broken upstream
+ * ends it (a chunked stream gets an error event and a proper end; a request without a response
+ * yet gets 503). Call on w's loop. */
+void sy_gw_proxy_cut_all(struct sy_gw_worker *w);
+
+/* auth.c: API keys (auth.apiKeys / apiKeysFile). Returns true when req may proceed; otherwise it
+ * has been answered 401 (OpenAI-style) and the caller must not touch it again. admin_route
+ * selects the admin rule (/metrics and /debug/... are protected only with auth.protectAdmin). */
+bool sy_gw_auth_check(const struct sy_config *cfg, struct sy_http_req *req, bool admin_route);
 
 /* admin.c: admin and informational routes; returns true when the route was handled. */
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req);

@@ -12,11 +12,15 @@
  *                                             client's queue passes SY_PROXY_HIGH_WATER)
  *                                --on_done--> end; observers (metrics, scheduler done hooks)
  *
- * Failure rules (issue 2): before any response byte reached the client, a connect or I/O failure
- * is retried on another endpoint (at most retry.maxAttempts endpoints), then 502; no response in
- * time is 504. Once bytes have reached the client, a broken upstream ends the stream: an SSE
- * stream gets a final `data: {"error":...}` event and a proper end, anything else is cut (the
- * connection closes, so the client sees a truncated body rather than a hang).
+ * Failure rules (issues 2, 20): before any response byte reached the client, a failure where the
+ * server cannot have received the whole request (connect failed, connection closed before the
+ * request was completely written) is retried on another endpoint, every send counting against
+ * retry.maxAttempts, then 502; a connection closed after the whole request was written is 502
+ * and never resent (that could run the generation twice); no complete response head within
+ * timeouts.request is 504, not retried. Once bytes have reached the client, a broken upstream
+ * (or one silent for timeouts.streamIdle) ends the stream: a chunked SSE stream gets a final
+ * `data: {"error":...}` event and a proper end, anything else is cut (the connection closes, so
+ * the client sees a truncated body rather than a hang or a misframed next response).
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
  * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
@@ -52,6 +56,7 @@ struct proxy {
     struct sy_upstream_req *up; /* current upstream exchange */
     bool began;                 /* response head sent to the client */
     bool sse;                   /* upstream answered text/event-stream */
+    bool chunked_out;           /* the client's response is chunked (not Content-Length) */
     bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
     int status;                 /* status sent to the client */
     uint64_t t0;                /* request start (monotonic ns) */
@@ -61,9 +66,12 @@ struct proxy {
     int64_t completion_tokens;  /* from usage, -1 unknown */
     int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
     struct sy_buf scores;       /* explanation header value when requested */
+    unsigned resends;           /* sends the upstream client repeated (count as attempts) */
+    struct proxy *next, *prev;  /* the worker's list (sy_gw_proxy_cut_all) */
 };
 
 static void attempt(struct proxy *p);
+static void end_broken(struct proxy *p);
 
 /* ---- small helpers ---- */
 
@@ -115,11 +123,17 @@ static bool hop_by_hop(struct sy_str name)
     return false;
 }
 
-/* Headers the gateway owns: never forwarded from clients (llm-d strips them too). */
+/* Headers the gateway owns: never forwarded from clients (llm-d strips them too), so no client
+ * can pick a backend or point a sidecar at an address of its choosing: the destination headers,
+ * the P/D and data-parallel routing headers a sidecar acts on, and the KV-cache source. */
 static bool gateway_owned(struct sy_str name)
 {
     return sy_str_case_eq_c(name, "x-request-id") ||
            (name.len >= 30 && strncasecmp(name.p, "x-gateway-destination-endpoint", 30) == 0) ||
+           (name.len >= 16 && strncasecmp(name.p, "x-data-parallel-", 16) == 0) ||
+           sy_str_case_eq_c(name, "x-prefiller-host-port") ||
+           sy_str_case_eq_c(name, "x-encoder-hosts-ports") ||
+           sy_str_case_eq_c(name, "x-kv-cache-source-host-port") ||
            sy_str_case_eq_c(name, "x-switchyard-debug");
 }
 
@@ -211,6 +225,12 @@ static void attempt_end(struct proxy *p, bool ok)
 
 static void proxy_free(struct proxy *p)
 {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->w->proxies = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
     attempt_end(p, false);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
@@ -307,6 +327,7 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
         sy_buf_printf(&lines, "x-gateway-destination-endpoint-scores: %s\r\n", p->scores.data);
     p->status = h->status;
     p->began = true;
+    p->chunked_out = h->content_length < 0;
     sy_http_begin(p->hreq, h->status, lines.data, h->content_length);
     sy_buf_fini(&lines);
 }
@@ -356,13 +377,20 @@ static void up_done(void *ud, int err)
         attempt_end(p, false);
         if (err == SY_ETIMEDOUT) {
             fail_early(p, 504, "upstream_timeout",
-                       "the model server did not respond within timeouts.request");
+                       "the model server did not send a response head within timeouts.request");
+            return;
+        }
+        if (err != SY_ECONNECT && err != SY_ECLOSED) {
+            /* The server had the whole request: sending it again could run the generation
+             * twice, so it is not retried. */
+            fail_early(p, 502, "upstream_closed",
+                       "the model server closed the connection without answering the request");
             return;
         }
         size_t max = (size_t)p->gen->cfg->max_retries;
         if (max > SY_PROXY_MAX_TRIES)
             max = SY_PROXY_MAX_TRIES;
-        if (p->ntried < max) {
+        if (p->ntried + p->resends < max) {
             attempt(p);
             return;
         }
@@ -373,11 +401,20 @@ static void up_done(void *ud, int err)
     /* Mid-response failure: end the client's stream cleanly. */
     sy_warn("request %s: endpoint %s broke mid-response: %s", p->reqid, ep->address,
             sy_strerror(err));
+    end_broken(p);
+}
+
+/* Ends a response that already began as a broken upstream ends it (see the file comment). */
+static void end_broken(struct proxy *p)
+{
     attempt_end(p, false);
     if (p->hreq) {
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        if (p->sse) {
+        if (p->sse && p->chunked_out) {
+            /* Only a chunked stream can carry one more event and still end properly; a
+             * Content-Length body is cut (closed) so the client never waits for missing bytes
+             * nor misreads the next response on the connection. */
             static const char ev[] = "data: {\"error\":{\"message\":\"the model server connection "
                                      "broke mid-stream\",\"type\":\"server_error\",\"code\":"
                                      "\"upstream_broken\"}}\n\n";
@@ -454,9 +491,17 @@ static void attempt(struct proxy *p)
     uv_buf_t bufs[2] = {uv_buf_init(p->head.data, (unsigned)p->head.len),
                         uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len)};
     const struct sy_config *cfg = p->gen->cfg;
-    p->up = sy_upstream_send(
-        p->w->upstreams, p->res.ep->address, (const struct sockaddr *)&p->res.ep->addr, bufs,
-        p->hreq->body_len ? 2 : 1, cfg->connect_timeout_ns, cfg->request_timeout_ns, &up_cbs, p);
+    /* A resend on a fresh connection only when the server cannot have had the request, and only
+     * within retry.maxAttempts (it counts as an attempt). */
+    struct sy_upstream_opts o = {.connect_timeout_ns = cfg->connect_timeout_ns,
+                                 .response_timeout_ns = cfg->request_timeout_ns,
+                                 .stream_idle_ns = cfg->stream_idle_ns,
+                                 .may_resend = p->ntried + p->resends < (size_t)cfg->max_retries,
+                                 .strict = true,
+                                 .resends = &p->resends};
+    p->up = sy_upstream_send_opts(p->w->upstreams, p->res.ep->address,
+                                  (const struct sockaddr *)&p->res.ep->addr, bufs,
+                                  p->hreq->body_len ? 2 : 1, &o, &up_cbs, p);
 }
 
 static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
@@ -480,6 +525,10 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     sy_buf_init(&p->scan);
     sy_buf_init(&p->scores);
     atomic_fetch_add(&w->active, 1);
+    p->next = w->proxies;
+    if (p->next)
+        p->next->prev = p;
+    w->proxies = p;
     p->gen = sy_gw_gen_get(w->gw);
     hreq->data = p;
     hreq->on_abort = on_client_abort;
@@ -518,4 +567,21 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         return;
     }
     attempt(p);
+}
+
+void sy_gw_proxy_cut_all(struct sy_gw_worker *w)
+{
+    while (w->proxies) {
+        struct proxy *p = w->proxies;
+        if (p->up) {
+            sy_upstream_cancel(p->up);
+            p->up = NULL;
+        }
+        sy_warn("request %s: cut at the drain deadline", p->reqid);
+        if (p->began)
+            end_broken(p); /* frees p */
+        else
+            fail_early(p, 503, "shutting_down",
+                       "the gateway is shutting down (timeouts.drain passed)"); /* frees p */
+    }
 }

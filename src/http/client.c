@@ -31,6 +31,7 @@
  */
 #include "http/client.h"
 
+#include <errno.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,11 @@ struct sy_upstream_req {
     size_t nbufs;
     uint64_t connect_timeout_ns;
     uint64_t response_timeout_ns;
+    uint64_t stream_idle_ns; /* silence allowed once the head arrived */
+    bool may_resend;         /* a resend on a fresh connection is allowed at all */
+    bool strict;             /* ... only when the request was not completely written */
+    unsigned *resends;       /* caller's resend counter, or NULL */
+    bool written;            /* the whole request reached the kernel on the current connection */
     struct sy_upstream_cbs cbs;
     void *ud;
     bool got_bytes; /* any response byte arrived */
@@ -113,6 +119,7 @@ struct uconn {
 };
 
 static void conn_close(struct uconn *c);
+static void arm_stream_idle(struct uconn *c);
 static void req_fail(struct sy_upstream_req *r, int err);
 static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
@@ -285,11 +292,20 @@ static void req_finish(struct sy_upstream_req *r, int err)
     req_free(r);
 }
 
+/* A failure before any response byte: the error says whether the server can have received the
+ * whole request (SY_EIO) or not (SY_ECLOSED). */
+static int unanswered_err(const struct sy_upstream_req *r)
+{
+    return r->written ? SY_EIO : SY_ECLOSED;
+}
+
 static void req_fail(struct sy_upstream_req *r, int err)
 {
     struct uconn *c = r->conn;
-    bool retry = c && c->reused && !r->got_bytes && !r->retried &&
-                 (err == SY_ECLOSED || err == SY_EIO) && !r->cancelled;
+    /* Resend only when the server cannot have the request (strict), or, for idempotent callers,
+     * also on the keep-alive race of a reused connection. Never twice. */
+    bool safe = err == SY_ECLOSED || (!r->strict && c && c->reused && err == SY_EIO);
+    bool retry = c && r->may_resend && safe && !r->got_bytes && !r->retried && !r->cancelled;
     if (c) {
         c->req = NULL;
         r->conn = NULL;
@@ -297,6 +313,8 @@ static void req_fail(struct sy_upstream_req *r, int err)
     }
     if (retry) {
         r->retried = true;
+        if (r->resends)
+            (*r->resends)++;
         start_request(r);
         return;
     }
@@ -350,6 +368,7 @@ static int cb_headers_complete(llhttp_t *lp)
     h->content_length = (lp->flags & F_CONTENT_LENGTH) ? (int64_t)lp->content_length : -1;
     h->chunked = (lp->flags & F_CHUNKED) != 0;
     r->head_done = true;
+    arm_stream_idle(c); /* the head deadline is met; from now on silence is what is limited */
     if (r->cbs.on_head)
         r->cbs.on_head(r->ud, h);
     return 0;
@@ -391,16 +410,26 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = cb_message_complete,
 };
 
+/* No complete head by the response deadline: SY_ETIMEDOUT (a 504, never resent); silence past
+ * the stream idle limit after the head: SY_EIO (the response broke). */
 static void response_timeout(struct uconn *c)
 {
     if (c->req)
-        req_fail(c->req, c->req->got_bytes ? SY_EIO : SY_ETIMEDOUT);
+        req_fail(c->req, c->req->head_done ? SY_EIO : SY_ETIMEDOUT);
 }
 
+/* The head deadline: armed once when the request is sent; arriving bytes do not move it. */
 static void arm_response_timer(struct uconn *c)
 {
     struct sy_upstream_req *r = c->req;
     uint64_t ms = r->response_timeout_ns / SY_NS_PER_MS;
+    arm(c, T_RESPONSE, ms ? ms : 1);
+}
+
+/* Once the head arrived: each read moves the deadline to now + stream_idle. */
+static void arm_stream_idle(struct uconn *c)
+{
+    uint64_t ms = c->req->stream_idle_ns / SY_NS_PER_MS;
     arm(c, T_RESPONSE, ms ? ms : 1);
 }
 
@@ -455,7 +484,7 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                 return;
             }
         }
-        req_fail(r, r->got_bytes ? SY_EIO : SY_ECLOSED);
+        req_fail(r, r->got_bytes ? SY_EIO : unanswered_err(r));
         return;
     }
     if (n == 0) {
@@ -463,7 +492,8 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     r->got_bytes = true;
-    arm_response_timer(c);
+    if (r->head_done)
+        arm_stream_idle(c);
     c->in_execute = true;
     enum llhttp_errno e = llhttp_execute(&c->parser, b->base, (size_t)n);
     c->in_execute = false;
@@ -488,8 +518,12 @@ static void on_write(uv_write_t *w, int status)
 {
     struct uconn *c = w->data;
     free(w);
-    if (status < 0 && c->req && !c->closing)
+    if (status < 0 && c->req && !c->closing) {
         req_fail(c->req, SY_ECLOSED);
+        return;
+    }
+    if (status == 0 && c->req)
+        c->req->written = true;
 }
 
 static void send_on(struct uconn *c)
@@ -501,9 +535,12 @@ static void send_on(struct uconn *c)
     sy_hdr_reset(&c->hdr);
     /* r->bufs stay intact (a retry resends them); the remainder is described by a copy. */
     uv_buf_t rest[8];
+    r->written = false;
     int sent = uv_try_write((uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs);
     /* errors: queue everything, on_write reports them */
     unsigned nrest = sy_bufs_after(r->bufs, (unsigned)r->nbufs, sent > 0 ? (size_t)sent : 0, rest);
+    if (nrest == 0)
+        r->written = true;
     if (nrest > 0) {
         uv_write_t *w = sy_xmalloc(sizeof *w);
         w->data = c;
@@ -588,10 +625,27 @@ static void timer_cb(uv_timer_t *t)
     }
 }
 
+/* Whether an idle connection is still open: a FIN or RST the server sent while it was idle may
+ * be in the socket without the loop having seen it yet. Sending on such a connection is what
+ * makes a request fail after it was written, which may then not be resent. */
+static bool idle_alive(struct uconn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void start_request(struct sy_upstream_req *r)
 {
     struct sy_upstream_pool *p = r->pool;
     struct uconn *c = r->retried ? NULL : idle_take(p, r->key);
+    while (c && !idle_alive(c)) {
+        conn_close(c);
+        c = idle_take(p, r->key);
+    }
     if (c) {
         c->req = r;
         r->conn = c;
@@ -626,6 +680,24 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
                                          uint64_t response_timeout_ns,
                                          const struct sy_upstream_cbs *cbs, void *ud)
 {
+    struct sy_upstream_opts o = {.connect_timeout_ns = connect_timeout_ns,
+                                 .response_timeout_ns = response_timeout_ns,
+                                 .may_resend = true};
+    return sy_upstream_send_opts(p, key, addr, bufs, nbufs, &o, cbs, ud);
+}
+
+void sy_upstream_pool_set_idle_timeout(struct sy_upstream_pool *p, uint64_t idle_timeout_ns)
+{
+    p->idle_timeout_ns = idle_timeout_ns ? idle_timeout_ns : 60 * SY_NS_PER_S;
+}
+
+struct sy_upstream_req *sy_upstream_send_opts(struct sy_upstream_pool *p, const char *key,
+                                              const struct sockaddr *addr, const uv_buf_t *bufs,
+                                              size_t nbufs, const struct sy_upstream_opts *o,
+                                              const struct sy_upstream_cbs *cbs, void *ud)
+{
+    uint64_t connect_timeout_ns = o->connect_timeout_ns;
+    uint64_t response_timeout_ns = o->response_timeout_ns;
     struct sy_upstream_req *r = SY_NEW(struct sy_upstream_req);
     r->pool = p;
     r->key = key_get(p, key);
@@ -638,6 +710,10 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
     r->nbufs = nbufs;
     r->connect_timeout_ns = connect_timeout_ns ? connect_timeout_ns : 2 * SY_NS_PER_S;
     r->response_timeout_ns = response_timeout_ns ? response_timeout_ns : 300 * SY_NS_PER_S;
+    r->stream_idle_ns = o->stream_idle_ns ? o->stream_idle_ns : r->response_timeout_ns;
+    r->may_resend = o->may_resend;
+    r->strict = o->strict;
+    r->resends = o->resends;
     r->cbs = *cbs;
     r->ud = ud;
     start_request(r);
@@ -676,7 +752,10 @@ void sy_upstream_resume(struct sy_upstream_req *r)
     struct uconn *c = r ? r->conn : NULL;
     if (c && c->paused && !c->closing) {
         c->paused = false;
-        arm_response_timer(c);
+        if (r->head_done)
+            arm_stream_idle(c);
+        else
+            arm_response_timer(c);
         uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
     }
 }

@@ -12,6 +12,13 @@
  * handler set one) is called exactly once; after that the handler must not touch the request
  * again, and it still owns no memory of it: the server frees the request after on_abort returns.
  *
+ * Hostile clients: a request head and body each have a deadline for the whole (a client
+ * trickling bytes is answered 408), a client that stops reading is closed after send_timeout, a
+ * connection stops being parsed while its queued output is above a high-water mark (pipelined
+ * requests never pile up responses), and a client that half-closes after its request is still
+ * answered. Accepting pauses when the process is out of descriptors or max_conns is reached and
+ * resumes when a connection closes (or after a short retry delay).
+ *
  * Threading: a server and its connections belong to the loop they were started on.
  */
 #ifndef SY_HTTP_SERVER_H
@@ -58,6 +65,13 @@ struct sy_http_server_opts {
     bool reuseport;              /* bind with SO_REUSEPORT (one listener per worker thread) */
     size_t keep_body_bytes;      /* a connection keeps a body buffer up to this size between
                                     requests; larger ones go back to the server (default 16 KiB) */
+    uint64_t header_timeout_ns;  /* a request head must arrive whole within this from its first
+                                    byte, else 408 and close (default 30 s) */
+    uint64_t body_timeout_ns;    /* a request body must arrive whole within this from the end of
+                                    its head, else 408 and close (default 120 s) */
+    uint64_t send_timeout_ns;    /* a client that takes no queued response byte for this long is
+                                    closed, which aborts its request (default 60 s) */
+    size_t max_conns;            /* open connections at most; accepting pauses above (0 = none) */
     sy_http_handler_fn *handler; /* called once per complete request */
     void *ud;                    /* passed to handler */
 };
@@ -73,6 +87,14 @@ uint16_t sy_http_server_port(const struct sy_http_server *s);
 int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd);
 /* Stops accepting (connections in progress continue). */
 void sy_http_server_stop_accepting(struct sy_http_server *s);
+/* Drain: stops accepting, closes idle keep-alive connections, and answers every request still
+ * to come on an open connection with `Connection: close`, closing it after the response. */
+void sy_http_server_drain(struct sy_http_server *s);
+/* Applies new limits (max_body_bytes, the timeouts, max_conns; zero keeps the default) to new
+ * requests; handler, ud and reuseport are ignored. Call on the server's loop thread. */
+void sy_http_server_set_limits(struct sy_http_server *s, const struct sy_http_server_opts *o);
+/* Connections currently open, and whether accepting is paused (EMFILE or max_conns). */
+size_t sy_http_server_open_conns(const struct sy_http_server *s);
 /* Number of requests currently being handled (for draining). */
 size_t sy_http_server_active(const struct sy_http_server *s);
 /* Bytes allocated for request bodies: every connection's buffer plus the server's spare (see
