@@ -10,7 +10,7 @@
  *     endpoint:  address labels kvEvents
  *     limits:    maxBodyBytes maxConnectionsPerWorker                          retry: maxAttempts
  *     timeouts:  connect request idle drain header body send streamIdle
- *     auth:      apiKeys apiKeysFile protectAdmin
+ *     auth:      apiKeys apiKeysFile protectAdmin      tls: certFile keyFile admin
  *
  * walk() visits a mapping's pairs in document order, so the first error reported is the first one
  * in the file; a key missing from the table is "unknown key". A null value (`key:`, `~`, `null`)
@@ -542,6 +542,52 @@ static int f_protect_admin(struct loader *L, const struct sy_yaml_node *k,
     return 0;
 }
 
+/* ---- tls --------------------------------------------------------------------------------- */
+
+static int tls_path(struct loader *L, const struct sy_yaml_node *v, char **out)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s)
+        return expected(L, v, "a file path");
+    free(*out);
+    *out = resolve_path(v->file ? v->file : "", s);
+    return 0;
+}
+
+static int f_tls_cert(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return tls_path(L, v, &L->cfg->tls_cert_file);
+}
+
+static int f_tls_key(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return tls_path(L, v, &L->cfg->tls_key_file);
+}
+
+static int f_tls_admin(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_bool(s, &L->cfg->tls_admin) != 0)
+        return expected(L, v, "true or false");
+    return 0;
+}
+
+static const struct field tls_fields[] = {
+    {"certFile", f_tls_cert},
+    {"keyFile", f_tls_key},
+    {"admin", f_tls_admin},
+};
+
+static int f_tls(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping");
+    int rc = WALK(L, v, tls_fields);
+    if (rc == 0 && (!L->cfg->tls_cert_file || !L->cfg->tls_key_file))
+        return fail(L, v, "certFile and keyFile are both required");
+    return rc;
+}
+
 static const struct field auth_fields[] = {
     {"apiKeys", f_api_keys},
     {"apiKeysFile", f_api_keys_file},
@@ -652,10 +698,19 @@ static int f_scheduler_file(struct loader *L, const struct sy_yaml_node *k,
 }
 
 static const struct field root_fields[] = {
-    {"listen", f_listen},      {"admin", f_admin},         {"workers", f_workers},
-    {"logLevel", f_log_level}, {"busyPoll", f_busy_poll},  {"pool", f_pool},
-    {"limits", f_limits},      {"timeouts", f_timeouts},   {"retry", f_retry},
-    {"auth", f_auth},          {"scheduler", f_scheduler}, {"schedulerFile", f_scheduler_file},
+    {"listen", f_listen},
+    {"admin", f_admin},
+    {"workers", f_workers},
+    {"logLevel", f_log_level},
+    {"busyPoll", f_busy_poll},
+    {"pool", f_pool},
+    {"limits", f_limits},
+    {"timeouts", f_timeouts},
+    {"retry", f_retry},
+    {"auth", f_auth},
+    {"tls", f_tls},
+    {"scheduler", f_scheduler},
+    {"schedulerFile", f_scheduler_file},
 };
 
 /* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */
@@ -761,6 +816,8 @@ static void config_free(struct sy_config *c)
     for (size_t i = 0; i < c->napi_keys; i++)
         free(c->api_keys[i]);
     free(c->api_keys);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
     free(c->log_level);
     free(c->scheduler_file);
     sy_yaml_free(c->scheduler_root);

@@ -77,6 +77,9 @@ struct sy_config {
     char **api_keys;               /* auth.apiKeys + auth.apiKeysFile lines; owned */
     size_t napi_keys;              /* their count; 0 = client routes open */
     bool protect_admin;            /* auth.protectAdmin: /metrics and /debug/... need a key */
+    char *tls_cert_file;           /* tls.certFile resolved against the file's directory; owned */
+    char *tls_key_file;            /* tls.keyFile, likewise; owned */
+    bool tls_admin;                /* tls.admin: the admin listener serves TLS too */
     char *log_level;               /* logLevel: debug|info|warn|error; owned or NULL */
     struct sy_yaml_node *root;     /* the whole parsed file; owned */
     const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL

@@ -62,7 +62,21 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
     }
     if (metrics)
         sy_sched_attach_metrics(sched, metrics);
+    struct sy_tls_ctx *tls = NULL;
+    if (cfg->tls_cert_file) {
+        /* read at every load: a reload picks up renewed certificate files */
+        char why[700];
+        tls = sy_tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, why, sizeof why);
+        if (!tls) {
+            snprintf(err, errcap, "%s: tls: %s", cfg->file, why);
+            sy_sched_free(sched);
+            sy_pool_unref(pool);
+            sy_config_unref(cfg);
+            return NULL;
+        }
+    }
     struct sy_gw_gen *g = SY_NEW(struct sy_gw_gen);
+    g->tls = tls;
     atomic_init(&g->refs, 1);
     g->cfg = cfg;
     g->pool = pool;
@@ -85,6 +99,7 @@ void sy_gw_gen_unref(struct sy_gw_gen *g)
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
         return;
     sy_sched_free(g->sched);
+    sy_tls_ctx_unref(g->tls);
     sy_pool_unref(g->pool);
     sy_config_unref(g->cfg);
     free(g);
@@ -143,6 +158,7 @@ static void worker_wake(uv_async_t *a)
         struct sy_gw_gen *g = sy_gw_gen_get(w->gw);
         struct sy_http_server_opts o = client_opts(g->cfg, w->max_conns);
         sy_http_server_set_limits(w->server, &o);
+        sy_http_server_set_tls(w->server, g->tls); /* renewed certificate, new connections */
         sy_upstream_pool_set_idle_timeout(w->upstreams, g->cfg->idle_timeout_ns);
         sy_gw_gen_unref(g);
     }
@@ -176,6 +192,7 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
     w->wake.data = w;
     w->upstreams = sy_upstream_pool_new(&w->loop, cfg->idle_timeout_ns, 64);
     struct sy_http_server_opts o = client_opts(cfg, w->max_conns);
+    o.tls = gw->gen->tls;
     o.reuseport = true;
     o.handler = worker_handler;
     o.ud = w;
@@ -211,9 +228,10 @@ static void reload(struct sy_gateway *gw)
     if (strcmp(cfg->listen_host, old->cfg->listen_host) != 0 ||
         (cfg->listen_port != old->cfg->listen_port) || cfg->admin_port != old->cfg->admin_port ||
         cfg->workers != old->cfg->workers ||
-        cfg->max_conns_per_worker != old->cfg->max_conns_per_worker)
-        sy_warn("reload: listen, admin, workers and limits.maxConnectionsPerWorker changes take "
-                "effect only after a restart");
+        cfg->max_conns_per_worker != old->cfg->max_conns_per_worker ||
+        !cfg->tls_cert_file != !old->cfg->tls_cert_file || cfg->tls_admin != old->cfg->tls_admin)
+        sy_warn("reload: listen, admin, workers, limits.maxConnectionsPerWorker and turning TLS "
+                "on or off take effect only after a restart");
     struct sy_gw_gen *g = sy_gw_gen_build(cfg, old->pool, gw->metrics, err, sizeof err);
     if (!g) {
         sy_error("reload refused, keeping the running configuration: %s", err);
@@ -237,6 +255,7 @@ static void reload(struct sy_gateway *gw)
         struct sy_http_server_opts o = client_opts(g->cfg, 0);
         o.max_body_bytes = 1 << 20;
         sy_http_server_set_limits(gw->admin, &o);
+        sy_http_server_set_tls(gw->admin, g->tls);
     }
     if (g->cfg->log_level) {
         enum sy_log_level lvl;
@@ -406,6 +425,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     if (!g->cfg->admin_shared) {
         struct sy_http_server_opts o = client_opts(g->cfg, 0);
         o.max_body_bytes = 1 << 20;
+        o.tls = g->cfg->tls_admin ? g->tls : NULL;
         o.handler = admin_handler;
         o.ud = gw;
         if (sy_http_server_start(loop, g->cfg->admin_host, g->cfg->admin_port, &o, &gw->admin, err,

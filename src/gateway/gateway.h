@@ -24,6 +24,7 @@
 #include "http/client.h"
 #include "http/busypoll.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "metrics/metrics.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
@@ -34,6 +35,7 @@ struct sy_gw_gen {
     struct sy_pool *pool;       /* owned reference */
     struct sy_scheduler *sched; /* owned */
     uint64_t id;                /* generation number (1 = initial config) */
+    struct sy_tls_ctx *tls;     /* tls.certFile/keyFile loaded, or NULL (owned reference) */
 };
 
 struct proxy; /* proxy.c */

@@ -55,6 +55,7 @@
 #include "core/time.h"
 #include "http/busypoll.h"
 #include "http/headers.h"
+#include "http/tls.h"
 #include "http/uvutil.h"
 
 _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the accumulator");
@@ -92,6 +93,7 @@ struct sy_http_server {
     struct sy_http_conn *conns;      /* list of open connections */
     struct sy_scratch rbuf;          /* SY_HTTP_READ_BUF bytes for reads (one loop) */
     struct sy_buf spare_body;        /* the largest body buffer given back (see body_give_back) */
+    struct sy_tls_ctx *tls;          /* TLS context for new connections (owned reference) */
 };
 
 struct sy_http_conn {
@@ -119,9 +121,10 @@ struct sy_http_conn {
     bool close_after_write;           /* close once the write queue is empty */
     bool in_execute;                  /* inside llhttp_execute (no re-entry) */
     bool body_direct;                 /* reading a Content-Length body straight into body */
-    bool in_message; /* a request's first bytes have been parsed, not yet complete */
-    size_t queued;   /* bytes in uv_write requests not yet completed */
-    char peer[64];   /* "ip:port" */
+    bool in_message;         /* a request's first bytes have been parsed, not yet complete */
+    size_t queued;           /* bytes in uv_write requests not yet completed */
+    struct sy_tls_conn *tls; /* TLS state (owned), or NULL for plain HTTP */
+    char peer[64];           /* "ip:port" */
 };
 
 /* Private per-request state hangs off the public struct. */
@@ -213,7 +216,7 @@ static void on_write(uv_write_t *w, int status)
 
 /* Sends the bytes of bufs in order: as much as the socket takes now without copying, the rest
  * copied and queued. Returns false if the connection is closed. */
-static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
+static bool conn_writev_raw(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (nbufs > SY_HTTP_MAX_WRITE_BUFS)
         abort(); /* callers pass at most 3 */
@@ -254,6 +257,27 @@ static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned n
         return false;
     }
     return true;
+}
+
+/* Sends application bytes: as they are, or encrypted on a TLS connection (one record stream,
+ * then one raw write). */
+static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (!c->tls)
+        return conn_writev_raw(c, bufs, nbufs);
+    if (c->closed)
+        return false;
+    struct sy_buf cipher;
+    sy_buf_init(&cipher);
+    bool ok = sy_tls_encrypt(c->tls, bufs, nbufs, &cipher) == 0;
+    if (ok && cipher.len) {
+        uv_buf_t b = uv_buf_init(cipher.data, (unsigned int)cipher.len);
+        ok = conn_writev_raw(c, &b, 1);
+    }
+    sy_buf_fini(&cipher);
+    if (!ok && !c->closed)
+        conn_close(c);
+    return ok;
 }
 
 /* Sends n1+n2 bytes (see conn_writev). */
@@ -692,7 +716,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct sy_http_conn *c = h->data;
     (void)suggested;
-    if (c->body_direct && !c->req && c->parser.content_length > 0 &&
+    if (c->body_direct && !c->tls && !c->req && c->parser.content_length > 0 &&
         c->body.len + c->parser.content_length <= c->body.cap) {
         size_t room = c->body.cap - c->body.len, want = (size_t)c->parser.content_length;
         b->base = c->body.data + c->body.len;
@@ -738,6 +762,28 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         conn_close(c);
         return;
     }
+    if (n > 0 && c->tls) {
+        /* TLS: the bytes read are records; what the parser gets is their plaintext */
+        struct sy_buf plain, cipher;
+        sy_buf_init(&plain);
+        sy_buf_init(&cipher);
+        int rc = sy_tls_feed(c->tls, b->base, (size_t)n, &plain, &cipher);
+        release_read_buf(srv, b->base, direct);
+        if (cipher.len) {
+            uv_buf_t cb = uv_buf_init(cipher.data, (unsigned int)cipher.len);
+            conn_writev_raw(c, &cb, 1);
+        }
+        if (rc != 0) {
+            c->close_after_write = true; /* the alert first, if any */
+            if (c->queued == 0)
+                conn_close(c);
+        } else if (plain.len && !c->closed) {
+            conn_process(c, plain.data, plain.len);
+        }
+        sy_buf_fini(&plain);
+        sy_buf_fini(&cipher);
+        return;
+    }
     if (n > 0) {
         if (direct && (uint64_t)n > c->parser.content_length) {
             /* The read ran past the body into a pipelined request. Those bytes are copied out
@@ -768,6 +814,7 @@ static void conn_start_read(struct sy_http_conn *c)
 
 static void server_free(struct sy_http_server *s)
 {
+    sy_tls_ctx_unref(s->tls);
     sy_scratch_fini(&s->rbuf);
     sy_buf_fini(&s->spare_body);
     free(s);
@@ -790,6 +837,7 @@ static void conn_maybe_free(struct sy_http_conn *c)
     sy_hdr_fini(&c->hdr);
     sy_buf_fini(&c->body);
     sy_buf_fini(&c->pending);
+    sy_tls_conn_free(c->tls);
     free(c);
     s->nconns--;
     if (s->closing && s->nconns == 0 && s->listener_closed)
@@ -874,6 +922,8 @@ static void conn_begin(struct sy_http_conn *c)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
+    if (c->srv->tls)
+        c->tls = sy_tls_conn_new_server(c->srv->tls);
     arm_idle(c);
     conn_start_read(c);
 }
@@ -1002,9 +1052,11 @@ int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
     if (!s->opts.keep_body_bytes)
         s->opts.keep_body_bytes = SY_HTTP_KEEP_BODY;
     sy_http_server_set_limits(s, opts);
+    s->tls = sy_tls_ctx_ref(opts->tls);
     if (listen(fd, 1024) < 0) {
         snprintf(err, errcap, "listen %s:%u: %s", host, port, strerror(errno));
         close(fd);
+        sy_tls_ctx_unref(s->tls);
         free(s);
         return SY_EIO;
     }
@@ -1081,6 +1133,15 @@ void sy_http_server_set_limits(struct sy_http_server *s, const struct sy_http_se
     s->opts.max_conns = o->max_conns;
     if (s->accept_paused)
         accept_resume(s);
+}
+
+void sy_http_server_set_tls(struct sy_http_server *s, struct sy_tls_ctx *tls)
+{
+    if (!tls || !s->tls)
+        return;
+    sy_tls_ctx_ref(tls);
+    sy_tls_ctx_unref(s->tls);
+    s->tls = tls;
 }
 
 size_t sy_http_server_open_conns(const struct sy_http_server *s)

@@ -35,6 +35,7 @@
 
 struct sy_http_server;
 struct sy_http_req;
+struct sy_tls_ctx; /* http/tls.h */
 
 typedef void sy_http_handler_fn(void *ud, struct sy_http_req *req);
 typedef void sy_http_abort_fn(struct sy_http_req *req); /* client went away mid-response */
@@ -72,6 +73,8 @@ struct sy_http_server_opts {
     uint64_t send_timeout_ns;    /* a client that takes no queued response byte for this long is
                                     closed, which aborts its request (default 60 s) */
     size_t max_conns;            /* open connections at most; accepting pauses above (0 = none) */
+    struct sy_tls_ctx *tls;      /* serve TLS with this context (borrowed; the server takes a
+                                    reference), or NULL for plain HTTP */
     sy_http_handler_fn *handler; /* called once per complete request */
     void *ud;                    /* passed to handler */
 };
@@ -93,6 +96,10 @@ void sy_http_server_drain(struct sy_http_server *s);
 /* Applies new limits (max_body_bytes, the timeouts, max_conns; zero keeps the default) to new
  * requests; handler, ud and reuseport are ignored. Call on the server's loop thread. */
 void sy_http_server_set_limits(struct sy_http_server *s, const struct sy_http_server_opts *o);
+/* Replaces the TLS context for connections accepted from now on (existing ones keep theirs, so
+ * a certificate reload drops nothing). NULL is ignored: a listener does not switch between TLS
+ * and plain HTTP. Call on the server's loop thread. */
+void sy_http_server_set_tls(struct sy_http_server *s, struct sy_tls_ctx *tls);
 /* Connections currently open, and whether accepting is paused (EMFILE or max_conns). */
 size_t sy_http_server_open_conns(const struct sy_http_server *s);
 /* Number of requests currently being handled (for draining). */
