@@ -6,7 +6,8 @@
  *
  *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
  *                schedulerFile
- *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints
+ *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints tls
+ *     pool.tls:  caFile serverName insecureSkipVerify
  *     endpoint:  address labels kvEvents
  *     limits:    maxBodyBytes maxConnectionsPerWorker                          retry: maxAttempts
  *     timeouts:  connect request idle drain header body send streamIdle
@@ -349,11 +350,59 @@ static int f_stale(struct loader *L, const struct sy_yaml_node *k, const struct 
     return get_duration(L, v, 1, "1ns", &L->cfg->staleness_ns);
 }
 
+static char *resolve_path(const char *base, const char *rel);
+
+static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s)
+        return expected(L, v, "a file path");
+    free(L->cfg->upstream_ca_file);
+    L->cfg->upstream_ca_file = resolve_path(v->file ? v->file : "", s);
+    return 0;
+}
+
+static int f_ptls_name(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s || strlen(s) > 253 || strpbrk(s, " /:"))
+        return expected(L, v, "a host name or IP address");
+    free(L->cfg->upstream_server_name);
+    L->cfg->upstream_server_name = sy_xstrdup(s);
+    return 0;
+}
+
+static int f_ptls_insecure(struct loader *L, const struct sy_yaml_node *k,
+                           const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    bool insecure;
+    if (!s || sy_parse_bool(s, &insecure) != 0)
+        return expected(L, v, "true or false");
+    L->cfg->upstream_tls_verify = !insecure;
+    return 0;
+}
+
+static const struct field pool_tls_fields[] = {
+    {"caFile", f_ptls_ca},
+    {"serverName", f_ptls_name},
+    {"insecureSkipVerify", f_ptls_insecure},
+};
+
+static int f_pool_tls(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (an empty one, {}, verifies with the system's CAs)");
+    L->cfg->upstream_tls = true;
+    return WALK(L, v, pool_tls_fields);
+}
+
 static const struct field pool_fields[] = {
     {"engine", f_engine},
     {"scrapeInterval", f_scrape},
     {"metricsStalenessThreshold", f_stale},
     {"endpoints", f_endpoints},
+    {"tls", f_pool_tls},
 };
 
 static int f_pool(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -818,6 +867,8 @@ static void config_free(struct sy_config *c)
     free(c->api_keys);
     free(c->tls_cert_file);
     free(c->tls_key_file);
+    free(c->upstream_ca_file);
+    free(c->upstream_server_name);
     free(c->log_level);
     free(c->scheduler_file);
     sy_yaml_free(c->scheduler_root);
@@ -848,6 +899,7 @@ static struct sy_config *config_from_tree(struct sy_yaml_node *root, const char 
     cfg->body_timeout_ns = DEFAULT_BODY_NS;
     cfg->send_timeout_ns = DEFAULT_SEND_NS;
     cfg->stream_idle_ns = DEFAULT_STREAM_IDLE_NS;
+    cfg->upstream_tls_verify = true;
     struct loader L = {.cfg = cfg, .err = err, .errcap = errcap};
     if (load_root(&L, root) != 0) {
         config_free(cfg);

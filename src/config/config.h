@@ -80,6 +80,10 @@ struct sy_config {
     char *tls_cert_file;           /* tls.certFile resolved against the file's directory; owned */
     char *tls_key_file;            /* tls.keyFile, likewise; owned */
     bool tls_admin;                /* tls.admin: the admin listener serves TLS too */
+    bool upstream_tls;             /* pool.tls present: HTTPS to the endpoints */
+    char *upstream_ca_file;        /* pool.tls.caFile (resolved), NULL = system store; owned */
+    char *upstream_server_name;    /* pool.tls.serverName, NULL = each endpoint's host; owned */
+    bool upstream_tls_verify;      /* !pool.tls.insecureSkipVerify */
     char *log_level;               /* logLevel: debug|info|warn|error; owned or NULL */
     struct sy_yaml_node *root;     /* the whole parsed file; owned */
     const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL

@@ -498,7 +498,11 @@ static void attempt(struct proxy *p)
                                  .stream_idle_ns = cfg->stream_idle_ns,
                                  .may_resend = p->ntried + p->resends < (size_t)cfg->max_retries,
                                  .strict = true,
-                                 .resends = &p->resends};
+                                 .resends = &p->resends,
+                                 .tls = p->gen->pool->tls};
+    char tls_name[256];
+    if (o.tls)
+        o.server_name = sy_pool_tls_name(p->gen->pool, p->res.ep, tls_name, sizeof tls_name);
     p->up = sy_upstream_send_opts(p->w->upstreams, p->res.ep->address,
                                   (const struct sockaddr *)&p->res.ep->addr, bufs,
                                   p->hreq->body_len ? 2 : 1, &o, &up_cbs, p);

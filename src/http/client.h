@@ -19,6 +19,10 @@
  * (for idempotent callers such as the scraper). sy_upstream_send_opts lets a caller forbid the
  * second case and count resends against its own retry budget.
  *
+ * HTTPS (opts.tls): the TLS handshake is part of connecting (the connect timeout covers it, and
+ * a failed handshake or certificate check is SY_ECONNECT: nothing was sent); TLS and plain
+ * connections to the same key are pooled apart.
+ *
  * Threading: a pool belongs to one loop; never share across threads.
  */
 #ifndef SY_HTTP_CLIENT_H
@@ -36,6 +40,7 @@
 
 struct sy_upstream_pool;
 struct sy_upstream_req;
+struct sy_tls_ctx; /* http/tls.h */
 
 struct sy_upstream_head {
     int status;                                 /* HTTP status */
@@ -74,6 +79,8 @@ struct sy_upstream_opts {
     bool may_resend;              /* resend once on a fresh connection when SY_ECLOSED */
     bool strict;                  /* resend only when the request was not completely written */
     unsigned *resends;            /* incremented on each resend (may be NULL) */
+    struct sy_tls_ctx *tls;       /* HTTPS with this client context (borrowed), or NULL */
+    const char *server_name;      /* TLS: SNI and the name the certificate must carry */
 };
 
 /* sy_upstream_send with every option (see struct sy_upstream_opts). */

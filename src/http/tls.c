@@ -16,8 +16,10 @@
  */
 #include "http/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +33,10 @@ struct sy_tls_ctx {
 };
 
 struct sy_tls_conn {
-    SSL *ssl;  /* owns rbio and wbio */
-    BIO *rbio; /* ciphertext from the peer, read by OpenSSL */
-    BIO *wbio; /* ciphertext for the peer, written by OpenSSL */
+    SSL *ssl;      /* owns rbio and wbio */
+    BIO *rbio;     /* ciphertext from the peer, read by OpenSSL */
+    BIO *wbio;     /* ciphertext for the peer, written by OpenSSL */
+    char why[200]; /* the last failure, for logs */
 };
 
 /* The first queued OpenSSL error as text (and the queue cleared). */
@@ -82,6 +85,36 @@ fail:
     return NULL;
 }
 
+struct sy_tls_ctx *sy_tls_client_ctx_new(const char *ca_file, bool verify, char *err, size_t errcap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        ssl_err(err, errcap, "TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (verify) {
+        int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            char what[600];
+            snprintf(what, sizeof what, "caFile %s", ca_file ? ca_file : "(system default)");
+            ssl_err(err, errcap, what);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    struct sy_tls_ctx *c = SY_NEW(struct sy_tls_ctx);
+    c->ctx = ctx;
+    atomic_init(&c->refs, 1);
+    return c;
+}
+
 struct sy_tls_ctx *sy_tls_ctx_ref(struct sy_tls_ctx *c)
 {
     if (c)
@@ -111,6 +144,33 @@ struct sy_tls_conn *sy_tls_conn_new_server(struct sy_tls_ctx *ctx)
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_accept_state(t->ssl);
     return t;
+}
+
+struct sy_tls_conn *sy_tls_conn_new_client(struct sy_tls_ctx *ctx, const char *server_name)
+{
+    struct sy_tls_conn *t = sy_tls_conn_new_server(ctx);
+    SSL_set_connect_state(t->ssl);
+    if (server_name && *server_name) {
+        struct in6_addr a6;
+        struct in_addr a4;
+        bool is_ip =
+            inet_pton(AF_INET, server_name, &a4) == 1 || inet_pton(AF_INET6, server_name, &a6) == 1;
+        if (!is_ip)
+            SSL_set_tlsext_host_name(t->ssl, server_name); /* SNI carries names only */
+        if (SSL_get_verify_mode(t->ssl) & SSL_VERIFY_PEER) {
+            X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
+            if (is_ip)
+                X509_VERIFY_PARAM_set1_ip_asc(vp, server_name);
+            else
+                X509_VERIFY_PARAM_set1_host(vp, server_name, 0);
+        }
+    }
+    return t;
+}
+
+const char *sy_tls_error(const struct sy_tls_conn *t)
+{
+    return t->why[0] ? t->why : "TLS error";
 }
 
 void sy_tls_conn_free(struct sy_tls_conn *t)
@@ -154,8 +214,18 @@ int sy_tls_feed(struct sy_tls_conn *t, const char *in, size_t n, struct sy_buf *
         int r = SSL_do_handshake(t->ssl);
         if (r != 1) {
             int e = SSL_get_error(t->ssl, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
                 rc = SY_EIO;
+                long v = SSL_get_verify_result(t->ssl);
+                unsigned long q = ERR_peek_error();
+                if (v != X509_V_OK)
+                    snprintf(t->why, sizeof t->why, "certificate verify failed: %s",
+                             X509_verify_cert_error_string(v));
+                else if (q)
+                    ERR_error_string_n(q, t->why, sizeof t->why);
+                else
+                    snprintf(t->why, sizeof t->why, "handshake failed");
+            }
         }
     }
     if (rc == 0 && SSL_is_init_finished(t->ssl)) {

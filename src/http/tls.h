@@ -26,12 +26,22 @@ struct sy_tls_conn; /* wraps an SSL with its two memory BIOs */
  * Returns NULL with "what: reason" in err (file unreadable, key not matching, ...). */
 struct sy_tls_ctx *sy_tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
                                          size_t errcap);
+/* A client context (upstream HTTPS): TLS 1.2 and up, peers verified against ca_file (PEM), or
+ * the system's default trust store when ca_file is NULL; verify=false skips verification (for
+ * tests and private networks; logged by the caller). Returns NULL with a reason in err. */
+struct sy_tls_ctx *sy_tls_client_ctx_new(const char *ca_file, bool verify, char *err,
+                                         size_t errcap);
 struct sy_tls_ctx *sy_tls_ctx_ref(struct sy_tls_ctx *c);
 void sy_tls_ctx_unref(struct sy_tls_ctx *c); /* NULL is a no-op */
 
 /* A server-side connection on ctx (takes its own reference). Never NULL. */
 struct sy_tls_conn *sy_tls_conn_new_server(struct sy_tls_ctx *ctx);
+/* A client-side connection: server_name is sent as SNI (when it is a DNS name) and the peer's
+ * certificate must match it (DNS name or IP address) when the context verifies. */
+struct sy_tls_conn *sy_tls_conn_new_client(struct sy_tls_ctx *ctx, const char *server_name);
 void sy_tls_conn_free(struct sy_tls_conn *t); /* NULL is a no-op */
+/* Why the last sy_tls_feed failed (certificate verification or the protocol error), for logs. */
+const char *sy_tls_error(const struct sy_tls_conn *t);
 
 /* Feeds n bytes read from the socket. Appends decrypted application data to plain and bytes to
  * send to the peer (handshake, alerts) to cipher. Returns 0, or SY_EIO when the peer broke the

@@ -37,11 +37,11 @@ scheduler:
 
 
 def config_text(addresses, listen, admin, workers=2, timeouts=None, limits=None, retry=None,
-                auth=""):
+                auth="", pool_extra=""):
     t = {"connect": "500ms", "request": "3s", "idle": "5s", "drain": "5s"}
     t.update(timeouts or {})
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: %d\n" % (listen, admin, workers) +
-            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n" + pool_extra + "  endpoints:\n" +
             "".join("    - address: %s\n" % a for a in addresses) +
             "timeouts:\n" + "".join("  %s: %s\n" % kv for kv in t.items()))
     if limits:

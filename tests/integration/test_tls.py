@@ -164,6 +164,102 @@ def test_tls_certificate_reload_keeps_connections():
     gw.stop()
 
 
+def tls_stub(cert, key):
+    """The ordinary stub model server behind TLS (its listening socket wrapped)."""
+    s = Stub()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s.srv.socket = ctx.wrap_socket(s.srv.socket, server_side=True)
+    return s
+
+
+def pool_tls(ca=None, name=None, insecure=False):
+    text = "  tls:\n"
+    if ca:
+        text += "    caFile: %s\n" % ca
+    if name:
+        text += "    serverName: %s\n" % name
+    if insecure:
+        text += "    insecureSkipVerify: true\n"
+    return text if (ca or name or insecure) else "  tls: {}\n"
+
+
+@test
+def test_tls_to_upstream_verified():
+    cert, key = make_pair("up", "model-server")
+    other, _ = make_pair("up-other", "someone-else")
+    s = tls_stub(cert, key)
+    s.chunks = 3
+    s.interval = 0.01
+    # verified against the CA file, the name taken from the endpoint's address (127.0.0.1)
+    gw = GW([s.address], pool_extra=pool_tls(ca=cert))
+    gw.wait_ready()  # the scraper reads /metrics over TLS
+    st, h, body = request_json(gw.port, {"model": "m1", "prompt": "x"})
+    check(st == 200 and json.loads(body)["served_by"] == s.port, "HTTPS upstream: %d %r" % (st, body))
+    st, h, body = request_json(gw.port, {"model": "m1", "prompt": "x", "stream": True})
+    check(st == 200 and b"[DONE]" in body, "SSE from an HTTPS upstream: %r" % body[-80:])
+    for _ in range(3):  # pooled TLS connections are reused
+        st, _, _ = request_json(gw.port, {"model": "m1", "prompt": "y"})
+        check(st == 200, "keep-alive over upstream TLS")
+    gw.stop()
+    # the certificate's name is checked: serverName localhost is in its SAN, wrong.example not
+    gw = GW([s.address], pool_extra=pool_tls(ca=cert, name="localhost"))
+    gw.wait_ready()
+    check(request_json(gw.port, {"model": "m1", "prompt": "x"})[0] == 200, "serverName localhost")
+    gw.stop()
+    sent = s.count()
+    for extra, why in ((pool_tls(ca=cert, name="wrong.example"), "hostname mismatch"),
+                       (pool_tls(ca=other), "certificate verify failed")):
+        gw = GW([s.address], pool_extra=extra)
+        wait_until(lambda: why in process_log(gw.proc), 10, what="verification failure logged")
+        st, _, body = request_json(gw.port, {"model": "m1", "prompt": "x"})
+        check(st in (502, 503), "unverifiable upstream refused: %d" % st)
+        check(s.count() == sent, "nothing sent to the unverified server: %d" % (s.count() - sent))
+        gw.stop()
+    # insecureSkipVerify: accepted without a check (logged at start)
+    gw = GW([s.address], pool_extra=pool_tls(insecure=True))
+    gw.wait_ready()
+    check(request_json(gw.port, {"model": "m1", "prompt": "x"})[0] == 200, "insecureSkipVerify")
+    check("insecureSkipVerify" in process_log(gw.proc), "the insecure mode is logged")
+    gw.stop()
+
+
+def request_json(port, obj):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/completions", body=json.dumps(obj).encode(),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+@test
+def test_openai_sdk_over_tls_with_an_api_key():
+    node_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
+    if not os.path.isdir(os.path.join(node_dir, "node_modules", "openai")):
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=node_dir,
+                           capture_output=True, timeout=300)
+        check(p.returncode == 0, "npm ci: %s" % (p.stdout + p.stderr).decode()[-2000:])
+    cert, key = make_pair("sdk", "switchyard-sdk")
+    auth = tls_section(cert, key) + 'auth:\n  apiKeys: ["sk-sdk-test-key-0001"]\n'
+    gw = GW([Stub().address, Stub().address], auth=auth)
+    gw.wait_ready()
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=cert, OPENAI_API_KEY="sk-sdk-test-key-0001")
+    base = "https://localhost:%d/v1" % gw.port
+    p = subprocess.run(["node", os.path.join(node_dir, "openai_sdk.mjs"), base],
+                       capture_output=True, timeout=60, env=env)
+    out = (p.stdout + p.stderr).decode()
+    check(p.returncode == 0 and "OK" in out, "OpenAI SDK over TLS: %s" % out)
+    env["OPENAI_API_KEY"] = "sk-wrong-key-0000"
+    p = subprocess.run(["node", os.path.join(node_dir, "openai_sdk.mjs"), base],
+                       capture_output=True, timeout=60, env=env)
+    out = (p.stdout + p.stderr).decode()
+    check(p.returncode != 0 and ("401" in out or "API key" in out), "wrong key refused: %s" % out)
+    gw.stop()
+
+
 @test
 def test_tls_config_errors():
     cert, key = make_pair("e", "switchyard-e")
@@ -172,10 +268,12 @@ def test_tls_config_errors():
     for tls, want in (("tls:\n  certFile: %s\n" % cert, "certFile and keyFile are both required"),
                       ("tls:\n  certFile: /nonexistent.crt\n  keyFile: %s\n" % key, "certFile"),
                       ("tls:\n  certFile: %s\n  keyFile: %s\n" % (other_cert, key),
-                       "mismatch")):
+                       "mismatch"),
+                      ("", "caFile /nonexistent.pem")):
         path = os.path.join(TMP, "bad.yaml")
         with open(path, "w") as f:
-            f.write(config_text(["127.0.0.1:1"], lp, ap, auth=tls))
+            f.write(config_text(["127.0.0.1:1"], lp, ap, auth=tls,
+                                pool_extra="" if tls else pool_tls(ca="/nonexistent.pem")))
         out = subprocess.run([BIN, "gateway", "--config", path, "--check"], capture_output=True,
                              text=True, timeout=20)
         check(out.returncode == 1 and want in out.stderr, "%r: %r" % (tls, out.stderr))
