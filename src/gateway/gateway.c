@@ -107,16 +107,25 @@ void sy_gw_gen_unref(struct sy_gw_gen *g)
 
 /* ---- workers ---- */
 
+/* API keys (auth.c) before routing; free when no key is configured (one atomic load). Returns
+ * false when req was answered 401. */
+static bool worker_auth(struct sy_gateway *gw, struct sy_http_req *req)
+{
+    if (!atomic_load_explicit(&gw->auth_on, memory_order_relaxed))
+        return true;
+    struct sy_gw_gen *g = sy_gw_gen_get(gw);
+    bool admin_route =
+        g->cfg->admin_shared && !(req->path.len >= 4 && memcmp(req->path.p, "/v1/", 4) == 0);
+    bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
+    sy_gw_gen_unref(g);
+    return allowed;
+}
+
 static void worker_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gw_worker *w = ud;
     struct sy_gateway *gw = w->gw;
-    struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool shared = g->cfg->admin_shared;
-    bool admin_route = shared && !(req->path.len >= 4 && memcmp(req->path.p, "/v1/", 4) == 0);
-    bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
-    sy_gw_gen_unref(g);
-    if (!allowed)
+    if (!worker_auth(gw, req))
         return;
     if (sy_str_eq_c(req->method, "POST")) {
         enum sy_api_kind k = sy_api_kind_from_path(req->path.p, req->path.len);
@@ -130,6 +139,9 @@ static void worker_handler(void *ud, struct sy_http_req *req)
         sy_gw_models_handle(gw, req);
         return;
     }
+    struct sy_gw_gen *g = sy_gw_gen_get(gw);
+    bool shared = g->cfg->admin_shared;
+    sy_gw_gen_unref(g);
     if (shared && sy_gw_admin_handle(gw, req))
         return;
     char msg[300];
@@ -240,12 +252,15 @@ static void reload(struct sy_gateway *gw)
         return;
     }
     g->id = ++gw->next_gen_id;
+    if (g->cfg->napi_keys > 0) /* keys turn on before the swap, off after it: no gap */
+        atomic_store(&gw->auth_on, true);
     pthread_mutex_lock(&gw->gen_mu);
     struct sy_gw_gen *prev = gw->gen;
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
     sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
     atomic_store(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
+    atomic_store(&gw->auth_on, g->cfg->napi_keys > 0);
     /* client limits and timeouts apply to requests that start after the reload */
     for (int i = 0; i < gw->nworkers; i++) {
         atomic_store(&gw->workers[i].reload_limits, true);
@@ -402,6 +417,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
     atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
+    atomic_init(&gw->auth_on, g->cfg->napi_keys > 0);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);

@@ -70,6 +70,7 @@ struct sy_gateway {
     struct sy_gw_worker *workers;        /* [nworkers] */
     int nworkers;                        /* worker threads */
     _Atomic uint64_t busy_poll_ns;       /* busyPoll of the current generation */
+    _Atomic bool auth_on;                /* the current generation has API keys */
     uv_loop_t *loop;                     /* control loop (main thread) */
     struct sy_http_server *admin;        /* admin listener, NULL when shared */
     struct sy_scraper *scraper;          /* pool state poller */

@@ -743,6 +743,25 @@ def test_api_keys():
 
 
 @test
+def test_api_keys_turned_on_and_off_by_reload():
+    s = Stub()
+    gw = GW([s.address])
+    gw.wait_ready()
+    body = {"model": "m1", "prompt": "x"}
+    check(post(gw.port, body)[0] == 200, "open without keys")
+    gw.rewrite(auth='auth:\n  apiKeys: ["sk-reload-key-01"]\n')
+    gw.proc.send_signal(signal.SIGHUP)
+    wait_reloaded(gw, 1)
+    check(post(gw.port, body)[0] == 401, "keys on after a reload")
+    check(post(gw.port, body, {"Authorization": "Bearer sk-reload-key-01"})[0] == 200, "key ok")
+    gw.rewrite(auth="")
+    gw.proc.send_signal(signal.SIGHUP)
+    wait_reloaded(gw, 2)
+    check(post(gw.port, body)[0] == 200, "open again after a reload without keys")
+    gw.stop()
+
+
+@test
 def test_auth_config_errors():
     lp, ap = free_ports(2)
     for auth, want in (("auth:\n  apiKeys: [short]\n", "8 to 512"),
