@@ -563,8 +563,18 @@ def test_drain_keeps_health_closes_idle_and_ends_cut_streams():
     r = stream.getresponse()
     check(r.status == 200, "stream began")
     check(r.read(10) != b"", "the stream is flowing")
-    gw.proc.send_signal(signal.SIGTERM)
+    # a busy keep-alive client: its request in flight at SIGTERM is answered with
+    # Connection: close, then the connection closes (no more requests served on it)
+    busy = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    s.delay = 0.6
+    busy.sendall(raw_post(gw.port, b'{"model":"m1","prompt":"slow"}'))
     time.sleep(0.2)
+    gw.proc.send_signal(signal.SIGTERM)
+    busy_data, busy_closed = read_until_close(busy, 3)
+    busy.close()
+    check(busy_data.startswith(b"HTTP/1.1 200") and b"connection: close" in busy_data.lower(),
+          "in-flight request answered with Connection: close: %r" % busy_data[:300])
+    check(busy_closed, "the busy connection closes after its response")
     st, _, body = request(gw.admin, "GET", "/health", timeout=3)
     check(st == 503 and b"draining" in body, "/health answers 503 while draining: %d" % st)
     sock = idle.sock
