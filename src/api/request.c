@@ -62,8 +62,15 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
             field_error(c, "'%s' must be a string", "model");
             return;
         }
-        if (sy_json_unescape(v, r->model, sizeof r->model) < 0) {
+        long n = sy_json_unescape(v, r->model, sizeof r->model);
+        if (n < 0) {
             field_error(c, "'%s' is too long or malformed", "model");
+            return;
+        }
+        if (memchr(r->model, '\0', (size_t)n)) {
+            /* "m1\u0000evil" would otherwise be routed as "m1" */
+            r->model[0] = '\0';
+            field_error(c, "'%s' must not contain a NUL character", "model");
             return;
         }
         c->have_model = r->model[0] != '\0';
@@ -169,6 +176,12 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     struct collect c = {.req = req};
     size_t off = 0;
     char why[96];
+    if (!sy_utf8_valid(body, len)) {
+        /* JSON text is UTF-8 (RFC 8259); a name that is not would reach logs, labels and error
+         * bodies */
+        snprintf(err, errcap, "request body is not valid UTF-8");
+        return SY_EPARSE;
+    }
     int src = kind == SY_API_MESSAGES /* one pass that also checks the Messages shape */
                   ? sy_anthropic_scan(body, len, on_member, &c, &c.anth, &off, why, sizeof why)
                   : sy_json_scan_object(body, len, on_member, &c, &off, why, sizeof why);

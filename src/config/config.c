@@ -6,10 +6,13 @@
  *
  *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
  *                schedulerFile
- *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints disaggregation
+ *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints tls disaggregation
  *                (disaggregation is parsed by src/disagg/disagg_config.c)
+ *     pool.tls:  caFile serverName insecureSkipVerify
  *     endpoint:  address labels kvEvents
- *     limits:    maxBodyBytes          timeouts: connect request idle drain     retry: maxAttempts
+ *     limits:    maxBodyBytes maxConnectionsPerWorker                          retry: maxAttempts
+ *     timeouts:  connect request idle drain header body send streamIdle
+ *     auth:      apiKeys apiKeysFile protectAdmin      tls: certFile keyFile admin
  *
  * walk() visits a mapping's pairs in document order, so the first error reported is the first one
  * in the file; a key missing from the table is "unknown key". A null value (`key:`, `~`, `null`)
@@ -33,25 +36,30 @@
 #include "core/log.h"
 #include "core/str.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_SCRAPE_NS  (50ULL * 1000000)     /* pool.scrapeInterval */
-#define MIN_SCRAPE_NS      (10ULL * 1000000)     /* below this, scraping would flood servers */
-#define DEFAULT_STALE_NS   (2ULL * 1000000000)   /* pool.metricsStalenessThreshold */
-#define DEFAULT_BODY_BYTES (32ULL << 20)         /* limits.maxBodyBytes */
-#define MAX_BODY_BYTES     (4ULL << 30)          /* largest accepted limits.maxBodyBytes */
-#define DEFAULT_CONNECT_NS (2ULL * 1000000000)   /* timeouts.connect */
-#define DEFAULT_REQUEST_NS (300ULL * 1000000000) /* timeouts.request */
-#define DEFAULT_IDLE_NS    (60ULL * 1000000000)  /* timeouts.idle */
-#define DEFAULT_DRAIN_NS   (30ULL * 1000000000)  /* timeouts.drain */
-#define DEFAULT_RETRIES    3                     /* retry.maxAttempts */
-#define MAX_RETRIES        16                    /* largest retry.maxAttempts */
-#define PATH_CAP           256                   /* longest key path kept for messages */
-#define DESC_CAP           (64 * 4 + 16)         /* sy_yaml_describe buffer */
+#define DEFAULT_SCRAPE_NS      (50ULL * 1000000)     /* pool.scrapeInterval */
+#define MIN_SCRAPE_NS          (10ULL * 1000000)     /* below this, scraping would flood servers */
+#define DEFAULT_STALE_NS       (2ULL * 1000000000)   /* pool.metricsStalenessThreshold */
+#define DEFAULT_BODY_BYTES     (32ULL << 20)         /* limits.maxBodyBytes */
+#define MAX_BODY_BYTES         (4ULL << 30)          /* largest accepted limits.maxBodyBytes */
+#define DEFAULT_CONNECT_NS     (2ULL * 1000000000)   /* timeouts.connect */
+#define DEFAULT_REQUEST_NS     (300ULL * 1000000000) /* timeouts.request */
+#define DEFAULT_IDLE_NS        (60ULL * 1000000000)  /* timeouts.idle */
+#define DEFAULT_DRAIN_NS       (30ULL * 1000000000)  /* timeouts.drain */
+#define DEFAULT_HEADER_NS      (30ULL * 1000000000)  /* timeouts.header */
+#define DEFAULT_BODY_NS        (120ULL * 1000000000) /* timeouts.body */
+#define DEFAULT_SEND_NS        (60ULL * 1000000000)  /* timeouts.send */
+#define DEFAULT_STREAM_IDLE_NS (300ULL * 1000000000) /* timeouts.streamIdle */
+#define DEFAULT_RETRIES        3                     /* retry.maxAttempts */
+#define MAX_RETRIES            16                    /* largest retry.maxAttempts */
+#define PATH_CAP               256                   /* longest key path kept for messages */
+#define DESC_CAP               (64 * 4 + 16)         /* sy_yaml_describe buffer */
 
 struct loader {
     struct sy_config *cfg;                 /* being filled; owned by the caller of walk */
@@ -348,12 +356,60 @@ static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct
     return sy_disagg_config_parse(v, &L->cfg->disagg, L->err, L->errcap);
 }
 
+static char *resolve_path(const char *base, const char *rel);
+
+static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s)
+        return expected(L, v, "a file path");
+    free(L->cfg->upstream_ca_file);
+    L->cfg->upstream_ca_file = resolve_path(v->file ? v->file : "", s);
+    return 0;
+}
+
+static int f_ptls_name(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s || strlen(s) > 253 || strpbrk(s, " /:"))
+        return expected(L, v, "a host name or IP address");
+    free(L->cfg->upstream_server_name);
+    L->cfg->upstream_server_name = sy_xstrdup(s);
+    return 0;
+}
+
+static int f_ptls_insecure(struct loader *L, const struct sy_yaml_node *k,
+                           const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    bool insecure;
+    if (!s || sy_parse_bool(s, &insecure) != 0)
+        return expected(L, v, "true or false");
+    L->cfg->upstream_tls_verify = !insecure;
+    return 0;
+}
+
+static const struct field pool_tls_fields[] = {
+    {"caFile", f_ptls_ca},
+    {"serverName", f_ptls_name},
+    {"insecureSkipVerify", f_ptls_insecure},
+};
+
+static int f_pool_tls(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (an empty one, {}, verifies with the system's CAs)");
+    L->cfg->upstream_tls = true;
+    return WALK(L, v, pool_tls_fields);
+}
+
 static const struct field pool_fields[] = {
     {"engine", f_engine},
     {"scrapeInterval", f_scrape},
     {"metricsStalenessThreshold", f_stale},
     {"endpoints", f_endpoints},
     {"disaggregation", f_disagg},
+    {"tls", f_pool_tls},
 };
 
 static int f_pool(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -399,8 +455,14 @@ static int f_max_body(struct loader *L, const struct sy_yaml_node *k, const stru
     return 0;
 }
 
+static int f_max_conns(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_int(L, v, 0, 10000000, &L->cfg->max_conns_per_worker);
+}
+
 static const struct field limits_fields[] = {
     {"maxBodyBytes", f_max_body},
+    {"maxConnectionsPerWorker", f_max_conns},
 };
 
 static int f_t_connect(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -423,12 +485,180 @@ static int f_t_drain(struct loader *L, const struct sy_yaml_node *k, const struc
     return get_duration(L, v, 0, "0s", &L->cfg->drain_timeout_ns);
 }
 
+static int f_t_header(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->header_timeout_ns);
+}
+
+static int f_t_body(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->body_timeout_ns);
+}
+
+static int f_t_send(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->send_timeout_ns);
+}
+
+static int f_t_stream_idle(struct loader *L, const struct sy_yaml_node *k,
+                           const struct sy_yaml_node *v)
+{
+    return get_duration(L, v, 1000000, "1ms", &L->cfg->stream_idle_ns);
+}
+
 static const struct field timeouts_fields[] = {
-    {"connect", f_t_connect},
-    {"request", f_t_request},
-    {"idle", f_t_idle},
-    {"drain", f_t_drain},
+    {"connect", f_t_connect}, {"request", f_t_request},        {"idle", f_t_idle},
+    {"drain", f_t_drain},     {"header", f_t_header},          {"body", f_t_body},
+    {"send", f_t_send},       {"streamIdle", f_t_stream_idle},
 };
+
+/* ---- auth -------------------------------------------------------------------------------- */
+
+#define MAX_API_KEYS 4096 /* keys from the config and the file together */
+
+/* A key is printable ASCII without spaces, 8 to 512 bytes: what fits an Authorization header. */
+static bool key_ok(const char *s, size_t n)
+{
+    if (n < 8 || n > 512)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+static int add_key(struct loader *L, const struct sy_yaml_node *at, const char *s, size_t n)
+{
+    struct sy_config *c = L->cfg;
+    if (!key_ok(s, n))
+        return fail(L, at, "an API key must be 8 to 512 printable ASCII characters without spaces");
+    if (c->napi_keys == MAX_API_KEYS)
+        return fail(L, at, "too many API keys (the limit is %d)", MAX_API_KEYS);
+    c->api_keys = sy_xrealloc(c->api_keys, (c->napi_keys + 1) * sizeof *c->api_keys);
+    c->api_keys[c->napi_keys++] = sy_str_dup((struct sy_str){s, n});
+    return 0;
+}
+
+static int f_api_keys(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_SEQUENCE)
+        return expected(L, v, "a list of keys");
+    for (size_t i = 0; i < v->n; i++) {
+        const char *s = sy_yaml_str(v->items[i]);
+        if (!s)
+            return expected(L, v->items[i], "a key (a string)");
+        if (add_key(L, v->items[i], s, strlen(s)) != 0)
+            return SY_ECONFIG;
+    }
+    return 0;
+}
+
+static char *resolve_path(const char *base, const char *rel);
+
+/* One key per line; blank lines and lines starting with '#' are skipped. Read at every load, so
+ * SIGHUP picks up a rotated file. */
+static int f_api_keys_file(struct loader *L, const struct sy_yaml_node *k,
+                           const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s)
+        return expected(L, v, "a file path");
+    char *path = resolve_path(v->file ? v->file : "", s);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    char line[1024];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                     line[n - 1] == '\t'))
+            line[--n] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        rc = add_key(L, v, p, strlen(p));
+    }
+    fclose(f);
+    free(path);
+    return rc;
+}
+
+static int f_protect_admin(struct loader *L, const struct sy_yaml_node *k,
+                           const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_bool(s, &L->cfg->protect_admin) != 0)
+        return expected(L, v, "true or false");
+    return 0;
+}
+
+/* ---- tls --------------------------------------------------------------------------------- */
+
+static int tls_path(struct loader *L, const struct sy_yaml_node *v, char **out)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s)
+        return expected(L, v, "a file path");
+    free(*out);
+    *out = resolve_path(v->file ? v->file : "", s);
+    return 0;
+}
+
+static int f_tls_cert(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return tls_path(L, v, &L->cfg->tls_cert_file);
+}
+
+static int f_tls_key(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return tls_path(L, v, &L->cfg->tls_key_file);
+}
+
+static int f_tls_admin(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_bool(s, &L->cfg->tls_admin) != 0)
+        return expected(L, v, "true or false");
+    return 0;
+}
+
+static const struct field tls_fields[] = {
+    {"certFile", f_tls_cert},
+    {"keyFile", f_tls_key},
+    {"admin", f_tls_admin},
+};
+
+static int f_tls(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping");
+    int rc = WALK(L, v, tls_fields);
+    if (rc == 0 && (!L->cfg->tls_cert_file || !L->cfg->tls_key_file))
+        return fail(L, v, "certFile and keyFile are both required");
+    return rc;
+}
+
+static const struct field auth_fields[] = {
+    {"apiKeys", f_api_keys},
+    {"apiKeysFile", f_api_keys_file},
+    {"protectAdmin", f_protect_admin},
+};
+
+static int f_auth(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping");
+    int rc = WALK(L, v, auth_fields);
+    if (rc == 0 && L->cfg->protect_admin && L->cfg->napi_keys == 0)
+        return fail(L, v, "protectAdmin needs at least one key in apiKeys or apiKeysFile");
+    return rc;
+}
 
 static int f_max_attempts(struct loader *L, const struct sy_yaml_node *k,
                           const struct sy_yaml_node *v)
@@ -533,6 +763,8 @@ static const struct field root_fields[] = {
     {"limits", f_limits},
     {"timeouts", f_timeouts},
     {"retry", f_retry},
+    {"auth", f_auth},
+    {"tls", f_tls},
     {"scheduler", f_scheduler},
     {"schedulerFile", f_scheduler_file},
 };
@@ -637,6 +869,13 @@ static void config_free(struct sy_config *c)
         free(ep->kv_events);
     }
     free(c->endpoints);
+    for (size_t i = 0; i < c->napi_keys; i++)
+        free(c->api_keys[i]);
+    free(c->api_keys);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
+    free(c->upstream_ca_file);
+    free(c->upstream_server_name);
     free(c->log_level);
     free(c->scheduler_file);
     sy_yaml_free(c->scheduler_root);
@@ -664,6 +903,11 @@ static struct sy_config *config_from_tree(struct sy_yaml_node *root, const char 
     cfg->drain_timeout_ns = DEFAULT_DRAIN_NS;
     cfg->max_retries = DEFAULT_RETRIES;
     sy_disagg_config_defaults(&cfg->disagg);
+    cfg->header_timeout_ns = DEFAULT_HEADER_NS;
+    cfg->body_timeout_ns = DEFAULT_BODY_NS;
+    cfg->send_timeout_ns = DEFAULT_SEND_NS;
+    cfg->stream_idle_ns = DEFAULT_STREAM_IDLE_NS;
+    cfg->upstream_tls_verify = true;
     struct loader L = {.cfg = cfg, .err = err, .errcap = errcap};
     if (load_root(&L, root) != 0) {
         config_free(cfg);

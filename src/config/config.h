@@ -69,9 +69,26 @@ struct sy_config {
     uint64_t drain_timeout_ns;
     /* pool.disaggregation: the P/D exchange (connector, timeouts, fallback); defaults if absent */
     struct sy_disagg_config disagg;
-    int max_retries;           /* retry.maxAttempts: endpoints tried per request, default 3 */
-    char *log_level;           /* logLevel: debug|info|warn|error; owned or NULL */
-    struct sy_yaml_node *root; /* the whole parsed file; owned */
+    int max_retries;            /* retry.maxAttempts: endpoints tried per request, default 3 */
+    uint64_t header_timeout_ns; /* timeouts.header: whole client request head, default 30s */
+    uint64_t body_timeout_ns;   /* timeouts.body: whole client request body, default 120s */
+    uint64_t send_timeout_ns;   /* timeouts.send: a client taking no bytes, default 60s */
+    /* timeouts.streamIdle: upstream silence allowed once the response body streams, default 300s
+     */
+    uint64_t stream_idle_ns;
+    uint64_t max_conns_per_worker; /* limits.maxConnectionsPerWorker; 0 = from the fd limit */
+    char **api_keys;               /* auth.apiKeys + auth.apiKeysFile lines; owned */
+    size_t napi_keys;              /* their count; 0 = client routes open */
+    bool protect_admin;            /* auth.protectAdmin: /metrics and /debug/... need a key */
+    char *tls_cert_file;           /* tls.certFile resolved against the file's directory; owned */
+    char *tls_key_file;            /* tls.keyFile, likewise; owned */
+    bool tls_admin;                /* tls.admin: the admin listener serves TLS too */
+    bool upstream_tls;             /* pool.tls present: HTTPS to the endpoints */
+    char *upstream_ca_file;        /* pool.tls.caFile (resolved), NULL = system store; owned */
+    char *upstream_server_name;    /* pool.tls.serverName, NULL = each endpoint's host; owned */
+    bool upstream_tls_verify;      /* !pool.tls.insecureSkipVerify */
+    char *log_level;               /* logLevel: debug|info|warn|error; owned or NULL */
+    struct sy_yaml_node *root;     /* the whole parsed file; owned */
     const struct sy_yaml_node *scheduler; /* `scheduler` subtree or the schedulerFile's root; NULL
                                              means llm-d's built-in default */
     struct sy_yaml_node *scheduler_root;  /* root of schedulerFile when used; owned */

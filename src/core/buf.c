@@ -1,6 +1,7 @@
 /* buf.c - growable byte buffer (see buf.h). Grows by doubling, so appends are amortised O(1). */
 #include "core/buf.h"
 #include "core/alloc.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,19 @@ void sy_buf_json_str(struct sy_buf *b, const char *s, size_t n)
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            /* JSON text is UTF-8: a byte that does not start a well-formed sequence becomes
+             * U+FFFD, so the output is always valid JSON whatever the input bytes were. */
+            size_t k = sy_utf8_seq_len(s + i, n - i);
+            if (k) {
+                i += k - 1;
+                continue;
+            }
+            sy_buf_append(b, s + start, i - start);
+            start = i + 1;
+            sy_buf_append(b, "\\ufffd", 6);
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         sy_buf_append(b, s + start, i - start);

@@ -161,3 +161,56 @@ int sy_parse_bool(const char *s, bool *out)
     }
     return SY_EINVAL;
 }
+
+size_t sy_utf8_seq_len(const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    unsigned char c = u[0];
+    if (c < 0x80)
+        return 1;
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < k || u[1] < lo || u[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if ((u[i] & 0xC0) != 0x80)
+            return 0;
+    return k;
+}
+
+bool sy_utf8_valid(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        size_t k = sy_utf8_seq_len(p + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}

@@ -40,6 +40,12 @@ static inline bool sy_str_case_eq_c(struct sy_str a, const char *b)
 }
 char *sy_str_dup(struct sy_str s); /* caller frees */
 
+/* Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most
+ * U+10FFFF) starting at p, or 0 when the bytes there are not one (n > 0). */
+size_t sy_utf8_seq_len(const char *p, size_t n);
+/* Whether p[0..n) is well-formed UTF-8 (an ASCII fast path runs 8 bytes at a time). */
+bool sy_utf8_valid(const char *p, size_t n);
+
 /* "host:port" (host may be a name, IPv4, or [IPv6]). host receives a NUL-terminated copy. */
 int sy_parse_hostport(const char *s, char *host, size_t hostcap, uint16_t *port);
 /* Durations: "50ms", "2s", "1m", "100us", "1500" (milliseconds). Result in nanoseconds. */

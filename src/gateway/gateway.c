@@ -13,13 +13,24 @@
  * Workers run their loops through sy_busypoll_run (http/busypoll.h): with busyPoll 0, the
  * default, that is uv_run; otherwise a worker polls for that long after I/O before sleeping.
  *
- * SIGTERM/SIGINT: drain. Workers stop accepting and close idle connections; in-flight requests,
- * including long streams, finish until timeouts.drain; then the process exits 0.
+ * SIGHUP also applies the client limits and timeouts (limits.maxBodyBytes, timeouts.idle,
+ * header, body, send) to requests that start afterwards: each worker picks them up on its loop.
+ *
+ * SIGTERM/SIGINT: drain. Workers stop accepting and close idle keep-alive connections; the
+ * remaining responses carry `Connection: close`; in-flight requests, including long streams,
+ * finish until timeouts.drain, when the streams still running end as a broken upstream ends
+ * them (sy_gw_proxy_cut_all); then the process exits 0. The admin listener answers until exit
+ * (/health 503 while draining).
+ *
+ * Descriptors: the soft RLIMIT_NOFILE is raised to the hard limit at start, and each worker
+ * accepts at most limits.maxConnectionsPerWorker connections (by default a share of the limit),
+ * pausing its accepts above it or on EMFILE (http/server.c).
  */
 #include "disagg/disagg.h"
 #include "gateway/gateway.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +65,21 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
     }
     if (metrics)
         sy_sched_attach_metrics(sched, metrics);
+    struct sy_tls_ctx *tls = NULL;
+    if (cfg->tls_cert_file) {
+        /* read at every load: a reload picks up renewed certificate files */
+        char why[700];
+        tls = sy_tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, why, sizeof why);
+        if (!tls) {
+            snprintf(err, errcap, "%s: tls: %s", cfg->file, why);
+            sy_sched_free(sched);
+            sy_pool_unref(pool);
+            sy_config_unref(cfg);
+            return NULL;
+        }
+    }
     struct sy_gw_gen *g = SY_NEW(struct sy_gw_gen);
+    g->tls = tls;
     atomic_init(&g->refs, 1);
     g->cfg = cfg;
     g->pool = pool;
@@ -77,6 +102,7 @@ void sy_gw_gen_unref(struct sy_gw_gen *g)
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
         return;
     sy_sched_free(g->sched);
+    sy_tls_ctx_unref(g->tls);
     sy_pool_unref(g->pool);
     sy_config_unref(g->cfg);
     free(g);
@@ -84,10 +110,26 @@ void sy_gw_gen_unref(struct sy_gw_gen *g)
 
 /* ---- workers ---- */
 
+/* API keys (auth.c) before routing; free when no key is configured (one atomic load). Returns
+ * false when req was answered 401. */
+static bool worker_auth(struct sy_gateway *gw, struct sy_http_req *req)
+{
+    if (!atomic_load_explicit(&gw->auth_on, memory_order_relaxed))
+        return true;
+    struct sy_gw_gen *g = sy_gw_gen_get(gw);
+    bool admin_route =
+        g->cfg->admin_shared && !(req->path.len >= 4 && memcmp(req->path.p, "/v1/", 4) == 0);
+    bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
+    sy_gw_gen_unref(g);
+    return allowed;
+}
+
 static void worker_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gw_worker *w = ud;
     struct sy_gateway *gw = w->gw;
+    if (!worker_auth(gw, req))
+        return;
     if (sy_str_eq_c(req->method, "POST")) {
         /* the configured request parsers (llm-d's requestHandler.parsers) choose */
         enum sy_api_kind k;
@@ -136,12 +178,34 @@ static bool worker_error_body(void *ud, struct sy_str path, int status, const ch
     return true;
 }
 
+/* The client listener's options from a config (the ones a reload applies too). */
+static struct sy_http_server_opts client_opts(const struct sy_config *cfg, size_t max_conns)
+{
+    return (struct sy_http_server_opts){
+        .max_body_bytes = cfg->max_body_bytes,
+        .idle_timeout_ns = cfg->idle_timeout_ns,
+        .header_timeout_ns = cfg->header_timeout_ns,
+        .body_timeout_ns = cfg->body_timeout_ns,
+        .send_timeout_ns = cfg->send_timeout_ns,
+        .max_conns = max_conns,
+    };
+}
+
 static void worker_wake(uv_async_t *a)
 {
     struct sy_gw_worker *w = a->data;
+    if (atomic_exchange(&w->reload_limits, false) && w->server) {
+        struct sy_gw_gen *g = sy_gw_gen_get(w->gw);
+        struct sy_http_server_opts o = client_opts(g->cfg, w->max_conns);
+        sy_http_server_set_limits(w->server, &o);
+        sy_http_server_set_tls(w->server, g->tls); /* renewed certificate, new connections */
+        sy_upstream_pool_set_idle_timeout(w->upstreams, g->cfg->idle_timeout_ns);
+        sy_gw_gen_unref(g);
+    }
     if (atomic_load(&w->drain) && w->server)
-        sy_http_server_stop_accepting(w->server);
+        sy_http_server_drain(w->server);
     if (atomic_load(&w->stop)) {
+        sy_gw_proxy_cut_all(w); /* streams still running end properly before the close */
         if (w->server)
             sy_http_server_close(w->server);
         w->server = NULL;
@@ -167,14 +231,12 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
     uv_async_init(&w->loop, &w->wake, worker_wake);
     w->wake.data = w;
     w->upstreams = sy_upstream_pool_new(&w->loop, cfg->idle_timeout_ns, 64);
-    struct sy_http_server_opts o = {
-        .max_body_bytes = cfg->max_body_bytes,
-        .idle_timeout_ns = cfg->idle_timeout_ns,
-        .reuseport = true,
-        .handler = worker_handler,
-        .error_body = worker_error_body,
-        .ud = w,
-    };
+    struct sy_http_server_opts o = client_opts(cfg, w->max_conns);
+    o.tls = gw->gen->tls;
+    o.reuseport = true;
+    o.handler = worker_handler;
+    o.error_body = worker_error_body;
+    o.ud = w;
     return sy_http_server_start(&w->loop, cfg->listen_host, port, &o, &w->server, err, errcap);
 }
 
@@ -183,6 +245,11 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
 static void admin_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gateway *gw = ud;
+    struct sy_gw_gen *g = sy_gw_gen_get(gw);
+    bool allowed = sy_gw_auth_check(g->cfg, req, true);
+    sy_gw_gen_unref(g);
+    if (!allowed)
+        return;
     if (!sy_gw_admin_handle(gw, req))
         sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "unknown admin route",
                               NULL);
@@ -201,8 +268,11 @@ static void reload(struct sy_gateway *gw)
     }
     if (strcmp(cfg->listen_host, old->cfg->listen_host) != 0 ||
         (cfg->listen_port != old->cfg->listen_port) || cfg->admin_port != old->cfg->admin_port ||
-        cfg->workers != old->cfg->workers)
-        sy_warn("reload: listen, admin and workers changes take effect only after a restart");
+        cfg->workers != old->cfg->workers ||
+        cfg->max_conns_per_worker != old->cfg->max_conns_per_worker ||
+        !cfg->tls_cert_file != !old->cfg->tls_cert_file || cfg->tls_admin != old->cfg->tls_admin)
+        sy_warn("reload: listen, admin, workers, limits.maxConnectionsPerWorker and turning TLS "
+                "on or off take effect only after a restart");
     struct sy_gw_gen *g = sy_gw_gen_build(cfg, old->pool, gw->metrics, err, sizeof err);
     if (!g) {
         sy_error("reload refused, keeping the running configuration: %s", err);
@@ -211,12 +281,26 @@ static void reload(struct sy_gateway *gw)
         return;
     }
     g->id = ++gw->next_gen_id;
+    if (g->cfg->napi_keys > 0) /* keys turn on before the swap, off after it: no gap */
+        atomic_store(&gw->auth_on, true);
     pthread_mutex_lock(&gw->gen_mu);
     struct sy_gw_gen *prev = gw->gen;
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
     sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
     atomic_store(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
+    atomic_store(&gw->auth_on, g->cfg->napi_keys > 0);
+    /* client limits and timeouts apply to requests that start after the reload */
+    for (int i = 0; i < gw->nworkers; i++) {
+        atomic_store(&gw->workers[i].reload_limits, true);
+        uv_async_send(&gw->workers[i].wake);
+    }
+    if (gw->admin) {
+        struct sy_http_server_opts o = client_opts(g->cfg, 0);
+        o.max_body_bytes = 1 << 20;
+        sy_http_server_set_limits(gw->admin, &o);
+        sy_http_server_set_tls(gw->admin, g->tls);
+    }
     if (g->cfg->log_level) {
         enum sy_log_level lvl;
         if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
@@ -286,8 +370,7 @@ static void on_term(uv_signal_t *s, int signum)
         atomic_store(&gw->workers[i].drain, true);
         uv_async_send(&gw->workers[i].wake);
     }
-    if (gw->admin)
-        sy_http_server_stop_accepting(gw->admin);
+    /* The admin listener stays up until exit: /health answers 503 while draining. */
     uv_timer_start(&gw->drain_timer, drain_check, 0, 20);
 }
 
@@ -307,10 +390,40 @@ static int resolve_workers(int configured, int override)
     return n > 64 ? 64 : n;
 }
 
+/* Raises the soft descriptor limit to the hard one (each proxied request holds two descriptors)
+ * and returns the soft limit now in force. */
+static rlim_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    return rl.rlim_cur;
+}
+
+/* limits.maxConnectionsPerWorker, or when 0 a share of the descriptor limit: each client
+ * connection may hold an upstream connection too, and a reserve stays for the listeners,
+ * scrapes, idle upstream connections and logs. */
+static size_t resolve_max_conns(uint64_t configured, rlim_t nofile, int nworkers)
+{
+    if (configured)
+        return (size_t)configured;
+    rlim_t reserve = 64 + (rlim_t)nworkers * 8;
+    rlim_t usable = nofile > reserve + 32 ? nofile - reserve : 32;
+    size_t n = (size_t)(usable / 2 / (rlim_t)nworkers);
+    return n < 8 ? 8 : n;
+}
+
 int sy_gateway_run(const char *config_path, int workers_override)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
+    rlim_t nofile = raise_fd_limit();
     struct sy_config *cfg = sy_config_load(config_path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "%s\n", err);
@@ -333,6 +446,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
     atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
+    atomic_init(&gw->auth_on, g->cfg->napi_keys > 0);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
     gw->pdm = sy_disagg_metrics_new(gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
@@ -344,7 +458,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
     gw->nworkers = resolve_workers(g->cfg->workers, workers_override);
     gw->workers = sy_xcalloc((size_t)gw->nworkers, sizeof *gw->workers);
     uint16_t port = g->cfg->listen_port;
+    size_t max_conns = resolve_max_conns(g->cfg->max_conns_per_worker, nofile, gw->nworkers);
     for (int i = 0; i < gw->nworkers; i++) {
+        gw->workers[i].max_conns = max_conns;
         if (worker_init(gw, &gw->workers[i], i, g->cfg, port, err, sizeof err) != 0) {
             fprintf(stderr, "switchyard gateway: %s\n", err);
             return 1;
@@ -354,10 +470,11 @@ int sy_gateway_run(const char *config_path, int workers_override)
     }
     gw->listen_port = port;
     if (!g->cfg->admin_shared) {
-        struct sy_http_server_opts o = {.max_body_bytes = 1 << 20,
-                                        .idle_timeout_ns = g->cfg->idle_timeout_ns,
-                                        .handler = admin_handler,
-                                        .ud = gw};
+        struct sy_http_server_opts o = client_opts(g->cfg, 0);
+        o.max_body_bytes = 1 << 20;
+        o.tls = g->cfg->tls_admin ? g->tls : NULL;
+        o.handler = admin_handler;
+        o.ud = gw;
         if (sy_http_server_start(loop, g->cfg->admin_host, g->cfg->admin_port, &o, &gw->admin, err,
                                  sizeof err) != 0) {
             fprintf(stderr, "switchyard gateway: admin: %s\n", err);

@@ -24,6 +24,7 @@
 #include "http/client.h"
 #include "http/busypoll.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "metrics/metrics.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
@@ -34,7 +35,10 @@ struct sy_gw_gen {
     struct sy_pool *pool;       /* owned reference */
     struct sy_scheduler *sched; /* owned */
     uint64_t id;                /* generation number (1 = initial config) */
+    struct sy_tls_ctx *tls;     /* tls.certFile/keyFile loaded, or NULL (owned reference) */
 };
+
+struct proxy; /* proxy.c */
 
 struct sy_gw_worker {
     struct sy_gateway *gw;              /* owner */
@@ -47,6 +51,9 @@ struct sy_gw_worker {
     _Atomic bool drain;                 /* stop accepting */
     _Atomic bool stop;                  /* close everything and exit the loop */
     _Atomic size_t active;              /* requests in progress (read by the control thread) */
+    _Atomic bool reload_limits;         /* apply the current generation's client limits */
+    size_t max_conns;                   /* limits.maxConnectionsPerWorker as resolved */
+    struct proxy *proxies;              /* requests being proxied (proxy.c's list) */
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
 };
 
@@ -65,6 +72,7 @@ struct sy_gateway {
     struct sy_gw_worker *workers;        /* [nworkers] */
     int nworkers;                        /* worker threads */
     _Atomic uint64_t busy_poll_ns;       /* busyPoll of the current generation */
+    _Atomic bool auth_on;                /* the current generation has API keys */
     uv_loop_t *loop;                     /* control loop (main thread) */
     struct sy_http_server *admin;        /* admin listener, NULL when shared */
     struct sy_scraper *scraper;          /* pool state poller */
@@ -90,6 +98,15 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
 
 /* proxy.c: handles POST /v1/... API requests on a worker. */
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *req, enum sy_api_kind kind);
+/* proxy.c: the drain deadline passed: every request still proxied on w ends as a broken upstream
+ * ends it (a chunked stream gets an error event and a proper end; a request without a response
+ * yet gets 503). Call on w's loop. */
+void sy_gw_proxy_cut_all(struct sy_gw_worker *w);
+
+/* auth.c: API keys (auth.apiKeys / apiKeysFile). Returns true when req may proceed; otherwise it
+ * has been answered 401 (OpenAI-style) and the caller must not touch it again. admin_route
+ * selects the admin rule (/metrics and /debug/... are protected only with auth.protectAdmin). */
+bool sy_gw_auth_check(const struct sy_config *cfg, struct sy_http_req *req, bool admin_route);
 
 /* admin.c: admin and informational routes; returns true when the route was handled. */
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req);

@@ -12,11 +12,15 @@
  *                                             client's queue passes SY_PROXY_HIGH_WATER)
  *                                --on_done--> end; observers (metrics, scheduler done hooks)
  *
- * Failure rules (issue 2): before any response byte reached the client, a connect or I/O failure
- * is retried on another endpoint (at most retry.maxAttempts endpoints), then 502; no response in
- * time is 504. Once bytes have reached the client, a broken upstream ends the stream: an SSE
- * stream gets a final `data: {"error":...}` event and a proper end, anything else is cut (the
- * connection closes, so the client sees a truncated body rather than a hang).
+ * Failure rules (issues 2, 20): before any response byte reached the client, a failure where the
+ * server cannot have received the whole request (connect failed, connection closed before the
+ * request was completely written) is retried on another endpoint, every send counting against
+ * retry.maxAttempts, then 502; a connection closed after the whole request was written is 502
+ * and never resent (that could run the generation twice); no complete response head within
+ * timeouts.request is 504, not retried. Once bytes have reached the client, a broken upstream
+ * (or one silent for timeouts.streamIdle) ends the stream: a chunked SSE stream gets a final
+ * `data: {"error":...}` event and a proper end, anything else is cut (the connection closes, so
+ * the client sees a truncated body rather than a hang or a misframed next response).
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
  * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain. The
@@ -64,6 +68,7 @@ struct proxy {
     struct sy_upstream_req *up; /* current upstream exchange */
     bool began;                 /* response head sent to the client */
     bool sse;                   /* upstream answered text/event-stream */
+    bool chunked_out;           /* the client's response is chunked (not Content-Length) */
     bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
     int status;                 /* status sent to the client */
     uint64_t t0;                /* request start (monotonic ns) */
@@ -77,9 +82,12 @@ struct proxy {
     bool pd;                    /* the current attempt goes through dx */
     struct sy_buf fwd;          /* forwarded client header lines (P/D prefill leg) */
     struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
+    unsigned resends;           /* sends the upstream client repeated (count as attempts) */
+    struct proxy *next, *prev;  /* the worker's list (sy_gw_proxy_cut_all) */
 };
 
 static void attempt(struct proxy *p);
+static void end_broken(struct proxy *p);
 
 /* ---- small helpers ---- */
 
@@ -131,11 +139,17 @@ static bool hop_by_hop(struct sy_str name)
     return false;
 }
 
-/* Headers the gateway owns: never forwarded from clients (llm-d strips them too). */
+/* Headers the gateway owns: never forwarded from clients (llm-d strips them too), so no client
+ * can pick a backend or point a sidecar at an address of its choosing: the destination headers,
+ * the P/D and data-parallel routing headers a sidecar acts on, and the KV-cache source. */
 static bool gateway_owned(struct sy_str name)
 {
     return sy_str_case_eq_c(name, "x-request-id") ||
            (name.len >= 30 && strncasecmp(name.p, "x-gateway-destination-endpoint", 30) == 0) ||
+           (name.len >= 16 && strncasecmp(name.p, "x-data-parallel-", 16) == 0) ||
+           sy_str_case_eq_c(name, "x-prefiller-host-port") ||
+           sy_str_case_eq_c(name, "x-encoder-hosts-ports") ||
+           sy_str_case_eq_c(name, "x-kv-cache-source-host-port") ||
            sy_str_case_eq_c(name, "x-switchyard-debug");
 }
 
@@ -231,6 +245,12 @@ static void attempt_end(struct proxy *p, bool ok)
 
 static void proxy_free(struct proxy *p)
 {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->w->proxies = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
     attempt_end(p, false);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
@@ -340,6 +360,7 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
         sy_disagg_response_headers(p->dx, &lines);
     p->status = h->status;
     p->began = true;
+    p->chunked_out = p->pd || h->content_length < 0;
     /* P/D: the body is rewritten (usage, kv_transfer_params), so its length changes */
     sy_http_begin(p->hreq, h->status, lines.data, p->pd ? -1 : h->content_length);
     sy_buf_fini(&lines);
@@ -422,13 +443,22 @@ static void up_done(void *ud, int err)
         attempt_end(p, false);
         if (err == SY_ETIMEDOUT) {
             fail_early(p, 504, "upstream_timeout",
-                       "the model server did not respond within timeouts.request");
+                       "the model server did not send a response head within timeouts.request");
+            return;
+        }
+        if (err != SY_ECONNECT && err != SY_ECLOSED && !p->pd) {
+            /* The server had the whole request: sending it again could run the generation
+             * twice, so it is not retried. A P/D decode leg is the exception (issue 13): its
+             * retry is a whole new exchange, a fresh prefill leg then a decode elsewhere, and the
+             * failed decode consumed this exchange's KV hand-over. */
+            fail_early(p, 502, "upstream_closed",
+                       "the model server closed the connection without answering the request");
             return;
         }
         size_t max = (size_t)p->gen->cfg->max_retries;
         if (max > SY_PROXY_MAX_TRIES)
             max = SY_PROXY_MAX_TRIES;
-        if (p->ntried < max) {
+        if (p->ntried + p->resends < max) {
             attempt(p);
             return;
         }
@@ -439,15 +469,24 @@ static void up_done(void *ud, int err)
     /* Mid-response failure: end the client's stream cleanly. */
     sy_warn("request %s: endpoint %s broke mid-response: %s", p->reqid, ep->address,
             sy_strerror(err));
+    end_broken(p);
+}
+
+/* Ends a response that already began as a broken upstream ends it (see the file comment). */
+static void end_broken(struct proxy *p)
+{
     attempt_end(p, false);
     if (p->hreq) {
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
-        if (p->sse && p->req.kind == SY_API_MESSAGES) {
+        if (p->sse && p->req.kind == SY_API_MESSAGES && p->chunked_out) {
             sy_http_write(p->hreq, sy_anthropic_stream_error_event,
                           strlen(sy_anthropic_stream_error_event));
             sy_http_end(p->hreq, true);
-        } else if (p->sse) {
+        } else if (p->sse && p->chunked_out) {
+            /* Only a chunked stream can carry one more event and still end properly; a
+             * Content-Length body is cut (closed) so the client never waits for missing bytes
+             * nor misreads the next response on the connection. */
             static const char ev[] = "data: {\"error\":{\"message\":\"the model server connection "
                                      "broke mid-stream\",\"type\":\"server_error\",\"code\":"
                                      "\"upstream_broken\"}}\n\n";
@@ -516,16 +555,40 @@ static void send_upstream(struct proxy *p, uv_buf_t *body, size_t nbody, size_t 
         if (body[i].len)
             bufs[n++] = body[i];
     const struct sy_config *cfg = p->gen->cfg;
-    p->up = sy_upstream_send(p->w->upstreams, p->res.ep->address,
-                             (const struct sockaddr *)&p->res.ep->addr, bufs, n,
-                             cfg->connect_timeout_ns, cfg->request_timeout_ns, &up_cbs, p);
+    /* A resend on a fresh connection only when the server cannot have had the request, and only
+     * within retry.maxAttempts (it counts as an attempt). */
+    struct sy_upstream_opts o = {.connect_timeout_ns = cfg->connect_timeout_ns,
+                                 .response_timeout_ns = cfg->request_timeout_ns,
+                                 .stream_idle_ns = cfg->stream_idle_ns,
+                                 .may_resend = p->ntried + p->resends < (size_t)cfg->max_retries,
+                                 .strict = true,
+                                 .resends = &p->resends,
+                                 .tls = p->gen->pool->tls};
+    char tls_name[256];
+    if (o.tls)
+        o.server_name = sy_pool_tls_name(p->gen->pool, p->res.ep, tls_name, sizeof tls_name);
+    p->up =
+        sy_upstream_send_opts(p->w->upstreams, p->res.ep->address,
+                              (const struct sockaddr *)&p->res.ep->addr, bufs, n, &o, &up_cbs, p);
 }
 
 /* ---- P/D call-outs (src/disagg runs the exchange) ---- */
 
+/* A client that shuts down its write side while the prefill leg runs is taken as gone (issue 13:
+ * its leaving cancels the prefill and decode never starts). Elsewhere a half-close is served
+ * (http/server.c): the gateway only learns that such a client is really gone from a failed write,
+ * and during the prefill leg there is nothing to write yet. */
+static bool pd_peer_eof(struct sy_http_req *req)
+{
+    (void)req;
+    return true;
+}
+
 static void pd_decode(void *ud)
 {
     struct proxy *p = ud;
+    if (p->hreq)
+        p->hreq->on_peer_eof = NULL; /* the decode leg: a half-close is served again */
     uv_buf_t body[7];
     size_t len = 0;
     size_t n = sy_disagg_decode_body(p->dx, body, 7, &len);
@@ -581,6 +644,7 @@ static void pd_start(struct proxy *p)
         p->dx = sy_disagg_new(&h);
     }
     p->pd = true;
+    p->hreq->on_peer_eof = pd_peer_eof;
     sy_disagg_start(p->dx, &p->res);
 }
 
@@ -653,6 +717,10 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     sy_buf_init(&p->scores);
     sy_buf_init(&p->fwd);
     atomic_fetch_add(&w->active, 1);
+    p->next = w->proxies;
+    if (p->next)
+        p->next->prev = p;
+    w->proxies = p;
     p->gen = sy_gw_gen_get(w->gw);
     hreq->data = p;
     hreq->on_abort = on_client_abort;
@@ -695,4 +763,21 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     if (sy_gw_pretok_start(w, p->gen, &p->req, pretok_done, p, &p->pt))
         return; /* pretok_done schedules once the token ids / burst window are in */
     attempt(p);
+}
+
+void sy_gw_proxy_cut_all(struct sy_gw_worker *w)
+{
+    while (w->proxies) {
+        struct proxy *p = w->proxies;
+        if (p->up) {
+            sy_upstream_cancel(p->up);
+            p->up = NULL;
+        }
+        sy_warn("request %s: cut at the drain deadline", p->reqid);
+        if (p->began)
+            end_broken(p); /* frees p */
+        else
+            fail_early(p, 503, "shutting_down",
+                       "the gateway is shutting down (timeouts.drain passed)"); /* frees p */
+    }
 }

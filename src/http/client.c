@@ -31,6 +31,7 @@
  */
 #include "http/client.h"
 
+#include <errno.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include "core/time.h"
 #include "http/busypoll.h"
 #include "http/headers.h"
+#include "http/tls.h"
 #include "http/uvutil.h"
 
 _Static_assert(SY_HDR_MAX == SY_CLIENT_MAX_HEADERS, "views are copied from the accumulator");
@@ -81,6 +83,13 @@ struct sy_upstream_req {
     size_t nbufs;
     uint64_t connect_timeout_ns;
     uint64_t response_timeout_ns;
+    uint64_t stream_idle_ns; /* silence allowed once the head arrived */
+    bool may_resend;         /* a resend on a fresh connection is allowed at all */
+    bool strict;             /* ... only when the request was not completely written */
+    unsigned *resends;       /* caller's resend counter, or NULL */
+    struct sy_tls_ctx *tls;  /* HTTPS context (own reference), or NULL */
+    char server_name[256];   /* TLS: SNI / certificate name */
+    bool written;            /* the whole request reached the kernel on the current connection */
     struct sy_upstream_cbs cbs;
     void *ud;
     bool got_bytes; /* any response byte arrived */
@@ -99,20 +108,30 @@ struct uconn {
     struct ukey *key;                                     /* endpoint */
     struct uconn *next;                                   /* idle list link */
     enum { T_NONE, T_CONNECT, T_RESPONSE, T_IDLE } tkind; /* what the deadline is for */
-    uint64_t deadline_ms;  /* loop time (uv_now) when tkind expires */
-    llhttp_t parser;       /* response parser */
-    struct sy_hdr_acc hdr; /* header fields of the response */
-    bool connected;        /* TCP connected */
-    bool reused;           /* carried an earlier request */
-    bool closing;          /* uv_close issued */
-    bool message_done;     /* response complete */
-    bool in_execute;       /* inside llhttp_execute */
-    bool paused;           /* reading stopped for backpressure */
-    bool reading;          /* uv_read_start done (reading continues while idle) */
-    int handles;           /* open handles (tcp, timer) */
+    uint64_t deadline_ms;    /* loop time (uv_now) when tkind expires */
+    llhttp_t parser;         /* response parser */
+    struct sy_hdr_acc hdr;   /* header fields of the response */
+    bool connected;          /* TCP connected */
+    bool reused;             /* carried an earlier request */
+    bool closing;            /* uv_close issued */
+    bool message_done;       /* response complete */
+    bool in_execute;         /* inside llhttp_execute */
+    bool paused;             /* reading stopped for backpressure */
+    bool reading;            /* uv_read_start done (reading continues while idle) */
+    bool handshaking;        /* TLS handshake in progress (counts as connecting) */
+    struct sy_tls_conn *tls; /* TLS state (owned), or NULL */
+    int handles;             /* open handles (tcp, timer) */
 };
 
 static void conn_close(struct uconn *c);
+static void arm_stream_idle(struct uconn *c);
+static void got_response_bytes(struct uconn *c, const char *data, size_t n, char *scratch);
+static void tls_read(struct uconn *c, char *base, size_t n);
+static void send_on(struct uconn *c);
+static void on_write(uv_write_t *w, int status);
+static void req_finish(struct sy_upstream_req *r, int err);
+static int unanswered_err(const struct sy_upstream_req *r);
+static void connect_failed(struct uconn *c);
 static void req_fail(struct sy_upstream_req *r, int err);
 static void body_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
@@ -176,6 +195,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     struct sy_upstream_pool *p = c->pool;
     sy_hdr_fini(&c->hdr);
+    sy_tls_conn_free(c->tls);
     free(c);
     p->nlive--;
     if (p->freeing && p->nlive == 0)
@@ -269,6 +289,7 @@ static struct uconn *idle_take(struct sy_upstream_pool *p, struct ukey *k)
 
 static void req_free(struct sy_upstream_req *r)
 {
+    sy_tls_ctx_unref(r->tls);
     free(r);
 }
 
@@ -285,11 +306,20 @@ static void req_finish(struct sy_upstream_req *r, int err)
     req_free(r);
 }
 
+/* A failure before any response byte: the error says whether the server can have received the
+ * whole request (SY_EIO) or not (SY_ECLOSED). */
+static int unanswered_err(const struct sy_upstream_req *r)
+{
+    return r->written ? SY_EIO : SY_ECLOSED;
+}
+
 static void req_fail(struct sy_upstream_req *r, int err)
 {
     struct uconn *c = r->conn;
-    bool retry = c && c->reused && !r->got_bytes && !r->retried &&
-                 (err == SY_ECLOSED || err == SY_EIO) && !r->cancelled;
+    /* Resend only when the server cannot have the request (strict), or, for idempotent callers,
+     * also on the keep-alive race of a reused connection. Never twice. */
+    bool safe = err == SY_ECLOSED || (!r->strict && c && c->reused && err == SY_EIO);
+    bool retry = c && r->may_resend && safe && !r->got_bytes && !r->retried && !r->cancelled;
     if (c) {
         c->req = NULL;
         r->conn = NULL;
@@ -297,6 +327,8 @@ static void req_fail(struct sy_upstream_req *r, int err)
     }
     if (retry) {
         r->retried = true;
+        if (r->resends)
+            (*r->resends)++;
         start_request(r);
         return;
     }
@@ -350,6 +382,7 @@ static int cb_headers_complete(llhttp_t *lp)
     h->content_length = (lp->flags & F_CONTENT_LENGTH) ? (int64_t)lp->content_length : -1;
     h->chunked = (lp->flags & F_CHUNKED) != 0;
     r->head_done = true;
+    arm_stream_idle(c); /* the head deadline is met; from now on silence is what is limited */
     if (r->cbs.on_head)
         r->cbs.on_head(r->ud, h);
     return 0;
@@ -391,16 +424,26 @@ static const llhttp_settings_t resp_settings = {
     .on_message_complete = cb_message_complete,
 };
 
+/* No complete head by the response deadline: SY_ETIMEDOUT (a 504, never resent); silence past
+ * the stream idle limit after the head: SY_EIO (the response broke). */
 static void response_timeout(struct uconn *c)
 {
     if (c->req)
-        req_fail(c->req, c->req->got_bytes ? SY_EIO : SY_ETIMEDOUT);
+        req_fail(c->req, c->req->head_done ? SY_EIO : SY_ETIMEDOUT);
 }
 
+/* The head deadline: armed once when the request is sent; arriving bytes do not move it. */
 static void arm_response_timer(struct uconn *c)
 {
     struct sy_upstream_req *r = c->req;
     uint64_t ms = r->response_timeout_ns / SY_NS_PER_MS;
+    arm(c, T_RESPONSE, ms ? ms : 1);
+}
+
+/* Once the head arrived: each read moves the deadline to now + stream_idle. */
+static void arm_stream_idle(struct uconn *c)
+{
+    uint64_t ms = c->req->stream_idle_ns / SY_NS_PER_MS;
     arm(c, T_RESPONSE, ms ? ms : 1);
 }
 
@@ -444,6 +487,11 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (n < 0) {
         sy_scratch_return(&pool->rbuf, b->base);
+        if (c->handshaking) {
+            sy_warn("upstream %s: closed during the TLS handshake", c->key->key + 4);
+            connect_failed(c);
+            return;
+        }
         if (n == UV_EOF && r->got_bytes) {
             /* A close-delimited body ends at EOF. */
             if (llhttp_finish(&c->parser) == HPE_OK && (c->message_done || r->head_done) &&
@@ -455,19 +503,34 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                 return;
             }
         }
-        req_fail(r, r->got_bytes ? SY_EIO : SY_ECLOSED);
+        req_fail(r, r->got_bytes ? SY_EIO : unanswered_err(r));
         return;
     }
     if (n == 0) {
         sy_scratch_return(&pool->rbuf, b->base);
         return;
     }
+    if (c->tls) {
+        tls_read(c, b->base, (size_t)n);
+        return;
+    }
+    got_response_bytes(c, b->base, (size_t)n, b->base);
+}
+
+/* Parses response bytes of the current request. scratch (may be NULL) is returned to the pool's
+ * read buffer once the parser is done with data. */
+static void got_response_bytes(struct uconn *c, const char *data, size_t n, char *scratch)
+{
+    struct sy_upstream_pool *pool = c->pool;
+    struct sy_upstream_req *r = c->req;
     r->got_bytes = true;
-    arm_response_timer(c);
+    if (r->head_done)
+        arm_stream_idle(c);
     c->in_execute = true;
-    enum llhttp_errno e = llhttp_execute(&c->parser, b->base, (size_t)n);
+    enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
     c->in_execute = false;
-    sy_scratch_return(&pool->rbuf, b->base);
+    if (scratch)
+        sy_scratch_return(&pool->rbuf, scratch);
     if (r->cancelled) {
         /* cancelled from a callback: the connection is unusable mid-response */
         c->req = NULL;
@@ -484,12 +547,89 @@ static void body_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         req_fail(r, SY_EIO);
 }
 
+/* A connect that failed (TCP or TLS): the request never left, so it reports SY_ECONNECT. */
+static void connect_failed(struct uconn *c)
+{
+    struct sy_upstream_req *r = c->req;
+    c->req = NULL;
+    conn_close(c);
+    if (r) {
+        r->conn = NULL;
+        req_finish(r, SY_ECONNECT);
+    }
+}
+
+/* Writes ciphertext (copied: the caller's buffer is temporary). Returns false on failure. */
+static bool tls_write_raw(struct uconn *c, const char *data, size_t len, bool is_request)
+{
+    if (len == 0)
+        return true;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int sent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0
+                   ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1)
+                   : 0;
+    size_t done = sent > 0 ? (size_t)sent : 0;
+    if (done == len) {
+        if (is_request && c->req)
+            c->req->written = true;
+        return true;
+    }
+    uv_write_t *w = sy_xmalloc(sizeof *w + (len - done));
+    char *copy = (char *)(w + 1);
+    memcpy(copy, data + done, len - done);
+    w->data = c;
+    uv_buf_t rest = uv_buf_init(copy, (unsigned)(len - done));
+    if (uv_write(w, (uv_stream_t *)&c->tcp, &rest, 1, on_write) < 0) {
+        free(w);
+        return false;
+    }
+    return true;
+}
+
+/* TLS records arrived: drive the handshake, then hand the plaintext to the parser. */
+static void tls_read(struct uconn *c, char *base, size_t n)
+{
+    struct sy_upstream_pool *pool = c->pool;
+    struct sy_buf plain, cipher;
+    sy_buf_init(&plain);
+    sy_buf_init(&cipher);
+    int rc = sy_tls_feed(c->tls, base, n, &plain, &cipher);
+    sy_scratch_return(&pool->rbuf, base);
+    if (cipher.len)
+        tls_write_raw(c, cipher.data, cipher.len, false);
+    sy_buf_fini(&cipher);
+    if (rc != 0) {
+        sy_warn("upstream %s: TLS: %s", c->key->key + 4, sy_tls_error(c->tls)); /* "tls|" */
+        sy_buf_fini(&plain);
+        if (c->handshaking)
+            connect_failed(c);
+        else if (c->req)
+            req_fail(c->req, c->req->got_bytes ? SY_EIO : unanswered_err(c->req));
+        else
+            conn_close(c);
+        return;
+    }
+    if (c->handshaking && sy_tls_established(c->tls)) {
+        c->handshaking = false;
+        c->connected = true;
+        if (c->req)
+            send_on(c);
+    }
+    if (plain.len && c->req && !c->closing)
+        got_response_bytes(c, plain.data, plain.len, NULL);
+    sy_buf_fini(&plain);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     struct uconn *c = w->data;
     free(w);
-    if (status < 0 && c->req && !c->closing)
+    if (status < 0 && c->req && !c->closing) {
         req_fail(c->req, SY_ECLOSED);
+        return;
+    }
+    if (status == 0 && c->req)
+        c->req->written = true;
 }
 
 static void send_on(struct uconn *c)
@@ -499,11 +639,27 @@ static void send_on(struct uconn *c)
     c->parser.data = c;
     c->message_done = false;
     sy_hdr_reset(&c->hdr);
+    r->written = false;
+    if (c->tls) {
+        struct sy_buf cipher;
+        sy_buf_init(&cipher);
+        bool ok = sy_tls_encrypt(c->tls, r->bufs, (unsigned)r->nbufs, &cipher) == 0 &&
+                  tls_write_raw(c, cipher.data, cipher.len, true);
+        sy_buf_fini(&cipher);
+        if (!ok) {
+            req_fail(r, SY_ECLOSED);
+            return;
+        }
+        arm_response_timer(c);
+        return; /* reading is already on (it carried the handshake) */
+    }
     /* r->bufs stay intact (a retry resends them); the remainder is described by a copy. */
     uv_buf_t rest[8];
     int sent = uv_try_write((uv_stream_t *)&c->tcp, r->bufs, (unsigned)r->nbufs);
     /* errors: queue everything, on_write reports them */
     unsigned nrest = sy_bufs_after(r->bufs, (unsigned)r->nbufs, sent > 0 ? (size_t)sent : 0, rest);
+    if (nrest == 0)
+        r->written = true;
     if (nrest > 0) {
         uv_write_t *w = sy_xmalloc(sizeof *w);
         w->data = c;
@@ -539,12 +695,31 @@ static void on_connect(uv_connect_t *cr, int status)
         }
         return;
     }
-    c->connected = true;
     uv_tcp_nodelay(&c->tcp, 1);
     if (!r) {
         conn_close(c);
         return;
     }
+    if (r->tls) {
+        /* HTTPS: the handshake is part of connecting (the connect deadline stays armed) */
+        c->tls = sy_tls_conn_new_client(r->tls, r->server_name);
+        c->handshaking = true;
+        struct sy_buf plain, cipher;
+        sy_buf_init(&plain);
+        sy_buf_init(&cipher);
+        int rc = sy_tls_feed(c->tls, NULL, 0, &plain, &cipher); /* the ClientHello */
+        bool ok = rc == 0 && tls_write_raw(c, cipher.data, cipher.len, false);
+        sy_buf_fini(&plain);
+        sy_buf_fini(&cipher);
+        if (!ok) {
+            connect_failed(c);
+            return;
+        }
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
+        return;
+    }
+    c->connected = true;
     send_on(c);
 }
 
@@ -553,6 +728,8 @@ static void connect_timeout(struct uconn *c)
     struct sy_upstream_req *r = c->req;
     if (c->connected)
         return;
+    if (c->handshaking)
+        sy_warn("upstream %s: TLS handshake timed out", c->key->key + 4);
     c->req = NULL;
     conn_close(c);
     if (r) {
@@ -588,10 +765,27 @@ static void timer_cb(uv_timer_t *t)
     }
 }
 
+/* Whether an idle connection is still open: a FIN or RST the server sent while it was idle may
+ * be in the socket without the loop having seen it yet. Sending on such a connection is what
+ * makes a request fail after it was written, which may then not be resent. */
+static bool idle_alive(struct uconn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void start_request(struct sy_upstream_req *r)
 {
     struct sy_upstream_pool *p = r->pool;
     struct uconn *c = r->retried ? NULL : idle_take(p, r->key);
+    while (c && !idle_alive(c)) {
+        conn_close(c);
+        c = idle_take(p, r->key);
+    }
     if (c) {
         c->req = r;
         r->conn = c;
@@ -626,9 +820,36 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
                                          uint64_t response_timeout_ns,
                                          const struct sy_upstream_cbs *cbs, void *ud)
 {
+    struct sy_upstream_opts o = {.connect_timeout_ns = connect_timeout_ns,
+                                 .response_timeout_ns = response_timeout_ns,
+                                 .may_resend = true};
+    return sy_upstream_send_opts(p, key, addr, bufs, nbufs, &o, cbs, ud);
+}
+
+void sy_upstream_pool_set_idle_timeout(struct sy_upstream_pool *p, uint64_t idle_timeout_ns)
+{
+    p->idle_timeout_ns = idle_timeout_ns ? idle_timeout_ns : 60 * SY_NS_PER_S;
+}
+
+struct sy_upstream_req *sy_upstream_send_opts(struct sy_upstream_pool *p, const char *key,
+                                              const struct sockaddr *addr, const uv_buf_t *bufs,
+                                              size_t nbufs, const struct sy_upstream_opts *o,
+                                              const struct sy_upstream_cbs *cbs, void *ud)
+{
+    uint64_t connect_timeout_ns = o->connect_timeout_ns;
+    uint64_t response_timeout_ns = o->response_timeout_ns;
     struct sy_upstream_req *r = SY_NEW(struct sy_upstream_req);
     r->pool = p;
-    r->key = key_get(p, key);
+    if (o->tls) {
+        /* TLS and plain connections to one address are pooled apart */
+        char k[300];
+        snprintf(k, sizeof k, "tls|%s", key);
+        r->key = key_get(p, k);
+        r->tls = sy_tls_ctx_ref(o->tls);
+        snprintf(r->server_name, sizeof r->server_name, "%s", o->server_name ? o->server_name : "");
+    } else {
+        r->key = key_get(p, key);
+    }
     size_t alen =
         addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     memcpy(&r->addr, addr, alen);
@@ -638,6 +859,10 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
     r->nbufs = nbufs;
     r->connect_timeout_ns = connect_timeout_ns ? connect_timeout_ns : 2 * SY_NS_PER_S;
     r->response_timeout_ns = response_timeout_ns ? response_timeout_ns : 300 * SY_NS_PER_S;
+    r->stream_idle_ns = o->stream_idle_ns ? o->stream_idle_ns : r->response_timeout_ns;
+    r->may_resend = o->may_resend;
+    r->strict = o->strict;
+    r->resends = o->resends;
     r->cbs = *cbs;
     r->ud = ud;
     start_request(r);
@@ -676,7 +901,10 @@ void sy_upstream_resume(struct sy_upstream_req *r)
     struct uconn *c = r ? r->conn : NULL;
     if (c && c->paused && !c->closing) {
         c->paused = false;
-        arm_response_timer(c);
+        if (r->head_done)
+            arm_stream_idle(c);
+        else
+            arm_response_timer(c);
         uv_read_start((uv_stream_t *)&c->tcp, body_alloc, body_read);
     }
 }

@@ -7,12 +7,21 @@
  *
  * Errors are reported with where they happened, so the proxy knows whether it may retry:
  *   SY_ECONNECT   connect failed or timed out (nothing was sent)
- *   SY_ECLOSED    the connection failed before any response byte arrived (the request may or may
- *                 not have reached the server; safe to retry elsewhere for our idempotent use)
- *   SY_ETIMEDOUT  no response data within the response timeout
- *   SY_EIO        the connection broke or the response was malformed after the head arrived
- * A request sent on a reused idle connection that fails before any response byte is retried once
- * on a fresh connection internally (the keep-alive race), invisible to the caller.
+ *   SY_ECLOSED    the connection failed before the request was completely written: the server
+ *                 cannot have received it whole, so it is safe to send again
+ *   SY_ETIMEDOUT  no complete response head within the response timeout (1xx interim responses
+ *                 and trickled head bytes do not extend it)
+ *   SY_EIO        anything else: the connection closed after the whole request was written (the
+ *                 server may be generating it), broke after the head, went silent for longer
+ *                 than the stream idle limit once the body streams, or sent a malformed response
+ * With sy_upstream_send, a request that fails with SY_ECLOSED, or any failure before a response
+ * byte on a reused idle connection (the keep-alive race), is resent once on a fresh connection
+ * (for idempotent callers such as the scraper). sy_upstream_send_opts lets a caller forbid the
+ * second case and count resends against its own retry budget.
+ *
+ * HTTPS (opts.tls): the TLS handshake is part of connecting (the connect timeout covers it, and
+ * a failed handshake or certificate check is SY_ECONNECT: nothing was sent); TLS and plain
+ * connections to the same key are pooled apart.
  *
  * Threading: a pool belongs to one loop; never share across threads.
  */
@@ -31,6 +40,7 @@
 
 struct sy_upstream_pool;
 struct sy_upstream_req;
+struct sy_tls_ctx; /* http/tls.h */
 
 struct sy_upstream_head {
     int status;                                 /* HTTP status */
@@ -62,6 +72,24 @@ struct sy_upstream_req *sy_upstream_send(struct sy_upstream_pool *p, const char 
                                          size_t nbufs, uint64_t connect_timeout_ns,
                                          uint64_t response_timeout_ns,
                                          const struct sy_upstream_cbs *cbs, void *ud);
+struct sy_upstream_opts {
+    uint64_t connect_timeout_ns;  /* connect deadline (0 = 2 s) */
+    uint64_t response_timeout_ns; /* deadline for the whole response head (0 = 300 s) */
+    uint64_t stream_idle_ns;      /* longest silence once the head arrived (0 = response timeout) */
+    bool may_resend;              /* resend once on a fresh connection when SY_ECLOSED */
+    bool strict;                  /* resend only when the request was not completely written */
+    unsigned *resends;            /* incremented on each resend (may be NULL) */
+    struct sy_tls_ctx *tls;       /* HTTPS with this client context (borrowed), or NULL */
+    const char *server_name;      /* TLS: SNI and the name the certificate must carry */
+};
+
+/* sy_upstream_send with every option (see struct sy_upstream_opts). */
+struct sy_upstream_req *sy_upstream_send_opts(struct sy_upstream_pool *p, const char *key,
+                                              const struct sockaddr *addr, const uv_buf_t *bufs,
+                                              size_t nbufs, const struct sy_upstream_opts *o,
+                                              const struct sy_upstream_cbs *cbs, void *ud);
+/* Changes the idle timeout of pooled connections (a reload). */
+void sy_upstream_pool_set_idle_timeout(struct sy_upstream_pool *p, uint64_t idle_timeout_ns);
 /* Aborts: closes the connection (the server sees the cancel); no callback follows. */
 void sy_upstream_cancel(struct sy_upstream_req *r);
 /* Backpressure: stop / resume reading the response. */

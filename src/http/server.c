@@ -38,6 +38,7 @@
 #include "http/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@
 #include "core/time.h"
 #include "http/busypoll.h"
 #include "http/headers.h"
+#include "http/tls.h"
 #include "http/uvutil.h"
 
 _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the accumulator");
@@ -66,10 +68,22 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_BODY_SLACK       512         /* a body-direct read may run this far past the body */
 #define SY_HTTP_KEEP_BODY        (16 * 1024) /* default keep_body_bytes */
 #define SY_HTTP_MAX_WRITE_BUFS   4           /* buffers in one conn_writev */
+#define SY_HTTP_OUT_HIGH         (256 * 1024)        /* queued output above which parsing stops */
+#define SY_HTTP_ACCEPT_BATCH     64                  /* accepts per readiness event */
+#define SY_HTTP_ACCEPT_RETRY_MS  100                 /* retry delay after EMFILE/ENFILE */
+#define SY_HTTP_HEADER_TIMEOUT   (30 * SY_NS_PER_S)  /* default header_timeout_ns */
+#define SY_HTTP_BODY_TIMEOUT     (120 * SY_NS_PER_S) /* default body_timeout_ns */
+#define SY_HTTP_SEND_TIMEOUT     (60 * SY_NS_PER_S)  /* default send_timeout_ns */
 
 struct sy_http_server {
     uv_loop_t *loop;                 /* owning loop */
-    uv_tcp_t listener;               /* listening socket */
+    int lfd;                         /* listening socket (accepted by hand: see on_acceptable) */
+    uv_poll_t listener;              /* readiness of lfd */
+    uv_timer_t accept_retry;         /* resumes accepting after EMFILE/ENFILE */
+    int listen_handles;              /* listener + accept_retry not yet closed */
+    bool accept_paused;              /* readiness watch stopped (out of fds or max_conns) */
+    bool draining;                   /* sy_http_server_drain called */
+    size_t nopen;                    /* connections open (not yet closing) */
     struct sy_http_server_opts opts; /* copy of the options */
     uint16_t port;                   /* bound port */
     size_t active;                   /* requests being handled */
@@ -79,12 +93,15 @@ struct sy_http_server {
     struct sy_http_conn *conns;      /* list of open connections */
     struct sy_scratch rbuf;          /* SY_HTTP_READ_BUF bytes for reads (one loop) */
     struct sy_buf spare_body;        /* the largest body buffer given back (see body_give_back) */
+    struct sy_tls_ctx *tls;          /* TLS context for new connections (owned reference) */
 };
 
 struct sy_http_conn {
     uv_tcp_t tcp;                     /* the client socket */
-    uv_timer_t idle;                  /* idle / header timeout (lazy: see arm_idle) */
-    uint64_t idle_deadline_ms;        /* loop time at which an idle connection closes */
+    uv_timer_t idle;                  /* idle / header / body deadline (lazy: see arm_idle) */
+    uint64_t idle_deadline_ms;        /* loop time at which that deadline passes */
+    uv_timer_t send;                  /* send deadline while output is queued */
+    uint64_t send_deadline_ms;        /* loop time by which queued output must progress */
     struct sy_http_server *srv;       /* owner */
     struct sy_http_conn *next, *prev; /* server's list */
     llhttp_t parser;                  /* request parser */
@@ -97,13 +114,17 @@ struct sy_http_conn {
     bool reading;                     /* uv_read_start active */
     bool closed;                      /* uv_close issued */
     bool handle_closed;               /* close callbacks ran (both handles) */
-    int handles_open;                 /* tcp + timer */
+    int handles_open;                 /* tcp + idle + send timers */
+    bool peer_eof;                    /* the client shut down its write side */
+    bool head_done;                   /* the request in progress has its whole head */
+    bool out_blocked;                 /* parsing stopped: queued output above SY_HTTP_OUT_HIGH */
     bool close_after_write;           /* close once the write queue is empty */
     bool in_execute;                  /* inside llhttp_execute (no re-entry) */
     bool body_direct;                 /* reading a Content-Length body straight into body */
-    bool in_message; /* a request's first bytes have been parsed, not yet complete */
-    size_t queued;   /* bytes in uv_write requests not yet completed */
-    char peer[64];   /* "ip:port" */
+    bool in_message;         /* a request's first bytes have been parsed, not yet complete */
+    size_t queued;           /* bytes in uv_write requests not yet completed */
+    struct sy_tls_conn *tls; /* TLS state (owned), or NULL for plain HTTP */
+    char peer[64];           /* "ip:port" */
 };
 
 /* Private per-request state hangs off the public struct. */
@@ -126,6 +147,7 @@ struct write_req {
 };
 
 static void conn_close(struct sy_http_conn *c);
+static void accept_resume(struct sy_http_server *s);
 static void server_free(struct sy_http_server *s);
 static void conn_process(struct sy_http_conn *c, const char *data, size_t len);
 static void conn_maybe_free(struct sy_http_conn *c);
@@ -160,6 +182,9 @@ const char *sy_http_status_text(int status)
 
 /* ---- writing ---- */
 
+static void arm_send(struct sy_http_conn *c);
+static void conn_unblock(struct sy_http_conn *c);
+
 static void on_write(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
@@ -169,6 +194,15 @@ static void on_write(uv_write_t *w, int status)
     if (status < 0) {
         conn_close(c);
         return;
+    }
+    if (c->closed)
+        return;
+    if (c->queued)
+        arm_send(c); /* progress: the client is reading */
+    if (c->out_blocked && c->queued < SY_HTTP_LOW_WATER) {
+        conn_unblock(c);
+        if (c->closed)
+            return;
     }
     struct req_priv *rp = (struct req_priv *)c->req;
     if (rp && !rp->dead && rp->was_above_low && c->queued < SY_HTTP_LOW_WATER) {
@@ -182,7 +216,7 @@ static void on_write(uv_write_t *w, int status)
 
 /* Sends the bytes of bufs in order: as much as the socket takes now without copying, the rest
  * copied and queued. Returns false if the connection is closed. */
-static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
+static bool conn_writev_raw(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (nbufs > SY_HTTP_MAX_WRITE_BUFS)
         abort(); /* callers pass at most 3 */
@@ -212,6 +246,8 @@ static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned n
         at += rest[i].len;
     }
     uv_buf_t b = uv_buf_init(wr->data, (unsigned int)wr->len);
+    if (c->queued == 0)
+        arm_send(c);
     c->queued += wr->len;
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
@@ -221,6 +257,27 @@ static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned n
         return false;
     }
     return true;
+}
+
+/* Sends application bytes: as they are, or encrypted on a TLS connection (one record stream,
+ * then one raw write). */
+static bool conn_writev(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (!c->tls)
+        return conn_writev_raw(c, bufs, nbufs);
+    if (c->closed)
+        return false;
+    struct sy_buf cipher;
+    sy_buf_init(&cipher);
+    bool ok = sy_tls_encrypt(c->tls, bufs, nbufs, &cipher) == 0;
+    if (ok && cipher.len) {
+        uv_buf_t b = uv_buf_init(cipher.data, (unsigned int)cipher.len);
+        ok = conn_writev_raw(c, &b, 1);
+    }
+    sy_buf_fini(&cipher);
+    if (!ok && !c->closed)
+        conn_close(c);
+    return ok;
 }
 
 /* Sends n1+n2 bytes (see conn_writev). */
@@ -234,23 +291,60 @@ static bool conn_write2(struct sy_http_conn *c, const void *p1, size_t n1, const
 
 /* ---- request lifecycle ---- */
 
-/* The idle timer is a lazy deadline (uvutil.h). While a request is being handled the connection
- * is not idle and the callback does nothing (sy_http_end arms it again). */
+static void reject(struct sy_http_conn *c, int status, const char *msg);
+
+/* The idle timer is a lazy deadline (uvutil.h) with three meanings: between requests, the idle
+ * timeout; from a request's first byte, the deadline for its whole head (header_timeout); from
+ * the end of the head, the deadline for its whole body (body_timeout). Deadlines are set at those
+ * points only, never moved by arriving bytes, so a client trickling a byte at a time cannot hold
+ * a connection (slowloris). While a request is being handled the callback does nothing
+ * (sy_http_end arms the idle timeout again). */
 static void idle_cb(uv_timer_t *t)
 {
     struct sy_http_conn *c = t->data;
     if (c->req || c->closed)
         return;
-    if (sy_deadline_due(&c->idle, c->idle_deadline_ms, idle_cb))
+    if (!sy_deadline_due(&c->idle, c->idle_deadline_ms, idle_cb))
+        return;
+    if (c->in_message)
+        reject(c, 408,
+               c->head_done ? "request body not received in time (timeouts.body)"
+                            : "request head not received in time (timeouts.header)");
+    else
         conn_close(c);
+}
+
+static void arm_timeout(struct sy_http_conn *c, uint64_t ns)
+{
+    if (c->closed)
+        return;
+    uint64_t ms = ns / SY_NS_PER_MS;
+    sy_deadline_arm(&c->idle, &c->idle_deadline_ms, ms ? ms : 1, idle_cb);
 }
 
 static void arm_idle(struct sy_http_conn *c)
 {
-    if (c->closed)
+    arm_timeout(c, c->srv->opts.idle_timeout_ns);
+}
+
+/* Send deadline: armed when output becomes queued and on every completed write; a client that
+ * takes nothing for send_timeout is closed (its request is aborted, releasing the upstream and
+ * the in-flight counters). */
+static void send_cb(uv_timer_t *t)
+{
+    struct sy_http_conn *c = t->data;
+    if (c->closed || c->queued == 0)
         return;
-    uint64_t ms = c->srv->opts.idle_timeout_ns / SY_NS_PER_MS;
-    sy_deadline_arm(&c->idle, &c->idle_deadline_ms, ms ? ms : 1, idle_cb);
+    if (sy_deadline_due(&c->send, c->send_deadline_ms, send_cb)) {
+        sy_debug("closing %s: it read nothing for timeouts.send", c->peer);
+        conn_close(c);
+    }
+}
+
+static void arm_send(struct sy_http_conn *c)
+{
+    uint64_t ms = c->srv->opts.send_timeout_ns / SY_NS_PER_MS;
+    sy_deadline_arm(&c->send, &c->send_deadline_ms, ms ? ms : 1, send_cb);
 }
 
 static void req_release(struct sy_http_conn *c)
@@ -321,6 +415,7 @@ static void reset_message(struct sy_http_conn *c)
     c->url_len = 0;
     c->reject_status = 0;
     c->body_direct = false;
+    c->head_done = false;
 }
 
 /* Called when a response has ended outside the parser: continue with pipelined input or wait
@@ -338,6 +433,22 @@ static void conn_next(struct sy_http_conn *c)
     }
 }
 
+/* The write queue drained below the low mark: parse what was stashed, then read again. */
+static void conn_unblock(struct sy_http_conn *c)
+{
+    c->out_blocked = false;
+    if (c->req || c->in_execute)
+        return;
+    if (c->pending.len) {
+        struct sy_buf in = c->pending;
+        sy_buf_init(&c->pending);
+        conn_process(c, in.data, in.len);
+        sy_buf_fini(&in);
+    }
+    if (!c->closed && !c->req && !c->out_blocked && !c->peer_eof)
+        conn_start_read(c);
+}
+
 /* ---- llhttp callbacks ---- */
 
 static int cb_message_begin(llhttp_t *p)
@@ -345,6 +456,8 @@ static int cb_message_begin(llhttp_t *p)
     struct sy_http_conn *c = p->data;
     reset_message(c);
     c->in_message = true;
+    if (!c->req)
+        arm_timeout(c, c->srv->opts.header_timeout_ns);
     return 0;
 }
 
@@ -416,6 +529,9 @@ static int cb_headers_complete(llhttp_t *p)
         body_take(c, (size_t)p->content_length + SY_HTTP_BODY_SLACK);
         c->body_direct = p->content_length > 0;
     }
+    c->head_done = true;
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+        arm_timeout(c, c->srv->opts.body_timeout_ns);
     return 0;
 }
 
@@ -541,6 +657,18 @@ static void reject(struct sy_http_conn *c, int status, const char *msg)
 static void conn_process(struct sy_http_conn *c, const char *data, size_t len)
 {
     while (len > 0 && !c->closed) {
+        if (!c->req && (c->out_blocked || c->queued > SY_HTTP_OUT_HIGH)) {
+            /* Responses answered at once (GET /metrics, /v1/models) pile up in the write queue
+             * of a client that sends pipelined requests and never reads: stop parsing and
+             * reading until the queue drains (on_write calls conn_unblock). */
+            c->out_blocked = true;
+            sy_buf_append(&c->pending, data, len);
+            if (c->reading) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = false;
+            }
+            return;
+        }
         if (c->req) {
             /* A request is being handled: stash pipelined bytes for later. */
             sy_buf_append(&c->pending, data, len);
@@ -594,7 +722,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct sy_http_conn *c = h->data;
     (void)suggested;
-    if (c->body_direct && !c->req && c->parser.content_length > 0 &&
+    if (c->body_direct && !c->tls && !c->req && c->parser.content_length > 0 &&
         c->body.len + c->parser.content_length <= c->body.cap) {
         size_t room = c->body.cap - c->body.len, want = (size_t)c->parser.content_length;
         b->base = c->body.data + c->body.len;
@@ -628,12 +756,43 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     sy_busypoll_note_io();
     if (n < 0) {
         release_read_buf(srv, b->base, direct);
+        if (n == UV_EOF && c->req && !c->closed &&
+            !(c->req->on_peer_eof && c->req->on_peer_eof(c->req))) {
+            /* Half-close: the client sent its request and shut down its write side. It still
+             * reads, so it is answered (as nginx does); the connection closes after the
+             * response. A client really gone shows up as a failed write. A handler that cannot
+             * afford to wait for that write (on_peer_eof returns true) has it closed now. */
+            c->peer_eof = true;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+            return;
+        }
         conn_close(c);
         return;
     }
+    if (n > 0 && c->tls) {
+        /* TLS: the bytes read are records; what the parser gets is their plaintext */
+        struct sy_buf plain, cipher;
+        sy_buf_init(&plain);
+        sy_buf_init(&cipher);
+        int rc = sy_tls_feed(c->tls, b->base, (size_t)n, &plain, &cipher);
+        release_read_buf(srv, b->base, direct);
+        if (cipher.len) {
+            uv_buf_t cb = uv_buf_init(cipher.data, (unsigned int)cipher.len);
+            conn_writev_raw(c, &cb, 1);
+        }
+        if (rc != 0) {
+            c->close_after_write = true; /* the alert first, if any */
+            if (c->queued == 0)
+                conn_close(c);
+        } else if (plain.len && !c->closed) {
+            conn_process(c, plain.data, plain.len);
+        }
+        sy_buf_fini(&plain);
+        sy_buf_fini(&cipher);
+        return;
+    }
     if (n > 0) {
-        if (!c->req)
-            arm_idle(c);
         if (direct && (uint64_t)n > c->parser.content_length) {
             /* The read ran past the body into a pipelined request. Those bytes are copied out
              * first: finishing the body writes its NUL terminator over the first of them, and
@@ -663,6 +822,7 @@ static void conn_start_read(struct sy_http_conn *c)
 
 static void server_free(struct sy_http_server *s)
 {
+    sy_tls_ctx_unref(s->tls);
     sy_scratch_fini(&s->rbuf);
     sy_buf_fini(&s->spare_body);
     free(s);
@@ -685,6 +845,7 @@ static void conn_maybe_free(struct sy_http_conn *c)
     sy_hdr_fini(&c->hdr);
     sy_buf_fini(&c->body);
     sy_buf_fini(&c->pending);
+    sy_tls_conn_free(c->tls);
     free(c);
     s->nconns--;
     if (s->closing && s->nconns == 0 && s->listener_closed)
@@ -698,6 +859,9 @@ static void conn_close(struct sy_http_conn *c)
     c->closed = true;
     c->reading = false;
     struct sy_http_server *s = c->srv;
+    s->nopen--;
+    if (s->accept_paused)
+        accept_resume(s); /* a descriptor and a connection slot are free again */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -706,6 +870,7 @@ static void conn_close(struct sy_http_conn *c)
         c->next->prev = c->prev;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->send, on_handle_closed);
     struct req_priv *rp = (struct req_priv *)c->req;
     if (rp && !rp->ended && !rp->dead) {
         rp->dead = true;
@@ -726,9 +891,12 @@ static struct sy_http_conn *conn_new(struct sy_http_server *s)
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->idle);
+    uv_timer_init(s->loop, &c->send);
     c->tcp.data = c;
     c->idle.data = c;
-    c->handles_open = 2;
+    c->send.data = c;
+    c->handles_open = 3;
+    s->nopen++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -762,22 +930,78 @@ static void conn_begin(struct sy_http_conn *c)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
+    if (c->srv->tls)
+        c->tls = sy_tls_conn_new_server(c->srv->tls);
     arm_idle(c);
     conn_start_read(c);
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+/* ---- accepting ----
+ *
+ * The listening socket is watched with a uv_poll and accepted by hand rather than through
+ * uv_listen: libuv's own EMFILE handling keeps one spare descriptor per loop, and with several
+ * loops out of descriptors every one of them spins on a readable listener. Here, EMFILE/ENFILE or
+ * max_conns stops the watch (the kernel keeps the pending connections in the backlog); a closing
+ * connection, or a retry timer for descriptors freed elsewhere, starts it again. */
+
+static void on_acceptable(uv_poll_t *h, int status, int events);
+static void on_accept_retry(uv_timer_t *t);
+
+static void accept_pause(struct sy_http_server *s, bool retry)
 {
-    struct sy_http_server *s = ls->data;
+    if (!s->accept_paused && !uv_is_closing((uv_handle_t *)&s->listener)) {
+        uv_poll_stop(&s->listener);
+        s->accept_paused = true;
+    }
+    if (retry && !uv_is_closing((uv_handle_t *)&s->accept_retry))
+        uv_timer_start(&s->accept_retry, on_accept_retry, SY_HTTP_ACCEPT_RETRY_MS, 0);
+}
+
+static void accept_resume(struct sy_http_server *s)
+{
+    if (!s->accept_paused || s->closing || uv_is_closing((uv_handle_t *)&s->listener))
+        return;
+    if (s->opts.max_conns && s->nopen >= s->opts.max_conns)
+        return;
+    s->accept_paused = false;
+    uv_poll_start(&s->listener, UV_READABLE, on_acceptable);
+}
+
+static void on_accept_retry(uv_timer_t *t)
+{
+    accept_resume(t->data);
+}
+
+static void on_acceptable(uv_poll_t *h, int status, int events)
+{
+    struct sy_http_server *s = h->data;
+    (void)events;
     if (status < 0 || s->closing)
         return;
     sy_busypoll_note_io();
-    struct sy_http_conn *c = conn_new(s);
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
-        conn_close(c);
-        return;
+    for (int i = 0; i < SY_HTTP_ACCEPT_BATCH; i++) {
+        if (s->opts.max_conns && s->nopen >= s->opts.max_conns) {
+            accept_pause(s, false); /* resumes when a connection closes */
+            return;
+        }
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                sy_warn("accept: %s; accepting paused until descriptors free up", strerror(errno));
+                accept_pause(s, true);
+            }
+            return; /* EAGAIN: nothing more pending */
+        }
+        struct sy_http_conn *c = conn_new(s);
+        if (uv_tcp_open(&c->tcp, fd) < 0) {
+            close(fd);
+            conn_close(c);
+            continue;
+        }
+        conn_begin(c);
     }
-    conn_begin(c);
 }
 
 int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd)
@@ -835,21 +1059,27 @@ int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
         s->opts.idle_timeout_ns = 60 * SY_NS_PER_S;
     if (!s->opts.keep_body_bytes)
         s->opts.keep_body_bytes = SY_HTTP_KEEP_BODY;
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    if ((rc = uv_tcp_open(&s->listener, fd)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
-        snprintf(err, errcap, "listen %s:%u: %s", host, port, uv_strerror(rc));
-        s->closing = true;
-        s->listener_closed = false;
-        uv_close((uv_handle_t *)&s->listener, NULL);
-        /* The handle memory must outlive the close; leak-free path: free after a loop turn is
-         * not available here, so keep s alive (one small object on a fatal startup error). */
+    sy_http_server_set_limits(s, opts);
+    s->tls = sy_tls_ctx_ref(opts->tls);
+    if (listen(fd, 1024) < 0) {
+        snprintf(err, errcap, "listen %s:%u: %s", host, port, strerror(errno));
+        close(fd);
+        sy_tls_ctx_unref(s->tls);
+        free(s);
         return SY_EIO;
     }
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    s->lfd = fd;
+    uv_poll_init_socket(loop, &s->listener, fd);
+    uv_timer_init(loop, &s->accept_retry);
+    s->listener.data = s;
+    s->accept_retry.data = s;
+    s->listen_handles = 2;
+    uv_poll_start(&s->listener, UV_READABLE, on_acceptable);
     struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
     s->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
                                                : ((struct sockaddr_in6 *)&bound)->sin6_port);
     *out = s;
@@ -864,15 +1094,67 @@ uint16_t sy_http_server_port(const struct sy_http_server *s)
 static void on_listener_closed(uv_handle_t *h)
 {
     struct sy_http_server *s = h->data;
+    if (--s->listen_handles > 0)
+        return;
+    close(s->lfd); /* uv_poll does not own it */
+    s->lfd = -1;
     s->listener_closed = true;
     if (s->closing && s->nconns == 0)
         server_free(s);
 }
 
+static void listener_close(struct sy_http_server *s)
+{
+    if (uv_is_closing((uv_handle_t *)&s->listener))
+        return;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&s->accept_retry, on_listener_closed);
+}
+
 void sy_http_server_stop_accepting(struct sy_http_server *s)
 {
-    if (!uv_is_closing((uv_handle_t *)&s->listener))
-        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    listener_close(s);
+}
+
+void sy_http_server_drain(struct sy_http_server *s)
+{
+    s->draining = true;
+    listener_close(s);
+    /* idle keep-alive connections close now; the others after their response */
+    struct sy_http_conn *c = s->conns;
+    while (c) {
+        struct sy_http_conn *next = c->next;
+        if (!c->req && !c->in_message)
+            conn_close(c);
+        c = next;
+    }
+}
+
+void sy_http_server_set_limits(struct sy_http_server *s, const struct sy_http_server_opts *o)
+{
+    s->opts.max_body_bytes = o->max_body_bytes ? o->max_body_bytes : 32ULL << 20;
+    s->opts.idle_timeout_ns = o->idle_timeout_ns ? o->idle_timeout_ns : 60 * SY_NS_PER_S;
+    s->opts.header_timeout_ns =
+        o->header_timeout_ns ? o->header_timeout_ns : SY_HTTP_HEADER_TIMEOUT;
+    s->opts.body_timeout_ns = o->body_timeout_ns ? o->body_timeout_ns : SY_HTTP_BODY_TIMEOUT;
+    s->opts.send_timeout_ns = o->send_timeout_ns ? o->send_timeout_ns : SY_HTTP_SEND_TIMEOUT;
+    s->opts.max_conns = o->max_conns;
+    if (s->accept_paused)
+        accept_resume(s);
+}
+
+void sy_http_server_set_tls(struct sy_http_server *s, struct sy_tls_ctx *tls)
+{
+    if (!tls || !s->tls)
+        return;
+    sy_tls_ctx_ref(tls);
+    sy_tls_ctx_unref(s->tls);
+    s->tls = tls;
+}
+
+size_t sy_http_server_open_conns(const struct sy_http_server *s)
+{
+    return s->nopen;
 }
 
 size_t sy_http_server_active(const struct sy_http_server *s)
@@ -887,7 +1169,7 @@ void sy_http_server_close(struct sy_http_server *s)
     while (s->conns)
         conn_close(s->conns);
     if (listener_open)
-        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        listener_close(s);
     else if (s->listener_closed && s->nconns == 0)
         server_free(s);
 }
@@ -934,7 +1216,7 @@ void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
         sy_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
         rp->chunked = true;
     }
-    if (!req->keep_alive || c->srv->closing)
+    if (!req->keep_alive || c->srv->closing || c->srv->draining || c->peer_eof)
         sy_buf_puts(&h, "Connection: close\r\n");
     sy_buf_puts(&h, "\r\n");
     if (rp->chunked) {
@@ -1003,7 +1285,8 @@ void sy_http_end(struct sy_http_req *req, bool ok)
         conn_write2(c, "0\r\n\r\n", 5, NULL, 0);
     if (rp->head.len)
         flush_with(rp, NULL, 0); /* a response without body bytes */
-    bool keep = ok && req->keep_alive && !c->srv->closing && rp->began;
+    bool keep =
+        ok && req->keep_alive && !c->srv->closing && !c->srv->draining && rp->began && !c->peer_eof;
     req_release(c);
     if (!keep) {
         c->close_after_write = true;
@@ -1014,7 +1297,7 @@ void sy_http_end(struct sy_http_req *req, bool ok)
     if (c->in_execute)
         return; /* conn_process continues with the bytes after this message */
     conn_next(c);
-    if (!c->closed && !c->req)
+    if (!c->closed && !c->req && !c->out_blocked)
         conn_start_read(c);
 }
 

@@ -12,6 +12,13 @@
  * handler set one) is called exactly once; after that the handler must not touch the request
  * again, and it still owns no memory of it: the server frees the request after on_abort returns.
  *
+ * Hostile clients: a request head and body each have a deadline for the whole (a client
+ * trickling bytes is answered 408), a client that stops reading is closed after send_timeout, a
+ * connection stops being parsed while its queued output is above a high-water mark (pipelined
+ * requests never pile up responses), and a client that half-closes after its request is still
+ * answered. Accepting pauses when the process is out of descriptors or max_conns is reached and
+ * resumes when a connection closes (or after a short retry delay).
+ *
  * Threading: a server and its connections belong to the loop they were started on.
  */
 #ifndef SY_HTTP_SERVER_H
@@ -28,9 +35,13 @@
 
 struct sy_http_server;
 struct sy_http_req;
+struct sy_tls_ctx; /* http/tls.h */
 
 typedef void sy_http_handler_fn(void *ud, struct sy_http_req *req);
 typedef void sy_http_abort_fn(struct sy_http_req *req); /* client went away mid-response */
+/* The client shut down its write side while its request is in flight: true = take it as gone
+ * (the connection closes and on_abort runs), false = keep serving it (a half-close). */
+typedef bool sy_http_eof_fn(struct sy_http_req *req);
 typedef void sy_http_drain_fn(struct sy_http_req *req); /* write queue drained below low mark */
 
 struct sy_http_req {
@@ -41,15 +52,16 @@ struct sy_http_req {
     size_t nheaders;                                 /* header count */
     struct sy_str header_names[SY_HTTP_MAX_HEADERS]; /* views, valid until the request ends */
     struct sy_str header_values[SY_HTTP_MAX_HEADERS];
-    const char *body;           /* complete body (NUL-terminated for convenience); may be "" */
-    size_t body_len;            /* its length */
-    uint64_t start_ns;          /* monotonic time the request line arrived */
-    bool keep_alive;            /* client wants keep-alive */
-    struct sy_str peer;         /* client "ip:port" */
-    void *data;                 /* handler's per-request pointer */
-    sy_http_abort_fn *on_abort; /* set by the handler to learn of a client disconnect */
-    sy_http_drain_fn *on_drain; /* set by the handler to resume after backpressure */
-    struct sy_http_conn *conn;  /* private: owning connection */
+    const char *body;            /* complete body (NUL-terminated for convenience); may be "" */
+    size_t body_len;             /* its length */
+    uint64_t start_ns;           /* monotonic time the request line arrived */
+    bool keep_alive;             /* client wants keep-alive */
+    struct sy_str peer;          /* client "ip:port" */
+    void *data;                  /* handler's per-request pointer */
+    sy_http_abort_fn *on_abort;  /* set by the handler to learn of a client disconnect */
+    sy_http_eof_fn *on_peer_eof; /* optional: decides what a half-close means (default: serve) */
+    sy_http_drain_fn *on_drain;  /* set by the handler to resume after backpressure */
+    struct sy_http_conn *conn;   /* private: owning connection */
 };
 
 /* May write the JSON body of an error the server answers by itself (413, 414, 431, 400: before
@@ -65,6 +77,15 @@ struct sy_http_server_opts {
     bool reuseport;              /* bind with SO_REUSEPORT (one listener per worker thread) */
     size_t keep_body_bytes;      /* a connection keeps a body buffer up to this size between
                                     requests; larger ones go back to the server (default 16 KiB) */
+    uint64_t header_timeout_ns;  /* a request head must arrive whole within this from its first
+                                    byte, else 408 and close (default 30 s) */
+    uint64_t body_timeout_ns;    /* a request body must arrive whole within this from the end of
+                                    its head, else 408 and close (default 120 s) */
+    uint64_t send_timeout_ns;    /* a client that takes no queued response byte for this long is
+                                    closed, which aborts its request (default 60 s) */
+    size_t max_conns;            /* open connections at most; accepting pauses above (0 = none) */
+    struct sy_tls_ctx *tls;      /* serve TLS with this context (borrowed; the server takes a
+                                    reference), or NULL for plain HTTP */
     sy_http_handler_fn *handler; /* called once per complete request */
     sy_http_error_body_fn *error_body; /* optional: those errors' bodies per route (NULL: the
                                           OpenAI shape of sy_http_respond_error) */
@@ -82,6 +103,18 @@ uint16_t sy_http_server_port(const struct sy_http_server *s);
 int sy_http_server_adopt(struct sy_http_server *s, uv_os_sock_t fd);
 /* Stops accepting (connections in progress continue). */
 void sy_http_server_stop_accepting(struct sy_http_server *s);
+/* Drain: stops accepting, closes idle keep-alive connections, and answers every request still
+ * to come on an open connection with `Connection: close`, closing it after the response. */
+void sy_http_server_drain(struct sy_http_server *s);
+/* Applies new limits (max_body_bytes, the timeouts, max_conns; zero keeps the default) to new
+ * requests; handler, ud and reuseport are ignored. Call on the server's loop thread. */
+void sy_http_server_set_limits(struct sy_http_server *s, const struct sy_http_server_opts *o);
+/* Replaces the TLS context for connections accepted from now on (existing ones keep theirs, so
+ * a certificate reload drops nothing). NULL is ignored: a listener does not switch between TLS
+ * and plain HTTP. Call on the server's loop thread. */
+void sy_http_server_set_tls(struct sy_http_server *s, struct sy_tls_ctx *tls);
+/* Connections currently open, and whether accepting is paused (EMFILE or max_conns). */
+size_t sy_http_server_open_conns(const struct sy_http_server *s);
 /* Number of requests currently being handled (for draining). */
 size_t sy_http_server_active(const struct sy_http_server *s);
 /* Bytes allocated for request bodies: every connection's buffer plus the server's spare (see

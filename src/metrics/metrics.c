@@ -39,6 +39,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -182,13 +183,22 @@ static void put_double(struct sy_buf *b, double v)
     sy_buf_puts(b, fmt_double(tmp, sizeof tmp, v));
 }
 
-/* Label value escaping: \ -> \\, " -> \", newline -> \n. HELP text escapes only \ and newline. */
+/* Label value escaping: \ -> \\, " -> \", newline -> \n. HELP text escapes only \ and newline.
+ * The exposition format is UTF-8: bytes that are not well-formed UTF-8 become U+FFFD, so a label
+ * value taken from a request can never break a scraper's parse. */
 static void put_escaped(struct sy_buf *b, const char *s, bool quote)
 {
     const char *run = s;
     for (; *s; s++) {
         const char *rep = NULL;
-        if (*s == '\\')
+        if ((unsigned char)*s >= 0x80) {
+            size_t k = sy_utf8_seq_len(s, strlen(s));
+            if (k) {
+                s += k - 1;
+                continue;
+            }
+            rep = "\xef\xbf\xbd";
+        } else if (*s == '\\')
             rep = "\\\\";
         else if (*s == '\n')
             rep = "\\n";

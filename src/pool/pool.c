@@ -56,6 +56,7 @@
  * negative load) and logged once per process.
  */
 #include "pool/pool.h"
+#include "http/tls.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -193,7 +194,20 @@ void sy_pool_unref(struct sy_pool *p)
     for (size_t i = 0; i < p->n; i++)
         sy_endpoint_unref(p->eps[i]);
     free(p->eps);
+    sy_tls_ctx_unref(p->tls);
+    free(p->tls_server_name);
     free(p);
+}
+
+const char *sy_pool_tls_name(const struct sy_pool *p, const struct sy_endpoint *e, char *buf,
+                             size_t cap)
+{
+    uint16_t port;
+    if (p->tls_server_name)
+        snprintf(buf, cap, "%s", p->tls_server_name);
+    else if (sy_parse_hostport(e->address, buf, cap, &port) != 0)
+        snprintf(buf, cap, "%s", e->address);
+    return buf;
 }
 
 static bool valid_hostname(const char *h)
@@ -338,6 +352,19 @@ struct sy_pool *sy_pool_new(const struct sy_config *cfg, const struct sy_pool *o
     atomic_init(&p->refs, 1);
     p->engine = cfg->engine;
     p->eps = sy_xcalloc(cfg->nendpoints ? cfg->nendpoints : 1, sizeof *p->eps);
+    if (cfg->upstream_tls) {
+        char why[700];
+        p->tls =
+            sy_tls_client_ctx_new(cfg->upstream_ca_file, cfg->upstream_tls_verify, why, sizeof why);
+        if (!p->tls) {
+            snprintf(err, errcap, "%s: pool.tls: %s", file, why);
+            goto fail;
+        }
+        if (!cfg->upstream_tls_verify)
+            sy_warn("pool.tls.insecureSkipVerify: model server certificates are not verified");
+        if (cfg->upstream_server_name)
+            p->tls_server_name = sy_xstrdup(cfg->upstream_server_name);
+    }
     for (size_t i = 0; i < cfg->nendpoints; i++) {
         const struct sy_endpoint_config *ec = &cfg->endpoints[i];
         const char *addr = ec->address ? ec->address : "";

@@ -121,12 +121,21 @@ struct sy_endpoint {
     struct sy_endpoint_live live; /* scraped state and model ids, seqlock-protected */
 };
 
+struct sy_tls_ctx; /* http/tls.h */
+
 struct sy_pool {
     _Atomic int refs;         /* reference count */
     struct sy_endpoint **eps; /* owned references */
     size_t n;                 /* endpoint count */
     enum sy_engine engine;    /* which metric names to read */
+    struct sy_tls_ctx *tls;   /* pool.tls: HTTPS to the endpoints, or NULL (owned reference) */
+    char *tls_server_name;    /* pool.tls.serverName, or NULL for each endpoint's host; owned */
 };
+
+/* The name an endpoint's certificate must carry: pool.tls.serverName, else the host of its
+ * address. Writes into buf (NUL-terminated) and returns it. */
+const char *sy_pool_tls_name(const struct sy_pool *p, const struct sy_endpoint *e, char *buf,
+                             size_t cap);
 
 /* Builds a pool from the config, reusing endpoint objects from old (may be NULL) whose address
  * matches, so live state survives a reload. Resolves addresses; returns NULL with a message

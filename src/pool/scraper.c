@@ -228,8 +228,15 @@ static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models
         s->polls->prev = p;
     s->polls = p;
     uv_buf_t b = uv_buf_init(p->req.data, (unsigned)p->req.len);
-    p->up = sy_upstream_send(s->conns, ep->address, (const struct sockaddr *)&ep->addr, &b, 1,
-                             s->timeout_ns, s->timeout_ns, &cbs, p);
+    char tls_name[256];
+    struct sy_upstream_opts o = {.connect_timeout_ns = s->timeout_ns,
+                                 .response_timeout_ns = s->timeout_ns,
+                                 .may_resend = true,
+                                 .tls = s->pool->tls};
+    if (o.tls) /* pool.tls: endpoints speak HTTPS, their metrics too */
+        o.server_name = sy_pool_tls_name(s->pool, ep, tls_name, sizeof tls_name);
+    p->up = sy_upstream_send_opts(s->conns, ep->address, (const struct sockaddr *)&ep->addr, &b, 1,
+                                  &o, &cbs, p);
 }
 
 static void tick(uv_timer_t *t)

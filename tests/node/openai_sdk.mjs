@@ -1,9 +1,12 @@
 // Drives a running gateway with the official OpenAI SDK, streaming and non-streaming.
 // usage: node openai_sdk.mjs BASE_URL   (prints OK and exits 0 when every check passes)
+// OPENAI_API_KEY is sent as the bearer key when set (a gateway with auth.apiKeys); an https
+// BASE_URL trusts NODE_EXTRA_CA_CERTS.
 import OpenAI from "openai";
 
 const baseURL = process.argv[2];
-const client = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0, timeout: 20000 });
+const apiKey = process.env.OPENAI_API_KEY || "unused";
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 20000 });
 
 function assert(cond, msg) {
   if (!cond) {

@@ -65,6 +65,25 @@ static void test_missing_model(void **state)
                      SY_EINVAL);
 }
 
+/* issue 20: a model cut at a NUL would pass the model check as its prefix; any invalid UTF-8
+ * in the body is refused; valid multi-byte text is accepted. */
+static void test_nul_model_and_utf8(void **state)
+{
+    (void)state;
+    struct sy_request r;
+    char err[256];
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m1\\u0000evil\"}", &r, err),
+                     SY_EINVAL);
+    assert_non_null(strstr(err, "NUL"));
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\xff\"}", &r, err), SY_EPARSE);
+    assert_non_null(strstr(err, "UTF-8"));
+    assert_int_equal(
+        parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"\xc0\xaf\"}", &r, err), SY_EPARSE);
+    assert_int_equal(
+        parse(SY_API_COMPLETIONS, "{\"model\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}", &r, err), 0);
+    assert_string_equal(r.model, "caf\xc3\xa9 \xf0\x9f\x98\x80");
+}
+
 static void test_malformed(void **state)
 {
     static const char *bad[] = {
@@ -213,8 +232,8 @@ static size_t prompt_body(char *body, size_t cap, size_t len)
 
 /* Every byte value at every offset of a string spanning three 128-byte blocks: refused exactly
  * when it is a control byte (below 0x20), and '"' or '\\' are refused here too, because what
- * follows them ('a') is neither valid JSON after a string nor a valid escape. Bytes 0x80 and up
- * are accepted (UTF-8 is not validated). */
+ * follows them ('a') is neither valid JSON after a string nor a valid escape. A lone byte 0x80
+ * and up is refused too: the body must be valid UTF-8 (issue 20). */
 static void test_string_scan_every_byte(void **state)
 {
     (void)state;
@@ -225,7 +244,7 @@ static void test_string_scan_every_byte(void **state)
     for (size_t pos = 0; pos < LEN; pos++) {
         for (int b = 0; b < 256; b++) {
             body[n + pos] = (char)b;
-            bool want = b >= 0x20 && b != '"' && b != '\\';
+            bool want = b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
             bool got =
                 sy_request_parse(SY_API_COMPLETIONS, body, n + LEN + 2, &r, err, sizeof err) == 0;
             if (got != want)
@@ -321,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_completions),
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_nul_model_and_utf8),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_unescape),

@@ -139,6 +139,58 @@ static void test_buf_ints(void **state)
     sy_buf_fini(&want);
 }
 
+/* RFC 3629 well-formedness: overlongs, surrogates, values above U+10FFFF and truncated
+ * sequences are refused; the ASCII fast path agrees with the bytewise path at every offset. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"", true},
+        {"plain ascii text", true},
+        {"caf\xc3\xa9", true},
+        {"\xe2\x82\xac", true},
+        {"\xf0\x9f\x98\x80", true},
+        {"\xf4\x8f\xbf\xbf", true},
+        {"\xef\xbb\xbf", true},
+        {"\x80", false},
+        {"\xc3", false},
+        {"\xc0\xaf", false},
+        {"\xc1\xbf", false},
+        {"\xe0\x80\xaf", false},
+        {"\xed\xa0\x80", false},
+        {"\xf0\x8f\xbf\xbf", false},
+        {"\xf4\x90\x80\x80", false},
+        {"\xf5\x80\x80\x80", false},
+        {"\xe2\x82", false},
+        {"\xff", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(sy_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].ok);
+        /* the same bytes behind 0..15 ASCII bytes, so the 8-byte path meets them at every
+         * alignment */
+        char buf[64];
+        for (size_t pad = 0; pad < 16; pad++) {
+            memset(buf, 'a', pad);
+            size_t n = strlen(cases[i].s);
+            memcpy(buf + pad, cases[i].s, n);
+            memset(buf + pad + n, 'b', 9);
+            assert_int_equal(sy_utf8_valid(buf, pad + n + 9), cases[i].ok);
+        }
+    }
+    /* the JSON writer replaces invalid bytes, so its output is always valid UTF-8 */
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_json_str(&b,
+                    "a\xff"
+                    "b\xc3\xa9",
+                    5);
+    assert_string_equal(b.data, "\"a\\ufffdb\xc3\xa9\"");
+    sy_buf_fini(&b);
+}
+
 static void test_strerror(void **state)
 {
     assert_string_equal(sy_strerror(0), "success");
@@ -151,7 +203,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostport), cmocka_unit_test(test_duration),
         cmocka_unit_test(test_size),     cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_strerror), cmocka_unit_test(test_buf_ints),
+        cmocka_unit_test(test_strerror), cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_buf_ints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
