@@ -80,7 +80,8 @@ int sy_sched_models_list(const struct sy_pool *pool, struct sy_buf *out)
         pthread_mutex_unlock(&e->mu);
     }
     free(eps);
-    qsort(ents, nents, sizeof *ents, cmp_entry);
+    if (nents)
+        qsort(ents, nents, sizeof *ents, cmp_entry); /* ents may be NULL when empty */
     if (collected) {
         sy_buf_puts(out, "{\"object\":\"list\",\"data\":[");
         for (size_t j = 0; j < nents; j++) {
