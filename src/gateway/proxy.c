@@ -20,6 +20,11 @@
  *
  * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
  * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain.
+ *
+ * Flow control (src/flow, issue 14): after parsing, flow_admit asks the controller; the request
+ * is scheduled at once, waits (flow_verdict is called on this loop when it leaves the queue:
+ * late binding, scheduled against fresh state), or is refused with 429/503 and
+ * x-llm-d-request-dropped-reason. proxy_free releases the item on every exit path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +66,8 @@ struct proxy {
     int64_t completion_tokens;  /* from usage, -1 unknown */
     int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
     struct sy_buf scores;       /* explanation header value when requested */
+    struct sy_flow_item flow;   /* flow-control admission state (released in proxy_free) */
+    const char *dropped;        /* x-llm-d-request-dropped-reason of a refusal, or NULL */
 };
 
 static void attempt(struct proxy *p);
@@ -212,6 +219,7 @@ static void attempt_end(struct proxy *p, bool ok)
 static void proxy_free(struct proxy *p)
 {
     attempt_end(p, false);
+    sy_flow_release(p->w->gw->flow, &p->flow); /* leaves the queue / ends the admission */
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
     sy_gw_gen_unref(p->gen);
@@ -240,8 +248,11 @@ static void fail_early(struct proxy *p, int status, const char *code, const char
     attempt_end(p, false);
     p->status = status;
     if (p->hreq) {
-        char extra[160];
-        snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
+        char extra[224];
+        int o = snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
+        if (p->dropped && o > 0 && (size_t)o < sizeof extra)
+            snprintf(extra + o, sizeof extra - (size_t)o, "x-llm-d-request-dropped-reason: %s\r\n",
+                     p->dropped);
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
         sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
@@ -426,18 +437,37 @@ static void build_head(struct proxy *p)
     sy_buf_puts(b, "\r\n");
 }
 
+static bool pool_any_ready(struct sy_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(pool->eps[i], &st);
+        if (st.ready)
+            return true;
+    }
+    return false;
+}
+
 static void attempt(struct proxy *p)
 {
     int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
     if (rc != 0) {
-        if (p->ntried > 0)
+        if (p->ntried > 0) {
             fail_early(p, 502, "upstream_unavailable",
                        "no model server could be reached for this request");
-        else
+        } else if (!pool_any_ready(p->gen->pool)) {
+            p->dropped = "rejected-no-endpoints"; /* router: 503 when there is no endpoint */
             fail_early(p, 503, "no_ready_endpoints",
                        "no ready model server is available for this request");
+        } else {
+            p->dropped = "rejected-saturated"; /* router: filters drained the candidates */
+            fail_early(p, 429, "rejected-saturated",
+                       "no model server can take this request now (every candidate was filtered "
+                       "out)");
+        }
         return;
     }
+    sy_flow_picked(p->w->gw->flow, &p->flow); /* the endpoint's in-flight counts it now */
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
     sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
@@ -467,6 +497,43 @@ static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
             return true;
     return false;
 }
+
+/* ---- flow control hook (src/flow): admission before scheduling ---- */
+
+static void flow_refuse(struct proxy *p, enum sy_flow_verdict v)
+{
+    p->dropped = sy_flow_verdict_reason(v);
+    fail_early(p, sy_flow_verdict_status(v), p->dropped, sy_flow_verdict_message(v));
+}
+
+/* Called on this worker's loop when the queued request leaves the queue. */
+static void flow_verdict(void *ud, enum sy_flow_verdict v)
+{
+    struct proxy *p = ud;
+    if (v == SY_FLOW_DISPATCH)
+        attempt(p);
+    else
+        flow_refuse(p, v);
+}
+
+static void flow_admit(struct proxy *p)
+{
+    struct sy_http_req *h = p->hreq;
+    struct sy_flow_item *it = &p->flow;
+    sy_flow_classify(p->w->gw->flow, it, h->header_names, h->header_values, h->nheaders);
+    it->bytes = h->body_len; /* the queued body is what a backlog holds */
+    it->tokens = (int64_t)(h->body_len / 4) + (p->req.max_tokens > 0 ? p->req.max_tokens : 0);
+    it->port = p->w->flow_port;
+    it->cb = flow_verdict;
+    it->ud = p;
+    enum sy_flow_verdict v = sy_flow_admit(p->w->gw->flow, it);
+    if (v == SY_FLOW_DISPATCH)
+        attempt(p);
+    else if (v != SY_FLOW_QUEUED)
+        flow_refuse(p, v);
+}
+
+/* ---- end of flow control hook ---- */
 
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum sy_api_kind kind)
 {
@@ -517,5 +584,5 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         fail_early(p, 404, "model_not_found", msg);
         return;
     }
-    attempt(p);
+    flow_admit(p);
 }

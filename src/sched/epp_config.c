@@ -21,11 +21,15 @@
  *
  * Other top-level keys, decided one by one (docs/scheduler.md keeps the table):
  *   featureGates        [] accepted; haPopulateNonLeaderDatastore ignored with a warning (no
- *                       routing effect: Switchyard has no leader election); flowControl refused
+ *                       routing effect: Switchyard has no leader election); flowControl turns
+ *                       on flow control (src/flow)
+ *   flowControl         left to src/flow (flow_config.c validates it), as are the flow-control
+ *                       plugin types under plugins: (detectors, fairness/ordering/usage policies)
  *   dataLayer           accepted with a warning when it only wires the data-layer plugins that
  *                       Switchyard's pool scraper replaces; discovery/injectDefaults:false refused
- *   flowControl, saturationDetector, parser, requestHandler
- *                       refused: each changes which requests are admitted or how they are read
+ *   saturationDetector (top level, pre-router) refused: use flowControl.saturationDetector
+ *   parser, requestHandler
+ *                       refused: each changes how requests are read
  * Everything else is an error. Every error is one line "FILE:LINE: key.path: reason".
  */
 #include <math.h>
@@ -38,6 +42,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "flow/flow.h"
 #include "prefix/prefix_sched.h"
 #include "sched/internal.h"
 #include "sched/params.h"
@@ -188,6 +193,8 @@ static int load_plugins(struct loader *L, const struct sy_yaml_node *seq)
             snprintf(key, sizeof key, "%s.type", path);
             return lerr(L, it->line, key, "missing");
         }
+        if (sy_flow_is_plugin_type(sy_yaml_str(tn)))
+            continue; /* a flow-control plugin: src/flow/flow_config.c builds it */
         const struct sy_plugin_ops *ops = NULL;
         int rc = resolve_type(L, tn, path, &ops);
         if (rc)
@@ -503,8 +510,7 @@ static int load_feature_gates(struct loader *L, const struct sy_yaml_node *n)
             continue;
         }
         if (!strcmp(g, "flowControl"))
-            return lerr(L, n->items[i]->line, key,
-                        "feature gate 'flowControl' is not supported by Switchyard yet");
+            continue; /* src/flow reads the gate */
         return lerr(L, n->items[i]->line, key, "unknown feature gate '%s'", g);
     }
     return 0;
@@ -646,8 +652,13 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             gates = v;
         } else if (!strcmp(k, "dataLayer")) {
             data = v;
-        } else if (!strcmp(k, "flowControl") || !strcmp(k, "saturationDetector") ||
-                   !strcmp(k, "parser") || !strcmp(k, "requestHandler")) {
+        } else if (!strcmp(k, "flowControl")) {
+            continue; /* validated by src/flow/flow_config.c */
+        } else if (!strcmp(k, "saturationDetector")) {
+            return lerr(L, line, k,
+                        "top-level saturationDetector is the pre-router form; declare the detector "
+                        "under plugins and name it in flowControl.saturationDetector.pluginRef");
+        } else if (!strcmp(k, "parser") || !strcmp(k, "requestHandler")) {
             return lerr(L, line, k,
                         "not supported by Switchyard yet (it changes which requests are admitted "
                         "or how they are parsed); remove it");
