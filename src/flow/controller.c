@@ -92,9 +92,12 @@ struct sy_flow {
     size_t nfair_labels;
     /* metrics (NULL without a registry) */
     struct sy_metrics *m;
-    struct sy_metric_family *qdur, *qdur_epp; /* request_queue_duration_seconds */
-    struct sy_metric *cycle, *cycle_epp;      /* dispatch_cycle_duration_seconds */
-    struct sy_metric_family *reqs;            /* llm_d_epp_flow_control_requests_total */
+    struct sy_metric_family *qdur, *qdur_epp;   /* request_queue_duration_seconds */
+    struct sy_metric *cycle, *cycle_epp;        /* dispatch_cycle_duration_seconds */
+    struct sy_metric_family *reqs;              /* llm_d_epp_flow_control_requests_total */
+    struct sy_flow_item *shed_head, *shed_tail; /* in-flight sheddable requests, oldest first */
+    int64_t evicting;                           /* evictions posted, not yet released */
+    uint64_t evictions;                         /* total */
 };
 
 /* ---- verdicts ---- */
@@ -238,6 +241,12 @@ static void collect(void *ud, struct sy_buf *out)
                   f->cfg && f->cfg->max_bytes != SY_FLOW_UNLIMITED
                       ? (double)f->queued_bytes / (double)f->cfg->max_bytes
                       : 0.0);
+    sy_buf_printf(out,
+                  "# HELP llm_d_epp_flow_control_evictions_total In-flight sheddable requests "
+                  "evicted to make room for higher priorities (enableEviction).\n"
+                  "# TYPE llm_d_epp_flow_control_evictions_total counter\n"
+                  "llm_d_epp_flow_control_evictions_total %llu\n",
+                  (unsigned long long)f->evictions);
     sy_buf_printf(out,
                   "# HELP switchyard_flow_control_unknown_objective_total Requests naming an "
                   "inference objective that is not configured (served at priority 0).\n"
@@ -555,6 +564,59 @@ static void port_unlink(struct sy_flow_item *it)
     it->prev = it->next = NULL;
 }
 
+/* ---- eviction (enableEviction): in-flight sheddable requests make room for waiting ones ---- */
+
+static void shed_add(struct sy_flow *f, struct sy_flow_item *it)
+{
+    if (!f->cfg || !f->cfg->eviction || it->priority >= 0 || it->evictable)
+        return;
+    it->evictable = true;
+    it->enext = NULL;
+    it->eprev = f->shed_tail;
+    if (f->shed_tail)
+        f->shed_tail->enext = it;
+    else
+        f->shed_head = it;
+    f->shed_tail = it;
+}
+
+static void shed_del(struct sy_flow *f, struct sy_flow_item *it)
+{
+    if (!it->evictable)
+        return;
+    if (it->eprev)
+        it->eprev->enext = it->enext;
+    else
+        f->shed_head = it->enext;
+    if (it->enext)
+        it->enext->eprev = it->eprev;
+    else
+        f->shed_tail = it->eprev;
+    it->eprev = it->enext = NULL;
+    it->evictable = false;
+}
+
+/* Dispatch is blocked while a band of priority blocked_prio waits: evict one in-flight request of
+ * lower, negative priority (lowest priority first, then the most recently dispatched: it has
+ * done the least work; llm-d's priority_time ordering). One eviction at a time: the next cycle
+ * runs when the evicted request releases its capacity. */
+static void maybe_evict(struct sy_flow *f, int32_t blocked_prio)
+{
+    if (!f->cfg->eviction || f->evicting > 0)
+        return;
+    struct sy_flow_item *victim = NULL;
+    for (struct sy_flow_item *it = f->shed_tail; it; it = it->eprev)
+        if (it->priority < blocked_prio && (!victim || it->priority < victim->priority))
+            victim = it;
+    if (!victim || victim->state != ST_ACTIVE)
+        return;
+    shed_del(f, victim);
+    f->evicting++;
+    f->evictions++;
+    post(victim, SY_FLOW_EVICTED);
+    victim->port->notify(victim->port->ud);
+}
+
 /* ---- dispatch ---- */
 
 static void saturation_locked(struct sy_flow *f, uint64_t now)
@@ -632,8 +694,10 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
         sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, ticks, ceil);
         for (size_t i = 0; i < n; i++)
             active[i]->tick = ticks[i];
-        if (f->last_sat >= ceil[0])
+        if (f->last_sat >= ceil[0]) {
+            maybe_evict(f, prio[0]);
             break; /* head-of-line blocking keeps strict priority */
+        }
         struct sy_flow_item *it = pick(active[0]);
         if (!it)
             break;
@@ -647,6 +711,7 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
         if (it == self) {
             it->state = ST_ACTIVE;
             it->verdict = SY_FLOW_DISPATCH;
+            shed_add(f, it);
         } else {
             post(it, SY_FLOW_DISPATCH);
             it->port->notify(it->port->ud);
@@ -744,6 +809,9 @@ void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it)
         port_unlink(it);
     }
     it->state = ST_DONE;
+    shed_del(f, it);
+    if (it->verdict == SY_FLOW_EVICTED && it->counted)
+        f->evicting--;
     if (it->counted) {
         it->counted = false;
         f->outstanding--;
@@ -763,8 +831,12 @@ void sy_flow_port_run(struct sy_flow_port *p)
     pthread_mutex_lock(&f->mu);
     struct sy_flow_item *list = p->head;
     p->head = p->tail = NULL;
-    for (struct sy_flow_item *it = list; it; it = it->next)
-        it->state = it->verdict == SY_FLOW_DISPATCH ? ST_ACTIVE : ST_DONE;
+    for (struct sy_flow_item *it = list; it; it = it->next) {
+        it->state =
+            it->verdict == SY_FLOW_DISPATCH || it->verdict == SY_FLOW_EVICTED ? ST_ACTIVE : ST_DONE;
+        if (it->verdict == SY_FLOW_DISPATCH)
+            shed_add(f, it);
+    }
     pthread_mutex_unlock(&f->mu);
     while (list) {
         struct sy_flow_item *it = list;

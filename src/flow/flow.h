@@ -209,6 +209,8 @@ struct sy_flow_item {
     uint64_t key;                           /* ordering key (smaller first) */
     uint64_t seq;                           /* arrival sequence (ties, FCFS) */
     uint64_t slo_ns;                        /* x-slo-ttft-ms in ns, 0 = none */
+    struct sy_flow_item *eprev, *enext;     /* in-flight sheddable list (enableEviction) */
+    bool evictable;                         /* on that list */
     bool counted;                           /* counted as outstanding */
     bool unpicked;                          /* counted in unpicked */
     struct sy_flow_port *port;              /* the worker's mailbox */

@@ -506,12 +506,45 @@ static void flow_refuse(struct proxy *p, enum sy_flow_verdict v)
     fail_early(p, sy_flow_verdict_status(v), p->dropped, sy_flow_verdict_message(v));
 }
 
-/* Called on this worker's loop when the queued request leaves the queue. */
+/* enableEviction: the in-flight sheddable request is killed to make room (429 evicted before
+ * the response began; afterwards the stream ends with an error event, as a broken upstream). */
+static void flow_evict(struct proxy *p)
+{
+    if (p->up) {
+        sy_upstream_cancel(p->up); /* closes the upstream connection: the server cancels */
+        p->up = NULL;
+    }
+    if (!p->began) {
+        flow_refuse(p, SY_FLOW_EVICTED);
+        return;
+    }
+    attempt_end(p, false);
+    if (p->hreq) {
+        p->hreq->on_abort = NULL;
+        p->hreq->on_drain = NULL;
+        if (p->sse) {
+            static const char ev[] = "data: {\"error\":{\"message\":\"request evicted by flow "
+                                     "control to reclaim capacity\",\"type\":\"rate_limit_error\","
+                                     "\"code\":\"evicted\"}}\n\n";
+            sy_http_write(p->hreq, ev, sizeof ev - 1);
+            sy_http_end(p->hreq, true);
+        } else {
+            sy_http_end(p->hreq, false);
+        }
+        p->hreq = NULL;
+    }
+    proxy_finish(p, "evicted");
+}
+
+/* Called on this worker's loop when the queued request leaves the queue (or, dispatched and
+ * sheddable, is evicted). */
 static void flow_verdict(void *ud, enum sy_flow_verdict v)
 {
     struct proxy *p = ud;
     if (v == SY_FLOW_DISPATCH)
         attempt(p);
+    else if (v == SY_FLOW_EVICTED)
+        flow_evict(p);
     else
         flow_refuse(p, v);
 }

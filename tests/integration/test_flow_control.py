@@ -585,6 +585,28 @@ def reload_keeps_the_queue():
 
 
 @test
+def eviction_reclaims_sheddable_capacity():
+    """enableEviction: an in-flight sheddable request is killed (429 evicted) so a waiting
+    interactive one gets its capacity."""
+    s = HeldStub()
+    gw = Gateway([s.address], epp(flow="    enableEviction: true\n"), extra=OBJECTIVES)
+    try:
+        gw.wait_ready()
+        batch = Call(gw.port, "batch", "batch")
+        wait_until(lambda: s.held() == 1, 10, what="batch in flight")
+        inter = Call(gw.port, "inter", "interactive")
+        dropped(batch, 429, "evicted")
+        wait_until(lambda: "inter" in s.arrivals, 10, what="interactive dispatched")
+        check(gw.metric("llm_d_epp_flow_control_evictions_total") == 1, "eviction counted")
+        s.open_all()
+        inter.join(30)
+        check(inter.status == 200, "interactive: %r" % inter.status)
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
 def check_refuses_bad_flow_config():
     cases = [
         ("    maxBytes: lots\n", "flowControl.maxBytes: must be a non-negative Kubernetes quantity"),

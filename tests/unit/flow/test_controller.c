@@ -379,6 +379,34 @@ static void test_reload_keeps_queue(void **state)
     fx_fini(&x);
 }
 
+static void test_eviction(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC "  enableEviction: true\n", true);
+    struct req lo, hi, hi2;
+    assert_int_equal(admit(&x, &lo, "lo", "lo", NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &hi, "hi", "hi", NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 1);
+    assert_int_equal(x.r.last[0], SY_FLOW_EVICTED);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_EVICTED), 429);
+    assert_string_equal(sy_flow_verdict_reason(SY_FLOW_EVICTED), "evicted");
+    finish(&x, &lo); /* the evicted request ends: hi gets its capacity */
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "hi");
+    /* a non-sheddable request in flight is never evicted */
+    assert_int_equal(admit(&x, &hi2, "hi2", "hi", NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 2);
+    finish(&x, &hi);
+    assert_string_equal(x.r.order[1], "hi2");
+    sy_flow_release(x.f, &hi2.it);
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_reload_keeps_queue),
+        cmocka_unit_test(test_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
