@@ -180,11 +180,16 @@ def gateway(binary, sim_ports, mode, seqs, workdir):
              "  plugins:\n  - type: queue-scorer\n  - type: kv-cache-utilization-scorer\n"
              "  - type: max-score-picker\n")
     if mode == "flow":
+        # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
+        # keeps the top of it for the interactive band (ceilings 1.0 / 0.875 / 0.75 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.75}}\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: 60s\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
+                 "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
+                 "    usageLimitPolicyPluginRef: hold\n"
                  "    saturationDetector: {pluginRef: cd}\n" % seqs)
     path = os.path.join(workdir, "gw-%s.yaml" % mode)
     with open(path, "w") as f:
@@ -217,9 +222,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="sy-flow-bench-")
-    base = free_ports(1)[0]
-    sim_ports = list(range(base, base + a.replicas))
-    sim = subprocess.Popen([a.bin, "sim", "--port", str(base), "--replicas", str(a.replicas),
+    sim_ports = free_ports(a.replicas)
+    sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
                             str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,12 +12,13 @@
  *                      any -release-> DONE (leaves its list; outstanding/unpicked given back)
  *
  * Dispatch cycle (dispatch_locked), run after every admit, every release and every tick:
- *   repeat: sat = detector(pool, outstanding, unpicked); ceilings = usage policy over the active
- *   bands; take the highest non-empty band; if sat >= its ceiling, stop (head-of-line blocking
- *   keeps strict priority); else take an item (fairness picks the flow, ordering the item) and
- *   hand it to its worker. outstanding counts the request until its release, so the concurrency
- *   detector sees what the gateway itself just sent (no waiting for a scrape); unpicked counts it
- *   until its endpoint counts it (utilization detector's correction).
+ *   repeat: sat = detector(pool, outstanding, unpicked); ceilings = usage policy over the bands
+ *   the registry holds (configured, or created by traffic; an idle band keeps its rank, so its
+ *   headroom stays reserved); take the highest non-empty band; if sat >= its ceiling, stop
+ *   (head-of-line blocking keeps strict priority); else take an item (fairness picks the flow,
+ * ordering the item) and hand it to its worker. outstanding counts the request until its release,
+ * so the concurrency detector sees what the gateway itself just sent (no waiting for a scrape);
+ * unpicked counts it until its endpoint counts it (utilization detector's correction).
  *
  * Refusals: capacity (global or band maxRequests/maxBytes) 429 rejected-saturated; TTL 429
  * rejected-ttl-expired; no ready endpoint for noEndpointRequestTTL 503 rejected-no-endpoints;
@@ -97,7 +98,10 @@ struct sy_flow {
     struct sy_metric_family *reqs;              /* llm_d_epp_flow_control_requests_total */
     struct sy_flow_item *shed_head, *shed_tail; /* in-flight sheddable requests, oldest first */
     int64_t evicting;                           /* evictions posted, not yet released */
-    uint64_t evictions;                         /* total */
+    int32_t *s_prio;                            /* dispatch scratch, nbands entries each */
+    uint64_t *s_ticks;
+    double *s_ceil;
+    uint64_t evictions; /* total */
 };
 
 /* ---- verdicts ---- */
@@ -309,6 +313,9 @@ void sy_flow_free(struct sy_flow *f)
     for (size_t i = 0; i < f->nbands; i++)
         band_free(f->bands[i]);
     free(f->bands);
+    free(f->s_prio);
+    free(f->s_ticks);
+    free(f->s_ceil);
     for (size_t i = 0; i < f->nfair_labels; i++)
         free(f->fair_labels[i]);
     free(f->fair_labels);
@@ -320,6 +327,7 @@ void sy_flow_free(struct sy_flow *f)
 }
 
 static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item *self);
+static struct band *band_get(struct sy_flow *f, int32_t prio, bool create);
 
 void sy_flow_configure(struct sy_flow *f, struct sy_flow_config *cfg, struct sy_pool *pool)
 {
@@ -333,6 +341,8 @@ void sy_flow_configure(struct sy_flow *f, struct sy_flow_config *cfg, struct sy_
         b->cfg = *sy_flow_band_for(cfg, b->priority);
         b->cfg.priority = b->priority;
     }
+    for (size_t i = 0; i < cfg->nbands; i++) /* configured bands exist from the start */
+        band_get(f, cfg->bands[i].priority, true);
     dispatch_locked(f, sy_now_ns(), NULL);
     pthread_mutex_unlock(&f->mu);
     sy_flow_config_free(old);
@@ -443,6 +453,9 @@ static struct band *band_get(struct sy_flow *f, int32_t prio, bool create)
     b->cfg = *sy_flow_band_for(f->cfg, prio);
     b->cfg.priority = prio;
     f->bands = sy_xrealloc(f->bands, (f->nbands + 1) * sizeof *f->bands);
+    f->s_prio = sy_xrealloc(f->s_prio, (f->nbands + 1) * sizeof *f->s_prio);
+    f->s_ticks = sy_xrealloc(f->s_ticks, (f->nbands + 1) * sizeof *f->s_ticks);
+    f->s_ceil = sy_xrealloc(f->s_ceil, (f->nbands + 1) * sizeof *f->s_ceil);
     memmove(f->bands + i + 1, f->bands + i, (f->nbands - i) * sizeof *f->bands);
     f->bands[i] = b;
     f->nbands++;
@@ -672,33 +685,34 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
     if (!f->cfg || !f->cfg->enabled || f->queued == 0)
         return;
     uint64_t t0 = now;
-    int32_t prio[SY_FLOW_MAX_BANDS];
-    uint64_t ticks[SY_FLOW_MAX_BANDS];
-    double ceil[SY_FLOW_MAX_BANDS];
-    struct band *active[SY_FLOW_MAX_BANDS];
+    int32_t *prio = f->s_prio;
+    uint64_t *ticks = f->s_ticks;
+    double *ceil = f->s_ceil;
+    struct band **active = f->bands;
     size_t budget = (size_t)f->queued;
     while (f->queued > 0 && budget-- > 0) {
         saturation_locked(f, now);
         if (f->last_ready == 0)
             break; /* nothing to send to: the no-endpoint TTL runs */
-        size_t n = 0;
-        for (size_t i = 0; i < f->nbands && n < SY_FLOW_MAX_BANDS; i++)
-            if (f->bands[i]->n) {
-                active[n] = f->bands[i];
-                prio[n] = f->bands[i]->priority;
-                ticks[n] = f->bands[i]->tick;
-                n++;
-            }
-        if (n == 0)
+        /* the usage policy sees every band the registry holds (configured bands and those
+         * created by traffic), so a band that is empty right now keeps its headroom */
+        size_t n = f->nbands, top = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            if (f->bands[i]->n && top == SIZE_MAX)
+                top = i;
+            prio[i] = f->bands[i]->priority;
+            ticks[i] = f->bands[i]->tick;
+        }
+        if (top == SIZE_MAX)
             break;
         sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, ticks, ceil);
         for (size_t i = 0; i < n; i++)
             active[i]->tick = ticks[i];
-        if (f->last_sat >= ceil[0]) {
-            maybe_evict(f, prio[0]);
+        if (f->last_sat >= ceil[top]) {
+            maybe_evict(f, prio[top]);
             break; /* head-of-line blocking keeps strict priority */
         }
-        struct sy_flow_item *it = pick(active[0]);
+        struct sy_flow_item *it = pick(active[top]);
         if (!it)
             break;
         unqueue(f, it);

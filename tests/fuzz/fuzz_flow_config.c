@@ -30,9 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!root)
         return 0;
     err[0] = '\0';
-    struct sy_flow_config *c =
-        sy_flow_config_new(sy_yaml_get(root, "inferenceObjectives"), "fuzz.yaml", root,
-                           "fuzz.yaml", err, sizeof err);
+    struct sy_flow_config *c = sy_flow_config_new(sy_yaml_get(root, "inferenceObjectives"),
+                                                  "fuzz.yaml", root, "fuzz.yaml", err, sizeof err);
     if (c) {
         if (c->nbands > SY_FLOW_MAX_BANDS || c->nobjectives > SY_FLOW_MAX_OBJECTIVES ||
             c->ttl_ns == 0 || c->no_endpoint_ttl_ns == 0 || c->band_default.max_requests == 0)

@@ -407,6 +407,32 @@ static void test_eviction(void **state)
     fx_fini(&x);
 }
 
+static void test_holdback_reserves_headroom(void **state)
+{
+    /* priority-holdback (rank): bands 10 and 0 -> ceilings 1.0 and 0.5; maxConcurrency 4: band 0
+     * stops at 2 in flight even while band 10 is empty, so an interactive request finds room */
+    struct fx x;
+    fx_init(&x,
+            "featureGates: [flowControl]\nplugins:\n- type: concurrency-detector\n  name: cd\n"
+            "  parameters: {maxConcurrency: 4}\n- type: priority-holdback-policy\n  name: h\n"
+            "  parameters: {minCeiling: 0.5}\n" FC "  usageLimitPolicyPluginRef: h\n"
+            "  priorityBands:\n  - {priority: 10}\n  - {priority: 0}\n",
+            true);
+    struct req s[4], hi;
+    assert_int_equal(admit(&x, &s[0], "s0", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &s[1], "s1", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &s[2], "s2", NULL, NULL, 1), SY_FLOW_QUEUED); /* 2/4 >= 0.5 */
+    assert_int_equal(admit(&x, &s[3], "s3", NULL, NULL, 1), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &hi, "hi", "hi", NULL, 1), SY_FLOW_DISPATCH); /* headroom */
+    finish(&x, &s[0]);
+    assert_int_equal(x.r.n, 0); /* 2/4 in flight again: still at band 0's ceiling */
+    finish(&x, &hi);
+    assert_int_equal(x.r.n, 1);
+    for (int i = 1; i < 4; i++)
+        sy_flow_release(x.f, &s[i].it);
+    fx_fini(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_reload_keeps_queue),
         cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_holdback_reserves_headroom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
