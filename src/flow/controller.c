@@ -883,8 +883,11 @@ static void sweep_locked(struct sy_flow *f, uint64_t now)
                     v = SY_FLOW_REJECT_NO_ENDPOINTS;
                 else if (!no_eps && age >= c->ttl_ns)
                     v = SY_FLOW_REJECT_TTL;
-                if (v == SY_FLOW_DISPATCH)
+                if (v == SY_FLOW_DISPATCH) {
+                    if (bd->cfg.ordering == SY_FLOW_ORDER_FCFS)
+                        break; /* arrival order: the rest of this flow is younger */
                     continue;
+                }
                 bool last = q->n == 1;
                 unqueue(f, it); /* may free q when it empties */
                 observe_wait(f, it, outcome_for(v), now);
