@@ -204,7 +204,7 @@ def gateway(binary, sim_ports, mode, seqs, workdir):
 def report(mode, stats, seconds, hwm):
     print("\n== %s  (gateway peak RSS %.1f MiB)" % (mode, hwm / 1024.0))
     print("%-12s %6s %9s %9s %9s %8s %6s  %s" % ("flow", "sent", "TTFT p50", "TTFT p99",
-                                                   "E2E p50", "req/s", "lost", "refused"))
+                                                   "E2E p50", "done/s", "lost", "refused"))
     for name, st in stats.items():
         print("%-12s %6d %8.0fms %8.0fms %8.0fms %8.2f %6d  %s" % (
             name, st["sent"], pct(st["ttft"], 50) * 1e3, pct(st["ttft"], 99) * 1e3,

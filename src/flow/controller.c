@@ -747,8 +747,8 @@ enum sy_flow_verdict sy_flow_admit(struct sy_flow *f, struct sy_flow_item *it)
     enum sy_flow_verdict v = SY_FLOW_DISPATCH;
     struct sy_flow_config *c = f->cfg;
     it->enq_ns = now;
-    if (f->shutting) {
-        v = SY_FLOW_REJECT_SHUTDOWN;
+    if (f->shutting && c && c->enabled) {
+        v = SY_FLOW_REJECT_SHUTDOWN; /* without the gate, draining is the gateway's own */
         goto out;
     }
     if (!c || !c->enabled) {
@@ -810,10 +810,8 @@ void sy_flow_picked(struct sy_flow *f, struct sy_flow_item *it)
 
 void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it)
 {
-    if (it->state == ST_IDLE || it->state == ST_DONE) {
-        if (!it->counted && !it->unpicked)
-            return;
-    }
+    if (!it->port)
+        return; /* never admitted (e.g. refused before admission): holds nothing */
     uint64_t now = sy_now_ns();
     pthread_mutex_lock(&f->mu);
     if (it->state == ST_QUEUED) {
@@ -912,7 +910,7 @@ void sy_flow_tick(struct sy_flow *f)
             sweep_locked(f, now);
         }
         dispatch_locked(f, now, NULL);
-    } else if (f->cfg && f->pool) {
+    } else if (f->cfg && f->cfg->enabled && f->pool) {
         saturation_locked(f, now); /* keeps the saturation gauge fresh */
     }
     pthread_mutex_unlock(&f->mu);
