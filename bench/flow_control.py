@@ -181,10 +181,10 @@ def gateway(binary, sim_ports, mode, seqs, workdir):
              "  - type: max-score-picker\n")
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
-        # keeps the top of it for the interactive band (ceilings 1.0 / 0.875 / 0.75 by rank)
+        # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.75}}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.5}}\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: 60s\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
