@@ -223,8 +223,8 @@ struct sy_flow_item {
 void sy_flow_classify(struct sy_flow *f, struct sy_flow_item *it, const struct sy_str *names,
                       const struct sy_str *values, size_t n);
 
-/* Creates the controller (gateway lifetime). notify(notify_ud) is called from any thread after
- * something was posted to a port; the owner then calls sy_flow_port_run on that port's loop. */
+/* Creates the controller (gateway lifetime); metrics may be NULL (no metrics). Free with
+ * sy_flow_free once no request holds an item. */
 struct sy_flow *sy_flow_new(struct sy_metrics *metrics);
 void sy_flow_free(struct sy_flow *f);
 /* Swaps in a new configuration (takes ownership) and pool (takes a reference). Queued requests
@@ -232,6 +232,9 @@ void sy_flow_free(struct sy_flow *f);
 void sy_flow_configure(struct sy_flow *f, struct sy_flow_config *cfg, struct sy_pool *pool);
 bool sy_flow_enabled(struct sy_flow *f);
 
+/* A port is one worker loop's mailbox: notify(ud) is called, from any thread and under the
+ * controller's lock (it must only wake the loop, e.g. uv_async_send), after a verdict was posted;
+ * the loop then calls sy_flow_port_run. */
 typedef void sy_flow_notify_fn(void *ud);
 struct sy_flow_port *sy_flow_port_new(struct sy_flow *f, sy_flow_notify_fn *notify, void *ud);
 void sy_flow_port_free(struct sy_flow_port *p);
