@@ -15,7 +15,7 @@ gateway's peak RSS (VmHWM) and requests lost without a status (must be 0). The t
 compares the interactive TTFT p99 under overload with its value on the idle fleet.
 
     python3 bench/flow_control.py [--bin build/switchyard] [--replicas 2] [--seqs 8]
-                                  [--load 2.0] [--seconds 20] [--seed 1]
+                                  [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
 """
 import argparse
 import asyncio
@@ -220,7 +220,11 @@ def main():
     ap.add_argument("--load", type=float, default=2.0, help="offered load / capacity")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--long-words", type=int, default=1200,
+                    help="prompt words of the standard and batch flows")
     a = ap.parse_args()
+    for i in (1, 2):
+        FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
     work = tempfile.mkdtemp(prefix="sy-flow-bench-")
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
