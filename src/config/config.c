@@ -753,6 +753,16 @@ static int f_scheduler_file(struct loader *L, const struct sy_yaml_node *k,
     return 0;
 }
 
+/* inferenceObjectives: kept as a subtree; src/flow validates it (so --check does too). */
+static int f_inference_objectives(struct loader *L, const struct sy_yaml_node *k,
+                                  const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_SEQUENCE)
+        return expected(L, v, "a list of {name, priority}");
+    L->cfg->inference_objectives = v;
+    return 0;
+}
+
 static const struct field root_fields[] = {
     {"listen", f_listen},
     {"admin", f_admin},
@@ -767,6 +777,7 @@ static const struct field root_fields[] = {
     {"tls", f_tls},
     {"scheduler", f_scheduler},
     {"schedulerFile", f_scheduler_file},
+    {"inferenceObjectives", f_inference_objectives},
 };
 
 /* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */

@@ -95,6 +95,8 @@ struct sy_config {
     /* file the scheduler section came from (for messages): the resolved schedulerFile path, else
      * a copy of file; owned */
     char *scheduler_file;
+    /* inferenceObjectives: [{name, priority}] (validated by src/flow); NULL when absent */
+    const struct sy_yaml_node *inference_objectives;
 };
 
 /* Loads and validates FILE. Returns a config with refs == 1, or NULL with the first error in err

@@ -78,7 +78,18 @@ struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *o
             return NULL;
         }
     }
+    struct sy_flow_config *fc =
+        sy_flow_config_new(cfg->inference_objectives, cfg->file, cfg->scheduler,
+                           cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err, errcap);
+    if (!fc) {
+        sy_tls_ctx_unref(tls);
+        sy_sched_free(sched);
+        sy_pool_unref(pool);
+        sy_config_unref(cfg);
+        return NULL;
+    }
     struct sy_gw_gen *g = SY_NEW(struct sy_gw_gen);
+    g->flow_cfg = fc;
     g->tls = tls;
     atomic_init(&g->refs, 1);
     g->cfg = cfg;
@@ -103,6 +114,7 @@ void sy_gw_gen_unref(struct sy_gw_gen *g)
         return;
     sy_sched_free(g->sched);
     sy_tls_ctx_unref(g->tls);
+    sy_flow_config_free(g->flow_cfg);
     sy_pool_unref(g->pool);
     sy_config_unref(g->cfg);
     free(g);
@@ -202,6 +214,8 @@ static void worker_wake(uv_async_t *a)
         sy_upstream_pool_set_idle_timeout(w->upstreams, g->cfg->idle_timeout_ns);
         sy_gw_gen_unref(g);
     }
+    if (w->flow_port)
+        sy_flow_port_run(w->flow_port); /* flow-control verdicts posted for this loop */
     if (atomic_load(&w->drain) && w->server)
         sy_http_server_drain(w->server);
     if (atomic_load(&w->stop)) {
@@ -222,6 +236,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Flow control posted a verdict for this worker: wake its loop. */
+static void flow_notify(void *ud)
+{
+    struct sy_gw_worker *w = ud;
+    if (!atomic_load(&w->stop))
+        uv_async_send(&w->wake);
+}
+
 static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
                        const struct sy_config *cfg, uint16_t port, char *err, size_t errcap)
 {
@@ -230,6 +252,7 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->wake, worker_wake);
     w->wake.data = w;
+    w->flow_port = sy_flow_port_new(gw->flow, flow_notify, w);
     w->upstreams = sy_upstream_pool_new(&w->loop, cfg->idle_timeout_ns, 64);
     struct sy_http_server_opts o = client_opts(cfg, w->max_conns);
     o.tls = gw->gen->tls;
@@ -288,6 +311,8 @@ static void reload(struct sy_gateway *gw)
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
     sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    sy_flow_configure(gw->flow, g->flow_cfg, g->pool); /* queued requests stay */
+    g->flow_cfg = NULL;
     atomic_store(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     atomic_store(&gw->auth_on, g->cfg->napi_keys > 0);
     /* client limits and timeouts apply to requests that start after the reload */
@@ -329,6 +354,8 @@ static void finish(struct sy_gateway *gw)
     }
     uv_timer_stop(&gw->drain_timer);
     uv_close((uv_handle_t *)&gw->drain_timer, NULL);
+    uv_timer_stop(&gw->flow_timer);
+    uv_close((uv_handle_t *)&gw->flow_timer, NULL);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->sighup, NULL);
@@ -362,6 +389,8 @@ static void on_term(uv_signal_t *s, int signum)
     }
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
     gw->drain_deadline_ns = sy_now_ns() + g->cfg->drain_timeout_ns;
+    /* queued requests may still dispatch for half the drain bound, then get 503 */
+    sy_flow_shutdown(gw->flow, sy_now_ns() + g->cfg->drain_timeout_ns / 2);
     sy_gw_gen_unref(g);
     sy_info("%s: draining (no new connections; in-flight requests finish within the drain "
             "timeout)",
@@ -372,6 +401,12 @@ static void on_term(uv_signal_t *s, int signum)
     }
     /* The admin listener stays up until exit: /health answers 503 while draining. */
     uv_timer_start(&gw->drain_timer, drain_check, 0, 20);
+}
+
+static void flow_tick(uv_timer_t *t)
+{
+    struct sy_gateway *gw = t->data;
+    sy_flow_tick(gw->flow);
 }
 
 static void on_hup(uv_signal_t *s, int signum)
@@ -449,6 +484,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
     atomic_init(&gw->auth_on, g->cfg->napi_keys > 0);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
     gw->pdm = sy_disagg_metrics_new(gw->metrics);
+    gw->flow = sy_flow_new(gw->metrics);
+    sy_flow_configure(gw->flow, g->flow_cfg, g->pool);
+    g->flow_cfg = NULL;
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_token_vllm_metrics_collect, NULL);
@@ -495,6 +533,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
     uv_signal_start(&gw->sighup, on_hup, SIGHUP);
     uv_timer_init(loop, &gw->drain_timer);
     gw->drain_timer.data = gw;
+    uv_timer_init(loop, &gw->flow_timer);
+    gw->flow_timer.data = gw;
+    uv_timer_start(&gw->flow_timer, flow_tick, 5, 5);
 
     for (int i = 0; i < gw->nworkers; i++)
         pthread_create(&gw->workers[i].thread, NULL, worker_main, &gw->workers[i]);
@@ -515,6 +556,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
     }
     uv_loop_close(loop);
     sy_gw_gen_unref(gw->gen);
+    for (int i = 0; i < gw->nworkers; i++)
+        sy_flow_port_free(gw->workers[i].flow_port);
+    sy_flow_free(gw->flow);
     sy_gw_metrics_free(gw->m);
     sy_disagg_metrics_free(gw->pdm);
     sy_metrics_free(gw->metrics);

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "flow/flow.h"
 #include "http/client.h"
 #include "http/busypoll.h"
 #include "http/server.h"
@@ -30,12 +31,13 @@
 #include "sched/sched.h"
 
 struct sy_gw_gen {
-    _Atomic int refs;           /* reference count */
-    struct sy_config *cfg;      /* owned reference */
-    struct sy_pool *pool;       /* owned reference */
-    struct sy_scheduler *sched; /* owned */
-    uint64_t id;                /* generation number (1 = initial config) */
-    struct sy_tls_ctx *tls;     /* tls.certFile/keyFile loaded, or NULL (owned reference) */
+    _Atomic int refs;                /* reference count */
+    struct sy_config *cfg;           /* owned reference */
+    struct sy_pool *pool;            /* owned reference */
+    struct sy_scheduler *sched;      /* owned */
+    uint64_t id;                     /* generation number (1 = initial config) */
+    struct sy_flow_config *flow_cfg; /* flow control config until handed to the controller */
+    struct sy_tls_ctx *tls;          /* tls.certFile/keyFile loaded, or NULL (owned reference) */
 };
 
 struct proxy; /* proxy.c */
@@ -55,6 +57,7 @@ struct sy_gw_worker {
     size_t max_conns;                   /* limits.maxConnectionsPerWorker as resolved */
     struct proxy *proxies;              /* requests being proxied (proxy.c's list) */
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
+    struct sy_flow_port *flow_port;     /* flow control verdicts for this loop (src/flow) */
 };
 
 struct sy_gw_metrics;     /* gw_metrics.c */
@@ -85,6 +88,8 @@ struct sy_gateway {
     _Atomic uint64_t reloads_ok;         /* successful reloads */
     _Atomic uint64_t reloads_failed;     /* refused reloads */
     int exit_code;                       /* process exit status */
+    struct sy_flow *flow;                /* flow controller (admission, queues; src/flow) */
+    uv_timer_t flow_timer;               /* its periodic TTL sweep and dispatch */
 };
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */

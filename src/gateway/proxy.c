@@ -33,6 +33,12 @@
  * leg's body; the decode answer goes through sy_disagg_filter. A decode failure before the first
  * byte retries through attempt(), so a retry always gets a fresh prefill leg. The prefill leg's
  * in-flight count is the exchange's own; the decode endpoint's is the attempt's, as above.
+ *
+ * Flow control (src/flow, issue 14): after parsing, flow_admit asks the controller; the request
+ * is scheduled at once, waits (flow_verdict is called on this loop when it leaves the queue:
+ * late binding, scheduled against fresh state), or is refused with 429/503 and
+ * x-llm-d-request-dropped-reason. proxy_free releases the item on every exit path. A request
+ * let through goes to schedule_first: the pre-scheduling steps (pretokenize.c), then attempt().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +90,8 @@ struct proxy {
     struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
     unsigned resends;           /* sends the upstream client repeated (count as attempts) */
     struct proxy *next, *prev;  /* the worker's list (sy_gw_proxy_cut_all) */
+    struct sy_flow_item flow;   /* flow-control admission state (released in proxy_free) */
+    const char *dropped;        /* x-llm-d-request-dropped-reason of a refusal, or NULL */
 };
 
 static void attempt(struct proxy *p);
@@ -252,6 +260,7 @@ static void proxy_free(struct proxy *p)
     if (p->next)
         p->next->prev = p->prev;
     attempt_end(p, false);
+    sy_flow_release(p->w->gw->flow, &p->flow); /* leaves the queue / ends the admission */
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
     sy_gw_pretok_free(p->pt); /* cancels a pending step; before the generation goes */
@@ -283,8 +292,11 @@ static void fail_early(struct proxy *p, int status, const char *code, const char
     attempt_end(p, false);
     p->status = status;
     if (p->hreq) {
-        char extra[160];
-        snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
+        char extra[224];
+        int o = snprintf(extra, sizeof extra, "x-request-id: %s\r\n", p->reqid);
+        if (p->dropped && o > 0 && (size_t)o < sizeof extra)
+            snprintf(extra + o, sizeof extra - (size_t)o, "x-llm-d-request-dropped-reason: %s\r\n",
+                     p->dropped);
         p->hreq->on_abort = NULL;
         p->hreq->on_drain = NULL;
         if (p->req.kind == SY_API_MESSAGES) { /* Anthropic-shaped error for /v1/messages */
@@ -574,11 +586,12 @@ static void send_upstream(struct proxy *p, uv_buf_t *body, size_t nbody, size_t 
 
 /* ---- P/D call-outs (src/disagg runs the exchange) ---- */
 
-/* A client that shuts down its write side while the prefill leg runs is taken as gone (issue 13:
- * its leaving cancels the prefill and decode never starts). Elsewhere a half-close is served
- * (http/server.c): the gateway only learns that such a client is really gone from a failed write,
- * and during the prefill leg there is nothing to write yet. */
-static bool pd_peer_eof(struct sy_http_req *req)
+/* A client that shuts down its write side while its request waits inside the gateway (a P/D
+ * prefill leg, a flow-control queue) is taken as gone: issue 13 wants its leaving to cancel the
+ * prefill so that decode never starts, issue 14 wants it out of the queue. Elsewhere a half-close
+ * is served (http/server.c): the gateway learns that such a client is really gone from a failed
+ * write, and while the request waits there is nothing to write yet. */
+static bool gone_on_eof(struct sy_http_req *req)
 {
     (void)req;
     return true;
@@ -644,8 +657,19 @@ static void pd_start(struct proxy *p)
         p->dx = sy_disagg_new(&h);
     }
     p->pd = true;
-    p->hreq->on_peer_eof = pd_peer_eof;
+    p->hreq->on_peer_eof = gone_on_eof;
     sy_disagg_start(p->dx, &p->res);
+}
+
+static bool pool_any_ready(struct sy_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(pool->eps[i], &st);
+        if (st.ready)
+            return true;
+    }
+    return false;
 }
 
 static void attempt(struct proxy *p)
@@ -657,14 +681,22 @@ static void attempt(struct proxy *p)
         return;
     }
     if (rc != 0) {
-        if (p->ntried > 0)
+        if (p->ntried > 0) {
             fail_early(p, 502, "upstream_unavailable",
                        "no model server could be reached for this request");
-        else
+        } else if (!pool_any_ready(p->gen->pool)) {
+            p->dropped = "rejected-no-endpoints"; /* router: 503 when there is no endpoint */
             fail_early(p, 503, "no_ready_endpoints",
                        "no ready model server is available for this request");
+        } else {
+            p->dropped = "rejected-saturated"; /* router: filters drained the candidates */
+            fail_early(p, 429, "rejected-saturated",
+                       "no model server can take this request now (every candidate was filtered "
+                       "out)");
+        }
         return;
     }
+    sy_flow_picked(p->w->gw->flow, &p->flow); /* the endpoint's in-flight counts it now */
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
     sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
@@ -703,6 +735,89 @@ static bool any_endpoint_serves(struct sy_pool *pool, const char *model)
             return true;
     return false;
 }
+
+/* A request admitted by flow control: the steps before scheduling (token ids from the model
+ * server, a burst window), then the first attempt. */
+static void schedule_first(struct proxy *p)
+{
+    if (sy_gw_pretok_start(p->w, p->gen, &p->req, pretok_done, p, &p->pt))
+        return; /* pretok_done schedules once the token ids / burst window are in */
+    attempt(p);
+}
+
+/* ---- flow control hook (src/flow): admission before scheduling ---- */
+
+static void flow_refuse(struct proxy *p, enum sy_flow_verdict v)
+{
+    p->dropped = sy_flow_verdict_reason(v);
+    fail_early(p, sy_flow_verdict_status(v), p->dropped, sy_flow_verdict_message(v));
+}
+
+/* enableEviction: the in-flight sheddable request is killed to make room (429 evicted before
+ * the response began; afterwards the stream ends with an error event, as a broken upstream). */
+static void flow_evict(struct proxy *p)
+{
+    if (p->up) {
+        sy_upstream_cancel(p->up); /* closes the upstream connection: the server cancels */
+        p->up = NULL;
+    }
+    if (!p->began) {
+        flow_refuse(p, SY_FLOW_EVICTED);
+        return;
+    }
+    attempt_end(p, false);
+    if (p->hreq) {
+        p->hreq->on_abort = NULL;
+        p->hreq->on_drain = NULL;
+        if (p->sse && p->chunked_out) {
+            static const char ev[] = "data: {\"error\":{\"message\":\"request evicted by flow "
+                                     "control to reclaim capacity\",\"type\":\"rate_limit_error\","
+                                     "\"code\":\"evicted\"}}\n\n";
+            sy_http_write(p->hreq, ev, sizeof ev - 1);
+            sy_http_end(p->hreq, true);
+        } else {
+            sy_http_end(p->hreq, false);
+        }
+        p->hreq = NULL;
+    }
+    proxy_finish(p, "evicted");
+}
+
+/* Called on this worker's loop when the queued request leaves the queue (or, dispatched and
+ * sheddable, is evicted). */
+static void flow_verdict(void *ud, enum sy_flow_verdict v)
+{
+    struct proxy *p = ud;
+    if (p->hreq)
+        p->hreq->on_peer_eof = NULL; /* out of the queue: a half-close is served again */
+    if (v == SY_FLOW_DISPATCH)
+        schedule_first(p);
+    else if (v == SY_FLOW_EVICTED)
+        flow_evict(p);
+    else
+        flow_refuse(p, v);
+}
+
+static void flow_admit(struct proxy *p)
+{
+    struct sy_http_req *h = p->hreq;
+    struct sy_flow_item *it = &p->flow;
+    sy_flow_classify(p->w->gw->flow, it, h->header_names, h->header_values, h->nheaders);
+    it->bytes = h->body_len; /* the queued body is what a backlog holds */
+    it->tokens = (int64_t)(h->body_len / 4) + (p->req.max_tokens > 0 ? p->req.max_tokens : 0);
+    it->port = p->w->flow_port;
+    it->cb = flow_verdict;
+    it->ud = p;
+    enum sy_flow_verdict v = sy_flow_admit(p->w->gw->flow, it);
+    if (v == SY_FLOW_QUEUED)
+        h->on_peer_eof = gone_on_eof; /* a client leaving the queue is noticed */
+    if (v == SY_FLOW_DISPATCH)
+        schedule_first(p);
+    else if (v != SY_FLOW_QUEUED)
+        flow_refuse(p, v);
+}
+
+/* ---- end of flow control hook ---- */
 
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum sy_api_kind kind)
 {
@@ -760,9 +875,7 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
         fail_early(p, 404, "model_not_found", msg);
         return;
     }
-    if (sy_gw_pretok_start(w, p->gen, &p->req, pretok_done, p, &p->pt))
-        return; /* pretok_done schedules once the token ids / burst window are in */
-    attempt(p);
+    flow_admit(p);
 }
 
 void sy_gw_proxy_cut_all(struct sy_gw_worker *w)

@@ -21,13 +21,16 @@
  *
  * Other top-level keys, decided one by one (docs/scheduler.md keeps the table):
  *   featureGates        [] accepted; haPopulateNonLeaderDatastore ignored with a warning (no
- *                       routing effect: Switchyard has no leader election); flowControl refused
+ *                       routing effect: Switchyard has no leader election); flowControl turns
+ *                       on flow control (src/flow)
+ *   flowControl         left to src/flow (flow_config.c validates it), as are the flow-control
+ *                       plugin types under plugins: (detectors, fairness/ordering/usage policies)
  *   dataLayer           accepted with a warning when it only wires the data-layer plugins that
  *                       Switchyard's pool scraper replaces; discovery/injectDefaults:false refused
  *   parser, requestHandler
  *                       the request parsers (parsers.c); without them llm-d's defaults
- *   flowControl, saturationDetector
- *                       refused: each changes which requests are admitted
+ *   flowControl         validated by src/flow/flow_config.c
+ *   saturationDetector (top level, pre-router) refused: use flowControl.saturationDetector
  * Everything else is an error. Every error is one line "FILE:LINE: key.path: reason".
  */
 #include <math.h>
@@ -40,6 +43,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "flow/flow.h"
 #include "prefix/prefix_sched.h"
 #include "sched/internal.h"
 #include "sched/params.h"
@@ -192,6 +196,8 @@ static int load_plugins(struct loader *L, const struct sy_yaml_node *seq)
             snprintf(key, sizeof key, "%s.type", path);
             return lerr(L, it->line, key, "missing");
         }
+        if (sy_flow_is_plugin_type(sy_yaml_str(tn)))
+            continue; /* a flow-control plugin: src/flow/flow_config.c builds it */
         const struct sy_plugin_ops *ops = NULL;
         int rc = resolve_type(L, tn, path, &ops);
         if (rc)
@@ -528,8 +534,7 @@ static int load_feature_gates(struct loader *L, const struct sy_yaml_node *n)
             continue;
         }
         if (!strcmp(g, "flowControl"))
-            return lerr(L, n->items[i]->line, key,
-                        "feature gate 'flowControl' is not supported by Switchyard yet");
+            continue; /* src/flow reads the gate */
         return lerr(L, n->items[i]->line, key, "unknown feature gate '%s'", g);
     }
     return 0;
@@ -681,10 +686,12 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             parser = v;
         } else if (!strcmp(k, "requestHandler")) {
             handler = v;
-        } else if (!strcmp(k, "flowControl") || !strcmp(k, "saturationDetector")) {
+        } else if (!strcmp(k, "flowControl")) {
+            continue; /* validated by src/flow/flow_config.c */
+        } else if (!strcmp(k, "saturationDetector")) {
             return lerr(L, line, k,
-                        "not supported by Switchyard yet (it changes which requests are admitted); "
-                        "remove it");
+                        "top-level saturationDetector is the pre-router form; declare the detector "
+                        "under plugins and name it in flowControl.saturationDetector.pluginRef");
         } else {
             return lerr(L, line, k, "unknown key in EndpointPickerConfig");
         }

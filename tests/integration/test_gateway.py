@@ -462,7 +462,11 @@ def test_models_aggregated_and_metrics():
     promtool = shutil.which("promtool")
     check(promtool, "promtool installed (Debian prometheus)")
     p = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
-    check(p.returncode == 0, "promtool check metrics: %s" % (p.stdout + p.stderr).decode())
+    # llm-d's router names (llm_d_epp_*, flow control) read "_d_" as a unit (days) to the linter;
+    # the names are upstream's, so that one lint is accepted for them and nothing else
+    problems = [ln for ln in (p.stdout + p.stderr).decode().splitlines() if ln.strip() and not (
+        ln.startswith("llm_d_") and ln.endswith("should not contain abbreviated units"))]
+    check(not problems, "promtool check metrics: %s" % "\n".join(problems))
     gw.stop()
 
 

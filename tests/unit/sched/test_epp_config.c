@@ -246,16 +246,20 @@ static void test_profile_errors(void **state)
 
 static void test_top_level_keys(void **state)
 {
-    expect_err(HDR "flowControl:\n  maxBytes: 1Gi\n",
-               "epp.yaml:3: flowControl: not supported by Switchyard yet (it changes which "
-               "requests are admitted); remove it");
+    /* flowControl and its gate belong to src/flow (tests/unit/flow); the scheduler accepts them
+     * and leaves flow-control plugin types alone */
+    struct sy_scheduler *fc = must(HDR "featureGates: [flowControl]\n"
+                                       "plugins:\n"
+                                       "- type: concurrency-detector\n"
+                                       "  parameters: {maxConcurrency: 4}\n"
+                                       "- type: queue-scorer\n"
+                                       "flowControl:\n  maxBytes: 1Gi\n");
+    sy_sched_free(fc);
     expect_err(HDR "saturationDetector: {pluginRef: utilization-detector}\n",
-               "epp.yaml:3: saturationDetector: not supported by Switchyard yet (it changes which "
-               "requests are admitted); remove it");
+               "epp.yaml:3: saturationDetector: top-level saturationDetector is the pre-router "
+               "form; declare the detector under plugins and name it in "
+               "flowControl.saturationDetector.pluginRef");
     expect_err(HDR "pluginz: []\n", "epp.yaml:3: pluginz: unknown key in EndpointPickerConfig");
-    expect_err(HDR "featureGates: [flowControl]\n",
-               "epp.yaml:3: featureGates[0]: feature gate 'flowControl' is not supported by "
-               "Switchyard yet");
     expect_err(HDR "featureGates:\n- warp\n", "epp.yaml:4: featureGates[0]: unknown feature gate "
                                               "'warp'");
     struct sy_scheduler *s = must(HDR "featureGates: [haPopulateNonLeaderDatastore]\n");

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Flow control under overload on the simulator (bench/, not a test; issue 14).
+
+One run, three gateways in turn in front of the same simulated fleet (switchyard sim):
+  off        no inferenceObjectives, no gate: every request is forwarded at once
+  legacy     objectives, no gate: llm-d's legacy admission sheds priority < 0 while saturated
+  flow       featureGates: [flowControl], concurrency-detector at the replicas' max-num-seqs:
+             requests wait in the gateway, strict priority, round-robin between flows
+Three flows offered together at LOAD x the fleet's measured capacity (open loop, Poisson):
+  interactive  priority 10, short prompts      (x-llm-d-inference-objective: interactive)
+  standard     priority 0, long prompts
+  batch        priority -1 (sheddable), long prompts
+Reports per flow: TTFT p50/p99, E2E p50, completed req/s and refusals by reason; per mode the
+gateway's peak RSS (VmHWM) and requests lost without a status (must be 0). The target line
+compares the interactive TTFT p99 under overload with its value on the idle fleet.
+
+    python3 bench/flow_control.py [--bin build/switchyard] [--replicas 2] [--seqs 8]
+                                  [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+FLOWS = [  # name, objective, share of arrivals, prompt words, max_tokens
+    ("interactive", "interactive", 0.2, 40, 32),
+    ("standard", "standard", 0.4, 1200, 64),
+    ("batch", "batch", 0.4, 1200, 64),
+]
+OBJECTIVES = ("inferenceObjectives:\n  - {name: interactive, priority: 10}\n"
+              "  - {name: standard, priority: 0}\n  - {name: batch, priority: -1}\n")
+
+
+def free_ports(n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_port(port, timeout=15):
+    t = time.time() + timeout
+    while time.time() < t:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d not up" % port)
+
+
+def hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+async def one(port, flow, words, max_tokens, rng, stats, deadline):
+    """One streamed completion; records TTFT, E2E or the refusal reason."""
+    name, objective = flow
+    prompt = " ".join("w%d" % rng.randrange(50000) for _ in range(words))
+    body = json.dumps({"model": "m", "prompt": prompt, "max_tokens": max_tokens,
+                       "stream": True}).encode()
+    head = ("POST /v1/completions HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nx-llm-d-inference-objective: %s\r\n"
+            "x-llm-d-inference-fairness-id: %s\r\nConnection: close\r\n\r\n" %
+            (len(body), objective, name)).encode()
+    t0 = time.monotonic()
+    st = stats[name]
+    st["sent"] += 1
+    try:
+        r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+        w.write(head + body)
+        await w.drain()
+        line = await asyncio.wait_for(r.readline(), max(1, deadline - time.monotonic()))
+        status = int(line.split()[1])
+        hdrs = {}
+        while True:
+            h = await r.readline()
+            if h in (b"\r\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if status != 200:
+            reason = hdrs.get("x-llm-d-request-dropped-reason", "status-%d" % status)
+            st["refused"][reason] = st["refused"].get(reason, 0) + 1
+            w.close()
+            return
+        ttft = None
+        while True:
+            chunk = await asyncio.wait_for(r.readline(), max(1, deadline - time.monotonic()))
+            if not chunk:
+                break
+            if ttft is None and chunk.startswith(b"data: {"):
+                ttft = time.monotonic() - t0
+            if chunk.startswith(b"data: [DONE]"):
+                break
+        w.close()
+        if ttft is None:
+            st["refused"]["no-tokens"] = st["refused"].get("no-tokens", 0) + 1
+            return
+        st["ttft"].append(ttft)
+        st["e2e"].append(time.monotonic() - t0)
+    except (asyncio.TimeoutError, OSError, ValueError, IndexError) as e:
+        st["lost"] += 1
+        st["errors"].append(type(e).__name__)
+
+
+async def offer(port, rate, seconds, seed, flows=FLOWS):
+    """Open-loop Poisson arrivals at rate req/s for seconds, split across flows by share."""
+    rng = random.Random(seed)
+    stats = {f[0]: {"sent": 0, "ttft": [], "e2e": [], "refused": {}, "lost": 0, "errors": []}
+             for f in flows}
+    tasks = []
+    t_end = time.monotonic() + seconds
+    deadline = t_end + 120  # every request gets an answer or counts as lost
+    nxt = time.monotonic()
+    while True:
+        nxt += rng.expovariate(rate)
+        if nxt >= t_end:
+            break
+        await asyncio.sleep(max(0, nxt - time.monotonic()))
+        x = rng.random()
+        acc = 0
+        for f in flows:
+            acc += f[2]
+            if x <= acc:
+                break
+        tasks.append(asyncio.ensure_future(one(port, (f[0], f[1]), f[3], f[4], rng, stats,
+                                               deadline)))
+    t_sent = time.monotonic()
+    await asyncio.gather(*tasks)
+    return stats, seconds, time.monotonic() - t_sent
+
+
+async def closed_loop(port, conc, seconds, seed):
+    """Completed req/s with conc clients in a loop (standard flow only): the fleet's capacity."""
+    rng = random.Random(seed)
+    stats = {"standard": {"sent": 0, "ttft": [], "e2e": [], "refused": {}, "lost": 0,
+                          "errors": []}}
+    t_end = time.monotonic() + seconds
+
+    async def client():
+        while time.monotonic() < t_end:
+            await one(port, ("standard", "standard"), FLOWS[1][3], FLOWS[1][4], rng, stats,
+                      t_end + 60)
+    await asyncio.gather(*[client() for _ in range(conc)])
+    return len(stats["standard"]["e2e"]) / seconds
+
+
+def gateway(binary, sim_ports, mode, seqs, workdir):
+    lp, ap = free_ports(2)
+    eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
+            "pool:\n  scrapeInterval: 50ms\n  endpoints:\n%s"
+            "timeouts:\n  request: 300s\n" % (lp, ap, eps))
+    if mode != "off":
+        text += OBJECTIVES
+    text += ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
+             "  plugins:\n  - type: queue-scorer\n  - type: kv-cache-utilization-scorer\n"
+             "  - type: max-score-picker\n")
+    if mode == "flow":
+        # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
+        # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
+        text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
+                 "  - {type: round-robin-fairness-policy, name: rr}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.5}}\n"
+                 "  featureGates: [flowControl]\n"
+                 "  flowControl:\n    defaultRequestTTL: 60s\n"
+                 "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
+                 "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
+                 "    usageLimitPolicyPluginRef: hold\n"
+                 "    saturationDetector: {pluginRef: cd}\n" % seqs)
+    path = os.path.join(workdir, "gw-%s.yaml" % mode)
+    with open(path, "w") as f:
+        f.write(text)
+    log = open(os.path.join(workdir, "gw-%s.log" % mode), "w")
+    p = subprocess.Popen([binary, "gateway", "--config", path], stdout=log, stderr=log)
+    wait_port(lp)
+    time.sleep(0.5)  # first scrapes: endpoints ready
+    return p, lp
+
+
+def report(mode, stats, seconds, hwm):
+    print("\n== %s  (gateway peak RSS %.1f MiB)" % (mode, hwm / 1024.0))
+    print("%-12s %6s %9s %9s %9s %8s %6s  %s" % ("flow", "sent", "TTFT p50", "TTFT p99",
+                                                   "E2E p50", "done/s", "lost", "refused"))
+    for name, st in stats.items():
+        print("%-12s %6d %8.0fms %8.0fms %8.0fms %8.2f %6d  %s" % (
+            name, st["sent"], pct(st["ttft"], 50) * 1e3, pct(st["ttft"], 99) * 1e3,
+            pct(st["e2e"], 50) * 1e3, len(st["e2e"]) / seconds, st["lost"],
+            ", ".join("%s %d" % kv for kv in sorted(st["refused"].items())) or "-"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="build/switchyard")
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--seqs", type=int, default=8, help="max-num-seqs per replica")
+    ap.add_argument("--load", type=float, default=2.0, help="offered load / capacity")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--long-words", type=int, default=1200,
+                    help="prompt words of the standard and batch flows")
+    a = ap.parse_args()
+    for i in (1, 2):
+        FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
+    work = tempfile.mkdtemp(prefix="sy-flow-bench-")
+    sim_ports = free_ports(a.replicas)
+    sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
+                            "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for p in sim_ports:
+            wait_port(p)
+        # idle reference and capacity, through a plain gateway
+        gw, port = gateway(a.bin, sim_ports, "off", a.seqs, work)
+        idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
+                                                                     FLOWS[0][3:]]))
+        idle_p99 = pct(idle["interactive"]["ttft"], 99)
+        cap = asyncio.run(closed_loop(port, a.replicas * a.seqs, 10, a.seed))
+        gw.terminate()
+        gw.wait(30)
+        rate = a.load * cap
+        print("fleet: %d replicas x max-num-seqs %d; capacity %.1f req/s (standard flow); offered "
+              "%.1f req/s (%.1fx) for %.0fs; idle interactive TTFT p99 %.0fms" %
+              (a.replicas, a.seqs, cap, rate, a.load, a.seconds, idle_p99 * 1e3))
+        results = {}
+        for mode in ("off", "legacy", "flow"):
+            gw, port = gateway(a.bin, sim_ports, mode, a.seqs, work)
+            stats, secs, _ = asyncio.run(offer(port, rate, a.seconds, a.seed))
+            hwm = hwm_kb(gw.pid)
+            gw.terminate()
+            gw.wait(30)
+            report(mode, stats, secs, hwm)
+            results[mode] = (stats, hwm)
+            time.sleep(3)  # the fleet drains between modes
+        print("\ninteractive TTFT p99 / idle p99 (target <= 1.5):")
+        for mode, (stats, hwm) in results.items():
+            p99 = pct(stats["interactive"]["ttft"], 99)
+            lost = sum(s["lost"] for s in stats.values())
+            print("  %-7s %6.2fx   lost without a status: %d   peak RSS %.1f MiB" %
+                  (mode, p99 / idle_p99 if idle_p99 else float("nan"), lost, hwm / 1024.0))
+    finally:
+        sim.terminate()
+        sim.wait(30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

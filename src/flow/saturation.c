@@ -1,0 +1,72 @@
+/* saturation.c - saturation detectors: how full the pool is, 0 = idle, 1.0 = at capacity.
+ *
+ *   utilization-detector (default)
+ *     per ready endpoint e: score_e = max((waiting_e + credit_e) / queueDepthThreshold,
+ *                                         kv_e / kvCacheUtilThreshold)
+ *       credit_e = max(0, inflight_e - (waiting_e + running_e))  requests the gateway sent that
+ *                  the last scrape does not show yet (llm-d's scrape-lag compensation)
+ *       stale (metrics older than metricsStalenessThreshold): score_e = 1.0, counted in stale
+ *     pool = mean(score_e) + unpicked / (queueDepthThreshold * ready)
+ *       (requests released by the controller but not yet counted by an endpoint: the gate sees
+ *       what it just let through before any scrape or in-flight counter does)
+ *   concurrency-detector
+ *     requests: outstanding / (maxConcurrency * ready)
+ *     tokens:   outstanding_tokens / (maxTokenConcurrency * ready)
+ *     hybrid:   the larger of the two
+ *     outstanding is the controller's own count of requests it let through and that have not
+ *     finished, so it reacts before any scrape (the gate cannot overshoot between scrapes).
+ *   No ready endpoint: saturation 1.0 (nothing can be dispatched; the no-endpoint TTL applies).
+ *
+ * headroom only widens the per-endpoint limits of the detectors' filter role in llm-d; pool
+ * saturation, which gates dispatch, ignores it (as upstream).
+ * Reads the pool's seqlocked endpoint state; no locking of its own.
+ */
+#include "flow/flow.h"
+
+void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy_flow_pool_view *v,
+                        struct sy_flow_saturation *out)
+{
+    out->value = 1.0;
+    out->ready = 0;
+    out->stale = 0;
+    const struct sy_pool *pool = v->pool;
+    if (!pool)
+        return;
+    double sum = 0;
+    for (size_t i = 0; i < pool->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(pool->eps[i], &st);
+        if (!st.ready)
+            continue;
+        out->ready++;
+        if (d->kind != 0)
+            continue;
+        bool stale =
+            !st.scraped || v->now_ns < st.update_ns || v->now_ns - st.update_ns > d->staleness_ns;
+        if (stale) {
+            out->stale++;
+            sum += 1.0;
+            continue;
+        }
+        double waiting = st.m.waiting > 0 ? st.m.waiting : 0;
+        double running = st.m.running > 0 ? st.m.running : 0;
+        double credit = (double)st.inflight_requests - (waiting + running);
+        if (credit < 0)
+            credit = 0;
+        double q = (waiting + credit) / d->queue_depth;
+        double kv = st.m.kv_usage > 0 ? st.m.kv_usage / d->kv_util : 0;
+        sum += q > kv ? q : kv;
+    }
+    if (out->ready == 0)
+        return;
+    double n = (double)out->ready;
+    if (d->kind == 0) {
+        out->value = sum / n + (double)(v->unpicked > 0 ? v->unpicked : 0) / (d->queue_depth * n);
+        return;
+    }
+    double req = (double)v->outstanding / ((double)d->max_concurrency * n);
+    double tok = (double)v->outstanding_tokens / ((double)d->max_token_concurrency * n);
+    out->value = d->mode == 0 ? req : d->mode == 1 ? tok : (req > tok ? req : tok);
+    if (out->value < 0)
+        out->value = 0;
+}

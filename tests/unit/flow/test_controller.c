@@ -1,0 +1,452 @@
+/* Unit tests for src/flow/controller.c: admission, strict priority, fairness between flows,
+ * ordering within a flow, capacity and TTL refusals, no-endpoint wait, cancel, shutdown, legacy
+ * admission and reload, driven through the public API with a hand-built pool and one port. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <time.h>
+
+#include "flow/flow.h"
+#include "unit/sched/sched_helpers.h"
+
+struct rec {
+    char order[32][16]; /* names of dispatched items, in order */
+    int n;
+    enum sy_flow_verdict last[32];
+    int nv;
+    int notified;
+};
+
+struct req {
+    struct sy_flow_item it;
+    const char *name;
+    struct rec *r;
+};
+
+static void on_verdict(void *ud, enum sy_flow_verdict v)
+{
+    struct req *q = ud;
+    if (v == SY_FLOW_DISPATCH)
+        snprintf(q->r->order[q->r->n++], 16, "%s", q->name);
+    q->r->last[q->r->nv++] = v;
+}
+
+static void notify(void *ud)
+{
+    ((struct rec *)ud)->notified++;
+}
+
+static struct sy_flow_config *cfg(const char *epp)
+{
+    char err[512] = "";
+    struct sy_yaml_node *o = NULL, *e = NULL;
+    static const char objectives[] = "inferenceObjectives:\n- {name: hi, priority: 10}\n"
+                                     "- {name: lo, priority: -1}\n";
+    o = sy_yaml_load_string(objectives, sizeof objectives - 1, "gw.yaml", err, sizeof err);
+    e = sy_yaml_load_string(epp, strlen(epp), "epp.yaml", err, sizeof err);
+    assert_non_null(e);
+    struct sy_flow_config *c = sy_flow_config_new(sy_yaml_get(o, "inferenceObjectives"), "gw.yaml",
+                                                  e, "epp.yaml", err, sizeof err);
+    if (!c)
+        fail_msg("%s", err);
+    sy_yaml_free(o);
+    sy_yaml_free(e);
+    return c;
+}
+
+#define GATE                                                                                       \
+    "featureGates: [flowControl]\nplugins:\n- type: concurrency-detector\n  name: cd\n"            \
+    "  parameters: {maxConcurrency: 1}\n"
+#define FC "flowControl:\n  saturationDetector: {pluginRef: cd}\n"
+
+struct fx {
+    struct sy_flow *f;
+    struct sy_flow_port *port;
+    struct sy_pool *pool;
+    struct rec r;
+};
+
+static void fx_init(struct fx *x, const char *epp, bool ready)
+{
+    memset(x, 0, sizeof *x);
+    struct sy_endpoint *eps[1] = {fx_ep("a:1", NULL, 0, 0, 0)};
+    if (!ready)
+        sy_endpoint_set_failed(eps[0], 5);
+    x->pool = fx_pool(eps, 1);
+    x->f = sy_flow_new(NULL);
+    sy_flow_configure(x->f, cfg(epp), x->pool);
+    x->port = sy_flow_port_new(x->f, notify, &x->r);
+}
+
+static void fx_fini(struct fx *x)
+{
+    sy_flow_port_free(x->port);
+    sy_flow_free(x->f);
+    sy_pool_unref(x->pool);
+}
+
+/* Classifies by headers and admits. */
+static enum sy_flow_verdict admit(struct fx *x, struct req *q, const char *name,
+                                  const char *objective, const char *flow, uint64_t bytes)
+{
+    memset(q, 0, sizeof *q);
+    q->name = name;
+    q->r = &x->r;
+    struct sy_str names[2], values[2];
+    size_t n = 0;
+    if (objective) {
+        names[n] = sy_str_c("x-gateway-inference-objective");
+        values[n++] = sy_str_c(objective);
+    }
+    if (flow) {
+        names[n] = sy_str_c("x-llm-d-inference-fairness-id");
+        values[n++] = sy_str_c(flow);
+    }
+    sy_flow_classify(x->f, &q->it, names, values, n);
+    q->it.bytes = bytes;
+    q->it.tokens = 1;
+    q->it.port = x->port;
+    q->it.cb = on_verdict;
+    q->it.ud = q;
+    return sy_flow_admit(x->f, &q->it);
+}
+
+/* Finishes the active request a and delivers what that dispatched. */
+static void finish(struct fx *x, struct req *a)
+{
+    sy_flow_release(x->f, &a->it);
+    sy_flow_port_run(x->port);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_priority_and_fcfs(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    struct req h, q[5];
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 10), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &q[0], "lo1", "lo", NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[1], "std1", NULL, NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[2], "hi1", "hi", NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[3], "std2", "unknown", NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[4], "hi2", "hi", NULL, 10), SY_FLOW_QUEUED);
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 5);
+    assert_int_equal(st.queued_bytes, 50);
+    assert_int_equal(st.outstanding, 1);
+    finish(&x, &h);
+    for (int i = 0; i < 4; i++) { /* each finishes in the order it was dispatched */
+        struct req *next = NULL;
+        for (int j = 0; j < 5; j++)
+            if (!strcmp(q[j].name, x.r.order[x.r.n - 1]))
+                next = &q[j];
+        finish(&x, next);
+    }
+    const char *want[] = {"hi1", "hi2", "std1", "std2", "lo1"};
+    assert_int_equal(x.r.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(x.r.order[i], want[i]);
+    sy_flow_release(x.f, &q[0].it);
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
+static void run_fairness(const char *policy, const char *const *want)
+{
+    char epp[512];
+    snprintf(epp, sizeof epp,
+             GATE "- type: %s\n  name: fair\n" FC
+                  "  defaultPriorityBand: {fairnessPolicyRef: fair}\n",
+             policy);
+    struct fx x;
+    fx_init(&x, epp, true);
+    struct req h, q[6];
+    const char *names[] = {"a1", "a2", "a3", "b1", "b2", "c1"};
+    const char *flows[] = {"a", "a", "a", "b", "b", "c"};
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(admit(&x, &q[i], names[i], NULL, flows[i], 1), SY_FLOW_QUEUED);
+    finish(&x, &h);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 6; j++)
+            if (!strcmp(q[j].name, x.r.order[x.r.n - 1])) {
+                finish(&x, &q[j]);
+                break;
+            }
+    assert_int_equal(x.r.n, 6);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(x.r.order[i], want[i]);
+    for (int i = 0; i < 6; i++)
+        sy_flow_release(x.f, &q[i].it);
+    fx_fini(&x);
+}
+
+static void test_fairness(void **state)
+{
+    const char *rr[] = {"a1", "b1", "c1", "a2", "b2", "a3"};
+    run_fairness("round-robin-fairness-policy", rr);
+    const char *gs[] = {"a1", "a2", "a3", "b1", "b2", "c1"};
+    run_fairness("global-strict-fairness-policy", gs);
+}
+
+static void test_slo_deadline_ordering(void **state)
+{
+    struct fx x;
+    fx_init(&x,
+            GATE "- type: slo-deadline-ordering-policy\n  name: slo\n" FC
+                 "  defaultPriorityBand: {orderingPolicyRef: slo}\n",
+            true);
+    struct req h, q[3];
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    admit(&x, &q[0], "none", NULL, NULL, 1); /* no SLO: last */
+    memset(&q[1], 0, sizeof q[1]);
+    struct sy_str n1[1] = {sy_str_c("x-slo-ttft-ms")}, v1[1] = {sy_str_c("5000")};
+    struct sy_str v2[1] = {sy_str_c("100")};
+    struct req *qs[2] = {&q[1], &q[2]};
+    struct sy_str *vs[2] = {v1, v2};
+    const char *nm[2] = {"slow", "fast"};
+    for (int i = 0; i < 2; i++) {
+        memset(qs[i], 0, sizeof *qs[i]);
+        qs[i]->name = nm[i];
+        qs[i]->r = &x.r;
+        sy_flow_classify(x.f, &qs[i]->it, n1, vs[i], 1);
+        qs[i]->it.port = x.port;
+        qs[i]->it.cb = on_verdict;
+        qs[i]->it.ud = qs[i];
+        assert_int_equal(sy_flow_admit(x.f, &qs[i]->it), SY_FLOW_QUEUED);
+    }
+    finish(&x, &h);
+    assert_string_equal(x.r.order[0], "fast");
+    finish(&x, &q[2]);
+    assert_string_equal(x.r.order[1], "slow");
+    finish(&x, &q[1]);
+    assert_string_equal(x.r.order[2], "none");
+    finish(&x, &q[0]);
+    fx_fini(&x);
+}
+
+static void test_capacity(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC "  maxBytes: 100\n  priorityBands:\n  - {priority: 0, maxRequests: 2}\n",
+            true);
+    struct req h, q[4];
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 10), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &q[0], "q0", NULL, NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[1], "q1", NULL, NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &q[2], "q2", NULL, NULL, 10), SY_FLOW_REJECT_SATURATED);
+    /* global maxBytes 100: 20 queued, 81 more does not fit */
+    assert_int_equal(admit(&x, &q[3], "big", "hi", NULL, 81), SY_FLOW_REJECT_SATURATED);
+    assert_int_equal(admit(&x, &q[3], "fits", "hi", NULL, 80), SY_FLOW_QUEUED);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_SATURATED), 429);
+    assert_string_equal(sy_flow_verdict_reason(SY_FLOW_REJECT_SATURATED), "rejected-saturated");
+    /* cancel gives everything back */
+    sy_flow_release(x.f, &q[0].it);
+    sy_flow_release(x.f, &q[1].it);
+    sy_flow_release(x.f, &q[3].it);
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.queued_bytes, 0);
+    sy_flow_release(x.f, &h.it);
+    sy_flow_release(x.f, &h.it); /* idempotent */
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
+static void test_ttl(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC "  defaultRequestTTL: 10ms\n", true);
+    struct req h, q;
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &q, "late", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_tick(x.f);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 0);
+    sleep_ms(30);
+    sy_flow_tick(x.f);
+    assert_true(x.r.notified > 0);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 1);
+    assert_int_equal(x.r.last[0], SY_FLOW_REJECT_TTL);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_TTL), 429);
+    sy_flow_release(x.f, &q.it);
+    sy_flow_release(x.f, &h.it);
+    fx_fini(&x);
+}
+
+static void test_no_endpoints(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC "  noEndpointRequestTTL: 10ms\n  defaultRequestTTL: 1h\n", false);
+    struct req q;
+    assert_int_equal(admit(&x, &q, "wait", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_tick(x.f);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 0);
+    sleep_ms(30);
+    sy_flow_tick(x.f);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 1);
+    assert_int_equal(x.r.last[0], SY_FLOW_REJECT_NO_ENDPOINTS);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_NO_ENDPOINTS), 503);
+    sy_flow_release(x.f, &q.it);
+    /* an endpoint coming up dispatches the waiting request */
+    struct req w;
+    assert_int_equal(admit(&x, &w, "scale-up", NULL, NULL, 1), SY_FLOW_QUEUED);
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m);
+    m.block_size = m.num_blocks = m.max_lora = -1;
+    sy_endpoint_set_metrics(x.pool->eps[0], &m, 10);
+    sy_flow_tick(x.f);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "scale-up");
+    sy_flow_release(x.f, &w.it);
+    fx_fini(&x);
+}
+
+static void test_shutdown(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    struct req h, q, n;
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &q, "queued", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_shutdown(x.f, 0); /* deadline passed */
+    assert_int_equal(admit(&x, &n, "new", NULL, NULL, 1), SY_FLOW_REJECT_SHUTDOWN);
+    sy_flow_tick(x.f);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 1);
+    assert_int_equal(x.r.last[0], SY_FLOW_REJECT_SHUTDOWN);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_SHUTDOWN), 503);
+    assert_string_equal(sy_flow_verdict_reason(SY_FLOW_REJECT_SHUTDOWN), "rejected-shutting-down");
+    sy_flow_release(x.f, &q.it);
+    sy_flow_release(x.f, &h.it);
+    fx_fini(&x);
+}
+
+static void test_legacy(void **state)
+{
+    struct fx x;
+    /* gate off: concurrency detector still measures; maxConcurrency 1 */
+    fx_init(&x,
+            "plugins:\n- type: concurrency-detector\n  name: cd\n  parameters: {maxConcurrency: "
+            "1}\n" FC,
+            true);
+    struct req a, b, c;
+    assert_int_equal(admit(&x, &a, "lo-idle", "lo", NULL, 1), SY_FLOW_DISPATCH);
+    /* saturated now (1/1): sheddable refused, the rest passes (no queue without the gate) */
+    assert_int_equal(admit(&x, &b, "lo-busy", "lo", NULL, 1), SY_FLOW_REJECT_SATURATED);
+    assert_int_equal(admit(&x, &c, "std-busy", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    sy_flow_release(x.f, &a.it);
+    sy_flow_release(x.f, &c.it);
+    fx_fini(&x);
+}
+
+static void test_reload_keeps_queue(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    struct req h, q[3];
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(admit(&x, &q[i], "q", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_configure(x.f,
+                      cfg("featureGates: [flowControl]\nplugins:\n- type: concurrency-detector\n"
+                          "  name: cd\n  parameters: {maxConcurrency: 3}\n" FC),
+                      x.pool);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.n, 2); /* capacity 3: two more dispatched, one still queued */
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 1);
+    for (int i = 0; i < 3; i++)
+        sy_flow_release(x.f, &q[i].it);
+    sy_flow_release(x.f, &h.it);
+    fx_fini(&x);
+}
+
+static void test_eviction(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC "  enableEviction: true\n", true);
+    struct req lo, hi, hi2;
+    assert_int_equal(admit(&x, &lo, "lo", "lo", NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &hi, "hi", "hi", NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 1);
+    assert_int_equal(x.r.last[0], SY_FLOW_EVICTED);
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_EVICTED), 429);
+    assert_string_equal(sy_flow_verdict_reason(SY_FLOW_EVICTED), "evicted");
+    finish(&x, &lo); /* the evicted request ends: hi gets its capacity */
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "hi");
+    /* a non-sheddable request in flight is never evicted */
+    assert_int_equal(admit(&x, &hi2, "hi2", "hi", NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.nv, 2);
+    finish(&x, &hi);
+    assert_string_equal(x.r.order[1], "hi2");
+    sy_flow_release(x.f, &hi2.it);
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
+static void test_holdback_reserves_headroom(void **state)
+{
+    /* priority-holdback (rank): bands 10 and 0 -> ceilings 1.0 and 0.5; maxConcurrency 4: band 0
+     * stops at 2 in flight even while band 10 is empty, so an interactive request finds room */
+    struct fx x;
+    fx_init(&x,
+            "featureGates: [flowControl]\nplugins:\n- type: concurrency-detector\n  name: cd\n"
+            "  parameters: {maxConcurrency: 4}\n- type: priority-holdback-policy\n  name: h\n"
+            "  parameters: {minCeiling: 0.5}\n" FC "  usageLimitPolicyPluginRef: h\n"
+            "  priorityBands:\n  - {priority: 10}\n  - {priority: 0}\n",
+            true);
+    struct req s[4], hi;
+    assert_int_equal(admit(&x, &s[0], "s0", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &s[1], "s1", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &s[2], "s2", NULL, NULL, 1), SY_FLOW_QUEUED); /* 2/4 >= 0.5 */
+    assert_int_equal(admit(&x, &s[3], "s3", NULL, NULL, 1), SY_FLOW_QUEUED);
+    assert_int_equal(admit(&x, &hi, "hi", "hi", NULL, 1), SY_FLOW_DISPATCH); /* headroom */
+    finish(&x, &s[0]);
+    assert_int_equal(x.r.n, 0); /* 2/4 in flight again: still at band 0's ceiling */
+    finish(&x, &hi);
+    assert_int_equal(x.r.n, 1);
+    for (int i = 1; i < 4; i++)
+        sy_flow_release(x.f, &s[i].it);
+    fx_fini(&x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_priority_and_fcfs),
+        cmocka_unit_test(test_fairness),
+        cmocka_unit_test(test_slo_deadline_ordering),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_ttl),
+        cmocka_unit_test(test_no_endpoints),
+        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_legacy),
+        cmocka_unit_test(test_reload_keeps_queue),
+        cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_holdback_reserves_headroom),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
