@@ -6,7 +6,8 @@
  *   scraper: GET /metrics, /v1/models          upstream keep-alive pool (http/client.c)
  *   admin listener (admin.c)                   admin routes too when admin == listen
  *
- *   struct sy_gw_gen: one immutable generation {config, pool, scheduler}, refcounted. A request
+ *   struct sy_gw_gen (= struct sy_gen, gen/gen.h): one immutable generation {config, pool,
+ *   scheduler}, refcounted. A request
  *   takes a reference when it starts and keeps it to the end, so a reload never pulls state from
  *   under an in-flight request; endpoints that survive a reload are the same objects, so their
  *   live state and in-flight counters carry over.
@@ -21,6 +22,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "gen/gen.h"
 #include "http/client.h"
 #include "http/busypoll.h"
 #include "http/server.h"
@@ -28,13 +30,8 @@
 #include "pool/pool.h"
 #include "sched/sched.h"
 
-struct sy_gw_gen {
-    _Atomic int refs;           /* reference count */
-    struct sy_config *cfg;      /* owned reference */
-    struct sy_pool *pool;       /* owned reference */
-    struct sy_scheduler *sched; /* owned */
-    uint64_t id;                /* generation number (1 = initial config) */
-};
+/* The generation is the shared core (gen/gen.h); the gateway's code names it sy_gw_gen. */
+#define sy_gw_gen sy_gen
 
 struct sy_gw_worker {
     struct sy_gateway *gw;              /* owner */
@@ -79,12 +76,19 @@ struct sy_gateway {
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */
 struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw);
-void sy_gw_gen_unref(struct sy_gw_gen *g);
+static inline void sy_gw_gen_unref(struct sy_gw_gen *g)
+{
+    sy_gen_unref(g);
+}
 
-/* Builds a generation from a loaded config (takes ownership of cfg's reference). old_pool may be
- * NULL. Returns NULL with "FILE:LINE: key: reason" in err. */
-struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
-                                  struct sy_metrics *metrics, char *err, size_t errcap);
+/* Builds a generation (gen/gen.h: sy_gen_build). */
+static inline struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg,
+                                                const struct sy_pool *old_pool,
+                                                struct sy_metrics *metrics, char *err,
+                                                size_t errcap)
+{
+    return sy_gen_build(cfg, old_pool, metrics, err, errcap);
+}
 
 /* proxy.c: handles POST /v1/... API requests on a worker. */
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *req, enum sy_api_kind kind);

@@ -1,0 +1,49 @@
+/* gen.c - building and releasing generations {config, pool, scheduler} (see gen.h). */
+#include "gen/gen.h"
+
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "kvevents/subscriber.h"
+
+struct sy_gen *sy_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
+                            struct sy_metrics *metrics, char *err, size_t errcap)
+{
+    struct sy_pool *pool = sy_pool_new(cfg, old_pool, err, errcap);
+    if (!pool) {
+        sy_config_unref(cfg);
+        return NULL;
+    }
+    struct sy_scheduler *sched = sy_sched_new(
+        cfg->scheduler, cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err, errcap);
+    if (!sched) {
+        sy_pool_unref(pool);
+        sy_config_unref(cfg);
+        return NULL;
+    }
+    if (metrics)
+        sy_sched_attach_metrics(sched, metrics);
+    struct sy_gen *g = SY_NEW(struct sy_gen);
+    atomic_init(&g->refs, 1);
+    g->cfg = cfg;
+    g->pool = pool;
+    g->sched = sched;
+    sy_kvevents_sync(pool); /* KV-event subscriptions follow pool.endpoints[].kvEvents */
+    return g;
+}
+
+struct sy_gen *sy_gen_ref(struct sy_gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void sy_gen_unref(struct sy_gen *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    sy_sched_free(g->sched);
+    sy_pool_unref(g->pool);
+    sy_config_unref(g->cfg);
+    free(g);
+}
