@@ -11,7 +11,7 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-PKGS := libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8
+PKGS := libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 libnghttp2 openssl
 DEPS_OK := $(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && test -f /usr/share/llhttp/llhttp.c && echo yes)
 ifneq ($(DEPS_OK),yes)
 $(shell bash scripts/install-deps.sh >&2)

@@ -516,6 +516,15 @@ static int f_scheduler_file(struct loader *L, const struct sy_yaml_node *k,
     return 0;
 }
 
+/* extProc is read and checked by `switchyard epp` (src/extproc/epp_config.c); here only its shape.
+ */
+static int f_ext_proc(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (listen, healthListen, secureServing, certFile, keyFile)");
+    return 0;
+}
+
 static const struct field root_fields[] = {
     {"listen", f_listen},
     {"admin", f_admin},
@@ -528,6 +537,7 @@ static const struct field root_fields[] = {
     {"retry", f_retry},
     {"scheduler", f_scheduler},
     {"schedulerFile", f_scheduler_file},
+    {"extProc", f_ext_proc},
 };
 
 /* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */
@@ -599,14 +609,24 @@ static int load_root(struct loader *L, const struct sy_yaml_node *root)
     if (rc != 0)
         return rc;
     const struct sy_yaml_node *listen = sy_yaml_get(root, "listen");
-    if (!listen || sy_yaml_is_null(listen))
+    const struct sy_yaml_node *xp = sy_yaml_get(root, "extProc");
+    bool no_listen = !listen || sy_yaml_is_null(listen);
+    if (no_listen && (!xp || sy_yaml_is_null(xp)))
         return sy_yaml_errf(L->err, L->errcap, root, "listen: missing required key");
-    if (!L->admin) {
+    if (no_listen) { /* an EPP-only config: no client listener; admin defaults to llm-d's 9090 */
+        cfg->listen_host[0] = '\0';
+        if (!L->admin) {
+            snprintf(cfg->admin_host, sizeof cfg->admin_host, "0.0.0.0");
+            cfg->admin_port = 9090;
+        }
+        cfg->admin_shared = false;
+    } else if (!L->admin) {
         memcpy(cfg->admin_host, cfg->listen_host, sizeof cfg->admin_host);
         cfg->admin_port = cfg->listen_port;
     }
-    cfg->admin_shared =
-        cfg->admin_port == cfg->listen_port && strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
+    if (!no_listen)
+        cfg->admin_shared = cfg->admin_port == cfg->listen_port &&
+                            strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
     if (cfg->nendpoints == 0)
         return sy_yaml_errf(L->err, L->errcap, L->pool ? L->pool : root,
                             "pool.endpoints: at least one endpoint is required");

@@ -28,6 +28,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "extproc/epp.h"
+#include "extproc/h2.h"
 #include "kvevents/subscriber.h"
 #include "pool/scraper.h"
 #include "prefix/approx_index.h"
@@ -77,7 +79,11 @@ static void worker_wake(uv_async_t *a)
     struct sy_gw_worker *w = a->data;
     if (atomic_load(&w->drain) && w->server)
         sy_http_server_stop_accepting(w->server);
+    if (atomic_load(&w->drain) && w->xp)
+        sy_h2_server_stop_accepting(w->xp);
     if (atomic_load(&w->stop)) {
+        sy_h2_server_close(w->xp);
+        w->xp = NULL;
         if (w->server)
             sy_http_server_close(w->server);
         w->server = NULL;
@@ -103,6 +109,8 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
     uv_async_init(&w->loop, &w->wake, worker_wake);
     w->wake.data = w;
     w->upstreams = sy_upstream_pool_new(&w->loop, cfg->idle_timeout_ns, 64);
+    if (gw->epp)
+        return sy_epp_worker_start(gw->epp, w, port, err, errcap);
     struct sy_http_server_opts o = {
         .max_body_bytes = cfg->max_body_bytes,
         .idle_timeout_ns = cfg->idle_timeout_ns,
@@ -186,6 +194,7 @@ static void finish(struct sy_gateway *gw)
     if (gw->admin)
         sy_http_server_close(gw->admin);
     gw->admin = NULL;
+    sy_epp_health_stop(gw->epp);
     sy_scraper_stop(gw->scraper);
     gw->scraper = NULL;
 }
@@ -242,7 +251,7 @@ static int resolve_workers(int configured, int override)
     return n > 64 ? 64 : n;
 }
 
-int sy_gateway_run(const char *config_path, int workers_override)
+static int run(const char *config_path, int workers_override, bool epp)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
@@ -267,6 +276,17 @@ int sy_gateway_run(const char *config_path, int workers_override)
     }
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
+    if (epp && !(gw->epp = sy_epp_new(gw, g->cfg, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (!epp && !g->cfg->listen_host[0]) {
+        fprintf(stderr,
+                "%s: listen: missing required key (a config with only extProc runs with "
+                "`switchyard epp`)\n",
+                g->cfg->file);
+        return 1;
+    }
     atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
@@ -276,14 +296,15 @@ int sy_gateway_run(const char *config_path, int workers_override)
 
     gw->nworkers = resolve_workers(g->cfg->workers, workers_override);
     gw->workers = sy_xcalloc((size_t)gw->nworkers, sizeof *gw->workers);
-    uint16_t port = g->cfg->listen_port;
+    uint16_t port = epp ? sy_epp_cfg(gw->epp)->port : g->cfg->listen_port;
     for (int i = 0; i < gw->nworkers; i++) {
         if (worker_init(gw, &gw->workers[i], i, g->cfg, port, err, sizeof err) != 0) {
             fprintf(stderr, "switchyard gateway: %s\n", err);
             return 1;
         }
-        if (i == 0)
-            port = sy_http_server_port(gw->workers[0].server); /* port 0: all share one */
+        if (i == 0) /* port 0: all share one */
+            port = epp ? sy_h2_server_port(gw->workers[0].xp)
+                       : sy_http_server_port(gw->workers[0].server);
     }
     gw->listen_port = port;
     if (!g->cfg->admin_shared) {
@@ -314,13 +335,26 @@ int sy_gateway_run(const char *config_path, int workers_override)
 
     for (int i = 0; i < gw->nworkers; i++)
         pthread_create(&gw->workers[i].thread, NULL, worker_main, &gw->workers[i]);
+    if (epp && sy_epp_health_start(gw->epp, loop, err, sizeof err) != 0) {
+        fprintf(stderr, "switchyard epp: healthListen: %s\n", err);
+        return 1;
+    }
     /* The line tests and scripts wait for: the bound ports. */
-    fprintf(stderr,
-            "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
-            "endpoints\n",
-            g->cfg->listen_host, gw->listen_port,
-            g->cfg->admin_shared ? g->cfg->listen_host : g->cfg->admin_host, gw->admin_port,
-            gw->nworkers, g->pool->n);
+    if (epp)
+        fprintf(stderr,
+                "switchyard epp listening on %s:%u (%s, health %s:%u, admin %s:%u), %d workers, "
+                "%zu endpoints\n",
+                sy_epp_cfg(gw->epp)->host, gw->listen_port,
+                sy_epp_cfg(gw->epp)->secure ? "tls" : "h2c", sy_epp_cfg(gw->epp)->health_host,
+                sy_epp_health_port(gw->epp), g->cfg->admin_host, gw->admin_port, gw->nworkers,
+                g->pool->n);
+    else
+        fprintf(stderr,
+                "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
+                "endpoints\n",
+                g->cfg->listen_host, gw->listen_port,
+                g->cfg->admin_shared ? g->cfg->listen_host : g->cfg->admin_host, gw->admin_port,
+                gw->nworkers, g->pool->n);
     fflush(stderr);
 
     uv_run(loop, UV_RUN_DEFAULT);
@@ -335,8 +369,19 @@ int sy_gateway_run(const char *config_path, int workers_override)
     sy_metrics_free(gw->metrics);
     free(gw->workers);
     free(gw->config_path);
+    sy_epp_free(gw->epp);
     pthread_mutex_destroy(&gw->gen_mu);
     int rc = gw->exit_code;
     free(gw);
     return rc;
+}
+
+int sy_gateway_run(const char *config_path, int workers_override)
+{
+    return run(config_path, workers_override, false);
+}
+
+int sy_gateway_run_epp(const char *config_path, int workers_override)
+{
+    return run(config_path, workers_override, true);
 }

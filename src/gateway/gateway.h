@@ -45,10 +45,13 @@ struct sy_gw_worker {
     _Atomic bool stop;                  /* close everything and exit the loop */
     _Atomic size_t active;              /* requests in progress (read by the control thread) */
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
+    struct sy_h2_server *xp;            /* `switchyard epp`: its ext_proc listener, else NULL */
 };
 
 struct sy_gw_metrics; /* gw_metrics.c */
 struct sy_scraper;    /* pool/scraper.h */
+struct sy_h2_server;  /* extproc/h2.h */
+struct sy_epp;        /* extproc/epp.h */
 
 struct sy_gateway {
     char *config_path;                   /* file to (re)load */
@@ -72,6 +75,7 @@ struct sy_gateway {
     _Atomic uint64_t reloads_ok;         /* successful reloads */
     _Atomic uint64_t reloads_failed;     /* refused reloads */
     int exit_code;                       /* process exit status */
+    struct sy_epp *epp;                  /* `switchyard epp`: the ext_proc front end, else NULL */
 };
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */
@@ -110,5 +114,7 @@ void sy_gw_metrics_running(struct sy_gw_metrics *m, const char *model, int delta
 
 /* gateway.c */
 int sy_gateway_run(const char *config_path, int workers_override);
+/* The same lifecycle with the ext_proc front end (`switchyard epp`) instead of the HTTP one. */
+int sy_gateway_run_epp(const char *config_path, int workers_override);
 
 #endif

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 BUILD=build-fuzz
 CC=${FUZZ_CC:-clang}
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8" # keep in sync with Makefile
+PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 libnghttp2 openssl" # keep in sync with Makefile
 SAN_LIB="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 SAN_BIN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
