@@ -29,7 +29,7 @@ endif
 OPT ?= -O2 -g
 SAN ?=
 CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS) -MMD -MP -pthread
-LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lm -pthread
+LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lresolv -lm -pthread
 
 ifeq ($(V),1)
 Q :=

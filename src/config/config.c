@@ -342,10 +342,17 @@ static int f_stale(struct loader *L, const struct sy_yaml_node *k, const struct 
     return get_duration(L, v, 1, "1ns", &L->cfg->staleness_ns);
 }
 
+/* pool.discovery is read and checked by src/discovery (discovery.c); here only its shape. */
+static int f_discovery(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (dns, kubernetes)");
+    return 0;
+}
+
 static const struct field pool_fields[] = {
-    {"engine", f_engine},
-    {"scrapeInterval", f_scrape},
-    {"metricsStalenessThreshold", f_stale},
+    {"discovery", f_discovery},   {"engine", f_engine},
+    {"scrapeInterval", f_scrape}, {"metricsStalenessThreshold", f_stale},
     {"endpoints", f_endpoints},
 };
 
@@ -627,7 +634,8 @@ static int load_root(struct loader *L, const struct sy_yaml_node *root)
     if (!no_listen)
         cfg->admin_shared = cfg->admin_port == cfg->listen_port &&
                             strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
-    if (cfg->nendpoints == 0)
+    const struct sy_yaml_node *disc = L->pool ? sy_yaml_get(L->pool, "discovery") : NULL;
+    if (cfg->nendpoints == 0 && (!disc || sy_yaml_is_null(disc)))
         return sy_yaml_errf(L->err, L->errcap, L->pool ? L->pool : root,
                             "pool.endpoints: at least one endpoint is required");
     if (L->schedf_key)

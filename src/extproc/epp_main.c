@@ -7,6 +7,7 @@
 
 #include "cmd/commands.h"
 #include "core/log.h"
+#include "discovery/discovery.h"
 #include "core/str.h"
 #include "extproc/epp.h"
 #include "extproc/h2.h"
@@ -42,6 +43,11 @@ static int check_config(const char *path)
     struct sy_config *cfg = sy_config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (sy_discovery_check(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        sy_config_unref(cfg);
         return 1;
     }
     struct sy_epp_config ec;

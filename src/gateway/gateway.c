@@ -28,6 +28,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "discovery/discovery.h"
 #include "extproc/epp.h"
 #include "extproc/h2.h"
 #include "kvevents/subscriber.h"
@@ -131,6 +132,41 @@ static void admin_handler(void *ud, struct sy_http_req *req)
                               NULL);
 }
 
+/* The next generation with the static endpoints plus the discovered ones (same config and
+ * scheduler). */
+static void apply_discovered(struct sy_gateway *gw)
+{
+    struct sy_gw_gen *old = sy_gw_gen_get(gw);
+    size_t n;
+    struct sy_endpoint_config *all = sy_discovery_merge(old->cfg, gw->disc_eps, gw->ndisc, &n);
+    char err[512];
+    struct sy_pool *pool = sy_pool_new_eps(old->cfg, all, n, old->pool, err, sizeof err);
+    sy_discovery_free_eps(all, n);
+    if (!pool) {
+        sy_warn("discovery: pool not changed: %s", err);
+        sy_gw_gen_unref(old);
+        return;
+    }
+    struct sy_gw_gen *g = sy_gen_with_pool(old, pool);
+    g->id = ++gw->next_gen_id;
+    pthread_mutex_lock(&gw->gen_mu);
+    struct sy_gw_gen *prev = gw->gen;
+    gw->gen = g;
+    pthread_mutex_unlock(&gw->gen_mu);
+    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    sy_gw_gen_unref(prev);
+    sy_gw_gen_unref(old);
+}
+
+static void on_discovered(void *ud, const struct sy_endpoint_config *eps, size_t n)
+{
+    struct sy_gateway *gw = ud;
+    struct sy_config none = {.nendpoints = 0};
+    sy_discovery_free_eps(gw->disc_eps, gw->ndisc);
+    gw->disc_eps = sy_discovery_merge(&none, eps, n, &gw->ndisc);
+    apply_discovered(gw);
+}
+
 static void reload(struct sy_gateway *gw)
 {
     char err[1024];
@@ -139,6 +175,13 @@ static void reload(struct sy_gateway *gw)
     if (!cfg) {
         sy_error("reload refused, keeping the running configuration: %s", err);
         atomic_fetch_add(&gw->reloads_failed, 1);
+        sy_gw_gen_unref(old);
+        return;
+    }
+    if (sy_discovery_check(cfg, err, sizeof err) != 0) {
+        sy_error("reload refused, keeping the running configuration: %s", err);
+        atomic_fetch_add(&gw->reloads_failed, 1);
+        sy_config_unref(cfg);
         sy_gw_gen_unref(old);
         return;
     }
@@ -164,6 +207,13 @@ static void reload(struct sy_gateway *gw)
         enum sy_log_level lvl;
         if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
             sy_log_set_level(lvl);
+    }
+    /* discovery restarts with the new settings; the last discovered set stays until it reports */
+    sy_discovery_stop(gw->disc);
+    gw->disc = NULL;
+    if (sy_discovery_configured(g->cfg)) {
+        apply_discovered(gw);
+        gw->disc = sy_discovery_start(gw->loop, g->cfg, on_discovered, gw, err, sizeof err);
     }
     atomic_fetch_add(&gw->reloads_ok, 1);
     sy_info("configuration reloaded (generation %llu, %zu endpoints)", (unsigned long long)g->id,
@@ -195,6 +245,8 @@ static void finish(struct sy_gateway *gw)
         sy_http_server_close(gw->admin);
     gw->admin = NULL;
     sy_epp_health_stop(gw->epp);
+    sy_discovery_stop(gw->disc);
+    gw->disc = NULL;
     sy_scraper_stop(gw->scraper);
     gw->scraper = NULL;
 }
@@ -322,6 +374,11 @@ static int run(const char *config_path, int workers_override, bool epp)
         gw->admin_port = port;
     }
     gw->scraper = sy_scraper_start(loop, g->pool, g->cfg->scrape_interval_ns, 0, gw->metrics);
+    if (sy_discovery_configured(g->cfg) &&
+        !(gw->disc = sy_discovery_start(loop, g->cfg, on_discovered, gw, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
 
     uv_signal_init(loop, &gw->sigterm);
     uv_signal_init(loop, &gw->sigint);
@@ -370,6 +427,7 @@ static int run(const char *config_path, int workers_override, bool epp)
     free(gw->workers);
     free(gw->config_path);
     sy_epp_free(gw->epp);
+    sy_discovery_free_eps(gw->disc_eps, gw->ndisc);
     pthread_mutex_destroy(&gw->gen_mu);
     int rc = gw->exit_code;
     free(gw);

@@ -52,6 +52,7 @@ struct sy_gw_metrics; /* gw_metrics.c */
 struct sy_scraper;    /* pool/scraper.h */
 struct sy_h2_server;  /* extproc/h2.h */
 struct sy_epp;        /* extproc/epp.h */
+struct sy_discovery;  /* discovery/discovery.h */
 
 struct sy_gateway {
     char *config_path;                   /* file to (re)load */
@@ -76,6 +77,9 @@ struct sy_gateway {
     _Atomic uint64_t reloads_failed;     /* refused reloads */
     int exit_code;                       /* process exit status */
     struct sy_epp *epp;                  /* `switchyard epp`: the ext_proc front end, else NULL */
+    struct sy_discovery *disc;           /* pool.discovery, else NULL (control loop) */
+    struct sy_endpoint_config *disc_eps; /* last discovered set; owned */
+    size_t ndisc;                        /* its size */
 };
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */

@@ -28,8 +28,24 @@ struct sy_gen *sy_gen_build(struct sy_config *cfg, const struct sy_pool *old_poo
     g->cfg = cfg;
     g->pool = pool;
     g->sched = sched;
+    g->sched_refs = sy_xmalloc(sizeof *g->sched_refs);
+    atomic_init(g->sched_refs, 1);
     sy_kvevents_sync(pool); /* KV-event subscriptions follow pool.endpoints[].kvEvents */
     return g;
+}
+
+struct sy_gen *sy_gen_with_pool(struct sy_gen *g, struct sy_pool *pool)
+{
+    struct sy_gen *n = SY_NEW(struct sy_gen);
+    atomic_init(&n->refs, 1);
+    n->cfg = sy_config_ref(g->cfg);
+    n->pool = pool;
+    n->sched = g->sched;
+    n->sched_refs = g->sched_refs;
+    atomic_fetch_add(n->sched_refs, 1);
+    n->id = g->id + 1;
+    sy_kvevents_sync(pool);
+    return n;
 }
 
 struct sy_gen *sy_gen_ref(struct sy_gen *g)
@@ -42,7 +58,10 @@ void sy_gen_unref(struct sy_gen *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
         return;
-    sy_sched_free(g->sched);
+    if (atomic_fetch_sub(g->sched_refs, 1) == 1) {
+        sy_sched_free(g->sched);
+        free(g->sched_refs);
+    }
     sy_pool_unref(g->pool);
     sy_config_unref(g->cfg);
     free(g);

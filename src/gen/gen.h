@@ -29,12 +29,17 @@ struct sy_gen {
     struct sy_pool *pool;       /* owned reference */
     struct sy_scheduler *sched; /* owned */
     uint64_t id;                /* generation number (1 = initial config) */
+    _Atomic int *sched_refs;    /* generations sharing sched (sy_gen_with_pool); owned by all */
 };
 
 /* Builds a generation from a loaded config (takes ownership of cfg's reference). old_pool may be
  * NULL; metrics may be NULL (--check). Returns NULL with "FILE:LINE: key: reason" in err. */
 struct sy_gen *sy_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
                             struct sy_metrics *metrics, char *err, size_t errcap);
+/* The next generation after a pool membership change (discovery): g's config and scheduler
+ * (shared, so learned state such as the prefix index carries over; the scheduler forgets
+ * departed endpoints itself) with pool (ownership taken). */
+struct sy_gen *sy_gen_with_pool(struct sy_gen *g, struct sy_pool *pool);
 struct sy_gen *sy_gen_ref(struct sy_gen *g);
 /* Drops a reference; the last one frees scheduler, pool and config. NULL is a no-op. */
 void sy_gen_unref(struct sy_gen *g);

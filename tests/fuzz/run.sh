@@ -56,7 +56,7 @@ for src in "${targets[@]}"; do
     echo "fuzz: $name: building"
     # shellcheck disable=SC2086
     if ! "$CC" -std=c17 -D_GNU_SOURCE -O1 -g $SAN_BIN -Isrc -Itests -I/usr/share/include/llhttp \
-        $PKG_CFLAGS -o "$bin" "$src" "$BUILD/libswitchyard.a" $PKG_LIBS -lm -pthread; then
+        $PKG_CFLAGS -o "$bin" "$src" "$BUILD/libswitchyard.a" $PKG_LIBS -lresolv -lm -pthread; then
         echo "fuzz: $name: BUILD FAILED"
         failed+=("$name(build)")
         continue
