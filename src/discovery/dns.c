@@ -1,4 +1,5 @@
-/* dns.c - pool.discovery.dns: a name (a Kubernetes headless Service) re-resolved on an interval.
+/* dns.c - pool.discovery (dispatch; kubernetes lives in k8s.c) and pool.discovery.dns: a name (a
+ * Kubernetes headless Service) re-resolved on an interval.
  *
  *   pool:
  *     discovery:
@@ -28,6 +29,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "discovery/discovery.h"
+#include "discovery/k8s.h"
 
 #define MAX_FOUND 1024
 
@@ -59,6 +61,7 @@ struct sy_discovery {
     size_t nres;
     int lookup_rc; /* 0 ok (possibly empty), -1 failed: keep the last set */
     char lookup_err[200];
+    struct sy_k8s *k8s; /* kubernetes mode (k8s.c); the fields above are unused */
     /* last reported set */
     struct found *last;
     size_t nlast;
@@ -87,10 +90,14 @@ static int parse(const struct sy_config *cfg, struct sy_discovery *d, char *err,
     char desc[96];
     for (size_t i = 0; i < disc->n; i++) {
         const char *k = disc->keys[i]->scalar;
-        if (strcmp(k, "dns") != 0)
+        if (strcmp(k, "dns") != 0 && strcmp(k, "kubernetes") != 0)
             return sy_yaml_errf(err, errcap, disc->keys[i],
-                                "pool.discovery.%s: unknown key (this build knows dns)", k);
+                                "pool.discovery.%s: unknown key (dns or kubernetes)", k);
     }
+    if (sy_yaml_get(disc, "dns") && sy_yaml_get(disc, "kubernetes"))
+        return sy_yaml_errf(err, errcap, disc, "pool.discovery: set dns or kubernetes, not both");
+    if (sy_yaml_get(disc, "kubernetes"))
+        return 1; /* kubernetes mode: k8s.c reads it */
     const struct sy_yaml_node *dns = sy_yaml_get(disc, "dns");
     if (!dns || dns->type != SY_YAML_MAPPING)
         return sy_yaml_errf(err, errcap, dns ? dns : disc,
@@ -188,6 +195,8 @@ int sy_discovery_check(const struct sy_config *cfg, char *err, size_t errcap)
     struct sy_discovery *d = sy_xcalloc(1, sizeof *d);
     int rc = parse(cfg, d, err, errcap);
     settings_free(d);
+    if (rc == 1)
+        return sy_k8s_check(sy_yaml_get(dns_node(cfg), "kubernetes"), err, errcap);
     return rc ? SY_ECONFIG : 0;
 }
 
@@ -376,7 +385,17 @@ struct sy_discovery *sy_discovery_start(uv_loop_t *loop, const struct sy_config 
                                         sy_discovery_cb *cb, void *ud, char *err, size_t errcap)
 {
     struct sy_discovery *d = sy_xcalloc(1, sizeof *d);
-    if (parse(cfg, d, err, errcap) != 0) {
+    int rc = parse(cfg, d, err, errcap);
+    if (rc == 1) {
+        d->k8s = sy_k8s_start(loop, sy_yaml_get(dns_node(cfg), "kubernetes"), cb, ud, err, errcap);
+        if (!d->k8s) {
+            settings_free(d);
+            return NULL;
+        }
+        d->stopped = false;
+        return d;
+    }
+    if (rc != 0) {
         settings_free(d);
         return NULL;
     }
@@ -395,6 +414,11 @@ void sy_discovery_stop(struct sy_discovery *d)
     if (!d || d->stopped)
         return;
     d->stopped = true;
+    if (d->k8s) {
+        sy_k8s_stop(d->k8s);
+        settings_free(d);
+        return;
+    }
     uv_timer_stop(&d->timer);
     uv_close((uv_handle_t *)&d->timer, timer_closed);
 }

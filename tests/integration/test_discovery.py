@@ -40,9 +40,18 @@ def port_free_on(hosts):
 
 
 def udp_free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        with socket.socket() as t:
+            try:
+                t.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+    raise RuntimeError("no free DNS port")
 
 
 class Dns:
@@ -50,6 +59,15 @@ class Dns:
         self.dir = tempfile.mkdtemp(prefix="sy-dns-")
         self.hosts = os.path.join(self.dir, "hosts")
         self.write(records)
+        for attempt in range(3):
+            try:
+                self.start(extra)
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+
+    def start(self, extra):
         self.port = udp_free_port()
         self.proc = start_process([DNSMASQ, "--no-daemon", "--port=%d" % self.port,
                                    "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -166,6 +184,185 @@ def test_discovery_config_errors():
                          capture_output=True, text=True, timeout=20)
     check(out.returncode == 1 and ":7: pool.discovery.dns.interval" in out.stderr,
           "interval: %r" % out.stderr)
+
+
+class ApiServer:
+    """A local Kubernetes API server for the list/watch protocol: an InferencePool, a pod list
+    with a resourceVersion, and chunked watch streams fed from a queue (events, bookmarks, a
+    410 ERROR event). Requests need the bearer token."""
+
+    def __init__(self, ns, pool, selector, ports, token):
+        import queue
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+        self.pods = {}
+        self.rv = 100
+        self.events = queue.Queue()
+        self.watches = []        # (resourceVersion asked, labelSelector)
+        self.lists = 0
+        self.unauthorized = 0
+        api = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send_json(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.headers.get("Authorization") != "Bearer " + token:
+                    api.unauthorized += 1
+                    return self.send_json(401, {"kind": "Status", "code": 401})
+                u = urlparse(self.path)
+                q = parse_qs(u.query)
+                if u.path == ("/apis/inference.networking.k8s.io/v1/namespaces/%s/"
+                              "inferencepools/%s" % (ns, pool)):
+                    return self.send_json(200, {
+                        "apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+                        "metadata": {"name": pool, "namespace": ns},
+                        "spec": {"selector": {"matchLabels": selector},
+                                 "targetPorts": [{"number": p} for p in ports],
+                                 "endpointPickerRef": {"name": "epp", "portNumber": 9002}}})
+                if u.path != "/api/v1/namespaces/%s/pods" % ns:
+                    return self.send_json(404, {"kind": "Status", "code": 404})
+                want = ",".join("%s=%s" % kv for kv in selector.items())
+                if q.get("labelSelector", [""])[0] != want:
+                    return self.send_json(400, {"kind": "Status", "code": 400})
+                if "watch" not in q:
+                    api.lists += 1
+                    return self.send_json(200, {
+                        "kind": "PodList", "metadata": {"resourceVersion": str(api.rv)},
+                        "items": list(api.pods.values())})
+                api.watches.append(q.get("resourceVersion", [""])[0])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    try:
+                        ev = api.events.get(timeout=0.2)
+                    except Exception:
+                        continue
+                    if ev is None:  # end this watch (as timeoutSeconds does)
+                        break
+                    line = (json.dumps(ev) + "\n").encode()
+                    # split each event over two chunks: the client must reassemble lines
+                    half = len(line) // 2
+                    for part in (line[:half], line[half:]):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.flush()
+                    if ev.get("type") == "ERROR":
+                        break
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+        class S(ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.srv = S(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def pod(self, name, ip, ready, labels):
+        self.rv += 1
+        return {"metadata": {"name": name, "resourceVersion": str(self.rv), "labels": labels},
+                "status": {"phase": "Running", "podIP": ip,
+                           "conditions": [{"type": "Ready",
+                                           "status": "True" if ready else "False"}]}}
+
+    def event(self, typ, obj):
+        if typ == "DELETED":
+            self.pods.pop(obj["metadata"]["name"], None)
+        else:
+            self.pods[obj["metadata"]["name"]] = obj
+        self.events.put({"type": typ, "object": obj})
+
+
+@test
+def test_kubernetes_inferencepool_list_watch_bookmark_and_410():
+    port = port_free_on(["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+    stubs = [Stub(port=port, host=h) for h in ("127.0.0.2", "127.0.0.3", "127.0.0.4")]
+    a2, a3, a4 = (st.address for st in stubs)
+    labels = {"app": "vllm", "llm-d.ai/role": "decode"}
+    api = ApiServer("llm", "pool", {"app": "vllm"}, [port], "tok123")
+    api.pods["a"] = api.pod("a", "127.0.0.2", True, labels)
+    tok = write_file("tok123\n", suffix=".token")
+    proc, lp, ap = gateway_k8s(
+        "      inferencePool: pool\n      namespace: llm\n      apiServer: http://127.0.0.1:%d\n"
+        "      tokenFile: %s\n" % (api.port, tok))
+    wait_until(lambda: endpoints(ap) == {a2: True}, 15, what="listed pod a")
+    wait_until(lambda: len(api.watches) >= 1, 10, what="a watch")
+    check(api.watches[0] == "100" or api.watches[0] == str(api.rv), "watch from the list's RV")
+    api.event("ADDED", api.pod("b", "127.0.0.3", False, labels))
+    api.event("ADDED", api.pod("c", "127.0.0.4", True, labels))
+    wait_until(lambda: endpoints(ap) == {a2: True, a4: True}, 15, what="c added, b not ready")
+    api.event("MODIFIED", api.pod("b", "127.0.0.3", True, labels))
+    wait_until(lambda: set(endpoints(ap)) == {a2, a3, a4}, 15, what="b became ready")
+    api.rv += 10
+    api.events.put({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion":
+                                                                str(api.rv)}}})
+    api.event("DELETED", api.pod("a", "127.0.0.2", True, labels))
+    wait_until(lambda: set(endpoints(ap)) == {a3, a4}, 15, what="a deleted")
+    # the watch ends: the gateway resumes from the last resourceVersion it saw
+    n = len(api.watches)
+    rv_now = str(api.rv)
+    api.events.put(None)
+    wait_until(lambda: len(api.watches) > n, 10, what="resumed watch")
+    check(api.watches[n] == rv_now, "resumed from %s, asked %s" % (rv_now, api.watches[n]))
+    # 410 Gone: relist (pod c went away while the watch was broken)
+    lists = api.lists
+    api.pods.pop("c")
+    api.events.put({"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                                 "reason": "Expired"}})
+    wait_until(lambda: api.lists > lists, 10, what="relist after 410")
+    wait_until(lambda: endpoints(ap) == {a3: True}, 15, what="relisted state")
+    # the discovered endpoint serves and carries the pod's labels
+    st, h, body = post_json(lp, "/v1/completions", {"model": "m1", "prompt": "x",
+                                                     "max_tokens": 2})
+    check(st == 200 and dict(h).get("x-gateway-destination-endpoint") == a3,
+          "served by b: %r %r %r %r" % (st, h, body, request(ap, "GET", "/debug/endpoints")[2]))
+    check(api.unauthorized == 0, "the token was sent on every request")
+    check(stop_process(proc) == 0, "stops cleanly with a watch open")
+
+
+def gateway_k8s(block):
+    lp, ap = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (lp, ap) +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  discovery:\n    kubernetes:\n" +
+            block + "timeouts:\n  connect: 500ms\n  request: 3s\n")
+    proc = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(lp, proc=proc)
+    return proc, lp, ap
+
+
+@test
+def test_kubernetes_config_errors():
+    base = "listen: 127.0.0.1:1\npool:\n  discovery:\n    kubernetes:\n"
+    for block, want in [
+        ("      namespace: x\n      apiServer: http://127.0.0.1:1\n",
+         "set either inferencePool or selector"),
+        ("      selector: {app: v}\n      namespace: x\n      apiServer: http://127.0.0.1:1\n",
+         "targetPorts: required with selector"),
+        ("      inferencePool: p\n      namespace: x\n      apiServer: ftp://x\n",
+         ":7: pool.discovery.kubernetes.apiServer: expected an https://"),
+        ("      inferencePool: p\n      namespace: x\n      apiServer: http://h:1\n"
+         "      targetPorts: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n",
+         "targetPorts: expected a list of 1 to 8 ports"),
+    ]:
+        out = subprocess.run([BIN, "gateway", "--check", "--config", write_file(base + block)],
+                             capture_output=True, text=True, timeout=20)
+        check(out.returncode == 1 and want in out.stderr, "%r: %r" % (want, out.stderr))
 
 
 if __name__ == "__main__":
