@@ -7,7 +7,8 @@
  *                                          spec.selector and spec.targetPorts are used; or
  *         selector: {app: vllm}            a label selector (matchLabels) with
  *         targetPorts: [8000]              the ports (one endpoint per ready pod and port)
- *         namespace: llm                   default: the service account's namespace
+ *         namespace: llm                   default: $POD_NAMESPACE, else the service
+ *                                          account's namespace file
  *         apiServer: https://10.0.0.1:443  default: KUBERNETES_SERVICE_HOST/PORT (in-cluster)
  *         tokenFile / caFile               default: the service account's token and CA
  *         insecureSkipVerify: false
@@ -225,6 +226,8 @@ static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, s
         snprintf(k->host, sizeof k->host, "%s", h);
         snprintf(k->port, sizeof k->port, "%s", p);
     }
+    if (!k->ns[0] && getenv("POD_NAMESPACE") && getenv("POD_NAMESPACE")[0])
+        snprintf(k->ns, sizeof k->ns, "%s", getenv("POD_NAMESPACE")); /* downward API */
     if (!k->ns[0]) {
         FILE *f = fopen(SA_DIR "/namespace", "r");
         if (!f || !fgets(k->ns, sizeof k->ns, f)) {
