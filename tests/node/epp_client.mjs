@@ -135,7 +135,7 @@ function runOne(client, req) {
       delete res.respBack;
       resolve(res);
     };
-    const body = req.bodyBytes !== undefined ? Buffer.from(bigBody(req.bodyBytes, req.model || "m1")) : req.body !== undefined ? Buffer.from(req.body) : null;
+    const body = req.bodyBytes !== undefined ? Buffer.from(bigBody(req.bodyBytes, req.model || "m1", req.saltPrefix)) : req.body !== undefined ? Buffer.from(req.body) : null;
     if (body) res.bodySha = crypto.createHash("sha256").update(body).digest("hex");
     const sendResponse = () => {
       const r = req.response;
@@ -203,8 +203,8 @@ function runOne(client, req) {
   });
 }
 
-function bigBody(n, model) {
-  const head = `{"model":"${model}","max_tokens":4,"prompt":"`;
+function bigBody(n, model, salt) {
+  const head = `{"model":"${model}","max_tokens":4,"prompt":"${salt ? "request " + salt + " " : ""}`;
   const tail = `"}`;
   let fill = "";
   const words = "the quick brown fox jumps over the lazy dog ";
@@ -226,6 +226,38 @@ async function main() {
     return;
   }
   const client = new xp.envoy.service.ext_proc.v3.ExternalProcessor(target, creds, chanOpts);
+  if (scenario.bench) {
+    // open loop: one request every 1/rate s for `seconds`, each a full Process stream with a
+    // response; reports decision latency (first byte of the body sent -> route answer)
+    const b = scenario.bench;
+    const lat = [];
+    const pending = [];
+    let errors = 0;
+    const t0 = Date.now();
+    let i = 0;
+    await new Promise((resolve) => {
+      const tick = setInterval(() => {
+        const due = Math.floor(((Date.now() - t0) / 1000) * b.rate);
+        while (i < due && i < b.rate * b.seconds) {
+          const req = { path: "/v1/completions", bodyBytes: b.bodyBytes, chunk: b.chunk || 65536, model: b.model || "m1",
+                        response: { status: 200, chunks: ['{"usage":{"prompt_tokens":1,"completion_tokens":1}}'] } };
+          req.bodyBytes = b.bodyBytes;
+          const salt = i++;
+          pending.push(runOne(client, { ...req, saltPrefix: b.shared ? 0 : salt }).then((r) => {
+            if (r.grpcCode !== 0 || !r.setHeaders["x-gateway-destination-endpoint"]) errors++;
+            else lat.push(r.decisionMs);
+          }));
+        }
+        if (i >= b.rate * b.seconds) { clearInterval(tick); resolve(); }
+      }, 2);
+    });
+    await Promise.all(pending);
+    lat.sort((x, y) => x - y);
+    const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : null;
+    client.close();
+    console.log(JSON.stringify({ bench: { sent: i, ok: lat.length, errors, p50: q(0.5), p99: q(0.99), wallS: (Date.now() - t0) / 1000 } }));
+    return;
+  }
   const reqs = scenario.requests;
   const results = new Array(reqs.length);
   const conc = scenario.concurrency || 1;
