@@ -48,6 +48,14 @@ static int check_config(const char *path)
         sy_config_unref(cfg);
         return 1;
     }
+    if (!cfg->listen_host[0]) {
+        fprintf(stderr,
+                "%s: listen: missing required key (a config with only extProc runs with "
+                "`switchyard epp`)\n",
+                path);
+        sy_config_unref(cfg);
+        return 1;
+    }
     struct sy_gw_gen *g = sy_gw_gen_build(cfg, NULL, NULL, err, sizeof err);
     if (!g) {
         fprintf(stderr, "%s\n", err);

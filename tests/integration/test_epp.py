@@ -398,6 +398,10 @@ def test_check_validates_ext_proc_section():
                          timeout=20)
     check(out.returncode == 1 and "listen: missing required key" in out.stderr,
           "gateway: %r" % out.stderr)
+    out = subprocess.run([BIN, "gateway", "--check", "--config", good], capture_output=True,
+                         text=True, timeout=20)
+    check(out.returncode == 1 and "listen: missing required key" in out.stderr,
+          "gateway --check: %r" % out.stderr)
 
 
 if __name__ == "__main__":
