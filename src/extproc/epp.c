@@ -45,6 +45,8 @@ struct sy_epp {
     SSL_CTX *tls;                /* NULL for h2c */
     struct sy_h2_server *health; /* control loop */
     uint16_t health_port;
+    struct listener_ctx *ctxs[SY_CONFIG_MAX_WORKERS + 1]; /* one per listener; owned */
+    size_t nctx;
 };
 
 struct listener_ctx {
@@ -647,6 +649,8 @@ void sy_epp_free(struct sy_epp *e)
         return;
     if (e->tls)
         sy_h2_tls_ctx_free(e->tls);
+    for (size_t i = 0; i < e->nctx; i++)
+        free(e->ctxs[i]);
     sy_epp_config_fini(&e->cfg);
     free(e);
 }
@@ -663,7 +667,8 @@ uint16_t sy_epp_health_port(const struct sy_epp *e)
 
 static struct sy_h2_opts opts_for(struct sy_epp *e, struct sy_gw_worker *w)
 {
-    struct listener_ctx *l = sy_xcalloc(1, sizeof *l); /* lives as long as the process */
+    struct listener_ctx *l = sy_xcalloc(1, sizeof *l); /* freed by sy_epp_free */
+    e->ctxs[e->nctx++] = l;
     l->e = e;
     l->w = w;
     struct sy_gw_gen *g = sy_gw_gen_get(e->gw);

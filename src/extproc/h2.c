@@ -645,6 +645,8 @@ void sy_h2_server_close(struct sy_h2_server *s)
     s->closing = true;
     while (s->conns)
         conn_close(s->conns);
+    if (s->handles == 0) /* the listener closed earlier (drain) and no connection is open */
+        free(s);
 }
 
 /* ---- TLS ---- */

@@ -24,7 +24,8 @@ from stub_server import Stub  # noqa: E402
 
 DEPLOY = os.path.join(ROOT, "deploy")
 CHART = os.path.join(DEPLOY, "helm", "switchyard")
-BASE_LIBS = ("libc.so", "libm.so", "libresolv.so", "libpthread.so", "ld-linux", "libdl.so")
+BASE_LIBS = ("libc.so", "libm.so", "libresolv.so", "libpthread.so", "ld-linux", "libdl.so",
+             "libasan", "libubsan", "liblsan", "libtsan")  # base image / sanitizer builds
 
 
 @test
