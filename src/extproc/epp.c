@@ -696,6 +696,7 @@ int sy_epp_worker_start(struct sy_epp *e, struct sy_gw_worker *w, uint16_t port,
 int sy_epp_health_start(struct sy_epp *e, uv_loop_t *loop, char *err, size_t errcap)
 {
     struct sy_h2_opts o = opts_for(e, NULL);
+    o.tls = NULL; /* plaintext, as llm-d's: kubelet's and GKE's gRPC probes do not speak TLS */
     int rc = sy_h2_server_start(loop, e->cfg.health_host, e->cfg.health_port, &o, &e->health, err,
                                 errcap);
     if (rc == 0)

@@ -2,7 +2,7 @@
  *
  *   extProc:
  *     listen: 0.0.0.0:9002        ext_proc (and grpc.health.v1) on every worker loop
- *     healthListen: 0.0.0.0:9003  grpc.health.v1 only, on the control loop
+ *     healthListen: 0.0.0.0:9003  grpc.health.v1 only, on the control loop, always plaintext
  *     secureServing: true         TLS with ALPN h2 (false = h2c)
  *     certFile / keyFile          PEM pair; both or neither (neither = self-signed)
  */

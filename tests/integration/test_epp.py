@@ -94,10 +94,10 @@ class Epp:
             return sum(1 for e in json.loads(body)["endpoints"] if e["ready"]) == n
         wait_until(ready, timeout, what="endpoints ready")
 
-    def drive(self, scenario, port=None, ca=None, timeout=60):
+    def drive(self, scenario, port=None, ca=None, timeout=60, tls=None):
         path = write_file(json.dumps(scenario), suffix=".json")
         args = ["node", CLIENT, "127.0.0.1:%d" % (port or self.xp)]
-        if self.secure:
+        if self.secure if tls is None else tls:
             args.append("--tls")
         if ca:
             args += ["--ca", ca]
@@ -111,7 +111,11 @@ class Epp:
         return self.drive({"requests": reqs, "concurrency": concurrency}, **kw)["results"]
 
     def health_of(self, services, port=None, **kw):
-        return self.drive({"health": services}, port=port or self.health, **kw)["health"]
+        """grpc.health.v1 answers: healthListen is always plaintext (kubelet's gRPC probes speak
+        no TLS); the ext_proc port follows secureServing."""
+        port = port or self.health
+        kw.setdefault("tls", self.secure and port == self.xp)
+        return self.drive({"health": services}, port=port, **kw)["health"]
 
 
 def completion(prompt="hello", model="m1", **kw):
@@ -313,7 +317,8 @@ def test_tls_with_alpn_h2_self_signed_and_given_certificate():
     r = e.requests([completion()])[0]
     check(r.get("grpcCode") == 0 and r["setHeaders"].get("x-gateway-destination-endpoint"),
           "routes over TLS (self-signed): %r" % r)
-    check(e.health_of([""])[""] == "SERVING", "health over TLS")
+    check(e.health_of([""], port=e.xp)[""] == "SERVING", "health over TLS on the ext_proc port")
+    check(e.health_of([""])[""] == "SERVING", "plaintext health on healthListen")
     stop_process(e.proc)
     # a certificate the client verifies
     d = tempfile.mkdtemp(prefix="sy-epp-tls-")
