@@ -133,14 +133,15 @@ static void admin_handler(void *ud, struct sy_http_req *req)
 }
 
 /* The next generation with the static endpoints plus the discovered ones (same config and
- * scheduler). */
-static void apply_discovered(struct sy_gateway *gw)
+ * scheduler). Endpoint objects are reused from inherit (the current pool when NULL). */
+static void apply_discovered(struct sy_gateway *gw, const struct sy_pool *inherit)
 {
     struct sy_gw_gen *old = sy_gw_gen_get(gw);
     size_t n;
     struct sy_endpoint_config *all = sy_discovery_merge(old->cfg, gw->disc_eps, gw->ndisc, &n);
     char err[512];
-    struct sy_pool *pool = sy_pool_new_eps(old->cfg, all, n, old->pool, err, sizeof err);
+    struct sy_pool *pool =
+        sy_pool_new_eps(old->cfg, all, n, inherit ? inherit : old->pool, err, sizeof err);
     sy_discovery_free_eps(all, n);
     if (!pool) {
         sy_warn("discovery: pool not changed: %s", err);
@@ -164,7 +165,7 @@ static void on_discovered(void *ud, const struct sy_endpoint_config *eps, size_t
     struct sy_config none = {.nendpoints = 0};
     sy_discovery_free_eps(gw->disc_eps, gw->ndisc);
     gw->disc_eps = sy_discovery_merge(&none, eps, n, &gw->ndisc);
-    apply_discovered(gw);
+    apply_discovered(gw, NULL);
 }
 
 static void reload(struct sy_gateway *gw)
@@ -208,16 +209,21 @@ static void reload(struct sy_gateway *gw)
         if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
             sy_log_set_level(lvl);
     }
-    /* discovery restarts with the new settings; the last discovered set stays until it reports */
+    /* discovery restarts with the new settings; the last discovered set stays until it reports.
+     * apply_discovered replaces g (same config and scheduler, fuller pool): hold g meanwhile. */
+    sy_gen_ref(g);
     sy_discovery_stop(gw->disc);
     gw->disc = NULL;
     if (sy_discovery_configured(g->cfg)) {
-        apply_discovered(gw);
+        apply_discovered(gw, old->pool); /* discovered endpoints keep their objects */
         gw->disc = sy_discovery_start(gw->loop, g->cfg, on_discovered, gw, err, sizeof err);
     }
     atomic_fetch_add(&gw->reloads_ok, 1);
-    sy_info("configuration reloaded (generation %llu, %zu endpoints)", (unsigned long long)g->id,
-            g->pool->n);
+    struct sy_gw_gen *cur = sy_gw_gen_get(gw);
+    sy_info("configuration reloaded (generation %llu, %zu endpoints)", (unsigned long long)cur->id,
+            cur->pool->n);
+    sy_gw_gen_unref(cur);
+    sy_gw_gen_unref(g);
     sy_gw_gen_unref(prev);
     sy_gw_gen_unref(old);
 }
