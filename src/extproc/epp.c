@@ -5,7 +5,8 @@
  *   request_body ... --eos--> sy_request_parse (the gateway's parser) -> model check
  *                             -> subset hint -> sy_sched_pick -> in-flight += 1
  *                             -> request_headers answer: clear_route_cache, header mutation
- *                                {x-gateway-destination-endpoint, Content-Length, x-request-id},
+ *                                {x-gateway-destination-endpoint (the pick, then fallbacks by
+ *                                score up to retry.maxAttempts), Content-Length, x-request-id},
  *                                dynamic_metadata["envoy.lb"]["x-gateway-destination-endpoint"]
  *                             -> the body back as streamed_response chunks (<= 62,000 bytes)
  *                    errors   -> immediate_response 400 / 404 / 413 / 503 + OpenAI error JSON
@@ -235,13 +236,14 @@ static bool in_subset(const struct xs *x, const char *addr)
     return false;
 }
 
-/* Sends the routing answer and streams the body back. */
-static void route(struct xs *x, struct sy_endpoint *ep)
+/* Sends the routing answer and streams the body back. dests: the header value (the endpoint,
+ * or it followed by fallbacks in retry order); the metadata names ep alone. */
+static void route(struct xs *x, struct sy_endpoint *ep, const char *dests)
 {
     char clen[24];
     snprintf(clen, sizeof clen, "%zu", x->body.len);
     struct sy_xp_set set[3] = {
-        {"x-gateway-destination-endpoint", sy_str_c(ep->address)},
+        {"x-gateway-destination-endpoint", sy_str_c(dests ? dests : ep->address)},
         {"x-request-id", sy_str_c(x->reqid)},
         {"content-length", sy_str_c(clen)},
     };
@@ -278,7 +280,7 @@ static void route_random(struct xs *x)
         reject(x, 503, "no_ready_endpoints", "no ready model server is available for this request");
         return;
     }
-    route(x, pick);
+    route(x, pick, NULL);
 }
 
 static void decide(struct xs *x)
@@ -338,7 +340,21 @@ static void decide(struct xs *x)
     x->served = sy_endpoint_ref(x->res.ep);
     sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
     x->inflight = true;
-    route(x, x->res.ep);
+    /* fallbacks for the data plane's retries: retry.maxAttempts endpoints in all, by score */
+    struct sy_endpoint *order[16];
+    size_t max = x->gen->cfg->max_retries < 1    ? 1
+                 : x->gen->cfg->max_retries > 16 ? 16
+                                                 : (size_t)x->gen->cfg->max_retries;
+    size_t n = sy_sched_ranked(&x->res, order, max);
+    struct sy_buf dests;
+    sy_buf_init(&dests);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sy_buf_puts(&dests, ",");
+        sy_buf_puts(&dests, order[i]->address);
+    }
+    route(x, x->res.ep, dests.data);
+    sy_buf_fini(&dests);
 }
 
 /* Copies the request headers (their views die with the message). */

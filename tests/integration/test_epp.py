@@ -128,6 +128,11 @@ def completion(prompt="hello", model="m1", **kw):
     return r
 
 
+def dest(r):
+    """The chosen endpoint: the first of x-gateway-destination-endpoint's list."""
+    return (r["setHeaders"].get("x-gateway-destination-endpoint") or "").split(",")[0]
+
+
 def stubs(n, **kw):
     return [Stub(**kw) for _ in range(n)]
 
@@ -143,8 +148,11 @@ def test_routes_over_h2c_with_header_metadata_and_body_back():
     seen = []
     for r in res:
         check(r.get("grpcCode") == 0, "stream ended OK: %r" % r)
-        d = r["setHeaders"].get("x-gateway-destination-endpoint")
+        d = dest(r)
         check(d in addrs, "destination is a pool endpoint: %r" % r)
+        fallbacks = r["setHeaders"]["x-gateway-destination-endpoint"].split(",")
+        check(len(fallbacks) == 2 and set(fallbacks) == addrs,
+              "the pick, then the other ready endpoint for retries: %r" % fallbacks)
         check(r["metadata"].get("envoy.lb", {}).get("x-gateway-destination-endpoint") == d,
               "dynamic_metadata envoy.lb carries the destination: %r" % r["metadata"])
         check(r["clearRouteCache"], "clear_route_cache set")
@@ -186,9 +194,21 @@ def test_prefix_affinity_keeps_a_shared_prefix_on_one_endpoint():
     e.wait_ready(3)
     long = "You are a helpful assistant. " * 200
     res = e.requests([completion(long + "question %d" % i) for i in range(6)])
-    dests = [r["setHeaders"]["x-gateway-destination-endpoint"] for r in res]
+    dests = [dest(r) for r in res]
     check(len(set(dests[1:])) == 1 and dests[1] == dests[0],
           "shared prefix sticks to one endpoint: %r" % dests)
+    lists = [r["setHeaders"]["x-gateway-destination-endpoint"].split(",") for r in res]
+    check(all(len(set(l)) == 3 == len(l) for l in lists),
+          "retry.maxAttempts (3) endpoints, distinct, the pick first: %r" % lists)
+
+
+@test
+def test_max_attempts_one_sends_a_single_endpoint():
+    ss = stubs(3)
+    e = Epp.start(ss, extra="retry:\n  maxAttempts: 1\n")
+    e.wait_ready(3)
+    r = e.requests([completion()])[0]
+    check("," not in r["setHeaders"]["x-gateway-destination-endpoint"], "one: %r" % r)
 
 
 @test
@@ -225,7 +245,8 @@ def test_subset_hint_restricts_the_choice():
     res = e.requests([completion("s%d" % i, subset=[only]) for i in range(4)] +
                      [completion(subset=["10.9.9.9:1"], response=None)])
     for r in res[:4]:
-        check(r["setHeaders"]["x-gateway-destination-endpoint"] == only, "subset: %r" % r)
+        check(r["setHeaders"]["x-gateway-destination-endpoint"] == only,
+              "subset (no fallback outside it): %r" % r)
     check(res[4]["immediate"]["status"] == 503, "empty subset -> 503: %r" % res[4])
 
 
@@ -236,7 +257,7 @@ def test_bodyless_request_goes_to_a_random_ready_endpoint():
     e.wait_ready(2)
     res = e.requests([{"method": "GET", "path": "/v1/models",
                        "response": {"status": 200, "chunks": ["{}"]}} for _ in range(12)])
-    ds = {r["setHeaders"].get("x-gateway-destination-endpoint") for r in res}
+    ds = {r["setHeaders"].get("x-gateway-destination-endpoint") for r in res}  # one each
     check(ds <= {s.address for s in ss} and len(ds) == 2, "random over ready: %r" % ds)
 
 
