@@ -311,6 +311,41 @@ def test_in_flight_counted_while_the_response_streams():
 
 
 @test
+def test_served_endpoint_metadata_moves_the_in_flight_count():
+    """Envoy reports where the request really went (it retried to a fallback): the in-flight
+    count follows it while the response streams."""
+    import threading
+    ss = stubs(2)
+    e = Epp.start(ss)
+    e.wait_ready(2)
+    out = {}
+
+    def counts():
+        body = json.loads(request(e.admin, "GET", "/debug/endpoints")[2])
+        return {ep["address"]: ep.get("inflight_requests", 0) for ep in body["endpoints"]}
+    # the first request learns which endpoint round robin picks next; the second is then
+    # reported as served by the other one
+    first = dest(e.requests([completion("a")])[0])
+    other = [s.address for s in ss if s.address != first][0]
+    t = threading.Thread(target=lambda: out.update(r=e.requests([completion(
+        "b", response={"status": 200, "chunks": ["{}"], "served": first},
+        delayBodyMs=2000)])))
+    t.start()
+    saw = False
+    deadline = time.time() + 20
+    while time.time() < deadline and t.is_alive():
+        c = counts()
+        if c.get(first) == 1 and c.get(other) == 0:
+            saw = True
+            break
+        time.sleep(0.02)
+    t.join(30)
+    check(dest(out["r"][0]) == other, "round robin picked the other endpoint: %r" % out)
+    check(saw, "in flight on the served endpoint, not the picked one")
+    check(all(v == 0 for v in counts().values()), "all released: %r" % counts())
+
+
+@test
 def test_health_services_and_drain():
     ss = stubs(1)
     e = Epp.start(ss)

@@ -175,8 +175,12 @@ function runOne(client, req) {
       if (m.response_headers) {
         res.respSetHeaders = setHeaders((m.response_headers.response || {}).header_mutation);
         const chunks = req.response.chunks || [];
-        chunks.forEach((c, i) => call.write({ response_body: { body: Buffer.from(c), end_of_stream: i === chunks.length - 1 } }));
-        if (!chunks.length) call.end();
+        const sendBody = () => {
+          chunks.forEach((c, i) => call.write({ response_body: { body: Buffer.from(c), end_of_stream: i === chunks.length - 1 } }));
+          if (!chunks.length) call.end();
+        };
+        if (req.delayBodyMs) setTimeout(sendBody, req.delayBodyMs);
+        else sendBody();
         return;
       }
       if (m.response_body) {
