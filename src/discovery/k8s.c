@@ -29,11 +29,13 @@
  */
 #include "discovery/k8s.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -337,9 +339,18 @@ static int conn_open(struct conn *c, char *err, size_t errcap)
     if (k->scheme_tls) {
         c->ssl = SSL_new(k->tls);
         SSL_set_fd(c->ssl, fd);
-        SSL_set_tlsext_host_name(c->ssl, k->host);
-        if (!k->insecure)
-            SSL_set1_host(c->ssl, k->host);
+        unsigned char ipbuf[16];
+        bool is_ip =
+            inet_pton(AF_INET, k->host, ipbuf) == 1 || inet_pton(AF_INET6, k->host, ipbuf) == 1;
+        if (!is_ip) /* SNI carries names only */
+            SSL_set_tlsext_host_name(c->ssl, k->host);
+        if (!k->insecure) {
+            /* in-cluster, the API server is an IP (KUBERNETES_SERVICE_HOST): match IP SANs */
+            if (is_ip)
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), k->host);
+            else
+                SSL_set1_host(c->ssl, k->host);
+        }
         if (SSL_connect(c->ssl) != 1) {
             char e[200];
             ERR_error_string_n(ERR_get_error(), e, sizeof e);

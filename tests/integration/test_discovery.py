@@ -220,7 +220,7 @@ class ApiServer:
     with a resourceVersion, and chunked watch streams fed from a queue (events, bookmarks, a
     410 ERROR event). Requests need the bearer token."""
 
-    def __init__(self, ns, pool, selector, ports, token):
+    def __init__(self, ns, pool, selector, ports, token, tls=None):
         import queue
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -303,6 +303,11 @@ class ApiServer:
                 pass  # the gateway hangs up on open watches when it stops
 
         self.srv = S(("127.0.0.1", 0), H)
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.port = self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
@@ -376,6 +381,36 @@ def gateway_k8s(block):
     proc = start_process([BIN, "gateway", "--config", write_file(text)])
     wait_port(lp, proc=proc)
     return proc, lp, ap
+
+
+@test
+def test_kubernetes_over_tls_verifies_the_api_server_by_ip():
+    """In a cluster the API server is an IP (KUBERNETES_SERVICE_HOST): its certificate's IP SAN
+    is checked against caFile; a client without that CA refuses the server."""
+    d = tempfile.mkdtemp(prefix="sy-k8s-tls-")
+    crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=kube-apiserver",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                   check=True, capture_output=True, timeout=30)
+    s = Stub()
+    api = ApiServer("llm", "pool", {"app": "vllm"}, [s.port], "tok", tls=(crt, key))
+    api.pods["a"] = api.pod("a", "127.0.0.1", True, {"app": "vllm"})
+    tok = write_file("tok\n", suffix=".token")
+    block = ("      selector: {app: vllm}\n      targetPorts: [%d]\n      namespace: llm\n"
+             "      apiServer: https://127.0.0.1:%d\n      tokenFile: %s\n" % (s.port, api.port, tok))
+    proc, lp, ap = gateway_k8s(block + "      caFile: %s\n" % crt)
+    wait_until(lambda: endpoints(ap) == {s.address: True}, 15, what="pod found over TLS")
+    stop_process(proc)
+    other = os.path.join(d, "other.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=x",
+                    "-keyout", os.path.join(d, "other.key"), "-out", other],
+                   check=True, capture_output=True, timeout=30)
+    proc, lp, ap = gateway_k8s(block + "      caFile: %s\n" % other)
+    wait_until(lambda: "TLS to 127.0.0.1" in process_log(proc), 15, what="verification error")
+    check(endpoints(ap) == {}, "no endpoints from an unverified server")
+    stop_process(proc)
 
 
 @test
