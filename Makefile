@@ -11,7 +11,7 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-PKGS := libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 openssl
+PKGS := libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 libnghttp2 openssl
 DEPS_OK := $(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && test -f /usr/share/llhttp/llhttp.c && echo yes)
 ifneq ($(DEPS_OK),yes)
 $(shell bash scripts/install-deps.sh >&2)
@@ -29,7 +29,7 @@ endif
 OPT ?= -O2 -g
 SAN ?=
 CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -Isrc -I$(LLHTTP_INC) $(PKG_CFLAGS) -MMD -MP -pthread
-LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lm -pthread
+LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lresolv -lm -pthread
 
 ifeq ($(V),1)
 Q :=

@@ -14,6 +14,7 @@ static const struct {
     const char *summary; /* one line for --help */
 } commands[] = {
     {"gateway", sy_gateway_main, "run the OpenAI-compatible gateway and scheduler"},
+    {"epp", sy_epp_main, "run the endpoint picker behind Envoy (ext_proc, llm-d's EPP protocol)"},
     {"sim", sy_sim_main, "run simulated vLLM-compatible model servers"},
     {"bench", sy_bench_main, "drive load against OpenAI-compatible targets and compare them"},
     {"demo", sy_demo_main, "simulated fleet + round-robin vs Switchyard, side by side"},

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config clang clang-format libclang-rt-14-dev
       libuv1-dev node-llhttp libcjson-dev libyaml-dev libxxhash-dev libcmocka-dev
-      libzmq3-dev libmsgpack-dev libpcre2-dev libssl-dev openssl
+      libzmq3-dev libmsgpack-dev libpcre2-dev libnghttp2-dev libssl-dev openssl dnsmasq-base
       python3 nodejs npm prometheus nginx-light wrk curl chromium iproute2)
 missing=()
 for p in "${PKGS[@]}"; do

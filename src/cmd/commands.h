@@ -10,6 +10,7 @@
 typedef int sy_command_fn(int argc, char **argv);
 
 sy_command_fn sy_gateway_main; /* src/gateway/gateway_main.c */
+sy_command_fn sy_epp_main;     /* src/extproc/epp_main.c */
 sy_command_fn sy_sim_main;     /* src/sim/sim_main.c */
 sy_command_fn sy_bench_main;   /* src/bench/bench_main.c */
 sy_command_fn sy_demo_main;    /* src/bench/demo.c */

@@ -403,12 +403,18 @@ static int f_pool_tls(struct loader *L, const struct sy_yaml_node *k, const stru
     return WALK(L, v, pool_tls_fields);
 }
 
+/* pool.discovery is read and checked by src/discovery (discovery.c); here only its shape. */
+static int f_discovery(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (dns, kubernetes)");
+    return 0;
+}
+
 static const struct field pool_fields[] = {
-    {"engine", f_engine},
-    {"scrapeInterval", f_scrape},
-    {"metricsStalenessThreshold", f_stale},
-    {"endpoints", f_endpoints},
-    {"disaggregation", f_disagg},
+    {"discovery", f_discovery},   {"engine", f_engine},
+    {"scrapeInterval", f_scrape}, {"metricsStalenessThreshold", f_stale},
+    {"endpoints", f_endpoints},   {"disaggregation", f_disagg},
     {"tls", f_pool_tls},
 };
 
@@ -763,6 +769,15 @@ static int f_inference_objectives(struct loader *L, const struct sy_yaml_node *k
     return 0;
 }
 
+/* extProc is read and checked by `switchyard epp` (src/extproc/epp_config.c); here only its shape.
+ */
+static int f_ext_proc(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_MAPPING)
+        return expected(L, v, "a mapping (listen, healthListen, secureServing, certFile, keyFile)");
+    return 0;
+}
+
 static const struct field root_fields[] = {
     {"listen", f_listen},
     {"admin", f_admin},
@@ -778,6 +793,7 @@ static const struct field root_fields[] = {
     {"scheduler", f_scheduler},
     {"schedulerFile", f_scheduler_file},
     {"inferenceObjectives", f_inference_objectives},
+    {"extProc", f_ext_proc},
 };
 
 /* rel resolved against the directory of base (rel as is when absolute or base has no '/'). */
@@ -849,15 +865,26 @@ static int load_root(struct loader *L, const struct sy_yaml_node *root)
     if (rc != 0)
         return rc;
     const struct sy_yaml_node *listen = sy_yaml_get(root, "listen");
-    if (!listen || sy_yaml_is_null(listen))
+    const struct sy_yaml_node *xp = sy_yaml_get(root, "extProc");
+    bool no_listen = !listen || sy_yaml_is_null(listen);
+    if (no_listen && (!xp || sy_yaml_is_null(xp)))
         return sy_yaml_errf(L->err, L->errcap, root, "listen: missing required key");
-    if (!L->admin) {
+    if (no_listen) { /* an EPP-only config: no client listener; admin defaults to llm-d's 9090 */
+        cfg->listen_host[0] = '\0';
+        if (!L->admin) {
+            snprintf(cfg->admin_host, sizeof cfg->admin_host, "0.0.0.0");
+            cfg->admin_port = 9090;
+        }
+        cfg->admin_shared = false;
+    } else if (!L->admin) {
         memcpy(cfg->admin_host, cfg->listen_host, sizeof cfg->admin_host);
         cfg->admin_port = cfg->listen_port;
     }
-    cfg->admin_shared =
-        cfg->admin_port == cfg->listen_port && strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
-    if (cfg->nendpoints == 0)
+    if (!no_listen)
+        cfg->admin_shared = cfg->admin_port == cfg->listen_port &&
+                            strcasecmp(cfg->admin_host, cfg->listen_host) == 0;
+    const struct sy_yaml_node *disc = L->pool ? sy_yaml_get(L->pool, "discovery") : NULL;
+    if (cfg->nendpoints == 0 && (!disc || sy_yaml_is_null(disc)))
         return sy_yaml_errf(L->err, L->errcap, L->pool ? L->pool : root,
                             "pool.endpoints: at least one endpoint is required");
     if (L->schedf_key)

@@ -350,6 +350,18 @@ void sy_flow_configure(struct sy_flow *f, struct sy_flow_config *cfg, struct sy_
         sy_pool_unref(old_pool);
 }
 
+void sy_flow_set_pool(struct sy_flow *f, struct sy_pool *pool)
+{
+    pthread_mutex_lock(&f->mu);
+    struct sy_pool *old_pool = f->pool;
+    f->pool = pool ? sy_pool_ref(pool) : NULL;
+    if (f->cfg)
+        dispatch_locked(f, sy_now_ns(), NULL); /* a new endpoint may take waiting requests */
+    pthread_mutex_unlock(&f->mu);
+    if (old_pool)
+        sy_pool_unref(old_pool);
+}
+
 bool sy_flow_enabled(struct sy_flow *f)
 {
     pthread_mutex_lock(&f->mu);

@@ -230,6 +230,9 @@ void sy_flow_free(struct sy_flow *f);
 /* Swaps in a new configuration (takes ownership) and pool (takes a reference). Queued requests
  * stay; bands take the new limits. */
 void sy_flow_configure(struct sy_flow *f, struct sy_flow_config *cfg, struct sy_pool *pool);
+/* Swaps in a new pool (takes a reference) and keeps the configuration: a pool membership change
+ * (discovery) between reloads. */
+void sy_flow_set_pool(struct sy_flow *f, struct sy_pool *pool);
 bool sy_flow_enabled(struct sy_flow *f);
 
 /* A port is one worker loop's mailbox: notify(ud) is called, from any thread and under the

@@ -41,63 +41,15 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "discovery/discovery.h"
+#include "extproc/epp.h"
+#include "extproc/h2.h"
 #include "kvevents/subscriber.h"
 #include "pool/scraper.h"
 #include "prefix/approx_index.h"
 #include "sched/token_vllm.h"
 
 /* ---- generations ---- */
-
-struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
-                                  struct sy_metrics *metrics, char *err, size_t errcap)
-{
-    struct sy_pool *pool = sy_pool_new(cfg, old_pool, err, errcap);
-    if (!pool) {
-        sy_config_unref(cfg);
-        return NULL;
-    }
-    struct sy_scheduler *sched = sy_sched_new(
-        cfg->scheduler, cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err, errcap);
-    if (!sched) {
-        sy_pool_unref(pool);
-        sy_config_unref(cfg);
-        return NULL;
-    }
-    if (metrics)
-        sy_sched_attach_metrics(sched, metrics);
-    struct sy_tls_ctx *tls = NULL;
-    if (cfg->tls_cert_file) {
-        /* read at every load: a reload picks up renewed certificate files */
-        char why[700];
-        tls = sy_tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, why, sizeof why);
-        if (!tls) {
-            snprintf(err, errcap, "%s: tls: %s", cfg->file, why);
-            sy_sched_free(sched);
-            sy_pool_unref(pool);
-            sy_config_unref(cfg);
-            return NULL;
-        }
-    }
-    struct sy_flow_config *fc =
-        sy_flow_config_new(cfg->inference_objectives, cfg->file, cfg->scheduler,
-                           cfg->scheduler_file ? cfg->scheduler_file : cfg->file, err, errcap);
-    if (!fc) {
-        sy_tls_ctx_unref(tls);
-        sy_sched_free(sched);
-        sy_pool_unref(pool);
-        sy_config_unref(cfg);
-        return NULL;
-    }
-    struct sy_gw_gen *g = SY_NEW(struct sy_gw_gen);
-    g->flow_cfg = fc;
-    g->tls = tls;
-    atomic_init(&g->refs, 1);
-    g->cfg = cfg;
-    g->pool = pool;
-    g->sched = sched;
-    sy_kvevents_sync(pool); /* KV-event subscriptions follow pool.endpoints[].kvEvents */
-    return g;
-}
 
 struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw)
 {
@@ -106,18 +58,6 @@ struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw)
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&gw->gen_mu);
     return g;
-}
-
-void sy_gw_gen_unref(struct sy_gw_gen *g)
-{
-    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
-        return;
-    sy_sched_free(g->sched);
-    sy_tls_ctx_unref(g->tls);
-    sy_flow_config_free(g->flow_cfg);
-    sy_pool_unref(g->pool);
-    sy_config_unref(g->cfg);
-    free(g);
 }
 
 /* ---- workers ---- */
@@ -218,8 +158,12 @@ static void worker_wake(uv_async_t *a)
         sy_flow_port_run(w->flow_port); /* flow-control verdicts posted for this loop */
     if (atomic_load(&w->drain) && w->server)
         sy_http_server_drain(w->server);
+    if (atomic_load(&w->drain) && w->xp)
+        sy_h2_server_stop_accepting(w->xp);
     if (atomic_load(&w->stop)) {
         sy_gw_proxy_cut_all(w); /* streams still running end properly before the close */
+        sy_h2_server_close(w->xp);
+        w->xp = NULL;
         if (w->server)
             sy_http_server_close(w->server);
         w->server = NULL;
@@ -254,6 +198,8 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
     w->wake.data = w;
     w->flow_port = sy_flow_port_new(gw->flow, flow_notify, w);
     w->upstreams = sy_upstream_pool_new(&w->loop, cfg->idle_timeout_ns, 64);
+    if (gw->epp)
+        return sy_epp_worker_start(gw->epp, w, port, err, errcap);
     struct sy_http_server_opts o = client_opts(cfg, w->max_conns);
     o.tls = gw->gen->tls;
     o.reuseport = true;
@@ -278,6 +224,43 @@ static void admin_handler(void *ud, struct sy_http_req *req)
                               NULL);
 }
 
+/* The next generation with the static endpoints plus the discovered ones (same config and
+ * scheduler). Endpoint objects are reused from inherit (the current pool when NULL). */
+static void apply_discovered(struct sy_gateway *gw, const struct sy_pool *inherit)
+{
+    struct sy_gw_gen *old = sy_gw_gen_get(gw);
+    size_t n;
+    struct sy_endpoint_config *all = sy_discovery_merge(old->cfg, gw->disc_eps, gw->ndisc, &n);
+    char err[512];
+    struct sy_pool *pool =
+        sy_pool_new_eps(old->cfg, all, n, inherit ? inherit : old->pool, err, sizeof err);
+    sy_discovery_free_eps(all, n);
+    if (!pool) {
+        sy_warn("discovery: pool not changed: %s", err);
+        sy_gw_gen_unref(old);
+        return;
+    }
+    struct sy_gw_gen *g = sy_gen_with_pool(old, pool);
+    g->id = ++gw->next_gen_id;
+    pthread_mutex_lock(&gw->gen_mu);
+    struct sy_gw_gen *prev = gw->gen;
+    gw->gen = g;
+    pthread_mutex_unlock(&gw->gen_mu);
+    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    sy_flow_set_pool(gw->flow, g->pool); /* the saturation detector reads the new membership */
+    sy_gw_gen_unref(prev);
+    sy_gw_gen_unref(old);
+}
+
+static void on_discovered(void *ud, const struct sy_endpoint_config *eps, size_t n)
+{
+    struct sy_gateway *gw = ud;
+    struct sy_config none = {.nendpoints = 0};
+    sy_discovery_free_eps(gw->disc_eps, gw->ndisc);
+    gw->disc_eps = sy_discovery_merge(&none, eps, n, &gw->ndisc);
+    apply_discovered(gw, NULL);
+}
+
 static void reload(struct sy_gateway *gw)
 {
     char err[1024];
@@ -286,6 +269,13 @@ static void reload(struct sy_gateway *gw)
     if (!cfg) {
         sy_error("reload refused, keeping the running configuration: %s", err);
         atomic_fetch_add(&gw->reloads_failed, 1);
+        sy_gw_gen_unref(old);
+        return;
+    }
+    if (sy_discovery_check(cfg, err, sizeof err) != 0) {
+        sy_error("reload refused, keeping the running configuration: %s", err);
+        atomic_fetch_add(&gw->reloads_failed, 1);
+        sy_config_unref(cfg);
         sy_gw_gen_unref(old);
         return;
     }
@@ -331,9 +321,21 @@ static void reload(struct sy_gateway *gw)
         if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
             sy_log_set_level(lvl);
     }
+    /* discovery restarts with the new settings; the last discovered set stays until it reports.
+     * apply_discovered replaces g (same config and scheduler, fuller pool): hold g meanwhile. */
+    sy_gen_ref(g);
+    sy_discovery_stop(gw->disc);
+    gw->disc = NULL;
+    if (sy_discovery_configured(g->cfg)) {
+        apply_discovered(gw, old->pool); /* discovered endpoints keep their objects */
+        gw->disc = sy_discovery_start(gw->loop, g->cfg, on_discovered, gw, err, sizeof err);
+    }
     atomic_fetch_add(&gw->reloads_ok, 1);
-    sy_info("configuration reloaded (generation %llu, %zu endpoints)", (unsigned long long)g->id,
-            g->pool->n);
+    struct sy_gw_gen *cur = sy_gw_gen_get(gw);
+    sy_info("configuration reloaded (generation %llu, %zu endpoints)", (unsigned long long)cur->id,
+            cur->pool->n);
+    sy_gw_gen_unref(cur);
+    sy_gw_gen_unref(g);
     sy_gw_gen_unref(prev);
     sy_gw_gen_unref(old);
 }
@@ -362,6 +364,9 @@ static void finish(struct sy_gateway *gw)
     if (gw->admin)
         sy_http_server_close(gw->admin);
     gw->admin = NULL;
+    sy_epp_health_stop(gw->epp);
+    sy_discovery_stop(gw->disc);
+    gw->disc = NULL;
     sy_scraper_stop(gw->scraper);
     gw->scraper = NULL;
 }
@@ -454,7 +459,7 @@ static size_t resolve_max_conns(uint64_t configured, rlim_t nofile, int nworkers
     return n < 8 ? 8 : n;
 }
 
-int sy_gateway_run(const char *config_path, int workers_override)
+static int run(const char *config_path, int workers_override, bool epp)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
@@ -480,6 +485,17 @@ int sy_gateway_run(const char *config_path, int workers_override)
     }
     g->id = gw->next_gen_id = 1;
     gw->gen = g;
+    if (epp && !(gw->epp = sy_epp_new(gw, g->cfg, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (!epp && !g->cfg->listen_host[0]) {
+        fprintf(stderr,
+                "%s: listen: missing required key (a config with only extProc runs with "
+                "`switchyard epp`)\n",
+                g->cfg->file);
+        return 1;
+    }
     atomic_init(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
     atomic_init(&gw->auth_on, g->cfg->napi_keys > 0);
     gw->m = sy_gw_metrics_new(gw, gw->metrics);
@@ -495,7 +511,7 @@ int sy_gateway_run(const char *config_path, int workers_override)
 
     gw->nworkers = resolve_workers(g->cfg->workers, workers_override);
     gw->workers = sy_xcalloc((size_t)gw->nworkers, sizeof *gw->workers);
-    uint16_t port = g->cfg->listen_port;
+    uint16_t port = epp ? sy_epp_cfg(gw->epp)->port : g->cfg->listen_port;
     size_t max_conns = resolve_max_conns(g->cfg->max_conns_per_worker, nofile, gw->nworkers);
     for (int i = 0; i < gw->nworkers; i++) {
         gw->workers[i].max_conns = max_conns;
@@ -503,8 +519,9 @@ int sy_gateway_run(const char *config_path, int workers_override)
             fprintf(stderr, "switchyard gateway: %s\n", err);
             return 1;
         }
-        if (i == 0)
-            port = sy_http_server_port(gw->workers[0].server); /* port 0: all share one */
+        if (i == 0) /* port 0: all share one */
+            port = epp ? sy_h2_server_port(gw->workers[0].xp)
+                       : sy_http_server_port(gw->workers[0].server);
     }
     gw->listen_port = port;
     if (!g->cfg->admin_shared) {
@@ -523,6 +540,11 @@ int sy_gateway_run(const char *config_path, int workers_override)
         gw->admin_port = port;
     }
     gw->scraper = sy_scraper_start(loop, g->pool, g->cfg->scrape_interval_ns, 0, gw->metrics);
+    if (sy_discovery_configured(g->cfg) &&
+        !(gw->disc = sy_discovery_start(loop, g->cfg, on_discovered, gw, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
 
     uv_signal_init(loop, &gw->sigterm);
     uv_signal_init(loop, &gw->sigint);
@@ -539,13 +561,26 @@ int sy_gateway_run(const char *config_path, int workers_override)
 
     for (int i = 0; i < gw->nworkers; i++)
         pthread_create(&gw->workers[i].thread, NULL, worker_main, &gw->workers[i]);
+    if (epp && sy_epp_health_start(gw->epp, loop, err, sizeof err) != 0) {
+        fprintf(stderr, "switchyard epp: healthListen: %s\n", err);
+        return 1;
+    }
     /* The line tests and scripts wait for: the bound ports. */
-    fprintf(stderr,
-            "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
-            "endpoints\n",
-            g->cfg->listen_host, gw->listen_port,
-            g->cfg->admin_shared ? g->cfg->listen_host : g->cfg->admin_host, gw->admin_port,
-            gw->nworkers, g->pool->n);
+    if (epp)
+        fprintf(stderr,
+                "switchyard epp listening on %s:%u (%s, health %s:%u, admin %s:%u), %d workers, "
+                "%zu endpoints\n",
+                sy_epp_cfg(gw->epp)->host, gw->listen_port,
+                sy_epp_cfg(gw->epp)->secure ? "tls" : "h2c", sy_epp_cfg(gw->epp)->health_host,
+                sy_epp_health_port(gw->epp), g->cfg->admin_host, gw->admin_port, gw->nworkers,
+                g->pool->n);
+    else
+        fprintf(stderr,
+                "switchyard gateway listening on %s:%u (admin %s:%u), %d workers, %zu "
+                "endpoints\n",
+                g->cfg->listen_host, gw->listen_port,
+                g->cfg->admin_shared ? g->cfg->listen_host : g->cfg->admin_host, gw->admin_port,
+                gw->nworkers, g->pool->n);
     fflush(stderr);
 
     uv_run(loop, UV_RUN_DEFAULT);
@@ -564,8 +599,20 @@ int sy_gateway_run(const char *config_path, int workers_override)
     sy_metrics_free(gw->metrics);
     free(gw->workers);
     free(gw->config_path);
+    sy_epp_free(gw->epp);
+    sy_discovery_free_eps(gw->disc_eps, gw->ndisc);
     pthread_mutex_destroy(&gw->gen_mu);
     int rc = gw->exit_code;
     free(gw);
     return rc;
+}
+
+int sy_gateway_run(const char *config_path, int workers_override)
+{
+    return run(config_path, workers_override, false);
+}
+
+int sy_gateway_run_epp(const char *config_path, int workers_override)
+{
+    return run(config_path, workers_override, true);
 }

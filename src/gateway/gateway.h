@@ -6,7 +6,8 @@
  *   scraper: GET /metrics, /v1/models          upstream keep-alive pool (http/client.c)
  *   admin listener (admin.c)                   admin routes too when admin == listen
  *
- *   struct sy_gw_gen: one immutable generation {config, pool, scheduler}, refcounted. A request
+ *   struct sy_gw_gen (= struct sy_gen, gen/gen.h): one immutable generation {config, pool,
+ *   scheduler}, refcounted. A request
  *   takes a reference when it starts and keeps it to the end, so a reload never pulls state from
  *   under an in-flight request; endpoints that survive a reload are the same objects, so their
  *   live state and in-flight counters carry over.
@@ -22,6 +23,7 @@
 
 #include "config/config.h"
 #include "flow/flow.h"
+#include "gen/gen.h"
 #include "http/client.h"
 #include "http/busypoll.h"
 #include "http/server.h"
@@ -30,15 +32,8 @@
 #include "pool/pool.h"
 #include "sched/sched.h"
 
-struct sy_gw_gen {
-    _Atomic int refs;                /* reference count */
-    struct sy_config *cfg;           /* owned reference */
-    struct sy_pool *pool;            /* owned reference */
-    struct sy_scheduler *sched;      /* owned */
-    uint64_t id;                     /* generation number (1 = initial config) */
-    struct sy_flow_config *flow_cfg; /* flow control config until handed to the controller */
-    struct sy_tls_ctx *tls;          /* tls.certFile/keyFile loaded, or NULL (owned reference) */
-};
+/* The generation is the shared core (gen/gen.h); the gateway's code names it sy_gw_gen. */
+#define sy_gw_gen sy_gen
 
 struct proxy; /* proxy.c */
 
@@ -58,11 +53,15 @@ struct sy_gw_worker {
     struct proxy *proxies;              /* requests being proxied (proxy.c's list) */
     struct sy_busypoll_stats busy_poll; /* its busyPoll counters (read for /metrics) */
     struct sy_flow_port *flow_port;     /* flow control verdicts for this loop (src/flow) */
+    struct sy_h2_server *xp;            /* `switchyard epp`: its ext_proc listener, else NULL */
 };
 
 struct sy_gw_metrics;     /* gw_metrics.c */
 struct sy_scraper;        /* pool/scraper.h */
 struct sy_disagg_metrics; /* disagg/disagg.h */
+struct sy_h2_server;      /* extproc/h2.h */
+struct sy_epp;            /* extproc/epp.h */
+struct sy_discovery;      /* discovery/discovery.h */
 
 struct sy_gateway {
     char *config_path;                   /* file to (re)load */
@@ -90,16 +89,27 @@ struct sy_gateway {
     int exit_code;                       /* process exit status */
     struct sy_flow *flow;                /* flow controller (admission, queues; src/flow) */
     uv_timer_t flow_timer;               /* its periodic TTL sweep and dispatch */
+    struct sy_epp *epp;                  /* `switchyard epp`: the ext_proc front end, else NULL */
+    struct sy_discovery *disc;           /* pool.discovery, else NULL (control loop) */
+    struct sy_endpoint_config *disc_eps; /* last discovered set; owned */
+    size_t ndisc;                        /* its size */
 };
 
 /* Current generation with a reference taken; release with sy_gw_gen_unref. */
 struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw);
-void sy_gw_gen_unref(struct sy_gw_gen *g);
+static inline void sy_gw_gen_unref(struct sy_gw_gen *g)
+{
+    sy_gen_unref(g);
+}
 
-/* Builds a generation from a loaded config (takes ownership of cfg's reference). old_pool may be
- * NULL. Returns NULL with "FILE:LINE: key: reason" in err. */
-struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
-                                  struct sy_metrics *metrics, char *err, size_t errcap);
+/* Builds a generation (gen/gen.h: sy_gen_build). */
+static inline struct sy_gw_gen *sy_gw_gen_build(struct sy_config *cfg,
+                                                const struct sy_pool *old_pool,
+                                                struct sy_metrics *metrics, char *err,
+                                                size_t errcap)
+{
+    return sy_gen_build(cfg, old_pool, metrics, err, errcap);
+}
 
 /* proxy.c: handles POST /v1/... API requests on a worker. */
 void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *req, enum sy_api_kind kind);
@@ -130,5 +140,7 @@ void sy_gw_metrics_running(struct sy_gw_metrics *m, const char *model, int delta
 
 /* gateway.c */
 int sy_gateway_run(const char *config_path, int workers_override);
+/* The same lifecycle with the ext_proc front end (`switchyard epp`) instead of the HTTP one. */
+int sy_gateway_run_epp(const char *config_path, int workers_override);
 
 #endif

@@ -7,6 +7,7 @@
 #include "cmd/commands.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "discovery/discovery.h"
 #include "core/str.h"
 #include "gateway/gateway.h"
 #include "pool/pool.h"
@@ -40,6 +41,19 @@ static int check_config(const char *path)
     struct sy_config *cfg = sy_config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (sy_discovery_check(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        sy_config_unref(cfg);
+        return 1;
+    }
+    if (!cfg->listen_host[0]) {
+        fprintf(stderr,
+                "%s: listen: missing required key (a config with only extProc runs with "
+                "`switchyard epp`)\n",
+                path);
+        sy_config_unref(cfg);
         return 1;
     }
     struct sy_gw_gen *g = sy_gw_gen_build(cfg, NULL, NULL, err, sizeof err);

@@ -347,11 +347,17 @@ struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address)
 struct sy_pool *sy_pool_new(const struct sy_config *cfg, const struct sy_pool *old, char *err,
                             size_t errcap)
 {
+    return sy_pool_new_eps(cfg, cfg->endpoints, cfg->nendpoints, old, err, errcap);
+}
+
+struct sy_pool *sy_pool_new_eps(const struct sy_config *cfg, const struct sy_endpoint_config *eps,
+                                size_t n, const struct sy_pool *old, char *err, size_t errcap)
+{
     const char *file = cfg->file ? cfg->file : "config";
     struct sy_pool *p = SY_NEW(struct sy_pool);
     atomic_init(&p->refs, 1);
     p->engine = cfg->engine;
-    p->eps = sy_xcalloc(cfg->nendpoints ? cfg->nendpoints : 1, sizeof *p->eps);
+    p->eps = sy_xcalloc(n ? n : 1, sizeof *p->eps);
     if (cfg->upstream_tls) {
         char why[700];
         p->tls =
@@ -365,8 +371,8 @@ struct sy_pool *sy_pool_new(const struct sy_config *cfg, const struct sy_pool *o
         if (cfg->upstream_server_name)
             p->tls_server_name = sy_xstrdup(cfg->upstream_server_name);
     }
-    for (size_t i = 0; i < cfg->nendpoints; i++) {
-        const struct sy_endpoint_config *ec = &cfg->endpoints[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct sy_endpoint_config *ec = &eps[i];
         const char *addr = ec->address ? ec->address : "";
         if (sy_pool_find(p, addr)) {
             snprintf(err, errcap, "%s:%d: pool.endpoints: duplicate address \"%s\"", file, ec->line,

@@ -142,6 +142,10 @@ const char *sy_pool_tls_name(const struct sy_pool *p, const struct sy_endpoint *
  * "FILE:LINE: pool.endpoints: reason" on a bad address. */
 struct sy_pool *sy_pool_new(const struct sy_config *cfg, const struct sy_pool *old, char *err,
                             size_t errcap);
+/* The same with another endpoint list than cfg's (discovery: src/discovery); cfg gives the engine
+ * and the file name for messages. */
+struct sy_pool *sy_pool_new_eps(const struct sy_config *cfg, const struct sy_endpoint_config *eps,
+                                size_t n, const struct sy_pool *old, char *err, size_t errcap);
 struct sy_pool *sy_pool_ref(struct sy_pool *p);
 void sy_pool_unref(struct sy_pool *p);
 struct sy_endpoint *sy_endpoint_ref(struct sy_endpoint *e);

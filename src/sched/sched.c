@@ -716,3 +716,31 @@ bool sy_sched_has_plugin(const struct sy_scheduler *s, const char *type)
             return true;
     return false;
 }
+
+size_t sy_sched_ranked(const struct sy_sched_result *res, struct sy_endpoint **out, size_t max)
+{
+    if (!res || !res->ep || !out || max == 0)
+        return 0;
+    size_t n = 0;
+    out[n++] = res->ep;
+    const struct cycle *c = res->cycle;
+    if (!c || !c->totals)
+        return n;
+    /* top max-1 of the other candidates by total score: O(n * max), max is small */
+    bool *taken = sy_xcalloc(c->n ? c->n : 1, sizeof *taken);
+    while (n < max) {
+        size_t best = c->n;
+        for (size_t i = 0; i < c->n; i++) {
+            if (taken[i] || c->cands[i].ep == res->ep)
+                continue;
+            if (best == c->n || c->totals[i] > c->totals[best])
+                best = i;
+        }
+        if (best == c->n)
+            break;
+        taken[best] = true;
+        out[n++] = c->cands[best].ep;
+    }
+    free(taken);
+    return n;
+}

@@ -127,4 +127,10 @@ void sy_sched_response_headers(struct sy_scheduler *s, const struct sy_sched_res
  * yet. */
 int sy_sched_models_list(const struct sy_pool *pool, struct sy_buf *out);
 
+/* The endpoints to try, in order, for a successful pick (before sy_sched_done): the chosen one,
+ * then the other candidates that survived the filters by descending total score, at most max.
+ * Borrowed pointers (the caller holds the pool). The EPP sends them as the
+ * x-gateway-destination-endpoint list, for the data plane's retries. */
+size_t sy_sched_ranked(const struct sy_sched_result *res, struct sy_endpoint **out, size_t max);
+
 #endif

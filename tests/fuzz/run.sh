@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 BUILD=build-fuzz
 CC=${FUZZ_CC:-clang}
-PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 openssl" # keep in sync with Makefile
+PKGS="libuv libcjson yaml-0.1 libxxhash libzmq msgpack libpcre2-8 libnghttp2 openssl" # keep in sync with Makefile
 SAN_LIB="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 SAN_BIN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
@@ -56,7 +56,7 @@ for src in "${targets[@]}"; do
     echo "fuzz: $name: building"
     # shellcheck disable=SC2086
     if ! "$CC" -std=c17 -D_GNU_SOURCE -O1 -g $SAN_BIN -Isrc -Itests -I/usr/share/include/llhttp \
-        $PKG_CFLAGS -o "$bin" "$src" "$BUILD/libswitchyard.a" $PKG_LIBS -lm -pthread; then
+        $PKG_CFLAGS -o "$bin" "$src" "$BUILD/libswitchyard.a" $PKG_LIBS -lresolv -lm -pthread; then
         echo "fuzz: $name: BUILD FAILED"
         failed+=("$name(build)")
         continue

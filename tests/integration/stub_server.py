@@ -165,7 +165,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Stub:
-    def __init__(self, port=0, models=("m1",)):
+    def __init__(self, port=0, models=("m1",), host="127.0.0.1"):
         self.models = list(models)
         self.mode = "ok"
         self.waiting = 0
@@ -183,10 +183,10 @@ class Stub:
         self.requests = []
         self.aborted = 0
         self.lock = threading.Lock()
-        self.srv = _Server(("127.0.0.1", port), _Handler)
+        self.srv = _Server((host, port), _Handler)
         self.srv.stub = self
         self.port = self.srv.server_address[1]
-        self.address = "127.0.0.1:%d" % self.port
+        self.address = "%s:%d" % (host, self.port)
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
 

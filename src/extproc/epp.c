@@ -1,0 +1,729 @@
+/* epp.c - one ext_proc Process stream per HTTP request, as llm-d's endpoint picker does it.
+ *
+ *   request_headers  --eos--> random ready endpoint (no body to parse)      -> route answer
+ *                    --else-> keep headers, buffer the body
+ *   request_body ... --eos--> sy_request_parse (the gateway's parser) -> model check
+ *                             -> subset hint -> sy_sched_pick -> in-flight += 1
+ *                             -> request_headers answer: clear_route_cache, header mutation
+ *                                {x-gateway-destination-endpoint (the pick, then fallbacks by
+ *                                score up to retry.maxAttempts), Content-Length, x-request-id},
+ *                                dynamic_metadata["envoy.lb"]["x-gateway-destination-endpoint"]
+ *                             -> the body back as streamed_response chunks (<= 62,000 bytes)
+ *                    errors   -> immediate_response 400 / 404 / 413 / 503 + OpenAI error JSON
+ *   response_headers -> status, SSE or not; served endpoint from metadata; plugin response
+ *                       headers (session token) as a header mutation
+ *   response_body    -> TTFT at the first chunk, usage from the tail, echoed as streamed_response;
+ *                       at eos: in-flight -= 1, sy_sched_done (prefix index, latency), metrics
+ *   reset / lost     -> the same release, exactly once (struct xs.released)
+ *
+ * Health: grpc.health.v1.Health/Check on both listeners. "liveness" is SERVING while the process
+ * runs; every other name (llm-d without leader election) answers readiness: SERVING when an
+ * endpoint is ready and the process is not draining, else NOT_SERVING.
+ */
+#include "extproc/epp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/request.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "extproc/h2.h"
+#include "extproc/msg.h"
+#include "gateway/gateway.h"
+
+#define PATH_PROCESS "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+#define PATH_CHECK   "/grpc.health.v1.Health/Check"
+#define TAIL_CAP     (16u << 10) /* response bytes kept for the usage scan */
+
+struct sy_epp {
+    struct sy_gateway *gw;
+    struct sy_epp_config cfg;
+    SSL_CTX *tls;                /* NULL for h2c */
+    struct sy_h2_server *health; /* control loop */
+    uint16_t health_port;
+    struct listener_ctx *ctxs[SY_CONFIG_MAX_WORKERS + 1]; /* one per listener; owned */
+    size_t nctx;
+};
+
+struct listener_ctx {
+    struct sy_epp *e;
+    struct sy_gw_worker *w; /* NULL: the health-only listener */
+};
+
+enum call_kind { CALL_HEALTH, CALL_PROCESS };
+enum xs_state { XS_HEADERS, XS_BODY, XS_ROUTED, XS_DONE };
+
+struct health_call {
+    enum call_kind kind;
+    struct sy_epp *e;
+};
+
+struct xs {
+    enum call_kind kind;
+    struct sy_epp *e;
+    struct sy_gw_worker *w;
+    struct sy_h2_call *call;
+    struct sy_gw_gen *gen; /* referenced for the stream's life */
+    enum xs_state state;
+    struct sy_buf hstore;   /* request header bytes (names and values) */
+    struct sy_str *hn, *hv; /* views into hstore once complete */
+    size_t nh;
+    char path[256];
+    struct sy_buf body;   /* the buffered request body */
+    struct sy_buf subset; /* subset hint entries, NUL-separated */
+    size_t nsubset;
+    bool has_subset;
+    struct sy_request req;
+    char reqid[64];
+    struct sy_sched_result res;
+    bool have_res, inflight, running, released;
+    struct sy_endpoint *served; /* endpoint charged with in-flight (reference) */
+    int status;
+    bool sse;
+    uint64_t t0, t_first;
+    struct sy_buf tail; /* last TAIL_CAP response bytes */
+    struct sy_buf out;  /* message scratch */
+};
+
+/* ---- health ---- */
+
+static bool ready(struct sy_epp *e)
+{
+    if (atomic_load(&e->gw->draining))
+        return false;
+    struct sy_gw_gen *g = sy_gw_gen_get(e->gw);
+    bool any = false;
+    for (size_t i = 0; i < g->pool->n && !any; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(g->pool->eps[i], &st);
+        any = st.ready;
+    }
+    sy_gw_gen_unref(g);
+    return any;
+}
+
+static void health_message(struct health_call *h, struct sy_h2_call *c, const uint8_t *m, size_t n)
+{
+    struct sy_str svc;
+    if (sy_health_decode(m, n, &svc) != 0) {
+        sy_h2_finish(c, SY_GRPC_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        return;
+    }
+    int st = sy_str_eq_c(svc, "liveness") ? SY_HEALTH_SERVING
+             : ready(h->e)                ? SY_HEALTH_SERVING
+                                          : SY_HEALTH_NOT_SERVING;
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_health_put(&b, st);
+    sy_h2_send(c, b.data ? b.data : "", b.len);
+    sy_buf_fini(&b);
+    sy_h2_finish(c, SY_GRPC_OK, NULL);
+}
+
+/* ---- process stream helpers ---- */
+
+static void send_out(struct xs *x)
+{
+    sy_h2_send(x->call, x->out.data ? x->out.data : "", x->out.len);
+    sy_buf_reset(&x->out);
+}
+
+/* Releases everything the request holds, once: in-flight, scheduler cycle, metrics. */
+static void release(struct xs *x, bool ok, const char *error_code)
+{
+    if (x->released)
+        return;
+    x->released = true;
+    if (x->inflight) {
+        sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
+        x->inflight = false;
+    }
+    if (x->have_res) {
+        sy_sched_done(x->gen->sched, &x->res, ok);
+        x->have_res = false;
+    }
+    if (x->running) {
+        uint64_t now = sy_now_ns();
+        double dur = (double)(now - x->t0) / 1e9;
+        double ttft = x->t_first ? (double)(x->t_first - x->t0) / 1e9 : -1;
+        int64_t pt = -1, ct = -1, cached = -1;
+        const char *u = x->tail.len ? memmem(x->tail.data, x->tail.len, "\"usage\"", 7) : NULL;
+        if (u) {
+            const char *last = u;
+            while ((u = memmem(last + 1, x->tail.len - (size_t)(last + 1 - x->tail.data),
+                               "\"usage\"", 7)))
+                last = u;
+            const char *end = x->tail.data + x->tail.len;
+            const char *k;
+            if ((k = memmem(last, (size_t)(end - last), "\"prompt_tokens\":", 16)))
+                pt = strtoll(k + 16, NULL, 10);
+            if ((k = memmem(last, (size_t)(end - last), "\"completion_tokens\":", 20)))
+                ct = strtoll(k + 20, NULL, 10);
+            if ((k = memmem(last, (size_t)(end - last), "\"cached_tokens\":", 16)))
+                cached = strtoll(k + 16, NULL, 10);
+        }
+        sy_gw_metrics_request(x->w->gw->m, x->req.model, x->status, error_code, dur, ttft, pt, ct,
+                              cached);
+        sy_gw_metrics_running(x->w->gw->m, x->req.model, -1);
+        x->running = false;
+    }
+}
+
+static const char *error_type_for(int status)
+{
+    switch (status) {
+    case 400:
+    case 404:
+    case 413: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default: return "server_error";
+    }
+}
+
+/* immediate_response with the OpenAI-style error body; the request is over. */
+static void reject(struct xs *x, int status, const char *code, const char *msg)
+{
+    struct sy_buf body;
+    sy_buf_init(&body);
+    const char *type = error_type_for(status);
+    sy_buf_puts(&body, "{\"error\":{\"message\":");
+    sy_buf_json_str(&body, msg, strlen(msg));
+    sy_buf_puts(&body, ",\"type\":");
+    sy_buf_json_str(&body, type, strlen(type));
+    sy_buf_puts(&body, ",\"param\":null,\"code\":");
+    sy_buf_json_str(&body, code, strlen(code));
+    sy_buf_puts(&body, "}}");
+    struct sy_xp_set set[3] = {
+        {"content-type", SY_STR_LIT("application/json")},
+        {"x-request-id", sy_str_c(x->reqid)},
+        {"x-llm-d-request-dropped-reason", sy_str_c(code)},
+    };
+    bool dropped = status == 429 || status == 503;
+    x->status = status;
+    sy_xp_put_immediate(&x->out, status, set, dropped ? 3 : 2, body.data, body.len);
+    sy_buf_fini(&body);
+    send_out(x);
+    x->state = XS_DONE;
+    if (!x->running) {
+        sy_gw_metrics_running(x->w->gw->m, x->req.model, +1);
+        x->running = true;
+    }
+    release(x, false, code);
+}
+
+static void gen_reqid(char out[64])
+{
+    static _Atomic uint64_t counter;
+    uint64_t n = atomic_fetch_add(&counter, 1);
+    snprintf(out, 64, "%08llx-%04llx-4%03llx-8%03llx-%012llx",
+             (unsigned long long)(sy_now_ns() & 0xffffffff),
+             (unsigned long long)((sy_now_ns() >> 32) & 0xffff),
+             (unsigned long long)(random() & 0xfff), (unsigned long long)(random() & 0xfff),
+             (unsigned long long)(n & 0xffffffffffffULL));
+}
+
+static bool in_subset(const struct xs *x, const char *addr)
+{
+    const char *p = x->subset.data;
+    for (size_t i = 0; i < x->nsubset; i++, p += strlen(p) + 1)
+        if (strcmp(p, addr) == 0)
+            return true;
+    return false;
+}
+
+/* Sends the routing answer and streams the body back. dests: the header value (the endpoint,
+ * or it followed by fallbacks in retry order); the metadata names ep alone. */
+static void route(struct xs *x, struct sy_endpoint *ep, const char *dests)
+{
+    char clen[24];
+    snprintf(clen, sizeof clen, "%zu", x->body.len);
+    struct sy_xp_set set[3] = {
+        {"x-gateway-destination-endpoint", sy_str_c(dests ? dests : ep->address)},
+        {"x-request-id", sy_str_c(x->reqid)},
+        {"content-length", sy_str_c(clen)},
+    };
+    bool bodyless = x->state == XS_HEADERS;
+    sy_xp_put_route(&x->out, set, bodyless ? 2 : 3, ep->address);
+    send_out(x);
+    if (!bodyless) {
+        size_t off = 0;
+        do {
+            size_t n = x->body.len - off > SY_EPP_CHUNK ? SY_EPP_CHUNK : x->body.len - off;
+            sy_xp_put_body_chunk(&x->out, SY_XP_REQUEST_BODY, x->body.data + off, n,
+                                 off + n == x->body.len);
+            send_out(x);
+            off += n;
+        } while (off < x->body.len);
+    }
+    x->state = XS_ROUTED;
+}
+
+static void route_random(struct xs *x)
+{
+    struct sy_pool *pool = x->gen->pool;
+    struct sy_endpoint *pick = NULL;
+    size_t seen = 0;
+    for (size_t i = 0; i < pool->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(pool->eps[i], &st);
+        if (!st.ready || (x->has_subset && !in_subset(x, pool->eps[i]->address)))
+            continue;
+        if ((size_t)random() % ++seen == 0) /* reservoir sampling: uniform over ready ones */
+            pick = pool->eps[i];
+    }
+    if (!pick) {
+        reject(x, 503, "no_ready_endpoints", "no ready model server is available for this request");
+        return;
+    }
+    route(x, pick, NULL);
+}
+
+static void decide(struct xs *x)
+{
+    char *q = strchr(x->path, '?');
+    size_t plen = q ? (size_t)(q - x->path) : strlen(x->path);
+    enum sy_api_kind kind = sy_api_kind_from_path(x->path, plen);
+    if (kind == SY_API_OTHER) { /* not an inference API: nothing to parse, any endpoint */
+        route_random(x);
+        return;
+    }
+    char err[256];
+    int rc = sy_request_parse(kind, x->body.data ? x->body.data : "", x->body.len, &x->req, err,
+                              sizeof err);
+    sy_gw_metrics_running(x->w->gw->m, x->req.model, +1);
+    x->running = true;
+    if (rc != 0) {
+        reject(x, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
+        return;
+    }
+    struct sy_str v;
+    for (size_t i = 0; i < x->nh; i++)
+        if (sy_str_case_eq_c(x->hn[i], "x-session-token"))
+            x->req.session_token = x->hv[i];
+    x->req.header_names = x->hn;
+    x->req.header_values = x->hv;
+    x->req.nheaders = x->nh;
+    x->req.request_id = sy_str_c(x->reqid);
+    (void)v;
+    struct sy_pool *pool = x->gen->pool;
+    size_t mlen = strlen(x->req.model);
+    bool served = false;
+    for (size_t i = 0; i < pool->n && !served; i++)
+        served = sy_endpoint_serves(pool->eps[i], x->req.model, mlen);
+    if (!served) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model `%s` does not exist.", x->req.model);
+        reject(x, 404, "model_not_found", msg);
+        return;
+    }
+    /* the subset hint: every endpoint outside it is excluded */
+    struct sy_endpoint **ex = NULL;
+    size_t nex = 0;
+    if (x->has_subset) {
+        ex = sy_xcalloc(pool->n ? pool->n : 1, sizeof *ex);
+        for (size_t i = 0; i < pool->n; i++)
+            if (!in_subset(x, pool->eps[i]->address))
+                ex[nex++] = pool->eps[i];
+    }
+    rc = sy_sched_pick(x->gen->sched, pool, &x->req, ex, nex, &x->res);
+    free(ex);
+    if (rc != 0) {
+        reject(x, 503, "no_ready_endpoints", "no ready model server is available for this request");
+        return;
+    }
+    x->have_res = true;
+    x->served = sy_endpoint_ref(x->res.ep);
+    sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
+    x->inflight = true;
+    /* fallbacks for the data plane's retries: retry.maxAttempts endpoints in all, by score */
+    struct sy_endpoint *order[16];
+    size_t max = x->gen->cfg->max_retries < 1    ? 1
+                 : x->gen->cfg->max_retries > 16 ? 16
+                                                 : (size_t)x->gen->cfg->max_retries;
+    size_t n = sy_sched_ranked(&x->res, order, max);
+    struct sy_buf dests;
+    sy_buf_init(&dests);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sy_buf_puts(&dests, ",");
+        sy_buf_puts(&dests, order[i]->address);
+    }
+    route(x, x->res.ep, dests.data);
+    sy_buf_fini(&dests);
+}
+
+/* Copies the request headers (their views die with the message). */
+static void keep_headers(struct xs *x, const struct sy_xp_req *r)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        total += r->names[i].len + r->values[i].len + 2;
+    sy_buf_reserve(&x->hstore, total);
+    size_t *offs = sy_xcalloc(r->nheaders * 2 + 1, sizeof *offs);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        offs[2 * i] = x->hstore.len;
+        sy_buf_append(&x->hstore, r->names[i].p, r->names[i].len);
+        sy_buf_append(&x->hstore, "", 1);
+        offs[2 * i + 1] = x->hstore.len;
+        sy_buf_append(&x->hstore, r->values[i].p, r->values[i].len);
+        sy_buf_append(&x->hstore, "", 1);
+    }
+    x->nh = r->nheaders;
+    x->hn = sy_xcalloc(x->nh + 1, sizeof *x->hn);
+    x->hv = sy_xcalloc(x->nh + 1, sizeof *x->hv);
+    for (size_t i = 0; i < x->nh; i++) {
+        x->hn[i] = (struct sy_str){x->hstore.data + offs[2 * i], r->names[i].len};
+        x->hv[i] = (struct sy_str){x->hstore.data + offs[2 * i + 1], r->values[i].len};
+    }
+    free(offs);
+    struct sy_str v;
+    if (sy_xp_header(r, ":path", &v) && v.len < sizeof x->path) {
+        memcpy(x->path, v.p, v.len);
+        x->path[v.len] = '\0';
+    }
+    if (sy_xp_header(r, "x-request-id", &v) && v.len > 0 && v.len < sizeof x->reqid) {
+        memcpy(x->reqid, v.p, v.len);
+        x->reqid[v.len] = '\0';
+        for (size_t i = 0; i < v.len; i++)
+            if ((unsigned char)x->reqid[i] < 0x20 || (unsigned char)x->reqid[i] > 0x7e)
+                x->reqid[i] = '_';
+    } else {
+        gen_reqid(x->reqid);
+    }
+    if (r->has_subset) {
+        x->has_subset = true;
+        for (size_t i = 0; i < r->nsubset; i++) {
+            /* an entry may itself be a comma list */
+            const char *p = r->subset[i].p, *end = p + r->subset[i].len;
+            while (p < end) {
+                const char *c = memchr(p, ',', (size_t)(end - p));
+                const char *e = c ? c : end;
+                while (p < e && *p == ' ')
+                    p++;
+                if (e > p) {
+                    sy_buf_append(&x->subset, p, (size_t)(e - p));
+                    sy_buf_append(&x->subset, "", 1);
+                    x->nsubset++;
+                }
+                p = c ? c + 1 : end;
+            }
+        }
+    }
+}
+
+static void response_headers(struct xs *x, const struct sy_xp_req *r)
+{
+    struct sy_str v;
+    if (sy_xp_header(r, ":status", &v) || sy_xp_header(r, "status", &v))
+        x->status = (int)strtol(v.p ? v.p : "0", NULL, 10);
+    if (sy_xp_header(r, "content-type", &v) && v.len >= 17 &&
+        strncasecmp(v.p, "text/event-stream", 17) == 0)
+        x->sse = true;
+    /* the data plane says where the request went (Envoy may have fallen back) */
+    if (r->served.len && x->inflight) {
+        char addr[300];
+        snprintf(addr, sizeof addr, "%.*s", (int)r->served.len, r->served.p);
+        struct sy_endpoint *s = sy_pool_find(x->gen->pool, addr);
+        if (s && s != x->served) {
+            sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
+            sy_endpoint_unref(x->served);
+            x->served = sy_endpoint_ref(s);
+            sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
+        }
+    }
+    /* headers plugins add for the client (session-affinity's token) */
+    struct sy_buf lines;
+    sy_buf_init(&lines);
+    if (x->have_res)
+        sy_sched_response_headers(x->gen->sched, &x->res, &lines);
+    struct sy_xp_set set[8];
+    size_t n = 0;
+    char *p = lines.data;
+    while (p && *p && n < 8) {
+        char *nl = strstr(p, "\r\n");
+        char *colon = strchr(p, ':');
+        if (!nl || !colon || colon > nl)
+            break;
+        *colon = '\0';
+        const char *val = colon + 1;
+        while (*val == ' ')
+            val++;
+        set[n].name = p;
+        set[n].value = (struct sy_str){val, (size_t)(nl - val)};
+        n++;
+        p = nl + 2;
+    }
+    sy_xp_put_continue(&x->out, SY_XP_RESPONSE_HEADERS, set, n);
+    send_out(x);
+    sy_buf_fini(&lines);
+}
+
+static void response_body(struct xs *x, const struct sy_xp_req *r)
+{
+    if (!x->t_first && r->body.len)
+        x->t_first = sy_now_ns();
+    /* keep the tail for the usage scan (the usage object ends the body / the stream) */
+    if (r->body.len >= TAIL_CAP) {
+        sy_buf_reset(&x->tail);
+        sy_buf_append(&x->tail, r->body.p + r->body.len - TAIL_CAP, TAIL_CAP);
+    } else {
+        if (x->tail.len + r->body.len > TAIL_CAP)
+            sy_buf_consume(&x->tail, x->tail.len + r->body.len - TAIL_CAP);
+        sy_buf_append(&x->tail, r->body.p, r->body.len);
+    }
+    size_t off = 0;
+    do {
+        size_t n = r->body.len - off > SY_EPP_CHUNK ? SY_EPP_CHUNK : r->body.len - off;
+        sy_xp_put_body_chunk(&x->out, SY_XP_RESPONSE_BODY, r->body.p + off, n,
+                             r->end_of_stream && off + n == r->body.len);
+        send_out(x);
+        off += n;
+    } while (off < r->body.len);
+    if (r->end_of_stream) {
+        x->state = XS_DONE;
+        release(x, x->status > 0 && x->status < 500,
+                x->status >= 400 ? "upstream_error_status" : NULL);
+    }
+}
+
+static void process_message(struct xs *x, struct sy_h2_call *c, const uint8_t *m, size_t n)
+{
+    static _Thread_local struct sy_xp_req r; /* ~12 KB: kept off the stack */
+    char err[160];
+    if (sy_xp_decode(m, n, &r, err, sizeof err) != 0) {
+        sy_h2_finish(c, SY_GRPC_INVALID_ARGUMENT, err);
+        release(x, false, "invalid_ext_proc_message");
+        return;
+    }
+    switch (r.phase) {
+    case SY_XP_REQUEST_HEADERS:
+        if (x->state != XS_HEADERS || x->hn) {
+            sy_h2_finish(c, SY_GRPC_INVALID_ARGUMENT, "request_headers out of order");
+            release(x, false, "invalid_ext_proc_message");
+            return;
+        }
+        keep_headers(x, &r);
+        if (r.end_of_stream)
+            route_random(x);
+        else
+            x->state = XS_BODY;
+        return;
+    case SY_XP_REQUEST_BODY:
+        if (x->state != XS_BODY) {
+            if (x->state == XS_HEADERS) {
+                sy_h2_finish(c, SY_GRPC_INVALID_ARGUMENT, "request_body before request_headers");
+                release(x, false, "invalid_ext_proc_message");
+            }
+            return; /* after a decision (or an immediate response): nothing to do */
+        }
+        if (x->body.len + r.body.len > x->gen->cfg->max_body_bytes) {
+            reject(x, 413, "request_too_large", "the request body exceeds limits.maxBodyBytes");
+            return;
+        }
+        sy_buf_append(&x->body, r.body.p, r.body.len);
+        if (r.end_of_stream)
+            decide(x);
+        return;
+    case SY_XP_REQUEST_TRAILERS:
+        if (x->state == XS_BODY)
+            decide(x); /* trailers end the body */
+        sy_xp_put_continue(&x->out, SY_XP_REQUEST_TRAILERS, NULL, 0);
+        send_out(x);
+        return;
+    case SY_XP_RESPONSE_HEADERS:
+        response_headers(x, &r);
+        if (r.end_of_stream) {
+            x->state = XS_DONE;
+            release(x, x->status > 0 && x->status < 500,
+                    x->status >= 400 ? "upstream_error_status" : NULL);
+        }
+        return;
+    case SY_XP_RESPONSE_BODY: response_body(x, &r); return;
+    case SY_XP_RESPONSE_TRAILERS:
+        sy_xp_put_continue(&x->out, SY_XP_RESPONSE_TRAILERS, NULL, 0);
+        send_out(x);
+        x->state = XS_DONE;
+        release(x, x->status > 0 && x->status < 500, NULL);
+        return;
+    default: return;
+    }
+}
+
+/* ---- h2 handler ---- */
+
+static int on_open(void *ud, struct sy_h2_call *c, const char *path, void **call_ud)
+{
+    struct listener_ctx *l = ud;
+    if (strcmp(path, PATH_CHECK) == 0) {
+        struct health_call *h = sy_xcalloc(1, sizeof *h);
+        h->kind = CALL_HEALTH;
+        h->e = l->e;
+        *call_ud = h;
+        return 0;
+    }
+    if (l->w && strcmp(path, PATH_PROCESS) == 0) {
+        struct xs *x = sy_xcalloc(1, sizeof *x);
+        x->kind = CALL_PROCESS;
+        x->e = l->e;
+        x->w = l->w;
+        x->call = c;
+        x->gen = sy_gw_gen_get(l->e->gw);
+        x->t0 = sy_now_ns();
+        sy_buf_init(&x->hstore);
+        sy_buf_init(&x->body);
+        sy_buf_init(&x->subset);
+        sy_buf_init(&x->tail);
+        sy_buf_init(&x->out);
+        atomic_fetch_add(&x->w->active, 1);
+        *call_ud = x;
+        return 0;
+    }
+    return SY_GRPC_UNIMPLEMENTED;
+}
+
+static void on_message(void *cud, struct sy_h2_call *c, const uint8_t *m, size_t n)
+{
+    if (*(enum call_kind *)cud == CALL_HEALTH)
+        health_message(cud, c, m, n);
+    else
+        process_message(cud, c, m, n);
+}
+
+static void on_half_close(void *cud, struct sy_h2_call *c)
+{
+    if (*(enum call_kind *)cud == CALL_HEALTH) {
+        sy_h2_finish(c, SY_GRPC_INVALID_ARGUMENT, "missing HealthCheckRequest");
+        return;
+    }
+    struct xs *x = cud;
+    /* Envoy closes its side when the HTTP request is over */
+    if (!x->released) {
+        if (!x->status)
+            x->status = 499;
+        release(x, false, x->state == XS_DONE ? NULL : "client_closed_request");
+    }
+    sy_h2_finish(c, SY_GRPC_OK, NULL);
+}
+
+static void on_close(void *cud, struct sy_h2_call *c, bool reset)
+{
+    (void)c;
+    if (*(enum call_kind *)cud == CALL_HEALTH) {
+        free(cud);
+        return;
+    }
+    struct xs *x = cud;
+    if (!x->released) {
+        if (!x->status || x->state != XS_DONE)
+            x->status = 499;
+        release(x, false, reset ? "client_closed_request" : NULL);
+    }
+    if (x->served)
+        sy_endpoint_unref(x->served);
+    sy_gw_gen_unref(x->gen);
+    sy_buf_fini(&x->hstore);
+    sy_buf_fini(&x->body);
+    sy_buf_fini(&x->subset);
+    sy_buf_fini(&x->tail);
+    sy_buf_fini(&x->out);
+    free(x->hn);
+    free(x->hv);
+    atomic_fetch_sub(&x->w->active, 1);
+    free(x);
+}
+
+/* ---- lifecycle ---- */
+
+struct sy_epp *sy_epp_new(struct sy_gateway *gw, const struct sy_config *cfg, char *err,
+                          size_t errcap)
+{
+    struct sy_epp *e = sy_xcalloc(1, sizeof *e);
+    e->gw = gw;
+    if (sy_epp_config_parse(cfg, &e->cfg, err, errcap) != 0) {
+        free(e);
+        return NULL;
+    }
+    if (e->cfg.secure) {
+        e->tls = sy_h2_tls_ctx(e->cfg.cert_file, e->cfg.key_file, err, errcap);
+        if (!e->tls) {
+            sy_epp_config_fini(&e->cfg);
+            free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+void sy_epp_free(struct sy_epp *e)
+{
+    if (!e)
+        return;
+    if (e->tls)
+        sy_h2_tls_ctx_free(e->tls);
+    for (size_t i = 0; i < e->nctx; i++)
+        free(e->ctxs[i]);
+    sy_epp_config_fini(&e->cfg);
+    free(e);
+}
+
+const struct sy_epp_config *sy_epp_cfg(const struct sy_epp *e)
+{
+    return &e->cfg;
+}
+
+uint16_t sy_epp_health_port(const struct sy_epp *e)
+{
+    return e->health_port;
+}
+
+static struct sy_h2_opts opts_for(struct sy_epp *e, struct sy_gw_worker *w)
+{
+    struct listener_ctx *l = sy_xcalloc(1, sizeof *l); /* freed by sy_epp_free */
+    e->ctxs[e->nctx++] = l;
+    l->e = e;
+    l->w = w;
+    struct sy_gw_gen *g = sy_gw_gen_get(e->gw);
+    size_t max = (size_t)g->cfg->max_body_bytes + (1u << 20); /* a body chunk plus headers */
+    sy_gw_gen_unref(g);
+    return (struct sy_h2_opts){
+        .tls = e->tls,
+        .reuseport = w != NULL,
+        .max_message = max,
+        .handler = {.on_open = on_open,
+                    .on_message = on_message,
+                    .on_half_close = on_half_close,
+                    .on_close = on_close,
+                    .ud = l},
+    };
+}
+
+int sy_epp_worker_start(struct sy_epp *e, struct sy_gw_worker *w, uint16_t port, char *err,
+                        size_t errcap)
+{
+    struct sy_h2_opts o = opts_for(e, w);
+    return sy_h2_server_start(&w->loop, e->cfg.host, port, &o, &w->xp, err, errcap);
+}
+
+int sy_epp_health_start(struct sy_epp *e, uv_loop_t *loop, char *err, size_t errcap)
+{
+    struct sy_h2_opts o = opts_for(e, NULL);
+    o.tls = NULL; /* plaintext, as llm-d's: kubelet's and GKE's gRPC probes do not speak TLS */
+    int rc = sy_h2_server_start(loop, e->cfg.health_host, e->cfg.health_port, &o, &e->health, err,
+                                errcap);
+    if (rc == 0)
+        e->health_port = sy_h2_server_port(e->health);
+    return rc;
+}
+
+void sy_epp_health_stop(struct sy_epp *e)
+{
+    if (e && e->health) {
+        sy_h2_server_close(e->health);
+        e->health = NULL;
+    }
+}
