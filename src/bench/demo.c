@@ -127,7 +127,7 @@ static void usage(FILE *f)
             "  --pd                 prefill/decode disaggregation instead: an aggregated fleet\n"
             "                       and a P/D fleet (half prefill, half decode replicas) of the\n"
             "                       same size, 8k-token prompts, goodput under TTFT <= 2 s and\n"
-            "                       ITL p99 <= 100 ms (about 90 s; --quick about 30 s)\n"
+            "                       ITL p99 <= 100 ms (about 70 s; --quick about 30 s)\n"
             "  --report FILE        HTML report (default demo-report.html)\n"
             "  --json FILE          results as JSON too\n"
             "  --replicas N         simulated replicas, 2..%d (default 4)\n"
