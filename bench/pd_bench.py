@@ -216,6 +216,9 @@ class Config:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        os.unlink(self.cfg_path)
+        self.log.close()
+        os.unlink(self.log.name)  # (kept only while the gateway runs)
 
 
 def workloads(quick, replicas, mixed_rate, rounds):
@@ -292,7 +295,9 @@ def main():
                 print("bench exited %d" % r.returncode)
                 rc = 1
                 continue
-            runs = json.load(open(out))["runs"]
+            with open(out) as f:
+                runs = json.load(f)["runs"]
+            os.unlink(out)
             ctr = {c.name: c.counters() for c in started}
         finally:
             for c in started:
