@@ -14,7 +14,8 @@ requests on the same schedule at each gateway in turn (side by side, ratios agai
 with the goodput SLO TTFT <= 2 s and per-request ITL p99 <= 100 ms. Times are simulated (the sims
 run --time-scale X faster than wall time and the bench converts back), so the figures read as
 the modelled GPUs', whatever the machine; the machine only has to keep up (the script checks that
-no request failed and prints the bench's own table).
+no request failed and prints the bench's own table): a token the loaded machine delivers late is
+late by that delay times X in the results, so lower --time-scale on a busy machine.
 
 Workloads (lengths in tokens):
   long    8k-token prompts, 256 output tokens, Poisson arrivals near the aggregated fleet's
