@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: runs every benchmark under bench/ in turn. Benchmarks print numbers and ratios
 # measured side by side in one run; none of them fails on an absolute time.
-#   BENCH="gateway sched json anthropic sim kv tokenize epp" selects a subset (default: all).
+#   BENCH="gateway sched json anthropic sim kv tokenize epp pd pdx" selects a subset (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCH=${BENCH:-"gateway sched json anthropic sim kv tokenize epp"}
+BENCH=${BENCH:-"gateway sched json anthropic sim kv tokenize epp pd pdx"}
 rc=0
 for b in $BENCH; do
     echo "=================== $b"
@@ -17,6 +17,8 @@ for b in $BENCH; do
     kv) bash bench/kv_events_bench.sh || rc=1 ;;
     tokenize) bash bench/tokenize_bench.sh || rc=1 ;;
     epp) bash bench/epp_bench.sh || rc=1 ;;
+    pd) BUILD=build python3 bench/pd_bench.py || rc=1 ;;
+    pdx) bash bench/pd_exchange_bench.sh || rc=1 ;;
     *) echo "unknown benchmark '$b'" >&2; rc=2 ;;
     esac
 done

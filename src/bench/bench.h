@@ -206,6 +206,7 @@ struct sy_req_rec {
     bool usage;             /* a usage object arrived */
     int stage;              /* --stages: index of the stage it was scheduled in (else unused) */
     double itl_sum_s;       /* sum of its inter-event gaps (events - 1 of them) */
+    double itl_p99_s;       /* p99 of its own gaps (0 with none): the goodput SLO's ITL */
 };
 
 /* One --stages stage of a run: the requests scheduled in it (inference-perf's per-stage report). */
@@ -251,6 +252,11 @@ struct sy_bench_run {
     double cache_hit_rate; /* hits/queries from metrics, -1 unknown */
     double cached_ratio;   /* cached_tokens / prompt_tokens from usage, -1 unknown */
     double time_scale;     /* simulated s per wall s the times were converted with (1: wall) */
+    /* goodput (DistServe): successful requests with TTFT <= slo_ttft_s and their own ITL p99 <=
+     * slo_itl_p99_s; set the SLO before the run (0 = that bound unset; both 0 = no goodput) */
+    double slo_ttft_s, slo_itl_p99_s;
+    size_t good;          /* requests within the SLO */
+    double goodput_per_s; /* good / duration; NAN without an SLO */
     /* --stages: the schedule (simulated seconds), set by the runner; per-stage results */
     struct sy_stage stages[SY_ARR_MAX_STAGES];
     size_t nstages;                                   /* 0 without --stages */
@@ -325,6 +331,8 @@ struct sy_bench_opts {
     bool reset_prefix_cache;  /* POST /reset_prefix_cache to the metrics hosts before a run */
     bool progress;            /* progress line on stderr */
     const volatile int *stop; /* optional: nonzero = interrupted before the run started */
+    double slo_ttft_s;        /* goodput SLO copied into each run (0 = unset) */
+    double slo_itl_p99_s;     /* idem, per-request ITL p99 */
 };
 
 /* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the

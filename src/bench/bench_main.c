@@ -80,6 +80,9 @@ static void usage(FILE *f)
         "                            with --duration or --stages the workload repeats\n"
         "  --warmup N                requests sent one by one before measuring (default 0)\n"
         "  --timeout D               per-request response timeout (default 300s)\n"
+        "  --slo-ttft D              goodput SLO: TTFT at most D (e.g. 2s)\n"
+        "  --slo-itl-p99 D           goodput SLO: the request's own ITL p99 at most D (100ms);\n"
+        "                            goodput = requests within every SLO given, per second\n"
         "\n"
         "time scale (targets with a scaled clock, e.g. switchyard sim --time-scale X):\n"
         "  --time-scale X            the target runs X simulated seconds per wall-clock second\n"
@@ -315,6 +318,13 @@ int sy_bench_main(int argc, char **argv)
         } else if (IS("timeout")) {
             if (parse_secs(val, &o.timeout_s) != 0) {
                 fprintf(stderr, "switchyard bench: --timeout '%s': expected e.g. 60s\n", val);
+                goto out;
+            }
+        } else if (IS("slo-ttft") || IS("slo-itl-p99")) {
+            double *slo = IS("slo-ttft") ? &o.slo_ttft_s : &o.slo_itl_p99_s;
+            if (parse_secs(val, slo) != 0) {
+                fprintf(stderr, "switchyard bench: --%s '%s': expected e.g. 2s or 100ms\n", name,
+                        val);
                 goto out;
             }
         } else if (IS("time-scale")) {

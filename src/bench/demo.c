@@ -22,6 +22,15 @@
  * start-up they abort. Child logs go to a temporary directory, printed on failure and removed
  * on success unless --keep-logs.
  *
+ * --pd: the P/D scenario (issue 13). Two fleets of the same size (so the same simulated GPUs):
+ * "aggregated" (every replica prefills and decodes, llm-d's default scheduling) and "p/d" (the
+ * first half prefill replicas, the second half decode replicas, a mixed fleet in one sim process,
+ * behind a gateway running the NixlConnector exchange with llm-d's P/D sample scheduling:
+ * prefix-based-pd-decider, nonCachedTokens 16). The workload is the long-prompt one of
+ * bench/pd_bench.py: 8k-token prompts, 256 output tokens, Poisson arrivals near the aggregated
+ * fleet's saturation; the table adds ITL p99 and the goodput under the SLO TTFT <= 2 s and
+ * per-request ITL p99 <= 100 ms. The final line compares goodput and ITL p99.
+ *
  * Timing: the simulator runs at --time-scale X (default 1) and the runs use the bench's time-scale
  * conversion with the same X (runner.c, stats.c): --rate is the simulated GPUs' req/s (sent at
  * rate x X per wall second) and every number printed is in simulated seconds, the modelled GPU's,
@@ -52,7 +61,7 @@
 #include "core/time.h"
 
 #define MAX_REPLICAS  8  /* --replicas bound */
-#define MAX_CHILDREN  4  /* sim + 2 gateways (+ spare) */
+#define MAX_CHILDREN  5  /* sim(s) + 2 gateways (+ spare) */
 #define START_TIMEOUT 30 /* seconds for a child to listen / get ready */
 
 static volatile int g_stop; /* SIGINT/SIGTERM outside a run (int: sig_atomic_t on Linux) */
@@ -88,6 +97,7 @@ struct demo {
 
 struct demo_opts {
     bool quick;            /* ~30 s smoke version */
+    bool pd;               /* --pd: aggregated vs P/D instead of round-robin vs llm-d */
     unsigned replicas;     /* simulated replicas */
     double rate;           /* req/s offered (simulated time) */
     double time_scale;     /* simulator --time-scale */
@@ -114,6 +124,10 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --quick              ~10 s smoke version (fewer, shorter requests)\n"
+            "  --pd                 prefill/decode disaggregation instead: an aggregated fleet\n"
+            "                       and a P/D fleet (half prefill, half decode replicas) of the\n"
+            "                       same size, 8k-token prompts, goodput under TTFT <= 2 s and\n"
+            "                       ITL p99 <= 100 ms (about 70 s; --quick about 30 s)\n"
             "  --report FILE        HTML report (default demo-report.html)\n"
             "  --json FILE          results as JSON too\n"
             "  --replicas N         simulated replicas, 2..%d (default 4)\n"
@@ -130,7 +144,7 @@ static void usage(FILE *f)
 /* n distinct free loopback ports (all bound at once while choosing, so they differ). */
 static int free_ports(uint16_t *out, size_t n)
 {
-    int fds[MAX_REPLICAS + 8];
+    int fds[2 * MAX_REPLICAS + 8];
     int rc = 0;
     size_t got = 0;
     for (; got < n; got++) {
@@ -330,8 +344,9 @@ static void stop_children(struct demo *d)
 
 static void remove_dir(const char *dir)
 {
-    static const char *const files[] = {"sim.log", "round-robin.log", "switchyard.log",
-                                        "round-robin.yaml", "switchyard.yaml"};
+    static const char *const files[] = {
+        "sim.log",    "round-robin.log", "switchyard.log", "round-robin.yaml", "switchyard.yaml",
+        "sim-pd.log", "aggregated.log",  "p-d.log",        "aggregated.yaml",  "p-d.yaml"};
     char p[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -343,8 +358,10 @@ static void remove_dir(const char *dir)
 /* The gateways read the replicas' metrics every 50 ms of simulated time (llm-d's refresh
  * interval), i.e. 50 / X wall ms, kept within 10 ms (the config's minimum) .. 1 s; staleness 40
  * scrape intervals (2 s simulated, the default). */
+enum gw_kind { GW_ROUND_ROBIN, GW_DEFAULT, GW_PD };
+
 static int write_gateway_config(const char *path, uint16_t listen, uint16_t admin,
-                                const uint16_t *eps, size_t n, bool round_robin, double time_scale)
+                                const uint16_t *eps, size_t n, enum gw_kind kind, double time_scale)
 {
     double scrape_ms = 50.0 / time_scale;
     if (scrape_ms < 10)
@@ -360,9 +377,40 @@ static int write_gateway_config(const char *path, uint16_t listen, uint16_t admi
             "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n  metricsStalenessThreshold: %.0fms\n"
             "  endpoints:\n",
             listen, admin, scrape_ms, 40 * scrape_ms);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         fprintf(f, "    - address: 127.0.0.1:%u\n", eps[i]);
-    if (round_robin)
+        if (kind == GW_PD) /* the first half prefill, the rest decode (the sim's mixed fleet) */
+            fprintf(f, "      labels: {llm-d.ai/role: %s}\n", i < n / 2 ? "prefill" : "decode");
+    }
+    if (kind == GW_PD)
+        fprintf(f, "  disaggregation: {connector: nixlv2, prefillTimeout: 600s}\n"
+                   "timeouts: {connect: 2s, request: 900s}\n"
+                   "# llm-d's P/D sample (router-v0.9_pd-epp-config.yaml)\n"
+                   "scheduler:\n"
+                   "  apiVersion: llm-d.ai/v1alpha1\n"
+                   "  kind: EndpointPickerConfig\n"
+                   "  plugins:\n"
+                   "  - type: prefix-cache-scorer\n"
+                   "  - type: queue-scorer\n"
+                   "  - type: prefill-filter\n"
+                   "  - type: decode-filter\n"
+                   "  - type: max-score-picker\n"
+                   "  - type: disagg-profile-handler\n"
+                   "    parameters: {deciders: {prefill: prefix-based-pd-decider}}\n"
+                   "  - type: prefix-based-pd-decider\n"
+                   "    parameters: {nonCachedTokens: 16}\n"
+                   "  schedulingProfiles:\n"
+                   "  - name: prefill\n"
+                   "    plugins: [{pluginRef: prefill-filter}, {pluginRef: max-score-picker},\n"
+                   "              {pluginRef: prefix-cache-scorer, weight: 2}, "
+                   "{pluginRef: queue-scorer}]\n"
+                   "  - name: decode\n"
+                   "    plugins: [{pluginRef: decode-filter}, {pluginRef: max-score-picker},\n"
+                   "              {pluginRef: prefix-cache-scorer, weight: 2}, "
+                   "{pluginRef: queue-scorer}]\n");
+    else if (kind == GW_DEFAULT)
+        fprintf(f, "# no scheduler section: llm-d's default scheduling\n");
+    else if (kind == GW_ROUND_ROBIN)
         fprintf(f, "scheduler:\n"
                    "  apiVersion: llm-d.ai/v1alpha1\n"
                    "  kind: EndpointPickerConfig\n"
@@ -372,14 +420,13 @@ static int write_gateway_config(const char *path, uint16_t listen, uint16_t admi
                    "    - name: default\n"
                    "      plugins:\n"
                    "        - pluginRef: round-robin-picker\n");
-    else
-        fprintf(f, "# no scheduler section: llm-d's default scheduling\n");
     return fclose(f) == 0 ? 0 : SY_EIO;
 }
 
 static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, int *status)
 {
     o->quick = false;
+    o->pd = false;
     o->replicas = 4;
     o->rate = 40;
     o->time_scale = 1;
@@ -397,6 +444,8 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, in
             return SY_EINVAL;
         } else if (strcmp(a, "--quick") == 0) {
             o->quick = true;
+        } else if (strcmp(a, "--pd") == 0) {
+            o->pd = true;
         } else if (strcmp(a, "--keep-logs") == 0) {
             *keep = true;
         } else if (strcmp(a, "--report") == 0 && v && *v) {
@@ -451,6 +500,22 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, in
     o->kv_blocks = (unsigned)(cap / 16);
     if (!rate_set)
         o->rate = 40; /* in simulated-GPU req/s; sent at rate x time_scale wall-clock */
+    if (o->pd) {
+        if (o->replicas % 2) {
+            fprintf(stderr, "switchyard demo: --pd needs an even --replicas (half prefill, half "
+                            "decode)\n");
+            *status = 2;
+            return SY_EINVAL;
+        }
+        /* 8k-token prompts at 0.9 req/s per replica: the aggregated fleet's burst capacity is
+         * ~0.95 req/s per replica (bench/pd_bench.py measures it), so this is near saturation */
+        o->system_len = 8192;
+        o->output_len = 256;
+        o->groups = o->quick ? 30 : 100; /* prompts */
+        o->kv_blocks = 0;                /* the profile's */
+        if (!rate_set)
+            o->rate = 0.9 * o->replicas;
+    }
     return 0;
 }
 
@@ -469,9 +534,11 @@ int sy_demo_main(int argc, char **argv)
     struct sy_bench_run *rp[2];
     size_t nruns = 0;
     char err[512];
-    uint16_t ports[MAX_REPLICAS + 4];
-    size_t nports = o.replicas + 4;
-    uint16_t *sim_ports = ports, *gw = ports + o.replicas; /* rr listen, rr admin, sy l, sy a */
+    uint16_t ports[2 * MAX_REPLICAS + 4];
+    /* the fleet, --pd's P/D fleet, then rr (or aggregated) listen, admin, sy (or pd) l, a */
+    unsigned nfleet = o.pd ? 2 * o.replicas : o.replicas;
+    size_t nports = nfleet + 4;
+    uint16_t *sim_ports = ports, *pd_ports = ports + o.replicas, *gw = ports + nfleet;
 
     install_handlers();
     snprintf(d.dir, sizeof d.dir, "%s/switchyard-demo-XXXXXX",
@@ -486,11 +553,17 @@ int sy_demo_main(int argc, char **argv)
     }
 
     /* 1. the fleet */
-    char portlist[MAX_REPLICAS * 8], kvb[32], ts[32], seed[32];
+    char portlist[MAX_REPLICAS * 8], pdlist[MAX_REPLICAS * 8], kvb[32], ts[32], seed[32];
+    char half[16];
     portlist[0] = '\0';
     for (unsigned i = 0; i < o.replicas; i++)
         snprintf(portlist + strlen(portlist), sizeof portlist - strlen(portlist), "%s%u",
                  i ? "," : "", sim_ports[i]);
+    pdlist[0] = '\0';
+    for (unsigned i = 0; o.pd && i < o.replicas; i++)
+        snprintf(pdlist + strlen(pdlist), sizeof pdlist - strlen(pdlist), "%s%u", i ? "," : "",
+                 pd_ports[i]);
+    snprintf(half, sizeof half, "%u", o.replicas / 2);
     snprintf(kvb, sizeof kvb, "%u", o.kv_blocks);
     snprintf(ts, sizeof ts, "%g", o.time_scale);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o.seed);
@@ -499,27 +572,68 @@ int sy_demo_main(int argc, char **argv)
         "--model", "Qwen/Qwen3-32B", "--kv-blocks", kvb,           "--time-scale",
         ts,        "--seed",         seed,          "--log-level", "warn",
         NULL};
-    printf("switchyard demo: %u simulated replicas (qwen3-32b-tp2-h100, %u KV tokens each, "
-           "time scale %s) on 127.0.0.1:%s\n",
-           o.replicas, o.kv_blocks * 16, ts, portlist);
+    if (o.pd) /* the profile's KV cache: no --kv-blocks */
+        memmove(&sim_argv[7], &sim_argv[9], 7 * sizeof sim_argv[0]);
+    if (o.pd)
+        printf("switchyard demo: aggregated fleet: %u simulated replicas (qwen3-32b-tp2-h100, 2 "
+               "GPUs each, time scale %s) on 127.0.0.1:%s\n",
+               o.replicas, ts, portlist);
+    else
+        printf("switchyard demo: %u simulated replicas (qwen3-32b-tp2-h100, %u KV tokens each, "
+               "time scale %s) on 127.0.0.1:%s\n",
+               o.replicas, o.kv_blocks * 16, ts, portlist);
     fflush(stdout);
     if (spawn(&d, "sim", sim_argv) != 0 ||
         wait_ready(&d, &d.kids[d.nkids - 1], sim_ports, o.replicas, 0, NULL) != 0)
         goto fail;
+    if (o.pd) {
+        char *pd_argv[] = {"sim",
+                           "--ports",
+                           pdlist,
+                           "--prefill-replicas",
+                           half,
+                           "--decode-replicas",
+                           half,
+                           "--profile",
+                           "qwen3-32b-tp2-h100",
+                           "--model",
+                           "Qwen/Qwen3-32B",
+                           "--time-scale",
+                           ts,
+                           "--seed",
+                           seed,
+                           "--log-level",
+                           "warn",
+                           NULL};
+        printf("switchyard demo: P/D fleet: %s prefill + %s decode replicas (the same GPUs, "
+               "NixlConnector KV pulls) on 127.0.0.1:%s\n",
+               half, half, pdlist);
+        fflush(stdout);
+        if (spawn(&d, "sim-pd", pd_argv) != 0 ||
+            wait_ready(&d, &d.kids[d.nkids - 1], pd_ports, o.replicas, 0, NULL) != 0)
+            goto fail;
+    }
 
     /* 2. the gateways */
-    static const char *const names[2] = {"round-robin", "switchyard"};
+    static const char *const demo_names[2] = {"round-robin", "switchyard"};
+    static const char *const pd_names[2] = {"aggregated", "p-d"};
+    const char *const *names = o.pd ? pd_names : demo_names;
     for (int g = 0; g < 2; g++) {
         char path[PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/%s.yaml", d.dir, names[g]);
-        if (write_gateway_config(path, gw[2 * g], gw[2 * g + 1], sim_ports, o.replicas, g == 0,
-                                 o.time_scale)) {
+        enum gw_kind kind =
+            o.pd ? (g == 0 ? GW_DEFAULT : GW_PD) : (g == 0 ? GW_ROUND_ROBIN : GW_DEFAULT);
+        if (write_gateway_config(path, gw[2 * g], gw[2 * g + 1], g && o.pd ? pd_ports : sim_ports,
+                                 o.replicas, kind, o.time_scale)) {
             fprintf(stderr, "switchyard demo: cannot write %s: %m\n", path);
             goto fail;
         }
         char *gw_argv[] = {"gateway", "--config", path, NULL};
+        static const char *const what[2][2] = {
+            {"round-robin-picker", "llm-d default scheduling"},
+            {"llm-d default scheduling", "P/D exchange, llm-d's prefix-based-pd-decider"}};
         printf("switchyard demo: gateway %-11s on 127.0.0.1:%u (%s)\n", names[g], gw[2 * g],
-               g == 0 ? "round-robin-picker" : "llm-d default scheduling");
+               what[o.pd][g]);
         fflush(stdout);
         if (spawn(&d, names[g], gw_argv) != 0 ||
             wait_ready(&d, &d.kids[d.nkids - 1], &gw[2 * g], 1, gw[2 * g + 1], "/ready") != 0)
@@ -531,6 +645,12 @@ int sy_demo_main(int argc, char **argv)
     sy_wl_params_defaults(&wp);
     wp.kind = SY_WL_SHARED_PREFIX;
     wp.seed = o.seed;
+    if (o.pd) {
+        wp.kind = SY_WL_RANDOM;
+        wp.num_prompts = o.groups;
+        wp.input_len = o.system_len;
+        wp.ignore_eos = true;
+    }
     wp.num_groups = o.groups;
     wp.num_prompts_per_group = o.per_group;
     wp.system_prompt_len = o.system_len;
@@ -546,10 +666,15 @@ int sy_demo_main(int argc, char **argv)
     bo.time_scale = o.time_scale;
     bo.timeout_s = 300; /* simulated seconds */
     bo.progress = isatty(STDERR_FILENO);
-    bo.reset_prefix_cache = true;
+    bo.reset_prefix_cache = !o.pd; /* --pd: separate fleets, prompts share nothing */
     bo.stop = &g_stop;
+    if (o.pd) {
+        bo.slo_ttft_s = 2;
+        bo.slo_itl_p99_s = 0.1;
+        bo.timeout_s = 900;
+    }
     char murls[MAX_REPLICAS][64];
-    for (unsigned i = 0; i < o.replicas; i++) {
+    for (unsigned i = 0; !o.pd && i < o.replicas; i++) {
         snprintf(murls[i], sizeof murls[i], "http://127.0.0.1:%u/metrics", sim_ports[i]);
         bo.metrics_urls[bo.nmetrics++] = murls[i];
     }
@@ -567,8 +692,9 @@ int sy_demo_main(int argc, char **argv)
     for (int g = 0; g < 2 && !interrupted; g++) {
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%u", gw[2 * g]);
-        sy_bench_run_init(&runs[nruns], names[g], url);
-        printf("switchyard demo: running %s ...\n", names[g]);
+        const char *label = o.pd && g == 1 ? "P/D" : names[g]; /* names[] are file names */
+        sy_bench_run_init(&runs[nruns], label, url);
+        printf("switchyard demo: running %s ...\n", label);
         fflush(stdout);
         int rc = sy_bench_execute(&bo, &w, url, &runs[nruns], err, sizeof err);
         install_handlers(); /* libuv restored the default dispositions */
@@ -585,7 +711,9 @@ int sy_demo_main(int argc, char **argv)
     }
     printf("\n");
     sy_bench_print_table(stdout, rp, nruns);
-    struct sy_bench_meta meta = {.title = "switchyard demo: round-robin vs llm-d scheduling",
+    struct sy_bench_meta meta = {.title = o.pd ? "switchyard demo: aggregated vs P/D "
+                                                 "disaggregation (same simulated GPUs)"
+                                               : "switchyard demo: round-robin vs llm-d scheduling",
                                  .workload = wdesc.data,
                                  .load = ldesc.data,
                                  .time_scale = o.time_scale};
@@ -602,7 +730,14 @@ int sy_demo_main(int argc, char **argv)
     } else if (o.json) {
         printf("switchyard demo: JSON written to %s\n", o.json);
     }
-    if (nruns == 2 && rp[0]->ttft.n && rp[1]->ttft.n && rp[1]->ttft.mean > 0)
+    if (o.pd && nruns == 2 && rp[0]->itl_sum.n && rp[1]->itl_sum.n)
+        printf("switchyard demo: ITL p99 %.0f ms -> %.0f ms, TTFT mean %.3f s -> %.3f s, goodput "
+               "(TTFT <= 2 s, ITL p99 <= 100 ms) %.2f -> %.2f req/s (%zu -> %zu of %zu "
+               "requests)\n",
+               rp[0]->itl_sum.p99 * 1000, rp[1]->itl_sum.p99 * 1000, rp[0]->ttft.mean,
+               rp[1]->ttft.mean, rp[0]->goodput_per_s, rp[1]->goodput_per_s, rp[0]->good,
+               rp[1]->good, w.n);
+    else if (nruns == 2 && rp[0]->ttft.n && rp[1]->ttft.n && rp[1]->ttft.mean > 0)
         printf("switchyard demo: TTFT mean %.3f s -> %.3f s (%.1fx lower), req/s %.2f -> %.2f\n",
                rp[0]->ttft.mean, rp[1]->ttft.mean, rp[0]->ttft.mean / rp[1]->ttft.mean,
                rp[0]->req_per_s, rp[1]->req_per_s);

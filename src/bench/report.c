@@ -57,6 +57,8 @@ GETTER(g_ttft_p90, r->ttft.n ? r->ttft.p90 : NAN)
 GETTER(g_ttft_p99, r->ttft.n ? r->ttft.p99 : NAN)
 GETTER(g_itl_mean, r->itl_sum.n ? r->itl_sum.mean : NAN)
 GETTER(g_itl_p90, r->itl_sum.n ? r->itl_sum.p90 : NAN)
+GETTER(g_itl_p99, r->itl_sum.n ? r->itl_sum.p99 : NAN)
+GETTER(g_good, r->goodput_per_s)
 GETTER(g_tpot_mean, r->tpot.n ? r->tpot.mean : NAN)
 GETTER(g_e2e_mean, r->e2e.n ? r->e2e.mean : NAN)
 GETTER(g_e2e_p90, r->e2e.n ? r->e2e.p90 : NAN)
@@ -75,11 +77,13 @@ static const struct row rows[] = {
     {"TTFT p99 (s)", 1, "%.3f", LOWER, g_ttft_p99},
     {"ITL mean (ms)", 1000, "%.2f", LOWER, g_itl_mean},
     {"ITL p90 (ms)", 1000, "%.2f", LOWER, g_itl_p90},
+    {"ITL p99 (ms)", 1000, "%.2f", LOWER, g_itl_p99},
     {"TPOT mean (ms)", 1000, "%.2f", LOWER, g_tpot_mean},
     {"E2E mean (s)", 1, "%.3f", LOWER, g_e2e_mean},
     {"E2E p90 (s)", 1, "%.3f", LOWER, g_e2e_p90},
     {"req/s", 1, "%.2f", HIGHER, g_rps},
     {"output tok/s", 1, "%.1f", HIGHER, g_otps},
+    {"goodput (req/s in SLO)", 1, "%.2f", HIGHER, g_good},
     {"prefix-cache hit rate", 100, "%.1f%%", HIGHER, g_hit},
     {"cached prompt tokens", 100, "%.1f%%", HIGHER, g_cached},
     {"duration (s)", 1, "%.1f", NONE, g_dur},
@@ -264,6 +268,10 @@ static cJSON *run_json(const struct sy_bench_run *r)
     add_summary(o, "e2e", &r->e2e);
     add_num(o, "req_per_s", r->req_per_s);
     add_num(o, "output_tok_per_s", r->output_tok_per_s);
+    add_num(o, "slo_ttft_s", r->slo_ttft_s);
+    add_num(o, "slo_itl_p99_s", r->slo_itl_p99_s);
+    add_num(o, "goodput_requests", (double)r->good);
+    add_num(o, "goodput_req_per_s", r->goodput_per_s);
     add_num(o, "input_tok_per_s", r->input_tok_per_s);
     add_num(o, "output_tokens", (double)r->output_tokens);
     add_num(o, "prompt_tokens", (double)r->prompt_tokens);

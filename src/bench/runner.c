@@ -368,6 +368,11 @@ static void finish_bench(struct breq *q, int err)
             sy_bench_run_add_itl(run, q->gaps[i]);
             q->rec.itl_sum_s += q->gaps[i];
         }
+        if (q->ngaps) {
+            struct sy_summary g;
+            sy_stats_summarize(q->gaps, q->ngaps, &g); /* sorts: the gaps were copied above */
+            q->rec.itl_p99_s = g.p99;
+        }
     }
     sy_bench_run_add(run, &q->rec);
 }
@@ -692,6 +697,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         }
     }
     run->interrupted = r->interrupted;
+    run->slo_ttft_s = o->slo_ttft_s;
+    run->slo_itl_p99_s = o->slo_itl_p99_s;
     sy_bench_run_to_simulated(run, r->scale);
     sy_bench_run_compute(run);
 

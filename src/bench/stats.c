@@ -170,6 +170,7 @@ void sy_bench_run_to_simulated(struct sy_bench_run *r, double x)
         if (q->ttft_s >= 0)
             q->ttft_s *= x;
         q->itl_sum_s *= x;
+        q->itl_p99_s *= x;
     }
     for (size_t i = 0; i < r->nitl; i++)
         r->itl[i] *= x;
@@ -264,4 +265,19 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     r->cached_ratio = usage_prompt > 0 ? (double)r->cached_tokens / (double)usage_prompt : -1;
     r->cache_hit_rate =
         (r->cache_queries > 0 && r->cache_hits >= 0) ? r->cache_hits / r->cache_queries : -1;
+    r->good = 0;
+    r->goodput_per_s = NAN;
+    if (r->slo_ttft_s > 0 || r->slo_itl_p99_s > 0) {
+        for (size_t i = 0; i < r->nrecs; i++) {
+            const struct sy_req_rec *q = &r->recs[i];
+            if (q->err >= 0 || q->ttft_s < 0)
+                continue;
+            if (r->slo_ttft_s > 0 && q->ttft_s > r->slo_ttft_s)
+                continue;
+            if (r->slo_itl_p99_s > 0 && q->itl_p99_s > r->slo_itl_p99_s)
+                continue;
+            r->good++;
+        }
+        r->goodput_per_s = d > 0 ? (double)r->good / d : 0;
+    }
 }

@@ -286,12 +286,22 @@ static const struct sy_sched_run *find_run(const struct sy_sched_run *runs, size
     return NULL;
 }
 
+/* The APIs the gateway runs the P/D exchange for: vLLM takes kv_transfer_params on completions,
+ * chat completions and responses. Its Anthropic Messages endpoint drops unknown members (no
+ * kv_transfer_params), and embeddings have no decode: those requests are decode-only, and are
+ * counted as such, instead of a prefill-decode decision the exchange would silently not run. */
+static bool pd_capable(const struct sy_request *req)
+{
+    return !req || req->kind == SY_API_COMPLETIONS || req->kind == SY_API_CHAT_COMPLETIONS ||
+           req->kind == SY_API_RESPONSES;
+}
+
 static int handler_next(void *state, struct sy_sched_cycle *cy, const struct sy_sched_run *runs,
                         size_t nruns, size_t *next)
 {
     struct handler *h = state;
     const struct sy_sched_run *dr = find_run(runs, nruns, h->decode_idx, NULL);
-    bool have_prefill = h->prefill_idx != SY_SCHED_NONE;
+    bool have_prefill = h->prefill_idx != SY_SCHED_NONE && pd_capable(cy->req);
     const struct sy_sched_run *pr =
         have_prefill ? find_run(runs, nruns, h->prefill_idx, NULL) : NULL;
     *next = SY_SCHED_NONE;

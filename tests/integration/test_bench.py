@@ -529,6 +529,48 @@ def test_demo_quick_end_to_end():
 
 
 @test
+def test_demo_pd_end_to_end():
+    """`demo --pd`: an aggregated and a P/D fleet of the same size; P/D removes the ITL stalls."""
+    out = tmp_path(".json")
+    report = tmp_path(".html")
+    log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
+    p = subprocess.Popen([BIN, "demo", "--pd", "--quick", "--time-scale", "2", "--json", out,
+                          "--report", report], stdout=log, stderr=subprocess.STDOUT)
+    seen = set()
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 170:
+        seen.update(children_of(p.pid))
+        time.sleep(0.1)
+    if p.poll() is None:
+        p.kill()
+        raise AssertionError("demo --pd --quick took more than 170 s")
+    text = open(log.name).read()
+    check(p.returncode == 0, "exit %d:\n%s" % (p.returncode, text))
+    check(len(seen) >= 4, "2 sims + 2 gateways started: %r" % seen)
+    time.sleep(0.2)
+    check(not [k for k in seen if alive(k)], "every child stopped")
+    for s in ("aggregated", "P/D/aggregated", "ITL p99 (ms)", "goodput (req/s in SLO)",
+              "2 prefill + 2 decode replicas", "ITL p99"):
+        check(s in text, "output has %r:\n%s" % (s, text))
+    j = load_json(out)
+    agg, pd = j["runs"]
+    check(agg["name"] == "aggregated" and pd["name"] == "P/D", "names")
+    for r in (agg, pd):
+        check(r["errors"] == 0 and r["completed"] == r["requests"] > 0, "clean run %r" % r)
+        check(r["slo_ttft_s"] == 2 and r["slo_itl_p99_s"] == 0.1, "the SLO")
+    # P/D: every request decoded on one of the two decode replicas (the second half)
+    check(len(pd["endpoints"]) == 2 and len(agg["endpoints"]) >= 3, "endpoints %r" % pd)
+    # the step model: 8k-token prefills stall aggregated streams ~0.5 s; decode replicas do not
+    check(agg["itl_p99_s"] > 0.3 and pd["itl_p99_s"] < 0.1,
+          "ITL p99 %r vs %r" % (agg["itl_p99_s"], pd["itl_p99_s"]))
+    check(pd["goodput_requests"] > agg["goodput_requests"], "P/D goodput higher")
+    html = open(report).read()
+    check("<svg" in html and "P/D" in html and "goodput" in html, "report written")
+    r = subprocess.run([BIN, "demo", "--pd", "--replicas", "3"], capture_output=True, timeout=10)
+    check(r.returncode == 2 and b"even --replicas" in r.stderr, "odd fleet refused: %r" % r)
+
+
+@test
 def test_demo_sigint_cleans_up():
     log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
     p = subprocess.Popen([BIN, "demo", "--quick", "--report", tmp_path(".html")],

@@ -268,6 +268,48 @@ static void test_stages(void **state)
     sy_bench_run_fini(&r);
 }
 
+/* Goodput (DistServe): requests whose TTFT and own ITL p99 are within the SLO, per second; the
+ * SLO is in simulated time, so the per-request ITL p99 is converted with the rest. */
+static void test_goodput(void **state)
+{
+    struct sy_bench_run r;
+    sy_bench_run_init(&r, "g", "");
+    /* ttft, itl p99: ok / TTFT too high / ITL too high / failed / no token / both fine */
+    const double rec[][2] = {{0.5, 0.02}, {3.0, 0.02}, {0.5, 0.3},
+                             {0.1, 0.01}, {-1, 0},     {1.9, 0.09}};
+    for (size_t i = 0; i < 6; i++) {
+        struct sy_req_rec q = {.start_s = (double)i,
+                               .end_s = (double)i + 2,
+                               .ttft_s = rec[i][0],
+                               .itl_p99_s = rec[i][1],
+                               .out_tokens = 8,
+                               .endpoint = -1,
+                               .err = i == 3 ? SY_BE_HTTP_5XX : -1};
+        sy_bench_run_add(&r, &q);
+    }
+    r.duration_s = 8;
+    sy_bench_run_compute(&r);
+    assert_true(isnan(r.goodput_per_s)); /* no SLO: unknown, not 0 */
+    r.slo_ttft_s = 2;
+    r.slo_itl_p99_s = 0.1;
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.good, 2);
+    NEAR(r.goodput_per_s, 2.0 / 8);
+    r.slo_itl_p99_s = 0; /* TTFT bound only */
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.good, 3);
+    /* measured at time scale 0.5 (wall x 0.5): the third request's ITL p99 becomes 0.15 */
+    r.slo_ttft_s = 0;
+    r.slo_itl_p99_s = 0.2;
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.good, 3); /* 0.3 is over */
+    sy_bench_run_to_simulated(&r, 0.5);
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.good, 4);
+    NEAR(r.goodput_per_s, 4 / 4.0);
+    sy_bench_run_fini(&r);
+}
+
 static void test_endpoint_table_full(void **state)
 {
     struct sy_bench_run r;
@@ -480,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_time_scale_conversion),
         cmocka_unit_test(test_scaled_outputs),
         cmocka_unit_test(test_stages),
+        cmocka_unit_test(test_goodput),
         cmocka_unit_test(test_endpoint_table_full),
         cmocka_unit_test(test_prom_sum),
         cmocka_unit_test(test_table),

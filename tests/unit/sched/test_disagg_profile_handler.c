@@ -197,6 +197,38 @@ static void test_prefill_first(void **state)
     sy_pool_unref(pool);
 }
 
+/* Only completions, chat completions and responses get a prefill leg (vLLM takes
+ * kv_transfer_params there); an Anthropic Messages or embeddings request is decode-only in both
+ * stage orders, so the decision metric says what the gateway does. */
+static void test_apis_without_exchange_are_decode_only(void **state)
+{
+    static const char *const yaml[] = {
+        PD_YAML("    deciders: {prefill: always-disagg-pd-decider}\n",
+                "- type: always-disagg-pd-decider\n"),
+        PD_YAML("    stageOrder: prefill-first\n", "")};
+    for (size_t y = 0; y < 2; y++) {
+        struct sy_scheduler *s = must(yaml[y]);
+        struct sy_pool *pool = pd_pool();
+        struct preq q;
+        pd_req(&q, 6);
+        struct sy_sched_result res;
+        const enum sy_api_kind kinds[] = {SY_API_COMPLETIONS, SY_API_CHAT_COMPLETIONS,
+                                          SY_API_RESPONSES, SY_API_MESSAGES, SY_API_EMBEDDINGS};
+        for (size_t k = 0; k < 5; k++) {
+            q.r.kind = kinds[k];
+            assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+            assert_string_equal(res.ep->address, "d1:1");
+            if (k < 3)
+                assert_non_null(res.prefill_ep);
+            else
+                assert_true(!res.prefill_ep && !res.prefill_missing);
+            sy_sched_done(s, &res, true);
+        }
+        sy_sched_free(s);
+        sy_pool_unref(pool);
+    }
+}
+
 static void test_handler_config_errors(void **state)
 {
     refused(PD_YAML("    stageOrder: sideways\n", ""),
@@ -409,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_prefill_required_but_none),
         cmocka_unit_test(test_no_decider_is_decode_only),
         cmocka_unit_test(test_prefill_first),
+        cmocka_unit_test(test_apis_without_exchange_are_decode_only),
         cmocka_unit_test(test_handler_config_errors),
         cmocka_unit_test(test_pd_profile_handler_legacy),
         cmocka_unit_test(test_header_profile_handler),
