@@ -23,9 +23,9 @@
 #include "sched/plugin.h"
 
 #define SY_SESSION_MAX_SOURCES 8 /* sessionIdConfig.sources entries */
-#define SY_SESSION_MAX_BINDINGS                                                                    \
-    100000 /* session_id bindings kept; the least recently used                                    \
-              goes first beyond this */
+/* session_id bindings kept. When full, a new session is not bound (it gets no affinity) until the
+ * TTL sweep frees room; nothing is evicted early. */
+#define SY_SESSION_MAX_BINDINGS 100000
 
 struct sy_session_binding;
 
@@ -37,7 +37,7 @@ struct sy_session {
     uint64_t ttl_ns;                           /* evictionTtlSeconds */
     uint64_t sweep_ns;                         /* evictionSweepSeconds */
     pthread_mutex_t mu;                        /* guards the fields below */
-    struct sy_session_binding *bindings;       /* open list, most recently used first */
+    struct sy_session_binding *bindings;       /* hash bucket heads (chains), lazily made */
     size_t nbindings;                          /* entries in bindings */
     uint64_t last_sweep_ns;                    /* monotonic time of the last sweep */
 };
