@@ -81,6 +81,20 @@ static inline void fx_req(struct sy_request *r, const char *model, uint32_t prom
     r->prompt_tokens_est = prompt_tokens;
 }
 
+/* A request (fx_req, model "m", 10 tokens) carrying one header name: value (none when name is
+ * NULL) and request id rid; names and vals are the caller's one-entry arrays the view points at. */
+static inline void fx_req_header(struct sy_request *r, struct sy_str *names, struct sy_str *vals,
+                                 const char *name, const char *value, const char *rid)
+{
+    fx_req(r, "m", 10);
+    names[0] = sy_str_c(name);
+    vals[0] = sy_str_c(value);
+    r->header_names = names;
+    r->header_values = vals;
+    r->nheaders = name ? 1 : 0;
+    r->request_id = sy_str_c(rid);
+}
+
 static inline void fx_cycle(struct sy_sched_cycle *cy, const struct sy_request *req,
                             struct sy_pool *p, uint64_t seed)
 {
