@@ -36,7 +36,7 @@ int sy_data_source_check(const struct sy_yaml_node *params, const struct sy_plug
                                scheme, path);
     if (strcmp(p, path))
         return sy_param_errorf(env, sy_yaml_get(params, "path"), "path", err, errcap,
-                               "only %s is supported by Switchyard's pool scraper", path);
+                               "only %s is supported by Switchyard's pool scraper yet", path);
     return 0;
 }
 
