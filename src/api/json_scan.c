@@ -528,12 +528,8 @@ int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, voi
         ok = fail(&s, "expected a JSON array");
         goto out;
     }
-    s.p++;
-    skip_ws(&s);
-    if (s.p < s.end && *s.p == ']') {
-        s.p++;
+    if (open_container(&s, ']'))
         goto tail;
-    }
     for (size_t i = 0;; i++) {
         skip_ws(&s);
         const char *v0 = s.p;
@@ -542,17 +538,13 @@ int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, voi
             goto out;
         if (cb && !cb(ud, i, t, (struct sy_str){v0, (size_t)(s.p - v0)}))
             return 0; /* the caller stopped the walk */
-        skip_ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            continue;
-        }
-        if (s.p < s.end && *s.p == ']') {
-            s.p++;
+        enum sep sep = scan_separator(&s, ']');
+        if (sep == SEP_CLOSED)
             break;
+        if (sep == SEP_FAIL) {
+            ok = false;
+            goto out;
         }
-        ok = fail(&s, "expected ',' or ']'");
-        goto out;
     }
 tail:
     skip_ws(&s);
