@@ -17,25 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/anthropic.h"
 #include "api/json_scan.h"
 #include "api/request.h"
 #include "core/buf.h"
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_median.h"
 
 static void text(struct sy_buf *b, size_t n, unsigned seed)
 {
@@ -89,13 +77,8 @@ static void make_body(struct sy_buf *b, size_t size, int anthropic)
                           turn + 1, turn);
         }
     }
-    if (anthropic)
-        sy_buf_puts(b, ",{\"role\":\"user\",\"content\":\"go on\"}]}");
-    else
-        sy_buf_puts(b, ",{\"role\":\"user\",\"content\":\"go on\"}]}");
+    sy_buf_puts(b, ",{\"role\":\"user\",\"content\":\"go on\"}]}"); /* the same in both */
 }
-
-typedef int body_fn(const char *body, size_t len);
 
 static int run_messages(const char *body, size_t len)
 {
@@ -133,28 +116,6 @@ static int run_convert(const char *body, size_t len)
     int ok = sy_anthropic_to_chat(body, len, &out, &olen, err, sizeof err) == 0;
     free(out);
     return ok;
-}
-
-static double median_ns(body_fn *fn, const char *body, size_t len, int iters)
-{
-    double *t = malloc(sizeof *t * (size_t)iters);
-    if (!t)
-        abort();
-    for (int i = 0; i < 3; i++)
-        if (!fn(body, len)) {
-            fprintf(stderr, "body refused\n");
-            exit(1);
-        }
-    for (int i = 0; i < iters; i++) {
-        double t0 = now_ns();
-        if (!fn(body, len))
-            abort();
-        t[i] = now_ns() - t0;
-    }
-    qsort(t, (size_t)iters, sizeof *t, cmp_double);
-    double m = t[iters / 2];
-    free(t);
-    return m;
 }
 
 int main(int argc, char **argv)

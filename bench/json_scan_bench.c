@@ -17,23 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/request.h"
 #include "core/buf.h"
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_median.h"
 
 /* A chat body of about size bytes whose user message is text; dense puts an escape or a UTF-8
  * sequence every 16 bytes. */
@@ -78,8 +66,6 @@ static void make_code_body(struct sy_buf *b, size_t size, const struct sy_buf *s
     sy_buf_puts(b, "\"}],\"max_tokens\":16,\"stream\":true}");
 }
 
-typedef int body_fn(const char *body, size_t len);
-
 static int run_switchyard(const char *body, size_t len)
 {
     struct sy_request r;
@@ -98,28 +84,6 @@ static int run_cjson(const char *body, size_t len)
     int ok = j != NULL;
     cJSON_Delete(j);
     return ok;
-}
-
-static double median_ns(body_fn *fn, const char *body, size_t len, int iters)
-{
-    double *t = malloc(sizeof *t * (size_t)iters);
-    if (!t)
-        abort();
-    for (int i = 0; i < 3; i++) /* warm */
-        if (!fn(body, len)) {
-            fprintf(stderr, "body refused\n");
-            exit(1);
-        }
-    for (int i = 0; i < iters; i++) {
-        double t0 = now_ns();
-        if (!fn(body, len))
-            abort();
-        t[i] = now_ns() - t0;
-    }
-    qsort(t, (size_t)iters, sizeof *t, cmp_double);
-    double m = t[iters / 2];
-    free(t);
-    return m;
 }
 
 int main(int argc, char **argv)

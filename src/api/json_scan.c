@@ -317,26 +317,67 @@ static bool scan_lit(struct scan *s, const char *lit)
 
 static bool scan_value(struct scan *s, int depth, enum sy_json_type *type);
 
-static bool scan_object_body(struct scan *s, int depth, sy_json_member_fn *cb, void *ud)
+/* The container steps the validating scan and the walker share. open_container consumes the
+ * '{' or '[' at s->p and any white space; true when the container is empty (its close consumed). */
+static bool open_container(struct scan *s, char close)
 {
-    s->p++; /* '{' */
+    s->p++;
     skip_ws(s);
-    if (s->p < s->end && *s->p == '}') {
+    if (s->p < s->end && *s->p == close) {
         s->p++;
         return true;
     }
-    for (;;) {
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != '"')
-            return fail(s, "expected a member name");
-        const char *k0 = s->p + 1;
-        if (!scan_string(s))
-            return false;
-        struct sy_str key = {k0, (size_t)(s->p - 1 - k0)};
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return fail(s, "expected ':'");
+    return false;
+}
+
+/* A member name and its ':'; *key is the raw (still escaped) name. */
+static bool scan_member_key(struct scan *s, struct sy_str *key)
+{
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return fail(s, "expected a member name");
+    const char *k0 = s->p + 1;
+    if (!scan_string(s))
+        return false;
+    *key = (struct sy_str){k0, (size_t)(s->p - 1 - k0)};
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return fail(s, "expected ':'");
+    s->p++;
+    return true;
+}
+
+enum sep { SEP_FAIL, SEP_MORE, SEP_CLOSED };
+
+/* After a member or element: ',' (another follows) or the close of the container. */
+static enum sep scan_separator(struct scan *s, char close)
+{
+    bool obj = close == '}';
+    skip_ws(s);
+    if (s->p >= s->end) {
+        fail(s, obj ? "unterminated object" : "unterminated array");
+        return SEP_FAIL;
+    }
+    if (*s->p == ',') {
         s->p++;
+        return SEP_MORE;
+    }
+    if (*s->p == close) {
+        s->p++;
+        return SEP_CLOSED;
+    }
+    fail(s, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    return SEP_FAIL;
+}
+
+static bool scan_object_body(struct scan *s, int depth, sy_json_member_fn *cb, void *ud)
+{
+    if (open_container(s, '}'))
+        return true;
+    for (;;) {
+        struct sy_str key;
+        if (!scan_member_key(s, &key))
+            return false;
         skip_ws(s);
         const char *v0 = s->p;
         enum sy_json_type t;
@@ -344,46 +385,24 @@ static bool scan_object_body(struct scan *s, int depth, sy_json_member_fn *cb, v
             return false;
         if (cb)
             cb(ud, key, t, (struct sy_str){v0, (size_t)(s->p - v0)});
-        skip_ws(s);
-        if (s->p >= s->end)
-            return fail(s, "unterminated object");
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == '}') {
-            s->p++;
-            return true;
-        }
-        return fail(s, "expected ',' or '}'");
+        enum sep sep = scan_separator(s, '}');
+        if (sep != SEP_MORE)
+            return sep == SEP_CLOSED;
     }
 }
 
 static bool scan_array_body(struct scan *s, int depth)
 {
-    s->p++; /* '[' */
-    skip_ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
+    if (open_container(s, ']'))
         return true;
-    }
     for (;;) {
         skip_ws(s);
         enum sy_json_type t;
         if (!scan_value(s, depth + 1, &t))
             return false;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return fail(s, "unterminated array");
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == ']') {
-            s->p++;
-            return true;
-        }
-        return fail(s, "expected ',' or ']'");
+        enum sep sep = scan_separator(s, ']');
+        if (sep != SEP_MORE)
+            return sep == SEP_CLOSED;
     }
 }
 
@@ -418,65 +437,29 @@ static bool walk_value(struct walk *w, int depth, struct sy_str key, size_t inde
 static bool walk_members(struct walk *w, int depth)
 {
     struct scan *s = &w->s;
-    s->p++; /* '{' */
-    skip_ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
+    if (open_container(s, '}'))
         return true;
-    }
     for (;;) {
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != '"')
-            return fail(s, "expected a member name");
-        const char *k0 = s->p + 1;
-        if (!scan_string(s))
+        struct sy_str key;
+        if (!scan_member_key(s, &key) || !walk_value(w, depth, key, 0))
             return false;
-        struct sy_str key = {k0, (size_t)(s->p - 1 - k0)};
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return fail(s, "expected ':'");
-        s->p++;
-        if (!walk_value(w, depth, key, 0))
-            return false;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return fail(s, "unterminated object");
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == '}') {
-            s->p++;
-            return true;
-        }
-        return fail(s, "expected ',' or '}'");
+        enum sep sep = scan_separator(s, '}');
+        if (sep != SEP_MORE)
+            return sep == SEP_CLOSED;
     }
 }
 
 static bool walk_elements(struct walk *w, int depth)
 {
     struct scan *s = &w->s;
-    s->p++; /* '[' */
-    skip_ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
+    if (open_container(s, ']'))
         return true;
-    }
     for (size_t i = 0;; i++) {
         if (!walk_value(w, depth, (struct sy_str){NULL, 0}, i))
             return false;
-        skip_ws(s);
-        if (s->p >= s->end)
-            return fail(s, "unterminated array");
-        if (*s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (*s->p == ']') {
-            s->p++;
-            return true;
-        }
-        return fail(s, "expected ',' or ']'");
+        enum sep sep = scan_separator(s, ']');
+        if (sep != SEP_MORE)
+            return sep == SEP_CLOSED;
     }
 }
 
@@ -545,12 +528,8 @@ int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, voi
         ok = fail(&s, "expected a JSON array");
         goto out;
     }
-    s.p++;
-    skip_ws(&s);
-    if (s.p < s.end && *s.p == ']') {
-        s.p++;
+    if (open_container(&s, ']'))
         goto tail;
-    }
     for (size_t i = 0;; i++) {
         skip_ws(&s);
         const char *v0 = s.p;
@@ -559,17 +538,13 @@ int sy_json_scan_array(const char *text, size_t len, sy_json_element_fn *cb, voi
             goto out;
         if (cb && !cb(ud, i, t, (struct sy_str){v0, (size_t)(s.p - v0)}))
             return 0; /* the caller stopped the walk */
-        skip_ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            continue;
-        }
-        if (s.p < s.end && *s.p == ']') {
-            s.p++;
+        enum sep sep = scan_separator(&s, ']');
+        if (sep == SEP_CLOSED)
             break;
+        if (sep == SEP_FAIL) {
+            ok = false;
+            goto out;
         }
-        ok = fail(&s, "expected ',' or ']'");
-        goto out;
     }
 tail:
     skip_ws(&s);

@@ -164,8 +164,9 @@ static int generate_finish(struct sy_request *req, char *err, size_t errcap)
     return 0;
 }
 
-int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
-                     char *err, size_t errcap)
+/* The view before any field is read: the body, no max_tokens (-1), an empty prompt. */
+static void request_init(struct sy_request *req, enum sy_api_kind kind, const char *body,
+                         size_t len)
 {
     memset(req, 0, sizeof *req);
     req->kind = kind;
@@ -173,6 +174,12 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
     req->body_len = len;
     req->max_tokens = -1;
     req->prompt = (struct sy_str){"", 0};
+}
+
+int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct sy_request *req,
+                     char *err, size_t errcap)
+{
+    request_init(req, kind, body, len);
     struct collect c = {.req = req};
     size_t off = 0;
     char why[96];
@@ -225,12 +232,7 @@ int sy_request_parse(enum sy_api_kind kind, const char *body, size_t len, struct
 
 int sy_request_passthrough(const char *body, size_t len, struct sy_request *req)
 {
-    memset(req, 0, sizeof *req);
-    req->kind = SY_API_OTHER;
-    req->body = body;
-    req->body_len = len;
-    req->max_tokens = -1;
-    req->prompt = (struct sy_str){"", 0};
+    request_init(req, SY_API_OTHER, body, len);
     req->lora = sy_str_c(req->model);
     return 0;
 }

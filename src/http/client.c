@@ -725,29 +725,16 @@ static void on_connect(uv_connect_t *cr, int status)
 
 static void connect_timeout(struct uconn *c)
 {
-    struct sy_upstream_req *r = c->req;
     if (c->connected)
         return;
     if (c->handshaking)
         sy_warn("upstream %s: TLS handshake timed out", c->key->key + 4);
-    c->req = NULL;
-    conn_close(c);
-    if (r) {
-        r->conn = NULL;
-        req_finish(r, SY_ECONNECT);
-    }
+    connect_failed(c);
 }
 
 static void deferred_fail_cb(uv_timer_t *t)
 {
-    struct uconn *c = t->data;
-    struct sy_upstream_req *r = c->req;
-    c->req = NULL;
-    conn_close(c);
-    if (r) {
-        r->conn = NULL;
-        req_finish(r, SY_ECONNECT);
-    }
+    connect_failed(t->data);
 }
 
 static void timer_cb(uv_timer_t *t)

@@ -610,6 +610,34 @@ static bool same_opts(const struct sy_kvevents_opts *a, const struct sy_kvevents
            !strcmp(a->hash_seed ? a->hash_seed : "", b->hash_seed ? b->hash_seed : "");
 }
 
+/* With S.mu held: asks the subscriber thread to pick up the current slot (S.gen) and waits, with
+ * S.mu unlocked, until it has (or has stopped); then locks S.mu again. A replay can hold the thread
+ * for a while (2 s per idle wait): allow 30 s. False when the thread did not move on in time. */
+static bool wait_thread_moved_on(void)
+{
+    S.gen++;
+    uint64_t want = S.gen;
+    bool done = !S.started;
+    pthread_mutex_unlock(&S.mu);
+    for (int k = 0; k < 1500 && !done; k++) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&S.mu);
+        done = S.seen_gen >= want || !S.started;
+        pthread_mutex_unlock(&S.mu);
+    }
+    pthread_mutex_lock(&S.mu);
+    return done;
+}
+
+/* With S.mu held, after wait_thread_moved_on: slot i still holds idx, unheld and not current
+ * (nobody else freed or reused it while S.mu was unlocked). */
+static bool still_unused(int i, const struct sy_precise_index *idx)
+{
+    const struct slot *sl = &S.slots[i];
+    return i != S.cur && sl->idx && sl->idx == idx && sl->refs <= 0;
+}
+
 /* With S.mu held: frees a slot nobody holds any more that is not current (released while it was
  * current, then replaced by a config with other options) once the thread has moved past it, and
  * returns its number; -1 when there is none. Unlocks S.mu while it waits for the thread. */
@@ -618,20 +646,10 @@ static int reclaim_unused(void)
     for (int i = 0; i < MAX_INDEXES; i++) {
         if (i == S.cur || !S.slots[i].idx || S.slots[i].refs > 0)
             continue;
-        S.gen++;
-        uint64_t want = S.gen;
-        bool done = !S.started;
-        pthread_mutex_unlock(&S.mu);
-        for (int k = 0; k < 1500 && !done; k++) { /* as in release: up to 30 s */
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-            pthread_mutex_lock(&S.mu);
-            done = S.seen_gen >= want || !S.started;
-            pthread_mutex_unlock(&S.mu);
-        }
-        pthread_mutex_lock(&S.mu);
+        struct sy_precise_index *idx = S.slots[i].idx;
+        bool done = wait_thread_moved_on();
         struct slot *sl = &S.slots[i];
-        if (!done || i == S.cur || !sl->idx || sl->refs > 0)
+        if (!done || !still_unused(i, idx))
             continue;
         sy_precise_index_free(sl->idx);
         free((char *)sl->o.hash_seed);
@@ -741,19 +759,11 @@ void sy_kvevents_release(struct sy_precise_index *idx)
         }
         /* The thread may be applying to it only if it is current; it is not. Wait for the
          * thread to pick up the current slot before freeing. */
-        S.gen++;
-        uint64_t want = S.gen;
-        bool done = !S.started;
-        pthread_mutex_unlock(&S.mu);
-        /* A replay can hold the thread for a while (2 s per idle wait): allow 30 s. */
-        for (int k = 0; k < 1500 && !done; k++) {
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-            pthread_mutex_lock(&S.mu);
-            done = S.seen_gen >= want || !S.started;
-            pthread_mutex_unlock(&S.mu);
-        }
-        pthread_mutex_lock(&S.mu);
+        bool done = wait_thread_moved_on();
+        /* While S.mu was unlocked an acquire may have reclaimed this slot (reclaim_unused waits
+         * for the same thread) and put a new index in it: that one is not ours to free. */
+        if (!still_unused(i, idx))
+            continue;
         if (!done) {
             /* Never free what the thread may still write to: keep it (a leak, logged). */
             sy_warn("kvevents: subscriber thread busy; keeping a released index");

@@ -11,30 +11,55 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "sched/data_layer.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
-static int metrics_source_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
-                                 void **state, char *err, size_t errcap)
+int sy_data_source_check(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                         const char *const *allowed, const char *path, char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"scheme", "path", "insecureSkipVerify", NULL};
-    const char *scheme = "http", *path = "/metrics";
+    const char *scheme = "http", *p = path;
     bool skip = true;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "scheme", env, &scheme, err, errcap);
     if (!rc)
-        rc = sy_param_string(params, "path", env, &path, err, errcap);
+        rc = sy_param_string(params, "path", env, &p, err, errcap);
     if (!rc)
         rc = sy_param_bool(params, "insecureSkipVerify", env, &skip, err, errcap);
     if (rc)
         return rc;
     if (strcmp(scheme, "http"))
         return sy_param_errorf(env, sy_yaml_get(params, "scheme"), "scheme", err, errcap,
-                               "only http is supported by Switchyard's pool scraper yet");
-    if (strcmp(path, "/metrics"))
+                               "'%s' is not supported: Switchyard's pool scraper fetches %s over "
+                               "http",
+                               scheme, path);
+    if (strcmp(p, path))
         return sy_param_errorf(env, sy_yaml_get(params, "path"), "path", err, errcap,
-                               "only /metrics is supported by Switchyard's pool scraper yet");
+                               "only %s is supported by Switchyard's pool scraper yet", path);
+    return 0;
+}
+
+int sy_data_layer_accept(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                         const char *type, const char *note, void **state, char *err, size_t errcap)
+{
+    static const char *const allowed[] = {NULL};
+    int rc = sy_param_check(params, env, allowed, err, errcap);
+    if (rc)
+        return rc;
+    sy_warn("%s:%d: plugin '%s'%s%s%s accepted: %s", env->file, env->line, env->name,
+            type ? " (" : "", type ? type : "", type ? ")" : "", note);
+    *state = NULL;
+    return 0;
+}
+
+static int metrics_source_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                                 void **state, char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"scheme", "path", "insecureSkipVerify", NULL};
+    int rc = sy_data_source_check(params, env, allowed, "/metrics", err, errcap);
+    if (rc)
+        return rc;
     sy_warn("%s:%d: plugin '%s' (metrics-data-source) accepted: the pool scraper polls /metrics "
             "(pool.scrapeInterval)",
             env->file, env->line, env->name);
@@ -45,14 +70,8 @@ static int metrics_source_create(const struct sy_yaml_node *params, const struct
 static int noop_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
                        void **state, char *err, size_t errcap)
 {
-    static const char *const allowed[] = {NULL};
-    int rc = sy_param_check(params, env, allowed, err, errcap);
-    if (rc)
-        return rc;
-    sy_warn("%s:%d: plugin '%s' accepted: Switchyard's pool provides this data", env->file,
-            env->line, env->name);
-    *state = NULL;
-    return 0;
+    return sy_data_layer_accept(params, env, NULL, "Switchyard's pool provides this data", state,
+                                err, errcap);
 }
 
 const struct sy_plugin_ops sy_plugin_metrics_data_source = {

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "pool/attrs.h"
 #include "sched/endpoint_attribute.h"
+#include "sched/filter_keep.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -150,20 +151,12 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
 {
     const struct attr_filter *f = state;
     (void)cy;
-    size_t m = 0;
     bool keep[SY_SCHED_MAX_CANDIDATES];
     for (size_t i = 0; i < n; i++) {
         double v;
         keep[i] = sy_endpoint_attr(c[i].ep, f->slot, &v) ? matches(f, v) : f->pass_on_missing;
-        m += keep[i];
     }
-    if (m == 0 && f->fallback)
-        return n;
-    m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (keep[i])
-            c[m++] = c[i];
-    return m;
+    return sy_sched_keep(c, n, keep, f->fallback);
 }
 
 const struct sy_plugin_ops sy_plugin_endpoint_attribute_filter = {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "sched/data_layer.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -20,27 +21,12 @@ static int source_create(const struct sy_yaml_node *params, const struct sy_plug
     static const char *const allowed[] = {
         "scheme",         "path",          "insecureSkipVerify", "caCertPath",
         "clientCertPath", "clientKeyPath", "interval",           NULL};
-    const char *scheme = "http", *path = "/v1/models", *interval = NULL;
-    bool skip = true;
-    int rc = sy_param_check(params, env, allowed, err, errcap);
-    if (!rc)
-        rc = sy_param_string(params, "scheme", env, &scheme, err, errcap);
-    if (!rc)
-        rc = sy_param_string(params, "path", env, &path, err, errcap);
-    if (!rc)
-        rc = sy_param_bool(params, "insecureSkipVerify", env, &skip, err, errcap);
+    const char *interval = NULL;
+    int rc = sy_data_source_check(params, env, allowed, "/v1/models", err, errcap);
     if (!rc)
         rc = sy_param_string(params, "interval", env, &interval, err, errcap);
     if (rc)
         return rc;
-    if (strcmp(scheme, "http"))
-        return sy_param_errorf(env, sy_yaml_get(params, "scheme"), "scheme", err, errcap,
-                               "'%s' is not supported: Switchyard's pool scraper fetches "
-                               "/v1/models over http",
-                               scheme);
-    if (strcmp(path, "/v1/models"))
-        return sy_param_errorf(env, sy_yaml_get(params, "path"), "path", err, errcap,
-                               "only /v1/models is supported by Switchyard's pool scraper");
     static const char *const tls[] = {"caCertPath", "clientCertPath", "clientKeyPath"};
     for (size_t i = 0; i < 3; i++) {
         const char *v = NULL;
@@ -62,15 +48,8 @@ static int source_create(const struct sy_yaml_node *params, const struct sy_plug
 static int extractor_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
                             void **state, char *err, size_t errcap)
 {
-    static const char *const allowed[] = {NULL};
-    int rc = sy_param_check(params, env, allowed, err, errcap);
-    if (rc)
-        return rc;
-    sy_warn("%s:%d: plugin '%s' (models-data-extractor) accepted: the pool keeps each endpoint's "
-            "model list",
-            env->file, env->line, env->name);
-    *state = NULL;
-    return 0;
+    return sy_data_layer_accept(params, env, "models-data-extractor",
+                                "the pool keeps each endpoint's model list", state, err, errcap);
 }
 
 const struct sy_plugin_ops sy_plugin_models_data_source = {

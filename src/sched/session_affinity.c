@@ -213,8 +213,8 @@ static int parse_session_id(struct sy_session *s, const struct sy_yaml_node *sid
     return 0;
 }
 
-int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
-                   struct sy_session **out, char *err, size_t errcap)
+int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                   char *err, size_t errcap)
 {
     /* evictionTtlSeconds / evictionSweepSeconds at the top level: earlier configs' form, read as
      * the session_id schedule when sessionIdConfig does not set it. */
@@ -256,7 +256,7 @@ int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env
         sy_session_free(s);
         return rc;
     }
-    *out = s;
+    *state = s;
     return 0;
 }
 
@@ -385,9 +385,10 @@ long sy_session_choose(struct sy_session *s, const struct sy_sched_cycle *cy,
     return found;
 }
 
-void sy_session_pre_request(struct sy_session *s, const struct sy_sched_cycle *cy,
+void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
                             const struct sy_sched_candidate *chosen)
 {
+    struct sy_session *s = state;
     if (!s->session_id || !chosen || !cy->req)
         return;
     struct sy_str id = session_id_of(s, cy->req);
@@ -426,9 +427,11 @@ void sy_session_pre_request(struct sy_session *s, const struct sy_sched_cycle *c
     pthread_mutex_unlock(&s->mu);
 }
 
-void sy_session_response_header(struct sy_session *s, const struct sy_endpoint *served,
-                                struct sy_buf *out)
+void sy_session_response_header(void *state, const struct sy_sched_cycle *cy,
+                                const struct sy_endpoint *served, struct sy_buf *out)
 {
+    struct sy_session *s = state;
+    (void)cy;
     if (s->session_id || !served)
         return;
     sy_buf_puts(out, s->header);

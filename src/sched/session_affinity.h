@@ -23,9 +23,9 @@
 #include "sched/plugin.h"
 
 #define SY_SESSION_MAX_SOURCES 8 /* sessionIdConfig.sources entries */
-#define SY_SESSION_MAX_BINDINGS                                                                    \
-    100000 /* session_id bindings kept; the least recently used                                    \
-              goes first beyond this */
+/* session_id bindings kept. When full, a new session is not bound (it gets no affinity) until the
+ * TTL sweep frees room; nothing is evicted early. */
+#define SY_SESSION_MAX_BINDINGS 100000
 
 struct sy_session_binding;
 
@@ -37,16 +37,19 @@ struct sy_session {
     uint64_t ttl_ns;                           /* evictionTtlSeconds */
     uint64_t sweep_ns;                         /* evictionSweepSeconds */
     pthread_mutex_t mu;                        /* guards the fields below */
-    struct sy_session_binding *bindings;       /* open list, most recently used first */
+    struct sy_session_binding *bindings;       /* hash bucket heads (chains), lazily made */
     size_t nbindings;                          /* entries in bindings */
     uint64_t last_sweep_ns;                    /* monotonic time of the last sweep */
 };
 
+/* sy_session_new, _free, _pre_request and _response_header have the plugin hooks' shapes: both
+ * ops tables name them directly. */
+
 /* Parses the parameters of `type` (session-affinity-scorer or -filter) into a new session
- * object. Returns 0 or SY_ECONFIG with "FILE:LINE: key: reason" in err. Free with
- * sy_session_free. */
-int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
-                   struct sy_session **out, char *err, size_t errcap);
+ * object (*state, a struct sy_session). Returns 0 or SY_ECONFIG with "FILE:LINE: key: reason" in
+ * err. Free with sy_session_free. */
+int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                   char *err, size_t errcap);
 void sy_session_free(void *s);
 
 /* The candidate the request is pinned to: its index in c[0..n), or -1 (no token/id, unbound,
@@ -54,10 +57,10 @@ void sy_session_free(void *s);
 long sy_session_choose(struct sy_session *s, const struct sy_sched_cycle *cy,
                        const struct sy_sched_candidate *c, size_t n);
 /* session_id: binds the request's session to the chosen endpoint (PreRequest). */
-void sy_session_pre_request(struct sy_session *s, const struct sy_sched_cycle *cy,
+void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
                             const struct sy_sched_candidate *chosen);
 /* encoded strategy: appends "<header>: base64(address)\r\n"; session_id: nothing. */
-void sy_session_response_header(struct sy_session *s, const struct sy_endpoint *served,
-                                struct sy_buf *out);
+void sy_session_response_header(void *state, const struct sy_sched_cycle *cy,
+                                const struct sy_endpoint *served, struct sy_buf *out);
 
 #endif

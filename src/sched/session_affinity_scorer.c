@@ -12,12 +12,6 @@
 #include "sched/plugins.h"
 #include "sched/session_affinity.h"
 
-static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
-                  char *err, size_t errcap)
-{
-    return sy_session_new(params, env, (struct sy_session **)state, err, errcap);
-}
-
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores)
 {
@@ -26,24 +20,11 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
         scores[i] = (long)i == pin ? 1.0 : 0.0;
 }
 
-static void pre_request(void *state, struct sy_sched_cycle *cy,
-                        const struct sy_sched_candidate *chosen)
-{
-    sy_session_pre_request(state, cy, chosen);
-}
-
-static void response_header(void *state, const struct sy_sched_cycle *cy,
-                            const struct sy_endpoint *served, struct sy_buf *out)
-{
-    (void)cy;
-    sy_session_response_header(state, served, out);
-}
-
 const struct sy_plugin_ops sy_plugin_session_affinity_scorer = {
     .type = "session-affinity-scorer",
-    .create = create,
+    .create = sy_session_new,
     .destroy = sy_session_free,
     .score = score,
-    .pre_request = pre_request,
-    .response_header = response_header,
+    .pre_request = sy_session_pre_request,
+    .response_header = sy_session_response_header,
 };

@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "sched/filter_keep.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -124,20 +125,12 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
     const struct util_filter *f = state;
     (void)cy;
     bool keep[SY_SCHED_MAX_CANDIDATES];
-    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         keep[i] = true;
         for (size_t k = 0; k < f->n && keep[i]; k++)
             keep[i] = value_of(&c[i], f->metric[k]) <= f->max[k];
-        m += keep[i];
     }
-    if (m == 0 && f->fallback)
-        return n;
-    m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (keep[i])
-            c[m++] = c[i];
-    return m;
+    return sy_sched_keep(c, n, keep, f->fallback);
 }
 
 const struct sy_plugin_ops sy_plugin_utilization_filter = {

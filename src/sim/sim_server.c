@@ -300,6 +300,15 @@ static void eng_on_step_end(void *ud, uint64_t now)
         sy_sim_kvpub_flush(r->kv, sy_wall_seconds());
 }
 
+/* A client that shuts down its write side is gone, as vLLM's server (uvicorn) takes it: the
+ * request is aborted (on_abort) rather than served to a socket nobody reads. Without this a parked
+ * decode or a running prefill whose client left would wait out its lease. */
+static bool on_client_eof(struct sy_http_req *req)
+{
+    (void)req;
+    return true;
+}
+
 static void on_client_gone(struct sy_http_req *req)
 {
     struct sim_call *c = req->data;
@@ -690,6 +699,7 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, const 
     }
     req->data = c;
     req->on_abort = on_client_gone;
+    req->on_peer_eof = on_client_eof;
     if (c->stream)
         sy_http_begin(req, 200,
                       "Content-Type: text/event-stream; charset=utf-8\r\n"

@@ -193,6 +193,55 @@ def recv_request_head(sock, buf=b""):
     return method, path, n, rest
 
 
+# The scheduler section of a gateway that round-robins (no scoring): for tests about the proxy.
+ROUND_ROBIN = """scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+    - type: round-robin-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: round-robin-picker
+"""
+
+
+def start_sim(base, replicas, model, time_scale=50, extra=()):
+    """`switchyard sim` with `replicas` replicas on base, base+1, ... serving `model`; waits until
+    every replica accepts connections. extra: more command-line arguments."""
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", str(replicas), "--model",
+                       model, "--time-scale", str(time_scale)] + list(extra))
+    for i in range(replicas):
+        wait_port(base + i, proc=p)
+    return p
+
+
+def start_gateway(path, listen, admin, **kw):
+    """`switchyard gateway --config path` (kw to start_process); waits for its listen and admin
+    ports."""
+    p = start_process([BIN, "gateway", "--config", path], **kw)
+    wait_port(listen, proc=p)
+    wait_port(admin, proc=p)
+    return p
+
+
+def endpoints(admin):
+    """GET /debug/endpoints on the admin port: the list of endpoints."""
+    st, _, body = request(admin, "GET", "/debug/endpoints")
+    check(st == 200, "/debug/endpoints status %d" % st)
+    return json.loads(body)["endpoints"]
+
+
+def endpoints_ready(admin):
+    """True when the gateway lists endpoints and every one is ready."""
+    eps = endpoints(admin)
+    return bool(eps) and all(e["ready"] for e in eps)
+
+
+def wait_endpoints_ready(admin, timeout=10, what="endpoints ready"):
+    wait_until(lambda: endpoints_ready(admin), timeout, what=what)
+
+
 def write_file(text, suffix=".yaml"):
     f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
     f.write(text)

@@ -13,22 +13,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
-                     request, run, start_process, stop_process, test, wait_port, wait_until,
-                     write_file)
+from harness import (BIN, ROUND_ROBIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
+                     request, run, start_gateway, start_process, start_sim, stop_process, test,
+                     wait_endpoints_ready, wait_port, write_file)
 from stub_server import Stub  # noqa: E402
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
-RR = """scheduler:
-  apiVersion: llm-d.ai/v1alpha1
-  kind: EndpointPickerConfig
-  plugins:
-    - type: round-robin-picker
-  schedulingProfiles:
-    - name: default
-      plugins:
-        - pluginRef: round-robin-picker
-"""
+RR = ROUND_ROBIN
 
 
 class Fleet:
@@ -37,10 +28,7 @@ class Fleet:
     def __init__(self, n=2, scheduler=""):
         base = consecutive_ports(n)
         self.sim_ports = list(range(base, base + n))
-        self.sim = start_process([BIN, "sim", "--port", str(base), "--replicas", str(n),
-                                  "--model", "m1", "--time-scale", "20"])
-        for p in self.sim_ports:
-            wait_port(p, proc=self.sim)
+        self.sim = start_sim(base, n, "m1", time_scale=20)
         self.gw = Gateway(["127.0.0.1:%d" % p for p in self.sim_ports], scheduler)
 
     def stop(self):
@@ -55,15 +43,8 @@ class Gateway:
         text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin) +
                 "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps +
                 "timeouts:\n  connect: 500ms\n  request: 5s\n" + extra + scheduler)
-        self.proc = start_process([BIN, "gateway", "--config", write_file(text)])
-        wait_port(self.port, proc=self.proc)
-        wait_port(self.admin, proc=self.proc)
-
-        def ready():
-            st, _, body = request(self.admin, "GET", "/debug/endpoints")
-            eps = json.loads(body)["endpoints"]
-            return eps and all(e["ready"] for e in eps)
-        wait_until(ready, 10, what="endpoints ready")
+        self.proc = start_gateway(write_file(text), self.port, self.admin)
+        wait_endpoints_ready(self.admin)
 
     def stop(self):
         return stop_process(self.proc)
@@ -292,11 +273,11 @@ def test_precise_routing_of_messages():
     """Precise routing (KV events from the simulator, token-producer backend simulator): a Messages
     request is tokenized as the engine renders it (system first), so it goes to the replica whose
     cache holds its system prompt, even when that replica cached it from a chat completion."""
-    from test_precise import MODEL, gateway, settle, start_sim, text  # noqa: E402
+    from test_precise import MODEL, gateway, settle, start_kv_sim, text  # noqa: E402
     base = consecutive_ports(2)
     kv = consecutive_ports(2)
     replay = consecutive_ports(2)
-    sim = start_sim(base, kv, replay)
+    sim = start_kv_sim(base, kv, replay)
     gw, gport, _ = gateway(base, kv, replay)
     b = "127.0.0.1:%d" % (base + 1)
     try:

@@ -6,24 +6,20 @@ Asserted as a client sees it (x-gateway-destination-endpoint), with the real bin
 `switchyard sim` fleet of 3 replicas and the gateway configured as llm-d's
 epp-burst-prefix-cache-config.yaml (minus the vllm token producer: the estimate backend).
 """
-import json
 import os
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, post_json, request, run,  # noqa
-                     start_process, test, wait_port, wait_until, write_file)
+from harness import (check, consecutive_ports, free_ports, post_json, run, start_gateway,  # noqa: E402
+                     start_sim, test, wait_endpoints_ready, write_file)
 
 MODEL = "m"
 
 
 def fleet(window_ms, extra=""):
     base = consecutive_ports(3)
-    sim = start_process([BIN, "sim", "--port", str(base), "--replicas", "3", "--model", MODEL,
-                         "--time-scale", "50"])
-    for i in range(3):
-        wait_port(base + i, proc=sim)
+    start_sim(base, 3, MODEL)
     listen, admin = free_ports(2)
     text = """listen: 127.0.0.1:%d
 admin: 127.0.0.1:%d
@@ -56,14 +52,8 @@ scheduler:
           weight: 1.0
         - pluginRef: max-score-picker
 """ % (listen, admin, base, base + 1, base + 2, window_ms, extra)
-    gw = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(listen, proc=gw)
-    wait_port(admin, proc=gw)
-
-    def ready():
-        st, _, body = request(admin, "GET", "/debug/endpoints")
-        return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
-    wait_until(ready, 10, what="endpoints ready")
+    start_gateway(write_file(text), listen, admin)
+    wait_endpoints_ready(admin)
     return listen
 
 

@@ -18,22 +18,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, request, run, start_process,  # noqa: E402
-                     stop_process, test, wait_port, wait_until, write_file, process_log,
-                     recv_request_head)
+from harness import (BIN, ROUND_ROBIN, check, endpoints, free_ports, process_log,  # noqa: E402
+                     recv_request_head, request, run, start_gateway, stop_process, test,
+                     wait_until, write_file)
 from stub_server import Stub  # noqa: E402
 
-RR = """
-scheduler:
-  apiVersion: llm-d.ai/v1alpha1
-  kind: EndpointPickerConfig
-  plugins:
-    - type: round-robin-picker
-  schedulingProfiles:
-    - name: default
-      plugins:
-        - pluginRef: round-robin-picker
-"""
+RR = "\n" + ROUND_ROBIN
 
 
 def config_text(addresses, listen, admin, workers=2, timeouts=None, limits=None, retry=None,
@@ -57,9 +47,7 @@ class GW:
         self.kw = kw
         self.addresses = addresses
         self.path = write_file(config_text(addresses, self.port, self.admin, **kw))
-        self.proc = start_process([BIN, "gateway", "--config", self.path], preexec_fn=preexec_fn)
-        wait_port(self.port, proc=self.proc)
-        wait_port(self.admin, proc=self.proc)
+        self.proc = start_gateway(self.path, self.port, self.admin, preexec_fn=preexec_fn)
 
     def rewrite(self, **kw):
         args = dict(self.kw)
@@ -68,8 +56,7 @@ class GW:
             f.write(config_text(self.addresses, self.port, self.admin, **args))
 
     def endpoints(self):
-        st, _, body = request(self.admin, "GET", "/debug/endpoints")
-        return json.loads(body)["endpoints"]
+        return endpoints(self.admin)
 
     def wait_ready(self, timeout=10):
         wait_until(lambda: all(e["ready"] for e in self.endpoints()), timeout,

@@ -21,22 +21,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, post_json, request, run,  # noqa
-                     process_log, start_process, stop_process, test, wait_port, wait_until, write_file)
+from harness import (BIN, check, consecutive_ports, endpoints_ready, free_ports, post_json,  # noqa: E402
+                     process_log, request, run, start_gateway, start_process, start_sim,
+                     stop_process, test, wait_port, wait_until, write_file)
 
 MODEL = "m"
 KV_BLOCKS = 48  # 768 tokens per replica: a few long prompts evict each other
 
 
-def start_sim(base, kv, replay):
-    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", MODEL,
-                       "--time-scale", "50", "--kv-blocks", str(KV_BLOCKS), "--block-size", "16",
-                       "--max-model-len", "700",
-                       "--kv-events", "tcp://127.0.0.1:%d" % kv,
-                       "--kv-events-replay", "tcp://127.0.0.1:%d" % replay])
-    wait_port(base, proc=p)
-    wait_port(base + 1, proc=p)
-    return p
+def start_kv_sim(base, kv, replay):
+    return start_sim(base, 2, MODEL, extra=["--kv-blocks", str(KV_BLOCKS), "--block-size", "16",
+                                            "--max-model-len", "700",
+                                            "--kv-events", "tcp://127.0.0.1:%d" % kv,
+                                            "--kv-events-replay", "tcp://127.0.0.1:%d" % replay])
 
 
 def gateway(base, kv, replay, bind=None, producer="backend: simulator"):
@@ -86,13 +83,10 @@ scheduler:
        base, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % kv,
        base + 1, "" if bind else "\n      kvEvents: tcp://127.0.0.1:%d" % (kv + 1),
        producer, kv_cfg)
-    p = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(listen, proc=p)
-    wait_port(admin, proc=p)
+    p = start_gateway(write_file(text), listen, admin)
 
     def ready():
-        st, _, body = request(admin, "GET", "/debug/endpoints")
-        return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
+        return endpoints_ready(admin)
     if not bind:  # bind mode: the test starts the replicas afterwards
         wait_until(ready, 10, what="endpoints ready")
     ready.admin = admin
@@ -160,7 +154,7 @@ def test_precise_routing_eviction_restart():
     base = consecutive_ports(2)
     kv = consecutive_ports(2)
     replay = consecutive_ports(2)
-    sim = start_sim(base, kv, replay)
+    sim = start_kv_sim(base, kv, replay)
     gw, gport, ready = gateway(base, kv, replay)
     a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
     try:
@@ -186,7 +180,7 @@ def test_precise_routing_eviction_restart():
         # 3. Restart the publishers (the sim process): seqs restart at 0, caches are empty, the
         # ZMQ sockets reconnect. A prompt cached on B after the restart attracts its requests.
         stop_process(sim)
-        sim = start_sim(base, kv, replay)
+        sim = start_kv_sim(base, kv, replay)
         wait_until(ready, 10, what="endpoints ready after the restart")
         fresh = text("fresh", 1200)
         direct(base + 1, fresh)

@@ -10,7 +10,6 @@ Asserted as a client and Prometheus see it:
      that is not there (a closed port): every request still succeeds, scheduled on the estimate,
      and switchyard_tokenizer_fallback_total counts reason="timeout" / "unreachable".
 """
-import json
 import os
 import socket
 import sys
@@ -18,19 +17,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, metrics, post_json, process_log,  # noqa
-                     recv_request_head, request, run, start_process, test, wait_port, wait_until, write_file)
+from harness import (check, free_ports, metrics, post_json, process_log, recv_request_head,  # noqa: E402
+                     request, run, start_gateway, start_sim, test, wait_endpoints_ready,
+                     wait_until, write_file)
 
 MODEL = "m"
 
 
-def start_sim(base, kv):
-    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", MODEL,
-                       "--time-scale", "50", "--block-size", "16",
-                       "--kv-events", "tcp://127.0.0.1:%d" % kv])
-    wait_port(base, proc=p)
-    wait_port(base + 1, proc=p)
-    return p
+def start_kv_sim(base, kv):
+    return start_sim(base, 2, MODEL, extra=["--block-size", "16",
+                                            "--kv-events", "tcp://127.0.0.1:%d" % kv])
 
 
 def gateway(base, kv, vllm_block):
@@ -74,14 +70,8 @@ scheduler:
         - pluginRef: max-score-picker
 """ % (listen, admin, base, kv, base + 1, kv + 1, MODEL,
        "\n".join("          " + line for line in vllm_block.strip().splitlines()))
-    p = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(listen, proc=p)
-    wait_port(admin, proc=p)
-
-    def ready():
-        st, _, body = request(admin, "GET", "/debug/endpoints")
-        return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
-    wait_until(ready, 10, what="endpoints ready")
+    p = start_gateway(write_file(text), listen, admin)
+    wait_endpoints_ready(admin)
     return p, listen, admin
 
 
@@ -124,7 +114,7 @@ def sim_only():
             break
         except OSError:
             continue
-    return base, kv, start_sim(base, kv)
+    return base, kv, start_kv_sim(base, kv)
 
 
 def check_sim_backend(api):

@@ -81,6 +81,20 @@ static inline void fx_req(struct sy_request *r, const char *model, uint32_t prom
     r->prompt_tokens_est = prompt_tokens;
 }
 
+/* A request (fx_req, model "m", 10 tokens) carrying one header name: value (none when name is
+ * NULL) and request id rid; names and vals are the caller's one-entry arrays the view points at. */
+static inline void fx_req_header(struct sy_request *r, struct sy_str *names, struct sy_str *vals,
+                                 const char *name, const char *value, const char *rid)
+{
+    fx_req(r, "m", 10);
+    names[0] = sy_str_c(name);
+    vals[0] = sy_str_c(value);
+    r->header_names = names;
+    r->header_values = vals;
+    r->nheaders = name ? 1 : 0;
+    r->request_id = sy_str_c(rid);
+}
+
 static inline void fx_cycle(struct sy_sched_cycle *cy, const struct sy_request *req,
                             struct sy_pool *p, uint64_t seed)
 {
@@ -125,6 +139,32 @@ static inline void fx_plugin_free(struct fx_plugin *fp)
     if (fp->ops && fp->ops->destroy)
         fp->ops->destroy(fp->state);
     fp->state = NULL;
+}
+
+/* Runs the filter plugin `type` (params YAML, NULL = none) once over every endpoint of p, in pool
+ * order, and writes the survivors' pool indices as digits into out (e.g. "02"; "" when none
+ * survive; out holds p->n + 1 bytes). Fails the test when the plugin is refused. Drops the
+ * caller's reference to p. (cmocka.h is included before this header by every test.) */
+static inline const char *fx_survivors(struct sy_pool *p, const char *type, const char *params,
+                                       char *out)
+{
+    struct sy_sched_candidate c[16];
+    if (p->n > 16)
+        fail_msg("fx_survivors: %zu endpoints, at most 16", p->n);
+    fx_cands(p, c);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, NULL, p, 1);
+    struct fx_plugin fp;
+    char err[400];
+    if (fx_plugin_new(&fp, type, params, err, sizeof err))
+        fail_msg("%s", err);
+    size_t m = fp.ops->filter(fp.state, &cy, c, p->n);
+    for (size_t i = 0; i < m; i++)
+        out[i] = (char)('0' + c[i].pool_index);
+    out[m] = '\0';
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+    return out;
 }
 
 /* A scheduler from YAML text; NULL on error (err filled). */

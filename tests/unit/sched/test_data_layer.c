@@ -19,8 +19,9 @@ static void test_metrics_data_source(void **state)
                      0);
     assert_int_not_equal(
         fx_plugin_new(&fp, "metrics-data-source", "scheme: https\n", err, sizeof err), 0);
-    assert_string_equal(err, "t.yaml:1: plugins[0].parameters.scheme: only http is supported by "
-                             "Switchyard's pool scraper yet (plugin 'metrics-data-source')");
+    assert_string_equal(err, "t.yaml:1: plugins[0].parameters.scheme: 'https' is not supported: "
+                             "Switchyard's pool scraper fetches /metrics over http (plugin "
+                             "'metrics-data-source')");
     assert_int_not_equal(
         fx_plugin_new(&fp, "metrics-data-source", "interval: 1s\n", err, sizeof err), 0);
     const struct sy_plugin_ops *o = sy_sched__registry_find("metrics-data-source");

@@ -15,7 +15,7 @@
 
 #define ATTR "custom_queue_depth"
 
-/* Endpoints with the attribute (NAN = missing). */
+/* Endpoints with the attribute (NAN = missing); their candidates into c unless NULL. */
 static struct sy_pool *pool_with(const double *vals, size_t n, struct sy_sched_candidate *c)
 {
     char err[128];
@@ -29,27 +29,14 @@ static struct sy_pool *pool_with(const double *vals, size_t n, struct sy_sched_c
         sy_endpoint_set_attr(eps[i], slot, vals[i], !isnan(vals[i]));
     }
     struct sy_pool *p = fx_pool(eps, n);
-    fx_cands(p, c);
+    if (c)
+        fx_cands(p, c);
     return p;
 }
 
 static const char *filt(const char *params, const double *vals, size_t n, char *out)
 {
-    struct sy_sched_candidate c[8];
-    struct sy_pool *p = pool_with(vals, n, c);
-    struct fx_plugin fp;
-    char err[400];
-    if (fx_plugin_new(&fp, "endpoint-attribute-filter", params, err, sizeof err))
-        fail_msg("%s", err);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, NULL, p, 1);
-    size_t m = fp.ops->filter(fp.state, &cy, c, n);
-    for (size_t i = 0; i < m; i++)
-        out[i] = (char)('0' + c[i].pool_index);
-    out[m] = '\0';
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
-    return out;
+    return fx_survivors(pool_with(vals, n, NULL), "endpoint-attribute-filter", params, out);
 }
 
 static void test_filter(void **state)

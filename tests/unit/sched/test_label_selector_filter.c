@@ -13,21 +13,7 @@ static const char *survivors(const char *params, char *out)
     struct sy_endpoint *eps[] = {fx_ep("e0:1", "llm-d.ai/role=decode,zone=a", 0, 0, 0),
                                  fx_ep("e1:1", "llm-d.ai/role=prefill,zone=b", 0, 0, 0),
                                  fx_ep("e2:1", "zone=a", 0, 0, 0), fx_ep("e3:1", NULL, 0, 0, 0)};
-    struct sy_pool *p = fx_pool(eps, 4);
-    struct sy_sched_candidate c[4];
-    fx_cands(p, c);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, NULL, p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "label-selector-filter", params, err, sizeof err), 0);
-    size_t n = fp.ops->filter(fp.state, &cy, c, 4);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)('0' + c[i].pool_index);
-    out[n] = '\0';
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
-    return out;
+    return fx_survivors(fx_pool(eps, 4), "label-selector-filter", params, out);
 }
 
 static void test_match_labels(void **state)

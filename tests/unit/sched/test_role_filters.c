@@ -29,20 +29,7 @@ static void kept_by(const char *type, char got[NEPS + 1])
         snprintf(lab, sizeof lab, "llm-d.ai/role=%s", roles[i] ? roles[i] : "");
         eps[i] = fx_ep(addr, roles[i] ? lab : "zone=x", 0, 0, 0);
     }
-    struct sy_pool *p = fx_pool(eps, NEPS);
-    struct sy_sched_candidate c[NEPS];
-    fx_cands(p, c);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, NULL, p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(fx_plugin_new(&fp, type, NULL, err, sizeof err), 0);
-    size_t n = fp.ops->filter(fp.state, &cy, c, NEPS);
-    for (size_t i = 0; i < n; i++)
-        got[i] = (char)('0' + c[i].pool_index);
-    got[n] = '\0';
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
+    fx_survivors(fx_pool(eps, NEPS), type, NULL, got);
 }
 
 static void test_decode_filter(void **state)

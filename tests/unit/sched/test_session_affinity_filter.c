@@ -15,13 +15,7 @@ static struct sy_str hn[1], hv[1];
 
 static void req_with(struct sy_request *r, const char *name, const char *value, const char *rid)
 {
-    fx_req(r, "m", 10);
-    hn[0] = sy_str_c(name);
-    hv[0] = sy_str_c(value);
-    r->header_names = hn;
-    r->header_values = hv;
-    r->nheaders = name ? 1 : 0;
-    r->request_id = sy_str_c(rid);
+    fx_req_header(r, hn, hv, name, value, rid);
 }
 
 /* Runs the filter over pod-a, pod-b (or only pod-a when only_a) and returns survivors "ab". */

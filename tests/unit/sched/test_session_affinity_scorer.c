@@ -71,19 +71,6 @@ static void test_token_encoding(void **state)
     sy_endpoint_unref(e);
 }
 
-/* A request carrying one header (name: value), with a request id. */
-static void req_with(struct sy_request *r, struct sy_str *names, struct sy_str *vals,
-                     const char *name, const char *value, const char *rid)
-{
-    fx_req(r, "m", 10);
-    names[0] = sy_str_c(name);
-    vals[0] = sy_str_c(value);
-    r->header_names = names;
-    r->header_values = vals;
-    r->nheaders = name ? 1 : 0;
-    r->request_id = sy_str_c(rid);
-}
-
 /* llm-d's session_affinity_test.go: "custom header selects endpointB", "custom header ignores
  * default header", and TestSessionAffinity_ResponseHeader "custom header carries the token". */
 static void test_llmd_custom_header(void **state)
@@ -106,13 +93,13 @@ static void test_llmd_custom_header(void **state)
     struct sy_str hn[1], hv[1];
     struct sy_sched_cycle cy;
     double s[2];
-    req_with(&r, hn, hv, "x-custom-session", tok.data, "r1");
+    fx_req_header(&r, hn, hv, "x-custom-session", tok.data, "r1");
     fx_cycle(&cy, &r, p, 1);
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
     assert_float_equal(s[1], 1.0, FX_EPS);
     /* the default header is ignored when a custom one is configured */
-    req_with(&r, hn, hv, "x-session-token", tok.data, "r2");
+    fx_req_header(&r, hn, hv, "x-session-token", tok.data, "r2");
     r.session_token = sy_str_c(tok.data);
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[1], 0.0, FX_EPS);
@@ -149,7 +136,7 @@ static void test_llmd_session_id(void **state)
     struct sy_str hn[1], hv[1];
     struct sy_sched_cycle cy;
     double s[2];
-    req_with(&r, hn, hv, "x-session-id", "sess-1", "r1");
+    fx_req_header(&r, hn, hv, "x-session-id", "sess-1", "r1");
     fx_cycle(&cy, &r, p, 1);
     fp.ops->score(fp.state, &cy, c, 2, s); /* unbound: abstains */
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
@@ -162,11 +149,11 @@ static void test_llmd_session_id(void **state)
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
     /* no session: abstains */
-    req_with(&r, hn, hv, NULL, NULL, "r2");
+    fx_req_header(&r, hn, hv, NULL, NULL, "r2");
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
     /* B absent from this request's candidates: abstains, and this request rebinds to A */
-    req_with(&r, hn, hv, "X-Session-Id", "  sess-1 ", "r3");
+    fx_req_header(&r, hn, hv, "X-Session-Id", "  sess-1 ", "r3");
     fp.ops->score(fp.state, &cy, c, 1, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
     fp.ops->pre_request(fp.state, &cy, &c[0]);
@@ -187,20 +174,20 @@ static void test_llmd_session_id(void **state)
                                    "  evictionSweepSeconds: 1\n",
                                    err, sizeof err),
                      0);
-    req_with(&r, hn, hv, "x-conv", "c1", "r4");
+    fx_req_header(&r, hn, hv, "x-conv", "c1", "r4");
     cy.now_ns = 1000000000ull;
     fp.ops->pre_request(fp.state, &cy, &c[1]);
     cy.now_ns += 1500000000ull; /* 1.5 s later, within the sweep interval of the last sweep */
     fp.ops->score(fp.state, &cy, c, 2, s);
-    assert_float_equal(s[1], 0.0, FX_EPS);            /* expired and swept */
-    req_with(&r, hn, hv, "x-session-id", "c1", "r5"); /* not a configured source */
+    assert_float_equal(s[1], 0.0, FX_EPS);                 /* expired and swept */
+    fx_req_header(&r, hn, hv, "x-session-id", "c1", "r5"); /* not a configured source */
     fp.ops->pre_request(fp.state, &cy, &c[1]);
-    req_with(&r, hn, hv, "x-conv", "c1", "r6");
+    fx_req_header(&r, hn, hv, "x-conv", "c1", "r6");
     fp.ops->score(fp.state, &cy, c, 2, s);
     assert_float_equal(s[1], 0.0, FX_EPS);
     /* a binding refreshed by a newer cycle survives a sweep run by an older concurrent cycle
      * (cycle start times are not ordered across workers) */
-    req_with(&r, hn, hv, "x-conv", "c2", "r7");
+    fx_req_header(&r, hn, hv, "x-conv", "c2", "r7");
     cy.now_ns = 10000000000ull;
     fp.ops->pre_request(fp.state, &cy, &c[1]); /* binds at 10 s */
     cy.now_ns = 11500000000ull;

@@ -18,22 +18,7 @@ static const char *run(const char *params, const double (*rows)[4], size_t n, ch
         eps[i] = fx_ep(a, NULL, rows[i][0], rows[i][1], rows[i][2]);
         atomic_store(&eps[i]->inflight_requests, (int64_t)rows[i][3]);
     }
-    struct sy_pool *p = fx_pool(eps, n);
-    struct sy_sched_candidate c[8];
-    fx_cands(p, c);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, NULL, p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    if (fx_plugin_new(&fp, "utilization-filter", params, err, sizeof err))
-        fail_msg("%s", err);
-    size_t m = fp.ops->filter(fp.state, &cy, c, n);
-    for (size_t i = 0; i < m; i++)
-        out[i] = (char)('0' + c[i].pool_index);
-    out[m] = '\0';
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
-    return out;
+    return fx_survivors(fx_pool(eps, n), "utilization-filter", params, out);
 }
 
 static void test_llmd_cases(void **state)
