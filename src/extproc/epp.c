@@ -488,14 +488,26 @@ static void decide(struct xs *x)
     x->state = XS_WAIT;
     char *q = strchr(x->path, '?');
     size_t plen = q ? (size_t)(q - x->path) : strlen(x->path);
-    enum sy_api_kind kind = sy_api_kind_from_path(x->path, plen);
-    if (kind == SY_API_OTHER) { /* not an inference API: nothing to parse, any endpoint */
-        route_random(x);
+    /* the scheduler's configured parsers (requestHandler.parsers), as in the gateway */
+    enum sy_api_kind kind;
+    if (sy_sched_parser_for(x->gen->sched, x->path, plen, &kind) == SY_PARSER_NONE) {
+        if (sy_api_kind_from_path(x->path, plen) == SY_API_OTHER) {
+            route_random(x); /* not an inference API: nothing to parse, any endpoint */
+            return;
+        }
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "no configured request parser reads POST %.*s (scheduler "
+                 "requestHandler.parsers)",
+                 (int)(plen > 200 ? 200 : plen), x->path);
+        reject(x, 404, "not_found", msg);
         return;
     }
     char err[256];
-    int rc = sy_request_parse(kind, x->body.data ? x->body.data : "", x->body.len, &x->req, err,
-                              sizeof err);
+    const char *body = x->body.data ? x->body.data : "";
+    int rc = kind == SY_API_OTHER /* passthrough-parser: the body is not read */
+                 ? sy_request_passthrough(body, x->body.len, &x->req)
+                 : sy_request_parse(kind, body, x->body.len, &x->req, err, sizeof err);
     sy_gw_metrics_running(x->w->gw->m, x->req.model, +1);
     x->running = true;
     if (rc != 0) {
@@ -514,7 +526,7 @@ static void decide(struct xs *x)
     bool served = false;
     for (size_t i = 0; i < pool->n && !served; i++)
         served = sy_endpoint_serves(pool->eps[i], x->req.model, mlen);
-    if (!served) {
+    if (!served && x->req.model[0]) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model `%s` does not exist.", x->req.model);
         reject(x, 404, "model_not_found", msg);

@@ -262,5 +262,33 @@ def test_emit_endpoint_scores_metadata():
           "not emitted by default: %r" % r["metadata"])
 
 
+@test
+def test_configured_request_parsers_apply_as_in_the_gateway():
+    def sched(body):
+        return ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n" +
+                "".join("  " + l + "\n" for l in body.strip("\n").split("\n")))
+    ss = [Stub()]
+    e = Epp.start(ss, scheduler=sched("plugins:\n- type: openai-parser\nrequestHandler:\n"
+                                      "  parsers:\n  - pluginRef: openai-parser\n"))
+    e.wait_ready(1)
+    msg = json.dumps({"model": "m1", "max_tokens": 2,
+                      "messages": [{"role": "user", "content": "x"}]})
+    res = e.requests([{"path": "/v1/messages", "body": msg, "response": None},
+                      completion()])
+    im = res[0].get("immediate")
+    check(im and im["status"] == 404 and
+          "requestHandler.parsers" in json.loads(im["body"])["error"]["message"],
+          "no configured parser reads /v1/messages: %r" % res[0])
+    check(res[1].get("grpcCode") == 0 and dest(res[1]) == ss[0].address, "openai routed")
+    e2 = Epp.start(ss, scheduler=sched("plugins:\n- type: passthrough-parser\n"
+                                       "requestHandler:\n  parsers:\n"
+                                       "  - pluginRef: passthrough-parser\n"))
+    e2.wait_ready(1)
+    r = e2.requests([{"path": "/v1/chat/completions", "body": "{not json",
+                      "response": {"status": 200, "chunks": ["{}"]}}])[0]
+    check(r.get("grpcCode") == 0 and dest(r) == ss[0].address and "immediate" not in r and
+          r["bodyBackSha"] == r["bodySha"], "passthrough: scheduled unread: %r" % r)
+
+
 if __name__ == "__main__":
     run()
