@@ -290,5 +290,29 @@ def test_configured_request_parsers_apply_as_in_the_gateway():
           r["bodyBackSha"] == r["bodySha"], "passthrough: scheduled unread: %r" % r)
 
 
+@test
+def test_eviction_of_a_routed_sheddable_stream_is_an_immediate_429():
+    ss = [Stub()]
+    e = Epp.start(ss, scheduler=flow_sched(flow="    enableEviction: true\n"),
+                  extra="inferenceObjectives:\n  - {name: interactive, priority: 10}\n"
+                        "  - {name: batch, priority: -1}\n")
+    e.wait_ready(1)
+    res = e.requests([
+        completion("batch", headers={"x-gateway-inference-objective": "batch"},
+                   delayResponseMs=3000),
+        completion("inter", headers={"x-gateway-inference-objective": "interactive"},
+                   startDelayMs=400)], concurrency=2)
+    b, i = res
+    check(dest(b) == ss[0].address, "batch was routed first: %r" % b)
+    im = b.get("immediate")
+    check(im and im["status"] == 429 and
+          im["headers"].get("x-llm-d-request-dropped-reason") == "evicted",
+          "the routed sheddable stream is evicted: %r" % b)
+    check(i.get("grpcCode") == 0 and dest(i) == ss[0].address and "immediate" not in i,
+          "the interactive one got the capacity: %r" % i)
+    m, _ = metrics(e.admin)
+    check(m.get("llm_d_epp_flow_control_evictions_total") == 1, "eviction counted")
+
+
 if __name__ == "__main__":
     run()
