@@ -17,8 +17,9 @@
  *                  resourceVersion) -> GET pods?watch=1&resourceVersion=RV&allowWatchBookmarks
  *                  (chunked stream of JSON events, one per line): ADDED / MODIFIED / DELETED
  *                  update the pod map, BOOKMARK moves RV, ERROR 410 (Gone) or a 410 status
- *                  relists; a stream that ends resumes from the last RV; errors back off
- *                  (0.5 s doubling to 30 s).
+ *                  relists; a stream that ends resumes from the last RV (after reading the
+ *                  InferencePool again: a changed selector or targetPorts relists); errors
+ *                  back off (0.5 s doubling to 30 s).
  *   ready pod:     status.podIP set, phase Running, condition Ready=True, no deletionTimestamp;
  *                  each gives podIP:port per target port, with the pod's labels.
  *   control loop:  the thread publishes the sorted endpoint set under a mutex and wakes the
@@ -810,6 +811,28 @@ static int watch(struct sy_k8s *k, char *err, size_t errcap)
     return rc;
 }
 
+/* When a watch ends (timeoutSeconds), the InferencePool is read again: a changed selector or
+ * targetPorts means a relist under the new spec. A failed read keeps the current spec. */
+static bool pool_changed(struct sy_k8s *k)
+{
+    char sel[MAX_SELECTOR];
+    uint16_t ports[MAX_PORTS];
+    size_t nports = k->nports;
+    memcpy(sel, k->selector, sizeof sel);
+    memcpy(ports, k->ports, sizeof ports);
+    char err[512];
+    if (read_pool(k, err, sizeof err) != 0) {
+        if (!atomic_load(&k->stop))
+            sy_warn("discovery: kubernetes: %s (keeping the current pool spec)", err);
+        memcpy(k->selector, sel, sizeof sel);
+        memcpy(k->ports, ports, sizeof ports);
+        k->nports = nports;
+        return false;
+    }
+    return strcmp(sel, k->selector) != 0 || nports != k->nports ||
+           memcmp(ports, k->ports, nports * sizeof ports[0]) != 0;
+}
+
 static void backoff(struct sy_k8s *k, unsigned *ms)
 {
     for (unsigned t = 0; t < *ms && !atomic_load(&k->stop); t += 50)
@@ -846,6 +869,11 @@ static void *thread_main(void *arg)
             backoff(k, &delay);
         } else {
             delay = 500;
+            if (k->pool_name[0] && pool_changed(k)) {
+                sy_info("discovery: kubernetes: InferencePool %s/%s changed; relisting", k->ns,
+                        k->pool_name);
+                listed = false;
+            }
         }
     }
     return NULL;

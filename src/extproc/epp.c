@@ -3,18 +3,26 @@
  *   request_headers  --eos--> random ready endpoint (no body to parse)      -> route answer
  *                    --else-> keep headers, buffer the body
  *   request_body ... --eos--> sy_request_parse (the gateway's parser) -> model check
+ *                             -> flow control (src/flow, the gateway's controller): dispatch
+ *                                now, or wait in its queue (the verdict comes back on this
+ *                                loop), or refuse 429/503 with x-llm-d-request-dropped-reason
+ *                             -> pre-scheduling steps (token ids, burst window)
  *                             -> subset hint -> sy_sched_pick -> in-flight += 1
  *                             -> request_headers answer: clear_route_cache, header mutation
  *                                {x-gateway-destination-endpoint (the pick, then fallbacks by
- *                                score up to retry.maxAttempts), Content-Length, x-request-id},
+ *                                score up to retry.maxAttempts), Content-Length, x-request-id,
+ *                                x-prefiller-host-port for a P/D pick (else removed)},
  *                                dynamic_metadata["envoy.lb"]["x-gateway-destination-endpoint"]
+ *                                (+ "-scores" with extProc.emitEndpointScores)
  *                             -> the body back as streamed_response chunks (<= 62,000 bytes)
- *                    errors   -> immediate_response 400 / 404 / 413 / 503 + OpenAI error JSON
+ *                    errors   -> immediate_response 400 / 404 / 413 / 429 / 503 + OpenAI error
+ *                                JSON
  *   response_headers -> status, SSE or not; served endpoint from metadata; plugin response
  *                       headers (session token) as a header mutation
  *   response_body    -> TTFT at the first chunk, usage from the tail, echoed as streamed_response;
  *                       at eos: in-flight -= 1, sy_sched_done (prefix index, latency), metrics
- *   reset / lost     -> the same release, exactly once (struct xs.released)
+ *   reset / lost     -> the same release, exactly once (struct xs.released), including
+ *                       leaving the flow-control queue
  *
  * Health: grpc.health.v1.Health/Check on both listeners. "liveness" is SERVING while the process
  * runs; every other name (llm-d without leader election) answers readiness: SERVING when an
@@ -35,6 +43,7 @@
 #include "extproc/h2.h"
 #include "extproc/msg.h"
 #include "gateway/gateway.h"
+#include "gateway/pretokenize.h"
 
 #define PATH_PROCESS "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 #define PATH_CHECK   "/grpc.health.v1.Health/Check"
@@ -56,7 +65,14 @@ struct listener_ctx {
 };
 
 enum call_kind { CALL_HEALTH, CALL_PROCESS };
-enum xs_state { XS_HEADERS, XS_BODY, XS_ROUTED, XS_DONE };
+enum xs_state {
+    XS_HEADERS,
+    XS_BODY,
+    XS_WAIT,
+    XS_ROUTED,
+    XS_DONE
+}; /* WAIT: body complete,
+    queued or being scheduled */
 
 struct health_call {
     enum call_kind kind;
@@ -79,6 +95,9 @@ struct xs {
     size_t nsubset;
     bool has_subset;
     struct sy_request req;
+    struct sy_flow_item flow; /* flow-control admission (src/flow), released with the rest */
+    struct sy_gw_pretok *pt;  /* steps before scheduling (token ids, burst window), or NULL */
+    const char *dropped;      /* x-llm-d-request-dropped-reason when it differs from the code */
     char reqid[64];
     struct sy_sched_result res;
     bool have_res, inflight, running, released;
@@ -139,6 +158,7 @@ static void release(struct xs *x, bool ok, const char *error_code)
     if (x->released)
         return;
     x->released = true;
+    sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
     if (x->inflight) {
         sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
         x->inflight = false;
@@ -201,7 +221,7 @@ static void reject(struct xs *x, int status, const char *code, const char *msg)
     struct sy_xp_set set[3] = {
         {"content-type", SY_STR_LIT("application/json")},
         {"x-request-id", sy_str_c(x->reqid)},
-        {"x-llm-d-request-dropped-reason", sy_str_c(code)},
+        {"x-llm-d-request-dropped-reason", sy_str_c(x->dropped ? x->dropped : code)},
     };
     bool dropped = status == 429 || status == 503;
     x->status = status;
@@ -236,19 +256,64 @@ static bool in_subset(const struct xs *x, const char *addr)
     return false;
 }
 
+/* Parses sy_sched_explain's "addr=score(...);addr=score(...)" into scores (addresses are
+ * NUL-terminated in place); returns how many. */
+static size_t parse_scores(char *text, struct sy_xp_score *out, size_t cap)
+{
+    size_t n = 0;
+    char *p = text;
+    while (p && *p && n < cap) {
+        char *semi = strchr(p, ';');
+        if (semi)
+            *semi = '\0';
+        char *eq = strchr(p, '=');
+        if (eq) {
+            *eq = '\0';
+            out[n].addr = p;
+            out[n].score = strtod(eq + 1, NULL);
+            n++;
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    return n;
+}
+
 /* Sends the routing answer and streams the body back. dests: the header value (the endpoint,
- * or it followed by fallbacks in retry order); the metadata names ep alone. */
-static void route(struct xs *x, struct sy_endpoint *ep, const char *dests)
+ * or it followed by fallbacks in retry order); the metadata names ep alone. prefill: the P/D
+ * prefill pick for llm-d's routing sidecar (x-prefiller-host-port), or NULL: then a value the
+ * client sent is removed, as llm-d's disagg handler clears it. */
+static void route(struct xs *x, struct sy_endpoint *ep, const char *dests,
+                  const struct sy_endpoint *prefill)
 {
     char clen[24];
     snprintf(clen, sizeof clen, "%zu", x->body.len);
-    struct sy_xp_set set[3] = {
+    struct sy_xp_set set[4] = {
         {"x-gateway-destination-endpoint", sy_str_c(dests ? dests : ep->address)},
         {"x-request-id", sy_str_c(x->reqid)},
-        {"content-length", sy_str_c(clen)},
     };
+    size_t nset = 2;
     bool bodyless = x->state == XS_HEADERS;
-    sy_xp_put_route(&x->out, set, bodyless ? 2 : 3, ep->address);
+    if (!bodyless)
+        set[nset++] = (struct sy_xp_set){"content-length", sy_str_c(clen)};
+    static const char *const strip[] = {"x-prefiller-host-port"};
+    if (prefill)
+        set[nset++] = (struct sy_xp_set){"x-prefiller-host-port", sy_str_c(prefill->address)};
+    struct sy_xp_route r = {.set = set,
+                            .nset = nset,
+                            .remove = prefill ? NULL : strip,
+                            .nremove = prefill ? 0 : 1,
+                            .dest = ep->address};
+    struct sy_buf expl;
+    sy_buf_init(&expl);
+    struct sy_xp_score scores[64];
+    if (x->e->cfg.emit_scores && x->have_res) {
+        sy_sched_explain(&x->res, &expl);
+        if (expl.data)
+            r.nscores = parse_scores(expl.data, scores, 64);
+        r.scores = scores;
+    }
+    sy_xp_put_route_ex(&x->out, &r);
+    sy_buf_fini(&expl);
     send_out(x);
     if (!bodyless) {
         size_t off = 0;
@@ -261,6 +326,17 @@ static void route(struct xs *x, struct sy_endpoint *ep, const char *dests)
         } while (off < x->body.len);
     }
     x->state = XS_ROUTED;
+}
+
+static bool pool_any_ready(struct sy_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(pool->eps[i], &st);
+        if (st.ready)
+            return true;
+    }
+    return false;
 }
 
 static void route_random(struct xs *x)
@@ -277,50 +353,23 @@ static void route_random(struct xs *x)
             pick = pool->eps[i];
     }
     if (!pick) {
+        x->dropped = "rejected-no-endpoints";
         reject(x, 503, "no_ready_endpoints", "no ready model server is available for this request");
         return;
     }
-    route(x, pick, NULL);
+    route(x, pick, NULL, NULL);
 }
 
-static void decide(struct xs *x)
+static bool generation_api(enum sy_api_kind k)
 {
-    char *q = strchr(x->path, '?');
-    size_t plen = q ? (size_t)(q - x->path) : strlen(x->path);
-    enum sy_api_kind kind = sy_api_kind_from_path(x->path, plen);
-    if (kind == SY_API_OTHER) { /* not an inference API: nothing to parse, any endpoint */
-        route_random(x);
-        return;
-    }
-    char err[256];
-    int rc = sy_request_parse(kind, x->body.data ? x->body.data : "", x->body.len, &x->req, err,
-                              sizeof err);
-    sy_gw_metrics_running(x->w->gw->m, x->req.model, +1);
-    x->running = true;
-    if (rc != 0) {
-        reject(x, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
-        return;
-    }
-    struct sy_str v;
-    for (size_t i = 0; i < x->nh; i++)
-        if (sy_str_case_eq_c(x->hn[i], "x-session-token"))
-            x->req.session_token = x->hv[i];
-    x->req.header_names = x->hn;
-    x->req.header_values = x->hv;
-    x->req.nheaders = x->nh;
-    x->req.request_id = sy_str_c(x->reqid);
-    (void)v;
+    return k == SY_API_COMPLETIONS || k == SY_API_CHAT_COMPLETIONS || k == SY_API_RESPONSES;
+}
+
+/* Scheduling, once flow control let the request through and the pre-scheduling steps are done:
+ * the subset hint, the pick (P/D included), in-flight accounting, the routing answer. */
+static void pick(struct xs *x)
+{
     struct sy_pool *pool = x->gen->pool;
-    size_t mlen = strlen(x->req.model);
-    bool served = false;
-    for (size_t i = 0; i < pool->n && !served; i++)
-        served = sy_endpoint_serves(pool->eps[i], x->req.model, mlen);
-    if (!served) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "The model `%s` does not exist.", x->req.model);
-        reject(x, 404, "model_not_found", msg);
-        return;
-    }
     /* the subset hint: every endpoint outside it is excluded */
     struct sy_endpoint **ex = NULL;
     size_t nex = 0;
@@ -330,16 +379,43 @@ static void decide(struct xs *x)
             if (!in_subset(x, pool->eps[i]->address))
                 ex[nex++] = pool->eps[i];
     }
-    rc = sy_sched_pick(x->gen->sched, pool, &x->req, ex, nex, &x->res);
+    int rc = sy_sched_pick(x->gen->sched, pool, &x->req, ex, nex, &x->res);
     free(ex);
+    if (rc == SY_EREJECTED) {
+        reject(x, 429, "no_matching_profile", "the request names no configured scheduling profile");
+        return;
+    }
     if (rc != 0) {
-        reject(x, 503, "no_ready_endpoints", "no ready model server is available for this request");
+        if (x->has_subset || !pool_any_ready(pool)) { /* llm-d: 503 when no endpoint qualifies */
+            x->dropped = "rejected-no-endpoints";
+            reject(x, 503, "no_ready_endpoints",
+                   "no ready model server is available for this request");
+        } else { /* router: filters drained the candidates */
+            x->dropped = "rejected-saturated";
+            reject(x, 429, "rejected-saturated",
+                   "no model server can take this request now (every candidate was filtered out)");
+        }
         return;
     }
     x->have_res = true;
+    sy_flow_picked(x->w->gw->flow, &x->flow); /* the endpoint's in-flight counts it now */
     x->served = sy_endpoint_ref(x->res.ep);
     sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
     x->inflight = true;
+    /* P/D: the EPP cannot run two legs; the prefill pick travels to llm-d's routing sidecar
+     * beside the decode endpoint. Only generation APIs have a prefill phase. */
+    const struct sy_endpoint *prefill = NULL;
+    if (generation_api(x->req.kind) && x->res.prefill_ep) {
+        prefill = x->res.prefill_ep;
+    } else if (generation_api(x->req.kind) && x->res.prefill_missing) {
+        if (x->gen->cfg->disagg.fallback != SY_DISAGG_FALLBACK_DECODE_ONLY) {
+            reject(x, 503, "no_prefill_endpoint",
+                   "no ready prefill endpoint for a request the scheduler disaggregated");
+            return;
+        }
+        sy_warn("request %s: P/D fallback to decode-only on %s: no ready prefill endpoint",
+                x->reqid, x->res.ep->address);
+    }
     /* fallbacks for the data plane's retries: retry.maxAttempts endpoints in all, by score */
     struct sy_endpoint *order[16];
     size_t max = x->gen->cfg->max_retries < 1    ? 1
@@ -353,8 +429,110 @@ static void decide(struct xs *x)
             sy_buf_puts(&dests, ",");
         sy_buf_puts(&dests, order[i]->address);
     }
-    route(x, x->res.ep, dests.data);
+    route(x, x->res.ep, dests.data, prefill);
     sy_buf_fini(&dests);
+}
+
+static void pretok_done(void *arg)
+{
+    struct xs *x = arg;
+    if (x->state == XS_WAIT) /* not refused meanwhile (eviction) */
+        pick(x);
+}
+
+/* Admitted: the steps before scheduling (token ids from the model server, a burst window),
+ * then the pick. */
+static void schedule(struct xs *x)
+{
+    if (sy_gw_pretok_start(x->w, x->gen, &x->req, pretok_done, x, &x->pt))
+        return;
+    pick(x);
+}
+
+/* Flow control (src/flow, the gateway's controller): called on this worker's loop when the
+ * queued request leaves the queue, or when a dispatched sheddable one is evicted. */
+static void flow_verdict(void *ud, enum sy_flow_verdict v)
+{
+    struct xs *x = ud;
+    if (x->state == XS_DONE)
+        return;
+    if (v == SY_FLOW_DISPATCH) {
+        schedule(x);
+        return;
+    }
+    /* a refusal, or an eviction: Envoy answers the client with it (before the response began)
+     * or resets the client's stream (after) */
+    x->dropped = sy_flow_verdict_reason(v);
+    reject(x, sy_flow_verdict_status(v), x->dropped, sy_flow_verdict_message(v));
+}
+
+static void flow_admit(struct xs *x)
+{
+    struct sy_flow_item *it = &x->flow;
+    sy_flow_classify(x->w->gw->flow, it, x->hn, x->hv, x->nh);
+    it->bytes = x->body.len;
+    it->tokens = (int64_t)(x->body.len / 4) + (x->req.max_tokens > 0 ? x->req.max_tokens : 0);
+    it->port = x->w->flow_port;
+    it->cb = flow_verdict;
+    it->ud = x;
+    enum sy_flow_verdict v = sy_flow_admit(x->w->gw->flow, it);
+    if (v == SY_FLOW_DISPATCH)
+        schedule(x);
+    else if (v != SY_FLOW_QUEUED)
+        flow_verdict(x, v);
+    /* QUEUED: flow_verdict follows on this loop; a stream reset meanwhile leaves the queue */
+}
+
+static void decide(struct xs *x)
+{
+    x->state = XS_WAIT;
+    char *q = strchr(x->path, '?');
+    size_t plen = q ? (size_t)(q - x->path) : strlen(x->path);
+    /* the scheduler's configured parsers (requestHandler.parsers), as in the gateway */
+    enum sy_api_kind kind;
+    if (sy_sched_parser_for(x->gen->sched, x->path, plen, &kind) == SY_PARSER_NONE) {
+        if (sy_api_kind_from_path(x->path, plen) == SY_API_OTHER) {
+            route_random(x); /* not an inference API: nothing to parse, any endpoint */
+            return;
+        }
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "no configured request parser reads POST %.*s (scheduler "
+                 "requestHandler.parsers)",
+                 (int)(plen > 200 ? 200 : plen), x->path);
+        reject(x, 404, "not_found", msg);
+        return;
+    }
+    char err[256];
+    const char *body = x->body.data ? x->body.data : "";
+    int rc = kind == SY_API_OTHER /* passthrough-parser: the body is not read */
+                 ? sy_request_passthrough(body, x->body.len, &x->req)
+                 : sy_request_parse(kind, body, x->body.len, &x->req, err, sizeof err);
+    sy_gw_metrics_running(x->w->gw->m, x->req.model, +1);
+    x->running = true;
+    if (rc != 0) {
+        reject(x, 400, rc == SY_EPARSE ? "invalid_json" : "invalid_request", err);
+        return;
+    }
+    for (size_t i = 0; i < x->nh; i++)
+        if (sy_str_case_eq_c(x->hn[i], "x-session-token"))
+            x->req.session_token = x->hv[i];
+    x->req.header_names = x->hn;
+    x->req.header_values = x->hv;
+    x->req.nheaders = x->nh;
+    x->req.request_id = sy_str_c(x->reqid);
+    struct sy_pool *pool = x->gen->pool;
+    size_t mlen = strlen(x->req.model);
+    bool served = false;
+    for (size_t i = 0; i < pool->n && !served; i++)
+        served = sy_endpoint_serves(pool->eps[i], x->req.model, mlen);
+    if (!served && x->req.model[0]) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model `%s` does not exist.", x->req.model);
+        reject(x, 404, "model_not_found", msg);
+        return;
+    }
+    flow_admit(x);
 }
 
 /* Copies the request headers (their views die with the message). */
@@ -625,6 +803,7 @@ static void on_close(void *cud, struct sy_h2_call *c, bool reset)
     }
     if (x->served)
         sy_endpoint_unref(x->served);
+    sy_gw_pretok_free(x->pt); /* cancels a pending step; before the generation goes */
     sy_gw_gen_unref(x->gen);
     sy_buf_fini(&x->hstore);
     sy_buf_fini(&x->body);

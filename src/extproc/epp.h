@@ -29,9 +29,11 @@ struct sy_epp_config {
     uint16_t port;
     char health_host[256]; /* extProc.healthListen, default 0.0.0.0:9003 */
     uint16_t health_port;
-    bool secure;     /* extProc.secureServing, default true */
-    char *cert_file; /* extProc.certFile (with keyFile), or NULL: self-signed; owned */
-    char *key_file;  /* owned */
+    bool secure;      /* extProc.secureServing, default true */
+    char *cert_file;  /* extProc.certFile (with keyFile), or NULL: self-signed; owned */
+    char *key_file;   /* owned */
+    bool emit_scores; /* extProc.emitEndpointScores (llm-d's --emit-endpoint-scores), default false
+                       */
 };
 
 /* Reads cfg's extProc section. 0, or SY_ECONFIG with "FILE:LINE: extProc.key: reason". */

@@ -5,6 +5,7 @@
  *     healthListen: 0.0.0.0:9003  grpc.health.v1 only, on the control loop, always plaintext
  *     secureServing: true         TLS with ALPN h2 (false = h2c)
  *     certFile / keyFile          PEM pair; both or neither (neither = self-signed)
+ *     emitEndpointScores: false   envoy.lb/x-gateway-destination-endpoint-scores metadata
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +52,9 @@ int sy_epp_config_parse(const struct sy_config *cfg, struct sy_epp_config *out, 
         } else if (strcmp(k, "healthListen") == 0) {
             rc = hostport(v, k, out->health_host, sizeof out->health_host, &out->health_port, err,
                           errcap);
-        } else if (strcmp(k, "secureServing") == 0) {
+        } else if (strcmp(k, "secureServing") == 0 || strcmp(k, "emitEndpointScores") == 0) {
             const char *s = sy_yaml_str(v);
-            if (!s || sy_parse_bool(s, &out->secure) != 0)
+            if (!s || sy_parse_bool(s, k[0] == 's' ? &out->secure : &out->emit_scores) != 0)
                 rc = sy_yaml_errf(err, errcap, v, "extProc.%s: expected true or false, got %s", k,
                                   sy_yaml_describe(v, d, sizeof d));
         } else if (strcmp(k, "certFile") == 0 || strcmp(k, "keyFile") == 0) {

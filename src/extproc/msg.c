@@ -257,7 +257,8 @@ bool sy_xp_header(const struct sy_xp_req *r, const char *name, struct sy_str *ou
 
 /* HeaderMutation{set_headers: [HeaderValueOption{header: {key 1, raw_value 3}, append_action 3}]}
  * written as field num of the enclosing message. */
-static void put_mutation(struct sy_buf *b, uint32_t num, const struct sy_xp_set *set, size_t n)
+static void put_mutation(struct sy_buf *b, uint32_t num, const struct sy_xp_set *set, size_t n,
+                         const char *const *remove, size_t nremove)
 {
     size_t hm = sy_pb_begin(b, num);
     for (size_t i = 0; i < n; i++) {
@@ -269,30 +270,62 @@ static void put_mutation(struct sy_buf *b, uint32_t num, const struct sy_xp_set 
         sy_pb_put_uint(b, 3, 2); /* OVERWRITE_IF_EXISTS_OR_ADD */
         sy_pb_end(b, hvo);
     }
+    for (size_t i = 0; i < nremove; i++) /* HeaderMutation.remove_headers */
+        sy_pb_put_str(b, 2, remove[i]);
     sy_pb_end(b, hm);
 }
 
 void sy_xp_put_route(struct sy_buf *b, const struct sy_xp_set *set, size_t nset, const char *dest)
 {
+    struct sy_xp_route r = {.set = set, .nset = nset, .dest = dest};
+    sy_xp_put_route_ex(b, &r);
+}
+
+/* Value{string_value} or Value{number_value} under key, as one Struct.fields map entry. */
+static void put_entry_str(struct sy_buf *b, const char *key, const char *val)
+{
+    size_t e = sy_pb_begin(b, 1);
+    sy_pb_put_str(b, 1, key);
+    size_t v = sy_pb_begin(b, 2);
+    sy_pb_put_str(b, 3, val);
+    sy_pb_end(b, v);
+    sy_pb_end(b, e);
+}
+
+void sy_xp_put_route_ex(struct sy_buf *b, const struct sy_xp_route *r)
+{
     size_t hr = sy_pb_begin(b, 1); /* ProcessingResponse.request_headers */
     size_t cr = sy_pb_begin(b, 1); /* HeadersResponse.response */
-    put_mutation(b, 2, set, nset);
+    put_mutation(b, 2, r->set, r->nset, r->remove, r->nremove);
     sy_pb_put_uint(b, 5, 1); /* clear_route_cache */
     sy_pb_end(b, cr);
     sy_pb_end(b, hr);
     /* dynamic_metadata (8): Struct{fields: {"envoy.lb": Value{struct_value: Struct{fields:
-     * {"x-gateway-destination-endpoint": Value{string_value: dest}}}}}} */
+     * {"x-gateway-destination-endpoint": Value{string_value: dest},
+     *  "x-gateway-destination-endpoint-scores": Value{struct_value: {ip:port: number}}}}}}} */
     size_t dm = sy_pb_begin(b, 8);
     size_t e1 = sy_pb_begin(b, 1);
     sy_pb_put_str(b, 1, "envoy.lb");
     size_t v1 = sy_pb_begin(b, 2);
     size_t s1 = sy_pb_begin(b, 5);
-    size_t e2 = sy_pb_begin(b, 1);
-    sy_pb_put_str(b, 1, "x-gateway-destination-endpoint");
-    size_t v2 = sy_pb_begin(b, 2);
-    sy_pb_put_str(b, 3, dest);
-    sy_pb_end(b, v2);
-    sy_pb_end(b, e2);
+    put_entry_str(b, "x-gateway-destination-endpoint", r->dest);
+    if (r->nscores) {
+        size_t e2 = sy_pb_begin(b, 1);
+        sy_pb_put_str(b, 1, "x-gateway-destination-endpoint-scores");
+        size_t v2 = sy_pb_begin(b, 2);
+        size_t s2 = sy_pb_begin(b, 5);
+        for (size_t i = 0; i < r->nscores; i++) {
+            size_t e3 = sy_pb_begin(b, 1);
+            sy_pb_put_str(b, 1, r->scores[i].addr);
+            size_t v3 = sy_pb_begin(b, 2);
+            sy_pb_put_double(b, 2, r->scores[i].score);
+            sy_pb_end(b, v3);
+            sy_pb_end(b, e3);
+        }
+        sy_pb_end(b, s2);
+        sy_pb_end(b, v2);
+        sy_pb_end(b, e2);
+    }
     sy_pb_end(b, s1);
     sy_pb_end(b, v1);
     sy_pb_end(b, e1);
@@ -321,11 +354,11 @@ void sy_xp_put_continue(struct sy_buf *b, enum sy_xp_phase phase, const struct s
     size_t m = sy_pb_begin(b, (uint32_t)phase - 1);
     if (phase == SY_XP_REQUEST_TRAILERS || phase == SY_XP_RESPONSE_TRAILERS) {
         if (nset) /* TrailersResponse.header_mutation */
-            put_mutation(b, 1, set, nset);
+            put_mutation(b, 1, set, nset, NULL, 0);
     } else {
         size_t cr = sy_pb_begin(b, 1); /* CommonResponse{status: CONTINUE, header_mutation} */
         if (nset)
-            put_mutation(b, 2, set, nset);
+            put_mutation(b, 2, set, nset, NULL, 0);
         sy_pb_end(b, cr);
     }
     sy_pb_end(b, m);
@@ -339,7 +372,7 @@ void sy_xp_put_immediate(struct sy_buf *b, int http_status, const struct sy_xp_s
     sy_pb_put_uint(b, 1, (uint64_t)http_status);
     sy_pb_end(b, st);
     if (nset)
-        put_mutation(b, 2, set, nset);
+        put_mutation(b, 2, set, nset, NULL, 0);
     sy_pb_put_bytes(b, 3, body, body_len);
     sy_pb_end(b, ir);
 }

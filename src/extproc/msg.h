@@ -63,6 +63,26 @@ struct sy_xp_set {
 /* ProcessingResponse{request_headers: {response: {clear_route_cache, header_mutation}},
  * dynamic_metadata: {"envoy.lb": {"x-gateway-destination-endpoint": dest}}}. */
 void sy_xp_put_route(struct sy_buf *b, const struct sy_xp_set *set, size_t nset, const char *dest);
+
+/* One endpoint's score for envoy.lb/x-gateway-destination-endpoint-scores. */
+struct sy_xp_score {
+    const char *addr; /* ip:port */
+    double score;
+};
+
+/* The routing answer in full: headers to set and to remove (HeaderMutation.remove_headers), the
+ * destination, and optionally the endpoint scores (llm-d's --emit-endpoint-scores) as a Struct
+ * ip:port -> number beside the destination in dynamic_metadata["envoy.lb"]. */
+struct sy_xp_route {
+    const struct sy_xp_set *set;
+    size_t nset;
+    const char *const *remove;
+    size_t nremove;
+    const char *dest;
+    const struct sy_xp_score *scores;
+    size_t nscores;
+};
+void sy_xp_put_route_ex(struct sy_buf *b, const struct sy_xp_route *r);
 /* ProcessingResponse{request_body|response_body: {response: {body_mutation: {streamed_response:
  * {body, end_of_stream}}}}}; phase is SY_XP_REQUEST_BODY or SY_XP_RESPONSE_BODY. */
 void sy_xp_put_body_chunk(struct sy_buf *b, enum sy_xp_phase phase, const void *p, size_t n,

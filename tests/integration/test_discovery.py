@@ -231,6 +231,7 @@ class ApiServer:
         self.watches = []        # (resourceVersion asked, labelSelector)
         self.lists = 0
         self.unauthorized = 0
+        self.selector, self.ports = selector, ports  # the InferencePool's spec (may change)
         api = self
 
         class H(BaseHTTPRequestHandler):
@@ -258,12 +259,12 @@ class ApiServer:
                     return self.send_json(200, {
                         "apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
                         "metadata": {"name": pool, "namespace": ns},
-                        "spec": {"selector": {"matchLabels": selector},
-                                 "targetPorts": [{"number": p} for p in ports],
+                        "spec": {"selector": {"matchLabels": api.selector},
+                                 "targetPorts": [{"number": p} for p in api.ports],
                                  "endpointPickerRef": {"name": "epp", "portNumber": 9002}}})
                 if u.path != "/api/v1/namespaces/%s/pods" % ns:
                     return self.send_json(404, {"kind": "Status", "code": 404})
-                want = ",".join("%s=%s" % kv for kv in selector.items())
+                want = ",".join("%s=%s" % kv for kv in api.selector.items())
                 if q.get("labelSelector", [""])[0] != want:
                     return self.send_json(400, {"kind": "Status", "code": 400})
                 if "watch" not in q:
@@ -371,6 +372,34 @@ def test_kubernetes_inferencepool_list_watch_bookmark_and_410():
           "served by b: %r %r %r %r" % (st, h, body, request(ap, "GET", "/debug/endpoints")[2]))
     check(api.unauthorized == 0, "the token was sent on every request")
     check(stop_process(proc) == 0, "stops cleanly with a watch open")
+
+
+@test
+def test_kubernetes_inferencepool_change_relists_when_the_watch_ends():
+    port, port2 = free_ports(2)
+    api = ApiServer("llm", "pool", {"app": "vllm"}, [port], "tok")
+    api.pods["a"] = api.pod("a", "127.0.0.2", True, {"app": "vllm"})
+    tok = write_file("tok\n", suffix=".token")
+    proc, lp, ap = gateway_k8s(
+        "      inferencePool: pool\n      namespace: llm\n      apiServer: http://127.0.0.1:%d\n"
+        "      tokenFile: %s\n" % (api.port, tok))
+    a1 = "127.0.0.2:%d" % port
+    wait_until(lambda: set(endpoints(ap)) == {a1}, 15, what="listed pod a")
+    wait_until(lambda: len(api.watches) >= 1, 10, what="a watch")
+    # an unchanged pool: the ended watch resumes without a relist
+    lists = api.lists
+    n = len(api.watches)
+    api.events.put(None)
+    wait_until(lambda: len(api.watches) > n, 10, what="resumed watch")
+    check(api.lists == lists, "no relist for an unchanged pool")
+    # the pool's selector and target port change: the next watch end relists under the new spec
+    api.selector, api.ports = {"app": "v2"}, [port2]
+    api.pods = {"d": api.pod("d", "127.0.0.5", True, {"app": "v2"})}
+    api.events.put(None)
+    wait_until(lambda: api.lists > lists, 10, what="relist after the pool changed")
+    wait_until(lambda: set(endpoints(ap)) == {"127.0.0.5:%d" % port2}, 15,
+               what="the new selector's pods on the new port")
+    check(stop_process(proc) == 0, "stops cleanly")
 
 
 def gateway_k8s(block):

@@ -8,7 +8,9 @@
 //          or {"requests": [REQ, ...], "concurrency": N}       -> {"results": [RESULT, ...]}
 //   REQ: {path, method, headers:{}, body (string) | bodyBytes (int, generated), chunk,
 //         subset: [ip:port] | null, response: {status, headers:{}, chunks:[string], served},
-//         resetAfterRoute: bool, trailers: bool}
+//         resetAfterRoute: bool, trailers: bool, startDelayMs: int (wait before the stream
+//         opens), resetAfterMs: int (cancel the stream that long after it opened, as Envoy
+//         resets a stream whose client left)}
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -117,6 +119,10 @@ function servedMeta(addr) {
 }
 
 function runOne(client, req) {
+  if (req.startDelayMs) {
+    const { startDelayMs, ...rest } = req;
+    return new Promise((r) => setTimeout(r, startDelayMs)).then(() => runOne(client, rest));
+  }
   return new Promise((resolve) => {
     const res = { chunks: 0, bodyBack: [], respChunks: 0, respBack: [], setHeaders: {}, respSetHeaders: {} };
     const t0 = process.hrtime.bigint();
@@ -157,6 +163,7 @@ function runOne(client, req) {
         const cr = m.request_headers.response || {};
         res.clearRouteCache = !!cr.clear_route_cache;
         res.setHeaders = setHeaders(cr.header_mutation);
+        res.removeHeaders = (cr.header_mutation && cr.header_mutation.remove_headers) || [];
         res.metadata = structStr(m.dynamic_metadata);
         if (!body) { if (req.resetAfterRoute) { call.cancel(); return; } sendResponse(); }
         return;
@@ -193,6 +200,7 @@ function runOne(client, req) {
         }
       }
     });
+    if (req.resetAfterMs) setTimeout(() => { if (!done) { res.reset = true; call.cancel(); } }, req.resetAfterMs);
     call.on("error", (e) => finish({ grpcCode: e.code, grpcMessage: e.details }));
     call.on("status", (s) => finish({ grpcCode: s.code, grpcMessage: s.details }));
     const headers = { ":method": req.method || "POST", ":path": req.path || "/v1/completions", "content-type": "application/json", ...(req.headers || {}) };

@@ -169,6 +169,51 @@ static void test_route_answer_layout(void **state)
     sy_buf_fini(&b);
 }
 
+/* remove_headers sit in the header mutation; the scores are a Struct of numbers under envoy.lb. */
+static void test_route_answer_remove_and_scores(void **state)
+{
+    (void)state;
+    struct sy_buf b;
+    sy_buf_init(&b);
+    struct sy_xp_set set[1] = {{"x-gateway-destination-endpoint", SY_STR_LIT("10.0.0.1:8000")}};
+    static const char *const rm[] = {"x-prefiller-host-port"};
+    struct sy_xp_score sc[2] = {{"10.0.0.1:8000", 2.5}, {"10.0.0.2:8000", 0.25}};
+    struct sy_xp_route rt = {.set = set,
+                             .nset = 1,
+                             .remove = rm,
+                             .nremove = 1,
+                             .dest = "10.0.0.1:8000",
+                             .scores = sc,
+                             .nscores = 2};
+    sy_xp_put_route_ex(&b, &rt);
+    struct sy_pb_reader r, r2, r3, r4;
+    struct sy_pb_field f, f2, f3, f4;
+    sy_pb_reader_init(&r, b.data, b.len);
+    assert_int_equal(sy_pb_next(&r, &f), 1);
+    sy_pb_reader_init(&r2, f.ptr, f.len);
+    assert_int_equal(sy_pb_next(&r2, &f2), 1); /* CommonResponse */
+    sy_pb_reader_init(&r3, f2.ptr, f2.len);
+    bool removed = false;
+    while (sy_pb_next(&r3, &f3) == 1) {
+        if (f3.num != 2) /* header_mutation */
+            continue;
+        sy_pb_reader_init(&r4, f3.ptr, f3.len);
+        while (sy_pb_next(&r4, &f4) == 1)
+            if (f4.num == 2 && f4.len == 21 && memcmp(f4.ptr, "x-prefiller-host-port", 21) == 0)
+                removed = true;
+    }
+    assert_true(removed);
+    assert_int_equal(sy_pb_next(&r, &f), 1);
+    assert_int_equal(f.num, 8);
+    assert_non_null(memmem(f.ptr, f.len, "x-gateway-destination-endpoint-scores", 37));
+    assert_non_null(memmem(f.ptr, f.len, "10.0.0.2:8000", 13));
+    double v = 0.25; /* Value.number_value (2, fixed64) follows the key's Value tag */
+    uint8_t want[9] = {0x11};
+    memcpy(want + 1, &v, 8);
+    assert_non_null(memmem(f.ptr, f.len, want, 9));
+    sy_buf_fini(&b);
+}
+
 static void test_body_chunk_and_health(void **state)
 {
     (void)state;
@@ -198,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_malformed_input_is_an_error),
         cmocka_unit_test(test_decode_headers_and_subset_hint),
         cmocka_unit_test(test_route_answer_layout),
+        cmocka_unit_test(test_route_answer_remove_and_scores),
         cmocka_unit_test(test_body_chunk_and_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
