@@ -8,6 +8,7 @@
 
 /* Profile handlers. */
 extern const struct sy_plugin_ops sy_plugin_single_profile_handler;
+extern const struct sy_plugin_ops sy_plugin_data_parallel_profile_handler;
 extern const struct sy_plugin_ops sy_plugin_disagg_profile_handler;
 extern const struct sy_plugin_ops sy_plugin_pd_profile_handler; /* deprecated */
 extern const struct sy_plugin_ops sy_plugin_header_profile_handler;

@@ -15,6 +15,7 @@
 
 static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_single_profile_handler,
+    &sy_plugin_data_parallel_profile_handler,
     &sy_plugin_disagg_profile_handler,
     &sy_plugin_pd_profile_handler,
     &sy_plugin_header_profile_handler,
@@ -82,7 +83,6 @@ static const struct {
 /* llm-d types (v0.8 and router v0.9) that Switchyard does not implement yet. */
 static const char *const unsupported[] = {
     /* P/D, E/P/D and data parallel */
-    "data-parallel-profile-handler",
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
     /* latency prediction and SLOs */
@@ -145,8 +145,6 @@ static const struct {
     const char *type;   /* llm-d type */
     const char *reason; /* why, appended to the refusal */
 } reasons[] = {
-    {"data-parallel-profile-handler",
-     "data-parallel (wide-EP) routing to DP ranks is built by the wide-EP work"},
     {"disaggregatedset-rollout-screener",
      "it pairs prefill and decode pods by the revision labels a Kubernetes DisaggregatedSet "
      "controller sets during a rollout, and Switchyard has no Kubernetes controller"},
