@@ -142,12 +142,42 @@ static void test_balance_wins(void **state)
     assert_true((double)t_skewed / (double)t_even > 1.4);
 }
 
+/* Calibration: DeepSeek-R1 decode ranks of a 16-rank group, 128 sequences each at the 1k/1k mean
+ * context (1,536 tokens): output tokens/s per GPU against the wide-EP guide's ~3.1k. */
+static void test_deepseek_calibration(void **state)
+{
+    const struct sy_sim_profile *p = sy_sim_profile_find("deepseek-r1-wideep-decode-h200");
+    assert_non_null(p);
+    assert_int_equal(p->ep_size, 16);
+    uint64_t own[16], tok[16];
+    for (int i = 0; i < 16; i++) {
+        own[i] = sy_sim_step_ns(p, 0, 128, 128 * 1536);
+        tok[i] = 128;
+    }
+    uint64_t step = sy_sim_lockstep_step_ns(p, own, tok, 16);
+    double per_gpu = 128.0 / ((double)step / 1e9);
+    print_message("decode step %.2f ms, %.0f output tok/s per GPU (guide ~3,100)\n",
+                  (double)step / 1e6, per_gpu);
+    assert_true(per_gpu > 3100 * 0.9 && per_gpu < 3100 * 1.15);
+    /* one rank at 128 and the rest at 64: everyone steps at the busy rank's pace */
+    for (int i = 1; i < 16; i++) {
+        own[i] = sy_sim_step_ns(p, 0, 64, 64 * 1536);
+        tok[i] = 64;
+    }
+    uint64_t skew = sy_sim_lockstep_step_ns(p, own, tok, 16);
+    assert_true(skew > step * 8 / 10); /* 47% fewer tokens, < 20% shorter step */
+    const struct sy_sim_profile *pf = sy_sim_profile_find("deepseek-r1-wideep-prefill-h200");
+    assert_non_null(pf);
+    assert_int_equal(pf->kv_bytes_per_token, 70272);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_formula),
         cmocka_unit_test(test_busiest_rank_sets_the_pace),
         cmocka_unit_test(test_balance_wins),
+        cmocka_unit_test(test_deepseek_calibration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
