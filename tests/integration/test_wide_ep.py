@@ -73,6 +73,14 @@ def route(port, prompt, max_tokens=1):
     return hdr["x-gateway-destination-endpoint"], hdr
 
 
+def kv_batches(admin):
+    """KV-event batches the gateway has applied so far (its /metrics)."""
+    for line in request(admin, "GET", "/metrics")[2].decode().splitlines():
+        if line.startswith("switchyard_kv_events_batches_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def text(tag, n):
     s = ("[%s] " % tag) + " ".join("%s-%d" % (tag, i) for i in range(n))
     return s[:n]
@@ -130,12 +138,19 @@ def test_ranks_supervisor_and_per_rank_kv_events():
         # the gateway never saw it) and one on rank 1 of pod 1 attract their repeats there
         for rank_port, tag in ((base + 2, "alpha"), (base + 5, "beta")):
             shared = text(tag, 1600)
+            before = kv_batches(admin)
             st, _, body = post_json(rank_port, "/v1/completions",
                                     {"model": MODEL, "prompt": shared, "max_tokens": 1})
             check(st == 200, body)
             want = "127.0.0.1:%d" % rank_port
 
-            time.sleep(1.0)  # published at the step's end, applied by the subscriber thread
+            # published at the step's end, applied by the subscriber thread: wait until the
+            # gateway has applied batches and no more arrive
+            wait_until(lambda: kv_batches(admin) > before, 10, what="%s's KV events" % tag)
+            last = -1
+            while kv_batches(admin) != last:
+                last = kv_batches(admin)
+                time.sleep(0.4)
             for i in range(4):
                 got, hdr = route(gport, shared + " question %d" % i)
                 check(got == want, "%s #%d: %s, expected %s (%s)" % (
