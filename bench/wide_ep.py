@@ -14,7 +14,9 @@ Fleet (scaled to fit a 2-core machine; see docs/wide-ep.md for what that changes
 Configs (scheduler):
   round-robin  prefill-filter / decode-filter + round-robin-picker in both profiles
   llm-d        the wide-EP guide's config verbatim (llm-d/llm-d@d0030a30 wide-ep-lws.values.yaml)
-  switchyard   the guide's prefill profile; decode: lockstep-balance-scorer 3 + prefix 1
+  switchyard   prefill: prefix 3 + lockstep-balance-scorer 3; decode: lockstep-balance 3 +
+               prefix 1 (lockstep-balance reads the gateway's own in-flight counts, which are
+               exact at once, where queue-scorer reads a 50 ms old scrape)
 Workloads (switchyard bench, streaming):
   1k/128       random, 1024 input tokens, OUT output tokens (the guide's 1k/1k with the output cut
                to keep a run short on 2 cores)
@@ -85,7 +87,13 @@ CONFIGS = {
       weight: 2
     - pluginRef: prefix-cache-scorer
       weight: 3""",
-    "switchyard": HEAD % "  - type: lockstep-balance-scorer\n" + PREFILL_GUIDE + """
+    "switchyard": HEAD % "  - type: lockstep-balance-scorer\n" + """  - name: prefill
+    plugins:
+    - pluginRef: prefill-filter
+    - pluginRef: prefix-cache-scorer
+      weight: 3
+    - pluginRef: lockstep-balance-scorer
+      weight: 3
   - name: decode
     plugins:
     - pluginRef: decode-filter
