@@ -10,6 +10,7 @@ prefill ranks to decode ranks.
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -282,6 +283,17 @@ schedulerFile: %s
     finally:
         stop_process(gw)
         stop_process(sim)
+
+
+@test
+def test_sim_data_parallel_flags():
+    for args, word in ((["--replicas", "6", "--data-parallel-size", "4"], "divide the replica"),
+                       (["--replicas", "4", "--data-parallel-size", "0"], "data-parallel-size"),
+                       (["--prefill-replicas", "2", "--decode-replicas", "2",
+                         "--data-parallel-size", "4"], "mixes P/D roles")):
+        r = subprocess.run([BIN, "sim", "--port", "0"] + args, capture_output=True, text=True,
+                           timeout=10)
+        check(r.returncode != 0 and word in r.stderr, "%s: %d %r" % (args, r.returncode, r.stderr))
 
 
 if __name__ == "__main__":
