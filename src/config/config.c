@@ -9,7 +9,8 @@
  *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints tls disaggregation
  *                (disaggregation is parsed by src/disagg/disagg_config.c)
  *     pool.tls:  caFile serverName insecureSkipVerify
- *     endpoint:  address labels kvEvents
+ *     endpoint:  address labels kvEvents | host targetPorts supervisorPort labels kvEvents
+ *                (a multi-port entry expands to one endpoint per port: docs/wide-ep.md)
  *     limits:    maxBodyBytes maxConnectionsPerWorker                          retry: maxAttempts
  *     timeouts:  connect request idle drain header body send streamIdle
  *     auth:      apiKeys apiKeysFile protectAdmin      tls: certFile keyFile admin
@@ -62,15 +63,19 @@
 #define DESC_CAP               (64 * 4 + 16)         /* sy_yaml_describe buffer */
 
 struct loader {
-    struct sy_config *cfg;                 /* being filled; owned by the caller of walk */
-    char *err;                             /* caller's message buffer */
-    size_t errcap;                         /* its size */
-    char path[PATH_CAP];                   /* dotted path of the current key */
-    size_t plen;                           /* strlen(path) */
-    struct sy_endpoint_config *ep;         /* endpoint being filled (endpoint table) */
-    const struct sy_yaml_node *pool;       /* `pool` value, for "endpoints required" */
-    const struct sy_yaml_node *admin;      /* `admin` value when set */
-    const struct sy_yaml_node *scrape;     /* `pool.scrapeInterval` value when set */
+    struct sy_config *cfg;                       /* being filled; owned by the caller of walk */
+    char *err;                                   /* caller's message buffer */
+    size_t errcap;                               /* its size */
+    char path[PATH_CAP];                         /* dotted path of the current key */
+    size_t plen;                                 /* strlen(path) */
+    struct sy_endpoint_config *ep;               /* endpoint being filled (endpoint table) */
+    uint16_t tports[SY_CONFIG_MAX_TARGET_PORTS]; /* its targetPorts (multi-port entry) */
+    size_t ntports;                              /* their count; 0 = an address: entry */
+    const struct sy_yaml_node *host_node;        /* its `host` value when set */
+    const struct sy_yaml_node *tports_node;      /* its `targetPorts` value when set */
+    const struct sy_yaml_node *pool;             /* `pool` value, for "endpoints required" */
+    const struct sy_yaml_node *admin;            /* `admin` value when set */
+    const struct sy_yaml_node *scrape;           /* `pool.scrapeInterval` value when set */
     const struct sy_yaml_node *stale;      /* `pool.metricsStalenessThreshold` value when set */
     const struct sy_yaml_node *sched_key;  /* `scheduler` key when set */
     const struct sy_yaml_node *schedf_key; /* `schedulerFile` key when set */
@@ -270,11 +275,107 @@ static int f_ep_kv_events(struct loader *L, const struct sy_yaml_node *k,
     return 0;
 }
 
+/* Multi-port entry (an InferencePool's pod with several targetPorts, e.g. vLLM data-parallel
+ * ranks): host, targetPorts (1..8 unique ports) and supervisorPort. */
+static int f_ep_host(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || !*s || strlen(s) >= sizeof L->ep->host || strchr(s, '/') || strchr(s, ' '))
+        return expected(L, v, "a host name or IP address");
+    const char *colon = strchr(s, ':');
+    if (colon && strchr(colon + 1, ':') == NULL) /* one colon: host:port, not an IPv6 address */
+        return fail(L, v, "give the host alone; its ports go in targetPorts");
+    snprintf(L->ep->host, sizeof L->ep->host, "%s", s[0] == '[' ? s + 1 : s);
+    char *rb = strchr(L->ep->host, ']');
+    if (rb)
+        *rb = '\0';
+    L->host_node = v;
+    return 0;
+}
+
+static int f_ep_target_ports(struct loader *L, const struct sy_yaml_node *k,
+                             const struct sy_yaml_node *v)
+{
+    if (v->type != SY_YAML_SEQUENCE || v->n == 0)
+        return expected(L, v, "a list of 1 to 8 ports");
+    if (v->n > SY_CONFIG_MAX_TARGET_PORTS)
+        return fail(L, v, "too many ports (%zu; an InferencePool allows %d)", v->n,
+                    SY_CONFIG_MAX_TARGET_PORTS);
+    for (size_t i = 0; i < v->n; i++) {
+        uint64_t port;
+        size_t old = path_push_index(L, i);
+        int rc = get_int(L, v->items[i], 1, 65535, &port);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (L->tports[j] == port)
+                rc = fail(L, v->items[i], "port %u is listed twice", (unsigned)port);
+        path_pop(L, old);
+        if (rc)
+            return rc;
+        L->tports[i] = (uint16_t)port;
+    }
+    L->ntports = v->n;
+    L->tports_node = v;
+    return 0;
+}
+
+static int f_ep_supervisor_port(struct loader *L, const struct sy_yaml_node *k,
+                                const struct sy_yaml_node *v)
+{
+    uint64_t port;
+    if (get_int(L, v, 1, 65535, &port) != 0)
+        return SY_ECONFIG;
+    L->ep->supervisor_port = (uint16_t)port;
+    return 0;
+}
+
 static const struct field endpoint_fields[] = {
-    {"address", f_ep_address},
-    {"labels", f_ep_labels},
-    {"kvEvents", f_ep_kv_events},
+    {"address", f_ep_address},          {"labels", f_ep_labels},
+    {"kvEvents", f_ep_kv_events},       {"host", f_ep_host},
+    {"targetPorts", f_ep_target_ports}, {"supervisorPort", f_ep_supervisor_port},
 };
+
+/* Expands the multi-port entry just walked into L->ntports endpoints (the first is ep itself):
+ * each gets "host:port", the entry's labels (copied), the supervisor port, its rank (index), and,
+ * when kvEvents is set, that publisher's port + rank (vLLM offsets each rank's publisher). */
+static int expand_ports(struct loader *L, const struct sy_yaml_node *item)
+{
+    struct sy_config *cfg = L->cfg;
+    struct sy_endpoint_config *base = L->ep;
+    char kvhost[256] = "";
+    uint16_t kvport = 0;
+    if (base->kv_events) { /* already checked as tcp://host:port */
+        sy_parse_hostport(base->kv_events + 6, kvhost, sizeof kvhost, &kvport);
+        if ((uint32_t)kvport + L->ntports - 1 > 65535)
+            return fail(L, sy_yaml_get(item, "kvEvents"), "port %u + %zu ranks is past 65535",
+                        (unsigned)kvport, L->ntports - 1);
+    }
+    char *kv0 = base->kv_events;
+    bool v6 = strchr(base->host, ':') != NULL;
+    for (size_t r = 0; r < L->ntports; r++) {
+        struct sy_endpoint_config *ep = r == 0 ? base : &cfg->endpoints[cfg->nendpoints++];
+        if (r > 0) {
+            *ep = *base;
+            ep->labels = sy_xcalloc(base->nlabels ? base->nlabels : 1, sizeof *ep->labels);
+            for (size_t j = 0; j < base->nlabels; j++) {
+                ep->labels[j].key = sy_xstrdup(base->labels[j].key);
+                ep->labels[j].value = sy_xstrdup(base->labels[j].value);
+            }
+        }
+        ep->port = L->tports[r];
+        ep->rank = (int16_t)r;
+        char buf[300];
+        snprintf(buf, sizeof buf, v6 ? "[%s]:%u" : "%s:%u", base->host, (unsigned)ep->port);
+        ep->address = sy_xstrdup(buf);
+        if (kv0) {
+            bool kv6 = strchr(kvhost, ':') != NULL;
+            snprintf(buf, sizeof buf, kv6 ? "tcp://[%s]:%u" : "tcp://%s:%u", kvhost,
+                     (unsigned)(kvport + r));
+            ep->kv_events = sy_xstrdup(buf);
+        }
+    }
+    free(kv0); /* the entry's own kvEvents string; every rank now owns its own */
+    return 0;
+}
 
 static bool same_endpoint(const struct sy_endpoint_config *a, const struct sy_endpoint_config *b)
 {
@@ -286,24 +387,65 @@ static int load_endpoint(struct loader *L, const struct sy_yaml_node *item)
     struct sy_config *cfg = L->cfg;
     if (item->type != SY_YAML_MAPPING)
         return expected(L, item, "a mapping with an address");
+    size_t first = cfg->nendpoints;
     struct sy_endpoint_config *ep = &cfg->endpoints[cfg->nendpoints++];
     ep->line = item->line;
+    ep->rank = -1;
     L->ep = ep;
+    L->ntports = 0;
+    L->host_node = L->tports_node = NULL;
     int rc = WALK(L, item, endpoint_fields);
     if (rc != 0)
         return rc;
-    size_t old = path_push(L, "address", false);
+    size_t old;
+    if (ep->address && (L->host_node || L->tports_node || ep->supervisor_port)) {
+        old = path_push(L, "address", false);
+        rc = fail(L, sy_yaml_get(item, "address"),
+                  "give either address, or host with targetPorts (a multi-port entry)");
+        goto out;
+    }
+    if (!ep->address && (L->host_node || L->tports_node)) {
+        old = path_push(L, L->host_node ? "targetPorts" : "host", false);
+        if (!L->host_node || !L->tports_node) {
+            rc = fail(L, item,
+                      "missing required key (a multi-port entry needs host and "
+                      "targetPorts)");
+            goto out;
+        }
+        path_pop(L, old);
+        old = path_push(L, "supervisorPort", false);
+        for (size_t r = 0; r < L->ntports; r++)
+            if (ep->supervisor_port == L->tports[r]) {
+                rc = fail(L, sy_yaml_get(item, "supervisorPort"),
+                          "%u is also a target port (vLLM refuses that too)",
+                          (unsigned)ep->supervisor_port);
+                goto out;
+            }
+        path_pop(L, old);
+        old = path_push(L, "kvEvents", false);
+        if ((rc = expand_ports(L, item)) != 0)
+            goto out;
+        path_pop(L, old);
+    } else if (ep->supervisor_port) {
+        old = path_push(L, "supervisorPort", false);
+        rc = fail(L, sy_yaml_get(item, "supervisorPort"),
+                  "belongs to a multi-port entry (host with targetPorts)");
+        goto out;
+    }
+    old = path_push(L, "address", false);
     if (!ep->address) {
         rc = fail(L, item, "missing required key");
         goto out;
     }
-    for (size_t j = 0; j + 1 < cfg->nendpoints; j++) {
-        if (same_endpoint(&cfg->endpoints[j], ep)) {
-            rc = fail(L, sy_yaml_get(item, "address"), "duplicate endpoint %s (also at line %d)",
-                      ep->address, cfg->endpoints[j].line);
-            goto out;
+    for (size_t i = first; i < cfg->nendpoints; i++)
+        for (size_t j = 0; j < i; j++) {
+            if (same_endpoint(&cfg->endpoints[j], &cfg->endpoints[i])) {
+                const struct sy_yaml_node *at = sy_yaml_get(item, "address");
+                rc = fail(L, at ? at : L->tports_node, "duplicate endpoint %s (also at line %d)",
+                          cfg->endpoints[i].address, cfg->endpoints[j].line);
+                goto out;
+            }
         }
-    }
 out:
     path_pop(L, old);
     return rc;
@@ -319,7 +461,18 @@ static int f_endpoints(struct loader *L, const struct sy_yaml_node *k, const str
     if (v->n > SY_CONFIG_MAX_ENDPOINTS)
         return fail(L, v, "too many endpoints (%zu; the limit is %d)", v->n,
                     SY_CONFIG_MAX_ENDPOINTS);
-    cfg->endpoints = sy_xcalloc(v->n, sizeof *cfg->endpoints);
+    size_t slots = 0; /* a multi-port entry takes one slot per target port */
+    for (size_t i = 0; i < v->n; i++) {
+        const struct sy_yaml_node *tp =
+            v->items[i]->type == SY_YAML_MAPPING ? sy_yaml_get(v->items[i], "targetPorts") : NULL;
+        slots += tp && tp->type == SY_YAML_SEQUENCE && tp->n > 1
+                     ? (tp->n < SY_CONFIG_MAX_TARGET_PORTS ? tp->n : SY_CONFIG_MAX_TARGET_PORTS)
+                     : 1;
+    }
+    if (slots > SY_CONFIG_MAX_ENDPOINTS)
+        return fail(L, v, "too many endpoints (%zu with every target port; the limit is %d)", slots,
+                    SY_CONFIG_MAX_ENDPOINTS);
+    cfg->endpoints = sy_xcalloc(slots, sizeof *cfg->endpoints);
     for (size_t i = 0; i < v->n; i++) {
         size_t old = path_push_index(L, i);
         int rc = load_endpoint(L, v->items[i]);

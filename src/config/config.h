@@ -20,6 +20,7 @@
 
 #define SY_CONFIG_MAX_ENDPOINTS    1024 /* pool.endpoints entries (= SY_SCHED_MAX_CANDIDATES) */
 #define SY_CONFIG_MAX_LABELS       64   /* labels per endpoint */
+#define SY_CONFIG_MAX_TARGET_PORTS 8    /* targetPorts of a multi-port entry (InferencePool max) */
 #define SY_CONFIG_MAX_WORKERS      1024 /* workers */
 #define SY_CONFIG_MAX_BUSY_POLL_NS 10000000ull /* busyPoll: 10ms */
 
@@ -43,6 +44,10 @@ struct sy_endpoint_config {
     size_t nlabels;          /* label count */
     char *kv_events;         /* optional "tcp://HOST:PORT" KV-event publisher; owned or NULL */
     int line;                /* line in the config file, for messages */
+    /* Multi-port entries (host + targetPorts: one endpoint per port, docs/wide-ep.md): */
+    uint16_t supervisor_port; /* vLLM data-parallel supervisor port whose /readyz gates this
+                                 endpoint, or 0 */
+    int16_t rank;             /* index of the port in its entry's targetPorts, -1 for address: */
 };
 
 struct sy_config {

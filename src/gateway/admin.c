@@ -79,12 +79,29 @@ static void endpoints_json(struct sy_gateway *gw, struct sy_buf *b)
         sy_buf_printf(b,
                       "%s{\"address\":\"%s\",\"ready\":%s,\"age_ms\":%.1f,\"waiting\":%g,"
                       "\"running\":%g,\"kv_cache_usage\":%g,\"block_size\":%lld,"
-                      "\"num_blocks\":%lld,\"inflight_requests\":%lld,\"inflight_tokens\":%lld}",
+                      "\"num_blocks\":%lld,\"inflight_requests\":%lld,\"inflight_tokens\":%lld",
                       i ? "," : "", e->address, st.ready ? "true" : "false",
                       st.scraped ? (double)(now - st.update_ns) / 1e6 : -1.0, st.m.waiting,
                       st.m.running, st.m.kv_usage, (long long)st.m.block_size,
                       (long long)st.m.num_blocks, (long long)st.inflight_requests,
                       (long long)st.inflight_tokens);
+        /* labels; a multi-port entry's rank and data-parallel supervisor (docs/wide-ep.md) */
+        sy_buf_puts(b, ",\"labels\":{");
+        for (size_t j = 0; j < e->nlabels; j++) {
+            if (j)
+                sy_buf_puts(b, ",");
+            sy_buf_json_str(b, e->labels[j].key, strlen(e->labels[j].key));
+            sy_buf_puts(b, ":");
+            sy_buf_json_str(b, e->labels[j].value, strlen(e->labels[j].value));
+        }
+        sy_buf_puts(b, "}");
+        if (e->rank >= 0)
+            sy_buf_printf(b, ",\"rank\":%d", (int)e->rank);
+        if (e->supervisor_port)
+            sy_buf_printf(b, ",\"supervisor_port\":%u,\"supervisor_ready\":%s",
+                          (unsigned)e->supervisor_port,
+                          atomic_load(&e->supervisor_down) ? "false" : "true");
+        sy_buf_puts(b, "}");
     }
     sy_buf_puts(b, "]}");
     sy_gw_gen_unref(g);

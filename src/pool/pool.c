@@ -251,7 +251,8 @@ static bool same_config(const struct sy_endpoint *e, const struct sy_endpoint_co
         if (strcmp(e->labels[i].key, ec->labels[i].key) != 0 ||
             strcmp(e->labels[i].value, ec->labels[i].value) != 0)
             return false;
-    if (!e->kv_events != !ec->kv_events)
+    if (!e->kv_events != !ec->kv_events || e->supervisor_port != ec->supervisor_port ||
+        e->rank != ec->rank)
         return false;
     return !e->kv_events || strcmp(e->kv_events, ec->kv_events) == 0;
 }
@@ -295,6 +296,8 @@ static struct sy_endpoint *endpoint_new(const struct sy_endpoint_config *ec, con
     }
     e->nlabels = ec->nlabels;
     e->kv_events = ec->kv_events ? sy_xstrdup(ec->kv_events) : NULL;
+    e->supervisor_port = ec->supervisor_port;
+    e->rank = ec->rank;
     return e;
 fail:
     endpoint_free(e);
@@ -488,6 +491,8 @@ bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
     out->conn_fail_ns = atomic_load_explicit(&e->conn_fail_ns, memory_order_relaxed);
     if (out->conn_fail_ns && out->conn_fail_ns >= out->update_ns)
         out->ready = false; /* a connection failed since the last good scrape */
+    if (atomic_load_explicit(&e->supervisor_down, memory_order_relaxed))
+        out->ready = false; /* its pod's data-parallel supervisor says not ready */
     int64_t r = atomic_load_explicit(&e->inflight_requests, memory_order_relaxed);
     int64_t t = atomic_load_explicit(&e->inflight_tokens, memory_order_relaxed);
     out->inflight_requests = r < 0 ? 0 : r;

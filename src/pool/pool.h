@@ -97,7 +97,10 @@ struct sy_endpoint {
     socklen_t addrlen;            /* length of addr */
     struct sy_label *labels;      /* owned copy of the configured labels */
     size_t nlabels;
-    char *kv_events; /* optional KV events endpoint; owned or NULL */
+    char *kv_events;              /* optional KV events endpoint; owned or NULL */
+    uint16_t supervisor_port;     /* vLLM DP supervisor port on host gating readiness, or 0 */
+    int16_t rank;                 /* index in its multi-port entry's targetPorts, -1 for none */
+    _Atomic bool supervisor_down; /* the supervisor's last /readyz was not 200 (scraper) */
 
     pthread_mutex_t mu;               /* serializes writers of live; guards models/nmodels */
     char *models[SY_MAX_MODELS];      /* model ids served, from /v1/models; owned */

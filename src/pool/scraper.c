@@ -11,6 +11,12 @@
  * metrics (or a 404: a server started without metrics) keeps the endpoint ready with unknown
  * load (-1), logged once, so a fleet without metrics still gets routed to.
  *
+ * Data-parallel supervisor (an endpoint with supervisor_port, docs/wide-ep.md): every tick also
+ * `GET /readyz` on host:supervisor_port; anything but a 200 (vLLM's supervisor answers 200 only
+ * when every rank's /health is 200), a connection failure included, marks the endpoint not ready
+ * until a later /readyz is 200. All ranks of the pod poll the same supervisor, so all leave
+ * together.
+ *
  * Generations: each poll holds a reference to its endpoint; after a reload the next tick polls the
  * new pool, and polls of removed endpoints complete harmlessly.
  */
@@ -52,6 +58,7 @@ struct poll {
     struct sy_scraper *s;
     struct sy_endpoint *ep; /* reference */
     bool models;            /* GET /v1/models instead of /metrics */
+    bool supervisor;        /* GET /readyz on the endpoint's DP supervisor port instead */
     struct sy_upstream_req *up;
     struct sy_buf req;  /* request bytes */
     struct sy_buf body; /* response body */
@@ -65,6 +72,13 @@ static uint8_t busy_bit(bool models)
     return models ? 2 : 1;
 }
 
+#define SUPERVISOR_BUSY 4 /* scrape_busy bit of a supervisor /readyz poll */
+
+static uint8_t poll_bit(const struct poll *p)
+{
+    return p->supervisor ? SUPERVISOR_BUSY : busy_bit(p->models);
+}
+
 static void poll_unlink_free(struct poll *p)
 {
     struct sy_scraper *s = p->s;
@@ -75,7 +89,7 @@ static void poll_unlink_free(struct poll *p)
     if (p->next)
         p->next->prev = p->prev;
     /* mark the endpoint free for the next tick */
-    p->ep->scrape_busy &= (uint8_t)~busy_bit(p->models);
+    p->ep->scrape_busy &= (uint8_t)~poll_bit(p);
     sy_endpoint_unref(p->ep);
     sy_buf_fini(&p->req);
     sy_buf_fini(&p->body);
@@ -153,6 +167,16 @@ static void on_done(void *ud, int err)
     struct sy_scraper *s = p->s;
     uint64_t now = sy_now_ns();
     p->up = NULL;
+    if (p->supervisor) {
+        bool down = err != 0 || p->status != 200;
+        if (down != atomic_load(&p->ep->supervisor_down))
+            sy_warn("endpoint %s: data-parallel supervisor %s:%u %s", p->ep->address, p->ep->host,
+                    (unsigned)p->ep->supervisor_port,
+                    down ? "is not ready; rank marked not ready" : "is ready again");
+        atomic_store(&p->ep->supervisor_down, down);
+        poll_unlink_free(p);
+        return;
+    }
     if (p->models) {
         if (err == 0 && p->status == 200 && !p->truncated)
             apply_models(p);
@@ -209,20 +233,35 @@ static bool polling(const struct sy_endpoint *ep, bool models)
     return (ep->scrape_busy & busy_bit(models)) != 0;
 }
 
-static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models)
+static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models, bool sup)
 {
     struct poll *p = SY_NEW(struct poll);
     p->s = s;
     p->ep = sy_endpoint_ref(ep);
     p->models = models;
-    ep->scrape_busy |= busy_bit(models);
+    p->supervisor = sup;
+    ep->scrape_busy |= poll_bit(p);
     sy_buf_init(&p->req);
     sy_buf_init(&p->body);
+    char key[300];
+    struct sockaddr_storage sa = ep->addr;
+    if (sup) { /* the supervisor: same host, its own port */
+        snprintf(key, sizeof key, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host,
+                 (unsigned)ep->supervisor_port);
+        if (sa.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(ep->supervisor_port);
+        else
+            ((struct sockaddr_in *)&sa)->sin_port = htons(ep->supervisor_port);
+    } else {
+        snprintf(key, sizeof key, "%s", ep->address);
+    }
     sy_buf_printf(&p->req,
                   "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-scraper\r\nAccept: "
                   "%s\r\n\r\n",
-                  models ? "/v1/models" : "/metrics", ep->address,
-                  models ? "application/json" : "text/plain;version=0.0.4");
+                  sup      ? "/readyz"
+                  : models ? "/v1/models"
+                           : "/metrics",
+                  key, models ? "application/json" : "text/plain;version=0.0.4");
     p->next = s->polls;
     if (s->polls)
         s->polls->prev = p;
@@ -235,8 +274,7 @@ static void start_poll(struct sy_scraper *s, struct sy_endpoint *ep, bool models
                                  .tls = s->pool->tls};
     if (o.tls) /* pool.tls: endpoints speak HTTPS, their metrics too */
         o.server_name = sy_pool_tls_name(s->pool, ep, tls_name, sizeof tls_name);
-    p->up = sy_upstream_send_opts(s->conns, ep->address, (const struct sockaddr *)&ep->addr, &b, 1,
-                                  &o, &cbs, p);
+    p->up = sy_upstream_send_opts(s->conns, key, (const struct sockaddr *)&sa, &b, 1, &o, &cbs, p);
 }
 
 static void tick(uv_timer_t *t)
@@ -247,9 +285,11 @@ static void tick(uv_timer_t *t)
     for (size_t i = 0; i < s->pool->n; i++) {
         struct sy_endpoint *ep = s->pool->eps[i];
         if (!polling(ep, false))
-            start_poll(s, ep, false);
+            start_poll(s, ep, false, false);
         if (models && !polling(ep, true))
-            start_poll(s, ep, true);
+            start_poll(s, ep, true, false);
+        if (ep->supervisor_port && !(ep->scrape_busy & SUPERVISOR_BUSY))
+            start_poll(s, ep, false, true);
     }
 }
 

@@ -140,7 +140,11 @@ static int parse_stage_order(const char *s, bool *prefill_first)
 static int disagg_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
                          void **state, char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"profiles", "deciders", "stageOrder", NULL};
+    static const char *const allowed[] = {"profiles", "deciders", "stageOrder",
+                                          /* llm-d's deprecated flat parameters (the wide-EP
+                                           * guide still writes deciderPluginName) */
+                                          "decodeProfile", "prefillProfile", "deciderPluginName",
+                                          "prefillDeciderPluginName", NULL};
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (rc)
         return rc;
@@ -151,6 +155,28 @@ static int disagg_create(const struct sy_yaml_node *params, const struct sy_plug
         (rc = nested(params, "deciders", env, dec_keys, dv, err, errcap)) ||
         (rc = sy_param_string(params, "stageOrder", env, &order, err, errcap)))
         return rc;
+    /* llm-d maps each legacy flat key onto the nested one it replaced, with a deprecation
+     * notice; here they fill what the nested form leaves unset. */
+    static const struct {
+        const char *key, *instead;
+        int slot; /* 0/1: pv[0]/pv[1], 2: dv[0] */
+    } legacy[] = {{"decodeProfile", "profiles.decode", 0},
+                  {"prefillProfile", "profiles.prefill", 1},
+                  {"prefillDeciderPluginName", "deciders.prefill", 2},
+                  {"deciderPluginName", "deciders.prefill", 2}};
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
+        const char *v = NULL;
+        if ((rc = sy_param_string(params, legacy[i].key, env, &v, err, errcap)))
+            return rc;
+        if (!v || !*v)
+            continue;
+        sy_warn("%s:%d: %s: parameter '%s' is deprecated, use '%s'",
+                env->file ? env->file : "<config>", env->line, env->path ? env->path : "plugin",
+                legacy[i].key, legacy[i].instead);
+        const char **slot = legacy[i].slot == 2 ? &dv[0] : &pv[legacy[i].slot];
+        if (!*slot)
+            *slot = v;
+    }
     if (dv[1])
         return sy_param_errorf(env, sy_yaml_get(sy_yaml_get(params, "deciders"), "encode"),
                                "deciders.encode", err, errcap,

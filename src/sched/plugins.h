@@ -8,6 +8,7 @@
 
 /* Profile handlers. */
 extern const struct sy_plugin_ops sy_plugin_single_profile_handler;
+extern const struct sy_plugin_ops sy_plugin_data_parallel_profile_handler;
 extern const struct sy_plugin_ops sy_plugin_disagg_profile_handler;
 extern const struct sy_plugin_ops sy_plugin_pd_profile_handler; /* deprecated */
 extern const struct sy_plugin_ops sy_plugin_header_profile_handler;
@@ -32,6 +33,7 @@ extern const struct sy_plugin_ops sy_plugin_kv_cache_utilization_scorer;
 extern const struct sy_plugin_ops sy_plugin_running_requests_size_scorer;
 extern const struct sy_plugin_ops sy_plugin_load_aware_scorer;
 extern const struct sy_plugin_ops sy_plugin_active_request_scorer;
+extern const struct sy_plugin_ops sy_plugin_lockstep_balance_scorer;
 extern const struct sy_plugin_ops sy_plugin_token_load_scorer;
 extern const struct sy_plugin_ops sy_plugin_session_affinity_scorer;
 extern const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer;

@@ -15,6 +15,7 @@
 
 static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_single_profile_handler,
+    &sy_plugin_data_parallel_profile_handler,
     &sy_plugin_disagg_profile_handler,
     &sy_plugin_pd_profile_handler,
     &sy_plugin_header_profile_handler,
@@ -33,6 +34,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_running_requests_size_scorer,
     &sy_plugin_load_aware_scorer,
     &sy_plugin_active_request_scorer,
+    &sy_plugin_lockstep_balance_scorer, /* Switchyard's own (docs/wide-ep.md) */
     &sy_plugin_token_load_scorer,
     &sy_plugin_session_affinity_scorer,
     &sy_plugin_no_hit_lru_scorer,
@@ -82,7 +84,6 @@ static const struct {
 /* llm-d types (v0.8 and router v0.9) that Switchyard does not implement yet. */
 static const char *const unsupported[] = {
     /* P/D, E/P/D and data parallel */
-    "data-parallel-profile-handler",
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
     /* latency prediction and SLOs */
@@ -145,8 +146,6 @@ static const struct {
     const char *type;   /* llm-d type */
     const char *reason; /* why, appended to the refusal */
 } reasons[] = {
-    {"data-parallel-profile-handler",
-     "data-parallel (wide-EP) routing to DP ranks is built by the wide-EP work"},
     {"disaggregatedset-rollout-screener",
      "it pairs prefill and decode pods by the revision labels a Kubernetes DisaggregatedSet "
      "controller sets during a rollout, and Switchyard has no Kubernetes controller"},

@@ -138,6 +138,7 @@ struct sy_sim_engine {
     bool in_step;                              /* a step is in flight */
     bool in_callbacks;                         /* completing a step: aborts are deferred */
     uint64_t step_end;                         /* its end */
+    uint64_t step_tokens;                      /* prefill tokens + decode seqs of that step */
     struct sy_sim_stats st;                    /* counters and histograms */
     uint32_t *hit_scratch;                     /* block ids of a prefix hit */
     struct sy_sim_list loading;                /* pulling their prompt's KV, in admission order */
@@ -1037,6 +1038,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
     uint64_t dur = sy_sim_step_ns(&e->p, prefill, dseqs, dctx);
     e->in_step = true;
     e->step_end = now + dur;
+    e->step_tokens = prefill + dseqs;
     e->st.steps++;
     e->st.busy_ns += dur;
     e->st.prefill_tokens += prefill;
@@ -1165,6 +1167,24 @@ uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
         t = xfer_next(e);
     uint64_t x = next_expiry(e);
     return x < t ? x : t;
+}
+
+uint64_t sy_sim_engine_step_tokens(const struct sy_sim_engine *e)
+{
+    return e->in_step ? e->step_tokens : 0;
+}
+
+uint64_t sy_sim_engine_step_end(const struct sy_sim_engine *e)
+{
+    return e->in_step ? e->step_end : UINT64_MAX;
+}
+
+void sy_sim_engine_set_step_end(struct sy_sim_engine *e, uint64_t end_ns)
+{
+    if (e->in_step && end_ns >= e->step_end) {
+        e->st.busy_ns += end_ns - e->step_end; /* the rank is held in the step meanwhile */
+        e->step_end = end_ns;
+    }
 }
 
 bool sy_sim_engine_busy(const struct sy_sim_engine *e)

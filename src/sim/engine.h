@@ -48,12 +48,26 @@ struct sy_sim_profile {
     double kv_xfer_gbps;         /* pull bandwidth per rank, GB/s (10^9 bytes) */
     double kv_xfer_base_us;      /* fixed cost of one pull */
     double kv_lease_s;           /* a prefill's held blocks are freed when not pulled by then */
+    /* Wide expert parallelism (MoE with data-parallel attention, src/sim/lockstep.h): the
+     * fields above are one rank's own attention/dense work; these are the group's coupled terms.
+     * All 0 for a dense model. */
+    uint32_t ep_size;        /* expert-parallel ranks the figures assume (= DP size) */
+    double moe_us_per_token; /* routed-expert GEMMs per token of the whole group; the experts
+                                are spread over the ranks, so a step pays this x tokens / ranks */
+    double a2a_base_us;      /* expert dispatch + combine, fixed part of one step */
+    double a2a_us_per_token; /* dispatch + combine per token of the busiest rank */
 };
 
 /* The built-in profiles (profiles.c). NULL-terminated. */
 extern const struct sy_sim_profile *const sy_sim_profiles[];
 /* Looks a profile up by name; NULL when unknown. */
 const struct sy_sim_profile *sy_sim_profile_find(const char *name);
+struct sy_sim_engine;
+/* Lockstep hooks (src/sim/lockstep.c): tokens scheduled in the step in flight (prefill tokens +
+ * decoding sequences; 0 when idle), its end, and moving that end (a rank waits for its group). */
+uint64_t sy_sim_engine_step_tokens(const struct sy_sim_engine *e);
+uint64_t sy_sim_engine_step_end(const struct sy_sim_engine *e);
+void sy_sim_engine_set_step_end(struct sy_sim_engine *e, uint64_t end_ns);
 /* Simulated duration of one step, in nanoseconds, for the given batch composition. */
 uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
                         uint64_t decode_seqs, uint64_t decode_ctx_tokens);

@@ -92,9 +92,98 @@ static const struct sy_sim_profile qwen3_8b_h100 = {
     .kv_lease_s = 480,      /* VLLM_NIXL_ABORT_REQUEST_TIMEOUT default */
 };
 
+/* DeepSeek-R1 (same architecture as DeepSeek-V3) with wide expert parallelism on H200-141GB:
+ * one engine = one data-parallel rank (one GPU, TP=1) of a DP=EP=16 group (llm-d's wide-EP guide:
+ * 2 pods x 8 GPUs for prefill and for decode; vllm-kv-events-and-simulator.md SE). The per-rank
+ * terms are this GPU's own attention and dense work; moe_* and a2a_* are the group's coupled
+ * terms (src/sim/lockstep.h). Sources:
+ *   [DS]   DeepSeek-V3 technical report (arXiv 2412.19437) and deepseek-ai/DeepSeek-R1
+ *          config.json: 61 layers (3 dense + 58 MoE), hidden 7168, 256 routed experts + 1 shared,
+ *          8 routed per token, moe_intermediate_size 2048, MLA kv_lora_rank 512 +
+ *          qk_rope_head_dim 64, 671B parameters (37B active), FP8 weights, 163,840 positions.
+ *   [H200] NVIDIA H200 datasheet: 141 GB HBM3e at 4.8 TB/s, FP8 dense 1,979 TFLOPS.
+ *   [DEEP] DeepEP README (H800, ConnectX-7 400 Gb/s InfiniBand): low-latency kernels at 128
+ *          tokens per rank, hidden 7168, top-8, FP8 dispatch / BF16 combine, EP16: dispatch
+ *          118 us, combine 195 us per MoE layer; normal (high-throughput) kernels internode EP16:
+ *          ~43 GB/s RDMA bottleneck bandwidth.
+ *   [MLA]  vLLM MLA backends use KV block size 64 (vllm-kv-events-and-simulator.md, block size).
+ *   [5]    as above (engine-calibration.md): InfiniBand NDR ~46-48 GB/s per NIC, 600 us pull cost.
+ * Assumed, not measured (change them when a measurement is published): 80% of HBM bandwidth and
+ * 50% of FP8 peak achieved; half of the all-to-all time hidden behind compute by dual-batch
+ * overlap (decode: --enable-dbo; prefill: two micro-batches); 8 GB per GPU for activations,
+ * CUDA graphs and DeepEP buffers.
+ * Derived figures (per rank):
+ *   weights: routed experts 58 x 256 x 3 x 7168 x 2048 = 653.9B params / 16 ranks = 40.9 GB FP8,
+ *            plus the replicated rest 671 - 653.9 = 17.1 GB -> 58.0 GB per GPU
+ *   KV:      (512 + 64) x 61 layers x 2 bytes (BF16) = 70,272 bytes per token
+ *   blocks:  141 x 0.9 - 58.0 - 8 = 60.9 GB / 70,272 = 866,600 tokens / 64 = 13,540 blocks
+ *   base:    58.0 GB streamed per step / (4.8 TB/s x 0.8) = 15.1 ms (at a batch that touches
+ *            every local expert, as a decode batch of a 16-rank group does)
+ *   dense:   2 x 17.1B = 34.2 GFLOP per token / (1,979 TFLOPS x 0.5) = 34.6 us
+ *   experts: 8 x 3 x 7168 x 2048 x 2 x 58 = 40.9 GFLOP per token / (1,979 x 0.5) = 41.3 us,
+ *            spread over the group's ranks
+ *   KV read: 70,272 B / (4.8 TB/s x 0.8) = 0.0183 us per context token
+ *   decode all-to-all: (118 + 195) us x 58 layers = 18.15 ms at 128 tokens = 141.8 us per token
+ *            of the busiest rank, half hidden -> 70.9 us
+ *   prefill all-to-all: per token and MoE layer ~4 destination nodes x (7.2 KB FP8 dispatch +
+ *            14.3 KB BF16 combine) = 86 KB / 43 GB/s = 2.0 us x 58 = 116 us, half hidden -> 58 us
+ * Calibration (tests/unit/sim/test_lockstep.c): a decode group at 128 sequences per rank and the
+ * 1k/1k mean context (1,536 tokens) steps in 37.5 ms -> 3,413 output tokens/s per GPU, 10% above
+ * the guide's ~3.1k (measured on B200 per llm-d-2026-updates.md, so the comparison is loose). */
+static const struct sy_sim_profile deepseek_r1_wideep_decode_h200 = {
+    .name = "deepseek-r1-wideep-decode-h200",
+    .model = "deepseek-ai/DeepSeek-R1",
+    .num_gpu_blocks = 13540,        /* derived above */
+    .block_size = 64,               /* [MLA] */
+    .max_num_seqs = 128,            /* the batch the DeepEP low-latency figures were taken at */
+    .max_num_batched_tokens = 8192, /* vLLM default on large GPUs [2] */
+    .max_model_len = 163840,        /* [DS] */
+    .step_base_us = 15100.0,
+    .prefill_us_per_token = 34.6, /* a local prefill (P/D fallback): dense work per token */
+    .decode_us_per_seq = 34.6,
+    .decode_us_per_ctx_token = 0.0183,
+    .tp_size = 1,
+    .kv_bytes_per_token = 70272,
+    .kv_xfer_gbps = 47.0,   /* [5] InfiniBand NDR per NIC */
+    .kv_xfer_base_us = 600, /* [5] */
+    .kv_lease_s = 480,      /* VLLM_NIXL_ABORT_REQUEST_TIMEOUT default */
+    .ep_size = 16,
+    .moe_us_per_token = 41.3,
+    .a2a_base_us = 0,
+    .a2a_us_per_token = 70.9,
+};
+
+/* The prefill side of the same deployment (DeepEP high-throughput kernels). Balanced and
+ * saturated it computes 34.6 + 41.3 + 58 = 133.9 us per token per GPU = 7.5k input tokens/s per
+ * GPU (DeepSeek reports 73.7k/s per 8 x H800 node with cache hits, 9.2k per GPU). */
+static const struct sy_sim_profile deepseek_r1_wideep_prefill_h200 = {
+    .name = "deepseek-r1-wideep-prefill-h200",
+    .model = "deepseek-ai/DeepSeek-R1",
+    .num_gpu_blocks = 13540,
+    .block_size = 64,
+    .max_num_seqs = 256,
+    .max_num_batched_tokens = 8192,
+    .max_model_len = 163840,
+    .step_base_us = 15100.0,
+    .prefill_us_per_token = 34.6,
+    .decode_us_per_seq = 34.6,
+    .decode_us_per_ctx_token = 0.0183,
+    .tp_size = 1,
+    .kv_bytes_per_token = 70272,
+    .kv_xfer_gbps = 47.0,
+    .kv_xfer_base_us = 600,
+    .kv_lease_s = 480,
+    .ep_size = 16,
+    .moe_us_per_token = 41.3,
+    .a2a_base_us = 0,
+    .a2a_us_per_token = 58.0,
+};
+
 const struct sy_sim_profile *const sy_sim_profiles[] = {
     &qwen3_32b_tp2_h100,
     &qwen3_8b_h100,
+    &deepseek_r1_wideep_decode_h200,
+    &deepseek_r1_wideep_prefill_h200,
     NULL,
 };
 

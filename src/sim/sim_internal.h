@@ -34,6 +34,7 @@ struct replica {
     enum sy_sim_role role;       /* P/D role */
     char engine_id[40];          /* NixlConnector remote_engine_id (a UUID) */
     uint32_t nparked;            /* its decodes parked in sim_pd.c */
+    struct sim_dp *dp;           /* its data-parallel group (sim_dp.c), or NULL */
 };
 
 struct sy_sim_server {
@@ -57,6 +58,9 @@ struct sy_sim_server {
     bool pd_busy;                           /* inside sy_sim__pd_process */
     struct sy_upstream_pool *up;            /* side-channel client (created on first use) */
     struct sim_remote *remotes;             /* side-channel exchanges in flight */
+    /* data parallel (sim_dp.c) */
+    struct sim_dp *dps; /* groups of dp_size consecutive replicas, or NULL */
+    uint32_t ndps;      /* their count */
 };
 
 /* What a request asks of P/D (parsed by sy_sim__pd_parse). */
@@ -141,6 +145,15 @@ void sy_sim__pd_on_finish(struct sim_call *c, const struct sy_sim_req *q);
 /* Outside engine callbacks: submits parked decodes whose prefill is ready or whose deadline has
  * passed. */
 void sy_sim__pd_process(struct sy_sim_server *s);
+
+/* Data parallel (sim_dp.c): groups of opts.dp_size consecutive replicas stepping in lockstep,
+ * each with a supervisor HTTP server. start: after the replicas; 0 or -1 with err. kick: advance
+ * r's group to now and arm its timer. close: closes the supervisors and timers, returns how many
+ * handles will call cb with the server. free: after every handle closed. */
+int sy_sim__dp_start(struct sy_sim_server *s, char *err, size_t errcap);
+void sy_sim__dp_kick(struct sim_dp *g);
+uint32_t sy_sim__dp_close(struct sy_sim_server *s, uv_close_cb cb);
+void sy_sim__dp_free(struct sy_sim_server *s);
 /* The client of a call went away: unlinks a parked call, hands back a pull in progress (the
  * caller frees c). */
 void sy_sim__pd_client_gone(struct sim_call *c);

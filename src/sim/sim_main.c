@@ -49,6 +49,8 @@ enum key {
     K_KV_LATENCY,
     K_KV_LEASE,
     K_LOG_LEVEL,
+    K_DP_SIZE,
+    K_DP_SUPERVISOR,
     K_N_
 };
 
@@ -104,6 +106,12 @@ static const struct {
                     "simulated seconds a prefill holds KV for its decode (default 480, "
                     "VLLM_NIXL_ABORT_REQUEST_TIMEOUT)"},
     [K_LOG_LEVEL] = {"log-level", "LEVEL", "debug|info|warn|error (default info)"},
+    [K_DP_SIZE] = {"data-parallel-size", "N",
+                   "wide-EP pods: every N consecutive replicas are the data-parallel ranks of one "
+                   "pod, stepping in lockstep, with a supervisor port (docs/wide-ep.md)"},
+    [K_DP_SUPERVISOR] = {"data-parallel-supervisor-port", "P",
+                         "pod g's supervisor (/readyz) on P+g (default: the port after the "
+                         "last replica)"},
 };
 
 struct setting {
@@ -414,6 +422,19 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         for (uint32_t i = 0; i < n; i++)
             o->ports[i] = base == 0 ? 0 : (uint16_t)(base + i);
     }
+    if (st[K_DP_SIZE].val && u32_setting(&st[K_DP_SIZE], 1, 64, &o->dp_size) != 0)
+        return -1;
+    if (o->dp_size > 1 && o->replicas % o->dp_size != 0)
+        return bad(&st[K_DP_SIZE], "must divide the replica count");
+    if (st[K_DP_SUPERVISOR].val) {
+        uint32_t sp;
+        if (u32_setting(&st[K_DP_SUPERVISOR], 0, 65535, &sp) != 0)
+            return -1;
+        o->dp_supervisor_port = (uint16_t)sp;
+    } else if (o->dp_size > 1 && o->ports[o->replicas - 1] != 0 &&
+               o->ports[o->replicas - 1] < 65535) {
+        o->dp_supervisor_port = (uint16_t)(o->ports[o->replicas - 1] + 1);
+    }
     for (uint32_t i = 0; i < o->replicas; i++)
         o->roles[i] = (uint8_t)(!mixed     ? role
                                 : i < npre ? SY_SIM_ROLE_PREFILL
@@ -526,6 +547,10 @@ int sy_sim_main(int argc, char **argv)
         goto out;
     }
     const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, 0));
+    for (uint32_t g = 0; opts.dp_size > 1 && g < opts.replicas / opts.dp_size; g++)
+        sy_info("sim: data-parallel pod %u: ranks on replicas %u..%u, supervisor on http://%s:%u",
+                g, g * opts.dp_size, (g + 1) * opts.dp_size - 1, opts.host,
+                sy_sim_server_supervisor_port(rc.srv, g));
     for (uint32_t i = 0; i < opts.replicas; i++)
         sy_info("sim: replica %u serving %s on http://%s:%u (role %s, profile %s, %u KV blocks "
                 "of %u, max-num-seqs %u, budget %u, time-scale %g)",

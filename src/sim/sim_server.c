@@ -67,6 +67,10 @@ static void on_timer(uv_timer_t *t);
 
 static void kick(struct replica *r)
 {
+    if (r->dp) { /* a data-parallel rank: its group steps together (sim_dp.c) */
+        sy_sim__dp_kick(r->dp);
+        return;
+    }
     struct sy_sim_server *s = r->srv;
     uint64_t now = sim_now(s);
     sy_sim_engine_advance(r->eng, now);
@@ -873,6 +877,7 @@ static int offset_endpoint(const char *ep, uint32_t offset, char *out, size_t ca
 static void closed_one(struct sy_sim_server *s)
 {
     if (--s->closing == 0) {
+        sy_sim__dp_free(s);
         for (uint32_t i = 0; i < s->nreps; i++)
             sy_sim_engine_free(s->reps[i].eng);
         if (s->zctx)
@@ -911,7 +916,9 @@ void sy_sim_server_close(struct sy_sim_server *s)
     }
     bool park = sy_sim__pd_close(s, on_park_timer_closed);
     timers += park;
+    timers += sy_sim__dp_close(s, on_park_timer_closed);
     if (timers == 0) {
+        sy_sim__dp_free(s);
         for (uint32_t i = 0; i < s->nreps; i++)
             sy_sim_engine_free(s->reps[i].eng);
         if (s->zctx)
@@ -997,13 +1004,15 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
                                            .replay = o->kv_replay ? rep : NULL,
                                            .topic = topic,
                                            .map_format = o->kv_map_format,
-                                           .dp_rank = (int)i};
+                                           .dp_rank = (int)(o->dp_size > 1 ? i % o->dp_size : i)};
             r->kv = sy_sim_kvpub_new(loop, s->zctx, &ko, err, errcap);
             if (!r->kv)
                 goto fail;
         }
     }
     sy_sim__pd_start(s);
+    if (sy_sim__dp_start(s, err, errcap) != 0)
+        goto fail;
     return s;
 fail:
     sy_sim_server_close(s);

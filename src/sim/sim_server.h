@@ -70,6 +70,12 @@ struct sy_sim_opts {
                                              NULL = the built-in tokenizer */
     uint8_t roles[SY_SIM_MAX_REPLICAS];   /* enum sy_sim_role per replica (0 = both) */
     enum sy_sim_connector connector;      /* P/D protocol (default nixlv2) */
+    uint32_t dp_size;            /* data-parallel ranks per group (vLLM --data-parallel-size-local;
+                                    0/1 = none): replicas [g*dp_size, (g+1)*dp_size) step in
+                                    lockstep (src/sim/lockstep.h) and publish KV events with
+                                    data_parallel_rank = index within the group */
+    uint16_t dp_supervisor_port; /* group g's supervisor (/health, /ready, /readyz) on this + g;
+                                    0 = ephemeral */
 };
 
 struct sy_sim_server;
@@ -77,6 +83,8 @@ struct sy_sim_server;
 /* Starts every replica. Returns NULL with a message in err on failure (nothing left running). */
 struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_opts *opts,
                                           char *err, size_t errcap);
+/* The port of data-parallel group g's supervisor (0 when none). */
+uint16_t sy_sim_server_supervisor_port(const struct sy_sim_server *s, uint32_t g);
 /* The port replica i listens on. */
 uint16_t sy_sim_server_port(const struct sy_sim_server *s, uint32_t i);
 /* The engine of replica i (borrowed; for benchmarks and tests). */

@@ -179,10 +179,15 @@ static void test_plugin_errors(void **state)
 {
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: foo-scorer\n",
                "epp.yaml:5: plugins[1].type: unknown plugin type 'foo-scorer'");
-    expect_err(HDR "plugins:\n- type: queue-scorer\n- type: data-parallel-profile-handler\n",
-               "epp.yaml:5: plugins[1].type: plugin type 'data-parallel-profile-handler' is not "
-               "supported by Switchyard: data-parallel (wide-EP) routing to DP ranks is built by "
-               "the wide-EP work");
+    expect_err(HDR "plugins:\n- type: queue-scorer\n- type: data-parallel-profile-handler\n"
+                   "  parameters: {primaryPort: 0}\n",
+               "epp.yaml:6: plugins[1].parameters.primaryPort: 0 is out of range [1, 65535] "
+               "(plugin 'data-parallel-profile-handler')");
+    expect_err(HDR "plugins:\n- type: data-parallel-profile-handler\n- type: queue-scorer\n"
+                   "schedulingProfiles:\n- name: a\n  plugins: [{pluginRef: queue-scorer}]\n"
+                   "- name: b\n  plugins: [{pluginRef: queue-scorer}]\n",
+               "epp.yaml:4: data-parallel-profile-handler: data-parallel-profile-handler runs "
+               "exactly one scheduling profile; the config has 2");
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: disagg-profile-handler\n",
                "epp.yaml:5: plugins[1].parameters: no scheduling profile named 'decode' (the "
                "decode profile) (plugin 'disagg-profile-handler')");

@@ -21,9 +21,8 @@ struct expect {
 
 static const struct expect expects[] = {
     {"inference-scheduler-v0.8_dp-epp-config.yaml",
-     "9: plugins[3].type: plugin type 'data-parallel-profile-handler' is not supported by "
-     "Switchyard: data-parallel (wide-EP) routing to DP ranks is built by the wide-EP work",
-     {NULL}},
+     NULL,
+     {"data-parallel-profile-handler", "decode-filter", "prefix-cache-scorer", "max-score-picker"}},
     {"inference-scheduler-v0.8_epp-config.yaml",
      NULL,
      {"precise-prefix-cache-scorer", "decode-filter", "max-score-picker"}},
@@ -108,6 +107,44 @@ static void check_pd_runs(struct sy_scheduler *s)
     sy_pool_unref(pool);
 }
 
+/* The dp fixture runs (data-parallel-profile-handler): endpoints are the ranks of one pod (one
+ * host, consecutive ports); the pick is a rank's own host:port (no rewrite to primaryPort), and the
+ * same prompt again goes to the same rank (prefix-cache-scorer, weight 2; the first pick is a tie).
+ */
+static void check_dp_runs(struct sy_scheduler *s)
+{
+    assert_string_equal(s->handler->ops->type, "data-parallel-profile-handler");
+    struct sy_endpoint *eps[] = {
+        fx_ep("10.0.0.1:8000", "", 0, 0, 0),
+        fx_ep("10.0.0.1:8001", "", 0, 0, 0),
+        fx_ep("10.0.0.1:8002", "", 0, 0, 0),
+    };
+    struct sy_pool *pool = fx_pool(eps, 3);
+    static char body[1100];
+    int n = snprintf(body, sizeof body, "{\"prompt\":\"");
+    for (int i = 0; i < 1000; i++)
+        body[n + i] = (char)('a' + (i * 11) % 26);
+    memcpy(body + n + 1000, "\"}", 3);
+    struct sy_request r;
+    fx_req(&r, "m", 500);
+    r.body = body;
+    r.body_len = strlen(body);
+    r.prompt = (struct sy_str){body + n - 1, 1002};
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+    char first[64];
+    snprintf(first, sizeof first, "%s", res.ep->address);
+    assert_true(!strncmp(first, "10.0.0.1:800", 12) && strlen(first) == 13); /* a rank's port */
+    assert_null(res.prefill_ep);
+    sy_sched_done(s, &res, true);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+        assert_string_equal(res.ep->address, first);
+        sy_sched_done(s, &res, true);
+    }
+    sy_pool_unref(pool);
+}
+
 static void test_every_fixture(void **state)
 {
     DIR *d = opendir(FIXDIR);
@@ -140,6 +177,8 @@ static void test_every_fixture(void **state)
                 check_session_affinity(s);
             if (strstr(de->d_name, "pd-epp"))
                 check_pd_runs(s);
+            if (strstr(de->d_name, "dp-epp"))
+                check_dp_runs(s);
             for (size_t k = 0; k < 4 && e->needs[k]; k++)
                 if (!sy_sched_has_plugin(s, e->needs[k]))
                     fail_msg("%s: built without %s", de->d_name, e->needs[k]);
