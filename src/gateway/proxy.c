@@ -250,8 +250,9 @@ static void attempt_end(struct proxy *p, bool ok)
     if (p->have_res) {
         if (ok && p->t_first > p->t_pick && p->t_pick) { /* the latency model's sample */
             uint64_t now = sy_now_ns();
+            /* TPOT only when streamed: a buffered body's first byte is its last */
             double tpot =
-                p->completion_tokens > 1 && now > p->t_first
+                p->req.stream && p->completion_tokens > 1 && now > p->t_first
                     ? (double)(now - p->t_first) / 1e9 / (double)(p->completion_tokens - 1)
                     : -1;
             sy_sched_observe(&p->res, (double)(p->t_first - p->t_pick) / 1e9, tpot);

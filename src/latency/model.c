@@ -114,7 +114,7 @@ void sy_latency_config_default(struct sy_latency_config *c)
 {
     *c = (struct sy_latency_config){.quantile = 0.9,
                                     .min_samples = 100,
-                                    .bucket_cap = 64,
+                                    .bucket_cap = 500,
                                     .retrain_ms = 1000,
                                     .max_train = 8192,
                                     .log_target = true,

@@ -12,8 +12,9 @@
  *
  * The model is process-wide and reference-counted, so a config reload keeps what it learned; its
  * background thread starts with the first instance. Unlike llm-d with streamingMode false, the
- * gateway always measures the real TTFT (first response byte) and TPOT ((end - first byte) /
- * (completion tokens - 1)); streamingMode is accepted for compatibility and does not change that.
+ * gateway always measures TTFT at the first response byte (for a non-streamed response that is the
+ * end, as llm-d's streamingMode false records e2e) and TPOT ((end - first byte) / (completion
+ * tokens - 1)) only for streamed responses; streamingMode is accepted and changes nothing.
  * TPOT is neutralised (0, never violated) for prefill pods, as llm-d does.
  *
  * Parameters: sloBufferFactor (1.0), contextTTL (5m; Switchyard keeps the routing-time features
@@ -33,6 +34,7 @@
 #include "core/time.h"
 #include "pool/pool.h"
 #include "sched/latency_info.h"
+#include "sched/latency_metrics.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -186,13 +188,16 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
     double slo_ttft = req ? req->slo_ttft_ms / 1e3 : 0, slo_tpot = req ? req->slo_tpot_ms / 1e3 : 0;
     info->has_ttft_slo = slo_ttft > 0;
     info->has_tpot_slo = slo_tpot > 0;
+    uint64_t t0 = info->ready ? sy_now_ns() : 0;
     for (size_t i = 0; i < n; i++) {
         if (c[i].pool_index >= info->n)
             continue;
         struct sy_latency_pred *p = &info->pred[c[i].pool_index];
         features_of(st, cy, &c[i], &p->f);
         p->kv_util = p->f.kv_util;
-        p->idle = p->f.running == 0 && p->f.waiting == 0 && c[i].st.inflight_requests <= 0;
+        /* idle: nothing of ours in flight and no queue; the scraped running count lags the
+         * gateway's own by a scrape interval, so it is not consulted */
+        p->idle = c[i].st.inflight_requests <= 0 && p->f.waiting == 0;
         if (!info->ready)
             continue;
         double tt, tp;
@@ -212,6 +217,8 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
         if (p->f.role == SY_LATENCY_ROLE_PREFILL && info->has_tpot_slo)
             p->headroom_tpot_s = slo_tpot * st->buffer;
     }
+    if (info->ready)
+        sy_latency_metrics_prediction(req ? req->model : "", (double)(sy_now_ns() - t0) / 1e9);
     cy->latency = info;
 }
 
@@ -223,7 +230,13 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
     if (!info)
         return;
     if (ok && chosen && chosen->pool_index < info->n && cy->observed_ttft_s > 0) {
-        struct sy_latency_features f = info->pred[chosen->pool_index].f;
+        const struct sy_latency_pred *p = &info->pred[chosen->pool_index];
+        const struct sy_request *req = cy->req;
+        sy_latency_metrics_request(req ? req->model : "", p->valid ? p->ttft_s : -1,
+                                   p->valid ? p->tpot_s : -1, cy->observed_ttft_s,
+                                   cy->observed_tpot_s, req ? req->slo_ttft_ms : 0,
+                                   req ? req->slo_tpot_ms : 0);
+        struct sy_latency_features f = p->f;
         sy_latency_observe(st->m, chosen->ep->address, &f, cy->observed_ttft_s,
                            cy->observed_tpot_s);
     }
