@@ -89,11 +89,6 @@ static const char *const unsupported[] = {
     "data-parallel-profile-handler",
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
-    /* latency prediction and SLOs */
-    "predicted-latency-producer",
-    "latency-scorer",
-    "slo-headroom-tier-filter",
-    "latency-slo-admitter",
     /* other filters and scorers */
     "utilization-detector",
     "concurrency-detector",
