@@ -816,7 +816,9 @@ static void flow_admit(struct proxy *p)
     struct sy_flow_item *it = &p->flow;
     sy_flow_classify(p->w->gw->flow, it, h->header_names, h->header_values, h->nheaders);
     p->req.priority = it->priority; /* for latency-slo-admitter */
-    it->bytes = h->body_len;        /* the queued body is what a backlog holds */
+    if (p->req.slo_ttft_ms > 0)     /* the validated objective (latency/slo.h) sets the deadline */
+        it->slo_ns = (uint64_t)(p->req.slo_ttft_ms * 1e6);
+    it->bytes = h->body_len; /* the queued body is what a backlog holds */
     it->tokens = (int64_t)(h->body_len / 4) + (p->req.max_tokens > 0 ? p->req.max_tokens : 0);
     it->port = p->w->flow_port;
     it->cb = flow_verdict;

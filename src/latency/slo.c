@@ -67,13 +67,14 @@ static int one(const struct sy_request *req, const char *name, double *out, char
 int sy_slo_parse(struct sy_request *req, char *err, size_t errcap)
 {
     double ttft = 0, tpot = 0;
-    int rc = one(req, "x-llm-d-slo-ttft-ms", &ttft, err, errcap);
+    /* the router's canonical x-llm-d-* spelling is read last and wins, as in flow control */
+    int rc = one(req, "x-slo-ttft-ms", &ttft, err, errcap);
     if (!rc)
-        rc = one(req, "x-slo-ttft-ms", &ttft, err, errcap);
-    if (!rc)
-        rc = one(req, "x-llm-d-slo-tpot-ms", &tpot, err, errcap);
+        rc = one(req, "x-llm-d-slo-ttft-ms", &ttft, err, errcap);
     if (!rc)
         rc = one(req, "x-slo-tpot-ms", &tpot, err, errcap);
+    if (!rc)
+        rc = one(req, "x-llm-d-slo-tpot-ms", &tpot, err, errcap);
     if (rc)
         return rc;
     req->slo_ttft_ms = ttft;

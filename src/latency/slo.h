@@ -13,7 +13,7 @@
 /* Reads the SLO headers of req into req->slo_ttft_ms / req->slo_tpot_ms (0 = none). A header
  * that is not a finite non-negative decimal number is an error: returns SY_EINVAL with a message
  * in err (the gateway answers 400). Values above SY_SLO_MAX_MS are clamped and counted. When both
- * twins are present, x-slo-* wins. */
+ * twins are present, x-llm-d-slo-* wins (as in flow control's classification). */
 int sy_slo_parse(struct sy_request *req, char *err, size_t errcap);
 
 /* Objectives clamped since start (process-wide). */
