@@ -176,5 +176,36 @@ def test_model_learns_and_routes_to_fast_replica():
     check(nfast >= 28, "fast replica serves most requests once trained: %d/40" % nfast)
 
 
+@test
+def test_sim_profile_groups():
+    """`switchyard sim --profile A:N,B`: replica groups with their own engine profiles in one
+    process (port order); the same prompt takes about twice as long on the 32B group."""
+    import subprocess
+    import time
+    base = consecutive_ports(3)
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "3", "--model", "m1",
+                       "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "2"])
+    for i in range(3):
+        wait_port(base + i, proc=p)
+    prompt = " ".join("g%d" % i for i in range(3000))
+    took = []
+    for i in range(3):
+        t0 = time.time()
+        st, _, body = post_json(base + i, "/v1/completions",
+                                {"model": "m1", "prompt": prompt, "max_tokens": 2})
+        check(st == 200, "status %d" % st)
+        took.append(time.time() - t0)
+    check(took[1] > 1.5 * took[0] and took[2] > 1.5 * took[0],
+          "the 32B group is slower than the 8B replica: %r" % took)
+    stop_process(p)
+    for spec, why in (("qwen3-8b-h100:5,qwen3-32b-tp2-h100", "group size"),
+                      ("qwen3-8b-h100,qwen3-32b-tp2-h100:1", "only the last group"),
+                      ("nope:1,qwen3-8b-h100", "unknown profile"),
+                      ("qwen3-8b-h100:1", "cover 1 of 2")):
+        r = subprocess.run([BIN, "sim", "--port", "0", "--replicas", "2", "--profile", spec],
+                           capture_output=True, timeout=10)
+        check(r.returncode != 0 and why in r.stderr.decode(), (spec, r.stderr))
+
+
 if __name__ == "__main__":
     run()
