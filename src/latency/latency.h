@@ -44,6 +44,7 @@ struct sy_latency_config {
     uint32_t max_train;   /* samples used per fit (subsampled beyond) */
     bool log_target;      /* fit log(latency) instead of latency (quantiles commute with log) */
     bool per_endpoint;    /* learn a per-endpoint calibration factor on top of the shared fit */
+    bool per_regime;      /* ... per endpoint and load regime (idle / busy / queued) */
 };
 
 /* Fills c with the defaults above. */

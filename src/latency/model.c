@@ -55,7 +55,7 @@
 #define NSTRATA    (NQ * NKV * NPX)
 #define HOLDOUT    512 /* holdout ring per target */
 #define HOLD_EVERY 8   /* every 8th observation goes to the holdout */
-#define EP_SLOTS   64  /* endpoints with their own calibration */
+#define EP_SLOTS   256 /* endpoints (x load regimes) with their own calibration */
 #define EP_MIN     16  /* samples an endpoint needs for its own calibration */
 #define CAL_MIN    0.2 /* calibration factor bounds */
 #define CAL_MAX    5.0
@@ -195,16 +195,23 @@ static void ring_push(struct ring *r, uint32_t cap, const struct sample *s)
         r->n++;
 }
 
-static uint64_t ep_hash(const char *endpoint)
+/* The calibration key of a sample: its endpoint, and with per_regime also its load regime (idle,
+ * busy, queued), so an endpoint's factor is learned separately where one linear fit is worst. */
+static uint64_t ep_hash(const struct sy_latency_model *m, const char *endpoint,
+                        const struct sy_latency_features *f)
 {
     uint64_t h = endpoint ? XXH3_64bits(endpoint, strlen(endpoint)) : 0;
+    if (m->cfg.per_regime) {
+        uint64_t r = f->waiting > 0 ? 2 : f->running < 4 ? 0 : 1;
+        h ^= (r + 1) * 0x9E3779B97F4A7C15ull;
+    }
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
 void sy_latency_observe(struct sy_latency_model *m, const char *endpoint,
                         const struct sy_latency_features *f, double ttft_s, double tpot_s)
 {
-    struct sample s = {.f = *f, .ep = ep_hash(endpoint)};
+    struct sample s = {.f = *f, .ep = ep_hash(m, endpoint, f)};
     pthread_mutex_lock(&m->mu);
     bool hold = m->observed++ % HOLD_EVERY == HOLD_EVERY - 1;
     double ys[NT] = {ttft_s, tpot_s};
@@ -428,7 +435,7 @@ int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
                        const struct sy_latency_features *f, double *ttft_s, double *tpot_s)
 {
     double beta[NT][SY_LATENCY_NFEAT], cal[NT];
-    uint64_t ready = read_snap(m, ep_hash(endpoint), beta, cal);
+    uint64_t ready = read_snap(m, ep_hash(m, endpoint, f), beta, cal);
     if (!(ready & 1u))
         return SY_EBUSY;
     struct sy_latency_features g = *f;
