@@ -124,11 +124,12 @@ static void test_not_ready_then_ready(void **state)
     sy_latency_model_free(m);
 }
 
-static void coverage_case(bool logt)
+static void coverage_case(bool logt, bool regime)
 {
     struct sy_latency_config c;
     sy_latency_config_default(&c);
     c.log_target = logt;
+    c.per_regime = regime;
     struct sy_latency_model *m = sy_latency_model_new(&c);
     feed(m, 20000);
     assert_int_equal(sy_latency_retrain(m), 0);
@@ -172,13 +173,19 @@ static void coverage_case(bool logt)
 static void test_coverage_log(void **state)
 {
     (void)state;
-    coverage_case(true);
+    coverage_case(true, false);
 }
 
 static void test_coverage_linear(void **state)
 {
     (void)state;
-    coverage_case(false);
+    coverage_case(false, false);
+}
+
+static void test_coverage_per_regime(void **state)
+{
+    (void)state;
+    coverage_case(false, true); /* calibration keyed by endpoint and load regime */
 }
 
 static void test_nonfinite_fit_discarded(void **state)
@@ -278,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_not_ready_then_ready),
         cmocka_unit_test(test_coverage_log),
         cmocka_unit_test(test_coverage_linear),
+        cmocka_unit_test(test_coverage_per_regime),
         cmocka_unit_test(test_nonfinite_fit_discarded),
         cmocka_unit_test(test_background_trainer),
         cmocka_unit_test(test_reads_race_publication),
