@@ -46,6 +46,9 @@ struct sy_request {
     const struct sy_str *header_names;
     const struct sy_str *header_values;
     size_t nheaders;
+    double slo_ttft_ms; /* x-slo-ttft-ms (or x-llm-d-slo-ttft-ms), 0 = none (latency/slo.h) */
+    double slo_tpot_ms; /* x-slo-tpot-ms (or x-llm-d-slo-tpot-ms), 0 = none */
+    int32_t priority;   /* flow-control priority band (set by the gateway), 0 = default */
 };
 
 /* Looks up a request header by name, case-insensitively; false when absent. */

@@ -28,6 +28,7 @@
  */
 #include "disagg/disagg.h"
 #include "gateway/gateway.h"
+#include "sched/latency_metrics.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -506,6 +507,7 @@ static int run(const char *config_path, int workers_override, bool epp)
     sy_metrics_add_collector(gw->metrics, sy_approx_index_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_kvevents_metrics_collect, NULL);
     sy_metrics_add_collector(gw->metrics, sy_token_vllm_metrics_collect, NULL);
+    sy_latency_metrics_attach(gw->metrics); /* predicted-latency scheduling */
     uv_loop_t *loop = uv_default_loop();
     gw->loop = loop;
 

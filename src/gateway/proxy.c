@@ -54,6 +54,7 @@
 #include "disagg/disagg.h"
 #include "gateway/gateway.h"
 #include "gateway/pretokenize.h"
+#include "latency/slo.h"
 
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
 #define SY_PROXY_MAX_TRIES  16         /* hard cap on endpoints tried per request */
@@ -79,6 +80,7 @@ struct proxy {
     int status;                 /* status sent to the client */
     uint64_t t0;                /* request start (monotonic ns) */
     uint64_t t_first;           /* first response body byte (0 = none yet) */
+    uint64_t t_pick;            /* this attempt's endpoint pick (latency model's TTFT origin) */
     struct sy_buf scan;         /* usage scanning: SSE line tail or non-stream body */
     int64_t prompt_tokens;      /* from usage, -1 unknown */
     int64_t completion_tokens;  /* from usage, -1 unknown */
@@ -246,6 +248,15 @@ static void attempt_end(struct proxy *p, bool ok)
         p->inflight = false;
     }
     if (p->have_res) {
+        if (ok && p->t_first > p->t_pick && p->t_pick) { /* the latency model's sample */
+            uint64_t now = sy_now_ns();
+            /* TPOT only when streamed: a buffered body's first byte is its last */
+            double tpot =
+                p->req.stream && p->completion_tokens > 1 && now > p->t_first
+                    ? (double)(now - p->t_first) / 1e9 / (double)(p->completion_tokens - 1)
+                    : -1;
+            sy_sched_observe(&p->res, (double)(p->t_first - p->t_pick) / 1e9, tpot);
+        }
         sy_sched_done(p->gen->sched, &p->res, ok);
         p->have_res = false;
     }
@@ -697,6 +708,7 @@ static void attempt(struct proxy *p)
         return;
     }
     sy_flow_picked(p->w->gw->flow, &p->flow); /* the endpoint's in-flight counts it now */
+    p->t_pick = sy_now_ns();
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
     sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
@@ -803,6 +815,9 @@ static void flow_admit(struct proxy *p)
     struct sy_http_req *h = p->hreq;
     struct sy_flow_item *it = &p->flow;
     sy_flow_classify(p->w->gw->flow, it, h->header_names, h->header_values, h->nheaders);
+    p->req.priority = it->priority; /* for latency-slo-admitter */
+    if (p->req.slo_ttft_ms > 0)     /* the validated objective (latency/slo.h) sets the deadline */
+        it->slo_ns = (uint64_t)(p->req.slo_ttft_ms * 1e6);
     it->bytes = h->body_len; /* the queued body is what a backlog holds */
     it->tokens = (int64_t)(h->body_len / 4) + (p->req.max_tokens > 0 ? p->req.max_tokens : 0);
     it->port = p->w->flow_port;
@@ -869,6 +884,10 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     p->req.header_values = hreq->header_values;
     p->req.nheaders = hreq->nheaders;
     p->req.request_id = sy_str_c(p->reqid);
+    if (sy_slo_parse(&p->req, err, sizeof err) != 0) { /* x-slo-* headers (latency/slo.h) */
+        fail_early(p, 400, "invalid_request", err);
+        return;
+    }
     if (p->req.model[0] && !any_endpoint_serves(p->gen->pool, p->req.model)) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model `%s` does not exist.", p->req.model);

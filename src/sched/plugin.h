@@ -70,10 +70,15 @@ struct sy_sched_cycle {
     bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
     const struct sy_inflight_params *inflight; /* inflight-load-producer's parameters, set by its
                                                   produce hook; NULL = llm-d's defaults */
-    void *scratch[8]; /* free slots for plugins (freed by their done hook) */
+    void *scratch[8];                /* free slots for plugins (freed by their done hook) */
+    struct sy_latency_info *latency; /* predicted-latency-producer's per-endpoint predictions
+                                        (sched/latency_info.h), NULL if none ran */
+    double observed_ttft_s;          /* set by the gateway before `done` (sy_sched_observe): */
+    double observed_tpot_s;          /* measured TTFT/TPOT of the served request, <= 0 unknown */
 };
 
 struct sy_inflight_params;
+struct sy_latency_info;
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 

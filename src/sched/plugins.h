@@ -53,6 +53,14 @@ extern const struct sy_plugin_ops sy_plugin_precise_prefix_cache_scorer;
 extern const struct sy_plugin_ops sy_plugin_token_producer;
 extern const struct sy_plugin_ops sy_plugin_burst_prefix_cache_producer;
 extern const struct sy_plugin_ops sy_plugin_inflight_load_producer;
+/* Predicted-latency scheduling (docs/slo-scheduling.md). */
+extern const struct sy_plugin_ops sy_plugin_predicted_latency_producer;
+extern const struct sy_plugin_ops sy_plugin_latency_scorer;
+extern const struct sy_plugin_ops sy_plugin_slo_headroom_tier_filter;
+extern const struct sy_plugin_ops sy_plugin_latency_slo_admitter;
+struct sy_latency_model;
+/* The process-wide latency model of predicted-latency-producer, NULL when none is configured. */
+struct sy_latency_model *sy_sched_latency_model(void);
 /* Request parsers (parsers.c). */
 extern const struct sy_plugin_ops sy_plugin_openai_parser;
 extern const struct sy_plugin_ops sy_plugin_anthropic_parser;

@@ -15,12 +15,13 @@
  * defaults affinityThreshold 0.80, explorationProbability 0, maxTTFTPenaltyMs 18000,
  * ttftSource prefillThroughput, peakPrefillThroughput 15928 tok/s (Qwen3-32B, 2xH100 TP2).
  * v0.8's defaults were explorationProbability 0.01 and maxTTFTPenaltyMs 5000 against the latency
- * predictor; configs that want them set them explicitly. ttftSource latencyPredictor is refused
- * until Switchyard has a latency predictor. In-flight tokens are the gateway's own per-endpoint
- * accounting with inflight-load-producer's semantics (sched/inflight.h: the uncached prompt
- * tokens of requests whose first response byte has not arrived, plus their estimated output when
- * addEstimatedOutputTokens), llm-d's InFlightLoad.Tokens; as in llm-d, the request being
- * scheduled is not added.
+ * predictor; configs that want them set them explicitly. With ttftSource latencyPredictor, TTFT(ep)
+ * is predicted-latency-producer's p90 TTFT prediction (sched/latency_info.h); an endpoint without
+ * one (model not ready yet) falls back to the prefill-throughput estimate. In-flight tokens are the
+ * gateway's own per-endpoint accounting with inflight-load-producer's semantics (sched/inflight.h:
+ * the uncached prompt tokens of requests whose first response byte has not arrived, plus their
+ * estimated output when addEstimatedOutputTokens), llm-d's InFlightLoad.Tokens; as in llm-d, the
+ * request being scheduled is not added.
  *
  * The state is immutable after create; randomness comes from the cycle (sy_sched_rand).
  */
@@ -30,6 +31,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugin.h"
 
@@ -39,6 +41,7 @@ struct affinity {
     double max_ttft_ms;      /* maxTTFTPenaltyMs (0 = always stick) */
     double peak_tps;         /* peakPrefillThroughput, tokens/s */
     int64_t max_tok_penalty; /* maxTokensInFlightPenalty (0 = off) */
+    bool predictor;          /* ttftSource latencyPredictor */
 };
 
 static int affinity_create(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
@@ -80,16 +83,13 @@ static int affinity_create(const struct sy_yaml_node *params, const struct sy_pl
         (rc = sy_param_string(params, "latencyPredictionInfoProducerName", env, &ignored, err,
                               errcap)))
         return rc;
-    if (src && strcmp(src, "prefillThroughput") != 0) {
+    a.predictor = src && !strcmp(src, "latencyPredictor");
+    if (src && strcmp(src, "prefillThroughput") != 0 && !a.predictor) {
         const struct sy_yaml_node *at = sy_yaml_get(params, "ttftSource");
-        if (!strcmp(src, "latencyPredictor"))
-            return sy_param_errorf(env, at, "ttftSource", err, errcap,
-                                   "'latencyPredictor' is not supported by Switchyard yet (no "
-                                   "latency predictor); use 'prefillThroughput'");
         return sy_param_errorf(env, at, "ttftSource", err, errcap,
                                "must be 'prefillThroughput' or 'latencyPredictor', got '%s'", src);
     }
-    if (a.max_ttft_ms > 0 && a.peak_tps <= 0)
+    if (a.max_ttft_ms > 0 && a.peak_tps <= 0 && !a.predictor)
         return sy_param_errorf(env, sy_yaml_get(params, "peakPrefillThroughput"),
                                "peakPrefillThroughput", err, errcap,
                                "must be > 0 when ttftSource is prefillThroughput");
@@ -119,6 +119,17 @@ static int64_t inflight(const struct sy_sched_candidate *c)
     return c->st.inflight_tokens > 0 ? c->st.inflight_tokens : 0;
 }
 
+/* TTFT estimate of c in ms: the latency model's prediction (ttftSource latencyPredictor) or the
+ * in-flight tokens over the peak prefill throughput. */
+static double ttft_ms(const struct affinity *a, const struct sy_sched_cycle *cy,
+                      const struct sy_sched_candidate *c)
+{
+    const struct sy_latency_pred *p = a->predictor ? sy_latency_pred_of(cy, c) : NULL;
+    if (p)
+        return p->ttft_s * 1000.0;
+    return a->peak_tps > 0 ? (double)inflight(c) / a->peak_tps * 1000.0 : 0.0;
+}
+
 static size_t affinity_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                               size_t n)
 {
@@ -129,23 +140,23 @@ static size_t affinity_filter(void *state, struct sy_sched_cycle *cy, struct sy_
         return n;
     size_t nsticky = 0;
     int64_t best_s = INT64_MAX, best_ns = INT64_MAX; /* min in-flight tokens per group */
+    double tt_s = INFINITY, tt_ns = INFINITY;        /* min TTFT estimate (ms) per group */
     for (size_t i = 0; i < n; i++) {
         int64_t t = inflight(&c[i]);
+        double ms = a->max_ttft_ms > 0 ? ttft_ms(a, cy, &c[i]) : 0.0;
         if (prefix_score(cy, &c[i]) >= a->threshold) {
             nsticky++;
             best_s = t < best_s ? t : best_s;
+            tt_s = ms < tt_s ? ms : tt_s;
         } else {
             best_ns = t < best_ns ? t : best_ns;
+            tt_ns = ms < tt_ns ? ms : tt_ns;
         }
     }
     if (nsticky == 0)
         return n;
-    if (nsticky < n && a->max_ttft_ms > 0) {
-        double ttft_s = (double)best_s / a->peak_tps * 1000.0;
-        double ttft_ns = (double)best_ns / a->peak_tps * 1000.0;
-        if (ttft_s - ttft_ns > a->max_ttft_ms)
-            return n;
-    }
+    if (nsticky < n && a->max_ttft_ms > 0 && tt_s - tt_ns > a->max_ttft_ms)
+        return n;
     if (nsticky < n && a->max_tok_penalty > 0 && best_s - best_ns > a->max_tok_penalty)
         return n;
     size_t k = 0;

@@ -61,6 +61,10 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_models_data_source,
     &sy_plugin_models_data_extractor,
     &sy_plugin_inflight_load_producer,
+    &sy_plugin_predicted_latency_producer,
+    &sy_plugin_latency_scorer,
+    &sy_plugin_slo_headroom_tier_filter,
+    &sy_plugin_latency_slo_admitter,
     &sy_plugin_openai_parser,
     &sy_plugin_anthropic_parser,
     &sy_plugin_vllmhttp_parser,
@@ -86,11 +90,6 @@ static const char *const unsupported[] = {
     /* P/D, E/P/D and data parallel */
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
-    /* latency prediction and SLOs */
-    "predicted-latency-producer",
-    "latency-scorer",
-    "slo-headroom-tier-filter",
-    "latency-slo-admitter",
     /* other filters and scorers */
     "utilization-detector",
     "concurrency-detector",

@@ -594,6 +594,15 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
     return 0;
 }
 
+void sy_sched_observe(struct sy_sched_result *res, double ttft_s, double tpot_s)
+{
+    if (!res || !res->cycle)
+        return;
+    struct cycle *c = res->cycle;
+    c->cy.observed_ttft_s = ttft_s;
+    c->cy.observed_tpot_s = tpot_s;
+}
+
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
 {
     if (!s || !res || !res->cycle)

@@ -77,6 +77,9 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);
+/* Before sy_sched_done: the served request's measured TTFT and TPOT in seconds (<= 0 unknown),
+ * for plugins that learn from outcomes (predicted-latency-producer). */
+void sy_sched_observe(struct sy_sched_result *res, double ttft_s, double tpot_s);
 
 /* Request parsers (parsers.c; llm-d's requestHandler.parsers). */
 enum sy_parser {

@@ -19,6 +19,7 @@
 #include "tokenize/tokenizer.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "sim/profile_groups.h"
 #include "sim/sim_server.h"
 
 enum key {
@@ -64,7 +65,9 @@ static const struct {
     [K_REPLICAS] = {"replicas", "N", "number of replicas (default 1)"},
     [K_PORTS] = {"ports", "A,B,..", "explicit port per replica (overrides --port/--replicas)"},
     [K_MODEL] = {"model", "NAME", "served model name (default Qwen/Qwen3-32B)"},
-    [K_PROFILE] = {"profile", "NAME", "engine profile (default qwen3-32b-tp2-h100; see below)"},
+    [K_PROFILE] = {"profile", "NAME[:N],..",
+                   "engine profile (default qwen3-32b-tp2-h100; see below); NAME:N,NAME gives "
+                   "replica groups their own profiles, in port order"},
     [K_MAX_NUM_SEQS] = {"max-num-seqs", "N", "running requests per step (profile: 1024)"},
     [K_MAX_BATCHED] = {"max-num-batched-tokens", "N",
                        "token budget per step, chunked prefill (profile: 8192)"},
@@ -265,7 +268,9 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         sy_log_set_level(lvl);
     }
     const char *pname = st[K_PROFILE].val ? st[K_PROFILE].val : "qwen3-32b-tp2-h100";
-    const struct sy_sim_profile *prof = sy_sim_profile_find(pname);
+    bool grouped = sy_sim__profile_is_grouped(pname); /* --profile A:N,B (profile_groups.c) */
+    const struct sy_sim_profile *prof =
+        grouped ? sy_sim__profile_first(pname) : sy_sim_profile_find(pname);
     if (!prof) {
         struct setting tmp = {.val = (char *)pname};
         snprintf(tmp.where, sizeof tmp.where, "%s", st[K_PROFILE].where);
@@ -439,6 +444,22 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         o->roles[i] = (uint8_t)(!mixed     ? role
                                 : i < npre ? SY_SIM_ROLE_PREFILL
                                            : SY_SIM_ROLE_DECODE);
+    if (grouped) {
+        struct sy_sim_overrides ov = {.block_size = st[K_BLOCK_SIZE].val,
+                                      .kv_blocks = st[K_KV_BLOCKS].val,
+                                      .max_num_seqs = st[K_MAX_NUM_SEQS].val,
+                                      .max_batched = st[K_MAX_BATCHED].val,
+                                      .max_model_len = st[K_MAX_MODEL_LEN].val,
+                                      .kv_bandwidth = st[K_KV_BANDWIDTH].val,
+                                      .kv_latency = st[K_KV_LATENCY].val,
+                                      .kv_lease = st[K_KV_LEASE].val};
+        char gerr[256];
+        struct sy_sim_profile *gp;
+        if (sy_sim__profile_groups(pname, o->replicas, prof, &o->prof, &ov, &gp, gerr,
+                                   sizeof gerr) != 0)
+            return bad(&st[K_PROFILE], gerr);
+        o->replica_prof = gp; /* lives for the process */
+    }
     return 0;
 }
 
@@ -546,17 +567,18 @@ int sy_sim_main(int argc, char **argv)
         status = 1;
         goto out;
     }
-    const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, 0));
     for (uint32_t g = 0; opts.dp_size > 1 && g < opts.replicas / opts.dp_size; g++)
         sy_info("sim: data-parallel pod %u: ranks on replicas %u..%u, supervisor on http://%s:%u",
                 g, g * opts.dp_size, (g + 1) * opts.dp_size - 1, opts.host,
                 sy_sim_server_supervisor_port(rc.srv, g));
-    for (uint32_t i = 0; i < opts.replicas; i++)
+    for (uint32_t i = 0; i < opts.replicas; i++) {
+        const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, i));
         sy_info("sim: replica %u serving %s on http://%s:%u (role %s, profile %s, %u KV blocks "
                 "of %u, max-num-seqs %u, budget %u, time-scale %g)",
                 i, opts.model, opts.host, sy_sim_server_port(rc.srv, i),
                 sy_sim_role_name((enum sy_sim_role)opts.roles[i]), p->name, p->num_gpu_blocks,
                 p->block_size, p->max_num_seqs, p->max_num_batched_tokens, opts.time_scale);
+    }
     uv_signal_init(loop, &rc.sigint);
     uv_signal_init(loop, &rc.sigterm);
     rc.sigint.data = rc.sigterm.data = &rc;

@@ -970,7 +970,8 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
                                         .on_step_end = eng_on_step_end,
                                         .on_loaded = sy_sim__pd_on_loaded,
                                         .ud = r};
-        r->eng = sy_sim_engine_new(&o->prof, o->seed + i, &cbs);
+        r->eng =
+            sy_sim_engine_new(o->replica_prof ? &o->replica_prof[i] : &o->prof, o->seed + i, &cbs);
         if (!r->eng) {
             snprintf(err, errcap,
                      "sim: the engine settings are unusable (blocks, block size "

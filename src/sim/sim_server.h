@@ -53,17 +53,19 @@ enum sy_sim_connector {
 };
 
 struct sy_sim_opts {
-    const char *host;                    /* bind address (default 127.0.0.1) */
-    uint16_t ports[SY_SIM_MAX_REPLICAS]; /* one port per replica */
-    uint32_t replicas;                   /* replica count */
-    const char *model;                   /* served model name */
-    struct sy_sim_profile prof;          /* profile with flag overrides applied */
-    double time_scale;                   /* simulated seconds per wall second (> 0) */
-    uint64_t seed;                       /* determinism seed (replica i uses seed + i) */
-    double failure_rate;                 /* percent of completion requests failed, 0..100 */
-    unsigned failure_types;              /* SY_SIM_FAIL_* (0 = all) */
-    const char *kv_events;               /* "tcp://HOST:PORT" (replica i on PORT+i) or NULL */
-    bool kv_map_format;                  /* tagged-map event encoding instead of arrays */
+    const char *host;                          /* bind address (default 127.0.0.1) */
+    uint16_t ports[SY_SIM_MAX_REPLICAS];       /* one port per replica */
+    uint32_t replicas;                         /* replica count */
+    const char *model;                         /* served model name */
+    struct sy_sim_profile prof;                /* profile with flag overrides applied */
+    const struct sy_sim_profile *replica_prof; /* [replicas] per-group profiles (--profile A:N,B),
+                                                  NULL = prof for every replica */
+    double time_scale;                         /* simulated seconds per wall second (> 0) */
+    uint64_t seed;                             /* determinism seed (replica i uses seed + i) */
+    double failure_rate;                       /* percent of completion requests failed, 0..100 */
+    unsigned failure_types;                    /* SY_SIM_FAIL_* (0 = all) */
+    const char *kv_events;                     /* "tcp://HOST:PORT" (replica i on PORT+i) or NULL */
+    bool kv_map_format;                        /* tagged-map event encoding instead of arrays */
     bool kv_connect;       /* dial kv_events (central subscriber) instead of binding */
     const char *kv_replay; /* "tcp://HOST:PORT" replay ROUTER (PORT+i) or NULL */
     const struct sy_tokenizer *tokenizer; /* Hugging Face tokenizer (--tokenizer DIR), borrowed;

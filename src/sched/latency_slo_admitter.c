@@ -1,0 +1,53 @@
+/* latency_slo_admitter.c - llm-d's `latency-slo-admitter`: sheds a sheddable request (priority
+ * < 0) that no endpoint is predicted to serve within its objectives.
+ *
+ * For priority < 0 the request is admitted when any candidate has a valid prediction with both
+ * headrooms >= 0, or is idle, or has KV-cache utilisation below 2%; otherwise every candidate is
+ * filtered out, which the gateway answers with 429 rejected-saturated (llm-d's code path answers
+ * 500; a shed request is a load signal, so Switchyard uses the flow-control status). Requests
+ * with priority >= 0, requests without an SLO, and cycles without predictions (model not ready,
+ * no producer) pass untouched: the admitter never sheds on a model that cannot speak yet.
+ *
+ * Switchyard runs it as a screener-like filter: list it first in the profile's filters. The
+ * priority is flow control's band for the request (x-gateway-inference-objective), which the
+ * gateway copies into the request view.
+ */
+#include "sched/latency_info.h"
+#include "sched/params.h"
+#include "sched/plugins.h"
+
+#define ADMIT_KV 0.02 /* an endpoint this empty always admits */
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
+                  char *err, size_t errcap)
+{
+    static const char *const keys[] = {NULL};
+    *out = NULL;
+    return sy_param_check(params, env, keys, err, errcap);
+}
+
+static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    (void)state;
+    const struct sy_latency_info *info = cy->latency;
+    if (!cy->req || cy->req->priority >= 0 || !info || !info->ready ||
+        !(info->has_ttft_slo || info->has_tpot_slo))
+        return n;
+    bool any_pred = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
+        if (!p)
+            continue;
+        any_pred = true;
+        if (sy_latency_pred_positive(p) || p->idle || p->kv_util < ADMIT_KV)
+            return n;
+    }
+    return any_pred ? 0 : n;
+}
+
+const struct sy_plugin_ops sy_plugin_latency_slo_admitter = {
+    .type = "latency-slo-admitter",
+    .consumes = SY_LATENCY_KEY,
+    .create = create,
+    .filter = filter,
+};

@@ -1,0 +1,255 @@
+/* predicted_latency_producer.c - llm-d's `predicted-latency-producer`: a p90 TTFT and TPOT
+ * prediction per candidate endpoint, from the in-process latency model (src/latency/), instead of
+ * llm-d's Python sidecars.
+ *
+ *   produce  -> features per candidate (its scraped queue/running/KV, the gateway's own in-flight
+ *               tokens, the cycle's prefix match, the prompt length) -> sy_latency_predict
+ *               -> cy->latency (struct sy_latency_info), headroom = SLO - predicted
+ *               (TPOT SLO x sloBufferFactor; without any SLO, headroom = -predicted; with
+ *               only one, the other dimension's headroom is 0, i.e. met)
+ *   done(ok) -> the gateway set the measured TTFT/TPOT (sy_sched_observe): the chosen endpoint's
+ *               routing-time features and the measurements become one training sample
+ *
+ * The model is process-wide and reference-counted, so a config reload keeps what it learned; its
+ * background thread starts with the first instance. Unlike llm-d with streamingMode false, the
+ * gateway always measures TTFT at the first response byte (for a non-streamed response that is the
+ * end, as llm-d's streamingMode false records e2e) and TPOT ((end - first byte) / (completion
+ * tokens - 1)) only for streamed responses; streamingMode is accepted and changes nothing.
+ * TPOT is neutralised (0, never violated) for prefill pods, as llm-d does.
+ *
+ * Parameters: sloBufferFactor (1.0), contextTTL (5m; Switchyard keeps the routing-time features
+ * in the cycle itself, so there is no context cache to expire), streamingMode (false),
+ * endpointRoleLabel (label whose value prefill/decode gives the pod type), predictInProduce
+ * (true; false leaves predictions to nobody, so consumers fall back). samplingMean and
+ * maxDecodeTokenSamplesForPrediction are deprecated upstream (#2037): accepted and ignored.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/request.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "pool/pool.h"
+#include "sched/latency_info.h"
+#include "sched/latency_metrics.h"
+#include "sched/params.h"
+#include "sched/plugins.h"
+
+struct state {
+    double buffer;              /* sloBufferFactor */
+    bool predict;               /* predictInProduce */
+    const char *role_label;     /* endpointRoleLabel, owned, or NULL */
+    struct sy_latency_model *m; /* the shared model (borrowed reference) */
+};
+
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sy_latency_model *shared; /* process-wide model */
+static int shared_refs;                 /* producer instances holding it */
+
+struct sy_latency_model *sy_sched_latency_model(void)
+{
+    pthread_mutex_lock(&shared_mu);
+    struct sy_latency_model *m = shared;
+    pthread_mutex_unlock(&shared_mu);
+    return m;
+}
+
+static struct sy_latency_model *model_ref(void)
+{
+    pthread_mutex_lock(&shared_mu);
+    if (!shared) {
+        shared = sy_latency_model_new(NULL);
+        if (sy_latency_model_start(shared) != 0)
+            sy_warn("predicted-latency-producer: cannot start the training thread");
+    }
+    shared_refs++;
+    struct sy_latency_model *m = shared;
+    pthread_mutex_unlock(&shared_mu);
+    return m;
+}
+
+static void model_unref(void)
+{
+    pthread_mutex_lock(&shared_mu);
+    struct sy_latency_model *m = NULL;
+    if (--shared_refs == 0) {
+        m = shared;
+        shared = NULL;
+    }
+    pthread_mutex_unlock(&shared_mu);
+    sy_latency_model_free(m);
+}
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
+                  char *err, size_t errcap)
+{
+    static const char *const keys[] = {"sloBufferFactor",
+                                       "contextTTL",
+                                       "streamingMode",
+                                       "endpointRoleLabel",
+                                       "predictInProduce",
+                                       "samplingMean",
+                                       "maxDecodeTokenSamplesForPrediction",
+                                       NULL};
+    double buffer = 1.0, sampling = 1000;
+    int64_t maxdec = 0;
+    bool streaming = false, predict = true;
+    const char *ttl = NULL, *label = NULL;
+    int rc = sy_param_check(params, env, keys, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "sloBufferFactor", env, 0.01, 100, &buffer, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "contextTTL", env, &ttl, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "streamingMode", env, &streaming, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "endpointRoleLabel", env, &label, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "predictInProduce", env, &predict, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "samplingMean", env, 0, 1e12, &sampling, err, errcap);
+    if (!rc)
+        rc = sy_param_int(params, "maxDecodeTokenSamplesForPrediction", env, 0, INT64_MAX, &maxdec,
+                          err, errcap);
+    if (rc)
+        return rc;
+    struct state *st = SY_NEW(struct state);
+    st->buffer = buffer;
+    st->predict = predict;
+    st->role_label = label && *label ? strdup(label) : NULL;
+    st->m = model_ref();
+    *out = st;
+    return 0;
+}
+
+static void destroy(void *state)
+{
+    struct state *st = state;
+    free((char *)st->role_label);
+    free(st);
+    model_unref();
+}
+
+static enum sy_latency_role role_of(const struct state *st, const struct sy_endpoint *ep)
+{
+    if (!st->role_label)
+        return SY_LATENCY_ROLE_NONE;
+    const char *v = sy_endpoint_label(ep, st->role_label);
+    if (v && !strcmp(v, "prefill"))
+        return SY_LATENCY_ROLE_PREFILL;
+    if (v && !strcmp(v, "decode"))
+        return SY_LATENCY_ROLE_DECODE;
+    return SY_LATENCY_ROLE_NONE;
+}
+
+/* Builds the routing-time features of candidate c (exported for the affinity filter's tests). */
+static void features_of(const struct state *st, const struct sy_sched_cycle *cy,
+                        const struct sy_sched_candidate *c, struct sy_latency_features *f)
+{
+    const struct sy_endpoint_load *l = &c->st.m;
+    double waiting = l->waiting > 0 ? l->waiting : 0, running = l->running > 0 ? l->running : 0;
+    /* the gateway's in-flight count is fresher than the last scrape */
+    double gw = c->st.inflight_requests > 0 ? (double)c->st.inflight_requests : 0;
+    if (gw > waiting + running)
+        running = gw - waiting;
+    *f = (struct sy_latency_features){0};
+    f->waiting = (uint32_t)waiting;
+    f->running = (uint32_t)running;
+    f->queued = f->waiting > 0;
+    f->kv_util = l->kv_usage > 0 ? l->kv_usage : 0;
+    f->input_tokens = cy->prompt_tokens;
+    f->prefill_tokens_inflight = c->st.inflight_tokens > 0 ? (uint64_t)c->st.inflight_tokens : 0;
+    /* decode tokens in flight: the requests running there times the request's own output budget
+     * is unknown to the gateway; the running count stands in (x 256 tokens, vLLM's typical
+     * decode length, to keep the feature's scale) */
+    f->decode_tokens_inflight = (uint64_t)(running * 256);
+    if (cy->prefix && cy->prefix_valid) {
+        const struct sy_prefix_match *m = &cy->prefix[c->pool_index];
+        f->prefix_score = m->total_blocks ? (double)m->match_blocks / m->total_blocks : 0;
+    }
+    f->role = role_of(st, c->ep);
+    int64_t mt = cy->req ? cy->req->max_tokens : -1;
+    f->tokens_generated = mt > 0 ? (uint32_t)(mt > 100000 ? 100000 : mt) : 0;
+}
+
+static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    struct state *st = state;
+    if (!st->predict || cy->latency) /* one producer per cycle */
+        return;
+    struct sy_latency_info *info = SY_NEW(struct sy_latency_info);
+    info->n = cy->pool->n;
+    info->pred = sy_xcalloc(info->n ? info->n : 1, sizeof *info->pred);
+    info->ready = sy_latency_ready(st->m);
+    const struct sy_request *req = cy->req;
+    double slo_ttft = req ? req->slo_ttft_ms / 1e3 : 0, slo_tpot = req ? req->slo_tpot_ms / 1e3 : 0;
+    info->has_ttft_slo = slo_ttft > 0;
+    info->has_tpot_slo = slo_tpot > 0;
+    uint64_t t0 = info->ready ? sy_now_ns() : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].pool_index >= info->n)
+            continue;
+        struct sy_latency_pred *p = &info->pred[c[i].pool_index];
+        features_of(st, cy, &c[i], &p->f);
+        p->kv_util = p->f.kv_util;
+        /* idle: nothing of ours in flight and no queue; the scraped running count lags the
+         * gateway's own by a scrape interval, so it is not consulted */
+        p->idle = c[i].st.inflight_requests <= 0 && p->f.waiting == 0;
+        if (!info->ready)
+            continue;
+        double tt, tp;
+        if (sy_latency_predict(st->m, c[i].ep->address, &p->f, &tt, &tp) != 0)
+            continue;
+        if (p->f.role == SY_LATENCY_ROLE_PREFILL || tp < 0)
+            tp = 0; /* neutralised: never violates */
+        p->valid = true;
+        p->ttft_s = tt;
+        p->tpot_s = tp;
+        /* no objective at all: headroom = -predicted (llm-d); one objective only: the other
+         * dimension is met by definition (headroom 0), or a TTFT-only request could never
+         * reach the positive tier */
+        bool none = !info->has_ttft_slo && !info->has_tpot_slo;
+        p->headroom_ttft_s = info->has_ttft_slo ? slo_ttft - tt : none ? -tt : 0;
+        p->headroom_tpot_s = info->has_tpot_slo ? slo_tpot * st->buffer - tp : none ? -tp : 0;
+        if (p->f.role == SY_LATENCY_ROLE_PREFILL && info->has_tpot_slo)
+            p->headroom_tpot_s = slo_tpot * st->buffer;
+    }
+    if (info->ready)
+        sy_latency_metrics_prediction(req ? req->model : "", (double)(sy_now_ns() - t0) / 1e9);
+    cy->latency = info;
+}
+
+static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *chosen,
+                 bool ok)
+{
+    struct state *st = state;
+    struct sy_latency_info *info = cy->latency;
+    if (!info)
+        return;
+    if (ok && chosen && chosen->pool_index < info->n && cy->observed_ttft_s > 0) {
+        const struct sy_latency_pred *p = &info->pred[chosen->pool_index];
+        const struct sy_request *req = cy->req;
+        sy_latency_metrics_request(req ? req->model : "", p->valid ? p->ttft_s : -1,
+                                   p->valid ? p->tpot_s : -1, cy->observed_ttft_s,
+                                   cy->observed_tpot_s, req ? req->slo_ttft_ms : 0,
+                                   req ? req->slo_tpot_ms : 0);
+        struct sy_latency_features f = p->f;
+        sy_latency_observe(st->m, chosen->ep->address, &f, cy->observed_ttft_s,
+                           cy->observed_tpot_s);
+    }
+    free(info->pred);
+    free(info);
+    cy->latency = NULL;
+}
+
+const struct sy_plugin_ops sy_plugin_predicted_latency_producer = {
+    .type = "predicted-latency-producer",
+    .produces = SY_LATENCY_KEY,
+    .create = create,
+    .destroy = destroy,
+    .produce = produce,
+    .done = done,
+};

@@ -1,0 +1,211 @@
+"""Integration test for SLO-aware scheduling (docs/slo-scheduling.md).
+
+A heterogeneous simulated fleet (one fast replica, profile qwen3-8b-h100, and one slow one,
+profile qwen3-32b-tp2-h100, each its own `switchyard sim --profile`) behind the real gateway with
+llm-d's predicted-latency Helm pipeline. Checks: malformed/negative SLO headers get a 400 with an
+OpenAI-style error, absurd ones are clamped and counted; the gateway feeds every finished request to
+the online model, which trains in the background (metrics show samples and a retrain); once trained,
+predictions are recorded and the fast replica serves most requests.
+"""
+import json
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
+                     start_process, stop_process, test, wait_port, wait_until, write_file)
+
+PIPELINE = """
+scheduler:
+  plugins:
+    - type: predicted-latency-producer
+      parameters:
+        sloBufferFactor: 1.0
+        contextTTL: 5m
+        streamingMode: false
+        samplingMean: 1000
+    - type: prefix-cache-affinity-filter
+      name: strict-affinity
+      parameters:
+        affinityThreshold: 0.99
+        ttftSource: latencyPredictor
+        maxTTFTPenaltyMs: 5000
+    - type: slo-headroom-tier-filter
+    - type: prefix-cache-affinity-filter
+      name: loose-affinity
+      parameters:
+        affinityThreshold: 0.80
+        ttftSource: latencyPredictor
+        maxTTFTPenaltyMs: 5000
+    - type: latency-scorer
+      parameters:
+        ttftWeight: 0.8
+        tpotWeight: 0.2
+        headroomSelectionStrategy: least
+    - type: latency-slo-admitter
+    - type: weighted-random-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: latency-slo-admitter
+        - pluginRef: strict-affinity
+        - pluginRef: slo-headroom-tier-filter
+        - pluginRef: loose-affinity
+        - pluginRef: latency-scorer
+          weight: 1
+        - pluginRef: weighted-random-picker
+"""
+
+ST = {}
+
+
+def start_sim(profile):
+    base = consecutive_ports(1)
+    p = start_process([BIN, "sim", "--port", str(base), "--profile", profile, "--model", "m1",
+                       "--time-scale", "4"])
+    wait_port(base, proc=p)
+    return p, "127.0.0.1:%d" % base
+
+
+def setup():
+    if ST:
+        return ST
+    fast, ST["fast"] = start_sim("qwen3-8b-h100")
+    slow, ST["slow"] = start_sim("qwen3-32b-tp2-h100")
+    port, admin = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
+            "    - address: %s\n    - address: %s\n" % (ST["slow"], ST["fast"]) +
+            "timeouts:\n  connect: 500ms\n  request: 30s\n" + PIPELINE)
+    gw = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(port, proc=gw)
+    wait_port(admin, proc=gw)
+    ST.update(procs=[gw, fast, slow], port=port, admin=admin)
+    return ST
+
+
+SALT = [0]
+
+
+def complete(prompt_words, headers=None, max_tokens=4, stream=False):
+    """A completion with a prompt of distinct words (no prefix shared with earlier requests, so
+    the affinity filters stay out of the way)."""
+    st = setup()
+    SALT[0] += 1
+    body = {"model": "m1", "prompt": " ".join("r%dw%d" % (SALT[0], i) for i in range(prompt_words)),
+            "max_tokens": max_tokens, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return post_json(st["port"], "/v1/completions", body, headers=headers, timeout=30)
+
+
+@test
+def test_bad_slo_headers():
+    for hv in ("-5", "soon", "nan", "0x20", ""):
+        st, _, body = complete(10, headers={"x-slo-ttft-ms": hv})
+        check(st == 400, "x-slo-ttft-ms %r -> %d %r" % (hv, st, body))
+        err = json.loads(body)["error"]
+        check("x-slo-ttft-ms" in err["message"], err)
+    st, _, body = complete(10, headers={"x-llm-d-slo-tpot-ms": "-1"})
+    check(st == 400, "router twin validated too: %d" % st)
+    m, _ = metrics(setup()["admin"])
+    before = m.get("switchyard_latency_slo_header_clamped_total", 0)
+    st, _, body = complete(10, headers={"x-slo-ttft-ms": "1e40", "x-slo-tpot-ms": "50"})
+    check(st == 200, "absurd SLO is clamped, not refused: %d %r" % (st, body))
+    m, _ = metrics(setup()["admin"])
+    check(m["switchyard_latency_slo_header_clamped_total"] == before + 1, "clamp counted")
+
+
+@test
+def test_model_learns_and_routes_to_fast_replica():
+    s = setup()
+    wait_until(lambda: complete(10)[0] == 200, 10, interval=0.1, what="endpoints ready")
+    served = []
+    lock = threading.Lock()
+
+    def worker(k):
+        for i in range(45):  # bounded: 4 x 45 requests
+            words = 200 + ((k * 45 + i) * 37) % 1200
+            st, h, body = complete(words, headers={"x-slo-ttft-ms": "2000"}, max_tokens=8,
+                                   stream=True)
+            check(st == 200, "status %d %r" % (st, body))
+            with lock:
+                served.append(h["x-gateway-destination-endpoint"])
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    check(len(served) == 180, "all requests served: %d" % len(served))
+
+    def trained():
+        m, _ = metrics(s["admin"])
+        return m.get("switchyard_latency_model_retrains_total", 0) >= 1
+    wait_until(trained, 15, interval=0.2, what="a background retrain")
+    m, text = metrics(s["admin"])
+    check(m['switchyard_latency_model_samples{target="ttft"}'] >= 100, "samples held")
+    check(m['switchyard_latency_model_samples{target="tpot"}'] >= 100, "TPOT samples held")
+    cov = m['switchyard_latency_model_holdout_coverage{target="ttft"}']
+    check(0 < cov <= 1, "holdout coverage reported: %r" % cov)
+    # with the model ready and no SLO (headroom = -predicted): the lowest predicted latency wins,
+    # so the fast replica serves most requests
+    after = []
+    for i in range(40):
+        st, h, body = complete(800 + 20 * i)
+        check(st == 200, "status %d" % st)
+        after.append(h["x-gateway-destination-endpoint"])
+    # a loose SLO both replicas meet, headroomSelectionStrategy least: llm-d packs the tightest
+    # fit, so the slow replica (smaller headroom) takes most of them
+    packed = []
+    for i in range(40):
+        st, h, body = complete(800 + 20 * i, headers={"x-slo-ttft-ms": "2000"})
+        check(st == 200, "status %d" % st)
+        packed.append(h["x-gateway-destination-endpoint"])
+    nslow = packed.count(s["slow"])
+    check(nslow >= 28, "least headroom packs onto the slow replica: %d/40" % nslow)
+    m, text = metrics(s["admin"])
+    key = [k for k in m if k.startswith(
+        "inference_objective_request_predicted_ttft_seconds_count")]
+    check(key and m[key[0]] >= 80, "predicted TTFT recorded: %r" % key)
+    check(any(k.startswith("inference_objective_request_ttft_prediction_duration_seconds_count")
+              for k in m), "prediction duration recorded")
+    check(any(k.startswith("inference_objective_request_tpot_seconds_count") for k in m),
+          "measured TPOT recorded")
+    nfast = after.count(s["fast"])
+    check(nfast >= 28, "fast replica serves most requests once trained: %d/40" % nfast)
+
+
+@test
+def test_sim_profile_groups():
+    """`switchyard sim --profile A:N,B`: replica groups with their own engine profiles in one
+    process (port order); the same prompt takes about twice as long on the 32B group."""
+    import subprocess
+    import time
+    base = consecutive_ports(3)
+    p = start_process([BIN, "sim", "--port", str(base), "--replicas", "3", "--model", "m1",
+                       "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "2"])
+    for i in range(3):
+        wait_port(base + i, proc=p)
+    prompt = " ".join("g%d" % i for i in range(3000))
+    took = []
+    for i in range(3):
+        t0 = time.time()
+        st, _, body = post_json(base + i, "/v1/completions",
+                                {"model": "m1", "prompt": prompt, "max_tokens": 2})
+        check(st == 200, "status %d" % st)
+        took.append(time.time() - t0)
+    check(took[1] > 1.5 * took[0] and took[2] > 1.5 * took[0],
+          "the 32B group is slower than the 8B replica: %r" % took)
+    stop_process(p)
+    for spec, why in (("qwen3-8b-h100:5,qwen3-32b-tp2-h100", "group size"),
+                      ("qwen3-8b-h100,qwen3-32b-tp2-h100:1", "only the last group"),
+                      ("nope:1,qwen3-8b-h100", "unknown profile"),
+                      ("qwen3-8b-h100:1", "cover 1 of 2")):
+        r = subprocess.run([BIN, "sim", "--port", "0", "--replicas", "2", "--profile", spec],
+                           capture_output=True, timeout=10)
+        check(r.returncode != 0 and why in r.stderr.decode(), (spec, r.stderr))
+
+
+if __name__ == "__main__":
+    run()

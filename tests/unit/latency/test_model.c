@@ -1,0 +1,294 @@
+/* Unit tests for src/latency/: the quantile fit (qreg.c), the feature vector (features.c) and the
+ * online model (model.c): not-ready state, p90 coverage and per-endpoint calibration on a
+ * synthetic heterogeneous fleet, discarding a non-finite fit, the background trainer, and
+ * lock-free reads racing publication. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "latency/latency.h"
+
+static uint64_t rng = 88172645463325252ull;
+
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static void test_qreg_recovers_quantile_line(void **state)
+{
+    (void)state;
+    enum { N = 4000, D = 2 };
+    static double X[N * D], y[N];
+    for (int i = 0; i < N; i++) {
+        double x = urand() * 10.0;
+        X[i * D] = 1.0;
+        X[i * D + 1] = x;
+        y[i] = 1.0 + 2.0 * x + urand(); /* noise U[0,1): p90 line is 1.9 + 2x */
+    }
+    double beta[D];
+    assert_int_equal(sy_latency__qreg_fit(X, y, N, D, 0.9, beta), 0);
+    assert_true(fabs(beta[0] - 1.9) < 0.08);
+    assert_true(fabs(beta[1] - 2.0) < 0.02);
+    assert_int_equal(sy_latency__qreg_fit(X, y, N, D, 0.5, beta), 0);
+    assert_true(fabs(beta[0] - 1.5) < 0.08);
+    y[7] = NAN;
+    assert_int_equal(sy_latency__qreg_fit(X, y, N, D, 0.9, beta), SY_EINVAL);
+    assert_int_equal(sy_latency__qreg_fit(X, y, 1, D, 0.9, beta), SY_EINVAL);
+    assert_int_equal(sy_latency__qreg_fit(X, y, N, D, 1.5, beta), SY_EINVAL);
+}
+
+static void test_features(void **state)
+{
+    (void)state;
+    struct sy_latency_features f = {.queued = true,
+                                    .kv_util = NAN,
+                                    .input_tokens = 2000,
+                                    .waiting = 3,
+                                    .running = 8,
+                                    .prefix_score = 0.5,
+                                    .role = SY_LATENCY_ROLE_DECODE};
+    double x[SY_LATENCY_NFEAT];
+    sy_latency__features(&f, x);
+    assert_true(x[0] == 1.0 && x[1] == 1.0);
+    assert_true(x[2] == 0.0);              /* NaN KV clamped */
+    assert_true(fabs(x[4] - 1.0) < 1e-12); /* effective input = 0.5 * 2000 / 1e3 */
+    assert_true(fabs(x[10] - 1.0) < 1e-12);
+    assert_true(x[12] == 0.0 && x[13] == 1.0);
+}
+
+/* Synthetic fleet: "slow" replicas are 2.5x slower than "fast" ones at the same load. */
+static void draw(struct sy_latency_features *f, const char **ep, double *ttft, double *tpot)
+{
+    bool slow = urand() < 0.5;
+    *ep = slow ? (urand() < 0.5 ? "slow-0" : "slow-1") : (urand() < 0.5 ? "fast-0" : "fast-1");
+    double speed = slow ? 2.5 : 1.0;
+    *f = (struct sy_latency_features){0};
+    f->waiting = (uint32_t)(urand() * 6);
+    f->queued = f->waiting > 0;
+    f->running = (uint32_t)(urand() * 16);
+    f->kv_util = urand() * 0.9;
+    f->input_tokens = 100 + (uint32_t)(urand() * 3000);
+    f->prefix_score = urand() < 0.3 ? urand() : 0.0;
+    f->prefill_tokens_inflight = (uint64_t)f->waiting * 800;
+    f->decode_tokens_inflight = (uint64_t)f->running * 300;
+    f->tokens_generated = 50 + (uint32_t)(urand() * 400);
+    double eff = (1.0 - f->prefix_score) * f->input_tokens;
+    double noise = exp(0.25 * (urand() + urand() + urand() - 1.5));
+    *ttft = speed * (0.02 + eff * 4e-5 * (1.0 + f->running / 16.0) + f->waiting * 0.08) * noise;
+    *tpot = speed * (0.012 + f->running * 0.0015) * exp(0.15 * (urand() - 0.5));
+}
+
+static void feed(struct sy_latency_model *m, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct sy_latency_features f;
+        const char *ep;
+        double a, b;
+        draw(&f, &ep, &a, &b);
+        sy_latency_observe(m, ep, &f, a, b);
+    }
+}
+
+static void test_not_ready_then_ready(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.min_samples = 200;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    struct sy_latency_features f = {.input_tokens = 500};
+    double t = 0;
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &t, NULL), SY_EBUSY);
+    assert_false(sy_latency_ready(m));
+    feed(m, 100);
+    assert_int_equal(sy_latency_retrain(m), SY_EBUSY);
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &t, NULL), SY_EBUSY);
+    feed(m, 400);
+    assert_int_equal(sy_latency_retrain(m), 0);
+    assert_true(sy_latency_ready(m));
+    double p = 0;
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &t, &p), 0);
+    assert_true(t > 0 && isfinite(t) && p > 0 && isfinite(p));
+    sy_latency_model_free(m);
+}
+
+static void coverage_case(bool logt, bool regime)
+{
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.log_target = logt;
+    c.per_regime = regime;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    feed(m, 20000);
+    assert_int_equal(sy_latency_retrain(m), 0);
+    /* fresh held-out draws: coverage per endpoint group near 0.9 */
+    int n[2] = {0}, cov[2] = {0}, covp[2] = {0};
+    double ape = 0;
+    for (int i = 0; i < 4000; i++) {
+        struct sy_latency_features f;
+        const char *ep;
+        double a, b, pa, pb;
+        draw(&f, &ep, &a, &b);
+        assert_int_equal(sy_latency_predict(m, ep, &f, &pa, &pb), 0);
+        int g = ep[0] == 's';
+        n[g]++;
+        cov[g] += a <= pa;
+        covp[g] += b <= pb;
+        ape += fabs(pa - a) / a;
+    }
+    for (int g = 0; g < 2; g++) {
+        double cv = (double)cov[g] / n[g], cp = (double)covp[g] / n[g];
+        print_message("log=%d group %d: ttft coverage %.3f tpot coverage %.3f\n", logt, g, cv, cp);
+        assert_true(cv > 0.8 && cv < 0.97);
+        assert_true(cp > 0.8 && cp < 0.97);
+    }
+    print_message("log=%d ttft MAPE %.3f\n", logt, ape / 4000);
+    /* the slow group is predicted slower at identical load */
+    struct sy_latency_features f = {.input_tokens = 1500, .running = 4};
+    double fast, slow;
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &fast, NULL), 0);
+    assert_int_equal(sy_latency_predict(m, "slow-1", &f, &slow, NULL), 0);
+    assert_true(slow > 1.8 * fast && slow < 3.5 * fast);
+    struct sy_latency_stats st;
+    sy_latency_stats(m, &st);
+    assert_true(st.samples_ttft > 1000 && st.samples_tpot > 1000);
+    assert_true(st.coverage_ttft > 0.8 && st.coverage_ttft < 0.97);
+    assert_true(st.mape_ttft > 0 && st.mape_ttft < 1.0);
+    assert_int_equal(st.retrains, 1);
+    sy_latency_model_free(m);
+}
+
+static void test_coverage_log(void **state)
+{
+    (void)state;
+    coverage_case(true, false);
+}
+
+static void test_coverage_linear(void **state)
+{
+    (void)state;
+    coverage_case(false, false);
+}
+
+static void test_coverage_per_regime(void **state)
+{
+    (void)state;
+    coverage_case(false, true); /* calibration keyed by endpoint and load regime */
+}
+
+static void test_nonfinite_fit_discarded(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.log_target = false;
+    c.min_samples = 50;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    feed(m, 400);
+    assert_int_equal(sy_latency_retrain(m), 0);
+    struct sy_latency_features f = {.input_tokens = 800};
+    double before, after;
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &before, NULL), 0);
+    /* NaN and negative observations are ignored outright */
+    sy_latency_observe(m, "fast-0", &f, NAN, -1.0);
+    /* overflowing ones make the fit non-finite: discarded, the old model keeps serving */
+    for (int i = 0; i < 4000; i++) {
+        struct sy_latency_features g = {.input_tokens = (uint32_t)i, .running = (uint32_t)(i % 7)};
+        sy_latency_observe(m, "fast-0", &g, 1e300 * (1 + i), 1e300);
+    }
+    assert_int_equal(sy_latency_retrain(m), SY_EINVAL);
+    struct sy_latency_stats st;
+    sy_latency_stats(m, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.retrains, 1);
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, &after, NULL), 0);
+    assert_true(after == before);
+    sy_latency_model_free(m);
+}
+
+static void test_background_trainer(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.retrain_ms = 20;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    assert_int_equal(sy_latency_model_start(m), 0);
+    feed(m, 1000);
+    for (int i = 0; i < 500 && !sy_latency_ready(m); i++) /* bounded: 10 s */
+        usleep(20000);
+    assert_true(sy_latency_ready(m));
+    sy_latency_model_free(m); /* joins the thread */
+}
+
+struct racer {
+    struct sy_latency_model *m;
+    volatile int stop;
+    long bad, n;
+};
+
+static void *race_reader(void *arg)
+{
+    struct racer *r = arg;
+    struct sy_latency_features f = {.input_tokens = 1000, .running = 3};
+    while (!r->stop && r->n < 5000000) {
+        double t, p;
+        if (sy_latency_predict(r->m, "slow-0", &f, &t, &p) == 0) {
+            r->n++;
+            if (!(isfinite(t) && t > 0 && t < 100 && isfinite(p) && p > 0 && p < 10))
+                r->bad++;
+        }
+    }
+    return NULL;
+}
+
+static void test_reads_race_publication(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.max_train = 600;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    feed(m, 2000);
+    assert_int_equal(sy_latency_retrain(m), 0);
+    struct racer r = {.m = m};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, race_reader, &r), 0);
+    for (int i = 0; i < 30; i++) {
+        feed(m, 50);
+        assert_int_equal(sy_latency_retrain(m), 0);
+    }
+    r.stop = 1;
+    pthread_join(th, NULL);
+    assert_true(r.n > 0);
+    assert_int_equal(r.bad, 0);
+    sy_latency_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qreg_recovers_quantile_line),
+        cmocka_unit_test(test_features),
+        cmocka_unit_test(test_not_ready_then_ready),
+        cmocka_unit_test(test_coverage_log),
+        cmocka_unit_test(test_coverage_linear),
+        cmocka_unit_test(test_coverage_per_regime),
+        cmocka_unit_test(test_nonfinite_fit_discarded),
+        cmocka_unit_test(test_background_trainer),
+        cmocka_unit_test(test_reads_race_publication),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
