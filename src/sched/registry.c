@@ -53,6 +53,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_models_responder,
     &sy_plugin_session_affinity_filter,
     &sy_plugin_utilization_filter,
+    &sy_plugin_concurrency_detector_filter,
     &sy_plugin_endpoint_attribute_filter,
     &sy_plugin_endpoint_attribute_scorer,
     &sy_plugin_header_label_affinity_scorer,
@@ -92,7 +93,6 @@ static const char *const unsupported[] = {
     "latency-slo-admitter",
     /* other filters and scorers */
     "utilization-detector",
-    "concurrency-detector",
     "topology-affinity-filter",
     "header-based-testing-filter",
     "topology-affinity-scorer",
