@@ -16,6 +16,8 @@ compares the interactive TTFT p99 under overload with its value on the idle flee
 
     python3 bench/flow_control.py [--bin build/switchyard] [--replicas 2] [--seqs 8]
                                   [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
+                                  [--modes off,legacy,flow] [--probe] [--batched-tokens N]
+                                  [--token-load]
 """
 import argparse
 import asyncio
@@ -170,7 +172,7 @@ async def closed_loop(port, conc, seconds, seed):
     return len(stats["standard"]["e2e"]) / seconds
 
 
-def gateway(binary, sim_ports, mode, seqs, workdir, extra=""):
+def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
     lp, ap = free_ports(2)
     eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
@@ -181,6 +183,10 @@ def gateway(binary, sim_ports, mode, seqs, workdir, extra=""):
     text += ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
              "  plugins:\n  - type: queue-scorer\n  - type: kv-cache-utilization-scorer\n"
              "  - type: max-score-picker\n")
+    if token_load:
+        # the replicas' pending prefill work as the gateway counts it (prompt tokens of requests
+        # forwarded and not yet answered with a first byte): spreads long prefills apart
+        text += "  - {type: token-load-scorer, parameters: {queueThresholdTokens: 4096}}\n"
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
@@ -193,7 +199,6 @@ def gateway(binary, sim_ports, mode, seqs, workdir, extra=""):
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
                  "    saturationDetector: {pluginRef: cd}\n" % seqs)
-    text += extra
     path = os.path.join(workdir, "gw-%s.yaml" % mode)
     with open(path, "w") as f:
         f.write(text)
@@ -289,6 +294,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--long-words", type=int, default=1200,
                     help="prompt words of the standard and batch flows")
+    ap.add_argument("--batched-tokens", type=int, default=0,
+                    help="the replicas' --max-num-batched-tokens (default: the profile's 8192)")
+    ap.add_argument("--token-load", action="store_true",
+                    help="add token-load-scorer (pending prefill tokens) to every gateway")
     ap.add_argument("--modes", default="off,legacy,flow", help="gateways to run, in order")
     ap.add_argument("--probe", action="store_true",
                     help="also report the replicas' waiting queues and the gateway's queue time")
@@ -299,7 +308,9 @@ def main():
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
-                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"],
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                           (["--max-num-batched-tokens", str(a.batched_tokens)]
+                            if a.batched_tokens else []),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for p in sim_ports:
@@ -318,7 +329,8 @@ def main():
               (a.replicas, a.seqs, cap, rate, a.load, a.seconds, idle_p99 * 1e3))
         results = {}
         for mode in a.modes.split(","):
-            gw, port, admin = gateway(a.bin, sim_ports, mode, a.seqs, work)
+            gw, port, admin = gateway(a.bin, sim_ports, mode, a.seqs, work,
+                                      token_load=a.token_load)
             probe = Probe(sim_ports)
             probe.start()
             stats, secs, _ = asyncio.run(offer(port, rate, a.seconds, a.seed))
