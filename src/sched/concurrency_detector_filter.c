@@ -13,10 +13,15 @@
  * (no scrape lag). Without it, the pool-wide gate (outstanding < maxConcurrency * ready) still
  * lets the picker stack one endpoint above its limit while another has free slots: that endpoint
  * queues the excess (vllm:num_requests_waiting) behind its max-num-seqs, and a high-priority
- * request placed there waits for a completion. An empty result is returned as it is (no fallback,
- * as upstream): the scheduler answers 429 rejected-saturated. With the flow-control gate on, the
- * gate keeps the pool's outstanding count below the sum of the limits, so some endpoint is always
- * below its limit when a request leaves the queue.
+ * request placed there waits for a completion.
+ *
+ * Every endpoint at its limit: all candidates are kept (fail open). llm-d returns the empty list;
+ * Switchyard does not, because here it can only happen to a request the gate has already released
+ * against the pool-wide capacity: with the gate on, outstanding < maxConcurrency * ready leaves
+ * some endpoint below its limit, except when a SIGHUP raised maxConcurrency while requests were
+ * queued (they are scheduled by the configuration generation they arrived in, whose filter still
+ * has the old limit, while the new gate already released them). Refusing those would turn a
+ * reload into 429s; the gate stays the bound.
  *
  * Joins a profile like any filter: the default profile (no schedulingProfiles) holds it; an
  * explicit profile names it with pluginRef. src/flow/flow_config.c validates the parameters and
@@ -85,7 +90,7 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
         if (keep)
             c[m++] = c[i];
     }
-    return m;
+    return m ? m : n; /* fail open: see the header */
 }
 
 const struct sy_plugin_ops sy_plugin_concurrency_detector_filter = {

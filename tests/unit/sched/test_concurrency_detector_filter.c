@@ -1,6 +1,6 @@
 /* Unit tests for src/sched/concurrency_detector_filter.c: the filter role of llm-d's
  * concurrency-detector (limit = maxConcurrency * (1 + headroom), in-flight < limit kept, no
- * fallback when every endpoint is full), its parameter errors, and that a scheduler loaded from
+ * fail open when every endpoint is full), its parameter errors, and that a scheduler loaded from
  * an EndpointPickerConfig with the detector (and flow control) runs it in the default profile. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,11 +54,11 @@ static void test_limits(void **state)
     /* default maxConcurrency 100 */
     static const int64_t big[2][2] = {{99, 0}, {100, 0}};
     assert_string_equal(run(NULL, big, 2, o), "0");
-    /* every endpoint full: nothing left, no fallback */
+    /* every endpoint full: all kept (fail open; the gate already released the request) */
     static const int64_t full[2][2] = {{8, 0}, {12, 0}};
-    assert_string_equal(run("maxConcurrency: 8\n", full, 2, o), "");
+    assert_string_equal(run("maxConcurrency: 8\n", full, 2, o), "01");
     /* tokens mode reads in-flight tokens only; hybrid needs both under their limits */
-    static const int64_t tok[3][2] = {{50, 100}, {0, 1000}, {50, 0}};
+    static const int64_t tok[3][2] = {{50, 100}, {0, 1000}, {10, 0}};
     assert_string_equal(
         run("concurrencyMode: tokens\nmaxTokenConcurrency: 1000\nmaxConcurrency: 8\n", tok, 3, o),
         "02");
@@ -66,8 +66,8 @@ static void test_limits(void **state)
         run("concurrencyMode: hybrid\nmaxTokenConcurrency: 1000\nmaxConcurrency: 60\n", tok, 3, o),
         "02");
     assert_string_equal(
-        run("concurrencyMode: hybrid\nmaxTokenConcurrency: 1000\nmaxConcurrency: 8\n", tok, 3, o),
-        "");
+        run("concurrencyMode: hybrid\nmaxTokenConcurrency: 1000\nmaxConcurrency: 30\n", tok, 3, o),
+        "2");
 }
 
 static void test_param_errors(void **state)
@@ -117,8 +117,11 @@ static void test_default_profile_filters(void **state)
     assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
     assert_string_equal(res.ep->address, "b:1");
     sy_sched_done(s, &res, true);
+    /* both full (only after a reload with queued requests): fail open, the scorer decides */
     atomic_store(&eps[1]->inflight_requests, 2);
-    assert_int_not_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "a:1");
+    sy_sched_done(s, &res, true);
     sy_sched_free(s);
     sy_pool_unref(p);
 }
