@@ -16,6 +16,8 @@ compares the interactive TTFT p99 under overload with its value on the idle flee
 
     python3 bench/flow_control.py [--bin build/switchyard] [--replicas 2] [--seqs 8]
                                   [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
+                                  [--modes off,legacy,flow] [--probe] [--batched-tokens N]
+                                  [--token-load]
 """
 import argparse
 import asyncio
@@ -26,7 +28,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 FLOWS = [  # name, objective, share of arrivals, prompt words, max_tokens
     ("interactive", "interactive", 0.2, 40, 32),
@@ -168,7 +172,7 @@ async def closed_loop(port, conc, seconds, seed):
     return len(stats["standard"]["e2e"]) / seconds
 
 
-def gateway(binary, sim_ports, mode, seqs, workdir):
+def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
     lp, ap = free_ports(2)
     eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
@@ -179,6 +183,10 @@ def gateway(binary, sim_ports, mode, seqs, workdir):
     text += ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
              "  plugins:\n  - type: queue-scorer\n  - type: kv-cache-utilization-scorer\n"
              "  - type: max-score-picker\n")
+    if token_load:
+        # the replicas' pending prefill work as the gateway counts it (prompt tokens of requests
+        # forwarded and not yet answered with a first byte): spreads long prefills apart
+        text += "  - {type: token-load-scorer, parameters: {queueThresholdTokens: 4096}}\n"
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
@@ -198,7 +206,71 @@ def gateway(binary, sim_ports, mode, seqs, workdir):
     p = subprocess.Popen([binary, "gateway", "--config", path], stdout=log, stderr=log)
     wait_port(lp)
     time.sleep(0.5)  # first scrapes: endpoints ready
-    return p, lp
+    return p, lp, ap
+
+
+class Probe(threading.Thread):
+    """Samples every replica's vllm:num_requests_waiting / _running every 20 ms during a run."""
+
+    def __init__(self, sim_ports):
+        super().__init__(daemon=True)
+        self.ports, self.stop, self.samples = sim_ports, threading.Event(), []
+
+    def run(self):
+        while not self.stop.is_set():
+            row = []
+            for p in self.ports:
+                try:
+                    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p,
+                                                  timeout=1).read().decode()
+                except OSError:
+                    continue
+                v = {}
+                for line in text.splitlines():
+                    for k in ("num_requests_waiting", "num_requests_running"):
+                        if line.startswith("vllm:" + k + "{"):
+                            v[k] = float(line.rsplit(" ", 1)[1])
+                row.append((v.get("num_requests_waiting", 0), v.get("num_requests_running", 0)))
+            self.samples.append(row)
+            time.sleep(0.02)
+
+    def summary(self):
+        waits = [w for row in self.samples for w, _ in row]
+        runs = [r for row in self.samples for _, r in row]
+        if not waits:
+            return "no samples"
+        held = [w + r for row in self.samples for w, r in row]
+        return ("replicas (%d samples each): waiting max %d, >0 in %.0f%% of samples; "
+                "running max %d, mean %.1f; running+waiting max %d" % (
+                    len(self.samples), max(waits),
+                    100.0 * sum(1 for w in waits if w > 0) / len(waits), max(runs),
+                    sum(runs) / len(runs), max(held)))
+
+
+def gateway_queue_time(admin_port, priority):
+    """p50/p99 upper bucket bounds of the gateway's queue duration for one priority (admitted)."""
+    try:
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port,
+                                      timeout=2).read().decode()
+    except OSError:
+        return "-"
+    buckets = {}
+    for line in text.splitlines():
+        if (line.startswith("inference_extension_flow_control_request_queue_duration_seconds_"
+                            "bucket{") and 'priority="%d"' % priority in line and
+                "Dispatched" in line):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            le = float("inf") if le == "+Inf" else float(le)
+            buckets[le] = buckets.get(le, 0) + float(line.rsplit(" ", 1)[1])
+    if not buckets:
+        return "-"
+    bs = sorted(buckets.items())
+    total = bs[-1][1]
+    out = []
+    for q in (0.5, 0.99):
+        out.append(next(("<=%gms" % (le * 1e3)) for le, c in bs if c >= q * total))
+    return "gateway queue time (priority %d, %d dispatched): p50 %s, p99 %s" % (
+        priority, total, out[0], out[1])
 
 
 def report(mode, stats, seconds, hwm):
@@ -222,6 +294,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--long-words", type=int, default=1200,
                     help="prompt words of the standard and batch flows")
+    ap.add_argument("--batched-tokens", type=int, default=0,
+                    help="the replicas' --max-num-batched-tokens (default: the profile's 8192)")
+    ap.add_argument("--token-load", action="store_true",
+                    help="add token-load-scorer (pending prefill tokens) to every gateway")
+    ap.add_argument("--modes", default="off,legacy,flow", help="gateways to run, in order")
+    ap.add_argument("--probe", action="store_true",
+                    help="also report the replicas' waiting queues and the gateway's queue time")
     a = ap.parse_args()
     for i in (1, 2):
         FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
@@ -229,13 +308,15 @@ def main():
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
-                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"],
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                           (["--max-num-batched-tokens", str(a.batched_tokens)]
+                            if a.batched_tokens else []),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for p in sim_ports:
             wait_port(p)
         # idle reference and capacity, through a plain gateway
-        gw, port = gateway(a.bin, sim_ports, "off", a.seqs, work)
+        gw, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work)
         idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
                                                                      FLOWS[0][3:]]))
         idle_p99 = pct(idle["interactive"]["ttft"], 99)
@@ -247,10 +328,19 @@ def main():
               "%.1f req/s (%.1fx) for %.0fs; idle interactive TTFT p99 %.0fms" %
               (a.replicas, a.seqs, cap, rate, a.load, a.seconds, idle_p99 * 1e3))
         results = {}
-        for mode in ("off", "legacy", "flow"):
-            gw, port = gateway(a.bin, sim_ports, mode, a.seqs, work)
+        for mode in a.modes.split(","):
+            gw, port, admin = gateway(a.bin, sim_ports, mode, a.seqs, work,
+                                      token_load=a.token_load)
+            probe = Probe(sim_ports)
+            probe.start()
             stats, secs, _ = asyncio.run(offer(port, rate, a.seconds, a.seed))
+            probe.stop.set()
+            probe.join()
             hwm = hwm_kb(gw.pid)
+            if a.probe:
+                print("\n[%s] %s" % (mode, probe.summary()))
+                if mode == "flow":
+                    print("[%s] %s" % (mode, gateway_queue_time(admin, 10)))
             gw.terminate()
             gw.wait(30)
             report(mode, stats, secs, hwm)

@@ -196,8 +196,9 @@ static int load_plugins(struct loader *L, const struct sy_yaml_node *seq)
             snprintf(key, sizeof key, "%s.type", path);
             return lerr(L, it->line, key, "missing");
         }
-        if (sy_flow_is_plugin_type(sy_yaml_str(tn)))
-            continue; /* a flow-control plugin: src/flow/flow_config.c builds it */
+        if (sy_flow_is_plugin_type(sy_yaml_str(tn)) && !sy_sched__registry_find(sy_yaml_str(tn)))
+            continue; /* a flow-control plugin: src/flow/flow_config.c builds it (a detector with
+                         a filter role, concurrency-detector, is also built here as a filter) */
         const struct sy_plugin_ops *ops = NULL;
         int rc = resolve_type(L, tn, path, &ops);
         if (rc)

@@ -55,6 +55,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_models_responder,
     &sy_plugin_session_affinity_filter,
     &sy_plugin_utilization_filter,
+    &sy_plugin_concurrency_detector_filter,
     &sy_plugin_endpoint_attribute_filter,
     &sy_plugin_endpoint_attribute_scorer,
     &sy_plugin_header_label_affinity_scorer,
@@ -92,7 +93,6 @@ static const char *const unsupported[] = {
     "p2p-source-producer",
     /* other filters and scorers */
     "utilization-detector",
-    "concurrency-detector",
     "topology-affinity-filter",
     "header-based-testing-filter",
     "topology-affinity-scorer",

@@ -261,6 +261,39 @@ def holds_instead_of_overloading():
 
 
 @test
+def detector_filters_each_replica():
+    """The concurrency detector is also a filter (llm-d): a scorer that prefers one replica (prefix
+    affinity: every prompt shares a long prefix) cannot stack more than maxConcurrency on it while
+    the pool-wide gate still has room; the other replica takes the rest."""
+    a, b = HeldStub(), HeldStub()
+    sched = ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
+             "  featureGates: [flowControl]\n  plugins:\n"
+             "    - {type: concurrency-detector, name: det, parameters: {maxConcurrency: 2}}\n"
+             "    - {type: prefix-cache-scorer}\n    - {type: max-score-picker}\n"
+             "  flowControl:\n    saturationDetector: {pluginRef: det}\n")
+    gw = Gateway([a.address, b.address], sched)
+    try:
+        gw.wait_ready()
+        shared = "the same long system prompt " * 60
+        calls = [Call(gw.port, shared + "q%d" % i) for i in range(6)]
+        wait_until(lambda: a.held() + b.held() == 4 and gw.queued() == 2, 10,
+                   what="4 held 2 queued")
+        time.sleep(0.3)
+        check(a.held() == 2 and b.held() == 2, "held %d/%d" % (a.held(), b.held()))
+        a.open_all()
+        b.open_all()
+        for c in calls:
+            c.join(30)
+            check(c.status == 200, "status %r" % c.status)
+        check(a.max_active <= 2 and b.max_active <= 2, "max held %d/%d" % (a.max_active,
+                                                                            b.max_active))
+    finally:
+        gw.stop()
+        a.stop()
+        b.stop()
+
+
+@test
 def priority_order():
     """Strict priority between bands; sheddable last; FCFS inside a band."""
     s = HeldStub()

@@ -1,0 +1,101 @@
+/* concurrency_detector_filter.c - the filter role of llm-d's `concurrency-detector`.
+ *
+ * In llm-d the concurrency detector is two things: the flow controller's saturation detector
+ * (src/flow/saturation.c: pool saturation gates dispatch) and a scheduling filter that protects
+ * each endpoint. This file is the second: it drops every candidate whose own in-flight count has
+ * reached the per-endpoint limit
+ *
+ *   limit = (int64)(maxConcurrency * (1 + headroom))          requests mode (default)
+ *           (int64)(maxTokenConcurrency * (1 + headroom))     tokens mode, on in-flight tokens
+ *   keep endpoint e  iff  inflight_e < limit                   hybrid: both must hold
+ *
+ * inflight_e is the gateway's own count of requests it forwarded to e and that have not finished
+ * (no scrape lag). Without it, the pool-wide gate (outstanding < maxConcurrency * ready) still
+ * lets the picker stack one endpoint above its limit while another has free slots: that endpoint
+ * queues the excess (vllm:num_requests_waiting) behind its max-num-seqs, and a high-priority
+ * request placed there waits for a completion.
+ *
+ * Every endpoint at its limit: all candidates are kept (fail open). llm-d returns the empty list;
+ * Switchyard does not, because here it can only happen to a request the gate has already released
+ * against the pool-wide capacity: with the gate on, outstanding < maxConcurrency * ready leaves
+ * some endpoint below its limit, except when a SIGHUP raised maxConcurrency while requests were
+ * queued (they are scheduled by the configuration generation they arrived in, whose filter still
+ * has the old limit, while the new gate already released them). Refusing those would turn a
+ * reload into 429s; the gate stays the bound.
+ *
+ * Joins a profile like any filter: the default profile (no schedulingProfiles) holds it; an
+ * explicit profile names it with pluginRef. src/flow/flow_config.c validates the parameters and
+ * builds the detector role from the same plugin entry.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "sched/params.h"
+#include "sched/plugins.h"
+
+struct cd_filter {
+    int mode;            /* 0 requests, 1 tokens, 2 hybrid */
+    int64_t limit;       /* request limit per endpoint */
+    int64_t token_limit; /* token limit per endpoint */
+};
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                  char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"concurrencyMode", "maxConcurrency",
+                                          "maxTokenConcurrency", "headroom", NULL};
+    double maxc = 100, maxt = 1e6, headroom = 0; /* llm-d's defaults */
+    const char *mode = NULL;
+    int rc = sy_param_check(params, env, allowed, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "maxConcurrency", env, 1, 1e15, &maxc, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "maxTokenConcurrency", env, 1, 1e15, &maxt, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "headroom", env, 0, 1e6, &headroom, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "concurrencyMode", env, &mode, err, errcap);
+    if (rc)
+        return rc;
+    struct cd_filter f = {0};
+    if (!mode || !strcmp(mode, "requests"))
+        f.mode = 0;
+    else if (!strcmp(mode, "tokens"))
+        f.mode = 1;
+    else if (!strcmp(mode, "hybrid"))
+        f.mode = 2;
+    else
+        return sy_param_errorf(env, NULL, "concurrencyMode", err, errcap,
+                               "must be requests, tokens or hybrid, got \"%s\"", mode);
+    f.limit = (int64_t)(maxc * (1.0 + headroom));
+    f.token_limit = (int64_t)(maxt * (1.0 + headroom));
+    struct cd_filter *st = SY_NEW(struct cd_filter);
+    *st = f;
+    *state = st;
+    return 0;
+}
+
+static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    const struct cd_filter *f = state;
+    (void)cy;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool keep = true;
+        if (f->mode != 1)
+            keep = c[i].st.inflight_requests < f->limit;
+        if (f->mode != 0 && keep)
+            keep = c[i].st.inflight_tokens < f->token_limit;
+        if (keep)
+            c[m++] = c[i];
+    }
+    return m ? m : n; /* fail open: see the header */
+}
+
+const struct sy_plugin_ops sy_plugin_concurrency_detector_filter = {
+    .type = "concurrency-detector",
+    .create = create,
+    .destroy = free,
+    .filter = filter,
+};
