@@ -1,10 +1,10 @@
 /* gateway_main.c - `switchyard gateway` flag parsing; everything else is sy_gateway_run. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/commands.h"
+#include "cmd/daemon_args.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "discovery/discovery.h"
@@ -76,54 +76,11 @@ static int check_config(const char *path)
 
 int sy_gateway_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 't'},
-        {"workers", required_argument, NULL, 'w'}, {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
-    const char *config = NULL;
-    bool check = false;
-    int workers = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:tw:l:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 't': check = true; break;
-        case 'w': {
-            uint64_t v;
-            if (sy_parse_u64(optarg, 1, 64, &v) != 0) {
-                fprintf(stderr, "switchyard gateway: --workers: expected 1..64, got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            workers = (int)v;
-            break;
-        }
-        case 'l': {
-            enum sy_log_level lvl;
-            if (sy_log_parse_level(optarg, &lvl) != 0) {
-                fprintf(stderr,
-                        "switchyard gateway: --log-level: expected debug|info|warn|error\n");
-                return 2;
-            }
-            sy_log_set_level(lvl);
-            break;
-        }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "switchyard gateway: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!config) {
-        fprintf(stderr, "switchyard gateway: --config FILE is required\n\n");
-        usage(stderr);
-        return 2;
-    }
-    if (check)
-        return check_config(config);
-    return sy_gateway_run(config, workers);
+    struct sy_daemon_args a;
+    int rc = sy_daemon_args_parse("gateway", argc, argv, usage, &a);
+    if (rc >= 0)
+        return rc;
+    if (a.check)
+        return check_config(a.config);
+    return sy_gateway_run(a.config, a.workers);
 }
