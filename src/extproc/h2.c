@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/uvutil.h"
 
 #define READ_CAP (64u << 10)
 
@@ -566,34 +567,10 @@ static void on_connection(uv_stream_t *l, int status)
 int sy_h2_server_start(uv_loop_t *loop, const char *host, uint16_t port, const struct sy_h2_opts *o,
                        struct sy_h2_server **out, char *err, size_t errcap)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    int rc;
-    if (strchr(host, ':'))
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
-    else
-        rc = uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port,
-                         (struct sockaddr_in *)&ss);
-    if (rc < 0) {
-        snprintf(err, errcap, "%s:%u: invalid listen address", host, port);
-        return SY_EINVAL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errcap, "socket: %s", strerror(errno));
-        return SY_EIO;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (o->reuseport)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    socklen_t sl =
-        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
-        snprintf(err, errcap, "bind %s:%u: %s", host, port, strerror(errno));
-        close(fd);
-        return SY_EIO;
-    }
+    int fd;
+    int rc = sy_listen_socket(host, port, o->reuseport, &fd, err, errcap);
+    if (rc != 0)
+        return rc;
     struct sy_h2_server *s = sy_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->o = *o;

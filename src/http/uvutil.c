@@ -1,9 +1,16 @@
 /* uvutil.c - libuv helpers shared by the HTTP server and the upstream client (see uvutil.h). */
 #include "http/uvutil.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/err.h"
 
 void sy_scratch_lend(struct sy_scratch *s, size_t cap, size_t size, uv_buf_t *out)
 {
@@ -61,4 +68,39 @@ bool sy_deadline_due(uv_timer_t *t, uint64_t deadline_ms, uv_timer_cb cb)
         return true;
     uv_timer_start(t, cb, deadline_ms - now, 0);
     return false;
+}
+
+int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, char *err,
+                     size_t errcap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int rc;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port,
+                         (struct sockaddr_in *)&ss);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s:%u: invalid listen address", host, port);
+        return SY_EINVAL;
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        snprintf(err, errcap, "socket: %s", strerror(errno));
+        return SY_EIO;
+    }
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport)
+        setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t sl =
+        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(s, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errcap, "bind %s:%u: %s", host, port, strerror(errno));
+        close(s);
+        return SY_EIO;
+    }
+    *fd = s;
+    return 0;
 }

@@ -8,6 +8,8 @@
  * - sy_deadline_*: lazy timers. Arming records a deadline in loop time and touches the timer heap
  *   only when the timer is not running or would fire after the new deadline; a timer that fires
  *   early re-arms itself for the rest. Per-request deadline moves cost no heap operations.
+ * - sy_listen_socket: the bound TCP socket both the HTTP server and the ext_proc h2 server
+ *   listen on.
  */
 #ifndef SY_HTTP_UVUTIL_H
 #define SY_HTTP_UVUTIL_H
@@ -35,5 +37,11 @@ unsigned sy_bufs_after(const uv_buf_t *in, unsigned n, size_t done, uv_buf_t *ou
 void sy_deadline_arm(uv_timer_t *t, uint64_t *deadline_ms, uint64_t ms, uv_timer_cb cb);
 /* For use in cb: true when deadline_ms has passed; otherwise re-arms t for the rest. */
 bool sy_deadline_due(uv_timer_t *t, uint64_t deadline_ms, uv_timer_cb cb);
+
+/* Creates a close-on-exec TCP socket bound to host:port ("localhost" = 127.0.0.1, a host
+ * with ':' = IPv6) with SO_REUSEADDR, and SO_REUSEPORT when reuseport; the caller listens on
+ * it and owns *fd. Returns 0, SY_EINVAL (bad address) or SY_EIO, with err filled. */
+int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, char *err,
+                     size_t errcap);
 
 #endif
