@@ -328,17 +328,6 @@ static void route(struct xs *x, struct sy_endpoint *ep, const char *dests,
     x->state = XS_ROUTED;
 }
 
-static bool pool_any_ready(struct sy_pool *pool)
-{
-    for (size_t i = 0; i < pool->n; i++) {
-        struct sy_endpoint_state st;
-        sy_endpoint_snapshot(pool->eps[i], &st);
-        if (st.ready)
-            return true;
-    }
-    return false;
-}
-
 static void route_random(struct xs *x)
 {
     struct sy_pool *pool = x->gen->pool;
@@ -386,7 +375,7 @@ static void pick(struct xs *x)
         return;
     }
     if (rc != 0) {
-        if (x->has_subset || !pool_any_ready(pool)) { /* llm-d: 503 when no endpoint qualifies */
+        if (x->has_subset || !sy_pool_any_ready(pool)) { /* llm-d: 503 when no endpoint qualifies */
             x->dropped = "rejected-no-endpoints";
             reject(x, 503, "no_ready_endpoints",
                    "no ready model server is available for this request");

@@ -672,17 +672,6 @@ static void pd_start(struct proxy *p)
     sy_disagg_start(p->dx, &p->res);
 }
 
-static bool pool_any_ready(struct sy_pool *pool)
-{
-    for (size_t i = 0; i < pool->n; i++) {
-        struct sy_endpoint_state st;
-        sy_endpoint_snapshot(pool->eps[i], &st);
-        if (st.ready)
-            return true;
-    }
-    return false;
-}
-
 static void attempt(struct proxy *p)
 {
     int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
@@ -695,7 +684,7 @@ static void attempt(struct proxy *p)
         if (p->ntried > 0) {
             fail_early(p, 502, "upstream_unavailable",
                        "no model server could be reached for this request");
-        } else if (!pool_any_ready(p->gen->pool)) {
+        } else if (!sy_pool_any_ready(p->gen->pool)) {
             p->dropped = "rejected-no-endpoints"; /* router: 503 when there is no endpoint */
             fail_early(p, 503, "no_ready_endpoints",
                        "no ready model server is available for this request");

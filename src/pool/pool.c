@@ -347,6 +347,17 @@ struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address)
     return NULL;
 }
 
+bool sy_pool_any_ready(const struct sy_pool *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(p->eps[i], &st);
+        if (st.ready)
+            return true;
+    }
+    return false;
+}
+
 struct sy_pool *sy_pool_new(const struct sy_config *cfg, const struct sy_pool *old, char *err,
                             size_t errcap)
 {

@@ -183,6 +183,8 @@ const char *sy_endpoint_label(const struct sy_endpoint *e, const char *key);
 void sy_endpoint_conn_failed(struct sy_endpoint *e, uint64_t now);
 /* The endpoint with this configured address, borrowed from p (no reference taken), or NULL. */
 struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address);
+/* Whether any endpoint of p is ready now (the gateway and the EPP answer 503 when none is). */
+bool sy_pool_any_ready(const struct sy_pool *p);
 
 /* In-flight accounting: call add on forward and sub with the same numbers on every exit. */
 void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens);
