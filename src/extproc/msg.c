@@ -82,29 +82,41 @@ static int decode_body(const uint8_t *p, size_t n, struct sy_xp_req *out)
     return rc;
 }
 
+/* A protobuf map entry {key 1, value 2} whose key and value are both length-delimited (string,
+ * message). Sets *k and *v (empty when absent). Returns 0, or -1 when malformed. */
+static int map_entry(const uint8_t *p, size_t n, struct sy_str *k, struct sy_str *v)
+{
+    struct sy_pb_reader r;
+    struct sy_pb_field f;
+    int rc;
+    *k = (struct sy_str){0};
+    *v = (struct sy_str){0};
+    sy_pb_reader_init(&r, p, n);
+    while ((rc = sy_pb_next(&r, &f)) == 1) {
+        if (f.wire != SY_PB_LEN)
+            continue;
+        if (f.num == 1)
+            *k = (struct sy_str){(const char *)f.ptr, f.len};
+        else if (f.num == 2)
+            *v = (struct sy_str){(const char *)f.ptr, f.len};
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 /* Finds fields[key] in a google.protobuf.Struct{fields: map<string, Value> = 1}; the map entry
  * is {key 1, value 2}. Sets *val to the Value's bytes. Returns 1 found, 0 absent, -1 malformed. */
 static int struct_get(const uint8_t *p, size_t n, const char *key, struct sy_str *val)
 {
-    struct sy_pb_reader r, er;
-    struct sy_pb_field f, ef;
+    struct sy_pb_reader r;
+    struct sy_pb_field f;
     int rc;
     size_t kl = strlen(key);
     sy_pb_reader_init(&r, p, n);
     while ((rc = sy_pb_next(&r, &f)) == 1) {
         if (f.num != 1 || f.wire != SY_PB_LEN)
             continue;
-        struct sy_str k = {0}, v = {0};
-        sy_pb_reader_init(&er, f.ptr, f.len);
-        while ((rc = sy_pb_next(&er, &ef)) == 1) {
-            if (ef.wire != SY_PB_LEN)
-                continue;
-            if (ef.num == 1)
-                k = (struct sy_str){(const char *)ef.ptr, ef.len};
-            else if (ef.num == 2)
-                v = (struct sy_str){(const char *)ef.ptr, ef.len};
-        }
-        if (rc < 0)
+        struct sy_str k, v;
+        if (map_entry(f.ptr, f.len, &k, &v) < 0)
             return -1;
         if (k.len == kl && memcmp(k.p, key, kl) == 0) {
             *val = v;
@@ -149,24 +161,15 @@ static int value_strings(struct sy_str v, struct sy_str *out, size_t cap, size_t
 /* config.core.v3.Metadata{filter_metadata: map<string, Struct> = 1} */
 static int decode_metadata(const uint8_t *p, size_t n, struct sy_xp_req *out)
 {
-    struct sy_pb_reader r, er;
-    struct sy_pb_field f, ef;
+    struct sy_pb_reader r;
+    struct sy_pb_field f;
     int rc;
     sy_pb_reader_init(&r, p, n);
     while ((rc = sy_pb_next(&r, &f)) == 1) {
         if (f.num != 1 || f.wire != SY_PB_LEN)
             continue;
-        struct sy_str k = {0}, v = {0};
-        sy_pb_reader_init(&er, f.ptr, f.len);
-        while ((rc = sy_pb_next(&er, &ef)) == 1) {
-            if (ef.wire != SY_PB_LEN)
-                continue;
-            if (ef.num == 1)
-                k = (struct sy_str){(const char *)ef.ptr, ef.len};
-            else if (ef.num == 2)
-                v = (struct sy_str){(const char *)ef.ptr, ef.len};
-        }
-        if (rc < 0)
+        struct sy_str k, v;
+        if (map_entry(f.ptr, f.len, &k, &v) < 0)
             return -1;
         struct sy_str val;
         if (sy_str_eq_c(k, "envoy.lb.subset_hint")) {
