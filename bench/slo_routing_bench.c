@@ -96,20 +96,7 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
 
 static void advance_all(uint64_t now)
 {
-    for (;;) {
-        int best = -1;
-        uint64_t t = UINT64_MAX;
-        for (int e = 0; e < NE; e++) {
-            uint64_t n = sy_sim_engine_next_ns(eng[e]);
-            if (n < t) {
-                t = n;
-                best = e;
-            }
-        }
-        if (best < 0 || t > now)
-            break;
-        sy_sim_engine_advance(eng[best], t);
-    }
+    sy_sim_engines_advance(eng, NE, now);
 }
 
 static void scrape(void)

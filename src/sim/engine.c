@@ -1169,6 +1169,24 @@ uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e)
     return x < t ? x : t;
 }
 
+void sy_sim_engines_advance(struct sy_sim_engine *const *e, size_t n, uint64_t now_ns)
+{
+    for (;;) {
+        size_t best = n;
+        uint64_t t = UINT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t next = sy_sim_engine_next_ns(e[i]);
+            if (next < t) {
+                t = next;
+                best = i;
+            }
+        }
+        if (best == n || t > now_ns)
+            break;
+        sy_sim_engine_advance(e[best], t);
+    }
+}
+
 uint64_t sy_sim_engine_step_tokens(const struct sy_sim_engine *e)
 {
     return e->in_step ? e->step_tokens : 0;

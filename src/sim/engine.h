@@ -274,6 +274,9 @@ void sy_sim_engine_advance(struct sy_sim_engine *e, uint64_t now_ns);
 /* When advance next has work: the end of the step in flight, else the end of the first KV pull
  * in progress, or a held lease's expiry; UINT64_MAX when there is none. */
 uint64_t sy_sim_engine_next_ns(const struct sy_sim_engine *e);
+/* Advances engines e[0..n) to now together: the step that ends first runs first, so engines that
+ * feed one another see each other's events in time order. */
+void sy_sim_engines_advance(struct sy_sim_engine *const *e, size_t n, uint64_t now_ns);
 /* A step is in flight. */
 bool sy_sim_engine_busy(const struct sy_sim_engine *e);
 /* Drops every cached block that no request holds and reports SY_SIM_KV_CLEARED. Returns 0, or
