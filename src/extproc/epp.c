@@ -194,23 +194,12 @@ static void release(struct xs *x, bool ok, const char *error_code)
     }
 }
 
-static const char *error_type_for(int status)
-{
-    switch (status) {
-    case 400:
-    case 404:
-    case 413: return "invalid_request_error";
-    case 429: return "rate_limit_error";
-    default: return "server_error";
-    }
-}
-
 /* immediate_response with the OpenAI-style error body; the request is over. */
 static void reject(struct xs *x, int status, const char *code, const char *msg)
 {
     struct sy_buf body;
     sy_buf_init(&body);
-    const char *type = error_type_for(status);
+    const char *type = sy_http_error_type(status);
     sy_buf_puts(&body, "{\"error\":{\"message\":");
     sy_buf_json_str(&body, msg, strlen(msg));
     sy_buf_puts(&body, ",\"type\":");

@@ -163,17 +163,6 @@ static bool gateway_owned(struct sy_str name)
            sy_str_case_eq_c(name, "x-switchyard-debug");
 }
 
-static const char *error_type_for(int status)
-{
-    switch (status) {
-    case 400:
-    case 404:
-    case 413: return "invalid_request_error";
-    case 429: return "rate_limit_error";
-    default: return "server_error";
-    }
-}
-
 /* Finds "key": <integer> in text (best effort; used on usage objects). */
 static int64_t find_int(const char *text, size_t len, const char *key)
 {
@@ -317,7 +306,7 @@ static void fail_early(struct proxy *p, int status, const char *code, const char
             sy_http_respond(p->hreq, status, "application/json", extra, b.data, b.len);
             sy_buf_fini(&b);
         } else {
-            sy_http_respond_error(p->hreq, status, error_type_for(status), code, msg, extra);
+            sy_http_respond_error(p->hreq, status, sy_http_error_type(status), code, msg, extra);
         }
         p->hreq = NULL;
     }

@@ -1292,6 +1292,17 @@ void sy_http_respond(struct sy_http_req *req, int status, const char *content_ty
     sy_http_end(req, true);
 }
 
+const char *sy_http_error_type(int status)
+{
+    switch (status) {
+    case 400:
+    case 404:
+    case 413: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default: return "server_error";
+    }
+}
+
 void sy_http_respond_error(struct sy_http_req *req, int status, const char *type, const char *code,
                            const char *message, const char *extra_headers)
 {

@@ -133,6 +133,9 @@ void sy_http_respond(struct sy_http_req *req, int status, const char *content_ty
 /* An OpenAI-style error: {"error":{"message","type","code"}} with the given status. */
 void sy_http_respond_error(struct sy_http_req *req, int status, const char *type, const char *code,
                            const char *message, const char *extra_headers);
+/* The OpenAI error "type" for a status: invalid_request_error (400, 404, 413),
+ * rate_limit_error (429), else server_error. */
+const char *sy_http_error_type(int status);
 
 /* Incremental response. head_lines holds the header lines after the status line (each ending
  * "\r\n", without the final blank line). If content_length < 0 the body is sent chunked. */
