@@ -587,11 +587,7 @@ int sy_h2_server_start(uv_loop_t *loop, const char *host, uint16_t port, const s
         uv_close((uv_handle_t *)&s->listener, NULL); /* s stays (a fatal start-up error) */
         return SY_EIO;
     }
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
-    s->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
-                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    s->port = sy_socket_port(fd);
     *out = s;
     return 0;
 }

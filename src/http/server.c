@@ -1053,11 +1053,7 @@ int sy_http_server_start(uv_loop_t *loop, const char *host, uint16_t port,
     s->accept_retry.data = s;
     s->listen_handles = 2;
     uv_poll_start(&s->listener, UV_READABLE, on_acceptable);
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof bound;
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
-    s->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
-                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    s->port = sy_socket_port(fd);
     *out = s;
     return 0;
 }

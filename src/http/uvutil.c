@@ -104,3 +104,12 @@ int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, c
     *fd = s;
     return 0;
 }
+
+uint16_t sy_socket_port(int fd)
+{
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    return ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                            : ((struct sockaddr_in6 *)&bound)->sin6_port);
+}

@@ -43,5 +43,7 @@ bool sy_deadline_due(uv_timer_t *t, uint64_t deadline_ms, uv_timer_cb cb);
  * it and owns *fd. Returns 0, SY_EINVAL (bad address) or SY_EIO, with err filled. */
 int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, char *err,
                      size_t errcap);
+/* The local port socket fd is bound to (the one the kernel chose for port 0). */
+uint16_t sy_socket_port(int fd);
 
 #endif
