@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, ROUND_ROBIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
                      request, run, start_gateway, start_process, start_sim, stop_process, test,
-                     wait_endpoints_ready, wait_port, write_file)
+                     wait_endpoints_ready, wait_port, wait_until, write_file)
 from stub_server import Stub  # noqa: E402
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node")
@@ -273,20 +273,26 @@ def test_precise_routing_of_messages():
     """Precise routing (KV events from the simulator, token-producer backend simulator): a Messages
     request is tokenized as the engine renders it (system first), so it goes to the replica whose
     cache holds its system prompt, even when that replica cached it from a chat completion."""
-    from test_precise import MODEL, gateway, settle, start_kv_sim, text  # noqa: E402
+    from test_precise import (MODEL, gateway, kv_batches, settle, start_kv_sim, text,  # noqa
+                              wait_kv_flowing)
     base = consecutive_ports(2)
     kv = consecutive_ports(2)
     replay = consecutive_ports(2)
     sim = start_kv_sim(base, kv, replay)
-    gw, gport, _ = gateway(base, kv, replay)
+    gw, gport, ready = gateway(base, kv, replay)
+    admin = ready.admin
     b = "127.0.0.1:%d" % (base + 1)
     try:
+        # both replicas' events reach the gateway before the warm-up (no fixed sleep to race)
+        wait_kv_flowing(admin, [base, base + 1])
         system = text("agent-rules", 1600)  # 400 simulator tokens, 25 blocks
+        before = kv_batches(admin)
         st, _, body = post_json(base + 1, "/v1/chat/completions", {
             "model": MODEL, "max_tokens": 1,
             "messages": [{"role": "system", "content": system},
                          {"role": "user", "content": "warm up"}]})
         check(st == 200, "chat on B: %d %r" % (st, body))
+        wait_until(lambda: kv_batches(admin) > before, 10, what="the warm-up's KV events")
         settle()
         for i in range(4):
             st, h, body = messages(gport, {
