@@ -638,13 +638,20 @@ static void warn_unreferenced(struct loader *L)
     }
 }
 
+/* The config selects llm-d router semantics (llm-d.ai/...), not v0.8's; the same test plugins
+ * make through sy_plugin_env_router. */
+static bool router_api(const struct loader *L)
+{
+    struct sy_plugin_env env = {.api_version = L->api};
+    return sy_plugin_env_router(&env);
+}
+
 static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
 {
     if (cfg->type != SY_YAML_MAPPING)
         return lerr(L, cfg->line, "scheduler", "must be a mapping (an EndpointPickerConfig)");
     const struct sy_yaml_node *plugins = NULL, *profiles = NULL, *gates = NULL, *data = NULL;
     const struct sy_yaml_node *parser = NULL, *handler = NULL; /* request parsers (parsers.c) */
-    bool legacy = false; /* apiVersion inference.networking.x-k8s.io/v1alpha1 (v0.8) */
     int profiles_line = cfg->line;
     for (size_t i = 0; i < cfg->n; i++) {
         const char *k = sy_yaml_str(cfg->keys[i]);
@@ -660,7 +667,6 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
             }
             if (a && !strcmp(a, "inference.networking.x-k8s.io/v1alpha1")) {
                 L->api = a;
-                legacy = true;
                 sy_warn("%s:%d: apiVersion: '%s' is deprecated, use llm-d.ai/v1alpha1", L->file,
                         v->line, a);
                 continue;
@@ -717,7 +723,8 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     if (!rc)
         rc = load_data_layer(L, data);
     if (!rc)
-        rc = sy_sched__load_parsers(L->s, L->file, parser, handler, legacy, L->err, L->errcap);
+        rc = sy_sched__load_parsers(L->s, L->file, parser, handler, !router_api(L), L->err,
+                                    L->errcap);
     if (rc)
         return rc;
     warn_unreferenced(L);
