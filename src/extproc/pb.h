@@ -35,10 +35,11 @@ struct sy_pb_field {
     size_t len;         /* LEN: their count */
 };
 
+/* p may be NULL when n is 0 (an empty buffer or an empty LEN field): no arithmetic on it then. */
 static inline void sy_pb_reader_init(struct sy_pb_reader *r, const void *p, size_t n)
 {
     r->p = p;
-    r->end = r->p + n;
+    r->end = n ? r->p + n : r->p;
 }
 
 /* Reads the next field into f. Returns 1 when a field was read, 0 at the end of the message,
