@@ -3,6 +3,14 @@
 #
 #   FUZZ_SECONDS=20      seconds per target (default 20)
 #   FUZZ_TARGETS="a b"   run only these targets (names without .c; default: all)
+#   FUZZ_RUNS=N          stop a target after N executions (a campaign: FUZZ_RUNS=10000000 with a
+#                        large FUZZ_SECONDS; whichever comes first ends the target)
+#   FUZZ_MAX_LEN=N       libFuzzer's -max_len (default: libFuzzer's, from the seeds)
+#   FUZZ_MERGE=1         merge inputs that add coverage into the checked-in corpus
+#                        tests/fuzz/corpus/<target>/ (-merge=1), so a campaign's corpus is kept
+#
+# Each finished target appends "target runs seconds cov ft crashes" to $BUILD/results.tsv (the
+# README's campaign table is made from it).
 #
 # The library is built with clang into build-fuzz/ with fuzzer-no-link + ASan + UBSan; each target
 # is linked with -fsanitize=fuzzer and run with its checked-in seed corpus
@@ -68,17 +76,33 @@ for src in "${targets[@]}"; do
     if [ -f "tests/fuzz/$name.dict" ]; then dict+=("-dict=tests/fuzz/$name.dict"); fi
     echo "fuzz: $name: running ${FUZZ_SECONDS}s"
     log="$BUILD/fuzz/$name.log"
+    extra=()
+    if [ -n "${FUZZ_RUNS:-}" ]; then extra+=("-runs=$FUZZ_RUNS"); fi
+    if [ -n "${FUZZ_MAX_LEN:-}" ]; then extra+=("-max_len=$FUZZ_MAX_LEN"); fi
+    t0=$(date +%s)
     "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$BUILD/artifacts/$name-" "${dict[@]}" "$out" "${seeds[@]}" >"$log" 2>&1
+        -artifact_prefix="$BUILD/artifacts/$name-" "${dict[@]}" "${extra[@]}" "$out" "${seeds[@]}" \
+        >"$log" 2>&1
     rc=$?
+    secs=$(($(date +%s) - t0))
+    if [ $rc -eq 0 ] && [ "${FUZZ_MERGE:-0}" = 1 ]; then
+        mkdir -p "tests/fuzz/corpus/$name"
+        "$bin" -merge=1 "${dict[@]}" "tests/fuzz/corpus/$name" "$out" >"$log.merge" 2>&1 ||
+            echo "fuzz: $name: corpus merge failed; log $log.merge"
+    fi
     rm -rf "$out"
     runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
+    last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1)
+    cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+')
+    ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${runs:-?}" "$secs" "${cov:-?}" "${ft:-?}" \
+        "$([ $rc -eq 0 ] && echo 0 || echo 1)" >>"$BUILD/results.tsv"
     if [ $rc -ne 0 ]; then
         echo "fuzz: $name: FAILED (exit $rc); log $log, artifacts $BUILD/artifacts/$name-*"
         grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20
         failed+=("$name")
     else
-        echo "fuzz: $name: ok (${runs:-?} runs)"
+        echo "fuzz: $name: ok (${runs:-?} runs, cov ${cov:-?}, ft ${ft:-?})"
         passed=$((passed + 1))
     fi
 done
