@@ -17,16 +17,21 @@ Configs (scheduler):
   switchyard   prefill: prefix 3 + lockstep-balance-scorer 3; decode: lockstep-balance 3 +
                prefix 1 (lockstep-balance reads the gateway's own in-flight counts, which are
                exact at once, where queue-scorer reads a 50 ms old scrape)
+  sy-tokens    the same with lockstep-balance-scorer `balanceBy: tokens` (in-flight prompt
+               tokens, context held and a per-sequence weight instead of request counts)
 Workloads (switchyard bench, streaming):
   1k/128       random, 1024 input tokens, OUT output tokens (the guide's 1k/1k with the output cut
                to keep a run short on 2 cores)
   chat         shared-prefix: GROUPS system prompts of 2048 tokens, 128-token questions, OUT
                output tokens
+  mixed        random with mixed lengths: input uniform in [512, 8192] tokens, output uniform
+               in [OUT/16, OUT] (SGLang's --random-range-ratio 0.0625)
 Reported per config: output tok/s per decode GPU (simulated), TTFT p50/p99, ITL p50/p99, the
 spread of decode work across ranks (generation tokens per rank from the ranks' /metrics: max /
 mean), and the guide's ~3.1k output tok/s per GPU beside it.
 
   BUILD=build python3 bench/wide_ep.py [--conc 256] [--reqs 512] [--out 128] [--time-scale 0.25]
+                                       [--workloads 1k,chat,mixed] [--configs NAME,...]
 """
 import argparse
 import json
@@ -71,6 +76,21 @@ HEAD = """  apiVersion: llm-d.ai/v1alpha1
 %s  schedulingProfiles:
 """
 
+SWITCHYARD_PROFILES = """  - name: prefill
+    plugins:
+    - pluginRef: prefill-filter
+    - pluginRef: prefix-cache-scorer
+      weight: 3
+    - pluginRef: lockstep-balance-scorer
+      weight: 3
+  - name: decode
+    plugins:
+    - pluginRef: decode-filter
+    - pluginRef: lockstep-balance-scorer
+      weight: 3
+    - pluginRef: prefix-cache-scorer
+      weight: 1"""
+
 CONFIGS = {
     # one round-robin instance per profile: a shared one would alternate between the profiles
     "round-robin": HEAD % """  - {type: round-robin-picker, name: rr-prefill}
@@ -87,20 +107,10 @@ CONFIGS = {
       weight: 2
     - pluginRef: prefix-cache-scorer
       weight: 3""",
-    "switchyard": HEAD % "  - type: lockstep-balance-scorer\n" + """  - name: prefill
-    plugins:
-    - pluginRef: prefill-filter
-    - pluginRef: prefix-cache-scorer
-      weight: 3
-    - pluginRef: lockstep-balance-scorer
-      weight: 3
-  - name: decode
-    plugins:
-    - pluginRef: decode-filter
-    - pluginRef: lockstep-balance-scorer
-      weight: 3
-    - pluginRef: prefix-cache-scorer
-      weight: 1""",
+    "switchyard": HEAD % "  - type: lockstep-balance-scorer\n" + SWITCHYARD_PROFILES,
+    "sy-tokens": HEAD % """  - type: lockstep-balance-scorer
+    parameters: {balanceBy: tokens}
+""" + SWITCHYARD_PROFILES,
 }
 
 
@@ -156,12 +166,14 @@ scheduler:
         wait_until(ready, 15, what="ranks ready")
         before = [gen_tokens(dbase + i) for i in range(RANKS)]
         out = tempfile.mktemp(suffix=".json")
-        wl = (["--workload", "random", "--num-prompts", str(args.reqs), "--input-len", "1024",
-               "--output-len", str(args.out)] if workload == "1k" else
-              ["--workload", "shared-prefix", "--num-groups", str(args.groups),
-               "--num-prompts-per-group", str(args.reqs // args.groups),
-               "--system-prompt-len", "2048", "--question-len", "128",
-               "--output-len", str(args.out)])
+        wl = {"1k": ["--workload", "random", "--num-prompts", str(args.reqs), "--input-len",
+                     "1024", "--output-len", str(args.out)],
+              "mixed": ["--workload", "random", "--num-prompts", str(args.reqs), "--input-len",
+                        "8192", "--output-len", str(args.out), "--random-range-ratio", "0.0625"],
+              "chat": ["--workload", "shared-prefix", "--num-groups", str(args.groups),
+                       "--num-prompts-per-group", str(args.reqs // args.groups),
+                       "--system-prompt-len", "2048", "--question-len", "128",
+                       "--output-len", str(args.out)]}[workload]
         cmd = [BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (name, listen), "--model",
                MODEL, "--concurrency", str(args.conc), "--time-scale", str(args.time_scale),
                "--json", out, "--no-progress", "--seed", "7"] + wl
@@ -185,12 +197,22 @@ def main():
     ap.add_argument("--out", type=int, default=128)
     ap.add_argument("--groups", type=int, default=4)
     ap.add_argument("--time-scale", type=float, default=0.25)
+    ap.add_argument("--workloads", default="1k,chat,mixed")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
     args = ap.parse_args()
+    workloads = args.workloads.split(",")
+    configs = args.configs.split(",")
+    for w in workloads:
+        if w not in ("1k", "chat", "mixed"):
+            ap.error("--workloads: unknown workload %r (1k, chat, mixed)" % w)
+    for c in configs:
+        if c not in CONFIGS:
+            ap.error("--configs: unknown config %r (%s)" % (c, ", ".join(CONFIGS)))
     pbase, dbase = consecutive_ports(RANKS), consecutive_ports(RANKS)
     psup, dsup = consecutive_ports(1), consecutive_ports(1)
     results = {}
-    for workload in ("1k", "chat"):
-        for name in CONFIGS:
+    for workload in workloads:
+        for name in configs:
             # fresh pods per run: empty caches, no leftover load
             pp = start_pod("prefill", pbase, psup, args.time_scale)
             dp = start_pod("decode", dbase, dsup, args.time_scale)
@@ -216,10 +238,12 @@ def main():
             workload, name, per_gpu, 100 * per_gpu / GUIDE_PER_GPU, r["ttft_p50_s"],
             r["ttft_p99_s"], 1000 * r["itl_p50_s"], 1000 * r["itl_p99_s"], r["spread"],
             r["errors"]))
-    for workload in ("1k", "chat"):
+    for workload in workloads:
+        if (workload, "round-robin") not in results:
+            continue
         base = results[(workload, "round-robin")]["output_tok_per_s"]
         line = ", ".join("%s %.2fx" % (n, results[(workload, n)]["output_tok_per_s"] / base)
-                         for n in CONFIGS)
+                         for n in configs)
         print("%s throughput vs round-robin: %s" % (workload, line))
     print("decode generation tokens per rank:")
     for (workload, name), r in results.items():

@@ -82,6 +82,8 @@ struct sy_wl_params {
     unsigned num_prefixes; /* 10 */
     /* random */
     unsigned input_len; /* 1024 */
+    double range_ratio; /* SGLang's --random-range-ratio: each prompt's input and output lengths are
+                           drawn uniformly from [max(1, len x ratio), len]; 1 = fixed (default) */
     /* prefix-repetition and random: how many prompts (1000) */
     unsigned num_prompts;
 };

@@ -68,6 +68,8 @@ static void usage(FILE *f)
         "  prefix-repetition: --num-prompts 1000 --num-prefixes 10 --prefix-len 256\n"
         "                     --suffix-len 256 --output-len 128\n"
         "  random:            --num-prompts 1000 --input-len 1024 --output-len 128\n"
+        "                     --random-range-ratio 1 (< 1: lengths uniform in\n"
+        "                     [len x ratio, len], as SGLang)\n"
         "  Lengths are tokens: each token is one 3-letter word + space (4 characters).\n"
         "\n"
         "load (one of; default --concurrency 16):\n"
@@ -347,8 +349,9 @@ int sy_bench_main(int argc, char **argv)
                 goto out;
             }
             if (rc != 0) {
-                fprintf(stderr, "switchyard bench: --%s '%s': expected an integer in range\n", name,
-                        val);
+                fprintf(stderr, "switchyard bench: --%s '%s': expected %s\n", name, val,
+                        strcmp(name, "random-range-ratio") ? "an integer in range"
+                                                           : "a number in [0, 1]");
                 goto out;
             }
         }

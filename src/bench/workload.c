@@ -23,7 +23,9 @@
  *   prefix-repetition  vLLM `prefix_repetition`: num_prefixes 10 prefixes of prefix_len 256,
  *                      each followed by a fresh suffix of suffix_len 256; num_prompts 1000 split
  *                      evenly (num_prompts / num_prefixes each, an error if that is 0); output 128.
- *   random             num_prompts 1000 independent prompts of input_len 1024; output 128.
+ *   random             num_prompts 1000 independent prompts of input_len 1024; output 128;
+ *                      with random_range_ratio R < 1 each prompt's input and output lengths are
+ *                      drawn from [len x R, len] (SGLang's --random-range-ratio).
  *
  * Token lengths (see bench.h): text is three-letter common words plus a space, 4 bytes per word,
  * so N tokens are 4*N bytes: one token per word for BPE tokenizers and exactly one per word for the
@@ -94,6 +96,7 @@ void sy_wl_params_defaults(struct sy_wl_params *p)
     p->suffix_len = 256;
     p->num_prefixes = 10;
     p->input_len = 1024;
+    p->range_ratio = 1.0;
     p->num_prompts = 1000;
 }
 
@@ -172,6 +175,14 @@ static const struct {
 
 int sy_wl_param_set(struct sy_wl_params *p, const char *name, const char *value)
 {
+    if (name_eq(name, "random-range-ratio")) { /* the one fractional parameter */
+        char *end;
+        double r = value ? strtod(value, &end) : -1;
+        if (!value || end == value || *end || !(r >= 0 && r <= 1))
+            return SY_EINVAL;
+        p->range_ratio = r;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         if (!name_eq(name, params[i].name))
             continue;
@@ -218,6 +229,8 @@ void sy_wl_describe(const struct sy_wl_params *p, struct sy_buf *o)
         break;
     case SY_WL_RANDOM:
         sy_buf_printf(o, " num_prompts=%u input_len=%u", p->num_prompts, p->input_len);
+        if (p->range_ratio < 1)
+            sy_buf_printf(o, " range_ratio=%g", p->range_ratio);
         break;
     }
     if (p->kind != SY_WL_MULTI_TURN) /* multi-turn asks for answer_len tokens */
@@ -296,9 +309,10 @@ static void shuffle(struct sy_workload *w, struct sy_rng *rng)
 }
 
 /* A completion body whose prompt is a + sep + c. */
-static int add_completion(struct builder *B, const struct sy_buf *a, const char *sep,
-                          const struct sy_buf *c, unsigned group, unsigned turn,
-                          unsigned prompt_tokens, unsigned shared)
+/* add_completion with max_tokens out instead of the workload's output length. */
+static int add_completion_out(struct builder *B, const struct sy_buf *a, const char *sep,
+                              const struct sy_buf *c, unsigned group, unsigned turn,
+                              unsigned prompt_tokens, unsigned shared, unsigned out)
 {
     struct sy_buf body, prompt;
     sy_buf_init(&body);
@@ -309,9 +323,27 @@ static int add_completion(struct builder *B, const struct sy_buf *a, const char 
     body_head(B->p, &body);
     sy_buf_puts(&body, ",\"prompt\":");
     sy_buf_json_str(&body, prompt.data ? prompt.data : "", prompt.len);
-    body_tail(&body, out_len(B->p), B->p->ignore_eos);
+    body_tail(&body, out, B->p->ignore_eos);
     sy_buf_fini(&prompt);
-    return add_item(B, &body, false, group, turn, prompt_tokens, shared, out_len(B->p));
+    return add_item(B, &body, false, group, turn, prompt_tokens, shared, out);
+}
+
+static int add_completion(struct builder *B, const struct sy_buf *a, const char *sep,
+                          const struct sy_buf *c, unsigned group, unsigned turn,
+                          unsigned prompt_tokens, unsigned shared)
+{
+    return add_completion_out(B, a, sep, c, group, turn, prompt_tokens, shared, out_len(B->p));
+}
+
+/* A length drawn uniformly from [max(1, len x ratio), len] (SGLang's random dataset). */
+static unsigned ranged_len(struct sy_rng *rng, unsigned len, double ratio)
+{
+    if (ratio >= 1 || len <= 1)
+        return len;
+    unsigned lo = (unsigned)((double)len * ratio);
+    if (lo < 1)
+        lo = 1;
+    return lo + (unsigned)sy_rng_below(rng, (uint64_t)(len - lo) + 1);
 }
 
 static int build_shared_prefix(struct builder *B, struct sy_rng *rng)
@@ -470,9 +502,11 @@ static int build_random(struct builder *B, struct sy_rng *rng)
     sy_buf_init(&text);
     int rc = 0;
     for (unsigned i = 0; i < B->p->num_prompts && rc == 0; i++) {
+        unsigned in = ranged_len(rng, B->p->input_len, B->p->range_ratio);
+        unsigned out = ranged_len(rng, out_len(B->p), B->p->range_ratio);
         sy_buf_reset(&text);
-        sy_wl_text(rng, B->p->input_len, &text);
-        rc = add_completion(B, &empty, "", &text, i, 0, B->p->input_len, 0);
+        sy_wl_text(rng, in, &text);
+        rc = add_completion_out(B, &empty, "", &text, i, 0, in, 0, out);
     }
     sy_buf_fini(&empty);
     sy_buf_fini(&text);

@@ -377,6 +377,52 @@ static void test_limits(void **state)
     assert_int_equal(w.n, 0);
 }
 
+/* --random-range-ratio: lengths uniform in [len x ratio, len], both ends reached, input and
+ * output drawn independently; 1 keeps them fixed; values outside [0, 1] are refused. */
+static void test_random_range_ratio(void **state)
+{
+    (void)state;
+    struct sy_wl_params p;
+    sy_wl_params_defaults(&p);
+    assert_true(p.range_ratio == 1.0);
+    assert_int_equal(sy_wl_param_set(&p, "random-range-ratio", "1.5"), SY_EINVAL);
+    assert_int_equal(sy_wl_param_set(&p, "random-range-ratio", "-0.1"), SY_EINVAL);
+    assert_int_equal(sy_wl_param_set(&p, "random-range-ratio", "x"), SY_EINVAL);
+    assert_int_equal(sy_wl_param_set(&p, "random-range-ratio", "0.25"), 0);
+    assert_true(p.range_ratio == 0.25);
+    p.kind = SY_WL_RANDOM;
+    p.num_prompts = 400;
+    p.input_len = 8;
+    p.output_len = 12;
+    struct sy_workload w;
+    char err[200];
+    assert_int_equal(sy_workload_build(&p, &w, err, sizeof err), 0);
+    assert_int_equal(w.n, 400);
+    unsigned seen_in[9] = {0}, seen_out[13] = {0}, differ = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        unsigned in = w.items[i].prompt_tokens, out = w.items[i].max_tokens;
+        assert_in_range(in, 2, 8);   /* 8 x 0.25 = 2 */
+        assert_in_range(out, 3, 12); /* 12 x 0.25 = 3 */
+        seen_in[in]++;
+        seen_out[out]++;
+        differ += in * 12 != out * 8;
+        cJSON *j = body(&w.items[i], "Qwen/Qwen3-32B", out);
+        assert_int_equal(strlen(prompt(j)), 4 * in); /* "xyz " per token */
+        cJSON_Delete(j);
+    }
+    for (unsigned k = 2; k <= 8; k++)
+        assert_true(seen_in[k] > 0);
+    for (unsigned k = 3; k <= 12; k++)
+        assert_true(seen_out[k] > 0);
+    assert_true(differ > 0);
+    sy_workload_fini(&w);
+    p.range_ratio = 1.0;
+    assert_int_equal(sy_workload_build(&p, &w, err, sizeof err), 0);
+    for (size_t i = 0; i < w.n; i++)
+        assert_int_equal(w.items[i].prompt_tokens, 8);
+    sy_workload_fini(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_agentic),
         cmocka_unit_test(test_prefix_repetition_and_random),
         cmocka_unit_test(test_params),
+        cmocka_unit_test(test_random_range_ratio),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
