@@ -9,8 +9,12 @@
  * by one mutex (one lookup per request and one update after the pick). Expired bindings
  * (unused for longer than the TTL) are dropped by a sweep that runs inline at most once per
  * sweep interval, as llm-d's ticker does; llm-d's read path does not check expiry either. The
- * table is bounded (SY_SESSION_MAX_BINDINGS): when full, a new session is not bound until a
- * sweep frees room (its requests are routed by the other plugins, as an unbound session is).
+ * bindings are also on a doubly linked list in order of last use (lru_old .. lru_new; a use moves
+ * a binding to the new end), so the sweep pops expired bindings from the old end without walking
+ * the table, and the table stays bounded (SY_SESSION_MAX_BINDINGS): when full, a new session
+ * evicts the least recently used binding (llm-d's map is unbounded; a bound keeps a flood of
+ * one-off session ids from growing memory without end, and evicting the oldest keeps every
+ * active session bound).
  * A binding remembers the request id of the last request that found its endpoint absent from
  * the candidates; PreRequest migrates the binding only for that request (llm-d's
  * boundPodPresence handoff), so a picker merely choosing another endpoint never moves it.
@@ -37,11 +41,13 @@
 #define SESSION_BUCKETS   4096 /* hash buckets of the binding table */
 
 struct sy_session_binding {
-    struct sy_session_binding *next; /* bucket chain */
-    char *id;                        /* session id; owned */
-    char *addr;                      /* bound endpoint address; owned */
-    uint64_t last_seen_ns;           /* monotonic time of the last use */
-    char absent_rid[64];             /* request that found addr absent from its candidates */
+    struct sy_session_binding *next;  /* bucket chain */
+    struct sy_session_binding *older; /* LRU list neighbour towards lru_old */
+    struct sy_session_binding *newer; /* LRU list neighbour towards lru_new */
+    char *id;                         /* session id; owned */
+    char *addr;                       /* bound endpoint address; owned */
+    uint64_t last_seen_ns;            /* monotonic time of the last use */
+    char absent_rid[64];              /* request that found addr absent from its candidates */
 };
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -299,7 +305,47 @@ static struct sy_session_binding *lookup(struct sy_session *s, struct sy_str id)
     return NULL;
 }
 
-/* Caller holds mu. */
+/* Caller holds mu. LRU list maintenance. */
+static void lru_unlink(struct sy_session *s, struct sy_session_binding *e)
+{
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        s->lru_old = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        s->lru_new = e->older;
+    e->older = e->newer = NULL;
+}
+
+static void lru_push_new(struct sy_session *s, struct sy_session_binding *e)
+{
+    e->newer = NULL;
+    e->older = s->lru_new;
+    if (s->lru_new)
+        s->lru_new->newer = e;
+    else
+        s->lru_old = e;
+    s->lru_new = e;
+}
+
+/* Caller holds mu. Removes e from its bucket chain and the LRU list and frees it. */
+static void binding_drop(struct sy_session *s, struct sy_session_binding *e)
+{
+    struct sy_session_binding *prev =
+        &s->bindings[bucket_of((struct sy_str){e->id, strlen(e->id)})];
+    while (prev->next != e)
+        prev = prev->next;
+    prev->next = e->next;
+    lru_unlink(s, e);
+    free(e->id);
+    free(e->addr);
+    free(e);
+    s->nbindings--;
+}
+
+/* Caller holds mu. Drops bindings unused for longer than the TTL, oldest first. */
 static void sweep(struct sy_session *s, uint64_t now)
 {
     /* cycles of concurrent requests carry slightly different start times: never let an older
@@ -307,20 +353,9 @@ static void sweep(struct sy_session *s, uint64_t now)
     if (!s->bindings || now < s->last_sweep_ns || now - s->last_sweep_ns < s->sweep_ns)
         return;
     s->last_sweep_ns = now;
-    for (size_t b = 0; b < SESSION_BUCKETS; b++) {
-        struct sy_session_binding *prev = &s->bindings[b];
-        for (struct sy_session_binding *e = prev->next; e; e = prev->next) {
-            if (now > e->last_seen_ns && now - e->last_seen_ns > s->ttl_ns) {
-                prev->next = e->next;
-                free(e->id);
-                free(e->addr);
-                free(e);
-                s->nbindings--;
-            } else {
-                prev = e;
-            }
-        }
-    }
+    while (s->lru_old && now > s->lru_old->last_seen_ns &&
+           now - s->lru_old->last_seen_ns > s->ttl_ns)
+        binding_drop(s, s->lru_old);
 }
 
 /* The request's session id: the first configured header with a non-blank value. */
@@ -401,18 +436,21 @@ void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
         s->bindings = sy_xcalloc(SESSION_BUCKETS, sizeof *s->bindings);
     struct sy_session_binding *b = lookup(s, id);
     if (!b) {
-        if (s->nbindings < SY_SESSION_MAX_BINDINGS) {
-            b = SY_NEW(struct sy_session_binding);
-            b->id = sy_xstrndup(id.p, id.len);
-            b->addr = sy_xstrdup(addr);
-            b->last_seen_ns = now;
-            struct sy_session_binding *head = &s->bindings[bucket_of(id)];
-            b->next = head->next;
-            head->next = b;
-            s->nbindings++;
-        }
+        if (s->nbindings >= SY_SESSION_MAX_BINDINGS && s->lru_old)
+            binding_drop(s, s->lru_old);
+        b = SY_NEW(struct sy_session_binding);
+        b->id = sy_xstrndup(id.p, id.len);
+        b->addr = sy_xstrdup(addr);
+        b->last_seen_ns = now;
+        struct sy_session_binding *head = &s->bindings[bucket_of(id)];
+        b->next = head->next;
+        head->next = b;
+        lru_push_new(s, b);
+        s->nbindings++;
     } else if (!strcmp(b->addr, addr)) {
         b->last_seen_ns = now;
+        lru_unlink(s, b);
+        lru_push_new(s, b);
     } else {
         /* migrate only on an absence this very request recorded */
         struct sy_str rid = cy->req->request_id;
@@ -422,6 +460,8 @@ void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
             b->addr = sy_xstrdup(addr);
             b->last_seen_ns = now;
             b->absent_rid[0] = '\0';
+            lru_unlink(s, b);
+            lru_push_new(s, b);
         }
     }
     pthread_mutex_unlock(&s->mu);

@@ -38,6 +38,8 @@ struct sy_session {
     uint64_t sweep_ns;                         /* evictionSweepSeconds */
     pthread_mutex_t mu;                        /* guards the fields below */
     struct sy_session_binding *bindings;       /* hash bucket heads (chains), lazily made */
+    struct sy_session_binding *lru_old;        /* least recently used binding (evicted first) */
+    struct sy_session_binding *lru_new;        /* most recently used binding */
     size_t nbindings;                          /* entries in bindings */
     uint64_t last_sweep_ns;                    /* monotonic time of the last sweep */
 };

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "sched/session_affinity.h"
 #include "unit/sched/sched_helpers.h"
 
 static void score_with(const char *token, double *s)
@@ -199,6 +200,59 @@ static void test_llmd_session_id(void **state)
     sy_pool_unref(p);
 }
 
+/* The binding table is bounded: a full table evicts the least recently used binding, so a
+ * session used recently stays bound while a flood of one-off ids passes through. */
+static void test_session_id_lru_bound(void **state)
+{
+    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
+                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    struct sy_sched_candidate c[2];
+    fx_cands(p, c);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(
+        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: session_id\n", err, sizeof err),
+        0);
+    struct sy_request r;
+    struct sy_str hn[1], hv[1];
+    struct sy_sched_cycle cy;
+    double s[2];
+    char id[32], rid[32];
+    fx_cycle(&cy, &r, p, 1);
+    cy.now_ns = 1000000000ull;
+    fx_req_header(&r, hn, hv, "x-session-id", "old", "r-old");
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* the oldest binding */
+    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept");
+    fp.ops->pre_request(fp.state, &cy, &c[1]);
+    for (int i = 0; i < SY_SESSION_MAX_BINDINGS - 2; i++) { /* fills the table */
+        snprintf(id, sizeof id, "s%d", i);
+        snprintf(rid, sizeof rid, "r%d", i);
+        fx_req_header(&r, hn, hv, "x-session-id", id, rid);
+        fp.ops->pre_request(fp.state, &cy, &c[0]);
+    }
+    const struct sy_session *ss = fp.state;
+    assert_int_equal(ss->nbindings, SY_SESSION_MAX_BINDINGS);
+    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept2");
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* "kept" is used again: now the newest */
+    fx_req_header(&r, hn, hv, "x-session-id", "new", "r-new");
+    fp.ops->pre_request(fp.state, &cy, &c[1]); /* full: evicts "old", binds "new" */
+    assert_int_equal(ss->nbindings, SY_SESSION_MAX_BINDINGS);
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS); /* "new" is bound */
+    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept3");
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS); /* "kept" survived */
+    fx_req_header(&r, hn, hv, "x-session-id", "old", "r-old2");
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0] + s[1], 0.0, FX_EPS); /* "old" was evicted */
+    fx_req_header(&r, hn, hv, "x-session-id", "s0", "r-s0");
+    fp.ops->score(fp.state, &cy, c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS); /* the next oldest is still there */
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+}
+
 static void test_params(void **state)
 {
     struct fx_plugin fp;
@@ -240,9 +294,13 @@ static void test_params(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_pins_endpoint), cmocka_unit_test(test_missing_or_bad_token),
-        cmocka_unit_test(test_token_encoding),      cmocka_unit_test(test_llmd_custom_header),
-        cmocka_unit_test(test_llmd_session_id),     cmocka_unit_test(test_params),
+        cmocka_unit_test(test_token_pins_endpoint),
+        cmocka_unit_test(test_missing_or_bad_token),
+        cmocka_unit_test(test_token_encoding),
+        cmocka_unit_test(test_llmd_custom_header),
+        cmocka_unit_test(test_llmd_session_id),
+        cmocka_unit_test(test_session_id_lru_bound),
+        cmocka_unit_test(test_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
