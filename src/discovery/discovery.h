@@ -27,6 +27,9 @@ typedef void sy_discovery_cb(void *ud, const struct sy_endpoint_config *eps, siz
 /* Validates cfg's pool.discovery ("FILE:LINE: pool.discovery.key: reason"); 0 when valid or
  * absent. */
 int sy_discovery_check(const struct sy_config *cfg, char *err, size_t errcap);
+/* sy_config_load followed by sy_discovery_check: the configuration every front end starts and
+ * reloads from. NULL with err ("FILE:LINE: key: reason") when either refuses it. Caller unrefs. */
+struct sy_config *sy_discovery_config_load(const char *path, char *err, size_t errcap);
 /* True when cfg has pool.discovery. */
 bool sy_discovery_configured(const struct sy_config *cfg);
 /* Starts discovery on loop (first lookup right away). NULL with err when the section is invalid. */

@@ -200,6 +200,16 @@ int sy_discovery_check(const struct sy_config *cfg, char *err, size_t errcap)
     return rc ? SY_ECONFIG : 0;
 }
 
+struct sy_config *sy_discovery_config_load(const char *path, char *err, size_t errcap)
+{
+    struct sy_config *cfg = sy_config_load(path, err, errcap);
+    if (cfg && sy_discovery_check(cfg, err, errcap) != 0) {
+        sy_config_unref(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
 /* ---- lookups (resolver thread) ---- */
 
 static void add_found(struct sy_discovery *d, int family, const void *ip, uint16_t port)

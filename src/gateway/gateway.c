@@ -265,18 +265,11 @@ static void on_discovered(void *ud, const struct sy_endpoint_config *eps, size_t
 static void reload(struct sy_gateway *gw)
 {
     char err[1024];
-    struct sy_config *cfg = sy_config_load(gw->config_path, err, sizeof err);
+    struct sy_config *cfg = sy_discovery_config_load(gw->config_path, err, sizeof err);
     struct sy_gw_gen *old = sy_gw_gen_get(gw);
     if (!cfg) {
         sy_error("reload refused, keeping the running configuration: %s", err);
         atomic_fetch_add(&gw->reloads_failed, 1);
-        sy_gw_gen_unref(old);
-        return;
-    }
-    if (sy_discovery_check(cfg, err, sizeof err) != 0) {
-        sy_error("reload refused, keeping the running configuration: %s", err);
-        atomic_fetch_add(&gw->reloads_failed, 1);
-        sy_config_unref(cfg);
         sy_gw_gen_unref(old);
         return;
     }
