@@ -830,7 +830,8 @@ static void publish(struct sy_k8s *k)
     k->npub = out;
     k->have_pub = true;
     pthread_mutex_unlock(&k->mu);
-    uv_async_send(&k->wake);
+    if (k->loop) /* offline (tests): no loop to wake */
+        uv_async_send(&k->wake);
 }
 
 /* ---- the watch thread ---- */
@@ -1164,4 +1165,44 @@ void sy_k8s_stop(struct sy_k8s *k)
         shutdown(fd, SHUT_RDWR);
     pthread_join(k->thread, NULL);
     uv_close((uv_handle_t *)&k->wake, wake_closed);
+}
+
+/* ---- offline (unit tests) ---- */
+
+struct sy_k8s *sy_k8s_offline(const struct sy_yaml_node *node, char *err, size_t errcap)
+{
+    struct sy_k8s *k = sy_xcalloc(1, sizeof *k);
+    pthread_mutex_init(&k->mu, NULL);
+    atomic_init(&k->fd, -1);
+    if (parse(k, node, err, errcap) != 0) {
+        k8s_free(k);
+        return NULL;
+    }
+    k->pods = sy_xcalloc(MAX_PODS, sizeof *k->pods);
+    return k;
+}
+
+void sy_k8s_apply_json(struct sy_k8s *k, const char *obj, bool deleted)
+{
+    cJSON *j = cJSON_Parse(obj);
+    if (j)
+        member_apply(k, j, deleted);
+    cJSON_Delete(j);
+    publish(k);
+}
+
+struct sy_endpoint_config *sy_k8s_endpoints(struct sy_k8s *k, size_t *n)
+{
+    struct sy_endpoint_config *eps = k->pub;
+    *n = k->npub;
+    k->pub = NULL;
+    k->npub = 0;
+    k->have_pub = false;
+    return eps;
+}
+
+void sy_k8s_offline_free(struct sy_k8s *k)
+{
+    if (k)
+        k8s_free(k);
 }
