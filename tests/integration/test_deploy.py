@@ -62,6 +62,7 @@ VALIDATE = os.path.join(NODE_DIR, "k8s_validate.mjs")
 MODES = {
     "gateway": {"serviceMonitor": {"enabled": True}},
     "gateway-dns": {"discovery": {"type": "dns", "dns": {"name": "vllm.llm.svc.cluster.local"}}},
+    "gateway-slices": {"discovery": {"kubernetes": {"service": "vllm"}}},
     "epp": {"mode": "epp", "httpRoute": {"enabled": True}, "provider": {"name": "istio"},
             "serviceMonitor": {"enabled": True}},
     "epp-tls-secret": {"mode": "epp", "inferenceExtension": {"tls": {"secretName": "epp-tls"}}},
@@ -97,7 +98,9 @@ def render(mode):
     if mode in _RENDERED:
         return _RENDERED[mode]
     ensure_node()
-    values = node_json(["--values", os.path.join(CHART, "values.yaml")])
+    if "values.yaml" not in _RENDERED:
+        _RENDERED["values.yaml"] = node_json(["--values", os.path.join(CHART, "values.yaml")])
+    values = _RENDERED["values.yaml"]
     r = helm_render.Renderer(CHART, helm_render.deep_merge(values, MODES[mode]), release="sy",
                              namespace="llm")
     docs = helm_render.split_documents(r.render_all())
@@ -253,7 +256,12 @@ def test_rendered_objects_reference_each_other():
                 one(r, "ServiceAccount", sub["name"])
                 check(sub["namespace"] == "llm", m + "subject namespace")
             res = {x for rule in role["rules"] for x in rule["resources"]}
-            check("pods" in res, m + "discovery may read pods: %r" % res)
+            want = "endpointslices" if "slices" in mode else "pods"
+            check(want in res, m + "discovery may read %s: %r" % (want, res))
+            if "slices" in mode:
+                check(any(r["apiGroups"] == ["discovery.k8s.io"] and "endpointslices" in
+                          r["resources"] for r in role["rules"]) and "pods" not in res,
+                      m + "endpointslices in discovery.k8s.io, no pods: %r" % role["rules"])
         if "dns" not in mode:
             check(objs(r, "Role"), m + "RBAC for kubernetes discovery")
         for pool in objs(r, "InferencePool"):
