@@ -144,6 +144,18 @@ static void url_escape(struct sy_buf *b, const char *s)
     }
 }
 
+/* A Service name (RFC 1035 label): lowercase letters, digits and inner '-', at most 63. */
+static bool service_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
 static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, size_t errcap)
 {
     if (!node || node->type != SY_YAML_MAPPING)
@@ -188,12 +200,10 @@ static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, s
         } else if (strcmp(key, "service") == 0) {
             if (v->type == SY_YAML_SEQUENCE ? v->n == 0 || v->n > MAX_SERVICES : !s || !s[0])
                 return bad(err, errcap, v, key, "a Service name or a list of 1 to 16");
-            for (size_t j = 0; v->type == SY_YAML_SEQUENCE && j < v->n; j++) {
-                const char *n = sy_yaml_str(v->items[j]);
-                if (!n || !n[0] || strlen(n) > 63)
+            for (size_t j = 0; v->type == SY_YAML_SEQUENCE && j < v->n; j++)
+                if (!service_name_ok(sy_yaml_str(v->items[j])))
                     return bad(err, errcap, v->items[j], key, "a Service name");
-            }
-            if (s && strlen(s) > 63)
+            if (v->type != SY_YAML_SEQUENCE && !service_name_ok(s))
                 return bad(err, errcap, v, key, "a Service name");
             svc = v;
         } else if (strcmp(key, "portNames") == 0) {

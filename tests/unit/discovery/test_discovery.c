@@ -230,6 +230,12 @@ static void test_k8s_service_config_errors(void **state)
     assert_null(k8s("kubernetes:\n  service: {a: b}\n", &root, err));
     assert_non_null(strstr(err, "service: expected a Service name"));
     sy_yaml_free(root);
+    /* a name that would change the label selector's meaning */
+    assert_null(k8s("kubernetes:\n  service: [a, \"b),x in (c\"]\n", &root, err));
+    assert_non_null(strstr(err, "service: expected a Service name"));
+    sy_yaml_free(root);
+    assert_null(k8s("kubernetes:\n  service: Vllm\n", &root, err));
+    sy_yaml_free(root);
 }
 
 int main(void)
