@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "disagg/internal.h"
+#include "pool/pool.h"
 
 struct sy_disagg_metrics {
     struct sy_metric *prefill_s;        /* switchyard_pd_prefill_duration_seconds */
@@ -254,7 +255,7 @@ static void leg_failed(struct sy_disagg *dx, const char *reason, const char *det
         outcome(dx, "prefill_error");
         return;
     }
-    if (dx->attempts < dx->h.cfg->disagg.prefill_max_attempts &&
+    if (dx->attempts + (int)dx->resends < dx->h.cfg->disagg.prefill_max_attempts &&
         sy_sched_repick_prefill(dx->h.sched, dx->res, dx->failed, dx->nfailed) == 0) {
         if (dx->h.metrics && dx->h.metrics->retries)
             sy_metric_inc(dx->h.metrics->retries);
@@ -394,9 +395,21 @@ static void send_leg(struct sy_disagg *dx)
                         uv_buf_init(dx->pbody.data, (unsigned)dx->pbody.len)};
     dx->t_prefill0 = sy_now_ns();
     const struct sy_config *cfg = dx->h.cfg;
-    dx->up =
-        sy_upstream_send(dx->h.upstreams, ep->address, (const struct sockaddr *)&ep->addr, bufs, 2,
-                         cfg->connect_timeout_ns, cfg->disagg.prefill_timeout_ns, &p_cbs, dx);
+    /* The decode leg's rules (issue 20 defect 6): resent on a fresh connection only when the
+     * engine cannot have had the whole request, and only within prefillMaxAttempts; HTTPS when
+     * the pool says so. */
+    struct sy_upstream_opts o = {.connect_timeout_ns = cfg->connect_timeout_ns,
+                                 .response_timeout_ns = cfg->disagg.prefill_timeout_ns,
+                                 .may_resend = dx->attempts + (int)dx->resends <
+                                               cfg->disagg.prefill_max_attempts,
+                                 .strict = true,
+                                 .resends = &dx->resends,
+                                 .tls = dx->h.pool ? dx->h.pool->tls : NULL};
+    char tls_name[256];
+    if (o.tls)
+        o.server_name = sy_pool_tls_name(dx->h.pool, ep, tls_name, sizeof tls_name);
+    dx->up = sy_upstream_send_opts(dx->h.upstreams, ep->address, (const struct sockaddr *)&ep->addr,
+                                   bufs, 2, &o, &p_cbs, dx);
 }
 
 void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
@@ -408,6 +421,7 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
     leg_release(dx);
     dx->res = res;
     dx->attempts = 0;
+    dx->resends = 0;
     dx->fallback_reason = NULL;
     dx->prefill_addr[0] = '\0';
     dx->params = (struct sy_str){NULL, 0};

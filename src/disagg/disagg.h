@@ -6,6 +6,11 @@
  *   proxy: pick (decode + prefill) --sy_disagg_start--> prefill leg (nixlv2: wait for the answer;
  *          sglang: concurrent; sidecar: none) --host.decode--> proxy sends the decode leg with
  *          sy_disagg_decode_body/_headers, streams its answer through sy_disagg_filter.
+ *   a prefill leg goes out as the decode leg does (sy_upstream_send_opts, strict): HTTPS when
+ *          pool.tls is set, and a resend on a fresh connection only when the engine cannot have
+ *          had the whole request (counted against prefillMaxAttempts); a reused keep-alive
+ *          connection that fails after the request was written is a failed leg (logged,
+ *          counted, repicked on another prefill endpoint), never a silent second send.
  *   failures: prefill refused/reset/timeout/5xx -> another prefill endpoint (bounded), then the
  *          configured fallback (decode-only, counted, logged, marked) or host.fail (502/504);
  *          prefill 4xx -> host.respond with the prefill's own answer; an answer without
@@ -36,6 +41,7 @@ struct sy_disagg_metrics;
 /* What the front end lends an exchange (everything borrowed until sy_disagg_free). */
 struct sy_disagg_host {
     struct sy_upstream_pool *upstreams; /* the worker's keep-alive pool */
+    const struct sy_pool *pool;         /* pool.tls for HTTPS prefill legs (NULL: plain HTTP) */
     const struct sy_config *cfg;        /* timeouts and pool.disaggregation */
     struct sy_scheduler *sched;         /* for prefill repicks */
     struct sy_disagg_metrics *metrics;  /* may be NULL */

@@ -53,6 +53,7 @@ struct sy_disagg {
     int pstatus;                /* its answer status */
     struct sy_buf pheaders;     /* answer header lines kept for a 4xx pass-through */
     int attempts;               /* prefill legs in this exchange */
+    unsigned resends;           /* of those, resent on a fresh connection by the client */
     struct sy_endpoint *failed[SY_DISAGG_MAX_ATTEMPTS * 2]; /* prefill endpoints that failed */
     size_t nfailed;
     uint64_t t_prefill0, t_prefill1; /* leg start / answer (monotonic ns) */

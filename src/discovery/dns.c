@@ -340,6 +340,7 @@ static void report(struct sy_discovery *d)
     struct sy_endpoint_config *eps = sy_xcalloc(d->nres ? d->nres : 1, sizeof *eps);
     for (size_t i = 0; i < d->nres; i++) {
         eps[i].address = sy_xstrdup(d->res[i].addr);
+        eps[i].rank = -1; /* one endpoint per address, not a multi-port entry's rank */
         sy_parse_hostport(d->res[i].addr, eps[i].host, sizeof eps[i].host, &eps[i].port);
         eps[i].labels = sy_xcalloc(d->nlabels ? d->nlabels : 1, sizeof *eps[i].labels);
         for (size_t j = 0; j < d->nlabels; j++) {

@@ -12,6 +12,18 @@
  *         apiServer: https://10.0.0.1:443  default: KUBERNETES_SERVICE_HOST/PORT (in-cluster)
  *         tokenFile / caFile               default: the service account's token and CA
  *         insecureSkipVerify: false
+ *         labels: {llm-d.ai/role: decode}  added to every endpoint (optional; wins over the
+ *                                          object's own label of the same key)
+ *
+ *   or, instead of Pods, the EndpointSlices (discovery.k8s.io/v1) of one or more Services:
+ *         service: vllm                    (or a list) slices labelled kubernetes.io/service-name
+ *         portNames: [http]                optional: the slices' ports of these names; else
+ *                                          targetPorts' numbers when given; else every TCP port
+ *     An endpoint is an EndpointSlice endpoint whose conditions.ready is not false (absent =
+ *     ready, as the API says), first address, per selected port; its labels are the slice's
+ *     (the EndpointSlice controller copies the Service's labels onto its slices, so roles come
+ *     from the Service: one Service per role) plus `labels`. Pod labels are not read in this
+ *     mode (no extra requests, no pods RBAC). llm-d's EPP watches Pods; this is an option.
  *
  *   watch thread:  [GET InferencePool] -> GET pods?labelSelector  (list: the whole set, its
  *                  resourceVersion) -> GET pods?watch=1&resourceVersion=RV&allowWatchBookmarks
@@ -22,6 +34,10 @@
  *                  back off (0.5 s doubling to 30 s).
  *   ready pod:     status.podIP set, phase Running, condition Ready=True, no deletionTimestamp;
  *                  each gives podIP:port per target port, with the pod's labels.
+ *   members:       a Pod or an EndpointSlice, keyed by name, holds the endpoint addresses it
+ *                  gives now (computed when its event is applied) and their labels; the
+ *                  published set is the union, sorted, an address given twice counted once
+ *                  (an endpoint moving between slices).
  *   control loop:  the thread publishes the sorted endpoint set under a mutex and wakes the
  *                  loop (uv_async); the loop calls the discovery callback when the set changed.
  *
@@ -57,11 +73,14 @@
 #define MAX_PODS     4096
 #define MAX_LINE     (8u << 20) /* one watch event */
 #define MAX_SELECTOR 2048
+#define MAX_EXTRA    32
+#define MAX_SERVICES 16
 
-struct pod {
+/* A Pod or an EndpointSlice (owned strings). */
+struct member {
     char *name;
-    char ip[64];
-    bool ready;
+    char **addrs; /* "ip:port" it gives while ready */
+    size_t naddrs;
     struct sy_label *labels;
     size_t nlabels;
 };
@@ -84,11 +103,16 @@ struct sy_k8s {
     char selector[MAX_SELECTOR]; /* labelSelector query value (URL-encoded) */
     uint16_t ports[MAX_PORTS];
     size_t nports;
+    bool slices;                 /* EndpointSlices of services, not Pods */
+    char *port_names[MAX_PORTS]; /* slices: ports by name (owned) */
+    size_t nport_names;
+    struct sy_label extra[MAX_EXTRA]; /* labels: added to every endpoint (owned) */
+    size_t nextra;
     char *token_file;
     char *ca_file;
     bool insecure;
     /* state (thread) */
-    struct pod *pods;
+    struct member *pods; /* Pods or EndpointSlices */
     size_t npods;
     char rv[128];
     SSL_CTX *tls;
@@ -120,11 +144,23 @@ static void url_escape(struct sy_buf *b, const char *s)
     }
 }
 
+/* A Service name (RFC 1035 label): lowercase letters, digits and inner '-', at most 63. */
+static bool service_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
 static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, size_t errcap)
 {
     if (!node || node->type != SY_YAML_MAPPING)
         return sy_yaml_errf(err, errcap, node, "pool.discovery.kubernetes: expected a mapping");
-    const struct sy_yaml_node *sel = NULL, *ports = NULL, *pool = NULL;
+    const struct sy_yaml_node *sel = NULL, *ports = NULL, *pool = NULL, *svc = NULL;
     const char *api = NULL;
     for (size_t i = 0; i < node->n; i++) {
         const char *key = node->keys[i]->scalar;
@@ -161,15 +197,72 @@ static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, s
         } else if (strcmp(key, "insecureSkipVerify") == 0) {
             if (!s || sy_parse_bool(s, &k->insecure) != 0)
                 return bad(err, errcap, v, key, "true or false");
+        } else if (strcmp(key, "service") == 0) {
+            if (v->type == SY_YAML_SEQUENCE ? v->n == 0 || v->n > MAX_SERVICES : !s || !s[0])
+                return bad(err, errcap, v, key, "a Service name or a list of 1 to 16");
+            for (size_t j = 0; v->type == SY_YAML_SEQUENCE && j < v->n; j++)
+                if (!service_name_ok(sy_yaml_str(v->items[j])))
+                    return bad(err, errcap, v->items[j], key, "a Service name");
+            if (v->type != SY_YAML_SEQUENCE && !service_name_ok(s))
+                return bad(err, errcap, v, key, "a Service name");
+            svc = v;
+        } else if (strcmp(key, "portNames") == 0) {
+            if (v->type != SY_YAML_SEQUENCE || v->n == 0 || v->n > MAX_PORTS)
+                return bad(err, errcap, v, key, "a list of 1 to 8 port names");
+            for (size_t j = 0; j < v->n; j++) {
+                const char *n = sy_yaml_str(v->items[j]);
+                if (!n || !n[0] || strlen(n) > 63)
+                    return bad(err, errcap, v->items[j], key, "a port name");
+                k->port_names[k->nport_names++] = sy_xstrdup(n);
+            }
+        } else if (strcmp(key, "labels") == 0) {
+            if (v->type != SY_YAML_MAPPING || v->n > MAX_EXTRA)
+                return bad(err, errcap, v, key, "a mapping of at most 32 labels");
+            for (size_t j = 0; j < v->n; j++) {
+                const char *lv = sy_yaml_str(v->items[j]);
+                if (!lv)
+                    return bad(err, errcap, v->items[j], key, "a label value");
+                k->extra[k->nextra].key = sy_xstrdup(v->keys[j]->scalar);
+                k->extra[k->nextra++].value = sy_xstrdup(lv);
+            }
         } else {
             return sy_yaml_errf(err, errcap, node->keys[i],
                                 "pool.discovery.kubernetes.%s: unknown key", key);
         }
     }
-    if (!pool == !sel)
+    if (svc && (pool || sel))
+        return sy_yaml_errf(err, errcap, svc,
+                            "pool.discovery.kubernetes.service: watches a Service's "
+                            "EndpointSlices; not with inferencePool or selector (which select "
+                            "Pods)");
+    if (!svc && !pool == !sel)
         return sy_yaml_errf(err, errcap, node,
                             "pool.discovery.kubernetes: set either inferencePool or selector "
-                            "(with targetPorts)");
+                            "(with targetPorts), or service (EndpointSlices)");
+    if (k->nport_names && !svc)
+        return sy_yaml_errf(err, errcap, node,
+                            "pool.discovery.kubernetes.portNames: only with service "
+                            "(EndpointSlices name their ports; Pods are given targetPorts)");
+    if (svc) {
+        /* kubernetes.io/service-name=NAME, or kubernetes.io/service-name in (A,B) */
+        k->slices = true;
+        struct sy_buf b;
+        sy_buf_init(&b);
+        if (svc->type == SY_YAML_SEQUENCE) {
+            sy_buf_puts(&b, "kubernetes.io/service-name in (");
+            for (size_t i = 0; i < svc->n; i++)
+                sy_buf_printf(&b, "%s%s", i ? "," : "", sy_yaml_str(svc->items[i]));
+            sy_buf_puts(&b, ")");
+        } else {
+            sy_buf_printf(&b, "kubernetes.io/service-name=%s", svc->scalar);
+        }
+        struct sy_buf e;
+        sy_buf_init(&e);
+        url_escape(&e, b.data);
+        snprintf(k->selector, sizeof k->selector, "%s", e.data);
+        sy_buf_fini(&b);
+        sy_buf_fini(&e);
+    }
     if (sel && !ports)
         return sy_yaml_errf(err, errcap, node,
                             "pool.discovery.kubernetes.targetPorts: required with selector");
@@ -251,15 +344,28 @@ static int parse(struct sy_k8s *k, const struct sy_yaml_node *node, char *err, s
     return 0;
 }
 
+/* Frees what a member gives (addresses, labels); keeps its name. */
+static void member_reset(struct member *m)
+{
+    for (size_t j = 0; j < m->naddrs; j++)
+        free(m->addrs[j]);
+    free(m->addrs);
+    m->addrs = NULL;
+    m->naddrs = 0;
+    for (size_t j = 0; j < m->nlabels; j++) {
+        free(m->labels[j].key);
+        free(m->labels[j].value);
+    }
+    free(m->labels);
+    m->labels = NULL;
+    m->nlabels = 0;
+}
+
 static void pods_clear(struct sy_k8s *k)
 {
     for (size_t i = 0; i < k->npods; i++) {
+        member_reset(&k->pods[i]);
         free(k->pods[i].name);
-        for (size_t j = 0; j < k->pods[i].nlabels; j++) {
-            free(k->pods[i].labels[j].key);
-            free(k->pods[i].labels[j].value);
-        }
-        free(k->pods[i].labels);
     }
     k->npods = 0;
 }
@@ -268,6 +374,12 @@ static void k8s_free(struct sy_k8s *k)
 {
     pods_clear(k);
     free(k->pods);
+    for (size_t i = 0; i < k->nport_names; i++)
+        free(k->port_names[i]);
+    for (size_t i = 0; i < k->nextra; i++) {
+        free(k->extra[i].key);
+        free(k->extra[i].value);
+    }
     free(k->token_file);
     free(k->ca_file);
     if (k->tls)
@@ -517,42 +629,85 @@ static int read_body(struct conn *c, const struct resp *r, struct sy_buf *body)
     return rc;
 }
 
-/* ---- pods ---- */
+/* ---- members: pods and endpoint slices ---- */
 
-static void pod_apply(struct sy_k8s *k, const cJSON *obj, bool deleted)
+/* The member named by obj's metadata.name: found, added (NULL at capacity), or removed
+ * (deleted: NULL). */
+static struct member *member_for(struct sy_k8s *k, const cJSON *obj, bool deleted)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
     if (!name)
-        return;
+        return NULL;
     size_t i = 0;
     while (i < k->npods && strcmp(k->pods[i].name, name) != 0)
         i++;
     if (deleted) {
         if (i < k->npods) {
-            struct pod gone = k->pods[i];
+            member_reset(&k->pods[i]);
+            free(k->pods[i].name);
             k->pods[i] = k->pods[--k->npods];
-            k->pods[k->npods] = gone;
-            free(gone.name);
-            for (size_t j = 0; j < gone.nlabels; j++) {
-                free(gone.labels[j].key);
-                free(gone.labels[j].value);
-            }
-            free(gone.labels);
         }
-        return;
+        return NULL;
     }
     if (i == k->npods) {
         if (k->npods >= MAX_PODS)
-            return;
+            return NULL;
         memset(&k->pods[k->npods], 0, sizeof k->pods[0]);
         k->pods[k->npods++].name = sy_xstrdup(name);
     }
-    struct pod *p = &k->pods[i];
+    member_reset(&k->pods[i]);
+    return &k->pods[i];
+}
+
+static void add_addr(struct member *m, const char *ip, unsigned port)
+{
+    char a[300];
+    if (strchr(ip, ':'))
+        snprintf(a, sizeof a, "[%s]:%u", ip, port);
+    else
+        snprintf(a, sizeof a, "%s:%u", ip, port);
+    m->addrs = sy_xrealloc(m->addrs, (m->naddrs + 1) * sizeof *m->addrs);
+    m->addrs[m->naddrs++] = sy_xstrdup(a);
+}
+
+/* The object's labels (at most 64), then the configured ones (which replace a same key). */
+static void set_labels(struct sy_k8s *k, struct member *m, const cJSON *labels)
+{
+    int nl = cJSON_GetArraySize(labels);
+    if (nl > 64)
+        nl = 64;
+    m->labels = sy_xcalloc((size_t)nl + k->nextra + 1, sizeof *m->labels);
+    const cJSON *l;
+    cJSON_ArrayForEach(l, labels)
+    {
+        if (m->nlabels >= (size_t)nl || !cJSON_IsString(l))
+            continue;
+        bool over = false;
+        for (size_t e = 0; e < k->nextra && !over; e++)
+            over = strcmp(k->extra[e].key, l->string) == 0;
+        if (over)
+            continue;
+        m->labels[m->nlabels].key = sy_xstrdup(l->string);
+        m->labels[m->nlabels].value = sy_xstrdup(l->valuestring);
+        m->nlabels++;
+    }
+    for (size_t e = 0; e < k->nextra; e++) {
+        m->labels[m->nlabels].key = sy_xstrdup(k->extra[e].key);
+        m->labels[m->nlabels].value = sy_xstrdup(k->extra[e].value);
+        m->nlabels++;
+    }
+}
+
+static void pod_apply(struct sy_k8s *k, const cJSON *obj, bool deleted)
+{
+    struct member *m = member_for(k, obj, deleted);
+    if (!m)
+        return;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const char *ip = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "podIP"));
     const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "phase"));
-    snprintf(p->ip, sizeof p->ip, "%s", ip ? ip : "");
     bool ready = false;
     const cJSON *cond;
     cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
@@ -562,72 +717,131 @@ static void pod_apply(struct sy_k8s *k, const cJSON *obj, bool deleted)
         if (t && s && strcmp(t, "Ready") == 0)
             ready = strcmp(s, "True") == 0;
     }
-    p->ready = ready && ip && ip[0] && phase && strcmp(phase, "Running") == 0 &&
-               !cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp");
-    for (size_t j = 0; j < p->nlabels; j++) {
-        free(p->labels[j].key);
-        free(p->labels[j].value);
-    }
-    free(p->labels);
-    p->labels = NULL;
-    p->nlabels = 0;
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels");
-    int nl = cJSON_GetArraySize(labels);
-    if (nl > 64)
-        nl = 64;
-    p->labels = sy_xcalloc((size_t)nl + 1, sizeof *p->labels);
-    const cJSON *l;
-    cJSON_ArrayForEach(l, labels)
-    {
-        if (p->nlabels >= (size_t)nl || !cJSON_IsString(l))
-            continue;
-        p->labels[p->nlabels].key = sy_xstrdup(l->string);
-        p->labels[p->nlabels].value = sy_xstrdup(l->valuestring);
-        p->nlabels++;
-    }
+    ready = ready && ip && ip[0] && strlen(ip) < 64 && phase && strcmp(phase, "Running") == 0 &&
+            !cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp");
+    for (size_t j = 0; ready && j < k->nports; j++)
+        add_addr(m, ip, k->ports[j]);
+    set_labels(k, m, cJSON_GetObjectItemCaseSensitive(md, "labels"));
 }
 
-static int cmp_ep(const void *a, const void *b)
+/* Whether a slice port is one of ours: by name (portNames), else by number (targetPorts), else
+ * any TCP port. */
+static bool slice_port_wanted(const struct sy_k8s *k, const cJSON *p, unsigned *num)
 {
-    return strcmp(((const struct sy_endpoint_config *)a)->address,
-                  ((const struct sy_endpoint_config *)b)->address);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(p, "port");
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "name"));
+    const char *proto = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "protocol"));
+    if (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 65535 ||
+        (proto && strcmp(proto, "TCP") != 0))
+        return false;
+    *num = (unsigned)n->valuedouble;
+    if (k->nport_names) {
+        for (size_t i = 0; i < k->nport_names; i++)
+            if (strcmp(k->port_names[i], name ? name : "") == 0)
+                return true;
+        return false;
+    }
+    if (k->nports) {
+        for (size_t i = 0; i < k->nports; i++)
+            if (k->ports[i] == *num)
+                return true;
+        return false;
+    }
+    return true;
 }
 
-/* Publishes the ready endpoints to the loop. */
+static void slice_apply(struct sy_k8s *k, const cJSON *obj, bool deleted)
+{
+    struct member *m = member_for(k, obj, deleted);
+    if (!m)
+        return;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    set_labels(k, m, cJSON_GetObjectItemCaseSensitive(md, "labels"));
+    const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "addressType"));
+    if (!at || (strcmp(at, "IPv4") != 0 && strcmp(at, "IPv6") != 0))
+        return; /* FQDN slices name hosts, not endpoints */
+    unsigned ports[MAX_PORTS];
+    size_t np = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(obj, "ports"))
+    {
+        unsigned num;
+        if (np < MAX_PORTS && slice_port_wanted(k, p, &num))
+            ports[np++] = num;
+    }
+    const cJSON *ep;
+    cJSON_ArrayForEach(ep, cJSON_GetObjectItemCaseSensitive(obj, "endpoints"))
+    {
+        const cJSON *cond = cJSON_GetObjectItemCaseSensitive(ep, "conditions");
+        const cJSON *ready = cJSON_GetObjectItemCaseSensitive(cond, "ready");
+        const cJSON *term = cJSON_GetObjectItemCaseSensitive(cond, "terminating");
+        if (cJSON_IsFalse(ready) || cJSON_IsTrue(term)) /* ready absent: unknown = ready */
+            continue;
+        const char *ip = cJSON_GetStringValue(
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ep, "addresses"), 0));
+        if (!ip || !ip[0] || strlen(ip) >= 64)
+            continue;
+        for (size_t j = 0; j < np; j++)
+            add_addr(m, ip, ports[j]);
+    }
+}
+
+static void member_apply(struct sy_k8s *k, const cJSON *obj, bool deleted)
+{
+    if (k->slices)
+        slice_apply(k, obj, deleted);
+    else
+        pod_apply(k, obj, deleted);
+}
+
+struct given {
+    const char *addr;
+    const struct member *m;
+};
+
+static int cmp_given(const void *a, const void *b)
+{
+    return strcmp(((const struct given *)a)->addr, ((const struct given *)b)->addr);
+}
+
+/* Publishes the ready endpoints to the loop: the members' addresses, sorted, each once. */
 static void publish(struct sy_k8s *k)
 {
-    size_t cap = k->npods * k->nports;
-    struct sy_endpoint_config *eps = sy_xcalloc(cap ? cap : 1, sizeof *eps);
+    size_t cap = 0;
+    for (size_t i = 0; i < k->npods; i++)
+        cap += k->pods[i].naddrs;
+    struct given *g = sy_xcalloc(cap ? cap : 1, sizeof *g);
     size_t n = 0;
-    for (size_t i = 0; i < k->npods; i++) {
-        const struct pod *p = &k->pods[i];
-        if (!p->ready)
-            continue;
-        for (size_t j = 0; j < k->nports; j++) {
-            struct sy_endpoint_config *e = &eps[n++];
-            char a[300];
-            if (strchr(p->ip, ':'))
-                snprintf(a, sizeof a, "[%s]:%u", p->ip, k->ports[j]);
-            else
-                snprintf(a, sizeof a, "%s:%u", p->ip, k->ports[j]);
-            e->address = sy_xstrdup(a);
-            sy_parse_hostport(a, e->host, sizeof e->host, &e->port);
-            e->labels = sy_xcalloc(p->nlabels + 1, sizeof *e->labels);
-            for (size_t m = 0; m < p->nlabels; m++) {
-                e->labels[m].key = sy_xstrdup(p->labels[m].key);
-                e->labels[m].value = sy_xstrdup(p->labels[m].value);
-            }
-            e->nlabels = p->nlabels;
+    for (size_t i = 0; i < k->npods; i++)
+        for (size_t j = 0; j < k->pods[i].naddrs; j++)
+            g[n++] = (struct given){k->pods[i].addrs[j], &k->pods[i]};
+    qsort(g, n, sizeof *g, cmp_given);
+    struct sy_endpoint_config *eps = sy_xcalloc(n ? n : 1, sizeof *eps);
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && strcmp(g[i - 1].addr, g[i].addr) == 0)
+            continue; /* the same endpoint in two slices (moving between them) */
+        const struct member *p = g[i].m;
+        struct sy_endpoint_config *e = &eps[out++];
+        e->address = sy_xstrdup(g[i].addr);
+        e->rank = -1; /* one endpoint per address, not a multi-port entry's rank */
+        sy_parse_hostport(e->address, e->host, sizeof e->host, &e->port);
+        e->labels = sy_xcalloc(p->nlabels + 1, sizeof *e->labels);
+        for (size_t m = 0; m < p->nlabels; m++) {
+            e->labels[m].key = sy_xstrdup(p->labels[m].key);
+            e->labels[m].value = sy_xstrdup(p->labels[m].value);
         }
+        e->nlabels = p->nlabels;
     }
-    qsort(eps, n, sizeof *eps, cmp_ep);
+    free(g);
     pthread_mutex_lock(&k->mu);
     sy_discovery_free_eps(k->pub, k->npub);
     k->pub = eps;
-    k->npub = n;
+    k->npub = out;
     k->have_pub = true;
     pthread_mutex_unlock(&k->mu);
-    uv_async_send(&k->wake);
+    if (k->loop) /* offline (tests): no loop to wake */
+        uv_async_send(&k->wake);
 }
 
 /* ---- the watch thread ---- */
@@ -709,17 +923,27 @@ static int read_pool(struct sy_k8s *k, char *err, size_t errcap)
     return 0;
 }
 
+/* The collection watched: Pods, or EndpointSlices. */
+static void coll_path(const struct sy_k8s *k, char *out, size_t cap)
+{
+    if (k->slices)
+        snprintf(out, cap, "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices", k->ns);
+    else
+        snprintf(out, cap, "/api/v1/namespaces/%s/pods", k->ns);
+}
+
 static int list_pods(struct sy_k8s *k, char *err, size_t errcap)
 {
-    char path[3000];
-    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=%s", k->ns, k->selector);
+    char path[3000], coll[400];
+    coll_path(k, coll, sizeof coll);
+    snprintf(path, sizeof path, "%s?labelSelector=%s", coll, k->selector);
     cJSON *j = NULL;
     int status;
     if (get_json(k, path, &j, &status, err, errcap) != 0)
         return -1;
     pods_clear(k);
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items")) pod_apply(k, it, false);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items")) member_apply(k, it, false);
     const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(j, "metadata"), "resourceVersion"));
     snprintf(k->rv, sizeof k->rv, "%s", rv ? rv : "");
@@ -732,11 +956,12 @@ static int list_pods(struct sy_k8s *k, char *err, size_t errcap)
  * needed (410 Gone), -1 on error. */
 static int watch(struct sy_k8s *k, char *err, size_t errcap)
 {
-    char path[3200];
+    char path[3200], coll[400];
+    coll_path(k, coll, sizeof coll);
     snprintf(path, sizeof path,
-             "/api/v1/namespaces/%s/pods?labelSelector=%s&watch=1&resourceVersion=%s"
+             "%s?labelSelector=%s&watch=1&resourceVersion=%s"
              "&allowWatchBookmarks=true&timeoutSeconds=300",
-             k->ns, k->selector, k->rv);
+             coll, k->selector, k->rv);
     struct conn c = {.k = k, .fd = -1};
     if (conn_open(&c, err, errcap) != 0)
         return -1;
@@ -793,7 +1018,7 @@ static int watch(struct sy_k8s *k, char *err, size_t errcap)
                 snprintf(err, errcap, "watch error event");
             } else if (type && (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0 ||
                                 strcmp(type, "DELETED") == 0)) {
-                pod_apply(k, obj, type[0] == 'D');
+                member_apply(k, obj, type[0] == 'D');
                 changed = true;
             }
             if (rc == 0 && rv)
@@ -950,4 +1175,44 @@ void sy_k8s_stop(struct sy_k8s *k)
         shutdown(fd, SHUT_RDWR);
     pthread_join(k->thread, NULL);
     uv_close((uv_handle_t *)&k->wake, wake_closed);
+}
+
+/* ---- offline (unit tests) ---- */
+
+struct sy_k8s *sy_k8s_offline(const struct sy_yaml_node *node, char *err, size_t errcap)
+{
+    struct sy_k8s *k = sy_xcalloc(1, sizeof *k);
+    pthread_mutex_init(&k->mu, NULL);
+    atomic_init(&k->fd, -1);
+    if (parse(k, node, err, errcap) != 0) {
+        k8s_free(k);
+        return NULL;
+    }
+    k->pods = sy_xcalloc(MAX_PODS, sizeof *k->pods);
+    return k;
+}
+
+void sy_k8s_apply_json(struct sy_k8s *k, const char *obj, bool deleted)
+{
+    cJSON *j = cJSON_Parse(obj);
+    if (j)
+        member_apply(k, j, deleted);
+    cJSON_Delete(j);
+    publish(k);
+}
+
+struct sy_endpoint_config *sy_k8s_endpoints(struct sy_k8s *k, size_t *n)
+{
+    struct sy_endpoint_config *eps = k->pub;
+    *n = k->npub;
+    k->pub = NULL;
+    k->npub = 0;
+    k->have_pub = false;
+    return eps;
+}
+
+void sy_k8s_offline_free(struct sy_k8s *k)
+{
+    if (k)
+        k8s_free(k);
 }

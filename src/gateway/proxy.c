@@ -641,6 +641,7 @@ static void pd_start(struct proxy *p)
         forward_headers(p, &p->fwd);
         struct sy_disagg_host h = {
             .upstreams = p->w->upstreams,
+            .pool = p->gen->pool,
             .cfg = p->gen->cfg,
             .sched = p->gen->sched,
             .metrics = p->w->gw->pdm,

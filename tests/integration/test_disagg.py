@@ -10,6 +10,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -192,7 +193,8 @@ SCHED = """scheduler:
 
 
 class Gateway:
-    def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None, wait=True):
+    def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None, wait=True,
+                 workers=2, pool_extra=""):
         self.port, self.admin = free_ports(2)
         eps = ""
         for s in prefills:
@@ -201,9 +203,10 @@ class Gateway:
                                                                                        extra)
         for s in decodes:
             eps += "    - address: %s\n      labels: {llm-d.ai/role: decode}\n" % s.address
-        text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin)
+        text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: %d\n"
+                % (self.port, self.admin, workers)
                 + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps
-                + (("  disaggregation:\n" + disagg) if disagg else "")
+                + (("  disaggregation:\n" + disagg) if disagg else "") + pool_extra
                 + "timeouts:\n  connect: 500ms\n  request: 4s\n  idle: 5s\n  drain: 2s\n" + sched)
         self.path = write_file(text)
         self.proc = start_process([BIN, "gateway", "--config", self.path])
@@ -381,6 +384,78 @@ def test_prefill_dead():
         check(m.get('switchyard_pd_fallback_total{reason="no_prefill_endpoint"}') == 1, "counted")
     finally:
         teardown(gw, ds)
+
+
+@test
+def test_prefill_never_sent_twice_on_a_reused_connection():
+    """Issue 20 defect 6 for the prefill leg: a reused keep-alive connection that fails after the
+    prefill server read the whole request is a failed leg (counted, logged), not a silent resend
+    of the same prefill to the same server on a fresh connection."""
+    ps, ds = [PDStub("prefill")], [PDStub("decode")]
+    gw = Gateway(ps, ds, workers=1)  # one worker: one upstream pool, so the connection is reused
+    try:
+        st, _, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and len(ps[0].posts()) == 1, "first exchange: %d %r" % (st, body))
+        ps[0].mode = "refuse"  # reads the whole request, then drops the connection unanswered
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 502 and json.loads(body)["error"]["code"] == "prefill_unavailable",
+              "status %d %r" % (st, body))
+        time.sleep(0.3)
+        check(len(ps[0].posts()) == 2, "the second prefill reached the server %d times"
+              % (len(ps[0].posts()) - 1))
+        check(len(ds[0].posts()) == 1, "decode never started for the failed exchange")
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_prefill_failures_total{reason="reset"}') == 1,
+              {k: v for k, v in m.items() if "failures" in k})
+        gw.wait_idle()
+        gw.stop()
+        # with decode-only fallback the client is served, the prefill still sent once
+        ps[0].mode = "ok"
+        gw = Gateway(ps, ds, workers=1, disagg="    fallback: decode-only\n")
+        st, _, _ = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and len(ps[0].posts()) == 3, "warm-up exchange %d" % st)
+        ps[0].mode = "refuse"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200 and h.get("x-switchyard-pd-fallback") == "prefill_unavailable",
+              (st, h, body))
+        time.sleep(0.3)
+        check(len(ps[0].posts()) == 4, "prefill sent once more, not twice: %d"
+              % (len(ps[0].posts()) - 3))
+    finally:
+        teardown(gw, ps, ds)
+
+
+def tls_pd_stub(role, cert, key):
+    s = PDStub(role)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s.srv.socket = ctx.wrap_socket(s.srv.socket, server_side=True)
+    return s
+
+
+@test
+def test_pd_over_upstream_tls():
+    """pool.tls applies to both legs: the prefill leg goes out over HTTPS, verified against the
+    pool's CA, as the decode leg does."""
+    from test_tls import make_pair
+    cert, key = make_pair("pd-up", "model-server")
+    ps, ds = [tls_pd_stub("prefill", cert, key)], [tls_pd_stub("decode", cert, key)]
+    gw = Gateway(ps, ds, pool_extra="  tls:\n    caFile: %s\n" % cert)
+    try:
+        for i in range(3):  # pooled TLS connections are reused between exchanges
+            st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+            check(st == 200, "P/D over TLS: %d %r" % (st, body))
+            check(h["x-gateway-prefill-endpoint"] == ps[0].address, h)
+            out = json.loads(body)
+            check("kv_transfer_params" not in out and out["served_by"] == ds[0].port, out)
+        check(len(ps[0].posts()) == 3 and len(ds[0].posts()) == 3, "3 prefill, 3 decode legs")
+        params = json.loads(ds[0].posts()[0]["body"])["kv_transfer_params"]
+        check(params["remote_engine_id"] == "eng-%d" % ps[0].port, params)
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_exchanges_total{connector="nixlv2",outcome="pd"}') == 3,
+              {k: v for k, v in m.items() if "exchanges" in k})
+    finally:
+        teardown(gw, ps, ds)
 
 
 @test

@@ -218,9 +218,10 @@ def test_discovery_config_errors():
 class ApiServer:
     """A local Kubernetes API server for the list/watch protocol: an InferencePool, a pod list
     with a resourceVersion, and chunked watch streams fed from a queue (events, bookmarks, a
-    410 ERROR event). Requests need the bearer token."""
+    410 ERROR event). Requests need the bearer token. With slices (the labelSelector the client
+    must send), it serves discovery.k8s.io/v1 EndpointSlices instead of Pods."""
 
-    def __init__(self, ns, pool, selector, ports, token, tls=None):
+    def __init__(self, ns, pool, selector, ports, token, tls=None, slices=None):
         import queue
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -261,16 +262,19 @@ class ApiServer:
                         "metadata": {"name": pool, "namespace": ns},
                         "spec": {"selector": {"matchLabels": api.selector},
                                  "targetPorts": [{"number": p} for p in api.ports],
-                                 "endpointPickerRef": {"name": "epp", "portNumber": 9002}}})
-                if u.path != "/api/v1/namespaces/%s/pods" % ns:
+                                 "endpointPickerRef": {"name": "epp", "port": {"number": 9002}}}})
+                coll = ("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices" if slices
+                        else "/api/v1/namespaces/%s/pods") % ns
+                if u.path != coll:
                     return self.send_json(404, {"kind": "Status", "code": 404})
-                want = ",".join("%s=%s" % kv for kv in api.selector.items())
+                want = slices or ",".join("%s=%s" % kv for kv in api.selector.items())
                 if q.get("labelSelector", [""])[0] != want:
                     return self.send_json(400, {"kind": "Status", "code": 400})
                 if "watch" not in q:
                     api.lists += 1
                     return self.send_json(200, {
-                        "kind": "PodList", "metadata": {"resourceVersion": str(api.rv)},
+                        "kind": "EndpointSliceList" if slices else "PodList",
+                        "metadata": {"resourceVersion": str(api.rv)},
                         "items": list(api.pods.values())})
                 api.watches.append(q.get("resourceVersion", [""])[0])
                 self.send_response(200)
@@ -318,6 +322,21 @@ class ApiServer:
                 "status": {"phase": "Running", "podIP": ip,
                            "conditions": [{"type": "Ready",
                                            "status": "True" if ready else "False"}]}}
+
+    def slice(self, name, service, labels, ports, endpoints, address_type="IPv4"):
+        """An EndpointSlice as the EndpointSlice controller writes it: the Service's labels plus
+        kubernetes.io/service-name and managed-by; endpoints are (ip, conditions) pairs."""
+        self.rv += 1
+        lab = dict(labels, **{"kubernetes.io/service-name": service,
+                              "endpointslice.kubernetes.io/managed-by":
+                                  "endpointslice-controller.k8s.io"})
+        return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": name, "resourceVersion": str(self.rv), "labels": lab},
+                "addressType": address_type,
+                "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports],
+                "endpoints": [dict({"addresses": [ip], "targetRef": {"kind": "Pod", "name": ip}},
+                                   **({"conditions": c} if c is not None else {}))
+                              for ip, c in endpoints]}
 
     def event(self, typ, obj):
         if typ == "DELETED":
@@ -402,6 +421,105 @@ def test_kubernetes_inferencepool_change_relists_when_the_watch_ends():
     check(stop_process(proc) == 0, "stops cleanly")
 
 
+def endpoint_labels(admin):
+    st, _, body = request(admin, "GET", "/debug/endpoints")
+    return {e["address"]: e.get("labels", {}) for e in json.loads(body)["endpoints"]}
+
+
+@test
+def test_kubernetes_endpointslices_list_watch_bookmark_and_410():
+    """pool.discovery.kubernetes.service: the EndpointSlices of a Service instead of Pods: ready
+    conditions (absent = ready, terminating = gone), ports by name, an endpoint in two slices
+    once, labels from the slice (the Service's) plus the configured ones; list, watch with events
+    split across chunks, bookmark, resume, 410 relist."""
+    port = port_free_on(["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+    stubs = [Stub(port=port, host=h) for h in ("127.0.0.2", "127.0.0.3", "127.0.0.4")]
+    a2, a3, a4 = (st.address for st in stubs)
+    api = ApiServer("llm", "pool", {}, [], "tok",
+                    slices="kubernetes.io/service-name=vllm")
+    ports = [("metrics", 9), ("http", port)]  # only the named port is an endpoint
+    role = {"llm-d.ai/role": "decode"}
+    api.pods["vllm-abc"] = api.slice("vllm-abc", "vllm", role, ports,
+                                     [("127.0.0.2", {"ready": True}),
+                                      ("127.0.0.3", {"ready": False})])
+    tok = write_file("tok\n", suffix=".token")
+    proc, lp, ap = gateway_k8s(
+        "      service: vllm\n      portNames: [http]\n      labels: {tier: gold}\n"
+        "      namespace: llm\n      apiServer: http://127.0.0.1:%d\n      tokenFile: %s\n"
+        % (api.port, tok))
+    wait_until(lambda: endpoints(ap) == {a2: True}, 15, what="listed slice: 127.0.0.2 ready")
+    lab = endpoint_labels(ap)[a2]
+    check(lab.get("llm-d.ai/role") == "decode" and lab.get("tier") == "gold" and
+          lab.get("kubernetes.io/service-name") == "vllm", "labels from the slice: %r" % lab)
+    ep = json.loads(request(ap, "GET", "/debug/endpoints")[2])["endpoints"][0]
+    check("rank" not in ep, "a discovered endpoint is no multi-port entry's rank: %r" % ep)
+    wait_until(lambda: len(api.watches) >= 1, 10, what="a watch")
+    # .3 becomes ready (conditions absent: unknown means ready); a second slice repeats .3
+    api.event("MODIFIED", api.slice("vllm-abc", "vllm", role, ports,
+                                    [("127.0.0.2", {"ready": True}), ("127.0.0.3", None)]))
+    api.event("ADDED", api.slice("vllm-def", "vllm", role, ports,
+                                 [("127.0.0.3", {"ready": True}), ("127.0.0.4", {"ready": True})]))
+    wait_until(lambda: set(endpoints(ap)) == {a2, a3, a4}, 15, what="three endpoints, .3 once")
+    check(len(endpoints(ap)) == 3, "an address in two slices counts once")
+    # a terminating endpoint leaves; a bookmark moves the resume point
+    api.event("MODIFIED", api.slice("vllm-abc", "vllm", role, ports,
+                                    [("127.0.0.2", {"ready": False, "terminating": True})]))
+    api.rv += 10
+    api.events.put({"type": "BOOKMARK", "object": {"kind": "EndpointSlice", "metadata": {
+        "resourceVersion": str(api.rv)}}})
+    wait_until(lambda: set(endpoints(ap)) == {a3, a4}, 15, what="terminating .2 removed")
+    n = len(api.watches)
+    rv_now = str(api.rv)
+    api.events.put(None)
+    wait_until(lambda: len(api.watches) > n, 10, what="resumed watch")
+    check(api.watches[n] == rv_now, "resumed from %s, asked %s" % (rv_now, api.watches[n]))
+    # DELETED slice, then 410: relist
+    api.event("DELETED", api.pods["vllm-def"])
+    wait_until(lambda: set(endpoints(ap)) == set(), 15, what="slice def deleted")
+    lists = api.lists
+    api.pods["vllm-xyz"] = api.slice("vllm-xyz", "vllm", role, ports,
+                                     [("127.0.0.4", {"ready": True})])
+    api.events.put({"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                                 "reason": "Expired"}})
+    wait_until(lambda: api.lists > lists, 10, what="relist after 410")
+    wait_until(lambda: endpoints(ap) == {a4: True}, 15, what="relisted state")
+    st, h, body = post_json(lp, "/v1/completions", {"model": "m1", "prompt": "x",
+                                                     "max_tokens": 2})
+    check(st == 200 and dict(h).get("x-gateway-destination-endpoint") == a4,
+          "served by the slice endpoint: %r %r" % (st, body))
+    check(api.unauthorized == 0, "the token was sent on every request")
+    check(stop_process(proc) == 0, "stops cleanly with a watch open")
+
+
+@test
+def test_kubernetes_endpointslices_of_several_services_roles_from_each():
+    """service: [a, b] lists slices with a set-based selector; each Service's role label reaches
+    its endpoints (one Service per role). Without portNames, targetPorts filter by number;
+    FQDN slices are skipped."""
+    port = port_free_on(["127.0.0.2", "127.0.0.3"])
+    s2, s3 = Stub(port=port, host="127.0.0.2"), Stub(port=port, host="127.0.0.3")
+    api = ApiServer("llm", "pool", {}, [], "tok",
+                    slices="kubernetes.io/service-name in (vllm-prefill,vllm-decode)")
+    api.pods["p"] = api.slice("p", "vllm-prefill", {"llm-d.ai/role": "prefill"},
+                              [("http", port), ("other", port + 1)], [("127.0.0.2", {})])
+    api.pods["d"] = api.slice("d", "vllm-decode", {"llm-d.ai/role": "decode"},
+                              [("x", port)], [("127.0.0.3", {"ready": True})])
+    api.pods["f"] = api.slice("f", "vllm-decode", {"llm-d.ai/role": "decode"},
+                              [("x", port)], [("vllm.example", {"ready": True})],
+                              address_type="FQDN")
+    tok = write_file("tok\n", suffix=".token")
+    proc, lp, ap = gateway_k8s(
+        "      service: [vllm-prefill, vllm-decode]\n      targetPorts: [%d]\n"
+        "      namespace: llm\n      apiServer: http://127.0.0.1:%d\n      tokenFile: %s\n"
+        % (port, api.port, tok))
+    wait_until(lambda: endpoints(ap) == {s2.address: True, s3.address: True}, 15,
+               what="both services' endpoints")
+    lab = endpoint_labels(ap)
+    check(lab[s2.address]["llm-d.ai/role"] == "prefill" and
+          lab[s3.address]["llm-d.ai/role"] == "decode", "roles from each Service: %r" % lab)
+    check(stop_process(proc) == 0, "stops cleanly")
+
+
 def gateway_k8s(block):
     lp, ap = free_ports(2)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (lp, ap) +
@@ -455,6 +573,15 @@ def test_kubernetes_config_errors():
         ("      inferencePool: p\n      namespace: x\n      apiServer: http://h:1\n"
          "      targetPorts: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n",
          "targetPorts: expected a list of 1 to 8 ports"),
+        ("      service: vllm\n      inferencePool: p\n      namespace: x\n"
+         "      apiServer: http://h:1\n", "service: watches a Service's EndpointSlices; not with"),
+        ("      selector: {app: v}\n      targetPorts: [1]\n      portNames: [http]\n"
+         "      namespace: x\n      apiServer: http://h:1\n", "portNames: only with service"),
+        ("      service: []\n      namespace: x\n      apiServer: http://h:1\n",
+         "service: expected a Service name or a list of 1 to 16"),
+        ("      service: vllm\n      labels: [a]\n      namespace: x\n"
+         "      apiServer: http://h:1\n", ":6: pool.discovery.kubernetes.labels: expected a "
+                                            "mapping"),
     ]:
         out = subprocess.run([BIN, "gateway", "--check", "--config", write_file(base + block)],
                              capture_output=True, text=True, timeout=20)

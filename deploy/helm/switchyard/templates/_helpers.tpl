@@ -32,6 +32,8 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- define "switchyard.discovery" -}}
 {{- if eq .Values.discovery.type "dns" -}}
 {{- .Files.Get "files/discovery-dns.yaml" | replace "__DNSNAME__" (required "discovery.dns.name is required with discovery.type=dns" .Values.discovery.dns.name) | replace "__DNSPORT__" (toString (first .Values.modelServers.targetPorts)) | replace "__INTERVAL__" .Values.discovery.dns.interval -}}
+{{- else if .Values.discovery.kubernetes.service -}}
+{{- .Files.Get "files/discovery-slices.yaml" | replace "__SERVICE__" .Values.discovery.kubernetes.service | replace "__PORTS__" (toJson .Values.modelServers.targetPorts) -}}
 {{- else if eq .Values.mode "epp" -}}
 {{- .Files.Get "files/discovery-pool.yaml" | replace "__POOL__" (include "switchyard.poolName" .) -}}
 {{- else -}}
