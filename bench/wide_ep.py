@@ -25,7 +25,8 @@ Workloads (switchyard bench, streaming):
   chat         shared-prefix: GROUPS system prompts of 2048 tokens, 128-token questions, OUT
                output tokens
   mixed        random with mixed lengths: input uniform in [512, 8192] tokens, output uniform
-               in [OUT/16, OUT] (SGLang's --random-range-ratio 0.0625)
+               in [OUT/16, OUT] (SGLang's --random-range-ratio 0.0625; --mixed-len,
+               --mixed-ratio)
 Reported per config: output tok/s per decode GPU (simulated), TTFT p50/p99, ITL p50/p99, the
 spread of decode work across ranks (generation tokens per rank from the ranks' /metrics: max /
 mean), and the guide's ~3.1k output tok/s per GPU beside it.
@@ -169,7 +170,8 @@ scheduler:
         wl = {"1k": ["--workload", "random", "--num-prompts", str(args.reqs), "--input-len",
                      "1024", "--output-len", str(args.out)],
               "mixed": ["--workload", "random", "--num-prompts", str(args.reqs), "--input-len",
-                        "8192", "--output-len", str(args.out), "--random-range-ratio", "0.0625"],
+                        str(args.mixed_len), "--output-len", str(args.out),
+                        "--random-range-ratio", str(args.mixed_ratio)],
               "chat": ["--workload", "shared-prefix", "--num-groups", str(args.groups),
                        "--num-prompts-per-group", str(args.reqs // args.groups),
                        "--system-prompt-len", "2048", "--question-len", "128",
@@ -198,6 +200,9 @@ def main():
     ap.add_argument("--groups", type=int, default=4)
     ap.add_argument("--time-scale", type=float, default=0.25)
     ap.add_argument("--workloads", default="1k,chat,mixed")
+    ap.add_argument("--mixed-len", type=int, default=8192, help="mixed: longest input")
+    ap.add_argument("--mixed-ratio", type=float, default=0.0625,
+                    help="mixed: shortest input (and output) as a share of the longest")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     args = ap.parse_args()
     workloads = args.workloads.split(",")

@@ -102,9 +102,11 @@ static void test_io_keeps_polling_then_sleeps(void **state)
     struct sy_busypoll_stats st = run_ticks(100 * MS, 16, 10, true, 300);
     assert_int_equal(st.windows, 1);
     assert_true(st.polls > 0);
-    /* the gaps in the burst, then the window after its last I/O (less a little: libuv times in
-     * ms, and handling the ticks is not idle) */
-    assert_true(st.idle_ns >= 200 * MS);
+    /* at least the window after its last I/O: every poll from the last I/O until the window
+     * closed found nothing and is counted, and the window closes only once 100 ms have passed.
+     * (The gaps inside the burst count too, but how much of them a loaded machine leaves to
+     * idle polls, rather than to polls that found a tick, is not fixed: not asserted.) */
+    assert_true(st.idle_ns >= 100 * MS);
     assert_true(st.idle_ns < 440 * MS); /* and then it stopped: it did not poll to the close */
     /* the counters were published while the window was still open (for /metrics) */
     assert_int_equal(last_run->last_windows, 1);
