@@ -246,8 +246,8 @@ int main(int argc, char **argv)
         printf(" | phase %d (%2.0f/s)           ", ph, rates[ph]);
     printf(" | all                        | predict    | retrain\n");
     variant("linear + per-endpoint+regime", false, true, true, false);
+    variant("linear + TPOT curve (default)", false, true, false, true);
     variant("linear + per-endpoint", false, true, false, false);
-    variant("linear + TPOT load curve", false, true, false, true);
     variant("linear, shared only", false, false, false, false);
     variant("log + per-endpoint+regime", true, true, true, false);
     variant("log + per-endpoint", true, true, false, false);

@@ -131,7 +131,8 @@ void sy_latency_config_default(struct sy_latency_config *c)
                                     .retrain_ms = 1000,
                                     .max_train = 8192,
                                     .log_target = false,
-                                    .per_endpoint = true};
+                                    .per_endpoint = true,
+                                    .load_curve = true};
 }
 
 struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cfg)
