@@ -16,6 +16,16 @@
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
  * goodput (requests per second meeting their SLOs) and the scheduler's CPU per decision.
  *
+ * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
+ * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
+ * records each), and one reference row that is not a policy: an oracle that knows the replicas'
+ * speed classes and places by SLO class (an upper bound on what placement can win). The model is
+ * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
+ * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
+ * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
+ * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
+ * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model.
+ *
  *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
