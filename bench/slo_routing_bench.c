@@ -16,6 +16,16 @@
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
  * goodput (requests per second meeting their SLOs) and the scheduler's CPU per decision.
  *
+ * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
+ * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
+ * records each), and one reference row that is not a policy: an oracle that knows the replicas'
+ * speed classes and places by SLO class (an upper bound on what placement can win). The model is
+ * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
+ * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
+ * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
+ * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
+ * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model.
+ *
  *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
@@ -31,6 +41,7 @@
 #include "core/log.h"
 #include "latency/latency.h"
 #include "pool/pool.h"
+#include "sched/latency_info.h"
 #include "sched/plugins.h"
 #include "sched/sched.h"
 #include "sim/engine.h"
@@ -48,6 +59,8 @@ struct job {
     uint64_t arrival, first;
     double slo_ttft, slo_tpot; /* seconds */
     double ttft, tpot, e2e;
+    double pred_ttft, pred_tpot; /* the chosen endpoint's prediction, -1 if none */
+    uint32_t running;            /* its running count in the features */
     bool done;
 };
 
@@ -132,15 +145,60 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void run(const char *name, const char *yaml, double rate, double secs)
+/* Prediction error of the chosen endpoints after the warm-up, per speed class and load (the
+ * running count the model saw): mean observed, mean predicted p90, share observed <= predicted.
+ * Printed to stderr when SLO_BENCH_ACCURACY is set. */
+static void accuracy(const char *name)
 {
+    if (!getenv("SLO_BENCH_ACCURACY"))
+        return;
+    static const uint32_t lim[] = {32, 64, 96, UINT32_MAX};
+    double s[2][4][6] = {{{0}}};
+    size_t cnt[2][4] = {{0}};
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || !j->done || j->pred_ttft < 0 || j->tpot <= 0)
+            continue;
+        int c = j->ep < NE / 2 ? 0 : 1, b = 0;
+        while (j->running >= lim[b])
+            b++;
+        double *v = s[c][b];
+        v[0] += j->ttft;
+        v[1] += j->pred_ttft;
+        v[2] += j->ttft <= j->pred_ttft;
+        v[3] += j->tpot;
+        v[4] += j->pred_tpot;
+        v[5] += j->tpot <= j->pred_tpot;
+        cnt[c][b]++;
+    }
+    fprintf(stderr, "%s: class running | n | TTFT obs/pred ms cov | TPOT obs/pred ms cov\n", name);
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 4; b++) {
+            double k = cnt[c][b] ? (double)cnt[c][b] : 1;
+            if (cnt[c][b])
+                fprintf(stderr, "  %s <%u | %5zu | %7.1f %7.1f %.2f | %6.1f %6.1f %.2f\n",
+                        c ? "slow" : "fast", lim[b], cnt[c][b], 1e3 * s[c][b][0] / k,
+                        1e3 * s[c][b][1] / k, s[c][b][2] / k, 1e3 * s[c][b][3] / k,
+                        1e3 * s[c][b][4] / k, s[c][b][5] / k);
+        }
+}
+
+static struct sy_latency_config model_cfg; /* the predicted-latency runs' model */
+
+static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle)
+{
+    const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
+    if (only && !strstr(name, only))
+        return;
     char err[512];
+    sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
     struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), name, err, sizeof err);
     if (!root || !(sched = sy_sched_new(root, name, err, sizeof err))) {
         fprintf(stderr, "%s: %s\n", name, err);
         exit(1);
     }
     sy_yaml_free(root);
+    (void)model_cfg;
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
     pool = SY_NEW(struct sy_pool);
     atomic_init(&pool->refs, 1);
@@ -218,7 +276,40 @@ static void run(const char *name, const char *yaml, double rate, double secs)
         int e = 0;
         while (e < NE && pool->eps[e] != j->res.ep)
             e++;
+        if (oracle) {
+            /* reference, not a policy: it knows which replicas are fast. Interactive requests go
+             * to the least-loaded fast replica; batch ones to the least-loaded replica with the
+             * fast ones' load weighed 1.5x, so the fast replicas stay light for the tight TPOT
+             * objective. (The scheduler's pick, from a config without prefix state, is
+             * overridden; its in-flight accounting is prompt-sized either way.) */
+            double best = INFINITY;
+            bool tight = j->slo_tpot < 0.08;
+            for (int k = 0; k < NE; k++) {
+                bool fast = k < NE / 2;
+                if (tight && !fast)
+                    continue;
+                double l = (double)sy_sim_engine_num_running(eng[k]) +
+                           (double)sy_sim_engine_num_waiting(eng[k]) + 1.0;
+                l *= fast && !tight ? 1.5 : 1.0;
+                if (l < best) {
+                    best = l;
+                    e = k;
+                }
+            }
+            j->res.ep = pool->eps[e];
+            j->res.pool_index = (size_t)e;
+        }
         j->ep = e;
+        j->pred_ttft = j->pred_tpot = -1;
+        const struct sy_sched_cycle *cy = j->res.cycle; /* first member of the scheduler's cycle */
+        if (cy && cy->latency && cy->latency->ready && j->res.pool_index < cy->latency->n) {
+            const struct sy_latency_pred *p = &cy->latency->pred[j->res.pool_index];
+            if (p->valid) {
+                j->pred_ttft = p->ttft_s;
+                j->pred_tpot = p->tpot_s;
+                j->running = p->f.running;
+            }
+        }
         sy_endpoint_inflight_add(j->res.ep, j->res.inflight_tokens);
         nJ++;
         sy_sim_engine_submit(eng[e], tok, len, out, (void *)(uintptr_t)(nJ - 1), now);
@@ -244,6 +335,7 @@ static void run(const char *name, const char *yaml, double rate, double secs)
         last = at > last ? at : last;
         n++;
     }
+    accuracy(name);
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
@@ -262,6 +354,11 @@ static void run(const char *name, const char *yaml, double rate, double secs)
         sy_sim_engine_free(eng[e]);
     sy_sched_free(sched);
     sy_pool_unref(pool);
+}
+
+static void run(const char *name, const char *yaml, double rate, double secs)
+{
+    run_as(name, yaml, rate, secs, false);
 }
 
 static char *weights(int prefix, int queue, int kv)
@@ -288,7 +385,8 @@ static const char predicted[] =
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
     "    affinityThreshold: 0.80\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
     "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
-    "- type: weighted-random-picker\n"
+    "    ttftWeight: %g\n    tpotWeight: %g\n"
+    "- type: %s\n  name: weighted-random-picker\n"
     "schedulingProfiles:\n- name: default\n  plugins:\n"
     "  - pluginRef: strict\n  - pluginRef: slo-headroom-tier-filter\n  - pluginRef: loose\n"
     "  - pluginRef: latency-scorer\n  - pluginRef: weighted-random-picker\n";
@@ -298,6 +396,11 @@ int main(int argc, char **argv)
     sy_log_set_level(SY_LOG_ERROR);
     double rate = argc > 1 ? atof(argv[1]) : 100;
     double secs = argc > 2 ? atof(argv[2]) : 120;
+    sy_latency_config_default(&model_cfg);
+    if (getenv("SLO_BENCH_CURVE"))
+        model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
+    if (getenv("SLO_BENCH_Q"))
+        model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n\n",
            rate, secs, WARM_S);
@@ -312,10 +415,27 @@ int main(int argc, char **argv)
                  w[i][2]);
         run(name, weights(w[i][0], w[i][1], w[i][2]), rate, secs);
     }
+    run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
+           secs, true);
     char buf[2048];
-    snprintf(buf, sizeof buf, predicted, "least");
-    run("predicted latency (Helm, least)", buf, rate, secs);
-    snprintf(buf, sizeof buf, predicted, "most");
-    run("predicted latency (Helm, most)", buf, rate, secs);
+    static const struct {
+        const char *name, *strategy;
+        double wt, wp;
+        const char *picker;
+    } pv[] = {
+        {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker"},
+        {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker"},
+        {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker"},
+        {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker"},
+        {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker"},
+        {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker"},
+        {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker"},
+        {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker"},
+        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker"},
+    };
+    for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
+        snprintf(buf, sizeof buf, predicted, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+        run(pv[i].name, buf, rate, secs);
+    }
     return 0;
 }

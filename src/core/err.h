@@ -21,7 +21,8 @@
     X(SY_EBUSY, "resource busy")                                                                   \
     X(SY_ENOENDPOINT, "no endpoint available")                                                     \
     X(SY_EREJECTED, "request rejected")                                                            \
-    X(SY_ENOPREFILL, "no prefill endpoint available")
+    X(SY_ENOPREFILL, "no prefill endpoint available")                                              \
+    X(SY_EADMISSION, "request cannot be admitted")
 
 enum sy_err {
     SY_OK = 0, /* success */

@@ -359,6 +359,12 @@ static void pick(struct xs *x)
     }
     int rc = sy_sched_pick(x->gen->sched, pool, &x->req, ex, nex, &x->res);
     free(ex);
+    if (rc == SY_EADMISSION) { /* an admission plugin denied it: llm-d's 500, no dropped reason */
+        reject(x, sy_flow_verdict_status(SY_FLOW_REJECT_ADMISSION),
+               sy_flow_verdict_code(SY_FLOW_REJECT_ADMISSION),
+               sy_flow_verdict_message(SY_FLOW_REJECT_ADMISSION));
+        return;
+    }
     if (rc == SY_EREJECTED) {
         reject(x, 429, "no_matching_profile", "the request names no configured scheduling profile");
         return;

@@ -108,7 +108,14 @@ struct sy_flow {
 
 int sy_flow_verdict_status(enum sy_flow_verdict v)
 {
+    if (v == SY_FLOW_REJECT_ADMISSION)
+        return 500;
     return v == SY_FLOW_REJECT_NO_ENDPOINTS || v == SY_FLOW_REJECT_SHUTDOWN ? 503 : 429;
+}
+
+const char *sy_flow_verdict_code(enum sy_flow_verdict v)
+{
+    return v == SY_FLOW_REJECT_ADMISSION ? "request_not_admitted" : sy_flow_verdict_reason(v);
 }
 
 const char *sy_flow_verdict_reason(enum sy_flow_verdict v)
@@ -134,6 +141,9 @@ const char *sy_flow_verdict_message(enum sy_flow_verdict v)
         return "request rejected by flow control: no ready model server is available";
     case SY_FLOW_REJECT_SHUTDOWN: return "request rejected: the gateway is shutting down";
     case SY_FLOW_EVICTED: return "request evicted by flow control to reclaim capacity";
+    case SY_FLOW_REJECT_ADMISSION:
+        return "request cannot be admitted: an admission plugin denied it (no model server is "
+               "predicted to meet its latency objectives)";
     default: return "";
     }
 }

@@ -184,11 +184,17 @@ enum sy_flow_verdict {
     SY_FLOW_REJECT_TTL,          /* 429 rejected-ttl-expired */
     SY_FLOW_REJECT_NO_ENDPOINTS, /* 503 rejected-no-endpoints */
     SY_FLOW_REJECT_SHUTDOWN,     /* 503 rejected-shutting-down */
-    SY_FLOW_EVICTED              /* 429 evicted (in flight, sheddable, capacity reclaimed) */
+    SY_FLOW_EVICTED,             /* 429 evicted (in flight, sheddable, capacity reclaimed) */
+    SY_FLOW_REJECT_ADMISSION     /* 500, no dropped reason: an admission plugin denied it after
+                                    dispatch (llm-d: errcommon.Internal "request cannot be
+                                    admitted"), e.g. latency-slo-admitter */
 };
 
-int sy_flow_verdict_status(enum sy_flow_verdict v);          /* 429 / 503 */
-const char *sy_flow_verdict_reason(enum sy_flow_verdict v);  /* x-llm-d-request-dropped-reason */
+int sy_flow_verdict_status(enum sy_flow_verdict v); /* 429 / 503 / 500 */
+/* x-llm-d-request-dropped-reason, "" when llm-d sends none (REJECT_ADMISSION) */
+const char *sy_flow_verdict_reason(enum sy_flow_verdict v);
+/* The error code of the OpenAI-style error body: the dropped reason, or llm-d's code name. */
+const char *sy_flow_verdict_code(enum sy_flow_verdict v);
 const char *sy_flow_verdict_message(enum sy_flow_verdict v); /* client-facing message */
 
 /* Called on the item's worker loop: a verdict for a queued item (DISPATCH or a refusal), or

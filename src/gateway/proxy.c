@@ -37,8 +37,11 @@
  * Flow control (src/flow, issue 14): after parsing, flow_admit asks the controller; the request
  * is scheduled at once, waits (flow_verdict is called on this loop when it leaves the queue:
  * late binding, scheduled against fresh state), or is refused with 429/503 and
- * x-llm-d-request-dropped-reason. proxy_free releases the item on every exit path. A request
- * let through goes to schedule_first: the pre-scheduling steps (pretokenize.c), then attempt().
+ * x-llm-d-request-dropped-reason. An admission plugin denying the dispatched request at
+ * scheduling time (SY_EADMISSION) is refused through the same path with llm-d's 500 and no
+ * dropped reason (SY_FLOW_REJECT_ADMISSION). proxy_free releases the item on every exit path. A
+ * request let through goes to schedule_first: the pre-scheduling steps (pretokenize.c), then
+ * attempt().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -662,9 +665,15 @@ static void pd_start(struct proxy *p)
     sy_disagg_start(p->dx, &p->res);
 }
 
+static void flow_refuse(struct proxy *p, enum sy_flow_verdict v);
+
 static void attempt(struct proxy *p)
 {
     int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
+    if (rc == SY_EADMISSION) { /* an admission plugin (latency-slo-admitter) denied it */
+        flow_refuse(p, SY_FLOW_REJECT_ADMISSION);
+        return;
+    }
     if (rc == SY_EREJECTED) {
         fail_early(p, 429, "no_matching_profile",
                    "the request names no configured scheduling profile");
@@ -740,8 +749,9 @@ static void schedule_first(struct proxy *p)
 
 static void flow_refuse(struct proxy *p, enum sy_flow_verdict v)
 {
-    p->dropped = sy_flow_verdict_reason(v);
-    fail_early(p, sy_flow_verdict_status(v), p->dropped, sy_flow_verdict_message(v));
+    const char *reason = sy_flow_verdict_reason(v);
+    p->dropped = *reason ? reason : NULL; /* llm-d sends none for an admission denial */
+    fail_early(p, sy_flow_verdict_status(v), sy_flow_verdict_code(v), sy_flow_verdict_message(v));
 }
 
 /* enableEviction: the in-flight sheddable request is killed to make room (429 evicted before

@@ -45,6 +45,8 @@ struct sy_latency_config {
     bool log_target;      /* fit log(latency) instead of latency (quantiles commute with log) */
     bool per_endpoint;    /* learn a per-endpoint calibration factor on top of the shared fit */
     bool per_regime;      /* ... per endpoint and load regime (idle / busy / queued) */
+    bool load_curve;      /* TPOT of an endpoint with enough samples: its own monotone p90 curve
+                             over its load (running + waiting), instead of the linear fit */
 };
 
 /* Fills c with the defaults above. */

@@ -41,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -60,6 +61,10 @@
 #define CAL_MIN    0.2 /* calibration factor bounds */
 #define CAL_MAX    5.0
 #define FLOOR_S    1e-5    /* predictions never go below 10 us */
+#define NBIN       32      /* load-curve bins (load_curve) */
+#define BINW       8       /* requests per bin: the curve spans loads 0..255 */
+#define BIN_MIN    8       /* samples a bin needs for its own quantile */
+#define CURVE_MIN  64      /* samples an endpoint needs for a curve */
 #define SANE_MAX_S 86400.0 /* a model predicting a day or more is degenerate */
 
 enum { T_TTFT, T_TPOT, NT };
@@ -79,8 +84,10 @@ struct ring {
 /* Snapshot word layout. */
 #define W_READY   0                           /* bit0 TTFT ready, bit1 TPOT ready */
 #define W_BETA(t) (1 + (t)*SY_LATENCY_NFEAT)  /* coefficients per target */
-#define W_EP      (1 + NT * SY_LATENCY_NFEAT) /* EP_SLOTS x {hash, cal_ttft, cal_tpot} */
-#define W_N       (W_EP + EP_SLOTS * 3)
+#define W_EP      (1 + NT * SY_LATENCY_NFEAT) /* EP_SLOTS x slot */
+/* slot: {hash, cal_ttft, cal_tpot, has TPOT curve, curve[NBIN], slope per request beyond} */
+#define W_SLOT (4 + NBIN + 1)
+#define W_N    (W_EP + EP_SLOTS * W_SLOT)
 
 struct sy_latency_model {
     struct sy_latency_config cfg; /* immutable after _new */
@@ -124,7 +131,8 @@ void sy_latency_config_default(struct sy_latency_config *c)
                                     .retrain_ms = 1000,
                                     .max_train = 8192,
                                     .log_target = false,
-                                    .per_endpoint = true};
+                                    .per_endpoint = true,
+                                    .load_curve = true};
 }
 
 struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cfg)
@@ -284,10 +292,92 @@ static int cmp_ep(const void *a, const void *b)
 struct fit {
     bool ok; /* beta valid */
     double beta[SY_LATENCY_NFEAT];
-    size_t nep;            /* calibrated endpoints */
-    uint64_t ep[EP_SLOTS]; /* their hashes */
-    double cal[EP_SLOTS];  /* their factors */
+    size_t nep;                   /* calibrated endpoints */
+    uint64_t ep[EP_SLOTS];        /* their hashes */
+    double cal[EP_SLOTS];         /* their factors */
+    bool has_curve[EP_SLOTS];     /* load_curve: the endpoint has a load curve */
+    double curve[EP_SLOTS][NBIN]; /* ... its p90 at each bin centre (monotone) */
+    double slope[EP_SLOTS];       /* ... its growth per request beyond the last bin */
 };
+
+/* A sample's load for the curve: requests running and waiting on the endpoint. */
+static double load_of(const struct sy_latency_features *f)
+{
+    return (double)f->running + (double)f->waiting;
+}
+
+/* The curve at load L: linear between bin centres, flat below the first, linear beyond the last
+ * with the learned slope. */
+static double curve_eval(const double *curve, double slope, double L)
+{
+    double u = L / BINW - 0.5;
+    if (u <= 0.0)
+        return curve[0];
+    if (u < NBIN - 1) {
+        int b = (int)u;
+        double a = u - b;
+        return curve[b] * (1.0 - a) + curve[b + 1] * a;
+    }
+    return curve[NBIN - 1] + slope * (L - (NBIN - 0.5) * BINW);
+}
+
+/* Builds an endpoint's load curve from its n samples: the tau-quantile per load bin (bins with
+ * fewer than BIN_MIN samples are interpolated from their neighbours), made non-decreasing (more
+ * load never predicts less latency), extrapolated beyond the last populated bin with the slope of
+ * the populated span. Returns false when fewer than two bins are populated. */
+static bool build_curve(const struct sample *v, size_t n, double tau, double *curve, double *slope)
+{
+    size_t cnt[NBIN] = {0}, off[NBIN + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(load_of(&v[i].f) / BINW);
+        cnt[b < NBIN ? b : NBIN - 1]++;
+    }
+    for (int b = 0; b < NBIN; b++)
+        off[b + 1] = off[b] + cnt[b];
+    double *y = sy_xmalloc(n * sizeof(double));
+    size_t fill[NBIN];
+    memcpy(fill, off, sizeof fill);
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(load_of(&v[i].f) / BINW);
+        y[fill[b < NBIN ? b : NBIN - 1]++] = v[i].y;
+    }
+    int first = -1, last = -1, populated = 0;
+    bool have[NBIN] = {0};
+    for (int b = 0; b < NBIN; b++) {
+        if (cnt[b] < BIN_MIN)
+            continue;
+        qsort(y + off[b], cnt[b], sizeof(double), cmp_double);
+        curve[b] = y[off[b] + (size_t)(tau * (double)(cnt[b] - 1))];
+        have[b] = true;
+        populated++;
+        first = first < 0 ? b : first;
+        last = b;
+    }
+    free(y);
+    if (populated < 2)
+        return false;
+    for (int b = 0; b < first; b++)
+        curve[b] = curve[first];
+    for (int b = first + 1; b < last; b++) {
+        if (have[b])
+            continue;
+        int nx = b + 1;
+        while (!have[nx])
+            nx++;
+        double a = (double)(b - (b - 1)) / (double)(nx - (b - 1));
+        curve[b] = curve[b - 1] + (curve[nx] - curve[b - 1]) * a;
+    }
+    for (int b = 1; b <= last; b++)
+        curve[b] = curve[b] > curve[b - 1] ? curve[b] : curve[b - 1];
+    double per_bin = (curve[last] - curve[first]) / (double)(last - first);
+    for (int b = last + 1; b < NBIN; b++)
+        curve[b] = curve[last] + per_bin * (double)(b - last);
+    *slope = per_bin / BINW;
+    for (int b = 0; b < NBIN; b++)
+        if (!isfinite(curve[b]))
+            return false;
+    return isfinite(*slope);
+}
 
 struct group {
     uint64_t ep;   /* endpoint hash */
@@ -295,9 +385,10 @@ struct group {
 };
 
 /* Fits target t on v[n] (sorted by endpoint afterwards). Returns 0 or SY_EINVAL. */
-static int fit_target(const struct sy_latency_model *m, struct sample *v, size_t n, struct fit *out)
+static int fit_target(const struct sy_latency_model *m, int t, struct sample *v, size_t n,
+                      struct fit *out)
 {
-    bool logt = m->cfg.log_target;
+    bool logt = m->cfg.log_target, curve = m->cfg.load_curve && t == T_TPOT;
     double *X = sy_xmalloc(n * SY_LATENCY_NFEAT * sizeof(double));
     double *y = sy_xmalloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++) {
@@ -323,6 +414,10 @@ static int fit_target(const struct sy_latency_model *m, struct sample *v, size_t
         }
         for (size_t g = 0; g < ng && out->nep < EP_SLOTS; g++) {
             size_t cnt = groups[g].hi - groups[g].lo;
+            size_t k = out->nep;
+            out->has_curve[k] =
+                curve && cnt >= CURVE_MIN &&
+                build_curve(v + groups[g].lo, cnt, m->cfg.quantile, out->curve[k], &out->slope[k]);
             for (size_t i = 0; i < cnt; i++) {
                 double x[SY_LATENCY_NFEAT];
                 const struct sample *s = &v[groups[g].lo + i];
@@ -354,10 +449,32 @@ static double lookup_cal(const struct fit *f, uint64_t ep)
     return 1.0;
 }
 
+static ssize_t lookup_ep(const struct fit *f, uint64_t ep)
+{
+    for (size_t i = 0; i < f->nep; i++)
+        if (f->ep[i] == ep)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Prediction of fit f for sample s (the arithmetic sy_latency_predict does on the snapshot). */
+static double fit_predict(const struct sy_latency_model *m, const struct fit *f,
+                          const struct sample *s)
+{
+    ssize_t i = lookup_ep(f, s->ep);
+    if (i >= 0 && f->has_curve[i]) {
+        double p = curve_eval(f->curve[i], f->slope[i], load_of(&s->f));
+        return p > FLOOR_S ? p : FLOOR_S;
+    }
+    double x[SY_LATENCY_NFEAT];
+    sy_latency__features(&s->f, x);
+    return raw_predict(f->beta, x, m->cfg.log_target) * (i >= 0 ? f->cal[i] : 1.0);
+}
+
 /* Writes the snapshot (caller holds train_mu: the only writer). */
 static void publish(struct sy_latency_model *m, const struct fit *fits)
 {
-    uint64_t w[W_N] = {0};
+    uint64_t *w = sy_xcalloc(W_N, sizeof *w);
     for (int t = 0; t < NT; t++) {
         if (!fits[t].ok)
             continue;
@@ -373,13 +490,20 @@ static void publish(struct sy_latency_model *m, const struct fit *fits)
             uint64_t h = fits[t].ep[i];
             for (int p = 0; p < EP_SLOTS; p++) {
                 size_t slot = (size_t)((h + (uint64_t)p) % EP_SLOTS);
-                uint64_t *e = &w[W_EP + slot * 3];
+                uint64_t *e = &w[W_EP + slot * W_SLOT];
                 if (e[0] != 0 && e[0] != h)
                     continue;
                 if (e[0] == 0) {
                     e[0] = h;
                     e[1] = d2w(fits[T_TTFT].ok ? lookup_cal(&fits[T_TTFT], h) : 1.0);
                     e[2] = d2w(fits[T_TPOT].ok ? lookup_cal(&fits[T_TPOT], h) : 1.0);
+                    ssize_t c = fits[T_TPOT].ok ? lookup_ep(&fits[T_TPOT], h) : -1;
+                    if (c >= 0 && fits[T_TPOT].has_curve[c]) {
+                        e[3] = 1;
+                        for (int b = 0; b < NBIN; b++)
+                            e[4 + b] = d2w(fits[T_TPOT].curve[c][b]);
+                        e[4 + NBIN] = d2w(fits[T_TPOT].slope[c]);
+                    }
                 }
                 break;
             }
@@ -391,11 +515,13 @@ static void publish(struct sy_latency_model *m, const struct fit *fits)
     for (int i = 0; i < W_N; i++)
         atomic_store_explicit(&m->snap[i], w[i], memory_order_relaxed);
     atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+    free(w);
 }
 
 /* Reads the snapshot words needed for endpoint h: ready bits, both betas, both calibrations. */
 static uint64_t read_snap(const struct sy_latency_model *m, uint64_t h,
-                          double beta[NT][SY_LATENCY_NFEAT], double cal[NT])
+                          double beta[NT][SY_LATENCY_NFEAT], double cal[NT], bool *has_curve,
+                          double curve[NBIN + 1])
 {
     for (;;) {
         uint64_t s0 = atomic_load_explicit(&m->seq, memory_order_acquire);
@@ -407,16 +533,19 @@ static uint64_t read_snap(const struct sy_latency_model *m, uint64_t h,
                 beta[t][k] =
                     w2d(atomic_load_explicit(&m->snap[W_BETA(t) + k], memory_order_relaxed));
         cal[0] = cal[1] = 1.0;
+        *has_curve = false;
         for (int p = 0; p < EP_SLOTS; p++) {
             size_t slot = (size_t)((h + (uint64_t)p) % EP_SLOTS);
-            uint64_t e = atomic_load_explicit(&m->snap[W_EP + slot * 3], memory_order_relaxed);
-            if (e == 0)
+            const _Atomic uint64_t *e = &m->snap[W_EP + slot * W_SLOT];
+            uint64_t eh = atomic_load_explicit(&e[0], memory_order_relaxed);
+            if (eh == 0)
                 break;
-            if (e == h) {
-                cal[0] =
-                    w2d(atomic_load_explicit(&m->snap[W_EP + slot * 3 + 1], memory_order_relaxed));
-                cal[1] =
-                    w2d(atomic_load_explicit(&m->snap[W_EP + slot * 3 + 2], memory_order_relaxed));
+            if (eh == h) {
+                cal[0] = w2d(atomic_load_explicit(&e[1], memory_order_relaxed));
+                cal[1] = w2d(atomic_load_explicit(&e[2], memory_order_relaxed));
+                *has_curve = atomic_load_explicit(&e[3], memory_order_relaxed) != 0;
+                for (int b = 0; *has_curve && b <= NBIN; b++)
+                    curve[b] = w2d(atomic_load_explicit(&e[4 + b], memory_order_relaxed));
                 break;
             }
         }
@@ -434,8 +563,9 @@ bool sy_latency_ready(const struct sy_latency_model *m)
 int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
                        const struct sy_latency_features *f, double *ttft_s, double *tpot_s)
 {
-    double beta[NT][SY_LATENCY_NFEAT], cal[NT];
-    uint64_t ready = read_snap(m, ep_hash(m, endpoint, f), beta, cal);
+    double beta[NT][SY_LATENCY_NFEAT], cal[NT], curve[NBIN + 1];
+    bool has_curve;
+    uint64_t ready = read_snap(m, ep_hash(m, endpoint, f), beta, cal, &has_curve, curve);
     if (!(ready & 1u))
         return SY_EBUSY;
     struct sy_latency_features g = *f;
@@ -448,6 +578,9 @@ int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
     if (tpot_s) {
         if (!(ready & 2u)) {
             *tpot_s = -1.0; /* no TPOT model yet */
+        } else if (has_curve) {
+            double p = curve_eval(curve, curve[NBIN], load_of(f));
+            *tpot_s = p > FLOOR_S ? p : FLOOR_S;
         } else {
             g.tokens_generated = f->tokens_generated;
             sy_latency__features(&g, x);
@@ -473,9 +606,7 @@ static void evaluate(const struct sy_latency_model *m, const struct fit *f,
         return;
     double e = 0.0, c = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double x[SY_LATENCY_NFEAT];
-        sy_latency__features(&hold[i].f, x);
-        double p = raw_predict(f->beta, x, m->cfg.log_target) * lookup_cal(f, hold[i].ep);
+        double p = fit_predict(m, f, &hold[i]);
         e += fabs(p - hold[i].y) / hold[i].y;
         c += hold[i].y <= p;
     }
@@ -491,9 +622,7 @@ static bool sane(const struct sy_latency_model *m, const struct fit *f, const st
         if (!isfinite(f->beta[k]))
             return false;
     for (size_t i = 0; i < n; i++) {
-        double x[SY_LATENCY_NFEAT];
-        sy_latency__features(&v[i].f, x);
-        double p = raw_predict(f->beta, x, m->cfg.log_target) * lookup_cal(f, v[i].ep);
+        double p = fit_predict(m, f, &v[i]);
         if (!(isfinite(p) && p < SANE_MAX_S))
             return false;
     }
@@ -519,8 +648,7 @@ int sy_latency_retrain(struct sy_latency_model *m)
 
     int rc = 0;
     double t0 = cpu_now();
-    struct fit fits[NT];
-    memset(fits, 0, sizeof fits);
+    struct fit *fits = sy_xcalloc(NT, sizeof *fits); /* ~40 KB: not on the stack */
     double mape[NT] = {-1, -1}, cov[NT] = {-1, -1};
     if (n[T_TTFT] < m->cfg.min_samples) {
         rc = SY_EBUSY;
@@ -529,7 +657,7 @@ int sy_latency_retrain(struct sy_latency_model *m)
     for (int t = 0; t < NT; t++) {
         if (n[t] < m->cfg.min_samples)
             continue;
-        if (fit_target(m, v[t], n[t], &fits[t]) != 0) {
+        if (fit_target(m, t, v[t], n[t], &fits[t]) != 0) {
             fits[t].ok = false;
             continue;
         }
@@ -565,6 +693,7 @@ out:
         free(v[t]);
         free(h[t]);
     }
+    free(fits);
     pthread_mutex_unlock(&m->train_mu);
     return rc;
 }

@@ -278,6 +278,14 @@ static int profile_add(struct loader *L, struct sy_sched_profile *pr, struct sy_
         return lerr(L, line, key,
                     "'%s' is a profile handler (%s); list it under plugins, not in a profile",
                     p->name, o->type);
+    if (o->admission) {
+        /* llm-d lists admission plugins under plugins only; an older Switchyard config listed
+         * latency-slo-admitter first in a profile: accepted, it runs as the admission check */
+        sy_warn("%s:%d: %s: '%s' (%s) is an admission plugin: it runs once per request before the "
+                "profiles, whatever profile lists it",
+                L->file, line, key, p->name, o->type);
+        return 0;
+    }
     if (o->screener)
         return lerr(L, line, key,
                     "'%s' (%s) screens every request before the profiles run; list it under "
@@ -406,7 +414,7 @@ static int default_profile(struct loader *L)
     struct sy_sched_profile *pr = new_profile(L->s, "default");
     for (size_t i = 0; i < L->s->nplugins; i++) {
         struct sy_sched_plugin *p = L->s->plugins[i];
-        if (p->injected || p->ops->profile_handler || p->ops->screener)
+        if (p->injected || p->ops->profile_handler || p->ops->screener || p->ops->admission)
             continue;
         if (!p->ops->filter && !p->ops->score && !p->ops->pick)
             continue;
@@ -621,7 +629,8 @@ static void warn_unreferenced(struct loader *L)
     struct sy_scheduler *s = L->s;
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
-        if (p->injected || p->ops->screener || (!p->ops->filter && !p->ops->score && !p->ops->pick))
+        if (p->injected || p->ops->screener || p->ops->admission ||
+            (!p->ops->filter && !p->ops->score && !p->ops->pick))
             continue;
         bool used = false;
         for (size_t j = 0; j < s->nprofiles && !used; j++) {
@@ -731,6 +740,10 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     struct sy_scheduler *s = L->s;
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
+        if (p->ops->admission && p->ops->filter) {
+            s->admitters = sy_xrealloc(s->admitters, (s->nadmitters + 1) * sizeof *s->admitters);
+            s->admitters[s->nadmitters++] = p;
+        }
         if (!p->ops->produce)
             continue;
         s->producers = sy_xrealloc(s->producers, (s->nproducers + 1) * sizeof *s->producers);
@@ -789,8 +802,10 @@ void sy_sched__unload(struct sy_scheduler *s)
     }
     free(s->profiles);
     free(s->producers);
+    free(s->admitters);
     s->plugins = NULL;
     s->profiles = NULL;
     s->producers = NULL;
-    s->nplugins = s->nprofiles = s->nproducers = 0;
+    s->admitters = NULL;
+    s->nplugins = s->nprofiles = s->nproducers = s->nadmitters = 0;
 }

@@ -80,6 +80,8 @@ struct sy_scheduler {
     size_t nprofiles;
     struct sy_sched_plugin **producers; /* instances with a produce hook; array owned */
     size_t nproducers;
+    struct sy_sched_plugin **admitters; /* admission plugins, config order; array owned */
+    size_t nadmitters;
     bool wants_prefix; /* some producer produces SY_PREFIX_KEY */
     bool wants_loras;  /* some plugin needs_loras: candidates carry their LoRA lists */
     enum sy_parser parsers[SY_SCHED_MAX_PARSERS]; /* requestHandler.parsers in order (parsers.c) */

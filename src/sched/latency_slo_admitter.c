@@ -2,15 +2,18 @@
  * < 0) that no endpoint is predicted to serve within its objectives.
  *
  * For priority < 0 the request is admitted when any candidate has a valid prediction with both
- * headrooms >= 0, or is idle, or has KV-cache utilisation below 2%; otherwise every candidate is
- * filtered out, which the gateway answers with 429 rejected-saturated (llm-d's code path answers
- * 500; a shed request is a load signal, so Switchyard uses the flow-control status). Requests
- * with priority >= 0, requests without an SLO, and cycles without predictions (model not ready,
- * no producer) pass untouched: the admitter never sheds on a model that cannot speak yet.
+ * headrooms >= 0, or is idle, or has KV-cache utilisation below 2%; otherwise it is denied.
+ * Requests with priority >= 0, requests without an SLO, and cycles without predictions (model not
+ * ready, no producer) pass untouched: the admitter never sheds on a model that cannot speak yet.
  *
- * Switchyard runs it as a screener-like filter: list it first in the profile's filters. The
- * priority is flow control's band for the request (x-gateway-inference-objective), which the
- * gateway copies into the request view.
+ * It is an admission plugin (ops.admission), as in llm-d: listed under plugins, it runs once per
+ * request after the producers and before the profiles (sched.c), and a denial makes
+ * sy_sched_pick return SY_EADMISSION. The gateway answers that through flow control's refusal
+ * path (SY_FLOW_REJECT_ADMISSION: the flow item is released, the refusal counted) with llm-d's
+ * status: 500 "request cannot be admitted" (the router's Director maps a denying admission
+ * plugin to errcommon.Internal, and sets no x-llm-d-request-dropped-reason for it). The priority
+ * is flow control's band for the request (x-gateway-inference-objective), which the gateway
+ * copies into the request view.
  */
 #include "sched/latency_info.h"
 #include "sched/params.h"
@@ -48,6 +51,7 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
 const struct sy_plugin_ops sy_plugin_latency_slo_admitter = {
     .type = "latency-slo-admitter",
     .consumes = SY_LATENCY_KEY,
+    .admission = true,
     .create = create,
     .filter = filter,
 };

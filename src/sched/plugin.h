@@ -111,6 +111,10 @@ struct sy_plugin_ops {
     bool needs_loras;     /* reads candidates' LoRA lists (c->loras); others get NULL */
     bool screener;        /* its filter runs first in every profile and it is not listed in one
                              (llm-d's requestcontrol.Screener, e.g. models-responder) */
+    bool admission;       /* an admission check (llm-d's requestcontrol.AdmissionPlugin, e.g.
+                             latency-slo-admitter): configured under plugins, its filter runs once
+                             per request after the producers, over every candidate, and keeps all
+                             (admit) or none (deny: sy_sched_pick returns SY_EADMISSION) */
     /* Parses params (may be NULL). Unknown parameters are errors: "FILE:LINE: key: reason". */
     int (*create)(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap);

@@ -62,6 +62,11 @@ extern const struct sy_plugin_ops sy_plugin_latency_slo_admitter;
 struct sy_latency_model;
 /* The process-wide latency model of predicted-latency-producer, NULL when none is configured. */
 struct sy_latency_model *sy_sched_latency_model(void);
+struct sy_latency_config;
+/* Benchmarks and tests: the configuration (NULL = defaults) of the next process-wide model, and
+ * whether it retrains on its own background thread (false: only sy_latency_retrain, so a
+ * simulated-time run is deterministic). Takes effect when the model is next created. */
+void sy_sched_latency_model_setup(const struct sy_latency_config *cfg, bool background);
 /* Request parsers (parsers.c). */
 extern const struct sy_plugin_ops sy_plugin_openai_parser;
 extern const struct sy_plugin_ops sy_plugin_anthropic_parser;

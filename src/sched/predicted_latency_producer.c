@@ -46,8 +46,21 @@ struct state {
 };
 
 static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sy_latency_model *shared; /* process-wide model */
-static int shared_refs;                 /* producer instances holding it */
+static struct sy_latency_model *shared;     /* process-wide model */
+static int shared_refs;                     /* producer instances holding it */
+static struct sy_latency_config shared_cfg; /* sy_sched_latency_model_setup, if set */
+static bool shared_cfg_set;
+static bool shared_manual; /* no background thread */
+
+void sy_sched_latency_model_setup(const struct sy_latency_config *cfg, bool background)
+{
+    pthread_mutex_lock(&shared_mu);
+    shared_cfg_set = cfg != NULL;
+    if (cfg)
+        shared_cfg = *cfg;
+    shared_manual = !background;
+    pthread_mutex_unlock(&shared_mu);
+}
 
 struct sy_latency_model *sy_sched_latency_model(void)
 {
@@ -61,8 +74,8 @@ static struct sy_latency_model *model_ref(void)
 {
     pthread_mutex_lock(&shared_mu);
     if (!shared) {
-        shared = sy_latency_model_new(NULL);
-        if (sy_latency_model_start(shared) != 0)
+        shared = sy_latency_model_new(shared_cfg_set ? &shared_cfg : NULL);
+        if (!shared_manual && sy_latency_model_start(shared) != 0)
             sy_warn("predicted-latency-producer: cannot start the training thread");
     }
     shared_refs++;

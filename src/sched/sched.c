@@ -4,6 +4,7 @@
  *
  *   pool->eps[0..n)  --skip excluded / model not served / not ready-->  cands[0..m)  (snapshots)
  *   producers (every configured one, once)        cy->prefix[] etc.
+ *   admission plugins (latency-slo-admitter)      all candidates kept, or none: SY_EADMISSION
  *   profile handler  single-profile-handler: profiles[0], filtered in place;
  *                    multi-profile (P/D, header): next_profile -> run -> ... -> result, each run
  *                    on its own copy of the snapshot (the decode run, then maybe the prefill run)
@@ -508,6 +509,16 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         uint64_t t1 = tstart(s);
         p->ops->produce(p->state, &c->cy, c->cands, n);
         tend(p->hist[SY_SCHED_EXT_PRODUCE], t1);
+    }
+    /* llm-d's Director runs admission plugins after the data producers, before the scheduler;
+     * a denial is its 500 "request cannot be admitted" */
+    for (size_t i = 0; i < s->nadmitters; i++) {
+        struct sy_sched_plugin *p = s->admitters[i];
+        uint64_t t1 = tstart(s);
+        size_t m = p->ops->filter(p->state, &c->cy, c->cands, n);
+        tend(p->hist[SY_SCHED_EXT_FILTER], t1);
+        if (m == 0)
+            return fail(s, c, t0, SY_EADMISSION);
     }
 
     size_t primary = 0, prefill = SY_SCHED_NONE;

@@ -16,8 +16,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
                      start_process, stop_process, test, wait_port, wait_until, write_file)
 
+# llm-d's Helm pipeline as written: latency-slo-admitter is listed under plugins only (an admission
+# plugin runs before the profiles); flow control is on, with a sheddable objective.
+OBJECTIVES = """inferenceObjectives:
+  - {name: batch, priority: -1}
+"""
+
 PIPELINE = """
 scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  featureGates: [flowControl]
   plugins:
     - type: predicted-latency-producer
       parameters:
@@ -48,7 +57,6 @@ scheduler:
   schedulingProfiles:
     - name: default
       plugins:
-        - pluginRef: latency-slo-admitter
         - pluginRef: strict-affinity
         - pluginRef: slo-headroom-tier-filter
         - pluginRef: loose-affinity
@@ -77,7 +85,7 @@ def setup():
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
             "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
             "    - address: %s\n    - address: %s\n" % (ST["slow"], ST["fast"]) +
-            "timeouts:\n  connect: 500ms\n  request: 30s\n" + PIPELINE)
+            "timeouts:\n  connect: 500ms\n  request: 30s\n" + OBJECTIVES + PIPELINE)
     gw = start_process([BIN, "gateway", "--config", write_file(text)])
     wait_port(port, proc=gw)
     wait_port(admin, proc=gw)
@@ -174,6 +182,72 @@ def test_model_learns_and_routes_to_fast_replica():
           "measured TPOT recorded")
     nfast = after.count(s["fast"])
     check(nfast >= 28, "fast replica serves most requests once trained: %d/40" % nfast)
+
+
+def ensure_trained():
+    s = setup()
+    wait_until(lambda: complete(10)[0] == 200, 10, interval=0.1, what="endpoints ready")
+
+    def trained():
+        m, _ = metrics(s["admin"])
+        return m.get("switchyard_latency_model_retrains_total", 0) >= 1
+    if not trained():
+        for i in range(120):  # bounded: enough samples for the first model (MIN_SAMPLES 100)
+            check(complete(200 + i * 7, max_tokens=4, stream=True)[0] == 200, "warm-up request")
+        wait_until(trained, 15, interval=0.2, what="a background retrain")
+    return s
+
+
+@test
+def test_admitter_sheds_through_flow_control():
+    """latency-slo-admitter as llm-d configures it (under plugins, not in a profile), with flow
+    control on: while both replicas are busy, a sheddable request (objective priority -1) whose
+    TTFT objective no replica is predicted to meet is refused with llm-d's status for a denying
+    admission plugin (500 "request cannot be admitted", no x-llm-d-request-dropped-reason);
+    the same request at priority 0, or sheddable without an SLO, is served."""
+    s = ensure_trained()
+    stop = threading.Event()
+    errors = []
+
+    def load(k):
+        for i in range(6):  # bounded: 10 x 6 long requests keep both replicas busy
+            if stop.is_set():
+                return
+            st, _, body = complete(2500, max_tokens=400, stream=True,
+                                   headers={"x-slo-ttft-ms": "60000"} if k % 2 else None)
+            if st != 200:
+                errors.append((st, body))
+    ts = [threading.Thread(target=load, args=(k,)) for k in range(10)]
+    for t in ts:
+        t.start()
+    denied = []
+    try:
+        shed = {"x-gateway-inference-objective": "batch", "x-slo-ttft-ms": "1"}
+        for i in range(60):  # bounded: probe while the load runs
+            st, h, body = complete(50, headers=shed)
+            if st != 200:
+                denied.append((st, h, body))
+                break
+            threading.Event().wait(0.1)
+        st_crit, _, _ = complete(50, headers={"x-slo-ttft-ms": "1"})
+        st_noslo, _, _ = complete(50, headers={"x-gateway-inference-objective": "batch"})
+    finally:
+        stop.set()
+        for t in ts:
+            t.join(120)
+    check(not errors, "background load served: %r" % errors[:2])
+    check(denied, "a sheddable request predicted to miss its SLO was refused under load")
+    st, h, body = denied[0]
+    check(st == 500, "llm-d's status for an admission denial: %d %r" % (st, body))
+    check("x-llm-d-request-dropped-reason" not in h, "no dropped reason (llm-d sets none): %r" % h)
+    err = json.loads(body)["error"]
+    check(err["code"] == "request_not_admitted" and "cannot be admitted" in err["message"], err)
+    check(st_crit == 200, "priority 0 is never shed by the admitter: %d" % st_crit)
+    check(st_noslo == 200, "a sheddable request without an SLO is admitted: %d" % st_noslo)
+    m, _ = metrics(s["admin"])
+    key = [k for k in m if k.startswith("inference_objective_request_error_total") and
+           'error_code="500"' in k]
+    check(key and m[key[0]] >= 1, "the denial is counted: %r" % key)
 
 
 @test

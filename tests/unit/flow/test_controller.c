@@ -250,6 +250,11 @@ static void test_capacity(void **state)
     assert_int_equal(admit(&x, &q[3], "fits", "hi", NULL, 80), SY_FLOW_QUEUED);
     assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_SATURATED), 429);
     assert_string_equal(sy_flow_verdict_reason(SY_FLOW_REJECT_SATURATED), "rejected-saturated");
+    /* an admission plugin's denial: llm-d's 500 with no dropped reason */
+    assert_int_equal(sy_flow_verdict_status(SY_FLOW_REJECT_ADMISSION), 500);
+    assert_string_equal(sy_flow_verdict_reason(SY_FLOW_REJECT_ADMISSION), "");
+    assert_string_equal(sy_flow_verdict_code(SY_FLOW_REJECT_ADMISSION), "request_not_admitted");
+    assert_string_equal(sy_flow_verdict_code(SY_FLOW_REJECT_SATURATED), "rejected-saturated");
     /* cancel gives everything back */
     sy_flow_release(x.f, &q[0].it);
     sy_flow_release(x.f, &q[1].it);

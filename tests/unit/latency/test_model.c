@@ -130,6 +130,7 @@ static void coverage_case(bool logt, bool regime)
     sy_latency_config_default(&c);
     c.log_target = logt;
     c.per_regime = regime;
+    c.load_curve = !regime; /* the per-regime case keeps the linear TPOT path covered */
     struct sy_latency_model *m = sy_latency_model_new(&c);
     feed(m, 20000);
     assert_int_equal(sy_latency_retrain(m), 0);
@@ -180,6 +181,53 @@ static void test_coverage_linear(void **state)
 {
     (void)state;
     coverage_case(false, false);
+}
+
+/* load_curve: TPOT rises non-linearly with load (a continuous-batching engine near saturation);
+ * each endpoint's curve is monotone, covers ~90% per group and tells the groups apart. */
+static void test_load_curve(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.load_curve = true;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    static const char *const eps[] = {"fast-0", "slow-0"};
+    for (int i = 0; i < 12000; i++) {
+        int g = i % 2;
+        struct sy_latency_features f = {
+            .running = (uint32_t)(urand() * 120), .input_tokens = 500, .kv_util = urand() * 0.9};
+        double rho = f.running / 130.0;
+        double tpot = (g ? 2.0 : 1.0) * 0.01 / (1.0 - rho) * exp(0.2 * (urand() - 0.5));
+        sy_latency_observe(m, eps[g], &f, 0.05, tpot);
+    }
+    assert_int_equal(sy_latency_retrain(m), 0);
+    for (int g = 0; g < 2; g++) {
+        double prev = 0;
+        int n = 0, cov = 0;
+        for (uint32_t r = 0; r < 300; r += 5) {
+            struct sy_latency_features f = {.running = r, .input_tokens = 500};
+            double p;
+            assert_int_equal(sy_latency_predict(m, eps[g], &f, NULL, &p), 0);
+            assert_true(isfinite(p) && p >= prev); /* more load never predicts less */
+            prev = p;
+            if (r >= 120)
+                continue;
+            for (int k = 0; k < 20; k++) {
+                double y = (g ? 2.0 : 1.0) * 0.01 / (1.0 - r / 130.0) * exp(0.2 * (urand() - 0.5));
+                cov += y <= p;
+                n++;
+            }
+        }
+        print_message("load curve group %d: coverage %.3f\n", g, (double)cov / n);
+        assert_true((double)cov / n > 0.8 && (double)cov / n < 0.99);
+    }
+    struct sy_latency_features f = {.running = 60, .input_tokens = 500};
+    double fast, slow;
+    assert_int_equal(sy_latency_predict(m, "fast-0", &f, NULL, &fast), 0);
+    assert_int_equal(sy_latency_predict(m, "slow-0", &f, NULL, &slow), 0);
+    assert_true(slow > 1.6 * fast && slow < 2.5 * fast);
+    sy_latency_model_free(m);
 }
 
 static void test_coverage_per_regime(void **state)
@@ -286,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_coverage_log),
         cmocka_unit_test(test_coverage_linear),
         cmocka_unit_test(test_coverage_per_regime),
+        cmocka_unit_test(test_load_curve),
         cmocka_unit_test(test_nonfinite_fit_discarded),
         cmocka_unit_test(test_background_trainer),
         cmocka_unit_test(test_reads_race_publication),

@@ -243,11 +243,54 @@ static void test_slo_headers(void **state)
     assert_int_equal(sy_slo_clamped_total(), c0 + 1);
 }
 
+/* latency-slo-admitter is an admission plugin: configured under plugins only (llm-d), it runs
+ * before the profiles and a denial is SY_EADMISSION (the gateway's 500), not an empty profile
+ * (SY_ENOENDPOINT, 429); listed in a profile (older configs) it is accepted and does the same. */
+static void test_admitter_admission_stage(void **state)
+{
+    (void)state;
+    static const char *const cfgs[] = {
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-slo-admitter\n"
+        "- type: max-score-picker\n",
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-slo-admitter\n"
+        "- type: queue-scorer\n- type: max-score-picker\n"
+        "schedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: latency-slo-admitter\n  - pluginRef: queue-scorer\n"
+        "  - pluginRef: max-score-picker\n",
+    };
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        char err[256];
+        struct sy_scheduler *s = fx_sched(cfgs[k], err, sizeof err);
+        assert_non_null(s);
+        train(sy_sched_latency_model());
+        assert_int_equal(sy_latency_retrain(sy_sched_latency_model()), 0);
+        struct sy_endpoint *eps[2] = {fx_ep("slow:1", NULL, 3, 5, 0.5),
+                                      fx_ep("fast:1", NULL, 3, 5, 0.5)};
+        struct sy_pool *pool = fx_pool(eps, 2);
+        struct sy_request r;
+        fx_req(&r, "m", 500);
+        r.slo_ttft_ms = 1; /* nobody meets 1 ms */
+        r.priority = -1;
+        struct sy_sched_result res;
+        assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), SY_EADMISSION);
+        r.priority = 0; /* never shed */
+        assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+        sy_sched_done(s, &res, false);
+        r.priority = -1;
+        r.slo_ttft_ms = 60000; /* met */
+        assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+        sy_sched_done(s, &res, false);
+        sy_pool_unref(pool);
+        sy_sched_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_producer_scorer_filter),
         cmocka_unit_test(test_admitter_and_affinity),
+        cmocka_unit_test(test_admitter_admission_stage),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_slo_headers),
     };
