@@ -228,8 +228,11 @@ def main():
                 stop_process(pp)
                 stop_process(dp)
             r = results[(workload, name)]
-            print("%-5s %-12s done: %d/%d ok, %.0f out tok/s" % (
-                workload, name, r["completed"], r["requests"], r["output_tok_per_s"]),
+            kinds = ", ".join("%s %d" % (k, v) for k, v in r.get("errors_by_kind", {}).items()
+                              if v)
+            print("%-5s %-12s done: %d/%d ok, %.0f out tok/s%s" % (
+                workload, name, r["completed"], r["requests"], r["output_tok_per_s"],
+                " (errors: %s; first: %s)" % (kinds, r.get("first_error", "?")) if kinds else ""),
                 file=sys.stderr)
     print("\nwide-EP P/D, DeepSeek-R1 simulated on H200 ranks: 1 prefill pod + 1 decode pod x %d "
           "ranks, concurrency %d, %d requests, output %d tokens, sim time-scale %g"
