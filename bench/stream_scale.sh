@@ -15,7 +15,7 @@
 #
 #   bash bench/stream_scale.sh   (ACTIVE=1000 HOLD=10000 INTERVAL_MS=30 IDLE_INTERVAL_MS=1000
 #                                 WORKERS=2 REPEATS=3 MEASURE_MS=10000 by default;
-#                                 SMOKE=1: 200/300 streams, one short repetition;
+#                                 SMOKE=1: 100/200 streams, one short repetition;
 #                                 VERBOSE=1 also prints every RESULT line)
 #
 # HOLD is capped by the descriptor limit (a proxied stream holds two descriptors in the gateway's
@@ -30,9 +30,9 @@ fi
 BIN=$PWD/$BUILD/switchyard
 SB=$PWD/$BUILD/stream_scale_bench
 if [ -n "${SMOKE:-}" ]; then
-    ACTIVE=${ACTIVE:-200} HOLD=${HOLD:-300} REPEATS=${REPEATS:-1}
-    RAMP_MS=${RAMP_MS:-300} WARMUP_MS=${WARMUP_MS:-700} MEASURE_MS=${MEASURE_MS:-1500}
-    HOLD_RAMP_MS=${HOLD_RAMP_MS:-300} HOLD_WARMUP_MS=${HOLD_WARMUP_MS:-700}
+    ACTIVE=${ACTIVE:-100} HOLD=${HOLD:-200} REPEATS=${REPEATS:-1}
+    RAMP_MS=${RAMP_MS:-200} WARMUP_MS=${WARMUP_MS:-500} MEASURE_MS=${MEASURE_MS:-1000}
+    HOLD_RAMP_MS=${HOLD_RAMP_MS:-200} HOLD_WARMUP_MS=${HOLD_WARMUP_MS:-300} HOLD_MEASURE_MS=${HOLD_MEASURE_MS:-300}
 fi
 ACTIVE=${ACTIVE:-1000}
 HOLD=${HOLD:-10000}
@@ -45,6 +45,7 @@ WARMUP_MS=${WARMUP_MS:-3000}
 MEASURE_MS=${MEASURE_MS:-10000}
 HOLD_RAMP_MS=${HOLD_RAMP_MS:-4000}
 HOLD_WARMUP_MS=${HOLD_WARMUP_MS:-3000}
+HOLD_MEASURE_MS=${HOLD_MEASURE_MS:-1000}
 
 # ---- descriptors: raise the soft limit as far as the hard limit allows ----
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -63,83 +64,103 @@ if [ "$ACTIVE" -gt "$cap" ]; then ACTIVE=$cap; fi
 
 TMP=$(mktemp -d /tmp/sy-stream-XXXXXX)
 PIDS=()
+NGX_MASTERS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+    for p in "${PIDS[@]}" "${NGX_MASTERS[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.2
     if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT INT TERM
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+probe() { # port -> 0 when a streamed completion answers 200
+    curl -sf -m 5 -o /dev/null "http://127.0.0.1:$1/v1/completions" -H 'content-type: application/json' \
+        -d '{"model":"m1","prompt":"x","stream":true,"max_tokens":2,"stub_interval_ms":1}'
+}
+wait_serving() { # name port pid -> waits (at most ~10 s) until a streamed completion succeeds
+    local _
+    for _ in $(seq 1 100); do
+        probe "$2" && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "stream_scale.sh: $1 (port $2) never answered a streamed completion" >&2
+    cat "$TMP"/*.log >&2
+    exit 1
+}
+
 # distinct stub ports per contender, so connections of one never wait on another's TIME_WAITs
 P_DIRECT=$(port) P_GW=$(port) P_NGX=$(port)
 "$SB" backend --ports "$P_DIRECT,$P_GW,$P_NGX" --interval-ms "$INTERVAL_MS" --max-seconds 3600 \
     2>"$TMP/backend.log" &
 STUB_PID=$!
 PIDS+=("$STUB_PID")
+wait_serving stub "$P_DIRECT" "$STUB_PID"
 
-# ---- nginx: as many workers as the gateway has threads ----
-NGX=$(port)
-{
-    echo "worker_processes $WORKERS; worker_rlimit_nofile $NOFILE;"
-    echo "pid $TMP/nginx.pid; error_log $TMP/nginx-error.log;"
-    echo "events { worker_connections $NOFILE; }"
-    echo "http { access_log off; keepalive_requests 1000000; proxy_buffering off;"
-    echo "  proxy_read_timeout 300s; proxy_http_version 1.1;"
-    echo "  upstream stub { server 127.0.0.1:$P_NGX; keepalive 1024; }"
-    echo "  server { listen 127.0.0.1:$NGX reuseport backlog=4096;"
-    echo "    location / { proxy_pass http://stub; proxy_set_header Connection \"\"; }"
-    echo "  }"
-    echo "}"
-} >"$TMP/nginx.conf"
-nginx -c "$TMP/nginx.conf" -p "$TMP" 2>>"$TMP/nginx-error.log"
-
-# ---- the gateway ----
-GW=$(port)
-ADMIN=$(port)
-cat >"$TMP/gw.yaml" <<EOF
-listen: 127.0.0.1:$GW
-admin: 127.0.0.1:$ADMIN
-workers: $WORKERS
-logLevel: warn
-pool:
-  scrapeInterval: 200ms
-  endpoints:
-    - address: 127.0.0.1:$P_GW
-scheduler:
-  plugins: [{type: round-robin-picker}]
-  schedulingProfiles: [{name: default, plugins: [{pluginRef: round-robin-picker}]}]
-EOF
-"$BIN" gateway --config "$TMP/gw.yaml" 2>"$TMP/gw.log" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-
-probe() { # port -> 0 when a streamed completion answers 200
-    curl -sf -m 5 -o /dev/null "http://127.0.0.1:$1/v1/completions" -H 'content-type: application/json' \
-        -d '{"model":"m1","prompt":"x","stream":true,"max_tokens":2,"stub_interval_ms":1}'
+# nginx: as many workers as the gateway has threads -> sets NGX_PORT NGX_MASTER NGX_WORKERS
+start_nginx() { # name
+    NGX_PORT=$(port)
+    {
+        echo "worker_processes $WORKERS; worker_rlimit_nofile $NOFILE;"
+        echo "pid $TMP/$1.pid; error_log $TMP/$1-error.log;"
+        echo "events { worker_connections $NOFILE; }"
+        echo "http { access_log off; keepalive_requests 1000000; proxy_buffering off;"
+        echo "  proxy_read_timeout 300s; proxy_http_version 1.1;"
+        echo "  upstream stub { server 127.0.0.1:$P_NGX; keepalive 1024; }"
+        echo "  server { listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;"
+        echo "    location / { proxy_pass http://stub; proxy_set_header Connection \"\"; }"
+        echo "  }"
+        echo "}"
+    } >"$TMP/$1.conf"
+    nginx -c "$TMP/$1.conf" -p "$TMP" 2>>"$TMP/$1-error.log"
+    NGX_MASTER=$(cat "$TMP/$1.pid")
+    NGX_MASTERS+=("$NGX_MASTER")
+    wait_serving nginx "$NGX_PORT" "$NGX_MASTER"
+    NGX_WORKERS=$(pgrep -P "$NGX_MASTER" | tr '\n' ' ')
 }
-for who in "$P_DIRECT" "$GW" "$NGX"; do
-    ok=
-    for _ in $(seq 1 100); do # at most ~10 s
-        if probe "$who"; then ok=1 && break; fi
-        kill -0 "$GW_PID" 2>/dev/null || break
+# the gateway, same worker count -> sets GW_PORT GW_PID
+start_gateway() { # name
+    GW_PORT=$(port)
+    {
+        echo "listen: 127.0.0.1:$GW_PORT"
+        echo "admin: 127.0.0.1:$(port)"
+        echo "workers: $WORKERS"
+        echo "logLevel: warn"
+        echo "pool:"
+        echo "  scrapeInterval: 200ms"
+        echo "  endpoints:"
+        echo "    - address: 127.0.0.1:$P_GW"
+        echo "scheduler:"
+        echo "  plugins: [{type: round-robin-picker}]"
+        echo "  schedulingProfiles: [{name: default, plugins: [{pluginRef: round-robin-picker}]}]"
+    } >"$TMP/$1.yaml"
+    "$BIN" gateway --config "$TMP/$1.yaml" 2>"$TMP/$1.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_serving gateway "$GW_PORT" "$GW_PID"
+}
+stop_pid() { # pid -> SIGTERM, then waits for it to go (bounded)
+    kill "$1" 2>/dev/null || return 0
+    local _
+    for _ in $(seq 1 100); do
+        kill -0 "$1" 2>/dev/null || return 0
         sleep 0.1
     done
-    if [ -z "$ok" ]; then
-        echo "stream_scale.sh: port $who never answered a streamed completion" >&2
-        cat "$TMP/gw.log" "$TMP/nginx-error.log" "$TMP/backend.log" >&2
-        exit 1
-    fi
-done
-NGX_PIDS=$(pgrep -P "$(cat "$TMP/nginx.pid")" | tr '\n' ' ')
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# the active phase's proxies live for the whole run
+start_nginx nginx
+NGX=$NGX_PORT NGX_PIDS=$NGX_WORKERS
+start_gateway gw
+GW=$GW_PORT SY_PID=$GW_PID
 
 run_load() { # label port pids streams interval ramp warmup measure
-    nice -n 0 "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
+    "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
         --ramp-ms "$6" --warmup-ms "$7" --measure-ms "$8" 2>>"$TMP/load.log" |
         grep '^RESULT' >>"$TMP/results" || echo "RESULT label=$1 failed=1" >>"$TMP/results"
     [ -n "${VERBOSE:-}" ] && tail -n 1 "$TMP/results" >&2
-    sleep 0.5 # let the proxies reap the reset connections before the next phase
+    sleep "${PAUSE:-0.5}" # let the proxies reap the reset connections before the next phase
 }
 rotate() { # k words... -> the words starting from the k-th, wrapping round
     local k=$1
@@ -157,17 +178,29 @@ for rep in $(seq 1 "$REPEATS"); do
     for who in $(rotate $((rep - 1)) direct gateway nginx); do
         case $who in
         direct) port=$P_DIRECT pids=$STUB_PID ;;
-        gateway) port=$GW pids=$GW_PID ;;
+        gateway) port=$GW pids=$SY_PID ;;
         nginx) port=$NGX pids=$NGX_PIDS ;;
         esac
         run_load "active-$who-$rep" "$port" "$pids" "$ACTIVE" "$INTERVAL_MS" "$RAMP_MS" "$WARMUP_MS" "$MEASURE_MS"
-        if [ "$who" != direct ]; then
-            run_load "hold-$who-$rep" "$port" "$pids" "$HOLD" "$IDLE_INTERVAL_MS" "$HOLD_RAMP_MS" \
-                "$HOLD_WARMUP_MS" 1000
+    done
+    # RSS per held stream: a fresh proxy each time (memory a process once used is not given back,
+    # so a proxy that already served the active phase would hide what the streams cost)
+    # shellcheck disable=SC2046
+    for who in $(rotate $((rep - 1)) gateway nginx); do
+        if [ "$who" = gateway ]; then
+            start_gateway "gw-hold-$rep"
+            run_load "hold-gateway-$rep" "$GW_PORT" "$GW_PID" "$HOLD" "$IDLE_INTERVAL_MS" \
+                "$HOLD_RAMP_MS" "$HOLD_WARMUP_MS" "$HOLD_MEASURE_MS"
+            stop_pid "$GW_PID"
+        else
+            start_nginx "nginx-hold-$rep"
+            run_load "hold-nginx-$rep" "$NGX_PORT" "$NGX_WORKERS" "$HOLD" "$IDLE_INTERVAL_MS" \
+                "$HOLD_RAMP_MS" "$HOLD_WARMUP_MS" "$HOLD_MEASURE_MS"
+            stop_pid "$NGX_MASTER"
         fi
     done
 done
-kill -0 "$GW_PID" 2>/dev/null || { echo "stream_scale.sh: the gateway died" >&2 && cat "$TMP/gw.log" >&2 && exit 1; }
+kill -0 "$SY_PID" 2>/dev/null || { echo "stream_scale.sh: the gateway died" >&2 && cat "$TMP/gw.log" >&2 && exit 1; }
 [ -n "${VERBOSE:-}" ] && cat "$TMP/results" >&2
 
 python3 - "$TMP/results" <<'PY'
@@ -178,9 +211,12 @@ for line in open(sys.argv[1]):
     kv = dict(x.split("=", 1) for x in line.split()[1:])
     rows.append(kv)
 
+def complete(r):  # every stream got its 200 head and none failed
+    return r.get("failed") == "0" and r.get("heads") == r.get("streams")
+
 def get(phase, who, rep, key):
     for r in rows:
-        if r.get("label") == "%s-%s-%d" % (phase, who, rep):
+        if r.get("label") == "%s-%s-%d" % (phase, who, rep) and complete(r):
             try:
                 return float(r[key])
             except (KeyError, ValueError):
@@ -188,7 +224,7 @@ def get(phase, who, rep, key):
     return None
 
 reps = sorted({int(r["label"].rsplit("-", 1)[1]) for r in rows if r.get("label", "").count("-") == 2})
-bad = [r["label"] for r in rows if r.get("failed", "0") != "0" or r.get("heads") != r.get("streams")]
+bad = [r["label"] for r in rows if not complete(r)]
 def med(xs):
     xs = [x for x in xs if x is not None]
     return (statistics.median(xs), min(xs), max(xs)) if xs else None
@@ -203,7 +239,7 @@ for rep in reps:
     for who in ("direct", "gateway", "nginx"):
         g = lambda k: get("active", who, rep, k)
         if g("events") is None:
-            print("  run %d %-8s failed" % (rep, who))
+            print("  run %d %-8s incomplete (see below)" % (rep, who))
             continue
         print("  run %d %-8s %8.0f/s (%4.0f%%)  lat %6.0f %7.0f  gap %6.0f %6.0f  cpu %6.2f%s" % (
             rep, who, g("rate"), 100 * g("sustained"), g("lat_p50_us"), g("lat_p99_us"),

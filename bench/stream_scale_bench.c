@@ -14,7 +14,7 @@
  *   stream_scale_bench load --port P --streams N [--interval-ms 30] [--ramp-ms 2000]
  *                      [--warmup-ms 2000] [--measure-ms 5000] [--pids "PID ..."] [--label L]
  *      Opens N streaming requests (spread evenly over the ramp), waits warmup-ms after the last
- *      one opened, then measures for measure-ms: events received, per-event delivery latency
+ *      one opened (and until every stream has its response head, at most 20 s more), then measures for measure-ms: events received, per-event delivery latency
  *      (arrival - "t"), inter-token gaps per stream, and, for the processes named by --pids
  *      (the proxy: the gateway, or nginx's workers), CPU seconds (utime+stime from
  *      /proc/PID/stat) spent in the window and resident memory (VmRSS) before the first stream
@@ -27,7 +27,7 @@
  *
  * Responses are decoded properly (chunked framing, SSE lines split anywhere by a proxy that
  * re-chunks), so a proxy that changes chunk boundaries is measured correctly. Everything is
- * bounded: the load generator stops at ramp + warmup + measure + 15 s whatever happens; the
+ * bounded: the load generator stops at ramp + warmup + measure + 40 s whatever happens; the
  * backend exits after --max-seconds.
  *
  * Alternatives rejected: wrk/wrk2 (no SSE, no per-event timestamps); one timer for all streams
@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,8 @@
 #define HEAD_MAX      2048    /* response head accepted by the load generator */
 #define LINE_MAX_SSE  1024    /* SSE line kept across reads by the load generator */
 #define DEFAULT_IVAL  30      /* ms between events */
-#define HARD_SLACK_MS 15000   /* load generator: give up this long after the planned end */
+#define SETTLE_MAX_MS 20000   /* warm-up extended until every stream has its head, this long */
+#define HARD_SLACK_MS 40000   /* load generator: give up this long after the planned end */
 
 static uint64_t now_ns(void)
 {
@@ -726,6 +728,11 @@ static void finish(void);
 
 static void on_phase(uv_timer_t *t)
 {
+    if (!L.measuring && L.heads + (int)L.failed < L.opened &&
+        now_ns() - L.t_start < (uint64_t)(L.ramp_ms + L.warmup_ms + SETTLE_MAX_MS) * 1000000u) {
+        uv_timer_start(&L.phase, on_phase, 100, 0); /* streams still opening: wait (bounded) */
+        return;
+    }
     if (!L.measuring) { /* warm-up over: the window starts */
         L.rss_open_kb = rss_kb(L.pids, L.npids);
         L.cpu0 = cpu_seconds(L.pids, L.npids);
@@ -886,6 +893,7 @@ static int run_load(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* a peer that left is an EPIPE from write, not the end of us */
     if (argc >= 2 && strcmp(argv[1], "backend") == 0)
         return run_backend(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "load") == 0)
