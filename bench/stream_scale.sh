@@ -72,7 +72,21 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+USED_PORTS=" "
+port() { # a port nothing listens on, below the ephemeral range (outgoing connections never take it)
+    local p _
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 12000))
+        case $USED_PORTS in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "stream_scale.sh: no free port found" >&2
+    exit 1
+}
 probe() { # port -> 0 when a streamed completion answers 200
     curl -sf -m 5 -o /dev/null "http://127.0.0.1:$1/v1/completions" -H 'content-type: application/json' \
         -d '{"model":"m1","prompt":"x","stream":true,"max_tokens":2,"stub_interval_ms":1}'
