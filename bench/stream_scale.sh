@@ -13,7 +13,7 @@
 #            minus RSS before the first, divided by HOLD
 # Added latency = proxied percentile - direct percentile of the same repetition (paired).
 #
-#   bash bench/stream_scale.sh   (ACTIVE=1000 HOLD=10000 INTERVAL_MS=30 IDLE_INTERVAL_MS=1000
+#   bash bench/stream_scale.sh   (ACTIVE=500 HOLD=10000 INTERVAL_MS=30 IDLE_INTERVAL_MS=1000
 #                                 WORKERS=2 REPEATS=3 MEASURE_MS=10000 by default;
 #                                 SMOKE=1: 100/200 streams, one short repetition;
 #                                 VERBOSE=1 also prints every RESULT line)
@@ -34,7 +34,7 @@ if [ -n "${SMOKE:-}" ]; then
     RAMP_MS=${RAMP_MS:-200} WARMUP_MS=${WARMUP_MS:-500} MEASURE_MS=${MEASURE_MS:-1000}
     HOLD_RAMP_MS=${HOLD_RAMP_MS:-200} HOLD_WARMUP_MS=${HOLD_WARMUP_MS:-300} HOLD_MEASURE_MS=${HOLD_MEASURE_MS:-300}
 fi
-ACTIVE=${ACTIVE:-1000}
+ACTIVE=${ACTIVE:-500}
 HOLD=${HOLD:-10000}
 INTERVAL_MS=${INTERVAL_MS:-30}
 IDLE_INTERVAL_MS=${IDLE_INTERVAL_MS:-1000}
