@@ -105,7 +105,11 @@ wait_serving() { # name port pid -> waits (at most ~10 s) until a streamed compl
 
 # distinct stub ports per contender, so connections of one never wait on another's TIME_WAITs
 P_DIRECT=$(port) P_GW=$(port) P_NGX=$(port)
-"$SB" backend --ports "$P_DIRECT,$P_GW,$P_NGX" --interval-ms "$INTERVAL_MS" --max-seconds 3600 \
+# Every process runs in a session of its own. With the kernel's autogroup scheduling (on by
+# default) CPU time is shared fairly between sessions, not threads: nginx's master calls setsid,
+# so its workers form a group of their own, and a gateway left in this script's session would
+# share one group's time with the stub, the load generator and whatever else runs in the session.
+setsid "$SB" backend --ports "$P_DIRECT,$P_GW,$P_NGX" --interval-ms "$INTERVAL_MS" --max-seconds 3600 \
     2>"$TMP/backend.log" &
 STUB_PID=$!
 PIDS+=("$STUB_PID")
@@ -148,7 +152,7 @@ start_gateway() { # name
         echo "  plugins: [{type: round-robin-picker}]"
         echo "  schedulingProfiles: [{name: default, plugins: [{pluginRef: round-robin-picker}]}]"
     } >"$TMP/$1.yaml"
-    "$BIN" gateway --config "$TMP/$1.yaml" 2>"$TMP/$1.log" &
+    setsid "$BIN" gateway --config "$TMP/$1.yaml" 2>"$TMP/$1.log" &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_serving gateway "$GW_PORT" "$GW_PID"
@@ -170,7 +174,7 @@ start_gateway gw
 GW=$GW_PORT SY_PID=$GW_PID
 
 run_load() { # label port pids streams interval ramp warmup measure
-    "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
+    setsid -w "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
         --ramp-ms "$6" --warmup-ms "$7" --measure-ms "$8" 2>>"$TMP/load.log" |
         grep '^RESULT' >>"$TMP/results" || echo "RESULT label=$1 failed=1" >>"$TMP/results"
     [ -n "${VERBOSE:-}" ] && tail -n 1 "$TMP/results" >&2

@@ -14,12 +14,12 @@
  *   stream_scale_bench load --port P --streams N [--interval-ms 30] [--ramp-ms 2000]
  *                      [--warmup-ms 2000] [--measure-ms 5000] [--pids "PID ..."] [--label L]
  *      Opens N streaming requests (spread evenly over the ramp), waits warmup-ms after the last
- *      one opened (and until every stream has its response head, at most 20 s more), then measures for measure-ms: events received, per-event delivery latency
- *      (arrival - "t"), inter-token gaps per stream, and, for the processes named by --pids
- *      (the proxy: the gateway, or nginx's workers), CPU seconds (utime+stime from
- *      /proc/PID/stat) spent in the window and resident memory (VmRSS) before the first stream
- *      opened and with all N open. It prints one `RESULT key=value ...` line and exits, closing
- *      its connections with a reset.
+ *      one opened (and until every stream has its response head, at most 20 s more), then measures
+ * for measure-ms: events received, per-event delivery latency (arrival - "t"), inter-token gaps per
+ * stream, and, for the processes named by --pids (the proxy: the gateway, or nginx's workers), CPU
+ * seconds (utime+stime from /proc/PID/stat) spent in the window and resident memory (VmRSS) before
+ * the first stream opened and with all N open. It prints one `RESULT key=value ...` line and exits,
+ * closing its connections with a reset.
  *
  * Delivery latency through a proxy minus the same percentile straight to the stub is the latency
  * the proxy adds to every token; the inter-token gap percentiles show the same thing as jitter.

@@ -82,29 +82,29 @@ struct proxy {
     bool inflight;              /* in-flight counted for res.ep */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
-    struct sy_buf head;         /* upstream request head */
-    struct sy_upstream_req *up; /* current upstream exchange */
-    bool began;                 /* response head sent to the client */
-    bool sse;                   /* upstream answered text/event-stream */
-    bool chunked_out;           /* the client's response is chunked (not Content-Length) */
-    bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
-    int status;                 /* status sent to the client */
-    uint64_t t0;                /* request start (monotonic ns) */
-    uint64_t t_first;           /* first response body byte (0 = none yet) */
-    uint64_t t_pick;            /* this attempt's endpoint pick (latency model's TTFT origin) */
-    struct sy_buf scan;         /* usage scanning: SSE line tail or non-stream body */
-    int64_t prompt_tokens;      /* from usage, -1 unknown */
-    int64_t completion_tokens;  /* from usage, -1 unknown */
-    int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
-    struct sy_buf scores;       /* explanation header value when requested */
-    struct sy_disagg *dx;       /* P/D exchange (created on the first P/D pick), or NULL */
-    bool pd;                    /* the current attempt goes through dx */
-    struct sy_buf fwd;          /* forwarded client header lines (P/D prefill leg) */
-    struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
-    unsigned resends;           /* sends the upstream client repeated (count as attempts) */
-    struct proxy *next, *prev;  /* the worker's list (sy_gw_proxy_cut_all) */
-    struct sy_flow_item flow;   /* flow-control admission state (released in proxy_free) */
-    const char *dropped;        /* x-llm-d-request-dropped-reason of a refusal, or NULL */
+    struct sy_buf head;           /* upstream request head */
+    struct sy_upstream_req *up;   /* current upstream exchange */
+    bool began;                   /* response head sent to the client */
+    bool sse;                     /* upstream answered text/event-stream */
+    bool chunked_out;             /* the client's response is chunked (not Content-Length) */
+    bool want_scores;             /* client asked for x-gateway-destination-endpoint-scores */
+    int status;                   /* status sent to the client */
+    uint64_t t0;                  /* request start (monotonic ns) */
+    uint64_t t_first;             /* first response body byte (0 = none yet) */
+    uint64_t t_pick;              /* this attempt's endpoint pick (latency model's TTFT origin) */
+    struct sy_buf scan;           /* usage scanning: SSE line tail or non-stream body */
+    int64_t prompt_tokens;        /* from usage, -1 unknown */
+    int64_t completion_tokens;    /* from usage, -1 unknown */
+    int64_t cached_tokens;        /* usage.prompt_tokens_details.cached_tokens, -1 */
+    struct sy_buf scores;         /* explanation header value when requested */
+    struct sy_disagg *dx;         /* P/D exchange (created on the first P/D pick), or NULL */
+    bool pd;                      /* the current attempt goes through dx */
+    struct sy_buf fwd;            /* forwarded client header lines (P/D prefill leg) */
+    struct sy_gw_pretok *pt;      /* steps before scheduling (pretokenize.c), or NULL */
+    unsigned resends;             /* sends the upstream client repeated (count as attempts) */
+    struct proxy *next, *prev;    /* the worker's list (sy_gw_proxy_cut_all) */
+    struct sy_flow_item flow;     /* flow-control admission state (released in proxy_free) */
+    const char *dropped;          /* x-llm-d-request-dropped-reason of a refusal, or NULL */
     uv_buf_t pend[SY_PROXY_PEND]; /* chunked stream: pieces of the current upstream read not yet
                                      written (borrowed from the read, valid until its end) */
     unsigned npend;
