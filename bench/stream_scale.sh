@@ -16,8 +16,13 @@
 #   bash bench/stream_scale.sh   (ACTIVE=500 HOLD=10000 INTERVAL_MS=30 IDLE_INTERVAL_MS=1000
 #                                 WORKERS=2 REPEATS=3 MEASURE_MS=10000 by default;
 #                                 SMOKE=1: 100/200 streams, one short repetition;
-#                                 VERBOSE=1 also prints every RESULT line)
+#                                 VERBOSE=1 also prints every RESULT line; KEEP_TMP=1 keeps
+#                                 the logs and configs; NO_BUILD=1 skips make; BUILD=dir picks
+#                                 the build; RAMP_MS WARMUP_MS HOLD_RAMP_MS HOLD_WARMUP_MS
+#                                 HOLD_MEASURE_MS PAUSE tune the phases)
 #
+# Every process (stub, gateway, load generator; nginx by itself) runs in its own session, so
+# autogroup scheduling treats them alike (see the comment at the stub's start).
 # HOLD is capped by the descriptor limit (a proxied stream holds two descriptors in the gateway's
 # one process); the cap is printed. Every phase is bounded in time by the load generator.
 set -euo pipefail
