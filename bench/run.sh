@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: runs every benchmark under bench/ in turn. Benchmarks print numbers and ratios
 # measured side by side in one run; none of them fails on an absolute time.
-#   BENCH="gateway sched json anthropic sim kv tokenize epp pd pdx" selects a subset (default: all).
+#   BENCH="gateway sched json anthropic sim kv tokenize epp pd pdx stream" selects a subset (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCH=${BENCH:-"gateway sched json anthropic sim kv tokenize epp pd pdx"}
+BENCH=${BENCH:-"gateway sched json anthropic sim kv tokenize epp pd pdx stream"}
 rc=0
 for b in $BENCH; do
     echo "=================== $b"
@@ -19,6 +19,7 @@ for b in $BENCH; do
     epp) bash bench/epp_bench.sh || rc=1 ;;
     pd) BUILD=build python3 bench/pd_bench.py || rc=1 ;;
     pdx) bash bench/pd_exchange_bench.sh || rc=1 ;;
+    stream) bash bench/stream_scale.sh || rc=1 ;;
     *) echo "unknown benchmark '$b'" >&2; rc=2 ;;
     esac
 done

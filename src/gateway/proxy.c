@@ -10,6 +10,8 @@
  *   upstream (pooled keep-alive) --on_head--> client head + x-gateway-destination-endpoint
  *                                --on_body--> client, chunk by chunk (pause upstream when the
  *                                             client's queue passes SY_PROXY_HIGH_WATER)
+ *                                --on_read_end--> a chunked (SSE) stream's pieces of one read
+ *                                             go out as one chunk in one write
  *                                --on_done--> end; observers (metrics, scheduler done hooks)
  *
  * Failure rules (issues 2, 20): before any response byte reached the client, a failure where the
@@ -33,6 +35,14 @@
  * leg's body; the decode answer goes through sy_disagg_filter. A decode failure before the first
  * byte retries through attempt(), so a retry always gets a fresh prefill leg. The prefill leg's
  * in-flight count is the exchange's own; the decode endpoint's is the attempt's, as above.
+ *
+ * Streaming (issue 20): for a chunked response, up_body only gathers the read's body pieces
+ * (views into the upstream read buffer, at most SY_PROXY_PEND) and up_read_end sends them as one
+ * chunk with one writev, so a read that brought several SSE events (a stream that fell behind,
+ * or a server that emits in bursts) costs one write instead of one per event; with one event per
+ * read nothing changes. Pieces are pending only between an upstream read's first on_body and its
+ * on_read_end; on_done of that read comes after (client.h), so nothing is written out of order.
+ * Measured with bench/stream_scale.sh (docs/operations.md).
  *
  * Flow control (src/flow, issue 14): after parsing, flow_admit asks the controller; the request
  * is scheduled at once, waits (flow_verdict is called on this loop when it leaves the queue:
@@ -62,6 +72,7 @@
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
 #define SY_PROXY_MAX_TRIES  16         /* hard cap on endpoints tried per request */
 #define SY_PROXY_USAGE_CAP  (1u << 20) /* non-streaming bodies scanned for usage up to this */
+#define SY_PROXY_PEND       8          /* body pieces of one upstream read sent as one write */
 
 struct proxy {
     struct sy_gw_worker *w;     /* worker (loop) */
@@ -74,29 +85,32 @@ struct proxy {
     bool inflight;              /* in-flight counted for res.ep */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
-    struct sy_buf head;         /* upstream request head */
-    struct sy_upstream_req *up; /* current upstream exchange */
-    bool began;                 /* response head sent to the client */
-    bool sse;                   /* upstream answered text/event-stream */
-    bool chunked_out;           /* the client's response is chunked (not Content-Length) */
-    bool want_scores;           /* client asked for x-gateway-destination-endpoint-scores */
-    int status;                 /* status sent to the client */
-    uint64_t t0;                /* request start (monotonic ns) */
-    uint64_t t_first;           /* first response body byte (0 = none yet) */
-    uint64_t t_pick;            /* this attempt's endpoint pick (latency model's TTFT origin) */
-    struct sy_buf scan;         /* usage scanning: SSE line tail or non-stream body */
-    int64_t prompt_tokens;      /* from usage, -1 unknown */
-    int64_t completion_tokens;  /* from usage, -1 unknown */
-    int64_t cached_tokens;      /* usage.prompt_tokens_details.cached_tokens, -1 */
-    struct sy_buf scores;       /* explanation header value when requested */
-    struct sy_disagg *dx;       /* P/D exchange (created on the first P/D pick), or NULL */
-    bool pd;                    /* the current attempt goes through dx */
-    struct sy_buf fwd;          /* forwarded client header lines (P/D prefill leg) */
-    struct sy_gw_pretok *pt;    /* steps before scheduling (pretokenize.c), or NULL */
-    unsigned resends;           /* sends the upstream client repeated (count as attempts) */
-    struct proxy *next, *prev;  /* the worker's list (sy_gw_proxy_cut_all) */
-    struct sy_flow_item flow;   /* flow-control admission state (released in proxy_free) */
-    const char *dropped;        /* x-llm-d-request-dropped-reason of a refusal, or NULL */
+    struct sy_buf head;           /* upstream request head */
+    struct sy_upstream_req *up;   /* current upstream exchange */
+    bool began;                   /* response head sent to the client */
+    bool sse;                     /* upstream answered text/event-stream */
+    bool chunked_out;             /* the client's response is chunked (not Content-Length) */
+    bool want_scores;             /* client asked for x-gateway-destination-endpoint-scores */
+    int status;                   /* status sent to the client */
+    uint64_t t0;                  /* request start (monotonic ns) */
+    uint64_t t_first;             /* first response body byte (0 = none yet) */
+    uint64_t t_pick;              /* this attempt's endpoint pick (latency model's TTFT origin) */
+    struct sy_buf scan;           /* usage scanning: SSE line tail or non-stream body */
+    int64_t prompt_tokens;        /* from usage, -1 unknown */
+    int64_t completion_tokens;    /* from usage, -1 unknown */
+    int64_t cached_tokens;        /* usage.prompt_tokens_details.cached_tokens, -1 */
+    struct sy_buf scores;         /* explanation header value when requested */
+    struct sy_disagg *dx;         /* P/D exchange (created on the first P/D pick), or NULL */
+    bool pd;                      /* the current attempt goes through dx */
+    struct sy_buf fwd;            /* forwarded client header lines (P/D prefill leg) */
+    struct sy_gw_pretok *pt;      /* steps before scheduling (pretokenize.c), or NULL */
+    unsigned resends;             /* sends the upstream client repeated (count as attempts) */
+    struct proxy *next, *prev;    /* the worker's list (sy_gw_proxy_cut_all) */
+    struct sy_flow_item flow;     /* flow-control admission state (released in proxy_free) */
+    const char *dropped;          /* x-llm-d-request-dropped-reason of a refusal, or NULL */
+    uv_buf_t pend[SY_PROXY_PEND]; /* chunked stream: pieces of the current upstream read not yet
+                                     written (borrowed from the read, valid until its end) */
+    unsigned npend;
 };
 
 static void attempt(struct proxy *p);
@@ -320,6 +334,7 @@ static void on_client_abort(struct sy_http_req *hreq)
 {
     struct proxy *p = hreq->data;
     p->hreq = NULL;
+    p->npend = 0;
     if (p->up) {
         sy_upstream_cancel(p->up); /* closes the upstream connection: the server cancels */
         p->up = NULL;
@@ -399,6 +414,22 @@ static void pd_emit(void *ud, const char *data, size_t n)
     scan_usage(p, data, n);
 }
 
+/* Sends the pieces gathered from the current upstream read as one chunk, one write. */
+static void flush_pending(struct proxy *p)
+{
+    unsigned n = p->npend;
+    p->npend = 0;
+    if (n == 0 || !p->hreq)
+        return;
+    if (sy_http_writev(p->hreq, p->pend, n) > SY_PROXY_HIGH_WATER && p->up)
+        sy_upstream_pause(p->up);
+}
+
+static void up_read_end(void *ud)
+{
+    flush_pending(ud);
+}
+
 static void up_body(void *ud, const char *data, size_t n)
 {
     struct proxy *p = ud;
@@ -418,6 +449,13 @@ static void up_body(void *ud, const char *data, size_t n)
         sy_disagg_decode_first_byte(p->dx);
         sy_disagg_filter(p->dx, p->sse, data, n, pd_emit, p);
         queued = sy_http_queued(p->hreq);
+    } else if (p->chunked_out) {
+        /* SSE: every event the read brought goes out in one chunk, one write, at read end */
+        if (p->npend == SY_PROXY_PEND)
+            flush_pending(p);
+        p->pend[p->npend++] = uv_buf_init((char *)data, (unsigned int)n);
+        scan_usage(p, data, n);
+        return;
     } else {
         queued = sy_http_write(p->hreq, data, n);
         scan_usage(p, data, n);
@@ -429,6 +467,7 @@ static void up_body(void *ud, const char *data, size_t n)
 static void up_done(void *ud, int err)
 {
     struct proxy *p = ud;
+    flush_pending(p); /* normally empty: up_read_end came first */
     p->up = NULL;
     if (err == 0) {
         if (p->pd) {
@@ -519,6 +558,7 @@ static const struct sy_upstream_cbs up_cbs = {
     .on_head = up_head,
     .on_body = up_body,
     .on_done = up_done,
+    .on_read_end = up_read_end,
 };
 
 /* ---- scheduling and sending ---- */
@@ -758,6 +798,7 @@ static void flow_refuse(struct proxy *p, enum sy_flow_verdict v)
  * the response began; afterwards the stream ends with an error event, as a broken upstream). */
 static void flow_evict(struct proxy *p)
 {
+    p->npend = 0; /* (empty: pieces are pending only inside an upstream read) */
     if (p->up) {
         sy_upstream_cancel(p->up); /* closes the upstream connection: the server cancels */
         p->up = NULL;
@@ -890,6 +931,7 @@ void sy_gw_proxy_cut_all(struct sy_gw_worker *w)
 {
     while (w->proxies) {
         struct proxy *p = w->proxies;
+        p->npend = 0; /* (empty: pieces are pending only inside an upstream read) */
         if (p->up) {
             sy_upstream_cancel(p->up);
             p->up = NULL;

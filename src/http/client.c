@@ -529,6 +529,8 @@ static void got_response_bytes(struct uconn *c, const char *data, size_t n, char
     c->in_execute = true;
     enum llhttp_errno e = llhttp_execute(&c->parser, data, n);
     c->in_execute = false;
+    if (!r->cancelled && !r->finished && r->cbs.on_read_end)
+        r->cbs.on_read_end(r->ud); /* before the scratch buffer goes back: data is still valid */
     if (scratch)
         sy_scratch_return(&pool->rbuf, scratch);
     if (r->cancelled) {

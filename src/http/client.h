@@ -54,6 +54,11 @@ struct sy_upstream_head {
 struct sy_upstream_cbs {
     void (*on_head)(void *ud, const struct sy_upstream_head *h);
     void (*on_body)(void *ud, const char *p, size_t n);
+    /* Optional: the bytes of one read have been parsed. Every on_body of that read came before,
+     * and the pointers they passed stay valid until this returns (a caller may gather them and
+     * send them on with one write). Not called once the request was cancelled or finished;
+     * on_done for that read's bytes comes after it. */
+    void (*on_read_end)(void *ud);
     /* err = 0 when the response completed; the request is freed after this returns. */
     void (*on_done)(void *ud, int err);
 };

@@ -67,7 +67,7 @@ _Static_assert(SY_HDR_MAX == SY_HTTP_MAX_HEADERS, "views are copied from the acc
 #define SY_HTTP_FIRST_READ       (16 * 1024)  /* of it, offered for the first read of a request */
 #define SY_HTTP_BODY_SLACK       512         /* a body-direct read may run this far past the body */
 #define SY_HTTP_KEEP_BODY        (16 * 1024) /* default keep_body_bytes */
-#define SY_HTTP_MAX_WRITE_BUFS   4           /* buffers in one conn_writev */
+#define SY_HTTP_MAX_WRITE_BUFS   (SY_HTTP_MAX_WRITEV + 2) /* buffers in one conn_writev */
 #define SY_HTTP_OUT_HIGH         (256 * 1024)        /* queued output above which parsing stops */
 #define SY_HTTP_ACCEPT_BATCH     64                  /* accepts per readiness event */
 #define SY_HTTP_ACCEPT_RETRY_MS  100                 /* retry delay after EMFILE/ENFILE */
@@ -219,7 +219,7 @@ static void on_write(uv_write_t *w, int status)
 static bool conn_writev_raw(struct sy_http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (nbufs > SY_HTTP_MAX_WRITE_BUFS)
-        abort(); /* callers pass at most 3 */
+        abort(); /* sy_http_writev passes the most: SY_HTTP_MAX_WRITEV + 2 */
     if (c->closed)
         return false;
     size_t n = 0;
@@ -1230,6 +1230,37 @@ size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len)
     } else {
         flush_with(rp, data, len);
     }
+    if (c->queued >= SY_HTTP_LOW_WATER)
+        rp->was_above_low = true;
+    return c->queued;
+}
+
+size_t sy_http_writev(struct sy_http_req *req, const uv_buf_t *bufs, unsigned n)
+{
+    struct req_priv *rp = (struct req_priv *)req;
+    if (n > SY_HTTP_MAX_WRITEV)
+        abort(); /* a caller's bug: the contract says at most SY_HTTP_MAX_WRITEV */
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++)
+        len += bufs[i].len;
+    if (!rp->chunked || rp->dead || rp->ended || len == 0 || n == 1) {
+        size_t q = 0;
+        for (unsigned i = 0; i < n; i++)
+            q = sy_http_write(req, bufs[i].base, bufs[i].len);
+        return n ? q : sy_http_queued(req);
+    }
+    struct sy_http_conn *c = req->conn;
+    char pre[20];
+    size_t np = sy_fmt_hex(pre, len);
+    pre[np++] = '\r';
+    pre[np++] = '\n';
+    uv_buf_t b[SY_HTTP_MAX_WRITE_BUFS];
+    b[0] = uv_buf_init(pre, (unsigned int)np);
+    for (unsigned i = 0; i < n; i++)
+        b[1 + i] = bufs[i];
+    b[1 + n] = uv_buf_init("\r\n", 2);
+    if (!conn_writev(c, b, n + 2))
+        return 0;
     if (c->queued >= SY_HTTP_LOW_WATER)
         rp->was_above_low = true;
     return c->queued;

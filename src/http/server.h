@@ -144,6 +144,10 @@ void sy_http_begin(struct sy_http_req *req, int status, const char *head_lines,
 /* Queues body bytes (copied). Returns the bytes now queued for the client, so callers can apply
  * backpressure (pause the producer above a high mark, resume from on_drain). */
 size_t sy_http_write(struct sy_http_req *req, const void *data, size_t len);
+/* Like sy_http_write for n pieces (n <= SY_HTTP_MAX_WRITEV): a chunked response sends them as
+ * one chunk in one write. Borrows the pieces; returns the bytes queued (as sy_http_write). */
+#define SY_HTTP_MAX_WRITEV 16
+size_t sy_http_writev(struct sy_http_req *req, const uv_buf_t *bufs, unsigned n);
 /* Ends the response (chunked: writes the last chunk). ok=false closes the connection after what
  * was queued, for a response that broke part-way. The request ends here. */
 void sy_http_end(struct sy_http_req *req, bool ok);

@@ -95,6 +95,15 @@ static void handler(void *ud, struct sy_http_req *req)
         streaming = req;
         req->on_abort = on_abort;
         stream_n = -1000000;
+    } else if (sy_str_eq_c(req->path, "/writev")) {
+        /* pieces of one read go out as one chunk; one piece as usual; none writes nothing */
+        sy_http_begin(req, 200, NULL, -1);
+        uv_buf_t b[3] = {uv_buf_init("data: a\n\n", 9), uv_buf_init("data: bb\n\n", 10),
+                         uv_buf_init("data: ccc\n\n", 11)};
+        sy_http_writev(req, b, 3);
+        sy_http_writev(req, b + 1, 1);
+        sy_http_writev(req, b, 0);
+        sy_http_end(req, true);
     } else if (sy_str_eq_c(req->path, "/bodybytes")) {
         char n[32];
         int len = snprintf(n, sizeof n, "%zu", sy_http_server_body_bytes(srv));
@@ -343,6 +352,20 @@ static void test_stream_and_abort(void **state)
     assert_int_equal(atomic_load(&aborts), before + 1);
 }
 
+static void test_writev_one_chunk(void **state)
+{
+    char buf[4096];
+    int fd = dial();
+    send_all(fd, "GET /writev HTTP/1.1\r\n\r\n");
+    read_until(fd, buf, sizeof buf, "0\r\n\r\n");
+    const char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, "1e\r\ndata: a\n\ndata: bb\n\ndata: ccc\n\n\r\n"
+                                  "a\r\ndata: bb\n\n\r\n"
+                                  "0\r\n\r\n");
+    close(fd);
+}
+
 static void test_expect_continue(void **state)
 {
     char buf[4096];
@@ -431,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_idle_connections_give_back_body_buffers),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_and_abort),
+        cmocka_unit_test(test_writev_one_chunk),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_partial_writes_keep_order),
     };
