@@ -151,7 +151,7 @@ pool:
       targetPorts: [%s]
       supervisorPort: %d
       labels: {llm-d.ai/role: decode}
-  disaggregation: {connector: nixlv2}
+  disaggregation: {connector: nixlv2, prefillTimeout: 600s}
 timeouts: {connect: 2s, request: 600s}
 scheduler:
 %s
