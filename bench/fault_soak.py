@@ -101,15 +101,19 @@ class Replica:
     def __init__(self, index, port, binary, reqlog, extra, logdir):
         self.index, self.port, self.binary = index, port, binary
         self.args = [binary, "sim", "--port", str(port), "--replicas", "1", "--seed", str(index),
-                     "--request-log", reqlog, "--log-level", "warn"] + extra
+                     "--request-log", reqlog, "--log-level", "info"] + extra
         self.log = open(os.path.join(logdir, "sim%d.log" % index), "ab")
         self.proc = None
         self.stopped = False
         self.restarts = 0
+        self.down = False  # killed on purpose, restart pending
+        self.unexpected = []  # (seconds into the run, exit status) of exits nobody asked for
 
     def start(self):
+        self.down = False
         for _ in range(100):  # the old socket may linger briefly after a SIGKILL
-            self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
             try:
                 if wait_port(self.port, 5, self.proc):
                     return
@@ -128,6 +132,16 @@ class Replica:
             self.proc.kill()
             self.proc.wait(10)
         self.stopped = False
+        self.down = True
+
+    def supervise(self, t):
+        """Restarts a replica that exited without being killed by the schedule (as Kubernetes
+        restarts a crashed pod) and records its exit status."""
+        if self.proc is not None and not self.down and self.proc.poll() is not None:
+            self.unexpected.append((round(t, 1), self.proc.returncode))
+            self.stopped = False
+            self.start()
+            self.restarts += 1
 
     def stop(self):
         if self.alive() and not self.stopped:
@@ -362,7 +376,12 @@ def parse_metrics(text):
     return out
 
 
+def on_sigterm(signum, frame):
+    raise SystemExit(130)  # unwinds through main's cleanup: no process is left behind
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_sigterm)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=None,
                     help="load duration (default 30; 0.5 with --quick)")
@@ -410,7 +429,7 @@ def main():
             f.write(gateway_config(listen, admin, replicas, 0))
         gwlog = open(os.path.join(work, "gateway.log"), "ab")
         gw = subprocess.Popen([binary, "gateway", "--config", cfg], stdout=gwlog,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, start_new_session=True)
         if not (wait_port(listen, 10, gw) and wait_port(admin, 10, gw)):
             raise RuntimeError("gateway did not start")
         deadline = time.time() + 15
@@ -452,6 +471,8 @@ def main():
             now = time.time()
             if gw.poll() is not None:
                 raise RuntimeError("the gateway exited with %s" % gw.returncode)
+            for r in replicas:
+                r.supervise(now - t0)
             while sched and sched[0][0] <= now:
                 _, action, arg = sched.pop(0)
                 if action == "kill":
@@ -501,6 +522,7 @@ def main():
         # rest: every replica running, none stopped
         for r in replicas:
             r.cont()
+            r.supervise(time.time() - t0)
             if not r.alive():
                 r.start()
                 r.restarts += 1
@@ -547,6 +569,7 @@ def main():
             "client_threads_hung": hung,
             "faults": dict(events),
             "replica_restarts": sum(r.restarts for r in replicas),
+            "replica_unexpected_exits": {r.index: r.unexpected for r in replicas if r.unexpected},
             "rss_kib": {"first": rss_v[0], "last": rss_v[-1], "max": max(rss_v)},
             "fds": {"first": fd_v[0], "last": fd_v[-1], "max": max(fd_v)},
             "samples": samples,
@@ -592,6 +615,9 @@ def print_report(r):
     print("faults              %s (replica restarts %d)"
           % (", ".join("%s %d" % kv for kv in sorted(r["faults"].items())),
              r["replica_restarts"]))
+    if r["replica_unexpected_exits"]:
+        print("unexpected exits    %s (replica: [(s, exit status)]; restarted)"
+              % r["replica_unexpected_exits"])
     print("requests sent       %d  (%s)" % (r["sent"], ", ".join(
         "%s %d" % kv for kv in sorted(r["by_kind"].items()))))
     print("completed           %d" % r["completed"])
