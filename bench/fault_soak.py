@@ -167,10 +167,22 @@ class Replica:
                 self.proc.wait(5)
 
 
-def gateway_config(listen, admin, replicas, gen):
+RANDOM_SCHEDULER = """scheduler:
+  apiVersion: llm-d.ai/v1alpha1
+  kind: EndpointPickerConfig
+  plugins:
+    - type: random-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: random-picker
+"""
+
+
+def gateway_config(listen, admin, replicas, gen, scheduler="prefix"):
     """The gateway's YAML; gen alternates what a reload changes (retries, scorer weights)."""
     eps = "".join("    - address: 127.0.0.1:%d\n" % r.port for r in replicas)
-    return """listen: 127.0.0.1:%d
+    text = """listen: 127.0.0.1:%d
 admin: 127.0.0.1:%d
 workers: 2
 logLevel: warn
@@ -203,6 +215,9 @@ scheduler:
           weight: 1
         - pluginRef: max-score-picker
 """ % (listen, admin, eps, 3 if gen % 2 == 0 else 2, 2 if gen % 2 == 0 else 1)
+    if scheduler == "random":  # no prefix index: separates its growth from the proxy's
+        text = text.split("scheduler:")[0] + RANDOM_SCHEDULER
+    return text
 
 
 def proc_sample(pid):
@@ -393,6 +408,11 @@ def main():
     ap.add_argument("--period", type=float, default=None,
                     help="fault period in seconds (kill + stall + reload; default 60, quick 10)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scheduler", choices=("prefix", "random"), default="prefix",
+                    help="prefix + queue scoring (default) or random-picker (no prefix index)")
+    ap.add_argument("--kv-blocks", type=int, default=0,
+                    help="KV blocks per replica (the prefix index's bound follows it; default: "
+                         "the profile's 17,235)")
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
     ap.add_argument("--json", help="write the report here as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -414,7 +434,9 @@ def main():
     standing = {1: ["--failure-rate", "3", "--failure-types", "internal_error,server_error"],
                 2: ["--truncate-rate", "3"],
                 3: ["--metrics-delay", "1500"]}
-    replicas = [Replica(i, ports[i], binary, reqlog, standing.get(i, []), work)
+    common = ["--kv-blocks", str(a.kv_blocks), "--max-model-len", str(a.kv_blocks * 16)] \
+        if a.kv_blocks else []
+    replicas = [Replica(i, ports[i], binary, reqlog, common + standing.get(i, []), work)
                 for i in range(a.replicas)]
     gw = None
     stats = Stats()
@@ -426,7 +448,7 @@ def main():
             r.start()
         cfg = os.path.join(work, "gateway.yaml")
         with open(cfg, "w") as f:
-            f.write(gateway_config(listen, admin, replicas, 0))
+            f.write(gateway_config(listen, admin, replicas, 0, a.scheduler))
         gwlog = open(os.path.join(work, "gateway.log"), "ab")
         gw = subprocess.Popen([binary, "gateway", "--config", cfg], stdout=gwlog,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -490,7 +512,7 @@ def main():
                 elif action == "reload":
                     gen = arg
                     with open(cfg + ".tmp", "w") as f:
-                        f.write(gateway_config(listen, admin, replicas, gen))
+                        f.write(gateway_config(listen, admin, replicas, gen, a.scheduler))
                     os.rename(cfg + ".tmp", cfg)
                     gw.send_signal(signal.SIGHUP)
                 events[action] += 1
@@ -559,6 +581,7 @@ def main():
         report = {
             "minutes": round((load_end - t0) / 60.0, 2),
             "rate": a.rate, "clients": a.clients, "replicas": a.replicas, "period_s": period,
+            "scheduler": a.scheduler, "kv_blocks": a.kv_blocks,
             "sent": stats.sent, "completed": stats.completed,
             "failed": sum(stats.failed.values()), "failed_by_status": dict(stats.failed),
             "lost": lost, "lost_by_reason": dict(stats.lost),
@@ -610,8 +633,10 @@ def main():
 
 
 def print_report(r):
-    print("fault soak: %.1f min, %g req/s offered, %d clients, %d replicas, fault period %gs"
-          % (r["minutes"], r["rate"], r["clients"], r["replicas"], r["period_s"]))
+    print("fault soak: %.1f min, %g req/s offered, %d clients, %d replicas, fault period %gs, "
+          "scheduler %s%s" % (r["minutes"], r["rate"], r["clients"], r["replicas"], r["period_s"],
+                              r["scheduler"],
+                              ", %d KV blocks" % r["kv_blocks"] if r["kv_blocks"] else ""))
     print("faults              %s (replica restarts %d)"
           % (", ".join("%s %d" % kv for kv in sorted(r["faults"].items())),
              r["replica_restarts"]))
