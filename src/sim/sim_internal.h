@@ -43,6 +43,7 @@ struct sy_sim_server {
     char *model;             /* served model name (owned) */
     uint64_t wall0;          /* monotonic start */
     uint64_t rng;            /* failure injection generator */
+    int reqlog_fd;           /* --request-log file (O_APPEND), or -1 */
     void *zctx;              /* ZMQ context (KV events) or NULL */
     struct replica *reps;    /* replicas */
     uint32_t nreps;          /* their count */
@@ -107,6 +108,7 @@ struct sim_call {
     bool include_usage;       /* stream_options.include_usage */
     bool in_token;            /* inside on_token (abort must defer the free) */
     bool dead;                /* client went away during on_token */
+    bool truncate;            /* --truncate-rate picked it: cut after its first token */
     uint32_t n_prompt;        /* prompt tokens */
     uint64_t created;         /* unix seconds */
     char id[48];              /* "chatcmpl-..." / "cmpl-..." */

@@ -52,6 +52,9 @@ enum key {
     K_LOG_LEVEL,
     K_DP_SIZE,
     K_DP_SUPERVISOR,
+    K_TRUNCATE_RATE,
+    K_METRICS_DELAY,
+    K_REQUEST_LOG,
     K_N_
 };
 
@@ -83,7 +86,7 @@ static const struct {
     [K_FAILURE_TYPES] = {"failure-types", "LIST",
                          "rate_limit(429),invalid_api_key(401),context_length(400),"
                          "server_error(503),invalid_request(400),model_not_found(404); "
-                         "default all"},
+                         "default all of these; internal_error(500) only when named"},
     [K_KV_EVENTS] = {"kv-events", "tcp://H:P",
                      "publish vLLM KV events (ZMQ PUB bound on P+i for replica i)"},
     [K_KV_FORMAT] = {"kv-events-format", "array|map",
@@ -115,6 +118,13 @@ static const struct {
     [K_DP_SUPERVISOR] = {"data-parallel-supervisor-port", "P",
                          "pod g's supervisor (/readyz) on P+g (default: the port after the "
                          "last replica)"},
+    [K_TRUNCATE_RATE] = {"truncate-rate", "PCT",
+                         "fault: percent of streaming completions cut after their first token "
+                         "(connection closed, no end chunk)"},
+    [K_METRICS_DELAY] = {"metrics-delay", "MS", "fault: answer GET /metrics MS milliseconds late"},
+    [K_REQUEST_LOG] = {"request-log", "FILE",
+                       "append \"PORT X-REQUEST-ID\" per completion request received (O_APPEND; "
+                       "for counting requests sent twice)"},
 };
 
 struct setting {
@@ -324,6 +334,17 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
                                        sizeof err) != 0)
             return bad(&st[K_FAILURE_TYPES], err);
     }
+    if (st[K_TRUNCATE_RATE].val &&
+        (sy_parse_double(st[K_TRUNCATE_RATE].val, &o->truncate_rate) != 0 || o->truncate_rate < 0 ||
+         o->truncate_rate > 100))
+        return bad(&st[K_TRUNCATE_RATE], "expected a percentage 0..100");
+    if (st[K_METRICS_DELAY].val && u32_setting(&st[K_METRICS_DELAY], 0, 600000, &v) != 0)
+        return -1;
+    if (st[K_METRICS_DELAY].val)
+        o->metrics_delay_ms = v;
+    o->request_log = st[K_REQUEST_LOG].val;
+    if (o->request_log && !*o->request_log)
+        return bad(&st[K_REQUEST_LOG], "expected a file name");
     o->kv_events = st[K_KV_EVENTS].val;
     o->kv_replay = st[K_KV_REPLAY].val;
     if (o->kv_replay && !o->kv_events)

@@ -29,15 +29,24 @@
  * tokenizer.json and chat_template are used instead (src/tokenize), exactly as the gateway's
  * `token-producer` with `backend: local` computes them, so precise prefix routing sees the same
  * token blocks the engine caches. Output text is synthetic: one word per token.
+ *
+ * Faults for soaks (bench/fault_soak.py): --failure-rate answers with an injected error,
+ * --truncate-rate breaks a stream after its first token (connection closed, no end chunk, the
+ * engine request aborted), --metrics-delay answers /metrics late from a one-shot timer, and
+ * --request-log appends one line per completion request received (before any injected failure),
+ * so a soak can count requests a gateway sent twice.
  */
 #include "sim/sim_server.h"
 #include "tokenize/tokenizer.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "core/alloc.h"
@@ -224,6 +233,17 @@ static void eng_on_token(void *ud, struct sy_sim_req *q, uint64_t now)
     }
     sy_http_write(c->http, b.data, b.len);
     sy_buf_fini(&b);
+    if (c->truncate && c->http && !c->dead) {
+        /* --truncate-rate: the server breaks mid-stream (no end chunk, connection closed), as a
+         * crashing vLLM worker would; the engine request is aborted as for a client that left */
+        struct sy_http_req *h = c->http;
+        h->on_abort = NULL;
+        c->http = NULL;
+        sy_http_end(h, false);
+        sy_sim__pd_client_gone(c);
+        c->dead = true; /* freed below */
+        sy_sim_engine_abort(r->eng, q, now);
+    }
     c->in_token = false;
     if (c->dead) {
         q->ud = NULL;
@@ -494,9 +514,12 @@ static const struct {
     {SY_SIM_FAIL_INVALID_REQUEST, 400, "BadRequestError", "Invalid request (injected failure)"},
     {SY_SIM_FAIL_MODEL_NOT_FOUND, 404, "NotFoundError",
      "The model does not exist (injected failure)"},
+    {SY_SIM_FAIL_INTERNAL_ERROR, 500, "InternalServerError",
+     "Internal server error (injected failure)"},
 };
-static const char *const failure_names[] = {"rate_limit",   "invalid_api_key", "context_length",
-                                            "server_error", "invalid_request", "model_not_found"};
+static const char *const failure_names[] = {"rate_limit",    "invalid_api_key", "context_length",
+                                            "server_error",  "invalid_request", "model_not_found",
+                                            "internal_error"};
 
 int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t errcap)
 {
@@ -515,7 +538,7 @@ int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t e
         if (!found) {
             snprintf(err, errcap,
                      "unknown failure type '%.*s' (rate_limit, invalid_api_key, context_length, "
-                     "server_error, invalid_request, model_not_found)",
+                     "server_error, invalid_request, model_not_found, internal_error)",
                      (int)len, p);
             return SY_EINVAL;
         }
@@ -549,6 +572,34 @@ static bool inject_failure(struct sy_sim_server *s, struct sy_http_req *req)
     size_t k = cand[next_rand(s) % n];
     send_error_json(req, failures[k].status, failures[k].type, failures[k].msg);
     return true;
+}
+
+/* --request-log: one line "PORT X-REQUEST-ID" per completion request received, written with one
+ * write(2) on an O_APPEND descriptor, so lines from several processes (replicas killed and
+ * restarted by a soak) never interleave and nothing is lost to a SIGKILL. */
+static void log_request(const struct replica *r, const struct sy_http_req *req)
+{
+    if (r->srv->reqlog_fd < 0)
+        return;
+    struct sy_str id = {0};
+    sy_http_header(req, "x-request-id", &id);
+    char line[160];
+    int n = snprintf(line, sizeof line, "%u %.*s\n", (unsigned)r->port,
+                     (int)(id.len > 128 ? 128 : id.len), id.len ? id.p : "-");
+    for (int i = 0; i < n - 1; i++) /* a header value never breaks the line */
+        if ((unsigned char)line[i] < 0x20)
+            line[i] = '_';
+    if (write(r->srv->reqlog_fd, line, (size_t)n) != n)
+        sy_log(SY_LOG_WARN, "sim: --request-log write failed");
+}
+
+/* Picks whether a streaming request is cut after its first token (--truncate-rate). */
+static bool pick_truncate(struct sy_sim_server *s)
+{
+    if (s->opts.truncate_rate <= 0)
+        return false;
+    double u = (double)(next_rand(s) >> 11) / 9007199254740992.0;
+    return u * 100.0 < s->opts.truncate_rate;
 }
 
 /* ---- handlers ------------------------------------------------------------------------------- */
@@ -609,6 +660,7 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, const 
                               size_t body_len, bool chat, bool anthropic)
 {
     struct sy_sim_server *s = r->srv;
+    log_request(r, req);
     if (inject_failure(s, req))
         return;
     cJSON *root = cJSON_ParseWithLength(body, body_len);
@@ -685,6 +737,7 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, const 
     c->chat = chat;
     c->anthropic = anthropic;
     c->stream = cJSON_IsTrue(stream);
+    c->truncate = c->stream && pick_truncate(s);
     c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     c->n_prompt = (uint32_t)n;
     c->created = (uint64_t)sy_wall_seconds();
@@ -808,6 +861,59 @@ static void handle_models(struct replica *r, struct sy_http_req *req)
     sy_buf_fini(&b);
 }
 
+static void respond_metrics(struct replica *r, struct sy_http_req *req)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_sim_render_metrics(r->eng, r->srv->model, &b);
+    sy_sim_render_pd_metrics(r->eng, r->srv->model, r->role, r->srv->opts.connector, r->engine_id,
+                             r->nparked, &b);
+    sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                    b.data ? b.data : "", b.len);
+    sy_buf_fini(&b);
+}
+
+/* --metrics-delay: a scrape answered late (a slow exporter). The timer owns the struct; a client
+ * that leaves first only clears req, and the timer still fires and frees it. */
+struct late_metrics {
+    uv_timer_t timer;
+    struct replica *rep;
+    struct sy_http_req *req; /* NULL once the client went away */
+};
+
+static void late_metrics_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void late_metrics_fire(uv_timer_t *t)
+{
+    struct late_metrics *m = t->data;
+    if (m->req) {
+        m->req->on_abort = NULL;
+        respond_metrics(m->rep, m->req);
+    }
+    uv_close((uv_handle_t *)&m->timer, late_metrics_closed);
+}
+
+static void late_metrics_gone(struct sy_http_req *req)
+{
+    struct late_metrics *m = req->data;
+    m->req = NULL;
+}
+
+static void metrics_later(struct replica *r, struct sy_http_req *req)
+{
+    struct late_metrics *m = SY_NEW(struct late_metrics);
+    m->rep = r;
+    m->req = req;
+    uv_timer_init(r->srv->loop, &m->timer);
+    m->timer.data = m;
+    req->data = m;
+    req->on_abort = late_metrics_gone;
+    uv_timer_start(&m->timer, late_metrics_fire, r->srv->opts.metrics_delay_ms, 0);
+}
+
 static void handle(void *ud, struct sy_http_req *req)
 {
     struct replica *r = ud;
@@ -838,14 +944,10 @@ static void handle(void *ud, struct sy_http_req *req)
     } else if ((sy_str_eq_c(path, "/health") || sy_str_eq_c(path, "/health/ready")) && get) {
         sy_http_respond(req, 200, NULL, NULL, "", 0);
     } else if (sy_str_eq_c(path, "/metrics") && get) {
-        struct sy_buf b;
-        sy_buf_init(&b);
-        sy_sim_render_metrics(r->eng, r->srv->model, &b);
-        sy_sim_render_pd_metrics(r->eng, r->srv->model, r->role, r->srv->opts.connector,
-                                 r->engine_id, r->nparked, &b);
-        sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
-                        b.data ? b.data : "", b.len);
-        sy_buf_fini(&b);
+        if (r->srv->opts.metrics_delay_ms)
+            metrics_later(r, req);
+        else
+            respond_metrics(r, req);
     } else if (sy_str_eq_c(path, "/reset_prefix_cache") && post) {
         if (sy_sim_engine_reset_cache(r->eng) == 0)
             sy_http_respond(req, 200, NULL, NULL, "", 0);
@@ -903,6 +1005,9 @@ void sy_sim_server_close(struct sy_sim_server *s)
 {
     if (!s)
         return;
+    if (s->reqlog_fd >= 0)
+        close(s->reqlog_fd);
+    s->reqlog_fd = -1;
     uint32_t timers = 0;
     for (uint32_t i = 0; i < s->nreps; i++) {
         struct replica *r = &s->reps[i];
@@ -955,6 +1060,14 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
         s->rng = 1;
     s->nreps = o->replicas;
     s->reps = sy_xcalloc(o->replicas, sizeof *s->reps);
+    s->reqlog_fd = -1;
+    if (o->request_log) {
+        s->reqlog_fd = open(o->request_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (s->reqlog_fd < 0) {
+            snprintf(err, errcap, "sim: --request-log %s: %s", o->request_log, strerror(errno));
+            goto fail;
+        }
+    }
     if (o->kv_events)
         s->zctx = zmq_ctx_new();
     const char *host = o->host ? o->host : "127.0.0.1";

@@ -29,7 +29,8 @@ enum sy_sim_failure {
     SY_SIM_FAIL_SERVER_ERROR = 1 << 3,    /* 503 */
     SY_SIM_FAIL_INVALID_REQUEST = 1 << 4, /* 400 */
     SY_SIM_FAIL_MODEL_NOT_FOUND = 1 << 5, /* 404 */
-    SY_SIM_FAIL_ALL_ = (1 << 6) - 1
+    SY_SIM_FAIL_ALL_ = (1 << 6) - 1,      /* the default: llm-d-inference-sim's six kinds */
+    SY_SIM_FAIL_INTERNAL_ERROR = 1 << 6   /* 500; only when named (fault soaks) */
 };
 /* Parses "rate_limit,server_error,..." into flags; 0 or SY_EINVAL with the bad name in err. */
 int sy_sim_parse_failure_types(const char *s, unsigned *out, char *err, size_t errcap);
@@ -78,6 +79,12 @@ struct sy_sim_opts {
                                     data_parallel_rank = index within the group */
     uint16_t dp_supervisor_port; /* group g's supervisor (/health, /ready, /readyz) on this + g;
                                     0 = ephemeral */
+    /* fault injection for soaks (bench/fault_soak.py) */
+    double truncate_rate;      /* percent of streaming completions cut after their first token
+                                  (the connection is closed with no end chunk) */
+    uint32_t metrics_delay_ms; /* GET /metrics answered this late (0 = at once) */
+    const char *request_log;   /* append "PORT X-REQUEST-ID\n" per completion request received,
+                                  or NULL */
 };
 
 struct sy_sim_server;

@@ -330,7 +330,8 @@ def test_replicas_ports_and_config_file():
     for flag in ("--port", "--replicas", "--ports", "--model", "--profile", "--max-num-seqs",
                  "--max-num-batched-tokens", "--kv-blocks", "--block-size", "--time-scale",
                  "--seed", "--failure-rate", "--failure-types", "--kv-events",
-                 "--kv-events-format", "--max-model-len", "--config"):
+                 "--kv-events-format", "--max-model-len", "--config", "--truncate-rate",
+                 "--metrics-delay", "--request-log"):
         check(flag in out, "--help documents " + flag)
 
 
@@ -361,6 +362,54 @@ def test_failure_injection():
     stop_process(p)
     r = subprocess.run([BIN, "sim", "--failure-types", "meteor"], capture_output=True, timeout=10)
     check(r.returncode != 0 and "meteor" in r.stderr.decode())
+    p, port = start_sim("--failure-rate", "100", "--failure-types", "internal_error")
+    st, _, body = post_json(port, "/v1/completions", {"prompt": "a", "max_tokens": 1})
+    check(st == 500 and json.loads(body)["error"]["type"] == "InternalServerError", body)
+    stop_process(p)
+
+
+@test
+def test_soak_fault_flags():
+    """--truncate-rate cuts a stream after its first token with no chunked end, --metrics-delay
+    answers /metrics late, --request-log appends one line per completion request received."""
+    log = write_file("")
+    p, port = start_sim("--truncate-rate", "100", "--metrics-delay", "400", "--request-log", log)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    body = json.dumps({"prompt": "hello", "max_tokens": 8, "stream": True}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nx-request-id: rid-1\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    data = b""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    check(data.startswith(b"HTTP/1.1 200"), data[:80])
+    check(data.count(b"data: {") == 1, "one token event before the cut: %r" % data)
+    check(b"[DONE]" not in data and not data.endswith(b"0\r\n\r\n"), "no proper end: %r" % data)
+    # non-streaming requests are not cut
+    st, _, out = post_json(port, "/v1/completions", {"prompt": "a", "max_tokens": 2},
+                           headers={"x-request-id": "rid-2"})
+    check(st == 200 and json.loads(out)["choices"], out)
+    t = time.time()
+    st, _, _ = request(port, "GET", "/metrics")
+    check(st == 200 and time.time() - t >= 0.35, "metrics answered after the delay")
+    # a scraper that leaves before the delayed answer does not disturb the replica
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.close()
+    time.sleep(0.6)
+    st, _, _ = request(port, "GET", "/health")
+    check(st == 200)
+    stop_process(p)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    check(lines == ["%d rid-1" % port, "%d rid-2" % port], lines)
+    for bad in (["--truncate-rate", "101"], ["--metrics-delay", "-1"], ["--request-log", ""]):
+        r = subprocess.run([BIN, "sim"] + bad, capture_output=True, timeout=10)
+        check(r.returncode != 0 and bad[0][2:] in r.stderr.decode(), r.stderr)
 
 
 # ---- KV events: a minimal ZMTP 3.0 SUB client and msgpack decoder (stdlib only) -------------
