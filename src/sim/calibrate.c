@@ -38,7 +38,6 @@
 #include "core/err.h"
 
 #define VOCAB      151643u /* Qwen3 regular vocabulary, as the built-in tokenizer */
-#define MAX_ROWS   64      /* rows of one profile's report */
 #define LLMD_PODS  8.0     /* llm-d's benchmark fleet: 8 vLLM pods x TP2 on 16 x H100 */
 #define TOL_PEAK   2.0     /* % tolerance: measured peak prefill */
 #define TOL_CAP    1.0     /* % tolerance: measured KV capacity */
@@ -49,14 +48,14 @@
 /* ---- load runs ------------------------------------------------------------------------------ */
 
 struct run_obs {
-    double w0, w1;          /* window, simulated seconds */
-    uint64_t tokens;        /* output tokens in the window */
-    uint64_t finished;      /* requests finished in the window */
-    double tpot_sum;        /* sum of per-request TPOT (s) */
-    uint64_t tpot_n;        /* requests with >= 2 output tokens */
-    double ttft_sum;        /* sum of TTFT (s) */
-    double batch_area;      /* running requests x seconds within the window */
-    double last_step;       /* previous step end (s) */
+    double w0, w1;           /* window, simulated seconds */
+    uint64_t tokens;         /* output tokens in the window */
+    uint64_t finished;       /* requests finished in the window */
+    double tpot_sum;         /* sum of per-request TPOT (s) */
+    uint64_t tpot_n;         /* requests with >= 2 output tokens */
+    double ttft_sum;         /* sum of TTFT (s) */
+    double batch_area;       /* running requests x seconds within the window */
+    double last_step;        /* previous step end (s) */
     struct sy_sim_engine *e; /* engine (introspection from on_step_end) */
 };
 
@@ -170,8 +169,7 @@ int sy_sim_calib_run_load(const struct sy_sim_profile *p, const struct sy_sim_ca
     out->tpot_ms = o.tpot_n ? 1e3 * o.tpot_sum / (double)o.tpot_n : 0;
     out->ttft_s = o.finished ? o.ttft_sum / (double)o.finished : 0;
     out->batch = o.batch_area / w->window_s;
-    out->hit_rate =
-        st->prefix_queries ? (double)st->prefix_hits / (double)st->prefix_queries : 0;
+    out->hit_rate = st->prefix_queries ? (double)st->prefix_hits / (double)st->prefix_queries : 0;
     out->finished = o.finished;
     out->preempted = st->preemptions;
     sy_sim_engine_free(e);
@@ -185,14 +183,14 @@ enum load_metric { M_OUT_TOK_S, M_REQ_S, M_TPOT_MS };
 enum scenario { S_ROUTED_60, S_ROUTED_40, S_SERVICE_60, S_SERVICE_40, S_N_ };
 
 struct figure {
-    enum fig_kind kind;     /* how the model value is computed */
-    const char *figure;     /* row label */
-    const char *unit;       /* unit of both values */
-    const char *src_kind;   /* measured / derived */
-    const char *source;     /* citation */
-    double value;           /* the figure */
-    double tol;             /* % */
-    uint32_t a, b;          /* PEAK: chunk; DECODE: batch, context; LOAD: scenario, metric */
+    enum fig_kind kind;   /* how the model value is computed */
+    const char *figure;   /* row label */
+    const char *unit;     /* unit of both values */
+    const char *src_kind; /* measured / derived */
+    const char *source;   /* citation */
+    double value;         /* the figure */
+    double tol;           /* % */
+    uint32_t a, b;        /* PEAK: chunk; DECODE: batch, context; LOAD: scenario, metric */
 };
 
 /* One replica of llm-d's fleet under each scenario (see the design comment). */
@@ -203,9 +201,11 @@ static const struct sy_sim_calib_load scenarios[S_N_] = {
     [S_SERVICE_40] = {150, 6000, 1200, 1000, 40.0 / LLMD_PODS, 300, 150, 1},
 };
 
-#define DEC(b, c, ms, lbl)                                                                     \
-    {F_DECODE_STEP, "decode step, batch " #b ", " lbl " context", "ms", "derived",            \
-     "engine-calibration.md 4.3 (BLIS coefficients)", ms, TOL_DERIV, b, c}
+#define DEC(b, c, ms, lbl)                                                                         \
+    {                                                                                              \
+        F_DECODE_STEP, "decode step, batch " #b ", " lbl " context", "ms", "derived",              \
+            "engine-calibration.md 4.3 (BLIS coefficients)", ms, TOL_DERIV, b, c                   \
+    }
 
 static const struct figure qwen3_32b_figs[] = {
     {F_PEAK_PREFILL, "peak prefill, one 8192-token chunk", "tok/s", "measured",
@@ -225,23 +225,23 @@ static const struct figure qwen3_32b_figs[] = {
     DEC(8, 4096, 18.0, "4k"),
     DEC(32, 4096, 25.6, "4k"),
     DEC(64, 4096, 35.8, "4k"),
-    {F_LOAD, "optimized baseline (llm-d routing), rate 60: peak output tok/s per TP2 pod (14,941/8)",
+    {F_LOAD,
+     "optimized baseline (llm-d routing), rate 60: peak output tok/s per TP2 pod (14,941/8)",
      "tok/s", "measured", "llm-d optimized-baseline vllm-qwen3-32b-h100 (engine-calibration.md 1)",
      14941.0 / LLMD_PODS, TOL_FLEET, S_ROUTED_60, M_OUT_TOK_S},
     {F_LOAD, "optimized baseline (llm-d routing), rate 60: NTPOT", "ms", "measured",
-     "llm-d optimized-baseline (engine-calibration.md 1)", 43.9, TOL_FLEET, S_ROUTED_60,
-     M_TPOT_MS},
+     "llm-d optimized-baseline (engine-calibration.md 1)", 43.9, TOL_FLEET, S_ROUTED_60, M_TPOT_MS},
     {F_LOAD, "optimized baseline, Kubernetes Service, rate 60: output tok/s per pod (7,049/8)",
      "tok/s", "measured", "llm-d optimized-baseline (llm-d-scheduler.md 10)", 7049.0 / LLMD_PODS,
      TOL_FLEET, S_SERVICE_60, M_OUT_TOK_S},
     {F_LOAD, "optimized baseline, Kubernetes Service, rate 60: NTPOT", "ms", "measured",
-     "llm-d optimized-baseline (llm-d-scheduler.md 10)", 135.5, TOL_FLEET, S_SERVICE_60,
-     M_TPOT_MS},
+     "llm-d optimized-baseline (llm-d-scheduler.md 10)", 135.5, TOL_FLEET, S_SERVICE_60, M_TPOT_MS},
     {F_LOAD, "reference experiment, 40 req/s stage, llm-d routing: ITL mean", "ms", "measured",
      "llm-d inference-scheduling guide report (docs/bench.md)", 54.5, TOL_FLEET, S_ROUTED_40,
      M_TPOT_MS},
-    {F_LOAD, "reference experiment, 40 req/s stage, llm-d routing: output tok/s per replica "
-             "(14,533/8)",
+    {F_LOAD,
+     "reference experiment, 40 req/s stage, llm-d routing: output tok/s per replica "
+     "(14,533/8)",
      "tok/s", "measured", "llm-d inference-scheduling guide report (docs/bench.md)",
      14533.0 / LLMD_PODS, TOL_FLEET, S_ROUTED_40, M_OUT_TOK_S},
     {F_LOAD, "reference experiment, 40 req/s stage, Service: req/s per replica (6.34/8)", "req/s",
@@ -270,9 +270,9 @@ static const struct figure qwen3_8b_figs[] = {
 };
 
 static const struct {
-    const char *profile;        /* profile name */
-    const struct figure *figs;  /* its figures */
-    size_t n;                   /* their count */
+    const char *profile;       /* profile name */
+    const struct figure *figs; /* its figures */
+    size_t n;                  /* their count */
 } sets[] = {
     {"qwen3-32b-tp2-h100", qwen3_32b_figs, sizeof qwen3_32b_figs / sizeof qwen3_32b_figs[0]},
     {"qwen3-8b-h100", qwen3_8b_figs, sizeof qwen3_8b_figs / sizeof qwen3_8b_figs[0]},
@@ -295,19 +295,27 @@ static double load_metric(const struct sy_sim_calib_result *r, enum load_metric 
     return 0;
 }
 
-size_t sy_sim_calib_rows(const struct sy_sim_profile *p, bool static_only,
-                         struct sy_sim_calib_row *rows, size_t cap)
+static const char *const scenario_names[S_N_] = {
+    [S_ROUTED_60] = "llm-d routing (19 groups/replica), 60 req/s fleet",
+    [S_ROUTED_40] = "llm-d routing (19 groups/replica), 40 req/s fleet",
+    [S_SERVICE_60] = "Kubernetes Service (150 groups/replica), 60 req/s fleet",
+    [S_SERVICE_40] = "Kubernetes Service (150 groups/replica), 40 req/s fleet",
+};
+
+void sy_sim_calib_report(const struct sy_sim_profile *p, bool static_only,
+                         struct sy_sim_calib_report *rep)
 {
+    memset(rep, 0, sizeof *rep);
     const struct figure *figs = NULL;
     size_t nfigs = 0;
     for (size_t i = 0; p && i < sizeof sets / sizeof sets[0]; i++) {
         if (strcmp(sets[i].profile, p->name) == 0)
             figs = sets[i].figs, nfigs = sets[i].n;
     }
-    struct sy_sim_calib_result res[S_N_];
-    bool ran[S_N_] = {false};
-    size_t n = 0;
-    for (size_t i = 0; i < nfigs; i++) {
+    int slot[S_N_]; /* scenario -> index in rep->scen, -1 until run */
+    for (int k = 0; k < S_N_; k++)
+        slot[k] = -1;
+    for (size_t i = 0; i < nfigs && rep->nrows < SY_SIM_CALIB_MAX_ROWS; i++) {
         const struct figure *f = &figs[i];
         if (f->kind == F_LOAD && static_only)
             continue;
@@ -321,30 +329,31 @@ size_t sy_sim_calib_rows(const struct sy_sim_profile *p, bool static_only,
             break;
         case F_KV_CAPACITY: model = (double)p->num_gpu_blocks * p->block_size; break;
         case F_LOAD:
-            if (!ran[f->a]) {
-                if (sy_sim_calib_run_load(p, &scenarios[f->a], &res[f->a]) != 0)
-                    memset(&res[f->a], 0, sizeof res[f->a]);
-                ran[f->a] = true;
+            if (slot[f->a] < 0 && rep->nscen < SY_SIM_CALIB_MAX_SCENARIOS) {
+                struct sy_sim_calib_scenario *sc = &rep->scen[rep->nscen];
+                sc->name = scenario_names[f->a];
+                sc->load = scenarios[f->a];
+                if (sy_sim_calib_run_load(p, &sc->load, &sc->result) != 0)
+                    memset(&sc->result, 0, sizeof sc->result);
+                slot[f->a] = (int)rep->nscen++;
             }
-            model = load_metric(&res[f->a], (enum load_metric)f->b);
+            if (slot[f->a] >= 0)
+                model = load_metric(&rep->scen[slot[f->a]].result, (enum load_metric)f->b);
             break;
         }
-        if (n < cap) {
-            struct sy_sim_calib_row *r = &rows[n];
-            r->figure = f->figure;
-            r->unit = f->unit;
-            r->kind = f->src_kind;
-            r->source = f->source;
-            r->source_value = f->value;
-            r->model_value = model;
-            r->err_pct = 100.0 * (model - f->value) / f->value;
-            r->tol_pct = f->tol;
-            r->flagged = !(fabs(r->err_pct) <= f->tol);
-            r->load = f->kind == F_LOAD;
-        }
-        n++;
+        struct sy_sim_calib_row *r = &rep->rows[rep->nrows++];
+        r->figure = f->figure;
+        r->unit = f->unit;
+        r->kind = f->src_kind;
+        r->source = f->source;
+        r->source_value = f->value;
+        r->model_value = model;
+        r->err_pct = 100.0 * (model - f->value) / f->value;
+        r->tol_pct = f->tol;
+        r->flagged = !(fabs(r->err_pct) <= f->tol);
+        r->load = f->kind == F_LOAD;
+        rep->nflagged += r->flagged;
     }
-    return n;
 }
 
 /* ---- the command ----------------------------------------------------------------------------- */
@@ -373,11 +382,14 @@ static void json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void print_text(FILE *out, const struct sy_sim_profile *p, const struct sy_sim_calib_row *r,
-                       size_t n)
+static void print_text(FILE *out, const struct sy_sim_profile *p,
+                       const struct sy_sim_calib_report *rep)
 {
-    fprintf(out, "profile %s (%s): step = %.1f us + %.3f us/prefill token + %.2f us/decode seq + "
-                 "%.5f us/context token; KV %u blocks x %u\n",
+    const struct sy_sim_calib_row *r = rep->rows;
+    size_t n = rep->nrows;
+    fprintf(out,
+            "profile %s (%s): step = %.1f us + %.3f us/prefill token + %.2f us/decode seq + "
+            "%.5f us/context token; KV %u blocks x %u\n",
             p->name, p->model, p->step_base_us, p->prefill_us_per_token, p->decode_us_per_seq,
             p->decode_us_per_ctx_token, p->num_gpu_blocks, p->block_size);
     if (n == 0) {
@@ -398,11 +410,26 @@ static void print_text(FILE *out, const struct sy_sim_profile *p, const struct s
         flagged += r[i].flagged;
     }
     fprintf(out, "\n%zu rows, %zu within tolerance, %zu flagged\n", n, n - flagged, flagged);
+    if (rep->nscen)
+        fprintf(out,
+                "\nload runs (one replica, %.0f simulated s, measured over the last %.0f s):\n",
+                rep->scen[0].load.duration_s, rep->scen[0].load.window_s);
+    for (size_t i = 0; i < rep->nscen; i++) {
+        const struct sy_sim_calib_scenario *sc = &rep->scen[i];
+        const struct sy_sim_calib_result *x = &sc->result;
+        fprintf(out,
+                "  %-58s %.3f req/s in: %.0f out tok/s, %.3f req/s done, TPOT %.1f ms, TTFT "
+                "%.1f s, batch %.1f, hit rate %.1f%%, %llu preemptions\n",
+                sc->name, sc->load.rate, x->out_tok_s, x->req_s, x->tpot_ms, x->ttft_s, x->batch,
+                100.0 * x->hit_rate, (unsigned long long)x->preempted);
+    }
 }
 
-static void print_json(FILE *out, const struct sy_sim_profile *p, const struct sy_sim_calib_row *r,
-                       size_t n)
+static void print_json(FILE *out, const struct sy_sim_profile *p,
+                       const struct sy_sim_calib_report *rep)
 {
+    const struct sy_sim_calib_row *r = rep->rows;
+    size_t n = rep->nrows;
     fprintf(out, "{\"profile\":");
     json_str(out, p->name);
     fprintf(out, ",\"model\":");
@@ -427,7 +454,21 @@ static void print_json(FILE *out, const struct sy_sim_profile *p, const struct s
                 r[i].source_value, r[i].model_value, r[i].err_pct, r[i].tol_pct,
                 r[i].flagged ? "true" : "false", r[i].load ? "true" : "false");
     }
-    fprintf(out, "]}\n");
+    fprintf(out, "],\"scenarios\":[");
+    for (size_t i = 0; i < rep->nscen; i++) {
+        const struct sy_sim_calib_scenario *sc = &rep->scen[i];
+        const struct sy_sim_calib_result *x = &sc->result;
+        fprintf(out, "%s{\"name\":", i ? "," : "");
+        json_str(out, sc->name);
+        fprintf(out,
+                ",\"groups\":%u,\"rate\":%.6g,\"duration_s\":%.6g,\"window_s\":%.6g,"
+                "\"out_tok_s\":%.6g,\"req_s\":%.6g,\"tpot_ms\":%.6g,\"ttft_s\":%.6g,"
+                "\"batch\":%.6g,\"hit_rate\":%.6g,\"finished\":%llu,\"preemptions\":%llu}",
+                sc->load.groups, sc->load.rate, sc->load.duration_s, sc->load.window_s,
+                x->out_tok_s, x->req_s, x->tpot_ms, x->ttft_s, x->batch, x->hit_rate,
+                (unsigned long long)x->finished, (unsigned long long)x->preempted);
+    }
+    fprintf(out, "],\"flagged\":%zu}\n", rep->nflagged);
 }
 
 int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
@@ -460,13 +501,12 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
                 name);
         return 2;
     }
-    struct sy_sim_calib_row rows[MAX_ROWS];
-    size_t n = sy_sim_calib_rows(p, static_only, rows, MAX_ROWS);
-    if (n > MAX_ROWS)
-        n = MAX_ROWS;
+    struct sy_sim_calib_report *rep = SY_NEW(struct sy_sim_calib_report);
+    sy_sim_calib_report(p, static_only, rep);
     if (json)
-        print_json(out, p, rows, n);
+        print_json(out, p, rep);
     else
-        print_text(out, p, rows, n);
+        print_text(out, p, rep);
+    free(rep);
     return 0;
 }

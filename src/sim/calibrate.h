@@ -68,10 +68,29 @@ struct sy_sim_calib_row {
     bool load;           /* a load row (engine run), else static */
 };
 
-/* Fills rows[0..cap) for profile p (static rows, then load rows unless static_only) and returns
- * how many rows the profile has (0 when the reference has no figures for it). Deterministic. */
-size_t sy_sim_calib_rows(const struct sy_sim_profile *p, bool static_only,
-                         struct sy_sim_calib_row *rows, size_t cap);
+/* A load scenario as run for a report. */
+struct sy_sim_calib_scenario {
+    const char *name;                  /* e.g. "llm-d routing, 60 req/s fleet" */
+    struct sy_sim_calib_load load;     /* the workload */
+    struct sy_sim_calib_result result; /* what it measured */
+};
+
+#define SY_SIM_CALIB_MAX_ROWS      64 /* rows of one report */
+#define SY_SIM_CALIB_MAX_SCENARIOS 8  /* load scenarios of one report */
+
+/* One profile's report. */
+struct sy_sim_calib_report {
+    struct sy_sim_calib_row rows[SY_SIM_CALIB_MAX_ROWS];           /* static, then load */
+    size_t nrows;                                                  /* 0: no figures */
+    struct sy_sim_calib_scenario scen[SY_SIM_CALIB_MAX_SCENARIOS]; /* scenarios run */
+    size_t nscen;                                                  /* their count */
+    size_t nflagged;                                               /* rows out of tolerance */
+};
+
+/* Fills r for profile p: static rows, then load rows (running each scenario once) unless
+ * static_only. nrows is 0 when the reference has no figures for the profile. Deterministic. */
+void sy_sim_calib_report(const struct sy_sim_profile *p, bool static_only,
+                         struct sy_sim_calib_report *r);
 
 /* The decode KV-read cost per context token this module checks profiles against (us): the
  * per-GPU KV bytes of one token streamed at the achieved HBM bandwidth (profiles.c documents the
