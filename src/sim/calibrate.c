@@ -475,6 +475,7 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
 {
     const char *name = "qwen3-32b-tp2-h100";
     bool json = false, static_only = false;
+    double kv_us = -1; /* --kv-read-us override, < 0 when not given */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--calibrate") == 0)
@@ -487,10 +488,21 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
             name = argv[++i];
         } else if (strncmp(a, "--profile=", 10) == 0) {
             name = a + 10;
+        } else if (strcmp(a, "--kv-read-us") == 0 || strncmp(a, "--kv-read-us=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
+            char *end = NULL;
+            kv_us = strtod(v, &end);
+            if (!*v || *end || !(kv_us >= 0) || kv_us > 1e3) {
+                fprintf(stderr,
+                        "switchyard sim --calibrate: --kv-read-us: '%s': expected microseconds "
+                        "per context token, 0..1000\n",
+                        v);
+                return 2;
+            }
         } else {
             fprintf(stderr,
                     "switchyard sim --calibrate: unexpected argument '%s' (takes --profile NAME, "
-                    "--json, --static-only)\n",
+                    "--kv-read-us X, --json, --static-only)\n",
                     a);
             return 2;
         }
@@ -501,6 +513,10 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
                 name);
         return 2;
     }
+    struct sy_sim_profile prof = *p;
+    if (kv_us >= 0)
+        prof.decode_us_per_ctx_token = kv_us; /* what-if: another decode KV-read cost */
+    p = &prof;
     struct sy_sim_calib_report *rep = SY_NEW(struct sy_sim_calib_report);
     sy_sim_calib_report(p, static_only, rep);
     if (json)

@@ -98,8 +98,10 @@ void sy_sim_calib_report(const struct sy_sim_profile *p, bool static_only,
 double sy_sim_calib_kv_us_per_token(uint32_t kv_bytes_per_token, uint32_t tp_size,
                                     double hbm_bytes_per_us, double efficiency);
 
-/* `switchyard sim --calibrate [--profile NAME] [--json] [--static-only]`. Prints the table (or
- * JSON) to out; returns 0 when it ran (flagged rows included), 2 on bad arguments. */
+/* `switchyard sim --calibrate [--profile NAME] [--kv-read-us X] [--json] [--static-only]`.
+ * --kv-read-us replaces the profile's decode KV-read cost per context token (a what-if, e.g. the
+ * coefficient a profile used before). Prints the table (or JSON) to out; returns 0 when it ran
+ * (flagged rows included), 2 on bad arguments. */
 int sy_sim_calibrate_main(int argc, char **argv, FILE *out);
 
 #endif
