@@ -61,7 +61,7 @@ def fmt(v, unit):
 
 def mean_abs(rows, load):
     xs = [abs(r["err_pct"]) for r in rows if r["load"] == load]
-    return sum(xs) / len(xs) if xs else float("nan")
+    return "%.1f%%" % (sum(xs) / len(xs)) if xs else "-"
 
 
 def report(name, runs, out):
@@ -79,7 +79,7 @@ def report(name, runs, out):
     for label, _ in runs:
         head += " %s | err |" % label
         sep += "---|---|"
-    head += " tol | status |"
+    head += " tol | status (%s) |" % runs[-1][0]
     sep += "---|---|"
     print("\n" + head + "\n" + sep, file=out)
     for i, r in enumerate(base["rows"]):
@@ -94,7 +94,7 @@ def report(name, runs, out):
     for label, d in runs:
         rows = d["rows"]
         ok = sum(not r["flagged"] for r in rows)
-        print("%-28s %2d/%d rows within tolerance; mean |error| static %.1f%%, load %.1f%%" %
+        print("%-28s %2d/%d rows within tolerance; mean |error| static %s, load %s" %
               (label + ":", ok, len(rows), mean_abs(rows, False), mean_abs(rows, True)), file=out)
     scen = base.get("scenarios") or []
     if scen:
