@@ -5,12 +5,44 @@
  *   step = base + prefill_us_per_token * prefill_tokens
  *               + decode_us_per_seq * decode_seqs + decode_us_per_ctx_token * decode_context
  *
- * base is the cost of streaming the weights once (the B=1 decode step), the decode terms are
- * BLIS's per-request overhead and the KV read of decode attention, and the prefill term is fitted
- * so that one full-budget prefill chunk takes the measured time. Every figure below names its
- * source in /work/shared/reference/engine-calibration.md (sections in brackets); "derived" means
- * arithmetic on published numbers, shown beside it. tests/unit/sim/test_profiles.c checks that
- * the profiles reproduce the figures (peak prefill throughput, decode step times, capacity).
+ * base is the cost of streaming the weights once (the B=1 decode step), decode_us_per_seq is
+ * BLIS's per-request overhead, the prefill term is fitted so that one full-budget prefill chunk
+ * takes the measured time, and the decode KV-read term is physics: decode attention streams every
+ * decoding sequence's whole context from HBM once per step (GQA kernels read each KV head once for
+ * its group of query heads), so a context token costs its per-GPU KV bytes at the GPU's achieved
+ * HBM bandwidth:
+ *
+ *   decode_us_per_ctx_token = kv_bytes_per_token / tp_size / (3.35 TB/s x 0.7687)
+ *
+ *   3.35 TB/s  H100 SXM5 HBM3 peak (NVIDIA datasheet; engine-calibration.md 4.2 and 7). Under TP
+ *              every rank reads its own KV heads from its own HBM, so TP2 doubles the bandwidth
+ *              and halves the bytes per GPU.
+ *   0.7687     achieved fraction of that peak for a long bandwidth-bound stream on H100, measured:
+ *              Vidur's H100 profile of CodeLlama-34B at TP2 (the model closest to Qwen3-32B TP2)
+ *              runs one decode token's non-attention work in 12.9 ms (engine-calibration.md 4.1),
+ *              which streams the layer weights, 48 x (8192 x 10240 + 8192 x 8192 + 3 x 8192 x
+ *              22016) = 33.22B parameters x 2 bytes / 2 ranks = 33.22 GB per GPU: 2.575 TB/s. The
+ *              KV scan of a decode batch at load (>= 32 sequences x >= 1k tokens: >= 64 MiB per
+ *              layer per GPU, in 16-token blocks of 16 KiB per K or V) is the same kind of stream.
+ *              The figure includes norm/activation kernels, so it slightly understates the pure
+ *              stream rate; the other Vidur H100 points give 0.69 (Llama-2-7B TP1) to 0.81
+ *              (CodeLlama-34B TP1).
+ *
+ * Replaced (issue 19): the KV term used to be BLIS's fitted trained-physics beta2b = 1.947 x the
+ * roofline ([4.2], [4.3]: 0.0763 us per token for Qwen3-32B TP2), i.e. KV read at 51% of HBM
+ * bandwidth, a coefficient fitted to other models' TTFT/ITL that absorbs whatever its other terms
+ * miss. It made long-context decode 1.5x slower than the weight stream's measured rate on the same
+ * GPU, and the loaded llm-d fleet (NTPOT 43.9 ms, ~1.9k output tok/s per TP2 pod at a KV-bound
+ * batch of ~80 x 7.7k tokens) is faster than even the physical model: `switchyard sim --calibrate`
+ * shows both, with the remaining gap flagged (docs/simulator.md, "Calibration report").
+ * Sensitivity: FlashAttention-3 decode on H100 at batch 16 x 2-4k tokens, MHA, 8-token pages
+ * reached 1.80-1.85 TB/s = 0.54-0.55 (Dao-AILab/flash-attention#1572), the small-batch end where
+ * splits and short pages waste bandwidth; at that efficiency the term would be the old one again.
+ *
+ * Every other figure below names its source in /work/shared/reference/engine-calibration.md
+ * (sections in brackets); "derived" means arithmetic on published numbers, shown beside it.
+ * tests/unit/sim/test_profiles.c checks that the profiles reproduce the figures (peak prefill
+ * throughput, the KV-read formula, capacity) and tests/unit/sim/test_calibrate.c the report.
  *
  * P/D KV transfer (sy_sim_xfer_ns): a decode pulls the prompt's KV from the prefill replica in
  *
@@ -35,6 +67,11 @@
 
 #include <string.h>
 
+#define H100_HBM_BYTES_PER_US 3.35e6 /* 3.35 TB/s, H100 SXM5 HBM3 peak (datasheet) */
+#define H100_STREAM_EFF       0.7687 /* achieved fraction of it, Vidur H100 (see above) */
+/* decode KV read per context token (us) of a model with b KV bytes per token at TP tp */
+#define H100_KV_US(b, tp) ((double)(b) / (tp) / (H100_HBM_BYTES_PER_US * H100_STREAM_EFF))
+
 /* Qwen3-32B, 2 x H100-80GB, TP=2 (llm-d's benchmark and router-calibration setup). */
 static const struct sy_sim_profile qwen3_32b_tp2_h100 = {
     .name = "qwen3-32b-tp2-h100",
@@ -47,16 +84,19 @@ static const struct sy_sim_profile qwen3_32b_tp2_h100 = {
     .max_num_batched_tokens = 8192, /* vLLM `serve` default on GPUs >= 70 GiB [2]; llm-d's
                                        calibration CHUNK_SIZE [1] */
     .max_model_len = 40960,         /* Qwen3-32B config.json max_position_embeddings */
-    /* decode B=1 at 1k context = 15.6 ms (derived, [4.3]) minus its per-seq and KV terms:
-     * 15,600 - 4.42 - 1024 x 0.0763 = 15,517 us */
+    /* decode B=1 at 1k context = 15.6 ms (derived, [4.3]) minus BLIS's per-seq and KV terms:
+     * 15,600 - 4.42 - 1024 x 0.0763 = 15,517 us: BLIS's 1.3625 x 32.8 GB / 3.35 TB/s weight
+     * stream (13.3 ms, 73% of peak) + 32.1 us x 64 layers + 126 us. Kept: it matches Vidur's
+     * measured 12.9 ms non-attention time of CodeLlama-34B TP2 [4.1] plus TP2 all-reduce
+     * (2 x 64 x 0.02-0.03 ms [4.1]) within 5%. */
     .step_base_us = 15517.0,
     /* one 8192-token prefill chunk = 8192 / 15,928 tok/s = 514.3 ms (llm-d measured
      * peakPrefillThroughput, vLLM, TP2 H100 [1]): (514,314 - 15,517) / 8192 = 60.888 us/token */
     .prefill_us_per_token = 60.888,
     .decode_us_per_seq = 4.42, /* BLIS trained-physics beta6 = 4.42 us/request [4.2] */
-    /* derived decode table [4.3]: (35.8 - 20.8 ms) at B=64 between 4k and 1k context
-     * = 15.0 ms / (64 x 3072 tokens) = 0.0763 us per context token */
-    .decode_us_per_ctx_token = 0.0763,
+    /* 128 KiB of KV per token per GPU at 2.575 TB/s = 0.05090 us (design comment above; was
+     * BLIS's 0.0763, replaced in issue 19) */
+    .decode_us_per_ctx_token = H100_KV_US(262144, 2),
     .tp_size = 2,
     /* 2 (K,V) x 64 layers x 8 KV heads x 128 head dim x 2 bytes (BF16) = 262,144 B [3] */
     .kv_bytes_per_token = 262144,
@@ -75,15 +115,16 @@ static const struct sy_sim_profile qwen3_8b_h100 = {
     .max_num_seqs = 1024,           /* [2] */
     .max_num_batched_tokens = 8192, /* [2] */
     .max_model_len = 40960,         /* Qwen3-8B config.json max_position_embeddings */
-    /* decode B=1 at 1k context = 8.0 ms (derived, [4.3]): 8,000 - 4.42 - 1024 x 0.08596 */
+    /* decode B=1 at 1k context = 8.0 ms (derived, [4.3]) minus BLIS's per-seq and KV terms:
+     * 8,000 - 4.42 - 1024 x 0.08596 */
     .step_base_us = 7907.6,
     /* peak prefill ~30-35k tok/s (derived at 60% MFU, [0]); the midpoint 32,000 tok/s gives an
      * 8192-token chunk 256.0 ms: (256,000 - 7,907.6) / 8192 = 30.285 us/token. A derived prior,
      * not a measurement: replace with a calibrate.sh run when one is published. */
     .prefill_us_per_token = 30.285,
     .decode_us_per_seq = 4.42, /* BLIS beta6 [4.2] */
-    /* derived decode table [4.3]: (30.7 - 13.8 ms) / (64 x 3072) = 0.08596 us per token */
-    .decode_us_per_ctx_token = 0.08596,
+    /* 144 KiB of KV per token at 2.575 TB/s = 0.05726 us (was BLIS's 0.08596) */
+    .decode_us_per_ctx_token = H100_KV_US(147456, 1),
     .tp_size = 1,
     /* 2 x 36 layers x 8 KV heads x 128 x 2 bytes = 147,456 B [3] */
     .kv_bytes_per_token = 147456,

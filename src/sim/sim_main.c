@@ -19,6 +19,7 @@
 #include "tokenize/tokenizer.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "sim/calibrate.h"
 #include "sim/profile_groups.h"
 #include "sim/sim_server.h"
 
@@ -147,6 +148,9 @@ static void usage(FILE *f)
             "of binding it (central subscriber)");
     fprintf(f, "  %-34s %s\n", "--config FILE", "YAML file with the keys above");
     fprintf(f, "  %-34s %s\n", "--list-profiles", "print the built-in profiles and exit");
+    fprintf(f, "  %-34s %s\n", "--calibrate [--profile NAME]",
+            "print the profile's model against its published figures and exit "
+            "(--json, --static-only; docs/simulator.md)");
     fprintf(f, "  %-34s %s\n", "--help", "this text");
     fprintf(f, "\nprofiles:");
     for (size_t i = 0; sy_sim_profiles[i]; i++)
@@ -520,6 +524,8 @@ int sy_sim_main(int argc, char **argv)
             list_profiles();
             return 0;
         }
+        if (strcmp(argv[i], "--calibrate") == 0)
+            return sy_sim_calibrate_main(argc, argv, stdout);
     }
     for (int i = 1; i < argc; i++) {
         const char *cfg = NULL;

@@ -1,6 +1,7 @@
 /* Unit tests for src/sim/profiles.c: the profiles reproduce the figures they were calibrated on
- * (engine-calibration.md): peak prefill throughput, single-chunk TTFT, decode step times by batch
- * size and context, and KV capacity. The engine runs are full simulations, not formula checks. */
+ * (engine-calibration.md): peak prefill throughput, single-chunk TTFT, the decode step's sourced
+ * formula (weights once, per-sequence overhead, KV read at the measured HBM stream rate) and KV
+ * capacity. The engine runs are full simulations, not formula checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,26 +142,62 @@ static void test_32b_decode_itl_batch1(void **state)
     sy_sim_engine_free(e);
 }
 
-/* Step times for the derived table's cells (ms): 32B TP2 ctx 1k: B=8 16.2, B=64 20.8, B=256 36.7;
- * ctx 4k: B=64 35.8; 8B ctx 1k: B=1 8.0, B=64 13.8, B=256 31.5; ctx 4k B=64 30.7. */
-static void test_decode_step_table(void **state)
+/* The decode step at known shapes equals the sourced formula (profiles.c), with every constant
+ * recomputed here from its published inputs rather than read from the profile:
+ *   step = base + 4.42 us x B + B x ctx x KV bytes per token / TP / achieved HBM bandwidth,
+ *   achieved bandwidth = CodeLlama-34B TP2 layer weights per GPU / Vidur's 12.9 ms (H100). */
+static void test_decode_step_formula(void **state)
+{
+    /* 48 layers x (q 8192x8192 + k,v 2 x 8192x1024 + o 8192x8192 + MLP 3 x 8192x22016) */
+    double params = 48.0 * (8192.0 * 8192 + 2 * 8192.0 * 1024 + 8192.0 * 8192 + 3 * 8192.0 * 22016);
+    double bytes_per_us = params * 2 / 2 / 12900.0; /* BF16, TP2, 12.9 ms */
+    assert_true(fabs(bytes_per_us / 3.35e6 - 0.7687) < 0.0005);
+    static const struct {
+        const char *prof;
+        double base_us;
+        uint32_t kv_bytes, tp;
+    } prof[] = {
+        {"qwen3-32b-tp2-h100", 15517.0, 2 * 64 * 8 * 128 * 2, 2},
+        {"qwen3-8b-h100", 7907.6, 2 * 36 * 8 * 128 * 2, 1},
+    };
+    static const uint32_t batch[] = {1, 8, 32, 64, 100, 256};
+    static const uint32_t ctx[] = {1024, 4096, 7700, 16384};
+    for (size_t i = 0; i < sizeof prof / sizeof prof[0]; i++) {
+        const struct sy_sim_profile *p = sy_sim_profile_find(prof[i].prof);
+        assert_int_equal(p->kv_bytes_per_token, prof[i].kv_bytes);
+        assert_int_equal(p->tp_size, prof[i].tp);
+        for (size_t b = 0; b < sizeof batch / sizeof batch[0]; b++) {
+            for (size_t c = 0; c < sizeof ctx / sizeof ctx[0]; c++) {
+                double tokens = (double)batch[b] * ctx[c];
+                double us = prof[i].base_us + 4.42 * batch[b] +
+                            tokens * prof[i].kv_bytes / prof[i].tp / (3.35e6 * 0.7687);
+                double got = (double)sy_sim_step_ns(p, 0, batch[b], (uint64_t)tokens) / 1e3;
+                assert_true(fabs(got - us) < 0.01); /* ns rounding only */
+            }
+        }
+    }
+}
+
+/* The derived table [4.3] (BLIS's coefficients) is matched where the KV term is small: batch 1
+ * within 1% (that cell fixes base), batch <= 8 within 5%. Larger batches are deliberately below
+ * it (the KV read now runs at the measured stream rate, not BLIS's fitted 51%); the calibration
+ * report lists those rows with their errors. */
+static void test_decode_step_table_small_batches(void **state)
 {
     static const struct {
         const char *prof;
         uint32_t b, ctx;
-        double ms;
+        double ms, tol;
     } cells[] = {
-        {"qwen3-32b-tp2-h100", 8, 1024, 16.2},   {"qwen3-32b-tp2-h100", 64, 1024, 20.8},
-        {"qwen3-32b-tp2-h100", 256, 1024, 36.7}, {"qwen3-32b-tp2-h100", 64, 4096, 35.8},
-        {"qwen3-8b-h100", 1, 1024, 8.0},         {"qwen3-8b-h100", 64, 1024, 13.8},
-        {"qwen3-8b-h100", 256, 1024, 31.5},      {"qwen3-8b-h100", 64, 4096, 30.7},
+        {"qwen3-32b-tp2-h100", 1, 1024, 15.6, 0.01}, {"qwen3-32b-tp2-h100", 8, 1024, 16.2, 0.05},
+        {"qwen3-32b-tp2-h100", 1, 4096, 15.8, 0.01}, {"qwen3-32b-tp2-h100", 8, 4096, 18.0, 0.05},
+        {"qwen3-8b-h100", 1, 1024, 8.0, 0.01},       {"qwen3-8b-h100", 8, 1024, 8.7, 0.05},
     };
     for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
         const struct sy_sim_profile *p = sy_sim_profile_find(cells[i].prof);
         double ms =
             (double)sy_sim_step_ns(p, 0, cells[i].b, (uint64_t)cells[i].b * cells[i].ctx) / 1e6;
-        /* the table rounds to 0.1 ms and the model is linear: within 3% */
-        assert_true(fabs(ms - cells[i].ms) / cells[i].ms < 0.03);
+        assert_true(fabs(ms - cells[i].ms) / cells[i].ms < cells[i].tol);
     }
 }
 
@@ -201,7 +238,8 @@ int main(void)
         cmocka_unit_test(test_32b_peak_prefill),
         cmocka_unit_test(test_32b_chunked_prefill_fills_budget),
         cmocka_unit_test(test_32b_decode_itl_batch1),
-        cmocka_unit_test(test_decode_step_table),
+        cmocka_unit_test(test_decode_step_formula),
+        cmocka_unit_test(test_decode_step_table_small_batches),
         cmocka_unit_test(test_32b_decode_itl_batch64),
         cmocka_unit_test(test_8b_peak_prefill),
     };
