@@ -33,6 +33,7 @@ Not a test: prints numbers, never fails on them (exit 1 only when a process fail
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -176,17 +177,25 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--concurrency", default="16,128,1000")
     ap.add_argument("--requests", type=int, default=0,
-                    help="requests per run (default: max(128, concurrency))")
+                    help="requests per run (default: 4 x conc up to 16, 2 x up to 128, else conc)")
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--profile", default="qwen3-8b-h100")
     ap.add_argument("--time-scale", type=float, default=0,
-                    help="simulated seconds per wall second (default by concurrency: 0.5 up to "
-                    "16, 0.25 up to 128, else 0.1: low loads are latency-bound, high loads "
+                    help="simulated seconds per wall second (default by concurrency: 1 up to "
+                    "16, 0.4 up to 128, else 0.1: low loads are latency-bound, high loads "
                     "throughput-bound on the host)")
     ap.add_argument("--repeat", default="", help="W:C cells to run twice (noise), comma list")
     ap.add_argument("--timeout", type=float, default=900, help="wall seconds per bench run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--default-scheduler", default="",
+                    help="file holding a gateway `scheduler:` section to run as the 'default' "
+                    "target instead of the built-in default (to try a variant)")
     a = ap.parse_args()
+    # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.default_scheduler:
+        with open(a.default_scheduler) as f:
+            SCHEDULERS["default"] = f.read()
     workloads = [w for w in a.workloads.split(",") if w]
     for w in workloads:
         if w not in WORKLOADS:
@@ -196,7 +205,7 @@ def main():
     rows = []
 
     def scale_of(c):
-        return a.time_scale or (0.5 if c <= 16 else 0.25 if c <= 128 else 0.1)
+        return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
 
     print("%d x %s; closed loop (conc = requests in flight); output tok/s and ITL p99 in simulated "
           "time" % (a.replicas, a.profile), flush=True)
@@ -210,7 +219,7 @@ def main():
                 for f in fleets.values():
                     f.stop()
                 fleets = {x: Fleet(a.replicas, a.profile, x)}
-            n = a.requests or max(128, c)
+            n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
             res = cell(fleets[x], w, c, n, a.timeout)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
                          "results": res})

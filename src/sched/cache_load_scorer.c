@@ -3,8 +3,8 @@
  * prefix-cache hit saves against the load it adds, in one unit: requests in flight.
  *
  *   n(ep)       = requests in flight there: the gateway's own count (exact and current: every
- *                 request it forwarded and has not finished), or the engine's scraped
- *                 running + waiting when that is larger (traffic from elsewhere; scrapedLoad)
+ *                 request it forwarded and has not finished); with scrapedLoad, the engine's
+ *                 scraped running + waiting when that is larger (traffic from other gateways)
  *   pending(ep) = prompt tokens forwarded there and not yet prefilled (the gateway's in-flight
  *                 tokens, inflight-load-producer's accounting: uncached prompt tokens released at
  *                 the first response byte)
@@ -27,7 +27,10 @@
  * full [0,1] range, so no fixed weight against a prefix score is right at every load; the
  * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
  *
- * Parameters: tokensPerRequest (512, > 0), scrapedLoad (true), inFlightLoadProducerName and
+ * Parameters: tokensPerRequest (512, > 0), scrapedLoad (false: a scrape is up to one interval
+ * old, and in a closed loop it still counts the requests that just finished, exactly when their
+ * replacements are placed, so it pushes them away from the endpoint that has room; measured
+ * with bench/default_vs_rr.py), inFlightLoadProducerName and
  * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
  * The state is immutable after create; any thread may score.
  */
@@ -52,7 +55,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     static const char *const allowed[] = {"tokensPerRequest", "scrapedLoad",
                                           "inFlightLoadProducerName", "prefixMatchInfoProducerName",
                                           NULL};
-    struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS, .scraped = true};
+    struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS, .scraped = false};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)

@@ -38,7 +38,8 @@ static void test_load_without_prefix_data(void **state)
     fx_cycle(&cy, &r, f.p, 1);
     struct fx_plugin fp;
     char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: true\n", err, sizeof err), 0);
     double s[3];
     fp.ops->score(fp.state, &cy, f.c, 3, s);
     assert_float_equal(s[0], 1.0, FX_EPS);        /* 10 + 1024/512 = 12, the minimum */
@@ -46,9 +47,8 @@ static void test_load_without_prefix_data(void **state)
     assert_float_equal(s[2], 1.0 / 13.0, FX_EPS); /* max(12, 22) + 2 = 24 */
     fx_plugin_free(&fp);
 
-    /* scrapedLoad false: only the gateway's own count (12 + 2 = 14) */
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: false\n", err, sizeof err), 0);
+    /* by default (scrapedLoad false) only the gateway's own count: 12 + 2 = 14 */
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
     fp.ops->score(fp.state, &cy, f.c, 3, s);
     assert_float_equal(s[2], 1.0 / 3.0, FX_EPS);
     fx_plugin_free(&fp);
@@ -72,9 +72,9 @@ static void test_hit_saves_against_load(void **state)
     cy.prefix_valid = true;
     double s[3];
     fp.ops->score(fp.state, &cy, f.c, 3, s);
-    assert_float_equal(s[1], 1.0, FX_EPS);        /* 10 + (512 + 0)/512 = 11 */
-    assert_float_equal(s[0], 0.5, FX_EPS);        /* 10 + 1024/512 = 12 */
-    assert_float_equal(s[2], 1.0 / 13.0, FX_EPS); /* 22 + 512/512 = 23 */
+    assert_float_equal(s[1], 1.0, FX_EPS);       /* 10 + (512 + 0)/512 = 11 */
+    assert_float_equal(s[0], 0.5, FX_EPS);       /* 10 + 1024/512 = 12 */
+    assert_float_equal(s[2], 1.0 / 3.0, FX_EPS); /* 12 + 512/512 = 13 */
 
     /* A short prompt (64 tokens) cached on a does not outweigh one more request there. */
     fx_req(&r, "m", 64);
