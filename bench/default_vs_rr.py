@@ -157,18 +157,19 @@ def fmt_row(w, conc, res):
         if df["share_min"] is not None else "-"
     spread_ll = "%2.0f-%2.0f%%" % (100 * ll["share_min"], 100 * ll["share_max"]) \
         if ll["share_min"] is not None else "-"
-    errs = sum(r["errors"] for r in res.values())
+    errs = "/".join(str(res[t]["errors"]) for t in TARGETS) \
+        if any(r["errors"] for r in res.values()) else ""
     return ("| %-9s | %4d | %7.0f | %7.0f | %7.0f | **%.3f** | %.3f | %6.1f | %6.1f | %6.1f "
             "| **%.3f** | %.3f | %s | %s | %s |"
             % (w, conc, rr["tok_s"], ll["tok_s"], df["tok_s"], ratio(df["tok_s"], rr["tok_s"]),
                ratio(ll["tok_s"], rr["tok_s"]), 1000 * rr["itl_p99"], 1000 * ll["itl_p99"],
                1000 * df["itl_p99"], ratio(df["itl_p99"], rr["itl_p99"]),
-               ratio(ll["itl_p99"], rr["itl_p99"]), spread_ll, spread, errs or ""))
+               ratio(ll["itl_p99"], rr["itl_p99"]), spread_ll, spread, errs))
 
 
 HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/rr | llm-d/rr "
           "| rr ITL p99 ms | llm-d ITL p99 ms | default ITL p99 ms | default/rr | llm-d/rr "
-          "| llm-d spread | default spread | errors |\n"
+          "| llm-d spread | default spread | errors rr/llm-d/default |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
