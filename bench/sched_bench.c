@@ -145,8 +145,13 @@ int main(int argc, char **argv)
            "cpu p99", "rr p50", "rr p99", "p50 x");
     for (size_t a = 0; a < sizeof eps / sizeof eps[0]; a++) {
         for (size_t b = 0; b < sizeof toks / sizeof toks[0]; b++) {
-            /* a fresh default scheduler per cell: its prefix index starts empty and warms up */
-            struct sy_scheduler *s = sy_sched_new(NULL, NULL, err, sizeof err);
+            /* a fresh llm-d default scheduler per cell (by name, `scheduler: llm-d-default`): its
+             * prefix index starts empty and warms up */
+            struct sy_yaml_node *name =
+                sy_yaml_load_string(SY_SCHED_LLMD_DEFAULT, sizeof SY_SCHED_LLMD_DEFAULT - 1,
+                                    "<llm-d>", err, sizeof err);
+            struct sy_scheduler *s = name ? sy_sched_new(name, "<llm-d>", err, sizeof err) : NULL;
+            sy_yaml_free(name);
             if (!s) {
                 fprintf(stderr, "%s\n", err);
                 return 1;

@@ -8,8 +8,9 @@
  *                       6000-token prefixes against 275,760 tokens per replica)
  *   switchyard gateway  "round-robin": scheduler = round-robin-picker only (the baseline a plain
  *                       load balancer gives)
- *   switchyard gateway  "switchyard": no scheduler section = llm-d's default scheduling
- *                       (prefix-cache-scorer 3, queue-scorer 2, kv-cache-utilization-scorer 2)
+ *   switchyard gateway  "switchyard": `scheduler: llm-d-default` = llm-d's default scheduling
+ *                       (prefix-cache-scorer 3, queue-scorer 2, kv-cache-utilization-scorer 2),
+ *                       the configuration of the documented demo runs and of llm-d's experiment
  *
  * on ephemeral loopback ports, then runs the same shared-prefix workload (same texts, same Poisson
  * schedule) through each gateway with the replicas' prefix caches reset in between, prints the
@@ -409,7 +410,8 @@ static int write_gateway_config(const char *path, uint16_t listen, uint16_t admi
                    "              {pluginRef: prefix-cache-scorer, weight: 2}, "
                    "{pluginRef: queue-scorer}]\n");
     else if (kind == GW_DEFAULT)
-        fprintf(f, "# no scheduler section: llm-d's default scheduling\n");
+        fprintf(f, "# llm-d's default scheduling, by name (no section: Switchyard's default)\n"
+                   "scheduler: llm-d-default\n");
     else if (kind == GW_ROUND_ROBIN)
         fprintf(f, "scheduler:\n"
                    "  apiVersion: llm-d.ai/v1alpha1\n"

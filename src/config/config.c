@@ -24,8 +24,8 @@
  * every message reads "FILE:LINE: PATH: reason" without handlers passing names around.
  *
  * `scheduler` (and `labels`) are not walked: the scheduler section is an llm-d EndpointPickerConfig
- * and belongs to src/sched, which validates it from cfg->scheduler. Only its shape (a mapping) is
- * checked here.
+ * and belongs to src/sched, which validates it from cfg->scheduler. Only its shape (a mapping, or a
+ * scalar naming a built-in scheduler) is checked here.
  *
  * Ownership: the config owns every string, its endpoint array and both YAML trees; the scheduler
  * pointer borrows from one of the trees. The object is immutable once returned and shared by
@@ -895,8 +895,10 @@ static int f_log_level(struct loader *L, const struct sy_yaml_node *k, const str
 
 static int f_scheduler(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
-    if (v->type != SY_YAML_MAPPING)
-        return expected(L, v, "a mapping (an llm-d EndpointPickerConfig)");
+    if (v->type != SY_YAML_MAPPING && v->type != SY_YAML_SCALAR)
+        return expected(L, v,
+                        "a mapping (an llm-d EndpointPickerConfig) or a built-in scheduler's "
+                        "name (switchyard-default, llm-d-default)");
     L->sched_key = k;
     L->cfg->scheduler = v;
     return 0;

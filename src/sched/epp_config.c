@@ -16,8 +16,10 @@
  *      max-score-picker;
  *   4. one profile and no handler -> single-profile-handler.
  * Screeners (models-responder) then filter first in every profile, in config order.
- * A NULL config is llm-d's built-in default (loader/defaults.go): queue-scorer 2,
- * kv-cache-utilization-scorer 2, prefix-cache-scorer 3, max-score-picker, single profile.
+ * A NULL config is Switchyard's default (`switchyard-default`: cache-load-scorer, max-score-picker,
+ * issue 19); a scalar names a built-in: `switchyard-default` or `llm-d-default`, llm-d's built-in
+ * default (loader/defaults.go: queue-scorer 2, kv-cache-utilization-scorer 2, prefix-cache-scorer
+ * 3, max-score-picker, single profile), which was Switchyard's default before.
  *
  * Other top-level keys, decided one by one (docs/scheduler.md keeps the table):
  *   featureGates        [] accepted; haPopulateNonLeaderDatastore ignored with a warning (no
@@ -50,24 +52,51 @@
 
 #define BUILTIN_NAME "<built-in default>" /* file name used in messages for the default */
 
-static const char builtin_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
-                                   "kind: EndpointPickerConfig\n"
-                                   "plugins:\n"
-                                   "- type: queue-scorer\n"
-                                   "- type: kv-cache-utilization-scorer\n"
-                                   "- type: prefix-cache-scorer\n"
-                                   "- type: max-score-picker\n"
-                                   "- type: single-profile-handler\n"
-                                   "schedulingProfiles:\n"
-                                   "- name: default\n"
-                                   "  plugins:\n"
-                                   "  - pluginRef: queue-scorer\n"
-                                   "    weight: 2\n"
-                                   "  - pluginRef: kv-cache-utilization-scorer\n"
-                                   "    weight: 2\n"
-                                   "  - pluginRef: prefix-cache-scorer\n"
-                                   "    weight: 3\n"
-                                   "  - pluginRef: max-score-picker\n";
+/* Switchyard's default (docs/scheduler.md, "The default"): one scorer that weighs what a prefix
+ * hit saves against the load it adds, counted from the gateway's own in-flight requests and
+ * tokens (cache_load_scorer.c). approx-prefix-cache-producer is auto-created for it. */
+static const char switchyard_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
+                                      "kind: EndpointPickerConfig\n"
+                                      "plugins:\n"
+                                      "- type: cache-load-scorer\n"
+                                      "- type: max-score-picker\n"
+                                      "- type: single-profile-handler\n"
+                                      "schedulingProfiles:\n"
+                                      "- name: default\n"
+                                      "  plugins:\n"
+                                      "  - pluginRef: cache-load-scorer\n"
+                                      "  - pluginRef: max-score-picker\n";
+
+/* llm-d's built-in default (loader/defaults.go), Switchyard's default before issue 19. */
+static const char llmd_yaml[] = "apiVersion: llm-d.ai/v1alpha1\n"
+                                "kind: EndpointPickerConfig\n"
+                                "plugins:\n"
+                                "- type: queue-scorer\n"
+                                "- type: kv-cache-utilization-scorer\n"
+                                "- type: prefix-cache-scorer\n"
+                                "- type: max-score-picker\n"
+                                "- type: single-profile-handler\n"
+                                "schedulingProfiles:\n"
+                                "- name: default\n"
+                                "  plugins:\n"
+                                "  - pluginRef: queue-scorer\n"
+                                "    weight: 2\n"
+                                "  - pluginRef: kv-cache-utilization-scorer\n"
+                                "    weight: 2\n"
+                                "  - pluginRef: prefix-cache-scorer\n"
+                                "    weight: 3\n"
+                                "  - pluginRef: max-score-picker\n";
+
+/* Built-in schedulers a config names instead of writing one (`scheduler: llm-d-default`). The
+ * first is the default used when the config has no scheduler section. */
+static const struct {
+    const char *name;
+    const char *yaml;
+    size_t len;
+} builtins[] = {
+    {SY_SCHED_SWITCHYARD_DEFAULT, switchyard_yaml, sizeof switchyard_yaml - 1},
+    {SY_SCHED_LLMD_DEFAULT, llmd_yaml, sizeof llmd_yaml - 1},
+};
 
 struct loader {
     struct sy_scheduler *s; /* being built */
@@ -766,23 +795,38 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     return 0;
 }
 
+/* Loads the built-in scheduler builtins[i]; file names it in messages. */
+static int load_builtin(struct loader *L, size_t i)
+{
+    L->file = i == 0 ? BUILTIN_NAME : builtins[i].name;
+    struct sy_yaml_node *root =
+        sy_yaml_load_string(builtins[i].yaml, builtins[i].len, L->file, L->err, L->errcap);
+    if (!root)
+        return SY_ECONFIG;
+    int rc = load_tree(L, root);
+    sy_yaml_free(root);
+    return rc;
+}
+
 int sy_sched__load(struct sy_scheduler *s, const struct sy_yaml_node *cfg, const char *file,
                    char *err, size_t errcap)
 {
     if (err && errcap)
         err[0] = '\0';
     struct loader L = {.s = s, .api = "llm-d.ai/v1alpha1", .err = err, .errcap = errcap};
-    if (!cfg) {
-        L.file = BUILTIN_NAME;
-        struct sy_yaml_node *root =
-            sy_yaml_load_string(builtin_yaml, sizeof builtin_yaml - 1, BUILTIN_NAME, err, errcap);
-        if (!root)
-            return SY_ECONFIG;
-        int rc = load_tree(&L, root);
-        sy_yaml_free(root);
-        return rc;
-    }
+    if (!cfg)
+        return load_builtin(&L, 0);
     L.file = file ? file : cfg->file ? cfg->file : "<config>";
+    if (cfg->type == SY_YAML_SCALAR) { /* a built-in scheduler by name */
+        const char *name = sy_yaml_str(cfg);
+        for (size_t i = 0; name && i < sizeof builtins / sizeof builtins[0]; i++)
+            if (!strcmp(name, builtins[i].name))
+                return load_builtin(&L, i);
+        return lerr(&L, cfg->line, "scheduler",
+                    "unknown built-in scheduler '%s' (expected %s or %s, or an "
+                    "EndpointPickerConfig mapping)",
+                    name ? name : "", SY_SCHED_SWITCHYARD_DEFAULT, SY_SCHED_LLMD_DEFAULT);
+    }
     return load_tree(&L, cfg);
 }
 

@@ -36,6 +36,7 @@ extern const struct sy_plugin_ops sy_plugin_load_aware_scorer;
 extern const struct sy_plugin_ops sy_plugin_active_request_scorer;
 extern const struct sy_plugin_ops sy_plugin_lockstep_balance_scorer;
 extern const struct sy_plugin_ops sy_plugin_token_load_scorer;
+extern const struct sy_plugin_ops sy_plugin_cache_load_scorer;
 extern const struct sy_plugin_ops sy_plugin_session_affinity_scorer;
 extern const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer;
 extern const struct sy_plugin_ops sy_plugin_context_length_aware;

@@ -36,6 +36,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_active_request_scorer,
     &sy_plugin_lockstep_balance_scorer, /* Switchyard's own (docs/wide-ep.md) */
     &sy_plugin_token_load_scorer,
+    &sy_plugin_cache_load_scorer, /* Switchyard's own (docs/scheduler.md, the default) */
     &sy_plugin_session_affinity_scorer,
     &sy_plugin_no_hit_lru_scorer,
     &sy_plugin_context_length_aware,

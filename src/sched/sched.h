@@ -56,8 +56,13 @@ struct sy_sched_result {
                              the caller must fail the request or fall back explicitly */
 };
 
-/* Builds a scheduler from an EndpointPickerConfig node (NULL = llm-d's built-in default). file is
- * used in messages. On error returns NULL and writes "FILE:LINE: key: reason" to err. */
+/* Names of the built-in schedulers a config may give instead of an EndpointPickerConfig. */
+#define SY_SCHED_SWITCHYARD_DEFAULT "switchyard-default" /* the default (cache-load-scorer) */
+#define SY_SCHED_LLMD_DEFAULT       "llm-d-default"      /* llm-d's built-in default */
+
+/* Builds a scheduler from an EndpointPickerConfig node, a scalar naming a built-in scheduler
+ * (SY_SCHED_*), or NULL (Switchyard's default, SY_SCHED_SWITCHYARD_DEFAULT). file is used in
+ * messages. On error returns NULL and writes "FILE:LINE: key: reason" to err. */
 struct sy_scheduler *sy_sched_new(const struct sy_yaml_node *cfg, const char *file, char *err,
                                   size_t errcap);
 void sy_sched_free(struct sy_scheduler *s);

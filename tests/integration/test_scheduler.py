@@ -12,7 +12,7 @@ from harness import check, request, run, test, wait_until  # noqa: E402
 from stub_server import Stub  # noqa: E402
 from test_gateway import Gateway, completion  # noqa: E402
 
-DEFAULT = ""  # no scheduler section: llm-d's default (queue 2, kv 2, prefix 3, max-score)
+DEFAULT = "scheduler: llm-d-default\n"  # llm-d's default by name (queue 2, kv 2, prefix 3, max-score)
 
 
 def served(port, prompt, headers=None, model="m1"):

@@ -146,6 +146,11 @@ static void test_admin_and_nulls(void **state)
     assert_non_null(c);
     assert_true(c->admin_shared);
     sy_config_unref(c);
+    /* a built-in scheduler by name: a scalar, validated by the scheduler's loader */
+    c = load(BASE "scheduler: llm-d-default\n", err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(sy_yaml_str(c->scheduler), "llm-d-default");
+    sy_config_unref(c);
 
     c = load(BASE "admin: 127.0.0.1:8081\n", err, sizeof err);
     assert_non_null(c);
@@ -318,8 +323,9 @@ static const struct bad_case bad_cases[] = {
     {BASE "retry: {maxAttempts: 17}\n",
      "gw.yaml:5: retry.maxAttempts: expected an integer from 1 to 16, got \"17\""},
     /* scheduler */
-    {BASE "scheduler: [a]\n", "gw.yaml:5: scheduler: expected a mapping (an llm-d "
-                              "EndpointPickerConfig), got a sequence"},
+    {BASE "scheduler: [a]\n",
+     "gw.yaml:5: scheduler: expected a mapping (an llm-d EndpointPickerConfig) or a built-in "
+     "scheduler's name (switchyard-default, llm-d-default), got a sequence"},
     {BASE "scheduler:\n  kind: EndpointPickerConfig\nschedulerFile: epp.yaml\n",
      "gw.yaml:7: schedulerFile: cannot be combined with scheduler (line 5); use one"},
     {BASE "schedulerFile: {a: 1}\n", "gw.yaml:5: schedulerFile: expected a file path, got a "

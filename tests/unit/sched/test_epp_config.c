@@ -38,10 +38,54 @@ static struct sy_sched_plugin *inst(struct sy_scheduler *s, const char *name)
     return NULL;
 }
 
+/* A YAML tree from text (a failed parse fails the test). */
+static struct sy_yaml_node *fx_yaml(const char *text)
+{
+    char err[256];
+    struct sy_yaml_node *y = sy_yaml_load_string(text, strlen(text), "gw.yaml", err, sizeof err);
+    if (!y)
+        fail_msg("%s", err);
+    return y;
+}
+
 static void test_builtin_default(void **state)
 {
     char err[256];
+    /* no scheduler section: Switchyard's default, cache-load-scorer alone */
     struct sy_scheduler *s = sy_sched_new(NULL, NULL, err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    assert_int_equal(s->nprofiles, 1);
+    const struct sy_sched_profile *p = &s->profiles[0];
+    assert_string_equal(p->name, "default");
+    assert_int_equal(p->nfilters, 0);
+    assert_int_equal(p->nscorers, 1);
+    assert_string_equal(p->scorers[0].p->ops->type, "cache-load-scorer");
+    assert_float_equal(p->scorers[0].weight, 1, 0);
+    assert_string_equal(p->picker->ops->type, "max-score-picker");
+    assert_string_equal(s->handler->ops->type, "single-profile-handler");
+    /* cache-load-scorer consumes prefix-match: approx-prefix-cache-producer is auto-created */
+    assert_int_equal(s->nproducers, 1);
+    assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+    assert_true(s->producers[0]->injected);
+    assert_true(s->wants_prefix);
+    sy_sched_free(s);
+
+    /* the same by name */
+    struct sy_yaml_node *y = fx_yaml("switchyard-default\n");
+    s = sy_sched_new(y, "gw.yaml", err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    assert_string_equal(s->profiles[0].scorers[0].p->ops->type, "cache-load-scorer");
+    sy_sched_free(s);
+    sy_yaml_free(y);
+}
+
+static void test_llmd_default_by_name(void **state)
+{
+    char err[256];
+    struct sy_yaml_node *y = fx_yaml("llm-d-default\n");
+    struct sy_scheduler *s = sy_sched_new(y, "gw.yaml", err, sizeof err);
     if (!s)
         fail_msg("%s", err);
     assert_int_equal(s->nprofiles, 1);
@@ -57,12 +101,17 @@ static void test_builtin_default(void **state)
     assert_float_equal(p->scorers[2].weight, 3, 0);
     assert_string_equal(p->picker->ops->type, "max-score-picker");
     assert_string_equal(s->handler->ops->type, "single-profile-handler");
-    /* prefix-cache-scorer consumes prefix-match: approx-prefix-cache-producer is auto-created */
     assert_int_equal(s->nproducers, 1);
     assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
-    assert_true(s->producers[0]->injected);
-    assert_true(s->wants_prefix);
     sy_sched_free(s);
+    sy_yaml_free(y);
+
+    y = fx_yaml("llm-d-defaults\n");
+    assert_null(sy_sched_new(y, "gw.yaml", err, sizeof err));
+    assert_string_equal(err, "gw.yaml:1: scheduler: unknown built-in scheduler 'llm-d-defaults' "
+                             "(expected switchyard-default or llm-d-default, or an "
+                             "EndpointPickerConfig mapping)");
+    sy_yaml_free(y);
 }
 
 static void test_no_profiles_defaults(void **state)
@@ -353,6 +402,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_default),
+        cmocka_unit_test(test_llmd_default_by_name),
         cmocka_unit_test(test_no_profiles_defaults),
         cmocka_unit_test(test_profile_weights_and_picker_default),
         cmocka_unit_test(test_api_versions_and_aliases),

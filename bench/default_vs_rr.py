@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Switchyard's default scheduling vs round-robin vs llm-d's default, across workloads and loads.
+
+One `switchyard sim` fleet (4 replicas of qwen3-8b-h100 by default, scaled time) behind three
+gateways on the same replicas, run one after the other per cell with the replicas' prefix caches
+reset before each run:
+
+  rr       scheduler = round-robin-picker (what a plain load balancer does)
+  llm-d    `scheduler: llm-d-default` (queue 2, kv-cache-utilization 2, prefix-cache 3: llm-d's
+           built-in default, Switchyard's default before issue 19)
+  default  no scheduler section: Switchyard's default (cache-load-scorer, docs/scheduler.md)
+
+Workloads (`switchyard bench` generators, lengths in tokens, sizes per cell from --requests):
+  random      independent 1024-token prompts, 128 output tokens
+  repeated    64-token prompts, 300 output tokens, the same prompts sent twice: the second pass is
+              measured (the issue-19 case: every prompt is a full prefix hit on its first replica)
+  shared      shared-prefix: 16 system prompts of 2048 tokens, 128-token questions, 128 output
+  multiturn   multi-turn chat: 1000-token shared system prompt, 5 rounds per user
+  agentic     tool loop: 4000-token tool preamble, 8 iterations per agent
+  prefixrep   prefix-repetition: 10 prefixes of 256 tokens + 256-token suffixes, 128 output
+
+For each (workload, concurrency) cell the bench runs the closed loop (N requests in flight) and
+the table gives output tok/s and ITL p99 per target, with default/rr and llm-d/rr ratios, and the
+spread of requests per replica (min-max share). Times and rates are the simulated GPUs' (bench
+--time-scale). --repeat W:C runs cell W:C a second time to show the run-to-run noise.
+
+  python3 bench/default_vs_rr.py --repeat repeated:128  # the grid (~1 h on 2 loaded cores)
+  python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
+  python3 bench/default_vs_rr.py --json out.json
+
+Not a test: prints numbers, never fails on them (exit 1 only when a process fails).
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "integration"))
+from harness import (BIN, consecutive_ports, free_ports, request, start_gateway,  # noqa: E402
+                     start_process, stop_process, wait_endpoints_ready, wait_port, write_file)
+
+MODEL = "m"
+TARGETS = ("rr", "llm-d", "default")
+SCHEDULERS = {
+    "rr": "scheduler:\n  plugins:\n    - type: round-robin-picker\n",
+    "llm-d": "scheduler: llm-d-default\n",
+    "default": "# no scheduler section: Switchyard's default\n",
+}
+WORKLOADS = ("random", "repeated", "shared", "multiturn", "agentic", "prefixrep")
+
+
+def workload_args(w, n):
+    """`switchyard bench` arguments for about n requests of workload w (once)."""
+    if w == "random":
+        return ["--workload", "random", "--num-prompts", str(n), "--input-len", "1024",
+                "--output-len", "128"]
+    if w == "repeated":
+        return ["--workload", "random", "--num-prompts", str(n), "--input-len", "64",
+                "--output-len", "300"]
+    if w == "shared":
+        g = 16
+        return ["--workload", "shared-prefix", "--num-groups", str(g), "--num-prompts-per-group",
+                str(max(1, n // g)), "--system-prompt-len", "2048", "--question-len", "128",
+                "--output-len", "128"]
+    if w == "multiturn":
+        return ["--workload", "multi-turn", "--num-users", str(max(1, n // 5)), "--num-rounds",
+                "5", "--shared-system-prompt", "1000", "--user-history-prompt", "1000",
+                "--question-len", "128", "--answer-len", "100"]
+    if w == "agentic":
+        return ["--workload", "agentic", "--num-agents", str(max(1, n // 8)), "--num-iterations",
+                "8", "--tool-preamble-len", "4000", "--question-len", "128", "--observation-len",
+                "200", "--output-len", "128"]
+    if w == "prefixrep":
+        return ["--workload", "prefix-repetition", "--num-prompts", str(n), "--num-prefixes",
+                "10", "--prefix-len", "256", "--suffix-len", "256", "--output-len", "128"]
+    raise ValueError(w)
+
+
+class Fleet:
+    def __init__(self, replicas, profile, scale):
+        self.replicas, self.scale = replicas, scale
+        self.base = consecutive_ports(replicas)
+        self.sim = start_process([BIN, "sim", "--port", str(self.base), "--replicas",
+                                  str(replicas), "--model", MODEL, "--profile", profile,
+                                  "--time-scale", str(scale), "--log-level", "warn"],
+                                 stdout=subprocess.DEVNULL)
+        for i in range(replicas):
+            wait_port(self.base + i, proc=self.sim)
+        self.gw = {}
+        scrape = 50.0 / scale  # 50 ms of simulated time
+        eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(replicas))
+        for t in TARGETS:
+            listen, admin = free_ports(2)
+            cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
+                   "timeouts: {request: 900s}\n"
+                   "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
+                   "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
+                   % (listen, admin, scrape, 40 * scrape, eps, SCHEDULERS[t]))
+            p = start_gateway(write_file(cfg), listen, admin, stdout=subprocess.DEVNULL)
+            wait_endpoints_ready(admin, timeout=30)
+            self.gw[t] = (p, listen)
+
+    def reset(self):
+        for i in range(self.replicas):
+            request(self.base + i, "POST", "/reset_prefix_cache", b"", timeout=30)
+
+    def bench(self, target, args, conc, timeout):
+        out = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
+        out.close()
+        cmd = ([BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (target, self.gw[target][1]),
+                "--model", MODEL, "--concurrency", str(conc), "--time-scale", str(self.scale),
+                "--timeout", "600", "--no-progress", "--json", out.name] + args)
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("bench failed (%d): %s" % (r.returncode, r.stderr.decode()[-500:]))
+        with open(out.name) as f:
+            run = json.load(f)["runs"][0]
+        os.unlink(out.name)
+        return run
+
+    def stop(self):
+        for p, _ in self.gw.values():
+            stop_process(p)
+        stop_process(self.sim)
+
+
+def cell(fleet, w, conc, n, timeout):
+    res = {}
+    for t in TARGETS:
+        fleet.reset()
+        args = workload_args(w, n)
+        if w == "repeated":  # first pass warms caches and the gateway's prefix index
+            fleet.bench(t, args, conc, timeout)
+        run = fleet.bench(t, args, conc, timeout)
+        shares = [e["share"] for e in run.get("endpoints", [])]
+        res[t] = {"tok_s": run["output_tok_per_s"], "itl_p99": run["itl_p99_s"],
+                  "ttft_p90": run["ttft_p90_s"], "errors": run["errors"],
+                  "completed": run["completed"],
+                  "share_min": min(shares) if shares else None,
+                  "share_max": max(shares) if shares else None,
+                  "cached": run.get("cached_token_ratio")}
+    return res
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else float("nan")
+
+
+def fmt_row(w, conc, res):
+    rr, ll, df = res["rr"], res["llm-d"], res["default"]
+    spread = "%2.0f-%2.0f%%" % (100 * df["share_min"], 100 * df["share_max"]) \
+        if df["share_min"] is not None else "-"
+    spread_ll = "%2.0f-%2.0f%%" % (100 * ll["share_min"], 100 * ll["share_max"]) \
+        if ll["share_min"] is not None else "-"
+    errs = "/".join(str(res[t]["errors"]) for t in TARGETS) \
+        if any(r["errors"] for r in res.values()) else ""
+    return ("| %-9s | %4d | %7.0f | %7.0f | %7.0f | **%.3f** | %.3f | %6.1f | %6.1f | %6.1f "
+            "| **%.3f** | %.3f | %s | %s | %s |"
+            % (w, conc, rr["tok_s"], ll["tok_s"], df["tok_s"], ratio(df["tok_s"], rr["tok_s"]),
+               ratio(ll["tok_s"], rr["tok_s"]), 1000 * rr["itl_p99"], 1000 * ll["itl_p99"],
+               1000 * df["itl_p99"], ratio(df["itl_p99"], rr["itl_p99"]),
+               ratio(ll["itl_p99"], rr["itl_p99"]), spread_ll, spread, errs))
+
+
+HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/rr | llm-d/rr "
+          "| rr ITL p99 ms | llm-d ITL p99 ms | default ITL p99 ms | default/rr | llm-d/rr "
+          "| llm-d spread | default spread | errors rr/llm-d/default |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--concurrency", default="16,128,1000")
+    ap.add_argument("--requests", type=int, default=0,
+                    help="requests per run (default: 4 x conc up to 16, 2 x up to 128, else conc)")
+    ap.add_argument("--replicas", type=int, default=4)
+    ap.add_argument("--profile", default="qwen3-8b-h100")
+    ap.add_argument("--time-scale", type=float, default=0,
+                    help="simulated seconds per wall second (default by concurrency: 1 up to "
+                    "16, 0.4 up to 128, else 0.1: low loads are latency-bound, high loads "
+                    "throughput-bound on the host)")
+    ap.add_argument("--repeat", default="", help="W:C cells to run twice (noise), comma list")
+    ap.add_argument("--timeout", type=float, default=900, help="wall seconds per bench run")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--default-scheduler", default="",
+                    help="file holding a gateway `scheduler:` section to run as the 'default' "
+                    "target instead of the built-in default (to try a variant)")
+    a = ap.parse_args()
+    # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.default_scheduler:
+        with open(a.default_scheduler) as f:
+            SCHEDULERS["default"] = f.read()
+    workloads = [w for w in a.workloads.split(",") if w]
+    for w in workloads:
+        if w not in WORKLOADS:
+            ap.error("unknown workload %s (expected %s)" % (w, ", ".join(WORKLOADS)))
+    concs = [int(c) for c in a.concurrency.split(",") if c]
+    repeats = [(r.split(":")[0], int(r.split(":")[1])) for r in a.repeat.split(",") if r]
+    rows = []
+
+    def scale_of(c):
+        return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
+
+    print("%d x %s; closed loop (conc = requests in flight); output tok/s and ITL p99 in simulated "
+          "time" % (a.replicas, a.profile), flush=True)
+    print(HEADER, flush=True)
+    plan = [(w, c) for c in concs for w in workloads] + repeats
+    fleets = {}
+    try:
+        for w, c in plan:
+            x = scale_of(c)
+            if x not in fleets:
+                for f in fleets.values():
+                    f.stop()
+                fleets = {x: Fleet(a.replicas, a.profile, x)}
+            n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
+            res = cell(fleets[x], w, c, n, a.timeout)
+            rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
+                         "results": res})
+            print(fmt_row(w, c, res), flush=True)
+    finally:
+        for f in fleets.values():
+            f.stop()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"replicas": a.replicas, "profile": a.profile, "rows": rows}, f, indent=1)
+    worst_tok = min(ratio(r["results"]["default"]["tok_s"], r["results"]["rr"]["tok_s"])
+                    for r in rows)
+    worst_itl = max(ratio(r["results"]["default"]["itl_p99"], r["results"]["rr"]["itl_p99"])
+                    for r in rows)
+    print("\nworst default/rr: throughput %.3fx (target >= 0.98), ITL p99 %.3fx (target <= 1.05)"
+          % (worst_tok, worst_itl))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+/* cache_load_scorer.c - `cache-load-scorer`: Switchyard's own scorer (not an llm-d plugin), the
+ * heart of Switchyard's default scheduling (docs/scheduler.md, "The default"). It weighs what a
+ * prefix-cache hit saves against the load it adds, in one unit: requests in flight.
+ *
+ *   n(ep)       = requests in flight there: the gateway's own count (exact and current: every
+ *                 request it forwarded and has not finished); with scrapedLoad, the engine's
+ *                 scraped running + waiting when that is larger (traffic from other gateways)
+ *   pending(ep) = prompt tokens forwarded there and not yet prefilled (the gateway's in-flight
+ *                 tokens, inflight-load-producer's accounting: uncached prompt tokens released at
+ *                 the first response byte)
+ *   cost(ep)    = this request's prompt tokens not cached there (sched/inflight.h: the prefix-match
+ *                 data's uncached blocks plus the prompt beyond them; the whole prompt without it)
+ *   load(ep)    = n(ep) + (pending(ep) + cost(ep)) / tokensPerRequest
+ *   score(ep)   = 1 / (1 + load(ep) - min load over the candidates)
+ *
+ * tokensPerRequest is how many prompt tokens of prefill count as much as one more request in
+ * flight. A hit of h tokens lowers cost by h, so it is worth h / tokensPerRequest requests: a
+ * 64-token prompt seen before (h <= 64) only breaks ties between equally loaded endpoints, while a
+ * 4,000-token shared system prompt outweighs a few requests of imbalance. The best endpoint scores
+ * 1, one request-equivalent more scores 0.5, so the score composes with other scorers by weight.
+ *
+ * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
+ * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
+ * (herding). The gateway's counters move with every decision (pool.c, updated by the proxy on
+ * every forwarding path), so a burst spreads. Rejected alternatives: min-max normalised load
+ * scores (queue-scorer, active-request-scorer) make any difference, one request or a hundred, the
+ * full [0,1] range, so no fixed weight against a prefix score is right at every load; the
+ * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
+ *
+ * Parameters: tokensPerRequest (512, > 0), scrapedLoad (false: a scrape is up to one interval
+ * old, and in a closed loop it still counts the requests that just finished, exactly when their
+ * replacements are placed, so it pushes them away from the endpoint that has room; measured
+ * with bench/default_vs_rr.py), inFlightLoadProducerName and
+ * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
+ * The state is immutable after create; any thread may score.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "sched/inflight.h"
+#include "sched/params.h"
+#include "sched/plugins.h"
+
+#define CACHE_LOAD_DEFAULT_TOKENS 512.0 /* tokensPerRequest */
+
+struct cache_load {
+    double tokens_per_request; /* prompt tokens worth one request in flight */
+    bool scraped;              /* also read the engine's running + waiting */
+};
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                  char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"tokensPerRequest", "scrapedLoad",
+                                          "inFlightLoadProducerName", "prefixMatchInfoProducerName",
+                                          NULL};
+    struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS, .scraped = false};
+    const char *ignored = NULL;
+    int rc = sy_param_check(params, env, allowed, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "tokensPerRequest", env, 1e-6, 1e12, &cl.tokens_per_request,
+                             err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &ignored, err, errcap);
+    if (rc)
+        return rc;
+    struct cache_load *st = SY_NEW(struct cache_load);
+    *st = cl;
+    *state = st;
+    return 0;
+}
+
+/* Requests in flight on c: the gateway's count, or the engine's when it reports more. */
+static double requests_of(const struct cache_load *cl, const struct sy_sched_candidate *c)
+{
+    double n = c->st.inflight_requests > 0 ? (double)c->st.inflight_requests : 0.0;
+    if (cl->scraped && c->st.scraped) {
+        double e = (c->st.m.running > 0 ? c->st.m.running : 0.0) +
+                   (c->st.m.waiting > 0 ? c->st.m.waiting : 0.0);
+        if (e > n)
+            n = e;
+    }
+    return n;
+}
+
+/* load(c) in request-equivalents (see the top of the file). */
+static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
+                      const struct sy_sched_candidate *c)
+{
+    double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
+    double cost = (double)sy_inflight_request_tokens(cy, c);
+    return requests_of(cl, c) + (pending + cost) / cl->tokens_per_request;
+}
+
+static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
+                  size_t n, double *scores)
+{
+    const struct cache_load *cl = state;
+    double min = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        scores[i] = load_of(cl, cy, &c[i]);
+        if (scores[i] < min)
+            min = scores[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = 1.0 / (1.0 + (scores[i] - min));
+        scores[i] = isnan(v) ? 0.0 : v;
+    }
+}
+
+const struct sy_plugin_ops sy_plugin_cache_load_scorer = {
+    .type = "cache-load-scorer",
+    .consumes = SY_PREFIX_KEY,
+    .create = create,
+    .destroy = free,
+    .score = score,
+};

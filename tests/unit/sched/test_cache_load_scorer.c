@@ -1,0 +1,141 @@
+/* Unit tests for src/sched/cache_load_scorer.c: load(ep) = n(ep) + (pending(ep) + uncached
+ * prompt tokens of this request on ep) / tokensPerRequest, n = max(gateway in-flight requests,
+ * scraped running + waiting), score = 1 / (1 + load - min load). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "unit/sched/sched_helpers.h"
+
+struct fixture {
+    struct sy_pool *p;
+    struct sy_sched_candidate c[3];
+};
+
+/* a: 10 in flight, no pending tokens; b: 10 in flight, 512 pending prompt tokens; c: 12 in
+ * flight, but its engine reports 20 running + 2 waiting (traffic from elsewhere). */
+static void setup(struct fixture *f)
+{
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
+                                 fx_ep("c:1", NULL, 2, 20, 0)};
+    atomic_store(&eps[0]->inflight_requests, 10);
+    atomic_store(&eps[1]->inflight_requests, 10);
+    atomic_store(&eps[1]->inflight_tokens, 512);
+    atomic_store(&eps[2]->inflight_requests, 12);
+    f->p = fx_pool(eps, 3);
+    fx_cands(f->p, f->c);
+}
+
+static void test_load_without_prefix_data(void **state)
+{
+    struct fixture f;
+    setup(&f);
+    struct sy_request r;
+    fx_req(&r, "m", 1024);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, f.p, 1);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: true\n", err, sizeof err), 0);
+    double s[3];
+    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);        /* 10 + 1024/512 = 12, the minimum */
+    assert_float_equal(s[1], 0.5, FX_EPS);        /* 10 + (512 + 1024)/512 = 13 */
+    assert_float_equal(s[2], 1.0 / 13.0, FX_EPS); /* max(12, 22) + 2 = 24 */
+    fx_plugin_free(&fp);
+
+    /* by default (scrapedLoad false) only the gateway's own count: 12 + 2 = 14 */
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    assert_float_equal(s[2], 1.0 / 3.0, FX_EPS);
+    fx_plugin_free(&fp);
+    sy_pool_unref(f.p);
+}
+
+static void test_hit_saves_against_load(void **state)
+{
+    struct fixture f;
+    setup(&f);
+    struct sy_request r;
+    fx_req(&r, "m", 1024); /* 64 blocks of 16 */
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, f.p, 1);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    /* b caches the whole prompt: its cost drops by 1024 tokens = 2 requests */
+    struct sy_prefix_match pm[3] = {{0, 64, 16, 0}, {64, 64, 16, 64}, {32, 64, 16, 32}};
+    cy.prefix = pm;
+    cy.prefix_valid = true;
+    double s[3];
+    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);       /* 10 + (512 + 0)/512 = 11 */
+    assert_float_equal(s[0], 0.5, FX_EPS);       /* 10 + 1024/512 = 12 */
+    assert_float_equal(s[2], 1.0 / 3.0, FX_EPS); /* 12 + 512/512 = 13 */
+
+    /* A short prompt (64 tokens) cached on a does not outweigh one more request there. */
+    fx_req(&r, "m", 64);
+    fx_cycle(&cy, &r, f.p, 1);
+    struct sy_prefix_match pm2[3] = {{4, 4, 16, 4}, {0, 4, 16, 0}, {0, 4, 16, 0}};
+    cy.prefix = pm2;
+    cy.prefix_valid = true;
+    atomic_store(&f.p->eps[0]->inflight_requests, 11);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);                 /* 10 + 64/512 = 10.125 */
+    assert_float_equal(s[0], 1.0 / (1.0 + 0.875), FX_EPS); /* 11 + 0 */
+    /* ... but breaks the tie between equally loaded endpoints */
+    atomic_store(&f.p->eps[0]->inflight_requests, 10);
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 1.0 / 1.125, FX_EPS);
+    fx_plugin_free(&fp);
+
+    /* tokensPerRequest 2048: the 1024-token hit is worth half a request */
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "tokensPerRequest: 2048\n", err, sizeof err), 0);
+    fx_req(&r, "m", 1024);
+    fx_cycle(&cy, &r, f.p, 1);
+    cy.prefix = pm;
+    cy.prefix_valid = true;
+    atomic_store(&f.p->eps[1]->inflight_requests, 11);
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);               /* 10 + 1024/2048 = 10.5 */
+    assert_float_equal(s[1], 1.0 / (1.0 + 0.5), FX_EPS); /* 11 + 0 */
+    fx_plugin_free(&fp);
+    sy_pool_unref(f.p);
+}
+
+static void test_parameters(void **state)
+{
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "tokensPerRequest: 0\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "tokensPerRequest"));
+    assert_int_not_equal(fx_plugin_new(&fp, "cache-load-scorer", "bogus: 1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "bogus"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: maybe\n", err, sizeof err), 0);
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
+                                   "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
+                                   err, sizeof err),
+                     0);
+    fx_plugin_free(&fp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_without_prefix_data),
+        cmocka_unit_test(test_hit_saves_against_load),
+        cmocka_unit_test(test_parameters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
