@@ -88,7 +88,7 @@ scheduler:
     def ready():
         return endpoints_ready(admin)
     if not bind:  # bind mode: the test starts the replicas afterwards
-        wait_until(ready, 10, what="endpoints ready")
+        wait_until(ready, 30, what="endpoints ready")
     ready.admin = admin
     return p, listen, ready
 
@@ -181,7 +181,7 @@ def test_precise_routing_eviction_restart():
         # ZMQ sockets reconnect. A prompt cached on B after the restart attracts its requests.
         stop_process(sim)
         sim = start_kv_sim(base, kv, replay)
-        wait_until(ready, 10, what="endpoints ready after the restart")
+        wait_until(ready, 30, what="endpoints ready after the restart")
         fresh = text("fresh", 1200)
         direct(base + 1, fresh)
         settle()
@@ -211,7 +211,7 @@ def test_precise_bind_mode():
                                "--kv-events", "tcp://127.0.0.1:%d" % kv])
             wait_port(port, proc=p)
             sims.append(p)
-        wait_until(ready, 10, what="endpoints ready")
+        wait_until(ready, 30, what="endpoints ready")
         time.sleep(0.5)  # publishers dial in and subscriptions propagate
         a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
         doc = text("doc", 1200)
