@@ -553,7 +553,7 @@ def test_idle_timeouts_client_and_upstream():
 @test
 def test_sigterm_drains_inflight_stream():
     s = Stub()
-    s.chunks = 10
+    s.chunks = 20
     s.interval = 0.15
     gw = Gateway([s])
     gw.wait_ready()
@@ -566,12 +566,16 @@ def test_sigterm_drains_inflight_stream():
     t.start()
     time.sleep(0.4)
     gw.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    # the listener closes once the loop has handled the signal (a loaded machine may take a
+    # moment): while the stream is still in flight, a new connection must soon be refused
     refused = False
-    try:
-        socket.create_connection(("127.0.0.1", gw.port), timeout=1).close()
-    except OSError:
-        refused = True
+    while not refused and t.is_alive():
+        try:
+            socket.create_connection(("127.0.0.1", gw.port), timeout=1).close()
+            time.sleep(0.05)
+        except OSError:
+            refused = True
+    check(t.is_alive() or refused, "the stream was still in flight while new connections were tried")
     t.join(10)
     rc = gw.proc.wait(10)
     check(refused, "no new connections while draining")
