@@ -27,8 +27,9 @@ that claim on a shorter sweep (`--stage-scale`).
 Every arm runs on its own `switchyard sim` fleet (profile qwen3-32b-tp2-h100) behind its own
 `switchyard gateway`, and the arms run at the same time (same machine noise for all; --serial
 runs them one after the other), each driven by `switchyard bench --stages` with the same seed.
---time-scale X runs the simulated GPUs X times as fast as the wall clock and the bench converts
-back (docs/bench.md "Time scale"): every printed time and rate is simulated H100 time. The
+--time-scale X (default 0.25, as bench/llm-d-reference/run.sh) runs the simulated GPUs X times
+as fast as the wall clock and the bench converts back (docs/bench.md "Time scale"): every printed
+time and rate is simulated H100 time, and wall-clock stalls of a loaded machine shrink by X. The
 gateways read the replicas' metrics every 50 ms of simulated time.
 
 Keeping up: the script reports per stage the requests the bench sent against the rate x duration
@@ -49,6 +50,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -173,6 +175,7 @@ class Arm:
         self.error = None
         self.cpu = {}
         self.wall = 0
+        self.scrape_failures = None
 
     def start(self):
         a = self.a
@@ -262,6 +265,11 @@ class Arm:
                 self.error = "stopped after %.0f wall seconds" % limit
         self.wall = time.monotonic() - t0
         self.cpu = peak
+        try:
+            with open(os.path.join(self.dir, "gateway.log")) as f:
+                self.scrape_failures = sum("metrics scrape failed" in ln for ln in f)
+        except OSError:
+            pass
         if p.returncode not in (0, 130, -15) or not os.path.exists(out):
             raise RuntimeError("bench exited %s (%s)" % (p.returncode, os.path.join(
                 self.dir, "bench.log")))
@@ -313,7 +321,7 @@ def stage_rows(a, arms):
         row = ["%g%s" % (llmd_rate, " (warm-up)" if k == 0 else "")]
         row.append("/".join(str(g.get("requests", "-")) for g in gs) + " of %.0f" % (rate * dur))
         for key, unit in (("req_per_s", "rate"), ("ttft_p50_s", "s"), ("ttft_p90_s", "s"),
-                          ("itl_p50_s", "ms"), ("itl_p90_s", "ms"),
+                          ("tpot_p50_s", "ms"), ("tpot_p90_s", "ms"),
                           ("output_tok_per_s", "tok")):
             vals = [g.get(key) for g in gs]
             if unit in ("rate", "tok"):
@@ -321,7 +329,7 @@ def stage_rows(a, arms):
             row += [fmt(v, "tok" if unit == "tok" else unit, 2 if unit == "rate" else None)
                     for v in vals]
             if len(arms) == 2 and key in ("req_per_s", "output_tok_per_s", "ttft_p90_s",
-                                          "itl_p50_s"):
+                                          "tpot_p50_s"):
                 row.append(ratio(vals[0], vals[1]))
         rows.append((k, llmd_rate, row, gs))
     return rows
@@ -348,7 +356,10 @@ def report(a, arms):
                              ("output tok/s (8-eq)", "output_tok_per_s", "tok"),
                              ("TTFT p50 s", "ttft_p50_s", "s"), ("TTFT p90 s", "ttft_p90_s", "s"),
                              ("TTFT mean s", "ttft_mean_s", "s"),
-                             ("ITL p50 ms", "itl_p50_s", "ms"), ("ITL p90 ms", "itl_p90_s", "ms"),
+                             ("ITL p50 ms (token gaps)", "itl_p50_s", "ms"),
+                             ("ITL p90 ms (token gaps)", "itl_p90_s", "ms"),
+                             ("ITL p50 ms (per request)", "tpot_p50_s", "ms"),
+                             ("ITL p90 ms (per request)", "tpot_p90_s", "ms"),
                              ("ITL mean ms", "itl_mean_s", "ms"), ("E2E mean s", "e2e_mean_s", "s"),
                              ("prefix-cache hit rate", "prefix_cache_hit_rate", "pct"),
                              ("duration s (simulated)", "duration_s", "s")):
@@ -375,11 +386,20 @@ def report(a, arms):
         cpu = arm.cpu
         sent = arm.result.get("requests") if arm.result else None
         offered = sum(r * d for r, d, _ in scaled_stages(a.replicas, a.stage_scale))
-        rows.append([arm.name, "%s of %.0f" % (sent, offered), "%.0f" % wall]
-                    + ["%.0f%%" % (100 * cpu[k] / wall) if k in cpu else "-"
-                       for k in ("sim", "gateway", "bench")])
-    print("Keeping up (requests sent vs rate x duration; CPU of one core over the arm's wall time):")
-    print_table(["arm", "sent", "wall s", "sim CPU", "gateway CPU", "bench CPU"], rows)
+        errs = arm.result.get("errors") if arm.result else None
+        rows.append([arm.name, "%s of %.0f" % (sent, offered), str(errs), str(arm.scrape_failures),
+                     "%.0f" % wall] + ["%.0f%%" % (100 * cpu[k] / wall) if k in cpu else "-"
+                                       for k in ("sim", "gateway", "bench")])
+    print("Keeping up (requests sent vs rate x duration; failed requests; times the gateway saw a"
+          " metrics scrape time out or fail (> max(1 s, 20 scrape intervals) of wall time: the"
+          " endpoint is out until the next scrape succeeds); CPU of one core over wall time):")
+    print_table(["arm", "sent", "failed", "scrape failures", "wall s", "sim CPU", "gateway CPU",
+                 "bench CPU"], rows)
+    bad = [arm.name for arm in arms if not arm.result or arm.result.get("errors")]
+    if bad:
+        print("WARNING: requests failed in %s: the machine did not keep up (see the gateway logs);"
+              " these numbers are not a valid comparison. Use a smaller --time-scale.\n"
+              % ", ".join(bad))
 
     # per stage
     h = ["stage req/s", "sent (" + "/".join(names) + ")"]
@@ -388,7 +408,9 @@ def report(a, arms):
         if len(arms) == 2 and key in ("req/s", "out tok/s", "TTFT p90 s", "ITL p50 ms"):
             h.append("ratio")
     srows = stage_rows(a, arms)
-    print("Per stage (requests scheduled in the stage; req/s and tok/s over their own span, 8-eq):")
+    print("Per stage (requests scheduled in the stage; req/s and tok/s over their own span, 8-eq;"
+          " ITL = each request's mean inter-token latency, (E2E - TTFT) / (tokens - 1), p50/p90"
+          " over the stage's requests):")
     print_table(h, [r for _, _, r, _ in srows])
 
     summary = {"experiment": a.experiment, "replicas": a.replicas, "groups": a.groups,
@@ -496,6 +518,10 @@ def precise_vs(a, arms, summary):
                              rr("output_tok_per_s", "random", "precise"), 8730 / 4429))
 
 
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--experiment", choices=sorted(EXPERIMENTS), default="sweep")
@@ -503,7 +529,7 @@ def main():
     ap.add_argument("--stage-scale", type=float, default=None,
                     help="multiplies every stage duration (default 1; --quick 0.02)")
     ap.add_argument("--time-scale", type=float, default=None,
-                    help="simulated seconds per wall second (default 1; --quick 4)")
+                    help="simulated seconds per wall second (default 0.25; --quick 4)")
     ap.add_argument("--output-len", type=int, default=None, help="default 1000; --quick 32")
     ap.add_argument("--timeout", type=int, default=3600,
                     help="simulated seconds a request may go without a byte (default 3600)")
@@ -516,7 +542,7 @@ def main():
     if a.stage_scale is None:
         a.stage_scale = 0.02 if a.quick else 1.0
     if a.time_scale is None:
-        a.time_scale = 4.0 if a.quick else 1.0
+        a.time_scale = 4.0 if a.quick else 0.25
     if a.output_len is None:
         a.output_len = 32 if a.quick else 1000
     if a.quick:
@@ -538,6 +564,8 @@ def main():
           "(logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
                             a.output_len, work), file=sys.stderr)
     failed = False
+    # SIGTERM (a time bound around this script) stops every child and still prints the tables
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         if a.serial:
             for arm in arms:
@@ -552,8 +580,8 @@ def main():
                 t.start()
             for t in th:
                 t.join()
-    except Exception as e:
-        print("llmd_sweep: %s" % e, file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as e:
+        print("llmd_sweep: %s" % (e or "interrupted"), file=sys.stderr)
         failed = True
     finally:
         for arm in arms:

@@ -222,6 +222,7 @@ struct sy_stage_sum {
     double itl_mean_s;       /* all their gaps: sum(itl_sum_s) / sum(events - 1); NAN none */
     struct sy_summary itl;   /* percentiles of all their gaps (from run->itl via itl_first) */
     struct sy_summary ntpot; /* per request e2e / output tokens (llm-d's NTPOT), seconds */
+    struct sy_summary tpot;  /* per request (e2e - ttft) / (output tokens - 1), seconds */
     uint64_t output_tokens;  /* sum over successful requests */
     double span_s;           /* first send .. last completion of its successful requests */
     double req_per_s;        /* completed / span_s (0 when span_s is 0) */

@@ -307,6 +307,7 @@ static cJSON *run_json(const struct sy_bench_run *r)
             add_num(x, "itl_p90_s", g->itl.n ? g->itl.p90 : NAN);
             add_num(x, "itl_p99_s", g->itl.n ? g->itl.p99 : NAN);
             add_summary(x, "ntpot", &g->ntpot);
+            add_summary(x, "tpot", &g->tpot);
             add_num(x, "output_tokens", (double)g->output_tokens);
             add_num(x, "span_s", g->span_s);
             add_num(x, "req_per_s", g->req_per_s);

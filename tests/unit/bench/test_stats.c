@@ -257,6 +257,10 @@ static void test_stages(void **state)
     assert_int_equal(g->ntpot.n, 2);
     NEAR(g->ntpot.min, 2 * 1.0 / 5);
     NEAR(g->ntpot.max, 2 * 1.5 / 3);
+    /* TPOT: (e2e - ttft) / (output tokens - 1): 2 x 0.8 / 4 and 2 x 1.1 / 2 */
+    assert_int_equal(g->tpot.n, 2);
+    NEAR(g->tpot.min, 2 * 0.8 / 4);
+    NEAR(g->tpot.max, 2 * 1.1 / 2);
     g = &r.stage_sum[1];
     assert_int_equal(g->requests, 2);
     assert_int_equal(g->completed, 1);
