@@ -156,6 +156,15 @@ def scaled_stages(replicas, stage_scale):
     return [(r * f, d * stage_scale, r) for r, d in LLMD_STAGES]
 
 
+def proc_wait_s(pid):
+    """Seconds the process spent runnable but waiting for a CPU (/proc/PID/schedstat)."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def proc_cpu_s(pid):
     """utime + stime of a process and its reaped children, seconds (Linux /proc)."""
     try:
@@ -258,6 +267,9 @@ class Arm:
                     c = proc_cpu_s(q.pid)
                     if c is not None:
                         peak[label] = c
+                    w = proc_wait_s(q.pid)
+                    if w is not None:
+                        peak[label + " wait"] = w
                 time.sleep(1)
             if p.poll() is None:
                 p.terminate()  # the bench writes what it measured on SIGTERM
@@ -389,16 +401,18 @@ def report(a, arms):
         errs = arm.result.get("errors") if arm.result else None
         rows.append([arm.name, "%s of %.0f" % (sent, offered), str(errs), str(arm.scrape_failures),
                      "%.0f" % wall] + ["%.0f%%" % (100 * cpu[k] / wall) if k in cpu else "-"
-                                       for k in ("sim", "gateway", "bench")])
+                                       for k in ("sim", "gateway", "bench", "sim wait",
+                                                 "gateway wait")])
     print("Keeping up (requests sent vs rate x duration; failed requests; times the gateway saw a"
           " metrics scrape time out or fail (> max(1 s, 20 scrape intervals) of wall time: the"
-          " endpoint is out until the next scrape succeeds); CPU of one core over wall time):")
+          " endpoint is out until the next scrape succeeds); CPU of one core over wall time, and"
+          " the time the simulator and the gateway were runnable but waiting for a CPU):")
     print_table(["arm", "sent", "failed", "scrape failures", "wall s", "sim CPU", "gateway CPU",
-                 "bench CPU"], rows)
+                 "bench CPU", "sim waited", "gateway waited"], rows)
     bad = [arm.name for arm in arms if not arm.result or arm.result.get("errors")]
     if bad:
-        print("WARNING: requests failed in %s: the machine did not keep up (see the gateway logs);"
-              " these numbers are not a valid comparison. Use a smaller --time-scale.\n"
+        print("WARNING: requests failed in %s: the machine did not keep up (see the gateway logs"
+              " and the waiting times above); these numbers are not a valid comparison.\n"
               % ", ".join(bad))
 
     # per stage
