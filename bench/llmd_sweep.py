@@ -533,6 +533,8 @@ def precise_vs(a, arms, summary):
 
 
 def on_sigterm(signum, frame):
+    # once: `timeout` may signal the whole process group, and the cleanup must not be interrupted
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
