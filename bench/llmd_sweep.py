@@ -229,7 +229,10 @@ class Arm:
         wait_port(listen, proc=self.gw, timeout=30)
 
         def ready():
-            st, _, body = request(admin, "GET", "/debug/endpoints")
+            try:
+                st, _, body = request(admin, "GET", "/debug/endpoints")
+            except OSError:  # the admin listener may come up a moment after the main one
+                return False
             return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
         wait_until(ready, 30, what="%s: endpoints ready" % self.name)
         self.listen = listen
