@@ -211,9 +211,10 @@ class Arm:
             if kv:
                 eps += "      kvEvents: tcp://127.0.0.1:%d\n" % (kv + i)
         cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-               "timeouts:\n  request: %ds\npool:\n  engine: vllm\n  scrapeInterval: %dms\n"
+               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n  scrapeInterval: %dms\n"
                "  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
-               % (listen, admin, round(a.timeout / a.time_scale), scrape, scrape * 40, eps))
+               % (listen, admin, round(a.timeout / a.time_scale), round(a.timeout / a.time_scale),
+                  scrape, scrape * 40, eps))
         if "file" in self.spec:
             cfg += "schedulerFile: %s\n" % os.path.join(HERE, self.spec["file"])
         else:
