@@ -31,7 +31,7 @@
 # BUILD (build) or BIN (the switchyard binary; default $BUILD/switchyard, built by make),
 # BASE (18001: replicas on BASE..BASE+7), RR_PORT (18080), SY_PORT (18081), OUT (/tmp), TIMEOUT
 # (3600: seconds of simulated time a request may go without a byte, in the bench and in both
-# gateways' timeouts.request, which is wall time: TIMEOUT / X there; the gateways' default of 300
+# gateways' timeouts.request and timeouts.streamIdle, which are wall time: TIMEOUT / X there; the gateways' default of 300
 # wall seconds would cut requests queued for 75 simulated seconds at X = 0.25).
 # Results: ref.json, ref.html and ref-*.log in OUT.
 set -euo pipefail

@@ -209,6 +209,9 @@ struct sy_req_rec {
     int stage;              /* --stages: index of the stage it was scheduled in (else unused) */
     double itl_sum_s;       /* sum of its inter-event gaps (events - 1 of them) */
     double itl_p99_s;       /* p99 of its own gaps (0 with none): the goodput SLO's ITL */
+    size_t itl_first;       /* index of its first gap in run->itl (its gaps are contiguous there
+                             * until sy_bench_run_compute sorts that array) */
+    size_t itl_n;           /* how many (0: none recorded) */
 };
 
 /* One --stages stage of a run: the requests scheduled in it (inference-perf's per-stage report). */
@@ -219,6 +222,9 @@ struct sy_stage_sum {
     struct sy_summary ttft;  /* seconds, successful requests */
     struct sy_summary e2e;   /* seconds */
     double itl_mean_s;       /* all their gaps: sum(itl_sum_s) / sum(events - 1); NAN none */
+    struct sy_summary itl;   /* percentiles of all their gaps (from run->itl via itl_first) */
+    struct sy_summary ntpot; /* per request e2e / output tokens (llm-d's NTPOT), seconds */
+    struct sy_summary tpot;  /* per request (e2e - ttft) / (output tokens - 1), seconds */
     uint64_t output_tokens;  /* sum over successful requests */
     double span_s;           /* first send .. last completion of its successful requests */
     double req_per_s;        /* completed / span_s (0 when span_s is 0) */

@@ -303,6 +303,11 @@ static cJSON *run_json(const struct sy_bench_run *r)
             add_summary(x, "ttft", &g->ttft);
             add_summary(x, "e2e", &g->e2e);
             add_num(x, "itl_mean_s", g->itl_mean_s);
+            add_num(x, "itl_p50_s", g->itl.n ? g->itl.p50 : NAN);
+            add_num(x, "itl_p90_s", g->itl.n ? g->itl.p90 : NAN);
+            add_num(x, "itl_p99_s", g->itl.n ? g->itl.p99 : NAN);
+            add_summary(x, "ntpot", &g->ntpot);
+            add_summary(x, "tpot", &g->tpot);
             add_num(x, "output_tokens", (double)g->output_tokens);
             add_num(x, "span_s", g->span_s);
             add_num(x, "req_per_s", g->req_per_s);

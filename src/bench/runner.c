@@ -364,6 +364,8 @@ static void finish_bench(struct breq *q, int err)
         sy_bench_run_error(run, (enum sy_bench_err)kind, msg);
     } else {
         q->rec.out_tokens = q->sse.usage ? q->sse.completion_tokens : q->rec.events;
+        q->rec.itl_first = run->nitl;
+        q->rec.itl_n = q->ngaps;
         for (size_t i = 0; i < q->ngaps; i++) {
             sy_bench_run_add_itl(run, q->gaps[i]);
             q->rec.itl_sum_s += q->gaps[i];

@@ -183,11 +183,14 @@ double sy_bench_wall_s(double sim_s, double x)
     return x > 0 ? sim_s / x : sim_s;
 }
 
-static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double *e2e)
+/* Per-stage numbers; ttft, e2e, ntpot and tpot are scratch arrays of nrecs, gaps one of nitl
+ * (the stage's inter-token gaps, copied because run->itl is sorted after the stages). */
+static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double *e2e,
+                          double *ntpot, double *tpot, double *gaps_buf)
 {
     struct sy_stage_sum *g = &r->stage_sum[k];
     memset(g, 0, sizeof *g);
-    size_t nt = 0, ne = 0;
+    size_t nt = 0, ne = 0, nn = 0, ng = 0, np = 0;
     double first = INFINITY, last = -INFINITY, gaps = 0, ngaps = 0;
     for (size_t i = 0; i < r->nrecs; i++) {
         const struct sy_req_rec *q = &r->recs[i];
@@ -200,8 +203,17 @@ static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double
         }
         g->completed++;
         e2e[ne++] = q->end_s - q->start_s;
-        if (q->ttft_s >= 0)
+        if (q->out_tokens > 0)
+            ntpot[nn++] = (q->end_s - q->start_s) / (double)q->out_tokens;
+        if (q->ttft_s >= 0) {
             ttft[nt++] = q->ttft_s;
+            if (q->out_tokens > 1)
+                tpot[np++] = (q->end_s - q->start_s - q->ttft_s) / (double)(q->out_tokens - 1);
+        }
+        if (q->itl_n && q->itl_first <= r->nitl && q->itl_n <= r->nitl - q->itl_first) {
+            memcpy(gaps_buf + ng, r->itl + q->itl_first, q->itl_n * sizeof *gaps_buf);
+            ng += q->itl_n;
+        }
         if (q->events > 1) {
             gaps += q->itl_sum_s;
             ngaps += q->events - 1;
@@ -212,6 +224,9 @@ static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double
     }
     sy_stats_summarize(ttft, nt, &g->ttft);
     sy_stats_summarize(e2e, ne, &g->e2e);
+    sy_stats_summarize(ntpot, nn, &g->ntpot);
+    sy_stats_summarize(tpot, np, &g->tpot);
+    sy_stats_summarize(gaps_buf, ng, &g->itl);
     g->itl_mean_s = ngaps > 0 ? gaps / ngaps : NAN;
     g->span_s = g->completed ? last - first : 0;
     g->req_per_s = g->span_s > 0 ? (double)g->completed / g->span_s : 0;
@@ -248,8 +263,16 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     sy_stats_summarize(ttft, nt, &r->ttft);
     sy_stats_summarize(tpot, np, &r->tpot);
     sy_stats_summarize(e2e, ne, &r->e2e);
-    for (size_t k = 0; k < r->nstages && k < SY_ARR_MAX_STAGES; k++)
-        compute_stage(r, k, ttft, e2e);
+    if (r->nstages) {
+        double *ntpot = sy_xmalloc((r->nrecs + 1) * sizeof *ntpot);
+        double *stage_tpot = sy_xmalloc((r->nrecs + 1) * sizeof *stage_tpot);
+        double *gaps = sy_xmalloc((r->nitl + 1) * sizeof *gaps);
+        for (size_t k = 0; k < r->nstages && k < SY_ARR_MAX_STAGES; k++)
+            compute_stage(r, k, ttft, e2e, ntpot, stage_tpot, gaps);
+        free(ntpot);
+        free(stage_tpot);
+        free(gaps);
+    }
     /* summarize sorts in place: the ITL array's order carries no meaning */
     sy_stats_summarize(r->itl, r->nitl, &r->itl_sum);
     free(ttft);

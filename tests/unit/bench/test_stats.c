@@ -218,9 +218,17 @@ static void test_stages(void **state)
     /* stage 0: two successes (5 and 3 events: 4 + 2 gaps summing 0.8 + 0.2) */
     q = rec(0.1, 1.1, 0.2, 5, 10, 0, -1, -1);
     q.events = 5, q.itl_sum_s = 0.8, q.stage = 0;
+    q.itl_first = r.nitl, q.itl_n = 4; /* its gaps, contiguous in r.itl as the runner adds them */
+    sy_bench_run_add_itl(&r, 0.1);
+    sy_bench_run_add_itl(&r, 0.2);
+    sy_bench_run_add_itl(&r, 0.2);
+    sy_bench_run_add_itl(&r, 0.3);
     sy_bench_run_add(&r, &q);
     q = rec(0.6, 2.1, 0.4, 3, 10, 0, -1, -1);
     q.events = 3, q.itl_sum_s = 0.2, q.stage = 0;
+    q.itl_first = r.nitl, q.itl_n = 2;
+    sy_bench_run_add_itl(&r, 0.05);
+    sy_bench_run_add_itl(&r, 0.15);
     sy_bench_run_add(&r, &q);
     /* stage 1: one success finishing after its stage, one error */
     q = rec(1.5, 3.5, 1.0, 2, 10, 0, -1, -1);
@@ -241,6 +249,18 @@ static void test_stages(void **state)
     NEAR(g->span_s, 2 * 2.0);
     NEAR(g->req_per_s, 2 / 4.0);
     NEAR(g->output_tok_per_s, 8 / 4.0);
+    /* the stage's own gaps (6 of them, x2 by the conversion), not the run's sorted array */
+    assert_int_equal(g->itl.n, 6);
+    NEAR(g->itl.min, 2 * 0.05);
+    NEAR(g->itl.max, 2 * 0.3);
+    /* NTPOT: e2e / output tokens per request: 2 x 1.0 / 5 and 2 x 1.5 / 3 */
+    assert_int_equal(g->ntpot.n, 2);
+    NEAR(g->ntpot.min, 2 * 1.0 / 5);
+    NEAR(g->ntpot.max, 2 * 1.5 / 3);
+    /* TPOT: (e2e - ttft) / (output tokens - 1): 2 x 0.8 / 4 and 2 x 1.1 / 2 */
+    assert_int_equal(g->tpot.n, 2);
+    NEAR(g->tpot.min, 2 * 0.8 / 4);
+    NEAR(g->tpot.max, 2 * 1.1 / 2);
     g = &r.stage_sum[1];
     assert_int_equal(g->requests, 2);
     assert_int_equal(g->completed, 1);
@@ -251,6 +271,7 @@ static void test_stages(void **state)
     g = &r.stage_sum[2]; /* nothing scheduled: zeros, no ITL */
     assert_int_equal(g->requests, 0);
     assert_true(isnan(g->itl_mean_s));
+    assert_int_equal(g->itl.n, 0);
     NEAR(g->req_per_s, 0);
 
     struct sy_bench_run *runs[] = {&r};

@@ -1,0 +1,622 @@
+#!/usr/bin/env python3
+"""llm-d's staged sweep and its two sibling experiments on a per-replica scaled-down fleet.
+
+llm-d benchmarks its schedulers with inference-perf's shared_prefix workload (150 groups x 5
+prompts, system prompt 6000 tokens, question 1200, output 1000, ignore_eos) on 8 vLLM pods of
+Qwen3-32B (TP2 on 2 H100), driven through 17 Poisson stages, 15 req/s x 50 s of warm-up then 3 ->
+60 req/s, one continuous run (queues and caches carry over from stage to stage). Three published
+comparisons use that setup; each is one command here:
+
+  --experiment sweep      round-robin (a Kubernetes Service) vs llm-d's default scheduling
+                          (bench/llm-d-reference/llm-d-default.yaml: prefix 3, queue 2,
+                          kv-cache-utilization 2), the inference-scheduling guide's experiment
+  --experiment optimized  round-robin vs llm-d's "optimized baseline"
+                          (bench/llm-d-reference/optimized-baseline.yaml: prefix-cache-affinity-
+                          filter + token-load-scorer), whose benchmark report gives both arms
+                          per stage (peak output 14,941 vs 7,049 tok/s, NTPOT 43.9 vs 135.5 ms)
+  --experiment precise    precise (KV events) vs approximate prefix-cache scoring vs random,
+                          llm-d's "KV-cache wins" blog (TTFT p90 0.542 / 31.1 / 92.6 s, output
+                          8,730 / 6,944 / 4,429 tok/s)
+
+Scaling down. A fleet of R replicas gets llm-d's rates x R/8 and round(150 x R/8) groups, so each
+replica sees the same arrival rate, the same number of prefixes to keep cached (KV pressure) and
+the same prefix reuse as one of llm-d's 8 pods; fleet-wide rates (req/s, output tok/s) are printed
+x 8/R ("8-replica equivalent") beside llm-d's. That holds for prefix-routed arms; round-robin and
+random send every group to every replica, so their per-replica cache must hold all groups (38 x
+6,000 tokens fit one replica's KV, 150 x 6,000 do not): at R < 8 those baselines keep more of their
+prefixes than at llm-d's size (hit rate 53.5% at R = 2 vs 16.8% at R = 8, docs/bench.md).
+`--replicas 8` runs llm-d's own size, the faithful setting wherever they are the baseline.
+
+Every arm runs on its own `switchyard sim` fleet (profile qwen3-32b-tp2-h100) behind its own
+`switchyard gateway`, and the arms run at the same time (same machine noise for all; --serial
+runs them one after the other), each driven by `switchyard bench --stages` with the same seed.
+--time-scale X (default 0.25, as bench/llm-d-reference/run.sh) runs the simulated GPUs X times
+as fast as the wall clock and the bench converts back (docs/bench.md "Time scale"): every printed
+time and rate is simulated H100 time, and wall-clock stalls of a loaded machine shrink by X. The
+gateways read the replicas' metrics every 50 ms of simulated time.
+
+Keeping up: the script reports per stage the requests the bench sent against the rate x duration
+it was asked for, and per arm the CPU time the simulator, the gateway and the bench used against
+the wall time; a saturated machine shows as a shortfall or as CPU near the cores available.
+
+  python3 bench/llmd_sweep.py                                    # sweep, 2 replicas, full length
+  python3 bench/llmd_sweep.py --replicas 8 --stage-scale 0.1     # per-replica scaling check
+  python3 bench/llmd_sweep.py --experiment optimized
+  python3 bench/llmd_sweep.py --experiment precise
+  python3 bench/llmd_sweep.py --quick                            # seconds: short stages, output 32
+
+Options: --replicas R (1..8), --stage-scale F (multiplies every stage duration), --time-scale X,
+--output-len N (1000), --seed N, --serial, --json FILE (everything measured), --keep DIR (bench
+JSON and logs). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import (BIN, consecutive_ports, free_ports, request, start_process,  # noqa: E402
+                     stop_process, wait_port, wait_until, write_file)
+
+MODEL = "Qwen/Qwen3-32B"
+PROFILE = "qwen3-32b-tp2-h100"
+LLMD_REPLICAS = 8
+LLMD_GROUPS = 150
+# inference-perf load.stages of llm-d's guides (rate req/s, duration s), warm-up first
+LLMD_STAGES = [(15, 50), (3, 20), (10, 20), (15, 20), (20, 38), (22, 34), (25, 30), (30, 25),
+               (35, 21), (40, 38), (43, 36), (46, 33), (49, 30), (52, 29), (55, 27), (57, 26),
+               (60, 25)]
+
+# llm-d optimized-baseline benchmark report (guides/optimized-baseline/benchmark-results/
+# vllm-qwen3-32b-h100/README.md), per rate of the main ladder: output tok/s, TTFT p50 and p90 (s)
+# for the Kubernetes Service (round-robin) and the optimized baseline. The report prints 0.0 for
+# a stage whose latency histogram was empty: None here.
+OB_STAGES = {
+    3: (1889, 1511, None, None, None, None), 10: (4944, 4597, None, None, None, None),
+    15: (6066, 8995, None, None, None, None), 20: (4555, 6656, 0.9, 0.4, 2.4, 4.2),
+    22: (6239, 10809, 18.3, 0.2, 46.1, 1.4), 25: (6350, 10452, 0.4, 0.2, 0.9, 0.2),
+    30: (6251, 10509, 0.8, 0.1, 4.9, 0.2), 35: (6544, 12290, 21.0, 0.1, 46.2, 0.2),
+    40: (6228, 14134, 20.0, 0.1, 37.9, 0.3), 43: (6860, 13522, 25.7, 0.2, 61.9, 0.2),
+    46: (6526, 14050, 20.4, 0.1, 66.8, 0.2), 49: (6956, 14941, 66.9, 0.9, 139.9, 2.1),
+    52: (7049, 14542, 69.9, 0.3, 143.8, 1.3), 55: (6402, 14607, 78.3, 0.1, 158.5, 0.2),
+    57: (6317, 13451, 83.1, 0.2, 153.3, 19.9), 60: (6764, 13528, 88.1, 0.2, 154.1, 0.9),
+}
+# its summary: peak output tok/s, req/s at rate 60, TTFT p50/p90 and NTPOT p50 at rate 60
+OB_SUMMARY = {"peak_out": (7049, 14941), "rps60": (56.14, 57.03), "ttft_p50_60": (88.1, 0.2),
+              "ttft_p90_60": (154.1, 0.9), "ntpot_p50_60_ms": (135.5, 43.9)}
+# inference-scheduling guide, the 40 req/s stage, Service -> llm-d default scheduling
+IS_40 = {"req_per_s": (6.34, 15.39), "ttft_mean_s": (27.7, 0.113), "e2e_mean_s": (97.3, 54.7),
+         "itl_mean_s": (0.0695, 0.0545)}
+# "KV-cache wins" blog: TTFT p90 (s) and output tok/s over the 3-60 QPS sweep
+KVW = {"precise": (0.542, 8730), "approximate": (31.1, 6944), "random": (92.6, 4429)}
+
+RR_CFG = """apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+  - type: round-robin-picker
+schedulingProfiles:
+  - name: default
+    plugins:
+      - pluginRef: round-robin-picker
+"""
+RANDOM_CFG = RR_CFG.replace("round-robin-picker", "random-picker")
+# The precise / approximate pair of the "KV-cache wins" runs: llm-d's published precise config
+# (inference-scheduler deploy/config epp-kvcache-load-config: prefix 2, kv-cache-utilization 1,
+# queue 1), and the same weights over the approximate index.
+PREFIX_LOAD = """schedulingProfiles:
+  - name: default
+    plugins:
+      - {pluginRef: prefix-cache-scorer, weight: 2}
+      - {pluginRef: kv-cache-utilization-scorer, weight: 1}
+      - {pluginRef: queue-scorer, weight: 1}
+      - {pluginRef: max-score-picker}
+"""
+APPROX_CFG = """apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+  - type: prefix-cache-scorer
+  - type: kv-cache-utilization-scorer
+  - type: queue-scorer
+  - type: max-score-picker
+""" + PREFIX_LOAD
+PRECISE_CFG = """apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+  - type: token-producer
+    parameters: {backend: simulator}
+  - type: precise-prefix-cache-producer
+    parameters:
+      tokenProcessorConfig: {blockSize: 16}
+      kvEventsConfig: {replayPortOffset: %(off)d}
+  - type: prefix-cache-scorer
+    parameters: {prefixMatchInfoProducerName: precise-prefix-cache-producer}
+  - type: kv-cache-utilization-scorer
+  - type: queue-scorer
+  - type: max-score-picker
+""" + PREFIX_LOAD
+
+EXPERIMENTS = {
+    "sweep": [("round-robin", {"file": "llm-d-reference/round-robin.yaml"}),
+              ("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"})],
+    "optimized": [("round-robin", {"file": "llm-d-reference/round-robin.yaml"}),
+                  ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"})],
+    "precise": [("precise", {"text": PRECISE_CFG, "kv_events": True}),
+                ("approximate", {"text": APPROX_CFG}),
+                ("random", {"text": RANDOM_CFG})],
+}
+
+
+def scaled_stages(replicas, stage_scale):
+    f = replicas / LLMD_REPLICAS
+    return [(r * f, d * stage_scale, r) for r, d in LLMD_STAGES]
+
+
+def proc_wait_s(pid):
+    """Seconds the process spent runnable but waiting for a CPU (/proc/PID/schedstat)."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a process and its reaped children, seconds (Linux /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        tck = os.sysconf("SC_CLK_TCK")
+        return sum(int(x) for x in parts[11:15]) / tck
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Arm:
+    def __init__(self, name, spec, a, workdir):
+        self.name, self.spec, self.a, self.dir = name, spec, a, workdir
+        self.procs = []
+        self.result = None
+        self.error = None
+        self.cpu = {}
+        self.wall = 0
+        self.scrape_failures = None
+
+    def start(self):
+        a = self.a
+        base = consecutive_ports(a.replicas)
+        cmd = [BIN, "sim", "--replicas", str(a.replicas), "--port", str(base), "--profile",
+               PROFILE, "--time-scale", repr(a.time_scale), "--model", MODEL,
+               "--log-level", "warn"]
+        kv = rep = None
+        if self.spec.get("kv_events"):
+            kv, rep = consecutive_ports(a.replicas), consecutive_ports(a.replicas)
+            cmd += ["--kv-events", "tcp://127.0.0.1:%d" % kv,
+                    "--kv-events-replay", "tcp://127.0.0.1:%d" % rep]
+        self.sim = start_process(cmd, stdout=open(os.path.join(self.dir, "sim.log"), "w"),
+                                 stderr=subprocess.STDOUT)
+        self.procs.append(self.sim)
+        for i in range(a.replicas):
+            wait_port(base + i, proc=self.sim, timeout=30)
+        self.base = base
+        listen, admin = free_ports(2)
+        scrape = max(10, round(50 / a.time_scale))
+        eps = ""
+        for i in range(a.replicas):
+            eps += "    - address: 127.0.0.1:%d\n" % (base + i)
+            if kv:
+                eps += "      kvEvents: tcp://127.0.0.1:%d\n" % (kv + i)
+        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
+               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n  scrapeInterval: %dms\n"
+               "  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
+               % (listen, admin, round(a.timeout / a.time_scale), round(a.timeout / a.time_scale),
+                  scrape, scrape * 40, eps))
+        if "file" in self.spec:
+            cfg += "schedulerFile: %s\n" % os.path.join(HERE, self.spec["file"])
+        else:
+            text = self.spec["text"] % {"off": (rep - kv) if kv else 0}
+            cfg += "scheduler:\n" + "".join("  " + ln + "\n" for ln in text.splitlines())
+        path = os.path.join(self.dir, "gateway.yaml")
+        with open(path, "w") as f:
+            f.write(cfg)
+        self.gw = start_process([BIN, "gateway", "--config", path],
+                                stdout=open(os.path.join(self.dir, "gateway.log"), "w"),
+                                stderr=subprocess.STDOUT)
+        self.procs.append(self.gw)
+        wait_port(listen, proc=self.gw, timeout=30)
+
+        def ready():
+            try:
+                st, _, body = request(admin, "GET", "/debug/endpoints")
+            except OSError:  # the admin listener may come up a moment after the main one
+                return False
+            return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
+        wait_until(ready, 30, what="%s: endpoints ready" % self.name)
+        self.listen = listen
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # reported with the results, the other arms go on
+            self.error = "%s: %s" % (type(e).__name__, e)
+
+    def _run(self):
+        a = self.a
+        stages = ",".join("%g:%gs" % (r, d) for r, d, _ in scaled_stages(a.replicas,
+                                                                          a.stage_scale))
+        out = os.path.join(self.dir, "bench.json")
+        cmd = [BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (self.name, self.listen),
+               "--workload", "shared-prefix", "--num-groups", str(a.groups),
+               "--num-prompts-per-group", "5", "--system-prompt-len", "6000",
+               "--question-len", "1200", "--output-len", str(a.output_len), "--ignore-eos",
+               "--model", MODEL, "--stages", stages, "--time-scale", repr(a.time_scale),
+               "--timeout", "%ds" % a.timeout, "--seed", str(a.seed), "--json", out,
+               "--no-progress"]
+        for i in range(a.replicas):
+            cmd += ["--metrics-url", "http://127.0.0.1:%d/metrics" % (self.base + i)]
+        t0 = time.monotonic()
+        with open(os.path.join(self.dir, "bench.log"), "w") as log:
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.procs.append(p)
+            # bounded: the whole sweep plus the drain allowed by --timeout, in wall time
+            limit = (sum(d for _, d, _ in scaled_stages(a.replicas, a.stage_scale))
+                     + a.timeout) / a.time_scale + 120
+            peak = {}
+            while p.poll() is None and time.monotonic() - t0 < limit:
+                for label, q in (("sim", self.sim), ("gateway", self.gw), ("bench", p)):
+                    c = proc_cpu_s(q.pid)
+                    if c is not None:
+                        peak[label] = c
+                    w = proc_wait_s(q.pid)
+                    if w is not None:
+                        peak[label + " wait"] = w
+                time.sleep(1)
+            if p.poll() is None:
+                p.terminate()  # the bench writes what it measured on SIGTERM
+                p.wait(60)
+                self.error = "stopped after %.0f wall seconds" % limit
+        self.wall = time.monotonic() - t0
+        self.cpu = peak
+        try:
+            with open(os.path.join(self.dir, "gateway.log")) as f:
+                self.scrape_failures = sum("metrics scrape failed" in ln for ln in f)
+        except OSError:
+            pass
+        if p.returncode not in (0, 130, -15) or not os.path.exists(out):
+            raise RuntimeError("bench exited %s (%s)" % (p.returncode, os.path.join(
+                self.dir, "bench.log")))
+        with open(out) as f:
+            self.result = json.load(f)["runs"][0]
+
+    def stop(self):
+        for p in reversed(self.procs):
+            stop_process(p)
+
+
+def fmt(v, unit="s", digits=None):
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    if unit == "ms":
+        return "%.1f" % (v * 1000)
+    if unit == "tok":
+        return "{:,.0f}".format(v)
+    if digits is not None:
+        return "%.*f" % (digits, v)
+    return "%.3g" % v if abs(v) < 10 else "%.1f" % v
+
+
+def ratio(a, b):
+    if a is None or b is None or a != a or b != b or a == 0:
+        return "-"
+    r = b / a
+    return ("%.2fx" if r >= 0.1 else "%.2gx") % r
+
+
+def print_table(headers, rows):
+    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = " | ".join(str(h).rjust(w[i]) for i, h in enumerate(headers))
+    print(line)
+    print("-+-".join("-" * x for x in w))
+    for r in rows:
+        print(" | ".join(str(c).rjust(w[i]) for i, c in enumerate(r)))
+    print()
+
+
+def stage_rows(a, arms):
+    """Per stage: offered vs sent, and each arm's numbers; rates x 8/R."""
+    up = LLMD_REPLICAS / a.replicas
+    st = scaled_stages(a.replicas, a.stage_scale)
+    res = [arm.result["stages"] if arm.result else [] for arm in arms]
+    rows = []
+    for k, (rate, dur, llmd_rate) in enumerate(st):
+        gs = [r[k] if k < len(r) else {} for r in res]
+        row = ["%g%s" % (llmd_rate, " (warm-up)" if k == 0 else "")]
+        row.append("/".join(str(g.get("requests", "-")) for g in gs) + " of %.0f" % (rate * dur))
+        for key, unit in (("req_per_s", "rate"), ("ttft_p50_s", "s"), ("ttft_p90_s", "s"),
+                          ("tpot_p50_s", "ms"), ("tpot_p90_s", "ms"),
+                          ("output_tok_per_s", "tok")):
+            vals = [g.get(key) for g in gs]
+            if unit in ("rate", "tok"):
+                vals = [v * up if v is not None else None for v in vals]
+            row += [fmt(v, "tok" if unit == "tok" else unit, 2 if unit == "rate" else None)
+                    for v in vals]
+            if len(arms) == 2 and key in ("req_per_s", "output_tok_per_s", "ttft_p90_s",
+                                          "tpot_p50_s"):
+                row.append(ratio(vals[0], vals[1]))
+        rows.append((k, llmd_rate, row, gs))
+    return rows
+
+
+def report(a, arms):
+    names = [arm.name for arm in arms]
+    up = LLMD_REPLICAS / a.replicas
+    print("\n== %s: %d replicas of %s, %d groups x 5 prompts, system prompt 6000, question 1200, "
+          "output %d; llm-d's 17 stages x %g duration, rates x %g; time scale %g ==" %
+          (a.experiment, a.replicas, PROFILE, a.groups, a.output_len, a.stage_scale,
+           a.replicas / LLMD_REPLICAS, a.time_scale))
+    print("arms: %s (rates and output tok/s below are x %g: 8-replica equivalents)\n"
+          % (", ".join(names), up))
+    for arm in arms:
+        if arm.error:
+            print("%s: %s" % (arm.name, arm.error))
+
+    # whole run
+    heads = ["whole sweep"] + names + (["ratio"] if len(arms) == 2 else [])
+    rows = []
+    for label, key, unit in (("requests", "requests", "n"), ("completed", "completed", "n"),
+                             ("errors", "errors", "n"), ("req/s (8-eq)", "req_per_s", "rate"),
+                             ("output tok/s (8-eq)", "output_tok_per_s", "tok"),
+                             ("TTFT p50 s", "ttft_p50_s", "s"), ("TTFT p90 s", "ttft_p90_s", "s"),
+                             ("TTFT mean s", "ttft_mean_s", "s"),
+                             ("ITL p50 ms (token gaps)", "itl_p50_s", "ms"),
+                             ("ITL p90 ms (token gaps)", "itl_p90_s", "ms"),
+                             ("ITL p50 ms (per request)", "tpot_p50_s", "ms"),
+                             ("ITL p90 ms (per request)", "tpot_p90_s", "ms"),
+                             ("ITL mean ms", "itl_mean_s", "ms"), ("E2E mean s", "e2e_mean_s", "s"),
+                             ("prefix-cache hit rate", "prefix_cache_hit_rate", "pct"),
+                             ("duration s (simulated)", "duration_s", "s")):
+        vals = [arm.result.get(key) if arm.result else None for arm in arms]
+        if unit in ("rate", "tok"):
+            vals = [v * up if v is not None else None for v in vals]
+        if unit == "n":
+            cells = [str(v) if v is not None else "-" for v in vals]
+        elif unit == "pct":
+            cells = ["%.1f%%" % (100 * v) if v is not None else "-" for v in vals]
+        else:
+            cells = [fmt(v, "tok" if unit == "tok" else unit, 2 if unit == "rate" else None)
+                     for v in vals]
+        r = [label] + cells
+        if len(arms) == 2:
+            r.append(ratio(vals[0], vals[1]) if unit not in ("n", "pct") else "")
+        rows.append(r)
+    print_table(heads, rows)
+
+    # keeping up
+    rows = []
+    for arm in arms:
+        wall = arm.wall or 1
+        cpu = arm.cpu
+        sent = arm.result.get("requests") if arm.result else None
+        offered = sum(r * d for r, d, _ in scaled_stages(a.replicas, a.stage_scale))
+        errs = arm.result.get("errors") if arm.result else None
+        rows.append([arm.name, "%s of %.0f" % (sent, offered), str(errs), str(arm.scrape_failures),
+                     "%.0f" % wall] + ["%.0f%%" % (100 * cpu[k] / wall) if k in cpu else "-"
+                                       for k in ("sim", "gateway", "bench", "sim wait",
+                                                 "gateway wait")])
+    print("Keeping up (requests sent vs rate x duration; failed requests; times the gateway saw a"
+          " metrics scrape time out or fail (> max(1 s, 20 scrape intervals) of wall time: the"
+          " endpoint is out until the next scrape succeeds); CPU of one core over wall time, and"
+          " the time the simulator and the gateway were runnable but waiting for a CPU):")
+    print_table(["arm", "sent", "failed", "scrape failures", "wall s", "sim CPU", "gateway CPU",
+                 "bench CPU", "sim waited", "gateway waited"], rows)
+    bad = [arm.name for arm in arms if not arm.result or arm.result.get("errors")]
+    if bad:
+        print("WARNING: requests failed in %s: the machine did not keep up (see the gateway logs"
+              " and the waiting times above); these numbers are not a valid comparison.\n"
+              % ", ".join(bad))
+
+    # per stage
+    h = ["stage req/s", "sent (" + "/".join(names) + ")"]
+    for key in ("req/s", "TTFT p50 s", "TTFT p90 s", "ITL p50 ms", "ITL p90 ms", "out tok/s"):
+        h += ["%s %s" % (key, n) for n in names]
+        if len(arms) == 2 and key in ("req/s", "out tok/s", "TTFT p90 s", "ITL p50 ms"):
+            h.append("ratio")
+    srows = stage_rows(a, arms)
+    print("Per stage (requests scheduled in the stage; req/s and tok/s over their own span, 8-eq;"
+          " ITL = each request's mean inter-token latency, (E2E - TTFT) / (tokens - 1), p50/p90"
+          " over the stage's requests):")
+    print_table(h, [r for _, _, r, _ in srows])
+
+    summary = {"experiment": a.experiment, "replicas": a.replicas, "groups": a.groups,
+               "stage_scale": a.stage_scale, "time_scale": a.time_scale,
+               "output_len": a.output_len, "scale_up": up,
+               "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
+                                   "wall_s": arm.wall} for arm in arms}}
+    if a.experiment in ("sweep", "optimized"):
+        llmd_vs(a, arms, srows, summary)
+    else:
+        precise_vs(a, arms, summary)
+    return summary
+
+
+def llmd_vs(a, arms, srows, summary):
+    up = LLMD_REPLICAS / a.replicas
+    rr, sy = arms
+    # llm-d's per-stage table (optimized-baseline report: the Service arm is the same round-robin)
+    h = ["stage req/s", "RR out tok/s (ours)", "RR out (llm-d)", "%s out (ours)" % sy.name,
+         "opt. out (llm-d)",
+         "RR TTFT p90 ours", "RR TTFT p90 llm-d", "%s TTFT p90 ours" % sy.name,
+         "opt. TTFT p90 llm-d", "ratio ours", "ratio llm-d opt."]
+    rows = []
+    for k, lr, _, gs in srows:
+        if k == 0 or lr not in OB_STAGES:
+            continue
+        o = OB_STAGES[lr]
+        mine = [g.get("output_tok_per_s") for g in gs]
+        mine = [v * up if v is not None else None for v in mine]
+        p90 = [g.get("ttft_p90_s") for g in gs]
+        rows.append(["%g" % lr, fmt(mine[0], "tok"), fmt(o[0], "tok"), fmt(mine[1], "tok"),
+                     fmt(o[1], "tok"), fmt(p90[0]), fmt(o[4]), fmt(p90[1]), fmt(o[5]),
+                     ratio(mine[0], mine[1]), ratio(o[0], o[1])])
+    print("Beside llm-d's per-stage report (optimized-baseline benchmark, same workload and "
+          "ladder; its Service arm is round-robin; llm-d prints 0.0 TTFT for empty histograms: -):")
+    print_table(h, rows)
+    cmp_rows = []
+    st = {lr: gs for k, lr, _, gs in srows if k > 0}
+    if a.experiment == "optimized":
+        peaks = []
+        for i in range(2):
+            vals = [(gs[i].get("output_tok_per_s") or 0) * up for k, lr, _, gs in srows if k > 0]
+            peaks.append(max(vals) if vals else None)
+        g60 = st.get(60, [{}, {}])
+        lines = [("peak output tok/s (8-eq)", peaks, OB_SUMMARY["peak_out"], "tok"),
+                 ("req/s at rate 60 (8-eq)", [(g.get("req_per_s") or 0) * up for g in g60],
+                  OB_SUMMARY["rps60"], "rate"),
+                 ("TTFT p50 at rate 60 s", [g.get("ttft_p50_s") for g in g60],
+                  OB_SUMMARY["ttft_p50_60"], "s"),
+                 ("TTFT p90 at rate 60 s", [g.get("ttft_p90_s") for g in g60],
+                  OB_SUMMARY["ttft_p90_60"], "s"),
+                 ("NTPOT p50 at rate 60 ms", [g.get("ntpot_p50_s") for g in g60],
+                  [x / 1000 for x in OB_SUMMARY["ntpot_p50_60_ms"]], "ms")]
+        title = "Optimized baseline vs a Kubernetes Service (llm-d's summary)"
+    else:
+        g40 = st.get(40, [{}, {}])
+        lines = [("req/s, 40 req/s stage (8-eq)", [(g.get("req_per_s") or 0) * up for g in g40],
+                  IS_40["req_per_s"], "rate"),
+                 ("TTFT mean s, 40 stage", [g.get("ttft_mean_s") for g in g40],
+                  IS_40["ttft_mean_s"], "s"),
+                 ("E2E mean s, 40 stage", [g.get("e2e_mean_s") for g in g40],
+                  IS_40["e2e_mean_s"], "s"),
+                 ("ITL mean ms, 40 stage", [g.get("itl_mean_s") for g in g40],
+                  IS_40["itl_mean_s"], "ms")]
+        title = "llm-d's default scheduling vs a Kubernetes Service (inference-scheduling guide)"
+    for label, ours, theirs, unit in lines:
+        u = "tok" if unit == "tok" else unit
+        cmp_rows.append([label, fmt(ours[0], u, 2 if unit == "rate" else None),
+                         fmt(ours[1], u, 2 if unit == "rate" else None), ratio(ours[0], ours[1]),
+                         fmt(theirs[0], u, 2 if unit == "rate" else None),
+                         fmt(theirs[1], u, 2 if unit == "rate" else None),
+                         ratio(theirs[0], theirs[1])])
+        summary.setdefault("headline", {})[label] = {"ours": ours, "llm-d": list(theirs)}
+    print(title + ":")
+    print_table(["", "RR ours", "%s ours" % sy.name, "ratio ours", "RR llm-d", "llm-d",
+                 "ratio llm-d"], cmp_rows)
+
+
+def precise_vs(a, arms, summary):
+    up = LLMD_REPLICAS / a.replicas
+    rows = []
+    for arm in arms:
+        r = arm.result or {}
+        p90, out = KVW[arm.name]
+        o = r.get("output_tok_per_s")
+        o = o * up if o is not None else None
+        rows.append([arm.name, fmt(r.get("ttft_p90_s")), fmt(p90), fmt(o, "tok"), fmt(out, "tok"),
+                     "%.1f%%" % (100 * r["prefix_cache_hit_rate"])
+                     if r.get("prefix_cache_hit_rate") is not None else "-"])
+        summary.setdefault("headline", {})[arm.name] = {
+            "ttft_p90_s": [r.get("ttft_p90_s"), p90], "output_tok_per_s": [o, out]}
+    print("Precise vs approximate vs random (llm-d's \"KV-cache wins\" blog, whole sweep):")
+    print_table(["arm", "TTFT p90 s ours", "llm-d", "output tok/s ours (8-eq)", "llm-d",
+                 "hit rate"], rows)
+    res = {arm.name: arm.result or {} for arm in arms}
+
+    def rr(key, x, y, scale=1):
+        u, v = res[x].get(key), res[y].get(key)
+        return ratio(u, v)
+    print("Ratios: TTFT p90 approximate/precise ours %s, llm-d %.1fx; random/precise ours %s, "
+          "llm-d %.1fx; output precise/approximate ours %s, llm-d %.2fx; precise/random ours %s, "
+          "llm-d %.2fx\n" % (rr("ttft_p90_s", "precise", "approximate"), 31.1 / 0.542,
+                             rr("ttft_p90_s", "precise", "random"), 92.6 / 0.542,
+                             rr("output_tok_per_s", "approximate", "precise"), 8730 / 6944,
+                             rr("output_tok_per_s", "random", "precise"), 8730 / 4429))
+
+
+def on_sigterm(signum, frame):
+    # once: `timeout` may signal the whole process group, and the cleanup must not be interrupted
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--experiment", choices=sorted(EXPERIMENTS), default="sweep")
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--stage-scale", type=float, default=None,
+                    help="multiplies every stage duration (default 1; --quick 0.02)")
+    ap.add_argument("--time-scale", type=float, default=None,
+                    help="simulated seconds per wall second (default 0.25; --quick 4)")
+    ap.add_argument("--output-len", type=int, default=None, help="default 1000; --quick 32")
+    ap.add_argument("--timeout", type=int, default=3600,
+                    help="simulated seconds a request may go without a byte (default 3600)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--serial", action="store_true", help="run the arms one after the other")
+    ap.add_argument("--json", help="write everything measured here")
+    ap.add_argument("--keep", help="keep the bench JSON and logs in this directory")
+    a = ap.parse_args()
+    if a.stage_scale is None:
+        a.stage_scale = 0.02 if a.quick else 1.0
+    if a.time_scale is None:
+        a.time_scale = 4.0 if a.quick else 0.25
+    if a.output_len is None:
+        a.output_len = 32 if a.quick else 1000
+    if a.quick:
+        a.timeout = min(a.timeout, 600)
+    if not 1 <= a.replicas <= 8 or not a.stage_scale > 0 or not 0 < a.time_scale <= 100 \
+            or a.output_len < 1 or a.timeout < 1:
+        ap.error("--replicas 1..8, --stage-scale > 0, --time-scale in (0, 100], "
+                 "--output-len >= 1, --timeout >= 1")
+    if not os.access(BIN, os.X_OK):
+        ap.error("%s not built (make, or set BUILD)" % BIN)
+    a.groups = max(1, int(LLMD_GROUPS * a.replicas / LLMD_REPLICAS + 0.5))
+    work = a.keep or tempfile.mkdtemp(prefix="llmd-sweep-")
+    arms = []
+    for name, spec in EXPERIMENTS[a.experiment]:
+        d = os.path.join(work, name)
+        os.makedirs(d, exist_ok=True)
+        arms.append(Arm(name, spec, a, d))
+    print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d "
+          "(logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
+                            a.output_len, work), file=sys.stderr)
+    failed = False
+    # SIGTERM (a time bound around this script) stops every child and still prints the tables
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        if a.serial:
+            for arm in arms:
+                arm.start()
+                arm.run()
+                arm.stop()
+        else:
+            for arm in arms:
+                arm.start()
+            th = [threading.Thread(target=arm.run) for arm in arms]
+            for t in th:
+                t.start()
+            for t in th:
+                t.join()
+    except (Exception, KeyboardInterrupt) as e:
+        print("llmd_sweep: %s" % (e or "interrupted"), file=sys.stderr)
+        failed = True
+    finally:
+        for arm in arms:
+            arm.stop()
+    summary = report(a, arms)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(summary, f, indent=1)
+    if not a.keep and not failed and not any(arm.error for arm in arms):
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed or any(arm.result is None for arm in arms) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

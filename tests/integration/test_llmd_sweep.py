@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Smoke test of bench/llmd_sweep.py: each experiment in its quickest mode (--quick: llm-d's 17
+stages at 2% of their length on 2 simulated replicas, output 32 tokens, time scale 4) runs the
+real simulator, gateways and bench, and prints and writes the shape the docs describe: one row
+per stage, every arm's summary, llm-d's figures beside ours. Checks shape and sanity (every
+request answered, rates scaled x 4 to 8-replica equivalents), never a timing ratio."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from harness import BIN, ROOT, check, run, test
+
+SCRIPT = os.path.join(ROOT, "bench", "llmd_sweep.py")
+STAGES = 17
+
+
+def sweep(experiment, *extra):
+    out = tempfile.NamedTemporaryFile(prefix="llmd-sweep-", suffix=".json", delete=False).name
+    env = dict(os.environ, BUILD=os.path.relpath(os.path.dirname(BIN), ROOT))
+    p = subprocess.run([sys.executable, SCRIPT, "--quick", "--experiment", experiment,
+                        "--json", out, *extra], capture_output=True, text=True, timeout=120,
+                       env=env, cwd=ROOT)
+    check(p.returncode == 0, "exit %d\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
+    with open(out) as f:
+        data = json.load(f)
+    os.unlink(out)
+    return p.stdout, data
+
+
+def check_arms(data, names):
+    check(sorted(data["arms"]) == sorted(names), data["arms"].keys())
+    check(data["replicas"] == 2 and data["groups"] == 38 and data["scale_up"] == 4, data)
+    sent = set()
+    for name in names:
+        arm = data["arms"][name]
+        check(arm["error"] is None, (name, arm["error"]))
+        r = arm["result"]
+        check(r["completed"] == r["requests"] > 0 and r["errors"] == 0, (name, r))
+        check(len(r["stages"]) == STAGES, (name, len(r["stages"])))
+        check(sum(s["requests"] for s in r["stages"]) == r["requests"], name)
+        # the scaled rates: 15 req/s x 0.25 for the warm-up stage, 60 x 0.25 for the last
+        check(r["stages"][0]["rate"] == 3.75 and r["stages"][-1]["rate"] == 15, r["stages"][0])
+        for s in r["stages"]:
+            if s["completed"]:
+                check(s["itl_p50_s"] is not None and s["itl_p90_s"] >= s["itl_p50_s"] > 0, s)
+                check(s["ntpot_p50_s"] > 0 and s["ttft_p90_s"] >= s["ttft_p50_s"] > 0, s)
+        sent.add(r["requests"])
+        check(arm["wall_s"] > 0 and "bench" in arm["cpu_s"], arm.keys())
+    check(len(sent) == 1, "every arm sends the same seeded schedule: %s" % sent)
+
+
+def check_stage_table(text, names):
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Per stage")]
+    check(len(head) == 1, text)
+    rows = lines[head[0] + 3:head[0] + 3 + STAGES]
+    check(rows[0].strip().startswith("15 (warm-up)"), rows[0])
+    check([r.split("|")[0].strip() for r in rows[1:]] ==
+          ["3", "10", "15", "20", "22", "25", "30", "35", "40", "43", "46", "49", "52", "55", "57",
+           "60"], rows)
+    for name in names:
+        check("TTFT p90 s " + name in lines[head[0] + 1], name)
+
+
+@test
+def test_sweep_quick():
+    text, data = sweep("sweep")
+    names = ["round-robin", "llm-d-default"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    check("Beside llm-d's per-stage report" in text, text)
+    h = data["headline"]
+    check(h["req/s, 40 req/s stage (8-eq)"]["llm-d"] == [6.34, 15.39], h)
+    check(all(v is not None for v in h["TTFT mean s, 40 stage"]["ours"]), h)
+
+
+@test
+def test_optimized_quick():
+    text, data = sweep("optimized")
+    check_arms(data, ["round-robin", "optimized-baseline"])
+    h = data["headline"]
+    check(h["peak output tok/s (8-eq)"]["llm-d"] == [7049, 14941], h)
+    peak = h["peak output tok/s (8-eq)"]["ours"]
+    # the peak is the best ladder stage's output rate x 4 (llm-d's table leaves out the warm-up)
+    st = data["arms"]["round-robin"]["result"]["stages"][1:]
+    best = max(s["output_tok_per_s"] for s in st)
+    check(abs(peak[0] - 4 * best) < 1e-6 * max(1, peak[0]), (peak, best))
+    check(h["NTPOT p50 at rate 60 ms"]["ours"][1] > 0, h)
+    check("Optimized baseline vs a Kubernetes Service" in text, text)
+
+
+@test
+def test_precise_quick():
+    text, data = sweep("precise")
+    check_arms(data, ["precise", "approximate", "random"])
+    h = data["headline"]
+    check(h["precise"]["ttft_p90_s"][1] == 0.542 and h["random"]["output_tok_per_s"][1] == 4429,
+          h)
+    # the precise arm's gateway indexed the replicas' KV events: cache hits on a shared-prefix load
+    check(data["arms"]["precise"]["result"]["prefix_cache_hit_rate"] > 0, h)
+    check("Ratios: TTFT p90 approximate/precise" in text, text)
+
+
+@test
+def test_bad_arguments():
+    p = subprocess.run([sys.executable, SCRIPT, "--replicas", "9"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "--replicas 1..8" in p.stderr, p.stderr)
+    p = subprocess.run([sys.executable, SCRIPT, "--experiment", "nope"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "invalid choice" in p.stderr, p.stderr)
+
+
+if __name__ == "__main__":
+    run()
