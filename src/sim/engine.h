@@ -118,6 +118,7 @@ struct sy_sim_req {
                                     schedule, plus the tokens pulled from a remote prefill */
     uint32_t n_pulled;           /* prompt tokens whose KV was pulled from a remote prefill */
     uint32_t n_preempted;        /* times this request was preempted */
+    int32_t priority;            /* vLLM priority (lower first; only the priority policy reads it) */
     uint32_t *tokens;            /* prompt then output token ids (n_prompt + n_output) */
     uint64_t arrival_ns;         /* simulated time of submit */
     uint64_t scheduled_ns;       /* first time scheduled (queue time end); 0 until then */
@@ -245,7 +246,11 @@ struct sy_sim_submit {
      * KV is pulled (blocks allocated, transfer time paid, no prefill computed); any failure:
      * a local prefill, counted in pd_fallbacks[pull]. NONE: a plain request. */
     enum sy_sim_pull pull;
+    int32_t priority; /* vLLM request priority: lower runs earlier under the priority policy */
 };
+/* Sets the queue policy (sched_policy.h; default fcfs, no chunk cap). Call before submitting. */
+struct sy_sim_sched;
+void sy_sim_engine_set_sched(struct sy_sim_engine *e, const struct sy_sim_sched *s);
 struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct sy_sim_submit *s,
                                            uint64_t now_ns);
 /* Claims the KV held under key for a decode of the prompt tokens[0..n). On OK the blocks stay

@@ -18,6 +18,7 @@
 struct sy_tokenizer;
 
 #include "sim/engine.h"
+#include "sim/sched_policy.h"
 
 struct sy_buf;
 
@@ -78,6 +79,7 @@ struct sy_sim_opts {
                                     data_parallel_rank = index within the group */
     uint16_t dp_supervisor_port; /* group g's supervisor (/health, /ready, /readyz) on this + g;
                                     0 = ephemeral */
+    struct sy_sim_sched sched;   /* --scheduling-policy, --long-prefill-token-threshold */
 };
 
 struct sy_sim_server;
