@@ -172,12 +172,14 @@ async def closed_loop(port, conc, seconds, seed):
     return len(stats["standard"]["e2e"]) / seconds
 
 
-def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
+def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
+            min_ceiling=0.5, tag=""):
     lp, ap = free_ports(2)
     eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
-            "pool:\n  scrapeInterval: 50ms\n  endpoints:\n%s"
-            "timeouts:\n  request: 300s\n" % (lp, ap, eps))
+            "pool:\n  scrapeInterval: 50ms\n%s  endpoints:\n%s"
+            "timeouts:\n  request: 300s\n" %
+            (lp, ap, "  forwardPriority: true\n" if forward_priority else "", eps))
     if mode != "off":
         text += OBJECTIVES
     text += ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
@@ -192,17 +194,17 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.5}}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g}}\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: 60s\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % seqs)
-    path = os.path.join(workdir, "gw-%s.yaml" % mode)
+                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling))
+    path = os.path.join(workdir, "gw-%s%s.yaml" % (mode, tag))
     with open(path, "w") as f:
         f.write(text)
-    log = open(os.path.join(workdir, "gw-%s.log" % mode), "w")
+    log = open(os.path.join(workdir, "gw-%s%s.log" % (mode, tag)), "w")
     p = subprocess.Popen([binary, "gateway", "--config", path], stdout=log, stderr=log)
     wait_port(lp)
     time.sleep(0.5)  # first scrapes: endpoints ready
@@ -284,6 +286,110 @@ def report(mode, stats, seconds, hwm):
             ", ".join("%s %d" % kv for kv in sorted(st["refused"].items())) or "-"))
 
 
+# The levers on the interactive tail (flow mode), one row each, same offered rate (2x the default
+# fleet's capacity): name, sim flags, gateway options.
+LEVERS = [
+    ("flow (fcfs engine)", [], {}),
+    ("+ priority: forwardPriority + sim --scheduling-policy priority",
+     ["--scheduling-policy", "priority"], {"forward_priority": True}),
+    ("+ chunk cap: --long-prefill-token-threshold 256 (fcfs)",
+     ["--long-prefill-token-threshold", "256"], {}),
+    ("+ priority + chunk cap 256", ["--scheduling-policy", "priority",
+                                    "--long-prefill-token-threshold", "256"],
+     {"forward_priority": True}),
+    ("+ priority + --max-num-batched-tokens 512", ["--scheduling-policy", "priority",
+                                                   "--max-num-batched-tokens", "512"],
+     {"forward_priority": True}),
+    ("+ priority + chunk cap 256 + holdback minCeiling 0.25 (fewer long requests in flight)",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "256"],
+     {"forward_priority": True, "min_ceiling": 0.25}),
+    ("+ priority + chunk cap 128 + token-load-scorer",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "token_load": True}),
+]
+
+
+def start_sim(a, sim_ports, extra):
+    sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
+                            "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                           (["--max-num-batched-tokens", str(a.batched_tokens)]
+                            if a.batched_tokens else []) + extra,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p in sim_ports:
+        wait_port(p)
+    return sim
+
+
+def idle_p99(a, sim_ports, work, tag, **gw):
+    g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag=tag,
+                         forward_priority=gw.get("forward_priority", False))
+    one_flow = [FLOWS[0][:2] + (1.0,) + FLOWS[0][3:]]
+    asyncio.run(offer(port, 2.0, 2, a.seed + 7, flows=one_flow))  # warm-up, not counted
+    idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=one_flow))
+    g.terminate()
+    g.wait(30)
+    return pct(idle["interactive"]["ttft"], 99)
+
+
+def levers(a):
+    """Each lever on its own fleet (the simulator restarted with its flags), flow mode, the same
+    offered rate; one table row per lever."""
+    work = tempfile.mkdtemp(prefix="sy-flow-levers-")
+    sim_ports = free_ports(a.replicas)
+    sim = start_sim(a, sim_ports, [])
+    try:
+        base_idle = idle_p99(a, sim_ports, work, "-base")
+        g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag="-cap")
+        cap = asyncio.run(closed_loop(port, a.replicas * a.seqs, 10, a.seed))
+        g.terminate()
+        g.wait(30)
+    finally:
+        sim.terminate()
+        sim.wait(30)
+    rate = a.load * cap
+    print("fleet: %d replicas x max-num-seqs %d (qwen3-8b-h100); capacity %.1f req/s (default "
+          "engine, standard flow); offered %.1f req/s (%.1fx) for %.0fs to every row; idle "
+          "interactive TTFT p99 %.0fms (default engine)" %
+          (a.replicas, a.seqs, cap, rate, a.load, a.seconds, base_idle * 1e3))
+    rows = []
+    only = [int(x) for x in a.lever_rows.split(",")] if a.lever_rows else range(len(LEVERS))
+    for i in only:
+        name, extra, gw = LEVERS[i]
+        sim = start_sim(a, sim_ports, extra)
+        try:
+            own_idle = idle_p99(a, sim_ports, work, "-idle%d" % i, **gw)
+            g, port, admin = gateway(a.bin, sim_ports, "flow", a.seqs, work, tag="-%d" % i, **gw)
+            probe = Probe(sim_ports)
+            probe.start()
+            stats, secs, _ = asyncio.run(offer(port, rate, a.seconds, a.seed))
+            probe.stop.set()
+            probe.join()
+            qt = gateway_queue_time(admin, 10)
+            hwm = hwm_kb(g.pid)
+            g.terminate()
+            g.wait(30)
+        finally:
+            sim.terminate()
+            sim.wait(30)
+        it, std, bt = stats["interactive"], stats["standard"], stats["batch"]
+        lost = sum(s["lost"] for s in stats.values())
+        rows.append((i, name, own_idle, it, std, bt, secs, lost))
+        print("\n[%d] %s\n    %s\n    %s" % (i, name, probe.summary(), qt))
+        report("lever %d" % i, stats, secs, hwm)
+    print("\ninteractive TTFT p99 under %.1fx overload / the same fleet's idle p99 (target <= "
+          "1.5x):" % a.load)
+    print("%-3s %-82s %8s %9s %9s %7s %10s %10s %6s %5s" % (
+        "#", "configuration (flow mode)", "idle p99", "int p50", "int p99", "ratio",
+        "std p99", "batch p50", "done/s", "lost"))
+    for i, name, own_idle, it, std, bt, secs, lost in rows:
+        done = sum(len(s["e2e"]) for s in (it, std, bt)) / secs
+        print("%-3d %-82s %7.0fms %8.0fms %8.0fms %6.2fx %9.0fms %9.0fms %6.2f %5d" % (
+            i, name[:82], own_idle * 1e3, pct(it["ttft"], 50) * 1e3, pct(it["ttft"], 99) * 1e3,
+            pct(it["ttft"], 99) / own_idle, pct(std["ttft"], 99) * 1e3,
+            pct(bt["ttft"], 50) * 1e3, done, lost))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/switchyard")
@@ -301,9 +407,15 @@ def main():
     ap.add_argument("--modes", default="off,legacy,flow", help="gateways to run, in order")
     ap.add_argument("--probe", action="store_true",
                     help="also report the replicas' waiting queues and the gateway's queue time")
+    ap.add_argument("--levers", action="store_true",
+                    help="instead of the modes: the interactive-tail levers, one fleet each, "
+                         "flow mode, one table")
+    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,..)")
     a = ap.parse_args()
     for i in (1, 2):
         FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
+    if a.levers:
+        return levers(a)
     work = tempfile.mkdtemp(prefix="sy-flow-bench-")
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
