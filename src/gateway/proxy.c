@@ -261,6 +261,12 @@ static void proxy_free(struct proxy *p)
     if (p->next)
         p->next->prev = p->prev;
     attempt_end(p, false);
+    /* program-aware-fairness charges the flow what the response used; without a usage object
+     * (a stream without include_usage) the prompt estimate stands in; nothing if no answer */
+    p->flow.usage_prompt = p->prompt_tokens >= 0 ? p->prompt_tokens
+                           : p->began            ? (int64_t)p->req.prompt_tokens_est
+                                                 : 0;
+    p->flow.usage_completion = p->completion_tokens;
     sy_flow_release(p->w->gw->flow, &p->flow); /* leaves the queue / ends the admission */
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
