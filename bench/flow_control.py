@@ -37,6 +37,11 @@ FLOWS = [  # name, objective, share of arrivals, prompt words, max_tokens
     ("standard", "standard", 0.4, 1200, 64),
     ("batch", "batch", 0.4, 1200, 64),
 ]
+# --time-scale X: the simulator's time runs X times as fast as wall time (X < 1: slower), so the
+# jitter of a busy machine (scheduling delays of the gateway, the simulator and this client) is
+# X times smaller in simulated time. Durations are recorded in simulated time (wall x X) and
+# rates in simulated req/s (wall / X); with X = 1 (default) nothing changes.
+SCALE = 1.0
 OBJECTIVES = ("inferenceObjectives:\n  - {name: interactive, priority: 10}\n"
               "  - {name: standard, priority: 0}\n  - {name: batch, priority: -1}\n")
 
@@ -116,7 +121,7 @@ async def one(port, flow, words, max_tokens, rng, stats, deadline):
             if not chunk:
                 break
             if ttft is None and chunk.startswith(b"data: {"):
-                ttft = time.monotonic() - t0
+                ttft = (time.monotonic() - t0) * SCALE
             if chunk.startswith(b"data: [DONE]"):
                 break
         w.close()
@@ -124,7 +129,7 @@ async def one(port, flow, words, max_tokens, rng, stats, deadline):
             st["refused"]["no-tokens"] = st["refused"].get("no-tokens", 0) + 1
             return
         st["ttft"].append(ttft)
-        st["e2e"].append(time.monotonic() - t0)
+        st["e2e"].append((time.monotonic() - t0) * SCALE)
     except (asyncio.TimeoutError, OSError, ValueError, IndexError) as e:
         st["lost"] += 1
         st["errors"].append(type(e).__name__)
@@ -169,7 +174,7 @@ async def closed_loop(port, conc, seconds, seed):
             await one(port, ("standard", "standard"), FLOWS[1][3], FLOWS[1][4], rng, stats,
                       t_end + 60)
     await asyncio.gather(*[client() for _ in range(conc)])
-    return len(stats["standard"]["e2e"]) / seconds
+    return len(stats["standard"]["e2e"]) / seconds  # wall req/s
 
 
 def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
@@ -196,11 +201,12 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
                  "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g}}\n"
                  "  featureGates: [flowControl]\n"
-                 "  flowControl:\n    defaultRequestTTL: 60s\n"
+                 "  flowControl:\n    defaultRequestTTL: %ds\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling))
+                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling,
+                                                               int(60 / SCALE)))
     path = os.path.join(workdir, "gw-%s%s.yaml" % (mode, tag))
     with open(path, "w") as f:
         f.write(text)
@@ -282,7 +288,7 @@ def report(mode, stats, seconds, hwm):
     for name, st in stats.items():
         print("%-12s %6d %8.0fms %8.0fms %8.0fms %8.2f %6d  %s" % (
             name, st["sent"], pct(st["ttft"], 50) * 1e3, pct(st["ttft"], 99) * 1e3,
-            pct(st["e2e"], 50) * 1e3, len(st["e2e"]) / seconds, st["lost"],
+            pct(st["e2e"], 50) * 1e3, len(st["e2e"]) / seconds / SCALE, st["lost"],
             ", ".join("%s %d" % kv for kv in sorted(st["refused"].items())) or "-"))
 
 
@@ -312,7 +318,8 @@ LEVERS = [
 def start_sim(a, sim_ports, extra):
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
-                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn",
+                            "--time-scale", repr(SCALE)] +
                            (["--max-num-batched-tokens", str(a.batched_tokens)]
                             if a.batched_tokens else []) + extra,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -326,7 +333,7 @@ def idle_p99(a, sim_ports, work, tag, **gw):
                          forward_priority=gw.get("forward_priority", False))
     one_flow = [FLOWS[0][:2] + (1.0,) + FLOWS[0][3:]]
     asyncio.run(offer(port, 2.0, 2, a.seed + 7, flows=one_flow))  # warm-up, not counted
-    idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=one_flow))
+    idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=one_flow))
     g.terminate()
     g.wait(30)
     return pct(idle["interactive"]["ttft"], 99)
@@ -351,7 +358,8 @@ def levers(a):
     print("fleet: %d replicas x max-num-seqs %d (qwen3-8b-h100); capacity %.1f req/s (default "
           "engine, standard flow); offered %.1f req/s (%.1fx) for %.0fs to every row; idle "
           "interactive TTFT p99 %.0fms (default engine)" %
-          (a.replicas, a.seqs, cap, rate, a.load, a.seconds, base_idle * 1e3))
+          (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
+           base_idle * 1e3))
     rows = []
     only = [int(x) for x in a.lever_rows.split(",")] if a.lever_rows else range(len(LEVERS))
     for i in only:
@@ -383,7 +391,7 @@ def levers(a):
         "#", "configuration (flow mode)", "idle p99", "int p50", "int p99", "ratio",
         "std p99", "batch p50", "done/s", "lost"))
     for i, name, own_idle, it, std, bt, secs, lost in rows:
-        done = sum(len(s["e2e"]) for s in (it, std, bt)) / secs
+        done = sum(len(s["e2e"]) for s in (it, std, bt)) / secs / SCALE
         print("%-3d %-82s %7.0fms %8.0fms %8.0fms %6.2fx %9.0fms %9.0fms %6.2f %5d" % (
             i, name[:82], own_idle * 1e3, pct(it["ttft"], 50) * 1e3, pct(it["ttft"], 99) * 1e3,
             pct(it["ttft"], 99) / own_idle, pct(std["ttft"], 99) * 1e3,
@@ -411,7 +419,14 @@ def main():
                     help="instead of the modes: the interactive-tail levers, one fleet each, "
                          "flow mode, one table")
     ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,..)")
+    ap.add_argument("--time-scale", type=float, default=1.0,
+                    help="the simulator's --time-scale (< 1 slows the fleet down so a busy "
+                         "machine's jitter matters less); times and rates are reported in "
+                         "simulated units, --seconds is simulated seconds")
     a = ap.parse_args()
+    global SCALE
+    SCALE = a.time_scale
+    a.seconds /= SCALE  # offered for this many wall seconds
     for i in (1, 2):
         FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
     if a.levers:
@@ -420,7 +435,8 @@ def main():
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
-                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn",
+                            "--time-scale", repr(SCALE)] +
                            (["--max-num-batched-tokens", str(a.batched_tokens)]
                             if a.batched_tokens else []),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -429,7 +445,7 @@ def main():
             wait_port(p)
         # idle reference and capacity, through a plain gateway
         gw, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work)
-        idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
+        idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
                                                                      FLOWS[0][3:]]))
         idle_p99 = pct(idle["interactive"]["ttft"], 99)
         cap = asyncio.run(closed_loop(port, a.replicas * a.seqs, 10, a.seed))
@@ -438,7 +454,8 @@ def main():
         rate = a.load * cap
         print("fleet: %d replicas x max-num-seqs %d; capacity %.1f req/s (standard flow); offered "
               "%.1f req/s (%.1fx) for %.0fs; idle interactive TTFT p99 %.0fms" %
-              (a.replicas, a.seqs, cap, rate, a.load, a.seconds, idle_p99 * 1e3))
+              (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
+               idle_p99 * 1e3))
         results = {}
         for mode in a.modes.split(","):
             gw, port, admin = gateway(a.bin, sim_ports, mode, a.seqs, work,

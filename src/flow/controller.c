@@ -101,7 +101,7 @@ struct sy_flow {
     int32_t *s_prio;                            /* dispatch scratch, nbands entries each */
     uint64_t *s_ticks;
     double *s_ceil;
-    uint64_t evictions; /* total */
+    uint64_t evictions;         /* total */
     struct sy_flow_progs progs; /* program-aware-fairness state by fairness id (program.c) */
     double *s_svc, *s_wait;     /* its pick scratch (flows of one band) */
     size_t s_cap;               /* their capacity */

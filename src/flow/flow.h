@@ -235,14 +235,14 @@ struct sy_flow_item {
     /* the response's usage, set by the caller before sy_flow_release (program-aware-fairness
      * adds 1 x prompt + 2 x completion to the flow's attained service); -1 = unknown */
     int64_t usage_prompt, usage_completion;
-    bool prog;                              /* counted in its program's in-flight requests */
-    struct sy_flow_item *eprev, *enext;     /* in-flight sheddable list (enableEviction) */
-    bool evictable;                         /* on that list */
-    bool counted;                           /* counted as outstanding */
-    bool unpicked;                          /* counted in unpicked */
-    struct sy_flow_port *port;              /* the worker's mailbox */
-    sy_flow_cb_fn *cb;                      /* verdict callback */
-    void *ud;                               /* its argument */
+    bool prog;                          /* counted in its program's in-flight requests */
+    struct sy_flow_item *eprev, *enext; /* in-flight sheddable list (enableEviction) */
+    bool evictable;                     /* on that list */
+    bool counted;                       /* counted as outstanding */
+    bool unpicked;                      /* counted in unpicked */
+    struct sy_flow_port *port;          /* the worker's mailbox */
+    sy_flow_cb_fn *cb;                  /* verdict callback */
+    void *ud;                           /* its argument */
 };
 
 /* The request's priority and flow from its headers (objective lookup with the canonical router

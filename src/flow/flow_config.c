@@ -277,13 +277,16 @@ static int program_aware_params(struct loader *L, struct inst *in,
         if (k && !strcmp(k, "strategy")) {
             const char *s = sy_yaml_str(v);
             if (!s || (strcmp(s, "las") && *s))
-                return PERR(v, "%s.parameters.strategy: unknown scoring strategy '%s': only las "
-                               "is supported", path, s ? s : "?");
+                return PERR(v,
+                            "%s.parameters.strategy: unknown scoring strategy '%s': only las "
+                            "is supported",
+                            path, s ? s : "?");
             continue;
         } else if (k && !strcmp(k, "lasDecayFactor")) {
             return PERR(params->keys[i],
                         "%s.parameters.lasDecayFactor: removed upstream (llm-d #2120); use "
-                        "lasHalfLifeSeconds", path);
+                        "lasHalfLifeSeconds",
+                        path);
         } else if (k && !strcmp(k, "lasWeightService")) {
             dst = &in->las.w_service;
         } else if (k && !strcmp(k, "lasWeightHeadWait")) {

@@ -56,6 +56,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_session_affinity_filter,
     &sy_plugin_utilization_filter,
     &sy_plugin_concurrency_detector_filter,
+    &sy_plugin_utilization_detector_filter,
     &sy_plugin_endpoint_attribute_filter,
     &sy_plugin_endpoint_attribute_scorer,
     &sy_plugin_header_label_affinity_scorer,

@@ -229,7 +229,8 @@ static void test_errors(void **state)
                "plugins[0].parameters.minCeiling: required by priority-holdback-policy");
     expect_err(HDR "plugins:\n- type: soft-reflective-ceiling-policy\n  parameters: {a: 1}\n",
                "takes no parameters");
-    expect_err(HDR "plugins:\n- type: program-aware-fairness\n  parameters: {lasDecayFactor: 0.9}\n",
+    expect_err(HDR
+               "plugins:\n- type: program-aware-fairness\n  parameters: {lasDecayFactor: 0.9}\n",
                "plugins[0].parameters.lasDecayFactor: removed upstream (llm-d #2120); use "
                "lasHalfLifeSeconds");
     expect_err(HDR "plugins:\n- type: program-aware-fairness\n  parameters: {strategy: wfq}\n",
@@ -237,9 +238,9 @@ static void test_errors(void **state)
     expect_err(HDR
                "plugins:\n- type: program-aware-fairness\n  parameters: {lasWeightService: -0.1}\n",
                "plugins[0].parameters.lasWeightService: must be a number >= 0");
-    expect_err(HDR
-               "plugins:\n- type: program-aware-fairness\n  parameters: {evictionSweepSeconds: 0}\n",
-               "plugins[0].parameters.evictionSweepSeconds: must be a number > 0");
+    expect_err(
+        HDR "plugins:\n- type: program-aware-fairness\n  parameters: {evictionSweepSeconds: 0}\n",
+        "plugins[0].parameters.evictionSweepSeconds: must be a number > 0");
     expect_err(HDR "plugins:\n- type: program-aware-fairness\n  parameters: {quantum: 1}\n",
                "plugins[0].parameters.quantum: unknown parameter of program-aware-fairness");
     expect_err(HDR "flowControl:\n  enableEviction: maybe\n",
@@ -266,10 +267,13 @@ static void test_plugin_type_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quantity), cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
+        cmocka_unit_test(test_quantity),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_program_aware),   cmocka_unit_test(test_plugin_type_names),
+        cmocka_unit_test(test_program_aware),
+        cmocka_unit_test(test_plugin_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,7 +116,7 @@ static void order_case(enum sy_sim_policy pol, const int *want)
     struct sy_sim_engine *e = make(&p, pol, 0);
     struct rec busy = {0}, r[3] = {{0}};
     submit(e, 1, 4, 3, 0, &busy, 0);
-    sy_sim_engine_advance(e, 0); /* busy is running */
+    sy_sim_engine_advance(e, 0);        /* busy is running */
     submit(e, 100, 4, 2, 5, &r[0], 1);  /* arrives first, lowest priority (5) */
     submit(e, 200, 4, 2, -3, &r[1], 2); /* highest priority (-3) */
     submit(e, 300, 4, 2, 5, &r[2], 3);  /* priority 5, after r[0] */
