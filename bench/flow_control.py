@@ -306,12 +306,17 @@ LEVERS = [
     ("+ priority + --max-num-batched-tokens 512", ["--scheduling-policy", "priority",
                                                    "--max-num-batched-tokens", "512"],
      {"forward_priority": True}),
-    ("+ priority + chunk cap 256 + holdback minCeiling 0.25 (fewer long requests in flight)",
+    ("+ priority + chunk cap 256 + holdback minCeiling 0.25 (fewer long in flight)",
      ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "256"],
      {"forward_priority": True, "min_ceiling": 0.25}),
-    ("+ priority + chunk cap 128 + token-load-scorer",
-     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
-     {"forward_priority": True, "token_load": True}),
+    ("+ priority + holdback minCeiling 0.25 (fcfs chunks)",
+     ["--scheduling-policy", "priority"], {"forward_priority": True, "min_ceiling": 0.25}),
+    ("+ priority + chunk cap 128", ["--scheduling-policy", "priority",
+                                    "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True}),
+    ("+ priority + chunk cap 64", ["--scheduling-policy", "priority",
+                                   "--long-prefill-token-threshold", "64"],
+     {"forward_priority": True}),
 ]
 
 

@@ -93,7 +93,6 @@ static const char *const unsupported[] = {
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
     /* other filters and scorers */
-    "utilization-detector",
     "topology-affinity-filter",
     "header-based-testing-filter",
     "topology-affinity-scorer",

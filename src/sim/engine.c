@@ -2,14 +2,16 @@
  *
  * Model (follows vLLM V1's Scheduler.schedule() and BlockPool, simplified to one KV group):
  *
- *   waiting (FCFS, preempted requests go to the front)      running (admission order)
+ *   waiting (FCFS, preempted requests go to the front;      running (admission order)
+ *            --scheduling-policy priority: (priority, arrival) order, sched_policy.c)
  *   [r7]-[r8]-[r9]                                          [r1]-[r3]-[r4]-[r5]
  *
  *   step start:  budget = max_num_batched_tokens
  *     1. every running request gets min(its uncomputed tokens, budget) tokens (1 for a decode,
- *        a chunk for a prefill); if its blocks cannot be allocated the newest running request
- *        is preempted (blocks freed, back to the front of waiting, recomputed later) until they
- *        can, or until the request preempts itself;
+ *        a chunk for a prefill, at most --long-prefill-token-threshold); if its blocks cannot be
+ *        allocated the newest running request (priority policy: the largest (priority, arrival))
+ *        is preempted (blocks freed, back to waiting, recomputed later) until they can, or until
+ *        the request preempts itself;
  *     2. if nothing was preempted, waiting requests are admitted in order while running <
  *        max_num_seqs and budget remains: each first takes its longest cached prefix (full
  *        blocks whose hash chain is in the cache, at most n_tokens-1 tokens so one is always
