@@ -226,6 +226,15 @@ static void collect(void *ud, struct sy_buf *out)
         sy_buf_printf(out, "%s_flow_control_pool_saturation%s %g\n", pfx[k],
                       k ? "{stage=\"effective\"}" : "", f->last_sat);
     }
+    if (f->progs.n) { /* program-aware-fairness (llm-d's name; value as of the last update) */
+        sy_buf_printf(out, "# HELP llm_d_epp_program_aware_attained_service_tokens Time-decayed "
+                           "attained service (weighted tokens consumed) per program.\n"
+                           "# TYPE llm_d_epp_program_aware_attained_service_tokens gauge\n");
+        for (size_t i = 0; i < f->progs.n; i++)
+            sy_buf_printf(out,
+                          "llm_d_epp_program_aware_attained_service_tokens{program_id=\"%s\"} %g\n",
+                          fair_label(f, f->progs.v[i]->id), f->progs.v[i]->service);
+    }
     sy_buf_printf(out,
                   "# HELP llm_d_epp_flow_control_stale_endpoints Ready endpoints whose "
                   "metrics are older than the detector's staleness threshold.\n"

@@ -192,6 +192,9 @@ def program_aware_fairness_serves_the_least_served_program():
         s.release(1)
         heavy.join(20)
         check(heavy.status == 200, "heavy status %r" % heavy.status)
+        # no usage in the replica's answer: the prompt estimate (4 bytes a token) is charged
+        served = 'llm_d_epp_program_aware_attained_service_tokens{program_id="b"}'
+        wait_until(lambda: gw.metric(served) > 4000, 10, what="program b charged")
         hold = Call(gw.port, "hold", flow="a")
         wait_until(lambda: s.held() == 1, 10, what="hold held")
         b1 = Call(gw.port, "b1", flow="b")
