@@ -37,6 +37,11 @@ FLOWS = [  # name, objective, share of arrivals, prompt words, max_tokens
     ("standard", "standard", 0.4, 1200, 64),
     ("batch", "batch", 0.4, 1200, 64),
 ]
+# --time-scale X: the simulator's time runs X times as fast as wall time (X < 1: slower), so the
+# jitter of a busy machine (scheduling delays of the gateway, the simulator and this client) is
+# X times smaller in simulated time. Durations are recorded in simulated time (wall x X) and
+# rates in simulated req/s (wall / X); with X = 1 (default) nothing changes.
+SCALE = 1.0
 OBJECTIVES = ("inferenceObjectives:\n  - {name: interactive, priority: 10}\n"
               "  - {name: standard, priority: 0}\n  - {name: batch, priority: -1}\n")
 
@@ -116,7 +121,7 @@ async def one(port, flow, words, max_tokens, rng, stats, deadline):
             if not chunk:
                 break
             if ttft is None and chunk.startswith(b"data: {"):
-                ttft = time.monotonic() - t0
+                ttft = (time.monotonic() - t0) * SCALE
             if chunk.startswith(b"data: [DONE]"):
                 break
         w.close()
@@ -124,7 +129,7 @@ async def one(port, flow, words, max_tokens, rng, stats, deadline):
             st["refused"]["no-tokens"] = st["refused"].get("no-tokens", 0) + 1
             return
         st["ttft"].append(ttft)
-        st["e2e"].append(time.monotonic() - t0)
+        st["e2e"].append((time.monotonic() - t0) * SCALE)
     except (asyncio.TimeoutError, OSError, ValueError, IndexError) as e:
         st["lost"] += 1
         st["errors"].append(type(e).__name__)
@@ -137,7 +142,7 @@ async def offer(port, rate, seconds, seed, flows=FLOWS):
              for f in flows}
     tasks = []
     t_end = time.monotonic() + seconds
-    deadline = t_end + 120  # every request gets an answer or counts as lost
+    deadline = t_end + 120 / SCALE  # every request gets an answer or counts as lost
     nxt = time.monotonic()
     while True:
         nxt += rng.expovariate(rate)
@@ -169,15 +174,17 @@ async def closed_loop(port, conc, seconds, seed):
             await one(port, ("standard", "standard"), FLOWS[1][3], FLOWS[1][4], rng, stats,
                       t_end + 60)
     await asyncio.gather(*[client() for _ in range(conc)])
-    return len(stats["standard"]["e2e"]) / seconds
+    return len(stats["standard"]["e2e"]) / seconds  # wall req/s
 
 
-def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
+def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
+            min_ceiling=0.5, tag=""):
     lp, ap = free_ports(2)
     eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
-            "pool:\n  scrapeInterval: 50ms\n  endpoints:\n%s"
-            "timeouts:\n  request: 300s\n" % (lp, ap, eps))
+            "pool:\n  scrapeInterval: 50ms\n%s  endpoints:\n%s"
+            "timeouts:\n  request: 300s\n" %
+            (lp, ap, "  forwardPriority: true\n" if forward_priority else "", eps))
     if mode != "off":
         text += OBJECTIVES
     text += ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
@@ -192,17 +199,18 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False):
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: 0.5}}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g}}\n"
                  "  featureGates: [flowControl]\n"
-                 "  flowControl:\n    defaultRequestTTL: 60s\n"
+                 "  flowControl:\n    defaultRequestTTL: %ds\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % seqs)
-    path = os.path.join(workdir, "gw-%s.yaml" % mode)
+                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling,
+                                                               int(60 / SCALE)))
+    path = os.path.join(workdir, "gw-%s%s.yaml" % (mode, tag))
     with open(path, "w") as f:
         f.write(text)
-    log = open(os.path.join(workdir, "gw-%s.log" % mode), "w")
+    log = open(os.path.join(workdir, "gw-%s%s.log" % (mode, tag)), "w")
     p = subprocess.Popen([binary, "gateway", "--config", path], stdout=log, stderr=log)
     wait_port(lp)
     time.sleep(0.5)  # first scrapes: endpoints ready
@@ -280,8 +288,118 @@ def report(mode, stats, seconds, hwm):
     for name, st in stats.items():
         print("%-12s %6d %8.0fms %8.0fms %8.0fms %8.2f %6d  %s" % (
             name, st["sent"], pct(st["ttft"], 50) * 1e3, pct(st["ttft"], 99) * 1e3,
-            pct(st["e2e"], 50) * 1e3, len(st["e2e"]) / seconds, st["lost"],
+            pct(st["e2e"], 50) * 1e3, len(st["e2e"]) / seconds / SCALE, st["lost"],
             ", ".join("%s %d" % kv for kv in sorted(st["refused"].items())) or "-"))
+
+
+# The levers on the interactive tail (flow mode), one row each, same offered rate (2x the default
+# fleet's capacity): name, sim flags, gateway options.
+LEVERS = [
+    ("flow (fcfs engine)", [], {}),
+    ("+ priority: forwardPriority + sim --scheduling-policy priority",
+     ["--scheduling-policy", "priority"], {"forward_priority": True}),
+    ("+ chunk cap: --long-prefill-token-threshold 256 (fcfs)",
+     ["--long-prefill-token-threshold", "256"], {}),
+    ("+ priority + chunk cap 256", ["--scheduling-policy", "priority",
+                                    "--long-prefill-token-threshold", "256"],
+     {"forward_priority": True}),
+    ("+ priority + --max-num-batched-tokens 512", ["--scheduling-policy", "priority",
+                                                   "--max-num-batched-tokens", "512"],
+     {"forward_priority": True}),
+    ("+ priority + chunk cap 256 + minCeiling 0.25 (fewer long in flight)",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "256"],
+     {"forward_priority": True, "min_ceiling": 0.25}),
+    ("+ priority + holdback minCeiling 0.25 (fcfs chunks)",
+     ["--scheduling-policy", "priority"], {"forward_priority": True, "min_ceiling": 0.25}),
+    ("+ priority + chunk cap 128", ["--scheduling-policy", "priority",
+                                    "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True}),
+    ("+ priority + chunk cap 64", ["--scheduling-policy", "priority",
+                                   "--long-prefill-token-threshold", "64"],
+     {"forward_priority": True}),
+]
+
+
+def start_sim(a, sim_ports, extra):
+    sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
+                            "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn",
+                            "--time-scale", repr(SCALE)] +
+                           (["--max-num-batched-tokens", str(a.batched_tokens)]
+                            if a.batched_tokens else []) + extra,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p in sim_ports:
+        wait_port(p)
+    return sim
+
+
+def idle_p99(a, sim_ports, work, tag, **gw):
+    g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag=tag,
+                         forward_priority=gw.get("forward_priority", False))
+    one_flow = [FLOWS[0][:2] + (1.0,) + FLOWS[0][3:]]
+    asyncio.run(offer(port, 2.0, 2, a.seed + 7, flows=one_flow))  # warm-up, not counted
+    idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=one_flow))
+    g.terminate()
+    g.wait(30)
+    return pct(idle["interactive"]["ttft"], 99)
+
+
+def levers(a):
+    """Each lever on its own fleet (the simulator restarted with its flags), flow mode, the same
+    offered rate; one table row per lever."""
+    work = tempfile.mkdtemp(prefix="sy-flow-levers-")
+    sim_ports = free_ports(a.replicas)
+    sim = start_sim(a, sim_ports, [])
+    try:
+        base_idle = idle_p99(a, sim_ports, work, "-base")
+        g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag="-cap")
+        cap = asyncio.run(closed_loop(port, a.replicas * a.seqs, 10, a.seed))
+        g.terminate()
+        g.wait(30)
+    finally:
+        sim.terminate()
+        sim.wait(30)
+    rate = a.load * cap
+    print("fleet: %d replicas x max-num-seqs %d (qwen3-8b-h100); capacity %.1f req/s (default "
+          "engine, standard flow); offered %.1f req/s (%.1fx) for %.0fs to every row; idle "
+          "interactive TTFT p99 %.0fms (default engine)" %
+          (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
+           base_idle * 1e3))
+    rows = []
+    only = [int(x) for x in a.lever_rows.split(",")] if a.lever_rows else range(len(LEVERS))
+    for i in only:
+        name, extra, gw = LEVERS[i]
+        sim = start_sim(a, sim_ports, extra)
+        try:
+            own_idle = idle_p99(a, sim_ports, work, "-idle%d" % i, **gw)
+            g, port, admin = gateway(a.bin, sim_ports, "flow", a.seqs, work, tag="-%d" % i, **gw)
+            probe = Probe(sim_ports)
+            probe.start()
+            stats, secs, _ = asyncio.run(offer(port, rate, a.seconds, a.seed))
+            probe.stop.set()
+            probe.join()
+            qt = gateway_queue_time(admin, 10)
+            hwm = hwm_kb(g.pid)
+            g.terminate()
+            g.wait(30)
+        finally:
+            sim.terminate()
+            sim.wait(30)
+        it, std, bt = stats["interactive"], stats["standard"], stats["batch"]
+        lost = sum(s["lost"] for s in stats.values())
+        rows.append((i, name, own_idle, it, std, bt, secs, lost))
+        print("\n[%d] %s\n    %s\n    %s" % (i, name, probe.summary(), qt))
+        report("lever %d" % i, stats, secs, hwm)
+    print("\ninteractive TTFT p99 under %.1fx overload / the same fleet's idle p99 (target <= "
+          "1.5x):" % a.load)
+    print("%-3s %-70s %8s %8s %8s %8s %7s %9s %10s %5s" % (
+        "#", "configuration (flow mode)", "idle p99", "int p50", "int p90", "int p99", "ratio",
+        "std p99", "batch p50", "lost"))
+    for i, name, own_idle, it, std, bt, secs, lost in rows:
+        print("%-3d %-70s %6.0fms %6.0fms %6.0fms %6.0fms %6.2fx %7.0fms %8.0fms %5d" % (
+            i, name[:70], own_idle * 1e3, pct(it["ttft"], 50) * 1e3, pct(it["ttft"], 90) * 1e3,
+            pct(it["ttft"], 99) * 1e3, pct(it["ttft"], 99) / own_idle,
+            pct(std["ttft"], 99) * 1e3, pct(bt["ttft"], 50) * 1e3, lost))
 
 
 def main():
@@ -301,14 +419,28 @@ def main():
     ap.add_argument("--modes", default="off,legacy,flow", help="gateways to run, in order")
     ap.add_argument("--probe", action="store_true",
                     help="also report the replicas' waiting queues and the gateway's queue time")
+    ap.add_argument("--levers", action="store_true",
+                    help="instead of the modes: the interactive-tail levers, one fleet each, "
+                         "flow mode, one table")
+    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,..)")
+    ap.add_argument("--time-scale", type=float, default=1.0,
+                    help="the simulator's --time-scale (< 1 slows the fleet down so a busy "
+                         "machine's jitter matters less); times and rates are reported in "
+                         "simulated units, --seconds is simulated seconds")
     a = ap.parse_args()
+    global SCALE
+    SCALE = a.time_scale
+    a.seconds /= SCALE  # offered for this many wall seconds
     for i in (1, 2):
         FLOWS[i] = FLOWS[i][:3] + (a.long_words,) + FLOWS[i][4:]
+    if a.levers:
+        return levers(a)
     work = tempfile.mkdtemp(prefix="sy-flow-bench-")
     sim_ports = free_ports(a.replicas)
     sim = subprocess.Popen([a.bin, "sim", "--ports", ",".join(map(str, sim_ports)),
                             "--model", "m", "--profile", "qwen3-8b-h100", "--max-num-seqs",
-                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn"] +
+                            str(a.seqs), "--seed", str(a.seed), "--log-level", "warn",
+                            "--time-scale", repr(SCALE)] +
                            (["--max-num-batched-tokens", str(a.batched_tokens)]
                             if a.batched_tokens else []),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -317,7 +449,7 @@ def main():
             wait_port(p)
         # idle reference and capacity, through a plain gateway
         gw, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work)
-        idle, _, _ = asyncio.run(offer(port, 2.0, 10, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
+        idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=[FLOWS[0][:2] + (1.0,) +
                                                                      FLOWS[0][3:]]))
         idle_p99 = pct(idle["interactive"]["ttft"], 99)
         cap = asyncio.run(closed_loop(port, a.replicas * a.seqs, 10, a.seed))
@@ -326,7 +458,8 @@ def main():
         rate = a.load * cap
         print("fleet: %d replicas x max-num-seqs %d; capacity %.1f req/s (standard flow); offered "
               "%.1f req/s (%.1fx) for %.0fs; idle interactive TTFT p99 %.0fms" %
-              (a.replicas, a.seqs, cap, rate, a.load, a.seconds, idle_p99 * 1e3))
+              (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
+               idle_p99 * 1e3))
         results = {}
         for mode in a.modes.split(","):
             gw, port, admin = gateway(a.bin, sim_ports, mode, a.seqs, work,

@@ -564,11 +564,20 @@ static int f_discovery(struct loader *L, const struct sy_yaml_node *k, const str
     return 0;
 }
 
+static int f_forward_priority(struct loader *L, const struct sy_yaml_node *k,
+                              const struct sy_yaml_node *v)
+{
+    const char *s = sy_yaml_str(v);
+    if (!s || sy_parse_bool(s, &L->cfg->forward_priority) != 0)
+        return expected(L, v, "true or false");
+    return 0;
+}
+
 static const struct field pool_fields[] = {
     {"discovery", f_discovery},   {"engine", f_engine},
     {"scrapeInterval", f_scrape}, {"metricsStalenessThreshold", f_stale},
     {"endpoints", f_endpoints},   {"disaggregation", f_disagg},
-    {"tls", f_pool_tls},
+    {"tls", f_pool_tls},          {"forwardPriority", f_forward_priority},
 };
 
 static int f_pool(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)

@@ -74,6 +74,9 @@ struct sy_config {
     uint64_t drain_timeout_ns;
     /* pool.disaggregation: the P/D exchange (connector, timeouts, fallback); defaults if absent */
     struct sy_disagg_config disagg;
+    /* pool.forwardPriority: add the request's flow-control priority to the body as vLLM's
+     * `priority` (negated: vLLM runs lower values first), default false */
+    bool forward_priority;
     int max_retries;            /* retry.maxAttempts: endpoints tried per request, default 3 */
     uint64_t header_timeout_ns; /* timeouts.header: whole client request head, default 30s */
     uint64_t body_timeout_ns;   /* timeouts.body: whole client request body, default 120s */

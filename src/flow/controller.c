@@ -40,7 +40,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "flow/flow.h"
+#include "flow/flow_internal.h"
 #include "metrics/metrics.h"
 
 enum { ST_IDLE, ST_QUEUED, ST_POSTED, ST_ACTIVE, ST_DONE };
@@ -101,7 +101,10 @@ struct sy_flow {
     int32_t *s_prio;                            /* dispatch scratch, nbands entries each */
     uint64_t *s_ticks;
     double *s_ceil;
-    uint64_t evictions; /* total */
+    uint64_t evictions;         /* total */
+    struct sy_flow_progs progs; /* program-aware-fairness state by fairness id (program.c) */
+    double *s_svc, *s_wait;     /* its pick scratch (flows of one band) */
+    size_t s_cap;               /* their capacity */
 };
 
 /* ---- verdicts ---- */
@@ -233,6 +236,15 @@ static void collect(void *ud, struct sy_buf *out)
         sy_buf_printf(out, "%s_flow_control_pool_saturation%s %g\n", pfx[k],
                       k ? "{stage=\"effective\"}" : "", f->last_sat);
     }
+    if (f->progs.n) { /* program-aware-fairness (llm-d's name; value as of the last update) */
+        sy_buf_printf(out, "# HELP llm_d_epp_program_aware_attained_service_tokens Time-decayed "
+                           "attained service (weighted tokens consumed) per program.\n"
+                           "# TYPE llm_d_epp_program_aware_attained_service_tokens gauge\n");
+        for (size_t i = 0; i < f->progs.n; i++)
+            sy_buf_printf(out,
+                          "llm_d_epp_program_aware_attained_service_tokens{program_id=\"%s\"} %g\n",
+                          fair_label(f, f->progs.v[i]->id), f->progs.v[i]->service);
+    }
     sy_buf_printf(out,
                   "# HELP llm_d_epp_flow_control_stale_endpoints Ready endpoints whose "
                   "metrics are older than the detector's staleness threshold.\n"
@@ -326,6 +338,9 @@ void sy_flow_free(struct sy_flow *f)
     free(f->s_prio);
     free(f->s_ticks);
     free(f->s_ceil);
+    free(f->s_svc);
+    free(f->s_wait);
+    sy_flow__progs_fini(&f->progs);
     for (size_t i = 0; i < f->nfair_labels; i++)
         free(f->fair_labels[i]);
     free(f->fair_labels);
@@ -675,11 +690,31 @@ static void saturation_locked(struct sy_flow *f, uint64_t now)
     }
 }
 
+/* program-aware-fairness: the flow with the best LAS score (program.c); its head item. */
+static struct sy_flow_item *pick_las(struct sy_flow *f, struct band *b, uint64_t now)
+{
+    if (f->s_cap < b->nflows) {
+        f->s_cap = b->nflows * 2;
+        f->s_svc = sy_xrealloc(f->s_svc, f->s_cap * sizeof *f->s_svc);
+        f->s_wait = sy_xrealloc(f->s_wait, f->s_cap * sizeof *f->s_wait);
+    }
+    for (size_t i = 0; i < b->nflows; i++) {
+        const struct fq *q = b->flows[i];
+        struct sy_flow_prog *p = sy_flow__prog_get(&f->progs, q->id, false, now);
+        f->s_svc[i] = p ? sy_flow__prog_service(p, now, b->cfg.las.half_life_s) : 0.0;
+        /* whole milliseconds, as llm-d reads the head's age */
+        f->s_wait[i] = now > q->head->enq_ns ? (double)((now - q->head->enq_ns) / 1000000) : 0;
+    }
+    return b->flows[sy_flow_las_pick(&b->cfg.las, f->s_svc, f->s_wait, b->nflows)]->head;
+}
+
 /* Picks the next item of band b by its fairness policy. */
-static struct sy_flow_item *pick(struct band *b)
+static struct sy_flow_item *pick(struct sy_flow *f, struct band *b, uint64_t now)
 {
     if (b->nflows == 0)
         return NULL;
+    if (b->cfg.fairness == SY_FLOW_FAIR_PROGRAM_AWARE)
+        return pick_las(f, b, now);
     if (b->cfg.fairness == SY_FLOW_FAIR_ROUND_ROBIN) {
         size_t i = 0;
         if (b->rr_set) {
@@ -734,10 +769,15 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
             maybe_evict(f, prio[top]);
             break; /* head-of-line blocking keeps strict priority */
         }
-        struct sy_flow_item *it = pick(active[top]);
+        struct sy_flow_item *it = pick(f, active[top], now);
         if (!it)
             break;
+        bool las = active[top]->cfg.fairness == SY_FLOW_FAIR_PROGRAM_AWARE;
         unqueue(f, it);
+        if (las) { /* the program's in-flight count keeps it from eviction until it completes */
+            sy_flow__prog_get(&f->progs, it->fairness_id, true, now)->inflight++;
+            it->prog = true;
+        }
         it->counted = true;
         it->unpicked = true;
         f->outstanding++;
@@ -855,6 +895,15 @@ void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it)
         it->unpicked = false;
         f->unpicked--;
     }
+    if (it->prog) { /* program-aware-fairness: the completion adds to the program's service */
+        it->prog = false;
+        struct band *b = band_get(f, it->priority, false);
+        struct sy_flow_prog *p = sy_flow__prog_get(&f->progs, it->fairness_id, true, now);
+        p->inflight--;
+        p->last_done_ns = now;
+        sy_flow__prog_add(p, sy_flow_las_cost(it->usage_prompt, it->usage_completion), now,
+                          b ? b->cfg.las.half_life_s : 0);
+    }
     dispatch_locked(f, now, NULL);
     pthread_mutex_unlock(&f->mu);
 }
@@ -922,10 +971,37 @@ static void sweep_locked(struct sy_flow *f, uint64_t now)
     }
 }
 
+/* program-aware-fairness eviction sweep: the shortest sweep period and longest TTL among the
+ * bands that use it. */
+static void prog_sweep_locked(struct sy_flow *f, uint64_t now)
+{
+    if (f->progs.n == 0)
+        return;
+    double sweep = 0, ttl = 0;
+    for (size_t i = 0; i < f->nbands; i++) {
+        const struct sy_flow_band_config *c = &f->bands[i]->cfg;
+        if (c->fairness != SY_FLOW_FAIR_PROGRAM_AWARE)
+            continue;
+        if (sweep == 0 || c->las.evict_sweep_s < sweep)
+            sweep = c->las.evict_sweep_s;
+        if (c->las.evict_ttl_s > ttl)
+            ttl = c->las.evict_ttl_s;
+    }
+    if (sweep == 0) { /* no band uses it any more (reload): forget what is idle */
+        sweep = 300;
+        ttl = 1e-9;
+    }
+    if ((double)(now - f->progs.last_sweep_ns) < sweep * 1e9)
+        return;
+    f->progs.last_sweep_ns = now;
+    sy_flow__prog_sweep(&f->progs, now, (uint64_t)(ttl * 1e9));
+}
+
 void sy_flow_tick(struct sy_flow *f)
 {
     uint64_t now = sy_now_ns();
     pthread_mutex_lock(&f->mu);
+    prog_sweep_locked(f, now);
     if (f->cfg && f->queued) {
         if (now - f->last_sweep_ns >= SWEEP_NS || (f->shutting && now >= f->shutdown_deadline)) {
             f->last_sweep_ns = now;

@@ -96,8 +96,30 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
 
 enum sy_flow_fairness {
     SY_FLOW_FAIR_GLOBAL_STRICT, /* global-strict-fairness-policy: best head item over all flows */
-    SY_FLOW_FAIR_ROUND_ROBIN    /* round-robin-fairness-policy: cursor over sorted flow ids */
+    SY_FLOW_FAIR_ROUND_ROBIN,   /* round-robin-fairness-policy: cursor over sorted flow ids */
+    SY_FLOW_FAIR_PROGRAM_AWARE  /* program-aware-fairness: least attained service (LAS) */
 };
+
+/* program-aware-fairness (strategy las) parameters, llm-d's defaults. */
+struct sy_flow_las_params {
+    double w_service;     /* lasWeightService, default 0.8 */
+    double w_wait;        /* lasWeightHeadWait, default 0.2 */
+    double half_life_s;   /* lasHalfLifeSeconds, default 60 (0 = service never decays) */
+    double evict_ttl_s;   /* evictionTtlSeconds, default 3600 (0 = never evicted) */
+    double evict_sweep_s; /* evictionSweepSeconds, default 300 */
+};
+
+/* LAS arithmetic (program.c), llm-d's programaware plugin:
+ *   cost of a completed request = 1 x prompt tokens + 2 x completion tokens;
+ *   attained service decays as service x 2^(-elapsed / halfLife) (lazily, when read);
+ *   pick: over the non-empty flows, score = wS (1 - norm(service)) + wW norm(headWaitMs), where
+ *   norm(v) = (v - min) / (max - min) over those flows, 0.5 when max == min; the highest score
+ *   wins (ties: the first, i.e. the smallest fairness id). */
+double sy_flow_las_cost(int64_t prompt_tokens, int64_t completion_tokens);
+double sy_flow_las_decay(double service, double elapsed_s, double half_life_s);
+/* Index of the flow to serve among n (service[i], wait_ms[i]); n must be > 0. */
+size_t sy_flow_las_pick(const struct sy_flow_las_params *p, const double *service,
+                        const double *wait_ms, size_t n);
 
 enum sy_flow_ordering {
     SY_FLOW_ORDER_FCFS,        /* fcfs-ordering-policy: arrival order */
@@ -133,6 +155,7 @@ struct sy_flow_band_config {
     uint64_t max_requests;          /* default 5000 */
     enum sy_flow_fairness fairness; /* default global-strict */
     enum sy_flow_ordering ordering; /* default fcfs */
+    struct sy_flow_las_params las;  /* program-aware-fairness parameters (when fairness is it) */
 };
 
 struct sy_flow_objective {
@@ -215,13 +238,17 @@ struct sy_flow_item {
     uint64_t key;                           /* ordering key (smaller first) */
     uint64_t seq;                           /* arrival sequence (ties, FCFS) */
     uint64_t slo_ns;                        /* x-slo-ttft-ms in ns, 0 = none */
-    struct sy_flow_item *eprev, *enext;     /* in-flight sheddable list (enableEviction) */
-    bool evictable;                         /* on that list */
-    bool counted;                           /* counted as outstanding */
-    bool unpicked;                          /* counted in unpicked */
-    struct sy_flow_port *port;              /* the worker's mailbox */
-    sy_flow_cb_fn *cb;                      /* verdict callback */
-    void *ud;                               /* its argument */
+    /* the response's usage, set by the caller before sy_flow_release (program-aware-fairness
+     * adds 1 x prompt + 2 x completion to the flow's attained service); -1 = unknown */
+    int64_t usage_prompt, usage_completion;
+    bool prog;                          /* counted in its program's in-flight requests */
+    struct sy_flow_item *eprev, *enext; /* in-flight sheddable list (enableEviction) */
+    bool evictable;                     /* on that list */
+    bool counted;                       /* counted as outstanding */
+    bool unpicked;                      /* counted in unpicked */
+    struct sy_flow_port *port;          /* the worker's mailbox */
+    sy_flow_cb_fn *cb;                  /* verdict callback */
+    void *ud;                           /* its argument */
 };
 
 /* The request's priority and flow from its headers (objective lookup with the canonical router

@@ -20,8 +20,9 @@
  * validates them, so a typo in a parameter is an error at load time, never a silent default.
  * Every error is one line "FILE:LINE: key.path: reason".
  *
- * Not supported (refused with a reason): program-aware-fairness (needs per-program token
- * accounting from responses), priority-holdback domain explicit, concurrency-detector hybrid.
+ * program-aware-fairness takes llm-d's las parameters (lasDecayFactor was removed upstream,
+ * #2120, and is refused with that reason). Not supported (refused with a reason):
+ * priority-holdback domain explicit.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -194,6 +195,7 @@ struct inst {
     const struct sy_yaml_node *node;    /* the plugins[] entry, for messages */
     struct sy_flow_detector_params det; /* DETECTOR */
     enum sy_flow_fairness fair;         /* FAIRNESS */
+    struct sy_flow_las_params las;      /* FAIRNESS program-aware-fairness */
     enum sy_flow_ordering ord;          /* ORDERING */
     struct sy_flow_usage_params usage;  /* USAGE */
 };
@@ -247,6 +249,66 @@ static bool get_i64(const struct sy_yaml_node *v, int64_t *out)
 }
 
 #define PERR(n, ...) sy_yaml_errf(L->err, L->errcap, (n), __VA_ARGS__)
+
+void sy_flow__las_defaults(struct sy_flow_las_params *p)
+{
+    p->w_service = 0.8;
+    p->w_wait = 0.2;
+    p->half_life_s = 60;
+    p->evict_ttl_s = 3600;
+    p->evict_sweep_s = 300;
+}
+
+/* program-aware-fairness: strategy las (the only one upstream), weights >= 0, half-life >= 0,
+ * eviction TTL >= 0, sweep > 0 (llm-d's Config.validate). */
+static int program_aware_params(struct loader *L, struct inst *in,
+                                const struct sy_yaml_node *params, const char *path)
+{
+    in->kind = SY_FLOW_KIND_FAIRNESS;
+    in->fair = SY_FLOW_FAIR_PROGRAM_AWARE;
+    sy_flow__las_defaults(&in->las);
+    size_t np = params ? params->n : 0;
+    for (size_t i = 0; i < np; i++) {
+        const char *k = sy_yaml_str(params->keys[i]);
+        const struct sy_yaml_node *v = params->items[i];
+        double d;
+        double *dst = NULL;
+        bool positive = false;
+        if (k && !strcmp(k, "strategy")) {
+            const char *s = sy_yaml_str(v);
+            if (!s || (strcmp(s, "las") && *s))
+                return PERR(v,
+                            "%s.parameters.strategy: unknown scoring strategy '%s': only las "
+                            "is supported",
+                            path, s ? s : "?");
+            continue;
+        } else if (k && !strcmp(k, "lasDecayFactor")) {
+            return PERR(params->keys[i],
+                        "%s.parameters.lasDecayFactor: removed upstream (llm-d #2120); use "
+                        "lasHalfLifeSeconds",
+                        path);
+        } else if (k && !strcmp(k, "lasWeightService")) {
+            dst = &in->las.w_service;
+        } else if (k && !strcmp(k, "lasWeightHeadWait")) {
+            dst = &in->las.w_wait;
+        } else if (k && !strcmp(k, "lasHalfLifeSeconds")) {
+            dst = &in->las.half_life_s;
+        } else if (k && !strcmp(k, "evictionTtlSeconds")) {
+            dst = &in->las.evict_ttl_s;
+        } else if (k && !strcmp(k, "evictionSweepSeconds")) {
+            dst = &in->las.evict_sweep_s;
+            positive = true;
+        } else {
+            return PERR(params->keys[i], "%s.parameters.%s: unknown parameter of %s", path,
+                        k ? k : "?", in->type);
+        }
+        if (!get_double(v, &d) || d < 0 || (positive && d <= 0))
+            return PERR(v, "%s.parameters.%s: must be a number %s 0", path, k,
+                        positive ? ">" : ">=");
+        *dst = d;
+    }
+    return 0;
+}
 
 /* Parameters of one flow-control plugin instance. */
 static int inst_params(struct loader *L, struct inst *in, const struct sy_yaml_node *params,
@@ -310,11 +372,7 @@ static int inst_params(struct loader *L, struct inst *in, const struct sy_yaml_n
         return 0;
     }
     if (!strcmp(t, "program-aware-fairness"))
-        return PERR(in->node,
-                    "%s.type: plugin type 'program-aware-fairness' is not supported by Switchyard "
-                    "yet (it needs per-program token accounting); use "
-                    "round-robin-fairness-policy or global-strict-fairness-policy",
-                    path);
+        return program_aware_params(L, in, has ? params : NULL, path);
     if (!strcmp(t, "global-strict-fairness-policy") || !strcmp(t, "round-robin-fairness-policy") ||
         !strcmp(t, "fcfs-ordering-policy") || !strcmp(t, "edf-ordering-policy") ||
         !strcmp(t, "slo-deadline-ordering-policy") ||
@@ -505,8 +563,10 @@ static int load_band(struct loader *L, const struct sy_yaml_node *m, const char 
                 b->max_requests = BAND_MAX_REQUESTS_DEFAULT;
         } else if (k && !strcmp(k, "fairnessPolicyRef")) {
             rc = resolve_ref(L, v, key, SY_FLOW_KIND_FAIRNESS, &in);
-            if (!rc)
+            if (!rc) {
                 b->fairness = in.fair;
+                b->las = in.las;
+            }
         } else if (k && !strcmp(k, "orderingPolicyRef")) {
             rc = resolve_ref(L, v, key, SY_FLOW_KIND_ORDERING, &in);
             if (!rc)
@@ -532,6 +592,7 @@ static void band_defaults(struct sy_flow_band_config *b)
     b->max_requests = BAND_MAX_REQUESTS_DEFAULT;
     b->fairness = SY_FLOW_FAIR_GLOBAL_STRICT;
     b->ordering = SY_FLOW_ORDER_FCFS;
+    sy_flow__las_defaults(&b->las);
 }
 
 static int load_flow_control(struct loader *L, struct sy_flow_config *c,

@@ -86,6 +86,7 @@ struct proxy {
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
     struct sy_buf head;           /* upstream request head */
+    char prio_field[48];          /* `"priority":N,` spliced into the body (pool.forwardPriority) */
     struct sy_upstream_req *up;   /* current upstream exchange */
     bool began;                   /* response head sent to the client */
     bool sse;                     /* upstream answered text/event-stream */
@@ -277,6 +278,12 @@ static void proxy_free(struct proxy *p)
     if (p->next)
         p->next->prev = p->prev;
     attempt_end(p, false);
+    /* program-aware-fairness charges the flow what the response used; without a usage object
+     * (a stream without include_usage) the prompt estimate stands in; nothing if no answer */
+    p->flow.usage_prompt = p->prompt_tokens >= 0 ? p->prompt_tokens
+                           : p->began            ? (int64_t)p->req.prompt_tokens_est
+                                                 : 0;
+    p->flow.usage_completion = p->completion_tokens;
     sy_flow_release(p->w->gw->flow, &p->flow); /* leaves the queue / ends the admission */
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
@@ -598,6 +605,41 @@ static void build_head(struct proxy *p, size_t body_len, const char *extra)
     sy_buf_puts(b, "\r\n");
 }
 
+/* pool.forwardPriority: the body as pieces with vLLM's `priority` spliced in right after the
+ * opening brace (no copy of the body). vLLM runs lower values first, llm-d's priority is higher
+ * first, so the value is the negated flow-control priority (the objective's priority, 0 when
+ * the request names none). Only for the generation APIs vLLM accepts it on; a body that already
+ * mentions "priority" is sent as the client wrote it (the client's value stands). Returns the
+ * number of pieces in out (1 = unchanged). */
+static size_t priority_body(struct proxy *p, uv_buf_t out[3])
+{
+    const char *b = p->hreq->body;
+    size_t n = p->hreq->body_len;
+    out[0] = uv_buf_init((char *)b, (unsigned)n);
+    if (!p->gen->cfg->forward_priority ||
+        (p->req.kind != SY_API_COMPLETIONS && p->req.kind != SY_API_CHAT_COMPLETIONS &&
+         p->req.kind != SY_API_RESPONSES) ||
+        memmem(b, n, "\"priority\"", 10))
+        return 1;
+    size_t i = 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    if (i >= n || b[i] != '{')
+        return 1;
+    size_t j = i + 1;
+    while (j < n && (b[j] == ' ' || b[j] == '\t' || b[j] == '\r' || b[j] == '\n'))
+        j++;
+    int64_t v = -(int64_t)p->req.priority;
+    if (v > INT32_MAX)
+        v = INT32_MAX;
+    snprintf(p->prio_field, sizeof p->prio_field, "\"priority\":%lld%s", (long long)v,
+             j < n && b[j] == '}' ? "" : ",");
+    out[0] = uv_buf_init((char *)b, (unsigned)(i + 1));
+    out[1] = uv_buf_init(p->prio_field, (unsigned)strlen(p->prio_field));
+    out[2] = uv_buf_init((char *)b + i + 1, (unsigned)(n - i - 1));
+    return 3;
+}
+
 /* Sends body (nbufs pieces, body_len bytes) to the attempt's endpoint. */
 static void send_upstream(struct proxy *p, uv_buf_t *body, size_t nbody, size_t body_len,
                           const char *extra)
@@ -758,8 +800,12 @@ static void attempt(struct proxy *p)
         pd_start(p); /* continues in pd_decode / pd_respond / pd_fail */
         return;
     }
-    uv_buf_t body = uv_buf_init((char *)p->hreq->body, (unsigned)p->hreq->body_len);
-    send_upstream(p, &body, 1, p->hreq->body_len, "");
+    uv_buf_t body[3];
+    size_t nbody = priority_body(p, body);
+    size_t len = 0;
+    for (size_t i = 0; i < nbody; i++)
+        len += body[i].len;
+    send_upstream(p, body, nbody, len, "");
 }
 
 static void pretok_done(void *arg)

@@ -26,6 +26,7 @@ extern const struct sy_plugin_ops sy_plugin_prefix_cache_affinity_filter;
 extern const struct sy_plugin_ops sy_plugin_session_affinity_filter;
 extern const struct sy_plugin_ops sy_plugin_utilization_filter;
 extern const struct sy_plugin_ops sy_plugin_concurrency_detector_filter; /* filter role */
+extern const struct sy_plugin_ops sy_plugin_utilization_detector_filter; /* filter role */
 extern const struct sy_plugin_ops sy_plugin_endpoint_attribute_filter;
 /* Scorers. */
 extern const struct sy_plugin_ops sy_plugin_prefix_cache_scorer;

@@ -57,6 +57,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_session_affinity_filter,
     &sy_plugin_utilization_filter,
     &sy_plugin_concurrency_detector_filter,
+    &sy_plugin_utilization_detector_filter,
     &sy_plugin_endpoint_attribute_filter,
     &sy_plugin_endpoint_attribute_scorer,
     &sy_plugin_header_label_affinity_scorer,
@@ -93,7 +94,6 @@ static const char *const unsupported[] = {
     "always-disagg-multimodal-decider",
     "p2p-source-producer",
     /* other filters and scorers */
-    "utilization-detector",
     "topology-affinity-filter",
     "header-based-testing-filter",
     "topology-affinity-scorer",

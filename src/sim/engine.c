@@ -2,14 +2,16 @@
  *
  * Model (follows vLLM V1's Scheduler.schedule() and BlockPool, simplified to one KV group):
  *
- *   waiting (FCFS, preempted requests go to the front)      running (admission order)
+ *   waiting (FCFS, preempted requests go to the front;      running (admission order)
+ *            --scheduling-policy priority: (priority, arrival) order, sched_policy.c)
  *   [r7]-[r8]-[r9]                                          [r1]-[r3]-[r4]-[r5]
  *
  *   step start:  budget = max_num_batched_tokens
  *     1. every running request gets min(its uncomputed tokens, budget) tokens (1 for a decode,
- *        a chunk for a prefill); if its blocks cannot be allocated the newest running request
- *        is preempted (blocks freed, back to the front of waiting, recomputed later) until they
- *        can, or until the request preempts itself;
+ *        a chunk for a prefill, at most --long-prefill-token-threshold); if its blocks cannot be
+ *        allocated the newest running request (priority policy: the largest (priority, arrival))
+ *        is preempted (blocks freed, back to waiting, recomputed later) until they can, or until
+ *        the request preempts itself;
  *     2. if nothing was preempted, waiting requests are admitted in order while running <
  *        max_num_seqs and budget remains: each first takes its longest cached prefix (full
  *        blocks whose hash chain is in the cache, at most n_tokens-1 tokens so one is always
@@ -67,6 +69,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "sim/sched_policy.h"
 
 #define NIL             UINT32_MAX /* no block */
 #define SY_SIM_VOCAB    151643     /* Qwen3 regular vocabulary (token ids 0..151642) */
@@ -148,6 +151,7 @@ struct sy_sim_engine {
     struct sy_sim_tomb tombs[TOMB_CAP];        /* ring of pulled/expired keys */
     uint32_t ntombs;                           /* valid tombs (<= TOMB_CAP) */
     uint32_t tomb_next;                        /* next ring slot */
+    struct sy_sim_sched sched;                 /* queue policy (sched_policy.c), default fcfs */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -201,6 +205,34 @@ static void list_push_front(struct sy_sim_list *l, struct sy_sim_req *r)
         l->tail = r;
     l->head = r;
     l->n++;
+}
+
+/* Puts r into waiting by the queue policy: fcfs appends (a preempted request goes to the front);
+ * priority keeps (priority, arrival) order for both (sched_policy.c). */
+static void waiting_insert(struct sy_sim_engine *e, struct sy_sim_req *r, bool preempted)
+{
+    if (e->sched.policy == SY_SIM_POLICY_FCFS) {
+        if (preempted)
+            list_push_front(&e->waiting, r);
+        else
+            list_push_back(&e->waiting, r);
+        return;
+    }
+    struct sy_sim_req *at = e->waiting.tail;
+    while (at && sy_sim_sched_before(e->sched.policy, r, at))
+        at = at->prev;
+    if (!at) {
+        list_push_front(&e->waiting, r);
+        return;
+    }
+    r->prev = at;
+    r->next = at->next;
+    if (at->next)
+        at->next->prev = r;
+    else
+        e->waiting.tail = r;
+    at->next = r;
+    e->waiting.n++;
 }
 
 void sy_sim_hist_observe(struct sy_sim_hist *h, double v)
@@ -711,6 +743,11 @@ void sy_sim_engine_free(struct sy_sim_engine *e)
     free(e);
 }
 
+void sy_sim_engine_set_sched(struct sy_sim_engine *e, const struct sy_sim_sched *s)
+{
+    e->sched = *s;
+}
+
 struct sy_sim_req *sy_sim_engine_submit(struct sy_sim_engine *e, const uint32_t *tokens,
                                         uint32_t n_prompt, int64_t max_tokens, void *ud,
                                         uint64_t now_ns)
@@ -755,7 +792,8 @@ struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct
     r->hold_kv = s->hold_kv;
     r->hold_key = s->hold_key;
     r->remote_kv = s->pull == SY_SIM_PULL_OK;
-    list_push_back(&e->waiting, r);
+    r->priority = s->priority;
+    waiting_insert(e, r, false);
     return r;
 }
 
@@ -770,7 +808,7 @@ static void preempt(struct sy_sim_engine *e, struct sy_sim_req *r)
     r->remote_kv = false; /* the pulled KV is gone with the blocks: recomputed locally */
     r->n_preempted++;
     r->state = SY_SIM_WAITING;
-    list_push_front(&e->waiting, r);
+    waiting_insert(e, r, true);
     e->st.preemptions++;
 }
 
@@ -953,7 +991,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
     struct sy_sim_req *r = e->running.head;
     while (r && budget > 0) {
         uint32_t total = r->n_prompt + r->n_output;
-        uint32_t num_new = total - r->n_computed;
+        uint32_t num_new = sy_sim_sched_chunk(&e->sched, total - r->n_computed);
         if (num_new > budget)
             num_new = budget;
         bool self_preempted = false;
@@ -965,7 +1003,22 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
                     req_hold(r, alloc_block(e));
                 break;
             }
-            struct sy_sim_req *victim = e->running.tail;
+            struct sy_sim_req *victim =
+                sy_sim_sched_victim(&e->sched, e->running.head, e->running.tail);
+            /* priority policy: the victim may sit before r, already given its tokens in this
+             * step; vLLM gives them back to the budget (fcfs takes the tail, never before r) */
+            for (struct sy_sim_req *q = e->running.head; q && q != r; q = q->next) {
+                if (q != victim)
+                    continue;
+                budget += q->sched_tokens;
+                if (q->sched_tokens == 1 && q->n_computed >= q->n_prompt) {
+                    dseqs--;
+                    dctx -= q->n_computed;
+                } else {
+                    prefill -= q->sched_tokens;
+                }
+                break;
+            }
             preempt(e, victim);
             preempted = true;
             if (victim == r) {
@@ -997,7 +1050,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
             continue;
         }
         uint32_t hit = k * e->p.block_size;
-        uint32_t num_new = total - hit;
+        uint32_t num_new = sy_sim_sched_chunk(&e->sched, total - hit);
         if (num_new > budget)
             num_new = budget;
         uint32_t evictable = 0;

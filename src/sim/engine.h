@@ -109,20 +109,21 @@ struct sy_sim_req {
     uint64_t seq; /* submission number, from 0 (determinism) */
     void *ud;     /* caller's pointer, passed back in callbacks */
     enum sy_sim_req_state state;
-    uint32_t n_prompt;           /* prompt tokens */
-    uint32_t max_tokens;         /* output tokens to generate */
-    bool has_max_tokens;         /* max_tokens came from the client (finish "length" vs "stop") */
-    uint32_t n_output;           /* output tokens generated so far */
-    uint32_t n_computed;         /* tokens whose KV is computed (prompt + output) */
-    uint32_t n_cached;           /* prompt tokens not computed here: prefix cache hits at first
-                                    schedule, plus the tokens pulled from a remote prefill */
-    uint32_t n_pulled;           /* prompt tokens whose KV was pulled from a remote prefill */
-    uint32_t n_preempted;        /* times this request was preempted */
-    uint32_t *tokens;            /* prompt then output token ids (n_prompt + n_output) */
-    uint64_t arrival_ns;         /* simulated time of submit */
-    uint64_t scheduled_ns;       /* first time scheduled (queue time end); 0 until then */
-    uint64_t first_token_ns;     /* first output token; 0 until then */
-    uint64_t last_token_ns;      /* latest output token */
+    uint32_t n_prompt;       /* prompt tokens */
+    uint32_t max_tokens;     /* output tokens to generate */
+    bool has_max_tokens;     /* max_tokens came from the client (finish "length" vs "stop") */
+    uint32_t n_output;       /* output tokens generated so far */
+    uint32_t n_computed;     /* tokens whose KV is computed (prompt + output) */
+    uint32_t n_cached;       /* prompt tokens not computed here: prefix cache hits at first
+                                schedule, plus the tokens pulled from a remote prefill */
+    uint32_t n_pulled;       /* prompt tokens whose KV was pulled from a remote prefill */
+    uint32_t n_preempted;    /* times this request was preempted */
+    int32_t priority;        /* vLLM priority (lower first; only the priority policy reads it) */
+    uint32_t *tokens;        /* prompt then output token ids (n_prompt + n_output) */
+    uint64_t arrival_ns;     /* simulated time of submit */
+    uint64_t scheduled_ns;   /* first time scheduled (queue time end); 0 until then */
+    uint64_t first_token_ns; /* first output token; 0 until then */
+    uint64_t last_token_ns;  /* latest output token */
     const uint32_t *held_blocks; /* in on_finish of a hold_kv request whose blocks are now held:
                                     the held block ids (engine-owned); else NULL */
     uint32_t held_nblocks;       /* their count */
@@ -245,7 +246,11 @@ struct sy_sim_submit {
      * KV is pulled (blocks allocated, transfer time paid, no prefill computed); any failure:
      * a local prefill, counted in pd_fallbacks[pull]. NONE: a plain request. */
     enum sy_sim_pull pull;
+    int32_t priority; /* vLLM request priority: lower runs earlier under the priority policy */
 };
+/* Sets the queue policy (sched_policy.h; default fcfs, no chunk cap). Call before submitting. */
+struct sy_sim_sched;
+void sy_sim_engine_set_sched(struct sy_sim_engine *e, const struct sy_sim_sched *s);
 struct sy_sim_req *sy_sim_engine_submit_ex(struct sy_sim_engine *e, const struct sy_sim_submit *s,
                                            uint64_t now_ns);
 /* Claims the KV held under key for a decode of the prompt tokens[0..n). On OK the blocks stay

@@ -110,6 +110,7 @@ struct sim_call {
     bool dead;                /* client went away during on_token */
     bool truncate;            /* --truncate-rate picked it: cut after its first token */
     uint32_t n_prompt;        /* prompt tokens */
+    int32_t priority;         /* request `priority` (vLLM: lower first; priority policy only) */
     uint64_t created;         /* unix seconds */
     char id[48];              /* "chatcmpl-..." / "cmpl-..." */
     struct sy_buf text;       /* non-stream: generated text */

@@ -56,6 +56,8 @@ enum key {
     K_TRUNCATE_RATE,
     K_METRICS_DELAY,
     K_REQUEST_LOG,
+    K_SCHED_POLICY,
+    K_LONG_PREFILL,
     K_N_
 };
 
@@ -126,6 +128,11 @@ static const struct {
     [K_REQUEST_LOG] = {"request-log", "FILE",
                        "append \"PORT X-REQUEST-ID\" per completion request received (O_APPEND; "
                        "for counting requests sent twice)"},
+    [K_SCHED_POLICY] = {"scheduling-policy", "fcfs|priority",
+                        "waiting-queue order (vLLM): arrival, or the request's `priority` "
+                        "(lower first; preempts the lowest priority); default fcfs"},
+    [K_LONG_PREFILL] = {"long-prefill-token-threshold", "N",
+                        "tokens one request may compute per step (vLLM; 0 = no cap, default)"},
 };
 
 struct setting {
@@ -322,6 +329,14 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         if (u32_setting(&st[K_MAX_MODEL_LEN], 2, 100000000, &v) != 0)
             return -1;
         o->prof.max_model_len = v;
+    }
+    if (st[K_SCHED_POLICY].val &&
+        sy_sim_policy_parse(st[K_SCHED_POLICY].val, &o->sched.policy) != 0)
+        return bad(&st[K_SCHED_POLICY], "expected fcfs or priority");
+    if (st[K_LONG_PREFILL].val) {
+        if (u32_setting(&st[K_LONG_PREFILL], 0, 100000000, &v) != 0)
+            return -1;
+        o->sched.long_prefill_threshold = v;
     }
     o->time_scale = 1.0;
     if (st[K_TIME_SCALE].val && (sy_parse_double(st[K_TIME_SCALE].val, &o->time_scale) != 0 ||
@@ -601,10 +616,13 @@ int sy_sim_main(int argc, char **argv)
     for (uint32_t i = 0; i < opts.replicas; i++) {
         const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, i));
         sy_info("sim: replica %u serving %s on http://%s:%u (role %s, profile %s, %u KV blocks "
-                "of %u, max-num-seqs %u, budget %u, time-scale %g)",
+                "of %u, max-num-seqs %u, budget %u, scheduling %s, long-prefill cap %u, "
+                "time-scale %g)",
                 i, opts.model, opts.host, sy_sim_server_port(rc.srv, i),
                 sy_sim_role_name((enum sy_sim_role)opts.roles[i]), p->name, p->num_gpu_blocks,
-                p->block_size, p->max_num_seqs, p->max_num_batched_tokens, opts.time_scale);
+                p->block_size, p->max_num_seqs, p->max_num_batched_tokens,
+                sy_sim_policy_name(opts.sched.policy), opts.sched.long_prefill_threshold,
+                opts.time_scale);
     }
     uv_signal_init(loop, &rc.sigint);
     uv_signal_init(loop, &rc.sigterm);

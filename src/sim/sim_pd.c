@@ -477,7 +477,8 @@ int sy_sim__pd_submit(struct sim_call *c, const uint32_t *ids, uint32_t n, int64
     struct replica *r = c->rep;
     struct sy_sim_server *s = r->srv;
     uint64_t now = sy_sim__now(s);
-    struct sy_sim_submit sub = {.tokens = ids, .n_prompt = n, .max_tokens = max_tokens, .ud = c};
+    struct sy_sim_submit sub = {
+        .tokens = ids, .n_prompt = n, .max_tokens = max_tokens, .ud = c, .priority = c->priority};
     switch (c->pd.kind) {
     case SIM_PD_NONE: break;
     case SIM_PD_NIXL_PREFILL:
@@ -539,7 +540,8 @@ static void unpark_submit(struct sy_sim_server *s, struct sim_call *c, enum sy_s
                                 .n_prompt = c->n_prompt,
                                 .max_tokens = c->park_max_tokens,
                                 .ud = c,
-                                .pull = pull};
+                                .pull = pull,
+                                .priority = c->priority};
     c->pulled = pull == SY_SIM_PULL_OK;
     c->ereq = sy_sim_engine_submit_ex(r->eng, &sub, sy_sim__now(s));
     free(c->park_ids);

@@ -654,6 +654,31 @@ static int64_t parse_max_tokens(const cJSON *root, struct sy_http_req *req)
     return -1;
 }
 
+/* vLLM's request `priority` (an integer, default 0; lower runs earlier). A non-zero value needs
+ * --scheduling-policy priority, as in vLLM. Returns false after sending the 400. */
+static bool parse_priority(const struct replica *r, const cJSON *root, struct sy_http_req *req,
+                           int32_t *out)
+{
+    *out = 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "priority");
+    if (!v || cJSON_IsNull(v))
+        return true;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < -2147483648.0 || v->valuedouble > 2147483647.0) {
+        send_error_json(req, 400, "BadRequestError", "'priority' must be an integer");
+        return false;
+    }
+    int32_t p = (int32_t)v->valuedouble;
+    if (p != 0 && r->srv->opts.sched.policy != SY_SIM_POLICY_PRIORITY) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Got priority %d but Priority scheduling is not enabled.", p);
+        send_error_json(req, 400, "BadRequestError", msg);
+        return false;
+    }
+    *out = p;
+    return true;
+}
+
 /* body (body_len bytes) is the request to run: the client's, or for /v1/messages (anthropic) the
  * chat request converted from it. */
 static void handle_completion(struct replica *r, struct sy_http_req *req, const char *body,
@@ -677,6 +702,9 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, const 
         goto out;
     int64_t max_tokens = parse_max_tokens(root, req);
     if (max_tokens == -2)
+        goto out;
+    int32_t priority;
+    if (!parse_priority(r, root, req, &priority))
         goto out;
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
@@ -740,6 +768,7 @@ static void handle_completion(struct replica *r, struct sy_http_req *req, const 
     c->truncate = c->stream && pick_truncate(s);
     c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     c->n_prompt = (uint32_t)n;
+    c->priority = priority;
     c->created = (uint64_t)sy_wall_seconds();
     c->num = r->next_id++ & 0xffffffffffffULL; /* NIXL held key, in the id's 12 hex digits */
     snprintf(c->id, sizeof c->id, "%s%04x%012llx",
@@ -1085,6 +1114,8 @@ struct sy_sim_server *sy_sim_server_start(uv_loop_t *loop, const struct sy_sim_o
                                         .ud = r};
         r->eng =
             sy_sim_engine_new(o->replica_prof ? &o->replica_prof[i] : &o->prof, o->seed + i, &cbs);
+        if (r->eng)
+            sy_sim_engine_set_sched(r->eng, &o->sched);
         if (!r->eng) {
             snprintf(err, errcap,
                      "sim: the engine settings are unusable (blocks, block size "

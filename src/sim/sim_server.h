@@ -18,6 +18,7 @@
 struct sy_tokenizer;
 
 #include "sim/engine.h"
+#include "sim/sched_policy.h"
 
 struct sy_buf;
 
@@ -85,6 +86,7 @@ struct sy_sim_opts {
     uint32_t metrics_delay_ms; /* GET /metrics answered this late (0 = at once) */
     const char *request_log;   /* append "PORT X-REQUEST-ID\n" per completion request received,
                                   or NULL */
+    struct sy_sim_sched sched; /* --scheduling-policy, --long-prefill-token-threshold */
 };
 
 struct sy_sim_server;

@@ -438,6 +438,52 @@ static void test_holdback_reserves_headroom(void **state)
     fx_fini(&x);
 }
 
+/* program-aware-fairness through the controller: a completion charges its flow 1 x prompt +
+ * 2 x completion tokens, so the next pick prefers the other flow even though its request
+ * arrived later; with equal service (neither served yet) the older head wins. */
+static void test_program_aware(void **state)
+{
+    struct fx x;
+    fx_init(&x,
+            GATE "- type: program-aware-fairness\n  name: las\n" FC
+                 "  defaultPriorityBand: {fairnessPolicyRef: las}\n",
+            true);
+    struct req h, a1, a2, b1, c1, c2;
+    assert_int_equal(admit(&x, &h, "hold", NULL, "c", 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &a1, "a1", NULL, "a", 1), SY_FLOW_QUEUED);
+    sleep_ms(3);
+    assert_int_equal(admit(&x, &b1, "b1", NULL, "b", 1), SY_FLOW_QUEUED);
+    h.it.usage_prompt = 10;
+    h.it.usage_completion = 5;
+    finish(&x, &h); /* a and b unserved (0.5 each on service): a's head is older */
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "a1");
+    a1.it.usage_prompt = 1000; /* a is charged 1000 + 2 x 100 */
+    a1.it.usage_completion = 100;
+    assert_int_equal(admit(&x, &a2, "a2", NULL, "a", 1), SY_FLOW_QUEUED);
+    sleep_ms(3);
+    assert_int_equal(admit(&x, &c1, "c1", NULL, "c", 1), SY_FLOW_QUEUED);
+    finish(&x, &a1); /* b (0) < c (20) < a (1200): b first although a2 waits longest */
+    assert_string_equal(x.r.order[1], "b1");
+    b1.it.usage_prompt = 3000;
+    b1.it.usage_completion = 0;
+    finish(&x, &b1); /* c (20) < a (1200) < b (3000) */
+    assert_string_equal(x.r.order[2], "c1");
+    assert_int_equal(admit(&x, &c2, "c2", NULL, "c", 1), SY_FLOW_QUEUED);
+    c1.it.usage_prompt = 5000;
+    c1.it.usage_completion = 0;
+    finish(&x, &c1); /* a (1200) < c (5020) */
+    assert_string_equal(x.r.order[3], "a2");
+    finish(&x, &a2);
+    assert_string_equal(x.r.order[4], "c2");
+    sy_flow_release(x.f, &c2.it);
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_reload_keeps_queue),
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_holdback_reserves_headroom),
+        cmocka_unit_test(test_program_aware),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

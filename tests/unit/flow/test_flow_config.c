@@ -167,6 +167,37 @@ static void test_full(void **state)
 
 #define HDR "featureGates: [flowControl]\n"
 
+/* program-aware-fairness: llm-d's documented sample, and the type referenced by name (its
+ * defaults). */
+static void test_program_aware(void **state)
+{
+    char err[512] = "";
+    struct sy_flow_config *c =
+        load(NULL,
+             HDR "plugins:\n- type: program-aware-fairness\n  name: las\n  parameters:\n"
+                 "    strategy: las\n    lasWeightService: 0.7\n    lasWeightHeadWait: 0.3\n"
+                 "    lasHalfLifeSeconds: 120\n    evictionTtlSeconds: 600\n"
+                 "    evictionSweepSeconds: 30\n"
+                 "flowControl:\n  defaultPriorityBand: {fairnessPolicyRef: las}\n"
+                 "  priorityBands:\n  - {priority: 5, fairnessPolicyRef: program-aware-fairness}\n"
+                 "  - {priority: 1}\n",
+             err, sizeof err);
+    if (!c)
+        fail_msg("%s", err);
+    const struct sy_flow_band_config *b = sy_flow_band_for(c, 0);
+    assert_int_equal(b->fairness, SY_FLOW_FAIR_PROGRAM_AWARE);
+    assert_true(b->las.w_service == 0.7 && b->las.w_wait == 0.3);
+    assert_true(b->las.half_life_s == 120 && b->las.evict_ttl_s == 600);
+    assert_true(b->las.evict_sweep_s == 30);
+    b = sy_flow_band_for(c, 5); /* by type name: llm-d's defaults */
+    assert_int_equal(b->fairness, SY_FLOW_FAIR_PROGRAM_AWARE);
+    assert_true(b->las.w_service == 0.8 && b->las.w_wait == 0.2 && b->las.half_life_s == 60);
+    b = sy_flow_band_for(c, 1); /* a band without a ref takes the default band's */
+    assert_int_equal(b->fairness, SY_FLOW_FAIR_PROGRAM_AWARE);
+    assert_true(b->las.w_service == 0.7);
+    sy_flow_config_free(c);
+}
+
 static void test_errors(void **state)
 {
     expect_err(HDR "flowControl:\n  maxBytes: 1GB\n",
@@ -198,8 +229,20 @@ static void test_errors(void **state)
                "plugins[0].parameters.minCeiling: required by priority-holdback-policy");
     expect_err(HDR "plugins:\n- type: soft-reflective-ceiling-policy\n  parameters: {a: 1}\n",
                "takes no parameters");
-    expect_err(HDR "plugins:\n- type: program-aware-fairness\n",
-               "'program-aware-fairness' is not supported by Switchyard yet");
+    expect_err(HDR
+               "plugins:\n- type: program-aware-fairness\n  parameters: {lasDecayFactor: 0.9}\n",
+               "plugins[0].parameters.lasDecayFactor: removed upstream (llm-d #2120); use "
+               "lasHalfLifeSeconds");
+    expect_err(HDR "plugins:\n- type: program-aware-fairness\n  parameters: {strategy: wfq}\n",
+               "plugins[0].parameters.strategy: unknown scoring strategy 'wfq': only las");
+    expect_err(HDR
+               "plugins:\n- type: program-aware-fairness\n  parameters: {lasWeightService: -0.1}\n",
+               "plugins[0].parameters.lasWeightService: must be a number >= 0");
+    expect_err(
+        HDR "plugins:\n- type: program-aware-fairness\n  parameters: {evictionSweepSeconds: 0}\n",
+        "plugins[0].parameters.evictionSweepSeconds: must be a number > 0");
+    expect_err(HDR "plugins:\n- type: program-aware-fairness\n  parameters: {quantum: 1}\n",
+               "plugins[0].parameters.quantum: unknown parameter of program-aware-fairness");
     expect_err(HDR "flowControl:\n  enableEviction: maybe\n",
                "flowControl.enableEviction: must be true or false");
     char err[256] = "";
@@ -224,9 +267,13 @@ static void test_plugin_type_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quantity), cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_plugin_type_names),
+        cmocka_unit_test(test_quantity),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_program_aware),
+        cmocka_unit_test(test_plugin_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
