@@ -376,8 +376,13 @@ def test_image_recipe_build_stage_and_copies():
             shutil.copytree(path, os.path.join(d, src))
         else:
             shutil.copy(path, os.path.join(d, src))
+    # the image's build runs a plain `make`: none of this run's make variables (under `make
+    # asan`, BUILD=build-asan reaches here through MAKEFLAGS) may leak into the dry run
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUILD", "SAN",
+                        "OPT", "WERROR", "CC")}
     out = subprocess.run(["make", "-n", "build/switchyard"], cwd=d, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, env=env)
     check(out.returncode == 0 and "build/switchyard" in out.stdout,
           "make -n build/switchyard in the COPY set: %s" % out.stderr[-1500:])
     ignore = open(os.path.join(ROOT, ".dockerignore")).read().split()
