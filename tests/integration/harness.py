@@ -160,6 +160,31 @@ def post_json(port, path, obj, headers=None, timeout=15.0):
     return request(port, "POST", path, obj, headers, timeout)
 
 
+def kv_batches(admin):
+    """KV-event batches the gateway has applied so far (its /metrics on port admin)."""
+    for line in request(admin, "GET", "/metrics")[2].decode().splitlines():
+        if line.startswith("switchyard_kv_events_batches_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_kv_flowing(admin, ports, model):
+    """Batches a replica publishes before the gateway's SUB has joined are lost (ZMQ's slow
+    joiner): probe each replica directly (a 1-token chat for model) until its events reach the
+    gateway. Use instead of a fixed sleep after starting a gateway with kvEvents."""
+    for port in ports:
+        before = kv_batches(admin)
+
+        def arrived():
+            st, _, body = post_json(port, "/v1/chat/completions", {
+                "model": model, "max_tokens": 1,
+                "messages": [{"role": "user", "content": "probe %d" % time.time_ns()}]})
+            check(st == 200, "probe %d: %s" % (st, body))
+            time.sleep(0.1)
+            return kv_batches(admin) > before
+        wait_until(arrived, 15, what="KV events from %d reaching the gateway" % port)
+
+
 def metrics(port):
     """GET /metrics: ({series with its labels, as written: value}, the text)."""
     st, _, body = request(port, "GET", "/metrics")

@@ -224,6 +224,11 @@ def test_usage_from_messages_reaches_metrics():
         st, _, data = messages(f.gw.port, body)
         check(st == 200 and b"event: message_stop" in data, "stream %d" % st)
         lv = '{model_name="m1",target_model_name="m1"}'
+        # the request is recorded when the gateway finishes it, which may be just after the
+        # client has read the last event
+        wait_until(lambda: metrics(f.gw.admin)[0].get(
+            "inference_objective_output_tokens_sum" + lv, 0) >= 16, 5,
+            what="both requests recorded")
         m, text = metrics(f.gw.admin)
         check(m.get("inference_objective_output_tokens_sum" + lv) == 16,
               "output tokens 7 + 9 from usage and message_delta: %s" %

@@ -21,9 +21,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, endpoints_ready, free_ports, post_json,  # noqa: E402
-                     process_log, request, run, start_gateway, start_process, start_sim,
-                     stop_process, test, wait_port, wait_until, write_file)
+import harness  # noqa: E402
+from harness import (BIN, check, consecutive_ports, endpoints_ready, free_ports, kv_batches,  # noqa: E402,F401
+                     post_json, process_log, request, run, start_gateway, start_process,
+                     start_sim, stop_process, test, wait_port, wait_until, write_file)
 
 MODEL = "m"
 KV_BLOCKS = 48  # 768 tokens per replica: a few long prompts evict each other
@@ -120,28 +121,9 @@ def settle():
     time.sleep(0.6)
 
 
-def kv_batches(admin):
-    """KV event batches the gateway has applied so far (its /metrics)."""
-    for line in request(admin, "GET", "/metrics")[2].decode().splitlines():
-        if line.startswith("switchyard_kv_events_batches_total "):
-            return float(line.split()[1])
-    return 0.0
-
-
 def wait_kv_flowing(admin, ports):
-    """Without a replay socket, batches a replica publishes before the gateway's SUB has joined
-    are lost (ZMQ's slow joiner): probe each replica until its events reach the gateway."""
-    for port in ports:
-        before = kv_batches(admin)
-
-        def arrived():
-            st, _, body = post_json(port, "/v1/chat/completions", {
-                "model": MODEL, "max_tokens": 1,
-                "messages": [{"role": "user", "content": "probe %d" % time.time_ns()}]})
-            check(st == 200, "probe %d: %s" % (st, body))
-            time.sleep(0.1)
-            return kv_batches(admin) > before
-        wait_until(arrived, 15, what="KV events from %d reaching the gateway" % port)
+    """harness.wait_kv_flowing with this file's model."""
+    harness.wait_kv_flowing(admin, ports, MODEL)
 
 
 def expect_route(gw, prompt, want, what):

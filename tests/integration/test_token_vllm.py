@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (check, free_ports, metrics, post_json, process_log, recv_request_head,  # noqa: E402
-                     request, run, start_gateway, start_sim, test, wait_endpoints_ready,
+                     request, run, wait_kv_flowing, start_gateway, start_sim, test, wait_endpoints_ready,
                      wait_until, write_file)
 
 MODEL = "m"
@@ -123,7 +123,7 @@ def check_sim_backend(api):
     if api:
         block += "\napi: %s" % api
     gw, port, admin = gateway(base, kv, block)
-    time.sleep(0.3)  # let the gateway's KV-event subscriptions connect
+    wait_kv_flowing(admin, (base, base + 1), MODEL)  # no fixed sleep to race the subscriptions
     prefix = long_text("shared", 1600)
     first = chat(port, prefix + " first question")
     c = counters(admin)

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, post_json,  # noqa: E402
+from harness import (BIN, check, consecutive_ports, free_ports, kv_batches, post_json,  # noqa: E402
                      process_log, request, run, start_process, stop_process, test, wait_port,
                      wait_until, write_file)
 
@@ -73,14 +73,6 @@ def route(port, prompt, max_tokens=1):
                               headers={"x-switchyard-debug": "scores"})
     check(st == 200, "gateway %d: %s" % (st, body[:300]))
     return hdr["x-gateway-destination-endpoint"], hdr
-
-
-def kv_batches(admin):
-    """KV-event batches the gateway has applied so far (its /metrics)."""
-    for line in request(admin, "GET", "/metrics")[2].decode().splitlines():
-        if line.startswith("switchyard_kv_events_batches_total "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def text(tag, n):
