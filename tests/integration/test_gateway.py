@@ -445,6 +445,13 @@ def test_models_aggregated_and_metrics():
         completion(gw.port, model="m2")
     completion(gw.port, model="m2", stream=True)
     request(gw.port, "POST", "/v1/completions", b"{", {"Content-Type": "application/json"})
+    # a request is recorded when the gateway finishes it, which may be just after the client has
+    # its answer
+    def recorded():
+        t = request(gw.admin, "GET", "/metrics")[2]
+        return b"inference_objective_request_error_total" in t and \
+            b'inference_objective_request_total{model_name="m2",target_model_name="m2"} 5' in t
+    wait_until(recorded, 5, what="the 5 completions and the 400 recorded")
     st, h, text = request(gw.admin, "GET", "/metrics")
     text = text.decode()
     check(st == 200)
