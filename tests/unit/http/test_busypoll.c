@@ -139,12 +139,20 @@ static void test_gives_the_core_up(void **state)
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setaffinity_np(&at, sizeof one, &one);
-    atomic_store(&spin_stop, false);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, &at, spinner, NULL), 0);
-    struct sy_busypoll_stats st = run_ticks(2000 * MS, 1, 1, true, 300);
-    atomic_store(&spin_stop, true);
-    pthread_join(t, NULL);
+    /* Whether a yield switches to the spinner is the kernel's call: on a machine loaded by
+     * other processes it may run something else, or nothing, first. Up to three tries; one is
+     * enough to show the loop gives the core up when asked. */
+    struct sy_busypoll_stats st;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        atomic_store(&spin_stop, false);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, &at, spinner, NULL), 0);
+        st = run_ticks(2000 * MS, 1, 1, true, 300);
+        atomic_store(&spin_stop, true);
+        pthread_join(t, NULL);
+        if (st.yields == 1 && st.windows == 1 && st.idle_ns < 1000 * MS)
+            break;
+    }
     pthread_attr_destroy(&at);
     sched_setaffinity(0, sizeof saved, &saved);
     sy_busypoll_share_core(false);
