@@ -347,7 +347,7 @@ static int rd_hashes(struct sy_kv_decoder *d, struct cur *c, struct sy_kv_event 
         return SY_ETOOBIG;
     if ((rc = reserve((void **)&d->hashes, &d->hcap, d->hlen + n, sizeof *d->hashes)))
         return rc;
-    uint64_t *out = d->hashes + d->hlen;
+    uint64_t *out = n ? d->hashes + d->hlen : NULL; /* hashes is NULL until the first one */
     for (size_t i = 0; i < n; i++)
         if ((rc = rd_hash(c, &out[i])))
             return rc;
@@ -371,7 +371,7 @@ static int rd_tokens(struct sy_kv_decoder *d, struct cur *c, struct sy_kv_event 
         return SY_ETOOBIG;
     if ((rc = reserve((void **)&d->tokens, &d->tcap, d->tlen + n, sizeof *d->tokens)))
         return rc;
-    uint32_t *out = d->tokens + d->tlen;
+    uint32_t *out = n ? d->tokens + d->tlen : NULL; /* tokens is NULL until the first one */
     for (size_t i = 0; i < n; i++) {
         /* Fast paths: positive fixint, uint8/16/32, the encodings msgspec uses for ids. */
         NEED(c, 1);
