@@ -88,6 +88,14 @@ struct sy_flow_detector_params {
     int64_t max_token_concurrency; /* maxTokenConcurrency per endpoint, default 1e6 */
 };
 
+/* The utilization detector's view of one endpoint (saturation.c), shared with its filter role:
+ * stale = never scraped, or the last scrape older than staleness_ns at now; queue = scraped
+ * waiting plus the requests the gateway sent that the scrape does not show yet
+ * (max(0, in flight - (waiting + running)), the scrape-lag credit). */
+bool sy_flow_endpoint_stale(const struct sy_endpoint_state *st, uint64_t now_ns,
+                            uint64_t staleness_ns);
+double sy_flow_endpoint_queue(const struct sy_endpoint_state *st);
+
 /* Pool saturation per llm-d's documented arithmetic (saturation.c). */
 void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy_flow_pool_view *v,
                         struct sy_flow_saturation *out);

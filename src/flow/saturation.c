@@ -23,6 +23,20 @@
  */
 #include "flow/flow.h"
 
+bool sy_flow_endpoint_stale(const struct sy_endpoint_state *st, uint64_t now_ns,
+                            uint64_t staleness_ns)
+{
+    return !st->scraped || now_ns < st->update_ns || now_ns - st->update_ns > staleness_ns;
+}
+
+double sy_flow_endpoint_queue(const struct sy_endpoint_state *st)
+{
+    double waiting = st->m.waiting > 0 ? st->m.waiting : 0;
+    double running = st->m.running > 0 ? st->m.running : 0;
+    double credit = (double)st->inflight_requests - (waiting + running);
+    return waiting + (credit > 0 ? credit : 0);
+}
+
 void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy_flow_pool_view *v,
                         struct sy_flow_saturation *out)
 {
@@ -41,19 +55,12 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
         out->ready++;
         if (d->kind != 0)
             continue;
-        bool stale =
-            !st.scraped || v->now_ns < st.update_ns || v->now_ns - st.update_ns > d->staleness_ns;
-        if (stale) {
+        if (sy_flow_endpoint_stale(&st, v->now_ns, d->staleness_ns)) {
             out->stale++;
             sum += 1.0;
             continue;
         }
-        double waiting = st.m.waiting > 0 ? st.m.waiting : 0;
-        double running = st.m.running > 0 ? st.m.running : 0;
-        double credit = (double)st.inflight_requests - (waiting + running);
-        if (credit < 0)
-            credit = 0;
-        double q = (waiting + credit) / d->queue_depth;
+        double q = sy_flow_endpoint_queue(&st) / d->queue_depth;
         double kv = st.m.kv_usage > 0 ? st.m.kv_usage / d->kv_util : 0;
         sum += q > kv ? q : kv;
     }

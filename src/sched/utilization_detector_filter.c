@@ -71,17 +71,12 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
     const struct ud_filter *f = state;
-    (void)cy;
-    uint64_t now = sy_now_ns();
+    uint64_t now = cy->now_ns ? cy->now_ns : sy_now_ns();
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct sy_endpoint_state *st = &c[i].st;
-        bool stale = !st->scraped || now < st->update_ns || now - st->update_ns > f->staleness_ns;
-        double waiting = st->m.waiting > 0 ? st->m.waiting : 0;
-        double running = st->m.running > 0 ? st->m.running : 0;
-        double credit = (double)st->inflight_requests - (waiting + running);
-        double queue = waiting + (credit > 0 ? credit : 0);
-        if (!stale && queue < f->queue_limit && st->m.kv_usage < f->kv_limit)
+        if (!sy_flow_endpoint_stale(st, now, f->staleness_ns) &&
+            sy_flow_endpoint_queue(st) < f->queue_limit && st->m.kv_usage < f->kv_limit)
             c[m++] = c[i];
     }
     return m ? m : n; /* fail open */
