@@ -400,14 +400,35 @@ static void drain(void *sock, struct source *s)
 
 /* ---- reconcile desired state ------------------------------------------------------------ */
 
-static void *open_sub(const char *url, bool bind, const char *filter)
+/* Opens a SUB on url. With mon, its CONNECTED events are watched on a PAIR returned in *mon,
+ * attached before connecting: a loopback connect completes at once, and an event raised before the
+ * monitor (or its PAIR) exists is lost, and with it the start-up replay. */
+static void *open_sub(const char *url, bool bind, const char *filter, void **mon)
 {
     void *z = zmq_socket(S.zctx, ZMQ_SUB);
     int zero = 0;
     zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(z, ZMQ_SUBSCRIBE, filter, strlen(filter));
+    if (mon) {
+        static unsigned monitor_seq;
+        char mep[64];
+        snprintf(mep, sizeof mep, "inproc://sy-kvevents-mon-%u", monitor_seq++);
+        *mon = NULL;
+        if (zmq_socket_monitor(z, mep, ZMQ_EVENT_CONNECTED) == 0) {
+            *mon = zmq_socket(S.zctx, ZMQ_PAIR);
+            if (zmq_connect(*mon, mep) != 0) {
+                zmq_close(*mon);
+                *mon = NULL;
+            }
+        }
+    }
     if ((bind ? zmq_bind(z, url) : zmq_connect(z, url)) != 0) {
         sy_warn("kvevents: %s %s: %s", bind ? "bind" : "connect", url, zmq_strerror(zmq_errno()));
+        if (mon && *mon) {
+            zmq_socket_monitor(z, NULL, 0);
+            zmq_close(*mon);
+            *mon = NULL;
+        }
         zmq_close(z);
         return NULL;
     }
@@ -490,28 +511,20 @@ static void reconcile(void)
             have = !strcmp(S.want[j].name, S.src[i].name);
         if (have)
             continue;
-        void *z = open_sub(S.want[j].url, false, filter);
-        if (!z)
+        char *rurl = replay_url(S.want[j].url, S.replay_offset);
+        /* (Re)connections trigger a replay from 0: watch them on the SUB's monitor. */
+        void *mon = NULL;
+        void *z = open_sub(S.want[j].url, false, filter, rurl ? &mon : NULL);
+        if (!z) {
+            free(rurl);
             continue;
-        S.src = sy_xrealloc(S.src, (S.nsrc + 1) * sizeof *S.src);
-        struct source *ns = &S.src[S.nsrc++];
-        *ns = (struct source){.name = sy_xstrdup(S.want[j].name),
-                              .url = sy_xstrdup(S.want[j].url),
-                              .replay = replay_url(S.want[j].url, S.replay_offset),
-                              .sub = z};
-        if (ns->replay) {
-            /* (Re)connections trigger a replay from 0: watch them on the SUB's monitor. */
-            static unsigned monitor_seq;
-            char mep[64];
-            snprintf(mep, sizeof mep, "inproc://sy-kvevents-mon-%u", monitor_seq++);
-            if (zmq_socket_monitor(z, mep, ZMQ_EVENT_CONNECTED) == 0) {
-                ns->mon = zmq_socket(S.zctx, ZMQ_PAIR);
-                if (zmq_connect(ns->mon, mep) != 0) {
-                    zmq_close(ns->mon);
-                    ns->mon = NULL;
-                }
-            }
         }
+        S.src = sy_xrealloc(S.src, (S.nsrc + 1) * sizeof *S.src);
+        S.src[S.nsrc++] = (struct source){.name = sy_xstrdup(S.want[j].name),
+                                          .url = sy_xstrdup(S.want[j].url),
+                                          .replay = rurl,
+                                          .sub = z,
+                                          .mon = mon};
     }
     /* bind-mode pool filter: publishers that left are purged */
     for (size_t i = 0; i < S.npool; i++)
@@ -686,8 +699,8 @@ struct sy_precise_index *sy_kvevents_acquire(const struct sy_kvevents_opts *o, c
         if (S.pending_bound)
             zmq_close(S.pending_bound);
         S.pending_bound = NULL;
-        void *z =
-            open_sub(o->bind, true, o->topic_filter && *o->topic_filter ? o->topic_filter : "kv@");
+        void *z = open_sub(o->bind, true,
+                           o->topic_filter && *o->topic_filter ? o->topic_filter : "kv@", NULL);
         if (!z) {
             snprintf(err, errcap, "kvEventsConfig.zmqEndpoint: cannot bind %s: %s", o->bind,
                      zmq_strerror(zmq_errno()));
