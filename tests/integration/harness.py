@@ -29,45 +29,69 @@ def test(fn):
 
 
 def free_port():
-    """An ephemeral loopback port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago (outside the ephemeral range: free_ports)."""
+    return free_ports(1)[0]
+
+
+def _port_window(n):
+    """[lo, hi) for test ports: below the kernel's ephemeral range, so that no outbound
+    connection (the tests make thousands) can take a port between choosing and binding it; a
+    port from bind(0) comes from that range and was the cause of 'Address already in use'
+    flakes under load."""
+    lo_eph = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo_eph = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    lo = 10000 if lo_eph > 12000 + n else 1024
+    return lo, max(lo + n + 1, lo_eph - n)
+
+
+def _bind_run(base, n):
+    """Binds base..base+n-1 (held open); returns the sockets, or None when one is taken."""
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", base + i))
+        except OSError:
+            s.close()
+            for t in socks:
+                t.close()
+            return None
+        socks.append(s)
+    return socks
 
 
 def free_ports(n):
     """n distinct free ports (held open together while choosing, so they differ)."""
-    socks = []
+    import random
+    lo, hi = _port_window(1)
+    held = []
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+        for _ in range(1000 + 10 * n):
+            if len(held) == n:
+                return [s.getsockname()[1] for s in held]
+            got = _bind_run(random.randrange(lo, hi), 1)
+            if got:
+                held += got
+        raise RuntimeError("no %d free ports" % n)
     finally:
-        for s in socks:
+        for s in held:
             s.close()
 
 
 def consecutive_ports(n, tries=200):
     """A base port P such that P..P+n-1 are all free."""
     import random
+    lo, hi = _port_window(n)
     for _ in range(tries):
-        base = random.randint(20000, 60000 - n)
-        socks = []
-        ok = True
-        for i in range(n):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            except OSError:
-                ok = False
+        base = random.randrange(lo, hi)
+        socks = _bind_run(base, n)
+        if socks:
+            for s in socks:
                 s.close()
-                break
-        for s in socks:
-            s.close()
-        if ok:
             return base
     raise RuntimeError("no run of free ports")
 

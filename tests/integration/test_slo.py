@@ -8,12 +8,13 @@ the online model, which trains in the background (metrics show samples and a ret
 predictions are recorded and the fast replica serves most requests.
 """
 import json
+import re
 import os
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
+from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, request, run,  # noqa
                      start_process, stop_process, test, wait_port, wait_until, write_file)
 
 # llm-d's Helm pipeline as written: latency-slo-admitter is listed under plugins only (an admission
@@ -258,17 +259,33 @@ def test_sim_profile_groups():
     import time
     base = consecutive_ports(3)
     p = start_process([BIN, "sim", "--port", str(base), "--replicas", "3", "--model", "m1",
-                       "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "2"])
+                       "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "1"])
     for i in range(3):
         wait_port(base + i, proc=p)
+    # each port runs its group's profile: the KV capacity vLLM reports differs per profile
+    blocks = []
+    for i in range(3):
+        st, _, body = request(base + i, "GET", "/metrics")
+        m = re.search(r'^vllm:cache_config_info\{[^}]*num_gpu_blocks="(\d+)"', body.decode(),
+                      re.M)
+        check(st == 200 and m, "cache_config_info on replica %d" % i)
+        blocks.append(int(m.group(1)))
+    check(blocks[1] == blocks[2] != blocks[0], "KV blocks per replica %r" % blocks)
+    # speed: the fastest of three tries per replica, so a starved host (ASan, CI) adding delay
+    # to one request cannot make the 8B replica look slow
     prompt = " ".join("g%d" % i for i in range(3000))
     took = []
     for i in range(3):
-        t0 = time.time()
-        st, _, body = post_json(base + i, "/v1/completions",
-                                {"model": "m1", "prompt": prompt, "max_tokens": 2})
-        check(st == 200, "status %d" % st)
-        took.append(time.time() - t0)
+        best = None
+        for k in range(3):
+            t0 = time.time()
+            st, _, body = post_json(base + i, "/v1/completions",
+                                    {"model": "m1", "prompt": "%d %s" % (k, prompt),
+                                     "max_tokens": 2})
+            check(st == 200, "status %d" % st)
+            d = time.time() - t0
+            best = d if best is None else min(best, d)
+        took.append(best)
     check(took[1] > 1.5 * took[0] and took[2] > 1.5 * took[0],
           "the 32B group is slower than the 8B replica: %r" % took)
     stop_process(p)

@@ -269,6 +269,7 @@ schedulerFile: %s
     gw = start_process([BIN, "gateway", "--config", write_file(text_cfg)])
     try:
         wait_port(listen, proc=gw)
+        wait_port(admin, proc=gw)  # the admin listener is bound after the client one
         wait_until(lambda: len(ready_set(admin)) == 4, 10, what="ranks ready")
         check("data-parallel-profile-handler' is deprecated" in process_log(gw),
               process_log(gw)[-2000:])
