@@ -209,13 +209,12 @@ struct jval sy_jinja__binop(struct ctx *c, int line, int op, struct jval a, stru
         int64_t k = a.t == J_INT ? a.i : b.i;
         struct sy_buf r;
         sy_buf_init(&r);
-        for (int64_t i = 0; i < k; i++) {
-            if (r.len + s.s.n > SY_JINJA_MAX_OUTPUT) {
-                sy_buf_fini(&r);
-                sy_jinja__rfail(c, line, "string repetition too large");
-            }
+        if (k <= 0 || s.s.n == 0) /* '' * 10**10 is '' at once, not ten billion appends */
+            return sy_jinja__vstr_buf(c, &r);
+        if ((uint64_t)k > SY_JINJA_MAX_OUTPUT / s.s.n)
+            sy_jinja__rfail(c, line, "string repetition too large");
+        for (int64_t i = 0; i < k; i++)
             sy_buf_append(&r, s.s.p, s.s.n);
-        }
         return sy_jinja__vstr_buf(c, &r);
     }
     if (!sy_jinja__is_num(a) || !sy_jinja__is_num(b))

@@ -67,6 +67,9 @@ static void test_literals_and_arithmetic(void **state)
     expect_render("{{ 1.5 + 1 }} {{ -3 }} {{ - 2.5 }}", NULL, "2.5 -3 -2.5");
     expect_render("{{ 'a' + \"b\" ~ 1 ~ none ~ true }}", NULL, "ab1NoneTrue");
     expect_render("{{ 'x' * 3 }}", NULL, "xxx");
+    /* repetition: an empty string or a count <= 0 is '' at once (a fuzzer's '' * 022222222222
+     * looped 2e10 times); a result past the output limit fails before building anything */
+    expect_render("{{ '' * 022222222222 }}|{{ 'ab' * -3 }}|{{ 0 * 'x' }}|", NULL, "|||");
     expect_render("{{ 'it\\'s\\n\\t\\u00e9\\x41' }}", NULL,
                   "it's\n\t\xc3\xa9"
                   "A");
@@ -264,6 +267,7 @@ static void test_errors(void **state)
     expect_error("{{ x is nosuchtest }}", NULL, "unknown test", SY_EPARSE);
     expect_error("{{ raise_exception('Only user and assistant roles!') }}", NULL,
                  "Only user and assistant roles!", SY_EPARSE);
+    expect_error("{{ 'ab' * 10000000000 }}", NULL, "string repetition too large", SY_EPARSE);
     expect_error("{{ 1 / 0 }}", NULL, "division by zero", SY_EPARSE);
     expect_error("{{ 'a' - 1 }}", NULL, "unsupported operand", SY_EPARSE);
     expect_error("{{ 'a'.nomethod() }}", NULL, "no method nomethod", SY_EPARSE);
