@@ -275,30 +275,43 @@ def test_bench_time_scale_reports_simulated_time():
                            "--log-level", "warn"]) for i, x in enumerate(("1", "0.5"))]
     for pt, sp in zip(ports, sims):
         wait_port(pt, proc=sp)
-    res = {}
-    for pt, x in zip(ports, ("1", "0.5")):
-        out = tmp_path(".json")
-        t0 = time.time()
-        # 4 prompts of 4000 tokens, one at a time: ~0.26 s simulated TTFT each
-        rc, stdout, stderr = bench(["--target", "http://127.0.0.1:%d" % pt, "--time-scale", x,
-                                    "--workload", "random", "--num-prompts", "4",
-                                    "--input-len", "4000", "--output-len", "8",
-                                    "--concurrency", "1", "--json", out])
-        check(rc == 0, "exit %d %s" % (rc, stderr))
-        res[x] = (load_json(out), time.time() - t0, stdout)
-    (j1, wall1, out1), (jh, wallh, outh) = res["1"], res["0.5"]
-    r1, rh = j1["runs"][0], jh["runs"][0]
-    check(r1["time_scale"] == 1 and rh["time_scale"] == 0.5 and jh["meta"]["time_scale"] == 0.5,
-          "time_scale fields")
-    check("simulated" not in out1 and "simulated seconds" in outh, "table says simulated:\n" +
-          outh)
-    check(rh["completed"] == 4 and rh["errors"] == 0, "clean run %r" % rh)
-    for k in ("ttft_mean_s", "e2e_mean_s", "itl_mean_s", "req_per_s", "output_tok_per_s",
-              "duration_s"):
-        ratio = rh[k] / r1[k]
-        check(0.6 < ratio < 1.6, "%s: %.4f at scale 0.5 vs %.4f at scale 1" % (k, rh[k], r1[k]))
-    check(wallh > 1.3 * wall1, "the slower GPU takes ~2x the wall time: %.2f vs %.2f s" %
-          (wallh, wall1))
+    def measure():
+        res = {}
+        for pt, x in zip(ports, ("1", "0.5")):
+            out = tmp_path(".json")
+            t0 = time.time()
+            # 4 prompts of 4000 tokens, one at a time: ~0.26 s simulated TTFT each
+            rc, stdout, stderr = bench(["--target", "http://127.0.0.1:%d" % pt, "--time-scale",
+                                        x, "--workload", "random", "--num-prompts", "4",
+                                        "--input-len", "4000", "--output-len", "8",
+                                        "--concurrency", "1", "--json", out])
+            check(rc == 0, "exit %d %s" % (rc, stderr))
+            res[x] = (load_json(out), time.time() - t0, stdout)
+        (j1, wall1, out1), (jh, wallh, outh) = res["1"], res["0.5"]
+        r1, rh = j1["runs"][0], jh["runs"][0]
+        check(r1["time_scale"] == 1 and rh["time_scale"] == 0.5 and
+              jh["meta"]["time_scale"] == 0.5, "time_scale fields")
+        check("simulated" not in out1 and "simulated seconds" in outh,
+              "table says simulated:\n" + outh)
+        check(rh["completed"] == 4 and rh["errors"] == 0, "clean run %r" % rh)
+        for k in ("ttft_mean_s", "e2e_mean_s", "itl_mean_s", "req_per_s", "output_tok_per_s",
+                  "duration_s"):
+            ratio = rh[k] / r1[k]
+            check(0.6 < ratio < 1.6,
+                  "%s: %.4f at scale 0.5 vs %.4f at scale 1" % (k, rh[k], r1[k]))
+        check(wallh > 1.3 * wall1, "the slower GPU takes ~2x the wall time: %.2f vs %.2f s" %
+              (wallh, wall1))
+
+    # A starved host only adds wall time (to one run more than the other; ITL gaps are ~10 ms),
+    # so the pair is measured again, up to three times; a missing or doubled conversion is off
+    # by 2x in every attempt.
+    for attempt in range(3):
+        try:
+            measure()
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     # rates and durations are simulated time: 20 req/s for 0.5 s at scale 0.5 = 1 s of wall
     out = tmp_path(".json")
     t0 = time.time()
@@ -534,7 +547,7 @@ def test_demo_pd_end_to_end():
     out = tmp_path(".json")
     report = tmp_path(".html")
     log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
-    p = subprocess.Popen([BIN, "demo", "--pd", "--quick", "--time-scale", "2", "--json", out,
+    p = subprocess.Popen([BIN, "demo", "--pd", "--quick", "--time-scale", "1", "--json", out,
                           "--report", report], stdout=log, stderr=subprocess.STDOUT)
     seen = set()
     t0 = time.time()
