@@ -391,6 +391,19 @@ static const char predicted[] =
     "  - pluginRef: strict\n  - pluginRef: slo-headroom-tier-filter\n  - pluginRef: loose\n"
     "  - pluginRef: latency-scorer\n  - pluginRef: weighted-random-picker\n";
 
+/* slo-class-scorer (src/sched/slo_class_scorer.c): placement by SLO class, the oracle's rule
+ * with speed and tightness estimated (model predictions, or observed TPOT before the model is
+ * ready) instead of known; optionally beside a prefix-cache-scorer. */
+static const char slo_class[] = "plugins:\n"
+                                "- type: predicted-latency-producer\n"
+                                "- type: slo-class-scorer\n"
+                                "- type: prefix-cache-scorer\n"
+                                "- type: max-score-picker\n"
+                                "schedulingProfiles:\n- name: default\n  plugins:\n"
+                                "  - pluginRef: slo-class-scorer\n    weight: %d\n"
+                                "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+                                "  - pluginRef: max-score-picker\n";
+
 int main(int argc, char **argv)
 {
     sy_log_set_level(SY_LOG_ERROR);
@@ -414,6 +427,13 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "heuristic (prefix %d, queue %d, kv %d)", w[i][0], w[i][1],
                  w[i][2]);
         run(name, weights(w[i][0], w[i][1], w[i][2]), rate, secs);
+    }
+    {
+        char sc[1024];
+        snprintf(sc, sizeof sc, slo_class, 1, 0);
+        run("SLO-class scorer", sc, rate, secs);
+        snprintf(sc, sizeof sc, slo_class, 3, 1);
+        run("SLO-class scorer 3 + prefix 1", sc, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true);
