@@ -24,7 +24,8 @@
  * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
  * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
- * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model.
+ * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
+ * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows.
  *
  *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
@@ -396,7 +397,7 @@ static const char predicted[] =
  * ready) instead of known; optionally beside a prefix-cache-scorer. */
 static const char slo_class[] = "plugins:\n"
                                 "- type: predicted-latency-producer\n"
-                                "- type: slo-class-scorer\n"
+                                "- type: slo-class-scorer\n  parameters: {%s}\n"
                                 "- type: prefix-cache-scorer\n"
                                 "- type: max-score-picker\n"
                                 "schedulingProfiles:\n- name: default\n  plugins:\n"
@@ -430,10 +431,12 @@ int main(int argc, char **argv)
     }
     {
         char sc[1024];
-        snprintf(sc, sizeof sc, slo_class, 1, 0);
-        run("SLO-class scorer", sc, rate, secs);
-        snprintf(sc, sizeof sc, slo_class, 3, 1);
-        run("SLO-class scorer 3 + prefix 1", sc, rate, secs);
+        const char *cp = getenv("SLO_BENCH_CLASS_PARAMS"); /* e.g. "reserveFactor: 2" */
+        cp = cp ? cp : "";
+        snprintf(sc, sizeof sc, slo_class, cp, 1, 0);
+        run("slo-class-scorer", sc, rate, secs);
+        snprintf(sc, sizeof sc, slo_class, cp, 3, 1);
+        run("slo-class 3 + prefix 1", sc, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true);

@@ -15,14 +15,16 @@
  *            default) it is tight when the objective is at most tightFraction (0.6) x the p90 of
  *            the last RING objectives seen in that dimension (recomputed every RECALC). Without
  *            an objective, or before MIN_RING objectives were seen, it is loose.
- *   speed    per candidate, an estimate of the TPOT it gives at the fleet's current mean load (so
- *            only the endpoint differs): the learned model's prediction (predicted-latency-producer
- *            ready: the request's features with every load feature set to the candidates' mean),
- *            else a decayed per-endpoint line TPOT = a + b x load fitted to the TPOTs this plugin
- *            saw finish there (done hook), evaluated at the mean load; endpoints with no estimate
- *            count as fast (they get explored). TTFT stands in when the model predicts no TPOT
- *            (prefill pods).
- *            fast  <=>  speed <= speedClassRatio (1.3) x the fastest candidate's speed
+ *   speed    per candidate, its mean TPOT at the fleet's current mean load (so only the endpoint
+ *            differs): a decayed per-endpoint line TPOT = a + b x load (b >= 0, forgetting over
+ *            ~64 requests) fitted to the streamed TPOTs this plugin saw finish there (done hook),
+ *            evaluated at the candidates' mean load. When some candidate has no fit yet and the
+ *            learned model is ready (predicted-latency-producer), the model's prediction for the
+ *            request's features with every load feature at the mean is used for every candidate
+ *            instead (TTFT stands in for prefill pods, whose TPOT is 0); otherwise endpoints
+ *            without an estimate count as fast, so they get explored.
+ *   classes  the known speeds sorted, cut at the largest ratio between neighbours when it is at
+ *            least speedClassRatio (1.3): below the cut is fast; no such gap, everyone is fast
  *   load     l = max(waiting + running, gateway in-flight requests) + 1
  *   tight    eligible = fast candidates predicted to meet both objectives; if none of the fast
  *            ones is but a slower one is, those; without predictions (or none meeting), the fast
@@ -35,15 +37,20 @@
  * Use it with max-score-picker (the rule is an argmin; weighted-random-picker would blur it).
  * It consumes the latency data key, so predicted-latency-producer is created when not configured.
  *
- * Alternatives measured and not taken: choosing within the tight class by predicted TPOT headroom
- * instead of load (the TPOT prediction at routing time is weakly informative and herds; see the
- * doc), and sending loose requests away from endpoints predicted to violate their loose objective
- * (the model over-predicts the slow replicas' TPOT at high load, which would pull batch work onto
- * the fast replicas).
+ * Measured and not taken (docs/slo-scheduling.md): the model's prediction as the primary speed
+ * signal (its per-endpoint p90 load curve, read at a load an endpoint seldom runs at, swapped
+ * fast and slow replicas in the warm-up and misclassified single replicas later: attainment
+ * ranged 58-79% between runs); "fast = within speedClassRatio of the fastest" (a replica measured
+ * 35% slower than the fastest of its class fell out of it). Not tried, for reasons the earlier
+ * measurements give: choosing within the tight class by predicted TPOT headroom instead of load
+ * (the TPOT prediction at routing time is weakly informative and herds), and steering loose
+ * requests away from endpoints predicted to violate their loose objective (the model
+ * over-predicts the slow replicas' TPOT at high load, which would pull batch work onto the fast
+ * replicas).
  *
  * Threading: instances are shared by the worker threads; the objective rings and the observed
- * speed table sit behind one mutex held for O(1) work per call (the p90 sort, of RING entries,
- * runs every RECALC insertions).
+ * speed table sit behind one mutex, held per call for O(1) ring work (the p90 sort, of RING
+ * entries, runs every RECALC insertions) and one table probe per candidate.
  */
 #include <math.h>
 #include <pthread.h>
@@ -206,8 +213,9 @@ static double load_of(const struct sy_sched_candidate *c)
     return (w + r > gw ? w + r : gw) + 1;
 }
 
-/* Fills speed[i] (seconds per output token at the candidates' mean load; -1 = unknown) from the
- * model's predictions when ready, else from the observed fits. */
+/* Fills speed[i] (seconds per output token at the candidates' mean load; -1 = unknown): from the
+ * observed fits when every candidate has one, else from the model's predictions when it is
+ * ready, else from the fits (unknown where none). Returns the mean load. */
 static void speeds(struct state *st, const struct sy_sched_cycle *cy,
                    const struct sy_sched_candidate *c, size_t n, const double *load, double *speed)
 {
@@ -215,47 +223,74 @@ static void speeds(struct state *st, const struct sy_sched_cycle *cy,
     for (size_t i = 0; i < n; i++)
         mload += load[i] - 1;
     mload /= (double)n;
+    size_t known = 0;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < n; i++) {
+        speed[i] = fit_at(slot_of(st, key_of(c[i].ep->address), false), mload);
+        known += speed[i] > 0;
+    }
+    pthread_mutex_unlock(&st->mu);
     struct sy_latency_model *m =
         cy->latency && cy->latency->ready ? sy_sched_latency_model() : NULL;
-    if (m) {
-        /* the reference features: the request's, with every load feature at the mean */
-        struct sy_latency_features ref = {0};
-        double kv = 0, wait = 0, pre = 0;
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
-            if (!p)
-                continue;
-            if (!k)
-                ref = p->f;
-            kv += p->f.kv_util;
-            wait += p->f.waiting;
-            pre += (double)p->f.prefill_tokens_inflight;
-            k++;
-        }
-        if (k) {
-            ref.kv_util = kv / (double)k;
-            ref.waiting = (uint32_t)lround(wait / (double)k);
-            ref.queued = ref.waiting > 0;
-            ref.running = (uint32_t)lround(mload > wait / (double)k ? mload - wait / (double)k : 0);
-            ref.prefill_tokens_inflight = (uint64_t)llround(pre / (double)k);
-            ref.decode_tokens_inflight = (uint64_t)ref.running * 256;
-            ref.prefix_score = 0;
-            for (size_t i = 0; i < n; i++) {
-                double tt = -1, tp = -1;
-                speed[i] = -1;
-                if (!sy_latency_pred_of(cy, &c[i]) ||
-                    sy_latency_predict(m, c[i].ep->address, &ref, &tt, &tp) != 0)
-                    continue;
-                speed[i] = tp > 0 ? tp : tt > 0 ? tt : -1;
-            }
-            return;
-        }
+    if (known == n || !m)
+        return;
+    /* the reference features: the request's, with every load feature at the candidates' mean */
+    struct sy_latency_features ref = {0};
+    double kv = 0, wait = 0, pre = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
+        if (!p)
+            continue;
+        if (!k)
+            ref = p->f;
+        kv += p->f.kv_util;
+        wait += p->f.waiting;
+        pre += (double)p->f.prefill_tokens_inflight;
+        k++;
     }
-    pthread_mutex_lock(&st->mu);
+    if (!k)
+        return;
+    ref.kv_util = kv / (double)k;
+    ref.waiting = (uint32_t)lround(wait / (double)k);
+    ref.queued = ref.waiting > 0;
+    ref.running = (uint32_t)lround(mload > wait / (double)k ? mload - wait / (double)k : 0);
+    ref.prefill_tokens_inflight = (uint64_t)llround(pre / (double)k);
+    ref.decode_tokens_inflight = (uint64_t)ref.running * 256;
+    ref.prefix_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        double tt = -1, tp = -1;
+        speed[i] = -1;
+        if (!sy_latency_pred_of(cy, &c[i]) ||
+            sy_latency_predict(m, c[i].ep->address, &ref, &tt, &tp) != 0)
+            continue;
+        speed[i] = tp > 0 ? tp : tt > 0 ? tt : -1;
+    }
+}
+
+/* Splits the candidates into speed classes: sorted known speeds, cut at the largest ratio
+ * between neighbours when it is at least ratio; fast[i] for those below the cut and for unknown
+ * speeds (everyone when there is no such gap). Returns true when some candidate is slow. */
+static bool classes(const double *speed, size_t n, double ratio, bool *fast)
+{
+    double sorted[SY_SCHED_MAX_CANDIDATES];
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        speed[i] = fit_at(slot_of(st, key_of(c[i].ep->address), false), mload);
-    pthread_mutex_unlock(&st->mu);
+        if (speed[i] > 0)
+            sorted[k++] = speed[i];
+    qsort(sorted, k, sizeof *sorted, cmpd);
+    double cut = INFINITY, best = ratio;
+    for (size_t i = 0; i + 1 < k; i++)
+        if (sorted[i + 1] / sorted[i] >= best) {
+            best = sorted[i + 1] / sorted[i];
+            cut = sorted[i];
+        }
+    bool any_slow = false;
+    for (size_t i = 0; i < n; i++) {
+        fast[i] = !(speed[i] > 0) || speed[i] <= cut;
+        any_slow |= !fast[i];
+    }
+    return any_slow;
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -276,15 +311,8 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
     for (size_t i = 0; i < n; i++)
         load[i] = load_of(&c[i]);
     speeds(st, cy, c, n, load, speed);
-    double fastest = INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (speed[i] > 0 && speed[i] < fastest)
-            fastest = speed[i];
-    bool fast[SY_SCHED_MAX_CANDIDATES], any_slow = false;
-    for (size_t i = 0; i < n; i++) {
-        fast[i] = !(speed[i] > 0) || speed[i] <= fastest * st->speed_ratio;
-        any_slow |= !fast[i];
-    }
+    bool fast[SY_SCHED_MAX_CANDIDATES];
+    bool any_slow = classes(speed, n, st->speed_ratio, fast);
 
     if (!tight) {
         double w[SY_SCHED_MAX_CANDIDATES], wmin = INFINITY;

@@ -133,6 +133,41 @@ static void test_fallback_fit_and_rules(void **state)
     fx_plugin_free(&sc);
 }
 
+/* Speed classes are cut at the largest gap: fast:2 runs 40% slower than fast:1 but far faster
+ * than slow:1, so it stays in the fast class (a "within 1.3x of the fastest" rule would drop it).
+ */
+static void test_classes_cut_at_largest_gap(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin sc;
+    assert_int_equal(fx_plugin_new(&sc, "slo-class-scorer", "tightTPOTMs: 50\n", err, sizeof err),
+                     0);
+    for (int k = 0; k < 100; k++) {
+        observe(&sc, 0, k % 9, 0.030 + 0.003 * (k % 9));
+        observe(&sc, 1, k % 9, 0.010 + 0.001 * (k % 9));
+        observe(&sc, 2, k % 9, 0.014 + 0.0014 * (k % 9));
+    }
+    double s[N];
+    /* tight: fast:2 (less loaded) wins over fast:1; slow:1, idle, is not eligible */
+    assert_int_equal(place(&sc, 0, 3, 2, 1000, 50, s), 2);
+    assert_true(s[0] < 0.5);
+    /* loose: fast:2 counts as fast too, so slow:1 fills first */
+    assert_int_equal(place(&sc, 1, 1, 1, 5000, 100, s), 0);
+    fx_plugin_free(&sc);
+    /* with no gap as wide as speedClassRatio every endpoint is in one class */
+    assert_int_equal(fx_plugin_new(&sc, "slo-class-scorer",
+                                   "tightTPOTMs: 50\nspeedClassRatio: 3.5\n", err, sizeof err),
+                     0);
+    for (int k = 0; k < 100; k++) {
+        observe(&sc, 0, k % 9, 0.030 + 0.003 * (k % 9));
+        observe(&sc, 1, k % 9, 0.010 + 0.001 * (k % 9));
+        observe(&sc, 2, k % 9, 0.014 + 0.0014 * (k % 9));
+    }
+    assert_int_equal(place(&sc, 0, 3, 2, 1000, 50, s), 0);
+    fx_plugin_free(&sc);
+}
+
 static void test_auto_tightness(void **state)
 {
     (void)state;
@@ -262,6 +297,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback_fit_and_rules),
+        cmocka_unit_test(test_classes_cut_at_largest_gap),
         cmocka_unit_test(test_auto_tightness),
         cmocka_unit_test(test_model_speeds),
         cmocka_unit_test(test_params),
