@@ -19,7 +19,9 @@
  * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
  * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
  * records each), and one reference row that is not a policy: an oracle that knows the replicas'
- * speed classes and places by SLO class (an upper bound on what placement can win). The model is
+ * speed classes and places by SLO class (a reference for what placement can win), and the
+ * slo-class-scorer rows: the same placement rule as a plugin that estimates the speed classes
+ * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
  * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
