@@ -19,12 +19,15 @@
  * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
  * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
  * records each), and one reference row that is not a policy: an oracle that knows the replicas'
- * speed classes and places by SLO class (an upper bound on what placement can win). The model is
+ * speed classes and places by SLO class (a reference for what placement can win), and the
+ * slo-class-scorer rows: the same placement rule as a plugin that estimates the speed classes
+ * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
  * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
- * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model.
+ * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
+ * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows.
  *
  *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
@@ -391,6 +394,19 @@ static const char predicted[] =
     "  - pluginRef: strict\n  - pluginRef: slo-headroom-tier-filter\n  - pluginRef: loose\n"
     "  - pluginRef: latency-scorer\n  - pluginRef: weighted-random-picker\n";
 
+/* slo-class-scorer (src/sched/slo_class_scorer.c): placement by SLO class, the oracle's rule
+ * with speed and tightness estimated (model predictions, or observed TPOT before the model is
+ * ready) instead of known; optionally beside a prefix-cache-scorer. */
+static const char slo_class[] = "plugins:\n"
+                                "- type: predicted-latency-producer\n"
+                                "- type: slo-class-scorer\n  parameters: {%s}\n"
+                                "- type: prefix-cache-scorer\n"
+                                "- type: max-score-picker\n"
+                                "schedulingProfiles:\n- name: default\n  plugins:\n"
+                                "  - pluginRef: slo-class-scorer\n    weight: %d\n"
+                                "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+                                "  - pluginRef: max-score-picker\n";
+
 int main(int argc, char **argv)
 {
     sy_log_set_level(SY_LOG_ERROR);
@@ -414,6 +430,15 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "heuristic (prefix %d, queue %d, kv %d)", w[i][0], w[i][1],
                  w[i][2]);
         run(name, weights(w[i][0], w[i][1], w[i][2]), rate, secs);
+    }
+    {
+        char sc[1024];
+        const char *cp = getenv("SLO_BENCH_CLASS_PARAMS"); /* e.g. "reserveFactor: 2" */
+        cp = cp ? cp : "";
+        snprintf(sc, sizeof sc, slo_class, cp, 1, 0);
+        run("slo-class-scorer", sc, rate, secs);
+        snprintf(sc, sizeof sc, slo_class, cp, 3, 1);
+        run("slo-class 3 + prefix 1", sc, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true);

@@ -61,6 +61,7 @@ extern const struct sy_plugin_ops sy_plugin_predicted_latency_producer;
 extern const struct sy_plugin_ops sy_plugin_latency_scorer;
 extern const struct sy_plugin_ops sy_plugin_slo_headroom_tier_filter;
 extern const struct sy_plugin_ops sy_plugin_latency_slo_admitter;
+extern const struct sy_plugin_ops sy_plugin_slo_class_scorer;
 struct sy_latency_model;
 /* The process-wide latency model of predicted-latency-producer, NULL when none is configured. */
 struct sy_latency_model *sy_sched_latency_model(void);

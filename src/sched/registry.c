@@ -68,6 +68,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_latency_scorer,
     &sy_plugin_slo_headroom_tier_filter,
     &sy_plugin_latency_slo_admitter,
+    &sy_plugin_slo_class_scorer,
     &sy_plugin_openai_parser,
     &sy_plugin_anthropic_parser,
     &sy_plugin_vllmhttp_parser,
