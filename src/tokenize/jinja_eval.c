@@ -213,8 +213,13 @@ struct jval sy_jinja__binop(struct ctx *c, int line, int op, struct jval a, stru
             return sy_jinja__vstr_buf(c, &r);
         if ((uint64_t)k > SY_JINJA_MAX_OUTPUT / s.s.n)
             sy_jinja__rfail(c, line, "string repetition too large");
-        for (int64_t i = 0; i < k; i++)
-            sy_buf_append(&r, s.s.p, s.s.n);
+        size_t total = (size_t)k * s.s.n;
+        sy_buf_reserve_exact(&r, total);
+        sy_buf_append(&r, s.s.p, s.s.n);
+        while (r.len < total) { /* doubling copies: 'x' * 10**7 is 24 memcpys, not 10**7 */
+            size_t n = r.len < total - r.len ? r.len : total - r.len;
+            sy_buf_append(&r, r.data, n);
+        }
         return sy_jinja__vstr_buf(c, &r);
     }
     if (!sy_jinja__is_num(a) || !sy_jinja__is_num(b))

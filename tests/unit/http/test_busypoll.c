@@ -110,8 +110,10 @@ static void test_io_keeps_polling_then_sleeps(void **state)
     assert_true(st.idle_ns < 440 * MS); /* and then it stopped: it did not poll to the close */
     /* the counters were published while the window was still open (for /metrics) */
     assert_int_equal(last_run->last_windows, 1);
-    assert_true(last_run->last_idle_ns >= 100 * MS); /* the burst's gaps so far */
-    assert_int_equal(st.yields, 0);                  /* nothing else wanted this core */
+    /* how much of the burst's gaps were idle polls depends on the machine's load (see above):
+     * only that what was published then is part of the final count */
+    assert_true(last_run->last_idle_ns <= st.idle_ns);
+    assert_int_equal(st.yields, 0); /* nothing else wanted this core */
 }
 
 static _Atomic bool spin_stop;

@@ -70,6 +70,7 @@ static void test_literals_and_arithmetic(void **state)
     /* repetition: an empty string or a count <= 0 is '' at once (a fuzzer's '' * 022222222222
      * looped 2e10 times); a result past the output limit fails before building anything */
     expect_render("{{ '' * 022222222222 }}|{{ 'ab' * -3 }}|{{ 0 * 'x' }}|", NULL, "|||");
+    expect_render("{{ ('ab' * 3000000)|length }} {{ 3 * 'xy' }}", NULL, "6000000 xyxyxy");
     expect_render("{{ 'it\\'s\\n\\t\\u00e9\\x41' }}", NULL,
                   "it's\n\t\xc3\xa9"
                   "A");
