@@ -178,9 +178,13 @@ async def closed_loop(port, conc, seconds, seed):
 
 
 def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
-            min_ceiling=0.5, tag=""):
+            min_ceiling=0.5, tag="", reserve=0, holdback_domain="rank"):
+    """reserve=N: the last N replicas are labelled llm-d.ai/reserved-for: interactive and
+    priority-reservation-filter keeps priorities < 10 off them (interactive prefers them)."""
     lp, ap = free_ports(2)
-    eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
+    eps = "".join("    - address: 127.0.0.1:%d\n%s" % (
+        p, "      labels: {llm-d.ai/reserved-for: interactive}\n"
+        if i >= len(sim_ports) - reserve else "") for i, p in enumerate(sim_ports))
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
             "pool:\n  scrapeInterval: 50ms\n%s  endpoints:\n%s"
             "timeouts:\n  request: 300s\n" %
@@ -194,19 +198,33 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
         # the replicas' pending prefill work as the gateway counts it (prompt tokens of requests
         # forwarded and not yet answered with a first byte): spreads long prefills apart
         text += "  - {type: token-load-scorer, parameters: {queueThresholdTokens: 4096}}\n"
+    if reserve:
+        text += ("  - type: priority-reservation-filter\n    name: reserve\n    parameters:\n"
+                 "      minPriority: 10\n"
+                 "      reserved: {matchLabels: {llm-d.ai/reserved-for: interactive}}\n")
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g}}\n"
+                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g, "
+                 "domain: %s}}\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: %ds\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling,
+                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling, holdback_domain,
                                                                int(60 / SCALE)))
+    if reserve:
+        # the reservation filters first (the concurrency filter's fail-open then only re-keeps
+        # shared replicas) and its preference outweighs the load scorers (weights 1 each)
+        text += ("  schedulingProfiles:\n  - name: default\n    plugins:\n"
+                 "    - {pluginRef: reserve, weight: 10}\n" +
+                 ("    - {pluginRef: cd}\n" if mode == "flow" else "") +
+                 "    - {pluginRef: queue-scorer}\n    - {pluginRef: kv-cache-utilization-scorer}\n"
+                 + ("    - {pluginRef: token-load-scorer}\n" if token_load else "") +
+                 "    - {pluginRef: max-score-picker}\n")
     path = os.path.join(workdir, "gw-%s%s.yaml" % (mode, tag))
     with open(path, "w") as f:
         f.write(text)
@@ -248,11 +266,17 @@ class Probe(threading.Thread):
         if not waits:
             return "no samples"
         held = [w + r for row in self.samples for w, r in row]
+        per = []
+        for i in range(max(len(row) for row in self.samples)):
+            col = [row[i] for row in self.samples if len(row) > i]
+            per.append("%d/%.1f/%d" % (max(r for _, r in col), sum(r for _, r in col) / len(col),
+                                       max(w for w, _ in col)))
         return ("replicas (%d samples each): waiting max %d, >0 in %.0f%% of samples; "
-                "running max %d, mean %.1f; running+waiting max %d" % (
+                "running max %d, mean %.1f; running+waiting max %d; per replica running "
+                "max/mean/waiting max: %s" % (
                     len(self.samples), max(waits),
                     100.0 * sum(1 for w in waits if w > 0) / len(waits), max(runs),
-                    sum(runs) / len(runs), max(held)))
+                    sum(runs) / len(runs), max(held), " ".join(per)))
 
 
 def gateway_queue_time(admin_port, priority):
@@ -317,6 +341,18 @@ LEVERS = [
     ("+ priority + chunk cap 64", ["--scheduling-policy", "priority",
                                    "--long-prefill-token-threshold", "64"],
      {"forward_priority": True}),
+    # capacity reserved for the interactive objective: the last replica is labelled
+    # llm-d.ai/reserved-for: interactive; priority-reservation-filter keeps priorities < 10 off
+    # it, interactive prefers it and overflows to the shared replica when it is at its limit
+    ("+ reserved replica for interactive (1 of 2; fcfs engine)", [], {"reserve": 1}),
+    ("+ reserved replica + priority + chunk cap 128",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "reserve": 1}),
+    # the same, with ceilings that keep the lower bands within the shared replica's slots (the
+    # gate is pool-wide): value domain, min 0.45 -> standard 0.5 (8 of 16), batch 0.45
+    ("+ reserved replica + priority + chunk cap 128 + ceilings 0.5/0.45 (value)",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "reserve": 1, "min_ceiling": 0.45, "holdback_domain": "value"}),
 ]
 
 
@@ -387,19 +423,21 @@ def levers(a):
             sim.wait(30)
         it, std, bt = stats["interactive"], stats["standard"], stats["batch"]
         lost = sum(s["lost"] for s in stats.values())
-        rows.append((i, name, own_idle, it, std, bt, secs, lost))
+        rows.append((i, name, own_idle, it, std, bt, secs, lost, hwm))
         print("\n[%d] %s\n    %s\n    %s" % (i, name, probe.summary(), qt))
         report("lever %d" % i, stats, secs, hwm)
     print("\ninteractive TTFT p99 under %.1fx overload / the same fleet's idle p99 (target <= "
           "1.5x):" % a.load)
-    print("%-3s %-70s %8s %8s %8s %8s %7s %9s %10s %5s" % (
+    print("%-3s %-70s %8s %8s %8s %8s %7s %9s %10s %10s %5s %7s" % (
         "#", "configuration (flow mode)", "idle p99", "int p50", "int p90", "int p99", "ratio",
-        "std p99", "batch p50", "lost"))
-    for i, name, own_idle, it, std, bt, secs, lost in rows:
-        print("%-3d %-70s %6.0fms %6.0fms %6.0fms %6.0fms %6.2fx %7.0fms %8.0fms %5d" % (
-            i, name[:70], own_idle * 1e3, pct(it["ttft"], 50) * 1e3, pct(it["ttft"], 90) * 1e3,
-            pct(it["ttft"], 99) * 1e3, pct(it["ttft"], 99) / own_idle,
-            pct(std["ttft"], 99) * 1e3, pct(bt["ttft"], 50) * 1e3, lost))
+        "std p99", "batch p50", "batch done", "lost", "RSS MiB"))
+    for i, name, own_idle, it, std, bt, secs, lost, hwm in rows:
+        print("%-3d %-70s %6.0fms %6.0fms %6.0fms %6.0fms %6.2fx %7.0fms %8.0fms %5d/%-4d %5d "
+              "%7.1f" % (
+                  i, name[:70], own_idle * 1e3, pct(it["ttft"], 50) * 1e3,
+                  pct(it["ttft"], 90) * 1e3, pct(it["ttft"], 99) * 1e3,
+                  pct(it["ttft"], 99) / own_idle, pct(std["ttft"], 99) * 1e3,
+                  pct(bt["ttft"], 50) * 1e3, len(bt["e2e"]), bt["sent"], lost, hwm / 1024.0))
 
 
 def main():
