@@ -3,8 +3,9 @@ objective, issue 14) with real simulated replicas behind the gateway and the flo
 
 - under a bounded overload of standard, batch and interactive requests together, no standard or
   batch request is ever served by the reserved replica (the gateway's destination header and the
-  replica's own request counter agree), interactive requests are served there, and every request
-  gets an answer;
+  replica's own request counter agree), interactive requests are served there, every request
+  gets an answer, and the shared replicas never hold more than their limit (the gate measures the
+  lower bands' saturation over the endpoints they may use);
 - interactive requests prefer the reserved replica and overflow to the shared ones when it is at
   its concurrency limit;
 - configuration mistakes are refused by `gateway --check` with the key and the reason.
@@ -100,7 +101,27 @@ def reservation_holds_under_load():
             jobs.append(("batch", 300, 16))
             if i % 4 != 3:
                 jobs.append(("interactive", 8, 8))
+        # sample the shared replicas' own queues while the burst runs: the gate measures the
+        # lower bands' saturation over the shared replicas, so they never queue (max-num-seqs 2
+        # = the concurrency limit) although the reserved replica leaves pool-wide room
+        stop = threading.Event()
+        held = []
+
+        def sample():
+            while not stop.is_set() and len(held) < 5000:
+                for sp in (base, base + 1):
+                    m, _ = metrics(sp)
+                    held.append(sum(v for k, v in m.items()
+                                    if k.startswith("vllm:num_requests_waiting") or
+                                    k.startswith("vllm:num_requests_running")))
+                stop.wait(0.01)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         res = send_all(port, jobs)
+        stop.set()
+        sampler.join(10)
+        check(held and max(held) <= 2, "a shared replica held %r (limit 2)" % max(held or [0]))
         bad = [r for r in res if r is None or r[1] != 200]
         check(not bad, "every request answered 200: %r" % bad[:5])
         low_on_reserved = [r for r in res if r[0] != "interactive" and r[2] == reserved]
