@@ -178,7 +178,7 @@ async def closed_loop(port, conc, seconds, seed):
 
 
 def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
-            min_ceiling=0.5, tag="", reserve=0, holdback_domain="rank"):
+            min_ceiling=0.5, tag="", reserve=0, usage="holdback"):
     """reserve=N: the last N replicas are labelled llm-d.ai/reserved-for: interactive and
     priority-reservation-filter keeps priorities < 10 off them (interactive prefers them)."""
     lp, ap = free_ports(2)
@@ -207,15 +207,16 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g, "
-                 "domain: %s}}\n"
+                 "  - %s\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: %ds\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling, holdback_domain,
-                                                               int(60 / SCALE)))
+                 "    saturationDetector: {pluginRef: cd}\n" % (
+                     seqs, "{type: static-usage-limit-policy, name: hold}" if usage == "static"
+                     else "{type: priority-holdback-policy, name: hold, parameters: {minCeiling: "
+                     "%g}}" % min_ceiling, int(60 / SCALE)))
     if reserve:
         # the reservation filters first (the concurrency filter's fail-open then only re-keeps
         # shared replicas) and its preference outweighs the load scorers (weights 1 each)
@@ -343,16 +344,18 @@ LEVERS = [
      {"forward_priority": True}),
     # capacity reserved for the interactive objective: the last replica is labelled
     # llm-d.ai/reserved-for: interactive; priority-reservation-filter keeps priorities < 10 off
-    # it, interactive prefers it and overflows to the shared replica when it is at its limit
-    ("+ reserved replica for interactive (1 of 2; fcfs engine)", [], {"reserve": 1}),
-    ("+ reserved replica + priority + chunk cap 128",
+    # it, interactive prefers it and overflows to the shared replica when it is at its limit; the
+    # gate measures the lower bands' saturation over the shared replica. "no holdback": the
+    # reserved replica is the interactive headroom, so the lower bands may fill the shared one
+    # (static-usage-limit-policy 1.0); with the holdback their ceilings apply to the shared one
+    ("+ reserved replica for interactive (1 of 2), fcfs engine, no holdback", [],
+     {"reserve": 1, "usage": "static"}),
+    ("+ reserved replica + priority + chunk cap 128, no holdback",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "reserve": 1, "usage": "static"}),
+    ("+ reserved replica + priority + chunk cap 128, holdback minCeiling 0.5",
      ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
      {"forward_priority": True, "reserve": 1}),
-    # the same, with ceilings that keep the lower bands within the shared replica's slots (the
-    # gate is pool-wide): value domain, min 0.45 -> standard 0.5 (8 of 16), batch 0.45
-    ("+ reserved replica + priority + chunk cap 128 + ceilings 0.5/0.45 (value)",
-     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
-     {"forward_priority": True, "reserve": 1, "min_ceiling": 0.45, "holdback_domain": "value"}),
 ]
 
 
