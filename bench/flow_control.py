@@ -178,13 +178,18 @@ async def closed_loop(port, conc, seconds, seed):
 
 
 def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
-            min_ceiling=0.5, tag="", reserve=0, usage="holdback"):
+            min_ceiling=0.5, tag="", reserve=0, usage="holdback", pd=0):
     """reserve=N: the last N replicas are labelled llm-d.ai/reserved-for: interactive and
-    priority-reservation-filter keeps priorities < 10 off them (interactive prefers them)."""
+    priority-reservation-filter keeps priorities < 10 off them (interactive prefers them).
+    pd=N: the first N replicas are the prefill pool (sim --prefill-replicas N), the rest decode;
+    prompts of >= 512 uncached tokens get a prefill leg (prefix-based-pd-decider), short ones are
+    served decode-only."""
     lp, ap = free_ports(2)
     eps = "".join("    - address: 127.0.0.1:%d\n%s" % (
         p, "      labels: {llm-d.ai/reserved-for: interactive}\n"
-        if i >= len(sim_ports) - reserve else "") for i, p in enumerate(sim_ports))
+        if i >= len(sim_ports) - reserve else
+        "      labels: {llm-d.ai/role: %s}\n" % ("prefill" if i < pd else "decode")
+        if pd else "") for i, p in enumerate(sim_ports))
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
             "pool:\n  scrapeInterval: 50ms\n%s  endpoints:\n%s"
             "timeouts:\n  request: 300s\n" %
@@ -198,10 +203,17 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
         # the replicas' pending prefill work as the gateway counts it (prompt tokens of requests
         # forwarded and not yet answered with a first byte): spreads long prefills apart
         text += "  - {type: token-load-scorer, parameters: {queueThresholdTokens: 4096}}\n"
+    if pd:
+        text += ("  - type: prefill-filter\n  - type: decode-filter\n"
+                 "  - {type: prefix-based-pd-decider, parameters: {nonCachedTokens: 512}}\n"
+                 "  - type: disagg-profile-handler\n"
+                 "    parameters: {deciders: {prefill: prefix-based-pd-decider}}\n")
     if reserve:
         text += ("  - type: priority-reservation-filter\n    name: reserve\n    parameters:\n"
                  "      minPriority: 10\n"
                  "      reserved: {matchLabels: {llm-d.ai/reserved-for: interactive}}\n")
+    if pd:
+        seqs = seqs * (len(sim_ports) - pd) // len(sim_ports)
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
@@ -217,6 +229,16 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
                      seqs, "{type: static-usage-limit-policy, name: hold}" if usage == "static"
                      else "{type: priority-holdback-policy, name: hold, parameters: {minCeiling: "
                      "%g}}" % min_ceiling, int(60 / SCALE)))
+    if pd:
+        # the detector's filter role stays out of the profiles: every request decodes on the
+        # decode pool, so the gate (maxConcurrency x all replicas) is sized to the decode pool's
+        # slots by the caller; the prefill pool takes the legs as they come
+        text += ("  schedulingProfiles:\n"
+                 "  - name: prefill\n    plugins: [{pluginRef: prefill-filter}, "
+                 "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]\n"
+                 "  - name: decode\n    plugins: [{pluginRef: decode-filter}, "
+                 "{pluginRef: queue-scorer}, {pluginRef: kv-cache-utilization-scorer}, "
+                 "{pluginRef: max-score-picker}]\n")
     if reserve:
         # the reservation filters first (the concurrency filter's fail-open then only re-keeps
         # shared replicas) and its preference outweighs the load scorers (weights 1 each)
@@ -356,6 +378,10 @@ LEVERS = [
     ("+ reserved replica + priority + chunk cap 128, holdback minCeiling 0.5",
      ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
      {"forward_priority": True, "reserve": 1}),
+    # P/D on the same two replicas: 1 prefill + 1 decode; long prompts prefilled on the prefill
+    # replica, short ones decode-only; the gate's capacity = the decode replica's 8 slots
+    ("+ P/D: 1 prefill + 1 decode replica, long prompts disaggregated",
+     ["--prefill-replicas", "1", "--decode-replicas", "1"], {"pd": 1}),
 ]
 
 
@@ -374,7 +400,8 @@ def start_sim(a, sim_ports, extra):
 
 def idle_p99(a, sim_ports, work, tag, **gw):
     g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag=tag,
-                         forward_priority=gw.get("forward_priority", False))
+                         forward_priority=gw.get("forward_priority", False),
+                         pd=gw.get("pd", 0))
     one_flow = [FLOWS[0][:2] + (1.0,) + FLOWS[0][3:]]
     asyncio.run(offer(port, 2.0, 2, a.seed + 7, flows=one_flow))  # warm-up, not counted
     idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=one_flow))
