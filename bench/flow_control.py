@@ -18,6 +18,9 @@ compares the interactive TTFT p99 under overload with its value on the idle flee
                                   [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
                                   [--modes off,legacy,flow] [--probe] [--batched-tokens N]
                                   [--token-load]
+    python3 bench/flow_control.py --levers [--lever-rows 0,7,9-11] [--time-scale 0.25]
+                                  (one flow-mode row per lever: engine flags, reserved capacity,
+                                  P/D; see LEVERS)
 """
 import argparse
 import asyncio
@@ -432,7 +435,12 @@ def levers(a):
           (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
            base_idle * 1e3))
     rows = []
-    only = [int(x) for x in a.lever_rows.split(",")] if a.lever_rows else range(len(LEVERS))
+    only = range(len(LEVERS))
+    if a.lever_rows:  # "0,7,9-11"
+        only = []
+        for part in a.lever_rows.split(","):
+            lo, _, hi = part.partition("-")
+            only += range(int(lo), int(hi or lo) + 1)
     for i in only:
         name, extra, gw = LEVERS[i]
         sim = start_sim(a, sim_ports, extra)
@@ -490,7 +498,7 @@ def main():
     ap.add_argument("--levers", action="store_true",
                     help="instead of the modes: the interactive-tail levers, one fleet each, "
                          "flow mode, one table")
-    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,..)")
+    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,9-11)")
     ap.add_argument("--time-scale", type=float, default=1.0,
                     help="the simulator's --time-scale (< 1 slows the fleet down so a busy "
                          "machine's jitter matters less); times and rates are reported in "
