@@ -18,6 +18,9 @@ compares the interactive TTFT p99 under overload with its value on the idle flee
                                   [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
                                   [--modes off,legacy,flow] [--probe] [--batched-tokens N]
                                   [--token-load]
+    python3 bench/flow_control.py --levers [--lever-rows 0,7,9-11] [--time-scale 0.25]
+                                  (one flow-mode row per lever: engine flags, reserved capacity,
+                                  P/D; see LEVERS)
 """
 import argparse
 import asyncio
@@ -178,9 +181,18 @@ async def closed_loop(port, conc, seconds, seed):
 
 
 def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_priority=False,
-            min_ceiling=0.5, tag=""):
+            min_ceiling=0.5, tag="", reserve=0, usage="holdback", pd=0):
+    """reserve=N: the last N replicas are labelled llm-d.ai/reserved-for: interactive and
+    priority-reservation-filter keeps priorities < 10 off them (interactive prefers them).
+    pd=N: the first N replicas are the prefill pool (sim --prefill-replicas N), the rest decode;
+    prompts of >= 512 uncached tokens get a prefill leg (prefix-based-pd-decider), short ones are
+    served decode-only."""
     lp, ap = free_ports(2)
-    eps = "".join("    - address: 127.0.0.1:%d\n" % p for p in sim_ports)
+    eps = "".join("    - address: 127.0.0.1:%d\n%s" % (
+        p, "      labels: {llm-d.ai/reserved-for: interactive}\n"
+        if i >= len(sim_ports) - reserve else
+        "      labels: {llm-d.ai/role: %s}\n" % ("prefill" if i < pd else "decode")
+        if pd else "") for i, p in enumerate(sim_ports))
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
             "pool:\n  scrapeInterval: 50ms\n%s  endpoints:\n%s"
             "timeouts:\n  request: 300s\n" %
@@ -194,19 +206,51 @@ def gateway(binary, sim_ports, mode, seqs, workdir, token_load=False, forward_pr
         # the replicas' pending prefill work as the gateway counts it (prompt tokens of requests
         # forwarded and not yet answered with a first byte): spreads long prefills apart
         text += "  - {type: token-load-scorer, parameters: {queueThresholdTokens: 4096}}\n"
+    if pd:
+        text += ("  - type: prefill-filter\n  - type: decode-filter\n"
+                 "  - {type: prefix-based-pd-decider, parameters: {nonCachedTokens: 512}}\n"
+                 "  - type: disagg-profile-handler\n"
+                 "    parameters: {deciders: {prefill: prefix-based-pd-decider}}\n")
+    if reserve:
+        text += ("  - type: priority-reservation-filter\n    name: reserve\n    parameters:\n"
+                 "      minPriority: 10\n"
+                 "      reserved: {matchLabels: {llm-d.ai/reserved-for: interactive}}\n")
+    if pd:
+        seqs = seqs * (len(sim_ports) - pd) // len(sim_ports)
     if mode == "flow":
         # the detector's capacity is the replicas' max-num-seqs (they never queue); holdback
         # keeps the top of it for the interactive band (ceilings 1.0 / 0.75 / 0.5 by rank)
         text += ("  - {type: concurrency-detector, name: cd, parameters: {maxConcurrency: %d}}\n"
                  "  - {type: round-robin-fairness-policy, name: rr}\n"
-                 "  - {type: priority-holdback-policy, name: hold, parameters: {minCeiling: %g}}\n"
+                 "  - %s\n"
                  "  featureGates: [flowControl]\n"
                  "  flowControl:\n    defaultRequestTTL: %ds\n"
                  "    defaultPriorityBand: {fairnessPolicyRef: rr}\n"
                  "    priorityBands: [{priority: 10}, {priority: 0}, {priority: -1}]\n"
                  "    usageLimitPolicyPluginRef: hold\n"
-                 "    saturationDetector: {pluginRef: cd}\n" % (seqs, min_ceiling,
-                                                               int(60 / SCALE)))
+                 "    saturationDetector: {pluginRef: cd}\n" % (
+                     seqs, "{type: static-usage-limit-policy, name: hold}" if usage == "static"
+                     else "{type: priority-holdback-policy, name: hold, parameters: {minCeiling: "
+                     "%g}}" % min_ceiling, int(60 / SCALE)))
+    if pd:
+        # the detector's filter role stays out of the profiles: every request decodes on the
+        # decode pool, so the gate (maxConcurrency x all replicas) is sized to the decode pool's
+        # slots by the caller; the prefill pool takes the legs as they come
+        text += ("  schedulingProfiles:\n"
+                 "  - name: prefill\n    plugins: [{pluginRef: prefill-filter}, "
+                 "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]\n"
+                 "  - name: decode\n    plugins: [{pluginRef: decode-filter}, "
+                 "{pluginRef: queue-scorer}, {pluginRef: kv-cache-utilization-scorer}, "
+                 "{pluginRef: max-score-picker}]\n")
+    if reserve:
+        # the reservation filters first (the concurrency filter's fail-open then only re-keeps
+        # shared replicas) and its preference outweighs the load scorers (weights 1 each)
+        text += ("  schedulingProfiles:\n  - name: default\n    plugins:\n"
+                 "    - {pluginRef: reserve, weight: 10}\n" +
+                 ("    - {pluginRef: cd}\n" if mode == "flow" else "") +
+                 "    - {pluginRef: queue-scorer}\n    - {pluginRef: kv-cache-utilization-scorer}\n"
+                 + ("    - {pluginRef: token-load-scorer}\n" if token_load else "") +
+                 "    - {pluginRef: max-score-picker}\n")
     path = os.path.join(workdir, "gw-%s%s.yaml" % (mode, tag))
     with open(path, "w") as f:
         f.write(text)
@@ -248,11 +292,17 @@ class Probe(threading.Thread):
         if not waits:
             return "no samples"
         held = [w + r for row in self.samples for w, r in row]
+        per = []
+        for i in range(max(len(row) for row in self.samples)):
+            col = [row[i] for row in self.samples if len(row) > i]
+            per.append("%d/%.1f/%d" % (max(r for _, r in col), sum(r for _, r in col) / len(col),
+                                       max(w for w, _ in col)))
         return ("replicas (%d samples each): waiting max %d, >0 in %.0f%% of samples; "
-                "running max %d, mean %.1f; running+waiting max %d" % (
+                "running max %d, mean %.1f; running+waiting max %d; per replica running "
+                "max/mean/waiting max: %s" % (
                     len(self.samples), max(waits),
                     100.0 * sum(1 for w in waits if w > 0) / len(waits), max(runs),
-                    sum(runs) / len(runs), max(held)))
+                    sum(runs) / len(runs), max(held), " ".join(per)))
 
 
 def gateway_queue_time(admin_port, priority):
@@ -317,6 +367,24 @@ LEVERS = [
     ("+ priority + chunk cap 64", ["--scheduling-policy", "priority",
                                    "--long-prefill-token-threshold", "64"],
      {"forward_priority": True}),
+    # capacity reserved for the interactive objective: the last replica is labelled
+    # llm-d.ai/reserved-for: interactive; priority-reservation-filter keeps priorities < 10 off
+    # it, interactive prefers it and overflows to the shared replica when it is at its limit; the
+    # gate measures the lower bands' saturation over the shared replica. "no holdback": the
+    # reserved replica is the interactive headroom, so the lower bands may fill the shared one
+    # (static-usage-limit-policy 1.0); with the holdback their ceilings apply to the shared one
+    ("+ reserved replica for interactive (1 of 2), fcfs engine, no holdback", [],
+     {"reserve": 1, "usage": "static"}),
+    ("+ reserved replica + priority + chunk cap 128, no holdback",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "reserve": 1, "usage": "static"}),
+    ("+ reserved replica + priority + chunk cap 128, holdback minCeiling 0.5",
+     ["--scheduling-policy", "priority", "--long-prefill-token-threshold", "128"],
+     {"forward_priority": True, "reserve": 1}),
+    # P/D on the same two replicas: 1 prefill + 1 decode; long prompts prefilled on the prefill
+    # replica, short ones decode-only; the gate's capacity = the decode replica's 8 slots
+    ("+ P/D: 1 prefill + 1 decode replica, long prompts disaggregated",
+     ["--prefill-replicas", "1", "--decode-replicas", "1"], {"pd": 1}),
 ]
 
 
@@ -335,7 +403,8 @@ def start_sim(a, sim_ports, extra):
 
 def idle_p99(a, sim_ports, work, tag, **gw):
     g, port, _ = gateway(a.bin, sim_ports, "off", a.seqs, work, tag=tag,
-                         forward_priority=gw.get("forward_priority", False))
+                         forward_priority=gw.get("forward_priority", False),
+                         pd=gw.get("pd", 0))
     one_flow = [FLOWS[0][:2] + (1.0,) + FLOWS[0][3:]]
     asyncio.run(offer(port, 2.0, 2, a.seed + 7, flows=one_flow))  # warm-up, not counted
     idle, _, _ = asyncio.run(offer(port, 2.0 * SCALE, 10 / SCALE, a.seed, flows=one_flow))
@@ -366,7 +435,12 @@ def levers(a):
           (a.replicas, a.seqs, cap / SCALE, rate / SCALE, a.load, a.seconds * SCALE,
            base_idle * 1e3))
     rows = []
-    only = [int(x) for x in a.lever_rows.split(",")] if a.lever_rows else range(len(LEVERS))
+    only = range(len(LEVERS))
+    if a.lever_rows:  # "0,7,9-11"
+        only = []
+        for part in a.lever_rows.split(","):
+            lo, _, hi = part.partition("-")
+            only += range(int(lo), int(hi or lo) + 1)
     for i in only:
         name, extra, gw = LEVERS[i]
         sim = start_sim(a, sim_ports, extra)
@@ -387,19 +461,21 @@ def levers(a):
             sim.wait(30)
         it, std, bt = stats["interactive"], stats["standard"], stats["batch"]
         lost = sum(s["lost"] for s in stats.values())
-        rows.append((i, name, own_idle, it, std, bt, secs, lost))
+        rows.append((i, name, own_idle, it, std, bt, secs, lost, hwm))
         print("\n[%d] %s\n    %s\n    %s" % (i, name, probe.summary(), qt))
         report("lever %d" % i, stats, secs, hwm)
     print("\ninteractive TTFT p99 under %.1fx overload / the same fleet's idle p99 (target <= "
           "1.5x):" % a.load)
-    print("%-3s %-70s %8s %8s %8s %8s %7s %9s %10s %5s" % (
+    print("%-3s %-70s %8s %8s %8s %8s %7s %9s %10s %10s %5s %7s" % (
         "#", "configuration (flow mode)", "idle p99", "int p50", "int p90", "int p99", "ratio",
-        "std p99", "batch p50", "lost"))
-    for i, name, own_idle, it, std, bt, secs, lost in rows:
-        print("%-3d %-70s %6.0fms %6.0fms %6.0fms %6.0fms %6.2fx %7.0fms %8.0fms %5d" % (
-            i, name[:70], own_idle * 1e3, pct(it["ttft"], 50) * 1e3, pct(it["ttft"], 90) * 1e3,
-            pct(it["ttft"], 99) * 1e3, pct(it["ttft"], 99) / own_idle,
-            pct(std["ttft"], 99) * 1e3, pct(bt["ttft"], 50) * 1e3, lost))
+        "std p99", "batch p50", "batch done", "lost", "RSS MiB"))
+    for i, name, own_idle, it, std, bt, secs, lost, hwm in rows:
+        print("%-3d %-70s %6.0fms %6.0fms %6.0fms %6.0fms %6.2fx %7.0fms %8.0fms %5d/%-4d %5d "
+              "%7.1f" % (
+                  i, name[:70], own_idle * 1e3, pct(it["ttft"], 50) * 1e3,
+                  pct(it["ttft"], 90) * 1e3, pct(it["ttft"], 99) * 1e3,
+                  pct(it["ttft"], 99) / own_idle, pct(std["ttft"], 99) * 1e3,
+                  pct(bt["ttft"], 50) * 1e3, len(bt["e2e"]), bt["sent"], lost, hwm / 1024.0))
 
 
 def main():
@@ -422,7 +498,7 @@ def main():
     ap.add_argument("--levers", action="store_true",
                     help="instead of the modes: the interactive-tail levers, one fleet each, "
                          "flow mode, one table")
-    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,..)")
+    ap.add_argument("--lever-rows", default="", help="with --levers: only these rows (0,2,9-11)")
     ap.add_argument("--time-scale", type=float, default=1.0,
                     help="the simulator's --time-scale (< 1 slows the fleet down so a busy "
                          "machine's jitter matters less); times and rates are reported in "

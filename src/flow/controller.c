@@ -19,6 +19,9 @@
  * ordering the item) and hand it to its worker. outstanding counts the request until its release,
  * so the concurrency detector sees what the gateway itself just sent (no waiting for a scrape);
  * unpicked counts it until its endpoint counts it (utilization detector's correction).
+ * With a priority-reservation-filter, a band below its minPriority also stops when the saturation
+ * of the shared endpoints alone (the detector over the endpoints it may use) reaches its ceiling:
+ * the pool may have room only on the reserved endpoints, where the band's requests cannot go.
  *
  * Refusals: capacity (global or band maxRequests/maxBytes) 429 rejected-saturated; TTL 429
  * rejected-ttl-expired; no ready endpoint for noEndpointRequestTTL 503 rejected-no-endpoints;
@@ -86,6 +89,7 @@ struct sy_flow {
     bool shutting;
     uint64_t shutdown_deadline;
     double last_sat;
+    double last_shared_sat; /* the shared endpoints' saturation (priority-reservation-filter) */
     size_t last_ready, last_stale;
     uint64_t last_sweep_ns, last_stale_log_ns, last_unknown_log_ns;
     uint64_t unknown_objectives; /* requests naming an unknown objective */
@@ -245,6 +249,14 @@ static void collect(void *ud, struct sy_buf *out)
                           "llm_d_epp_program_aware_attained_service_tokens{program_id=\"%s\"} %g\n",
                           fair_label(f, f->progs.v[i]->id), f->progs.v[i]->service);
     }
+    if (f->cfg && f->cfg->reserve_sel)
+        sy_buf_printf(out,
+                      "# HELP switchyard_flow_control_shared_saturation Saturation of the "
+                      "endpoints a priority-reservation-filter leaves to the lower bands (as of "
+                      "their last dispatch check).\n"
+                      "# TYPE switchyard_flow_control_shared_saturation gauge\n"
+                      "switchyard_flow_control_shared_saturation %g\n",
+                      f->last_shared_sat);
     sy_buf_printf(out,
                   "# HELP llm_d_epp_flow_control_stale_endpoints Ready endpoints whose "
                   "metrics are older than the detector's staleness threshold.\n"
@@ -690,6 +702,27 @@ static void saturation_locked(struct sy_flow *f, uint64_t now)
     }
 }
 
+/* A band that may not use a priority-reservation-filter's reserved endpoints (priority below
+ * its minPriority) is also gated on the saturation of the shared endpoints alone, so the gate
+ * never releases more of it than the endpoints it may land on can hold. 0 without a
+ * reservation or for a band that may use the reserved endpoints. */
+static double shared_saturation_locked(struct sy_flow *f, int32_t prio, uint64_t now)
+{
+    const struct sy_flow_config *c = f->cfg;
+    if (!c || !c->reserve_sel || prio >= c->reserve_min_priority)
+        return 0;
+    struct sy_flow_pool_view v = {.pool = f->pool,
+                                  .now_ns = now,
+                                  .outstanding = f->outstanding,
+                                  .outstanding_tokens = f->outstanding_tokens,
+                                  .unpicked = f->unpicked,
+                                  .exclude = c->reserve_sel};
+    struct sy_flow_saturation s;
+    sy_flow_saturation(&c->detector, &v, &s);
+    f->last_shared_sat = s.value;
+    return s.value;
+}
+
 /* program-aware-fairness: the flow with the best LAS score (program.c); its head item. */
 static struct sy_flow_item *pick_las(struct sy_flow *f, struct band *b, uint64_t now)
 {
@@ -765,7 +798,7 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
         sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, ticks, ceil);
         for (size_t i = 0; i < n; i++)
             active[i]->tick = ticks[i];
-        if (f->last_sat >= ceil[top]) {
+        if (f->last_sat >= ceil[top] || shared_saturation_locked(f, prio[top], now) >= ceil[top]) {
             maybe_evict(f, prio[top]);
             break; /* head-of-line blocking keeps strict priority */
         }
@@ -817,7 +850,7 @@ enum sy_flow_verdict sy_flow_admit(struct sy_flow *f, struct sy_flow_item *it)
         /* legacy admission: shed sheddable requests while saturated */
         if (c && it->priority < 0) {
             saturation_locked(f, now);
-            if (f->last_sat >= 1.0) {
+            if (f->last_sat >= 1.0 || shared_saturation_locked(f, it->priority, now) >= 1.0) {
                 v = SY_FLOW_REJECT_SATURATED;
                 goto out;
             }

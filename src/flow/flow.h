@@ -27,6 +27,8 @@
 #include "core/str.h"
 #include "pool/pool.h"
 
+struct sy_label_selector; /* sched/label_selector.h */
+
 struct sy_metrics;
 struct sy_buf;
 
@@ -66,6 +68,11 @@ struct sy_flow_pool_view {
     int64_t outstanding;        /* requests the gateway admitted and not yet released */
     int64_t outstanding_tokens; /* their token estimates */
     int64_t unpicked;           /* admitted but not yet counted in an endpoint's in-flight */
+    /* Leave out the endpoints this selector matches (a reservation: the saturation of the
+     * endpoints a lower band may use). The concurrency detector then counts the gateway's own
+     * in-flight requests on the remaining endpoints plus `unpicked`, instead of `outstanding`.
+     * NULL = every endpoint. */
+    const struct sy_label_selector *exclude;
 };
 
 /* Result of a detector: saturation plus what it saw (for metrics and logs). */
@@ -186,6 +193,11 @@ struct sy_flow_config {
     bool eviction;                           /* enableEviction, default false */
     struct sy_flow_objective *objectives;    /* inferenceObjectives, owned, sorted by name */
     size_t nobjectives;
+    /* A priority-reservation-filter under plugins (sched/priority_reservation_filter.c): bands
+     * below reserve_min_priority may not use the endpoints reserve_sel matches, so the gate also
+     * measures their saturation over the other (shared) endpoints only. NULL = none. */
+    struct sy_label_selector *reserve_sel; /* owned */
+    int32_t reserve_min_priority;
 };
 
 /* Builds the flow configuration. objectives is the gateway file's `inferenceObjectives` node

@@ -20,6 +20,9 @@
  * validates them, so a typo in a parameter is an error at load time, never a silent default.
  * Every error is one line "FILE:LINE: key.path: reason".
  *
+ * A priority-reservation-filter entry (a scheduler plugin) is also read here: the gate measures
+ * the saturation of the endpoints it leaves to the lower bands (controller.c).
+ *
  * program-aware-fairness takes llm-d's las parameters (lasDecayFactor was removed upstream,
  * #2120, and is refused with that reason). Not supported (refused with a reason):
  * priority-holdback domain explicit.
@@ -35,6 +38,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "flow/flow.h"
+#include "sched/label_selector.h"
+#include "sched/plugin.h"
 
 #define BAND_MAX_BYTES_DEFAULT    1000000000ull  /* 1 GB per band (registry/config.go) */
 #define BAND_MAX_REQUESTS_DEFAULT 5000ull        /* router #2123 */
@@ -484,6 +489,58 @@ static int load_instances(struct loader *L, const struct sy_yaml_node *plugins)
     return 0;
 }
 
+/* priority-reservation-filter (a scheduler plugin, validated by its own create): the gate needs
+ * its selector and minPriority to measure the lower bands' saturation over the endpoints they may
+ * use. One per configuration: with two, which endpoints a band may use would depend on the
+ * profile, which the gate does not know. Malformed entries are left to the scheduler loader. */
+static int load_reservation(struct loader *L, struct sy_flow_config *c,
+                            const struct sy_yaml_node *plugins)
+{
+    if (!plugins || sy_yaml_is_null(plugins) || plugins->type != SY_YAML_SEQUENCE)
+        return 0;
+    for (size_t i = 0; i < plugins->n; i++) {
+        const struct sy_yaml_node *it = plugins->items[i];
+        const char *type = sy_yaml_str(sy_yaml_get(it, "type"));
+        if (!type || strcmp(type, "priority-reservation-filter"))
+            continue;
+        char path[32];
+        snprintf(path, sizeof path, "plugins[%zu]", i);
+        if (c->reserve_sel)
+            return PERR(
+                it,
+                "%s: a second priority-reservation-filter; flow control supports one (its "
+                "gate measures the lower bands' saturation over the endpoints they may use)",
+                path);
+        const struct sy_yaml_node *params = sy_yaml_get(it, "parameters");
+        if (!params || params->type != SY_YAML_MAPPING)
+            continue;
+        int64_t minp = 1;
+        const struct sy_yaml_node *mp = sy_yaml_get(params, "minPriority");
+        if (mp && !sy_yaml_is_null(mp) &&
+            (!get_i64(mp, &minp) || minp < INT32_MIN || minp > INT32_MAX))
+            continue;
+        const struct sy_yaml_node *sel = sy_yaml_get(params, "reserved");
+        if (!sel || sel->type != SY_YAML_MAPPING)
+            continue;
+        const char *name = sy_yaml_str(sy_yaml_get(it, "name"));
+        struct sy_plugin_env env = {.file = it->file ? it->file : "<config>",
+                                    .line = it->line,
+                                    .name = name && *name ? name : type,
+                                    .path = path};
+        struct sy_label_selector *ls = NULL;
+        int rc = sy_label_selector_parse(sel, &env, "reserved.", &ls, L->err, L->errcap);
+        if (rc)
+            return rc;
+        if (sy_label_selector_size(ls) == 0) {
+            sy_label_selector_free(ls); /* refused by the plugin itself */
+            continue;
+        }
+        c->reserve_sel = ls;
+        c->reserve_min_priority = (int32_t)minp;
+    }
+    return 0;
+}
+
 /* A reference to a flow plugin of kind: an instance name, else a type name (llm-d injects its
  * defaults by type). */
 static int resolve_ref(struct loader *L, const struct sy_yaml_node *v, const char *key,
@@ -763,6 +820,8 @@ struct sy_flow_config *sy_flow_config_new(const struct sy_yaml_node *objectives,
     int rc = load_objectives(&L, c, objectives);
     if (!rc && epp && epp->type == SY_YAML_MAPPING) {
         rc = load_instances(&L, sy_yaml_get(epp, "plugins"));
+        if (!rc)
+            rc = load_reservation(&L, c, sy_yaml_get(epp, "plugins"));
         const struct sy_yaml_node *gates = sy_yaml_get(epp, "featureGates");
         if (!rc && gates && gates->type == SY_YAML_SEQUENCE)
             for (size_t i = 0; i < gates->n; i++)
@@ -792,6 +851,7 @@ void sy_flow_config_free(struct sy_flow_config *c)
         free(c->objectives[i].name);
     free(c->objectives);
     free(c->bands);
+    sy_label_selector_free(c->reserve_sel);
     free(c);
 }
 

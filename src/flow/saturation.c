@@ -17,11 +17,18 @@
  *     finished, so it reacts before any scrape (the gate cannot overshoot between scrapes).
  *   No ready endpoint: saturation 1.0 (nothing can be dispatched; the no-endpoint TTL applies).
  *
+ *   With view->exclude (a priority-reservation-filter's reserved endpoints), the same formulas
+ *   over the remaining endpoints only: ready = the remaining ready endpoints, and the concurrency
+ *   detector's outstanding = the gateway's in-flight requests on them + unpicked (tokens: their
+ *   in-flight tokens + unpicked x the mean outstanding tokens per request). The controller uses
+ *   it for the bands that may not use the reserved endpoints.
+ *
  * headroom only widens the per-endpoint limits of the detectors' filter role in llm-d; pool
  * saturation, which gates dispatch, ignores it (as upstream).
  * Reads the pool's seqlocked endpoint state; no locking of its own.
  */
 #include "flow/flow.h"
+#include "sched/label_selector.h"
 
 bool sy_flow_endpoint_stale(const struct sy_endpoint_state *st, uint64_t now_ns,
                             uint64_t staleness_ns)
@@ -47,12 +54,17 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
     if (!pool)
         return;
     double sum = 0;
+    int64_t inflight = 0, inflight_tokens = 0; /* on the endpoints counted (exclude set) */
     for (size_t i = 0; i < pool->n; i++) {
+        if (v->exclude && sy_label_selector_match(v->exclude, pool->eps[i]))
+            continue;
         struct sy_endpoint_state st;
         sy_endpoint_snapshot(pool->eps[i], &st);
         if (!st.ready)
             continue;
         out->ready++;
+        inflight += st.inflight_requests;
+        inflight_tokens += st.inflight_tokens;
         if (d->kind != 0)
             continue;
         if (sy_flow_endpoint_stale(&st, v->now_ns, d->staleness_ns)) {
@@ -71,8 +83,15 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
         out->value = sum / n + (double)(v->unpicked > 0 ? v->unpicked : 0) / (d->queue_depth * n);
         return;
     }
-    double req = (double)v->outstanding / ((double)d->max_concurrency * n);
-    double tok = (double)v->outstanding_tokens / ((double)d->max_token_concurrency * n);
+    double reqs = (double)v->outstanding, toks = (double)v->outstanding_tokens;
+    if (v->exclude) {
+        double unpicked = (double)(v->unpicked > 0 ? v->unpicked : 0);
+        double per = v->outstanding > 0 ? toks / (double)v->outstanding : 0;
+        reqs = (double)inflight + unpicked;
+        toks = (double)inflight_tokens + unpicked * per;
+    }
+    double req = reqs / ((double)d->max_concurrency * n);
+    double tok = toks / ((double)d->max_token_concurrency * n);
     out->value = d->mode == 0 ? req : d->mode == 1 ? tok : (req > tok ? req : tok);
     if (out->value < 0)
         out->value = 0;

@@ -6,6 +6,8 @@
  * with Kubernetes semantics: NotIn also matches endpoints without the label, In/NotIn need a
  * non-empty values list, Exists/DoesNotExist take none, and an empty selector matches everything.
  * All requirements are ANDed. State is immutable after create (shared by workers freely).
+ * The selector itself (parse, match, free) is also used by other plugins that select endpoints by
+ * label (priority-reservation-filter): sched/label_selector.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "pool/pool.h"
+#include "sched/label_selector.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -26,14 +29,13 @@ struct req {
     size_t nvalues;
 };
 
-struct selector {
+struct sy_label_selector {
     struct req *reqs; /* owned; matchLabels become OP_IN with one value */
     size_t n;
 };
 
-static void destroy(void *state)
+void sy_label_selector_free(struct sy_label_selector *s)
 {
-    struct selector *s = state;
     if (!s)
         return;
     for (size_t i = 0; i < s->n; i++) {
@@ -46,7 +48,7 @@ static void destroy(void *state)
     free(s);
 }
 
-static struct req *add_req(struct selector *s, const char *key, enum op op)
+static struct req *add_req(struct sy_label_selector *s, const char *key, enum op op)
 {
     s->reqs = sy_xrealloc(s->reqs, (s->n + 1) * sizeof *s->reqs);
     struct req *r = &s->reqs[s->n++];
@@ -62,11 +64,11 @@ static void add_value(struct req *r, const char *v)
     r->values[r->nvalues++] = sy_xstrdup(v);
 }
 
-static int parse_expr(struct selector *s, const struct sy_yaml_node *e, size_t i,
-                      const struct sy_plugin_env *env, char *err, size_t errcap)
+static int parse_expr(struct sy_label_selector *s, const struct sy_yaml_node *e, const char *prefix,
+                      size_t i, const struct sy_plugin_env *env, char *err, size_t errcap)
 {
-    char key[96];
-    snprintf(key, sizeof key, "matchExpressions[%zu]", i);
+    char key[192];
+    snprintf(key, sizeof key, "%smatchExpressions[%zu]", prefix, i);
     if (e->type != SY_YAML_MAPPING)
         return sy_param_errorf(env, e, key, err, errcap, "must be {key, operator, values}");
     const char *k = NULL, *opname = NULL;
@@ -80,7 +82,7 @@ static int parse_expr(struct selector *s, const struct sy_yaml_node *e, size_t i
         else if (kk && !strcmp(kk, "values"))
             vals = e->items[j];
         else {
-            snprintf(key, sizeof key, "matchExpressions[%zu].%s", i, kk ? kk : "?");
+            snprintf(key, sizeof key, "%smatchExpressions[%zu].%s", prefix, i, kk ? kk : "?");
             return sy_param_errorf(env, e->keys[j], key, err, errcap, "unknown key");
         }
     }
@@ -120,25 +122,25 @@ static int parse_expr(struct selector *s, const struct sy_yaml_node *e, size_t i
     return 0;
 }
 
-static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
-                  char *err, size_t errcap)
+int sy_label_selector_parse(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
+                            const char *prefix, struct sy_label_selector **out, char *err,
+                            size_t errcap)
 {
-    static const char *const allowed[] = {"matchLabels", "matchExpressions", NULL};
-    int rc = sy_param_check(params, env, allowed, err, errcap);
-    if (rc)
-        return rc;
-    struct selector *s = SY_NEW(struct selector);
+    char key[160];
+    int rc = 0;
+    struct sy_label_selector *s = SY_NEW(struct sy_label_selector);
     const struct sy_yaml_node *ml =
         sy_param_absent(params) ? NULL : sy_yaml_get(params, "matchLabels");
     if (ml && !sy_param_absent(ml)) {
+        snprintf(key, sizeof key, "%smatchLabels", prefix);
         if (ml->type != SY_YAML_MAPPING) {
-            rc = sy_param_errorf(env, ml, "matchLabels", err, errcap, "must be a mapping");
+            rc = sy_param_errorf(env, ml, key, err, errcap, "must be a mapping");
             goto fail;
         }
         for (size_t i = 0; i < ml->n; i++) {
             const char *k = sy_yaml_str(ml->keys[i]), *v = sy_yaml_str(ml->items[i]);
             if (!k || !v) {
-                rc = sy_param_errorf(env, ml->items[i], "matchLabels", err, errcap,
+                rc = sy_param_errorf(env, ml->items[i], key, err, errcap,
                                      "keys and values must be strings");
                 goto fail;
             }
@@ -148,22 +150,47 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     const struct sy_yaml_node *me =
         sy_param_absent(params) ? NULL : sy_yaml_get(params, "matchExpressions");
     if (me && !sy_param_absent(me)) {
+        snprintf(key, sizeof key, "%smatchExpressions", prefix);
         if (me->type != SY_YAML_SEQUENCE) {
-            rc = sy_param_errorf(env, me, "matchExpressions", err, errcap, "must be a list");
+            rc = sy_param_errorf(env, me, key, err, errcap, "must be a list");
             goto fail;
         }
         for (size_t i = 0; i < me->n; i++)
-            if ((rc = parse_expr(s, me->items[i], i, env, err, errcap)) != 0)
+            if ((rc = parse_expr(s, me->items[i], prefix, i, env, err, errcap)) != 0)
                 goto fail;
     }
-    *state = s;
+    *out = s;
     return 0;
 fail:
-    destroy(s);
+    sy_label_selector_free(s);
     return rc;
 }
 
-static bool matches(const struct selector *s, const struct sy_endpoint *ep)
+size_t sy_label_selector_size(const struct sy_label_selector *s)
+{
+    return s ? s->n : 0;
+}
+
+static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
+                  char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"matchLabels", "matchExpressions", NULL};
+    int rc = sy_param_check(params, env, allowed, err, errcap);
+    if (rc)
+        return rc;
+    struct sy_label_selector *s = NULL;
+    rc = sy_label_selector_parse(params, env, "", &s, err, errcap);
+    if (!rc)
+        *state = s;
+    return rc;
+}
+
+static void destroy(void *state)
+{
+    sy_label_selector_free(state);
+}
+
+bool sy_label_selector_match(const struct sy_label_selector *s, const struct sy_endpoint *ep)
 {
     for (size_t i = 0; i < s->n; i++) {
         const struct req *r = &s->reqs[i];
@@ -185,7 +212,7 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (matches(state, c[i].ep))
+        if (sy_label_selector_match(state, c[i].ep))
             c[m++] = c[i];
     return m;
 }

@@ -18,6 +18,7 @@ extern const struct sy_plugin_ops sy_plugin_always_disagg_pd_decider;
 extern const struct sy_plugin_ops sy_plugin_disagg_headers_handler;
 /* Filters. */
 extern const struct sy_plugin_ops sy_plugin_label_selector_filter;
+extern const struct sy_plugin_ops sy_plugin_priority_reservation_filter;
 extern const struct sy_plugin_ops sy_plugin_by_label;
 extern const struct sy_plugin_ops sy_plugin_decode_filter;
 extern const struct sy_plugin_ops sy_plugin_prefill_filter;

@@ -23,6 +23,7 @@ static const struct sy_plugin_ops *const table[] = {
     &sy_plugin_always_disagg_pd_decider,
     &sy_plugin_disagg_headers_handler,
     &sy_plugin_label_selector_filter,
+    &sy_plugin_priority_reservation_filter, /* Switchyard's own (docs/flow-control.md) */
     &sy_plugin_by_label,
     &sy_plugin_decode_filter,
     &sy_plugin_prefill_filter,

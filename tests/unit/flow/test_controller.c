@@ -484,6 +484,87 @@ static void test_program_aware(void **state)
     fx_fini(&x);
 }
 
+/* priority-reservation-filter: the lower bands are also gated on the shared endpoints' saturation
+ * (the gateway's in-flight requests there), the higher ones on the pool's. Pool: r reserved, s
+ * shared; maxConcurrency 1 each. */
+static void test_reservation_gates_lower_bands(void **state)
+{
+    (void)state;
+    struct fx x;
+    memset(&x, 0, sizeof x);
+    struct sy_endpoint *eps[2] = {fx_ep("r:1", "pool=fast", 0, 0, 0), fx_ep("s:1", NULL, 0, 0, 0)};
+    x.pool = fx_pool(eps, 2);
+    x.f = sy_flow_new(NULL);
+    sy_flow_configure(x.f,
+                      cfg(GATE "- type: priority-reservation-filter\n"
+                               "  parameters: {minPriority: 10, reserved: {matchLabels: "
+                               "{pool: fast}}}\n" FC),
+                      x.pool);
+    x.port = sy_flow_port_new(x.f, notify, &x.r);
+    struct req a, b, c, h;
+    assert_int_equal(admit(&x, &a, "std1", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    /* released but not picked yet: counts against the shared endpoints already */
+    assert_int_equal(admit(&x, &b, "std2", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_picked(x.f, &a.it);
+    sy_endpoint_inflight_add(eps[1], 1); /* the scheduler put std1 on s */
+    /* the pool has room (1 of 2) but s is full: std2 waits; the interactive request goes */
+    struct sy_flow_stats st;
+    sy_flow_tick(x.f);
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.queued, 1);
+    assert_int_equal(admit(&x, &h, "hi1", "hi", NULL, 1), SY_FLOW_DISPATCH);
+    sy_flow_picked(x.f, &h.it);
+    sy_endpoint_inflight_add(eps[0], 1);
+    /* std1 finishes: s is free, std2 is dispatched */
+    sy_endpoint_inflight_sub(eps[1], 1);
+    finish(&x, &a);
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "std2");
+    sy_flow_picked(x.f, &b.it);
+    sy_endpoint_inflight_add(eps[1], 1);
+    /* the pool is full now (2 of 2): everything waits */
+    assert_int_equal(admit(&x, &c, "hi2", "hi", NULL, 1), SY_FLOW_QUEUED);
+    sy_endpoint_inflight_sub(eps[0], 1);
+    finish(&x, &h); /* r frees: hi2 goes (it may use r) */
+    assert_int_equal(x.r.n, 2);
+    assert_string_equal(x.r.order[1], "hi2");
+    sy_flow_release(x.f, &b.it);
+    sy_flow_release(x.f, &c.it);
+    sy_flow_port_free(x.port);
+    sy_flow_free(x.f);
+    sy_pool_unref(x.pool);
+}
+
+static void test_reservation_legacy(void **state)
+{
+    (void)state;
+    struct fx x;
+    memset(&x, 0, sizeof x);
+    struct sy_endpoint *eps[2] = {fx_ep("r:1", "pool=fast", 0, 0, 0), fx_ep("s:1", NULL, 0, 0, 0)};
+    x.pool = fx_pool(eps, 2);
+    x.f = sy_flow_new(NULL);
+    sy_flow_configure(x.f,
+                      cfg("plugins:\n- type: concurrency-detector\n  name: cd\n"
+                          "  parameters: {maxConcurrency: 1}\n"
+                          "- type: priority-reservation-filter\n"
+                          "  parameters: {minPriority: 10, reserved: {matchLabels: "
+                          "{pool: fast}}}\n" FC),
+                      x.pool);
+    x.port = sy_flow_port_new(x.f, notify, &x.r);
+    struct req a, b, c;
+    assert_int_equal(admit(&x, &a, "std", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    sy_flow_picked(x.f, &a.it);
+    sy_endpoint_inflight_add(eps[1], 1);
+    /* pool 1 of 2, but the shared endpoint is full: the sheddable request is refused */
+    assert_int_equal(admit(&x, &b, "lo", "lo", NULL, 1), SY_FLOW_REJECT_SATURATED);
+    assert_int_equal(admit(&x, &c, "hi", "hi", NULL, 1), SY_FLOW_DISPATCH);
+    sy_flow_release(x.f, &a.it);
+    sy_flow_release(x.f, &c.it);
+    sy_flow_port_free(x.port);
+    sy_flow_free(x.f);
+    sy_pool_unref(x.pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +580,8 @@ int main(void)
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_holdback_reserves_headroom),
         cmocka_unit_test(test_program_aware),
+        cmocka_unit_test(test_reservation_gates_lower_bands),
+        cmocka_unit_test(test_reservation_legacy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

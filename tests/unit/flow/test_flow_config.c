@@ -256,6 +256,38 @@ static void test_errors(void **state)
     assert_non_null(strstr(err, "inferenceObjectives[0].weight: unknown key"));
 }
 
+/* priority-reservation-filter: the gate reads its selector and minPriority (one per config). */
+static void test_reservation(void **state)
+{
+    char err[512] = "";
+    struct sy_flow_config *c = load(NULL,
+                                    HDR "plugins:\n- type: priority-reservation-filter\n"
+                                        "  parameters:\n    minPriority: 5\n"
+                                        "    reserved: {matchLabels: {pool: fast}}\n",
+                                    err, sizeof err);
+    if (!c)
+        fail_msg("%s", err);
+    assert_non_null(c->reserve_sel);
+    assert_int_equal(c->reserve_min_priority, 5);
+    sy_flow_config_free(c);
+    c = load(NULL,
+             HDR "plugins:\n- type: priority-reservation-filter\n"
+                 "  parameters: {reserved: {matchLabels: {pool: fast}}}\n",
+             err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->reserve_min_priority, 1); /* the plugin's default */
+    sy_flow_config_free(c);
+    c = load(NULL, HDR, err, sizeof err);
+    assert_non_null(c);
+    assert_null(c->reserve_sel);
+    sy_flow_config_free(c);
+    expect_err(HDR "plugins:\n- type: priority-reservation-filter\n"
+                   "  parameters: {reserved: {matchLabels: {pool: fast}}}\n"
+                   "- type: priority-reservation-filter\n  name: second\n"
+                   "  parameters: {reserved: {matchLabels: {pool: slow}}}\n",
+               "plugins[1]: a second priority-reservation-filter; flow control supports one");
+}
+
 static void test_plugin_type_names(void **state)
 {
     assert_true(sy_flow_is_plugin_type("utilization-detector"));
@@ -274,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_program_aware),
         cmocka_unit_test(test_plugin_type_names),
+        cmocka_unit_test(test_reservation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
