@@ -27,6 +27,11 @@ spread of requests per replica (min-max share). Times and rates are the simulate
   python3 bench/default_vs_rr.py --repeat repeated:128  # the grid (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
+  python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
+
+A cell that lost requests prints, per target, the errors by kind and the first message of each
+kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
+timeouts, upstream failures) per target to find out why.
 
 Not a test: prints numbers, never fails on them (exit 1 only when a process fails).
 """
