@@ -20,9 +20,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
-                     request, run, start_gateway, start_sim, stop_process, test, wait_until,
-                     write_file)
+from harness import (check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
+                     process_log, request, run, start_gateway, start_sim, stop_process, test,
+                     wait_until, write_file)
 from stub_server import Stub  # noqa: E402
 
 
@@ -38,6 +38,14 @@ def gateway(addresses, staleness, model_check=True):
                                                                          eps))
     p = start_gateway(write_file(cfg), listen, admin)
     return p, listen, admin
+
+
+def stop_clean(p):
+    """Stops p and checks it exited cleanly (a sanitizer build reports errors in its log)."""
+    rc = stop_process(p)
+    log = process_log(p)
+    check("Sanitizer" not in log and "runtime error" not in log, log[-2000:])
+    check(rc == 0, "exit status %r" % rc)
 
 
 def ready_map(admin):
@@ -58,30 +66,31 @@ def completion(port, model="m1", timeout=15.0):
 @test
 def test_slow_metrics_serving_endpoints_stay_ready():
     a, b = Stub(), Stub()
-    gw, port, admin = gateway([a.address, b.address], "1500ms")
+    gw, port, admin = gateway([a.address, b.address], "2s")
     try:
         wait_until(lambda: all(ready_map(admin).values()), 10, what="endpoints ready")
         a.metrics_delay = b.metrics_delay = 4.0  # every poll from now on times out (1 s)
         e0 = poll_errors(admin)
         statuses = []
-        # Keep traffic flowing until each endpoint has had several timed-out polls (3+ s of
-        # metrics age, twice the staleness threshold). Bounded in count and time.
+        # Keep traffic flowing until the endpoints have had 8 timed-out polls between them, a
+        # second apart at least (metrics about 4 s old, twice the staleness threshold). Bounded
+        # in count and time.
         deadline = time.time() + 40
         while time.time() < deadline and len(statuses) < 2000:
             st, _, body = completion(port)
             statuses.append(st)
-            if poll_errors(admin) - e0 >= 6 and len(statuses) >= 20:
+            if poll_errors(admin) - e0 >= 8 and len(statuses) >= 20:
                 break
             time.sleep(0.05)
         errs = poll_errors(admin) - e0
-        check(errs >= 6, "the polls timed out (%d poll errors)" % errs)
+        check(errs >= 8, "the polls timed out (%d poll errors)" % errs)
         bad = [s for s in statuses if s != 200]
         check(not bad, "every request served while /metrics timed out: %d of %d failed (%r)"
               % (len(bad), len(statuses), sorted(set(bad))))
         check(all(ready_map(admin).values()), "both still ready: %r" % ready_map(admin))
         check(a.count() > 0 and b.count() > 0, "both kept serving")
     finally:
-        stop_process(gw)
+        stop_clean(gw)
         a.stop()
         b.stop()
 
@@ -103,7 +112,7 @@ def test_slow_metrics_idle_endpoint_leaves_and_returns():
         st, _, _ = completion(port)
         check(st == 200, "served again: %d" % st)
     finally:
-        stop_process(gw)
+        stop_clean(gw)
         a.stop()
 
 
@@ -121,7 +130,7 @@ def test_refused_connection_still_drops_at_once():
             check(st == 200, "served by the other endpoint: %d" % st)
             check(json.loads(body)["served_by"] == b.port, "only b serves")
     finally:
-        stop_process(gw)
+        stop_clean(gw)
         a.stop()
         b.stop()
 
@@ -157,8 +166,8 @@ def test_stopped_simulator_is_waited_for_not_refused():
         check(st == 200, "served once the simulator ran again, not refused: %d %r"
               % (st, body[:200]))
     finally:
-        stop_process(gw)
-        stop_process(sim)
+        stop_clean(gw)
+        stop_clean(sim)
 
 
 if __name__ == "__main__":
