@@ -14,10 +14,11 @@
  * A poll that times out (the server took the connection and the request, then did not answer
  * within the poll timeout) is a slow server, not a dead one: on a starved host every replica's
  * /metrics can take seconds while each still serves its requests, and dropping them all turned
- * a busy fleet into 503 no_ready_endpoints for every request (issue 19's grid lost 57-294
- * requests a cell that way). Such an endpoint stays ready, routed on its last metrics, while
- * those are at most pool.metricsStalenessThreshold old or it answered a proxied request within
- * that time (pool.h, sy_endpoint_scrape_timed_out); after that it is marked not ready as before.
+ * a busy fleet into 503 no_ready_endpoints for every request (issue 19's grid lost 130 and 294
+ * requests in two runs of one cell that way). Such an endpoint stays ready, routed on its last
+ * metrics, while those are at most pool.metricsStalenessThreshold old or it answered a proxied
+ * request within that time (pool.h, sy_endpoint_scrape_timed_out); after that it is marked not
+ * ready as before.
  * llm-d never drops a pod for a failed poll (membership is the pod's Kubernetes readiness; its
  * scorers read whatever metrics are current), so this is the closer behaviour; a refused or
  * reset connection still drops the endpoint at once, and so does a proxied connect failure.
