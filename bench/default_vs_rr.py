@@ -27,6 +27,11 @@ spread of requests per replica (min-max share). Times and rates are the simulate
   python3 bench/default_vs_rr.py --repeat repeated:128  # the grid (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
+  python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
+
+A cell that lost requests prints, per target, the errors by kind and the first message of each
+kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
+timeouts, upstream failures) per target to find out why.
 
 Not a test: prints numbers, never fails on them (exit 1 only when a process fails).
 """
@@ -81,13 +86,22 @@ def workload_args(w, n):
 
 
 class Fleet:
-    def __init__(self, replicas, profile, scale):
+    def __init__(self, replicas, profile, scale, timeout, logs=""):
         self.replicas, self.scale = replicas, scale
+        self.logs = []  # files the processes write their logs to (--logs)
+
+        def log(name):
+            if not logs:
+                return {"stdout": subprocess.DEVNULL}  # warnings go to this script's stderr
+            os.makedirs(logs, exist_ok=True)
+            f = open(os.path.join(logs, "%s-x%g.log" % (name, scale)), "a")
+            self.logs.append(f)
+            return {"stdout": f, "stderr": subprocess.STDOUT}
         self.base = consecutive_ports(replicas)
         self.sim = start_process([BIN, "sim", "--port", str(self.base), "--replicas",
                                   str(replicas), "--model", MODEL, "--profile", profile,
                                   "--time-scale", str(scale), "--log-level", "warn"],
-                                 stdout=subprocess.DEVNULL)
+                                 **log("sim"))
         for i in range(replicas):
             wait_port(self.base + i, proc=self.sim)
         self.gw = {}
@@ -95,12 +109,17 @@ class Fleet:
         eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(replicas))
         for t in TARGETS:
             listen, admin = free_ports(2)
+            # timeouts are wall time: a request queued on a saturated replica sends nothing
+            # after its response head for many simulated seconds (llm-d's default puts every
+            # multiturn request on one replica), which the default streamIdle (300 s wall, 30
+            # simulated s at time scale 0.1) cut mid-stream; both bounds are the bench's own
             cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-                   "timeouts: {request: 900s}\n"
+                   "timeouts: {request: %ds, streamIdle: %ds}\n"
                    "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
                    "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
-                   % (listen, admin, scrape, 40 * scrape, eps, SCHEDULERS[t]))
-            p = start_gateway(write_file(cfg), listen, admin, stdout=subprocess.DEVNULL)
+                   % (listen, admin, timeout, timeout, scrape, 40 * scrape, eps,
+                      SCHEDULERS[t]))
+            p = start_gateway(write_file(cfg), listen, admin, **log("gw-" + t))
             wait_endpoints_ready(admin, timeout=30)
             self.gw[t] = (p, listen)
 
@@ -127,6 +146,8 @@ class Fleet:
         for p, _ in self.gw.values():
             stop_process(p)
         stop_process(self.sim)
+        for f in self.logs:
+            f.close()
 
 
 def cell(fleet, w, conc, n, timeout):
@@ -141,6 +162,8 @@ def cell(fleet, w, conc, n, timeout):
         res[t] = {"tok_s": run["output_tok_per_s"], "itl_p99": run["itl_p99_s"],
                   "ttft_p90": run["ttft_p90_s"], "errors": run["errors"],
                   "completed": run["completed"],
+                  "errors_by_kind": {k: v for k, v in run.get("errors_by_kind", {}).items() if v},
+                  "first_error": run.get("first_error", {}),
                   "share_min": min(shares) if shares else None,
                   "share_max": max(shares) if shares else None,
                   "cached": run.get("cached_token_ratio")}
@@ -188,6 +211,8 @@ def main():
     ap.add_argument("--repeat", default="", help="W:C cells to run twice (noise), comma list")
     ap.add_argument("--timeout", type=float, default=900, help="wall seconds per bench run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--logs", default="", help="directory for the simulator's and each "
+                    "gateway's log (default: their warnings go to stderr)")
     ap.add_argument("--default-scheduler", default="",
                     help="file holding a gateway `scheduler:` section to run as the 'default' "
                     "target instead of the built-in default (to try a variant)")
@@ -219,12 +244,16 @@ def main():
             if x not in fleets:
                 for f in fleets.values():
                     f.stop()
-                fleets = {x: Fleet(a.replicas, a.profile, x)}
+                fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs)}
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
             res = cell(fleets[x], w, c, n, a.timeout)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
                          "results": res})
             print(fmt_row(w, c, res), flush=True)
+            for t in TARGETS:
+                if res[t]["errors"]:
+                    print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],
+                                                        res[t]["first_error"]), flush=True)
     finally:
         for f in fleets.values():
             f.stop()

@@ -247,7 +247,7 @@ static void apply_discovered(struct sy_gateway *gw, const struct sy_pool *inheri
     struct sy_gw_gen *prev = gw->gen;
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
-    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns, g->cfg->staleness_ns);
     sy_flow_set_pool(gw->flow, g->pool); /* the saturation detector reads the new membership */
     sy_gw_gen_unref(prev);
     sy_gw_gen_unref(old);
@@ -294,7 +294,7 @@ static void reload(struct sy_gateway *gw)
     struct sy_gw_gen *prev = gw->gen;
     gw->gen = g;
     pthread_mutex_unlock(&gw->gen_mu);
-    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns);
+    sy_scraper_set_pool(gw->scraper, g->pool, g->cfg->scrape_interval_ns, g->cfg->staleness_ns);
     sy_flow_configure(gw->flow, g->flow_cfg, g->pool); /* queued requests stay */
     g->flow_cfg = NULL;
     atomic_store(&gw->busy_poll_ns, g->cfg->busy_poll_ns);
@@ -534,7 +534,8 @@ static int run(const char *config_path, int workers_override, bool epp)
     } else {
         gw->admin_port = port;
     }
-    gw->scraper = sy_scraper_start(loop, g->pool, g->cfg->scrape_interval_ns, 0, gw->metrics);
+    gw->scraper = sy_scraper_start(loop, g->pool, g->cfg->scrape_interval_ns, 0,
+                                   g->cfg->staleness_ns, gw->metrics);
     if (sy_discovery_configured(g->cfg) &&
         !(gw->disc = sy_discovery_start(loop, g->cfg, on_discovered, gw, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);

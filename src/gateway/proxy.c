@@ -397,6 +397,8 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
         sy_disagg_response_headers(p->dx, &lines);
     p->status = h->status;
     p->began = true;
+    if (h->status < 500) /* it serves: a timed-out scrape leaves it ready (pool/scraper.c) */
+        sy_endpoint_served(p->res.ep, sy_now_ns());
     p->chunked_out = p->pd || h->content_length < 0;
     /* P/D: the body is rewritten (usage, kv_transfer_params), so its length changes */
     sy_http_begin(p->hreq, h->status, lines.data, p->pd ? -1 : h->content_length);

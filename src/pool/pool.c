@@ -61,6 +61,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/time.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -335,6 +336,7 @@ static void inherit_state(struct sy_endpoint *e, struct sy_endpoint *old)
     sy_endpoint_set_models_meta(e, ids, json, old->models_adapter, n);
     pthread_mutex_unlock(&old->mu);
     atomic_store(&e->conn_fail_ns, atomic_load(&old->conn_fail_ns));
+    atomic_store(&e->served_ns, atomic_load(&old->served_ns));
 }
 
 struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address)
@@ -551,6 +553,34 @@ void sy_endpoint_set_failed(struct sy_endpoint *e, uint64_t now)
     ST(l->fail_ns, now);
     live_end(l);
     pthread_mutex_unlock(&e->mu);
+}
+
+bool sy_endpoint_scrape_timed_out(struct sy_endpoint *e, uint64_t now, uint64_t staleness_ns)
+{
+    struct sy_endpoint_live *l = &e->live;
+    uint64_t served = atomic_load_explicit(&e->served_ns, memory_order_relaxed);
+    bool keep;
+    pthread_mutex_lock(&e->mu); /* the only writers of live hold mu: plain loads are stable */
+    uint64_t upd = LD(l->update_ns);
+    bool fresh = (LD(l->flags) & SY_LIVE_SCRAPED) && now >= upd && now - upd <= staleness_ns;
+    bool serving = served && now >= served && now - served <= staleness_ns;
+    keep = (LD(l->flags) & SY_LIVE_READY) && (fresh || serving);
+    live_begin(l);
+    if (!keep)
+        ST(l->flags, LD(l->flags) & ~SY_LIVE_READY);
+    ST(l->fail_ns, now);
+    live_end(l);
+    pthread_mutex_unlock(&e->mu);
+    return keep;
+}
+
+void sy_endpoint_served(struct sy_endpoint *e, uint64_t now)
+{
+    /* one store per answered request; skipped while the value is under 1 ms old, so workers
+     * answering many requests a millisecond do not keep bouncing the line */
+    uint64_t prev = atomic_load_explicit(&e->served_ns, memory_order_relaxed);
+    if (now > prev + SY_NS_PER_MS)
+        atomic_store_explicit(&e->served_ns, now, memory_order_relaxed);
 }
 
 void sy_endpoint_conn_failed(struct sy_endpoint *e, uint64_t now)

@@ -114,6 +114,8 @@ struct sy_endpoint {
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
     _Atomic uint64_t conn_fail_ns;     /* last upstream connect failure (monotonic ns), 0 = none */
+    _Atomic uint64_t served_ns;        /* last response head below 500 the proxy got from it
+                                          (monotonic ns), 0 = none */
 
     _Atomic uint64_t attr_bits[SY_ATTR_MAX]; /* attribute values (double bit patterns) */
     _Atomic uint32_t attr_present;           /* bit i: attr_bits[i] holds a scraped value */
@@ -168,6 +170,15 @@ bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
 void sy_endpoint_set_metrics(struct sy_endpoint *e, const struct sy_engine_metrics *m,
                              uint64_t now);
 void sy_endpoint_set_failed(struct sy_endpoint *e, uint64_t now);
+/* Scraper: a /metrics poll timed out at now (the server took the connection, then did not answer
+ * in time: a slow or starved server, not a refused one). The endpoint stays ready on its last
+ * metrics while they are at most staleness_ns old or it answered a proxied request within the
+ * last staleness_ns; else it is marked failed as by sy_endpoint_set_failed. A timeout never makes
+ * a not-ready endpoint ready. Returns whether the endpoint is still ready (before connection
+ * failures, which sy_endpoint_read applies). */
+bool sy_endpoint_scrape_timed_out(struct sy_endpoint *e, uint64_t now, uint64_t staleness_ns);
+/* Proxy: the endpoint answered a request with a response head below 500 at now (it is serving). */
+void sy_endpoint_served(struct sy_endpoint *e, uint64_t now);
 /* Replaces the endpoint's model list (ids borrowed, copied). */
 void sy_endpoint_set_models(struct sy_endpoint *e, const char *const *ids, size_t n);
 /* Same, with each entry's public fields as a compact JSON object (json may be NULL, or hold NULL

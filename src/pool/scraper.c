@@ -6,10 +6,22 @@
  * Every SY_SCRAPE_MODELS_EVERY ticks the endpoint's `GET /v1/models` is fetched too, so the
  * gateway can answer /v1/models and refuse models no endpoint serves.
  *
- * Readiness: a connect/I-O failure, timeout or 5xx marks the endpoint not ready at once (the
+ * Readiness: a connect or I/O failure or a 5xx marks the endpoint not ready at once (the
  * scheduler skips it) until a later scrape succeeds. A 200 whose body lacks the engine's core
  * metrics (or a 404: a server started without metrics) keeps the endpoint ready with unknown
  * load (-1), logged once, so a fleet without metrics still gets routed to.
+ *
+ * A poll that times out (the server took the connection and the request, then did not answer
+ * within the poll timeout) is a slow server, not a dead one: on a starved host every replica's
+ * /metrics can take seconds while each still serves its requests, and dropping them all turned
+ * a busy fleet into 503 no_ready_endpoints for every request (issue 19's grid lost 130 and 294
+ * requests in two runs of one cell that way). Such an endpoint stays ready, routed on its last
+ * metrics, while those are at most pool.metricsStalenessThreshold old or it answered a proxied
+ * request within that time (pool.h, sy_endpoint_scrape_timed_out); after that it is marked not
+ * ready as before.
+ * llm-d never drops a pod for a failed poll (membership is the pod's Kubernetes readiness; its
+ * scorers read whatever metrics are current), so this is the closer behaviour; a refused or
+ * reset connection still drops the endpoint at once, and so does a proxied connect failure.
  *
  * Data-parallel supervisor (an endpoint with supervisor_port, docs/wide-ep.md): every tick also
  * `GET /readyz` on host:supervisor_port; anything but a 200 (vLLM's supervisor answers 200 only
@@ -48,6 +60,8 @@ struct sy_scraper {
     struct sy_pool *pool;           /* current pool (reference) */
     uint64_t interval_ns;
     uint64_t timeout_ns;
+    uint64_t timeout_set;            /* the caller's timeout (0: derived from the interval) */
+    uint64_t staleness_ns;           /* pool.metricsStalenessThreshold */
     uint64_t ticks;                  /* ticks so far */
     struct poll *polls;              /* in-flight polls (list) */
     struct sy_metric_family *errors; /* datalayer_poll_errors_total */
@@ -183,6 +197,27 @@ static void on_done(void *ud, int err)
         poll_unlink_free(p);
         return;
     }
+    if (err == SY_ETIMEDOUT) { /* slow, not refused: ready on recent metrics or traffic */
+        struct sy_endpoint_state st;
+        sy_endpoint_snapshot(p->ep, &st);
+        bool was = st.ready;
+        bool kept = sy_endpoint_scrape_timed_out(p->ep, now, s->staleness_ns);
+        if (was && kept && st.fail_ns <= st.update_ns) /* once per episode */
+            sy_warn(
+                "endpoint %s: metrics scrape timed out; routing on its last metrics (%llu ms "
+                "old) while they are younger than metricsStalenessThreshold or it answers "
+                "requests",
+                p->ep->address,
+                (unsigned long long)(now > st.update_ns ? (now - st.update_ns) / SY_NS_PER_MS : 0));
+        else if (was && !kept)
+            sy_warn("endpoint %s: metrics scrape timed out, its last metrics are older than "
+                    "metricsStalenessThreshold and it answered no request within it; marked not "
+                    "ready",
+                    p->ep->address);
+        count_error(s, p->ep);
+        poll_unlink_free(p);
+        return;
+    }
     if (err != 0 || p->status >= 500) {
         struct sy_endpoint_state st;
         sy_endpoint_snapshot(p->ep, &st);
@@ -303,13 +338,16 @@ static uint64_t timeout_for(uint64_t interval_ns, uint64_t timeout_ns)
 }
 
 struct sy_scraper *sy_scraper_start(uv_loop_t *loop, struct sy_pool *pool, uint64_t interval_ns,
-                                    uint64_t timeout_ns, struct sy_metrics *metrics)
+                                    uint64_t timeout_ns, uint64_t staleness_ns,
+                                    struct sy_metrics *metrics)
 {
     struct sy_scraper *s = SY_NEW(struct sy_scraper);
     s->loop = loop;
     s->pool = sy_pool_ref(pool);
     s->interval_ns = interval_ns ? interval_ns : 50 * SY_NS_PER_MS;
+    s->timeout_set = timeout_ns;
     s->timeout_ns = timeout_for(s->interval_ns, timeout_ns);
+    s->staleness_ns = staleness_ns ? staleness_ns : 2 * SY_NS_PER_S;
     s->conns = sy_upstream_pool_new(loop, 60 * SY_NS_PER_S, 2);
     if (metrics) {
         static const char *const labels[] = {"endpoint", NULL};
@@ -324,14 +362,18 @@ struct sy_scraper *sy_scraper_start(uv_loop_t *loop, struct sy_pool *pool, uint6
     return s;
 }
 
-void sy_scraper_set_pool(struct sy_scraper *s, struct sy_pool *pool, uint64_t interval_ns)
+void sy_scraper_set_pool(struct sy_scraper *s, struct sy_pool *pool, uint64_t interval_ns,
+                         uint64_t staleness_ns)
 {
+    if (staleness_ns)
+        s->staleness_ns = staleness_ns;
     struct sy_pool *old = s->pool;
     s->pool = sy_pool_ref(pool);
     sy_pool_unref(old);
     s->ticks = 0; /* refresh model lists at once */
     if (interval_ns && interval_ns != s->interval_ns) {
         s->interval_ns = interval_ns;
+        s->timeout_ns = timeout_for(interval_ns, s->timeout_set); /* it was the old interval's */
         uint64_t ms = interval_ns / SY_NS_PER_MS;
         uv_timer_start(&s->timer, tick, 0, ms ? ms : 1);
     }

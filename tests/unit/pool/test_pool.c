@@ -311,6 +311,74 @@ static void test_state(void **state)
     sy_pool_unref(p);
 }
 
+/* A timed-out scrape (a slow server) keeps the endpoint ready on its last metrics while they are
+ * at most the staleness threshold old, or while it answered a proxied request within it. */
+static void test_scrape_timeout(void **state)
+{
+    const uint64_t S = 1000000000ull; /* 1 s */
+    struct sy_pool *p = pool_of_one();
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_engine_metrics m = {.waiting = 3, .running = 7, .kv_usage = 0.5, .max_lora = -1};
+    struct sy_endpoint_state s;
+
+    /* never scraped: a timeout does not make it ready */
+    assert_false(sy_endpoint_scrape_timed_out(e, 1 * S, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+
+    sy_endpoint_set_metrics(e, &m, 10 * S);
+    /* metrics 1.5 s old, threshold 2 s: kept, routed on the last metrics */
+    assert_true(sy_endpoint_scrape_timed_out(e, 10 * S + 3 * S / 2, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready);
+    assert_int_equal(s.update_ns, 10 * S);
+    assert_int_equal(s.fail_ns, 10 * S + 3 * S / 2);
+    assert_true(s.m.waiting == 3 && s.m.running == 7);
+    /* exactly at the threshold: still kept */
+    assert_true(sy_endpoint_scrape_timed_out(e, 12 * S, 2 * S));
+    /* older than the threshold and no request answered: not ready */
+    assert_false(sy_endpoint_scrape_timed_out(e, 12 * S + 1, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+    /* and it stays out, even once it answers requests, until a scrape succeeds */
+    sy_endpoint_served(e, 13 * S);
+    assert_false(sy_endpoint_scrape_timed_out(e, 13 * S, 2 * S));
+    sy_endpoint_set_metrics(e, &m, 14 * S);
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready);
+
+    /* metrics 5 s old, but it answered a request 1 s ago: kept */
+    sy_endpoint_served(e, 18 * S);
+    assert_true(sy_endpoint_scrape_timed_out(e, 19 * S, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_true(s.ready);
+    assert_int_equal(s.update_ns, 14 * S);
+    /* the answer is 3 s old now as well: out */
+    assert_false(sy_endpoint_scrape_timed_out(e, 21 * S, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+
+    /* a hard failure (refused connection, 5xx) still drops it at once, however fresh */
+    sy_endpoint_set_metrics(e, &m, 30 * S);
+    sy_endpoint_served(e, 30 * S);
+    sy_endpoint_set_failed(e, 30 * S + 1);
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+    /* a proxied connect failure after the last scrape wins over a kept timeout */
+    sy_endpoint_set_metrics(e, &m, 40 * S);
+    sy_endpoint_conn_failed(e, 40 * S + 1);
+    assert_true(sy_endpoint_scrape_timed_out(e, 41 * S, 2 * S));
+    sy_endpoint_snapshot(e, &s);
+    assert_false(s.ready);
+    /* served times only move forward by at least 1 ms (fewer stores under load) */
+    sy_endpoint_served(e, 50 * S);
+    sy_endpoint_served(e, 50 * S + 10);
+    assert_int_equal(atomic_load(&e->served_ns), 50 * S);
+    sy_endpoint_served(e, 49 * S);
+    assert_int_equal(atomic_load(&e->served_ns), 50 * S);
+    sy_pool_unref(p);
+}
+
 static void test_models(void **state)
 {
     struct sy_pool *p = pool_of_one();
@@ -594,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_reload_reuse),
         cmocka_unit_test(test_state),
+        cmocka_unit_test(test_scrape_timeout),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_inflight),
         cmocka_unit_test(test_snapshot_consistent_under_writer),
