@@ -19,6 +19,10 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", "build")
 BIN = os.path.join(ROOT, BUILD, "switchyard")
+# Upper bounds on waits scale with the binary's speed: a sanitizer build (make asan: BUILD=build-asan)
+# runs several times slower, more so on a loaded CI box. SY_TEST_SLOW overrides the factor. Only the
+# bounds grow: a wait still returns as soon as its condition holds, and no assertion reads a clock.
+SLOW = float(os.environ.get("SY_TEST_SLOW") or (4 if "asan" in BUILD else 1))
 _tests = []
 _procs = []
 
@@ -99,7 +103,7 @@ def stop_process(p, sig=signal.SIGTERM, timeout=10):
     if p.poll() is None:
         p.send_signal(sig)
         try:
-            p.wait(timeout)
+            p.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
@@ -118,8 +122,8 @@ def _cleanup():
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
-    """Waits until host:port accepts connections."""
-    deadline = time.time() + timeout
+    """Waits until host:port accepts connections (timeout scaled by SLOW)."""
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with %s:\n%s" % (proc.returncode, process_log(proc)))
@@ -128,21 +132,23 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
                 return
         except OSError:
             time.sleep(0.02)
-    raise RuntimeError("port %d not ready after %.1fs" % (port, timeout))
+    raise RuntimeError("port %d not ready after %.1fs" % (port, timeout * SLOW))
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
-    deadline = time.time() + timeout
+    """Polls pred until it is true; raises after timeout seconds (scaled by SLOW)."""
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         if pred():
             return True
         time.sleep(interval)
-    raise AssertionError("timed out waiting for " + what)
+    raise AssertionError("timed out waiting for %s (%.0fs)" % (what, timeout * SLOW))
 
 
 def request(port, method, path, body=None, headers=None, timeout=15.0, host="127.0.0.1"):
-    """One HTTP request on a new connection. Returns (status, headers dict lower-cased, body bytes)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    """One HTTP request on a new connection. Returns (status, headers dict lower-cased, body bytes).
+    timeout (the socket's, scaled by SLOW) bounds a hung server, it is not a latency check."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout * SLOW)
     try:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
