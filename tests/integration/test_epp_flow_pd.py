@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, metrics, process_log, run, start_process,  # noqa
+from harness import (BIN, SLOW, check, free_ports, metrics, process_log, run, start_process,  # noqa
                      test, wait_port, wait_until, write_file)
 from stub_server import Stub  # noqa: E402
 from test_epp import CLIENT, NODE_DIR, RR, Epp, completion, dest, ensure_node  # noqa: E402
@@ -74,7 +74,13 @@ def drive_bg(e, scenario):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(timeout=60):
-        out, err = p.communicate(timeout=timeout)
+        try:
+            out, err = p.communicate(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise AssertionError("node client still running after %ds: %s\n%s\nEPP log:\n%s" % (
+                timeout * SLOW, out[-2000:], err[-2000:], process_log(e.proc)[-4000:]))
         check(p.returncode == 0, "node client failed: %s\n%s" % (err[-2000:],
                                                                  process_log(e.proc)[-2000:]))
         return json.loads(out.strip().splitlines()[-1])["results"]
