@@ -139,6 +139,26 @@ def test_flow_control_ttl_is_an_immediate_429_with_the_dropped_reason():
 
 
 @test
+def test_queued_verdict_reaches_a_silent_client():
+    """A verdict decided off the stream's own read (here B's TTL refusal, posted by flow control
+    to the worker's loop) is written at once, not when the client next sends something: A holds
+    the only slot and answers only after B's result arrives, so the connection stays silent and a
+    verdict left unflushed would never arrive (the client's bound fails the test)."""
+    ss = [Stub()]
+    e = Epp.start(ss, scheduler=flow_sched(flow="    defaultRequestTTL: 300ms\n"))
+    e.wait_ready(1)
+    finish = drive_bg(e, {"requests": [completion("a", respondAfter=1),
+                                       completion("b", startDelayMs=300, response=None)],
+                          "concurrency": 2})
+    res = finish(timeout=20)
+    im = res[1].get("immediate")
+    check(im and im["status"] == 429 and
+          im["headers"].get("x-llm-d-request-dropped-reason") == "rejected-ttl-expired",
+          "B refused after its TTL: %r" % res[1])
+    check(res[0].get("grpcCode") == 0 and dest(res[0]) == ss[0].address, "A served: %r" % res[0])
+
+
+@test
 def test_stream_reset_while_queued_leaves_the_queue():
     ss = [Stub()]
     e = Epp.start(ss, scheduler=flow_sched(flow="    defaultRequestTTL: 30s\n"))
