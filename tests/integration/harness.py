@@ -53,11 +53,28 @@ def free_ports(n):
             s.close()
 
 
+_handed_out = set()  # ports consecutive_ports returned in this process
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def consecutive_ports(n, tries=200):
-    """A base port P such that P..P+n-1 are all free."""
+    """A base port P such that P..P+n-1 are all free. Chosen below the kernel's ephemeral range,
+    where no outgoing connection nor bind(0) (free_ports) can take one before the caller binds
+    it, and apart from every run this process was handed before (two calls could otherwise
+    overlap: P, P+1 then P+1, P+2)."""
     import random
+    high = _ephemeral_low() - n
     for _ in range(tries):
-        base = random.randint(20000, 60000 - n)
+        base = random.randint(10000, high) if high > 10000 else random.randint(20000, 60000 - n)
+        if any(base + i in _handed_out for i in range(n)):
+            continue
         socks = []
         ok = True
         for i in range(n):
@@ -72,6 +89,7 @@ def consecutive_ports(n, tries=200):
         for s in socks:
             s.close()
         if ok:
+            _handed_out.update(range(base, base + n))
             return base
     raise RuntimeError("no run of free ports")
 
