@@ -33,24 +33,16 @@ def test(fn):
 
 
 def free_port():
-    """An ephemeral loopback port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago (see free_ports)."""
+    return free_ports(1)[0]
 
 
 def free_ports(n):
-    """n distinct free ports (held open together while choosing, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """n distinct loopback ports that were free a moment ago. Like consecutive_ports they come
+    from below the kernel's ephemeral range: a port bind(0) chose was free, but any outgoing
+    connection (a busy machine makes thousands) could take it before the server under test bound
+    it."""
+    return [consecutive_ports(1) for _ in range(n)]
 
 
 _handed_out = set()  # ports consecutive_ports returned in this process
