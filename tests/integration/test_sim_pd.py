@@ -367,11 +367,14 @@ def test_long_prefill_stalls_streams_only_on_an_aggregated_replica():
     replica its prefill chunk shares their steps: every stream waits ~0.5 s (simulated) for one
     token. On the decode replica the prompt arrives as KV from the prefill replica and the streams
     keep their ~16 ms steps."""
+    # simulated ITL is wall time x the scale: 2 / SLOW (0.5 under ASan) keeps a slow binary's
+    # loop lateness well under the 0.3 s the decode replica's streams must never reach
+    scale = "%g" % (2 / SLOW)
     base = consecutive_ports(3)
     p = start_process([BIN, "sim", "--port", str(base), "--prefill-replicas", "1",
-                       "--decode-replicas", "1", "--time-scale", "2"])
+                       "--decode-replicas", "1", "--time-scale", scale])
     agg_base = consecutive_ports(1)
-    pa = start_process([BIN, "sim", "--port", str(agg_base), "--time-scale", "2"])
+    pa = start_process([BIN, "sim", "--port", str(agg_base), "--time-scale", scale])
     for port, proc in ((base, p), (base + 1, p), (agg_base, pa)):
         wait_port(port, proc=proc)
     pre, dec, agg = base, base + 1, agg_base
