@@ -3,7 +3,15 @@
  * Ownership: the server owns its connections (list), a connection owns its calls (list) and its
  * nghttp2 session and SSL. A call is freed when nghttp2 closes its stream or the connection goes;
  * either way the handler's on_close runs once first (for calls it accepted). The connection is
- * closed only from the read callback, after nghttp2 has returned, never from inside nghttp2.
+ * closed only from the read callback or the flusher, after nghttp2 has returned, never from
+ * inside nghttp2.
+ *
+ * Output: sy_h2_send / sy_h2_finish only queue frames in nghttp2. The read callback hands them to
+ * the socket when it returns; a call answered from anywhere else (a flow-control verdict posted to
+ * the worker's loop, a tokenizer reply, a timer) marks its connection dirty and starts the
+ * server's flusher, a uv_prepare that runs before the loop next blocks and flushes the dirty
+ * connections. Without it such an answer waited for the client's next frame, and a client that
+ * was waiting for it (nothing else to send) never got it.
  */
 #include "extproc/h2.h"
 
@@ -36,8 +44,10 @@ struct sy_h2_server {
     bool listener_closed;
     bool closing;
     struct sy_h2_opts o;
-    struct conn *conns; /* open connections (doubly linked) */
-    size_t handles;     /* open uv handles (listener + connections) */
+    struct conn *conns;   /* open connections (doubly linked) */
+    size_t handles;       /* open uv handles (listener, flusher, connections) */
+    uv_prepare_t flusher; /* flushes dirty connections before the loop blocks */
+    bool flusher_on;      /* started (some connection is dirty) */
     uint16_t port;
     char rbuf[READ_CAP]; /* read buffer: libuv reads one stream at a time per loop */
 };
@@ -50,9 +60,12 @@ struct conn {
     BIO *rbio; /* owned by ssl */
     BIO *wbio; /* owned by ssl */
     bool closing;
+    bool dirty; /* frames queued outside the read callback, not yet flushed */
     struct sy_h2_call *calls;
     struct conn *prev, *next;
 };
+
+static void mark_dirty(struct conn *c);
 
 struct sy_h2_call {
     struct conn *c;
@@ -159,6 +172,7 @@ void sy_h2_send(struct sy_h2_call *k, const void *msg, size_t len)
     } else {
         nghttp2_session_resume_data(k->c->ng, k->id);
     }
+    mark_dirty(k->c);
 }
 
 void sy_h2_finish(struct sy_h2_call *k, int grpc_status, const char *msg)
@@ -181,6 +195,7 @@ void sy_h2_finish(struct sy_h2_call *k, int grpc_status, const char *msg)
     } else {
         nghttp2_session_resume_data(k->c->ng, k->id);
     }
+    mark_dirty(k->c);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -444,6 +459,35 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
+/* The flusher (a uv_prepare: it runs before the loop blocks for I/O): hands every dirty
+ * connection's queued frames to its socket, then stops until a connection is dirty again. */
+static void flusher_run(uv_prepare_t *p)
+{
+    struct sy_h2_server *s = p->data;
+    uv_prepare_stop(p);
+    s->flusher_on = false;
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->dirty || c->closing)
+            continue;
+        c->dirty = false;
+        if (conn_flush(c) != 0)
+            conn_close(c);
+    }
+}
+
+static void mark_dirty(struct conn *c)
+{
+    struct sy_h2_server *s = c->srv;
+    if (c->closing || s->closing)
+        return;
+    c->dirty = true;
+    if (!s->flusher_on) {
+        s->flusher_on = true;
+        uv_prepare_start(&s->flusher, flusher_run);
+    }
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
@@ -587,6 +631,9 @@ int sy_h2_server_start(uv_loop_t *loop, const char *host, uint16_t port, const s
         uv_close((uv_handle_t *)&s->listener, NULL); /* s stays (a fatal start-up error) */
         return SY_EIO;
     }
+    uv_prepare_init(loop, &s->flusher);
+    s->flusher.data = s;
+    s->handles++;
     s->port = sy_socket_port(fd);
     *out = s;
     return 0;
@@ -598,6 +645,11 @@ uint16_t sy_h2_server_port(const struct sy_h2_server *s)
 }
 
 static void listener_closed(uv_handle_t *h)
+{
+    srv_handle_closed(h->data);
+}
+
+static void flusher_closed(uv_handle_t *h)
 {
     srv_handle_closed(h->data);
 }
@@ -618,8 +670,7 @@ void sy_h2_server_close(struct sy_h2_server *s)
     s->closing = true;
     while (s->conns)
         conn_close(s->conns);
-    if (s->handles == 0) /* the listener closed earlier (drain) and no connection is open */
-        free(s);
+    uv_close((uv_handle_t *)&s->flusher, flusher_closed); /* frees s when the last handle closes */
 }
 
 /* ---- TLS ---- */

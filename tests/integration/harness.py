@@ -19,6 +19,10 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", "build")
 BIN = os.path.join(ROOT, BUILD, "switchyard")
+# Upper bounds on waits scale with the binary's speed: a sanitizer build (make asan: BUILD=build-asan)
+# runs several times slower, more so on a loaded CI box. SY_TEST_SLOW overrides the factor. Only the
+# bounds grow: a wait still returns as soon as its condition holds, and no assertion reads a clock.
+SLOW = float(os.environ.get("SY_TEST_SLOW") or (4 if "asan" in BUILD else 1))
 _tests = []
 _procs = []
 
@@ -29,69 +33,55 @@ def test(fn):
 
 
 def free_port():
-    """A loopback port that was free a moment ago (outside the ephemeral range: free_ports)."""
+    """A loopback port that was free a moment ago (see free_ports)."""
     return free_ports(1)[0]
 
 
-def _port_window(n):
-    """[lo, hi) for test ports: below the kernel's ephemeral range, so that no outbound
-    connection (the tests make thousands) can take a port between choosing and binding it; a
-    port from bind(0) comes from that range and was the cause of 'Address already in use'
-    flakes under load."""
-    lo_eph = 32768
+def free_ports(n):
+    """n distinct loopback ports that were free a moment ago. Like consecutive_ports they come
+    from below the kernel's ephemeral range: a port bind(0) chose was free, but any outgoing
+    connection (a busy machine makes thousands) could take it before the server under test bound
+    it."""
+    return [consecutive_ports(1) for _ in range(n)]
+
+
+_handed_out = set()  # ports consecutive_ports returned in this process
+
+
+def _ephemeral_low():
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo_eph = int(f.read().split()[0])
+            return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
-        pass
-    lo = 10000 if lo_eph > 12000 + n else 1024
-    return lo, max(lo + n + 1, lo_eph - n)
-
-
-def _bind_run(base, n):
-    """Binds base..base+n-1 (held open); returns the sockets, or None when one is taken."""
-    socks = []
-    for i in range(n):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", base + i))
-        except OSError:
-            s.close()
-            for t in socks:
-                t.close()
-            return None
-        socks.append(s)
-    return socks
-
-
-def free_ports(n):
-    """n distinct free ports (held open together while choosing, so they differ)."""
-    import random
-    lo, hi = _port_window(1)
-    held = []
-    try:
-        for _ in range(1000 + 10 * n):
-            if len(held) == n:
-                return [s.getsockname()[1] for s in held]
-            got = _bind_run(random.randrange(lo, hi), 1)
-            if got:
-                held += got
-        raise RuntimeError("no %d free ports" % n)
-    finally:
-        for s in held:
-            s.close()
+        return 32768
 
 
 def consecutive_ports(n, tries=200):
-    """A base port P such that P..P+n-1 are all free."""
+    """A base port P such that P..P+n-1 are all free. Chosen below the kernel's ephemeral range,
+    where no outgoing connection nor bind(0) (free_ports) can take one before the caller binds
+    it, and apart from every run this process was handed before (two calls could otherwise
+    overlap: P, P+1 then P+1, P+2)."""
     import random
-    lo, hi = _port_window(n)
+    high = _ephemeral_low() - n
     for _ in range(tries):
-        base = random.randrange(lo, hi)
-        socks = _bind_run(base, n)
-        if socks:
-            for s in socks:
+        base = random.randint(10000, high) if high > 10000 else random.randint(20000, 60000 - n)
+        if any(base + i in _handed_out for i in range(n)):
+            continue
+        socks = []
+        ok = True
+        for i in range(n):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", base + i))
+                socks.append(s)
+            except OSError:
+                ok = False
                 s.close()
+                break
+        for s in socks:
+            s.close()
+        if ok:
+            _handed_out.update(range(base, base + n))
             return base
     raise RuntimeError("no run of free ports")
 
@@ -123,7 +113,7 @@ def stop_process(p, sig=signal.SIGTERM, timeout=10):
     if p.poll() is None:
         p.send_signal(sig)
         try:
-            p.wait(timeout)
+            p.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
@@ -142,8 +132,8 @@ def _cleanup():
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
-    """Waits until host:port accepts connections."""
-    deadline = time.time() + timeout
+    """Waits until host:port accepts connections (timeout scaled by SLOW)."""
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with %s:\n%s" % (proc.returncode, process_log(proc)))
@@ -152,21 +142,23 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
                 return
         except OSError:
             time.sleep(0.02)
-    raise RuntimeError("port %d not ready after %.1fs" % (port, timeout))
+    raise RuntimeError("port %d not ready after %.1fs" % (port, timeout * SLOW))
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
-    deadline = time.time() + timeout
+    """Polls pred until it is true; raises after timeout seconds (scaled by SLOW)."""
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         if pred():
             return True
         time.sleep(interval)
-    raise AssertionError("timed out waiting for " + what)
+    raise AssertionError("timed out waiting for %s (%.0fs)" % (what, timeout * SLOW))
 
 
 def request(port, method, path, body=None, headers=None, timeout=15.0, host="127.0.0.1"):
-    """One HTTP request on a new connection. Returns (status, headers dict lower-cased, body bytes)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    """One HTTP request on a new connection. Returns (status, headers dict lower-cased, body bytes).
+    timeout (the socket's, scaled by SLOW) bounds a hung server, it is not a latency check."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout * SLOW)
     try:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()

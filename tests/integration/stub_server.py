@@ -11,6 +11,7 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
 still prefilling it).
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
+"close_post" (the same for POSTs only: /metrics stays healthy, so the endpoint stays ready),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
 Every request is recorded in `requests` (path, headers, body); aborted streams are counted.
 """
@@ -86,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
                "body": body, "t": time.time()}
         with st.lock:
             st.requests.append(rec)
-        if st.mode == "close":
+        if st.mode in ("close", "close_post"):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return

@@ -297,8 +297,7 @@ def test_precise_routing_of_messages():
             "messages": [{"role": "system", "content": system},
                          {"role": "user", "content": "warm up"}]})
         check(st == 200, "chat on B: %d %r" % (st, body))
-        wait_until(lambda: kv_batches(admin) > before, 10, what="the warm-up's KV events")
-        settle()
+        settle(admin, before)  # the warm-up's KV events applied (test_precise.settle)
         for i in range(4):
             st, h, body = messages(gport, {
                 "model": MODEL, "max_tokens": 1, "system": [{"type": "text", "text": system}],

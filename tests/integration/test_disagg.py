@@ -220,6 +220,12 @@ class Gateway:
         st, _, body = request(self.admin, "GET", "/debug/endpoints")
         return json.loads(body)["endpoints"]
 
+    def wait_waiting(self, stub, n):
+        """Waits until a scrape has brought stub's queue length n into the gateway."""
+        wait_until(lambda: any(e["address"] == stub.address and e["waiting"] == n
+                               for e in self.endpoints()), 10,
+                   what="%s's waiting=%d scraped" % (stub.address, n))
+
     def inflight(self):
         return {e["address"]: e["inflight_requests"] for e in self.endpoints()}
 
@@ -342,7 +348,7 @@ def test_prefill_refused_retried_on_another_prefill():
     try:
         ps[0].mode = "refuse"
         ps[1].waiting = 3  # busier: ps[0] is picked first
-        time.sleep(0.3)
+        gw.wait_waiting(ps[1], 3)  # a fixed 0.3 s could end before the scrape under ASan
         st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
         check(st == 200, "status %d %r" % (st, body))
         check(len(ps[0].posts()) == 1 and len(ps[1].posts()) == 1, "one leg on each prefill: %d %d" % (len(ps[0].posts()), len(ps[1].posts())))
@@ -556,7 +562,7 @@ def test_decode_fails_before_first_byte_retries_with_fresh_prefill():
     try:
         ds[0].mode = "refuse"
         ds[1].waiting = 3  # busier: ds[0] is picked first
-        time.sleep(0.3)
+        gw.wait_waiting(ds[1], 3)  # a fixed 0.3 s could end before the scrape under ASan
         st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT, {"x-request-id": "rid-2"})
         check(st == 200, "status %d %r" % (st, body))
         check(h["x-gateway-destination-endpoint"] == ds[1].address, h)

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, metrics, process_log, run, start_process,  # noqa
+from harness import (BIN, SLOW, check, free_ports, metrics, process_log, run, start_process,  # noqa
                      test, wait_port, wait_until, write_file)
 from stub_server import Stub  # noqa: E402
 from test_epp import CLIENT, NODE_DIR, RR, Epp, completion, dest, ensure_node  # noqa: E402
@@ -74,7 +74,13 @@ def drive_bg(e, scenario):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(timeout=60):
-        out, err = p.communicate(timeout=timeout)
+        try:
+            out, err = p.communicate(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise AssertionError("node client still running after %ds: %s\n%s\nEPP log:\n%s" % (
+                timeout * SLOW, out[-2000:], err[-2000:], process_log(e.proc)[-4000:]))
         check(p.returncode == 0, "node client failed: %s\n%s" % (err[-2000:],
                                                                  process_log(e.proc)[-2000:]))
         return json.loads(out.strip().splitlines()[-1])["results"]
@@ -130,6 +136,26 @@ def test_flow_control_ttl_is_an_immediate_429_with_the_dropped_reason():
     check(err["type"] == "rate_limit_error" and {"message", "code"} <= set(err),
           "OpenAI error JSON: %r" % err)
     check("x-gateway-destination-endpoint" not in res[1]["setHeaders"], "never routed")
+
+
+@test
+def test_queued_verdict_reaches_a_silent_client():
+    """A verdict decided off the stream's own read (here B's TTL refusal, posted by flow control
+    to the worker's loop) is written at once, not when the client next sends something: A holds
+    the only slot and answers only after B's result arrives, so the connection stays silent and a
+    verdict left unflushed would never arrive (the client's bound fails the test)."""
+    ss = [Stub()]
+    e = Epp.start(ss, scheduler=flow_sched(flow="    defaultRequestTTL: 300ms\n"))
+    e.wait_ready(1)
+    finish = drive_bg(e, {"requests": [completion("a", respondAfter=1),
+                                       completion("b", startDelayMs=300, response=None)],
+                          "concurrency": 2})
+    res = finish(timeout=20)
+    im = res[1].get("immediate")
+    check(im and im["status"] == 429 and
+          im["headers"].get("x-llm-d-request-dropped-reason") == "rejected-ttl-expired",
+          "B refused after its TTL: %r" % res[1])
+    check(res[0].get("grpcCode") == 0 and dest(res[0]) == ss[0].address, "A served: %r" % res[0])
 
 
 @test

@@ -154,6 +154,14 @@ class Gateway:
             return eps and all(e["ready"] for e in eps)
         wait_until(ready, timeout, what="endpoints ready")
 
+    def wait_scraped(self, stub, waiting):
+        """Waits until a scrape has brought stub's queue length into the gateway."""
+        def seen():
+            _, _, body = request(self.admin, "GET", "/debug/endpoints")
+            return any(e["address"] == stub.address and e["waiting"] == waiting
+                       for e in json.loads(body)["endpoints"])
+        wait_until(seen, 10, what="%s's waiting=%d scraped" % (stub.address, waiting))
+
     def metric(self, name):
         m, _ = metrics(self.admin)
         return m.get(name, 0.0)
@@ -511,7 +519,7 @@ def legacy_admission_sheds_sheddable_when_saturated():
         c.join(30)
         check(c.status == 200, "sheddable passes while not saturated: %r" % c.status)
         s.waiting = 10  # utilization-detector: 10 / queueDepthThreshold 5 = 2.0
-        time.sleep(0.3)
+        gw.wait_scraped(s, 10)  # a fixed 0.3 s could end before the scrape under ASan
         c = Call(gw.port, "batch-busy", "batch")
         dropped(c, 429, "rejected-saturated")
         c = Call(gw.port, "std-busy", "standard")

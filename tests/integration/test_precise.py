@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -115,10 +114,12 @@ def text(tag, n):
     return s[:n]
 
 
-def settle():
+def settle(admin, before, n=1):
     """KV events are published at the end of each engine step and applied by the gateway's
-    subscriber thread; give them a moment before routing on them."""
-    time.sleep(0.6)
+    subscriber thread: wait until the gateway has applied n more batches than `before` (its
+    switchyard_kv_events_batches_total when the n direct requests were sent; each prompt here is
+    one prefill step, one batch) before routing on them. A fixed sleep raced a slow binary."""
+    wait_until(lambda: kv_batches(admin) >= before + n, 10, what="%d KV-event batches" % n)
 
 
 def wait_kv_flowing(admin, ports):
@@ -139,23 +140,28 @@ def test_precise_routing_eviction_restart():
     sim = start_kv_sim(base, kv, replay)
     gw, gport, ready = gateway(base, kv, replay)
     a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
+    admin = ready.admin
     try:
+        wait_kv_flowing(admin, (base, base + 1))  # no batch lost to the subscriptions' join
         # 1. A shared 1600-character (400-token, 25-block) prefix cached on B only.
         shared = text("shared", 1600)
+        before = kv_batches(admin)
         direct(base + 1, shared)
-        settle()
+        settle(admin, before)
         for i in range(6):
             expect_route(gport, shared + " question %d" % i, b, "sharing B's prefix, #%d" % i)
 
         # 2. A holds the first half of the prefix; B holds it all, so B still wins. Then B evicts
         # it: flooding B directly with unrelated long prompts recycles its 48 blocks, B publishes
         # BlockRemoved, and A (half the prefix) must win.
+        before = kv_batches(admin)
         direct(base, shared[:800])
-        settle()
+        settle(admin, before)
         expect_route(gport, shared + " still B", b, "before eviction")
+        before = kv_batches(admin)
         for i in range(4):
             direct(base + 1, text("flood%d" % i, 2400))
-        settle()
+        settle(admin, before, 4)
         for i in range(3):
             expect_route(gport, shared + " after eviction %d" % i, a, "after B evicted")
 
@@ -164,9 +170,11 @@ def test_precise_routing_eviction_restart():
         stop_process(sim)
         sim = start_kv_sim(base, kv, replay)
         wait_until(ready, 30, what="endpoints ready after the restart")
+        wait_kv_flowing(admin, (base, base + 1))  # resubscribed to the restarted publishers
         fresh = text("fresh", 1200)
+        before = kv_batches(admin)
         direct(base + 1, fresh)
-        settle()
+        settle(admin, before)
         for i in range(4):
             expect_route(gport, fresh + " again %d" % i, b, "after restart, #%d" % i)
     except AssertionError:
@@ -194,16 +202,18 @@ def test_precise_bind_mode():
             wait_port(port, proc=p)
             sims.append(p)
         wait_until(ready, 30, what="endpoints ready")
-        time.sleep(0.5)  # publishers dial in and subscriptions propagate
+        wait_kv_flowing(ready.admin, (base, base + 1))  # publishers dialled in, subscribed
         a, b = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
         doc = text("doc", 1200)
+        before = kv_batches(ready.admin)
         direct(base + 1, doc)
-        settle()
+        settle(ready.admin, before)
         for i in range(4):
             expect_route(gport, doc + " q%d" % i, b, "bind mode, B's prefix #%d" % i)
         other = text("other", 1200)
+        before = kv_batches(ready.admin)
         direct(base, other)
-        settle()
+        settle(ready.admin, before)
         for i in range(4):
             expect_route(gport, other + " q%d" % i, a, "bind mode, A's prefix #%d" % i)
         st, _, body = request(ready.admin, "GET", "/metrics")
@@ -268,11 +278,12 @@ def test_precise_chat_with_tools():
         wait_kv_flowing(admin, (base, base + 1))
         red, blue = tools_set("red"), tools_set("blue")
         # The same question with two tool sets: red cached on A, blue on B (directly).
+        before = kv_batches(admin)
         for port, tools in ((base, red), (base + 1, blue)):
             st, _, body = post_json(port, "/v1/chat/completions", chat(tools, "warm up"))
             check(st == 200, "sim %d: %s" % (st, body))
             check(json.loads(body)["usage"]["prompt_tokens"] > 800, "a long tools preamble")
-        settle()
+        settle(admin, before, 2)
         for i in range(4):
             for tools, want in ((red, a), (blue, b)):
                 st, hdr, body = post_json(listen, "/v1/chat/completions",

@@ -161,18 +161,22 @@ scheduler:
         except Exception:
             pass  # cut short when the gateway stops
 
-    def load(n):
-        for i in range(n):
-            t = threading.Thread(target=background, args=(len(threads),))
-            t.start()
-            threads.append(t)
-            time.sleep(0.05)
-        time.sleep(0.3)
-
     def inflight_tokens():
         _, _, body = request(gw.admin, "GET", "/debug/endpoints")
         eps = {e["address"]: e["inflight_tokens"] for e in json.loads(body)["endpoints"]}
         return eps[sticky], eps[other.address]
+
+    def load(n):
+        # each stream is counted once the gateway has scheduled it (a fixed 0.3 s let a slow
+        # binary schedule it after inflight_tokens() was read, so the probe saw more load than
+        # the excess it was judged by)
+        for i in range(n):
+            before = sum(inflight_tokens())
+            t = threading.Thread(target=background, args=(len(threads),))
+            t.start()
+            threads.append(t)
+            wait_until(lambda: sum(inflight_tokens()) > before, 10,
+                       what="background stream %d in flight" % len(threads))
 
     # Add in-flight streams one at a time and probe after each. While the sticky endpoint's
     # estimated TTFT exceeds the other's by at most 3 s, the probe must stay sticky (although

@@ -10,7 +10,8 @@
 //         subset: [ip:port] | null, response: {status, headers:{}, chunks:[string], served},
 //         resetAfterRoute: bool, trailers: bool, startDelayMs: int (wait before the stream
 //         opens), resetAfterMs: int (cancel the stream that long after it opened, as Envoy
-//         resets a stream whose client left)}
+//         resets a stream whose client left), respondAfter: int (send the response only once
+//         request number N of the scenario has its result: the connection stays silent meanwhile)}
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -146,7 +147,8 @@ function runOne(client, req) {
     const sendResponse = () => {
       const r = req.response;
       if (!r) { call.end(); return; }
-      if (req.delayResponseMs && phase === "route") { phase = "delay"; setTimeout(sendResponse, req.delayResponseMs); return; }
+      if (req.after && phase === "route") { phase = "after"; req.after.then(sendResponse); return; }
+      if (req.delayResponseMs && (phase === "route" || phase === "after")) { phase = "delay"; setTimeout(sendResponse, req.delayResponseMs); return; }
       phase = "resp_headers";
       const md = r.served ? servedMeta(r.served) : undefined;
       call.write({ response_headers: { headers: hmap({ ":status": r.status || 200, ...(r.headers || {}) }), end_of_stream: false }, metadata_context: md });
@@ -273,11 +275,14 @@ async function main() {
   const reqs = scenario.requests;
   const results = new Array(reqs.length);
   const conc = scenario.concurrency || 1;
+  const settled = reqs.map(() => { let done; const p = new Promise((r) => { done = r; }); return { p, done }; });
   let next = 0;
   async function worker() {
     while (next < reqs.length) {
       const i = next++;
-      results[i] = await runOne(client, reqs[i]);
+      const req = reqs[i].respondAfter !== undefined ? { ...reqs[i], after: settled[reqs[i].respondAfter].p } : reqs[i];
+      results[i] = await runOne(client, req);
+      settled[i].done();
     }
   }
   await Promise.all(Array.from({ length: conc }, worker));
