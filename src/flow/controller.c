@@ -460,14 +460,28 @@ void sy_flow_classify(struct sy_flow *f, struct sy_flow_item *it, const struct s
     } else {
         snprintf(it->fairness_id, sizeof it->fairness_id, "%s", SY_FLOW_DEFAULT_FLOW);
     }
-    it->slo_ns = 0;
+    /* slo-deadline-ordering-policy's deadline, read as llm-d reads it (slo_deadline.go): the
+     * canonical header wins over the old alias; the trimmed value is a base-10 integer of
+     * milliseconds in [0, INT64_MAX / 1e6]; "0" is a real deadline (due on arrival, first in
+     * line), anything else (empty, negative, fractional, too large) is no deadline (last). */
+    it->slo_ns = SY_FLOW_NO_SLO;
     if (header(names, values, n, "x-llm-d-slo-ttft-ms", &v) ||
         header(names, values, n, "x-slo-ttft-ms", &v)) {
+        const char *p = v.p, *e = v.p + v.len;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (p < e && *p == '+')
+            p++;
         uint64_t ms = 0;
-        size_t i = 0;
-        for (; i < v.len && i < 12 && v.p[i] >= '0' && v.p[i] <= '9'; i++)
-            ms = ms * 10 + (uint64_t)(v.p[i] - '0');
-        if (i == v.len && i > 0)
+        const uint64_t max_ms = (uint64_t)INT64_MAX / 1000000ull;
+        bool ok = p < e;
+        for (; ok && p < e; p++) {
+            ok = *p >= '0' && *p <= '9' && ms <= (max_ms - (uint64_t)(*p - '0')) / 10;
+            ms = ms * 10 + (uint64_t)(*p - '0');
+        }
+        if (ok)
             it->slo_ns = ms * 1000000ull;
     }
 }
@@ -842,7 +856,10 @@ enum sy_flow_verdict sy_flow_admit(struct sy_flow *f, struct sy_flow_item *it)
     case SY_FLOW_ORDER_FCFS: it->key = now; break;
     case SY_FLOW_ORDER_EDF: it->key = now + c->ttl_ns; break;
     case SY_FLOW_ORDER_SLO_DEADLINE:
-        it->key = it->slo_ns ? now + it->slo_ns : UINT64_MAX; /* no SLO: last */
+        /* no SLO: last; a deadline past the clock's range stays before those */
+        it->key = it->slo_ns == SY_FLOW_NO_SLO         ? UINT64_MAX
+                  : it->slo_ns >= UINT64_MAX - 1 - now ? UINT64_MAX - 1
+                                                       : now + it->slo_ns;
         break;
     }
     struct fq *q = flow_get(b, it->fairness_id);
