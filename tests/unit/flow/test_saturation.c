@@ -57,6 +57,64 @@ static void test_utilization(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d-router pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/
+ * detector_test.go TestDetector_Saturation, every case: queueDepthThreshold 5,
+ * kvCacheUtilThreshold 0.9, staleness 100ms; rows are {waiting, kv, age ms}. (Nil metrics: an
+ * endpoint never scraped, counted as stale. No candidates: test_no_ready_endpoint.) */
+static void test_llmd_saturation_cases(void **state)
+{
+    static const struct {
+        const char *name;
+        int n;
+        double rows[3][3];
+        double want;
+    } cases[] = {
+        {"Single pod with good capacity", 1, {{2, 0.5, 0}}, 0.5 / 0.9},
+        {"Single pod with stale metrics", 1, {{1, 0.1, 200}}, 1.0},
+        {"Single pod with high queue depth", 1, {{10, 0.1, 0}}, 2.0},
+        {"Single pod with high KV cache utilization", 1, {{1, 0.95, 0}}, 0.95 / 0.90},
+        {"Single pod with nil metrics", 1, {{0, 0, -1}}, 1.0},
+        {"Multiple pods, all good capacity", 2, {{1, 0.1, 0}, {0, 0.2, 0}}, (0.2 + 0.2 / 0.9) / 2},
+        {"Multiple pods, one good, one stale", 2, {{1, 0.1, 0}, {0, 0.2, 300}}, 0.6},
+        {"Multiple pods, one good, one bad (high queue)", 2, {{1, 0.1, 0}, {15, 0.2, 0}}, 1.6},
+        {"Multiple pods, all bad capacity",
+         3,
+         {{1, 0.1, 200}, {20, 0.2, 0}, {1, 0.99, 0}},
+         (1.0 + 4.0 + 0.99 / 0.9) / 3},
+        {"Queue depth exactly at threshold", 1, {{5, 0.1, 0}}, 1.0},
+        {"Metrics age just over staleness threshold", 1, {{1, 0.1, 101}}, 1.0},
+    };
+    struct sy_flow_detector_params d = util();
+    d.kv_util = 0.9;
+    d.staleness_ns = 100000000ull;
+    const uint64_t now = 10000000000ull; /* 10 s */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct sy_endpoint *eps[3];
+        for (int i = 0; i < cases[c].n; i++) {
+            char a[16];
+            snprintf(a, sizeof a, "e%d:1", i);
+            eps[i] = fx_ep(a, NULL, 0, 0, 0); /* scraped at 1 ns: stale at `now` */
+            double age = cases[c].rows[i][2];
+            if (age >= 0) {
+                struct sy_engine_metrics m;
+                memset(&m, 0, sizeof m);
+                m.waiting = cases[c].rows[i][0];
+                m.kv_usage = cases[c].rows[i][1];
+                m.block_size = m.num_blocks = m.max_lora = -1;
+                sy_endpoint_set_metrics(eps[i], &m, now - (uint64_t)(age * 1e6));
+            }
+        }
+        struct sy_pool *pool = fx_pool(eps, (size_t)cases[c].n);
+        struct sy_flow_pool_view v = {.pool = pool, .now_ns = now};
+        struct sy_flow_saturation s;
+        sy_flow_saturation(&d, &v, &s);
+        if (s.value < cases[c].want - 1e-4 || s.value > cases[c].want + 1e-4)
+            fail_msg("%s: saturation %f, want %f", cases[c].name, s.value, cases[c].want);
+        sy_pool_unref(pool);
+    }
+    (void)state;
+}
+
 static void test_no_ready_endpoint(void **state)
 {
     struct sy_endpoint *eps[1] = {fx_ep("a:1", NULL, 0, 0, 0)};
@@ -104,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utilization),
         cmocka_unit_test(test_no_ready_endpoint),
+        cmocka_unit_test(test_llmd_saturation_cases),
         cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
