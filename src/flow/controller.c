@@ -64,7 +64,6 @@ struct band {
     uint64_t bytes;                     /* their bytes */
     char rr_last[SY_FLOW_FAIRNESS_MAX]; /* round-robin cursor: last flow served */
     bool rr_set;
-    uint64_t tick; /* soft-reflective-ceiling call counter */
 };
 
 struct sy_flow_port {
@@ -99,7 +98,7 @@ struct sy_flow {
     struct sy_flow_item *shed_head, *shed_tail; /* in-flight sheddable requests, oldest first */
     int64_t evicting;                           /* evictions posted, not yet released */
     int32_t *s_prio;                            /* dispatch scratch, nbands entries each */
-    uint64_t *s_ticks;
+    uint64_t soft_tick; /* soft-reflective-ceiling's call counter, shared by every band */
     double *s_ceil;
     uint64_t evictions;         /* total */
     struct sy_flow_progs progs; /* program-aware-fairness state by fairness id (program.c) */
@@ -336,7 +335,6 @@ void sy_flow_free(struct sy_flow *f)
         band_free(f->bands[i]);
     free(f->bands);
     free(f->s_prio);
-    free(f->s_ticks);
     free(f->s_ceil);
     free(f->s_svc);
     free(f->s_wait);
@@ -505,7 +503,6 @@ static struct band *band_get(struct sy_flow *f, int32_t prio, bool create)
     b->cfg.priority = prio;
     f->bands = sy_xrealloc(f->bands, (f->nbands + 1) * sizeof *f->bands);
     f->s_prio = sy_xrealloc(f->s_prio, (f->nbands + 1) * sizeof *f->s_prio);
-    f->s_ticks = sy_xrealloc(f->s_ticks, (f->nbands + 1) * sizeof *f->s_ticks);
     f->s_ceil = sy_xrealloc(f->s_ceil, (f->nbands + 1) * sizeof *f->s_ceil);
     memmove(f->bands + i + 1, f->bands + i, (f->nbands - i) * sizeof *f->bands);
     f->bands[i] = b;
@@ -757,7 +754,6 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
         return;
     uint64_t t0 = now;
     int32_t *prio = f->s_prio;
-    uint64_t *ticks = f->s_ticks;
     double *ceil = f->s_ceil;
     struct band **active = f->bands;
     size_t budget = (size_t)f->queued;
@@ -772,13 +768,10 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
             if (f->bands[i]->n && top == SIZE_MAX)
                 top = i;
             prio[i] = f->bands[i]->priority;
-            ticks[i] = f->bands[i]->tick;
         }
         if (top == SIZE_MAX)
             break;
-        sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, ticks, ceil);
-        for (size_t i = 0; i < n; i++)
-            active[i]->tick = ticks[i];
+        sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, &f->soft_tick, ceil);
         if (f->last_sat >= ceil[top]) {
             maybe_evict(f, prio[top]);
             break; /* head-of-line blocking keeps strict priority */

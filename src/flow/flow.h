@@ -149,11 +149,12 @@ struct sy_flow_usage_params {
     bool by_value;      /* holdback: domain value (else rank) */
 };
 
-/* Ceilings for n active bands given highest priority first (prio[0] highest). ticks is per-band
- * state of soft-reflective-ceiling (n entries, caller-owned, start at 0); may be NULL for the
- * other policies. Writes ceil[i]; a band dispatches only while saturation < ceil[i]. */
+/* Ceilings for n active bands given highest priority first (prio[0] highest). tick is the one
+ * call counter of soft-reflective-ceiling shared by all bands (caller-owned, starts at 0); may
+ * be NULL for the other policies. Writes ceil[i]; a band dispatches only while
+ * saturation < ceil[i]. */
 void sy_flow_ceilings(const struct sy_flow_usage_params *u, double saturation, const int32_t *prio,
-                      size_t n, uint64_t *ticks, double *ceil);
+                      size_t n, uint64_t *tick, double *ceil);
 
 /* ---- configuration (flow_config.c) ---- */
 
