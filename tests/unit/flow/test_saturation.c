@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdatomic.h>
 
 #include "flow/flow.h"
 #include "unit/sched/sched_helpers.h"
@@ -150,19 +152,63 @@ static void test_concurrency(void **state)
     d.mode = 1; /* tokens: 1500 / (1000 * 2) */
     sy_flow_saturation(&d, &v, &s);
     assert_float_equal(s.value, 0.75, EPS);
-    v.outstanding_tokens = 3000;
-    d.mode = 2; /* hybrid: the larger */
-    sy_flow_saturation(&d, &v, &s);
-    assert_float_equal(s.value, 1.5, EPS);
     sy_pool_unref(pool);
+}
+
+/* llm-d-router .../saturationdetector/concurrency/detector_test.go TestDetector_HybridSaturation:
+ * maxConcurrency 10, maxTokenConcurrency 100, per-endpoint in-flight {requests, tokens}; each
+ * endpoint is its fuller dimension, the pool the mean. (Switchyard used max(total requests /
+ * capacity, total tokens / capacity): 0.5 for two endpoints full on different dimensions.) */
+static void test_concurrency_hybrid(void **state)
+{
+    static const struct {
+        const char *name;
+        int n;
+        int64_t load[2][2];
+        double want;
+    } cases[] = {
+        {"empty", 1, {{0, 0}}, 0.0},
+        {"tokens_dominate", 1, {{2, 80}}, 0.8},
+        {"requests_dominate", 1, {{9, 10}}, 0.9},
+        {"request_dimension_saturates_first", 1, {{10, 5}}, 1.0},
+        {"token_dimension_saturates_first", 1, {{1, 100}}, 1.0},
+        {"endpoints_saturated_on_different_dimensions", 2, {{10, 0}, {0, 100}}, 1.0},
+        {"per_endpoint_average", 2, {{10, 0}, {0, 0}}, 0.5},
+    };
+    struct sy_flow_detector_params d = util();
+    d.kind = 1;
+    d.mode = 2;
+    d.max_concurrency = 10;
+    d.max_token_concurrency = 100;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct sy_endpoint *eps[2];
+        for (int i = 0; i < cases[c].n; i++) {
+            eps[i] = fx_ep(i ? "b:1" : "a:1", NULL, 0, 0, 0);
+            atomic_store(&eps[i]->inflight_requests, cases[c].load[i][0]);
+            atomic_store(&eps[i]->inflight_tokens, cases[c].load[i][1]);
+        }
+        struct sy_pool *pool = fx_pool(eps, (size_t)cases[c].n);
+        /* the controller's totals do not matter in hybrid mode */
+        struct sy_flow_pool_view v = {
+            .pool = pool, .now_ns = LATE, .outstanding = 1000, .outstanding_tokens = 1};
+        struct sy_flow_saturation s;
+        sy_flow_saturation(&d, &v, &s);
+        if (fabs(s.value - cases[c].want) > 1e-9)
+            fail_msg("%s: saturation %f, want %f", cases[c].name, s.value, cases[c].want);
+        /* released requests not yet forwarded count against the pool */
+        v.unpicked = 5;
+        sy_flow_saturation(&d, &v, &s);
+        assert_float_equal(s.value, cases[c].want + 5.0 / (10.0 * cases[c].n), EPS);
+        sy_pool_unref(pool);
+    }
+    (void)state;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utilization),
-        cmocka_unit_test(test_no_ready_endpoint),
-        cmocka_unit_test(test_llmd_saturation_cases),
+        cmocka_unit_test(test_utilization),           cmocka_unit_test(test_no_ready_endpoint),
+        cmocka_unit_test(test_llmd_saturation_cases), cmocka_unit_test(test_concurrency_hybrid),
         cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
