@@ -67,7 +67,6 @@ struct band {
     uint64_t bytes;                     /* their bytes */
     char rr_last[SY_FLOW_FAIRNESS_MAX]; /* round-robin cursor: last flow served */
     bool rr_set;
-    uint64_t tick; /* soft-reflective-ceiling call counter */
 };
 
 struct sy_flow_port {
@@ -103,7 +102,7 @@ struct sy_flow {
     struct sy_flow_item *shed_head, *shed_tail; /* in-flight sheddable requests, oldest first */
     int64_t evicting;                           /* evictions posted, not yet released */
     int32_t *s_prio;                            /* dispatch scratch, nbands entries each */
-    uint64_t *s_ticks;
+    uint64_t soft_tick; /* soft-reflective-ceiling's call counter, shared by every band */
     double *s_ceil;
     uint64_t evictions;         /* total */
     struct sy_flow_progs progs; /* program-aware-fairness state by fairness id (program.c) */
@@ -348,7 +347,6 @@ void sy_flow_free(struct sy_flow *f)
         band_free(f->bands[i]);
     free(f->bands);
     free(f->s_prio);
-    free(f->s_ticks);
     free(f->s_ceil);
     free(f->s_svc);
     free(f->s_wait);
@@ -472,14 +470,28 @@ void sy_flow_classify(struct sy_flow *f, struct sy_flow_item *it, const struct s
     } else {
         snprintf(it->fairness_id, sizeof it->fairness_id, "%s", SY_FLOW_DEFAULT_FLOW);
     }
-    it->slo_ns = 0;
+    /* slo-deadline-ordering-policy's deadline, read as llm-d reads it (slo_deadline.go): the
+     * canonical header wins over the old alias; the trimmed value is a base-10 integer of
+     * milliseconds in [0, INT64_MAX / 1e6]; "0" is a real deadline (due on arrival, first in
+     * line), anything else (empty, negative, fractional, too large) is no deadline (last). */
+    it->slo_ns = SY_FLOW_NO_SLO;
     if (header(names, values, n, "x-llm-d-slo-ttft-ms", &v) ||
         header(names, values, n, "x-slo-ttft-ms", &v)) {
+        const char *p = v.p, *e = v.p + v.len;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (p < e && *p == '+')
+            p++;
         uint64_t ms = 0;
-        size_t i = 0;
-        for (; i < v.len && i < 12 && v.p[i] >= '0' && v.p[i] <= '9'; i++)
-            ms = ms * 10 + (uint64_t)(v.p[i] - '0');
-        if (i == v.len && i > 0)
+        const uint64_t max_ms = (uint64_t)INT64_MAX / 1000000ull;
+        bool ok = p < e;
+        for (; ok && p < e; p++) {
+            ok = *p >= '0' && *p <= '9' && ms <= (max_ms - (uint64_t)(*p - '0')) / 10;
+            ms = ms * 10 + (uint64_t)(*p - '0');
+        }
+        if (ok)
             it->slo_ns = ms * 1000000ull;
     }
 }
@@ -503,7 +515,6 @@ static struct band *band_get(struct sy_flow *f, int32_t prio, bool create)
     b->cfg.priority = prio;
     f->bands = sy_xrealloc(f->bands, (f->nbands + 1) * sizeof *f->bands);
     f->s_prio = sy_xrealloc(f->s_prio, (f->nbands + 1) * sizeof *f->s_prio);
-    f->s_ticks = sy_xrealloc(f->s_ticks, (f->nbands + 1) * sizeof *f->s_ticks);
     f->s_ceil = sy_xrealloc(f->s_ceil, (f->nbands + 1) * sizeof *f->s_ceil);
     memmove(f->bands + i + 1, f->bands + i, (f->nbands - i) * sizeof *f->bands);
     f->bands[i] = b;
@@ -776,7 +787,6 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
         return;
     uint64_t t0 = now;
     int32_t *prio = f->s_prio;
-    uint64_t *ticks = f->s_ticks;
     double *ceil = f->s_ceil;
     struct band **active = f->bands;
     size_t budget = (size_t)f->queued;
@@ -791,13 +801,10 @@ static void dispatch_locked(struct sy_flow *f, uint64_t now, struct sy_flow_item
             if (f->bands[i]->n && top == SIZE_MAX)
                 top = i;
             prio[i] = f->bands[i]->priority;
-            ticks[i] = f->bands[i]->tick;
         }
         if (top == SIZE_MAX)
             break;
-        sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, ticks, ceil);
-        for (size_t i = 0; i < n; i++)
-            active[i]->tick = ticks[i];
+        sy_flow_ceilings(&f->cfg->usage, f->last_sat, prio, n, &f->soft_tick, ceil);
         if (f->last_sat >= ceil[top] || shared_saturation_locked(f, prio[top], now) >= ceil[top]) {
             maybe_evict(f, prio[top]);
             break; /* head-of-line blocking keeps strict priority */
@@ -875,7 +882,10 @@ enum sy_flow_verdict sy_flow_admit(struct sy_flow *f, struct sy_flow_item *it)
     case SY_FLOW_ORDER_FCFS: it->key = now; break;
     case SY_FLOW_ORDER_EDF: it->key = now + c->ttl_ns; break;
     case SY_FLOW_ORDER_SLO_DEADLINE:
-        it->key = it->slo_ns ? now + it->slo_ns : UINT64_MAX; /* no SLO: last */
+        /* no SLO: last; a deadline past the clock's range stays before those */
+        it->key = it->slo_ns == SY_FLOW_NO_SLO         ? UINT64_MAX
+                  : it->slo_ns >= UINT64_MAX - 1 - now ? UINT64_MAX - 1
+                                                       : now + it->slo_ns;
         break;
     }
     struct fq *q = flow_get(b, it->fairness_id);

@@ -156,11 +156,12 @@ struct sy_flow_usage_params {
     bool by_value;      /* holdback: domain value (else rank) */
 };
 
-/* Ceilings for n active bands given highest priority first (prio[0] highest). ticks is per-band
- * state of soft-reflective-ceiling (n entries, caller-owned, start at 0); may be NULL for the
- * other policies. Writes ceil[i]; a band dispatches only while saturation < ceil[i]. */
+/* Ceilings for n active bands given highest priority first (prio[0] highest). tick is the one
+ * call counter of soft-reflective-ceiling shared by all bands (caller-owned, starts at 0); may
+ * be NULL for the other policies. Writes ceil[i]; a band dispatches only while
+ * saturation < ceil[i]. */
 void sy_flow_ceilings(const struct sy_flow_usage_params *u, double saturation, const int32_t *prio,
-                      size_t n, uint64_t *ticks, double *ceil);
+                      size_t n, uint64_t *tick, double *ceil);
 
 /* ---- configuration (flow_config.c) ---- */
 
@@ -245,6 +246,8 @@ const char *sy_flow_verdict_message(enum sy_flow_verdict v); /* client-facing me
 typedef void sy_flow_cb_fn(void *ud, enum sy_flow_verdict v);
 
 /* Per-request state, embedded in the caller's request object. Zero it before sy_flow_admit. */
+#define SY_FLOW_NO_SLO UINT64_MAX /* sy_flow_item.slo_ns: the request named no TTFT objective */
+
 struct sy_flow_item {
     struct sy_flow_item *prev, *next; /* links: flow queue, port mailbox or in-flight list */
     void *flow;                       /* owning flow queue while queued (controller-private) */
@@ -257,7 +260,8 @@ struct sy_flow_item {
     uint64_t enq_ns;                        /* enqueue time */
     uint64_t key;                           /* ordering key (smaller first) */
     uint64_t seq;                           /* arrival sequence (ties, FCFS) */
-    uint64_t slo_ns;                        /* x-slo-ttft-ms in ns, 0 = none */
+    uint64_t slo_ns; /* x-llm-d-slo-ttft-ms (or x-slo-ttft-ms) in ns; SY_FLOW_NO_SLO = none,
+                      * 0 = due on arrival */
     /* the response's usage, set by the caller before sy_flow_release (program-aware-fairness
      * adds 1 x prompt + 2 x completion to the flow's attained service); -1 = unknown */
     int64_t usage_prompt, usage_completion;

@@ -458,8 +458,8 @@ static int inst_params(struct loader *L, struct inst *in, const struct sy_yaml_n
     if (in->usage.min_ceiling < 0)
         return PERR(in->node, "%s.parameters.minCeiling: required by priority-holdback-policy",
                     path);
-    if (in->usage.min_ceiling > in->usage.max_ceiling)
-        return PERR(in->node, "%s.parameters: minCeiling must not exceed maxCeiling", path);
+    if (in->usage.min_ceiling >= in->usage.max_ceiling) /* llm-d: strictly less */
+        return PERR(in->node, "%s.parameters: minCeiling must be less than maxCeiling", path);
     return 0;
 }
 

@@ -8,8 +8,13 @@
  *                            one band: ceil = max
  *   soft-reflective-ceiling-policy   r[i] = 1 - i * sat / (N - 1); band 0 always open (1.0);
  *                                    sat < r[i] -> open (1.0); sat >= 1 -> closed (0.0) except
- *                                    band 0; otherwise open once every round(sat / (1 - sat))
- *                                    calls (per-band tick counters, caller-owned)
+ *                                    band 0; otherwise open on the calls where the shared tick
+ *                                    (advanced once per call while 0.5 <= sat < 1, first value 1)
+ *                                    is a multiple of round(sat / (1 - sat + 1e-9)): every gated
+ *                                    band opens on the same calls, so a lower band's open call
+ *                                    never lands on a closed higher band (llm-d's starvation fix;
+ *                                    policy_test.go
+ * TestComputeLimit_NoStarvationUnderRisingSaturation)
  *
  * Fairness (which flow of a band) and ordering (which item of a flow) are applied by the
  * controller's queue structure itself (controller.c), since they are comparisons on its lists.
@@ -20,7 +25,7 @@
 #include "flow/flow.h"
 
 void sy_flow_ceilings(const struct sy_flow_usage_params *u, double saturation, const int32_t *prio,
-                      size_t n, uint64_t *ticks, double *ceil)
+                      size_t n, uint64_t *tick, double *ceil)
 {
     if (n == 0)
         return;
@@ -48,24 +53,32 @@ void sy_flow_ceilings(const struct sy_flow_usage_params *u, double saturation, c
             }
         }
         return;
-    case SY_FLOW_USAGE_SOFT:
+    case SY_FLOW_USAGE_SOFT: {
+        if (n == 1) {
+            ceil[0] = 1.0;
+            return;
+        }
+        bool open = false;
+        if (saturation >= 1.0 - saturation && saturation < 1.0) { /* the alternating regime */
+            double per = round(saturation / (1.0 - saturation + 1e-9));
+            uint64_t period = per < 1 ? 1 : (uint64_t)per;
+            uint64_t t = tick ? ++*tick : 1;
+            open = t % period == 0;
+        }
         for (size_t i = 0; i < n; i++) {
-            if (i == 0 || n == 1) {
+            if (i == 0) {
                 ceil[i] = 1.0;
                 continue;
             }
             double r = 1.0 - (double)i * saturation / (double)(n - 1);
-            if (saturation < r) {
+            if (saturation < r)
                 ceil[i] = 1.0;
-            } else if (saturation >= 1.0) {
+            else if (saturation >= 1.0)
                 ceil[i] = 0.0;
-            } else {
-                double per = round(saturation / (1.0 - saturation));
-                uint64_t period = per < 1 ? 1 : (uint64_t)per;
-                uint64_t t = ticks ? ticks[i]++ : 0;
-                ceil[i] = (t % period == 0) ? 1.0 : 0.0;
-            }
+            else
+                ceil[i] = open ? 1.0 : 0.0;
         }
         return;
+    }
     }
 }

@@ -12,9 +12,15 @@
  *   concurrency-detector
  *     requests: outstanding / (maxConcurrency * ready)
  *     tokens:   outstanding_tokens / (maxTokenConcurrency * ready)
- *     hybrid:   the larger of the two
+ *     hybrid:   mean over ready endpoints e of max(inflight_e / maxConcurrency,
+ *                                                inflight_tokens_e / maxTokenConcurrency)
+ *               + unpicked / (maxConcurrency * ready)
+ *               (llm-d: each endpoint is as saturated as its fuller dimension; two endpoints full
+ *               on different dimensions are a full pool, not a half-full one)
  *     outstanding is the controller's own count of requests it let through and that have not
- *     finished, so it reacts before any scrape (the gate cannot overshoot between scrapes).
+ *     finished, so it reacts before any scrape (the gate cannot overshoot between scrapes); the
+ *     per-endpoint in-flight counts of hybrid are the gateway's too (no scrape), and the requests
+ *     released but not yet forwarded (unpicked) are spread over the pool.
  *   No ready endpoint: saturation 1.0 (nothing can be dispatched; the no-endpoint TTL applies).
  *
  *   With view->exclude (a priority-reservation-filter's reserved endpoints), the same formulas
@@ -65,8 +71,18 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
         out->ready++;
         inflight += st.inflight_requests;
         inflight_tokens += st.inflight_tokens;
-        if (d->kind != 0)
+        if (d->kind != 0) {
+            if (d->mode == 2) {
+                double rq = st.inflight_requests > 0
+                                ? (double)st.inflight_requests / (double)d->max_concurrency
+                                : 0;
+                double tk = st.inflight_tokens > 0
+                                ? (double)st.inflight_tokens / (double)d->max_token_concurrency
+                                : 0;
+                sum += rq > tk ? rq : tk;
+            }
             continue;
+        }
         if (sy_flow_endpoint_stale(&st, v->now_ns, d->staleness_ns)) {
             out->stale++;
             sum += 1.0;
@@ -83,6 +99,11 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
         out->value = sum / n + (double)(v->unpicked > 0 ? v->unpicked : 0) / (d->queue_depth * n);
         return;
     }
+    if (d->mode == 2) {
+        out->value = sum / n +
+                     (double)(v->unpicked > 0 ? v->unpicked : 0) / ((double)d->max_concurrency * n);
+        return;
+    }
     double reqs = (double)v->outstanding, toks = (double)v->outstanding_tokens;
     if (v->exclude) {
         double unpicked = (double)(v->unpicked > 0 ? v->unpicked : 0);
@@ -92,7 +113,7 @@ void sy_flow_saturation(const struct sy_flow_detector_params *d, const struct sy
     }
     double req = reqs / ((double)d->max_concurrency * n);
     double tok = toks / ((double)d->max_token_concurrency * n);
-    out->value = d->mode == 0 ? req : d->mode == 1 ? tok : (req > tok ? req : tok);
+    out->value = d->mode == 0 ? req : tok;
     if (out->value < 0)
         out->value = 0;
 }

@@ -1,19 +1,24 @@
 /* latency_scorer.c - llm-d's `latency-scorer`: scores candidates by the headroom between their
  * predicted p90 TTFT/TPOT and the request's objectives (predicted-latency-producer).
  *
- *   predictions present:
- *     S = candidates with both headrooms >= 0; if S is empty: idle candidates; else the first
- *         non-empty bucket of only-TPOT-violated, only-TTFT-violated, both-violated
- *     within S, per dimension d: n_d = (h - min) / (max - min)  (a zero range sets w_d = 0)
- *       positive tier:  least -> 1 - n_d (pack the tightest fit), most -> n_d
- *       violated tiers: n_d (least violation first)
- *     score = (ttftWeight n_ttft + tpotWeight n_tpot) / (sum of the weights left); others 0
+ *   predictions present (llm-d-router pkg/epp/framework/plugins/scheduling/scorer/latency):
+ *     bucket = candidates with both headrooms >= 0, or no prediction (headroom 0, 0); if empty:
+ *         the idle violators; else the first non-empty of only-TPOT-violated, only-TTFT-violated,
+ *         both-violated. Candidates outside the bucket score 0.
+ *     within the bucket, per dimension d: n_d = (|h| - min|h|) / (max|h| - min|h|), 0.5 when the
+ *         range is zero (and a zero-range dimension gives its weight to the other one)
+ *     c = a n_ttft + b n_tpot, (a, b) = (ttftWeight, tpotWeight) / their sum
+ *     score = (int((1 - c) x 100) + 1) / 100 ("least", and every violated bucket: the tightest
+ *         fit / the least violation first), or (int(c x 100) + 1) / 100 ("most", positive
+ *         bucket only); the scheduler clamps the 1.01 of the best to 1 (enforceScoreRange)
  *   no predictions (model not ready, no producer): llm-d's composite fallback
- *     score = (kvW (1 - kv) + queueW (1 - q/qmax) + prefixW prefix) / (kvW + queueW + prefixW)
+ *     score = round(100 (kvW (1 - kv) + queueW (qmax - q) / qmax + prefixW prefix) / sum W) / 100
+ *     (all weights 0: KV only)
  *
  * Without an SLO the producer sets headroom = -predicted, so every endpoint is in the
  * both-violated bucket and the least predicted latency scores best.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,9 @@
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
+
+#define W_MAX 100 /* llm-d wMax: scores are quantised to 1/100 */
+#define EPS   1e-9
 
 struct state {
     double wt, wp;      /* ttftWeight, tpotWeight */
@@ -72,27 +80,87 @@ static void composite(const struct state *s, const struct sy_sched_cycle *cy,
     double qmax = 0;
     for (size_t i = 0; i < n; i++)
         qmax = c[i].st.m.waiting > qmax ? c[i].st.m.waiting : qmax;
-    double wsum = s->ckv + s->cq + s->cp;
+    double wkv = s->ckv, wq = s->cq, wp = s->cp, wsum = wkv + wq + wp;
+    if (wsum <= 0) { /* llm-d: KV only */
+        wkv = 1;
+        wq = wp = 0;
+        wsum = 1;
+    }
+    wkv /= wsum;
+    wq /= wsum;
+    wp /= wsum;
     for (size_t i = 0; i < n; i++) {
         double kv = c[i].st.m.kv_usage > 0 ? c[i].st.m.kv_usage : 0;
-        double q = qmax > 0 ? 1.0 - (c[i].st.m.waiting > 0 ? c[i].st.m.waiting : 0) / qmax : 1.0;
+        double w = c[i].st.m.waiting > 0 ? c[i].st.m.waiting : 0;
+        double q = qmax > 0 ? (qmax - w) / qmax : 1.0; /* llm-d relQueue */
         double px = 0;
         if (cy->prefix && cy->prefix_valid) {
             const struct sy_prefix_match *m = &cy->prefix[c[i].pool_index];
             px = m->total_blocks ? (double)m->match_blocks / m->total_blocks : 0;
         }
-        scores[i] = wsum > 0 ? (s->ckv * (1 - kv) + s->cq * q + s->cp * px) / wsum : 0;
+        double comp = wkv * (1.0 - kv) + wq * q + wp * px;
+        scores[i] = (double)(int)round((double)W_MAX * comp) / (double)W_MAX; /* llm-d's 1/100 */
     }
 }
 
 enum tier { T_POS, T_IDLE, T_TPOT_ONLY, T_TTFT_ONLY, T_BOTH, T_NONE };
 
+/* The bucket an endpoint is in. An endpoint with no prediction (while others have one) is in
+ * the positive bucket with headroom 0 in both dimensions, as in llm-d. */
 static enum tier tier_of(const struct sy_latency_pred *p)
 {
     if (!p)
-        return T_NONE;
+        return T_POS;
     bool vt = p->headroom_ttft_s < 0, vp = p->headroom_tpot_s < 0;
     return !vt && !vp ? T_POS : vt && vp ? T_BOTH : vp ? T_TPOT_ONLY : T_TTFT_ONLY;
+}
+
+/* llm-d's scoreBucket over the candidates with in[i]: min-max normalisation of |headroom| per
+ * dimension (0.5 when the range is zero; a zero-range dimension hands all its weight to the
+ * other one), combined = a n_ttft + b n_tpot with the weights normalised to sum 1 (both 0: TTFT
+ * only), then w = int(c x 100) + 1 (most) or int((1 - c) x 100) + 1 (least), score = w / 100.
+ * The same operations in the same order as llm-d, so the quantised scores match exactly. */
+static void score_bucket(const struct state *s, const struct sy_latency_pred *const *pred,
+                         const bool *in, size_t n, bool force_least, double *scores)
+{
+    double lo[2] = {DBL_MAX, DBL_MAX}, hi[2] = {-DBL_MAX, -DBL_MAX};
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i])
+            continue;
+        double h[2] = {pred[i] ? fabs(pred[i]->headroom_ttft_s) : 0,
+                       pred[i] ? fabs(pred[i]->headroom_tpot_s) : 0};
+        for (int d = 0; d < 2; d++) {
+            lo[d] = h[d] < lo[d] ? h[d] : lo[d];
+            hi[d] = h[d] > hi[d] ? h[d] : hi[d];
+        }
+    }
+    double sum = s->wt + s->wp, alpha = 1.0, beta = 0.0;
+    if (sum > 0) {
+        alpha = s->wt / sum;
+        beta = s->wp / sum;
+    }
+    double range[2] = {hi[0] - lo[0], hi[1] - lo[1]};
+    if (range[0] <= EPS && range[1] > EPS) {
+        alpha = 0.0;
+        beta = 1.0;
+    } else if (range[1] <= EPS && range[0] > EPS) {
+        alpha = 1.0;
+        beta = 0.0;
+    }
+    bool most = s->most && !force_least;
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i])
+            continue;
+        double h[2] = {pred[i] ? fabs(pred[i]->headroom_ttft_s) : 0,
+                       pred[i] ? fabs(pred[i]->headroom_tpot_s) : 0};
+        double nd[2];
+        for (int d = 0; d < 2; d++)
+            nd[d] = range[d] > EPS ? (h[d] - lo[d]) / range[d] : 0.5;
+        double combined = alpha * nd[0] + beta * nd[1];
+        int w = most ? (int)(combined * (double)W_MAX) + 1
+                     : (int)((1.0 - combined) * (double)W_MAX) + 1;
+        scores[i] = (double)w / (double)W_MAX;
+    }
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -117,43 +185,13 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
     enum tier sel = T_POS;
     while (sel < T_NONE && !have[sel])
         sel++;
-    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
     bool in[SY_SCHED_MAX_CANDIDATES];
     for (size_t i = 0; i < n; i++) {
-        in[i] = pred[i] && (sel == T_IDLE ? pred[i]->idle : tier[i] == sel);
-        if (!in[i])
-            continue;
-        double h[2] = {pred[i]->headroom_ttft_s, pred[i]->headroom_tpot_s};
-        for (int d = 0; d < 2; d++) {
-            lo[d] = h[d] < lo[d] ? h[d] : lo[d];
-            hi[d] = h[d] > hi[d] ? h[d] : hi[d];
-        }
+        in[i] = sel == T_IDLE ? pred[i] && pred[i]->idle && tier[i] != T_POS : tier[i] == sel;
+        scores[i] = 0;
     }
-    double w[2] = {s->wt, s->wp};
-    for (int d = 0; d < 2; d++)
-        if (!(hi[d] - lo[d] > 1e-12))
-            w[d] = 0;
-    double wsum = w[0] + w[1];
-    bool pack = sel == T_POS && !s->most;
-    for (size_t i = 0; i < n; i++) {
-        if (!in[i]) {
-            scores[i] = 0;
-            continue;
-        }
-        if (wsum <= 0) {
-            scores[i] = 1;
-            continue;
-        }
-        double h[2] = {pred[i]->headroom_ttft_s, pred[i]->headroom_tpot_s}, t = 0;
-        for (int d = 0; d < 2; d++) {
-            if (w[d] == 0)
-                continue;
-            double v = (h[d] - lo[d]) / (hi[d] - lo[d]);
-            t += w[d] * (pack ? 1 - v : v);
-        }
-        /* keep selected candidates strictly above the excluded ones (score 0) */
-        scores[i] = 0.01 + 0.99 * t / wsum;
-    }
+    /* violated buckets (and idle) always prefer the least |headroom|: the least violation */
+    score_bucket(s, pred, in, n, sel != T_POS, scores);
 }
 
 const struct sy_plugin_ops sy_plugin_latency_scorer = {

@@ -43,11 +43,12 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
 {
     static const char *const allowed[] = {"queueDepthThreshold", "kvCacheUtilThreshold",
                                           "metricsStalenessThreshold", "headroom", NULL};
-    double q = 5, kv = 0.8, headroom = 0; /* llm-d's defaults */
+    double kv = 0.8, headroom = 0; /* llm-d's defaults */
+    int64_t q = 5;                 /* an integer in llm-d (a JSON int field), as in flow_config.c */
     const char *stale = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_double(params, "queueDepthThreshold", env, 1, 1e15, &q, err, errcap);
+        rc = sy_param_int(params, "queueDepthThreshold", env, 1, INT32_MAX, &q, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "kvCacheUtilThreshold", env, 1e-9, 1, &kv, err, errcap);
     if (!rc)
@@ -56,7 +57,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_string(params, "metricsStalenessThreshold", env, &stale, err, errcap);
     if (rc)
         return rc;
-    struct ud_filter f = {.queue_limit = q * (1.0 + headroom),
+    struct ud_filter f = {.queue_limit = (double)q * (1.0 + headroom),
                           .kv_limit = kv * (1.0 + headroom),
                           .staleness_ns = 200000000ull};
     if (stale && (sy_flow_parse_duration(stale, &f.staleness_ns) != 0 || f.staleness_ns == 0))

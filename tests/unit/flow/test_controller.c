@@ -235,6 +235,95 @@ static void test_slo_deadline_ordering(void **state)
     fx_fini(&x);
 }
 
+/* The deadline header as llm-d's slo-deadline-ordering-policy reads it
+ * (llm-d-router pkg/epp/framework/plugins/flowcontrol/ordering/slodeadline/slo_deadline_test.go,
+ * TestCalculateSLODeadline): valid value, old alias, the canonical header winning, missing and
+ * unrelated headers, an invalid value, a TTFT that overflows time.Duration (MaxInt64 ms): no
+ * deadline. Also "0": ParseInt accepts it and ms < 0 is the only lower bound, so it is a deadline
+ * due on arrival, not "no deadline"; and TrimSpace on the value. */
+static void test_slo_deadline_header(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    static const struct {
+        const char *name, *value, *name2, *value2;
+        uint64_t want_ns;
+    } cases[] = {
+        {"x-llm-d-slo-ttft-ms", "200", NULL, NULL, 200000000ull},
+        {"x-slo-ttft-ms", "150", NULL, NULL, 150000000ull},
+        {"x-llm-d-slo-ttft-ms", "200", "x-slo-ttft-ms", "50", 200000000ull},
+        {"x-slo-ttft-ms", "50", "x-llm-d-slo-ttft-ms", "200", 200000000ull},
+        {NULL, NULL, NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-some-header", "200", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "x", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "9223372036854775807", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "9223372036855", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "9223372036854", NULL, NULL, 9223372036854ull * 1000000ull},
+        {"x-llm-d-slo-ttft-ms", "-5", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", "12.5", NULL, NULL, SY_FLOW_NO_SLO},
+        {"x-llm-d-slo-ttft-ms", " 75 ", NULL, NULL, 75000000ull},
+        {"x-llm-d-slo-ttft-ms", "0", NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sy_str names[2], values[2];
+        size_t n = 0;
+        if (cases[i].name) {
+            names[n] = sy_str_c(cases[i].name);
+            values[n++] = sy_str_c(cases[i].value);
+        }
+        if (cases[i].name2) {
+            names[n] = sy_str_c(cases[i].name2);
+            values[n++] = sy_str_c(cases[i].value2);
+        }
+        struct sy_flow_item it;
+        memset(&it, 0, sizeof it);
+        sy_flow_classify(x.f, &it, names, values, n);
+        if (it.slo_ns != cases[i].want_ns)
+            fail_msg("case %zu (%s: '%s'): slo_ns %llu, want %llu", i,
+                     cases[i].name ? cases[i].name : "-", cases[i].value ? cases[i].value : "",
+                     (unsigned long long)it.slo_ns, (unsigned long long)cases[i].want_ns);
+    }
+    fx_fini(&x);
+}
+
+/* Ordering by deadline (slo_deadline_test.go TestSLODeadline_Less): the earlier deadline first
+ * (50 before 100), SLO-bound before no header, SLO-bound before an overflowing TTFT; and a
+ * "0" deadline (due on arrival) before all of them, where it used to sort with no deadline. */
+static void test_slo_deadline_zero_first(void **state)
+{
+    struct fx x;
+    fx_init(&x,
+            GATE "- type: slo-deadline-ordering-policy\n  name: slo\n" FC
+                 "  defaultPriorityBand: {orderingPolicyRef: slo}\n",
+            true);
+    struct req h, q[5];
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    static const char *const nm[5] = {"none", "over", "a100", "b50", "zero"};
+    static const char *const val[5] = {NULL, "9223372036854775807", "100", "50", "0"};
+    for (int i = 0; i < 5; i++) {
+        memset(&q[i], 0, sizeof q[i]);
+        q[i].name = nm[i];
+        q[i].r = &x.r;
+        struct sy_str n1[1] = {sy_str_c("x-llm-d-slo-ttft-ms")};
+        struct sy_str v1[1] = {sy_str_c(val[i] ? val[i] : "")};
+        sy_flow_classify(x.f, &q[i].it, n1, v1, val[i] ? 1 : 0);
+        q[i].it.port = x.port;
+        q[i].it.cb = on_verdict;
+        q[i].it.ud = &q[i];
+        assert_int_equal(sy_flow_admit(x.f, &q[i].it), SY_FLOW_QUEUED);
+    }
+    finish(&x, &h);
+    /* dispatch order: zero, b50, a100, then the two without a deadline in arrival order */
+    static const int want[5] = {4, 3, 2, 0, 1};
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(x.r.n, k + 1);
+        assert_string_equal(x.r.order[k], nm[want[k]]);
+        finish(&x, &q[want[k]]);
+    }
+    fx_fini(&x);
+}
+
 static void test_capacity(void **state)
 {
     struct fx x;
@@ -571,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_priority_and_fcfs),
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_slo_deadline_ordering),
+        cmocka_unit_test(test_slo_deadline_header),
+        cmocka_unit_test(test_slo_deadline_zero_first),
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_no_endpoints),

@@ -227,6 +227,14 @@ static void test_errors(void **state)
                "plugins[0].parameters.mode: unknown parameter of concurrency-detector");
     expect_err(HDR "plugins:\n- type: priority-holdback-policy\n",
                "plugins[0].parameters.minCeiling: required by priority-holdback-policy");
+    /* llm-d-router .../usagelimits/priorityholdback config.go: minCeiling must be strictly less
+     * than maxCeiling (equal was accepted) */
+    expect_err(HDR "plugins:\n- type: priority-holdback-policy\n"
+                   "  parameters: {minCeiling: 0.5, maxCeiling: 0.5}\n",
+               "plugins[0].parameters: minCeiling must be less than maxCeiling");
+    expect_err(HDR "plugins:\n- type: priority-holdback-policy\n"
+                   "  parameters: {minCeiling: 0.8, maxCeiling: 0.5}\n",
+               "minCeiling must be less than maxCeiling");
     expect_err(HDR "plugins:\n- type: soft-reflective-ceiling-policy\n  parameters: {a: 1}\n",
                "takes no parameters");
     expect_err(HDR

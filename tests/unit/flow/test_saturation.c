@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdatomic.h>
 
 #include "flow/flow.h"
 #include "sched/label_selector.h"
@@ -58,6 +60,64 @@ static void test_utilization(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d-router pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/
+ * detector_test.go TestDetector_Saturation, every case: queueDepthThreshold 5,
+ * kvCacheUtilThreshold 0.9, staleness 100ms; rows are {waiting, kv, age ms}. (Nil metrics: an
+ * endpoint never scraped, counted as stale. No candidates: test_no_ready_endpoint.) */
+static void test_llmd_saturation_cases(void **state)
+{
+    static const struct {
+        const char *name;
+        int n;
+        double rows[3][3];
+        double want;
+    } cases[] = {
+        {"Single pod with good capacity", 1, {{2, 0.5, 0}}, 0.5 / 0.9},
+        {"Single pod with stale metrics", 1, {{1, 0.1, 200}}, 1.0},
+        {"Single pod with high queue depth", 1, {{10, 0.1, 0}}, 2.0},
+        {"Single pod with high KV cache utilization", 1, {{1, 0.95, 0}}, 0.95 / 0.90},
+        {"Single pod with nil metrics", 1, {{0, 0, -1}}, 1.0},
+        {"Multiple pods, all good capacity", 2, {{1, 0.1, 0}, {0, 0.2, 0}}, (0.2 + 0.2 / 0.9) / 2},
+        {"Multiple pods, one good, one stale", 2, {{1, 0.1, 0}, {0, 0.2, 300}}, 0.6},
+        {"Multiple pods, one good, one bad (high queue)", 2, {{1, 0.1, 0}, {15, 0.2, 0}}, 1.6},
+        {"Multiple pods, all bad capacity",
+         3,
+         {{1, 0.1, 200}, {20, 0.2, 0}, {1, 0.99, 0}},
+         (1.0 + 4.0 + 0.99 / 0.9) / 3},
+        {"Queue depth exactly at threshold", 1, {{5, 0.1, 0}}, 1.0},
+        {"Metrics age just over staleness threshold", 1, {{1, 0.1, 101}}, 1.0},
+    };
+    struct sy_flow_detector_params d = util();
+    d.kv_util = 0.9;
+    d.staleness_ns = 100000000ull;
+    const uint64_t now = 10000000000ull; /* 10 s */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct sy_endpoint *eps[3];
+        for (int i = 0; i < cases[c].n; i++) {
+            char a[16];
+            snprintf(a, sizeof a, "e%d:1", i);
+            eps[i] = fx_ep(a, NULL, 0, 0, 0); /* scraped at 1 ns: stale at `now` */
+            double age = cases[c].rows[i][2];
+            if (age >= 0) {
+                struct sy_engine_metrics m;
+                memset(&m, 0, sizeof m);
+                m.waiting = cases[c].rows[i][0];
+                m.kv_usage = cases[c].rows[i][1];
+                m.block_size = m.num_blocks = m.max_lora = -1;
+                sy_endpoint_set_metrics(eps[i], &m, now - (uint64_t)(age * 1e6));
+            }
+        }
+        struct sy_pool *pool = fx_pool(eps, (size_t)cases[c].n);
+        struct sy_flow_pool_view v = {.pool = pool, .now_ns = now};
+        struct sy_flow_saturation s;
+        sy_flow_saturation(&d, &v, &s);
+        if (s.value < cases[c].want - 1e-4 || s.value > cases[c].want + 1e-4)
+            fail_msg("%s: saturation %f, want %f", cases[c].name, s.value, cases[c].want);
+        sy_pool_unref(pool);
+    }
+    (void)state;
+}
+
 static void test_no_ready_endpoint(void **state)
 {
     struct sy_endpoint *eps[1] = {fx_ep("a:1", NULL, 0, 0, 0)};
@@ -93,10 +153,6 @@ static void test_concurrency(void **state)
     d.mode = 1; /* tokens: 1500 / (1000 * 2) */
     sy_flow_saturation(&d, &v, &s);
     assert_float_equal(s.value, 0.75, EPS);
-    v.outstanding_tokens = 3000;
-    d.mode = 2; /* hybrid: the larger */
-    sy_flow_saturation(&d, &v, &s);
-    assert_float_equal(s.value, 1.5, EPS);
     sy_pool_unref(pool);
 }
 
@@ -161,13 +217,61 @@ static void test_exclude(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d-router .../saturationdetector/concurrency/detector_test.go TestDetector_HybridSaturation:
+ * maxConcurrency 10, maxTokenConcurrency 100, per-endpoint in-flight {requests, tokens}; each
+ * endpoint is its fuller dimension, the pool the mean. (Switchyard used max(total requests /
+ * capacity, total tokens / capacity): 0.5 for two endpoints full on different dimensions.) */
+static void test_concurrency_hybrid(void **state)
+{
+    static const struct {
+        const char *name;
+        int n;
+        int64_t load[2][2];
+        double want;
+    } cases[] = {
+        {"empty", 1, {{0, 0}}, 0.0},
+        {"tokens_dominate", 1, {{2, 80}}, 0.8},
+        {"requests_dominate", 1, {{9, 10}}, 0.9},
+        {"request_dimension_saturates_first", 1, {{10, 5}}, 1.0},
+        {"token_dimension_saturates_first", 1, {{1, 100}}, 1.0},
+        {"endpoints_saturated_on_different_dimensions", 2, {{10, 0}, {0, 100}}, 1.0},
+        {"per_endpoint_average", 2, {{10, 0}, {0, 0}}, 0.5},
+    };
+    struct sy_flow_detector_params d = util();
+    d.kind = 1;
+    d.mode = 2;
+    d.max_concurrency = 10;
+    d.max_token_concurrency = 100;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct sy_endpoint *eps[2];
+        for (int i = 0; i < cases[c].n; i++) {
+            eps[i] = fx_ep(i ? "b:1" : "a:1", NULL, 0, 0, 0);
+            atomic_store(&eps[i]->inflight_requests, cases[c].load[i][0]);
+            atomic_store(&eps[i]->inflight_tokens, cases[c].load[i][1]);
+        }
+        struct sy_pool *pool = fx_pool(eps, (size_t)cases[c].n);
+        /* the controller's totals do not matter in hybrid mode */
+        struct sy_flow_pool_view v = {
+            .pool = pool, .now_ns = LATE, .outstanding = 1000, .outstanding_tokens = 1};
+        struct sy_flow_saturation s;
+        sy_flow_saturation(&d, &v, &s);
+        if (fabs(s.value - cases[c].want) > 1e-9)
+            fail_msg("%s: saturation %f, want %f", cases[c].name, s.value, cases[c].want);
+        /* released requests not yet forwarded count against the pool */
+        v.unpicked = 5;
+        sy_flow_saturation(&d, &v, &s);
+        assert_float_equal(s.value, cases[c].want + 5.0 / (10.0 * cases[c].n), EPS);
+        sy_pool_unref(pool);
+    }
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utilization),
-        cmocka_unit_test(test_no_ready_endpoint),
-        cmocka_unit_test(test_concurrency),
-        cmocka_unit_test(test_exclude),
+        cmocka_unit_test(test_utilization),           cmocka_unit_test(test_no_ready_endpoint),
+        cmocka_unit_test(test_llmd_saturation_cases), cmocka_unit_test(test_concurrency_hybrid),
+        cmocka_unit_test(test_concurrency),           cmocka_unit_test(test_exclude),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

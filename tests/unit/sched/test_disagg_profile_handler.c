@@ -434,6 +434,71 @@ static void test_prefix_decider_ops(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d-router pkg/epp/framework/plugins/scheduling/profilehandler/disagg/
+ * prefix_based_pd_decider_test.go TestDisaggregate, every case (input 10 tokens, block size 1,
+ * cached = the endpoint's matched blocks), plus TestDisaggregateNoPrefixInfo and
+ * TestPrefixBasedPDDeciderConfigValidation's negative promptTokens. */
+static void test_prefix_decider_llmd_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int non_cached, prompt_tokens, cached; /* cached < 0: nil endpoint */
+        bool want;
+    } cases[] = {
+        {"threshold zero disables disaggregation", 0, 0, 5, false},
+        {"threshold zero with nil endpoint disables disaggregation", 0, 0, -1, false},
+        {"nil endpoint returns false", 5, 0, -1, false},
+        {"input shorter than promptTokens threshold", 5, 20, 0, false},
+        {"input shorter than threshold", 20, 0, 0, false},
+        {"input equals promptTokens threshold", 5, 10, 5, true},
+        {"non-cached suffix below threshold", 5, 0, 8, false},
+        {"non-cached suffix equals threshold", 5, 0, 5, true},
+        {"non-cached suffix above threshold", 3, 0, 2, true},
+        {"fully cached prompt", 1, 0, 10, false},
+        {"no cache hit at all", 5, 0, 0, true},
+    };
+    struct sy_endpoint *eps[] = {fx_ep("d:1", NULL, 0, 0, 0)};
+    struct sy_pool *pool = fx_pool(eps, 1);
+    struct sy_sched_candidate c[1];
+    fx_cands(pool, c);
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    cy.prompt_tokens = 10;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char params[96];
+        snprintf(params, sizeof params, "{nonCachedTokens: %d, promptTokens: %d}",
+                 cases[i].non_cached, cases[i].prompt_tokens);
+        struct fx_plugin d;
+        char err[256];
+        if (fx_plugin_new(&d, "prefix-based-pd-decider", params, err, sizeof err))
+            fail_msg("%s: %s", cases[i].name, err);
+        struct sy_prefix_match pm[1] = {
+            {.match_blocks = cases[i].cached > 0 ? (uint32_t)cases[i].cached : 0,
+             .total_blocks = 10,
+             .block_size_tokens = 1}};
+        cy.prefix = pm;
+        cy.prefix_valid = true;
+        bool got = d.ops->disaggregate(d.state, &cy, cases[i].cached < 0 ? NULL : c);
+        if (got != cases[i].want)
+            fail_msg("%s: disaggregate %d, want %d", cases[i].name, got, cases[i].want);
+        /* TestDisaggregateNoPrefixInfo: no prefix data -> decode-only */
+        cy.prefix = NULL;
+        cy.prefix_valid = false;
+        assert_false(d.ops->disaggregate(d.state, &cy, c));
+        fx_plugin_free(&d);
+    }
+    struct fx_plugin d;
+    char err[256];
+    assert_int_not_equal(fx_plugin_new(&d, "prefix-based-pd-decider",
+                                       "{nonCachedTokens: 5, promptTokens: -1}", err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "promptTokens"));
+    sy_pool_unref(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_pd_profile_handler_legacy),
         cmocka_unit_test(test_header_profile_handler),
         cmocka_unit_test(test_prefix_decider_ops),
+        cmocka_unit_test(test_prefix_decider_llmd_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

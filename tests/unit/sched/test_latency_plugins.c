@@ -285,6 +285,146 @@ static void test_admitter_admission_stage(void **state)
     }
 }
 
+/* latency-scorer's arithmetic on hand-set predictions. Cases from llm-d-router
+ * pkg/epp/framework/plugins/scheduling/scorer/latency/plugin_test.go (TestScorePositiveHeadroom,
+ * TestScoreNegativeOnly, TestScoreTierSplit, TestScoreIdlePodPreference,
+ * TestScoreHierarchicalBuckets, TestScoreCompositeFallback), with the exact scores llm-d's
+ * plugin.go computes: |headroom| min-max normalised, 0.5 on a zero range, (int((1 - c) 100) + 1)
+ * / 100 for least and every violated bucket, (int(c 100) + 1) / 100 for most. */
+struct hr {
+    bool valid, idle;
+    double ttft, tpot; /* headrooms */
+};
+
+static void score_preds(const char *params, const struct hr *h, size_t n, double *out)
+{
+    struct sy_endpoint *eps[4];
+    for (size_t i = 0; i < n; i++) {
+        char a[16];
+        snprintf(a, sizeof a, "e%zu:1", i);
+        eps[i] = fx_ep(a, NULL, 0, 0, 0);
+    }
+    struct sy_pool *pool = fx_pool(eps, n);
+    struct sy_sched_candidate c[4];
+    fx_cands(pool, c);
+    struct sy_request r;
+    fx_req(&r, "m", 100);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    struct sy_latency_pred pred[4];
+    memset(pred, 0, sizeof pred);
+    for (size_t i = 0; i < n; i++) {
+        pred[i].valid = h[i].valid;
+        pred[i].idle = h[i].idle;
+        pred[i].headroom_ttft_s = h[i].ttft;
+        pred[i].headroom_tpot_s = h[i].tpot;
+    }
+    struct sy_latency_info info = {.ready = true, .pred = pred, .n = n};
+    cy.latency = &info;
+    struct fx_plugin sc;
+    char err[256];
+    if (fx_plugin_new(&sc, "latency-scorer", params, err, sizeof err))
+        fail_msg("%s", err);
+    sc.ops->score(sc.state, &cy, c, n, out);
+    cy.latency = NULL;
+    fx_plugin_free(&sc);
+    sy_pool_unref(pool);
+}
+
+#define NEAR(a, b) assert_true(fabs((a) - (b)) < 1e-12)
+
+static void test_scorer_llmd_arithmetic(void **state)
+{
+    (void)state;
+    double s[4];
+    /* TestScoreTierSplit: both positive, least: the tighter fit (10, 2) scores 1.01, (50, 10)
+     * 0.01 */
+    const struct hr split[2] = {{true, false, 10, 2}, {true, false, 50, 10}};
+    score_preds(NULL, split, 2, s);
+    NEAR(s[0], 1.01);
+    NEAR(s[1], 0.01);
+    /* most: reversed */
+    score_preds("headroomSelectionStrategy: most\n", split, 2, s);
+    NEAR(s[0], 0.01);
+    NEAR(s[1], 1.01);
+    /* TestScorePositiveHeadroom: (100, 20) vs (30, 5) */
+    const struct hr pos[2] = {{true, false, 100, 20}, {true, false, 30, 5}};
+    score_preds(NULL, pos, 2, s);
+    NEAR(s[0], 0.01);
+    NEAR(s[1], 1.01);
+    /* TestScoreNegativeOnly: the smaller violation (-10, -5) wins over (-100, -30); "most" does
+     * not apply to violated buckets */
+    const struct hr neg[2] = {{true, false, -10, -5}, {true, false, -100, -30}};
+    score_preds("headroomSelectionStrategy: most\n", neg, 2, s);
+    NEAR(s[0], 1.01);
+    NEAR(s[1], 0.01);
+    /* TestScoreIdlePodPreference: same deficit, only the idle one is scored; its ranges are zero:
+     * n = 0.5 in both dimensions -> int(0.5 x 100) + 1 = 51 */
+    const struct hr idle[2] = {{true, false, -50, -10}, {true, true, -50, -10}};
+    score_preds(NULL, idle, 2, s);
+    NEAR(s[0], 0);
+    NEAR(s[1], 0.51);
+    /* TestScoreHierarchicalBuckets: only-TPOT-violated comes first */
+    const struct hr hier[3] = {
+        {true, false, -50, -10}, {true, false, -30, 5}, {true, false, 10, -8}};
+    score_preds(NULL, hier, 3, s);
+    NEAR(s[0], 0);
+    NEAR(s[1], 0);
+    NEAR(s[2], 0.51);
+    /* Within the only-TPOT bucket the positive TTFT headroom is ranked by |h| too, least first:
+     * (10, -8) n = (0, 1), c = 0.2; (30, -2) n = (1, 0), c = 0.8. (Switchyard used to rank the
+     * larger TTFT headroom first here.) Bounds allow for llm-d's float truncation. */
+    const struct hr tpot[2] = {{true, false, 10, -8}, {true, false, 30, -2}};
+    score_preds(NULL, tpot, 2, s);
+    assert_true(s[0] >= 0.80 - 1e-12 && s[0] <= 0.81 + 1e-12);
+    assert_true(s[1] >= 0.20 - 1e-12 && s[1] <= 0.21 + 1e-12);
+    /* One dimension of zero range hands its weight to the other: TPOT alone decides. */
+    const struct hr flat[2] = {{true, false, 20, 1}, {true, false, 20, 3}};
+    score_preds(NULL, flat, 2, s);
+    NEAR(s[0], 1.01);
+    NEAR(s[1], 0.01);
+    /* An endpoint without a prediction is in the positive bucket (headroom 0, 0), so it is the
+     * only one scored while the other violates. */
+    const struct hr nopred[2] = {{false, false, 0, 0}, {true, false, -10, -5}};
+    score_preds(NULL, nopred, 2, s);
+    NEAR(s[0], 0.51);
+    NEAR(s[1], 0);
+}
+
+/* TestScoreCompositeFallback's shape (no predictions): kv 0.2 / queue 0 vs kv 0.8 / queue 5,
+ * weights 1: (0.8 + 1 + 0) / 3 = 0.60 and (0.2 + 0 + 0) / 3 -> round(6.67) / 100 = 0.07. */
+static void test_scorer_composite_quantised(void **state)
+{
+    (void)state;
+    struct sy_endpoint *eps[2] = {fx_ep("a:1", NULL, 0, 0, 0.2), fx_ep("b:1", NULL, 5, 0, 0.8)};
+    struct sy_pool *pool = fx_pool(eps, 2);
+    struct sy_sched_candidate c[2];
+    fx_cands(pool, c);
+    struct sy_request r;
+    fx_req(&r, "m", 100);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    struct fx_plugin sc;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&sc, "latency-scorer", NULL, err, sizeof err), 0);
+    double s[2];
+    sc.ops->score(sc.state, &cy, c, 2, s);
+    NEAR(s[0], 0.60);
+    NEAR(s[1], 0.07);
+    fx_plugin_free(&sc);
+    /* every composite weight 0: llm-d scores by free KV alone */
+    assert_int_equal(fx_plugin_new(&sc, "latency-scorer",
+                                   "{compositeKVWeight: 0, compositeQueueWeight: 0, "
+                                   "compositePrefixWeight: 0}",
+                                   err, sizeof err),
+                     0);
+    sc.ops->score(sc.state, &cy, c, 2, s);
+    NEAR(s[0], 0.80);
+    NEAR(s[1], 0.20);
+    fx_plugin_free(&sc);
+    sy_pool_unref(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +433,8 @@ int main(void)
         cmocka_unit_test(test_admitter_admission_stage),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_slo_headers),
+        cmocka_unit_test(test_scorer_llmd_arithmetic),
+        cmocka_unit_test(test_scorer_composite_quantised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

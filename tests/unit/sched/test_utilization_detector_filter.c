@@ -91,14 +91,59 @@ static void test_thresholds(void **state)
     assert_string_equal(run(NULL, full, 2, o), "01");
 }
 
+/* llm-d-router pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/
+ * detector_test.go TestDetector_Filter, case by case: queueDepthThreshold 5, kvCacheUtilThreshold
+ * 0.8, staleness 100ms, headroom 0.2 (limits queue 6.0, KV 0.96). */
+static void test_llmd_filter_cases(void **state)
+{
+    char o[9];
+    (void)state;
+    static const char params[] = "{queueDepthThreshold: 5, kvCacheUtilThreshold: 0.8, "
+                                 "metricsStalenessThreshold: 100ms, headroom: 0.2}";
+    /* "All pass - under thresholds" */
+    static const struct row pass[2] = {{1, 0, 0.1, 0, false}, {4, 0, 0.7, 0, false}};
+    assert_string_equal(run(params, pass, 2, o), "01");
+    /* "Pass - at threshold but under burst" */
+    static const struct row at[1] = {{5, 0, 0.8, 0, false}};
+    assert_string_equal(run(params, at, 1, o), "0");
+    /* "Pass - in headroom burst" */
+    static const struct row burst[1] = {{5, 0, 0.9, 0, false}};
+    assert_string_equal(run(params, burst, 1, o), "0");
+    /* "Filtered - exceeds queue burst" */
+    static const struct row overq[2] = {{7, 0, 0.1, 0, false}, {1, 0, 0.1, 0, false}};
+    assert_string_equal(run(params, overq, 2, o), "1");
+    /* "Filtered - exceeds KV burst" */
+    static const struct row overkv[2] = {{1, 0, 0.97, 0, false}, {1, 0, 0.5, 0, false}};
+    assert_string_equal(run(params, overkv, 2, o), "1");
+    /* "Pass - all stale (Fail open at pool level)" */
+    static const struct row stale[2] = {{1, 0, 0.1, 0, true}, {1, 0, 0.1, 0, true}};
+    assert_string_equal(run(params, stale, 2, o), "01");
+    /* "Pass - all saturated (Fail open at pool level)" */
+    static const struct row sat[2] = {{10, 0, 0.1, 0, false}, {1, 0, 0.99, 0, false}};
+    assert_string_equal(run(params, sat, 2, o), "01");
+}
+
 static void test_param_errors(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"queueDepthThreshold: 0\n", "kvCacheUtilThreshold: 1.5\n",
-                                      "headroom: -1\n", "metricsStalenessThreshold: 200\n",
-                                      "maxConcurrency: 5\n"};
-    static const char *const why[] = {"queueDepthThreshold", "kvCacheUtilThreshold", "headroom",
-                                      "got \"200\"", "maxConcurrency"};
+    /* llm-d-router .../saturationdetector/utilization/detector_test.go
+     * TestUtilizationDetectorFactory: "invalid schema" (queueDepthThreshold a string), "invalid
+     * queue depth" (0), "invalid kv cache high" (1.5) / "low" (0.0), "invalid metrics staleness"
+     * ("0s"), "invalid headroom"; queueDepthThreshold is a Go int there, so 2.5 does not decode
+     * either. */
+    static const char *const bad[] = {"queueDepthThreshold: 0\n",
+                                      "kvCacheUtilThreshold: 1.5\n",
+                                      "headroom: -1\n",
+                                      "metricsStalenessThreshold: 200\n",
+                                      "maxConcurrency: 5\n",
+                                      "queueDepthThreshold: invalid_type\n",
+                                      "queueDepthThreshold: 2.5\n",
+                                      "kvCacheUtilThreshold: 0.0\n",
+                                      "metricsStalenessThreshold: 0s\n"};
+    static const char *const why[] = {
+        "queueDepthThreshold", "kvCacheUtilThreshold", "headroom",
+        "got \"200\"",         "maxConcurrency",       "queueDepthThreshold",
+        "queueDepthThreshold", "kvCacheUtilThreshold", "metricsStalenessThreshold"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct fx_plugin fp;
         char err[400];
@@ -145,8 +190,8 @@ static void test_default_profile_filters(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_thresholds),
-                                       cmocka_unit_test(test_param_errors),
-                                       cmocka_unit_test(test_default_profile_filters)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thresholds), cmocka_unit_test(test_param_errors),
+        cmocka_unit_test(test_llmd_filter_cases), cmocka_unit_test(test_default_profile_filters)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
