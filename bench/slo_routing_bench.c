@@ -188,6 +188,13 @@ static void accuracy(const char *name)
 
 static struct sy_latency_config model_cfg; /* the predicted-latency runs' model */
 
+/* The workload regime: "capacity" (the default: vLLM's max-num-seqs 1024, 16..256 output tokens;
+ * past capacity the batches grow and TPOT degrades, queues stay short) or "queued" (the replicas
+ * run with --max-num-seqs 96 and produce 64..1024 output tokens, so near capacity requests wait
+ * in the engines' waiting queues: TTFT in seconds with TPOT bounded, llm-d's published regime). */
+static uint32_t max_seqs;      /* 0: the profile's */
+static uint32_t out_lo = 16, out_hi = 256;
+
 static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle)
 {
     const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
@@ -207,10 +214,14 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     atomic_init(&pool->refs, 1);
     pool->eps = sy_xcalloc(NE, sizeof *pool->eps);
     pool->n = NE;
+    static struct sy_sim_profile prof[2];
+    for (int c = 0; c < 2; c++) {
+        prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
+        if (max_seqs)
+            prof[c].max_num_seqs = max_seqs;
+    }
     for (int e = 0; e < NE; e++) {
-        eng[e] = sy_sim_engine_new(
-            sy_sim_profile_find(e < NE / 2 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100"),
-            (uint64_t)e + 1, &cbs);
+        eng[e] = sy_sim_engine_new(&prof[e < NE / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
         struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
         atomic_init(&ep->refs, 1);
         char addr[32];
@@ -246,7 +257,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         int g = urand() < 0.3 ? (int)(urand() * GROUPS) : -1;
         if (g >= 0 && len < SYSLEN + 16)
             len = SYSLEN + 16;
-        uint32_t out = 16 + (uint32_t)(urand() * 240);
+        uint32_t out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
         j->slo_ttft = interactive ? 1.0 : 5.0;
         j->slo_tpot = interactive ? 0.05 : 0.1;
@@ -412,14 +423,28 @@ int main(int argc, char **argv)
     sy_log_set_level(SY_LOG_ERROR);
     double rate = argc > 1 ? atof(argv[1]) : 100;
     double secs = argc > 2 ? atof(argv[2]) : 120;
+    const char *regime = argc > 3 ? argv[3] : "capacity";
+    if (strcmp(regime, "queued") == 0) {
+        max_seqs = 96;
+        out_lo = 64;
+        out_hi = 1024;
+    } else if (strcmp(regime, "capacity") != 0) {
+        fprintf(stderr, "slo_routing_bench: regime '%s': expected capacity or queued\n", regime);
+        return 2;
+    }
+    if (getenv("SLO_BENCH_MAX_SEQS"))
+        max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
+    if (getenv("SLO_BENCH_OUT")) /* "lo,hi" output tokens */
+        (void)sscanf(getenv("SLO_BENCH_OUT"), "%u,%u", &out_lo, &out_hi);
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
     if (getenv("SLO_BENCH_Q"))
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
-           "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n\n",
-           rate, secs, WARM_S);
+           "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
+           "regime: %s (max-num-seqs %u, %u..%u output tokens)\n\n",
+           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024, out_lo, out_hi);
     printf("%-34s | e2e p50/p90 s | TTFT p50/p90 s | TPOT p50 ms | SLO met | goodput/s | on fast "
            "| sched CPU/decision\n",
            "policy");
