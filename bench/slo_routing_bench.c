@@ -27,9 +27,12 @@
  * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
- * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows.
+ * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
+ * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
+ * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
+ * lengths. A third argument picks the regime: capacity (default) or queued (see regime below).
  *
- *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
+ *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
 #include <math.h>
@@ -41,6 +44,7 @@
 #include "api/request.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "latency/latency.h"
 #include "pool/pool.h"
@@ -65,6 +69,7 @@ struct job {
     double pred_ttft, pred_tpot; /* the chosen endpoint's prediction, -1 if none */
     uint32_t running;            /* its running count in the features */
     bool done;
+    bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
 };
 
 static struct job *J;
@@ -192,10 +197,13 @@ static struct sy_latency_config model_cfg; /* the predicted-latency runs' model 
  * past capacity the batches grow and TPOT degrades, queues stay short) or "queued" (the replicas
  * run with --max-num-seqs 96 and produce 64..1024 output tokens, so near capacity requests wait
  * in the engines' waiting queues: TTFT in seconds with TPOT bounded, llm-d's published regime). */
-static uint32_t max_seqs;      /* 0: the profile's */
+static uint32_t max_seqs; /* 0: the profile's */
 static uint32_t out_lo = 16, out_hi = 256;
 
-static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle)
+/* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
+ * negative priority), so a latency-slo-admitter in the config may refuse them. */
+static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
+                   bool shed)
 {
     const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
     if (only && !strstr(name, only))
@@ -278,11 +286,17 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         r->prompt_tokens_est = len;
         r->slo_ttft_ms = j->slo_ttft * 1e3;
         r->slo_tpot_ms = j->slo_tpot * 1e3;
-        r->priority = 0;
+        r->priority = shed && !interactive ? -1 : 0;
         j->arrival = now;
         uint64_t c0 = cpu_ns();
         int rc = sy_sched_pick(sched, pool, r, NULL, 0, &j->res);
         sched_cpu += cpu_ns() - c0;
+        if (rc == SY_EADMISSION) {
+            j->arrival = now;
+            j->shed = true;
+            nJ++;
+            continue;
+        }
         if (rc != 0) {
             fprintf(stderr, "%s: pick failed: %d\n", name, rc);
             exit(1);
@@ -333,11 +347,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     /* report requests that arrived after the warm-up */
     double *e2e = sy_xmalloc(nJ * sizeof(double)), *ttft = sy_xmalloc(nJ * sizeof(double)),
            *tpot = sy_xmalloc(nJ * sizeof(double));
-    size_t n = 0, met = 0, fast = 0;
+    size_t n = 0, met = 0, fast = 0, nshed = 0;
     double first = 1e300, last = 0;
     for (size_t i = 0; i < nJ; i++) {
         struct job *j = &J[i];
         double at = (double)j->arrival / 1e9;
+        if (at >= WARM_S && j->shed)
+            nshed++;
         if (at < WARM_S || !j->done)
             continue;
         e2e[n] = j->e2e;
@@ -353,10 +369,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
-    printf("%-34s | %6.2f %6.2f | %6.3f %6.3f | %5.1f | %5.1f%% | %6.1f | %3.0f%% | %5.1f us\n",
+    /* shed requests count in the attainment denominator (they met nothing), not in latencies */
+    printf("%-34s | %6.2f %6.2f | %6.3f %6.3f | %5.1f | %5.1f%% | %6.1f | %3.0f%% | %5.1f us | "
+           "%4.1f%%\n",
            name, pct(e2e, n, .5), pct(e2e, n, .9), pct(ttft, n, .5), pct(ttft, n, .9),
-           1e3 * pct(tpot, n, .5), 100.0 * met / (n ? n : 1), met / (last - first + 1e-9),
-           100.0 * fast / (n ? n : 1), (double)sched_cpu / 1e3 / (double)nJ);
+           1e3 * pct(tpot, n, .5), 100.0 * met / (n + nshed ? n + nshed : 1),
+           met / (last - first + 1e-9), 100.0 * fast / (n ? n : 1),
+           (double)sched_cpu / 1e3 / (double)nJ, 100.0 * nshed / (n + nshed ? n + nshed : 1));
     free(e2e);
     free(ttft);
     free(tpot);
@@ -372,7 +391,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
 
 static void run(const char *name, const char *yaml, double rate, double secs)
 {
-    run_as(name, yaml, rate, secs, false);
+    run_as(name, yaml, rate, secs, false, false);
 }
 
 static char *weights(int prefix, int queue, int kv)
@@ -392,7 +411,7 @@ static char *weights(int prefix, int queue, int kv)
 
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
     "- type: slo-headroom-tier-filter\n"
@@ -446,7 +465,7 @@ int main(int argc, char **argv)
            "regime: %s (max-num-seqs %u, %u..%u output tokens)\n\n",
            rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024, out_lo, out_hi);
     printf("%-34s | e2e p50/p90 s | TTFT p50/p90 s | TPOT p50 ms | SLO met | goodput/s | on fast "
-           "| sched CPU/decision\n",
+           "| sched CPU/decision | shed\n",
            "policy");
     run("llm-d default (prefix 3, queue 2, kv 2)", weights(3, 2, 2), rate, secs);
     static const int w[][3] = {{2, 3, 2}, {1, 1, 1}, {1, 3, 1}, {0, 1, 1}, {1, 2, 0}};
@@ -466,26 +485,48 @@ int main(int argc, char **argv)
         run("slo-class 3 + prefix 1", sc, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
-           secs, true);
+           secs, true, false);
     char buf[2048];
     static const struct {
         const char *name, *strategy;
         double wt, wp;
         const char *picker;
+        const char *queue_aware;
+        bool shed; /* batch requests sheddable, latency-slo-admitter under plugins */
     } pv[] = {
-        {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker"},
-        {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker"},
-        {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker"},
-        {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker"},
-        {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker"},
-        {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker"},
-        {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker"},
-        {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker"},
-        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker"},
+        {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
+         false},
+        {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
+         false},
+        {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
+         false},
+        {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
+         "false", false},
+        {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
+         false},
+        {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
+         "true", false},
+        {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
+         "weighted-random-picker", "true", false},
+        {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
+         "max-score-picker", "true", false},
+        {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
+         "weighted-random-picker", "false", true},
+        {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
+         "weighted-random-picker", "true", true},
+        {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
+         false},
+        {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
+         false},
+        {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
+         "false", false},
+        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
-        snprintf(buf, sizeof buf, predicted, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
-        run(pv[i].name, buf, rate, secs);
+        const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
+        snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
+                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+        run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;
 }
