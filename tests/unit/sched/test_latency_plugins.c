@@ -136,9 +136,9 @@ static void test_producer_queue_aware(void **state)
     (void)state;
     char err[256];
     struct fx_plugin qa, plain;
-    assert_int_equal(fx_plugin_new(&qa, "predicted-latency-producer", "queueAwareTTFT: true\n", err,
-                                   sizeof err),
-                     0);
+    assert_int_equal(
+        fx_plugin_new(&qa, "predicted-latency-producer", "queueAwareTTFT: true\n", err, sizeof err),
+        0);
     assert_int_equal(fx_plugin_new(&plain, "predicted-latency-producer", NULL, err, sizeof err), 0);
     train(sy_sched_latency_model());
     struct fx f;
