@@ -30,7 +30,9 @@
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
- * lengths. A third argument picks the regime: capacity (default) or queued (see regime below).
+ * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
+ * own in-flight accounting stays exact). A third argument picks the regime: capacity (default) or
+ * queued (see regime below).
  *
  *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
@@ -199,6 +201,8 @@ static struct sy_latency_config model_cfg; /* the predicted-latency runs' model 
  * in the engines' waiting queues: TTFT in seconds with TPOT bounded, llm-d's published regime). */
 static uint32_t max_seqs; /* 0: the profile's */
 static uint32_t out_lo = 16, out_hi = 256;
+static uint64_t scrape_ns; /* SLO_BENCH_SCRAPE_MS: metrics refreshed at most this often (0: at
+                              every arrival, the default: an instant scrape) */
 
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
@@ -247,6 +251,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     uint32_t uniq = 1u << 24;
     uint64_t sched_cpu = 0;
     double t = 0, next_train = 1.0;
+    uint64_t last_scrape = 0;
     while (nJ < cap) {
         t += -log(1 - urand()) / rate;
         if (t >= secs)
@@ -259,7 +264,10 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 (void)sy_latency_retrain(m);
             next_train += 1.0;
         }
-        scrape();
+        if (now - last_scrape >= scrape_ns) {
+            scrape();
+            last_scrape = now;
+        }
         struct job *j = &J[nJ];
         uint32_t len = (uint32_t)exp(log(100) + urand() * (log(4000) - log(100)));
         int g = urand() < 0.3 ? (int)(urand() * GROUPS) : -1;
@@ -453,6 +461,8 @@ int main(int argc, char **argv)
     }
     if (getenv("SLO_BENCH_MAX_SEQS"))
         max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
+    if (getenv("SLO_BENCH_SCRAPE_MS"))
+        scrape_ns = (uint64_t)(atof(getenv("SLO_BENCH_SCRAPE_MS")) * 1e6);
     if (getenv("SLO_BENCH_OUT")) /* "lo,hi" output tokens */
         (void)sscanf(getenv("SLO_BENCH_OUT"), "%u,%u", &out_lo, &out_hi);
     sy_latency_config_default(&model_cfg);
