@@ -27,9 +27,14 @@
  * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
- * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows.
+ * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
+ * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
+ * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
+ * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
+ * own in-flight accounting stays exact). A third argument picks the regime: capacity (default) or
+ * queued (see regime below).
  *
- *   build/slo_routing_bench [RATE] [SECONDS]     (bench/slo_routing.sh)
+ *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued]     (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
 #include <math.h>
@@ -41,6 +46,7 @@
 #include "api/request.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "latency/latency.h"
 #include "pool/pool.h"
@@ -65,6 +71,7 @@ struct job {
     double pred_ttft, pred_tpot; /* the chosen endpoint's prediction, -1 if none */
     uint32_t running;            /* its running count in the features */
     bool done;
+    bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
 };
 
 static struct job *J;
@@ -188,7 +195,19 @@ static void accuracy(const char *name)
 
 static struct sy_latency_config model_cfg; /* the predicted-latency runs' model */
 
-static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle)
+/* The workload regime: "capacity" (the default: vLLM's max-num-seqs 1024, 16..256 output tokens;
+ * past capacity the batches grow and TPOT degrades, queues stay short) or "queued" (the replicas
+ * run with --max-num-seqs 96 and produce 64..1024 output tokens, so near capacity requests wait
+ * in the engines' waiting queues: TTFT in seconds with TPOT bounded, llm-d's published regime). */
+static uint32_t max_seqs; /* 0: the profile's */
+static uint32_t out_lo = 16, out_hi = 256;
+static uint64_t scrape_ns; /* SLO_BENCH_SCRAPE_MS: metrics refreshed at most this often (0: at
+                              every arrival, the default: an instant scrape) */
+
+/* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
+ * negative priority), so a latency-slo-admitter in the config may refuse them. */
+static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
+                   bool shed)
 {
     const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
     if (only && !strstr(name, only))
@@ -207,10 +226,14 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     atomic_init(&pool->refs, 1);
     pool->eps = sy_xcalloc(NE, sizeof *pool->eps);
     pool->n = NE;
+    static struct sy_sim_profile prof[2];
+    for (int c = 0; c < 2; c++) {
+        prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
+        if (max_seqs)
+            prof[c].max_num_seqs = max_seqs;
+    }
     for (int e = 0; e < NE; e++) {
-        eng[e] = sy_sim_engine_new(
-            sy_sim_profile_find(e < NE / 2 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100"),
-            (uint64_t)e + 1, &cbs);
+        eng[e] = sy_sim_engine_new(&prof[e < NE / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
         struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
         atomic_init(&ep->refs, 1);
         char addr[32];
@@ -228,6 +251,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     uint32_t uniq = 1u << 24;
     uint64_t sched_cpu = 0;
     double t = 0, next_train = 1.0;
+    uint64_t last_scrape = 0;
     while (nJ < cap) {
         t += -log(1 - urand()) / rate;
         if (t >= secs)
@@ -240,13 +264,16 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 (void)sy_latency_retrain(m);
             next_train += 1.0;
         }
-        scrape();
+        if (now - last_scrape >= scrape_ns) {
+            scrape();
+            last_scrape = now;
+        }
         struct job *j = &J[nJ];
         uint32_t len = (uint32_t)exp(log(100) + urand() * (log(4000) - log(100)));
         int g = urand() < 0.3 ? (int)(urand() * GROUPS) : -1;
         if (g >= 0 && len < SYSLEN + 16)
             len = SYSLEN + 16;
-        uint32_t out = 16 + (uint32_t)(urand() * 240);
+        uint32_t out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
         j->slo_ttft = interactive ? 1.0 : 5.0;
         j->slo_tpot = interactive ? 0.05 : 0.1;
@@ -267,11 +294,17 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         r->prompt_tokens_est = len;
         r->slo_ttft_ms = j->slo_ttft * 1e3;
         r->slo_tpot_ms = j->slo_tpot * 1e3;
-        r->priority = 0;
+        r->priority = shed && !interactive ? -1 : 0;
         j->arrival = now;
         uint64_t c0 = cpu_ns();
         int rc = sy_sched_pick(sched, pool, r, NULL, 0, &j->res);
         sched_cpu += cpu_ns() - c0;
+        if (rc == SY_EADMISSION) {
+            j->arrival = now;
+            j->shed = true;
+            nJ++;
+            continue;
+        }
         if (rc != 0) {
             fprintf(stderr, "%s: pick failed: %d\n", name, rc);
             exit(1);
@@ -322,11 +355,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     /* report requests that arrived after the warm-up */
     double *e2e = sy_xmalloc(nJ * sizeof(double)), *ttft = sy_xmalloc(nJ * sizeof(double)),
            *tpot = sy_xmalloc(nJ * sizeof(double));
-    size_t n = 0, met = 0, fast = 0;
+    size_t n = 0, met = 0, fast = 0, nshed = 0;
     double first = 1e300, last = 0;
     for (size_t i = 0; i < nJ; i++) {
         struct job *j = &J[i];
         double at = (double)j->arrival / 1e9;
+        if (at >= WARM_S && j->shed)
+            nshed++;
         if (at < WARM_S || !j->done)
             continue;
         e2e[n] = j->e2e;
@@ -342,10 +377,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
-    printf("%-34s | %6.2f %6.2f | %6.3f %6.3f | %5.1f | %5.1f%% | %6.1f | %3.0f%% | %5.1f us\n",
+    /* shed requests count in the attainment denominator (they met nothing), not in latencies */
+    printf("%-34s | %6.2f %6.2f | %6.3f %6.3f | %5.1f | %5.1f%% | %6.1f | %3.0f%% | %5.1f us | "
+           "%4.1f%%\n",
            name, pct(e2e, n, .5), pct(e2e, n, .9), pct(ttft, n, .5), pct(ttft, n, .9),
-           1e3 * pct(tpot, n, .5), 100.0 * met / (n ? n : 1), met / (last - first + 1e-9),
-           100.0 * fast / (n ? n : 1), (double)sched_cpu / 1e3 / (double)nJ);
+           1e3 * pct(tpot, n, .5), 100.0 * met / (n + nshed ? n + nshed : 1),
+           met / (last - first + 1e-9), 100.0 * fast / (n ? n : 1),
+           (double)sched_cpu / 1e3 / (double)nJ, 100.0 * nshed / (n + nshed ? n + nshed : 1));
     free(e2e);
     free(ttft);
     free(tpot);
@@ -361,7 +399,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
 
 static void run(const char *name, const char *yaml, double rate, double secs)
 {
-    run_as(name, yaml, rate, secs, false);
+    run_as(name, yaml, rate, secs, false, false);
 }
 
 static char *weights(int prefix, int queue, int kv)
@@ -381,7 +419,7 @@ static char *weights(int prefix, int queue, int kv)
 
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
     "- type: slo-headroom-tier-filter\n"
@@ -412,16 +450,32 @@ int main(int argc, char **argv)
     sy_log_set_level(SY_LOG_ERROR);
     double rate = argc > 1 ? atof(argv[1]) : 100;
     double secs = argc > 2 ? atof(argv[2]) : 120;
+    const char *regime = argc > 3 ? argv[3] : "capacity";
+    if (strcmp(regime, "queued") == 0) {
+        max_seqs = 96;
+        out_lo = 64;
+        out_hi = 1024;
+    } else if (strcmp(regime, "capacity") != 0) {
+        fprintf(stderr, "slo_routing_bench: regime '%s': expected capacity or queued\n", regime);
+        return 2;
+    }
+    if (getenv("SLO_BENCH_MAX_SEQS"))
+        max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
+    if (getenv("SLO_BENCH_SCRAPE_MS"))
+        scrape_ns = (uint64_t)(atof(getenv("SLO_BENCH_SCRAPE_MS")) * 1e6);
+    if (getenv("SLO_BENCH_OUT")) /* "lo,hi" output tokens */
+        (void)sscanf(getenv("SLO_BENCH_OUT"), "%u,%u", &out_lo, &out_hi);
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
     if (getenv("SLO_BENCH_Q"))
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
-           "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n\n",
-           rate, secs, WARM_S);
+           "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
+           "regime: %s (max-num-seqs %u, %u..%u output tokens)\n\n",
+           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024, out_lo, out_hi);
     printf("%-34s | e2e p50/p90 s | TTFT p50/p90 s | TPOT p50 ms | SLO met | goodput/s | on fast "
-           "| sched CPU/decision\n",
+           "| sched CPU/decision | shed\n",
            "policy");
     run("llm-d default (prefix 3, queue 2, kv 2)", weights(3, 2, 2), rate, secs);
     static const int w[][3] = {{2, 3, 2}, {1, 1, 1}, {1, 3, 1}, {0, 1, 1}, {1, 2, 0}};
@@ -441,26 +495,48 @@ int main(int argc, char **argv)
         run("slo-class 3 + prefix 1", sc, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
-           secs, true);
+           secs, true, false);
     char buf[2048];
     static const struct {
         const char *name, *strategy;
         double wt, wp;
         const char *picker;
+        const char *queue_aware;
+        bool shed; /* batch requests sheddable, latency-slo-admitter under plugins */
     } pv[] = {
-        {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker"},
-        {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker"},
-        {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker"},
-        {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker"},
-        {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker"},
-        {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker"},
-        {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker"},
-        {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker"},
-        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker"},
+        {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
+         false},
+        {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
+         false},
+        {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
+         false},
+        {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
+         "false", false},
+        {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
+         false},
+        {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
+         "true", false},
+        {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
+         "weighted-random-picker", "true", false},
+        {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
+         "max-score-picker", "true", false},
+        {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
+         "weighted-random-picker", "false", true},
+        {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
+         "weighted-random-picker", "true", true},
+        {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
+         false},
+        {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
+         false},
+        {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
+         "false", false},
+        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
-        snprintf(buf, sizeof buf, predicted, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
-        run(pv[i].name, buf, rate, secs);
+        const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
+        snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
+                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+        run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;
 }

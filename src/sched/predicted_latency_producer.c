@@ -22,6 +22,13 @@
  * endpointRoleLabel (label whose value prefill/decode gives the pod type), predictInProduce
  * (true; false leaves predictions to nobody, so consumers fall back). samplingMean and
  * maxDecodeTokenSamplesForPrediction are deprecated upstream (#2037): accepted and ignored.
+ *
+ * queueAwareTTFT (Switchyard's own, default false): for a candidate with a waiting queue, the
+ * predicted TTFT is at least that endpoint's learned queue-wait line (src/sched/queue_wait.c:
+ * TTFT = a + b x waiting, fitted to the streamed requests that finished there), so a queue on a
+ * slow replica predicts a longer wait than the same queue on a fast one. Measured in the queued
+ * regime of bench/slo_routing.sh (docs/slo-scheduling.md); the line lives in the instance, so a
+ * config reload starts it again.
  */
 #include <math.h>
 #include <pthread.h>
@@ -37,12 +44,14 @@
 #include "sched/latency_metrics.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
+#include "sched/queue_wait.h"
 
 struct state {
     double buffer;              /* sloBufferFactor */
     bool predict;               /* predictInProduce */
     const char *role_label;     /* endpointRoleLabel, owned, or NULL */
     struct sy_latency_model *m; /* the shared model (borrowed reference) */
+    struct sy_queue_wait *qw;   /* queueAwareTTFT's lines, owned, or NULL when off */
 };
 
 static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -106,10 +115,11 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "predictInProduce",
                                        "samplingMean",
                                        "maxDecodeTokenSamplesForPrediction",
+                                       "queueAwareTTFT",
                                        NULL};
     double buffer = 1.0, sampling = 1000;
     int64_t maxdec = 0;
-    bool streaming = false, predict = true;
+    bool streaming = false, predict = true, queue_aware = false;
     const char *ttl = NULL, *label = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
@@ -127,6 +137,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc)
         rc = sy_param_int(params, "maxDecodeTokenSamplesForPrediction", env, 0, INT64_MAX, &maxdec,
                           err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "queueAwareTTFT", env, &queue_aware, err, errcap);
     if (rc)
         return rc;
     struct state *st = SY_NEW(struct state);
@@ -134,6 +146,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->predict = predict;
     st->role_label = label && *label ? strdup(label) : NULL;
     st->m = model_ref();
+    st->qw = queue_aware ? sy_queue_wait_new(0, 0) : NULL;
     *out = st;
     return 0;
 }
@@ -142,6 +155,7 @@ static void destroy(void *state)
 {
     struct state *st = state;
     free((char *)st->role_label);
+    sy_queue_wait_free(st->qw);
     free(st);
     model_unref();
 }
@@ -218,6 +232,10 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
             continue;
         if (p->f.role == SY_LATENCY_ROLE_PREFILL || tp < 0)
             tp = 0; /* neutralised: never violates */
+        double qt;
+        if (st->qw && p->f.waiting >= 1 &&
+            sy_queue_wait_estimate(st->qw, c[i].ep->address, p->f.waiting, &qt) == 0 && qt > tt)
+            tt = qt; /* queueAwareTTFT: this endpoint's own wait per queued request */
         p->valid = true;
         p->ttft_s = tt;
         p->tpot_s = tp;
@@ -252,6 +270,9 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
         struct sy_latency_features f = p->f;
         sy_latency_observe(st->m, chosen->ep->address, &f, cy->observed_ttft_s,
                            cy->observed_tpot_s);
+        /* streamed responses only: a buffered response's first byte is its last */
+        if (st->qw && cy->observed_tpot_s > 0)
+            sy_queue_wait_observe(st->qw, chosen->ep->address, f.waiting, cy->observed_ttft_s);
     }
     free(info->pred);
     free(info);

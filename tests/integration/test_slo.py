@@ -5,7 +5,8 @@ profile qwen3-32b-tp2-h100, each its own `switchyard sim --profile`) behind the 
 llm-d's predicted-latency Helm pipeline. Checks: malformed/negative SLO headers get a 400 with an
 OpenAI-style error, absurd ones are clamped and counted; the gateway feeds every finished request to
 the online model, which trains in the background (metrics show samples and a retrain); once trained,
-predictions are recorded and the fast replica serves most requests.
+predictions are recorded and the fast replica serves most requests; the producer's
+queueAwareTTFT over replicas that queue.
 """
 import json
 import re
@@ -249,6 +250,81 @@ def test_admitter_sheds_through_flow_control():
     key = [k for k in m if k.startswith("inference_objective_request_error_total") and
            'error_code="500"' in k]
     check(key and m[key[0]] >= 1, "the denial is counted: %r" % key)
+
+
+@test
+def test_queue_aware_ttft():
+    """predicted-latency-producer with queueAwareTTFT (docs/slo-scheduling.md, queued regime):
+    over replicas that queue (--max-num-seqs 1, concurrent streamed requests) the gateway serves
+    every request, the model trains and predictions are recorded; a non-boolean value stops the
+    gateway with the key named."""
+    import subprocess
+    sims = []
+    for prof in ("qwen3-8b-h100", "qwen3-32b-tp2-h100"):
+        base = consecutive_ports(1)
+        p = start_process([BIN, "sim", "--port", str(base), "--profile", prof, "--model", "m1",
+                           "--time-scale", "4", "--max-num-seqs", "1"])
+        wait_port(base, proc=p)
+        sims.append((p, "127.0.0.1:%d" % base))
+    port, admin = free_ports(2)
+    pipeline = (PIPELINE.replace("        samplingMean: 1000\n",
+                                 "        samplingMean: 1000\n        queueAwareTTFT: true\n")
+                .replace("headroomSelectionStrategy: least", "headroomSelectionStrategy: most"))
+    check("queueAwareTTFT: true" in pipeline, "the parameter is in the config")
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
+            "    - address: %s\n    - address: %s\n" % (sims[0][1], sims[1][1]) +
+            "timeouts:\n  connect: 500ms\n  request: 30s\n" + OBJECTIVES + pipeline)
+    gw = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(port, proc=gw)
+    wait_port(admin, proc=gw)
+    body = {"model": "m1", "prompt": "w", "max_tokens": 2}
+    wait_until(lambda: post_json(port, "/v1/completions", body)[0] == 200, 10, interval=0.1,
+               what="endpoints ready")
+    statuses = []
+    lock = threading.Lock()
+
+    def worker(k):
+        for i in range(40):  # bounded: 6 x 40 requests, 6 at a time over 2 one-slot replicas
+            b = {"model": "m1", "prompt": " ".join("q%dx%dy%d" % (k, i, w) for w in range(60)),
+                 "max_tokens": 6, "stream": True, "stream_options": {"include_usage": True}}
+            st, _, _ = post_json(port, "/v1/completions", b,
+                                 headers={"x-slo-ttft-ms": "3000"}, timeout=30)
+            with lock:
+                statuses.append(st)
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    check(len(statuses) == 240 and all(st == 200 for st in statuses),
+          "every request served: %d, %r" % (len(statuses), sorted(set(statuses))))
+
+    def trained():
+        m, _ = metrics(admin)
+        return m.get("switchyard_latency_model_retrains_total", 0) >= 1
+    wait_until(trained, 15, interval=0.2, what="a background retrain")
+    for i in range(20):  # predictions (queue-aware where a replica queues) once trained
+        b = {"model": "m1", "prompt": "p%d %s" % (i, "z " * 50), "max_tokens": 4,
+             "stream": True}
+        check(post_json(port, "/v1/completions", b, timeout=30)[0] == 200, "request after training")
+    m, _ = metrics(admin)
+    key = [k for k in m if k.startswith(
+        "inference_objective_request_predicted_ttft_seconds_count")]
+    check(key and m[key[0]] >= 20, "predicted TTFT recorded: %r" % key)
+    stop_process(gw)
+    for p, _ in sims:
+        stop_process(p)
+    bad = PIPELINE.replace("        samplingMean: 1000\n",
+                           "        samplingMean: 1000\n        queueAwareTTFT: sometimes\n")
+    port, admin = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" + OBJECTIVES +
+            bad)
+    r = subprocess.run([BIN, "gateway", "--config", write_file(text)], capture_output=True,
+                       timeout=10)
+    err = r.stderr.decode()
+    check(r.returncode != 0 and "queueAwareTTFT" in err, (r.returncode, err))
 
 
 @test

@@ -1,7 +1,7 @@
 /* Unit tests for the predicted-latency plugins: predicted-latency-producer (predictions,
  * headroom, training from sy_sched_observe), latency-scorer (headroom tiers, composite fallback),
  * slo-headroom-tier-filter, latency-slo-admitter, prefix-cache-affinity-filter with ttftSource
- * latencyPredictor, and the SLO header parser (latency/slo.h). */
+ * latencyPredictor, the producer's queueAwareTTFT, and the SLO header parser (latency/slo.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,6 +127,64 @@ static void test_producer_scorer_filter(void **state)
     assert_null(sy_sched_latency_model()); /* last reference gone */
 }
 
+/* queueAwareTTFT: the producer learns fast:2's own wait per queued request from the streamed
+ * requests served there behind a queue, and its TTFT prediction for a queued fast:2 is at least
+ * that line; without the parameter the shared model's prediction stands. Buffered responses
+ * (no TPOT) teach the line nothing. */
+static void test_producer_queue_aware(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin qa, plain;
+    assert_int_equal(
+        fx_plugin_new(&qa, "predicted-latency-producer", "queueAwareTTFT: true\n", err, sizeof err),
+        0);
+    assert_int_equal(fx_plugin_new(&plain, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    train(sy_sched_latency_model());
+    struct fx f;
+    /* buffered responses behind 4 queued requests: no line yet */
+    for (int k = 0; k < 8; k++) {
+        fx_init(&f, 0, 0, 4);
+        qa.ops->produce(qa.state, &f.cy, f.c, 3);
+        f.cy.observed_ttft_s = 5.0;
+        f.cy.observed_tpot_s = -1;
+        qa.ops->done(qa.state, &f.cy, &f.c[2], true);
+        sy_pool_unref(f.pool);
+    }
+    fx_init(&f, 0, 0, 4);
+    qa.ops->produce(qa.state, &f.cy, f.c, 3);
+    double before = sy_latency_pred_of(&f.cy, &f.c[2])->ttft_s;
+    assert_true(before < 4.0);
+    qa.ops->done(qa.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    /* streamed ones: 5 s behind 4 queued requests, 1 s behind 0 */
+    for (int k = 0; k < 16; k++) {
+        fx_init(&f, 0, 0, k % 2 ? 4 : 0);
+        qa.ops->produce(qa.state, &f.cy, f.c, 3);
+        f.cy.observed_ttft_s = k % 2 ? 5.0 : 1.0;
+        f.cy.observed_tpot_s = 0.02;
+        qa.ops->done(qa.state, &f.cy, &f.c[2], true);
+        sy_pool_unref(f.pool);
+    }
+    fx_init(&f, 0, 0, 4);
+    qa.ops->produce(qa.state, &f.cy, f.c, 3);
+    const struct sy_latency_pred *p2 = sy_latency_pred_of(&f.cy, &f.c[2]);
+    assert_true(fabs(p2->ttft_s - 5.0) < 1e-6);
+    assert_true(fabs(p2->headroom_ttft_s + 5.0) < 1e-6); /* -predicted without an SLO */
+    /* fast:1 has no queue: the model's prediction, untouched */
+    double fast1 = sy_latency_pred_of(&f.cy, &f.c[1])->ttft_s;
+    qa.ops->done(qa.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    fx_init(&f, 0, 0, 4);
+    plain.ops->produce(plain.state, &f.cy, f.c, 3);
+    assert_true(sy_latency_pred_of(&f.cy, &f.c[2])->ttft_s < 4.0);
+    assert_true(fabs(sy_latency_pred_of(&f.cy, &f.c[1])->ttft_s - fast1) < 1e-3);
+    plain.ops->done(plain.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    fx_plugin_free(&plain);
+    fx_plugin_free(&qa);
+}
+
 static void test_admitter_and_affinity(void **state)
 {
     (void)state;
@@ -209,6 +267,10 @@ static void test_params(void **state)
         SY_ECONFIG);
     assert_int_equal(fx_plugin_new(&fp, "latency-slo-admitter", "x: 1\n", err, sizeof err),
                      SY_ECONFIG);
+    assert_int_equal(fx_plugin_new(&fp, "predicted-latency-producer", "queueAwareTTFT: maybe\n",
+                                   err, sizeof err),
+                     SY_ECONFIG);
+    assert_non_null(strstr(err, "queueAwareTTFT"));
 }
 
 static int slo(const char *name, const char *value, struct sy_request *r)
@@ -429,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_producer_scorer_filter),
+        cmocka_unit_test(test_producer_queue_aware),
         cmocka_unit_test(test_admitter_and_affinity),
         cmocka_unit_test(test_admitter_admission_stage),
         cmocka_unit_test(test_params),
