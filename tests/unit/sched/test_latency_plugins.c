@@ -13,26 +13,8 @@
 #include "latency/slo.h"
 #include "sched/latency_info.h"
 #include "sched/plugins.h"
+#include "unit/sched/latency_helpers.h"
 #include "unit/sched/sched_helpers.h"
-
-/* Trains the shared model: endpoint "slow:1" is 3x slower than the others at equal load; TTFT
- * grows with waiting. */
-static void train(struct sy_latency_model *m)
-{
-    for (int i = 0; i < 3000; i++) {
-        const char *ep = i % 3 == 0 ? "slow:1" : i % 3 == 1 ? "fast:1" : "fast:2";
-        double speed = i % 3 == 0 ? 3.0 : 1.0;
-        struct sy_latency_features f = {.waiting = (uint32_t)(i % 5),
-                                        .running = (uint32_t)(i % 7),
-                                        .input_tokens = 200 + (uint32_t)(i % 13) * 100};
-        f.queued = f.waiting > 0;
-        double ttft =
-            speed * (0.05 + 0.1 * f.waiting + f.input_tokens * 1e-5) * (1 + (i % 10) / 50.0);
-        double tpot = speed * (0.01 + 0.001 * f.running) * (1 + (i % 10) / 50.0);
-        sy_latency_observe(m, ep, &f, ttft, tpot);
-    }
-    assert_int_equal(sy_latency_retrain(m), 0);
-}
 
 struct fx {
     struct sy_pool *pool;
@@ -79,7 +61,7 @@ static void test_producer_scorer_filter(void **state)
     prod.ops->done(prod.state, &f.cy, NULL, false);
     sy_pool_unref(f.pool);
 
-    train(m);
+    fx_train_latency_model(m);
     /* no SLO: the least predicted TTFT wins: fast:1 (idle, fast) */
     fx_init(&f, 0, 0, 4);
     prod.ops->produce(prod.state, &f.cy, f.c, 3);
@@ -140,7 +122,7 @@ static void test_producer_queue_aware(void **state)
         fx_plugin_new(&qa, "predicted-latency-producer", "queueAwareTTFT: true\n", err, sizeof err),
         0);
     assert_int_equal(fx_plugin_new(&plain, "predicted-latency-producer", NULL, err, sizeof err), 0);
-    train(sy_sched_latency_model());
+    fx_train_latency_model(sy_sched_latency_model());
     struct fx f;
     /* buffered responses behind 4 queued requests: no line yet */
     for (int k = 0; k < 8; k++) {
@@ -191,7 +173,7 @@ static void test_admitter_and_affinity(void **state)
     char err[256];
     struct fx_plugin prod, adm, aff;
     assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
-    train(sy_sched_latency_model());
+    fx_train_latency_model(sy_sched_latency_model());
     assert_int_equal(fx_plugin_new(&adm, "latency-slo-admitter", NULL, err, sizeof err), 0);
     struct fx f;
     struct sy_sched_candidate c[3];
@@ -324,7 +306,7 @@ static void test_admitter_admission_stage(void **state)
         char err[256];
         struct sy_scheduler *s = fx_sched(cfgs[k], err, sizeof err);
         assert_non_null(s);
-        train(sy_sched_latency_model());
+        fx_train_latency_model(sy_sched_latency_model());
         assert_int_equal(sy_latency_retrain(sy_sched_latency_model()), 0);
         struct sy_endpoint *eps[2] = {fx_ep("slow:1", NULL, 3, 5, 0.5),
                                       fx_ep("fast:1", NULL, 3, 5, 0.5)};

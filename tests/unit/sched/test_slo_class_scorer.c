@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "sched/latency_info.h"
 #include "sched/plugins.h"
+#include "unit/sched/latency_helpers.h"
 #include "unit/sched/sched_helpers.h"
 
 #define N 3
@@ -201,24 +202,6 @@ static void test_auto_tightness(void **state)
     fx_plugin_free(&sc);
 }
 
-/* Trains the shared model: "slow:1" is 3x slower than the fast ones at equal load. */
-static void train(struct sy_latency_model *m)
-{
-    for (int i = 0; i < 3000; i++) {
-        const char *ep = i % 3 == 0 ? "slow:1" : i % 3 == 1 ? "fast:1" : "fast:2";
-        double speed = i % 3 == 0 ? 3.0 : 1.0;
-        struct sy_latency_features f = {.waiting = (uint32_t)(i % 5),
-                                        .running = (uint32_t)(i % 7),
-                                        .input_tokens = 200 + (uint32_t)(i % 13) * 100};
-        f.queued = f.waiting > 0;
-        double ttft =
-            speed * (0.05 + 0.1 * f.waiting + f.input_tokens * 1e-5) * (1 + (i % 10) / 50.0);
-        double tpot = speed * (0.01 + 0.001 * f.running) * (1 + (i % 10) / 50.0);
-        sy_latency_observe(m, ep, &f, ttft, tpot);
-    }
-    assert_int_equal(sy_latency_retrain(m), 0);
-}
-
 /* With the producer's predictions: speeds from the model (nothing observed by the scorer). */
 static void test_model_speeds(void **state)
 {
@@ -228,7 +211,7 @@ static void test_model_speeds(void **state)
     assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
     assert_int_equal(fx_plugin_new(&sc, "slo-class-scorer", "tightTPOTMs: 50\n", err, sizeof err),
                      0);
-    train(sy_sched_latency_model());
+    fx_train_latency_model(sy_sched_latency_model());
     double s[N];
     struct fx f;
     /* tight, every fast endpoint predicted to meet 1 s / 50 ms: the least-loaded fast one */
