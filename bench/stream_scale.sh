@@ -19,7 +19,8 @@
 #                                 VERBOSE=1 also prints every RESULT line; KEEP_TMP=1 keeps
 #                                 the logs and configs; NO_BUILD=1 skips make; BUILD=dir picks
 #                                 the build; RAMP_MS WARMUP_MS HOLD_RAMP_MS HOLD_WARMUP_MS
-#                                 HOLD_MEASURE_MS PAUSE tune the phases)
+#                                 HOLD_MEASURE_MS PAUSE tune the phases; PERF=1 adds perf stat
+#                                 counts per event: syscalls, epoll_wait, context switches, CPU)
 #
 # Every process (stub, gateway, load generator; nginx by itself) runs in its own session, so
 # autogroup scheduling treats them alike (see the comment at the stub's start).
@@ -178,10 +179,40 @@ NGX=$NGX_PORT NGX_PIDS=$NGX_WORKERS
 start_gateway gw
 GW=$GW_PORT SY_PID=$GW_PID
 
+# PERF=1: also count, with perf stat on the proxy's processes, syscalls, epoll_wait calls, context
+# switches and CPU time inside the active phase's measuring window (from 1 s after it opens to
+# 1 s before it closes): counts that the other jobs on a shared machine disturb far less than
+# CPU time. Skipped, with a note, when perf cannot read the tracepoints.
+PERF_ON=
+if [ -n "${PERF:-}" ]; then
+    if perf stat -x, -e raw_syscalls:sys_enter,context-switches -- true >/dev/null 2>&1; then
+        PERF_ON=1
+    else
+        echo "note: PERF=1 but perf stat cannot count syscalls here; perf columns skipped" >&2
+    fi
+fi
+PERF_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,context-switches,task-clock
 run_load() { # label port pids streams interval ramp warmup measure
-    setsid -w "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
-        --ramp-ms "$6" --warmup-ms "$7" --measure-ms "$8" 2>>"$TMP/load.log" |
-        grep '^RESULT' >>"$TMP/results" || echo "RESULT label=$1 failed=1" >>"$TMP/results"
+    local perf_pid= perf_s=$((${8} / 1000 - 2))
+    if [ -n "$PERF_ON" ] && [ "${1#active-}" != "$1" ] && [ "${1#active-direct}" = "$1" ] &&
+        [ "$perf_s" -ge 1 ]; then
+        (
+            sleep "$(((${6} + ${7}) / 1000 + 1))"
+            exec perf stat -x, -e "$PERF_EVENTS" -p "$(echo $3 | tr ' ' ,)" -- sleep "$perf_s"
+        ) 2>"$TMP/perf-$1" &
+        perf_pid=$!
+    fi
+    local line
+    line=$(setsid -w "$SB" load --label "$1" --port "$2" --pids "$3" --streams "$4" --interval-ms "$5" \
+        --ramp-ms "$6" --warmup-ms "$7" --measure-ms "$8" 2>>"$TMP/load.log" | grep '^RESULT') ||
+        line="RESULT label=$1 failed=1"
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" 2>/dev/null || true
+        # perf -x, lines: value,unit,event,... -> perf_<event>=value, and the window's length
+        line+=" perf_s=$perf_s$(awk -F, '$1 ~ /^[0-9.]+$/ { e = $3; sub(/.*:/, "", e);
+            printf " perf_%s=%s", e, $1 }' "$TMP/perf-$1" 2>/dev/null || true)"
+    fi
+    echo "$line" >>"$TMP/results"
     [ -n "${VERBOSE:-}" ] && tail -n 1 "$TMP/results" >&2
     sleep "${PAUSE:-0.5}" # let the proxies reap the reset connections before the next phase
 }
@@ -290,6 +321,22 @@ print("%-34s | %-24s | %-24s | %s" % ("added delivery latency p50 (us)", fmt(res
                                      fmt(res["nginx"]["add50"]), ""))
 print("%-34s | %-24s | %-24s | %s" % ("added delivery latency p99 (us)", fmt(res["gateway"]["add99"]),
                                      fmt(res["nginx"]["add99"]), "< 1000"))
+def perf_per_event(who, key):  # a perf count per forwarded event, per repetition
+    out = []
+    for r in reps:
+        n, rate, secs = (get("active", who, r, k) for k in ("perf_" + key, "rate", "perf_s"))
+        if n is not None and rate and secs:
+            out.append(n / (rate * secs))
+    return med(out)
+for key, what, f in (("sys_enter", "syscalls per event (perf)", "%.3f"),
+                     ("sys_enter_epoll_wait", "epoll_wait calls per event (perf)", "%.3f"),
+                     ("context-switches", "context switches per event (perf)", "%.3f"),
+                     ("task-clock", "CPU us per event (perf task-clock)", "%.2f")):
+    g_, n_ = perf_per_event("gateway", key), perf_per_event("nginx", key)
+    if g_ or n_:
+        scale = 1000.0 if key == "task-clock" else 1.0  # task-clock counts milliseconds
+        sc = lambda m: None if m is None else tuple(x * scale for x in m)
+        print("%-34s | %-24s | %-24s |" % (what, fmt(sc(g_), f), fmt(sc(n_), f)))
 print("%-34s | %-24s | %-24s | %s" % ("RSS per held stream (bytes)", fmt(res["gateway"]["rss"]),
                                      fmt(res["nginx"]["rss"]), "< 20480"))
 print("%-34s | %-24s | %-24s |" % ("streams held open", fmt(res["gateway"]["held"]), fmt(res["nginx"]["held"])))

@@ -1040,7 +1040,7 @@ static void prog_sweep_locked(struct sy_flow *f, uint64_t now)
     sy_flow__prog_sweep(&f->progs, now, (uint64_t)(ttl * 1e9));
 }
 
-void sy_flow_tick(struct sy_flow *f)
+bool sy_flow_tick(struct sy_flow *f)
 {
     uint64_t now = sy_now_ns();
     pthread_mutex_lock(&f->mu);
@@ -1054,7 +1054,11 @@ void sy_flow_tick(struct sy_flow *f)
     } else if (f->cfg && f->cfg->enabled && f->pool) {
         saturation_locked(f, now); /* keeps the saturation gauge fresh */
     }
+    /* Queued items (TTLs, dispatch as saturation moves) and the gate's gauge need the fast tick;
+     * only sy_flow_configure turns the gate on, and items queue only while it is on. */
+    bool busy = f->queued > 0 || (f->cfg && f->cfg->enabled);
     pthread_mutex_unlock(&f->mu);
+    return busy;
 }
 
 void sy_flow_shutdown(struct sy_flow *f, uint64_t deadline_ns)

@@ -311,8 +311,11 @@ void sy_flow_picked(struct sy_flow *f, struct sy_flow_item *it);
  * Safe in every state, idempotent; call on every exit path. */
 void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it);
 
-/* Periodic work (control loop): TTL sweep and a dispatch cycle (saturation moves with scrapes). */
-void sy_flow_tick(struct sy_flow *f);
+/* Periodic work (control loop): TTL sweep and a dispatch cycle (saturation moves with scrapes).
+ * Returns whether the controller wants frequent ticks: true while the gate is on or anything is
+ * queued; false when only the slow sweeps remain (the gate is off and the queue empty), which
+ * stays so until the next sy_flow_configure. */
+bool sy_flow_tick(struct sy_flow *f);
 /* SIGTERM: new requests get 503 rejected-shutting-down; queued ones still dispatch until
  * deadline_ns, then get 503 rejected-shutting-down. */
 void sy_flow_shutdown(struct sy_flow *f, uint64_t deadline_ns);

@@ -8,6 +8,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
   GET /metrics     vLLM-style metrics from the stub's attributes (waiting, running, kv), after
                    `metrics_delay` seconds; counted in metrics_polls / metrics_max_active
   GET /v1/models   {"data": [{"id": model} ...]}
+With `split_usage` the usage event goes out 9 bytes per chunk, 10 ms apart (a line split across
+the gateway's reads).
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
 still prefilling it).
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
@@ -147,7 +149,13 @@ class _Handler(BaseHTTPRequestHandler):
             usage = {"id": "c", "choices": [], "usage": {"prompt_tokens": 11,
                                                         "completion_tokens": chunks,
                                                         "total_tokens": 11 + chunks}}
-            chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
+            ev = b"data: " + json.dumps(usage).encode() + b"\n\n"
+            if st.split_usage:  # the usage line in pieces, each read by itself
+                for a in range(0, len(ev), 9):
+                    chunk(ev[a:a + 9])
+                    time.sleep(0.01)
+            else:
+                chunk(ev)
             chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
@@ -178,6 +186,7 @@ class Stub:
         self.metrics_active = 0      # /metrics requests being answered now
         self.metrics_max_active = 0  # most at once
         self.chunks = 5
+        self.split_usage = False     # stream the usage event 9 bytes per chunk, 10 ms apart
         self.interval = 0.05
         self.delay = 0.0
         self.hang_seconds = 30

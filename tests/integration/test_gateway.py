@@ -269,6 +269,34 @@ def test_sse_streams_incrementally():
 
 
 @test
+def test_stream_usage_split_across_reads():
+    """The usage event of a stream arriving in 9-byte pieces (one upstream read each) still
+    reaches the client whole and is counted: lines that straddle reads are joined for the usage
+    scan, whole lines are scanned in place."""
+    s = Stub()
+    s.split_usage = True
+    gw = Gateway([s])
+    gw.wait_ready()
+    lv = '{model_name="m1",target_model_name="m1"}'
+    for n, total in ((5, 5), (3, 8)):
+        s.chunks = n
+        st, h, body = completion(gw.port, stream=True)
+        check(st == 200, "status %d" % st)
+        check(b'"completion_tokens": %d' % n in body and body.rstrip().endswith(b"[DONE]"),
+              "usage event and [DONE] reach the client whole: %r" % body[-300:])
+        wait_until(lambda: metrics(gw.admin)[0].get(
+            "inference_objective_output_tokens_sum" + lv, 0) >= total, 5,
+            what="usage of %d streams recorded" % (2 if total > 5 else 1))
+        m, text = metrics(gw.admin)
+        check(m.get("inference_objective_output_tokens_sum" + lv) == total and
+              m.get("inference_objective_input_tokens_sum" + lv) == 11 * (2 if total > 5 else 1),
+              "tokens from the split usage line: %s" %
+              [ln for ln in text.splitlines() if "_tokens_sum" in ln])
+    gw.stop()
+    s.stop()
+
+
+@test
 def test_client_errors():
     gw = Gateway([Stub(models=("m1", "m2"))])
     gw.wait_ready()

@@ -473,6 +473,30 @@ static void test_reload_keeps_queue(void **state)
     fx_fini(&x);
 }
 
+/* sy_flow_tick says when it needs the fast tick: while the gate is on, and while requests stay
+ * queued after a reload turned it off; not once the gate is off and the queue empty. */
+static void test_tick_pace(void **state)
+{
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    assert_true(sy_flow_tick(x.f)); /* gate on, nothing queued: the saturation gauge */
+    struct req h, q;
+    assert_int_equal(admit(&x, &h, "hold", NULL, NULL, 1), SY_FLOW_DISPATCH);
+    assert_int_equal(admit(&x, &q, "q", NULL, NULL, 1), SY_FLOW_QUEUED);
+    sy_flow_configure(x.f,
+                      cfg("plugins:\n- type: concurrency-detector\n  name: cd\n"
+                          "  parameters: {maxConcurrency: 1}\n" FC),
+                      x.pool);
+    assert_true(sy_flow_tick(x.f)); /* gate off, one request still queued (its TTL runs) */
+    sy_flow_release(x.f, &q.it);
+    assert_false(sy_flow_tick(x.f)); /* gate off, queue empty: slow ticks do */
+    sy_flow_release(x.f, &h.it);
+    assert_false(sy_flow_tick(x.f));
+    sy_flow_configure(x.f, cfg(GATE FC), x.pool);
+    assert_true(sy_flow_tick(x.f));
+    fx_fini(&x);
+}
+
 static void test_eviction(void **state)
 {
     struct fx x;
@@ -668,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_reload_keeps_queue),
+        cmocka_unit_test(test_tick_pace),
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_holdback_reserves_headroom),
         cmocka_unit_test(test_program_aware),
