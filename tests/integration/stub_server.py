@@ -9,7 +9,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
                    `metrics_delay` seconds; counted in metrics_polls / metrics_max_active
   GET /v1/models   {"data": [{"id": model} ...]}
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
-still prefilling it).
+still prefilling it). `gate` (a threading.Semaphore, default None): every streamed request takes
+one permit before its response head, so a test decides exactly when each stream may proceed.
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "close_post" (the same for POSTs only: /metrics stays healthy, so the endpoint stays ready),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
@@ -110,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             hold = 0
         if hold > 0:
             time.sleep(min(hold, 60))
+        if req.get("stream") and st.gate is not None:
+            st.gate.acquire(timeout=60)
         if not req.get("stream"):
             if st.delay:
                 time.sleep(st.delay)
@@ -181,6 +184,7 @@ class Stub:
         self.interval = 0.05
         self.delay = 0.0
         self.hang_seconds = 30
+        self.gate = None             # threading.Semaphore: streams wait for a permit
         self.requests = []
         self.aborted = 0
         self.lock = threading.Lock()
