@@ -162,6 +162,9 @@ void sy_arrival_init_concurrency(struct sy_arrival *a, unsigned n);
 /* Next send time in seconds since the run's start (non-decreasing), or -1 when the schedule is
  * over (after the last stage). BURST and CONCURRENCY always return 0. */
 double sy_arrival_next(struct sy_arrival *a);
+/* STAGES: when stage i starts in the schedule (sum of the durations before it; i >= nstages gives
+ * the end); 0 for other modes. */
+double sy_arrival_stage_start_s(const struct sy_arrival *a, size_t i);
 /* Total scheduled seconds (sum of the stages), 0 when unbounded. */
 double sy_arrival_span_s(const struct sy_arrival *a);
 /* Human description ("poisson 10/s", "stages 3/s x 30s, ...", "concurrency 8"). */
@@ -251,6 +254,7 @@ struct sy_bench_run {
     size_t unsent;            /* arrived but still waiting for a --max-concurrency slot when the
                                  run stopped (--duration or a signal): never sent, not in recs */
     unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
+    double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
     double duration_s;        /* first send to last completion */
     bool interrupted;         /* stopped by SIGINT/SIGTERM */
     double cache_queries;     /* delta of vllm:prefix_cache_queries_total (-1 unknown) */
@@ -350,6 +354,10 @@ struct sy_bench_opts {
     const volatile int *stop; /* optional: nonzero = interrupted before the run started */
     double slo_ttft_s;        /* goodput SLO copied into each run (0 = unset) */
     double slo_itl_p99_s;     /* idem, per-request ITL p99 */
+    bool stage_barrier;       /* --stages: inference-perf's stage barrier: a stage's arrivals
+                                 start only once every request of the previous stages has
+                                 finished, plus stage_interval_s (false: back to back) */
+    double stage_interval_s;  /* simulated seconds (inference-perf's load.interval), >= 0 */
     unsigned max_concurrency; /* open loop (rate, stages, burst): at most this many requests in
                                  flight; later arrivals wait in the client in arrival order and
                                  are sent when a request finishes (0 = no cap). Latencies are

@@ -230,6 +230,11 @@ void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
         }
         if (r->cancelled)
             fprintf(f, "  cancelled in flight: %zu\n", r->cancelled);
+        if (r->stage_interval_s >= 0)
+            fprintf(f,
+                    "  stage barrier: each stage started once the earlier stages' requests had "
+                    "finished, + %gs\n",
+                    r->stage_interval_s);
         if (r->unsent)
             fprintf(f, "  never sent (waiting for an in-flight slot when the run stopped): %zu\n",
                     r->unsent);
@@ -275,6 +280,7 @@ static cJSON *run_json(const struct sy_bench_run *r)
     add_num(o, "cancelled", (double)r->cancelled);
     add_num(o, "unsent", (double)r->unsent);
     add_num(o, "max_concurrency", r->max_concurrency ? (double)r->max_concurrency : NAN);
+    add_num(o, "stage_interval_s", r->stage_interval_s >= 0 ? r->stage_interval_s : NAN);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     add_num(o, "duration_s", r->duration_s);
     add_num(o, "time_scale", r->time_scale > 0 ? r->time_scale : 1);

@@ -20,6 +20,12 @@
  * uncapped open loop. At --duration's end or on a signal, arrivals still waiting are dropped
  * and counted in run->unsent; at the end of the stages they are still sent (they arrived in
  * the schedule).
+ *
+ * Stage barrier (o->stage_interval_s >= 0 with --stages; inference-perf's run_stage): the first
+ * arrival of stage k+1 is held until every request of the earlier stages has finished, then the
+ * schedule is shifted so that stage k+1 starts o->stage_interval_s later (r->shift: simulated
+ * seconds added to every later arrival time). Queues therefore do not carry over from stage to
+ * stage; caches do (the target is not touched).
  *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
  *
  * Every request is streamed (the workload's bodies carry "stream": true and include_usage). The
@@ -114,6 +120,8 @@ struct runner {
     struct pend *pend;                         /* owned FIFO of arrivals not yet sent */
     size_t pend_head, pend_n, pend_cap;        /* first waiting, past the last, allocated */
     size_t cap;                                /* in-flight cap (SIZE_MAX = none) */
+    double shift;                              /* stage barrier: simulated s added to arrivals */
+    size_t cur_stage;                          /* stage barrier: stage being sent */
     double next_due;                           /* simulated s since t0, -1 = schedule over */
     bool stop_issuing;                         /* no more requests */
     bool interrupted;                          /* SIGINT/SIGTERM */
@@ -563,9 +571,23 @@ static void pump(struct runner *r)
         return;
     }
     double now = since_t0(r, sy_now_ns()); /* wall */
-    while (can_arrive(r) && sy_bench_wall_s(r->next_due, r->scale) <= now) {
+    bool barrier = false;                  /* waiting for the earlier stages to finish */
+    while (can_arrive(r)) {
+        if (r->o->stage_barrier && r->arr.mode == SY_ARR_STAGES && r->arr.stage > r->cur_stage) {
+            if (r->pend_head < r->pend_n || r->inflight > 0) {
+                barrier = true; /* the last on_done pumps again */
+                break;
+            }
+            /* drained: the next stage starts its schedule interval seconds from now */
+            r->shift = now * r->scale + r->o->stage_interval_s -
+                       sy_arrival_stage_start_s(&r->arr, r->arr.stage);
+            r->cur_stage = r->arr.stage;
+        }
+        double due = sy_bench_wall_s(r->next_due + r->shift, r->scale);
+        if (due > now)
+            break;
         int stage = r->arr.mode == SY_ARR_STAGES ? (int)r->arr.stage : -1; /* next_due's */
-        pend_push(r, sy_bench_wall_s(r->next_due, r->scale), stage);
+        pend_push(r, due, stage);
         r->arrived++;
         r->next_due = sy_arrival_next(&r->arr);
     }
@@ -575,8 +597,8 @@ static void pump(struct runner *r)
         struct pend p = r->pend[r->pend_head++];
         issue(r, BREQ_BENCH, &p);
     }
-    if (can_arrive(r)) {
-        double wait_ms = ceil((sy_bench_wall_s(r->next_due, r->scale) - now) * 1000.0);
+    if (can_arrive(r) && !barrier) {
+        double wait_ms = ceil((sy_bench_wall_s(r->next_due + r->shift, r->scale) - now) * 1000.0);
         uv_timer_start(&r->tick, on_tick, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
     }
     if (!can_arrive(r) && r->pend_head == r->pend_n && r->inflight == 0)
@@ -705,6 +727,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     r->cap =
         o->max_concurrency && o->arrival.mode != SY_ARR_CONCURRENCY ? o->max_concurrency : SIZE_MAX;
     run->max_concurrency = r->cap == SIZE_MAX ? 0 : o->max_concurrency;
+    run->stage_interval_s =
+        o->arrival.mode == SY_ARR_STAGES && o->stage_barrier ? o->stage_interval_s : -1;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
     uv_timer_init(&r->loop, &r->tick);

@@ -98,6 +98,7 @@ void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *tar
     r->cache_hit_rate = -1;
     r->cached_ratio = -1;
     r->time_scale = 1;
+    r->stage_interval_s = -1;
 }
 
 void sy_bench_run_fini(struct sy_bench_run *r)

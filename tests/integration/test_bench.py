@@ -149,6 +149,10 @@ def test_bench_bad_command_lines():
          "choose one"),
         (["--target", "http://127.0.0.1:1", "--stages", "3:xx"], 2, "--stages"),
         (["--target", "http://127.0.0.1:1", "--max-concurrency", "4"], 2, "give --rate or"),
+        (["--target", "http://127.0.0.1:1", "--rate", "5", "--stage-interval", "1s"], 2,
+         "--stage-interval needs --stages"),
+        (["--target", "http://127.0.0.1:1", "--stages", "5:1s", "--stage-interval", "-1"], 2,
+         "--stage-interval '-1'"),
         (["--target", "http://127.0.0.1:1", "--concurrency", "2", "--max-concurrency", "4"], 2,
          "exclude each other"),
         (["--target", "http://127.0.0.1:1", "--rate", "5", "--max-concurrency", "0"], 2,
@@ -304,6 +308,60 @@ def test_bench_max_concurrency_stages_and_unsent():
     check(run["completed"] == 1 and run["unsent"] >= 10, "unsent: %r" % run)
     check(s.count() == 11, "the unsent were never sent: %d" % s.count())
     check(b"never sent" in stdout, stdout.decode())
+    s.stop()
+
+
+@test
+def test_bench_stage_interval_drains_each_stage():
+    # constant stages 20/s x 0.2 s twice: arrivals at 0.05, 0.10, 0.15 then 0.25, 0.30, 0.35
+    # (and 0.4 - rounding: the gaps are summed in floating point).
+    # With --stage-interval (inference-perf's stage barrier) the second stage's arrivals wait
+    # until the first stage's requests have all finished, then 0.2 s more: while the stub holds
+    # the first three, the other three never reach it, however long the hold
+    s = Stub()
+    s.chunks, s.interval = 2, 0.0
+    s.gate = threading.Semaphore(0)
+    out = tmp_path(".json")
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
+                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
+                          "constant", "--stage-interval", "0.2s", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, 3, 10 * SLOW) == 3, "the first stage arrives")
+        time.sleep(0.6 * SLOW)  # well past the second stage's nominal window (0.2 .. 0.4 s)
+        check(s.count() == 3, "the second stage waits for the first: %d" % s.count())
+        released = time.time()
+    finally:
+        s.gate.release(100)
+    stdout, stderr = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0, stderr.decode())
+    r = load_json(out)
+    run = r["runs"][0]
+    n = run["completed"]
+    check(run["stage_interval_s"] == 0.2 and run["errors"] == 0, repr(run))
+    check([x["requests"] for x in run["stages"]] in ([3, 3], [3, 4]) and
+          n == sum(x["requests"] for x in run["stages"]), repr(run["stages"]))
+    later = sorted(q["t"] for q in s.requests)[3:]
+    check(len(later) == n - 3 and later[0] >= released + 0.2,
+          "stage 2 starts >= 0.2 s after stage 1 finished: %.3f" % (later[0] - released))
+    check("each stage after the previous ones finished + 0.2s" in r["meta"]["load"],
+          r["meta"]["load"])
+    check(b"stage barrier" in stdout, stdout.decode())
+    # without the barrier, a stage's arrivals do not wait for the previous stage
+    s.gate = threading.Semaphore(0)
+    s.requests.clear()
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
+                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
+                          "constant", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, n, 10 * SLOW) == n, "back to back: all %d arrive while held" % n)
+    finally:
+        s.gate.release(100)
+    p.communicate(timeout=30 * SLOW)
+    check(load_json(out)["runs"][0]["stage_interval_s"] is None, "no barrier by default")
     s.stop()
 
 
