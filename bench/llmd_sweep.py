@@ -4,7 +4,10 @@
 llm-d benchmarks its schedulers with inference-perf's shared_prefix workload (150 groups x 5
 prompts, system prompt 6000 tokens, question 1200, output 1000, ignore_eos) on 8 vLLM pods of
 Qwen3-32B (TP2 on 2 H100), driven through 17 Poisson stages, 15 req/s x 50 s of warm-up then 3 ->
-60 req/s, one continuous run (queues and caches carry over from stage to stage). Three published
+60 req/s. inference-perf runs each stage to its end (every request of the stage answered) and
+waits load.interval (1 s in the guide's printed config) before the next: caches carry over from
+stage to stage, queues do not (docs/bench.md, "The benchmark client"). --stage-interval S does the
+same here; without it the stages run back to back and queues carry over too. Three published
 comparisons use that setup; each is one command here:
 
   --experiment sweep      round-robin (a Kubernetes Service) vs llm-d's default scheduling
@@ -50,7 +53,8 @@ Options: --replicas R (1..8), --stage-scale F (multiplies every stage duration),
 JSON and logs), --max-concurrency N (a client that holds at most N requests in flight fleet-wide,
 given for llm-d's 8 replicas and scaled x R/8 like the rates: later arrivals wait in the client,
 latencies are measured from the send and the wait is reported as schedule delay; default: no cap,
-the open loop). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
+seconds after every request of the earlier stages finished; default: back to back). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
 """
 import argparse
 import json
@@ -264,6 +268,8 @@ class Arm:
                "--no-progress"]
         if a.bench_cap:
             cmd += ["--max-concurrency", str(a.bench_cap)]
+        if a.stage_interval is not None:
+            cmd += ["--stage-interval", "%gs" % a.stage_interval]
         for i in range(a.replicas):
             cmd += ["--metrics-url", "http://127.0.0.1:%d/metrics" % (self.base + i)]
         t0 = time.monotonic()
@@ -273,6 +279,8 @@ class Arm:
             # bounded: the whole sweep plus the drain allowed by --timeout, in wall time
             limit = (sum(d for _, d, _ in scaled_stages(a.replicas, a.stage_scale))
                      + a.timeout) / a.time_scale + 120
+            if a.stage_interval is not None:  # each stage drains: allow one more drain's worth
+                limit += (a.timeout + len(LLMD_STAGES) * a.stage_interval) / a.time_scale
             peak = {}
             while p.poll() is None and time.monotonic() - t0 < limit:
                 for label, q in (("sim", self.sim), ("gateway", self.gw), ("bench", p)):
@@ -375,7 +383,12 @@ def report(a, arms):
               " later arrivals wait in the client, latencies from the send, the wait is the"
               " schedule delay\n" % (a.max_concurrency, a.bench_cap, a.replicas))
     else:
-        print("client: open loop, no in-flight cap\n")
+        print("client: open loop, no in-flight cap")
+    if a.stage_interval is not None:
+        print("stages: each starts %g s after every request of the earlier stages finished"
+              " (inference-perf's stage barrier)\n" % a.stage_interval)
+    else:
+        print("stages: back to back (queues carry over from stage to stage)\n")
     for arm in arms:
         if arm.error:
             print("%s: %s" % (arm.name, arm.error))
@@ -458,6 +471,7 @@ def report(a, arms):
                "output_len": a.output_len, "scale_up": up,
                "max_concurrency": a.max_concurrency or None,
                "bench_max_concurrency": a.bench_cap or None,
+               "stage_interval_s": a.stage_interval,
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
@@ -585,6 +599,10 @@ def main():
     ap.add_argument("--max-concurrency", type=int, default=0,
                     help="client in-flight cap, fleet-wide for llm-d's 8 replicas (scaled x R/8 "
                          "like the rates); default 0 = no cap (open loop)")
+    ap.add_argument("--stage-interval", type=float, default=None,
+                    help="inference-perf's stage barrier: each stage starts this many simulated "
+                         "seconds after every request of the earlier stages finished (llm-d's "
+                         "guide: 1); default: stages back to back")
     a = ap.parse_args()
     if a.stage_scale is None:
         a.stage_scale = 0.02 if a.quick else 1.0
@@ -595,9 +613,11 @@ def main():
     if a.quick:
         a.timeout = min(a.timeout, 600)
     if not 1 <= a.replicas <= 8 or not a.stage_scale > 0 or not 0 < a.time_scale <= 100 \
-            or a.output_len < 1 or a.timeout < 1 or not 0 <= a.max_concurrency <= 800000:
+            or a.output_len < 1 or a.timeout < 1 or not 0 <= a.max_concurrency <= 800000 \
+            or (a.stage_interval is not None and not 0 <= a.stage_interval <= 3600):
         ap.error("--replicas 1..8, --stage-scale > 0, --time-scale in (0, 100], "
-                 "--output-len >= 1, --timeout >= 1, --max-concurrency 0..800000")
+                 "--output-len >= 1, --timeout >= 1, --max-concurrency 0..800000, "
+                 "--stage-interval 0..3600")
     if not os.access(BIN, os.X_OK):
         ap.error("%s not built (make, or set BUILD)" % BIN)
     a.groups = max(1, int(LLMD_GROUPS * a.replicas / LLMD_REPLICAS + 0.5))
