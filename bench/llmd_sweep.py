@@ -632,8 +632,10 @@ def main():
         arms.append(Arm(name, spec, a, d))
     print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d, %s "
           "(logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
-                            a.output_len, "max concurrency %d (8-eq; %d here)" % (
-                                a.max_concurrency, a.bench_cap) if a.bench_cap else "no cap",
+                            a.output_len, ("max concurrency %d (8-eq; %d here)" % (
+                                a.max_concurrency, a.bench_cap) if a.bench_cap else "no cap")
+                            + (", stage interval %g s" % a.stage_interval
+                               if a.stage_interval is not None else ""),
                             work), file=sys.stderr)
     failed = False
     # SIGTERM (a time bound around this script) stops every child and still prints the tables
