@@ -9,6 +9,7 @@
  *   4. main     requests sent on the arrival schedule (timer) or kept at a concurrency (closed
  *               loop, the next request leaves when one finishes); stops issuing at the request
  *               count, the duration or the end of the stages, then waits for the stragglers
+ *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
  *
  * In-flight cap (o->max_concurrency = N with a rate, stages or burst; vLLM benchmark_serving's
  * --max-concurrency, inference-perf's num_workers x worker_max_concurrency): arrivals keep their
@@ -21,12 +22,11 @@
  * and counted in run->unsent; at the end of the stages they are still sent (they arrived in
  * the schedule).
  *
- * Stage barrier (o->stage_interval_s >= 0 with --stages; inference-perf's run_stage): the first
+ * Stage barrier (o->stage_barrier with --stages; inference-perf's run_stage): the first
  * arrival of stage k+1 is held until every request of the earlier stages has finished, then the
  * schedule is shifted so that stage k+1 starts o->stage_interval_s later (r->shift: simulated
  * seconds added to every later arrival time). Queues therefore do not carry over from stage to
  * stage; caches do (the target is not touched).
- *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
  *
  * Every request is streamed (the workload's bodies carry "stream": true and include_usage). The
  * response is parsed as SSE as it arrives (sse.c): TTFT is taken at the first data event whose
