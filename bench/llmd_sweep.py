@@ -4,7 +4,10 @@
 llm-d benchmarks its schedulers with inference-perf's shared_prefix workload (150 groups x 5
 prompts, system prompt 6000 tokens, question 1200, output 1000, ignore_eos) on 8 vLLM pods of
 Qwen3-32B (TP2 on 2 H100), driven through 17 Poisson stages, 15 req/s x 50 s of warm-up then 3 ->
-60 req/s, one continuous run (queues and caches carry over from stage to stage). Three published
+60 req/s. inference-perf runs each stage to its end (every request of the stage answered) and
+waits load.interval (1 s in the guide's printed config) before the next: caches carry over from
+stage to stage, queues do not (docs/bench.md, "The benchmark client"). --stage-interval S does the
+same here; without it the stages run back to back and queues carry over too. Three published
 comparisons use that setup; each is one command here:
 
   --experiment sweep      round-robin (a Kubernetes Service) vs llm-d's default scheduling
@@ -47,7 +50,11 @@ the wall time; a saturated machine shows as a shortfall or as CPU near the cores
 
 Options: --replicas R (1..8), --stage-scale F (multiplies every stage duration), --time-scale X,
 --output-len N (1000), --seed N, --serial, --json FILE (everything measured), --keep DIR (bench
-JSON and logs). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+JSON and logs), --max-concurrency N (a client that holds at most N requests in flight fleet-wide,
+given for llm-d's 8 replicas and scaled x R/8 like the rates: later arrivals wait in the client,
+latencies are measured from the send and the wait is reported as schedule delay; default: no cap,
+the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
+seconds after every request of the earlier stages finished; default: back to back). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
 """
 import argparse
 import json
@@ -259,6 +266,10 @@ class Arm:
                "--model", MODEL, "--stages", stages, "--time-scale", repr(a.time_scale),
                "--timeout", "%ds" % a.timeout, "--seed", str(a.seed), "--json", out,
                "--no-progress"]
+        if a.bench_cap:
+            cmd += ["--max-concurrency", str(a.bench_cap)]
+        if a.stage_interval is not None:
+            cmd += ["--stage-interval", "%gs" % a.stage_interval]
         for i in range(a.replicas):
             cmd += ["--metrics-url", "http://127.0.0.1:%d/metrics" % (self.base + i)]
         t0 = time.monotonic()
@@ -268,6 +279,8 @@ class Arm:
             # bounded: the whole sweep plus the drain allowed by --timeout, in wall time
             limit = (sum(d for _, d, _ in scaled_stages(a.replicas, a.stage_scale))
                      + a.timeout) / a.time_scale + 120
+            if a.stage_interval is not None:  # each stage drains: allow one more drain's worth
+                limit += (a.timeout + len(LLMD_STAGES) * a.stage_interval) / a.time_scale
             peak = {}
             while p.poll() is None and time.monotonic() - t0 < limit:
                 for label, q in (("sim", self.sim), ("gateway", self.gw), ("bench", p)):
@@ -350,6 +363,8 @@ def stage_rows(a, arms):
             if len(arms) == 2 and key in ("req_per_s", "output_tok_per_s", "ttft_p90_s",
                                           "tpot_p50_s"):
                 row.append(ratio(vals[0], vals[1]))
+        if a.bench_cap:
+            row += [fmt(g.get("schedule_delay_p90_s"), "s") for g in gs]
         rows.append((k, llmd_rate, row, gs))
     return rows
 
@@ -361,8 +376,19 @@ def report(a, arms):
           "output %d; llm-d's 17 stages x %g duration, rates x %g; time scale %g ==" %
           (a.experiment, a.replicas, PROFILE, a.groups, a.output_len, a.stage_scale,
            a.replicas / LLMD_REPLICAS, a.time_scale))
-    print("arms: %s (rates and output tok/s below are x %g: 8-replica equivalents)\n"
+    print("arms: %s (rates and output tok/s below are x %g: 8-replica equivalents)"
           % (", ".join(names), up))
+    if a.bench_cap:
+        print("client in-flight cap: %d fleet-wide at 8 replicas (bench --max-concurrency %d at %d):"
+              " later arrivals wait in the client, latencies from the send, the wait is the"
+              " schedule delay\n" % (a.max_concurrency, a.bench_cap, a.replicas))
+    else:
+        print("client: open loop, no in-flight cap")
+    if a.stage_interval is not None:
+        print("stages: each starts %g s after every request of the earlier stages finished"
+              " (inference-perf's stage barrier)\n" % a.stage_interval)
+    else:
+        print("stages: back to back (queues carry over from stage to stage)\n")
     for arm in arms:
         if arm.error:
             print("%s: %s" % (arm.name, arm.error))
@@ -370,6 +396,10 @@ def report(a, arms):
     # whole run
     heads = ["whole sweep"] + names + (["ratio"] if len(arms) == 2 else [])
     rows = []
+    cap_rows = ((("schedule delay p50 s", "schedule_delay_p50_s", "s"),
+                 ("schedule delay p90 s", "schedule_delay_p90_s", "s"),
+                 ("schedule delay max s", "schedule_delay_max_s", "s"),
+                 ("never sent", "unsent", "n")) if a.bench_cap else ())
     for label, key, unit in (("requests", "requests", "n"), ("completed", "completed", "n"),
                              ("errors", "errors", "n"), ("req/s (8-eq)", "req_per_s", "rate"),
                              ("output tok/s (8-eq)", "output_tok_per_s", "tok"),
@@ -381,7 +411,7 @@ def report(a, arms):
                              ("ITL p90 ms (per request)", "tpot_p90_s", "ms"),
                              ("ITL mean ms", "itl_mean_s", "ms"), ("E2E mean s", "e2e_mean_s", "s"),
                              ("prefix-cache hit rate", "prefix_cache_hit_rate", "pct"),
-                             ("duration s (simulated)", "duration_s", "s")):
+                             ("duration s (simulated)", "duration_s", "s")) + cap_rows:
         vals = [arm.result.get(key) if arm.result else None for arm in arms]
         if unit in ("rate", "tok"):
             vals = [v * up if v is not None else None for v in vals]
@@ -428,6 +458,8 @@ def report(a, arms):
         h += ["%s %s" % (key, n) for n in names]
         if len(arms) == 2 and key in ("req/s", "out tok/s", "TTFT p90 s", "ITL p50 ms"):
             h.append("ratio")
+    if a.bench_cap:
+        h += ["delay p90 s %s" % n for n in names]
     srows = stage_rows(a, arms)
     print("Per stage (requests scheduled in the stage; req/s and tok/s over their own span, 8-eq;"
           " ITL = each request's mean inter-token latency, (E2E - TTFT) / (tokens - 1), p50/p90"
@@ -437,6 +469,9 @@ def report(a, arms):
     summary = {"experiment": a.experiment, "replicas": a.replicas, "groups": a.groups,
                "stage_scale": a.stage_scale, "time_scale": a.time_scale,
                "output_len": a.output_len, "scale_up": up,
+               "max_concurrency": a.max_concurrency or None,
+               "bench_max_concurrency": a.bench_cap or None,
+               "stage_interval_s": a.stage_interval,
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
@@ -561,6 +596,13 @@ def main():
     ap.add_argument("--serial", action="store_true", help="run the arms one after the other")
     ap.add_argument("--json", help="write everything measured here")
     ap.add_argument("--keep", help="keep the bench JSON and logs in this directory")
+    ap.add_argument("--max-concurrency", type=int, default=0,
+                    help="client in-flight cap, fleet-wide for llm-d's 8 replicas (scaled x R/8 "
+                         "like the rates); default 0 = no cap (open loop)")
+    ap.add_argument("--stage-interval", type=float, default=None,
+                    help="inference-perf's stage barrier: each stage starts this many simulated "
+                         "seconds after every request of the earlier stages finished (llm-d's "
+                         "guide: 1); default: stages back to back")
     a = ap.parse_args()
     if a.stage_scale is None:
         a.stage_scale = 0.02 if a.quick else 1.0
@@ -571,21 +613,30 @@ def main():
     if a.quick:
         a.timeout = min(a.timeout, 600)
     if not 1 <= a.replicas <= 8 or not a.stage_scale > 0 or not 0 < a.time_scale <= 100 \
-            or a.output_len < 1 or a.timeout < 1:
+            or a.output_len < 1 or a.timeout < 1 or not 0 <= a.max_concurrency <= 800000 \
+            or (a.stage_interval is not None and not 0 <= a.stage_interval <= 3600):
         ap.error("--replicas 1..8, --stage-scale > 0, --time-scale in (0, 100], "
-                 "--output-len >= 1, --timeout >= 1")
+                 "--output-len >= 1, --timeout >= 1, --max-concurrency 0..800000, "
+                 "--stage-interval 0..3600")
     if not os.access(BIN, os.X_OK):
         ap.error("%s not built (make, or set BUILD)" % BIN)
     a.groups = max(1, int(LLMD_GROUPS * a.replicas / LLMD_REPLICAS + 0.5))
+    # the bench's cap for this fleet: the 8-replica figure x R/8, like the rates (at least 1)
+    a.bench_cap = (max(1, int(a.max_concurrency * a.replicas / LLMD_REPLICAS + 0.5))
+                   if a.max_concurrency else 0)
     work = a.keep or tempfile.mkdtemp(prefix="llmd-sweep-")
     arms = []
     for name, spec in EXPERIMENTS[a.experiment]:
         d = os.path.join(work, name)
         os.makedirs(d, exist_ok=True)
         arms.append(Arm(name, spec, a, d))
-    print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d "
+    print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d, %s "
           "(logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
-                            a.output_len, work), file=sys.stderr)
+                            a.output_len, ("max concurrency %d (8-eq; %d here)" % (
+                                a.max_concurrency, a.bench_cap) if a.bench_cap else "no cap")
+                            + (", stage interval %g s" % a.stage_interval
+                               if a.stage_interval is not None else ""),
+                            work), file=sys.stderr)
     failed = False
     # SIGTERM (a time bound around this script) stops every child and still prints the tables
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -202,6 +202,11 @@ double sy_arrival_next(struct sy_arrival *a)
     return -1;
 }
 
+double sy_arrival_stage_start_s(const struct sy_arrival *a, size_t i)
+{
+    return a->mode == SY_ARR_STAGES ? stage_start(a, i < a->nstages ? i : a->nstages) : 0;
+}
+
 double sy_arrival_span_s(const struct sy_arrival *a)
 {
     return a->mode == SY_ARR_STAGES ? stage_start(a, a->nstages) : 0;

@@ -162,6 +162,9 @@ void sy_arrival_init_concurrency(struct sy_arrival *a, unsigned n);
 /* Next send time in seconds since the run's start (non-decreasing), or -1 when the schedule is
  * over (after the last stage). BURST and CONCURRENCY always return 0. */
 double sy_arrival_next(struct sy_arrival *a);
+/* STAGES: when stage i starts in the schedule (sum of the durations before it; i >= nstages gives
+ * the end); 0 for other modes. */
+double sy_arrival_stage_start_s(const struct sy_arrival *a, size_t i);
 /* Total scheduled seconds (sum of the stages), 0 when unbounded. */
 double sy_arrival_span_s(const struct sy_arrival *a);
 /* Human description ("poisson 10/s", "stages 3/s x 30s, ...", "concurrency 8"). */
@@ -196,6 +199,8 @@ enum sy_bench_err {
 };
 
 struct sy_req_rec {
+    double sched_s;         /* scheduled send time (the arrival), seconds since the run's start;
+                             * < 0 in a closed loop (--concurrency), which has no schedule */
     double start_s;         /* send time, seconds since the run's start */
     double end_s;           /* completion (or failure) time */
     double ttft_s;          /* first content event - start; < 0 when none */
@@ -216,19 +221,20 @@ struct sy_req_rec {
 
 /* One --stages stage of a run: the requests scheduled in it (inference-perf's per-stage report). */
 struct sy_stage_sum {
-    size_t requests;         /* sent in the stage (finished or failed) */
-    size_t completed;        /* of which successful */
-    size_t errors;           /* of which failed */
-    struct sy_summary ttft;  /* seconds, successful requests */
-    struct sy_summary e2e;   /* seconds */
-    double itl_mean_s;       /* all their gaps: sum(itl_sum_s) / sum(events - 1); NAN none */
-    struct sy_summary itl;   /* percentiles of all their gaps (from run->itl via itl_first) */
-    struct sy_summary ntpot; /* per request e2e / output tokens (llm-d's NTPOT), seconds */
-    struct sy_summary tpot;  /* per request (e2e - ttft) / (output tokens - 1), seconds */
-    uint64_t output_tokens;  /* sum over successful requests */
-    double span_s;           /* first send .. last completion of its successful requests */
-    double req_per_s;        /* completed / span_s (0 when span_s is 0) */
-    double output_tok_per_s; /* output_tokens / span_s */
+    size_t requests;               /* sent in the stage (finished or failed) */
+    size_t completed;              /* of which successful */
+    size_t errors;                 /* of which failed */
+    struct sy_summary ttft;        /* seconds, successful requests */
+    struct sy_summary e2e;         /* seconds */
+    double itl_mean_s;             /* all their gaps: sum(itl_sum_s) / sum(events - 1); NAN none */
+    struct sy_summary itl;         /* percentiles of all their gaps (from run->itl via itl_first) */
+    struct sy_summary ntpot;       /* per request e2e / output tokens (llm-d's NTPOT), seconds */
+    struct sy_summary tpot;        /* per request (e2e - ttft) / (output tokens - 1), seconds */
+    struct sy_summary sched_delay; /* send - scheduled time of every request (also failed) */
+    uint64_t output_tokens;        /* sum over successful requests */
+    double span_s;                 /* first send .. last completion of its successful requests */
+    double req_per_s;              /* completed / span_s (0 when span_s is 0) */
+    double output_tok_per_s;       /* output_tokens / span_s */
 };
 
 #define SY_BENCH_MAX_ENDPOINTS 256 /* distinct endpoint names tracked per run */
@@ -244,15 +250,22 @@ struct sy_bench_run {
     size_t nendpoints;                       /* used */
     size_t errors[SY_BE_COUNT_];             /* failures by kind */
     char *first_error[SY_BE_COUNT_];         /* owned; first message of each kind */
-    size_t cancelled;     /* in flight when interrupted (not errors, not in recs) */
-    double duration_s;    /* first send to last completion */
-    bool interrupted;     /* stopped by SIGINT/SIGTERM */
-    double cache_queries; /* delta of vllm:prefix_cache_queries_total (-1 unknown) */
-    double cache_hits;    /* delta of vllm:prefix_cache_hits_total (-1 unknown) */
+    size_t cancelled;         /* in flight when interrupted (not errors, not in recs) */
+    size_t unsent;            /* arrived but still waiting for a --max-concurrency slot when the
+                                 run stopped (--duration or a signal): never sent, not in recs */
+    unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
+    double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
+    double duration_s;        /* first send to last completion */
+    bool interrupted;         /* stopped by SIGINT/SIGTERM */
+    double cache_queries;     /* delta of vllm:prefix_cache_queries_total (-1 unknown) */
+    double cache_hits;        /* delta of vllm:prefix_cache_hits_total (-1 unknown) */
     /* filled by sy_bench_run_compute */
-    struct sy_summary ttft, itl_sum, tpot, e2e;           /* seconds */
-    size_t completed;                                     /* successful requests */
-    size_t total_errors;                                  /* sum of errors[] */
+    struct sy_summary ttft, itl_sum, tpot, e2e; /* seconds */
+    struct sy_summary sched_delay; /* send - scheduled time over every request with a schedule
+                                      (n == 0 in a closed loop): how long arrivals waited in the
+                                      client (for a --max-concurrency slot, or a late timer) */
+    size_t completed;              /* successful requests */
+    size_t total_errors;           /* sum of errors[] */
     uint64_t output_tokens, prompt_tokens, cached_tokens; /* sums over successful requests */
     double req_per_s;                                     /* completed / duration */
     double output_tok_per_s;                              /* output_tokens / duration */
@@ -341,6 +354,14 @@ struct sy_bench_opts {
     const volatile int *stop; /* optional: nonzero = interrupted before the run started */
     double slo_ttft_s;        /* goodput SLO copied into each run (0 = unset) */
     double slo_itl_p99_s;     /* idem, per-request ITL p99 */
+    bool stage_barrier;       /* --stages: inference-perf's stage barrier: a stage's arrivals
+                                 start only once every request of the previous stages has
+                                 finished, plus stage_interval_s (false: back to back) */
+    double stage_interval_s;  /* simulated seconds (inference-perf's load.interval), >= 0 */
+    unsigned max_concurrency; /* open loop (rate, stages, burst): at most this many requests in
+                                 flight; later arrivals wait in the client in arrival order and
+                                 are sent when a request finishes (0 = no cap). Latencies are
+                                 measured from the actual send, the wait is the schedule delay */
 };
 
 /* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the

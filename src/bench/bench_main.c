@@ -76,7 +76,13 @@ static void usage(FILE *f)
         "  --rate R                  Poisson arrivals at R req/s ('inf' = all at once)\n"
         "  --arrival poisson|constant  spacing for --rate and --stages (default poisson)\n"
         "  --stages \"R:D,R:D\"        rate stages, e.g. \"3:30s,10:30s\" (inference-perf)\n"
+        "  --stage-interval D        with --stages, as inference-perf: a stage starts only when\n"
+        "                            every request of the earlier stages has finished, plus D\n"
+        "                            (its load.interval; 0 allowed). Default: back to back\n"
         "  --concurrency N           keep N requests in flight\n"
+        "  --max-concurrency N       with --rate/--stages: at most N requests in flight; later\n"
+        "                            arrivals wait in the client in arrival order (latencies\n"
+        "                            from the send; the wait is reported as schedule delay)\n"
         "  --num-requests N          requests per target (default: the workload once)\n"
         "  --duration D              stop sending after D (30s, 2m; bare number = seconds);\n"
         "                            with --duration or --stages the workload repeats\n"
@@ -304,6 +310,24 @@ int sy_bench_main(int argc, char **argv)
                 goto out;
             }
             concurrency = (unsigned)u;
+        } else if (IS("stage-interval")) {
+            o.stage_interval_s = 0;
+            if (strcmp(val, "0") != 0 && strcmp(val, "0s") != 0 &&
+                parse_secs(val, &o.stage_interval_s) != 0) {
+                fprintf(stderr,
+                        "switchyard bench: --stage-interval '%s': expected e.g. 0, 1s or "
+                        "30s\n",
+                        val);
+                goto out;
+            }
+            o.stage_barrier = true;
+        } else if (IS("max-concurrency")) {
+            if (sy_parse_u64(val, 1, 100000, &u) != 0) {
+                fprintf(stderr, "switchyard bench: --max-concurrency '%s': expected 1..100000\n",
+                        val);
+                goto out;
+            }
+            o.max_concurrency = (unsigned)u;
         } else if (IS("num-requests")) {
             if (sy_parse_u64(val, 1, 100000000, &u) != 0) {
                 fprintf(stderr, "switchyard bench: --num-requests '%s': expected 1..1e8\n", val);
@@ -366,6 +390,20 @@ int sy_bench_main(int argc, char **argv)
         fprintf(stderr, "switchyard bench: choose one of --rate, --stages, --concurrency\n");
         goto out;
     }
+    if (o.stage_barrier && !stages) {
+        fprintf(stderr, "switchyard bench: --stage-interval needs --stages\n");
+        goto out;
+    }
+    if (o.max_concurrency && modes == 0) {
+        fprintf(stderr, "switchyard bench: --max-concurrency caps an open loop: give --rate or "
+                        "--stages (--concurrency N is the closed loop)\n");
+        goto out;
+    }
+    if (o.max_concurrency && concurrency > 0) {
+        fprintf(stderr, "switchyard bench: --max-concurrency and --concurrency exclude each "
+                        "other (--concurrency is already a closed loop of N)\n");
+        goto out;
+    }
     bool poisson = strcmp(arrival, "poisson") == 0;
     if (stages) {
         struct sy_stage st[SY_ARR_MAX_STAGES];
@@ -404,6 +442,11 @@ int sy_bench_main(int argc, char **argv)
         sy_buf_printf(&ldesc, ", duration %gs", o.duration_s);
     if (o.warmup)
         sy_buf_printf(&ldesc, ", warm-up %u", o.warmup);
+    if (o.max_concurrency)
+        sy_buf_printf(&ldesc, ", at most %u in flight", o.max_concurrency);
+    if (o.stage_barrier)
+        sy_buf_printf(&ldesc, ", each stage after the previous ones finished + %gs",
+                      o.stage_interval_s);
     o.time_scale = time_scale;
     if (time_scale != 1)
         sy_buf_printf(&ldesc, ", time scale %g (rates, durations and results in simulated time)",

@@ -15,8 +15,8 @@
  * Every string from the outside (target names, endpoint names, error messages) is escaped.
  *
  * Per stage (--stages): after the table, one line per stage with, per target, the TTFT mean,
- * E2E mean, ITL mean and req/s of the requests scheduled in that stage; "stages" in the JSON and
- * a table in the HTML carry the same (stats.c defines them).
+ * E2E mean, ITL mean, req/s and schedule delay p90 of the requests scheduled in that stage;
+ * "stages" in the JSON and a table in the HTML carry the same (stats.c defines them).
  *
  * Time scale: runs measured against a time-scaled target (struct sy_bench_run.time_scale != 1)
  * hold simulated seconds (stats.c); the table, the JSON ("time_scale" in meta and in every run)
@@ -67,6 +67,10 @@ GETTER(g_otps, r->output_tok_per_s)
 GETTER(g_hit, r->cache_hit_rate >= 0 ? r->cache_hit_rate : NAN)
 GETTER(g_cached, r->cached_ratio >= 0 ? r->cached_ratio : NAN)
 GETTER(g_dur, r->duration_s)
+GETTER(g_cap, r->max_concurrency ? (double)r->max_concurrency : NAN)
+GETTER(g_sd_p50, r->sched_delay.n ? r->sched_delay.p50 : NAN)
+GETTER(g_sd_p90, r->sched_delay.n ? r->sched_delay.p90 : NAN)
+GETTER(g_sd_max, r->sched_delay.n ? r->sched_delay.max : NAN)
 
 static const struct row rows[] = {
     {"requests ok", 1, "%.0f", NONE, g_ok},
@@ -87,6 +91,10 @@ static const struct row rows[] = {
     {"prefix-cache hit rate", 100, "%.1f%%", HIGHER, g_hit},
     {"cached prompt tokens", 100, "%.1f%%", HIGHER, g_cached},
     {"duration (s)", 1, "%.1f", NONE, g_dur},
+    {"in-flight cap", 1, "%.0f", NONE, g_cap},
+    {"sched. delay p50 (s)", 1, "%.3f", LOWER, g_sd_p50},
+    {"sched. delay p90 (s)", 1, "%.3f", LOWER, g_sd_p90},
+    {"sched. delay max (s)", 1, "%.3f", LOWER, g_sd_max},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -171,11 +179,11 @@ void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
     if (ns) {
         fprintf(f,
                 "\nper stage (requests scheduled in the stage; req/s over their first send .. "
-                "last completion)\n%-16s",
+                "last completion; delay = p90 of send - scheduled time)\n%-16s",
                 "stage");
         for (size_t i = 0; i < n; i++)
-            fprintf(f, " | %-12.12s %8s %8s %7s %6s", runs[i]->name, "TTFT(s)", "E2E(s)", "ITL(ms)",
-                    "req/s");
+            fprintf(f, " | %-12.12s %8s %8s %7s %6s %8s", runs[i]->name, "TTFT(s)", "E2E(s)",
+                    "ITL(ms)", "req/s", "delay(s)");
         fprintf(f, "\n");
         for (size_t k = 0; k < ns; k++) {
             char st[48];
@@ -184,17 +192,20 @@ void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
             fprintf(f, "%-16s", st);
             for (size_t i = 0; i < n; i++) {
                 const struct sy_stage_sum *g = k < runs[i]->nstages ? &runs[i]->stage_sum[k] : NULL;
+                char d[16];
+                snprintf(d, sizeof d, g && g->sched_delay.n ? "%.3f" : "-",
+                         g ? g->sched_delay.p90 : 0.0);
                 if (!g || !g->completed) {
-                    fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6s", g ? g->requests : 0, "", "-",
-                            "-", "-", "-");
+                    fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6s %8s", g ? g->requests : 0, "",
+                            "-", "-", "-", "-", d);
                     continue;
                 }
                 char t[16], e[16], l[16];
                 snprintf(t, sizeof t, g->ttft.n ? "%.3f" : "-", g->ttft.mean);
                 snprintf(e, sizeof e, "%.2f", g->e2e.mean);
                 snprintf(l, sizeof l, isnan(g->itl_mean_s) ? "-" : "%.1f", g->itl_mean_s * 1000);
-                fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6.2f", g->requests, "", t, e, l,
-                        g->req_per_s);
+                fprintf(f, " | %4zu sent %-3s %8s %8s %7s %6.2f %8s", g->requests, "", t, e, l,
+                        g->req_per_s, d);
             }
             fprintf(f, "\n");
         }
@@ -219,6 +230,14 @@ void sy_bench_print_table(FILE *f, struct sy_bench_run *const *runs, size_t n)
         }
         if (r->cancelled)
             fprintf(f, "  cancelled in flight: %zu\n", r->cancelled);
+        if (r->stage_interval_s >= 0)
+            fprintf(f,
+                    "  stage barrier: each stage started once the earlier stages' requests had "
+                    "finished, + %gs\n",
+                    r->stage_interval_s);
+        if (r->unsent)
+            fprintf(f, "  never sent (waiting for an in-flight slot when the run stopped): %zu\n",
+                    r->unsent);
     }
 }
 
@@ -259,6 +278,9 @@ static cJSON *run_json(const struct sy_bench_run *r)
         if (r->first_error[k])
             cJSON_AddStringToObject(em, sy_bench_err_name(k), r->first_error[k]);
     add_num(o, "cancelled", (double)r->cancelled);
+    add_num(o, "unsent", (double)r->unsent);
+    add_num(o, "max_concurrency", r->max_concurrency ? (double)r->max_concurrency : NAN);
+    add_num(o, "stage_interval_s", r->stage_interval_s >= 0 ? r->stage_interval_s : NAN);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     add_num(o, "duration_s", r->duration_s);
     add_num(o, "time_scale", r->time_scale > 0 ? r->time_scale : 1);
@@ -266,6 +288,7 @@ static cJSON *run_json(const struct sy_bench_run *r)
     add_summary(o, "itl", &r->itl_sum);
     add_summary(o, "tpot", &r->tpot);
     add_summary(o, "e2e", &r->e2e);
+    add_summary(o, "schedule_delay", &r->sched_delay);
     add_num(o, "req_per_s", r->req_per_s);
     add_num(o, "output_tok_per_s", r->output_tok_per_s);
     add_num(o, "slo_ttft_s", r->slo_ttft_s);
@@ -308,6 +331,7 @@ static cJSON *run_json(const struct sy_bench_run *r)
             add_num(x, "itl_p99_s", g->itl.n ? g->itl.p99 : NAN);
             add_summary(x, "ntpot", &g->ntpot);
             add_summary(x, "tpot", &g->tpot);
+            add_summary(x, "schedule_delay", &g->sched_delay);
             add_num(x, "output_tokens", (double)g->output_tokens);
             add_num(x, "span_s", g->span_s);
             add_num(x, "req_per_s", g->req_per_s);

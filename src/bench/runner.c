@@ -11,6 +11,23 @@
  *               count, the duration or the end of the stages, then waits for the stragglers
  *   5. after    the metrics again; the deltas give the prefix-cache hit rate of this run
  *
+ * In-flight cap (o->max_concurrency = N with a rate, stages or burst; vLLM benchmark_serving's
+ * --max-concurrency, inference-perf's num_workers x worker_max_concurrency): arrivals keep their
+ * schedule, but each arrival joins a FIFO in the client (struct pend) and is sent only while
+ * fewer than N requests are in flight; a finished request hands its slot to the oldest waiting
+ * arrival. Every record keeps its scheduled time beside its send time, TTFT / ITL / E2E are
+ * measured from the send (as inference-perf does), and send - scheduled is the schedule delay
+ * (stats.c). Without a cap the FIFO is emptied as soon as it is filled, which is exactly the
+ * uncapped open loop. At --duration's end or on a signal, arrivals still waiting are dropped
+ * and counted in run->unsent; at the end of the stages they are still sent (they arrived in
+ * the schedule).
+ *
+ * Stage barrier (o->stage_barrier with --stages; inference-perf's run_stage): the first
+ * arrival of stage k+1 is held until every request of the earlier stages has finished, then the
+ * schedule is shifted so that stage k+1 starts o->stage_interval_s later (r->shift: simulated
+ * seconds added to every later arrival time). Queues therefore do not carry over from stage to
+ * stage; caches do (the target is not touched).
+ *
  * Every request is streamed (the workload's bodies carry "stream": true and include_usage). The
  * response is parsed as SSE as it arrives (sse.c): TTFT is taken at the first data event whose
  * first choice has non-empty "text" (completions) or "delta.content" (chat), ITL between
@@ -79,6 +96,12 @@ struct breq {
     size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
 };
 
+/* An arrival waiting in the client for an in-flight slot. */
+struct pend {
+    double due_s; /* scheduled time, wall seconds since t0 */
+    int stage;    /* --stages: its stage (else -1) */
+};
+
 struct runner {
     uv_loop_t loop;                            /* private loop */
     struct sy_upstream_pool *pool;             /* keep-alive connections */
@@ -93,6 +116,12 @@ struct runner {
     double scale;                              /* simulated seconds per wall second (> 0) */
     uint64_t t0;                               /* main phase start (ns) */
     size_t issued, limit;                      /* requests sent / to send */
+    size_t arrived;                            /* arrivals taken from the schedule */
+    struct pend *pend;                         /* owned FIFO of arrivals not yet sent */
+    size_t pend_head, pend_n, pend_cap;        /* first waiting, past the last, allocated */
+    size_t cap;                                /* in-flight cap (SIZE_MAX = none) */
+    double shift;                              /* stage barrier: simulated s added to arrivals */
+    size_t cur_stage;                          /* stage barrier: stage being sent */
     double next_due;                           /* simulated s since t0, -1 = schedule over */
     bool stop_issuing;                         /* no more requests */
     bool interrupted;                          /* SIGINT/SIGTERM */
@@ -305,7 +334,7 @@ static void on_body(void *ud, const char *p, size_t n)
 }
 
 static void pump(struct runner *r);
-static void issue(struct runner *r, enum breq_kind kind);
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p);
 
 static enum sy_bench_err err_kind(int err)
 {
@@ -394,7 +423,7 @@ static void on_done(void *ud, int err)
     case BREQ_WARM:
         breq_free(q);
         if (r->warm_left > 0 && !r->interrupted)
-            issue(r, BREQ_WARM);
+            issue(r, BREQ_WARM, NULL);
         else
             uv_stop(&r->loop);
         return;
@@ -461,12 +490,13 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     sy_sse_init(&q->sse, content_event, q);
     q->rec.ttft_s = -1;
     q->rec.stage = -1;
+    q->rec.sched_s = -1;
     q->rec.endpoint = -1;
     q->rec.err = -1;
     return q;
 }
 
-static void issue(struct runner *r, enum breq_kind kind)
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p)
 {
     size_t idx;
     if (kind == BREQ_WARM) {
@@ -478,8 +508,10 @@ static void issue(struct runner *r, enum breq_kind kind)
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
-    if (kind == BREQ_BENCH && r->arr.mode == SY_ARR_STAGES)
-        q->rec.stage = (int)r->arr.stage; /* the stage of next_due, the time it is sent for */
+    if (kind == BREQ_BENCH && p) {
+        q->rec.stage = p->stage; /* the stage it was scheduled in */
+        q->rec.sched_s = p->due_s;
+    }
     char path[400];
     snprintf(path, sizeof path, "%s%s", r->tgt.prefix,
              it->chat ? "/v1/chat/completions" : "/v1/completions");
@@ -493,6 +525,37 @@ static bool can_issue(const struct runner *r)
     return !r->stop_issuing && !r->interrupted && r->issued < r->limit;
 }
 
+/* Open loop: the schedule still has arrivals to hand out. */
+static bool can_arrive(const struct runner *r)
+{
+    return !r->stop_issuing && !r->interrupted && r->arrived < r->limit && r->next_due >= 0;
+}
+
+static void pend_push(struct runner *r, double due_s, int stage)
+{
+    if (r->pend_head > 0 && r->pend_head == r->pend_n) {
+        r->pend_head = r->pend_n = 0; /* empty: reuse from the start */
+    } else if (r->pend_n == r->pend_cap && r->pend_head > r->pend_cap / 2) {
+        memmove(r->pend, r->pend + r->pend_head, (r->pend_n - r->pend_head) * sizeof *r->pend);
+        r->pend_n -= r->pend_head;
+        r->pend_head = 0;
+    }
+    if (r->pend_n == r->pend_cap) {
+        r->pend_cap = r->pend_cap ? r->pend_cap * 2 : 256;
+        r->pend = sy_xrealloc(r->pend, r->pend_cap * sizeof *r->pend);
+    }
+    r->pend[r->pend_n].due_s = due_s;
+    r->pend[r->pend_n].stage = stage;
+    r->pend_n++;
+}
+
+/* Arrivals that will never be sent (--duration's end, a signal): counted, then forgotten. */
+static void pend_drop(struct runner *r)
+{
+    r->run->unsent += r->pend_n - r->pend_head;
+    r->pend_head = r->pend_n = 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     pump(t->data);
@@ -502,21 +565,43 @@ static void pump(struct runner *r)
 {
     if (r->arr.mode == SY_ARR_CONCURRENCY) {
         while (can_issue(r) && r->inflight < r->arr.concurrency)
-            issue(r, BREQ_BENCH);
-    } else {
-        double now = since_t0(r, sy_now_ns()); /* wall */
-        while (can_issue(r) && r->next_due >= 0 && sy_bench_wall_s(r->next_due, r->scale) <= now) {
-            issue(r, BREQ_BENCH);
-            r->next_due = sy_arrival_next(&r->arr);
-        }
-        if (r->next_due < 0)
-            r->stop_issuing = true;
-        if (can_issue(r)) {
-            double wait_ms = ceil((sy_bench_wall_s(r->next_due, r->scale) - now) * 1000.0);
-            uv_timer_start(&r->tick, on_tick, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
-        }
+            issue(r, BREQ_BENCH, NULL);
+        if (!can_issue(r) && r->inflight == 0)
+            uv_stop(&r->loop);
+        return;
     }
-    if (!can_issue(r) && r->inflight == 0)
+    double now = since_t0(r, sy_now_ns()); /* wall */
+    bool barrier = false;                  /* waiting for the earlier stages to finish */
+    while (can_arrive(r)) {
+        if (r->o->stage_barrier && r->arr.mode == SY_ARR_STAGES && r->arr.stage > r->cur_stage) {
+            if (r->pend_head < r->pend_n || r->inflight > 0) {
+                barrier = true; /* the last on_done pumps again */
+                break;
+            }
+            /* drained: the next stage starts its schedule interval seconds from now */
+            r->shift = now * r->scale + r->o->stage_interval_s -
+                       sy_arrival_stage_start_s(&r->arr, r->arr.stage);
+            r->cur_stage = r->arr.stage;
+        }
+        double due = sy_bench_wall_s(r->next_due + r->shift, r->scale);
+        if (due > now)
+            break;
+        int stage = r->arr.mode == SY_ARR_STAGES ? (int)r->arr.stage : -1; /* next_due's */
+        pend_push(r, due, stage);
+        r->arrived++;
+        r->next_due = sy_arrival_next(&r->arr);
+    }
+    if (r->stop_issuing || r->interrupted)
+        pend_drop(r);
+    while (r->pend_head < r->pend_n && r->inflight < r->cap) {
+        struct pend p = r->pend[r->pend_head++];
+        issue(r, BREQ_BENCH, &p);
+    }
+    if (can_arrive(r) && !barrier) {
+        double wait_ms = ceil((sy_bench_wall_s(r->next_due + r->shift, r->scale) - now) * 1000.0);
+        uv_timer_start(&r->tick, on_tick, wait_ms > 0 ? (uint64_t)wait_ms : 0, 0);
+    }
+    if (!can_arrive(r) && r->pend_head == r->pend_n && r->inflight == 0)
         uv_stop(&r->loop);
 }
 
@@ -639,6 +724,11 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         memcpy(run->stages, o->arrival.stages, run->nstages * sizeof *run->stages);
     }
     r->limit = o->num_requests ? o->num_requests : w->n;
+    r->cap =
+        o->max_concurrency && o->arrival.mode != SY_ARR_CONCURRENCY ? o->max_concurrency : SIZE_MAX;
+    run->max_concurrency = r->cap == SIZE_MAX ? 0 : o->max_concurrency;
+    run->stage_interval_s =
+        o->arrival.mode == SY_ARR_STAGES && o->stage_barrier ? o->stage_interval_s : -1;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
     uv_timer_init(&r->loop, &r->tick);
@@ -663,7 +753,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     if (o->warmup && !r->interrupted) {
         r->warm_left = o->warmup;
-        issue(r, BREQ_WARM);
+        issue(r, BREQ_WARM, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
     }
     if (!r->interrupted) {
@@ -676,8 +766,9 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         if (o->progress)
             uv_timer_start(&r->progress, on_progress, 1000, 1000);
         pump(r);
-        if (r->inflight > 0 || can_issue(r))
+        if (r->inflight > 0 || can_issue(r) || r->pend_head < r->pend_n)
             uv_run(&r->loop, UV_RUN_DEFAULT);
+        pend_drop(r); /* a signal stopped the loop before pump saw it */
         uint64_t last = r->t0;
         for (size_t i = 0; i < run->nrecs; i++) {
             uint64_t e = r->t0 + (uint64_t)(run->recs[i].end_s * 1e9);
@@ -713,6 +804,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         breq_free(q);
     }
     sy_upstream_pool_free(r->pool);
+    free(r->pend);
     uv_close((uv_handle_t *)&r->tick, close_cb);
     uv_close((uv_handle_t *)&r->progress, close_cb);
     uv_close((uv_handle_t *)&r->deadline, close_cb);

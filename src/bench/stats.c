@@ -98,6 +98,7 @@ void sy_bench_run_init(struct sy_bench_run *r, const char *name, const char *tar
     r->cache_hit_rate = -1;
     r->cached_ratio = -1;
     r->time_scale = 1;
+    r->stage_interval_s = -1;
 }
 
 void sy_bench_run_fini(struct sy_bench_run *r)
@@ -165,6 +166,8 @@ void sy_bench_run_to_simulated(struct sy_bench_run *r, double x)
         return;
     for (size_t i = 0; i < r->nrecs; i++) {
         struct sy_req_rec *q = &r->recs[i];
+        if (q->sched_s >= 0)
+            q->sched_s *= x;
         q->start_s *= x;
         q->end_s *= x;
         if (q->ttft_s >= 0)
@@ -185,18 +188,29 @@ double sy_bench_wall_s(double sim_s, double x)
 
 /* Per-stage numbers; ttft, e2e, ntpot and tpot are scratch arrays of nrecs, gaps one of nitl
  * (the stage's inter-token gaps, copied because run->itl is sorted after the stages). */
+/* Send - scheduled time of a record, -1 when it has no schedule (closed loop). */
+static double sched_delay(const struct sy_req_rec *q)
+{
+    if (q->sched_s < 0)
+        return -1;
+    double d = q->start_s - q->sched_s;
+    return d > 0 ? d : 0; /* a timer never fires early, but keep rounding out of the numbers */
+}
+
 static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double *e2e,
-                          double *ntpot, double *tpot, double *gaps_buf)
+                          double *ntpot, double *tpot, double *gaps_buf, double *delays)
 {
     struct sy_stage_sum *g = &r->stage_sum[k];
     memset(g, 0, sizeof *g);
-    size_t nt = 0, ne = 0, nn = 0, ng = 0, np = 0;
+    size_t nt = 0, ne = 0, nn = 0, ng = 0, np = 0, nd = 0;
     double first = INFINITY, last = -INFINITY, gaps = 0, ngaps = 0;
     for (size_t i = 0; i < r->nrecs; i++) {
         const struct sy_req_rec *q = &r->recs[i];
         if (q->stage != (int)k)
             continue;
         g->requests++;
+        if (sched_delay(q) >= 0)
+            delays[nd++] = sched_delay(q);
         if (q->err >= 0) {
             g->errors++;
             continue;
@@ -227,6 +241,7 @@ static void compute_stage(struct sy_bench_run *r, size_t k, double *ttft, double
     sy_stats_summarize(ntpot, nn, &g->ntpot);
     sy_stats_summarize(tpot, np, &g->tpot);
     sy_stats_summarize(gaps_buf, ng, &g->itl);
+    sy_stats_summarize(delays, nd, &g->sched_delay);
     g->itl_mean_s = ngaps > 0 ? gaps / ngaps : NAN;
     g->span_s = g->completed ? last - first : 0;
     g->req_per_s = g->span_s > 0 ? (double)g->completed / g->span_s : 0;
@@ -238,12 +253,15 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     double *ttft = sy_xmalloc((r->nrecs + 1) * sizeof *ttft);
     double *tpot = sy_xmalloc((r->nrecs + 1) * sizeof *tpot);
     double *e2e = sy_xmalloc((r->nrecs + 1) * sizeof *e2e);
-    size_t nt = 0, np = 0, ne = 0;
+    double *delays = sy_xmalloc((r->nrecs + 1) * sizeof *delays);
+    size_t nt = 0, np = 0, ne = 0, nd = 0;
     r->completed = 0;
     r->output_tokens = r->prompt_tokens = r->cached_tokens = 0;
     uint64_t usage_prompt = 0;
     for (size_t i = 0; i < r->nrecs; i++) {
         const struct sy_req_rec *q = &r->recs[i];
+        if (sched_delay(q) >= 0)
+            delays[nd++] = sched_delay(q);
         if (q->err >= 0)
             continue;
         r->completed++;
@@ -263,12 +281,13 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     sy_stats_summarize(ttft, nt, &r->ttft);
     sy_stats_summarize(tpot, np, &r->tpot);
     sy_stats_summarize(e2e, ne, &r->e2e);
+    sy_stats_summarize(delays, nd, &r->sched_delay);
     if (r->nstages) {
         double *ntpot = sy_xmalloc((r->nrecs + 1) * sizeof *ntpot);
         double *stage_tpot = sy_xmalloc((r->nrecs + 1) * sizeof *stage_tpot);
         double *gaps = sy_xmalloc((r->nitl + 1) * sizeof *gaps);
         for (size_t k = 0; k < r->nstages && k < SY_ARR_MAX_STAGES; k++)
-            compute_stage(r, k, ttft, e2e, ntpot, stage_tpot, gaps);
+            compute_stage(r, k, ttft, e2e, ntpot, stage_tpot, gaps, delays);
         free(ntpot);
         free(stage_tpot);
         free(gaps);
@@ -278,6 +297,7 @@ void sy_bench_run_compute(struct sy_bench_run *r)
     free(ttft);
     free(tpot);
     free(e2e);
+    free(delays);
     r->total_errors = 0;
     for (size_t k = 0; k < SY_BE_COUNT_; k++)
         r->total_errors += r->errors[k];

@@ -11,7 +11,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
 With `split_usage` the usage event goes out 9 bytes per chunk, 10 ms apart (a line split across
 the gateway's reads).
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
-still prefilling it).
+still prefilling it). `gate` (a threading.Semaphore, default None): every streamed request takes
+one permit before its response head, so a test decides exactly when each stream may proceed.
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "close_post" (the same for POSTs only: /metrics stays healthy, so the endpoint stays ready),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
@@ -112,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             hold = 0
         if hold > 0:
             time.sleep(min(hold, 60))
+        if req.get("stream") and st.gate is not None:
+            st.gate.acquire(timeout=60)
         if not req.get("stream"):
             if st.delay:
                 time.sleep(st.delay)
@@ -190,6 +193,7 @@ class Stub:
         self.interval = 0.05
         self.delay = 0.0
         self.hang_seconds = 30
+        self.gate = None             # threading.Semaphore: streams wait for a permit
         self.requests = []
         self.aborted = 0
         self.lock = threading.Lock()

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -147,6 +148,15 @@ def test_bench_bad_command_lines():
         (["--target", "http://127.0.0.1:1", "--rate", "5", "--concurrency", "2"], 2,
          "choose one"),
         (["--target", "http://127.0.0.1:1", "--stages", "3:xx"], 2, "--stages"),
+        (["--target", "http://127.0.0.1:1", "--max-concurrency", "4"], 2, "give --rate or"),
+        (["--target", "http://127.0.0.1:1", "--rate", "5", "--stage-interval", "1s"], 2,
+         "--stage-interval needs --stages"),
+        (["--target", "http://127.0.0.1:1", "--stages", "5:1s", "--stage-interval", "-1"], 2,
+         "--stage-interval '-1'"),
+        (["--target", "http://127.0.0.1:1", "--concurrency", "2", "--max-concurrency", "4"], 2,
+         "exclude each other"),
+        (["--target", "http://127.0.0.1:1", "--rate", "5", "--max-concurrency", "0"], 2,
+         "--max-concurrency '0'"),
         (["--target", "http://127.0.0.1:1", "--workload", "nope"], 2, "--workload 'nope'"),
         (["--target", "http://127.0.0.1:1", "--num-groups", "0"], 2, "--num-groups"),
         (["--target", "http://127.0.0.1:1", "--rate"], 2, "needs a value"),
@@ -205,6 +215,153 @@ def test_bench_counts_warmup_and_rate():
     check([(x["rate"], x["requests"], x["completed"]) for x in st] == [(10, 4, 4), (20, 9, 9)],
           "per-stage counts: %r" % st)
     check(all(x["ttft_mean_s"] > 0 and x["req_per_s"] > 0 for x in st), "per-stage latencies")
+    s.stop()
+
+
+def wait_count(s, n, timeout):
+    """Waits until the stub has received n requests; returns how many it has."""
+    deadline = time.time() + timeout
+    while s.count() < n and time.time() < deadline:
+        time.sleep(0.02)
+    return s.count()
+
+
+@test
+def test_bench_max_concurrency_caps_in_flight():
+    # Every stream waits at the stub for a permit the test hands out one at a time, so nothing
+    # finishes unless the test says so: with --max-concurrency 3 the server must see exactly 3
+    # requests, then exactly one more per permit (a finished request hands its slot to the
+    # oldest waiting arrival), although all 9 were due at t = 0 (--rate inf).
+    s = Stub()
+    s.chunks, s.interval = 2, 0.0
+    s.gate = threading.Semaphore(0)
+    out = tmp_path(".json")
+    hold = 0.3 * SLOW
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "9", "--input-len", "4",
+                          "--output-len", "2", "--rate", "inf", "--max-concurrency", "3",
+                          "--json", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, 3, 10 * SLOW) == 3, "the first 3 arrive")
+        time.sleep(hold)
+        check(s.count() == 3, "held at the cap: %d requests reached the server" % s.count())
+        for k in range(4, 8):
+            s.gate.release()  # one request may finish: exactly one waiting arrival follows
+            check(wait_count(s, k, 10 * SLOW) >= k, "request %d sent after a slot freed" % k)
+            time.sleep(hold)
+            check(s.count() == k, "one slot, one request: %d at the server, %d expected" %
+                  (s.count(), k))
+    finally:
+        s.gate.release(100)
+    stdout, stderr = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0, stderr.decode())
+    r = load_json(out)
+    run = r["runs"][0]
+    check(run["completed"] == 9 and run["errors"] == 0 and s.count() == 9, repr(run))
+    check(run["max_concurrency"] == 3 and run["unsent"] == 0, repr(run))
+    check("at most 3 in flight" in r["meta"]["load"], r["meta"]["load"])
+    # the last arrivals waited in the client through at least 4 holds of the test...
+    check(run["schedule_delay_max_s"] >= 4 * hold, "delay max %r" % run["schedule_delay_max_s"])
+    check(run["schedule_delay_min_s"] >= 0 and run["schedule_delay_p50_s"] > 0, repr(run))
+    # ...but their latencies start at the send: the last three, released together, took no
+    # hold at all, while a latency counted from the schedule would be >= 4 holds for them
+    check(run["e2e_min_s"] < hold, "E2E from the send: min %r" % run["e2e_min_s"])
+    text = stdout.decode()
+    check("in-flight cap" in text and "sched. delay p90 (s)" in text, text)
+    s.stop()
+
+
+@test
+def test_bench_max_concurrency_stages_and_unsent():
+    # constant stages 20/s for 0.5 s: 10 arrivals, each request held >= 0.4 s by the stub
+    # (two chunks 0.2 s apart, then usage), 2 in flight: later arrivals wait at least 0.3 s
+    s = Stub()
+    s.chunks, s.interval = 2, 0.2
+    out = tmp_path(".json")
+    rc, stdout, stderr = bench(["--target", "http://%s" % s.address, "--workload", "random",
+                                "--num-prompts", "5", "--input-len", "4", "--output-len", "2",
+                                "--stages", "20:0.5s", "--arrival", "constant",
+                                "--max-concurrency", "2", "--json", out], timeout=60 * SLOW)
+    check(rc == 0, stderr)
+    run = load_json(out)["runs"][0]
+    st = run["stages"][0]
+    check(run["completed"] == 10 and st["requests"] == 10, repr(st))
+    check(st["schedule_delay_max_s"] >= 0.3 and st["schedule_delay_min_s"] >= 0, repr(st))
+    check(st["schedule_delay_p90_s"] == st["schedule_delay_p90_s"], "per-stage p90 present")
+    check("delay(s)" in stdout, stdout)
+    # --duration ends the arrivals: those still waiting for a slot are never sent, and counted
+    s.gate = threading.Semaphore(0)
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "5", "--input-len", "4",
+                          "--output-len", "2", "--rate", "50", "--duration", "1s",
+                          "--max-concurrency", "1", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, 11, 10 * SLOW) == 11, "one request in flight")  # 10 from above
+        time.sleep(1.5)  # past --duration: the arrivals are over
+        check(s.count() == 11, "still one: %d" % s.count())
+    finally:
+        s.gate.release(100)
+    stdout, stderr = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0, stderr.decode())
+    run = load_json(out)["runs"][0]
+    check(run["completed"] == 1 and run["unsent"] >= 10, "unsent: %r" % run)
+    check(s.count() == 11, "the unsent were never sent: %d" % s.count())
+    check(b"never sent" in stdout, stdout.decode())
+    s.stop()
+
+
+@test
+def test_bench_stage_interval_drains_each_stage():
+    # constant stages 20/s x 0.2 s twice: arrivals at 0.05, 0.10, 0.15 then 0.25, 0.30, 0.35
+    # (and 0.4 - rounding: the gaps are summed in floating point).
+    # With --stage-interval (inference-perf's stage barrier) the second stage's arrivals wait
+    # until the first stage's requests have all finished, then 0.2 s more: while the stub holds
+    # the first three, the other three never reach it, however long the hold
+    s = Stub()
+    s.chunks, s.interval = 2, 0.0
+    s.gate = threading.Semaphore(0)
+    out = tmp_path(".json")
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
+                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
+                          "constant", "--stage-interval", "0.2s", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, 3, 10 * SLOW) == 3, "the first stage arrives")
+        time.sleep(0.6 * SLOW)  # well past the second stage's nominal window (0.2 .. 0.4 s)
+        check(s.count() == 3, "the second stage waits for the first: %d" % s.count())
+        released = time.time()
+    finally:
+        s.gate.release(100)
+    stdout, stderr = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0, stderr.decode())
+    r = load_json(out)
+    run = r["runs"][0]
+    n = run["completed"]
+    check(run["stage_interval_s"] == 0.2 and run["errors"] == 0, repr(run))
+    check([x["requests"] for x in run["stages"]] in ([3, 3], [3, 4]) and
+          n == sum(x["requests"] for x in run["stages"]), repr(run["stages"]))
+    later = sorted(q["t"] for q in s.requests)[3:]
+    check(len(later) == n - 3 and later[0] >= released + 0.2,
+          "stage 2 starts >= 0.2 s after stage 1 finished: %.3f" % (later[0] - released))
+    check("each stage after the previous ones finished + 0.2s" in r["meta"]["load"],
+          r["meta"]["load"])
+    check(b"stage barrier" in stdout, stdout.decode())
+    # without the barrier, a stage's arrivals do not wait for the previous stage
+    s.gate = threading.Semaphore(0)
+    s.requests.clear()
+    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
+                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
+                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
+                          "constant", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check(wait_count(s, n, 10 * SLOW) == n, "back to back: all %d arrive while held" % n)
+    finally:
+        s.gate.release(100)
+    p.communicate(timeout=30 * SLOW)
+    check(load_json(out)["runs"][0]["stage_interval_s"] is None, "no barrier by default")
     s.stop()
 
 

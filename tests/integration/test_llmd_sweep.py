@@ -74,6 +74,32 @@ def test_sweep_quick():
     h = data["headline"]
     check(h["req/s, 40 req/s stage (8-eq)"]["llm-d"] == [6.34, 15.39], h)
     check(all(v is not None for v in h["TTFT mean s, 40 stage"]["ours"]), h)
+    check(data["max_concurrency"] is None and "client: open loop, no in-flight cap" in text, text)
+    check(data["stage_interval_s"] is None and "stages: back to back" in text, text)
+    check(all(data["arms"][n]["result"]["max_concurrency"] is None for n in names), "no cap")
+
+
+@test
+def test_sweep_quick_max_concurrency():
+    # 40 in flight fleet-wide at llm-d's 8 replicas is 10 at 2 (x R/8, like the rates)
+    text, data = sweep("sweep", "--max-concurrency", "40", "--stage-interval", "1")
+    names = ["round-robin", "llm-d-default"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    check(data["max_concurrency"] == 40 and data["bench_max_concurrency"] == 10, data)
+    check("client in-flight cap: 40 fleet-wide at 8 replicas (bench --max-concurrency 10 at 2)"
+          in text, text)
+    for n in names:
+        r = data["arms"][n]["result"]
+        check(r["max_concurrency"] == 10 and r["unsent"] == 0, (n, r))
+        check(r["schedule_delay_max_s"] >= r["schedule_delay_p90_s"] >=
+              r["schedule_delay_p50_s"] >= 0, (n, r))
+        check(all(s["schedule_delay_p90_s"] is not None for s in r["stages"] if s["requests"]),
+              (n, r["stages"]))
+    check("schedule delay p90 s" in text and "delay p90 s round-robin" in text, text)
+    # and inference-perf's stage barrier, 1 s as in llm-d's guide
+    check(data["stage_interval_s"] == 1 and "stages: each starts 1 s after" in text, text)
+    check(all(data["arms"][n]["result"]["stage_interval_s"] == 1 for n in names), "barrier")
 
 
 @test
@@ -111,6 +137,9 @@ def test_bad_arguments():
     p = subprocess.run([sys.executable, SCRIPT, "--experiment", "nope"], capture_output=True,
                        text=True, timeout=30)
     check(p.returncode == 2 and "invalid choice" in p.stderr, p.stderr)
+    p = subprocess.run([sys.executable, SCRIPT, "--max-concurrency", "-1"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "--max-concurrency 0..800000" in p.stderr, p.stderr)
 
 
 if __name__ == "__main__":

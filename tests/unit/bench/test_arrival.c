@@ -120,6 +120,11 @@ static void test_stages_constant(void **state)
     struct sy_arrival a;
     sy_arrival_init_stages(&a, st, 2, false, 0);
     assert_true(sy_arrival_span_s(&a) == 2);
+    /* where each stage starts in the schedule (the runner's stage barrier shifts from there) */
+    assert_true(sy_arrival_stage_start_s(&a, 0) == 0);
+    assert_true(sy_arrival_stage_start_s(&a, 1) == 1);
+    assert_true(sy_arrival_stage_start_s(&a, 2) == 2);
+    assert_true(sy_arrival_stage_start_s(&a, 99) == 2);
     /* stage 1: 0.5 (1.0 is the stage's end, not inside); stage 2 from 1.0: 1.25 1.5 1.75 */
     const double want[] = {0.5, 1.25, 1.5, 1.75};
     for (size_t i = 0; i < 4; i++)

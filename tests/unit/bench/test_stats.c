@@ -56,7 +56,8 @@ static void test_percentiles(void **state)
 static struct sy_req_rec rec(double start, double end, double ttft, unsigned out, unsigned prompt,
                              unsigned cached, int ep, int err)
 {
-    struct sy_req_rec r = {.start_s = start,
+    struct sy_req_rec r = {.sched_s = start, /* sent on schedule */
+                           .start_s = start,
                            .end_s = end,
                            .ttft_s = ttft,
                            .out_tokens = out,
@@ -286,6 +287,103 @@ static void test_stages(void **state)
     assert_non_null(strstr(h.data, "<h2>Per stage</h2>"));
     assert_null(strstr(h.data, "nan"));
     sy_buf_fini(&h);
+    sy_bench_run_fini(&r);
+}
+
+/* Schedule delay (--max-concurrency): send - scheduled time per request, failed ones included,
+ * closed-loop records (no schedule) left out; per stage; scaled by the time scale; reported. */
+static void test_schedule_delay(void **state)
+{
+    (void)state;
+    struct sy_bench_run r;
+    sy_bench_run_init(&r, "capped", "");
+    r.max_concurrency = 2;
+    r.nstages = 2;
+    r.stages[0] = (struct sy_stage){.rate = 4, .duration_s = 1};
+    r.stages[1] = (struct sy_stage){.rate = 8, .duration_s = 1};
+    struct sy_req_rec q;
+    /* stage 0: sent on time, and one that waited 0.5 s for a slot */
+    q = rec(0.25, 1.0, 0.1, 4, 10, 0, -1, -1);
+    q.stage = 0;
+    sy_bench_run_add(&r, &q);
+    q = rec(1.0, 2.0, 0.2, 4, 10, 0, -1, -1);
+    q.sched_s = 0.5, q.stage = 0;
+    sy_bench_run_add(&r, &q);
+    /* stage 1: waited 1.5 s and failed (still a delay), waited 1.0 s */
+    q = rec(2.6, 2.7, -1, 0, 0, 0, -1, SY_BE_HTTP_5XX);
+    q.sched_s = 1.1, q.stage = 1;
+    sy_bench_run_add(&r, &q);
+    q = rec(2.25, 3.0, 0.3, 4, 10, 0, -1, -1);
+    q.sched_s = 1.25, q.stage = 1;
+    sy_bench_run_add(&r, &q);
+    /* a record without a schedule (closed loop) is not a delay */
+    q = rec(0.1, 0.2, 0.05, 1, 10, 0, -1, -1);
+    q.sched_s = -1, q.stage = -1;
+    sy_bench_run_add(&r, &q);
+    r.duration_s = 3.0;
+    sy_bench_run_to_simulated(&r, 2);
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.sched_delay.n, 4);
+    NEAR(r.sched_delay.min, 0);
+    NEAR(r.sched_delay.max, 2 * 1.5);
+    NEAR(r.sched_delay.p50, 2 * 0.75); /* 0, 0.5, 1.0, 1.5: rank 1.5 */
+    NEAR(r.sched_delay.mean, 2 * 0.75);
+    /* latencies stay measured from the send: E2E of the delayed request is 1.0 s, not 1.5 s */
+    NEAR(r.e2e.max, 2 * 1.0);
+    assert_int_equal(r.stage_sum[0].sched_delay.n, 2);
+    NEAR(r.stage_sum[0].sched_delay.max, 2 * 0.5);
+    assert_int_equal(r.stage_sum[1].sched_delay.n, 2);
+    NEAR(r.stage_sum[1].sched_delay.min, 2 * 1.0);
+    NEAR(r.stage_sum[1].sched_delay.p90, 2 * 1.45); /* 1.0, 1.5: rank 0.9 */
+
+    struct sy_bench_run *runs[] = {&r};
+    char *text = table_text(runs, 1);
+    assert_non_null(strstr(text, "in-flight cap"));
+    assert_non_null(strstr(text, "sched. delay max (s)"));
+    assert_non_null(strstr(text, "3.000")); /* the max, simulated */
+    assert_non_null(strstr(text, "delay(s)"));
+    assert_non_null(strstr(text, "2.900")); /* stage 1's p90 */
+    free(text);
+
+    char path[] = "/tmp/sy_test_delay_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char err[256];
+    struct sy_bench_meta m = {.title = "t", .workload = "w", .load = "l"};
+    assert_int_equal(sy_bench_write_json(path, &m, runs, 1, err, sizeof err), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(path);
+    cJSON *root = cJSON_Parse(buf);
+    assert_non_null(root);
+    cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "runs"), 0);
+    assert_int_equal(cJSON_GetObjectItem(run, "max_concurrency")->valuedouble, 2);
+    assert_int_equal(cJSON_GetObjectItem(run, "unsent")->valuedouble, 0);
+    NEAR(cJSON_GetObjectItem(run, "schedule_delay_max_s")->valuedouble, 3.0);
+    NEAR(cJSON_GetObjectItem(run, "schedule_delay_p50_s")->valuedouble, 1.5);
+    cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItem(run, "stages"), 1);
+    NEAR(cJSON_GetObjectItem(st, "schedule_delay_p90_s")->valuedouble, 2.9);
+    cJSON_Delete(root);
+    sy_bench_run_fini(&r);
+
+    /* no cap and a closed loop: the cap is null, no delay is reported */
+    sy_bench_run_init(&r, "closed", "");
+    q = rec(0.1, 0.2, 0.05, 1, 10, 0, -1, -1);
+    q.sched_s = -1;
+    sy_bench_run_add(&r, &q);
+    r.duration_s = 0.2;
+    sy_bench_run_compute(&r);
+    assert_int_equal(r.sched_delay.n, 0);
+    struct sy_bench_run *runs2[] = {&r};
+    char *text2 = table_text(runs2, 1);
+    /* unknown, not 0: the row is "-" (label in 22 columns, then 2 + 12) */
+    assert_non_null(strstr(text2, "sched. delay p50 (s)               -\n"));
+    free(text2);
     sy_bench_run_fini(&r);
 }
 
@@ -543,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_time_scale_conversion),
         cmocka_unit_test(test_scaled_outputs),
         cmocka_unit_test(test_stages),
+        cmocka_unit_test(test_schedule_delay),
         cmocka_unit_test(test_goodput),
         cmocka_unit_test(test_endpoint_table_full),
         cmocka_unit_test(test_prom_sum),
