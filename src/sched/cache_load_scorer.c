@@ -30,11 +30,12 @@
  * of imbalance. Unweighted (the arithmetic before), the agentic workload at 128 in flight
  * (docs/scheduler.md) moved agents off the replica holding their history for one request of
  * balance, cached 0.86-0.89 of the prompt tokens where round-robin's fixed order cached 0.90, and
- * delivered 0.90-0.96x round-robin's output tokens/s. Uncapped, the same workload cached as much as
+ * delivered 0.90-0.97x round-robin's output tokens/s. Uncapped, the same workload cached as much as
  * round-robin but a transient imbalance early in a burst (pending tokens released at different
  * times) stays for the whole run, since no later request of a session ever moves: 0.95-0.96x.
  * maxBatchWeight 8 (measured against 2, 4 and uncapped with bench/default_vs_rr.py) keeps the hits
- * (0.90) and lets a session move once the imbalance is worth 8 misses: 0.96-0.99x. With n = 0 (a
+ * (0.90) and lets a session move once the imbalance is worth 8 misses: 0.94-1.01x over 8 runs
+ * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12). With n = 0 (a
  * lone request) w is 1, as before. Rejected: dropping the pending term (0.77-0.91x on the same
  * cell; it is what spreads a burst of long uncached prompts).
  *
