@@ -28,6 +28,14 @@ spread of requests per replica (min-max share). Times and rates are the simulate
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
   python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
+  python3 bench/default_vs_rr.py --workloads agentic --concurrency 128 --targets rr,default \
+      --variant unweighted=bench/default_vs_rr_unweighted.yaml --repeat agentic:128
+
+--targets leaves out targets (llm-d's default takes longest on shared-prefix workloads);
+--variant NAME=FILE adds a target running another scheduler on the same fleet in the same cells
+(before/after). Each cell also prints, per target, the cached-token ratio, TTFT p90 and requests
+per replica, and per replica from the simulator's /metrics the run's prompt tokens, prefix hit
+rate, output tokens and preemptions, and the peak running / waiting requests and KV usage.
 
 A cell that lost requests prints, per target, the errors by kind and the first message of each
 kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
@@ -42,11 +50,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests", "integration"))
-from harness import (BIN, consecutive_ports, free_ports, request, start_gateway,  # noqa: E402
-                     start_process, stop_process, wait_endpoints_ready, wait_port, write_file)
+from harness import (BIN, consecutive_ports, free_ports, metrics, request,  # noqa: E402
+                     start_gateway, start_process, stop_process, wait_endpoints_ready, wait_port,
+                     write_file)
 
 MODEL = "m"
 TARGETS = ("rr", "llm-d", "default")
@@ -56,6 +67,18 @@ SCHEDULERS = {
     "default": "# no scheduler section: Switchyard's default\n",
 }
 WORKLOADS = ("random", "repeated", "shared", "multiturn", "agentic", "prefixrep")
+# per replica, from the simulator's /metrics: counters as the run's delta, gauges as their maximum
+# over the run (sampled every SAMPLE_S wall seconds)
+COUNTERS = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+            "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total",
+            "vllm:num_preemptions_total", "vllm:request_success_total")
+GAUGES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
+SAMPLE_S = 0.5
+
+
+def series_sum(m, name):
+    """Sum of every series of metric name (any labels) in a metrics() dict."""
+    return sum(v for k, v in m.items() if k == name or k.startswith(name + "{"))
 
 
 def workload_args(w, n):
@@ -107,7 +130,7 @@ class Fleet:
         self.gw = {}
         scrape = 50.0 / scale  # 50 ms of simulated time
         eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(replicas))
-        for t in TARGETS:
+        for t in SCHEDULERS:
             listen, admin = free_ports(2)
             # timeouts are wall time: a request queued on a saturated replica sends nothing
             # after its response head for many simulated seconds (llm-d's default puts every
@@ -127,14 +150,51 @@ class Fleet:
         for i in range(self.replicas):
             request(self.base + i, "POST", "/reset_prefix_cache", b"", timeout=30)
 
-    def bench(self, target, args, conc, timeout):
+    def snapshot(self):
+        """Each replica's counters (COUNTERS) now."""
+        snap = []
+        for i in range(self.replicas):
+            m = metrics(self.base + i)[0]
+            snap.append({k: series_sum(m, k) for k in COUNTERS})
+        return snap
+
+    def bench(self, target, args, conc, timeout, replica_stats=None):
+        """One `switchyard bench` run; with replica_stats (a list), appends per replica the
+        counters' deltas and the gauges' maxima over the run."""
         out = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
         out.close()
+        before = self.snapshot() if replica_stats is not None else None
+        peaks = [dict.fromkeys(GAUGES, 0.0) for _ in range(self.replicas)]
+        done = threading.Event()
+
+        def sample():  # bounded by the run: stops when the bench process returns
+            while not done.wait(SAMPLE_S):
+                for i in range(self.replicas):
+                    try:
+                        m = metrics(self.base + i)[0]
+                    except Exception:  # a stalled simulator: skip this sample
+                        continue
+                    for k in GAUGES:
+                        peaks[i][k] = max(peaks[i][k], series_sum(m, k))
+        th = threading.Thread(target=sample, daemon=True)
+        if before is not None:
+            th.start()
         cmd = ([BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (target, self.gw[target][1]),
                 "--model", MODEL, "--concurrency", str(conc), "--time-scale", str(self.scale),
                 "--timeout", "600", "--no-progress", "--json", out.name] + args)
-        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           timeout=timeout)
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               timeout=timeout)
+        finally:
+            done.set()
+            if before is not None:
+                th.join()
+        if before is not None:
+            after = self.snapshot()
+            for i in range(self.replicas):
+                d = {k: after[i][k] - before[i][k] for k in COUNTERS}
+                d.update(peaks[i])
+                replica_stats.append(d)
         if r.returncode != 0:
             raise RuntimeError("bench failed (%d): %s" % (r.returncode, r.stderr.decode()[-500:]))
         with open(out.name) as f:
@@ -150,14 +210,15 @@ class Fleet:
             f.close()
 
 
-def cell(fleet, w, conc, n, timeout):
+def cell(fleet, w, conc, n, timeout, targets=TARGETS):
     res = {}
-    for t in TARGETS:
+    for t in targets:
         fleet.reset()
         args = workload_args(w, n)
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
-        run = fleet.bench(t, args, conc, timeout)
+        reps = []
+        run = fleet.bench(t, args, conc, timeout, reps)
         shares = [e["share"] for e in run.get("endpoints", [])]
         res[t] = {"tok_s": run["output_tok_per_s"], "itl_p99": run["itl_p99_s"],
                   "ttft_p90": run["ttft_p90_s"], "errors": run["errors"],
@@ -166,28 +227,52 @@ def cell(fleet, w, conc, n, timeout):
                   "first_error": run.get("first_error", {}),
                   "share_min": min(shares) if shares else None,
                   "share_max": max(shares) if shares else None,
-                  "cached": run.get("cached_token_ratio")}
+                  "cached": run.get("cached_token_ratio"),
+                  "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
+                  "replicas": reps}
     return res
+
+
+def replica_line(r):
+    """One replica's run: prompt tokens prefilled (not from cache), output tokens, hit rate,
+    preemptions, peak running / waiting / KV usage."""
+    q = r["vllm:prefix_cache_queries_total"]
+    hit = r["vllm:prefix_cache_hits_total"] / q if q else float("nan")
+    return ("%d req, %.0fk prompt (%.2f hit), %.0fk out, %d preempt, peak %d run %d wait "
+            "%.0f%% kv" % (r["vllm:request_success_total"],
+                           r["vllm:prompt_tokens_total"] / 1000, hit,
+                           r["vllm:generation_tokens_total"] / 1000,
+                           r["vllm:num_preemptions_total"], r["vllm:num_requests_running"],
+                           r["vllm:num_requests_waiting"], 100 * r["vllm:kv_cache_usage_perc"]))
 
 
 def ratio(a, b):
     return a / b if a is not None and b else float("nan")
 
 
+NOT_RUN = {"tok_s": None, "itl_p99": None, "errors": 0, "share_min": None, "share_max": None}
+
+
+def num(fmt, v, k=1.0):
+    return fmt % (k * v) if v is not None else "-"
+
+
 def fmt_row(w, conc, res):
-    rr, ll, df = res["rr"], res["llm-d"], res["default"]
+    rr, ll, df = (res.get(t, NOT_RUN) for t in TARGETS)
     spread = "%2.0f-%2.0f%%" % (100 * df["share_min"], 100 * df["share_max"]) \
         if df["share_min"] is not None else "-"
     spread_ll = "%2.0f-%2.0f%%" % (100 * ll["share_min"], 100 * ll["share_max"]) \
         if ll["share_min"] is not None else "-"
-    errs = "/".join(str(res[t]["errors"]) for t in TARGETS) \
+    errs = "/".join(str(res.get(t, NOT_RUN)["errors"]) for t in TARGETS) \
         if any(r["errors"] for r in res.values()) else ""
-    return ("| %-9s | %4d | %7.0f | %7.0f | %7.0f | **%.3f** | %.3f | %6.1f | %6.1f | %6.1f "
+    return ("| %-9s | %4d | %7s | %7s | %7s | **%.3f** | %.3f | %6s | %6s | %6s "
             "| **%.3f** | %.3f | %s | %s | %s |"
-            % (w, conc, rr["tok_s"], ll["tok_s"], df["tok_s"], ratio(df["tok_s"], rr["tok_s"]),
-               ratio(ll["tok_s"], rr["tok_s"]), 1000 * rr["itl_p99"], 1000 * ll["itl_p99"],
-               1000 * df["itl_p99"], ratio(df["itl_p99"], rr["itl_p99"]),
-               ratio(ll["itl_p99"], rr["itl_p99"]), spread_ll, spread, errs))
+            % (w, conc, num("%.0f", rr["tok_s"]), num("%.0f", ll["tok_s"]),
+               num("%.0f", df["tok_s"]), ratio(df["tok_s"], rr["tok_s"]),
+               ratio(ll["tok_s"], rr["tok_s"]), num("%.1f", rr["itl_p99"], 1000),
+               num("%.1f", ll["itl_p99"], 1000), num("%.1f", df["itl_p99"], 1000),
+               ratio(df["itl_p99"], rr["itl_p99"]), ratio(ll["itl_p99"], rr["itl_p99"]),
+               spread_ll, spread, errs))
 
 
 HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/rr | llm-d/rr "
@@ -213,6 +298,13 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--logs", default="", help="directory for the simulator's and each "
                     "gateway's log (default: their warnings go to stderr)")
+    ap.add_argument("--targets", default=",".join(TARGETS),
+                    help="targets to run per cell (rr and default are needed for the ratios; "
+                    "leaving out llm-d saves its slow runs on shared-prefix workloads)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=FILE",
+                    help="an extra target NAME whose gateway runs the `scheduler:` section in "
+                    "FILE, on the same fleet in the same cells (before/after comparisons); "
+                    "repeatable")
     ap.add_argument("--default-scheduler", default="",
                     help="file holding a gateway `scheduler:` section to run as the 'default' "
                     "target instead of the built-in default (to try a variant)")
@@ -226,6 +318,19 @@ def main():
     for w in workloads:
         if w not in WORKLOADS:
             ap.error("unknown workload %s (expected %s)" % (w, ", ".join(WORKLOADS)))
+    for v in a.variant:
+        name, _, path = v.partition("=")
+        if not name or not path or name in TARGETS:
+            ap.error("--variant %s: expected NAME=FILE with a new NAME" % v)
+        with open(path) as f:
+            SCHEDULERS[name] = f.read()
+    targets = tuple(t for t in TARGETS if t in a.targets.split(",")) + tuple(
+        v.partition("=")[0] for v in a.variant)
+    for t in a.targets.split(","):
+        if t not in TARGETS:
+            ap.error("unknown target %s (expected %s)" % (t, ", ".join(TARGETS)))
+    if "rr" not in targets or "default" not in targets:
+        ap.error("--targets needs rr and default (the ratios)")
     concs = [int(c) for c in a.concurrency.split(",") if c]
     repeats = [(r.split(":")[0], int(r.split(":")[1])) for r in a.repeat.split(",") if r]
     rows = []
@@ -246,11 +351,27 @@ def main():
                     f.stop()
                 fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs)}
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
-            res = cell(fleets[x], w, c, n, a.timeout)
+            res = cell(fleets[x], w, c, n, a.timeout, targets)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
                          "results": res})
             print(fmt_row(w, c, res), flush=True)
-            for t in TARGETS:
+            print("  " + "; ".join(
+                "%s: cached %s, TTFT p90 %s s, requests per replica %s" % (
+                    t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
+                    "/".join(str(k) for k in res[t]["per_replica"]))
+                for t in targets), flush=True)
+            for t in targets:
+                if t not in TARGETS:
+                    print("  %s: %.0f tok/s (%.3f x rr), ITL p99 %.1f ms (%.3f x rr), %s spread"
+                          % (t, res[t]["tok_s"], ratio(res[t]["tok_s"], res["rr"]["tok_s"]),
+                             1000 * res[t]["itl_p99"],
+                             ratio(res[t]["itl_p99"], res["rr"]["itl_p99"]),
+                             "%2.0f-%2.0f%%" % (100 * res[t]["share_min"],
+                                                100 * res[t]["share_max"])), flush=True)
+            for t in targets:
+                print("  %s per replica: %s" % (t, " | ".join(replica_line(r) for r in
+                                                              res[t]["replicas"])), flush=True)
+            for t in targets:
                 if res[t]["errors"]:
                     print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],
                                                         res[t]["first_error"]), flush=True)

@@ -10,14 +10,34 @@
  *                 the first response byte)
  *   cost(ep)    = this request's prompt tokens not cached there (sched/inflight.h: the prefix-match
  *                 data's uncached blocks plus the prompt beyond them; the whole prompt without it)
- *   load(ep)    = n(ep) + (pending(ep) + cost(ep)) / tokensPerRequest
+ *   w(ep)       = min(n(ep) + 1, maxBatchWeight): how many requests this request's prefill stalls
+ *   load(ep)    = n(ep) + (pending(ep) + w(ep) x cost(ep)) / tokensPerRequest
  *   score(ep)   = 1 / (1 + load(ep) - min load over the candidates)
  *
  * tokensPerRequest is how many prompt tokens of prefill count as much as one more request in
- * flight. A hit of h tokens lowers cost by h, so it is worth h / tokensPerRequest requests: a
- * 64-token prompt seen before (h <= 64) only breaks ties between equally loaded endpoints, while a
- * 4,000-token shared system prompt outweighs a few requests of imbalance. The best endpoint scores
- * 1, one request-equivalent more scores 0.5, so the score composes with other scorers by weight.
+ * flight. A hit of h tokens lowers cost by h, so on an idle endpoint it is worth
+ * h / tokensPerRequest requests: a 64-token prompt seen before (h <= 64) only breaks ties between
+ * equally loaded endpoints, while a 4,000-token shared system prompt outweighs a few requests of
+ * imbalance. The best endpoint scores 1, one request-equivalent more scores 0.5, so the score
+ * composes with other scorers by weight.
+ *
+ * Why w: an engine runs a prefill in the same steps as its running requests' decodes (chunked
+ * prefill), so the uncached tokens delay every request batched there, n + 1 of them, while one more
+ * request in flight only adds its own small share to each step. Added up over the requests
+ * delayed (in the simulator's step model: prefill ~30 us per token for every request in the step,
+ * decode ~0.06-0.4 us per context token per request), a miss on a busy endpoint costs n + 1 times
+ * what it costs on an idle one, so the busier the fleet the more a hit is worth against one request
+ * of imbalance. Unweighted (the arithmetic before), the agentic workload at 128 in flight
+ * (docs/scheduler.md) moved agents off the replica holding their history for one request of
+ * balance, cached 0.86-0.89 of the prompt tokens where round-robin's fixed order cached 0.90, and
+ * delivered 0.90-0.97x round-robin's output tokens/s. Uncapped, the same workload cached as much as
+ * round-robin but a transient imbalance early in a burst (pending tokens released at different
+ * times) stays for the whole run, since no later request of a session ever moves: 0.95-0.96x.
+ * maxBatchWeight 8 (measured against 2, 4 and uncapped with bench/default_vs_rr.py) keeps the hits
+ * (0.90) and lets a session move once the imbalance is worth 8 misses: 0.94-1.01x over 8 runs
+ * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12). With n = 0 (a
+ * lone request) w is 1, as before. Rejected: dropping the pending term (0.77-0.91x on the same
+ * cell; it is what spreads a burst of long uncached prompts).
  *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
@@ -27,7 +47,8 @@
  * full [0,1] range, so no fixed weight against a prefix score is right at every load; the
  * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
  *
- * Parameters: tokensPerRequest (512, > 0), scrapedLoad (false: a scrape is up to one interval
+ * Parameters: tokensPerRequest (512, > 0), maxBatchWeight (8, >= 1; 1 gives the unweighted
+ * arithmetic of the first version), scrapedLoad (false: a scrape is up to one interval
  * old, and in a closed loop it still counts the requests that just finished, exactly when their
  * replacements are placed, so it pushes them away from the endpoint that has room; measured
  * with bench/default_vs_rr.py), inFlightLoadProducerName and
@@ -42,25 +63,35 @@
 #include "sched/params.h"
 #include "sched/plugins.h"
 
-#define CACHE_LOAD_DEFAULT_TOKENS 512.0 /* tokensPerRequest */
+#define CACHE_LOAD_DEFAULT_TOKENS       512.0 /* tokensPerRequest */
+#define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
+    double max_batch_weight;   /* cap on the uncached term's weight n + 1 (1: unweighted) */
     bool scraped;              /* also read the engine's running + waiting */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"tokensPerRequest", "scrapedLoad",
-                                          "inFlightLoadProducerName", "prefixMatchInfoProducerName",
+    static const char *const allowed[] = {"tokensPerRequest",
+                                          "maxBatchWeight",
+                                          "scrapedLoad",
+                                          "inFlightLoadProducerName",
+                                          "prefixMatchInfoProducerName",
                                           NULL};
-    struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS, .scraped = false};
+    struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS,
+                            .max_batch_weight = CACHE_LOAD_DEFAULT_BATCH_WEIGHT,
+                            .scraped = false};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "tokensPerRequest", env, 1e-6, 1e12, &cl.tokens_per_request,
                              err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "maxBatchWeight", env, 1, 1e9, &cl.max_batch_weight, err,
+                             errcap);
     if (!rc)
         rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
     if (!rc)
@@ -94,7 +125,9 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
 {
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
-    return requests_of(cl, c) + (pending + cost) / cl->tokens_per_request;
+    double n = requests_of(cl, c);
+    double w = n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
+    return n + (pending + w * cost) / cl->tokens_per_request;
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,

@@ -1,6 +1,8 @@
-/* Unit tests for src/sched/cache_load_scorer.c: load(ep) = n(ep) + (pending(ep) + uncached
- * prompt tokens of this request on ep) / tokensPerRequest, n = max(gateway in-flight requests,
- * scraped running + waiting), score = 1 / (1 + load - min load). */
+/* Unit tests for src/sched/cache_load_scorer.c: load(ep) = n(ep) + (pending(ep) + w(ep) x uncached
+ * prompt tokens of this request on ep) / tokensPerRequest, w = min(n + 1, maxBatchWeight),
+ * n = max(gateway in-flight requests, scraped running + waiting) with scrapedLoad, score =
+ * 1 / (1 + load - min load). The first two tests pin the unweighted arithmetic (maxBatchWeight 1),
+ * test_batch_weight the weight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,8 +40,9 @@ static void test_load_without_prefix_data(void **state)
     fx_cycle(&cy, &r, f.p, 1);
     struct fx_plugin fp;
     char err[256];
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: true\n", err, sizeof err), 0);
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
+                                   "scrapedLoad: true\nmaxBatchWeight: 1\n", err, sizeof err),
+                     0);
     double s[3];
     fp.ops->score(fp.state, &cy, f.c, 3, s);
     assert_float_equal(s[0], 1.0, FX_EPS);        /* 10 + 1024/512 = 12, the minimum */
@@ -47,8 +50,9 @@ static void test_load_without_prefix_data(void **state)
     assert_float_equal(s[2], 1.0 / 13.0, FX_EPS); /* max(12, 22) + 2 = 24 */
     fx_plugin_free(&fp);
 
-    /* by default (scrapedLoad false) only the gateway's own count: 12 + 2 = 14 */
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    /* scrapedLoad false (the default) counts only the gateway's own count: 12 + 2 = 14 */
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 1\n", err, sizeof err), 0);
     fp.ops->score(fp.state, &cy, f.c, 3, s);
     assert_float_equal(s[2], 1.0 / 3.0, FX_EPS);
     fx_plugin_free(&fp);
@@ -65,7 +69,8 @@ static void test_hit_saves_against_load(void **state)
     fx_cycle(&cy, &r, f.p, 1);
     struct fx_plugin fp;
     char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 1\n", err, sizeof err), 0);
     /* b caches the whole prompt: its cost drops by 1024 tokens = 2 requests */
     struct sy_prefix_match pm[3] = {{0, 64, 16, 0}, {64, 64, 16, 64}, {32, 64, 16, 32}};
     cy.prefix = pm;
@@ -97,8 +102,9 @@ static void test_hit_saves_against_load(void **state)
     fx_plugin_free(&fp);
 
     /* tokensPerRequest 2048: the 1024-token hit is worth half a request */
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "tokensPerRequest: 2048\n", err, sizeof err), 0);
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
+                                   "tokensPerRequest: 2048\nmaxBatchWeight: 1\n", err, sizeof err),
+                     0);
     fx_req(&r, "m", 1024);
     fx_cycle(&cy, &r, f.p, 1);
     cy.prefix = pm;
@@ -108,6 +114,70 @@ static void test_hit_saves_against_load(void **state)
     fp.ops->score(fp.state, &cy, f.c, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);               /* 10 + 1024/2048 = 10.5 */
     assert_float_equal(s[1], 1.0 / (1.0 + 0.5), FX_EPS); /* 11 + 0 */
+    fx_plugin_free(&fp);
+    sy_pool_unref(f.p);
+}
+
+/* The default weighs a miss by the requests its prefill stalls, n + 1, capped at 8. */
+static void test_batch_weight(void **state)
+{
+    struct fixture f;
+    setup(&f);
+    struct sy_request r;
+    fx_req(&r, "m", 1024);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, f.p, 1);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    double s[3];
+    /* no prefix data: every candidate misses the whole prompt, w = min(n + 1, 8) = 8 */
+    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);       /* 10 + 8 x 1024/512 = 26 */
+    assert_float_equal(s[1], 0.5, FX_EPS);       /* 10 + (512 + 8 x 1024)/512 = 27 */
+    assert_float_equal(s[2], 1.0 / 3.0, FX_EPS); /* 12 + 8 x 2 = 28 */
+
+    /* b caches the prompt: 10 + 512/512 = 11; a 26, c half cached 12 + 8 x 512/512 = 20. The
+     * hit is worth 16 requests of imbalance here, 2 on an idle endpoint (w = 1). */
+    struct sy_prefix_match pm[3] = {{0, 64, 16, 0}, {64, 64, 16, 64}, {32, 64, 16, 32}};
+    cy.prefix = pm;
+    cy.prefix_valid = true;
+    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 16.0, FX_EPS);
+    assert_float_equal(s[2], 1.0 / 10.0, FX_EPS);
+
+    /* below the cap w = n + 1: a with 2 in flight misses a 128-token prompt (2 + 3 x 128/512 =
+     * 2.75: the miss costs 0.75 request, 0.25 unweighted), b holds it; b wins while it is less
+     * than 0.75 request busier: with 3 in flight (3 + 0) it loses, with 2 it wins */
+    fx_req(&r, "m", 128); /* 8 blocks of 16 */
+    fx_cycle(&cy, &r, f.p, 1);
+    struct sy_prefix_match pm2[3] = {{0, 8, 16, 0}, {8, 8, 16, 8}, {0, 8, 16, 0}};
+    cy.prefix = pm2;
+    cy.prefix_valid = true;
+    atomic_store(&f.p->eps[0]->inflight_requests, 2);
+    atomic_store(&f.p->eps[1]->inflight_requests, 3);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 1.0 / 1.25, FX_EPS);
+    atomic_store(&f.p->eps[1]->inflight_requests, 2); /* equally busy: b, by 3 x 128/512 */
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 1.75, FX_EPS);
+    fx_plugin_free(&fp);
+
+    /* an idle endpoint (n = 0): w = 1 whatever the cap, the unweighted arithmetic */
+    assert_int_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 100\n", err, sizeof err), 0);
+    atomic_store(&f.p->eps[0]->inflight_requests, 0);
+    atomic_store(&f.p->eps[1]->inflight_requests, 1);
+    fx_cands(f.p, f.c);
+    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);        /* 0 + 1 x 128/512 = 0.25 */
+    assert_float_equal(s[1], 1.0 / 1.75, FX_EPS); /* 1 + 0 */
     fx_plugin_free(&fp);
     sy_pool_unref(f.p);
 }
@@ -122,6 +192,9 @@ static void test_parameters(void **state)
     assert_int_not_equal(fx_plugin_new(&fp, "cache-load-scorer", "bogus: 1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "bogus"));
     assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 0.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "maxBatchWeight"));
+    assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: maybe\n", err, sizeof err), 0);
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
@@ -135,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_without_prefix_data),
         cmocka_unit_test(test_hit_saves_against_load),
+        cmocka_unit_test(test_batch_weight),
         cmocka_unit_test(test_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
