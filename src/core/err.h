@@ -22,7 +22,8 @@
     X(SY_ENOENDPOINT, "no endpoint available")                                                     \
     X(SY_EREJECTED, "request rejected")                                                            \
     X(SY_ENOPREFILL, "no prefill endpoint available")                                              \
-    X(SY_EADMISSION, "request cannot be admitted")
+    X(SY_EADMISSION, "request cannot be admitted")                                                 \
+    X(SY_EIDLE, "silent past the stream idle limit")
 
 enum sy_err {
     SY_OK = 0, /* success */

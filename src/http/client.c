@@ -425,11 +425,11 @@ static const llhttp_settings_t resp_settings = {
 };
 
 /* No complete head by the response deadline: SY_ETIMEDOUT (a 504, never resent); silence past
- * the stream idle limit after the head: SY_EIO (the response broke). */
+ * the stream idle limit after the head: SY_EIDLE (the response broke, and the log says why). */
 static void response_timeout(struct uconn *c)
 {
     if (c->req)
-        req_fail(c->req, c->req->head_done ? SY_EIO : SY_ETIMEDOUT);
+        req_fail(c->req, c->req->head_done ? SY_EIDLE : SY_ETIMEDOUT);
 }
 
 /* The head deadline: armed once when the request is sent; arriving bytes do not move it. */

@@ -323,6 +323,9 @@ def test_stream_idle_limit_after_head():
     check(b'"upstream_broken"' in data, "the stream ends with an error event: %r" % data)
     check(dt < 4, "ended %.1fs after the start (streamIdle 1s)" % dt)
     conn.close()
+    log = process_log(gw.proc)
+    check("silent past the stream idle limit" in log and "I/O error" not in log,
+          "the log names the stream idle limit: %s" % log[-600:])
     gw.stop()
 
 
