@@ -325,11 +325,10 @@ struct jval sy_jinja__apply_filter(struct ctx *c, int line, const char *name, st
     if (!strcmp(name, "tojson")) {
         struct jval *ind = arg(&a, 0, "indent");
         struct jval *sk = arg(&a, 99, "sort_keys");
-        struct sy_buf b;
-        sy_buf_init(&b);
-        sy_jinja__put_json(c, &b, v, ind && ind->t == J_INT ? (int)(ind->i > 32 ? 32 : ind->i) : -1,
+        struct sy_buf *b = sy_jinja__tmp_open(c, line);
+        sy_jinja__put_json(c, b, v, ind && ind->t == J_INT ? (int)(ind->i > 32 ? 32 : ind->i) : -1,
                            0, sk && sy_jinja__truthy(*sk));
-        return sy_jinja__vstr_buf(c, &b);
+        return sy_jinja__tmp_close(c, b);
     }
     if (!strcmp(name, "string"))
         return sy_jinja__to_str(c, v);
@@ -397,17 +396,16 @@ struct jval sy_jinja__apply_filter(struct ctx *c, int line, const char *name, st
             return sy_jinja__vstr("", 0);
         if (v.t != J_LIST)
             v = sy_jinja__apply_filter(c, line, "list", v, NULL, NULL, 0);
-        struct sy_buf b;
-        sy_buf_init(&b);
+        struct sy_buf *b = sy_jinja__tmp_open(c, line);
         for (size_t i = 0; i < v.l->n; i++) {
             if (i && sep)
-                sy_jinja__put_str(c, &b, *sep, 0);
+                sy_jinja__put_str(c, b, *sep, 0);
             struct jval item = v.l->v[i];
             if (attr && attr->t == J_STR)
                 item = attr_path(item, sy_jarena_strndup(&c->arena, attr->s.p, attr->s.n));
-            sy_jinja__put_str(c, &b, item, 0);
+            sy_jinja__put_str(c, b, item, 0);
         }
-        return sy_jinja__vstr_buf(c, &b);
+        return sy_jinja__tmp_close(c, b);
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
         if (v.t == J_STR)

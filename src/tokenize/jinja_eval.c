@@ -182,11 +182,10 @@ struct jval sy_jinja__binop(struct ctx *c, int line, int op, struct jval a, stru
         return sy_jinja__vbool(op == JOP_IN ? r : !r);
     }
     case JOP_CONCAT: {
-        struct sy_buf s;
-        sy_buf_init(&s);
-        sy_jinja__put_str(c, &s, a, 0);
-        sy_jinja__put_str(c, &s, b, 0);
-        return sy_jinja__vstr_buf(c, &s);
+        struct sy_buf *s = sy_jinja__tmp_open(c, line);
+        sy_jinja__put_str(c, s, a, 0);
+        sy_jinja__put_str(c, s, b, 0);
+        return sy_jinja__tmp_close(c, s);
     }
     default: break;
     }
@@ -320,10 +319,7 @@ struct jval sy_jinja__call_macro(struct ctx *c, const struct sy_jnode *m, struct
     c->out = cap;
     exec_body(c, f, m->body, m->nbody);
     c->out = saved;
-    c->ncaps--;
-    struct jval r = sy_jinja__vstr_buf(c, cap);
-    free(cap);
-    return r;
+    return sy_jinja__tmp_close(c, cap);
 }
 
 static struct jval eval_call(struct ctx *c, struct frame *f, const struct sy_jnode *n)
@@ -529,10 +525,9 @@ static int exec_stmt(struct ctx *c, struct frame *f, const struct sy_jnode *n)
         if (v.t == J_STR) {
             sy_jinja__out_append(c, v.s.p, v.s.n);
         } else {
-            struct sy_buf b;
-            sy_buf_init(&b);
-            sy_jinja__put_str(c, &b, v, 0);
-            struct jval s = sy_jinja__vstr_buf(c, &b);
+            struct sy_buf *b = sy_jinja__tmp_open(c, n->line);
+            sy_jinja__put_str(c, b, v, 0);
+            struct jval s = sy_jinja__tmp_close(c, b);
             sy_jinja__out_append(c, s.s.p, s.s.n);
         }
         return X_OK;
@@ -565,9 +560,7 @@ static int exec_stmt(struct ctx *c, struct frame *f, const struct sy_jnode *n)
         c->out = cap;
         exec_body(c, f, n->body, n->nbody);
         c->out = saved;
-        c->ncaps--;
-        struct jval v = sy_jinja__vstr_buf(c, cap);
-        free(cap);
+        struct jval v = sy_jinja__tmp_close(c, cap);
         sy_jinja__dict_set(c, &f->vars, n->names[0], strlen(n->names[0]), v);
         return X_OK;
     }

@@ -106,6 +106,7 @@ struct sy_jinja {
 #include "core/buf.h"
 
 #define SY_JINJA_CALL_DEPTH 64 /* nested macro calls and block captures */
+#define SY_JINJA_TMP_SLOTS  8  /* temporary buffers live at once beside the captures */
 
 enum jt { J_UNDEF, J_NONE, J_BOOL, J_INT, J_FLOAT, J_STR, J_LIST, J_DICT, J_FUNC, J_MACRO };
 
@@ -147,16 +148,17 @@ struct frame {
 enum builtin { B_RANGE = 1, B_NAMESPACE, B_RAISE, B_STRFTIME, B_DICT };
 
 struct ctx {
-    struct sy_jarena arena;                       /* everything a render allocates */
-    jmp_buf jb;                                   /* error exit */
-    char *err;                                    /* caller's buffer */
-    size_t errcap;                                /* its capacity */
-    int rc;                                       /* error code when jumping */
-    struct sy_buf *out;                           /* current output (caller's or a capture) */
-    struct sy_buf *caps[SY_JINJA_CALL_DEPTH + 1]; /* live capture buffers (freed on error) */
-    int ncaps;                                    /* entries */
-    uint64_t steps;                               /* evaluation steps so far */
-    struct frame *globals;                        /* root scope */
+    struct sy_jarena arena; /* everything a render allocates */
+    jmp_buf jb;             /* error exit */
+    char *err;              /* caller's buffer */
+    size_t errcap;          /* its capacity */
+    int rc;                 /* error code when jumping */
+    struct sy_buf *out;     /* current output (caller's or a capture) */
+    /* live heap buffers, captures and temporaries (sy_jinja__tmp_open), freed on error */
+    struct sy_buf *caps[SY_JINJA_CALL_DEPTH + SY_JINJA_TMP_SLOTS];
+    int ncaps;             /* entries */
+    uint64_t steps;        /* evaluation steps so far */
+    struct frame *globals; /* root scope */
 };
 
 struct args {
@@ -179,6 +181,12 @@ struct jval sy_jinja__vfloat(double f);
 struct jval sy_jinja__vstr(const char *p, size_t n);
 struct jval sy_jinja__vstr_dup(struct ctx *c, const char *p, size_t n);
 struct jval sy_jinja__vstr_buf(struct ctx *c, struct sy_buf *b);
+/* A heap buffer for text built while the render may still fail (a value that cannot be
+ * converted, the arena's limit): registered in c->caps, so the error exit frees it. */
+struct sy_buf *sy_jinja__tmp_open(struct ctx *c, int line);
+/* Copies b (the newest registered buffer) into the arena as a string, then unregisters and frees
+ * it. The copy may pass the arena's limit: b is still registered then, and freed by the exit. */
+struct jval sy_jinja__tmp_close(struct ctx *c, struct sy_buf *b);
 struct jval sy_jinja__vlist(struct ctx *c, size_t cap);
 void sy_jinja__list_push(struct ctx *c, struct jlist *l, struct jval v);
 struct jval sy_jinja__vdict(struct ctx *c);

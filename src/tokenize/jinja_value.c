@@ -101,6 +101,26 @@ struct jval sy_jinja__vstr_buf(struct ctx *c, struct sy_buf *b)
     return v;
 }
 
+struct sy_buf *sy_jinja__tmp_open(struct ctx *c, int line)
+{
+    if (c->ncaps >= SY_JINJA_CALL_DEPTH + SY_JINJA_TMP_SLOTS)
+        sy_jinja__rfail(c, line, "expression nested too deeply");
+    struct sy_buf *b = sy_xmalloc(sizeof(*b));
+    sy_buf_init(b);
+    c->caps[c->ncaps++] = b;
+    return b;
+}
+
+struct jval sy_jinja__tmp_close(struct ctx *c, struct sy_buf *b)
+{
+    struct jval v = sy_jinja__vstr_dup(c, b->data ? b->data : "", b->len);
+    if (c->ncaps > 0 && c->caps[c->ncaps - 1] == b)
+        c->ncaps--;
+    sy_buf_fini(b);
+    free(b);
+    return v;
+}
+
 struct jval sy_jinja__vlist(struct ctx *c, size_t cap)
 {
     struct jlist *l = sy_jarena_alloc(&c->arena, sizeof(*l));
@@ -321,10 +341,9 @@ struct jval sy_jinja__to_str(struct ctx *c, struct jval v)
 {
     if (v.t == J_STR)
         return v;
-    struct sy_buf b;
-    sy_buf_init(&b);
-    sy_jinja__put_str(c, &b, v, 0);
-    return sy_jinja__vstr_buf(c, &b);
+    struct sy_buf *b = sy_jinja__tmp_open(c, 0);
+    sy_jinja__put_str(c, b, v, 0);
+    return sy_jinja__tmp_close(c, b);
 }
 
 /* json.dumps(v, ensure_ascii=False, indent=indent) */

@@ -287,6 +287,23 @@ static void test_errors(void **state)
     expect_error("{% set x = 1 %}{% set x.y = 2 %}", NULL, "cannot set attribute", SY_EPARSE);
 }
 
+/* A render that fails while a filter, a concatenation or an output statement is building its text
+ * frees that text (fuzz_jinja found tojson's buffer leaked; the sanitizer build checks the rest).
+ */
+static void test_errors_free_partial_text(void **state)
+{
+    (void)state;
+    expect_error("{{ [1, 'a', range] | tojson }}", NULL, "JSON", SY_EPARSE);
+    expect_error("{{ {'k': [1, 2, range]} | tojson(indent=2) }}", NULL, "JSON", SY_EPARSE);
+    expect_error("{% macro m() %}x{{ [range] | tojson }}{% endmacro %}{{ 'a' ~ m() }}", NULL,
+                 "JSON", SY_EPARSE);
+    expect_error("{% set b %}{{ 'abc' }}{{ [range] | tojson }}{% endset %}", NULL, "JSON",
+                 SY_EPARSE);
+    expect_error("{{ ['abc', 'def'] | join(',') }}{{ [1] | tojson(sort_keys=true) }}{{ [range] | "
+                 "tojson }}",
+                 NULL, "JSON", SY_EPARSE);
+}
+
 static void test_limits(void **state)
 {
     /* work and output are bounded: a huge loop is an error, never a hang or a crash */
@@ -322,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_whitespace_control),
         cmocka_unit_test(test_chat_template_shapes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors_free_partial_text),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
