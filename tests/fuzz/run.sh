@@ -85,7 +85,9 @@ for src in "${targets[@]}"; do
         >"$log" 2>&1
     rc=$?
     secs=$(($(date +%s) - t0))
-    if [ $rc -eq 0 ] && [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    # merged on failure too: a crash input goes to artifacts, never into the corpus, and a
+    # campaign that ends with a leak report has still found the coverage it kept
+    if [ "${FUZZ_MERGE:-0}" = 1 ]; then
         mkdir -p "tests/fuzz/corpus/$name"
         "$bin" -merge=1 "${dict[@]}" "tests/fuzz/corpus/$name" "$out" >"$log.merge" 2>&1 ||
             echo "fuzz: $name: corpus merge failed; log $log.merge"
