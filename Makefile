@@ -106,10 +106,10 @@ demo: deps $(BIN)
 	$(Q)bash scripts/demo.sh
 
 format:
-	$(Q)clang-format -i $$(find src cmd tests bench -name '*.[ch]')
+	$(Q)clang-format -i $$(find src cmd tests bench -name node_modules -prune -o -name '*.[ch]' -print)
 
 format-check:
-	$(Q)clang-format --dry-run --Werror $$(find src cmd tests bench -name '*.[ch]')
+	$(Q)clang-format --dry-run --Werror $$(find src cmd tests bench -name node_modules -prune -o -name '*.[ch]' -print)
 
 clean:
 	rm -rf build build-asan build-fuzz
