@@ -504,14 +504,30 @@ static char *weights(int prefix, int queue, int kv)
     return buf;
 }
 
+/* A heuristic over the gateway's own in-flight count: active-request-scorer beside
+ * prefix-cache-scorer (llm-d's decode-profile scorers, prefix 3 / active-request 2 there). */
+static char *active_weights(int prefix, int active)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf,
+             "plugins:\n- type: prefix-cache-scorer\n- type: active-request-scorer\n"
+             "- type: max-score-picker\n"
+             "schedulingProfiles:\n- name: default\n  plugins:\n"
+             "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+             "  - pluginRef: active-request-scorer\n    weight: %d\n"
+             "  - pluginRef: max-score-picker\n",
+             prefix, active);
+    return buf;
+}
+
 static const char predicted[] =
     "plugins:\n"
     "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
-    "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
+    "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
-    "    affinityThreshold: 0.80\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
+    "    affinityThreshold: 0.80\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
     "    ttftWeight: %g\n    tpotWeight: %g\n"
     "- type: %s\n  name: weighted-random-picker\n"
@@ -601,6 +617,12 @@ int main(int argc, char **argv)
                  w[i][2]);
         run(name, weights(w[i][0], w[i][1], w[i][2]), rate, secs);
     }
+    static const int aw[][2] = {{3, 2}, {1, 3}};
+    for (size_t i = 0; i < sizeof aw / sizeof aw[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "heuristic (prefix %d, active-request %d)", aw[i][0], aw[i][1]);
+        run(name, active_weights(aw[i][0], aw[i][1]), rate, secs);
+    }
     {
         char sc[1024];
         const char *cp = getenv("SLO_BENCH_CLASS_PARAMS"); /* e.g. "reserveFactor: 2" */
@@ -613,6 +635,10 @@ int main(int argc, char **argv)
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
+    /* the affinity filters' maxTTFTPenaltyMs (the Helm pipeline's 5000 unless SLO_BENCH_PENALTY_MS)
+     */
+    double penalty_ms =
+        getenv("SLO_BENCH_PENALTY_MS") ? atof(getenv("SLO_BENCH_PENALTY_MS")) : 5000;
     static const struct {
         const char *name, *strategy;
         double wt, wp;
@@ -651,7 +677,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+                 penalty_ms, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;
