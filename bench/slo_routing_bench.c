@@ -527,7 +527,7 @@ static const char predicted[] =
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
-    "    affinityThreshold: 0.80\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
+    "    affinityThreshold: %g\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
     "    ttftWeight: %g\n    tpotWeight: %g\n"
     "- type: %s\n  name: weighted-random-picker\n"
@@ -635,10 +635,12 @@ int main(int argc, char **argv)
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
-    /* the affinity filters' maxTTFTPenaltyMs (the Helm pipeline's 5000 unless SLO_BENCH_PENALTY_MS)
-     */
+    /* the Helm rows' affinity filters: maxTTFTPenaltyMs (5000 unless SLO_BENCH_PENALTY_MS) and the
+     * loose one's affinityThreshold (0.80 unless SLO_BENCH_LOOSE_AFFINITY) */
     double penalty_ms =
         getenv("SLO_BENCH_PENALTY_MS") ? atof(getenv("SLO_BENCH_PENALTY_MS")) : 5000;
+    double loose =
+        getenv("SLO_BENCH_LOOSE_AFFINITY") ? atof(getenv("SLO_BENCH_LOOSE_AFFINITY")) : 0.80;
     static const struct {
         const char *name, *strategy;
         double wt, wp;
@@ -677,7 +679,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 penalty_ms, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;
