@@ -632,6 +632,18 @@ int main(int argc, char **argv)
         snprintf(sc, sizeof sc, slo_class, cp, 3, 1);
         run("slo-class 3 + prefix 1", sc, rate, secs);
     }
+    /* latency-scorer's headroom beside the in-flight balance and a small prefix weight (the
+     * prefix regime's best heuristic plus the predictions) */
+    run("latency 1 + active-request 3 + prefix 1",
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+        "  parameters: {headroomSelectionStrategy: most}\n"
+        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
+        "schedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: latency-scorer\n    weight: 1\n"
+        "  - pluginRef: active-request-scorer\n    weight: 3\n"
+        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+        "  - pluginRef: max-score-picker\n",
+        rate, secs);
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
