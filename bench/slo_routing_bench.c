@@ -16,7 +16,8 @@
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
  * goodput (requests per second meeting their SLOs) and the scheduler's CPU per decision.
  *
- * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
+ * Besides llm-d's default and other heuristic weightings (queue/kv/prefix, and prefix beside
+ * active-request-scorer, the gateway's in-flight count), the predicted-latency rows try the Helm
  * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
  * records each), and one reference row that is not a policy: an oracle that knows the replicas'
  * speed classes and places by SLO class (a reference for what placement can win), and the
@@ -31,10 +32,13 @@
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
  * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
- * own in-flight accounting stays exact). A third argument picks the regime: capacity (default),
- * queued or prefix (see regime below); SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi"
- * shapes the prefix regime (default 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also
- * prints TTFT prediction error on prefix hits vs misses and the top groups' placement.
+ * own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS, SLO_BENCH_LOOSE_AFFINITY and
+ * SLO_BENCH_GATE_FIRST=1 vary the Helm rows' affinity gates (maxTTFTPenaltyMs, the loose
+ * threshold, the loose gate before slo-headroom-tier-filter). A third argument picks the regime:
+ * capacity (default), queued or prefix (see regime below);
+ * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
+ * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
+ * hits vs misses and the top groups' placement.
  *
  *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix]  (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
@@ -532,7 +536,7 @@ static const char predicted[] =
     "    ttftWeight: %g\n    tpotWeight: %g\n"
     "- type: %s\n  name: weighted-random-picker\n"
     "schedulingProfiles:\n- name: default\n  plugins:\n"
-    "  - pluginRef: strict\n  - pluginRef: slo-headroom-tier-filter\n  - pluginRef: loose\n"
+    "  - pluginRef: strict\n  - pluginRef: %s\n  - pluginRef: %s\n"
     "  - pluginRef: latency-scorer\n  - pluginRef: weighted-random-picker\n";
 
 /* slo-class-scorer (src/sched/slo_class_scorer.c): placement by SLO class, the oracle's rule
@@ -651,6 +655,9 @@ int main(int argc, char **argv)
      * loose one's affinityThreshold (0.80 unless SLO_BENCH_LOOSE_AFFINITY) */
     double penalty_ms =
         getenv("SLO_BENCH_PENALTY_MS") ? atof(getenv("SLO_BENCH_PENALTY_MS")) : 5000;
+    /* SLO_BENCH_GATE_FIRST=1: the loose affinity gate before slo-headroom-tier-filter (the Helm
+     * pipeline has the tier filter first) */
+    bool gate_first = getenv("SLO_BENCH_GATE_FIRST") && atoi(getenv("SLO_BENCH_GATE_FIRST"));
     double loose =
         getenv("SLO_BENCH_LOOSE_AFFINITY") ? atof(getenv("SLO_BENCH_LOOSE_AFFINITY")) : 0.80;
     static const struct {
@@ -691,7 +698,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
+                 gate_first ? "loose" : "slo-headroom-tier-filter",
+                 gate_first ? "slo-headroom-tier-filter" : "loose");
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;
