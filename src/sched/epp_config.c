@@ -258,8 +258,9 @@ static int load_plugins(struct loader *L, const struct sy_yaml_node *seq)
 /* Step 1: default producers for consumed data keys. */
 static int add_default_producers(struct loader *L)
 {
-    size_t n = L->s->nplugins;
-    for (size_t i = 0; i < n; i++) {
+    /* over the growing list: an auto-created producer may consume a key too (slo-class-scorer ->
+     * predicted-latency-producer -> approx-prefix-cache-producer) */
+    for (size_t i = 0; i < L->s->nplugins; i++) {
         struct sy_sched_plugin *p = L->s->plugins[i];
         const char *key = p->ops->consumes;
         if (!key)

@@ -328,6 +328,31 @@ static void test_producer_sees_prefix_score(void **state)
     sy_sched_free(s);
 }
 
+/* The producer consumes the prefix match (llm-d's Consumes()): without a prefix producer in the
+ * config the loader creates approx-prefix-cache-producer, also when the latency producer is
+ * itself auto-created (for slo-class-scorer), and runs it first. */
+static void test_producer_gets_prefix_producer(void **state)
+{
+    (void)state;
+    static const char *const cfgs[] = {
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+        "- type: max-score-picker\n",
+        "plugins:\n- type: slo-class-scorer\n- type: max-score-picker\n",
+    };
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        char err[256];
+        struct sy_scheduler *s = fx_sched(cfgs[k], err, sizeof err);
+        if (!s)
+            fail_msg("%s", err);
+        assert_int_equal(s->nproducers, 2);
+        assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+        assert_true(s->producers[0]->injected);
+        assert_string_equal(s->producers[1]->ops->type, "predicted-latency-producer");
+        assert_true(s->wants_prefix);
+        sy_sched_free(s);
+    }
+}
+
 /* latency-slo-admitter is an admission plugin: configured under plugins only (llm-d), it runs
  * before the profiles and a denial is SY_EADMISSION (the gateway's 500), not an empty profile
  * (SY_ENOENDPOINT, 429); listed in a profile (older configs) it is accepted and does the same. */
@@ -518,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_admitter_and_affinity),
         cmocka_unit_test(test_admitter_admission_stage),
         cmocka_unit_test(test_producer_sees_prefix_score),
+        cmocka_unit_test(test_producer_gets_prefix_producer),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
