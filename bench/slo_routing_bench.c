@@ -16,7 +16,8 @@
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
  * goodput (requests per second meeting their SLOs) and the scheduler's CPU per decision.
  *
- * Besides llm-d's default and other heuristic weightings, the predicted-latency rows try the Helm
+ * Besides llm-d's default and other heuristic weightings (queue/kv/prefix, and prefix beside
+ * active-request-scorer, the gateway's in-flight count), the predicted-latency rows try the Helm
  * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
  * records each), and one reference row that is not a policy: an oracle that knows the replicas'
  * speed classes and places by SLO class (a reference for what placement can win), and the
@@ -31,10 +32,15 @@
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
  * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
- * own in-flight accounting stays exact). A third argument picks the regime: capacity (default) or
- * queued (see regime below).
+ * own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS, SLO_BENCH_LOOSE_AFFINITY and
+ * SLO_BENCH_GATE_FIRST=1 vary the Helm rows' affinity gates (maxTTFTPenaltyMs, the loose
+ * threshold, the loose gate before slo-headroom-tier-filter). A third argument picks the regime:
+ * capacity (default), queued or prefix (see regime below);
+ * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
+ * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
+ * hits vs misses and the top groups' placement.
  *
- *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued]     (bench/slo_routing.sh)
+ *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix]  (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
 #include <math.h>
@@ -70,6 +76,9 @@ struct job {
     double ttft, tpot, e2e;
     double pred_ttft, pred_tpot; /* the chosen endpoint's prediction, -1 if none */
     uint32_t running;            /* its running count in the features */
+    double pred_prefix;          /* the chosen endpoint's prefix-cache score (features) */
+    int group;                   /* prefix regime: the request's system-prefix group, else -1 */
+    uint32_t len, cached;        /* prompt tokens; of them, served from the engine's cache */
     bool done;
     bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
 };
@@ -111,6 +120,7 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
     (void)why;
     j->tpot = r->n_output > 1 ? (double)(r->last_token_ns - j->first) / 1e9 / (r->n_output - 1) : 0;
     j->e2e = (double)(now - j->arrival) / 1e9;
+    j->cached = r->n_cached;
     j->done = true;
     sy_endpoint_inflight_sub(j->res.ep, j->res.inflight_tokens);
     sy_sched_observe(&j->res, j->ttft, j->tpot > 0 ? j->tpot : -1);
@@ -201,8 +211,68 @@ static struct sy_latency_config model_cfg; /* the predicted-latency runs' model 
  * in the engines' waiting queues: TTFT in seconds with TPOT bounded, llm-d's published regime). */
 static uint32_t max_seqs; /* 0: the profile's */
 static uint32_t out_lo = 16, out_hi = 256;
+/* "prefix" regime (llm-d's shared-system-prompt workloads, docs/slo-scheduling.md): every prompt
+ * opens with one of prefix_groups system prompts of prefix_len tokens, the group drawn from a
+ * Zipf(prefix_zipf) popularity, followed by a unique suffix of suffix_lo..suffix_hi tokens
+ * (log-uniform); max-num-seqs and output lengths as in "queued". */
+static uint32_t prefix_groups; /* 0: the capacity/queued prompt mix */
+static uint32_t prefix_len = 3000, suffix_lo = 32, suffix_hi = 1024;
+static double prefix_zipf = 1.0;
+static double *zipf_cdf;   /* [prefix_groups] */
 static uint64_t scrape_ns; /* SLO_BENCH_SCRAPE_MS: metrics refreshed at most this often (0: at
                               every arrival, the default: an instant scrape) */
+
+/* Prefix regime evidence (SLO_BENCH_ACCURACY): the chosen endpoints' TTFT observed vs predicted
+ * for gateway prefix hits (the chosen endpoint's prefix-cache score >= 0.8, the loose affinity
+ * gate) and misses, the engines' real cache hit on each; and the placement of the most popular
+ * prefix groups (requests per endpoint, TTFT p50 per group). */
+static void prefix_evidence(const char *name)
+{
+    if (!getenv("SLO_BENCH_ACCURACY") || !prefix_groups)
+        return;
+    double s[2][5] = {{0}};
+    size_t cnt[2] = {0};
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || !j->done || j->pred_ttft < 0)
+            continue;
+        int h = j->pred_prefix >= 0.8;
+        s[h][0] += j->ttft;
+        s[h][1] += j->pred_ttft;
+        s[h][2] += j->ttft <= j->pred_ttft;
+        s[h][3] += (double)j->cached / (j->len ? j->len : 1);
+        s[h][4] += fabs(j->pred_ttft - j->ttft) / (j->ttft > 0 ? j->ttft : 1e-9);
+        cnt[h]++;
+    }
+    fprintf(stderr, "%s: prefix | n | TTFT obs/pred ms cov | engine cache hit | APE\n", name);
+    for (int h = 1; h >= 0; h--)
+        if (cnt[h]) {
+            double k = (double)cnt[h];
+            fprintf(stderr, "  %-4s | %5zu | %7.1f %7.1f %.2f | %.2f | %.0f%%\n",
+                    h ? "hit" : "miss", cnt[h], 1e3 * s[h][0] / k, 1e3 * s[h][1] / k, s[h][2] / k,
+                    s[h][3] / k, 100 * s[h][4] / k);
+        }
+    uint32_t show = prefix_groups < 4 ? prefix_groups : 4;
+    double *v = sy_xmalloc((nJ ? nJ : 1) * sizeof *v);
+    for (uint32_t g = 0; g < show; g++) {
+        size_t per[NE] = {0}, n = 0;
+        for (size_t i = 0; i < nJ; i++) {
+            const struct job *j = &J[i];
+            if ((double)j->arrival / 1e9 < WARM_S || !j->done || j->group != (int)g)
+                continue;
+            per[j->ep]++;
+            v[n++] = j->ttft;
+        }
+        qsort(v, n, sizeof *v, cmpd);
+        fprintf(stderr,
+                "  group %u: %zu requests, TTFT p50 %.3f s, per endpoint (fast 0-3, slow 4-7):", g,
+                n, pct(v, n, .5));
+        for (int e = 0; e < NE; e++)
+            fprintf(stderr, " %zu", per[e]);
+        fprintf(stderr, "\n");
+    }
+    free(v);
+}
 
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
@@ -247,7 +317,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     J = sy_xcalloc(cap, sizeof *J);
     nJ = 0;
     rng = 0x9E3779B97F4A7C15ull;
-    uint32_t *tok = sy_xmalloc(8192 * sizeof *tok);
+    uint32_t *tok = sy_xmalloc(((size_t)prefix_len + suffix_hi + 8192) * sizeof *tok);
     uint32_t uniq = 1u << 24;
     uint64_t sched_cpu = 0;
     double t = 0, next_train = 1.0;
@@ -269,10 +339,24 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             last_scrape = now;
         }
         struct job *j = &J[nJ];
-        uint32_t len = (uint32_t)exp(log(100) + urand() * (log(4000) - log(100)));
-        int g = urand() < 0.3 ? (int)(urand() * GROUPS) : -1;
-        if (g >= 0 && len < SYSLEN + 16)
-            len = SYSLEN + 16;
+        uint32_t len, syslen = SYSLEN;
+        int g;
+        if (prefix_groups) {
+            double u = urand();
+            g = 0;
+            while ((uint32_t)g + 1 < prefix_groups && zipf_cdf[g] < u)
+                g++;
+            syslen = prefix_len;
+            len = prefix_len +
+                  (uint32_t)exp(log(suffix_lo) + urand() * (log(suffix_hi) - log(suffix_lo)));
+        } else {
+            len = (uint32_t)exp(log(100) + urand() * (log(4000) - log(100)));
+            g = urand() < 0.3 ? (int)(urand() * GROUPS) : -1;
+            if (g >= 0 && len < SYSLEN + 16)
+                len = SYSLEN + 16;
+        }
+        j->group = g;
+        j->len = len;
         uint32_t out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
         j->slo_ttft = interactive ? 1.0 : 5.0;
@@ -280,7 +364,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         /* the prompt text: 4 characters per token, the group's system prompt first */
         j->text = sy_xmalloc((size_t)len * 4 + 1);
         for (uint32_t i = 0; i < len; i++) {
-            tok[i] = g >= 0 && i < SYSLEN ? (uint32_t)g * 100000 + i : uniq++;
+            tok[i] = g >= 0 && i < syslen ? (uint32_t)g * 100000 + i : uniq++;
             snprintf(j->text + (size_t)i * 4, 5, "%04x", tok[i] & 0xffff);
         }
         struct sy_request *r = &j->req;
@@ -337,6 +421,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         }
         j->ep = e;
         j->pred_ttft = j->pred_tpot = -1;
+        j->pred_prefix = -1;
         const struct sy_sched_cycle *cy = j->res.cycle; /* first member of the scheduler's cycle */
         if (cy && cy->latency && cy->latency->ready && j->res.pool_index < cy->latency->n) {
             const struct sy_latency_pred *p = &cy->latency->pred[j->res.pool_index];
@@ -344,6 +429,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 j->pred_ttft = p->ttft_s;
                 j->pred_tpot = p->tpot_s;
                 j->running = p->f.running;
+                j->pred_prefix = p->f.prefix_score;
             }
         }
         sy_endpoint_inflight_add(j->res.ep, j->res.inflight_tokens);
@@ -356,6 +442,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     double *e2e = sy_xmalloc(nJ * sizeof(double)), *ttft = sy_xmalloc(nJ * sizeof(double)),
            *tpot = sy_xmalloc(nJ * sizeof(double));
     size_t n = 0, met = 0, fast = 0, nshed = 0;
+    double ptok = 0, ctok = 0; /* prompt tokens, of them served from the engines' prefix caches */
     double first = 1e300, last = 0;
     for (size_t i = 0; i < nJ; i++) {
         struct job *j = &J[i];
@@ -369,21 +456,25 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         tpot[n] = j->tpot;
         met += j->ttft <= j->slo_ttft && j->tpot <= j->slo_tpot;
         fast += j->ep < NE / 2;
+        ptok += j->len;
+        ctok += j->cached;
         first = at < first ? at : first;
         last = at > last ? at : last;
         n++;
     }
     accuracy(name);
+    prefix_evidence(name);
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
     /* shed requests count in the attainment denominator (they met nothing), not in latencies */
     printf("%-34s | %6.2f %6.2f | %6.3f %6.3f | %5.1f | %5.1f%% | %6.1f | %3.0f%% | %5.1f us | "
-           "%4.1f%%\n",
+           "%4.1f%% | %3.0f%%\n",
            name, pct(e2e, n, .5), pct(e2e, n, .9), pct(ttft, n, .5), pct(ttft, n, .9),
            1e3 * pct(tpot, n, .5), 100.0 * met / (n + nshed ? n + nshed : 1),
            met / (last - first + 1e-9), 100.0 * fast / (n ? n : 1),
-           (double)sched_cpu / 1e3 / (double)nJ, 100.0 * nshed / (n + nshed ? n + nshed : 1));
+           (double)sched_cpu / 1e3 / (double)nJ, 100.0 * nshed / (n + nshed ? n + nshed : 1),
+           100.0 * ctok / (ptok > 0 ? ptok : 1));
     free(e2e);
     free(ttft);
     free(tpot);
@@ -417,19 +508,35 @@ static char *weights(int prefix, int queue, int kv)
     return buf;
 }
 
+/* A heuristic over the gateway's own in-flight count: active-request-scorer beside
+ * prefix-cache-scorer (llm-d's decode-profile scorers, prefix 3 / active-request 2 there). */
+static char *active_weights(int prefix, int active)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf,
+             "plugins:\n- type: prefix-cache-scorer\n- type: active-request-scorer\n"
+             "- type: max-score-picker\n"
+             "schedulingProfiles:\n- name: default\n  plugins:\n"
+             "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+             "  - pluginRef: active-request-scorer\n    weight: %d\n"
+             "  - pluginRef: max-score-picker\n",
+             prefix, active);
+    return buf;
+}
+
 static const char predicted[] =
     "plugins:\n"
     "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
-    "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
+    "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
-    "    affinityThreshold: 0.80\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: 5000\n"
+    "    affinityThreshold: %g\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
     "    ttftWeight: %g\n    tpotWeight: %g\n"
     "- type: %s\n  name: weighted-random-picker\n"
     "schedulingProfiles:\n- name: default\n  plugins:\n"
-    "  - pluginRef: strict\n  - pluginRef: slo-headroom-tier-filter\n  - pluginRef: loose\n"
+    "  - pluginRef: strict\n  - pluginRef: %s\n  - pluginRef: %s\n"
     "  - pluginRef: latency-scorer\n  - pluginRef: weighted-random-picker\n";
 
 /* slo-class-scorer (src/sched/slo_class_scorer.c): placement by SLO class, the oracle's rule
@@ -455,9 +562,33 @@ int main(int argc, char **argv)
         max_seqs = 96;
         out_lo = 64;
         out_hi = 1024;
+    } else if (strcmp(regime, "prefix") == 0) {
+        max_seqs = 96;
+        out_lo = 64;
+        out_hi = 1024;
+        prefix_groups = 128;
     } else if (strcmp(regime, "capacity") != 0) {
-        fprintf(stderr, "slo_routing_bench: regime '%s': expected capacity or queued\n", regime);
+        fprintf(stderr, "slo_routing_bench: regime '%s': expected capacity, queued or prefix\n",
+                regime);
         return 2;
+    }
+    /* prefix regime shape: SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" */
+    if (prefix_groups && getenv("SLO_BENCH_PREFIX"))
+        (void)sscanf(getenv("SLO_BENCH_PREFIX"), "%u,%u,%lf,%u,%u", &prefix_groups, &prefix_len,
+                     &prefix_zipf, &suffix_lo, &suffix_hi);
+    if (prefix_groups) {
+        if (prefix_groups > 4096 || prefix_len < 16 || prefix_len > 16384 || suffix_lo < 1 ||
+            suffix_hi < suffix_lo || suffix_hi > 16384 || !(prefix_zipf >= 0)) {
+            fprintf(stderr, "slo_routing_bench: SLO_BENCH_PREFIX out of range\n");
+            return 2;
+        }
+        zipf_cdf = sy_xmalloc(prefix_groups * sizeof *zipf_cdf);
+        double tot = 0;
+        for (uint32_t k = 0; k < prefix_groups; k++)
+            tot += zipf_cdf[k] = pow(k + 1.0, -prefix_zipf);
+        double acc = 0;
+        for (uint32_t k = 0; k < prefix_groups; k++)
+            zipf_cdf[k] = (acc += zipf_cdf[k]) / tot;
     }
     if (getenv("SLO_BENCH_MAX_SEQS"))
         max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
@@ -472,10 +603,15 @@ int main(int argc, char **argv)
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
-           "regime: %s (max-num-seqs %u, %u..%u output tokens)\n\n",
+           "regime: %s (max-num-seqs %u, %u..%u output tokens)\n",
            rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024, out_lo, out_hi);
+    if (prefix_groups)
+        printf("prompts: one of %u system prefixes of %u tokens (Zipf %.2f: the top one %.0f%% of "
+               "requests) + a unique %u..%u-token suffix\n",
+               prefix_groups, prefix_len, prefix_zipf, 100 * zipf_cdf[0], suffix_lo, suffix_hi);
+    printf("\n");
     printf("%-34s | e2e p50/p90 s | TTFT p50/p90 s | TPOT p50 ms | SLO met | goodput/s | on fast "
-           "| sched CPU/decision | shed\n",
+           "| sched CPU/decision | shed | cache hit\n",
            "policy");
     run("llm-d default (prefix 3, queue 2, kv 2)", weights(3, 2, 2), rate, secs);
     static const int w[][3] = {{2, 3, 2}, {1, 1, 1}, {1, 3, 1}, {0, 1, 1}, {1, 2, 0}};
@@ -484,6 +620,12 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "heuristic (prefix %d, queue %d, kv %d)", w[i][0], w[i][1],
                  w[i][2]);
         run(name, weights(w[i][0], w[i][1], w[i][2]), rate, secs);
+    }
+    static const int aw[][2] = {{3, 2}, {1, 3}};
+    for (size_t i = 0; i < sizeof aw / sizeof aw[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "heuristic (prefix %d, active-request %d)", aw[i][0], aw[i][1]);
+        run(name, active_weights(aw[i][0], aw[i][1]), rate, secs);
     }
     {
         char sc[1024];
@@ -494,9 +636,30 @@ int main(int argc, char **argv)
         snprintf(sc, sizeof sc, slo_class, cp, 3, 1);
         run("slo-class 3 + prefix 1", sc, rate, secs);
     }
+    /* latency-scorer's headroom beside the in-flight balance and a small prefix weight (the
+     * prefix regime's best heuristic plus the predictions) */
+    run("latency 1 + active-request 3 + prefix 1",
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+        "  parameters: {headroomSelectionStrategy: most}\n"
+        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
+        "schedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: latency-scorer\n    weight: 1\n"
+        "  - pluginRef: active-request-scorer\n    weight: 3\n"
+        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+        "  - pluginRef: max-score-picker\n",
+        rate, secs);
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
+    /* the Helm rows' affinity filters: maxTTFTPenaltyMs (5000 unless SLO_BENCH_PENALTY_MS) and the
+     * loose one's affinityThreshold (0.80 unless SLO_BENCH_LOOSE_AFFINITY) */
+    double penalty_ms =
+        getenv("SLO_BENCH_PENALTY_MS") ? atof(getenv("SLO_BENCH_PENALTY_MS")) : 5000;
+    /* SLO_BENCH_GATE_FIRST=1: the loose affinity gate before slo-headroom-tier-filter (the Helm
+     * pipeline has the tier filter first) */
+    bool gate_first = getenv("SLO_BENCH_GATE_FIRST") && atoi(getenv("SLO_BENCH_GATE_FIRST"));
+    double loose =
+        getenv("SLO_BENCH_LOOSE_AFFINITY") ? atof(getenv("SLO_BENCH_LOOSE_AFFINITY")) : 0.80;
     static const struct {
         const char *name, *strategy;
         double wt, wp;
@@ -535,7 +698,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker);
+                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
+                 gate_first ? "loose" : "slo-headroom-tier-filter",
+                 gate_first ? "slo-headroom-tier-filter" : "loose");
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
     }
     return 0;

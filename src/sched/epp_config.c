@@ -16,6 +16,8 @@
  *      max-score-picker;
  *   4. one profile and no handler -> single-profile-handler.
  * Screeners (models-responder) then filter first in every profile, in config order.
+ * Producers run tokenizers first, then in config order, predicted-latency-producer last (it reads
+ * the prefix match the others produce; llm-d orders data producers by their dependencies).
  * A NULL config is Switchyard's default (`switchyard-default`: cache-load-scorer, max-score-picker,
  * issue 19); a scalar names a built-in: `switchyard-default` or `llm-d-default`, llm-d's built-in
  * default (loader/defaults.go: queue-scorer 2, kv-cache-utilization-scorer 2, prefix-cache-scorer
@@ -48,6 +50,7 @@
 #include "flow/flow.h"
 #include "prefix/prefix_sched.h"
 #include "sched/internal.h"
+#include "sched/latency_info.h"
 #include "sched/params.h"
 
 #define BUILTIN_NAME "<built-in default>" /* file name used in messages for the default */
@@ -255,8 +258,9 @@ static int load_plugins(struct loader *L, const struct sy_yaml_node *seq)
 /* Step 1: default producers for consumed data keys. */
 static int add_default_producers(struct loader *L)
 {
-    size_t n = L->s->nplugins;
-    for (size_t i = 0; i < n; i++) {
+    /* over the growing list: an auto-created producer may consume a key too (slo-class-scorer ->
+     * predicted-latency-producer -> approx-prefix-cache-producer) */
+    for (size_t i = 0; i < L->s->nplugins; i++) {
         struct sy_sched_plugin *p = L->s->plugins[i];
         const char *key = p->ops->consumes;
         if (!key)
@@ -676,6 +680,29 @@ static void warn_unreferenced(struct loader *L)
     }
 }
 
+/* predicted-latency-producer reads the other producers' data (the prefix match for its
+ * prefix_cache_score and uncached-input features); llm-d's data layer runs it after them, as a
+ * consumer of PrefixCacheMatchInfo. Config order alone would run it first in llm-d's Helm
+ * pipeline (the producer is listed first, the approx-prefix producer is auto-created after the
+ * affinity filters), so every prediction and training sample saw a prefix score of 0: moved to
+ * the end, stable among themselves. */
+static void order_latency_producers_last(struct sy_scheduler *s)
+{
+    size_t n = s->nproducers, k = 0;
+    if (n < 2)
+        return;
+    struct sy_sched_plugin **tmp = sy_xmalloc((n ? n : 1) * sizeof *tmp);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const char *key = s->producers[i]->ops->produces;
+            bool lat = key && !strcmp(key, SY_LATENCY_KEY);
+            if (lat == (pass == 1))
+                tmp[k++] = s->producers[i];
+        }
+    memcpy(s->producers, tmp, n * sizeof *tmp);
+    free(tmp);
+}
+
 /* The config selects llm-d router semantics (llm-d.ai/...), not v0.8's; the same test plugins
  * make through sy_plugin_env_router. */
 static bool router_api(const struct loader *L)
@@ -792,6 +819,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         memmove(&s->producers[k + 1], &s->producers[k], (i - k) * sizeof *s->producers);
         s->producers[k++] = p;
     }
+    order_latency_producers_last(s);
     return 0;
 }
 

@@ -4,6 +4,9 @@
  *
  *   produce  -> features per candidate (its scraped queue/running/KV, the gateway's own in-flight
  *               tokens, the cycle's prefix match, the prompt length) -> sy_latency_predict
+ *               (it consumes the prefix match as llm-d's does: the loader creates
+ *               approx-prefix-cache-producer when none is configured and runs this producer
+ *               after the others, epp_config.c)
  *               -> cy->latency (struct sy_latency_info), headroom = SLO - predicted
  *               (TPOT SLO x sloBufferFactor; without any SLO, headroom = -predicted; with
  *               only one, the other dimension's headroom is 0, i.e. met)
@@ -282,6 +285,8 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
 const struct sy_plugin_ops sy_plugin_predicted_latency_producer = {
     .type = "predicted-latency-producer",
     .produces = SY_LATENCY_KEY,
+    .consumes = SY_PREFIX_KEY, /* llm-d: Consumes() PrefixCacheMatchInfo, so a config without a
+                                  prefix producer gets approx-prefix-cache-producer */
     .create = create,
     .destroy = destroy,
     .produce = produce,

@@ -98,7 +98,7 @@ struct sy_str sy_sched_tokens_text(const struct sy_request *req, char **owned)
         cJSON_Delete(a);
         return t;
     }
-    if (req->kind == SY_API_COMPLETIONS && quoted && memchr(t.p, '\\', t.len)) {
+    if (req->kind == SY_API_COMPLETIONS && quoted && t.len && memchr(t.p, '\\', t.len)) {
         char *d = sy_xmalloc(t.len ? t.len : 1);
         size_t dl = sy_json_decode_string(t, d, t.len, NULL);
         if (dl == SIZE_MAX) {

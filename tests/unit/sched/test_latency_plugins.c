@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "latency/slo.h"
+#include "sched/internal.h"
 #include "sched/latency_info.h"
 #include "sched/plugins.h"
 #include "unit/sched/latency_helpers.h"
@@ -287,6 +288,71 @@ static void test_slo_headers(void **state)
     assert_int_equal(sy_slo_clamped_total(), c0 + 1);
 }
 
+/* predicted-latency-producer reads the prefix match: listed first, as in llm-d's Helm pipeline
+ * (the approx-prefix producer is auto-created after it for the affinity filter), it still runs
+ * after the prefix producer, so a repeated prompt's features carry the chosen endpoint's prefix
+ * score (it was 0 for every prediction and training sample before the producers were ordered). */
+static void test_producer_sees_prefix_score(void **state)
+{
+    (void)state;
+    char err[256];
+    struct sy_scheduler *s = fx_sched("plugins:\n- type: predicted-latency-producer\n"
+                                      "- type: prefix-cache-affinity-filter\n- type: queue-scorer\n"
+                                      "- type: max-score-picker\n",
+                                      err, sizeof err);
+    assert_non_null(s);
+    assert_true(s->nproducers >= 2);
+    assert_string_equal(s->producers[s->nproducers - 1]->ops->type, "predicted-latency-producer");
+    struct sy_endpoint *eps[2] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0)};
+    struct sy_pool *pool = fx_pool(eps, 2);
+    static char text[4097];
+    for (size_t i = 0; i < sizeof text - 1; i++)
+        text[i] = (char)('a' + (i * 7 + i / 26) % 26);
+    struct sy_request r;
+    fx_req(&r, "m", 1024);
+    r.prompt.p = r.body = text;
+    r.prompt.len = r.body_len = sizeof text - 1;
+    struct sy_sched_result res;
+    double score[2] = {-1, -1};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(sy_sched_pick(s, pool, &r, NULL, 0, &res), 0);
+        const struct sy_sched_cycle *cy = res.cycle;
+        assert_non_null(cy->latency);
+        assert_true(res.pool_index < cy->latency->n);
+        score[k] = cy->latency->pred[res.pool_index].f.prefix_score;
+        sy_sched_done(s, &res, true);
+    }
+    assert_true(score[0] == 0);  /* nothing recorded yet */
+    assert_true(score[1] > 0.9); /* the whole prompt is cached on the endpoint picked first */
+    sy_pool_unref(pool);
+    sy_sched_free(s);
+}
+
+/* The producer consumes the prefix match (llm-d's Consumes()): without a prefix producer in the
+ * config the loader creates approx-prefix-cache-producer, also when the latency producer is
+ * itself auto-created (for slo-class-scorer), and runs it first. */
+static void test_producer_gets_prefix_producer(void **state)
+{
+    (void)state;
+    static const char *const cfgs[] = {
+        "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+        "- type: max-score-picker\n",
+        "plugins:\n- type: slo-class-scorer\n- type: max-score-picker\n",
+    };
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        char err[256];
+        struct sy_scheduler *s = fx_sched(cfgs[k], err, sizeof err);
+        if (!s)
+            fail_msg("%s", err);
+        assert_int_equal(s->nproducers, 2);
+        assert_string_equal(s->producers[0]->ops->type, "approx-prefix-cache-producer");
+        assert_true(s->producers[0]->injected);
+        assert_string_equal(s->producers[1]->ops->type, "predicted-latency-producer");
+        assert_true(s->wants_prefix);
+        sy_sched_free(s);
+    }
+}
+
 /* latency-slo-admitter is an admission plugin: configured under plugins only (llm-d), it runs
  * before the profiles and a denial is SY_EADMISSION (the gateway's 500), not an empty profile
  * (SY_ENOENDPOINT, 429); listed in a profile (older configs) it is accepted and does the same. */
@@ -476,6 +542,8 @@ int main(void)
         cmocka_unit_test(test_producer_queue_aware),
         cmocka_unit_test(test_admitter_and_affinity),
         cmocka_unit_test(test_admitter_admission_stage),
+        cmocka_unit_test(test_producer_sees_prefix_score),
+        cmocka_unit_test(test_producer_gets_prefix_producer),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
