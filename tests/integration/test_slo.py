@@ -15,7 +15,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, request, run,  # noqa
+from harness import (BIN, SLOW, check, consecutive_ports, free_ports, metrics, post_json, request, run,  # noqa
                      start_process, stop_process, test, wait_port, wait_until, write_file)
 
 # llm-d's Helm pipeline as written: latency-slo-admitter is listed under plugins only (an admission
@@ -67,13 +67,18 @@ scheduler:
         - pluginRef: weighted-random-picker
 """
 
+# simulated seconds per wall second: the replicas' latency gap (a ~1,500-token prefill is ~45 ms
+# simulated on the fast one, ~90 ms on the slow one) must stay well above the scheduling jitter of
+# a loaded 2-core box, which the gateway's wall-clock TTFTs include (at 4x, one run under a
+# concurrent benchmark packed 20/40 instead of >= 28); slower still under ASan
+TIME_SCALE = 2 / max(1.0, min(SLOW, 2.0))
 ST = {}
 
 
 def start_sim(profile):
     base = consecutive_ports(1)
     p = start_process([BIN, "sim", "--port", str(base), "--profile", profile, "--model", "m1",
-                       "--time-scale", "4"])
+                       "--time-scale", "%g" % TIME_SCALE])
     wait_port(base, proc=p)
     return p, "127.0.0.1:%d" % base
 
