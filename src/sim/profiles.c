@@ -115,8 +115,9 @@
 #define H100_KV_US(b, tp) ((double)(b) / (tp) / (H100_HBM_BYTES_PER_US * H100_STREAM_EFF))
 
 /* Overlap step model (design comment above). */
-#define BLIS_WEIGHT_FACTOR 1.3625 /* BLIS trained-physics beta3: weights at 73% of HBM peak [4.2]  \
-                                   */
+#define BLIS_WEIGHT_FACTOR                                                                         \
+    1.3625 /* BLIS trained-physics beta3: weights at 73% of HBM peak [4.2]                         \
+            */
 /* weight read (us) of w bytes per GPU */
 #define W_US(w)  (BLIS_WEIGHT_FACTOR * (w) / H100_HBM_BYTES_PER_US)
 #define CHUNK    8192.0 /* the measured peak-prefill chunk */
