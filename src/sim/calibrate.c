@@ -572,6 +572,7 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
     bool json = false, static_only = false, model_given = false;
     enum sy_sim_step_model model = SY_SIM_STEP_ADDITIVE;
     double kv_us = -1; /* --kv-read-us override, < 0 when not given */
+    double pf_us = -1; /* --prefill-us override, < 0 when not given */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--calibrate") == 0)
@@ -594,6 +595,17 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
                 return 2;
             }
             model_given = true;
+        } else if (strcmp(a, "--prefill-us") == 0 || strncmp(a, "--prefill-us=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
+            char *end = NULL;
+            pf_us = strtod(v, &end);
+            if (!*v || *end || !(pf_us >= 0) || pf_us > 1e4) {
+                fprintf(stderr,
+                        "switchyard sim --calibrate: --prefill-us: '%s': expected microseconds "
+                        "per prefill token, 0..10000\n",
+                        v);
+                return 2;
+            }
         } else if (strcmp(a, "--kv-read-us") == 0 || strncmp(a, "--kv-read-us=", 13) == 0) {
             const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
             char *end = NULL;
@@ -608,7 +620,7 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
         } else {
             fprintf(stderr,
                     "switchyard sim --calibrate: unexpected argument '%s' (takes --profile NAME, "
-                    "--step-model M, --kv-read-us X, --json, --static-only)\n",
+                    "--step-model M, --kv-read-us X, --prefill-us X, --json, --static-only)\n",
                     a);
             return 2;
         }
@@ -628,6 +640,8 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
     struct sy_sim_profile prof = *p;
     if (kv_us >= 0)
         prof.decode_us_per_ctx_token = kv_us; /* what-if: another decode KV-read cost */
+    if (pf_us >= 0)
+        prof.prefill_us_per_token = pf_us; /* what-if (additive): 0 = prefill costs nothing */
     prof.step_model = model;
     p = &prof;
     struct sy_sim_calib_report *rep = SY_NEW(struct sy_sim_calib_report);

@@ -117,6 +117,14 @@ def test_calibrate_step_models():
                 a["figure"].startswith("decode step") and "batch 256" not in a["figure"]):
             check(abs(a["model_value"] - o["model_value"]) < 1e-6 * a["model_value"],
                   "same value: %r %r" % (a, o))
+    # the bound of any mixed-step model: prefill that costs a decode step nothing
+    rc, out, err = calibrate("--json", "--step-model", "additive", "--prefill-us", "0")
+    check(rc == 0, err)
+    free = json.loads(out)
+    check(free["prefill_us_per_token"] == 0, "override applied")
+    for f, a in zip(free["rows"], add["rows"]):
+        if a["load"] and a["unit"] == "tok/s":
+            check(f["model_value"] >= a["model_value"], "free prefill never slower: %r" % f)
     rc, out, err = calibrate("--step-model", "overlap", "--profile",
                              "deepseek-r1-wideep-decode-h200")
     check(rc == 2 and "no constants for step model overlap" in err, err)
@@ -150,6 +158,7 @@ def test_calibrate_bad_arguments():
                        (["--kv-read-us", "-1"], "--kv-read-us"),
                        (["--kv-read-us", "x"], "--kv-read-us"),
                        (["--step-model", "fused"], "--step-model"),
+                       (["--prefill-us", "-3"], "--prefill-us"),
                        (["--port", "8000"], "unexpected argument '--port'")):
         rc, out, err = calibrate(*args)
         check(rc == 2 and what in err and out == "", "%r -> %d %r" % (args, rc, err))
