@@ -93,10 +93,12 @@
  *       it is its own kernel between the GEMMs, and each KV byte is read once).
  * By construction a pure decode step below the crossover (batch <= 242) and a pure fresh
  * 8192-token chunk take exactly what the additive model gives; a shorter fresh prompt is faster
- * (its chunk carries fewer attention pairs per token: 1,000 tokens 58 ms against 76 ms), a chunk
- * after a cached prefix slower (the 1,200-token question after a 6,000-token system prompt:
- * 82 ms against 89 ms additive... see docs/simulator.md for the mixed shapes), and decodes in a
- * compute-bound step cost their linear FLOPs (54.95 us each) instead of the weight read again.
+ * (its chunk carries fewer attention pairs per token: 1,000 tokens 58.1 ms against 76.4 ms), a
+ * chunk after a cached prefix costs more per token (its attention spans the prefix: llm-d's
+ * 1,200-token question after a 6,000-token system prompt beside 96 decodes of 7.7k context is
+ * 126.1 ms against 126.6 ms; six such questions in one step 528.9 against 492.0 ms), and decodes
+ * in a compute-bound step cost their linear FLOPs (54.95 us each) instead of the weight read
+ * again. `switchyard sim --calibrate` prints these shapes; docs/simulator.md "Step models".
  * Qwen3-8B: 36 x (4096 x 4096 x 2 + 4096 x 1024 x 2 + 3 x 4096 x 12288) = 6.946B linear + 1.245B
  * embedding/LM head = 16.38 GB -> W 6,662 us, F 1,245 us; 0.5898 MFLOP per pair; its 32,000 tok/s
  * prefill prior implies 524 TFLOP/s (53%) -> 26.49 us per token, 0.001125 us per pair.
