@@ -54,7 +54,8 @@ JSON and logs), --max-concurrency N (a client that holds at most N requests in f
 given for llm-d's 8 replicas and scaled x R/8 like the rates: later arrivals wait in the client,
 latencies are measured from the send and the wait is reported as schedule delay; default: no cap,
 the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
-seconds after every request of the earlier stages finished; default: back to back). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+seconds after every request of the earlier stages finished; default: back to back),
+--step-model additive|overlap (the simulator's step-time model, docs/simulator.md). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
 """
 import argparse
 import json
@@ -202,6 +203,8 @@ class Arm:
         cmd = [BIN, "sim", "--replicas", str(a.replicas), "--port", str(base), "--profile",
                PROFILE, "--time-scale", repr(a.time_scale), "--model", MODEL,
                "--log-level", "warn"]
+        if a.step_model:
+            cmd += ["--step-model", a.step_model]
         kv = rep = None
         if self.spec.get("kv_events"):
             kv, rep = consecutive_ports(a.replicas), consecutive_ports(a.replicas)
@@ -472,6 +475,7 @@ def report(a, arms):
                "max_concurrency": a.max_concurrency or None,
                "bench_max_concurrency": a.bench_cap or None,
                "stage_interval_s": a.stage_interval,
+               "step_model": a.step_model or "default",
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
@@ -603,6 +607,9 @@ def main():
                     help="inference-perf's stage barrier: each stage starts this many simulated "
                          "seconds after every request of the earlier stages finished (llm-d's "
                          "guide: 1); default: stages back to back")
+    ap.add_argument("--step-model", choices=("additive", "overlap"), default=None,
+                    help="the simulator's step-time model (switchyard sim --step-model; default: "
+                         "the simulator's default, additive)")
     a = ap.parse_args()
     if a.stage_scale is None:
         a.stage_scale = 0.02 if a.quick else 1.0
@@ -630,12 +637,13 @@ def main():
         d = os.path.join(work, name)
         os.makedirs(d, exist_ok=True)
         arms.append(Arm(name, spec, a, d))
-    print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d, %s "
-          "(logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
+    print("llmd_sweep: %s, %d replicas, %d groups, stage scale %g, time scale %g, output %d, %s"
+          "%s (logs in %s)" % (a.experiment, a.replicas, a.groups, a.stage_scale, a.time_scale,
                             a.output_len, ("max concurrency %d (8-eq; %d here)" % (
                                 a.max_concurrency, a.bench_cap) if a.bench_cap else "no cap")
                             + (", stage interval %g s" % a.stage_interval
                                if a.stage_interval is not None else ""),
+                            ", step model %s" % a.step_model if a.step_model else "",
                             work), file=sys.stderr)
     failed = False
     # SIGTERM (a time bound around this script) stops every child and still prints the tables

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Simulator calibration benchmark: `switchyard sim --calibrate` for every profile, the current
-model beside the one it replaced, figure by figure.
+model beside the one it replaced and beside the other step model, figure by figure.
 
-For each profile the script runs the calibration report twice in the same run:
+For each profile the script runs the calibration report in the same run:
   before  the decode KV-read cost the profile used until issue 19 (BLIS's fitted coefficient,
-          passed as --kv-read-us), and
-  after   the profile as built (KV bytes per token per GPU at the measured H100 stream rate),
+          passed as --kv-read-us),
+  overlap the profile as built under `--step-model overlap` (a mixed prefill+decode step as one
+          forward pass; profiles that have its constants), and
+  after   the profile as built, under the default step model (additive),
 and prints one table with both errors against every published figure (static rows: the step
 model at the figure's shape; load rows: the engine run in simulated time under llm-d's
 shared-prefix workload at the figure's per-replica rate, which is how the fleet-level figures are
@@ -32,10 +34,12 @@ BEFORE_KV_US = {"qwen3-32b-tp2-h100": 0.0763, "qwen3-8b-h100": 0.08596}
 HBM_BYTES_PER_US = 3.35e6  # H100 SXM5
 
 
-def run_calibrate(binary, profile, kv_us=None, static_only=False):
+def run_calibrate(binary, profile, kv_us=None, static_only=False, step_model=None):
     args = [binary, "sim", "--calibrate", "--json", "--profile", profile]
     if kv_us is not None:
         args += ["--kv-read-us", repr(kv_us)]
+    if step_model:
+        args += ["--step-model", step_model]
     if static_only:
         args.append("--static-only")
     p = subprocess.run(args, capture_output=True, timeout=600)
@@ -69,8 +73,8 @@ def report(name, runs, out):
     base = runs[-1][1]
     print("\n## %s (%s)\n" % (name, base["model"]), file=out)
     for label, d in runs:
-        print("- %s: decode KV read %.5f us per context token" % (label, d["decode_us_per_ctx_token"]),
-              file=out)
+        print("- %s: step model %s, decode KV read %.5f us per context token" %
+              (label, d.get("step_model", "additive"), d["decode_us_per_ctx_token"]), file=out)
     if not base["rows"]:
         print("\nengine-calibration.md has no figures for this profile.", file=out)
         return
@@ -131,6 +135,8 @@ def main():
             for label, eff in (("roofline", 1.0), ("eff 0.55", 0.55)):
                 runs.append((label, run_calibrate(a.bin, name, per_gpu / (HBM_BYTES_PER_US * eff),
                                                   a.static_only)))
+        if after.get("linear_us_per_token"):
+            runs.append(("overlap", run_calibrate(a.bin, name, None, a.static_only, "overlap")))
         runs.append(("after", after))
         report(name, runs, sys.stdout)
         everything[name] = {label: d for label, d in runs}

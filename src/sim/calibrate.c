@@ -387,6 +387,86 @@ static void json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* The mixed step shapes the text report prints under both step models: llm-d's shared-prefix
+ * request (1,200-token question after a cached 6,000-token system prompt) joining the KV-bound
+ * decode batch of the fleet scenarios, and the pure shapes the models share. */
+static const struct {
+    const char *what;               /* label */
+    struct sy_sim_step_shape shape; /* the batch */
+} mixed_shapes[] = {
+    {"decode 96 x 7.7k context", {0, 0, 96, 96 * 7700}},
+    {"question 1,200 after 6,000 cached + decode 96 x 7.7k",
+     {1200, 1200ull * 6000 + 1200ull * 1201 / 2, 96, 96 * 7700}},
+    {"6 questions (7,200 tokens) + decode 96 x 7.7k",
+     {7200, 6 * (1200ull * 6000 + 1200ull * 1201 / 2), 96, 96 * 7700}},
+    {"fresh 8,192-token chunk", {8192, 8192ull * 8193 / 2, 0, 0}},
+    {"fresh 1,000-token prompt", {1000, 1000ull * 1001 / 2, 0, 0}},
+    {"decode 256 x 1k context", {0, 0, 256, 256 * 1024}},
+};
+
+static void print_mixed(FILE *out, const struct sy_sim_profile *p)
+{
+    struct sy_sim_profile a = *p, o = *p;
+    a.step_model = SY_SIM_STEP_ADDITIVE;
+    o.step_model = SY_SIM_STEP_OVERLAP;
+    fprintf(out, "\nstep time by model (ms):\n\n| step | additive | overlap |\n|---|---|---|\n");
+    for (size_t i = 0; i < sizeof mixed_shapes / sizeof mixed_shapes[0]; i++)
+        fprintf(out, "| %s | %.1f | %.1f |\n", mixed_shapes[i].what,
+                (double)sy_sim_step_shape_ns(&a, &mixed_shapes[i].shape) / 1e6,
+                (double)sy_sim_step_shape_ns(&o, &mixed_shapes[i].shape) / 1e6);
+}
+
+/* Both step models' reports side by side (same rows, same order). */
+static void print_compare(FILE *out, const struct sy_sim_calib_report *add,
+                          const struct sy_sim_calib_report *ovl)
+{
+    if (add->nrows == 0 || add->nrows != ovl->nrows)
+        return;
+    fprintf(out, "\nstep models compared (--step-model additive | overlap):\n\n"
+                 "| figure | unit | source | additive | error | overlap | error | tol |\n"
+                 "|---|---|---|---|---|---|---|---|\n");
+    double sum[2] = {0, 0};
+    size_t ok[2] = {0, 0}, nload = 0;
+    for (size_t i = 0; i < add->nrows; i++) {
+        const struct sy_sim_calib_row *x = &add->rows[i], *y = &ovl->rows[i];
+        char sv[32], av[32], ov[32];
+        fmt_value(sv, sizeof sv, x->source_value, x->unit);
+        fmt_value(av, sizeof av, x->model_value, x->unit);
+        fmt_value(ov, sizeof ov, y->model_value, y->unit);
+        fprintf(out, "| %s | %s | %s | %s | %+.1f%%%s | %s | %+.1f%%%s | %.0f%% |\n", x->figure,
+                x->unit, sv, av, x->err_pct, x->flagged ? " FLAG" : "", ov, y->err_pct,
+                y->flagged ? " FLAG" : "", x->tol_pct);
+        ok[0] += !x->flagged;
+        ok[1] += !y->flagged;
+        if (x->load) {
+            sum[0] += fabs(x->err_pct);
+            sum[1] += fabs(y->err_pct);
+            nload++;
+        }
+    }
+    fprintf(out, "\nadditive: %zu/%zu rows within tolerance", ok[0], add->nrows);
+    if (nload)
+        fprintf(out, ", mean |error| over the %zu fleet rows %.1f%%", nload,
+                sum[0] / (double)nload);
+    fprintf(out, "\noverlap:  %zu/%zu rows within tolerance", ok[1], ovl->nrows);
+    if (nload)
+        fprintf(out, ", mean |error| over the %zu fleet rows %.1f%%", nload,
+                sum[1] / (double)nload);
+    fprintf(out, "\n");
+    for (size_t k = 0; k < 2; k++) {
+        const struct sy_sim_calib_report *rep = k ? ovl : add;
+        for (size_t i = 0; i < rep->nscen; i++) {
+            const struct sy_sim_calib_scenario *sc = &rep->scen[i];
+            const struct sy_sim_calib_result *x = &sc->result;
+            fprintf(out,
+                    "  %-8s %-58s %.0f out tok/s, %.3f req/s done, TPOT %.1f ms, TTFT %.1f s, "
+                    "batch %.1f\n",
+                    k ? "overlap" : "additive", sc->name, x->out_tok_s, x->req_s, x->tpot_ms,
+                    x->ttft_s, x->batch);
+        }
+    }
+}
+
 static void print_text(FILE *out, const struct sy_sim_profile *p,
                        const struct sy_sim_calib_report *rep)
 {
@@ -397,6 +477,14 @@ static void print_text(FILE *out, const struct sy_sim_profile *p,
             "%.5f us/context token; KV %u blocks x %u\n",
             p->name, p->model, p->step_base_us, p->prefill_us_per_token, p->decode_us_per_seq,
             p->decode_us_per_ctx_token, p->num_gpu_blocks, p->block_size);
+    if (sy_sim_step_model_supported(p, SY_SIM_STEP_OVERLAP))
+        fprintf(out,
+                "step model %s (overlap: %.1f us + max(%.1f us weight read, %.3f us x tokens) + "
+                "%.6f us/prefill attention pair + the same per-seq and context terms)\n",
+                sy_sim_step_model_name(p->step_model), p->step_base_us - p->weight_read_us,
+                p->weight_read_us, p->linear_us_per_token, p->attn_us_per_pair);
+    else
+        fprintf(out, "step model %s\n", sy_sim_step_model_name(p->step_model));
     if (n == 0) {
         fprintf(out, "engine-calibration.md has no figures for this profile (see its own "
                      "calibration notes in src/sim/profiles.c)\n");
@@ -440,10 +528,12 @@ static void print_json(FILE *out, const struct sy_sim_profile *p,
     fprintf(out, ",\"model\":");
     json_str(out, p->model);
     fprintf(out,
-            ",\"step_base_us\":%.6g,\"prefill_us_per_token\":%.6g,\"decode_us_per_seq\":%.6g,"
-            "\"decode_us_per_ctx_token\":%.6g,\"rows\":[",
-            p->step_base_us, p->prefill_us_per_token, p->decode_us_per_seq,
-            p->decode_us_per_ctx_token);
+            ",\"step_model\":\"%s\",\"step_base_us\":%.6g,\"prefill_us_per_token\":%.6g,"
+            "\"decode_us_per_seq\":%.6g,\"decode_us_per_ctx_token\":%.6g,\"weight_read_us\":%.6g,"
+            "\"linear_us_per_token\":%.6g,\"attn_us_per_pair\":%.6g,\"rows\":[",
+            sy_sim_step_model_name(p->step_model), p->step_base_us, p->prefill_us_per_token,
+            p->decode_us_per_seq, p->decode_us_per_ctx_token, p->weight_read_us,
+            p->linear_us_per_token, p->attn_us_per_pair);
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%s{\"figure\":", i ? "," : "");
         json_str(out, r[i].figure);
@@ -479,8 +569,10 @@ static void print_json(FILE *out, const struct sy_sim_profile *p,
 int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
 {
     const char *name = "qwen3-32b-tp2-h100";
-    bool json = false, static_only = false;
+    bool json = false, static_only = false, model_given = false;
+    enum sy_sim_step_model model = SY_SIM_STEP_ADDITIVE;
     double kv_us = -1; /* --kv-read-us override, < 0 when not given */
+    double pf_us = -1; /* --prefill-us override, < 0 when not given */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--calibrate") == 0)
@@ -493,6 +585,27 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
             name = argv[++i];
         } else if (strncmp(a, "--profile=", 10) == 0) {
             name = a + 10;
+        } else if (strcmp(a, "--step-model") == 0 || strncmp(a, "--step-model=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
+            if (sy_sim_step_model_parse(v, &model) != 0) {
+                fprintf(stderr,
+                        "switchyard sim --calibrate: --step-model: '%s': expected additive or "
+                        "overlap\n",
+                        v);
+                return 2;
+            }
+            model_given = true;
+        } else if (strcmp(a, "--prefill-us") == 0 || strncmp(a, "--prefill-us=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
+            char *end = NULL;
+            pf_us = strtod(v, &end);
+            if (!*v || *end || !(pf_us >= 0) || pf_us > 1e4) {
+                fprintf(stderr,
+                        "switchyard sim --calibrate: --prefill-us: '%s': expected microseconds "
+                        "per prefill token, 0..10000\n",
+                        v);
+                return 2;
+            }
         } else if (strcmp(a, "--kv-read-us") == 0 || strncmp(a, "--kv-read-us=", 13) == 0) {
             const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : "");
             char *end = NULL;
@@ -507,7 +620,7 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
         } else {
             fprintf(stderr,
                     "switchyard sim --calibrate: unexpected argument '%s' (takes --profile NAME, "
-                    "--kv-read-us X, --json, --static-only)\n",
+                    "--step-model M, --kv-read-us X, --prefill-us X, --json, --static-only)\n",
                     a);
             return 2;
         }
@@ -518,16 +631,37 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
                 name);
         return 2;
     }
+    if (!sy_sim_step_model_supported(p, model)) {
+        fprintf(stderr,
+                "switchyard sim --calibrate: profile '%s' has no constants for step model %s\n",
+                name, sy_sim_step_model_name(model));
+        return 2;
+    }
     struct sy_sim_profile prof = *p;
     if (kv_us >= 0)
         prof.decode_us_per_ctx_token = kv_us; /* what-if: another decode KV-read cost */
+    if (pf_us >= 0)
+        prof.prefill_us_per_token = pf_us; /* what-if (additive): 0 = prefill costs nothing */
+    prof.step_model = model;
     p = &prof;
     struct sy_sim_calib_report *rep = SY_NEW(struct sy_sim_calib_report);
     sy_sim_calib_report(p, static_only, rep);
-    if (json)
+    if (json) {
         print_json(out, p, rep);
-    else
+    } else {
         print_text(out, p, rep);
+        /* the text report sets both step models side by side, unless one was asked for */
+        if (!model_given && sy_sim_step_model_supported(p, SY_SIM_STEP_OVERLAP)) {
+            struct sy_sim_profile o = prof;
+            o.step_model = SY_SIM_STEP_OVERLAP;
+            struct sy_sim_calib_report *ovl = SY_NEW(struct sy_sim_calib_report);
+            sy_sim_calib_report(&o, static_only, ovl);
+            print_compare(out, rep, ovl);
+            free(ovl);
+        }
+        if (sy_sim_step_model_supported(p, SY_SIM_STEP_OVERLAP))
+            print_mixed(out, p);
+    }
     free(rep);
     return 0;
 }

@@ -98,10 +98,13 @@ void sy_sim_calib_report(const struct sy_sim_profile *p, bool static_only,
 double sy_sim_calib_kv_us_per_token(uint32_t kv_bytes_per_token, uint32_t tp_size,
                                     double hbm_bytes_per_us, double efficiency);
 
-/* `switchyard sim --calibrate [--profile NAME] [--kv-read-us X] [--json] [--static-only]`.
+/* `switchyard sim --calibrate [--profile NAME] [--step-model M] [--kv-read-us X] [--prefill-us X]
+ * [--json] [--static-only]`. --step-model evaluates the profile under that step model (without it
+ * the text report adds both models side by side, and step times at mixed shapes).
  * --kv-read-us replaces the profile's decode KV-read cost per context token (a what-if, e.g. the
- * coefficient a profile used before). Prints the table (or JSON) to out; returns 0 when it ran
- * (flagged rows included), 2 on bad arguments. */
+ * coefficient a profile used before); --prefill-us its additive prefill cost per token (0: the
+ * bound of any mixed-step model, a prefill chunk that costs a decode step nothing). Prints the
+ * table (or JSON) to out; returns 0 when it ran (flagged rows included), 2 on bad arguments. */
 int sy_sim_calibrate_main(int argc, char **argv, FILE *out);
 
 #endif

@@ -262,16 +262,86 @@ const char *sy_sim_finish_name(enum sy_sim_finish f)
     }
 }
 
-uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
-                        uint64_t decode_seqs, uint64_t decode_ctx_tokens)
+const char *sy_sim_step_model_name(enum sy_sim_step_model m)
 {
-    double us = p->step_base_us + p->prefill_us_per_token * (double)prefill_tokens +
-                p->decode_us_per_seq * (double)decode_seqs +
-                p->decode_us_per_ctx_token * (double)decode_ctx_tokens;
+    switch (m) {
+    case SY_SIM_STEP_ADDITIVE: return "additive";
+    case SY_SIM_STEP_OVERLAP: return "overlap";
+    default: return "unknown";
+    }
+}
+
+int sy_sim_step_model_parse(const char *s, enum sy_sim_step_model *out)
+{
+    for (int m = 0; s && m < SY_SIM_STEP_N_; m++) {
+        if (strcmp(s, sy_sim_step_model_name((enum sy_sim_step_model)m)) == 0) {
+            *out = (enum sy_sim_step_model)m;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool sy_sim_step_model_supported(const struct sy_sim_profile *p, enum sy_sim_step_model m)
+{
+    if (m == SY_SIM_STEP_ADDITIVE)
+        return true;
+    return m == SY_SIM_STEP_OVERLAP && p->weight_read_us > 0 && p->linear_us_per_token > 0 &&
+           p->weight_read_us <= p->step_base_us;
+}
+
+/* The step models (profiles.c documents the figures and their sources):
+ *
+ *   additive  base + prefill_us_per_token x prefill + decode_us_per_seq x seqs
+ *                  + decode_us_per_ctx_token x context
+ *   overlap   (base - weight_read) + max(weight_read, linear_us_per_token x (prefill + seqs))
+ *                  + attn_us_per_pair x prefill pairs + decode_us_per_seq x seqs
+ *                  + decode_us_per_ctx_token x context
+ *
+ * overlap is one forward pass over the mixed batch: the linear layers read the weights once for
+ * every token of the step and take the longer of that read and their FLOPs (roofline; a GEMM
+ * over more tokens than weight_read / linear_us_per_token is compute-bound and hides the read),
+ * prefill attention costs its query-key pairs at the same achieved FLOP rate, decode attention
+ * streams every decoding sequence's KV (bandwidth-bound, not hidden), and the rest of the base
+ * (per-layer kernel launches and norms, the step's fixed cost) is paid once. Pure decode steps
+ * below the crossover equal the additive model's; a pure 8192-token fresh prefill chunk equals it
+ * by construction of the constants. */
+uint64_t sy_sim_step_shape_ns(const struct sy_sim_profile *p, const struct sy_sim_step_shape *s)
+{
+    double us;
+    if (p->step_model == SY_SIM_STEP_OVERLAP && sy_sim_step_model_supported(p, p->step_model)) {
+        double linear = p->linear_us_per_token * (double)(s->prefill_tokens + s->decode_seqs);
+        if (linear < p->weight_read_us)
+            linear = p->weight_read_us;
+        us = (p->step_base_us - p->weight_read_us) + linear +
+             p->attn_us_per_pair * (double)s->prefill_attn_pairs +
+             p->decode_us_per_seq * (double)s->decode_seqs +
+             p->decode_us_per_ctx_token * (double)s->decode_ctx_tokens;
+    } else {
+        us = p->step_base_us + p->prefill_us_per_token * (double)s->prefill_tokens +
+             p->decode_us_per_seq * (double)s->decode_seqs +
+             p->decode_us_per_ctx_token * (double)s->decode_ctx_tokens;
+    }
     double ns = us * 1000.0;
     if (!(ns >= 1.0))
         return 1;
     return (uint64_t)llround(ns);
+}
+
+/* Causal attention's query-key pairs of a chunk of n tokens after c computed ones. */
+static uint64_t chunk_pairs(uint64_t c, uint64_t n)
+{
+    return n * c + n * (n + 1) / 2;
+}
+
+uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
+                        uint64_t decode_seqs, uint64_t decode_ctx_tokens)
+{
+    struct sy_sim_step_shape s = {.prefill_tokens = prefill_tokens,
+                                  .prefill_attn_pairs = chunk_pairs(0, prefill_tokens),
+                                  .decode_seqs = decode_seqs,
+                                  .decode_ctx_tokens = decode_ctx_tokens};
+    return sy_sim_step_shape_ns(p, &s);
 }
 
 uint64_t sy_sim_xfer_ns(const struct sy_sim_profile *p, uint64_t tokens)
@@ -983,7 +1053,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
 {
     uint32_t budget = e->p.max_num_batched_tokens;
     bool preempted = false;
-    uint64_t prefill = 0, dseqs = 0, dctx = 0;
+    uint64_t prefill = 0, dseqs = 0, dctx = 0, pairs = 0;
 
     finish_loads(e, now);
 
@@ -1016,6 +1086,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
                     dctx -= q->n_computed;
                 } else {
                     prefill -= q->sched_tokens;
+                    pairs -= chunk_pairs(q->n_computed, q->sched_tokens);
                 }
                 break;
             }
@@ -1035,6 +1106,7 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
             dctx += r->n_computed;
         } else {
             prefill += num_new;
+            pairs += chunk_pairs(r->n_computed, num_new);
         }
         r = r->next;
     }
@@ -1083,12 +1155,17 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
             dctx += r->n_computed;
         } else {
             prefill += num_new;
+            pairs += chunk_pairs(r->n_computed, num_new);
         }
     }
 
     if (prefill == 0 && dseqs == 0)
         return false;
-    uint64_t dur = sy_sim_step_ns(&e->p, prefill, dseqs, dctx);
+    struct sy_sim_step_shape shape = {.prefill_tokens = prefill,
+                                      .prefill_attn_pairs = pairs,
+                                      .decode_seqs = dseqs,
+                                      .decode_ctx_tokens = dctx};
+    uint64_t dur = sy_sim_step_shape_ns(&e->p, &shape);
     e->in_step = true;
     e->step_end = now + dur;
     e->step_tokens = prefill + dseqs;

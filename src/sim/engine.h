@@ -29,6 +29,19 @@
 #define SY_SIM_HIST_MAX       32  /* histogram buckets (excluding +Inf) */
 #define SY_SIM_MAX_BLOCK_SIZE 256 /* largest supported KV block size (tokens) */
 
+/* How a step's duration is computed from its batch (sy_sim_step_shape_ns; profiles.c documents
+ * both and their sources). */
+enum sy_sim_step_model {
+    SY_SIM_STEP_ADDITIVE, /* base + prefill + per-seq + KV-read terms, summed (the default) */
+    SY_SIM_STEP_OVERLAP,  /* one forward pass: linear layers = max(weight read, FLOPs of every
+                             token at the achieved rate) + prefill attention + KV read + rest */
+    SY_SIM_STEP_N_
+};
+/* "additive", "overlap". */
+const char *sy_sim_step_model_name(enum sy_sim_step_model m);
+/* Parses a step model name. Returns 0, or -1 when unknown. */
+int sy_sim_step_model_parse(const char *s, enum sy_sim_step_model *out);
+
 /* A calibrated hardware/model profile (profiles.c documents each figure's source). */
 struct sy_sim_profile {
     const char *name;                /* e.g. "qwen3-32b-tp2-h100" */
@@ -42,6 +55,13 @@ struct sy_sim_profile {
     double prefill_us_per_token;     /* per uncached prompt token computed in the step */
     double decode_us_per_seq;        /* per decoding sequence in the step */
     double decode_us_per_ctx_token;  /* per context token read by decode attention */
+    /* The overlap step model's split of the same figures (0 when the profile has none: the
+     * overlap model is then unavailable for it, sy_sim_step_model_supported): */
+    double weight_read_us;      /* the part of step_base_us that streams the weights */
+    double linear_us_per_token; /* linear layers per token (prefill or decode) at the achieved
+                                   FLOP rate, once compute-bound */
+    double attn_us_per_pair;    /* prefill attention per (query token, earlier token) pair */
+    enum sy_sim_step_model step_model; /* which model sy_sim_step_ns uses (default additive) */
     /* P/D KV transfer (NixlConnector pull): see profiles.c for the sources */
     uint32_t tp_size;            /* tensor-parallel ranks; each pulls its share in parallel */
     uint32_t kv_bytes_per_token; /* KV bytes per token, whole model (all ranks) */
@@ -68,9 +88,22 @@ struct sy_sim_engine;
 uint64_t sy_sim_engine_step_tokens(const struct sy_sim_engine *e);
 uint64_t sy_sim_engine_step_end(const struct sy_sim_engine *e);
 void sy_sim_engine_set_step_end(struct sy_sim_engine *e, uint64_t end_ns);
-/* Simulated duration of one step, in nanoseconds, for the given batch composition. */
+/* One step's batch as the step models see it. */
+struct sy_sim_step_shape {
+    uint64_t prefill_tokens;     /* prompt (or recomputed) tokens computed in the step */
+    uint64_t prefill_attn_pairs; /* over the prefill chunks: chunk x tokens before it + chunk x
+                                    (chunk + 1) / 2 (causal attention's query-key pairs) */
+    uint64_t decode_seqs;        /* sequences decoding one token */
+    uint64_t decode_ctx_tokens;  /* context tokens those sequences' attention reads */
+};
+/* Simulated duration of one step, in nanoseconds, under p->step_model. */
+uint64_t sy_sim_step_shape_ns(const struct sy_sim_profile *p, const struct sy_sim_step_shape *s);
+/* Simulated duration of one step, in nanoseconds, for the given batch composition, the prefill
+ * tokens taken as one chunk with nothing before it (what the additive model ignores). */
 uint64_t sy_sim_step_ns(const struct sy_sim_profile *p, uint64_t prefill_tokens,
                         uint64_t decode_seqs, uint64_t decode_ctx_tokens);
+/* Whether profile p has the overlap model's constants. */
+bool sy_sim_step_model_supported(const struct sy_sim_profile *p, enum sy_sim_step_model m);
 /* Simulated duration of pulling the KV of `tokens` tokens from a prefill replica when no other
  * pull shares the link: base + tokens x kv_bytes_per_token / tp_size / bandwidth (ranks pull in
  * parallel). Concurrent pulls into one engine share the bandwidth equally. */

@@ -59,6 +59,50 @@
  * prefill it. The lease a prefill holds its blocks for is vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT
  * default, 480 s (vllm/envs.py).
  *
+ * Overlap step model (--step-model overlap, issue 19; sy_sim_step_shape_ns in engine.c). A mixed
+ * batch is one forward pass, so instead of adding a prefill cost to a decode step it splits the
+ * same calibrated figures by what bounds them:
+ *
+ *   step = F + max(W, linear_us_per_token x (prefill + decode tokens))
+ *            + attn_us_per_pair x prefill attention pairs
+ *            + decode_us_per_seq x seqs + decode_us_per_ctx_token x decode context
+ *
+ *   W   weight read: the B=1 step's weight stream, BLIS's beta3 = 1.3625 x the per-GPU weight bytes
+ *       / 3.35 TB/s ([4.2], the figure the base above was derived from): Qwen3-32B has 64 layers x
+ *       (5120 x 8192 x 2 + 5120 x 1024 x 2 + 3 x 5120 x 25600) = 31.206B linear parameters plus
+ *       2 x 151936 x 5120 embedding/LM-head = 32.761B x 2 bytes / 2 ranks = 32.76 GB per GPU ->
+ *       13,325 us. A linear layer over n tokens takes max(weight read, FLOPs / achieved rate)
+ *       (the roofline; Sarathi-Serve, OSDI'24 section 2: "T = max(T_math, T_mem)", the GEMM is
+ *       memory-bound until the batch's tokens cross the device's FLOPs-to-bandwidth ratio, then
+ *       linear in tokens); Vidur's measured non-attention time of CodeLlama-34B TP2 on H100 is
+ *       flat to ~128-256 tokens and linear after ([4.1]).
+ *   F   the rest of the base, paid once per step: base - W = 2,192 us (BLIS's 32.1 us x 64 layers
+ *       + 126 us = 2,180 us [4.2]).
+ *   linear FLOPs per token per GPU: 2 x 31.206B / 2 ranks = 31.21 GFLOP (the LM head runs only
+ *       for sampled tokens, one per sequence, and is left out: < 2.5% of a token's FLOPs).
+ *   attention FLOPs per query-key pair per GPU: QK^T and PV, 2 x 2 x 64 q heads x 128 x 64 layers
+ *       / 2 ranks = 1.049 MFLOP; a chunk of n tokens after c computed ones has n x c + n(n+1)/2
+ *       pairs (causal).
+ *   achieved FLOP rate: the measured 8192-token chunk (514.3 ms, llm-d peakPrefillThroughput [1])
+ *       is all compute: (8192 x 31.21 GFLOP + 33.56M pairs x 1.049 MFLOP) / (514.3 ms - F) =
+ *       568 TFLOP/s = 57% of the H100 SXM's 989.5 TFLOPS dense BF16 (NVIDIA datasheet; BLIS's
+ *       roofline constant [4.2]); Vidur's linear layers of CodeLlama-34B TP2 ([4.1], 51.9 us per
+ *       token at 4096 tokens for 33.2 GFLOP per GPU) ran at 640 TFLOP/s, 65%, without attention.
+ *       -> linear_us_per_token 54.95 us, attn_us_per_pair 0.001846 us, crossover at 242 tokens.
+ *   decode attention: the same KV-read term as the additive model (bandwidth-bound, not hidden:
+ *       it is its own kernel between the GEMMs, and each KV byte is read once).
+ * By construction a pure decode step below the crossover (batch <= 242) and a pure fresh
+ * 8192-token chunk take exactly what the additive model gives; a shorter fresh prompt is faster
+ * (its chunk carries fewer attention pairs per token: 1,000 tokens 58.1 ms against 76.4 ms), a
+ * chunk after a cached prefix costs more per token (its attention spans the prefix: llm-d's
+ * 1,200-token question after a 6,000-token system prompt beside 96 decodes of 7.7k context is
+ * 126.1 ms against 126.6 ms; six such questions in one step 528.9 against 492.0 ms), and decodes
+ * in a compute-bound step cost their linear FLOPs (54.95 us each) instead of the weight read
+ * again. `switchyard sim --calibrate` prints these shapes; docs/simulator.md "Step models".
+ * Qwen3-8B: 36 x (4096 x 4096 x 2 + 4096 x 1024 x 2 + 3 x 4096 x 12288) = 6.946B linear + 1.245B
+ * embedding/LM head = 16.38 GB -> W 6,662 us, F 1,245 us; 0.5898 MFLOP per pair; its 32,000 tok/s
+ * prefill prior implies 524 TFLOP/s (53%) -> 26.49 us per token, 0.001125 us per pair.
+ *
  * Rejected: BLIS's trained-physics coefficients for prefill (its beta1a implies prefill faster
  * than peak FLOPs and contradicts the 15,928 tok/s measurement, [4.2]); a quadratic prefill
  * attention term (the single measured prefill point cannot separate it from the linear part).
@@ -71,6 +115,36 @@
 #define H100_STREAM_EFF       0.7687 /* achieved fraction of it, Vidur H100 (see above) */
 /* decode KV read per context token (us) of a model with b KV bytes per token at TP tp */
 #define H100_KV_US(b, tp) ((double)(b) / (tp) / (H100_HBM_BYTES_PER_US * H100_STREAM_EFF))
+
+/* Overlap step model (design comment above). */
+#define BLIS_WEIGHT_FACTOR                                                                         \
+    1.3625 /* BLIS trained-physics beta3: weights at 73% of HBM peak [4.2]                         \
+            */
+/* weight read (us) of w bytes per GPU */
+#define W_US(w)  (BLIS_WEIGHT_FACTOR * (w) / H100_HBM_BYTES_PER_US)
+#define CHUNK    8192.0 /* the measured peak-prefill chunk */
+#define PAIRS(n) ((n) * ((n) + 1.0) / 2.0)
+/* achieved FLOPs per us implied by a fresh CHUNK-token chunk taking CHUNK x pf_us + w_us beyond
+ * the fixed cost (base + CHUNK x pf - (base - W)), with lin FLOPs per token, attn per pair */
+#define RATE(lin, attn, pf_us, w_us)                                                               \
+    ((CHUNK * (lin) + PAIRS(CHUNK) * (attn)) / (CHUNK * (pf_us) + (w_us)))
+
+/* Qwen3-32B TP2: parameters per rank and FLOPs per GPU (design comment above) */
+#define Q32_LINEAR (64.0 * (5120.0 * 8192 * 2 + 5120.0 * 1024 * 2 + 3.0 * 5120 * 25600))
+#define Q32_PARAMS (Q32_LINEAR + 2.0 * 151936 * 5120)
+#define Q32_W      W_US(Q32_PARAMS * 2.0 / 2) /* BF16, 2 ranks */
+#define Q32_LIN_F  (2.0 * Q32_LINEAR / 2)
+#define Q32_ATTN_F (4.0 * 64 * 128 * 64 / 2)
+#define Q32_PF     60.888
+#define Q32_RATE   RATE(Q32_LIN_F, Q32_ATTN_F, Q32_PF, Q32_W)
+/* Qwen3-8B, one GPU */
+#define Q8_LINEAR (36.0 * (4096.0 * 4096 * 2 + 4096.0 * 1024 * 2 + 3.0 * 4096 * 12288))
+#define Q8_PARAMS (Q8_LINEAR + 2.0 * 151936 * 4096)
+#define Q8_W      W_US(Q8_PARAMS * 2.0)
+#define Q8_LIN_F  (2.0 * Q8_LINEAR)
+#define Q8_ATTN_F (4.0 * 32 * 128 * 36)
+#define Q8_PF     30.285
+#define Q8_RATE   RATE(Q8_LIN_F, Q8_ATTN_F, Q8_PF, Q8_W)
 
 /* Qwen3-32B, 2 x H100-80GB, TP=2 (llm-d's benchmark and router-calibration setup). */
 static const struct sy_sim_profile qwen3_32b_tp2_h100 = {
@@ -92,11 +166,15 @@ static const struct sy_sim_profile qwen3_32b_tp2_h100 = {
     .step_base_us = 15517.0,
     /* one 8192-token prefill chunk = 8192 / 15,928 tok/s = 514.3 ms (llm-d measured
      * peakPrefillThroughput, vLLM, TP2 H100 [1]): (514,314 - 15,517) / 8192 = 60.888 us/token */
-    .prefill_us_per_token = 60.888,
+    .prefill_us_per_token = Q32_PF,
     .decode_us_per_seq = 4.42, /* BLIS trained-physics beta6 = 4.42 us/request [4.2] */
     /* 128 KiB of KV per token per GPU at 2.575 TB/s = 0.05090 us (design comment above; was
      * BLIS's 0.0763, replaced in issue 19) */
     .decode_us_per_ctx_token = H100_KV_US(262144, 2),
+    /* overlap model: 13,325 us, 54.95 us/token, 0.001846 us/pair (design comment above) */
+    .weight_read_us = Q32_W,
+    .linear_us_per_token = Q32_LIN_F / Q32_RATE,
+    .attn_us_per_pair = Q32_ATTN_F / Q32_RATE,
     .tp_size = 2,
     /* 2 (K,V) x 64 layers x 8 KV heads x 128 head dim x 2 bytes (BF16) = 262,144 B [3] */
     .kv_bytes_per_token = 262144,
@@ -121,10 +199,14 @@ static const struct sy_sim_profile qwen3_8b_h100 = {
     /* peak prefill ~30-35k tok/s (derived at 60% MFU, [0]); the midpoint 32,000 tok/s gives an
      * 8192-token chunk 256.0 ms: (256,000 - 7,907.6) / 8192 = 30.285 us/token. A derived prior,
      * not a measurement: replace with a calibrate.sh run when one is published. */
-    .prefill_us_per_token = 30.285,
+    .prefill_us_per_token = Q8_PF,
     .decode_us_per_seq = 4.42, /* BLIS beta6 [4.2] */
     /* 144 KiB of KV per token at 2.575 TB/s = 0.05726 us (was BLIS's 0.08596) */
     .decode_us_per_ctx_token = H100_KV_US(147456, 1),
+    /* overlap model: 6,662 us, 26.49 us/token, 0.001125 us/pair (design comment above) */
+    .weight_read_us = Q8_W,
+    .linear_us_per_token = Q8_LIN_F / Q8_RATE,
+    .attn_us_per_pair = Q8_ATTN_F / Q8_RATE,
     .tp_size = 1,
     /* 2 x 36 layers x 8 KV heads x 128 x 2 bytes = 147,456 B [3] */
     .kv_bytes_per_token = 147456,

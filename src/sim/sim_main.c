@@ -58,6 +58,7 @@ enum key {
     K_REQUEST_LOG,
     K_SCHED_POLICY,
     K_LONG_PREFILL,
+    K_STEP_MODEL,
     K_N_
 };
 
@@ -133,6 +134,9 @@ static const struct {
                         "(lower first; preempts the lowest priority); default fcfs"},
     [K_LONG_PREFILL] = {"long-prefill-token-threshold", "N",
                         "tokens one request may compute per step (vLLM; 0 = no cap, default)"},
+    [K_STEP_MODEL] = {"step-model", "additive|overlap",
+                      "step-time model: terms summed (default), or a mixed batch as one forward "
+                      "pass (linear layers max(weight read, FLOPs); docs/simulator.md)"},
 };
 
 struct setting {
@@ -338,6 +342,13 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
             return -1;
         o->sched.long_prefill_threshold = v;
     }
+    if (st[K_STEP_MODEL].val) {
+        if (sy_sim_step_model_parse(st[K_STEP_MODEL].val, &o->prof.step_model) != 0)
+            return bad(&st[K_STEP_MODEL], "expected additive or overlap");
+        if (!sy_sim_step_model_supported(&o->prof, o->prof.step_model))
+            return bad(&st[K_STEP_MODEL], "the profile has no constants for this step model "
+                                          "(overlap: qwen3-32b-tp2-h100, qwen3-8b-h100)");
+    }
     o->time_scale = 1.0;
     if (st[K_TIME_SCALE].val && (sy_parse_double(st[K_TIME_SCALE].val, &o->time_scale) != 0 ||
                                  !(o->time_scale > 0) || o->time_scale > 1e6))
@@ -498,6 +509,15 @@ static int build_opts(struct setting *st, bool kv_connect, struct sy_sim_opts *o
         if (sy_sim__profile_groups(pname, o->replicas, prof, &o->prof, &ov, &gp, gerr,
                                    sizeof gerr) != 0)
             return bad(&st[K_PROFILE], gerr);
+        for (uint32_t i = 0; i < o->replicas; i++) {
+            gp[i].step_model = o->prof.step_model;
+            if (!sy_sim_step_model_supported(&gp[i], gp[i].step_model)) {
+                snprintf(gerr, sizeof gerr, "profile %s has no constants for step model %s",
+                         gp[i].name, sy_sim_step_model_name(gp[i].step_model));
+                free(gp);
+                return bad(&st[K_STEP_MODEL], gerr);
+            }
+        }
         o->replica_prof = gp; /* lives for the process */
     }
     return 0;
@@ -617,12 +637,12 @@ int sy_sim_main(int argc, char **argv)
         const struct sy_sim_profile *p = sy_sim_engine_profile(sy_sim_server_engine(rc.srv, i));
         sy_info("sim: replica %u serving %s on http://%s:%u (role %s, profile %s, %u KV blocks "
                 "of %u, max-num-seqs %u, budget %u, scheduling %s, long-prefill cap %u, "
-                "time-scale %g)",
+                "step model %s, time-scale %g)",
                 i, opts.model, opts.host, sy_sim_server_port(rc.srv, i),
                 sy_sim_role_name((enum sy_sim_role)opts.roles[i]), p->name, p->num_gpu_blocks,
                 p->block_size, p->max_num_seqs, p->max_num_batched_tokens,
                 sy_sim_policy_name(opts.sched.policy), opts.sched.long_prefill_threshold,
-                opts.time_scale);
+                sy_sim_step_model_name(p->step_model), opts.time_scale);
     }
     uv_signal_init(loop, &rc.sigint);
     uv_signal_init(loop, &rc.sigterm);

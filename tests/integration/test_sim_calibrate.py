@@ -70,7 +70,9 @@ def test_calibrate_default_profile_json_and_table():
     # the markdown table says the same
     rc, text, err = calibrate()
     check(rc == 0, "rc %d %s" % (rc, err))
-    lines = [ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln]
+    # the first table is the report (the step-model comparison and step-time tables follow)
+    first = text.split("\n\n")[1]
+    lines = [ln for ln in first.splitlines() if ln.startswith("| ") and "---" not in ln]
     check(lines[0].startswith("| figure | unit |"), "header %r" % lines[0])
     body = lines[1:]
     check(len(body) == len(rows), "table rows %d" % len(body))
@@ -83,6 +85,49 @@ def test_calibrate_default_profile_json_and_table():
     m = re.search(r"(\d+) rows, (\d+) within tolerance, (\d+) flagged", text)
     check(m and int(m.group(1)) == len(rows) and int(m.group(3)) == d["flagged"], "summary line")
     check("load runs (one replica" in text, "scenario lines")
+
+
+@test
+def test_calibrate_step_models():
+    # the text report sets both step models side by side on every row, fleet rows included
+    rc, text, err = calibrate()
+    check(rc == 0, err)
+    check("step models compared" in text, "comparison table")
+    rc, out, err = calibrate("--json")
+    add = json.loads(out)
+    rc2, out2, err2 = calibrate("--json", "--step-model", "overlap")
+    check(rc == 0 and rc2 == 0, err + err2)
+    ovl = json.loads(out2)
+    check(add["step_model"] == "additive" and ovl["step_model"] == "overlap", "step_model field")
+    check(ovl["weight_read_us"] > 0 and ovl["linear_us_per_token"] > 0, "overlap constants")
+    rows_ok(ovl["rows"])
+    comp = [ln for ln in text.split("step models compared")[1].split("step time by model")[0]
+            .splitlines()
+            if ln.startswith("| ") and "---" not in ln][1:]
+    check(len(comp) == len(add["rows"]), "one comparison line per row: %d" % len(comp))
+    for ln, a, o in zip(comp, add["rows"], ovl["rows"]):
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        check(cells[0] == a["figure"] == o["figure"], "same rows: %r" % ln)
+        check(cells[4].split()[0] == "%+.1f%%" % a["err_pct"] and
+              cells[6].split()[0] == "%+.1f%%" % o["err_pct"], "errors agree with JSON: %r" % ln)
+    # the figures both models are built from are identical: peak prefill and capacity exact,
+    # decode steps below the crossover (batch <= 242) equal
+    for a, o in zip(add["rows"], ovl["rows"]):
+        if a["figure"].startswith(("peak prefill", "KV capacity")) or (
+                a["figure"].startswith("decode step") and "batch 256" not in a["figure"]):
+            check(abs(a["model_value"] - o["model_value"]) < 1e-6 * a["model_value"],
+                  "same value: %r %r" % (a, o))
+    # the bound of any mixed-step model: prefill that costs a decode step nothing
+    rc, out, err = calibrate("--json", "--step-model", "additive", "--prefill-us", "0")
+    check(rc == 0, err)
+    free = json.loads(out)
+    check(free["prefill_us_per_token"] == 0, "override applied")
+    for f, a in zip(free["rows"], add["rows"]):
+        if a["load"] and a["unit"] == "tok/s":
+            check(f["model_value"] >= a["model_value"], "free prefill never slower: %r" % f)
+    rc, out, err = calibrate("--step-model", "overlap", "--profile",
+                             "deepseek-r1-wideep-decode-h200")
+    check(rc == 2 and "no constants for step model overlap" in err, err)
 
 
 @test
@@ -112,6 +157,8 @@ def test_calibrate_bad_arguments():
     for args, what in ((["--profile", "nope"], "unknown profile 'nope'"),
                        (["--kv-read-us", "-1"], "--kv-read-us"),
                        (["--kv-read-us", "x"], "--kv-read-us"),
+                       (["--step-model", "fused"], "--step-model"),
+                       (["--prefill-us", "-3"], "--prefill-us"),
                        (["--port", "8000"], "unexpected argument '--port'")):
         rc, out, err = calibrate(*args)
         check(rc == 2 and what in err and out == "", "%r -> %d %r" % (args, rc, err))
