@@ -5,7 +5,11 @@
  *
  * Values are small tagged structs passed by value; strings, lists and dicts point into the
  * render's arena, so a render allocates nothing that outlives it and an error anywhere unwinds
- * with one longjmp to sy_jinja_render(), which frees the arena and any capture buffers:
+ * with one longjmp to sy_jinja_render(), which frees the arena and the heap buffers registered
+ * with it. Rule: every buffer that holds text while the render may still fail (captures of
+ * macro calls and {% set %} blocks, text built by operators and filters) comes from
+ * sy_jinja__tmp_open() and leaves through sy_jinja__tmp_close(); nothing is freed by hand on
+ * the way out:
  *
  *   struct jval { type | int / double / (ptr, len) / list* / dict* / builtin id / macro node }
  *   scope chain: frame(for body / macro call) -> ... -> globals (the caller's variables)
@@ -143,13 +147,12 @@ struct jval sy_jinja__slice(struct ctx *c, int line, struct jval obj, struct jva
             sy_jinja__list_push(c, out.l, obj.l->v[i]);
         return out;
     }
-    struct sy_buf b;
-    sy_buf_init(&b);
+    struct sy_buf *b = sy_jinja__tmp_open(c, line);
     for (int64_t i = start; stepv > 0 ? i < stop : i > stop; i += stepv) {
         size_t a = sy_jinja__cp_offset(obj, (size_t)i), e = sy_jinja__cp_offset(obj, (size_t)i + 1);
-        sy_buf_append(&b, obj.s.p + a, e - a);
+        sy_buf_append(b, obj.s.p + a, e - a);
     }
-    return sy_jinja__vstr_buf(c, &b);
+    return sy_jinja__tmp_close(c, b);
 }
 
 /* ---- operators ---- */
@@ -312,10 +315,8 @@ struct jval sy_jinja__call_macro(struct ctx *c, const struct sy_jnode *m, struct
         if (!sy_jinja__dict_get(&f->vars, m->names[k], strlen(m->names[k])))
             sy_jinja__dict_set(c, &f->vars, m->names[k], strlen(m->names[k]),
                                m->kids[k] ? eval(c, f, m->kids[k]) : SY_JV_UNDEF);
-    struct sy_buf *cap = sy_xmalloc(sizeof(*cap));
-    sy_buf_init(cap);
+    struct sy_buf *cap = sy_jinja__tmp_open(c, line);
     struct sy_buf *saved = c->out;
-    c->caps[c->ncaps++] = cap;
     c->out = cap;
     exec_body(c, f, m->body, m->nbody);
     c->out = saved;
@@ -553,10 +554,8 @@ static int exec_stmt(struct ctx *c, struct frame *f, const struct sy_jnode *n)
     case JN_SETBLOCK: {
         if (c->ncaps >= SY_JINJA_CALL_DEPTH)
             sy_jinja__rfail(c, n->line, "block captures nested too deeply");
-        struct sy_buf *cap = sy_xmalloc(sizeof(*cap));
-        sy_buf_init(cap);
+        struct sy_buf *cap = sy_jinja__tmp_open(c, n->line);
         struct sy_buf *saved = c->out;
-        c->caps[c->ncaps++] = cap;
         c->out = cap;
         exec_body(c, f, n->body, n->nbody);
         c->out = saved;

@@ -304,6 +304,30 @@ static void test_errors_free_partial_text(void **state)
                  NULL, "JSON", SY_EPARSE);
 }
 
+static void test_errors_free_text_at_memory_limit(void **state)
+{
+    (void)state;
+    /* filters build their text in registered buffers too: when copying a result into
+     * the arena passes its limit (SY_JINJA_MAX_OUTPUT x 4), the error exit frees the buffer
+     * (ASan reports a leak otherwise). 3 MB in, 3-6 MB out per iteration: the limit is reached
+     * at a result's copy. */
+    static const char *const tmpls[] = {
+        "{% for i in range(100) %}{% set t = (s ~ 'Q') | replace('Q', s) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = s | replace('x', 'y', 5) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '<') | e %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '\n' ~ s) | indent(2) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '\n' ~ s) | indent('--', true) %}{% endfor %}",
+        "{% macro m() %}{{ s }}{{ s }}{% endmacro %}{% for i in range(100) %}{% set t = m() %}"
+        "{% endfor %}",
+        "{% for i in range(100) %}{% set t %}{{ s }}{{ s }}{% endset %}{% endfor %}",
+    };
+    for (size_t i = 0; i < sizeof tmpls / sizeof tmpls[0]; i++) {
+        char tmpl[256];
+        snprintf(tmpl, sizeof tmpl, "{%% set s = 'x' * 3000000 %%}%s", tmpls[i]);
+        expect_error(tmpl, NULL, "exceeds", SY_ETOOBIG);
+    }
+}
+
 static void test_limits(void **state)
 {
     /* work and output are bounded: a huge loop is an error, never a hang or a crash */
@@ -340,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_chat_template_shapes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_free_partial_text),
+        cmocka_unit_test(test_errors_free_text_at_memory_limit),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
