@@ -104,6 +104,24 @@ static struct jval getitem(struct ctx *c, int line, struct jval obj, struct jval
     return SY_JV_UNDEF;
 }
 
+/* Moves *k (a code point index of s) and *off (its byte offset, as sy_jinja__cp_offset gives it)
+ * to index `to`, walking from where they are: a slice visits its indices in order, so one slice
+ * walks each byte about once instead of counting from the start for every code point. */
+static void cp_seek(struct jval s, size_t *k, size_t *off, size_t to)
+{
+    const unsigned char *p = (const unsigned char *)s.s.p;
+    for (; *k < to && *off < s.s.n; (*k)++) { /* forward: past one lead byte, then continuations */
+        (*off)++;
+        while (*off < s.s.n && (p[*off] & 0xC0) == 0x80)
+            (*off)++;
+    }
+    for (; *k > to; (*k)--) { /* back: to the previous lead byte, or the start */
+        (*off)--;
+        while (*off > 0 && (p[*off] & 0xC0) == 0x80)
+            (*off)--;
+    }
+}
+
 struct jval sy_jinja__slice(struct ctx *c, int line, struct jval obj, struct jval *parts)
 {
     if (obj.t != J_LIST && obj.t != J_STR)
@@ -148,9 +166,12 @@ struct jval sy_jinja__slice(struct ctx *c, int line, struct jval obj, struct jva
         return out;
     }
     struct sy_buf *b = sy_jinja__tmp_open(c, line);
+    size_t k = 0, off = 0; /* code point k starts at byte off */
     for (int64_t i = start; stepv > 0 ? i < stop : i > stop; i += stepv) {
-        size_t a = sy_jinja__cp_offset(obj, (size_t)i), e = sy_jinja__cp_offset(obj, (size_t)i + 1);
-        sy_buf_append(b, obj.s.p + a, e - a);
+        cp_seek(obj, &k, &off, (size_t)i);
+        size_t a = off;
+        cp_seek(obj, &k, &off, (size_t)i + 1);
+        sy_buf_append(b, obj.s.p + a, off - a);
     }
     return sy_jinja__tmp_close(c, b);
 }
