@@ -19,7 +19,7 @@
  * samples' waiting counts have no spread (every sample at one count), b = mean TTFT / (mean
  * waiting + 1) and a = 0 (one point gives the ratio, not the line).
  *
- * Threading: one mutex over the open-addressed table (FNV-1a of the address), held for one probe.
+ * Threading: one mutex over the per-address table (src/core/keytab), held for one probe.
  */
 #include "sched/queue_wait.h"
 
@@ -31,29 +31,27 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/keytab.h"
 
 #define MIN_QUEUED 4.0 /* decayed weight of queued samples before the slope is trusted */
 
-struct slot {
-    uint64_t key;     /* FNV-1a of the endpoint address, 0 = empty */
+struct slot {         /* payload of the endpoint address's keytab slot */
     double w, sx, sy; /* decayed weight, sums of waiting and TTFT */
     double sxx, sxy;  /* sums of waiting^2 and waiting x TTFT */
     double wq;        /* decayed weight of samples with waiting >= 1 */
 };
 
 struct sy_queue_wait {
-    pthread_mutex_t mu; /* guards tab */
-    size_t n;           /* slots */
-    double keep;        /* 1 - 1/horizon */
-    struct slot *tab;   /* [n], owned */
+    pthread_mutex_t mu;   /* guards tab */
+    double keep;          /* 1 - 1/horizon */
+    struct sy_keytab tab; /* endpoint address -> struct slot */
 };
 
 struct sy_queue_wait *sy_queue_wait_new(size_t slots, double horizon)
 {
     struct sy_queue_wait *q = SY_NEW(struct sy_queue_wait);
-    q->n = slots ? slots : 1024;
     q->keep = 1.0 - 1.0 / (horizon >= 1 ? horizon : 128);
-    q->tab = sy_xcalloc(q->n, sizeof *q->tab);
+    sy_keytab_init(&q->tab, slots ? slots : 1024, sizeof(struct slot));
     pthread_mutex_init(&q->mu, NULL);
     return q;
 }
@@ -63,34 +61,8 @@ void sy_queue_wait_free(struct sy_queue_wait *q)
     if (!q)
         return;
     pthread_mutex_destroy(&q->mu);
-    free(q->tab);
+    sy_keytab_fini(&q->tab);
     free(q);
-}
-
-static uint64_t key_of(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h ? h : 1;
-}
-
-/* The slot of key, claimed when create is set and it is new; NULL when absent or the table is
- * full. Caller holds q->mu. */
-static struct slot *slot_of(struct sy_queue_wait *q, uint64_t key, bool create)
-{
-    for (size_t i = 0, h = (size_t)(key % q->n); i < q->n; i++, h = (h + 1) % q->n) {
-        struct slot *s = &q->tab[h];
-        if (s->key == key)
-            return s;
-        if (s->key == 0) {
-            if (!create)
-                return NULL;
-            s->key = key;
-            return s;
-        }
-    }
-    return NULL;
 }
 
 void sy_queue_wait_observe(struct sy_queue_wait *q, const char *addr, double waiting, double ttft_s)
@@ -98,7 +70,7 @@ void sy_queue_wait_observe(struct sy_queue_wait *q, const char *addr, double wai
     if (!q || !addr || !(ttft_s > 0) || !isfinite(ttft_s) || !(waiting >= 0) || !isfinite(waiting))
         return;
     pthread_mutex_lock(&q->mu);
-    struct slot *s = slot_of(q, key_of(addr), true);
+    struct slot *s = sy_keytab_claim(&q->tab, addr);
     if (s) {
         double k = q->keep;
         s->w = s->w * k + 1;
@@ -117,7 +89,7 @@ int sy_queue_wait_estimate(struct sy_queue_wait *q, const char *addr, double wai
     if (!q || !addr || !(waiting >= 0))
         return SY_EINVAL;
     pthread_mutex_lock(&q->mu);
-    struct slot *s = slot_of(q, key_of(addr), false);
+    struct slot *s = sy_keytab_find(&q->tab, addr);
     struct slot c = s ? *s : (struct slot){0};
     pthread_mutex_unlock(&q->mu);
     if (c.wq < MIN_QUEUED)

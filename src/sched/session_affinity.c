@@ -32,6 +32,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "sched/params.h"
@@ -288,10 +289,7 @@ void sy_session_free(void *p)
 
 static size_t bucket_of(struct sy_str id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < id.len; i++)
-        h = (h ^ (unsigned char)id.p[i]) * 1099511628211ULL;
-    return (size_t)(h % SESSION_BUCKETS);
+    return (size_t)(sy_fnv1a64(id.p, id.len) % SESSION_BUCKETS);
 }
 
 /* Caller holds mu. bindings[] is an array of sentinel heads (their next is the chain). */

@@ -59,6 +59,7 @@
 
 #include "api/request.h"
 #include "core/alloc.h"
+#include "core/keytab.h"
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -66,7 +67,7 @@
 #define RING      256  /* recent objectives kept per dimension */
 #define RECALC    32   /* insertions between two p90 recomputations */
 #define MIN_RING  16   /* objectives needed before the auto rule classifies anything tight */
-#define SLOTS     1024 /* observed-speed table size (open addressing, = SY_SCHED_MAX_CANDIDATES) */
+#define SLOTS     1024 /* observed-speed table size (src/core/keytab, = SY_SCHED_MAX_CANDIDATES) */
 #define DECAY     (1.0 - 1.0 / 64) /* per observation: an endpoint's fit forgets in ~64 requests */
 #define MIN_OBS_W 4.0              /* decayed observation weight needed for a fallback speed */
 
@@ -77,8 +78,7 @@ struct ring {
     double p90;     /* p90 of v[0..n) at the last recomputation, 0 before MIN_RING */
 };
 
-struct slot {
-    uint64_t key;     /* FNV-1a of the endpoint address, 0 = empty */
+struct slot {         /* payload of the endpoint address's keytab slot */
     double w, sx, sy; /* decayed weight, sum of load, sum of TPOT */
     double sxx, sxy;  /* sums of load^2 and load x TPOT */
 };
@@ -90,7 +90,7 @@ struct state {
     double reserve;                /* reserveFactor */
     pthread_mutex_t mu;            /* guards the rings and the table */
     struct ring r_tpot, r_ttft;    /* recent objectives */
-    struct slot *tab;              /* [SLOTS], owned */
+    struct sy_keytab tab;          /* endpoint address -> struct slot, SLOTS slots */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
@@ -119,7 +119,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->speed_ratio = ratio;
     st->reserve = reserve;
     pthread_mutex_init(&st->mu, NULL);
-    st->tab = sy_xcalloc(SLOTS, sizeof *st->tab);
+    sy_keytab_init(&st->tab, SLOTS, sizeof(struct slot));
     *out = st;
     return 0;
 }
@@ -128,7 +128,7 @@ static void destroy(void *state)
 {
     struct state *st = state;
     pthread_mutex_destroy(&st->mu);
-    free(st->tab);
+    sy_keytab_fini(&st->tab);
     free(st);
 }
 
@@ -166,32 +166,6 @@ static bool tight_in(const struct state *st, struct ring *r, double threshold, d
     return r->p90 > 0 && v <= st->fraction * r->p90;
 }
 
-static uint64_t key_of(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h ? h : 1;
-}
-
-/* The table slot of key, claimed when create is set and it is new; NULL when absent (or the
- * table is full). Caller holds st->mu. */
-static struct slot *slot_of(struct state *st, uint64_t key, bool create)
-{
-    for (size_t i = 0, h = (size_t)(key % SLOTS); i < SLOTS; i++, h = (h + 1) % SLOTS) {
-        struct slot *s = &st->tab[h];
-        if (s->key == key)
-            return s;
-        if (s->key == 0) {
-            if (!create)
-                return NULL;
-            s->key = key;
-            return s;
-        }
-    }
-    return NULL;
-}
-
 /* The decayed line TPOT = a + b x load of slot s evaluated at load x (b >= 0: more load never
  * makes an endpoint faster), or -1 without enough observations. */
 static double fit_at(const struct slot *s, double x)
@@ -226,7 +200,7 @@ static void speeds(struct state *st, const struct sy_sched_cycle *cy,
     size_t known = 0;
     pthread_mutex_lock(&st->mu);
     for (size_t i = 0; i < n; i++) {
-        speed[i] = fit_at(slot_of(st, key_of(c[i].ep->address), false), mload);
+        speed[i] = fit_at(sy_keytab_find(&st->tab, c[i].ep->address), mload);
         known += speed[i] > 0;
     }
     pthread_mutex_unlock(&st->mu);
@@ -354,7 +328,7 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
         return;
     double x = load_of(chosen) - 1, y = cy->observed_tpot_s;
     pthread_mutex_lock(&st->mu);
-    struct slot *s = slot_of(st, key_of(chosen->ep->address), true);
+    struct slot *s = sy_keytab_claim(&st->tab, chosen->ep->address);
     if (s) {
         s->w = s->w * DECAY + 1;
         s->sx = s->sx * DECAY + x;

@@ -570,8 +570,7 @@ struct jval sy_jinja__apply_filter(struct ctx *c, int line, const char *name, st
         int64_t max = cnt && cnt->t == J_INT ? cnt->i : -1;
         if (old->s.n == 0)
             return v;
-        struct sy_buf b;
-        sy_buf_init(&b);
+        struct sy_buf *b = sy_jinja__tmp_open(c, line);
         size_t i = 0;
         int64_t k = 0;
         for (;;) {
@@ -580,46 +579,49 @@ struct jval sy_jinja__apply_filter(struct ctx *c, int line, const char *name, st
                                 : NULL;
             if (!h)
                 break;
-            sy_buf_append(&b, v.s.p + i, (size_t)(h - v.s.p) - i);
-            sy_buf_append(&b, nw->s.p, nw->s.n);
+            sy_buf_append(b, v.s.p + i, (size_t)(h - v.s.p) - i);
+            sy_buf_append(b, nw->s.p, nw->s.n);
             i = (size_t)(h - v.s.p) + old->s.n;
             k++;
         }
-        sy_buf_append(&b, v.s.p + i, v.s.n - i);
-        return sy_jinja__vstr_buf(c, &b);
+        sy_buf_append(b, v.s.p + i, v.s.n - i);
+        return sy_jinja__tmp_close(c, b);
     }
     if (!strcmp(name, "safe") || !strcmp(name, "e") || !strcmp(name, "escape") ||
         !strcmp(name, "forceescape")) {
         if (name[0] == 's')
             return v;
         v = sy_jinja__to_str(c, v);
-        struct sy_buf b;
-        sy_buf_init(&b);
+        struct sy_buf *b = sy_jinja__tmp_open(c, line);
         for (size_t i = 0; i < v.s.n; i++) {
             switch (v.s.p[i]) {
-            case '&': sy_buf_puts(&b, "&amp;"); break;
-            case '<': sy_buf_puts(&b, "&lt;"); break;
-            case '>': sy_buf_puts(&b, "&gt;"); break;
-            case '"': sy_buf_puts(&b, "&#34;"); break;
-            case '\'': sy_buf_puts(&b, "&#39;"); break;
-            default: sy_buf_append(&b, &v.s.p[i], 1);
+            case '&': sy_buf_puts(b, "&amp;"); break;
+            case '<': sy_buf_puts(b, "&lt;"); break;
+            case '>': sy_buf_puts(b, "&gt;"); break;
+            case '"': sy_buf_puts(b, "&#34;"); break;
+            case '\'': sy_buf_puts(b, "&#39;"); break;
+            default: sy_buf_append(b, &v.s.p[i], 1);
             }
         }
-        return sy_jinja__vstr_buf(c, &b);
+        return sy_jinja__tmp_close(c, b);
     }
     if (!strcmp(name, "indent")) {
         struct jval *w = arg(&a, 0, "width"), *first = arg(&a, 1, "first");
         struct jval *blank = arg(&a, 2, "blank");
         v = sy_jinja__to_str(c, v);
-        struct sy_buf pad;
-        sy_buf_init(&pad);
-        if (w && w->t == J_STR)
-            sy_buf_append(&pad, w->s.p, w->s.n);
-        else
-            for (int64_t k = 0; k < (w && w->t == J_INT ? w->i : 4) && k < 256; k++)
-                sy_buf_append(&pad, " ", 1);
-        struct sy_buf b;
-        sy_buf_init(&b);
+        /* the pad is a view: the width string, or up to 256 spaces */
+        char spaces[256];
+        memset(spaces, ' ', sizeof spaces);
+        const char *pad = spaces;
+        size_t npad = 0;
+        if (w && w->t == J_STR) {
+            pad = w->s.n ? w->s.p : "";
+            npad = w->s.n;
+        } else {
+            int64_t width = w && w->t == J_INT ? w->i : 4;
+            npad = width <= 0 ? 0 : width > 256 ? 256 : (size_t)width;
+        }
+        struct sy_buf *b = sy_jinja__tmp_open(c, line);
         bool line_start = true;
         bool is_first = true;
         for (size_t i = 0; i < v.s.n; i++) {
@@ -627,16 +629,15 @@ struct jval sy_jinja__apply_filter(struct ctx *c, int line, const char *name, st
                 bool empty = v.s.p[i] == '\n';
                 if ((!is_first || (first && sy_jinja__truthy(*first))) &&
                     (!empty || (blank && sy_jinja__truthy(*blank))))
-                    sy_buf_append(&b, pad.data ? pad.data : "", pad.len);
+                    sy_buf_append(b, pad, npad);
                 line_start = false;
                 is_first = false;
             }
-            sy_buf_append(&b, &v.s.p[i], 1);
+            sy_buf_append(b, &v.s.p[i], 1);
             if (v.s.p[i] == '\n')
                 line_start = true;
         }
-        sy_buf_fini(&pad);
-        return sy_jinja__vstr_buf(c, &b);
+        return sy_jinja__tmp_close(c, b);
     }
     sy_jinja__rfail(c, line, "unknown filter '%s'", name);
 }

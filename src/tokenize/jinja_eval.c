@@ -5,7 +5,11 @@
  *
  * Values are small tagged structs passed by value; strings, lists and dicts point into the
  * render's arena, so a render allocates nothing that outlives it and an error anywhere unwinds
- * with one longjmp to sy_jinja_render(), which frees the arena and any capture buffers:
+ * with one longjmp to sy_jinja_render(), which frees the arena and the heap buffers registered
+ * with it. Rule: every buffer that holds text while the render may still fail (captures of
+ * macro calls and {% set %} blocks, text built by operators and filters) comes from
+ * sy_jinja__tmp_open() and leaves through sy_jinja__tmp_close(); nothing is freed by hand on
+ * the way out:
  *
  *   struct jval { type | int / double / (ptr, len) / list* / dict* / builtin id / macro node }
  *   scope chain: frame(for body / macro call) -> ... -> globals (the caller's variables)
@@ -100,6 +104,24 @@ static struct jval getitem(struct ctx *c, int line, struct jval obj, struct jval
     return SY_JV_UNDEF;
 }
 
+/* Moves *k (a code point index of s) and *off (its byte offset, as sy_jinja__cp_offset gives it)
+ * to index `to`, walking from where they are: a slice visits its indices in order, so one slice
+ * walks each byte about once instead of counting from the start for every code point. */
+static void cp_seek(struct jval s, size_t *k, size_t *off, size_t to)
+{
+    const unsigned char *p = (const unsigned char *)s.s.p;
+    for (; *k < to && *off < s.s.n; (*k)++) { /* forward: past one lead byte, then continuations */
+        (*off)++;
+        while (*off < s.s.n && (p[*off] & 0xC0) == 0x80)
+            (*off)++;
+    }
+    for (; *k > to; (*k)--) { /* back: to the previous lead byte, or the start */
+        (*off)--;
+        while (*off > 0 && (p[*off] & 0xC0) == 0x80)
+            (*off)--;
+    }
+}
+
 struct jval sy_jinja__slice(struct ctx *c, int line, struct jval obj, struct jval *parts)
 {
     if (obj.t != J_LIST && obj.t != J_STR)
@@ -143,13 +165,15 @@ struct jval sy_jinja__slice(struct ctx *c, int line, struct jval obj, struct jva
             sy_jinja__list_push(c, out.l, obj.l->v[i]);
         return out;
     }
-    struct sy_buf b;
-    sy_buf_init(&b);
+    struct sy_buf *b = sy_jinja__tmp_open(c, line);
+    size_t k = 0, off = 0; /* code point k starts at byte off */
     for (int64_t i = start; stepv > 0 ? i < stop : i > stop; i += stepv) {
-        size_t a = sy_jinja__cp_offset(obj, (size_t)i), e = sy_jinja__cp_offset(obj, (size_t)i + 1);
-        sy_buf_append(&b, obj.s.p + a, e - a);
+        cp_seek(obj, &k, &off, (size_t)i);
+        size_t a = off;
+        cp_seek(obj, &k, &off, (size_t)i + 1);
+        sy_buf_append(b, obj.s.p + a, off - a);
     }
-    return sy_jinja__vstr_buf(c, &b);
+    return sy_jinja__tmp_close(c, b);
 }
 
 /* ---- operators ---- */
@@ -312,10 +336,8 @@ struct jval sy_jinja__call_macro(struct ctx *c, const struct sy_jnode *m, struct
         if (!sy_jinja__dict_get(&f->vars, m->names[k], strlen(m->names[k])))
             sy_jinja__dict_set(c, &f->vars, m->names[k], strlen(m->names[k]),
                                m->kids[k] ? eval(c, f, m->kids[k]) : SY_JV_UNDEF);
-    struct sy_buf *cap = sy_xmalloc(sizeof(*cap));
-    sy_buf_init(cap);
+    struct sy_buf *cap = sy_jinja__tmp_open(c, line);
     struct sy_buf *saved = c->out;
-    c->caps[c->ncaps++] = cap;
     c->out = cap;
     exec_body(c, f, m->body, m->nbody);
     c->out = saved;
@@ -553,10 +575,8 @@ static int exec_stmt(struct ctx *c, struct frame *f, const struct sy_jnode *n)
     case JN_SETBLOCK: {
         if (c->ncaps >= SY_JINJA_CALL_DEPTH)
             sy_jinja__rfail(c, n->line, "block captures nested too deeply");
-        struct sy_buf *cap = sy_xmalloc(sizeof(*cap));
-        sy_buf_init(cap);
+        struct sy_buf *cap = sy_jinja__tmp_open(c, n->line);
         struct sy_buf *saved = c->out;
-        c->caps[c->ncaps++] = cap;
         c->out = cap;
         exec_body(c, f, n->body, n->nbody);
         c->out = saved;

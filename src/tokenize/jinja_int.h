@@ -180,7 +180,6 @@ struct jval sy_jinja__vint(int64_t i);
 struct jval sy_jinja__vfloat(double f);
 struct jval sy_jinja__vstr(const char *p, size_t n);
 struct jval sy_jinja__vstr_dup(struct ctx *c, const char *p, size_t n);
-struct jval sy_jinja__vstr_buf(struct ctx *c, struct sy_buf *b);
 /* A heap buffer for text built while the render may still fail (a value that cannot be
  * converted, the arena's limit): registered in c->caps, so the error exit frees it. */
 struct sy_buf *sy_jinja__tmp_open(struct ctx *c, int line);

@@ -88,19 +88,6 @@ struct jval sy_jinja__vstr_dup(struct ctx *c, const char *p, size_t n)
     return sy_jinja__vstr(sy_jarena_strndup(&c->arena, p, n), n);
 }
 
-struct jval sy_jinja__vstr_buf(struct ctx *c, struct sy_buf *b)
-{
-    /* the copy into the arena may pass its limit and unwind: free the buffer first then */
-    size_t need = (b->len + 1 + 15) & ~(size_t)15;
-    if (c->arena.limit && c->arena.overflow && c->arena.total + need > c->arena.limit) {
-        sy_buf_fini(b);
-        longjmp(*c->arena.overflow, 2);
-    }
-    struct jval v = sy_jinja__vstr_dup(c, b->data ? b->data : "", b->len);
-    sy_buf_fini(b);
-    return v;
-}
-
 struct sy_buf *sy_jinja__tmp_open(struct ctx *c, int line)
 {
     if (c->ncaps >= SY_JINJA_CALL_DEPTH + SY_JINJA_TMP_SLOTS)

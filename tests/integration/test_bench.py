@@ -49,6 +49,35 @@ def bench(args, timeout=60):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+class GatedBench:
+    """`with GatedBench(stub, args) as g:` runs `switchyard bench --no-progress --target <stub>`
+    + args in the background while the stub holds every stream at its gate (a fresh
+    threading.Semaphore(0): the block releases permits to let requests finish). On leaving the
+    block the gate opens for good and the run is awaited: g.rc, g.stdout, g.stderr (bytes)."""
+
+    def __init__(self, stub, args):
+        self.stub, self.args = stub, args
+
+    def __enter__(self):
+        self.stub.gate = threading.Semaphore(0)
+        self.p = subprocess.Popen([BIN, "bench", "--no-progress", "--target",
+                                   "http://%s" % self.stub.address] + self.args,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stub.gate.release(100)
+        try:
+            self.stdout, self.stderr = self.p.communicate(timeout=30 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.communicate()
+            if exc_type is None:
+                raise
+        self.rc = self.p.returncode
+        return False
+
+
 def tmp_path(suffix):
     f = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
     f.close()
@@ -234,14 +263,11 @@ def test_bench_max_concurrency_caps_in_flight():
     # oldest waiting arrival), although all 9 were due at t = 0 (--rate inf).
     s = Stub()
     s.chunks, s.interval = 2, 0.0
-    s.gate = threading.Semaphore(0)
     out = tmp_path(".json")
     hold = 0.3 * SLOW
-    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
-                          "--workload", "random", "--num-prompts", "9", "--input-len", "4",
-                          "--output-len", "2", "--rate", "inf", "--max-concurrency", "3",
-                          "--json", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with GatedBench(s, ["--workload", "random", "--num-prompts", "9", "--input-len", "4",
+                        "--output-len", "2", "--rate", "inf", "--max-concurrency", "3",
+                        "--json", out]) as g:
         check(wait_count(s, 3, 10 * SLOW) == 3, "the first 3 arrive")
         time.sleep(hold)
         check(s.count() == 3, "held at the cap: %d requests reached the server" % s.count())
@@ -251,10 +277,7 @@ def test_bench_max_concurrency_caps_in_flight():
             time.sleep(hold)
             check(s.count() == k, "one slot, one request: %d at the server, %d expected" %
                   (s.count(), k))
-    finally:
-        s.gate.release(100)
-    stdout, stderr = p.communicate(timeout=30 * SLOW)
-    check(p.returncode == 0, stderr.decode())
+    check(g.rc == 0, g.stderr.decode())
     r = load_json(out)
     run = r["runs"][0]
     check(run["completed"] == 9 and run["errors"] == 0 and s.count() == 9, repr(run))
@@ -266,7 +289,7 @@ def test_bench_max_concurrency_caps_in_flight():
     # ...but their latencies start at the send: the last three, released together, took no
     # hold at all, while a latency counted from the schedule would be >= 4 holds for them
     check(run["e2e_min_s"] < hold, "E2E from the send: min %r" % run["e2e_min_s"])
-    text = stdout.decode()
+    text = g.stdout.decode()
     check("in-flight cap" in text and "sched. delay p90 (s)" in text, text)
     s.stop()
 
@@ -290,24 +313,17 @@ def test_bench_max_concurrency_stages_and_unsent():
     check(st["schedule_delay_p90_s"] == st["schedule_delay_p90_s"], "per-stage p90 present")
     check("delay(s)" in stdout, stdout)
     # --duration ends the arrivals: those still waiting for a slot are never sent, and counted
-    s.gate = threading.Semaphore(0)
-    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
-                          "--workload", "random", "--num-prompts", "5", "--input-len", "4",
-                          "--output-len", "2", "--rate", "50", "--duration", "1s",
-                          "--max-concurrency", "1", "--json", out],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with GatedBench(s, ["--workload", "random", "--num-prompts", "5", "--input-len", "4",
+                        "--output-len", "2", "--rate", "50", "--duration", "1s",
+                        "--max-concurrency", "1", "--json", out]) as g:
         check(wait_count(s, 11, 10 * SLOW) == 11, "one request in flight")  # 10 from above
         time.sleep(1.5)  # past --duration: the arrivals are over
         check(s.count() == 11, "still one: %d" % s.count())
-    finally:
-        s.gate.release(100)
-    stdout, stderr = p.communicate(timeout=30 * SLOW)
-    check(p.returncode == 0, stderr.decode())
+    check(g.rc == 0, g.stderr.decode())
     run = load_json(out)["runs"][0]
     check(run["completed"] == 1 and run["unsent"] >= 10, "unsent: %r" % run)
     check(s.count() == 11, "the unsent were never sent: %d" % s.count())
-    check(b"never sent" in stdout, stdout.decode())
+    check(b"never sent" in g.stdout, g.stdout.decode())
     s.stop()
 
 
@@ -320,22 +336,15 @@ def test_bench_stage_interval_drains_each_stage():
     # the first three, the other three never reach it, however long the hold
     s = Stub()
     s.chunks, s.interval = 2, 0.0
-    s.gate = threading.Semaphore(0)
     out = tmp_path(".json")
-    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
-                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
-                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
-                          "constant", "--stage-interval", "0.2s", "--json", out],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    stages = ["--workload", "random", "--num-prompts", "6", "--input-len", "4", "--output-len",
+              "2", "--stages", "20:0.2s,20:0.2s", "--arrival", "constant", "--json", out]
+    with GatedBench(s, stages + ["--stage-interval", "0.2s"]) as g:
         check(wait_count(s, 3, 10 * SLOW) == 3, "the first stage arrives")
         time.sleep(0.6 * SLOW)  # well past the second stage's nominal window (0.2 .. 0.4 s)
         check(s.count() == 3, "the second stage waits for the first: %d" % s.count())
         released = time.time()
-    finally:
-        s.gate.release(100)
-    stdout, stderr = p.communicate(timeout=30 * SLOW)
-    check(p.returncode == 0, stderr.decode())
+    check(g.rc == 0, g.stderr.decode())
     r = load_json(out)
     run = r["runs"][0]
     n = run["completed"]
@@ -347,20 +356,11 @@ def test_bench_stage_interval_drains_each_stage():
           "stage 2 starts >= 0.2 s after stage 1 finished: %.3f" % (later[0] - released))
     check("each stage after the previous ones finished + 0.2s" in r["meta"]["load"],
           r["meta"]["load"])
-    check(b"stage barrier" in stdout, stdout.decode())
+    check(b"stage barrier" in g.stdout, g.stdout.decode())
     # without the barrier, a stage's arrivals do not wait for the previous stage
-    s.gate = threading.Semaphore(0)
     s.requests.clear()
-    p = subprocess.Popen([BIN, "bench", "--no-progress", "--target", "http://%s" % s.address,
-                          "--workload", "random", "--num-prompts", "6", "--input-len", "4",
-                          "--output-len", "2", "--stages", "20:0.2s,20:0.2s", "--arrival",
-                          "constant", "--json", out],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with GatedBench(s, stages):
         check(wait_count(s, n, 10 * SLOW) == n, "back to back: all %d arrive while held" % n)
-    finally:
-        s.gate.release(100)
-    p.communicate(timeout=30 * SLOW)
     check(load_json(out)["runs"][0]["stage_interval_s"] is None, "no barrier by default")
     s.stop()
 

@@ -12,8 +12,11 @@
 #include "unit/sched/sched_helpers.h"
 
 struct fixture {
-    struct sy_pool *p;
-    struct sy_sched_candidate c[3];
+    struct sy_pool *p;              /* endpoints a, b, c (setup) */
+    struct sy_sched_candidate c[3]; /* their candidates, refreshed by score() */
+    struct sy_request r;            /* the request scored (request()) */
+    struct sy_sched_cycle cy;       /* its cycle */
+    struct fx_plugin fp;            /* the scorer under test (scorer()) */
 };
 
 /* a: 10 in flight, no pending tokens; b: 10 in flight, 512 pending prompt tokens; c: 12 in
@@ -27,95 +30,97 @@ static void setup(struct fixture *f)
     atomic_store(&eps[1]->inflight_tokens, 512);
     atomic_store(&eps[2]->inflight_requests, 12);
     f->p = fx_pool(eps, 3);
+    f->fp = (struct fx_plugin){0};
+}
+
+static void teardown(struct fixture *f)
+{
+    fx_plugin_free(&f->fp);
+    sy_pool_unref(f->p);
+}
+
+/* Replaces the scorer under test with a new cache-load-scorer of params (YAML, NULL: defaults). */
+static void scorer(struct fixture *f, const char *params)
+{
+    char err[256];
+    fx_plugin_free(&f->fp);
+    assert_int_equal(fx_plugin_new(&f->fp, "cache-load-scorer", params, err, sizeof err), 0);
+}
+
+/* The request scored next: prompt_tokens tokens of model "m"; pm (by pool index, borrowed) is
+ * the prefix producer's output, NULL for none. */
+static void request(struct fixture *f, uint32_t prompt_tokens, struct sy_prefix_match *pm)
+{
+    fx_req(&f->r, "m", prompt_tokens);
+    fx_cycle(&f->cy, &f->r, f->p, 1);
+    if (pm) {
+        f->cy.prefix = pm;
+        f->cy.prefix_valid = true;
+    }
+}
+
+/* Scores the first n candidates, snapshotted from the endpoints' counters now, into s. */
+static void score(struct fixture *f, size_t n, double *s)
+{
     fx_cands(f->p, f->c);
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, n, s);
 }
 
 static void test_load_without_prefix_data(void **state)
 {
     struct fixture f;
     setup(&f);
-    struct sy_request r;
-    fx_req(&r, "m", 1024);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, &r, f.p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
-                                   "scrapedLoad: true\nmaxBatchWeight: 1\n", err, sizeof err),
-                     0);
+    request(&f, 1024, NULL);
+    scorer(&f, "scrapedLoad: true\nmaxBatchWeight: 1\n");
     double s[3];
-    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    score(&f, 3, s);
     assert_float_equal(s[0], 1.0, FX_EPS);        /* 10 + 1024/512 = 12, the minimum */
     assert_float_equal(s[1], 0.5, FX_EPS);        /* 10 + (512 + 1024)/512 = 13 */
     assert_float_equal(s[2], 1.0 / 13.0, FX_EPS); /* max(12, 22) + 2 = 24 */
-    fx_plugin_free(&fp);
 
     /* scrapedLoad false (the default) counts only the gateway's own count: 12 + 2 = 14 */
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 1\n", err, sizeof err), 0);
-    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    scorer(&f, "maxBatchWeight: 1\n");
+    score(&f, 3, s);
     assert_float_equal(s[2], 1.0 / 3.0, FX_EPS);
-    fx_plugin_free(&fp);
-    sy_pool_unref(f.p);
+    teardown(&f);
 }
 
 static void test_hit_saves_against_load(void **state)
 {
     struct fixture f;
     setup(&f);
-    struct sy_request r;
-    fx_req(&r, "m", 1024); /* 64 blocks of 16 */
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, &r, f.p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 1\n", err, sizeof err), 0);
-    /* b caches the whole prompt: its cost drops by 1024 tokens = 2 requests */
+    scorer(&f, "maxBatchWeight: 1\n");
+    /* b caches the whole prompt (64 blocks of 16): its cost drops by 1024 tokens = 2 requests */
     struct sy_prefix_match pm[3] = {{0, 64, 16, 0}, {64, 64, 16, 64}, {32, 64, 16, 32}};
-    cy.prefix = pm;
-    cy.prefix_valid = true;
+    request(&f, 1024, pm);
     double s[3];
-    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    score(&f, 3, s);
     assert_float_equal(s[1], 1.0, FX_EPS);       /* 10 + (512 + 0)/512 = 11 */
     assert_float_equal(s[0], 0.5, FX_EPS);       /* 10 + 1024/512 = 12 */
     assert_float_equal(s[2], 1.0 / 3.0, FX_EPS); /* 12 + 512/512 = 13 */
 
     /* A short prompt (64 tokens) cached on a does not outweigh one more request there. */
-    fx_req(&r, "m", 64);
-    fx_cycle(&cy, &r, f.p, 1);
     struct sy_prefix_match pm2[3] = {{4, 4, 16, 4}, {0, 4, 16, 0}, {0, 4, 16, 0}};
-    cy.prefix = pm2;
-    cy.prefix_valid = true;
+    request(&f, 64, pm2);
     atomic_store(&f.p->eps[0]->inflight_requests, 11);
     atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);                 /* 10 + 64/512 = 10.125 */
     assert_float_equal(s[0], 1.0 / (1.0 + 0.875), FX_EPS); /* 11 + 0 */
     /* ... but breaks the tie between equally loaded endpoints */
     atomic_store(&f.p->eps[0]->inflight_requests, 10);
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);
     assert_float_equal(s[1], 1.0 / 1.125, FX_EPS);
-    fx_plugin_free(&fp);
 
     /* tokensPerRequest 2048: the 1024-token hit is worth half a request */
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
-                                   "tokensPerRequest: 2048\nmaxBatchWeight: 1\n", err, sizeof err),
-                     0);
-    fx_req(&r, "m", 1024);
-    fx_cycle(&cy, &r, f.p, 1);
-    cy.prefix = pm;
-    cy.prefix_valid = true;
+    scorer(&f, "tokensPerRequest: 2048\nmaxBatchWeight: 1\n");
+    request(&f, 1024, pm);
     atomic_store(&f.p->eps[1]->inflight_requests, 11);
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);               /* 10 + 1024/2048 = 10.5 */
     assert_float_equal(s[1], 1.0 / (1.0 + 0.5), FX_EPS); /* 11 + 0 */
-    fx_plugin_free(&fp);
-    sy_pool_unref(f.p);
+    teardown(&f);
 }
 
 /* The default weighs a miss by the requests its prefill stalls, n + 1, capped at 8. */
@@ -123,16 +128,11 @@ static void test_batch_weight(void **state)
 {
     struct fixture f;
     setup(&f);
-    struct sy_request r;
-    fx_req(&r, "m", 1024);
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, &r, f.p, 1);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer", NULL, err, sizeof err), 0);
+    scorer(&f, NULL);
+    request(&f, 1024, NULL);
     double s[3];
     /* no prefix data: every candidate misses the whole prompt, w = min(n + 1, 8) = 8 */
-    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    score(&f, 3, s);
     assert_float_equal(s[0], 1.0, FX_EPS);       /* 10 + 8 x 1024/512 = 26 */
     assert_float_equal(s[1], 0.5, FX_EPS);       /* 10 + (512 + 8 x 1024)/512 = 27 */
     assert_float_equal(s[2], 1.0 / 3.0, FX_EPS); /* 12 + 8 x 2 = 28 */
@@ -140,9 +140,8 @@ static void test_batch_weight(void **state)
     /* b caches the prompt: 10 + 512/512 = 11; a 26, c half cached 12 + 8 x 512/512 = 20. The
      * hit is worth 16 requests of imbalance here, 2 on an idle endpoint (w = 1). */
     struct sy_prefix_match pm[3] = {{0, 64, 16, 0}, {64, 64, 16, 64}, {32, 64, 16, 32}};
-    cy.prefix = pm;
-    cy.prefix_valid = true;
-    fp.ops->score(fp.state, &cy, f.c, 3, s);
+    request(&f, 1024, pm);
+    score(&f, 3, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
     assert_float_equal(s[0], 1.0 / 16.0, FX_EPS);
     assert_float_equal(s[2], 1.0 / 10.0, FX_EPS);
@@ -150,36 +149,27 @@ static void test_batch_weight(void **state)
     /* below the cap w = n + 1: a with 2 in flight misses a 128-token prompt (2 + 3 x 128/512 =
      * 2.75: the miss costs 0.75 request, 0.25 unweighted), b holds it; b wins while it is less
      * than 0.75 request busier: with 3 in flight (3 + 0) it loses, with 2 it wins */
-    fx_req(&r, "m", 128); /* 8 blocks of 16 */
-    fx_cycle(&cy, &r, f.p, 1);
     struct sy_prefix_match pm2[3] = {{0, 8, 16, 0}, {8, 8, 16, 8}, {0, 8, 16, 0}};
-    cy.prefix = pm2;
-    cy.prefix_valid = true;
+    request(&f, 128, pm2); /* 8 blocks of 16 */
     atomic_store(&f.p->eps[0]->inflight_requests, 2);
     atomic_store(&f.p->eps[1]->inflight_requests, 3);
     atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);
     assert_float_equal(s[1], 1.0 / 1.25, FX_EPS);
     atomic_store(&f.p->eps[1]->inflight_requests, 2); /* equally busy: b, by 3 x 128/512 */
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
     assert_float_equal(s[0], 1.0 / 1.75, FX_EPS);
-    fx_plugin_free(&fp);
 
     /* an idle endpoint (n = 0): w = 1 whatever the cap, the unweighted arithmetic */
-    assert_int_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "maxBatchWeight: 100\n", err, sizeof err), 0);
+    scorer(&f, "maxBatchWeight: 100\n");
     atomic_store(&f.p->eps[0]->inflight_requests, 0);
     atomic_store(&f.p->eps[1]->inflight_requests, 1);
-    fx_cands(f.p, f.c);
-    fp.ops->score(fp.state, &cy, f.c, 2, s);
+    score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);        /* 0 + 1 x 128/512 = 0.25 */
     assert_float_equal(s[1], 1.0 / 1.75, FX_EPS); /* 1 + 0 */
-    fx_plugin_free(&fp);
-    sy_pool_unref(f.p);
+    teardown(&f);
 }
 
 static void test_parameters(void **state)

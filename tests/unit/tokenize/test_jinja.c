@@ -106,6 +106,24 @@ static void test_members_indexing_slicing(void **state)
     expect_render("{% for x in [1,2,3,4,5][::2] %}{{ x }}{% endfor %} {{ [1,2,3][5:] }}"
                   " {{ [1,2,3][-5:1] }} {{ [1,2,3][::-1] }}",
                   NULL, "135 [] [1] [3, 2, 1]");
+    /* code points of 1 to 4 bytes, every step direction (t = "a" E_ACUTE EURO GRIN "b") */
+#define E_ACUTE "\xc3\xa9"
+#define EURO    "\xe2\x82\xac"
+#define GRIN    "\xf0\x9f\x98\x80"
+    expect_render("{{ t[::-1] }}|{{ t[::2] }}|{{ t[1:4] }}|{{ t[::-2] }}|{{ t[-2::-1] }}|"
+                  "{{ t[3:0:-1] }}|{{ t[4:] }}|{{ t[::3] }}|{{ t[-1:-9:-3] }}",
+                  "{\"t\": \"a" E_ACUTE EURO GRIN "b\"}",
+                  "b" GRIN EURO E_ACUTE "a|a" EURO "b|" E_ACUTE EURO GRIN "|b" EURO
+                  "a|" GRIN EURO E_ACUTE "a|" GRIN EURO E_ACUTE "|b|a" GRIN "|b" E_ACUTE);
+    /* bytes that are not UTF-8 (a stray continuation byte first, a cut sequence last): the
+     * stray byte is code point 0, the cut sequence is dropped (|length counts lead bytes) */
+    expect_render("{% set w = '\x80"
+                  "a" E_ACUTE "\xc3' %}"
+                  "{{ w|length }}|{{ w[::-1] }}|{{ w[1:] }}|{{ w[::2] }}|{{ w[-1:0:-1] }}",
+                  NULL, "3|" E_ACUTE "a\x80|a" E_ACUTE "|\x80" E_ACUTE "|" E_ACUTE "a");
+#undef E_ACUTE
+#undef EURO
+#undef GRIN
 }
 
 static void test_string_methods(void **state)
@@ -304,6 +322,32 @@ static void test_errors_free_partial_text(void **state)
                  NULL, "JSON", SY_EPARSE);
 }
 
+static void test_errors_free_text_at_memory_limit(void **state)
+{
+    (void)state;
+    /* filters and slices build their text in registered buffers too: when copying a result into
+     * the arena passes its limit (SY_JINJA_MAX_OUTPUT x 4), the error exit frees the buffer
+     * (ASan reports a leak otherwise). 3 MB in, 3-6 MB out per iteration: the limit is reached
+     * at a result's copy. */
+    static const char *const tmpls[] = {
+        "{% for i in range(100) %}{% set t = (s ~ 'Q') | replace('Q', s) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = s | replace('x', 'y', 5) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '<') | e %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ s)[::-1] %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ s)[1:] %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '\n' ~ s) | indent(2) %}{% endfor %}",
+        "{% for i in range(100) %}{% set t = (s ~ '\n' ~ s) | indent('--', true) %}{% endfor %}",
+        "{% macro m() %}{{ s }}{{ s }}{% endmacro %}{% for i in range(100) %}{% set t = m() %}"
+        "{% endfor %}",
+        "{% for i in range(100) %}{% set t %}{{ s }}{{ s }}{% endset %}{% endfor %}",
+    };
+    for (size_t i = 0; i < sizeof tmpls / sizeof tmpls[0]; i++) {
+        char tmpl[256];
+        snprintf(tmpl, sizeof tmpl, "{%% set s = 'x' * 3000000 %%}%s", tmpls[i]);
+        expect_error(tmpl, NULL, "exceeds", SY_ETOOBIG);
+    }
+}
+
 static void test_limits(void **state)
 {
     /* work and output are bounded: a huge loop is an error, never a hang or a crash */
@@ -340,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_chat_template_shapes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_errors_free_partial_text),
+        cmocka_unit_test(test_errors_free_text_at_memory_limit),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
