@@ -181,7 +181,7 @@ class Fleet:
             th.start()
         cmd = ([BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (target, self.gw[target][1]),
                 "--model", MODEL, "--concurrency", str(conc), "--time-scale", str(self.scale),
-                "--timeout", "600", "--no-progress", "--json", out.name] + args)
+                "--timeout", "600", "--no-progress", "--json", out.name, "--json-requests"] + args)
         try:
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                timeout=timeout)
@@ -229,8 +229,38 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "share_max": max(shares) if shares else None,
                   "cached": run.get("cached_token_ratio"),
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
-                  "replicas": reps}
+                  "replicas": reps,
+                  "placement": placement(run.get("request_log", []))}
     return res
+
+
+def placement(log):
+    """Where each group's (session's, prefix's) requests went, from bench --json-requests:
+    moves = requests sent to another replica than the group's previous request (in send order),
+    homes = groups per replica by where their first request went, spread = replicas per group
+    (mean), end = per replica, when its last request finished (simulated s): the tail."""
+    if not log:
+        return None
+    eps = sorted({r["endpoint"] for r in log if r.get("endpoint")})
+    by_group = {}
+    for r in sorted(log, key=lambda r: r["item"] if r["item"] is not None else -1):
+        by_group.setdefault(r["group"], []).append(r)
+    moves, by_turn, homes = 0, {}, dict.fromkeys(eps, 0)
+    spread = 0
+    for reqs in by_group.values():
+        seq = [r["endpoint"] for r in reqs]
+        if seq[0] in homes:
+            homes[seq[0]] += 1
+        spread += len(set(seq))
+        for k in range(1, len(seq)):
+            if seq[k] != seq[k - 1]:
+                moves += 1
+                by_turn[str(reqs[k]["turn"])] = by_turn.get(str(reqs[k]["turn"]), 0) + 1
+    end = {e: max(r["end_s"] for r in log if r.get("endpoint") == e) for e in eps}
+    return {"groups": len(by_group), "moves": moves,
+            "moves_by_turn": by_turn,
+            "homes": [homes[e] for e in eps], "replicas_per_group": spread / len(by_group),
+            "end_s": [round(end[e], 2) for e in eps]}
 
 
 def replica_line(r):
@@ -371,6 +401,16 @@ def main():
             for t in targets:
                 print("  %s per replica: %s" % (t, " | ".join(replica_line(r) for r in
                                                               res[t]["replicas"])), flush=True)
+            for t in targets:
+                pl = res[t]["placement"]
+                if pl:
+                    turns = {int(k): v for k, v in pl["moves_by_turn"].items()}
+                    print("  %s placement: %d groups, %d moves (by turn %s), first requests per "
+                          "replica %s, %.2f replicas per group, last finish per replica %s s"
+                          % (t, pl["groups"], pl["moves"],
+                             " ".join("%d:%d" % kv for kv in sorted(turns.items())) or "-",
+                             "/".join(str(h) for h in pl["homes"]), pl["replicas_per_group"],
+                             "/".join("%.2f" % e for e in pl["end_s"])), flush=True)
             for t in targets:
                 if res[t]["errors"]:
                     print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],
