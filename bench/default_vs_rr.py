@@ -35,7 +35,13 @@ spread of requests per replica (min-max share). Times and rates are the simulate
 --variant NAME=FILE adds a target running another scheduler on the same fleet in the same cells
 (before/after). Each cell also prints, per target, the cached-token ratio, TTFT p90 and requests
 per replica, and per replica from the simulator's /metrics the run's prompt tokens, prefix hit
-rate, output tokens and preemptions, and the peak running / waiting requests and KV usage.
+rate, output tokens and preemptions, and the peak running / waiting requests and KV usage, and
+the placement from every request's record (bench --json-requests): how many requests went to
+another replica than their group's (session's, agent's, prefix's) previous one ("moves", by
+turn), the groups' first requests per replica, replicas per group, and when each replica's last
+request finished (the run's tail). --json keeps the request records too. --alternate runs the
+targets in reverse order in every other cell, so a drift of the host's load within a cell favours
+each target equally often.
 
 A cell that lost requests prints, per target, the errors by kind and the first message of each
 kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
@@ -230,7 +236,8 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "cached": run.get("cached_token_ratio"),
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
                   "replicas": reps,
-                  "placement": placement(run.get("request_log", []))}
+                  "placement": placement(run.get("request_log", [])),
+                  "request_log": run.get("request_log", [])}
     return res
 
 
@@ -335,6 +342,9 @@ def main():
                     help="an extra target NAME whose gateway runs the `scheduler:` section in "
                     "FILE, on the same fleet in the same cells (before/after comparisons); "
                     "repeatable")
+    ap.add_argument("--alternate", action="store_true",
+                    help="run the targets in reverse order in every other cell (a drift of the "
+                    "host's load during a cell then favours each target equally often)")
     ap.add_argument("--default-scheduler", default="",
                     help="file holding a gateway `scheduler:` section to run as the 'default' "
                     "target instead of the built-in default (to try a variant)")
@@ -381,9 +391,10 @@ def main():
                     f.stop()
                 fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs)}
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
-            res = cell(fleets[x], w, c, n, a.timeout, targets)
+            order = targets[::-1] if a.alternate and len(rows) % 2 else targets
+            res = cell(fleets[x], w, c, n, a.timeout, order)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
-                         "results": res})
+                         "order": list(order), "results": res})
             print(fmt_row(w, c, res), flush=True)
             print("  " + "; ".join(
                 "%s: cached %s, TTFT p90 %s s, requests per replica %s" % (
