@@ -35,13 +35,13 @@
  * times) stays for the whole run, since no later request of a session ever moves: 0.95-0.96x.
  * maxBatchWeight 8 (measured against 2, 4 and uncapped with bench/default_vs_rr.py) keeps the hits
  * (0.90) and lets a session move once the imbalance is worth 8 misses: 0.94-1.01x over 8 runs
- * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12; a fourth session's 10 runs of it
- * 0.91-1.00x, mean 0.958x, at load average 7-14). With n = 0 (a
+ * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12; a fourth session's 16 runs of it
+ * 0.91-1.00x, mean 0.965x, at load average 7-14). With n = 0 (a
  * lone request) w is 1, as before. Rejected: dropping the pending term (0.77-0.91x on the same
  * cell; it is what spreads a burst of long uncached prompts); a higher cap (16: 0.79-1.00x in 3,
  * 32: 0.95-1.03x in 5 runs, and shared-prefix 1.059x against 1.085x): what is left in that
- * cell is agents moved at the boundary between the closed loop's two waves, when a replica about
- * to finish its in-flight requests still counts them in full (docs/scheduler.md, fourth session).
+ * cell is agents moved at the boundary between the closed loop's two waves, by a trigger not yet
+ * measured (docs/scheduler.md, fourth session).
  *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
