@@ -115,7 +115,7 @@ def workload_args(w, n):
 
 
 class Fleet:
-    def __init__(self, replicas, profile, scale, timeout, logs=""):
+    def __init__(self, replicas, profile, scale, timeout, logs="", gw_log_level="warn"):
         self.replicas, self.scale = replicas, scale
         self.logs = []  # files the processes write their logs to (--logs)
 
@@ -134,23 +134,37 @@ class Fleet:
         for i in range(replicas):
             wait_port(self.base + i, proc=self.sim)
         self.gw = {}
-        scrape = 50.0 / scale  # 50 ms of simulated time
-        eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(replicas))
+        self._log, self._timeout, self._level = log, timeout, gw_log_level
         for t in SCHEDULERS:
-            listen, admin = free_ports(2)
-            # timeouts are wall time: a request queued on a saturated replica sends nothing
-            # after its response head for many simulated seconds (llm-d's default puts every
-            # multiturn request on one replica), which the default streamIdle (300 s wall, 30
-            # simulated s at time scale 0.1) cut mid-stream; both bounds are the bench's own
-            cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-                   "timeouts: {request: %ds, streamIdle: %ds}\n"
-                   "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
-                   "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
-                   % (listen, admin, timeout, timeout, scrape, 40 * scrape, eps,
-                      SCHEDULERS[t]))
-            p = start_gateway(write_file(cfg), listen, admin, **log("gw-" + t))
-            wait_endpoints_ready(admin, timeout=30)
-            self.gw[t] = (p, listen)
+            self.start_gateway(t)
+
+    def start_gateway(self, t):
+        """Starts target t's gateway (new ports). A fresh gateway has an empty prefix index:
+        the replicas' caches are reset before every run, and a gateway kept from an earlier run
+        of the same prompts would still "see" them cached where it sent them then (the workloads
+        are seeded, so a repeat sends the same texts) and replay that placement."""
+        scrape = 50.0 / self.scale  # 50 ms of simulated time
+        eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i)
+                      for i in range(self.replicas))
+        timeout = self._timeout
+        listen, admin = free_ports(2)
+        # timeouts are wall time: a request queued on a saturated replica sends nothing
+        # after its response head for many simulated seconds (llm-d's default puts every
+        # multiturn request on one replica), which the default streamIdle (300 s wall, 30
+        # simulated s at time scale 0.1) cut mid-stream; both bounds are the bench's own
+        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: %s\n"
+               "timeouts: {request: %ds, streamIdle: %ds}\n"
+               "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
+               "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
+               % (listen, admin, self._level, timeout, timeout, scrape, 40 * scrape, eps,
+                  SCHEDULERS[t]))
+        p = start_gateway(write_file(cfg), listen, admin, **self._log("gw-" + t))
+        wait_endpoints_ready(admin, timeout=30)
+        self.gw[t] = (p, listen)
+
+    def restart_gateway(self, t):
+        stop_process(self.gw[t][0])
+        self.start_gateway(t)
 
     def reset(self):
         for i in range(self.replicas):
@@ -220,6 +234,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
     res = {}
     for t in targets:
         fleet.reset()
+        fleet.restart_gateway(t)  # an empty prefix index, like the replicas' reset caches
         args = workload_args(w, n)
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
@@ -342,6 +357,9 @@ def main():
                     help="an extra target NAME whose gateway runs the `scheduler:` section in "
                     "FILE, on the same fleet in the same cells (before/after comparisons); "
                     "repeatable")
+    ap.add_argument("--gateway-log-level", default="warn",
+                    help="the gateways' logLevel (debug: cache-load-scorer logs every decision's "
+                    "inputs; use with --logs)")
     ap.add_argument("--alternate", action="store_true",
                     help="run the targets in reverse order in every other cell (a drift of the "
                     "host's load during a cell then favours each target equally often)")
@@ -389,7 +407,8 @@ def main():
             if x not in fleets:
                 for f in fleets.values():
                     f.stop()
-                fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs)}
+                fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs,
+                                   a.gateway_log_level)}
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
             order = targets[::-1] if a.alternate and len(rows) % 2 else targets
             res = cell(fleets[x], w, c, n, a.timeout, order)

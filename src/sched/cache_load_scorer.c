@@ -63,6 +63,9 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "pool/pool.h"
 #include "sched/inflight.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -134,6 +137,25 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     return n + (pending + w * cost) / cl->tokens_per_request;
 }
 
+/* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
+ * request's uncached tokens, w, load), to see why a request went where it did. */
+static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
+                  const struct sy_sched_candidate *c, size_t n, const double *load)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        double r = requests_of(cl, &c[i]);
+        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", i ? "; " : "",
+                      c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+                      (long long)c[i].st.inflight_tokens,
+                      (long long)sy_inflight_request_tokens(cy, &c[i]),
+                      r + 1.0 < cl->max_batch_weight ? r + 1.0 : cl->max_batch_weight, load[i]);
+    }
+    sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
+    sy_buf_fini(&b);
+}
+
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores)
 {
@@ -144,6 +166,8 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
         if (scores[i] < min)
             min = scores[i];
     }
+    if (sy_log_get_level() <= SY_LOG_DEBUG)
+        trace(cl, cy, c, n, scores);
     for (size_t i = 0; i < n; i++) {
         double v = 1.0 / (1.0 + (scores[i] - min));
         scores[i] = isnan(v) ? 0.0 : v;
