@@ -40,8 +40,9 @@
  * lone request) w is 1, as before. Rejected: dropping the pending term (0.77-0.91x on the same
  * cell; it is what spreads a burst of long uncached prompts); a higher cap (16: 0.79-1.00x in 3,
  * 32: 0.95-1.03x in 5 runs, and shared-prefix 1.059x against 1.085x): what is left in that
- * cell is agents moved at the boundary between the closed loop's two waves, by a trigger not yet
- * measured (docs/scheduler.md, fourth session).
+ * cell is agents moved at the boundary between the closed loop's two waves: a replica whose first
+ * wave has just ended counts 19 requests fewer than one whose wave is at its last tokens, more
+ * than a 1,152-token history weighs (docs/scheduler.md, fourth session).
  *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
