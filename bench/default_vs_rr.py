@@ -35,7 +35,13 @@ spread of requests per replica (min-max share). Times and rates are the simulate
 --variant NAME=FILE adds a target running another scheduler on the same fleet in the same cells
 (before/after). Each cell also prints, per target, the cached-token ratio, TTFT p90 and requests
 per replica, and per replica from the simulator's /metrics the run's prompt tokens, prefix hit
-rate, output tokens and preemptions, and the peak running / waiting requests and KV usage.
+rate, output tokens and preemptions, and the peak running / waiting requests and KV usage, and
+the placement from every request's record (bench --json-requests): how many requests went to
+another replica than their group's (session's, agent's, prefix's) previous one ("moves", by
+turn), the groups' first requests per replica, replicas per group, and when each replica's last
+request finished (the run's tail). --json keeps the request records too. --alternate runs the
+targets in reverse order in every other cell, so a drift of the host's load within a cell favours
+each target equally often.
 
 A cell that lost requests prints, per target, the errors by kind and the first message of each
 kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
@@ -109,7 +115,7 @@ def workload_args(w, n):
 
 
 class Fleet:
-    def __init__(self, replicas, profile, scale, timeout, logs=""):
+    def __init__(self, replicas, profile, scale, timeout, logs="", gw_log_level="warn"):
         self.replicas, self.scale = replicas, scale
         self.logs = []  # files the processes write their logs to (--logs)
 
@@ -128,23 +134,37 @@ class Fleet:
         for i in range(replicas):
             wait_port(self.base + i, proc=self.sim)
         self.gw = {}
-        scrape = 50.0 / scale  # 50 ms of simulated time
-        eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(replicas))
+        self._log, self._timeout, self._level = log, timeout, gw_log_level
         for t in SCHEDULERS:
-            listen, admin = free_ports(2)
-            # timeouts are wall time: a request queued on a saturated replica sends nothing
-            # after its response head for many simulated seconds (llm-d's default puts every
-            # multiturn request on one replica), which the default streamIdle (300 s wall, 30
-            # simulated s at time scale 0.1) cut mid-stream; both bounds are the bench's own
-            cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-                   "timeouts: {request: %ds, streamIdle: %ds}\n"
-                   "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
-                   "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
-                   % (listen, admin, timeout, timeout, scrape, 40 * scrape, eps,
-                      SCHEDULERS[t]))
-            p = start_gateway(write_file(cfg), listen, admin, **log("gw-" + t))
-            wait_endpoints_ready(admin, timeout=30)
-            self.gw[t] = (p, listen)
+            self.start_gateway(t)
+
+    def start_gateway(self, t):
+        """Starts target t's gateway (new ports). A fresh gateway has an empty prefix index:
+        the replicas' caches are reset before every run, and a gateway kept from an earlier run
+        of the same prompts would still "see" them cached where it sent them then (the workloads
+        are seeded, so a repeat sends the same texts) and replay that placement."""
+        scrape = 50.0 / self.scale  # 50 ms of simulated time
+        eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i)
+                      for i in range(self.replicas))
+        timeout = self._timeout
+        listen, admin = free_ports(2)
+        # timeouts are wall time: a request queued on a saturated replica sends nothing
+        # after its response head for many simulated seconds (llm-d's default puts every
+        # multiturn request on one replica), which the default streamIdle (300 s wall, 30
+        # simulated s at time scale 0.1) cut mid-stream; both bounds are the bench's own
+        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: %s\n"
+               "timeouts: {request: %ds, streamIdle: %ds}\n"
+               "pool:\n  engine: vllm\n  scrapeInterval: %.0fms\n"
+               "  metricsStalenessThreshold: %.0fms\n  endpoints:\n%s%s"
+               % (listen, admin, self._level, timeout, timeout, scrape, 40 * scrape, eps,
+                  SCHEDULERS[t]))
+        p = start_gateway(write_file(cfg), listen, admin, **self._log("gw-" + t))
+        wait_endpoints_ready(admin, timeout=30)
+        self.gw[t] = (p, listen)
+
+    def restart_gateway(self, t):
+        stop_process(self.gw[t][0])
+        self.start_gateway(t)
 
     def reset(self):
         for i in range(self.replicas):
@@ -181,7 +201,7 @@ class Fleet:
             th.start()
         cmd = ([BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (target, self.gw[target][1]),
                 "--model", MODEL, "--concurrency", str(conc), "--time-scale", str(self.scale),
-                "--timeout", "600", "--no-progress", "--json", out.name] + args)
+                "--timeout", "600", "--no-progress", "--json", out.name, "--json-requests"] + args)
         try:
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                timeout=timeout)
@@ -214,6 +234,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
     res = {}
     for t in targets:
         fleet.reset()
+        fleet.restart_gateway(t)  # an empty prefix index, like the replicas' reset caches
         args = workload_args(w, n)
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
@@ -229,8 +250,39 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "share_max": max(shares) if shares else None,
                   "cached": run.get("cached_token_ratio"),
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
-                  "replicas": reps}
+                  "replicas": reps,
+                  "placement": placement(run.get("request_log", [])),
+                  "request_log": run.get("request_log", [])}
     return res
+
+
+def placement(log):
+    """Where each group's (session's, prefix's) requests went, from bench --json-requests:
+    moves = requests sent to another replica than the group's previous request (in send order),
+    homes = groups per replica by where their first request went, spread = replicas per group
+    (mean), end = per replica, when its last request finished (simulated s): the tail."""
+    if not log:
+        return None
+    eps = sorted({r["endpoint"] for r in log if r.get("endpoint")})
+    by_group = {}
+    for r in sorted(log, key=lambda r: r["item"] if r["item"] is not None else -1):
+        by_group.setdefault(r["group"], []).append(r)
+    moves, by_turn, homes = 0, {}, dict.fromkeys(eps, 0)
+    spread = 0
+    for reqs in by_group.values():
+        seq = [r["endpoint"] for r in reqs]
+        if seq[0] in homes:
+            homes[seq[0]] += 1
+        spread += len(set(seq))
+        for k in range(1, len(seq)):
+            if seq[k] != seq[k - 1]:
+                moves += 1
+                by_turn[str(reqs[k]["turn"])] = by_turn.get(str(reqs[k]["turn"]), 0) + 1
+    end = {e: max(r["end_s"] for r in log if r.get("endpoint") == e) for e in eps}
+    return {"groups": len(by_group), "moves": moves,
+            "moves_by_turn": by_turn,
+            "homes": [homes[e] for e in eps], "replicas_per_group": spread / len(by_group),
+            "end_s": [round(end[e], 2) for e in eps]}
 
 
 def replica_line(r):
@@ -305,6 +357,12 @@ def main():
                     help="an extra target NAME whose gateway runs the `scheduler:` section in "
                     "FILE, on the same fleet in the same cells (before/after comparisons); "
                     "repeatable")
+    ap.add_argument("--gateway-log-level", default="warn",
+                    help="the gateways' logLevel (debug: cache-load-scorer logs every decision's "
+                    "inputs; use with --logs)")
+    ap.add_argument("--alternate", action="store_true",
+                    help="run the targets in reverse order in every other cell (a drift of the "
+                    "host's load during a cell then favours each target equally often)")
     ap.add_argument("--default-scheduler", default="",
                     help="file holding a gateway `scheduler:` section to run as the 'default' "
                     "target instead of the built-in default (to try a variant)")
@@ -349,11 +407,13 @@ def main():
             if x not in fleets:
                 for f in fleets.values():
                     f.stop()
-                fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs)}
+                fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs,
+                                   a.gateway_log_level)}
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
-            res = cell(fleets[x], w, c, n, a.timeout, targets)
+            order = targets[::-1] if a.alternate and len(rows) % 2 else targets
+            res = cell(fleets[x], w, c, n, a.timeout, order)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
-                         "results": res})
+                         "order": list(order), "results": res})
             print(fmt_row(w, c, res), flush=True)
             print("  " + "; ".join(
                 "%s: cached %s, TTFT p90 %s s, requests per replica %s" % (
@@ -371,6 +431,16 @@ def main():
             for t in targets:
                 print("  %s per replica: %s" % (t, " | ".join(replica_line(r) for r in
                                                               res[t]["replicas"])), flush=True)
+            for t in targets:
+                pl = res[t]["placement"]
+                if pl:
+                    turns = {int(k): v for k, v in pl["moves_by_turn"].items()}
+                    print("  %s placement: %d groups, %d moves (by turn %s), first requests per "
+                          "replica %s, %.2f replicas per group, last finish per replica %s s"
+                          % (t, pl["groups"], pl["moves"],
+                             " ".join("%d:%d" % kv for kv in sorted(turns.items())) or "-",
+                             "/".join(str(h) for h in pl["homes"]), pl["replicas_per_group"],
+                             "/".join("%.2f" % e for e in pl["end_s"])), flush=True)
             for t in targets:
                 if res[t]["errors"]:
                     print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],

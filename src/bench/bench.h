@@ -212,6 +212,8 @@ struct sy_req_rec {
     int err;                /* enum sy_bench_err, -1 when the request succeeded */
     bool usage;             /* a usage object arrived */
     int stage;              /* --stages: index of the stage it was scheduled in (else unused) */
+    long item;              /* index of its workload item (-1: none); group and turn copied */
+    unsigned group, turn;   /* the item's group / session / agent and turn (--json-requests) */
     double itl_sum_s;       /* sum of its inter-event gaps (events - 1 of them) */
     double itl_p99_s;       /* p99 of its own gaps (0 with none): the goodput SLO's ITL */
     size_t itl_first;       /* index of its first gap in run->itl (its gaps are contiguous there
@@ -380,6 +382,7 @@ struct sy_bench_meta {
     const char *workload; /* description of the workload parameters */
     const char *load;     /* description of the arrival process */
     double time_scale;    /* simulated seconds per wall second of the runs (0 or 1: wall clock) */
+    bool request_log;     /* --json-requests: every request's record in the JSON ("request_log") */
 };
 
 /* Side-by-side table; with several runs a ratio column "x/first" per later run. */

@@ -45,6 +45,8 @@ static void usage(FILE *f)
         "  --target [NAME=]URL       http://host:port[/prefix]; /v1/completions or\n"
         "                            /v1/chat/completions is appended (repeatable, up to %d)\n"
         "  --json FILE               write the results as JSON\n"
+        "  --json-requests           with --json: also every request's record (workload item,\n"
+        "                            group and turn, endpoint, send / end / TTFT, tokens, error)\n"
         "  --report FILE             write a self-contained HTML report\n"
         "  --title TEXT              heading of the report\n"
         "  --metrics-url URL         a replica's /metrics, read before and after each run for\n"
@@ -188,7 +190,7 @@ int sy_bench_main(int argc, char **argv)
     const char *json = NULL, *report = NULL, *title = NULL, *stages = NULL, *arrival = "poisson";
     double rate = -1, time_scale = 1;
     unsigned concurrency = 0;
-    bool rate_inf = false, have_duration = false;
+    bool rate_inf = false, have_duration = false, json_requests = false;
     int status = 2;
     struct sy_workload w = {0};
     struct sy_bench_run *runs[MAX_TARGETS];
@@ -221,7 +223,7 @@ int sy_bench_main(int argc, char **argv)
                 *c = '-';
         bool boolean = strcmp(name, "ordered") == 0 || strcmp(name, "no-progress") == 0 ||
                        strcmp(name, "reset-prefix-cache") == 0 || strcmp(name, "progress") == 0 ||
-                       strcmp(name, "ignore-eos") == 0;
+                       strcmp(name, "ignore-eos") == 0 || strcmp(name, "json-requests") == 0;
         if (!boolean) {
             if (eq) {
                 val = eq + 1;
@@ -258,6 +260,8 @@ int sy_bench_main(int argc, char **argv)
             ntargets++;
         } else if (IS("json")) {
             json = val;
+        } else if (IS("json-requests")) {
+            json_requests = true;
         } else if (IS("report")) {
             report = val;
         } else if (IS("title")) {
@@ -478,7 +482,8 @@ int sy_bench_main(int argc, char **argv)
     struct sy_bench_meta meta = {.title = title ? title : "switchyard bench",
                                  .workload = wdesc.data,
                                  .load = ldesc.data,
-                                 .time_scale = time_scale};
+                                 .time_scale = time_scale,
+                                 .request_log = json_requests};
     status = interrupted ? 130 : 0;
     if (json && sy_bench_write_json(json, &meta, runs, nruns, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard bench: %s\n", err);

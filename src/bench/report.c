@@ -262,7 +262,36 @@ static void add_summary(cJSON *o, const char *prefix, const struct sy_summary *s
     }
 }
 
-static cJSON *run_json(const struct sy_bench_run *r)
+/* --json-requests: one object per request in completion order, times in the run's units
+ * (simulated seconds with a time scale); to see where each session's turns went and when. */
+static void add_request_log(cJSON *o, const struct sy_bench_run *r)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "request_log");
+    for (size_t i = 0; i < r->nrecs; i++) {
+        const struct sy_req_rec *q = &r->recs[i];
+        cJSON *x = cJSON_CreateObject();
+        add_num(x, "item", q->item >= 0 ? (double)q->item : NAN);
+        add_num(x, "group", (double)q->group);
+        add_num(x, "turn", (double)q->turn);
+        if (q->endpoint >= 0 && (size_t)q->endpoint < r->nendpoints)
+            cJSON_AddStringToObject(x, "endpoint", r->endpoints[q->endpoint]);
+        else
+            cJSON_AddNullToObject(x, "endpoint");
+        add_num(x, "start_s", q->start_s);
+        add_num(x, "end_s", q->end_s);
+        add_num(x, "ttft_s", q->ttft_s >= 0 ? q->ttft_s : NAN);
+        add_num(x, "prompt_tokens", (double)q->prompt_tokens);
+        add_num(x, "cached_tokens", (double)q->cached_tokens);
+        add_num(x, "output_tokens", (double)q->out_tokens);
+        if (q->err >= 0)
+            cJSON_AddStringToObject(x, "error", sy_bench_err_name((enum sy_bench_err)q->err));
+        else
+            cJSON_AddNullToObject(x, "error");
+        cJSON_AddItemToArray(arr, x);
+    }
+}
+
+static cJSON *run_json(const struct sy_bench_run *r, bool request_log)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", r->name);
@@ -339,6 +368,8 @@ static cJSON *run_json(const struct sy_bench_run *r)
             cJSON_AddItemToArray(st, x);
         }
     }
+    if (request_log)
+        add_request_log(o, r);
     return o;
 }
 
@@ -353,7 +384,7 @@ int sy_bench_write_json(const char *path, const struct sy_bench_meta *m,
     add_num(meta, "time_scale", m && m->time_scale > 0 ? m->time_scale : runs_scale(runs, n));
     cJSON *arr = cJSON_AddArrayToObject(root, "runs");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, run_json(runs[i]));
+        cJSON_AddItemToArray(arr, run_json(runs[i], m && m->request_log));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     int rc = 0;

@@ -493,6 +493,7 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     q->rec.sched_s = -1;
     q->rec.endpoint = -1;
     q->rec.err = -1;
+    q->rec.item = -1;
     return q;
 }
 
@@ -508,6 +509,9 @@ static void issue(struct runner *r, enum breq_kind kind, const struct pend *p)
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
+    q->rec.item = (long)idx;
+    q->rec.group = it->group;
+    q->rec.turn = it->turn;
     if (kind == BREQ_BENCH && p) {
         q->rec.stage = p->stage; /* the stage it was scheduled in */
         q->rec.sched_s = p->due_s;

@@ -35,9 +35,14 @@
  * times) stays for the whole run, since no later request of a session ever moves: 0.95-0.96x.
  * maxBatchWeight 8 (measured against 2, 4 and uncapped with bench/default_vs_rr.py) keeps the hits
  * (0.90) and lets a session move once the imbalance is worth 8 misses: 0.94-1.01x over 8 runs
- * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12). With n = 0 (a
+ * (mean 0.975x; the previous arithmetic 0.90-0.97x over 12; a fourth session's 16 runs of it
+ * 0.91-1.00x, mean 0.965x, at load average 7-14). With n = 0 (a
  * lone request) w is 1, as before. Rejected: dropping the pending term (0.77-0.91x on the same
- * cell; it is what spreads a burst of long uncached prompts).
+ * cell; it is what spreads a burst of long uncached prompts); a higher cap (16: 0.79-1.00x in 3,
+ * 32: 0.95-1.03x in 5 runs, and shared-prefix 1.059x against 1.085x): what is left in that
+ * cell is agents moved at the boundary between the closed loop's two waves: a replica whose first
+ * wave has just ended counts 19 requests fewer than one whose wave is at its last tokens, more
+ * than a 1,152-token history weighs (docs/scheduler.md, fourth session).
  *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
@@ -59,6 +64,9 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "pool/pool.h"
 #include "sched/inflight.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -130,6 +138,25 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     return n + (pending + w * cost) / cl->tokens_per_request;
 }
 
+/* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
+ * request's uncached tokens, w, load), to see why a request went where it did. */
+static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
+                  const struct sy_sched_candidate *c, size_t n, const double *load)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        double r = requests_of(cl, &c[i]);
+        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", i ? "; " : "",
+                      c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+                      (long long)c[i].st.inflight_tokens,
+                      (long long)sy_inflight_request_tokens(cy, &c[i]),
+                      r + 1.0 < cl->max_batch_weight ? r + 1.0 : cl->max_batch_weight, load[i]);
+    }
+    sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
+    sy_buf_fini(&b);
+}
+
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores)
 {
@@ -140,6 +167,8 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
         if (scores[i] < min)
             min = scores[i];
     }
+    if (sy_log_get_level() <= SY_LOG_DEBUG)
+        trace(cl, cy, c, n, scores);
     for (size_t i = 0; i < n; i++) {
         double v = 1.0 / (1.0 + (scores[i] - min));
         scores[i] = isnan(v) ? 0.0 : v;

@@ -139,6 +139,43 @@ def test_bench_json_fields_and_endpoint_share():
 
 
 @test
+def test_bench_json_requests_log():
+    """--json-requests: every request's record, with its workload item, group and turn and the
+    endpoint the gateway sent it to (what bench/default_vs_rr.py's placement reads)."""
+    s1, s2 = Stub(), Stub()
+    for s in (s1, s2):
+        s.chunks, s.interval = 3, 0.005
+    gw, port = gateway([s1.address, s2.address])
+    out, plain = tmp_path(".json"), tmp_path(".json")
+    args = ["--target", "gw=http://127.0.0.1:%d" % port, "--workload", "agentic",
+            "--num-agents", "3", "--num-iterations", "4", "--tool-preamble-len", "32",
+            "--question-len", "8", "--observation-len", "8", "--output-len", "3",
+            "--concurrency", "1", "--model", "m1"]
+    rc, _, stderr = bench(args + ["--json", out, "--json-requests"])
+    check(rc == 0, "exit %d: %s" % (rc, stderr))
+    rc, _, stderr = bench(args + ["--json", plain])
+    check(rc == 0, "exit %d: %s" % (rc, stderr))
+    check("request_log" not in load_json(plain)["runs"][0], "only with --json-requests")
+    log = load_json(out)["runs"][0]["request_log"]
+    check(len(log) == 12, "3 agents x 4 iterations: %d" % len(log))
+    # agentic items are interleaved: iteration k of every agent, then k + 1 (workload.c)
+    check(sorted(r["item"] for r in log) == list(range(12)), "items %r" % log)
+    for r in log:
+        check(r["group"] == r["item"] % 3 and r["turn"] == r["item"] // 3, "group/turn %r" % r)
+        check(r["error"] is None and r["output_tokens"] == 3, "ok %r" % r)
+        check(0 <= r["start_s"] <= r["end_s"] and 0 < r["ttft_s"] <= r["end_s"] - r["start_s"],
+              "times %r" % r)
+        check(r["prompt_tokens"] > 0, "usage %r" % r)
+    # one in flight, so the round-robin picker alternates in send order
+    seq = [r["endpoint"] for r in sorted(log, key=lambda r: r["item"])]
+    check(seq == [s1.address, s2.address] * 6 or seq == [s2.address, s1.address] * 6,
+          "endpoints in send order %r" % seq)
+    stop_process(gw)
+    s1.stop()
+    s2.stop()
+
+
+@test
 def test_bench_errors_by_kind():
     bad = Stub()
     bad.mode = "status500"

@@ -7,6 +7,8 @@ through the real gateway in front of a `switchyard sim` fleet of 4 replicas.
   nothing, so the default must spread the pass evenly (each replica within 4 points of 25%).
 - Shared long prefixes: requests sharing a 4,000-token prefix, sent while other traffic runs,
   go to the replica holding it.
+- Debug trace: at logLevel debug, cache-load-scorer logs each decision's inputs per candidate;
+  the replica that served a long prompt shows it cached (the smaller cost) when it comes again.
 - Configuration: `scheduler: llm-d-default` loads llm-d's scorers, a misspelt name is a config
   error naming the choices.
 """
@@ -28,15 +30,15 @@ WORDS = ["the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "
 
 
 class Fleet:
-    def __init__(self, scheduler=""):
+    def __init__(self, scheduler="", log_level="warn"):
         self.base = consecutive_ports(REPLICAS)
         self.sim = start_sim(self.base, REPLICAS, "m", time_scale=50,
                              extra=["--log-level", "warn"])
         self.port, self.admin = free_ports(2)
         eps = "".join("    - address: 127.0.0.1:%d\n" % (self.base + i) for i in range(REPLICAS))
-        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: warn\n"
+        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\nlogLevel: %s\n"
                "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n%s%s"
-               % (self.port, self.admin, eps, scheduler))
+               % (self.port, self.admin, log_level, eps, scheduler))
         self.gw = start_gateway(write_file(cfg), self.port, self.admin)
         wait_endpoints_ready(self.admin)
 
@@ -121,6 +123,40 @@ def test_shared_long_prefix_goes_to_its_replica():
             check(set(eps) == {home[g]}, "prefix %d: every request on %s, got %r"
                   % (g, home[g], collections.Counter(eps)))
         bg.join(120)
+    finally:
+        f.stop()
+
+
+@test
+def test_debug_log_traces_the_scorers_inputs():
+    f = Fleet(log_level="debug")
+    try:
+        prompt = "".join(WORDS[k % len(WORDS)] + " " for k in range(2000))  # 2,000 tokens
+        first, _ = f.served(prompt + "one?")
+        f.served(prompt + "two?")
+        stop_process(f.gw)  # flushes its log
+        lines = [ln.split("cache-load-scorer: ", 1)[1] for ln in
+                 open(f.gw.log_path).read().splitlines() if "cache-load-scorer: " in ln]
+        check(len(lines) == 2, "one trace line per decision: %r" % lines)
+        decisions = []
+        for ln in lines:
+            cands = {}
+            for part in ln.split("; "):
+                addr, *kv = part.split(" ")
+                cands[addr] = {k: float(v) for k, v in (x.split("=") for x in kv)}
+            check(len(cands) == REPLICAS and all(set(c) == {"n", "pending", "cost", "w", "load"}
+                                                 for c in cands.values()),
+                  "every candidate's inputs: %r" % ln)
+            decisions.append(cands)
+        costs = {c["cost"] for c in decisions[0].values()}
+        check(len(costs) == 1 and costs.pop() >= 2000, "cold: the whole prompt everywhere %r"
+              % decisions[0])
+        again = decisions[1]
+        others = [c["cost"] for a, c in again.items() if a != first]
+        check(first in again and again[first]["cost"] < min(others) - 1000,
+              "the replica that served it (%s) caches the 2,000 shared tokens: %r"
+              % (first, again))
+        check(all(c["load"] >= 0 and c["w"] >= 1 for c in again.values()), "loads %r" % again)
     finally:
         f.stop()
 
