@@ -55,7 +55,8 @@ given for llm-d's 8 replicas and scaled x R/8 like the rates: later arrivals wai
 latencies are measured from the send and the wait is reported as schedule delay; default: no cap,
 the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
 seconds after every request of the earlier stages finished; default: back to back),
---step-model additive|overlap (the simulator's step-time model, docs/simulator.md). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+--step-model additive|overlap (the simulator's step-time model, docs/simulator.md), --kv-blocks N
+(each replica's KV blocks of 16 tokens; default the profile's). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
 """
 import argparse
 import json
@@ -205,6 +206,8 @@ class Arm:
                "--log-level", "warn"]
         if a.step_model:
             cmd += ["--step-model", a.step_model]
+        if a.kv_blocks:
+            cmd += ["--kv-blocks", str(a.kv_blocks)]
         kv = rep = None
         if self.spec.get("kv_events"):
             kv, rep = consecutive_ports(a.replicas), consecutive_ports(a.replicas)
@@ -476,6 +479,7 @@ def report(a, arms):
                "bench_max_concurrency": a.bench_cap or None,
                "stage_interval_s": a.stage_interval,
                "step_model": a.step_model or "default",
+               "kv_blocks": a.kv_blocks or "profile",
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
@@ -610,7 +614,13 @@ def main():
     ap.add_argument("--step-model", choices=("additive", "overlap"), default=None,
                     help="the simulator's step-time model (switchyard sim --step-model; default: "
                          "the simulator's default, additive)")
+    ap.add_argument("--kv-blocks", type=int, default=None,
+                    help="KV blocks of 16 tokens per replica (switchyard sim --kv-blocks; default: "
+                         "the profile's 17,235 = 275,760 tokens at gpu-memory-utilization 0.9; "
+                         "19262 is 0.95's capacity)")
     a = ap.parse_args()
+    if a.kv_blocks is not None and a.kv_blocks <= 0:
+        ap.error("--kv-blocks must be a positive block count")
     if a.stage_scale is None:
         a.stage_scale = 0.02 if a.quick else 1.0
     if a.time_scale is None:
@@ -643,7 +653,8 @@ def main():
                                 a.max_concurrency, a.bench_cap) if a.bench_cap else "no cap")
                             + (", stage interval %g s" % a.stage_interval
                                if a.stage_interval is not None else ""),
-                            ", step model %s" % a.step_model if a.step_model else "",
+                            (", step model %s" % a.step_model if a.step_model else "") +
+                            (", %d KV blocks" % a.kv_blocks if a.kv_blocks else ""),
                             work), file=sys.stderr)
     failed = False
     # SIGTERM (a time bound around this script) stops every child and still prints the tables

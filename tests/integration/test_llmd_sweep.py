@@ -77,12 +77,14 @@ def test_sweep_quick():
     check(data["max_concurrency"] is None and "client: open loop, no in-flight cap" in text, text)
     check(data["stage_interval_s"] is None and "stages: back to back" in text, text)
     check(all(data["arms"][n]["result"]["max_concurrency"] is None for n in names), "no cap")
+    check(data["kv_blocks"] == "profile", data["kv_blocks"])
 
 
 @test
 def test_sweep_quick_max_concurrency():
     # 40 in flight fleet-wide at llm-d's 8 replicas is 10 at 2 (x R/8, like the rates)
-    text, data = sweep("sweep", "--max-concurrency", "40", "--stage-interval", "1")
+    text, data = sweep("sweep", "--max-concurrency", "40", "--stage-interval", "1",
+                       "--kv-blocks", "19262")
     names = ["round-robin", "llm-d-default"]
     check_arms(data, names)
     check_stage_table(text, names)
@@ -100,6 +102,8 @@ def test_sweep_quick_max_concurrency():
     # and inference-perf's stage barrier, 1 s as in llm-d's guide
     check(data["stage_interval_s"] == 1 and "stages: each starts 1 s after" in text, text)
     check(all(data["arms"][n]["result"]["stage_interval_s"] == 1 for n in names), "barrier")
+    # the replicas' KV capacity passed through (gpu-memory-utilization 0.95's 308,192 tokens)
+    check(data["kv_blocks"] == 19262, data["kv_blocks"])
 
 
 @test
@@ -140,6 +144,10 @@ def test_bad_arguments():
     p = subprocess.run([sys.executable, SCRIPT, "--max-concurrency", "-1"], capture_output=True,
                        text=True, timeout=30)
     check(p.returncode == 2 and "--max-concurrency 0..800000" in p.stderr, p.stderr)
+    p = subprocess.run([sys.executable, SCRIPT, "--kv-blocks", "0"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "--kv-blocks must be a positive block count" in p.stderr,
+          p.stderr)
 
 
 if __name__ == "__main__":
