@@ -280,16 +280,22 @@ static int add_default_producers(struct loader *L)
         snprintf(name, sizeof name, "%s", prod->type);
         if (find_instance(L->s, name))
             snprintf(name, sizeof name, "%s#auto", prod->type);
-        /* Legacy inline producer parameters on prefix-cache-scorer configure the producer. */
+        /* Legacy inline producer parameters on a prefix-cache-scorer configure the producer,
+         * whichever consumer of the key comes first in the list (llm-d's Helm pipeline lists
+         * predicted-latency-producer before the scorer) */
         void *pst = NULL;
-        if (!strcmp(p->ops->type, "prefix-cache-scorer") &&
-            !strcmp(prod->type, "approx-prefix-cache-producer") &&
-            sy_prefix_cache_scorer_make_producer(p->state, &pst) == 1) {
+        const struct sy_sched_plugin *legacy = NULL;
+        if (!strcmp(prod->type, "approx-prefix-cache-producer"))
+            for (size_t k = 0; k < L->s->nplugins && !legacy; k++)
+                if (!strcmp(L->s->plugins[k]->ops->type, "prefix-cache-scorer") &&
+                    sy_prefix_cache_scorer_make_producer(L->s->plugins[k]->state, &pst) == 1)
+                    legacy = L->s->plugins[k];
+        if (legacy) {
             struct sy_sched_plugin *np = SY_NEW(struct sy_sched_plugin);
             np->ops = prod;
             np->state = pst;
             np->name = sy_xstrdup(name);
-            np->line = p->line;
+            np->line = legacy->line;
             np->injected = true;
             add_instance(L->s, np);
         } else {

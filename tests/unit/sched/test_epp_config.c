@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "prefix/prefix_sched.h"
 #include "unit/sched/sched_helpers.h"
 
 #define HDR "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n" /* lines 1-2 */
@@ -398,6 +399,33 @@ static void test_legacy_prefix_params(void **state)
     }
 }
 
+/* The legacy parameters configure the auto-created producer whichever consumer of the prefix
+ * data comes first: llm-d's Helm pipeline lists predicted-latency-producer (which consumes it
+ * too) before prefix-cache-scorer. */
+static void test_legacy_prefix_params_any_order(void **state)
+{
+    static const char scorer[] = "- type: prefix-cache-scorer\n  parameters:\n"
+                                 "    lruCapacityPerServer: 777\n";
+    static const char latency[] = "- type: predicted-latency-producer\n";
+    for (int order = 0; order < 2; order++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, HDR "plugins:\n%s%s", order ? latency : scorer,
+                 order ? scorer : latency);
+        struct sy_scheduler *s = must(cfg);
+        const struct sy_sched_plugin *prod = NULL;
+        for (size_t i = 0; i < s->nproducers; i++)
+            if (!strcmp(s->producers[i]->ops->type, "approx-prefix-cache-producer")) {
+                assert_null(prod); /* exactly one */
+                prod = s->producers[i];
+            }
+        assert_non_null(prod);
+        struct sy_approx_prefix_config c;
+        sy_approx_prefix_producer_config(prod->state, &c);
+        assert_int_equal(c.lru_capacity, 777);
+        sy_sched_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_data_layer),
         cmocka_unit_test(test_auto_producer),
         cmocka_unit_test(test_legacy_prefix_params),
+        cmocka_unit_test(test_legacy_prefix_params_any_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
