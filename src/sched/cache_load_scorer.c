@@ -127,6 +127,12 @@ static double requests_of(const struct cache_load *cl, const struct sy_sched_can
     return n;
 }
 
+/* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight). */
+static double weight_of(const struct cache_load *cl, double n)
+{
+    return n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
+}
+
 /* load(c) in request-equivalents (see the top of the file). */
 static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
                       const struct sy_sched_candidate *c)
@@ -134,12 +140,15 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    double w = n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
-    return n + (pending + w * cost) / cl->tokens_per_request;
+    return n + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
- * request's uncached tokens, w, load), to see why a request went where it did. */
+ * request's uncached tokens, w, load), to see why a request went where it did; a long candidate
+ * list continues on further lines ("...") so no candidate is cut by the logger's line limit. */
+#define TRACE_LINE                                                                                 \
+    512 /* bytes of candidates per debug line (an entry is < 350 with a 253-byte DNS name) */
+
 static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
                   const struct sy_sched_candidate *c, size_t n, const double *load)
 {
@@ -147,11 +156,14 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
     sy_buf_init(&b);
     for (size_t i = 0; i < n; i++) {
         double r = requests_of(cl, &c[i]);
-        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", i ? "; " : "",
+        if (b.len > TRACE_LINE) { /* the logger formats into 1 KiB */
+            sy_debug("cache-load-scorer: %s ...", b.data);
+            sy_buf_reset(&b);
+        }
+        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", b.len ? "; " : "",
                       c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
                       (long long)c[i].st.inflight_tokens,
-                      (long long)sy_inflight_request_tokens(cy, &c[i]),
-                      r + 1.0 < cl->max_batch_weight ? r + 1.0 : cl->max_batch_weight, load[i]);
+                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, r), load[i]);
     }
     sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
     sy_buf_fini(&b);

@@ -7,8 +7,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "core/log.h"
 #include "unit/sched/sched_helpers.h"
 
 struct fixture {
@@ -193,6 +197,53 @@ static void test_parameters(void **state)
     fx_plugin_free(&fp);
 }
 
+/* logLevel debug traces every candidate of a decision, however many: 24 endpoints with 200-byte
+ * names do not fit the logger's 1 KiB line, so the trace continues on further lines. */
+static void test_trace_every_candidate(void **state)
+{
+    enum { N = 24 };
+    struct sy_endpoint *eps[N];
+    char addr[N][256];
+    for (int i = 0; i < N; i++) {
+        snprintf(addr[i], sizeof addr[i], "%0200d.pod:%d", i, 8000 + i);
+        eps[i] = fx_ep(addr[i], NULL, 0, 0, 0);
+    }
+    struct fixture f = {.p = fx_pool(eps, N)};
+    request(&f, 256, NULL);
+    scorer(&f, NULL);
+    struct sy_sched_candidate c[N];
+    fx_cands(f.p, c);
+    double s[N];
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    sy_log_set_level(SY_LOG_DEBUG);
+    f.fp.ops->score(f.fp.state, &f.cy, c, N, s);
+    sy_log_set_level(SY_LOG_INFO);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    char line[2048];
+    int lines = 0, seen[N] = {0};
+    while (fgets(line, sizeof line, tmp)) {
+        if (!strstr(line, "cache-load-scorer: "))
+            continue;
+        lines++;
+        assert_true(strlen(line) < 1024);
+        for (int i = 0; i < N; i++)
+            if (strstr(line, addr[i]))
+                seen[i]++;
+    }
+    fclose(tmp);
+    assert_true(lines > 1);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 1);
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_hit_saves_against_load),
         cmocka_unit_test(test_batch_weight),
         cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_trace_every_candidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
