@@ -573,12 +573,13 @@ int main(int argc, char **argv)
         return 2;
     }
     /* prefix regime shape: SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" */
-    if (prefix_groups && getenv("SLO_BENCH_PREFIX"))
+    bool reshaped = prefix_groups && getenv("SLO_BENCH_PREFIX");
+    if (reshaped)
         (void)sscanf(getenv("SLO_BENCH_PREFIX"), "%u,%u,%lf,%u,%u", &prefix_groups, &prefix_len,
                      &prefix_zipf, &suffix_lo, &suffix_hi);
-    if (prefix_groups) {
-        if (prefix_groups > 4096 || prefix_len < 16 || prefix_len > 16384 || suffix_lo < 1 ||
-            suffix_hi < suffix_lo || suffix_hi > 16384 || !(prefix_zipf >= 0)) {
+    if (prefix_groups || reshaped) {
+        if (prefix_groups < 1 || prefix_groups > 4096 || prefix_len < 16 || prefix_len > 16384 ||
+            suffix_lo < 1 || suffix_hi < suffix_lo || suffix_hi > 16384 || !(prefix_zipf >= 0)) {
             fprintf(stderr, "slo_routing_bench: SLO_BENCH_PREFIX out of range\n");
             return 2;
         }

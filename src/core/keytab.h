@@ -26,7 +26,8 @@ struct sy_keytab {
 };
 
 /* Embeds an empty table of cap slots (0 counts as 1) with a zeroed payload of size bytes each
- * (aligned as malloc aligns). Release with sy_keytab_fini. */
+ * (payload i at i x size bytes from a malloc'd base: aligned for any type only when size is a
+ * multiple of alignof(max_align_t)). Release with sy_keytab_fini. */
 void sy_keytab_init(struct sy_keytab *t, size_t cap, size_t size);
 void sy_keytab_fini(struct sy_keytab *t);
 /* The payload of key, or NULL when key is NULL or not in the table. Borrows key; the pointer

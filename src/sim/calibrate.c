@@ -631,6 +631,11 @@ int sy_sim_calibrate_main(int argc, char **argv, FILE *out)
                 name);
         return 2;
     }
+    if (pf_us >= 0 && model == SY_SIM_STEP_OVERLAP) {
+        fprintf(stderr, "switchyard sim --calibrate: --prefill-us applies to the additive step "
+                        "model only (the overlap model derives prefill from FLOPs)\n");
+        return 2;
+    }
     if (!sy_sim_step_model_supported(p, model)) {
         fprintf(stderr,
                 "switchyard sim --calibrate: profile '%s' has no constants for step model %s\n",

@@ -159,6 +159,8 @@ def test_calibrate_bad_arguments():
                        (["--kv-read-us", "x"], "--kv-read-us"),
                        (["--step-model", "fused"], "--step-model"),
                        (["--prefill-us", "-3"], "--prefill-us"),
+                       (["--step-model", "overlap", "--prefill-us", "0"],
+                        "--prefill-us applies to the additive step model only"),
                        (["--port", "8000"], "unexpected argument '--port'")):
         rc, out, err = calibrate(*args)
         check(rc == 2 and what in err and out == "", "%r -> %d %r" % (args, rc, err))

@@ -49,7 +49,8 @@ def mixed_run(model):
         st, _, body = res[k]
         check(st == 200, "%s: %d %r" % (k, st, body[:200]))
     m, _ = metrics(port)
-    # A was still decoding when B finished: B's every chunk shared a step with A's decode
+    # both finished with every token (300 of A's + B's 1); that B's chunks shared steps with A's
+    # decode is what the ITL sums the callers compare show
     check(series(m, "vllm:generation_tokens_total") == 301, "tokens %r" % m)
     out = (series(m, ITL + "_sum"), series(m, ITL + "_count"), process_log(sim))
     stop_process(sim)
