@@ -697,7 +697,7 @@ static void order_latency_producers_last(struct sy_scheduler *s)
     size_t n = s->nproducers, k = 0;
     if (n < 2)
         return;
-    struct sy_sched_plugin **tmp = sy_xmalloc((n ? n : 1) * sizeof *tmp);
+    struct sy_sched_plugin **tmp = sy_xmalloc(n * sizeof *tmp);
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
             const char *key = s->producers[i]->ops->produces;
