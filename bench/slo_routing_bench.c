@@ -29,7 +29,8 @@
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
- * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
+ * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
+ * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
  * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
  * own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS, SLO_BENCH_LOOSE_AFFINITY and
@@ -124,6 +125,7 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
     j->done = true;
     sy_endpoint_inflight_sub(j->res.ep, j->res.inflight_tokens);
     sy_sched_observe(&j->res, j->ttft, j->tpot > 0 ? j->tpot : -1);
+    sy_sched_observe_end(&j->res, j->e2e);
     sy_sched_done(sched, &j->res, true);
 }
 
@@ -132,7 +134,9 @@ static void advance_all(uint64_t now)
     sy_sim_engines_advance(eng, NE, now);
 }
 
-static void scrape(void)
+/* Sets every endpoint's scraped metrics; `now` (simulated ns) becomes the scrape's update time, so
+ * each scrape has its own stamp as in the gateway. */
+static void scrape(uint64_t now)
 {
     for (int e = 0; e < NE; e++) {
         struct sy_engine_metrics m;
@@ -143,7 +147,7 @@ static void scrape(void)
         m.block_size = -1;
         m.num_blocks = -1;
         m.max_lora = -1;
-        sy_endpoint_set_metrics(pool->eps[e], &m, 1);
+        sy_endpoint_set_metrics(pool->eps[e], &m, now + 1);
     }
 }
 
@@ -279,9 +283,20 @@ static void prefix_evidence(const char *name)
 static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
                    bool shed)
 {
-    const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
-    if (only && !strstr(name, only))
-        return;
+    /* run only policies whose name contains it (alternatives separated by '|') */
+    const char *only = getenv("SLO_BENCH_ONLY");
+    if (only) {
+        bool hit = false;
+        for (const char *o = only; !hit && *o;) {
+            size_t k = strcspn(o, "|");
+            char pat[256];
+            snprintf(pat, sizeof pat, "%.*s", (int)(k < 255 ? k : 255), o);
+            hit = *pat && strstr(name, pat);
+            o += k + (o[k] == '|');
+        }
+        if (!hit)
+            return;
+    }
     char err[512];
     sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
     struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), name, err, sizeof err);
@@ -312,7 +327,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         pthread_mutex_init(&ep->mu, NULL);
         pool->eps[e] = ep;
     }
-    scrape();
+    scrape(0);
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
     J = sy_xcalloc(cap, sizeof *J);
     nJ = 0;
@@ -335,7 +350,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             next_train += 1.0;
         }
         if (now - last_scrape >= scrape_ns) {
-            scrape();
+            scrape(now);
             last_scrape = now;
         }
         struct job *j = &J[nJ];
@@ -526,7 +541,7 @@ static char *active_weights(int prefix, int active)
 
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
@@ -666,40 +681,50 @@ int main(int argc, char **argv)
         double wt, wp;
         const char *picker;
         const char *queue_aware;
-        bool shed; /* batch requests sheddable, latency-slo-admitter under plugins */
+        bool shed;             /* batch requests sheddable, latency-slo-admitter under plugins */
+        const char *cap_aware; /* capAwareTTFT (NULL: false) */
     } pv[] = {
         {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
-         false},
+         false, NULL},
+        {"predicted latency (Helm, most, cap-aware)", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", false, "true"},
+        {"predicted latency (Helm, least, cap-aware)", "least", 0.8, 0.2, "weighted-random-picker",
+         "false", false, "true"},
         {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
-         "false", false},
+         "false", false, NULL},
         {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "true", false},
+         "true", false, NULL},
         {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
-         "weighted-random-picker", "true", false},
+         "weighted-random-picker", "true", false, NULL},
         {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
-         "max-score-picker", "true", false},
+         "max-score-picker", "true", false, NULL},
         {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
-         "weighted-random-picker", "false", true},
+         "weighted-random-picker", "false", true, NULL},
         {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
-         "weighted-random-picker", "true", true},
+         "weighted-random-picker", "true", true, NULL},
         {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
-         "false", false},
-        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false},
+         "false", false, NULL},
+        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false,
+         NULL},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
-        snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
+        const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
+                         : pv[i].cap_aware             ? pv[i].cap_aware
+                                                       : "false";
+        snprintf(buf, sizeof buf, predicted, qa, ca,
+                 pv[i].shed ? "- type: latency-slo-admitter\n" : "", penalty_ms, loose, penalty_ms,
+                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",
                  gate_first ? "slo-headroom-tier-filter" : "loose");
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
