@@ -131,7 +131,7 @@ static void learn(struct slot *s, double r, double w)
 }
 
 int sy_batch_cap_scrape(struct sy_batch_cap *b, const char *addr, uint64_t stamp, double running,
-                        double waiting, double inflight)
+                        double waiting, double inflight, double *cap_out)
 {
     if (!b || !addr || !stamp)
         return SY_EINVAL;
@@ -140,15 +140,21 @@ int sy_batch_cap_scrape(struct sy_batch_cap *b, const char *addr, uint64_t stamp
         return SY_EINVAL;
     if (!isfinite(inflight) || inflight < 0)
         inflight = 0;
+    int changed = 0;
     pthread_mutex_lock(&b->mu);
     struct slot *s = sy_keytab_claim(&b->tab, addr);
     if (s && s->stamp != stamp) {
         s->stamp = stamp;
         s->inflight_at = inflight;
+        bool had = s->has_cap;
+        double before = s->cap;
         learn(s, running, waiting);
+        changed = had != s->has_cap || (s->has_cap && s->cap != before);
+        if (changed && cap_out)
+            *cap_out = s->has_cap ? s->cap : 0;
     }
     pthread_mutex_unlock(&b->mu);
-    return 0;
+    return changed;
 }
 
 void sy_batch_cap_observe(struct sy_batch_cap *b, const char *addr, double ttft_s, double e2e_s)

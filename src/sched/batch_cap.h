@@ -19,10 +19,11 @@ void sy_batch_cap_free(struct sy_batch_cap *b);
 /* The endpoint's scrape identified by `stamp` (its update time; 0 = never scraped: ignored) showed
  * `running` and `waiting`; `inflight` is the gateway's own in-flight count to it now. A stamp
  * already seen only refreshes nothing (each scrape counts once however many cycles read it).
- * Returns 0, or SY_EINVAL for a malformed observation (non-finite, negative, absurd), which is
- * ignored. Thread-safe. */
+ * Returns 1 when this scrape established or changed the cap (*cap_out, may be NULL, gets it; 0
+ * when it was dropped), 0 otherwise, or SY_EINVAL for a malformed observation (non-finite,
+ * negative, absurd), which is ignored. Thread-safe. */
 int sy_batch_cap_scrape(struct sy_batch_cap *b, const char *addr, uint64_t stamp, double running,
-                        double waiting, double inflight);
+                        double waiting, double inflight, double *cap_out);
 
 /* A request finished on `addr`: first byte ttft_s and last byte e2e_s after the pick (a streamed
  * response; e2e - ttft is the time it held a batch slot decoding). Ignored unless

@@ -243,9 +243,19 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
          * gateway's own by a scrape interval, so it is not consulted */
         p->idle = c[i].st.inflight_requests <= 0 && p->f.waiting == 0;
         const struct sy_endpoint_load *l = &c[i].st.m;
-        if (st->bc && c[i].st.scraped) /* learns from every scrape, ready or not */
-            (void)sy_batch_cap_scrape(st->bc, c[i].ep->address, c[i].st.update_ns, l->running,
-                                      l->waiting, (double)c[i].st.inflight_requests);
+        double cap;
+        if (st->bc && c[i].st.scraped && /* learns from every scrape, ready or not */
+            sy_batch_cap_scrape(st->bc, c[i].ep->address, c[i].st.update_ns, l->running, l->waiting,
+                                (double)c[i].st.inflight_requests, &cap) == 1) {
+            if (cap > 0)
+                sy_info("predicted-latency-producer: %s: batch cap %.0f (queues at that running "
+                        "count)",
+                        c[i].ep->address, cap);
+            else
+                sy_info("predicted-latency-producer: %s: batch cap dropped (running above it, or "
+                        "not confirmed)",
+                        c[i].ep->address);
+        }
         if (!info->ready)
             continue;
         double tt, tp;

@@ -22,7 +22,7 @@ static uint64_t stamp = 1;
 static void feed(struct sy_batch_cap *b, const char *a, int n, double r, double w)
 {
     for (int k = 0; k < n; k++)
-        assert_int_equal(sy_batch_cap_scrape(b, a, ++stamp, r, w, 0), 0);
+        assert_true(sy_batch_cap_scrape(b, a, ++stamp, r, w, 0, NULL) >= 0);
 }
 
 static void slot_times(struct sy_batch_cap *b, const char *a, double decode_s)
@@ -42,9 +42,17 @@ static void test_plateau_learned(void **st)
         feed(b, "e:1", 1, r, 0);
     feed(b, "e:1", 3, 96, 2);
     assert_int_equal(sy_batch_cap_get(b, "e:1", &cap), SY_EBUSY); /* 3 < RUN_MIN */
-    feed(b, "e:1", 1, 96, 3);
+    /* the scrape that completes the plateau reports the new cap, the next ones nothing */
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 96, 3, 0, &cap), 1);
+    assert_true(cap == 96);
+    cap = -1;
     assert_int_equal(sy_batch_cap_get(b, "e:1", &cap), 0);
     assert_true(cap == 96);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 96, 3, 0, &cap), 0);
+    /* dropped (running above it): reported as 0 */
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 120, 0, 0, &cap), 1);
+    assert_true(cap == 0);
+    feed(b, "e:1", 4, 120, 1);
     /* another endpoint has its own cap */
     assert_int_equal(sy_batch_cap_get(b, "f:1", &cap), SY_EBUSY);
     sy_batch_cap_free(b);
@@ -75,10 +83,10 @@ static void test_same_scrape_counts_once(void **st)
     feed(b, "e:1", 1, 50, 0);
     /* one transient scrape read by 100 scheduling cycles */
     for (int k = 0; k < 100; k++)
-        assert_int_equal(sy_batch_cap_scrape(b, "e:1", 777, 50, 1, 0), 0);
+        assert_int_equal(sy_batch_cap_scrape(b, "e:1", 777, 50, 1, 0, NULL), 0);
     assert_int_equal(sy_batch_cap_get(b, "e:1", &cap), SY_EBUSY);
     /* stamp 0 = never scraped: ignored */
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", 0, 50, 1, 0), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", 0, 50, 1, 0, NULL), SY_EINVAL);
     sy_batch_cap_free(b);
 }
 
@@ -91,18 +99,18 @@ static void test_malformed_ignored(void **st)
     assert_int_equal(sy_batch_cap_get(b, "e:1", &cap), 0);
     assert_true(cap == 32);
     /* garbage between the good scrapes changes nothing: not a running count above the cap */
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, NAN, 1, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, INFINITY, 1, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, -3, 1, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 1e9, 0, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, -1, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, 1e12, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(NULL, "e:1", ++stamp, 32, 1, 0), SY_EINVAL);
-    assert_int_equal(sy_batch_cap_scrape(b, NULL, ++stamp, 32, 1, 0), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, NAN, 1, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, INFINITY, 1, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, -3, 1, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 1e9, 0, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, -1, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, 1e12, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(NULL, "e:1", ++stamp, 32, 1, 0, NULL), SY_EINVAL);
+    assert_int_equal(sy_batch_cap_scrape(b, NULL, ++stamp, 32, 1, 0, NULL), SY_EINVAL);
     assert_int_equal(sy_batch_cap_get(b, "e:1", &cap), 0);
     assert_true(cap == 32);
     /* a negative or NaN in-flight count counts as 0 */
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, 1, NAN), 0);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 32, 1, NAN, NULL), 0);
     /* bad slot times are ignored: no slot time, no wait */
     sy_batch_cap_observe(b, "e:1", -1, 5);
     sy_batch_cap_observe(b, "e:1", 2, 1); /* e2e before the first byte */
@@ -184,7 +192,7 @@ static void test_wait_term(void **st)
     assert_true(load == 100);
     /* the gateway sent 3 more since the scrape (in-flight 10 when the scrape was first seen, 13
      * now): the scrape's 93 running become 96 + this request = one completion to wait for */
-    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 93, 0, 10), 0);
+    assert_int_equal(sy_batch_cap_scrape(b, "e:1", ++stamp, 93, 0, 10, NULL), 0);
     assert_int_equal(sy_batch_cap_wait(b, "e:1", 93, 0, 13, &w, &load), 0);
     assert_true(load == 96);
     assert_true(fabs(w - 16.0 / 96) < 1e-9);
