@@ -238,7 +238,7 @@ struct conv {
 static struct conv convs[HEAVY_CONVS];
 static uint32_t nconv, conv_next;
 static double heavy_new = 0.1; /* share of arrivals opening a conversation */
-static uint64_t heavy_q = 0, heavy_big = 0;
+static uint32_t heavy_q;       /* conversations opened (ids) */
 
 /* a log-normal draw with mean m and standard deviation sd */
 static double lognormal(double m, double sd, double u1, double u2)
@@ -253,13 +253,13 @@ static double *zipf_cdf;   /* [prefix_groups] */
 static uint64_t scrape_ns; /* SLO_BENCH_SCRAPE_MS: metrics refreshed at most this often (0: at
                               every arrival, the default: an instant scrape) */
 
-/* Prefix regime evidence (SLO_BENCH_ACCURACY): the chosen endpoints' TTFT observed vs predicted
- * for gateway prefix hits (the chosen endpoint's prefix-cache score >= 0.8, the loose affinity
- * gate) and misses, the engines' real cache hit on each; and the placement of the most popular
- * prefix groups (requests per endpoint, TTFT p50 per group). */
+/* Prefix (and heavy) regime evidence (SLO_BENCH_ACCURACY): the chosen endpoints' TTFT observed vs
+ * predicted for gateway prefix hits (the chosen endpoint's prefix-cache score >= 0.8, the loose
+ * affinity gate) and misses, the engines' real cache hit on each; and the placement of the most
+ * popular prefix groups (requests per endpoint, TTFT p50 per group). */
 static void prefix_evidence(const char *name)
 {
-    if (!getenv("SLO_BENCH_ACCURACY") || !prefix_groups)
+    if (!getenv("SLO_BENCH_ACCURACY") || (!prefix_groups && !heavy))
         return;
     double s[2][5] = {{0}};
     size_t cnt[2] = {0};
@@ -412,7 +412,6 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             g = (int)cv->group;
             syslen = HEAVY_SYS;
             len = HEAVY_SYS + cv->hist + ql;
-            heavy_big += len >= 16000;
         } else if (prefix_groups) {
             double u = urand();
             g = 0;
