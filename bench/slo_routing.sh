@@ -2,7 +2,7 @@
 # SLO routing benchmark (docs/slo-scheduling.md): llm-d's default weights, other heuristic
 # weightings and predicted-latency scheduling on a virtual-time heterogeneous simulated fleet with
 # the real scheduler (bench/slo_routing_bench.c).
-#   bash bench/slo_routing.sh [RATE] [SECONDS] [capacity|queued|prefix]   (BUILD=dir selects the build dir)
+#   bash bench/slo_routing.sh [RATE] [SECONDS] [capacity|queued|prefix|heavy]   (BUILD=dir selects the build dir)
 # Not a test: prints numbers, never fails on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."

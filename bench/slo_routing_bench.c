@@ -29,18 +29,22 @@
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
- * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row;
+ * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
+ * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
  * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
  * own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS, SLO_BENCH_LOOSE_AFFINITY and
  * SLO_BENCH_GATE_FIRST=1 vary the Helm rows' affinity gates (maxTTFTPenaltyMs, the loose
  * threshold, the loose gate before slo-headroom-tier-filter). A third argument picks the regime:
- * capacity (default), queued or prefix (see regime below);
+ * capacity (default), queued, prefix or heavy (llm-d's blog production profile: heavy-tailed
+ * question and output lengths, multi-turn conversations resending their history, 16 system
+ * prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share of arrivals that
+ * open a conversation, default 0.1);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
  * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
  * hits vs misses and the top groups' placement.
  *
- *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix]  (bench/slo_routing.sh)
+ *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix|heavy]  (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
 #include <math.h>
@@ -124,6 +128,7 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
     j->done = true;
     sy_endpoint_inflight_sub(j->res.ep, j->res.inflight_tokens);
     sy_sched_observe(&j->res, j->ttft, j->tpot > 0 ? j->tpot : -1);
+    sy_sched_observe_end(&j->res, j->e2e);
     sy_sched_done(sched, &j->res, true);
 }
 
@@ -132,7 +137,9 @@ static void advance_all(uint64_t now)
     sy_sim_engines_advance(eng, NE, now);
 }
 
-static void scrape(void)
+/* Sets every endpoint's scraped metrics; `now` (simulated ns) becomes the scrape's update time, so
+ * each scrape has its own stamp as in the gateway. */
+static void scrape(uint64_t now)
 {
     for (int e = 0; e < NE; e++) {
         struct sy_engine_metrics m;
@@ -143,7 +150,7 @@ static void scrape(void)
         m.block_size = -1;
         m.num_blocks = -1;
         m.max_lora = -1;
-        sy_endpoint_set_metrics(pool->eps[e], &m, 1);
+        sy_endpoint_set_metrics(pool->eps[e], &m, now + 1);
     }
 }
 
@@ -216,19 +223,43 @@ static uint32_t out_lo = 16, out_hi = 256;
  * Zipf(prefix_zipf) popularity, followed by a unique suffix of suffix_lo..suffix_hi tokens
  * (log-uniform); max-num-seqs and output lengths as in "queued". */
 static uint32_t prefix_groups; /* 0: the capacity/queued prompt mix */
+/* heavy regime (llm-d's blog production profile): system prompt HEAVY_SYS tokens (one of
+ * HEAVY_GROUPS), multi-turn conversations whose history is resent, question and output lengths
+ * log-normal with the profile's mean and standard deviation (729 +- 13550, 300 +- 2213) */
+static bool heavy;
+#define HEAVY_SYS     1000
+#define HEAVY_GROUPS  16
+#define HEAVY_CONVS   256   /* conversations a follow-up turn is drawn from (most recent) */
+#define HEAVY_MAX_LEN 32000 /* prompt tokens; a longer conversation starts again */
+#define HEAVY_OUT_MAX 4096
+struct conv {
+    uint32_t id, group, hist; /* history tokens after the system prompt */
+};
+static struct conv convs[HEAVY_CONVS];
+static uint32_t nconv, conv_next;
+static double heavy_new = 0.1; /* share of arrivals opening a conversation */
+static uint32_t heavy_q;       /* conversations opened (ids) */
+
+/* a log-normal draw with mean m and standard deviation sd */
+static double lognormal(double m, double sd, double u1, double u2)
+{
+    double s2 = log(1 + sd * sd / (m * m)), mu = log(m) - s2 / 2;
+    double z = sqrt(-2 * log(u1 > 1e-300 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
+    return exp(mu + sqrt(s2) * z);
+}
 static uint32_t prefix_len = 3000, suffix_lo = 32, suffix_hi = 1024;
 static double prefix_zipf = 1.0;
 static double *zipf_cdf;   /* [prefix_groups] */
 static uint64_t scrape_ns; /* SLO_BENCH_SCRAPE_MS: metrics refreshed at most this often (0: at
                               every arrival, the default: an instant scrape) */
 
-/* Prefix regime evidence (SLO_BENCH_ACCURACY): the chosen endpoints' TTFT observed vs predicted
- * for gateway prefix hits (the chosen endpoint's prefix-cache score >= 0.8, the loose affinity
- * gate) and misses, the engines' real cache hit on each; and the placement of the most popular
- * prefix groups (requests per endpoint, TTFT p50 per group). */
+/* Prefix (and heavy) regime evidence (SLO_BENCH_ACCURACY): the chosen endpoints' TTFT observed vs
+ * predicted for gateway prefix hits (the chosen endpoint's prefix-cache score >= 0.8, the loose
+ * affinity gate) and misses, the engines' real cache hit on each; and the placement of the most
+ * popular prefix groups (requests per endpoint, TTFT p50 per group). */
 static void prefix_evidence(const char *name)
 {
-    if (!getenv("SLO_BENCH_ACCURACY") || !prefix_groups)
+    if (!getenv("SLO_BENCH_ACCURACY") || (!prefix_groups && !heavy))
         return;
     double s[2][5] = {{0}};
     size_t cnt[2] = {0};
@@ -279,9 +310,20 @@ static void prefix_evidence(const char *name)
 static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
                    bool shed)
 {
-    const char *only = getenv("SLO_BENCH_ONLY"); /* run only policies whose name contains it */
-    if (only && !strstr(name, only))
-        return;
+    /* run only policies whose name contains it (alternatives separated by '|') */
+    const char *only = getenv("SLO_BENCH_ONLY");
+    if (only) {
+        bool hit = false;
+        for (const char *o = only; !hit && *o;) {
+            size_t k = strcspn(o, "|");
+            char pat[256];
+            snprintf(pat, sizeof pat, "%.*s", (int)(k < 255 ? k : 255), o);
+            hit = *pat && strstr(name, pat);
+            o += k + (o[k] == '|');
+        }
+        if (!hit)
+            return;
+    }
     char err[512];
     sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
     struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), name, err, sizeof err);
@@ -312,12 +354,14 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         pthread_mutex_init(&ep->mu, NULL);
         pool->eps[e] = ep;
     }
-    scrape();
+    scrape(0);
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
     J = sy_xcalloc(cap, sizeof *J);
     nJ = 0;
     rng = 0x9E3779B97F4A7C15ull;
-    uint32_t *tok = sy_xmalloc(((size_t)prefix_len + suffix_hi + 8192) * sizeof *tok);
+    uint32_t *tok =
+        sy_xmalloc(((size_t)prefix_len + suffix_hi + HEAVY_MAX_LEN + 8192) * sizeof *tok);
+    nconv = conv_next = 0;
     uint32_t uniq = 1u << 24;
     uint64_t sched_cpu = 0;
     double t = 0, next_train = 1.0;
@@ -335,13 +379,40 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             next_train += 1.0;
         }
         if (now - last_scrape >= scrape_ns) {
-            scrape();
+            scrape(now);
             last_scrape = now;
         }
         struct job *j = &J[nJ];
         uint32_t len, syslen = SYSLEN;
         int g;
-        if (prefix_groups) {
+        uint32_t out = 0; /* drawn after the prompt (the other regimes' random sequence) */
+        struct conv *cv = NULL;
+        if (heavy) {
+            double q = lognormal(729, 13550, urand(), urand());
+            uint32_t ql = q < 8                           ? 8
+                          : q > HEAVY_MAX_LEN - HEAVY_SYS ? HEAVY_MAX_LEN - HEAVY_SYS
+                                                          : (uint32_t)q;
+            double o = lognormal(300, 2213, urand(), urand());
+            out = o < 1 ? 1 : o > HEAVY_OUT_MAX ? HEAVY_OUT_MAX : (uint32_t)o;
+            if (nconv && urand() >= heavy_new) {
+                cv = &convs[(uint32_t)(urand() * nconv) % nconv];
+                if (HEAVY_SYS + cv->hist + ql > HEAVY_MAX_LEN)
+                    cv = NULL; /* too long: a new conversation instead */
+            }
+            if (!cv) {
+                cv = &convs[conv_next];
+                conv_next = (conv_next + 1) % HEAVY_CONVS;
+                nconv += nconv < HEAVY_CONVS;
+                double u = urand();
+                uint32_t gg = 0;
+                while (gg + 1 < HEAVY_GROUPS && zipf_cdf[gg] < u)
+                    gg++;
+                *cv = (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0};
+            }
+            g = (int)cv->group;
+            syslen = HEAVY_SYS;
+            len = HEAVY_SYS + cv->hist + ql;
+        } else if (prefix_groups) {
             double u = urand();
             g = 0;
             while ((uint32_t)g + 1 < prefix_groups && zipf_cdf[g] < u)
@@ -357,7 +428,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         }
         j->group = g;
         j->len = len;
-        uint32_t out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
+        if (!heavy)
+            out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
         j->slo_ttft = interactive ? 1.0 : 5.0;
         j->slo_tpot = interactive ? 0.05 : 0.1;
@@ -365,8 +437,15 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         j->text = sy_xmalloc((size_t)len * 4 + 1);
         for (uint32_t i = 0; i < len; i++) {
             tok[i] = g >= 0 && i < syslen ? (uint32_t)g * 100000 + i : uniq++;
-            snprintf(j->text + (size_t)i * 4, 5, "%04x", tok[i] & 0xffff);
+            uint32_t txt = tok[i];
+            if (cv && i >= syslen) { /* the conversation's own tokens, the same in every turn */
+                tok[i] = 0x80000000u | cv->id << 15 | (i & 0x7fff);
+                txt = (uint32_t)(((uint64_t)tok[i] * 2654435761u) >> 16);
+            }
+            snprintf(j->text + (size_t)i * 4, 5, "%04x", txt & 0xffff);
         }
+        if (cv) /* the next turn resends this one's question and answer */
+            cv->hist = len - HEAVY_SYS + out;
         struct sy_request *r = &j->req;
         r->kind = SY_API_COMPLETIONS;
         strcpy(r->model, "m");
@@ -524,9 +603,28 @@ static char *active_weights(int prefix, int active)
     return buf;
 }
 
+/* A token-aware heuristic: token-load-scorer (the gateway's in-flight uncached prompt tokens plus
+ * this request's, against queueThresholdTokens) beside prefix-cache-scorer and, optionally,
+ * active-request-scorer. */
+static char *token_weights(int prefix, int token, int active, long threshold)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf,
+             "plugins:\n- type: prefix-cache-scorer\n- type: token-load-scorer\n"
+             "  parameters: {queueThresholdTokens: %ld}\n"
+             "- type: active-request-scorer\n- type: max-score-picker\n"
+             "schedulingProfiles:\n- name: default\n  plugins:\n"
+             "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+             "  - pluginRef: token-load-scorer\n    weight: %d\n"
+             "  - pluginRef: active-request-scorer\n    weight: %d\n"
+             "  - pluginRef: max-score-picker\n",
+             threshold, prefix, token, active);
+    return buf;
+}
+
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s}\n%s"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
@@ -567,8 +665,12 @@ int main(int argc, char **argv)
         out_lo = 64;
         out_hi = 1024;
         prefix_groups = 128;
+    } else if (strcmp(regime, "heavy") == 0) {
+        heavy = true;
+        max_seqs = 256;
     } else if (strcmp(regime, "capacity") != 0) {
-        fprintf(stderr, "slo_routing_bench: regime '%s': expected capacity, queued or prefix\n",
+        fprintf(stderr,
+                "slo_routing_bench: regime '%s': expected capacity, queued, prefix or heavy\n",
                 regime);
         return 2;
     }
@@ -591,6 +693,16 @@ int main(int argc, char **argv)
         for (uint32_t k = 0; k < prefix_groups; k++)
             zipf_cdf[k] = (acc += zipf_cdf[k]) / tot;
     }
+    if (heavy) { /* the system prompts' popularity: Zipf 1.0 over HEAVY_GROUPS */
+        zipf_cdf = sy_xmalloc(HEAVY_GROUPS * sizeof *zipf_cdf);
+        double tot = 0, acc = 0;
+        for (uint32_t k = 0; k < HEAVY_GROUPS; k++)
+            tot += zipf_cdf[k] = 1.0 / (k + 1.0);
+        for (uint32_t k = 0; k < HEAVY_GROUPS; k++)
+            zipf_cdf[k] = (acc += zipf_cdf[k]) / tot;
+        if (getenv("SLO_BENCH_HEAVY_NEW"))
+            heavy_new = atof(getenv("SLO_BENCH_HEAVY_NEW"));
+    }
     if (getenv("SLO_BENCH_MAX_SEQS"))
         max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
     if (getenv("SLO_BENCH_SCRAPE_MS"))
@@ -604,8 +716,18 @@ int main(int argc, char **argv)
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
-           "regime: %s (max-num-seqs %u, %u..%u output tokens)\n",
-           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024, out_lo, out_hi);
+           "regime: %s (max-num-seqs %u",
+           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
+    if (heavy)
+        printf(")\n");
+    else
+        printf(", %u..%u output tokens)\n", out_lo, out_hi);
+    if (heavy)
+        printf("prompts: llm-d's production profile: one of %d %d-token system prompts (Zipf 1.0), "
+               "multi-turn (%.0f%% of arrivals open a conversation; a turn resends the history), "
+               "question 729 +- 13550 and output 300 +- 2213 tokens (log-normal; prompt <= %d, "
+               "output <= %d)\n",
+               HEAVY_GROUPS, HEAVY_SYS, 100 * heavy_new, HEAVY_MAX_LEN, HEAVY_OUT_MAX);
     if (prefix_groups)
         printf("prompts: one of %u system prefixes of %u tokens (Zipf %.2f: the top one %.0f%% of "
                "requests) + a unique %u..%u-token suffix\n",
@@ -627,6 +749,18 @@ int main(int argc, char **argv)
         char name[64];
         snprintf(name, sizeof name, "heuristic (prefix %d, active-request %d)", aw[i][0], aw[i][1]);
         run(name, active_weights(aw[i][0], aw[i][1]), rate, secs);
+    }
+    if (heavy) { /* token-aware heuristics: request sizes the counts ignore */
+        run("switchyard default (cache-load-scorer)", "switchyard-default", rate, secs);
+        static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}};
+        static const long thr[] = {32768, 131072};
+        for (size_t t = 0; t < 2; t++)
+            for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
+                char name[96];
+                snprintf(name, sizeof name, "heuristic (prefix %d, token-load %d/%ldk, active %d)",
+                         tw[i][0], tw[i][1], thr[t] / 1024, tw[i][2]);
+                run(name, token_weights(tw[i][0], tw[i][1], tw[i][2], thr[t]), rate, secs);
+            }
     }
     {
         char sc[1024];
@@ -666,40 +800,50 @@ int main(int argc, char **argv)
         double wt, wp;
         const char *picker;
         const char *queue_aware;
-        bool shed; /* batch requests sheddable, latency-slo-admitter under plugins */
+        bool shed;             /* batch requests sheddable, latency-slo-admitter under plugins */
+        const char *cap_aware; /* capAwareTTFT (NULL: false) */
     } pv[] = {
         {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
-         false},
+         false, NULL},
+        {"predicted latency (Helm, most, cap-aware)", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", false, "true"},
+        {"predicted latency (Helm, least, cap-aware)", "least", 0.8, 0.2, "weighted-random-picker",
+         "false", false, "true"},
         {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
-         "false", false},
+         "false", false, NULL},
         {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "true", false},
+         "true", false, NULL},
         {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
-         "weighted-random-picker", "true", false},
+         "weighted-random-picker", "true", false, NULL},
         {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
-         "max-score-picker", "true", false},
+         "max-score-picker", "true", false, NULL},
         {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
-         "weighted-random-picker", "false", true},
+         "weighted-random-picker", "false", true, NULL},
         {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
-         "weighted-random-picker", "true", true},
+         "weighted-random-picker", "true", true, NULL},
         {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
-         false},
+         false, NULL},
         {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
-         "false", false},
-        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false},
+         "false", false, NULL},
+        {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false,
+         NULL},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
-        snprintf(buf, sizeof buf, predicted, qa, pv[i].shed ? "- type: latency-slo-admitter\n" : "",
-                 penalty_ms, loose, penalty_ms, pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
+        const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
+                         : pv[i].cap_aware             ? pv[i].cap_aware
+                                                       : "false";
+        snprintf(buf, sizeof buf, predicted, qa, ca,
+                 pv[i].shed ? "- type: latency-slo-admitter\n" : "", penalty_ms, loose, penalty_ms,
+                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",
                  gate_first ? "slo-headroom-tier-filter" : "loose");
         run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);

@@ -32,6 +32,13 @@
  * slow replica predicts a longer wait than the same queue on a fast one. Measured in the queued
  * regime of bench/slo_routing.sh (docs/slo-scheduling.md); the line lives in the instance, so a
  * config reload starts it again.
+ *
+ * capAwareTTFT (Switchyard's own, default false): the producer learns per endpoint the running
+ * count at which the engine starts queueing (its batch cap) and how long a request holds a slot
+ * (src/sched/batch_cap.c), counts the requests the gateway sent there since the last scrape, and
+ * when this request would not find a free slot adds the expected wait for one:
+ * TTFT = max(model, model without the queue + (load + 1 - cap) x slot time / cap). Below the cap
+ * nothing changes; it makes a replica one slot from its cap look as it will be, not as it was.
  */
 #include <math.h>
 #include <pthread.h>
@@ -43,6 +50,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "pool/pool.h"
+#include "sched/batch_cap.h"
 #include "sched/latency_info.h"
 #include "sched/latency_metrics.h"
 #include "sched/params.h"
@@ -55,6 +63,7 @@ struct state {
     const char *role_label;     /* endpointRoleLabel, owned, or NULL */
     struct sy_latency_model *m; /* the shared model (borrowed reference) */
     struct sy_queue_wait *qw;   /* queueAwareTTFT's lines, owned, or NULL when off */
+    struct sy_batch_cap *bc;    /* capAwareTTFT's caps and slot times, owned, or NULL when off */
 };
 
 static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -119,10 +128,11 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "samplingMean",
                                        "maxDecodeTokenSamplesForPrediction",
                                        "queueAwareTTFT",
+                                       "capAwareTTFT",
                                        NULL};
     double buffer = 1.0, sampling = 1000;
     int64_t maxdec = 0;
-    bool streaming = false, predict = true, queue_aware = false;
+    bool streaming = false, predict = true, queue_aware = false, cap_aware = false;
     const char *ttl = NULL, *label = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
@@ -142,6 +152,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                           err, errcap);
     if (!rc)
         rc = sy_param_bool(params, "queueAwareTTFT", env, &queue_aware, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "capAwareTTFT", env, &cap_aware, err, errcap);
     if (rc)
         return rc;
     struct state *st = SY_NEW(struct state);
@@ -150,6 +162,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->role_label = label && *label ? strdup(label) : NULL;
     st->m = model_ref();
     st->qw = queue_aware ? sy_queue_wait_new(0, 0) : NULL;
+    st->bc = cap_aware ? sy_batch_cap_new(0) : NULL;
     *out = st;
     return 0;
 }
@@ -159,6 +172,7 @@ static void destroy(void *state)
     struct state *st = state;
     free((char *)st->role_label);
     sy_queue_wait_free(st->qw);
+    sy_batch_cap_free(st->bc);
     free(st);
     model_unref();
 }
@@ -228,6 +242,20 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
         /* idle: nothing of ours in flight and no queue; the scraped running count lags the
          * gateway's own by a scrape interval, so it is not consulted */
         p->idle = c[i].st.inflight_requests <= 0 && p->f.waiting == 0;
+        const struct sy_endpoint_load *l = &c[i].st.m;
+        double cap;
+        if (st->bc && c[i].st.scraped && /* learns from every scrape, ready or not */
+            sy_batch_cap_scrape(st->bc, c[i].ep->address, c[i].st.update_ns, l->running, l->waiting,
+                                (double)c[i].st.inflight_requests, &cap) == 1) {
+            if (cap > 0)
+                sy_info("predicted-latency-producer: %s: batch cap %.0f (queues at that running "
+                        "count)",
+                        c[i].ep->address, cap);
+            else
+                sy_info("predicted-latency-producer: %s: batch cap dropped (running above it, or "
+                        "not confirmed)",
+                        c[i].ep->address);
+        }
         if (!info->ready)
             continue;
         double tt, tp;
@@ -239,6 +267,22 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
         if (st->qw && p->f.waiting >= 1 &&
             sy_queue_wait_estimate(st->qw, c[i].ep->address, p->f.waiting, &qt) == 0 && qt > tt)
             tt = qt; /* queueAwareTTFT: this endpoint's own wait per queued request */
+        double wait;
+        if (st->bc && c[i].st.scraped &&
+            sy_batch_cap_wait(st->bc, c[i].ep->address, l->running > 0 ? l->running : 0,
+                              l->waiting > 0 ? l->waiting : 0, (double)c[i].st.inflight_requests,
+                              &wait, NULL) == 0 &&
+            wait > 0) {
+            /* capAwareTTFT: no free batch slot for this request; its TTFT is the unqueued
+             * prediction plus the wait for a slot (the model may already see part of it) */
+            struct sy_latency_features nq = p->f;
+            nq.waiting = 0;
+            nq.queued = false;
+            double t0q, p0q;
+            if (sy_latency_predict(st->m, c[i].ep->address, &nq, &t0q, &p0q) == 0 &&
+                t0q + wait > tt)
+                tt = t0q + wait;
+        }
         p->valid = true;
         p->ttft_s = tt;
         p->tpot_s = tp;
@@ -276,6 +320,9 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
         /* streamed responses only: a buffered response's first byte is its last */
         if (st->qw && cy->observed_tpot_s > 0)
             sy_queue_wait_observe(st->qw, chosen->ep->address, f.waiting, cy->observed_ttft_s);
+        if (st->bc && cy->observed_tpot_s > 0 && cy->observed_e2e_s > 0)
+            sy_batch_cap_observe(st->bc, chosen->ep->address, cy->observed_ttft_s,
+                                 cy->observed_e2e_s);
     }
     free(info->pred);
     free(info);

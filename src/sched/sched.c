@@ -614,6 +614,14 @@ void sy_sched_observe(struct sy_sched_result *res, double ttft_s, double tpot_s)
     c->cy.observed_tpot_s = tpot_s;
 }
 
+void sy_sched_observe_end(struct sy_sched_result *res, double e2e_s)
+{
+    if (!res || !res->cycle)
+        return;
+    struct cycle *c = res->cycle;
+    c->cy.observed_e2e_s = e2e_s;
+}
+
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
 {
     if (!s || !res || !res->cycle)

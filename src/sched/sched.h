@@ -85,6 +85,9 @@ void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok)
 /* Before sy_sched_done: the served request's measured TTFT and TPOT in seconds (<= 0 unknown),
  * for plugins that learn from outcomes (predicted-latency-producer). */
 void sy_sched_observe(struct sy_sched_result *res, double ttft_s, double tpot_s);
+/* Also before sy_sched_done: pick to last byte in seconds (<= 0 unknown), for plugins that learn
+ * how long a request holds a batch slot (predicted-latency-producer's capAwareTTFT). */
+void sy_sched_observe_end(struct sy_sched_result *res, double e2e_s);
 
 /* Request parsers (parsers.c; llm-d's requestHandler.parsers). */
 enum sy_parser {

@@ -16,7 +16,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, SLOW, check, consecutive_ports, free_ports, metrics, post_json, request, run,  # noqa
-                     start_process, stop_process, test, wait_port, wait_until, write_file)
+                     process_log, start_process, stop_process, test, wait_port, wait_until,
+                     write_file)
 
 # llm-d's Helm pipeline as written: latency-slo-admitter is listed under plugins only (an admission
 # plugin runs before the profiles); flow control is on, with a sheddable objective.
@@ -263,6 +264,23 @@ def test_queue_aware_ttft():
     over replicas that queue (--max-num-seqs 1, concurrent streamed requests) the gateway serves
     every request, the model trains and predictions are recorded; a non-boolean value stops the
     gateway with the key named."""
+    aware_ttft("queueAwareTTFT")
+
+
+@test
+def test_cap_aware_ttft():
+    """predicted-latency-producer with capAwareTTFT (docs/slo-scheduling.md, "Batch cap"): the
+    same load over two --max-num-seqs 1 replicas; every request served, predictions recorded, and
+    the gateway learns each replica's batch cap from its scrapes alone (logged: "batch cap 1");
+    a non-boolean value stops the gateway with the key named."""
+    gw_log = aware_ttft("capAwareTTFT")
+    for _, addr in gw_log[1]:
+        check("%s: batch cap 1 " % addr in gw_log[0], "cap of %s learned: %s" % (addr, gw_log[0][-2000:]))
+
+
+def aware_ttft(param):
+    """Runs the Helm pipeline (most) with `param: true` under queueing load; returns the gateway's
+    log and the sims' (process, address) list."""
     import subprocess
     sims = []
     for prof in ("qwen3-8b-h100", "qwen3-32b-tp2-h100"):
@@ -273,9 +291,9 @@ def test_queue_aware_ttft():
         sims.append((p, "127.0.0.1:%d" % base))
     port, admin = free_ports(2)
     pipeline = (PIPELINE.replace("        samplingMean: 1000\n",
-                                 "        samplingMean: 1000\n        queueAwareTTFT: true\n")
+                                 "        samplingMean: 1000\n        %s: true\n" % param)
                 .replace("headroomSelectionStrategy: least", "headroomSelectionStrategy: most"))
-    check("queueAwareTTFT: true" in pipeline, "the parameter is in the config")
+    check("%s: true" % param in pipeline, "the parameter is in the config")
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
             "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
             "    - address: %s\n    - address: %s\n" % (sims[0][1], sims[1][1]) +
@@ -318,10 +336,11 @@ def test_queue_aware_ttft():
         "inference_objective_request_predicted_ttft_seconds_count")]
     check(key and m[key[0]] >= 20, "predicted TTFT recorded: %r" % key)
     stop_process(gw)
+    log = process_log(gw)
     for p, _ in sims:
         stop_process(p)
     bad = PIPELINE.replace("        samplingMean: 1000\n",
-                           "        samplingMean: 1000\n        queueAwareTTFT: sometimes\n")
+                           "        samplingMean: 1000\n        %s: sometimes\n" % param)
     port, admin = free_ports(2)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
             "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" + OBJECTIVES +
@@ -329,7 +348,8 @@ def test_queue_aware_ttft():
     r = subprocess.run([BIN, "gateway", "--config", write_file(text)], capture_output=True,
                        timeout=10)
     err = r.stderr.decode()
-    check(r.returncode != 0 and "queueAwareTTFT" in err, (r.returncode, err))
+    check(r.returncode != 0 and param in err, (r.returncode, err))
+    return log, sims
 
 
 @test

@@ -168,6 +168,101 @@ static void test_producer_queue_aware(void **state)
     fx_plugin_free(&qa);
 }
 
+/* capAwareTTFT: fast:2 queues at 8 running in four scrapes (its learned cap), its requests hold a
+ * slot 4 s; one slot short of the cap nothing changes, at the cap the prediction grows by the wait
+ * for one completion (4 / 8 s), and requests sent since the scrape count before the next one. */
+static void cap_cycle(struct fx *f, uint64_t stamp, double running, double waiting,
+                      int64_t inflight)
+{
+    fx_init(f, 0, 0, 0);
+    f->c[2].st.update_ns = stamp;
+    f->c[2].st.m.running = running;
+    f->c[2].st.m.waiting = waiting;
+    f->c[2].st.inflight_requests = inflight;
+}
+
+static double cap_pred(struct fx_plugin *pl, uint64_t stamp, double running, double waiting,
+                       int64_t inflight)
+{
+    struct fx f;
+    cap_cycle(&f, stamp, running, waiting, inflight);
+    pl->ops->produce(pl->state, &f.cy, f.c, 3);
+    double t = sy_latency_pred_of(&f.cy, &f.c[2])->ttft_s;
+    pl->ops->done(pl->state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    return t;
+}
+
+static void test_producer_cap_aware(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin ca, plain;
+    assert_int_equal(
+        fx_plugin_new(&ca, "predicted-latency-producer", "capAwareTTFT: true\n", err, sizeof err),
+        0);
+    assert_int_equal(fx_plugin_new(&plain, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    fx_train_latency_model(sy_sched_latency_model());
+    struct fx f;
+    uint64_t stamp = 100;
+    for (int k = 0; k < 4; k++) { /* the plateau: 8 running, 2 waiting */
+        cap_cycle(&f, ++stamp, 8, 2, 0);
+        ca.ops->produce(ca.state, &f.cy, f.c, 3);
+        ca.ops->done(ca.state, &f.cy, NULL, false);
+        sy_pool_unref(f.pool);
+    }
+    /* no slot time learned yet: unchanged */
+    double p0 = cap_pred(&plain, ++stamp, 8, 0, 0);
+    assert_true(fabs(cap_pred(&ca, stamp, 8, 0, 0) - p0) < 1e-3);
+    for (int k = 0; k < 8; k++) { /* streamed requests holding a slot 4 s */
+        cap_cycle(&f, ++stamp, 4, 0, 0);
+        ca.ops->produce(ca.state, &f.cy, f.c, 3);
+        f.cy.observed_ttft_s = 0.1;
+        f.cy.observed_tpot_s = 0.02;
+        f.cy.observed_e2e_s = 4.1;
+        ca.ops->done(ca.state, &f.cy, &f.c[2], true);
+        sy_pool_unref(f.pool);
+    }
+    /* a buffered response teaches no slot time (and nothing breaks without e2e) */
+    cap_cycle(&f, ++stamp, 4, 0, 0);
+    ca.ops->produce(ca.state, &f.cy, f.c, 3);
+    f.cy.observed_ttft_s = 9.0;
+    f.cy.observed_tpot_s = -1;
+    f.cy.observed_e2e_s = 9.0;
+    ca.ops->done(ca.state, &f.cy, &f.c[2], true);
+    sy_pool_unref(f.pool);
+    /* 7 running: a free slot, the model's prediction */
+    double p7 = cap_pred(&plain, ++stamp, 7, 0, 0);
+    assert_true(fabs(cap_pred(&ca, stamp, 7, 0, 0) - p7) < 1e-3);
+    /* 8 running: the request waits for one of 8 slots held 4 s: + 0.5 s */
+    double p8 = cap_pred(&plain, ++stamp, 8, 0, 0);
+    assert_true(fabs(cap_pred(&ca, stamp, 8, 0, 0) - (p8 + 0.5)) < 1e-3);
+    /* the scrape said 6 running with 1 in flight from the gateway; 3 more sent since (in-flight 4)
+     * make 9: two completions to wait for */
+    double p6 = cap_pred(&plain, ++stamp, 6, 0, 1);
+    assert_true(fabs(cap_pred(&ca, stamp, 6, 0, 1) - p6) < 1e-3);
+    double p6b = cap_pred(&plain, stamp, 6, 0, 4);
+    assert_true(fabs(cap_pred(&ca, stamp, 6, 0, 4) - (p6b + 1.0)) < 1e-3);
+    /* other endpoints learned nothing: untouched */
+    cap_cycle(&f, ++stamp, 8, 0, 0);
+    ca.ops->produce(ca.state, &f.cy, f.c, 3);
+    double c1 = sy_latency_pred_of(&f.cy, &f.c[1])->ttft_s;
+    ca.ops->done(ca.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    cap_cycle(&f, stamp, 8, 0, 0);
+    plain.ops->produce(plain.state, &f.cy, f.c, 3);
+    assert_true(fabs(sy_latency_pred_of(&f.cy, &f.c[1])->ttft_s - c1) < 1e-3);
+    plain.ops->done(plain.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    fx_plugin_free(&plain);
+    fx_plugin_free(&ca);
+    /* a non-boolean value is refused with the key named */
+    assert_int_not_equal(
+        fx_plugin_new(&ca, "predicted-latency-producer", "capAwareTTFT: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "capAwareTTFT"));
+}
+
 static void test_admitter_and_affinity(void **state)
 {
     (void)state;
@@ -540,6 +635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_producer_scorer_filter),
         cmocka_unit_test(test_producer_queue_aware),
+        cmocka_unit_test(test_producer_cap_aware),
         cmocka_unit_test(test_admitter_and_affinity),
         cmocka_unit_test(test_admitter_admission_stage),
         cmocka_unit_test(test_producer_sees_prefix_score),
