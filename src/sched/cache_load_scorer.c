@@ -73,11 +73,13 @@
 
 #define CACHE_LOAD_DEFAULT_TOKENS       512.0 /* tokensPerRequest */
 #define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
+#define CACHE_LOAD_DEFAULT_REMAINING    true  /* remainingDecode */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
     double max_batch_weight;   /* cap on the uncached term's weight n + 1 (1: unweighted) */
     bool scraped;              /* also read the engine's running + waiting */
+    bool remaining;            /* weigh the requests in flight by their output still to come */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -86,12 +88,14 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     static const char *const allowed[] = {"tokensPerRequest",
                                           "maxBatchWeight",
                                           "scrapedLoad",
+                                          "remainingDecode",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
     struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS,
                             .max_batch_weight = CACHE_LOAD_DEFAULT_BATCH_WEIGHT,
-                            .scraped = false};
+                            .scraped = false,
+                            .remaining = CACHE_LOAD_DEFAULT_REMAINING};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -102,6 +106,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                              errcap);
     if (!rc)
         rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "remainingDecode", env, &cl.remaining, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -133,6 +139,15 @@ static double weight_of(const struct cache_load *cl, double n)
     return n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
 }
 
+/* The load term's requests: n less the share of their output already generated (remainingDecode;
+ * pool/decode.c), never below 0. Engine-reported requests beyond the gateway's count (scrapedLoad)
+ * count whole: the gateway does not see their tokens. */
+static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
+{
+    double done = cl->remaining && c->st.decode_done > 0 ? c->st.decode_done : 0.0;
+    return n - done > 0 ? n - done : 0.0;
+}
+
 /* load(c) in request-equivalents (see the top of the file). */
 static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
                       const struct sy_sched_candidate *c)
@@ -140,7 +155,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    return n + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
+    return busy_of(cl, c, n) + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
@@ -160,8 +175,9 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
             sy_debug("cache-load-scorer: %s ...", b.data);
             sy_buf_reset(&b);
         }
-        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", b.len ? "; " : "",
-                      c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+        sy_buf_printf(&b, "%s%s n=%.0f busy=%.2f left=%lld pending=%lld cost=%lld w=%.0f load=%.2f",
+                      b.len ? "; " : "", c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+                      busy_of(cl, &c[i], r), (long long)c[i].st.decode_left,
                       (long long)c[i].st.inflight_tokens,
                       (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, r), load[i]);
     }
