@@ -5,13 +5,17 @@
  *   n(ep)       = requests in flight there: the gateway's own count (exact and current: every
  *                 request it forwarded and has not finished); with scrapedLoad, the engine's
  *                 scraped running + waiting when that is larger (traffic from other gateways)
+ *   busy(ep)    = n(ep) less the request-equivalents of output its in-flight requests have
+ *                 already generated (remainingDecode; pool/decode.c: each request weighs the share
+ *                 of its max_tokens, or of the endpoint's mean output, still to come; the proxy
+ *                 counts the streamed tokens), so a request at 19 of its 20 tokens weighs 0.05
  *   pending(ep) = prompt tokens forwarded there and not yet prefilled (the gateway's in-flight
  *                 tokens, inflight-load-producer's accounting: uncached prompt tokens released at
  *                 the first response byte)
  *   cost(ep)    = this request's prompt tokens not cached there (sched/inflight.h: the prefix-match
  *                 data's uncached blocks plus the prompt beyond them; the whole prompt without it)
  *   w(ep)       = min(n(ep) + 1, maxBatchWeight): how many requests this request's prefill stalls
- *   load(ep)    = n(ep) + (pending(ep) + w(ep) x cost(ep)) / tokensPerRequest
+ *   load(ep)    = busy(ep) + (pending(ep) + w(ep) x cost(ep)) / tokensPerRequest
  *   score(ep)   = 1 / (1 + load(ep) - min load over the candidates)
  *
  * tokensPerRequest is how many prompt tokens of prefill count as much as one more request in
@@ -44,6 +48,17 @@
  * wave has just ended counts 19 requests fewer than one whose wave is at its last tokens, more
  * than a 1,152-token history weighs (docs/scheduler.md, fourth session).
  *
+ * Why busy rather than n: in a closed loop whose requests run in waves, a replica whose requests
+ * are at their last tokens counted as many requests as one whose requests just started, and at
+ * the boundary between two waves that gap (19 requests in the trace above) outweighed an agent's
+ * history: the default moved agents, and the run ended with the replica that got them. Weighed
+ * by the output still to come, those 31 requests at their end weigh about 1.5, the history stays
+ * where it is (agentic:128 and prefixrep:128 at 0.997-1.004x round-robin's output tok/s where the
+ * count gave 0.93-0.98x in the same runs; docs/scheduler.md, fifth session). w stays by the count:
+ * a prefill stalls every request in the batch, however near its end. A request without a budget
+ * (no max_tokens, no completed request on the endpoint yet) and a non-streamed response weigh a
+ * whole request until they end, as before; so does an engine's scraped excess (scrapedLoad).
+ *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
  * (herding). The gateway's counters move with every decision (pool.c, updated by the proxy on
@@ -53,9 +68,10 @@
  * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
  *
  * Parameters: tokensPerRequest (512, > 0), maxBatchWeight (8, >= 1; 1 gives the unweighted
- * arithmetic of the first version), scrapedLoad (false: a scrape is up to one interval
- * old, and in a closed loop it still counts the requests that just finished, exactly when their
- * replacements are placed, so it pushes them away from the endpoint that has room; measured
+ * arithmetic of the first version), remainingDecode (true; false counts every request whole, the
+ * arithmetic before, bench/default_vs_rr_count.yaml), scrapedLoad (false: a scrape is up to one
+ * interval old, and in a closed loop it still counts the requests that just finished, exactly when
+ * their replacements are placed, so it pushes them away from the endpoint that has room; measured
  * with bench/default_vs_rr.py), inFlightLoadProducerName and
  * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
  * The state is immutable after create; any thread may score.
