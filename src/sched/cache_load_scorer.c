@@ -6,7 +6,7 @@
  *                 request it forwarded and has not finished); with scrapedLoad, the engine's
  *                 scraped running + waiting when that is larger (traffic from other gateways)
  *   busy(ep)    = n(ep) less the request-equivalents of output its in-flight requests have
- *                 already generated (remainingDecode; pool/decode.c: each request weighs the share
+ *                 already generated (decodedWeight; pool/decode.c: each request weighs the share
  *                 of its max_tokens, or of the endpoint's mean output, still to come; the proxy
  *                 counts the streamed tokens), so a request at 19 of its 20 tokens weighs 0.05
  *   pending(ep) = prompt tokens forwarded there and not yet prefilled (the gateway's in-flight
@@ -68,8 +68,9 @@
  * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
  *
  * Parameters: tokensPerRequest (512, > 0), maxBatchWeight (8, >= 1; 1 gives the unweighted
- * arithmetic of the first version), remainingDecode (true; false counts every request whole, the
- * arithmetic before, bench/default_vs_rr_count.yaml), scrapedLoad (false: a scrape is up to one
+ * arithmetic of the first version), decodedWeight (1, in [0, 1]: busy = n - decodedWeight x the
+ * decoded share; 0 counts every request whole, the arithmetic before,
+ * bench/default_vs_rr_count.yaml), scrapedLoad (false: a scrape is up to one
  * interval old, and in a closed loop it still counts the requests that just finished, exactly when
  * their replacements are placed, so it pushes them away from the endpoint that has room; measured
  * with bench/default_vs_rr.py), inFlightLoadProducerName and
@@ -89,13 +90,13 @@
 
 #define CACHE_LOAD_DEFAULT_TOKENS       512.0 /* tokensPerRequest */
 #define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
-#define CACHE_LOAD_DEFAULT_REMAINING    true  /* remainingDecode */
+#define CACHE_LOAD_DEFAULT_DECODED      1.0   /* decodedWeight */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
     double max_batch_weight;   /* cap on the uncached term's weight n + 1 (1: unweighted) */
     bool scraped;              /* also read the engine's running + waiting */
-    bool remaining;            /* weigh the requests in flight by their output still to come */
+    double decoded_weight;     /* share of a request's generated output that stops counting */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -104,14 +105,14 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     static const char *const allowed[] = {"tokensPerRequest",
                                           "maxBatchWeight",
                                           "scrapedLoad",
-                                          "remainingDecode",
+                                          "decodedWeight",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
     struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS,
                             .max_batch_weight = CACHE_LOAD_DEFAULT_BATCH_WEIGHT,
                             .scraped = false,
-                            .remaining = CACHE_LOAD_DEFAULT_REMAINING};
+                            .decoded_weight = CACHE_LOAD_DEFAULT_DECODED};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -123,7 +124,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc)
         rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
     if (!rc)
-        rc = sy_param_bool(params, "remainingDecode", env, &cl.remaining, err, errcap);
+        rc = sy_param_double(params, "decodedWeight", env, 0, 1, &cl.decoded_weight, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -155,12 +156,12 @@ static double weight_of(const struct cache_load *cl, double n)
     return n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
 }
 
-/* The load term's requests: n less the share of their output already generated (remainingDecode;
+/* The load term's requests: n less the share of their output already generated (decodedWeight;
  * pool/decode.c), never below 0. Engine-reported requests beyond the gateway's count (scrapedLoad)
  * count whole: the gateway does not see their tokens. */
 static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
 {
-    double done = cl->remaining && c->st.decode_done > 0 ? c->st.decode_done : 0.0;
+    double done = c->st.decode_done > 0 ? cl->decoded_weight * c->st.decode_done : 0.0;
     return n - done > 0 ? n - done : 0.0;
 }
 

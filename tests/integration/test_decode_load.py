@@ -1,5 +1,5 @@
 """Integration test for the decode work left per endpoint (src/pool/decode.c) and its use by the
-default scheduler's load term (cache-load-scorer, remainingDecode; docs/scheduler.md).
+default scheduler's load term (cache-load-scorer, decodedWeight; docs/scheduler.md).
 
 - Accounting: GET /debug/endpoints shows, per endpoint, `inflight_decode_tokens` (output tokens its
   in-flight requests are still expected to generate: max_tokens less the tokens the gateway has
@@ -9,7 +9,7 @@ default scheduler's load term (cache-load-scorer, remainingDecode; docs/schedule
   stream, a non-streamed answer, a client abort, a backend broken mid-stream, a retry after a
   backend closed the connection) brings both back to 0.
 - Placement: endpoint X holds two requests at 19 of their 20 tokens, Y one fresh request. Counted
-  whole (remainingDecode: false) X is busier (2 against 1); by the work left X is nearly idle, so
+  whole (decodedWeight: 0) X is busier (2 against 1); by the work left X is nearly idle, so
   the default sends the next request to X. Both gateways see the same held streams.
 """
 import http.client
@@ -210,7 +210,7 @@ def placement(scheduler):
 def test_placement_follows_the_work_left():
     check(placement(""), "the default sends the request to the endpoint whose requests end soon")
     count = ("scheduler:\n  plugins:\n    - type: cache-load-scorer\n"
-             "      parameters: {remainingDecode: false}\n    - type: max-score-picker\n"
+             "      parameters: {decodedWeight: 0}\n    - type: max-score-picker\n"
              "  schedulingProfiles:\n    - name: default\n"
              "      plugins: [{pluginRef: cache-load-scorer}, {pluginRef: max-score-picker}]\n")
     check(not placement(count), "counted whole, the same endpoint looks busier")

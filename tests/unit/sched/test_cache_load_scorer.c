@@ -177,7 +177,7 @@ static void test_batch_weight(void **state)
     teardown(&f);
 }
 
-/* remainingDecode (the default): the load term counts each request in flight by the share of its
+/* decodedWeight (the default): the load term counts each request in flight by the share of its
  * output still to come (pool/decode.c's decode_done), the batch weight w still by the count. The
  * wave-boundary case: a holds this request's 1,152-token history with 31 requests at 95% of their
  * output, b has 12 fresh ones. Counted whole, b wins (a: 31 + 0 = 31, b: 12 + 8 x 1152/512 = 30);
@@ -196,7 +196,7 @@ static void test_remaining_decode(void **state)
     atomic_store(&f.p->eps[1]->inflight_requests, 12);
     atomic_store(&f.p->eps[1]->inflight_tokens, 0);
     double s[2];
-    scorer(&f, "remainingDecode: false\n");
+    scorer(&f, "decodedWeight: 0\n");
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
     assert_float_equal(s[0], 1.0 / 2.0, FX_EPS);
@@ -204,6 +204,11 @@ static void test_remaining_decode(void **state)
     score(&f, 2, s);
     assert_float_equal(s[0], 1.0, 1e-6);
     assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 31.0 * 0.05), 1e-6);
+    scorer(&f, "decodedWeight: 0.5\n"); /* half the decoded share: a 31 - 14.725 = 16.275 */
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 16.275), 1e-6);
+    scorer(&f, NULL);
 
     /* w stays by the count: the same 31 requests (31 x 0.95 decoded) with a miss of 512 tokens
      * load 1.55 + 8 x 1 = 9.55, not 1.55 + 2.55 x 1 */
@@ -238,8 +243,8 @@ static void test_parameters(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: maybe\n", err, sizeof err), 0);
     assert_int_not_equal(
-        fx_plugin_new(&fp, "cache-load-scorer", "remainingDecode: 2\n", err, sizeof err), 0);
-    assert_non_null(strstr(err, "remainingDecode"));
+        fx_plugin_new(&fp, "cache-load-scorer", "decodedWeight: 1.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "decodedWeight"));
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
