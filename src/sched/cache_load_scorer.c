@@ -53,11 +53,13 @@
  * the boundary between two waves that gap (19 requests in the trace above) outweighed an agent's
  * history: the default moved agents, and the run ended with the replica that got them. Weighed
  * by the output still to come, those 31 requests at their end weigh about 1.5, the history stays
- * where it is (agentic:128 and prefixrep:128 at 0.997-1.004x round-robin's output tok/s where the
- * count gave 0.93-0.98x in the same runs; docs/scheduler.md, fifth session). w stays by the count:
- * a prefill stalls every request in the batch, however near its end. A request without a budget
- * (no max_tokens, no completed request on the endpoint yet) and a non-streamed response weigh a
- * whole request until they end, as before; so does an engine's scraped excess (scrapedLoad).
+ * where it is (agentic:128 0.997-1.001x round-robin's output tok/s over 8 runs, prefixrep:128
+ * 0.996-1.010x, where the count gave 0.955-1.000x and 0.928-0.988x in the same runs; half the
+ * discount, decodedWeight 0.5, 0.981-1.003x; docs/scheduler.md, fifth session). w stays by the
+ * count: a prefill stalls every request in the batch, however near its end. A request without a
+ * budget (no max_tokens, no completed request on the endpoint yet) and a non-streamed response
+ * weigh a whole request until they end, as before; so does an engine's scraped excess
+ * (scrapedLoad).
  *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
