@@ -44,6 +44,7 @@
 #include "extproc/msg.h"
 #include "gateway/gateway.h"
 #include "gateway/pretokenize.h"
+#include "pool/decode.h"
 
 #define PATH_PROCESS "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 #define PATH_CHECK   "/grpc.health.v1.Health/Check"
@@ -101,6 +102,8 @@ struct xs {
     char reqid[64];
     struct sy_sched_result res;
     bool have_res, inflight, running, released;
+    struct sy_decode dec; /* decode work left on served (pool/decode.h): the budget from pick to
+                             release; the EPP sees the body in pieces and does not count tokens */
     struct sy_endpoint *served; /* endpoint charged with in-flight (reference) */
     int status;
     bool sse;
@@ -161,6 +164,7 @@ static void release(struct xs *x, bool ok, const char *error_code)
     sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
     if (x->inflight) {
         sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
+        sy_decode_end(&x->dec, -1);
         x->inflight = false;
     }
     if (x->have_res) {
@@ -385,6 +389,7 @@ static void pick(struct xs *x)
     sy_flow_picked(x->w->gw->flow, &x->flow); /* the endpoint's in-flight counts it now */
     x->served = sy_endpoint_ref(x->res.ep);
     sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
+    sy_decode_begin(&x->dec, x->served, sy_decode_budget(x->served, x->req.max_tokens));
     x->inflight = true;
     /* P/D: the EPP cannot run two legs; the prefill pick travels to llm-d's routing sidecar
      * beside the decode endpoint. Only generation APIs have a prefill phase. */
@@ -593,9 +598,11 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
         struct sy_endpoint *s = sy_pool_find(x->gen->pool, addr);
         if (s && s != x->served) {
             sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
+            sy_decode_end(&x->dec, -1);
             sy_endpoint_unref(x->served);
             x->served = sy_endpoint_ref(s);
             sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
+            sy_decode_begin(&x->dec, x->served, sy_decode_budget(x->served, x->req.max_tokens));
         }
     }
     /* headers plugins add for the client (session-affinity's token) */

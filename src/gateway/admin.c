@@ -79,12 +79,13 @@ static void endpoints_json(struct sy_gateway *gw, struct sy_buf *b)
         sy_buf_printf(b,
                       "%s{\"address\":\"%s\",\"ready\":%s,\"age_ms\":%.1f,\"waiting\":%g,"
                       "\"running\":%g,\"kv_cache_usage\":%g,\"block_size\":%lld,"
-                      "\"num_blocks\":%lld,\"inflight_requests\":%lld,\"inflight_tokens\":%lld",
+                      "\"num_blocks\":%lld,\"inflight_requests\":%lld,\"inflight_tokens\":%lld,"
+                      "\"inflight_decode_tokens\":%lld,\"inflight_decoded\":%.3f",
                       i ? "," : "", e->address, st.ready ? "true" : "false",
                       st.scraped ? (double)(now - st.update_ns) / 1e6 : -1.0, st.m.waiting,
                       st.m.running, st.m.kv_usage, (long long)st.m.block_size,
                       (long long)st.m.num_blocks, (long long)st.inflight_requests,
-                      (long long)st.inflight_tokens);
+                      (long long)st.inflight_tokens, (long long)st.decode_left, st.decode_done);
         /* labels; a multi-port entry's rank and data-parallel supervisor (docs/wide-ep.md) */
         sy_buf_puts(b, ",\"labels\":{");
         for (size_t j = 0; j < e->nlabels; j++) {

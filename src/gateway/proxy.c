@@ -28,7 +28,8 @@
  * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain. The
  * scheduler says how many tokens (sched/inflight.h); the part it marks early (llm-d's
  * inflight-load-producer: the prompt tokens) is released at the first response body byte and the
- * final sub passes the remainder.
+ * final sub passes the remainder. The decode work left (pool/decode.h) follows the same add and
+ * sub, moved in between by the output tokens the SSE scan counts (non-streamed: at the end).
  *
  * P/D (issue 13): when the pick carries a prefill endpoint, attempt() hands the request to
  * src/disagg (pd_start), which runs the prefill leg and calls back pd_decode with the decode
@@ -68,6 +69,7 @@
 #include "gateway/gateway.h"
 #include "gateway/pretokenize.h"
 #include "latency/slo.h"
+#include "pool/decode.h"
 
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
 #define SY_PROXY_MAX_TRIES  16         /* hard cap on endpoints tried per request */
@@ -83,6 +85,7 @@ struct proxy {
     struct sy_sched_result res; /* current attempt's decision */
     bool have_res;              /* res is live (pick succeeded, not yet done) */
     bool inflight;              /* in-flight counted for res.ep */
+    struct sy_decode dec;       /* its decode work left on res.ep (pool/decode.h), with inflight */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
     struct sy_buf head;           /* upstream request head */
@@ -246,6 +249,11 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
     }
     if (memmem(text, len, "\"usage\"", 7))
         take_usage(p, text, len);
+    if (p->dec.ep) { /* the decode work left on the endpoint moves with the tokens */
+        int64_t g = p->dec.generated +
+                    (int64_t)sy_decode_sse_tokens(text, len, p->req.kind == SY_API_MESSAGES);
+        sy_decode_progress(&p->dec, p->completion_tokens > g ? p->completion_tokens : g);
+    }
     sy_buf_reset(&p->scan);
     if (upto < n)
         sy_buf_append(&p->scan, data + upto, n - upto);
@@ -257,6 +265,13 @@ static void attempt_end(struct proxy *p, bool ok)
 {
     if (p->inflight) {
         sy_endpoint_inflight_sub(p->res.ep, p->res.inflight_tokens);
+        /* the output length feeds the endpoint's mean (budgets without max_tokens): usage's
+         * count, else the streamed tokens; nothing from a failed attempt */
+        int64_t out = !ok                         ? -1
+                      : p->completion_tokens >= 0 ? p->completion_tokens
+                      : p->sse                    ? p->dec.generated
+                                                  : -1;
+        sy_decode_end(&p->dec, out);
         p->inflight = false;
     }
     if (p->have_res) {
@@ -790,6 +805,7 @@ static void attempt(struct proxy *p)
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
     sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
+    sy_decode_begin(&p->dec, p->res.ep, sy_decode_budget(p->res.ep, p->req.max_tokens));
     p->inflight = true;
     if (p->want_scores) {
         sy_buf_reset(&p->scores);

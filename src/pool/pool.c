@@ -56,6 +56,7 @@
  * negative load) and logged once per process.
  */
 #include "pool/pool.h"
+#include "pool/decode.h"
 #include "http/tls.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -510,6 +511,10 @@ bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
     int64_t t = atomic_load_explicit(&e->inflight_tokens, memory_order_relaxed);
     out->inflight_requests = r < 0 ? 0 : r;
     out->inflight_tokens = t < 0 ? 0 : t;
+    int64_t dl = atomic_load_explicit(&e->decode_left, memory_order_relaxed);
+    int64_t dd = atomic_load_explicit(&e->decode_done, memory_order_relaxed);
+    out->decode_left = dl < 0 ? 0 : dl;
+    out->decode_done = dd < 0 ? 0.0 : (double)dd / SY_DECODE_ONE;
     return true;
 }
 

@@ -58,6 +58,10 @@ struct sy_endpoint_state {
     int64_t inflight_requests; /* requests forwarded and not yet finished */
     int64_t inflight_tokens;   /* uncached prompt (+ estimated output) tokens of those requests,
                                   as inflight-load-producer counts them */
+    int64_t decode_left;       /* output tokens those requests are still expected to generate
+                                  (pool/decode.c; 0 for requests without a budget) */
+    double decode_done;        /* request-equivalents of their output already generated:
+                                  inflight_requests - decode_done weighs each by its share left */
     uint64_t fail_ns;          /* monotonic time of the last failed scrape (0 = never) */
     uint64_t conn_fail_ns;     /* monotonic time of the last upstream connect failure (0 = none) */
 };
@@ -113,6 +117,9 @@ struct sy_endpoint {
 
     _Atomic int64_t inflight_requests; /* +1 on forward, -1 on finish (every path) */
     _Atomic int64_t inflight_tokens;   /* token estimate, same discipline */
+    _Atomic int64_t decode_left;       /* remaining decode tokens (pool/decode.c) */
+    _Atomic int64_t decode_done;       /* decoded share, fixed point SY_DECODE_ONE (decode.c) */
+    _Atomic int64_t decode_mean;       /* mean output tokens of completed requests, 1/16 tokens */
     _Atomic uint64_t conn_fail_ns;     /* last upstream connect failure (monotonic ns), 0 = none */
     _Atomic uint64_t served_ns;        /* last response head below 500 the proxy got from it
                                           (monotonic ns), 0 = none */

@@ -5,13 +5,17 @@
  *   n(ep)       = requests in flight there: the gateway's own count (exact and current: every
  *                 request it forwarded and has not finished); with scrapedLoad, the engine's
  *                 scraped running + waiting when that is larger (traffic from other gateways)
+ *   busy(ep)    = n(ep) less the request-equivalents of output its in-flight requests have
+ *                 already generated (decodedWeight; pool/decode.c: each request weighs the share
+ *                 of its max_tokens, or of the endpoint's mean output, still to come; the proxy
+ *                 counts the streamed tokens), so a request at 19 of its 20 tokens weighs 0.05
  *   pending(ep) = prompt tokens forwarded there and not yet prefilled (the gateway's in-flight
  *                 tokens, inflight-load-producer's accounting: uncached prompt tokens released at
  *                 the first response byte)
  *   cost(ep)    = this request's prompt tokens not cached there (sched/inflight.h: the prefix-match
  *                 data's uncached blocks plus the prompt beyond them; the whole prompt without it)
  *   w(ep)       = min(n(ep) + 1, maxBatchWeight): how many requests this request's prefill stalls
- *   load(ep)    = n(ep) + (pending(ep) + w(ep) x cost(ep)) / tokensPerRequest
+ *   load(ep)    = busy(ep) + (pending(ep) + w(ep) x cost(ep)) / tokensPerRequest
  *   score(ep)   = 1 / (1 + load(ep) - min load over the candidates)
  *
  * tokensPerRequest is how many prompt tokens of prefill count as much as one more request in
@@ -44,6 +48,19 @@
  * wave has just ended counts 19 requests fewer than one whose wave is at its last tokens, more
  * than a 1,152-token history weighs (docs/scheduler.md, fourth session).
  *
+ * Why busy rather than n: in a closed loop whose requests run in waves, a replica whose requests
+ * are at their last tokens counted as many requests as one whose requests just started, and at
+ * the boundary between two waves that gap (19 requests in the trace above) outweighed an agent's
+ * history: the default moved agents, and the run ended with the replica that got them. Weighed
+ * by the output still to come, those 31 requests at their end weigh about 1.5, the history stays
+ * where it is (agentic:128 0.997-1.001x round-robin's output tok/s over 8 runs, prefixrep:128
+ * 0.996-1.010x, where the count gave 0.955-1.000x and 0.928-0.988x in the same runs; half the
+ * discount, decodedWeight 0.5, 0.981-1.003x; docs/scheduler.md, fifth session). w stays by the
+ * count: a prefill stalls every request in the batch, however near its end. A request without a
+ * budget (no max_tokens, no completed request on the endpoint yet) and a non-streamed response
+ * weigh a whole request until they end, as before; so does an engine's scraped excess
+ * (scrapedLoad).
+ *
  * Why the gateway's own counts: scraped metrics are up to one scrape interval old, so a burst of
  * requests scheduled between two scrapes sees the same numbers and lands on the same endpoint
  * (herding). The gateway's counters move with every decision (pool.c, updated by the proxy on
@@ -53,9 +70,11 @@
  * prefix-cache-scorer's match ratio gives a 64-token prompt the same full score as an 8k one.
  *
  * Parameters: tokensPerRequest (512, > 0), maxBatchWeight (8, >= 1; 1 gives the unweighted
- * arithmetic of the first version), scrapedLoad (false: a scrape is up to one interval
- * old, and in a closed loop it still counts the requests that just finished, exactly when their
- * replacements are placed, so it pushes them away from the endpoint that has room; measured
+ * arithmetic of the first version), decodedWeight (1, in [0, 1]: busy = n - decodedWeight x the
+ * decoded share; 0 counts every request whole, the arithmetic before,
+ * bench/default_vs_rr_count.yaml), scrapedLoad (false: a scrape is up to one
+ * interval old, and in a closed loop it still counts the requests that just finished, exactly when
+ * their replacements are placed, so it pushes them away from the endpoint that has room; measured
  * with bench/default_vs_rr.py), inFlightLoadProducerName and
  * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
  * The state is immutable after create; any thread may score.
@@ -73,11 +92,13 @@
 
 #define CACHE_LOAD_DEFAULT_TOKENS       512.0 /* tokensPerRequest */
 #define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
+#define CACHE_LOAD_DEFAULT_DECODED      1.0   /* decodedWeight */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
     double max_batch_weight;   /* cap on the uncached term's weight n + 1 (1: unweighted) */
     bool scraped;              /* also read the engine's running + waiting */
+    double decoded_weight;     /* share of a request's generated output that stops counting */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -86,12 +107,14 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     static const char *const allowed[] = {"tokensPerRequest",
                                           "maxBatchWeight",
                                           "scrapedLoad",
+                                          "decodedWeight",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
     struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS,
                             .max_batch_weight = CACHE_LOAD_DEFAULT_BATCH_WEIGHT,
-                            .scraped = false};
+                            .scraped = false,
+                            .decoded_weight = CACHE_LOAD_DEFAULT_DECODED};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -102,6 +125,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                              errcap);
     if (!rc)
         rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "decodedWeight", env, 0, 1, &cl.decoded_weight, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -133,6 +158,15 @@ static double weight_of(const struct cache_load *cl, double n)
     return n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
 }
 
+/* The load term's requests: n less the share of their output already generated (decodedWeight;
+ * pool/decode.c), never below 0. Engine-reported requests beyond the gateway's count (scrapedLoad)
+ * count whole: the gateway does not see their tokens. */
+static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
+{
+    double done = c->st.decode_done > 0 ? cl->decoded_weight * c->st.decode_done : 0.0;
+    return n - done > 0 ? n - done : 0.0;
+}
+
 /* load(c) in request-equivalents (see the top of the file). */
 static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
                       const struct sy_sched_candidate *c)
@@ -140,7 +174,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    return n + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
+    return busy_of(cl, c, n) + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
@@ -160,8 +194,9 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
             sy_debug("cache-load-scorer: %s ...", b.data);
             sy_buf_reset(&b);
         }
-        sy_buf_printf(&b, "%s%s n=%.0f pending=%lld cost=%lld w=%.0f load=%.2f", b.len ? "; " : "",
-                      c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+        sy_buf_printf(&b, "%s%s n=%.0f busy=%.2f left=%lld pending=%lld cost=%lld w=%.0f load=%.2f",
+                      b.len ? "; " : "", c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
+                      busy_of(cl, &c[i], r), (long long)c[i].st.decode_left,
                       (long long)c[i].st.inflight_tokens,
                       (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, r), load[i]);
     }

@@ -13,6 +13,8 @@ the gateway's reads).
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
 still prefilling it). `gate` (a threading.Semaphore, default None): every streamed request takes
 one permit before its response head, so a test decides exactly when each stream may proceed.
+`pause_at` (default None): a stream started while it is N sends N events, then waits for the
+`resume` event (threading.Event, set by default: clear it first) before the rest.
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "close_post" (the same for POSTs only: /metrics stays healthy, so the endpoint stays ready),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
@@ -133,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-stub-port", str(st.port))
         self.end_headers()
         chunks = st.chunks if st.mode != "break" else 2
+        pause_at = st.pause_at
 
         def chunk(data):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -140,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             for i in range(chunks):
+                if pause_at is not None and i == pause_at:
+                    st.resume.wait(60)
                 ev = {"id": "c", "object": "chat.completion.chunk", "served_by": st.port,
                       "choices": [{"index": 0, "delta": {"content": "tok%d " % i},
                                    "text": "tok%d " % i}]}
@@ -194,6 +199,9 @@ class Stub:
         self.delay = 0.0
         self.hang_seconds = 30
         self.gate = None             # threading.Semaphore: streams wait for a permit
+        self.pause_at = None         # streams wait for `resume` after this many events
+        self.resume = threading.Event()
+        self.resume.set()
         self.requests = []
         self.aborted = 0
         self.lock = threading.Lock()

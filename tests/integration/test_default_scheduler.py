@@ -144,8 +144,8 @@ def test_debug_log_traces_the_scorers_inputs():
             for part in ln.split("; "):
                 addr, *kv = part.split(" ")
                 cands[addr] = {k: float(v) for k, v in (x.split("=") for x in kv)}
-            check(len(cands) == REPLICAS and all(set(c) == {"n", "pending", "cost", "w", "load"}
-                                                 for c in cands.values()),
+            keys = {"n", "busy", "left", "pending", "cost", "w", "load"}
+            check(len(cands) == REPLICAS and all(set(c) == keys for c in cands.values()),
                   "every candidate's inputs: %r" % ln)
             decisions.append(cands)
         costs = {c["cost"] for c in decisions[0].values()}

@@ -230,7 +230,9 @@ class Gateway:
         return {e["address"]: e["inflight_requests"] for e in self.endpoints()}
 
     def wait_idle(self):
-        wait_until(lambda: all(v == 0 for v in self.inflight().values()), 5,
+        # the decode work left (pool/decode.c) returns to zero with the requests, on both legs
+        wait_until(lambda: all(e["inflight_requests"] == 0 and e["inflight_decode_tokens"] == 0
+                               and e["inflight_decoded"] == 0 for e in self.endpoints()), 5,
                    what="in-flight counters back to zero")
 
     def stop(self):

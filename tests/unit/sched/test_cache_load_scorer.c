@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
+#include "pool/decode.h"
 #include "unit/sched/sched_helpers.h"
 
 struct fixture {
@@ -176,6 +177,57 @@ static void test_batch_weight(void **state)
     teardown(&f);
 }
 
+/* decodedWeight (the default): the load term counts each request in flight by the share of its
+ * output still to come (pool/decode.c's decode_done), the batch weight w still by the count. The
+ * wave-boundary case: a holds this request's 1,152-token history with 31 requests at 95% of their
+ * output, b has 12 fresh ones. Counted whole, b wins (a: 31 + 0 = 31, b: 12 + 8 x 1152/512 = 30);
+ * by their work left, a (31 - 29.45 = 1.55) is far lighter than b (30). */
+static void test_remaining_decode(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    struct sy_prefix_match pm[2] = {{72, 72, 16, 72}, {0, 72, 16, 0}}; /* 1152 tokens, a holds it */
+    request(&f, 1152, pm);
+    atomic_store(&f.p->eps[0]->inflight_requests, 31);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
+    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(31 * 0.95 * SY_DECODE_ONE));
+    atomic_store(&f.p->eps[0]->decode_left, 31 * 15);
+    atomic_store(&f.p->eps[1]->inflight_requests, 12);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    double s[2];
+    scorer(&f, "decodedWeight: 0\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 2.0, FX_EPS);
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 31.0 * 0.05), 1e-6);
+    scorer(&f, "decodedWeight: 0.5\n"); /* half the decoded share: a 31 - 14.725 = 16.275 */
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 16.275), 1e-6);
+    scorer(&f, NULL);
+
+    /* w stays by the count: the same 31 requests (31 x 0.95 decoded) with a miss of 512 tokens
+     * load 1.55 + 8 x 1 = 9.55, not 1.55 + 2.55 x 1 */
+    struct sy_prefix_match pm2[2] = {{0, 32, 16, 0}, {0, 32, 16, 0}};
+    request(&f, 512, pm2);
+    atomic_store(&f.p->eps[1]->inflight_requests, 9);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 17.0 - 9.55), 1e-6); /* b: 9 + 8 */
+
+    /* decoded share beyond the count (counters read at different moments) clamps at 0 */
+    atomic_store(&f.p->eps[0]->inflight_requests, 1);
+    atomic_store(&f.p->eps[0]->decode_done, 2 * SY_DECODE_ONE);
+    atomic_store(&f.p->eps[1]->inflight_requests, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0 / (1.0 + 2.0 - 1.0), 1e-6); /* 0 + 2 x 1 = 2 against 0 + 1 */
+    teardown(&f);
+}
+
 static void test_parameters(void **state)
 {
     struct fx_plugin fp;
@@ -190,6 +242,9 @@ static void test_parameters(void **state)
     assert_non_null(strstr(err, "maxBatchWeight"));
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "scrapedLoad: maybe\n", err, sizeof err), 0);
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "decodedWeight: 1.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "decodedWeight"));
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
@@ -250,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_load_without_prefix_data),
         cmocka_unit_test(test_hit_saves_against_load),
         cmocka_unit_test(test_batch_weight),
+        cmocka_unit_test(test_remaining_decode),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
     };

@@ -1,0 +1,220 @@
+"""Integration test for the decode work left per endpoint (src/pool/decode.c) and its use by the
+default scheduler's load term (cache-load-scorer, decodedWeight; docs/scheduler.md).
+
+- Accounting: GET /debug/endpoints shows, per endpoint, `inflight_decode_tokens` (output tokens its
+  in-flight requests are still expected to generate: max_tokens less the tokens the gateway has
+  streamed, or the endpoint's mean output length without max_tokens) and `inflight_decoded` (the
+  request-equivalents already generated). A stub holds its streams at a chosen event, so the test
+  reads the figures at a known point, with no timing assumption. Every exit path (a completed
+  stream, a non-streamed answer, a client abort, a backend broken mid-stream, a retry after a
+  backend closed the connection) brings both back to 0.
+- Placement: endpoint X holds two requests at 19 of their 20 tokens, Y one fresh request. Counted
+  whole (decodedWeight: 0) X is busier (2 against 1); by the work left X is nearly idle, so
+  the default sends the next request to X. Both gateways see the same held streams.
+"""
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, free_ports, process_log, request, run, start_process,  # noqa
+                     stop_process, test, wait_port, wait_until, write_file)
+from stub_server import Stub  # noqa: E402
+
+
+def start_gateway(stubs, scheduler="", interval="50ms"):
+    port, admin = free_ports(2)
+    eps = "".join("    - address: %s\n" % s.address for s in stubs)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  scrapeInterval: %s\n  endpoints:\n" % interval + eps +
+            "timeouts:\n  connect: 500ms\n  request: 20s\n" + scheduler)
+    p = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(port, proc=p)
+    wait_port(admin, proc=p)
+    wait_until(lambda: all(e["ready"] for e in endpoints(admin)), 10, what="endpoints ready")
+    return p, port, admin
+
+
+def endpoints(admin):
+    return json.loads(request(admin, "GET", "/debug/endpoints")[2])["endpoints"]
+
+
+def figures(admin, stub):
+    """(inflight_requests, inflight_decode_tokens, inflight_decoded) of stub's endpoint."""
+    for e in endpoints(admin):
+        if e["address"] == stub.address:
+            return e["inflight_requests"], e["inflight_decode_tokens"], e["inflight_decoded"]
+    raise AssertionError("no endpoint %s" % stub.address)
+
+
+def stream(port, prompt, max_tokens=None, keep=None):
+    """Sends a streamed completion in a thread; returns (thread, out). keep: a list that gets the
+    connection (to abort it)."""
+    out = {}
+
+    def go():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        if keep is not None:
+            keep.append(conn)
+        body = {"model": "m1", "prompt": prompt, "stream": True}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        try:
+            conn.request("POST", "/v1/completions", json.dumps(body).encode(),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            out["status"] = r.status
+            out["port"] = r.getheader("x-stub-port")
+            out["body"] = r.read()
+        except Exception as e:  # noqa: BLE001 (the abort closes the connection under it)
+            out["error"] = repr(e)
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t, out
+
+
+def complete(port, prompt, max_tokens):
+    st, hdrs, body = request(port, "POST", "/v1/completions",
+                             {"model": "m1", "prompt": prompt, "max_tokens": max_tokens})
+    check(st == 200, "non-streamed answer: %s %r" % (st, body[:200]))
+    return json.loads(body)["served_by"]
+
+
+def at_rest(admin, stubs):
+    for s in stubs:
+        wait_until(lambda s=s: figures(admin, s) == (0, 0, 0), 10,
+                   what="%s back to 0" % s.address)
+
+
+@test
+def test_accounting_and_every_exit():
+    s = Stub()
+    s.chunks = 10
+    gw, port, admin = start_gateway([s])
+    try:
+        # max_tokens 10, held after 6 tokens: 4 left, 0.6 of a request generated
+        s.pause_at = 6
+        s.resume.clear()
+        t, out = stream(port, "a" * 200, max_tokens=10)
+        wait_until(lambda: figures(admin, s) == (1, 4, 0.6), 10, what="6 of 10 tokens counted")
+        s.resume.set()
+        t.join(30)
+        check(out.get("status") == 200 and b"tok9" in out.get("body", b""), "stream completed")
+        at_rest(admin, [s])
+
+        # no max_tokens: the mean output length of completed requests (the stream above had 10,
+        # from usage) is the budget: held after 3 of its tokens, 7 left
+        s.pause_at = 3
+        s.resume.clear()
+        t, out = stream(port, "b" * 200)
+        wait_until(lambda: figures(admin, s) == (1, 7, 0.3), 10, what="the mean as the budget")
+        s.resume.set()
+        t.join(30)
+        at_rest(admin, [s])
+
+        # non-streamed: the whole budget until the answer, nothing after it
+        s.delay = 1.0
+        threading.Thread(target=complete, args=(port, "c" * 200, 50), daemon=True).start()
+        wait_until(lambda: figures(admin, s) == (1, 50, 0), 10, what="non-streamed in flight")
+        at_rest(admin, [s])
+        s.delay = 0.0
+
+        # the client leaves mid-stream
+        s.pause_at = 4
+        s.resume.clear()
+        keep = []
+        t, out = stream(port, "d" * 200, max_tokens=10, keep=keep)
+        wait_until(lambda: figures(admin, s) == (1, 6, 0.4), 10, what="held for the abort")
+        keep[0].sock.shutdown(socket.SHUT_RDWR)
+        keep[0].close()
+        s.resume.set()  # the gateway finds the client gone at its next write
+        t.join(30)
+        at_rest(admin, [s])
+
+        # the backend breaks mid-stream (2 events, then the connection drops)
+        s.pause_at = None
+        s.mode = "break"
+        t, out = stream(port, "e" * 200, max_tokens=10)
+        t.join(30)
+        at_rest(admin, [s])
+        s.mode = "ok"
+    finally:
+        s.resume.set()
+        stop_process(gw)
+        s.stop()
+    check("BUG" not in process_log(gw), "no underflow reported")
+
+
+@test
+def test_retry_releases_the_failed_attempt():
+    a, b = Stub(), Stub()
+    # scraped once, then a stops: it reads as ready until a connection to it fails, and a
+    # refused connection is retried on b
+    gw, port, admin = start_gateway([a, b], interval="30s\n  metricsStalenessThreshold: 60s")
+    a.stop()
+    try:
+        for i in range(8):
+            t, out = stream(port, ("r%d " % i) * 50, max_tokens=5)
+            t.join(30)
+            check(out.get("status") == 200 and out.get("port") == str(b.port),
+                  "request %d answered by b: %r" % (i, out))
+            if "%s failed" % a.address in process_log(gw):
+                break
+        check("%s failed" % a.address in process_log(gw), "an attempt went to a and was retried")
+        at_rest(admin, [a, b])
+    finally:
+        stop_process(gw)
+        b.stop()
+    check("BUG" not in process_log(gw), "no underflow reported")
+
+
+def placement(scheduler):
+    """The next request's endpoint when X holds two requests near their end and Y a fresh one:
+    (chosen stub is X)."""
+    x_y = [Stub(), Stub()]
+    for s in x_y:
+        s.chunks = 20
+        s.pause_at = 19
+        s.resume.clear()
+    gw, port, admin = start_gateway(x_y, scheduler)
+    threads = []
+    try:
+        history = "tool preamble and history " * 160  # ~1,040 tokens: a hit outweighs a request
+        threads.append(stream(port, history + "turn 1", max_tokens=20)[0])
+        wait_until(lambda: sum(figures(admin, s)[1] for s in x_y) == 1, 10,
+                   what="the first request at 19 of 20 tokens")
+        x = x_y[0] if figures(admin, x_y[0])[0] == 1 else x_y[1]
+        y = x_y[1] if x is x_y[0] else x_y[0]
+        threads.append(stream(port, history + "turn 2", max_tokens=20)[0])  # follows its history
+        wait_until(lambda: figures(admin, x)[:2] == (2, 2), 10, what="two requests near their end")
+        check(figures(admin, y)[0] == 0, "the second request followed its history to x")
+        y.pause_at = 1  # a fresh request on y: 1 of 20 tokens
+        threads.append(stream(port, "another user", max_tokens=20)[0])
+        wait_until(lambda: figures(admin, y)[:2] == (1, 19), 10, what="a fresh request on y")
+        served = complete(port, "a new question", 20)
+        return served == x.port
+    finally:
+        for s in x_y:
+            s.resume.set()
+        for t in threads:
+            t.join(30)
+        stop_process(gw)
+        for s in x_y:
+            s.stop()
+
+
+@test
+def test_placement_follows_the_work_left():
+    check(placement(""), "the default sends the request to the endpoint whose requests end soon")
+    count = ("scheduler:\n  plugins:\n    - type: cache-load-scorer\n"
+             "      parameters: {decodedWeight: 0}\n    - type: max-score-picker\n"
+             "  schedulingProfiles:\n    - name: default\n"
+             "      plugins: [{pluginRef: cache-load-scorer}, {pluginRef: max-score-picker}]\n")
+    check(not placement(count), "counted whole, the same endpoint looks busier")
+
+
+if __name__ == "__main__":
+    run()
