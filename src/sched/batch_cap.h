@@ -1,7 +1,8 @@
 /* batch_cap.h - the learned batch cap behind `predicted-latency-producer`'s capAwareTTFT: per
  * endpoint, the running count at which the engine starts queueing (vLLM's max-num-seqs, or a
- * KV-limited lower plateau), learned from the scraped running/waiting gauges, the requests the
- * gateway sent since the last scrape, and the slot turnover time learned from finished requests.
+ * KV-limited lower plateau), learned from the scraped running/waiting gauges; the net growth of
+ * the gateway's in-flight count since the scrape; and the slot turnover time learned from finished
+ * streamed requests.
  * Together they give the expected wait for a free batch slot before the engine's own waiting
  * queue shows it (src/sched/batch_cap.c explains the rules). */
 #ifndef SY_SCHED_BATCH_CAP_H
