@@ -283,7 +283,8 @@ static void attempt_end(struct proxy *p, bool ok)
                     ? (double)(now - p->t_first) / 1e9 / (double)(p->completion_tokens - 1)
                     : -1;
             sy_sched_observe(&p->res, (double)(p->t_first - p->t_pick) / 1e9, tpot);
-            sy_sched_observe_end(&p->res, (double)(now - p->t_pick) / 1e9);
+            if (p->req.stream) /* the slot time (capAwareTTFT): first to last byte decoding */
+                sy_sched_observe_end(&p->res, (double)(now - p->t_pick) / 1e9);
         }
         sy_sched_done(p->gen->sched, &p->res, ok);
         p->have_res = false;

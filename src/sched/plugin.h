@@ -75,7 +75,7 @@ struct sy_sched_cycle {
                                         (sched/latency_info.h), NULL if none ran */
     double observed_ttft_s;          /* set by the gateway before `done` (sy_sched_observe): */
     double observed_tpot_s;          /* measured TTFT/TPOT of the served request, <= 0 unknown */
-    double observed_e2e_s;           /* pick to last byte (sy_sched_observe_end), <= 0 unknown */
+    double observed_e2e_s; /* pick to last byte, streamed (sy_sched_observe_end), or <= 0 */
 };
 
 struct sy_inflight_params;

@@ -47,6 +47,7 @@
 
 #include "api/request.h"
 #include "core/alloc.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "pool/pool.h"
@@ -243,15 +244,21 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
          * gateway's own by a scrape interval, so it is not consulted */
         p->idle = c[i].st.inflight_requests <= 0 && p->f.waiting == 0;
         const struct sy_endpoint_load *l = &c[i].st.m;
-        double cap;
-        if (st->bc && c[i].st.scraped && /* learns from every scrape, ready or not */
-            sy_batch_cap_scrape(st->bc, c[i].ep->address, c[i].st.update_ns, l->running, l->waiting,
-                                (double)c[i].st.inflight_requests, &cap) == 1) {
-            if (cap > 0)
+        /* capAwareTTFT: learn from this candidate's scrape (each counts once) and read the wait
+         * for a free batch slot, under one lock; only ready endpoints are candidates, so only
+         * their scrapes are seen */
+        struct sy_batch_cap_view bv = {0};
+        int brc = SY_EBUSY;
+        if (st->bc && c[i].st.scraped) {
+            brc =
+                sy_batch_cap_step(st->bc, c[i].ep->address, c[i].st.update_ns,
+                                  l->running > 0 ? l->running : 0, l->waiting > 0 ? l->waiting : 0,
+                                  (double)c[i].st.inflight_requests, cy->now_ns, &bv);
+            if (bv.log && bv.cap > 0)
                 sy_info("predicted-latency-producer: %s: batch cap %.0f (queues at that running "
                         "count)",
-                        c[i].ep->address, cap);
-            else
+                        c[i].ep->address, bv.cap);
+            else if (bv.log)
                 sy_info("predicted-latency-producer: %s: batch cap dropped (running above it, or "
                         "not confirmed)",
                         c[i].ep->address);
@@ -267,12 +274,7 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
         if (st->qw && p->f.waiting >= 1 &&
             sy_queue_wait_estimate(st->qw, c[i].ep->address, p->f.waiting, &qt) == 0 && qt > tt)
             tt = qt; /* queueAwareTTFT: this endpoint's own wait per queued request */
-        double wait;
-        if (st->bc && c[i].st.scraped &&
-            sy_batch_cap_wait(st->bc, c[i].ep->address, l->running > 0 ? l->running : 0,
-                              l->waiting > 0 ? l->waiting : 0, (double)c[i].st.inflight_requests,
-                              &wait, NULL) == 0 &&
-            wait > 0) {
+        if (brc == 0 && bv.wait_s > 0) {
             /* capAwareTTFT: no free batch slot for this request; its TTFT is the unqueued
              * prediction plus the wait for a slot (the model may already see part of it) */
             struct sy_latency_features nq = p->f;
@@ -280,8 +282,8 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
             nq.queued = false;
             double t0q, p0q;
             if (sy_latency_predict(st->m, c[i].ep->address, &nq, &t0q, &p0q) == 0 &&
-                t0q + wait > tt)
-                tt = t0q + wait;
+                t0q + bv.wait_s > tt)
+                tt = t0q + bv.wait_s;
         }
         p->valid = true;
         p->ttft_s = tt;
@@ -320,9 +322,14 @@ static void done(void *state, struct sy_sched_cycle *cy, const struct sy_sched_c
         /* streamed responses only: a buffered response's first byte is its last */
         if (st->qw && cy->observed_tpot_s > 0)
             sy_queue_wait_observe(st->qw, chosen->ep->address, f.waiting, cy->observed_ttft_s);
-        if (st->bc && cy->observed_tpot_s > 0 && cy->observed_e2e_s > 0)
+        /* the slot time needs no token count: any streamed response whose last byte came after
+         * its first (the proxy reports the end of streamed responses only) */
+        double slot;
+        if (st->bc && cy->observed_e2e_s > cy->observed_ttft_s &&
             sy_batch_cap_observe(st->bc, chosen->ep->address, cy->observed_ttft_s,
-                                 cy->observed_e2e_s);
+                                 cy->observed_e2e_s, &slot) == 1)
+            sy_info("predicted-latency-producer: %s: batch slot time %.3f s usable (capAwareTTFT)",
+                    chosen->ep->address, slot);
     }
     free(info->pred);
     free(info);

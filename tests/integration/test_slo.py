@@ -271,16 +271,55 @@ def test_queue_aware_ttft():
 def test_cap_aware_ttft():
     """predicted-latency-producer with capAwareTTFT (docs/slo-scheduling.md, "Batch cap"): the
     same load over two --max-num-seqs 1 replicas; every request served, predictions recorded, and
-    the gateway learns each replica's batch cap from its scrapes alone (logged: "batch cap 1");
+    the gateway learns each replica's batch cap from its scrapes alone (logged: "batch cap 1")
+    and its slot time from the streamed responses' ends (logged once: "batch slot time");
     a non-boolean value stops the gateway with the key named."""
-    gw_log = aware_ttft("capAwareTTFT")
+    gw_log = aware_ttft("capAwareTTFT", cap_lines)
     for _, addr in gw_log[1]:
         check("%s: batch cap 1 " % addr in gw_log[0], "cap of %s learned: %s" % (addr, gw_log[0][-2000:]))
+        check(gw_log[0].count("%s: batch slot time " % addr) == 1,
+              "slot time of %s usable, logged once: %s" % (addr, gw_log[0][-2000:]))
 
 
-def aware_ttft(param):
-    """Runs the Helm pipeline (most) with `param: true` under queueing load; returns the gateway's
-    log and the sims' (process, address) list."""
+def cap_lines(port, gw, sims):
+    """capAwareTTFT's log lines for every replica (cap learned, slot time usable): under
+    `most` one replica may see too little of the gateway's traffic for a growing queue, so
+    keep both queueing (streamed requests through the gateway, and straight to the replica
+    whose cap is not learned yet) until both lines are there; bounded: 20 s, 400 requests."""
+    import time
+
+    def missing():
+        log = process_log(gw)
+        return [(sp, a) for sp, a in sims
+                if "%s: batch cap 1 " % a not in log or "%s: batch slot time " % a not in log]
+    deadline = time.time() + 20 * SLOW
+    sent = [0]
+    lock = threading.Lock()
+
+    def client(target_port, k):
+        i = 0
+        while time.time() < deadline and missing():
+            with lock:
+                if sent[0] >= 400:
+                    return
+                sent[0] += 1
+            b = {"model": "m1", "prompt": "r%dx%d %s" % (k, i, "u " * 40), "max_tokens": 6,
+                 "stream": True}
+            post_json(target_port, "/v1/completions", b, timeout=30)
+            i += 1
+    while time.time() < deadline and missing() and sent[0] < 400:
+        targets = [port] * 4 + [int(a.rsplit(":", 1)[1]) for _, a in missing() for _ in range(3)]
+        ts = [threading.Thread(target=client, args=(tp, k)) for k, tp in enumerate(targets)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+
+
+def aware_ttft(param, until=None):
+    """Runs the Helm pipeline (most) with `param: true` under queueing load (then, when given,
+    until(port, gateway, sims) before stopping); returns the gateway's log and the sims'
+    (process, address) list."""
     import subprocess
     sims = []
     for prof in ("qwen3-8b-h100", "qwen3-32b-tp2-h100"):
@@ -335,6 +374,8 @@ def aware_ttft(param):
     key = [k for k in m if k.startswith(
         "inference_objective_request_predicted_ttft_seconds_count")]
     check(key and m[key[0]] >= 20, "predicted TTFT recorded: %r" % key)
+    if until:
+        until(port, gw, sims)
     stop_process(gw)
     log = process_log(gw)
     for p, _ in sims:

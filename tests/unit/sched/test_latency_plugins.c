@@ -168,9 +168,10 @@ static void test_producer_queue_aware(void **state)
     fx_plugin_free(&qa);
 }
 
-/* capAwareTTFT: fast:2 queues at 8 running in four scrapes (its learned cap), its requests hold a
- * slot 4 s; one slot short of the cap nothing changes, at the cap the prediction grows by the wait
- * for one completion (4 / 8 s), and requests sent since the scrape count before the next one. */
+/* capAwareTTFT: fast:2 queues at 8 running in four scrapes (its learned cap), its streamed
+ * requests (most without usage) hold a slot 4 s; one slot short of the cap nothing changes, at the
+ * cap the prediction grows by the wait for one completion (4 / 8 s), and requests sent since the
+ * scrape count before the next one. */
 static void cap_cycle(struct fx *f, uint64_t stamp, double running, double waiting,
                       int64_t inflight)
 {
@@ -205,8 +206,8 @@ static void test_producer_cap_aware(void **state)
     fx_train_latency_model(sy_sched_latency_model());
     struct fx f;
     uint64_t stamp = 100;
-    for (int k = 0; k < 4; k++) { /* the plateau: 8 running, 2 waiting */
-        cap_cycle(&f, ++stamp, 8, 2, 0);
+    for (int k = 0; k < 4; k++) { /* the plateau: 8 running, the queue growing from 2 */
+        cap_cycle(&f, ++stamp, 8, 2 + k, 0);
         ca.ops->produce(ca.state, &f.cy, f.c, 3);
         ca.ops->done(ca.state, &f.cy, NULL, false);
         sy_pool_unref(f.pool);
@@ -214,11 +215,12 @@ static void test_producer_cap_aware(void **state)
     /* no slot time learned yet: unchanged */
     double p0 = cap_pred(&plain, ++stamp, 8, 0, 0);
     assert_true(fabs(cap_pred(&ca, stamp, 8, 0, 0) - p0) < 1e-3);
-    for (int k = 0; k < 8; k++) { /* streamed requests holding a slot 4 s */
+    for (int k = 0; k < 8; k++) { /* streamed requests holding a slot 4 s, without a usage
+                                     object (no TPOT): the slot time needs no token count */
         cap_cycle(&f, ++stamp, 4, 0, 0);
         ca.ops->produce(ca.state, &f.cy, f.c, 3);
         f.cy.observed_ttft_s = 0.1;
-        f.cy.observed_tpot_s = 0.02;
+        f.cy.observed_tpot_s = k < 6 ? -1 : 0.02;
         f.cy.observed_e2e_s = 4.1;
         ca.ops->done(ca.state, &f.cy, &f.c[2], true);
         sy_pool_unref(f.pool);
