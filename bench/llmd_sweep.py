@@ -344,7 +344,7 @@ class Arm:
         self.cpu = peak
         try:
             with open(os.path.join(self.dir, "gateway.log")) as f:
-                self.scrape_failures = sum("metrics scrape failed" in ln for ln in f)
+                self.scrape_failures = sweep_metrics.scrape_outages(f)
         except OSError:
             pass
         if p.returncode not in (0, 130, -15) or not os.path.exists(out):

@@ -135,6 +135,13 @@ class Sampler:
             self._thread.join(10)
 
 
+def scrape_outages(lines):
+    """Gateway log lines where a metrics scrape took an endpoint out: a scrape that failed, or
+    timed out with its last metrics older than metricsStalenessThreshold ("... marked not
+    ready", src/pool/scraper.c). A timeout within the threshold only warns and is not counted."""
+    return sum("metrics scrape" in ln and "marked not ready" in ln for ln in lines)
+
+
 def stage_windows(request_log, nstages):
     """[(start, end) or None per stage] from the bench's request log (see the module comment)."""
     first, last = [None] * nstages, [None] * nstages

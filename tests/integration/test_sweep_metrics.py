@@ -133,6 +133,17 @@ def test_stage_summary_decomposition():
 
 
 @test
+def test_scrape_outages():
+    log = ["warn  endpoint a: metrics scrape timed out; routing on its last metrics (1052 ms old)"
+           " while they are younger than metricsStalenessThreshold or it answers requests",
+           "warn  endpoint a: metrics scrape timed out, its last metrics are older than "
+           "metricsStalenessThreshold and it answered no request within it; marked not ready",
+           "warn  endpoint b: metrics scrape failed (connection refused); marked not ready",
+           "info  endpoint b: marked not ready by its health check"]
+    check(sm.scrape_outages(log) == 2, sm.scrape_outages(log))
+
+
+@test
 def test_sampler_bounded():
     calls = []
 
