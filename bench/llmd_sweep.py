@@ -56,7 +56,16 @@ latencies are measured from the send and the wait is reported as schedule delay;
 the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
 seconds after every request of the earlier stages finished; default: back to back),
 --step-model additive|overlap (the simulator's step-time model, docs/simulator.md), --kv-blocks N
-(each replica's KV blocks of 16 tokens; default the profile's). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+(each replica's KV blocks of 16 tokens; default the profile's), --only-stages LIST (llm-d's
+stages to run, by rate, "warm-up" for the first: e.g. warm-up,35,40,43), --sample-interval S
+(simulated seconds between reads of the replicas' /metrics; 1, --quick 0.2), --replica-detail
+RATE (the stage printed replica by replica; 40).
+
+Per-replica view (bench/sweep_metrics.py): each arm's replicas' /metrics are read through the
+run and, per stage, their running count, preemptions, KV usage and prefill share are printed with
+the fleet's ITL split into decode step, replica imbalance, batch variation, prefill chunks,
+stalls, and gateway + client. Not a test: prints numbers, never fails on them (exit 1 only if a
+process fails).
 """
 import argparse
 import json
