@@ -168,6 +168,9 @@ EXPERIMENTS = {
               ("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"})],
     "optimized": [("round-robin", {"file": "llm-d-reference/round-robin.yaml"}),
                   ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"})],
+    "no-hit-lru": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
+                   ("default+no-hit-lru",
+                    {"file": "llm-d-reference/llm-d-default-no-hit-lru.yaml"})],
     "precise": [("precise", {"text": PRECISE_CFG, "kv_events": True}),
                 ("approximate", {"text": APPROX_CFG}),
                 ("random", {"text": RANDOM_CFG})],
@@ -237,6 +240,7 @@ class Arm:
         self.scrape_failures = None
         self.sampler = None
         self.replica_stages = None
+        self.replica_tails = None
 
     def start(self):
         a = self.a
@@ -366,6 +370,7 @@ class Arm:
         names = ["127.0.0.1:%d" % (self.base + i) for i in range(a.replicas)]
         self.replica_stages = sweep_metrics.summarize(self.sampler.samples, a.replicas, log,
                                                       len(a.stage_idx), names)
+        self.replica_tails = sweep_metrics.stage_tails(log, len(a.stage_idx))
 
     def stop(self):
         if self.sampler:
@@ -542,10 +547,38 @@ def report(a, arms):
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
         llmd_vs(a, arms, srows, summary)
-    else:
+    elif a.experiment == "precise":
         precise_vs(a, arms, summary)
+    replica_tail(a, arms, summary)
     replica_report(a, arms, summary)
     return summary
+
+
+def replica_tail(a, arms, summary):
+    """Behind the barrier a stage's req/s ends at its slowest replica's last completion: per
+    stage and arm, the spread of requests and of last completions over the replicas, and the
+    req/s had every replica ended at their mean end (what an even split would approach)."""
+    st = arm_stages(a)
+    rows = []
+    for arm in arms:
+        tails = arm.replica_tails or []
+        summary["arms"][arm.name]["replica_tails"] = tails
+        for pos, t in enumerate(tails):
+            if not t or not t["req_per_s"] or not t["req_per_s_at_mean_end"]:
+                continue
+            rows.append([arm.name, "%g%s" % (st[pos][2], " (warm-up)" if a.stage_idx[pos] == 0
+                                             else ""),
+                         "%d-%d" % (t["requests_min"], t["requests_max"]),
+                         "%.1f-%.1f" % (t["last_min_s"], t["last_max_s"]),
+                         "%.2f" % (t["req_per_s"] * LLMD_REPLICAS / a.replicas),
+                         "%.2f" % (t["req_per_s_at_mean_end"] * LLMD_REPLICAS / a.replicas),
+                         "+%.1f%%" % (100 * (t["req_per_s_at_mean_end"] / t["req_per_s"] - 1))])
+    if rows:
+        print("Stage tails (requests per replica; each replica's last completion, s after the "
+              "stage's first send; req/s (8-eq) as measured and had every replica ended at their "
+              "mean end):")
+        print_table(["arm", "stage", "requests", "last completion s", "req/s",
+                     "at mean end", "gain"], rows)
 
 
 def pct(v):

@@ -191,6 +191,32 @@ def client_itl(request_log, stage=None):
     return {k: (v[0], v[1], v[2]) for k, v in acc.items()}
 
 
+def stage_tails(request_log, nstages):
+    """Per stage (None without answered requests): the spread over endpoints of its answered
+    requests and of their last completion (seconds after the stage's first send), its req/s
+    (answered over first send .. last completion, as the bench's) and the req/s had every
+    endpoint ended at the mean of their last completions."""
+    out = []
+    for k in range(nstages):
+        qs = [q for q in request_log if q.get("stage") == k and q.get("error") is None
+              and q.get("end_s") is not None]
+        if not qs:
+            out.append(None)
+            continue
+        t0 = min(q["start_s"] for q in qs)
+        by = {}
+        for q in qs:
+            by.setdefault(q.get("endpoint"), []).append(q["end_s"] - t0)
+        lasts = [max(v) for v in by.values()]
+        n = [len(v) for v in by.values()]
+        span, mean = max(lasts), sum(lasts) / len(lasts)
+        out.append({"requests_min": min(n), "requests_max": max(n), "endpoints": len(by),
+                    "last_min_s": min(lasts), "last_max_s": span,
+                    "req_per_s": len(qs) / span if span > 0 else None,
+                    "req_per_s_at_mean_end": len(qs) / mean if mean > 0 else None})
+    return out
+
+
 def _div(a, b):
     return a / b if b else None
 

@@ -151,6 +151,26 @@ def test_sweep_quick_only_stages():
 
 
 @test
+def test_no_hit_lru_quick():
+    # llm-d's default against the same plus no-hit-lru-scorer; the stage tails of both
+    text, data = sweep("no-hit-lru", "--stage-interval", "1")
+    names = ["llm-d-default", "default+no-hit-lru"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    check("Stage tails" in text and "headline" not in data, text)
+    for n in names:
+        tails = data["arms"][n]["replica_tails"]
+        check(len(tails) == STAGES, (n, tails))
+        r = data["arms"][n]["result"]
+        for t, st in zip(tails, r["stages"]):
+            if t:
+                check(t["requests_min"] <= t["requests_max"] and t["endpoints"] <= 2, t)
+                check(t["req_per_s_at_mean_end"] >= t["req_per_s"] > 0, t)
+                # the bench's own per-stage req/s over the same span
+                check(abs(t["req_per_s"] - st["req_per_s"]) < 1e-6 * st["req_per_s"], (t, st))
+
+
+@test
 def test_optimized_quick():
     text, data = sweep("optimized")
     check_arms(data, ["round-robin", "optimized-baseline"])

@@ -133,6 +133,19 @@ def test_stage_summary_decomposition():
 
 
 @test
+def test_stage_tails():
+    log = [rec(0, 10.0, 20.0, 0.1, 5, "a"), rec(0, 11.0, 40.0, 0.1, 5, "a"),
+           rec(0, 12.0, 30.0, 0.1, 5, "b"), rec(0, 13.0, 99.0, 0.1, 5, "b", "stream"),
+           rec(2, 50.0, 60.0, 0.1, 5, "a")]
+    t = sm.stage_tails(log, 3)
+    # stage 0: a ends 30 s after the first send (10.0), b 20 s; 3 answered over 30 s, or over the
+    # mean end, 25 s; the failed request counts nowhere
+    check(t[0] == {"requests_min": 1, "requests_max": 2, "endpoints": 2, "last_min_s": 20.0,
+                   "last_max_s": 30.0, "req_per_s": 0.1, "req_per_s_at_mean_end": 3 / 25.0}, t)
+    check(t[1] is None and t[2]["req_per_s"] == 0.1 and t[2]["endpoints"] == 1, t)
+
+
+@test
 def test_scrape_outages():
     log = ["warn  endpoint a: metrics scrape timed out; routing on its last metrics (1052 ms old)"
            " while they are younger than metricsStalenessThreshold or it answers requests",
