@@ -56,7 +56,16 @@ latencies are measured from the send and the wait is reported as schedule delay;
 the open loop), --stage-interval S (inference-perf's stage barrier: each stage starts S simulated
 seconds after every request of the earlier stages finished; default: back to back),
 --step-model additive|overlap (the simulator's step-time model, docs/simulator.md), --kv-blocks N
-(each replica's KV blocks of 16 tokens; default the profile's). Not a test: prints numbers, never fails on them (exit 1 only if a process fails).
+(each replica's KV blocks of 16 tokens; default the profile's), --only-stages LIST (llm-d's
+stages to run, by rate, "warm-up" for the first: e.g. warm-up,35,40,43), --sample-interval S
+(simulated seconds between reads of the replicas' /metrics; 1, --quick 0.2), --replica-detail
+RATE (the stage printed replica by replica; 40).
+
+Per-replica view (bench/sweep_metrics.py): each arm's replicas' /metrics are read through the
+run and, per stage, their running count, preemptions, KV usage and prefill share are printed with
+the fleet's ITL split into decode step, replica imbalance, batch variation, prefill chunks,
+stalls, and gateway + client. Not a test: prints numbers, never fails on them (exit 1 only if a
+process fails).
 """
 import argparse
 import json
@@ -74,6 +83,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import (BIN, consecutive_ports, free_ports, request, start_process,  # noqa: E402
                      stop_process, wait_port, wait_until, write_file)
+sys.path.insert(0, HERE)
+import sweep_metrics  # noqa: E402
 
 MODEL = "Qwen/Qwen3-32B"
 PROFILE = "qwen3-32b-tp2-h100"
@@ -157,15 +168,45 @@ EXPERIMENTS = {
               ("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"})],
     "optimized": [("round-robin", {"file": "llm-d-reference/round-robin.yaml"}),
                   ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"})],
+    "no-hit-lru": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
+                   ("default+no-hit-lru",
+                    {"file": "llm-d-reference/llm-d-default-no-hit-lru.yaml"})],
     "precise": [("precise", {"text": PRECISE_CFG, "kv_events": True}),
                 ("approximate", {"text": APPROX_CFG}),
                 ("random", {"text": RANDOM_CFG})],
 }
 
 
-def scaled_stages(replicas, stage_scale):
+def scaled_stages(replicas, stage_scale, idx=None):
+    """(rate, duration, llm-d's rate) of llm-d's stages idx (default all), scaled."""
     f = replicas / LLMD_REPLICAS
-    return [(r * f, d * stage_scale, r) for r, d in LLMD_STAGES]
+    idx = range(len(LLMD_STAGES)) if idx is None else idx
+    return [(LLMD_STAGES[k][0] * f, LLMD_STAGES[k][1] * stage_scale, LLMD_STAGES[k][0])
+            for k in idx]
+
+
+def arm_stages(a):
+    return scaled_stages(a.replicas, a.stage_scale, a.stage_idx)
+
+
+def parse_only_stages(text):
+    """--only-stages: llm-d's rates (\"warm-up\" for the first 15 req/s stage) -> stage indices,
+    in llm-d's order. Raises ValueError on a rate that is not one of llm-d's stages."""
+    idx = set()
+    for tok in text.split(","):
+        tok = tok.strip()
+        if tok in ("warm-up", "warmup", "w"):
+            idx.add(0)
+            continue
+        try:
+            rate = float(tok)
+        except ValueError:
+            raise ValueError("not a stage rate: %r" % tok)
+        ks = [k for k, (r, _) in enumerate(LLMD_STAGES) if k > 0 and r == rate]
+        if not ks:
+            raise ValueError("%s req/s is not one of llm-d's stages" % tok)
+        idx.update(ks)
+    return sorted(idx)
 
 
 def proc_wait_s(pid):
@@ -197,6 +238,9 @@ class Arm:
         self.cpu = {}
         self.wall = 0
         self.scrape_failures = None
+        self.sampler = None
+        self.replica_stages = None
+        self.replica_tails = None
 
     def start(self):
         a = self.a
@@ -262,8 +306,7 @@ class Arm:
 
     def _run(self):
         a = self.a
-        stages = ",".join("%g:%gs" % (r, d) for r, d, _ in scaled_stages(a.replicas,
-                                                                          a.stage_scale))
+        stages = ",".join("%g:%gs" % (r, d) for r, d, _ in arm_stages(a))
         out = os.path.join(self.dir, "bench.json")
         cmd = [BIN, "bench", "--target", "%s=http://127.0.0.1:%d" % (self.name, self.listen),
                "--workload", "shared-prefix", "--num-groups", str(a.groups),
@@ -271,22 +314,30 @@ class Arm:
                "--question-len", "1200", "--output-len", str(a.output_len), "--ignore-eos",
                "--model", MODEL, "--stages", stages, "--time-scale", repr(a.time_scale),
                "--timeout", "%ds" % a.timeout, "--seed", str(a.seed), "--json", out,
-               "--no-progress"]
+               "--no-progress", "--json-requests"]
         if a.bench_cap:
             cmd += ["--max-concurrency", str(a.bench_cap)]
         if a.stage_interval is not None:
             cmd += ["--stage-interval", "%gs" % a.stage_interval]
         for i in range(a.replicas):
             cmd += ["--metrics-url", "http://127.0.0.1:%d/metrics" % (self.base + i)]
+        # bounded: the whole sweep plus the drain allowed by --timeout, in wall time
+        limit = (sum(d for _, d, _ in arm_stages(a)) + a.timeout) / a.time_scale + 120
+        if a.stage_interval is not None:  # each stage drains: allow one more drain's worth
+            limit += (a.timeout + len(a.stage_idx) * a.stage_interval) / a.time_scale
+
+        def fetch(i):
+            st, _, body = request(self.base + i, "GET", "/metrics", timeout=5)
+            if st != 200:
+                raise OSError("replica %d /metrics: HTTP %d" % (i, st))
+            return body.decode()
+        self.sampler = sweep_metrics.Sampler(fetch, a.replicas, a.sample_wall, a.time_scale,
+                                             limit)
+        self.sampler.start()
         t0 = time.monotonic()
         with open(os.path.join(self.dir, "bench.log"), "w") as log:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
             self.procs.append(p)
-            # bounded: the whole sweep plus the drain allowed by --timeout, in wall time
-            limit = (sum(d for _, d, _ in scaled_stages(a.replicas, a.stage_scale))
-                     + a.timeout) / a.time_scale + 120
-            if a.stage_interval is not None:  # each stage drains: allow one more drain's worth
-                limit += (a.timeout + len(LLMD_STAGES) * a.stage_interval) / a.time_scale
             peak = {}
             while p.poll() is None and time.monotonic() - t0 < limit:
                 for label, q in (("sim", self.sim), ("gateway", self.gw), ("bench", p)):
@@ -301,11 +352,12 @@ class Arm:
                 p.terminate()  # the bench writes what it measured on SIGTERM
                 p.wait(60)
                 self.error = "stopped after %.0f wall seconds" % limit
+        self.sampler.stop()
         self.wall = time.monotonic() - t0
         self.cpu = peak
         try:
             with open(os.path.join(self.dir, "gateway.log")) as f:
-                self.scrape_failures = sum("metrics scrape failed" in ln for ln in f)
+                self.scrape_failures = sweep_metrics.scrape_outages(f)
         except OSError:
             pass
         if p.returncode not in (0, 130, -15) or not os.path.exists(out):
@@ -313,8 +365,16 @@ class Arm:
                 self.dir, "bench.log")))
         with open(out) as f:
             self.result = json.load(f)["runs"][0]
+        # the request log only feeds the per-replica view: kept out of the printed JSON
+        log = self.result.pop("request_log", None) or []
+        names = ["127.0.0.1:%d" % (self.base + i) for i in range(a.replicas)]
+        self.replica_stages = sweep_metrics.summarize(self.sampler.samples, a.replicas, log,
+                                                      len(a.stage_idx), names)
+        self.replica_tails = sweep_metrics.stage_tails(log, len(a.stage_idx))
 
     def stop(self):
+        if self.sampler:
+            self.sampler.stop()
         for p in reversed(self.procs):
             stop_process(p)
 
@@ -351,11 +411,12 @@ def print_table(headers, rows):
 def stage_rows(a, arms):
     """Per stage: offered vs sent, and each arm's numbers; rates x 8/R."""
     up = LLMD_REPLICAS / a.replicas
-    st = scaled_stages(a.replicas, a.stage_scale)
+    st = arm_stages(a)
     res = [arm.result["stages"] if arm.result else [] for arm in arms]
     rows = []
-    for k, (rate, dur, llmd_rate) in enumerate(st):
-        gs = [r[k] if k < len(r) else {} for r in res]
+    for pos, (rate, dur, llmd_rate) in enumerate(st):
+        k = a.stage_idx[pos]  # llm-d's stage index (0: the warm-up)
+        gs = [r[pos] if pos < len(r) else {} for r in res]
         row = ["%g%s" % (llmd_rate, " (warm-up)" if k == 0 else "")]
         row.append("/".join(str(g.get("requests", "-")) for g in gs) + " of %.0f" % (rate * dur))
         for key, unit in (("req_per_s", "rate"), ("ttft_p50_s", "s"), ("ttft_p90_s", "s"),
@@ -440,7 +501,7 @@ def report(a, arms):
         wall = arm.wall or 1
         cpu = arm.cpu
         sent = arm.result.get("requests") if arm.result else None
-        offered = sum(r * d for r, d, _ in scaled_stages(a.replicas, a.stage_scale))
+        offered = sum(r * d for r, d, _ in arm_stages(a))
         errs = arm.result.get("errors") if arm.result else None
         rows.append([arm.name, "%s of %.0f" % (sent, offered), str(errs), str(arm.scrape_failures),
                      "%.0f" % wall] + ["%.0f%%" % (100 * cpu[k] / wall) if k in cpu else "-"
@@ -480,13 +541,124 @@ def report(a, arms):
                "stage_interval_s": a.stage_interval,
                "step_model": a.step_model or "default",
                "kv_blocks": a.kv_blocks or "profile",
+               "stages": [LLMD_STAGES[k][0] for k in a.stage_idx],
+               "sample_interval_s": a.sample_interval,
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
         llmd_vs(a, arms, srows, summary)
-    else:
+    elif a.experiment == "precise":
         precise_vs(a, arms, summary)
+    replica_tail(a, arms, summary)
+    replica_report(a, arms, summary)
     return summary
+
+
+def replica_tail(a, arms, summary):
+    """Behind the barrier a stage's req/s ends at its slowest replica's last completion: per
+    stage and arm, the spread of requests and of last completions over the replicas, and the
+    req/s had every replica ended at their mean end (what an even split would approach)."""
+    st = arm_stages(a)
+    rows = []
+    for arm in arms:
+        tails = arm.replica_tails or []
+        summary["arms"][arm.name]["replica_tails"] = tails
+        for pos, t in enumerate(tails):
+            if not t or not t["req_per_s"] or not t["req_per_s_at_mean_end"]:
+                continue
+            rows.append([arm.name, "%g%s" % (st[pos][2], " (warm-up)" if a.stage_idx[pos] == 0
+                                             else ""),
+                         "%d-%d" % (t["requests_min"], t["requests_max"]),
+                         "%.1f-%.1f" % (t["last_min_s"], t["last_max_s"]),
+                         "%.2f" % (t["req_per_s"] * LLMD_REPLICAS / a.replicas),
+                         "%.2f" % (t["req_per_s_at_mean_end"] * LLMD_REPLICAS / a.replicas),
+                         "+%.1f%%" % (100 * (t["req_per_s_at_mean_end"] / t["req_per_s"] - 1))])
+    if rows:
+        print("Stage tails (requests per replica; each replica's last completion, s after the "
+              "stage's first send; req/s (8-eq) as measured and had every replica ended at their "
+              "mean end):")
+        print_table(["arm", "stage", "requests", "last completion s", "req/s",
+                     "at mean end", "gain"], rows)
+
+
+def pct(v):
+    return "%.1f%%" % (100 * v) if v is not None else "-"
+
+
+def num(v, digits=1):
+    return "%.*f" % (digits, v) if v is not None else "-"
+
+
+def replica_report(a, arms, summary):
+    """Per stage and arm, the replicas' own view (bench/sweep_metrics.py): batch spread,
+    preemptions, KV, prefill share, and the fleet ITL split into where it comes from."""
+    st = arm_stages(a)
+    for arm in arms:
+        rs = arm.replica_stages
+        summary["arms"][arm.name]["replica_stages"] = rs
+        summary["arms"][arm.name]["metrics_sample_failures"] = (
+            arm.sampler.failures if arm.sampler else None)
+        if not rs or not any(rs):
+            print("%s: no per-replica samples (see metrics_sample_failures in the JSON)\n"
+                  % arm.name)
+            continue
+        rows, drows = [], []
+        for pos, g in enumerate(rs):
+            label = "%g%s" % (st[pos][2], " (warm-up)" if a.stage_idx[pos] == 0 else "")
+            if not g:
+                continue
+            f = g["fleet"]
+            c = f["components"]
+            rows.append([label, num(f.get("running_mean")),
+                         "%s-%s" % (num(f.get("running_min")), num(f.get("running_max"))),
+                         num(f.get("waiting_mean")), num(f.get("decode_batch")),
+                         pct(f.get("kv_usage_mean")), pct(f.get("kv_usage_max")),
+                         "%.0f" % f["preemptions"] if f.get("preemptions") is not None else "-",
+                         pct(f.get("prefill_token_share")), pct(f.get("prefill_time_share")),
+                         pct(f.get("busy_share")), str(f.get("samples"))])
+            parts = [c.get(k) for k, _ in sweep_metrics.COMPONENTS]
+            drows.append([label] + [num(v) for v in parts] +
+                         [num(f.get("client_itl_ms")), num(f.get("batch_slope_ms"), 3)])
+        print("Replicas of %s per stage (sampled /metrics every %g simulated s; running = time-"
+              "weighted mean of vllm:num_requests_running, per replica then over replicas, and "
+              "the replicas' min-max; decode batch = decoding sequences per step; prefill share "
+              "of computed tokens and of busy time; busy = share of the window in steps):"
+              % (arm.name, a.sample_interval))
+        print_table(["stage", "running", "min-max", "waiting", "decode batch", "KV mean",
+                     "KV max", "preempt.", "prefill tok", "prefill time", "busy", "samples"],
+                    rows)
+        print("ITL of %s split by cause, ms per token (token-weighted; sum = client ITL mean; "
+              "slope = decode step ms per extra sequence, fitted over the replicas):" % arm.name)
+        print_table(["stage"] + [lbl for _, lbl in sweep_metrics.COMPONENTS] +
+                    ["client ITL", "slope"], drows)
+    # one stage replica by replica
+    want = [pos for pos, (_, _, lr) in enumerate(st) if lr == a.replica_detail
+            and a.stage_idx[pos] > 0]
+    if not want:
+        return
+    pos = want[0]
+    rows = []
+    for arm in arms:
+        g = arm.replica_stages[pos] if arm.replica_stages else None
+        if not g:
+            continue
+        for i, r in enumerate(g["replicas"]):
+            rows.append([arm.name, str(i), str(r.get("requests")), num(r.get("running_mean")),
+                         num(r.get("running_max"), 0), num(r.get("waiting_mean")),
+                         num(r.get("decode_batch")), "%.0f" % r["decode_context"]
+                         if r.get("decode_context") is not None else "-",
+                         pct(r.get("kv_usage_mean")),
+                         "%.0f" % r["preemptions"] if r.get("preemptions") is not None else "-",
+                         pct(r.get("prefill_time_share")), num(r.get("decode_step_ms")),
+                         num(r.get("token_step_ms")), num(r.get("engine_itl_ms")),
+                         num(r.get("client_itl_ms"))])
+    print("Replica by replica at the %g req/s stage (requests = scheduled in the stage and "
+          "answered; decode step = its decode-only step at its mean batch; token step = the step "
+          "time its decoding tokens waited, prefill chunks included; engine ITL = "
+          "vllm:inter_token_latency; client ITL from the bench's request log):" % a.replica_detail)
+    print_table(["arm", "replica", "requests", "running", "max", "waiting", "decode batch",
+                 "context", "KV mean", "preempt.", "prefill time", "decode step ms",
+                 "token step ms", "engine ITL ms", "client ITL ms"], rows)
 
 
 def llmd_vs(a, arms, srows, summary):
@@ -618,7 +790,25 @@ def main():
                     help="KV blocks of 16 tokens per replica (switchyard sim --kv-blocks; default: "
                          "the profile's 17,235 = 275,760 tokens at gpu-memory-utilization 0.9; "
                          "19262 is 0.95's capacity)")
+    ap.add_argument("--only-stages",
+                    help="run only these of llm-d's stages, by llm-d's rate, in llm-d's order "
+                         "(\"warm-up\" for the first 15 req/s stage; e.g. warm-up,35,40,43); "
+                         "default all 17")
+    ap.add_argument("--sample-interval", type=float, default=None,
+                    help="simulated seconds between reads of every replica's /metrics for the "
+                         "per-replica tables (default 1; --quick 0.2)")
+    ap.add_argument("--replica-detail", type=float, default=40,
+                    help="llm-d stage rate printed replica by replica (default 40)")
     a = ap.parse_args()
+    try:
+        a.stage_idx = (parse_only_stages(a.only_stages) if a.only_stages
+                       else list(range(len(LLMD_STAGES))))
+    except ValueError as e:
+        ap.error("--only-stages: %s" % e)
+    if a.sample_interval is None:
+        a.sample_interval = 0.2 if a.quick else 1.0
+    if not 0 < a.sample_interval <= 60:
+        ap.error("--sample-interval must be in (0, 60] simulated seconds")
     if a.kv_blocks is not None and a.kv_blocks <= 0:
         ap.error("--kv-blocks must be a positive block count")
     if a.stage_scale is None:
@@ -635,6 +825,8 @@ def main():
         ap.error("--replicas 1..8, --stage-scale > 0, --time-scale in (0, 100], "
                  "--output-len >= 1, --timeout >= 1, --max-concurrency 0..800000, "
                  "--stage-interval 0..3600")
+    # wall seconds between samples, at least 20 ms (2 arms x R replicas are read each time)
+    a.sample_wall = max(0.02, a.sample_interval / a.time_scale)
     if not os.access(BIN, os.X_OK):
         ap.error("%s not built (make, or set BUILD)" % BIN)
     a.groups = max(1, int(LLMD_GROUPS * a.replicas / LLMD_REPLICAS + 0.5))

@@ -273,6 +273,8 @@ static void add_request_log(cJSON *o, const struct sy_bench_run *r)
         add_num(x, "item", q->item >= 0 ? (double)q->item : NAN);
         add_num(x, "group", (double)q->group);
         add_num(x, "turn", (double)q->turn);
+        if (r->nstages)
+            add_num(x, "stage", (double)q->stage);
         if (q->endpoint >= 0 && (size_t)q->endpoint < r->nendpoints)
             cJSON_AddStringToObject(x, "endpoint", r->endpoints[q->endpoint]);
         else

@@ -1172,6 +1172,16 @@ static bool start_step(struct sy_sim_engine *e, uint64_t now)
     e->st.steps++;
     e->st.busy_ns += dur;
     e->st.prefill_tokens += prefill;
+    if (dseqs > 0) {
+        struct sy_sim_step_shape dec = {.decode_seqs = dseqs, .decode_ctx_tokens = dctx};
+        uint64_t dd = prefill ? sy_sim_step_shape_ns(&e->p, &dec) : dur;
+        e->st.decode_steps++;
+        e->st.decode_seqs += dseqs;
+        e->st.decode_ctx_tokens += dctx;
+        e->st.decode_step_ns += dd;
+        e->st.decode_seq_step_ns += (uint64_t)dseqs * dur;
+        e->st.decode_seq_decode_ns += (uint64_t)dseqs * dd;
+    }
     return true;
 }
 

@@ -235,10 +235,19 @@ struct sy_sim_stats {
     uint64_t steps;                     /* steps executed */
     uint64_t busy_ns;                   /* simulated time spent in steps */
     uint64_t prefill_tokens;            /* tokens computed as prefill (incl. recompute) */
-    struct sy_sim_hist ttft;            /* vllm:time_to_first_token_seconds */
-    struct sy_sim_hist itl;             /* vllm:inter_token_latency_seconds */
-    struct sy_sim_hist e2e;             /* vllm:e2e_request_latency_seconds */
-    struct sy_sim_hist queue;           /* vllm:request_queue_time_seconds */
+    /* Decode accounting of steps with at least one decoding sequence (switchyard_sim_decode_*):
+     * what a decoding token waits for, split into the decode-only step (the same shape without
+     * its prefill chunks) and the rest (prefill chunks sharing the step). */
+    uint64_t decode_steps;         /* steps with >= 1 decoding sequence */
+    uint64_t decode_seqs;          /* sum over those steps of their decoding sequences */
+    uint64_t decode_ctx_tokens;    /* sum over those steps of the decoding sequences' context */
+    uint64_t decode_step_ns;       /* sum of their decode-only durations (no prefill) */
+    uint64_t decode_seq_step_ns;   /* sum of decoding sequences x the step's duration */
+    uint64_t decode_seq_decode_ns; /* sum of decoding sequences x the decode-only duration */
+    struct sy_sim_hist ttft;       /* vllm:time_to_first_token_seconds */
+    struct sy_sim_hist itl;        /* vllm:inter_token_latency_seconds */
+    struct sy_sim_hist e2e;        /* vllm:e2e_request_latency_seconds */
+    struct sy_sim_hist queue;      /* vllm:request_queue_time_seconds */
     /* P/D */
     uint64_t kv_pulls;         /* decodes whose prompt KV was pulled */
     uint64_t kv_pulled_tokens; /* tokens pulled */

@@ -72,6 +72,17 @@ static void counter(struct sy_buf *b, const char *model, const char *name, const
     sy_buf_printf(b, " %llu.0\n", (unsigned long long)v);
 }
 
+static void counter_s(struct sy_buf *b, const char *model, const char *name, const char *help,
+                      uint64_t ns)
+{
+    header(b, name, help, "counter");
+    sy_buf_puts(b, name);
+    labels(b, model, NULL);
+    char num[40];
+    fmt_num(num, sizeof num, (double)ns / 1e9);
+    sy_buf_printf(b, " %s\n", num);
+}
+
 static void histogram(struct sy_buf *b, const char *model, const char *name, const char *help,
                       const struct sy_sim_hist *h)
 {
@@ -139,6 +150,35 @@ void sy_sim_render_metrics(const struct sy_sim_engine *e, const char *model, str
         labels(out, model, extra);
         sy_buf_printf(out, " %llu.0\n", (unsigned long long)st->success[f]);
     }
+
+    /* Switchyard's step accounting (not vLLM series): how busy the modelled GPU was and what a
+     * decoding token waited for, so a benchmark can split ITL into the decode step at its batch
+     * and the prefill chunks sharing the step (bench/llmd_sweep.py reads them per stage). */
+    counter(out, model, "switchyard_sim_steps_total", "Engine steps executed.", st->steps);
+    counter_s(out, model, "switchyard_sim_busy_seconds_total",
+              "Simulated seconds the engine spent in steps.", st->busy_ns);
+    counter(out, model, "switchyard_sim_prefill_tokens_total",
+            "Tokens computed as prefill, recomputation after preemption included.",
+            st->prefill_tokens);
+    counter(out, model, "switchyard_sim_decode_steps_total",
+            "Steps with at least one decoding sequence.", st->decode_steps);
+    counter(out, model, "switchyard_sim_decode_seqs_total",
+            "Decoding sequences summed over those steps (mean decode batch = this / steps).",
+            st->decode_seqs);
+    counter(out, model, "switchyard_sim_decode_context_tokens_total",
+            "Context tokens of the decoding sequences summed over those steps.",
+            st->decode_ctx_tokens);
+    counter_s(out, model, "switchyard_sim_decode_step_seconds_total",
+              "Decode-only duration of those steps (the same batch without its prefill chunks).",
+              st->decode_step_ns);
+    counter_s(out, model, "switchyard_sim_decode_token_step_seconds_total",
+              "Decoding sequences x step duration, summed (over decode_seqs: the step time a "
+              "decoding token waited).",
+              st->decode_seq_step_ns);
+    counter_s(out, model, "switchyard_sim_decode_token_decode_seconds_total",
+              "Decoding sequences x decode-only step duration, summed (the prefill chunks' share "
+              "is the difference from decode_token_step).",
+              st->decode_seq_decode_ns);
 
     histogram(out, model, "vllm:time_to_first_token_seconds",
               "Histogram of time to first token in seconds.", &st->ttft);

@@ -166,6 +166,7 @@ def test_bench_json_requests_log():
         check(0 <= r["start_s"] <= r["end_s"] and 0 < r["ttft_s"] <= r["end_s"] - r["start_s"],
               "times %r" % r)
         check(r["prompt_tokens"] > 0, "usage %r" % r)
+        check("stage" not in r, "a stage only with --stages: %r" % r)
     # one in flight, so the round-robin picker alternates in send order
     seq = [r["endpoint"] for r in sorted(log, key=lambda r: r["item"])]
     check(seq == [s1.address, s2.address] * 6 or seq == [s2.address, s1.address] * 6,
@@ -376,7 +377,7 @@ def test_bench_stage_interval_drains_each_stage():
     out = tmp_path(".json")
     stages = ["--workload", "random", "--num-prompts", "6", "--input-len", "4", "--output-len",
               "2", "--stages", "20:0.2s,20:0.2s", "--arrival", "constant", "--json", out]
-    with GatedBench(s, stages + ["--stage-interval", "0.2s"]) as g:
+    with GatedBench(s, stages + ["--stage-interval", "0.2s", "--json-requests"]) as g:
         check(wait_count(s, 3, 10 * SLOW) == 3, "the first stage arrives")
         time.sleep(0.6 * SLOW)  # well past the second stage's nominal window (0.2 .. 0.4 s)
         check(s.count() == 3, "the second stage waits for the first: %d" % s.count())
@@ -391,6 +392,11 @@ def test_bench_stage_interval_drains_each_stage():
     later = sorted(q["t"] for q in s.requests)[3:]
     check(len(later) == n - 3 and later[0] >= released + 0.2,
           "stage 2 starts >= 0.2 s after stage 1 finished: %.3f" % (later[0] - released))
+    # the request log names each request's stage (bench/sweep_metrics.py windows stages by it):
+    # three in the first, the rest in the second, which starts after the first has finished
+    log = sorted(run["request_log"], key=lambda q: q["start_s"])
+    check([q["stage"] for q in log] == [0, 0, 0] + [1] * (n - 3), repr(log))
+    check(min(q["start_s"] for q in log[3:]) >= max(q["end_s"] for q in log[:3]), repr(log))
     check("each stage after the previous ones finished + 0.2s" in r["meta"]["load"],
           r["meta"]["load"])
     check(b"stage barrier" in g.stdout, g.stdout.decode())

@@ -104,6 +104,70 @@ def test_sweep_quick_max_concurrency():
     check(all(data["arms"][n]["result"]["stage_interval_s"] == 1 for n in names), "barrier")
     # the replicas' KV capacity passed through (gpu-memory-utilization 0.95's 308,192 tokens)
     check(data["kv_blocks"] == 19262, data["kv_blocks"])
+    check_replica_view(text, data, names, STAGES)
+
+
+def check_replica_view(text, data, names, nstages):
+    """The per-replica view (bench/sweep_metrics.py): one entry per stage and arm, two replicas
+    each, and the ITL decomposition adding up to the client's ITL wherever it was computed."""
+    for n in names:
+        rs = data["arms"][n]["replica_stages"]
+        check(len(rs) == nstages, (n, len(rs)))
+        sampled = [g for g in rs if g and g["fleet"]["replicas_sampled"] == 2]
+        check(sampled, (n, rs))
+        total = sum(r["requests"] for g in rs if g for r in g["replicas"])
+        check(total == data["arms"][n]["result"]["completed"], (n, total))
+        for g in sampled:
+            f, c = g["fleet"], g["fleet"]["components"]
+            check(len(g["replicas"]) == 2 and f["running_min"] <= f["running_mean"] <=
+                  f["running_max"], f)
+            check(f["preemptions"] >= 0, f)
+            # None when the window's samples saw no token computed (a short --quick stage)
+            check(f["prefill_token_share"] is None or 0 <= f["prefill_token_share"] <= 1, f)
+            if len(c) == 6:
+                check(abs(sum(c.values()) - f["client_itl_ms"]) < 1e-6, (c, f))
+                check(c["balanced_ms"] > 0, c)
+        check("Replicas of %s per stage" % n in text and "ITL of %s split by cause" % n in text,
+              text)
+    check("Replica by replica at the 40 req/s stage" in text, text)
+
+
+@test
+def test_sweep_quick_only_stages():
+    text, data = sweep("sweep", "--stage-interval", "1", "--only-stages", "warm-up,35,40,43")
+    names = ["round-robin", "llm-d-default"]
+    check(data["stages"] == [15, 35, 40, 43], data["stages"])
+    for n in names:
+        r = data["arms"][n]["result"]
+        check(r["errors"] == 0 and r["completed"] == r["requests"] > 0, r)
+        # llm-d's rates x 2/8, durations x 0.02
+        check([s["rate"] for s in r["stages"]] == [3.75, 8.75, 10, 10.75], r["stages"])
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Per stage")][0]
+    check([x.split("|")[0].strip() for x in lines[head + 3:head + 7]] ==
+          ["15 (warm-up)", "35", "40", "43"], lines[head:head + 7])
+    check(data["headline"]["req/s, 40 req/s stage (8-eq)"]["ours"][0] > 0, data["headline"])
+    check_replica_view(text, data, names, 4)
+
+
+@test
+def test_no_hit_lru_quick():
+    # llm-d's default against the same plus no-hit-lru-scorer; the stage tails of both
+    text, data = sweep("no-hit-lru", "--stage-interval", "1")
+    names = ["llm-d-default", "default+no-hit-lru"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    check("Stage tails" in text and "headline" not in data, text)
+    for n in names:
+        tails = data["arms"][n]["replica_tails"]
+        check(len(tails) == STAGES, (n, tails))
+        r = data["arms"][n]["result"]
+        for t, st in zip(tails, r["stages"]):
+            if t:
+                check(t["requests_min"] <= t["requests_max"] and t["endpoints"] <= 2, t)
+                check(t["req_per_s_at_mean_end"] >= t["req_per_s"] > 0, t)
+                # the bench's own per-stage req/s over the same span
+                check(abs(t["req_per_s"] - st["req_per_s"]) < 1e-6 * st["req_per_s"], (t, st))
 
 
 @test
@@ -144,6 +208,9 @@ def test_bad_arguments():
     p = subprocess.run([sys.executable, SCRIPT, "--max-concurrency", "-1"], capture_output=True,
                        text=True, timeout=30)
     check(p.returncode == 2 and "--max-concurrency 0..800000" in p.stderr, p.stderr)
+    p = subprocess.run([sys.executable, SCRIPT, "--only-stages", "warm-up,41"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "41 req/s is not one of llm-d's stages" in p.stderr, p.stderr)
     p = subprocess.run([sys.executable, SCRIPT, "--kv-blocks", "0"], capture_output=True,
                        text=True, timeout=30)
     check(p.returncode == 2 and "--kv-blocks must be a positive block count" in p.stderr,

@@ -164,10 +164,58 @@ static void test_render_pd(void **state)
     sy_sim_engine_free(de);
 }
 
+/* Step accounting (switchyard_sim_*): A (4-token prompt, 3 outputs) prefills alone (1,400 us),
+ * then decodes in a step that also prefills B (6 tokens, submitted meanwhile): 1,000 + 600 + 10
+ * = 1,610 us, of which 1,010 us is the decode-only step; then both decode (1,000 + 2 x 10 =
+ * 1,020 us) and finish. */
+static void test_render_step_accounting(void **state)
+{
+    struct sy_sim_profile p = {.name = "t",
+                               .num_gpu_blocks = 64,
+                               .block_size = 4,
+                               .max_num_seqs = 4,
+                               .max_num_batched_tokens = 8,
+                               .max_model_len = 4096,
+                               .step_base_us = 1000,
+                               .prefill_us_per_token = 100,
+                               .decode_us_per_seq = 10};
+    struct sy_sim_engine *e = sy_sim_engine_new(&p, 1, NULL);
+    uint32_t a[4] = {11, 12, 13, 14}, b6[6] = {21, 22, 23, 24, 25, 26};
+    assert_non_null(sy_sim_engine_submit(e, a, 4, 3, NULL, 0));
+    sy_sim_engine_advance(e, 0);
+    assert_non_null(sy_sim_engine_submit(e, b6, 6, 2, NULL, 1000000));
+    uint64_t n;
+    while ((n = sy_sim_engine_next_ns(e)) != UINT64_MAX)
+        sy_sim_engine_advance(e, n);
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_sim_render_metrics(e, "m", &b);
+    const char *s = b.data;
+    has_line(s, "# TYPE switchyard_sim_steps_total counter");
+    has_line(s, "switchyard_sim_steps_total{engine=\"0\",model_name=\"m\"} 3.0");
+    has_line(s, "switchyard_sim_busy_seconds_total{engine=\"0\",model_name=\"m\"} 0.00403");
+    has_line(s, "switchyard_sim_prefill_tokens_total{engine=\"0\",model_name=\"m\"} 10.0");
+    has_line(s, "switchyard_sim_decode_steps_total{engine=\"0\",model_name=\"m\"} 2.0");
+    has_line(s, "switchyard_sim_decode_seqs_total{engine=\"0\",model_name=\"m\"} 3.0");
+    /* A's 4 computed tokens in the mixed step, then A's 5 and B's 6 */
+    has_line(s, "switchyard_sim_decode_context_tokens_total{engine=\"0\",model_name=\"m\"} 15.0");
+    has_line(s, "switchyard_sim_decode_step_seconds_total{engine=\"0\",model_name=\"m\"} "
+                "0.00203");
+    /* 1 x 1,610 + 2 x 1,020 us, and without B's chunk 1 x 1,010 + 2 x 1,020 us */
+    has_line(s, "switchyard_sim_decode_token_step_seconds_total{engine=\"0\",model_name=\"m\"} "
+                "0.00365");
+    has_line(s, "switchyard_sim_decode_token_decode_seconds_total{engine=\"0\",model_name=\"m\"} "
+                "0.00305");
+    has_line(s, "vllm:generation_tokens_total{engine=\"0\",model_name=\"m\"} 5.0");
+    sy_buf_fini(&b);
+    sy_sim_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_after_one_request),
+        cmocka_unit_test(test_render_step_accounting),
         cmocka_unit_test(test_render_pd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
