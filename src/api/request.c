@@ -93,6 +93,13 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
         }
         r->max_tokens = n;
         c->anth.have_max_tokens = true;
+    } else if (sy_str_eq_c(key, "n") || sy_str_eq_c(key, "best_of")) {
+        /* sequences generated at once (the decode budget's multiple): the larger of the two;
+         * anything but a positive integer is left for the backend to reject */
+        bool ok = false;
+        int64_t n = t == SY_JSON_NUMBER ? parse_int(v, &ok) : -1;
+        if (ok && n > r->choices)
+            r->choices = n > INT32_MAX ? INT32_MAX : (int32_t)n;
     } else if (sy_str_eq_c(key, "prompt")) {
         if (r->kind == SY_API_COMPLETIONS) {
             if (t != SY_JSON_STRING && t != SY_JSON_ARRAY) {
@@ -173,6 +180,7 @@ static void request_init(struct sy_request *req, enum sy_api_kind kind, const ch
     req->body = body;
     req->body_len = len;
     req->max_tokens = -1;
+    req->choices = 1;
     req->prompt = (struct sy_str){"", 0};
 }
 

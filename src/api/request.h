@@ -30,6 +30,7 @@ struct sy_request {
     char model[256];       /* `model`, unescaped; "" if absent */
     bool stream;           /* `stream: true` */
     int64_t max_tokens;    /* max_tokens / max_completion_tokens / max_output_tokens; -1 */
+    int32_t choices;       /* sequences generated: max(n, best_of, 1) */
     /* The text prefix-aware scheduling hashes (llm-d's choice per API): completions: the raw JSON
      * span of `prompt`; chat: the raw span of the `messages` array; responses: the span from
      * `instructions`/`input`; embeddings: `input`; messages: the span from `system` to the end of

@@ -163,8 +163,8 @@ static void release(struct xs *x, bool ok, const char *error_code)
     x->released = true;
     sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
     if (x->inflight) {
-        sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
         sy_decode_end(&x->dec, -1);
+        sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
         x->inflight = false;
     }
     if (x->have_res) {
@@ -389,7 +389,8 @@ static void pick(struct xs *x)
     sy_flow_picked(x->w->gw->flow, &x->flow); /* the endpoint's in-flight counts it now */
     x->served = sy_endpoint_ref(x->res.ep);
     sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
-    sy_decode_begin(&x->dec, x->served, sy_decode_budget(x->served, x->req.max_tokens));
+    sy_decode_begin(&x->dec, x->served,
+                    sy_decode_budget(x->served, x->req.max_tokens, x->req.choices), x->req.choices);
     x->inflight = true;
     /* P/D: the EPP cannot run two legs; the prefill pick travels to llm-d's routing sidecar
      * beside the decode endpoint. Only generation APIs have a prefill phase. */
@@ -597,12 +598,14 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
         snprintf(addr, sizeof addr, "%.*s", (int)r->served.len, r->served.p);
         struct sy_endpoint *s = sy_pool_find(x->gen->pool, addr);
         if (s && s != x->served) {
-            sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
             sy_decode_end(&x->dec, -1);
+            sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
             sy_endpoint_unref(x->served);
             x->served = sy_endpoint_ref(s);
             sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
-            sy_decode_begin(&x->dec, x->served, sy_decode_budget(x->served, x->req.max_tokens));
+            sy_decode_begin(&x->dec, x->served,
+                            sy_decode_budget(x->served, x->req.max_tokens, x->req.choices),
+                            x->req.choices);
         }
     }
     /* headers plugins add for the client (session-affinity's token) */

@@ -223,6 +223,10 @@ static void take_usage(struct proxy *p, const char *text, size_t len)
         p->prompt_tokens = v;
     if ((v = find_int(u, ul, "completion_tokens")) >= 0)
         p->completion_tokens = v;
+    else if (p->req.kind == SY_API_RESPONSES && (v = find_int(u, ul, "output_tokens")) >= 0)
+        p->completion_tokens = v; /* Responses API usage: input_tokens, output_tokens */
+    if (p->req.kind == SY_API_RESPONSES && (v = find_int(u, ul, "input_tokens")) >= 0)
+        p->prompt_tokens = v;
     if ((v = find_int(u, ul, "cached_tokens")) >= 0)
         p->cached_tokens = v;
 }
@@ -247,11 +251,16 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
         text = p->scan.data;
         len = p->scan.len;
     }
-    if (memmem(text, len, "\"usage\"", 7))
+    bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
+    if (usage)
         take_usage(p, text, len);
     if (p->dec.ep) { /* the decode work left on the endpoint moves with the tokens */
-        int64_t g = p->dec.generated +
-                    (int64_t)sy_decode_sse_tokens(text, len, p->req.kind == SY_API_MESSAGES);
+        enum sy_decode_format f = p->req.kind == SY_API_MESSAGES    ? SY_DECODE_ANTHROPIC
+                                  : p->req.kind == SY_API_RESPONSES ? SY_DECODE_RESPONSES
+                                                                    : SY_DECODE_OPENAI;
+        int64_t g = p->dec.generated + (int64_t)sy_decode_sse_tokens(
+                                           text, len, f, usage, p->dec.choices - p->dec.generated);
+        /* the larger of the events counted and a usage count seen mid-stream (either may lag) */
         sy_decode_progress(&p->dec, p->completion_tokens > g ? p->completion_tokens : g);
     }
     sy_buf_reset(&p->scan);
@@ -264,14 +273,16 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
 static void attempt_end(struct proxy *p, bool ok)
 {
     if (p->inflight) {
-        sy_endpoint_inflight_sub(p->res.ep, p->res.inflight_tokens);
         /* the output length feeds the endpoint's mean (budgets without max_tokens): usage's
-         * count, else the streamed tokens; nothing from a failed attempt */
+         * count, else the streamed tokens; nothing from a failed attempt. The decode work is
+         * released before the in-flight count: a concurrent read (count, then decode_done)
+         * then errs towards busier, never sees the finished request's share without it. */
         int64_t out = !ok                         ? -1
                       : p->completion_tokens >= 0 ? p->completion_tokens
                       : p->sse                    ? p->dec.generated
                                                   : -1;
         sy_decode_end(&p->dec, out);
+        sy_endpoint_inflight_sub(p->res.ep, p->res.inflight_tokens);
         p->inflight = false;
     }
     if (p->have_res) {
@@ -806,7 +817,8 @@ static void attempt(struct proxy *p)
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
     sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
-    sy_decode_begin(&p->dec, p->res.ep, sy_decode_budget(p->res.ep, p->req.max_tokens));
+    sy_decode_begin(&p->dec, p->res.ep,
+                    sy_decode_budget(p->res.ep, p->req.max_tokens, p->req.choices), p->req.choices);
     p->inflight = true;
     if (p->want_scores) {
         sy_buf_reset(&p->scores);

@@ -22,7 +22,18 @@
  * still recorded and zeroes the record, so the counters return to 0 whatever path a request ends
  * by and a second end is a no-op. Threading: the counters are atomics updated with relaxed
  * fetch-add (any worker); the mean is a relaxed load/store EWMA (a lost update drops one sample).
- * A struct sy_decode has one owner.
+ * A struct sy_decode has one owner. Budgets and output lengths are clamped to SY_DECODE_MAX (a
+ * client's or backend's huge number must not overflow the sums or the mean). A request that
+ * generates n sequences (n, best_of) gets n times the per-sequence budget and feeds the mean with
+ * its output over n: the counted events are every choice's tokens, so the budget covers them all.
+ * To keep the shared cache line quiet, a request moves decode_done only when its share changed by
+ * at least SY_DECODE_ONE / 64 (it still records exactly what it added).
+ *
+ * Counting tokens in the stream (sy_decode_sse_tokens) runs on every event the proxy forwards, so
+ * it looks for as little as it can: [DONE] by the character after "data:", the usage-only chunk
+ * only in text the caller's "usage" scan matched, the role-only chunk only while the request has
+ * counted fewer events than it has choices; per ordinary chat event one memmem for "delta"
+ * (bench/decode_sse_bench.c measures it).
  *
  * Rejected: per-request fractions summed as a remaining-tokens ratio (n x left / budgets) weighs a
  * long request's tail over many short fresh ones; a per-endpoint list of requests would need a
@@ -34,15 +45,26 @@
 
 #include "pool/pool.h"
 
-#define DECODE_MEAN_SHIFT 3 /* EWMA weight 1/8 for the mean output length */
-#define DECODE_MEAN_FRAC  4 /* out_mean is in 1/16 tokens */
+#define DECODE_MEAN_SHIFT 3                    /* EWMA weight 1/8 for the mean output length */
+#define DECODE_MEAN_FRAC  4                    /* out_mean is in 1/16 tokens */
+#define DONE_STEP         (SY_DECODE_ONE / 64) /* smallest decode_done move while in progress */
 
-int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens)
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 {
-    if (max_tokens >= 0)
-        return max_tokens;
-    int64_t m = atomic_load_explicit(&((struct sy_endpoint *)e)->decode_mean, memory_order_relaxed);
-    return m > 0 ? (m + (1 << (DECODE_MEAN_FRAC - 1))) >> DECODE_MEAN_FRAC : 0;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens, int64_t choices)
+{
+    choices = clamp(choices, 1, SY_DECODE_MAX_CHOICES);
+    int64_t per;
+    if (max_tokens >= 0) {
+        per = clamp(max_tokens, 0, SY_DECODE_MAX);
+    } else {
+        int64_t m = atomic_load_explicit(&e->decode_mean, memory_order_relaxed);
+        per = m > 0 ? (m + (1 << (DECODE_MEAN_FRAC - 1))) >> DECODE_MEAN_FRAC : 0;
+    }
+    return clamp(per * choices, 0, SY_DECODE_MAX); /* <= 2^32 x 2^12: no overflow */
 }
 
 /* What a request with this budget that generated g tokens holds: *left tokens, *done fixed. */
@@ -70,11 +92,12 @@ static void move(struct sy_decode *d, int64_t left, int64_t done)
     d->done = done;
 }
 
-void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget)
+void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget, int64_t choices)
 {
     memset(d, 0, sizeof *d);
     d->ep = e;
-    d->budget = budget > 0 ? budget : 0;
+    d->budget = clamp(budget, 0, SY_DECODE_MAX);
+    d->choices = clamp(choices, 1, SY_DECODE_MAX_CHOICES);
     int64_t left, done;
     shares(d->budget, 0, &left, &done);
     move(d, left, done);
@@ -87,6 +110,9 @@ void sy_decode_progress(struct sy_decode *d, int64_t generated)
     d->generated = generated;
     int64_t left, done;
     shares(d->budget, generated, &left, &done);
+    /* decode_done in steps of DONE_STEP (and at the last token's share): fewer shared writes */
+    if (done - d->done < DONE_STEP && left > 1)
+        done = d->done;
     move(d, left, done);
 }
 
@@ -97,21 +123,83 @@ void sy_decode_end(struct sy_decode *d, int64_t completion_tokens)
     struct sy_endpoint *e = d->ep;
     move(d, 0, 0);
     if (completion_tokens > 0) {
-        int64_t x = completion_tokens << DECODE_MEAN_FRAC;
+        int64_t per = clamp(completion_tokens, 0, SY_DECODE_MAX) / d->choices;
+        int64_t x = per << DECODE_MEAN_FRAC; /* <= 2^36 */
         int64_t m = atomic_load_explicit(&e->decode_mean, memory_order_relaxed);
+        m = clamp(m, 0, SY_DECODE_MAX << DECODE_MEAN_FRAC);
         m = m > 0 ? m + ((x - m) >> DECODE_MEAN_SHIFT) : x;
-        atomic_store_explicit(&e->decode_mean, m, memory_order_relaxed);
+        if (x > 0)
+            atomic_store_explicit(&e->decode_mean, m, memory_order_relaxed);
     }
     memset(d, 0, sizeof *d);
 }
 
-/* Whether [s, s+n) contains the NUL-free string pat. */
-static bool has(const char *s, size_t n, const char *pat)
+#define HAS(s, n, lit) (memmem((s), (n), (lit), sizeof(lit) - 1) != NULL)
+
+static const char *skip_ws(const char *p, const char *end)
 {
-    return memmem(s, n, pat, strlen(pat)) != NULL;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
 }
 
-size_t sy_decode_sse_tokens(const char *text, size_t len, bool anthropic)
+/* The value after the key that ends at p (just past its closing quote): past ws ':' ws. */
+static const char *value_of(const char *p, const char *end)
+{
+    p = skip_ws(p, end);
+    if (p < end && *p == ':')
+        p++;
+    return skip_ws(p, end);
+}
+
+/* Whether the line [s, e)'s first "key" (with its quotes) has the value `open` ws `close` (an
+ * empty array or object). Only the first: an event carries one choice (vLLM, SGLang). */
+static bool empty_after(const char *s, const char *e, const char *key, size_t kl, char open,
+                        char close)
+{
+    const char *k = memmem(s, (size_t)(e - s), key, kl);
+    if (!k)
+        return false;
+    const char *v = value_of(k + kl, e);
+    if (v >= e || *v != open)
+        return false;
+    v = skip_ws(v + 1, e);
+    return v < e && *v == close;
+}
+
+/* A chat stream's role-only chunk: "role" and a "content" that is "" or null (or none). */
+static bool role_only(const char *s, const char *e)
+{
+    if (!HAS(s, (size_t)(e - s), "\"role\""))
+        return false;
+    const char *k = memmem(s, (size_t)(e - s), "\"content\"", 9);
+    if (!k)
+        return true;
+    const char *v = value_of(k + 9, e);
+    return (e - v >= 2 && v[0] == '"' && v[1] == '"') || (e - v >= 4 && memcmp(v, "null", 4) == 0);
+}
+
+/* A Responses API event whose "type" is "response.<...>.delta" (text, reasoning, arguments). */
+static bool responses_delta(const char *s, const char *e)
+{
+    static const char key[] = "\"type\"";
+    for (const char *p = s; p < e;) {
+        const char *k = memmem(p, (size_t)(e - p), key, sizeof key - 1);
+        if (!k)
+            return false;
+        const char *v = value_of(k + sizeof key - 1, e);
+        if (e - v > 10 && memcmp(v, "\"response.", 10) == 0) {
+            const char *q = memchr(v + 10, '"', (size_t)(e - v - 10));
+            if (q && q - v >= 16 && memcmp(q - 6, ".delta", 6) == 0)
+                return true;
+        }
+        p = k + sizeof key - 1;
+    }
+    return false;
+}
+
+size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
+                            int64_t role_left)
 {
     size_t count = 0;
     const char *end = text + len;
@@ -120,10 +208,15 @@ size_t sy_decode_sse_tokens(const char *text, size_t len, bool anthropic)
         const char *le = nl ? nl : end;
         size_t n = (size_t)(le - line);
         if (n > 5 && memcmp(line, "data:", 5) == 0) {
-            if (anthropic) {
-                count += has(line, n, "content_block_delta");
-            } else if (!has(line, n, "[DONE]") && !has(line, n, "\"choices\":[]") &&
-                       !(has(line, n, "\"role\"") && has(line, n, "\"content\":\"\"}"))) {
+            const char *v = skip_ws(line + 5, le);
+            if (fmt == SY_DECODE_ANTHROPIC) {
+                count += HAS(v, (size_t)(le - v), "content_block_delta");
+            } else if (fmt == SY_DECODE_RESPONSES) {
+                count += responses_delta(v, le);
+            } else if (v < le && *v != '[' /* [DONE] */ &&
+                       !(has_usage && empty_after(v, le, "\"choices\"", 9, '[', ']')) &&
+                       !empty_after(v, le, "\"delta\"", 7, '{', '}') &&
+                       !((int64_t)count < role_left && role_only(v, le))) {
                 count++;
             }
         }

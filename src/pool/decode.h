@@ -9,7 +9,16 @@
 
 struct sy_endpoint;
 
-#define SY_DECODE_ONE (1 << 20) /* fixed point of sy_endpoint.decode_done: one whole request */
+#define SY_DECODE_ONE         (1 << 20) /* fixed point of sy_endpoint.decode_done: one whole request */
+#define SY_DECODE_MAX         ((int64_t)1 << 32) /* budgets and output lengths are clamped to this */
+#define SY_DECODE_MAX_CHOICES 4096               /* n / best_of are clamped to this */
+
+/* How a streamed response marks its tokens (sy_decode_sse_tokens). */
+enum sy_decode_format {
+    SY_DECODE_OPENAI,    /* completions, chat and anything else: one event per choice's token */
+    SY_DECODE_RESPONSES, /* /v1/responses: the response.*.delta events */
+    SY_DECODE_ANTHROPIC  /* /v1/messages: the content_block_delta events */
+};
 
 /* One request's share of its endpoint's decode counters; the proxy embeds one per request.
  * Zeroed = not counted. Not thread-safe: one owner (the request's worker). */
@@ -20,28 +29,37 @@ struct sy_decode {
     int64_t generated;      /* output tokens seen so far */
     int64_t left;           /* tokens this request has added to ep->decode_left now */
     int64_t done;           /* fixed point (SY_DECODE_ONE) it has added to ep->decode_done now */
+    int64_t choices;        /* sequences generated at once (n, best_of), >= 1 while counting */
 };
 
-/* The budget for a request sent to e: the client's max_tokens when given (>= 0: an upper bound,
- * so the remaining work is never underestimated), else the mean output length of the requests
- * that completed on e (0 before any did). */
-int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens);
+/* The budget for a request sent to e that generates `choices` sequences (n, or best_of when larger;
+ * < 1 counts as 1): per sequence the client's max_tokens when given (>= 0: an upper bound, so the
+ * remaining work is never underestimated), else the mean output length per sequence of the
+ * requests that completed on e (0 before any did); times choices, clamped to SY_DECODE_MAX. */
+int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens, int64_t choices);
 
-/* Starts counting d on e with budget tokens (adds the budget to e's remaining decode tokens). */
-void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget);
+/* Starts counting d on e with budget tokens over `choices` sequences (adds the budget to e's
+ * remaining decode tokens). */
+void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget, int64_t choices);
 
 /* The response has generated `generated` output tokens so far (monotonic; smaller values are
  * ignored): moves e's counters. A request keeps at least one token left until it ends. */
 void sy_decode_progress(struct sy_decode *d, int64_t generated);
 
 /* Ends d (a no-op when not counting): releases exactly what it still holds. completion_tokens
- * >= 0 (the response's output length, on success) feeds the endpoint's mean output length. */
+ * >= 0 (the response's output length over all its sequences, on success) divided by the choices
+ * feeds the endpoint's mean output length per sequence. */
 void sy_decode_end(struct sy_decode *d, int64_t completion_tokens);
 
-/* Output tokens in complete SSE lines text[0..len): OpenAI events ("data: {...}") other than
- * [DONE], a usage-only chunk ("choices":[]) and the chat stream's role-only first chunk; for
- * Anthropic (messages) the content_block_delta events. One event is counted as one token (what
- * vLLM streams by default; a multi-token chunk undercounts, which errs towards more work left). */
-size_t sy_decode_sse_tokens(const char *text, size_t len, bool anthropic);
+/* Output tokens in complete SSE lines text[0..len). OpenAI: data events other than [DONE], a
+ * usage-only chunk ("choices":[], looked for only when has_usage: the caller saw "usage" in the
+ * text), the final chunk with an empty delta ("delta":{}) and, while fewer than role_left events
+ * were counted (the choices minus the tokens counted before), a role-only chunk ("role" with an
+ * empty or null "content"). Responses: the response.<...>.delta events (output text, reasoning,
+ * refusal, function-call arguments), not the lifecycle events. Anthropic: the content_block_delta
+ * events. One event is counted as one token (what vLLM streams by default; a multi-token chunk
+ * undercounts, which errs towards more work left). JSON with spaces after ':' is understood. */
+size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
+                            int64_t role_left);
 
 #endif

@@ -69,7 +69,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Atomic bool g_underflow_logged; /* the in-flight underflow bug was reported */
+static _Atomic bool g_underflow_logged;        /* the in-flight underflow bug was reported */
+static _Atomic bool g_decode_underflow_logged; /* a negative decode counter was read */
 
 #define SPIN_MAX 64 /* seqlock read attempts before falling back to the mutex */
 
@@ -338,6 +339,9 @@ static void inherit_state(struct sy_endpoint *e, struct sy_endpoint *old)
     pthread_mutex_unlock(&old->mu);
     atomic_store(&e->conn_fail_ns, atomic_load(&old->conn_fail_ns));
     atomic_store(&e->served_ns, atomic_load(&old->served_ns));
+    /* the mean output length (decode budgets without max_tokens); the in-flight decode counters
+     * stay with old, whose requests release them there */
+    atomic_store(&e->decode_mean, atomic_load(&old->decode_mean));
 }
 
 struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address)
@@ -513,6 +517,12 @@ bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
     out->inflight_tokens = t < 0 ? 0 : t;
     int64_t dl = atomic_load_explicit(&e->decode_left, memory_order_relaxed);
     int64_t dd = atomic_load_explicit(&e->decode_done, memory_order_relaxed);
+    /* each request adds before it subtracts exactly what it added (pool/decode.c): a negative
+     * sum is a release without its add; clamped for the reader, reported once */
+    if ((dl < 0 || dd < 0) && !atomic_exchange(&g_decode_underflow_logged, true))
+        sy_error("BUG: decode work left for %s went below zero (left=%lld done=%lld: a release "
+                 "without its add); clamped at 0, further occurrences not logged",
+                 e->address, (long long)dl, (long long)dd);
     out->decode_left = dl < 0 ? 0 : dl;
     out->decode_done = dd < 0 ? 0.0 : (double)dd / SY_DECODE_ONE;
     return true;

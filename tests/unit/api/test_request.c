@@ -49,6 +49,32 @@ static void test_chat(void **state)
     assert_int_equal(r.prompt.p[r.prompt.len - 1], ']');
 }
 
+/* n and best_of: the sequences generated at once (the larger), 1 by default; a value that is not
+ * a positive integer is left to the backend. */
+static void test_choices(void **state)
+{
+    (void)state;
+    struct sy_request r;
+    char err[256];
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\"}", &r, err), 0);
+    assert_int_equal(r.choices, 1);
+    assert_int_equal(parse(SY_API_CHAT_COMPLETIONS, "{\"model\":\"m\",\"n\": 4}", &r, err), 0);
+    assert_int_equal(r.choices, 4);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"best_of\":5,\"model\":\"m\",\"n\":2}", &r, err),
+                     0);
+    assert_int_equal(r.choices, 5);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":0}", &r, err), 0);
+    assert_int_equal(r.choices, 1);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":\"3\"}", &r, err), 0);
+    assert_int_equal(r.choices, 1);
+    assert_int_equal(parse(SY_API_GENERATE,
+                           "{\"token_ids\":[1,2],\"sampling_params\":{\"n\":3,\"max_tokens\":9}}",
+                           &r, err),
+                     0);
+    assert_int_equal(r.choices, 3);
+    assert_int_equal(r.max_tokens, 9);
+}
+
 static void test_missing_model(void **state)
 {
     struct sy_request r;
@@ -354,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_string_scan_every_escape, portable_on, portable_off),
         cmocka_unit_test_setup_teardown(test_malformed, portable_on, portable_off),
         cmocka_unit_test(test_string_scan_matches_portable),
+        cmocka_unit_test(test_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

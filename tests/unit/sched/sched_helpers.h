@@ -78,6 +78,7 @@ static inline void fx_req(struct sy_request *r, const char *model, uint32_t prom
     r->kind = SY_API_COMPLETIONS;
     snprintf(r->model, sizeof r->model, "%s", model ? model : "");
     r->max_tokens = -1;
+    r->choices = 1;
     r->prompt_tokens_est = prompt_tokens;
 }
 
