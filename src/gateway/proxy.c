@@ -255,9 +255,10 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
     if (usage)
         take_usage(p, text, len);
     if (p->dec.ep) { /* the decode work left on the endpoint moves with the tokens */
-        enum sy_decode_format f = p->req.kind == SY_API_MESSAGES    ? SY_DECODE_ANTHROPIC
-                                  : p->req.kind == SY_API_RESPONSES ? SY_DECODE_RESPONSES
-                                                                    : SY_DECODE_OPENAI;
+        enum sy_decode_format f = p->req.kind == SY_API_MESSAGES      ? SY_DECODE_ANTHROPIC
+                                  : p->req.kind == SY_API_RESPONSES   ? SY_DECODE_RESPONSES
+                                  : p->req.kind == SY_API_COMPLETIONS ? SY_DECODE_TEXT
+                                                                      : SY_DECODE_OPENAI;
         int64_t g = p->dec.generated + (int64_t)sy_decode_sse_tokens(
                                            text, len, f, usage, p->dec.choices - p->dec.generated);
         /* the larger of the events counted and a usage count seen mid-stream (either may lag) */

@@ -32,7 +32,8 @@
  * Counting tokens in the stream (sy_decode_sse_tokens) runs on every event the proxy forwards, so
  * it looks for as little as it can: [DONE] by the character after "data:", the usage-only chunk
  * only in text the caller's "usage" scan matched, the role-only chunk only while the request has
- * counted fewer events than it has choices; per ordinary chat event one memmem for "delta"
+ * counted fewer events than it has choices; per ordinary chat event one memmem for "delta" (none
+ * for /v1/completions)
  * (bench/decode_sse_bench.c measures it).
  *
  * Rejected: per-request fractions summed as a remaining-tokens ratio (n x left / budgets) weighs a
@@ -215,7 +216,7 @@ size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format 
                 count += responses_delta(v, le);
             } else if (v < le && *v != '[' /* [DONE] */ &&
                        !(has_usage && empty_after(v, le, "\"choices\"", 9, '[', ']')) &&
-                       !empty_after(v, le, "\"delta\"", 7, '{', '}') &&
+                       !(fmt == SY_DECODE_OPENAI && empty_after(v, le, "\"delta\"", 7, '{', '}')) &&
                        !((int64_t)count < role_left && role_only(v, le))) {
                 count++;
             }

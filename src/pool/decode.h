@@ -15,7 +15,8 @@ struct sy_endpoint;
 
 /* How a streamed response marks its tokens (sy_decode_sse_tokens). */
 enum sy_decode_format {
-    SY_DECODE_OPENAI,    /* completions, chat and anything else: one event per choice's token */
+    SY_DECODE_OPENAI,    /* chat and anything else: one event per choice's token */
+    SY_DECODE_TEXT,      /* /v1/completions: as OPENAI, no "delta" to look at */
     SY_DECODE_RESPONSES, /* /v1/responses: the response.*.delta events */
     SY_DECODE_ANTHROPIC  /* /v1/messages: the content_block_delta events */
 };
@@ -53,12 +54,13 @@ void sy_decode_end(struct sy_decode *d, int64_t completion_tokens);
 
 /* Output tokens in complete SSE lines text[0..len). OpenAI: data events other than [DONE], a
  * usage-only chunk ("choices":[], looked for only when has_usage: the caller saw "usage" in the
- * text), the final chunk with an empty delta ("delta":{}) and, while fewer than role_left events
- * were counted (the choices minus the tokens counted before), a role-only chunk ("role" with an
- * empty or null "content"). Responses: the response.<...>.delta events (output text, reasoning,
- * refusal, function-call arguments), not the lifecycle events. Anthropic: the content_block_delta
- * events. One event is counted as one token (what vLLM streams by default; a multi-token chunk
- * undercounts, which errs towards more work left). JSON with spaces after ':' is understood. */
+ * text), the final chunk with an empty delta ("delta":{}, not looked for in TEXT) and, while fewer
+ * than role_left events were counted (the choices minus the tokens counted before), a role-only
+ * chunk ("role" with an empty or null "content"). Responses: the response.<...>.delta events
+ * (output text, reasoning, refusal, function-call arguments), not the lifecycle events. Anthropic:
+ * the content_block_delta events. One event is counted as one token (what vLLM streams by default;
+ * a multi-token chunk undercounts, which errs towards more work left). JSON with spaces after ':'
+ * is understood. */
 size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
                             int64_t role_left);
 

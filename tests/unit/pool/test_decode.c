@@ -141,7 +141,7 @@ static void test_sse_tokens(void **state)
     static const char text[] = "data: {\"choices\":[{\"text\":\" x\"}]}\r\n\r\n"
                                ": keep-alive comment\n\n"
                                "data: {\"choices\":[{\"text\":\" y\"}]}\n\n";
-    assert_int_equal(sy_decode_sse_tokens(text, strlen(text), SY_DECODE_OPENAI, false, 1), 2);
+    assert_int_equal(sy_decode_sse_tokens(text, strlen(text), SY_DECODE_TEXT, false, 1), 2);
     static const char anth[] =
         "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
         "event: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\n"
