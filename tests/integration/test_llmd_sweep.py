@@ -109,7 +109,7 @@ def test_sweep_quick_max_concurrency():
 
 def check_replica_view(text, data, names, nstages):
     """The per-replica view (bench/sweep_metrics.py): one entry per stage and arm, two replicas
-    each, and the ITL decomposition adding up to the client's ITL wherever it was computed."""
+    each, and the ITL decomposition's measured rows within their physical bounds."""
     for n in names:
         rs = data["arms"][n]["replica_stages"]
         check(len(rs) == nstages, (n, len(rs)))
@@ -125,7 +125,10 @@ def check_replica_view(text, data, names, nstages):
             # None when the window's samples saw no token computed (a short --quick stage)
             check(f["prefill_token_share"] is None or 0 <= f["prefill_token_share"] <= 1, f)
             if len(c) == 6:
-                check(abs(sum(c.values()) - f["client_itl_ms"]) < 1e-6, (c, f))
+                # the rows add up to the client's ITL by construction (each is a difference of
+                # the next); what can fail: a step is at least its decode-only part (the same
+                # batch without its prefill chunks), and the decode-only step takes time
+                check(c["prefill_ms"] >= -1e-6, c)
                 check(c["balanced_ms"] > 0, c)
         check("Replicas of %s per stage" % n in text and "ITL of %s split by cause" % n in text,
               text)
