@@ -368,6 +368,9 @@ class Arm:
         # the request log only feeds the per-replica view: kept out of the printed JSON
         log = self.result.pop("request_log", None) or []
         names = ["127.0.0.1:%d" % (self.base + i) for i in range(a.replicas)]
+        t0 = self.result.get("t0_monotonic_s")
+        if t0:  # the bench's clock (the request log's 0), not the sampler's start
+            self.sampler.rebase(t0)
         self.replica_stages = sweep_metrics.summarize(self.sampler.samples, a.replicas, log,
                                                       len(a.stage_idx), names)
         self.replica_tails = sweep_metrics.stage_tails(log, len(a.stage_idx))

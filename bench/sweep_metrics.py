@@ -18,8 +18,10 @@ the window's start and the last sample at or before its end.
 Windows. A stage's window runs from the first send of a request scheduled in it to the last
 completion of those requests, cut at the next stage's first send (without the stage barrier
 stages overlap; the window then ends where the next stage starts). Stage indices come from the
-bench's request log (`--json-requests`, "stage"). The bench's clock starts a moment after the
-sampler's (process start to the run's t0, well under a second); windows are long against that.
+bench's request log (`--json-requests`, "stage"). The bench's clock starts after the sampler's
+(process start and warm-up), and that wall offset is time_scale simulated seconds per wall
+second, so Sampler.rebase moves the samples onto the bench's clock with the run's
+"t0_monotonic_s" (both are CLOCK_MONOTONIC).
 
 Decomposition of the fleet's ITL mean (milliseconds per token, token-weighted, per stage):
 
@@ -128,6 +130,14 @@ class Sampler:
                     pages.append(None)
             self.samples.append((t, pages))
             self._stop.wait(self.interval)
+
+    def rebase(self, t0_monotonic):
+        """Makes the samples' times relative to t0_monotonic (time.monotonic()'s clock, e.g. the
+        bench's "t0_monotonic_s") instead of the sampler's start; returns the shift applied in
+        simulated seconds. Samples taken before it get negative times."""
+        shift = (t0_monotonic - self.t0) * self.time_scale
+        self.samples = [(t - shift, pages) for t, pages in self.samples]
+        return shift
 
     def stop(self):
         self._stop.set()

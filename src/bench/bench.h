@@ -258,6 +258,8 @@ struct sy_bench_run {
     unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
     double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
     double duration_s;        /* first send to last completion */
+    double t0_monotonic_s;    /* CLOCK_MONOTONIC s at the main phase's start (the request log's 0);
+                                 wall clock, never scaled by the time scale */
     bool interrupted;         /* stopped by SIGINT/SIGTERM */
     double cache_queries;     /* delta of vllm:prefix_cache_queries_total (-1 unknown) */
     double cache_hits;        /* delta of vllm:prefix_cache_hits_total (-1 unknown) */

@@ -314,6 +314,7 @@ static cJSON *run_json(const struct sy_bench_run *r, bool request_log)
     add_num(o, "stage_interval_s", r->stage_interval_s >= 0 ? r->stage_interval_s : NAN);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     add_num(o, "duration_s", r->duration_s);
+    add_num(o, "t0_monotonic_s", r->t0_monotonic_s);
     add_num(o, "time_scale", r->time_scale > 0 ? r->time_scale : 1);
     add_summary(o, "ttft", &r->ttft);
     add_summary(o, "itl", &r->itl_sum);

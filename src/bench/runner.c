@@ -762,6 +762,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     if (!r->interrupted) {
         r->t0 = sy_now_ns();
+        run->t0_monotonic_s = (double)r->t0 / 1e9; /* lets a sampler align its own clock */
         r->next_due = sy_arrival_next(&r->arr);
         double dur = o->duration_s;
         if (dur > 0)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from harness import BIN, ROOT, check, run, test
 
@@ -115,6 +116,9 @@ def check_replica_view(text, data, names, nstages):
         check(len(rs) == nstages, (n, len(rs)))
         sampled = [g for g in rs if g and g["fleet"]["replicas_sampled"] == 2]
         check(sampled, (n, rs))
+        # the bench's t0 is on this process's monotonic clock (the sampler's, for Sampler.rebase)
+        t0 = data["arms"][n]["result"].get("t0_monotonic_s")
+        check(t0 is not None and 0 < t0 <= time.monotonic(), (n, t0))
         total = sum(r["requests"] for g in rs if g for r in g["replicas"])
         check(total == data["arms"][n]["result"]["completed"], (n, total))
         for g in sampled:

@@ -175,5 +175,16 @@ def test_sampler_bounded():
     s.stop()
 
 
+@test
+def test_sampler_rebase():
+    """The samples move onto the bench's clock: a bench that started 0.5 wall s after the sampler
+    at time scale 4 is 2 simulated s; a sample taken at the bench's start reads 0."""
+    s = sm.Sampler(lambda i: "", 1, 1.0, 4.0, limit=1)
+    s.t0 = 100.0  # as start() would set it (time.monotonic())
+    s.samples = [(0.0, [None]), (2.0, [None]), (6.0, [None])]  # taken at 100, 100.5, 101.5
+    check(s.rebase(100.5) == 2.0, "shift in simulated seconds")
+    check([t for t, _ in s.samples] == [-2.0, 0.0, 4.0], s.samples)
+
+
 if __name__ == "__main__":
     run()
