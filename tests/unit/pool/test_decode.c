@@ -272,6 +272,32 @@ static void test_choices(void **state)
     assert_int_equal(atomic_load(&e.decode_done), 0);
 }
 
+/* decode_done moves in steps of at least 1/64 of a request (fewer writes to the endpoint's shared
+ * line), decode_left every token; the end releases exactly what was added. */
+static void test_done_steps(void **state)
+{
+    (void)state;
+    struct sy_endpoint e;
+    memset(&e, 0, sizeof e);
+    struct sy_decode d;
+    sy_decode_begin(&d, &e, 1000, 1);
+    sy_decode_progress(&d, 5); /* 0.005 < 1/64 */
+    assert_int_equal(left_of(&e), 995);
+    assert_int_equal(atomic_load(&e.decode_done), 0);
+    sy_decode_progress(&d, 15); /* 0.015 < 1/64 */
+    assert_int_equal(atomic_load(&e.decode_done), 0);
+    sy_decode_progress(&d, 16); /* 0.016 >= 1/64 */
+    assert_float_equal(done_of(&e), 0.016, 1e-6);
+    sy_decode_progress(&d, 20);
+    assert_float_equal(done_of(&e), 0.016, 1e-6);
+    sy_decode_progress(&d, 5000); /* past the budget: the last token's share at once */
+    assert_int_equal(left_of(&e), 1);
+    assert_float_equal(done_of(&e), 0.999, 1e-6);
+    sy_decode_end(&d, 5000);
+    assert_int_equal(left_of(&e), 0);
+    assert_int_equal(atomic_load(&e.decode_done), 0);
+}
+
 /* Huge numbers from a client (max_tokens, n) or a backend (usage): clamped, no overflow (UBSan). */
 static void test_huge(void **state)
 {
@@ -310,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_sse_responses),
         cmocka_unit_test(test_choices),
         cmocka_unit_test(test_huge),
+        cmocka_unit_test(test_done_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

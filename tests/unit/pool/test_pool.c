@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pool/decode.h"
 #include "pool/pool.h"
 
 /* A hand-built config: up to 8 endpoints with up to 2 labels each. */
@@ -197,6 +198,11 @@ static void test_reload_reuse(void **state)
     sy_endpoint_set_metrics(e2, &m, 1000);
     const char *ids[] = {"llama"};
     sy_endpoint_set_models(e2, ids, 1);
+    struct sy_decode d; /* a completed request's output length (the decode budget's mean) */
+    sy_decode_begin(&d, e2, 100, 1);
+    sy_decode_end(&d, 40);
+    assert_int_equal(sy_decode_budget(e2, -1, 1), 40);
+    sy_decode_begin(&d, e2, 100, 1); /* and one still in flight on the old object */
 
     /* new config: 8001 unchanged, 8002 relabelled, 8003 dropped, 8004 new */
     struct test_cfg t2;
@@ -222,7 +228,12 @@ static void test_reload_reuse(void **state)
     assert_int_equal(s.update_ns, 1000);
     assert_true(s.m.waiting == 3 && s.m.kv_usage == 0.5);
     assert_int_equal(s.m.block_size, 16);
-    assert_int_equal(s.inflight_requests, 0); /* in-flight stays with the old object */
+    assert_int_equal(s.inflight_requests, 0);          /* in-flight stays with the old object */
+    assert_int_equal(s.decode_left, 0);                /* so does the decode work left ... */
+    assert_int_equal(sy_decode_budget(n2, -1, 1), 40); /* ... but the mean output length moves */
+    sy_decode_end(&d, -1);
+    sy_endpoint_snapshot(e2, &s);
+    assert_int_equal(s.decode_left, 0);
     assert_true(sy_endpoint_serves(n2, "llama", 5));
     assert_false(sy_endpoint_serves(n2, "other", 5));
 
