@@ -18,6 +18,12 @@ one permit before its response head, so a test decides exactly when each stream 
 Failure modes (attribute `mode`): "ok", "close" (drop the connection without answering),
 "close_post" (the same for POSTs only: /metrics stays healthy, so the endpoint stays ready),
 "hang" (never answer), "break" (stream 2 events then drop the connection), "status500".
+`vllm_events` (default False): streams are shaped like vLLM's, in json.dumps spacing. Chat: a
+role-only chunk per choice (`n`), `chunks` rounds of one event per choice, a final empty-delta
+chunk per choice with finish_reason, a usage-only chunk (completion_tokens = chunks x n).
+/v1/responses: the lifecycle events (created, in_progress, output_item.added, content_part.added),
+`chunks` response.output_text.delta events, the .done events and response.completed with usage
+output_tokens = `responses_tokens_per_delta` x chunks. pause_at counts token events.
 Every request is recorded in `requests` (path, headers, body); aborted streams are counted.
 """
 import hashlib
@@ -136,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         chunks = st.chunks if st.mode != "break" else 2
         pause_at = st.pause_at
+        if st.vllm_events:
+            self._vllm_stream(st, req, chunks, pause_at)
+            return
 
         def chunk(data):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -173,6 +182,70 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+    def _vllm_stream(self, st, req, chunks, pause_at):
+        def send(ev, name=None):
+            head = b"event: %s\n" % name.encode() if name else b""
+            data = head + b"data: " + json.dumps(ev).encode() + b"\n\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def tokens(make):
+            sent = 0
+            for i in range(chunks):
+                for ev, name in make(i):
+                    if pause_at is not None and sent == pause_at:
+                        st.resume.wait(60)
+                    send(ev, name)
+                    sent += 1
+                time.sleep(st.interval)
+
+        try:
+            if self.path.startswith("/v1/responses"):
+                out = st.responses_tokens_per_delta * chunks
+                for k, t in enumerate(("response.created", "response.in_progress")):
+                    send({"response": {"id": "r", "object": "response", "output": [],
+                                       "status": "in_progress"}, "sequence_number": k, "type": t}, t)
+                send({"item": {"type": "message", "role": "assistant", "content": []},
+                      "output_index": 0, "type": "response.output_item.added"},
+                     "response.output_item.added")
+                send({"part": {"type": "output_text", "text": ""},
+                      "type": "response.content_part.added"}, "response.content_part.added")
+                tokens(lambda i: [({"content_index": 0, "delta": "tok%d " % i, "item_id": "m",
+                                    "type": "response.output_text.delta"},
+                                   "response.output_text.delta")])
+                for t in ("response.output_text.done", "response.content_part.done",
+                          "response.output_item.done"):
+                    send({"text": "...", "type": t}, t)
+                send({"response": {"id": "r", "status": "completed",
+                                   "usage": {"input_tokens": 11, "output_tokens": out,
+                                             "total_tokens": 11 + out}},
+                      "type": "response.completed"}, "response.completed")
+            else:
+                n = req.get("n") or 1
+                for c in range(n):
+                    send({"id": "c", "choices": [{"index": c, "delta": {"role": "assistant",
+                                                                        "content": ""},
+                                                  "logprobs": None, "finish_reason": None}]})
+                tokens(lambda i: [({"id": "c", "served_by": st.port,
+                                    "choices": [{"index": c, "delta": {"content": "tok%d " % i},
+                                                 "logprobs": None, "finish_reason": None}]}, None)
+                                  for c in range(n)])
+                for c in range(n):
+                    send({"id": "c", "choices": [{"index": c, "delta": {}, "logprobs": None,
+                                                  "finish_reason": "length"}]})
+                send({"id": "c", "choices": [], "usage": {
+                    "prompt_tokens": 11, "completion_tokens": chunks * n,
+                    "total_tokens": 11 + chunks * n}})
+                done = b"data: [DONE]\n\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(done), done))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            with st.lock:
+                st.aborted += 1
+            self.close_connection = True
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -195,6 +268,8 @@ class Stub:
         self.metrics_max_active = 0  # most at once
         self.chunks = 5
         self.split_usage = False     # stream the usage event 9 bytes per chunk, 10 ms apart
+        self.vllm_events = False     # streams shaped like vLLM's (see the module comment)
+        self.responses_tokens_per_delta = 1
         self.interval = 0.05
         self.delay = 0.0
         self.hang_seconds = 30

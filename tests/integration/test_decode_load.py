@@ -8,6 +8,8 @@ default scheduler's load term (cache-load-scorer, decodedWeight; docs/scheduler.
   reads the figures at a known point, with no timing assumption. Every exit path (a completed
   stream, a non-streamed answer, a client abort, a backend broken mid-stream, a retry after a
   backend closed the connection) brings both back to 0.
+- Event kinds: vLLM-shaped streams of /v1/responses (lifecycle events, deltas, usage
+  output_tokens) and chat with n = 2 (role chunks, empty-delta final chunks, spaced JSON).
 - Placement: endpoint X holds two requests at 19 of their 20 tokens, Y one fresh request. Counted
   whole (decodedWeight: 0) X is busier (2 against 1); by the work left X is nearly idle, so
   the default sends the next request to X. Both gateways see the same held streams.
@@ -70,6 +72,25 @@ def stream(port, prompt, max_tokens=None, keep=None):
             out["port"] = r.getheader("x-stub-port")
             out["body"] = r.read()
         except Exception as e:  # noqa: BLE001 (the abort closes the connection under it)
+            out["error"] = repr(e)
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t, out
+
+
+def stream_to(port, path, body):
+    """Sends a streamed request to path in a thread; returns (thread, out)."""
+    out = {}
+
+    def go():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", path, json.dumps(dict(body, model="m1", stream=True)).encode(),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            out["status"] = r.status
+            out["body"] = r.read()
+        except Exception as e:  # noqa: BLE001
             out["error"] = repr(e)
     t = threading.Thread(target=go, daemon=True)
     t.start()
@@ -168,6 +189,49 @@ def test_retry_releases_the_failed_attempt():
     finally:
         stop_process(gw)
         b.stop()
+    check("BUG" not in process_log(gw), "no underflow reported")
+
+
+@test
+def test_event_kinds_and_choices():
+    """vLLM-shaped streams (json.dumps spacing): on /v1/responses only the output_text.delta
+    events are tokens and usage.output_tokens is the output length; on chat with n = 2 the budget
+    is 2 x max_tokens, the role-only and empty-delta final chunks are no tokens, and the mean
+    output length is fed per choice."""
+    s = Stub()
+    s.vllm_events = True
+    s.chunks = 8
+    s.interval = 0.01
+    s.responses_tokens_per_delta = 2  # usage says 16 for 8 delta events
+    gw, port, admin = start_gateway([s])
+    try:
+        def held(body, path, at, want, what):
+            s.pause_at = at
+            s.resume.clear()
+            t, out = stream_to(port, path, body)
+            wait_until(lambda: figures(admin, s) == want, 10,
+                       what="%s: %r, saw %r" % (what, want, figures(admin, s)))
+            s.resume.set()
+            t.join(30)
+            check(out.get("status") == 200, (what, out))
+            at_rest(admin, [s])
+
+        # 4 lifecycle events then 4 of 8 deltas: 4 of 10 tokens (not 8)
+        held({"input": "hi", "max_output_tokens": 10}, "/v1/responses", 4, (1, 6, 0.4),
+             "responses: deltas only")
+        # the mean is usage.output_tokens (16), not the 8 events
+        held({"input": "hi again"}, "/v1/responses", 4, (1, 12, 0.25), "responses: usage read")
+        # n = 2, max_tokens 10: budget 20; two role chunks, then 6 token events
+        held({"messages": [{"role": "user", "content": "x"}], "n": 2, "max_tokens": 10},
+             "/v1/chat/completions", 6, (1, 14, 0.3), "chat n=2")
+        # that answer's usage (16 over 2 choices) fed the mean as 8 per choice: 16 + (8 - 16) / 8
+        # = 15; the role chunk and the empty-delta final chunk are no tokens: 3 of 15
+        held({"messages": [{"role": "user", "content": "y"}]}, "/v1/chat/completions", 3,
+             (1, 12, 0.2), "chat: the mean per choice")
+    finally:
+        s.resume.set()
+        stop_process(gw)
+        s.stop()
     check("BUG" not in process_log(gw), "no underflow reported")
 
 
