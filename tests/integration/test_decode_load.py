@@ -209,8 +209,7 @@ def test_event_kinds_and_choices():
             s.pause_at = at
             s.resume.clear()
             t, out = stream_to(port, path, body)
-            wait_until(lambda: figures(admin, s) == want, 10,
-                       what="%s: %r, saw %r" % (what, want, figures(admin, s)))
+            wait_until(lambda: figures(admin, s) == want, 10, what="%s: %r" % (what, want))
             s.resume.set()
             t.join(30)
             check(out.get("status") == 200, (what, out))
