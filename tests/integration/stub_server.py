@@ -204,7 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
                 out = st.responses_tokens_per_delta * chunks
                 for k, t in enumerate(("response.created", "response.in_progress")):
                     send({"response": {"id": "r", "object": "response", "output": [],
-                                       "status": "in_progress"}, "sequence_number": k, "type": t}, t)
+                                       "status": "in_progress"},
+                          "sequence_number": k, "type": t}, t)
                 send({"item": {"type": "message", "role": "assistant", "content": []},
                       "output_index": 0, "type": "response.output_item.added"},
                      "response.output_item.added")
