@@ -39,7 +39,10 @@ rate, output tokens and preemptions, and the peak running / waiting requests and
 the placement from every request's record (bench --json-requests): how many requests went to
 another replica than their group's (session's, agent's, prefix's) previous one ("moves", by
 turn), the groups' first requests per replica, replicas per group, and when each replica's last
-request finished (the run's tail). --json keeps the request records too. --alternate runs the
+request finished (the run's tail), and where the ITL tail comes from (tail_gaps(): the gaps at or
+above the pooled p99 sorted into late deliveries, the host's, and steps with a prefill on the
+replica, scheduling's) with TPOT p99 and the p99 without late gaps beside ITL p99. --json keeps
+the request records too, with every request's gaps. --alternate runs the
 targets in reverse order in every other cell, so a drift of the host's load within a cell favours
 each target equally often.
 
