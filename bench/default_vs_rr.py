@@ -39,7 +39,10 @@ rate, output tokens and preemptions, and the peak running / waiting requests and
 the placement from every request's record (bench --json-requests): how many requests went to
 another replica than their group's (session's, agent's, prefix's) previous one ("moves", by
 turn), the groups' first requests per replica, replicas per group, and when each replica's last
-request finished (the run's tail). --json keeps the request records too. --alternate runs the
+request finished (the run's tail), and where the ITL tail comes from (tail_gaps(): the gaps at or
+above the pooled p99 sorted into late deliveries, the host's, and steps with a prefill on the
+replica, scheduling's) with TPOT p99 and the p99 without late gaps beside ITL p99. --json keeps
+the request records too, with every request's gaps. --alternate runs the
 targets in reverse order in every other cell, so a drift of the host's load within a cell favours
 each target equally often.
 
@@ -242,6 +245,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
         run = fleet.bench(t, args, conc, timeout, reps)
         shares = [e["share"] for e in run.get("endpoints", [])]
         res[t] = {"tok_s": run["output_tok_per_s"], "itl_p99": run["itl_p99_s"],
+                  "tpot_p99": run.get("tpot_p99_s"),
                   "ttft_p90": run["ttft_p90_s"], "errors": run["errors"],
                   "completed": run["completed"],
                   "errors_by_kind": {k: v for k, v in run.get("errors_by_kind", {}).items() if v},
@@ -252,8 +256,78 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
                   "replicas": reps,
                   "placement": placement(run.get("request_log", [])),
+                  "tail": tail_gaps(run.get("request_log", []), run["itl_p99_s"]),
                   "request_log": run.get("request_log", [])}
     return res
+
+
+def tail_gaps(log, p99):
+    """Where the ITL tail comes from, from the request records' gaps (bench --json-requests
+    itl_gaps_s). Every gap >= the run's pooled p99 (a "tail gap", on the replica that served its
+    request, ending at start_s + ttft_s + the request's gaps so far) is put in one class:
+
+      late      the request's next gap is under a quarter of the run's median gap: its tokens
+                were ready and arrived in a burst, so the gap is delivery, not a long step. The
+                simulator models every step at its simulated time but writes tokens when its one
+                event loop (all replicas) runs, in wall time; the gateway and the bench client are
+                one process each: a CPU stall of any of the three shows as a late gap (x 1/time
+                scale in simulated ms) on every stream at once, whatever the scheduling.
+      prefill   not late, and a request on the same replica got its first token within the gap
+                (or a quarter of its length after it): a prefill ran in that replica's step,
+                which is where scheduling shows (prefills counts them: how many in the step).
+      other     neither.
+
+    "everywhere" counts the tail gaps during which every other replica with a stream in flight
+    also had a gap of at least half the length covering the same moment (a stall, or every
+    replica's wave ending at once). Returns None without records; else the counts, the mean
+    prefills per prefill gap, and the pooled p99 without the late gaps (what the replicas' steps
+    gave: scheduling and model, without the host)."""
+    gaps = []  # (end, length, replica, next gap or None)
+    live = {}  # replica -> [(first token, end)]
+    for q in log:
+        if q.get("error") or q.get("ttft_s") is None or not q.get("itl_gaps_s"):
+            continue
+        e = q.get("endpoint") or "-"
+        t = q["start_s"] + q["ttft_s"]
+        live.setdefault(e, []).append((t, q["end_s"]))
+        gs = q["itl_gaps_s"]
+        for i, g in enumerate(gs):
+            t += g
+            gaps.append((t, g, e, gs[i + 1] if i + 1 < len(gs) else None))
+    if not gaps or not p99:
+        return None
+    med = sorted(g for _, g, _, _ in gaps)[len(gaps) // 2]
+    firsts = {e: sorted(a for a, _ in v) for e, v in live.items()}
+    longish = {}  # per replica, the gaps that can cover half of a tail gap
+    for t, g, e, _ in gaps:
+        if g >= p99 / 2:
+            longish.setdefault(e, []).append((t - g, t, g))
+    c = {"tail": 0, "late": 0, "prefill": 0, "other": 0, "everywhere": 0, "prefills": 0}
+    late_gaps = set()
+    for t, g, e, nxt in gaps:
+        if g < p99:
+            continue
+        c["tail"] += 1
+        m = t - g / 2
+        others = [o for o in live if o != e and any(a < m < b for a, b in live[o])]
+        if others and all(any(lo <= m <= hi and gl >= g / 2 for lo, hi, gl in longish.get(o, ()))
+                          for o in others):
+            c["everywhere"] += 1
+        pre = sum(1 for f in firsts.get(e, ()) if t - g <= f <= t + g / 4)
+        if nxt is not None and nxt < med / 4:
+            c["late"] += 1
+            late_gaps.add((t, e))
+        elif pre:
+            c["prefill"] += 1
+            c["prefills"] += pre
+        else:
+            c["other"] += 1
+    c["prefills_per_gap"] = c["prefills"] / c["prefill"] if c["prefill"] else None
+    kept = sorted(g for t, g, e, _ in gaps if (t, e) not in late_gaps)
+    c["p99_not_late"] = kept[min(len(kept) - 1, int(0.99 * len(kept)))] if kept else None
+    c["gaps"] = len(gaps)
+    c["median"] = med
+    return c
 
 
 def placement(log):
@@ -441,6 +515,25 @@ def main():
                              " ".join("%d:%d" % kv for kv in sorted(turns.items())) or "-",
                              "/".join(str(h) for h in pl["homes"]), pl["replicas_per_group"],
                              "/".join("%.2f" % e for e in pl["end_s"])), flush=True)
+            for t in targets:
+                tg = res[t]["tail"]
+                if tg:
+                    print("  %s ITL tail: %d gaps >= p99 %.1f ms (of %d, median %.1f ms): late "
+                          "(a burst after: the host) %d, a prefill in the replica's step %d "
+                          "(%s prefills each), other %d; %d of them on every replica at once; "
+                          "p99 without the late gaps %s ms; TPOT p99 %s ms"
+                          % (t, tg["tail"], 1000 * res[t]["itl_p99"], tg["gaps"],
+                             1000 * tg["median"], tg["late"], tg["prefill"],
+                             num("%.1f", tg["prefills_per_gap"]), tg["other"], tg["everywhere"],
+                             num("%.1f", tg["p99_not_late"], 1000),
+                             num("%.1f", res[t]["tpot_p99"], 1000)), flush=True)
+            if all(res[t]["tail"] and res[t]["tail"]["p99_not_late"] for t in ("rr", "default")):
+                print("  default/rr: ITL p99 %.3f, without the late gaps %.3f, TPOT p99 %s"
+                      % (ratio(res["default"]["itl_p99"], res["rr"]["itl_p99"]),
+                         ratio(res["default"]["tail"]["p99_not_late"],
+                               res["rr"]["tail"]["p99_not_late"]),
+                         num("%.3f", ratio(res["default"]["tpot_p99"], res["rr"]["tpot_p99"]))),
+                      flush=True)
             for t in targets:
                 if res[t]["errors"]:
                     print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],

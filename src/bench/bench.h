@@ -246,8 +246,8 @@ struct sy_bench_run {
     char *target;            /* owned; URL */
     struct sy_req_rec *recs; /* owned; one per finished or failed request */
     size_t nrecs, recs_cap;  /* used, allocated */
-    double *itl;             /* owned; every inter-event gap of successful requests */
-    size_t nitl, itl_cap;    /* used, allocated */
+    double *itl; /* owned; every inter-event gap of successful requests, each one's in order */
+    size_t nitl, itl_cap;                    /* used, allocated */
     char *endpoints[SY_BENCH_MAX_ENDPOINTS]; /* owned names from x-gateway-destination-endpoint */
     size_t nendpoints;                       /* used */
     size_t errors[SY_BE_COUNT_];             /* failures by kind */

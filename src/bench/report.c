@@ -285,6 +285,12 @@ static void add_request_log(cJSON *o, const struct sy_bench_run *r)
         add_num(x, "prompt_tokens", (double)q->prompt_tokens);
         add_num(x, "cached_tokens", (double)q->cached_tokens);
         add_num(x, "output_tokens", (double)q->out_tokens);
+        /* its inter-token gaps in order: token k+1 arrived at start_s + ttft_s + the first k */
+        if (q->itl_n && q->itl_first <= r->nitl && q->itl_n <= r->nitl - q->itl_first)
+            cJSON_AddItemToObject(x, "itl_gaps_s",
+                                  cJSON_CreateDoubleArray(r->itl + q->itl_first, (int)q->itl_n));
+        else
+            cJSON_AddItemToObject(x, "itl_gaps_s", cJSON_CreateArray());
         if (q->err >= 0)
             cJSON_AddStringToObject(x, "error", sy_bench_err_name((enum sy_bench_err)q->err));
         else

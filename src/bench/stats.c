@@ -187,7 +187,7 @@ double sy_bench_wall_s(double sim_s, double x)
 }
 
 /* Per-stage numbers; ttft, e2e, ntpot and tpot are scratch arrays of nrecs, gaps one of nitl
- * (the stage's inter-token gaps, copied because run->itl is sorted after the stages). */
+ * (the stage's inter-token gaps, copied because summarizing sorts them). */
 /* Send - scheduled time of a record, -1 when it has no schedule (closed loop). */
 static double sched_delay(const struct sy_req_rec *q)
 {
@@ -292,8 +292,13 @@ void sy_bench_run_compute(struct sy_bench_run *r)
         free(stage_tpot);
         free(gaps);
     }
-    /* summarize sorts in place: the ITL array's order carries no meaning */
-    sy_stats_summarize(r->itl, r->nitl, &r->itl_sum);
+    /* summarize sorts in place: on a copy, so run->itl keeps each request's gaps in arrival
+     * order (--json-requests writes them per request: when a gap happened, on which replica) */
+    double *itl_sorted = sy_xmalloc((r->nitl + 1) * sizeof *itl_sorted);
+    if (r->nitl)
+        memcpy(itl_sorted, r->itl, r->nitl * sizeof *itl_sorted);
+    sy_stats_summarize(itl_sorted, r->nitl, &r->itl_sum);
+    free(itl_sorted);
     free(ttft);
     free(tpot);
     free(e2e);

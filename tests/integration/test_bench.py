@@ -167,6 +167,10 @@ def test_bench_json_requests_log():
               "times %r" % r)
         check(r["prompt_tokens"] > 0, "usage %r" % r)
         check("stage" not in r, "a stage only with --stages: %r" % r)
+        # the request's own inter-token gaps, in order: one fewer than its tokens, ending by end_s
+        gaps = r["itl_gaps_s"]
+        check(len(gaps) == r["output_tokens"] - 1 and all(g >= 0 for g in gaps), "gaps %r" % r)
+        check(r["start_s"] + r["ttft_s"] + sum(gaps) <= r["end_s"] + 1e-6, "gap times %r" % r)
     # one in flight, so the round-robin picker alternates in send order
     seq = [r["endpoint"] for r in sorted(log, key=lambda r: r["item"])]
     check(seq == [s1.address, s2.address] * 6 or seq == [s2.address, s1.address] * 6,

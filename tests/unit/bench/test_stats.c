@@ -120,6 +120,14 @@ static void test_run_compute(void **state)
     NEAR(r.tpot.mean, 0.175);
     NEAR(r.itl_sum.mean, 0.2);
     NEAR(r.itl_sum.p50, 0.2);
+    NEAR(r.itl_sum.min, 0.1);
+    NEAR(r.itl_sum.max, 0.3);
+    /* summarized from a copy: the gaps stay in arrival order (--json-requests writes them) */
+    assert_int_equal(r.nitl, 4);
+    NEAR(r.itl[0], 0.2);
+    NEAR(r.itl[1], 0.2);
+    NEAR(r.itl[2], 0.1);
+    NEAR(r.itl[3], 0.3);
     NEAR(r.req_per_s, 3 / 2.5);
     assert_int_equal(r.output_tokens, 17);
     NEAR(r.output_tok_per_s, 17 / 2.5);
