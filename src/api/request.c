@@ -93,12 +93,22 @@ static void on_member(void *ud, struct sy_str key, enum sy_json_type t, struct s
         }
         r->max_tokens = n;
         c->anth.have_max_tokens = true;
-    } else if (sy_str_eq_c(key, "n") || sy_str_eq_c(key, "best_of")) {
-        /* sequences generated at once (the decode budget's multiple): the larger of the two;
-         * anything but a positive integer is left for the backend to reject */
+    } else if ((sy_str_eq_c(key, "n") || sy_str_eq_c(key, "best_of")) &&
+               (r->kind == SY_API_CHAT_COMPLETIONS || r->kind == SY_API_COMPLETIONS ||
+                r->kind == SY_API_GENERATE)) {
+        /* sequences generated at once (the decode budget's multiple): the larger of the two.
+         * OpenAI's and vLLM's APIs take a positive integer (vLLM answers 400 to n < 1); null is
+         * the default. The other APIs have no such field and pass it through untouched. */
+        if (t == SY_JSON_NULL)
+            return;
         bool ok = false;
         int64_t n = t == SY_JSON_NUMBER ? parse_int(v, &ok) : -1;
-        if (ok && n > r->choices)
+        if (!ok || n < 1) {
+            field_error(c, "'%s' must be a positive integer",
+                        sy_str_eq_c(key, "n") ? "n" : "best_of");
+            return;
+        }
+        if (n > r->choices)
             r->choices = n > INT32_MAX ? INT32_MAX : (int32_t)n;
     } else if (sy_str_eq_c(key, "prompt")) {
         if (r->kind == SY_API_COMPLETIONS) {

@@ -305,6 +305,13 @@ def test_client_errors():
     check(st == 400 and err_of(body)["type"] == "invalid_request_error", "malformed JSON 400")
     st, h, body = post_json(gw.port, "/v1/completions", {"prompt": "no model"})
     check(st == 400 and "model" in err_of(body)["message"], "missing model 400")
+    for bad in (0, -1, "2", 1.5):
+        st, h, body = post_json(gw.port, "/v1/chat/completions",
+                                {"model": "m1", "n": bad, "messages": [{"role": "user", "content": "x"}]})
+        check(st == 400 and err_of(body)["type"] == "invalid_request_error" and
+              "'n' must be a positive integer" in err_of(body)["message"], "n=%r 400: %r" % (bad, body))
+    st, h, body = post_json(gw.port, "/v1/completions", {"model": "m1", "prompt": "x", "n": None})
+    check(st == 200, "n null is the default: %r" % body)
     st, h, body = request(gw.port, "GET", "/v1/nothing-here")
     check(st == 404 and err_of(body), "unknown route 404")
     wait_until(lambda: request(gw.admin, "GET", "/v1/models")[2].count(b'"id"') == 2,

@@ -50,7 +50,7 @@ static void test_chat(void **state)
 }
 
 /* n and best_of: the sequences generated at once (the larger), 1 by default; a value that is not
- * a positive integer is left to the backend. */
+ * a positive integer is a 400 on the APIs that have the field. */
 static void test_choices(void **state)
 {
     (void)state;
@@ -63,9 +63,23 @@ static void test_choices(void **state)
     assert_int_equal(parse(SY_API_COMPLETIONS, "{\"best_of\":5,\"model\":\"m\",\"n\":2}", &r, err),
                      0);
     assert_int_equal(r.choices, 5);
-    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":0}", &r, err), 0);
+    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":null}", &r, err), 0);
     assert_int_equal(r.choices, 1);
-    assert_int_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":\"3\"}", &r, err), 0);
+    /* not a positive integer: 400 naming the field */
+    assert_int_not_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":0}", &r, err), 0);
+    assert_non_null(strstr(err, "'n' must be a positive integer"));
+    assert_int_not_equal(parse(SY_API_CHAT_COMPLETIONS, "{\"model\":\"m\",\"n\":\"3\"}", &r, err),
+                         0);
+    assert_non_null(strstr(err, "'n' must be a positive integer"));
+    assert_int_not_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"best_of\":-2}", &r, err), 0);
+    assert_non_null(strstr(err, "'best_of' must be a positive integer"));
+    assert_int_not_equal(parse(SY_API_COMPLETIONS, "{\"model\":\"m\",\"n\":1.5}", &r, err), 0);
+    /* the Anthropic and Responses APIs have no n: passed through, not counted */
+    assert_int_equal(parse(SY_API_MESSAGES,
+                           "{\"model\":\"m\",\"max_tokens\":8,\"n\":\"x\",\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"hi\"}]}",
+                           &r, err),
+                     0);
     assert_int_equal(r.choices, 1);
     assert_int_equal(parse(SY_API_GENERATE,
                            "{\"token_ids\":[1,2],\"sampling_params\":{\"n\":3,\"max_tokens\":9}}",
