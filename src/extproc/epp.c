@@ -101,10 +101,9 @@ struct xs {
     const char *dropped;      /* x-llm-d-request-dropped-reason when it differs from the code */
     char reqid[64];
     struct sy_sched_result res;
-    bool have_res, inflight, running, released;
-    struct sy_decode dec; /* decode work left on served (pool/decode.h): the budget from pick to
-                             release; the EPP sees the body in pieces and does not count tokens */
-    struct sy_endpoint *served; /* endpoint charged with in-flight (reference) */
+    bool have_res, running, released;
+    struct sy_charge charge;    /* served's in-flight count, tokens and decode work (pool.h) */
+    struct sy_endpoint *served; /* endpoint charged (reference) */
     int status;
     bool sse;
     uint64_t t0, t_first;
@@ -162,11 +161,7 @@ static void release(struct xs *x, bool ok, const char *error_code)
         return;
     x->released = true;
     sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
-    if (x->inflight) {
-        sy_decode_end(&x->dec, -1);
-        sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
-        x->inflight = false;
-    }
+    sy_pool_discharge(&x->charge, -1);
     if (x->have_res) {
         sy_sched_done(x->gen->sched, &x->res, ok);
         x->have_res = false;
@@ -388,10 +383,8 @@ static void pick(struct xs *x)
     x->have_res = true;
     sy_flow_picked(x->w->gw->flow, &x->flow); /* the endpoint's in-flight counts it now */
     x->served = sy_endpoint_ref(x->res.ep);
-    sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
-    sy_decode_begin(&x->dec, x->served,
-                    sy_decode_budget(x->served, x->req.max_tokens, x->req.choices), x->req.choices);
-    x->inflight = true;
+    sy_pool_charge(&x->charge, x->served, x->res.inflight_tokens, x->req.max_tokens,
+                   x->req.choices);
     /* P/D: the EPP cannot run two legs; the prefill pick travels to llm-d's routing sidecar
      * beside the decode endpoint. Only generation APIs have a prefill phase. */
     const struct sy_endpoint *prefill = NULL;
@@ -593,19 +586,16 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
         strncasecmp(v.p, "text/event-stream", 17) == 0)
         x->sse = true;
     /* the data plane says where the request went (Envoy may have fallen back) */
-    if (r->served.len && x->inflight) {
+    if (r->served.len && x->charge.ep) {
         char addr[300];
         snprintf(addr, sizeof addr, "%.*s", (int)r->served.len, r->served.p);
         struct sy_endpoint *s = sy_pool_find(x->gen->pool, addr);
-        if (s && s != x->served) {
-            sy_decode_end(&x->dec, -1);
-            sy_endpoint_inflight_sub(x->served, x->res.inflight_tokens);
+        if (s && s != x->served) { /* the charge moves with it */
+            int64_t tokens = x->charge.tokens;
+            sy_pool_discharge(&x->charge, -1);
             sy_endpoint_unref(x->served);
             x->served = sy_endpoint_ref(s);
-            sy_endpoint_inflight_add(x->served, x->res.inflight_tokens);
-            sy_decode_begin(&x->dec, x->served,
-                            sy_decode_budget(x->served, x->req.max_tokens, x->req.choices),
-                            x->req.choices);
+            sy_pool_charge(&x->charge, x->served, tokens, x->req.max_tokens, x->req.choices);
         }
     }
     /* headers plugins add for the client (session-affinity's token) */

@@ -24,12 +24,14 @@
  * `data: {"error":...}` event and a proper end, anything else is cut (the connection closes, so
  * the client sees a truncated body rather than a hang or a misframed next response).
  *
- * In-flight accounting: exactly one add per attempt (attempt_begin) and exactly one sub
- * (attempt_end), whatever path the attempt leaves by: success, retry, client abort, drain. The
- * scheduler says how many tokens (sched/inflight.h); the part it marks early (llm-d's
- * inflight-load-producer: the prompt tokens) is released at the first response body byte and the
- * final sub passes the remainder. The decode work left (pool/decode.h) follows the same add and
- * sub, moved in between by the output tokens the SSE scan counts (non-streamed: at the end).
+ * In-flight accounting: exactly one charge per attempt (sy_pool_charge in attempt) and exactly
+ * one discharge (attempt_end), whatever path the attempt leaves by: success, retry, client abort,
+ * drain. The charge holds the in-flight count, the tokens and the decode work left (pool.h), so
+ * they are taken and released together. The scheduler says how many tokens (sched/inflight.h);
+ * the part it marks early (llm-d's inflight-load-producer: the prompt tokens) is released at the
+ * first response body byte and the discharge releases the remainder. The decode work left
+ * (pool/decode.h) moves in between with the output tokens the SSE scan counts (non-streamed: at
+ * the end).
  *
  * P/D (issue 13): when the pick carries a prefill endpoint, attempt() hands the request to
  * src/disagg (pd_start), which runs the prefill leg and calls back pd_decode with the decode
@@ -84,8 +86,7 @@ struct proxy {
     char reqid[64];             /* x-request-id */
     struct sy_sched_result res; /* current attempt's decision */
     bool have_res;              /* res is live (pick succeeded, not yet done) */
-    bool inflight;              /* in-flight counted for res.ep */
-    struct sy_decode dec;       /* its decode work left on res.ep (pool/decode.h), with inflight */
+    struct sy_charge charge;    /* res.ep's in-flight count, tokens and decode work (pool.h) */
     struct sy_endpoint *tried[SY_PROXY_MAX_TRIES]; /* endpoints tried (references) */
     size_t ntried;
     struct sy_buf head;           /* upstream request head */
@@ -254,15 +255,16 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
     bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
     if (usage)
         take_usage(p, text, len);
-    if (p->dec.ep) { /* the decode work left on the endpoint moves with the tokens */
+    if (p->charge.dec.ep) { /* the decode work left on the endpoint moves with the tokens */
         enum sy_decode_format f = p->req.kind == SY_API_MESSAGES      ? SY_DECODE_ANTHROPIC
                                   : p->req.kind == SY_API_RESPONSES   ? SY_DECODE_RESPONSES
                                   : p->req.kind == SY_API_COMPLETIONS ? SY_DECODE_TEXT
                                                                       : SY_DECODE_OPENAI;
-        int64_t g = p->dec.generated + (int64_t)sy_decode_sse_tokens(
-                                           text, len, f, usage, p->dec.choices - p->dec.generated);
+        struct sy_decode *d = &p->charge.dec;
+        int64_t g = d->generated +
+                    (int64_t)sy_decode_sse_tokens(text, len, f, usage, d->choices - d->generated);
         /* the larger of the events counted and a usage count seen mid-stream (either may lag) */
-        sy_decode_progress(&p->dec, p->completion_tokens > g ? p->completion_tokens : g);
+        sy_decode_progress(d, p->completion_tokens > g ? p->completion_tokens : g);
     }
     sy_buf_reset(&p->scan);
     if (upto < n)
@@ -273,18 +275,14 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
 
 static void attempt_end(struct proxy *p, bool ok)
 {
-    if (p->inflight) {
+    if (p->charge.ep) {
         /* the output length feeds the endpoint's mean (budgets without max_tokens): usage's
-         * count, else the streamed tokens; nothing from a failed attempt. The decode work is
-         * released before the in-flight count: a concurrent read (count, then decode_done)
-         * then errs towards busier, never sees the finished request's share without it. */
+         * count, else the streamed tokens; nothing from a failed attempt */
         int64_t out = !ok                         ? -1
                       : p->completion_tokens >= 0 ? p->completion_tokens
-                      : p->sse                    ? p->dec.generated
+                      : p->sse                    ? p->charge.dec.generated
                                                   : -1;
-        sy_decode_end(&p->dec, out);
-        sy_endpoint_inflight_sub(p->res.ep, p->res.inflight_tokens);
-        p->inflight = false;
+        sy_pool_discharge(&p->charge, out);
     }
     if (p->have_res) {
         if (ok && p->t_first > p->t_pick && p->t_pick) { /* the latency model's sample */
@@ -480,9 +478,8 @@ static void up_body(void *ud, const char *data, size_t n)
         return;
     if (!p->t_first) {
         p->t_first = sy_now_ns();
-        if (p->inflight && p->res.inflight_early > 0) { /* inflight-load-producer: prefill done */
-            sy_endpoint_inflight_tokens_sub(p->res.ep, p->res.inflight_early);
-            p->res.inflight_tokens -= p->res.inflight_early;
+        if (p->charge.ep && p->res.inflight_early > 0) { /* inflight-load-producer: prefill */
+            sy_pool_charge_release_tokens(&p->charge, p->res.inflight_early);
             p->res.inflight_early = 0;
         }
     }
@@ -817,10 +814,8 @@ static void attempt(struct proxy *p)
     p->t_pick = sy_now_ns();
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
-    sy_endpoint_inflight_add(p->res.ep, p->res.inflight_tokens);
-    sy_decode_begin(&p->dec, p->res.ep,
-                    sy_decode_budget(p->res.ep, p->req.max_tokens, p->req.choices), p->req.choices);
-    p->inflight = true;
+    sy_pool_charge(&p->charge, p->res.ep, p->res.inflight_tokens, p->req.max_tokens,
+                   p->req.choices);
     if (p->want_scores) {
         sy_buf_reset(&p->scores);
         sy_sched_explain(&p->res, &p->scores);

@@ -93,11 +93,12 @@ static void move(struct sy_decode *d, int64_t left, int64_t done)
     d->done = done;
 }
 
-void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget, int64_t choices)
+void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t max_tokens,
+                     int64_t choices)
 {
     memset(d, 0, sizeof *d);
     d->ep = e;
-    d->budget = clamp(budget, 0, SY_DECODE_MAX);
+    d->budget = sy_decode_budget(e, max_tokens, choices);
     d->choices = clamp(choices, 1, SY_DECODE_MAX_CHOICES);
     int64_t left, done;
     shares(d->budget, 0, &left, &done);

@@ -39,9 +39,12 @@ struct sy_decode {
  * requests that completed on e (0 before any did); times choices, clamped to SY_DECODE_MAX. */
 int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens, int64_t choices);
 
-/* Starts counting d on e with budget tokens over `choices` sequences (adds the budget to e's
- * remaining decode tokens). */
-void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t budget, int64_t choices);
+/* Starts counting d on e for a request that generates `choices` sequences with the client's
+ * max_tokens (< 0: not given): adds its budget, sy_decode_budget(e, max_tokens, choices), to e's
+ * remaining decode tokens. Requests are charged through sy_pool_charge (pool.h), which pairs this
+ * with the in-flight count. */
+void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t max_tokens,
+                     int64_t choices);
 
 /* The response has generated `generated` output tokens so far (monotonic; smaller values are
  * ignored): moves e's counters. A request keeps at least one token left until it ends. */

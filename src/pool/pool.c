@@ -53,7 +53,10 @@
  *
  * In-flight accounting must balance: every add is matched by one sub on every exit path. A sub
  * that would go below zero is a bug elsewhere; it is clamped at zero (so the scheduler never sees
- * negative load) and logged once per process.
+ * negative load) and logged once per process. Requests take their share through one pair,
+ * sy_pool_charge / sy_pool_discharge, which records what it added (count, tokens, decode work),
+ * releases exactly that, decode work before the count, and makes a second release a no-op; only
+ * the P/D prefill leg (src/disagg) moves the raw counters itself.
  */
 #include "pool/pool.h"
 #include "pool/decode.h"
@@ -710,4 +713,33 @@ void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens)
         sy_error("BUG: in-flight count for %s went below zero (a sub without its add); clamped "
                  "at 0, further occurrences not logged",
                  e->address);
+}
+
+void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
+                    int64_t choices)
+{
+    c->ep = e;
+    c->tokens = tokens < 0 ? 0 : tokens;
+    sy_endpoint_inflight_add(e, c->tokens);
+    sy_decode_begin(&c->dec, e, max_tokens, choices);
+}
+
+void sy_pool_charge_release_tokens(struct sy_charge *c, int64_t tokens)
+{
+    if (!c->ep || tokens <= 0)
+        return;
+    if (tokens > c->tokens)
+        tokens = c->tokens;
+    sy_endpoint_inflight_tokens_sub(c->ep, tokens);
+    c->tokens -= tokens;
+}
+
+void sy_pool_discharge(struct sy_charge *c, int64_t completion_tokens)
+{
+    if (!c->ep)
+        return;
+    sy_decode_end(&c->dec, completion_tokens); /* before the count: see sy_pool_discharge */
+    sy_endpoint_inflight_sub(c->ep, c->tokens);
+    c->ep = NULL;
+    c->tokens = 0;
 }

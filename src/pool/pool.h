@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "config/config.h"
+#include "pool/decode.h"
 #include "pool/prom.h"
 
 #define SY_MAX_MODELS    16  /* model ids remembered per endpoint from /v1/models */
@@ -204,7 +205,34 @@ struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address);
 /* Whether any endpoint of p is ready now (the gateway and the EPP answer 503 when none is). */
 bool sy_pool_any_ready(const struct sy_pool *p);
 
-/* In-flight accounting: call add on forward and sub with the same numbers on every exit. */
+/* A request's charge on the endpoint it is forwarded to: its in-flight count, its in-flight
+ * tokens and its decode work left (pool/decode.h), taken and released together so that no caller
+ * can release one half, release a different amount than it added, or release in the wrong order.
+ * Zeroed = not charged. One owner (the request's worker); the counters it moves are shared. */
+struct sy_charge {
+    struct sy_endpoint
+        *ep;              /* charged endpoint (borrowed: the request holds a reference), or NULL */
+    int64_t tokens;       /* in-flight tokens it holds now */
+    struct sy_decode dec; /* its decode work left on ep */
+};
+
+/* Charges c (which must not be charged) to e: in-flight requests += 1, in-flight tokens += tokens
+ * (< 0 counts as 0), then the decode budget of max_tokens (< 0: not given) over `choices`
+ * sequences (sy_decode_begin). */
+void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
+                    int64_t choices);
+/* Releases up to `tokens` of c's in-flight tokens while the request stays in flight (llm-d's
+ * inflight-load-producer frees the prompt tokens at the first response chunk). No-op when c is not
+ * charged or tokens <= 0. */
+void sy_pool_charge_release_tokens(struct sy_charge *c, int64_t tokens);
+/* Ends c (a no-op when not charged, so a second call is harmless): releases the decode work first,
+ * then the in-flight count and the tokens it still holds (a concurrent read of count then
+ * decode_done errs towards busier, never sees the finished request's share without its count).
+ * completion_tokens >= 0 feeds the endpoint's mean output length (sy_decode_end), < 0 does not. */
+void sy_pool_discharge(struct sy_charge *c, int64_t completion_tokens);
+
+/* In-flight accounting: call add on forward and sub with the same numbers on every exit. Requests
+ * use sy_pool_charge / sy_pool_discharge; these are the raw counters (the P/D prefill leg). */
 void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens);
 void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens);
 /* Releases tokens of a request still in flight (its request count stays): llm-d's

@@ -94,7 +94,7 @@ static void test_no_budget(void **state)
     memset(&e, 0, sizeof e);
     assert_int_equal(sy_decode_budget(&e, -1, 1), 0);
     struct sy_decode d;
-    sy_decode_begin(&d, &e, sy_decode_budget(&e, -1, 1), 1);
+    sy_decode_begin(&d, &e, -1, 1);
     sy_decode_progress(&d, 40);
     assert_int_equal(left_of(&e), 0);
     assert_int_equal(atomic_load(&e.decode_done), 0);
@@ -260,7 +260,7 @@ static void test_choices(void **state)
     assert_int_equal(sy_decode_budget(&e, 100, 3), 300);
     assert_int_equal(sy_decode_budget(&e, 100, 0), 100);
     struct sy_decode d;
-    sy_decode_begin(&d, &e, sy_decode_budget(&e, 100, 3), 3);
+    sy_decode_begin(&d, &e, 100, 3); /* max_tokens per choice */
     assert_int_equal(left_of(&e), 300);
     sy_decode_progress(&d, 150); /* every choice's events */
     assert_int_equal(left_of(&e), 150);
@@ -318,7 +318,7 @@ static void test_huge(void **state)
     assert_int_equal(left_of(&e), 0);
     assert_int_equal(atomic_load(&e.decode_done), 0);
     assert_int_equal(sy_decode_budget(&e, -1, 1), SY_DECODE_MAX);
-    sy_decode_begin(&d1, &e, sy_decode_budget(&e, -1, 1), 1);
+    sy_decode_begin(&d1, &e, -1, 1);
     sy_decode_end(&d1, INT64_MAX); /* the mean stays at the clamp */
     assert_int_equal(sy_decode_budget(&e, -1, 1), SY_DECODE_MAX);
     assert_int_equal(left_of(&e), 0);

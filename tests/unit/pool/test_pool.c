@@ -666,6 +666,49 @@ static void test_inflight(void **state)
     sy_pool_unref(p);
 }
 
+/* sy_pool_charge / sy_pool_discharge: the in-flight count, tokens and decode work move together,
+ * an early token release is bounded by what the charge holds, and a second discharge is a no-op */
+static void test_charge(void **state)
+{
+    (void)state;
+    struct sy_pool *p = pool_of_one();
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_endpoint_state s;
+    struct sy_charge c = {0}, d = {0};
+    sy_pool_discharge(&c, 5); /* not charged: nothing */
+    sy_pool_charge(&c, e, 100, 50, 2);
+    sy_pool_charge(&d, e, -3, -1, 1); /* no tokens, no budget (no mean yet) */
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 2);
+    assert_int_equal(s.inflight_tokens, 100);
+    assert_int_equal(s.decode_left, 100);   /* 50 per choice x 2 */
+    sy_pool_charge_release_tokens(&c, 60);  /* the prompt part, at the first byte */
+    sy_pool_charge_release_tokens(&c, 500); /* never more than it holds */
+    sy_pool_charge_release_tokens(&d, 7);
+    assert_int_equal(c.tokens, 0);
+    sy_decode_progress(&c.dec, 50);
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 2);
+    assert_int_equal(s.inflight_tokens, 0);
+    assert_int_equal(s.decode_left, 50);
+    assert_float_equal(s.decode_done, 0.5, 1e-6);
+    sy_pool_discharge(&c, 80); /* 40 per choice feeds the mean */
+    assert_null(c.ep);
+    sy_pool_discharge(&c, 80);
+    sy_pool_discharge(&d, -1);
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.inflight_requests, 0);
+    assert_int_equal(s.inflight_tokens, 0);
+    assert_int_equal(s.decode_left, 0);
+    assert_float_equal(s.decode_done, 0.0, 1e-9);
+    assert_int_equal(sy_decode_budget(e, -1, 1), 40);
+    sy_pool_charge(&c, e, 10, -1, 1); /* a charged request now gets the mean as its budget */
+    sy_endpoint_snapshot(e, &s);
+    assert_int_equal(s.decode_left, 40);
+    sy_pool_discharge(&c, -1);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_scrape_timeout),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_inflight),
+        cmocka_unit_test(test_charge),
         cmocka_unit_test(test_snapshot_consistent_under_writer),
         cmocka_unit_test(test_reader_waits_for_stuck_writer),
     };
