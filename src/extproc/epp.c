@@ -19,8 +19,12 @@
  *                                JSON
  *   response_headers -> status, SSE or not; served endpoint from metadata; plugin response
  *                       headers (session token) as a header mutation
- *   response_body    -> TTFT at the first chunk, usage from the tail, echoed as streamed_response;
- *                       at eos: in-flight -= 1, sy_sched_done (prefix index, latency), metrics
+ *   response_body    -> TTFT at the first chunk, echoed as streamed_response; SSE: the token
+ *                       events of complete lines (an event split across messages is kept until
+ *                       its newline) move the decode work left on the served endpoint, as the
+ *                       proxy counts them; usage from the tail; at eos: the charge (in-flight,
+ *                       decode work) released, the output length feeding the endpoint's mean,
+ *                       sy_sched_done (prefix index, latency), metrics
  *   reset / lost     -> the same release, exactly once (struct xs.released), including
  *                       leaving the flow-control queue
  *
@@ -35,6 +39,7 @@
 #include <string.h>
 
 #include "api/request.h"
+#include "api/usage.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -49,6 +54,7 @@
 #define PATH_PROCESS "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 #define PATH_CHECK   "/grpc.health.v1.Health/Check"
 #define TAIL_CAP     (16u << 10) /* response bytes kept for the usage scan */
+#define SSE_PART_CAP 65536       /* longest SSE line kept across messages (as the proxy) */
 
 struct sy_epp {
     struct sy_gateway *gw;
@@ -107,8 +113,10 @@ struct xs {
     int status;
     bool sse;
     uint64_t t0, t_first;
-    struct sy_buf tail; /* last TAIL_CAP response bytes */
-    struct sy_buf out;  /* message scratch */
+    struct sy_buf tail;     /* last TAIL_CAP response bytes */
+    struct sy_buf sse_part; /* SSE: the start of a line a response_body message split (bounded) */
+    int64_t prompt_tokens, completion_tokens, cached_tokens; /* usage seen so far, -1 unknown */
+    struct sy_buf out;                                       /* message scratch */
 };
 
 /* ---- health ---- */
@@ -161,7 +169,17 @@ static void release(struct xs *x, bool ok, const char *error_code)
         return;
     x->released = true;
     sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
-    sy_pool_discharge(&x->charge, -1);
+    /* the last usage in the tail (the usage object ends the body / the stream) */
+    if (x->tail.len)
+        sy_usage_scan(x->req.kind, x->tail.data, x->tail.len, &x->prompt_tokens,
+                      &x->completion_tokens, &x->cached_tokens);
+    /* the output length feeds the endpoint's mean (budgets without max_tokens) as in the proxy:
+     * usage's count, else the streamed tokens; nothing from a failed or aborted request */
+    int64_t out = !ok                         ? -1
+                  : x->completion_tokens >= 0 ? x->completion_tokens
+                  : x->sse                    ? x->charge.dec.generated
+                                              : -1;
+    sy_pool_discharge(&x->charge, out);
     if (x->have_res) {
         sy_sched_done(x->gen->sched, &x->res, ok);
         x->have_res = false;
@@ -170,24 +188,8 @@ static void release(struct xs *x, bool ok, const char *error_code)
         uint64_t now = sy_now_ns();
         double dur = (double)(now - x->t0) / 1e9;
         double ttft = x->t_first ? (double)(x->t_first - x->t0) / 1e9 : -1;
-        int64_t pt = -1, ct = -1, cached = -1;
-        const char *u = x->tail.len ? memmem(x->tail.data, x->tail.len, "\"usage\"", 7) : NULL;
-        if (u) {
-            const char *last = u;
-            while ((u = memmem(last + 1, x->tail.len - (size_t)(last + 1 - x->tail.data),
-                               "\"usage\"", 7)))
-                last = u;
-            const char *end = x->tail.data + x->tail.len;
-            const char *k;
-            if ((k = memmem(last, (size_t)(end - last), "\"prompt_tokens\":", 16)))
-                pt = strtoll(k + 16, NULL, 10);
-            if ((k = memmem(last, (size_t)(end - last), "\"completion_tokens\":", 20)))
-                ct = strtoll(k + 20, NULL, 10);
-            if ((k = memmem(last, (size_t)(end - last), "\"cached_tokens\":", 16)))
-                cached = strtoll(k + 16, NULL, 10);
-        }
-        sy_gw_metrics_request(x->w->gw->m, x->req.model, x->status, error_code, dur, ttft, pt, ct,
-                              cached);
+        sy_gw_metrics_request(x->w->gw->m, x->req.model, x->status, error_code, dur, ttft,
+                              x->prompt_tokens, x->completion_tokens, x->cached_tokens);
         sy_gw_metrics_running(x->w->gw->m, x->req.model, -1);
         x->running = false;
     }
@@ -625,6 +627,40 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
     sy_buf_fini(&lines);
 }
 
+/* SSE: counts the token events of complete lines towards the decode work left on the served
+ * endpoint, as the proxy's scan does (gateway/proxy.c scan_sse): Envoy hands the body over in
+ * chunks as the upstream sent them, so an event may be split across response_body messages; the
+ * unfinished line is kept (bounded like the proxy's) and counted once its newline arrives. Lines
+ * that arrive whole are scanned where they lie. A usage object seen mid-stream (vLLM's
+ * continuous usage stats) moves the count too. */
+static void count_sse(struct xs *x, const char *data, size_t n)
+{
+    const char *nl = n ? memrchr(data, '\n', n) : NULL;
+    if (!nl) {
+        sy_buf_append(&x->sse_part, data, n);
+        if (x->sse_part.len > SSE_PART_CAP) /* no newline in sight: not SSE we can count */
+            sy_buf_reset(&x->sse_part);
+        return;
+    }
+    size_t upto = (size_t)(nl - data) + 1;
+    const char *text = data;
+    size_t len = upto;
+    if (x->sse_part.len) { /* the first line began in an earlier message */
+        sy_buf_append(&x->sse_part, data, upto);
+        text = x->sse_part.data;
+        len = x->sse_part.len;
+    }
+    bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
+    if (usage)
+        sy_usage_scan(x->req.kind, text, len, &x->prompt_tokens, &x->completion_tokens,
+                      &x->cached_tokens);
+    sy_decode_sse(&x->charge.dec, text, len, sy_usage_stream_format(x->req.kind), usage,
+                  x->completion_tokens);
+    sy_buf_reset(&x->sse_part);
+    if (upto < n)
+        sy_buf_append(&x->sse_part, data + upto, n - upto);
+}
+
 static void response_body(struct xs *x, const struct sy_xp_req *r)
 {
     if (!x->t_first && r->body.len)
@@ -646,6 +682,8 @@ static void response_body(struct xs *x, const struct sy_xp_req *r)
         send_out(x);
         off += n;
     } while (off < r->body.len);
+    if (x->sse && x->charge.ep && r->body.len) /* bookkeeping after Envoy has the bytes */
+        count_sse(x, r->body.p, r->body.len);
     if (r->end_of_stream) {
         x->state = XS_DONE;
         release(x, x->status > 0 && x->status < 500,
@@ -740,7 +778,9 @@ static int on_open(void *ud, struct sy_h2_call *c, const char *path, void **call
         sy_buf_init(&x->body);
         sy_buf_init(&x->subset);
         sy_buf_init(&x->tail);
+        sy_buf_init(&x->sse_part);
         sy_buf_init(&x->out);
+        x->prompt_tokens = x->completion_tokens = x->cached_tokens = -1;
         atomic_fetch_add(&x->w->active, 1);
         *call_ud = x;
         return 0;
@@ -793,6 +833,7 @@ static void on_close(void *cud, struct sy_h2_call *c, bool reset)
     sy_buf_fini(&x->body);
     sy_buf_fini(&x->subset);
     sy_buf_fini(&x->tail);
+    sy_buf_fini(&x->sse_part);
     sy_buf_fini(&x->out);
     free(x->hn);
     free(x->hv);

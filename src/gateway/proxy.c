@@ -71,6 +71,7 @@
 #include "gateway/gateway.h"
 #include "gateway/pretokenize.h"
 #include "latency/slo.h"
+#include "api/usage.h"
 #include "pool/decode.h"
 
 #define SY_PROXY_HIGH_WATER (1u << 20) /* pause the upstream above this many queued bytes */
@@ -185,51 +186,10 @@ static bool gateway_owned(struct sy_str name)
            sy_str_case_eq_c(name, "x-switchyard-debug");
 }
 
-/* Finds "key": <integer> in text (best effort; used on usage objects). */
-static int64_t find_int(const char *text, size_t len, const char *key)
-{
-    size_t kl = strlen(key);
-    const char *end = text + len;
-    for (const char *p = text; p + kl + 2 < end; p++) {
-        p = memchr(p, '"', (size_t)(end - p));
-        if (!p || p + kl + 2 >= end)
-            break;
-        if (memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"') {
-            const char *q = p + kl + 2;
-            while (q < end && (*q == ' ' || *q == ':'))
-                q++;
-            if (q < end && *q >= '0' && *q <= '9')
-                return strtoll(q, NULL, 10);
-        }
-    }
-    return -1;
-}
-
 static void take_usage(struct proxy *p, const char *text, size_t len)
 {
-    if (p->req.kind == SY_API_MESSAGES) { /* Anthropic: input_tokens, output_tokens, ... */
-        sy_anthropic_usage(text, len, &p->prompt_tokens, &p->completion_tokens, &p->cached_tokens);
-        return;
-    }
-    const char *u = NULL;
-    for (size_t i = 0; i + 7 <= len; i++) {
-        if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
-            u = text + i;
-    }
-    if (!u)
-        return;
-    size_t ul = len - (size_t)(u - text);
-    int64_t v;
-    if ((v = find_int(u, ul, "prompt_tokens")) >= 0)
-        p->prompt_tokens = v;
-    if ((v = find_int(u, ul, "completion_tokens")) >= 0)
-        p->completion_tokens = v;
-    else if (p->req.kind == SY_API_RESPONSES && (v = find_int(u, ul, "output_tokens")) >= 0)
-        p->completion_tokens = v; /* Responses API usage: input_tokens, output_tokens */
-    if (p->req.kind == SY_API_RESPONSES && (v = find_int(u, ul, "input_tokens")) >= 0)
-        p->prompt_tokens = v;
-    if ((v = find_int(u, ul, "cached_tokens")) >= 0)
-        p->cached_tokens = v;
+    sy_usage_scan(p->req.kind, text, len, &p->prompt_tokens, &p->completion_tokens,
+                  &p->cached_tokens);
 }
 
 /* SSE: look at complete lines only; keep the unfinished tail (bounded). Lines that arrive whole
@@ -255,17 +215,9 @@ static void scan_sse(struct proxy *p, const char *data, size_t n)
     bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
     if (usage)
         take_usage(p, text, len);
-    if (p->charge.dec.ep) { /* the decode work left on the endpoint moves with the tokens */
-        enum sy_decode_format f = p->req.kind == SY_API_MESSAGES      ? SY_DECODE_ANTHROPIC
-                                  : p->req.kind == SY_API_RESPONSES   ? SY_DECODE_RESPONSES
-                                  : p->req.kind == SY_API_COMPLETIONS ? SY_DECODE_TEXT
-                                                                      : SY_DECODE_OPENAI;
-        struct sy_decode *d = &p->charge.dec;
-        int64_t g = d->generated +
-                    (int64_t)sy_decode_sse_tokens(text, len, f, usage, d->choices - d->generated);
-        /* the larger of the events counted and a usage count seen mid-stream (either may lag) */
-        sy_decode_progress(d, p->completion_tokens > g ? p->completion_tokens : g);
-    }
+    /* the decode work left on the endpoint moves with the tokens */
+    sy_decode_sse(&p->charge.dec, text, len, sy_usage_stream_format(p->req.kind), usage,
+                  p->completion_tokens);
     sy_buf_reset(&p->scan);
     if (upto < n)
         sy_buf_append(&p->scan, data + upto, n - upto);

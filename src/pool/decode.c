@@ -118,6 +118,16 @@ void sy_decode_progress(struct sy_decode *d, int64_t generated)
     move(d, left, done);
 }
 
+void sy_decode_sse(struct sy_decode *d, const char *text, size_t len, enum sy_decode_format fmt,
+                   bool has_usage, int64_t usage_tokens)
+{
+    if (!d->ep)
+        return;
+    int64_t g = d->generated +
+                (int64_t)sy_decode_sse_tokens(text, len, fmt, has_usage, d->choices - d->generated);
+    sy_decode_progress(d, usage_tokens > g ? usage_tokens : g);
+}
+
 void sy_decode_end(struct sy_decode *d, int64_t completion_tokens)
 {
     if (!d->ep)

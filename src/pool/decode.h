@@ -50,6 +50,13 @@ void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t max_tok
  * ignored): moves e's counters. A request keeps at least one token left until it ends. */
 void sy_decode_progress(struct sy_decode *d, int64_t generated);
 
+/* Counts the complete SSE lines text[0..len) of d's response (a no-op when not counting): their
+ * token events in format fmt (sy_decode_sse_tokens; has_usage: the caller saw "usage" in text),
+ * then moves d to the larger of its events counted so far and usage_tokens (a usage count seen
+ * mid-stream, < 0 none; either may lag the other). The caller passes each line once. */
+void sy_decode_sse(struct sy_decode *d, const char *text, size_t len, enum sy_decode_format fmt,
+                   bool has_usage, int64_t usage_tokens);
+
 /* Ends d (a no-op when not counting): releases exactly what it still holds. completion_tokens
  * >= 0 (the response's output length over all its sequences, on success) divided by the choices
  * feeds the endpoint's mean output length per sequence. */

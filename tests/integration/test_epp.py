@@ -346,6 +346,92 @@ def test_served_endpoint_metadata_moves_the_in_flight_count():
     check(all(v == 0 for v in counts().values()), "all released: %r" % counts())
 
 
+def chat_stream(gates, chunks, max_tokens=10):
+    body = {"model": "m1", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return {"path": "/v1/chat/completions", "body": json.dumps(body),
+            "response": {"status": 200, "headers": {"content-type": "text/event-stream"},
+                         "chunks": chunks, "gates": gates}}
+
+
+def tok(t):
+    return 'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n' % t
+
+
+ROLE = 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
+
+
+@test
+def test_streamed_tokens_move_the_decode_work_left():
+    """The EPP counts a streamed response's token events as the proxy does (pool/decode.c), so
+    cache-load-scorer's decodedWeight sees the request's progress: an event split across
+    response_body messages counts once, when its end arrives; usage's completion_tokens at the
+    end feeds the endpoint's mean output length; the end, and an aborted stream, release it all."""
+    import threading
+    ss = stubs(1)
+    e = Epp.start(ss)
+    e.wait_ready(1)
+    tmp = tempfile.mkdtemp(prefix="sy-epp-gates-")
+
+    def ep():
+        return json.loads(request(e.admin, "GET", "/debug/endpoints")[2])["endpoints"][0]
+
+    def at(left, what):
+        wait_until(lambda: ep()["inflight_decode_tokens"] == left, 10,
+                   what="%s: decode tokens left %d (now %r)" % (what, left, ep()))
+
+    def gate(name, text="go"):
+        write = os.path.join(tmp, name)
+        with open(write + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(write + ".tmp", write)
+
+    try:
+        # 1: role + two tokens | a third token and the start ("da") of a fourth | the rest of the
+        # fourth | usage + [DONE]
+        chunks = [ROLE + tok("a") + tok("b"), tok("c") + "da",
+                  tok("d")[2:], 'data: {"choices":[],"usage":{"prompt_tokens":3,'
+                  '"completion_tokens":4}}\n\ndata: [DONE]\n\n']
+        gates = [None] + [os.path.join(tmp, "g%d" % i) for i in (1, 2, 3)]
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=e.requests([chat_stream(gates, chunks)])))
+        t.start()
+        at(8, "after two tokens")
+        check(abs(ep()["inflight_decoded"] - 0.2) < 1e-3, "decoded share 2/10: %r" % ep())
+        check(ep()["inflight_requests"] == 1, "one in flight: %r" % ep())
+        gate("g1")
+        at(7, "the split event is not counted before its end")
+        gate("g2")
+        at(6, "the split event counted once its newline arrived")
+        check(abs(ep()["inflight_decoded"] - 0.4) < 1e-3, "decoded share 4/10: %r" % ep())
+        gate("g3")
+        t.join(30)
+        check(out.get("r") and out["r"][0].get("grpcCode") == 0, "finished: %r" % out)
+        wait_until(lambda: ep()["inflight_requests"] == 0, 10, what="released")
+        check(ep()["inflight_decode_tokens"] == 0 and ep()["inflight_decoded"] == 0,
+              "decode work released: %r" % ep())
+
+        # 2: no max_tokens: the budget is the endpoint's mean, usage's 4 from the request above;
+        # the stream is reset after one token
+        gates = [None, os.path.join(tmp, "r1")]
+        t = threading.Thread(target=lambda: out.update(r2=e.requests(
+            [chat_stream(gates, [ROLE + tok("a"), tok("b")], max_tokens=None)])))
+        t.start()
+        at(3, "budget from the mean (4), one token generated")
+        check(abs(ep()["inflight_decoded"] - 0.25) < 1e-3, "decoded share 1/4: %r" % ep())
+        gate("r1", "reset")
+        t.join(30)
+        check(out.get("r2") and out["r2"][0].get("reset"), "reset: %r" % out.get("r2"))
+        wait_until(lambda: ep()["inflight_requests"] == 0, 10, what="released after the reset")
+        check(ep()["inflight_decode_tokens"] == 0 and ep()["inflight_decoded"] == 0,
+              "decode work released after the reset: %r" % ep())
+        check(ep()["inflight_tokens"] == 0, "tokens released: %r" % ep())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        stop_process(e.proc)
+
+
 @test
 def test_health_services_and_drain():
     ss = stubs(1)

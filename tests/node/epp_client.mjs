@@ -7,7 +7,9 @@
 //   scenario: {"health": ["", "liveness", ...]}               -> {"health": {svc: status|error}}
 //          or {"requests": [REQ, ...], "concurrency": N}       -> {"results": [RESULT, ...]}
 //   REQ: {path, method, headers:{}, body (string) | bodyBytes (int, generated), chunk,
-//         subset: [ip:port] | null, response: {status, headers:{}, chunks:[string], served},
+//         subset: [ip:port] | null, response: {status, headers:{}, chunks:[string], served,
+//         gates: [file | null]: before sending chunks[i], wait until gates[i] exists; a gate
+//         file holding "reset" cancels the stream there instead (Envoy's reset mid-response)},
 //         resetAfterRoute: bool, trailers: bool, startDelayMs: int (wait before the stream
 //         opens), resetAfterMs: int (cancel the stream that long after it opened, as Envoy
 //         resets a stream whose client left), respondAfter: int (send the response only once
@@ -184,8 +186,16 @@ function runOne(client, req) {
       if (m.response_headers) {
         res.respSetHeaders = setHeaders((m.response_headers.response || {}).header_mutation);
         const chunks = req.response.chunks || [];
-        const sendBody = () => {
-          chunks.forEach((c, i) => call.write({ response_body: { body: Buffer.from(c), end_of_stream: i === chunks.length - 1 } }));
+        const gates = req.response.gates || [];
+        const sendBody = async () => {
+          for (let i = 0; i < chunks.length; i++) {
+            if (gates[i]) {
+              const g = await waitGate(gates[i]);
+              if (done) return;
+              if (g === "reset") { res.reset = true; call.cancel(); return; }
+            }
+            call.write({ response_body: { body: Buffer.from(chunks[i]), end_of_stream: i === chunks.length - 1 } });
+          }
           if (!chunks.length) call.end();
         };
         if (req.delayBodyMs) setTimeout(sendBody, req.delayBodyMs);
@@ -215,6 +225,13 @@ function runOne(client, req) {
       }
     }
   });
+}
+
+// Waits (bounded: 30 s) until the file exists; resolves with its trimmed contents.
+async function waitGate(file) {
+  const until = Date.now() + 30000;
+  while (!fs.existsSync(file) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : "";
 }
 
 function bigBody(n, model, salt) {
