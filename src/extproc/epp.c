@@ -7,7 +7,7 @@
  *                                now, or wait in its queue (the verdict comes back on this
  *                                loop), or refuse 429/503 with x-llm-d-request-dropped-reason
  *                             -> pre-scheduling steps (token ids, burst window)
- *                             -> subset hint -> sy_sched_pick -> in-flight += 1
+ *                             -> subset hint -> sy_sched_pick_charge -> in-flight += 1
  *                             -> request_headers answer: clear_route_cache, header mutation
  *                                {x-gateway-destination-endpoint (the pick, then fallbacks by
  *                                score up to retry.maxAttempts), Content-Length, x-request-id,
@@ -358,7 +358,8 @@ static void pick(struct xs *x)
             if (!in_subset(x, pool->eps[i]->address))
                 ex[nex++] = pool->eps[i];
     }
-    int rc = sy_sched_pick(x->gen->sched, pool, &x->req, ex, nex, &x->res);
+    /* decided and charged at once (the concurrency bound's slot is reserved: sched.h) */
+    int rc = sy_sched_pick_charge(x->gen->sched, pool, &x->req, ex, nex, &x->res, &x->charge);
     free(ex);
     if (rc == SY_EADMISSION) { /* an admission plugin denied it: llm-d's 500, no dropped reason */
         reject(x, sy_flow_verdict_status(SY_FLOW_REJECT_ADMISSION),
@@ -385,8 +386,6 @@ static void pick(struct xs *x)
     x->have_res = true;
     sy_flow_picked(x->w->gw->flow, &x->flow); /* the endpoint's in-flight counts it now */
     x->served = sy_endpoint_ref(x->res.ep);
-    sy_pool_charge(&x->charge, x->served, x->res.inflight_tokens, x->req.max_tokens,
-                   x->req.choices);
     /* P/D: the EPP cannot run two legs; the prefill pick travels to llm-d's routing sidecar
      * beside the decode endpoint. Only generation APIs have a prefill phase. */
     const struct sy_endpoint *prefill = NULL;

@@ -4,7 +4,7 @@
  *   client body (buffered once by the server, never copied again)
  *      |  sy_request_parse: a validating scan that records views (model, stream, prompt span)
  *      v
- *   sy_sched_pick(exclude = endpoints already tried) --> endpoint, in-flight += 1
+ *   sy_sched_pick_charge(exclude = endpoints already tried) --> endpoint, in-flight += 1
  *      |  head = request line + filtered client headers + x-request-id  (small, built per try)
  *      v  bufs = [head, body]  (the body pointer is the client's bytes)
  *   upstream (pooled keep-alive) --on_head--> client head + x-gateway-destination-endpoint
@@ -24,10 +24,10 @@
  * `data: {"error":...}` event and a proper end, anything else is cut (the connection closes, so
  * the client sees a truncated body rather than a hang or a misframed next response).
  *
- * In-flight accounting: exactly one charge per attempt (sy_pool_charge in attempt) and exactly
- * one discharge (attempt_end), whatever path the attempt leaves by: success, retry, client abort,
- * drain. The charge holds the in-flight count, the tokens and the decode work left (pool.h), so
- * they are taken and released together. The scheduler says how many tokens (sched/inflight.h);
+ * In-flight accounting: exactly one charge per attempt (sy_sched_pick_charge in attempt) and
+ * exactly one discharge (attempt_end), whatever path the attempt leaves by: success, retry, client
+ * abort, drain. The charge holds the in-flight count, the tokens and the decode work left (pool.h),
+ * so they are taken and released together. The scheduler says how many tokens (sched/inflight.h);
  * the part it marks early (llm-d's inflight-load-producer: the prompt tokens) is released at the
  * first response body byte and the discharge releases the remainder. The decode work left
  * (pool/decode.h) moves in between with the output tokens the SSE scan counts (non-streamed: at
@@ -736,7 +736,10 @@ static void flow_refuse(struct proxy *p, enum sy_flow_verdict v);
 
 static void attempt(struct proxy *p)
 {
-    int rc = sy_sched_pick(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried, &p->res);
+    /* decided and charged at once: the in-flight slot is reserved against the concurrency
+     * bound the decision was made under (sched.h) */
+    int rc = sy_sched_pick_charge(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried,
+                                  &p->res, &p->charge);
     if (rc == SY_EADMISSION) { /* an admission plugin (latency-slo-admitter) denied it */
         flow_refuse(p, SY_FLOW_REJECT_ADMISSION);
         return;
@@ -766,8 +769,6 @@ static void attempt(struct proxy *p)
     p->t_pick = sy_now_ns();
     p->have_res = true;
     p->tried[p->ntried++] = sy_endpoint_ref(p->res.ep);
-    sy_pool_charge(&p->charge, p->res.ep, p->res.inflight_tokens, p->req.max_tokens,
-                   p->req.choices);
     if (p->want_scores) {
         sy_buf_reset(&p->scores);
         sy_sched_explain(&p->res, &p->scores);

@@ -221,6 +221,15 @@ struct sy_charge {
  * sequences (sy_decode_begin). */
 void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
                     int64_t choices);
+/* As sy_pool_charge, but only while e is below the in-flight bounds the scheduler's filters chose
+ * it under (concurrency-detector: sy_sched_result's cap_requests / cap_tokens; <= 0 = no bound):
+ * the request slot is reserved atomically (compare-and-swap of the in-flight count against
+ * cap_requests, then of the in-flight tokens against cap_tokens), so two workers that both saw an
+ * endpoint one below its bound cannot both take it. Returns false, charging nothing, when e is at
+ * a bound now; true when c is charged. */
+bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens,
+                           int64_t max_tokens, int64_t choices, int64_t cap_requests,
+                           int64_t cap_tokens);
 /* Releases up to `tokens` of c's in-flight tokens while the request stays in flight (llm-d's
  * inflight-load-producer frees the prompt tokens at the first response chunk). No-op when c is not
  * charged or tokens <= 0. */

@@ -23,6 +23,21 @@
  * has the old limit, while the new gate already released them). Refusing those would turn a
  * reload into 429s; the gate stays the bound.
  *
+ * The bound is strict across workers. The filter reads each endpoint's count a moment before the
+ * request is charged to the chosen one, and several workers decide at once: two that both see an
+ * endpoint one below its limit would both put a request there (up to workers - 1 over). So the
+ * filter also leaves its limits in the cycle (cy->cap_requests / cap_tokens), and the charge
+ * (sy_sched_pick_charge -> sy_pool_charge_within) takes the slot with a compare-and-swap of the
+ * in-flight count against the limit: the loser of the race charges nothing and decides again on
+ * fresh counts, where the full endpoint is filtered out (bounded: SY_SCHED_CHARGE_TRIES decisions,
+ * then refused as when no candidate is left). The fast path stays one atomic read-modify-write,
+ * as the plain charge's fetch-add. A fail-open decision (every endpoint at its limit) leaves no
+ * bound: the gate is the bound there, as above.
+ *
+ * Rejected: a lock around decide-and-charge (serializes every decision of every worker); checking
+ * the count again after an unconditional add and backing out (readers would see transient
+ * over-limit counts, and two racing adds could both back out).
+ *
  * Joins a profile like any filter: the default profile (no schedulingProfiles) holds it; an
  * explicit profile names it with pluginRef. src/flow/flow_config.c validates the parameters and
  * builds the detector role from the same plugin entry.
@@ -76,10 +91,16 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     return 0;
 }
 
+/* Lowers *cap to limit (0 = no cap yet). */
+static void cap_at(int64_t *cap, int64_t limit)
+{
+    if (*cap <= 0 || limit < *cap)
+        *cap = limit;
+}
+
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
     const struct cd_filter *f = state;
-    (void)cy;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         bool keep = true;
@@ -90,7 +111,14 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
         if (keep)
             c[m++] = c[i];
     }
-    return m ? m : n; /* fail open: see the header */
+    if (!m)
+        return n; /* fail open: see the header (and no bound for the charge) */
+    /* the charge reserves the slot against the same limits (see the header) */
+    if (f->mode != 1)
+        cap_at(&cy->cap_requests, f->limit);
+    if (f->mode != 0)
+        cap_at(&cy->cap_tokens, f->token_limit);
+    return m;
 }
 
 const struct sy_plugin_ops sy_plugin_concurrency_detector_filter = {

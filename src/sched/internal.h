@@ -87,10 +87,11 @@ struct sy_scheduler {
     enum sy_parser parsers[SY_SCHED_MAX_PARSERS]; /* requestHandler.parsers in order (parsers.c) */
     size_t nparsers;
 
-    struct sy_metric *e2e;                 /* scheduler_e2e_duration_seconds (NULL: no metrics) */
-    struct sy_metric *attempts_ok;         /* scheduler_attempts_total{status="success"} */
-    struct sy_metric *attempts_fail;       /* scheduler_attempts_total{status="failure"} */
-    struct sy_metric_family *pd_decisions; /* disagg_decision_total (NULL: no metrics) */
+    struct sy_metric *e2e;           /* scheduler_e2e_duration_seconds (NULL: no metrics) */
+    struct sy_metric *attempts_ok;   /* scheduler_attempts_total{status="success"} */
+    struct sy_metric *attempts_fail; /* scheduler_attempts_total{status="failure"} */
+    struct sy_metric *slot_lost; /* switchyard_scheduler_slot_lost_total (sy_sched_pick_charge) */
+    struct sy_metric_family *pd_decisions;     /* disagg_decision_total (NULL: no metrics) */
     struct sy_metric_family *pd_decisions_old; /* deprecated pd_decision_total twin */
 
     pthread_mutex_t ring_mu; /* guards the ring */

@@ -76,6 +76,12 @@ struct sy_sched_cycle {
     double observed_ttft_s;          /* set by the gateway before `done` (sy_sched_observe): */
     double observed_tpot_s;          /* measured TTFT/TPOT of the served request, <= 0 unknown */
     double observed_e2e_s; /* pick to last byte, streamed (sy_sched_observe_end), or <= 0 */
+    /* Per-endpoint in-flight bounds the current profile run's filters kept their candidates
+     * under (concurrency-detector; a filter sets the lower of its limit and what is there): the
+     * pick is charged only while the chosen endpoint is still below them (sy_pool_charge_within).
+     * 0 = none; reset before each profile run's filters. */
+    int64_t cap_requests; /* in-flight requests must be below this */
+    int64_t cap_tokens;   /* in-flight tokens must be below this */
 };
 
 struct sy_inflight_params;

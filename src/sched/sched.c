@@ -60,6 +60,7 @@ struct prun {
     size_t chosen;                       /* index into cands */
     bool picked;                         /* a candidate was chosen */
     void *mem;                           /* owned block of a multi-profile run, or NULL */
+    int64_t cap_requests, cap_tokens;    /* bounds its filters applied (sy_sched_cycle) */
 };
 
 /* Per-request state: the public cycle first, so plugins' pointer is ours. The primary fields
@@ -168,8 +169,14 @@ void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m)
         "Plugin processing latency distribution in seconds for each extension point, plugin type "
         "and plugin name.",
         SY_METRIC_HISTOGRAM, pl_labels, sy_buckets_fast, sy_buckets_fast_n);
-    if (!e2e || !att || !pl)
+    struct sy_metric_family *lost = sy_metrics_family(
+        m, "switchyard_scheduler_slot_lost_total",
+        "Decisions made again because another worker took the chosen endpoint's last in-flight "
+        "slot (concurrency-detector bound) between the decision and its charge.",
+        SY_METRIC_COUNTER, NULL, NULL, 0);
+    if (!e2e || !att || !pl || !lost)
         return;
+    s->slot_lost = sy_metric_get(lost, NULL);
     const char *ok[] = {"success"}, *fail[] = {"failure"};
     s->attempts_ok = sy_metric_get(att, ok);
     s->attempts_fail = sy_metric_get(att, fail);
@@ -319,8 +326,10 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     }
     r->n = n;
     r->picked = false;
+    r->cap_requests = r->cap_tokens = 0;
     if (n == 0)
         return SY_ENOENDPOINT;
+    c->cy.cap_requests = c->cy.cap_tokens = 0;
     for (size_t f = 0; f < prof->nfilters; f++) {
         struct sy_sched_plugin *p = prof->filters[f];
         uint64_t t1 = tstart(s);
@@ -331,6 +340,8 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
         if (n == 0)
             return SY_ENOENDPOINT;
     }
+    r->cap_requests = c->cy.cap_requests;
+    r->cap_tokens = c->cy.cap_tokens;
 
     /* Score rows are laid out for the final n (rows of stride n, not nbase). */
     size_t nsc = prof->nscorers;
@@ -566,6 +577,8 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
 
     out->ep = chosen->ep;
     out->pool_index = chosen->pool_index;
+    out->cap_requests = pr->cap_requests;
+    out->cap_tokens = pr->cap_tokens;
     sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
     if (prefill < c->nruns && c->runs[prefill].picked) {
         const struct prun *fr = &c->runs[prefill];
@@ -583,6 +596,26 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         sy_metric_inc(s->attempts_ok);
     tend(s->e2e, t0);
     return 0;
+}
+
+int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                         struct sy_endpoint *const *exclude, size_t nexclude,
+                         struct sy_sched_result *out, struct sy_charge *c)
+{
+    for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
+        int rc = sy_sched_pick(s, pool, req, exclude, nexclude, out);
+        if (rc)
+            return rc;
+        if (sy_pool_charge_within(c, out->ep, out->inflight_tokens, req->max_tokens, req->choices,
+                                  out->cap_requests, out->cap_tokens))
+            return 0;
+        /* another worker took the last slot between this decision's read and the charge */
+        if (s->slot_lost)
+            sy_metric_inc(s->slot_lost);
+        sy_sched_done(s, out, false);
+    }
+    memset(out, 0, sizeof *out);
+    return SY_ENOENDPOINT;
 }
 
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,

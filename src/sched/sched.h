@@ -48,6 +48,8 @@ struct sy_sched_result {
     int64_t inflight_tokens; /* tokens to add/sub for in-flight accounting (sched/inflight.h) */
     int64_t inflight_early;  /* part of inflight_tokens to release at the first response byte */
     void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
+    int64_t cap_requests;    /* in-flight bounds the chosen endpoint passed the filters under */
+    int64_t cap_tokens;      /* (concurrency-detector), 0 = none: see sy_sched_pick_charge */
     /* P/D (a disaggregating profile handler chose a prefill leg): */
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
     size_t prefill_pool_index;       /* its index in the pool */
@@ -73,6 +75,17 @@ void sy_sched_free(struct sy_scheduler *s);
 /* req (and pool) must stay alive until sy_sched_done. */
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
+/* sy_sched_pick, then the request's charge on the pick (sy_pool_charge_within: in-flight count,
+ * out->inflight_tokens, the decode budget of req's max_tokens and choices) against the in-flight
+ * bounds its filters applied. The filters read the counters a moment before the charge, so
+ * another worker may have taken the chosen endpoint's last slot meanwhile: then the decision is
+ * undone (sy_sched_done, not ok) and made again on fresh counts, at most SY_SCHED_CHARGE_TRIES
+ * decisions in all, after which SY_ENOENDPOINT (as when the filters leave no candidate). Returns
+ * what sy_sched_pick returns; on 0, c is charged. Without a bound it is one pick and one charge. */
+#define SY_SCHED_CHARGE_TRIES 8
+int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                         struct sy_endpoint *const *exclude, size_t nexclude,
+                         struct sy_sched_result *out, struct sy_charge *c);
 /* P/D: re-runs the prefill profile of res's cycle (the same candidate snapshot) without the
  * endpoints in exclude, after a prefill leg failed. Updates res->prefill_ep (and records the
  * prompt on the new pick in the approximate prefix index). Returns 0, SY_ENOENDPOINT (no other

@@ -709,6 +709,65 @@ static void test_charge(void **state)
     sy_pool_unref(p);
 }
 
+/* sy_pool_charge_within: the slot is taken only below the bounds; a token bound that refuses
+ * gives the request slot back; no bound is the plain charge; threads never push the count past
+ * the bound */
+static _Atomic bool over_bound; /* a thread saw the count past the bound */
+
+static void *within_worker(void *arg)
+{
+    struct sy_endpoint *e = arg;
+    for (int i = 0; i < ITERS; i++) {
+        struct sy_charge c = {0};
+        if (!sy_pool_charge_within(&c, e, 1, -1, 1, 3, 0))
+            continue;
+        if (atomic_load(&e->inflight_requests) > 3)
+            atomic_store(&over_bound, true);
+        sy_pool_discharge(&c, -1);
+    }
+    return NULL;
+}
+
+static void test_charge_within(void **state)
+{
+    (void)state;
+    struct sy_pool *p = pool_of_one();
+    struct sy_endpoint *e = p->eps[0];
+    struct sy_charge a = {0}, b = {0}, c = {0}, d = {0};
+    assert_true(sy_pool_charge_within(&a, e, 100, 10, 1, 2, 0));
+    assert_true(sy_pool_charge_within(&b, e, 100, 10, 1, 2, 0));
+    assert_false(sy_pool_charge_within(&c, e, 100, 10, 1, 2, 0)); /* 2 in flight: full */
+    assert_null(c.ep);
+    assert_int_equal(atomic_load(&e->inflight_requests), 2);
+    assert_int_equal(atomic_load(&e->inflight_tokens), 200);
+    assert_int_equal(atomic_load(&e->decode_left), 20);
+    /* tokens bound: 200 in flight, bound 150: refused, and the request slot goes back */
+    assert_false(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 150));
+    assert_int_equal(atomic_load(&e->inflight_requests), 2);
+    assert_int_equal(atomic_load(&e->inflight_tokens), 200);
+    assert_true(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 201)); /* below: taken */
+    assert_int_equal(atomic_load(&e->inflight_tokens), 210);
+    assert_true(sy_pool_charge_within(&d, e, -4, 10, 1, 0, 0)); /* no bound: always */
+    assert_int_equal(atomic_load(&e->inflight_requests), 4);
+    sy_pool_discharge(&a, -1);
+    sy_pool_discharge(&b, -1);
+    sy_pool_discharge(&c, -1);
+    sy_pool_discharge(&d, -1);
+    assert_int_equal(atomic_load(&e->inflight_requests), 0);
+    assert_int_equal(atomic_load(&e->inflight_tokens), 0);
+    assert_int_equal(atomic_load(&e->decode_left), 0);
+
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, within_worker, e);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_false(atomic_load(&over_bound));
+    assert_int_equal(atomic_load(&e->inflight_requests), 0);
+    assert_int_equal(atomic_load(&e->inflight_tokens), 0);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_inflight),
         cmocka_unit_test(test_charge),
+        cmocka_unit_test(test_charge_within),
         cmocka_unit_test(test_snapshot_consistent_under_writer),
         cmocka_unit_test(test_reader_waits_for_stuck_writer),
     };

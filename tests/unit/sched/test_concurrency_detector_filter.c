@@ -1,12 +1,15 @@
 /* Unit tests for src/sched/concurrency_detector_filter.c: the filter role of llm-d's
  * concurrency-detector (limit = maxConcurrency * (1 + headroom), in-flight < limit kept, no
- * fail open when every endpoint is full), its parameter errors, and that a scheduler loaded from
- * an EndpointPickerConfig with the detector (and flow control) runs it in the default profile. */
+ * fail open when every endpoint is full), its parameter errors, that a scheduler loaded from
+ * an EndpointPickerConfig with the detector (and flow control) runs it in the default profile, and
+ * the strict bound: the decision carries the limit and sy_sched_pick_charge reserves the slot
+ * (sy_pool_charge_within), so threads deciding at once never push an endpoint past it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "unit/sched/sched_helpers.h"
 
@@ -126,10 +129,148 @@ static void test_default_profile_filters(void **state)
     sy_pool_unref(p);
 }
 
+static const char cd_yaml[] = "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+                              "featureGates: [flowControl]\n"
+                              "plugins:\n"
+                              "- {type: concurrency-detector, name: cd, parameters: %s}\n"
+                              "- {type: queue-scorer}\n"
+                              "- {type: max-score-picker}\n"
+                              "flowControl:\n  saturationDetector: {pluginRef: cd}\n";
+
+static struct sy_scheduler *cd_sched(const char *params)
+{
+    char yaml[1024], err[512];
+    snprintf(yaml, sizeof yaml, cd_yaml, params);
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("scheduler: %s", err);
+    return s;
+}
+
+/* The filter leaves its limits in the decision (the charge reserves against them); a fail-open
+ * decision leaves none; sy_sched_pick_charge charges a slot below the limit and refuses to charge
+ * one that is full. */
+static void test_reservation(void **state)
+{
+    (void)state;
+    struct sy_scheduler *s = cd_sched("{maxConcurrency: 2}");
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 3, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    struct sy_sched_result res;
+    struct sy_charge c1 = {0}, c2 = {0}, c3 = {0};
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c1), 0);
+    assert_ptr_equal(c1.ep, eps[0]);
+    assert_int_equal(res.cap_requests, 2);
+    assert_int_equal(res.cap_tokens, 0); /* requests mode */
+    sy_sched_done(s, &res, true);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c2), 0);
+    assert_ptr_equal(c2.ep, eps[0]);
+    sy_sched_done(s, &res, true);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 2);
+    /* a is full: b, still under the bound */
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c3), 0);
+    assert_ptr_equal(c3.ep, eps[1]);
+    assert_int_equal(res.cap_requests, 2);
+    sy_sched_done(s, &res, true);
+    /* a decision made while a had a free slot, charged after another took it: refused */
+    struct sy_charge late = {0};
+    int64_t tokens = atomic_load(&eps[0]->inflight_tokens);
+    assert_false(sy_pool_charge_within(&late, eps[0], 5, -1, 1, 2, 0));
+    assert_null(late.ep);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 2);
+    assert_int_equal(atomic_load(&eps[0]->inflight_tokens), tokens);
+    /* every endpoint full: the decision fails open and carries no bound */
+    struct sy_charge c4 = {0};
+    sy_pool_charge(&c4, eps[1], 0, -1, 1);
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_int_equal(res.cap_requests, 0);
+    assert_int_equal(res.cap_tokens, 0);
+    sy_sched_done(s, &res, true);
+    sy_pool_discharge(&c1, -1);
+    sy_pool_discharge(&c2, -1);
+    sy_pool_discharge(&c3, -1);
+    sy_pool_discharge(&c4, -1);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
+    assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
+    assert_int_equal(atomic_load(&eps[0]->inflight_tokens), 0);
+    sy_sched_free(s);
+    /* hybrid: both limits travel; the lower of two detectors' limits wins */
+    s = cd_sched("{concurrencyMode: hybrid, maxConcurrency: 4, maxTokenConcurrency: 500}");
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_int_equal(res.cap_requests, 4);
+    assert_int_equal(res.cap_tokens, 500);
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
+/* The bound holds across threads deciding at once (the workers): THREADS threads take and give
+ * back slots on a pool of two endpoints with limit 2 each; at most 4 requests are held at once (the
+ * pool-wide gate's job), so every decision finds a free slot, and no endpoint's in-flight count is
+ * ever seen above 2. Before the reservation, two decisions could both see a slot free. */
+#define RACE_THREADS 4
+#define RACE_ITERS   20000
+
+struct race {
+    struct sy_scheduler *s;
+    struct sy_pool *p;
+    _Atomic int64_t max_seen;
+    _Atomic int64_t picks, refused;
+};
+
+static void *race_worker(void *arg)
+{
+    struct race *rc = arg;
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    for (int i = 0; i < RACE_ITERS; i++) {
+        struct sy_sched_result res;
+        struct sy_charge c = {0};
+        int e = sy_sched_pick_charge(rc->s, rc->p, &r, NULL, 0, &res, &c);
+        if (e != 0) {
+            atomic_fetch_add(&rc->refused, 1);
+            continue;
+        }
+        int64_t n = atomic_load(&c.ep->inflight_requests);
+        int64_t m = atomic_load(&rc->max_seen);
+        while (n > m && !atomic_compare_exchange_weak(&rc->max_seen, &m, n)) {
+        }
+        atomic_fetch_add(&rc->picks, 1);
+        for (volatile int k = 0; k < 3000; k++) /* hold the slot a while: endpoints run full */
+            ;
+        sy_pool_discharge(&c, -1);
+        sy_sched_done(rc->s, &res, true);
+    }
+    return NULL;
+}
+
+static void test_reservation_race(void **state)
+{
+    (void)state;
+    struct race rc = {.s = cd_sched("{maxConcurrency: 2}")};
+    /* equal queues: the scorer ties, max-score-picker breaks ties at random */
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0)};
+    rc.p = fx_pool(eps, 2);
+    pthread_t th[RACE_THREADS];
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_create(&th[i], NULL, race_worker, &rc);
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_true(atomic_load(&rc.max_seen) <= 2);
+    assert_int_equal(atomic_load(&rc.picks) + atomic_load(&rc.refused), RACE_THREADS * RACE_ITERS);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
+    assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
+    sy_sched_free(rc.s);
+    sy_pool_unref(rc.p);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
-                                       cmocka_unit_test(test_param_errors),
-                                       cmocka_unit_test(test_default_profile_filters)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limits), cmocka_unit_test(test_param_errors),
+        cmocka_unit_test(test_default_profile_filters), cmocka_unit_test(test_reservation),
+        cmocka_unit_test(test_reservation_race)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
