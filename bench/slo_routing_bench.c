@@ -85,6 +85,14 @@ struct job {
     uint32_t len, cached;        /* prompt tokens; of them, served from the engine's cache */
     bool done;
     bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
+    int hist_ep; /* heavy regime: the endpoint that served the conversation's last turn, or -1 */
+    /* heavy regime, SLO_BENCH_TRACE: every endpoint's prediction at the decision */
+    bool traced;
+    float tr_ttft[NE], tr_tpot[NE], tr_prefix[NE];
+    float tr_ttft0[NE]; /* the same endpoint's TTFT prediction with prefix score 0 */
+    float tr_load[NE];  /* running + waiting in its features */
+    float tr_pf[NE];    /* prefill tokens in flight in its features */
+    signed char tr_tier[NE]; /* 1 both headrooms >= 0, 0 violated */
 };
 
 static struct job *J;
@@ -234,6 +242,7 @@ static bool heavy;
 #define HEAVY_OUT_MAX 4096
 struct conv {
     uint32_t id, group, hist; /* history tokens after the system prompt */
+    int last_ep;              /* the endpoint that served its last turn, -1 before the first */
 };
 static struct conv convs[HEAVY_CONVS];
 static uint32_t nconv, conv_next;
@@ -303,6 +312,94 @@ static void prefix_evidence(const char *name)
         fprintf(stderr, "\n");
     }
     free(v);
+}
+
+/* Heavy regime, SLO_BENCH_TRACE: why conversations leave the replica holding their history.
+ * Over the follow-up turns after the warm-up that were routed with predictions: how often the
+ * turn stayed on the history replica (the one that served the previous turn); the gateway's
+ * prefix score there; whether its predicted TTFT was the lowest of the fleet; and, for the turns
+ * that moved, which step of the Helm pipeline let them go: the history replica's prefix score
+ * under the loose gate (0.8), the tier filter (history predicted to violate while another
+ * endpoint is predicted to meet both objectives), or neither (the gate's TTFT penalty, or no
+ * filter involved). SLO_BENCH_TRACE=path also writes one line per traced decision to path. */
+static void heavy_trace(const char *name)
+{
+    const char *path = getenv("SLO_BENCH_TRACE");
+    if (!heavy || !path)
+        return;
+    size_t all = 0, all_stay = 0;
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 >= WARM_S && j->hist_ep >= 0 && !j->shed) {
+            all++;
+            all_stay += j->ep == j->hist_ep;
+        }
+    }
+    fprintf(stderr, "%s: every follow-up turn (%zu): stayed on the history replica %.1f%%\n", name,
+            all, 100.0 * all_stay / (all ? all : 1));
+    FILE *fp = strcmp(path, "1") ? fopen(path, "a") : NULL;
+    size_t n = 0, stay = 0, h80 = 0, h99 = 0, lowest = 0, hist_pos = 0, any_pos = 0;
+    size_t moved = 0, mv_low = 0, mv_tier = 0, mv_other = 0, mv_lower_pred = 0;
+    double d_ttft = 0, unc_hist = 0, unc_chosen = 0, pred_hist = 0, pred_min_other = 0;
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || !j->traced || j->hist_ep < 0 || j->shed)
+            continue;
+        int h = j->hist_ep;
+        double mo = INFINITY;
+        bool pos_other = false;
+        for (int k = 0; k < NE; k++)
+            if (k != h) {
+                mo = j->tr_ttft[k] >= 0 && j->tr_ttft[k] < mo ? j->tr_ttft[k] : mo;
+                pos_other |= j->tr_tier[k] > 0;
+            }
+        n++;
+        stay += j->ep == h;
+        h80 += j->tr_prefix[h] >= 0.8f;
+        h99 += j->tr_prefix[h] >= 0.99f;
+        lowest += j->tr_ttft[h] <= mo;
+        hist_pos += j->tr_tier[h] > 0;
+        any_pos += pos_other || j->tr_tier[h] > 0;
+        pred_hist += j->tr_ttft[h];
+        pred_min_other += mo;
+        if (fp)
+            fprintf(fp, "%s\t%zu\t%u\t%d\t%d\t%.0f\t%.3f", name, i, j->len, h, j->ep,
+                    j->slo_tpot * 1e3, j->ttft);
+        if (fp)
+            for (int k = 0; k < NE; k++)
+                fprintf(fp, "\t%.2f/%.0f/%.0f/%d/%.0f/%.0f/%.0f", j->tr_prefix[k],
+                        1e3 * j->tr_ttft[k], 1e3 * j->tr_tpot[k], j->tr_tier[k],
+                        1e3 * j->tr_ttft0[k], j->tr_load[k], j->tr_pf[k]);
+        if (fp)
+            fprintf(fp, "\n");
+        if (j->ep == h)
+            continue;
+        moved++;
+        unc_hist += (1.0 - j->tr_prefix[h]) * j->len;
+        unc_chosen += (1.0 - j->tr_prefix[j->ep]) * j->len;
+        d_ttft += j->tr_ttft[j->ep] - j->tr_ttft[h];
+        mv_lower_pred += j->tr_ttft[j->ep] < j->tr_ttft[h];
+        if (j->tr_prefix[h] < 0.8f)
+            mv_low++;
+        else if (j->tr_tier[h] <= 0 && pos_other)
+            mv_tier++;
+        else
+            mv_other++;
+    }
+    if (fp)
+        fclose(fp);
+    double k = n ? (double)n : 1, m = moved ? (double)moved : 1;
+    fprintf(stderr,
+            "%s: follow-up turns %zu: stayed on the history replica %.1f%%; there prefix >= 0.8 "
+            "%.1f%%, >= 0.99 %.1f%%; its predicted TTFT the fleet's lowest %.1f%% (mean %.0f ms "
+            "vs %.0f ms the best other); history predicted to meet both %.1f%%, some endpoint "
+            "%.1f%%\n  moved %zu: history prefix < 0.8 %.1f%%, tier filter (history violates, "
+            "another meets) %.1f%%, other %.1f%%; chosen predicted faster %.1f%% (mean %+.0f ms); "
+            "uncached tokens history %.0f vs chosen %.0f\n",
+            name, n, 100 * stay / k, 100 * h80 / k, 100 * h99 / k, 100 * lowest / k,
+            1e3 * pred_hist / k, 1e3 * pred_min_other / k, 100 * hist_pos / k, 100 * any_pos / k,
+            moved, 100 * mv_low / m, 100 * mv_tier / m, 100 * mv_other / m, 100 * mv_lower_pred / m,
+            1e3 * d_ttft / m, unc_hist / m, unc_chosen / m);
 }
 
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
@@ -412,7 +509,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 uint32_t gg = 0;
                 while (gg + 1 < HEAVY_GROUPS && zipf_cdf[gg] < u)
                     gg++;
-                *cv = (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0};
+                *cv = (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0, .last_ep = -1};
             }
             g = (int)cv->group;
             syslen = HEAVY_SYS;
@@ -433,6 +530,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         }
         j->group = g;
         j->len = len;
+        j->hist_ep = cv ? cv->last_ep : -1;
         if (!heavy)
             out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
@@ -504,6 +602,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             j->res.pool_index = (size_t)e;
         }
         j->ep = e;
+        if (cv)
+            cv->last_ep = e;
         j->pred_ttft = j->pred_tpot = -1;
         j->pred_prefix = -1;
         const struct sy_sched_cycle *cy = j->res.cycle; /* first member of the scheduler's cycle */
@@ -514,6 +614,26 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 j->pred_tpot = p->tpot_s;
                 j->running = p->f.running;
                 j->pred_prefix = p->f.prefix_score;
+            }
+            if (heavy && getenv("SLO_BENCH_TRACE")) {
+                j->traced = true;
+                for (int k = 0; k < NE && (size_t)k < cy->latency->n; k++) {
+                    const struct sy_latency_pred *q = &cy->latency->pred[k];
+                    j->tr_ttft[k] = q->valid ? (float)q->ttft_s : -1;
+                    j->tr_tpot[k] = q->valid ? (float)q->tpot_s : -1;
+                    j->tr_prefix[k] = (float)q->f.prefix_score;
+                    j->tr_tier[k] = (signed char)sy_latency_pred_positive(q->valid ? q : NULL);
+                    struct sy_latency_features f0 = q->f;
+                    f0.prefix_score = 0;
+                    double t0;
+                    struct sy_latency_model *lm = sy_sched_latency_model();
+                    j->tr_ttft0[k] = lm && sy_latency_predict(lm, pool->eps[k]->address, &f0, &t0,
+                                                              NULL) == 0
+                                         ? (float)t0
+                                         : -1;
+                    j->tr_load[k] = (float)(q->f.running + q->f.waiting);
+                    j->tr_pf[k] = (float)q->f.prefill_tokens_inflight;
+                }
             }
         }
         sy_endpoint_inflight_add(j->res.ep, j->res.inflight_tokens);
@@ -548,6 +668,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     accuracy(name);
     prefix_evidence(name);
+    heavy_trace(name);
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
