@@ -25,7 +25,10 @@
  * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
- * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
+ * Environment: SLO_BENCH_SEED=n makes the scheduler's random seeds a function of n instead of
+ * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
+ * time and nothing else in it reads the clock for a decision;
+ * SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
@@ -430,6 +433,10 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     sy_yaml_free(root);
     (void)model_cfg;
+    /* SLO_BENCH_SEED=n: the scheduler's random seeds follow n and the cycle count, not the wall
+     * clock, so a row's choices repeat exactly between runs (and between builds) */
+    if (getenv("SLO_BENCH_SEED"))
+        sy_sched_seed(strtoull(getenv("SLO_BENCH_SEED"), NULL, 0));
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
     pool = SY_NEW(struct sy_pool);
     atomic_init(&pool->refs, 1);
