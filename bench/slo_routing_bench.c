@@ -30,7 +30,8 @@
  * time and nothing else in it reads the clock for a decision;
  * SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
- * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
+ * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
+ * quantile (TPOT only, the producer's tpotQuantile) set the model;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
  * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
@@ -87,14 +88,14 @@ struct job {
     int group;                   /* prefix regime: the request's system-prefix group, else -1 */
     uint32_t len, cached;        /* prompt tokens; of them, served from the engine's cache */
     bool done;
-    bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
+    bool shed;   /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
     int hist_ep; /* heavy regime: the endpoint that served the conversation's last turn, or -1 */
     /* heavy regime, SLO_BENCH_TRACE: every endpoint's prediction at the decision */
     bool traced;
     float tr_ttft[NE], tr_tpot[NE], tr_prefix[NE];
-    float tr_ttft0[NE]; /* the same endpoint's TTFT prediction with prefix score 0 */
-    float tr_load[NE];  /* running + waiting in its features */
-    float tr_pf[NE];    /* prefill tokens in flight in its features */
+    float tr_ttft0[NE];      /* the same endpoint's TTFT prediction with prefix score 0 */
+    float tr_load[NE];       /* running + waiting in its features */
+    float tr_pf[NE];         /* prefill tokens in flight in its features */
     signed char tr_tier[NE]; /* 1 both headrooms >= 0, 0 violated */
 };
 
@@ -340,6 +341,56 @@ static void heavy_trace(const char *name)
     }
     fprintf(stderr, "%s: every follow-up turn (%zu): stayed on the history replica %.1f%%\n", name,
             all, 100.0 * all_stay / (all ? all : 1));
+    /* SLO met and stays per 10 s of arrivals (from 0 s, the warm-up included): does the policy
+     * start well and drift, or miss from the start? */
+    fprintf(stderr, "%s: per 10 s, met%% / stayed%%:", name);
+    for (double w0 = 0; w0 < (double)J[nJ ? nJ - 1 : 0].arrival / 1e9; w0 += 10) {
+        size_t n = 0, met = 0, fu = 0, st = 0;
+        for (size_t i = 0; i < nJ; i++) {
+            const struct job *j = &J[i];
+            double at = (double)j->arrival / 1e9;
+            if (at < w0 || at >= w0 + 10 || !j->done)
+                continue;
+            n++;
+            met += j->ttft <= j->slo_ttft && j->tpot <= j->slo_tpot;
+            fu += j->hist_ep >= 0;
+            st += j->hist_ep >= 0 && j->ep == j->hist_ep;
+        }
+        fprintf(stderr, " %.0f/%.0f", 100.0 * met / (n ? n : 1), 100.0 * st / (fu ? fu : 1));
+    }
+    fprintf(stderr, "\n");
+    /* the final model's response to each feature around one operating point (fast endpoint 0):
+     * the TTFT a change of one feature adds, in ms */
+    struct sy_latency_model *lm = sy_sched_latency_model();
+    double b0;
+    const struct sy_latency_features base = {.kv_util = 0.5,
+                                             .input_tokens = 2000,
+                                             .running = 30,
+                                             .prefill_tokens_inflight = 5000,
+                                             .decode_tokens_inflight = 30 * 256,
+                                             .prefix_score = 0.5};
+    if (lm && sy_latency_predict(lm, pool->eps[0]->address, &base, &b0, NULL) == 0) {
+        struct sy_latency_features v[6];
+        static const char *const what[6] = {"running +10", "prefill in flight +10k", "input +1000",
+                                            "prefix +0.3", "1 waiting (queued)",     "KV +0.2"};
+        for (int k = 0; k < 6; k++)
+            v[k] = base;
+        v[0].running += 10;
+        v[0].decode_tokens_inflight += 10 * 256;
+        v[1].prefill_tokens_inflight += 10000;
+        v[2].input_tokens += 1000;
+        v[3].prefix_score += 0.3;
+        v[4].waiting = 1;
+        v[4].queued = true;
+        v[5].kv_util += 0.2;
+        fprintf(stderr, "%s: model TTFT at the probe point %.0f ms;", name, 1e3 * b0);
+        for (int k = 0; k < 6; k++) {
+            double t;
+            if (sy_latency_predict(lm, pool->eps[0]->address, &v[k], &t, NULL) == 0)
+                fprintf(stderr, " %s %+.0f ms;", what[k], 1e3 * (t - b0));
+        }
+        fprintf(stderr, "\n");
+    }
     FILE *fp = strcmp(path, "1") ? fopen(path, "a") : NULL;
     size_t n = 0, stay = 0, h80 = 0, h99 = 0, lowest = 0, hist_pos = 0, any_pos = 0;
     size_t moved = 0, mv_low = 0, mv_tier = 0, mv_other = 0, mv_lower_pred = 0;
@@ -516,7 +567,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 uint32_t gg = 0;
                 while (gg + 1 < HEAVY_GROUPS && zipf_cdf[gg] < u)
                     gg++;
-                *cv = (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0, .last_ep = -1};
+                *cv =
+                    (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0, .last_ep = -1};
             }
             g = (int)cv->group;
             syslen = HEAVY_SYS;
@@ -634,10 +686,10 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                     f0.prefix_score = 0;
                     double t0;
                     struct sy_latency_model *lm = sy_sched_latency_model();
-                    j->tr_ttft0[k] = lm && sy_latency_predict(lm, pool->eps[k]->address, &f0, &t0,
-                                                              NULL) == 0
-                                         ? (float)t0
-                                         : -1;
+                    j->tr_ttft0[k] =
+                        lm && sy_latency_predict(lm, pool->eps[k]->address, &f0, &t0, NULL) == 0
+                            ? (float)t0
+                            : -1;
                     j->tr_load[k] = (float)(q->f.running + q->f.waiting);
                     j->tr_pf[k] = (float)q->f.prefill_tokens_inflight;
                 }
@@ -757,7 +809,7 @@ static char *token_weights(int prefix, int token, int active, long threshold)
 
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s}\n%s"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s%s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
@@ -852,6 +904,8 @@ int main(int argc, char **argv)
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
+    if (getenv("SLO_BENCH_TPOT_Q")) /* the model's TPOT quantile (tpotQuantile) in every row */
+        model_cfg.tpot_quantile = atof(getenv("SLO_BENCH_TPOT_Q"));
     if (getenv("SLO_BENCH_Q"))
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
@@ -923,6 +977,40 @@ int main(int argc, char **argv)
         "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
         "  - pluginRef: max-score-picker\n",
         rate, secs);
+    /* the hybrid with the model's TPOT quantile at 0.5 (tpotQuantile, Switchyard's own) */
+    run("latency 1 + active-request 3 + prefix 1, tpotQ 0.5",
+        "plugins:\n- type: predicted-latency-producer\n  parameters: {tpotQuantile: 0.5}\n"
+        "- type: latency-scorer\n"
+        "  parameters: {headroomSelectionStrategy: most}\n"
+        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
+        "schedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: latency-scorer\n    weight: 1\n"
+        "  - pluginRef: active-request-scorer\n    weight: 3\n"
+        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+        "  - pluginRef: max-score-picker\n",
+        rate, secs);
+    if (heavy) { /* the heavy regime's best heuristic with the latency term beside it */
+        static const char *const tq[] = {"", "0.5"};
+        for (size_t i = 0; i < 2; i++) {
+            char y[2048], nm[96];
+            snprintf(nm, sizeof nm, "latency 1 + prefix 1 + token-load 1 + active 1%s%s",
+                     *tq[i] ? ", tpotQ " : "", tq[i]);
+            snprintf(y, sizeof y,
+                     "plugins:\n- type: predicted-latency-producer\n  parameters: {%s%s}\n"
+                     "- type: latency-scorer\n  parameters: {headroomSelectionStrategy: most}\n"
+                     "- type: prefix-cache-scorer\n- type: token-load-scorer\n"
+                     "  parameters: {queueThresholdTokens: 131072}\n"
+                     "- type: active-request-scorer\n- type: max-score-picker\n"
+                     "schedulingProfiles:\n- name: default\n  plugins:\n"
+                     "  - pluginRef: latency-scorer\n    weight: 1\n"
+                     "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+                     "  - pluginRef: token-load-scorer\n    weight: 1\n"
+                     "  - pluginRef: active-request-scorer\n    weight: 1\n"
+                     "  - pluginRef: max-score-picker\n",
+                     *tq[i] ? "tpotQuantile: " : "", tq[i]);
+            run(nm, y, rate, secs);
+        }
+    }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
@@ -942,46 +1030,56 @@ int main(int argc, char **argv)
         const char *queue_aware;
         bool shed;             /* batch requests sheddable, latency-slo-admitter under plugins */
         const char *cap_aware; /* capAwareTTFT (NULL: false) */
+        const char *tpot_q;    /* tpotQuantile (NULL: absent) */
     } pv[] = {
         {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most, cap-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true"},
+         "false", false, "true", NULL},
         {"predicted latency (Helm, least, cap-aware)", "least", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true"},
+         "false", false, "true", NULL},
         {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
-         "false", false, NULL},
+         "false", false, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "true", false, NULL},
+         "true", false, NULL, NULL},
         {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
-         "weighted-random-picker", "true", false, NULL},
+         "weighted-random-picker", "true", false, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
-         "max-score-picker", "true", false, NULL},
+         "max-score-picker", "true", false, NULL, NULL},
         {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
-         "weighted-random-picker", "false", true, NULL},
+         "weighted-random-picker", "false", true, NULL, NULL},
         {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
-         "weighted-random-picker", "true", true, NULL},
+         "weighted-random-picker", "true", true, NULL, NULL},
         {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
-         "false", false, NULL},
+         "false", false, NULL, NULL},
         {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false,
-         NULL},
+         NULL, NULL},
+        {"predicted latency (Helm, most, tpotQ 0.5)", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", false, NULL, "0.5"},
+        {"predicted latency (Helm, least, tpotQ 0.5)", "least", 0.8, 0.2, "weighted-random-picker",
+         "false", false, NULL, "0.5"},
+        {"predicted (Helm, most, tpotQ 0.5) + admitter", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", true, NULL, "0.5"},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
                          : pv[i].cap_aware             ? pv[i].cap_aware
                                                        : "false";
-        snprintf(buf, sizeof buf, predicted, qa, ca,
+        char tqp[64] = "";
+        if (pv[i].tpot_q)
+            snprintf(tqp, sizeof tqp, ", tpotQuantile: %s", pv[i].tpot_q);
+        snprintf(buf, sizeof buf, predicted, qa, ca, tqp,
                  pv[i].shed ? "- type: latency-slo-admitter\n" : "", penalty_ms, loose, penalty_ms,
                  pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",

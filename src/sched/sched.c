@@ -83,7 +83,7 @@ struct cycle {
 
 static _Atomic uint64_t seed_counter = 0x9e3779b97f4a7c15ULL; /* per-cycle seeds */
 static _Atomic bool seed_fixed; /* sy_sched_seed: the seeds ignore the clock (benchmarks) */
-static _Atomic bool warned_cap;                               /* pool larger than the cap */
+static _Atomic bool warned_cap; /* pool larger than the cap */
 
 static uint64_t splitmix64(uint64_t x)
 {
