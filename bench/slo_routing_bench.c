@@ -946,7 +946,7 @@ int main(int argc, char **argv)
     }
     if (heavy) { /* token-aware heuristics: request sizes the counts ignore */
         run("switchyard default (cache-load-scorer)", "switchyard-default", rate, secs);
-        static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}};
+        static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}, {2, 3, 1}};
         static const long thr[] = {32768, 131072};
         for (size_t t = 0; t < 2; t++)
             for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
@@ -989,12 +989,14 @@ int main(int argc, char **argv)
         "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
         "  - pluginRef: max-score-picker\n",
         rate, secs);
-    if (heavy) { /* the heavy regime's best heuristic with the latency term beside it */
+    if (heavy) { /* the heavy regime's best heuristics with the latency term beside them */
         static const char *const tq[] = {"", "0.5"};
-        for (size_t i = 0; i < 2; i++) {
+        static const int hw[][2] = {{1, 1}, {2, 3}}; /* prefix, token-load weights */
+        for (size_t i = 0; i < 4; i++) {
             char y[2048], nm[96];
-            snprintf(nm, sizeof nm, "latency 1 + prefix 1 + token-load 1 + active 1%s%s",
-                     *tq[i] ? ", tpotQ " : "", tq[i]);
+            int pw = hw[i / 2][0], tw = hw[i / 2][1];
+            snprintf(nm, sizeof nm, "latency 1 + prefix %d + token-load %d + active 1%s%s", pw, tw,
+                     *tq[i % 2] ? ", tpotQ " : "", tq[i % 2]);
             snprintf(y, sizeof y,
                      "plugins:\n- type: predicted-latency-producer\n  parameters: {%s%s}\n"
                      "- type: latency-scorer\n  parameters: {headroomSelectionStrategy: most}\n"
@@ -1003,11 +1005,11 @@ int main(int argc, char **argv)
                      "- type: active-request-scorer\n- type: max-score-picker\n"
                      "schedulingProfiles:\n- name: default\n  plugins:\n"
                      "  - pluginRef: latency-scorer\n    weight: 1\n"
-                     "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
-                     "  - pluginRef: token-load-scorer\n    weight: 1\n"
+                     "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+                     "  - pluginRef: token-load-scorer\n    weight: %d\n"
                      "  - pluginRef: active-request-scorer\n    weight: 1\n"
                      "  - pluginRef: max-score-picker\n",
-                     *tq[i] ? "tpotQuantile: " : "", tq[i]);
+                     *tq[i % 2] ? "tpotQuantile: " : "", tq[i % 2], pw, tw);
             run(nm, y, rate, secs);
         }
     }
