@@ -25,9 +25,13 @@
  * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
- * Environment: SLO_BENCH_ONLY=text runs only policies whose name contains it;
+ * Environment: SLO_BENCH_SEED=n makes the scheduler's random seeds a function of n instead of
+ * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
+ * time and nothing else in it reads the clock for a decision;
+ * SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
- * class and load to stderr; SLO_BENCH_CURVE=0|1 and SLO_BENCH_Q=quantile set the model;
+ * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
+ * quantile (TPOT only, the producer's tpotQuantile) set the model;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
  * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
@@ -84,7 +88,15 @@ struct job {
     int group;                   /* prefix regime: the request's system-prefix group, else -1 */
     uint32_t len, cached;        /* prompt tokens; of them, served from the engine's cache */
     bool done;
-    bool shed; /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
+    bool shed;   /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
+    int hist_ep; /* heavy regime: the endpoint that served the conversation's last turn, or -1 */
+    /* heavy regime, SLO_BENCH_TRACE: every endpoint's prediction at the decision */
+    bool traced;
+    float tr_ttft[NE], tr_tpot[NE], tr_prefix[NE];
+    float tr_ttft0[NE];      /* the same endpoint's TTFT prediction with prefix score 0 */
+    float tr_load[NE];       /* running + waiting in its features */
+    float tr_pf[NE];         /* prefill tokens in flight in its features */
+    signed char tr_tier[NE]; /* 1 both headrooms >= 0, 0 violated */
 };
 
 static struct job *J;
@@ -234,6 +246,7 @@ static bool heavy;
 #define HEAVY_OUT_MAX 4096
 struct conv {
     uint32_t id, group, hist; /* history tokens after the system prompt */
+    int last_ep;              /* the endpoint that served its last turn, -1 before the first */
 };
 static struct conv convs[HEAVY_CONVS];
 static uint32_t nconv, conv_next;
@@ -305,6 +318,144 @@ static void prefix_evidence(const char *name)
     free(v);
 }
 
+/* Heavy regime, SLO_BENCH_TRACE: why conversations leave the replica holding their history.
+ * Over the follow-up turns after the warm-up that were routed with predictions: how often the
+ * turn stayed on the history replica (the one that served the previous turn); the gateway's
+ * prefix score there; whether its predicted TTFT was the lowest of the fleet; and, for the turns
+ * that moved, which step of the Helm pipeline let them go: the history replica's prefix score
+ * under the loose gate (0.8), the tier filter (history predicted to violate while another
+ * endpoint is predicted to meet both objectives), or neither (the gate's TTFT penalty, or no
+ * filter involved). SLO_BENCH_TRACE=path also writes one line per traced decision to path. */
+static void heavy_trace(const char *name)
+{
+    const char *path = getenv("SLO_BENCH_TRACE");
+    if (!heavy || !path)
+        return;
+    size_t all = 0, all_stay = 0;
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 >= WARM_S && j->hist_ep >= 0 && !j->shed) {
+            all++;
+            all_stay += j->ep == j->hist_ep;
+        }
+    }
+    fprintf(stderr, "%s: every follow-up turn (%zu): stayed on the history replica %.1f%%\n", name,
+            all, 100.0 * all_stay / (all ? all : 1));
+    /* SLO met and stays per 10 s of arrivals (from 0 s, the warm-up included): does the policy
+     * start well and drift, or miss from the start? */
+    fprintf(stderr, "%s: per 10 s, met%% / stayed%%:", name);
+    for (double w0 = 0; w0 < (double)J[nJ ? nJ - 1 : 0].arrival / 1e9; w0 += 10) {
+        size_t n = 0, met = 0, fu = 0, st = 0;
+        for (size_t i = 0; i < nJ; i++) {
+            const struct job *j = &J[i];
+            double at = (double)j->arrival / 1e9;
+            if (at < w0 || at >= w0 + 10 || !j->done)
+                continue;
+            n++;
+            met += j->ttft <= j->slo_ttft && j->tpot <= j->slo_tpot;
+            fu += j->hist_ep >= 0;
+            st += j->hist_ep >= 0 && j->ep == j->hist_ep;
+        }
+        fprintf(stderr, " %.0f/%.0f", 100.0 * met / (n ? n : 1), 100.0 * st / (fu ? fu : 1));
+    }
+    fprintf(stderr, "\n");
+    /* the final model's response to each feature around one operating point (fast endpoint 0):
+     * the TTFT a change of one feature adds, in ms */
+    struct sy_latency_model *lm = sy_sched_latency_model();
+    double b0;
+    const struct sy_latency_features base = {.kv_util = 0.5,
+                                             .input_tokens = 2000,
+                                             .running = 30,
+                                             .prefill_tokens_inflight = 5000,
+                                             .decode_tokens_inflight = 30 * 256,
+                                             .prefix_score = 0.5};
+    if (lm && sy_latency_predict(lm, pool->eps[0]->address, &base, &b0, NULL) == 0) {
+        struct sy_latency_features v[6];
+        static const char *const what[6] = {"running +10", "prefill in flight +10k", "input +1000",
+                                            "prefix +0.3", "1 waiting (queued)",     "KV +0.2"};
+        for (int k = 0; k < 6; k++)
+            v[k] = base;
+        v[0].running += 10;
+        v[0].decode_tokens_inflight += 10 * 256;
+        v[1].prefill_tokens_inflight += 10000;
+        v[2].input_tokens += 1000;
+        v[3].prefix_score += 0.3;
+        v[4].waiting = 1;
+        v[4].queued = true;
+        v[5].kv_util += 0.2;
+        fprintf(stderr, "%s: model TTFT at the probe point %.0f ms;", name, 1e3 * b0);
+        for (int k = 0; k < 6; k++) {
+            double t;
+            if (sy_latency_predict(lm, pool->eps[0]->address, &v[k], &t, NULL) == 0)
+                fprintf(stderr, " %s %+.0f ms;", what[k], 1e3 * (t - b0));
+        }
+        fprintf(stderr, "\n");
+    }
+    FILE *fp = strcmp(path, "1") ? fopen(path, "a") : NULL;
+    size_t n = 0, stay = 0, h80 = 0, h99 = 0, lowest = 0, hist_pos = 0, any_pos = 0;
+    size_t moved = 0, mv_low = 0, mv_tier = 0, mv_other = 0, mv_lower_pred = 0;
+    double d_ttft = 0, unc_hist = 0, unc_chosen = 0, pred_hist = 0, pred_min_other = 0;
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || !j->traced || j->hist_ep < 0 || j->shed)
+            continue;
+        int h = j->hist_ep;
+        double mo = INFINITY;
+        bool pos_other = false;
+        for (int k = 0; k < NE; k++)
+            if (k != h) {
+                mo = j->tr_ttft[k] >= 0 && j->tr_ttft[k] < mo ? j->tr_ttft[k] : mo;
+                pos_other |= j->tr_tier[k] > 0;
+            }
+        n++;
+        stay += j->ep == h;
+        h80 += j->tr_prefix[h] >= 0.8f;
+        h99 += j->tr_prefix[h] >= 0.99f;
+        lowest += j->tr_ttft[h] <= mo;
+        hist_pos += j->tr_tier[h] > 0;
+        any_pos += pos_other || j->tr_tier[h] > 0;
+        pred_hist += j->tr_ttft[h];
+        pred_min_other += mo;
+        if (fp)
+            fprintf(fp, "%s\t%zu\t%u\t%d\t%d\t%.0f\t%.3f", name, i, j->len, h, j->ep,
+                    j->slo_tpot * 1e3, j->ttft);
+        if (fp)
+            for (int k = 0; k < NE; k++)
+                fprintf(fp, "\t%.2f/%.0f/%.0f/%d/%.0f/%.0f/%.0f", j->tr_prefix[k],
+                        1e3 * j->tr_ttft[k], 1e3 * j->tr_tpot[k], j->tr_tier[k],
+                        1e3 * j->tr_ttft0[k], j->tr_load[k], j->tr_pf[k]);
+        if (fp)
+            fprintf(fp, "\n");
+        if (j->ep == h)
+            continue;
+        moved++;
+        unc_hist += (1.0 - j->tr_prefix[h]) * j->len;
+        unc_chosen += (1.0 - j->tr_prefix[j->ep]) * j->len;
+        d_ttft += j->tr_ttft[j->ep] - j->tr_ttft[h];
+        mv_lower_pred += j->tr_ttft[j->ep] < j->tr_ttft[h];
+        if (j->tr_prefix[h] < 0.8f)
+            mv_low++;
+        else if (j->tr_tier[h] <= 0 && pos_other)
+            mv_tier++;
+        else
+            mv_other++;
+    }
+    if (fp)
+        fclose(fp);
+    double k = n ? (double)n : 1, m = moved ? (double)moved : 1;
+    fprintf(stderr,
+            "%s: follow-up turns %zu: stayed on the history replica %.1f%%; there prefix >= 0.8 "
+            "%.1f%%, >= 0.99 %.1f%%; its predicted TTFT the fleet's lowest %.1f%% (mean %.0f ms "
+            "vs %.0f ms the best other); history predicted to meet both %.1f%%, some endpoint "
+            "%.1f%%\n  moved %zu: history prefix < 0.8 %.1f%%, tier filter (history violates, "
+            "another meets) %.1f%%, other %.1f%%; chosen predicted faster %.1f%% (mean %+.0f ms); "
+            "uncached tokens history %.0f vs chosen %.0f\n",
+            name, n, 100 * stay / k, 100 * h80 / k, 100 * h99 / k, 100 * lowest / k,
+            1e3 * pred_hist / k, 1e3 * pred_min_other / k, 100 * hist_pos / k, 100 * any_pos / k,
+            moved, 100 * mv_low / m, 100 * mv_tier / m, 100 * mv_other / m, 100 * mv_lower_pred / m,
+            1e3 * d_ttft / m, unc_hist / m, unc_chosen / m);
+}
+
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
 static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
@@ -333,6 +484,10 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     sy_yaml_free(root);
     (void)model_cfg;
+    /* SLO_BENCH_SEED=n: the scheduler's random seeds follow n and the cycle count, not the wall
+     * clock, so a row's choices repeat exactly between runs (and between builds) */
+    if (getenv("SLO_BENCH_SEED"))
+        sy_sched_seed(strtoull(getenv("SLO_BENCH_SEED"), NULL, 0));
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
     pool = SY_NEW(struct sy_pool);
     atomic_init(&pool->refs, 1);
@@ -412,7 +567,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 uint32_t gg = 0;
                 while (gg + 1 < HEAVY_GROUPS && zipf_cdf[gg] < u)
                     gg++;
-                *cv = (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0};
+                *cv =
+                    (struct conv){.id = ++heavy_q & 0xffff, .group = gg, .hist = 0, .last_ep = -1};
             }
             g = (int)cv->group;
             syslen = HEAVY_SYS;
@@ -433,6 +589,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         }
         j->group = g;
         j->len = len;
+        j->hist_ep = cv ? cv->last_ep : -1;
         if (!heavy)
             out = out_lo + (uint32_t)(urand() * (out_hi - out_lo));
         bool interactive = urand() < 0.5;
@@ -504,6 +661,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             j->res.pool_index = (size_t)e;
         }
         j->ep = e;
+        if (cv)
+            cv->last_ep = e;
         j->pred_ttft = j->pred_tpot = -1;
         j->pred_prefix = -1;
         const struct sy_sched_cycle *cy = j->res.cycle; /* first member of the scheduler's cycle */
@@ -514,6 +673,26 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 j->pred_tpot = p->tpot_s;
                 j->running = p->f.running;
                 j->pred_prefix = p->f.prefix_score;
+            }
+            if (heavy && getenv("SLO_BENCH_TRACE")) {
+                j->traced = true;
+                for (int k = 0; k < NE && (size_t)k < cy->latency->n; k++) {
+                    const struct sy_latency_pred *q = &cy->latency->pred[k];
+                    j->tr_ttft[k] = q->valid ? (float)q->ttft_s : -1;
+                    j->tr_tpot[k] = q->valid ? (float)q->tpot_s : -1;
+                    j->tr_prefix[k] = (float)q->f.prefix_score;
+                    j->tr_tier[k] = (signed char)sy_latency_pred_positive(q->valid ? q : NULL);
+                    struct sy_latency_features f0 = q->f;
+                    f0.prefix_score = 0;
+                    double t0;
+                    struct sy_latency_model *lm = sy_sched_latency_model();
+                    j->tr_ttft0[k] =
+                        lm && sy_latency_predict(lm, pool->eps[k]->address, &f0, &t0, NULL) == 0
+                            ? (float)t0
+                            : -1;
+                    j->tr_load[k] = (float)(q->f.running + q->f.waiting);
+                    j->tr_pf[k] = (float)q->f.prefill_tokens_inflight;
+                }
             }
         }
         sy_endpoint_inflight_add(j->res.ep, j->res.inflight_tokens);
@@ -548,6 +727,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     accuracy(name);
     prefix_evidence(name);
+    heavy_trace(name);
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
@@ -629,7 +809,7 @@ static char *token_weights(int prefix, int token, int active, long threshold)
 
 static const char predicted[] =
     "plugins:\n"
-    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s}\n%s"
+    "- type: predicted-latency-producer\n  parameters: {queueAwareTTFT: %s, capAwareTTFT: %s%s}\n%s"
     "- type: prefix-cache-affinity-filter\n  name: strict\n  parameters:\n"
     "    affinityThreshold: 0.99\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: slo-headroom-tier-filter\n"
@@ -724,6 +904,8 @@ int main(int argc, char **argv)
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
+    if (getenv("SLO_BENCH_TPOT_Q")) /* the model's TPOT quantile (tpotQuantile) in every row */
+        model_cfg.tpot_quantile = atof(getenv("SLO_BENCH_TPOT_Q"));
     if (getenv("SLO_BENCH_Q"))
         model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
@@ -764,7 +946,7 @@ int main(int argc, char **argv)
     }
     if (heavy) { /* token-aware heuristics: request sizes the counts ignore */
         run("switchyard default (cache-load-scorer)", "switchyard-default", rate, secs);
-        static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}};
+        static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}, {2, 3, 1}};
         static const long thr[] = {32768, 131072};
         for (size_t t = 0; t < 2; t++)
             for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
@@ -795,6 +977,42 @@ int main(int argc, char **argv)
         "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
         "  - pluginRef: max-score-picker\n",
         rate, secs);
+    /* the hybrid with the model's TPOT quantile at 0.5 (tpotQuantile, Switchyard's own) */
+    run("latency 1 + active-request 3 + prefix 1, tpotQ 0.5",
+        "plugins:\n- type: predicted-latency-producer\n  parameters: {tpotQuantile: 0.5}\n"
+        "- type: latency-scorer\n"
+        "  parameters: {headroomSelectionStrategy: most}\n"
+        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
+        "schedulingProfiles:\n- name: default\n  plugins:\n"
+        "  - pluginRef: latency-scorer\n    weight: 1\n"
+        "  - pluginRef: active-request-scorer\n    weight: 3\n"
+        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+        "  - pluginRef: max-score-picker\n",
+        rate, secs);
+    if (heavy) { /* the heavy regime's best heuristics with the latency term beside them */
+        static const char *const tq[] = {"", "0.5"};
+        static const int hw[][2] = {{1, 1}, {2, 3}}; /* prefix, token-load weights */
+        for (size_t i = 0; i < 4; i++) {
+            char y[2048], nm[96];
+            int pw = hw[i / 2][0], tw = hw[i / 2][1];
+            snprintf(nm, sizeof nm, "latency 1 + prefix %d + token-load %d + active 1%s%s", pw, tw,
+                     *tq[i % 2] ? ", tpotQ " : "", tq[i % 2]);
+            snprintf(y, sizeof y,
+                     "plugins:\n- type: predicted-latency-producer\n  parameters: {%s%s}\n"
+                     "- type: latency-scorer\n  parameters: {headroomSelectionStrategy: most}\n"
+                     "- type: prefix-cache-scorer\n- type: token-load-scorer\n"
+                     "  parameters: {queueThresholdTokens: 131072}\n"
+                     "- type: active-request-scorer\n- type: max-score-picker\n"
+                     "schedulingProfiles:\n- name: default\n  plugins:\n"
+                     "  - pluginRef: latency-scorer\n    weight: 1\n"
+                     "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+                     "  - pluginRef: token-load-scorer\n    weight: %d\n"
+                     "  - pluginRef: active-request-scorer\n    weight: 1\n"
+                     "  - pluginRef: max-score-picker\n",
+                     *tq[i % 2] ? "tpotQuantile: " : "", tq[i % 2], pw, tw);
+            run(nm, y, rate, secs);
+        }
+    }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, true, false);
     char buf[2048];
@@ -814,46 +1032,56 @@ int main(int argc, char **argv)
         const char *queue_aware;
         bool shed;             /* batch requests sheddable, latency-slo-admitter under plugins */
         const char *cap_aware; /* capAwareTTFT (NULL: false) */
+        const char *tpot_q;    /* tpotQuantile (NULL: absent) */
     } pv[] = {
         {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most, cap-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true"},
+         "false", false, "true", NULL},
         {"predicted latency (Helm, least, cap-aware)", "least", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true"},
+         "false", false, "true", NULL},
         {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
-         "false", false, NULL},
+         "false", false, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "true", false, NULL},
+         "true", false, NULL, NULL},
         {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
-         "weighted-random-picker", "true", false, NULL},
+         "weighted-random-picker", "true", false, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
-         "max-score-picker", "true", false, NULL},
+         "max-score-picker", "true", false, NULL, NULL},
         {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
-         "weighted-random-picker", "false", true, NULL},
+         "weighted-random-picker", "false", true, NULL, NULL},
         {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
-         "weighted-random-picker", "true", true, NULL},
+         "weighted-random-picker", "true", true, NULL, NULL},
         {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
-         false, NULL},
+         false, NULL, NULL},
         {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
-         "false", false, NULL},
+         "false", false, NULL, NULL},
         {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false,
-         NULL},
+         NULL, NULL},
+        {"predicted latency (Helm, most, tpotQ 0.5)", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", false, NULL, "0.5"},
+        {"predicted latency (Helm, least, tpotQ 0.5)", "least", 0.8, 0.2, "weighted-random-picker",
+         "false", false, NULL, "0.5"},
+        {"predicted (Helm, most, tpotQ 0.5) + admitter", "most", 0.8, 0.2, "weighted-random-picker",
+         "false", true, NULL, "0.5"},
     };
     for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
                          : pv[i].cap_aware             ? pv[i].cap_aware
                                                        : "false";
-        snprintf(buf, sizeof buf, predicted, qa, ca,
+        char tqp[64] = "";
+        if (pv[i].tpot_q)
+            snprintf(tqp, sizeof tqp, ", tpotQuantile: %s", pv[i].tpot_q);
+        snprintf(buf, sizeof buf, predicted, qa, ca, tqp,
                  pv[i].shed ? "- type: latency-slo-admitter\n" : "", penalty_ms, loose, penalty_ms,
                  pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",

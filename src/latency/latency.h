@@ -47,6 +47,9 @@ struct sy_latency_config {
     bool per_regime;      /* ... per endpoint and load regime (idle / busy / queued) */
     bool load_curve;      /* TPOT of an endpoint with enough samples: its own monotone p90 curve
                              over its load (running + waiting), instead of the linear fit */
+    double tpot_quantile; /* quantile predicted for TPOT (fit, calibration and load curve);
+                             0 = quantile. Switchyard's own (docs/slo-scheduling.md, heavy
+                             regime); sy_latency_set_tpot_quantile changes it at run time */
 };
 
 /* Fills c with the defaults above. */
@@ -72,6 +75,13 @@ void sy_latency_observe(struct sy_latency_model *m, const char *endpoint,
  * Returns 0, or SY_EBUSY while the model has not enough samples yet ("not ready"). */
 int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
                        const struct sy_latency_features *f, double *ttft_s, double *tpot_s);
+
+/* Sets the quantile the next fits predict for TPOT: q in (0, 1), or 0 for the configured one
+ * (cfg.tpot_quantile, else cfg.quantile). Other values are ignored. Thread-safe; the model
+ * published now keeps serving until the next retrain. */
+void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q);
+/* The quantile the TPOT fits use now. */
+double sy_latency_tpot_quantile(const struct sy_latency_model *m);
 
 /* True once a TTFT model has been published. */
 bool sy_latency_ready(const struct sy_latency_model *m);

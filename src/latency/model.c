@@ -103,6 +103,8 @@ struct sy_latency_model {
     _Atomic uint64_t seq;       /* snapshot seqlock; odd while writing */
     _Atomic uint64_t snap[W_N]; /* published snapshot, doubles bit-cast */
 
+    _Atomic uint64_t tpot_q; /* TPOT quantile for the next fit (double bits) */
+
     pthread_t thr;     /* trainer */
     bool started;      /* thr is running */
     bool stop;         /* under mu: trainer exits */
@@ -152,6 +154,9 @@ struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cf
         m->cfg.max_train = m->cfg.min_samples;
     if (m->cfg.retrain_ms == 0)
         m->cfg.retrain_ms = 1000;
+    if (!(m->cfg.tpot_quantile > 0.0 && m->cfg.tpot_quantile < 1.0))
+        m->cfg.tpot_quantile = 0.0;
+    atomic_init(&m->tpot_q, d2w(m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile));
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->train_mu, NULL);
     pthread_cond_init(&m->cv, NULL);
@@ -384,10 +389,26 @@ struct group {
     size_t lo, hi; /* its samples [lo, hi) */
 };
 
-/* Fits target t on v[n] (sorted by endpoint afterwards). Returns 0 or SY_EINVAL. */
+void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q)
+{
+    if (q == 0.0)
+        q = m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile;
+    if (!(q > 0.0 && q < 1.0))
+        return;
+    atomic_store_explicit(&m->tpot_q, d2w(q), memory_order_relaxed);
+}
+
+double sy_latency_tpot_quantile(const struct sy_latency_model *m)
+{
+    return w2d(atomic_load_explicit(&m->tpot_q, memory_order_relaxed));
+}
+
+/* Fits target t on v[n] (sorted by endpoint afterwards) at its quantile (TPOT: the tpot_q
+ * setting). Returns 0 or SY_EINVAL. */
 static int fit_target(const struct sy_latency_model *m, int t, struct sample *v, size_t n,
                       struct fit *out)
 {
+    double tau = t == T_TPOT ? sy_latency_tpot_quantile(m) : m->cfg.quantile;
     bool logt = m->cfg.log_target, curve = m->cfg.load_curve && t == T_TPOT;
     double *X = sy_xmalloc(n * SY_LATENCY_NFEAT * sizeof(double));
     double *y = sy_xmalloc(n * sizeof(double));
@@ -395,7 +416,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
         sy_latency__features(&v[i].f, X + i * SY_LATENCY_NFEAT);
         y[i] = logt ? log(v[i].y) : v[i].y;
     }
-    int rc = sy_latency__qreg_fit(X, y, n, SY_LATENCY_NFEAT, m->cfg.quantile, out->beta);
+    int rc = sy_latency__qreg_fit(X, y, n, SY_LATENCY_NFEAT, tau, out->beta);
     out->nep = 0;
     if (rc == 0 && m->cfg.per_endpoint) {
         /* per endpoint with >= EP_MIN samples (the first EP_SLOTS by hash): tau-quantile of
@@ -417,7 +438,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
             size_t k = out->nep;
             out->has_curve[k] =
                 curve && cnt >= CURVE_MIN &&
-                build_curve(v + groups[g].lo, cnt, m->cfg.quantile, out->curve[k], &out->slope[k]);
+                build_curve(v + groups[g].lo, cnt, tau, out->curve[k], &out->slope[k]);
             for (size_t i = 0; i < cnt; i++) {
                 double x[SY_LATENCY_NFEAT];
                 const struct sample *s = &v[groups[g].lo + i];
@@ -425,7 +446,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
                 ratio[i] = s->y / raw_predict(out->beta, x, logt);
             }
             qsort(ratio, cnt, sizeof(double), cmp_double);
-            double c = ratio[(size_t)(m->cfg.quantile * (double)(cnt - 1))];
+            double c = ratio[(size_t)(tau * (double)(cnt - 1))];
             if (!isfinite(c)) {
                 rc = SY_EINVAL;
                 break;

@@ -33,6 +33,13 @@
  * regime of bench/slo_routing.sh (docs/slo-scheduling.md); the line lives in the instance, so a
  * config reload starts it again.
  *
+ * tpotQuantile (Switchyard's own; absent = the model's quantile, 0.9 as llm-d's): the quantile
+ * the model predicts for TPOT, 0.05..0.95. In llm-d's production profile (heavy-tailed prompts
+ * and outputs, bench/slo_routing.sh heavy) the p90 TPOT of every endpoint sits above the
+ * objectives, so the tier rules see every endpoint violate and rank them by noise; 0.5 measured
+ * better there (docs/slo-scheduling.md). The model is process-wide: the newest producer
+ * instance's value applies from the next retrain.
+ *
  * capAwareTTFT (Switchyard's own, default false): the producer learns per endpoint the running
  * count at which the engine starts queueing (its batch cap) and how long a request holds a slot
  * (src/sched/batch_cap.c), counts the requests the gateway sent there since the last scrape, and
@@ -130,8 +137,9 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "maxDecodeTokenSamplesForPrediction",
                                        "queueAwareTTFT",
                                        "capAwareTTFT",
+                                       "tpotQuantile",
                                        NULL};
-    double buffer = 1.0, sampling = 1000;
+    double buffer = 1.0, sampling = 1000, tpot_q = 0;
     int64_t maxdec = 0;
     bool streaming = false, predict = true, queue_aware = false, cap_aware = false;
     const char *ttl = NULL, *label = NULL;
@@ -155,6 +163,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_bool(params, "queueAwareTTFT", env, &queue_aware, err, errcap);
     if (!rc)
         rc = sy_param_bool(params, "capAwareTTFT", env, &cap_aware, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "tpotQuantile", env, 0.05, 0.95, &tpot_q, err, errcap);
     if (rc)
         return rc;
     struct state *st = SY_NEW(struct state);
@@ -162,6 +172,9 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->predict = predict;
     st->role_label = label && *label ? strdup(label) : NULL;
     st->m = model_ref();
+    /* the model is process-wide: the newest instance's tpotQuantile (absent: the model's own,
+     * 0.9) applies from the next retrain, so a reload that changes it takes effect */
+    sy_latency_set_tpot_quantile(st->m, tpot_q);
     st->qw = queue_aware ? sy_queue_wait_new(0, 0) : NULL;
     st->bc = cap_aware ? sy_batch_cap_new(0) : NULL;
     *out = st;

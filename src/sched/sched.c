@@ -83,7 +83,8 @@ struct cycle {
 };
 
 static _Atomic uint64_t seed_counter = 0x9e3779b97f4a7c15ULL; /* per-cycle seeds */
-static _Atomic bool warned_cap;                               /* pool larger than the cap */
+static _Atomic bool seed_fixed; /* sy_sched_seed: the seeds ignore the clock (benchmarks) */
+static _Atomic bool warned_cap; /* pool larger than the cap */
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -91,6 +92,12 @@ static uint64_t splitmix64(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
+}
+
+void sy_sched_seed(uint64_t seed)
+{
+    atomic_store_explicit(&seed_counter, seed, memory_order_relaxed);
+    atomic_store_explicit(&seed_fixed, true, memory_order_relaxed);
 }
 
 double sy_sched_rand(struct sy_sched_cycle *cy)
@@ -486,7 +493,7 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     c->cy.now_ns = sy_now_ns();
     c->cy.rng = splitmix64(
         atomic_fetch_add_explicit(&seed_counter, 0x9e3779b97f4a7c15ULL, memory_order_relaxed) ^
-        c->cy.now_ns);
+        (atomic_load_explicit(&seed_fixed, memory_order_relaxed) ? 0 : c->cy.now_ns));
     c->cy.prompt_tokens = req->prompt_tokens_est;
     if (s->wants_prefix) {
         c->cy.prefix = (struct sy_prefix_match *)(blk + off_p);

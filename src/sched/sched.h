@@ -95,6 +95,12 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);
+
+/* Makes every later cycle's random seed (sy_sched_rand: pickers' tie-breaks, exploration) a
+ * function of seed and the number of cycles since, not of the clock, so a single-threaded run that
+ * schedules the same requests in the same order makes the same choices (benchmarks in simulated
+ * time; the gateway never calls it). Process-wide. */
+void sy_sched_seed(uint64_t seed);
 /* Before sy_sched_done: the served request's measured TTFT and TPOT in seconds (<= 0 unknown),
  * for plugins that learn from outcomes (predicted-latency-producer). */
 void sy_sched_observe(struct sy_sched_result *res, double ttft_s, double tpot_s);

@@ -281,6 +281,16 @@ def test_cap_aware_ttft():
               "slot time of %s usable, logged once: %s" % (addr, gw_log[0][-2000:]))
 
 
+@test
+def test_tpot_quantile():
+    """predicted-latency-producer with tpotQuantile (Switchyard's own, docs/slo-scheduling.md,
+    heavy regime): the Helm pipeline (most) with tpotQuantile 0.5 over two --max-num-seqs 1
+    replicas serves every request, the model trains and predictions are recorded (the quantile's
+    arithmetic is unit-tested in tests/unit/latency/test_model.c); a value outside 0.05..0.95
+    stops the gateway with the key named."""
+    aware_ttft("tpotQuantile", value="0.5", bad="1.5")
+
+
 def cap_lines(port, gw, sims):
     """capAwareTTFT's log lines for every replica (cap learned, slot time usable): under
     `most` one replica may see too little of the gateway's traffic for a growing queue, so
@@ -316,10 +326,10 @@ def cap_lines(port, gw, sims):
             t.join(60)
 
 
-def aware_ttft(param, until=None):
-    """Runs the Helm pipeline (most) with `param: true` under queueing load (then, when given,
-    until(port, gateway, sims) before stopping); returns the gateway's log and the sims'
-    (process, address) list."""
+def aware_ttft(param, until=None, value="true", bad="sometimes"):
+    """Runs the Helm pipeline (most) with `param: value` under queueing load (then, when given,
+    until(port, gateway, sims) before stopping), then checks that `param: bad` stops the gateway;
+    returns the gateway's log and the sims' (process, address) list."""
     import subprocess
     sims = []
     for prof in ("qwen3-8b-h100", "qwen3-32b-tp2-h100"):
@@ -330,9 +340,9 @@ def aware_ttft(param, until=None):
         sims.append((p, "127.0.0.1:%d" % base))
     port, admin = free_ports(2)
     pipeline = (PIPELINE.replace("        samplingMean: 1000\n",
-                                 "        samplingMean: 1000\n        %s: true\n" % param)
+                                 "        samplingMean: 1000\n        %s: %s\n" % (param, value))
                 .replace("headroomSelectionStrategy: least", "headroomSelectionStrategy: most"))
-    check("%s: true" % param in pipeline, "the parameter is in the config")
+    check("%s: %s" % (param, value) in pipeline, "the parameter is in the config")
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
             "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
             "    - address: %s\n    - address: %s\n" % (sims[0][1], sims[1][1]) +
@@ -381,7 +391,7 @@ def aware_ttft(param, until=None):
     for p, _ in sims:
         stop_process(p)
     bad = PIPELINE.replace("        samplingMean: 1000\n",
-                           "        samplingMean: 1000\n        %s: sometimes\n" % param)
+                           "        samplingMean: 1000\n        %s: %s\n" % (param, bad))
     port, admin = free_ports(2)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
             "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" + OBJECTIVES +

@@ -230,6 +230,82 @@ static void test_load_curve(void **state)
     sy_latency_model_free(m);
 }
 
+/* tpot_quantile: TPOT predicted at its own quantile (fit, calibration and load curve) while TTFT
+ * keeps the model's; sy_latency_set_tpot_quantile moves it at the next retrain, 0 restores the
+ * configured one, values outside (0, 1) are ignored. */
+static double tpot_coverage(struct sy_latency_model *m, bool curve_load)
+{
+    int n = 0, cov = 0;
+    for (int i = 0; i < 4000; i++) {
+        struct sy_latency_features f = {.running = (uint32_t)(curve_load ? urand() * 100 : 10),
+                                        .input_tokens = 500};
+        double y = 0.02 * (1.0 + f.running / 100.0) * (0.5 + urand()), p;
+        assert_int_equal(sy_latency_predict(m, "ep-0", &f, NULL, &p), 0);
+        cov += y <= p;
+        n++;
+    }
+    return (double)cov / n;
+}
+
+static void test_tpot_quantile(void **state)
+{
+    (void)state;
+    for (int curve = 0; curve < 2; curve++) {
+        struct sy_latency_config c;
+        sy_latency_config_default(&c);
+        c.load_curve = curve;
+        c.tpot_quantile = 0.5;
+        struct sy_latency_model *m = sy_latency_model_new(&c);
+        assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+        for (int i = 0; i < 6000; i++) {
+            struct sy_latency_features f = {.running = (uint32_t)(urand() * 100),
+                                            .input_tokens = 500};
+            /* TPOT uniform in [0.5, 1.5) x its load line; TTFT uniform in [0.1, 0.2) */
+            double tpot = 0.02 * (1.0 + f.running / 100.0) * (0.5 + urand());
+            sy_latency_observe(m, "ep-0", &f, 0.1 + 0.1 * urand(), tpot);
+        }
+        assert_int_equal(sy_latency_retrain(m), 0);
+        double cov = tpot_coverage(m, true);
+        print_message("tpot_quantile 0.5, curve %d: TPOT coverage %.3f\n", curve, cov);
+        assert_true(cov > 0.4 && cov < 0.6);
+        /* TTFT still at 0.9 */
+        int tc = 0;
+        for (int i = 0; i < 2000; i++) {
+            struct sy_latency_features f = {.running = 50, .input_tokens = 500};
+            double t;
+            assert_int_equal(sy_latency_predict(m, "ep-0", &f, &t, NULL), 0);
+            tc += 0.1 + 0.1 * urand() <= t;
+        }
+        assert_true(tc > 0.8 * 2000 && tc < 0.97 * 2000);
+        /* ignored: out of range */
+        sy_latency_set_tpot_quantile(m, 1.5);
+        sy_latency_set_tpot_quantile(m, -0.2);
+        sy_latency_set_tpot_quantile(m, NAN);
+        assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+        /* moved to 0.9: the next retrain covers ~90% */
+        sy_latency_set_tpot_quantile(m, 0.9);
+        sy_latency_observe(m, "ep-0", &(struct sy_latency_features){.running = 5}, 0.15, 0.02);
+        assert_int_equal(sy_latency_retrain(m), 0);
+        cov = tpot_coverage(m, true);
+        print_message("tpot_quantile 0.9, curve %d: TPOT coverage %.3f\n", curve, cov);
+        assert_true(cov > 0.8 && cov < 0.97);
+        /* 0: back to the configured 0.5 */
+        sy_latency_set_tpot_quantile(m, 0);
+        assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+        sy_latency_model_free(m);
+    }
+    /* without tpot_quantile the model's quantile applies to both */
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    c.quantile = 0.8;
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.8) < 1e-12);
+    sy_latency_set_tpot_quantile(m, 0.3);
+    sy_latency_set_tpot_quantile(m, 0);
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.8) < 1e-12);
+    sy_latency_model_free(m);
+}
+
 static void test_coverage_per_regime(void **state)
 {
     (void)state;
@@ -335,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_coverage_linear),
         cmocka_unit_test(test_coverage_per_regime),
         cmocka_unit_test(test_load_curve),
+        cmocka_unit_test(test_tpot_quantile),
         cmocka_unit_test(test_nonfinite_fit_discarded),
         cmocka_unit_test(test_background_trainer),
         cmocka_unit_test(test_reads_race_publication),

@@ -351,6 +351,34 @@ static void test_params(void **state)
                                    err, sizeof err),
                      SY_ECONFIG);
     assert_non_null(strstr(err, "queueAwareTTFT"));
+    /* tpotQuantile: 0.05..0.95, a number */
+    static const char *const bad_q[] = {"tpotQuantile: 1\n", "tpotQuantile: 0\n",
+                                        "tpotQuantile: 0.99\n", "tpotQuantile: half\n"};
+    for (size_t i = 0; i < sizeof bad_q / sizeof bad_q[0]; i++) {
+        assert_int_equal(
+            fx_plugin_new(&fp, "predicted-latency-producer", bad_q[i], err, sizeof err),
+            SY_ECONFIG);
+        assert_non_null(strstr(err, "tpotQuantile"));
+    }
+}
+
+/* tpotQuantile reaches the process-wide model; the newest instance's value applies (a reload
+ * that drops the parameter goes back to the model's 0.9), and TTFT keeps its quantile. */
+static void test_producer_tpot_quantile(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin a, b;
+    assert_int_equal(
+        fx_plugin_new(&a, "predicted-latency-producer", "tpotQuantile: 0.5\n", err, sizeof err), 0);
+    struct sy_latency_model *m = sy_sched_latency_model();
+    assert_non_null(m);
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+    assert_int_equal(fx_plugin_new(&b, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    assert_ptr_equal(sy_sched_latency_model(), m); /* one model */
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12);
+    fx_plugin_free(&b);
+    fx_plugin_free(&a);
 }
 
 static int slo(const char *name, const char *value, struct sy_request *r)
@@ -643,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_producer_sees_prefix_score),
         cmocka_unit_test(test_producer_gets_prefix_producer),
         cmocka_unit_test(test_params),
+        cmocka_unit_test(test_producer_tpot_quantile),
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
         cmocka_unit_test(test_scorer_composite_quantised),
