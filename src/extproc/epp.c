@@ -112,6 +112,7 @@ struct xs {
     struct sy_endpoint *served; /* endpoint charged (reference) */
     int status;
     bool sse;
+    bool began; /* response headers came from the model server */
     uint64_t t0, t_first;
     struct sy_buf tail;     /* last TAIL_CAP response bytes */
     struct sy_buf sse_part; /* SSE: the start of a line a response_body message split (bounded) */
@@ -168,7 +169,6 @@ static void release(struct xs *x, bool ok, const char *error_code)
     if (x->released)
         return;
     x->released = true;
-    sy_flow_release(x->w->gw->flow, &x->flow); /* leaves the queue / ends the admission */
     /* the last usage in the tail (the usage object ends the body / the stream) */
     if (x->tail.len)
         sy_usage_scan(x->req.kind, x->tail.data, x->tail.len, &x->prompt_tokens,
@@ -184,6 +184,15 @@ static void release(struct xs *x, bool ok, const char *error_code)
         sy_sched_done(x->gen->sched, &x->res, ok);
         x->have_res = false;
     }
+    /* program-aware-fairness charges the flow what the response used, as the proxy does: usage's
+     * counts, else the prompt estimate once the response began; nothing if no answer came */
+    x->flow.usage_prompt = x->prompt_tokens >= 0 ? x->prompt_tokens
+                           : x->began            ? (int64_t)x->req.prompt_tokens_est
+                                                 : 0;
+    x->flow.usage_completion = x->completion_tokens;
+    /* the admission last: it may hand a queued request to another worker at once, which must
+     * see this one's in-flight count gone (the charge was discharged above) */
+    sy_flow_release_charged(x->w->gw->flow, &x->flow, &x->charge, -1);
     if (x->running) {
         uint64_t now = sy_now_ns();
         double dur = (double)(now - x->t0) / 1e9;
@@ -581,6 +590,7 @@ static void keep_headers(struct xs *x, const struct sy_xp_req *r)
 static void response_headers(struct xs *x, const struct sy_xp_req *r)
 {
     struct sy_str v;
+    x->began = true;
     if (sy_xp_header(r, ":status", &v) || sy_xp_header(r, "status", &v))
         x->status = (int)strtol(v.p ? v.p : "0", NULL, 10);
     if (sy_xp_header(r, "content-type", &v) && v.len >= 17 &&

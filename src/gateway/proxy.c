@@ -268,7 +268,8 @@ static void proxy_free(struct proxy *p)
                            : p->began            ? (int64_t)p->req.prompt_tokens_est
                                                  : 0;
     p->flow.usage_completion = p->completion_tokens;
-    sy_flow_release(p->w->gw->flow, &p->flow); /* leaves the queue / ends the admission */
+    /* leaves the queue / ends the admission, after the charge (attempt_end discharged it) */
+    sy_flow_release_charged(p->w->gw->flow, &p->flow, &p->charge, -1);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
     sy_gw_pretok_free(p->pt); /* cancels a pending step; before the generation goes */

@@ -678,6 +678,54 @@ static void test_reservation_legacy(void **state)
     sy_pool_unref(x.pool);
 }
 
+/* A finished request's release hands its slot to a queued request (the port is notified inside
+ * the release, on the releasing thread, as another worker would be woken): by then the finished
+ * request's charge must be gone from its endpoint, or the woken worker's scheduling sees the
+ * endpoint still full (the EPP released in the wrong order once). */
+struct probe {
+    struct sy_endpoint *ep;
+    int notified;
+    int64_t inflight_seen; /* the endpoint's in-flight requests when the port was notified */
+};
+
+static void probe_notify(void *ud)
+{
+    struct probe *pr = ud;
+    pr->notified++;
+    pr->inflight_seen = atomic_load(&pr->ep->inflight_requests);
+}
+
+static void test_release_discharges_before_dispatch(void **state)
+{
+    (void)state;
+    struct fx x;
+    fx_init(&x, GATE FC, true);
+    struct probe pr = {.ep = x.pool->eps[0], .inflight_seen = -1};
+    sy_flow_port_free(x.port);
+    x.port = sy_flow_port_new(x.f, probe_notify, &pr);
+    struct req a, b;
+    assert_int_equal(admit(&x, &a, "a", NULL, NULL, 10), SY_FLOW_DISPATCH);
+    struct sy_charge ca = {0};
+    sy_pool_charge(&ca, x.pool->eps[0], 5, 8, 1); /* a's pick */
+    sy_flow_picked(x.f, &a.it);
+    assert_int_equal(admit(&x, &b, "b", NULL, NULL, 10), SY_FLOW_QUEUED);
+    assert_int_equal(atomic_load(&x.pool->eps[0]->inflight_requests), 1);
+    sy_flow_release_charged(x.f, &a.it, &ca, 3);
+    assert_int_equal(pr.notified, 1);            /* b was dispatched by a's release */
+    assert_int_equal(pr.inflight_seen, 0);       /* ... with a no longer counted */
+    assert_null(ca.ep);                          /* discharged */
+    sy_flow_release_charged(x.f, &a.it, &ca, 3); /* idempotent */
+    assert_int_equal(atomic_load(&x.pool->eps[0]->inflight_requests), 0);
+    sy_flow_port_run(x.port);
+    assert_int_equal(x.r.n, 1);
+    assert_string_equal(x.r.order[0], "b");
+    sy_flow_release_charged(x.f, &b.it, NULL, -1); /* nothing charged */
+    struct sy_flow_stats st;
+    sy_flow_stats(x.f, &st);
+    assert_int_equal(st.outstanding, 0);
+    fx_fini(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_program_aware),
         cmocka_unit_test(test_reservation_gates_lower_bands),
         cmocka_unit_test(test_reservation_legacy),
+        cmocka_unit_test(test_release_discharges_before_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
