@@ -23,7 +23,8 @@
     X(SY_EREJECTED, "request rejected")                                                            \
     X(SY_ENOPREFILL, "no prefill endpoint available")                                              \
     X(SY_EADMISSION, "request cannot be admitted")                                                 \
-    X(SY_EIDLE, "silent past the stream idle limit")
+    X(SY_EIDLE, "silent past the stream idle limit")                                               \
+    X(SY_ESATURATED, "every chosen endpoint's in-flight slot was taken")
 
 enum sy_err {
     SY_OK = 0, /* success */

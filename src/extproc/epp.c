@@ -380,6 +380,13 @@ static void pick(struct xs *x)
         reject(x, 429, "no_matching_profile", "the request names no configured scheduling profile");
         return;
     }
+    if (rc == SY_ESATURATED) { /* every decision's slot was taken by another worker */
+        x->dropped = "rejected-saturated";
+        reject(x, 429, "rejected-saturated",
+               "no model server can take this request now (every chosen endpoint reached its "
+               "concurrency limit)");
+        return;
+    }
     if (rc != 0) {
         if (x->has_subset || !sy_pool_any_ready(pool)) { /* llm-d: 503 when no endpoint qualifies */
             x->dropped = "rejected-no-endpoints";

@@ -750,6 +750,13 @@ static void attempt(struct proxy *p)
                    "the request names no configured scheduling profile");
         return;
     }
+    if (rc == SY_ESATURATED) { /* every decision's slot was taken by another worker */
+        p->dropped = "rejected-saturated";
+        fail_early(p, 429, "rejected-saturated",
+                   "no model server can take this request now (every chosen endpoint reached its "
+                   "concurrency limit)");
+        return;
+    }
     if (rc != 0) {
         if (p->ntried > 0) {
             fail_early(p, 502, "upstream_unavailable",

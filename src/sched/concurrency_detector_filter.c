@@ -27,12 +27,13 @@
  * request is charged to the chosen one, and several workers decide at once: two that both see an
  * endpoint one below its limit would both put a request there (up to workers - 1 over). So the
  * filter also leaves its limits in the cycle (cy->cap_requests / cap_tokens), and the charge
- * (sy_sched_pick_charge -> sy_pool_charge_within) takes the slot with a compare-and-swap of the
- * in-flight count against the limit: the loser of the race charges nothing and decides again on
- * fresh counts, where the full endpoint is filtered out (bounded: SY_SCHED_CHARGE_TRIES decisions,
- * then refused as when no candidate is left). The fast path stays one atomic read-modify-write,
- * as the plain charge's fetch-add. A fail-open decision (every endpoint at its limit) leaves no
- * bound: the gate is the bound there, as above.
+ * (sy_sched_pick_charge -> sy_pool_charge_within, the reservation sy_sched_pick_reserve asks for
+ * before any pre_request hook records the pick) takes the slot with a compare-and-swap of the
+ * in-flight count against the limit: the loser of the race charges nothing, its decision is undone
+ * without a trace and made again on fresh counts, where the full endpoint is filtered out (bounded:
+ * SY_SCHED_CHARGE_TRIES decisions, then SY_ESATURATED: 429 rejected-saturated). The fast path stays
+ * one atomic read-modify-write, as the plain charge's fetch-add. A fail-open decision (every
+ * endpoint at its limit) leaves no bound: the gate is the bound there, as above.
  *
  * Rejected: a lock around decide-and-charge (serializes every decision of every worker); checking
  * the count again after an unconditional add and backing out (readers would see transient

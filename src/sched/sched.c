@@ -11,7 +11,10 @@
  *   filters          cands compacted in place, pool order kept; empty -> SY_ENOENDPOINT
  *   scorers          scores[k][i] clamped to [0,1]; totals[i] = sum_k weight_k * scores[k][i]
  *   picker           index into cands
- *   pre_request      every plugin that has the hook
+ *   reserve          (sy_sched_pick_reserve / _pick_charge) the caller takes the chosen slot; a
+ *                    refusal undoes the decision with the done hooks' cleanup only and decides
+ *                    again (at most SY_SCHED_CHARGE_TRIES), so nothing below sees a losing pick
+ *   pre_request      every plugin that has the hook; then the decision is counted and recorded
  *
  * Candidates are read with sy_endpoint_read: one lock-free seqlock read per endpoint does the
  * model check and copies the scalar state (~100 bytes); the LoRA adapter lists (512 bytes) are
@@ -453,11 +456,24 @@ static void count_decision(struct sy_scheduler *s, const char *model, bool pd)
     sy_metric_inc(sy_metric_get(s->pd_decisions_old, lv));
 }
 
-int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
-                  struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out)
+/* A decision whose reservation failed: undone before any side effect of a pick (no pre_request,
+ * no decision counted, no record, no attempt metric, no e2e sample); the done hooks run as for a
+ * failed pick (no chosen endpoint, not ok), which only frees what the producers made. */
+static void lost(struct sy_scheduler *s, struct cycle *c, struct sy_sched_result *out)
 {
-    if (!s || !pool || !req || !out)
-        return SY_EINVAL;
+    c->picked = false;
+    run_done(s, c, false);
+    free_runs(c);
+    free(c);
+    memset(out, 0, sizeof *out);
+}
+
+/* One decision; reserve (optional) is asked just before the pre_request hooks. Returns 0, a
+ * negative code, or SY_ESATURATED when reserve refused (the decision was undone by lost()). */
+static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                     struct sy_endpoint *const *exclude, size_t nexclude,
+                     struct sy_sched_result *out, sy_sched_reserve_fn *reserve, void *ud)
+{
     memset(out, 0, sizeof *out);
     uint64_t t0 = tstart(s);
     const struct sy_sched_profile *prof = &s->profiles[0]; /* single-profile-handler */
@@ -573,6 +589,15 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     c->picked = true;
 
     const struct sy_sched_candidate *chosen = &c->cands[c->chosen];
+    out->ep = chosen->ep;
+    out->pool_index = chosen->pool_index;
+    out->cap_requests = pr->cap_requests;
+    out->cap_tokens = pr->cap_tokens;
+    sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
+    if (reserve && !reserve(ud, out)) {
+        lost(s, c, out);
+        return SY_ESATURATED;
+    }
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
         if (!p->ops->pre_request)
@@ -582,11 +607,6 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
         tend(p->hist[SY_SCHED_EXT_PRE_REQUEST], t2);
     }
 
-    out->ep = chosen->ep;
-    out->pool_index = chosen->pool_index;
-    out->cap_requests = pr->cap_requests;
-    out->cap_tokens = pr->cap_tokens;
-    sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
     if (prefill < c->nruns && c->runs[prefill].picked) {
         const struct prun *fr = &c->runs[prefill];
         const struct sy_sched_candidate *pc = &fr->cands[fr->chosen];
@@ -605,24 +625,55 @@ int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_
     return 0;
 }
 
+int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
+                  struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out)
+{
+    if (!s || !pool || !req || !out)
+        return SY_EINVAL;
+    return pick_once(s, pool, req, exclude, nexclude, out, NULL, NULL);
+}
+
+int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
+                          const struct sy_request *req, struct sy_endpoint *const *exclude,
+                          size_t nexclude, struct sy_sched_result *out,
+                          sy_sched_reserve_fn *reserve, void *ud)
+{
+    if (!s || !pool || !req || !out || !reserve)
+        return SY_EINVAL;
+    uint64_t t0 = tstart(s);
+    for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
+        int rc = pick_once(s, pool, req, exclude, nexclude, out, reserve, ud);
+        if (rc != SY_ESATURATED)
+            return rc;
+        /* another worker took the last slot between this decision's read and the reservation */
+        if (s->slot_lost)
+            sy_metric_inc(s->slot_lost);
+    }
+    /* every decision lost its slot: one failed attempt */
+    if (s->attempts_fail)
+        sy_metric_inc(s->attempts_fail);
+    tend(s->e2e, t0);
+    return SY_ESATURATED;
+}
+
+struct charge_ctx {
+    struct sy_charge *c;
+    const struct sy_request *req;
+};
+
+static bool reserve_charge(void *ud, const struct sy_sched_result *res)
+{
+    struct charge_ctx *x = ud;
+    return sy_pool_charge_within(x->c, res->ep, res->inflight_tokens, x->req->max_tokens,
+                                 x->req->choices, res->cap_requests, res->cap_tokens);
+}
+
 int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                          struct sy_endpoint *const *exclude, size_t nexclude,
                          struct sy_sched_result *out, struct sy_charge *c)
 {
-    for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
-        int rc = sy_sched_pick(s, pool, req, exclude, nexclude, out);
-        if (rc)
-            return rc;
-        if (sy_pool_charge_within(c, out->ep, out->inflight_tokens, req->max_tokens, req->choices,
-                                  out->cap_requests, out->cap_tokens))
-            return 0;
-        /* another worker took the last slot between this decision's read and the charge */
-        if (s->slot_lost)
-            sy_metric_inc(s->slot_lost);
-        sy_sched_done(s, out, false);
-    }
-    memset(out, 0, sizeof *out);
-    return SY_ENOENDPOINT;
+    struct charge_ctx x = {c, req};
+    return sy_sched_pick_reserve(s, pool, req, exclude, nexclude, out, reserve_charge, &x);
 }
 
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,

@@ -75,14 +75,27 @@ void sy_sched_free(struct sy_scheduler *s);
 /* req (and pool) must stay alive until sy_sched_done. */
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
-/* sy_sched_pick, then the request's charge on the pick (sy_pool_charge_within: in-flight count,
- * out->inflight_tokens, the decode budget of req's max_tokens and choices) against the in-flight
- * bounds its filters applied. The filters read the counters a moment before the charge, so
- * another worker may have taken the chosen endpoint's last slot meanwhile: then the decision is
- * undone (sy_sched_done, not ok) and made again on fresh counts, at most SY_SCHED_CHARGE_TRIES
- * decisions in all, after which SY_ENOENDPOINT (as when the filters leave no candidate). Returns
- * what sy_sched_pick returns; on 0, c is charged. Without a bound it is one pick and one charge. */
+/* A reservation for a decision (sy_sched_pick_reserve): called with out->ep, cap_requests,
+ * cap_tokens and inflight_tokens filled in; returns true when the slot is taken. */
+typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
+/* sy_sched_pick, with reserve called once the decision is made and before anything records it
+ * (the pre_request hooks: approximate prefix index, precise-prefix speculative entries,
+ * session-affinity, no-hit-lru; the decision counters, the debug ring, the attempt metrics). A
+ * refused reservation (another worker took the chosen endpoint's last slot between the filters'
+ * read and the reservation) undoes the decision with the done hooks' cleanup only, and decides
+ * again on fresh counts (producers and admitters run again), at most SY_SCHED_CHARGE_TRIES
+ * decisions in all; then SY_ESATURATED (counted once as a failed attempt). Returns what
+ * sy_sched_pick returns otherwise; on 0 the reservation is held. */
 #define SY_SCHED_CHARGE_TRIES 8
+int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
+                          const struct sy_request *req, struct sy_endpoint *const *exclude,
+                          size_t nexclude, struct sy_sched_result *out,
+                          sy_sched_reserve_fn *reserve, void *ud);
+/* sy_sched_pick_reserve whose reservation is the request's charge on the pick
+ * (sy_pool_charge_within: in-flight count, out->inflight_tokens, the decode budget of req's
+ * max_tokens and choices) against the in-flight bounds its filters applied. On 0, c is charged;
+ * SY_ESATURATED after SY_SCHED_CHARGE_TRIES lost slots (callers answer 429 rejected-saturated).
+ * Without a bound it is one pick and one charge. */
 int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                          struct sy_endpoint *const *exclude, size_t nexclude,
                          struct sy_sched_result *out, struct sy_charge *c);

@@ -11,6 +11,10 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "core/err.h"
+#include "prefix/approx_index.h"
+#include "prefix/prefix_sched.h"
+#include "sched/plugins.h"
 #include "unit/sched/sched_helpers.h"
 
 /* Endpoints e0..: in-flight requests and tokens per row. Returns survivors as digits. */
@@ -266,11 +270,113 @@ static void test_reservation_race(void **state)
     sy_pool_unref(rc.p);
 }
 
+/* A decision whose reservation fails leaves no trace: the reservation hook runs before the
+ * pre_request hooks, so the loser's decision records nothing (approximate prefix index, debug
+ * ring, slot metrics) and the re-decision alone does. The hook plays the other worker: on the
+ * first decision it takes the chosen endpoint's last slot and refuses. */
+struct steal {
+    int calls;
+    struct sy_endpoint *loser;
+    struct sy_charge other, mine;
+    const struct sy_request *req;
+};
+
+static bool steal_first(void *ud, const struct sy_sched_result *res)
+{
+    struct steal *st = ud;
+    if (st->calls++ == 0) {
+        st->loser = res->ep;
+        sy_pool_charge(&st->other, res->ep, 0, -1, 1); /* another worker took the slot */
+    }
+    return sy_pool_charge_within(&st->mine, res->ep, res->inflight_tokens, st->req->max_tokens,
+                                 st->req->choices, res->cap_requests, res->cap_tokens);
+}
+
+static bool refuse(void *ud, const struct sy_sched_result *res)
+{
+    (void)res;
+    ((struct steal *)ud)->calls++;
+    return false;
+}
+
+static void test_lost_reservation_leaves_no_trace(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "featureGates: [flowControl]\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: approx-prefix-cache-producer, parameters: {blockSizeTokens: 1, autoTune: "
+        "false}}\n"
+        "- {type: prefix-cache-scorer}\n"
+        "- {type: max-score-picker}\n"
+        "flowControl:\n  saturationDetector: {pluginRef: cd}\n";
+    char err[512];
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("scheduler: %s", err);
+    struct sy_approx_index *idx = NULL;
+    for (size_t i = 0; i < s->nproducers; i++)
+        if (s->producers[i]->ops == &sy_plugin_approx_prefix_cache_producer)
+            idx = sy_approx_prefix_producer_index(s->producers[i]->state);
+    assert_non_null(idx);
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    const char *body = "{\"prompt\":\"the same long prompt, block after block\"}";
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    r.body = body;
+    r.body_len = strlen(body);
+    r.prompt = (struct sy_str){body + 11, strlen(body) - 13};
+    uint64_t seq0 = s->ring_seq;
+
+    struct steal st = {.req = &r};
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, steal_first, &st), 0);
+    assert_int_equal(st.calls, 2); /* lost once, decided again */
+    assert_non_null(st.loser);
+    assert_ptr_not_equal(res.ep, st.loser); /* the loser is full now: the filter removed it */
+    assert_ptr_equal(st.mine.ep, res.ep);
+    assert_int_equal(s->ring_seq, seq0 + 1); /* one decision recorded, the winner's */
+    sy_sched_done(s, &res, true);
+    assert_int_equal(sy_approx_index_count(idx, st.loser), 0); /* no prompt on the loser */
+    assert_true(sy_approx_index_count(idx, res.ep) > 0);
+    struct sy_approx_index_stats as;
+    sy_approx_index_stats(idx, &as);
+    sy_pool_discharge(&st.mine, -1);
+    sy_pool_discharge(&st.other, -1);
+
+    /* every decision refused: SY_ESATURATED after SY_SCHED_CHARGE_TRIES, nothing recorded */
+    struct steal none = {.req = &r};
+    uint64_t seq1 = s->ring_seq;
+    size_t na = sy_approx_index_count(idx, eps[0]), nb = sy_approx_index_count(idx, eps[1]);
+    assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
+    assert_int_equal(none.calls, SY_SCHED_CHARGE_TRIES);
+    assert_null(res.ep);
+    assert_null(res.cycle);
+    assert_int_equal(s->ring_seq, seq1);
+    assert_int_equal(sy_approx_index_count(idx, eps[0]), na);
+    assert_int_equal(sy_approx_index_count(idx, eps[1]), nb);
+    struct sy_approx_index_stats as2;
+    sy_approx_index_stats(idx, &as2);
+    /* no hit ratio recorded for the losers (lookups do count: the producers ran) */
+    assert_int_equal(as2.entries, as.entries);
+    assert_int_equal(as2.hit_blocks, as.hit_blocks);
+    assert_int_equal(as2.total_blocks, as.total_blocks);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
+    assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limits), cmocka_unit_test(test_param_errors),
-        cmocka_unit_test(test_default_profile_filters), cmocka_unit_test(test_reservation),
-        cmocka_unit_test(test_reservation_race)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
+                                       cmocka_unit_test(test_param_errors),
+                                       cmocka_unit_test(test_default_profile_filters),
+                                       cmocka_unit_test(test_reservation),
+                                       cmocka_unit_test(test_reservation_race),
+                                       cmocka_unit_test(test_lost_reservation_leaves_no_trace)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
