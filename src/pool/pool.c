@@ -514,7 +514,10 @@ bool sy_endpoint_read(struct sy_endpoint *e, const char *model, size_t len,
         out->ready = false; /* a connection failed since the last good scrape */
     if (atomic_load_explicit(&e->supervisor_down, memory_order_relaxed))
         out->ready = false; /* its pod's data-parallel supervisor says not ready */
-    int64_t r = atomic_load_explicit(&e->inflight_requests, memory_order_relaxed);
+    /* acquire, paired with the release in sy_endpoint_inflight_sub: the decode counters read
+     * after it include every release made before a count this load sees gone (pool.h,
+     * sy_pool_discharge) on any architecture, not only x86's */
+    int64_t r = atomic_load_explicit(&e->inflight_requests, memory_order_acquire);
     int64_t t = atomic_load_explicit(&e->inflight_tokens, memory_order_relaxed);
     out->inflight_requests = r < 0 ? 0 : r;
     out->inflight_tokens = t < 0 ? 0 : t;
@@ -681,7 +684,7 @@ void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens)
 }
 
 /* Subtracts d from *a without going below zero; returns false when it had to clamp. */
-static bool sub_clamped(_Atomic int64_t *a, int64_t d)
+static bool sub_clamped_order(_Atomic int64_t *a, int64_t d, memory_order order)
 {
     int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
     int64_t next;
@@ -689,9 +692,13 @@ static bool sub_clamped(_Atomic int64_t *a, int64_t d)
         next = cur - d;
         if (next < 0)
             next = 0;
-    } while (!atomic_compare_exchange_weak_explicit(a, &cur, next, memory_order_relaxed,
-                                                    memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(a, &cur, next, order, memory_order_relaxed));
     return cur - d >= 0;
+}
+
+static bool sub_clamped(_Atomic int64_t *a, int64_t d)
+{
+    return sub_clamped_order(a, d, memory_order_relaxed);
 }
 
 void sy_endpoint_inflight_tokens_sub(struct sy_endpoint *e, int64_t tokens)
@@ -707,7 +714,9 @@ void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens)
 {
     if (tokens < 0)
         tokens = 0;
-    bool ok = sub_clamped(&e->inflight_requests, 1);
+    /* release: a reader whose acquire load sees this count gone also sees the decode work
+     * sy_pool_discharge released before it (sy_endpoint_read) */
+    bool ok = sub_clamped_order(&e->inflight_requests, 1, memory_order_release);
     ok &= sub_clamped(&e->inflight_tokens, tokens);
     if (!ok && !atomic_exchange(&g_underflow_logged, true))
         sy_error("BUG: in-flight count for %s went below zero (a sub without its add); clamped "

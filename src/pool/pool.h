@@ -235,8 +235,10 @@ bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t t
  * charged or tokens <= 0. */
 void sy_pool_charge_release_tokens(struct sy_charge *c, int64_t tokens);
 /* Ends c (a no-op when not charged, so a second call is harmless): releases the decode work first,
- * then the in-flight count and the tokens it still holds (a concurrent read of count then
- * decode_done errs towards busier, never sees the finished request's share without its count).
+ * then the in-flight count and the tokens it still holds. The count's subtraction is a release and
+ * sy_endpoint_read loads the count with acquire before the decode counters, so a reader that sees
+ * the count gone sees the decode work gone too (never the finished request's share without its
+ * count); one that still sees the count errs towards busier.
  * completion_tokens >= 0 feeds the endpoint's mean output length (sy_decode_end), < 0 does not. */
 void sy_pool_discharge(struct sy_charge *c, int64_t completion_tokens);
 
