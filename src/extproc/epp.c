@@ -116,6 +116,7 @@ struct xs {
     uint64_t t0, t_first;
     struct sy_buf tail;     /* last TAIL_CAP response bytes */
     struct sy_buf sse_part; /* SSE: the start of a line a response_body message split (bounded) */
+    bool sse_skip;          /* SSE: inside a line longer than SSE_PART_CAP, dropped to its end */
     int64_t prompt_tokens, completion_tokens, cached_tokens; /* usage seen so far, -1 unknown */
     struct sy_buf out;                                       /* message scratch */
 };
@@ -643,38 +644,57 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
     sy_buf_fini(&lines);
 }
 
-/* SSE: counts the token events of complete lines towards the decode work left on the served
- * endpoint, as the proxy's scan does (gateway/proxy.c scan_sse): Envoy hands the body over in
- * chunks as the upstream sent them, so an event may be split across response_body messages; the
- * unfinished line is kept (bounded like the proxy's) and counted once its newline arrives. Lines
- * that arrive whole are scanned where they lie. A usage object seen mid-stream (vLLM's
- * continuous usage stats) moves the count too. */
-static void count_sse(struct xs *x, const char *data, size_t n)
+/* Counts the token events of complete lines text[0..len) (len ends after a newline). A usage
+ * object seen mid-stream (vLLM's continuous usage stats) moves the count too. */
+static void count_lines(struct xs *x, const char *text, size_t len)
 {
-    const char *nl = n ? memrchr(data, '\n', n) : NULL;
-    if (!nl) {
-        sy_buf_append(&x->sse_part, data, n);
-        if (x->sse_part.len > SSE_PART_CAP) /* no newline in sight: not SSE we can count */
-            sy_buf_reset(&x->sse_part);
-        return;
-    }
-    size_t upto = (size_t)(nl - data) + 1;
-    const char *text = data;
-    size_t len = upto;
-    if (x->sse_part.len) { /* the first line began in an earlier message */
-        sy_buf_append(&x->sse_part, data, upto);
-        text = x->sse_part.data;
-        len = x->sse_part.len;
-    }
     bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
     if (usage)
         sy_usage_scan(x->req.kind, text, len, &x->prompt_tokens, &x->completion_tokens,
                       &x->cached_tokens);
     sy_decode_sse(&x->charge.dec, text, len, sy_usage_stream_format(x->req.kind), usage,
                   x->completion_tokens);
-    sy_buf_reset(&x->sse_part);
-    if (upto < n)
+}
+
+/* SSE: counts the token events of complete lines towards the decode work left on the served
+ * endpoint, as the proxy's scan does (gateway/proxy.c scan_sse): Envoy hands the body over in
+ * chunks as the upstream sent them, so an event may be split across response_body messages
+ * (inside its JSON, between CR and LF). The unfinished line is kept and counted once its newline
+ * arrives, joined with the start of the next message up to that newline only; lines that arrive
+ * whole are scanned where they lie. What is kept is bounded by SSE_PART_CAP: a line longer than
+ * that is no token event the EPP counts (vLLM's are a few hundred bytes) and is dropped, so a
+ * message without newlines or ending in a huge unfinished line costs no copy. */
+static void count_sse(struct xs *x, const char *data, size_t n)
+{
+    const char *last = n ? memrchr(data, '\n', n) : NULL;
+    if (!last) {
+        if (x->sse_skip)
+            return;                               /* still inside a dropped line */
+        if (x->sse_part.len + n > SSE_PART_CAP) { /* no newline in sight: not SSE we count */
+            sy_buf_reset(&x->sse_part);
+            x->sse_skip = true;
+        } else {
+            sy_buf_append(&x->sse_part, data, n);
+        }
+        return;
+    }
+    size_t upto = (size_t)(last - data) + 1, from = 0;
+    if (x->sse_part.len || x->sse_skip) { /* the first line began in an earlier message */
+        const char *first = memchr(data, '\n', upto);
+        from = (size_t)(first - data) + 1;
+        if (!x->sse_skip && x->sse_part.len + from <= SSE_PART_CAP) { /* join that line only */
+            sy_buf_append(&x->sse_part, data, from);
+            count_lines(x, x->sse_part.data, x->sse_part.len);
+        }
+        sy_buf_reset(&x->sse_part);
+        x->sse_skip = false;
+    }
+    if (upto > from)
+        count_lines(x, data + from, upto - from);
+    if (n - upto <= SSE_PART_CAP) /* the unfinished last line, unless longer than any event */
         sy_buf_append(&x->sse_part, data + upto, n - upto);
+    else
+        x->sse_skip = true; /* dropped: its end, in a later message, is not a line start */
 }
 
 static void response_body(struct xs *x, const struct sy_xp_req *r)

@@ -427,6 +427,37 @@ def test_streamed_tokens_move_the_decode_work_left():
         check(ep()["inflight_decode_tokens"] == 0 and ep()["inflight_decoded"] == 0,
               "decode work released after the reset: %r" % ep())
         check(ep()["inflight_tokens"] == 0, "tokens released: %r" % ep())
+
+        # 3: splits inside the JSON of an event, CRLF line ends split between \r and \n, and a
+        # line longer than the 64 KiB the EPP keeps across messages (dropped, not buffered)
+        def crlf(t):
+            return tok(t).replace("\n", "\r\n")
+        b, c = tok("b"), crlf("c")
+        chunks = [ROLE + tok("a"), b[:30], b[30:] + c[:-3], c[-3:] + crlf("e"),
+                  tok("f") + "data: " + "x" * 70000, "\n\n" + tok("g"),
+                  'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":6}}\r\n'
+                  '\r\ndata: [DONE]\r\n\r\n']
+        gates = [None] + [os.path.join(tmp, "s%d" % i) for i in range(1, len(chunks))]
+        t = threading.Thread(target=lambda: out.update(r3=e.requests([chat_stream(gates, chunks)])))
+        t.start()
+        at(9, "one token")
+        gate("s1")
+        at(9, "an event split inside its JSON is not counted before its end")
+        gate("s2")
+        at(8, "the split event counted; the CRLF event cut before its \\n not yet")
+        gate("s3")
+        at(6, "CRLF events counted")
+        gate("s4")
+        at(5, "the token before an over-long line counted")
+        gate("s5")
+        at(4, "the token after the over-long line counted")
+        check(ep()["inflight_requests"] == 1, "one in flight: %r" % ep())
+        gate("s6")
+        t.join(30)
+        check(out.get("r3") and out["r3"][0].get("grpcCode") == 0, "finished: %r" % out.get("r3"))
+        wait_until(lambda: ep()["inflight_requests"] == 0, 10, what="released after splits")
+        check(ep()["inflight_decode_tokens"] == 0 and ep()["inflight_decoded"] == 0,
+              "decode work released after splits: %r" % ep())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         stop_process(e.proc)
