@@ -464,6 +464,35 @@ def test_streamed_tokens_move_the_decode_work_left():
 
 
 @test
+def test_program_aware_fairness_charges_the_response_usage():
+    """program-aware-fairness charges a completed request's usage (1 x prompt + 2 x completion)
+    to its program, as the gateway does: the EPP hands the flow controller the usage it scanned
+    from the response (before, it released the flow with nothing and the program stayed at 0).
+    Without a usage object the prompt estimate stands in once a response came."""
+    ss = stubs(1)
+    sched = ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
+             "  featureGates: [flowControl]\n  plugins:\n    - type: round-robin-picker\n"
+             "    - {type: concurrency-detector, name: det, parameters: {maxConcurrency: 10}}\n"
+             "    - {type: program-aware-fairness, name: las}\n"
+             "  flowControl:\n    saturationDetector: {pluginRef: det}\n"
+             "    defaultPriorityBand: {fairnessPolicyRef: las}\n")
+    e = Epp.start(ss, scheduler=sched)
+    try:
+        e.wait_ready(1)
+        r = e.requests([completion(headers={"x-llm-d-inference-fairness-id": "p1"})])
+        check(r[0].get("grpcCode") == 0, "answered: %r" % r)
+        served = 'llm_d_epp_program_aware_attained_service_tokens{program_id="p1"}'
+
+        def value():
+            return metrics(e.admin)[0].get(served, 0)
+        # usage 7 + 2 x 3 = 13 (halving every 60 s: a few ms of decay at most)
+        wait_until(lambda: value() > 12.9, 10, what="program p1 charged 13 (now %r)" % value())
+        check(value() <= 13, "charged %r, want 13" % value())
+    finally:
+        stop_process(e.proc)
+
+
+@test
 def test_health_services_and_drain():
     ss = stubs(1)
     e = Epp.start(ss)
