@@ -15,18 +15,20 @@
  * queues the excess (vllm:num_requests_waiting) behind its max-num-seqs, and a high-priority
  * request placed there waits for a completion.
  *
- * Every endpoint at its limit: all candidates are kept (fail open). llm-d returns the empty list;
- * Switchyard does not, because here it can only happen to a request the gate has already released
- * against the pool-wide capacity: with the gate on, outstanding < maxConcurrency * ready leaves
- * some endpoint below its limit, except when a SIGHUP raised maxConcurrency while requests were
- * queued (they are scheduled by the configuration generation they arrived in, whose filter still
- * has the old limit, while the new gate already released them). Refusing those would turn a
- * reload into 429s; the gate stays the bound.
+ * Every endpoint at its limit: all candidates are kept (fail open) and the decision carries no
+ * bound. llm-d returns the empty list; Switchyard does not, because with the gate on the request
+ * was already released against the pool-wide capacity (outstanding < maxConcurrency * ready leaves
+ * some endpoint below its limit in requests mode). It still happens: after a SIGHUP raised
+ * maxConcurrency while requests were queued (they are scheduled by the generation they arrived
+ * in, whose filter has the old limit), on a retry or an EPP subset hint (candidates excluded), in
+ * tokens/hybrid mode (the gate's token estimate is not the filter's), and without the gate.
+ * docs/flow-control.md lists these and the charges that bypass the filter (EPP data-plane
+ * fallback, P/D prefill leg). Refusing would turn a reload into 429s; the gate stays the bound.
  *
- * The bound is strict across workers. The filter reads each endpoint's count a moment before the
- * request is charged to the chosen one, and several workers decide at once: two that both see an
- * endpoint one below its limit would both put a request there (up to workers - 1 over). So the
- * filter also leaves its limits in the cycle (cy->cap_requests / cap_tokens), and the charge
+ * Within those, the bound is strict across workers. The filter reads each endpoint's count a moment
+ * before the request is charged to the chosen one, and several workers decide at once: two that
+ * both see an endpoint one below its limit would both put a request there (up to workers - 1 over).
+ * So the filter also leaves its limits in the cycle (cy->cap_requests / cap_tokens), and the charge
  * (sy_sched_pick_charge -> sy_pool_charge_within, the reservation sy_sched_pick_reserve asks for
  * before any pre_request hook records the pick) takes the slot with a compare-and-swap of the
  * in-flight count against the limit: the loser of the race charges nothing, its decision is undone
