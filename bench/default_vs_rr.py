@@ -427,6 +427,51 @@ HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+def pooled_p99(runs):
+    """The p99 of every inter-token gap of every request of the runs together (bench
+    --json-requests), or None without records."""
+    gaps = sorted(g for run in runs for q in run for g in (q.get("itl_gaps_s") or ())
+                  if not q.get("error"))
+    return gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] if gaps else None
+
+
+def print_repeats(rows, targets):
+    """For each cell run more than once (--repeat): per target against rr, the median and range
+    of the per-run ratios of output tok/s, ITL p99 and TPOT p99, how many runs were above 1.05x
+    on ITL p99, and ITL p99 over all the runs' gaps pooled. One run's pooled p99 at 128 in flight
+    is set by a few synchronised events and swings between identical runs; the median over runs
+    and the pooled p99 are the steadier numbers."""
+    cells = {}
+    for r in rows:
+        cells.setdefault((r["workload"], r["concurrency"]), []).append(r["results"])
+    for (w, c), runs in cells.items():
+        if len(runs) < 2:
+            continue
+        print("\n%s:%d over %d runs (ratios to rr: median [min-max])" % (w, c, len(runs)))
+        rr_pool = pooled_p99([x["rr"].get("request_log", []) for x in runs])
+        for t in targets:
+            if t == "rr":
+                continue
+
+            def stat(k):
+                v = sorted(ratio(x[t][k], x["rr"][k]) for x in runs
+                           if x[t].get(k) and x["rr"].get(k))
+                if not v:
+                    return "-", []
+                return "%.3f [%.3f-%.3f]" % (v[len(v) // 2] if len(v) % 2 else
+                                             (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2,
+                                             v[0], v[-1]), v
+            tok, _ = stat("tok_s")
+            itl, iv = stat("itl_p99")
+            tpot, _ = stat("tpot_p99")
+            pool = pooled_p99([x[t].get("request_log", []) for x in runs])
+            print("  %s: tok/s %s; ITL p99 %s, %d of %d runs above 1.05; TPOT p99 %s; ITL p99 "
+                  "of all runs' gaps %s ms against rr's %s ms (%s)"
+                  % (t, tok, itl, sum(1 for v in iv if v > 1.05), len(iv), tpot,
+                     num("%.1f", pool, 1000), num("%.1f", rr_pool, 1000),
+                     num("%.3f", ratio(pool, rr_pool))), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
@@ -575,6 +620,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump({"replicas": a.replicas, "profile": a.profile, "warmups": warmups,
                        "rows": rows}, f, indent=1)
+    print_repeats(rows, targets)
     worst_tok = min(ratio(r["results"]["default"]["tok_s"], r["results"]["rr"]["tok_s"])
                     for r in rows)
     worst_itl = max(ratio(r["results"]["default"]["itl_p99"], r["results"]["rr"]["itl_p99"])
