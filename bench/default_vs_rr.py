@@ -54,6 +54,10 @@ first seconds. Without it the first cell after the simulators start had late gap
 a host stall) in at least one arm in every command of docs/scheduler.md's sixth session.
 --no-warmup leaves it out.
 
+Every measured run records the host's 1-minute load average as it starts (printed per target,
+load_avg in --json). A cell run more than once (--repeat) gets a summary at the end: per target,
+the median and range of its ratios to rr over the runs and ITL p99 over all the runs' gaps pooled.
+
 A cell that lost requests prints, per target, the errors by kind and the first message of each
 kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
 timeouts, upstream failures) per target to find out why.
