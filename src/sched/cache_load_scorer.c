@@ -77,15 +77,15 @@
  * stall), both variants for measurements: weighing the pending tokens more spreads a burst of
  * prefills sharing a cached prefix over the replicas (the hit, w x 256 tokens on prefixrep, no
  * longer outweighs the prefills already queued there), but on agentic with 128 agents it moves
- * more of them at turn 1, not fewer (pendingByBatch 138-164 moves and 0.957-0.965x round-robin's output tok/s, pendingWeight 4 0-64 moves and
- * 0.980-1.000x), and on prefixrep at 256 requests (two waves) they only narrowed the default's
- * ITL p99 excess (all gaps pooled 1.60x / 1.59x round-robin's against 1.94x) at 0.978-0.998x of
- * its throughput (docs/scheduler.md, seventh session), scrapedLoad (false: a scrape is up to one
- * interval old, and in a closed loop it still counts the requests that just finished, exactly when
- * their replacements are placed, so it pushes them away from the endpoint that has room; measured
- * with bench/default_vs_rr.py), inFlightLoadProducerName and
- * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
- * The state is immutable after create; any thread may score.
+ * more of them at turn 1, not fewer (pendingByBatch 138-164 moves and 0.957-0.965x round-robin's
+ * output tok/s, pendingWeight 4 0-64 moves and 0.980-1.000x), and on prefixrep at 256 requests (two
+ * waves) they only narrowed the default's ITL p99 excess (all gaps pooled 1.60x / 1.59x
+ * round-robin's against 1.94x) at 0.978-0.998x of its throughput (docs/scheduler.md, seventh
+ * session), scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still
+ * counts the requests that just finished, exactly when their replacements are placed, so it pushes
+ * them away from the endpoint that has room; measured with bench/default_vs_rr.py),
+ * inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the cycle carries one of
+ * each). The state is immutable after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
