@@ -46,6 +46,18 @@ the request records too, with every request's gaps. --alternate runs the
 targets in reverse order in every other cell, so a drift of the host's load within a cell favours
 each target equally often.
 
+Warm-up: before its first measured cell, each new fleet (one per time scale) runs one unmeasured
+closed loop through the rr gateway: min(conc, 256) random prompts (1024 tokens in, 128 out) at the
+concurrency of the cell that follows; the replicas' caches are reset and every gateway restarted
+before each measured run as always, so it carries nothing over but a simulator (and host) past its
+first seconds. Without it the first cell after the simulators start had late gaps (a burst after
+a host stall) in at least one arm in every command of docs/scheduler.md's sixth session.
+--no-warmup leaves it out.
+
+Every measured run records the host's 1-minute load average as it starts (printed per target,
+load_avg in --json). A cell run more than once (--repeat) gets a summary at the end: per target,
+the median and range of its ratios to rr over the runs and ITL p99 over all the runs' gaps pooled.
+
 A cell that lost requests prints, per target, the errors by kind and the first message of each
 kind (`switchyard bench`'s errors_by_kind / first_error); --logs keeps the gateways' logs (scrape
 timeouts, upstream failures) per target to find out why.
@@ -225,6 +237,16 @@ class Fleet:
         os.unlink(out.name)
         return run
 
+    def warm_up(self, conc, n, timeout):
+        """One unmeasured closed loop of n random prompts at conc through the rr gateway (see the
+        top of the file); the measured runs reset the caches and restart their gateway after it.
+        Returns what it ran, for the --json record."""
+        t0 = time.monotonic()
+        run = self.bench("rr", workload_args("random", n), conc, timeout)
+        return {"workload": "random", "concurrency": conc, "requests": n,
+                "completed": run["completed"], "errors": run["errors"], "time_scale": self.scale,
+                "wall_s": round(time.monotonic() - t0, 1)}
+
     def stop(self):
         for p, _ in self.gw.values():
             stop_process(p)
@@ -242,6 +264,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
         reps = []
+        load = os.getloadavg()[0]  # the host's 1-minute load average as the run starts
         run = fleet.bench(t, args, conc, timeout, reps)
         shares = [e["share"] for e in run.get("endpoints", [])]
         res[t] = {"tok_s": run["output_tok_per_s"], "itl_p99": run["itl_p99_s"],
@@ -255,6 +278,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "cached": run.get("cached_token_ratio"),
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
                   "replicas": reps,
+                  "load_avg": load,
                   "placement": placement(run.get("request_log", [])),
                   "tail": tail_gaps(run.get("request_log", []), run["itl_p99_s"]),
                   "request_log": run.get("request_log", [])}
@@ -407,6 +431,51 @@ HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+def pooled_p99(runs):
+    """The p99 of every inter-token gap of every request of the runs together (bench
+    --json-requests), or None without records."""
+    gaps = sorted(g for run in runs for q in run for g in (q.get("itl_gaps_s") or ())
+                  if not q.get("error"))
+    return gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] if gaps else None
+
+
+def print_repeats(rows, targets):
+    """For each cell run more than once (--repeat): per target against rr, the median and range
+    of the per-run ratios of output tok/s, ITL p99 and TPOT p99, how many runs were above 1.05x
+    on ITL p99, and ITL p99 over all the runs' gaps pooled. One run's pooled p99 at 128 in flight
+    is set by a few synchronised events and swings between identical runs; the median over runs
+    and the pooled p99 are the steadier numbers."""
+    cells = {}
+    for r in rows:
+        cells.setdefault((r["workload"], r["concurrency"]), []).append(r["results"])
+    for (w, c), runs in cells.items():
+        if len(runs) < 2:
+            continue
+        print("\n%s:%d over %d runs (ratios to rr: median [min-max])" % (w, c, len(runs)))
+        rr_pool = pooled_p99([x["rr"].get("request_log", []) for x in runs])
+        for t in targets:
+            if t == "rr":
+                continue
+
+            def stat(k):
+                v = sorted(ratio(x[t][k], x["rr"][k]) for x in runs
+                           if x[t].get(k) and x["rr"].get(k))
+                if not v:
+                    return "-", []
+                return "%.3f [%.3f-%.3f]" % (v[len(v) // 2] if len(v) % 2 else
+                                             (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2,
+                                             v[0], v[-1]), v
+            tok, _ = stat("tok_s")
+            itl, iv = stat("itl_p99")
+            tpot, _ = stat("tpot_p99")
+            pool = pooled_p99([x[t].get("request_log", []) for x in runs])
+            print("  %s: tok/s %s; ITL p99 %s, %d of %d runs above 1.05; TPOT p99 %s; ITL p99 "
+                  "of all runs' gaps %s ms against rr's %s ms (%s)"
+                  % (t, tok, itl, sum(1 for v in iv if v > 1.05), len(iv), tpot,
+                     num("%.1f", pool, 1000), num("%.1f", rr_pool, 1000),
+                     num("%.3f", ratio(pool, rr_pool))), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
@@ -440,6 +509,9 @@ def main():
     ap.add_argument("--default-scheduler", default="",
                     help="file holding a gateway `scheduler:` section to run as the 'default' "
                     "target instead of the built-in default (to try a variant)")
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="leave out the unmeasured warm-up run each new fleet makes before its "
+                    "first measured cell")
     a = ap.parse_args()
     # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -466,6 +538,7 @@ def main():
     concs = [int(c) for c in a.concurrency.split(",") if c]
     repeats = [(r.split(":")[0], int(r.split(":")[1])) for r in a.repeat.split(",") if r]
     rows = []
+    warmups = []
 
     def scale_of(c):
         return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
@@ -483,6 +556,12 @@ def main():
                     f.stop()
                 fleets = {x: Fleet(a.replicas, a.profile, x, int(a.timeout), a.logs,
                                    a.gateway_log_level)}
+                if not a.no_warmup:
+                    wu = fleets[x].warm_up(c, min(c, 256), a.timeout)
+                    warmups.append(wu)
+                    print("  (warm-up, not measured: %d random requests at conc %d through rr, "
+                          "%d completed, %.1f s wall)" % (wu["requests"], c, wu["completed"],
+                                                          wu["wall_s"]), flush=True)
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
             order = targets[::-1] if a.alternate and len(rows) % 2 else targets
             res = cell(fleets[x], w, c, n, a.timeout, order)
@@ -490,9 +569,9 @@ def main():
                          "order": list(order), "results": res})
             print(fmt_row(w, c, res), flush=True)
             print("  " + "; ".join(
-                "%s: cached %s, TTFT p90 %s s, requests per replica %s" % (
+                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f" % (
                     t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
-                    "/".join(str(k) for k in res[t]["per_replica"]))
+                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"])
                 for t in targets), flush=True)
             for t in targets:
                 if t not in TARGETS:
@@ -543,7 +622,9 @@ def main():
             f.stop()
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"replicas": a.replicas, "profile": a.profile, "rows": rows}, f, indent=1)
+            json.dump({"replicas": a.replicas, "profile": a.profile, "warmups": warmups,
+                       "rows": rows}, f, indent=1)
+    print_repeats(rows, targets)
     worst_tok = min(ratio(r["results"]["default"]["tok_s"], r["results"]["rr"]["tok_s"])
                     for r in rows)
     worst_itl = max(ratio(r["results"]["default"]["itl_p99"], r["results"]["rr"]["itl_p99"])

@@ -72,12 +72,20 @@
  * Parameters: tokensPerRequest (512, > 0), maxBatchWeight (8, >= 1; 1 gives the unweighted
  * arithmetic of the first version), decodedWeight (1, in [0, 1]: busy = n - decodedWeight x the
  * decoded share; 0 counts every request whole, the arithmetic before,
- * bench/default_vs_rr_count.yaml), scrapedLoad (false: a scrape is up to one
- * interval old, and in a closed loop it still counts the requests that just finished, exactly when
- * their replacements are placed, so it pushes them away from the endpoint that has room; measured
- * with bench/default_vs_rr.py), inFlightLoadProducerName and
- * prefixMatchInfoProducerName (accepted: the cycle carries one of each).
- * The state is immutable after create; any thread may score.
+ * bench/default_vs_rr_count.yaml), pendingWeight (1, >= 0: a factor on the pending term) and
+ * pendingByBatch (false: true weighs the pending tokens by w too, the requests their prefill steps
+ * stall), both variants for measurements: weighing the pending tokens more spreads a burst of
+ * prefills sharing a cached prefix over the replicas (the hit, w x 256 tokens on prefixrep, no
+ * longer outweighs the prefills already queued there), but on agentic with 128 agents it moves
+ * more of them at turn 1, not fewer (pendingByBatch 138-164 moves and 0.957-0.965x round-robin's
+ * output tok/s, pendingWeight 4 0-64 moves and 0.980-1.000x), and on prefixrep at 256 requests (two
+ * waves) they only narrowed the default's ITL p99 excess (all gaps pooled 1.60x / 1.59x
+ * round-robin's against 1.94x) at 0.978-0.998x of its throughput (docs/scheduler.md, seventh
+ * session), scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still
+ * counts the requests that just finished, exactly when their replacements are placed, so it pushes
+ * them away from the endpoint that has room; measured with bench/default_vs_rr.py),
+ * inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the cycle carries one of
+ * each). The state is immutable after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -93,12 +101,15 @@
 #define CACHE_LOAD_DEFAULT_TOKENS       512.0 /* tokensPerRequest */
 #define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
 #define CACHE_LOAD_DEFAULT_DECODED      1.0   /* decodedWeight */
+#define CACHE_LOAD_DEFAULT_PENDING      1.0   /* pendingWeight */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
     double max_batch_weight;   /* cap on the uncached term's weight n + 1 (1: unweighted) */
     bool scraped;              /* also read the engine's running + waiting */
     double decoded_weight;     /* share of a request's generated output that stops counting */
+    double pending_weight;     /* factor on the pending prompt tokens */
+    bool pending_by_batch;     /* also weigh the pending tokens by w (the batch they stall) */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -108,13 +119,17 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "maxBatchWeight",
                                           "scrapedLoad",
                                           "decodedWeight",
+                                          "pendingWeight",
+                                          "pendingByBatch",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
     struct cache_load cl = {.tokens_per_request = CACHE_LOAD_DEFAULT_TOKENS,
                             .max_batch_weight = CACHE_LOAD_DEFAULT_BATCH_WEIGHT,
                             .scraped = false,
-                            .decoded_weight = CACHE_LOAD_DEFAULT_DECODED};
+                            .decoded_weight = CACHE_LOAD_DEFAULT_DECODED,
+                            .pending_weight = CACHE_LOAD_DEFAULT_PENDING,
+                            .pending_by_batch = false};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -127,6 +142,10 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_bool(params, "scrapedLoad", env, &cl.scraped, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "decodedWeight", env, 0, 1, &cl.decoded_weight, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "pendingWeight", env, 0, 1e6, &cl.pending_weight, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "pendingByBatch", env, &cl.pending_by_batch, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -174,7 +193,9 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    return busy_of(cl, c, n) + (pending + weight_of(cl, n) * cost) / cl->tokens_per_request;
+    double w = weight_of(cl, n);
+    double pw = cl->pending_weight * (cl->pending_by_batch ? w : 1.0);
+    return busy_of(cl, c, n) + (pw * pending + w * cost) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this

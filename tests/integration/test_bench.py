@@ -667,6 +667,46 @@ def test_bench_classifies_unusual_streams():
     srv.close()
 
 
+@test
+def test_default_vs_rr_warmup():
+    """bench/default_vs_rr.py, tiny: one cell on 2 simulated replicas. By default the fleet runs
+    one unmeasured warm-up loop (min(conc, 256) random requests through rr) before the first
+    measured cell, recorded in --json's warmups; --no-warmup leaves it out. Every measured run
+    records the host's load average; a repeated cell gets a summary over its runs."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
+    for warm in (True, False):
+        out = tmp_path(".json")
+        cmd = [sys.executable, script, "--replicas", "2", "--workloads", "random",
+               "--concurrency", "2", "--requests", "4", "--time-scale", "4", "--targets",
+               "rr,default", "--timeout", "120", "--json", out] + (
+                   ["--repeat", "random:2"] if warm else ["--no-warmup"])
+        p = subprocess.run(cmd, capture_output=True, timeout=300)
+        stdout = p.stdout.decode()
+        check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
+        data = load_json(out)
+        check(("warm-up, not measured" in stdout) == warm, "warm-up line: %s" % stdout)
+        if warm:
+            check(len(data["warmups"]) == 1, "one fleet, one warm-up: %r" % data["warmups"])
+            wu = data["warmups"][0]
+            check(wu["requests"] == 2 and wu["completed"] == 2 and wu["errors"] == 0 and
+                  wu["concurrency"] == 2 and wu["workload"] == "random", "warm-up %r" % wu)
+        else:
+            check(data["warmups"] == [], "no warm-up: %r" % data["warmups"])
+        # with --repeat the cell runs twice on the one fleet (one warm-up) and gets a summary
+        check(len(data["rows"]) == (2 if warm else 1), "cells: %r" % data["rows"])
+        for row in data["rows"]:
+            res = row["results"]
+            check(sorted(res) == ["default", "rr"], "targets %r" % sorted(res))
+            for t in ("rr", "default"):
+                check(res[t]["completed"] == 4 and res[t]["errors"] == 0, "%s %r" % (t, res[t]))
+                check(isinstance(res[t]["load_avg"], float) and res[t]["load_avg"] >= 0,
+                      "load average %r" % res[t]["load_avg"])
+        check("load average" in stdout, "load average printed: %s" % stdout)
+        check(("random:2 over 2 runs" in stdout and "ITL p99 of all runs' gaps" in stdout) == warm,
+              "summary over repeats: %s" % stdout)
+
+
 def children_of(pid):
     kids = []
     for d in os.listdir("/proc"):

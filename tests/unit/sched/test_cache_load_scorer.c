@@ -228,6 +228,59 @@ static void test_remaining_decode(void **state)
     teardown(&f);
 }
 
+/* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
+ * pendingWeight, and times w too with pendingByBatch, the requests their prefill steps stall. A
+ * burst of requests sharing a 256-token prefix cached on a, both endpoints with 32 in flight
+ * (w = 8): a already has two of them waiting for their prefill (2 x 256 pending tokens), b none
+ * and no cache. By default the hit (8 x 256 / 512 = 4 requests) outweighs the pending tokens
+ * (512 / 512 = 1): a 32 + (512 + 8 x 256) / 512 = 37, b 32 + 8 x 512 / 512 = 40, and the burst's
+ * prefills pile into a's next step; weighed by the batch they stall a loads 32 + (8 x 512 +
+ * 8 x 256) / 512 = 44 and b takes the request; pendingWeight 2 gives a 38. */
+static void test_pending_weight(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* a holds 256 of 512 */
+    request(&f, 512, pm);
+    atomic_store(&f.p->eps[0]->inflight_requests, 32);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 512);
+    atomic_store(&f.p->eps[1]->inflight_requests, 32);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    double s[2];
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 1.0 / 4.0, FX_EPS);
+    scorer(&f, "pendingByBatch: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 5.0, FX_EPS);
+    scorer(&f, "pendingWeight: 2\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 1.0 / 3.0, FX_EPS);
+    /* both: 2 x 8 x 512 / 512 = 16 pending requests on a (52 against 40) */
+    scorer(&f, "pendingWeight: 2\npendingByBatch: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 13.0, FX_EPS);
+    /* pendingWeight 0 drops the term: a 32 + 4 = 36 */
+    scorer(&f, "pendingWeight: 0\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 1.0 / 5.0, FX_EPS);
+    /* an idle endpoint (w = 1) weighs its pending tokens once either way */
+    atomic_store(&f.p->eps[0]->inflight_requests, 0);
+    atomic_store(&f.p->eps[1]->inflight_requests, 0);
+    scorer(&f, "pendingByBatch: true\n");
+    score(&f, 2, s);
+    /* a 0 + (512 + 256) / 512 = 1.5, b 0 + 512 / 512 = 1 */
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    assert_float_equal(s[0], 1.0 / 1.5, FX_EPS);
+    teardown(&f);
+}
+
 static void test_parameters(void **state)
 {
     struct fx_plugin fp;
@@ -245,6 +298,12 @@ static void test_parameters(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "decodedWeight: 1.5\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "decodedWeight"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingWeight: -1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingWeight"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingByBatch: 2\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingByBatch"));
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
@@ -306,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_hit_saves_against_load),
         cmocka_unit_test(test_batch_weight),
         cmocka_unit_test(test_remaining_decode),
+        cmocka_unit_test(test_pending_weight),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
     };
