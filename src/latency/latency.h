@@ -82,6 +82,9 @@ int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
 void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q);
 /* The quantile the TPOT fits use now. */
 double sy_latency_tpot_quantile(const struct sy_latency_model *m);
+/* The quantile sy_latency_set_tpot_quantile(m, 0) restores: cfg.tpot_quantile, else cfg.quantile.
+ */
+double sy_latency_tpot_quantile_configured(const struct sy_latency_model *m);
 
 /* True once a TTFT model has been published. */
 bool sy_latency_ready(const struct sy_latency_model *m);

@@ -392,10 +392,15 @@ struct group {
 void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q)
 {
     if (q == 0.0)
-        q = m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile;
+        q = sy_latency_tpot_quantile_configured(m);
     if (!(q > 0.0 && q < 1.0))
         return;
     atomic_store_explicit(&m->tpot_q, d2w(q), memory_order_relaxed);
+}
+
+double sy_latency_tpot_quantile_configured(const struct sy_latency_model *m)
+{
+    return m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile;
 }
 
 double sy_latency_tpot_quantile(const struct sy_latency_model *m)
