@@ -39,7 +39,8 @@
  * objectives, so the tier rules see every endpoint violate and rank them by noise; 0.5 measured
  * better there (docs/slo-scheduling.md). The model is process-wide: the value applies from the
  * first cycle a producer instance runs (so a refused reload changes nothing) and from the next
- * retrain.
+ * retrain. Instances of one config must agree (absent counting as the model's 0.9): the loader
+ * refuses a config where they do not (epp_config.c), rather than let the last one to route win.
  *
  * capAwareTTFT (Switchyard's own, default false): the producer learns per endpoint the running
  * count at which the engine starts queueing (its batch cap) and how long a request holds a slot
@@ -182,6 +183,11 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->bc = cap_aware ? sy_batch_cap_new(0) : NULL;
     *out = st;
     return 0;
+}
+
+double sy_predicted_latency_tpot_quantile(const void *state)
+{
+    return ((const struct state *)state)->tpot_q;
 }
 
 static void destroy(void *state)

@@ -423,6 +423,41 @@ static void test_producer_tpot_quantile_refused_reload(void **state)
     sy_sched_free(live);
 }
 
+/* Producer instances in one config share the process-wide model: a config where their
+ * tpotQuantile disagrees (absent = 0.9) is refused naming both; agreeing ones load (review probe
+ * test_rev_two.c: a with 0.5 and b without silently ran at 0.9). */
+static void test_producer_tpot_quantile_instances_agree(void **state)
+{
+    (void)state;
+    char err[512];
+    struct sy_scheduler *s = fx_sched("plugins:\n- type: predicted-latency-producer\n  name: a\n  "
+                                      "parameters: {tpotQuantile: 0.5}\n"
+                                      "- type: predicted-latency-producer\n  name: b\n"
+                                      "- type: latency-scorer\n- type: max-score-picker\n",
+                                      err, sizeof err);
+    assert_null(s);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "'a'"));
+    assert_non_null(strstr(err, "'b'"));
+    assert_non_null(strstr(err, "tpotQuantile 0.5"));
+    assert_non_null(strstr(err, "tpotQuantile 0.9"));
+    s = fx_sched(
+        "plugins:\n- type: predicted-latency-producer\n  name: a\n"
+        "- type: predicted-latency-producer\n  name: b\n  parameters: {tpotQuantile: 0.9}\n"
+        "- type: latency-scorer\n- type: max-score-picker\n",
+        err, sizeof err);
+    assert_non_null(s); /* absent = 0.9: they agree */
+    sy_sched_free(s);
+    s = fx_sched(
+        "plugins:\n- type: predicted-latency-producer\n  name: a\n  parameters: {tpotQuantile: "
+        "0.5}\n"
+        "- type: predicted-latency-producer\n  name: b\n  parameters: {tpotQuantile: 0.5}\n"
+        "- type: latency-scorer\n- type: max-score-picker\n",
+        err, sizeof err);
+    assert_non_null(s);
+    sy_sched_free(s);
+}
+
 static int slo(const char *name, const char *value, struct sy_request *r)
 {
     static struct sy_str n[1], v[1];
@@ -715,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_producer_tpot_quantile),
         cmocka_unit_test(test_producer_tpot_quantile_refused_reload),
+        cmocka_unit_test(test_producer_tpot_quantile_instances_agree),
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
         cmocka_unit_test(test_scorer_composite_quantised),
