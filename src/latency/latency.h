@@ -105,6 +105,8 @@ struct sy_latency_stats {
     double mape_tpot;         /* same for TPOT */
     double coverage_ttft;     /* share of holdout TTFTs <= prediction, -1 if none */
     double coverage_tpot;     /* same for TPOT */
+    double quantile_ttft;     /* quantile the published TTFT model predicts, -1 if none */
+    double quantile_tpot;     /* same for TPOT (tpotQuantile), -1 if none */
 };
 
 void sy_latency_stats(struct sy_latency_model *m, struct sy_latency_stats *out);

@@ -161,6 +161,7 @@ struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cf
     pthread_mutex_init(&m->train_mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     m->st.mape_ttft = m->st.mape_tpot = m->st.coverage_ttft = m->st.coverage_tpot = -1.0;
+    m->st.quantile_ttft = m->st.quantile_tpot = -1.0;
     return m;
 }
 
@@ -295,7 +296,8 @@ static int cmp_ep(const void *a, const void *b)
 }
 
 struct fit {
-    bool ok; /* beta valid */
+    bool ok;    /* beta valid */
+    double tau; /* the quantile fitted */
     double beta[SY_LATENCY_NFEAT];
     size_t nep;                   /* calibrated endpoints */
     uint64_t ep[EP_SLOTS];        /* their hashes */
@@ -414,6 +416,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
                       struct fit *out)
 {
     double tau = t == T_TPOT ? sy_latency_tpot_quantile(m) : m->cfg.quantile;
+    out->tau = tau;
     bool logt = m->cfg.log_target, curve = m->cfg.load_curve && t == T_TPOT;
     double *X = sy_xmalloc(n * SY_LATENCY_NFEAT * sizeof(double));
     double *y = sy_xmalloc(n * sizeof(double));
@@ -713,6 +716,8 @@ int sy_latency_retrain(struct sy_latency_model *m)
     m->st.coverage_ttft = fits[T_TTFT].ok ? cov[T_TTFT] : -1.0;
     m->st.mape_tpot = fits[T_TPOT].ok ? mape[T_TPOT] : -1.0;
     m->st.coverage_tpot = fits[T_TPOT].ok ? cov[T_TPOT] : -1.0;
+    m->st.quantile_ttft = fits[T_TTFT].tau;
+    m->st.quantile_tpot = fits[T_TPOT].ok ? fits[T_TPOT].tau : -1.0;
     pthread_mutex_unlock(&m->mu);
 out:
     for (int t = 0; t < NT; t++) {
