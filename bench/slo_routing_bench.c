@@ -51,6 +51,7 @@
  *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix|heavy]  (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,8 @@ static uint32_t prefix_groups; /* 0: the capacity/queued prompt mix */
  * HEAVY_GROUPS), multi-turn conversations whose history is resent, question and output lengths
  * log-normal with the profile's mean and standard deviation (729 +- 13550, 300 +- 2213) */
 static bool heavy;
+static bool trace_on; /* SLO_BENCH_TRACE set, not "0" or empty */
+static FILE *trace_fp; /* SLO_BENCH_TRACE=path: one line per traced decision, or NULL */
 #define HEAVY_SYS     1000
 #define HEAVY_GROUPS  16
 #define HEAVY_CONVS   256   /* conversations a follow-up turn is drawn from (most recent) */
@@ -325,11 +328,12 @@ static void prefix_evidence(const char *name)
  * that moved, which step of the Helm pipeline let them go: the history replica's prefix score
  * under the loose gate (0.8), the tier filter (history predicted to violate while another
  * endpoint is predicted to meet both objectives), or neither (the gate's TTFT penalty, or no
- * filter involved). SLO_BENCH_TRACE=path also writes one line per traced decision to path. */
+ * filter involved). SLO_BENCH_TRACE=1 prints that summary; SLO_BENCH_TRACE=path also writes
+ * one line per traced decision to path (truncated at the start of the run, every row appended);
+ * 0 or empty is off. */
 static void heavy_trace(const char *name)
 {
-    const char *path = getenv("SLO_BENCH_TRACE");
-    if (!heavy || !path)
+    if (!heavy || !trace_on)
         return;
     size_t all = 0, all_stay = 0;
     for (size_t i = 0; i < nJ; i++) {
@@ -391,7 +395,7 @@ static void heavy_trace(const char *name)
         }
         fprintf(stderr, "\n");
     }
-    FILE *fp = strcmp(path, "1") ? fopen(path, "a") : NULL;
+    FILE *fp = trace_fp;
     size_t n = 0, stay = 0, h80 = 0, h99 = 0, lowest = 0, hist_pos = 0, any_pos = 0;
     size_t moved = 0, mv_low = 0, mv_tier = 0, mv_other = 0, mv_lower_pred = 0;
     double d_ttft = 0, unc_hist = 0, unc_chosen = 0, pred_hist = 0, pred_min_other = 0;
@@ -441,7 +445,7 @@ static void heavy_trace(const char *name)
             mv_other++;
     }
     if (fp)
-        fclose(fp);
+        fflush(fp);
     double k = n ? (double)n : 1, m = moved ? (double)moved : 1;
     fprintf(stderr,
             "%s: follow-up turns %zu: stayed on the history replica %.1f%%; there prefix >= 0.8 "
@@ -674,7 +678,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 j->running = p->f.running;
                 j->pred_prefix = p->f.prefix_score;
             }
-            if (heavy && getenv("SLO_BENCH_TRACE")) {
+            if (heavy && trace_on) {
                 j->traced = true;
                 for (int k = 0; k < NE && (size_t)k < cy->latency->n; k++) {
                     const struct sy_latency_pred *q = &cy->latency->pred[k];
@@ -841,6 +845,14 @@ int main(int argc, char **argv)
     double rate = argc > 1 ? atof(argv[1]) : 100;
     double secs = argc > 2 ? atof(argv[2]) : 120;
     const char *regime = argc > 3 ? argv[3] : "capacity";
+    /* SLO_BENCH_TRACE: 0 or empty off, 1 the summary, else also a file, opened (truncated) here
+     * so that a path that cannot be written stops the run before it starts */
+    const char *trace = getenv("SLO_BENCH_TRACE");
+    trace_on = trace && *trace && strcmp(trace, "0") != 0;
+    if (trace_on && strcmp(trace, "1") != 0 && !(trace_fp = fopen(trace, "w"))) {
+        fprintf(stderr, "slo_routing_bench: SLO_BENCH_TRACE=%s: %s\n", trace, strerror(errno));
+        return 2;
+    }
     if (strcmp(regime, "queued") == 0) {
         max_seqs = 96;
         out_lo = 64;
