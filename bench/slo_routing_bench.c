@@ -839,6 +839,25 @@ static const char slo_class[] = "plugins:\n"
                                 "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
                                 "  - pluginRef: max-score-picker\n";
 
+/* A quantile from environment variable name: unset leaves *out; otherwise a number in [lo, hi]
+ * or the run stops with a message (returns false). */
+static bool env_quantile(const char *name, double lo, double hi, double *out)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    double q = strtod(v, &end);
+    if (end == v || *end || errno || !(q >= lo && q <= hi)) {
+        fprintf(stderr, "slo_routing_bench: %s must be a number in [%g, %g], got '%s'\n", name, lo,
+                hi, v);
+        return false;
+    }
+    *out = q;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     sy_log_set_level(SY_LOG_ERROR);
@@ -916,10 +935,10 @@ int main(int argc, char **argv)
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
-    if (getenv("SLO_BENCH_TPOT_Q")) /* the model's TPOT quantile (tpotQuantile) in every row */
-        model_cfg.tpot_quantile = atof(getenv("SLO_BENCH_TPOT_Q"));
-    if (getenv("SLO_BENCH_Q"))
-        model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
+    /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
+    if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
+        !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile))
+        return 2;
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
            "regime: %s (max-num-seqs %u",
