@@ -24,14 +24,19 @@
  * slo-class-scorer rows: the same placement rule as a plugin that estimates the speed classes
  * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
- * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
+ * pickers' random seeds come from the wall clock unless SLO_BENCH_SEED is set, so without it the
+ * predicted rows vary between runs.
  * Environment: SLO_BENCH_SEED=n makes the scheduler's random seeds a function of n instead of
  * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
  * time and nothing else in it reads the clock for a decision;
  * SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
- * quantile (TPOT only, the producer's tpotQuantile) set the model;
+ * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
+ * SLO_BENCH_TRACE=1 (heavy) prints why follow-up turns leave their history replica, =path also
+ * writes one line per decision there (0 or empty: off);
+ * SLO_BENCH_LATENCY_VARIANTS=1 (heavy) adds latency-scorer at weight 2 and TTFT-only beside the
+ * prefix 1 + token-load 1 (128k) + active 1 heuristic;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
  * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
@@ -240,7 +245,7 @@ static uint32_t prefix_groups; /* 0: the capacity/queued prompt mix */
  * HEAVY_GROUPS), multi-turn conversations whose history is resent, question and output lengths
  * log-normal with the profile's mean and standard deviation (729 +- 13550, 300 +- 2213) */
 static bool heavy;
-static bool trace_on; /* SLO_BENCH_TRACE set, not "0" or empty */
+static bool trace_on;  /* SLO_BENCH_TRACE set, not "0" or empty */
 static FILE *trace_fp; /* SLO_BENCH_TRACE=path: one line per traced decision, or NULL */
 #define HEAVY_SYS     1000
 #define HEAVY_GROUPS  16
@@ -1042,6 +1047,34 @@ int main(int argc, char **argv)
                      "  - pluginRef: max-score-picker\n",
                      *tq[i % 2] ? "tpotQuantile: " : "", tq[i % 2], pw, tw);
             run(nm, y, rate, secs);
+        }
+        /* SLO_BENCH_LATENCY_VARIANTS=1: the heuristic prefix 1 + token-load 1 (128k) + active 1
+         * with latency-scorer at weight 2, and at weight 1 with TTFT only (ttftWeight 1,
+         * tpotWeight 0): the diagnosis rows of docs/slo-scheduling.md (with SLO_BENCH_Q and
+         * SLO_BENCH_TPOT_Q for the quantiles) */
+        const char *lv = getenv("SLO_BENCH_LATENCY_VARIANTS");
+        static const struct {
+            const char *name, *weights;
+            int lw;
+        } var[] = {{"latency 2 + prefix 1 + token-load 1 + active 1", "", 2},
+                   {"latency 1 (TTFT only) + prefix 1 + token-load 1 + active 1",
+                    ", ttftWeight: 1, tpotWeight: 0", 1}};
+        for (size_t i = 0; lv && *lv && strcmp(lv, "0") != 0 && i < 2; i++) {
+            char y[2048];
+            snprintf(y, sizeof y,
+                     "plugins:\n- type: predicted-latency-producer\n"
+                     "- type: latency-scorer\n  parameters: {headroomSelectionStrategy: most%s}\n"
+                     "- type: prefix-cache-scorer\n- type: token-load-scorer\n"
+                     "  parameters: {queueThresholdTokens: 131072}\n"
+                     "- type: active-request-scorer\n- type: max-score-picker\n"
+                     "schedulingProfiles:\n- name: default\n  plugins:\n"
+                     "  - pluginRef: latency-scorer\n    weight: %d\n"
+                     "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+                     "  - pluginRef: token-load-scorer\n    weight: 1\n"
+                     "  - pluginRef: active-request-scorer\n    weight: 1\n"
+                     "  - pluginRef: max-score-picker\n",
+                     var[i].weights, var[i].lw);
+            run(var[i].name, y, rate, secs);
         }
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
