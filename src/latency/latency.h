@@ -48,7 +48,7 @@ struct sy_latency_config {
     bool load_curve;      /* TPOT of an endpoint with enough samples: its own monotone p90 curve
                              over its load (running + waiting), instead of the linear fit */
     double tpot_quantile; /* quantile predicted for TPOT (fit, calibration and load curve);
-                             0 = quantile. Switchyard's own (docs/slo-scheduling.md, heavy
+                             0: use cfg.quantile. Switchyard's own (docs/slo-scheduling.md, heavy
                              regime); sy_latency_set_tpot_quantile changes it at run time */
 };
 

@@ -13,18 +13,20 @@
  * prefix-score buckets, each a bounded ring (llm-d keeps a deque of 500). A burst of idle-fleet
  * traffic therefore cannot evict the saturated-fleet samples, and the fit sees every regime.
  *
- * The model: linear quantile regression (pinball loss, tau = 0.9 by default) on the engineered
- * features of features.c, optionally on log(latency) (quantiles commute with monotone maps; off by
- * default: it extrapolates badly into saturation, 144% vs 59% held-out TTFT MAPE), times
- * a per-endpoint calibration factor c_e: the tau-quantile of observed/predicted over that
- * endpoint's samples, so that a slow replica group in a heterogeneous fleet - invisible to llm-d's
- * load-only features - still gets a p90 that covers 90% of its requests. Chosen by measurement
- * (bench/latency_model.sh, docs/slo-scheduling.md): against XGBoost with llm-d's settings trained
- * offline on the same samples it has a higher TTFT coverage (0.87 vs 0.83) at a higher MAPE (59%
- * vs 40% with the replica group as a feature), predicts in ~100 ns per endpoint instead of ~10 ms
- * per row through the Python API, and retrains in ~50 ms instead of ~1.5 s, so it can retrain
- * every second on the gateway's own spare core. Small trees in C were not built: the
- * per-endpoint calibration closes most of the gap the replica-group feature closes for XGBoost.
+ * The model: linear quantile regression (pinball loss, tau = cfg.quantile, 0.9 by default, for
+ * TTFT; TPOT at its own tau, cfg.tpot_quantile / sy_latency_set_tpot_quantile, 0.9 unless set,
+ * read at each retrain) on the engineered features of features.c, optionally on log(latency)
+ * (quantiles commute with monotone maps; off by default: it extrapolates badly into saturation,
+ * 144% vs 59% held-out TTFT MAPE), times a per-endpoint calibration factor c_e: the
+ * tau-quantile of observed/predicted over that endpoint's samples, so that a slow replica group in
+ * a heterogeneous fleet - invisible to llm-d's load-only features - still gets a p90 that covers
+ * 90% of its requests. Chosen by measurement (bench/latency_model.sh, docs/slo-scheduling.md):
+ * against XGBoost with llm-d's settings trained offline on the same samples it has a higher TTFT
+ * coverage (0.87 vs 0.83) at a higher MAPE (59% vs 40% with the replica group as a feature),
+ * predicts in ~100 ns per endpoint instead of ~10 ms per row through the Python API, and retrains
+ * in ~50 ms instead of ~1.5 s, so it can retrain every second on the gateway's own spare core.
+ * Small trees in C were not built: the per-endpoint calibration closes most of the gap the
+ * replica-group feature closes for XGBoost.
  *
  * Snapshot publication copies the pool's seqlock (pool.c has the memory-model argument): the
  * snapshot is an array of 64-bit words written with relaxed atomic stores between an odd and an
