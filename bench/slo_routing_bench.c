@@ -24,14 +24,19 @@
  * slo-class-scorer rows: the same placement rule as a plugin that estimates the speed classes
  * and the tightness itself (src/sched/slo_class_scorer.c). The model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
- * pickers' random seeds still come from the wall clock, so predicted rows vary between runs.
+ * pickers' random seeds come from the wall clock unless SLO_BENCH_SEED is set, so without it the
+ * predicted rows vary between runs.
  * Environment: SLO_BENCH_SEED=n makes the scheduler's random seeds a function of n instead of
  * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
  * time and nothing else in it reads the clock for a decision;
  * SLO_BENCH_ONLY=text runs only policies whose name contains it;
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
- * quantile (TPOT only, the producer's tpotQuantile) set the model;
+ * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
+ * SLO_BENCH_TRACE=1 (heavy) prints why follow-up turns leave their history replica, =path also
+ * writes one line per decision there (0 or empty: off);
+ * SLO_BENCH_LATENCY_VARIANTS=1 (heavy) adds latency-scorer at weight 2 and TTFT-only beside the
+ * prefix 1 + token-load 1 (128k) + active 1 heuristic;
  * SLO_BENCH_CLASS_PARAMS="key: value, ..." passes parameters to the slo-class-scorer rows;
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
  * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
@@ -51,6 +56,7 @@
  *   build/slo_routing_bench [RATE] [SECONDS] [capacity|queued|prefix|heavy]  (bench/slo_routing.sh)
  * Not a test: prints numbers, never fails on them.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +245,8 @@ static uint32_t prefix_groups; /* 0: the capacity/queued prompt mix */
  * HEAVY_GROUPS), multi-turn conversations whose history is resent, question and output lengths
  * log-normal with the profile's mean and standard deviation (729 +- 13550, 300 +- 2213) */
 static bool heavy;
+static bool trace_on;  /* SLO_BENCH_TRACE set, not "0" or empty */
+static FILE *trace_fp; /* SLO_BENCH_TRACE=path: one line per traced decision, or NULL */
 #define HEAVY_SYS     1000
 #define HEAVY_GROUPS  16
 #define HEAVY_CONVS   256   /* conversations a follow-up turn is drawn from (most recent) */
@@ -325,11 +333,12 @@ static void prefix_evidence(const char *name)
  * that moved, which step of the Helm pipeline let them go: the history replica's prefix score
  * under the loose gate (0.8), the tier filter (history predicted to violate while another
  * endpoint is predicted to meet both objectives), or neither (the gate's TTFT penalty, or no
- * filter involved). SLO_BENCH_TRACE=path also writes one line per traced decision to path. */
+ * filter involved). SLO_BENCH_TRACE=1 prints that summary; SLO_BENCH_TRACE=path also writes
+ * one line per traced decision to path (truncated at the start of the run, every row appended);
+ * 0 or empty is off. */
 static void heavy_trace(const char *name)
 {
-    const char *path = getenv("SLO_BENCH_TRACE");
-    if (!heavy || !path)
+    if (!heavy || !trace_on)
         return;
     size_t all = 0, all_stay = 0;
     for (size_t i = 0; i < nJ; i++) {
@@ -391,7 +400,7 @@ static void heavy_trace(const char *name)
         }
         fprintf(stderr, "\n");
     }
-    FILE *fp = strcmp(path, "1") ? fopen(path, "a") : NULL;
+    FILE *fp = trace_fp;
     size_t n = 0, stay = 0, h80 = 0, h99 = 0, lowest = 0, hist_pos = 0, any_pos = 0;
     size_t moved = 0, mv_low = 0, mv_tier = 0, mv_other = 0, mv_lower_pred = 0;
     double d_ttft = 0, unc_hist = 0, unc_chosen = 0, pred_hist = 0, pred_min_other = 0;
@@ -441,7 +450,7 @@ static void heavy_trace(const char *name)
             mv_other++;
     }
     if (fp)
-        fclose(fp);
+        fflush(fp);
     double k = n ? (double)n : 1, m = moved ? (double)moved : 1;
     fprintf(stderr,
             "%s: follow-up turns %zu: stayed on the history replica %.1f%%; there prefix >= 0.8 "
@@ -674,7 +683,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 j->running = p->f.running;
                 j->pred_prefix = p->f.prefix_score;
             }
-            if (heavy && getenv("SLO_BENCH_TRACE")) {
+            if (heavy && trace_on) {
                 j->traced = true;
                 for (int k = 0; k < NE && (size_t)k < cy->latency->n; k++) {
                     const struct sy_latency_pred *q = &cy->latency->pred[k];
@@ -835,12 +844,39 @@ static const char slo_class[] = "plugins:\n"
                                 "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
                                 "  - pluginRef: max-score-picker\n";
 
+/* A quantile from environment variable name: unset leaves *out; otherwise a number in [lo, hi]
+ * or the run stops with a message (returns false). */
+static bool env_quantile(const char *name, double lo, double hi, double *out)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    double q = strtod(v, &end);
+    if (end == v || *end || errno || !(q >= lo && q <= hi)) {
+        fprintf(stderr, "slo_routing_bench: %s must be a number in [%g, %g], got '%s'\n", name, lo,
+                hi, v);
+        return false;
+    }
+    *out = q;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     sy_log_set_level(SY_LOG_ERROR);
     double rate = argc > 1 ? atof(argv[1]) : 100;
     double secs = argc > 2 ? atof(argv[2]) : 120;
     const char *regime = argc > 3 ? argv[3] : "capacity";
+    /* SLO_BENCH_TRACE: 0 or empty off, 1 the summary, else also a file, opened (truncated) here
+     * so that a path that cannot be written stops the run before it starts */
+    const char *trace = getenv("SLO_BENCH_TRACE");
+    trace_on = trace && *trace && strcmp(trace, "0") != 0;
+    if (trace_on && strcmp(trace, "1") != 0 && !(trace_fp = fopen(trace, "w"))) {
+        fprintf(stderr, "slo_routing_bench: SLO_BENCH_TRACE=%s: %s\n", trace, strerror(errno));
+        return 2;
+    }
     if (strcmp(regime, "queued") == 0) {
         max_seqs = 96;
         out_lo = 64;
@@ -904,10 +940,10 @@ int main(int argc, char **argv)
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
-    if (getenv("SLO_BENCH_TPOT_Q")) /* the model's TPOT quantile (tpotQuantile) in every row */
-        model_cfg.tpot_quantile = atof(getenv("SLO_BENCH_TPOT_Q"));
-    if (getenv("SLO_BENCH_Q"))
-        model_cfg.quantile = atof(getenv("SLO_BENCH_Q"));
+    /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
+    if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
+        !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile))
+        return 2;
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
            "regime: %s (max-num-seqs %u",
@@ -1011,6 +1047,34 @@ int main(int argc, char **argv)
                      "  - pluginRef: max-score-picker\n",
                      *tq[i % 2] ? "tpotQuantile: " : "", tq[i % 2], pw, tw);
             run(nm, y, rate, secs);
+        }
+        /* SLO_BENCH_LATENCY_VARIANTS=1: the heuristic prefix 1 + token-load 1 (128k) + active 1
+         * with latency-scorer at weight 2, and at weight 1 with TTFT only (ttftWeight 1,
+         * tpotWeight 0): the diagnosis rows of docs/slo-scheduling.md (with SLO_BENCH_Q and
+         * SLO_BENCH_TPOT_Q for the quantiles) */
+        const char *lv = getenv("SLO_BENCH_LATENCY_VARIANTS");
+        static const struct {
+            const char *name, *weights;
+            int lw;
+        } var[] = {{"latency 2 + prefix 1 + token-load 1 + active 1", "", 2},
+                   {"latency 1 (TTFT only) + prefix 1 + token-load 1 + active 1",
+                    ", ttftWeight: 1, tpotWeight: 0", 1}};
+        for (size_t i = 0; lv && *lv && strcmp(lv, "0") != 0 && i < 2; i++) {
+            char y[2048];
+            snprintf(y, sizeof y,
+                     "plugins:\n- type: predicted-latency-producer\n"
+                     "- type: latency-scorer\n  parameters: {headroomSelectionStrategy: most%s}\n"
+                     "- type: prefix-cache-scorer\n- type: token-load-scorer\n"
+                     "  parameters: {queueThresholdTokens: 131072}\n"
+                     "- type: active-request-scorer\n- type: max-score-picker\n"
+                     "schedulingProfiles:\n- name: default\n  plugins:\n"
+                     "  - pluginRef: latency-scorer\n    weight: %d\n"
+                     "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+                     "  - pluginRef: token-load-scorer\n    weight: 1\n"
+                     "  - pluginRef: active-request-scorer\n    weight: 1\n"
+                     "  - pluginRef: max-score-picker\n",
+                     var[i].weights, var[i].lw);
+            run(var[i].name, y, rate, secs);
         }
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,

@@ -48,7 +48,7 @@ struct sy_latency_config {
     bool load_curve;      /* TPOT of an endpoint with enough samples: its own monotone p90 curve
                              over its load (running + waiting), instead of the linear fit */
     double tpot_quantile; /* quantile predicted for TPOT (fit, calibration and load curve);
-                             0 = quantile. Switchyard's own (docs/slo-scheduling.md, heavy
+                             0: use cfg.quantile. Switchyard's own (docs/slo-scheduling.md, heavy
                              regime); sy_latency_set_tpot_quantile changes it at run time */
 };
 
@@ -82,6 +82,9 @@ int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
 void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q);
 /* The quantile the TPOT fits use now. */
 double sy_latency_tpot_quantile(const struct sy_latency_model *m);
+/* The quantile sy_latency_set_tpot_quantile(m, 0) restores: cfg.tpot_quantile, else cfg.quantile.
+ */
+double sy_latency_tpot_quantile_configured(const struct sy_latency_model *m);
 
 /* True once a TTFT model has been published. */
 bool sy_latency_ready(const struct sy_latency_model *m);
@@ -102,6 +105,8 @@ struct sy_latency_stats {
     double mape_tpot;         /* same for TPOT */
     double coverage_ttft;     /* share of holdout TTFTs <= prediction, -1 if none */
     double coverage_tpot;     /* same for TPOT */
+    double quantile_ttft;     /* quantile the published TTFT model predicts, -1 if none */
+    double quantile_tpot;     /* same for TPOT (tpotQuantile), -1 if none */
 };
 
 void sy_latency_stats(struct sy_latency_model *m, struct sy_latency_stats *out);

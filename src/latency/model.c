@@ -13,18 +13,20 @@
  * prefix-score buckets, each a bounded ring (llm-d keeps a deque of 500). A burst of idle-fleet
  * traffic therefore cannot evict the saturated-fleet samples, and the fit sees every regime.
  *
- * The model: linear quantile regression (pinball loss, tau = 0.9 by default) on the engineered
- * features of features.c, optionally on log(latency) (quantiles commute with monotone maps; off by
- * default: it extrapolates badly into saturation, 144% vs 59% held-out TTFT MAPE), times
- * a per-endpoint calibration factor c_e: the tau-quantile of observed/predicted over that
- * endpoint's samples, so that a slow replica group in a heterogeneous fleet - invisible to llm-d's
- * load-only features - still gets a p90 that covers 90% of its requests. Chosen by measurement
- * (bench/latency_model.sh, docs/slo-scheduling.md): against XGBoost with llm-d's settings trained
- * offline on the same samples it has a higher TTFT coverage (0.87 vs 0.83) at a higher MAPE (59%
- * vs 40% with the replica group as a feature), predicts in ~100 ns per endpoint instead of ~10 ms
- * per row through the Python API, and retrains in ~50 ms instead of ~1.5 s, so it can retrain
- * every second on the gateway's own spare core. Small trees in C were not built: the
- * per-endpoint calibration closes most of the gap the replica-group feature closes for XGBoost.
+ * The model: linear quantile regression (pinball loss, tau = cfg.quantile, 0.9 by default, for
+ * TTFT; TPOT at its own tau, cfg.tpot_quantile / sy_latency_set_tpot_quantile, 0.9 unless set,
+ * read at each retrain) on the engineered features of features.c, optionally on log(latency)
+ * (quantiles commute with monotone maps; off by default: it extrapolates badly into saturation,
+ * 144% vs 59% held-out TTFT MAPE), times a per-endpoint calibration factor c_e: the
+ * tau-quantile of observed/predicted over that endpoint's samples, so that a slow replica group in
+ * a heterogeneous fleet - invisible to llm-d's load-only features - still gets a p90 that covers
+ * 90% of its requests. Chosen by measurement (bench/latency_model.sh, docs/slo-scheduling.md):
+ * against XGBoost with llm-d's settings trained offline on the same samples it has a higher TTFT
+ * coverage (0.87 vs 0.83) at a higher MAPE (59% vs 40% with the replica group as a feature),
+ * predicts in ~100 ns per endpoint instead of ~10 ms per row through the Python API, and retrains
+ * in ~50 ms instead of ~1.5 s, so it can retrain every second on the gateway's own spare core.
+ * Small trees in C were not built: the per-endpoint calibration closes most of the gap the
+ * replica-group feature closes for XGBoost.
  *
  * Snapshot publication copies the pool's seqlock (pool.c has the memory-model argument): the
  * snapshot is an array of 64-bit words written with relaxed atomic stores between an odd and an
@@ -161,6 +163,7 @@ struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cf
     pthread_mutex_init(&m->train_mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     m->st.mape_ttft = m->st.mape_tpot = m->st.coverage_ttft = m->st.coverage_tpot = -1.0;
+    m->st.quantile_ttft = m->st.quantile_tpot = -1.0;
     return m;
 }
 
@@ -295,7 +298,8 @@ static int cmp_ep(const void *a, const void *b)
 }
 
 struct fit {
-    bool ok; /* beta valid */
+    bool ok;    /* beta valid */
+    double tau; /* the quantile fitted */
     double beta[SY_LATENCY_NFEAT];
     size_t nep;                   /* calibrated endpoints */
     uint64_t ep[EP_SLOTS];        /* their hashes */
@@ -392,10 +396,15 @@ struct group {
 void sy_latency_set_tpot_quantile(struct sy_latency_model *m, double q)
 {
     if (q == 0.0)
-        q = m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile;
+        q = sy_latency_tpot_quantile_configured(m);
     if (!(q > 0.0 && q < 1.0))
         return;
     atomic_store_explicit(&m->tpot_q, d2w(q), memory_order_relaxed);
+}
+
+double sy_latency_tpot_quantile_configured(const struct sy_latency_model *m)
+{
+    return m->cfg.tpot_quantile > 0 ? m->cfg.tpot_quantile : m->cfg.quantile;
 }
 
 double sy_latency_tpot_quantile(const struct sy_latency_model *m)
@@ -409,6 +418,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
                       struct fit *out)
 {
     double tau = t == T_TPOT ? sy_latency_tpot_quantile(m) : m->cfg.quantile;
+    out->tau = tau;
     bool logt = m->cfg.log_target, curve = m->cfg.load_curve && t == T_TPOT;
     double *X = sy_xmalloc(n * SY_LATENCY_NFEAT * sizeof(double));
     double *y = sy_xmalloc(n * sizeof(double));
@@ -708,6 +718,8 @@ int sy_latency_retrain(struct sy_latency_model *m)
     m->st.coverage_ttft = fits[T_TTFT].ok ? cov[T_TTFT] : -1.0;
     m->st.mape_tpot = fits[T_TPOT].ok ? mape[T_TPOT] : -1.0;
     m->st.coverage_tpot = fits[T_TPOT].ok ? cov[T_TPOT] : -1.0;
+    m->st.quantile_ttft = fits[T_TTFT].tau;
+    m->st.quantile_tpot = fits[T_TPOT].ok ? fits[T_TPOT].tau : -1.0;
     pthread_mutex_unlock(&m->mu);
 out:
     for (int t = 0; t < NT; t++) {

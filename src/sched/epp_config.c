@@ -49,9 +49,11 @@
 #include "core/str.h"
 #include "flow/flow.h"
 #include "prefix/prefix_sched.h"
+#include "latency/latency.h"
 #include "sched/internal.h"
 #include "sched/latency_info.h"
 #include "sched/params.h"
+#include "sched/plugins.h"
 
 #define BUILTIN_NAME "<built-in default>" /* file name used in messages for the default */
 
@@ -709,6 +711,33 @@ static void order_latency_producers_last(struct sy_scheduler *s)
     free(tmp);
 }
 
+/* predicted-latency-producer instances share one process-wide model, so its tpotQuantile is one
+ * value: instances that disagree (absent = the model's 0.9) would override each other at every
+ * cycle. Refused, naming both. */
+static int check_tpot_quantiles(struct loader *L)
+{
+    const struct sy_sched_plugin *first = NULL;
+    double q0 = 0;
+    for (size_t i = 0; i < L->s->nplugins; i++) {
+        const struct sy_sched_plugin *p = L->s->plugins[i];
+        if (p->ops != &sy_plugin_predicted_latency_producer)
+            continue;
+        double q = sy_predicted_latency_tpot_quantile(p->state);
+        if (!first) {
+            first = p;
+            q0 = q;
+        } else if (q != q0) {
+            return lerr(L, p->line, "plugins",
+                        "predicted-latency-producer instances '%s' (line %d, tpotQuantile %g) and "
+                        "'%s' (tpotQuantile %g) disagree: they share one process-wide latency "
+                        "model, give every instance the same tpotQuantile (absent = %g)",
+                        first->name, first->line, q0, p->name, q,
+                        sy_latency_tpot_quantile_configured(sy_sched_latency_model()));
+        }
+    }
+    return 0;
+}
+
 /* The config selects llm-d router semantics (llm-d.ai/...), not v0.8's; the same test plugins
  * make through sy_plugin_env_router. */
 static bool router_api(const struct loader *L)
@@ -779,6 +808,8 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
         rc = load_plugins(L, plugins);
     if (!rc)
         rc = add_default_producers(L);
+    if (!rc)
+        rc = check_tpot_quantiles(L);
     if (!rc && profiles && !sy_param_absent(profiles))
         rc = load_profiles(L, profiles);
     if (!rc && L->s->nprofiles == 0)

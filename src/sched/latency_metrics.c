@@ -11,7 +11,9 @@
  *                                                             target_model_name,type=ttft|tpot}
  *   switchyard_latency_model_*                               gauges/counters from the model's
  *                                                            stats (samples, retrains, failed fits,
- *                                                            last retrain, holdout MAPE/coverage),
+ *                                                            last retrain, holdout MAPE/coverage,
+ *                                                            the published model's quantile per
+ *                                                            target: TPOT's is tpotQuantile),
  *                                                            plus SLO headers clamped
  *
  * The families live in the gateway's registry; the pointers are published once (atomic) by
@@ -71,11 +73,16 @@ static void collect(void *ud, struct sy_buf *out)
                   "# HELP switchyard_latency_model_holdout_coverage Holdout share <= prediction.\n"
                   "# TYPE switchyard_latency_model_holdout_coverage gauge\n"
                   "switchyard_latency_model_holdout_coverage{target=\"ttft\"} %.6f\n"
-                  "switchyard_latency_model_holdout_coverage{target=\"tpot\"} %.6f\n",
+                  "switchyard_latency_model_holdout_coverage{target=\"tpot\"} %.6f\n"
+                  "# HELP switchyard_latency_model_quantile Quantile the published model predicts "
+                  "(-1 before the first).\n"
+                  "# TYPE switchyard_latency_model_quantile gauge\n"
+                  "switchyard_latency_model_quantile{target=\"ttft\"} %.4f\n"
+                  "switchyard_latency_model_quantile{target=\"tpot\"} %.4f\n",
                   (unsigned long long)st.samples_ttft, (unsigned long long)st.samples_tpot,
                   (unsigned long long)st.retrains, (unsigned long long)st.failed,
                   st.last_retrain_unix, st.last_train_s, st.mape_ttft, st.mape_tpot,
-                  st.coverage_ttft, st.coverage_tpot);
+                  st.coverage_ttft, st.coverage_tpot, st.quantile_ttft, st.quantile_tpot);
 }
 
 void sy_latency_metrics_attach(struct sy_metrics *reg)

@@ -59,6 +59,9 @@ extern const struct sy_plugin_ops sy_plugin_burst_prefix_cache_producer;
 extern const struct sy_plugin_ops sy_plugin_inflight_load_producer;
 /* Predicted-latency scheduling (docs/slo-scheduling.md). */
 extern const struct sy_plugin_ops sy_plugin_predicted_latency_producer;
+/* The TPOT quantile an instance (its state) applies to the process-wide model: tpotQuantile, or
+ * the model's configured one when absent. The loader refuses instances that disagree. */
+double sy_predicted_latency_tpot_quantile(const void *state);
 extern const struct sy_plugin_ops sy_plugin_latency_scorer;
 extern const struct sy_plugin_ops sy_plugin_slo_headroom_tier_filter;
 extern const struct sy_plugin_ops sy_plugin_latency_slo_admitter;

@@ -37,8 +37,10 @@
  * the model predicts for TPOT, 0.05..0.95. In llm-d's production profile (heavy-tailed prompts
  * and outputs, bench/slo_routing.sh heavy) the p90 TPOT of every endpoint sits above the
  * objectives, so the tier rules see every endpoint violate and rank them by noise; 0.5 measured
- * better there (docs/slo-scheduling.md). The model is process-wide: the newest producer
- * instance's value applies from the next retrain.
+ * better there (docs/slo-scheduling.md). The model is process-wide: the value applies from the
+ * first cycle a producer instance runs (so a refused reload changes nothing) and from the next
+ * retrain. Instances of one config must agree (absent counting as the model's 0.9): the loader
+ * refuses a config where they do not (epp_config.c), rather than let the last one to route win.
  *
  * capAwareTTFT (Switchyard's own, default false): the producer learns per endpoint the running
  * count at which the engine starts queueing (its batch cap) and how long a request holds a slot
@@ -70,6 +72,8 @@ struct state {
     bool predict;               /* predictInProduce */
     const char *role_label;     /* endpointRoleLabel, owned, or NULL */
     struct sy_latency_model *m; /* the shared model (borrowed reference) */
+    double tpot_q;              /* tpotQuantile, or the model's configured one when absent;
+                                   applied to the shared model from this instance's produce */
     struct sy_queue_wait *qw;   /* queueAwareTTFT's lines, owned, or NULL when off */
     struct sy_batch_cap *bc;    /* capAwareTTFT's caps and slot times, owned, or NULL when off */
 };
@@ -172,13 +176,18 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     st->predict = predict;
     st->role_label = label && *label ? strdup(label) : NULL;
     st->m = model_ref();
-    /* the model is process-wide: the newest instance's tpotQuantile (absent: the model's own,
-     * 0.9) applies from the next retrain, so a reload that changes it takes effect */
-    sy_latency_set_tpot_quantile(st->m, tpot_q);
+    /* the model is process-wide: not set here, where a reload that is refused later would
+     * already have changed the running configuration's quantile; produce applies it */
+    st->tpot_q = tpot_q > 0 ? tpot_q : sy_latency_tpot_quantile_configured(st->m);
     st->qw = queue_aware ? sy_queue_wait_new(0, 0) : NULL;
     st->bc = cap_aware ? sy_batch_cap_new(0) : NULL;
     *out = st;
     return 0;
+}
+
+double sy_predicted_latency_tpot_quantile(const void *state)
+{
+    return ((const struct state *)state)->tpot_q;
 }
 
 static void destroy(void *state)
@@ -236,6 +245,10 @@ static void features_of(const struct state *st, const struct sy_sched_cycle *cy,
 static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
     struct state *st = state;
+    /* tpotQuantile: the instance that routes applies its quantile to the shared model (from the
+     * next retrain); one relaxed load per cycle once it holds */
+    if (sy_latency_tpot_quantile(st->m) != st->tpot_q)
+        sy_latency_set_tpot_quantile(st->m, st->tpot_q);
     if (!st->predict || cy->latency) /* one producer per cycle */
         return;
     struct sy_latency_info *info = SY_NEW(struct sy_latency_info);

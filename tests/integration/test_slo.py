@@ -285,10 +285,18 @@ def test_cap_aware_ttft():
 def test_tpot_quantile():
     """predicted-latency-producer with tpotQuantile (Switchyard's own, docs/slo-scheduling.md,
     heavy regime): the Helm pipeline (most) with tpotQuantile 0.5 over two --max-num-seqs 1
-    replicas serves every request, the model trains and predictions are recorded (the quantile's
-    arithmetic is unit-tested in tests/unit/latency/test_model.c); a value outside 0.05..0.95
-    stops the gateway with the key named."""
-    aware_ttft("tpotQuantile", value="0.5", bad="1.5")
+    replicas serves every request, the model trains and predictions are recorded, and the
+    published model predicts TPOT at 0.5 and TTFT at 0.9 (switchyard_latency_model_quantile; the
+    quantile's arithmetic is unit-tested in tests/unit/latency/test_model.c); a value outside
+    0.05..0.95 stops the gateway with the key named."""
+    aware_ttft("tpotQuantile", value="0.5", bad="1.5", quantiles=(0.9, 0.5))
+
+
+@test
+def test_tpot_quantile_absent():
+    """The same pipeline without tpotQuantile: the published model predicts p90 of both (llm-d's),
+    so the gauge that makes test_tpot_quantile's 0.5 visible is not 0.5 by construction."""
+    aware_ttft("queueAwareTTFT", value="false", quantiles=(0.9, 0.9))
 
 
 def cap_lines(port, gw, sims):
@@ -326,10 +334,12 @@ def cap_lines(port, gw, sims):
             t.join(60)
 
 
-def aware_ttft(param, until=None, value="true", bad="sometimes"):
+def aware_ttft(param, until=None, value="true", bad="sometimes", quantiles=None):
     """Runs the Helm pipeline (most) with `param: value` under queueing load (then, when given,
-    until(port, gateway, sims) before stopping), then checks that `param: bad` stops the gateway;
-    returns the gateway's log and the sims' (process, address) list."""
+    checks that the published model predicts the (TTFT, TPOT) quantiles, from the admin metric
+    switchyard_latency_model_quantile{target}, and runs until(port, gateway, sims) before
+    stopping), then checks that `param: bad` stops the gateway; returns the gateway's log and the
+    sims' (process, address) list."""
     import subprocess
     sims = []
     for prof in ("qwen3-8b-h100", "qwen3-32b-tp2-h100"):
@@ -384,6 +394,10 @@ def aware_ttft(param, until=None, value="true", bad="sometimes"):
     key = [k for k in m if k.startswith(
         "inference_objective_request_predicted_ttft_seconds_count")]
     check(key and m[key[0]] >= 20, "predicted TTFT recorded: %r" % key)
+    if quantiles:
+        got = (m.get('switchyard_latency_model_quantile{target="ttft"}'),
+               m.get('switchyard_latency_model_quantile{target="tpot"}'))
+        check(got == quantiles, "published quantiles (TTFT, TPOT) %r: %r" % (quantiles, got))
     if until:
         until(port, gw, sims)
     stop_process(gw)

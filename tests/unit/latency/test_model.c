@@ -257,6 +257,9 @@ static void test_tpot_quantile(void **state)
         c.tpot_quantile = 0.5;
         struct sy_latency_model *m = sy_latency_model_new(&c);
         assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+        struct sy_latency_stats st;
+        sy_latency_stats(m, &st);
+        assert_true(st.quantile_ttft == -1 && st.quantile_tpot == -1); /* nothing published */
         for (int i = 0; i < 6000; i++) {
             struct sy_latency_features f = {.running = (uint32_t)(urand() * 100),
                                             .input_tokens = 500};
@@ -265,6 +268,8 @@ static void test_tpot_quantile(void **state)
             sy_latency_observe(m, "ep-0", &f, 0.1 + 0.1 * urand(), tpot);
         }
         assert_int_equal(sy_latency_retrain(m), 0);
+        sy_latency_stats(m, &st); /* the published model's quantiles (the metrics' gauge) */
+        assert_true(fabs(st.quantile_ttft - 0.9) < 1e-12 && fabs(st.quantile_tpot - 0.5) < 1e-12);
         double cov = tpot_coverage(m, true);
         print_message("tpot_quantile 0.5, curve %d: TPOT coverage %.3f\n", curve, cov);
         assert_true(cov > 0.4 && cov < 0.6);
@@ -284,8 +289,12 @@ static void test_tpot_quantile(void **state)
         assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
         /* moved to 0.9: the next retrain covers ~90% */
         sy_latency_set_tpot_quantile(m, 0.9);
+        sy_latency_stats(m, &st); /* the published model keeps its 0.5 until the retrain */
+        assert_true(fabs(st.quantile_tpot - 0.5) < 1e-12);
         sy_latency_observe(m, "ep-0", &(struct sy_latency_features){.running = 5}, 0.15, 0.02);
         assert_int_equal(sy_latency_retrain(m), 0);
+        sy_latency_stats(m, &st);
+        assert_true(fabs(st.quantile_tpot - 0.9) < 1e-12);
         cov = tpot_coverage(m, true);
         print_message("tpot_quantile 0.9, curve %d: TPOT coverage %.3f\n", curve, cov);
         assert_true(cov > 0.8 && cov < 0.97);

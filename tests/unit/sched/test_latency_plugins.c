@@ -362,23 +362,100 @@ static void test_params(void **state)
     }
 }
 
-/* tpotQuantile reaches the process-wide model; the newest instance's value applies (a reload
- * that drops the parameter goes back to the model's 0.9), and TTFT keeps its quantile. */
+/* One produce of instance fp (a cycle over a 3-endpoint pool). */
+static void produce_once(struct fx_plugin *fp)
+{
+    struct fx f;
+    fx_init(&f, 0, 0, 0);
+    fp->ops->produce(fp->state, &f.cy, f.c, 3);
+    fp->ops->done(fp->state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+}
+
+/* tpotQuantile reaches the process-wide model at the instance's first produce, not at create (a
+ * reload refused after the producer was created must not change the running quantile); the
+ * instance that routes sets it (a reload that drops the parameter goes back to the model's 0.9),
+ * and TTFT keeps its quantile. */
 static void test_producer_tpot_quantile(void **state)
 {
     (void)state;
     char err[256];
     struct fx_plugin a, b;
-    assert_int_equal(
-        fx_plugin_new(&a, "predicted-latency-producer", "tpotQuantile: 0.5\n", err, sizeof err), 0);
+    assert_int_equal(fx_plugin_new(&a, "predicted-latency-producer", NULL, err, sizeof err), 0);
     struct sy_latency_model *m = sy_sched_latency_model();
     assert_non_null(m);
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12);
+    assert_int_equal(
+        fx_plugin_new(&b, "predicted-latency-producer", "tpotQuantile: 0.5\n", err, sizeof err), 0);
+    assert_ptr_equal(sy_sched_latency_model(), m);                /* one model */
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12); /* created, not routing */
+    produce_once(&b);
     assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
-    assert_int_equal(fx_plugin_new(&b, "predicted-latency-producer", NULL, err, sizeof err), 0);
-    assert_ptr_equal(sy_sched_latency_model(), m); /* one model */
+    produce_once(&b); /* holds */
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.5) < 1e-12);
+    produce_once(&a); /* absent: the model's own */
     assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12);
     fx_plugin_free(&b);
     fx_plugin_free(&a);
+}
+
+/* A reload refused after the producer was created (an unknown plugin later in the config) keeps
+ * the running configuration's quantile (review probe test_rev_reload.c). */
+static void test_producer_tpot_quantile_refused_reload(void **state)
+{
+    (void)state;
+    char err[512];
+    struct sy_scheduler *live =
+        fx_sched("plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+                 "- type: max-score-picker\n",
+                 err, sizeof err);
+    assert_non_null(live);
+    struct sy_latency_model *m = sy_sched_latency_model();
+    assert_non_null(m);
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12);
+    struct sy_scheduler *bad =
+        fx_sched("plugins:\n- type: predicted-latency-producer\n  parameters: {tpotQuantile: 0.5}\n"
+                 "- type: latency-scorer\n- type: no-such-plugin\n",
+                 err, sizeof err);
+    assert_null(bad);
+    assert_non_null(strstr(err, "no-such-plugin"));
+    assert_true(fabs(sy_latency_tpot_quantile(m) - 0.9) < 1e-12);
+    sy_sched_free(live);
+}
+
+/* Producer instances in one config share the process-wide model: a config where their
+ * tpotQuantile disagrees (absent = 0.9) is refused naming both; agreeing ones load (review probe
+ * test_rev_two.c: a with 0.5 and b without silently ran at 0.9). */
+static void test_producer_tpot_quantile_instances_agree(void **state)
+{
+    (void)state;
+    char err[512];
+    struct sy_scheduler *s = fx_sched("plugins:\n- type: predicted-latency-producer\n  name: a\n  "
+                                      "parameters: {tpotQuantile: 0.5}\n"
+                                      "- type: predicted-latency-producer\n  name: b\n"
+                                      "- type: latency-scorer\n- type: max-score-picker\n",
+                                      err, sizeof err);
+    assert_null(s);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "'a'"));
+    assert_non_null(strstr(err, "'b'"));
+    assert_non_null(strstr(err, "tpotQuantile 0.5"));
+    assert_non_null(strstr(err, "tpotQuantile 0.9"));
+    s = fx_sched(
+        "plugins:\n- type: predicted-latency-producer\n  name: a\n"
+        "- type: predicted-latency-producer\n  name: b\n  parameters: {tpotQuantile: 0.9}\n"
+        "- type: latency-scorer\n- type: max-score-picker\n",
+        err, sizeof err);
+    assert_non_null(s); /* absent = 0.9: they agree */
+    sy_sched_free(s);
+    s = fx_sched(
+        "plugins:\n- type: predicted-latency-producer\n  name: a\n  parameters: {tpotQuantile: "
+        "0.5}\n"
+        "- type: predicted-latency-producer\n  name: b\n  parameters: {tpotQuantile: 0.5}\n"
+        "- type: latency-scorer\n- type: max-score-picker\n",
+        err, sizeof err);
+    assert_non_null(s);
+    sy_sched_free(s);
 }
 
 static int slo(const char *name, const char *value, struct sy_request *r)
@@ -672,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_producer_gets_prefix_producer),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_producer_tpot_quantile),
+        cmocka_unit_test(test_producer_tpot_quantile_refused_reload),
+        cmocka_unit_test(test_producer_tpot_quantile_instances_agree),
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
         cmocka_unit_test(test_scorer_composite_quantised),
