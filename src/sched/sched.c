@@ -24,7 +24,8 @@
  * LoRA lists + prefix array), kept until sy_sched_done so the explanation header can be produced
  * after the pick and `done` hooks see the same cycle. The scheduler itself is immutable after
  * sy_sched_new; the only shared mutable state here is the decision ring (a mutex, one short copy
- * per decision) and the seed counter (an atomic).
+ * per decision) and the per-cycle seed counter (atomics; each cycle's seed mixes in the clock
+ * unless a benchmark fixed the sequence with sy_sched_seed, so runs repeat exactly).
  *
  * Timing: clock_gettime is called only when metrics are attached, so a scheduler without
  * metrics (benchmarks, unit tests) pays nothing for observability except the decision ring.
