@@ -383,9 +383,7 @@ static void pick(struct xs *x)
     }
     if (rc == SY_ESATURATED) { /* every decision's slot was taken by another worker */
         x->dropped = "rejected-saturated";
-        reject(x, 429, "rejected-saturated",
-               "no model server can take this request now (every chosen endpoint reached its "
-               "concurrency limit)");
+        reject(x, 429, "rejected-saturated", SY_SCHED_SATURATED_MSG);
         return;
     }
     if (rc != 0) {

@@ -752,9 +752,7 @@ static void attempt(struct proxy *p)
     }
     if (rc == SY_ESATURATED) { /* every decision's slot was taken by another worker */
         p->dropped = "rejected-saturated";
-        fail_early(p, 429, "rejected-saturated",
-                   "no model server can take this request now (every chosen endpoint reached its "
-                   "concurrency limit)");
+        fail_early(p, 429, "rejected-saturated", SY_SCHED_SATURATED_MSG);
         return;
     }
     if (rc != 0) {

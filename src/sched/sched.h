@@ -87,6 +87,10 @@ typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
  * decisions in all; then SY_ESATURATED (counted once as a failed attempt). Returns what
  * sy_sched_pick returns otherwise; on 0 the reservation is held. */
 #define SY_SCHED_CHARGE_TRIES 8
+/* the client-facing message of that 429 (proxy and EPP answer alike) */
+#define SY_SCHED_SATURATED_MSG                                                                     \
+    "no model server can take this request now (every chosen endpoint reached its concurrency "    \
+    "limit)"
 int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
                           const struct sy_request *req, struct sy_endpoint *const *exclude,
                           size_t nexclude, struct sy_sched_result *out,
