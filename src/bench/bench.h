@@ -256,6 +256,7 @@ struct sy_bench_run {
     size_t unsent;            /* arrived but still waiting for a --max-concurrency slot when the
                                  run stopped (--duration or a signal): never sent, not in recs */
     unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
+    bool session_wait;        /* sessions waited for their previous turn (set by the runner) */
     double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
     double duration_s;        /* first send to last completion */
     double t0_monotonic_s;    /* CLOCK_MONOTONIC s at the main phase's start (the request log's 0);
@@ -366,6 +367,9 @@ struct sy_bench_opts {
                                  flight; later arrivals wait in the client in arrival order and
                                  are sent when a request finishes (0 = no cap). Latencies are
                                  measured from the actual send, the wait is the schedule delay */
+    bool session_wait;        /* multi-turn / agentic: an item is not sent while a request of
+                                 its session (item group) is in flight, as a user or agent waits
+                                 for the answer; later items go first meanwhile (see runner.c) */
 };
 
 /* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the

@@ -42,6 +42,22 @@
  * clock and converted once at the end (sy_bench_run_to_simulated). The connect timeout (5 s) and
  * the metrics fetches are network matters and stay in wall time.
  *
+ * Sessions that wait (o->session_wait, multi-turn and agentic workloads, whose items' group is a
+ * chat session or an agent): without it item k of the run is workload item k % n whatever is in
+ * flight, so a session's turn k+1 can leave while its turn k is still streaming, which no chat
+ * user or agent does. With it, an item whose session has a request in flight is not sent until
+ * that request ends (success or error): when a slot frees (closed loop) or an arrival is due
+ * (open loop), the runner sends the first item in run order whose session is idle. Items passed
+ * over wait in r->held, in run order, and go before any later item once their session frees, so
+ * a session's turns still leave in order. If no item is sendable the slot stays empty (closed
+ * loop) or the due arrival waits in the FIFO (open loop) until a request ends; that cannot
+ * deadlock, since with nothing in flight every session is idle. An open-loop arrival keeps its
+ * scheduled time: the wait for the session shows as schedule delay (send - scheduled) and TTFT /
+ * ITL / E2E are still measured from the send. r->held never holds more than n items (one lap of
+ * the workload); when it is full later items are not looked at until it drains. Warm-up requests
+ * go one at a time, so they never overlap a session anyway. Other workloads have no sessions and
+ * the flag changes nothing for them.
+ *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.
  *
@@ -133,6 +149,11 @@ struct runner {
     uv_timer_t deadline;                       /* --duration */
     uv_signal_t sigint, sigterm;               /* stop cleanly */
     bool progress_shown;                       /* a progress line was printed */
+    bool sessions;                             /* session_wait applies to this workload */
+    unsigned char *busy;                       /* owned, per group: a request in flight */
+    size_t next_seq;                           /* next run position not yet taken (item % n) */
+    size_t *held;                              /* owned: positions passed over, in run order */
+    size_t nheld;                              /* used (at most w->n, also allocated) */
 };
 
 /* ---- URLs -------------------------------------------------------------------------------- */
@@ -334,7 +355,7 @@ static void on_body(void *ud, const char *p, size_t n)
 }
 
 static void pump(struct runner *r);
-static void issue(struct runner *r, enum breq_kind kind, const struct pend *p);
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, size_t seq);
 
 static enum sy_bench_err err_kind(int err)
 {
@@ -416,6 +437,8 @@ static void on_done(void *ud, int err)
     q->ur = NULL;
     switch (q->kind) {
     case BREQ_BENCH:
+        if (r->sessions)
+            r->busy[q->rec.group] = 0; /* its next turn may leave */
         finish_bench(q, err);
         breq_free(q);
         pump(r);
@@ -423,7 +446,7 @@ static void on_done(void *ud, int err)
     case BREQ_WARM:
         breq_free(q);
         if (r->warm_left > 0 && !r->interrupted)
-            issue(r, BREQ_WARM, NULL);
+            issue(r, BREQ_WARM, NULL, 0);
         else
             uv_stop(&r->loop);
         return;
@@ -497,15 +520,18 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     return q;
 }
 
-static void issue(struct runner *r, enum breq_kind kind, const struct pend *p)
+/* Sends run position seq (item seq % n; BREQ_BENCH) or the next warm-up request. */
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, size_t seq)
 {
     size_t idx;
     if (kind == BREQ_WARM) {
         idx = (size_t)(r->o->warmup - r->warm_left) % r->w->n;
         r->warm_left--;
     } else {
-        idx = r->issued % r->w->n;
+        idx = seq % r->w->n;
         r->issued++;
+        if (r->sessions)
+            r->busy[r->w->items[idx].group] = 1;
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
@@ -527,6 +553,47 @@ static void issue(struct runner *r, enum breq_kind kind, const struct pend *p)
 static bool can_issue(const struct runner *r)
 {
     return !r->stop_issuing && !r->interrupted && r->issued < r->limit;
+}
+
+static bool session_busy(const struct runner *r, size_t seq)
+{
+    return r->busy[r->w->items[seq % r->w->n].group] != 0;
+}
+
+/* The next run position to send: in run order, except with sessions that wait, where positions
+ * whose session is busy are passed over (held) and the oldest held one whose session is idle
+ * goes first. Returns false when nothing can be sent now (or the run's items are all taken). */
+static bool next_item(struct runner *r, size_t *seq)
+{
+    if (!r->sessions) {
+        if (r->next_seq >= r->limit)
+            return false;
+        *seq = r->next_seq++;
+        return true;
+    }
+    /* The first held position of an idle session is that session's earliest: an earlier one of
+     * the same session would be idle too and come first. */
+    for (size_t i = 0; i < r->nheld; i++) {
+        if (!session_busy(r, r->held[i])) {
+            *seq = r->held[i];
+            memmove(r->held + i, r->held + i + 1, (r->nheld - i - 1) * sizeof *r->held);
+            r->nheld--;
+            return true;
+        }
+    }
+    while (r->next_seq < r->limit) {
+        size_t s = r->next_seq;
+        if (!session_busy(r, s)) {
+            r->next_seq++;
+            *seq = s;
+            return true;
+        }
+        if (r->nheld == r->w->n)
+            return false; /* a full lap held: wait for a session to free */
+        r->held[r->nheld++] = s;
+        r->next_seq++;
+    }
+    return false;
 }
 
 /* Open loop: the schedule still has arrivals to hand out. */
@@ -568,8 +635,9 @@ static void on_tick(uv_timer_t *t)
 static void pump(struct runner *r)
 {
     if (r->arr.mode == SY_ARR_CONCURRENCY) {
-        while (can_issue(r) && r->inflight < r->arr.concurrency)
-            issue(r, BREQ_BENCH, NULL);
+        size_t seq;
+        while (can_issue(r) && r->inflight < r->arr.concurrency && next_item(r, &seq))
+            issue(r, BREQ_BENCH, NULL, seq);
         if (!can_issue(r) && r->inflight == 0)
             uv_stop(&r->loop);
         return;
@@ -597,9 +665,10 @@ static void pump(struct runner *r)
     }
     if (r->stop_issuing || r->interrupted)
         pend_drop(r);
-    while (r->pend_head < r->pend_n && r->inflight < r->cap) {
+    size_t seq;
+    while (r->pend_head < r->pend_n && r->inflight < r->cap && next_item(r, &seq)) {
         struct pend p = r->pend[r->pend_head++];
-        issue(r, BREQ_BENCH, &p);
+        issue(r, BREQ_BENCH, &p, seq);
     }
     if (can_arrive(r) && !barrier) {
         double wait_ms = ceil((sy_bench_wall_s(r->next_due + r->shift, r->scale) - now) * 1000.0);
@@ -733,6 +802,16 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     run->max_concurrency = r->cap == SIZE_MAX ? 0 : o->max_concurrency;
     run->stage_interval_s =
         o->arrival.mode == SY_ARR_STAGES && o->stage_barrier ? o->stage_interval_s : -1;
+    r->sessions = o->session_wait && (w->kind == SY_WL_MULTI_TURN || w->kind == SY_WL_AGENTIC);
+    run->session_wait = r->sessions;
+    if (r->sessions) {
+        unsigned ng = 0;
+        for (size_t i = 0; i < w->n; i++)
+            if (w->items[i].group >= ng)
+                ng = w->items[i].group + 1;
+        r->busy = sy_xcalloc(ng, 1);
+        r->held = sy_xcalloc(w->n, sizeof *r->held);
+    }
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
     uv_timer_init(&r->loop, &r->tick);
@@ -757,7 +836,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     if (o->warmup && !r->interrupted) {
         r->warm_left = o->warmup;
-        issue(r, BREQ_WARM, NULL);
+        issue(r, BREQ_WARM, NULL, 0);
         uv_run(&r->loop, UV_RUN_DEFAULT);
     }
     if (!r->interrupted) {
@@ -810,6 +889,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     sy_upstream_pool_free(r->pool);
     free(r->pend);
+    free(r->busy);
+    free(r->held);
     uv_close((uv_handle_t *)&r->tick, close_cb);
     uv_close((uv_handle_t *)&r->progress, close_cb);
     uv_close((uv_handle_t *)&r->deadline, close_cb);
