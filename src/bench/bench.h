@@ -9,6 +9,7 @@
  *   stats.c     per-request records of one run and their summary (mean, p50, p90, p99, rates)
  *   sse.c       incremental parser of the streamed responses (content events, usage, errors)
  *   runner.c    one libuv loop that streams every request and measures TTFT, ITL, E2E
+ *   turns.c     the order the run takes the items in; sessions that wait (--session-wait)
  *   report.c    terminal table, JSON file, self-contained HTML report with inline SVG
  * bench_main.c parses flags; demo.c starts a simulated fleet and two gateways and compares them.
  *
@@ -337,6 +338,30 @@ void sy_sse_fini(struct sy_sse *s);
 void sy_sse_feed(struct sy_sse *s, const char *p, size_t n);
 /* End of the body: handles a last event that lacks its blank line. */
 void sy_sse_finish(struct sy_sse *s);
+
+/* ---- run order and sessions that wait (turns.c) -------------------------------------------- */
+
+struct sy_turns {
+    const struct sy_workload *w; /* borrowed */
+    bool wait;                   /* sessions wait (a multi-turn or agentic workload) */
+    size_t limit;                /* run positions 0 .. limit-1 (position k = item k mod n) */
+    size_t next;                 /* first position not yet looked at */
+    size_t *held;                /* owned: positions passed over (busy session), in run order */
+    size_t nheld;                /* used (at most w->n, also allocated) */
+    unsigned char *busy;         /* owned, per group: a request of the session in flight */
+    size_t inflight;             /* positions taken and not done */
+};
+
+/* wait applies only to multi-turn and agentic workloads (t->wait says whether it did). */
+void sy_turns_init(struct sy_turns *t, const struct sy_workload *w, size_t limit, bool wait);
+void sy_turns_fini(struct sy_turns *t);
+/* The next position to send (its session becomes busy); false when none can leave now (every
+ * remaining one's session is busy) or none is left. */
+bool sy_turns_next(struct sy_turns *t, size_t *pos);
+/* The request of position pos ended (success or error): its session is idle again. */
+void sy_turns_done(struct sy_turns *t, size_t pos);
+/* Positions not yet sent (held + never looked at). */
+size_t sy_turns_left(const struct sy_turns *t);
 
 /* ---- runner (runner.c) --------------------------------------------------------------------- */
 

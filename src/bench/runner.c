@@ -48,15 +48,14 @@
  * user or agent does. With it, an item whose session has a request in flight is not sent until
  * that request ends (success or error): when a slot frees (closed loop) or an arrival is due
  * (open loop), the runner sends the first item in run order whose session is idle. Items passed
- * over wait in r->held, in run order, and go before any later item once their session frees, so
- * a session's turns still leave in order. If no item is sendable the slot stays empty (closed
- * loop) or the due arrival waits in the FIFO (open loop) until a request ends; that cannot
- * deadlock, since with nothing in flight every session is idle. An open-loop arrival keeps its
- * scheduled time: the wait for the session shows as schedule delay (send - scheduled) and TTFT /
- * ITL / E2E are still measured from the send. r->held never holds more than n items (one lap of
- * the workload); when it is full later items are not looked at until it drains. Warm-up requests
- * go one at a time, so they never overlap a session anyway. Other workloads have no sessions and
- * the flag changes nothing for them.
+ * over are held, in run order, and go before any later item once their session frees, so a
+ * session's turns still leave in order (turns.c, which also bounds what is held). If no item is
+ * sendable the slot stays empty (closed loop) or the due arrival waits in the FIFO (open loop)
+ * until a request ends; that cannot deadlock, since with nothing in flight every session is
+ * idle. An open-loop arrival keeps its scheduled time: the wait for the session shows as schedule
+ * delay (send - scheduled) and TTFT / ITL / E2E are still measured from the send. Warm-up
+ * requests go one at a time, so they never overlap a session anyway. Other workloads have no
+ * sessions and the flag changes nothing for them.
  *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.
@@ -110,6 +109,7 @@ struct breq {
     size_t ngaps, gaps_cap;     /* used, allocated */
     struct sy_sse sse;          /* the streamed response (status 200) */
     size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
+    size_t pos;                 /* BREQ_BENCH: run position (turns.c) */
 };
 
 /* An arrival waiting in the client for an in-flight slot. */
@@ -149,11 +149,7 @@ struct runner {
     uv_timer_t deadline;                       /* --duration */
     uv_signal_t sigint, sigterm;               /* stop cleanly */
     bool progress_shown;                       /* a progress line was printed */
-    bool sessions;                             /* session_wait applies to this workload */
-    unsigned char *busy;                       /* owned, per group: a request in flight */
-    size_t next_seq;                           /* next run position not yet taken (item % n) */
-    size_t *held;                              /* owned: positions passed over, in run order */
-    size_t nheld;                              /* used (at most w->n, also allocated) */
+    struct sy_turns turns;                     /* which item goes next (turns.c) */
 };
 
 /* ---- URLs -------------------------------------------------------------------------------- */
@@ -437,8 +433,7 @@ static void on_done(void *ud, int err)
     q->ur = NULL;
     switch (q->kind) {
     case BREQ_BENCH:
-        if (r->sessions)
-            r->busy[q->rec.group] = 0; /* its next turn may leave */
+        sy_turns_done(&r->turns, q->pos); /* its session's next turn may leave */
         finish_bench(q, err);
         breq_free(q);
         pump(r);
@@ -530,11 +525,10 @@ static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, s
     } else {
         idx = seq % r->w->n;
         r->issued++;
-        if (r->sessions)
-            r->busy[r->w->items[idx].group] = 1;
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
+    q->pos = seq;
     q->rec.item = (long)idx;
     q->rec.group = it->group;
     q->rec.turn = it->turn;
@@ -553,47 +547,6 @@ static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, s
 static bool can_issue(const struct runner *r)
 {
     return !r->stop_issuing && !r->interrupted && r->issued < r->limit;
-}
-
-static bool session_busy(const struct runner *r, size_t seq)
-{
-    return r->busy[r->w->items[seq % r->w->n].group] != 0;
-}
-
-/* The next run position to send: in run order, except with sessions that wait, where positions
- * whose session is busy are passed over (held) and the oldest held one whose session is idle
- * goes first. Returns false when nothing can be sent now (or the run's items are all taken). */
-static bool next_item(struct runner *r, size_t *seq)
-{
-    if (!r->sessions) {
-        if (r->next_seq >= r->limit)
-            return false;
-        *seq = r->next_seq++;
-        return true;
-    }
-    /* The first held position of an idle session is that session's earliest: an earlier one of
-     * the same session would be idle too and come first. */
-    for (size_t i = 0; i < r->nheld; i++) {
-        if (!session_busy(r, r->held[i])) {
-            *seq = r->held[i];
-            memmove(r->held + i, r->held + i + 1, (r->nheld - i - 1) * sizeof *r->held);
-            r->nheld--;
-            return true;
-        }
-    }
-    while (r->next_seq < r->limit) {
-        size_t s = r->next_seq;
-        if (!session_busy(r, s)) {
-            r->next_seq++;
-            *seq = s;
-            return true;
-        }
-        if (r->nheld == r->w->n)
-            return false; /* a full lap held: wait for a session to free */
-        r->held[r->nheld++] = s;
-        r->next_seq++;
-    }
-    return false;
 }
 
 /* Open loop: the schedule still has arrivals to hand out. */
@@ -636,7 +589,7 @@ static void pump(struct runner *r)
 {
     if (r->arr.mode == SY_ARR_CONCURRENCY) {
         size_t seq;
-        while (can_issue(r) && r->inflight < r->arr.concurrency && next_item(r, &seq))
+        while (can_issue(r) && r->inflight < r->arr.concurrency && sy_turns_next(&r->turns, &seq))
             issue(r, BREQ_BENCH, NULL, seq);
         if (!can_issue(r) && r->inflight == 0)
             uv_stop(&r->loop);
@@ -666,7 +619,7 @@ static void pump(struct runner *r)
     if (r->stop_issuing || r->interrupted)
         pend_drop(r);
     size_t seq;
-    while (r->pend_head < r->pend_n && r->inflight < r->cap && next_item(r, &seq)) {
+    while (r->pend_head < r->pend_n && r->inflight < r->cap && sy_turns_next(&r->turns, &seq)) {
         struct pend p = r->pend[r->pend_head++];
         issue(r, BREQ_BENCH, &p, seq);
     }
@@ -802,16 +755,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     run->max_concurrency = r->cap == SIZE_MAX ? 0 : o->max_concurrency;
     run->stage_interval_s =
         o->arrival.mode == SY_ARR_STAGES && o->stage_barrier ? o->stage_interval_s : -1;
-    r->sessions = o->session_wait && (w->kind == SY_WL_MULTI_TURN || w->kind == SY_WL_AGENTIC);
-    run->session_wait = r->sessions;
-    if (r->sessions) {
-        unsigned ng = 0;
-        for (size_t i = 0; i < w->n; i++)
-            if (w->items[i].group >= ng)
-                ng = w->items[i].group + 1;
-        r->busy = sy_xcalloc(ng, 1);
-        r->held = sy_xcalloc(w->n, sizeof *r->held);
-    }
+    sy_turns_init(&r->turns, w, r->limit, o->session_wait);
+    run->session_wait = r->turns.wait;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
     uv_timer_init(&r->loop, &r->tick);
@@ -889,8 +834,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     sy_upstream_pool_free(r->pool);
     free(r->pend);
-    free(r->busy);
-    free(r->held);
+    sy_turns_fini(&r->turns);
     uv_close((uv_handle_t *)&r->tick, close_cb);
     uv_close((uv_handle_t *)&r->progress, close_cb);
     uv_close((uv_handle_t *)&r->deadline, close_cb);
