@@ -282,6 +282,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=False):
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
                   "replicas": reps,
                   "load_avg": load,
+                  "session_held": run.get("session_held", 0),
                   "placement": placement(run.get("request_log", [])),
                   "tail": tail_gaps(run.get("request_log", []), run["itl_p99_s"]),
                   "request_log": run.get("request_log", [])}
@@ -577,9 +578,11 @@ def main():
                          "order": list(order), "session_wait": a.session_wait, "results": res})
             print(fmt_row(w, c, res), flush=True)
             print("  " + "; ".join(
-                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f" % (
+                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f%s" % (
                     t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
-                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"])
+                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"],
+                    ", %d waited for their session" % res[t]["session_held"]
+                    if a.session_wait else "")
                 for t in targets), flush=True)
             for t in targets:
                 if t not in TARGETS:

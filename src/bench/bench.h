@@ -258,6 +258,7 @@ struct sy_bench_run {
                                  run stopped (--duration or a signal): never sent, not in recs */
     unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
     bool session_wait;        /* sessions waited for their previous turn (set by the runner) */
+    size_t session_held;      /* session_wait: requests passed over for their session's turn */
     double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
     double duration_s;        /* first send to last completion */
     double t0_monotonic_s;    /* CLOCK_MONOTONIC s at the main phase's start (the request log's 0);
@@ -350,6 +351,7 @@ struct sy_turns {
     size_t nheld;                /* used (at most w->n, also allocated) */
     unsigned char *busy;         /* owned, per group: a request of the session in flight */
     size_t inflight;             /* positions taken and not done */
+    size_t passed;               /* positions that were passed over (held) at least once */
 };
 
 /* wait applies only to multi-turn and agentic workloads (t->wait says whether it did). */

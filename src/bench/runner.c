@@ -819,6 +819,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         }
     }
     run->interrupted = r->interrupted;
+    run->session_held = r->turns.passed;
     run->slo_ttft_s = o->slo_ttft_s;
     run->slo_itl_p99_s = o->slo_itl_p99_s;
     sy_bench_run_to_simulated(run, r->scale);

@@ -88,6 +88,7 @@ bool sy_turns_next(struct sy_turns *t, size_t *pos)
         if (t->nheld == t->w->n)
             return false; /* a full lap held: wait for a session to free */
         t->held[t->nheld++] = p;
+        t->passed++;
         t->next++;
     }
     return false;

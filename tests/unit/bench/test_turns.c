@@ -84,6 +84,7 @@ static void test_wait_holds_busy_sessions(void **state)
     }
     assert_false(sy_turns_next(&t, &p)); /* every agent has its turn 0 in flight */
     assert_int_equal(t.nheld, 9);
+    assert_int_equal(t.passed, 9);
     assert_int_equal(sy_turns_left(&t), 9);
     sy_turns_done(&t, 1); /* agent 1's turn 0 ends: its turn 1 (position 4) goes */
     assert_true(sy_turns_next(&t, &p));
