@@ -44,7 +44,10 @@ above the pooled p99 sorted into late deliveries, the host's, and steps with a p
 replica, scheduling's) with TPOT p99 and the p99 without late gaps beside ITL p99. --json keeps
 the request records too, with every request's gaps. --alternate runs the
 targets in reverse order in every other cell, so a drift of the host's load within a cell favours
-each target equally often.
+each target equally often. --session-wait passes bench --session-wait to every measured run:
+a multi-turn or agentic session's next turn leaves only once its previous request has ended, as a
+chat user or an agent waits (without it, as in the earlier figures, items leave in index order,
+so a session can have several turns in flight); the warm-up's random prompts have no sessions.
 
 Warm-up: before its first measured cell, each new fleet (one per time scale) runs one unmeasured
 closed loop through the rr gateway: min(conc, 256) random prompts (1024 tokens in, 128 out) at the
@@ -255,12 +258,12 @@ class Fleet:
             f.close()
 
 
-def cell(fleet, w, conc, n, timeout, targets=TARGETS):
+def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=False):
     res = {}
     for t in targets:
         fleet.reset()
         fleet.restart_gateway(t)  # an empty prefix index, like the replicas' reset caches
-        args = workload_args(w, n)
+        args = workload_args(w, n) + (["--session-wait"] if session_wait else [])
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
         reps = []
@@ -279,6 +282,7 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS):
                   "per_replica": [e.get("requests") for e in run.get("endpoints", [])],
                   "replicas": reps,
                   "load_avg": load,
+                  "session_held": run.get("session_held", 0),
                   "placement": placement(run.get("request_log", [])),
                   "tail": tail_gaps(run.get("request_log", []), run["itl_p99_s"]),
                   "request_log": run.get("request_log", [])}
@@ -512,6 +516,10 @@ def main():
     ap.add_argument("--no-warmup", action="store_true",
                     help="leave out the unmeasured warm-up run each new fleet makes before its "
                     "first measured cell")
+    ap.add_argument("--session-wait", action="store_true",
+                    help="bench --session-wait: a multi-turn or agentic session's next turn is "
+                    "sent only once its previous request has ended (as a user or agent waits); "
+                    "default: the items in order, as the earlier figures were measured")
     a = ap.parse_args()
     # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -543,8 +551,9 @@ def main():
     def scale_of(c):
         return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
 
-    print("%d x %s; closed loop (conc = requests in flight); output tok/s and ITL p99 in simulated "
-          "time" % (a.replicas, a.profile), flush=True)
+    print("%d x %s; closed loop (conc = requests in flight)%s; output tok/s and ITL p99 in "
+          "simulated time" % (a.replicas, a.profile, "; sessions wait for their previous turn "
+                              "(--session-wait)" if a.session_wait else ""), flush=True)
     print(HEADER, flush=True)
     plan = [(w, c) for c in concs for w in workloads] + repeats
     fleets = {}
@@ -564,14 +573,16 @@ def main():
                                                           wu["wall_s"]), flush=True)
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
             order = targets[::-1] if a.alternate and len(rows) % 2 else targets
-            res = cell(fleets[x], w, c, n, a.timeout, order)
+            res = cell(fleets[x], w, c, n, a.timeout, order, a.session_wait)
             rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
-                         "order": list(order), "results": res})
+                         "order": list(order), "session_wait": a.session_wait, "results": res})
             print(fmt_row(w, c, res), flush=True)
             print("  " + "; ".join(
-                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f" % (
+                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f%s" % (
                     t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
-                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"])
+                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"],
+                    ", %d waited for their session" % res[t]["session_held"]
+                    if a.session_wait else "")
                 for t in targets), flush=True)
             for t in targets:
                 if t not in TARGETS:
@@ -623,7 +634,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"replicas": a.replicas, "profile": a.profile, "warmups": warmups,
-                       "rows": rows}, f, indent=1)
+                       "session_wait": a.session_wait, "rows": rows}, f, indent=1)
     print_repeats(rows, targets)
     worst_tok = min(ratio(r["results"]["default"]["tok_s"], r["results"]["rr"]["tok_s"])
                     for r in rows)

@@ -9,6 +9,7 @@
  *   stats.c     per-request records of one run and their summary (mean, p50, p90, p99, rates)
  *   sse.c       incremental parser of the streamed responses (content events, usage, errors)
  *   runner.c    one libuv loop that streams every request and measures TTFT, ITL, E2E
+ *   turns.c     the order the run takes the items in; sessions that wait (--session-wait)
  *   report.c    terminal table, JSON file, self-contained HTML report with inline SVG
  * bench_main.c parses flags; demo.c starts a simulated fleet and two gateways and compares them.
  *
@@ -256,6 +257,8 @@ struct sy_bench_run {
     size_t unsent;            /* arrived but still waiting for a --max-concurrency slot when the
                                  run stopped (--duration or a signal): never sent, not in recs */
     unsigned max_concurrency; /* the client's in-flight cap (0 = none), set by the runner */
+    bool session_wait;        /* sessions waited for their previous turn (set by the runner) */
+    size_t session_held;      /* session_wait: requests passed over for their session's turn */
     double stage_interval_s;  /* stage barrier's interval (simulated s), < 0 without a barrier */
     double duration_s;        /* first send to last completion */
     double t0_monotonic_s;    /* CLOCK_MONOTONIC s at the main phase's start (the request log's 0);
@@ -337,6 +340,31 @@ void sy_sse_feed(struct sy_sse *s, const char *p, size_t n);
 /* End of the body: handles a last event that lacks its blank line. */
 void sy_sse_finish(struct sy_sse *s);
 
+/* ---- run order and sessions that wait (turns.c) -------------------------------------------- */
+
+struct sy_turns {
+    const struct sy_workload *w; /* borrowed */
+    bool wait;                   /* sessions wait (a multi-turn or agentic workload) */
+    size_t limit;                /* run positions 0 .. limit-1 (position k = item k mod n) */
+    size_t next;                 /* first position not yet looked at */
+    size_t *held;                /* owned: positions passed over (busy session), in run order */
+    size_t nheld;                /* used (at most w->n, also allocated) */
+    unsigned char *busy;         /* owned, per group: a request of the session in flight */
+    size_t inflight;             /* positions taken and not done */
+    size_t passed;               /* positions that were passed over (held) at least once */
+};
+
+/* wait applies only to multi-turn and agentic workloads (t->wait says whether it did). */
+void sy_turns_init(struct sy_turns *t, const struct sy_workload *w, size_t limit, bool wait);
+void sy_turns_fini(struct sy_turns *t);
+/* The next position to send (its session becomes busy); false when none can leave now (every
+ * remaining one's session is busy) or none is left. */
+bool sy_turns_next(struct sy_turns *t, size_t *pos);
+/* The request of position pos ended (success or error): its session is idle again. */
+void sy_turns_done(struct sy_turns *t, size_t pos);
+/* Positions not yet sent (held + never looked at). */
+size_t sy_turns_left(const struct sy_turns *t);
+
 /* ---- runner (runner.c) --------------------------------------------------------------------- */
 
 #define SY_BENCH_MAX_METRICS 64 /* --metrics-url values */
@@ -366,6 +394,9 @@ struct sy_bench_opts {
                                  flight; later arrivals wait in the client in arrival order and
                                  are sent when a request finishes (0 = no cap). Latencies are
                                  measured from the actual send, the wait is the schedule delay */
+    bool session_wait;        /* multi-turn / agentic: an item is not sent while a request of
+                                 its session (item group) is in flight, as a user or agent waits
+                                 for the answer; later items go first meanwhile (see runner.c) */
 };
 
 /* Runs workload w against url ("http://host:port[/prefix]") and fills run (initialised by the

@@ -88,6 +88,11 @@ static void usage(FILE *f)
         "  --num-requests N          requests per target (default: the workload once)\n"
         "  --duration D              stop sending after D (30s, 2m; bare number = seconds);\n"
         "                            with --duration or --stages the workload repeats\n"
+        "  --session-wait            multi-turn / agentic: a session's next turn is sent only\n"
+        "                            once its previous request has ended (as a chat user or an\n"
+        "                            agent waits); meanwhile later items go first, and at most\n"
+        "                            one request per session is in flight. Default: the items\n"
+        "                            in order, a turn may leave while the last one streams\n"
         "  --warmup N                requests sent one by one before measuring (default 0)\n"
         "  --timeout D               per-request response timeout (default 300s)\n"
         "  --slo-ttft D              goodput SLO: TTFT at most D (e.g. 2s)\n"
@@ -223,7 +228,8 @@ int sy_bench_main(int argc, char **argv)
                 *c = '-';
         bool boolean = strcmp(name, "ordered") == 0 || strcmp(name, "no-progress") == 0 ||
                        strcmp(name, "reset-prefix-cache") == 0 || strcmp(name, "progress") == 0 ||
-                       strcmp(name, "ignore-eos") == 0 || strcmp(name, "json-requests") == 0;
+                       strcmp(name, "ignore-eos") == 0 || strcmp(name, "json-requests") == 0 ||
+                       strcmp(name, "session-wait") == 0;
         if (!boolean) {
             if (eq) {
                 val = eq + 1;
@@ -244,6 +250,8 @@ int sy_bench_main(int argc, char **argv)
             o.progress = false;
         } else if (IS("progress")) {
             o.progress = true;
+        } else if (IS("session-wait")) {
+            o.session_wait = true;
         } else if (IS("reset-prefix-cache")) {
             o.reset_prefix_cache = true;
         } else if (IS("target")) {
@@ -448,6 +456,8 @@ int sy_bench_main(int argc, char **argv)
         sy_buf_printf(&ldesc, ", warm-up %u", o.warmup);
     if (o.max_concurrency)
         sy_buf_printf(&ldesc, ", at most %u in flight", o.max_concurrency);
+    if (o.session_wait && (wp.kind == SY_WL_MULTI_TURN || wp.kind == SY_WL_AGENTIC))
+        sy_buf_printf(&ldesc, ", sessions wait for their previous turn");
     if (o.stage_barrier)
         sy_buf_printf(&ldesc, ", each stage after the previous ones finished + %gs",
                       o.stage_interval_s);

@@ -317,6 +317,8 @@ static cJSON *run_json(const struct sy_bench_run *r, bool request_log)
     add_num(o, "cancelled", (double)r->cancelled);
     add_num(o, "unsent", (double)r->unsent);
     add_num(o, "max_concurrency", r->max_concurrency ? (double)r->max_concurrency : NAN);
+    cJSON_AddBoolToObject(o, "session_wait", r->session_wait);
+    add_num(o, "session_held", (double)r->session_held);
     add_num(o, "stage_interval_s", r->stage_interval_s >= 0 ? r->stage_interval_s : NAN);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     add_num(o, "duration_s", r->duration_s);

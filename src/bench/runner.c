@@ -42,6 +42,21 @@
  * clock and converted once at the end (sy_bench_run_to_simulated). The connect timeout (5 s) and
  * the metrics fetches are network matters and stay in wall time.
  *
+ * Sessions that wait (o->session_wait, multi-turn and agentic workloads, whose items' group is a
+ * chat session or an agent): without it item k of the run is workload item k % n whatever is in
+ * flight, so a session's turn k+1 can leave while its turn k is still streaming, which no chat
+ * user or agent does. With it, an item whose session has a request in flight is not sent until
+ * that request ends (success or error): when a slot frees (closed loop) or an arrival is due
+ * (open loop), the runner sends the first item in run order whose session is idle. Items passed
+ * over are held, in run order, and go before any later item once their session frees, so a
+ * session's turns still leave in order (turns.c, which also bounds what is held). If no item is
+ * sendable the slot stays empty (closed loop) or the due arrival waits in the FIFO (open loop)
+ * until a request ends; that cannot deadlock, since with nothing in flight every session is
+ * idle. An open-loop arrival keeps its scheduled time: the wait for the session shows as schedule
+ * delay (send - scheduled) and TTFT / ITL / E2E are still measured from the send. Warm-up
+ * requests go one at a time, so they never overlap a session anyway. Other workloads have no
+ * sessions and the flag changes nothing for them.
+ *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.
  *
@@ -94,6 +109,7 @@ struct breq {
     size_t ngaps, gaps_cap;     /* used, allocated */
     struct sy_sse sse;          /* the streamed response (status 200) */
     size_t fetch_index;         /* BREQ_FETCH: which metrics URL */
+    size_t pos;                 /* BREQ_BENCH: run position (turns.c) */
 };
 
 /* An arrival waiting in the client for an in-flight slot. */
@@ -133,6 +149,7 @@ struct runner {
     uv_timer_t deadline;                       /* --duration */
     uv_signal_t sigint, sigterm;               /* stop cleanly */
     bool progress_shown;                       /* a progress line was printed */
+    struct sy_turns turns;                     /* which item goes next (turns.c) */
 };
 
 /* ---- URLs -------------------------------------------------------------------------------- */
@@ -334,7 +351,7 @@ static void on_body(void *ud, const char *p, size_t n)
 }
 
 static void pump(struct runner *r);
-static void issue(struct runner *r, enum breq_kind kind, const struct pend *p);
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, size_t seq);
 
 static enum sy_bench_err err_kind(int err)
 {
@@ -416,6 +433,7 @@ static void on_done(void *ud, int err)
     q->ur = NULL;
     switch (q->kind) {
     case BREQ_BENCH:
+        sy_turns_done(&r->turns, q->pos); /* its session's next turn may leave */
         finish_bench(q, err);
         breq_free(q);
         pump(r);
@@ -423,7 +441,7 @@ static void on_done(void *ud, int err)
     case BREQ_WARM:
         breq_free(q);
         if (r->warm_left > 0 && !r->interrupted)
-            issue(r, BREQ_WARM, NULL);
+            issue(r, BREQ_WARM, NULL, 0);
         else
             uv_stop(&r->loop);
         return;
@@ -497,18 +515,20 @@ static struct breq *breq_new(struct runner *r, enum breq_kind kind)
     return q;
 }
 
-static void issue(struct runner *r, enum breq_kind kind, const struct pend *p)
+/* Sends run position seq (item seq % n; BREQ_BENCH) or the next warm-up request. */
+static void issue(struct runner *r, enum breq_kind kind, const struct pend *p, size_t seq)
 {
     size_t idx;
     if (kind == BREQ_WARM) {
         idx = (size_t)(r->o->warmup - r->warm_left) % r->w->n;
         r->warm_left--;
     } else {
-        idx = r->issued % r->w->n;
+        idx = seq % r->w->n;
         r->issued++;
     }
     const struct sy_wl_item *it = &r->w->items[idx];
     struct breq *q = breq_new(r, kind);
+    q->pos = seq;
     q->rec.item = (long)idx;
     q->rec.group = it->group;
     q->rec.turn = it->turn;
@@ -568,8 +588,9 @@ static void on_tick(uv_timer_t *t)
 static void pump(struct runner *r)
 {
     if (r->arr.mode == SY_ARR_CONCURRENCY) {
-        while (can_issue(r) && r->inflight < r->arr.concurrency)
-            issue(r, BREQ_BENCH, NULL);
+        size_t seq;
+        while (can_issue(r) && r->inflight < r->arr.concurrency && sy_turns_next(&r->turns, &seq))
+            issue(r, BREQ_BENCH, NULL, seq);
         if (!can_issue(r) && r->inflight == 0)
             uv_stop(&r->loop);
         return;
@@ -597,9 +618,10 @@ static void pump(struct runner *r)
     }
     if (r->stop_issuing || r->interrupted)
         pend_drop(r);
-    while (r->pend_head < r->pend_n && r->inflight < r->cap) {
+    size_t seq;
+    while (r->pend_head < r->pend_n && r->inflight < r->cap && sy_turns_next(&r->turns, &seq)) {
         struct pend p = r->pend[r->pend_head++];
-        issue(r, BREQ_BENCH, &p);
+        issue(r, BREQ_BENCH, &p, seq);
     }
     if (can_arrive(r) && !barrier) {
         double wait_ms = ceil((sy_bench_wall_s(r->next_due + r->shift, r->scale) - now) * 1000.0);
@@ -733,6 +755,8 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     run->max_concurrency = r->cap == SIZE_MAX ? 0 : o->max_concurrency;
     run->stage_interval_s =
         o->arrival.mode == SY_ARR_STAGES && o->stage_barrier ? o->stage_interval_s : -1;
+    sy_turns_init(&r->turns, w, r->limit, o->session_wait);
+    run->session_wait = r->turns.wait;
     uv_loop_init(&r->loop);
     r->pool = sy_upstream_pool_new(&r->loop, 30 * SY_NS_PER_S, 4096);
     uv_timer_init(&r->loop, &r->tick);
@@ -757,7 +781,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     if (o->warmup && !r->interrupted) {
         r->warm_left = o->warmup;
-        issue(r, BREQ_WARM, NULL);
+        issue(r, BREQ_WARM, NULL, 0);
         uv_run(&r->loop, UV_RUN_DEFAULT);
     }
     if (!r->interrupted) {
@@ -795,6 +819,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
         }
     }
     run->interrupted = r->interrupted;
+    run->session_held = r->turns.passed;
     run->slo_ttft_s = o->slo_ttft_s;
     run->slo_itl_p99_s = o->slo_itl_p99_s;
     sy_bench_run_to_simulated(run, r->scale);
@@ -810,6 +835,7 @@ int sy_bench_execute(const struct sy_bench_opts *o, const struct sy_workload *w,
     }
     sy_upstream_pool_free(r->pool);
     free(r->pend);
+    sy_turns_fini(&r->turns);
     uv_close((uv_handle_t *)&r->tick, close_cb);
     uv_close((uv_handle_t *)&r->progress, close_cb);
     uv_close((uv_handle_t *)&r->deadline, close_cb);

@@ -336,6 +336,80 @@ def test_bench_max_concurrency_caps_in_flight():
     s.stop()
 
 
+def session_overlaps(log):
+    """Pairs of requests of one session (group) whose [start_s, end_s] intervals overlap."""
+    by = {}
+    for r in log:
+        by.setdefault(r["group"], []).append(r)
+    bad = []
+    for g, rs in by.items():
+        rs.sort(key=lambda r: r["start_s"])
+        for a, b in zip(rs, rs[1:]):
+            if b["start_s"] < a["end_s"]:
+                bad.append((g, a["item"], b["item"]))
+    return bad
+
+
+@test
+def test_bench_session_wait():
+    """--session-wait: a session's (agent's, chat user's) next turn leaves only once its previous
+    request has ended; without it items leave in index order whatever is in flight."""
+    s = Stub()
+    s.chunks, s.interval = 2, 0.0
+    agentic = ["--workload", "agentic", "--num-agents", "3", "--num-iterations", "4",
+               "--tool-preamble-len", "16", "--question-len", "4", "--observation-len", "4",
+               "--output-len", "2", "--model", "m1"]
+    hold = 0.3 * SLOW
+    # closed loop of 8 over 3 agents, streams held at the stub: only one turn per agent leaves
+    for mode in (["--concurrency", "8"], ["--rate", "inf"], ["--rate", "inf",
+                                                            "--max-concurrency", "8"]):
+        base = s.count()
+        out = tmp_path(".json")
+        with GatedBench(s, agentic + mode + ["--session-wait", "--json", out,
+                                             "--json-requests"]) as g:
+            check(wait_count(s, base + 3, 10 * SLOW) == base + 3, "%r: the first turns" % mode)
+            time.sleep(hold)
+            check(s.count() == base + 3, "%r: one request per agent in flight, %d at the server"
+                  % (mode, s.count() - base))
+            for k in range(4, 13):
+                s.gate.release()  # one request ends: that agent's next turn may leave
+                check(wait_count(s, base + k, 10 * SLOW) >= base + k, "%r: request %d" % (mode, k))
+        check(g.rc == 0, g.stderr.decode())
+        r = load_json(out)
+        run = r["runs"][0]
+        check(run["completed"] == 12 and run["errors"] == 0 and run["session_wait"], repr(run))
+        check(run["session_held"] >= 9, "9 turns wait at the start: %r" % run["session_held"])
+        check("sessions wait for their previous turn" in r["meta"]["load"], r["meta"]["load"])
+        log = run["request_log"]
+        check(sorted(x["item"] for x in log) == list(range(12)), "every item once")
+        check(session_overlaps(log) == [], "%r: overlapping turns %r" % (mode, session_overlaps(log)))
+        for grp in range(3):
+            turns = [x["turn"] for x in sorted(log, key=lambda x: x["start_s"]) if x["group"] == grp]
+            check(turns == [0, 1, 2, 3], "%r: agent %d turns in order: %r" % (mode, grp, turns))
+        if "--rate" in mode:  # arrivals keep their schedule: waiting for a turn is schedule delay
+            check(run["schedule_delay_max_s"] >= hold, repr(run))
+    # without the flag the old order: 8 leave at once, so agents have turns overlapping
+    out = tmp_path(".json")
+    s.gate = None
+    rc, _, stderr = bench(["--target", "http://%s" % s.address] + agentic +
+                          ["--concurrency", "8", "--json", out, "--json-requests"])
+    check(rc == 0, stderr)
+    run = load_json(out)["runs"][0]
+    check(not run["session_wait"] and run["session_held"] == 0, repr(run))
+    log = run["request_log"]
+    first8 = sorted(log, key=lambda x: x["start_s"])[:8]
+    check(sorted(x["item"] for x in first8) == list(range(8)), "index order %r" % first8)
+    check(session_overlaps(log), "no overlap without --session-wait?")
+    # other workloads have no sessions: the flag changes nothing
+    rc, _, stderr = bench(["--target", "http://%s" % s.address, "--workload", "random",
+                           "--num-prompts", "6", "--input-len", "4", "--output-len", "2",
+                           "--concurrency", "6", "--session-wait", "--json", out])
+    check(rc == 0, stderr)
+    run = load_json(out)["runs"][0]
+    check(run["completed"] == 6 and not run["session_wait"], repr(run))
+    s.stop()
+
+
 @test
 def test_bench_max_concurrency_stages_and_unsent():
     # constant stages 20/s for 0.5 s: 10 arrivals, each request held >= 0.4 s by the stub
