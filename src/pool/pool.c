@@ -727,15 +727,16 @@ void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens)
 void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
                     int64_t choices)
 {
-    c->ep = e;
-    c->tokens = tokens < 0 ? 0 : tokens;
-    sy_endpoint_inflight_add(e, c->tokens);
-    sy_decode_begin(&c->dec, e, max_tokens, choices);
+    sy_pool_charge_within(c, e, tokens, max_tokens, choices, 0, 0); /* unbounded: never refused */
 }
 
-/* Adds d to *a only while *a < cap; returns whether it did. */
+/* Adds d to *a only while *a < cap (cap <= 0: no bound, one fetch-add); returns whether it did. */
 static bool add_below(_Atomic int64_t *a, int64_t d, int64_t cap)
 {
+    if (cap <= 0) {
+        atomic_fetch_add_explicit(a, d, memory_order_relaxed);
+        return true;
+    }
     int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
     do {
         if (cur >= cap)
@@ -749,26 +750,14 @@ bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t t
                            int64_t max_tokens, int64_t choices, int64_t cap_requests,
                            int64_t cap_tokens)
 {
-    if (cap_requests <= 0 && cap_tokens <= 0) { /* no bound: the plain charge */
-        sy_pool_charge(c, e, tokens, max_tokens, choices);
-        return true;
-    }
     if (tokens < 0)
         tokens = 0;
-    if (cap_requests > 0) {
-        if (!add_below(&e->inflight_requests, 1, cap_requests))
-            return false;
-    } else {
-        atomic_fetch_add_explicit(&e->inflight_requests, 1, memory_order_relaxed);
-    }
-    if (cap_tokens > 0) {
-        if (!add_below(&e->inflight_tokens, tokens, cap_tokens)) {
-            /* the slot taken above goes back: meanwhile readers saw one more (errs busier) */
-            sub_clamped(&e->inflight_requests, 1);
-            return false;
-        }
-    } else {
-        atomic_fetch_add_explicit(&e->inflight_tokens, tokens, memory_order_relaxed);
+    if (!add_below(&e->inflight_requests, 1, cap_requests))
+        return false;
+    if (!add_below(&e->inflight_tokens, tokens, cap_tokens)) {
+        /* the slot taken above goes back: meanwhile readers saw one more (errs busier) */
+        sub_clamped(&e->inflight_requests, 1);
+        return false;
     }
     c->ep = e;
     c->tokens = tokens;
