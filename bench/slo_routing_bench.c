@@ -1003,28 +1003,23 @@ int main(int argc, char **argv)
     }
     /* latency-scorer's headroom beside the in-flight balance and a small prefix weight (the
      * prefix regime's best heuristic plus the predictions) */
-    run("latency 1 + active-request 3 + prefix 1",
-        "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
-        "  parameters: {headroomSelectionStrategy: most}\n"
-        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
-        "schedulingProfiles:\n- name: default\n  plugins:\n"
-        "  - pluginRef: latency-scorer\n    weight: 1\n"
-        "  - pluginRef: active-request-scorer\n    weight: 3\n"
-        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
-        "  - pluginRef: max-score-picker\n",
-        rate, secs);
-    /* the hybrid with the model's TPOT quantile at 0.5 (tpotQuantile, Switchyard's own) */
-    run("latency 1 + active-request 3 + prefix 1, tpotQ 0.5",
-        "plugins:\n- type: predicted-latency-producer\n  parameters: {tpotQuantile: 0.5}\n"
-        "- type: latency-scorer\n"
-        "  parameters: {headroomSelectionStrategy: most}\n"
-        "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
-        "schedulingProfiles:\n- name: default\n  plugins:\n"
-        "  - pluginRef: latency-scorer\n    weight: 1\n"
-        "  - pluginRef: active-request-scorer\n    weight: 3\n"
-        "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
-        "  - pluginRef: max-score-picker\n",
-        rate, secs);
+    {
+        static const char hybrid[] =
+            "plugins:\n- type: predicted-latency-producer\n%s- type: latency-scorer\n"
+            "  parameters: {headroomSelectionStrategy: most}\n"
+            "- type: active-request-scorer\n- type: prefix-cache-scorer\n- type: max-score-picker\n"
+            "schedulingProfiles:\n- name: default\n  plugins:\n"
+            "  - pluginRef: latency-scorer\n    weight: 1\n"
+            "  - pluginRef: active-request-scorer\n    weight: 3\n"
+            "  - pluginRef: prefix-cache-scorer\n    weight: 1\n"
+            "  - pluginRef: max-score-picker\n";
+        char hc[1024];
+        snprintf(hc, sizeof hc, hybrid, "");
+        run("latency 1 + active-request 3 + prefix 1", hc, rate, secs);
+        /* the hybrid with the model's TPOT quantile at 0.5 (tpotQuantile, Switchyard's own) */
+        snprintf(hc, sizeof hc, hybrid, "  parameters: {tpotQuantile: 0.5}\n");
+        run("latency 1 + active-request 3 + prefix 1, tpotQ 0.5", hc, rate, secs);
+    }
     if (heavy) { /* the heavy regime's best heuristics with the latency term beside them */
         static const char *const tq[] = {"", "0.5"};
         static const int hw[][2] = {{1, 1}, {2, 3}}; /* prefix, token-load weights */
