@@ -730,8 +730,9 @@ void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, 
     sy_pool_charge_within(c, e, tokens, max_tokens, choices, 0, 0); /* unbounded: never refused */
 }
 
-/* Adds d to *a only while *a < cap (cap <= 0: no bound, one fetch-add); returns whether it did. */
-static bool add_below(_Atomic int64_t *a, int64_t d, int64_t cap)
+/* Adds d to *a only while the sum stays within cap, or *a is 0 (sy_inflight_fits; cap <= 0: no
+ * bound, one fetch-add); returns whether it did. */
+static bool add_within(_Atomic int64_t *a, int64_t d, int64_t cap)
 {
     if (cap <= 0) {
         atomic_fetch_add_explicit(a, d, memory_order_relaxed);
@@ -739,7 +740,7 @@ static bool add_below(_Atomic int64_t *a, int64_t d, int64_t cap)
     }
     int64_t cur = atomic_load_explicit(a, memory_order_relaxed);
     do {
-        if (cur >= cap)
+        if (!sy_inflight_fits(cur, d, cap))
             return false;
     } while (!atomic_compare_exchange_weak_explicit(a, &cur, cur + d, memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -752,9 +753,9 @@ bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t t
 {
     if (tokens < 0)
         tokens = 0;
-    if (!add_below(&e->inflight_requests, 1, cap_requests))
+    if (!add_within(&e->inflight_requests, 1, cap_requests))
         return false;
-    if (!add_below(&e->inflight_tokens, tokens, cap_tokens)) {
+    if (!add_within(&e->inflight_tokens, tokens, cap_tokens)) {
         /* the slot taken above goes back: meanwhile readers saw one more (errs busier) */
         sub_clamped(&e->inflight_requests, 1);
         return false;

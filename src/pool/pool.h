@@ -221,12 +221,22 @@ struct sy_charge {
  * sequences (sy_decode_begin). */
 void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
                     int64_t choices);
-/* As sy_pool_charge, but only while e is below the in-flight bounds the scheduler's filters chose
- * it under (concurrency-detector: sy_sched_result's cap_requests / cap_tokens; <= 0 = no bound):
- * the request slot is reserved atomically (compare-and-swap of the in-flight count against
- * cap_requests, then of the in-flight tokens against cap_tokens), so two workers that both saw an
- * endpoint one below its bound cannot both take it. Returns false, charging nothing, when e is at
- * a bound now; true when c is charged. */
+/* Whether an endpoint with `cur` in flight (requests or tokens) can take `d` more under the bound
+ * `cap` (> 0): it is below cap and the sum stays within cap, or it holds none (a request larger
+ * than the whole bound alone goes onto an idle endpoint instead of never being served). For
+ * requests (d = 1) this is cur < cap, llm-d's filter rule; for tokens it counts the request's own
+ * tokens, so the bound is never exceeded except by a single request that is larger than it. */
+static inline bool sy_inflight_fits(int64_t cur, int64_t d, int64_t cap)
+{
+    return cur <= 0 || (cur < cap && d <= cap - cur);
+}
+
+/* As sy_pool_charge, but only while e can take the request under the in-flight bounds the
+ * scheduler's filters chose it under (concurrency-detector: sy_sched_result's cap_requests /
+ * cap_tokens; <= 0 = no bound; sy_inflight_fits: a request slot below cap_requests, the request's
+ * tokens within cap_tokens): reserved atomically (compare-and-swap of the in-flight count, then of
+ * the in-flight tokens), so two workers that both saw room for one more on an endpoint cannot both
+ * take it. Returns false, charging nothing, when e has no room now; true when c is charged. */
 bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens,
                            int64_t max_tokens, int64_t choices, int64_t cap_requests,
                            int64_t cap_tokens);

@@ -7,7 +7,15 @@
  *
  *   limit = (int64)(maxConcurrency * (1 + headroom))          requests mode (default)
  *           (int64)(maxTokenConcurrency * (1 + headroom))     tokens mode, on in-flight tokens
- *   keep endpoint e  iff  inflight_e < limit                   hybrid: both must hold
+ *   keep endpoint e  iff  inflight_e < limit                   requests
+ *                   iff  tokens_e + t_e <= limit or tokens_e == 0   tokens (t_e: what this
+ *                        request would add on e, sched/inflight.h); hybrid: both must hold
+ *
+ * In tokens mode llm-d keeps e while tokens_e < limit, whatever the request's size, so an endpoint
+ * can end up over its token limit by one request's tokens. Here the request's own tokens count
+ * (sy_inflight_fits, the same test the charge's reservation makes), so the token bound holds; a
+ * request larger than the whole limit goes only onto an endpoint with no tokens in flight (llm-d
+ * would admit it onto any endpoint below the limit; refusing it everywhere would starve it).
  *
  * inflight_e is the gateway's own count of requests it forwarded to e and that have not finished
  * (no scrape lag). Without it, the pool-wide gate (outstanding < maxConcurrency * ready) still
@@ -49,6 +57,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "sched/inflight.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -109,8 +118,10 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
         bool keep = true;
         if (f->mode != 1)
             keep = c[i].st.inflight_requests < f->limit;
-        if (f->mode != 0 && keep)
-            keep = c[i].st.inflight_tokens < f->token_limit;
+        if (f->mode != 0 && keep) {
+            int64_t t = sy_inflight_request_tokens(cy, &c[i]); /* what the charge adds there */
+            keep = sy_inflight_fits(c[i].st.inflight_tokens, t > 0 ? t : 0, f->token_limit);
+        }
         if (keep)
             c[m++] = c[i];
     }

@@ -81,7 +81,8 @@ struct sy_sched_cycle {
      * pick is charged only while the chosen endpoint is still below them (sy_pool_charge_within).
      * 0 = none; reset before each profile run's filters. */
     int64_t cap_requests; /* in-flight requests must be below this */
-    int64_t cap_tokens;   /* in-flight tokens must be below this */
+    int64_t cap_tokens;   /* in-flight tokens plus the request's must stay within this
+                             (sy_inflight_fits: an endpoint with none takes any request) */
 };
 
 struct sy_inflight_params;

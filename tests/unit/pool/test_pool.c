@@ -745,8 +745,14 @@ static void test_charge_within(void **state)
     assert_false(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 150));
     assert_int_equal(atomic_load(&e->inflight_requests), 2);
     assert_int_equal(atomic_load(&e->inflight_tokens), 200);
-    assert_true(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 201)); /* below: taken */
+    /* the request's own tokens count: 200 + 10 > 209 is refused, 200 + 10 <= 210 taken */
+    assert_false(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 209));
+    assert_int_equal(atomic_load(&e->inflight_requests), 2);
+    assert_true(sy_pool_charge_within(&c, e, 10, 10, 1, 5, 210));
     assert_int_equal(atomic_load(&e->inflight_tokens), 210);
+    /* at the bound exactly: even a request of no tokens is refused (llm-d: in-flight < limit) */
+    struct sy_charge z = {0};
+    assert_false(sy_pool_charge_within(&z, e, 0, 10, 1, 5, 210));
     assert_true(sy_pool_charge_within(&d, e, -4, 10, 1, 0, 0)); /* no bound: always */
     assert_int_equal(atomic_load(&e->inflight_requests), 4);
     sy_pool_discharge(&a, -1);
@@ -756,6 +762,13 @@ static void test_charge_within(void **state)
     assert_int_equal(atomic_load(&e->inflight_requests), 0);
     assert_int_equal(atomic_load(&e->inflight_tokens), 0);
     assert_int_equal(atomic_load(&e->decode_left), 0);
+    /* a request larger than the whole token bound: taken on an idle endpoint (never starved),
+     * and then nothing more fits beside it */
+    assert_true(sy_pool_charge_within(&a, e, 1000, -1, 1, 5, 500));
+    assert_int_equal(atomic_load(&e->inflight_tokens), 1000);
+    assert_false(sy_pool_charge_within(&b, e, 1, -1, 1, 5, 500));
+    sy_pool_discharge(&a, -1);
+    assert_int_equal(atomic_load(&e->inflight_tokens), 0);
 
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++)

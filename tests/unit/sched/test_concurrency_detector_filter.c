@@ -77,6 +77,62 @@ static void test_limits(void **state)
         "2");
 }
 
+/* Tokens mode counts the request's own tokens (what the charge adds on each endpoint): an endpoint
+ * where they would pass the limit is dropped, and a request larger than the whole limit goes only
+ * onto an endpoint with no tokens in flight; the charge's reservation makes the same test. */
+static void test_tokens_own_size(void **state)
+{
+    (void)state;
+    struct sy_endpoint *eps[3];
+    static const int64_t tok[3] = {900, 600, 0};
+    for (size_t i = 0; i < 3; i++) {
+        char a[16];
+        snprintf(a, sizeof a, "e%zu:1", i);
+        eps[i] = fx_ep(a, NULL, 0, 0, 0);
+        atomic_store(&eps[i]->inflight_tokens, tok[i]);
+    }
+    struct sy_pool *p = fx_pool(eps, 3);
+    struct fx_plugin fp;
+    char err[256];
+    if (fx_plugin_new(&fp, "concurrency-detector",
+                      "concurrencyMode: tokens\nmaxTokenConcurrency: 1000\n", err, sizeof err))
+        fail_msg("%s", err);
+    static const struct {
+        uint32_t tokens;
+        const char *kept;
+    } cases[] = {
+        {100, "012"}, /* 900 + 100 = 1000: within */
+        {101, "12"},  /* 900 + 101 > 1000 */
+        {400, "12"},  /* 600 + 400 = 1000 */
+        {401, "2"},   /* only the idle one */
+        {5000, "2"},  /* larger than the limit: the idle one alone */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct sy_request r;
+        fx_req(&r, "m", cases[k].tokens);
+        struct sy_sched_candidate c[3];
+        fx_cands(p, c);
+        struct sy_sched_cycle cy;
+        fx_cycle(&cy, &r, p, 1);
+        size_t m = fp.ops->filter(fp.state, &cy, c, 3);
+        char out[4];
+        for (size_t i = 0; i < m; i++)
+            out[i] = (char)('0' + c[i].pool_index);
+        out[m] = '\0';
+        assert_string_equal(out, cases[k].kept);
+        assert_int_equal(cy.cap_tokens, 1000);
+    }
+    fx_plugin_free(&fp);
+    /* the idle endpoint taken by the large request: the next request of 5000 finds no room
+     * anywhere (the filter fails open; the reservation against the limit refuses e2) */
+    struct sy_charge big = {0}, late = {0};
+    assert_true(sy_pool_charge_within(&big, eps[2], 5000, -1, 1, 0, 1000));
+    assert_false(sy_pool_charge_within(&late, eps[2], 5000, -1, 1, 0, 1000));
+    assert_int_equal(atomic_load(&eps[2]->inflight_tokens), 5000);
+    sy_pool_discharge(&big, -1);
+    sy_pool_unref(p);
+}
+
 static void test_param_errors(void **state)
 {
     (void)state;
@@ -375,6 +431,7 @@ static void test_lost_reservation_leaves_no_trace(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
+                                       cmocka_unit_test(test_tokens_own_size),
                                        cmocka_unit_test(test_param_errors),
                                        cmocka_unit_test(test_default_profile_filters),
                                        cmocka_unit_test(test_reservation),
