@@ -4,6 +4,8 @@
  *   start --conn->prefill_leg?--no--> decode (sidecar: extra header only)
  *            | yes
  *            v
+ *   reserve a slot on the prefill pick (its profile's concurrency limits; full: repick, then
+ *            429 rejected-saturated, or on a retried leg the retry's failure)
  *   send prefill leg (own head + body, in-flight +1 on the prefill endpoint)
  *            |-- concurrent (sglang): decode now; the answer is read and dropped
  *            v
@@ -229,7 +231,7 @@ static void fallback_or_fail(struct sy_disagg *dx, const char *reason, int statu
     dx->h.fail(dx->h.ud, status, code, msg);
 }
 
-static void send_leg(struct sy_disagg *dx);
+static bool send_leg(struct sy_disagg *dx);
 
 static bool was_failed(const struct sy_disagg *dx, const struct sy_endpoint *ep)
 {
@@ -366,14 +368,56 @@ static void p_done(void *ud, int err)
 static const struct sy_upstream_cbs p_cbs = {
     .on_head = p_head, .on_body = p_body, .on_done = p_done};
 
-/* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody). */
-static void send_leg(struct sy_disagg *dx)
+/* Takes the prefill leg's slot on dx->res->prefill_ep against the prefill run's concurrency
+ * limits (res->prefill_limit_*: held also where its filter failed open, so a leg never goes to an
+ * endpoint at its limit). A pick found full (another request took the slot since the snapshot)
+ * is excluded with the failed ones and the prefill profile re-run, at most SY_SCHED_CHARGE_TRIES
+ * picks. Returns false, holding nothing, when none had room. */
+static bool reserve_leg(struct sy_disagg *dx)
 {
+    struct sy_sched_result *res = dx->res;
+    struct sy_endpoint *ex[sizeof dx->failed / sizeof dx->failed[0] + SY_SCHED_CHARGE_TRIES];
+    size_t nex = 0;
+    for (size_t i = 0; i < dx->nfailed; i++)
+        ex[nex++] = dx->failed[i];
+    for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
+        if (sy_endpoint_inflight_add_within(res->prefill_ep, res->prefill_inflight_tokens,
+                                            res->prefill_limit_requests, res->prefill_limit_tokens))
+            return true;
+        ex[nex++] = res->prefill_ep;
+        if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0)
+            return false;
+    }
+    return false;
+}
+
+/* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is
+ * reserved. Without a slot the exchange ends (a first leg: 429 rejected-saturated, as a decode
+ * pick that found no slot; a retried leg: the failure that caused the retry, or the fallback)
+ * and false is returned: the caller must not touch dx again. */
+static bool send_leg(struct sy_disagg *dx)
+{
+    if (!reserve_leg(dx)) {
+        sy_warn("request %s: P/D no prefill endpoint has room under its concurrency limit",
+                dx->h.request_id);
+        if (dx->attempts > 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "no prefill endpoint answered (%d tried; the others are at their "
+                     "concurrency limit)",
+                     dx->attempts);
+            fallback_or_fail(dx, "prefill_unavailable", 502, "prefill_unavailable", msg);
+            return false;
+        }
+        dx->state = SY_DX_ENDED;
+        outcome(dx, "error");
+        dx->h.fail(dx->h.ud, 429, "rejected-saturated", SY_SCHED_SATURATED_MSG);
+        return false;
+    }
     struct sy_endpoint *ep = dx->res->prefill_ep;
     dx->attempts++;
     dx->pep = sy_endpoint_ref(ep);
     dx->p_tokens = dx->res->prefill_inflight_tokens;
-    sy_endpoint_inflight_add(ep, dx->p_tokens);
     dx->p_inflight = true;
     dx->pstatus = 0;
     sy_buf_reset(&dx->pans);
@@ -410,6 +454,7 @@ static void send_leg(struct sy_disagg *dx)
         o.server_name = sy_pool_tls_name(dx->h.pool, ep, tls_name, sizeof tls_name);
     dx->up = sy_upstream_send_opts(dx->h.upstreams, ep->address, (const struct sockaddr *)&ep->addr,
                                    bufs, 2, &o, &p_cbs, dx);
+    return true;
 }
 
 void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
@@ -454,7 +499,8 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
         dx->h.fail(dx->h.ud, 400, "invalid_json", err);
         return;
     }
-    send_leg(dx);
+    if (!send_leg(dx))
+        return;
     if (dx->conn->concurrent) {
         set_addr(dx->prefill_addr, sizeof dx->prefill_addr, res->prefill_ep->address);
         go_decode(dx, false);

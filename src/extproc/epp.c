@@ -369,7 +369,8 @@ static void pick(struct xs *x)
                 ex[nex++] = pool->eps[i];
     }
     /* decided and charged at once (the concurrency bound's slot is reserved: sched.h) */
-    int rc = sy_sched_pick_charge(x->gen->sched, pool, &x->req, ex, nex, &x->res, &x->charge);
+    int rc =
+        sy_sched_pick_charge(x->gen->sched, pool, &x->req, ex, nex, &x->res, &x->charge, false);
     free(ex);
     if (rc == SY_EADMISSION) { /* an admission plugin denied it: llm-d's 500, no dropped reason */
         reject(x, sy_flow_verdict_status(SY_FLOW_REJECT_ADMISSION),

@@ -703,7 +703,10 @@ static void pd_respond(void *ud, int status, const char *head_lines, const char 
 
 static void pd_fail(void *ud, int status, const char *code, const char *msg)
 {
-    fail_early(ud, status, code, msg);
+    struct proxy *p = ud;
+    if (status == 429 && strcmp(code, "rejected-saturated") == 0)
+        p->dropped = "rejected-saturated"; /* no prefill slot (src/disagg): as a decode pick's */
+    fail_early(p, status, code, msg);
 }
 
 static void pd_start(struct proxy *p)
@@ -740,7 +743,7 @@ static void attempt(struct proxy *p)
     /* decided and charged at once: the in-flight slot is reserved against the concurrency
      * bound the decision was made under (sched.h) */
     int rc = sy_sched_pick_charge(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried,
-                                  &p->res, &p->charge);
+                                  &p->res, &p->charge, false);
     if (rc == SY_EADMISSION) { /* an admission plugin (latency-slo-admitter) denied it */
         flow_refuse(p, SY_FLOW_REJECT_ADMISSION);
         return;

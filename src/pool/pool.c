@@ -675,14 +675,6 @@ const char *sy_endpoint_label(const struct sy_endpoint *e, const char *key)
     return NULL;
 }
 
-void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens)
-{
-    if (tokens < 0)
-        tokens = 0;
-    atomic_fetch_add_explicit(&e->inflight_requests, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&e->inflight_tokens, tokens, memory_order_relaxed);
-}
-
 /* Subtracts d from *a without going below zero; returns false when it had to clamp. */
 static bool sub_clamped_order(_Atomic int64_t *a, int64_t d, memory_order order)
 {
@@ -724,6 +716,11 @@ void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens)
                  e->address);
 }
 
+void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens)
+{
+    sy_endpoint_inflight_add_within(e, tokens, 0, 0); /* unbounded: never refused */
+}
+
 void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
                     int64_t choices)
 {
@@ -747,9 +744,8 @@ static bool add_within(_Atomic int64_t *a, int64_t d, int64_t cap)
     return true;
 }
 
-bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens,
-                           int64_t max_tokens, int64_t choices, int64_t cap_requests,
-                           int64_t cap_tokens)
+bool sy_endpoint_inflight_add_within(struct sy_endpoint *e, int64_t tokens, int64_t cap_requests,
+                                     int64_t cap_tokens)
 {
     if (tokens < 0)
         tokens = 0;
@@ -760,6 +756,17 @@ bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t t
         sub_clamped(&e->inflight_requests, 1);
         return false;
     }
+    return true;
+}
+
+bool sy_pool_charge_within(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens,
+                           int64_t max_tokens, int64_t choices, int64_t cap_requests,
+                           int64_t cap_tokens)
+{
+    if (tokens < 0)
+        tokens = 0;
+    if (!sy_endpoint_inflight_add_within(e, tokens, cap_requests, cap_tokens))
+        return false;
     c->ep = e;
     c->tokens = tokens;
     sy_decode_begin(&c->dec, e, max_tokens, choices);

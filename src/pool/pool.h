@@ -256,6 +256,11 @@ void sy_pool_discharge(struct sy_charge *c, int64_t completion_tokens);
  * use sy_pool_charge / sy_pool_discharge; these are the raw counters (the P/D prefill leg). */
 void sy_endpoint_inflight_add(struct sy_endpoint *e, int64_t tokens);
 void sy_endpoint_inflight_sub(struct sy_endpoint *e, int64_t tokens);
+/* sy_endpoint_inflight_add only while e has room under the bounds (<= 0 = none; the reservation of
+ * sy_pool_charge_within, which is this plus the decode budget). Returns false, adding nothing,
+ * when e has no room now (the P/D prefill leg's reservation). */
+bool sy_endpoint_inflight_add_within(struct sy_endpoint *e, int64_t tokens, int64_t cap_requests,
+                                     int64_t cap_tokens);
 /* Releases tokens of a request still in flight (its request count stays): llm-d's
  * inflight-load-producer frees the prompt tokens at the first response chunk. The final sub then
  * passes the remainder. */

@@ -31,7 +31,9 @@
  * in, whose filter has the old limit), on a retry or an EPP subset hint (candidates excluded), in
  * tokens/hybrid mode (the gate's token estimate is not the filter's), and without the gate.
  * docs/flow-control.md lists these and the charges that bypass the filter (EPP data-plane
- * fallback, P/D prefill leg). Refusing would turn a reload into 429s; the gate stays the bound.
+ * fallback). Refusing would turn a reload into 429s; the gate stays the bound. The filter still
+ * leaves its limits in cy->limit_requests / limit_tokens, so a strict charge (the P/D prefill
+ * leg, src/disagg) holds the pick to them there too and is refused rather than go over.
  *
  * Within those, the bound is strict across workers. The filter reads each endpoint's count a moment
  * before the request is charged to the chosen one, and several workers decide at once: two that
@@ -125,8 +127,13 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
         if (keep)
             c[m++] = c[i];
     }
+    /* a strict charge holds the pick to the limits even when every endpoint is at them */
+    if (f->mode != 1)
+        cap_at(&cy->limit_requests, f->limit);
+    if (f->mode != 0)
+        cap_at(&cy->limit_tokens, f->token_limit);
     if (!m)
-        return n; /* fail open: see the header (and no bound for the charge) */
+        return n; /* fail open: see the header (and no bound for a plain charge) */
     /* the charge reserves the slot against the same limits (see the header) */
     if (f->mode != 1)
         cap_at(&cy->cap_requests, f->limit);

@@ -83,6 +83,10 @@ struct sy_sched_cycle {
     int64_t cap_requests; /* in-flight requests must be below this */
     int64_t cap_tokens;   /* in-flight tokens plus the request's must stay within this
                              (sy_inflight_fits: an endpoint with none takes any request) */
+    /* The same limits whether or not the filter applied them: a filter that kept every candidate
+     * because all were at their limits (fail open) sets these and not cap_*; a strict charge (a
+     * retry, the P/D prefill leg) still holds the pick to them. Reset with cap_*. */
+    int64_t limit_requests, limit_tokens;
 };
 
 struct sy_inflight_params;

@@ -56,15 +56,16 @@
 
 /* One profile run: its own survivors, scores and pick. */
 struct prun {
-    const struct sy_sched_profile *prof; /* profile that ran */
-    struct sy_sched_candidate *cands;    /* survivors of the filters, [n] */
-    size_t n;                            /* candidates after filtering */
-    double *scores;                      /* [prof->nscorers * n], row per scorer */
-    double *totals;                      /* [n] */
-    size_t chosen;                       /* index into cands */
-    bool picked;                         /* a candidate was chosen */
-    void *mem;                           /* owned block of a multi-profile run, or NULL */
-    int64_t cap_requests, cap_tokens;    /* bounds its filters applied (sy_sched_cycle) */
+    const struct sy_sched_profile *prof;  /* profile that ran */
+    struct sy_sched_candidate *cands;     /* survivors of the filters, [n] */
+    size_t n;                             /* candidates after filtering */
+    double *scores;                       /* [prof->nscorers * n], row per scorer */
+    double *totals;                       /* [n] */
+    size_t chosen;                        /* index into cands */
+    bool picked;                          /* a candidate was chosen */
+    void *mem;                            /* owned block of a multi-profile run, or NULL */
+    int64_t cap_requests, cap_tokens;     /* bounds its filters applied (sy_sched_cycle) */
+    int64_t limit_requests, limit_tokens; /* the same, also those a filter failed open on */
 };
 
 /* Per-request state: the public cycle first, so plugins' pointer is ours. The primary fields
@@ -337,10 +338,10 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     }
     r->n = n;
     r->picked = false;
-    r->cap_requests = r->cap_tokens = 0;
+    r->cap_requests = r->cap_tokens = r->limit_requests = r->limit_tokens = 0;
     if (n == 0)
         return SY_ENOENDPOINT;
-    c->cy.cap_requests = c->cy.cap_tokens = 0;
+    c->cy.cap_requests = c->cy.cap_tokens = c->cy.limit_requests = c->cy.limit_tokens = 0;
     for (size_t f = 0; f < prof->nfilters; f++) {
         struct sy_sched_plugin *p = prof->filters[f];
         uint64_t t1 = tstart(s);
@@ -353,6 +354,8 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     }
     r->cap_requests = c->cy.cap_requests;
     r->cap_tokens = c->cy.cap_tokens;
+    r->limit_requests = c->cy.limit_requests;
+    r->limit_tokens = c->cy.limit_tokens;
 
     /* Score rows are laid out for the final n (rows of stride n, not nbase). */
     size_t nsc = prof->nscorers;
@@ -469,8 +472,12 @@ static void lost(struct sy_scheduler *s, struct cycle *c, struct sy_sched_result
     memset(out, 0, sizeof *out);
 }
 
+/* pick_once: reserve refused a decision whose filters failed open (see sy_sched_pick_reserve) */
+#define LOST_OPEN 1
+
 /* One decision; reserve (optional) is asked just before the pre_request hooks. Returns 0, a
- * negative code, or SY_ESATURATED when reserve refused (the decision was undone by lost()). */
+ * negative code, or SY_ESATURATED (LOST_OPEN after a fail-open decision) when reserve refused
+ * (the decision was undone by lost()). */
 static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                      struct sy_endpoint *const *exclude, size_t nexclude,
                      struct sy_sched_result *out, sy_sched_reserve_fn *reserve, void *ud)
@@ -594,10 +601,13 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
     out->pool_index = chosen->pool_index;
     out->cap_requests = pr->cap_requests;
     out->cap_tokens = pr->cap_tokens;
+    out->limit_requests = pr->limit_requests;
+    out->limit_tokens = pr->limit_tokens;
     sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
     if (reserve && !reserve(ud, out)) {
+        bool open = pr->cap_requests != pr->limit_requests || pr->cap_tokens != pr->limit_tokens;
         lost(s, c, out);
-        return SY_ESATURATED;
+        return open ? LOST_OPEN : SY_ESATURATED;
     }
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
@@ -616,6 +626,8 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
         out->prefill_ep = pc->ep;
         out->prefill_pool_index = pc->pool_index;
         out->prefill_inflight_tokens = (int64_t)req->prompt_tokens_est + 1;
+        out->prefill_limit_requests = fr->limit_requests;
+        out->prefill_limit_tokens = fr->limit_tokens;
     }
     count_decision(s, req->model, out->prefill_ep != NULL || out->prefill_missing);
     out->cycle = c;
@@ -644,11 +656,14 @@ int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
     uint64_t t0 = tstart(s);
     for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
         int rc = pick_once(s, pool, req, exclude, nexclude, out, reserve, ud);
-        if (rc != SY_ESATURATED)
+        if (rc != SY_ESATURATED && rc != LOST_OPEN)
             return rc;
-        /* another worker took the last slot between this decision's read and the reservation */
+        /* another worker took the last slot between this decision's read and the reservation,
+         * or (LOST_OPEN) every candidate was at its limit already */
         if (s->slot_lost)
             sy_metric_inc(s->slot_lost);
+        if (rc == LOST_OPEN)
+            break;
     }
     /* every decision lost its slot: one failed attempt */
     if (s->attempts_fail)
@@ -660,20 +675,23 @@ int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
 struct charge_ctx {
     struct sy_charge *c;
     const struct sy_request *req;
+    bool strict; /* hold to limit_* (also where a filter failed open), not cap_* */
 };
 
 static bool reserve_charge(void *ud, const struct sy_sched_result *res)
 {
     struct charge_ctx *x = ud;
     return sy_pool_charge_within(x->c, res->ep, res->inflight_tokens, x->req->max_tokens,
-                                 x->req->choices, res->cap_requests, res->cap_tokens);
+                                 x->req->choices,
+                                 x->strict ? res->limit_requests : res->cap_requests,
+                                 x->strict ? res->limit_tokens : res->cap_tokens);
 }
 
 int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                          struct sy_endpoint *const *exclude, size_t nexclude,
-                         struct sy_sched_result *out, struct sy_charge *c)
+                         struct sy_sched_result *out, struct sy_charge *c, bool strict)
 {
-    struct charge_ctx x = {c, req};
+    struct charge_ctx x = {c, req, strict};
     return sy_sched_pick_reserve(s, pool, req, exclude, nexclude, out, reserve_charge, &x);
 }
 
@@ -694,6 +712,8 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
     record_prefill(s, c, pc);
     res->prefill_ep = pc->ep;
     res->prefill_pool_index = pc->pool_index;
+    res->prefill_limit_requests = r->limit_requests;
+    res->prefill_limit_tokens = r->limit_tokens;
     return 0;
 }
 

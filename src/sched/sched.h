@@ -50,10 +50,14 @@ struct sy_sched_result {
     void *cycle;             /* scheduler-owned per-request state; pass to sy_sched_done */
     int64_t cap_requests;    /* in-flight bounds the chosen endpoint passed the filters under */
     int64_t cap_tokens;      /* (concurrency-detector), 0 = none: see sy_sched_pick_charge */
+    int64_t limit_requests;  /* the same limits also when the filter kept every candidate because */
+    int64_t limit_tokens;    /* all were at them (fail open): what a strict charge holds to */
     /* P/D (a disaggregating profile handler chose a prefill leg): */
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
     size_t prefill_pool_index;       /* its index in the pool */
     int64_t prefill_inflight_tokens; /* in-flight estimate for the prefill leg */
+    int64_t prefill_limit_requests;  /* the prefill run's concurrency limits (limit_* above): */
+    int64_t prefill_limit_tokens;    /* the leg's slot is reserved against them (src/disagg) */
     bool prefill_missing; /* the handler wanted a prefill leg and no prefill endpoint was found:
                              the caller must fail the request or fall back explicitly */
 };
@@ -76,7 +80,8 @@ void sy_sched_free(struct sy_scheduler *s);
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
 /* A reservation for a decision (sy_sched_pick_reserve): called with out->ep, cap_requests,
- * cap_tokens and inflight_tokens filled in; returns true when the slot is taken. */
+ * cap_tokens, limit_requests, limit_tokens and inflight_tokens filled in; returns true when the
+ * slot is taken. */
 typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
 /* sy_sched_pick, with reserve called once the decision is made and before anything records it
  * (the pre_request hooks: approximate prefix index, precise-prefix speculative entries,
@@ -84,7 +89,9 @@ typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
  * refused reservation (another worker took the chosen endpoint's last slot between the filters'
  * read and the reservation) undoes the decision with the done hooks' cleanup only, and decides
  * again on fresh counts (producers and admitters run again), at most SY_SCHED_CHARGE_TRIES
- * decisions in all; then SY_ESATURATED (counted once as a failed attempt). Returns what
+ * decisions in all; then SY_ESATURATED (counted once as a failed attempt). A refused decision
+ * whose filters failed open (kept every candidate, all at their limits: cap_* below limit_*) is
+ * not made again: a new one would find them full as well; SY_ESATURATED at once. Returns what
  * sy_sched_pick returns otherwise; on 0 the reservation is held. */
 #define SY_SCHED_CHARGE_TRIES 8
 /* the client-facing message of that 429 (proxy and EPP answer alike) */
@@ -97,14 +104,18 @@ int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
                           sy_sched_reserve_fn *reserve, void *ud);
 /* sy_sched_pick_reserve whose reservation is the request's charge on the pick
  * (sy_pool_charge_within: in-flight count, out->inflight_tokens, the decode budget of req's
- * max_tokens and choices) against the in-flight bounds its filters applied. On 0, c is charged;
- * SY_ESATURATED after SY_SCHED_CHARGE_TRIES lost slots (callers answer 429 rejected-saturated).
- * Without a bound it is one pick and one charge. */
+ * max_tokens and choices) against the in-flight bounds its filters applied (cap_*), or, when
+ * strict, against their limits even where a filter failed open (limit_*: a retry, whose
+ * candidates left may all be full, must not go over; it fails instead). On 0, c is charged;
+ * SY_ESATURATED after SY_SCHED_CHARGE_TRIES lost slots, or at once when a strict fail-open
+ * decision lost (callers answer 429 rejected-saturated, a retry its original error). Without a
+ * bound it is one pick and one charge. */
 int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                          struct sy_endpoint *const *exclude, size_t nexclude,
-                         struct sy_sched_result *out, struct sy_charge *c);
+                         struct sy_sched_result *out, struct sy_charge *c, bool strict);
 /* P/D: re-runs the prefill profile of res's cycle (the same candidate snapshot) without the
- * endpoints in exclude, after a prefill leg failed. Updates res->prefill_ep (and records the
+ * endpoints in exclude, after a prefill leg failed or found its pick full. Updates
+ * res->prefill_ep and res->prefill_limit_* (and records the
  * prompt on the new pick in the approximate prefix index). Returns 0, SY_ENOENDPOINT (no other
  * prefill endpoint), or SY_EINVAL when res has no prefill profile run. */
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,

@@ -220,17 +220,17 @@ static void test_reservation(void **state)
     fx_req(&r, "m", 10);
     struct sy_sched_result res;
     struct sy_charge c1 = {0}, c2 = {0}, c3 = {0};
-    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c1), 0);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c1, false), 0);
     assert_ptr_equal(c1.ep, eps[0]);
     assert_int_equal(res.cap_requests, 2);
     assert_int_equal(res.cap_tokens, 0); /* requests mode */
     sy_sched_done(s, &res, true);
-    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c2), 0);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c2, false), 0);
     assert_ptr_equal(c2.ep, eps[0]);
     sy_sched_done(s, &res, true);
     assert_int_equal(atomic_load(&eps[0]->inflight_requests), 2);
     /* a is full: b, still under the bound */
-    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c3), 0);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c3, false), 0);
     assert_ptr_equal(c3.ep, eps[1]);
     assert_int_equal(res.cap_requests, 2);
     sy_sched_done(s, &res, true);
@@ -288,7 +288,7 @@ static void *race_worker(void *arg)
     for (int i = 0; i < RACE_ITERS; i++) {
         struct sy_sched_result res;
         struct sy_charge c = {0};
-        int e = sy_sched_pick_charge(rc->s, rc->p, &r, NULL, 0, &res, &c);
+        int e = sy_sched_pick_charge(rc->s, rc->p, &r, NULL, 0, &res, &c, false);
         if (e != 0) {
             atomic_fetch_add(&rc->refused, 1);
             continue;
@@ -428,6 +428,109 @@ static void test_lost_reservation_leaves_no_trace(void **state)
     sy_pool_unref(p);
 }
 
+/* A strict charge (a retry) holds the pick to the filter's limits also where the filter failed
+ * open: with every endpoint full it charges nothing and answers SY_ESATURATED after one decision
+ * (a new one would find them full as well), where a plain charge goes over; once a slot frees it
+ * takes it. The limits travel in the result either way. */
+static void test_strict_charge(void **state)
+{
+    (void)state;
+    struct sy_scheduler *s = cd_sched("{maxConcurrency: 1}");
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    struct sy_charge ca = {0}, cb = {0}, c = {0};
+    sy_pool_charge(&ca, eps[0], 0, -1, 1);
+    sy_pool_charge(&cb, eps[1], 0, -1, 1);
+    struct sy_sched_result res;
+    /* every endpoint full: the decision fails open; its limits are still known */
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_int_equal(res.cap_requests, 0);
+    assert_int_equal(res.limit_requests, 1);
+    sy_sched_done(s, &res, true);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, true), SY_ESATURATED);
+    assert_null(c.ep);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 1);
+    assert_int_equal(atomic_load(&eps[1]->inflight_requests), 1);
+    struct steal none = {.req = &r};
+    assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
+    assert_int_equal(none.calls, 1); /* a fail-open decision that lost is not made again */
+    /* a plain charge (first attempt) fails open and goes over */
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, false), 0);
+    assert_non_null(c.ep);
+    sy_sched_done(s, &res, true);
+    sy_pool_discharge(&c, -1);
+    /* b frees its slot: the strict charge takes it, a excluded or not */
+    sy_pool_discharge(&cb, -1);
+    assert_int_equal(sy_sched_pick_charge(s, p, &r, eps, 1, &res, &c, true), 0);
+    assert_ptr_equal(c.ep, eps[1]);
+    assert_int_equal(res.cap_requests, 1);
+    sy_sched_done(s, &res, true);
+    sy_pool_discharge(&c, -1);
+    sy_pool_discharge(&ca, -1);
+    assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
+    assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
+/* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
+ * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
+ * prefill repick refreshes them; a decode profile without the detector carries none. */
+static void test_prefill_limits(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
+        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
+        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
+        "always-disagg-pd-decider}}}\n"
+        "schedulingProfiles:\n"
+        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
+        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
+        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
+    char err[512];
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("scheduler: %s", err);
+    struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
+                                 fx_ep("p2:1", "llm-d.ai/role=prefill", 0, 0, 0),
+                                 fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 3);
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    struct sy_sched_result res;
+    atomic_store(&eps[0]->inflight_requests, 1); /* p1 full: p2 */
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_ptr_equal(res.ep, eps[2]);
+    assert_ptr_equal(res.prefill_ep, eps[1]);
+    assert_int_equal(res.prefill_limit_requests, 1);
+    assert_int_equal(res.limit_requests, 0); /* the decode profile has no detector */
+    /* p2 failed: the repick on the snapshot fails open onto p1 (full) and keeps the limit */
+    assert_int_equal(sy_sched_repick_prefill(s, &res, &eps[1], 1), 0);
+    assert_ptr_equal(res.prefill_ep, eps[0]);
+    assert_int_equal(res.prefill_limit_requests, 1);
+    assert_false(sy_endpoint_inflight_add_within(res.prefill_ep, res.prefill_inflight_tokens,
+                                                 res.prefill_limit_requests,
+                                                 res.prefill_limit_tokens));
+    sy_sched_done(s, &res, true);
+    /* both full: the prefill run fails open, the limit still travels */
+    atomic_store(&eps[1]->inflight_requests, 1);
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_non_null(res.prefill_ep);
+    assert_int_equal(res.prefill_limit_requests, 1);
+    sy_sched_done(s, &res, true);
+    atomic_store(&eps[0]->inflight_requests, 0);
+    atomic_store(&eps[1]->inflight_requests, 0);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
@@ -436,6 +539,8 @@ int main(void)
                                        cmocka_unit_test(test_default_profile_filters),
                                        cmocka_unit_test(test_reservation),
                                        cmocka_unit_test(test_reservation_race),
-                                       cmocka_unit_test(test_lost_reservation_leaves_no_trace)};
+                                       cmocka_unit_test(test_lost_reservation_leaves_no_trace),
+                                       cmocka_unit_test(test_strict_charge),
+                                       cmocka_unit_test(test_prefill_limits)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
