@@ -19,10 +19,13 @@
  * request was completely written) is retried on another endpoint, every send counting against
  * retry.maxAttempts, then 502; a connection closed after the whole request was written is 502
  * and never resent (that could run the generation twice); no complete response head within
- * timeouts.request is 504, not retried. Once bytes have reached the client, a broken upstream
- * (or one silent for timeouts.streamIdle) ends the stream: a chunked SSE stream gets a final
- * `data: {"error":...}` event and a proper end, anything else is cut (the connection closes, so
- * the client sees a truncated body rather than a hang or a misframed next response).
+ * timeouts.request is 504, not retried. A retry's charge is strict (sy_sched_pick_charge): held
+ * to the concurrency-detector's limit even where its filter failed open, so when every endpoint
+ * left is at its limit the retry ends in the same 502 instead of going over. Once bytes have
+ * reached the client, a broken upstream (or one silent for timeouts.streamIdle) ends the stream: a
+ * chunked SSE stream gets a final `data: {"error":...}` event and a proper end, anything else is
+ * cut (the connection closes, so the client sees a truncated body rather than a hang or a misframed
+ * next response).
  *
  * In-flight accounting: exactly one charge per attempt (sy_sched_pick_charge in attempt) and
  * exactly one discharge (attempt_end), whatever path the attempt leaves by: success, retry, client
@@ -741,9 +744,12 @@ static void flow_refuse(struct proxy *p, enum sy_flow_verdict v);
 static void attempt(struct proxy *p)
 {
     /* decided and charged at once: the in-flight slot is reserved against the concurrency
-     * bound the decision was made under (sched.h) */
+     * bound the decision was made under (sched.h). A retry is strict: the endpoints left may all
+     * be at their limit (the one with room may be the one that just failed), and it fails with
+     * the original error rather than go over. */
+    bool retry = p->ntried > 0;
     int rc = sy_sched_pick_charge(p->gen->sched, p->gen->pool, &p->req, p->tried, p->ntried,
-                                  &p->res, &p->charge, false);
+                                  &p->res, &p->charge, retry);
     if (rc == SY_EADMISSION) { /* an admission plugin (latency-slo-admitter) denied it */
         flow_refuse(p, SY_FLOW_REJECT_ADMISSION);
         return;
@@ -751,6 +757,12 @@ static void attempt(struct proxy *p)
     if (rc == SY_EREJECTED) {
         fail_early(p, 429, "no_matching_profile",
                    "the request names no configured scheduling profile");
+        return;
+    }
+    if (rc == SY_ESATURATED && retry) { /* no other endpoint has room: the failure stands */
+        fail_early(p, 502, "upstream_unavailable",
+                   "no model server could be reached for this request (the others are at their "
+                   "concurrency limit)");
         return;
     }
     if (rc == SY_ESATURATED) { /* every decision's slot was taken by another worker */

@@ -134,11 +134,11 @@ def epp(flow="", plugins="", gate=True, detector="concurrency-detector",
 
 
 class Gateway:
-    def __init__(self, addresses, scheduler, extra="", drain="5s", workers=2):
+    def __init__(self, addresses, scheduler, extra="", drain="5s", workers=2, interval="50ms"):
         self.port, self.admin = free_ports(2)
         self.text_head = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: %d\n"
-                          "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" %
-                          (self.port, self.admin, workers) +
+                          "pool:\n  engine: vllm\n  scrapeInterval: %s\n  endpoints:\n" %
+                          (self.port, self.admin, workers, interval) +
                           "".join("    - address: %s\n" % a for a in addresses) +
                           "timeouts:\n  connect: 500ms\n  request: 30s\n  drain: %s\n" % drain)
         self.path = write_file(self.text_head + extra + scheduler)
@@ -356,6 +356,45 @@ def detector_filters_each_replica():
         # every client has its answer; the gateway releases right after sending it
         wait_until(lambda: not leftovers(), 10, what="in-flight counts back to 0")
         check(not leftovers(), "in-flight left: %r" % leftovers())
+    finally:
+        gw.stop()
+        a.stop()
+        b.stop()
+
+
+@test
+def retry_reserves_under_the_bound():
+    """A retry is held to the concurrency-detector's limit: r1 holds x's only slot, r2 goes to y,
+    whose connection is refused, and the retry's only candidate left is x, full. The filter fails
+    open there (every candidate at its limit); the retry's charge still reserves against the limit,
+    so r2 fails with the failure's own 502 upstream_unavailable instead of running as x's second
+    request. Without the gate, so nothing else holds r2 back."""
+    a, b = HeldStub(), HeldStub()
+    sched = ("scheduler:\n  apiVersion: llm-d.ai/v1alpha1\n  kind: EndpointPickerConfig\n"
+             "  plugins:\n"
+             "    - {type: concurrency-detector, name: det, parameters: {maxConcurrency: 1}}\n"
+             "    - {type: queue-scorer}\n    - {type: max-score-picker}\n")
+    # scraped once: a stopped replica reads as ready until a connection to it fails
+    gw = Gateway([a.address, b.address], sched,
+                 interval="30s\n  metricsStalenessThreshold: 60s")
+    try:
+        gw.wait_ready()
+        r1 = Call(gw.port, "first")
+        wait_until(lambda: a.held() + b.held() == 1, 10, what="r1 held")
+        x, y = (a, b) if a.held() else (b, a)
+        y.stop()
+        r2 = Call(gw.port, "second")
+        r2.join(30)
+        check(r2.status == 502, "r2: %r %r" % (r2.status, r2.body[:300]))
+        e = json.loads(r2.body)["error"]
+        check(e["code"] == "upstream_unavailable" and "concurrency limit" in e["message"], e)
+        check("%s failed" % y.address in process_log(gw.proc), "r2 tried y first")
+        check(x.max_active == 1, "x held %d at once (limit 1)" % x.max_active)
+        x.open_all()
+        r1.join(30)
+        check(r1.status == 200, "r1: %r" % r1.status)
+        wait_until(lambda: all(e["inflight_requests"] == 0 and e["inflight_tokens"] == 0
+                               for e in endpoints(gw.admin)), 10, what="in-flight back to 0")
     finally:
         gw.stop()
         a.stop()
