@@ -192,8 +192,8 @@ static void release(struct xs *x, bool ok, const char *error_code)
                                                  : 0;
     x->flow.usage_completion = x->completion_tokens;
     /* the admission last: it may hand a queued request to another worker at once, which must
-     * see this one's in-flight count gone (the charge was discharged above) */
-    sy_flow_release_charged(x->w->gw->flow, &x->flow, &x->charge, -1);
+     * see this one's in-flight count gone (the charge was discharged above; sy_flow_release) */
+    sy_flow_release(x->w->gw->flow, &x->flow);
     if (x->running) {
         uint64_t now = sy_now_ns();
         double dur = (double)(now - x->t0) / 1e9;

@@ -951,14 +951,6 @@ void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it)
     pthread_mutex_unlock(&f->mu);
 }
 
-void sy_flow_release_charged(struct sy_flow *f, struct sy_flow_item *it, struct sy_charge *c,
-                             int64_t completion_tokens)
-{
-    if (c)
-        sy_pool_discharge(c, completion_tokens); /* before the slot can go to another request */
-    sy_flow_release(f, it);
-}
-
 void sy_flow_port_run(struct sy_flow_port *p)
 {
     struct sy_flow *f = p->f;

@@ -308,16 +308,13 @@ enum sy_flow_verdict sy_flow_admit(struct sy_flow *f, struct sy_flow_item *it);
 /* The dispatched request has been counted by its endpoint (the scheduler picked). */
 void sy_flow_picked(struct sy_flow *f, struct sy_flow_item *it);
 /* Releases whatever it holds: leaves the queue (client gone), or ends the outstanding count.
- * Safe in every state, idempotent; call on every exit path. */
+ * Safe in every state, idempotent; call on every exit path, and last: after everything the
+ * request holds on endpoints is given back (its charge, sy_pool_discharge; a P/D prefill leg,
+ * sy_disagg_free). Ending the admission can dispatch a queued request to another worker inside
+ * this call, and that worker's scheduling must not see the finished request still in flight:
+ * with every endpoint at its concurrency-detector limit it would find no room (fail open, or a
+ * strict charge refused). */
 void sy_flow_release(struct sy_flow *f, struct sy_flow_item *it);
-/* A finished request's release in the one safe order: its endpoint charge first
- * (sy_pool_discharge(c, completion_tokens); a no-op when c is already discharged), then the
- * admission (sy_flow_release). Releasing the admission can dispatch a queued request to another
- * worker at once, whose scheduling must not see the finished request still counted in flight:
- * with every endpoint at its concurrency-detector limit that other decision would find no room,
- * fail open and charge past the limit. Gateway and EPP end every request through this. */
-void sy_flow_release_charged(struct sy_flow *f, struct sy_flow_item *it, struct sy_charge *c,
-                             int64_t completion_tokens);
 
 /* Periodic work (control loop): TTL sweep and a dispatch cycle (saturation moves with scrapes).
  * Returns whether the controller wants frequent ticks: true while the gate is on or anything is

@@ -271,8 +271,11 @@ static void proxy_free(struct proxy *p)
                            : p->began            ? (int64_t)p->req.prompt_tokens_est
                                                  : 0;
     p->flow.usage_completion = p->completion_tokens;
-    /* leaves the queue / ends the admission, after the charge (attempt_end discharged it) */
-    sy_flow_release_charged(p->w->gw->flow, &p->flow, &p->charge, -1);
+    sy_disagg_free(p->dx); /* cancels a prefill leg still in flight, giving its slot back */
+    p->dx = NULL;
+    /* leaves the queue / ends the admission, last: after the charge (attempt_end discharged it)
+     * and the prefill leg (sy_flow_release) */
+    sy_flow_release(p->w->gw->flow, &p->flow);
     for (size_t i = 0; i < p->ntried; i++)
         sy_endpoint_unref(p->tried[i]);
     sy_gw_pretok_free(p->pt); /* cancels a pending step; before the generation goes */
@@ -280,7 +283,6 @@ static void proxy_free(struct proxy *p)
     sy_buf_fini(&p->head);
     sy_buf_fini(&p->scan);
     sy_buf_fini(&p->scores);
-    sy_disagg_free(p->dx); /* cancels a prefill leg still in flight */
     sy_buf_fini(&p->fwd);
     atomic_fetch_sub(&p->w->active, 1);
     free(p);

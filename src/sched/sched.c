@@ -31,7 +31,10 @@
  * metrics (benchmarks, unit tests) pays nothing for observability except the decision ring.
  *
  * Rejected: running producers per profile (llm-d runs DataProducers once, before the scheduler);
- * copying the request into the cycle (the request view outlives the cycle by contract).
+ * copying the request into the cycle (the request view outlives the cycle by contract); keeping
+ * the producers' output for a decision made again after a lost reservation (the snapshot must be
+ * fresh, the output lives in the block the lost decision frees, and such decisions are rare and
+ * bounded by SY_SCHED_CHARGE_TRIES).
  */
 #include "sched/sched.h"
 

@@ -678,10 +678,10 @@ static void test_reservation_legacy(void **state)
     sy_pool_unref(x.pool);
 }
 
-/* A finished request's release hands its slot to a queued request (the port is notified inside
- * the release, on the releasing thread, as another worker would be woken): by then the finished
- * request's charge must be gone from its endpoint, or the woken worker's scheduling sees the
- * endpoint still full (the EPP released in the wrong order once). */
+/* A finished request's release hands its slot to a queued request inside the call (the port is
+ * notified on the releasing thread, as another worker would be woken): whatever the finished
+ * request still holds on its endpoint then is what the woken worker's scheduling sees, which is
+ * why sy_flow_release comes after the discharge (the EPP released in the wrong order once). */
 struct probe {
     struct sy_endpoint *ep;
     int notified;
@@ -695,7 +695,7 @@ static void probe_notify(void *ud)
     pr->inflight_seen = atomic_load(&pr->ep->inflight_requests);
 }
 
-static void test_release_discharges_before_dispatch(void **state)
+static void test_release_dispatches_inside_the_call(void **state)
 {
     (void)state;
     struct fx x;
@@ -703,26 +703,37 @@ static void test_release_discharges_before_dispatch(void **state)
     struct probe pr = {.ep = x.pool->eps[0], .inflight_seen = -1};
     sy_flow_port_free(x.port);
     x.port = sy_flow_port_new(x.f, probe_notify, &pr);
-    struct req a, b;
+    struct req a, b, c;
+    struct sy_charge ca = {0}, cb = {0};
+    /* the right order: discharged first, the woken request sees the endpoint free */
     assert_int_equal(admit(&x, &a, "a", NULL, NULL, 10), SY_FLOW_DISPATCH);
-    struct sy_charge ca = {0};
     sy_pool_charge(&ca, x.pool->eps[0], 5, 8, 1); /* a's pick */
     sy_flow_picked(x.f, &a.it);
     assert_int_equal(admit(&x, &b, "b", NULL, NULL, 10), SY_FLOW_QUEUED);
-    assert_int_equal(atomic_load(&x.pool->eps[0]->inflight_requests), 1);
-    sy_flow_release_charged(x.f, &a.it, &ca, 3);
-    assert_int_equal(pr.notified, 1);            /* b was dispatched by a's release */
-    assert_int_equal(pr.inflight_seen, 0);       /* ... with a no longer counted */
-    assert_null(ca.ep);                          /* discharged */
-    sy_flow_release_charged(x.f, &a.it, &ca, 3); /* idempotent */
-    assert_int_equal(atomic_load(&x.pool->eps[0]->inflight_requests), 0);
+    sy_pool_discharge(&ca, 3);
+    sy_flow_release(x.f, &a.it);
+    assert_int_equal(pr.notified, 1);      /* b was dispatched by a's release, in the call */
+    assert_int_equal(pr.inflight_seen, 0); /* ... with a no longer counted */
+    sy_flow_release(x.f, &a.it);           /* idempotent: nothing more dispatched */
+    assert_int_equal(pr.notified, 1);
     sy_flow_port_run(x.port);
     assert_int_equal(x.r.n, 1);
     assert_string_equal(x.r.order[0], "b");
-    sy_flow_release_charged(x.f, &b.it, NULL, -1); /* nothing charged */
+    /* the wrong order: b's charge still held when its admission ends, so the request its
+     * release wakes sees b in flight */
+    sy_pool_charge(&cb, x.pool->eps[0], 5, 8, 1);
+    sy_flow_picked(x.f, &b.it);
+    assert_int_equal(admit(&x, &c, "c", NULL, NULL, 10), SY_FLOW_QUEUED);
+    sy_flow_release(x.f, &b.it);
+    assert_int_equal(pr.notified, 2);
+    assert_int_equal(pr.inflight_seen, 1);
+    sy_pool_discharge(&cb, -1);
+    sy_flow_port_run(x.port);
+    sy_flow_release(x.f, &c.it);
     struct sy_flow_stats st;
     sy_flow_stats(x.f, &st);
     assert_int_equal(st.outstanding, 0);
+    assert_int_equal(atomic_load(&x.pool->eps[0]->inflight_requests), 0);
     fx_fini(&x);
 }
 
@@ -746,7 +757,7 @@ int main(void)
         cmocka_unit_test(test_program_aware),
         cmocka_unit_test(test_reservation_gates_lower_bands),
         cmocka_unit_test(test_reservation_legacy),
-        cmocka_unit_test(test_release_discharges_before_dispatch),
+        cmocka_unit_test(test_release_dispatches_inside_the_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
