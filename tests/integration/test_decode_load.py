@@ -245,7 +245,7 @@ def test_proxy_reads_the_stream_as_the_sse_spec():
     length that feeds the endpoint's mean, which the next request's budget shows."""
     s = Stub()
     s.raw_stream = [
-        b'data: {"choices":[{"text":"a"}]}\r\r',
+        b'data: {"choices":[{"text":"a"}]}\r\rdata: {"choices":[{"text":"a2"}]}\r\r',
         b'data: {"choices":[{"te', b'xt":"b"}]}\r', b'\n\r\n',
         b'data: {"choices":[{"index":0,\ndata: "text":"c"}]}\n\n',
         b': keep-alive\n\ndata:{"choices":[{"text":"d"}]}\n\n',
@@ -255,20 +255,20 @@ def test_proxy_reads_the_stream_as_the_sse_spec():
     ]
     gw, port, admin = start_gateway([s])
     try:
-        s.pause_at = 8  # before "e": a, b, c, d counted, the long line dropped
+        s.pause_at = 8  # before "e": a, a2, b, c, d counted, the long line dropped
         s.resume.clear()
         t, out = stream(port, "x", max_tokens=100)
-        wait_until(lambda: figures(admin, s)[:2] == (1, 96), 10, what="4 of 100 tokens counted")
+        wait_until(lambda: figures(admin, s)[:2] == (1, 95), 10, what="5 of 100 tokens counted")
         s.resume.set()
         t.join(30)
         check(out.get("status") == 200 and out.get("body", b"").count(b"x" * 1000) > 0,
               "the long line reached the client: %r" % out.get("body", b"")[:200])
         at_rest(admin, [s])
-        # no usage: the 5 counted events are the output length, the next budget without max_tokens
+        # no usage: the 6 counted events are the output length, the next budget without max_tokens
         s.pause_at = 0
         s.resume.clear()
         t, out = stream(port, "y")
-        wait_until(lambda: figures(admin, s)[:2] == (1, 5), 10, what="the mean is the 5 events")
+        wait_until(lambda: figures(admin, s)[:2] == (1, 6), 10, what="the mean is the 6 events")
         s.resume.set()
         t.join(30)
         at_rest(admin, [s])
