@@ -155,8 +155,10 @@ static const char *find(const char *p, const char *end, char c)
 
 void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n)
 {
+    if (n == 0) /* (p may be NULL then) */
+        return;
     const char *q = p, *end = p + n;
-    if (n && s->cr) { /* the CR that ended the last piece and this LF are one line end */
+    if (s->cr) { /* the CR that ended the last piece and this LF are one line end */
         s->cr = false;
         if (*q == '\n')
             q++;

@@ -257,6 +257,7 @@ static void test_memory_bounded(void **state)
         sy_sse_lines_feed(&s, piece, sizeof piece);
         assert_true(s.line.cap <= SY_SSE_LINE_CAP && s.data.cap <= SY_SSE_LINE_CAP);
     }
+    sy_sse_lines_feed(&s, NULL, 0); /* an empty message (Envoy's end of stream) */
     sy_sse_lines_feed(&s, "\n\ndata: b\n\n", 11);
     assert_string_equal(got.data, "a|b|");
     assert_int_equal(s.dropped, 1);
