@@ -126,6 +126,24 @@ static size_t lines_tokens(const char *text, size_t len, enum sy_decode_format f
     return data_lines(text, len, now_line, &c);
 }
 
+/* sy_usage_scan as of 3735788: a byte loop to the last "usage", then its counts (read from
+ * there by today's sy_usage_scan, which finds that match at once). */
+static void lines_usage_scan(enum sy_api_kind kind, const char *text, size_t len, int64_t *prompt,
+                             int64_t *completion, int64_t *cached)
+{
+    if (kind == SY_API_MESSAGES) {
+        sy_usage_scan(kind, text, len, prompt, completion, cached);
+        return;
+    }
+    const char *u = NULL;
+    for (size_t i = 0; i + 7 <= len; i++) {
+        if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
+            u = text + i;
+    }
+    if (u)
+        sy_usage_scan(kind, u, len - (size_t)(u - text), prompt, completion, cached);
+}
+
 /* proxy.c scan_sse as of 3735788 (with sy_decode_sse's body of then). */
 static void lines_feed(struct lines *p, const char *data, size_t n)
 {
@@ -146,7 +164,7 @@ static void lines_feed(struct lines *p, const char *data, size_t n)
     }
     bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
     if (usage)
-        sy_usage_scan(p->kind, text, len, &p->prompt, &p->completion, &p->cached);
+        lines_usage_scan(p->kind, text, len, &p->prompt, &p->completion, &p->cached);
     if (p->dec->ep) {
         int64_t g =
             p->dec->generated + (int64_t)lines_tokens(text, len, sy_usage_stream_format(p->kind),
