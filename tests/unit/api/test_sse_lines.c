@@ -188,35 +188,33 @@ static void check_long_splits(const char *t, size_t len, const struct run *whole
     free(pieces);
 }
 
+/* long_stream(n, before, after) gives `events` events and `dropped` dropped ones, whatever the
+ * cuts. */
+static void check_long(size_t n, const char *before, const char *after, uint64_t events,
+                       uint64_t dropped)
+{
+    size_t len;
+    char *t = long_stream(n, before, after, &len);
+    struct run whole;
+    feed_cut(&whole, t, len, NULL, 0);
+    assert_int_equal(whole.events, events);
+    assert_int_equal(whole.dropped, dropped);
+    if (dropped) /* the events around the dropped one */
+        assert_string_equal(whole.got.data, "a|b|");
+    check_long_splits(t, len, &whole);
+    sy_buf_fini(&whole.got);
+    free(t);
+}
+
 static void test_cap(void **state)
 {
     (void)state;
-    size_t len;
     /* a line of exactly the cap is kept (an event of cap - 6 bytes of data) */
-    char *t = long_stream(SY_SSE_LINE_CAP, "data: a\n\n", "data: b\n\n", &len);
-    struct run whole;
-    feed_cut(&whole, t, len, NULL, 0);
-    assert_int_equal(whole.events, 3);
-    assert_int_equal(whole.dropped, 0);
-    check_long_splits(t, len, &whole);
-    sy_buf_fini(&whole.got);
-    free(t);
+    check_long(SY_SSE_LINE_CAP, "data: a\n\n", "data: b\n\n", 3, 0);
     /* one byte more: that event is dropped and counted, the ones around it are not */
-    t = long_stream(SY_SSE_LINE_CAP + 1, "data: a\n\n", "data: b\n\n", &len);
-    feed_cut(&whole, t, len, NULL, 0);
-    assert_string_equal(whole.got.data, "a|b|");
-    assert_int_equal(whole.dropped, 1);
-    check_long_splits(t, len, &whole);
-    sy_buf_fini(&whole.got);
-    free(t);
+    check_long(SY_SSE_LINE_CAP + 1, "data: a\n\n", "data: b\n\n", 2, 1);
     /* an over-long line drops its whole event, also the data lines before it */
-    t = long_stream(SY_SSE_LINE_CAP + 100, "data: a\n\ndata: lost\n", "data: b\n\n", &len);
-    feed_cut(&whole, t, len, NULL, 0);
-    assert_string_equal(whole.got.data, "a|b|");
-    assert_int_equal(whole.dropped, 1);
-    check_long_splits(t, len, &whole);
-    sy_buf_fini(&whole.got);
-    free(t);
+    check_long(SY_SSE_LINE_CAP + 100, "data: a\n\ndata: lost\n", "data: b\n\n", 2, 1);
 }
 
 /* An event whose data lines together pass the cap is dropped; memory stays bounded. */
