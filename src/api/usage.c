@@ -5,6 +5,11 @@
  * this on each SSE read that mentions "usage"). A number that is not found changes nothing.
  * Anthropic's events split the counts (message_start has input_tokens, message_delta
  * output_tokens), which api/anthropic.c reads.
+ *
+ * A streamed response (sy_usage_sse) is read event by event, as api/sse_lines.c cuts it: "usage"
+ * is looked for in each event's data (one memmem), the usage scan runs only on events that
+ * mention it, and the token events of one piece move the decode work left in one step (one
+ * sy_decode_progress per upstream read or ext_proc message, as before the events were split out).
  */
 #include "api/usage.h"
 
@@ -12,6 +17,7 @@
 #include <string.h>
 
 #include "api/anthropic.h"
+#include "core/log.h"
 
 /* Finds "key": <integer> in text (best effort; used on usage objects). */
 static int64_t find_int(const char *text, size_t len, const char *key)
@@ -33,19 +39,24 @@ static int64_t find_int(const char *text, size_t len, const char *key)
     return -1;
 }
 
-void sy_usage_scan(enum sy_api_kind kind, const char *text, size_t len, int64_t *prompt,
-                   int64_t *completion, int64_t *cached)
+/* sy_usage_scan with the first "usage" in text already found: at, or NULL for none. */
+static void scan_from(enum sy_api_kind kind, const char *text, size_t len, const char *at,
+                      int64_t *prompt, int64_t *completion, int64_t *cached)
 {
     if (kind == SY_API_MESSAGES) { /* Anthropic: input_tokens, output_tokens, ... */
         sy_anthropic_usage(text, len, prompt, completion, cached);
         return;
     }
-    const char *u = NULL;
-    for (size_t i = 0; i + 7 <= len; i++) {
-        if (text[i] == '"' && memcmp(text + i, "\"usage\"", 7) == 0)
-            u = text + i;
-    }
+    const char *u = NULL, *end = text + len;
+    for (const char *p = at; p && p < end && (p = memmem(p, (size_t)(end - p), "\"usage\"", 7));
+         p++)
+        u = p; /* the last one */
     if (!u)
+        return;
+    const char *val = u + 7;
+    while (val < end && (*val == ' ' || *val == ':'))
+        val++;
+    if (val < end && *val == 'n') /* "usage": null (vLLM's completions events): no counts */
         return;
     size_t ul = len - (size_t)(u - text);
     int64_t v;
@@ -61,6 +72,13 @@ void sy_usage_scan(enum sy_api_kind kind, const char *text, size_t len, int64_t 
         *cached = v;
 }
 
+void sy_usage_scan(enum sy_api_kind kind, const char *text, size_t len, int64_t *prompt,
+                   int64_t *completion, int64_t *cached)
+{
+    const char *at = kind == SY_API_MESSAGES ? NULL : memmem(text, len, "\"usage\"", 7);
+    scan_from(kind, text, len, at, prompt, completion, cached);
+}
+
 enum sy_decode_format sy_usage_stream_format(enum sy_api_kind kind)
 {
     switch (kind) {
@@ -69,4 +87,76 @@ enum sy_decode_format sy_usage_stream_format(enum sy_api_kind kind)
     case SY_API_COMPLETIONS: return SY_DECODE_TEXT;
     default: return SY_DECODE_OPENAI;
     }
+}
+
+/* The first "usage" in the event data[0..len), or NULL. An event that lies in the current piece
+ * (the common case) is answered from one search of the piece, resumed only past a match, so a
+ * read of many events costs about one memmem, not one per event. */
+static const char *usage_in(struct sy_usage_sse *u, const char *data, size_t len)
+{
+    uintptr_t d = (uintptr_t)data;
+    if (d < u->piece || d + len > u->piece_end) /* a copy: the event was cut */
+        return memmem(data, len, "\"usage\"", 7);
+    if (!u->searched || (u->usage_at && (uintptr_t)u->usage_at < d)) {
+        u->searched = true;
+        u->usage_at = memmem(data, u->piece_end - d, "\"usage\"", 7);
+    }
+    return u->usage_at && (uintptr_t)u->usage_at + 7 <= d + len ? u->usage_at : NULL;
+}
+
+static void sse_event(void *ud, const char *data, size_t len)
+{
+    struct sy_usage_sse *u = ud;
+    const char *at = usage_in(u, data, len);
+    if (at)
+        scan_from(u->kind, data, len, at, u->prompt, u->completion, u->cached);
+    if (u->dec->ep) /* role-only chunks are no token until every choice has had its first */
+        u->events += sy_decode_sse_token(data, len, sy_usage_stream_format(u->kind), at != NULL,
+                                         u->dec->choices - u->dec->generated - u->events);
+}
+
+void sy_usage_sse_init(struct sy_usage_sse *u, struct sy_decode *dec, int64_t *prompt,
+                       int64_t *completion, int64_t *cached)
+{
+    memset(u, 0, sizeof *u);
+    sy_sse_lines_init(&u->lines, sse_event, u);
+    u->dec = dec;
+    u->prompt = prompt;
+    u->completion = completion;
+    u->cached = cached;
+}
+
+void sy_usage_sse_fini(struct sy_usage_sse *u)
+{
+    sy_sse_lines_fini(&u->lines);
+}
+
+/* Moves the decode work by what the last piece brought; logs the first dropped event. */
+static void sse_settle(struct sy_usage_sse *u)
+{
+    sy_decode_sse(u->dec, u->events, *u->completion);
+    u->events = 0;
+    if (u->lines.dropped && !u->warned) {
+        u->warned = true;
+        sy_warn("SSE: an event with a line or data over %d bytes was not counted (tokens, usage)",
+                SY_SSE_LINE_CAP);
+    }
+}
+
+void sy_usage_sse_feed(struct sy_usage_sse *u, enum sy_api_kind kind, const char *data, size_t n)
+{
+    u->kind = kind;
+    u->piece = (uintptr_t)data;
+    u->piece_end = (uintptr_t)data + n;
+    u->searched = false;
+    u->usage_at = NULL;
+    sy_sse_lines_feed(&u->lines, data, n);
+    sse_settle(u);
+}
+
+void sy_usage_sse_end(struct sy_usage_sse *u)
+{
+    u->piece = u->piece_end = 0; /* what finish hands over is a copy */
+    sy_sse_lines_finish(&u->lines);
+    sse_settle(u);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/request.h"
+#include "api/sse_lines.h"
 #include "pool/decode.h"
 
 /* Reads the last usage object in text (a whole response body, or complete SSE lines) of a
@@ -21,5 +22,36 @@ void sy_usage_scan(enum sy_api_kind kind, const char *text, size_t len, int64_t 
 
 /* How a streamed response to an API of this kind marks its tokens (sy_decode_sse_tokens). */
 enum sy_decode_format sy_usage_stream_format(enum sy_api_kind kind);
+
+/* A streamed (SSE) response's token accounting, the same in the proxy and the EPP: the body's
+ * pieces are cut into events (api/sse_lines.h, bounded); each event's usage object updates the
+ * counts (sy_usage_scan) and its token events move the decode work left (sy_decode_sse_token,
+ * sy_decode_sse), once per piece. The caller embeds one per request. */
+struct sy_usage_sse {
+    struct sy_sse_lines lines;  /* the stream's events */
+    enum sy_api_kind kind;      /* the API the response answers (from the last feed) */
+    struct sy_decode *dec;      /* moved with the tokens (borrowed; nothing counted without ep) */
+    int64_t *prompt;            /* usage seen so far, -1 unknown (borrowed, as the next two) */
+    int64_t *completion;        /* output tokens */
+    int64_t *cached;            /* cached prompt tokens */
+    int64_t events;             /* token events the current piece brought */
+    uintptr_t piece, piece_end; /* the current piece: an event lying in it is a view into it */
+    const char *usage_at;       /* the piece's first "usage" after the last search's start */
+    bool searched;              /* the piece was searched (usage_at NULL: none after that start) */
+    bool warned;                /* a dropped event was logged (once per stream) */
+};
+
+/* Embeds u (allocates nothing yet): it counts into dec and the three usage figures, which must
+ * outlive it. */
+void sy_usage_sse_init(struct sy_usage_sse *u, struct sy_decode *dec, int64_t *prompt,
+                       int64_t *completion, int64_t *cached);
+void sy_usage_sse_fini(struct sy_usage_sse *u);
+
+/* The next piece data[0..n) (borrowed, split anywhere) of a streamed response to an API of this
+ * kind. An event longer than SY_SSE_LINE_CAP is not counted (a warning, once per stream). */
+void sy_usage_sse_feed(struct sy_usage_sse *u, enum sy_api_kind kind, const char *data, size_t n);
+
+/* The stream ended normally: a last event without its blank line still counts. */
+void sy_usage_sse_end(struct sy_usage_sse *u);
 
 #endif

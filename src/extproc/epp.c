@@ -20,11 +20,12 @@
  *   response_headers -> status, SSE or not; served endpoint from metadata; plugin response
  *                       headers (session token) as a header mutation
  *   response_body    -> TTFT at the first chunk, echoed as streamed_response; SSE: the token
- *                       events of complete lines (an event split across messages is kept until
- *                       its newline) move the decode work left on the served endpoint, as the
- *                       proxy counts them; usage from the tail; at eos: the charge (in-flight,
- *                       decode work) released, the output length feeding the endpoint's mean,
- *                       sy_sched_done (prefix index, latency), metrics
+ *                       events move the decode work left on the served endpoint, counted by
+ *                       the proxy's code (api/usage.h sy_usage_sse: an event split across
+ *                       messages is kept, bounded, until its end); usage from the tail; at
+ *                       eos: the charge (in-flight, decode work) released, the output length
+ *                       feeding the endpoint's mean, sy_sched_done (prefix index, latency),
+ *                       metrics
  *   reset / lost     -> the same release, exactly once (struct xs.released), including
  *                       leaving the flow-control queue
  *
@@ -54,7 +55,6 @@
 #define PATH_PROCESS "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 #define PATH_CHECK   "/grpc.health.v1.Health/Check"
 #define TAIL_CAP     (16u << 10) /* response bytes kept for the usage scan */
-#define SSE_PART_CAP 65536       /* longest SSE line kept across messages (as the proxy) */
 
 struct sy_epp {
     struct sy_gateway *gw;
@@ -114,9 +114,8 @@ struct xs {
     bool sse;
     bool began; /* response headers came from the model server */
     uint64_t t0, t_first;
-    struct sy_buf tail;     /* last TAIL_CAP response bytes */
-    struct sy_buf sse_part; /* SSE: the start of a line a response_body message split (bounded) */
-    bool sse_skip;          /* SSE: inside a line longer than SSE_PART_CAP, dropped to its end */
+    struct sy_buf tail;       /* last TAIL_CAP response bytes */
+    struct sy_usage_sse usse; /* SSE: usage and token events, across response_body messages */
     int64_t prompt_tokens, completion_tokens, cached_tokens; /* usage seen so far, -1 unknown */
     struct sy_buf out;                                       /* message scratch */
 };
@@ -643,59 +642,6 @@ static void response_headers(struct xs *x, const struct sy_xp_req *r)
     sy_buf_fini(&lines);
 }
 
-/* Counts the token events of complete lines text[0..len) (len ends after a newline). A usage
- * object seen mid-stream (vLLM's continuous usage stats) moves the count too. */
-static void count_lines(struct xs *x, const char *text, size_t len)
-{
-    bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
-    if (usage)
-        sy_usage_scan(x->req.kind, text, len, &x->prompt_tokens, &x->completion_tokens,
-                      &x->cached_tokens);
-    sy_decode_sse(&x->charge.dec, text, len, sy_usage_stream_format(x->req.kind), usage,
-                  x->completion_tokens);
-}
-
-/* SSE: counts the token events of complete lines towards the decode work left on the served
- * endpoint, as the proxy's scan does (gateway/proxy.c scan_sse): Envoy hands the body over in
- * chunks as the upstream sent them, so an event may be split across response_body messages
- * (inside its JSON, between CR and LF). The unfinished line is kept and counted once its newline
- * arrives, joined with the start of the next message up to that newline only; lines that arrive
- * whole are scanned where they lie. What is kept is bounded by SSE_PART_CAP: a line longer than
- * that is no token event the EPP counts (vLLM's are a few hundred bytes) and is dropped, so a
- * message without newlines or ending in a huge unfinished line costs no copy. */
-static void count_sse(struct xs *x, const char *data, size_t n)
-{
-    const char *last = n ? memrchr(data, '\n', n) : NULL;
-    if (!last) {
-        if (x->sse_skip)
-            return;                               /* still inside a dropped line */
-        if (x->sse_part.len + n > SSE_PART_CAP) { /* no newline in sight: not SSE we count */
-            sy_buf_reset(&x->sse_part);
-            x->sse_skip = true;
-        } else {
-            sy_buf_append(&x->sse_part, data, n);
-        }
-        return;
-    }
-    size_t upto = (size_t)(last - data) + 1, from = 0;
-    if (x->sse_part.len || x->sse_skip) { /* the first line began in an earlier message */
-        const char *first = memchr(data, '\n', upto);
-        from = (size_t)(first - data) + 1;
-        if (!x->sse_skip && x->sse_part.len + from <= SSE_PART_CAP) { /* join that line only */
-            sy_buf_append(&x->sse_part, data, from);
-            count_lines(x, x->sse_part.data, x->sse_part.len);
-        }
-        sy_buf_reset(&x->sse_part);
-        x->sse_skip = false;
-    }
-    if (upto > from)
-        count_lines(x, data + from, upto - from);
-    if (n - upto <= SSE_PART_CAP) /* the unfinished last line, unless longer than any event */
-        sy_buf_append(&x->sse_part, data + upto, n - upto);
-    else
-        x->sse_skip = true; /* dropped: its end, in a later message, is not a line start */
-}
-
 static void response_body(struct xs *x, const struct sy_xp_req *r)
 {
     if (!x->t_first && r->body.len)
@@ -717,8 +663,11 @@ static void response_body(struct xs *x, const struct sy_xp_req *r)
         send_out(x);
         off += n;
     } while (off < r->body.len);
-    if (x->sse && x->charge.ep && r->body.len) /* bookkeeping after Envoy has the bytes */
-        count_sse(x, r->body.p, r->body.len);
+    if (x->sse && x->charge.ep) { /* bookkeeping after Envoy has the bytes */
+        sy_usage_sse_feed(&x->usse, x->req.kind, r->body.p, r->body.len);
+        if (r->end_of_stream)
+            sy_usage_sse_end(&x->usse); /* a last event without its blank line */
+    }
     if (r->end_of_stream) {
         x->state = XS_DONE;
         release(x, x->status > 0 && x->status < 500,
@@ -813,9 +762,10 @@ static int on_open(void *ud, struct sy_h2_call *c, const char *path, void **call
         sy_buf_init(&x->body);
         sy_buf_init(&x->subset);
         sy_buf_init(&x->tail);
-        sy_buf_init(&x->sse_part);
         sy_buf_init(&x->out);
         x->prompt_tokens = x->completion_tokens = x->cached_tokens = -1;
+        sy_usage_sse_init(&x->usse, &x->charge.dec, &x->prompt_tokens, &x->completion_tokens,
+                          &x->cached_tokens);
         atomic_fetch_add(&x->w->active, 1);
         *call_ud = x;
         return 0;
@@ -868,7 +818,7 @@ static void on_close(void *cud, struct sy_h2_call *c, bool reset)
     sy_buf_fini(&x->body);
     sy_buf_fini(&x->subset);
     sy_buf_fini(&x->tail);
-    sy_buf_fini(&x->sse_part);
+    sy_usage_sse_fini(&x->usse);
     sy_buf_fini(&x->out);
     free(x->hn);
     free(x->hv);

@@ -33,8 +33,8 @@
  * so they are taken and released together. The scheduler says how many tokens (sched/inflight.h);
  * the part it marks early (llm-d's inflight-load-producer: the prompt tokens) is released at the
  * first response body byte and the discharge releases the remainder. The decode work left
- * (pool/decode.h) moves in between with the output tokens the SSE scan counts (non-streamed: at
- * the end).
+ * (pool/decode.h) moves in between with the output tokens the SSE scan counts (api/usage.h
+ * sy_usage_sse: the events api/sse_lines.c cuts from the upstream reads; non-streamed: at the end).
  *
  * P/D (issue 13): when the pick carries a prefill endpoint, attempt() hands the request to
  * src/disagg (pd_start), which runs the prefill leg and calls back pd_decode with the decode
@@ -104,7 +104,8 @@ struct proxy {
     uint64_t t0;                  /* request start (monotonic ns) */
     uint64_t t_first;             /* first response body byte (0 = none yet) */
     uint64_t t_pick;              /* this attempt's endpoint pick (latency model's TTFT origin) */
-    struct sy_buf scan;           /* usage scanning: SSE line tail or non-stream body */
+    struct sy_buf scan;           /* usage scanning: a non-stream body (SY_PROXY_USAGE_CAP) */
+    struct sy_usage_sse usse;     /* usage scanning and token counting of an SSE stream */
     int64_t prompt_tokens;        /* from usage, -1 unknown */
     int64_t completion_tokens;    /* from usage, -1 unknown */
     int64_t cached_tokens;        /* usage.prompt_tokens_details.cached_tokens, -1 */
@@ -195,37 +196,6 @@ static void take_usage(struct proxy *p, const char *text, size_t len)
                   &p->cached_tokens);
 }
 
-/* SSE: look at complete lines only; keep the unfinished tail (bounded). Lines that arrive whole
- * are scanned where they lie (in the upstream read buffer); only a line split across reads is
- * copied, so an event per read costs no copy and no memmove (bench/stream_scale.sh). */
-static void scan_sse(struct proxy *p, const char *data, size_t n)
-{
-    const char *nl = memrchr(data, '\n', n);
-    if (!nl) {
-        sy_buf_append(&p->scan, data, n);
-        if (p->scan.len > 65536)
-            sy_buf_reset(&p->scan);
-        return;
-    }
-    size_t upto = (size_t)(nl - data) + 1;
-    const char *text = data;
-    size_t len = upto;
-    if (p->scan.len) { /* the first line began in an earlier read */
-        sy_buf_append(&p->scan, data, upto);
-        text = p->scan.data;
-        len = p->scan.len;
-    }
-    bool usage = memmem(text, len, "\"usage\"", 7) != NULL;
-    if (usage)
-        take_usage(p, text, len);
-    /* the decode work left on the endpoint moves with the tokens */
-    sy_decode_sse(&p->charge.dec, text, len, sy_usage_stream_format(p->req.kind), usage,
-                  p->completion_tokens);
-    sy_buf_reset(&p->scan);
-    if (upto < n)
-        sy_buf_append(&p->scan, data + upto, n - upto);
-}
-
 /* ---- attempt lifecycle ---- */
 
 static void attempt_end(struct proxy *p, bool ok)
@@ -282,6 +252,7 @@ static void proxy_free(struct proxy *p)
     sy_gw_gen_unref(p->gen);
     sy_buf_fini(&p->head);
     sy_buf_fini(&p->scan);
+    sy_usage_sse_fini(&p->usse);
     sy_buf_fini(&p->scores);
     sy_buf_fini(&p->fwd);
     atomic_fetch_sub(&p->w->active, 1);
@@ -398,8 +369,8 @@ static void up_head(void *ud, const struct sy_upstream_head *h)
 /* Usage bookkeeping on what the client received. */
 static void scan_usage(struct proxy *p, const char *data, size_t n)
 {
-    if (p->sse)
-        scan_sse(p, data, n);
+    if (p->sse) /* the decode work left on the endpoint moves with the tokens */
+        sy_usage_sse_feed(&p->usse, p->req.kind, data, n);
     else if (p->scan.len + n <= SY_PROXY_USAGE_CAP)
         sy_buf_append(&p->scan, data, n);
 }
@@ -472,7 +443,9 @@ static void up_done(void *ud, int err)
             sy_disagg_filter_end(p->dx, p->sse, pd_emit, p);
             sy_disagg_decode_done(p->dx, p->status < 500);
         }
-        if (!p->sse && p->scan.len)
+        if (p->sse)
+            sy_usage_sse_end(&p->usse); /* a last event without its blank line */
+        else if (p->scan.len)
             take_usage(p, p->scan.data, p->scan.len);
         attempt_end(p, p->status < 500);
         if (p->hreq) {
@@ -929,6 +902,8 @@ void sy_gw_proxy_handle(struct sy_gw_worker *w, struct sy_http_req *hreq, enum s
     p->prompt_tokens = p->completion_tokens = p->cached_tokens = -1;
     sy_buf_init(&p->head);
     sy_buf_init(&p->scan);
+    sy_usage_sse_init(&p->usse, &p->charge.dec, &p->prompt_tokens, &p->completion_tokens,
+                      &p->cached_tokens);
     sy_buf_init(&p->scores);
     sy_buf_init(&p->fwd);
     atomic_fetch_add(&w->active, 1);

@@ -29,12 +29,11 @@
  * To keep the shared cache line quiet, a request moves decode_done only when its share changed by
  * at least SY_DECODE_ONE / 64 (it still records exactly what it added).
  *
- * Counting tokens in the stream (sy_decode_sse_tokens) runs on every event the proxy forwards, so
- * it looks for as little as it can: [DONE] by the character after "data:", the usage-only chunk
- * only in text the caller's "usage" scan matched, the role-only chunk only while the request has
- * counted fewer events than it has choices; per ordinary chat event one memmem for "delta" (none
- * for /v1/completions)
- * (bench/decode_sse_bench.c measures it).
+ * Counting tokens in the stream (sy_decode_sse_token, on each event api/sse_lines.c hands over)
+ * runs on every event the proxy forwards, so it looks for as little as it can: [DONE] by its first
+ * character, the usage-only chunk only in data the caller's "usage" scan matched, the role-only
+ * chunk only while the request has counted fewer events than it has choices; per ordinary chat
+ * event one memmem for "delta" (none for /v1/completions) (bench/decode_sse_bench.c measures it).
  *
  * Rejected: per-request fractions summed as a remaining-tokens ratio (n x left / budgets) weighs a
  * long request's tail over many short fresh ones; a per-endpoint list of requests would need a
@@ -118,13 +117,9 @@ void sy_decode_progress(struct sy_decode *d, int64_t generated)
     move(d, left, done);
 }
 
-void sy_decode_sse(struct sy_decode *d, const char *text, size_t len, enum sy_decode_format fmt,
-                   bool has_usage, int64_t usage_tokens)
+void sy_decode_sse(struct sy_decode *d, int64_t events, int64_t usage_tokens)
 {
-    if (!d->ep)
-        return;
-    int64_t g = d->generated +
-                (int64_t)sy_decode_sse_tokens(text, len, fmt, has_usage, d->choices - d->generated);
+    int64_t g = d->generated + events;
     sy_decode_progress(d, usage_tokens > g ? usage_tokens : g);
 }
 
@@ -210,29 +205,17 @@ static bool responses_delta(const char *s, const char *e)
     return false;
 }
 
-size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
-                            int64_t role_left)
+bool sy_decode_sse_token(const char *data, size_t len, enum sy_decode_format fmt, bool has_usage,
+                         int64_t role_left)
 {
-    size_t count = 0;
-    const char *end = text + len;
-    for (const char *line = text; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        const char *le = nl ? nl : end;
-        size_t n = (size_t)(le - line);
-        if (n > 5 && memcmp(line, "data:", 5) == 0) {
-            const char *v = skip_ws(line + 5, le);
-            if (fmt == SY_DECODE_ANTHROPIC) {
-                count += HAS(v, (size_t)(le - v), "content_block_delta");
-            } else if (fmt == SY_DECODE_RESPONSES) {
-                count += responses_delta(v, le);
-            } else if (v < le && *v != '[' /* [DONE] */ &&
-                       !(has_usage && empty_after(v, le, "\"choices\"", 9, '[', ']')) &&
-                       !(fmt == SY_DECODE_OPENAI && empty_after(v, le, "\"delta\"", 7, '{', '}')) &&
-                       !((int64_t)count < role_left && role_only(v, le))) {
-                count++;
-            }
-        }
-        line = le + 1;
-    }
-    return count;
+    const char *end = data + len;
+    const char *v = skip_ws(data, end);
+    if (fmt == SY_DECODE_ANTHROPIC)
+        return HAS(v, (size_t)(end - v), "content_block_delta");
+    if (fmt == SY_DECODE_RESPONSES)
+        return responses_delta(v, end);
+    return v < end && *v != '[' /* [DONE] */ &&
+           !(has_usage && empty_after(v, end, "\"choices\"", 9, '[', ']')) &&
+           !(fmt == SY_DECODE_OPENAI && empty_after(v, end, "\"delta\"", 7, '{', '}')) &&
+           !(role_left > 0 && role_only(v, end));
 }

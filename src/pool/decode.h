@@ -13,7 +13,7 @@ struct sy_endpoint;
 #define SY_DECODE_MAX         ((int64_t)1 << 32) /* budgets and output lengths are clamped to this */
 #define SY_DECODE_MAX_CHOICES 4096               /* n / best_of are clamped to this */
 
-/* How a streamed response marks its tokens (sy_decode_sse_tokens). */
+/* How a streamed response marks its tokens (sy_decode_sse_token). */
 enum sy_decode_format {
     SY_DECODE_OPENAI,    /* chat and anything else: one event per choice's token */
     SY_DECODE_TEXT,      /* /v1/completions: as OPENAI, no "delta" to look at */
@@ -50,28 +50,26 @@ void sy_decode_begin(struct sy_decode *d, struct sy_endpoint *e, int64_t max_tok
  * ignored): moves e's counters. A request keeps at least one token left until it ends. */
 void sy_decode_progress(struct sy_decode *d, int64_t generated);
 
-/* Counts the complete SSE lines text[0..len) of d's response (a no-op when not counting): their
- * token events in format fmt (sy_decode_sse_tokens; has_usage: the caller saw "usage" in text),
- * then moves d to the larger of its events counted so far and usage_tokens (a usage count seen
- * mid-stream, < 0 none; either may lag the other). The caller passes each line once. */
-void sy_decode_sse(struct sy_decode *d, const char *text, size_t len, enum sy_decode_format fmt,
-                   bool has_usage, int64_t usage_tokens);
+/* Moves d (a no-op when not counting) by the `events` token events (sy_decode_sse_token) its
+ * stream brought since the last call, or to usage_tokens (a usage count seen mid-stream, < 0 none)
+ * when that is larger; either may lag the other. */
+void sy_decode_sse(struct sy_decode *d, int64_t events, int64_t usage_tokens);
 
 /* Ends d (a no-op when not counting): releases exactly what it still holds. completion_tokens
  * >= 0 (the response's output length over all its sequences, on success) divided by the choices
  * feeds the endpoint's mean output length per sequence. */
 void sy_decode_end(struct sy_decode *d, int64_t completion_tokens);
 
-/* Output tokens in complete SSE lines text[0..len). OpenAI: data events other than [DONE], a
- * usage-only chunk ("choices":[], looked for only when has_usage: the caller saw "usage" in the
- * text), the final chunk with an empty delta ("delta":{}, not looked for in TEXT) and, while fewer
- * than role_left events were counted (the choices minus the tokens counted before), a role-only
- * chunk ("role" with an empty or null "content"). Responses: the response.<...>.delta events
- * (output text, reasoning, refusal, function-call arguments), not the lifecycle events. Anthropic:
- * the content_block_delta events. One event is counted as one token (what vLLM streams by default;
- * a multi-token chunk undercounts, which errs towards more work left). JSON with spaces after ':'
- * is understood. */
-size_t sy_decode_sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
-                            int64_t role_left);
+/* Whether one SSE event is an output token: data[0..len) is its data (the values of its data:
+ * lines, api/sse_lines.h). OpenAI: data events other than [DONE], a usage-only chunk
+ * ("choices":[], looked for only when has_usage: the caller saw "usage" in the data), the final
+ * chunk with an empty delta ("delta":{}, not looked for in TEXT) and, while role_left > 0 (the
+ * choices minus the tokens counted before), a role-only chunk ("role" with an empty or null
+ * "content"). Responses: the response.<...>.delta events (output text, reasoning, refusal,
+ * function-call arguments), not the lifecycle events. Anthropic: the content_block_delta events.
+ * One event is counted as one token (what vLLM streams by default; a multi-token chunk
+ * undercounts, which errs towards more work left). JSON with spaces after ':' is understood. */
+bool sy_decode_sse_token(const char *data, size_t len, enum sy_decode_format fmt, bool has_usage,
+                         int64_t role_left);
 
 #endif

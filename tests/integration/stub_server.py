@@ -10,6 +10,8 @@ Each Stub serves an OpenAI-like API on 127.0.0.1:<port> in a background thread:
   GET /v1/models   {"data": [{"id": model} ...]}
 With `split_usage` the usage event goes out 9 bytes per chunk, 10 ms apart (a line split across
 the gateway's reads).
+`raw_stream` (default None): a list of bytes that a stream sends as its body instead, one HTTP
+chunk each, 10 ms apart (pause_at then counts chunks).
 A request header `x-stub-delay: SECONDS` holds that request's response head (as a model server
 still prefilling it). `gate` (a threading.Semaphore, default None): every streamed request takes
 one permit before its response head, so a test decides exactly when each stream may proceed.
@@ -151,6 +153,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         try:
+            if st.raw_stream is not None:  # the test's bytes, as they are
+                for i, data in enumerate(st.raw_stream):
+                    if pause_at is not None and i == pause_at:
+                        st.resume.wait(60)
+                    chunk(data)
+                    time.sleep(0.01)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                return
             for i in range(chunks):
                 if pause_at is not None and i == pause_at:
                     st.resume.wait(60)
@@ -269,6 +280,7 @@ class Stub:
         self.metrics_max_active = 0  # most at once
         self.chunks = 5
         self.split_usage = False     # stream the usage event 9 bytes per chunk, 10 ms apart
+        self.raw_stream = None       # list of bytes: a stream's body, one HTTP chunk each
         self.vllm_events = False     # streams shaped like vLLM's (see the module comment)
         self.responses_tokens_per_delta = 1
         self.interval = 0.05

@@ -236,6 +236,51 @@ def test_event_kinds_and_choices():
     check("BUG" not in process_log(gw), "no underflow reported")
 
 
+@test
+def test_proxy_reads_the_stream_as_the_sse_spec():
+    """The proxy counts token events as the SSE spec cuts the stream (api/sse_lines.c, shared with
+    the EPP): CR-only line ends, an event split inside its JSON and between CR and LF, one event
+    over two data lines, data without the space, comments; a line over 64 KiB is dropped (a
+    warning, nothing kept) and the events after it count. Without usage the count is the output
+    length that feeds the endpoint's mean, which the next request's budget shows."""
+    s = Stub()
+    s.raw_stream = [
+        b'data: {"choices":[{"text":"a"}]}\r\rdata: {"choices":[{"text":"a2"}]}\r\r',
+        b'data: {"choices":[{"te', b'xt":"b"}]}\r', b'\n\r\n',
+        b'data: {"choices":[{"index":0,\ndata: "text":"c"}]}\n\n',
+        b': keep-alive\n\ndata:{"choices":[{"text":"d"}]}\n\n',
+        b"data: " + b"x" * 70000, b"\n\n",
+        b'data: {"choices":[{"text":"e"}]}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    gw, port, admin = start_gateway([s])
+    try:
+        s.pause_at = 8  # before "e": a, a2, b, c, d counted, the long line dropped
+        s.resume.clear()
+        t, out = stream(port, "x", max_tokens=100)
+        wait_until(lambda: figures(admin, s)[:2] == (1, 95), 10, what="5 of 100 tokens counted")
+        s.resume.set()
+        t.join(30)
+        check(out.get("status") == 200 and out.get("body", b"").count(b"x" * 1000) > 0,
+              "the long line reached the client: %r" % out.get("body", b"")[:200])
+        at_rest(admin, [s])
+        # no usage: the 6 counted events are the output length, the next budget without max_tokens
+        s.pause_at = 0
+        s.resume.clear()
+        t, out = stream(port, "y")
+        wait_until(lambda: figures(admin, s)[:2] == (1, 6), 10, what="the mean is the 6 events")
+        s.resume.set()
+        t.join(30)
+        at_rest(admin, [s])
+    finally:
+        s.resume.set()
+        stop_process(gw)
+        s.stop()
+    check("SSE: an event with a line or data over 65536 bytes was not counted" in process_log(gw),
+          "the dropped event is logged")
+    check("BUG" not in process_log(gw), "no underflow reported")
+
+
 def placement(scheduler):
     """The next request's endpoint when X holds two requests near their end and Y a fresh one:
     (chosen stub is X)."""

@@ -1,7 +1,7 @@
 /* Unit tests for src/pool/decode.c: an endpoint's decode work left (remaining tokens and the
  * decoded share of its in-flight requests), moved by each request's progress and released
  * exactly once on every end; the budget (max_tokens, else the mean output length); the SSE
- * token count. */
+ * token count (per event, as api/sse_lines.c cuts a stream into events). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "api/sse_lines.h"
 #include "pool/decode.h"
 #include "pool/pool.h"
 
@@ -125,6 +126,31 @@ static void test_budget(void **state)
     assert_int_equal(sy_decode_budget(&e, 0, 1), 0);
 }
 
+struct count {
+    enum sy_decode_format fmt;
+    bool has_usage;
+    int64_t role_left, n;
+};
+
+static void count_event(void *ud, const char *data, size_t len)
+{
+    struct count *c = ud;
+    c->n += sy_decode_sse_token(data, len, c->fmt, c->has_usage, c->role_left - c->n);
+}
+
+/* The token events of a whole stream, cut into events as the gateway does (api/usage.c). */
+static size_t sse_tokens(const char *text, size_t len, enum sy_decode_format fmt, bool has_usage,
+                         int64_t role_left)
+{
+    struct count c = {fmt, has_usage, role_left, 0};
+    struct sy_sse_lines s;
+    sy_sse_lines_init(&s, count_event, &c);
+    sy_sse_lines_feed(&s, text, len);
+    sy_sse_lines_finish(&s);
+    sy_sse_lines_fini(&s);
+    return (size_t)c.n;
+}
+
 static void test_sse_tokens(void **state)
 {
     (void)state;
@@ -137,11 +163,11 @@ static void test_sse_tokens(void **state)
         "\"finish_reason\":\"length\"}]}\n\n"
         "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"completion_tokens\":3}}\n\n"
         "data: [DONE]\n\n";
-    assert_int_equal(sy_decode_sse_tokens(chat, strlen(chat), SY_DECODE_OPENAI, true, 1), 3);
+    assert_int_equal(sse_tokens(chat, strlen(chat), SY_DECODE_OPENAI, true, 1), 3);
     static const char text[] = "data: {\"choices\":[{\"text\":\" x\"}]}\r\n\r\n"
                                ": keep-alive comment\n\n"
                                "data: {\"choices\":[{\"text\":\" y\"}]}\n\n";
-    assert_int_equal(sy_decode_sse_tokens(text, strlen(text), SY_DECODE_TEXT, false, 1), 2);
+    assert_int_equal(sse_tokens(text, strlen(text), SY_DECODE_TEXT, false, 1), 2);
     static const char anth[] =
         "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
         "event: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\n"
@@ -151,15 +177,23 @@ static void test_sse_tokens(void **state)
         "{\"type\":\"text_delta\",\"text\":\"b\"}}\n\n"
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":"
         "{\"output_tokens\":2}}\n\n";
-    assert_int_equal(sy_decode_sse_tokens(anth, strlen(anth), SY_DECODE_ANTHROPIC, true, 1), 2);
-    assert_int_equal(sy_decode_sse_tokens("", 0, SY_DECODE_OPENAI, false, 1), 0);
-    assert_int_equal(sy_decode_sse_tokens("data:", 5, SY_DECODE_OPENAI, false, 1), 0);
+    assert_int_equal(sse_tokens(anth, strlen(anth), SY_DECODE_ANTHROPIC, true, 1), 2);
+    assert_int_equal(sse_tokens("", 0, SY_DECODE_OPENAI, false, 1), 0);
+    assert_int_equal(sse_tokens("data:", 5, SY_DECODE_OPENAI, false, 1), 0);
+    /* one event over two data lines (joined with a newline, as the SSE spec says) is one token */
+    static const char two_lines[] = "data: {\"choices\":[{\"index\":0,\n"
+                                    "data: \"delta\":{\"content\":\"a\"}}]}\n\n";
+    assert_int_equal(sse_tokens(two_lines, strlen(two_lines), SY_DECODE_OPENAI, false, 1), 1);
+    /* CR-only line ends */
+    static const char cr[] = "data: {\"choices\":[{\"text\":\" x\"}]}\r\r"
+                             "data: {\"choices\":[{\"text\":\" y\"}]}\r\r";
+    assert_int_equal(sse_tokens(cr, strlen(cr), SY_DECODE_TEXT, false, 1), 2);
 }
 
 /* Events that carry no token, as real servers write them (issue 19 review M2). */
 static size_t openai(const char *s, bool usage, int64_t role_left)
 {
-    return sy_decode_sse_tokens(s, strlen(s), SY_DECODE_OPENAI, usage, role_left);
+    return sse_tokens(s, strlen(s), SY_DECODE_OPENAI, usage, role_left);
 }
 
 static void test_sse_not_tokens(void **state)
@@ -189,7 +223,7 @@ static void test_sse_not_tokens(void **state)
     assert_int_equal(
         openai("data: {\"choices\":[{\"delta\": { },\"finish_reason\":\"stop\"}]}\n", false, 0), 0);
     /* [DONE] with or without the space */
-    assert_int_equal(openai("data: [DONE]\ndata:[DONE]\n", false, 0), 0);
+    assert_int_equal(openai("data: [DONE]\n\ndata:[DONE]\n\n", false, 0), 0);
     /* a role chunk once tokens were counted is looked at no more: a later chunk that names a
      * role (it carries a token) counts */
     assert_int_equal(openai("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\","
@@ -203,12 +237,14 @@ static void test_sse_not_tokens(void **state)
                      1);
     /* n = 2: both choices' role chunks, then tokens of each */
     static const char two[] =
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n"
-        "data: {\"choices\":[{\"index\":1,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n"
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n"
-        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"b\"}}]}\n"
-        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n"
-        "data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"stop\"}]}\n";
+        "data: "
+        "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: "
+        "{\"choices\":[{\"index\":1,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"b\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
     assert_int_equal(openai(two, false, 2), 2);
     /* "usage" text in a token's content does not make it a usage-only chunk */
     assert_int_equal(openai("data: {\"choices\":[{\"text\":\"\\\"choices\\\":[]\"}]}\n", true, 0),
@@ -248,7 +284,7 @@ static void test_sse_responses(void **state)
         "event: response.completed\n"
         "data: {\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":5,\"output_tokens\":3}},"
         "\"sequence_number\":8,\"type\":\"response.completed\"}\n\n";
-    assert_int_equal(sy_decode_sse_tokens(ev, strlen(ev), SY_DECODE_RESPONSES, true, 1), 3);
+    assert_int_equal(sse_tokens(ev, strlen(ev), SY_DECODE_RESPONSES, true, 1), 3);
 }
 
 /* n sequences: the budget is n times max_tokens (or the mean); the mean is fed per sequence. */

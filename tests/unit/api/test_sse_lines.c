@@ -1,0 +1,310 @@
+/* Unit tests for src/api/sse_lines.c: a stream's events (data lines joined, comments and other
+ * fields skipped, CRLF / LF / CR line ends, [DONE]) are the same whatever the pieces: every
+ * single cut position, every pair of cut positions and byte by byte give the unsplit stream's
+ * events; the 64 KiB bound on a line and on an event's data (dropped and counted, memory stays
+ * bounded, the stream goes on after it); the end of the stream. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/sse_lines.h"
+#include "core/buf.h"
+
+/* Every event as "<data>|" appended to a buffer, so two runs compare with one strcmp. */
+static void record(void *ud, const char *data, size_t len)
+{
+    struct sy_buf *b = ud;
+    sy_buf_append(b, data, len);
+    sy_buf_append(b, "|", 1);
+}
+
+struct run {
+    struct sy_buf got;
+    uint64_t events, dropped;
+    bool done;
+};
+
+/* Feeds text cut at the positions cuts[0..ncuts) (ascending), then ends the stream. */
+static void feed_cut(struct run *r, const char *text, size_t len, const size_t *cuts, size_t ncuts)
+{
+    struct sy_sse_lines s;
+    sy_buf_init(&r->got);
+    sy_sse_lines_init(&s, record, &r->got);
+    size_t from = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : len;
+        sy_sse_lines_feed(&s, text + from, to - from);
+        assert_true(s.line.len <= SY_SSE_LINE_CAP && s.data.len <= SY_SSE_LINE_CAP);
+        from = to;
+    }
+    sy_sse_lines_finish(&s);
+    r->events = s.events;
+    r->dropped = s.dropped;
+    r->done = s.done;
+    sy_sse_lines_fini(&s);
+}
+
+static void same(const struct run *a, const struct run *b)
+{
+    assert_string_equal(a->got.data ? a->got.data : "", b->got.data ? b->got.data : "");
+    assert_int_equal(a->events, b->events);
+    assert_int_equal(a->dropped, b->dropped);
+    assert_int_equal(a->done, b->done);
+}
+
+/* text's events, unsplit, are want; every split gives the same. */
+static void check_all_splits(const char *text, const char *want)
+{
+    size_t len = strlen(text);
+    struct run whole;
+    feed_cut(&whole, text, len, NULL, 0);
+    assert_string_equal(whole.got.data ? whole.got.data : "", want);
+    for (size_t i = 0; i <= len; i++) { /* one cut, at every position (0 and len: empty pieces) */
+        struct run r;
+        feed_cut(&r, text, len, &i, 1);
+        same(&whole, &r);
+        sy_buf_fini(&r.got);
+    }
+    for (size_t i = 1; i < len; i++) { /* two cuts, every pair */
+        for (size_t j = i; j < len; j++) {
+            size_t cuts[2] = {i, j};
+            struct run r;
+            feed_cut(&r, text, len, cuts, 2);
+            same(&whole, &r);
+            sy_buf_fini(&r.got);
+        }
+    }
+    size_t *every = malloc(len * sizeof *every); /* byte by byte */
+    for (size_t i = 0; i < len; i++)
+        every[i] = i;
+    struct run r;
+    feed_cut(&r, text, len, every, len);
+    same(&whole, &r);
+    sy_buf_fini(&r.got);
+    free(every);
+    sy_buf_fini(&whole.got);
+}
+
+static void test_vllm_chat_lf(void **state)
+{
+    (void)state;
+    check_all_splits("data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                     "\"content\":\"\"}}]}\n\n"
+                     "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+                     "data: {\"choices\":[],\"usage\":{\"completion_tokens\":1}}\n\n"
+                     "data: [DONE]\n\n",
+                     "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                     "\"content\":\"\"}}]}|"
+                     "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}|"
+                     "{\"choices\":[],\"usage\":{\"completion_tokens\":1}}|[DONE]|");
+}
+
+static void test_crlf_comments_fields(void **state)
+{
+    (void)state;
+    /* CRLF, a comment, event/id/retry fields, data without the space, an event of two data
+     * lines, a field named like data, a line "data" without a colon (an empty value) */
+    check_all_splits(": keep-alive\r\n\r\n"
+                     "event: content_block_delta\r\nid: 7\r\nretry: 100\r\n"
+                     "data:{\"a\":1}\r\n\r\n"
+                     "data: first\r\ndata:  second\r\ndatabase: no\r\n\r\n"
+                     "data\r\ndata: x\r\n\r\n"
+                     "data: [DONE]\r\n\r\n",
+                     "{\"a\":1}|first\n second|\nx|[DONE]|");
+}
+
+static void test_cr_only_and_mixed(void **state)
+{
+    (void)state;
+    check_all_splits("data: a\r\rdata: b\r\r:c\r\rdata: [DONE]\r\r", "a|b|[DONE]|");
+    /* every line end at once: CR LF is one end, LF CR is two (a line end and a blank line) */
+    check_all_splits("data: a\r\n\ndata: b\n\rdata: c\r\r\n", "a|b|c|");
+}
+
+/* Events without data are not dispatched; the last event without its blank line is; an
+ * unfinished last line is not. */
+static void test_end_of_stream(void **state)
+{
+    (void)state;
+    check_all_splits("\n\n: only a comment\n\nevent: ping\n\ndata: last\n", "last|");
+    check_all_splits("data: a\n\ndata: unfinis", "a|");
+    struct run r;
+    const char t[] = "data: [DONE]\n\n";
+    feed_cut(&r, t, strlen(t), NULL, 0);
+    assert_true(r.done);
+    assert_int_equal(r.events, 1);
+    sy_buf_fini(&r.got);
+    const char u[] = "data: [DONE] \n\n"; /* not exactly [DONE] */
+    feed_cut(&r, u, strlen(u), NULL, 0);
+    assert_false(r.done);
+    sy_buf_fini(&r.got);
+}
+
+/* A stream of `before`, a line of n bytes ("data: xxx..."), a blank line and `after`. */
+static char *long_stream(size_t n, const char *before, const char *after, size_t *len)
+{
+    size_t b = strlen(before), a = strlen(after);
+    char *t = malloc(b + n + 2 + a + 1);
+    memcpy(t, before, b);
+    memcpy(t + b, "data: ", 6);
+    memset(t + b + 6, 'x', n - 6);
+    memcpy(t + b + n, "\n\n", 2);
+    memcpy(t + b + n + 2, after, a + 1);
+    *len = b + n + 2 + a;
+    return t;
+}
+
+/* Cuts at a few positions around every boundary that matters, and every 997 bytes. */
+static void check_long_splits(const char *t, size_t len, const struct run *whole)
+{
+    for (size_t i = 1; i < len; i += (i % 997 == 0 || i < 20 || len - i < 20) ? 1 : 997 - i % 997) {
+        struct run r;
+        feed_cut(&r, t, len, &i, 1);
+        same(whole, &r);
+        sy_buf_fini(&r.got);
+    }
+    static const size_t near[] = {SY_SSE_LINE_CAP - 1, SY_SSE_LINE_CAP, SY_SSE_LINE_CAP + 1,
+                                  SY_SSE_LINE_CAP + 6, SY_SSE_LINE_CAP + 7};
+    for (size_t k = 0; k < sizeof near / sizeof near[0]; k++) {
+        if (near[k] >= len)
+            continue;
+        struct run r;
+        feed_cut(&r, t, len, &near[k], 1);
+        same(whole, &r);
+        sy_buf_fini(&r.got);
+    }
+    size_t *pieces = malloc((len / 4096 + 1) * sizeof *pieces); /* 4 KiB reads */
+    size_t np = 0;
+    for (size_t i = 4096; i < len; i += 4096)
+        pieces[np++] = i;
+    struct run r;
+    feed_cut(&r, t, len, pieces, np);
+    same(whole, &r);
+    sy_buf_fini(&r.got);
+    free(pieces);
+}
+
+/* long_stream(n, before, after) gives `events` events and `dropped` dropped ones, whatever the
+ * cuts. */
+static void check_long(size_t n, const char *before, const char *after, uint64_t events,
+                       uint64_t dropped)
+{
+    size_t len;
+    char *t = long_stream(n, before, after, &len);
+    struct run whole;
+    feed_cut(&whole, t, len, NULL, 0);
+    assert_int_equal(whole.events, events);
+    assert_int_equal(whole.dropped, dropped);
+    if (dropped) /* the events around the dropped one */
+        assert_string_equal(whole.got.data, "a|b|");
+    check_long_splits(t, len, &whole);
+    sy_buf_fini(&whole.got);
+    free(t);
+}
+
+static void test_cap(void **state)
+{
+    (void)state;
+    /* a line of exactly the cap is kept (an event of cap - 6 bytes of data) */
+    check_long(SY_SSE_LINE_CAP, "data: a\n\n", "data: b\n\n", 3, 0);
+    /* one byte more: that event is dropped and counted, the ones around it are not */
+    check_long(SY_SSE_LINE_CAP + 1, "data: a\n\n", "data: b\n\n", 2, 1);
+    /* an over-long line drops its whole event, also the data lines before it */
+    check_long(SY_SSE_LINE_CAP + 100, "data: a\n\ndata: lost\n", "data: b\n\n", 2, 1);
+}
+
+/* An event whose data lines together pass the cap is dropped; memory stays bounded. */
+static void test_cap_on_event_data(void **state)
+{
+    (void)state;
+    struct sy_buf t;
+    sy_buf_init(&t);
+    sy_buf_puts(&t, "data: a\n\n");
+    char line[1024 + 8];
+    memcpy(line, "data: ", 6);
+    memset(line + 6, 'y', 1024);
+    line[1030] = '\n';
+    for (int i = 0; i < 70; i++) /* 70 x 1 KiB of data in one event */
+        sy_buf_append(&t, line, 1031);
+    sy_buf_puts(&t, "\ndata: b\n\n");
+    struct run whole;
+    feed_cut(&whole, t.data, t.len, NULL, 0);
+    assert_string_equal(whole.got.data, "a|b|");
+    assert_int_equal(whole.dropped, 1);
+    check_long_splits(t.data, t.len, &whole);
+    sy_buf_fini(&whole.got);
+    sy_buf_fini(&t);
+}
+
+/* A line of 8 MiB in 16 KiB pieces: nothing grows past the cap, the stream goes on after it. */
+static void test_memory_bounded(void **state)
+{
+    (void)state;
+    struct sy_buf got;
+    sy_buf_init(&got);
+    struct sy_sse_lines s;
+    sy_sse_lines_init(&s, record, &got);
+    char piece[16384];
+    memset(piece, 'z', sizeof piece);
+    sy_sse_lines_feed(&s, "data: a\n\ndata: ", 15);
+    for (int i = 0; i < 512; i++) {
+        sy_sse_lines_feed(&s, piece, sizeof piece);
+        assert_true(s.line.cap <= SY_SSE_LINE_CAP && s.data.cap <= SY_SSE_LINE_CAP);
+    }
+    sy_sse_lines_feed(&s, NULL, 0); /* an empty message (Envoy's end of stream) */
+    sy_sse_lines_feed(&s, "\n\ndata: b\n\n", 11);
+    assert_string_equal(got.data, "a|b|");
+    assert_int_equal(s.dropped, 1);
+    assert_int_equal(s.events, 2);
+    /* an unfinished over-long last line: dropped (counted) at the end */
+    for (int i = 0; i < 8; i++)
+        sy_sse_lines_feed(&s, piece, sizeof piece);
+    sy_sse_lines_finish(&s);
+    assert_int_equal(s.dropped, 2);
+    /* ready for a new stream */
+    sy_sse_lines_feed(&s, "data: c\n\n", 9);
+    assert_string_equal(got.data, "a|b|c|");
+    sy_sse_lines_fini(&s);
+    sy_buf_fini(&got);
+}
+
+/* An event that arrives whole goes out as a view into the piece (no copy). */
+static const char *seen_at;
+static void at(void *ud, const char *data, size_t len)
+{
+    (void)ud;
+    (void)len;
+    seen_at = data;
+}
+
+static void test_whole_event_not_copied(void **state)
+{
+    (void)state;
+    static const char piece[] = "data: {\"x\":1}\n\n";
+    struct sy_sse_lines s;
+    sy_sse_lines_init(&s, at, NULL);
+    sy_sse_lines_feed(&s, piece, strlen(piece));
+    assert_ptr_equal(seen_at, piece + 6);
+    assert_null(s.data.data);
+    assert_null(s.line.data);
+    sy_sse_lines_fini(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vllm_chat_lf),
+        cmocka_unit_test(test_crlf_comments_fields),
+        cmocka_unit_test(test_cr_only_and_mixed),
+        cmocka_unit_test(test_end_of_stream),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_cap_on_event_data),
+        cmocka_unit_test(test_memory_bounded),
+        cmocka_unit_test(test_whole_event_not_copied),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
