@@ -4,10 +4,12 @@
  * already rejected there), then walked once, section by section. Each section is a table of
  * known keys and handlers:
  *
- *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
- *                schedulerFile
+ *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry auth tls
+ *                scheduler schedulerFile inferenceObjectives (checked by src/flow) extProc
+ *                (checked by src/extproc/epp_config.c)
  *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints tls disaggregation
- *                (disaggregation is parsed by src/disagg/disagg_config.c)
+ *                discovery forwardPriority (disaggregation is parsed by
+ *                src/disagg/disagg_config.c, discovery by src/discovery)
  *     pool.tls:  caFile serverName insecureSkipVerify
  *     endpoint:  address labels kvEvents | host targetPorts supervisorPort labels kvEvents
  *                (a multi-port entry expands to one endpoint per port: docs/wide-ep.md)
@@ -938,7 +940,9 @@ static int f_inference_objectives(struct loader *L, const struct sy_yaml_node *k
 static int f_ext_proc(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
     if (v->type != SY_YAML_MAPPING)
-        return expected(L, v, "a mapping (listen, healthListen, secureServing, certFile, keyFile)");
+        return expected(L, v,
+                        "a mapping (listen, healthListen, secureServing, certFile, keyFile, "
+                        "emitEndpointScores)");
     return 0;
 }
 
