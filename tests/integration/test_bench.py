@@ -910,6 +910,24 @@ def test_demo_pd_end_to_end():
 
 
 @test
+def test_demo_bad_arguments():
+    """A bad value names the flag, the value and what is expected; only an unknown flag is
+    called unknown. Nothing is started (each exits at once with status 2)."""
+    cases = [(["--replicas", "20"], "--replicas: '20': expected an integer from 2 to 8"),
+             (["--replicas"], "--replicas needs a value"),
+             (["--rate", "0"], "--rate: '0': expected req/s above 0"),
+             (["--time-scale", "x"], "--time-scale: 'x': expected a factor above 0"),
+             (["--seed", "-1"], "--seed: '-1': expected a non-negative integer"),
+             (["--json"], "--json needs a value: a file name"),
+             (["--bogus"], "unknown argument '--bogus'")]
+    for args, want in cases:
+        r = subprocess.run([BIN, "demo"] + args, capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        check(r.returncode == 2 and want in err, "%s: %d %r" % (args, r.returncode, err))
+        check("unknown" not in err or args == ["--bogus"], "%s called unknown: %r" % (args, err))
+
+
+@test
 def test_demo_sigint_cleans_up():
     log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
     p = subprocess.Popen([BIN, "demo", "--quick", "--report", tmp_path(".html")],
