@@ -231,6 +231,8 @@ def test_bench_bad_command_lines():
         (["--target", "http://127.0.0.1:1", "--workload", "nope"], 2, "--workload 'nope'"),
         (["--target", "http://127.0.0.1:1", "--num-groups", "0"], 2, "--num-groups"),
         (["--target", "http://127.0.0.1:1", "--rate"], 2, "needs a value"),
+        (["--target", "http://127.0.0.1:1", "--bogus"], 2, "or is not a flag of switchyard bench"),
+        (["--target", "http://127.0.0.1:1", "--bogus", "1"], 2, "unknown flag '--bogus'"),
         (["--target", "ftp://127.0.0.1:1", "--num-requests", "1"], 1, "only http://"),
         (["--target", "http://127.0.0.1:99999", "--num-requests", "1"], 1, "bad host:port"),
         (["--target", "http://127.0.0.1:1", "--workload", "prefix-repetition",
