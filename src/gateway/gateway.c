@@ -73,14 +73,15 @@ struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw)
 /* ---- workers ---- */
 
 /* API keys (auth.c) before routing; free when no key is configured (one atomic load). Returns
- * false when req was answered 401. */
+ * false when req was answered 401. On a listener shared with the admin routes only those routes
+ * take the admin rule: every other path (/v1/..., /inference/v1/generate, a suffix route such as
+ * /openai/v1/chat/completions, a passed-through POST) is a client route and needs a key. */
 static bool worker_auth(struct sy_gateway *gw, struct sy_http_req *req)
 {
     if (!atomic_load_explicit(&gw->auth_on, memory_order_relaxed))
         return true;
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool admin_route =
-        g->cfg->admin_shared && !(req->path.len >= 4 && memcmp(req->path.p, "/v1/", 4) == 0);
+    bool admin_route = g->cfg->admin_shared && sy_gw_admin_path(req->path);
     bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
     sy_gw_gen_unref(g);
     return allowed;
