@@ -754,6 +754,14 @@ def test_check_flag():
           "deep nesting: %r" % p.stderr.decode())
     p = subprocess.run([BIN, "gateway", "--help"], capture_output=True)
     check(p.returncode == 0 and b"--config" in p.stdout, "--help")
+    # --workers takes what the config's `workers` takes (1..1024; it was capped at 64)
+    p = subprocess.run([BIN, "gateway", "--check", "-w", "100", "--config", good],
+                       capture_output=True)
+    check(p.returncode == 0, "-w 100: %r" % p.stderr)
+    p = subprocess.run([BIN, "gateway", "--check", "-w", "1025", "--config", good],
+                       capture_output=True)
+    check(p.returncode == 2 and b"--workers: expected 1..1024, got '1025'" in p.stderr,
+          "-w 1025: %r" % p.stderr)
 
 
 @test
