@@ -47,7 +47,7 @@ int sy_daemon_args_parse(const char *name, int argc, char **argv, void (*usage)(
                         name);
                 return 2;
             }
-            sy_log_set_level(lvl);
+            sy_log_pin_level(lvl); /* outranks the configuration's logLevel */
             break;
         }
         case 'h': usage(stdout); return 0;

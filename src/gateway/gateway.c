@@ -322,11 +322,7 @@ static void reload(struct sy_gateway *gw)
         sy_http_server_set_limits(gw->admin, &o);
         sy_http_server_set_tls(gw->admin, g->tls);
     }
-    if (g->cfg->log_level) {
-        enum sy_log_level lvl;
-        if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
-            sy_log_set_level(lvl);
-    }
+    sy_log_config_level(g->cfg->log_level); /* unless --log-level pinned one */
     /* discovery restarts with the new settings; the last discovered set stays until it reports.
      * apply_discovered replaces g (same config and scheduler, fuller pool): hold g meanwhile. */
     sy_gen_ref(g);
@@ -481,11 +477,7 @@ static int run(const char *config_path, int workers_override, bool epp)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (cfg->log_level) {
-        enum sy_log_level lvl;
-        if (sy_log_parse_level(cfg->log_level, &lvl) == 0)
-            sy_log_set_level(lvl);
-    }
+    sy_log_config_level(cfg->log_level); /* unless --log-level pinned one */
     struct sy_gateway *gw = SY_NEW(struct sy_gateway);
     gw->config_path = sy_xstrdup(config_path);
     pthread_mutex_init(&gw->gen_mu, NULL);
