@@ -513,14 +513,30 @@ static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct
 
 static char *resolve_path(const char *base, const char *rel);
 
-static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+/* A PEM file's path (relative to the config file's directory) into *out, which must be readable
+ * now: a missing file is refused here, with the key's line, rather than later by OpenSSL without
+ * one. Its content is checked when the generation is built (every load and reload). */
+static int pem_path(struct loader *L, const struct sy_yaml_node *v, char **out)
 {
     const char *s = sy_yaml_str(v);
     if (!s || !*s)
         return expected(L, v, "a file path");
-    free(L->cfg->upstream_ca_file);
-    L->cfg->upstream_ca_file = resolve_path(v->file ? v->file : "", s);
+    char *path = resolve_path(v->file ? v->file : "", s);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    fclose(f);
+    free(*out);
+    *out = path;
     return 0;
+}
+
+static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return pem_path(L, v, &L->cfg->upstream_ca_file);
 }
 
 static int f_ptls_name(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -770,24 +786,14 @@ static int f_protect_admin(struct loader *L, const struct sy_yaml_node *k,
 
 /* ---- tls --------------------------------------------------------------------------------- */
 
-static int tls_path(struct loader *L, const struct sy_yaml_node *v, char **out)
-{
-    const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    free(*out);
-    *out = resolve_path(v->file ? v->file : "", s);
-    return 0;
-}
-
 static int f_tls_cert(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
-    return tls_path(L, v, &L->cfg->tls_cert_file);
+    return pem_path(L, v, &L->cfg->tls_cert_file);
 }
 
 static int f_tls_key(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
-    return tls_path(L, v, &L->cfg->tls_key_file);
+    return pem_path(L, v, &L->cfg->tls_key_file);
 }
 
 static int f_tls_admin(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
