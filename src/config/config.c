@@ -513,21 +513,36 @@ static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct
 
 static char *resolve_path(const char *base, const char *rel);
 
-/* A PEM file's path (relative to the config file's directory) into *out, which must be readable
- * now: a missing file is refused here, with the key's line, rather than later by OpenSSL without
- * one. Its content is checked when the generation is built (every load and reload). */
-static int pem_path(struct loader *L, const struct sy_yaml_node *v, char **out)
+/* Opens the file the value v names (relative to the config file's directory) for reading.
+ * Returns the stream with its resolved path in *path (the caller closes and frees both), or NULL
+ * with *rc set after "FILE:LINE: key: cannot read PATH: why" (or "expected a file path"). */
+static FILE *open_named_file(struct loader *L, const struct sy_yaml_node *v, char **path, int *rc)
 {
     const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    char *path = resolve_path(v->file ? v->file : "", s);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
-        free(path);
-        return rc;
+    if (!s || !*s) {
+        *rc = expected(L, v, "a file path");
+        return NULL;
     }
+    *path = resolve_path(v->file ? v->file : "", s);
+    FILE *f = fopen(*path, "r");
+    if (!f) {
+        *rc = fail(L, v, "cannot read %s: %s", *path, strerror(errno));
+        free(*path);
+        *path = NULL;
+    }
+    return f;
+}
+
+/* A PEM file's path into *out, which must be readable now: a missing file is refused here, with
+ * the key's line, rather than later by OpenSSL without one. Its content is checked when the
+ * generation is built (every load and reload). */
+static int pem_path(struct loader *L, const struct sy_yaml_node *v, char **out)
+{
+    char *path;
+    int rc = 0;
+    FILE *f = open_named_file(L, v, &path, &rc);
+    if (!f)
+        return rc;
     fclose(f);
     free(*out);
     *out = path;
@@ -746,18 +761,12 @@ static char *resolve_path(const char *base, const char *rel);
 static int f_api_keys_file(struct loader *L, const struct sy_yaml_node *k,
                            const struct sy_yaml_node *v)
 {
-    const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    char *path = resolve_path(v->file ? v->file : "", s);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    char line[1024];
+    char *path;
     int rc = 0;
+    FILE *f = open_named_file(L, v, &path, &rc);
+    if (!f)
+        return rc;
+    char line[1024];
     while (rc == 0 && fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
