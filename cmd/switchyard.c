@@ -27,7 +27,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: switchyard <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n`switchyard <command> --help` documents each command's flags.\n");
+    fprintf(f, "\n`switchyard <command> --help` documents each command's flags; "
+               "`switchyard --version` prints the version.\n");
 }
 
 int main(int argc, char **argv)

@@ -54,6 +54,7 @@ static void usage(FILE *f)
         "  --reset-prefix-cache      POST /reset_prefix_cache to the metrics hosts before each\n"
         "                            run (vLLM and switchyard sim), so targets start cold\n"
         "  --no-progress             no progress line (default: shown when stderr is a tty)\n"
+        "  --progress                the progress line even when stderr is not a tty\n"
         "\n"
         "workload:\n"
         "  --workload KIND           shared-prefix (default) | multi-turn | agentic |\n"
@@ -61,6 +62,8 @@ static void usage(FILE *f)
         "  --model NAME              model of every request (default Qwen/Qwen3-32B)\n"
         "  --seed N                  texts, order and Poisson gaps (default 1)\n"
         "  --ordered                 keep generation order (default: shuffled, as SGLang)\n"
+        "  --ignore-eos              send \"ignore_eos\": true, so every request generates its\n"
+        "                            whole output length (vLLM; inference-perf's ignore_eos)\n"
         "  shared-prefix:     --num-groups 64 --num-prompts-per-group 16\n"
         "                     --system-prompt-len 2048 --question-len 128 --output-len 256\n"
         "  multi-turn:        --num-users 10 --num-rounds 5 --shared-system-prompt 1000\n"
@@ -236,7 +239,10 @@ int sy_bench_main(int argc, char **argv)
             } else if (i + 1 < argc) {
                 val = argv[++i];
             } else {
-                fprintf(stderr, "switchyard bench: %s needs a value\n", a);
+                fprintf(stderr,
+                        "switchyard bench: %s needs a value, or is not a flag of switchyard "
+                        "bench (see --help)\n",
+                        a);
                 goto out;
             }
         }

@@ -425,6 +425,17 @@ static int write_gateway_config(const char *path, uint16_t listen, uint16_t admi
     return fclose(f) == 0 ? 0 : SY_EIO;
 }
 
+/* "switchyard demo: --flag: 'value': expected WHAT" (or "needs a value"); status 2. */
+static int bad_value(const char *flag, const char *v, const char *what, int *status)
+{
+    if (v)
+        fprintf(stderr, "switchyard demo: %s: '%s': expected %s (see --help)\n", flag, v, what);
+    else
+        fprintf(stderr, "switchyard demo: %s needs a value: %s (see --help)\n", flag, what);
+    *status = 2;
+    return SY_EINVAL;
+}
+
 static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, int *status)
 {
     o->quick = false;
@@ -436,6 +447,7 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, in
     o->report = "demo-report.html";
     o->json = NULL;
     bool rate_set = false;
+    char what[64];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -450,27 +462,36 @@ static int parse_args(int argc, char **argv, struct demo_opts *o, bool *keep, in
             o->pd = true;
         } else if (strcmp(a, "--keep-logs") == 0) {
             *keep = true;
-        } else if (strcmp(a, "--report") == 0 && v && *v) {
-            o->report = v;
+        } else if (strcmp(a, "--report") == 0 || strcmp(a, "--json") == 0) {
+            if (!v || !*v)
+                return bad_value(a, v, "a file name", status);
+            if (strcmp(a, "--report") == 0)
+                o->report = v;
+            else
+                o->json = v;
             i++;
-        } else if (strcmp(a, "--json") == 0 && v && *v) {
-            o->json = v;
-            i++;
-        } else if (strcmp(a, "--replicas") == 0 && v && sy_parse_u64(v, 2, MAX_REPLICAS, &u) == 0) {
+        } else if (strcmp(a, "--replicas") == 0) {
+            snprintf(what, sizeof what, "an integer from 2 to %d", MAX_REPLICAS);
+            if (!v || sy_parse_u64(v, 2, MAX_REPLICAS, &u) != 0)
+                return bad_value(a, v, what, status);
             o->replicas = (unsigned)u;
             i++;
-        } else if (strcmp(a, "--rate") == 0 && v && sy_parse_double(v, &o->rate) == 0 &&
-                   o->rate > 0 && o->rate <= 10000) {
+        } else if (strcmp(a, "--rate") == 0) {
+            if (!v || sy_parse_double(v, &o->rate) != 0 || !(o->rate > 0 && o->rate <= 10000))
+                return bad_value(a, v, "req/s above 0, at most 10000", status);
             rate_set = true;
             i++;
-        } else if (strcmp(a, "--time-scale") == 0 && v && sy_parse_double(v, &o->time_scale) == 0 &&
-                   o->time_scale > 0 && o->time_scale <= 1000) {
+        } else if (strcmp(a, "--time-scale") == 0) {
+            if (!v || sy_parse_double(v, &o->time_scale) != 0 ||
+                !(o->time_scale > 0 && o->time_scale <= 1000))
+                return bad_value(a, v, "a factor above 0, at most 1000", status);
             i++;
-        } else if (strcmp(a, "--seed") == 0 && v && sy_parse_u64(v, 0, UINT64_MAX, &o->seed) == 0) {
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!v || sy_parse_u64(v, 0, UINT64_MAX, &o->seed) != 0)
+                return bad_value(a, v, "a non-negative integer", status);
             i++;
         } else {
-            fprintf(stderr, "switchyard demo: bad or unknown argument '%s'%s (see --help)\n", a,
-                    v ? "" : " (missing value?)");
+            fprintf(stderr, "switchyard demo: unknown argument '%s' (see --help)\n", a);
             *status = 2;
             return SY_EINVAL;
         }

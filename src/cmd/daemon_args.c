@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -30,9 +31,10 @@ int sy_daemon_args_parse(const char *name, int argc, char **argv, void (*usage)(
         case 't': out->check = true; break;
         case 'w': {
             uint64_t v;
-            if (sy_parse_u64(optarg, 1, 64, &v) != 0) {
-                fprintf(stderr, "switchyard %s: --workers: expected 1..64, got '%s'\n", name,
-                        optarg);
+            /* the config's `workers` bound (0 there means one per core, the flag's absence) */
+            if (sy_parse_u64(optarg, 1, SY_CONFIG_MAX_WORKERS, &v) != 0) {
+                fprintf(stderr, "switchyard %s: --workers: expected 1..%d, got '%s'\n", name,
+                        SY_CONFIG_MAX_WORKERS, optarg);
                 return 2;
             }
             out->workers = (int)v;
@@ -45,7 +47,7 @@ int sy_daemon_args_parse(const char *name, int argc, char **argv, void (*usage)(
                         name);
                 return 2;
             }
-            sy_log_set_level(lvl);
+            sy_log_pin_level(lvl); /* outranks the configuration's logLevel */
             break;
         }
         case 'h': usage(stdout); return 0;

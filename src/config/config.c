@@ -4,10 +4,12 @@
  * already rejected there), then walked once, section by section. Each section is a table of
  * known keys and handlers:
  *
- *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry scheduler
- *                schedulerFile
+ *     root:      listen admin workers busyPoll logLevel pool limits timeouts retry auth tls
+ *                scheduler schedulerFile inferenceObjectives (checked by src/flow) extProc
+ *                (checked by src/extproc/epp_config.c)
  *     pool:      engine scrapeInterval metricsStalenessThreshold endpoints tls disaggregation
- *                (disaggregation is parsed by src/disagg/disagg_config.c)
+ *                discovery forwardPriority (disaggregation is parsed by
+ *                src/disagg/disagg_config.c, discovery by src/discovery)
  *     pool.tls:  caFile serverName insecureSkipVerify
  *     endpoint:  address labels kvEvents | host targetPorts supervisorPort labels kvEvents
  *                (a multi-port entry expands to one endpoint per port: docs/wide-ep.md)
@@ -511,14 +513,45 @@ static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct
 
 static char *resolve_path(const char *base, const char *rel);
 
-static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+/* Opens the file the value v names (relative to the config file's directory) for reading.
+ * Returns the stream with its resolved path in *path (the caller closes and frees both), or NULL
+ * with *rc set after "FILE:LINE: key: cannot read PATH: why" (or "expected a file path"). */
+static FILE *open_named_file(struct loader *L, const struct sy_yaml_node *v, char **path, int *rc)
 {
     const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    free(L->cfg->upstream_ca_file);
-    L->cfg->upstream_ca_file = resolve_path(v->file ? v->file : "", s);
+    if (!s || !*s) {
+        *rc = expected(L, v, "a file path");
+        return NULL;
+    }
+    *path = resolve_path(v->file ? v->file : "", s);
+    FILE *f = fopen(*path, "r");
+    if (!f) {
+        *rc = fail(L, v, "cannot read %s: %s", *path, strerror(errno));
+        free(*path);
+        *path = NULL;
+    }
+    return f;
+}
+
+/* A PEM file's path into *out, which must be readable now: a missing file is refused here, with
+ * the key's line, rather than later by OpenSSL without one. Its content is checked when the
+ * generation is built (every load and reload). */
+static int pem_path(struct loader *L, const struct sy_yaml_node *v, char **out)
+{
+    char *path;
+    int rc = 0;
+    FILE *f = open_named_file(L, v, &path, &rc);
+    if (!f)
+        return rc;
+    fclose(f);
+    free(*out);
+    *out = path;
     return 0;
+}
+
+static int f_ptls_ca(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
+{
+    return pem_path(L, v, &L->cfg->upstream_ca_file);
 }
 
 static int f_ptls_name(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -728,18 +761,12 @@ static char *resolve_path(const char *base, const char *rel);
 static int f_api_keys_file(struct loader *L, const struct sy_yaml_node *k,
                            const struct sy_yaml_node *v)
 {
-    const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    char *path = resolve_path(v->file ? v->file : "", s);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    char line[1024];
+    char *path;
     int rc = 0;
+    FILE *f = open_named_file(L, v, &path, &rc);
+    if (!f)
+        return rc;
+    char line[1024];
     while (rc == 0 && fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
@@ -768,24 +795,14 @@ static int f_protect_admin(struct loader *L, const struct sy_yaml_node *k,
 
 /* ---- tls --------------------------------------------------------------------------------- */
 
-static int tls_path(struct loader *L, const struct sy_yaml_node *v, char **out)
-{
-    const char *s = sy_yaml_str(v);
-    if (!s || !*s)
-        return expected(L, v, "a file path");
-    free(*out);
-    *out = resolve_path(v->file ? v->file : "", s);
-    return 0;
-}
-
 static int f_tls_cert(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
-    return tls_path(L, v, &L->cfg->tls_cert_file);
+    return pem_path(L, v, &L->cfg->tls_cert_file);
 }
 
 static int f_tls_key(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
-    return tls_path(L, v, &L->cfg->tls_key_file);
+    return pem_path(L, v, &L->cfg->tls_key_file);
 }
 
 static int f_tls_admin(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
@@ -938,7 +955,9 @@ static int f_inference_objectives(struct loader *L, const struct sy_yaml_node *k
 static int f_ext_proc(struct loader *L, const struct sy_yaml_node *k, const struct sy_yaml_node *v)
 {
     if (v->type != SY_YAML_MAPPING)
-        return expected(L, v, "a mapping (listen, healthListen, secureServing, certFile, keyFile)");
+        return expected(L, v,
+                        "a mapping (listen, healthListen, secureServing, certFile, keyFile, "
+                        "emitEndpointScores)");
     return 0;
 }
 

@@ -5,15 +5,30 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static _Atomic int g_level = SY_LOG_INFO;
+static _Atomic bool g_pinned; /* set from the command line: configurations do not change it */
 
 void sy_log_set_level(enum sy_log_level lvl)
 {
     atomic_store(&g_level, (int)lvl);
+}
+
+void sy_log_pin_level(enum sy_log_level lvl)
+{
+    atomic_store(&g_level, (int)lvl);
+    atomic_store(&g_pinned, true);
+}
+
+void sy_log_config_level(const char *name)
+{
+    enum sy_log_level lvl;
+    if (name && !atomic_load(&g_pinned) && sy_log_parse_level(name, &lvl) == 0)
+        atomic_store(&g_level, (int)lvl);
 }
 
 enum sy_log_level sy_log_get_level(void)

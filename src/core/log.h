@@ -11,6 +11,12 @@ enum sy_log_level {
 
 void sy_log_set_level(enum sy_log_level lvl);
 enum sy_log_level sy_log_get_level(void);
+/* Sets the level and pins it: sy_log_config_level no longer changes it (a level given on the
+ * command line outranks the configuration's logLevel, across reloads too). */
+void sy_log_pin_level(enum sy_log_level lvl);
+/* Applies a configuration's level name ("debug|info|warn|error"; NULL or unknown: no change)
+ * unless a level is pinned. */
+void sy_log_config_level(const char *name);
 /* Parses "debug|info|warn|error"; returns 0 or SY_EINVAL. */
 int sy_log_parse_level(const char *s, enum sy_log_level *out);
 void sy_log(enum sy_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

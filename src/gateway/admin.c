@@ -108,6 +108,13 @@ static void endpoints_json(struct sy_gateway *gw, struct sy_buf *b)
     sy_gw_gen_unref(g);
 }
 
+bool sy_gw_admin_path(struct sy_str path)
+{
+    return sy_str_eq_c(path, "/health") || sy_str_eq_c(path, "/ready") ||
+           sy_str_eq_c(path, "/metrics") || sy_str_eq_c(path, "/debug") ||
+           (path.len >= 7 && memcmp(path.p, "/debug/", 7) == 0);
+}
+
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req)
 {
     bool get = sy_str_eq_c(req->method, "GET") || sy_str_eq_c(req->method, "HEAD");

@@ -4,18 +4,46 @@
  *   /metrics, /debug/...          need a key only with auth.protectAdmin
  *   /health, /ready               always open (probes carry no credentials)
  *
- * A key comes as `Authorization: Bearer KEY` (OpenAI clients) or, on /v1/messages, also as
- * `x-api-key: KEY` (Anthropic clients send that). Every configured key is compared, each in time
- * independent of where the bytes differ (and of which key matched), so response timing does not
- * reveal a key prefix. A refusal is 401 with an OpenAI-style error and `WWW-Authenticate:
- * Bearer`. The keys are part of the configuration generation, so SIGHUP (re)reads the key file.
+ * A key comes as `Authorization: Bearer KEY` (OpenAI clients) or, on the Messages route (a path
+ * ending in /v1/messages, as the anthropic-parser claims it), also as `x-api-key: KEY` (Anthropic
+ * clients send that). Every configured key is compared, each in time independent of where the
+ * bytes differ (and of which key matched), so response timing does not reveal a key prefix. A
+ * refusal is 401 with `WWW-Authenticate: Bearer` and the route's error shape: OpenAI's
+ * invalid_api_key, or Anthropic's authentication_error on the Messages route (an Anthropic SDK
+ * reads its message from there). The keys are part of the configuration generation, so SIGHUP
+ * (re)reads the key file.
  *
  * Rejected: hashing the keys first (a compare of fixed-size digests is constant time too, but
  * the keys are already held in memory, so it adds nothing here).
  */
 #include <string.h>
 
+#include "api/anthropic.h"
+#include "core/buf.h"
 #include "gateway/gateway.h"
+
+/* The Messages route: the path the anthropic-parser claims (suffix match, like the parsers). */
+static bool messages_route(const struct sy_http_req *req)
+{
+    static const char sfx[] = "/v1/messages";
+    size_t n = sizeof sfx - 1;
+    return req->path.len >= n && memcmp(req->path.p + req->path.len - n, sfx, n) == 0;
+}
+
+/* 401 in the route's error shape, with WWW-Authenticate: Bearer. */
+static void refuse(struct sy_http_req *req, const char *message)
+{
+    static const char www[] = "WWW-Authenticate: Bearer\r\n";
+    if (!messages_route(req)) {
+        sy_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key", message, www);
+        return;
+    }
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_anthropic_error_json(&b, 401, message);
+    sy_http_respond(req, 401, "application/json", www, b.data, b.len);
+    sy_buf_fini(&b);
+}
 
 /* Compares a and b in time that depends only on their lengths. */
 static bool ct_equal(const char *a, size_t alen, const char *b, size_t blen)
@@ -55,8 +83,7 @@ static bool presented_key(const struct sy_http_req *req, struct sy_str *key)
             return key->len > 0;
         }
     }
-    if (sy_str_eq_c(req->path, "/v1/messages") && sy_http_header(req, "x-api-key", &v) &&
-        v.len > 0) {
+    if (messages_route(req) && sy_http_header(req, "x-api-key", &v) && v.len > 0) {
         *key = v;
         return true;
     }
@@ -76,15 +103,15 @@ bool sy_gw_auth_check(const struct sy_config *cfg, struct sy_http_req *req, bool
     }
     struct sy_str key;
     if (!presented_key(req, &key)) {
-        sy_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
-                              "You didn't provide an API key. Provide it in the Authorization "
-                              "header as `Bearer YOUR_KEY`.",
-                              "WWW-Authenticate: Bearer\r\n");
+        refuse(req, messages_route(req)
+                        ? "You didn't provide an API key. Provide it in the x-api-key header "
+                          "or the Authorization header as `Bearer YOUR_KEY`."
+                        : "You didn't provide an API key. Provide it in the Authorization "
+                          "header as `Bearer YOUR_KEY`.");
         return false;
     }
     if (!key_known(cfg, key)) {
-        sy_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
-                              "Incorrect API key provided.", "WWW-Authenticate: Bearer\r\n");
+        refuse(req, "Incorrect API key provided.");
         return false;
     }
     return true;

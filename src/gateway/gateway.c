@@ -73,14 +73,15 @@ struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw)
 /* ---- workers ---- */
 
 /* API keys (auth.c) before routing; free when no key is configured (one atomic load). Returns
- * false when req was answered 401. */
+ * false when req was answered 401. On a listener shared with the admin routes only those routes
+ * take the admin rule: every other path (/v1/..., /inference/v1/generate, a suffix route such as
+ * /openai/v1/chat/completions, a passed-through POST) is a client route and needs a key. */
 static bool worker_auth(struct sy_gateway *gw, struct sy_http_req *req)
 {
     if (!atomic_load_explicit(&gw->auth_on, memory_order_relaxed))
         return true;
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool admin_route =
-        g->cfg->admin_shared && !(req->path.len >= 4 && memcmp(req->path.p, "/v1/", 4) == 0);
+    bool admin_route = g->cfg->admin_shared && sy_gw_admin_path(req->path);
     bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
     sy_gw_gen_unref(g);
     return allowed;
@@ -321,11 +322,7 @@ static void reload(struct sy_gateway *gw)
         sy_http_server_set_limits(gw->admin, &o);
         sy_http_server_set_tls(gw->admin, g->tls);
     }
-    if (g->cfg->log_level) {
-        enum sy_log_level lvl;
-        if (sy_log_parse_level(g->cfg->log_level, &lvl) == 0)
-            sy_log_set_level(lvl);
-    }
+    sy_log_config_level(g->cfg->log_level); /* unless --log-level pinned one */
     /* discovery restarts with the new settings; the last discovered set stays until it reports.
      * apply_discovered replaces g (same config and scheduler, fuller pool): hold g meanwhile. */
     sy_gen_ref(g);
@@ -480,11 +477,7 @@ static int run(const char *config_path, int workers_override, bool epp)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (cfg->log_level) {
-        enum sy_log_level lvl;
-        if (sy_log_parse_level(cfg->log_level, &lvl) == 0)
-            sy_log_set_level(lvl);
-    }
+    sy_log_config_level(cfg->log_level); /* unless --log-level pinned one */
     struct sy_gateway *gw = SY_NEW(struct sy_gateway);
     gw->config_path = sy_xstrdup(config_path);
     pthread_mutex_init(&gw->gen_mu, NULL);

@@ -125,6 +125,9 @@ bool sy_gw_auth_check(const struct sy_config *cfg, struct sy_http_req *req, bool
 
 /* admin.c: admin and informational routes; returns true when the route was handled. */
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req);
+/* admin.c: path is one of the admin listener's own routes (/health, /ready, /metrics, /debug/...),
+ * the only paths a listener shared with the client API may treat under the admin rule. */
+bool sy_gw_admin_path(struct sy_str path);
 /* GET /v1/models aggregated over the pool. */
 void sy_gw_models_handle(struct sy_gateway *gw, struct sy_http_req *req);
 

@@ -5,9 +5,29 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "flow/flow.h"
 #include "http/tls.h"
 #include "kvevents/subscriber.h"
+
+/* A precise prefix-cache plugin learns only from KV events. With no endpoint publishing them
+ * (pool.endpoints[].kvEvents) and no bound socket (kvEventsConfig.zmqEndpoint) it scores every
+ * endpoint 0 and routing silently ignores the cache: say so at load, --check included. llm-d's
+ * samples (shared/fixtures/llm-d-configs) name these plugins without either, since llm-d finds
+ * the publishers through its pod discovery. */
+static void warn_precise_without_events(const struct sy_config *cfg, const struct sy_pool *pool,
+                                        const struct sy_scheduler *sched)
+{
+    if (!sy_sched_has_plugin(sched, "precise-prefix-cache-producer") &&
+        !sy_sched_has_plugin(sched, "precise-prefix-cache-scorer"))
+        return;
+    if (sy_kvevents_has_source(pool))
+        return;
+    sy_warn("%s: precise prefix-cache routing has no KV-event source (no pool endpoint has "
+            "kvEvents and kvEventsConfig.zmqEndpoint is not set): every endpoint's precise prefix "
+            "score stays 0 until one is configured (docs/precise-routing.md)",
+            cfg->scheduler_file ? cfg->scheduler_file : cfg->file);
+}
 
 struct sy_gen *sy_gen_build(struct sy_config *cfg, const struct sy_pool *old_pool,
                             struct sy_metrics *metrics, char *err, size_t errcap)
@@ -59,6 +79,7 @@ struct sy_gen *sy_gen_build(struct sy_config *cfg, const struct sy_pool *old_poo
     g->sched_refs = sy_xmalloc(sizeof *g->sched_refs);
     atomic_init(g->sched_refs, 1);
     sy_kvevents_sync(pool); /* KV-event subscriptions follow pool.endpoints[].kvEvents */
+    warn_precise_without_events(cfg, pool, sched);
     return g;
 }
 

@@ -813,6 +813,17 @@ void sy_kvevents_sync(const struct sy_pool *pool)
     pthread_mutex_unlock(&S.mu);
 }
 
+bool sy_kvevents_has_source(const struct sy_pool *pool)
+{
+    for (size_t i = 0; pool && i < pool->n; i++)
+        if (pool->eps[i]->kv_events)
+            return true;
+    pthread_mutex_lock(&S.mu);
+    bool bound = S.bind_url != NULL;
+    pthread_mutex_unlock(&S.mu);
+    return bound;
+}
+
 void sy_kvevents_stats(struct sy_kvevents_stats *out)
 {
     out->batches = atomic_load(&S.batches);

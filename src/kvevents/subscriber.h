@@ -12,6 +12,7 @@
 #ifndef SY_KVEVENTS_SUBSCRIBER_H
 #define SY_KVEVENTS_SUBSCRIBER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,11 @@ void sy_kvevents_release(struct sy_precise_index *idx);
  * from now on. Borrows pool (copies what it needs). Safe from any thread; no-op when no precise
  * plugin is configured (nothing acquired). */
 void sy_kvevents_sync(const struct sy_pool *pool);
+
+/* True when KV events can reach the precise index: a bound SUB (kvEventsConfig.zmqEndpoint) or at
+ * least one endpoint of pool with kvEvents. Without either, a precise prefix-cache plugin scores
+ * every endpoint 0 (the gateway warns). Borrows pool (may be NULL). */
+bool sy_kvevents_has_source(const struct sy_pool *pool);
 
 void sy_kvevents_stats(struct sy_kvevents_stats *out);
 

@@ -161,14 +161,17 @@ static void usage(FILE *f)
     fprintf(f, "  %-34s %s\n", "--list-profiles", "print the built-in profiles and exit");
     fprintf(f, "  %-34s %s\n", "--calibrate [--profile NAME]",
             "print the profile's model against its published figures and exit "
-            "(--json, --static-only; docs/simulator.md)");
+            "(--json, --static-only, --step-model M, --kv-read-us X, --prefill-us X; "
+            "docs/simulator.md)");
     fprintf(f, "  %-34s %s\n", "--help", "this text");
     fprintf(f, "\nprofiles:");
     for (size_t i = 0; sy_sim_profiles[i]; i++)
         fprintf(f, " %s", sy_sim_profiles[i]->name);
-    fprintf(f, "\n\nEndpoints per replica: POST /v1/completions, /v1/chat/completions, /tokenize,"
-               " /reset_prefix_cache;\nGET /v1/models, /health, /metrics. See "
-               "docs/simulator.md.\n");
+    fprintf(f,
+            "\n\nEndpoints per replica: POST /v1/completions, /v1/chat/completions, /v1/messages,"
+            " /tokenize,\n/v1/completions/render, /v1/chat/completions/render, "
+            "/reset_prefix_cache; GET /v1/models, /health,\n/metrics. See "
+            "docs/simulator.md.\n");
 }
 
 static void list_profiles(void)

@@ -231,6 +231,8 @@ def test_bench_bad_command_lines():
         (["--target", "http://127.0.0.1:1", "--workload", "nope"], 2, "--workload 'nope'"),
         (["--target", "http://127.0.0.1:1", "--num-groups", "0"], 2, "--num-groups"),
         (["--target", "http://127.0.0.1:1", "--rate"], 2, "needs a value"),
+        (["--target", "http://127.0.0.1:1", "--bogus"], 2, "or is not a flag of switchyard bench"),
+        (["--target", "http://127.0.0.1:1", "--bogus", "1"], 2, "unknown flag '--bogus'"),
         (["--target", "ftp://127.0.0.1:1", "--num-requests", "1"], 1, "only http://"),
         (["--target", "http://127.0.0.1:99999", "--num-requests", "1"], 1, "bad host:port"),
         (["--target", "http://127.0.0.1:1", "--workload", "prefix-repetition",
@@ -907,6 +909,24 @@ def test_demo_pd_end_to_end():
     check("<svg" in html and "P/D" in html and "goodput" in html, "report written")
     r = subprocess.run([BIN, "demo", "--pd", "--replicas", "3"], capture_output=True, timeout=10)
     check(r.returncode == 2 and b"even --replicas" in r.stderr, "odd fleet refused: %r" % r)
+
+
+@test
+def test_demo_bad_arguments():
+    """A bad value names the flag, the value and what is expected; only an unknown flag is
+    called unknown. Nothing is started (each exits at once with status 2)."""
+    cases = [(["--replicas", "20"], "--replicas: '20': expected an integer from 2 to 8"),
+             (["--replicas"], "--replicas needs a value"),
+             (["--rate", "0"], "--rate: '0': expected req/s above 0"),
+             (["--time-scale", "x"], "--time-scale: 'x': expected a factor above 0"),
+             (["--seed", "-1"], "--seed: '-1': expected a non-negative integer"),
+             (["--json"], "--json needs a value: a file name"),
+             (["--bogus"], "unknown argument '--bogus'")]
+    for args, want in cases:
+        r = subprocess.run([BIN, "demo"] + args, capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        check(r.returncode == 2 and want in err, "%s: %d %r" % (args, r.returncode, err))
+        check("unknown" not in err or args == ["--bogus"], "%s called unknown: %r" % (args, err))
 
 
 @test

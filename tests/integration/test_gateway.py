@@ -754,6 +754,41 @@ def test_check_flag():
           "deep nesting: %r" % p.stderr.decode())
     p = subprocess.run([BIN, "gateway", "--help"], capture_output=True)
     check(p.returncode == 0 and b"--config" in p.stdout, "--help")
+    # --workers takes what the config's `workers` takes (1..1024; it was capped at 64)
+    p = subprocess.run([BIN, "gateway", "--check", "-w", "100", "--config", good],
+                       capture_output=True)
+    check(p.returncode == 0, "-w 100: %r" % p.stderr)
+    p = subprocess.run([BIN, "gateway", "--check", "-w", "1025", "--config", good],
+                       capture_output=True)
+    check(p.returncode == 2 and b"--workers: expected 1..1024, got '1025'" in p.stderr,
+          "-w 1025: %r" % p.stderr)
+
+
+@test
+def test_log_level_flag_outranks_config():
+    """`-l info` wins over the file's `logLevel: error`, at start and after a reload (the file's
+    level used to replace the flag's as soon as it was loaded)."""
+    s = Stub()
+    text, port, admin = gateway_config([s], extra="logLevel: error\n")
+    path = write_file(text)
+    p = start_process([BIN, "gateway", "--config", path, "-l", "info"])
+    try:
+        wait_port(admin, proc=p)
+        p.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in process_log(p), 10,
+                   what="an info line after the reload")
+    finally:
+        stop_process(p)
+        s.stop()
+    q = start_process([BIN, "gateway", "--config", path])  # without the flag: the file's level
+    try:
+        wait_port(admin, proc=q)
+        q.send_signal(signal.SIGHUP)
+        wait_until(lambda: json.loads(request(admin, "GET", "/debug/endpoints")[2])["generation"]
+                   == 2, 10, what="reloaded")
+        check("configuration reloaded" not in process_log(q), "logLevel: error applies without -l")
+    finally:
+        stop_process(q)
 
 
 @test

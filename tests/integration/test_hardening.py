@@ -743,6 +743,50 @@ def test_api_keys():
 
 
 @test
+def test_api_keys_on_a_listener_shared_with_admin():
+    """With `admin` equal to `listen` (the default when it is left out) only the admin routes
+    take the admin rule: every other path is a client route and needs a key (they used to pass
+    without one unless they began with /v1/). On the Messages route the 401 is Anthropic's."""
+    s = Stub()
+    port = free_ports(1)[0]
+    path = write_file(config_text([s.address], port, port,
+                                  auth='auth:\n  apiKeys: ["sk-test-0123456789"]\n'))
+    gw = start_gateway(path, port, port)
+    try:
+        key = {"Authorization": "Bearer sk-test-0123456789"}
+        wait_until(lambda: all(e["ready"] for e in endpoints(port)), 10, what="ready")
+        n0 = len(s.requests)
+        for route, body in (("/inference/v1/generate", b'{"model":"m1","token_ids":[1,2]}'),
+                            ("/openai/v1/chat/completions",
+                             b'{"model":"m1","messages":[{"role":"user","content":"x"}]}'),
+                            ("/tokenize", b'{"model":"m1","prompt":"x"}')):
+            st, h, b = request(port, "POST", route, body, {"Content-Type": "application/json"})
+            check(st == 401 and json.loads(b)["error"]["code"] == "invalid_api_key",
+                  "%s without a key: %d %r" % (route, st, b))
+            check(h.get("www-authenticate", "").lower().startswith("bearer"), "WWW-Authenticate")
+        check(len(s.requests) == n0, "nothing unauthorized reached the model server: %r"
+              % s.requests[n0:])
+        msg = b'{"model":"m1","max_tokens":2,"messages":[{"role":"user","content":"x"}]}'
+        for route in ("/v1/messages", "/anthropic/v1/messages"):
+            st, _, b = request(port, "POST", route, msg, {"Content-Type": "application/json"})
+            e = json.loads(b)
+            check(st == 401 and e["type"] == "error" and
+                  e["error"]["type"] == "authentication_error", "%s: %d %r" % (route, st, b))
+            st, _, _ = request(port, "POST", route, msg, {"Content-Type": "application/json",
+                                                          "x-api-key": "sk-test-0123456789"})
+            check(st != 401, "x-api-key accepted on %s: %d" % (route, st))
+        st, _, _ = request(port, "POST", "/tokenize", b'{"model":"m1","prompt":"x"}',
+                           dict(key, **{"Content-Type": "application/json"}))
+        check(st == 200, "a passed-through POST with a key: %d" % st)
+        for route in ("/health", "/ready", "/metrics", "/debug/endpoints"):
+            check(request(port, "GET", route)[0] == 200, "%s stays open" % route)
+        check(request(port, "GET", "/v1/models")[0] == 401, "/v1/models is a client route")
+    finally:
+        stop_process(gw)
+        s.stop()
+
+
+@test
 def test_api_keys_turned_on_and_off_by_reload():
     s = Stub()
     gw = GW([s.address])

@@ -311,5 +311,34 @@ def test_precise_chat_with_tools():
         stop_process(sim)
 
 
+@test
+def test_check_warns_without_kv_events():
+    """A precise prefix-cache plugin with no KV-event source (no endpoint kvEvents, no
+    kvEventsConfig.zmqEndpoint) loads, as llm-d's samples do, but --check says it will score 0;
+    naming a publisher on an endpoint silences the warning."""
+    base = """listen: 127.0.0.1:1
+pool:
+  endpoints:
+    - address: 127.0.0.1:2%s
+scheduler:
+  plugins:
+    - type: precise-prefix-cache-producer
+    - type: prefix-cache-scorer
+      parameters: {prefixMatchInfoProducerName: precise-prefix-cache-producer}
+    - type: max-score-picker
+"""
+    want = "precise prefix-cache routing has no KV-event source"
+    for kv, warned in (("", True), ("\n      kvEvents: tcp://127.0.0.1:3", False)):
+        path = write_file(base % kv)
+        p = subprocess.run([BIN, "gateway", "--check", "--config", path], capture_output=True,
+                           timeout=20)
+        err = p.stderr.decode()
+        check(p.returncode == 0, "loads: %s" % err)
+        check((want in err) == warned, "warning %s: %r" % ("expected" if warned else "not expected",
+                                                          err))
+        if warned:
+            check((path + ": " + want) in err, "names the file: %r" % err)
+
+
 if __name__ == "__main__":
     run()

@@ -8,6 +8,7 @@ certificate renewed on SIGHUP served to new connections while an open connection
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -265,11 +266,16 @@ def test_tls_config_errors():
     cert, key = make_pair("e", "switchyard-e")
     other_cert, _ = make_pair("e2", "switchyard-e2")
     lp, ap = free_ports(2)
+    # a missing file is refused with the key's FILE:LINE (it used to reach OpenSSL, which
+    # reported it without a line)
     for tls, want in (("tls:\n  certFile: %s\n" % cert, "certFile and keyFile are both required"),
-                      ("tls:\n  certFile: /nonexistent.crt\n  keyFile: %s\n" % key, "certFile"),
+                      ("tls:\n  certFile: /nonexistent.crt\n  keyFile: %s\n" % key,
+                       ": tls.certFile: cannot read /nonexistent.crt: No such file"),
+                      ("tls:\n  certFile: %s\n  keyFile: /nonexistent.key\n" % cert,
+                       ": tls.keyFile: cannot read /nonexistent.key: No such file"),
                       ("tls:\n  certFile: %s\n  keyFile: %s\n" % (other_cert, key),
                        "mismatch"),
-                      ("", "caFile /nonexistent.pem")):
+                      ("", ": pool.tls.caFile: cannot read /nonexistent.pem: No such file")):
         path = os.path.join(TMP, "bad.yaml")
         with open(path, "w") as f:
             f.write(config_text(["127.0.0.1:1"], lp, ap, auth=tls,
@@ -277,6 +283,8 @@ def test_tls_config_errors():
         out = subprocess.run([BIN, "gateway", "--config", path, "--check"], capture_output=True,
                              text=True, timeout=20)
         check(out.returncode == 1 and want in out.stderr, "%r: %r" % (tls, out.stderr))
+        if want.startswith(": "):
+            check(re.match(re.escape(path) + r":\d+: ", out.stderr), "FILE:LINE: %r" % out.stderr)
 
 
 if __name__ == "__main__":

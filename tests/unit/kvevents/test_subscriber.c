@@ -346,12 +346,40 @@ static void test_reload_options(void **state)
     sy_kvevents_shutdown();
 }
 
+/* A source exists once an endpoint names a publisher or a socket is bound; neither -> none. */
+static void test_has_source(void **state)
+{
+    (void)state;
+    char url[64], err[256];
+    struct sy_endpoint plain = {.address = "a:1"},
+                       pub = {.address = "b:1", .kv_events = "tcp://b:5557"};
+    struct sy_endpoint *eps[] = {&plain, &pub};
+    struct sy_pool none = {.eps = eps, .n = 1}, some = {.eps = eps, .n = 2};
+    assert_false(sy_kvevents_has_source(NULL));
+    assert_false(sy_kvevents_has_source(&none));
+    assert_true(sy_kvevents_has_source(&some));
+    struct sy_kvevents_opts o4 = {.block_tokens = 4}; /* per-endpoint mode: binds nothing */
+    struct sy_precise_index *a = sy_kvevents_acquire(&o4, err, sizeof err);
+    assert_non_null(a);
+    assert_false(sy_kvevents_has_source(&none));
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", base_port());
+    struct sy_kvevents_opts ob = {.block_tokens = 4, .bind = url};
+    struct sy_precise_index *b = sy_kvevents_acquire(&ob, err, sizeof err);
+    assert_non_null(b);
+    assert_true(sy_kvevents_has_source(&none));
+    assert_true(sy_kvevents_has_source(NULL));
+    sy_kvevents_release(a);
+    sy_kvevents_release(b);
+    sy_kvevents_shutdown();
+    assert_false(sy_kvevents_has_source(&none)); /* shutdown closed the bound socket */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bind_mode),        cmocka_unit_test(test_replay_new_shape),
         cmocka_unit_test(test_replay_old_shape), cmocka_unit_test(test_bad_bind),
-        cmocka_unit_test(test_reload_options),
+        cmocka_unit_test(test_reload_options),   cmocka_unit_test(test_has_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,7 @@ static const struct expect expects[] = {
       "decode-filter"}},
 };
 
-/* The one fixture that loads: decode-filter, session affinity 100, prefix cache 50. */
+/* The session-affinity sample: decode-filter, session affinity 100, prefix cache 50. */
 static void check_session_affinity(struct sy_scheduler *s)
 {
     assert_int_equal(s->nprofiles, 1);
