@@ -747,24 +747,30 @@ def test_bench_classifies_unusual_streams():
     srv.close()
 
 
+def default_vs_rr(args):
+    """Runs bench/default_vs_rr.py on 2 simulated replicas at time scale 4, rr and default, with
+    args; returns its stdout and its --json."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
+    out = tmp_path(".json")
+    cmd = [sys.executable, script, "--replicas", "2", "--time-scale", "4", "--targets",
+           "rr,default", "--timeout", "120", "--json", out] + args
+    p = subprocess.run(cmd, capture_output=True, timeout=300)
+    stdout = p.stdout.decode()
+    check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
+    return stdout, load_json(out)
+
+
 @test
 def test_default_vs_rr_warmup():
     """bench/default_vs_rr.py, tiny: one cell on 2 simulated replicas. By default the fleet runs
     one unmeasured warm-up loop (min(conc, 256) random requests through rr) before the first
     measured cell, recorded in --json's warmups; --no-warmup leaves it out. Every measured run
     records the host's load average; a repeated cell gets a summary over its runs."""
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
     for warm in (True, False):
-        out = tmp_path(".json")
-        cmd = [sys.executable, script, "--replicas", "2", "--workloads", "random",
-               "--concurrency", "2", "--requests", "4", "--time-scale", "4", "--targets",
-               "rr,default", "--timeout", "120", "--json", out] + (
-                   ["--repeat", "random:2"] if warm else ["--no-warmup"])
-        p = subprocess.run(cmd, capture_output=True, timeout=300)
-        stdout = p.stdout.decode()
-        check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
-        data = load_json(out)
+        stdout, data = default_vs_rr(["--workloads", "random", "--concurrency", "2", "--requests",
+                                      "4"] + (["--repeat", "random:2"] if warm else
+                                              ["--no-warmup"]))
         check(("warm-up, not measured" in stdout) == warm, "warm-up line: %s" % stdout)
         if warm:
             check(len(data["warmups"]) == 1, "one fleet, one warm-up: %r" % data["warmups"])
@@ -792,18 +798,10 @@ def test_default_vs_rr_session_wait():
     """bench/default_vs_rr.py passes bench's default on: an agentic cell's sessions wait for their
     previous turn (2 agents, 4 in flight: turns are held back); --no-session-wait passes bench
     --no-session-wait, the index order (nothing held, an agent's turns overlap)."""
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
     for wait in (True, False):
-        out = tmp_path(".json")
-        cmd = [sys.executable, script, "--replicas", "2", "--workloads", "agentic",
-               "--concurrency", "4", "--requests", "16", "--time-scale", "4", "--targets",
-               "rr,default", "--timeout", "120", "--no-warmup", "--json", out] + (
-                   [] if wait else ["--no-session-wait"])
-        p = subprocess.run(cmd, capture_output=True, timeout=300)
-        stdout = p.stdout.decode()
-        check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
-        data = load_json(out)
+        stdout, data = default_vs_rr(["--workloads", "agentic", "--concurrency", "4",
+                                      "--requests", "16", "--no-warmup"] +
+                                     ([] if wait else ["--no-session-wait"]))
         check(data["session_wait"] == wait and data["rows"][0]["session_wait"] == wait,
               "session_wait %r" % data["session_wait"])
         check(("sessions wait for their previous turn" in stdout) == wait, stdout)
