@@ -24,7 +24,8 @@ the table gives output tok/s and ITL p99 per target, with default/rr and llm-d/r
 spread of requests per replica (min-max share). Times and rates are the simulated GPUs' (bench
 --time-scale). --repeat W:C runs cell W:C a second time to show the run-to-run noise.
 
-  python3 bench/default_vs_rr.py --repeat repeated:128  # the grid (~1 h on 2 loaded cores)
+  python3 bench/default_vs_rr.py --targets rr,default --alternate  # the README table (~30 min)
+  python3 bench/default_vs_rr.py --repeat repeated:128  # with llm-d's default (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
   python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
