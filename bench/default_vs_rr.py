@@ -24,7 +24,8 @@ the table gives output tok/s and ITL p99 per target, with default/rr and llm-d/r
 spread of requests per replica (min-max share). Times and rates are the simulated GPUs' (bench
 --time-scale). --repeat W:C runs cell W:C a second time to show the run-to-run noise.
 
-  python3 bench/default_vs_rr.py --repeat repeated:128  # the grid (~1 h on 2 loaded cores)
+  python3 bench/default_vs_rr.py --targets rr,default --alternate  # the README table (~30 min)
+  python3 bench/default_vs_rr.py --repeat repeated:128  # with llm-d's default (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
   python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
@@ -44,10 +45,11 @@ above the pooled p99 sorted into late deliveries, the host's, and steps with a p
 replica, scheduling's) with TPOT p99 and the p99 without late gaps beside ITL p99. --json keeps
 the request records too, with every request's gaps. --alternate runs the
 targets in reverse order in every other cell, so a drift of the host's load within a cell favours
-each target equally often. --session-wait passes bench --session-wait to every measured run:
-a multi-turn or agentic session's next turn leaves only once its previous request has ended, as a
-chat user or an agent waits (without it, as in the earlier figures, items leave in index order,
-so a session can have several turns in flight); the warm-up's random prompts have no sessions.
+each target equally often. Measured runs use bench's default for multi-turn and agentic
+workloads: a session's next turn leaves only once its previous request has ended, as a chat user
+or an agent waits. --no-session-wait passes bench --no-session-wait to every measured run: items
+leave in index order, so a session can have several turns in flight (the order of the figures
+before docs/scheduler.md's ninth session); the warm-up's random prompts have no sessions.
 
 Warm-up: before its first measured cell, each new fleet (one per time scale) runs one unmeasured
 closed loop through the rr gateway: min(conc, 256) random prompts (1024 tokens in, 128 out) at the
@@ -258,12 +260,12 @@ class Fleet:
             f.close()
 
 
-def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=False):
+def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=True):
     res = {}
     for t in targets:
         fleet.reset()
         fleet.restart_gateway(t)  # an empty prefix index, like the replicas' reset caches
-        args = workload_args(w, n) + (["--session-wait"] if session_wait else [])
+        args = workload_args(w, n) + ([] if session_wait else ["--no-session-wait"])
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
         reps = []
@@ -516,10 +518,14 @@ def main():
     ap.add_argument("--no-warmup", action="store_true",
                     help="leave out the unmeasured warm-up run each new fleet makes before its "
                     "first measured cell")
-    ap.add_argument("--session-wait", action="store_true",
-                    help="bench --session-wait: a multi-turn or agentic session's next turn is "
-                    "sent only once its previous request has ended (as a user or agent waits); "
-                    "default: the items in order, as the earlier figures were measured")
+    ap.add_argument("--no-session-wait", dest="session_wait", action="store_false",
+                    help="bench --no-session-wait: multi-turn and agentic items leave in index "
+                    "order, a session's next turn while its previous one streams (the order "
+                    "the figures before docs/scheduler.md's ninth session were measured in); "
+                    "default: a session's next turn leaves once its previous request has ended, "
+                    "as a user or agent waits")
+    ap.add_argument("--session-wait", dest="session_wait", action="store_true",
+                    help="the default, accepted")
     a = ap.parse_args()
     # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -552,8 +558,8 @@ def main():
         return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
 
     print("%d x %s; closed loop (conc = requests in flight)%s; output tok/s and ITL p99 in "
-          "simulated time" % (a.replicas, a.profile, "; sessions wait for their previous turn "
-                              "(--session-wait)" if a.session_wait else ""), flush=True)
+          "simulated time" % (a.replicas, a.profile, "; sessions wait for their previous turn"
+                              if a.session_wait else "; items in index order (--no-session-wait)"), flush=True)
     print(HEADER, flush=True)
     plan = [(w, c) for c in concs for w in workloads] + repeats
     fleets = {}

@@ -9,7 +9,7 @@
  *   stats.c     per-request records of one run and their summary (mean, p50, p90, p99, rates)
  *   sse.c       incremental parser of the streamed responses (content events, usage, errors)
  *   runner.c    one libuv loop that streams every request and measures TTFT, ITL, E2E
- *   turns.c     the order the run takes the items in; sessions that wait (--session-wait)
+ *   turns.c     the order the run takes the items in; sessions that wait (the default)
  *   report.c    terminal table, JSON file, self-contained HTML report with inline SVG
  * bench_main.c parses flags; demo.c starts a simulated fleet and two gateways and compares them.
  *

@@ -91,11 +91,13 @@ static void usage(FILE *f)
         "  --num-requests N          requests per target (default: the workload once)\n"
         "  --duration D              stop sending after D (30s, 2m; bare number = seconds);\n"
         "                            with --duration or --stages the workload repeats\n"
-        "  --session-wait            multi-turn / agentic: a session's next turn is sent only\n"
-        "                            once its previous request has ended (as a chat user or an\n"
-        "                            agent waits); meanwhile later items go first, and at most\n"
-        "                            one request per session is in flight. Default: the items\n"
-        "                            in order, a turn may leave while the last one streams\n"
+        "  --no-session-wait         multi-turn / agentic: send the items in index order, so a\n"
+        "                            session's next turn may leave while its last one streams.\n"
+        "                            Default: a session's next turn is sent only once its\n"
+        "                            previous request has ended (as a chat user or an agent\n"
+        "                            waits); meanwhile later items go first, and at most one\n"
+        "                            request per session is in flight (--session-wait: the\n"
+        "                            default, accepted)\n"
         "  --warmup N                requests sent one by one before measuring (default 0)\n"
         "  --timeout D               per-request response timeout (default 300s)\n"
         "  --slo-ttft D              goodput SLO: TTFT at most D (e.g. 2s)\n"
@@ -193,6 +195,8 @@ int sy_bench_main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.timeout_s = 300;
     o.progress = isatty(STDERR_FILENO);
+    o.session_wait =
+        true; /* users and agents wait for the answer; --no-session-wait: index order */
     struct target_arg targets[MAX_TARGETS];
     size_t ntargets = 0;
     const char *json = NULL, *report = NULL, *title = NULL, *stages = NULL, *arrival = "poisson";
@@ -232,7 +236,7 @@ int sy_bench_main(int argc, char **argv)
         bool boolean = strcmp(name, "ordered") == 0 || strcmp(name, "no-progress") == 0 ||
                        strcmp(name, "reset-prefix-cache") == 0 || strcmp(name, "progress") == 0 ||
                        strcmp(name, "ignore-eos") == 0 || strcmp(name, "json-requests") == 0 ||
-                       strcmp(name, "session-wait") == 0;
+                       strcmp(name, "session-wait") == 0 || strcmp(name, "no-session-wait") == 0;
         if (!boolean) {
             if (eq) {
                 val = eq + 1;
@@ -258,6 +262,8 @@ int sy_bench_main(int argc, char **argv)
             o.progress = true;
         } else if (IS("session-wait")) {
             o.session_wait = true;
+        } else if (IS("no-session-wait")) {
+            o.session_wait = false;
         } else if (IS("reset-prefix-cache")) {
             o.reset_prefix_cache = true;
         } else if (IS("target")) {

@@ -42,20 +42,20 @@
  * clock and converted once at the end (sy_bench_run_to_simulated). The connect timeout (5 s) and
  * the metrics fetches are network matters and stay in wall time.
  *
- * Sessions that wait (o->session_wait, multi-turn and agentic workloads, whose items' group is a
- * chat session or an agent): without it item k of the run is workload item k % n whatever is in
- * flight, so a session's turn k+1 can leave while its turn k is still streaming, which no chat
- * user or agent does. With it, an item whose session has a request in flight is not sent until
- * that request ends (success or error): when a slot frees (closed loop) or an arrival is due
- * (open loop), the runner sends the first item in run order whose session is idle. Items passed
- * over are held, in run order, and go before any later item once their session frees, so a
- * session's turns still leave in order (turns.c, which also bounds what is held). If no item is
- * sendable the slot stays empty (closed loop) or the due arrival waits in the FIFO (open loop)
- * until a request ends; that cannot deadlock, since with nothing in flight every session is
- * idle. An open-loop arrival keeps its scheduled time: the wait for the session shows as schedule
- * delay (send - scheduled) and TTFT / ITL / E2E are still measured from the send. Warm-up
- * requests go one at a time, so they never overlap a session anyway. Other workloads have no
- * sessions and the flag changes nothing for them.
+ * Sessions that wait (o->session_wait, bench's default; multi-turn and agentic workloads, whose
+ * items' group is a chat session or an agent): without it (--no-session-wait) item k of the run
+ * is workload item k % n whatever is in flight, so a session's turn k+1 can leave while its turn k
+ * is still streaming, which no chat user or agent does. With it, an item whose session has a
+ * request in flight is not sent until that request ends (success or error): when a slot frees
+ * (closed loop) or an arrival is due (open loop), the runner sends the first item in run order
+ * whose session is idle. Items passed over are held, in run order, and go before any later item
+ * once their session frees, so a session's turns still leave in order (turns.c, which also bounds
+ * what is held). If no item is sendable the slot stays empty (closed loop) or the due arrival waits
+ * in the FIFO (open loop) until a request ends; that cannot deadlock, since with nothing in flight
+ * every session is idle. An open-loop arrival keeps its scheduled time: the wait for the session
+ * shows as schedule delay (send - scheduled) and TTFT / ITL / E2E are still measured from the send.
+ * Warm-up requests go one at a time, so they never overlap a session anyway. Other workloads have
+ * no sessions and the flag changes nothing for them.
  *
  * SIGINT / SIGTERM: in-flight requests are cancelled (counted in run->cancelled), the run ends
  * with what finished, run->interrupted is set and the caller prints partial results.

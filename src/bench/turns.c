@@ -1,11 +1,12 @@
 /* turns.c - the order in which a run takes the workload's items, and sessions that wait.
  *
  * A run of N requests takes run positions 0 .. N-1; position k is workload item k mod n. Without
- * session wait (the default, and always for workloads without sessions) the positions leave in
- * order, whatever is in flight, so a multi-turn chat user's or an agent's turn k+1 can leave while
- * its turn k is still streaming.
+ * session wait (bench --no-session-wait, and always for workloads without sessions) the positions
+ * leave in order, whatever is in flight, so a multi-turn chat user's or an agent's turn k+1 can
+ * leave while its turn k is still streaming.
  *
- * With session wait (multi-turn and agentic items, whose group is the chat user or the agent) a
+ * With session wait (bench's default for multi-turn and agentic items, whose group is the chat
+ * user or the agent) a
  * position whose session has a request in flight is passed over: it joins t->held, in run order,
  * and the caller gets the next position whose session is idle. Held positions go before any later
  * one once their session frees, the oldest first; the first held position of an idle session is

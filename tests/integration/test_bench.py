@@ -354,8 +354,9 @@ def session_overlaps(log):
 
 @test
 def test_bench_session_wait():
-    """--session-wait: a session's (agent's, chat user's) next turn leaves only once its previous
-    request has ended; without it items leave in index order whatever is in flight."""
+    """By default a session's (agent's, chat user's) next turn leaves only once its previous
+    request has ended (--session-wait, accepted, says the same); --no-session-wait sends the items
+    in index order whatever is in flight."""
     s = Stub()
     s.chunks, s.interval = 2, 0.0
     agentic = ["--workload", "agentic", "--num-agents", "3", "--num-iterations", "4",
@@ -363,12 +364,13 @@ def test_bench_session_wait():
                "--output-len", "2", "--model", "m1"]
     hold = 0.3 * SLOW
     # closed loop of 8 over 3 agents, streams held at the stub: only one turn per agent leaves
+    # (the default in two modes, the accepted --session-wait in the third)
     for mode in (["--concurrency", "8"], ["--rate", "inf"], ["--rate", "inf",
-                                                            "--max-concurrency", "8"]):
+                                                            "--max-concurrency", "8",
+                                                            "--session-wait"]):
         base = s.count()
         out = tmp_path(".json")
-        with GatedBench(s, agentic + mode + ["--session-wait", "--json", out,
-                                             "--json-requests"]) as g:
+        with GatedBench(s, agentic + mode + ["--json", out, "--json-requests"]) as g:
             check(wait_count(s, base + 3, 10 * SLOW) == base + 3, "%r: the first turns" % mode)
             time.sleep(hold)
             check(s.count() == base + 3, "%r: one request per agent in flight, %d at the server"
@@ -390,25 +392,29 @@ def test_bench_session_wait():
             check(turns == [0, 1, 2, 3], "%r: agent %d turns in order: %r" % (mode, grp, turns))
         if "--rate" in mode:  # arrivals keep their schedule: waiting for a turn is schedule delay
             check(run["schedule_delay_max_s"] >= hold, repr(run))
-    # without the flag the old order: 8 leave at once, so agents have turns overlapping
+    # --no-session-wait, the old order: 8 leave at once, so agents have turns overlapping
     out = tmp_path(".json")
     s.gate = None
     rc, _, stderr = bench(["--target", "http://%s" % s.address] + agentic +
-                          ["--concurrency", "8", "--json", out, "--json-requests"])
+                          ["--concurrency", "8", "--no-session-wait", "--json", out,
+                           "--json-requests"])
     check(rc == 0, stderr)
     run = load_json(out)["runs"][0]
     check(not run["session_wait"] and run["session_held"] == 0, repr(run))
     log = run["request_log"]
     first8 = sorted(log, key=lambda x: x["start_s"])[:8]
     check(sorted(x["item"] for x in first8) == list(range(8)), "index order %r" % first8)
-    check(session_overlaps(log), "no overlap without --session-wait?")
-    # other workloads have no sessions: the flag changes nothing
-    rc, _, stderr = bench(["--target", "http://%s" % s.address, "--workload", "random",
-                           "--num-prompts", "6", "--input-len", "4", "--output-len", "2",
-                           "--concurrency", "6", "--session-wait", "--json", out])
-    check(rc == 0, stderr)
-    run = load_json(out)["runs"][0]
-    check(run["completed"] == 6 and not run["session_wait"], repr(run))
+    check(session_overlaps(log), "no overlap with --no-session-wait?")
+    check("sessions wait" not in load_json(out)["meta"]["load"], load_json(out)["meta"]["load"])
+    # other workloads have no sessions: the default and either flag change nothing
+    for flag in ([], ["--session-wait"], ["--no-session-wait"]):
+        rc, _, stderr = bench(["--target", "http://%s" % s.address, "--workload", "random",
+                               "--num-prompts", "6", "--input-len", "4", "--output-len", "2",
+                               "--concurrency", "6", "--json", out] + flag)
+        check(rc == 0, stderr)
+        run = load_json(out)["runs"][0]
+        check(run["completed"] == 6 and not run["session_wait"] and run["session_held"] == 0,
+              "%r: %r" % (flag, run))
     s.stop()
 
 
@@ -743,24 +749,30 @@ def test_bench_classifies_unusual_streams():
     srv.close()
 
 
+def default_vs_rr(args):
+    """Runs bench/default_vs_rr.py on 2 simulated replicas at time scale 4, rr and default, with
+    args; returns its stdout and its --json."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
+    out = tmp_path(".json")
+    cmd = [sys.executable, script, "--replicas", "2", "--time-scale", "4", "--targets",
+           "rr,default", "--timeout", "120", "--json", out] + args
+    p = subprocess.run(cmd, capture_output=True, timeout=300)
+    stdout = p.stdout.decode()
+    check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
+    return stdout, load_json(out)
+
+
 @test
 def test_default_vs_rr_warmup():
     """bench/default_vs_rr.py, tiny: one cell on 2 simulated replicas. By default the fleet runs
     one unmeasured warm-up loop (min(conc, 256) random requests through rr) before the first
     measured cell, recorded in --json's warmups; --no-warmup leaves it out. Every measured run
     records the host's load average; a repeated cell gets a summary over its runs."""
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
     for warm in (True, False):
-        out = tmp_path(".json")
-        cmd = [sys.executable, script, "--replicas", "2", "--workloads", "random",
-               "--concurrency", "2", "--requests", "4", "--time-scale", "4", "--targets",
-               "rr,default", "--timeout", "120", "--json", out] + (
-                   ["--repeat", "random:2"] if warm else ["--no-warmup"])
-        p = subprocess.run(cmd, capture_output=True, timeout=300)
-        stdout = p.stdout.decode()
-        check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, stdout, p.stderr.decode()))
-        data = load_json(out)
+        stdout, data = default_vs_rr(["--workloads", "random", "--concurrency", "2", "--requests",
+                                      "4"] + (["--repeat", "random:2"] if warm else
+                                              ["--no-warmup"]))
         check(("warm-up, not measured" in stdout) == warm, "warm-up line: %s" % stdout)
         if warm:
             check(len(data["warmups"]) == 1, "one fleet, one warm-up: %r" % data["warmups"])
@@ -781,6 +793,26 @@ def test_default_vs_rr_warmup():
         check("load average" in stdout, "load average printed: %s" % stdout)
         check(("random:2 over 2 runs" in stdout and "ITL p99 of all runs' gaps" in stdout) == warm,
               "summary over repeats: %s" % stdout)
+
+
+@test
+def test_default_vs_rr_session_wait():
+    """bench/default_vs_rr.py passes bench's default on: an agentic cell's sessions wait for their
+    previous turn (2 agents, 4 in flight: turns are held back); --no-session-wait passes bench
+    --no-session-wait, the index order (nothing held, an agent's turns overlap)."""
+    for wait in (True, False):
+        stdout, data = default_vs_rr(["--workloads", "agentic", "--concurrency", "4",
+                                      "--requests", "16", "--no-warmup"] +
+                                     ([] if wait else ["--no-session-wait"]))
+        check(data["session_wait"] == wait and data["rows"][0]["session_wait"] == wait,
+              "session_wait %r" % data["session_wait"])
+        check(("sessions wait for their previous turn" in stdout) == wait, stdout)
+        for t in ("rr", "default"):
+            res = data["rows"][0]["results"][t]
+            check(res["completed"] == 16 and res["errors"] == 0, "%s %r" % (t, res["completed"]))
+            check((res["session_held"] > 0) == wait, "%s held %r" % (t, res["session_held"]))
+            check(bool(session_overlaps(res["request_log"])) != wait,
+                  "%s: overlapping turns %r" % (t, session_overlaps(res["request_log"])))
 
 
 def children_of(pid):
