@@ -485,15 +485,22 @@ enum oracle_mode {
     ORACLE_SLO_CLASS, /* knows the speed classes, places by SLO class */
     ORACLE_E2E,       /* clairvoyant greedy: the replica with the lowest e2e for this request */
     ORACLE_HEADROOM,  /* clairvoyant: meets both SLOs with the most headroom, else lowest e2e */
-    ORACLE_PERFECT    /* a config's predicted-latency-producer gets the true TTFT/TPOT */
+    ORACLE_PERFECT,   /* a config's predicted-latency-producer gets the true TTFT/TPOT */
+    ORACLE_MARGINAL   /* clairvoyant: the lowest e2e plus the delay it causes the requests
+                         already on the replica (their output tokens lost until it ends, each
+                         costing one step) */
 };
 struct look {
     bool valid;             /* computed for the current arrival */
     double ttft, tpot, e2e; /* seconds (e2e INFINITY when pruned) */
+    uint64_t end;           /* simulated time the lookahead stopped at */
+    uint64_t others;        /* output tokens the other requests produced by then */
 };
 struct probe {
     uint64_t first, last, fin; /* first and latest token, finish (0: not yet) */
     uint32_t ntok;             /* output tokens so far */
+    uint64_t others;           /* output tokens of the other requests */
+    uint64_t steps;            /* steps completed */
 };
 static char probe_tag;          /* the probed request's ud in a clone */
 static uint32_t oracle_steps;   /* SLO_BENCH_ORACLE_STEPS */
@@ -507,8 +514,10 @@ static uint64_t cur_now;
 static void probe_token(void *ud, struct sy_sim_req *r, uint64_t now)
 {
     struct probe *p = ud;
-    if (r->ud != &probe_tag)
+    if (r->ud != &probe_tag) {
+        p->others++;
         return;
+    }
     if (!p->ntok++)
         p->first = now;
     p->last = now;
@@ -519,6 +528,12 @@ static void probe_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why,
     (void)why;
     if (r->ud == &probe_tag)
         ((struct probe *)ud)->fin = now;
+}
+
+static void probe_step(void *ud, uint64_t now)
+{
+    (void)now;
+    ((struct probe *)ud)->steps++;
 }
 
 static uint64_t wall_ns(void)
@@ -537,7 +552,7 @@ static const struct look *lookahead(int e, double bound)
     uint64_t w0 = wall_ns();
     struct probe p = {0};
     const struct sy_sim_engine_cbs cbs = {
-        .on_token = probe_token, .on_finish = probe_finish, .ud = &p};
+        .on_token = probe_token, .on_finish = probe_finish, .on_step_end = probe_step, .ud = &p};
     struct sy_sim_engine *c = sy_sim_engine_clone(eng[e], &cbs);
     struct sy_sim_req *r = sy_sim_engine_submit(c, cur_tok, cur_len, cur_out, &probe_tag, cur_now);
     uint32_t want = r ? r->max_tokens : 1;
@@ -567,6 +582,8 @@ static const struct look *lookahead(int e, double bound)
         lk->e2e = (double)(p.last - cur_now) / 1e9 + (double)(want - p.ntok) * tpot;
     else
         lk->e2e = (double)(p.fin - cur_now) / 1e9;
+    lk->end = p.fin ? p.fin : p.last;
+    lk->others = p.others;
     /* a pruned lookahead is only a lower bound: not cached, so an exact one can follow */
     lk->valid = !pruned;
     sy_sim_engine_free(c);
@@ -575,7 +592,32 @@ static const struct look *lookahead(int e, double bound)
     return lk;
 }
 
-/* Clairvoyant placement of the current arrival (ORACLE_E2E or ORACLE_HEADROOM). */
+/* ORACLE_MARGINAL: the delay the current arrival causes the requests already on replica e, up
+ * to the end of its lookahead lk: the output tokens they produce by then without it minus with
+ * it, each worth one step of the replica without it. */
+static double marginal_delay(int e, const struct look *lk)
+{
+    uint64_t w0 = wall_ns();
+    struct probe p = {0};
+    const struct sy_sim_engine_cbs cbs = {
+        .on_token = probe_token, .on_step_end = probe_step, .ud = &p};
+    struct sy_sim_engine *c = sy_sim_engine_clone(eng[e], &cbs);
+    sy_sim_engine_advance(c, cur_now);
+    for (;;) {
+        uint64_t t = sy_sim_engine_next_ns(c);
+        if (t == UINT64_MAX || t > lk->end)
+            break;
+        sy_sim_engine_advance(c, t);
+    }
+    sy_sim_engine_free(c);
+    oracle_clones++;
+    oracle_wall_ns += wall_ns() - w0;
+    double step = p.steps ? (double)(lk->end - cur_now) / 1e9 / (double)p.steps : 0;
+    double lost = (double)p.others - (double)lk->others;
+    return lost > 0 ? lost * step : 0;
+}
+
+/* Clairvoyant placement of the current arrival (ORACLE_E2E, ORACLE_HEADROOM, ORACLE_MARGINAL). */
 static int oracle_pick(enum oracle_mode mode, double slo_ttft, double slo_tpot)
 {
     /* the least-loaded replicas first, so the bound prunes the others early */
@@ -596,10 +638,14 @@ static int oracle_pick(enum oracle_mode mode, double slo_ttft, double slo_tpot)
     double best_e2e = INFINITY, best_h = -INFINITY;
     for (int i = 0; i < NE; i++) {
         int k = order[i];
-        const struct look *lk = lookahead(k, mode == ORACLE_E2E ? best_e2e : INFINITY);
-        if (mode == ORACLE_E2E) {
-            if (lk->e2e < best_e2e) {
-                best_e2e = lk->e2e;
+        const struct look *lk = lookahead(k, mode == ORACLE_HEADROOM ? INFINITY : best_e2e);
+        if (mode == ORACLE_E2E || mode == ORACLE_MARGINAL) {
+            /* marginal: best_e2e holds the best cost (>= its e2e, so the bound still holds) */
+            double cost = lk->e2e;
+            if (mode == ORACLE_MARGINAL && isfinite(cost))
+                cost += marginal_delay(k, lk);
+            if (cost < best_e2e) {
+                best_e2e = cost;
                 best = k;
             }
             continue;
@@ -825,7 +871,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         int e = 0;
         while (e < NE && pool->eps[e] != j->res.ep)
             e++;
-        if (oracle == ORACLE_E2E || oracle == ORACLE_HEADROOM) {
+        if (oracle == ORACLE_E2E || oracle == ORACLE_HEADROOM || oracle == ORACLE_MARGINAL) {
             /* reference, not a policy: the replica a perfect per-request predictor picks (the
              * scheduler's pick, from random-picker, is overridden) */
             e = oracle_pick(oracle, j->slo_ttft, j->slo_tpot);
@@ -1274,6 +1320,8 @@ int main(int argc, char **argv)
            ORACLE_E2E, false);
     run_as("oracle: clairvoyant greedy, SLO headroom", "plugins:\n- type: random-picker\n", rate,
            secs, ORACLE_HEADROOM, false);
+    run_as("oracle: clairvoyant, e2e + delay caused", "plugins:\n- type: random-picker\n", rate,
+           secs, ORACLE_MARGINAL, false);
     char buf[2048];
     /* the Helm rows' affinity filters: maxTTFTPenaltyMs (5000 unless SLO_BENCH_PENALTY_MS) and the
      * loose one's affinityThreshold (0.80 unless SLO_BENCH_LOOSE_AFFINITY) */
