@@ -641,6 +641,18 @@ static void held_drop(struct sy_sim_engine *e, struct sy_sim_held *h, enum sy_si
 }
 
 /* Moves r's blocks into a new held entry (r keeps a borrowed view for on_finish). */
+/* Links h at the end of e's held list (the latest expiry). */
+static void held_append(struct sy_sim_engine *e, struct sy_sim_held *h)
+{
+    h->next = NULL;
+    h->prev = e->held_tail;
+    if (e->held_tail)
+        e->held_tail->next = h;
+    else
+        e->held_head = h;
+    e->held_tail = h;
+}
+
 static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t now)
 {
     struct sy_sim_held *h = SY_NEW(struct sy_sim_held);
@@ -656,12 +668,7 @@ static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t 
     r->nhashed = 0;
     r->held_blocks = h->blocks;
     r->held_nblocks = h->nblocks;
-    h->prev = e->held_tail;
-    if (e->held_tail)
-        e->held_tail->next = h;
-    else
-        e->held_head = h;
-    e->held_tail = h;
+    held_append(e, h);
     e->nheld++;
     e->st.kv_held_total++;
 }
@@ -858,13 +865,7 @@ struct sy_sim_engine *sy_sim_engine_clone(const struct sy_sim_engine *e,
         *d = *h;
         d->blocks = sy_xmalloc((h->nblocks ? h->nblocks : 1) * sizeof *d->blocks);
         memcpy(d->blocks, h->blocks, (size_t)h->nblocks * sizeof *d->blocks);
-        d->next = NULL;
-        d->prev = c->held_tail;
-        if (c->held_tail)
-            c->held_tail->next = d;
-        else
-            c->held_head = d;
-        c->held_tail = d;
+        held_append(c, d); /* in e's order; nheld was copied */
     }
     return c;
 }
