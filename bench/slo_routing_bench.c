@@ -26,10 +26,13 @@
  * references too: for every arrival and replica they clone the engine (sy_sim_engine_clone),
  * submit the request with its true output length and run the clone until it finishes, then pick
  * the lowest e2e, or the most SLO headroom (what a perfect per-request latency predictor with a
- * greedy rule does); the "oracle: perfect predictions ..." rows run predicted-latency configs
+ * greedy rule does), or the lowest e2e plus the delay it causes the requests already there; the
+ * "oracle: perfect predictions ..." rows run predicted-latency configs
  * with those true TTFT/TPOT in place of the model's (sy_sched_latency_override), which separates
  * the model's error from the decision rule's. SLO_BENCH_ORACLE_STEPS=k bounds each lookahead at
- * k output tokens and extrapolates the rest at the TPOT so far (default exact). The model is
+ * k output tokens and extrapolates the rest at the TPOT so far (default exact). These rows cost
+ * minutes each, so they run only when SLO_BENCH_ONLY selects them or SLO_BENCH_ORACLE=1. The
+ * model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds come from the wall clock unless SLO_BENCH_SEED is set, so without it the
  * predicted rows vary between runs.
@@ -698,6 +701,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         if (!hit)
             return;
     }
+    /* the lookahead rows cost minutes each: only when named (SLO_BENCH_ONLY) or asked for */
+    if (oracle != ORACLE_NONE && oracle != ORACLE_SLO_CLASS && !only && !getenv("SLO_BENCH_ORACLE"))
+        return;
     char err[512];
     sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
     struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), name, err, sizeof err);
