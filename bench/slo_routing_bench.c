@@ -22,7 +22,17 @@
  * records each), and one reference row that is not a policy: an oracle that knows the replicas'
  * speed classes and places by SLO class (a reference for what placement can win), and the
  * slo-class-scorer rows: the same placement rule as a plugin that estimates the speed classes
- * and the tightness itself (src/sched/slo_class_scorer.c). The model is
+ * and the tightness itself (src/sched/slo_class_scorer.c). The "oracle: clairvoyant ..." rows are
+ * references too: for every arrival and replica they clone the engine (sy_sim_engine_clone),
+ * submit the request with its true output length and run the clone until it finishes, then pick
+ * the lowest e2e, or the most SLO headroom (what a perfect per-request latency predictor with a
+ * greedy rule does), or the lowest e2e plus the delay it causes the requests already there; the
+ * "oracle: perfect predictions ..." rows run predicted-latency configs
+ * with those true TTFT/TPOT in place of the model's (sy_sched_latency_override), which separates
+ * the model's error from the decision rule's. SLO_BENCH_ORACLE_STEPS=k bounds each lookahead at
+ * k output tokens and extrapolates the rest at the TPOT so far (default exact). These rows cost
+ * minutes each, so they run only when SLO_BENCH_ONLY selects them or SLO_BENCH_ORACLE=1. The
+ * model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds come from the wall clock unless SLO_BENCH_SEED is set, so without it the
  * predicted rows vary between runs.
@@ -465,10 +475,217 @@ static void heavy_trace(const char *name)
             1e3 * d_ttft / m, unc_hist / m, unc_chosen / m);
 }
 
+/* ---- clairvoyant lookahead (the "oracle: ..." rows) ------------------------------------ *
+ * For an arrival and a replica: clone the replica's engine (sy_sim_engine_clone), submit the
+ * request with its true output length, and advance the clone with no further arrivals until the
+ * request finishes. That is what a perfect per-request latency predictor would know: its TTFT,
+ * TPOT and e2e there, given everything already admitted (but not what arrives later).
+ * SLO_BENCH_ORACLE_STEPS=k (default 0: exact) bounds the lookahead: once the request has k
+ * output tokens, the rest is extrapolated at its TPOT so far. A lookahead whose elapsed time
+ * passes `bound` (the best e2e found so far) stops early and reports INFINITY (pruned). */
+enum oracle_mode {
+    ORACLE_NONE,
+    ORACLE_SLO_CLASS, /* knows the speed classes, places by SLO class */
+    ORACLE_E2E,       /* clairvoyant greedy: the replica with the lowest e2e for this request */
+    ORACLE_HEADROOM,  /* clairvoyant: meets both SLOs with the most headroom, else lowest e2e */
+    ORACLE_PERFECT,   /* a config's predicted-latency-producer gets the true TTFT/TPOT */
+    ORACLE_MARGINAL   /* clairvoyant: the lowest e2e plus the delay it causes the requests
+                         already on the replica (their output tokens lost until it ends, each
+                         costing one step) */
+};
+struct look {
+    bool valid;             /* computed for the current arrival */
+    double ttft, tpot, e2e; /* seconds (e2e INFINITY when pruned) */
+    uint64_t end;           /* simulated time the lookahead stopped at */
+    uint64_t others;        /* output tokens the other requests produced by then */
+};
+struct probe {
+    uint64_t first, last, fin; /* first and latest token, finish (0: not yet) */
+    uint32_t ntok;             /* output tokens so far */
+    uint64_t others;           /* output tokens of the other requests */
+    uint64_t steps;            /* steps completed */
+};
+static char probe_tag;          /* the probed request's ud in a clone */
+static uint32_t oracle_steps;   /* SLO_BENCH_ORACLE_STEPS */
+static uint64_t oracle_clones;  /* lookaheads run in this row */
+static uint64_t oracle_wall_ns; /* their wall time */
+static struct look looks[NE];   /* the current arrival's lookaheads, per replica */
+static const uint32_t *cur_tok; /* the current arrival: prompt, length, output, time */
+static uint32_t cur_len, cur_out;
+static uint64_t cur_now;
+
+static void probe_token(void *ud, struct sy_sim_req *r, uint64_t now)
+{
+    struct probe *p = ud;
+    if (r->ud != &probe_tag) {
+        p->others++;
+        return;
+    }
+    if (!p->ntok++)
+        p->first = now;
+    p->last = now;
+}
+
+static void probe_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, uint64_t now)
+{
+    (void)why;
+    if (r->ud == &probe_tag)
+        ((struct probe *)ud)->fin = now;
+}
+
+static void probe_step(void *ud, uint64_t now)
+{
+    (void)now;
+    ((struct probe *)ud)->steps++;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The current arrival's TTFT, TPOT and e2e on replica e (cached per arrival). */
+static const struct look *lookahead(int e, double bound)
+{
+    struct look *lk = &looks[e];
+    if (lk->valid)
+        return lk;
+    uint64_t w0 = wall_ns();
+    struct probe p = {0};
+    const struct sy_sim_engine_cbs cbs = {
+        .on_token = probe_token, .on_finish = probe_finish, .on_step_end = probe_step, .ud = &p};
+    struct sy_sim_engine *c = sy_sim_engine_clone(eng[e], &cbs);
+    struct sy_sim_req *r = sy_sim_engine_submit(c, cur_tok, cur_len, cur_out, &probe_tag, cur_now);
+    uint32_t want = r ? r->max_tokens : 1;
+    uint64_t limit = isfinite(bound) ? cur_now + (uint64_t)(bound * 1e9) : UINT64_MAX;
+    sy_sim_engine_advance(c, cur_now);
+    bool pruned = false, cut = false;
+    while (r && !p.fin) {
+        if (oracle_steps && p.ntok >= oracle_steps && p.ntok >= 2) {
+            cut = true;
+            break;
+        }
+        uint64_t t = sy_sim_engine_next_ns(c);
+        if (t == UINT64_MAX)
+            break; /* cannot happen: the probe is in the engine */
+        if (t > limit) {
+            pruned = true;
+            break;
+        }
+        sy_sim_engine_advance(c, t);
+    }
+    double tpot = p.ntok > 1 ? (double)(p.last - p.first) / 1e9 / (p.ntok - 1) : 0;
+    lk->ttft = p.ntok ? (double)(p.first - cur_now) / 1e9 : INFINITY;
+    lk->tpot = tpot;
+    if (pruned)
+        lk->e2e = INFINITY;
+    else if (cut) /* the rest at its TPOT so far */
+        lk->e2e = (double)(p.last - cur_now) / 1e9 + (double)(want - p.ntok) * tpot;
+    else
+        lk->e2e = (double)(p.fin - cur_now) / 1e9;
+    lk->end = p.fin ? p.fin : p.last;
+    lk->others = p.others;
+    /* a pruned lookahead is only a lower bound: not cached, so an exact one can follow */
+    lk->valid = !pruned;
+    sy_sim_engine_free(c);
+    oracle_clones++;
+    oracle_wall_ns += wall_ns() - w0;
+    return lk;
+}
+
+/* ORACLE_MARGINAL: the delay the current arrival causes the requests already on replica e, up
+ * to the end of its lookahead lk: the output tokens they produce by then without it minus with
+ * it, each worth one step of the replica without it. */
+static double marginal_delay(int e, const struct look *lk)
+{
+    uint64_t w0 = wall_ns();
+    struct probe p = {0};
+    const struct sy_sim_engine_cbs cbs = {
+        .on_token = probe_token, .on_step_end = probe_step, .ud = &p};
+    struct sy_sim_engine *c = sy_sim_engine_clone(eng[e], &cbs);
+    sy_sim_engine_advance(c, cur_now);
+    for (;;) {
+        uint64_t t = sy_sim_engine_next_ns(c);
+        if (t == UINT64_MAX || t > lk->end)
+            break;
+        sy_sim_engine_advance(c, t);
+    }
+    sy_sim_engine_free(c);
+    oracle_clones++;
+    oracle_wall_ns += wall_ns() - w0;
+    double step = p.steps ? (double)(lk->end - cur_now) / 1e9 / (double)p.steps : 0;
+    double lost = (double)p.others - (double)lk->others;
+    return lost > 0 ? lost * step : 0;
+}
+
+/* Clairvoyant placement of the current arrival (ORACLE_E2E, ORACLE_HEADROOM, ORACLE_MARGINAL). */
+static int oracle_pick(enum oracle_mode mode, double slo_ttft, double slo_tpot)
+{
+    /* the least-loaded replicas first, so the bound prunes the others early */
+    int order[NE];
+    double load[NE];
+    for (int k = 0; k < NE; k++) {
+        order[k] = k;
+        load[k] = (double)(sy_sim_engine_num_running(eng[k]) + sy_sim_engine_num_waiting(eng[k])) *
+                  (k < NE / 2 ? 1.0 : 2.0);
+    }
+    for (int a = 1; a < NE; a++)
+        for (int b = a; b > 0 && load[order[b]] < load[order[b - 1]]; b--) {
+            int x = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = x;
+        }
+    int best = order[0], best_met = -1;
+    double best_e2e = INFINITY, best_h = -INFINITY;
+    for (int i = 0; i < NE; i++) {
+        int k = order[i];
+        const struct look *lk = lookahead(k, mode == ORACLE_HEADROOM ? INFINITY : best_e2e);
+        if (mode == ORACLE_E2E || mode == ORACLE_MARGINAL) {
+            /* marginal: best_e2e holds the best cost (>= its e2e, so the bound still holds) */
+            double cost = lk->e2e;
+            if (mode == ORACLE_MARGINAL && isfinite(cost))
+                cost += marginal_delay(k, lk);
+            if (cost < best_e2e) {
+                best_e2e = cost;
+                best = k;
+            }
+            continue;
+        }
+        /* headroom: the smaller relative slack of the two objectives */
+        double h = fmin(1 - lk->ttft / slo_ttft, 1 - lk->tpot / slo_tpot);
+        int met = h >= 0;
+        if (met > best_met || (met && h > best_h + 1e-9) ||
+            (met == best_met && (!met || fabs(h - best_h) <= 1e-9) && lk->e2e < best_e2e)) {
+            best_met = met;
+            best_h = met ? h : best_h;
+            best_e2e = lk->e2e;
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* ORACLE_PERFECT: the producer's per-endpoint prediction is the lookahead's (pool_index is the
+ * replica's index in eng[]). */
+static bool perfect_predict(void *ud, const struct sy_sched_cycle *cy,
+                            const struct sy_sched_candidate *c, double *ttft_s, double *tpot_s)
+{
+    (void)ud;
+    (void)cy;
+    if (c->pool_index >= NE)
+        return false;
+    const struct look *lk = lookahead((int)c->pool_index, INFINITY);
+    *ttft_s = lk->ttft;
+    *tpot_s = lk->tpot;
+    return isfinite(lk->ttft);
+}
+
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
-static void run_as(const char *name, const char *yaml, double rate, double secs, bool oracle,
-                   bool shed)
+static void run_as(const char *name, const char *yaml, double rate, double secs,
+                   enum oracle_mode oracle, bool shed)
 {
     /* run only policies whose name contains it (alternatives separated by '|') */
     const char *only = getenv("SLO_BENCH_ONLY");
@@ -484,6 +701,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         if (!hit)
             return;
     }
+    /* the lookahead rows cost minutes each: only when named (SLO_BENCH_ONLY) or asked for */
+    if (oracle != ORACLE_NONE && oracle != ORACLE_SLO_CLASS && !only && !getenv("SLO_BENCH_ORACLE"))
+        return;
     char err[512];
     sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
     struct sy_yaml_node *root = sy_yaml_load_string(yaml, strlen(yaml), name, err, sizeof err);
@@ -497,6 +717,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
      * clock, so a row's choices repeat exactly between runs (and between builds) */
     if (getenv("SLO_BENCH_SEED"))
         sy_sched_seed(strtoull(getenv("SLO_BENCH_SEED"), NULL, 0));
+    oracle_clones = oracle_wall_ns = 0;
+    if (oracle == ORACLE_PERFECT)
+        sy_sched_latency_override(perfect_predict, NULL);
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
     pool = SY_NEW(struct sy_pool);
     atomic_init(&pool->refs, 1);
@@ -630,6 +853,14 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         r->slo_tpot_ms = j->slo_tpot * 1e3;
         r->priority = shed && !interactive ? -1 : 0;
         j->arrival = now;
+        if (oracle != ORACLE_NONE) { /* the lookaheads' request: this arrival */
+            cur_tok = tok;
+            cur_len = len;
+            cur_out = out;
+            cur_now = now;
+            for (int k = 0; k < NE; k++)
+                looks[k].valid = false;
+        }
         uint64_t c0 = cpu_ns();
         int rc = sy_sched_pick(sched, pool, r, NULL, 0, &j->res);
         sched_cpu += cpu_ns() - c0;
@@ -646,7 +877,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         int e = 0;
         while (e < NE && pool->eps[e] != j->res.ep)
             e++;
-        if (oracle) {
+        if (oracle == ORACLE_E2E || oracle == ORACLE_HEADROOM || oracle == ORACLE_MARGINAL) {
+            /* reference, not a policy: the replica a perfect per-request predictor picks (the
+             * scheduler's pick, from random-picker, is overridden) */
+            e = oracle_pick(oracle, j->slo_ttft, j->slo_tpot);
+            j->res.ep = pool->eps[e];
+            j->res.pool_index = (size_t)e;
+        } else if (oracle == ORACLE_SLO_CLASS) {
             /* reference, not a policy: it knows which replicas are fast. Interactive requests go
              * to the least-loaded fast replica; batch ones to the least-loaded replica with the
              * fast ones' load weighed 1.5x, so the fast replicas stay light for the tight TPOT
@@ -748,6 +985,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
            met / (last - first + 1e-9), 100.0 * fast / (n ? n : 1),
            (double)sched_cpu / 1e3 / (double)nJ, 100.0 * nshed / (n + nshed ? n + nshed : 1),
            100.0 * ctok / (ptok > 0 ? ptok : 1));
+    if (oracle_clones) /* the lookaheads' cost (wall time: it moves with the machine's load) */
+        printf("  (%s: %llu lookaheads, %.1f per arrival, %.2f ms wall each, %.0f s in all%s)\n",
+               name, (unsigned long long)oracle_clones, (double)oracle_clones / (double)nJ,
+               (double)oracle_wall_ns / 1e6 / (double)oracle_clones, (double)oracle_wall_ns / 1e9,
+               oracle_steps ? ", bounded: see SLO_BENCH_ORACLE_STEPS" : ", exact");
+    if (oracle == ORACLE_PERFECT)
+        sy_sched_latency_override(NULL, NULL);
     free(e2e);
     free(ttft);
     free(tpot);
@@ -763,7 +1007,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
 
 static void run(const char *name, const char *yaml, double rate, double secs)
 {
-    run_as(name, yaml, rate, secs, false, false);
+    run_as(name, yaml, rate, secs, ORACLE_NONE, false);
 }
 
 static char *weights(int prefix, int queue, int kv)
@@ -931,6 +1175,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (getenv("SLO_BENCH_ORACLE_STEPS"))
+        oracle_steps = (uint32_t)atoi(getenv("SLO_BENCH_ORACLE_STEPS"));
     if (getenv("SLO_BENCH_MAX_SEQS"))
         max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
     if (getenv("SLO_BENCH_SCRAPE_MS"))
@@ -1016,6 +1262,8 @@ int main(int argc, char **argv)
         char hc[1024];
         snprintf(hc, sizeof hc, hybrid, "");
         run("latency 1 + active-request 3 + prefix 1", hc, rate, secs);
+        run_as("oracle: perfect predictions (latency 1 + active-request 3 + prefix 1)", hc, rate,
+               secs, ORACLE_PERFECT, false);
         /* the hybrid with the model's TPOT quantile at 0.5 (tpotQuantile, Switchyard's own) */
         snprintf(hc, sizeof hc, hybrid, "  parameters: {tpotQuantile: 0.5}\n");
         run("latency 1 + active-request 3 + prefix 1, tpotQ 0.5", hc, rate, secs);
@@ -1073,7 +1321,13 @@ int main(int argc, char **argv)
         }
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
-           secs, true, false);
+           secs, ORACLE_SLO_CLASS, false);
+    run_as("oracle: clairvoyant greedy, min e2e", "plugins:\n- type: random-picker\n", rate, secs,
+           ORACLE_E2E, false);
+    run_as("oracle: clairvoyant greedy, SLO headroom", "plugins:\n- type: random-picker\n", rate,
+           secs, ORACLE_HEADROOM, false);
+    run_as("oracle: clairvoyant, e2e + delay caused", "plugins:\n- type: random-picker\n", rate,
+           secs, ORACLE_MARGINAL, false);
     char buf[2048];
     /* the Helm rows' affinity filters: maxTTFTPenaltyMs (5000 unless SLO_BENCH_PENALTY_MS) and the
      * loose one's affinityThreshold (0.80 unless SLO_BENCH_LOOSE_AFFINITY) */
@@ -1132,7 +1386,17 @@ int main(int argc, char **argv)
         {"predicted (Helm, most, tpotQ 0.5) + admitter", "most", 0.8, 0.2, "weighted-random-picker",
          "false", true, NULL, "0.5"},
     };
-    for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++) {
+    /* the same configs fed the true TTFT/TPOT (lookaheads) instead of the model's: model error
+     * apart from the decision rule's */
+    static const struct {
+        const char *name;
+        size_t pv; /* the pv row whose config it runs */
+    } perfect[] = {{"oracle: perfect predictions (Helm, least)", 0},
+                   {"oracle: perfect predictions (Helm, most)", 1},
+                   {"oracle: perfect predictions (most, 0.8/0.2, max)", 6}};
+    size_t npv = sizeof pv / sizeof pv[0];
+    for (size_t r = 0; r < npv + sizeof perfect / sizeof perfect[0]; r++) {
+        size_t i = r < npv ? r : perfect[r - npv].pv;
         const char *qa = getenv("SLO_BENCH_QUEUE_AWARE") ? "true" : pv[i].queue_aware;
         const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
                          : pv[i].cap_aware             ? pv[i].cap_aware
@@ -1145,7 +1409,10 @@ int main(int argc, char **argv)
                  pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",
                  gate_first ? "slo-headroom-tier-filter" : "loose");
-        run_as(pv[i].name, buf, rate, secs, false, pv[i].shed);
+        if (r < npv)
+            run_as(pv[i].name, buf, rate, secs, ORACLE_NONE, pv[i].shed);
+        else
+            run_as(perfect[r - npv].name, buf, rate, secs, ORACLE_PERFECT, pv[i].shed);
     }
     return 0;
 }

@@ -74,6 +74,18 @@ struct sy_latency_config;
  * whether it retrains on its own background thread (false: only sy_latency_retrain, so a
  * simulated-time run is deterministic). Takes effect when the model is next created. */
 void sy_sched_latency_model_setup(const struct sy_latency_config *cfg, bool background);
+struct sy_sched_cycle;
+struct sy_sched_candidate;
+/* Benchmarks and tests only (no configuration reaches it): when set, predicted-latency-producer
+ * takes every candidate's TTFT and TPOT from fn instead of the model (the cycle counts as ready
+ * from the first request; queueAwareTTFT and capAwareTTFT are not applied), so its consumers can
+ * be fed known values, e.g. the true latencies a simulator computes. fn returns false for "no
+ * prediction" for that candidate. Set it before scheduling starts and clear it (NULL) after;
+ * it is read without a lock. */
+typedef bool (*sy_latency_override_fn)(void *ud, const struct sy_sched_cycle *cy,
+                                       const struct sy_sched_candidate *c, double *ttft_s,
+                                       double *tpot_s);
+void sy_sched_latency_override(sy_latency_override_fn fn, void *ud);
 /* Request parsers (parsers.c). */
 extern const struct sy_plugin_ops sy_plugin_openai_parser;
 extern const struct sy_plugin_ops sy_plugin_anthropic_parser;

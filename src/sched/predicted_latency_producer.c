@@ -95,6 +95,16 @@ void sy_sched_latency_model_setup(const struct sy_latency_config *cfg, bool back
     pthread_mutex_unlock(&shared_mu);
 }
 
+/* sy_sched_latency_override: benchmarks' and tests' true latencies instead of the model's */
+static sy_latency_override_fn override_fn;
+static void *override_ud;
+
+void sy_sched_latency_override(sy_latency_override_fn fn, void *ud)
+{
+    override_fn = fn;
+    override_ud = ud;
+}
+
 struct sy_latency_model *sy_sched_latency_model(void)
 {
     pthread_mutex_lock(&shared_mu);
@@ -254,7 +264,8 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
     struct sy_latency_info *info = SY_NEW(struct sy_latency_info);
     info->n = cy->pool->n;
     info->pred = sy_xcalloc(info->n ? info->n : 1, sizeof *info->pred);
-    info->ready = sy_latency_ready(st->m);
+    sy_latency_override_fn ovr = override_fn;
+    info->ready = ovr || sy_latency_ready(st->m);
     const struct sy_request *req = cy->req;
     double slo_ttft = req ? req->slo_ttft_ms / 1e3 : 0, slo_tpot = req ? req->slo_tpot_ms / 1e3 : 0;
     info->has_ttft_slo = slo_ttft > 0;
@@ -292,15 +303,17 @@ static void produce(void *state, struct sy_sched_cycle *cy, struct sy_sched_cand
         if (!info->ready)
             continue;
         double tt, tp;
-        if (sy_latency_predict(st->m, c[i].ep->address, &p->f, &tt, &tp) != 0)
+        if (ovr ? !ovr(override_ud, cy, &c[i], &tt, &tp)
+                : sy_latency_predict(st->m, c[i].ep->address, &p->f, &tt, &tp) != 0)
             continue;
         if (p->f.role == SY_LATENCY_ROLE_PREFILL || tp < 0)
             tp = 0; /* neutralised: never violates */
         double qt;
-        if (st->qw && p->f.waiting >= 1 &&
+        /* given latencies (sy_sched_latency_override) are final: no queue or cap terms */
+        if (!ovr && st->qw && p->f.waiting >= 1 &&
             sy_queue_wait_estimate(st->qw, c[i].ep->address, p->f.waiting, &qt) == 0 && qt > tt)
             tt = qt; /* queueAwareTTFT: this endpoint's own wait per queued request */
-        if (brc == 0 && bv.wait_s > 0) {
+        if (!ovr && brc == 0 && bv.wait_s > 0) {
             /* capAwareTTFT: no free batch slot for this request; its TTFT is the unqueued
              * prediction plus the wait for a slot (the model may already see part of it) */
             struct sy_latency_features nq = p->f;

@@ -641,6 +641,18 @@ static void held_drop(struct sy_sim_engine *e, struct sy_sim_held *h, enum sy_si
 }
 
 /* Moves r's blocks into a new held entry (r keeps a borrowed view for on_finish). */
+/* Links h at the end of e's held list (the latest expiry). */
+static void held_append(struct sy_sim_engine *e, struct sy_sim_held *h)
+{
+    h->next = NULL;
+    h->prev = e->held_tail;
+    if (e->held_tail)
+        e->held_tail->next = h;
+    else
+        e->held_head = h;
+    e->held_tail = h;
+}
+
 static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t now)
 {
     struct sy_sim_held *h = SY_NEW(struct sy_sim_held);
@@ -656,12 +668,7 @@ static void hold_blocks(struct sy_sim_engine *e, struct sy_sim_req *r, uint64_t 
     r->nhashed = 0;
     r->held_blocks = h->blocks;
     r->held_nblocks = h->nblocks;
-    h->prev = e->held_tail;
-    if (e->held_tail)
-        e->held_tail->next = h;
-    else
-        e->held_head = h;
-    e->held_tail = h;
+    held_append(e, h);
     e->nheld++;
     e->st.kv_held_total++;
 }
@@ -811,6 +818,56 @@ void sy_sim_engine_free(struct sy_sim_engine *e)
     free(e->ht);
     free(e->hit_scratch);
     free(e);
+}
+
+/* Deep copy of one request; its list links are set by the caller. */
+static struct sy_sim_req *req_clone(const struct sy_sim_req *r)
+{
+    struct sy_sim_req *c = sy_xmalloc(sizeof *c);
+    *c = *r;
+    c->tokens = sy_xmalloc((size_t)r->tokens_cap * sizeof *c->tokens);
+    memcpy(c->tokens, r->tokens, (size_t)(r->n_prompt + r->n_output) * sizeof *c->tokens);
+    c->blocks = r->blocks_cap ? sy_xmalloc((size_t)r->blocks_cap * sizeof *c->blocks) : NULL;
+    if (r->nblocks)
+        memcpy(c->blocks, r->blocks, (size_t)r->nblocks * sizeof *c->blocks);
+    c->hashes = r->hashes_cap ? sy_xmalloc((size_t)r->hashes_cap * sizeof *c->hashes) : NULL;
+    if (r->nhashes)
+        memcpy(c->hashes, r->hashes, (size_t)r->nhashes * sizeof *c->hashes);
+    c->held_blocks = NULL; /* only meaningful inside on_finish */
+    c->held_nblocks = 0;
+    c->prev = c->next = NULL;
+    return c;
+}
+
+struct sy_sim_engine *sy_sim_engine_clone(const struct sy_sim_engine *e,
+                                          const struct sy_sim_engine_cbs *cbs)
+{
+    struct sy_sim_engine *c = sy_xmalloc(sizeof *c);
+    *c = *e; /* profile, counters, histograms, step in flight, tombs, queue policy, seed */
+    if (cbs)
+        c->cbs = *cbs;
+    uint32_t n = e->p.num_gpu_blocks;
+    c->blocks = sy_xmalloc((size_t)n * sizeof *c->blocks);
+    memcpy(c->blocks, e->blocks, (size_t)n * sizeof *c->blocks);
+    c->ht = sy_xmalloc((e->ht_mask + 1) * sizeof *c->ht);
+    memcpy(c->ht, e->ht, (e->ht_mask + 1) * sizeof *c->ht);
+    c->hit_scratch = sy_xmalloc((size_t)n * sizeof *c->hit_scratch); /* scratch: not copied */
+    const struct sy_sim_list *from[3] = {&e->waiting, &e->running, &e->loading};
+    struct sy_sim_list *to[3] = {&c->waiting, &c->running, &c->loading};
+    for (int k = 0; k < 3; k++) {
+        *to[k] = (struct sy_sim_list){0};
+        for (const struct sy_sim_req *r = from[k]->head; r; r = r->next)
+            list_push_back(to[k], req_clone(r));
+    }
+    c->held_head = c->held_tail = NULL;
+    for (const struct sy_sim_held *h = e->held_head; h; h = h->next) {
+        struct sy_sim_held *d = sy_xmalloc(sizeof *d);
+        *d = *h;
+        d->blocks = sy_xmalloc((h->nblocks ? h->nblocks : 1) * sizeof *d->blocks);
+        memcpy(d->blocks, h->blocks, (size_t)h->nblocks * sizeof *d->blocks);
+        held_append(c, d); /* in e's order; nheld was copied */
+    }
+    return c;
 }
 
 void sy_sim_engine_set_sched(struct sy_sim_engine *e, const struct sy_sim_sched *s)

@@ -264,6 +264,14 @@ struct sy_sim_engine;
  * Returns NULL when p is unusable (zero blocks, block size, seqs or budget). */
 struct sy_sim_engine *sy_sim_engine_new(const struct sy_sim_profile *p, uint64_t seed,
                                         const struct sy_sim_engine_cbs *cbs);
+/* Deep copy of e: its running, waiting and loading requests (tokens, blocks, hash chains), the
+ * KV block pool and prefix cache, held KV, counters, the step in flight and the seed, so the
+ * copy and e, given the same further submissions and advances, produce the same tokens and
+ * finishes at the same times. The copy's requests keep their ud pointers (the caller's) but
+ * report to cbs (NULL: e's callbacks). e is not changed. Free the copy with sy_sim_engine_free.
+ * Not from inside e's callbacks (a step's completion may be half done). */
+struct sy_sim_engine *sy_sim_engine_clone(const struct sy_sim_engine *e,
+                                          const struct sy_sim_engine_cbs *cbs);
 /* Frees the engine and every request still in it (no callbacks). */
 void sy_sim_engine_free(struct sy_sim_engine *e);
 

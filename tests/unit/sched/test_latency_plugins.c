@@ -737,6 +737,71 @@ static void test_scorer_composite_quantised(void **state)
     sy_pool_unref(pool);
 }
 
+/* sy_sched_latency_override: given latencies replace the model's, from the first request (no
+ * model trained), with the headroom computed from them; a candidate the hook declines has no
+ * prediction; cleared, the untrained model is not ready again. queueAwareTTFT does not touch
+ * given values. */
+struct ovr_seen {
+    int calls;
+};
+
+static bool ovr_fn(void *ud, const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
+                   double *ttft_s, double *tpot_s)
+{
+    struct ovr_seen *seen = ud;
+    assert_non_null(cy->req);
+    seen->calls++;
+    if (c->pool_index == 2)
+        return false; /* no prediction for fast:2 */
+    *ttft_s = 0.1 + (double)c->pool_index;
+    *tpot_s = 0.02 * (double)(c->pool_index + 1);
+    return true;
+}
+
+static void test_producer_override(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin prod, tier;
+    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", "queueAwareTTFT: true\n",
+                                   err, sizeof err),
+                     0);
+    assert_int_equal(
+        fx_plugin_new(&tier, "slo-headroom-tier-filter", "epsilonExploreNeg: 0\n", err, sizeof err),
+        0);
+    struct ovr_seen seen = {0};
+    sy_sched_latency_override(ovr_fn, &seen);
+    struct fx f;
+    fx_init(&f, 500, 50, 4); /* fast:2 has 4 waiting */
+    prod.ops->produce(prod.state, &f.cy, f.c, 3);
+    assert_int_equal(seen.calls, 3);
+    assert_true(f.cy.latency->ready); /* the model has no samples, the hook makes it ready */
+    const struct sy_latency_pred *p0 = sy_latency_pred_of(&f.cy, &f.c[0]);
+    const struct sy_latency_pred *p1 = sy_latency_pred_of(&f.cy, &f.c[1]);
+    assert_non_null(p0);
+    assert_non_null(p1);
+    assert_null(sy_latency_pred_of(&f.cy, &f.c[2]));
+    assert_true(fabs(p0->ttft_s - 0.1) < 1e-12 && fabs(p0->tpot_s - 0.02) < 1e-12);
+    assert_true(fabs(p1->ttft_s - 1.1) < 1e-12 && fabs(p1->tpot_s - 0.04) < 1e-12);
+    assert_true(fabs(p0->headroom_ttft_s - 0.4) < 1e-9 && fabs(p0->headroom_tpot_s - 0.03) < 1e-9);
+    assert_true(p1->headroom_ttft_s < 0 && p1->headroom_tpot_s > 0);
+    struct sy_sched_candidate c[3];
+    memcpy(c, f.c, sizeof c);
+    assert_int_equal(tier.ops->filter(tier.state, &f.cy, c, 3), 1);
+    assert_string_equal(c[0].ep->address, "slow:1"); /* the given latencies decide */
+    prod.ops->done(prod.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    sy_sched_latency_override(NULL, NULL);
+    fx_init(&f, 500, 50, 4);
+    prod.ops->produce(prod.state, &f.cy, f.c, 3);
+    assert_int_equal(seen.calls, 3);
+    assert_false(f.cy.latency->ready);
+    prod.ops->done(prod.state, &f.cy, NULL, false);
+    sy_pool_unref(f.pool);
+    fx_plugin_free(&tier);
+    fx_plugin_free(&prod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_slo_headers),
         cmocka_unit_test(test_scorer_llmd_arithmetic),
         cmocka_unit_test(test_scorer_composite_quantised),
+        cmocka_unit_test(test_producer_override),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -518,6 +518,235 @@ static void test_default_length_stop(void **state)
     sy_sim_engine_free(e);
 }
 
+/* ---- sy_sim_engine_clone ---------------------------------------------------------------- */
+
+/* One engine's event log: every token (request seq, output index, token id, time), finish and
+ * KV event, folded into a checksum and counted. */
+struct elog {
+    uint64_t sum;     /* order-sensitive checksum of every event */
+    size_t tokens;    /* on_token calls */
+    size_t finishes;  /* on_finish calls */
+    size_t kv;        /* on_kv calls */
+    uint64_t last_ns; /* time of the last event */
+};
+
+static void elog_mix(struct elog *l, uint64_t v)
+{
+    l->sum = (l->sum ^ v) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
+}
+
+static void clone_on_token(void *ud, struct sy_sim_req *r, uint64_t now)
+{
+    struct elog *l = ud;
+    elog_mix(l, r->seq);
+    elog_mix(l, r->n_output);
+    elog_mix(l, r->tokens[r->n_prompt + r->n_output - 1]);
+    elog_mix(l, now);
+    l->tokens++;
+    l->last_ns = now;
+}
+
+static void clone_on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, uint64_t now)
+{
+    struct elog *l = ud;
+    elog_mix(l, 1000000007ULL + r->seq);
+    elog_mix(l, (uint64_t)why);
+    elog_mix(l, r->n_cached);
+    elog_mix(l, r->n_preempted);
+    elog_mix(l, now);
+    l->finishes++;
+    l->last_ns = now;
+}
+
+static void clone_on_kv(void *ud, const struct sy_sim_kv_event *ev)
+{
+    struct elog *l = ud;
+    elog_mix(l, 77 + (uint64_t)ev->kind);
+    for (size_t i = 0; i < ev->nhashes; i++)
+        elog_mix(l, ev->hashes[i]);
+    l->kv++;
+}
+
+/* Request i of the clone workload: 4 shared prefixes, a unique tail, mixed lengths. */
+static uint32_t clone_req(int i, uint32_t *t, int64_t *mt)
+{
+    uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15ULL + 17;
+    x ^= x >> 29;
+    uint32_t n = 6 + (uint32_t)(x % 37);
+    fill_tokens(t, n, (uint32_t)((x >> 12) % 4) * 100000);
+    t[n - 1] = 5000000u + (uint32_t)i;
+    *mt = (x >> 20) % 4 == 0 ? -1 : (int64_t)(1 + (x >> 24) % 24);
+    return n;
+}
+
+static void clone_submit(struct sy_sim_engine *e, int i, uint64_t now)
+{
+    uint32_t t[64];
+    int64_t mt;
+    uint32_t n = clone_req(i, t, &mt);
+    struct sy_sim_submit s = {.tokens = t, .n_prompt = n, .max_tokens = mt};
+    if (i % 11 == 5) { /* a prefill for a remote decode: its blocks are held after it finishes */
+        s.hold_kv = true;
+        s.hold_key = (uint64_t)i;
+        s.max_tokens = 1;
+    }
+    assert_non_null(sy_sim_engine_submit_ex(e, &s, now));
+}
+
+/* Drives engines e[0..n) (each on its own log) through requests from..to-1 at 0.7 ms spacing,
+ * advancing them one at a time after each arrival (so they interleave) and claiming and
+ * releasing held KV of earlier prefills; every engine gets the same calls. */
+static uint64_t clone_drive(struct sy_sim_engine *const *e, size_t n, int from, int to,
+                            uint64_t now)
+{
+    for (int i = from; i < to; i++) {
+        for (size_t k = 0; k < n; k++)
+            clone_submit(e[k], i, now);
+        now += 700000;
+        for (size_t k = 0; k < n; k++) {
+            sy_sim_engine_advance(e[k], now);
+            assert_true(sy_sim_engine_check(e[k]));
+        }
+        if (i % 11 == 9 && i >= 15) { /* claim and release the prefill submitted 4 ago */
+            uint32_t t[64];
+            int64_t mt;
+            uint32_t np = clone_req(i - 4, t, &mt);
+            enum sy_sim_pull first = SY_SIM_PULL_N_;
+            for (size_t k = 0; k < n; k++) {
+                enum sy_sim_pull pr = sy_sim_engine_pull(e[k], (uint64_t)(i - 4), t, np, now);
+                if (k == 0)
+                    first = pr;
+                assert_int_equal(pr, first);
+                if (pr == SY_SIM_PULL_OK)
+                    assert_int_equal(sy_sim_engine_release(e[k], (uint64_t)(i - 4)), 0);
+            }
+        }
+    }
+    /* drain all together, step by step */
+    for (int guard = 0; guard < 1000000; guard++) {
+        uint64_t t = UINT64_MAX;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t x = sy_sim_engine_next_ns(e[k]);
+            t = x < t ? x : t;
+        }
+        if (t == UINT64_MAX)
+            return now;
+        now = t;
+        for (size_t k = 0; k < n; k++) {
+            sy_sim_engine_advance(e[k], now);
+            assert_true(sy_sim_engine_check(e[k]));
+        }
+    }
+    fail_msg("engines did not drain");
+    return now;
+}
+
+static void test_clone_replays_identically(void **state)
+{
+    (void)state;
+    /* 36 blocks of 4 tokens for up to 6 sequences: preemptions, evictions, a waiting queue */
+    struct sy_sim_profile p = small_profile(36, 4, 6, 24);
+    p.decode_us_per_seq = 50;
+    p.decode_us_per_ctx_token = 3;
+    p.kv_lease_s = 0.05; /* some held prefills are claimed, later ones expire */
+    struct elog lref = {0}, lorig = {0}, lclone = {0};
+    struct sy_sim_engine_cbs cref = {.on_token = clone_on_token,
+                                     .on_finish = clone_on_finish,
+                                     .on_kv = clone_on_kv,
+                                     .ud = &lref};
+    struct sy_sim_engine_cbs corig = cref, cclone = cref;
+    corig.ud = &lorig;
+    cclone.ud = &lclone;
+    /* the reference runs the whole workload without ever being cloned */
+    struct sy_sim_engine *ref = sy_sim_engine_new(&p, 99, &cref);
+    struct sy_sim_engine *orig = sy_sim_engine_new(&p, 99, &corig);
+    assert_non_null(ref);
+    assert_non_null(orig);
+    /* phase 1: both build up state; then the clone is taken mid-step with a queue */
+    struct sy_sim_engine *both[2] = {ref, orig};
+    uint64_t now = 0;
+    for (int i = 0; i < 60; i++) {
+        for (int k = 0; k < 2; k++)
+            clone_submit(both[k], i, now);
+        now += 700000;
+        for (int k = 0; k < 2; k++)
+            sy_sim_engine_advance(both[k], now);
+    }
+    assert_int_equal(lref.sum, lorig.sum);
+    assert_true(sy_sim_engine_busy(orig));
+    assert_true(sy_sim_engine_num_waiting(orig) > 0);
+    assert_true(sy_sim_engine_num_held(orig) > 0);
+    assert_true(sy_sim_engine_stats(orig)->preemptions > 0);
+    struct sy_sim_engine *cl = sy_sim_engine_clone(orig, &cclone);
+    assert_non_null(cl);
+    assert_true(sy_sim_engine_check(cl));
+    assert_int_equal(sy_sim_engine_num_running(cl), sy_sim_engine_num_running(orig));
+    assert_int_equal(sy_sim_engine_num_waiting(cl), sy_sim_engine_num_waiting(orig));
+    assert_int_equal(sy_sim_engine_num_held(cl), sy_sim_engine_num_held(orig));
+    assert_int_equal(sy_sim_engine_next_ns(cl), sy_sim_engine_next_ns(orig));
+    assert_int_equal(sy_sim_engine_free_blocks(cl), sy_sim_engine_free_blocks(orig));
+    assert_int_equal(sy_sim_engine_cached_blocks(cl), sy_sim_engine_cached_blocks(orig));
+    /* phase 2: the same further submissions, pulls and advances on all three, interleaved (a
+     * clone sharing state with its original would diverge from the reference here) */
+    lref = lorig = lclone = (struct elog){0};
+    struct sy_sim_engine *all[3] = {ref, orig, cl};
+    uint64_t end = clone_drive(all, 3, 60, 140, now);
+    assert_true(lref.tokens > 300);
+    assert_true(lref.finishes > 70);
+    assert_true(lref.kv > 0);
+    assert_int_equal(lorig.sum, lref.sum);
+    assert_int_equal(lclone.sum, lref.sum);
+    assert_int_equal(lclone.tokens, lref.tokens);
+    assert_int_equal(lclone.finishes, lref.finishes);
+    assert_int_equal(lclone.last_ns, lref.last_ns);
+    const struct sy_sim_stats *a = sy_sim_engine_stats(ref), *b = sy_sim_engine_stats(cl);
+    assert_int_equal(a->steps, b->steps);
+    assert_int_equal(a->preemptions, b->preemptions);
+    assert_int_equal(a->prefix_hits, b->prefix_hits);
+    assert_int_equal(a->generation_tokens, b->generation_tokens);
+    assert_int_equal(a->kv_held_total, b->kv_held_total);
+    assert_true(a->preemptions > sy_sim_engine_stats(orig)->preemptions / 2);
+    (void)end;
+    sy_sim_engine_free(cl);
+    sy_sim_engine_free(orig);
+    sy_sim_engine_free(ref);
+}
+
+/* A clone advanced alone (the oracle's lookahead) leaves its original where it was, and a clone
+ * with no callbacks given reports to the original's. */
+static void test_clone_leaves_original(void **state)
+{
+    (void)state;
+    struct sy_sim_profile p = small_profile(64, 4, 4, 16);
+    struct elog lo = {0};
+    struct sy_sim_engine_cbs co = {
+        .on_token = clone_on_token, .on_finish = clone_on_finish, .ud = &lo};
+    struct sy_sim_engine *e = sy_sim_engine_new(&p, 3, &co);
+    for (int i = 0; i < 12; i++)
+        clone_submit(e, i * 11 % 11 == 5 ? i + 1 : i, 0); /* no held prefills */
+    sy_sim_engine_advance(e, 0);
+    uint64_t next = sy_sim_engine_next_ns(e);
+    uint32_t run = sy_sim_engine_num_running(e), wait = sy_sim_engine_num_waiting(e);
+    struct elog before = lo;
+    struct sy_sim_engine *c = sy_sim_engine_clone(e, NULL);
+    uint32_t t[8];
+    fill_tokens(t, 8, 9000000);
+    assert_non_null(sy_sim_engine_submit(c, t, 8, 4, NULL, 0));
+    drain(c, 0);
+    assert_true(lo.finishes > before.finishes); /* the clone reported to e's callbacks */
+    assert_int_equal(sy_sim_engine_num_running(c) + sy_sim_engine_num_waiting(c), 0);
+    sy_sim_engine_free(c);
+    /* e is untouched: same queue, same step, and it still runs its own requests to the end */
+    assert_int_equal(sy_sim_engine_next_ns(e), next);
+    assert_int_equal(sy_sim_engine_num_running(e), run);
+    assert_int_equal(sy_sim_engine_num_waiting(e), wait);
+    assert_true(sy_sim_engine_check(e));
+    lo = (struct elog){0};
+    drain(e, 0);
+    assert_int_equal(lo.finishes, 12);
+    sy_sim_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_abort_frees_blocks),
         cmocka_unit_test(test_reset_cache),
         cmocka_unit_test(test_default_length_stop),
+        cmocka_unit_test(test_clone_replays_identically),
+        cmocka_unit_test(test_clone_leaves_original),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
