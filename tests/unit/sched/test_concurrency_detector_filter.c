@@ -533,9 +533,66 @@ static void test_prefill_limits(void **state)
     sy_pool_unref(p);
 }
 
+/* P/D in tokens mode: the prefill leg's reservation charges the figure the prefill run's filter
+ * checked (prefill_inflight_tokens from sy_inflight_account), so a pick the filter kept at the
+ * boundary (400 + 600 = 1000) gets its slot; the run's caps travel as well (the flow-control
+ * gate's first leg reserves against them: none where the filter failed open). */
+static void test_prefill_tokens(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: {concurrencyMode: tokens, "
+        "maxTokenConcurrency: 1000}}\n"
+        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
+        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
+        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
+        "always-disagg-pd-decider}}}\n"
+        "schedulingProfiles:\n"
+        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
+        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
+        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
+    char err[512];
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("scheduler: %s", err);
+    struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
+                                 fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    atomic_store(&eps[0]->inflight_requests, 1);
+    atomic_store(&eps[0]->inflight_tokens, 400);
+    struct sy_request r;
+    fx_req(&r, "m", 600);
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_ptr_equal(res.prefill_ep, eps[0]);
+    assert_int_equal(res.prefill_inflight_tokens, 600);
+    assert_int_equal(res.prefill_cap_tokens, 1000);
+    assert_int_equal(res.prefill_limit_tokens, 1000);
+    assert_true(sy_endpoint_inflight_add_within(res.prefill_ep, res.prefill_inflight_tokens,
+                                                res.prefill_limit_requests,
+                                                res.prefill_limit_tokens));
+    assert_int_equal(atomic_load(&eps[0]->inflight_tokens), 1000);
+    sy_sched_done(s, &res, true);
+    /* full now: the filter fails open, no cap, the limit still travels */
+    fx_req(&r, "m", 1);
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_ptr_equal(res.prefill_ep, eps[0]);
+    assert_int_equal(res.prefill_cap_tokens, 0);
+    assert_int_equal(res.prefill_limit_tokens, 1000);
+    sy_sched_done(s, &res, true);
+    atomic_store(&eps[0]->inflight_requests, 0);
+    atomic_store(&eps[0]->inflight_tokens, 0);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
+                                       cmocka_unit_test(test_prefill_tokens),
                                        cmocka_unit_test(test_tokens_own_size),
                                        cmocka_unit_test(test_param_errors),
                                        cmocka_unit_test(test_default_profile_filters),
