@@ -477,16 +477,14 @@ static void test_strict_charge(void **state)
     sy_pool_unref(p);
 }
 
-/* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
- * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
- * prefill repick refreshes them; a decode profile without the detector carries none. */
-static void test_prefill_limits(void **state)
+/* A P/D scheduler (always disaggregated) whose prefill profile holds a concurrency-detector
+ * with params; the decode profile has none. */
+static struct sy_scheduler *pd_sched(const char *params)
 {
-    (void)state;
-    static const char yaml[] =
+    static const char fmt[] =
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: concurrency-detector, name: cd, parameters: %s}\n"
         "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
         "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
         "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
@@ -496,10 +494,21 @@ static void test_prefill_limits(void **state)
         "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
         "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
         "{pluginRef: max-score-picker}]}\n";
-    char err[512];
+    char yaml[1024], err[512];
+    snprintf(yaml, sizeof yaml, fmt, params);
     struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
     if (!s)
         fail_msg("scheduler: %s", err);
+    return s;
+}
+
+/* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
+ * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
+ * prefill repick refreshes them; a decode profile without the detector carries none. */
+static void test_prefill_limits(void **state)
+{
+    (void)state;
+    struct sy_scheduler *s = pd_sched("{maxConcurrency: 1}");
     struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("p2:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
@@ -540,24 +549,7 @@ static void test_prefill_limits(void **state)
 static void test_prefill_tokens(void **state)
 {
     (void)state;
-    static const char yaml[] =
-        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
-        "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: {concurrencyMode: tokens, "
-        "maxTokenConcurrency: 1000}}\n"
-        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
-        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
-        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
-        "always-disagg-pd-decider}}}\n"
-        "schedulingProfiles:\n"
-        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
-        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
-        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
-        "{pluginRef: max-score-picker}]}\n";
-    char err[512];
-    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
-    if (!s)
-        fail_msg("scheduler: %s", err);
+    struct sy_scheduler *s = pd_sched("{concurrencyMode: tokens, maxTokenConcurrency: 1000}");
     struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
     struct sy_pool *p = fx_pool(eps, 2);
