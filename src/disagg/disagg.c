@@ -260,9 +260,7 @@ static void leg_failed(struct sy_disagg *dx, const char *reason, const char *det
     }
     if (dx->attempts + (int)dx->resends < dx->h.cfg->disagg.prefill_max_attempts &&
         sy_sched_repick_prefill(dx->h.sched, dx->res, dx->failed, dx->nfailed) == 0) {
-        if (dx->h.metrics && dx->h.metrics->retries)
-            sy_metric_inc(dx->h.metrics->retries);
-        send_leg(dx);
+        send_leg(dx); /* counts the retry once its slot is reserved */
         return;
     }
     char msg[256];
@@ -436,6 +434,8 @@ static bool send_leg(struct sy_disagg *dx)
         return false;
     }
     struct sy_endpoint *ep = dx->res->prefill_ep;
+    if (dx->attempts > 0 && dx->h.metrics && dx->h.metrics->retries)
+        sy_metric_inc(dx->h.metrics->retries); /* a leg sent again, not one refused a slot */
     dx->attempts++;
     dx->pep = sy_endpoint_ref(ep);
     dx->p_tokens = dx->res->prefill_inflight_tokens;
