@@ -251,6 +251,7 @@ static void leg_failed(struct sy_disagg *dx, const char *reason, const char *det
         inc1(dx->h.metrics->failures, reason, NULL);
     if (ep && dx->nfailed < sizeof dx->failed / sizeof dx->failed[0])
         dx->failed[dx->nfailed++] = sy_endpoint_ref(ep);
+    dx->last_timeout = timeout;
     leg_release(dx);
     if (dx->conn->concurrent) {
         /* sglang: decode already runs; the prefill answer is only observed */
@@ -259,9 +260,7 @@ static void leg_failed(struct sy_disagg *dx, const char *reason, const char *det
     }
     if (dx->attempts + (int)dx->resends < dx->h.cfg->disagg.prefill_max_attempts &&
         sy_sched_repick_prefill(dx->h.sched, dx->res, dx->failed, dx->nfailed) == 0) {
-        if (dx->h.metrics && dx->h.metrics->retries)
-            sy_metric_inc(dx->h.metrics->retries);
-        send_leg(dx);
+        send_leg(dx); /* counts the retry once its slot is reserved */
         return;
     }
     char msg[256];
@@ -370,9 +369,13 @@ static const struct sy_upstream_cbs p_cbs = {
 
 /* Takes the prefill leg's slot on dx->res->prefill_ep against the prefill run's concurrency
  * limits (res->prefill_limit_*: held also where its filter failed open, so a leg never goes to an
- * endpoint at its limit). A pick found full (another request took the slot since the snapshot)
- * is excluded with the failed ones and the prefill profile re-run, at most SY_SCHED_CHARGE_TRIES
- * picks. Returns false, holding nothing, when none had room. */
+ * endpoint at its limit). With the flow-control gate on, the gate is the bound for a first leg of
+ * a first attempt: it is held to the filter's caps (res->prefill_cap_*), none where the filter
+ * failed open, as the decode pick (concurrency_detector_filter.c); refusing it would free the
+ * gate slot for the next queued request only to refuse that one too. A pick found full (another
+ * request took the slot since the snapshot) is excluded with the failed ones and the prefill
+ * profile re-run, at most SY_SCHED_CHARGE_TRIES picks. The prompt is recorded in the prefix
+ * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
@@ -380,10 +383,16 @@ static bool reserve_leg(struct sy_disagg *dx)
     size_t nex = 0;
     for (size_t i = 0; i < dx->nfailed; i++)
         ex[nex++] = dx->failed[i];
+    bool open =
+        (dx->flags & (SY_DISAGG_GATED | SY_DISAGG_RETRY)) == SY_DISAGG_GATED && dx->attempts == 0;
     for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
-        if (sy_endpoint_inflight_add_within(res->prefill_ep, res->prefill_inflight_tokens,
-                                            res->prefill_limit_requests, res->prefill_limit_tokens))
+        if (sy_endpoint_inflight_add_within(
+                res->prefill_ep, res->prefill_inflight_tokens,
+                open ? res->prefill_cap_requests : res->prefill_limit_requests,
+                open ? res->prefill_cap_tokens : res->prefill_limit_tokens)) {
+            sy_sched_record_prefill(dx->h.sched, res);
             return true;
+        }
         ex[nex++] = res->prefill_ep;
         if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0)
             return false;
@@ -392,9 +401,11 @@ static bool reserve_leg(struct sy_disagg *dx)
 }
 
 /* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is
- * reserved. Without a slot the exchange ends (a first leg: 429 rejected-saturated, as a decode
- * pick that found no slot; a retried leg: the failure that caused the retry, or the fallback)
- * and false is returned: the caller must not touch dx again. */
+ * reserved. Without a slot the exchange ends and false is returned (the caller must not touch dx
+ * again): a retried leg ends in the failure that caused the retry (504 prefill_timeout when the
+ * last leg timed out, else 502 prefill_unavailable) or the fallback; a first leg of a decode retry
+ * in 502 upstream_unavailable, the decode failure; any other first leg in 429
+ * rejected-saturated, as a decode pick that found no slot. */
 static bool send_leg(struct sy_disagg *dx)
 {
     if (!reserve_leg(dx)) {
@@ -406,15 +417,25 @@ static bool send_leg(struct sy_disagg *dx)
                      "no prefill endpoint answered (%d tried; the others are at their "
                      "concurrency limit)",
                      dx->attempts);
-            fallback_or_fail(dx, "prefill_unavailable", 502, "prefill_unavailable", msg);
+            if (dx->last_timeout)
+                fallback_or_fail(dx, "prefill_timeout", 504, "prefill_timeout", msg);
+            else
+                fallback_or_fail(dx, "prefill_unavailable", 502, "prefill_unavailable", msg);
             return false;
         }
         dx->state = SY_DX_ENDED;
         outcome(dx, "error");
-        dx->h.fail(dx->h.ud, 429, "rejected-saturated", SY_SCHED_SATURATED_MSG);
+        if (dx->flags & SY_DISAGG_RETRY)
+            dx->h.fail(dx->h.ud, 502, "upstream_unavailable",
+                       "no model server could be reached for this request (the prefill "
+                       "endpoints are at their concurrency limit)");
+        else
+            dx->h.fail(dx->h.ud, 429, "rejected-saturated", SY_SCHED_SATURATED_MSG);
         return false;
     }
     struct sy_endpoint *ep = dx->res->prefill_ep;
+    if (dx->attempts > 0 && dx->h.metrics && dx->h.metrics->retries)
+        sy_metric_inc(dx->h.metrics->retries); /* a leg sent again, not one refused a slot */
     dx->attempts++;
     dx->pep = sy_endpoint_ref(ep);
     dx->p_tokens = dx->res->prefill_inflight_tokens;
@@ -457,7 +478,7 @@ static bool send_leg(struct sy_disagg *dx)
     return true;
 }
 
-void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
+void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res, unsigned flags)
 {
     if (dx->up) { /* an sglang leg of the previous exchange (its decode failed): stop it */
         sy_upstream_cancel(dx->up);
@@ -466,6 +487,8 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res)
     leg_release(dx);
     dx->res = res;
     dx->attempts = 0;
+    dx->flags = flags;
+    dx->last_timeout = false;
     dx->resends = 0;
     dx->fallback_reason = NULL;
     dx->prefill_addr[0] = '\0';

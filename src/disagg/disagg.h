@@ -61,9 +61,15 @@ struct sy_disagg *sy_disagg_new(const struct sy_disagg_host *h);
  * in-flight count. An sglang prefill leg is left to finish on its own (llm-d does not abort it);
  * the exchange frees itself when it ends. */
 void sy_disagg_free(struct sy_disagg *dx);
+/* sy_disagg_start flags. GATED: the flow-control gate admitted the request (the gate is the
+ * bound: a first leg is held to the prefill filter's caps and fails open where the filter did, as
+ * a decode pick). RETRY: the request's decode leg failed and this is its retry (strict, and a leg
+ * with no room ends in the failure, 502 upstream_unavailable, never 429). */
+#define SY_DISAGG_GATED 1u
+#define SY_DISAGG_RETRY 2u
 /* Starts an exchange for res (res->prefill_ep set; res stays valid until the next start or
  * free). Exactly one callback follows, possibly from inside this call. */
-void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res);
+void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res, unsigned flags);
 /* The decode leg's body: fills bufs (at most cap) and *len; valid until the next start/free. */
 size_t sy_disagg_decode_body(struct sy_disagg *dx, uv_buf_t *bufs, size_t cap, size_t *len);
 /* Extra header lines for the decode leg ("" when none). */

@@ -53,6 +53,8 @@ struct sy_disagg {
     int pstatus;                /* its answer status */
     struct sy_buf pheaders;     /* answer header lines kept for a 4xx pass-through */
     int attempts;               /* prefill legs in this exchange */
+    unsigned flags;             /* SY_DISAGG_* of this exchange */
+    bool last_timeout;          /* the last failed leg timed out (504, not 502) */
     unsigned resends;           /* of those, resent on a fresh connection by the client */
     struct sy_endpoint *failed[SY_DISAGG_MAX_ATTEMPTS * 2]; /* prefill endpoints that failed */
     size_t nfailed;

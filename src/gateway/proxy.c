@@ -682,7 +682,7 @@ static void pd_respond(void *ud, int status, const char *head_lines, const char 
 static void pd_fail(void *ud, int status, const char *code, const char *msg)
 {
     struct proxy *p = ud;
-    if (status == 429 && strcmp(code, "rejected-saturated") == 0)
+    if (status == 429 && strcmp(code, "rejected-saturated") == 0) /* never on a retry (disagg) */
         p->dropped = "rejected-saturated"; /* no prefill slot (src/disagg): as a decode pick's */
     fail_early(p, status, code, msg);
 }
@@ -711,7 +711,10 @@ static void pd_start(struct proxy *p)
     }
     p->pd = true;
     p->hreq->on_peer_eof = gone_on_eof;
-    sy_disagg_start(p->dx, &p->res);
+    unsigned flags = p->ntried > 1 ? SY_DISAGG_RETRY : 0; /* attempt() counted this pick */
+    if (sy_flow_enabled(p->w->gw->flow))
+        flags |= SY_DISAGG_GATED;
+    sy_disagg_start(p->dx, &p->res, flags);
 }
 
 static void flow_refuse(struct proxy *p, enum sy_flow_verdict v);

@@ -222,13 +222,14 @@ struct sy_charge {
 void sy_pool_charge(struct sy_charge *c, struct sy_endpoint *e, int64_t tokens, int64_t max_tokens,
                     int64_t choices);
 /* Whether an endpoint with `cur` in flight (requests or tokens) can take `d` more under the bound
- * `cap` (> 0): it is below cap and the sum stays within cap, or it holds none (a request larger
- * than the whole bound alone goes onto an idle endpoint instead of never being served). For
- * requests (d = 1) this is cur < cap, llm-d's filter rule; for tokens it counts the request's own
- * tokens, so the bound is never exceeded except by a single request that is larger than it. */
+ * `cap` (> 0): the sum stays within cap, or it holds none, or the request alone is larger than
+ * the whole bound and the endpoint is below it (llm-d's rule for every request: overshoot by at
+ * most one request per endpoint; waiting for an idle endpoint would starve it under steady load).
+ * For requests (d = 1) this is cur < cap, llm-d's filter rule; for tokens it counts the request's
+ * own tokens, so the bound is never exceeded except by one request that is larger than it. */
 static inline bool sy_inflight_fits(int64_t cur, int64_t d, int64_t cap)
 {
-    return cur <= 0 || (cur < cap && d <= cap - cur);
+    return cur <= 0 || (cur < cap && (d <= cap - cur || d > cap));
 }
 
 /* As sy_pool_charge, but only while e can take the request under the in-flight bounds the

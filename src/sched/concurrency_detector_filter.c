@@ -14,8 +14,9 @@
  * In tokens mode llm-d keeps e while tokens_e < limit, whatever the request's size, so an endpoint
  * can end up over its token limit by one request's tokens. Here the request's own tokens count
  * (sy_inflight_fits, the same test the charge's reservation makes), so the token bound holds; a
- * request larger than the whole limit goes only onto an endpoint with no tokens in flight (llm-d
- * would admit it onto any endpoint below the limit; refusing it everywhere would starve it).
+ * request larger than the whole limit goes onto any endpoint below the limit, as in llm-d (the
+ * overshoot stays one request per endpoint; holding it for an idle endpoint starved it under
+ * steady load, where the strict charges of the P/D prefill leg and of retries never found one).
  *
  * inflight_e is the gateway's own count of requests it forwarded to e and that have not finished
  * (no scrape lag). Without it, the pool-wide gate (outstanding < maxConcurrency * ready) still

@@ -82,7 +82,8 @@ struct sy_sched_cycle {
      * 0 = none; reset before each profile run's filters. */
     int64_t cap_requests; /* in-flight requests must be below this */
     int64_t cap_tokens;   /* in-flight tokens plus the request's must stay within this
-                             (sy_inflight_fits: an endpoint with none takes any request) */
+                             (sy_inflight_fits: an endpoint with none, or one below
+                             the limit for a request larger than it, takes it) */
     /* The same limits whether or not the filter applied them: a filter that kept every candidate
      * because all were at their limits (fail open) sets these and not cap_*; a strict charge (a
      * retry, the P/D prefill leg) still holds the pick to them. Reset with cap_*. */

@@ -454,6 +454,32 @@ static void record_prefill(struct sy_scheduler *s, struct cycle *c,
     }
 }
 
+/* The prefill run r's pick into out: its endpoint, the tokens its filters checked for it (the
+ * leg's reservation must charge the same figure) and the run's bounds. */
+static void set_prefill(struct cycle *c, const struct prun *r, struct sy_sched_result *out)
+{
+    const struct sy_sched_candidate *pc = &r->cands[r->chosen];
+    int64_t early;
+    out->prefill_ep = pc->ep;
+    out->prefill_pool_index = pc->pool_index;
+    sy_inflight_account(&c->cy, pc, &out->prefill_inflight_tokens, &early);
+    out->prefill_cap_requests = r->cap_requests;
+    out->prefill_cap_tokens = r->cap_tokens;
+    out->prefill_limit_requests = r->limit_requests;
+    out->prefill_limit_tokens = r->limit_tokens;
+}
+
+void sy_sched_record_prefill(struct sy_scheduler *s, const struct sy_sched_result *res)
+{
+    if (!s || !res || !res->cycle || !res->prefill_ep)
+        return;
+    struct cycle *c = res->cycle;
+    if (c->prefill_run >= c->nruns || !c->runs[c->prefill_run].picked)
+        return;
+    const struct prun *r = &c->runs[c->prefill_run];
+    record_prefill(s, c, &r->cands[r->chosen]);
+}
+
 static void count_decision(struct sy_scheduler *s, const char *model, bool pd)
 {
     if (!s->pd_decisions || !s->handler->ops->counts_decisions)
@@ -623,14 +649,8 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
 
     if (prefill < c->nruns && c->runs[prefill].picked) {
         const struct prun *fr = &c->runs[prefill];
-        const struct sy_sched_candidate *pc = &fr->cands[fr->chosen];
         c->prefill_run = prefill;
-        record_prefill(s, c, pc);
-        out->prefill_ep = pc->ep;
-        out->prefill_pool_index = pc->pool_index;
-        out->prefill_inflight_tokens = (int64_t)req->prompt_tokens_est + 1;
-        out->prefill_limit_requests = fr->limit_requests;
-        out->prefill_limit_tokens = fr->limit_tokens;
+        set_prefill(c, fr, out);
     }
     count_decision(s, req->model, out->prefill_ep != NULL || out->prefill_missing);
     out->cycle = c;
@@ -711,12 +731,7 @@ int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
     int rc = run_profile(s, c, r, c->base, c->nbase, exclude, nexclude);
     if (rc)
         return rc;
-    const struct sy_sched_candidate *pc = &r->cands[r->chosen];
-    record_prefill(s, c, pc);
-    res->prefill_ep = pc->ep;
-    res->prefill_pool_index = pc->pool_index;
-    res->prefill_limit_requests = r->limit_requests;
-    res->prefill_limit_tokens = r->limit_tokens;
+    set_prefill(c, r, res);
     return 0;
 }
 

@@ -55,9 +55,12 @@ struct sy_sched_result {
     /* P/D (a disaggregating profile handler chose a prefill leg): */
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
     size_t prefill_pool_index;       /* its index in the pool */
-    int64_t prefill_inflight_tokens; /* in-flight estimate for the prefill leg */
-    int64_t prefill_limit_requests;  /* the prefill run's concurrency limits (limit_* above): */
-    int64_t prefill_limit_tokens;    /* the leg's slot is reserved against them (src/disagg) */
+    int64_t prefill_inflight_tokens; /* in-flight tokens of the prefill leg: the figure the
+                                        prefill run's filters checked (sy_inflight_account) */
+    int64_t prefill_cap_requests;    /* the prefill run's bounds (cap_* above, 0 = none) and */
+    int64_t prefill_cap_tokens;      /* limits (limit_* above): a first leg with the flow-control */
+    int64_t prefill_limit_requests;  /* gate on reserves its slot against the caps (fails open */
+    int64_t prefill_limit_tokens;    /* as a decode pick), any other against the limits (disagg) */
     bool prefill_missing; /* the handler wanted a prefill leg and no prefill endpoint was found:
                              the caller must fail the request or fall back explicitly */
 };
@@ -115,11 +118,14 @@ int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const str
                          struct sy_sched_result *out, struct sy_charge *c, bool strict);
 /* P/D: re-runs the prefill profile of res's cycle (the same candidate snapshot) without the
  * endpoints in exclude, after a prefill leg failed or found its pick full. Updates
- * res->prefill_ep and res->prefill_limit_* (and records the
- * prompt on the new pick in the approximate prefix index). Returns 0, SY_ENOENDPOINT (no other
- * prefill endpoint), or SY_EINVAL when res has no prefill profile run. */
+ * res->prefill_ep, prefill_inflight_tokens, prefill_cap_* and prefill_limit_*. Returns 0,
+ * SY_ENOENDPOINT (no other prefill endpoint), or SY_EINVAL when res has no prefill profile run. */
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
                             struct sy_endpoint *const *exclude, size_t nexclude);
+/* P/D: records the prompt on res's current prefill pick in the approximate prefix index
+ * (approx-prefix-cache-producer). Called once the leg's slot is reserved, so a pick that found no
+ * room leaves no entry. */
+void sy_sched_record_prefill(struct sy_scheduler *s, const struct sy_sched_result *res);
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);

@@ -8,7 +8,10 @@ against the prefill profile's limit (src/disagg/disagg.c reserve_leg), also when
 replica is full and the filter fails open. The requests that find no slot get 429
 rejected-saturated with the dropped-reason header, and every slot is given back afterwards
 (gateway in-flight counts and the replicas' running counts back to zero), also for a client that
-leaves while its prefill leg runs.
+leaves while its prefill leg runs. Also (review of the bound change): with the flow-control gate
+on the gate is the bound (a burst waits, a first leg fails open); a decode retry whose prefill
+leg finds no room answers the failure's 502, not 429; in tokens mode the leg charges the tokens
+the filter counted, and a prompt larger than the token limit is not starved under load.
 """
 import json
 import os
@@ -16,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
@@ -53,18 +57,28 @@ def gauge(port, name):
     return sum(v for k, v in m.items() if k == name or k.startswith(name + "{"))
 
 
+# the flow-control gate on, its saturation detector the prefill profile's concurrency-detector
+GATED = SCHED.replace("kind: EndpointPickerConfig\n",
+                      "kind: EndpointPickerConfig\nfeatureGates: [flowControl]\n"
+                      "flowControl:\n  saturationDetector: {pluginRef: cd}\n")
+# tokens mode on the prefill profile, with prefix affinity (what the leg's tokens count)
+TOKENS = SCHED.replace("parameters: {maxConcurrency: 1}",
+                       "parameters: {concurrencyMode: tokens, maxTokenConcurrency: 10000}")
+
+
 class Setup:
-    def __init__(self, prefill=2, decode=1):
+    def __init__(self, prefill=2, decode=1, sched=SCHED, scale="1", stubs=()):
         n = prefill + decode
         self.base = consecutive_ports(n)
         # real time: a prefill of a few thousand tokens lasts long enough for the burst to meet
         self.sim = start_process([BIN, "sim", "--port", str(self.base), "--prefill-replicas",
                                   str(prefill), "--decode-replicas", str(decode),
-                                  "--kv-connector", "nixlv2", "--time-scale", "1"])
+                                  "--kv-connector", "nixlv2", "--time-scale", scale])
         for i in range(n):
             wait_port(self.base + i, proc=self.sim)
         self.prefills = [self.base + i for i in range(prefill)]
-        self.decodes = [self.base + prefill + i for i in range(decode)]
+        # stubs: ports of stand-in decode servers used instead of the simulator's
+        self.decodes = list(stubs) or [self.base + prefill + i for i in range(decode)]
         self.port, self.admin = free_ports(2)
         eps = "".join("    - { address: 127.0.0.1:%d, labels: { llm-d.ai/role: %s } }\n" % (p, r)
                       for r, ports in (("prefill", self.prefills), ("decode", self.decodes))
@@ -73,12 +87,14 @@ class Setup:
                + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n"
                + "  disaggregation: { connector: nixlv2 }\n"
                + "  endpoints:\n" + eps
-               + "timeouts:\n  connect: 1s\n  request: 60s\n"
-               + "schedulerFile: %s\n" % write_file(SCHED))
+               + "timeouts:\n  connect: 1s\n  request: 60s\nretry:\n  maxAttempts: 3\n"
+               + "schedulerFile: %s\n" % write_file(sched))
+        self.n = len(self.prefills) + len(self.decodes)
         self.gw = start_process([BIN, "gateway", "--config", write_file(cfg)])
         wait_port(self.port, proc=self.gw)
         wait_port(self.admin, proc=self.gw)
-        wait_until(lambda: len(self.endpoints()) == n and all(e["ready"] for e in self.endpoints()),
+        wait_until(lambda: len(self.endpoints()) == self.n and
+                   all(e["ready"] for e in self.endpoints()),
                    10, what="endpoints ready")
 
     def endpoints(self):
@@ -91,10 +107,16 @@ class Setup:
                 return e["inflight_requests"]
         raise AssertionError("no endpoint %d" % port)
 
+    def tokens(self, port):
+        for e in self.endpoints():
+            if e["address"] == "127.0.0.1:%d" % port:
+                return e["inflight_tokens"]
+        raise AssertionError("no endpoint %d" % port)
+
     def idle(self):
         wait_until(lambda: all(e["inflight_requests"] == 0 for e in self.endpoints()), 15,
                    what="gateway in-flight back to zero")
-        for p in self.prefills + self.decodes:
+        for p in self.prefills + [self.base + len(self.prefills)]:
             wait_until(lambda: gauge(p, "vllm:num_requests_running") == 0 and
                        gauge(p, "vllm:num_requests_waiting") == 0, 15,
                        what="replica %d idle" % p)
@@ -179,6 +201,175 @@ def test_prefill_leg_bound():
         check(st == 200 and h.get("x-gateway-prefill-endpoint"), (st, h, data[:200]))
         s.idle()
     finally:
+        s.stop()
+
+
+def burst(s, n, tokens, salt, timeout=90):
+    out = [None] * n
+
+    def one(i):
+        st, h, body = post_json(s.port, "/v1/completions",
+                                {"model": MODEL, "prompt": text(tokens, "%s%d" % (salt, i)),
+                                 "max_tokens": 2}, timeout=timeout)
+        out[i] = (st, h.get("x-llm-d-request-dropped-reason"), body[:160])
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout + 5)
+    return out
+
+
+@test
+def test_gate_is_the_bound():
+    """With the flow-control gate on, a P/D burst waits in the gate's queue instead of being
+    refused at the prefill leg: the gate admits as many as its capacity (every ready endpoint's
+    maxConcurrency), and a first leg that finds every prefill replica full fails open (review
+    finding 1: 8 requests gave 2 x 200 and 6 x 429)."""
+    s = Setup(sched=GATED)
+    try:
+        out = burst(s, 8, 6000, "g")
+        check(all(o and o[0] == 200 for o in out), out)
+        s.idle()
+    finally:
+        s.stop()
+
+
+class _Closer(BaseHTTPRequestHandler):
+    """A decode server that takes the request and closes without answering (after 0.3 s)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _send(self, st, data, ct="application/json"):
+        self.send_response(st)
+        self.send_header("Content-Type", ct)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/metrics":
+            t = "".join("# TYPE vllm:%s gauge\nvllm:%s{model_name=\"%s\"} 0\n" % (m, m, MODEL)
+                        for m in ("num_requests_waiting", "num_requests_running",
+                                  "kv_cache_usage_perc"))
+            self._send(200, t.encode(), "text/plain")
+        elif self.path == "/v1/models":
+            self._send(200, json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode())
+        else:
+            self._send(404, b"{}")
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        time.sleep(0.3)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+@test
+def test_decode_retry_keeps_its_error():
+    """A decode leg that fails is retried (strict); when its new prefill leg finds both prefill
+    replicas full the client gets the failure's 502 upstream_unavailable, never 429
+    rejected-saturated (review finding 2)."""
+    stubs = []
+    for _ in range(2):
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), _Closer)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        stubs.append(srv)
+    s = Setup(decode=1, scale="0.2", stubs=[x.server_address[1] for x in stubs])
+    try:
+        res = {}
+
+        def call(name, tokens, delay):
+            time.sleep(delay)
+            res[name] = post_json(s.port, "/v1/completions",
+                                  {"model": MODEL, "prompt": text(tokens, name), "max_tokens": 2},
+                                  timeout=60)
+        ts = [threading.Thread(target=call, args=a)
+              for a in (("r1", 8000, 0), ("r2", 50, 0.3), ("r3", 8000, 0.45))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(65)
+        for k in ("r1", "r2", "r3"):
+            st, h, body = res[k]
+            check(st in (502, 504) and not h.get("x-llm-d-request-dropped-reason"),
+                  (k, st, h, body[:200]))
+        st, h, body = res["r2"]
+        check(st == 502 and b"upstream_unavailable" in body, (st, body[:200]))
+    finally:
+        s.stop()
+        for x in stubs:
+            x.shutdown()
+
+
+@test
+def test_prefill_tokens_charged_as_checked():
+    """Tokens mode (limit 10000): with 4000 tokens in flight on the only prefill replica, a
+    6000-token prompt is kept by the filter (4000 + 6000 <= 10000) and its leg gets the slot: the
+    reservation charges the tokens the filter counted (review finding 3: it charged prompt + 1 and
+    answered 429)."""
+    s = Setup(prefill=1, sched=TOKENS, scale="0.2")
+    try:
+        pf = s.prefills[0]
+        r1 = burst_bg(s, 4000, "other")
+        wait_until(lambda: s.inflight(pf) == 1, 10, what="r1's prefill leg in flight")
+        held = s.tokens(pf)
+        st, h, body = post_json(s.port, "/v1/completions",
+                                {"model": MODEL, "prompt": text(10000 - held, "fresh"),
+                                 "max_tokens": 2}, timeout=60)
+        check(st == 200, (held, st, h.get("x-llm-d-request-dropped-reason"), body[:200]))
+        r1.join(60)
+        s.idle()
+    finally:
+        s.stop()
+
+
+def burst_bg(s, tokens, salt):
+    t = threading.Thread(target=post_json, args=(s.port, "/v1/completions",
+                                                 {"model": MODEL, "prompt": text(tokens, salt),
+                                                  "max_tokens": 2}),
+                         kwargs={"timeout": 60})
+    t.start()
+    return t
+
+
+@test
+def test_oversized_not_starved():
+    """Tokens mode (limit 10000): a 12000-token prompt under steady load of 2000-token prompts
+    is served (it takes a prefill replica below the limit, llm-d's rule) instead of waiting for
+    an idle replica that never comes (review finding 4: 429 every time)."""
+    s = Setup(prefill=1, sched=TOKENS, scale="0.2")
+    stop = [False]
+
+    def bg(k):
+        for j in range(1000):
+            if stop[0]:
+                return
+            post_json(s.port, "/v1/completions",
+                      {"model": MODEL, "prompt": text(2000, "bg%d-%d" % (k, j)), "max_tokens": 2},
+                      timeout=60)
+    ts = [threading.Thread(target=bg, args=(k,)) for k in range(2)]
+    try:
+        for t in ts:
+            t.start()
+        wait_until(lambda: s.inflight(s.prefills[0]) > 0, 10, what="background load")
+        out = []
+        for n in range(4):
+            st, h, body = post_json(s.port, "/v1/completions",
+                                    {"model": MODEL, "prompt": text(12000, "big%d" % n),
+                                     "max_tokens": 2}, timeout=60)
+            out.append((st, h.get("x-llm-d-request-dropped-reason")))
+        check(all(o[0] == 200 for o in out), out)
+    finally:
+        stop[0] = True
+        for t in ts:
+            t.join(60)
         s.stop()
 
 

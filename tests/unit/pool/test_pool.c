@@ -762,12 +762,16 @@ static void test_charge_within(void **state)
     assert_int_equal(atomic_load(&e->inflight_requests), 0);
     assert_int_equal(atomic_load(&e->inflight_tokens), 0);
     assert_int_equal(atomic_load(&e->decode_left), 0);
-    /* a request larger than the whole token bound: taken on an idle endpoint (never starved),
-     * and then nothing more fits beside it */
+    /* a request larger than the whole token bound: taken on an endpoint below the bound, also
+     * a busy one (never starved under steady load), and then nothing more fits beside it */
+    assert_true(sy_pool_charge_within(&b, e, 499, -1, 1, 5, 500));
+    assert_false(sy_pool_charge_within(&a, e, 2, -1, 1, 5, 500)); /* 501 > 500: not oversized */
     assert_true(sy_pool_charge_within(&a, e, 1000, -1, 1, 5, 500));
-    assert_int_equal(atomic_load(&e->inflight_tokens), 1000);
-    assert_false(sy_pool_charge_within(&b, e, 1, -1, 1, 5, 500));
+    assert_int_equal(atomic_load(&e->inflight_tokens), 1499);
+    assert_false(sy_pool_charge_within(&c, e, 1000, -1, 1, 5, 500));
+    assert_false(sy_pool_charge_within(&c, e, 1, -1, 1, 5, 500));
     sy_pool_discharge(&a, -1);
+    sy_pool_discharge(&b, -1);
     assert_int_equal(atomic_load(&e->inflight_tokens), 0);
 
     pthread_t th[THREADS];

@@ -78,8 +78,9 @@ static void test_limits(void **state)
 }
 
 /* Tokens mode counts the request's own tokens (what the charge adds on each endpoint): an endpoint
- * where they would pass the limit is dropped, and a request larger than the whole limit goes only
- * onto an endpoint with no tokens in flight; the charge's reservation makes the same test. */
+ * where they would pass the limit is dropped, and a request larger than the whole limit goes onto
+ * any endpoint below the limit (llm-d's rule: one request's overshoot); the charge's reservation
+ * makes the same test. */
 static void test_tokens_own_size(void **state)
 {
     (void)state;
@@ -101,11 +102,11 @@ static void test_tokens_own_size(void **state)
         uint32_t tokens;
         const char *kept;
     } cases[] = {
-        {100, "012"}, /* 900 + 100 = 1000: within */
-        {101, "12"},  /* 900 + 101 > 1000 */
-        {400, "12"},  /* 600 + 400 = 1000 */
-        {401, "2"},   /* only the idle one */
-        {5000, "2"},  /* larger than the limit: the idle one alone */
+        {100, "012"},  /* 900 + 100 = 1000: within */
+        {101, "12"},   /* 900 + 101 > 1000 */
+        {400, "12"},   /* 600 + 400 = 1000 */
+        {401, "2"},    /* only the idle one */
+        {5000, "012"}, /* larger than the limit: any below it (not starved under load) */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct sy_request r;
@@ -123,12 +124,13 @@ static void test_tokens_own_size(void **state)
         assert_int_equal(cy.cap_tokens, 1000);
     }
     fx_plugin_free(&fp);
-    /* the idle endpoint taken by the large request: the next request of 5000 finds no room
-     * anywhere (the filter fails open; the reservation against the limit refuses e2) */
+    /* the large request taken by a busy endpoint below the limit (strict reservation, as the
+     * P/D prefill leg and a retry make it): the next request of 5000 finds no room there */
     struct sy_charge big = {0}, late = {0};
-    assert_true(sy_pool_charge_within(&big, eps[2], 5000, -1, 1, 0, 1000));
-    assert_false(sy_pool_charge_within(&late, eps[2], 5000, -1, 1, 0, 1000));
-    assert_int_equal(atomic_load(&eps[2]->inflight_tokens), 5000);
+    assert_true(sy_pool_charge_within(&big, eps[0], 5000, -1, 1, 0, 1000));
+    assert_false(sy_pool_charge_within(&late, eps[0], 5000, -1, 1, 0, 1000));
+    assert_false(sy_pool_charge_within(&late, eps[0], 1, -1, 1, 0, 1000));
+    assert_int_equal(atomic_load(&eps[0]->inflight_tokens), 5900);
     sy_pool_discharge(&big, -1);
     sy_pool_unref(p);
 }
@@ -475,16 +477,14 @@ static void test_strict_charge(void **state)
     sy_pool_unref(p);
 }
 
-/* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
- * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
- * prefill repick refreshes them; a decode profile without the detector carries none. */
-static void test_prefill_limits(void **state)
+/* A P/D scheduler (always disaggregated) whose prefill profile holds a concurrency-detector
+ * with params; the decode profile has none. */
+static struct sy_scheduler *pd_sched(const char *params)
 {
-    (void)state;
-    static const char yaml[] =
+    static const char fmt[] =
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: concurrency-detector, name: cd, parameters: %s}\n"
         "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
         "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
         "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
@@ -494,10 +494,21 @@ static void test_prefill_limits(void **state)
         "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
         "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
         "{pluginRef: max-score-picker}]}\n";
-    char err[512];
+    char yaml[1024], err[512];
+    snprintf(yaml, sizeof yaml, fmt, params);
     struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
     if (!s)
         fail_msg("scheduler: %s", err);
+    return s;
+}
+
+/* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
+ * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
+ * prefill repick refreshes them; a decode profile without the detector carries none. */
+static void test_prefill_limits(void **state)
+{
+    (void)state;
+    struct sy_scheduler *s = pd_sched("{maxConcurrency: 1}");
     struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("p2:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
@@ -531,9 +542,49 @@ static void test_prefill_limits(void **state)
     sy_pool_unref(p);
 }
 
+/* P/D in tokens mode: the prefill leg's reservation charges the figure the prefill run's filter
+ * checked (prefill_inflight_tokens from sy_inflight_account), so a pick the filter kept at the
+ * boundary (400 + 600 = 1000) gets its slot; the run's caps travel as well (the flow-control
+ * gate's first leg reserves against them: none where the filter failed open). */
+static void test_prefill_tokens(void **state)
+{
+    (void)state;
+    struct sy_scheduler *s = pd_sched("{concurrencyMode: tokens, maxTokenConcurrency: 1000}");
+    struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
+                                 fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 2);
+    atomic_store(&eps[0]->inflight_requests, 1);
+    atomic_store(&eps[0]->inflight_tokens, 400);
+    struct sy_request r;
+    fx_req(&r, "m", 600);
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_ptr_equal(res.prefill_ep, eps[0]);
+    assert_int_equal(res.prefill_inflight_tokens, 600);
+    assert_int_equal(res.prefill_cap_tokens, 1000);
+    assert_int_equal(res.prefill_limit_tokens, 1000);
+    assert_true(sy_endpoint_inflight_add_within(res.prefill_ep, res.prefill_inflight_tokens,
+                                                res.prefill_limit_requests,
+                                                res.prefill_limit_tokens));
+    assert_int_equal(atomic_load(&eps[0]->inflight_tokens), 1000);
+    sy_sched_done(s, &res, true);
+    /* full now: the filter fails open, no cap, the limit still travels */
+    fx_req(&r, "m", 1);
+    assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
+    assert_ptr_equal(res.prefill_ep, eps[0]);
+    assert_int_equal(res.prefill_cap_tokens, 0);
+    assert_int_equal(res.prefill_limit_tokens, 1000);
+    sy_sched_done(s, &res, true);
+    atomic_store(&eps[0]->inflight_requests, 0);
+    atomic_store(&eps[0]->inflight_tokens, 0);
+    sy_sched_free(s);
+    sy_pool_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_limits),
+                                       cmocka_unit_test(test_prefill_tokens),
                                        cmocka_unit_test(test_tokens_own_size),
                                        cmocka_unit_test(test_param_errors),
                                        cmocka_unit_test(test_default_profile_filters),

@@ -112,7 +112,9 @@ static void test_decode_first_prefix_decider(void **state)
     assert_string_equal(res.ep->address, "d1:1");
     assert_non_null(res.prefill_ep);
     assert_string_equal(res.prefill_ep->address, "p1:1");
-    assert_int_equal(res.prefill_inflight_tokens, 501);
+    /* what the filters would count: the uncached blocks of the prompt (32 x 16) */
+    assert_int_equal(res.prefill_inflight_tokens, 512);
+    sy_sched_record_prefill(s, &res); /* src/disagg, once the leg has its slot */
     sy_sched_done(s, &res, true);
     /* The same prompt again: d1 now holds it (recorded for both picks), 500 - 496 < 16 ->
      * decode-only on d1. */
