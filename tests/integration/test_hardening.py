@@ -787,6 +787,52 @@ def test_api_keys_on_a_listener_shared_with_admin():
 
 
 @test
+def test_api_keys_admin_paths_are_never_proxied():
+    """On a listener shared with the admin routes only GET and HEAD take the admin rule: POST
+    /health or POST /debug/v1/chat/completions used to skip the key and reach the model server
+    (a suffix route). With keys they are 401; without keys 405 - an admin path is never
+    proxied. The separate admin listener answers them 405 too."""
+    s = Stub()
+    chat = b'{"model":"m1","messages":[{"role":"user","content":"x"}]}'
+    routes = ("/health", "/ready", "/metrics", "/debug/v1/chat/completions",
+              "/debug/../v1/chat/completions", "/debug/%2e%2e/v1/chat/completions")
+    for auth in ('auth:\n  apiKeys: ["sk-test-0123456789"]\n  protectAdmin: true\n', ""):
+        port = free_ports(1)[0]
+        gw = start_gateway(write_file(config_text([s.address], port, port, auth=auth)), port, port)
+        try:
+            wait_until(lambda: request(port, "GET", "/health")[0] == 200, 10, what="up")
+            n0 = len(s.requests)
+            for route in routes:
+                for method in ("POST", "PUT", "DELETE"):
+                    st, h, b = request(port, method, route, chat,
+                                       {"Content-Type": "application/json"})
+                    if auth:
+                        check(st == 401, "%s %s without a key: %d %r" % (method, route, st, b))
+                    else:
+                        e = json.loads(b)["error"]
+                        check(st == 405 and h.get("allow") == "GET, HEAD" and
+                              e["code"] == "method_not_allowed",
+                              "%s %s: %d %r %r" % (method, route, st, h, b))
+            if auth:
+                st, h, b = request(port, "POST", "/health", chat,
+                                   {"Content-Type": "application/json",
+                                    "Authorization": "Bearer sk-test-0123456789"})
+                check(st == 405 and h.get("allow") == "GET, HEAD", "with a key: %d %r" % (st, b))
+            check(len(s.requests) == n0, "nothing reached the model server: %r" % s.requests[n0:])
+            check(request(port, "GET", "/health")[0] == 200, "GET /health still open")
+        finally:
+            stop_process(gw)
+    gw = GW([s.address])
+    try:
+        wait_until(lambda: request(gw.admin, "GET", "/health")[0] == 200, 10, what="admin up")
+        st, h, _ = request(gw.admin, "POST", "/health", chat, {"Content-Type": "application/json"})
+        check(st == 405 and h.get("allow") == "GET, HEAD", "separate admin POST /health: %d" % st)
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
 def test_api_keys_turned_on_and_off_by_reload():
     s = Stub()
     gw = GW([s.address])
