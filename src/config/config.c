@@ -779,6 +779,9 @@ static int f_api_keys_file(struct loader *L, const struct sy_yaml_node *k,
             continue;
         rc = add_key(L, v, p, strlen(p));
     }
+    /* a read error (EISDIR, EIO) must not pass for the end of the file */
+    if (rc == 0 && ferror(f))
+        rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
     fclose(f);
     free(path);
     return rc;
@@ -840,8 +843,11 @@ static int f_auth(struct loader *L, const struct sy_yaml_node *k, const struct s
     if (v->type != SY_YAML_MAPPING)
         return expected(L, v, "a mapping");
     int rc = WALK(L, v, auth_fields);
-    if (rc == 0 && L->cfg->protect_admin && L->cfg->napi_keys == 0)
-        return fail(L, v, "protectAdmin needs at least one key in apiKeys or apiKeysFile");
+    /* zero keys would silently run without auth (an empty or unreadable key file) */
+    if (rc == 0 && L->cfg->napi_keys == 0)
+        return fail(L, v,
+                    "holds no key: give at least one in apiKeys or apiKeysFile (leave auth out "
+                    "to run without keys)");
     return rc;
 }
 

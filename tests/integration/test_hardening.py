@@ -852,10 +852,39 @@ def test_api_keys_turned_on_and_off_by_reload():
 
 
 @test
+def test_api_keys_file_emptied_keeps_the_old_keys_on_reload():
+    """An emptied (or unreadable) key file used to leave 0 keys, which turned auth off at the
+    next SIGHUP. Now the reload is refused and the running keys stay in force."""
+    s = Stub()
+    keyfile = write_file("sk-file-key-aaaa\n", suffix=".keys")
+    gw = GW([s.address], auth="auth:\n  apiKeysFile: %s\n" % keyfile)
+    try:
+        body = {"model": "m1", "prompt": "x"}
+        key = {"Authorization": "Bearer sk-file-key-aaaa"}
+        wait_until(lambda: post(gw.port, body, key)[0] == 200, 10, what="served with the key")
+        for content in ("", "# rotated out\n\n"):
+            with open(keyfile, "w") as f:
+                f.write(content)
+            n = process_log(gw.proc).count("reload refused")
+            gw.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: process_log(gw.proc).count("reload refused") > n, 10,
+                       what="reload refused")
+            check("holds no key" in process_log(gw.proc), "the reason is logged")
+            check(post(gw.port, body)[0] == 401, "still 401 without a key (%r)" % content)
+            check(post(gw.port, body, key)[0] == 200, "the old key still works")
+        check(gw.proc.poll() is None, "the gateway keeps running")
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
 def test_auth_config_errors():
     lp, ap = free_ports(2)
     for auth, want in (("auth:\n  apiKeys: [short]\n", "8 to 512"),
-                       ("auth:\n  protectAdmin: true\n", "needs at least one key"),
+                       ("auth:\n  protectAdmin: true\n", "holds no key"),
+                       ("auth:\n  apiKeysFile: %s\n" % write_file("# none\n"), "holds no key"),
+                       ("auth:\n  apiKeysFile: /tmp\n", "cannot read /tmp"),
                        ("auth:\n  apiKeysFile: /nonexistent/keys\n", "cannot read"),
                        ("auth:\n  apiKey: [x]\n", "unknown")):
         path = write_file(config_text(["127.0.0.1:1"], lp, ap, auth=auth))

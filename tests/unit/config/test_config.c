@@ -544,6 +544,55 @@ static void test_scheduler_file(void **state)
     rmdir(dir);
 }
 
+/* auth.apiKeysFile is read at every load; a file that yields no key must not turn auth off. */
+static void test_auth_keys(void **state)
+{
+    char dir[] = "/tmp/sy_test_auth_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    char *keys = write_file(dir, "keys", "# rotated\nsk-file-key-aaaa\n\n  sk-file-key-bbbb \n");
+    char *empty = write_file(dir, "empty", "# no keys yet\n\n");
+    char *gw = write_file(dir, "gw.yaml", BASE "auth:\n  apiKeysFile: keys\n");
+    char *gw_empty = write_file(dir, "gw_empty.yaml", BASE "auth:\n  apiKeysFile: empty\n");
+    char *gw_dir = write_file(dir, "gw_dir.yaml", BASE "auth:\n  apiKeysFile: sub\n");
+    char err[512] = "", want[512];
+
+    struct sy_config *c = sy_config_load(gw, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->napi_keys, 2);
+    sy_config_unref(c);
+
+    assert_null(sy_config_load(gw_empty, err, sizeof err));
+    snprintf(want, sizeof want,
+             "%s:6: auth: holds no key: give at least one in apiKeys or apiKeysFile (leave auth "
+             "out to run without keys)",
+             gw_empty);
+    assert_string_equal(err, want);
+
+    /* fopen() opens a directory; its read error must not pass for an empty file */
+    assert_null(sy_config_load(gw_dir, err, sizeof err));
+    snprintf(want, sizeof want, "%s:6: auth.apiKeysFile: cannot read %s: Is a directory", gw_dir,
+             sub);
+    assert_string_equal(err, want);
+
+    assert_null(load(BASE "auth:\n  apiKeys: []\n", err, sizeof err));
+    assert_string_equal(err, "gw.yaml:6: auth: holds no key: give at least one in apiKeys or "
+                             "apiKeysFile (leave auth out to run without keys)");
+    assert_null(load(BASE "auth:\n  protectAdmin: true\n", err, sizeof err));
+    assert_string_equal(err, "gw.yaml:6: auth: holds no key: give at least one in apiKeys or "
+                             "apiKeysFile (leave auth out to run without keys)");
+
+    char *files[] = {keys, empty, gw, gw_empty, gw_dir};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        unlink(files[i]);
+        free(files[i]);
+    }
+    rmdir(sub);
+    rmdir(dir);
+}
+
 static void test_refcount_and_engines(void **state)
 {
     char err[256];
@@ -587,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_admin_and_nulls),  cmocka_unit_test(test_errors),
         cmocka_unit_test(test_limits_on_counts), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_scheduler_file),   cmocka_unit_test(test_refcount_and_engines),
+        cmocka_unit_test(test_auth_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
