@@ -571,11 +571,26 @@ static void test_auth_keys(void **state)
              gw_empty);
     assert_string_equal(err, want);
 
-    /* fopen() opens a directory; its read error must not pass for an empty file */
+    /* a directory opens; it must not pass for an empty file */
     assert_null(sy_config_load(gw_dir, err, sizeof err));
-    snprintf(want, sizeof want, "%s:6: auth.apiKeysFile: cannot read %s: Is a directory", gw_dir,
-             sub);
+    snprintf(want, sizeof want, "%s:6: auth.apiKeysFile: cannot read %s: not a regular file",
+             gw_dir, sub);
     assert_string_equal(err, want);
+
+    /* the PEM paths open their file the same way; a FIFO is refused without blocking */
+    char fifo[96];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char tls[512];
+    snprintf(tls, sizeof tls, BASE "tls:\n  certFile: %s\n  keyFile: %s\n", sub, keys);
+    assert_null(load(tls, err, sizeof err));
+    snprintf(want, sizeof want, "gw.yaml:6: tls.certFile: cannot read %s: not a regular file", sub);
+    assert_string_equal(err, want);
+    snprintf(tls, sizeof tls, BASE "tls:\n  certFile: %s\n  keyFile: %s\n", keys, fifo);
+    assert_null(load(tls, err, sizeof err));
+    snprintf(want, sizeof want, "gw.yaml:7: tls.keyFile: cannot read %s: not a regular file", fifo);
+    assert_string_equal(err, want);
+    unlink(fifo);
 
     assert_null(load(BASE "auth:\n  apiKeys: []\n", err, sizeof err));
     assert_string_equal(err, "gw.yaml:6: auth: holds no key: give at least one in apiKeys or "
