@@ -796,6 +796,10 @@ def test_log_level_flag_outranks_config():
                    what="an info line after the reload without logLevel")
     finally:
         stop_process(q)
+    for flags, want in (([], "logLevel, "), (["-l", "warn"], "logLevel (pinned by --log-level), ")):
+        out = subprocess.run([BIN, "gateway", "--check", "--config", path] + flags,
+                             capture_output=True, text=True, timeout=20)
+        check(out.returncode == 0 and want in out.stdout, "--check %r: %r" % (flags, out.stdout))
 
 
 @test
