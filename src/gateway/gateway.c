@@ -227,11 +227,13 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
 
 /* ---- control loop: admin, signals, reload, drain ---- */
 
+/* The admin listener. Its admin paths take the admin rule; GET /v1/models (a client route, served
+ * here too) and unknown paths need a key like on the client listener. */
 static void admin_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gateway *gw = ud;
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool allowed = sy_gw_auth_check(g->cfg, req, true);
+    bool allowed = sy_gw_auth_check(g->cfg, req, sy_gw_admin_path(req->path));
     sy_gw_gen_unref(g);
     if (!allowed)
         return;

@@ -727,6 +727,13 @@ def test_api_keys():
     check(request(gw.admin, "GET", "/metrics")[0] == 401, "/metrics protected")
     check(request(gw.admin, "GET", "/debug/decisions")[0] == 401, "/debug protected")
     check(request(gw.admin, "GET", "/health")[0] == 200, "/health open")
+    # /v1/models is a client route on the admin listener too
+    st, _, b = request(gw.admin, "GET", "/v1/models")
+    check(st == 401 and json.loads(b)["error"]["code"] == "invalid_api_key",
+          "/v1/models on the admin listener without a key: %d %r" % (st, b))
+    st, _, b = request(gw.admin, "GET", "/v1/models",
+                       headers={"Authorization": "Bearer sk-file-key-aaaa"})
+    check(st == 200 and b"m1" in b, "/v1/models on the admin listener with a key: %d" % st)
     check(request(gw.admin, "GET", "/metrics",
                   headers={"Authorization": "Bearer sk-file-key-aaaa"})[0] == 200,
           "/metrics with a key")
