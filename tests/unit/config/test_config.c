@@ -454,13 +454,19 @@ static char *write_file(const char *dir, const char *name, const char *text)
     return path;
 }
 
+/* Makes the temporary directory dir (a mkdtemp template) and dir/sub into sub. */
+static void make_dirs(char *dir, char *sub, size_t subcap)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, subcap, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+}
+
 static void test_scheduler_file(void **state)
 {
     char dir[] = "/tmp/sy_test_config_XXXXXX";
-    assert_non_null(mkdtemp(dir));
     char sub[64];
-    snprintf(sub, sizeof sub, "%s/sub", dir);
-    assert_int_equal(mkdir(sub, 0700), 0);
+    make_dirs(dir, sub, sizeof sub);
     char *epp = write_file(dir, "epp.yaml",
                            "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
                            "plugins:\n  - type: max-score-picker\n");
@@ -548,10 +554,8 @@ static void test_scheduler_file(void **state)
 static void test_auth_keys(void **state)
 {
     char dir[] = "/tmp/sy_test_auth_XXXXXX";
-    assert_non_null(mkdtemp(dir));
     char sub[64];
-    snprintf(sub, sizeof sub, "%s/sub", dir);
-    assert_int_equal(mkdir(sub, 0700), 0);
+    make_dirs(dir, sub, sizeof sub);
     char *keys = write_file(dir, "keys", "# rotated\nsk-file-key-aaaa\n\n  sk-file-key-bbbb \n");
     char *empty = write_file(dir, "empty", "# no keys yet\n\n");
     char *gw = write_file(dir, "gw.yaml", BASE "auth:\n  apiKeysFile: keys\n");
