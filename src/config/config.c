@@ -40,11 +40,14 @@
 #include "core/str.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_SCRAPE_NS      (50ULL * 1000000)     /* pool.scrapeInterval */
 #define MIN_SCRAPE_NS          (10ULL * 1000000)     /* below this, scraping would flood servers */
@@ -513,9 +516,10 @@ static int f_disagg(struct loader *L, const struct sy_yaml_node *k, const struct
 
 static char *resolve_path(const char *base, const char *rel);
 
-/* Opens the file the value v names (relative to the config file's directory) for reading.
- * Returns the stream with its resolved path in *path (the caller closes and frees both), or NULL
- * with *rc set after "FILE:LINE: key: cannot read PATH: why" (or "expected a file path"). */
+/* Opens the file the value v names (relative to the config file's directory) for reading; it must
+ * be a regular file. Returns the stream with its resolved path in *path (the caller closes and
+ * frees both), or NULL with *rc set after "FILE:LINE: key: cannot read PATH: why" (or "expected a
+ * file path"). */
 static FILE *open_named_file(struct loader *L, const struct sy_yaml_node *v, char **path, int *rc)
 {
     const char *s = sy_yaml_str(v);
@@ -524,13 +528,24 @@ static FILE *open_named_file(struct loader *L, const struct sy_yaml_node *v, cha
         return NULL;
     }
     *path = resolve_path(v->file ? v->file : "", s);
-    FILE *f = fopen(*path, "r");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO must not block the open; a directory opens too. Only a regular file
+     * is read. */
+    int fd = open(*path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0)
         *rc = fail(L, v, "cannot read %s: %s", *path, strerror(errno));
-        free(*path);
-        *path = NULL;
-    }
-    return f;
+    else if (!S_ISREG(st.st_mode))
+        *rc = fail(L, v, "cannot read %s: not a regular file", *path);
+    else if (!(f = fdopen(fd, "r")))
+        *rc = fail(L, v, "cannot read %s: %s", *path, strerror(errno));
+    else
+        return f;
+    if (fd >= 0)
+        close(fd);
+    free(*path);
+    *path = NULL;
+    return NULL;
 }
 
 /* A PEM file's path into *out, which must be readable now: a missing file is refused here, with
@@ -779,6 +794,9 @@ static int f_api_keys_file(struct loader *L, const struct sy_yaml_node *k,
             continue;
         rc = add_key(L, v, p, strlen(p));
     }
+    /* a read error (EISDIR, EIO) must not pass for the end of the file */
+    if (rc == 0 && ferror(f))
+        rc = fail(L, v, "cannot read %s: %s", path, strerror(errno));
     fclose(f);
     free(path);
     return rc;
@@ -840,8 +858,11 @@ static int f_auth(struct loader *L, const struct sy_yaml_node *k, const struct s
     if (v->type != SY_YAML_MAPPING)
         return expected(L, v, "a mapping");
     int rc = WALK(L, v, auth_fields);
-    if (rc == 0 && L->cfg->protect_admin && L->cfg->napi_keys == 0)
-        return fail(L, v, "protectAdmin needs at least one key in apiKeys or apiKeysFile");
+    /* zero keys would silently run without auth (an empty or unreadable key file) */
+    if (rc == 0 && L->cfg->napi_keys == 0)
+        return fail(L, v,
+                    "holds no key: give at least one in apiKeys or apiKeysFile (leave auth out "
+                    "to run without keys)");
     return rc;
 }
 

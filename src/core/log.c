@@ -24,11 +24,17 @@ void sy_log_pin_level(enum sy_log_level lvl)
     atomic_store(&g_pinned, true);
 }
 
+bool sy_log_level_pinned(void)
+{
+    return atomic_load(&g_pinned);
+}
+
 void sy_log_config_level(const char *name)
 {
-    enum sy_log_level lvl;
-    if (name && !atomic_load(&g_pinned) && sy_log_parse_level(name, &lvl) == 0)
-        atomic_store(&g_level, (int)lvl);
+    enum sy_log_level lvl = SY_LOG_INFO; /* a config without logLevel: the default again */
+    if (atomic_load(&g_pinned) || (name && sy_log_parse_level(name, &lvl) != 0))
+        return;
+    atomic_store(&g_level, (int)lvl);
 }
 
 enum sy_log_level sy_log_get_level(void)

@@ -2,6 +2,8 @@
 #ifndef SY_CORE_LOG_H
 #define SY_CORE_LOG_H
 
+#include <stdbool.h>
+
 enum sy_log_level {
     SY_LOG_DEBUG, /* verbose tracing */
     SY_LOG_INFO,  /* lifecycle events */
@@ -14,9 +16,11 @@ enum sy_log_level sy_log_get_level(void);
 /* Sets the level and pins it: sy_log_config_level no longer changes it (a level given on the
  * command line outranks the configuration's logLevel, across reloads too). */
 void sy_log_pin_level(enum sy_log_level lvl);
-/* Applies a configuration's level name ("debug|info|warn|error"; NULL or unknown: no change)
- * unless a level is pinned. */
+/* Applies a configuration's level name ("debug|info|warn|error"; NULL, a config without
+ * logLevel: info, the default; unknown: no change) unless a level is pinned. */
 void sy_log_config_level(const char *name);
+/* True once sy_log_pin_level ran (--log-level given). */
+bool sy_log_level_pinned(void);
 /* Parses "debug|info|warn|error"; returns 0 or SY_EINVAL. */
 int sy_log_parse_level(const char *s, enum sy_log_level *out);
 void sy_log(enum sy_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -115,9 +115,29 @@ bool sy_gw_admin_path(struct sy_str path)
            (path.len >= 7 && memcmp(path.p, "/debug/", 7) == 0);
 }
 
+static bool get_or_head(const struct sy_http_req *req)
+{
+    return sy_str_eq_c(req->method, "GET") || sy_str_eq_c(req->method, "HEAD");
+}
+
+bool sy_gw_admin_request(const struct sy_http_req *req)
+{
+    return get_or_head(req) && sy_gw_admin_path(req->path);
+}
+
+void sy_gw_admin_refuse(struct sy_http_req *req)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "Method %.*s not allowed on %.*s (admin routes answer GET and HEAD)",
+             (int)(req->method.len > 20 ? 20 : req->method.len), req->method.p,
+             (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
+    sy_http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg,
+                          "Allow: GET, HEAD\r\n");
+}
+
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req)
 {
-    bool get = sy_str_eq_c(req->method, "GET") || sy_str_eq_c(req->method, "HEAD");
+    bool get = get_or_head(req);
     struct sy_buf b;
     sy_buf_init(&b);
     if (get && sy_str_eq_c(req->path, "/health")) {

@@ -73,15 +73,15 @@ struct sy_gw_gen *sy_gw_gen_get(struct sy_gateway *gw)
 /* ---- workers ---- */
 
 /* API keys (auth.c) before routing; free when no key is configured (one atomic load). Returns
- * false when req was answered 401. On a listener shared with the admin routes only those routes
- * take the admin rule: every other path (/v1/..., /inference/v1/generate, a suffix route such as
- * /openai/v1/chat/completions, a passed-through POST) is a client route and needs a key. */
+ * false when req was answered 401. On a listener shared with the admin routes only a GET or HEAD
+ * to one of those routes takes the admin rule: every other request (/v1/..., a suffix route such
+ * as /openai/v1/chat/completions, a passed-through POST, POST /health) needs a key. */
 static bool worker_auth(struct sy_gateway *gw, struct sy_http_req *req)
 {
     if (!atomic_load_explicit(&gw->auth_on, memory_order_relaxed))
         return true;
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool admin_route = g->cfg->admin_shared && sy_gw_admin_path(req->path);
+    bool admin_route = g->cfg->admin_shared && sy_gw_admin_request(req);
     bool allowed = sy_gw_auth_check(g->cfg, req, admin_route);
     sy_gw_gen_unref(g);
     return allowed;
@@ -93,6 +93,14 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     struct sy_gateway *gw = w->gw;
     if (!worker_auth(gw, req))
         return;
+    struct sy_gw_gen *g = sy_gw_gen_get(gw);
+    bool shared = g->cfg->admin_shared;
+    sy_gw_gen_unref(g);
+    /* an admin path is never proxied (POST /health, POST /debug/v1/chat/completions) */
+    if (shared && sy_gw_admin_path(req->path) && !sy_gw_admin_request(req)) {
+        sy_gw_admin_refuse(req);
+        return;
+    }
     if (sy_str_eq_c(req->method, "POST")) {
         /* the configured request parsers (llm-d's requestHandler.parsers) choose */
         enum sy_api_kind k;
@@ -118,9 +126,6 @@ static void worker_handler(void *ud, struct sy_http_req *req)
         sy_gw_models_handle(gw, req);
         return;
     }
-    struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool shared = g->cfg->admin_shared;
-    sy_gw_gen_unref(g);
     if (shared && sy_gw_admin_handle(gw, req))
         return;
     char msg[300];
@@ -222,15 +227,19 @@ static int worker_init(struct sy_gateway *gw, struct sy_gw_worker *w, int index,
 
 /* ---- control loop: admin, signals, reload, drain ---- */
 
+/* The admin listener. Its admin paths take the admin rule; GET /v1/models (a client route, served
+ * here too) and unknown paths need a key like on the client listener. */
 static void admin_handler(void *ud, struct sy_http_req *req)
 {
     struct sy_gateway *gw = ud;
     struct sy_gw_gen *g = sy_gw_gen_get(gw);
-    bool allowed = sy_gw_auth_check(g->cfg, req, true);
+    bool allowed = sy_gw_auth_check(g->cfg, req, sy_gw_admin_path(req->path));
     sy_gw_gen_unref(g);
     if (!allowed)
         return;
-    if (!sy_gw_admin_handle(gw, req))
+    if (sy_gw_admin_path(req->path) && !sy_gw_admin_request(req))
+        sy_gw_admin_refuse(req);
+    else if (!sy_gw_admin_handle(gw, req))
         sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "unknown admin route",
                               NULL);
 }

@@ -58,13 +58,14 @@ static int check_config(const char *path)
     }
     printf("%s: configuration OK (%zu endpoints, engine %s)\n", path, g->pool->n,
            sy_engine_name(g->cfg->engine));
-    printf("SIGHUP applies: pool, scheduler, schedulerFile, busyPoll, logLevel, retry, auth (the "
+    printf("SIGHUP applies: pool, scheduler, schedulerFile, busyPoll, logLevel%s, retry, auth (the "
            "key file is read again), tls.certFile/keyFile (read again; new connections), "
            "limits.maxBodyBytes, timeouts.connect, timeouts.request, "
            "timeouts.streamIdle, timeouts.idle, timeouts.header, timeouts.body, timeouts.send, "
            "timeouts.drain (to requests that start afterwards)\n"
            "restart needed: listen, admin, workers, limits.maxConnectionsPerWorker, turning tls "
-           "on or off, tls.admin\n");
+           "on or off, tls.admin\n",
+           sy_log_level_pinned() ? " (pinned by --log-level)" : "");
     sy_gw_gen_unref(g);
     return 0;
 }

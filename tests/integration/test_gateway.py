@@ -787,8 +787,19 @@ def test_log_level_flag_outranks_config():
         wait_until(lambda: json.loads(request(admin, "GET", "/debug/endpoints")[2])["generation"]
                    == 2, 10, what="reloaded")
         check("configuration reloaded" not in process_log(q), "logLevel: error applies without -l")
+        # logLevel removed from the file: a reload goes back to the default, info (it used to
+        # keep error)
+        with open(path, "w") as f:
+            f.write(text.replace("logLevel: error\n", ""))
+        q.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in process_log(q), 10,
+                   what="an info line after the reload without logLevel")
     finally:
         stop_process(q)
+    for flags, want in (([], "logLevel, "), (["-l", "warn"], "logLevel (pinned by --log-level), ")):
+        out = subprocess.run([BIN, "gateway", "--check", "--config", path] + flags,
+                             capture_output=True, text=True, timeout=20)
+        check(out.returncode == 0 and want in out.stdout, "--check %r: %r" % (flags, out.stdout))
 
 
 @test

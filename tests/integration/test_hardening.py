@@ -727,6 +727,13 @@ def test_api_keys():
     check(request(gw.admin, "GET", "/metrics")[0] == 401, "/metrics protected")
     check(request(gw.admin, "GET", "/debug/decisions")[0] == 401, "/debug protected")
     check(request(gw.admin, "GET", "/health")[0] == 200, "/health open")
+    # /v1/models is a client route on the admin listener too
+    st, _, b = request(gw.admin, "GET", "/v1/models")
+    check(st == 401 and json.loads(b)["error"]["code"] == "invalid_api_key",
+          "/v1/models on the admin listener without a key: %d %r" % (st, b))
+    st, _, b = request(gw.admin, "GET", "/v1/models",
+                       headers={"Authorization": "Bearer sk-file-key-aaaa"})
+    check(st == 200 and b"m1" in b, "/v1/models on the admin listener with a key: %d" % st)
     check(request(gw.admin, "GET", "/metrics",
                   headers={"Authorization": "Bearer sk-file-key-aaaa"})[0] == 200,
           "/metrics with a key")
@@ -787,6 +794,52 @@ def test_api_keys_on_a_listener_shared_with_admin():
 
 
 @test
+def test_api_keys_admin_paths_are_never_proxied():
+    """On a listener shared with the admin routes only GET and HEAD take the admin rule: POST
+    /health or POST /debug/v1/chat/completions used to skip the key and reach the model server
+    (a suffix route). With keys they are 401; without keys 405 - an admin path is never
+    proxied. The separate admin listener answers them 405 too."""
+    s = Stub()
+    chat = b'{"model":"m1","messages":[{"role":"user","content":"x"}]}'
+    routes = ("/health", "/ready", "/metrics", "/debug/v1/chat/completions",
+              "/debug/../v1/chat/completions", "/debug/%2e%2e/v1/chat/completions")
+    for auth in ('auth:\n  apiKeys: ["sk-test-0123456789"]\n  protectAdmin: true\n', ""):
+        port = free_ports(1)[0]
+        gw = start_gateway(write_file(config_text([s.address], port, port, auth=auth)), port, port)
+        try:
+            wait_until(lambda: request(port, "GET", "/health")[0] == 200, 10, what="up")
+            n0 = len(s.requests)
+            for route in routes:
+                for method in ("POST", "PUT", "DELETE"):
+                    st, h, b = request(port, method, route, chat,
+                                       {"Content-Type": "application/json"})
+                    if auth:
+                        check(st == 401, "%s %s without a key: %d %r" % (method, route, st, b))
+                    else:
+                        e = json.loads(b)["error"]
+                        check(st == 405 and h.get("allow") == "GET, HEAD" and
+                              e["code"] == "method_not_allowed",
+                              "%s %s: %d %r %r" % (method, route, st, h, b))
+            if auth:
+                st, h, b = request(port, "POST", "/health", chat,
+                                   {"Content-Type": "application/json",
+                                    "Authorization": "Bearer sk-test-0123456789"})
+                check(st == 405 and h.get("allow") == "GET, HEAD", "with a key: %d %r" % (st, b))
+            check(len(s.requests) == n0, "nothing reached the model server: %r" % s.requests[n0:])
+            check(request(port, "GET", "/health")[0] == 200, "GET /health still open")
+        finally:
+            stop_process(gw)
+    gw = GW([s.address])
+    try:
+        wait_until(lambda: request(gw.admin, "GET", "/health")[0] == 200, 10, what="admin up")
+        st, h, _ = request(gw.admin, "POST", "/health", chat, {"Content-Type": "application/json"})
+        check(st == 405 and h.get("allow") == "GET, HEAD", "separate admin POST /health: %d" % st)
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
 def test_api_keys_turned_on_and_off_by_reload():
     s = Stub()
     gw = GW([s.address])
@@ -806,10 +859,39 @@ def test_api_keys_turned_on_and_off_by_reload():
 
 
 @test
+def test_api_keys_file_emptied_keeps_the_old_keys_on_reload():
+    """An emptied (or unreadable) key file used to leave 0 keys, which turned auth off at the
+    next SIGHUP. Now the reload is refused and the running keys stay in force."""
+    s = Stub()
+    keyfile = write_file("sk-file-key-aaaa\n", suffix=".keys")
+    gw = GW([s.address], auth="auth:\n  apiKeysFile: %s\n" % keyfile)
+    try:
+        body = {"model": "m1", "prompt": "x"}
+        key = {"Authorization": "Bearer sk-file-key-aaaa"}
+        wait_until(lambda: post(gw.port, body, key)[0] == 200, 10, what="served with the key")
+        for content in ("", "# rotated out\n\n"):
+            with open(keyfile, "w") as f:
+                f.write(content)
+            n = process_log(gw.proc).count("reload refused")
+            gw.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: process_log(gw.proc).count("reload refused") > n, 10,
+                       what="reload refused")
+            check("holds no key" in process_log(gw.proc), "the reason is logged")
+            check(post(gw.port, body)[0] == 401, "still 401 without a key (%r)" % content)
+            check(post(gw.port, body, key)[0] == 200, "the old key still works")
+        check(gw.proc.poll() is None, "the gateway keeps running")
+    finally:
+        gw.stop()
+        s.stop()
+
+
+@test
 def test_auth_config_errors():
     lp, ap = free_ports(2)
     for auth, want in (("auth:\n  apiKeys: [short]\n", "8 to 512"),
-                       ("auth:\n  protectAdmin: true\n", "needs at least one key"),
+                       ("auth:\n  protectAdmin: true\n", "holds no key"),
+                       ("auth:\n  apiKeysFile: %s\n" % write_file("# none\n"), "holds no key"),
+                       ("auth:\n  apiKeysFile: /tmp\n", "cannot read /tmp"),
                        ("auth:\n  apiKeysFile: /nonexistent/keys\n", "cannot read"),
                        ("auth:\n  apiKey: [x]\n", "unknown")):
         path = write_file(config_text(["127.0.0.1:1"], lp, ap, auth=auth))

@@ -454,13 +454,19 @@ static char *write_file(const char *dir, const char *name, const char *text)
     return path;
 }
 
+/* Makes the temporary directory dir (a mkdtemp template) and dir/sub into sub. */
+static void make_dirs(char *dir, char *sub, size_t subcap)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, subcap, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+}
+
 static void test_scheduler_file(void **state)
 {
     char dir[] = "/tmp/sy_test_config_XXXXXX";
-    assert_non_null(mkdtemp(dir));
     char sub[64];
-    snprintf(sub, sizeof sub, "%s/sub", dir);
-    assert_int_equal(mkdir(sub, 0700), 0);
+    make_dirs(dir, sub, sizeof sub);
     char *epp = write_file(dir, "epp.yaml",
                            "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
                            "plugins:\n  - type: max-score-picker\n");
@@ -544,6 +550,68 @@ static void test_scheduler_file(void **state)
     rmdir(dir);
 }
 
+/* auth.apiKeysFile is read at every load; a file that yields no key must not turn auth off. */
+static void test_auth_keys(void **state)
+{
+    char dir[] = "/tmp/sy_test_auth_XXXXXX";
+    char sub[64];
+    make_dirs(dir, sub, sizeof sub);
+    char *keys = write_file(dir, "keys", "# rotated\nsk-file-key-aaaa\n\n  sk-file-key-bbbb \n");
+    char *empty = write_file(dir, "empty", "# no keys yet\n\n");
+    char *gw = write_file(dir, "gw.yaml", BASE "auth:\n  apiKeysFile: keys\n");
+    char *gw_empty = write_file(dir, "gw_empty.yaml", BASE "auth:\n  apiKeysFile: empty\n");
+    char *gw_dir = write_file(dir, "gw_dir.yaml", BASE "auth:\n  apiKeysFile: sub\n");
+    char err[512] = "", want[512];
+
+    struct sy_config *c = sy_config_load(gw, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->napi_keys, 2);
+    sy_config_unref(c);
+
+    assert_null(sy_config_load(gw_empty, err, sizeof err));
+    snprintf(want, sizeof want,
+             "%s:6: auth: holds no key: give at least one in apiKeys or apiKeysFile (leave auth "
+             "out to run without keys)",
+             gw_empty);
+    assert_string_equal(err, want);
+
+    /* a directory opens; it must not pass for an empty file */
+    assert_null(sy_config_load(gw_dir, err, sizeof err));
+    snprintf(want, sizeof want, "%s:6: auth.apiKeysFile: cannot read %s: not a regular file",
+             gw_dir, sub);
+    assert_string_equal(err, want);
+
+    /* the PEM paths open their file the same way; a FIFO is refused without blocking */
+    char fifo[96];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char tls[512];
+    snprintf(tls, sizeof tls, BASE "tls:\n  certFile: %s\n  keyFile: %s\n", sub, keys);
+    assert_null(load(tls, err, sizeof err));
+    snprintf(want, sizeof want, "gw.yaml:6: tls.certFile: cannot read %s: not a regular file", sub);
+    assert_string_equal(err, want);
+    snprintf(tls, sizeof tls, BASE "tls:\n  certFile: %s\n  keyFile: %s\n", keys, fifo);
+    assert_null(load(tls, err, sizeof err));
+    snprintf(want, sizeof want, "gw.yaml:7: tls.keyFile: cannot read %s: not a regular file", fifo);
+    assert_string_equal(err, want);
+    unlink(fifo);
+
+    assert_null(load(BASE "auth:\n  apiKeys: []\n", err, sizeof err));
+    assert_string_equal(err, "gw.yaml:6: auth: holds no key: give at least one in apiKeys or "
+                             "apiKeysFile (leave auth out to run without keys)");
+    assert_null(load(BASE "auth:\n  protectAdmin: true\n", err, sizeof err));
+    assert_string_equal(err, "gw.yaml:6: auth: holds no key: give at least one in apiKeys or "
+                             "apiKeysFile (leave auth out to run without keys)");
+
+    char *files[] = {keys, empty, gw, gw_empty, gw_dir};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        unlink(files[i]);
+        free(files[i]);
+    }
+    rmdir(sub);
+    rmdir(dir);
+}
+
 static void test_refcount_and_engines(void **state)
 {
     char err[256];
@@ -587,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_admin_and_nulls),  cmocka_unit_test(test_errors),
         cmocka_unit_test(test_limits_on_counts), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_scheduler_file),   cmocka_unit_test(test_refcount_and_engines),
+        cmocka_unit_test(test_auth_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
