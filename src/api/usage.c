@@ -104,13 +104,16 @@ static const char *usage_in(struct sy_usage_sse *u, const char *data, size_t len
     return u->usage_at && (uintptr_t)u->usage_at + 7 <= d + len ? u->usage_at : NULL;
 }
 
-static void sse_event(void *ud, const char *data, size_t len)
+/* One event; a truncated one (its last SY_SSE_TAIL bytes: a Responses response.completed that
+ * carries the whole response) still gives usage, but is no token event. */
+static void sse_event(void *ud, const char *data, size_t len, bool truncated)
 {
     struct sy_usage_sse *u = ud;
     const char *at = usage_in(u, data, len);
     if (at)
         scan_from(u->kind, data, len, at, u->prompt, u->completion, u->cached);
-    if (u->dec->ep) /* role-only chunks are no token until every choice has had its first */
+    if (u->dec->ep &&
+        !truncated) /* role-only chunks are no token until every choice has had its first */
         u->events += sy_decode_sse_token(data, len, sy_usage_stream_format(u->kind), at != NULL,
                                          u->dec->choices - u->dec->generated - u->events);
 }
@@ -136,10 +139,11 @@ static void sse_settle(struct sy_usage_sse *u)
 {
     sy_decode_sse(u->dec, u->events, *u->completion);
     u->events = 0;
-    if (u->lines.dropped && !u->warned) {
+    if (u->lines.truncated && !u->warned) {
         u->warned = true;
-        sy_warn("SSE: an event with a line or data over %d bytes was not counted (tokens, usage)",
-                SY_SSE_LINE_CAP);
+        sy_warn("SSE: an event with data over %d bytes was read from its last %d bytes (usage) "
+                "and not counted as a token",
+                SY_SSE_LINE_CAP, SY_SSE_TAIL);
     }
 }
 

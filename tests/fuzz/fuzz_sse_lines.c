@@ -1,7 +1,7 @@
 /* fuzz_sse_lines.c - libFuzzer target for the gateway's SSE event splitter (src/api/sse_lines.c,
  * used by the proxy and the ext_proc EPP to count streamed tokens): arbitrary bytes, fed at once
  * and in input-determined pieces, never crash, never read out of bounds, never keep more than
- * SY_SSE_LINE_CAP per buffer, and give the same events (data, order, dropped count) however they
+ * SY_SSE_LINE_CAP per buffer, and give the same events (data, order, truncated count) however they
  * are split. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,16 +10,17 @@
 #include "api/sse_lines.h"
 #include "core/buf.h"
 
-static void record(void *ud, const char *data, size_t len)
+static void record(void *ud, const char *data, size_t len, bool truncated)
 {
     struct sy_buf *b = ud;
+    sy_buf_append(b, truncated ? "~" : "|", 1);
     char n[sizeof(size_t)];
     memcpy(n, &len, sizeof n); /* length-prefixed: data may hold any byte */
     sy_buf_append(b, n, sizeof n);
     sy_buf_append(b, data, len);
 }
 
-static void run(const char *p, size_t n, size_t step, struct sy_buf *out, uint64_t *dropped)
+static void run(const char *p, size_t n, size_t step, struct sy_buf *out, uint64_t *truncated)
 {
     struct sy_sse_lines s;
     sy_sse_lines_init(&s, record, out);
@@ -29,7 +30,7 @@ static void run(const char *p, size_t n, size_t step, struct sy_buf *out, uint64
             abort();
     }
     sy_sse_lines_finish(&s);
-    *dropped = s.dropped;
+    *truncated = s.truncated;
     sy_sse_lines_fini(&s);
 }
 
