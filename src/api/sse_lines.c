@@ -157,7 +157,8 @@ static bool long_line(struct sy_sse_lines *s, const char *a, size_t an, const ch
     data_begins(s, h + off, hn - off);
     trunc_begin(s);
     size_t skip_a = off < an ? off : an;
-    tail_add(s, a + skip_a, an - skip_a);
+    if (an > skip_a) /* (a is NULL for a line that lies whole in the piece) */
+        tail_add(s, a + skip_a, an - skip_a);
     off -= skip_a;
     tail_add(s, b + off, bn - off);
     return true;
