@@ -283,7 +283,8 @@ def test_proxy_reads_the_stream_as_the_sse_spec():
 
 def recorded_output(raw, path=None, want=None):
     """Streams raw through a fresh gateway, then returns the output length the gateway recorded
-    for the endpoint (the next request's budget without max_tokens), and the gateway's log."""
+    for the endpoint (the next request's budget without max_tokens), the gateway's log and its
+    metrics."""
     s = Stub()
     gw, port, admin = start_gateway([s])
     try:
@@ -305,11 +306,12 @@ def recorded_output(raw, path=None, want=None):
         got = figures(admin, s)[1]
         s.resume.set()
         t.join(30)
+        metrics = request(admin, "GET", "/metrics")[2]
     finally:
         s.resume.set()
         stop_process(gw)
         s.stop()
-    return got, process_log(gw)
+    return got, process_log(gw), metrics
 
 
 @test
@@ -322,8 +324,10 @@ def test_usage_of_a_response_completed_over_64k():
             '{"output":[{"content":[{"text":"%s"}]}],"usage":{"input_tokens":5,'
             '"output_tokens":50,"total_tokens":55}}}\n\n' % ("x" * 70000)).encode()
     raw = [delta] * 3 + [done[i:i + 16384] for i in range(0, len(done), 16384)]
-    got, _ = recorded_output(raw, "/v1/responses", want=50)
+    got, log, metrics = recorded_output(raw, "/v1/responses", want=50)
     check(got == 50, "usage 50 recorded, got %r" % got)
+    check(b"switchyard_sse_events_truncated_total 1\n" in metrics, "the truncated event counted")
+    check(log.count("SSE: an event with data over") == 1, "one warning")
 
 
 @test
@@ -331,13 +335,14 @@ def test_single_line_end_and_long_comment():
     """Events separated by one LF (a vLLM stand-in) count one token each; a 70 KB comment line
     inside an event is skipped and leaves that event's usage (40) whole."""
     d = b'data: {"choices":[{"text":"a"}]}'
-    got, _ = recorded_output([d + b"\n"] * 7 + [b"data: [DONE]\n"], want=7)
+    got, _, _ = recorded_output([d + b"\n"] * 7 + [b"data: [DONE]\n"], want=7)
     check(got == 7, "7 single-LF events counted, got %r" % got)
     usage = b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":40}}\n'
-    got, log = recorded_output([d + b"\n\n"] * 3 + [usage + b": " + b"p" * 70000 + b"\n\n"],
+    got, log, metrics = recorded_output([d + b"\n\n"] * 3 + [usage + b": " + b"p" * 70000 + b"\n\n"],
                                want=40)
     check(got == 40, "usage 40 read past the long comment, got %r" % got)
     check("SSE:" not in log, "a long comment truncates nothing")
+    check(b"switchyard_sse_events_truncated_total 0\n" in metrics, "nothing truncated")
 
 
 def placement(scheduler):

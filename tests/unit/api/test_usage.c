@@ -138,6 +138,7 @@ static void test_progress_per_piece(void **state)
 static void test_over_long_event(void **state)
 {
     (void)state;
+    uint64_t before = sy_usage_sse_truncated_total();
     struct acct a;
     acct_start(&a);
     static const char head[] = "data: {\"choices\":[{\"text\":\"";
@@ -152,7 +153,7 @@ static void test_over_long_event(void **state)
     assert_int_equal(a.completion, 50);  /* from the truncated event's tail */
     assert_int_equal(a.d.generated, 50); /* usage's count; the truncated event is no token */
     assert_int_equal(a.u.lines.truncated, 1);
-    assert_true(a.u.warned);
+    assert_int_equal(sy_usage_sse_truncated_total(), before + 1); /* the metric */
     sy_decode_end(&a.d, -1);
     sy_usage_sse_fini(&a.u);
 }
