@@ -9,7 +9,7 @@
  *   piece: "data: {a}\n\ndata: {b"          -> event "{a}"; "data: {b" kept in line
  *   piece: "}\r"                            -> line "data: {b}" ends (CR); cr set
  *   piece: "\n\r\ndata:[DONE]\n\n"          -> the LF ends that CR; blank line: event "{b}";
- *                                              event "[DONE]" (done set)
+ *                                              event "[DONE]"
  *
  *   - lines end with CRLF, LF or CR; a blank line ends (dispatches) an event
  *   - `data:value` and `data: value` (one space dropped) add value to the event's data; several
@@ -19,13 +19,17 @@
  *
  * Memory, the bound: what outlives a piece is the unfinished line (line) and the data of an event
  * still open (data), each at most SY_SSE_LINE_CAP (64 KiB) bytes, so a stream holds at most
- * 128 KiB here whatever the upstream sends. A line longer than the cap, or an event whose data
- * would pass it, drops that whole event (counted in dropped; the caller logs): the rest of such
- * a line is skipped to its end without being kept, and the event's later lines up to its blank
- * line are ignored. The cap applies to every line, also to one that arrives whole in one piece, so
- * the events never depend on where the stream was split (tests/unit/api/test_sse_lines.c feeds
- * streams cut at every position). Token events of vLLM, SGLang and the others are a few hundred
- * bytes; nothing the gateway counts is near the cap.
+ * 128 KiB here whatever the upstream sends. Over the cap, decided by a line's first bytes:
+ *   - a comment, `event:`, `id:` or other field line is skipped to its end (the spec ignores
+ *     those lines anyway); its event is unharmed
+ *   - a data line, or data lines together, past the cap truncate the event: from then on only
+ *     the last SY_SSE_TAIL (16 KiB) bytes of its data are kept, and at its end it is handed over
+ *     marked truncated (counted in truncated). A Responses `response.completed` event carries
+ *     the whole response with usage at its end, so the tail still has the usage; callers read
+ *     usage from a truncated event but count no token from it.
+ * The cap applies to every line, also to one that arrives whole in one piece, so the events never
+ * depend on where the stream was split (tests/unit/api/test_sse_lines.c feeds streams cut at
+ * every position). Token events of vLLM, SGLang and the others are a few hundred bytes.
  *
  * Cost: lines that arrive whole are read where they lie, and an event whose one data line and
  * blank line arrive in the same piece goes to the callback as a view into the piece (no copy,
@@ -35,7 +39,13 @@
  * Departures from the spec, on purpose: a leading byte-order mark is not stripped (a model server
  * sends none, and a BOM only makes the first line an unknown field); at the end of the stream an
  * event whose data lines are complete but whose blank line never came is still dispatched
- * (sy_sse_lines_finish), as the line-by-line scanners this replaced counted such a last line.
+ * (sy_sse_lines_finish), as the line-by-line scanners this replaced counted such a last line;
+ * a data line whose value starts with '{' or '[' (a JSON value, [DONE]) while the event already
+ * holds data dispatches the held data as its own event first, so a server that separates events
+ * with a single line end (stand-ins for vLLM may) is still read event by event instead of as one
+ * event that grows to the cap. Multi-line data whose continuation lines start otherwise still
+ * joins, as the spec says; JSON split over data lines with a continuation starting '{' or '['
+ * would be cut (no model server sends that).
  *
  * Rejected: per-line callbacks (each caller would rebuild events spanning lines and pieces, which
  * is the part both copies got subtly different); dropping CR before splitting (the bench client's
@@ -69,28 +79,19 @@ static void event_reset(struct sy_sse_lines *s)
     s->view = NULL;
     s->view_len = 0;
     s->ndata = 0;
-    s->bad = false;
+    s->trunc = false;
 }
 
-/* The event in progress lost a line: it is dropped at its end; nothing of it is kept. */
-static void event_drop(struct sy_sse_lines *s)
-{
-    event_reset(s);
-    s->bad = true;
-}
-
-/* A blank line: hands the event over (if it has data), or counts it dropped. */
+/* A blank line: hands the event over (if it has data), marked truncated if it passed the cap. */
 static void dispatch(struct sy_sse_lines *s)
 {
-    if (s->bad) {
-        s->dropped++;
-    } else if (s->ndata) {
+    if (s->ndata) {
         const char *d = s->view ? s->view : s->data.data ? s->data.data : "";
         size_t len = s->view ? s->view_len : s->data.len;
-        if (len == 6 && memcmp(d, "[DONE]", 6) == 0)
-            s->done = true;
+        if (s->trunc)
+            s->truncated++;
         s->events++;
-        s->on_event(s->ud, d, len);
+        s->on_event(s->ud, d, len, s->trunc);
     }
     event_reset(s);
 }
@@ -105,6 +106,64 @@ static void keep_view(struct sy_sse_lines *s)
     s->view_len = 0;
 }
 
+/* A truncated event's data: keeps the last SY_SSE_TAIL bytes of data with p[0..n) appended. */
+static void tail_add(struct sy_sse_lines *s, const char *p, size_t n)
+{
+    if (n >= SY_SSE_TAIL) {
+        sy_buf_reset(&s->data);
+        sy_buf_append(&s->data, p + n - SY_SSE_TAIL, SY_SSE_TAIL);
+        return;
+    }
+    if (s->data.len + n > SY_SSE_TAIL)
+        sy_buf_consume(&s->data, s->data.len + n - SY_SSE_TAIL);
+    sy_buf_append(&s->data, p, n);
+}
+
+/* A data line whose value begins v[0..vl) (vl >= 1 unless the value is empty): a JSON value or
+ * [DONE] while the event already holds data starts a new event (a server that ends events with
+ * one line end, not a blank line): the held data is dispatched first. */
+static void data_begins(struct sy_sse_lines *s, const char *v, size_t vl)
+{
+    if (s->ndata && vl && (*v == '{' || *v == '['))
+        dispatch(s);
+}
+
+/* A data line too long for the event's data begins: from now on the event keeps only the tail
+ * of its data; the caller adds the line's value (tail_add). */
+static void trunc_begin(struct sy_sse_lines *s)
+{
+    keep_view(s);
+    if (s->ndata)
+        tail_add(s, "\n", 1);
+    s->trunc = true;
+    s->ndata++;
+}
+
+/* A line over SY_SSE_LINE_CAP whose bytes so far are a[0..an) then b[0..bn) (more than the cap
+ * in all). Decided by its first bytes: a data line truncates its event and its value so far goes
+ * to the tail (true: the rest of the line, if any, goes there too); any other line is skipped
+ * (false). */
+static bool long_line(struct sy_sse_lines *s, const char *a, size_t an, const char *b, size_t bn)
+{
+    char h[7];
+    size_t hn = 0;
+    for (size_t i = 0; i < an && hn < sizeof h; i++)
+        h[hn++] = a[i];
+    for (size_t i = 0; i < bn && hn < sizeof h; i++)
+        h[hn++] = b[i];
+    if (hn < 6 || memcmp(h, "data:", 5) != 0)
+        return false; /* a comment, another field: ignored, as the spec ignores them */
+    size_t off = h[5] == ' ' ? 6 : 5; /* the value's start */
+    data_begins(s, h + off, hn - off);
+    trunc_begin(s);
+    size_t skip_a = off < an ? off : an;
+    if (an > skip_a) /* (a is NULL for a line that lies whole in the piece) */
+        tail_add(s, a + skip_a, an - skip_a);
+    off -= skip_a;
+    tail_add(s, b + off, bn - off);
+    return true;
+}
+
 /* One complete line l[0..n) without its end. in_piece: l lies in the current piece (else in
  * s->line, reset after this call). */
 static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_piece)
@@ -114,11 +173,11 @@ static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_pie
         return;
     }
     if (n > SY_SSE_LINE_CAP) {
-        event_drop(s);
+        long_line(s, NULL, 0, l, n);
         return;
     }
-    if (s->bad || l[0] == ':' || n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
-        return; /* a dropped event's line, a comment, another field */
+    if (l[0] == ':' || n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
+        return; /* a comment, another field */
     const char *v = l + n;
     size_t vl = 0;
     if (n > 4) {
@@ -129,6 +188,13 @@ static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_pie
             vl--;
         }
     }
+    data_begins(s, v, vl);
+    if (s->trunc) { /* a later line of a truncated event */
+        tail_add(s, "\n", 1);
+        tail_add(s, v, vl);
+        s->ndata++;
+        return;
+    }
     if (s->ndata == 0 && in_piece) { /* the common case: a view, no copy */
         s->view = v;
         s->view_len = vl;
@@ -138,7 +204,8 @@ static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_pie
     keep_view(s);
     size_t add = vl + (s->ndata ? 1 : 0);
     if (s->data.len + add > SY_SSE_LINE_CAP) {
-        event_drop(s);
+        trunc_begin(s);
+        tail_add(s, v, vl);
         return;
     }
     if (s->ndata)
@@ -173,11 +240,13 @@ void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n)
         if (e == end)
             break;
         size_t len = (size_t)(e - q);
-        if (s->skip) { /* the end of an over-long line: its event is already dropped */
+        if (s->skip) { /* the end of an over-long line */
+            if (s->skip_data)
+                tail_add(s, q, len);
             s->skip = false;
         } else if (s->line.len) { /* the line began in an earlier piece */
             if (s->line.len + len > SY_SSE_LINE_CAP) {
-                event_drop(s);
+                long_line(s, s->line.data, s->line.len, q, len);
             } else {
                 sy_buf_append(&s->line, q, len);
                 on_line(s, s->line.data, s->line.len, false);
@@ -194,12 +263,15 @@ void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n)
                 s->cr = true;
         }
     }
-    if (q < end && !s->skip) { /* an unfinished line: kept, unless already over the cap */
+    if (q < end) { /* an unfinished line: kept, unless over the cap */
         size_t len = (size_t)(end - q);
-        if (s->line.len + len > SY_SSE_LINE_CAP) {
-            sy_buf_reset(&s->line);
+        if (s->skip) {
+            if (s->skip_data)
+                tail_add(s, q, len);
+        } else if (s->line.len + len > SY_SSE_LINE_CAP) {
             s->skip = true;
-            event_drop(s);
+            s->skip_data = long_line(s, s->line.data, s->line.len, q, len);
+            sy_buf_reset(&s->line);
         } else {
             sy_buf_append(&s->line, q, len);
         }
@@ -211,8 +283,7 @@ void sy_sse_lines_finish(struct sy_sse_lines *s)
 {
     sy_buf_reset(&s->line);
     s->skip = false;
+    s->skip_data = false;
     s->cr = false;
-    if (s->ndata || s->bad)
-        dispatch(s);
-    event_reset(s);
+    dispatch(s); /* (nothing without data lines) */
 }

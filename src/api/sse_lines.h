@@ -11,11 +11,17 @@
 
 #include "core/buf.h"
 
-#define SY_SSE_LINE_CAP 65536 /* longest line, and longest event data, kept; longer is dropped */
+#ifndef SY_SSE_LINE_CAP       /* (the fuzz target builds with a small cap to reach the cap paths) */
+#define SY_SSE_LINE_CAP 65536 /* longest line, and longest event data, kept whole */
+#endif
+#define SY_SSE_TAIL                                                                                \
+    (SY_SSE_LINE_CAP / 4) /* of an event's data over the cap, the last bytes kept                  \
+                           */
 
 /* One event's data: its `data:` lines' values joined with '\n' (data[0..len), borrowed: valid
- * during the call only, not NUL-terminated). */
-typedef void sy_sse_event_fn(void *ud, const char *data, size_t len);
+ * during the call only, not NUL-terminated). truncated: the data passed SY_SSE_LINE_CAP and
+ * data is only its last SY_SSE_TAIL bytes (where a Responses `response.completed` has usage). */
+typedef void sy_sse_event_fn(void *ud, const char *data, size_t len, bool truncated);
 
 struct sy_sse_lines {
     struct sy_buf line; /* the start of a line an earlier piece cut (<= SY_SSE_LINE_CAP) */
@@ -23,12 +29,12 @@ struct sy_sse_lines {
     const char *view;   /* or its one data line's value, still in the current piece */
     size_t view_len;    /* bytes at view */
     uint32_t ndata;     /* data lines in the event in progress */
-    bool bad;           /* the event in progress lost a line: dropped at its end */
-    bool skip;          /* inside an over-long line, dropped up to its end */
+    bool trunc;         /* the event's data passed the cap: data holds its last SY_SSE_TAIL */
+    bool skip;          /* inside an over-long line, not kept up to its end */
+    bool skip_data;     /* that line is a data line: its bytes go to the truncated data's tail */
     bool cr;            /* the last piece ended with CR: an LF first in the next is its end */
-    bool done;          /* an event's data was "[DONE]" */
-    uint64_t events;    /* events handed to on_event */
-    uint64_t dropped;   /* events dropped: a line or the data over SY_SSE_LINE_CAP */
+    uint64_t events;    /* events handed to on_event, all streams fed */
+    uint64_t truncated; /* of those, handed over truncated, all streams fed */
     sy_sse_event_fn *on_event; /* called per complete event that has data */
     void *ud;                  /* on_event's argument */
 };
@@ -40,13 +46,16 @@ void sy_sse_lines_fini(struct sy_sse_lines *s);
 /* Feeds the next piece p[0..n) (borrowed) of the stream; calls on_event for every event it
  * completes. Lines end with CRLF, LF or CR (a CRLF may be split between pieces); a blank line
  * ends an event; `data:` lines, with or without one space after the colon, add to the event's
- * data; comments (`:`) and other fields (event, id, retry) are skipped. A line or an event's data
- * longer than SY_SSE_LINE_CAP drops its event (counted in dropped), never more memory. */
+ * data; comments (`:`) and other fields (event, id, retry) are skipped, however long. A data
+ * line whose value starts with '{' or '[' while the event holds data starts a new event (servers
+ * that end events with one line end). An event's data longer than SY_SSE_LINE_CAP is handed
+ * over truncated to its last SY_SSE_TAIL bytes (counted in truncated), never more memory. */
 void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n);
 
 /* The stream ended: an event whose data lines are complete but whose blank line never came is
- * handed over; an unfinished last line is discarded. The splitter is then ready for a new
- * stream. */
+ * handed over; an unfinished last line is discarded (the tail of an over-long data line is
+ * already in its truncated event). The splitter is then ready for a new stream; the counters
+ * (events, truncated) go on counting. */
 void sy_sse_lines_finish(struct sy_sse_lines *s);
 
 #endif

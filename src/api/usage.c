@@ -13,11 +13,13 @@
  */
 #include "api/usage.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/anthropic.h"
 #include "core/log.h"
+#include "core/time.h"
 
 /* Finds "key": <integer> in text (best effort; used on usage objects). */
 static int64_t find_int(const char *text, size_t len, const char *key)
@@ -104,13 +106,16 @@ static const char *usage_in(struct sy_usage_sse *u, const char *data, size_t len
     return u->usage_at && (uintptr_t)u->usage_at + 7 <= d + len ? u->usage_at : NULL;
 }
 
-static void sse_event(void *ud, const char *data, size_t len)
+/* One event; a truncated one (its last SY_SSE_TAIL bytes: a Responses response.completed that
+ * carries the whole response) still gives usage, but is no token event. */
+static void sse_event(void *ud, const char *data, size_t len, bool truncated)
 {
     struct sy_usage_sse *u = ud;
     const char *at = usage_in(u, data, len);
     if (at)
         scan_from(u->kind, data, len, at, u->prompt, u->completion, u->cached);
-    if (u->dec->ep) /* role-only chunks are no token until every choice has had its first */
+    if (u->dec->ep &&
+        !truncated) /* role-only chunks are no token until every choice has had its first */
         u->events += sy_decode_sse_token(data, len, sy_usage_stream_format(u->kind), at != NULL,
                                          u->dec->choices - u->dec->generated - u->events);
 }
@@ -131,16 +136,32 @@ void sy_usage_sse_fini(struct sy_usage_sse *u)
     sy_sse_lines_fini(&u->lines);
 }
 
-/* Moves the decode work by what the last piece brought; logs the first dropped event. */
+static _Atomic uint64_t truncated_total; /* sy_usage_sse_truncated_total */
+static _Atomic uint64_t warned_at_ns;    /* the last warning about them, 0 none yet */
+
+uint64_t sy_usage_sse_truncated_total(void)
+{
+    return atomic_load_explicit(&truncated_total, memory_order_relaxed);
+}
+
+/* Moves the decode work by what the last piece brought; counts truncated events, and logs them
+ * at most once a minute process-wide (a stream of them must not flood the log). */
 static void sse_settle(struct sy_usage_sse *u)
 {
     sy_decode_sse(u->dec, u->events, *u->completion);
     u->events = 0;
-    if (u->lines.dropped && !u->warned) {
-        u->warned = true;
-        sy_warn("SSE: an event with a line or data over %d bytes was not counted (tokens, usage)",
-                SY_SSE_LINE_CAP);
-    }
+    if (u->lines.truncated == u->truncated)
+        return;
+    atomic_fetch_add_explicit(&truncated_total, u->lines.truncated - u->truncated,
+                              memory_order_relaxed);
+    u->truncated = u->lines.truncated;
+    uint64_t now = sy_now_ns(), last = atomic_load_explicit(&warned_at_ns, memory_order_relaxed);
+    if ((last == 0 || now - last >= 60000000000ull) &&
+        atomic_compare_exchange_strong(&warned_at_ns, &last, now))
+        sy_warn("SSE: an event with data over %d bytes was read from its last %d bytes (usage) "
+                "and not counted as a token (switchyard_sse_events_truncated_total; logged at "
+                "most once a minute)",
+                SY_SSE_LINE_CAP, SY_SSE_TAIL);
 }
 
 void sy_usage_sse_feed(struct sy_usage_sse *u, enum sy_api_kind kind, const char *data, size_t n)

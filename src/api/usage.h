@@ -38,7 +38,7 @@ struct sy_usage_sse {
     uintptr_t piece, piece_end; /* the current piece: an event lying in it is a view into it */
     const char *usage_at;       /* the piece's first "usage" after the last search's start */
     bool searched;              /* the piece was searched (usage_at NULL: none after that start) */
-    bool warned;                /* a dropped event was logged (once per stream) */
+    uint64_t truncated;         /* lines.truncated already added to the process-wide total */
 };
 
 /* Embeds u (allocates nothing yet): it counts into dec and the three usage figures, which must
@@ -48,10 +48,15 @@ void sy_usage_sse_init(struct sy_usage_sse *u, struct sy_decode *dec, int64_t *p
 void sy_usage_sse_fini(struct sy_usage_sse *u);
 
 /* The next piece data[0..n) (borrowed, split anywhere) of a streamed response to an API of this
- * kind. An event longer than SY_SSE_LINE_CAP is not counted (a warning, once per stream). */
+ * kind. An event longer than SY_SSE_LINE_CAP is read for usage from its tail but counts as no
+ * token (sy_usage_sse_truncated_total; a warning at most once a minute per process). */
 void sy_usage_sse_feed(struct sy_usage_sse *u, enum sy_api_kind kind, const char *data, size_t n);
 
 /* The stream ended normally: a last event without its blank line still counts. */
 void sy_usage_sse_end(struct sy_usage_sse *u);
+
+/* Events over SY_SSE_LINE_CAP read truncated, all streams of the process
+ * (switchyard_sse_events_truncated_total). */
+uint64_t sy_usage_sse_truncated_total(void);
 
 #endif

@@ -22,10 +22,10 @@
  *   response_body    -> TTFT at the first chunk, echoed as streamed_response; SSE: the token
  *                       events move the decode work left on the served endpoint, counted by
  *                       the proxy's code (api/usage.h sy_usage_sse: an event split across
- *                       messages is kept, bounded, until its end); usage from the tail; at
- *                       eos: the charge (in-flight, decode work) released, the output length
- *                       feeding the endpoint's mean, sy_sched_done (prefix index, latency),
- *                       metrics
+ *                       messages is kept, bounded, until its end), its usage too (not SSE:
+ *                       from the tail); at eos or trailers: the charge (in-flight, decode
+ *                       work) released, the output length feeding the endpoint's mean,
+ *                       sy_sched_done (prefix index, latency), metrics
  *   reset / lost     -> the same release, exactly once (struct xs.released), including
  *                       leaving the flow-control queue
  *
@@ -646,11 +646,12 @@ static void response_body(struct xs *x, const struct sy_xp_req *r)
 {
     if (!x->t_first && r->body.len)
         x->t_first = sy_now_ns();
-    /* keep the tail for the usage scan (the usage object ends the body / the stream) */
-    if (r->body.len >= TAIL_CAP) {
+    /* keep the tail for the usage scan (the usage object ends the body); a stream's usage is
+     * read event by event below, as the proxy reads it */
+    if (!x->sse && r->body.len >= TAIL_CAP) {
         sy_buf_reset(&x->tail);
         sy_buf_append(&x->tail, r->body.p + r->body.len - TAIL_CAP, TAIL_CAP);
-    } else {
+    } else if (!x->sse) {
         if (x->tail.len + r->body.len > TAIL_CAP)
             sy_buf_consume(&x->tail, x->tail.len + r->body.len - TAIL_CAP);
         sy_buf_append(&x->tail, r->body.p, r->body.len);
@@ -663,7 +664,7 @@ static void response_body(struct xs *x, const struct sy_xp_req *r)
         send_out(x);
         off += n;
     } while (off < r->body.len);
-    if (x->sse && x->charge.ep) { /* bookkeeping after Envoy has the bytes */
+    if (x->sse) { /* bookkeeping after Envoy has the bytes (tokens only with an endpoint) */
         sy_usage_sse_feed(&x->usse, x->req.kind, r->body.p, r->body.len);
         if (r->end_of_stream)
             sy_usage_sse_end(&x->usse); /* a last event without its blank line */
@@ -731,6 +732,8 @@ static void process_message(struct xs *x, struct sy_h2_call *c, const uint8_t *m
     case SY_XP_RESPONSE_TRAILERS:
         sy_xp_put_continue(&x->out, SY_XP_RESPONSE_TRAILERS, NULL, 0);
         send_out(x);
+        if (x->sse && x->state != XS_DONE)
+            sy_usage_sse_end(&x->usse); /* the stream ended with trailers, not end_of_stream */
         x->state = XS_DONE;
         release(x, x->status > 0 && x->status < 500, NULL);
         return;

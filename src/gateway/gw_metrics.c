@@ -13,6 +13,7 @@
  *   model_server_pod}                                                            gauges (collector)
  *
  *   switchyard_busy_poll_seconds_total, _windows_total, _yields_total          counters (collector)
+ *   switchyard_sse_events_truncated_total (api/usage.c)                       counter (collector)
  *
  * The pool gauges are computed at scrape time from the current generation's endpoints; as in
  * llm-d only endpoints whose metrics are fresher than pool.metricsStalenessThreshold count toward
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/usage.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/time.h"
@@ -110,8 +112,13 @@ static void busy_poll_collector(void *ud, struct sy_buf *out)
                   "# HELP switchyard_busy_poll_yields_total Poll windows ended early because "
                   "another thread wanted the core.\n"
                   "# TYPE switchyard_busy_poll_yields_total counter\n"
-                  "switchyard_busy_poll_yields_total %llu\n",
-                  (double)ns / 1e9, (unsigned long long)windows, (unsigned long long)yields);
+                  "switchyard_busy_poll_yields_total %llu\n"
+                  "# HELP switchyard_sse_events_truncated_total Streamed response events over "
+                  "64 KiB of data, read for usage from their last 16 KiB and counted as no token.\n"
+                  "# TYPE switchyard_sse_events_truncated_total counter\n"
+                  "switchyard_sse_events_truncated_total %llu\n",
+                  (double)ns / 1e9, (unsigned long long)windows, (unsigned long long)yields,
+                  (unsigned long long)sy_usage_sse_truncated_total());
 }
 
 struct sy_gw_metrics *sy_gw_metrics_new(struct sy_gateway *gw, struct sy_metrics *reg)

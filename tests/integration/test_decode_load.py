@@ -240,8 +240,8 @@ def test_event_kinds_and_choices():
 def test_proxy_reads_the_stream_as_the_sse_spec():
     """The proxy counts token events as the SSE spec cuts the stream (api/sse_lines.c, shared with
     the EPP): CR-only line ends, an event split inside its JSON and between CR and LF, one event
-    over two data lines, data without the space, comments; a line over 64 KiB is dropped (a
-    warning, nothing kept) and the events after it count. Without usage the count is the output
+    over two data lines, data without the space, comments; a line over 64 KiB is no token (a
+    warning, only its last 16 KiB kept, for usage) and the events after it count. Without usage the count is the output
     length that feeds the endpoint's mean, which the next request's budget shows."""
     s = Stub()
     s.raw_stream = [
@@ -276,9 +276,73 @@ def test_proxy_reads_the_stream_as_the_sse_spec():
         s.resume.set()
         stop_process(gw)
         s.stop()
-    check("SSE: an event with a line or data over 65536 bytes was not counted" in process_log(gw),
-          "the dropped event is logged")
+    check("SSE: an event with data over 65536 bytes was read from its last 16384 bytes"
+          in process_log(gw), "the truncated event is logged")
     check("BUG" not in process_log(gw), "no underflow reported")
+
+
+def recorded_output(raw, path=None, want=None):
+    """Streams raw through a fresh gateway, then returns the output length the gateway recorded
+    for the endpoint (the next request's budget without max_tokens), the gateway's log and its
+    metrics."""
+    s = Stub()
+    gw, port, admin = start_gateway([s])
+    try:
+        s.raw_stream = raw
+        if path:
+            t, out = stream_to(port, path, {"input": "hi"})
+        else:
+            t, out = stream(port, "x")
+        t.join(30)
+        check(out.get("status") == 200, "streamed: %r" % out)
+        at_rest(admin, [s])
+        s.raw_stream = [b'data: {"choices":[{"text":"a"}]}\n\n']
+        s.pause_at = 0
+        s.resume.clear()
+        t, _ = stream(port, "y")
+        wait_until(lambda: figures(admin, s)[0] == 1, 10, what="the next request held")
+        if want is not None:
+            wait_until(lambda: figures(admin, s)[1] == want, 10, what="recorded output %d" % want)
+        got = figures(admin, s)[1]
+        s.resume.set()
+        t.join(30)
+        metrics = request(admin, "GET", "/metrics")[2]
+    finally:
+        s.resume.set()
+        stop_process(gw)
+        s.stop()
+    return got, process_log(gw), metrics
+
+
+@test
+def test_usage_of_a_response_completed_over_64k():
+    """A Responses stream whose response.completed (the whole response, usage at its end) is
+    70 KB, in 16 KiB reads: the usage (50) is read from the event's last 16 KiB."""
+    delta = (b'event: response.output_text.delta\n'
+             b'data: {"type":"response.output_text.delta","delta":"a"}\n\n')
+    done = ('event: response.completed\ndata: {"type":"response.completed","response":'
+            '{"output":[{"content":[{"text":"%s"}]}],"usage":{"input_tokens":5,'
+            '"output_tokens":50,"total_tokens":55}}}\n\n' % ("x" * 70000)).encode()
+    raw = [delta] * 3 + [done[i:i + 16384] for i in range(0, len(done), 16384)]
+    got, log, metrics = recorded_output(raw, "/v1/responses", want=50)
+    check(got == 50, "usage 50 recorded, got %r" % got)
+    check(b"switchyard_sse_events_truncated_total 1\n" in metrics, "the truncated event counted")
+    check(log.count("SSE: an event with data over") == 1, "one warning")
+
+
+@test
+def test_single_line_end_and_long_comment():
+    """Events separated by one LF (a vLLM stand-in) count one token each; a 70 KB comment line
+    inside an event is skipped and leaves that event's usage (40) whole."""
+    d = b'data: {"choices":[{"text":"a"}]}'
+    got, _, _ = recorded_output([d + b"\n"] * 7 + [b"data: [DONE]\n"], want=7)
+    check(got == 7, "7 single-LF events counted, got %r" % got)
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":40}}\n'
+    got, log, metrics = recorded_output([d + b"\n\n"] * 3 + [usage + b": " + b"p" * 70000 + b"\n\n"],
+                               want=40)
+    check(got == 40, "usage 40 read past the long comment, got %r" % got)
+    check("SSE:" not in log, "a long comment truncates nothing")
+    check(b"switchyard_sse_events_truncated_total 0\n" in metrics, "nothing truncated")
 
 
 def placement(scheduler):

@@ -1,8 +1,9 @@
 /* Unit tests for src/api/sse_lines.c: a stream's events (data lines joined, comments and other
  * fields skipped, CRLF / LF / CR line ends, [DONE]) are the same whatever the pieces: every
  * single cut position, every pair of cut positions and byte by byte give the unsplit stream's
- * events; the 64 KiB bound on a line and on an event's data (dropped and counted, memory stays
- * bounded, the stream goes on after it); the end of the stream. */
+ * events; the 64 KiB bound on an event's data (truncated to its tail, counted, memory stays
+ * bounded, the stream goes on after it), over-long other lines skipped, single-line-end events; the
+ * end of the stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,18 +15,20 @@
 #include "api/sse_lines.h"
 #include "core/buf.h"
 
-/* Every event as "<data>|" appended to a buffer, so two runs compare with one strcmp. */
-static void record(void *ud, const char *data, size_t len)
+/* Every event as "<data>|" ("~<data>|" when truncated) appended to a buffer, so two runs
+ * compare with one strcmp. */
+static void record(void *ud, const char *data, size_t len, bool truncated)
 {
     struct sy_buf *b = ud;
+    if (truncated)
+        sy_buf_append(b, "~", 1);
     sy_buf_append(b, data, len);
     sy_buf_append(b, "|", 1);
 }
 
 struct run {
     struct sy_buf got;
-    uint64_t events, dropped;
-    bool done;
+    uint64_t events, truncated;
 };
 
 /* Feeds text cut at the positions cuts[0..ncuts) (ascending), then ends the stream. */
@@ -43,8 +46,7 @@ static void feed_cut(struct run *r, const char *text, size_t len, const size_t *
     }
     sy_sse_lines_finish(&s);
     r->events = s.events;
-    r->dropped = s.dropped;
-    r->done = s.done;
+    r->truncated = s.truncated;
     sy_sse_lines_fini(&s);
 }
 
@@ -52,8 +54,7 @@ static void same(const struct run *a, const struct run *b)
 {
     assert_string_equal(a->got.data ? a->got.data : "", b->got.data ? b->got.data : "");
     assert_int_equal(a->events, b->events);
-    assert_int_equal(a->dropped, b->dropped);
-    assert_int_equal(a->done, b->done);
+    assert_int_equal(a->truncated, b->truncated);
 }
 
 /* text's events, unsplit, are want; every split gives the same. */
@@ -132,16 +133,37 @@ static void test_end_of_stream(void **state)
     (void)state;
     check_all_splits("\n\n: only a comment\n\nevent: ping\n\ndata: last\n", "last|");
     check_all_splits("data: a\n\ndata: unfinis", "a|");
+}
+
+/* The departure for servers that end events with one line end: a data line starting a JSON
+ * value or [DONE] while the event holds data is a new event; other continuation lines join. */
+static void test_single_line_end(void **state)
+{
+    (void)state;
+    check_all_splits("data: {\"a\":1}\ndata: {\"b\":2}\ndata:[3]\ndata: [DONE]\n",
+                     "{\"a\":1}|{\"b\":2}|[3]|[DONE]|");
+    check_all_splits("data: {\"a\":\ndata: 1}\ndata: {}\r\n\r\n", "{\"a\":\n1}|{}|");
+    /* 7 token events separated by one LF: 7 events (and [DONE]) */
+    struct sy_buf t;
+    sy_buf_init(&t);
+    for (int i = 0; i < 7; i++)
+        sy_buf_puts(&t, "data: {\"choices\":[{\"text\":\"a\"}]}\n");
+    sy_buf_puts(&t, "data: [DONE]\n");
     struct run r;
-    const char t[] = "data: [DONE]\n\n";
-    feed_cut(&r, t, strlen(t), NULL, 0);
-    assert_true(r.done);
-    assert_int_equal(r.events, 1);
+    feed_cut(&r, t.data, t.len, NULL, 0);
+    assert_int_equal(r.events, 8);
     sy_buf_fini(&r.got);
-    const char u[] = "data: [DONE] \n\n"; /* not exactly [DONE] */
-    feed_cut(&r, u, strlen(u), NULL, 0);
-    assert_false(r.done);
+    /* a long such stream in 4 KiB pieces never grows one event to the cap */
+    for (int i = 0; i < 20000; i++)
+        sy_buf_puts(&t, "data: {\"choices\":[{\"text\":\"a\"}]}\n");
+    size_t cuts[512], nc = 0;
+    for (size_t i = 4096; i < t.len && nc < 512; i += 4096)
+        cuts[nc++] = i;
+    feed_cut(&r, t.data, t.len, cuts, nc);
+    assert_int_equal(r.events, 8 + 20000);
+    assert_int_equal(r.truncated, 0);
     sy_buf_fini(&r.got);
+    sy_buf_fini(&t);
 }
 
 /* A stream of `before`, a line of n bytes ("data: xxx..."), a blank line and `after`. */
@@ -188,19 +210,29 @@ static void check_long_splits(const char *t, size_t len, const struct run *whole
     free(pieces);
 }
 
-/* long_stream(n, before, after) gives `events` events and `dropped` dropped ones, whatever the
- * cuts. */
+/* got is "a|~" SY_SSE_TAIL bytes of x "|b|": the truncated event between two whole ones. */
+static void assert_truncated_between(const struct sy_buf *got, char x)
+{
+    assert_int_equal(got->len, 3 + SY_SSE_TAIL + 3);
+    assert_memory_equal(got->data, "a|~", 3);
+    for (size_t i = 3; i < 3 + SY_SSE_TAIL; i++)
+        assert_int_equal(got->data[i], x);
+    assert_memory_equal(got->data + 3 + SY_SSE_TAIL, "|b|", 3);
+}
+
+/* long_stream(n, before, after) gives `events` events, `truncated` of them truncated, whatever
+ * the cuts. */
 static void check_long(size_t n, const char *before, const char *after, uint64_t events,
-                       uint64_t dropped)
+                       uint64_t truncated)
 {
     size_t len;
     char *t = long_stream(n, before, after, &len);
     struct run whole;
     feed_cut(&whole, t, len, NULL, 0);
     assert_int_equal(whole.events, events);
-    assert_int_equal(whole.dropped, dropped);
-    if (dropped) /* the events around the dropped one */
-        assert_string_equal(whole.got.data, "a|b|");
+    assert_int_equal(whole.truncated, truncated);
+    if (truncated) /* the events around the truncated one are whole */
+        assert_truncated_between(&whole.got, 'x');
     check_long_splits(t, len, &whole);
     sy_buf_fini(&whole.got);
     free(t);
@@ -211,13 +243,60 @@ static void test_cap(void **state)
     (void)state;
     /* a line of exactly the cap is kept (an event of cap - 6 bytes of data) */
     check_long(SY_SSE_LINE_CAP, "data: a\n\n", "data: b\n\n", 3, 0);
-    /* one byte more: that event is dropped and counted, the ones around it are not */
-    check_long(SY_SSE_LINE_CAP + 1, "data: a\n\n", "data: b\n\n", 2, 1);
-    /* an over-long line drops its whole event, also the data lines before it */
-    check_long(SY_SSE_LINE_CAP + 100, "data: a\n\ndata: lost\n", "data: b\n\n", 2, 1);
+    /* one byte more: that event is handed over truncated to its tail, the ones around whole */
+    check_long(SY_SSE_LINE_CAP + 1, "data: a\n\n", "data: b\n\n", 3, 1);
+    /* an over-long line joins the data lines before it; only the tail is kept */
+    check_long(SY_SSE_LINE_CAP + 100, "data: a\n\ndata: gone\n", "data: b\n\n", 3, 1);
 }
 
-/* An event whose data lines together pass the cap is dropped; memory stays bounded. */
+/* A Responses response.completed of 70 KB carries usage at its end: the truncated event's tail
+ * has it, whatever the cuts. */
+static void test_cap_keeps_usage_tail(void **state)
+{
+    (void)state;
+    struct sy_buf t;
+    sy_buf_init(&t);
+    sy_buf_puts(&t, "event: response.completed\ndata: {\"response\":{\"text\":\"");
+    for (int i = 0; i < 70000; i++)
+        sy_buf_append(&t, "x", 1);
+    static const char end[] = "\"},\"usage\":{\"output_tokens\":50}}";
+    sy_buf_puts(&t, end);
+    sy_buf_puts(&t, "\n\n");
+    struct run whole;
+    feed_cut(&whole, t.data, t.len, NULL, 0);
+    assert_int_equal(whole.events, 1);
+    assert_int_equal(whole.truncated, 1);
+    assert_int_equal(whole.got.len, 1 + SY_SSE_TAIL + 1);
+    assert_memory_equal(whole.got.data + whole.got.len - 1 - strlen(end), end, strlen(end));
+    check_long_splits(t.data, t.len, &whole);
+    sy_buf_fini(&whole.got);
+    sy_buf_fini(&t);
+}
+
+/* An over-long comment, event: or id: line is skipped; the event it sits in is whole. */
+static void test_long_other_lines(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {": ", "event: ", "id: ", "retry: "};
+    for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+        struct sy_buf t;
+        sy_buf_init(&t);
+        sy_buf_puts(&t, "data: a\n\ndata: {\"usage\":40}\n");
+        sy_buf_puts(&t, heads[k]);
+        for (int i = 0; i < 70000; i++)
+            sy_buf_append(&t, "p", 1);
+        sy_buf_puts(&t, "\n\ndata: b\n\n");
+        struct run whole;
+        feed_cut(&whole, t.data, t.len, NULL, 0);
+        assert_string_equal(whole.got.data, "a|{\"usage\":40}|b|");
+        assert_int_equal(whole.truncated, 0);
+        check_long_splits(t.data, t.len, &whole);
+        sy_buf_fini(&whole.got);
+        sy_buf_fini(&t);
+    }
+}
+
+/* An event whose data lines together pass the cap is truncated; memory stays bounded. */
 static void test_cap_on_event_data(void **state)
 {
     (void)state;
@@ -233,8 +312,10 @@ static void test_cap_on_event_data(void **state)
     sy_buf_puts(&t, "\ndata: b\n\n");
     struct run whole;
     feed_cut(&whole, t.data, t.len, NULL, 0);
-    assert_string_equal(whole.got.data, "a|b|");
-    assert_int_equal(whole.dropped, 1);
+    assert_int_equal(whole.truncated, 1);
+    assert_int_equal(whole.got.len, 3 + SY_SSE_TAIL + 3);
+    assert_int_equal(whole.got.data[3 + SY_SSE_TAIL - 1025], '\n'); /* the lines' joins kept */
+    assert_memory_equal(whole.got.data + 3 + SY_SSE_TAIL - 1, "y|b|", 4);
     check_long_splits(t.data, t.len, &whole);
     sy_buf_fini(&whole.got);
     sy_buf_fini(&t);
@@ -257,27 +338,30 @@ static void test_memory_bounded(void **state)
     }
     sy_sse_lines_feed(&s, NULL, 0); /* an empty message (Envoy's end of stream) */
     sy_sse_lines_feed(&s, "\n\ndata: b\n\n", 11);
-    assert_string_equal(got.data, "a|b|");
-    assert_int_equal(s.dropped, 1);
-    assert_int_equal(s.events, 2);
-    /* an unfinished over-long last line: dropped (counted) at the end */
+    assert_truncated_between(&got, 'z');
+    assert_int_equal(s.truncated, 1);
+    assert_int_equal(s.events, 3);
+    /* an unfinished over-long last data line: its tail is handed over truncated at the end */
     for (int i = 0; i < 8; i++)
-        sy_sse_lines_feed(&s, piece, sizeof piece);
+        sy_sse_lines_feed(&s, "data: ", 6), sy_sse_lines_feed(&s, piece, sizeof piece);
     sy_sse_lines_finish(&s);
-    assert_int_equal(s.dropped, 2);
+    assert_int_equal(s.truncated, 2);
+    assert_int_equal(s.events, 4);
     /* ready for a new stream */
+    sy_buf_reset(&got);
     sy_sse_lines_feed(&s, "data: c\n\n", 9);
-    assert_string_equal(got.data, "a|b|c|");
+    assert_string_equal(got.data, "c|");
     sy_sse_lines_fini(&s);
     sy_buf_fini(&got);
 }
 
 /* An event that arrives whole goes out as a view into the piece (no copy). */
 static const char *seen_at;
-static void at(void *ud, const char *data, size_t len)
+static void at(void *ud, const char *data, size_t len, bool truncated)
 {
     (void)ud;
     (void)len;
+    (void)truncated;
     seen_at = data;
 }
 
@@ -297,13 +381,11 @@ static void test_whole_event_not_copied(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vllm_chat_lf),
-        cmocka_unit_test(test_crlf_comments_fields),
-        cmocka_unit_test(test_cr_only_and_mixed),
-        cmocka_unit_test(test_end_of_stream),
-        cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_cap_on_event_data),
-        cmocka_unit_test(test_memory_bounded),
+        cmocka_unit_test(test_vllm_chat_lf),           cmocka_unit_test(test_crlf_comments_fields),
+        cmocka_unit_test(test_cr_only_and_mixed),      cmocka_unit_test(test_end_of_stream),
+        cmocka_unit_test(test_single_line_end),        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_cap_keeps_usage_tail),   cmocka_unit_test(test_long_other_lines),
+        cmocka_unit_test(test_cap_on_event_data),      cmocka_unit_test(test_memory_bounded),
         cmocka_unit_test(test_whole_event_not_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -134,10 +134,11 @@ static void test_progress_per_piece(void **state)
     sy_usage_sse_fini(&a.u);
 }
 
-/* An event over the cap is not counted (nor its usage); the ones after it are. */
+/* An event over the cap is no token, but its usage (at its end, in the tail kept) is read. */
 static void test_over_long_event(void **state)
 {
     (void)state;
+    uint64_t before = sy_usage_sse_truncated_total();
     struct acct a;
     acct_start(&a);
     static const char head[] = "data: {\"choices\":[{\"text\":\"";
@@ -149,10 +150,10 @@ static void test_over_long_event(void **state)
     static const char tail[] = "\"}],\"usage\":{\"completion_tokens\":50}}\n\n"
                                "data: {\"choices\":[{\"text\":\"a\"}]}\n\n";
     sy_usage_sse_feed(&a.u, SY_API_COMPLETIONS, tail, strlen(tail));
-    assert_int_equal(a.completion, -1);
-    assert_int_equal(a.d.generated, 1);
-    assert_int_equal(a.u.lines.dropped, 1);
-    assert_true(a.u.warned);
+    assert_int_equal(a.completion, 50);  /* from the truncated event's tail */
+    assert_int_equal(a.d.generated, 50); /* usage's count; the truncated event is no token */
+    assert_int_equal(a.u.lines.truncated, 1);
+    assert_int_equal(sy_usage_sse_truncated_total(), before + 1); /* the metric */
     sy_decode_end(&a.d, -1);
     sy_usage_sse_fini(&a.u);
 }
