@@ -14,9 +14,8 @@
 #ifndef SY_SSE_LINE_CAP       /* (the fuzz target builds with a small cap to reach the cap paths) */
 #define SY_SSE_LINE_CAP 65536 /* longest line, and longest event data, kept whole */
 #endif
-#define SY_SSE_TAIL                                                                                \
-    (SY_SSE_LINE_CAP / 4) /* of an event's data over the cap, the last bytes kept                  \
-                           */
+/* of an event's data over the cap, the last bytes kept */
+#define SY_SSE_TAIL (SY_SSE_LINE_CAP / 4)
 
 /* One event's data: its `data:` lines' values joined with '\n' (data[0..len), borrowed: valid
  * during the call only, not NUL-terminated). truncated: the data passed SY_SSE_LINE_CAP and

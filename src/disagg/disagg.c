@@ -503,7 +503,8 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res, unsigned
                          "no ready prefill endpoint for a request the scheduler disaggregated");
         return;
     }
-    if (!dx->conn->prefill_leg) { /* sidecar */
+    if (!dx->conn->prefill_leg) { /* sidecar: it runs the leg, no slot to reserve here */
+        sy_sched_record_prefill(dx->h.sched, res);
         set_addr(dx->prefill_addr, sizeof dx->prefill_addr, res->prefill_ep->address);
         go_decode(dx, false);
         return;

@@ -406,6 +406,9 @@ static void pick(struct xs *x)
     const struct sy_endpoint *prefill = NULL;
     if (generation_api(x->req.kind) && x->res.prefill_ep) {
         prefill = x->res.prefill_ep;
+        /* the sidecar runs the leg: no slot to reserve here, so the prefill pick is recorded in
+         * the approximate prefix index now (the proxy records it once the leg has its slot) */
+        sy_sched_record_prefill(x->gen->sched, &x->res);
     } else if (generation_api(x->req.kind) && x->res.prefill_missing) {
         if (x->gen->cfg->disagg.fallback != SY_DISAGG_FALLBACK_DECODE_ONLY) {
             reject(x, 503, "no_prefill_endpoint",

@@ -688,6 +688,29 @@ def test_sidecar_header_only():
 
 
 @test
+def test_sidecar_prefill_pick_keeps_prefix_affinity():
+    # the sidecar runs the prefill leg, but the gateway's pick must still be recorded in the
+    # approximate prefix index: the same long prompt goes to the same prefill endpoint again
+    sched = SCHED.replace("  - type: queue-scorer\n", "  - type: queue-scorer\n"
+                          "  - type: prefix-cache-scorer\n").replace(
+        "[{pluginRef: prefill-filter}, {pluginRef: queue-scorer}",
+        "[{pluginRef: prefill-filter}, {pluginRef: prefix-cache-scorer}")
+    ps, ds, gw = setup(nprefill=2, connector="sidecar", disagg="    connector: sidecar\n",
+                       sched=sched)
+    try:
+        body = json.dumps({"model": "m1", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "a long shared document " * 200}]}).encode()
+        picks = []
+        for _ in range(6):
+            st, h, _ = raw_post(gw.port, "/v1/chat/completions", body)
+            check(st == 200, "status %d" % st)
+            picks.append(ds[0].posts()[-1]["headers"]["x-prefiller-host-port"])
+        check(len(set(picks)) == 1, "prefill picks %r" % picks)
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
 def test_check_validates_disaggregation():
     port = free_ports(1)[0]
     text = ("listen: 127.0.0.1:%d\npool:\n  endpoints:\n  - address: 127.0.0.1:9\n"

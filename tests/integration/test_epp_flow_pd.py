@@ -235,6 +235,24 @@ def test_pd_pick_travels_as_x_prefiller_host_port():
 
 
 @test
+def test_pd_prefill_pick_keeps_prefix_affinity():
+    # the sidecar runs the prefill leg, but the EPP's pick is recorded in the approximate prefix
+    # index: the same long prompt goes to the same prefill endpoint again
+    sched = PD_SCHED.replace("  - type: queue-scorer\n", "  - type: queue-scorer\n"
+                             "  - type: prefix-cache-scorer\n").replace(
+        "[{pluginRef: prefill-filter}, {pluginRef: queue-scorer}",
+        "[{pluginRef: prefill-filter}, {pluginRef: prefix-cache-scorer}")
+    p1, p2, dec = Stub(), Stub(), Stub()
+    e = LabelledEpp([(p1, {"llm-d.ai/role": "prefill"}), (p2, {"llm-d.ai/role": "prefill"}),
+                     (dec, {"llm-d.ai/role": "decode"})], sched)
+    e.wait_ready(3)
+    res = e.requests([completion("a long shared document " * 200) for _ in range(6)])
+    picks = [r["setHeaders"].get("x-prefiller-host-port") for r in res]
+    check(all(r.get("grpcCode") == 0 for r in res), "all routed: %r" % res)
+    check(len(set(picks)) == 1 and picks[0] in (p1.address, p2.address), "picks %r" % picks)
+
+
+@test
 def test_pd_without_a_ready_prefill_endpoint_is_503_or_decode_only():
     dec = Stub()
     e = LabelledEpp([(dec, {"llm-d.ai/role": "decode"})], PD_SCHED)
