@@ -132,9 +132,11 @@ struct count {
     int64_t role_left, n;
 };
 
-static void count_event(void *ud, const char *data, size_t len)
+static void count_event(void *ud, const char *data, size_t len, bool truncated)
 {
     struct count *c = ud;
+    if (truncated) /* an over-cap event's tail: usage only, never a token (api/usage.c) */
+        return;
     c->n += sy_decode_sse_token(data, len, c->fmt, c->has_usage, c->role_left - c->n);
 }
 
