@@ -133,8 +133,10 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
         cap_at(&cy->limit_requests, f->limit);
     if (f->mode != 0)
         cap_at(&cy->limit_tokens, f->token_limit);
-    if (!m)
-        return n; /* fail open: see the header (and no bound for a plain charge) */
+    if (!m) {
+        cy->failed_open = true; /* said, not inferred from cap_* vs limit_* (sched.c) */
+        return n;               /* fail open: see the header (and no bound for a plain charge) */
+    }
     /* the charge reserves the slot against the same limits (see the header) */
     if (f->mode != 1)
         cap_at(&cy->cap_requests, f->limit);

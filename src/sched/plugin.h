@@ -88,6 +88,9 @@ struct sy_sched_cycle {
      * because all were at their limits (fail open) sets these and not cap_*; a strict charge (a
      * retry, the P/D prefill leg) still holds the pick to them. Reset with cap_*. */
     int64_t limit_requests, limit_tokens;
+    bool failed_open; /* a filter kept every candidate because all were at their limits (set
+                         where the filter fails open; reset with cap_*): the run carries no
+                         cap_* of that filter, only its limit_* */
 };
 
 struct sy_inflight_params;

@@ -69,6 +69,7 @@ struct prun {
     void *mem;                            /* owned block of a multi-profile run, or NULL */
     int64_t cap_requests, cap_tokens;     /* bounds its filters applied (sy_sched_cycle) */
     int64_t limit_requests, limit_tokens; /* the same, also those a filter failed open on */
+    bool failed_open;                     /* a filter failed open (cy->failed_open) */
 };
 
 /* Per-request state: the public cycle first, so plugins' pointer is ours. The primary fields
@@ -186,8 +187,9 @@ void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m)
         SY_METRIC_HISTOGRAM, pl_labels, sy_buckets_fast, sy_buckets_fast_n);
     struct sy_metric_family *lost = sy_metrics_family(
         m, "switchyard_scheduler_slot_lost_total",
-        "Decisions made again because another worker took the chosen endpoint's last in-flight "
-        "slot (concurrency-detector bound) between the decision and its charge.",
+        "Decisions that lost their slot: another worker took the chosen endpoint's last "
+        "in-flight slot (concurrency-detector bound) between the decision and its charge. A "
+        "strict charge refused because every candidate was at its limit is not counted.",
         SY_METRIC_COUNTER, NULL, NULL, 0);
     if (!e2e || !att || !pl || !lost)
         return;
@@ -342,9 +344,11 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     r->n = n;
     r->picked = false;
     r->cap_requests = r->cap_tokens = r->limit_requests = r->limit_tokens = 0;
+    r->failed_open = false;
     if (n == 0)
         return SY_ENOENDPOINT;
     c->cy.cap_requests = c->cy.cap_tokens = c->cy.limit_requests = c->cy.limit_tokens = 0;
+    c->cy.failed_open = false;
     for (size_t f = 0; f < prof->nfilters; f++) {
         struct sy_sched_plugin *p = prof->filters[f];
         uint64_t t1 = tstart(s);
@@ -359,6 +363,7 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     r->cap_tokens = c->cy.cap_tokens;
     r->limit_requests = c->cy.limit_requests;
     r->limit_tokens = c->cy.limit_tokens;
+    r->failed_open = c->cy.failed_open;
 
     /* Score rows are laid out for the final n (rows of stride n, not nbase). */
     size_t nsc = prof->nscorers;
@@ -632,9 +637,10 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
     out->cap_tokens = pr->cap_tokens;
     out->limit_requests = pr->limit_requests;
     out->limit_tokens = pr->limit_tokens;
+    out->failed_open = pr->failed_open;
     sy_inflight_account(&c->cy, chosen, &out->inflight_tokens, &out->inflight_early);
     if (reserve && !reserve(ud, out)) {
-        bool open = pr->cap_requests != pr->limit_requests || pr->cap_tokens != pr->limit_tokens;
+        bool open = pr->failed_open; /* refused by the limits it failed open on, no race */
         lost(s, c, out);
         return open ? LOST_OPEN : SY_ESATURATED;
     }
@@ -679,14 +685,13 @@ int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
     uint64_t t0 = tstart(s);
     for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
         int rc = pick_once(s, pool, req, exclude, nexclude, out, reserve, ud);
-        if (rc != SY_ESATURATED && rc != LOST_OPEN)
+        if (rc == LOST_OPEN)
+            break; /* every candidate was at its limit already: no slot lost, none to win */
+        if (rc != SY_ESATURATED)
             return rc;
-        /* another worker took the last slot between this decision's read and the reservation,
-         * or (LOST_OPEN) every candidate was at its limit already */
+        /* another worker took the last slot between this decision's read and the reservation */
         if (s->slot_lost)
             sy_metric_inc(s->slot_lost);
-        if (rc == LOST_OPEN)
-            break;
     }
     /* every decision lost its slot: one failed attempt */
     if (s->attempts_fail)

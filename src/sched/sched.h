@@ -52,6 +52,7 @@ struct sy_sched_result {
     int64_t cap_tokens;      /* (concurrency-detector), 0 = none: see sy_sched_pick_charge */
     int64_t limit_requests;  /* the same limits also when the filter kept every candidate because */
     int64_t limit_tokens;    /* all were at them (fail open): what a strict charge holds to */
+    bool failed_open;        /* a filter of the chosen run failed open (cy->failed_open) */
     /* P/D (a disaggregating profile handler chose a prefill leg): */
     struct sy_endpoint *prefill_ep;  /* prefill pick, NULL = decode-only; borrowed like ep */
     size_t prefill_pool_index;       /* its index in the pool */
@@ -83,8 +84,8 @@ void sy_sched_free(struct sy_scheduler *s);
 int sy_sched_pick(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *req,
                   struct sy_endpoint *const *exclude, size_t nexclude, struct sy_sched_result *out);
 /* A reservation for a decision (sy_sched_pick_reserve): called with out->ep, cap_requests,
- * cap_tokens, limit_requests, limit_tokens and inflight_tokens filled in; returns true when the
- * slot is taken. */
+ * cap_tokens, limit_requests, limit_tokens, failed_open and inflight_tokens filled in; returns
+ * true when the slot is taken. */
 typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
 /* sy_sched_pick, with reserve called once the decision is made and before anything records it
  * (the pre_request hooks: approximate prefix index, precise-prefix speculative entries,
@@ -93,9 +94,11 @@ typedef bool sy_sched_reserve_fn(void *ud, const struct sy_sched_result *res);
  * read and the reservation) undoes the decision with the done hooks' cleanup only, and decides
  * again on fresh counts (producers and admitters run again), at most SY_SCHED_CHARGE_TRIES
  * decisions in all; then SY_ESATURATED (counted once as a failed attempt). A refused decision
- * whose filters failed open (kept every candidate, all at their limits: cap_* below limit_*) is
- * not made again: a new one would find them full as well; SY_ESATURATED at once. Returns what
- * sy_sched_pick returns otherwise; on 0 the reservation is held. */
+ * whose filters failed open (out->failed_open: every candidate at its limit, so it carries no
+ * cap_* and only a strict reservation against limit_* refuses it) is not made again: a new one
+ * would find them full as well; SY_ESATURATED at once. switchyard_scheduler_slot_lost_total
+ * counts the decisions made again (slots lost to another worker), not such refusals. Returns
+ * what sy_sched_pick returns otherwise; on 0 the reservation is held. */
 #define SY_SCHED_CHARGE_TRIES 8
 /* the client-facing message of that 429 (proxy and EPP answer alike) */
 #define SY_SCHED_SATURATED_MSG                                                                     \

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "core/buf.h"
 #include "core/err.h"
+#include "metrics/metrics.h"
 #include "prefix/approx_index.h"
 #include "prefix/prefix_sched.h"
 #include "sched/plugins.h"
@@ -430,14 +432,28 @@ static void test_lost_reservation_leaves_no_trace(void **state)
     sy_pool_unref(p);
 }
 
+static bool has_line(struct sy_metrics *m, const char *line)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_metrics_render(m, &b);
+    bool found = b.data && strstr(b.data, line) != NULL;
+    sy_buf_fini(&b);
+    return found;
+}
+
 /* A strict charge (a retry) holds the pick to the filter's limits also where the filter failed
  * open: with every endpoint full it charges nothing and answers SY_ESATURATED after one decision
  * (a new one would find them full as well), where a plain charge goes over; once a slot frees it
- * takes it. The limits travel in the result either way. */
+ * takes it. The limits travel in the result either way, and the fail-open is said (failed_open),
+ * not inferred. Such a refusal lost no slot to another worker: slot_lost_total does not count it
+ * (it counted it before failed_open), a refused decision that had a bound does. */
 static void test_strict_charge(void **state)
 {
     (void)state;
     struct sy_scheduler *s = cd_sched("{maxConcurrency: 1}");
+    struct sy_metrics *m = sy_metrics_new();
+    sy_sched_attach_metrics(s, m);
     struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0)};
     struct sy_pool *p = fx_pool(eps, 2);
     struct sy_request r;
@@ -450,14 +466,19 @@ static void test_strict_charge(void **state)
     assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
     assert_int_equal(res.cap_requests, 0);
     assert_int_equal(res.limit_requests, 1);
+    assert_true(res.failed_open);
     sy_sched_done(s, &res, true);
     assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, true), SY_ESATURATED);
     assert_null(c.ep);
+    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 0\n"));
+    assert_true(
+        has_line(m, "inference_extension_scheduler_attempts_total{status=\"failure\"} 1\n"));
     assert_int_equal(atomic_load(&eps[0]->inflight_requests), 1);
     assert_int_equal(atomic_load(&eps[1]->inflight_requests), 1);
     struct steal none = {.req = &r};
     assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
     assert_int_equal(none.calls, 1); /* a fail-open decision that lost is not made again */
+    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 0\n"));
     /* a plain charge (first attempt) fails open and goes over */
     assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, false), 0);
     assert_non_null(c.ep);
@@ -468,12 +489,19 @@ static void test_strict_charge(void **state)
     assert_int_equal(sy_sched_pick_charge(s, p, &r, eps, 1, &res, &c, true), 0);
     assert_ptr_equal(c.ep, eps[1]);
     assert_int_equal(res.cap_requests, 1);
+    assert_false(res.failed_open);
     sy_sched_done(s, &res, true);
     sy_pool_discharge(&c, -1);
+    /* a decision with a bound (b has room) refused: a slot lost, made again, counted each time */
+    none.calls = 0;
+    assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
+    assert_int_equal(none.calls, SY_SCHED_CHARGE_TRIES);
+    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 8\n"));
     sy_pool_discharge(&ca, -1);
     assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
     assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
     sy_sched_free(s);
+    sy_metrics_free(m);
     sy_pool_unref(p);
 }
 
