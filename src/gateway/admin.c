@@ -125,14 +125,17 @@ bool sy_gw_admin_request(const struct sy_http_req *req)
     return get_or_head(req) && sy_gw_admin_path(req->path);
 }
 
-void sy_gw_admin_refuse(struct sy_http_req *req)
+bool sy_gw_admin_refused(struct sy_http_req *req)
 {
+    if (!sy_gw_admin_path(req->path) || sy_gw_admin_request(req))
+        return false;
     char msg[300];
     snprintf(msg, sizeof msg, "Method %.*s not allowed on %.*s (admin routes answer GET and HEAD)",
              (int)(req->method.len > 20 ? 20 : req->method.len), req->method.p,
              (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
     sy_http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg,
                           "Allow: GET, HEAD\r\n");
+    return true;
 }
 
 bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req)

@@ -97,10 +97,8 @@ static void worker_handler(void *ud, struct sy_http_req *req)
     bool shared = g->cfg->admin_shared;
     sy_gw_gen_unref(g);
     /* an admin path is never proxied (POST /health, POST /debug/v1/chat/completions) */
-    if (shared && sy_gw_admin_path(req->path) && !sy_gw_admin_request(req)) {
-        sy_gw_admin_refuse(req);
+    if (shared && sy_gw_admin_refused(req))
         return;
-    }
     if (sy_str_eq_c(req->method, "POST")) {
         /* the configured request parsers (llm-d's requestHandler.parsers) choose */
         enum sy_api_kind k;
@@ -237,9 +235,7 @@ static void admin_handler(void *ud, struct sy_http_req *req)
     sy_gw_gen_unref(g);
     if (!allowed)
         return;
-    if (sy_gw_admin_path(req->path) && !sy_gw_admin_request(req))
-        sy_gw_admin_refuse(req);
-    else if (!sy_gw_admin_handle(gw, req))
+    if (!sy_gw_admin_refused(req) && !sy_gw_admin_handle(gw, req))
         sy_http_respond_error(req, 404, "invalid_request_error", "not_found", "unknown admin route",
                               NULL);
 }

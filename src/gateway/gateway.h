@@ -129,12 +129,13 @@ bool sy_gw_admin_handle(struct sy_gateway *gw, struct sy_http_req *req);
  * the only paths a listener shared with the client API may treat under the admin rule. */
 bool sy_gw_admin_path(struct sy_str path);
 /* admin.c: req takes the admin rule: a GET or HEAD (the only methods sy_gw_admin_handle answers)
- * to an admin path. Any other method to an admin path is answered by sy_gw_admin_refuse. */
+ * to an admin path. Any other method to an admin path is answered by sy_gw_admin_refused. */
 bool sy_gw_admin_request(const struct sy_http_req *req);
-/* admin.c: answers a method other than GET/HEAD to an admin path: 405 (OpenAI-style error JSON,
- * "Allow: GET, HEAD"). An admin path is never proxied, even on a listener shared with the client
- * API. */
-void sy_gw_admin_refuse(struct sy_http_req *req);
+/* admin.c: a method other than GET/HEAD to an admin path is answered 405 (OpenAI-style error
+ * JSON, "Allow: GET, HEAD") and true returned (the caller must not touch req again); false for
+ * any other request (req untouched). An admin path is never proxied, even on a listener shared
+ * with the client API. */
+bool sy_gw_admin_refused(struct sy_http_req *req);
 /* GET /v1/models aggregated over the pool. */
 void sy_gw_models_handle(struct sy_gateway *gw, struct sy_http_req *req);
 
