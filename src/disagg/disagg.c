@@ -5,7 +5,8 @@
  *            | yes
  *            v
  *   reserve a slot on the prefill pick (its profile's concurrency limits; full: repick, then
- *            429 rejected-saturated, or on a retried leg the retry's failure)
+ *            fallback decode-only (prefill_saturated) or 429 rejected-saturated, or on a retried
+ *            leg the retry's failure)
  *   send prefill leg (own head + body, in-flight +1 on the prefill endpoint)
  *            |-- concurrent (sglang): decode now; the answer is read and dropped
  *            v
@@ -374,8 +375,9 @@ static const struct sy_upstream_cbs p_cbs = {
  * failed open, as the decode pick (concurrency_detector_filter.c); refusing it would free the
  * gate slot for the next queued request only to refuse that one too. A pick found full (another
  * request took the slot since the snapshot) is excluded with the failed ones and the prefill
- * profile re-run, at most SY_SCHED_CHARGE_TRIES picks. The prompt is recorded in the prefix
- * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
+ * profile re-run, at most SY_SCHED_CHARGE_TRIES picks (no re-run after the last one:
+ * res->prefill_ep then names the last pick found full). The prompt is recorded in the prefix index
+ * only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
@@ -394,6 +396,8 @@ static bool reserve_leg(struct sy_disagg *dx)
             return true;
         }
         ex[nex++] = res->prefill_ep;
+        if (k + 1 == SY_SCHED_CHARGE_TRIES)
+            break; /* no try follows: a repick would run the profile for nothing */
         if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0)
             return false;
     }
@@ -403,9 +407,10 @@ static bool reserve_leg(struct sy_disagg *dx)
 /* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is
  * reserved. Without a slot the exchange ends and false is returned (the caller must not touch dx
  * again): a retried leg ends in the failure that caused the retry (504 prefill_timeout when the
- * last leg timed out, else 502 prefill_unavailable) or the fallback; a first leg of a decode retry
- * in 502 upstream_unavailable, the decode failure; any other first leg in 429
- * rejected-saturated, as a decode pick that found no slot. */
+ * last leg timed out, else 502 prefill_unavailable) or the fallback; a first leg in the
+ * decode-only fallback (reason prefill_saturated: the decode pick holds its slot already) when
+ * configured, else, on a decode retry, in 502 upstream_unavailable, the decode failure, and
+ * otherwise in 429 rejected-saturated, as a decode pick that found no slot. */
 static bool send_leg(struct sy_disagg *dx)
 {
     if (!reserve_leg(dx)) {
@@ -421,6 +426,12 @@ static bool send_leg(struct sy_disagg *dx)
                 fallback_or_fail(dx, "prefill_timeout", 504, "prefill_timeout", msg);
             else
                 fallback_or_fail(dx, "prefill_unavailable", 502, "prefill_unavailable", msg);
+            return false;
+        }
+        if (dx->h.cfg->disagg.fallback == SY_DISAGG_FALLBACK_DECODE_ONLY) {
+            /* the decode pick already holds its slot (charged before the exchange started) */
+            fallback_or_fail(dx, "prefill_saturated", 429, "rejected-saturated",
+                             "every prefill endpoint is at its concurrency limit");
             return false;
         }
         dx->state = SY_DX_ENDED;

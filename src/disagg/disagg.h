@@ -15,7 +15,9 @@
  *          configured fallback (decode-only, counted, logged, marked) or host.fail (502/504);
  *          prefill 4xx -> host.respond with the prefill's own answer; an answer without
  *          kv_transfer_params -> fallback or 502; no ready prefill endpoint at all
- *          (res->prefill_missing) -> fallback or 503.
+ *          (res->prefill_missing) -> fallback or 503; no prefill endpoint with room under its
+ *          concurrency limit for a first leg -> fallback (prefill_saturated) or 429 (a decode
+ *          retry: 502).
  *
  * Threading: an exchange lives on its worker's loop; nothing here is shared between threads
  * except the metric families.

@@ -1,0 +1,223 @@
+/* Unit tests for src/disagg/disagg.c: the prefill leg's slot reservation (reserve_leg) and what a
+ * first leg that finds no prefill endpoint with room ends in, driven through sy_disagg_start with a
+ * real P/D scheduler over hand-built endpoints (no leg is sent: every prefill endpoint is full). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "disagg/disagg.h"
+#include "metrics/metrics.h"
+#include "unit/sched/sched_helpers.h"
+
+#define NPREFILL 9 /* more prefill endpoints than SY_SCHED_CHARGE_TRIES picks */
+
+/* What the exchange called back. */
+struct seen {
+    int decodes;   /* host.decode calls */
+    int status;    /* host.fail status, 0 = none */
+    char code[64]; /* host.fail code */
+    char msg[200]; /* host.fail message */
+};
+
+static void on_decode(void *ud)
+{
+    ((struct seen *)ud)->decodes++;
+}
+
+static void on_respond(void *ud, int status, const char *head_lines, const char *body, size_t len)
+{
+    (void)head_lines;
+    (void)body;
+    (void)len;
+    ((struct seen *)ud)->status = status;
+}
+
+static void on_fail(void *ud, int status, const char *code, const char *msg)
+{
+    struct seen *s = ud;
+    s->status = status;
+    snprintf(s->code, sizeof s->code, "%s", code);
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+}
+
+/* The fixture: NPREFILL prefill endpoints p0.. (queue-scorer ranks p0 first: waiting = index),
+ * every one at its concurrency-detector limit (1 in flight), and one decode endpoint. */
+struct fx {
+    struct sy_scheduler *s;
+    struct sy_metrics *m;
+    struct sy_disagg_metrics *dm;
+    struct sy_endpoint *eps[NPREFILL + 1];
+    struct sy_pool *p;
+    struct sy_request r;
+    struct sy_config cfg;
+    struct sy_sched_result res;
+    struct seen seen;
+};
+
+static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
+{
+    memset(f, 0, sizeof *f);
+    const char *yaml =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
+        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
+        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
+        "always-disagg-pd-decider}}}\n"
+        "schedulingProfiles:\n"
+        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
+        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
+        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
+    char err[512];
+    f->s = fx_sched(yaml, err, sizeof err);
+    if (!f->s)
+        fail_msg("scheduler: %s", err);
+    f->m = sy_metrics_new();
+    sy_sched_attach_metrics(f->s, f->m);
+    f->dm = sy_disagg_metrics_new(f->m);
+    for (int i = 0; i < NPREFILL; i++) {
+        char a[16];
+        snprintf(a, sizeof a, "p%d:1", i);
+        f->eps[i] = fx_ep(a, "llm-d.ai/role=prefill", i, 0, 0);
+        atomic_store(&f->eps[i]->inflight_requests, 1);
+    }
+    f->eps[NPREFILL] = fx_ep("d:1", "llm-d.ai/role=decode", 0, 0, 0);
+    f->p = fx_pool(f->eps, NPREFILL + 1);
+    fx_req(&f->r, "m", 10);
+    f->r.body = "{\"model\":\"m\",\"prompt\":\"hello\"}";
+    f->r.body_len = strlen(f->r.body);
+    sy_disagg_config_defaults(&f->cfg.disagg);
+    f->cfg.disagg.fallback = fallback;
+    assert_int_equal(sy_sched_pick(f->s, f->p, &f->r, NULL, 0, &f->res), 0);
+    assert_ptr_equal(f->res.ep, f->eps[NPREFILL]);
+    assert_ptr_equal(f->res.prefill_ep, f->eps[0]); /* every one full: the filter failed open */
+}
+
+/* Starts an exchange on the fixture's decision; returns it (free with sy_disagg_free). */
+static struct sy_disagg *start(struct fx *f, unsigned flags)
+{
+    struct sy_disagg_host h = {
+        .cfg = &f->cfg,
+        .sched = f->s,
+        .metrics = f->dm,
+        .req = &f->r,
+        .method = sy_str_c("POST"),
+        .url = sy_str_c("/v1/completions"),
+        .fwd_headers = "",
+        .request_id = "rid-1",
+        .decode = on_decode,
+        .respond = on_respond,
+        .fail = on_fail,
+        .ud = &f->seen,
+    };
+    struct sy_disagg *dx = sy_disagg_new(&h);
+    sy_disagg_start(dx, &f->res, flags);
+    return dx;
+}
+
+static bool has_line(struct sy_metrics *m, const char *line)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_metrics_render(m, &b);
+    bool found = b.data && strstr(b.data, line) != NULL;
+    sy_buf_fini(&b);
+    return found;
+}
+
+static void fx_fini(struct fx *f)
+{
+    for (int i = 0; i < NPREFILL; i++)
+        assert_int_equal(atomic_load(&f->eps[i]->inflight_requests), 1); /* nothing held */
+    sy_sched_done(f->s, &f->res, false);
+    for (int i = 0; i < NPREFILL; i++)
+        atomic_store(&f->eps[i]->inflight_requests, 0);
+    sy_sched_free(f->s);
+    sy_disagg_metrics_free(f->dm);
+    sy_metrics_free(f->m);
+    sy_pool_unref(f->p);
+}
+
+/* Every prefill endpoint full: reserve_leg tries SY_SCHED_CHARGE_TRIES picks (p0..p7, the prefill
+ * profile run once per pick) and stops there, leaving res->prefill_ep on the last pick it tried;
+ * before, it re-ran the profile after the last failed try (a ninth run) and left prefill_ep on p8,
+ * an endpoint never reserved. Without a fallback the first leg ends in 429 rejected-saturated. */
+static void test_reserve_stops_after_last_try(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, SY_DISAGG_FALLBACK_NONE);
+    struct sy_disagg *dx = start(&f, 0);
+    assert_int_equal(f.seen.status, 429);
+    assert_string_equal(f.seen.code, "rejected-saturated");
+    assert_int_equal(f.seen.decodes, 0);
+    assert_ptr_equal(f.res.prefill_ep, f.eps[SY_SCHED_CHARGE_TRIES - 1]);
+    assert_true(has_line(f.m, "inference_extension_plugin_duration_seconds_count{extension_point="
+                              "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
+                              "filter\"} 8\n"));
+    assert_true(has_line(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
+                              "\"error\"} 1\n"));
+    sy_disagg_free(dx);
+    fx_fini(&f);
+}
+
+/* fallback: decode-only and no prefill endpoint with room for the first leg: the request goes to
+ * its decode pick (which holds its slot already), marked and counted as prefill_saturated, where
+ * it got 429 before; a decode retry's first leg falls back the same way. */
+static void test_first_leg_no_room_falls_back(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, SY_DISAGG_FALLBACK_DECODE_ONLY);
+    struct sy_disagg *dx = start(&f, 0);
+    assert_int_equal(f.seen.status, 0);
+    assert_int_equal(f.seen.decodes, 1);
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_disagg_response_headers(dx, &b);
+    assert_string_equal(b.data, "x-switchyard-pd-fallback: prefill_saturated\r\n");
+    sy_buf_fini(&b);
+    assert_true(has_line(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 1\n"));
+    assert_true(has_line(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
+                              "\"fallback\"} 1\n"));
+    /* the decode leg failed and is retried: its new first leg falls back as well */
+    sy_sched_done(f.s, &f.res, false);
+    assert_int_equal(sy_sched_pick(f.s, f.p, &f.r, NULL, 0, &f.res), 0);
+    sy_disagg_start(dx, &f.res, SY_DISAGG_RETRY);
+    assert_int_equal(f.seen.status, 0);
+    assert_int_equal(f.seen.decodes, 2);
+    assert_true(has_line(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 2\n"));
+    sy_disagg_free(dx);
+    fx_fini(&f);
+}
+
+/* Without a fallback a decode retry whose first leg finds no room keeps the decode failure's
+ * 502 upstream_unavailable (never 429). */
+static void test_retry_no_room_keeps_502(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, SY_DISAGG_FALLBACK_NONE);
+    struct sy_disagg *dx = start(&f, SY_DISAGG_RETRY);
+    assert_int_equal(f.seen.status, 502);
+    assert_string_equal(f.seen.code, "upstream_unavailable");
+    assert_int_equal(f.seen.decodes, 0);
+    sy_disagg_free(dx);
+    fx_fini(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reserve_stops_after_last_try),
+        cmocka_unit_test(test_first_leg_no_room_falls_back),
+        cmocka_unit_test(test_retry_no_room_keeps_502),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
