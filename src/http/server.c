@@ -609,7 +609,6 @@ static void dispatch(struct sy_http_conn *c)
     c->srv->opts.handler(c->srv->opts.ud, r);
 }
 
-/* Refuses a request the parser or a limit rejected, then closes. */
 /* The OpenAI-style error body every error response carries: {"error":{"message","type","param",
  * "code"}}; code NULL writes the status number. */
 static void error_json(struct sy_buf *b, int status, const char *type, const char *code,
@@ -627,6 +626,20 @@ static void error_json(struct sy_buf *b, int status, const char *type, const cha
     sy_buf_puts(b, "}}");
 }
 
+/* The string code of a rejection's error body, as the gateway's other errors carry one (a
+ * number is vLLM's shape, which only the simulator's own errors keep). */
+static const char *reject_code(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "request_too_large";
+    case 414: return "uri_too_long";
+    case 431: return "request_header_fields_too_large";
+    default: return "bad_request";
+    }
+}
+
+/* Refuses a request the parser or a limit rejected, then closes. */
 static void reject(struct sy_http_conn *c, int status, const char *msg)
 {
     struct sy_buf body;
@@ -637,7 +650,7 @@ static void reject(struct sy_http_conn *c, int status, const char *msg)
         path.len = (size_t)(q - path.p);
     if (!c->srv->opts.error_body ||
         !c->srv->opts.error_body(c->srv->opts.ud, path, status, msg, &body))
-        error_json(&body, status, "invalid_request_error", NULL, msg);
+        error_json(&body, status, "invalid_request_error", reject_code(status), msg);
     char head[256];
     int h = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "

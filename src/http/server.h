@@ -64,9 +64,11 @@ struct sy_http_req {
     struct sy_http_conn *conn;   /* private: owning connection */
 };
 
-/* May write the JSON body of an error the server answers by itself (413, 414, 431, 400: before
- * any handler runs) for a request to path (may be empty when the URL was not read yet). Returns
- * false to leave it to the default (sy_http_respond_error's OpenAI shape). */
+/* May write the JSON body of an error the server answers by itself (408, 413, 414, 431, 400:
+ * before any handler runs) for a request to path (may be empty when the URL was not read yet).
+ * Returns false to leave it to the default (sy_http_respond_error's OpenAI shape, with a string
+ * code: request_timeout, request_too_large, uri_too_long, request_header_fields_too_large,
+ * bad_request). */
 struct sy_buf;
 typedef bool sy_http_error_body_fn(void *ud, struct sy_str path, int status, const char *message,
                                    struct sy_buf *out);

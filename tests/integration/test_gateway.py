@@ -329,6 +329,10 @@ def test_body_limit_413():
     gw.wait_ready()
     st, h, body = completion(gw.port, prompt="z" * 2000)
     check(st == 413 and err_of(body), "413 over the limit: %d" % st)
+    # the HTTP layer's refusals carry a string code like the gateway's other errors (was 413)
+    e = err_of(body)
+    check(e["code"] == "request_too_large" and e["type"] == "invalid_request_error" and
+          "maxBodyBytes" in e["message"], "413's OpenAI error: %r" % e)
     # the limit is enforced before the body is read: a huge declared length is refused at once
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
     s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")

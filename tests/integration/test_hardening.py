@@ -399,7 +399,8 @@ def test_slowloris_head_and_body_get_408():
         data, closed, dt = results[name]
         check(data.startswith(b"HTTP/1.1 408"), "%s: 408 expected, got %r" % (name, data[:80]))
         check(closed, "%s: closed after the 408" % name)
-        json.loads(data.split(b"\r\n\r\n", 1)[1])
+        e = json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+        check(e["code"] == "request_timeout", "%s: 408's code: %r" % (name, e))
         check(dt < 5, "%s: took %.1fs (deadline 1s)" % (name, dt))
     gw.stop()
 
