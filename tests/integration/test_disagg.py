@@ -66,6 +66,8 @@ class _PDHandler(_Handler):
                     st.aborted += 1
             self.close_connection = True
             return
+        if mode == "slow":  # answers as "ok" after slow_seconds (holds its in-flight slot)
+            time.sleep(st.slow_seconds)
         if mode == "status500":
             self._send(500, {"error": {"message": "engine exploded"}})
             return
@@ -141,6 +143,7 @@ class PDStub:
         self.metrics_delay = 0.0
         self.metrics_polls = self.metrics_active = self.metrics_max_active = 0
         self.hang_seconds = 8
+        self.slow_seconds = 1.5
         self.requests = []
         self.aborted = 0
         self.last_answer = b""
@@ -517,6 +520,129 @@ def test_prefill_hang_times_out_504():
         wait_until(lambda: ps[0].aborted == 1, 5, what="the hanging prefill leg closed")
     finally:
         teardown(gw, ps, ds)
+
+
+# the prefill profile holds a concurrency-detector with one slot per prefill endpoint
+SCHED_CD = SCHED.replace(
+    "  - type: prefill-filter\n",
+    "  - type: prefill-filter\n  - {type: concurrency-detector, name: cd, "
+    "parameters: {maxConcurrency: 1}}\n").replace(
+    "plugins: [{pluginRef: prefill-filter}, {pluginRef: queue-scorer}",
+    "plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, {pluginRef: queue-scorer}")
+
+
+def post_bg(gw, out, key):
+    t = threading.Thread(target=lambda: out.__setitem__(
+        key, raw_post(gw.port, "/v1/chat/completions", CHAT)))
+    t.start()
+    return t
+
+
+@test
+def test_prefill_timeout_retried_on_another_prefill():
+    """A prefill leg that times out (prefillTimeout) is retried on another prefill endpoint; the
+    client gets the P/D answer from there, the timeout counted as a failure and a retry."""
+    ps, ds, gw = setup(nprefill=2, disagg="    prefillTimeout: 700ms\n")
+    try:
+        ps[0].mode = "hang"
+        ps[1].waiting = 3  # busier: ps[0] is picked first
+        gw.wait_waiting(ps[1], 3)
+        t0 = time.time()
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        check(st == 200, "status %d %r" % (st, body))
+        check(time.time() - t0 < 4, "one prefillTimeout, then the retry")
+        check(h["x-gateway-prefill-endpoint"] == ps[1].address, h)
+        check("x-switchyard-pd-fallback" not in h, h)
+        check(len(ps[0].posts()) == 1 and len(ps[1].posts()) == 1 and len(ds[0].posts()) == 1,
+              "one leg on each prefill, one decode")
+        wait_until(lambda: ps[0].aborted == 1, 5, what="the timed-out leg closed")
+        gw.wait_idle()
+        m, _ = metrics(gw.admin)
+        check(m.get('switchyard_pd_prefill_failures_total{reason="timeout"}') == 1,
+              {k: v for k, v in m.items() if "failures" in k})
+        check(m.get("switchyard_pd_prefill_retries_total") == 1, "retry counted")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_prefill_timeout_without_another_prefill_is_504():
+    """A prefill leg that timed out with no other prefill endpoint to retry on: the client gets
+    504 prefill_timeout (not 502), both when the only prefill endpoint is the one that timed out
+    and when the other one is at its concurrency limit (the retried leg finds no slot: the
+    send_leg path, which keeps the timeout's answer)."""
+    ps, ds, gw = setup(nprefill=1, disagg="    prefillTimeout: 700ms\n")
+    try:
+        ps[0].mode = "hang"
+        st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+        e = json.loads(body)["error"]
+        check(st == 504 and e["code"] == "prefill_timeout", (st, body))
+        check(len(ps[0].posts()) == 1 and len(ds[0].posts()) == 0, "no retry, no decode")
+        wait_until(lambda: ps[0].aborted == 1, 5, what="the timed-out leg closed")
+    finally:
+        teardown(gw, ps, ds)
+    ps, ds, gw = setup(nprefill=2, sched=SCHED_CD, disagg="    prefillTimeout: 1500ms\n")
+    try:
+        for p in ps:
+            p.mode = "hang"
+        ps[1].waiting = 3  # r1 takes ps[0]; r2 finds it full and takes ps[1]
+        gw.wait_waiting(ps[1], 3)
+        out = {}
+        t1 = post_bg(gw, out, "r1")
+        wait_until(lambda: len(ps[0].posts()) == 1, 5, what="r1's leg on ps[0]")
+        t2 = post_bg(gw, out, "r2")
+        wait_until(lambda: len(ps[1].posts()) == 1, 5, what="r2's leg on ps[1]")
+        t1.join(10)
+        t2.join(10)
+        st, h, body = out["r1"]
+        e = json.loads(body)["error"]
+        # r1's leg timed out; its retry found ps[1] at its limit (r2's leg)
+        check(st == 504 and e["code"] == "prefill_timeout" and "concurrency limit" in e["message"]
+              and not h.get("x-llm-d-request-dropped-reason"), (st, h, body))
+        st, h, body = out["r2"]
+        check(st == 504 and json.loads(body)["error"]["code"] == "prefill_timeout", (st, body))
+        check(len(ps[0].posts()) == 2 and len(ps[1].posts()) == 1, "r2 retried on ps[0]")
+        check(len(ds[0].posts()) == 0, "decode never started")
+        wait_until(lambda: ps[0].aborted == 2 and ps[1].aborted == 1, 5, what="legs closed")
+    finally:
+        teardown(gw, ps, ds)
+
+
+@test
+def test_first_leg_without_prefill_room_falls_back_when_configured():
+    """The only prefill endpoint is at its concurrency limit when a request arrives: with
+    fallback: decode-only it is served decode-only (marked and counted prefill_saturated, the
+    original body to decode) instead of 429; without a fallback it is 429 rejected-saturated."""
+    for fallback in (True, False):
+        ps, ds, gw = setup(sched=SCHED_CD,
+                           disagg="    fallback: decode-only\n" if fallback else "")
+        try:
+            ps[0].mode = "slow"
+            out = {}
+            t1 = post_bg(gw, out, "r1")
+            wait_until(lambda: len(ps[0].posts()) == 1, 5, what="r1's prefill leg")
+            st, h, body = raw_post(gw.port, "/v1/chat/completions", CHAT)
+            if fallback:
+                check(st == 200 and h.get("x-switchyard-pd-fallback") == "prefill_saturated",
+                      (st, h, body))
+                check("x-gateway-prefill-endpoint" not in h, h)
+                check(ds[0].posts()[0]["body"] == CHAT, "decode-only gets the original body")
+            else:
+                e = json.loads(body)["error"]
+                check(st == 429 and e["code"] == "rejected-saturated" and
+                      h.get("x-llm-d-request-dropped-reason") == "rejected-saturated",
+                      (st, h, body))
+                check(len(ds[0].posts()) == 0, "nothing sent to decode")
+            check(len(ps[0].posts()) == 1, "no second leg on the full prefill endpoint")
+            t1.join(10)
+            st, h, body = out["r1"]
+            check(st == 200 and h["x-gateway-prefill-endpoint"] == ps[0].address, (st, h))
+            gw.wait_idle()
+            m, _ = metrics(gw.admin)
+            n = m.get('switchyard_pd_fallback_total{reason="prefill_saturated"}', 0)
+            check(n == (1 if fallback else 0), {k: v for k, v in m.items() if "fallback" in k})
+        finally:
+            teardown(gw, ps, ds)
 
 
 @test
