@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+from http.server import BaseHTTPRequestHandler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", "build")
@@ -281,6 +282,116 @@ def endpoints_ready(admin):
 
 def wait_endpoints_ready(admin, timeout=10, what="endpoints ready"):
     wait_until(lambda: endpoints_ready(admin), timeout, what=what)
+
+
+# ---- P/D fixtures (test_pd_bound, test_pd_e2e, test_disagg, test_flow_control) ----
+
+def pd_text(tokens, salt):
+    """About `tokens` tokens for the simulator's built-in tokenizer (4 bytes per token), distinct
+    per salt (so every prompt is new to the prefix caches)."""
+    unit = "%s %d lorem ipsum " % (salt, tokens)
+    return (unit * (tokens * 4 // len(unit) + 1))[:tokens * 4]
+
+
+def pd_endpoints_yaml(prefills, decodes, prefill_labels=""):
+    """pool.endpoints entries (indented for `  endpoints:`) for prefill and decode addresses
+    ("host:port"); prefill_labels: extra label text for the prefill entries ("k: v")."""
+    extra = ", " + prefill_labels if prefill_labels else ""
+    return "".join("    - { address: %s, labels: { llm-d.ai/role: %s%s } }\n"
+                   % (a, role, extra if role == "prefill" else "")
+                   for role, addrs in (("prefill", prefills), ("decode", decodes))
+                   for a in addrs)
+
+
+class PDFleet:
+    """A simulator P/D fleet (`switchyard sim --prefill-replicas P --decode-replicas D`: prefill
+    replicas on base.., decode after them) behind a gateway with pool.disaggregation and
+    `schedulerFile: sched_file`. decode_ports: stand-in decode servers used instead of the
+    simulator's; extra: more top-level gateway YAML. Waits until every endpoint is ready."""
+
+    def __init__(self, sched_file, connector="nixlv2", prefill=1, decode=1, scale="20",
+                 decode_ports=(), extra=""):
+        n = prefill + decode
+        self.base = consecutive_ports(n)
+        self.sim = start_process([BIN, "sim", "--port", str(self.base), "--prefill-replicas",
+                                  str(prefill), "--decode-replicas", str(decode),
+                                  "--kv-connector", connector, "--time-scale", str(scale)])
+        for i in range(n):
+            wait_port(self.base + i, proc=self.sim)
+        self.prefills = [self.base + i for i in range(prefill)]
+        self.decodes = list(decode_ports) or [self.base + prefill + i for i in range(decode)]
+        self.port, self.admin = free_ports(2)
+        eps = pd_endpoints_yaml(["127.0.0.1:%d" % p for p in self.prefills],
+                                ["127.0.0.1:%d" % p for p in self.decodes])
+        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin)
+               + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n"
+               + "  disaggregation: { connector: %s }\n" % connector
+               + "  endpoints:\n" + eps
+               + "timeouts:\n  connect: 1s\n  request: 60s\n" + extra
+               + "schedulerFile: %s\n" % sched_file)
+        self.n = len(self.prefills) + len(self.decodes)
+        self.gw = start_gateway(write_file(cfg), self.port, self.admin)
+        wait_until(lambda: len(self.endpoints()) == self.n and
+                   all(e["ready"] for e in self.endpoints()), 10, what="endpoints ready")
+
+    def endpoints(self):
+        return endpoints(self.admin)
+
+    def endpoint(self, port):
+        for e in self.endpoints():
+            if e["address"] == "127.0.0.1:%d" % port:
+                return e
+        raise AssertionError("no endpoint %d" % port)
+
+    def inflight(self, port):
+        """The gateway's in-flight request count on the replica at port."""
+        return self.endpoint(port)["inflight_requests"]
+
+    def tokens(self, port):
+        """The gateway's in-flight token count on the replica at port."""
+        return self.endpoint(port)["inflight_tokens"]
+
+    def stop(self):
+        stop_process(self.gw)
+        stop_process(self.sim)
+
+
+class VllmGetHandler(BaseHTTPRequestHandler):
+    """The GET side of a stand-in vLLM server for a ThreadingHTTPServer: /metrics (waiting,
+    running, kv usage 0 for `model`), /v1/models, 404 otherwise. Subclasses set `model`, override
+    queue_state() and write do_POST; _send answers with a body and Content-Length."""
+    protocol_version = "HTTP/1.1"
+    model = "m1"
+
+    def log_message(self, *a):
+        pass
+
+    def _send(self, status, data, ctype="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def queue_state(self):
+        """(waiting, running) the /metrics answer reports."""
+        return 0, 0
+
+    def do_GET(self):
+        if self.path == "/metrics":
+            waiting, running = self.queue_state()
+            text = ("# TYPE vllm:num_requests_waiting gauge\n"
+                    'vllm:num_requests_waiting{model_name="%s"} %d\n'
+                    "# TYPE vllm:num_requests_running gauge\n"
+                    'vllm:num_requests_running{model_name="%s"} %d\n'
+                    "# TYPE vllm:kv_cache_usage_perc gauge\n"
+                    'vllm:kv_cache_usage_perc{model_name="%s"} 0.0\n'
+                    % (self.model, waiting, self.model, running, self.model))
+            self._send(200, text.encode(), "text/plain")
+        elif self.path == "/v1/models":
+            self._send(200, json.dumps({"object": "list", "data": [{"id": self.model}]}).encode())
+        else:
+            self._send(404, b"{}")
 
 
 def write_file(text, suffix=".yaml"):

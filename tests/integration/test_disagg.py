@@ -17,8 +17,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, metrics, post_json, request, run,  # noqa: E402
-                     start_process, stop_process, test, wait_port, wait_until, write_file)
+from harness import (BIN, check, free_ports, metrics, pd_endpoints_yaml, post_json,  # noqa: E402
+                     request, run, start_process, stop_process, test, wait_port, wait_until,
+                     write_file)
 from stub_server import _Handler, _Server  # noqa: E402
 
 MODEL = "m1"
@@ -199,13 +200,8 @@ class Gateway:
     def __init__(self, prefills, decodes, disagg="", sched=SCHED, labels=None, wait=True,
                  workers=2, pool_extra=""):
         self.port, self.admin = free_ports(2)
-        eps = ""
-        for s in prefills:
-            extra = ", " + labels if labels else ""
-            eps += "    - address: %s\n      labels: {llm-d.ai/role: prefill%s}\n" % (s.address,
-                                                                                       extra)
-        for s in decodes:
-            eps += "    - address: %s\n      labels: {llm-d.ai/role: decode}\n" % s.address
+        eps = pd_endpoints_yaml([s.address for s in prefills], [s.address for s in decodes],
+                                labels)
         text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: %d\n"
                 % (self.port, self.admin, workers)
                 + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n" + eps

@@ -12,41 +12,17 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, endpoints, free_ports, metrics, post_json,  # noqa: E402
-                     process_log, request, run, start_process, stop_process, test, wait_port,
-                     wait_until, write_file)
+from harness import (BIN, VllmGetHandler, check, endpoints, free_ports, metrics,  # noqa: E402
+                     post_json, process_log, request, run, start_process, stop_process, test,
+                     wait_port, wait_until, write_file)
 
 
-class _H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def _send(self, status, data, ctype="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        st = self.server.stub
-        if self.path == "/metrics":
-            text = ("# TYPE vllm:num_requests_waiting gauge\n"
-                    'vllm:num_requests_waiting{model_name="m1"} %d\n'
-                    "# TYPE vllm:num_requests_running gauge\n"
-                    'vllm:num_requests_running{model_name="m1"} %d\n'
-                    "# TYPE vllm:kv_cache_usage_perc gauge\n"
-                    'vllm:kv_cache_usage_perc{model_name="m1"} 0.0\n') % st.queue_state()
-            self._send(200, text.encode(), "text/plain")
-        elif self.path == "/v1/models":
-            self._send(200, json.dumps({"object": "list", "data": [{"id": "m1"}]}).encode())
-        else:
-            self._send(404, b"{}")
+class _H(VllmGetHandler):
+    def queue_state(self):
+        return self.server.stub.queue_state()
 
     def do_POST(self):
         st = self.server.stub

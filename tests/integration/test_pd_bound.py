@@ -19,12 +19,11 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json,  # noqa: E402
-                     request, run, start_process, stop_process, test, wait_port, wait_until,
-                     write_file)
+from harness import (PDFleet, VllmGetHandler, check, metrics, pd_text,  # noqa: E402
+                     post_json, run, test, wait_until, write_file)
 
 MODEL = "Qwen/Qwen3-32B"
 SCHED = """apiVersion: llm-d.ai/v1alpha1
@@ -47,9 +46,7 @@ schedulingProfiles:
 """
 
 
-def text(tokens, salt):
-    unit = "%s %d lorem ipsum " % (salt, tokens)
-    return (unit * (tokens * 4 // len(unit) + 1))[:tokens * 4]
+text = pd_text
 
 
 def gauge(port, name):
@@ -66,52 +63,14 @@ TOKENS = SCHED.replace("parameters: {maxConcurrency: 1}",
                        "parameters: {concurrencyMode: tokens, maxTokenConcurrency: 10000}")
 
 
-class Setup:
+class Setup(PDFleet):
+    """The simulator fleet (real time by default: a prefill of a few thousand tokens lasts long
+    enough for the burst to meet) behind a gateway that retries; stubs: ports of stand-in decode
+    servers used instead of the simulator's."""
+
     def __init__(self, prefill=2, decode=1, sched=SCHED, scale="1", stubs=()):
-        n = prefill + decode
-        self.base = consecutive_ports(n)
-        # real time: a prefill of a few thousand tokens lasts long enough for the burst to meet
-        self.sim = start_process([BIN, "sim", "--port", str(self.base), "--prefill-replicas",
-                                  str(prefill), "--decode-replicas", str(decode),
-                                  "--kv-connector", "nixlv2", "--time-scale", scale])
-        for i in range(n):
-            wait_port(self.base + i, proc=self.sim)
-        self.prefills = [self.base + i for i in range(prefill)]
-        # stubs: ports of stand-in decode servers used instead of the simulator's
-        self.decodes = list(stubs) or [self.base + prefill + i for i in range(decode)]
-        self.port, self.admin = free_ports(2)
-        eps = "".join("    - { address: 127.0.0.1:%d, labels: { llm-d.ai/role: %s } }\n" % (p, r)
-                      for r, ports in (("prefill", self.prefills), ("decode", self.decodes))
-                      for p in ports)
-        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin)
-               + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n"
-               + "  disaggregation: { connector: nixlv2 }\n"
-               + "  endpoints:\n" + eps
-               + "timeouts:\n  connect: 1s\n  request: 60s\nretry:\n  maxAttempts: 3\n"
-               + "schedulerFile: %s\n" % write_file(sched))
-        self.n = len(self.prefills) + len(self.decodes)
-        self.gw = start_process([BIN, "gateway", "--config", write_file(cfg)])
-        wait_port(self.port, proc=self.gw)
-        wait_port(self.admin, proc=self.gw)
-        wait_until(lambda: len(self.endpoints()) == self.n and
-                   all(e["ready"] for e in self.endpoints()),
-                   10, what="endpoints ready")
-
-    def endpoints(self):
-        st, _, body = request(self.admin, "GET", "/debug/endpoints")
-        return json.loads(body)["endpoints"]
-
-    def inflight(self, port):
-        for e in self.endpoints():
-            if e["address"] == "127.0.0.1:%d" % port:
-                return e["inflight_requests"]
-        raise AssertionError("no endpoint %d" % port)
-
-    def tokens(self, port):
-        for e in self.endpoints():
-            if e["address"] == "127.0.0.1:%d" % port:
-                return e["inflight_tokens"]
-        raise AssertionError("no endpoint %d" % port)
+        PDFleet.__init__(self, write_file(sched), prefill=prefill, decode=decode, scale=scale,
+                         decode_ports=stubs, extra="retry:\n  maxAttempts: 3\n")
 
     def idle(self):
         wait_until(lambda: all(e["inflight_requests"] == 0 for e in self.endpoints()), 15,
@@ -120,10 +79,6 @@ class Setup:
             wait_until(lambda: gauge(p, "vllm:num_requests_running") == 0 and
                        gauge(p, "vllm:num_requests_waiting") == 0, 15,
                        what="replica %d idle" % p)
-
-    def stop(self):
-        stop_process(self.gw)
-        stop_process(self.sim)
 
 
 @test
@@ -235,30 +190,9 @@ def test_gate_is_the_bound():
         s.stop()
 
 
-class _Closer(BaseHTTPRequestHandler):
+class _Closer(VllmGetHandler):
     """A decode server that takes the request and closes without answering (after 0.3 s)."""
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def _send(self, st, data, ct="application/json"):
-        self.send_response(st)
-        self.send_header("Content-Type", ct)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path == "/metrics":
-            t = "".join("# TYPE vllm:%s gauge\nvllm:%s{model_name=\"%s\"} 0\n" % (m, m, MODEL)
-                        for m in ("num_requests_waiting", "num_requests_running",
-                                  "kv_cache_usage_perc"))
-            self._send(200, t.encode(), "text/plain")
-        elif self.path == "/v1/models":
-            self._send(200, json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode())
-        else:
-            self._send(404, b"{}")
+    model = MODEL
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))

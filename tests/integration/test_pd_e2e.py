@@ -13,9 +13,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, ROOT, check, consecutive_ports, free_ports, metrics,  # noqa: E402
-                     post_json, request, run, start_process, stop_process, test, wait_port,
-                     wait_until, write_file)
+from harness import (ROOT, PDFleet, check, metrics, pd_text, post_json, run,  # noqa: E402
+                     test, wait_until)
 
 MODEL = "Qwen/Qwen3-32B"
 FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "llm-d-configs")
@@ -23,10 +22,7 @@ V08 = os.path.join(FIXTURES, "inference-scheduler-v0.8_pd-epp-config.yaml")
 V09 = os.path.join(FIXTURES, "router-v0.9_pd-epp-config.yaml")
 
 
-def text(tokens, salt):
-    """About `tokens` tokens for the simulator's built-in tokenizer (4 bytes per token)."""
-    unit = "%s %d lorem ipsum " % (salt, tokens)
-    return (unit * (tokens * 4 // len(unit) + 1))[:tokens * 4]
+text = pd_text
 
 
 def series(m, name, **labels):
@@ -38,44 +34,6 @@ def series(m, name, **labels):
             found = True
     check(found, "no series %s%s" % (name, want))
     return total
-
-
-class Setup:
-    """A sim mixed fleet (P on base, D on base+1..) and a gateway with a fixture scheduler."""
-
-    def __init__(self, connector, sched_file, prefill=1, decode=1):
-        n = prefill + decode
-        self.base = consecutive_ports(n)
-        self.sim = start_process([BIN, "sim", "--port", str(self.base), "--prefill-replicas",
-                                  str(prefill), "--decode-replicas", str(decode),
-                                  "--kv-connector", connector, "--time-scale", "20"])
-        for i in range(n):
-            wait_port(self.base + i, proc=self.sim)
-        self.prefills = [self.base + i for i in range(prefill)]
-        self.decodes = [self.base + prefill + i for i in range(decode)]
-        self.port, self.admin = free_ports(2)
-        eps = "".join("    - { address: 127.0.0.1:%d, labels: { llm-d.ai/role: %s } }\n" % (p, r)
-                      for r, ports in (("prefill", self.prefills), ("decode", self.decodes))
-                      for p in ports)
-        cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (self.port, self.admin)
-               + "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n"
-               + "  disaggregation: { connector: %s }\n" % connector
-               + "  endpoints:\n" + eps
-               + "timeouts:\n  connect: 1s\n  request: 60s\n"
-               + "schedulerFile: %s\n" % sched_file)
-        self.gw = start_process([BIN, "gateway", "--config", write_file(cfg)])
-        wait_port(self.port, proc=self.gw)
-        wait_port(self.admin, proc=self.gw)
-        wait_until(lambda: all(e["ready"] for e in self.endpoints()) and
-                   len(self.endpoints()) == n, 10, what="endpoints ready")
-
-    def endpoints(self):
-        st, _, body = request(self.admin, "GET", "/debug/endpoints")
-        return json.loads(body)["endpoints"]
-
-    def stop(self):
-        stop_process(self.gw)
-        stop_process(self.sim)
 
 
 def post(s, path, body):
@@ -131,7 +89,7 @@ def pd_exchange(s, path, body, stream, connector):
 
 
 def scenario(connector, sched_file):
-    s = Setup(connector, sched_file)
+    s = PDFleet(sched_file, connector=connector)  # P on base, D on base+1, time scale 20
     try:
         dec = s.decodes[0]
         pulls0 = series(metrics(dec)[0], "switchyard_sim_kv_pulls_total")
