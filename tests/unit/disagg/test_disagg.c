@@ -61,23 +61,7 @@ struct fx {
 static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
 {
     memset(f, 0, sizeof *f);
-    const char *yaml =
-        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
-        "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
-        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
-        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
-        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
-        "always-disagg-pd-decider}}}\n"
-        "schedulingProfiles:\n"
-        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
-        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
-        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
-        "{pluginRef: max-score-picker}]}\n";
-    char err[512];
-    f->s = fx_sched(yaml, err, sizeof err);
-    if (!f->s)
-        fail_msg("scheduler: %s", err);
+    f->s = fx_pd_sched("{maxConcurrency: 1}");
     f->m = sy_metrics_new();
     sy_sched_attach_metrics(f->s, f->m);
     f->dm = sy_disagg_metrics_new(f->m);
@@ -121,16 +105,6 @@ static struct sy_disagg *start(struct fx *f, unsigned flags)
     return dx;
 }
 
-static bool has_line(struct sy_metrics *m, const char *line)
-{
-    struct sy_buf b;
-    sy_buf_init(&b);
-    sy_metrics_render(m, &b);
-    bool found = b.data && strstr(b.data, line) != NULL;
-    sy_buf_fini(&b);
-    return found;
-}
-
 static void fx_fini(struct fx *f)
 {
     for (int i = 0; i < NPREFILL; i++)
@@ -158,11 +132,12 @@ static void test_reserve_stops_after_last_try(void **state)
     assert_string_equal(f.seen.code, "rejected-saturated");
     assert_int_equal(f.seen.decodes, 0);
     assert_ptr_equal(f.res.prefill_ep, f.eps[SY_SCHED_CHARGE_TRIES - 1]);
-    assert_true(has_line(f.m, "inference_extension_plugin_duration_seconds_count{extension_point="
-                              "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
-                              "filter\"} 8\n"));
-    assert_true(has_line(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
-                              "\"error\"} 1\n"));
+    assert_true(fx_metrics_has(f.m,
+                               "inference_extension_plugin_duration_seconds_count{extension_point="
+                               "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
+                               "filter\"} 8\n"));
+    assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
+                                    "\"error\"} 1\n"));
     sy_disagg_free(dx);
     fx_fini(&f);
 }
@@ -183,16 +158,18 @@ static void test_first_leg_no_room_falls_back(void **state)
     sy_disagg_response_headers(dx, &b);
     assert_string_equal(b.data, "x-switchyard-pd-fallback: prefill_saturated\r\n");
     sy_buf_fini(&b);
-    assert_true(has_line(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 1\n"));
-    assert_true(has_line(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
-                              "\"fallback\"} 1\n"));
+    assert_true(
+        fx_metrics_has(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 1\n"));
+    assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
+                                    "\"fallback\"} 1\n"));
     /* the decode leg failed and is retried: its new first leg falls back as well */
     sy_sched_done(f.s, &f.res, false);
     assert_int_equal(sy_sched_pick(f.s, f.p, &f.r, NULL, 0, &f.res), 0);
     sy_disagg_start(dx, &f.res, SY_DISAGG_RETRY);
     assert_int_equal(f.seen.status, 0);
     assert_int_equal(f.seen.decodes, 2);
-    assert_true(has_line(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 2\n"));
+    assert_true(
+        fx_metrics_has(f.m, "switchyard_pd_fallback_total{reason=\"prefill_saturated\"} 2\n"));
     sy_disagg_free(dx);
     fx_fini(&f);
 }

@@ -13,7 +13,9 @@
 #include "api/request.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/str.h"
+#include "metrics/metrics.h"
 #include "pool/pool.h"
 #include "sched/internal.h"
 #include "sched/plugin.h"
@@ -177,6 +179,43 @@ static inline struct sy_scheduler *fx_sched(const char *yaml, char *err, size_t 
     struct sy_scheduler *s = sy_sched_new(root, "epp.yaml", err, errcap);
     sy_yaml_free(root);
     return s;
+}
+
+/* A P/D scheduler (always disaggregated: disagg-profile-handler with always-disagg-pd-decider)
+ * whose prefill profile holds a concurrency-detector with params (YAML flow text); the decode
+ * profile has none; both rank by queue-scorer. Fails the test when it does not load. */
+static inline struct sy_scheduler *fx_pd_sched(const char *params)
+{
+    static const char fmt[] =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: %s}\n"
+        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
+        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
+        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
+        "always-disagg-pd-decider}}}\n"
+        "schedulingProfiles:\n"
+        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
+        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
+        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
+    char yaml[1024], err[512];
+    snprintf(yaml, sizeof yaml, fmt, params);
+    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
+    if (!s)
+        fail_msg("scheduler: %s", err);
+    return s;
+}
+
+/* True when m's exposition text holds line (e.g. "name{l=\"v\"} 1\n"). */
+static inline bool fx_metrics_has(struct sy_metrics *m, const char *line)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_metrics_render(m, &b);
+    bool found = b.data && strstr(b.data, line) != NULL;
+    sy_buf_fini(&b);
+    return found;
 }
 
 #define FX_EPS 1e-9 /* float comparison tolerance for hand-computed scores */

@@ -11,9 +11,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
-#include "core/buf.h"
 #include "core/err.h"
-#include "metrics/metrics.h"
 #include "prefix/approx_index.h"
 #include "prefix/prefix_sched.h"
 #include "sched/plugins.h"
@@ -432,16 +430,6 @@ static void test_lost_reservation_leaves_no_trace(void **state)
     sy_pool_unref(p);
 }
 
-static bool has_line(struct sy_metrics *m, const char *line)
-{
-    struct sy_buf b;
-    sy_buf_init(&b);
-    sy_metrics_render(m, &b);
-    bool found = b.data && strstr(b.data, line) != NULL;
-    sy_buf_fini(&b);
-    return found;
-}
-
 /* A strict charge (a retry) holds the pick to the filter's limits also where the filter failed
  * open: with every endpoint full it charges nothing and answers SY_ESATURATED after one decision
  * (a new one would find them full as well), where a plain charge goes over; once a slot frees it
@@ -470,15 +458,15 @@ static void test_strict_charge(void **state)
     sy_sched_done(s, &res, true);
     assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, true), SY_ESATURATED);
     assert_null(c.ep);
-    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 0\n"));
+    assert_true(fx_metrics_has(m, "switchyard_scheduler_slot_lost_total 0\n"));
     assert_true(
-        has_line(m, "inference_extension_scheduler_attempts_total{status=\"failure\"} 1\n"));
+        fx_metrics_has(m, "inference_extension_scheduler_attempts_total{status=\"failure\"} 1\n"));
     assert_int_equal(atomic_load(&eps[0]->inflight_requests), 1);
     assert_int_equal(atomic_load(&eps[1]->inflight_requests), 1);
     struct steal none = {.req = &r};
     assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
     assert_int_equal(none.calls, 1); /* a fail-open decision that lost is not made again */
-    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 0\n"));
+    assert_true(fx_metrics_has(m, "switchyard_scheduler_slot_lost_total 0\n"));
     /* a plain charge (first attempt) fails open and goes over */
     assert_int_equal(sy_sched_pick_charge(s, p, &r, NULL, 0, &res, &c, false), 0);
     assert_non_null(c.ep);
@@ -496,7 +484,7 @@ static void test_strict_charge(void **state)
     none.calls = 0;
     assert_int_equal(sy_sched_pick_reserve(s, p, &r, NULL, 0, &res, refuse, &none), SY_ESATURATED);
     assert_int_equal(none.calls, SY_SCHED_CHARGE_TRIES);
-    assert_true(has_line(m, "switchyard_scheduler_slot_lost_total 8\n"));
+    assert_true(fx_metrics_has(m, "switchyard_scheduler_slot_lost_total 8\n"));
     sy_pool_discharge(&ca, -1);
     assert_int_equal(atomic_load(&eps[0]->inflight_requests), 0);
     assert_int_equal(atomic_load(&eps[1]->inflight_requests), 0);
@@ -505,38 +493,13 @@ static void test_strict_charge(void **state)
     sy_pool_unref(p);
 }
 
-/* A P/D scheduler (always disaggregated) whose prefill profile holds a concurrency-detector
- * with params; the decode profile has none. */
-static struct sy_scheduler *pd_sched(const char *params)
-{
-    static const char fmt[] =
-        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
-        "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: %s}\n"
-        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
-        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
-        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
-        "always-disagg-pd-decider}}}\n"
-        "schedulingProfiles:\n"
-        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
-        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
-        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
-        "{pluginRef: max-score-picker}]}\n";
-    char yaml[1024], err[512];
-    snprintf(yaml, sizeof yaml, fmt, params);
-    struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
-    if (!s)
-        fail_msg("scheduler: %s", err);
-    return s;
-}
-
 /* P/D: the prefill profile's concurrency limits travel in the result (prefill_limit_*, what
  * src/disagg reserves the prefill leg's slot against), also when its filter failed open, and a
  * prefill repick refreshes them; a decode profile without the detector carries none. */
 static void test_prefill_limits(void **state)
 {
     (void)state;
-    struct sy_scheduler *s = pd_sched("{maxConcurrency: 1}");
+    struct sy_scheduler *s = fx_pd_sched("{maxConcurrency: 1}");
     struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("p2:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
@@ -577,7 +540,7 @@ static void test_prefill_limits(void **state)
 static void test_prefill_tokens(void **state)
 {
     (void)state;
-    struct sy_scheduler *s = pd_sched("{concurrencyMode: tokens, maxTokenConcurrency: 1000}");
+    struct sy_scheduler *s = fx_pd_sched("{concurrencyMode: tokens, maxTokenConcurrency: 1000}");
     struct sy_endpoint *eps[] = {fx_ep("p1:1", "llm-d.ai/role=prefill", 0, 0, 0),
                                  fx_ep("d1:1", "llm-d.ai/role=decode", 0, 0, 0)};
     struct sy_pool *p = fx_pool(eps, 2);
