@@ -34,7 +34,9 @@
  * docs/flow-control.md lists these and the charges that bypass the filter (EPP data-plane
  * fallback). Refusing would turn a reload into 429s; the gate stays the bound. The filter still
  * leaves its limits in cy->limit_requests / limit_tokens, so a strict charge (the P/D prefill
- * leg, src/disagg) holds the pick to them there too and is refused rather than go over.
+ * leg, src/disagg) holds the pick to them there too and is refused rather than go over. It says
+ * so in cy->failed_open: such a refusal lost no slot to another worker, so sched.c neither makes
+ * the decision again nor counts it in switchyard_scheduler_slot_lost_total.
  *
  * Within those, the bound is strict across workers. The filter reads each endpoint's count a moment
  * before the request is charged to the chosen one, and several workers decide at once: two that
@@ -134,7 +136,7 @@ static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_can
     if (f->mode != 0)
         cap_at(&cy->limit_tokens, f->token_limit);
     if (!m) {
-        cy->failed_open = true; /* said, not inferred from cap_* vs limit_* (sched.c) */
+        cy->failed_open = true; /* sched.c: a refused strict charge is not a lost slot */
         return n;               /* fail open: see the header (and no bound for a plain charge) */
     }
     /* the charge reserves the slot against the same limits (see the header) */
