@@ -47,15 +47,15 @@ static void on_fail(void *ud, int status, const char *code, const char *msg)
 /* The fixture: NPREFILL prefill endpoints p0.. (queue-scorer ranks p0 first: waiting = index),
  * every one at its concurrency-detector limit (1 in flight), and one decode endpoint. */
 struct fx {
-    struct sy_scheduler *s;
-    struct sy_metrics *m;
-    struct sy_disagg_metrics *dm;
-    struct sy_endpoint *eps[NPREFILL + 1];
-    struct sy_pool *p;
-    struct sy_request r;
-    struct sy_config cfg;
-    struct sy_sched_result res;
-    struct seen seen;
+    struct sy_scheduler *s;                /* fx_pd_sched, metrics attached */
+    struct sy_metrics *m;                  /* scheduler and P/D metric families */
+    struct sy_disagg_metrics *dm;          /* the exchange's counters on m */
+    struct sy_endpoint *eps[NPREFILL + 1]; /* p0..p8, then the decode endpoint */
+    struct sy_pool *p;                     /* owns eps */
+    struct sy_request r;                   /* a completions request */
+    struct sy_config cfg;                  /* pool.disaggregation */
+    struct sy_sched_result res;            /* the decision the exchange runs on */
+    struct seen seen;                      /* the host callbacks' record */
 };
 
 static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
