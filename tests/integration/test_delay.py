@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
-                     start_process, stop_process, test, wait_port, wait_until, write_file)
+                     start_process, start_sim, stop_process, test, wait_port, wait_until,
+                     write_file)
 
 PIPELINE = """
 scheduler:
@@ -43,10 +44,8 @@ def setup():
     if ST:
         return ST
     base = consecutive_ports(2)
-    sim = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", "m1",
-                         "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "4"])
-    for i in range(2):
-        wait_port(base + i, proc=sim)
+    sim = start_sim(base, 2, "m1", time_scale=4,
+                    extra=("--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100"))
     ST.update(sim=sim, base=base, fast="127.0.0.1:%d" % base, slow="127.0.0.1:%d" % (base + 1))
     return ST
 
