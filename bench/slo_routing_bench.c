@@ -41,6 +41,8 @@
  * time and nothing else in it reads the clock for a decision;
  * SLO_BENCH_ONLY=text runs only policies whose name contains it; SLO_BENCH_ARRIVAL_SEED=n (n > 0)
  * draws another arrival sequence (unset or 0: the one all earlier numbers used);
+ * SLO_BENCH_DELAY_PARAMS=", key: value, ..." adds latency-scorer parameters to the e2e+delay
+ * (max) and e2e+delay + active-request + prefix rows (objective e2e-plus-delay);
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
  * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
