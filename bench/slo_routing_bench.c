@@ -39,7 +39,10 @@
  * Environment: SLO_BENCH_SEED=n makes the scheduler's random seeds a function of n instead of
  * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
  * time and nothing else in it reads the clock for a decision;
- * SLO_BENCH_ONLY=text runs only policies whose name contains it;
+ * SLO_BENCH_ONLY=text runs only policies whose name contains it; SLO_BENCH_ARRIVAL_SEED=n (n > 0)
+ * draws another arrival sequence (unset or 0: the one all earlier numbers used);
+ * SLO_BENCH_DELAY_PARAMS=", key: value, ..." adds latency-scorer parameters to the e2e+delay
+ * (max) and e2e+delay + active-request + prefix rows (objective e2e-plus-delay);
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
  * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
@@ -684,6 +687,21 @@ static bool perfect_predict(void *ud, const struct sy_sched_cycle *cy,
 
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
+/* The arrivals' generator state: SLO_BENCH_ARRIVAL_SEED=n (n > 0) draws another arrival sequence
+ * (prompts, lengths, SLOs, times); unset or 0 the one every earlier number was measured on. */
+static uint64_t arrival_seed(void)
+{
+    const char *v = getenv("SLO_BENCH_ARRIVAL_SEED");
+    uint64_t n = v ? strtoull(v, NULL, 0) : 0;
+    if (!n)
+        return 0x9E3779B97F4A7C15ull;
+    uint64_t z = n * 0x9E3779B97F4A7C15ull; /* splitmix64's finaliser: nearby seeds spread */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 1; /* xorshift's state must not be 0 */
+}
+
 static void run_as(const char *name, const char *yaml, double rate, double secs,
                    enum oracle_mode oracle, bool shed)
 {
@@ -745,7 +763,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
     J = sy_xcalloc(cap, sizeof *J);
     nJ = 0;
-    rng = 0x9E3779B97F4A7C15ull;
+    rng = arrival_seed();
     uint32_t *tok =
         sy_xmalloc(((size_t)prefix_len + suffix_hi + HEAVY_MAX_LEN + 8192) * sizeof *tok);
     nconv = conv_next = 0;
@@ -1069,7 +1087,7 @@ static const char predicted[] =
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
     "    affinityThreshold: %g\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
     "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
-    "    ttftWeight: %g\n    tpotWeight: %g\n"
+    "    ttftWeight: %g\n    tpotWeight: %g\n%s"
     "- type: %s\n  name: weighted-random-picker\n"
     "schedulingProfiles:\n- name: default\n  plugins:\n"
     "  - pluginRef: strict\n  - pluginRef: %s\n  - pluginRef: %s\n"
@@ -1320,6 +1338,26 @@ int main(int argc, char **argv)
             run(var[i].name, y, rate, secs);
         }
     }
+    /* latency-scorer's objective e2e-plus-delay: the request's own predicted e2e plus the delay
+     * it causes the requests running there (src/sched/latency_scorer.c), alone (argmin) and
+     * beside the prefix regime's best heuristic */
+    {
+        static const char dl[] =
+            "plugins:\n- type: predicted-latency-producer\n- type: latency-scorer\n"
+            "  parameters: {objective: e2e-plus-delay%s}\n- type: active-request-scorer\n"
+            "- type: prefix-cache-scorer\n- type: max-score-picker\n"
+            "schedulingProfiles:\n- name: default\n  plugins:\n"
+            "  - pluginRef: latency-scorer\n    weight: %d\n"
+            "  - pluginRef: active-request-scorer\n    weight: %d\n"
+            "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
+            "  - pluginRef: max-score-picker\n";
+        const char *dp = getenv("SLO_BENCH_DELAY_PARAMS"); /* e.g. ", delayHorizonTokens: 32" */
+        char y[1024];
+        snprintf(y, sizeof y, dl, dp ? dp : "", 1, 0, 0);
+        run("e2e+delay (max)", y, rate, secs);
+        snprintf(y, sizeof y, dl, dp ? dp : "", 1, 3, 1);
+        run("e2e+delay 1 + active-request 3 + prefix 1", y, rate, secs);
+    }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
            secs, ORACLE_SLO_CLASS, false);
     run_as("oracle: clairvoyant greedy, min e2e", "plugins:\n- type: random-picker\n", rate, secs,
@@ -1346,45 +1384,50 @@ int main(int argc, char **argv)
         bool shed;             /* batch requests sheddable, latency-slo-admitter under plugins */
         const char *cap_aware; /* capAwareTTFT (NULL: false) */
         const char *tpot_q;    /* tpotQuantile (NULL: absent) */
+        const char *objective; /* latency-scorer objective (NULL: absent, headroom) */
     } pv[] = {
         {"predicted latency (Helm, least)", "least", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (Helm, most)", "most", 0.8, 0.2, "weighted-random-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (Helm, most, cap-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true", NULL},
+         "false", false, "true", NULL, NULL},
         {"predicted latency (Helm, least, cap-aware)", "least", 0.8, 0.2, "weighted-random-picker",
-         "false", false, "true", NULL},
+         "false", false, "true", NULL, NULL},
         {"predicted latency (most, tpot 0.8, max)", "most", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (most, tpot 0.8, wrand)", "most", 0.2, 0.8, "weighted-random-picker",
-         "false", false, NULL, NULL},
+         "false", false, NULL, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max)", "most", 0.8, 0.2, "max-score-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (Helm, most, queue-aware)", "most", 0.8, 0.2, "weighted-random-picker",
-         "true", false, NULL, NULL},
+         "true", false, NULL, NULL, NULL},
         {"predicted latency (Helm, least, queue-aware)", "least", 0.8, 0.2,
-         "weighted-random-picker", "true", false, NULL, NULL},
+         "weighted-random-picker", "true", false, NULL, NULL, NULL},
         {"predicted latency (most, 0.8/0.2, max, queue-aware)", "most", 0.8, 0.2,
-         "max-score-picker", "true", false, NULL, NULL},
+         "max-score-picker", "true", false, NULL, NULL, NULL},
         {"predicted (Helm, most) + admitter, batch sheddable", "most", 0.8, 0.2,
-         "weighted-random-picker", "false", true, NULL, NULL},
+         "weighted-random-picker", "false", true, NULL, NULL, NULL},
         {"predicted (Helm, most, queue-aware) + admitter", "most", 0.8, 0.2,
-         "weighted-random-picker", "true", true, NULL, NULL},
+         "weighted-random-picker", "true", true, NULL, NULL, NULL},
         {"predicted latency (least, tpot 0.8, max)", "least", 0.2, 0.8, "max-score-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (least, tpot 1, max)", "least", 0, 1, "max-score-picker", "false",
-         false, NULL, NULL},
+         false, NULL, NULL, NULL},
         {"predicted latency (least, tpot 1, wrand)", "least", 0, 1, "weighted-random-picker",
-         "false", false, NULL, NULL},
+         "false", false, NULL, NULL, NULL},
         {"predicted latency (most, tpot 1, max)", "most", 0, 1, "max-score-picker", "false", false,
-         NULL, NULL},
+         NULL, NULL, NULL},
         {"predicted latency (Helm, most, tpotQ 0.5)", "most", 0.8, 0.2, "weighted-random-picker",
-         "false", false, NULL, "0.5"},
+         "false", false, NULL, "0.5", NULL},
         {"predicted latency (Helm, least, tpotQ 0.5)", "least", 0.8, 0.2, "weighted-random-picker",
-         "false", false, NULL, "0.5"},
+         "false", false, NULL, "0.5", NULL},
         {"predicted (Helm, most, tpotQ 0.5) + admitter", "most", 0.8, 0.2, "weighted-random-picker",
-         "false", true, NULL, "0.5"},
+         "false", true, NULL, "0.5", NULL},
+        {"e2e+delay (Helm pipeline, wrand)", "most", 0.8, 0.2, "weighted-random-picker", "false",
+         false, NULL, NULL, "e2e-plus-delay"},
+        {"e2e+delay (Helm pipeline, max)", "most", 0.8, 0.2, "max-score-picker", "false", false,
+         NULL, NULL, "e2e-plus-delay"},
     };
     /* the same configs fed the true TTFT/TPOT (lookaheads) instead of the model's: model error
      * apart from the decision rule's */
@@ -1401,12 +1444,14 @@ int main(int argc, char **argv)
         const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
                          : pv[i].cap_aware             ? pv[i].cap_aware
                                                        : "false";
-        char tqp[64] = "";
+        char tqp[64] = "", obj[64] = "";
+        if (pv[i].objective)
+            snprintf(obj, sizeof obj, "    objective: %s\n", pv[i].objective);
         if (pv[i].tpot_q)
             snprintf(tqp, sizeof tqp, ", tpotQuantile: %s", pv[i].tpot_q);
         snprintf(buf, sizeof buf, predicted, qa, ca, tqp,
                  pv[i].shed ? "- type: latency-slo-admitter\n" : "", penalty_ms, loose, penalty_ms,
-                 pv[i].strategy, pv[i].wt, pv[i].wp, pv[i].picker,
+                 pv[i].strategy, pv[i].wt, pv[i].wp, obj, pv[i].picker,
                  gate_first ? "loose" : "slo-headroom-tier-filter",
                  gate_first ? "slo-headroom-tier-filter" : "loose");
         if (r < npv)

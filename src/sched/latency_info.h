@@ -47,4 +47,30 @@ static inline bool sy_latency_pred_positive(const struct sy_latency_pred *p)
     return p && p->headroom_ttft_s >= 0 && p->headroom_tpot_s >= 0;
 }
 
+/* Inputs of latency-scorer's `objective: e2e-plus-delay` for one candidate (all seconds, tokens).
+ */
+struct sy_latency_delay_in {
+    double ttft_s;     /* predicted TTFT of the request there */
+    double tpot_s;     /* predicted TPOT of the request there */
+    double prefill_s;  /* predicted TTFT there with nothing else running: its own prefill time */
+    double dtpot_s;    /* predicted TPOT increase of the batch when it joins (>= 0) */
+    double running;    /* requests decoding there now (the ones it delays) */
+    double out_tokens; /* the request's output length (max_tokens, else the configured default) */
+    double horizon;    /* delayHorizonTokens: output tokens of theirs the slowdown is counted for */
+    double weight;     /* delayWeight */
+};
+
+/* The request's own predicted e2e, ttft + tpot (out - 1), plus weight x the delay it causes the
+ * requests running there: each waits for its prefill once (prefill_s) and decodes
+ * min(horizon, out) tokens at dtpot_s more per token while it shares their batch. */
+static inline double sy_latency_e2e_plus_delay(const struct sy_latency_delay_in *d)
+{
+    double out = d->out_tokens > 1 ? d->out_tokens : 1;
+    double own = d->ttft_s + d->tpot_s * (out - 1);
+    double span = d->horizon < out ? d->horizon : out;
+    double dt = d->dtpot_s > 0 ? d->dtpot_s : 0;
+    double caused = d->running > 0 ? d->running * (d->prefill_s + dt * span) : 0;
+    return own + d->weight * caused;
+}
+
 #endif

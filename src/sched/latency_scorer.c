@@ -17,6 +17,30 @@
  *
  * Without an SLO the producer sets headroom = -predicted, so every endpoint is in the
  * both-violated bucket and the least predicted latency scores best.
+ *
+ * `objective: e2e-plus-delay` (Switchyard's own; default `headroom`, llm-d's rule above): the
+ * request's own headroom is the wrong thing to maximise on a shared batch (docs/slo-scheduling.md,
+ * "clairvoyant oracle": a rule that knew every true latency still lost to the best heuristic,
+ * except when it also priced the delay the request causes the requests already there). Per
+ * candidate, from what the gateway knows at routing time:
+ *     own    = ttft + tpot x (out - 1)      the producer's predictions; out = max_tokens, else
+ *                                           outputTokens (256)
+ *     caused = running x (prefill + dtpot x min(delayHorizonTokens, out))
+ *         running  the producer's running count there (scraped, or the gateway's fresher
+ *                  in-flight count): the requests that share the batch it joins
+ *         prefill  the model's TTFT for the request there with nothing running or waiting (its
+ *                  prefill step time, uncached tokens via the prefix score): every running
+ *                  decode stalls for it once (a prefill step holds the batch)
+ *         dtpot    the model's TPOT there at running + 1 minus at running (its TPOT sensitivity
+ *                  to the running count, >= 0): each running request decodes that much slower
+ *                  per token while it shares their batch, counted for min(horizon, out) of their
+ *                  tokens (their remaining lengths are unknown to the gateway; the oracle's
+ *                  64-token bound measured best)
+ *     cost   = own + delayWeight x caused;  score = (max cost - cost) / (max - min), 1 when equal
+ * Two extra predictions per candidate (prefill, running + 1). Candidates scored only when every
+ * one has a prediction; otherwise (model not ready) the composite fallback, as for headroom. When
+ * an extra prediction fails (a benchmark's given latencies without a ready model) its term is 0.
+ * No tiers: SLOs are ignored by this objective (slo-headroom-tier-filter can still gate).
  */
 #include <float.h>
 #include <math.h>
@@ -35,6 +59,10 @@ struct state {
     double wt, wp;      /* ttftWeight, tpotWeight */
     bool most;          /* headroomSelectionStrategy most (default least) */
     double ckv, cq, cp; /* composite fallback weights */
+    bool delay;         /* objective e2e-plus-delay (default headroom) */
+    double horizon;     /* delayHorizonTokens */
+    double dweight;     /* delayWeight */
+    double out_tokens;  /* outputTokens: output length when the request gives no max_tokens */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
@@ -46,9 +74,20 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "compositeKVWeight",
                                        "compositeQueueWeight",
                                        "compositePrefixWeight",
+                                       "objective",
+                                       "delayHorizonTokens",
+                                       "delayWeight",
+                                       "outputTokens",
                                        NULL};
-    struct state s = {.wt = 0.8, .wp = 0.2, .ckv = 1, .cq = 1, .cp = 1};
-    const char *strat = NULL;
+    struct state s = {.wt = 0.8,
+                      .wp = 0.2,
+                      .ckv = 1,
+                      .cq = 1,
+                      .cp = 1,
+                      .horizon = 64,
+                      .dweight = 1,
+                      .out_tokens = 256};
+    const char *strat = NULL, *obj = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "ttftWeight", env, 0, 1e6, &s.wt, err, errcap);
@@ -61,9 +100,21 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc)
         rc = sy_param_double(params, "compositePrefixWeight", env, 0, 1e6, &s.cp, err, errcap);
     if (!rc)
+        rc = sy_param_double(params, "delayHorizonTokens", env, 1, 1e6, &s.horizon, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "delayWeight", env, 0, 1e3, &s.dweight, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "outputTokens", env, 1, 1e6, &s.out_tokens, err, errcap);
+    if (!rc)
         rc = sy_param_string(params, "headroomSelectionStrategy", env, &strat, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "objective", env, &obj, err, errcap);
     if (rc)
         return rc;
+    if (obj && strcmp(obj, "headroom") && strcmp(obj, "e2e-plus-delay"))
+        return sy_param_errorf(env, NULL, "objective", err, errcap,
+                               "must be 'headroom' or 'e2e-plus-delay', got '%s'", obj);
+    s.delay = obj && !strcmp(obj, "e2e-plus-delay");
     if (strat && strcmp(strat, "least") && strcmp(strat, "most"))
         return sy_param_errorf(env, NULL, "headroomSelectionStrategy", err, errcap,
                                "must be 'least' or 'most', got '%s'", strat);
@@ -163,10 +214,57 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
     }
 }
 
+/* objective e2e-plus-delay (design comment above): scores[i] from each candidate's cost; false
+ * (scores untouched) when some candidate has no prediction. */
+static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
+                        const struct sy_sched_candidate *c, size_t n, double *scores)
+{
+    const struct sy_latency_model *m = sy_sched_latency_model();
+    int64_t mt = cy->req ? cy->req->max_tokens : -1;
+    double out = mt > 0 ? (double)mt : s->out_tokens, cost[SY_SCHED_MAX_CANDIDATES];
+    double lo = DBL_MAX, hi = -DBL_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
+        if (!p)
+            return false;
+        struct sy_latency_delay_in d = {.ttft_s = p->ttft_s,
+                                        .tpot_s = p->tpot_s,
+                                        .running = p->f.running,
+                                        .out_tokens = out,
+                                        .horizon = s->horizon,
+                                        .weight = s->dweight};
+        if (m && p->f.running > 0) { /* nothing running there: nothing to delay */
+            struct sy_latency_features alone = p->f, join = p->f;
+            alone.running = alone.waiting = 0;
+            alone.queued = false;
+            alone.prefill_tokens_inflight = alone.decode_tokens_inflight = 0;
+            double pf, tp1;
+            if (sy_latency_predict(m, c[i].ep->address, &alone, &pf, NULL) == 0)
+                d.prefill_s = pf;
+            join.running++;
+            join.decode_tokens_inflight += 256; /* the producer's scale per running request */
+            if (p->f.role != SY_LATENCY_ROLE_PREFILL &&
+                sy_latency_predict(m, c[i].ep->address, &join, NULL, &tp1) == 0)
+                d.dtpot_s = tp1 - p->tpot_s;
+        }
+        cost[i] = sy_latency_e2e_plus_delay(&d);
+        lo = cost[i] < lo ? cost[i] : lo;
+        hi = cost[i] > hi ? cost[i] : hi;
+    }
+    for (size_t i = 0; i < n; i++)
+        scores[i] = hi - lo > EPS ? (hi - cost[i]) / (hi - lo) : 1.0;
+    return true;
+}
+
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores)
 {
     const struct state *s = state;
+    if (s->delay) {
+        if (!score_delay(s, cy, c, n, scores))
+            composite(s, cy, c, n, scores);
+        return;
+    }
     const struct sy_latency_pred *pred[SY_SCHED_MAX_CANDIDATES];
     enum tier tier[SY_SCHED_MAX_CANDIDATES];
     bool any = false, have[T_NONE + 1] = {0};

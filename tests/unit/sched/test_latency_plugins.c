@@ -360,6 +360,102 @@ static void test_params(void **state)
             SY_ECONFIG);
         assert_non_null(strstr(err, "tpotQuantile"));
     }
+    /* objective e2e-plus-delay and its parameters */
+    static const char *const bad_d[][2] = {{"objective: fastest\n", "objective"},
+                                           {"delayHorizonTokens: 0\n", "delayHorizonTokens"},
+                                           {"delayWeight: -1\n", "delayWeight"},
+                                           {"delayWeight: lots\n", "delayWeight"},
+                                           {"outputTokens: 0\n", "outputTokens"}};
+    for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++) {
+        assert_int_equal(fx_plugin_new(&fp, "latency-scorer", bad_d[i][0], err, sizeof err),
+                         SY_ECONFIG);
+        assert_non_null(strstr(err, bad_d[i][1]));
+    }
+    assert_int_equal(fx_plugin_new(&fp, "latency-scorer",
+                                   "objective: e2e-plus-delay\ndelayHorizonTokens: 32\n"
+                                   "delayWeight: 0.5\noutputTokens: 128\n",
+                                   err, sizeof err),
+                     0);
+    fx_plugin_free(&fp);
+}
+
+#define NEAR9(a, b) assert_true(fabs((a) - (b)) < 1e-9)
+
+/* The delay term's arithmetic (sy_latency_e2e_plus_delay). */
+static void test_scorer_delay_arithmetic(void **state)
+{
+    (void)state;
+    struct sy_latency_delay_in d = {.ttft_s = 0.1,
+                                    .tpot_s = 0.02,
+                                    .prefill_s = 0.05,
+                                    .dtpot_s = 0.001,
+                                    .running = 10,
+                                    .out_tokens = 100,
+                                    .horizon = 64,
+                                    .weight = 1};
+    /* own 0.1 + 0.02 x 99 = 2.08; caused 10 x (0.05 + 0.001 x 64) = 1.14 */
+    NEAR9(sy_latency_e2e_plus_delay(&d), 3.22);
+    d.out_tokens = 16; /* the slowdown lasts its 16 tokens: 0.4 + 10 x (0.05 + 0.016) */
+    NEAR9(sy_latency_e2e_plus_delay(&d), 1.06);
+    d.weight = 0.5;
+    NEAR9(sy_latency_e2e_plus_delay(&d), 0.73);
+    d.weight = 1;
+    d.dtpot_s = -0.01; /* a TPOT that falls with load is read as no slowdown */
+    NEAR9(sy_latency_e2e_plus_delay(&d), 0.4 + 0.5);
+    d.running = 0; /* nobody there to delay */
+    NEAR9(sy_latency_e2e_plus_delay(&d), 0.4);
+    d.out_tokens = 0; /* at least one token */
+    NEAR9(sy_latency_e2e_plus_delay(&d), 0.1);
+}
+
+/* objective e2e-plus-delay on the trained model (slow:1 3x slower; TPOT grows with running): a
+ * short request prefers the slow idle replica to a fast one with 12 running (the prefill stall
+ * and slowdown it would cause them outweigh its own gain); a long one still goes to the fast
+ * replica; the headroom objective and delayWeight 0 take the fast one for both. Before the
+ * model is ready the composite fallback scores. */
+static void delay_scores(struct fx_plugin *prod, const char *params, int64_t max_tokens, double *s)
+{
+    char err[256];
+    struct fx_plugin sc;
+    assert_int_equal(fx_plugin_new(&sc, "latency-scorer", params, err, sizeof err), 0);
+    struct sy_endpoint *eps[2] = {fx_ep("slow:1", NULL, 0, 0, 0.1),
+                                  fx_ep("fast:1", NULL, 0, 12, 0.3)};
+    struct sy_pool *pool = fx_pool(eps, 2);
+    struct sy_sched_candidate c[2];
+    fx_cands(pool, c);
+    struct sy_request r;
+    fx_req(&r, "m", 500);
+    r.max_tokens = max_tokens;
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    prod->ops->produce(prod->state, &cy, c, 2);
+    sc.ops->score(sc.state, &cy, c, 2, s);
+    prod->ops->done(prod->state, &cy, NULL, false);
+    sy_pool_unref(pool);
+    fx_plugin_free(&sc);
+}
+
+static void test_scorer_delay_ordering(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin prod;
+    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    static const char delay[] = "objective: e2e-plus-delay\n";
+    double s[2];
+    delay_scores(&prod, delay, 16, s); /* not ready: composite (kv 0.1 beats 0.3) */
+    assert_true(s[0] > s[1] && s[1] > 0);
+    fx_train_latency_model(sy_sched_latency_model());
+    delay_scores(&prod, delay, 16, s);
+    NEAR9(s[0], 1); /* slow idle: min-max normalised cost, best 1, worst 0 */
+    NEAR9(s[1], 0);
+    delay_scores(&prod, delay, 512, s);
+    assert_true(s[1] > s[0]);
+    delay_scores(&prod, "objective: e2e-plus-delay\ndelayWeight: 0\n", 16, s);
+    assert_true(s[1] > s[0]);
+    delay_scores(&prod, NULL, 16, s); /* headroom (no SLO): the least predicted latency */
+    assert_true(s[1] > s[0]);
+    fx_plugin_free(&prod);
 }
 
 /* One produce of instance fp (a cycle over a 3-endpoint pool). */
@@ -820,6 +916,8 @@ int main(void)
         cmocka_unit_test(test_scorer_llmd_arithmetic),
         cmocka_unit_test(test_scorer_composite_quantised),
         cmocka_unit_test(test_producer_override),
+        cmocka_unit_test(test_scorer_delay_arithmetic),
+        cmocka_unit_test(test_scorer_delay_ordering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

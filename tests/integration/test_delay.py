@@ -1,0 +1,189 @@
+"""Integration test for latency-scorer's `objective: e2e-plus-delay` (src/sched/latency_scorer.c,
+docs/slo-scheduling.md "e2e + delay caused").
+
+One `switchyard sim --replicas 2 --profile qwen3-8b-h100:1,qwen3-32b-tp2-h100` process (a fast 8B
+replica on the first port, a slow 32B one on the second) behind the real gateway configured with
+predicted-latency-producer, latency-scorer (objective e2e-plus-delay) and max-score-picker. The
+latency model is trained on a warm-up through the gateway. Then the constructed case: long
+requests sent straight to one replica (so only its scraped running count shows them) and short
+probes through the gateway. A short request on the busy replica would stall every running decode
+for its prefill and slow their batch, which costs more than it saves on its own latency: the rule
+sends it to the idle replica, fast or slow. With the delay term off (delayWeight 0, same gateway
+otherwise) the probes go to the fast replica even while it is busy, so the first check fails for a
+rule that ignores the delay it causes.
+"""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
+                     start_process, start_sim, stop_process, test, wait_port, wait_until,
+                     write_file)
+
+PIPELINE = """
+scheduler:
+  plugins:
+    - type: predicted-latency-producer
+    - type: latency-scorer
+      parameters: {objective: e2e-plus-delay%s}
+    - type: max-score-picker
+  schedulingProfiles:
+    - name: default
+      plugins:
+        - pluginRef: latency-scorer
+        - pluginRef: max-score-picker
+"""
+
+ST = {}
+
+
+def setup():
+    if ST:
+        return ST
+    base = consecutive_ports(2)
+    sim = start_sim(base, 2, "m1", time_scale=4,
+                    extra=("--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100"))
+    ST.update(sim=sim, base=base, fast="127.0.0.1:%d" % base, slow="127.0.0.1:%d" % (base + 1))
+    return ST
+
+
+def start_gw(extra=""):
+    """A gateway over both replicas (slow listed first) with the delay objective; returns
+    (process, port, admin)."""
+    st = setup()
+    port, admin = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
+            "    - address: %s\n    - address: %s\n" % (st["slow"], st["fast"]) +
+            "timeouts:\n  connect: 500ms\n  request: 60s\n" + PIPELINE % extra)
+    gw = start_process([BIN, "gateway", "--config", write_file(text)])
+    wait_port(port, proc=gw)
+    wait_port(admin, proc=gw)
+    return gw, port, admin
+
+
+SALT = [0]
+LOCK = threading.Lock()
+
+
+def complete(port, prompt_words, max_tokens, stream=True):
+    """A completion with distinct words (no shared prefix) to port; (status, headers, body)."""
+    with LOCK:
+        SALT[0] += 1
+        salt = SALT[0]
+    body = {"model": "m1", "prompt": " ".join("d%dw%d" % (salt, i) for i in range(prompt_words)),
+            "max_tokens": max_tokens, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return post_json(port, "/v1/completions", body, timeout=60)
+
+
+def warm_and_train(port, admin):
+    """Concurrent streamed requests through the gateway (bounded: 4 x 40) until the model's
+    first retrain, so predictions are valid (not the composite fallback)."""
+    wait_until(lambda: complete(port, 10, 2)[0] == 200, 10, interval=0.1, what="endpoints ready")
+
+    def worker(k):
+        for i in range(40):
+            st, _, body = complete(port, 100 + ((k * 40 + i) * 53) % 900, 8 + (i % 4) * 8)
+            check(st == 200, "warm-up status %d %r" % (st, body))
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+
+    def trained():
+        m, _ = metrics(admin)
+        return m.get("switchyard_latency_model_retrains_total", 0) >= 1
+    wait_until(trained, 15, interval=0.2, what="the latency model's first retrain")
+
+
+def sim_running(port):
+    m, _ = metrics(port)
+    return sum(v for k, v in m.items() if k.startswith("vllm:num_requests_running"))
+
+
+def probes_while_busy(port, busy_port, n_busy=8, n_probes=6):
+    """n_busy long requests straight to busy_port (not through the gateway), then n_probes short
+    streamed ones through the gateway; returns the probes' destinations."""
+    done = []
+
+    def longreq():
+        done.append(complete(busy_port, 50, 1500, stream=False)[0])
+    ts = [threading.Thread(target=longreq) for _ in range(n_busy)]
+    for t in ts:
+        t.start()
+    wait_until(lambda: sim_running(busy_port) >= n_busy, 10, interval=0.05,
+               what="the long requests running")
+    time.sleep(0.3)  # a few scrapes (50 ms): the gateway sees them running
+    dest = []
+    for _ in range(n_probes):
+        st, h, body = complete(port, 200, 4)
+        check(st == 200, "probe status %d %r" % (st, body))
+        dest.append(h["x-gateway-destination-endpoint"])
+    for t in ts:
+        t.join(60)
+    check(done.count(200) == n_busy, "long requests served: %r" % done)
+    return dest
+
+
+@test
+def test_short_request_avoids_busy_replica():
+    s = setup()
+    gw, port, admin = start_gw()
+    try:
+        warm_and_train(port, admin)
+        fast_port, slow_port = s["base"], s["base"] + 1
+        dest = probes_while_busy(port, fast_port)
+        print("  fast busy: probes on slow %d/%d" % (dest.count(s["slow"]), len(dest)))
+        check(dest.count(s["slow"]) == len(dest),
+              "fast replica busy: the short requests go to the idle slow one: %r" % dest)
+        dest = probes_while_busy(port, slow_port)
+        print("  slow busy: probes on fast %d/%d" % (dest.count(s["fast"]), len(dest)))
+        check(dest.count(s["fast"]) == len(dest),
+              "slow replica busy: the short requests go to the idle fast one: %r" % dest)
+    finally:
+        stop_process(gw)
+
+
+@test
+def test_without_delay_term_busy_fast_still_wins():
+    """The control: the same case with delayWeight 0 (own predicted e2e only) keeps sending the
+    short requests to the fast replica while it is busy, so the case above tells the rules
+    apart."""
+    s = setup()
+    gw, port, admin = start_gw(", delayWeight: 0")
+    try:
+        warm_and_train(port, admin)
+        dest = probes_while_busy(port, s["base"])
+        print("  delayWeight 0, fast busy: probes on fast %d/%d" % (dest.count(s["fast"]),
+                                                                    len(dest)))
+        check(dest.count(s["fast"]) == len(dest),
+              "without the delay term the busy fast replica still wins: %r" % dest)
+    finally:
+        stop_process(gw)
+
+
+@test
+def test_bad_objective_refused():
+    """A bad objective or delay parameter is a config error naming the key."""
+    for extra, key in ((", objective: quickest", "objective"),
+                       (", delayHorizonTokens: 0", "delayHorizonTokens"),
+                       (", delayWeight: -2", "delayWeight")):
+        port, admin = free_ports(2)
+        text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
+                "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
+                (PIPELINE % extra).replace("{objective: e2e-plus-delay, objective: quickest}",
+                                           "{objective: quickest}"))
+        r = subprocess.run([BIN, "gateway", "--config", write_file(text)], capture_output=True,
+                           timeout=10)
+        err = r.stderr.decode()
+        check(r.returncode != 0 and key in err, (extra, r.returncode, err))
+
+
+if __name__ == "__main__":
+    run()
