@@ -55,7 +55,10 @@
  *
  * Rejected: per-line callbacks (each caller would rebuild events spanning lines and pieces, which
  * is the part both copies got subtly different); dropping CR before splitting (the bench client's
- * parser does, src/bench/sse.c) makes a CR-only stream one endless line and copies every byte.
+ * parser did) makes a CR-only stream one endless line and copies every byte. The bench client
+ * (src/bench/sse.c) reads its streams through this splitter too; the P/D response rewrite
+ * (disagg/rewrite.c) does not: it passes every byte on and edits one line in place, so it cuts
+ * lines itself, at the same CRLF, LF and CR.
  *
  * Threading: none; a splitter belongs to one stream on one thread.
  */

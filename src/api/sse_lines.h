@@ -1,7 +1,8 @@
 /* sse_lines.h - a server-sent-events stream cut into its events, bounded (api/sse_lines.c).
  *
- * The proxy and the ext_proc EPP see an upstream's SSE body in pieces split anywhere; both feed
- * them here and get each complete event's data, once, in order, whatever the split. */
+ * The proxy, the ext_proc EPP and the bench client see an upstream's SSE body in pieces split
+ * anywhere; all feed them here and get each complete event's data, once, in order, whatever the
+ * split. */
 #ifndef SY_API_SSE_LINES_H
 #define SY_API_SSE_LINES_H
 
