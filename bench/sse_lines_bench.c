@@ -12,23 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/sse_lines.h"
 #include "core/buf.h"
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_median.h"
 
 static void count(void *ud, const char *data, size_t len, bool truncated)
 {
@@ -46,16 +34,16 @@ static void run(const char *name, const struct sy_buf *text)
     for (int r = 0; r < 9; r++) {
         struct sy_sse_lines s;
         sy_sse_lines_init(&s, count, &events);
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         for (size_t off = 0; off < text->len; off += 4096)
             sy_sse_lines_feed(&s, text->data + off,
                               text->len - off < 4096 ? text->len - off : 4096);
         sy_sse_lines_finish(&s);
-        t[r] = (now_ns() - t0) / (double)text->len;
+        t[r] = (bench_now_ns() - t0) / (double)text->len;
         moved = s.moved;
         sy_sse_lines_fini(&s);
     }
-    qsort(t, 9, sizeof t[0], cmp_double);
+    qsort(t, 9, sizeof t[0], bench_cmp_double);
     printf("%-8s %9zu bytes  %6.3f ns/byte  %10llu bytes moved\n", name, text->len, t[4],
            (unsigned long long)moved);
 }
