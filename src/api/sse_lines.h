@@ -1,7 +1,8 @@
 /* sse_lines.h - a server-sent-events stream cut into its events, bounded (api/sse_lines.c).
  *
- * The proxy and the ext_proc EPP see an upstream's SSE body in pieces split anywhere; both feed
- * them here and get each complete event's data, once, in order, whatever the split. */
+ * The proxy, the ext_proc EPP and the bench client see an upstream's SSE body in pieces split
+ * anywhere; all feed them here and get each complete event's data, once, in order, whatever the
+ * split. */
 #ifndef SY_API_SSE_LINES_H
 #define SY_API_SSE_LINES_H
 
@@ -28,12 +29,14 @@ struct sy_sse_lines {
     const char *view;   /* or its one data line's value, still in the current piece */
     size_t view_len;    /* bytes at view */
     uint32_t ndata;     /* data lines in the event in progress */
-    bool trunc;         /* the event's data passed the cap: data holds its last SY_SSE_TAIL */
-    bool skip;          /* inside an over-long line, not kept up to its end */
+    bool
+        trunc; /* the event's data passed the cap: data ends with (at least) its last SY_SSE_TAIL */
+    bool skip; /* inside an over-long line, not kept up to its end */
     bool skip_data;     /* that line is a data line: its bytes go to the truncated data's tail */
     bool cr;            /* the last piece ended with CR: an LF first in the next is its end */
     uint64_t events;    /* events handed to on_event, all streams fed */
     uint64_t truncated; /* of those, handed over truncated, all streams fed */
+    uint64_t moved;     /* bytes moved within data to keep a truncated tail, all streams fed */
     sy_sse_event_fn *on_event; /* called per complete event that has data */
     void *ud;                  /* on_event's argument */
 };

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "api/sse_lines.h"
 #include "core/buf.h"
 
 /* ---- PRNG (arrival.c) ---------------------------------------------------------------------- */
@@ -316,10 +317,8 @@ size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e);
 
 /* ---- streamed responses (sse.c) ------------------------------------------------------------ */
 
-#define SY_SSE_MAX_EVENT (16u << 20) /* bytes of one event before it is an error */
-
 struct sy_sse {
-    struct sy_buf buf;            /* bytes of the event in progress */
+    struct sy_sse_lines lines;    /* the stream cut into events (api/sse_lines.c) */
     void (*on_content)(void *ud); /* called at each content event (may be NULL) */
     void *ud;                     /* its argument */
     size_t bytes;                 /* bytes fed */
@@ -337,7 +336,7 @@ void sy_sse_init(struct sy_sse *s, void (*on_content)(void *ud), void *ud);
 void sy_sse_fini(struct sy_sse *s);
 /* Parses n more bytes (borrowed); complete events are handled before it returns. */
 void sy_sse_feed(struct sy_sse *s, const char *p, size_t n);
-/* End of the body: handles a last event that lacks its blank line. */
+/* End of the body: handles a last event that lacks its blank line (or its last line end). */
 void sy_sse_finish(struct sy_sse *s);
 
 /* ---- run order and sessions that wait (turns.c) -------------------------------------------- */

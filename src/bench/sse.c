@@ -1,22 +1,26 @@
 /* sse.c - incremental parser of an OpenAI streaming response (server-sent events).
  *
- * Bytes arrive in arbitrary pieces (one socket read each); the parser keeps the bytes of the
- * event in progress and handles every complete event (terminated by a blank line) at once:
+ * Bytes arrive in arbitrary pieces (one socket read each); api/sse_lines.c, the splitter the
+ * gateway's proxy and EPP use, cuts them into events, and each event's data is handled as it
+ * completes:
  *
  *   feed("data: {..}\n\nda") -> event 1 handled, "da" kept
  *   feed("ta: [DONE]\n\n")   -> event 2 handled
  *
- * '\r' is dropped on input, so "\r\n\r\n" and "\n\n" separate events alike. Within an event,
- * "data:" lines (one optional space after the colon) are joined with '\n' as the SSE spec says;
- * comment lines (":"), "event:", "id:" and "retry:" lines are ignored. Each data payload is either
- * "[DONE]" or a JSON object: a first choice with non-empty "text" (completions) or
- * "delta.content" / "delta.reasoning_content" (chat) is a content event (the callback fires, so
- * the caller can timestamp it); a "usage" object gives the token counts; an "error" member or a
- * payload that is not a JSON object is a stream error (the first message is kept, parsing goes
- * on). An event over SY_SSE_MAX_EVENT bytes without a blank line is an error and is dropped.
+ * Lines end with CRLF, LF or CR, as the SSE spec says (a CR-only stream used to be one endless
+ * event here: CR was dropped, not read as a line end). Within an event, "data:" lines (one
+ * optional space after the colon) are joined with '\n'; comment lines (":"), "event:", "id:" and
+ * "retry:" lines are ignored; a data line starting with '{' or '[' while the event holds data
+ * starts a new event (sse_lines.h). Each data payload is either "[DONE]" or a JSON object: a
+ * first choice with non-empty "text" (completions) or "delta.content" /
+ * "delta.reasoning_content" (chat) is a content event (the callback fires, so the caller can
+ * timestamp it); a "usage" object gives the token counts; an "error" member or a payload that is
+ * not a JSON object is a stream error (the first message is kept, parsing goes on). An event
+ * whose data passed SY_SSE_LINE_CAP (64 KiB; the splitter keeps only its tail) is an error and
+ * is not parsed; an over-long comment or other field line is skipped.
  *
  * Invariant: the result does not depend on how the bytes were split (unit-tested over every
- * split point). Memory: one growable buffer, bounded by SY_SSE_MAX_EVENT.
+ * split point). Memory: the splitter's, at most 2 x SY_SSE_LINE_CAP.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -26,17 +30,19 @@
 #include "bench/bench.h"
 #include "core/alloc.h"
 
+static void on_event(void *ud, const char *data, size_t len, bool truncated);
+
 void sy_sse_init(struct sy_sse *s, void (*on_content)(void *ud), void *ud)
 {
     memset(s, 0, sizeof *s);
-    sy_buf_init(&s->buf);
+    sy_sse_lines_init(&s->lines, on_event, s);
     s->on_content = on_content;
     s->ud = ud;
 }
 
 void sy_sse_fini(struct sy_sse *s)
 {
-    sy_buf_fini(&s->buf);
+    sy_sse_lines_fini(&s->lines);
     free(s->err);
     s->err = NULL;
 }
@@ -103,63 +109,26 @@ static void on_data(struct sy_sse *s, const char *p, size_t n)
     cJSON_Delete(j);
 }
 
-/* One complete event (no trailing blank line, no '\r'). */
-static void on_event(struct sy_sse *s, const char *p, size_t n)
+/* One complete event's data (sy_sse_event_fn). */
+static void on_event(void *ud, const char *data, size_t len, bool truncated)
 {
-    struct sy_buf data;
-    sy_buf_init(&data);
-    bool any = false;
-    while (n > 0) {
-        const char *eol = memchr(p, '\n', n);
-        size_t l = eol ? (size_t)(eol - p) : n;
-        if (l >= 5 && memcmp(p, "data:", 5) == 0) {
-            const char *v = p + 5;
-            size_t vl = l - 5;
-            if (vl && *v == ' ')
-                v++, vl--;
-            if (any)
-                sy_buf_append(&data, "\n", 1);
-            sy_buf_append(&data, v, vl);
-            any = true;
-        }
-        if (!eol)
-            break;
-        n -= l + 1;
-        p = eol + 1;
+    struct sy_sse *s = ud;
+    if (truncated) {
+        s->data_events++;
+        sse_error(s, "an SSE event's data exceeded 64 KiB");
+        return;
     }
-    if (any)
-        on_data(s, data.data ? data.data : "", data.len);
-    sy_buf_fini(&data);
+    on_data(s, data, len);
 }
 
 void sy_sse_feed(struct sy_sse *s, const char *p, size_t n)
 {
     s->bytes += n;
-    for (size_t i = 0; i < n; i++) { /* drop CR so "\r\n\r\n" and "\n\n" look alike */
-        const char *cr = memchr(p + i, '\r', n - i);
-        size_t l = cr ? (size_t)(cr - (p + i)) : n - i;
-        sy_buf_append(&s->buf, p + i, l);
-        i += l;
-    }
-    size_t off = 0;
-    while (s->buf.len - off >= 2) {
-        char *b = s->buf.data + off;
-        char *sep = memmem(b, s->buf.len - off, "\n\n", 2);
-        if (!sep)
-            break;
-        on_event(s, b, (size_t)(sep - b));
-        off = (size_t)(sep - s->buf.data) + 2;
-    }
-    sy_buf_consume(&s->buf, off);
-    if (s->buf.len > SY_SSE_MAX_EVENT) {
-        sse_error(s, "an SSE event exceeded 16 MiB");
-        sy_buf_reset(&s->buf);
-    }
+    sy_sse_lines_feed(&s->lines, p, n);
 }
 
 void sy_sse_finish(struct sy_sse *s)
 {
-    if (s->buf.len > 0)
-        on_event(s, s->buf.data, s->buf.len);
-    sy_buf_reset(&s->buf);
+    sy_sse_lines_feed(&s->lines, "\n", 1); /* a last line without its line end still counts */
+    sy_sse_lines_finish(&s->lines);
 }

@@ -4,7 +4,13 @@
  * client's prompt hit).
  *
  *   SSE:  complete lines pass as soon as they end; a `data: {...}` line is rewritten only when it
- *         mentions "usage" or "kv_transfer_params" (a cheap memmem first), the rest are copied
+ *         mentions "usage" or "kv_transfer_params" (a cheap memmem first), the rest are copied.
+ *         Lines end with CRLF, LF or CR, as the SSE spec says (llama.cpp and some proxies send
+ *         CRLF; a CR-only stream was one endless line, held to HOLD_CAP and never rewritten). A
+ *         CR that ends a piece ends its line; the LF that may follow first in the next piece is
+ *         passed as a line of its own (the bytes out are the same). Not api/sse_lines.c: that
+ *         hands over events' data, and this filter must pass every byte the decode server sent
+ *         (fields, comments, line ends) and change one line in place.
  *   JSON: held (bounded by SY_DISAGG_ANSWER_CAP x 8) and rewritten at the end; above the bound
  *         it passes through unchanged and a warning says so
  *
@@ -77,7 +83,7 @@ bool sy_disagg_rewrite_object(const char *obj, size_t len, long long cached, str
     return changed;
 }
 
-/* One complete SSE line (with its newline). */
+/* One complete SSE line (with its line end). */
 static void sse_line(struct sy_disagg *dx, const char *l, size_t n, sy_disagg_emit_fn *emit,
                      void *ud)
 {
@@ -105,6 +111,23 @@ static void sse_line(struct sy_disagg *dx, const char *l, size_t n, sy_disagg_em
     emit(ud, l, n);
 }
 
+/* The length of the line at p (up to end) with its line end (CRLF, LF or CR), 0 when no line end
+ * comes before end. *lf and *cr are the piece's next LF and CR (NULL: no more), found again only
+ * once p has passed them, so a piece is scanned once for each. */
+static size_t line_len(const char *p, const char *end, const char **lf, const char **cr)
+{
+    if (*lf && *lf < p)
+        *lf = memchr(p, '\n', (size_t)(end - p));
+    if (*cr && *cr < p)
+        *cr = memchr(p, '\r', (size_t)(end - p));
+    const char *e = !*lf ? *cr : !*cr ? *lf : *lf < *cr ? *lf : *cr;
+    if (!e)
+        return 0;
+    if (*e == '\r' && e + 1 < end && e[1] == '\n')
+        e++;
+    return (size_t)(e + 1 - p);
+}
+
 void sy_disagg_filter(struct sy_disagg *dx, bool sse, const char *data, size_t n,
                       sy_disagg_emit_fn *emit, void *ud)
 {
@@ -126,11 +149,15 @@ void sy_disagg_filter(struct sy_disagg *dx, bool sse, const char *data, size_t n
         sy_buf_append(&dx->fbuf, data, n);
         return;
     }
+    if (n == 0) /* (data may be NULL then) */
+        return;
     /* Lines: first complete the held tail, then whole lines straight from data. */
+    const char *end = data + n;
+    const char *lf = memchr(data, '\n', n), *cr = memchr(data, '\r', n);
     size_t i = 0;
     if (dx->fbuf.len) {
-        const char *nl = memchr(data, '\n', n);
-        if (!nl) {
+        size_t k = line_len(data, end, &lf, &cr);
+        if (!k) {
             sy_buf_append(&dx->fbuf, data, n);
             if (dx->fbuf.len > HOLD_CAP) { /* a "line" this long is not an event we rewrite */
                 emit(ud, dx->fbuf.data, dx->fbuf.len);
@@ -138,19 +165,17 @@ void sy_disagg_filter(struct sy_disagg *dx, bool sse, const char *data, size_t n
             }
             return;
         }
-        size_t k = (size_t)(nl - data) + 1;
         sy_buf_append(&dx->fbuf, data, k);
         sse_line(dx, dx->fbuf.data, dx->fbuf.len, emit, ud);
         sy_buf_reset(&dx->fbuf);
         i = k;
     }
     while (i < n) {
-        const char *nl = memchr(data + i, '\n', n - i);
-        if (!nl) {
+        size_t k = line_len(data + i, end, &lf, &cr);
+        if (!k) {
             sy_buf_append(&dx->fbuf, data + i, n - i);
             return;
         }
-        size_t k = (size_t)(nl - (data + i)) + 1;
         sse_line(dx, data + i, k, emit, ud);
         i += k;
     }

@@ -669,11 +669,13 @@ class CannedServer:
             body = b"data: {not json}\n\n" + ev(usage(1)) + b"data: [DONE]\n\n"
         elif case == "errevent":
             body = ev({"error": {"message": "overloaded"}}) + b"data: [DONE]\n\n"
-        elif case == "crlf":
+        elif case in ("crlf", "cr"):
             body = b"".join(b"data:" + json.dumps({"choices": [{"text": "w%d" % i}]}).encode() +
                             b"\r\n\r\n" for i in range(3))
             body += b": a comment\r\nevent: x\r\n" + ev(usage(3)).replace(b"\n", b"\r\n")
             body += b"data: [DONE]"  # the last event without its blank line
+            if case == "cr":  # CR alone ends a line too (the SSE spec)
+                body = body.replace(b"\r\n", b"\r")
         elif case == "notsse":
             body = json.dumps({"choices": [{"text": "hi"}]}).encode()
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -719,7 +721,7 @@ class CannedServer:
 @test
 def test_bench_classifies_unusual_streams():
     srv = CannedServer()
-    cases = ["badjson", "errevent", "crlf", "notsse", "redirect", "garbage", "trickle",
+    cases = ["badjson", "errevent", "crlf", "cr", "notsse", "redirect", "garbage", "trickle",
              "rolefirst", "empty"]
     out = tmp_path(".json")
     args = []
@@ -739,9 +741,10 @@ def test_bench_classifies_unusual_streams():
     check(k["redirect"]["http_other"] == 2, "302: %r" % k["redirect"])
     check(runs["garbage"]["errors"] == 2 and runs["garbage"]["completed"] == 0, "garbage")
     check(k["empty"]["empty"] == 2, "empty 200: %r" % k["empty"])
-    for n in ("crlf", "trickle"):
+    for n in ("crlf", "cr", "trickle"):
         check(runs[n]["completed"] == 2 and runs[n]["errors"] == 0, "%s: %r" % (n, runs[n]))
     check(runs["crlf"]["output_tokens"] == 6, "usage read from CRLF stream")
+    check(runs["cr"]["output_tokens"] == 6, "usage read from CR stream")
     check(runs["trickle"]["output_tokens"] == 4, "byte-by-byte stream parsed")
     rf = runs["rolefirst"]
     check(rf["completed"] == 2 and rf["ttft_min_s"] >= 0.29,

@@ -109,11 +109,22 @@ class _PDHandler(_Handler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
+        def event(line):  # one event; with CRLF or CR line ends, in two writes cut in a line end
+            eol = st.eol
+            if eol == b"\n":
+                chunk(line + b"\n\n")
+                return
+            data = line + eol + eol
+            cut = len(line) + (1 if eol == b"\r\n" else 0)  # after the CR, or after the CR+LF
+            chunk(data[:cut])
+            time.sleep(0.005)
+            chunk(data[cut:])
+
         try:
             for i in range(3):
                 ev = {"id": "d", "object": "text_completion", "served_by": st.port,
                       "choices": [{"index": 0, "text": "tok%d " % i, "finish_reason": None}]}
-                chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
+                event(b"data: " + json.dumps(ev).encode())
                 time.sleep(0.02)
                 if mode == "break":
                     self.close_connection = True
@@ -121,8 +132,8 @@ class _PDHandler(_Handler):
                     return
             ev = {"id": "d", "object": "text_completion", "choices": [], "usage": usage,
                   "kv_transfer_params": {"leak": True}}
-            chunk(b"data: " + json.dumps(ev).encode() + b"\n\n")
-            chunk(b"data: [DONE]\n\n")
+            event(b"data: " + json.dumps(ev).encode())
+            event(b"data: [DONE]")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
@@ -137,6 +148,7 @@ class PDStub:
         self.connector = connector
         self.models = [MODEL]
         self.mode = "ok"
+        self.eol = b"\n"  # the decode stream's SSE line end
         self.waiting = 0
         self.running = 0
         self.kv = 0.0
@@ -341,6 +353,32 @@ def test_streaming_decode_rewritten_as_it_streams():
         check(len(events) == 5, events)
     finally:
         teardown(gw, ps, ds)
+
+
+@test
+def test_streaming_decode_crlf_and_cr_line_ends():
+    # llama.cpp and some proxies end SSE lines with CRLF; the spec also allows CR alone. The
+    # decode stream's every event is written in two pieces cut inside its line ends.
+    for eol in (b"\r\n", b"\r"):
+        ps, ds, gw = setup()
+        ds[0].eol = eol
+        try:
+            body = (b'{"model":"m1","prompt":"stream me","max_tokens":3,"stream":true,'
+                    b'"stream_options":{"include_usage":true}}')
+            st, h, data = raw_post(gw.port, "/v1/completions", body)
+            check(st == 200, "status %d" % st)
+            check(data.count(eol + eol) == 5, "line ends kept %r" % data)
+            lines = data.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            events = [ln[6:] for ln in lines if ln.startswith("data: ")]
+            check(len(events) == 5 and events[-1] == "[DONE]", events)
+            toks = [json.loads(e)["choices"][0]["text"] for e in events[:3]]
+            check(toks == ["tok0 ", "tok1 ", "tok2 "], toks)
+            usage = json.loads(events[3])["usage"]
+            check(usage["prompt_tokens_details"]["cached_tokens"] == 32, usage)  # rewritten
+            check(usage["completion_tokens"] == 3 and usage["prompt_tokens"] == 318, usage)
+            check("kv_transfer_params" not in data.decode(), "kv_transfer_params leaked")
+        finally:
+            teardown(gw, ps, ds)
 
 
 @test

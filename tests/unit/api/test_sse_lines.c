@@ -355,6 +355,55 @@ static void test_memory_bounded(void **state)
     sy_buf_fini(&got);
 }
 
+/* An endless truncated event of short data lines: the bytes moved to keep its tail grow with
+ * the bytes fed, not with lines x SY_SSE_TAIL (each short line moved the whole 16 KiB tail once).
+ */
+static uint64_t moved_for(size_t lines, size_t piece, uint64_t *fed)
+{
+    struct sy_buf got, text;
+    sy_buf_init(&got);
+    sy_buf_init(&text);
+    sy_buf_puts(&text, "data: ");
+    for (size_t i = 0; i < SY_SSE_LINE_CAP + 100; i++)
+        sy_buf_append(&text, "y", 1);
+    sy_buf_puts(&text, "\n");
+    for (size_t i = 0; i < lines; i++)
+        sy_buf_printf(&text, "data: %zu\n", i % 10);
+    struct sy_sse_lines s;
+    sy_sse_lines_init(&s, record, &got);
+    for (size_t off = 0; off < text.len; off += piece)
+        sy_sse_lines_feed(&s, text.data + off, text.len - off < piece ? text.len - off : piece);
+    assert_true(s.data.len <= 2 * SY_SSE_TAIL);
+    sy_sse_lines_feed(&s, "\n", 1);
+    assert_int_equal(s.truncated, 1);
+    /* the tail handed over: the last SY_SSE_TAIL bytes of "...\n8\n9" */
+    assert_int_equal(got.len, 1 + SY_SSE_TAIL + 1);
+    assert_memory_equal(got.data + got.len - 4, "8\n9|", 4);
+    *fed = text.len;
+    uint64_t moved = s.moved;
+    sy_sse_lines_fini(&s);
+    sy_buf_fini(&got);
+    sy_buf_fini(&text);
+    return moved;
+}
+
+static void test_tail_cost_linear(void **state)
+{
+    (void)state;
+    size_t pieces[] = {1 << 20, 4096, 7};
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+        uint64_t fed1, fed10;
+        uint64_t m1 = moved_for(10000, pieces[k], &fed1);
+        uint64_t m10 = moved_for(100000, pieces[k], &fed10);
+        /* at most one byte moved per byte fed (the quadratic copy moved ~16 KiB per line:
+         * 160 MB for 10000 lines, 1.6 GB for 100000) */
+        assert_true(m1 <= fed1);
+        assert_true(m10 <= fed10);
+        assert_true(m10 > 0);
+        assert_true(m10 <= 11 * m1 + SY_SSE_TAIL); /* 10x the lines, about 10x the moves */
+    }
+}
+
 /* An event that arrives whole goes out as a view into the piece (no copy). */
 static const char *seen_at;
 static void at(void *ud, const char *data, size_t len, bool truncated)
@@ -386,7 +435,7 @@ int main(void)
         cmocka_unit_test(test_single_line_end),        cmocka_unit_test(test_cap),
         cmocka_unit_test(test_cap_keeps_usage_tail),   cmocka_unit_test(test_long_other_lines),
         cmocka_unit_test(test_cap_on_event_data),      cmocka_unit_test(test_memory_bounded),
-        cmocka_unit_test(test_whole_event_not_copied),
+        cmocka_unit_test(test_whole_event_not_copied), cmocka_unit_test(test_tail_cost_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

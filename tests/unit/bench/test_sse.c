@@ -1,5 +1,5 @@
 /* Unit tests for src/bench/sse.c: the streamed-response parser, whatever the byte splits, with
- * CRLF, multi-line data, comments, malformed and hostile input. */
+ * CRLF and CR line ends, multi-line data, comments, malformed and hostile input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,39 +36,74 @@ static void check_stream(const struct sy_sse *s, int calls)
     assert_int_equal(s->completion_tokens, 3);
     assert_int_equal(s->prompt_tokens, 10);
     assert_int_equal(s->cached_tokens, 4);
-    assert_int_equal(s->buf.len, 0);
+    assert_int_equal(s->lines.line.len, 0);
+    assert_int_equal(s->lines.ndata, 0);
+}
+
+/* STREAM with its line ends "\n" replaced by eol. */
+static char *with_eol(const char *eol)
+{
+    static char out[2048];
+    size_t o = 0;
+    for (const char *p = STREAM; *p; p++) {
+        if (*p == '\n') {
+            memcpy(out + o, eol, strlen(eol));
+            o += strlen(eol);
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    return out;
 }
 
 static void test_whole_and_every_split(void **state)
 {
-    size_t n = strlen(STREAM);
-    for (size_t cut = 0; cut <= n; cut++) {
-        struct sy_sse s;
+    const char *eols[] = {"\n", "\r\n", "\r"};
+    for (size_t k = 0; k < 3; k++) {
+        const char *t = with_eol(eols[k]);
+        size_t n = strlen(t);
+        for (size_t cut = 0; cut <= n; cut++) {
+            struct sy_sse s;
+            int calls = 0;
+            sy_sse_init(&s, count_cb, &calls);
+            sy_sse_feed(&s, t, cut);
+            sy_sse_feed(&s, t + cut, n - cut);
+            sy_sse_finish(&s);
+            check_stream(&s, calls);
+            assert_int_equal(s.bytes, n);
+            sy_sse_fini(&s);
+        }
+        for (size_t i = 1; i < n; i++) { /* two cuts, every pair */
+            for (size_t j = i; j < n; j++) {
+                struct sy_sse s;
+                int calls = 0;
+                sy_sse_init(&s, count_cb, &calls);
+                sy_sse_feed(&s, t, i);
+                sy_sse_feed(&s, t + i, j - i);
+                sy_sse_feed(&s, t + j, n - j);
+                check_stream(&s, calls); /* (all events end with a blank line: no finish) */
+                sy_sse_fini(&s);
+            }
+        }
+        struct sy_sse s; /* byte by byte */
         int calls = 0;
         sy_sse_init(&s, count_cb, &calls);
-        sy_sse_feed(&s, STREAM, cut);
-        sy_sse_feed(&s, STREAM + cut, n - cut);
-        sy_sse_finish(&s);
+        for (size_t i = 0; i < n; i++)
+            sy_sse_feed(&s, t + i, 1);
         check_stream(&s, calls);
-        assert_int_equal(s.bytes, n);
         sy_sse_fini(&s);
     }
-    struct sy_sse s; /* byte by byte */
-    int calls = 0;
-    sy_sse_init(&s, count_cb, &calls);
-    for (size_t i = 0; i < n; i++)
-        sy_sse_feed(&s, STREAM + i, 1);
-    check_stream(&s, calls);
-    sy_sse_fini(&s);
 }
 
 static void test_crlf_and_variants(void **state)
 {
     /* CRLF everywhere, "data:" without a space, comments and other fields, a multi-line data
-     * payload, and the last event without its blank line */
+     * payload (its second line's value starts with a space: one starting '[' or '{' would
+     * start a new event, sse_lines.h), and the last event without its line end */
     const char *t = ": keep-alive\r\n\r\n"
                     "event: message\r\nid: 1\r\ndata:{\"choices\":[{\"text\":\"a\"}]}\r\n\r\n"
-                    "data: {\"choices\":\r\ndata: [{\"text\":\"b\"}]}\r\n\r\n"
+                    "data: {\"choices\":\r\ndata:  [{\"text\":\"b\"}]}\r\n\r\n"
                     "retry: 10\r\n\r\n"
                     "data: {\"choices\":[],\"usage\":{\"completion_tokens\":2}}\r\n\r\n"
                     "data:[DONE]";
@@ -184,15 +219,24 @@ static void test_oversized_event(void **state)
     size_t n = 1 << 20;
     char *junk = malloc(n);
     memset(junk, 'x', n);
-    for (int i = 0; i < 17; i++)
+    for (int i = 0; i < 17; i++) /* a 17 MiB line that is not a data line: skipped */
         sy_sse_feed(&s, junk, n);
-    free(junk);
-    assert_non_null(s.err);
-    assert_string_equal(s.err, "an SSE event exceeded 16 MiB");
-    assert_true(s.buf.len <= SY_SSE_MAX_EVENT);
-    const char *t = "\n\ndata: {\"choices\":[{\"text\":\"a\"}]}\n\n"; /* recovers */
+    assert_null(s.err);
+    const char *t = "\n\ndata: {\"choices\":[{\"text\":\"a\"}]}\n\n"; /* goes on */
     sy_sse_feed(&s, t, strlen(t));
     assert_int_equal(s.content_events, 1);
+    sy_sse_feed(&s, "data: ", 6); /* a 17 MiB data line: an error, memory stays bounded */
+    for (int i = 0; i < 17; i++) {
+        sy_sse_feed(&s, junk, n);
+        assert_true(s.lines.line.cap <= SY_SSE_LINE_CAP && s.lines.data.cap <= SY_SSE_LINE_CAP);
+    }
+    free(junk);
+    assert_null(s.err); /* (not before its event ends) */
+    sy_sse_feed(&s, t, strlen(t));
+    assert_non_null(s.err);
+    assert_string_equal(s.err, "an SSE event's data exceeded 64 KiB");
+    assert_int_equal(s.data_events, 3);
+    assert_int_equal(s.content_events, 2); /* recovers */
     sy_sse_fini(&s);
 }
 

@@ -101,11 +101,86 @@ static void test_sse_any_split(void **state)
     free(dx);
 }
 
+/* in through the filter cut at cuts[0..ncuts) (ascending) is want. */
+static void filter_cut(const char *in, const char *want, const size_t *cuts, size_t ncuts)
+{
+    struct sy_disagg *dx = SY_NEW(struct sy_disagg);
+    sy_buf_init(&dx->fbuf);
+    dx->cached = 4;
+    struct sink s = {{0}, 0};
+    size_t len = strlen(in), from = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : len;
+        sy_disagg_filter(dx, true, in + from, to - from, emit, &s);
+        from = to;
+    }
+    sy_disagg_filter_end(dx, true, emit, &s);
+    assert_string_equal(s.out, want);
+    sy_buf_fini(&dx->fbuf);
+    free(dx);
+}
+
+/* A stream with line ends eol (CRLF or CR): every line passes, the usage line is rewritten,
+ * whatever one or two cuts. */
+static void check_eol(const char *eol)
+{
+    char in[1024], want[1024];
+    snprintf(in, sizeof in,
+             ": ping%s%s"
+             "event: message%sdata: {\"choices\":[{\"text\":\"a\"}]}%s%s"
+             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+             "\"prompt_tokens_details\":{\"cached_tokens\":9}},"
+             "\"kv_transfer_params\":{\"x\":1}}%s%s"
+             "data: [DONE]%s%s",
+             eol, eol, eol, eol, eol, eol, eol, eol, eol);
+    snprintf(want, sizeof want,
+             ": ping%s%s"
+             "event: message%sdata: {\"choices\":[{\"text\":\"a\"}]}%s%s"
+             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+             "\"prompt_tokens_details\":{\"cached_tokens\":4}}}%s%s"
+             "data: [DONE]%s%s",
+             eol, eol, eol, eol, eol, eol, eol, eol, eol);
+    size_t len = strlen(in);
+    filter_cut(in, want, NULL, 0);
+    for (size_t i = 0; i <= len; i++)
+        filter_cut(in, want, &i, 1);
+    for (size_t i = 1; i < len; i++) {
+        for (size_t j = i; j < len; j++) {
+            size_t cuts[2] = {i, j};
+            filter_cut(in, want, cuts, 2);
+        }
+    }
+}
+
+static void test_sse_crlf_and_cr(void **state)
+{
+    check_eol("\r\n");
+    check_eol("\r");
+    /* a CR-ended line passes as soon as it ends, not held for a line end that never comes */
+    struct sy_disagg *dx = SY_NEW(struct sy_disagg);
+    sy_buf_init(&dx->fbuf);
+    dx->cached = 4;
+    struct sink s = {{0}, 0};
+    const char *a = "data: {\"choices\":[{\"text\":\"a\"}]}\r";
+    sy_disagg_filter(dx, true, a, strlen(a), emit, &s);
+    assert_string_equal(s.out, a);
+    assert_int_equal(dx->fbuf.len, 0);
+    const char *u = "data: {\"usage\":{\"prompt_tokens\":1}}\rdata: {\"choi";
+    sy_disagg_filter(dx, true, u, strlen(u), emit, &s);
+    assert_string_equal(s.out, "data: {\"choices\":[{\"text\":\"a\"}]}\r"
+                               "data: {\"usage\":{\"prompt_tokens\":1,"
+                               "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\r");
+    assert_int_equal(dx->fbuf.len, 12); /* the unfinished line */
+    sy_buf_fini(&dx->fbuf);
+    free(dx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_sse_any_split),
+        cmocka_unit_test(test_sse_crlf_and_cr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
