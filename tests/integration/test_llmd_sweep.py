@@ -190,6 +190,32 @@ def test_optimized_quick():
     check(abs(peak[0] - 4 * best) < 1e-6 * max(1, peak[0]), (peak, best))
     check(h["NTPOT p50 at rate 60 ms"]["ours"][1] > 0, h)
     check("Optimized baseline vs a Kubernetes Service" in text, text)
+    # the per-stage table beside llm-d's ends with each arm's NTPOT p50 (ms), the bench's figure
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's per-stage report")]
+    check(len(head) == 1, text)
+    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
+    check(cols[-2:] == ["RR NTPOT p50 ms ours", "optimized-baseline NTPOT p50 ms ours"], cols)
+    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
+            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
+    check(sorted(rows, key=float) == ["3", "10", "15", "20", "22", "25", "30", "35", "40", "43",
+                                      "46", "49", "52", "55", "57", "60"], rows.keys())
+    for i, name in enumerate(["round-robin", "optimized-baseline"]):
+        last = data["arms"][name]["result"]["stages"][-1]
+        check(rows["60"][-2 + i] == "%.1f" % (1000 * last["ntpot_p50_s"]), (rows["60"], last))
+
+
+@test
+def test_print_table_no_rows():
+    # an interrupted run prints its tables with no rows: headers only, no exception
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import llmd_sweep
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        llmd_sweep.print_table(["stage", "req/s"], [])
+    check(buf.getvalue().splitlines()[:2] == ["stage | req/s", "------+------"], buf.getvalue())
 
 
 @test
