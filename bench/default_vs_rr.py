@@ -34,7 +34,8 @@ those a seed mainly replays the same schedule with other texts (tests/unit/bench
 With N > 1 each cell ends with a POOLED line per target: ITL p99 over every gap of all N runs
 together (not a mean of per-run p99s), output tok/s as the sum of output tokens over the sum of
 run durations, their ratios to rr's pooled figures, the median of the per-run ratios and how many
-runs met the bars, the share of the target's gaps at or above rr's pooled p99, and per run the
+runs met the bars, the share of the target's gaps at or above rr's pooled p99, the pooled p99
+without the late gaps at or above it (tail_gaps()'s class: the host's stalls), and per run the
 seed, ratios and load average (--json: "pooled").
 
   python3 bench/default_vs_rr.py --targets rr,default --alternate  # the README table (~30 min)
@@ -477,6 +478,18 @@ def pooled_p99(runs):
     return p99_of(pool_gaps(runs))
 
 
+def flag_late(log):
+    """A run's gaps (request records, failed requests left out) as (gap, late): late as in
+    tail_gaps(), the request's next gap is under a quarter of the run's median gap (its tokens
+    were ready and came in a burst: the host, not a step)."""
+    seqs = [q.get("itl_gaps_s") or () for q in log if not q.get("error")]
+    allg = sorted(g for gs in seqs for g in gs)
+    if not allg:
+        return []
+    med = allg[len(allg) // 2]
+    return [(g, i + 1 < len(gs) and gs[i + 1] < med / 4) for gs in seqs for i, g in enumerate(gs)]
+
+
 def median(v):
     v = sorted(v)
     if not v:
@@ -499,7 +512,15 @@ def pooled(runs, targets):
         g = gaps[t]
         toks = sum(x[t].get("output_tokens") or 0 for x in runs)
         dur = sum(x[t].get("duration_s") or 0 for x in runs)
-        d = {"runs": len(runs), "gaps": len(g), "itl_p99": p99_of(g),
+        p99 = p99_of(g)
+        # without the late gaps at or above the pooled p99 (tail_gaps()'s p99_not_late, pooled):
+        # what the replicas' steps gave, without the host's stalls
+        fl = [f for x in runs for f in flag_late(x[t].get("request_log", []))]
+        late = sum(1 for v, lt in fl if lt and p99 is not None and v >= p99)
+        d = {"runs": len(runs), "gaps": len(g), "itl_p99": p99,
+             "itl_p99_not_late": p99_of(sorted(v for v, lt in fl
+                                              if not (lt and p99 is not None and v >= p99))),
+             "late_tail": late, "tail": sum(1 for v in g if p99 is not None and v >= p99),
              "tok_s": toks / dur if dur > 0 else None,
              "over_rr_p99": (sum(1 for v in g if v >= rr_p99) / len(g)) if g and rr_p99 else None,
              "per_run": [{"seed": x[t].get("seed"), "tok_s": x[t]["tok_s"],
@@ -512,6 +533,7 @@ def pooled(runs, targets):
         d = out[t]
         d["tok_ratio"] = ratio(d["tok_s"], out["rr"]["tok_s"])
         d["itl_ratio"] = ratio(d["itl_p99"], out["rr"]["itl_p99"])
+        d["itl_not_late_ratio"] = ratio(d["itl_p99_not_late"], out["rr"]["itl_p99_not_late"])
         tr = [ratio(x[t]["tok_s"], x["rr"]["tok_s"]) for x in runs]
         ir = [ratio(x[t]["itl_p99"], x["rr"]["itl_p99"]) for x in runs]
         d["tok_ratio_per_run"], d["itl_ratio_per_run"] = tr, ir
@@ -525,21 +547,26 @@ def print_pooled(w, c, runs, targets, label="POOLED"):
     """The pooled line of a cell (pooled()) and its per-run values; returns pooled()."""
     pl = pooled(runs, targets)
     rr = pl["rr"]
-    print("%s %s:%d over %d runs (seeds %s): rr %s tok/s, ITL p99 %s ms of %d gaps"
+    print("%s %s:%d over %d runs (seeds %s): rr %s tok/s, ITL p99 %s ms of %d gaps (%d of its "
+          "%d tail gaps late; without them %s ms)"
           % (label, w, c, len(runs), ",".join(str(x["rr"].get("seed")) for x in runs),
-             num("%.0f", rr["tok_s"]), num("%.1f", rr["itl_p99"], 1000), rr["gaps"]))
+             num("%.0f", rr["tok_s"]), num("%.1f", rr["itl_p99"], 1000), rr["gaps"],
+             rr["late_tail"], rr["tail"], num("%.1f", rr["itl_p99_not_late"], 1000)))
     for t in targets:
         if t == "rr":
             continue
         d = pl[t]
         print("  %s: tok/s %s (%s x rr, sum of tokens / sum of time; median of per-run ratios "
               "%s, %d of %d runs >= 0.98); ITL p99 %s ms (%s x rr, over all gaps; median of "
-              "per-run ratios %s, %d of %d runs <= 1.05); %s of its gaps >= rr's pooled p99"
+              "per-run ratios %s, %d of %d runs <= 1.05); %s of its gaps >= rr's pooled p99; "
+              "%d of its %d tail gaps late, without them %s ms (%s x rr's)"
               % (t, num("%.0f", d["tok_s"]), num("%.3f", d["tok_ratio"]),
                  num("%.3f", d["tok_ratio_median"]), d["runs_tok_ok"], len(runs),
                  num("%.1f", d["itl_p99"], 1000), num("%.3f", d["itl_ratio"]),
                  num("%.3f", d["itl_ratio_median"]), d["runs_itl_ok"], len(runs),
-                 num("%.2f%%", d["over_rr_p99"], 100)))
+                 num("%.2f%%", d["over_rr_p99"], 100), d["late_tail"], d["tail"],
+                 num("%.1f", d["itl_p99_not_late"], 1000),
+                 num("%.3f", d["itl_not_late_ratio"])))
         print("    per run (seed: tok/s ratio, ITL p99 ms %s/rr, ratio, load average): %s"
               % (t, "; ".join("%s: %.3f, %s/%s, %.3f, %.1f" % (
                   x["rr"].get("seed"), ratio(x[t]["tok_s"], x["rr"]["tok_s"]),

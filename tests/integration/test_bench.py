@@ -835,6 +835,10 @@ def test_default_vs_rr_seeds():
         check(abs(pl[t]["tok_s"] - toks / dur) < 1e-6 * pl[t]["tok_s"],
               "%s pooled tok/s %r, expected %r" % (t, pl[t]["tok_s"], toks / dur))
         check([x["seed"] for x in pl[t]["per_run"]] == [5, 6], "per run %r" % pl[t]["per_run"])
+        check(pl[t]["itl_p99_not_late"] is not None and
+              pl[t]["itl_p99_not_late"] <= pl[t]["itl_p99"] and
+              pl[t]["late_tail"] <= pl[t]["tail"] and pl[t]["tail"] >= len(gaps) // 100,
+              "%s without the late gaps %r" % (t, pl[t]))
     d = pl["default"]
     check(abs(d["itl_ratio"] - pl["default"]["itl_p99"] / pl["rr"]["itl_p99"]) < 1e-12 and
           len(d["itl_ratio_per_run"]) == 2, "ratios %r" % d)
