@@ -24,10 +24,26 @@ the table gives output tok/s and ITL p99 per target, with default/rr and llm-d/r
 spread of requests per replica (min-max share). Times and rates are the simulated GPUs' (bench
 --time-scale). --repeat W:C runs cell W:C a second time to show the run-to-run noise.
 
+Workload seeds: run i of a cell passes `switchyard bench --seed` base + i (--seed-base, default 1,
+bench's own default) to every target of that run, so the arms see the same prompts in the same
+order; --seeds N makes N runs per cell, each another order (default 1: one run on seed 1, the
+behaviour before --seeds). A seed draws new texts for every workload; shared-prefix and
+prefix-repetition are also shuffled by it (which group comes when); random and repeated prompts
+are alike, and multi-turn and agentic keep their round-by-round order of alike sessions, so for
+those a seed mainly replays the same schedule with other texts (tests/unit/bench/test_workload.c).
+With N > 1 each cell ends with a POOLED line per target: ITL p99 over every gap of all N runs
+together (not a mean of per-run p99s), output tok/s as the sum of output tokens over the sum of
+run durations, their ratios to rr's pooled figures, the median of the per-run ratios and how many
+runs met the bars, the share of the target's gaps at or above rr's pooled p99, the pooled p99
+without the late gaps at or above it (tail_gaps()'s class: the host's stalls), and per run the
+seed, ratios and load average (--json: "pooled").
+
   python3 bench/default_vs_rr.py --targets rr,default --alternate  # the README table (~30 min)
   python3 bench/default_vs_rr.py --repeat repeated:128  # with llm-d's default (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
   python3 bench/default_vs_rr.py --json out.json
+  python3 bench/default_vs_rr.py --workloads prefixrep --concurrency 128 --targets rr,default \
+      --alternate --seeds 6  # six prompt orders, pooled
   python3 bench/default_vs_rr.py --workloads multiturn --concurrency 1000 --logs /tmp/dvr
   python3 bench/default_vs_rr.py --workloads agentic --concurrency 128 --targets rr,default \
       --variant unweighted=bench/default_vs_rr_unweighted.yaml --repeat agentic:128
@@ -238,8 +254,10 @@ class Fleet:
         if r.returncode != 0:
             raise RuntimeError("bench failed (%d): %s" % (r.returncode, r.stderr.decode()[-500:]))
         with open(out.name) as f:
-            run = json.load(f)["runs"][0]
+            data = json.load(f)
         os.unlink(out.name)
+        run = data["runs"][0]
+        run["workload_desc"] = data["meta"].get("workload", "")  # names the seed bench used
         return run
 
     def warm_up(self, conc, n, timeout):
@@ -260,12 +278,15 @@ class Fleet:
             f.close()
 
 
-def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=True):
+def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=True, seed=1):
+    """One run of cell (w, conc): every target in turn on workload seed `seed` (the same prompts
+    in the same order for every target, so the arms are paired)."""
     res = {}
     for t in targets:
         fleet.reset()
         fleet.restart_gateway(t)  # an empty prefix index, like the replicas' reset caches
-        args = workload_args(w, n) + ([] if session_wait else ["--no-session-wait"])
+        args = (workload_args(w, n) + ["--seed", str(seed)] +
+                ([] if session_wait else ["--no-session-wait"]))
         if w == "repeated":  # first pass warms caches and the gateway's prefix index
             fleet.bench(t, args, conc, timeout)
         reps = []
@@ -276,6 +297,8 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=True):
                   "tpot_p99": run.get("tpot_p99_s"),
                   "ttft_p90": run["ttft_p90_s"], "errors": run["errors"],
                   "completed": run["completed"],
+                  "seed": seed, "workload_desc": run.get("workload_desc", ""),
+                  "output_tokens": run.get("output_tokens"), "duration_s": run.get("duration_s"),
                   "errors_by_kind": {k: v for k, v in run.get("errors_by_kind", {}).items() if v},
                   "first_error": run.get("first_error", {}),
                   "share_min": min(shares) if shares else None,
@@ -437,49 +460,196 @@ HEADER = ("| workload | conc | rr tok/s | llm-d tok/s | default tok/s | default/
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def pooled_p99(runs):
-    """The p99 of every inter-token gap of every request of the runs together (bench
-    --json-requests), or None without records."""
-    gaps = sorted(g for run in runs for q in run for g in (q.get("itl_gaps_s") or ())
+def pool_gaps(logs):
+    """Every inter-token gap of every request (bench --json-requests records) of the runs' logs
+    together, sorted; requests that failed are left out."""
+    return sorted(g for log in logs for q in log for g in (q.get("itl_gaps_s") or ())
                   if not q.get("error"))
+
+
+def p99_of(gaps):
+    """The p99 of sorted gaps (the index rule bench's own summary uses), or None if empty."""
     return gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] if gaps else None
 
 
-def print_repeats(rows, targets):
-    """For each cell run more than once (--repeat): per target against rr, the median and range
-    of the per-run ratios of output tok/s, ITL p99 and TPOT p99, how many runs were above 1.05x
-    on ITL p99, and ITL p99 over all the runs' gaps pooled. One run's pooled p99 at 128 in flight
-    is set by a few synchronised events and swings between identical runs; the median over runs
-    and the pooled p99 are the steadier numbers."""
+def pooled_p99(runs):
+    """The p99 of every inter-token gap of every request of the runs together (bench
+    --json-requests), or None without records."""
+    return p99_of(pool_gaps(runs))
+
+
+def flag_late(log):
+    """A run's gaps (request records, failed requests left out) as (gap, late): late as in
+    tail_gaps(), the request's next gap is under a quarter of the run's median gap (its tokens
+    were ready and came in a burst: the host, not a step)."""
+    seqs = [q.get("itl_gaps_s") or () for q in log if not q.get("error")]
+    allg = sorted(g for gs in seqs for g in gs)
+    if not allg:
+        return []
+    med = allg[len(allg) // 2]
+    return [(g, i + 1 < len(gs) and gs[i + 1] < med / 4) for gs in seqs for i, g in enumerate(gs)]
+
+
+def median(v):
+    v = sorted(v)
+    if not v:
+        return None
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def pooled(runs, targets):
+    """A cell's runs (each a cell() result; one per seed, and per --repeat) pooled per target:
+      itl_p99        p99 of all the runs' ITL gaps together (not a mean of per-run p99s)
+      tok_s          sum of output tokens / sum of run durations (simulated s) over the runs
+      over_rr_p99    share of the target's gaps at or above rr's pooled p99 (rr's own is ~1%)
+    and for targets other than rr their ratios to rr's pooled figures, the median of the per-run
+    ratios, how many runs were within the bars (tok/s >= 0.98x, ITL p99 <= 1.05x), and per run
+    (seed, tok/s, ITL p99, load average)."""
+    gaps = {t: pool_gaps([x[t].get("request_log", []) for x in runs]) for t in targets}
+    rr_p99 = p99_of(gaps["rr"])
+    out = {}
+    for t in targets:
+        g = gaps[t]
+        toks = sum(x[t].get("output_tokens") or 0 for x in runs)
+        dur = sum(x[t].get("duration_s") or 0 for x in runs)
+        p99 = p99_of(g)
+        # without the late gaps at or above the pooled p99 (tail_gaps()'s p99_not_late, pooled):
+        # what the replicas' steps gave, without the host's stalls
+        fl = [f for x in runs for f in flag_late(x[t].get("request_log", []))]
+        late = sum(1 for v, lt in fl if lt and p99 is not None and v >= p99)
+        d = {"runs": len(runs), "gaps": len(g), "itl_p99": p99,
+             "itl_p99_not_late": p99_of(sorted(v for v, lt in fl
+                                              if not (lt and p99 is not None and v >= p99))),
+             "late_tail": late, "tail": sum(1 for v in g if p99 is not None and v >= p99),
+             "tok_s": toks / dur if dur > 0 else None,
+             "over_rr_p99": (sum(1 for v in g if v >= rr_p99) / len(g)) if g and rr_p99 else None,
+             "per_run": [{"seed": x[t].get("seed"), "tok_s": x[t]["tok_s"],
+                          "itl_p99": x[t]["itl_p99"], "load_avg": x[t].get("load_avg")}
+                         for x in runs]}
+        out[t] = d
+    for t in targets:
+        if t == "rr":
+            continue
+        d = out[t]
+        d["tok_ratio"] = ratio(d["tok_s"], out["rr"]["tok_s"])
+        d["itl_ratio"] = ratio(d["itl_p99"], out["rr"]["itl_p99"])
+        d["itl_not_late_ratio"] = ratio(d["itl_p99_not_late"], out["rr"]["itl_p99_not_late"])
+        tr = [ratio(x[t]["tok_s"], x["rr"]["tok_s"]) for x in runs]
+        ir = [ratio(x[t]["itl_p99"], x["rr"]["itl_p99"]) for x in runs]
+        d["tok_ratio_per_run"], d["itl_ratio_per_run"] = tr, ir
+        d["tok_ratio_median"], d["itl_ratio_median"] = median(tr), median(ir)
+        d["runs_tok_ok"] = sum(1 for v in tr if v >= 0.98)
+        d["runs_itl_ok"] = sum(1 for v in ir if v <= 1.05)
+    return out
+
+
+def print_pooled(w, c, runs, targets, label="POOLED"):
+    """The pooled line of a cell (pooled()) and its per-run values; returns pooled()."""
+    pl = pooled(runs, targets)
+    rr = pl["rr"]
+    print("%s %s:%d over %d runs (seeds %s): rr %s tok/s, ITL p99 %s ms of %d gaps (%d of its "
+          "%d tail gaps late; without them %s ms)"
+          % (label, w, c, len(runs), ",".join(str(x["rr"].get("seed")) for x in runs),
+             num("%.0f", rr["tok_s"]), num("%.1f", rr["itl_p99"], 1000), rr["gaps"],
+             rr["late_tail"], rr["tail"], num("%.1f", rr["itl_p99_not_late"], 1000)))
+    for t in targets:
+        if t == "rr":
+            continue
+        d = pl[t]
+        print("  %s: tok/s %s (%s x rr, sum of tokens / sum of time; median of per-run ratios "
+              "%s, %d of %d runs >= 0.98); ITL p99 %s ms (%s x rr, over all gaps; median of "
+              "per-run ratios %s, %d of %d runs <= 1.05); %s of its gaps >= rr's pooled p99; "
+              "%d of its %d tail gaps late, without them %s ms (%s x rr's)"
+              % (t, num("%.0f", d["tok_s"]), num("%.3f", d["tok_ratio"]),
+                 num("%.3f", d["tok_ratio_median"]), d["runs_tok_ok"], len(runs),
+                 num("%.1f", d["itl_p99"], 1000), num("%.3f", d["itl_ratio"]),
+                 num("%.3f", d["itl_ratio_median"]), d["runs_itl_ok"], len(runs),
+                 num("%.2f%%", d["over_rr_p99"], 100), d["late_tail"], d["tail"],
+                 num("%.1f", d["itl_p99_not_late"], 1000),
+                 num("%.3f", d["itl_not_late_ratio"])))
+        print("    per run (seed: tok/s ratio, ITL p99 ms %s/rr, ratio, load average): %s"
+              % (t, "; ".join("%s: %.3f, %s/%s, %.3f, %.1f" % (
+                  x["rr"].get("seed"), ratio(x[t]["tok_s"], x["rr"]["tok_s"]),
+                  num("%.1f", x[t]["itl_p99"], 1000), num("%.1f", x["rr"]["itl_p99"], 1000),
+                  ratio(x[t]["itl_p99"], x["rr"]["itl_p99"]), x[t].get("load_avg") or 0)
+                  for x in runs)), flush=True)
+    print("  rr over rr's pooled p99: %s of its gaps" % num("%.2f%%", rr["over_rr_p99"], 100),
+          flush=True)
+    return pl
+
+
+def print_repeats(rows, targets, seeds=1):
+    """For each cell run more often than --seeds (--repeat, or twice in the plan): the pooled line
+    over all its runs (print_pooled). One run's p99 at 128 in flight is set by a few synchronised events and swings
+    between orders and between identical runs; the pooled p99 and the median over runs are the
+    steadier numbers."""
     cells = {}
     for r in rows:
         cells.setdefault((r["workload"], r["concurrency"]), []).append(r["results"])
+    out = []
     for (w, c), runs in cells.items():
-        if len(runs) < 2:
+        if len(runs) <= seeds:  # one pass of --seeds: its POOLED line came with the cell
             continue
-        print("\n%s:%d over %d runs (ratios to rr: median [min-max])" % (w, c, len(runs)))
-        rr_pool = pooled_p99([x["rr"].get("request_log", []) for x in runs])
-        for t in targets:
-            if t == "rr":
-                continue
+        print()
+        out.append({"workload": w, "concurrency": c,
+                    "targets": print_pooled(w, c, runs, targets, "ALL RUNS")})
+    return out
 
-            def stat(k):
-                v = sorted(ratio(x[t][k], x["rr"][k]) for x in runs
-                           if x[t].get(k) and x["rr"].get(k))
-                if not v:
-                    return "-", []
-                return "%.3f [%.3f-%.3f]" % (v[len(v) // 2] if len(v) % 2 else
-                                             (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2,
-                                             v[0], v[-1]), v
-            tok, _ = stat("tok_s")
-            itl, iv = stat("itl_p99")
-            tpot, _ = stat("tpot_p99")
-            pool = pooled_p99([x[t].get("request_log", []) for x in runs])
-            print("  %s: tok/s %s; ITL p99 %s, %d of %d runs above 1.05; TPOT p99 %s; ITL p99 "
-                  "of all runs' gaps %s ms against rr's %s ms (%s)"
-                  % (t, tok, itl, sum(1 for v in iv if v > 1.05), len(iv), tpot,
-                     num("%.1f", pool, 1000), num("%.1f", rr_pool, 1000),
-                     num("%.3f", ratio(pool, rr_pool))), flush=True)
+
+def print_row(w, c, res, targets, session_wait):
+    """One run of a cell: its table row and what explains it (per target)."""
+    print(fmt_row(w, c, res), flush=True)
+    print("  " + "; ".join(
+        "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f%s" % (
+            t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
+            "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"],
+            ", %d waited for their session" % res[t]["session_held"]
+            if session_wait else "")
+        for t in targets), flush=True)
+    for t in targets:
+        if t not in TARGETS:
+            print("  %s: %.0f tok/s (%.3f x rr), ITL p99 %.1f ms (%.3f x rr), %s spread"
+                  % (t, res[t]["tok_s"], ratio(res[t]["tok_s"], res["rr"]["tok_s"]),
+                     1000 * res[t]["itl_p99"],
+                     ratio(res[t]["itl_p99"], res["rr"]["itl_p99"]),
+                     "%2.0f-%2.0f%%" % (100 * res[t]["share_min"],
+                                        100 * res[t]["share_max"])), flush=True)
+    for t in targets:
+        print("  %s per replica: %s" % (t, " | ".join(replica_line(r) for r in
+                                                      res[t]["replicas"])), flush=True)
+    for t in targets:
+        pl = res[t]["placement"]
+        if pl:
+            turns = {int(k): v for k, v in pl["moves_by_turn"].items()}
+            print("  %s placement: %d groups, %d moves (by turn %s), first requests per "
+                  "replica %s, %.2f replicas per group, last finish per replica %s s"
+                  % (t, pl["groups"], pl["moves"],
+                     " ".join("%d:%d" % kv for kv in sorted(turns.items())) or "-",
+                     "/".join(str(h) for h in pl["homes"]), pl["replicas_per_group"],
+                     "/".join("%.2f" % e for e in pl["end_s"])), flush=True)
+    for t in targets:
+        tg = res[t]["tail"]
+        if tg:
+            print("  %s ITL tail: %d gaps >= p99 %.1f ms (of %d, median %.1f ms): late "
+                  "(a burst after: the host) %d, a prefill in the replica's step %d "
+                  "(%s prefills each), other %d; %d of them on every replica at once; "
+                  "p99 without the late gaps %s ms; TPOT p99 %s ms"
+                  % (t, tg["tail"], 1000 * res[t]["itl_p99"], tg["gaps"],
+                     1000 * tg["median"], tg["late"], tg["prefill"],
+                     num("%.1f", tg["prefills_per_gap"]), tg["other"], tg["everywhere"],
+                     num("%.1f", tg["p99_not_late"], 1000),
+                     num("%.1f", res[t]["tpot_p99"], 1000)), flush=True)
+    if all(res[t]["tail"] and res[t]["tail"]["p99_not_late"] for t in ("rr", "default")):
+        print("  default/rr: ITL p99 %.3f, without the late gaps %.3f, TPOT p99 %s"
+              % (ratio(res["default"]["itl_p99"], res["rr"]["itl_p99"]),
+                 ratio(res["default"]["tail"]["p99_not_late"],
+                       res["rr"]["tail"]["p99_not_late"]),
+                 num("%.3f", ratio(res["default"]["tpot_p99"], res["rr"]["tpot_p99"]))),
+              flush=True)
+    for t in targets:
+        if res[t]["errors"]:
+            print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],
+                                                res[t]["first_error"]), flush=True)
 
 
 def main():
@@ -495,6 +665,12 @@ def main():
                     "16, 0.4 up to 128, else 0.1: low loads are latency-bound, high loads "
                     "throughput-bound on the host)")
     ap.add_argument("--repeat", default="", help="W:C cells to run twice (noise), comma list")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="runs per cell, run i with workload seed --seed-base + i (the same seed "
+                    "for every target of a run: paired arms); with N > 1 a POOLED line per cell "
+                    "(ITL p99 over all the runs' gaps, tok/s as sum of tokens / sum of time)")
+    ap.add_argument("--seed-base", type=int, default=1,
+                    help="the first run's workload seed (default 1, bench's default)")
     ap.add_argument("--timeout", type=float, default=900, help="wall seconds per bench run")
     ap.add_argument("--json", default="")
     ap.add_argument("--logs", default="", help="directory for the simulator's and each "
@@ -549,10 +725,13 @@ def main():
             ap.error("unknown target %s (expected %s)" % (t, ", ".join(TARGETS)))
     if "rr" not in targets or "default" not in targets:
         ap.error("--targets needs rr and default (the ratios)")
+    if a.seeds < 1 or a.seed_base < 0:
+        ap.error("--seeds must be >= 1 and --seed-base >= 0")
     concs = [int(c) for c in a.concurrency.split(",") if c]
     repeats = [(r.split(":")[0], int(r.split(":")[1])) for r in a.repeat.split(",") if r]
     rows = []
     warmups = []
+    cells = []  # per cell run with --seeds N > 1: its N runs pooled (pooled())
 
     def scale_of(c):
         return a.time_scale or (1.0 if c <= 16 else 0.4 if c <= 128 else 0.1)
@@ -578,76 +757,41 @@ def main():
                           "%d completed, %.1f s wall)" % (wu["requests"], c, wu["completed"],
                                                           wu["wall_s"]), flush=True)
             n = a.requests or (4 * c if c <= 16 else 2 * c if c <= 128 else c)
-            order = targets[::-1] if a.alternate and len(rows) % 2 else targets
-            res = cell(fleets[x], w, c, n, a.timeout, order, a.session_wait)
-            rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
-                         "order": list(order), "session_wait": a.session_wait, "results": res})
-            print(fmt_row(w, c, res), flush=True)
-            print("  " + "; ".join(
-                "%s: cached %s, TTFT p90 %s s, requests per replica %s, load average %.1f%s" % (
-                    t, num("%.3f", res[t]["cached"]), num("%.3f", res[t]["ttft_p90"]),
-                    "/".join(str(k) for k in res[t]["per_replica"]), res[t]["load_avg"],
-                    ", %d waited for their session" % res[t]["session_held"]
-                    if a.session_wait else "")
-                for t in targets), flush=True)
-            for t in targets:
-                if t not in TARGETS:
-                    print("  %s: %.0f tok/s (%.3f x rr), ITL p99 %.1f ms (%.3f x rr), %s spread"
-                          % (t, res[t]["tok_s"], ratio(res[t]["tok_s"], res["rr"]["tok_s"]),
-                             1000 * res[t]["itl_p99"],
-                             ratio(res[t]["itl_p99"], res["rr"]["itl_p99"]),
-                             "%2.0f-%2.0f%%" % (100 * res[t]["share_min"],
-                                                100 * res[t]["share_max"])), flush=True)
-            for t in targets:
-                print("  %s per replica: %s" % (t, " | ".join(replica_line(r) for r in
-                                                              res[t]["replicas"])), flush=True)
-            for t in targets:
-                pl = res[t]["placement"]
-                if pl:
-                    turns = {int(k): v for k, v in pl["moves_by_turn"].items()}
-                    print("  %s placement: %d groups, %d moves (by turn %s), first requests per "
-                          "replica %s, %.2f replicas per group, last finish per replica %s s"
-                          % (t, pl["groups"], pl["moves"],
-                             " ".join("%d:%d" % kv for kv in sorted(turns.items())) or "-",
-                             "/".join(str(h) for h in pl["homes"]), pl["replicas_per_group"],
-                             "/".join("%.2f" % e for e in pl["end_s"])), flush=True)
-            for t in targets:
-                tg = res[t]["tail"]
-                if tg:
-                    print("  %s ITL tail: %d gaps >= p99 %.1f ms (of %d, median %.1f ms): late "
-                          "(a burst after: the host) %d, a prefill in the replica's step %d "
-                          "(%s prefills each), other %d; %d of them on every replica at once; "
-                          "p99 without the late gaps %s ms; TPOT p99 %s ms"
-                          % (t, tg["tail"], 1000 * res[t]["itl_p99"], tg["gaps"],
-                             1000 * tg["median"], tg["late"], tg["prefill"],
-                             num("%.1f", tg["prefills_per_gap"]), tg["other"], tg["everywhere"],
-                             num("%.1f", tg["p99_not_late"], 1000),
-                             num("%.1f", res[t]["tpot_p99"], 1000)), flush=True)
-            if all(res[t]["tail"] and res[t]["tail"]["p99_not_late"] for t in ("rr", "default")):
-                print("  default/rr: ITL p99 %.3f, without the late gaps %.3f, TPOT p99 %s"
-                      % (ratio(res["default"]["itl_p99"], res["rr"]["itl_p99"]),
-                         ratio(res["default"]["tail"]["p99_not_late"],
-                               res["rr"]["tail"]["p99_not_late"]),
-                         num("%.3f", ratio(res["default"]["tpot_p99"], res["rr"]["tpot_p99"]))),
-                      flush=True)
-            for t in targets:
-                if res[t]["errors"]:
-                    print("  %s errors: %s first: %s" % (t, res[t]["errors_by_kind"],
-                                                        res[t]["first_error"]), flush=True)
+            for i in range(a.seeds):  # run i of the cell: seed base + i for every target
+                seed = a.seed_base + i
+                order = targets[::-1] if a.alternate and len(rows) % 2 else targets
+                res = cell(fleets[x], w, c, n, a.timeout, order, a.session_wait, seed)
+                rows.append({"workload": w, "concurrency": c, "requests": n, "time_scale": x,
+                             "seed": seed, "order": list(order),
+                             "session_wait": a.session_wait, "results": res})
+                if a.seeds > 1:
+                    print("  (seed %d)" % seed, flush=True)
+                print_row(w, c, res, targets, a.session_wait)
+            if a.seeds > 1:
+                runs = [r["results"] for r in rows[-a.seeds:]]
+                cells.append({"workload": w, "concurrency": c, "seeds": [r["seed"] for r in
+                                                                       rows[-a.seeds:]],
+                              "targets": print_pooled(w, c, runs, targets)})
     finally:
         for f in fleets.values():
             f.stop()
+    summary = print_repeats(rows, targets, a.seeds)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"replicas": a.replicas, "profile": a.profile, "warmups": warmups,
-                       "session_wait": a.session_wait, "rows": rows}, f, indent=1)
-    print_repeats(rows, targets)
+                       "session_wait": a.session_wait, "seeds": a.seeds,
+                       "seed_base": a.seed_base, "rows": rows, "pooled": cells,
+                       "pooled_all_runs": summary}, f, indent=1)
     worst_tok = min(ratio(r["results"]["default"]["tok_s"], r["results"]["rr"]["tok_s"])
                     for r in rows)
     worst_itl = max(ratio(r["results"]["default"]["itl_p99"], r["results"]["rr"]["itl_p99"])
                     for r in rows)
     print("\nworst default/rr: throughput %.3fx (target >= 0.98), ITL p99 %.3fx (target <= 1.05)"
           % (worst_tok, worst_itl))
+    if cells:
+        print("worst default/rr pooled over seeds: throughput %.3fx, ITL p99 %.3fx"
+              % (min(x["targets"]["default"]["tok_ratio"] for x in cells),
+                 max(x["targets"]["default"]["itl_ratio"] for x in cells)))
 
 
 if __name__ == "__main__":

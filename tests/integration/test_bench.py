@@ -794,8 +794,59 @@ def test_default_vs_rr_warmup():
                 check(isinstance(res[t]["load_avg"], float) and res[t]["load_avg"] >= 0,
                       "load average %r" % res[t]["load_avg"])
         check("load average" in stdout, "load average printed: %s" % stdout)
-        check(("random:2 over 2 runs" in stdout and "ITL p99 of all runs' gaps" in stdout) == warm,
+        check(("ALL RUNS random:2 over 2 runs" in stdout and "over all gaps" in stdout) == warm,
               "summary over repeats: %s" % stdout)
+
+
+@test
+def test_default_vs_rr_seeds():
+    """bench/default_vs_rr.py --seeds 2 --seed-base 5: the cell runs twice, run i on workload seed
+    5 + i for both targets (bench's own workload description names it; prefix-repetition is
+    shuffled by the seed, so both targets of a run send the same groups in the same order and the
+    two runs different orders), and the POOLED figures are over the runs' gaps and tokens
+    together: ITL p99 of every gap of both runs (not a mean of the runs' p99s), tok/s as the sum
+    of output tokens over the sum of durations."""
+    stdout, data = default_vs_rr(["--workloads", "prefixrep", "--concurrency", "2", "--requests",
+                                  "20", "--seeds", "2", "--seed-base", "5", "--no-warmup"])
+    rows = data["rows"]
+    check(len(rows) == 2 and [r["seed"] for r in rows] == [5, 6], "rows %r" %
+          [(r["workload"], r.get("seed")) for r in rows])
+    order = {}  # seed -> target -> the groups in item order
+    for r in rows:
+        for t in ("rr", "default"):
+            res = r["results"][t]
+            check(res["completed"] == 20 and res["errors"] == 0, "%s %r" % (t, res["completed"]))
+            check(res["seed"] == r["seed"] and ("seed=%d" % r["seed"]) in res["workload_desc"],
+                  "%s ran seed %r: %r" % (t, r["seed"], res["workload_desc"]))
+            log = sorted(res["request_log"], key=lambda q: q["item"])
+            order.setdefault(r["seed"], {})[t] = [q["group"] for q in log]
+    check(order[5]["rr"] == order[5]["default"] and order[6]["rr"] == order[6]["default"],
+          "the same order for both targets of a run: %r" % order)
+    check(order[5]["rr"] != order[6]["rr"], "another order per seed: %r" % order)
+    check(len(data["pooled"]) == 1 and data["pooled"][0]["seeds"] == [5, 6],
+          "pooled cells %r" % data["pooled"])
+    pl = data["pooled"][0]["targets"]
+    for t in ("rr", "default"):
+        gaps = sorted(g for r in rows for q in r["results"][t]["request_log"]
+                      for g in q["itl_gaps_s"])
+        p99 = gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
+        check(pl[t]["gaps"] == len(gaps) and abs(pl[t]["itl_p99"] - p99) < 1e-12,
+              "%s pooled p99 %r over %d gaps, expected %r over %d" %
+              (t, pl[t]["itl_p99"], pl[t]["gaps"], p99, len(gaps)))
+        toks = sum(r["results"][t]["output_tokens"] for r in rows)
+        dur = sum(r["results"][t]["duration_s"] for r in rows)
+        check(abs(pl[t]["tok_s"] - toks / dur) < 1e-6 * pl[t]["tok_s"],
+              "%s pooled tok/s %r, expected %r" % (t, pl[t]["tok_s"], toks / dur))
+        check([x["seed"] for x in pl[t]["per_run"]] == [5, 6], "per run %r" % pl[t]["per_run"])
+        check(pl[t]["itl_p99_not_late"] is not None and
+              pl[t]["itl_p99_not_late"] <= pl[t]["itl_p99"] and
+              pl[t]["late_tail"] <= pl[t]["tail"] and pl[t]["tail"] >= len(gaps) // 100,
+              "%s without the late gaps %r" % (t, pl[t]))
+    d = pl["default"]
+    check(abs(d["itl_ratio"] - pl["default"]["itl_p99"] / pl["rr"]["itl_p99"]) < 1e-12 and
+          len(d["itl_ratio_per_run"]) == 2, "ratios %r" % d)
+    check("POOLED prefixrep:2 over 2 runs (seeds 5,6)" in stdout and "ALL RUNS" not in stdout,
+          "pooled line once: %s" % stdout)
 
 
 @test

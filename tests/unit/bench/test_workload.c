@@ -423,6 +423,61 @@ static void test_random_range_ratio(void **state)
     sy_workload_fini(&w);
 }
 
+/* The seed (bench --seed; bench/default_vs_rr.py --seeds gives each run its own) changes every
+ * workload: every item's text differs between seeds 1 and 2 at the same position, and the
+ * shuffled workloads (shared-prefix, prefix-repetition) also send their groups in another order.
+ * Multi-turn and agentic keep their (session, turn) order, round by round: the sessions are
+ * alike, so new texts in the same positions are a new draw of the same sessions. The same seed
+ * gives the same bodies. */
+static void test_seed_every_workload(void **state)
+{
+    (void)state;
+    for (int kind = SY_WL_SHARED_PREFIX; kind <= SY_WL_RANDOM; kind++) {
+        struct sy_wl_params p;
+        sy_wl_params_defaults(&p);
+        p.kind = (enum sy_wl_kind)kind;
+        p.num_groups = 4;
+        p.num_prompts_per_group = 4;
+        p.system_prompt_len = 16;
+        p.question_len = 4;
+        p.output_len = 8;
+        p.num_users = p.num_agents = 4;
+        p.num_rounds = p.num_iterations = 3;
+        p.shared_system_prompt = p.tool_preamble_len = 16;
+        p.user_history_prompt = 4;
+        p.answer_len = p.observation_len = 4;
+        p.num_prompts = 16;
+        p.num_prefixes = 4;
+        p.prefix_len = 16;
+        p.suffix_len = 8;
+        p.input_len = 16;
+        struct sy_workload w1, again, w2;
+        char err[200];
+        assert_int_equal(sy_workload_build(&p, &w1, err, sizeof err), 0);
+        assert_int_equal(sy_workload_build(&p, &again, err, sizeof err), 0);
+        p.seed = 2;
+        assert_int_equal(sy_workload_build(&p, &w2, err, sizeof err), 0);
+        assert_true(w1.n >= 12);
+        assert_int_equal(w2.n, w1.n);
+        assert_int_equal(again.n, w1.n);
+        bool reordered = false;
+        for (size_t i = 0; i < w1.n; i++) {
+            assert_int_equal(again.items[i].body_len, w1.items[i].body_len);
+            assert_memory_equal(again.items[i].body, w1.items[i].body, w1.items[i].body_len);
+            bool same = w2.items[i].body_len == w1.items[i].body_len &&
+                        memcmp(w2.items[i].body, w1.items[i].body, w1.items[i].body_len) == 0;
+            assert_false(same); /* another text at every position */
+            reordered |=
+                w2.items[i].group != w1.items[i].group || w2.items[i].turn != w1.items[i].turn;
+        }
+        bool shuffled = kind == SY_WL_SHARED_PREFIX || kind == SY_WL_PREFIX_REPETITION;
+        assert_int_equal(reordered, shuffled);
+        sy_workload_fini(&w1);
+        sy_workload_fini(&again);
+        sy_workload_fini(&w2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_random_range_ratio),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_seed_every_workload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
