@@ -698,11 +698,12 @@ def llmd_vs(a, arms, srows, summary):
     if a.experiment == "optimized":
         peaks = []
         for i in range(2):
-            vals = [(gs[i].get("output_tok_per_s") or 0) * up for k, lr, _, gs in srows if k > 0]
-            peaks.append(max(vals) if vals else None)
+            vals = [gs[i]["output_tok_per_s"] * up for k, lr, _, gs in srows
+                    if k > 0 and gs[i].get("output_tok_per_s") is not None]
+            peaks.append(max(vals) if vals else None)  # an arm with no data prints "-", not 0
         g60 = st.get(60, [{}, {}])
         lines = [("peak output tok/s (8-eq)", peaks, OB_SUMMARY["peak_out"], "tok"),
-                 ("req/s at rate 60 (8-eq)", [(g.get("req_per_s") or 0) * up for g in g60],
+                 ("req/s at rate 60 (8-eq)", [scaled(g.get("req_per_s"), up) for g in g60],
                   OB_SUMMARY["rps60"], "rate"),
                  ("TTFT p50 at rate 60 s", [g.get("ttft_p50_s") for g in g60],
                   OB_SUMMARY["ttft_p50_60"], "s"),
@@ -713,7 +714,7 @@ def llmd_vs(a, arms, srows, summary):
         title = "Optimized baseline vs a Kubernetes Service (llm-d's summary)"
     else:
         g40 = st.get(40, [{}, {}])
-        lines = [("req/s, 40 req/s stage (8-eq)", [(g.get("req_per_s") or 0) * up for g in g40],
+        lines = [("req/s, 40 req/s stage (8-eq)", [scaled(g.get("req_per_s"), up) for g in g40],
                   IS_40["req_per_s"], "rate"),
                  ("TTFT mean s, 40 stage", [g.get("ttft_mean_s") for g in g40],
                   IS_40["ttft_mean_s"], "s"),
@@ -733,6 +734,11 @@ def llmd_vs(a, arms, srows, summary):
     print(title + ":")
     print_table(["", "RR ours", "%s ours" % sy.name, "ratio ours", "RR llm-d", "llm-d",
                  "ratio llm-d"], cmp_rows)
+
+
+def scaled(v, up):
+    """A 2-replica figure as an 8-replica equivalent; None (printed "-") stays None."""
+    return None if v is None else v * up
 
 
 def precise_vs(a, arms, summary):

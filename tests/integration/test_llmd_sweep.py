@@ -219,6 +219,28 @@ def test_print_table_no_rows():
 
 
 @test
+def test_summary_of_an_arm_without_data():
+    # an arm that failed before any stage has no figures: its summary says "-", never 0 tok/s
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import llmd_sweep
+    import argparse
+    import contextlib
+    import io
+    a = argparse.Namespace(replicas=2, experiment="optimized")
+    arms = [argparse.Namespace(name="round-robin"), argparse.Namespace(name="optimized-baseline")]
+    srows = [(k, lr, None, [{"output_tok_per_s": 100.0 * k, "req_per_s": 1.0 * k}, {}])
+             for k, lr in enumerate([15, 3, 60])]
+    summary = {}
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        llmd_sweep.llmd_vs(a, arms, srows, summary)
+    h = summary["headline"]
+    check(h["peak output tok/s (8-eq)"]["ours"] == [800.0, None], h)
+    check(h["req/s at rate 60 (8-eq)"]["ours"] == [8.0, None], h)
+    row = [ln for ln in buf.getvalue().splitlines() if ln.startswith("peak output")]
+    check(len(row) == 1 and [c.strip() for c in row[0].split("|")][1:4] == ["800", "-", "-"], row)
+
+
+@test
 def test_precise_quick():
     text, data = sweep("precise")
     check_arms(data, ["precise", "approximate", "random"])
