@@ -23,8 +23,10 @@
  * "clairvoyant oracle": a rule that knew every true latency still lost to the best heuristic,
  * except when it also priced the delay the request causes the requests already there). Per
  * candidate, from what the gateway knows at routing time:
- *     own    = ttft + tpot x (out - 1)      the producer's predictions; out = max_tokens, else
- *                                           outputTokens (256)
+ *     own    = ttft + tpot x (out - 1)      the producer's predictions; out = min(max_tokens,
+ *                                           outputTokens): outputTokens (256) is the expected
+ *                                           output length, max_tokens only a cap (clients send
+ *                                           4096 whatever they expect; sy_latency_delay_out)
  *     caused = running x (prefill + dtpot x min(delayHorizonTokens, out))
  *         running  the producer's running count there (scraped, or the gateway's fresher
  *                  in-flight count): the requests that share the batch it joins
@@ -62,7 +64,7 @@ struct state {
     bool delay;         /* objective e2e-plus-delay (default headroom) */
     double horizon;     /* delayHorizonTokens */
     double dweight;     /* delayWeight */
-    double out_tokens;  /* outputTokens: output length when the request gives no max_tokens */
+    double out_tokens;  /* outputTokens: the expected output length (max_tokens caps it) */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
@@ -221,7 +223,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
 {
     const struct sy_latency_model *m = sy_sched_latency_model();
     int64_t mt = cy->req ? cy->req->max_tokens : -1;
-    double out = mt > 0 ? (double)mt : s->out_tokens, cost[SY_SCHED_MAX_CANDIDATES];
+    double out = sy_latency_delay_out(mt, s->out_tokens), cost[SY_SCHED_MAX_CANDIDATES];
     double lo = DBL_MAX, hi = -DBL_MAX;
     for (size_t i = 0; i < n; i++) {
         const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
