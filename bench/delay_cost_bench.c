@@ -1,5 +1,5 @@
 /* delay_cost_bench.c - CPU cost of latency-scorer's `objective: e2e-plus-delay` per decision
- * (docs/slo-scheduling.md, "e2e + delay caused").
+ * (docs/slo-scheduling.md, "A real rule on the delay-caused term: `objective: e2e-plus-delay`").
  *
  * Eight endpoints (four 3x slower than the others) with running counts 0..21, the shared latency
  * model trained on 4,000 synthetic requests over them (TTFT grows with waiting and input length,

@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -81,14 +82,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "delayWeight",
                                        "outputTokens",
                                        NULL};
-    struct state s = {.wt = 0.8,
-                      .wp = 0.2,
-                      .ckv = 1,
-                      .cq = 1,
-                      .cp = 1,
-                      .horizon = 64,
-                      .dweight = 1,
-                      .out_tokens = 256};
+    struct state s = {.wt = 0.8, .wp = 0.2, .ckv = 1, .cq = 1, .cp = 1, .dweight = 1};
     const char *strat = NULL, *obj = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
@@ -101,12 +95,13 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_double(params, "compositeQueueWeight", env, 0, 1e6, &s.cq, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "compositePrefixWeight", env, 0, 1e6, &s.cp, err, errcap);
+    int64_t horizon = 64, out_tokens = 256; /* token counts: integers (12.5 is refused) */
     if (!rc)
-        rc = sy_param_double(params, "delayHorizonTokens", env, 1, 1e6, &s.horizon, err, errcap);
+        rc = sy_param_int(params, "delayHorizonTokens", env, 1, 1000000, &horizon, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "delayWeight", env, 0, 1e3, &s.dweight, err, errcap);
     if (!rc)
-        rc = sy_param_double(params, "outputTokens", env, 1, 1e6, &s.out_tokens, err, errcap);
+        rc = sy_param_int(params, "outputTokens", env, 1, 1000000, &out_tokens, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "headroomSelectionStrategy", env, &strat, err, errcap);
     if (!rc)
@@ -117,6 +112,15 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         return sy_param_errorf(env, NULL, "objective", err, errcap,
                                "must be 'headroom' or 'e2e-plus-delay', got '%s'", obj);
     s.delay = obj && !strcmp(obj, "e2e-plus-delay");
+    s.horizon = (double)horizon;
+    s.out_tokens = (double)out_tokens;
+    static const char *const delay_keys[] = {"delayHorizonTokens", "delayWeight", "outputTokens"};
+    for (size_t i = 0; !s.delay && i < sizeof delay_keys / sizeof *delay_keys; i++)
+        if (sy_yaml_get(params, delay_keys[i]))
+            sy_warn("%s:%d: plugin '%s': '%s' is ignored: it applies to objective e2e-plus-delay "
+                    "only (objective is headroom)",
+                    env && env->file ? env->file : "<config>", env ? env->line : 0,
+                    env && env->name ? env->name : "?", delay_keys[i]);
     if (strat && strcmp(strat, "least") && strcmp(strat, "most"))
         return sy_param_errorf(env, NULL, "headroomSelectionStrategy", err, errcap,
                                "must be 'least' or 'most', got '%s'", strat);

@@ -365,7 +365,9 @@ static void test_params(void **state)
                                            {"delayHorizonTokens: 0\n", "delayHorizonTokens"},
                                            {"delayWeight: -1\n", "delayWeight"},
                                            {"delayWeight: lots\n", "delayWeight"},
-                                           {"outputTokens: 0\n", "outputTokens"}};
+                                           {"outputTokens: 0\n", "outputTokens"},
+                                           {"outputTokens: 12.5\n", "outputTokens"},
+                                           {"delayHorizonTokens: 12.5\n", "delayHorizonTokens"}};
     for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++) {
         assert_int_equal(fx_plugin_new(&fp, "latency-scorer", bad_d[i][0], err, sizeof err),
                          SY_ECONFIG);
