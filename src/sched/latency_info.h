@@ -53,7 +53,7 @@ static inline bool sy_latency_pred_positive(const struct sy_latency_pred *p)
 struct sy_latency_delay_in {
     double ttft_s;     /* predicted TTFT of the request there */
     double tpot_s;     /* predicted TPOT of the request there */
-    double prefill_s;  /* predicted TTFT there with nothing else running: its own prefill time */
+    double prefill_s;  /* predicted TTFT there with nothing running or waiting (KV use as it is) */
     double dtpot_s;    /* predicted TPOT increase of the batch when it joins (>= 0) */
     double running;    /* requests decoding there now (the ones it delays) */
     double out_tokens; /* its expected output length (sy_latency_delay_out) */

@@ -31,8 +31,10 @@
  *         running  the producer's running count there (scraped, or the gateway's fresher
  *                  in-flight count): the requests that share the batch it joins
  *         prefill  the model's TTFT for the request there with nothing running or waiting (its
- *                  prefill step time, uncached tokens via the prefix score): every running
- *                  decode stalls for it once (a prefill step holds the batch)
+ *                  prefill step time, uncached tokens via the prefix score; running, waiting
+ *                  and in-flight features zeroed, the KV use kept as scraped: the prefill at
+ *                  the cache fill it meets): every running decode stalls for it once (a
+ *                  prefill step holds the batch)
  *         dtpot    the model's TPOT there at running + 1 minus at running (its TPOT sensitivity
  *                  to the running count, >= 0): each running request decodes that much slower
  *                  per token while it shares their batch, counted for min(horizon, out) of their
