@@ -81,6 +81,7 @@
 #include <time.h>
 
 #include "api/request.h"
+#include "bench_pool.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -747,10 +748,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     if (oracle == ORACLE_PERFECT)
         sy_sched_latency_override(perfect_predict, NULL);
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
-    pool = SY_NEW(struct sy_pool);
-    atomic_init(&pool->refs, 1);
-    pool->eps = sy_xcalloc(NE, sizeof *pool->eps);
-    pool->n = NE;
+    pool = bench_pool_new(NE);
     static struct sy_sim_profile prof[2];
     for (int c = 0; c < 2; c++) {
         prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
@@ -759,13 +757,6 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     for (int e = 0; e < NE; e++) {
         eng[e] = sy_sim_engine_new(&prof[e < NE / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
-        struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
-        atomic_init(&ep->refs, 1);
-        char addr[32];
-        snprintf(addr, sizeof addr, "10.0.0.%d:8000", e + 1);
-        ep->address = sy_xstrdup(addr);
-        pthread_mutex_init(&ep->mu, NULL);
-        pool->eps[e] = ep;
     }
     scrape(0);
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
