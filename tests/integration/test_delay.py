@@ -19,9 +19,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
-                     start_process, start_sim, stop_process, test, wait_port, wait_until,
-                     write_file)
+from harness import (BIN, check, free_ports, metrics, post_json, run,  # noqa
+                     start_fast_slow_gateway, start_fast_slow_sim, stop_process, test,
+                     wait_until, write_file)
 
 PIPELINE = """
 scheduler:
@@ -43,10 +43,8 @@ ST = {}
 def setup():
     if ST:
         return ST
-    base = consecutive_ports(2)
-    sim = start_sim(base, 2, "m1", time_scale=4,
-                    extra=("--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100"))
-    ST.update(sim=sim, base=base, fast="127.0.0.1:%d" % base, slow="127.0.0.1:%d" % (base + 1))
+    sim, base, fast, slow = start_fast_slow_sim()
+    ST.update(sim=sim, base=base, fast=fast, slow=slow)
     return ST
 
 
@@ -54,15 +52,7 @@ def start_gw(extra=""):
     """A gateway over both replicas (slow listed first) with the delay objective; returns
     (process, port, admin)."""
     st = setup()
-    port, admin = free_ports(2)
-    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
-            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
-            "    - address: %s\n    - address: %s\n" % (st["slow"], st["fast"]) +
-            "timeouts:\n  connect: 500ms\n  request: 60s\n" + PIPELINE % extra)
-    gw = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(port, proc=gw)
-    wait_port(admin, proc=gw)
-    return gw, port, admin
+    return start_fast_slow_gateway(st["fast"], st["slow"], PIPELINE % extra)
 
 
 SALT = [0]
