@@ -1,5 +1,5 @@
 /* delay_cost_bench.c - CPU cost of latency-scorer's `objective: e2e-plus-delay` per decision
- * (docs/slo-scheduling.md, "e2e + delay caused").
+ * (docs/slo-scheduling.md, "A real rule on the delay-caused term: `objective: e2e-plus-delay`").
  *
  * Eight endpoints (four 3x slower than the others) with running counts 0..21, the shared latency
  * model trained on 4,000 synthetic requests over them (TTFT grows with waiting and input length,
@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "api/request.h"
+#include "bench_pool.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -117,18 +118,9 @@ int main(int argc, char **argv)
         return 2;
     }
     sy_sched_latency_model_setup(NULL, false); /* trained synchronously, no thread */
-    struct sy_pool *pool = SY_NEW(struct sy_pool);
-    atomic_init(&pool->refs, 1);
-    pool->eps = sy_xcalloc(NE, sizeof *pool->eps);
-    pool->n = NE;
+    struct sy_pool *pool = bench_pool_new(NE);
     for (int e = 0; e < NE; e++) {
-        struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
-        atomic_init(&ep->refs, 1);
-        char addr[32];
-        snprintf(addr, sizeof addr, "10.0.0.%d:8000", e + 1);
-        ep->address = sy_xstrdup(addr);
-        pthread_mutex_init(&ep->mu, NULL);
-        pool->eps[e] = ep;
+        struct sy_endpoint *ep = pool->eps[e];
         struct sy_engine_metrics m;
         memset(&m, 0, sizeof m);
         m.running = 3 * e;

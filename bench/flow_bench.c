@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_pool.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -62,22 +63,12 @@ static int cmp_u64(const void *a, const void *b)
 
 static struct sy_pool *mkpool(size_t n)
 {
-    struct sy_pool *p = SY_NEW(struct sy_pool);
-    atomic_init(&p->refs, 1);
-    p->eps = sy_xcalloc(n, sizeof *p->eps);
-    p->n = n;
+    struct sy_pool *p = bench_pool_new(n);
     for (size_t i = 0; i < n; i++) {
-        struct sy_endpoint *e = SY_NEW(struct sy_endpoint);
-        atomic_init(&e->refs, 1);
-        char addr[64];
-        snprintf(addr, sizeof addr, "10.0.0.%zu:8000", i + 1);
-        e->address = sy_xstrdup(addr);
-        pthread_mutex_init(&e->mu, NULL);
         struct sy_engine_metrics m;
         memset(&m, 0, sizeof m);
         m.block_size = m.num_blocks = m.max_lora = -1;
-        sy_endpoint_set_metrics(e, &m, 1);
-        p->eps[i] = e;
+        sy_endpoint_set_metrics(p->eps[i], &m, 1);
     }
     return p;
 }

@@ -40,7 +40,11 @@
  * the wall clock (sy_sched_seed), so every row repeats exactly: the benchmark runs in simulated
  * time and nothing else in it reads the clock for a decision;
  * SLO_BENCH_ONLY=text runs only policies whose name contains it; SLO_BENCH_ARRIVAL_SEED=n (n > 0)
- * draws another arrival sequence (unset or 0: the one all earlier numbers used);
+ * draws another arrival sequence (unset or 0: the one all earlier numbers used); SLO_BENCH_SEED
+ * and SLO_BENCH_ARRIVAL_SEED take decimal integers (anything else stops the run);
+ * SLO_BENCH_MAX_TOKENS=n sends every request with max_tokens n (a client's cap, as Anthropic
+ * clients always send one) instead of its true output length (the engines still stop at the true
+ * length; unset or 0: the true length, as every earlier number);
  * SLO_BENCH_DELAY_PARAMS=", key: value, ..." adds latency-scorer parameters to the e2e+delay
  * (max) and e2e+delay + active-request + prefix rows (objective e2e-plus-delay);
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
@@ -77,6 +81,7 @@
 #include <time.h>
 
 #include "api/request.h"
+#include "bench_pool.h"
 #include "config/yaml.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -687,12 +692,16 @@ static bool perfect_predict(void *ud, const struct sy_sched_cycle *cy,
 
 /* shed: batch requests are sheddable (priority -1, as flow control gives an objective with a
  * negative priority), so a latency-slo-admitter in the config may refuse them. */
+static uint64_t arrival_n;   /* SLO_BENCH_ARRIVAL_SEED (0: unset) */
+static bool have_seed;       /* SLO_BENCH_SEED set */
+static uint64_t sched_seed;  /* its value */
+static uint32_t max_tokens_; /* SLO_BENCH_MAX_TOKENS: every request's max_tokens (0: its length) */
+
 /* The arrivals' generator state: SLO_BENCH_ARRIVAL_SEED=n (n > 0) draws another arrival sequence
  * (prompts, lengths, SLOs, times); unset or 0 the one every earlier number was measured on. */
 static uint64_t arrival_seed(void)
 {
-    const char *v = getenv("SLO_BENCH_ARRIVAL_SEED");
-    uint64_t n = v ? strtoull(v, NULL, 0) : 0;
+    uint64_t n = arrival_n;
     if (!n)
         return 0x9E3779B97F4A7C15ull;
     uint64_t z = n * 0x9E3779B97F4A7C15ull; /* splitmix64's finaliser: nearby seeds spread */
@@ -733,16 +742,13 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     (void)model_cfg;
     /* SLO_BENCH_SEED=n: the scheduler's random seeds follow n and the cycle count, not the wall
      * clock, so a row's choices repeat exactly between runs (and between builds) */
-    if (getenv("SLO_BENCH_SEED"))
-        sy_sched_seed(strtoull(getenv("SLO_BENCH_SEED"), NULL, 0));
+    if (have_seed)
+        sy_sched_seed(sched_seed);
     oracle_clones = oracle_wall_ns = 0;
     if (oracle == ORACLE_PERFECT)
         sy_sched_latency_override(perfect_predict, NULL);
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
-    pool = SY_NEW(struct sy_pool);
-    atomic_init(&pool->refs, 1);
-    pool->eps = sy_xcalloc(NE, sizeof *pool->eps);
-    pool->n = NE;
+    pool = bench_pool_new(NE);
     static struct sy_sim_profile prof[2];
     for (int c = 0; c < 2; c++) {
         prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
@@ -751,13 +757,6 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     }
     for (int e = 0; e < NE; e++) {
         eng[e] = sy_sim_engine_new(&prof[e < NE / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
-        struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
-        atomic_init(&ep->refs, 1);
-        char addr[32];
-        snprintf(addr, sizeof addr, "10.0.0.%d:8000", e + 1);
-        ep->address = sy_xstrdup(addr);
-        pthread_mutex_init(&ep->mu, NULL);
-        pool->eps[e] = ep;
     }
     scrape(0);
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
@@ -861,7 +860,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         struct sy_request *r = &j->req;
         r->kind = SY_API_COMPLETIONS;
         strcpy(r->model, "m");
-        r->max_tokens = out;
+        r->max_tokens = max_tokens_ ? max_tokens_ : out; /* a client's cap, or the true length */
         r->body = j->text;
         r->body_len = (size_t)len * 4;
         r->prompt.p = j->text;
@@ -1125,6 +1124,27 @@ static bool env_quantile(const char *name, double lo, double hi, double *out)
     return true;
 }
 
+/* A non-negative integer from environment variable name: unset leaves *out (and *set); otherwise
+ * digits only, at most max, or the run stops with a message (returns false). */
+static bool env_uint(const char *name, uint64_t max, uint64_t *out, bool *set)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (!end || end == v || *end || errno || n > max) {
+        fprintf(stderr, "slo_routing_bench: %s must be an integer in [0, %llu], got '%s'\n", name,
+                (unsigned long long)max, v);
+        return false;
+    }
+    *out = n;
+    if (set)
+        *set = true;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     sy_log_set_level(SY_LOG_ERROR);
@@ -1205,9 +1225,14 @@ int main(int argc, char **argv)
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
     /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
+    uint64_t mt = 0;
     if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
-        !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile))
+        !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile) ||
+        !env_uint("SLO_BENCH_SEED", UINT64_MAX, &sched_seed, &have_seed) ||
+        !env_uint("SLO_BENCH_ARRIVAL_SEED", UINT64_MAX, &arrival_n, NULL) ||
+        !env_uint("SLO_BENCH_MAX_TOKENS", 1u << 20, &mt, NULL))
         return 2;
+    max_tokens_ = (uint32_t)mt;
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
            "regime: %s (max-num-seqs %u",
@@ -1216,6 +1241,8 @@ int main(int argc, char **argv)
         printf(")\n");
     else
         printf(", %u..%u output tokens)\n", out_lo, out_hi);
+    if (max_tokens_)
+        printf("requests carry max_tokens %u (a cap), not their output length\n", max_tokens_);
     if (heavy)
         printf("prompts: llm-d's production profile: one of %d %d-token system prompts (Zipf 1.0), "
                "multi-turn (%.0f%% of arrivals open a conversation; a turn resends the history), "

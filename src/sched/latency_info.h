@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "latency/latency.h"
 #include "sched/plugin.h"
@@ -52,13 +53,23 @@ static inline bool sy_latency_pred_positive(const struct sy_latency_pred *p)
 struct sy_latency_delay_in {
     double ttft_s;     /* predicted TTFT of the request there */
     double tpot_s;     /* predicted TPOT of the request there */
-    double prefill_s;  /* predicted TTFT there with nothing else running: its own prefill time */
+    double prefill_s;  /* predicted TTFT there with nothing running or waiting (KV use as it is) */
     double dtpot_s;    /* predicted TPOT increase of the batch when it joins (>= 0) */
     double running;    /* requests decoding there now (the ones it delays) */
-    double out_tokens; /* the request's output length (max_tokens, else the configured default) */
+    double out_tokens; /* its expected output length (sy_latency_delay_out) */
     double horizon;    /* delayHorizonTokens: output tokens of theirs the slowdown is counted for */
     double weight;     /* delayWeight */
 };
+
+/* The output length the delay objective assumes for a request: the expected length (the
+ * scorer's outputTokens), lowered to the request's max_tokens when that is smaller. max_tokens
+ * is a cap, not a length: clients send 4096 or the context size (Anthropic's API requires one),
+ * and taken as the length it makes the own-e2e term tpot x (max_tokens - 1) swamp the delay
+ * term. max_tokens <= 0: none given. */
+static inline double sy_latency_delay_out(int64_t max_tokens, double expected)
+{
+    return max_tokens > 0 && (double)max_tokens < expected ? (double)max_tokens : expected;
+}
 
 /* The request's own predicted e2e, ttft + tpot (out - 1), plus weight x the delay it causes the
  * requests running there: each waits for its prefill once (prefill_s) and decodes

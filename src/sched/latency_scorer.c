@@ -23,14 +23,18 @@
  * "clairvoyant oracle": a rule that knew every true latency still lost to the best heuristic,
  * except when it also priced the delay the request causes the requests already there). Per
  * candidate, from what the gateway knows at routing time:
- *     own    = ttft + tpot x (out - 1)      the producer's predictions; out = max_tokens, else
- *                                           outputTokens (256)
+ *     own    = ttft + tpot x (out - 1)      the producer's predictions; out = min(max_tokens,
+ *                                           outputTokens): outputTokens (256) is the expected
+ *                                           output length, max_tokens only a cap (clients send
+ *                                           4096 whatever they expect; sy_latency_delay_out)
  *     caused = running x (prefill + dtpot x min(delayHorizonTokens, out))
  *         running  the producer's running count there (scraped, or the gateway's fresher
  *                  in-flight count): the requests that share the batch it joins
  *         prefill  the model's TTFT for the request there with nothing running or waiting (its
- *                  prefill step time, uncached tokens via the prefix score): every running
- *                  decode stalls for it once (a prefill step holds the batch)
+ *                  prefill step time, uncached tokens via the prefix score; running, waiting
+ *                  and in-flight features zeroed, the KV use kept as scraped: the prefill at
+ *                  the cache fill it meets): every running decode stalls for it once (a
+ *                  prefill step holds the batch)
  *         dtpot    the model's TPOT there at running + 1 minus at running (its TPOT sensitivity
  *                  to the running count, >= 0): each running request decodes that much slower
  *                  per token while it shares their batch, counted for min(horizon, out) of their
@@ -48,6 +52,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -62,7 +67,7 @@ struct state {
     bool delay;         /* objective e2e-plus-delay (default headroom) */
     double horizon;     /* delayHorizonTokens */
     double dweight;     /* delayWeight */
-    double out_tokens;  /* outputTokens: output length when the request gives no max_tokens */
+    double out_tokens;  /* outputTokens: the expected output length (max_tokens caps it) */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
@@ -79,14 +84,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                        "delayWeight",
                                        "outputTokens",
                                        NULL};
-    struct state s = {.wt = 0.8,
-                      .wp = 0.2,
-                      .ckv = 1,
-                      .cq = 1,
-                      .cp = 1,
-                      .horizon = 64,
-                      .dweight = 1,
-                      .out_tokens = 256};
+    struct state s = {.wt = 0.8, .wp = 0.2, .ckv = 1, .cq = 1, .cp = 1, .dweight = 1};
     const char *strat = NULL, *obj = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
@@ -99,12 +97,13 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_double(params, "compositeQueueWeight", env, 0, 1e6, &s.cq, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "compositePrefixWeight", env, 0, 1e6, &s.cp, err, errcap);
+    int64_t horizon = 64, out_tokens = 256; /* token counts: integers (12.5 is refused) */
     if (!rc)
-        rc = sy_param_double(params, "delayHorizonTokens", env, 1, 1e6, &s.horizon, err, errcap);
+        rc = sy_param_int(params, "delayHorizonTokens", env, 1, 1000000, &horizon, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "delayWeight", env, 0, 1e3, &s.dweight, err, errcap);
     if (!rc)
-        rc = sy_param_double(params, "outputTokens", env, 1, 1e6, &s.out_tokens, err, errcap);
+        rc = sy_param_int(params, "outputTokens", env, 1, 1000000, &out_tokens, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "headroomSelectionStrategy", env, &strat, err, errcap);
     if (!rc)
@@ -115,6 +114,15 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         return sy_param_errorf(env, NULL, "objective", err, errcap,
                                "must be 'headroom' or 'e2e-plus-delay', got '%s'", obj);
     s.delay = obj && !strcmp(obj, "e2e-plus-delay");
+    s.horizon = (double)horizon;
+    s.out_tokens = (double)out_tokens;
+    static const char *const delay_keys[] = {"delayHorizonTokens", "delayWeight", "outputTokens"};
+    for (size_t i = 0; !s.delay && i < sizeof delay_keys / sizeof *delay_keys; i++)
+        if (sy_yaml_get(params, delay_keys[i]))
+            sy_warn("%s:%d: plugin '%s': '%s' is ignored: it applies to objective e2e-plus-delay "
+                    "only (objective is headroom)",
+                    env && env->file ? env->file : "<config>", env ? env->line : 0,
+                    env && env->name ? env->name : "?", delay_keys[i]);
     if (strat && strcmp(strat, "least") && strcmp(strat, "most"))
         return sy_param_errorf(env, NULL, "headroomSelectionStrategy", err, errcap,
                                "must be 'least' or 'most', got '%s'", strat);
@@ -221,7 +229,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
 {
     const struct sy_latency_model *m = sy_sched_latency_model();
     int64_t mt = cy->req ? cy->req->max_tokens : -1;
-    double out = mt > 0 ? (double)mt : s->out_tokens, cost[SY_SCHED_MAX_CANDIDATES];
+    double out = sy_latency_delay_out(mt, s->out_tokens), cost[SY_SCHED_MAX_CANDIDATES];
     double lo = DBL_MAX, hi = -DBL_MAX;
     for (size_t i = 0; i < n; i++) {
         const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);

@@ -258,6 +258,28 @@ def start_sim(base, replicas, model, time_scale=50, extra=()):
     return p
 
 
+def start_fast_slow_sim(model="m1", time_scale=4):
+    """A two-replica `switchyard sim`: a fast qwen3-8b-h100 replica on base and a slow
+    qwen3-32b-tp2-h100 one on base + 1. Returns (process, base, fast address, slow address)."""
+    base = consecutive_ports(2)
+    p = start_sim(base, 2, model, time_scale=time_scale,
+                  extra=("--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100"))
+    return p, base, "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
+
+
+def start_fast_slow_gateway(fast, slow, scheduler, workers=1, request_timeout="60s"):
+    """A gateway over the two replicas of start_fast_slow_sim, the slow one listed first (pool
+    order favours nobody), scraped every 50 ms, with scheduler (YAML text) appended. Returns
+    (process, port, admin)."""
+    port, admin = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: %d\n" % (port, admin, workers) +
+            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
+            "    - address: %s\n    - address: %s\n" % (slow, fast) +
+            "timeouts:\n  connect: 500ms\n  request: %s\n" % request_timeout + scheduler)
+    gw = start_gateway(write_file(text), port, admin)
+    return gw, port, admin
+
+
 def start_gateway(path, listen, admin, **kw):
     """`switchyard gateway --config path` (kw to start_process); waits for its listen and admin
     ports."""

@@ -1,5 +1,5 @@
 """Integration test for latency-scorer's `objective: e2e-plus-delay` (src/sched/latency_scorer.c,
-docs/slo-scheduling.md "e2e + delay caused").
+docs/slo-scheduling.md "A real rule on the delay-caused term: `objective: e2e-plus-delay`").
 
 One `switchyard sim --replicas 2 --profile qwen3-8b-h100:1,qwen3-32b-tp2-h100` process (a fast 8B
 replica on the first port, a slow 32B one on the second) behind the real gateway configured with
@@ -19,9 +19,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
-                     start_process, start_sim, stop_process, test, wait_port, wait_until,
-                     write_file)
+from harness import (BIN, check, free_ports, metrics, post_json, run,  # noqa
+                     start_fast_slow_gateway, start_fast_slow_sim, stop_process, test,
+                     wait_until, write_file)
 
 PIPELINE = """
 scheduler:
@@ -43,10 +43,8 @@ ST = {}
 def setup():
     if ST:
         return ST
-    base = consecutive_ports(2)
-    sim = start_sim(base, 2, "m1", time_scale=4,
-                    extra=("--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100"))
-    ST.update(sim=sim, base=base, fast="127.0.0.1:%d" % base, slow="127.0.0.1:%d" % (base + 1))
+    sim, base, fast, slow = start_fast_slow_sim()
+    ST.update(sim=sim, base=base, fast=fast, slow=slow)
     return ST
 
 
@@ -54,15 +52,7 @@ def start_gw(extra=""):
     """A gateway over both replicas (slow listed first) with the delay objective; returns
     (process, port, admin)."""
     st = setup()
-    port, admin = free_ports(2)
-    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\n" % (port, admin) +
-            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
-            "    - address: %s\n    - address: %s\n" % (st["slow"], st["fast"]) +
-            "timeouts:\n  connect: 500ms\n  request: 60s\n" + PIPELINE % extra)
-    gw = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(port, proc=gw)
-    wait_port(admin, proc=gw)
-    return gw, port, admin
+    return start_fast_slow_gateway(st["fast"], st["slow"], PIPELINE % extra)
 
 
 SALT = [0]
@@ -96,10 +86,26 @@ def warm_and_train(port, admin):
     for t in ts:
         t.join(120)
 
-    def trained():
-        m, _ = metrics(admin)
-        return m.get("switchyard_latency_model_retrains_total", 0) >= 1
-    wait_until(trained, 15, interval=0.2, what="the latency model's first retrain")
+    wait_until(lambda: retrains(admin) >= 1, 15, interval=0.2,
+               what="the latency model's first retrain")
+
+
+def retrains(admin):
+    return metrics(admin)[0].get("switchyard_latency_model_retrains_total", 0)
+
+
+def settle(admin):
+    """Waits (at most 3 s) for the retrain that takes in every sample so far: the trainer runs
+    every second when it has new samples, so none within 3 s means none pending. Without it the
+    model that decides the probes could change during them: the first retrain can land
+    mid-warm-up, and the next one, fitted to all of it, came mid-probes in a failure under ASan
+    (probes [slow, slow, fast, fast, fast, fast], the switch at that retrain). The probes' own
+    samples can still cause one; probes_while_busy prints how many came."""
+    r = retrains(admin)
+    for _ in range(30):
+        if retrains(admin) > r:
+            return
+        time.sleep(0.1)
 
 
 def sim_running(port):
@@ -107,9 +113,11 @@ def sim_running(port):
     return sum(v for k, v in m.items() if k.startswith("vllm:num_requests_running"))
 
 
-def probes_while_busy(port, busy_port, n_busy=8, n_probes=6):
-    """n_busy long requests straight to busy_port (not through the gateway), then n_probes short
-    streamed ones through the gateway; returns the probes' destinations."""
+def probes_while_busy(port, admin, busy_port, n_busy=8, n_probes=6):
+    """Once the model has settled, n_busy long requests straight to busy_port (not through the
+    gateway), then n_probes short streamed ones through the gateway; returns the probes'
+    destinations. Fails when the long requests did not last through the probes."""
+    settle(admin)
     done = []
 
     def longreq():
@@ -121,10 +129,16 @@ def probes_while_busy(port, busy_port, n_busy=8, n_probes=6):
                what="the long requests running")
     time.sleep(0.3)  # a few scrapes (50 ms): the gateway sees them running
     dest = []
+    r0 = retrains(admin)
     for _ in range(n_probes):
         st, h, body = complete(port, 200, 4)
         check(st == 200, "probe status %d %r" % (st, body))
         dest.append(h["x-gateway-destination-endpoint"])
+    # the case held for every probe: the long requests still running (not ended early)
+    running = sim_running(busy_port)
+    check(running >= n_busy, "the long requests ended during the probes (%d running): %r"
+          % (running, dest))
+    print("  model retrains during the probes: %d" % (retrains(admin) - r0))
     for t in ts:
         t.join(60)
     check(done.count(200) == n_busy, "long requests served: %r" % done)
@@ -138,11 +152,13 @@ def test_short_request_avoids_busy_replica():
     try:
         warm_and_train(port, admin)
         fast_port, slow_port = s["base"], s["base"] + 1
-        dest = probes_while_busy(port, fast_port)
+        dest = probes_while_busy(port, admin, fast_port)
         print("  fast busy: probes on slow %d/%d" % (dest.count(s["slow"]), len(dest)))
         check(dest.count(s["slow"]) == len(dest),
               "fast replica busy: the short requests go to the idle slow one: %r" % dest)
-        dest = probes_while_busy(port, slow_port)
+        # not discriminating: the idle fast replica is the cheaper one for any latency rule (own
+        # e2e, headroom, load); it checks that the rule is not a blanket preference for slow
+        dest = probes_while_busy(port, admin, slow_port)
         print("  slow busy: probes on fast %d/%d" % (dest.count(s["fast"]), len(dest)))
         check(dest.count(s["fast"]) == len(dest),
               "slow replica busy: the short requests go to the idle fast one: %r" % dest)
@@ -159,7 +175,7 @@ def test_without_delay_term_busy_fast_still_wins():
     gw, port, admin = start_gw(", delayWeight: 0")
     try:
         warm_and_train(port, admin)
-        dest = probes_while_busy(port, s["base"])
+        dest = probes_while_busy(port, admin, s["base"])
         print("  delayWeight 0, fast busy: probes on fast %d/%d" % (dest.count(s["fast"]),
                                                                     len(dest)))
         check(dest.count(s["fast"]) == len(dest),
@@ -173,7 +189,9 @@ def test_bad_objective_refused():
     """A bad objective or delay parameter is a config error naming the key."""
     for extra, key in ((", objective: quickest", "objective"),
                        (", delayHorizonTokens: 0", "delayHorizonTokens"),
-                       (", delayWeight: -2", "delayWeight")):
+                       (", delayWeight: -2", "delayWeight"),
+                       (", outputTokens: 12.5", "outputTokens"),
+                       (", delayHorizonTokens: 12.5", "delayHorizonTokens")):
         port, admin = free_ports(2)
         text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
                 "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
@@ -183,6 +201,22 @@ def test_bad_objective_refused():
                            timeout=10)
         err = r.stderr.decode()
         check(r.returncode != 0 and key in err, (extra, r.returncode, err))
+
+
+@test
+def test_delay_parameters_ignored_under_headroom_warn():
+    """Delay parameters under the default headroom objective load, with a warning naming each."""
+    port, admin = free_ports(2)
+    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
+            "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
+            PIPELINE.replace("{objective: e2e-plus-delay%s}", "{delayWeight: 2, outputTokens: 64}"))
+    r = subprocess.run([BIN, "gateway", "--check", "--config", write_file(text)],
+                       capture_output=True, timeout=10)
+    err = r.stderr.decode()
+    check(r.returncode == 0, (r.returncode, err))
+    for key in ("delayWeight", "outputTokens"):
+        check("'%s' is ignored" % key in err, (key, err))
+    check("delayHorizonTokens" not in err, err)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, consecutive_ports, free_ports, metrics, post_json, run,  # noqa
-                     start_process, test, wait_port, wait_until, write_file)
+from harness import (BIN, check, free_ports, metrics, post_json, run,  # noqa
+                     start_fast_slow_gateway, start_fast_slow_sim, test, wait_until, write_file)
 
 CONFIG = """
 scheduler:
@@ -35,21 +35,10 @@ ST = {}
 def setup():
     if ST:
         return ST
-    base = consecutive_ports(2)
-    sim = start_process([BIN, "sim", "--port", str(base), "--replicas", "2", "--model", "m1",
-                         "--profile", "qwen3-8b-h100:1,qwen3-32b-tp2-h100", "--time-scale", "4"])
-    for i in range(2):
-        wait_port(base + i, proc=sim)
-    ST["fast"], ST["slow"] = "127.0.0.1:%d" % base, "127.0.0.1:%d" % (base + 1)
-    port, admin = free_ports(2)
+    sim, _, ST["fast"], ST["slow"] = start_fast_slow_sim()
     # the slow replica is listed first, so pool order favours nobody
-    text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 2\n" % (port, admin) +
-            "pool:\n  engine: vllm\n  scrapeInterval: 50ms\n  endpoints:\n"
-            "    - address: %s\n    - address: %s\n" % (ST["slow"], ST["fast"]) +
-            "timeouts:\n  connect: 500ms\n  request: 30s\n" + CONFIG)
-    gw = start_process([BIN, "gateway", "--config", write_file(text)])
-    wait_port(port, proc=gw)
-    wait_port(admin, proc=gw)
+    gw, port, admin = start_fast_slow_gateway(ST["fast"], ST["slow"], CONFIG, workers=2,
+                                              request_timeout="30s")
     ST.update(procs=[gw, sim], port=port, admin=admin)
     return ST
 

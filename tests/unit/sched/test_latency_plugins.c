@@ -365,7 +365,9 @@ static void test_params(void **state)
                                            {"delayHorizonTokens: 0\n", "delayHorizonTokens"},
                                            {"delayWeight: -1\n", "delayWeight"},
                                            {"delayWeight: lots\n", "delayWeight"},
-                                           {"outputTokens: 0\n", "outputTokens"}};
+                                           {"outputTokens: 0\n", "outputTokens"},
+                                           {"outputTokens: 12.5\n", "outputTokens"},
+                                           {"delayHorizonTokens: 12.5\n", "delayHorizonTokens"}};
     for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++) {
         assert_int_equal(fx_plugin_new(&fp, "latency-scorer", bad_d[i][0], err, sizeof err),
                          SY_ECONFIG);
@@ -406,6 +408,12 @@ static void test_scorer_delay_arithmetic(void **state)
     NEAR9(sy_latency_e2e_plus_delay(&d), 0.4);
     d.out_tokens = 0; /* at least one token */
     NEAR9(sy_latency_e2e_plus_delay(&d), 0.1);
+    /* the output length: the expected one, max_tokens only lowering it (a cap, not a length) */
+    NEAR9(sy_latency_delay_out(4096, 256), 256);
+    NEAR9(sy_latency_delay_out(16, 256), 16);
+    NEAR9(sy_latency_delay_out(256, 256), 256);
+    NEAR9(sy_latency_delay_out(0, 256), 256); /* none given */
+    NEAR9(sy_latency_delay_out(-1, 100), 100);
 }
 
 /* objective e2e-plus-delay on the trained model (slow:1 3x slower; TPOT grows with running): a
@@ -449,7 +457,14 @@ static void test_scorer_delay_ordering(void **state)
     delay_scores(&prod, delay, 16, s);
     NEAR9(s[0], 1); /* slow idle: min-max normalised cost, best 1, worst 0 */
     NEAR9(s[1], 0);
-    delay_scores(&prod, delay, 512, s);
+    delay_scores(&prod, "objective: e2e-plus-delay\noutputTokens: 1000\n", 512, s);
+    assert_true(s[1] > s[0]); /* a long one (512 expected, max_tokens 512): the fast replica */
+    /* max_tokens is a cap: 4096 with 16 expected is scored as 16 tokens (taken as the length it
+     * would send the request to the busy fast replica, as the long one above) */
+    delay_scores(&prod, "objective: e2e-plus-delay\noutputTokens: 16\n", 4096, s);
+    NEAR9(s[0], 1);
+    NEAR9(s[1], 0);
+    delay_scores(&prod, "objective: e2e-plus-delay\noutputTokens: 4096\n", 4096, s);
     assert_true(s[1] > s[0]);
     delay_scores(&prod, "objective: e2e-plus-delay\ndelayWeight: 0\n", 16, s);
     assert_true(s[1] > s[0]);
