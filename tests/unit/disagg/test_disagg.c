@@ -128,29 +128,40 @@ static void fx_fini(struct fx *f)
     sy_pool_unref(f->p);
 }
 
-/* Every prefill endpoint full already when the decision read them (its prefill filter failed
- * open): reserve_leg tries that pick's reservation and re-runs nothing (a re-pick would find them
- * all full as well: the profile ran 8 times per request here, when the gateway is saturated), and
- * counts no slot lost. Without a fallback the first leg ends in 429 rejected-saturated. */
-static void test_reserve_failed_open_no_repick(void **state)
+/* A first leg without a fallback that finds no prefill slot, the endpoints full at the decision
+ * (full_at_pick) or since: it ends in 429 rejected-saturated with res->prefill_ep on pick last,
+ * the prefill profile run runs times and lost slots counted. */
+static void check_no_slot(bool full_at_pick, int last, int runs, int lost)
 {
-    (void)state;
     struct fx f;
-    fx_init(&f, SY_DISAGG_FALLBACK_NONE);
+    fx_init_at(&f, SY_DISAGG_FALLBACK_NONE, full_at_pick);
     struct sy_disagg *dx = start(&f, 0);
     assert_int_equal(f.seen.status, 429);
     assert_string_equal(f.seen.code, "rejected-saturated");
     assert_int_equal(f.seen.decodes, 0);
-    assert_ptr_equal(f.res.prefill_ep, f.eps[0]);
-    assert_true(fx_metrics_has(f.m,
-                               "inference_extension_plugin_duration_seconds_count{extension_point="
-                               "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
-                               "filter\"} 1\n"));
-    assert_true(fx_metrics_has(f.m, "switchyard_scheduler_slot_lost_total 0\n"));
+    assert_ptr_equal(f.res.prefill_ep, f.eps[last]);
+    char want[256];
+    snprintf(want, sizeof want,
+             "inference_extension_plugin_duration_seconds_count{extension_point=\"Filter\","
+             "plugin_type=\"prefill-filter\",plugin_name=\"prefill-filter\"} %d\n",
+             runs);
+    assert_true(fx_metrics_has(f.m, want));
+    snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", lost);
+    assert_true(fx_metrics_has(f.m, want));
     assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
                                     "\"error\"} 1\n"));
     sy_disagg_free(dx);
     fx_fini(&f);
+}
+
+/* Every prefill endpoint full already when the decision read them (its prefill filter failed
+ * open): reserve_leg tries that pick's reservation and re-runs nothing (a re-pick would find them
+ * all full as well: the profile ran 8 times per request here, when the gateway is saturated), and
+ * counts no slot lost. */
+static void test_reserve_failed_open_no_repick(void **state)
+{
+    (void)state;
+    check_no_slot(true, 0, 1, 0);
 }
 
 /* Every prefill endpoint had room when the decision read them and is full when the leg reserves
@@ -161,22 +172,7 @@ static void test_reserve_failed_open_no_repick(void **state)
 static void test_reserve_stops_after_last_try(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_init_at(&f, SY_DISAGG_FALLBACK_NONE, false);
-    struct sy_disagg *dx = start(&f, 0);
-    assert_int_equal(f.seen.status, 429);
-    assert_string_equal(f.seen.code, "rejected-saturated");
-    assert_int_equal(f.seen.decodes, 0);
-    assert_ptr_equal(f.res.prefill_ep, f.eps[SY_SCHED_CHARGE_TRIES - 1]);
-    assert_true(fx_metrics_has(f.m,
-                               "inference_extension_plugin_duration_seconds_count{extension_point="
-                               "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
-                               "filter\"} 8\n"));
-    assert_true(fx_metrics_has(f.m, "switchyard_scheduler_slot_lost_total 8\n"));
-    assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
-                                    "\"error\"} 1\n"));
-    sy_disagg_free(dx);
-    fx_fini(&f);
+    check_no_slot(false, SY_SCHED_CHARGE_TRIES - 1, SY_SCHED_CHARGE_TRIES, SY_SCHED_CHARGE_TRIES);
 }
 
 /* fallback: decode-only and no prefill endpoint with room for the first leg: the request goes to
