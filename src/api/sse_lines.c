@@ -18,29 +18,32 @@
  *   - an event without data lines (comments only, a stray blank line) is not dispatched
  *
  * Memory, the bound: what outlives a piece is the unfinished line (line) and the data of an event
- * still open (data), each at most SY_SSE_LINE_CAP (64 KiB) bytes, so a stream holds at most
- * 128 KiB here whatever the upstream sends. Over the cap, decided by a line's first bytes:
+ * still open (data), each at most the splitter's cap (cap: SY_SSE_LINE_CAP, 64 KiB, unless the
+ * owner sets another before the first piece), so a stream holds at most 2 x cap here (128 KiB at
+ * the default) whatever the upstream sends. The proxy and the EPP keep the default; the bench
+ * client sets 16 MiB (bench/sse.c: it measures servers that send a long output as one event).
+ * Over the cap, decided by a line's first bytes:
  *   - a comment, `event:`, `id:` or other field line is skipped to its end (the spec ignores
  *     those lines anyway); its event is unharmed
  *   - a data line, or data lines together, past the cap truncate the event: from then on only
- *     the last SY_SSE_TAIL (16 KiB) bytes of its data are kept, and at its end it is handed over
- *     marked truncated (counted in truncated). A Responses `response.completed` event carries
- *     the whole response with usage at its end, so the tail still has the usage; callers read
- *     usage from a truncated event but count no token from it.
- * The cap applies to every line, also to one that arrives whole in one piece, so the events never
- * depend on where the stream was split (tests/unit/api/test_sse_lines.c feeds streams cut at
- * every position). Token events of vLLM, SGLang and the others are a few hundred bytes.
+ *     the last cap / 4 (SY_SSE_TAIL, 16 KiB, at the default cap) bytes of its data are kept, and at
+ * its end it is handed over marked truncated (counted in truncated). A Responses
+ * `response.completed` event carries the whole response with usage at its end, so the tail still
+ * has the usage; callers read usage from a truncated event but count no token from it. The cap
+ * applies to every line, also to one that arrives whole in one piece, so the events never depend on
+ * where the stream was split (tests/unit/api/test_sse_lines.c feeds streams cut at every position).
+ * Token events of vLLM, SGLang and the others are a few hundred bytes.
  *
  * Cost: lines that arrive whole are read where they lie, and an event whose one data line and
  * blank line arrive in the same piece goes to the callback as a view into the piece (no copy,
  * the common case: one event per upstream write). Only what a piece cuts is copied. Per piece
- * one memchr pass for LF and one for CR. A truncated event's tail may run to 2 x SY_SSE_TAIL
- * before its last SY_SSE_TAIL bytes are moved to the front, so keeping it moves at most one byte
+ * one memchr pass for LF and one for CR. A truncated event's tail may run to 2 x cap / 4
+ * before its last cap / 4 bytes are moved to the front, so keeping it moves at most one byte
  * per byte fed (counted in moved; tests/unit/api/test_sse_lines.c test_tail_cost_linear), where
  * moving the 16 KiB tail for every short data line made an endless event of short lines cost
  * O(lines x 16 KiB). `bash bench/sse_lines_bench.sh` (8 MB in 4 KiB pieces, median of 9, 2 shared
  * cores): a vLLM-like stream 0.23 ns/byte; an endless event of "data: N" lines 6.2 ns/byte and
- * 2.1 MB moved, against 119 ns/byte and 34 GB moved with the tail moved per line.
+ * 2.1 MB moved.
  *
  * Departures from the spec, on purpose: a leading byte-order mark is not stripped (a model server
  * sends none, and a BOM only makes the first line an unknown field); at the end of the stream an
@@ -71,8 +74,15 @@ void sy_sse_lines_init(struct sy_sse_lines *s, sy_sse_event_fn *on_event, void *
     memset(s, 0, sizeof *s);
     sy_buf_init(&s->line);
     sy_buf_init(&s->data);
+    s->cap = SY_SSE_LINE_CAP;
     s->on_event = on_event;
     s->ud = ud;
+}
+
+/* Of an event's data over the cap, the last bytes kept (SY_SSE_TAIL at the default cap). */
+static size_t tail(const struct sy_sse_lines *s)
+{
+    return s->cap / 4;
 }
 
 void sy_sse_lines_fini(struct sy_sse_lines *s)
@@ -97,9 +107,9 @@ static void dispatch(struct sy_sse_lines *s)
     if (s->ndata) {
         const char *d = s->view ? s->view : s->data.data ? s->data.data : "";
         size_t len = s->view ? s->view_len : s->data.len;
-        if (s->trunc && len > SY_SSE_TAIL) { /* (tail_add keeps up to 2 x SY_SSE_TAIL) */
-            d += len - SY_SSE_TAIL;
-            len = SY_SSE_TAIL;
+        if (s->trunc && len > tail(s)) { /* (tail_add keeps up to 2 x tail) */
+            d += len - tail(s);
+            len = tail(s);
         }
         if (s->trunc)
             s->truncated++;
@@ -114,24 +124,25 @@ static void keep_view(struct sy_sse_lines *s)
 {
     if (!s->view)
         return;
-    sy_buf_append(&s->data, s->view, s->view_len); /* view_len <= SY_SSE_LINE_CAP, data empty */
+    sy_buf_append(&s->data, s->view, s->view_len); /* view_len <= cap, data empty */
     s->view = NULL;
     s->view_len = 0;
 }
 
-/* A truncated event's data: keeps at least the last SY_SSE_TAIL bytes of data with p[0..n)
- * appended (dispatch hands over only the last SY_SSE_TAIL). data may run to 2 x SY_SSE_TAIL
- * before its tail is moved to the front, so each move of at most SY_SSE_TAIL bytes follows at
- * least SY_SSE_TAIL appended ones: at most one byte moved per byte fed (counted in moved). */
+/* A truncated event's data: keeps at least the last tail(s) bytes of data with p[0..n)
+ * appended (dispatch hands over only the last tail(s)). data may run to 2 x tail(s) before its
+ * tail is moved to the front, so each move of at most tail(s) bytes follows at least tail(s)
+ * appended ones: at most one byte moved per byte fed (counted in moved). */
 static void tail_add(struct sy_sse_lines *s, const char *p, size_t n)
 {
-    if (n >= SY_SSE_TAIL) {
+    size_t t = tail(s);
+    if (n >= t) {
         sy_buf_reset(&s->data);
-        sy_buf_append(&s->data, p + n - SY_SSE_TAIL, SY_SSE_TAIL);
+        sy_buf_append(&s->data, p + n - t, t);
         return;
     }
-    if (s->data.len + n > 2 * SY_SSE_TAIL) {
-        size_t drop = s->data.len + n - SY_SSE_TAIL; /* (data.len > SY_SSE_TAIL here) */
+    if (s->data.len + n > 2 * t) {
+        size_t drop = s->data.len + n - t; /* (data.len > t here) */
         s->moved += s->data.len - drop;
         sy_buf_consume(&s->data, drop);
     }
@@ -158,7 +169,7 @@ static void trunc_begin(struct sy_sse_lines *s)
     s->ndata++;
 }
 
-/* A line over SY_SSE_LINE_CAP whose bytes so far are a[0..an) then b[0..bn) (more than the cap
+/* A line over the cap whose bytes so far are a[0..an) then b[0..bn) (more than the cap
  * in all). Decided by its first bytes: a data line truncates its event and its value so far goes
  * to the tail (true: the rest of the line, if any, goes there too); any other line is skipped
  * (false). */
@@ -191,7 +202,7 @@ static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_pie
         dispatch(s);
         return;
     }
-    if (n > SY_SSE_LINE_CAP) {
+    if (n > s->cap) {
         long_line(s, NULL, 0, l, n);
         return;
     }
@@ -222,7 +233,7 @@ static void on_line(struct sy_sse_lines *s, const char *l, size_t n, bool in_pie
     }
     keep_view(s);
     size_t add = vl + (s->ndata ? 1 : 0);
-    if (s->data.len + add > SY_SSE_LINE_CAP) {
+    if (s->data.len + add > s->cap) {
         trunc_begin(s);
         tail_add(s, v, vl);
         return;
@@ -264,7 +275,7 @@ void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n)
                 tail_add(s, q, len);
             s->skip = false;
         } else if (s->line.len) { /* the line began in an earlier piece */
-            if (s->line.len + len > SY_SSE_LINE_CAP) {
+            if (s->line.len + len > s->cap) {
                 long_line(s, s->line.data, s->line.len, q, len);
             } else {
                 sy_buf_append(&s->line, q, len);
@@ -287,7 +298,7 @@ void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n)
         if (s->skip) {
             if (s->skip_data)
                 tail_add(s, q, len);
-        } else if (s->line.len + len > SY_SSE_LINE_CAP) {
+        } else if (s->line.len + len > s->cap) {
             s->skip = true;
             s->skip_data = long_line(s, s->line.data, s->line.len, q, len);
             sy_buf_reset(&s->line);

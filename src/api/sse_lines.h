@@ -13,25 +13,25 @@
 #include "core/buf.h"
 
 #ifndef SY_SSE_LINE_CAP       /* (the fuzz target builds with a small cap to reach the cap paths) */
-#define SY_SSE_LINE_CAP 65536 /* longest line, and longest event data, kept whole */
+#define SY_SSE_LINE_CAP 65536 /* default cap: longest line and event data kept whole */
 #endif
-/* of an event's data over the cap, the last bytes kept */
+/* of an event's data over the default cap, the last bytes kept (cap / 4) */
 #define SY_SSE_TAIL (SY_SSE_LINE_CAP / 4)
 
 /* One event's data: its `data:` lines' values joined with '\n' (data[0..len), borrowed: valid
- * during the call only, not NUL-terminated). truncated: the data passed SY_SSE_LINE_CAP and
- * data is only its last SY_SSE_TAIL bytes (where a Responses `response.completed` has usage). */
+ * during the call only, not NUL-terminated). truncated: the data passed the splitter's cap and
+ * data is only its last cap / 4 bytes (where a Responses `response.completed` has usage). */
 typedef void sy_sse_event_fn(void *ud, const char *data, size_t len, bool truncated);
 
 struct sy_sse_lines {
-    struct sy_buf line; /* the start of a line an earlier piece cut (<= SY_SSE_LINE_CAP) */
+    size_t cap;         /* longest line and event data kept whole (init: SY_SSE_LINE_CAP) */
+    struct sy_buf line; /* the start of a line an earlier piece cut (<= cap) */
     struct sy_buf data; /* the event in progress's data, once it must outlive a piece */
     const char *view;   /* or its one data line's value, still in the current piece */
     size_t view_len;    /* bytes at view */
     uint32_t ndata;     /* data lines in the event in progress */
-    bool
-        trunc; /* the event's data passed the cap: data ends with (at least) its last SY_SSE_TAIL */
-    bool skip; /* inside an over-long line, not kept up to its end */
+    bool trunc;         /* the event's data passed the cap: data ends with its tail */
+    bool skip;          /* inside an over-long line, not kept up to its end */
     bool skip_data;     /* that line is a data line: its bytes go to the truncated data's tail */
     bool cr;            /* the last piece ended with CR: an LF first in the next is its end */
     uint64_t events;    /* events handed to on_event, all streams fed */
@@ -41,7 +41,8 @@ struct sy_sse_lines {
     void *ud;                  /* on_event's argument */
 };
 
-/* Embeds a splitter (allocates nothing until a piece cuts a line or an event). */
+/* Embeds a splitter (allocates nothing until a piece cuts a line or an event), cap
+ * SY_SSE_LINE_CAP. An owner may set cap (>= 64) after init, before the first piece. */
 void sy_sse_lines_init(struct sy_sse_lines *s, sy_sse_event_fn *on_event, void *ud);
 void sy_sse_lines_fini(struct sy_sse_lines *s);
 
@@ -50,8 +51,8 @@ void sy_sse_lines_fini(struct sy_sse_lines *s);
  * ends an event; `data:` lines, with or without one space after the colon, add to the event's
  * data; comments (`:`) and other fields (event, id, retry) are skipped, however long. A data
  * line whose value starts with '{' or '[' while the event holds data starts a new event (servers
- * that end events with one line end). An event's data longer than SY_SSE_LINE_CAP is handed
- * over truncated to its last SY_SSE_TAIL bytes (counted in truncated), never more memory. */
+ * that end events with one line end). An event's data longer than cap is handed over
+ * truncated to its last cap / 4 bytes (counted in truncated), never more memory. */
 void sy_sse_lines_feed(struct sy_sse_lines *s, const char *p, size_t n);
 
 /* The stream ended: an event whose data lines are complete but whose blank line never came is

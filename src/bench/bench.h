@@ -317,6 +317,9 @@ size_t sy_bench_run_endpoint_count(const struct sy_bench_run *r, int e);
 
 /* ---- streamed responses (sse.c) ------------------------------------------------------------ */
 
+/* Longest SSE line and event data the bench reads whole (the gateway's splitters keep 64 KiB). */
+#define SY_BENCH_SSE_CAP ((size_t)16 << 20)
+
 struct sy_sse {
     struct sy_sse_lines lines;    /* the stream cut into events (api/sse_lines.c) */
     void (*on_content)(void *ud); /* called at each content event (may be NULL) */

@@ -15,12 +15,15 @@
  * first choice with non-empty "text" (completions) or "delta.content" /
  * "delta.reasoning_content" (chat) is a content event (the callback fires, so the caller can
  * timestamp it); a "usage" object gives the token counts; an "error" member or a payload that is
- * not a JSON object is a stream error (the first message is kept, parsing goes on). An event
- * whose data passed SY_SSE_LINE_CAP (64 KiB; the splitter keeps only its tail) is an error and
- * is not parsed; an over-long comment or other field line is skipped.
+ * not a JSON object is a stream error (the first message is kept, parsing goes on). The
+ * splitter's cap is SY_BENCH_SSE_CAP (16 MiB), not the gateway's 64 KiB: servers that send a long
+ * output as one event (fake-streaming or buffering proxies) are measured like any other; an event
+ * whose data passes 16 MiB (the splitter keeps only its tail) is an error and is not parsed; an
+ * over-long comment or other field line is skipped.
  *
  * Invariant: the result does not depend on how the bytes were split (unit-tested over every
- * split point). Memory: the splitter's, at most 2 x SY_SSE_LINE_CAP.
+ * split point). Memory: the splitter's, at most 2 x SY_BENCH_SSE_CAP per stream in flight, only
+ * while an event or line that long is open.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -36,6 +39,7 @@ void sy_sse_init(struct sy_sse *s, void (*on_content)(void *ud), void *ud)
 {
     memset(s, 0, sizeof *s);
     sy_sse_lines_init(&s->lines, on_event, s);
+    s->lines.cap = SY_BENCH_SSE_CAP;
     s->on_content = on_content;
     s->ud = ud;
 }
@@ -115,7 +119,7 @@ static void on_event(void *ud, const char *data, size_t len, bool truncated)
     struct sy_sse *s = ud;
     if (truncated) {
         s->data_events++;
-        sse_error(s, "an SSE event's data exceeded 64 KiB");
+        sse_error(s, "an SSE event's data exceeded 16 MiB");
         return;
     }
     on_data(s, data, len);

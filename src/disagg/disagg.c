@@ -374,10 +374,14 @@ static const struct sy_upstream_cbs p_cbs = {
  * a first attempt: it is held to the filter's caps (res->prefill_cap_*), none where the filter
  * failed open, as the decode pick (concurrency_detector_filter.c); refusing it would free the
  * gate slot for the next queued request only to refuse that one too. A pick found full (another
- * request took the slot since the snapshot) is excluded with the failed ones and the prefill
- * profile re-run, at most SY_SCHED_CHARGE_TRIES picks (no re-run after the last one:
- * res->prefill_ep then names the last pick found full). The prompt is recorded in the prefix index
- * only on the pick that got its slot. Returns false, holding nothing, when none had room. */
+ * request took the slot since the snapshot: counted in switchyard_scheduler_slot_lost_total) is
+ * excluded with the failed ones and the prefill profile re-run, at most SY_SCHED_CHARGE_TRIES
+ * picks (no re-run after the last one: res->prefill_ep then names the last pick found full). A
+ * pick whose run failed open (res->prefill_failed_open: every prefill candidate was at its limit)
+ * still tries its reservation (the gated first leg holds to no cap then and gets it), but when it
+ * is refused nothing is re-run and no slot counted lost: a re-run would find them all full as
+ * well, and that is exactly when the gateway is saturated. The prompt is recorded in the prefix
+ * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
@@ -395,6 +399,9 @@ static bool reserve_leg(struct sy_disagg *dx)
             sy_sched_record_prefill(dx->h.sched, res);
             return true;
         }
+        if (res->prefill_failed_open)
+            break; /* every candidate at its limit: no slot lost, none a re-pick could find */
+        sy_sched_slot_lost(dx->h.sched);
         ex[nex++] = res->prefill_ep;
         if (k + 1 == SY_SCHED_CHARGE_TRIES)
             break; /* no try follows: a repick would run the profile for nothing */
@@ -429,7 +436,9 @@ static bool send_leg(struct sy_disagg *dx)
             return false;
         }
         if (dx->h.cfg->disagg.fallback == SY_DISAGG_FALLBACK_DECODE_ONLY) {
-            /* the decode pick already holds its slot (charged before the exchange started) */
+            /* the decode pick already holds its slot (charged before the exchange started);
+             * with the fallback configured fallback_or_fail falls back, so its status and error
+             * (429 rejected-saturated) are never sent: they only name this case */
             fallback_or_fail(dx, "prefill_saturated", 429, "rejected-saturated",
                              "every prefill endpoint is at its concurrency limit");
             return false;

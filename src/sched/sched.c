@@ -188,8 +188,9 @@ void sy_sched_attach_metrics(struct sy_scheduler *s, struct sy_metrics *m)
     struct sy_metric_family *lost = sy_metrics_family(
         m, "switchyard_scheduler_slot_lost_total",
         "Decisions that lost their slot: another worker took the chosen endpoint's last "
-        "in-flight slot (concurrency-detector bound) between the decision and its charge. A "
-        "strict charge refused because every candidate was at its limit is not counted.",
+        "in-flight slot (concurrency-detector bound) between the decision and its charge (a P/D "
+        "prefill leg's pick found full counts too). A strict charge refused because every "
+        "candidate was at its limit is not counted.",
         SY_METRIC_COUNTER, NULL, NULL, 0);
     if (!e2e || !att || !pl || !lost)
         return;
@@ -472,6 +473,7 @@ static void set_prefill(struct cycle *c, const struct prun *r, struct sy_sched_r
     out->prefill_cap_tokens = r->cap_tokens;
     out->prefill_limit_requests = r->limit_requests;
     out->prefill_limit_tokens = r->limit_tokens;
+    out->prefill_failed_open = r->failed_open;
 }
 
 void sy_sched_record_prefill(struct sy_scheduler *s, const struct sy_sched_result *res)
@@ -721,6 +723,12 @@ int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const str
 {
     struct charge_ctx x = {c, req, strict};
     return sy_sched_pick_reserve(s, pool, req, exclude, nexclude, out, reserve_charge, &x);
+}
+
+void sy_sched_slot_lost(struct sy_scheduler *s)
+{
+    if (s && s->slot_lost)
+        sy_metric_inc(s->slot_lost);
 }
 
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,

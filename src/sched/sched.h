@@ -62,6 +62,8 @@ struct sy_sched_result {
     int64_t prefill_cap_tokens;      /* limits (limit_* above): a first leg with the flow-control */
     int64_t prefill_limit_requests;  /* gate on reserves its slot against the caps (fails open */
     int64_t prefill_limit_tokens;    /* as a decode pick), any other against the limits (disagg) */
+    bool prefill_failed_open;        /* a filter of the prefill run failed open (every prefill
+                                        candidate at its limit: a re-pick finds none with room) */
     bool prefill_missing; /* the handler wanted a prefill leg and no prefill endpoint was found:
                              the caller must fail the request or fall back explicitly */
 };
@@ -121,14 +123,19 @@ int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const str
                          struct sy_sched_result *out, struct sy_charge *c, bool strict);
 /* P/D: re-runs the prefill profile of res's cycle (the same candidate snapshot) without the
  * endpoints in exclude, after a prefill leg failed or found its pick full. Updates
- * res->prefill_ep, prefill_inflight_tokens, prefill_cap_* and prefill_limit_*. Returns 0,
- * SY_ENOENDPOINT (no other prefill endpoint), or SY_EINVAL when res has no prefill profile run. */
+ * res->prefill_ep, prefill_inflight_tokens, prefill_cap_*, prefill_limit_* and
+ * prefill_failed_open. Returns 0, SY_ENOENDPOINT (no other prefill endpoint), or SY_EINVAL when
+ * res has no prefill profile run. */
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
                             struct sy_endpoint *const *exclude, size_t nexclude);
 /* P/D: records the prompt on res's current prefill pick in the approximate prefix index
  * (approx-prefix-cache-producer). Called once the leg's slot is reserved, so a pick that found no
  * room leaves no entry. */
 void sy_sched_record_prefill(struct sy_scheduler *s, const struct sy_sched_result *res);
+/* P/D: counts one slot lost to another worker (switchyard_scheduler_slot_lost_total) outside
+ * sy_sched_pick_reserve: a prefill leg's pick, chosen by a run that did not fail open, found full
+ * when its slot was reserved. s may be NULL. */
+void sy_sched_slot_lost(struct sy_scheduler *s);
 /* Called once per successful pick when the request ends (ok = response completed). Frees the
  * cycle state. */
 void sy_sched_done(struct sy_scheduler *s, struct sy_sched_result *res, bool ok);

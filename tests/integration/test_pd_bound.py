@@ -22,7 +22,7 @@ import time
 from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PDFleet, VllmGetHandler, check, metrics, pd_text,  # noqa: E402
+from harness import (PDFleet, VllmGetHandler, check, metrics, pd_text as text,  # noqa: E402
                      post_json, run, test, wait_until, write_file)
 
 MODEL = "Qwen/Qwen3-32B"
@@ -44,9 +44,6 @@ schedulingProfiles:
 - name: decode
   plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, {pluginRef: max-score-picker}]
 """
-
-
-text = pd_text
 
 
 def gauge(port, name):

@@ -13,16 +13,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, PDFleet, check, metrics, pd_text, post_json, run,  # noqa: E402
+from harness import (ROOT, PDFleet, check, metrics, pd_text as text, post_json, run,  # noqa: E402
                      test, wait_until)
 
 MODEL = "Qwen/Qwen3-32B"
 FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "llm-d-configs")
 V08 = os.path.join(FIXTURES, "inference-scheduler-v0.8_pd-epp-config.yaml")
 V09 = os.path.join(FIXTURES, "router-v0.9_pd-epp-config.yaml")
-
-
-text = pd_text
 
 
 def series(m, name, **labels):

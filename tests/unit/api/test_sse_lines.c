@@ -321,6 +321,41 @@ static void test_cap_on_event_data(void **state)
     sy_buf_fini(&t);
 }
 
+/* A splitter whose owner set another cap (the bench's 16 MiB): an event past the default cap but
+ * within its own is whole; past its own, it is truncated to cap / 4, and nothing grows past it. */
+static void test_own_cap(void **state)
+{
+    (void)state;
+    size_t cap = 4 * SY_SSE_LINE_CAP;
+    struct sy_buf got;
+    sy_buf_init(&got);
+    struct sy_sse_lines s;
+    sy_sse_lines_init(&s, record, &got);
+    assert_int_equal(s.cap, SY_SSE_LINE_CAP);
+    s.cap = cap;
+    char piece[4096];
+    memset(piece, 'w', sizeof piece);
+    size_t whole = SY_SSE_LINE_CAP + 10 * sizeof piece; /* past the default, within cap */
+    sy_sse_lines_feed(&s, "data: ", 6);
+    for (size_t i = 0; i < whole / sizeof piece; i++)
+        sy_sse_lines_feed(&s, piece, sizeof piece);
+    sy_sse_lines_feed(&s, "\n\n", 2);
+    assert_int_equal(got.len, whole + 1);
+    assert_int_equal(s.truncated, 0);
+    sy_buf_reset(&got);
+    sy_sse_lines_feed(&s, "data: ", 6);
+    for (size_t i = 0; i < 2 * cap / sizeof piece; i++) {
+        sy_sse_lines_feed(&s, piece, sizeof piece);
+        assert_true(s.line.cap <= cap && s.data.cap <= cap);
+    }
+    sy_sse_lines_feed(&s, "\n\n", 2);
+    assert_int_equal(s.truncated, 1);
+    assert_int_equal(got.len, 1 + cap / 4 + 1); /* "~" tail "|" */
+    assert_int_equal(s.events, 2);
+    sy_sse_lines_fini(&s);
+    sy_buf_fini(&got);
+}
+
 /* A line of 8 MiB in 16 KiB pieces: nothing grows past the cap, the stream goes on after it. */
 static void test_memory_bounded(void **state)
 {
@@ -430,12 +465,19 @@ static void test_whole_event_not_copied(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vllm_chat_lf),           cmocka_unit_test(test_crlf_comments_fields),
-        cmocka_unit_test(test_cr_only_and_mixed),      cmocka_unit_test(test_end_of_stream),
-        cmocka_unit_test(test_single_line_end),        cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_cap_keeps_usage_tail),   cmocka_unit_test(test_long_other_lines),
-        cmocka_unit_test(test_cap_on_event_data),      cmocka_unit_test(test_memory_bounded),
-        cmocka_unit_test(test_whole_event_not_copied), cmocka_unit_test(test_tail_cost_linear),
+        cmocka_unit_test(test_vllm_chat_lf),
+        cmocka_unit_test(test_crlf_comments_fields),
+        cmocka_unit_test(test_cr_only_and_mixed),
+        cmocka_unit_test(test_end_of_stream),
+        cmocka_unit_test(test_single_line_end),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_cap_keeps_usage_tail),
+        cmocka_unit_test(test_long_other_lines),
+        cmocka_unit_test(test_cap_on_event_data),
+        cmocka_unit_test(test_memory_bounded),
+        cmocka_unit_test(test_whole_event_not_copied),
+        cmocka_unit_test(test_tail_cost_linear),
+        cmocka_unit_test(test_own_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

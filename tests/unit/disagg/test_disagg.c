@@ -45,7 +45,9 @@ static void on_fail(void *ud, int status, const char *code, const char *msg)
 }
 
 /* The fixture: NPREFILL prefill endpoints p0.. (queue-scorer ranks p0 first: waiting = index),
- * every one at its concurrency-detector limit (1 in flight), and one decode endpoint. */
+ * every one at its concurrency-detector limit (1 in flight) when the exchange starts, and one
+ * decode endpoint. full_at_pick: they were full already when the decision read them (its prefill
+ * filter failed open), else they had room then and other requests took their slots since. */
 struct fx {
     struct sy_scheduler *s;                /* fx_pd_sched, metrics attached */
     struct sy_metrics *m;                  /* scheduler and P/D metric families */
@@ -58,7 +60,7 @@ struct fx {
     struct seen seen;                      /* the host callbacks' record */
 };
 
-static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
+static void fx_init_at(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick)
 {
     memset(f, 0, sizeof *f);
     f->s = fx_pd_sched("{maxConcurrency: 1}");
@@ -69,7 +71,7 @@ static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
         char a[16];
         snprintf(a, sizeof a, "p%d:1", i);
         f->eps[i] = fx_ep(a, "llm-d.ai/role=prefill", i, 0, 0);
-        atomic_store(&f->eps[i]->inflight_requests, 1);
+        atomic_store(&f->eps[i]->inflight_requests, full_at_pick ? 1 : 0);
     }
     f->eps[NPREFILL] = fx_ep("d:1", "llm-d.ai/role=decode", 0, 0, 0);
     f->p = fx_pool(f->eps, NPREFILL + 1);
@@ -80,7 +82,15 @@ static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
     f->cfg.disagg.fallback = fallback;
     assert_int_equal(sy_sched_pick(f->s, f->p, &f->r, NULL, 0, &f->res), 0);
     assert_ptr_equal(f->res.ep, f->eps[NPREFILL]);
-    assert_ptr_equal(f->res.prefill_ep, f->eps[0]); /* every one full: the filter failed open */
+    assert_ptr_equal(f->res.prefill_ep, f->eps[0]);
+    assert_int_equal(f->res.prefill_failed_open, full_at_pick); /* every one full: fails open */
+    for (int i = 0; i < NPREFILL; i++)
+        atomic_store(&f->eps[i]->inflight_requests, 1);
+}
+
+static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
+{
+    fx_init_at(f, fallback, true);
 }
 
 /* Starts an exchange on the fixture's decision; returns it (free with sy_disagg_free). */
@@ -118,28 +128,51 @@ static void fx_fini(struct fx *f)
     sy_pool_unref(f->p);
 }
 
-/* Every prefill endpoint full: reserve_leg tries SY_SCHED_CHARGE_TRIES picks (p0..p7, the prefill
- * profile run once per pick) and stops there, leaving res->prefill_ep on the last pick it tried;
- * before, it re-ran the profile after the last failed try (a ninth run) and left prefill_ep on p8,
- * an endpoint never reserved. Without a fallback the first leg ends in 429 rejected-saturated. */
-static void test_reserve_stops_after_last_try(void **state)
+/* A first leg without a fallback that finds no prefill slot, the endpoints full at the decision
+ * (full_at_pick) or since: it ends in 429 rejected-saturated with res->prefill_ep on pick last,
+ * the prefill profile run runs times and lost slots counted. */
+static void check_no_slot(bool full_at_pick, int last, int runs, int lost)
 {
-    (void)state;
     struct fx f;
-    fx_init(&f, SY_DISAGG_FALLBACK_NONE);
+    fx_init_at(&f, SY_DISAGG_FALLBACK_NONE, full_at_pick);
     struct sy_disagg *dx = start(&f, 0);
     assert_int_equal(f.seen.status, 429);
     assert_string_equal(f.seen.code, "rejected-saturated");
     assert_int_equal(f.seen.decodes, 0);
-    assert_ptr_equal(f.res.prefill_ep, f.eps[SY_SCHED_CHARGE_TRIES - 1]);
-    assert_true(fx_metrics_has(f.m,
-                               "inference_extension_plugin_duration_seconds_count{extension_point="
-                               "\"Filter\",plugin_type=\"prefill-filter\",plugin_name=\"prefill-"
-                               "filter\"} 8\n"));
+    assert_ptr_equal(f.res.prefill_ep, f.eps[last]);
+    char want[256];
+    snprintf(want, sizeof want,
+             "inference_extension_plugin_duration_seconds_count{extension_point=\"Filter\","
+             "plugin_type=\"prefill-filter\",plugin_name=\"prefill-filter\"} %d\n",
+             runs);
+    assert_true(fx_metrics_has(f.m, want));
+    snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", lost);
+    assert_true(fx_metrics_has(f.m, want));
     assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
                                     "\"error\"} 1\n"));
     sy_disagg_free(dx);
     fx_fini(&f);
+}
+
+/* Every prefill endpoint full already when the decision read them (its prefill filter failed
+ * open): reserve_leg tries that pick's reservation and re-runs nothing (a re-pick would find them
+ * all full as well: the profile ran 8 times per request here, when the gateway is saturated), and
+ * counts no slot lost. */
+static void test_reserve_failed_open_no_repick(void **state)
+{
+    (void)state;
+    check_no_slot(true, 0, 1, 0);
+}
+
+/* Every prefill endpoint had room when the decision read them and is full when the leg reserves
+ * (other requests took the slots: real lost slots): reserve_leg tries SY_SCHED_CHARGE_TRIES picks
+ * (p0..p7, the prefill profile run once per pick), each counted lost, and stops there, leaving
+ * res->prefill_ep on the last pick it tried; before, it re-ran the profile after the last failed
+ * try (a ninth run) and left prefill_ep on p8, an endpoint never reserved. */
+static void test_reserve_stops_after_last_try(void **state)
+{
+    (void)state;
+    check_no_slot(false, SY_SCHED_CHARGE_TRIES - 1, SY_SCHED_CHARGE_TRIES, SY_SCHED_CHARGE_TRIES);
 }
 
 /* fallback: decode-only and no prefill endpoint with room for the first leg: the request goes to
@@ -192,6 +225,7 @@ static void test_retry_no_room_keeps_502(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reserve_failed_open_no_repick),
         cmocka_unit_test(test_reserve_stops_after_last_try),
         cmocka_unit_test(test_first_leg_no_room_falls_back),
         cmocka_unit_test(test_retry_no_room_keeps_502),
