@@ -168,7 +168,7 @@ def test_short_request_avoids_busy_replica():
 
 @test
 def test_without_delay_term_busy_fast_still_wins():
-    """The control: the same case with delayWeight 0 (own predicted e2e only) keeps sending the
+    """The control: the same case with delayWeight 0 (own predicted e2e only) keeps sending most
     short requests to the fast replica while it is busy, so the case above tells the rules
     apart."""
     s = setup()
@@ -178,8 +178,11 @@ def test_without_delay_term_busy_fast_still_wins():
         dest = probes_while_busy(port, admin, s["base"])
         print("  delayWeight 0, fast busy: probes on fast %d/%d" % (dest.count(s["fast"]),
                                                                     len(dest)))
-        check(dest.count(s["fast"]) == len(dest),
-              "without the delay term the busy fast replica still wins: %r" % dest)
+        # own predicted e2e alone puts the busy fast replica only a little ahead of the idle slow
+        # one (the learned p90s are close: a retrain or a loaded host flips a probe or two), so
+        # the control asks for a majority; the delay rule above sends none there
+        check(dest.count(s["fast"]) * 3 >= len(dest) * 2,
+              "without the delay term the busy fast replica still wins most: %r" % dest)
     finally:
         stop_process(gw)
 
