@@ -380,8 +380,11 @@ static const struct sy_upstream_cbs p_cbs = {
  * pick whose run failed open (res->prefill_failed_open: every prefill candidate was at its limit)
  * still tries its reservation (the gated first leg holds to no cap then and gets it), but when it
  * is refused nothing is re-run and no slot counted lost: a re-run would find them all full as
- * well, and that is exactly when the gateway is saturated. The prompt is recorded in the prefix
- * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
+ * well, and that is exactly when the gateway is saturated. That holds for a first leg, picked
+ * just now; a retried leg (dx->attempts > 0) may run on a pick made before a whole failed
+ * attempt, seconds ago, so it keeps re-picking as a lost slot would. The prompt is recorded in the
+ * prefix index only on the pick that got its slot. Returns false, holding nothing, when none had
+ * room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
@@ -399,7 +402,7 @@ static bool reserve_leg(struct sy_disagg *dx)
             sy_sched_record_prefill(dx->h.sched, res);
             return true;
         }
-        if (res->prefill_failed_open)
+        if (res->prefill_failed_open && dx->attempts == 0)
             break; /* every candidate at its limit: no slot lost, none a re-pick could find */
         sy_sched_slot_lost(dx->h.sched);
         ex[nex++] = res->prefill_ep;

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, check, free_ports, metrics, post_json, run,  # noqa
+from harness import (BIN, check, endpoints, free_ports, metrics, post_json, run,  # noqa
                      start_fast_slow_gateway, start_fast_slow_sim, stop_process, test,
                      wait_until, write_file)
 
@@ -113,6 +113,11 @@ def sim_running(port):
     return sum(v for k, v in m.items() if k.startswith("vllm:num_requests_running"))
 
 
+def gw_running(admin, address):
+    """The running count the gateway last scraped from address (GET /debug/endpoints)."""
+    return sum(e["running"] for e in endpoints(admin) if e["address"] == address)
+
+
 def probes_while_busy(port, admin, busy_port, n_busy=8, n_probes=6):
     """Once the model has settled, n_busy long requests straight to busy_port (not through the
     gateway), then n_probes short streamed ones through the gateway; returns the probes'
@@ -127,7 +132,12 @@ def probes_while_busy(port, admin, busy_port, n_busy=8, n_probes=6):
         t.start()
     wait_until(lambda: sim_running(busy_port) >= n_busy, 10, interval=0.05,
                what="the long requests running")
-    time.sleep(0.3)  # a few scrapes (50 ms): the gateway sees them running
+    # the scorer reads the scraped running count: probe only once the gateway's view shows the
+    # long requests (a fixed pause was too short on a loaded host: probes then went to the busy
+    # replica before its scrape, [fast x4, slow x2] and [fast x6] in a review's runs)
+    busy = "127.0.0.1:%d" % busy_port
+    wait_until(lambda: gw_running(admin, busy) >= n_busy, 10, interval=0.05,
+               what="the gateway's scrape showing the long requests")
     dest = []
     r0 = retrains(admin)
     for _ in range(n_probes):

@@ -32,14 +32,18 @@ def test_shared_prefix_sticks_distinct_prefixes_spread():
     gw = Gateway(stubs, scheduler=DEFAULT)
     gw.wait_ready()
     by_group = collections.defaultdict(set)
+    # a new group's first request ties on every score (the stubs' metrics are equal and the
+    # requests one at a time), so max-score-picker places it at random: with 8 groups "at least 3
+    # of 4 endpoints used" failed 2.3% of the time by chance (a CI run saw 2); with 16 groups the
+    # chance is 0.01%
     for rnd in range(4):
-        for g in range(8):
+        for g in range(16):
             ep, _ = served(gw.port, long_prompt(g) + " question %d" % rnd)
             by_group[g].add(ep)
     for g, eps in by_group.items():
         check(len(eps) == 1, "group %d stuck to one endpoint: %r" % (g, eps))
     used = set(next(iter(e)) for e in by_group.values())
-    check(len(used) >= 3, "8 distinct prefixes spread over the pool: %r" % used)
+    check(len(used) >= 3, "16 distinct prefixes spread over the pool: %r" % used)
     # the explanation header shows the prefix scorer's contribution
     _, h = served(gw.port, long_prompt(0) + " again", headers={"x-switchyard-debug": "scores"})
     check("prefix-cache-scorer:" in h.get("x-gateway-destination-endpoint-scores", ""),
