@@ -118,7 +118,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     s.out_tokens = (double)out_tokens;
     static const char *const delay_keys[] = {"delayHorizonTokens", "delayWeight", "outputTokens"};
     for (size_t i = 0; !s.delay && i < sizeof delay_keys / sizeof *delay_keys; i++)
-        if (sy_yaml_get(params, delay_keys[i]))
+        if (sy_param_present(params, delay_keys[i]))
             sy_warn("%s:%d: plugin '%s': '%s' is ignored: it applies to objective e2e-plus-delay "
                     "only (objective is headroom)",
                     env && env->file ? env->file : "<config>", env ? env->line : 0,

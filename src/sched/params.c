@@ -76,6 +76,11 @@ static const struct sy_yaml_node *value_of(const struct sy_yaml_node *params, co
     return v;
 }
 
+bool sy_param_present(const struct sy_yaml_node *params, const char *key)
+{
+    return value_of(params, key) != NULL;
+}
+
 int sy_param_int(const struct sy_yaml_node *params, const char *key,
                  const struct sy_plugin_env *env, int64_t min, int64_t max, int64_t *out, char *err,
                  size_t errcap)

@@ -17,6 +17,9 @@
 
 /* True when params carries nothing: NULL, or an empty/`null`/`~` plain scalar (`parameters:`). */
 bool sy_param_absent(const struct sy_yaml_node *params);
+/* True when params sets key to a value (not missing, `null` or `~`), as the readers below see it.
+ */
+bool sy_param_present(const struct sy_yaml_node *params, const char *key);
 /* params must be absent or a mapping whose keys all appear in allowed (NULL-terminated). */
 int sy_param_check(const struct sy_yaml_node *params, const struct sy_plugin_env *env,
                    const char *const *allowed, char *err, size_t errcap);

@@ -218,11 +218,13 @@ def test_bad_objective_refused():
 
 @test
 def test_delay_parameters_ignored_under_headroom_warn():
-    """Delay parameters under the default headroom objective load, with a warning naming each."""
+    """Delay parameters under the default headroom objective load, with a warning naming each
+    (one set to null is absent, as the parameter readers take it: no warning)."""
     port, admin = free_ports(2)
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
             "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
-            PIPELINE.replace("{objective: e2e-plus-delay%s}", "{delayWeight: 2, outputTokens: 64}"))
+            PIPELINE.replace("{objective: e2e-plus-delay%s}", "{delayWeight: 2, outputTokens: 64, "
+                                                                "delayHorizonTokens: null}"))
     r = subprocess.run([BIN, "gateway", "--check", "--config", write_file(text)],
                        capture_output=True, timeout=10)
     err = r.stderr.decode()
