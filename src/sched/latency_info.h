@@ -48,6 +48,12 @@ static inline bool sy_latency_pred_positive(const struct sy_latency_pred *p)
     return p && p->headroom_ttft_s >= 0 && p->headroom_tpot_s >= 0;
 }
 
+/* Decode tokens in flight per running request in the model's features: the gateway does not know
+ * a running request's output budget, so the running count stands in at vLLM's typical decode
+ * length (predicted-latency-producer fills the feature; latency-scorer's delay objective adds
+ * one running request at the same scale). */
+#define SY_LATENCY_DECODE_TOKENS_PER_RUNNING 256
+
 /* Inputs of latency-scorer's `objective: e2e-plus-delay` for one candidate (all seconds, tokens).
  */
 struct sy_latency_delay_in {

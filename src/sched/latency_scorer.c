@@ -250,7 +250,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
             if (sy_latency_predict(m, c[i].ep->address, &alone, &pf, NULL) == 0)
                 d.prefill_s = pf;
             join.running++;
-            join.decode_tokens_inflight += 256; /* the producer's scale per running request */
+            join.decode_tokens_inflight += SY_LATENCY_DECODE_TOKENS_PER_RUNNING;
             if (p->f.role != SY_LATENCY_ROLE_PREFILL &&
                 sy_latency_predict(m, c[i].ep->address, &join, NULL, &tp1) == 0)
                 d.dtpot_s = tp1 - p->tpot_s;

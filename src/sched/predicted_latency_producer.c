@@ -239,10 +239,8 @@ static void features_of(const struct state *st, const struct sy_sched_cycle *cy,
     f->kv_util = l->kv_usage > 0 ? l->kv_usage : 0;
     f->input_tokens = cy->prompt_tokens;
     f->prefill_tokens_inflight = c->st.inflight_tokens > 0 ? (uint64_t)c->st.inflight_tokens : 0;
-    /* decode tokens in flight: the requests running there times the request's own output budget
-     * is unknown to the gateway; the running count stands in (x 256 tokens, vLLM's typical
-     * decode length, to keep the feature's scale) */
-    f->decode_tokens_inflight = (uint64_t)(running * 256);
+    /* decode tokens in flight: the running count at SY_LATENCY_DECODE_TOKENS_PER_RUNNING */
+    f->decode_tokens_inflight = (uint64_t)(running * SY_LATENCY_DECODE_TOKENS_PER_RUNNING);
     if (cy->prefix && cy->prefix_valid) {
         const struct sy_prefix_match *m = &cy->prefix[c->pool_index];
         f->prefix_score = m->total_blocks ? (double)m->match_blocks / m->total_blocks : 0;

@@ -692,8 +692,7 @@ int sy_sched_pick_reserve(struct sy_scheduler *s, struct sy_pool *pool,
         if (rc != SY_ESATURATED)
             return rc;
         /* another worker took the last slot between this decision's read and the reservation */
-        if (s->slot_lost)
-            sy_metric_inc(s->slot_lost);
+        sy_sched_slot_lost(s);
     }
     /* every decision lost its slot: one failed attempt */
     if (s->attempts_fail)
