@@ -45,8 +45,9 @@
  * SLO_BENCH_MAX_TOKENS=n sends every request with max_tokens n (a client's cap, as Anthropic
  * clients always send one) instead of its true output length (the engines still stop at the true
  * length; unset or 0: the true length, as every earlier number);
- * SLO_BENCH_DELAY_PARAMS=", key: value, ..." adds latency-scorer parameters to the e2e+delay
- * (max) and e2e+delay + active-request + prefix rows (objective e2e-plus-delay);
+ * SLO_BENCH_DELAY_PARAMS=", key: value, ..." (at most 256 bytes) adds latency-scorer parameters
+ * to every row with objective e2e-plus-delay: e2e+delay (max), e2e+delay + active-request +
+ * prefix and the two e2e+delay Helm pipeline rows (the headroom rows never get them);
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
  * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
@@ -696,6 +697,10 @@ static uint64_t arrival_n;   /* SLO_BENCH_ARRIVAL_SEED (0: unset) */
 static bool have_seed;       /* SLO_BENCH_SEED set */
 static uint64_t sched_seed;  /* its value */
 static uint32_t max_tokens_; /* SLO_BENCH_MAX_TOKENS: every request's max_tokens (0: its length) */
+/* SLO_BENCH_DELAY_PARAMS (", key: value, ..."), appended to the latency-scorer's parameters in
+ * every row with objective e2e-plus-delay ("" when unset) */
+static const char *delay_params = "";
+#define DELAY_PARAMS_MAX 256 /* its length: every row's config still fits its buffer */
 
 /* The arrivals' generator state: SLO_BENCH_ARRIVAL_SEED=n (n > 0) draws another arrival sequence
  * (prompts, lengths, SLOs, times); unset or 0 the one every earlier number was measured on. */
@@ -1085,8 +1090,8 @@ static const char predicted[] =
     "- type: slo-headroom-tier-filter\n"
     "- type: prefix-cache-affinity-filter\n  name: loose\n  parameters:\n"
     "    affinityThreshold: %g\n    ttftSource: latencyPredictor\n    maxTTFTPenaltyMs: %g\n"
-    "- type: latency-scorer\n  parameters:\n    headroomSelectionStrategy: %s\n"
-    "    ttftWeight: %g\n    tpotWeight: %g\n%s"
+    "- type: latency-scorer\n"
+    "  parameters: {headroomSelectionStrategy: %s, ttftWeight: %g, tpotWeight: %g%s}\n"
     "- type: %s\n  name: weighted-random-picker\n"
     "schedulingProfiles:\n- name: default\n  plugins:\n"
     "  - pluginRef: strict\n  - pluginRef: %s\n  - pluginRef: %s\n"
@@ -1233,6 +1238,14 @@ int main(int argc, char **argv)
         !env_uint("SLO_BENCH_MAX_TOKENS", 1u << 20, &mt, NULL))
         return 2;
     max_tokens_ = (uint32_t)mt;
+    if (getenv("SLO_BENCH_DELAY_PARAMS")) {
+        delay_params = getenv("SLO_BENCH_DELAY_PARAMS");
+        if (strlen(delay_params) > DELAY_PARAMS_MAX) {
+            fprintf(stderr, "slo_routing_bench: SLO_BENCH_DELAY_PARAMS is longer than %d bytes\n",
+                    DELAY_PARAMS_MAX);
+            return 2;
+        }
+    }
     printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
            "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
            "regime: %s (max-num-seqs %u",
@@ -1378,11 +1391,10 @@ int main(int argc, char **argv)
             "  - pluginRef: active-request-scorer\n    weight: %d\n"
             "  - pluginRef: prefix-cache-scorer\n    weight: %d\n"
             "  - pluginRef: max-score-picker\n";
-        const char *dp = getenv("SLO_BENCH_DELAY_PARAMS"); /* e.g. ", delayHorizonTokens: 32" */
         char y[1024];
-        snprintf(y, sizeof y, dl, dp ? dp : "", 1, 0, 0);
+        snprintf(y, sizeof y, dl, delay_params, 1, 0, 0);
         run("e2e+delay (max)", y, rate, secs);
-        snprintf(y, sizeof y, dl, dp ? dp : "", 1, 3, 1);
+        snprintf(y, sizeof y, dl, delay_params, 1, 3, 1);
         run("e2e+delay 1 + active-request 3 + prefix 1", y, rate, secs);
     }
     run_as("oracle: SLO-class placement (reference)", "plugins:\n- type: random-picker\n", rate,
@@ -1471,9 +1483,12 @@ int main(int argc, char **argv)
         const char *ca = getenv("SLO_BENCH_CAP_AWARE") ? "true"
                          : pv[i].cap_aware             ? pv[i].cap_aware
                                                        : "false";
-        char tqp[64] = "", obj[64] = "";
+        /* the latency-scorer's flow-mapping tail: ", objective: x" and, for e2e-plus-delay,
+         * SLO_BENCH_DELAY_PARAMS as in the other rows with that objective */
+        char tqp[64] = "", obj[64 + DELAY_PARAMS_MAX] = "";
         if (pv[i].objective)
-            snprintf(obj, sizeof obj, "    objective: %s\n", pv[i].objective);
+            snprintf(obj, sizeof obj, ", objective: %s%s", pv[i].objective,
+                     strcmp(pv[i].objective, "e2e-plus-delay") == 0 ? delay_params : "");
         if (pv[i].tpot_q)
             snprintf(tqp, sizeof tqp, ", tpotQuantile: %s", pv[i].tpot_q);
         snprintf(buf, sizeof buf, predicted, qa, ca, tqp,
