@@ -314,6 +314,20 @@ def cell(fleet, w, conc, n, timeout, targets=TARGETS, session_wait=True, seed=1)
     return res
 
 
+def late_flags(seqs):
+    """The "late gap" rule tail_gaps() and flag_late() share. seqs: each request's inter-token
+    gaps, in order. A gap is late when the request's next gap is under a quarter of the median of
+    all the gaps of seqs: its tokens were ready and came in a burst, so the gap is the host's
+    (delivery), not a long step. Returns (that median, per sequence a list of one bool per gap);
+    (None, []) without gaps."""
+    allg = sorted(g for gs in seqs for g in gs)
+    if not allg:
+        return None, []
+    med = allg[len(allg) // 2]
+    return med, [[i + 1 < len(gs) and gs[i + 1] < med / 4 for i in range(len(gs))]
+                 for gs in seqs]
+
+
 def tail_gaps(log, p99):
     """Where the ITL tail comes from, from the request records' gaps (bench --json-requests
     itl_gaps_s). Every gap >= the run's pooled p99 (a "tail gap", on the replica that served its
@@ -335,21 +349,20 @@ def tail_gaps(log, p99):
     replica's wave ending at once). Returns None without records; else the counts, the mean
     prefills per prefill gap, and the pooled p99 without the late gaps (what the replicas' steps
     gave: scheduling and model, without the host)."""
-    gaps = []  # (end, length, replica, next gap or None)
+    recs = [q for q in log
+            if not q.get("error") and q.get("ttft_s") is not None and q.get("itl_gaps_s")]
+    med, flags = late_flags([q["itl_gaps_s"] for q in recs])
+    gaps = []  # (end, length, replica, late)
     live = {}  # replica -> [(first token, end)]
-    for q in log:
-        if q.get("error") or q.get("ttft_s") is None or not q.get("itl_gaps_s"):
-            continue
+    for q, fs in zip(recs, flags):
         e = q.get("endpoint") or "-"
         t = q["start_s"] + q["ttft_s"]
         live.setdefault(e, []).append((t, q["end_s"]))
-        gs = q["itl_gaps_s"]
-        for i, g in enumerate(gs):
+        for g, late in zip(q["itl_gaps_s"], fs):
             t += g
-            gaps.append((t, g, e, gs[i + 1] if i + 1 < len(gs) else None))
+            gaps.append((t, g, e, late))
     if not gaps or not p99:
         return None
-    med = sorted(g for _, g, _, _ in gaps)[len(gaps) // 2]
     firsts = {e: sorted(a for a, _ in v) for e, v in live.items()}
     longish = {}  # per replica, the gaps that can cover half of a tail gap
     for t, g, e, _ in gaps:
@@ -357,7 +370,7 @@ def tail_gaps(log, p99):
             longish.setdefault(e, []).append((t - g, t, g))
     c = {"tail": 0, "late": 0, "prefill": 0, "other": 0, "everywhere": 0, "prefills": 0}
     late_gaps = set()
-    for t, g, e, nxt in gaps:
+    for t, g, e, late in gaps:
         if g < p99:
             continue
         c["tail"] += 1
@@ -367,7 +380,7 @@ def tail_gaps(log, p99):
                           for o in others):
             c["everywhere"] += 1
         pre = sum(1 for f in firsts.get(e, ()) if t - g <= f <= t + g / 4)
-        if nxt is not None and nxt < med / 4:
+        if late:
             c["late"] += 1
             late_gaps.add((t, e))
         elif pre:
@@ -479,15 +492,11 @@ def pooled_p99(runs):
 
 
 def flag_late(log):
-    """A run's gaps (request records, failed requests left out) as (gap, late): late as in
-    tail_gaps(), the request's next gap is under a quarter of the run's median gap (its tokens
-    were ready and came in a burst: the host, not a step)."""
+    """A run's gaps (request records, failed requests left out) as (gap, late): late_flags()'s
+    rule, as in tail_gaps()."""
     seqs = [q.get("itl_gaps_s") or () for q in log if not q.get("error")]
-    allg = sorted(g for gs in seqs for g in gs)
-    if not allg:
-        return []
-    med = allg[len(allg) // 2]
-    return [(g, i + 1 < len(gs) and gs[i + 1] < med / 4) for gs in seqs for i, g in enumerate(gs)]
+    _, flags = late_flags(seqs)
+    return [(g, late) for gs, fs in zip(seqs, flags) for g, late in zip(gs, fs)]
 
 
 def median(v):

@@ -19,10 +19,11 @@
  *
  * Memory, the bound: what outlives a piece is the unfinished line (line) and the data of an event
  * still open (data), each at most the splitter's cap (cap: SY_SSE_LINE_CAP, 64 KiB, unless the
- * owner sets another before the first piece), so a stream holds at most 2 x cap here (128 KiB at
- * the default) whatever the upstream sends. The proxy and the EPP keep the default; the bench
- * client sets 16 MiB (bench/sse.c: it measures servers that send a long output as one event).
- * Over the cap, decided by a line's first bytes:
+ * owner sets another before the first piece, sy_sse_lines_set_cap: at least SY_SSE_LINE_CAP_MIN,
+ * 6, the least that lets every line passing the cap show its first 7 bytes), so a stream holds at
+ * most 2 x cap here (128 KiB at the default) whatever the upstream sends. The proxy and the EPP
+ * keep the default; the bench client sets 16 MiB (bench/sse.c: it measures servers that send a long
+ * output as one event). Over the cap, decided by a line's first bytes:
  *   - a comment, `event:`, `id:` or other field line is skipped to its end (the spec ignores
  *     those lines anyway); its event is unharmed
  *   - a data line, or data lines together, past the cap truncate the event: from then on only
@@ -69,6 +70,8 @@
 
 #include <string.h>
 
+_Static_assert(SY_SSE_LINE_CAP >= SY_SSE_LINE_CAP_MIN, "long_line reads 7 bytes of a long line");
+
 void sy_sse_lines_init(struct sy_sse_lines *s, sy_sse_event_fn *on_event, void *ud)
 {
     memset(s, 0, sizeof *s);
@@ -77,6 +80,11 @@ void sy_sse_lines_init(struct sy_sse_lines *s, sy_sse_event_fn *on_event, void *
     s->cap = SY_SSE_LINE_CAP;
     s->on_event = on_event;
     s->ud = ud;
+}
+
+void sy_sse_lines_set_cap(struct sy_sse_lines *s, size_t cap)
+{
+    s->cap = cap < SY_SSE_LINE_CAP_MIN ? SY_SSE_LINE_CAP_MIN : cap;
 }
 
 /* Of an event's data over the cap, the last bytes kept (SY_SSE_TAIL at the default cap). */
@@ -170,9 +178,9 @@ static void trunc_begin(struct sy_sse_lines *s)
 }
 
 /* A line over the cap whose bytes so far are a[0..an) then b[0..bn) (more than the cap
- * in all). Decided by its first bytes: a data line truncates its event and its value so far goes
- * to the tail (true: the rest of the line, if any, goes there too); any other line is skipped
- * (false). */
+ * in all, so at least 7 bytes: cap >= SY_SSE_LINE_CAP_MIN). Decided by its first bytes: a data line
+ * truncates its event and its value so far goes to the tail (true: the rest of the line, if any,
+ * goes there too); any other line is skipped (false). */
 static bool long_line(struct sy_sse_lines *s, const char *a, size_t an, const char *b, size_t bn)
 {
     char h[7];

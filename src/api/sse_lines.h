@@ -15,6 +15,11 @@
 #ifndef SY_SSE_LINE_CAP       /* (the fuzz target builds with a small cap to reach the cap paths) */
 #define SY_SSE_LINE_CAP 65536 /* default cap: longest line and event data kept whole */
 #endif
+/* the smallest cap: a line is read as data or not, and as starting a new event or not, from its
+ * first 7 bytes ("data: {") when it passes the cap; below 6 a line may pass it with fewer, and
+ * the events then depend on where the stream was split (a cap of 5 reads "data: " + "{..." cut
+ * after the space as a continuation, uncut as a new event) */
+#define SY_SSE_LINE_CAP_MIN 6
 /* of an event's data over the default cap, the last bytes kept (cap / 4) */
 #define SY_SSE_TAIL (SY_SSE_LINE_CAP / 4)
 
@@ -24,7 +29,7 @@
 typedef void sy_sse_event_fn(void *ud, const char *data, size_t len, bool truncated);
 
 struct sy_sse_lines {
-    size_t cap;         /* longest line and event data kept whole (init: SY_SSE_LINE_CAP) */
+    size_t cap;         /* longest line and event data kept whole (init, set_cap) */
     struct sy_buf line; /* the start of a line an earlier piece cut (<= cap) */
     struct sy_buf data; /* the event in progress's data, once it must outlive a piece */
     const char *view;   /* or its one data line's value, still in the current piece */
@@ -42,8 +47,13 @@ struct sy_sse_lines {
 };
 
 /* Embeds a splitter (allocates nothing until a piece cuts a line or an event), cap
- * SY_SSE_LINE_CAP. An owner may set cap (>= 64) after init, before the first piece. */
+ * SY_SSE_LINE_CAP. */
 void sy_sse_lines_init(struct sy_sse_lines *s, sy_sse_event_fn *on_event, void *ud);
+
+/* Another cap for s, after init and before the first piece (the bench client's 16 MiB). A cap
+ * below SY_SSE_LINE_CAP_MIN is raised to it (s->cap says the cap in force). */
+void sy_sse_lines_set_cap(struct sy_sse_lines *s, size_t cap);
+
 void sy_sse_lines_fini(struct sy_sse_lines *s);
 
 /* Feeds the next piece p[0..n) (borrowed) of the stream; calls on_event for every event it

@@ -39,7 +39,7 @@ void sy_sse_init(struct sy_sse *s, void (*on_content)(void *ud), void *ud)
 {
     memset(s, 0, sizeof *s);
     sy_sse_lines_init(&s->lines, on_event, s);
-    s->lines.cap = SY_BENCH_SSE_CAP;
+    sy_sse_lines_set_cap(&s->lines, SY_BENCH_SSE_CAP);
     s->on_content = on_content;
     s->ud = ud;
 }

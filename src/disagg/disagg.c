@@ -382,9 +382,10 @@ static const struct sy_upstream_cbs p_cbs = {
  * is refused nothing is re-run and no slot counted lost: a re-run would find them all full as
  * well, and that is exactly when the gateway is saturated. That holds for a first leg, picked
  * just now; a retried leg (dx->attempts > 0) may run on a pick made before a whole failed
- * attempt, seconds ago, so it keeps re-picking as a lost slot would. The prompt is recorded in the
- * prefix index only on the pick that got its slot. Returns false, holding nothing, when none had
- * room. */
+ * attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg whose
+ * picks were all found full (SY_SCHED_CHARGE_TRIES of them, or every prefill endpoint) takes the
+ * last one with no cap, as if its filter had failed open. The prompt is recorded in the prefix
+ * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
@@ -408,10 +409,23 @@ static bool reserve_leg(struct sy_disagg *dx)
         ex[nex++] = res->prefill_ep;
         if (k + 1 == SY_SCHED_CHARGE_TRIES)
             break; /* no try follows: a repick would run the profile for nothing */
-        if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0)
-            return false;
+        if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0) {
+            /* every prefill endpoint found full: a gated first leg takes the pick of a run
+             * without them excluded (only the failed ones), below */
+            if (!open || sy_sched_repick_prefill(dx->h.sched, res, ex, dx->nfailed) != 0)
+                return false;
+            break;
+        }
     }
-    return false;
+    if (!open)
+        return false;
+    /* A gated first leg whose every pick was found full since the decision: what a filter that
+     * fails open sees, and then the leg holds to no cap (the gate is the bound), as a decode pick
+     * that decides again on fresh counts. It got 429 here (a burst of 8 through the gate, 1 of 8
+     * runs of test_pd_bound.py test_gate_is_the_bound under load). */
+    sy_endpoint_inflight_add_within(res->prefill_ep, res->prefill_inflight_tokens, 0, 0);
+    sy_sched_record_prefill(dx->h.sched, res);
+    return true;
 }
 
 /* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is

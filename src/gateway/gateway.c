@@ -2,7 +2,9 @@
  *
  * Start-up: load the config, build generation 1 {config, pool, scheduler}, bind the client port
  * with SO_REUSEPORT once per worker thread (each worker runs its own libuv loop, so accepted
- * connections are spread by the kernel and never migrate), start the admin listener and the
+ * connections are spread by the kernel and never migrate; a port another process of this user
+ * already listens on is refused first, sy_listen_probe, where SO_REUSEPORT would silently share
+ * it and split the connections between the two), start the admin listener and the
  * scraper on the main thread's control loop, then block in the control loop.
  *
  * SIGHUP: load the file again and build a new generation (endpoints with unchanged addresses keep
@@ -49,6 +51,7 @@
 #include "discovery/discovery.h"
 #include "extproc/epp.h"
 #include "extproc/h2.h"
+#include "http/uvutil.h"
 #include "kvevents/subscriber.h"
 #include "pool/scraper.h"
 #include "prefix/approx_index.h"
@@ -523,6 +526,13 @@ static int run(const char *config_path, int workers_override, bool epp)
     gw->workers = sy_xcalloc((size_t)gw->nworkers, sizeof *gw->workers);
     uint16_t port = epp ? sy_epp_cfg(gw->epp)->port : g->cfg->listen_port;
     size_t max_conns = resolve_max_conns(g->cfg->max_conns_per_worker, nofile, gw->nworkers);
+    /* the workers bind with SO_REUSEPORT, which would share a port another gateway of this user
+     * listens on: refuse it first */
+    if (sy_listen_probe(epp ? sy_epp_cfg(gw->epp)->host : g->cfg->listen_host, port, err,
+                        sizeof err) != 0) {
+        fprintf(stderr, "switchyard gateway: %s\n", err);
+        return 1;
+    }
     for (int i = 0; i < gw->nworkers; i++) {
         gw->workers[i].max_conns = max_conns;
         if (worker_init(gw, &gw->workers[i], i, g->cfg, port, err, sizeof err) != 0) {

@@ -43,6 +43,11 @@ bool sy_deadline_due(uv_timer_t *t, uint64_t deadline_ms, uv_timer_cb cb);
  * it and owns *fd. Returns 0, SY_EINVAL (bad address) or SY_EIO, with err filled. */
 int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, char *err,
                      size_t errcap);
+/* Fails (SY_EIO, err "bind host:port: Address already in use") when a socket is listening on
+ * host:port, also one bound with SO_REUSEPORT by another process of this user, which a
+ * reuseport bind (sy_listen_socket) would silently join, splitting the connections between the
+ * two. Binds a socket without SO_REUSEPORT and closes it; 0 when the port is free (or 0). */
+int sy_listen_probe(const char *host, uint16_t port, char *err, size_t errcap);
 /* The local port socket fd is bound to (the one the kernel chose for port 0). */
 uint16_t sy_socket_port(int fd);
 

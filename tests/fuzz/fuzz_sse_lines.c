@@ -1,8 +1,9 @@
 /* fuzz_sse_lines.c - libFuzzer target for the gateway's SSE event splitter (src/api/sse_lines.c,
  * used by the proxy and the ext_proc EPP to count streamed tokens): arbitrary bytes, fed at once
  * and in input-determined pieces, never crash, never read out of bounds, never keep more than
- * SY_SSE_LINE_CAP (32 here) per buffer, and give the same events (data, order, truncated count)
- * however they are split. */
+ * the cap per buffer, and give the same events (data, order, truncated count) however they are
+ * split; at two caps: SY_SSE_LINE_CAP (32 here) and the least allowed, SY_SSE_LINE_CAP_MIN (6,
+ * where a line passing the cap shows just enough of itself to be read). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,15 @@ static void record(void *ud, const char *data, size_t len, bool truncated)
     sy_buf_append(b, data, len);
 }
 
-static void run(const char *p, size_t n, size_t step, struct sy_buf *out, uint64_t *truncated)
+static void run(const char *p, size_t n, size_t cap, size_t step, struct sy_buf *out,
+                uint64_t *truncated)
 {
     struct sy_sse_lines s;
     sy_sse_lines_init(&s, record, out);
+    sy_sse_lines_set_cap(&s, cap);
     for (size_t off = 0; off < n; off += step) {
         sy_sse_lines_feed(&s, p + off, n - off < step ? n - off : step);
-        if (s.line.len > SY_SSE_LINE_CAP || s.data.len > SY_SSE_LINE_CAP)
+        if (s.line.len > cap || s.data.len > cap)
             abort();
     }
     sy_sse_lines_finish(&s);
@@ -45,15 +48,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t step = (size_t)data[0] % 17 + 1;
     const char *p = (const char *)data + 1;
     size_t n = size - 1;
-    struct sy_buf a, b;
-    sy_buf_init(&a);
-    sy_buf_init(&b);
-    uint64_t da, db;
-    run(p, n, n ? n : 1, &a, &da);
-    run(p, n, step, &b, &db);
-    if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0) || da != db)
-        abort(); /* splitting must not change the events */
-    sy_buf_fini(&a);
-    sy_buf_fini(&b);
+    static const size_t caps[] = {SY_SSE_LINE_CAP, SY_SSE_LINE_CAP_MIN};
+    for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+        struct sy_buf a, b;
+        sy_buf_init(&a);
+        sy_buf_init(&b);
+        uint64_t da, db;
+        run(p, n, caps[c], n ? n : 1, &a, &da);
+        run(p, n, caps[c], step, &b, &db);
+        if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0) || da != db)
+            abort(); /* splitting must not change the events */
+        sy_buf_fini(&a);
+        sy_buf_fini(&b);
+    }
     return 0;
 }

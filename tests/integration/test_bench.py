@@ -767,6 +767,34 @@ def default_vs_rr(args):
 
 
 @test
+def test_default_vs_rr_late_rule():
+    """bench/default_vs_rr.py's "late gap" rule (late_flags), which tail_gaps() and flag_late()
+    share: a gap is late when its request's next gap is under a quarter of the median of all gaps
+    (failed requests left out). Here the median is 20 ms: request a's 300 ms gap, followed by
+    1 ms, is late; b's, followed by 20 ms, is not."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
+    spec = importlib.util.spec_from_file_location("default_vs_rr", path)
+    dvr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dvr)
+    ga, gb = [0.02, 0.02, 0.3, 0.001, 0.02], [0.02, 0.3, 0.02, 0.02]
+    log = [{"start_s": 0.0, "ttft_s": 0.1, "end_s": 1.0, "endpoint": "a", "itl_gaps_s": ga},
+           {"start_s": 0.0, "ttft_s": 0.1, "end_s": 1.0, "endpoint": "b", "itl_gaps_s": gb},
+           {"error": "timeout", "itl_gaps_s": [0.001, 0.001, 0.001]}]
+    med, flags = dvr.late_flags([ga, gb])
+    check(med == 0.02 and flags == [[False, False, True, False, False], [False] * 4],
+          "late_flags: %r %r" % (med, flags))
+    check(dvr.late_flags([]) == (None, []), "no gaps")
+    fl = dvr.flag_late(log)
+    check(fl == [(g, g == 0.3 and i == 2) for i, g in enumerate(ga)] + [(g, False) for g in gb],
+          "flag_late: %r" % fl)
+    tg = dvr.tail_gaps(log, 0.3)
+    check(tg["tail"] == 2 and tg["late"] == 1 and tg["median"] == 0.02 and tg["gaps"] == 9 and
+          tg["p99_not_late"] == 0.3, "tail_gaps: %r" % tg)
+
+
+@test
 def test_default_vs_rr_warmup():
     """bench/default_vs_rr.py, tiny: one cell on 2 simulated replicas. By default the fleet runs
     one unmeasured warm-up loop (min(conc, 256) random requests through rr) before the first

@@ -736,6 +736,25 @@ def test_busy_poll_latency_mode():
 
 
 @test
+def test_listen_port_in_use():
+    """A second gateway on a client port the first listens on exits 1 with "Address already in
+    use" instead of joining its SO_REUSEPORT group (it did: the kernel then split the connections
+    between the two gateways); the first keeps every connection."""
+    stub = Stub()
+    gw = Gateway([stub])
+    gw.wait_ready()
+    text, _, _ = gateway_config([stub], listen=gw.port)
+    p = subprocess.run([BIN, "gateway", "--config", write_file(text)], capture_output=True,
+                       timeout=20)
+    msg = p.stderr.decode()
+    check(p.returncode == 1 and "bind 127.0.0.1:%d: Address already in use" % gw.port in msg,
+          "second gateway: exit %r, %r" % (p.returncode, msg))
+    check(gw.proc.poll() is None and completion(gw.port)[0] == 200, "the first still serves")
+    gw.stop()
+    stub.stop()
+
+
+@test
 def test_check_flag():
     text, _, _ = gateway_config([Stub()])
     good = write_file(text)

@@ -3,7 +3,7 @@
  * single cut position, every pair of cut positions and byte by byte give the unsplit stream's
  * events; the 64 KiB bound on an event's data (truncated to its tail, counted, memory stays
  * bounded, the stream goes on after it), over-long other lines skipped, single-line-end events; the
- * end of the stream. */
+ * end of the stream; a cap set below SY_SSE_LINE_CAP_MIN raised to it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,23 +31,32 @@ struct run {
     uint64_t events, truncated;
 };
 
-/* Feeds text cut at the positions cuts[0..ncuts) (ascending), then ends the stream. */
-static void feed_cut(struct run *r, const char *text, size_t len, const size_t *cuts, size_t ncuts)
+/* Feeds text cut at the positions cuts[0..ncuts) (ascending) to a splitter whose cap was set to
+ * cap (sy_sse_lines_set_cap), then ends the stream. */
+static void feed_cut_cap(struct run *r, size_t cap, const char *text, size_t len,
+                         const size_t *cuts, size_t ncuts)
 {
     struct sy_sse_lines s;
     sy_buf_init(&r->got);
     sy_sse_lines_init(&s, record, &r->got);
+    sy_sse_lines_set_cap(&s, cap);
     size_t from = 0;
     for (size_t i = 0; i <= ncuts; i++) {
         size_t to = i < ncuts ? cuts[i] : len;
         sy_sse_lines_feed(&s, text + from, to - from);
-        assert_true(s.line.len <= SY_SSE_LINE_CAP && s.data.len <= SY_SSE_LINE_CAP);
+        assert_true(s.line.len <= s.cap && s.data.len <= s.cap);
         from = to;
     }
     sy_sse_lines_finish(&s);
     r->events = s.events;
     r->truncated = s.truncated;
     sy_sse_lines_fini(&s);
+}
+
+/* feed_cut_cap at the default cap. */
+static void feed_cut(struct run *r, const char *text, size_t len, const size_t *cuts, size_t ncuts)
+{
+    feed_cut_cap(r, SY_SSE_LINE_CAP, text, len, cuts, ncuts);
 }
 
 static void same(const struct run *a, const struct run *b)
@@ -57,16 +66,17 @@ static void same(const struct run *a, const struct run *b)
     assert_int_equal(a->truncated, b->truncated);
 }
 
-/* text's events, unsplit, are want; every split gives the same. */
-static void check_all_splits(const char *text, const char *want)
+/* text's events, unsplit, by a splitter whose cap was set to cap, are want; every split gives
+ * the same. */
+static void check_all_splits_cap(size_t cap, const char *text, const char *want)
 {
     size_t len = strlen(text);
     struct run whole;
-    feed_cut(&whole, text, len, NULL, 0);
+    feed_cut_cap(&whole, cap, text, len, NULL, 0);
     assert_string_equal(whole.got.data ? whole.got.data : "", want);
     for (size_t i = 0; i <= len; i++) { /* one cut, at every position (0 and len: empty pieces) */
         struct run r;
-        feed_cut(&r, text, len, &i, 1);
+        feed_cut_cap(&r, cap, text, len, &i, 1);
         same(&whole, &r);
         sy_buf_fini(&r.got);
     }
@@ -74,7 +84,7 @@ static void check_all_splits(const char *text, const char *want)
         for (size_t j = i; j < len; j++) {
             size_t cuts[2] = {i, j};
             struct run r;
-            feed_cut(&r, text, len, cuts, 2);
+            feed_cut_cap(&r, cap, text, len, cuts, 2);
             same(&whole, &r);
             sy_buf_fini(&r.got);
         }
@@ -83,11 +93,16 @@ static void check_all_splits(const char *text, const char *want)
     for (size_t i = 0; i < len; i++)
         every[i] = i;
     struct run r;
-    feed_cut(&r, text, len, every, len);
+    feed_cut_cap(&r, cap, text, len, every, len);
     same(&whole, &r);
     sy_buf_fini(&r.got);
     free(every);
     sy_buf_fini(&whole.got);
+}
+
+static void check_all_splits(const char *text, const char *want)
+{
+    check_all_splits_cap(SY_SSE_LINE_CAP, text, want);
 }
 
 static void test_vllm_chat_lf(void **state)
@@ -332,7 +347,8 @@ static void test_own_cap(void **state)
     struct sy_sse_lines s;
     sy_sse_lines_init(&s, record, &got);
     assert_int_equal(s.cap, SY_SSE_LINE_CAP);
-    s.cap = cap;
+    sy_sse_lines_set_cap(&s, cap);
+    assert_int_equal(s.cap, cap);
     char piece[4096];
     memset(piece, 'w', sizeof piece);
     size_t whole = SY_SSE_LINE_CAP + 10 * sizeof piece; /* past the default, within cap */
@@ -354,6 +370,27 @@ static void test_own_cap(void **state)
     assert_int_equal(s.events, 2);
     sy_sse_lines_fini(&s);
     sy_buf_fini(&got);
+}
+
+/* A cap below SY_SSE_LINE_CAP_MIN is raised to it. At 5 the events would depend on the cuts: a
+ * line "data: {b" passes the cap at "data: " when cut after the space, read then as a continuation
+ * of the held event (one event "~b"), where uncut "data: {" starts a new one (events "", "~b"). */
+static void test_least_cap(void **state)
+{
+    (void)state;
+    for (size_t cap = 0; cap <= SY_SSE_LINE_CAP_MIN + 1; cap++) {
+        struct sy_sse_lines s;
+        sy_sse_lines_init(&s, record, NULL);
+        sy_sse_lines_set_cap(&s, cap);
+        assert_int_equal(s.cap, cap < SY_SSE_LINE_CAP_MIN ? SY_SSE_LINE_CAP_MIN : cap);
+        sy_sse_lines_fini(&s);
+    }
+    check_all_splits_cap(5, "data\ndata: {b\n\n", "|~b|");
+    check_all_splits_cap(0, "data\ndata: {b\n\n", "|~b|");
+    /* at the least cap every line of 7 bytes or more is long, its tail 1 byte: a truncated event,
+     * an empty one, and two truncated events a JSON value and [DONE] start */
+    check_all_splits_cap(SY_SSE_LINE_CAP_MIN, "data: a\n\ndata\ndata: {bc\ndata:[DONE]\n\n",
+                         "~a||~c|~]|");
 }
 
 /* A line of 8 MiB in 16 KiB pieces: nothing grows past the cap, the stream goes on after it. */
@@ -478,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_whole_event_not_copied),
         cmocka_unit_test(test_tail_cost_linear),
         cmocka_unit_test(test_own_cap),
+        cmocka_unit_test(test_least_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for src/disagg/disagg.c: the prefill leg's slot reservation (reserve_leg) and what a
  * first leg that finds no prefill endpoint with room ends in, driven through sy_disagg_start with a
- * real P/D scheduler over hand-built endpoints (no leg is sent: every prefill endpoint is full). */
+ * real P/D scheduler over hand-built endpoints (a leg is sent only by the gated test, to a closed
+ * port, and cancelled). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "disagg/disagg.h"
+#include "http/client.h"
 #include "metrics/metrics.h"
 #include "unit/sched/sched_helpers.h"
 
@@ -44,15 +46,17 @@ static void on_fail(void *ud, int status, const char *code, const char *msg)
     snprintf(s->msg, sizeof s->msg, "%s", msg);
 }
 
-/* The fixture: NPREFILL prefill endpoints p0.. (queue-scorer ranks p0 first: waiting = index),
- * every one at its concurrency-detector limit (1 in flight) when the exchange starts, and one
- * decode endpoint. full_at_pick: they were full already when the decision read them (its prefill
- * filter failed open), else they had room then and other requests took their slots since. */
+/* The fixture: np (NPREFILL unless set) prefill endpoints p0.. (queue-scorer ranks p0 first:
+ * waiting = index), every one at its concurrency-detector limit (1 in flight) when the exchange
+ * starts, and one decode endpoint. full_at_pick: they were full already when the decision read them
+ * (its prefill filter failed open), else they had room then and other requests took their slots
+ * since. */
 struct fx {
     struct sy_scheduler *s;                /* fx_pd_sched, metrics attached */
     struct sy_metrics *m;                  /* scheduler and P/D metric families */
     struct sy_disagg_metrics *dm;          /* the exchange's counters on m */
-    struct sy_endpoint *eps[NPREFILL + 1]; /* p0..p8, then the decode endpoint */
+    int np;                                /* prefill endpoints: eps[0..np) */
+    struct sy_endpoint *eps[NPREFILL + 1]; /* p0..p8, then the decode endpoint (eps[np]) */
     struct sy_pool *p;                     /* owns eps */
     struct sy_request r;                   /* a completions request */
     struct sy_config cfg;                  /* pool.disaggregation */
@@ -60,32 +64,38 @@ struct fx {
     struct seen seen;                      /* the host callbacks' record */
 };
 
-static void fx_init_at(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick)
+static void fx_init_np(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick, int np)
 {
     memset(f, 0, sizeof *f);
+    f->np = np;
     f->s = fx_pd_sched("{maxConcurrency: 1}");
     f->m = sy_metrics_new();
     sy_sched_attach_metrics(f->s, f->m);
     f->dm = sy_disagg_metrics_new(f->m);
-    for (int i = 0; i < NPREFILL; i++) {
+    for (int i = 0; i < np; i++) {
         char a[16];
         snprintf(a, sizeof a, "p%d:1", i);
         f->eps[i] = fx_ep(a, "llm-d.ai/role=prefill", i, 0, 0);
         atomic_store(&f->eps[i]->inflight_requests, full_at_pick ? 1 : 0);
     }
-    f->eps[NPREFILL] = fx_ep("d:1", "llm-d.ai/role=decode", 0, 0, 0);
-    f->p = fx_pool(f->eps, NPREFILL + 1);
+    f->eps[np] = fx_ep("d:1", "llm-d.ai/role=decode", 0, 0, 0);
+    f->p = fx_pool(f->eps, (size_t)np + 1);
     fx_req(&f->r, "m", 10);
     f->r.body = "{\"model\":\"m\",\"prompt\":\"hello\"}";
     f->r.body_len = strlen(f->r.body);
     sy_disagg_config_defaults(&f->cfg.disagg);
     f->cfg.disagg.fallback = fallback;
     assert_int_equal(sy_sched_pick(f->s, f->p, &f->r, NULL, 0, &f->res), 0);
-    assert_ptr_equal(f->res.ep, f->eps[NPREFILL]);
+    assert_ptr_equal(f->res.ep, f->eps[np]);
     assert_ptr_equal(f->res.prefill_ep, f->eps[0]);
     assert_int_equal(f->res.prefill_failed_open, full_at_pick); /* every one full: fails open */
-    for (int i = 0; i < NPREFILL; i++)
+    for (int i = 0; i < np; i++)
         atomic_store(&f->eps[i]->inflight_requests, 1);
+}
+
+static void fx_init_at(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick)
+{
+    fx_init_np(f, fallback, full_at_pick, NPREFILL);
 }
 
 static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
@@ -93,10 +103,12 @@ static void fx_init(struct fx *f, enum sy_disagg_fallback fallback)
     fx_init_at(f, fallback, true);
 }
 
-/* Starts an exchange on the fixture's decision; returns it (free with sy_disagg_free). */
-static struct sy_disagg *start(struct fx *f, unsigned flags)
+/* Starts an exchange on the fixture's decision, its legs sent through up (NULL: none may be
+ * sent); returns it (free with sy_disagg_free). */
+static struct sy_disagg *start_up(struct fx *f, unsigned flags, struct sy_upstream_pool *up)
 {
     struct sy_disagg_host h = {
+        .upstreams = up,
         .cfg = &f->cfg,
         .sched = f->s,
         .metrics = f->dm,
@@ -115,12 +127,17 @@ static struct sy_disagg *start(struct fx *f, unsigned flags)
     return dx;
 }
 
+static struct sy_disagg *start(struct fx *f, unsigned flags)
+{
+    return start_up(f, flags, NULL);
+}
+
 static void fx_fini(struct fx *f)
 {
-    for (int i = 0; i < NPREFILL; i++)
+    for (int i = 0; i < f->np; i++)
         assert_int_equal(atomic_load(&f->eps[i]->inflight_requests), 1); /* nothing held */
     sy_sched_done(f->s, &f->res, false);
-    for (int i = 0; i < NPREFILL; i++)
+    for (int i = 0; i < f->np; i++)
         atomic_store(&f->eps[i]->inflight_requests, 0);
     sy_sched_free(f->s);
     sy_disagg_metrics_free(f->dm);
@@ -222,6 +239,46 @@ static void test_retry_no_room_keeps_502(void **state)
     fx_fini(&f);
 }
 
+/* With the flow-control gate on, a first leg whose every pick was found full since the decision
+ * (other requests took the slots, on another worker) takes its last pick with no cap, as if its
+ * filter had failed open (the gate is the bound), where it got 429 rejected-saturated: after
+ * SY_SCHED_CHARGE_TRIES picks (9 prefill endpoints), or once every prefill endpoint was tried (2,
+ * the re-pick then finds none left: test_pd_bound.py's fleet). The leg is sent (to a closed port,
+ * never reached: the exchange is freed first, which gives the slot back). */
+static void check_gated_fails_open(int np, int last, int lost)
+{
+    struct fx f;
+    fx_init_np(&f, SY_DISAGG_FALLBACK_NONE, false, np);
+    for (int i = 0; i < np; i++) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&f.eps[i]->addr;
+        assert_int_equal(uv_ip4_addr("127.0.0.1", 9, a), 0);
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
+    struct sy_disagg *dx = start_up(&f, SY_DISAGG_GATED, up);
+    assert_int_equal(f.seen.status, 0);
+    assert_int_equal(f.seen.decodes, 0);
+    assert_ptr_equal(f.res.prefill_ep, f.eps[last]);
+    assert_int_equal(atomic_load(&f.eps[last]->inflight_requests), 2); /* over its limit of 1 */
+    char want[64];
+    snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", lost);
+    assert_true(fx_metrics_has(f.m, want));
+    sy_disagg_free(dx);
+    sy_upstream_pool_free(up);
+    for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    assert_int_equal(uv_loop_close(&loop), 0);
+    fx_fini(&f); /* every slot back at 1 */
+}
+
+static void test_gated_first_leg_all_found_full_fails_open(void **state)
+{
+    (void)state;
+    check_gated_fails_open(NPREFILL, SY_SCHED_CHARGE_TRIES - 1, SY_SCHED_CHARGE_TRIES);
+    check_gated_fails_open(2, 0, 2); /* p0, p1 found full; a run over both picks p0 again */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_reserve_stops_after_last_try),
         cmocka_unit_test(test_first_leg_no_room_falls_back),
         cmocka_unit_test(test_retry_no_room_keeps_502),
+        cmocka_unit_test(test_gated_first_leg_all_found_full_fails_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
