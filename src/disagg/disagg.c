@@ -383,8 +383,9 @@ static const struct sy_upstream_cbs p_cbs = {
  * well, and that is exactly when the gateway is saturated. That holds for a first leg, picked
  * just now; a retried leg (dx->attempts > 0) may run on a pick made before a whole failed
  * attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg whose
- * picks were all found full (SY_SCHED_CHARGE_TRIES of them, or every prefill endpoint) takes the
- * last one with no cap, as if its filter had failed open. The prompt is recorded in the prefix
+ * picks were all found full takes one with no cap, as if its filter had failed open: the last
+ * pick after SY_SCHED_CHARGE_TRIES of them; once every prefill endpoint was tried, the pick of a
+ * run without them excluded (only the failed ones). The prompt is recorded in the prefix
  * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {

@@ -108,7 +108,7 @@ int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, c
 int sy_listen_probe(const char *host, uint16_t port, char *err, size_t errcap)
 {
     if (port == 0)
-        return 0; /* the kernel picks a port no socket holds */
+        return 0; /* the kernel picks a port no listening socket holds */
     int fd;
     int rc = sy_listen_socket(host, port, false, &fd, err, errcap);
     if (rc == 0)

@@ -46,7 +46,8 @@ int sy_listen_socket(const char *host, uint16_t port, bool reuseport, int *fd, c
 /* Fails (SY_EIO, err "bind host:port: Address already in use") when a socket is listening on
  * host:port, also one bound with SO_REUSEPORT by another process of this user, which a
  * reuseport bind (sy_listen_socket) would silently join, splitting the connections between the
- * two. Binds a socket without SO_REUSEPORT and closes it; 0 when the port is free (or 0). */
+ * two. Binds a socket without SO_REUSEPORT and closes it; 0 when the port is free (or 0). A
+ * check, not a lock: two processes probing in the same microseconds can both pass. */
 int sy_listen_probe(const char *host, uint16_t port, char *err, size_t errcap);
 /* The local port socket fd is bound to (the one the kernel chose for port 0). */
 uint16_t sy_socket_port(int fd);
