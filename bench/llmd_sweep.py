@@ -17,6 +17,10 @@ comparisons use that setup; each is one command here:
                           (bench/llm-d-reference/optimized-baseline.yaml: prefix-cache-affinity-
                           filter + token-load-scorer), whose benchmark report gives both arms
                           per stage (peak output 14,941 vs 7,049 tok/s, NTPOT 43.9 vs 135.5 ms)
+  --experiment optimized-lru  the optimized baseline vs the same plus llm-d's no-hit-lru-scorer
+                          (bench/llm-d-reference/optimized-baseline-no-hit-lru.yaml), which
+                          spreads new prefix groups over the replicas: how much of the optimized
+                          arm's gap its uneven group placement costs
   --experiment precise    precise (KV events) vs approximate prefix-cache scoring vs random,
                           llm-d's "KV-cache wins" blog (TTFT p90 0.542 / 31.1 / 92.6 s, output
                           8,730 / 6,944 / 4,429 tok/s)
@@ -168,6 +172,9 @@ EXPERIMENTS = {
               ("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"})],
     "optimized": [("round-robin", {"file": "llm-d-reference/round-robin.yaml"}),
                   ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"})],
+    "optimized-lru": [("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"}),
+                      ("optimized+no-hit-lru",
+                       {"file": "llm-d-reference/optimized-baseline-no-hit-lru.yaml"})],
     "no-hit-lru": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
                    ("default+no-hit-lru",
                     {"file": "llm-d-reference/llm-d-default-no-hit-lru.yaml"})],
@@ -550,6 +557,8 @@ def report(a, arms):
                                    "wall_s": arm.wall} for arm in arms}}
     if a.experiment in ("sweep", "optimized"):
         llmd_vs(a, arms, srows, summary)
+    elif a.experiment == "optimized-lru":
+        optimized_lru_vs(a, arms, srows, summary)
     elif a.experiment == "precise":
         precise_vs(a, arms, summary)
     replica_tail(a, arms, summary)
@@ -739,6 +748,42 @@ def llmd_vs(a, arms, srows, summary):
 def scaled(v, up):
     """A 2-replica figure as an 8-replica equivalent; None (printed "-") stays None."""
     return None if v is None else v * up
+
+
+def optimized_lru_vs(a, arms, srows, summary):
+    """Both optimized arms per stage beside llm-d's optimized baseline (its benchmark report):
+    output tok/s, req/s, TTFT p90 and NTPOT p50; then the peak and the rate-60 figures."""
+    up = LLMD_REPLICAS / a.replicas
+    rows = []
+    for k, lr, _, gs in srows:
+        if k == 0:
+            continue
+        o = OB_STAGES.get(lr)
+        out = [scaled(g.get("output_tok_per_s"), up) for g in gs]
+        rows.append(["%g" % lr, fmt(out[0], "tok"), fmt(out[1], "tok"), ratio(out[0], out[1]),
+                     fmt(o[1] if o else None, "tok")] +
+                    [fmt(scaled(g.get("req_per_s"), up), "rate", 2) for g in gs] +
+                    [fmt(g.get("ttft_p90_s")) for g in gs] + [fmt(o[5] if o else None)] +
+                    [fmt(g.get("ntpot_p50_s"), "ms") for g in gs])
+    n0, n1 = arms[0].name, arms[1].name
+    print("Beside llm-d's optimized baseline, per stage (its benchmark report; NTPOT = E2E / "
+          "output tokens per request, llm-d gives it at rate 60 only: %.1f ms):"
+          % OB_SUMMARY["ntpot_p50_60_ms"][1])
+    print_table(["stage req/s", "out tok/s %s" % n0, "out tok/s %s" % n1, "ratio",
+                 "out tok/s llm-d opt.", "req/s %s" % n0, "req/s %s" % n1,
+                 "TTFT p90 s %s" % n0, "TTFT p90 s %s" % n1, "TTFT p90 s llm-d opt.",
+                 "NTPOT p50 ms %s" % n0, "NTPOT p50 ms %s" % n1], rows)
+    peaks = []
+    for i in range(2):
+        vals = [gs[i]["output_tok_per_s"] * up for k, _, _, gs in srows
+                if k > 0 and gs[i].get("output_tok_per_s") is not None]
+        peaks.append(max(vals) if vals else None)
+    summary["headline"] = {"peak output tok/s (8-eq)": {"ours": peaks,
+                                                        "llm-d": list(OB_SUMMARY["peak_out"])}}
+    print("Peak output tok/s over the stages run (8-eq): %s %s, %s %s (%s); llm-d: optimized %s "
+          "vs a Service %s\n" % (n0, fmt(peaks[0], "tok"), n1, fmt(peaks[1], "tok"),
+                                 ratio(peaks[0], peaks[1]), fmt(OB_SUMMARY["peak_out"][1], "tok"),
+                                 fmt(OB_SUMMARY["peak_out"][0], "tok")))
 
 
 def precise_vs(a, arms, summary):

@@ -6,6 +6,7 @@ per stage, every arm's summary, llm-d's figures beside ours. Checks shape and sa
 request answered, rates scaled x 4 to 8-replica equivalents), never a timing ratio."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -175,6 +176,53 @@ def test_no_hit_lru_quick():
                 check(t["req_per_s_at_mean_end"] >= t["req_per_s"] > 0, t)
                 # the bench's own per-stage req/s over the same span
                 check(abs(t["req_per_s"] - st["req_per_s"]) < 1e-6 * st["req_per_s"], (t, st))
+
+
+def config_lines(name):
+    """A scheduler yaml's lines without comments, blank lines or trailing spaces."""
+    with open(os.path.join(ROOT, "bench", "llm-d-reference", name)) as f:
+        return [ln.rstrip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+@test
+def test_optimized_lru_quick():
+    # the optimized baseline, unchanged, against the same plus no-hit-lru-scorer: both configs
+    base = config_lines("optimized-baseline.yaml")
+    lru = config_lines("optimized-baseline-no-hit-lru.yaml")
+    added = ["  - type: no-hit-lru-scorer", "      - {pluginRef: no-hit-lru-scorer, weight: 2}"]
+    check([ln for ln in lru if ln not in added] == base and all(ln in lru for ln in added),
+          (base, lru))
+    keep = tempfile.mkdtemp(prefix="llmd-sweep-keep-")
+    text, data = sweep("optimized-lru", "--stage-interval", "1", "--keep", keep)
+    names = ["optimized-baseline", "optimized+no-hit-lru"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    for n, cfg in zip(names, ("optimized-baseline.yaml", "optimized-baseline-no-hit-lru.yaml")):
+        with open(os.path.join(keep, n, "gateway.yaml")) as f:
+            gw = f.read()
+        check(gw.endswith("/bench/llm-d-reference/%s\n" % cfg), gw)
+        # the gateway took the config as it is: no plugin left out of the profile, no warning
+        with open(os.path.join(keep, n, "gateway.log")) as f:
+            log = f.read()
+        check("not referenced" not in log and "ignored" not in log, log)
+        check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
+    h = data["headline"]["peak output tok/s (8-eq)"]
+    check(h["llm-d"] == [7049, 14941], h)
+    for i, n in enumerate(names):
+        best = max(s["output_tok_per_s"] for s in data["arms"][n]["result"]["stages"][1:])
+        check(abs(h["ours"][i] - 4 * best) < 1e-6 * max(1, h["ours"][i]), (h, best))
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's optimized baseline")]
+    check(len(head) == 1, text)
+    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
+    check(cols[-2:] == ["NTPOT p50 ms %s" % n for n in names], cols)
+    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
+            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
+    check(len(rows) == STAGES - 1 and rows["60"][4] == "13,528", rows.get("60"))
+    for i, n in enumerate(names):
+        last = data["arms"][n]["result"]["stages"][-1]
+        check(rows["60"][-2 + i] == "%.1f" % (1000 * last["ntpot_p50_s"]), (rows["60"], last))
+    shutil.rmtree(keep, ignore_errors=True)
 
 
 @test
