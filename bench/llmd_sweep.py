@@ -21,6 +21,11 @@ comparisons use that setup; each is one command here:
                           (bench/llm-d-reference/optimized-baseline-no-hit-lru.yaml), which
                           spreads new prefix groups over the replicas: how much of the optimized
                           arm's gap its uneven group placement costs
+  --experiment switchyard  Switchyard's own default (the gateway config has no `scheduler:` at
+                          all, so the gateway loads its built-in default, cache-load-scorer; no
+                          file) beside llm-d's default scheduling (llm-d-default.yaml) and the
+                          optimized baseline (optimized-baseline.yaml); the arms' scorers are
+                          read back from each gateway's /debug/decisions and printed
   --experiment precise    precise (KV events) vs approximate prefix-cache scoring vs random,
                           llm-d's "KV-cache wins" blog (TTFT p90 0.542 / 31.1 / 92.6 s, output
                           8,730 / 6,944 / 4,429 tok/s)
@@ -178,6 +183,10 @@ EXPERIMENTS = {
     "no-hit-lru": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
                    ("default+no-hit-lru",
                     {"file": "llm-d-reference/llm-d-default-no-hit-lru.yaml"})],
+    # no file and no text: the gateway config has no scheduler key, Switchyard's built-in default
+    "switchyard": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
+                   ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"}),
+                   ("switchyard", {"builtin": True})],
     "precise": [("precise", {"text": PRECISE_CFG, "kv_events": True}),
                 ("approximate", {"text": APPROX_CFG}),
                 ("random", {"text": RANDOM_CFG})],
@@ -248,6 +257,7 @@ class Arm:
         self.sampler = None
         self.replica_stages = None
         self.replica_tails = None
+        self.scorers = None
 
     def start(self):
         a = self.a
@@ -282,7 +292,9 @@ class Arm:
                "  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
                % (listen, admin, round(a.timeout / a.time_scale), round(a.timeout / a.time_scale),
                   scrape, scrape * 40, eps))
-        if "file" in self.spec:
+        if self.spec.get("builtin"):
+            pass  # no scheduler: what a user gets (docs/scheduler.md, "The default")
+        elif "file" in self.spec:
             cfg += "schedulerFile: %s\n" % os.path.join(HERE, self.spec["file"])
         else:
             text = self.spec["text"] % {"off": (rep - kv) if kv else 0}
@@ -304,6 +316,7 @@ class Arm:
             return st == 200 and all(e["ready"] for e in json.loads(body)["endpoints"])
         wait_until(ready, 30, what="%s: endpoints ready" % self.name)
         self.listen = listen
+        self.admin = admin
 
     def run(self):
         try:
@@ -362,6 +375,7 @@ class Arm:
         self.sampler.stop()
         self.wall = time.monotonic() - t0
         self.cpu = peak
+        self.scorers = self.decision_scorers()
         try:
             with open(os.path.join(self.dir, "gateway.log")) as f:
                 self.scrape_failures = sweep_metrics.scrape_outages(f)
@@ -381,6 +395,21 @@ class Arm:
         self.replica_stages = sweep_metrics.summarize(self.sampler.samples, a.replicas, log,
                                                       len(a.stage_idx), names)
         self.replica_tails = sweep_metrics.stage_tails(log, len(a.stage_idx))
+
+    def decision_scorers(self):
+        """The scorer names in the gateway's recorded decisions (/debug/decisions): what the
+        gateway really ran. None when it cannot be read."""
+        try:
+            st, _, body = request(self.admin, "GET", "/debug/decisions", timeout=10)
+            if st != 200:
+                return None
+            names = set()
+            for d in json.loads(body)["decisions"]:
+                for c in d.get("top", []):
+                    names.update(c.get("scores", {}))
+            return sorted(names)
+        except (OSError, ValueError, KeyError):
+            return None
 
     def stop(self):
         if self.sampler:
@@ -554,13 +583,21 @@ def report(a, arms):
                "stages": [LLMD_STAGES[k][0] for k in a.stage_idx],
                "sample_interval_s": a.sample_interval,
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
-                                   "wall_s": arm.wall} for arm in arms}}
+                                   "wall_s": arm.wall, "scorers": arm.scorers,
+                                   "scheduler": arm.spec.get("file") or (
+                                       "built-in default" if arm.spec.get("builtin")
+                                       else "inline")} for arm in arms}}
+    print("Scorers each gateway ran (read back from its /debug/decisions): " + "; ".join(
+        "%s: %s" % (arm.name, ", ".join(arm.scorers) if arm.scorers is not None else "-")
+        for arm in arms) + "\n")
     if a.experiment in ("sweep", "optimized"):
         llmd_vs(a, arms, srows, summary)
     elif a.experiment == "optimized-lru":
         optimized_lru_vs(a, arms, srows, summary)
     elif a.experiment == "precise":
         precise_vs(a, arms, summary)
+    elif a.experiment == "switchyard":
+        switchyard_vs(a, arms, srows, summary)
     replica_tail(a, arms, summary)
     replica_report(a, arms, summary)
     return summary
@@ -784,6 +821,40 @@ def optimized_lru_vs(a, arms, srows, summary):
           "vs a Service %s\n" % (n0, fmt(peaks[0], "tok"), n1, fmt(peaks[1], "tok"),
                                  ratio(peaks[0], peaks[1]), fmt(OB_SUMMARY["peak_out"][1], "tok"),
                                  fmt(OB_SUMMARY["peak_out"][0], "tok")))
+
+
+def switchyard_vs(a, arms, srows, summary):
+    """The three arms per stage beside llm-d's optimized baseline (its benchmark report): output
+    tok/s, req/s, TTFT p90 and NTPOT p50; then each arm's peak output."""
+    up = LLMD_REPLICAS / a.replicas
+    names = [arm.name for arm in arms]
+    rows = []
+    for k, lr, _, gs in srows:
+        if k == 0:
+            continue
+        o = OB_STAGES.get(lr)
+        rows.append(["%g" % lr] +
+                    [fmt(scaled(g.get("output_tok_per_s"), up), "tok") for g in gs] +
+                    [fmt(o[1] if o else None, "tok")] +
+                    [fmt(scaled(g.get("req_per_s"), up), "rate", 2) for g in gs] +
+                    [fmt(g.get("ttft_p90_s")) for g in gs] + [fmt(o[5] if o else None)] +
+                    [fmt(g.get("ntpot_p50_s"), "ms") for g in gs])
+    print("Beside llm-d's optimized baseline, per stage (its benchmark report; NTPOT = E2E / "
+          "output tokens per request, llm-d gives it at rate 60 only: %.1f ms):"
+          % OB_SUMMARY["ntpot_p50_60_ms"][1])
+    print_table(["stage req/s"] + ["out tok/s %s" % n for n in names] + ["out tok/s llm-d opt."] +
+                ["req/s %s" % n for n in names] + ["TTFT p90 s %s" % n for n in names] +
+                ["TTFT p90 s llm-d opt."] + ["NTPOT p50 ms %s" % n for n in names], rows)
+    peaks = []
+    for i in range(len(arms)):
+        vals = [gs[i]["output_tok_per_s"] * up for k, _, _, gs in srows
+                if k > 0 and gs[i].get("output_tok_per_s") is not None]
+        peaks.append(max(vals) if vals else None)
+    summary["headline"] = {"peak output tok/s (8-eq)": {"ours": peaks,
+                                                        "llm-d": list(OB_SUMMARY["peak_out"])}}
+    print("Peak output tok/s over the stages run (8-eq): %s; llm-d: optimized %s vs a Service "
+          "%s\n" % (", ".join("%s %s" % (n, fmt(p, "tok")) for n, p in zip(names, peaks)),
+                     fmt(OB_SUMMARY["peak_out"][1], "tok"), fmt(OB_SUMMARY["peak_out"][0], "tok")))
 
 
 def precise_vs(a, arms, summary):
