@@ -226,6 +226,54 @@ def test_optimized_lru_quick():
 
 
 @test
+def test_switchyard_quick():
+    # Switchyard's built-in default (no scheduler in the gateway config) beside llm-d's two
+    keep = tempfile.mkdtemp(prefix="llmd-sweep-keep-")
+    text, data = sweep("switchyard", "--stage-interval", "1", "--keep", keep)
+    names = ["llm-d-default", "optimized-baseline", "switchyard"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    files = {"llm-d-default": "llm-d-default.yaml", "optimized-baseline": "optimized-baseline.yaml"}
+    for n in names:
+        with open(os.path.join(keep, n, "gateway.yaml")) as f:
+            gw = f.read()
+        if n in files:
+            check(gw.endswith("/bench/llm-d-reference/%s\n" % files[n]), gw)
+            check(data["arms"][n]["scheduler"] == "llm-d-reference/" + files[n], data["arms"][n])
+        else:  # what a user gets: no scheduler key at all
+            check("scheduler" not in gw, gw)
+            check(data["arms"][n]["scheduler"] == "built-in default", data["arms"][n])
+    # what each gateway really ran, read back from its recorded decisions
+    sc = {n: data["arms"][n]["scorers"] for n in names}
+    check(sc == {"llm-d-default": ["kv-cache-utilization-scorer", "prefix-cache-scorer",
+                                   "queue-scorer"],
+                 "optimized-baseline": ["token-load-scorer"],
+                 "switchyard": ["cache-load-scorer"]}, sc)
+    check("switchyard: cache-load-scorer" in text, text)
+    h = data["headline"]["peak output tok/s (8-eq)"]
+    check(h["llm-d"] == [7049, 14941] and len(h["ours"]) == 3, h)
+    for i, n in enumerate(names):
+        best = max(s["output_tok_per_s"] for s in data["arms"][n]["result"]["stages"][1:])
+        check(abs(h["ours"][i] - 4 * best) < 1e-6 * max(1, h["ours"][i]), (h, best))
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's optimized baseline")]
+    check(len(head) == 1, text)
+    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
+    check(cols[1:5] == ["out tok/s %s" % n for n in names] + ["out tok/s llm-d opt."], cols)
+    check(cols[-3:] == ["NTPOT p50 ms %s" % n for n in names], cols)
+    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
+            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
+    check(len(rows) == STAGES - 1 and rows["60"][4] == "13,528", rows.get("60"))
+    for i, n in enumerate(names):
+        last = data["arms"][n]["result"]["stages"][-1]
+        check(rows["60"][-3 + i] == "%.1f" % (1000 * last["ntpot_p50_s"]), (rows["60"], last))
+        check(rows["60"][1 + i] == "{:,.0f}".format(4 * last["output_tok_per_s"]),
+              (rows["60"], last))
+        check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
+    shutil.rmtree(keep, ignore_errors=True)
+
+
+@test
 def test_optimized_quick():
     text, data = sweep("optimized")
     check_arms(data, ["round-robin", "optimized-baseline"])
