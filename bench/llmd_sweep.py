@@ -55,6 +55,7 @@ the wall time; a saturated machine shows as a shortfall or as CPU near the cores
   python3 bench/llmd_sweep.py --replicas 8 --stage-scale 0.1     # per-replica scaling check
   python3 bench/llmd_sweep.py --experiment optimized
   python3 bench/llmd_sweep.py --experiment precise
+  python3 bench/llmd_sweep.py --experiment switchyard --replicas 8   # Switchyard's default
   python3 bench/llmd_sweep.py --quick                            # seconds: short stages, output 32
 
 Options: --replicas R (1..8), --stage-scale F (multiplies every stage duration), --time-scale X,
@@ -787,6 +788,19 @@ def scaled(v, up):
     return None if v is None else v * up
 
 
+def ladder_peaks(narms, srows, up, summary):
+    """Each arm's best ladder stage (warm-up left out, as llm-d's table), output tok/s x up (None
+    for an arm with no data), recorded in the summary's headline beside llm-d's peaks."""
+    peaks = []
+    for i in range(narms):
+        vals = [gs[i]["output_tok_per_s"] * up for k, _, _, gs in srows
+                if k > 0 and gs[i].get("output_tok_per_s") is not None]
+        peaks.append(max(vals) if vals else None)
+    summary["headline"] = {"peak output tok/s (8-eq)": {"ours": peaks,
+                                                        "llm-d": list(OB_SUMMARY["peak_out"])}}
+    return peaks
+
+
 def optimized_lru_vs(a, arms, srows, summary):
     """Both optimized arms per stage beside llm-d's optimized baseline (its benchmark report):
     output tok/s, req/s, TTFT p90 and NTPOT p50; then the peak and the rate-60 figures."""
@@ -810,13 +824,7 @@ def optimized_lru_vs(a, arms, srows, summary):
                  "out tok/s llm-d opt.", "req/s %s" % n0, "req/s %s" % n1,
                  "TTFT p90 s %s" % n0, "TTFT p90 s %s" % n1, "TTFT p90 s llm-d opt.",
                  "NTPOT p50 ms %s" % n0, "NTPOT p50 ms %s" % n1], rows)
-    peaks = []
-    for i in range(2):
-        vals = [gs[i]["output_tok_per_s"] * up for k, _, _, gs in srows
-                if k > 0 and gs[i].get("output_tok_per_s") is not None]
-        peaks.append(max(vals) if vals else None)
-    summary["headline"] = {"peak output tok/s (8-eq)": {"ours": peaks,
-                                                        "llm-d": list(OB_SUMMARY["peak_out"])}}
+    peaks = ladder_peaks(len(arms), srows, up, summary)
     print("Peak output tok/s over the stages run (8-eq): %s %s, %s %s (%s); llm-d: optimized %s "
           "vs a Service %s\n" % (n0, fmt(peaks[0], "tok"), n1, fmt(peaks[1], "tok"),
                                  ratio(peaks[0], peaks[1]), fmt(OB_SUMMARY["peak_out"][1], "tok"),
@@ -845,13 +853,7 @@ def switchyard_vs(a, arms, srows, summary):
     print_table(["stage req/s"] + ["out tok/s %s" % n for n in names] + ["out tok/s llm-d opt."] +
                 ["req/s %s" % n for n in names] + ["TTFT p90 s %s" % n for n in names] +
                 ["TTFT p90 s llm-d opt."] + ["NTPOT p50 ms %s" % n for n in names], rows)
-    peaks = []
-    for i in range(len(arms)):
-        vals = [gs[i]["output_tok_per_s"] * up for k, _, _, gs in srows
-                if k > 0 and gs[i].get("output_tok_per_s") is not None]
-        peaks.append(max(vals) if vals else None)
-    summary["headline"] = {"peak output tok/s (8-eq)": {"ours": peaks,
-                                                        "llm-d": list(OB_SUMMARY["peak_out"])}}
+    peaks = ladder_peaks(len(arms), srows, up, summary)
     print("Peak output tok/s over the stages run (8-eq): %s; llm-d: optimized %s vs a Service "
           "%s\n" % (", ".join("%s %s" % (n, fmt(p, "tok")) for n, p in zip(names, peaks)),
                      fmt(OB_SUMMARY["peak_out"][1], "tok"), fmt(OB_SUMMARY["peak_out"][0], "tok")))

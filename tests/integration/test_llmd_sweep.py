@@ -184,6 +184,30 @@ def config_lines(name):
         return [ln.rstrip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+def beside_optimized(text, data, names):
+    """The table printed beside llm-d's optimized baseline (optimized-lru, switchyard): each
+    arm's peak in the headline, one row per ladder stage ending with every arm's NTPOT p50.
+    Returns its header cells and its rows by stage."""
+    h = data["headline"]["peak output tok/s (8-eq)"]
+    check(h["llm-d"] == [7049, 14941] and len(h["ours"]) == len(names), h)
+    for i, n in enumerate(names):
+        best = max(s["output_tok_per_s"] for s in data["arms"][n]["result"]["stages"][1:])
+        check(abs(h["ours"][i] - 4 * best) < 1e-6 * max(1, h["ours"][i]), (h, best))
+    lines = text.splitlines()
+    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's optimized baseline")]
+    check(len(head) == 1, text)
+    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
+    check(cols[-len(names):] == ["NTPOT p50 ms %s" % n for n in names], cols)
+    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
+            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
+    check(len(rows) == STAGES - 1 and "60" in rows, rows)
+    for i, n in enumerate(names):
+        last = data["arms"][n]["result"]["stages"][-1]
+        check(rows["60"][i - len(names)] == "%.1f" % (1000 * last["ntpot_p50_s"]),
+              (rows["60"], last))
+    return cols, rows
+
+
 @test
 def test_optimized_lru_quick():
     # the optimized baseline, unchanged, against the same plus no-hit-lru-scorer: both configs
@@ -206,22 +230,8 @@ def test_optimized_lru_quick():
             log = f.read()
         check("not referenced" not in log and "ignored" not in log, log)
         check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
-    h = data["headline"]["peak output tok/s (8-eq)"]
-    check(h["llm-d"] == [7049, 14941], h)
-    for i, n in enumerate(names):
-        best = max(s["output_tok_per_s"] for s in data["arms"][n]["result"]["stages"][1:])
-        check(abs(h["ours"][i] - 4 * best) < 1e-6 * max(1, h["ours"][i]), (h, best))
-    lines = text.splitlines()
-    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's optimized baseline")]
-    check(len(head) == 1, text)
-    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
-    check(cols[-2:] == ["NTPOT p50 ms %s" % n for n in names], cols)
-    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
-            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
-    check(len(rows) == STAGES - 1 and rows["60"][4] == "13,528", rows.get("60"))
-    for i, n in enumerate(names):
-        last = data["arms"][n]["result"]["stages"][-1]
-        check(rows["60"][-2 + i] == "%.1f" % (1000 * last["ntpot_p50_s"]), (rows["60"], last))
+    cols, rows = beside_optimized(text, data, names)
+    check(rows["60"][4] == "13,528", rows["60"])
     shutil.rmtree(keep, ignore_errors=True)
 
 
@@ -250,23 +260,11 @@ def test_switchyard_quick():
                  "optimized-baseline": ["token-load-scorer"],
                  "switchyard": ["cache-load-scorer"]}, sc)
     check("switchyard: cache-load-scorer" in text, text)
-    h = data["headline"]["peak output tok/s (8-eq)"]
-    check(h["llm-d"] == [7049, 14941] and len(h["ours"]) == 3, h)
-    for i, n in enumerate(names):
-        best = max(s["output_tok_per_s"] for s in data["arms"][n]["result"]["stages"][1:])
-        check(abs(h["ours"][i] - 4 * best) < 1e-6 * max(1, h["ours"][i]), (h, best))
-    lines = text.splitlines()
-    head = [i for i, ln in enumerate(lines) if ln.startswith("Beside llm-d's optimized baseline")]
-    check(len(head) == 1, text)
-    cols = [c.strip() for c in lines[head[0] + 1].split("|")]
+    cols, rows = beside_optimized(text, data, names)
     check(cols[1:5] == ["out tok/s %s" % n for n in names] + ["out tok/s llm-d opt."], cols)
-    check(cols[-3:] == ["NTPOT p50 ms %s" % n for n in names], cols)
-    rows = {r.split("|")[0].strip(): [c.strip() for c in r.split("|")]
-            for r in lines[head[0] + 3:head[0] + 3 + STAGES - 1]}
-    check(len(rows) == STAGES - 1 and rows["60"][4] == "13,528", rows.get("60"))
+    check(rows["60"][4] == "13,528", rows["60"])
     for i, n in enumerate(names):
         last = data["arms"][n]["result"]["stages"][-1]
-        check(rows["60"][-3 + i] == "%.1f" % (1000 * last["ntpot_p50_s"]), (rows["60"], last))
         check(rows["60"][1 + i] == "{:,.0f}".format(4 * last["output_tok_per_s"]),
               (rows["60"], last))
         check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
