@@ -424,7 +424,7 @@ static bool reserve_leg(struct sy_disagg *dx)
      * fails open sees, and then the leg holds to no cap (the gate is the bound), as a decode pick
      * that decides again on fresh counts. It got 429 here (a burst of 8 through the gate, 1 of 8
      * runs of test_pd_bound.py test_gate_is_the_bound under load). */
-    sy_endpoint_inflight_add_within(res->prefill_ep, res->prefill_inflight_tokens, 0, 0);
+    sy_endpoint_inflight_add(res->prefill_ep, res->prefill_inflight_tokens);
     sy_sched_record_prefill(dx->h.sched, res);
     return true;
 }
