@@ -40,6 +40,7 @@ struct sy_disagg_metrics {
     struct sy_metric *handover_s;       /* switchyard_pd_kv_handover_seconds */
     struct sy_metric *decode_s;         /* switchyard_pd_decode_duration_seconds */
     struct sy_metric *retries;          /* switchyard_pd_prefill_retries_total */
+    struct sy_metric *fail_open;        /* switchyard_pd_prefill_fail_open_total */
     struct sy_metric_family *fallbacks; /* switchyard_pd_fallback_total{reason} */
     struct sy_metric_family *failures;  /* switchyard_pd_prefill_failures_total{reason} */
     struct sy_metric_family *exchanges; /* switchyard_pd_exchanges_total{connector,outcome} */
@@ -68,6 +69,12 @@ struct sy_disagg_metrics *sy_disagg_metrics_new(struct sy_metrics *reg)
                           "P/D prefill legs retried on another prefill endpoint.",
                           SY_METRIC_COUNTER, NULL, NULL, 0);
     m->retries = f ? sy_metric_get(f, NULL) : NULL;
+    f = sy_metrics_family(reg, "switchyard_pd_prefill_fail_open_total",
+                          "P/D first prefill legs (flow-control gate on) sent over their "
+                          "endpoint's concurrency limit because every prefill pick was found "
+                          "full since the decision.",
+                          SY_METRIC_COUNTER, NULL, NULL, 0);
+    m->fail_open = f ? sy_metric_get(f, NULL) : NULL;
     static const char *const reason[] = {"reason", NULL};
     m->fallbacks = sy_metrics_family(reg, "switchyard_pd_fallback_total",
                                      "P/D exchanges that fell back to decode-only, by reason.",
@@ -382,51 +389,72 @@ static const struct sy_upstream_cbs p_cbs = {
  * is refused nothing is re-run and no slot counted lost: a re-run would find them all full as
  * well, and that is exactly when the gateway is saturated. That holds for a first leg, picked
  * just now; a retried leg (dx->attempts > 0) may run on a pick made before a whole failed
- * attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg whose
- * picks were all found full takes one with no cap, as if its filter had failed open: the last
- * pick after SY_SCHED_CHARGE_TRIES of them; once every prefill endpoint was tried, the pick of a
- * run without them excluded (only the failed ones). The prompt is recorded in the prefix
- * index only on the pick that got its slot. Returns false, holding nothing, when none had room. */
+ * attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg has no
+ * SY_SCHED_CHARGE_TRIES cap: it re-picks until every prefill endpoint was tried (each re-pick
+ * excludes one more, so the loop ends within the prefill candidate count: the profile run returns
+ * SY_ENOENDPOINT once none is left), since it would otherwise go over a limit while an endpoint
+ * it never tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap
+ * and never tried the 9th). Only then, every pick found full, does it take one with no cap, as if
+ * its filter had failed open: the pick of a run without them excluded (only the failed ones),
+ * counted in switchyard_pd_prefill_fail_open_total. The prompt is recorded in the prefix index
+ * only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
-    struct sy_endpoint *ex[sizeof dx->failed / sizeof dx->failed[0] + SY_SCHED_CHARGE_TRIES];
-    size_t nex = 0;
+    /* the failed endpoints, then the picks found full: on the stack up to SY_SCHED_CHARGE_TRIES
+     * picks, on the heap past that (a gated first leg, one slot per prefill candidate) */
+    struct sy_endpoint *stack[sizeof dx->failed / sizeof dx->failed[0] + SY_SCHED_CHARGE_TRIES];
+    struct sy_endpoint **ex = stack;
+    size_t nex = 0, cap = sizeof stack / sizeof stack[0];
     for (size_t i = 0; i < dx->nfailed; i++)
         ex[nex++] = dx->failed[i];
     bool open =
         (dx->flags & (SY_DISAGG_GATED | SY_DISAGG_RETRY)) == SY_DISAGG_GATED && dx->attempts == 0;
-    for (int k = 0; k < SY_SCHED_CHARGE_TRIES; k++) {
+    bool got = false;
+    for (int k = 0;; k++) {
         if (sy_endpoint_inflight_add_within(
                 res->prefill_ep, res->prefill_inflight_tokens,
                 open ? res->prefill_cap_requests : res->prefill_limit_requests,
                 open ? res->prefill_cap_tokens : res->prefill_limit_tokens)) {
-            sy_sched_record_prefill(dx->h.sched, res);
-            return true;
+            got = true;
+            break;
         }
         if (res->prefill_failed_open && dx->attempts == 0)
             break; /* every candidate at its limit: no slot lost, none a re-pick could find */
         sy_sched_slot_lost(dx->h.sched);
+        if (!open && k + 1 == SY_SCHED_CHARGE_TRIES)
+            goto out; /* no try follows: a repick would run the profile for nothing */
+        if (nex == cap) {
+            cap *= 2;
+            ex = ex == stack ? memcpy(sy_xmalloc(cap * sizeof *ex), stack, sizeof stack)
+                             : sy_xrealloc(ex, cap * sizeof *ex);
+        }
         ex[nex++] = res->prefill_ep;
-        if (k + 1 == SY_SCHED_CHARGE_TRIES)
-            break; /* no try follows: a repick would run the profile for nothing */
         if (sy_sched_repick_prefill(dx->h.sched, res, ex, nex) != 0) {
             /* every prefill endpoint found full: a gated first leg takes the pick of a run
              * without them excluded (only the failed ones), below */
             if (!open || sy_sched_repick_prefill(dx->h.sched, res, ex, dx->nfailed) != 0)
-                return false;
+                goto out;
             break;
         }
     }
-    if (!open)
-        return false;
-    /* A gated first leg whose every pick was found full since the decision: what a filter that
-     * fails open sees, and then the leg holds to no cap (the gate is the bound), as a decode pick
-     * that decides again on fresh counts. It got 429 here (a burst of 8 through the gate, 1 of 8
-     * runs of test_pd_bound.py test_gate_is_the_bound under load). */
-    sy_endpoint_inflight_add(res->prefill_ep, res->prefill_inflight_tokens);
+    if (!got) {
+        if (!open)
+            goto out;
+        /* A gated first leg whose every pick was found full since the decision: what a filter
+         * that fails open sees, and then the leg holds to no cap (the gate is the bound), as a
+         * decode pick that decides again on fresh counts. It got 429 here (a burst of 8 through
+         * the gate, 1 of 8 runs of test_pd_bound.py test_gate_is_the_bound under load). */
+        sy_endpoint_inflight_add(res->prefill_ep, res->prefill_inflight_tokens);
+        if (dx->h.metrics && dx->h.metrics->fail_open)
+            sy_metric_inc(dx->h.metrics->fail_open);
+        got = true;
+    }
     sy_sched_record_prefill(dx->h.sched, res);
-    return true;
+out:
+    if (ex != stack)
+        free(ex);
+    return got;
 }
 
 /* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is

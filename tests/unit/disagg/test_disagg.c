@@ -15,7 +15,8 @@
 #include "metrics/metrics.h"
 #include "unit/sched/sched_helpers.h"
 
-#define NPREFILL 9 /* more prefill endpoints than SY_SCHED_CHARGE_TRIES picks */
+#define NPREFILL     9  /* more prefill endpoints than SY_SCHED_CHARGE_TRIES picks */
+#define NPREFILL_MAX 48 /* more than reserve_leg keeps on its stack (32 failed + 8 picks) */
 
 /* What the exchange called back. */
 struct seen {
@@ -52,16 +53,16 @@ static void on_fail(void *ud, int status, const char *code, const char *msg)
  * (its prefill filter failed open), else they had room then and other requests took their slots
  * since. */
 struct fx {
-    struct sy_scheduler *s;                /* fx_pd_sched, metrics attached */
-    struct sy_metrics *m;                  /* scheduler and P/D metric families */
-    struct sy_disagg_metrics *dm;          /* the exchange's counters on m */
-    int np;                                /* prefill endpoints: eps[0..np) */
-    struct sy_endpoint *eps[NPREFILL + 1]; /* p0..p8, then the decode endpoint (eps[np]) */
-    struct sy_pool *p;                     /* owns eps */
-    struct sy_request r;                   /* a completions request */
-    struct sy_config cfg;                  /* pool.disaggregation */
-    struct sy_sched_result res;            /* the decision the exchange runs on */
-    struct seen seen;                      /* the host callbacks' record */
+    struct sy_scheduler *s;                    /* fx_pd_sched, metrics attached */
+    struct sy_metrics *m;                      /* scheduler and P/D metric families */
+    struct sy_disagg_metrics *dm;              /* the exchange's counters on m */
+    int np;                                    /* prefill endpoints: eps[0..np) */
+    struct sy_endpoint *eps[NPREFILL_MAX + 1]; /* p0.., then the decode endpoint (eps[np]) */
+    struct sy_pool *p;                         /* owns eps */
+    struct sy_request r;                       /* a completions request */
+    struct sy_config cfg;                      /* pool.disaggregation */
+    struct sy_sched_result res;                /* the decision the exchange runs on */
+    struct seen seen;                          /* the host callbacks' record */
 };
 
 static void fx_init_np(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick, int np)
@@ -165,6 +166,7 @@ static void check_no_slot(bool full_at_pick, int last, int runs, int lost)
     assert_true(fx_metrics_has(f.m, want));
     snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", lost);
     assert_true(fx_metrics_has(f.m, want));
+    assert_true(fx_metrics_has(f.m, "switchyard_pd_prefill_fail_open_total 0\n"));
     assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome="
                                     "\"error\"} 1\n"));
     sy_disagg_free(dx);
@@ -240,12 +242,14 @@ static void test_retry_no_room_keeps_502(void **state)
 }
 
 /* With the flow-control gate on, a first leg whose every pick was found full since the decision
- * (other requests took the slots, on another worker) takes its last pick with no cap, as if its
- * filter had failed open (the gate is the bound), where it got 429 rejected-saturated: after
- * SY_SCHED_CHARGE_TRIES picks (9 prefill endpoints), or once every prefill endpoint was tried (2,
- * the re-pick then finds none left: test_pd_bound.py's fleet). The leg is sent (to a closed port,
- * never reached: the exchange is freed first, which gives the slot back). */
-static void check_gated_fails_open(int np, int last, int lost)
+ * (other requests took the slots, on another worker) takes a pick with no cap, as if its filter
+ * had failed open (the gate is the bound), where it got 429 rejected-saturated: once every prefill
+ * endpoint was tried (the re-pick then finds none left and a run over them all picks p0 again),
+ * each pick counted lost and the uncapped one in switchyard_pd_prefill_fail_open_total. room >= 0
+ * leaves that endpoint with room: the leg reserves it under its cap after picks p0..room-1 were
+ * found full, and nothing fails open. The leg is sent (to a closed port, never reached: the
+ * exchange is freed first, which gives the slot back). */
+static void check_gated_leg(int np, int room)
 {
     struct fx f;
     fx_init_np(&f, SY_DISAGG_FALLBACK_NONE, false, np);
@@ -253,30 +257,46 @@ static void check_gated_fails_open(int np, int last, int lost)
         struct sockaddr_in *a = (struct sockaddr_in *)&f.eps[i]->addr;
         assert_int_equal(uv_ip4_addr("127.0.0.1", 9, a), 0);
     }
+    if (room >= 0)
+        atomic_store(&f.eps[room]->inflight_requests, 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
     struct sy_disagg *dx = start_up(&f, SY_DISAGG_GATED, up);
     assert_int_equal(f.seen.status, 0);
     assert_int_equal(f.seen.decodes, 0);
+    int last = room >= 0 ? room : 0;
     assert_ptr_equal(f.res.prefill_ep, f.eps[last]);
-    assert_int_equal(atomic_load(&f.eps[last]->inflight_requests), 2); /* over its limit of 1 */
-    char want[64];
-    snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", lost);
+    /* under its limit of 1, or over it */
+    assert_int_equal(atomic_load(&f.eps[last]->inflight_requests), room >= 0 ? 1 : 2);
+    char want[80];
+    snprintf(want, sizeof want, "switchyard_scheduler_slot_lost_total %d\n", room >= 0 ? room : np);
+    assert_true(fx_metrics_has(f.m, want));
+    snprintf(want, sizeof want, "switchyard_pd_prefill_fail_open_total %d\n", room >= 0 ? 0 : 1);
     assert_true(fx_metrics_has(f.m, want));
     sy_disagg_free(dx);
     sy_upstream_pool_free(up);
     for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
         ;
     assert_int_equal(uv_loop_close(&loop), 0);
+    if (room >= 0) {
+        assert_int_equal(atomic_load(&f.eps[room]->inflight_requests), 0); /* given back */
+        atomic_store(&f.eps[room]->inflight_requests, 1);
+    }
     fx_fini(&f); /* every slot back at 1 */
 }
 
+/* Every prefill endpoint tried before the leg fails open: with more of them than
+ * SY_SCHED_CHARGE_TRIES it took the 8th pick (p7) with no cap and never tried p8, which may have
+ * had room, and its uncapped pick was told apart from the lost slots by nothing. */
 static void test_gated_first_leg_all_found_full_fails_open(void **state)
 {
     (void)state;
-    check_gated_fails_open(NPREFILL, SY_SCHED_CHARGE_TRIES - 1, SY_SCHED_CHARGE_TRIES);
-    check_gated_fails_open(2, 0, 2); /* p0, p1 found full; a run over both picks p0 again */
+    check_gated_leg(NPREFILL, -1);           /* p0..p8 found full; a run over them all picks p0 */
+    check_gated_leg(2, -1);                  /* p0, p1 found full; a run over both picks p0 again */
+    check_gated_leg(NPREFILL, NPREFILL - 1); /* the 9th pick has room: taken under its cap */
+    check_gated_leg(NPREFILL_MAX, NPREFILL_MAX - 3); /* more picks than the stack holds */
+    check_gated_leg(NPREFILL_MAX, -1);
 }
 
 int main(void)
