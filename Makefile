@@ -100,7 +100,7 @@ fuzz:
 	$(Q)bash tests/fuzz/run.sh
 
 bench: $(BIN)
-	$(Q)bash bench/run.sh
+	$(Q)BUILD=$(BUILD) bash bench/run.sh
 
 demo: deps $(BIN)
 	$(Q)bash scripts/demo.sh

@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-100}
 SECONDS_=${SECONDS:-10}
-BIN=${BIN:-build/switchyard}
-make --no-print-directory -s "$BIN"
+BUILD=${BUILD:-build} # the build directory (BIN=path: that binary instead)
+BIN=${BIN:-$BUILD/switchyard}
+make --no-print-directory -s BUILD="$BUILD" "$BIN"
 [ -d tests/node/node_modules/@grpc/grpc-js ] || (cd tests/node && npm ci --no-audit --no-fund --silent)
 tmp=$(mktemp -d)
 pids=()

@@ -15,6 +15,7 @@ gateway's peak RSS (VmHWM) and requests lost without a status (must be 0). The t
 compares the interactive TTFT p99 under overload with its value on the idle fleet.
 
     python3 bench/flow_control.py [--bin build/switchyard] [--replicas 2] [--seqs 8]
+    (--bin defaults to $BUILD/switchyard, BUILD=build when unset)
                                   [--load 2.0] [--seconds 20] [--seed 1] [--long-words 1200]
                                   [--modes off,legacy,flow] [--probe] [--batched-tokens N]
                                   [--token-load]
@@ -480,7 +481,8 @@ def levers(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default="build/switchyard")
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                  os.environ.get("BUILD", "build"), "switchyard"))
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--seqs", type=int, default=8, help="max-num-seqs per replica")
     ap.add_argument("--load", type=float, default=2.0, help="offered load / capacity")

@@ -8,6 +8,7 @@ With --idle the backend answers instead, and the figure is the RSS growth per cl
 left open and idle after its request.
 
     python3 bench/gateway_memory.py [--bin build/switchyard] [-n 1000] [--size 32600] [--idle]
+    (--bin defaults to $BUILD/switchyard, BUILD=build when unset)
 """
 import argparse
 import asyncio
@@ -107,7 +108,8 @@ async def main(a):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "switchyard"))
+    p.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                 os.environ.get("BUILD", "build"), "switchyard"))
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--size", type=int, default=32600)
     p.add_argument("--idle", action="store_true", help="answer, then measure idle connections")

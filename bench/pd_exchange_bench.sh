@@ -24,8 +24,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-make -s build/switchyard >/dev/null
-BIN=$PWD/build/switchyard
+BUILD=${BUILD:-build} # the build directory
+make -s BUILD="$BUILD" "$BUILD/switchyard" >/dev/null
+BIN=$PWD/$BUILD/switchyard
 DURATION=${DURATION:-4s}
 REPEATS=${REPEATS:-3}
 SIZES=${SIZES:-2048 225280}

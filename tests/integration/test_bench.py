@@ -922,6 +922,33 @@ def alive(pid):
 
 
 @test
+def test_bench_run_sh_respects_build():
+    """bench/run.sh runs every benchmark on $BUILD/switchyard: a fake binary in a temporary
+    BUILD directory records each call and exits 3, so each entry fails at once having called it.
+    memory and flowctl ran build/switchyard whatever BUILD said (their --bin default), sim and
+    precise were run with BUILD=build forced over the environment's."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    d = tempfile.mkdtemp()
+    calls = os.path.join(d, "calls")
+    fake = os.path.join(d, "switchyard")
+    with open(fake, "w") as f:
+        f.write('#!/bin/sh\necho "$1" >> %s\nexit 3\n' % calls)
+    os.chmod(fake, 0o755)
+    try:
+        for b in ["memory", "flowctl", "sim", "precise"]:
+            if os.path.exists(calls):
+                os.unlink(calls)
+            env = dict(os.environ, BUILD=d, BENCH=b)
+            r = subprocess.run(["bash", os.path.join(root, "bench", "run.sh")], env=env,
+                               capture_output=True, timeout=120)
+            check(r.returncode != 0, "%s: exit 0 with a binary that fails" % b)
+            check(os.path.exists(calls), "%s did not run $BUILD/switchyard: %s" %
+                  (b, r.stderr.decode()[-400:]))
+    finally:
+        shutil.rmtree(d)
+
+
+@test
 def test_demo_quick_end_to_end():
     out = tmp_path(".json")
     report = tmp_path(".html")
