@@ -28,13 +28,14 @@
  *       [--stages LIST] [--interval S] [--seed N] [--json]
  *   LIST: llm-d's rates ("warm-up,22,35,46,60", the default) or rate:duration pairs ("7.5:10")
  * Not a test: prints numbers (tests/integration/test_stage_sim.py checks their shape and
- * invariants).
+ * invariants). bench/stage_sim.py runs the tables of docs/bench.md, "Measured: cause 2".
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench.h"
 #include "core/err.h"
 #include "sim/engine.h"
 
@@ -84,20 +85,6 @@ struct run {
     uint64_t prev_seqs; /* stats.decode_seqs at the previous step end */
     uint64_t inflight;  /* requests submitted and not finished */
 };
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static double unit_rand(uint64_t *s)
-{
-    *s = splitmix64(*s);
-    return ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
-}
 
 /* Time-weighted running / waiting / KV of the current stage from last_ns to now. */
 static void sample(struct run *r, uint64_t now)
@@ -259,6 +246,18 @@ int main(int argc, char **argv)
     double kv_blocks = 0, kv_us = -1, groups = 19, share = 0.125, ppg = 5, sys = 6000,
            question = 1200, output = 1000, interval = 1, seed = 1;
     bool json = false;
+    const struct {
+        const char *name; /* numeric option */
+        double lo, hi;    /* accepted range */
+        double *dst;      /* where its value goes */
+    } opts[] = {
+        {"--kv-blocks", 1, 1e8, &kv_blocks},   {"--kv-read-us", 0, 1e3, &kv_us},
+        {"--groups", 1, 1e5, &groups},         {"--share", 1e-4, 1, &share},
+        {"--prompts-per-group", 1, 1e5, &ppg}, {"--system", 0, 1e6, &sys},
+        {"--question", 1, 1e6, &question},     {"--output", 1, 1e6, &output},
+        {"--interval", 0, 1e6, &interval},     {"--seed", 0, 1e15, &seed},
+    };
+    const size_t nopts = sizeof opts / sizeof opts[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
@@ -269,29 +268,15 @@ int main(int argc, char **argv)
             pname = v;
         } else if (strcmp(a, "--stages") == 0 && v) {
             stages_arg = v;
-        } else if (strcmp(a, "--kv-blocks") == 0) {
-            ok = num_arg(a, v, 1, 1e8, &kv_blocks);
-        } else if (strcmp(a, "--kv-read-us") == 0) {
-            ok = num_arg(a, v, 0, 1e3, &kv_us);
-        } else if (strcmp(a, "--groups") == 0) {
-            ok = num_arg(a, v, 1, 100000, &groups);
-        } else if (strcmp(a, "--share") == 0) {
-            ok = num_arg(a, v, 1e-4, 1, &share);
-        } else if (strcmp(a, "--prompts-per-group") == 0) {
-            ok = num_arg(a, v, 1, 100000, &ppg);
-        } else if (strcmp(a, "--system") == 0) {
-            ok = num_arg(a, v, 0, 1e6, &sys);
-        } else if (strcmp(a, "--question") == 0) {
-            ok = num_arg(a, v, 1, 1e6, &question);
-        } else if (strcmp(a, "--output") == 0) {
-            ok = num_arg(a, v, 1, 1e6, &output);
-        } else if (strcmp(a, "--interval") == 0) {
-            ok = num_arg(a, v, 0, 1e6, &interval);
-        } else if (strcmp(a, "--seed") == 0) {
-            ok = num_arg(a, v, 0, 1e15, &seed);
         } else {
-            usage();
-            return 2;
+            size_t k = 0;
+            while (k < nopts && strcmp(a, opts[k].name) != 0)
+                k++;
+            if (k == nopts) {
+                usage();
+                return 2;
+            }
+            ok = num_arg(a, v, opts[k].lo, opts[k].hi, opts[k].dst);
         }
         if (!ok)
             return 2;
@@ -338,13 +323,12 @@ int main(int argc, char **argv)
     uint32_t *tok = malloc(((size_t)S + Q) * sizeof *tok);
     if (!items || !reqs || !acc || !tok)
         return 1;
-    uint64_t rng = (uint64_t)seed ^ 0x57a6e5ULL;
+    struct sy_rng rng, trng;
+    sy_rng_seed(&rng, (uint64_t)seed ^ 0x57a6e5ULL);
     for (uint32_t i = 0; i < nitems; i++)
         items[i] = i;
     for (uint32_t i = nitems; i > 1; i--) {
-        uint32_t j = (uint32_t)(unit_rand(&rng) * i);
-        if (j >= i)
-            j = i - 1;
+        uint32_t j = (uint32_t)sy_rng_below(&rng, i);
         uint32_t t = items[i - 1];
         items[i - 1] = items[j];
         items[j] = t;
@@ -376,15 +360,17 @@ int main(int argc, char **argv)
         a->s0 = *sy_sim_engine_stats(r.e);
         for (uint32_t i = 0; i < cnt[k]; i++, ri++) {
             if (i)
-                t += -log(unit_rand(&rng)) / lam;
+                t += sy_rng_exp(&rng, lam);
             uint64_t at = (uint64_t)llround(t * 1e9);
             uint32_t it = items[item++ % nitems], g = it / K;
+            /* the group's system prompt, then the item's question: token ids drawn from
+             * generators seeded by the group and by the item */
+            sy_rng_seed(&trng, ((uint64_t)g << 32) ^ 0x9f1eULL);
             for (uint32_t x = 0; x < S; x++)
-                tok[x] = (uint32_t)(splitmix64(((uint64_t)g << 32) ^ x ^ 0x9f1eULL) % VOCAB);
+                tok[x] = (uint32_t)sy_rng_below(&trng, VOCAB);
+            sy_rng_seed(&trng, 0x71a5000000000000ULL ^ it);
             for (uint32_t x = 0; x < Q; x++)
-                tok[S + x] = (uint32_t)(splitmix64(((uint64_t)it << 32) ^ x ^ 0x71a5ULL ^
-                                                   ((uint64_t)g << 20)) %
-                                        VOCAB);
+                tok[S + x] = (uint32_t)sy_rng_below(&trng, VOCAB);
             advance_to(&r, at);
             reqs[ri] = (struct rq){.arrival = at, .stage = k};
             if (!sy_sim_engine_submit(r.e, tok, S + Q, O, &reqs[ri], at)) {
