@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Cause 2 of the gap to llm-d's optimized baseline (docs/bench.md, "Measured: cause 2, the
 per-token time at 46-60 req/s"): one replica of llm-d's staged sweep in simulated time
-(build/stage_sim_bench, bench/stage_sim_bench.c), no wall clock and so no host lag, in five tables:
+(build/stage_sim_bench, bench/stage_sim_bench.c), no wall clock and so no host lag, in six tables:
 
   default   the documented run: warm-up + 22/35/46/60 req/s, KV of gpu-memory-utilization 0.95
   seeds     the same over seeds 1..N: NTPOT p50, output tok/s, token-weighted batch (min/mean/max)
   placement a replica holding g of the 150 groups receives g/150 of the arrivals (g = 16..22)
   grid      the 60 req/s stage's NTPOT p50 / output tok/s over KV-read cost x KV blocks
+  seqs      the same stage under vLLM's max-num-seqs (64, 96, 128, the default 1024)
   ladder    llm-d's whole 17-stage ladder, output tok/s per stage beside llm-d's optimized report,
             at the profile's KV read, at 100% of H100 HBM peak, and at the read that gives ~44 ms
 
-    python3 bench/stage_sim.py                 # ~30 s
+    python3 bench/stage_sim.py                 # ~15 s
     python3 bench/stage_sim.py --quick         # seconds: short stages, one seed (shape only)
     python3 bench/stage_sim.py --json out.json
 
@@ -128,6 +129,19 @@ def main():
             out["grid"]["%.5f/%d" % (kr, kv)] = s
             cells.append("%.1f / %.0f" % (s["ntpot_p50_ms"], s["out_tok_s"]))
         print("| %.4f | %s |" % (kr, " | ".join(cells)))
+
+    print("\n== max-num-seqs: the %s stage with vLLM's running-sequence cap (default 1024), seed 1"
+          % top[-1])
+    print("| max-num-seqs | NTPOT p10 / p50 / p90 ms | out tok/s (fleet-eq) | TTFT p50 / p90 s | "
+          "E2E max s | running mean | token-weighted batch |")
+    print("|---|---|---|---|---|---|---|")
+    out["max_num_seqs"] = {}
+    for m in (64, 96, 128, 1024):
+        s = by_name(bench(binary, base + ["--stages", stages, "--max-num-seqs", str(m)]))[top[-1]]
+        out["max_num_seqs"][m] = s
+        print("| %d | %.1f / %.1f / %.1f | %.0f | %.3f / %.3f | %.1f | %.1f | %.1f |" % (
+            m, s["ntpot_p10_ms"], s["ntpot_p50_ms"], s["ntpot_p90_ms"], s["out_tok_s"],
+            s["ttft_p50_s"], s["ttft_p90_s"], s["e2e_max_s"], s["running_mean"], s["tw_batch"]))
 
     print("\n== ladder: llm-d's 17 stages behind the barrier, output tok/s (vs llm-d's optimized "
           "report) / NTPOT p50 ms, mean of seeds 1..%d" % min(seeds, 5))

@@ -23,7 +23,8 @@
  * replica that got 22 groups. Rejected: driving `switchyard sim` over HTTP at a time scale (that
  * is the wall-time path this exists to avoid).
  *
- *   build/stage_sim_bench [--profile P] [--kv-blocks N] [--kv-read-us X] [--groups G]
+ *   build/stage_sim_bench [--profile P] [--kv-blocks N] [--kv-read-us X] [--max-num-seqs N]
+ *       [--groups G]
  *       [--share S] [--prompts-per-group K] [--system N] [--question N] [--output N]
  *       [--stages LIST] [--interval S] [--seed N] [--json]
  *   LIST: llm-d's rates ("warm-up,22,35,46,60", the default) or rate:duration pairs ("7.5:10")
@@ -220,10 +221,11 @@ static int parse_stages(const char *s, struct stage_spec *out, int cap)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: stage_sim_bench [--profile P] [--kv-blocks N] [--kv-read-us X] "
-                    "[--groups G] [--share S] [--prompts-per-group K] [--system N] "
-                    "[--question N] [--output N] [--stages LIST] [--interval S] [--seed N] "
-                    "[--json]\n");
+    fprintf(stderr,
+            "usage: stage_sim_bench [--profile P] [--kv-blocks N] [--kv-read-us X] "
+            "[--max-num-seqs N] [--groups G] [--share S] [--prompts-per-group K] [--system N] "
+            "[--question N] [--output N] [--stages LIST] [--interval S] [--seed N] "
+            "[--json]\n");
 }
 
 /* Numeric option value: returns false (after a message) when v is not a number in [lo, hi]. */
@@ -244,7 +246,7 @@ int main(int argc, char **argv)
 {
     const char *pname = "qwen3-32b-tp2-h100", *stages_arg = "warm-up,22,35,46,60";
     double kv_blocks = 0, kv_us = -1, groups = 19, share = 0.125, ppg = 5, sys = 6000,
-           question = 1200, output = 1000, interval = 1, seed = 1;
+           question = 1200, output = 1000, interval = 1, seed = 1, max_seqs = 0;
     bool json = false;
     const struct {
         const char *name; /* numeric option */
@@ -256,6 +258,7 @@ int main(int argc, char **argv)
         {"--prompts-per-group", 1, 1e5, &ppg}, {"--system", 0, 1e6, &sys},
         {"--question", 1, 1e6, &question},     {"--output", 1, 1e6, &output},
         {"--interval", 0, 1e6, &interval},     {"--seed", 0, 1e15, &seed},
+        {"--max-num-seqs", 1, 1e6, &max_seqs},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
     for (int i = 1; i < argc; i++) {
@@ -301,6 +304,8 @@ int main(int argc, char **argv)
         p.num_gpu_blocks = (uint32_t)kv_blocks;
     if (kv_us >= 0)
         p.decode_us_per_ctx_token = kv_us;
+    if (max_seqs > 0)
+        p.max_num_seqs = (uint32_t)max_seqs;
     uint32_t G = (uint32_t)groups, K = (uint32_t)ppg, S = (uint32_t)sys, Q = (uint32_t)question,
              O = (uint32_t)output;
     if ((uint64_t)S + Q + O > p.max_model_len) {

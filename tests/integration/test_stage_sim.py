@@ -96,12 +96,14 @@ def test_script_quick_tables():
                        env=dict(os.environ, BUILD=BUILD))
     check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
     out = p.stdout
-    for title in ("== default", "== seeds", "== placement", "== grid", "== ladder"):
+    for title in ("== default", "== seeds", "== placement", "== grid", "== max-num-seqs",
+                  "== ladder"):
         check(out.count(title) == 1, "%s missing:\n%s" % (title, out))
     rows = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| stage")
-            and not ln.startswith("| groups") and not ln.startswith("| KV read")]
-    # 3 default + 3 seeds + 7 placement + 5 grid + 3 ladder
-    check(len(rows) == 21, "%d rows:\n%s" % (len(rows), out))
+            and not ln.startswith("| groups") and not ln.startswith("| KV read")
+            and not ln.startswith("| max-num-seqs")]
+    # 3 default + 3 seeds + 7 placement + 5 grid + 4 max-num-seqs + 3 ladder
+    check(len(rows) == 25, "%d rows:\n%s" % (len(rows), out))
     check(all("nan" not in ln for ln in rows), out)
 
 
