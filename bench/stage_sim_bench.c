@@ -322,12 +322,19 @@ int main(int argc, char **argv)
             cnt[k] = 1;
         nreq += cnt[k];
     }
+    if ((uint64_t)G * K > 10000000) {
+        fprintf(stderr, "stage_sim_bench: --groups x --prompts-per-group %llu > 10000000\n",
+                (unsigned long long)G * K);
+        return 2;
+    }
     uint32_t nitems = G * K, *items = malloc(nitems * sizeof *items);
     struct rq *reqs = calloc(nreq, sizeof *reqs);
     struct acc *acc = calloc((size_t)ns, sizeof *acc);
     uint32_t *tok = malloc(((size_t)S + Q) * sizeof *tok);
-    if (!items || !reqs || !acc || !tok)
+    if (!items || !reqs || !acc || !tok) {
+        fprintf(stderr, "stage_sim_bench: out of memory\n");
         return 1;
+    }
     struct sy_rng rng, trng;
     sy_rng_seed(&rng, (uint64_t)seed ^ 0x57a6e5ULL);
     for (uint32_t i = 0; i < nitems; i++)

@@ -394,8 +394,10 @@ static const struct sy_upstream_cbs p_cbs = {
  * excludes one more, so the loop ends within the prefill candidate count: the profile run returns
  * SY_ENOENDPOINT once none is left), since it would otherwise go over a limit while an endpoint
  * it never tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap
- * and never tried the 9th). Only then, every pick found full, does it take one with no cap, as if
- * its filter had failed open: the pick of a run without them excluded (only the failed ones),
+ * and never tried the 9th); a re-pick whose run failed open (the endpoints left were at their
+ * limits in the decision's snapshot) is held to those limits too, not to the run's missing caps,
+ * and re-picked like any other. Only then, every pick found full, does it take one with no cap, as
+ * if its filter had failed open: the pick of a run without them excluded (only the failed ones),
  * counted in switchyard_pd_prefill_fail_open_total. The prompt is recorded in the prefix index
  * only on the pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
@@ -412,14 +414,17 @@ static bool reserve_leg(struct sy_disagg *dx)
         (dx->flags & (SY_DISAGG_GATED | SY_DISAGG_RETRY)) == SY_DISAGG_GATED && dx->attempts == 0;
     bool got = false;
     for (int k = 0;; k++) {
+        /* a re-pick's run failing open says only that the endpoints left were at their limits
+         * in the decision's snapshot: the leg still holds to them and tries each one */
+        bool capped = open && !(k > 0 && res->prefill_failed_open);
         if (sy_endpoint_inflight_add_within(
                 res->prefill_ep, res->prefill_inflight_tokens,
-                open ? res->prefill_cap_requests : res->prefill_limit_requests,
-                open ? res->prefill_cap_tokens : res->prefill_limit_tokens)) {
+                capped ? res->prefill_cap_requests : res->prefill_limit_requests,
+                capped ? res->prefill_cap_tokens : res->prefill_limit_tokens)) {
             got = true;
             break;
         }
-        if (res->prefill_failed_open && dx->attempts == 0)
+        if (!open && res->prefill_failed_open && dx->attempts == 0)
             break; /* every candidate at its limit: no slot lost, none a re-pick could find */
         sy_sched_slot_lost(dx->h.sched);
         if (!open && k + 1 == SY_SCHED_CHARGE_TRIES)

@@ -112,7 +112,9 @@ def test_bad_input_refused():
     build()
     for args, what in ((["--stages", "61"], "--stages"), (["--kv-blocks", "-1"], "--kv-blocks"),
                        (["--share", "2"], "--share"), (["--bogus"], "usage"),
-                       (["--profile", "nope"], "unknown profile")):
+                       (["--profile", "nope"], "unknown profile"),
+                       (["--groups", "65536", "--prompts-per-group", "65536"],
+                        "--prompts-per-group")):
         p = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
         check(p.returncode == 2 and what in p.stderr, "%s: exit %d, %s" % (args, p.returncode,
                                                                          p.stderr))

@@ -249,10 +249,20 @@ static void test_retry_no_room_keeps_502(void **state)
  * leaves that endpoint with room: the leg reserves it under its cap after picks p0..room-1 were
  * found full, and nothing fails open. The leg is sent (to a closed port, never reached: the
  * exchange is freed first, which gives the slot back). */
-static void check_gated_leg(int np, int room)
+static void check_gated_leg(int np, int room, bool others_full_at_pick)
 {
     struct fx f;
     fx_init_np(&f, SY_DISAGG_FALLBACK_NONE, false, np);
+    if (others_full_at_pick) { /* decide again: only p0 had room, so every re-pick fails open */
+        sy_sched_done(f.s, &f.res, false);
+        for (int i = 1; i < np; i++)
+            atomic_store(&f.eps[i]->inflight_requests, 1);
+        atomic_store(&f.eps[0]->inflight_requests, 0);
+        assert_int_equal(sy_sched_pick(f.s, f.p, &f.r, NULL, 0, &f.res), 0);
+        assert_ptr_equal(f.res.prefill_ep, f.eps[0]);
+        assert_false(f.res.prefill_failed_open);
+        atomic_store(&f.eps[0]->inflight_requests, 1);
+    }
     for (int i = 0; i < np; i++) {
         struct sockaddr_in *a = (struct sockaddr_in *)&f.eps[i]->addr;
         assert_int_equal(uv_ip4_addr("127.0.0.1", 9, a), 0);
@@ -292,11 +302,22 @@ static void check_gated_leg(int np, int room)
 static void test_gated_first_leg_all_found_full_fails_open(void **state)
 {
     (void)state;
-    check_gated_leg(NPREFILL, -1);           /* p0..p8 found full; a run over them all picks p0 */
-    check_gated_leg(2, -1);                  /* p0, p1 found full; a run over both picks p0 again */
-    check_gated_leg(NPREFILL, NPREFILL - 1); /* the 9th pick has room: taken under its cap */
-    check_gated_leg(NPREFILL_MAX, NPREFILL_MAX - 3); /* more picks than the stack holds */
-    check_gated_leg(NPREFILL_MAX, -1);
+    check_gated_leg(NPREFILL, -1, false); /* p0..p8 found full; a run over them all picks p0 */
+    check_gated_leg(2, -1, false);        /* p0, p1 found full; a run over both picks p0 again */
+    check_gated_leg(NPREFILL, NPREFILL - 1, false); /* the 9th pick has room: under its cap */
+    check_gated_leg(NPREFILL_MAX, NPREFILL_MAX - 3, false); /* more picks than the stack holds */
+    check_gated_leg(NPREFILL_MAX, -1, false);
+}
+
+/* Only p0 had room at the decision, so every re-pick's run fails open (no caps): the leg took
+ * the first re-pick, p1, over its limit, never tried p2..p8 and counted nothing as failed open.
+ * Held to the limits, it tries them all; one freed since the decision is taken under its cap. */
+static void test_gated_leg_repick_failed_open_held_to_limits(void **state)
+{
+    (void)state;
+    check_gated_leg(NPREFILL, -1, true);
+    check_gated_leg(NPREFILL, NPREFILL - 2, true);
+    check_gated_leg(NPREFILL_MAX, -1, true);
 }
 
 int main(void)
@@ -307,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_first_leg_no_room_falls_back),
         cmocka_unit_test(test_retry_no_room_keeps_502),
         cmocka_unit_test(test_gated_first_leg_all_found_full_fails_open),
+        cmocka_unit_test(test_gated_leg_repick_failed_open_held_to_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
