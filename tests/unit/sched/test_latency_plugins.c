@@ -512,39 +512,44 @@ static void test_scorer_delay_learned_out(void **state)
         "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
     static const char fleet[] =
         "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
+    static const char fixed[] = "objective: e2e-plus-delay\noutputTokens: 16\n";
     const int n = SY_LATENCY_OUT_MIN_SAMPLES;
     const int none[2] = {0, 0}, both[2] = {n, n}, short_of[2] = {n - 1, n - 1},
               slow_only[2] = {n, 0}, fast_only[2] = {0, n};
-    double s[2];
-    /* nothing completed, or one short of the minimum: outputTokens (16), the slow replica */
-    delay_scores_fed(&prod, ep, 4096, none, 1000, s);
-    NEAR9(s[0], 1);
-    delay_scores_fed(&prod, ep, 4096, short_of, 1000, s);
-    NEAR9(s[0], 1);
-    delay_scores_fed(&prod, fleet, 4096, short_of, 1000, s);
-    NEAR9(s[0], 1);
-    /* the minimum reached: the learned 1000 tokens, the fast replica */
-    delay_scores_fed(&prod, ep, 4096, both, 1000, s);
-    assert_true(s[1] > s[0]);
-    delay_scores_fed(&prod, fleet, 4096, both, 1000, s);
-    assert_true(s[1] > s[0]);
-    /* max_tokens caps the learned length: 16 of 1000, the slow replica */
-    delay_scores_fed(&prod, ep, 16, both, 1000, s);
-    NEAR9(s[0], 1);
-    delay_scores_fed(&prod, fleet, 16, both, 1000, s);
-    NEAR9(s[0], 1);
-    /* fixed (the default) ignores what completed */
-    delay_scores_fed(&prod, "objective: e2e-plus-delay\noutputTokens: 16\n", 4096, both, 1000, s);
-    NEAR9(s[0], 1);
-    /* fleet: one endpoint's mean is the pool's, whichever it is */
-    delay_scores_fed(&prod, fleet, 4096, slow_only, 1000, s);
-    assert_true(s[1] > s[0]);
-    delay_scores_fed(&prod, fleet, 4096, fast_only, 1000, s);
-    assert_true(s[1] > s[0]);
-    /* endpoint: each candidate its own; the one with no mean keeps 16. The fast replica's 1000
-     * tokens cost more than the slow one's 16 with no delay: the slow one wins */
-    delay_scores_fed(&prod, ep, 4096, fast_only, 1000, s);
-    NEAR9(s[0], 1);
+    /* slow: the slow idle replica scores 1 (16 tokens assumed); else the fast one scores more */
+    const struct {
+        const char *params;
+        int64_t max_tokens;
+        const int *fed;
+        bool slow;
+    } cases[] = {
+        /* nothing completed, or one short of the minimum: outputTokens (16) */
+        {ep, 4096, none, true},
+        {ep, 4096, short_of, true},
+        {fleet, 4096, short_of, true},
+        /* the minimum reached: the learned 1000 tokens */
+        {ep, 4096, both, false},
+        {fleet, 4096, both, false},
+        /* max_tokens caps the learned length: 16 of 1000 */
+        {ep, 16, both, true},
+        {fleet, 16, both, true},
+        /* fixed (the default) ignores what completed */
+        {fixed, 4096, both, true},
+        /* fleet: one endpoint's mean is the pool's, whichever it is */
+        {fleet, 4096, slow_only, false},
+        {fleet, 4096, fast_only, false},
+        /* endpoint: each candidate its own; the one with no mean keeps 16. The fast replica's
+         * 1000 tokens cost more than the slow one's 16 with no delay: the slow one wins */
+        {ep, 4096, fast_only, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double s[2];
+        delay_scores_fed(&prod, cases[i].params, cases[i].max_tokens, cases[i].fed, 1000, s);
+        if (cases[i].slow)
+            NEAR9(s[0], 1);
+        else
+            assert_true(s[1] > s[0]);
+    }
     fx_plugin_free(&prod);
 }
 
