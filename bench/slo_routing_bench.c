@@ -8,9 +8,12 @@
  * x-slo-tpot-ms 50), half batch (5000 / 100). Every policy sees the same arrivals (same seed).
  * Each decision is a real sy_sched_pick on a pool whose endpoints carry the engines' state as a
  * scrape would (updated at every arrival: an optimistic, equally fresh scrape for every policy),
- * with the gateway's in-flight accounting; finished requests go back through sy_sched_observe and
- * sy_sched_done, so predicted-latency-producer learns online exactly as in the gateway. The model
- * is retrained every simulated second (sy_latency_retrain; the background thread runs in wall
+ * with the gateway's in-flight accounting (sy_pool_charge at the pick, sy_pool_discharge with the
+ * output length at the end, as the proxy: the endpoints learn their mean output length, which
+ * latency-scorer's outputTokensSource reads; no sy_decode_progress, so cache-load-scorer's decoded
+ * share stays 0 as before the charge was used); finished requests go back through sy_sched_observe
+ * and sy_sched_done, so predicted-latency-producer learns online exactly as in the gateway. The
+ * model is retrained every simulated second (sy_latency_retrain; the background thread runs in wall
  * time, which is much faster than simulated time here).
  *
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
@@ -101,6 +104,7 @@
 
 struct job {
     struct sy_sched_result res;
+    struct sy_charge charge; /* its charge on res.ep, as the gateway's (sy_pool_charge) */
     struct sy_request req;
     char *text;
     int ep;
@@ -147,7 +151,7 @@ static void on_token(void *ud, struct sy_sim_req *r, uint64_t now)
         j->first = now;
         j->ttft = (double)(now - j->arrival) / 1e9;
         if (j->res.inflight_early > 0) {
-            sy_endpoint_inflight_tokens_sub(j->res.ep, j->res.inflight_early);
+            sy_pool_charge_release_tokens(&j->charge, j->res.inflight_early);
             j->res.inflight_tokens -= j->res.inflight_early;
             j->res.inflight_early = 0;
         }
@@ -163,7 +167,8 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
     j->e2e = (double)(now - j->arrival) / 1e9;
     j->cached = r->n_cached;
     j->done = true;
-    sy_endpoint_inflight_sub(j->res.ep, j->res.inflight_tokens);
+    /* its output length feeds the endpoint's mean (outputTokensSource), as the proxy's count */
+    sy_pool_discharge(&j->charge, (int64_t)r->n_output);
     sy_sched_observe(&j->res, j->ttft, j->tpot > 0 ? j->tpot : -1);
     sy_sched_observe_end(&j->res, j->e2e);
     sy_sched_done(sched, &j->res, true);
@@ -963,7 +968,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                 }
             }
         }
-        sy_endpoint_inflight_add(j->res.ep, j->res.inflight_tokens);
+        sy_pool_charge(&j->charge, j->res.ep, j->res.inflight_tokens, r->max_tokens, 1);
         nJ++;
         sy_sim_engine_submit(eng[e], tok, len, out, (void *)(uintptr_t)(nJ - 1), now);
         sy_sim_engine_advance(eng[e], now);

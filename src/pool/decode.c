@@ -21,7 +21,9 @@
  * moves the shared counters by differences only, and sy_decode_end subtracts exactly what is
  * still recorded and zeroes the record, so the counters return to 0 whatever path a request ends
  * by and a second end is a no-op. Threading: the counters are atomics updated with relaxed
- * fetch-add (any worker); the mean is a relaxed load/store EWMA (a lost update drops one sample).
+ * fetch-add (any worker); the mean is a relaxed load/store EWMA (a lost update drops one sample),
+ * decode_samples a relaxed count of the completions that fed it (sy_decode_mean_out: the mean for
+ * readers that want a few samples behind it, latency-scorer's outputTokensSource).
  * A struct sy_decode has one owner. Budgets and output lengths are clamped to SY_DECODE_MAX (a
  * client's or backend's huge number must not overflow the sums or the mean). A request that
  * generates n sequences (n, best_of) gets n times the per-sequence budget and feeds the mean with
@@ -65,6 +67,14 @@ int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens, int64_
         per = m > 0 ? (m + (1 << (DECODE_MEAN_FRAC - 1))) >> DECODE_MEAN_FRAC : 0;
     }
     return clamp(per * choices, 0, SY_DECODE_MAX); /* <= 2^32 x 2^12: no overflow */
+}
+
+double sy_decode_mean_out(const struct sy_endpoint *e, int64_t min_samples)
+{
+    if (atomic_load_explicit(&e->decode_samples, memory_order_relaxed) < min_samples)
+        return 0;
+    int64_t m = atomic_load_explicit(&e->decode_mean, memory_order_relaxed);
+    return m > 0 ? (double)m / (double)(1 << DECODE_MEAN_FRAC) : 0;
 }
 
 /* What a request with this budget that generated g tokens holds: *left tokens, *done fixed. */
@@ -135,8 +145,10 @@ void sy_decode_end(struct sy_decode *d, int64_t completion_tokens)
         int64_t m = atomic_load_explicit(&e->decode_mean, memory_order_relaxed);
         m = clamp(m, 0, SY_DECODE_MAX << DECODE_MEAN_FRAC);
         m = m > 0 ? m + ((x - m) >> DECODE_MEAN_SHIFT) : x;
-        if (x > 0)
+        if (x > 0) {
             atomic_store_explicit(&e->decode_mean, m, memory_order_relaxed);
+            atomic_fetch_add_explicit(&e->decode_samples, 1, memory_order_relaxed);
+        }
     }
     memset(d, 0, sizeof *d);
 }

@@ -39,6 +39,11 @@ struct sy_decode {
  * requests that completed on e (0 before any did); times choices, clamped to SY_DECODE_MAX. */
 int64_t sy_decode_budget(const struct sy_endpoint *e, int64_t max_tokens, int64_t choices);
 
+/* The mean output tokens per sequence of the requests that completed on e (the EWMA the budgets
+ * without max_tokens use, in tokens, fractional), or 0 while fewer than min_samples completions
+ * fed it (or none had output). Lock-free; any thread. */
+double sy_decode_mean_out(const struct sy_endpoint *e, int64_t min_samples);
+
 /* Starts counting d on e for a request that generates `choices` sequences with the client's
  * max_tokens (< 0: not given): adds its budget, sy_decode_budget(e, max_tokens, choices), to e's
  * remaining decode tokens. Requests are charged through sy_pool_charge (pool.h), which pairs this

@@ -342,9 +342,10 @@ static void inherit_state(struct sy_endpoint *e, struct sy_endpoint *old)
     pthread_mutex_unlock(&old->mu);
     atomic_store(&e->conn_fail_ns, atomic_load(&old->conn_fail_ns));
     atomic_store(&e->served_ns, atomic_load(&old->served_ns));
-    /* the mean output length (decode budgets without max_tokens); the in-flight decode counters
-     * stay with old, whose requests release them there */
+    /* the mean output length (decode budgets without max_tokens) and its sample count; the
+     * in-flight decode counters stay with old, whose requests release them there */
     atomic_store(&e->decode_mean, atomic_load(&old->decode_mean));
+    atomic_store(&e->decode_samples, atomic_load(&old->decode_samples));
 }
 
 struct sy_endpoint *sy_pool_find(const struct sy_pool *p, const char *address)

@@ -121,6 +121,7 @@ struct sy_endpoint {
     _Atomic int64_t decode_left;       /* remaining decode tokens (pool/decode.c) */
     _Atomic int64_t decode_done;       /* decoded share, fixed point SY_DECODE_ONE (decode.c) */
     _Atomic int64_t decode_mean;       /* mean output tokens of completed requests, 1/16 tokens */
+    _Atomic int64_t decode_samples;    /* completed requests that fed decode_mean (decode.c) */
     _Atomic uint64_t conn_fail_ns;     /* last upstream connect failure (monotonic ns), 0 = none */
     _Atomic uint64_t served_ns;        /* last response head below 500 the proxy got from it
                                           (monotonic ns), 0 = none */

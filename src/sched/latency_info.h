@@ -54,6 +54,11 @@ static inline bool sy_latency_pred_positive(const struct sy_latency_pred *p)
  * one running request at the same scale). */
 #define SY_LATENCY_DECODE_TOKENS_PER_RUNNING 256
 
+/* latency-scorer's outputTokensSource endpoint / fleet: an endpoint's learned mean output length
+ * (sy_decode_mean_out) counts once this many requests completed there (one time constant of the
+ * mean's 1/8 EWMA); before, outputTokens. */
+#define SY_LATENCY_OUT_MIN_SAMPLES 8
+
 /* Inputs of latency-scorer's `objective: e2e-plus-delay` for one candidate (all seconds, tokens).
  */
 struct sy_latency_delay_in {

@@ -27,6 +27,12 @@
  *                                           outputTokens): outputTokens (256) is the expected
  *                                           output length, max_tokens only a cap (clients send
  *                                           4096 whatever they expect; sy_latency_delay_out)
+ *                                           outputTokensSource endpoint | fleet: outputTokens is
+ *                                           only the fallback; the expected length is the mean
+ *                                           output of the requests completed on the candidate
+ *                                           (endpoint) or the mean of the pool's endpoints' means
+ *                                           (fleet), as pool/decode.c learns it from the proxy's
+ *                                           count, once SY_LATENCY_OUT_MIN_SAMPLES completed
  *     caused = running x (prefill + dtpot x min(delayHorizonTokens, out))
  *         running  the producer's running count there (scraped, or the gateway's fresher
  *                  in-flight count): the requests that share the batch it joins
@@ -53,6 +59,8 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "pool/decode.h"
+#include "pool/pool.h"
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -60,32 +68,34 @@
 #define W_MAX 100 /* llm-d wMax: scores are quantised to 1/100 */
 #define EPS   1e-9
 
+/* outputTokensSource */
+enum out_src {
+    OUT_FIXED,    /* outputTokens */
+    OUT_ENDPOINT, /* each candidate's own completed requests' mean (outputTokens before) */
+    OUT_FLEET     /* the mean over the pool's endpoints' learned means (outputTokens before) */
+};
+
 struct state {
-    double wt, wp;      /* ttftWeight, tpotWeight */
-    bool most;          /* headroomSelectionStrategy most (default least) */
-    double ckv, cq, cp; /* composite fallback weights */
-    bool delay;         /* objective e2e-plus-delay (default headroom) */
-    double horizon;     /* delayHorizonTokens */
-    double dweight;     /* delayWeight */
-    double out_tokens;  /* outputTokens: the expected output length (max_tokens caps it) */
+    double wt, wp;        /* ttftWeight, tpotWeight */
+    bool most;            /* headroomSelectionStrategy most (default least) */
+    double ckv, cq, cp;   /* composite fallback weights */
+    bool delay;           /* objective e2e-plus-delay (default headroom) */
+    double horizon;       /* delayHorizonTokens */
+    double dweight;       /* delayWeight */
+    double out_tokens;    /* outputTokens: the expected output length (max_tokens caps it) */
+    enum out_src out_src; /* outputTokensSource: where the expected length comes from */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
                   char *err, size_t errcap)
 {
-    static const char *const keys[] = {"ttftWeight",
-                                       "tpotWeight",
-                                       "headroomSelectionStrategy",
-                                       "compositeKVWeight",
-                                       "compositeQueueWeight",
-                                       "compositePrefixWeight",
-                                       "objective",
-                                       "delayHorizonTokens",
-                                       "delayWeight",
-                                       "outputTokens",
-                                       NULL};
+    static const char *const keys[] = {
+        "ttftWeight",        "tpotWeight",           "headroomSelectionStrategy",
+        "compositeKVWeight", "compositeQueueWeight", "compositePrefixWeight",
+        "objective",         "delayHorizonTokens",   "delayWeight",
+        "outputTokens",      "outputTokensSource",   NULL};
     struct state s = {.wt = 0.8, .wp = 0.2, .ckv = 1, .cq = 1, .cp = 1, .dweight = 1};
-    const char *strat = NULL, *obj = NULL;
+    const char *strat = NULL, *obj = NULL, *src = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "ttftWeight", env, 0, 1e6, &s.wt, err, errcap);
@@ -108,15 +118,24 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_string(params, "headroomSelectionStrategy", env, &strat, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "objective", env, &obj, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "outputTokensSource", env, &src, err, errcap);
     if (rc)
         return rc;
+    if (src && strcmp(src, "fixed") && strcmp(src, "endpoint") && strcmp(src, "fleet"))
+        return sy_param_errorf(env, NULL, "outputTokensSource", err, errcap,
+                               "must be 'fixed', 'endpoint' or 'fleet', got '%s'", src);
+    s.out_src = !src || !strcmp(src, "fixed") ? OUT_FIXED
+                : !strcmp(src, "endpoint")    ? OUT_ENDPOINT
+                                              : OUT_FLEET;
     if (obj && strcmp(obj, "headroom") && strcmp(obj, "e2e-plus-delay"))
         return sy_param_errorf(env, NULL, "objective", err, errcap,
                                "must be 'headroom' or 'e2e-plus-delay', got '%s'", obj);
     s.delay = obj && !strcmp(obj, "e2e-plus-delay");
     s.horizon = (double)horizon;
     s.out_tokens = (double)out_tokens;
-    static const char *const delay_keys[] = {"delayHorizonTokens", "delayWeight", "outputTokens"};
+    static const char *const delay_keys[] = {"delayHorizonTokens", "delayWeight", "outputTokens",
+                                             "outputTokensSource"};
     for (size_t i = 0; !s.delay && i < sizeof delay_keys / sizeof *delay_keys; i++)
         if (sy_param_present(params, delay_keys[i]))
             sy_warn("%s:%d: plugin '%s': '%s' is ignored: it applies to objective e2e-plus-delay "
@@ -222,6 +241,22 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
     }
 }
 
+/* outputTokensSource fleet: the mean of the learned output lengths of the cycle's pool's
+ * endpoints that have one (SY_LATENCY_OUT_MIN_SAMPLES completions), outputTokens when none has. */
+static double fleet_out(const struct state *s, const struct sy_sched_cycle *cy)
+{
+    double sum = 0;
+    size_t k = 0;
+    for (size_t i = 0; cy->pool && i < cy->pool->n; i++) {
+        double m = sy_decode_mean_out(cy->pool->eps[i], SY_LATENCY_OUT_MIN_SAMPLES);
+        if (m > 0) {
+            sum += m;
+            k++;
+        }
+    }
+    return k ? sum / (double)k : s->out_tokens;
+}
+
 /* objective e2e-plus-delay (design comment above): scores[i] from each candidate's cost; false
  * (scores untouched) when some candidate has no prediction. */
 static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
@@ -229,12 +264,17 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
 {
     const struct sy_latency_model *m = sy_sched_latency_model();
     int64_t mt = cy->req ? cy->req->max_tokens : -1;
-    double out = sy_latency_delay_out(mt, s->out_tokens), cost[SY_SCHED_MAX_CANDIDATES];
+    double expected = s->out_src == OUT_FLEET ? fleet_out(s, cy) : s->out_tokens;
+    double out = sy_latency_delay_out(mt, expected), cost[SY_SCHED_MAX_CANDIDATES];
     double lo = DBL_MAX, hi = -DBL_MAX;
     for (size_t i = 0; i < n; i++) {
         const struct sy_latency_pred *p = sy_latency_pred_of(cy, &c[i]);
         if (!p)
             return false;
+        if (s->out_src == OUT_ENDPOINT) {
+            double lm = sy_decode_mean_out(c[i].ep, SY_LATENCY_OUT_MIN_SAMPLES);
+            out = sy_latency_delay_out(mt, lm > 0 ? lm : s->out_tokens);
+        }
         struct sy_latency_delay_in d = {.ttft_s = p->ttft_s,
                                         .tpot_s = p->tpot_s,
                                         .running = p->f.running,

@@ -204,7 +204,8 @@ def test_bad_objective_refused():
                        (", delayHorizonTokens: 0", "delayHorizonTokens"),
                        (", delayWeight: -2", "delayWeight"),
                        (", outputTokens: 12.5", "outputTokens"),
-                       (", delayHorizonTokens: 12.5", "delayHorizonTokens")):
+                       (", delayHorizonTokens: 12.5", "delayHorizonTokens"),
+                       (", outputTokensSource: learned", "outputTokensSource")):
         port, admin = free_ports(2)
         text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
                 "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
@@ -224,12 +225,13 @@ def test_delay_parameters_ignored_under_headroom_warn():
     text = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\n" % (port, admin) +
             "pool:\n  engine: vllm\n  endpoints:\n    - address: 127.0.0.1:1\n" +
             PIPELINE.replace("{objective: e2e-plus-delay%s}", "{delayWeight: 2, outputTokens: 64, "
+                                                                "outputTokensSource: fleet, "
                                                                 "delayHorizonTokens: null}"))
     r = subprocess.run([BIN, "gateway", "--check", "--config", write_file(text)],
                        capture_output=True, timeout=10)
     err = r.stderr.decode()
     check(r.returncode == 0, (r.returncode, err))
-    for key in ("delayWeight", "outputTokens"):
+    for key in ("delayWeight", "outputTokens", "outputTokensSource"):
         check("'%s' is ignored" % key in err, (key, err))
     check("delayHorizonTokens" not in err, err)
 

@@ -126,6 +126,31 @@ static void test_budget(void **state)
     assert_int_equal(sy_decode_budget(&e, 0, 1), 0);
 }
 
+/* sy_decode_mean_out: the mean in tokens (fractional), 0 until min_samples completions fed it;
+ * failed and empty responses are no samples. */
+static void test_mean_out(void **state)
+{
+    (void)state;
+    struct sy_endpoint e;
+    memset(&e, 0, sizeof e);
+    assert_true(sy_decode_mean_out(&e, 0) == 0); /* nothing completed: no mean */
+    struct sy_decode d;
+    for (int i = 0; i < 3; i++) {
+        sy_decode_begin(&d, &e, 4096, 1);
+        sy_decode_end(&d, 100);
+    }
+    sy_decode_begin(&d, &e, 4096, 1);
+    sy_decode_end(&d, -1); /* failed */
+    sy_decode_begin(&d, &e, 4096, 1);
+    sy_decode_end(&d, 0); /* empty */
+    assert_int_equal(atomic_load(&e.decode_samples), 3);
+    assert_true(sy_decode_mean_out(&e, 4) == 0);
+    assert_true(sy_decode_mean_out(&e, 3) == 100);
+    sy_decode_begin(&d, &e, 4096, 2);
+    sy_decode_end(&d, 2 * 105); /* per sequence 105: 100 + 5/8 */
+    assert_true(sy_decode_mean_out(&e, 4) == 100.625);
+}
+
 struct count {
     enum sy_decode_format fmt;
     bool has_usage;
@@ -365,15 +390,11 @@ static void test_huge(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_progress_and_end),
-        cmocka_unit_test(test_every_exit_releases),
-        cmocka_unit_test(test_no_budget),
-        cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_sse_tokens),
-        cmocka_unit_test(test_sse_not_tokens),
-        cmocka_unit_test(test_sse_responses),
-        cmocka_unit_test(test_choices),
-        cmocka_unit_test(test_huge),
+        cmocka_unit_test(test_progress_and_end), cmocka_unit_test(test_every_exit_releases),
+        cmocka_unit_test(test_no_budget),        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_mean_out),         cmocka_unit_test(test_sse_tokens),
+        cmocka_unit_test(test_sse_not_tokens),   cmocka_unit_test(test_sse_responses),
+        cmocka_unit_test(test_choices),          cmocka_unit_test(test_huge),
         cmocka_unit_test(test_done_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

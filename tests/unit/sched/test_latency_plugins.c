@@ -367,7 +367,10 @@ static void test_params(void **state)
                                            {"delayWeight: lots\n", "delayWeight"},
                                            {"outputTokens: 0\n", "outputTokens"},
                                            {"outputTokens: 12.5\n", "outputTokens"},
-                                           {"delayHorizonTokens: 12.5\n", "delayHorizonTokens"}};
+                                           {"delayHorizonTokens: 12.5\n", "delayHorizonTokens"},
+                                           {"outputTokensSource: learned\n", "outputTokensSource"},
+                                           {"outputTokensSource: 1\n", "outputTokensSource"},
+                                           {"outputTokensSource: [fleet]\n", "outputTokensSource"}};
     for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++) {
         assert_int_equal(fx_plugin_new(&fp, "latency-scorer", bad_d[i][0], err, sizeof err),
                          SY_ECONFIG);
@@ -379,6 +382,13 @@ static void test_params(void **state)
                                    err, sizeof err),
                      0);
     fx_plugin_free(&fp);
+    static const char *const good_src[] = {"fixed", "endpoint", "fleet"};
+    for (size_t i = 0; i < sizeof good_src / sizeof good_src[0]; i++) {
+        char y[128];
+        snprintf(y, sizeof y, "objective: e2e-plus-delay\noutputTokensSource: %s\n", good_src[i]);
+        assert_int_equal(fx_plugin_new(&fp, "latency-scorer", y, err, sizeof err), 0);
+        fx_plugin_free(&fp);
+    }
 }
 
 #define NEAR9(a, b) assert_true(fabs((a) - (b)) < 1e-9)
@@ -421,7 +431,8 @@ static void test_scorer_delay_arithmetic(void **state)
  * and slowdown it would cause them outweigh its own gain); a long one still goes to the fast
  * replica; the headroom objective and delayWeight 0 take the fast one for both. Before the
  * model is ready the composite fallback scores. */
-static void delay_scores(struct fx_plugin *prod, const char *params, int64_t max_tokens, double *s)
+static void delay_scores_fed(struct fx_plugin *prod, const char *params, int64_t max_tokens,
+                             const int *fed, int64_t out, double *s)
 {
     char err[256];
     struct fx_plugin sc;
@@ -429,6 +440,14 @@ static void delay_scores(struct fx_plugin *prod, const char *params, int64_t max
     struct sy_endpoint *eps[2] = {fx_ep("slow:1", NULL, 0, 0, 0.1),
                                   fx_ep("fast:1", NULL, 0, 12, 0.3)};
     struct sy_pool *pool = fx_pool(eps, 2);
+    /* fed[k] requests of `out` tokens completed on endpoint k, charged and discharged as the
+     * proxy does (the learned mean output length: outputTokensSource) */
+    for (int k = 0; fed && k < 2; k++)
+        for (int i = 0; i < fed[k]; i++) {
+            struct sy_charge ch = {0};
+            sy_pool_charge(&ch, pool->eps[k], 100, 4096, 1);
+            sy_pool_discharge(&ch, out);
+        }
     struct sy_sched_candidate c[2];
     fx_cands(pool, c);
     struct sy_request r;
@@ -441,6 +460,11 @@ static void delay_scores(struct fx_plugin *prod, const char *params, int64_t max
     prod->ops->done(prod->state, &cy, NULL, false);
     sy_pool_unref(pool);
     fx_plugin_free(&sc);
+}
+
+static void delay_scores(struct fx_plugin *prod, const char *params, int64_t max_tokens, double *s)
+{
+    delay_scores_fed(prod, params, max_tokens, NULL, 0, s);
 }
 
 static void test_scorer_delay_ordering(void **state)
@@ -470,6 +494,62 @@ static void test_scorer_delay_ordering(void **state)
     assert_true(s[1] > s[0]);
     delay_scores(&prod, NULL, 16, s); /* headroom (no SLO): the least predicted latency */
     assert_true(s[1] > s[0]);
+    fx_plugin_free(&prod);
+}
+
+/* outputTokensSource endpoint / fleet: the expected output length is the mean output of the
+ * requests completed there (endpoint) or over the pool (fleet) once SY_LATENCY_OUT_MIN_SAMPLES
+ * completed, outputTokens before; max_tokens still caps it. On the ordering above: 16 tokens
+ * send a request to the slow idle replica, 1000 to the busy fast one. */
+static void test_scorer_delay_learned_out(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin prod;
+    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    fx_train_latency_model(sy_sched_latency_model());
+    static const char ep[] =
+        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
+    static const char fleet[] =
+        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
+    static const char fixed[] = "objective: e2e-plus-delay\noutputTokens: 16\n";
+    const int n = SY_LATENCY_OUT_MIN_SAMPLES;
+    const int none[2] = {0, 0}, both[2] = {n, n}, short_of[2] = {n - 1, n - 1},
+              slow_only[2] = {n, 0}, fast_only[2] = {0, n};
+    /* slow: the slow idle replica scores 1 (16 tokens assumed); else the fast one scores more */
+    const struct {
+        const char *params;
+        int64_t max_tokens;
+        const int *fed;
+        bool slow;
+    } cases[] = {
+        /* nothing completed, or one short of the minimum: outputTokens (16) */
+        {ep, 4096, none, true},
+        {ep, 4096, short_of, true},
+        {fleet, 4096, short_of, true},
+        /* the minimum reached: the learned 1000 tokens */
+        {ep, 4096, both, false},
+        {fleet, 4096, both, false},
+        /* max_tokens caps the learned length: 16 of 1000 */
+        {ep, 16, both, true},
+        {fleet, 16, both, true},
+        /* fixed (the default) ignores what completed */
+        {fixed, 4096, both, true},
+        /* fleet: one endpoint's mean is the pool's, whichever it is */
+        {fleet, 4096, slow_only, false},
+        {fleet, 4096, fast_only, false},
+        /* endpoint: each candidate its own; the one with no mean keeps 16. The fast replica's
+         * 1000 tokens cost more than the slow one's 16 with no delay: the slow one wins */
+        {ep, 4096, fast_only, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double s[2];
+        delay_scores_fed(&prod, cases[i].params, cases[i].max_tokens, cases[i].fed, 1000, s);
+        if (cases[i].slow)
+            NEAR9(s[0], 1);
+        else
+            assert_true(s[1] > s[0]);
+    }
     fx_plugin_free(&prod);
 }
 
@@ -933,6 +1013,7 @@ int main(void)
         cmocka_unit_test(test_producer_override),
         cmocka_unit_test(test_scorer_delay_arithmetic),
         cmocka_unit_test(test_scorer_delay_ordering),
+        cmocka_unit_test(test_scorer_delay_learned_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
