@@ -33,6 +33,7 @@
  *                                           (endpoint) or the mean of the pool's endpoints' means
  *                                           (fleet), as pool/decode.c learns it from the proxy's
  *                                           count, once SY_LATENCY_OUT_MIN_SAMPLES completed
+ *                                           (endpoint: a candidate short of them takes the fleet's)
  *     caused = running x (prefill + dtpot x min(delayHorizonTokens, out))
  *         running  the producer's running count there (scraped, or the gateway's fresher
  *                  in-flight count): the requests that share the batch it joins
@@ -265,6 +266,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
     const struct sy_latency_model *m = sy_sched_latency_model();
     int64_t mt = cy->req ? cy->req->max_tokens : -1;
     double expected = s->out_src == OUT_FLEET ? fleet_out(s, cy) : s->out_tokens;
+    double fleet = -1; /* endpoint: the fleet's mean for a candidate with none of its own */
     double out = sy_latency_delay_out(mt, expected), cost[SY_SCHED_MAX_CANDIDATES];
     double lo = DBL_MAX, hi = -DBL_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -272,8 +274,14 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
         if (!p)
             return false;
         if (s->out_src == OUT_ENDPOINT) {
+            /* a candidate that has not completed enough requests (a replica just added or
+             * restarted) takes the fleet's mean, not outputTokens: against its peers' learned
+             * means a fixed guess above them starved it (it never completed any), one below
+             * them flooded it */
             double lm = sy_decode_mean_out(c[i].ep, SY_LATENCY_OUT_MIN_SAMPLES);
-            out = sy_latency_delay_out(mt, lm > 0 ? lm : s->out_tokens);
+            if (lm <= 0)
+                lm = fleet >= 0 ? fleet : (fleet = fleet_out(s, cy));
+            out = sy_latency_delay_out(mt, lm);
         }
         struct sy_latency_delay_in d = {.ttft_s = p->ttft_s,
                                         .tpot_s = p->tpot_s,

@@ -538,9 +538,12 @@ static void test_scorer_delay_learned_out(void **state)
         /* fleet: one endpoint's mean is the pool's, whichever it is */
         {fleet, 4096, slow_only, false},
         {fleet, 4096, fast_only, false},
-        /* endpoint: each candidate its own; the one with no mean keeps 16. The fast replica's
-         * 1000 tokens cost more than the slow one's 16 with no delay: the slow one wins */
-        {ep, 4096, fast_only, true},
+        /* endpoint: a candidate with no mean of its own takes the fleet's (1000), not
+         * outputTokens' 16, which made the fast replica's 1000 tokens cost more than the slow
+         * one's 16 (a replica with no completions was preferred, one with a longer fixed guess
+         * than its peers' means starved): both 1000, the fast one wins */
+        {ep, 4096, fast_only, false},
+        {ep, 4096, slow_only, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double s[2];
