@@ -92,7 +92,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import (BIN, consecutive_ports, free_ports, request, start_process,  # noqa: E402
-                     stop_process, wait_port, wait_until, write_file)
+                     stop_process, wait_port, wait_until)
 sys.path.insert(0, HERE)
 import sweep_metrics  # noqa: E402
 
@@ -289,8 +289,8 @@ class Arm:
             if kv:
                 eps += "      kvEvents: tcp://127.0.0.1:%d\n" % (kv + i)
         cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n  scrapeInterval: %dms\n"
-               "  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
+               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n"
+               "  scrapeInterval: %dms\n  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
                % (listen, admin, round(a.timeout / a.time_scale), round(a.timeout / a.time_scale),
                   scrape, scrape * 40, eps))
         if self.spec.get("builtin"):
@@ -486,8 +486,8 @@ def report(a, arms):
     print("arms: %s (rates and output tok/s below are x %g: 8-replica equivalents)"
           % (", ".join(names), up))
     if a.bench_cap:
-        print("client in-flight cap: %d fleet-wide at 8 replicas (bench --max-concurrency %d at %d):"
-              " later arrivals wait in the client, latencies from the send, the wait is the"
+        print("client in-flight cap: %d fleet-wide at 8 replicas (bench --max-concurrency %d at"
+              " %d): later arrivals wait in the client, latencies from the send, the wait is the"
               " schedule delay\n" % (a.max_concurrency, a.bench_cap, a.replicas))
     else:
         print("client: open loop, no in-flight cap")
