@@ -26,6 +26,10 @@ comparisons use that setup; each is one command here:
                           file) beside llm-d's default scheduling (llm-d-default.yaml) and the
                           optimized baseline (optimized-baseline.yaml); the arms' scorers are
                           read back from each gateway's /debug/decisions and printed
+  --experiment switchyard-lru  Switchyard's built-in default vs the same plus llm-d's
+                          no-hit-lru-scorer at weight 1 (bench/default_vs_rr_lru.yaml, issue 19's
+                          candidate default): whether spreading new prefix groups over the
+                          replicas wins at llm-d's size; scorers read back as for switchyard
   --experiment precise    precise (KV events) vs approximate prefix-cache scoring vs random,
                           llm-d's "KV-cache wins" blog (TTFT p90 0.542 / 31.1 / 92.6 s, output
                           8,730 / 6,944 / 4,429 tok/s)
@@ -56,6 +60,8 @@ the wall time; a saturated machine shows as a shortfall or as CPU near the cores
   python3 bench/llmd_sweep.py --experiment optimized
   python3 bench/llmd_sweep.py --experiment precise
   python3 bench/llmd_sweep.py --experiment switchyard --replicas 8   # Switchyard's default
+  python3 bench/llmd_sweep.py --experiment switchyard-lru --replicas 8 --time-scale 1 \
+      --stage-interval 1 --kv-blocks 19262 --only-stages warm-up,22,35,46,60
   python3 bench/llmd_sweep.py --quick                            # seconds: short stages, output 32
 
 Options: --replicas R (1..8), --stage-scale F (multiplies every stage duration), --time-scale X,
@@ -92,7 +98,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import (BIN, consecutive_ports, free_ports, request, start_process,  # noqa: E402
-                     stop_process, wait_port, wait_until, write_file)
+                     stop_process, wait_port, wait_until)
 sys.path.insert(0, HERE)
 import sweep_metrics  # noqa: E402
 
@@ -188,6 +194,11 @@ EXPERIMENTS = {
     "switchyard": [("llm-d-default", {"file": "llm-d-reference/llm-d-default.yaml"}),
                    ("optimized-baseline", {"file": "llm-d-reference/optimized-baseline.yaml"}),
                    ("switchyard", {"builtin": True})],
+    # the built-in default against the same plus no-hit-lru-scorer (issue 19's candidate); the
+    # second arm's gateway config gets the file's `scheduler:` section, as default_vs_rr.py
+    # --variant does
+    "switchyard-lru": [("switchyard", {"builtin": True}),
+                       ("switchyard+no-hit-lru", {"section": "default_vs_rr_lru.yaml"})],
     "precise": [("precise", {"text": PRECISE_CFG, "kv_events": True}),
                 ("approximate", {"text": APPROX_CFG}),
                 ("random", {"text": RANDOM_CFG})],
@@ -289,14 +300,17 @@ class Arm:
             if kv:
                 eps += "      kvEvents: tcp://127.0.0.1:%d\n" % (kv + i)
         cfg = ("listen: 127.0.0.1:%d\nadmin: 127.0.0.1:%d\nworkers: 1\nlogLevel: warn\n"
-               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n  scrapeInterval: %dms\n"
-               "  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
+               "timeouts:\n  request: %ds\n  streamIdle: %ds\npool:\n  engine: vllm\n"
+               "  scrapeInterval: %dms\n  metricsStalenessThreshold: %dms\n  endpoints:\n%s"
                % (listen, admin, round(a.timeout / a.time_scale), round(a.timeout / a.time_scale),
                   scrape, scrape * 40, eps))
         if self.spec.get("builtin"):
             pass  # no scheduler: what a user gets (docs/scheduler.md, "The default")
         elif "file" in self.spec:
             cfg += "schedulerFile: %s\n" % os.path.join(HERE, self.spec["file"])
+        elif "section" in self.spec:  # a gateway config's `scheduler:` section, as it is
+            with open(os.path.join(HERE, self.spec["section"])) as f:
+                cfg += f.read()
         else:
             text = self.spec["text"] % {"off": (rep - kv) if kv else 0}
             cfg += "scheduler:\n" + "".join("  " + ln + "\n" for ln in text.splitlines())
@@ -486,8 +500,8 @@ def report(a, arms):
     print("arms: %s (rates and output tok/s below are x %g: 8-replica equivalents)"
           % (", ".join(names), up))
     if a.bench_cap:
-        print("client in-flight cap: %d fleet-wide at 8 replicas (bench --max-concurrency %d at %d):"
-              " later arrivals wait in the client, latencies from the send, the wait is the"
+        print("client in-flight cap: %d fleet-wide at 8 replicas (bench --max-concurrency %d at"
+              " %d): later arrivals wait in the client, latencies from the send, the wait is the"
               " schedule delay\n" % (a.max_concurrency, a.bench_cap, a.replicas))
     else:
         print("client: open loop, no in-flight cap")
@@ -585,7 +599,8 @@ def report(a, arms):
                "sample_interval_s": a.sample_interval,
                "arms": {arm.name: {"result": arm.result, "error": arm.error, "cpu_s": arm.cpu,
                                    "wall_s": arm.wall, "scorers": arm.scorers,
-                                   "scheduler": arm.spec.get("file") or (
+                                   "scheduler": arm.spec.get("file") or
+                                   arm.spec.get("section") or (
                                        "built-in default" if arm.spec.get("builtin")
                                        else "inline")} for arm in arms}}
     print("Scorers each gateway ran (read back from its /debug/decisions): " + "; ".join(
@@ -593,12 +608,11 @@ def report(a, arms):
         for arm in arms) + "\n")
     if a.experiment in ("sweep", "optimized"):
         llmd_vs(a, arms, srows, summary)
-    elif a.experiment == "optimized-lru":
-        optimized_lru_vs(a, arms, srows, summary)
+    elif a.experiment in ("optimized-lru", "switchyard", "switchyard-lru"):
+        # two arms, the second a change to the first: with its gain over the first
+        optimized_vs(a, arms, srows, summary, gain=len(arms) == 2)
     elif a.experiment == "precise":
         precise_vs(a, arms, summary)
-    elif a.experiment == "switchyard":
-        switchyard_vs(a, arms, srows, summary)
     replica_tail(a, arms, summary)
     replica_report(a, arms, summary)
     return summary
@@ -801,39 +815,10 @@ def ladder_peaks(narms, srows, up, summary):
     return peaks
 
 
-def optimized_lru_vs(a, arms, srows, summary):
-    """Both optimized arms per stage beside llm-d's optimized baseline (its benchmark report):
-    output tok/s, req/s, TTFT p90 and NTPOT p50; then the peak and the rate-60 figures."""
-    up = LLMD_REPLICAS / a.replicas
-    rows = []
-    for k, lr, _, gs in srows:
-        if k == 0:
-            continue
-        o = OB_STAGES.get(lr)
-        out = [scaled(g.get("output_tok_per_s"), up) for g in gs]
-        rows.append(["%g" % lr, fmt(out[0], "tok"), fmt(out[1], "tok"), ratio(out[0], out[1]),
-                     fmt(o[1] if o else None, "tok")] +
-                    [fmt(scaled(g.get("req_per_s"), up), "rate", 2) for g in gs] +
-                    [fmt(g.get("ttft_p90_s")) for g in gs] + [fmt(o[5] if o else None)] +
-                    [fmt(g.get("ntpot_p50_s"), "ms") for g in gs])
-    n0, n1 = arms[0].name, arms[1].name
-    print("Beside llm-d's optimized baseline, per stage (its benchmark report; NTPOT = E2E / "
-          "output tokens per request, llm-d gives it at rate 60 only: %.1f ms):"
-          % OB_SUMMARY["ntpot_p50_60_ms"][1])
-    print_table(["stage req/s", "out tok/s %s" % n0, "out tok/s %s" % n1, "ratio",
-                 "out tok/s llm-d opt.", "req/s %s" % n0, "req/s %s" % n1,
-                 "TTFT p90 s %s" % n0, "TTFT p90 s %s" % n1, "TTFT p90 s llm-d opt.",
-                 "NTPOT p50 ms %s" % n0, "NTPOT p50 ms %s" % n1], rows)
-    peaks = ladder_peaks(len(arms), srows, up, summary)
-    print("Peak output tok/s over the stages run (8-eq): %s %s, %s %s (%s); llm-d: optimized %s "
-          "vs a Service %s\n" % (n0, fmt(peaks[0], "tok"), n1, fmt(peaks[1], "tok"),
-                                 ratio(peaks[0], peaks[1]), fmt(OB_SUMMARY["peak_out"][1], "tok"),
-                                 fmt(OB_SUMMARY["peak_out"][0], "tok")))
-
-
-def switchyard_vs(a, arms, srows, summary):
-    """The three arms per stage beside llm-d's optimized baseline (its benchmark report): output
-    tok/s, req/s, TTFT p90 and NTPOT p50; then each arm's peak output."""
+def optimized_vs(a, arms, srows, summary, gain=False):
+    """Every arm per stage beside llm-d's optimized baseline (its benchmark report): output
+    tok/s, req/s, TTFT p90 and NTPOT p50; then each arm's peak output. gain (two arms): a ratio
+    column, the second arm's output over the first's, after the arms' output tok/s."""
     up = LLMD_REPLICAS / a.replicas
     names = [arm.name for arm in arms]
     rows = []
@@ -841,8 +826,9 @@ def switchyard_vs(a, arms, srows, summary):
         if k == 0:
             continue
         o = OB_STAGES.get(lr)
-        rows.append(["%g" % lr] +
-                    [fmt(scaled(g.get("output_tok_per_s"), up), "tok") for g in gs] +
+        out = [scaled(g.get("output_tok_per_s"), up) for g in gs]
+        rows.append(["%g" % lr] + [fmt(v, "tok") for v in out] +
+                    ([ratio(out[0], out[1])] if gain else []) +
                     [fmt(o[1] if o else None, "tok")] +
                     [fmt(scaled(g.get("req_per_s"), up), "rate", 2) for g in gs] +
                     [fmt(g.get("ttft_p90_s")) for g in gs] + [fmt(o[5] if o else None)] +
@@ -850,12 +836,14 @@ def switchyard_vs(a, arms, srows, summary):
     print("Beside llm-d's optimized baseline, per stage (its benchmark report; NTPOT = E2E / "
           "output tokens per request, llm-d gives it at rate 60 only: %.1f ms):"
           % OB_SUMMARY["ntpot_p50_60_ms"][1])
-    print_table(["stage req/s"] + ["out tok/s %s" % n for n in names] + ["out tok/s llm-d opt."] +
+    print_table(["stage req/s"] + ["out tok/s %s" % n for n in names] +
+                (["ratio"] if gain else []) + ["out tok/s llm-d opt."] +
                 ["req/s %s" % n for n in names] + ["TTFT p90 s %s" % n for n in names] +
                 ["TTFT p90 s llm-d opt."] + ["NTPOT p50 ms %s" % n for n in names], rows)
     peaks = ladder_peaks(len(arms), srows, up, summary)
-    print("Peak output tok/s over the stages run (8-eq): %s; llm-d: optimized %s vs a Service "
+    print("Peak output tok/s over the stages run (8-eq): %s%s; llm-d: optimized %s vs a Service "
           "%s\n" % (", ".join("%s %s" % (n, fmt(p, "tok")) for n, p in zip(names, peaks)),
+                     " (%s)" % ratio(peaks[0], peaks[1]) if gain else "",
                      fmt(OB_SUMMARY["peak_out"][1], "tok"), fmt(OB_SUMMARY["peak_out"][0], "tok")))
 
 

@@ -185,9 +185,9 @@ def config_lines(name):
 
 
 def beside_optimized(text, data, names):
-    """The table printed beside llm-d's optimized baseline (optimized-lru, switchyard): each
-    arm's peak in the headline, one row per ladder stage ending with every arm's NTPOT p50.
-    Returns its header cells and its rows by stage."""
+    """The table printed beside llm-d's optimized baseline (optimized-lru, switchyard,
+    switchyard-lru): each arm's peak in the headline, one row per ladder stage ending with every
+    arm's NTPOT p50. Returns its header cells and its rows by stage."""
     h = data["headline"]["peak output tok/s (8-eq)"]
     check(h["llm-d"] == [7049, 14941] and len(h["ours"]) == len(names), h)
     for i, n in enumerate(names):
@@ -268,6 +268,46 @@ def test_switchyard_quick():
         check(rows["60"][1 + i] == "{:,.0f}".format(4 * last["output_tok_per_s"]),
               (rows["60"], last))
         check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
+    shutil.rmtree(keep, ignore_errors=True)
+
+
+@test
+def test_switchyard_lru_quick():
+    # the built-in default against the same plus no-hit-lru-scorer (bench/default_vs_rr_lru.yaml)
+    keep = tempfile.mkdtemp(prefix="llmd-sweep-keep-")
+    text, data = sweep("switchyard-lru", "--stage-interval", "1", "--keep", keep)
+    names = ["switchyard", "switchyard+no-hit-lru"]
+    check_arms(data, names)
+    check_stage_table(text, names)
+    with open(os.path.join(ROOT, "bench", "default_vs_rr_lru.yaml")) as f:
+        section = f.read()
+    check("\nscheduler:\n" in section and "no-hit-lru-scorer" in section, section)
+    for n in names:
+        with open(os.path.join(keep, n, "gateway.yaml")) as f:
+            gw = f.read()
+        if n == "switchyard":  # what a user gets: no scheduler key at all
+            check("scheduler" not in gw and data["arms"][n]["scheduler"] == "built-in default",
+                  (gw, data["arms"][n]))
+        else:  # the file's section as it is, the one default_vs_rr.py --variant takes
+            check(gw.endswith(section) and gw.count("scheduler:") == 1, gw)
+            check(data["arms"][n]["scheduler"] == "default_vs_rr_lru.yaml", data["arms"][n])
+        with open(os.path.join(keep, n, "gateway.log")) as f:
+            log = f.read()
+        check("not referenced" not in log and "ignored" not in log, log)
+        check(len(data["arms"][n]["replica_tails"]) == STAGES, n)
+    # what each gateway really ran, read back from its recorded decisions: the second arm fails
+    # here if the section was not loaded or its no-hit-lru-scorer never scored
+    sc = {n: data["arms"][n]["scorers"] for n in names}
+    check(sc == {"switchyard": ["cache-load-scorer"],
+                 "switchyard+no-hit-lru": ["cache-load-scorer", "no-hit-lru-scorer"]}, sc)
+    check("switchyard+no-hit-lru: cache-load-scorer, no-hit-lru-scorer" in text, text)
+    cols, rows = beside_optimized(text, data, names)
+    # the gain column after the arms' output: the second arm's over the first's
+    check(cols[1:5] == ["out tok/s %s" % n for n in names] + ["ratio", "out tok/s llm-d opt."],
+          cols)
+    out = [4 * data["arms"][n]["result"]["stages"][-1]["output_tok_per_s"] for n in names]
+    check(rows["60"][1:3] == ["{:,.0f}".format(v) for v in out], (rows["60"], out))
+    check(rows["60"][3] == "%.2fx" % (out[1] / out[0]) and rows["60"][4] == "13,528", rows["60"])
     shutil.rmtree(keep, ignore_errors=True)
 
 
