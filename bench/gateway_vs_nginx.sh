@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 BUILD=${BUILD:-build} # the build directory
 make -s BUILD="$BUILD" "$BUILD/switchyard" >/dev/null
-BIN=$PWD/$BUILD/switchyard
+BIN=$(cd "$BUILD" && pwd)/switchyard # BUILD relative or absolute
 DURATION=${DURATION:-5s}
 REPEATS=${REPEATS:-3}
 WORKERS=${WORKERS:-1}

@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 BUILD=${BUILD:-build} # the build directory
 make -s BUILD="$BUILD" "$BUILD/switchyard" >/dev/null
-BIN=$PWD/$BUILD/switchyard
+BIN=$(cd "$BUILD" && pwd)/switchyard # BUILD relative or absolute
 DURATION=${DURATION:-4s}
 REPEATS=${REPEATS:-3}
 SIZES=${SIZES:-2048 225280}

@@ -57,10 +57,11 @@ def main():
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--json", help="write every table's data here")
     a = ap.parse_args()
-    binary = os.path.join(ROOT, os.environ.get("BUILD", "build"), "stage_sim_bench")
-    subprocess.run(["make", "-s", "BUILD=" + os.environ.get("BUILD", "build"),
-                    os.path.relpath(binary, ROOT)], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    build = os.environ.get("BUILD", "build")  # relative to the repository, or absolute
+    binary = os.path.join(ROOT, build, "stage_sim_bench")
+    # the target as the Makefile's $(BUILD)/%_bench rule spells it
+    subprocess.run(["make", "-s", "BUILD=" + build, os.path.join(build, "stage_sim_bench")],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     if a.seeds < 1:
         sys.exit("--seeds: at least 1")
     common = []  # every run's arguments but the KV blocks

@@ -33,8 +33,9 @@ if [ -z "${NO_BUILD:-}" ]; then
     bash scripts/install-deps.sh
     nice make -s BUILD="$BUILD" "$BUILD/switchyard" "$BUILD/stream_scale_bench" >/dev/null
 fi
-BIN=$PWD/$BUILD/switchyard
-SB=$PWD/$BUILD/stream_scale_bench
+BDIR=$(cd "$BUILD" && pwd) # BUILD relative or absolute
+BIN=$BDIR/switchyard
+SB=$BDIR/stream_scale_bench
 if [ -n "${SMOKE:-}" ]; then
     ACTIVE=${ACTIVE:-100} HOLD=${HOLD:-200} REPEATS=${REPEATS:-1}
     RAMP_MS=${RAMP_MS:-200} WARMUP_MS=${WARMUP_MS:-500} MEASURE_MS=${MEASURE_MS:-1000}
