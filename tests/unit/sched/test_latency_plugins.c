@@ -556,6 +556,117 @@ static void test_scorer_delay_learned_out(void **state)
     fx_plugin_free(&prod);
 }
 
+/* fleet_scores' pool: three candidates of model "m" (slow:1 idle, fast:1 with 12 running, fast:2
+ * with 4: with three, a score strictly between 0 and 1 moves with the expected length), each
+ * labelled role (NULL: none), and after them the endpoints in extra (not candidates). peer[k]
+ * and extra[k]: fed requests of out tokens completed there (the learned means). */
+struct fleet_ep {
+    const char *addr, *labels, *model; /* model: the one id it serves */
+    int fed;                           /* completions fed */
+    int64_t out;                       /* their output tokens */
+};
+
+static void fleet_scores(struct fx_plugin *prod, const char *params, const char *role,
+                         const struct fleet_ep *peer, const struct fleet_ep *extra, size_t nextra,
+                         double *s)
+{
+    char err[256], labels[64];
+    struct fx_plugin sc;
+    assert_int_equal(fx_plugin_new(&sc, "latency-scorer", params, err, sizeof err), 0);
+    snprintf(labels, sizeof labels, "llm-d.ai/role=%s", role ? role : "");
+    struct sy_endpoint *eps[8] = {fx_ep("slow:1", role ? labels : NULL, 0, 0, 0.1),
+                                  fx_ep("fast:1", role ? labels : NULL, 0, 12, 0.3),
+                                  fx_ep("fast:2", role ? labels : NULL, 0, 4, 0.3)};
+    assert_true(nextra <= 5);
+    for (size_t k = 0; k < nextra; k++)
+        eps[3 + k] = fx_ep(extra[k].addr, extra[k].labels, 0, 0, 0.1);
+    struct sy_pool *pool = fx_pool(eps, 3 + nextra);
+    for (size_t k = 0; k < 3 + nextra; k++) {
+        const struct fleet_ep *d = k < 3 ? &peer[k] : &extra[k - 3];
+        const char *id = k < 3 ? "m" : d->model;
+        sy_endpoint_set_models(pool->eps[k], &id, 1);
+        for (int i = 0; i < d->fed; i++) {
+            struct sy_charge ch = {0};
+            sy_pool_charge(&ch, pool->eps[k], 100, 4096, 1);
+            sy_pool_discharge(&ch, d->out);
+        }
+    }
+    struct sy_sched_candidate c[3];
+    fx_cands(pool, c); /* the first three: pool order */
+    struct sy_request r;
+    fx_req(&r, "m", 500);
+    r.max_tokens = 4096;
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    prod->ops->produce(prod->state, &cy, c, 3);
+    sc.ops->score(sc.state, &cy, c, 3, s);
+    prod->ops->done(prod->state, &cy, NULL, false);
+    sy_pool_unref(pool);
+    fx_plugin_free(&sc);
+}
+
+static bool scores_equal(const double *a, const double *b)
+{
+    return fabs(a[0] - b[0]) < 1e-9 && fabs(a[1] - b[1]) < 1e-9 && fabs(a[2] - b[2]) < 1e-9;
+}
+
+/* outputTokensSource fleet averages the learned means of the endpoints that could serve the
+ * request: the candidates' peers for its model and role (each mean once), not another model's
+ * endpoints nor P/D prefill endpoints (1-token legs), nor an endpoint short of samples. fleet with
+ * peer means 100 and 300 scores as fixed outputTokens 200; the endpoint source's fallback (fast:2
+ * has no mean of its own) takes the same mean. */
+static void test_scorer_delay_fleet_peers(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx_plugin prod;
+    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    fx_train_latency_model(sy_sched_latency_model());
+    static const char fleet[] =
+        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
+    static const char ep[] =
+        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
+    const int n = SY_LATENCY_OUT_MIN_SAMPLES;
+    const struct fleet_ep peers[3] = {{.fed = n, .out = 100}, {.fed = n, .out = 300}, {0}};
+    double want[3], s[3], other[3];
+    char fixed[96];
+    /* the expected length moves the middle score: 200 differs from 100, 300 and 138.67 */
+    snprintf(fixed, sizeof fixed, "objective: e2e-plus-delay\noutputTokens: %d\n", 200);
+    fleet_scores(&prod, fixed, NULL, peers, NULL, 0, want);
+    assert_true(want[1] > 1e-3 && want[1] < 1 - 1e-3); /* fast:1 is neither best nor worst */
+    for (int o = 100; o <= 300; o += 200) {
+        snprintf(fixed, sizeof fixed, "objective: e2e-plus-delay\noutputTokens: %d\n", o);
+        fleet_scores(&prod, fixed, NULL, peers, NULL, 0, other);
+        assert_false(scores_equal(other, want));
+    }
+    /* two peers' means 100 and 300: their mean, 200 (fast:2 has none: not counted as 0) */
+    fleet_scores(&prod, fleet, NULL, peers, NULL, 0, s);
+    assert_true(scores_equal(s, want));
+    /* another model's endpoint (16 tokens learned) does not count: still 200, not 138.67 */
+    const struct fleet_ep x = {.addr = "x:1", .model = "x", .fed = n, .out = 16};
+    fleet_scores(&prod, fleet, NULL, peers, &x, 1, s);
+    assert_true(scores_equal(s, want));
+    /* nor, for decode candidates, a prefill endpoint of the same model (1-token legs) */
+    const struct fleet_ep pre = {
+        .addr = "pre:1", .labels = "llm-d.ai/role=prefill", .model = "m", .fed = n, .out = 1};
+    fleet_scores(&prod, fleet, "decode", peers, NULL, 0, want);
+    fleet_scores(&prod, fleet, "decode", peers, &pre, 1, s);
+    assert_true(scores_equal(s, want));
+    /* a same-model, same-role endpoint that is not a candidate (filtered, excluded) counts:
+     * 100, 300 and 500 average 300 */
+    const struct fleet_ep peer4 = {.addr = "fast:4", .model = "m", .fed = n, .out = 500};
+    snprintf(fixed, sizeof fixed, "objective: e2e-plus-delay\noutputTokens: %d\n", 300);
+    fleet_scores(&prod, fixed, NULL, peers, NULL, 0, want);
+    fleet_scores(&prod, fleet, NULL, peers, &peer4, 1, s);
+    assert_true(scores_equal(s, want));
+    /* endpoint: fast:2's fallback mean ignores the other model's and the prefill endpoint */
+    const struct fleet_ep both[2] = {x, pre};
+    fleet_scores(&prod, ep, NULL, peers, NULL, 0, want);
+    fleet_scores(&prod, ep, NULL, peers, both, 2, s);
+    assert_true(scores_equal(s, want));
+    fx_plugin_free(&prod);
+}
+
 /* One produce of instance fp (a cycle over a 3-endpoint pool). */
 static void produce_once(struct fx_plugin *fp)
 {
@@ -1017,6 +1128,7 @@ int main(void)
         cmocka_unit_test(test_scorer_delay_arithmetic),
         cmocka_unit_test(test_scorer_delay_ordering),
         cmocka_unit_test(test_scorer_delay_learned_out),
+        cmocka_unit_test(test_scorer_delay_fleet_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
