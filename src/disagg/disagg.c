@@ -382,29 +382,33 @@ static const struct sy_upstream_cbs p_cbs = {
  * failed open, as the decode pick (concurrency_detector_filter.c); refusing it would free the
  * gate slot for the next queued request only to refuse that one too. A pick found full (another
  * request took the slot since the snapshot: counted in switchyard_scheduler_slot_lost_total) is
- * excluded with the failed ones and the prefill profile re-run, at most SY_SCHED_CHARGE_TRIES
- * picks (no re-run after the last one: res->prefill_ep then names the last pick found full). A
- * pick whose run failed open (res->prefill_failed_open: every prefill candidate was at its limit)
- * still tries its reservation (the gated first leg holds to no cap then and gets it), but when it
- * is refused nothing is re-run and no slot counted lost: a re-run would find them all full as
- * well, and that is exactly when the gateway is saturated. That holds for a first leg, picked
- * just now; a retried leg (dx->attempts > 0) may run on a pick made before a whole failed
- * attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg has no
- * SY_SCHED_CHARGE_TRIES cap: it re-picks until every prefill endpoint was tried (each re-pick
- * excludes one more, so the loop ends within the prefill candidate count: the profile run returns
- * SY_ENOENDPOINT once none is left), since it would otherwise go over a limit while an endpoint
- * it never tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap
- * and never tried the 9th); a re-pick whose run failed open (the endpoints left were at their
- * limits in the decision's snapshot) is held to those limits too, not to the run's missing caps,
- * and re-picked like any other. Only then, every pick found full, does it take one with no cap, as
- * if its filter had failed open: the pick of a run without them excluded (only the failed ones),
- * counted in switchyard_pd_prefill_fail_open_total. The prompt is recorded in the prefix index
- * only on the pick that got its slot. Returns false, holding nothing, when none had room. */
+ * excluded with the failed ones and the prefill profile re-run on the decision's snapshot, until
+ * a pick has room or every prefill candidate was tried: each re-pick excludes one more, so the
+ * loop ends within the prefill candidate count (the profile run returns SY_ENOENDPOINT once none
+ * is left, and res->prefill_ep is then NULL). Not SY_SCHED_CHARGE_TRIES picks, as a decode pick's
+ * decisions: those decide again on fresh counts, where a full endpoint is filtered out, but a
+ * re-pick reads the old snapshot, in which every endpoint it has not tried had room, so stopping
+ * after 8 refused the request (429, or the decode-only fallback) with 9 or more prefill endpoints
+ * while one it never tried may have had room (the gated leg's reason below). A pick whose run
+ * failed open (res->prefill_failed_open: every prefill candidate was at its limit) still tries
+ * its reservation (the gated first leg holds to no cap then and gets it), but when it is refused
+ * nothing is re-run and no slot counted lost: a re-run would find them all full as well, and that
+ * is exactly when the gateway is saturated. That holds for a first leg, picked just now; a retried
+ * leg (dx->attempts > 0) may run on a pick made before a whole failed attempt, seconds ago, so it
+ * keeps re-picking as a lost slot would. A gated first leg re-picks the same way, until every
+ * prefill endpoint was tried, since it would otherwise go over a limit while an endpoint it never
+ * tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap and never
+ * tried the 9th); a re-pick whose run failed open (the endpoints left were at their limits in the
+ * decision's snapshot) is held to those limits too, not to the run's missing caps, and re-picked
+ * like any other. Only then, every pick found full, does it take one with no cap, as if its filter
+ * had failed open: the pick of a run without them excluded (only the failed ones), counted in
+ * switchyard_pd_prefill_fail_open_total. The prompt is recorded in the prefix index only on the
+ * pick that got its slot. Returns false, holding nothing, when none had room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
     /* the failed endpoints, then the picks found full: on the stack up to SY_SCHED_CHARGE_TRIES
-     * picks, on the heap past that (a gated first leg, one slot per prefill candidate) */
+     * picks, on the heap past that (one slot per prefill candidate) */
     struct sy_endpoint *stack[sizeof dx->failed / sizeof dx->failed[0] + SY_SCHED_CHARGE_TRIES];
     struct sy_endpoint **ex = stack;
     size_t nex = 0, cap = sizeof stack / sizeof stack[0];
@@ -427,8 +431,6 @@ static bool reserve_leg(struct sy_disagg *dx)
         if (!open && res->prefill_failed_open && dx->attempts == 0)
             break; /* every candidate at its limit: no slot lost, none a re-pick could find */
         sy_sched_slot_lost(dx->h.sched);
-        if (!open && k + 1 == SY_SCHED_CHARGE_TRIES)
-            goto out; /* no try follows: a repick would run the profile for nothing */
         if (nex == cap) {
             cap *= 2;
             ex = ex == stack ? memcpy(sy_xmalloc(cap * sizeof *ex), stack, sizeof stack)

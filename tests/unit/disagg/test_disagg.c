@@ -147,8 +147,9 @@ static void fx_fini(struct fx *f)
 }
 
 /* A first leg without a fallback that finds no prefill slot, the endpoints full at the decision
- * (full_at_pick) or since: it ends in 429 rejected-saturated with res->prefill_ep on pick last,
- * the prefill profile run runs times and lost slots counted. */
+ * (full_at_pick) or since: it ends in 429 rejected-saturated with res->prefill_ep on pick last
+ * (-1: none, the last re-pick found no endpoint left), the prefill profile run runs times and
+ * lost slots counted. */
 static void check_no_slot(bool full_at_pick, int last, int runs, int lost)
 {
     struct fx f;
@@ -157,7 +158,7 @@ static void check_no_slot(bool full_at_pick, int last, int runs, int lost)
     assert_int_equal(f.seen.status, 429);
     assert_string_equal(f.seen.code, "rejected-saturated");
     assert_int_equal(f.seen.decodes, 0);
-    assert_ptr_equal(f.res.prefill_ep, f.eps[last]);
+    assert_ptr_equal(f.res.prefill_ep, last >= 0 ? f.eps[last] : NULL);
     char want[256];
     snprintf(want, sizeof want,
              "inference_extension_plugin_duration_seconds_count{extension_point=\"Filter\","
@@ -184,14 +185,15 @@ static void test_reserve_failed_open_no_repick(void **state)
 }
 
 /* Every prefill endpoint had room when the decision read them and is full when the leg reserves
- * (other requests took the slots: real lost slots): reserve_leg tries SY_SCHED_CHARGE_TRIES picks
- * (p0..p7, the prefill profile run once per pick), each counted lost, and stops there, leaving
- * res->prefill_ep on the last pick it tried; before, it re-ran the profile after the last failed
- * try (a ninth run) and left prefill_ep on p8, an endpoint never reserved. */
-static void test_reserve_stops_after_last_try(void **state)
+ * (other requests took the slots: real lost slots): reserve_leg tries every one (p0..p8, the
+ * prefill profile run once per pick and once more to find none left), each counted lost, and
+ * leaves res->prefill_ep on none (it names no endpoint never reserved). It stopped after
+ * SY_SCHED_CHARGE_TRIES picks (p0..p7) with 9 prefill endpoints and never tried p8, which may
+ * have had room (test_leg_tries_every_prefill_endpoint). */
+static void test_reserve_tries_every_pick(void **state)
 {
     (void)state;
-    check_no_slot(false, SY_SCHED_CHARGE_TRIES - 1, SY_SCHED_CHARGE_TRIES, SY_SCHED_CHARGE_TRIES);
+    check_no_slot(false, -1, NPREFILL + 1, NPREFILL);
 }
 
 /* fallback: decode-only and no prefill endpoint with room for the first leg: the request goes to
@@ -241,15 +243,16 @@ static void test_retry_no_room_keeps_502(void **state)
     fx_fini(&f);
 }
 
-/* With the flow-control gate on, a first leg whose every pick was found full since the decision
- * (other requests took the slots, on another worker) takes a pick with no cap, as if its filter
- * had failed open (the gate is the bound), where it got 429 rejected-saturated: once every prefill
- * endpoint was tried (the re-pick then finds none left and a run over them all picks p0 again),
- * each pick counted lost and the uncapped one in switchyard_pd_prefill_fail_open_total. room >= 0
- * leaves that endpoint with room: the leg reserves it under its cap after picks p0..room-1 were
- * found full, and nothing fails open. The leg is sent (to a closed port, never reached: the
- * exchange is freed first, which gives the slot back). */
-static void check_gated_leg(int np, int room, bool others_full_at_pick)
+/* A leg started with flags (SY_DISAGG_GATED: the flow-control gate on). With the gate on, a first
+ * leg whose every pick was found full since the decision (other requests took the slots, on
+ * another worker) takes a pick with no cap, as if its filter had failed open (the gate is the
+ * bound), where it got 429 rejected-saturated: once every prefill endpoint was tried (the re-pick
+ * then finds none left and a run over them all picks p0 again), each pick counted lost and the
+ * uncapped one in switchyard_pd_prefill_fail_open_total. room >= 0 leaves that endpoint with room:
+ * the leg reserves it under its limit after picks p0..room-1 were found full, and nothing fails
+ * open (room < 0 only with the gate: without it the leg gets 429). The leg is sent (to a closed
+ * port, never reached: the exchange is freed first, which gives the slot back). */
+static void check_leg(unsigned flags, int np, int room, bool others_full_at_pick)
 {
     struct fx f;
     fx_init_np(&f, SY_DISAGG_FALLBACK_NONE, false, np);
@@ -272,7 +275,7 @@ static void check_gated_leg(int np, int room, bool others_full_at_pick)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
-    struct sy_disagg *dx = start_up(&f, SY_DISAGG_GATED, up);
+    struct sy_disagg *dx = start_up(&f, flags, up);
     assert_int_equal(f.seen.status, 0);
     assert_int_equal(f.seen.decodes, 0);
     int last = room >= 0 ? room : 0;
@@ -296,6 +299,11 @@ static void check_gated_leg(int np, int room, bool others_full_at_pick)
     fx_fini(&f); /* every slot back at 1 */
 }
 
+static void check_gated_leg(int np, int room, bool others_full_at_pick)
+{
+    check_leg(SY_DISAGG_GATED, np, room, others_full_at_pick);
+}
+
 /* Every prefill endpoint tried before the leg fails open: with more of them than
  * SY_SCHED_CHARGE_TRIES it took the 8th pick (p7) with no cap and never tried p8, which may have
  * had room, and its uncapped pick was told apart from the lost slots by nothing. */
@@ -307,6 +315,18 @@ static void test_gated_first_leg_all_found_full_fails_open(void **state)
     check_gated_leg(NPREFILL, NPREFILL - 1, false); /* the 9th pick has room: under its cap */
     check_gated_leg(NPREFILL_MAX, NPREFILL_MAX - 3, false); /* more picks than the stack holds */
     check_gated_leg(NPREFILL_MAX, -1, false);
+}
+
+/* A leg without the gate (a first leg, a decode retry's first leg) re-picks the same way: with 9
+ * or more prefill endpoints it stopped after SY_SCHED_CHARGE_TRIES picks (p0..p7) and answered
+ * 429 (or fell back to decode-only) while p8, never tried, had room. Now the ninth pick is
+ * reserved under its limit, and past the stack's picks as well. */
+static void test_leg_tries_every_prefill_endpoint(void **state)
+{
+    (void)state;
+    check_leg(0, NPREFILL, NPREFILL - 1, false);
+    check_leg(SY_DISAGG_RETRY, NPREFILL, NPREFILL - 1, false);
+    check_leg(0, NPREFILL_MAX, NPREFILL_MAX - 3, false);
 }
 
 /* Only p0 had room at the decision, so every re-pick's run fails open (no caps): the leg took
@@ -324,7 +344,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_failed_open_no_repick),
-        cmocka_unit_test(test_reserve_stops_after_last_try),
+        cmocka_unit_test(test_reserve_tries_every_pick),
+        cmocka_unit_test(test_leg_tries_every_prefill_endpoint),
         cmocka_unit_test(test_first_leg_no_room_falls_back),
         cmocka_unit_test(test_retry_no_room_keeps_502),
         cmocka_unit_test(test_gated_first_leg_all_found_full_fails_open),
