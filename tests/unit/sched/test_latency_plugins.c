@@ -426,6 +426,21 @@ static void test_scorer_delay_arithmetic(void **state)
     NEAR9(sy_latency_delay_out(-1, 100), 100);
 }
 
+/* One cycle of a request for model "m" (500 prompt tokens, max_tokens) over candidates c[0..n) of
+ * pool: prod produces, sc scores into s[0..n). */
+static void score_cycle(struct fx_plugin *prod, struct fx_plugin *sc, struct sy_pool *pool,
+                        struct sy_sched_candidate *c, size_t n, int64_t max_tokens, double *s)
+{
+    struct sy_request r;
+    fx_req(&r, "m", 500);
+    r.max_tokens = max_tokens;
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, pool, 1);
+    prod->ops->produce(prod->state, &cy, c, n);
+    sc->ops->score(sc->state, &cy, c, n, s);
+    prod->ops->done(prod->state, &cy, NULL, false);
+}
+
 /* objective e2e-plus-delay on the trained model (slow:1 3x slower; TPOT grows with running): a
  * short request prefers the slow idle replica to a fast one with 12 running (the prefill stall
  * and slowdown it would cause them outweigh its own gain); a long one still goes to the fast
@@ -450,14 +465,7 @@ static void delay_scores_fed(struct fx_plugin *prod, const char *params, int64_t
         }
     struct sy_sched_candidate c[2];
     fx_cands(pool, c);
-    struct sy_request r;
-    fx_req(&r, "m", 500);
-    r.max_tokens = max_tokens;
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, &r, pool, 1);
-    prod->ops->produce(prod->state, &cy, c, 2);
-    sc.ops->score(sc.state, &cy, c, 2, s);
-    prod->ops->done(prod->state, &cy, NULL, false);
+    score_cycle(prod, &sc, pool, c, 2, max_tokens, s);
     sy_pool_unref(pool);
     fx_plugin_free(&sc);
 }
@@ -497,6 +505,20 @@ static void test_scorer_delay_ordering(void **state)
     fx_plugin_free(&prod);
 }
 
+/* the delay objective with outputTokens 16 and each learned outputTokensSource */
+static const char learned_ep_params[] =
+    "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
+static const char learned_fleet_params[] =
+    "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
+
+/* A predicted-latency-producer instance over the trained shared model (fx_plugin_free it). */
+static void trained_producer(struct fx_plugin *prod)
+{
+    char err[256];
+    assert_int_equal(fx_plugin_new(prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
+    fx_train_latency_model(sy_sched_latency_model());
+}
+
 /* outputTokensSource endpoint / fleet: the expected output length is the mean output of the
  * requests completed there (endpoint) or over the pool (fleet) once SY_LATENCY_OUT_MIN_SAMPLES
  * completed, outputTokens before; max_tokens still caps it. On the ordering above: 16 tokens
@@ -504,14 +526,9 @@ static void test_scorer_delay_ordering(void **state)
 static void test_scorer_delay_learned_out(void **state)
 {
     (void)state;
-    char err[256];
     struct fx_plugin prod;
-    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
-    fx_train_latency_model(sy_sched_latency_model());
-    static const char ep[] =
-        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
-    static const char fleet[] =
-        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
+    trained_producer(&prod);
+    const char *ep = learned_ep_params, *fleet = learned_fleet_params;
     static const char fixed[] = "objective: e2e-plus-delay\noutputTokens: 16\n";
     const int n = SY_LATENCY_OUT_MIN_SAMPLES;
     const int none[2] = {0, 0}, both[2] = {n, n}, short_of[2] = {n - 1, n - 1},
@@ -591,16 +608,9 @@ static void fleet_scores(struct fx_plugin *prod, const char *params, const char 
             sy_pool_discharge(&ch, d->out);
         }
     }
-    struct sy_sched_candidate c[3];
-    fx_cands(pool, c); /* the first three: pool order */
-    struct sy_request r;
-    fx_req(&r, "m", 500);
-    r.max_tokens = 4096;
-    struct sy_sched_cycle cy;
-    fx_cycle(&cy, &r, pool, 1);
-    prod->ops->produce(prod->state, &cy, c, 3);
-    sc.ops->score(sc.state, &cy, c, 3, s);
-    prod->ops->done(prod->state, &cy, NULL, false);
+    struct sy_sched_candidate c[8];
+    fx_cands(pool, c); /* every pool endpoint; the first three are the candidates */
+    score_cycle(prod, &sc, pool, c, 3, 4096, s);
     sy_pool_unref(pool);
     fx_plugin_free(&sc);
 }
@@ -618,14 +628,9 @@ static bool scores_equal(const double *a, const double *b)
 static void test_scorer_delay_fleet_peers(void **state)
 {
     (void)state;
-    char err[256];
     struct fx_plugin prod;
-    assert_int_equal(fx_plugin_new(&prod, "predicted-latency-producer", NULL, err, sizeof err), 0);
-    fx_train_latency_model(sy_sched_latency_model());
-    static const char fleet[] =
-        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: fleet\n";
-    static const char ep[] =
-        "objective: e2e-plus-delay\noutputTokens: 16\noutputTokensSource: endpoint\n";
+    trained_producer(&prod);
+    const char *ep = learned_ep_params, *fleet = learned_fleet_params;
     const int n = SY_LATENCY_OUT_MIN_SAMPLES;
     const struct fleet_ep peers[3] = {{.fed = n, .out = 100}, {.fed = n, .out = 300}, {0}};
     double want[3], s[3], other[3];
