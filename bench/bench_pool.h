@@ -21,7 +21,7 @@ static inline struct sy_pool *bench_pool_new(size_t n)
     for (size_t e = 0; e < n; e++) {
         struct sy_endpoint *ep = SY_NEW(struct sy_endpoint);
         atomic_init(&ep->refs, 1);
-        char addr[32];
+        char addr[48]; /* "10.0.0." + any size_t + ":8000" */
         snprintf(addr, sizeof addr, "10.0.0.%zu:8000", e + 1);
         ep->address = sy_xstrdup(addr);
         pthread_mutex_init(&ep->mu, NULL);

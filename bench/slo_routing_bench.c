@@ -1,10 +1,11 @@
 /* slo_routing_bench.c - routing quality of predicted-latency scheduling against heuristic
  * weightings, on a virtual-time heterogeneous fleet, with the real scheduler and plugins.
  *
- * Fleet: 4 fast replicas (simulator profile qwen3-8b-h100) and 4 slow ones (qwen3-32b-tp2-h100),
- * the step-level engine of src/sim/engine.h driven in simulated time. Workload: Poisson arrivals,
- * log-uniform prompts of 100..4000 tokens, 30% opening with one of 8 shared 1024-token system
- * prompts, 16..256 output tokens; half the requests are interactive (x-slo-ttft-ms 1000,
+ * Fleet: 4 fast replicas (simulator profile qwen3-8b-h100) and 4 slow ones (qwen3-32b-tp2-h100)
+ * (SLO_BENCH_REPLICAS=n: n/2 of each, n even in [2, 32]; scale RATE with n to keep the load per
+ * replica), the step-level engine of src/sim/engine.h driven in simulated time. Workload: Poisson
+ * arrivals, log-uniform prompts of 100..4000 tokens, 30% opening with one of 8 shared 1024-token
+ * system prompts, 16..256 output tokens; half the requests are interactive (x-slo-ttft-ms 1000,
  * x-slo-tpot-ms 50), half batch (5000 / 100). Every policy sees the same arrivals (same seed).
  * Each decision is a real sy_sched_pick on a pool whose endpoints carry the engines' state as a
  * scrape would (updated at every arrival: an optimistic, equally fresh scrape for every policy),
@@ -34,7 +35,8 @@
  * with those true TTFT/TPOT in place of the model's (sy_sched_latency_override), which separates
  * the model's error from the decision rule's. SLO_BENCH_ORACLE_STEPS=k bounds each lookahead at
  * k output tokens and extrapolates the rest at the TPOT so far (default exact). These rows cost
- * minutes each, so they run only when SLO_BENCH_ONLY selects them or SLO_BENCH_ORACLE=1. The
+ * minutes each, so they run only when SLO_BENCH_ONLY selects them or SLO_BENCH_ORACLE=1 (and
+ * never with SLO_BENCH_ORACLE=0, whatever SLO_BENCH_ONLY matches). The
  * model is
  * retrained in simulated time only (sy_sched_latency_model_setup: no background thread); the
  * pickers' random seeds come from the wall clock unless SLO_BENCH_SEED is set, so without it the
@@ -70,6 +72,10 @@
  * question and output lengths, multi-turn conversations resending their history, 16 system
  * prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share of arrivals that
  * open a conversation, default 0.1);
+ * SLO_BENCH_REPLICAS=n (even, 2..32, default 8) sizes the fleet, half fast and half slow (the fast
+ * ones first); SLO_BENCH_OUT_TRACE=1 prints the endpoints' learned output lengths
+ * (outputTokensSource's means) per 10 s window against the true ones, the placement shares and
+ * cache hits, and whether the means steered the picks (out_trace);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
  * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
  * hits vs misses and the top groups' placement.
@@ -91,13 +97,14 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "latency/latency.h"
+#include "pool/decode.h"
 #include "pool/pool.h"
 #include "sched/latency_info.h"
 #include "sched/plugins.h"
 #include "sched/sched.h"
 #include "sim/engine.h"
 
-#define NE     8
+#define NE_MAX 32 /* SLO_BENCH_REPLICAS at most */
 #define GROUPS 8
 #define SYSLEN 1024
 #define WARM_S 20.0
@@ -116,21 +123,23 @@ struct job {
     double pred_prefix;          /* the chosen endpoint's prefix-cache score (features) */
     int group;                   /* prefix regime: the request's system-prefix group, else -1 */
     uint32_t len, cached;        /* prompt tokens; of them, served from the engine's cache */
+    uint32_t out;                /* its true output length */
     bool done;
     bool shed;   /* refused by latency-slo-admitter (SY_EADMISSION): counts as missed */
     int hist_ep; /* heavy regime: the endpoint that served the conversation's last turn, or -1 */
     /* heavy regime, SLO_BENCH_TRACE: every endpoint's prediction at the decision */
     bool traced;
-    float tr_ttft[NE], tr_tpot[NE], tr_prefix[NE];
-    float tr_ttft0[NE];      /* the same endpoint's TTFT prediction with prefix score 0 */
-    float tr_load[NE];       /* running + waiting in its features */
-    float tr_pf[NE];         /* prefill tokens in flight in its features */
-    signed char tr_tier[NE]; /* 1 both headrooms >= 0, 0 violated */
+    float tr_ttft[NE_MAX], tr_tpot[NE_MAX], tr_prefix[NE_MAX];
+    float tr_ttft0[NE_MAX];      /* the same endpoint's TTFT prediction with prefix score 0 */
+    float tr_load[NE_MAX];       /* running + waiting in its features */
+    float tr_pf[NE_MAX];         /* prefill tokens in flight in its features */
+    signed char tr_tier[NE_MAX]; /* 1 both headrooms >= 0, 0 violated */
 };
 
 static struct job *J;
 static size_t nJ;
-static struct sy_sim_engine *eng[NE];
+static int ne = 8; /* replicas: SLO_BENCH_REPLICAS, half fast (the first), half slow */
+static struct sy_sim_engine *eng[NE_MAX];
 static struct sy_pool *pool;
 static struct sy_scheduler *sched;
 static uint64_t rng;
@@ -176,14 +185,14 @@ static void on_finish(void *ud, struct sy_sim_req *r, enum sy_sim_finish why, ui
 
 static void advance_all(uint64_t now)
 {
-    sy_sim_engines_advance(eng, NE, now);
+    sy_sim_engines_advance(eng, ne, now);
 }
 
 /* Sets every endpoint's scraped metrics; `now` (simulated ns) becomes the scrape's update time, so
  * each scrape has its own stamp as in the gateway. */
 static void scrape(uint64_t now)
 {
-    for (int e = 0; e < NE; e++) {
+    for (int e = 0; e < ne; e++) {
         struct sy_engine_metrics m;
         memset(&m, 0, sizeof m);
         m.waiting = sy_sim_engine_num_waiting(eng[e]);
@@ -228,7 +237,7 @@ static void accuracy(const char *name)
         const struct job *j = &J[i];
         if ((double)j->arrival / 1e9 < WARM_S || !j->done || j->pred_ttft < 0 || j->tpot <= 0)
             continue;
-        int c = j->ep < NE / 2 ? 0 : 1, b = 0;
+        int c = j->ep < ne / 2 ? 0 : 1, b = 0;
         while (j->running >= lim[b])
             b++;
         double *v = s[c][b];
@@ -331,7 +340,7 @@ static void prefix_evidence(const char *name)
     uint32_t show = prefix_groups < 4 ? prefix_groups : 4;
     double *v = sy_xmalloc((nJ ? nJ : 1) * sizeof *v);
     for (uint32_t g = 0; g < show; g++) {
-        size_t per[NE] = {0}, n = 0;
+        size_t per[NE_MAX] = {0}, n = 0;
         for (size_t i = 0; i < nJ; i++) {
             const struct job *j = &J[i];
             if ((double)j->arrival / 1e9 < WARM_S || !j->done || j->group != (int)g)
@@ -341,9 +350,9 @@ static void prefix_evidence(const char *name)
         }
         qsort(v, n, sizeof *v, cmpd);
         fprintf(stderr,
-                "  group %u: %zu requests, TTFT p50 %.3f s, per endpoint (fast 0-3, slow 4-7):", g,
-                n, pct(v, n, .5));
-        for (int e = 0; e < NE; e++)
+                "  group %u: %zu requests, TTFT p50 %.3f s, per endpoint (fast 0-%d, slow %d-%d):",
+                g, n, pct(v, n, .5), ne / 2 - 1, ne / 2, ne - 1);
+        for (int e = 0; e < ne; e++)
             fprintf(stderr, " %zu", per[e]);
         fprintf(stderr, "\n");
     }
@@ -435,7 +444,7 @@ static void heavy_trace(const char *name)
         int h = j->hist_ep;
         double mo = INFINITY;
         bool pos_other = false;
-        for (int k = 0; k < NE; k++)
+        for (int k = 0; k < ne; k++)
             if (k != h) {
                 mo = j->tr_ttft[k] >= 0 && j->tr_ttft[k] < mo ? j->tr_ttft[k] : mo;
                 pos_other |= j->tr_tier[k] > 0;
@@ -453,7 +462,7 @@ static void heavy_trace(const char *name)
             fprintf(fp, "%s\t%zu\t%u\t%d\t%d\t%.0f\t%.3f", name, i, j->len, h, j->ep,
                     j->slo_tpot * 1e3, j->ttft);
         if (fp)
-            for (int k = 0; k < NE; k++)
+            for (int k = 0; k < ne; k++)
                 fprintf(fp, "\t%.2f/%.0f/%.0f/%d/%.0f/%.0f/%.0f", j->tr_prefix[k],
                         1e3 * j->tr_ttft[k], 1e3 * j->tr_tpot[k], j->tr_tier[k],
                         1e3 * j->tr_ttft0[k], j->tr_load[k], j->tr_pf[k]);
@@ -489,6 +498,104 @@ static void heavy_trace(const char *name)
             1e3 * d_ttft / m, unc_hist / m, unc_chosen / m);
 }
 
+/* SLO_BENCH_OUT_TRACE=1: what the endpoints' learned output lengths (pool/decode.c's moving mean,
+ * latency-scorer's outputTokensSource) were against the truth, and whether they steered the
+ * picks. Every OT_WIN simulated seconds each endpoint's learned mean is snapshotted; after the run,
+ * per window and endpoint: the picks, their engine cache hit, the true mean output of the
+ * requests that completed there in the window (what fed the mean) and the learned mean at the
+ * window's end; then, over the requests after the warm-up, per endpoint the share of picks and
+ * cache hit, and at each decision where every endpoint had a mean: how far the chosen endpoint's
+ * mean sat below the fleet's, and how often the pick was the endpoint with the lowest / highest
+ * mean (1 / replicas if the means did not steer). To stderr. */
+#define OT_WIN  10.0
+#define OT_NWIN 64
+static bool out_trace_on;
+static double ot_learned[OT_NWIN][NE_MAX]; /* learned mean at each window's end (0: none yet) */
+static int ot_nwin;
+static double ot_dev;                /* sum over decisions of chosen's mean minus the fleet's */
+static size_t ot_n, ot_low, ot_high; /* decisions counted; picks of the lowest / highest mean */
+static double ot_spread;             /* sum over decisions of (max - min) / mean of the means */
+
+/* at a decision (after the warm-up): the chosen endpoint e against every endpoint's mean */
+static void out_trace_pick(int e)
+{
+    double m[NE_MAX], lo = INFINITY, hi = 0, sum = 0;
+    for (int k = 0; k < ne; k++) {
+        m[k] = sy_decode_mean_out(pool->eps[k], SY_LATENCY_OUT_MIN_SAMPLES);
+        if (m[k] <= 0)
+            return;
+        lo = m[k] < lo ? m[k] : lo;
+        hi = m[k] > hi ? m[k] : hi;
+        sum += m[k];
+    }
+    double mean = sum / ne;
+    ot_dev += m[e] - mean;
+    ot_spread += (hi - lo) / mean;
+    ot_low += m[e] == lo;
+    ot_high += m[e] == hi;
+    ot_n++;
+}
+
+static void out_trace(const char *name, double secs)
+{
+    if (!out_trace_on)
+        return;
+    fprintf(stderr,
+            "%s: per %.0f s window, per endpoint (fast first): picks / cache hit %% / true "
+            "mean output completed there / learned mean at the window's end\n",
+            name, OT_WIN);
+    int nw = ot_nwin < OT_NWIN ? ot_nwin : OT_NWIN;
+    for (int w = 0; w < nw && w * OT_WIN < secs; w++) {
+        double t0 = w * OT_WIN, t1 = t0 + OT_WIN;
+        fprintf(stderr, "  %3.0f-%3.0f s:", t0, t1);
+        for (int e = 0; e < ne; e++) {
+            size_t picks = 0, done = 0;
+            double hit = 0, len = 0, out = 0;
+            for (size_t i = 0; i < nJ; i++) {
+                const struct job *j = &J[i];
+                if (j->shed || j->ep != e)
+                    continue;
+                double at = (double)j->arrival / 1e9, end = at + j->e2e;
+                if (at >= t0 && at < t1) {
+                    picks++;
+                    hit += j->cached;
+                    len += j->len;
+                }
+                if (j->done && end >= t0 && end < t1) {
+                    done++;
+                    out += j->out;
+                }
+            }
+            fprintf(stderr, " | %zu/%.0f/%.0f/%.0f", picks, len > 0 ? 100 * hit / len : 0,
+                    done ? out / (double)done : 0, ot_learned[w][e]);
+        }
+        fprintf(stderr, "\n");
+    }
+    size_t tot = 0, picks[NE_MAX] = {0};
+    double hit[NE_MAX] = {0}, len[NE_MAX] = {0}, out[NE_MAX] = {0};
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || j->shed)
+            continue;
+        tot++;
+        picks[j->ep]++;
+        hit[j->ep] += j->cached;
+        len[j->ep] += j->len;
+        out[j->ep] += j->out;
+    }
+    fprintf(stderr,
+            "  after warm-up, per endpoint: share %% / cache hit %% / mean output of its picks:");
+    for (int e = 0; e < ne; e++)
+        fprintf(stderr, " | %.1f/%.0f/%.0f", 100.0 * picks[e] / (tot ? tot : 1),
+                len[e] > 0 ? 100 * hit[e] / len[e] : 0, picks[e] ? out[e] / picks[e] : 0);
+    double k = ot_n ? (double)ot_n : 1;
+    fprintf(stderr,
+            "\n  decisions with every mean learned: %zu; chosen's mean - fleet's %.1f tokens; "
+            "spread (max-min)/mean %.1f%%; picked the lowest mean %.1f%%, the highest %.1f%% "
+            "(1/replicas %.1f%%)\n",
+            ot_n, ot_dev / k, 100 * ot_spread / k, 100 * ot_low / k, 100 * ot_high / k, 100.0 / ne);
+}
+
 /* ---- clairvoyant lookahead (the "oracle: ..." rows) ------------------------------------ *
  * For an arrival and a replica: clone the replica's engine (sy_sim_engine_clone), submit the
  * request with its true output length, and advance the clone with no further arrivals until the
@@ -519,12 +626,12 @@ struct probe {
     uint64_t others;           /* output tokens of the other requests */
     uint64_t steps;            /* steps completed */
 };
-static char probe_tag;          /* the probed request's ud in a clone */
-static uint32_t oracle_steps;   /* SLO_BENCH_ORACLE_STEPS */
-static uint64_t oracle_clones;  /* lookaheads run in this row */
-static uint64_t oracle_wall_ns; /* their wall time */
-static struct look looks[NE];   /* the current arrival's lookaheads, per replica */
-static const uint32_t *cur_tok; /* the current arrival: prompt, length, output, time */
+static char probe_tag;            /* the probed request's ud in a clone */
+static uint32_t oracle_steps;     /* SLO_BENCH_ORACLE_STEPS */
+static uint64_t oracle_clones;    /* lookaheads run in this row */
+static uint64_t oracle_wall_ns;   /* their wall time */
+static struct look looks[NE_MAX]; /* the current arrival's lookaheads, per replica */
+static const uint32_t *cur_tok;   /* the current arrival: prompt, length, output, time */
 static uint32_t cur_len, cur_out;
 static uint64_t cur_now;
 
@@ -638,14 +745,14 @@ static double marginal_delay(int e, const struct look *lk)
 static int oracle_pick(enum oracle_mode mode, double slo_ttft, double slo_tpot)
 {
     /* the least-loaded replicas first, so the bound prunes the others early */
-    int order[NE];
-    double load[NE];
-    for (int k = 0; k < NE; k++) {
+    int order[NE_MAX];
+    double load[NE_MAX];
+    for (int k = 0; k < ne; k++) {
         order[k] = k;
         load[k] = (double)(sy_sim_engine_num_running(eng[k]) + sy_sim_engine_num_waiting(eng[k])) *
-                  (k < NE / 2 ? 1.0 : 2.0);
+                  (k < ne / 2 ? 1.0 : 2.0);
     }
-    for (int a = 1; a < NE; a++)
+    for (int a = 1; a < ne; a++)
         for (int b = a; b > 0 && load[order[b]] < load[order[b - 1]]; b--) {
             int x = order[b];
             order[b] = order[b - 1];
@@ -653,7 +760,7 @@ static int oracle_pick(enum oracle_mode mode, double slo_ttft, double slo_tpot)
         }
     int best = order[0], best_met = -1;
     double best_e2e = INFINITY, best_h = -INFINITY;
-    for (int i = 0; i < NE; i++) {
+    for (int i = 0; i < ne; i++) {
         int k = order[i];
         const struct look *lk = lookahead(k, mode == ORACLE_HEADROOM ? INFINITY : best_e2e);
         if (mode == ORACLE_E2E || mode == ORACLE_MARGINAL) {
@@ -688,7 +795,7 @@ static bool perfect_predict(void *ud, const struct sy_sched_cycle *cy,
 {
     (void)ud;
     (void)cy;
-    if (c->pool_index >= NE)
+    if (c->pool_index >= (size_t)ne)
         return false;
     const struct look *lk = lookahead((int)c->pool_index, INFINITY);
     *ttft_s = lk->ttft;
@@ -739,7 +846,10 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             return;
     }
     /* the lookahead rows cost minutes each: only when named (SLO_BENCH_ONLY) or asked for */
-    if (oracle != ORACLE_NONE && oracle != ORACLE_SLO_CLASS && !only && !getenv("SLO_BENCH_ORACLE"))
+    /* SLO_BENCH_ORACLE=0: never (a SLO_BENCH_ONLY pattern may match them by accident) */
+    const char *orc = getenv("SLO_BENCH_ORACLE");
+    if (oracle != ORACLE_NONE && oracle != ORACLE_SLO_CLASS &&
+        ((!only && !orc) || (orc && strcmp(orc, "0") == 0)))
         return;
     char err[512];
     sy_sched_latency_model_setup(&model_cfg, false); /* retrained below, in simulated time */
@@ -755,18 +865,22 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     if (have_seed)
         sy_sched_seed(sched_seed);
     oracle_clones = oracle_wall_ns = 0;
+    ot_nwin = 0;
+    ot_dev = ot_spread = 0;
+    ot_n = ot_low = ot_high = 0;
+    memset(ot_learned, 0, sizeof ot_learned);
     if (oracle == ORACLE_PERFECT)
         sy_sched_latency_override(perfect_predict, NULL);
     static const struct sy_sim_engine_cbs cbs = {.on_token = on_token, .on_finish = on_finish};
-    pool = bench_pool_new(NE);
+    pool = bench_pool_new(ne);
     static struct sy_sim_profile prof[2];
     for (int c = 0; c < 2; c++) {
         prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
         if (max_seqs)
             prof[c].max_num_seqs = max_seqs;
     }
-    for (int e = 0; e < NE; e++) {
-        eng[e] = sy_sim_engine_new(&prof[e < NE / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
+    for (int e = 0; e < ne; e++) {
+        eng[e] = sy_sim_engine_new(&prof[e < ne / 2 ? 0 : 1], (uint64_t)e + 1, &cbs);
     }
     scrape(0);
     size_t cap = (size_t)(rate * secs * 1.5) + 100;
@@ -786,6 +900,12 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             break;
         uint64_t now = (uint64_t)(t * 1e9);
         advance_all(now);
+        while (out_trace_on && ot_nwin < OT_NWIN && t >= (ot_nwin + 1) * OT_WIN) {
+            for (int e = 0; e < ne; e++)
+                ot_learned[ot_nwin][e] =
+                    sy_decode_mean_out(pool->eps[e], SY_LATENCY_OUT_MIN_SAMPLES);
+            ot_nwin++;
+        }
         if (t >= next_train) {
             struct sy_latency_model *m = sy_sched_latency_model();
             if (m)
@@ -885,7 +1005,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             cur_len = len;
             cur_out = out;
             cur_now = now;
-            for (int k = 0; k < NE; k++)
+            for (int k = 0; k < ne; k++)
                 looks[k].valid = false;
         }
         uint64_t c0 = cpu_ns();
@@ -902,7 +1022,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             exit(1);
         }
         int e = 0;
-        while (e < NE && pool->eps[e] != j->res.ep)
+        while (e < ne && pool->eps[e] != j->res.ep)
             e++;
         if (oracle == ORACLE_E2E || oracle == ORACLE_HEADROOM || oracle == ORACLE_MARGINAL) {
             /* reference, not a policy: the replica a perfect per-request predictor picks (the
@@ -918,8 +1038,8 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
              * overridden; its in-flight accounting is prompt-sized either way.) */
             double best = INFINITY;
             bool tight = j->slo_tpot < 0.08;
-            for (int k = 0; k < NE; k++) {
-                bool fast = k < NE / 2;
+            for (int k = 0; k < ne; k++) {
+                bool fast = k < ne / 2;
                 if (tight && !fast)
                     continue;
                 double l = (double)sy_sim_engine_num_running(eng[k]) +
@@ -934,6 +1054,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             j->res.pool_index = (size_t)e;
         }
         j->ep = e;
+        j->out = out;
+        if (out_trace_on && t >= WARM_S)
+            out_trace_pick(e);
         if (cv)
             cv->last_ep = e;
         j->pred_ttft = j->pred_tpot = -1;
@@ -949,7 +1072,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
             }
             if (heavy && trace_on) {
                 j->traced = true;
-                for (int k = 0; k < NE && (size_t)k < cy->latency->n; k++) {
+                for (int k = 0; k < ne && (size_t)k < cy->latency->n; k++) {
                     const struct sy_latency_pred *q = &cy->latency->pred[k];
                     j->tr_ttft[k] = q->valid ? (float)q->ttft_s : -1;
                     j->tr_tpot[k] = q->valid ? (float)q->tpot_s : -1;
@@ -991,7 +1114,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         ttft[n] = j->ttft;
         tpot[n] = j->tpot;
         met += j->ttft <= j->slo_ttft && j->tpot <= j->slo_tpot;
-        fast += j->ep < NE / 2;
+        fast += j->ep < ne / 2;
         ptok += j->len;
         ctok += j->cached;
         first = at < first ? at : first;
@@ -1001,6 +1124,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     accuracy(name);
     prefix_evidence(name);
     heavy_trace(name);
+    out_trace(name, secs);
     qsort(e2e, n, sizeof(double), cmpd);
     qsort(ttft, n, sizeof(double), cmpd);
     qsort(tpot, n, sizeof(double), cmpd);
@@ -1026,7 +1150,7 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         free(J[i].text);
     free(J);
     free(tok);
-    for (int e = 0; e < NE; e++)
+    for (int e = 0; e < ne; e++)
         sy_sim_engine_free(eng[e]);
     sy_sched_free(sched);
     sy_pool_unref(pool);
@@ -1163,6 +1287,8 @@ int main(int argc, char **argv)
     const char *regime = argc > 3 ? argv[3] : "capacity";
     /* SLO_BENCH_TRACE: 0 or empty off, 1 the summary, else also a file, opened (truncated) here
      * so that a path that cannot be written stops the run before it starts */
+    const char *ot = getenv("SLO_BENCH_OUT_TRACE");
+    out_trace_on = ot && *ot && strcmp(ot, "0") != 0;
     const char *trace = getenv("SLO_BENCH_TRACE");
     trace_on = trace && *trace && strcmp(trace, "0") != 0;
     if (trace_on && strcmp(trace, "1") != 0 && !(trace_fp = fopen(trace, "w"))) {
@@ -1235,13 +1361,21 @@ int main(int argc, char **argv)
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
     /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
-    uint64_t mt = 0;
+    uint64_t mt = 0, nrep = (uint64_t)ne;
     if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
         !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile) ||
         !env_uint("SLO_BENCH_SEED", UINT64_MAX, &sched_seed, &have_seed) ||
         !env_uint("SLO_BENCH_ARRIVAL_SEED", UINT64_MAX, &arrival_n, NULL) ||
-        !env_uint("SLO_BENCH_MAX_TOKENS", 1u << 20, &mt, NULL))
+        !env_uint("SLO_BENCH_MAX_TOKENS", 1u << 20, &mt, NULL) ||
+        !env_uint("SLO_BENCH_REPLICAS", NE_MAX, &nrep, NULL))
         return 2;
+    if (nrep < 2 || nrep % 2) { /* half fast, half slow */
+        fprintf(stderr,
+                "slo_routing_bench: SLO_BENCH_REPLICAS must be even, in [2, %d], got %llu\n",
+                NE_MAX, (unsigned long long)nrep);
+        return 2;
+    }
+    ne = (int)nrep;
     max_tokens_ = (uint32_t)mt;
     if (getenv("SLO_BENCH_DELAY_PARAMS")) {
         delay_params = getenv("SLO_BENCH_DELAY_PARAMS");
@@ -1251,10 +1385,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("fleet: 4 x qwen3-8b-h100 + 4 x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f s "
-           "(first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
+    printf("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f "
+           "s (first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
            "regime: %s (max-num-seqs %u",
-           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
+           ne / 2, ne / 2, rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
+    if (scrape_ns)
+        printf(", scrape every %.0f ms", (double)scrape_ns / 1e6);
     if (heavy)
         printf(")\n");
     else
@@ -1289,8 +1425,9 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "heuristic (prefix %d, active-request %d)", aw[i][0], aw[i][1]);
         run(name, active_weights(aw[i][0], aw[i][1]), rate, secs);
     }
+    /* what Switchyard ships (cache-load-scorer), in every regime: a fair best heuristic */
+    run("switchyard default (cache-load-scorer)", "switchyard-default", rate, secs);
     if (heavy) { /* token-aware heuristics: request sizes the counts ignore */
-        run("switchyard default (cache-load-scorer)", "switchyard-default", rate, secs);
         static const int tw[][3] = {{1, 3, 0}, {1, 3, 1}, {1, 1, 1}, {0, 1, 0}, {2, 3, 1}};
         static const long thr[] = {32768, 131072};
         for (size_t t = 0; t < 2; t++)

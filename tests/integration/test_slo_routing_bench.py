@@ -21,13 +21,15 @@ OTHER_ROWS = ["predicted latency (Helm, most)", "latency 1 + active-request 3 + 
               "llm-d default (prefix 3, queue 2, kv 2)"]
 
 
-def bench(only, delay_params=None, max_tokens=None, rate="5"):
+def bench(only, delay_params=None, max_tokens=None, rate="5", extra=None):
     """Runs the benchmark briefly (`rate` req/s for 25 s of simulated time, capacity regime) with
-    SLO_BENCH_ONLY=only (and SLO_BENCH_MAX_TOKENS=max_tokens when given); returns (exit status,
-    stdout, stderr)."""
+    SLO_BENCH_ONLY=only (and SLO_BENCH_MAX_TOKENS=max_tokens when given, and the variables in
+    the dict `extra`); returns (exit status, stdout, stderr)."""
     env = dict(os.environ, SLO_BENCH_ONLY=only, SLO_BENCH_SEED="1")
-    env.pop("SLO_BENCH_DELAY_PARAMS", None)
-    env.pop("SLO_BENCH_MAX_TOKENS", None)
+    for k in ("SLO_BENCH_DELAY_PARAMS", "SLO_BENCH_MAX_TOKENS", "SLO_BENCH_REPLICAS",
+              "SLO_BENCH_ORACLE", "SLO_BENCH_OUT_TRACE", "SLO_BENCH_SCRAPE_MS"):
+        env.pop(k, None)
+    env.update(extra or {})
     if delay_params is not None:
         env["SLO_BENCH_DELAY_PARAMS"] = delay_params
     if max_tokens is not None:
@@ -105,6 +107,69 @@ def test_learned_output_tokens_come_from_completions():
         rc, out, err = bench(other, p, 4096, rate="60")
         rows.append([x.split("|")[1:6] for x in row_line(out, other)])
     check(len(rows[0]) == 1 and rows[0] == rows[1], "%s changed: %s" % (other, rows))
+
+
+@test
+def test_replicas_validated():
+    """SLO_BENCH_REPLICAS: an even count in [2, 32]; anything else stops the run before a row."""
+    build()
+    name = OTHER_ROWS[2]
+    for bad in ("7", "0", "34", "x", "-2", ""):
+        rc, out, err = bench(name, extra={"SLO_BENCH_REPLICAS": bad})
+        check(rc == 2 and "SLO_BENCH_REPLICAS" in err, "%r: exit %d\n%s" % (bad, rc, err))
+        check("|" not in out, "%r: a row ran:\n%s" % (bad, out))
+
+
+@test
+def test_replicas_size_the_fleet():
+    """The fleet has SLO_BENCH_REPLICAS endpoints, half fast: the header says so and the
+    SLO_BENCH_OUT_TRACE placement line has one entry per endpoint, each of which got picks (a
+    count that reached only the header would leave the pool at 8)."""
+    build()
+    name = OTHER_ROWS[2]
+    for n in (4, 8, 16):
+        rc, out, err = bench(name, rate="40",
+                             extra={"SLO_BENCH_REPLICAS": str(n), "SLO_BENCH_OUT_TRACE": "1"})
+        check(rc == 0 and len(row_line(out, name)) == 1, "%d: exit %d\n%s\n%s" % (n, rc, out, err))
+        check("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100" % (n // 2, n // 2) in out,
+              "%d: header\n%s" % (n, out))
+        share = [x for x in err.splitlines() if "after warm-up, per endpoint" in x]
+        check(len(share) == 1, "%d: no placement line\n%s" % (n, err))
+        entries = share[0].split("|")[1:]
+        check(len(entries) == n, "%d: %d entries: %s" % (n, len(entries), share[0]))
+        check(all(float(e.split("/")[0]) > 0 for e in entries), "%d: an idle endpoint: %s" %
+              (n, share[0]))
+
+
+@test
+def test_out_trace_learns_means():
+    """SLO_BENCH_OUT_TRACE=1: one line per whole 10 s window (25 s: two), learned means present once
+    requests completed (the window ending at 20 s has one on every endpoint at 40 req/s), and
+    the steering line counts decisions; without it nothing is printed."""
+    build()
+    name = OTHER_ROWS[2]
+    rc, out, err = bench(name, rate="40", extra={"SLO_BENCH_OUT_TRACE": "1"})
+    check(rc == 0, "exit %d\n%s" % (rc, err))
+    wins = [x for x in err.splitlines() if x.rstrip().startswith(("    0-", "   10-", "   20-"))]
+    check(len(wins) == 2, "windows:\n%s" % err)
+    learned = [float(e.split("/")[3]) for e in wins[1].split("|")[1:]]
+    check(len(learned) == 8 and all(16 <= m <= 256 for m in learned),
+          "learned means at 20 s outside the 16..256 draw: %s" % learned)
+    check("decisions with every mean learned" in err, err)
+    rc, out, err = bench(name, rate="40")
+    check(rc == 0 and "per 10 s window" not in err, "trace without SLO_BENCH_OUT_TRACE\n" + err)
+
+
+@test
+def test_oracle_zero_skips_lookahead_rows():
+    """SLO_BENCH_ORACLE=0 skips the lookahead rows even when SLO_BENCH_ONLY names them; unset,
+    a named lookahead row runs (short and light here, so it is cheap)."""
+    build()
+    name = "oracle: clairvoyant greedy, min e2e"
+    rc, out, err = bench(name, extra={"SLO_BENCH_ORACLE": "0"})
+    check(rc == 0 and not row_line(out, name), "ran with SLO_BENCH_ORACLE=0\n" + out)
+    rc, out, err = bench(name)
+    check(rc == 0 and len(row_line(out, name)) == 1, "exit %d\n%s\n%s" % (rc, out, err))
 
 
 if __name__ == "__main__":
