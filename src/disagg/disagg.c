@@ -391,9 +391,13 @@ static const struct sy_upstream_cbs p_cbs = {
  * after 8 refused the request (429, or the decode-only fallback) with 9 or more prefill endpoints
  * while one it never tried may have had room (the gated leg's reason below). A pick whose run
  * failed open (res->prefill_failed_open: every prefill candidate was at its limit) still tries
- * its reservation (the gated first leg holds to no cap then and gets it), but when it is refused
- * nothing is re-run and no slot counted lost: a re-run would find them all full as well, and that
- * is exactly when the gateway is saturated. That holds for a first leg, picked just now; a retried
+ * its reservation (the gated first leg holds to no cap then and gets it), but when the decision's
+ * own pick is refused nothing is re-run and no slot counted lost: a re-run would find them all
+ * full as well, and that is exactly when the gateway is saturated. A re-pick's run failing open
+ * says less (the endpoints left were full in the decision's snapshot, and the pick that had room
+ * there was just found full, so the snapshot is stale): it keeps re-picking, held to the limits
+ * (before, a leg stopped there with 429 while an endpoint freed since had room). That holds for a
+ * first leg, picked just now; a retried
  * leg (dx->attempts > 0) may run on a pick made before a whole failed attempt, seconds ago, so it
  * keeps re-picking as a lost slot would. A gated first leg re-picks the same way, until every
  * prefill endpoint was tried, since it would otherwise go over a limit while an endpoint it never
@@ -428,7 +432,7 @@ static bool reserve_leg(struct sy_disagg *dx)
             got = true;
             break;
         }
-        if (!open && res->prefill_failed_open && dx->attempts == 0)
+        if (!open && k == 0 && res->prefill_failed_open && dx->attempts == 0)
             break; /* every candidate at its limit: no slot lost, none a re-pick could find */
         sy_sched_slot_lost(dx->h.sched);
         if (nex == cap) {
@@ -464,13 +468,14 @@ out:
     return got;
 }
 
-/* Sends a prefill leg to dx->res->prefill_ep (body already in dx->pbody) once its slot is
- * reserved. Without a slot the exchange ends and false is returned (the caller must not touch dx
- * again): a retried leg ends in the failure that caused the retry (504 prefill_timeout when the
- * last leg timed out, else 502 prefill_unavailable) or the fallback; a first leg in the
- * decode-only fallback (reason prefill_saturated: the decode pick holds its slot already) when
- * configured, else, on a decode retry, in 502 upstream_unavailable, the decode failure, and
- * otherwise in 429 rejected-saturated, as a decode pick that found no slot. */
+/* Sends a prefill leg to dx->res->prefill_ep once its slot is reserved (its body built then, for
+ * the endpoint that got the slot; a body the connector cannot build ends the exchange with 400).
+ * Without a slot the exchange ends and false is returned (the caller must not touch dx again): a
+ * retried leg ends in the failure that caused the retry (504 prefill_timeout when the last leg
+ * timed out, else 502 prefill_unavailable) or the fallback; a first leg in the decode-only fallback
+ * (reason prefill_saturated: the decode pick holds its slot already) when configured, else, on a
+ * decode retry, in 502 upstream_unavailable, the decode failure, and otherwise in 429
+ * rejected-saturated, as a decode pick that found no slot. */
 static bool send_leg(struct sy_disagg *dx)
 {
     if (!reserve_leg(dx)) {
@@ -514,6 +519,18 @@ static bool send_leg(struct sy_disagg *dx)
     dx->p_tokens = dx->res->prefill_inflight_tokens;
     dx->p_inflight = true;
     dx->pstatus = 0;
+    /* The body is built for the pick that got its slot: SGLang's names the prefill endpoint
+     * (bootstrap_host/port, which the decode leg's body repeats), and a pick found full is
+     * re-picked above (before: built for the decision's pick, so after a re-pick the decode leg
+     * bootstrapped from an endpoint that never got the request). */
+    char err[160];
+    sy_buf_reset(&dx->pbody);
+    if (dx->conn->prefill_body(dx, &dx->pbody, err, sizeof err) != 0) {
+        leg_release(dx);
+        dx->state = SY_DX_ENDED;
+        dx->h.fail(dx->h.ud, 400, "invalid_json", err);
+        return false;
+    }
     sy_buf_reset(&dx->pans);
     struct sy_buf *b = &dx->phead;
     sy_buf_reset(b);
@@ -587,13 +604,6 @@ void sy_disagg_start(struct sy_disagg *dx, struct sy_sched_result *res, unsigned
         sy_sched_repick_prefill(dx->h.sched, res, dx->failed, dx->nfailed) != 0) {
         fallback_or_fail(dx, "prefill_unavailable", 502, "prefill_unavailable",
                          "every prefill endpoint failed for this request");
-        return;
-    }
-    char err[160];
-    sy_buf_reset(&dx->pbody);
-    if (dx->conn->prefill_body(dx, &dx->pbody, err, sizeof err) != 0) {
-        dx->state = SY_DX_ENDED;
-        dx->h.fail(dx->h.ud, 400, "invalid_json", err);
         return;
     }
     if (!send_leg(dx))

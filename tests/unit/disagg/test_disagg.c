@@ -327,6 +327,9 @@ static void test_leg_tries_every_prefill_endpoint(void **state)
     check_leg(0, NPREFILL, NPREFILL - 1, false);
     check_leg(SY_DISAGG_RETRY, NPREFILL, NPREFILL - 1, false);
     check_leg(0, NPREFILL_MAX, NPREFILL_MAX - 3, false);
+    /* only p0 had room at the decision, so every re-pick's run fails open: the leg stopped after
+     * the first re-pick with 429 and never tried p7, freed since */
+    check_leg(0, NPREFILL, NPREFILL - 2, true);
 }
 
 /* Only p0 had room at the decision, so every re-pick's run fails open (no caps): the leg took
@@ -340,6 +343,47 @@ static void test_gated_leg_repick_failed_open_held_to_limits(void **state)
     check_gated_leg(NPREFILL_MAX, -1, true);
 }
 
+/* SGLang: the prefill and the decode leg both name the prefill endpoint (bootstrap_host). With
+ * p0 (the decision's pick) and p1 found full since the decision and p2 with room, the leg goes to
+ * p2 and the decode body must bootstrap from p2: the body was built for p0 before the re-pick, so
+ * the decode leg waited on a room p0 never got. */
+static void test_sglang_repick_names_the_endpoint_that_got_the_slot(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init_np(&f, SY_DISAGG_FALLBACK_NONE, false, 3);
+    f.cfg.disagg.connector = SY_DISAGG_SGLANG;
+    for (int i = 0; i < 3; i++) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&f.eps[i]->addr;
+        assert_int_equal(uv_ip4_addr("127.0.0.1", 9, a), 0);
+    }
+    atomic_store(&f.eps[2]->inflight_requests, 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
+    struct sy_disagg *dx = start_up(&f, 0, up);
+    assert_int_equal(f.seen.status, 0);
+    assert_int_equal(f.seen.decodes, 1); /* SGLang: decode starts beside the prefill leg */
+    assert_ptr_equal(f.res.prefill_ep, f.eps[2]);
+    uv_buf_t bufs[8];
+    size_t len = 0, nb = sy_disagg_decode_body(dx, bufs, 8, &len);
+    struct sy_buf body;
+    sy_buf_init(&body);
+    for (size_t i = 0; i < nb; i++)
+        sy_buf_append(&body, bufs[i].base, bufs[i].len);
+    sy_buf_append(&body, "", 1);
+    assert_non_null(strstr(body.data, "\"bootstrap_host\":\"p2\""));
+    assert_null(strstr(body.data, "\"p0\""));
+    sy_buf_fini(&body);
+    sy_disagg_free(dx);
+    sy_upstream_pool_free(up);
+    for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    assert_int_equal(uv_loop_close(&loop), 0);
+    atomic_store(&f.eps[2]->inflight_requests, 1);
+    fx_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_retry_no_room_keeps_502),
         cmocka_unit_test(test_gated_first_leg_all_found_full_fails_open),
         cmocka_unit_test(test_gated_leg_repick_failed_open_held_to_limits),
+        cmocka_unit_test(test_sglang_repick_names_the_endpoint_that_got_the_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
