@@ -64,18 +64,17 @@
  * SLO_BENCH_QUEUE_AWARE=1 turns queueAwareTTFT on in every predicted-latency row, and
  * SLO_BENCH_CAP_AWARE=1 capAwareTTFT (SLO_BENCH_ONLY takes alternatives separated by '|');
  * SLO_BENCH_MAX_SEQS=n and SLO_BENCH_OUT=lo,hi override the regime's max-num-seqs and output
- * lengths; SLO_BENCH_SCRAPE_MS=ms refreshes the scraped metrics at most that often (the gateway's
- * own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS, SLO_BENCH_LOOSE_AFFINITY and
- * SLO_BENCH_GATE_FIRST=1 vary the Helm rows' affinity gates (maxTTFTPenaltyMs, the loose
- * threshold, the loose gate before slo-headroom-tier-filter). A third argument picks the regime:
- * capacity (default), queued, prefix or heavy (llm-d's blog production profile: heavy-tailed
- * question and output lengths, multi-turn conversations resending their history, 16 system
- * prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share of arrivals that
- * open a conversation, default 0.1);
- * SLO_BENCH_REPLICAS=n (even, 2..32, default 8) sizes the fleet, half fast and half slow (the fast
- * ones first); SLO_BENCH_OUT_TRACE=1 prints the endpoints' learned output lengths
- * (outputTokensSource's means) per 10 s window against the true ones, the placement shares and
- * cache hits, and whether the means steered the picks (out_trace);
+ * lengths; SLO_BENCH_SCRAPE_MS=ms (whole, at most 3600000) refreshes the scraped metrics at most
+ * that often (the gateway's own in-flight accounting stays exact); SLO_BENCH_PENALTY_MS,
+ * SLO_BENCH_LOOSE_AFFINITY and SLO_BENCH_GATE_FIRST=1 vary the Helm rows' affinity gates
+ * (maxTTFTPenaltyMs, the loose threshold, the loose gate before slo-headroom-tier-filter). A third
+ * argument picks the regime: capacity (default), queued, prefix or heavy (llm-d's blog production
+ * profile: heavy-tailed question and output lengths, multi-turn conversations resending their
+ * history, 16 system prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share
+ * of arrivals that open a conversation, default 0.1); SLO_BENCH_REPLICAS=n (even, 2..32, default 8)
+ * sizes the fleet, half fast and half slow (the fast ones first); SLO_BENCH_OUT_TRACE=1 prints the
+ * endpoints' learned output lengths (outputTokensSource's means) per 10 s window against the true
+ * ones, the placement shares and cache hits, and whether the means steered the picks (out_trace);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
  * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
  * hits vs misses and the top groups' placement.
@@ -1353,23 +1352,23 @@ int main(int argc, char **argv)
         oracle_steps = (uint32_t)atoi(getenv("SLO_BENCH_ORACLE_STEPS"));
     if (getenv("SLO_BENCH_MAX_SEQS"))
         max_seqs = (uint32_t)atoi(getenv("SLO_BENCH_MAX_SEQS"));
-    if (getenv("SLO_BENCH_SCRAPE_MS"))
-        scrape_ns = (uint64_t)(atof(getenv("SLO_BENCH_SCRAPE_MS")) * 1e6);
     if (getenv("SLO_BENCH_OUT")) /* "lo,hi" output tokens */
         (void)sscanf(getenv("SLO_BENCH_OUT"), "%u,%u", &out_lo, &out_hi);
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
     /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
-    uint64_t mt = 0, nrep = (uint64_t)ne;
+    uint64_t mt = 0, nrep = (uint64_t)ne, scrape_ms = 0;
     if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
         !env_quantile("SLO_BENCH_Q", 0.05, 0.95, &model_cfg.quantile) ||
         !env_uint("SLO_BENCH_SEED", UINT64_MAX, &sched_seed, &have_seed) ||
         !env_uint("SLO_BENCH_ARRIVAL_SEED", UINT64_MAX, &arrival_n, NULL) ||
         !env_uint("SLO_BENCH_MAX_TOKENS", 1u << 20, &mt, NULL) ||
-        !env_uint("SLO_BENCH_REPLICAS", NE_MAX, &nrep, NULL))
+        !env_uint("SLO_BENCH_REPLICAS", NE_MAX, &nrep, NULL) ||
+        !env_uint("SLO_BENCH_SCRAPE_MS", 3600 * 1000, &scrape_ms, NULL))
         return 2;
-    if (nrep < 2 || nrep % 2) { /* half fast, half slow */
+    scrape_ns = scrape_ms * 1000000u; /* whole milliseconds (an hour at most) */
+    if (nrep < 2 || nrep % 2) {       /* half fast, half slow */
         fprintf(stderr,
                 "slo_routing_bench: SLO_BENCH_REPLICAS must be even, in [2, %d], got %llu\n",
                 NE_MAX, (unsigned long long)nrep);

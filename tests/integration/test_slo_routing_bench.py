@@ -26,9 +26,9 @@ def bench(only, delay_params=None, max_tokens=None, rate="5", extra=None):
     SLO_BENCH_ONLY=only (and SLO_BENCH_MAX_TOKENS=max_tokens when given, and the variables in
     the dict `extra`); returns (exit status, stdout, stderr)."""
     env = dict(os.environ, SLO_BENCH_ONLY=only, SLO_BENCH_SEED="1")
-    for k in ("SLO_BENCH_DELAY_PARAMS", "SLO_BENCH_MAX_TOKENS", "SLO_BENCH_REPLICAS",
-              "SLO_BENCH_ORACLE", "SLO_BENCH_OUT_TRACE", "SLO_BENCH_SCRAPE_MS"):
-        env.pop(k, None)
+    for k in [k for k in env if k.startswith("SLO_BENCH_") and k not in ("SLO_BENCH_ONLY",
+                                                                          "SLO_BENCH_SEED")]:
+        env.pop(k, None)  # none of the caller's settings leak in
     env.update(extra or {})
     if delay_params is not None:
         env["SLO_BENCH_DELAY_PARAMS"] = delay_params
@@ -118,6 +118,20 @@ def test_replicas_validated():
         rc, out, err = bench(name, extra={"SLO_BENCH_REPLICAS": bad})
         check(rc == 2 and "SLO_BENCH_REPLICAS" in err, "%r: exit %d\n%s" % (bad, rc, err))
         check("|" not in out, "%r: a row ran:\n%s" % (bad, out))
+
+
+@test
+def test_scrape_ms_validated():
+    """SLO_BENCH_SCRAPE_MS: whole milliseconds, at most an hour; text, a negative or a huge value
+    stops the run before a row (it read 'abc' as an instant scrape and -5 as 584 years)."""
+    build()
+    name = OTHER_ROWS[2]
+    for bad in ("abc", "-5", "1e30", "2.5", "3600001"):
+        rc, out, err = bench(name, extra={"SLO_BENCH_SCRAPE_MS": bad})
+        check(rc == 2 and "SLO_BENCH_SCRAPE_MS" in err, "%r: exit %d\n%s" % (bad, rc, err))
+        check("|" not in out, "%r: a row ran:\n%s" % (bad, out))
+    rc, out, err = bench(name, extra={"SLO_BENCH_SCRAPE_MS": "250"})
+    check(rc == 0 and "scrape every 250 ms" in out, "250: exit %d\n%s%s" % (rc, out, err))
 
 
 @test
