@@ -228,6 +228,19 @@ static void test_remaining_decode(void **state)
     teardown(&f);
 }
 
+/* The prefix-repetition burst of test_pending_weight and test_decoded_floor: a 512-token request
+ * whose 256-token prefix a caches (b nothing); a has a_n requests in flight and a_pending prompt
+ * tokens pending, b b_n and none. */
+static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int64_t b_n)
+{
+    static struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* borrowed */
+    request(f, 512, pm);
+    atomic_store(&f->p->eps[0]->inflight_requests, a_n);
+    atomic_store(&f->p->eps[0]->inflight_tokens, a_pending);
+    atomic_store(&f->p->eps[1]->inflight_requests, b_n);
+    atomic_store(&f->p->eps[1]->inflight_tokens, 0);
+}
+
 /* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
  * pendingWeight, and times w too with pendingByBatch, the requests their prefill steps stall. A
  * burst of requests sharing a 256-token prefix cached on a, both endpoints with 32 in flight
@@ -241,12 +254,7 @@ static void test_pending_weight(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* a holds 256 of 512 */
-    request(&f, 512, pm);
-    atomic_store(&f.p->eps[0]->inflight_requests, 32);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 512);
-    atomic_store(&f.p->eps[1]->inflight_requests, 32);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    prefix_burst(&f, 32, 512, 32);
     double s[2];
     scorer(&f, NULL);
     score(&f, 2, s);
@@ -294,13 +302,8 @@ static void test_decoded_floor(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* a holds 256 of 512 */
-    request(&f, 512, pm);
-    atomic_store(&f.p->eps[0]->inflight_requests, 32);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
+    prefix_burst(&f, 32, 256, 24);
     atomic_store(&f.p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f.p->eps[1]->inflight_requests, 24);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
     atomic_store(&f.p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
     double s[2];
     scorer(&f, NULL);
