@@ -81,11 +81,19 @@
  * output tok/s, pendingWeight 4 0-64 moves and 0.980-1.000x), and on prefixrep at 256 requests (two
  * waves) they only narrowed the default's ITL p99 excess (all gaps pooled 1.60x / 1.59x
  * round-robin's against 1.94x) at 0.978-0.998x of its throughput (docs/scheduler.md, seventh
- * session), scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still
- * counts the requests that just finished, exactly when their replacements are placed, so it pushes
- * them away from the endpoint that has room; measured with bench/default_vs_rr.py),
- * inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the cycle carries one of
- * each). The state is immutable after create; any thread may score.
+ * session), decodedFloor (0, in [0, 1]: while prompt tokens are pending on an endpoint, a prefill
+ * queued there, busy is at least decodedFloor x n; a variant for the two-wave boundary on
+ * prefixrep, where a replica whose whole batch is at its last tokens looks empty and takes several
+ * prefills beside it: with the floor, once it has one prefill queued its batch weighs again.
+ * At 1, prefixrep:128's ITL p99 0.63x round-robin's over 32 orders (the default 1.37x) at 0.986x
+ * its throughput, but repeated:128 0.972x and ITL p99 1.87x in one run, cached 0.59 against 0.75
+ * (prompts left their cached replica; likely because mid-output a replica with a short prompt
+ * queued jumps from n - decoded to n); so not the default (docs/scheduler.md, twelfth session),
+ * scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still counts the
+ * requests that just finished, exactly when their replacements are placed, so it pushes them away
+ * from the endpoint that has room; measured with bench/default_vs_rr.py), inFlightLoadProducerName
+ * and prefixMatchInfoProducerName (accepted: the cycle carries one of each). The state is immutable
+ * after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -102,6 +110,7 @@
 #define CACHE_LOAD_DEFAULT_BATCH_WEIGHT 8.0   /* maxBatchWeight */
 #define CACHE_LOAD_DEFAULT_DECODED      1.0   /* decodedWeight */
 #define CACHE_LOAD_DEFAULT_PENDING      1.0   /* pendingWeight */
+#define CACHE_LOAD_DEFAULT_FLOOR        0.0   /* decodedFloor */
 
 struct cache_load {
     double tokens_per_request; /* prompt tokens worth one request in flight */
@@ -110,6 +119,7 @@ struct cache_load {
     double decoded_weight;     /* share of a request's generated output that stops counting */
     double pending_weight;     /* factor on the pending prompt tokens */
     bool pending_by_batch;     /* also weigh the pending tokens by w (the batch they stall) */
+    double decoded_floor;      /* least a request weighs while its endpoint has prefills pending */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -121,6 +131,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "decodedWeight",
                                           "pendingWeight",
                                           "pendingByBatch",
+                                          "decodedFloor",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
@@ -129,7 +140,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .scraped = false,
                             .decoded_weight = CACHE_LOAD_DEFAULT_DECODED,
                             .pending_weight = CACHE_LOAD_DEFAULT_PENDING,
-                            .pending_by_batch = false};
+                            .pending_by_batch = false,
+                            .decoded_floor = CACHE_LOAD_DEFAULT_FLOOR};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -146,6 +158,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_double(params, "pendingWeight", env, 0, 1e6, &cl.pending_weight, err, errcap);
     if (!rc)
         rc = sy_param_bool(params, "pendingByBatch", env, &cl.pending_by_batch, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "decodedFloor", env, 0, 1, &cl.decoded_floor, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -178,12 +192,15 @@ static double weight_of(const struct cache_load *cl, double n)
 }
 
 /* The load term's requests: n less the share of their output already generated (decodedWeight;
- * pool/decode.c), never below 0. Engine-reported requests beyond the gateway's count (scrapedLoad)
+ * pool/decode.c), never below 0; while prompt tokens are pending there (a prefill queued), never
+ * below decodedFloor x n either. Engine-reported requests beyond the gateway's count (scrapedLoad)
  * count whole: the gateway does not see their tokens. */
 static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
 {
     double done = c->st.decode_done > 0 ? cl->decoded_weight * c->st.decode_done : 0.0;
-    return n - done > 0 ? n - done : 0.0;
+    double busy = n - done > 0 ? n - done : 0.0;
+    double floor = c->st.inflight_tokens > 0 ? cl->decoded_floor * n : 0.0;
+    return busy > floor ? busy : floor;
 }
 
 /* load(c) in request-equivalents (see the top of the file). */

@@ -228,6 +228,19 @@ static void test_remaining_decode(void **state)
     teardown(&f);
 }
 
+/* The prefix-repetition burst of test_pending_weight and test_decoded_floor: a 512-token request
+ * whose 256-token prefix a caches (b nothing); a has a_n requests in flight and a_pending prompt
+ * tokens pending, b b_n and none. */
+static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int64_t b_n)
+{
+    static struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* borrowed */
+    request(f, 512, pm);
+    atomic_store(&f->p->eps[0]->inflight_requests, a_n);
+    atomic_store(&f->p->eps[0]->inflight_tokens, a_pending);
+    atomic_store(&f->p->eps[1]->inflight_requests, b_n);
+    atomic_store(&f->p->eps[1]->inflight_tokens, 0);
+}
+
 /* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
  * pendingWeight, and times w too with pendingByBatch, the requests their prefill steps stall. A
  * burst of requests sharing a 256-token prefix cached on a, both endpoints with 32 in flight
@@ -241,12 +254,7 @@ static void test_pending_weight(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* a holds 256 of 512 */
-    request(&f, 512, pm);
-    atomic_store(&f.p->eps[0]->inflight_requests, 32);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 512);
-    atomic_store(&f.p->eps[1]->inflight_requests, 32);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    prefix_burst(&f, 32, 512, 32);
     double s[2];
     scorer(&f, NULL);
     score(&f, 2, s);
@@ -281,6 +289,50 @@ static void test_pending_weight(void **state)
     teardown(&f);
 }
 
+/* decodedFloor (a variant, 0 by default): while an endpoint has prompt tokens pending (a prefill
+ * queued), its requests in flight weigh at least decodedFloor each. The wave boundary on
+ * prefixrep: a holds this request's 256-token prefix and already one pending 256-token prefill,
+ * its 32 requests at 99% of their output; b has 24 at 99% and nothing pending. By default a
+ * loads 32 x 0.01 + (256 + 8 x 256) / 512 = 4.82, b 24 x 0.01 + 8 x 512 / 512 = 8.24: a takes a
+ * second prefill beside 32 streams still decoding. With decodedFloor 0.25 a weighs at least
+ * 0.25 x 32 = 8 while its prefill is pending: 8 + 4.5 = 12.5, and b takes the request; b's floor
+ * does not apply (nothing pending there). */
+static void test_decoded_floor(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    prefix_burst(&f, 32, 256, 24);
+    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
+    atomic_store(&f.p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    double s[2];
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
+    scorer(&f, "decodedFloor: 0.25\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 12.5 - 8.24), 1e-4);
+    /* decodedFloor 1 counts every request whole while a prefill is pending: a 32 + 4.5 */
+    scorer(&f, "decodedFloor: 1\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0 / (1.0 + 36.5 - 8.24), 1e-4);
+    /* nothing pending on a: the floor is off and the hit wins again (0.32 + 4 against 8.24) */
+    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.32), 1e-4);
+    /* a floor below the work left changes nothing: fresh requests (no decoded share) */
+    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
+    atomic_store(&f.p->eps[0]->decode_done, 0);
+    scorer(&f, "decodedFloor: 0.5\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 36.5 - 8.24), 1e-4);
+    teardown(&f);
+}
+
 static void test_parameters(void **state)
 {
     struct fx_plugin fp;
@@ -304,6 +356,11 @@ static void test_parameters(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "pendingByBatch: 2\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "pendingByBatch"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "decodedFloor: 1.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "decodedFloor"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "decodedFloor: -0.1\n", err, sizeof err), 0);
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
@@ -366,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_batch_weight),
         cmocka_unit_test(test_remaining_decode),
         cmocka_unit_test(test_pending_weight),
+        cmocka_unit_test(test_decoded_floor),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
     };
