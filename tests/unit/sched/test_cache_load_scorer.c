@@ -361,6 +361,7 @@ static void test_parameters(void **state)
     assert_non_null(strstr(err, "decodedFloor"));
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "decodedFloor: -0.1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "decodedFloor"));
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
