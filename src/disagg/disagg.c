@@ -397,9 +397,8 @@ static const struct sy_upstream_cbs p_cbs = {
  * says less (the endpoints left were full in the decision's snapshot, and the pick that had room
  * there was just found full, so the snapshot is stale): it keeps re-picking, held to the limits
  * (before, a leg stopped there with 429 while an endpoint freed since had room). That holds for a
- * first leg, picked just now; a retried
- * leg (dx->attempts > 0) may run on a pick made before a whole failed attempt, seconds ago, so it
- * keeps re-picking as a lost slot would. A gated first leg re-picks the same way, until every
+ * first leg, picked just now; a retried leg (dx->attempts > 0) may run on a pick made before a
+ * whole failed attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg re-picks the same way, until every
  * prefill endpoint was tried, since it would otherwise go over a limit while an endpoint it never
  * tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap and never
  * tried the 9th); a re-pick whose run failed open (the endpoints left were at their limits in the
