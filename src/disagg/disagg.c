@@ -398,15 +398,16 @@ static const struct sy_upstream_cbs p_cbs = {
  * there was just found full, so the snapshot is stale): it keeps re-picking, held to the limits
  * (before, a leg stopped there with 429 while an endpoint freed since had room). That holds for a
  * first leg, picked just now; a retried leg (dx->attempts > 0) may run on a pick made before a
- * whole failed attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg re-picks the same way, until every
- * prefill endpoint was tried, since it would otherwise go over a limit while an endpoint it never
- * tried may have room (with 9 or more prefill endpoints it took the 8th pick with no cap and never
- * tried the 9th); a re-pick whose run failed open (the endpoints left were at their limits in the
- * decision's snapshot) is held to those limits too, not to the run's missing caps, and re-picked
- * like any other. Only then, every pick found full, does it take one with no cap, as if its filter
- * had failed open: the pick of a run without them excluded (only the failed ones), counted in
- * switchyard_pd_prefill_fail_open_total. The prompt is recorded in the prefix index only on the
- * pick that got its slot. Returns false, holding nothing, when none had room. */
+ * whole failed attempt, seconds ago, so it keeps re-picking as a lost slot would. A gated first leg
+ * re-picks the same way, until every prefill endpoint was tried, since it would otherwise go over a
+ * limit while an endpoint it never tried may have room (with 9 or more prefill endpoints it took
+ * the 8th pick with no cap and never tried the 9th); a re-pick whose run failed open (the endpoints
+ * left were at their limits in the decision's snapshot) is held to those limits too, not to the
+ * run's missing caps, and re-picked like any other. Only then, every pick found full, does it take
+ * one with no cap, as if its filter had failed open: the pick of a run without them excluded (only
+ * the failed ones), counted in switchyard_pd_prefill_fail_open_total. The prompt is recorded in the
+ * prefix index only on the pick that got its slot. Returns false, holding nothing, when none had
+ * room. */
 static bool reserve_leg(struct sy_disagg *dx)
 {
     struct sy_sched_result *res = dx->res;
