@@ -405,10 +405,11 @@ static const struct sy_upstream_cbs p_cbs = {
  * left were at their limits in the decision's snapshot) is held to those limits too, not to the
  * run's missing caps, and re-picked like any other. Only then, every pick found full, does it take
  * one with no cap, as if its filter had failed open: the pick of a run without them excluded (only
- * the failed ones), counted in switchyard_pd_prefill_fail_open_total. The prompt is recorded in the
- * prefix index only on the pick that got its slot. Returns false, holding nothing, when none had
- * room. */
-static bool reserve_leg(struct sy_disagg *dx)
+ * the failed ones), and *uncapped is set (send_leg counts it in
+ * switchyard_pd_prefill_fail_open_total). Returns false, holding nothing, when none had room;
+ * true holding the slot on res->prefill_ep, nothing else recorded (send_leg records the prompt
+ * and counts the leg once its body is built). */
+static bool reserve_leg(struct sy_disagg *dx, bool *uncapped)
 {
     struct sy_sched_result *res = dx->res;
     /* the failed endpoints, then the picks found full: on the stack up to SY_SCHED_CHARGE_TRIES
@@ -421,6 +422,7 @@ static bool reserve_leg(struct sy_disagg *dx)
     bool open =
         (dx->flags & (SY_DISAGG_GATED | SY_DISAGG_RETRY)) == SY_DISAGG_GATED && dx->attempts == 0;
     bool got = false;
+    *uncapped = false;
     for (int k = 0;; k++) {
         /* a re-pick's run failing open says only that the endpoints left were at their limits
          * in the decision's snapshot: the leg still holds to them and tries each one */
@@ -457,11 +459,9 @@ static bool reserve_leg(struct sy_disagg *dx)
          * decode pick that decides again on fresh counts. It got 429 here (a burst of 8 through
          * the gate, 1 of 8 runs of test_pd_bound.py test_gate_is_the_bound under load). */
         sy_endpoint_inflight_add(res->prefill_ep, res->prefill_inflight_tokens);
-        if (dx->h.metrics && dx->h.metrics->fail_open)
-            sy_metric_inc(dx->h.metrics->fail_open);
+        *uncapped = true; /* counted by send_leg once the leg goes out */
         got = true;
     }
-    sy_sched_record_prefill(dx->h.sched, res);
 out:
     if (ex != stack)
         free(ex);
@@ -478,7 +478,8 @@ out:
  * rejected-saturated, as a decode pick that found no slot. */
 static bool send_leg(struct sy_disagg *dx)
 {
-    if (!reserve_leg(dx)) {
+    bool uncapped;
+    if (!reserve_leg(dx, &uncapped)) {
         sy_warn("request %s: P/D no prefill endpoint has room under its concurrency limit",
                 dx->h.request_id);
         if (dx->attempts > 0) {
@@ -512,17 +513,17 @@ static bool send_leg(struct sy_disagg *dx)
         return false;
     }
     struct sy_endpoint *ep = dx->res->prefill_ep;
-    if (dx->attempts > 0 && dx->h.metrics && dx->h.metrics->retries)
-        sy_metric_inc(dx->h.metrics->retries); /* a leg sent again, not one refused a slot */
-    dx->attempts++;
     dx->pep = sy_endpoint_ref(ep);
     dx->p_tokens = dx->res->prefill_inflight_tokens;
-    dx->p_inflight = true;
+    dx->p_inflight = true; /* the slot reserve_leg took: leg_release gives it back */
     dx->pstatus = 0;
     /* The body is built for the pick that got its slot: SGLang's names the prefill endpoint
      * (bootstrap_host/port, which the decode leg's body repeats), and a pick found full is
      * re-picked above (before: built for the decision's pick, so after a re-pick the decode leg
-     * bootstrapped from an endpoint that never got the request). */
+     * bootstrapped from an endpoint that never got the request). A body the connector cannot
+     * build gives the slot back and leaves no trace of a leg that never went out: no attempt,
+     * retry or fail-open counted, no prompt recorded on the prefill pick (before, all were done
+     * first). */
     char err[160];
     sy_buf_reset(&dx->pbody);
     if (dx->conn->prefill_body(dx, &dx->pbody, err, sizeof err) != 0) {
@@ -531,6 +532,12 @@ static bool send_leg(struct sy_disagg *dx)
         dx->h.fail(dx->h.ud, 400, "invalid_json", err);
         return false;
     }
+    sy_sched_record_prefill(dx->h.sched, dx->res); /* on the pick that got its slot */
+    if (uncapped && dx->h.metrics && dx->h.metrics->fail_open)
+        sy_metric_inc(dx->h.metrics->fail_open);
+    if (dx->attempts > 0 && dx->h.metrics && dx->h.metrics->retries)
+        sy_metric_inc(dx->h.metrics->retries); /* a leg sent again, not one refused a slot */
+    dx->attempts++;
     sy_buf_reset(&dx->pans);
     struct sy_buf *b = &dx->phead;
     sy_buf_reset(b);

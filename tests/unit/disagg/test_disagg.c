@@ -1,7 +1,7 @@
 /* Unit tests for src/disagg/disagg.c: the prefill leg's slot reservation (reserve_leg) and what a
  * first leg that finds no prefill endpoint with room ends in, driven through sy_disagg_start with a
- * real P/D scheduler over hand-built endpoints (a leg is sent only by the gated test, to a closed
- * port, and cancelled). */
+ * real P/D scheduler over hand-built endpoints (a leg is sent only to a closed port, and
+ * cancelled), and a leg whose body the connector cannot build. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,12 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "disagg/disagg.h"
+#include "disagg/internal.h"
 #include "http/client.h"
 #include "metrics/metrics.h"
+#include "prefix/approx_index.h"
+#include "prefix/prefix_sched.h"
+#include "sched/plugins.h"
 #include "unit/sched/sched_helpers.h"
 
 #define NPREFILL     9  /* more prefill endpoints than SY_SCHED_CHARGE_TRIES picks */
@@ -384,6 +388,91 @@ static void test_sglang_repick_names_the_endpoint_that_got_the_slot(void **state
     fx_fini(&f);
 }
 
+/* A prefill leg whose body the connector cannot build (nixlv2's splice refuses a body that is no
+ * JSON object; the front end's parser refuses it first, so only this test reaches the path) ends
+ * the exchange with 400 invalid_json and leaves no trace of the leg that never went out: its slot
+ * is given back, no attempt is counted and the prompt is not recorded on the prefill pick in the
+ * approximate prefix index. It was recorded and counted before the body was built. The same
+ * request with a good body, its leg sent (to a closed port, cancelled), records and counts: the
+ * control that shows the index and the count would see a leg. */
+static void check_body(bool good)
+{
+    static const char yaml[] =
+        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
+        "- {type: approx-prefix-cache-producer, parameters: {autoTune: false}}\n"
+        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
+        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
+        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
+        "always-disagg-pd-decider}}}\n"
+        "schedulingProfiles:\n"
+        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
+        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
+        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
+    struct fx f;
+    memset(&f, 0, sizeof f);
+    char err[512];
+    f.s = fx_sched(yaml, err, sizeof err);
+    if (!f.s)
+        fail_msg("scheduler: %s", err);
+    f.m = sy_metrics_new();
+    sy_sched_attach_metrics(f.s, f.m);
+    f.dm = sy_disagg_metrics_new(f.m);
+    struct sy_approx_index *idx = NULL;
+    for (size_t i = 0; i < f.s->nproducers; i++)
+        if (f.s->producers[i]->ops == &sy_plugin_approx_prefix_cache_producer)
+            idx = sy_approx_prefix_producer_index(f.s->producers[i]->state);
+    assert_non_null(idx);
+    f.np = 1;
+    f.eps[0] = fx_ep("p0:1", "llm-d.ai/role=prefill", 0, 0, 0);
+    f.eps[1] = fx_ep("d:1", "llm-d.ai/role=decode", 0, 0, 0);
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 9, (struct sockaddr_in *)&f.eps[0]->addr), 0);
+    f.p = fx_pool(f.eps, 2);
+    /* the bad body is the good one without its closing brace; the prompt view is the same */
+    static const char body[] = "{\"model\":\"m\",\"prompt\":\"one prompt, hashed for the index\"}";
+    fx_req(&f.r, "m", 10);
+    f.r.body = body;
+    f.r.body_len = strlen(body) - (good ? 0 : 1);
+    f.r.prompt = (struct sy_str){body + 23, strlen(body) - 25};
+    sy_disagg_config_defaults(&f.cfg.disagg);
+    assert_int_equal(sy_sched_pick(f.s, f.p, &f.r, NULL, 0, &f.res), 0);
+    assert_ptr_equal(f.res.prefill_ep, f.eps[0]);
+    assert_int_equal(sy_approx_index_count(idx, f.eps[0]), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
+    struct sy_disagg *dx = start_up(&f, 0, up);
+    assert_int_equal(f.seen.decodes, 0);
+    if (good) {
+        assert_int_equal(f.seen.status, 0);
+        assert_int_equal(dx->attempts, 1);
+        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), 1); /* the leg's slot */
+        assert_true(sy_approx_index_count(idx, f.eps[0]) > 0);
+    } else {
+        assert_int_equal(f.seen.status, 400);
+        assert_string_equal(f.seen.code, "invalid_json");
+        assert_int_equal(sy_approx_index_count(idx, f.eps[0]), 0);
+        assert_int_equal(dx->attempts, 0);
+        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), 0); /* given back */
+    }
+    sy_disagg_free(dx);
+    sy_upstream_pool_free(up);
+    for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    assert_int_equal(uv_loop_close(&loop), 0);
+    atomic_store(&f.eps[0]->inflight_requests, 1); /* what fx_fini checks: nothing held */
+    fx_fini(&f);
+}
+
+static void test_unbuildable_prefill_body_leaves_no_trace(void **state)
+{
+    (void)state;
+    check_body(false);
+    check_body(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_gated_first_leg_all_found_full_fails_open),
         cmocka_unit_test(test_gated_leg_repick_failed_open_held_to_limits),
         cmocka_unit_test(test_sglang_repick_names_the_endpoint_that_got_the_slot),
+        cmocka_unit_test(test_unbuildable_prefill_body_leaves_no_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
