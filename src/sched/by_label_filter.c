@@ -81,18 +81,22 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     return 0;
 }
 
-static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+static bool keeps(const void *state, const struct sy_endpoint *ep)
 {
     const struct by_label *b = state;
+    const char *v = sy_endpoint_label(ep, b->label);
+    bool keep = !v && b->allows_no_label;
+    for (size_t j = 0; v && j < b->nvalues && !keep; j++)
+        keep = !strcmp(v, b->values[j]);
+    return keep;
+}
+
+static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *v = sy_endpoint_label(c[i].ep, b->label);
-        bool keep = !v && b->allows_no_label;
-        for (size_t j = 0; v && j < b->nvalues && !keep; j++)
-            keep = !strcmp(v, b->values[j]);
-        if (keep)
+    for (size_t i = 0; i < n; i++)
+        if (keeps(state, c[i].ep))
             c[m++] = c[i];
-    }
     return m;
 }
 
@@ -101,4 +105,5 @@ const struct sy_plugin_ops sy_plugin_by_label = {
     .create = create,
     .destroy = destroy,
     .filter = filter,
+    .keeps = keeps,
 };

@@ -15,7 +15,13 @@ static size_t decode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sc
     return sy_role_filter(c, n, decode_roles, true);
 }
 
+static bool decode_keeps(const void *state, const struct sy_endpoint *ep)
+{
+    return sy_role_keeps(ep, decode_roles, true);
+}
+
 const struct sy_plugin_ops sy_plugin_decode_filter = {
     .type = "decode-filter",
     .filter = decode_filter,
+    .keeps = decode_keeps,
 };

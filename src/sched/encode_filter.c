@@ -15,7 +15,13 @@ static size_t encode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sc
     return sy_role_filter(c, n, encode_roles, false);
 }
 
+static bool encode_keeps(const void *state, const struct sy_endpoint *ep)
+{
+    return sy_role_keeps(ep, encode_roles, false);
+}
+
 const struct sy_plugin_ops sy_plugin_encode_filter = {
     .type = "encode-filter",
     .filter = encode_filter,
+    .keeps = encode_keeps,
 };

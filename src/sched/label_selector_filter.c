@@ -208,11 +208,16 @@ bool sy_label_selector_match(const struct sy_label_selector *s, const struct sy_
     return true;
 }
 
+static bool keeps(const void *state, const struct sy_endpoint *ep)
+{
+    return sy_label_selector_match(state, ep);
+}
+
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (sy_label_selector_match(state, c[i].ep))
+        if (keeps(state, c[i].ep))
             c[m++] = c[i];
     return m;
 }
@@ -222,4 +227,5 @@ const struct sy_plugin_ops sy_plugin_label_selector_filter = {
     .create = create,
     .destroy = destroy,
     .filter = filter,
+    .keeps = keeps,
 };

@@ -31,9 +31,10 @@
  *                                           only the fallback; the expected length is the mean
  *                                           output of the requests completed on the candidate
  *                                           (endpoint) or the mean of the means of the pool's
- *                                           endpoints that serve the request's model in the
- *                                           run's roles (fleet; fleet_out says why not the
- *                                           candidates), as pool/decode.c learns it from the
+ *                                           endpoints that serve the request's model and
+ *                                           that the run's label filters keep (fleet;
+ *                                           fleet_out says why not the candidates), as
+ *                                           pool/decode.c learns it from the
  *                                           proxy's count, once SY_LATENCY_OUT_MIN_SAMPLES
  *                                           completed (endpoint: a candidate short of them
  *                                           takes the fleet's)
@@ -68,7 +69,6 @@
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
-#include "sched/role.h"
 
 #define W_MAX 100 /* llm-d wMax: scores are quantised to 1/100 */
 #define EPS   1e-9
@@ -78,7 +78,7 @@ enum out_src {
     OUT_FIXED,    /* outputTokens */
     OUT_ENDPOINT, /* each candidate's own completed requests' mean (outputTokens before) */
     OUT_FLEET     /* the mean of the learned means of the pool's endpoints for the request's
-                     model and the run's roles (fleet_out; outputTokens before) */
+                     model that the run's label filters keep (fleet_out; outputTokens before) */
 };
 
 struct state {
@@ -249,9 +249,10 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
 
 /* outputTokensSource fleet (and endpoint's fallback): the mean of the learned output lengths
  * (SY_LATENCY_OUT_MIN_SAMPLES completions) of the pool's endpoints that serve the request's model
- * (as the cycle's candidates were chosen: any model when the request names none) in a role one of
- * the run's candidates c[0..n) has (its llm-d.ai/role value, or none); outputTokens when none of
- * them has a mean. Borrows everything; called at most once per scorer call.
+ * (as the cycle's candidates were chosen: any model when the request names none) and that the
+ * run's label filters keep (sy_sched_run_keeps: its role filter's roles, by-label and
+ * label-selector-filter; every endpoint when it has none); outputTokens when none of them has a
+ * mean. Borrows everything; called at most once per scorer call.
  *
  * Why these endpoints: the expected length is a property of the requests this run schedules (one
  * model, one leg), so it averages the endpoints that serve such requests: not another model's
@@ -260,34 +261,19 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
  * what this request's filters left (a concurrency or utilization filter drops the busy ones, a
  * retry the failed ones), so their mean would move with load from decision to decision, and a run
  * left with only a new replica would fall back to outputTokens while its peers have learned the
- * workload. The candidates only say which roles this run serves (its role filter's work). */
-static double fleet_out(const struct state *s, const struct sy_sched_cycle *cy,
-                        const struct sy_sched_candidate *c, size_t n)
+ * workload. Nor the roles the candidates have: a load filter that dropped every unlabeled
+ * candidate of a decode run (or every `both` one) took those peers out of the mean as well, so
+ * it still moved with load; the run's label filters say which endpoints it serves whatever their
+ * load (a unit test in test_latency_plugins.c). */
+static double fleet_out(const struct state *s, const struct sy_sched_cycle *cy)
 {
-    const char *roles[SY_SCHED_MAX_CANDIDATES]; /* distinct role values among c[] */
-    size_t nroles = 0;
-    bool unlabeled = false; /* some candidate has no role label */
-    for (size_t i = 0; i < n; i++) {
-        const char *r = sy_endpoint_label(c[i].ep, SY_ROLE_LABEL);
-        size_t j = 0;
-        while (r && j < nroles && strcmp(roles[j], r))
-            j++;
-        if (!r)
-            unlabeled = true;
-        else if (j == nroles)
-            roles[nroles++] = r;
-    }
     const char *model = cy->req ? cy->req->model : "";
     size_t mlen = strlen(model);
     double sum = 0;
     size_t k = 0;
     for (size_t i = 0; cy->pool && i < cy->pool->n; i++) {
         struct sy_endpoint *e = cy->pool->eps[i];
-        const char *r = sy_endpoint_label(e, SY_ROLE_LABEL);
-        bool role_ok = !r && unlabeled;
-        for (size_t j = 0; r && j < nroles && !role_ok; j++)
-            role_ok = !strcmp(roles[j], r);
-        if (!role_ok || (mlen && !sy_endpoint_serves(e, model, mlen)))
+        if ((mlen && !sy_endpoint_serves(e, model, mlen)) || !sy_sched_run_keeps(cy, e))
             continue;
         double m = sy_decode_mean_out(e, SY_LATENCY_OUT_MIN_SAMPLES);
         if (m > 0) {
@@ -305,7 +291,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
 {
     const struct sy_latency_model *m = sy_sched_latency_model();
     int64_t mt = cy->req ? cy->req->max_tokens : -1;
-    double expected = s->out_src == OUT_FLEET ? fleet_out(s, cy, c, n) : s->out_tokens;
+    double expected = s->out_src == OUT_FLEET ? fleet_out(s, cy) : s->out_tokens;
     double fleet = -1; /* endpoint: the fleet's mean for a candidate with none of its own */
     double out = sy_latency_delay_out(mt, expected), cost[SY_SCHED_MAX_CANDIDATES];
     double lo = DBL_MAX, hi = -DBL_MAX;
@@ -320,7 +306,7 @@ static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
              * them flooded it */
             double lm = sy_decode_mean_out(c[i].ep, SY_LATENCY_OUT_MIN_SAMPLES);
             if (lm <= 0)
-                lm = fleet >= 0 ? fleet : (fleet = fleet_out(s, cy, c, n));
+                lm = fleet >= 0 ? fleet : (fleet = fleet_out(s, cy));
             out = sy_latency_delay_out(mt, lm);
         }
         struct sy_latency_delay_in d = {.ttft_s = p->ttft_s,

@@ -91,10 +91,14 @@ struct sy_sched_cycle {
     bool failed_open; /* a filter kept every candidate because all were at their limits (set
                          where the filter fails open; reset with cap_*): the run carries no
                          cap_* of that filter, only its limit_* */
+    /* The profile of the run in progress, set before its filters (opaque to plugins: ask
+     * sy_sched_run_keeps); NULL in a cycle built outside a scheduler. */
+    const struct sy_sched_profile *run_profile;
 };
 
 struct sy_inflight_params;
 struct sy_latency_info;
+struct sy_sched_profile;
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 
@@ -138,6 +142,10 @@ struct sy_plugin_ops {
     void (*produce)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n);
     size_t (*filter)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                      size_t n);
+    /* A label filter (decode-, prefill-, encode-filter, by-label, label-selector-filter), whose
+     * verdict is the endpoint's labels alone: true when its filter hook keeps ep. NULL for a
+     * filter that reads load, the request or the cycle. See sy_sched_run_keeps. */
+    bool (*keeps)(const void *state, const struct sy_endpoint *ep);
     void (*score)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores);
     size_t (*pick)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -189,6 +197,12 @@ struct sy_sched_binder {
 /* The scheduler's profiles, as a profile handler reads them during a cycle. */
 size_t sy_sched_profile_count(const struct sy_sched_cycle *cy);
 const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
+
+/* True when every label filter (ops->keeps) of the profile run in progress keeps ep: the
+ * endpoints the run could choose whatever their load and the request's other filters, e.g. the
+ * decode run's roles (latency-scorer's fleet mean). True when the run has none, or outside a
+ * scheduler (cy->run_profile NULL). Borrows both. */
+bool sy_sched_run_keeps(const struct sy_sched_cycle *cy, const struct sy_endpoint *ep);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */
 double sy_sched_rand(struct sy_sched_cycle *cy);

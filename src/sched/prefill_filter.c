@@ -15,7 +15,13 @@ static size_t prefill_filter(void *state, struct sy_sched_cycle *cy, struct sy_s
     return sy_role_filter(c, n, prefill_roles, false);
 }
 
+static bool prefill_keeps(const void *state, const struct sy_endpoint *ep)
+{
+    return sy_role_keeps(ep, prefill_roles, false);
+}
+
 const struct sy_plugin_ops sy_plugin_prefill_filter = {
     .type = "prefill-filter",
     .filter = prefill_filter,
+    .keeps = prefill_keeps,
 };

@@ -109,6 +109,17 @@ void sy_sched_seed(uint64_t seed)
     atomic_store_explicit(&seed_fixed, true, memory_order_relaxed);
 }
 
+bool sy_sched_run_keeps(const struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
+{
+    const struct sy_sched_profile *prof = cy->run_profile;
+    for (size_t f = 0; prof && f < prof->nfilters; f++) {
+        const struct sy_sched_plugin *p = prof->filters[f];
+        if (p->ops->keeps && !p->ops->keeps(p->state, ep))
+            return false;
+    }
+    return true;
+}
+
 double sy_sched_rand(struct sy_sched_cycle *cy)
 {
     uint64_t x = cy->rng ? cy->rng : 0x2545f4914f6cdd1dULL; /* xorshift64* must not be 0 */
@@ -344,6 +355,7 @@ static int run_profile(struct sy_scheduler *s, struct cycle *c, struct prun *r,
     }
     r->n = n;
     r->picked = false;
+    c->cy.run_profile = prof;
     r->cap_requests = r->cap_tokens = r->limit_requests = r->limit_tokens = 0;
     r->failed_open = false;
     if (n == 0)

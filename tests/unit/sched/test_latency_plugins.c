@@ -427,18 +427,27 @@ static void test_scorer_delay_arithmetic(void **state)
 }
 
 /* One cycle of a request for model "m" (500 prompt tokens, max_tokens) over candidates c[0..n) of
- * pool: prod produces, sc scores into s[0..n). */
-static void score_cycle(struct fx_plugin *prod, struct fx_plugin *sc, struct sy_pool *pool,
-                        struct sy_sched_candidate *c, size_t n, int64_t max_tokens, double *s)
+ * pool, in a run of profile prof (NULL: none, as outside a scheduler): prod produces, sc scores
+ * into s[0..n). */
+static void score_cycle_in(struct fx_plugin *prod, struct fx_plugin *sc, struct sy_pool *pool,
+                           struct sy_sched_candidate *c, size_t n, int64_t max_tokens,
+                           const struct sy_sched_profile *prof, double *s)
 {
     struct sy_request r;
     fx_req(&r, "m", 500);
     r.max_tokens = max_tokens;
     struct sy_sched_cycle cy;
     fx_cycle(&cy, &r, pool, 1);
+    cy.run_profile = prof;
     prod->ops->produce(prod->state, &cy, c, n);
     sc->ops->score(sc->state, &cy, c, n, s);
     prod->ops->done(prod->state, &cy, NULL, false);
+}
+
+static void score_cycle(struct fx_plugin *prod, struct fx_plugin *sc, struct sy_pool *pool,
+                        struct sy_sched_candidate *c, size_t n, int64_t max_tokens, double *s)
+{
+    score_cycle_in(prod, sc, pool, c, n, max_tokens, NULL, s);
 }
 
 /* objective e2e-plus-delay on the trained model (slow:1 3x slower; TPOT grows with running): a
@@ -576,7 +585,9 @@ static void test_scorer_delay_learned_out(void **state)
 /* fleet_scores' pool: three candidates of model "m" (slow:1 idle, fast:1 with 12 running, fast:2
  * with 4: with three, a score strictly between 0 and 1 moves with the expected length), each
  * labelled role (NULL: none), and after them the endpoints in extra (not candidates). peer[k]
- * and extra[k]: fed requests of out tokens completed there (the learned means). */
+ * and extra[k]: fed requests of out tokens completed there (the learned means). The run is a
+ * decode profile's (decode-filter, the label filter the fleet mean reads) when role is "decode",
+ * else outside a scheduler (no profile). */
 struct fleet_ep {
     const char *addr, *labels, *model; /* model: the one id it serves */
     int fed;                           /* completions fed */
@@ -610,7 +621,11 @@ static void fleet_scores(struct fx_plugin *prod, const char *params, const char 
     }
     struct sy_sched_candidate c[8];
     fx_cands(pool, c); /* every pool endpoint; the first three are the candidates */
-    score_cycle(prod, &sc, pool, c, 3, 4096, s);
+    struct sy_sched_plugin df = {.ops = &sy_plugin_decode_filter};
+    struct sy_sched_plugin *filters[] = {&df};
+    struct sy_sched_profile decode = {.name = "decode", .filters = filters, .nfilters = 1};
+    bool in_decode = role && !strcmp(role, "decode");
+    score_cycle_in(prod, &sc, pool, c, 3, 4096, in_decode ? &decode : NULL, s);
     sy_pool_unref(pool);
     fx_plugin_free(&sc);
 }
@@ -621,8 +636,9 @@ static bool scores_equal(const double *a, const double *b)
 }
 
 /* outputTokensSource fleet averages the learned means of the endpoints that could serve the
- * request: the candidates' peers for its model and role (each mean once), not another model's
- * endpoints nor P/D prefill endpoints (1-token legs), nor an endpoint short of samples. fleet with
+ * request: the endpoints of its model that the run's label filters keep (each mean once),
+ * candidates or not, not another model's endpoints nor, in a decode run, P/D prefill endpoints
+ * (1-token legs), nor an endpoint short of samples. fleet with
  * peer means 100 and 300 scores as fixed outputTokens 200; the endpoint source's fallback (fast:2
  * has no mean of its own) takes the same mean. */
 static void test_scorer_delay_fleet_peers(void **state)
@@ -664,10 +680,18 @@ static void test_scorer_delay_fleet_peers(void **state)
     fleet_scores(&prod, fixed, NULL, peers, NULL, 0, want);
     fleet_scores(&prod, fleet, NULL, peers, &peer4, 1, s);
     assert_true(scores_equal(s, want));
+    /* the run's roles, not the candidates': an unlabeled endpoint of the model is one a decode
+     * run serves (decode-filter keeps it), whether or not a load filter left one among the
+     * candidates (all labelled decode here). 100, 300 and 500 average 300; the roles taken from
+     * the candidates left it out (200), so the mean moved with which candidates a filter kept */
+    const struct fleet_ep agg = {.addr = "agg:1", .model = "m", .fed = n, .out = 500};
+    fleet_scores(&prod, fixed, "decode", peers, NULL, 0, want); /* outputTokens 300 */
+    fleet_scores(&prod, fleet, "decode", peers, &agg, 1, s);
+    assert_true(scores_equal(s, want));
     /* endpoint: fast:2's fallback mean ignores the other model's and the prefill endpoint */
     const struct fleet_ep both[2] = {x, pre};
-    fleet_scores(&prod, ep, NULL, peers, NULL, 0, want);
-    fleet_scores(&prod, ep, NULL, peers, both, 2, s);
+    fleet_scores(&prod, ep, "decode", peers, NULL, 0, want);
+    fleet_scores(&prod, ep, "decode", peers, both, 2, s);
     assert_true(scores_equal(s, want));
     fx_plugin_free(&prod);
 }
