@@ -397,26 +397,11 @@ static void test_sglang_repick_names_the_endpoint_that_got_the_slot(void **state
  * control that shows the index and the count would see a leg. */
 static void check_body(bool good)
 {
-    static const char yaml[] =
-        "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
-        "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
-        "- {type: approx-prefix-cache-producer, parameters: {autoTune: false}}\n"
-        "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
-        "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
-        "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
-        "always-disagg-pd-decider}}}\n"
-        "schedulingProfiles:\n"
-        "- {name: prefill, plugins: [{pluginRef: prefill-filter}, {pluginRef: cd}, "
-        "{pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n"
-        "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
-        "{pluginRef: max-score-picker}]}\n";
     struct fx f;
     memset(&f, 0, sizeof f);
-    char err[512];
-    f.s = fx_sched(yaml, err, sizeof err);
-    if (!f.s)
-        fail_msg("scheduler: %s", err);
+    f.s =
+        fx_pd_sched_with("{maxConcurrency: 1}",
+                         "- {type: approx-prefix-cache-producer, parameters: {autoTune: false}}\n");
     f.m = sy_metrics_new();
     sy_sched_attach_metrics(f.s, f.m);
     f.dm = sy_disagg_metrics_new(f.m);

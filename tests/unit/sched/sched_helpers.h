@@ -183,13 +183,14 @@ static inline struct sy_scheduler *fx_sched(const char *yaml, char *err, size_t 
 
 /* A P/D scheduler (always disaggregated: disagg-profile-handler with always-disagg-pd-decider)
  * whose prefill profile holds a concurrency-detector with params (YAML flow text); the decode
- * profile has none; both rank by queue-scorer. Fails the test when it does not load. */
-static inline struct sy_scheduler *fx_pd_sched(const char *params)
+ * profile has none; both rank by queue-scorer. extra: more plugin entries ("- {type: ...}\n"
+ * lines, e.g. a producer; "" for none). Fails the test when it does not load. */
+static inline struct sy_scheduler *fx_pd_sched_with(const char *params, const char *extra)
 {
     static const char fmt[] =
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n"
-        "- {type: concurrency-detector, name: cd, parameters: %s}\n"
+        "- {type: concurrency-detector, name: cd, parameters: %s}\n%s"
         "- {type: prefill-filter}\n- {type: decode-filter}\n- {type: queue-scorer}\n"
         "- {type: max-score-picker}\n- {type: always-disagg-pd-decider}\n"
         "- {type: disagg-profile-handler, parameters: {deciders: {prefill: "
@@ -200,11 +201,16 @@ static inline struct sy_scheduler *fx_pd_sched(const char *params)
         "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}, "
         "{pluginRef: max-score-picker}]}\n";
     char yaml[1024], err[512];
-    snprintf(yaml, sizeof yaml, fmt, params);
+    snprintf(yaml, sizeof yaml, fmt, params, extra);
     struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
     if (!s)
         fail_msg("scheduler: %s", err);
     return s;
+}
+
+static inline struct sy_scheduler *fx_pd_sched(const char *params)
+{
+    return fx_pd_sched_with(params, "");
 }
 
 /* True when m's exposition text holds line (e.g. "name{l=\"v\"} 1\n"). */
