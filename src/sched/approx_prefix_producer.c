@@ -459,5 +459,6 @@ const struct sy_plugin_ops sy_plugin_approx_prefix_cache_producer = {
     .destroy = producer_destroy,
     .produce = producer_produce,
     .pre_request = producer_pre_request,
+    .records_prefill = true,
     .done = producer_done,
 };

@@ -1,12 +1,18 @@
 /* no_hit_lru_scorer.c - llm-d's `no-hit-lru-scorer`: spreads cold requests over the pool.
  *
- * A request is cold when no endpoint holds any of its prefix blocks (or no prefix data was
- * produced). Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates
- * by when they last received a cold request, with N candidates:
+ * A request is cold when no candidate being scored holds any of its prefix blocks (or no prefix
+ * data was produced): endpoints the profile's filters removed do not count, as in llm-d, where
+ * the check reads the endpoints passed to Score. Warm requests: every candidate scores 0.5
+ * (neutral). Cold requests rank candidates by when they last received a cold request, with N
+ * candidates:
  *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
  *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
  * where U is the number of never-used candidates; a single candidate scores 1. After a cold
- * pick the chosen endpoint moves to the most-recent end (PreRequest).
+ * pick the chosen endpoint moves to the most-recent end (PreRequest), and so does a P/D prefill
+ * pick (records_prefill), as llm-d moves the targets of both the primary and the prefill
+ * profile. The verdict of the cycle's last score call is kept in
+ * cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] for PreRequest (llm-d keeps it per request, last
+ * Score wins); a cycle that never scored with this plugin moves nothing.
  *
  * Data structure: keys[] = xxh64(address), oldest first, at most lruSize entries (the oldest is
  * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
@@ -74,12 +80,15 @@ static uint64_t key_of(const struct sy_endpoint *ep)
     return XXH64(ep->address, strlen(ep->address), 0);
 }
 
-static bool is_cold(const struct sy_sched_cycle *cy)
+/* Markers stored in the cycle's scratch slot (static addresses: nothing to free). */
+static const char cold_mark, warm_mark;
+
+static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n)
 {
     if (!cy->prefix || !cy->prefix_valid)
         return true;
-    for (size_t i = 0; i < cy->pool->n; i++)
-        if (cy->prefix[i].match_blocks > 0)
+    for (size_t i = 0; i < n; i++)
+        if (cy->prefix[c[i].pool_index].match_blocks > 0)
             return false;
     return true;
 }
@@ -88,7 +97,9 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
                   size_t n, double *scores)
 {
     struct no_hit_lru *l = state;
-    if (!is_cold(cy)) {
+    bool cold = is_cold(cy, c, n);
+    cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] = (void *)(cold ? &cold_mark : &warm_mark);
+    if (!cold) {
         for (size_t i = 0; i < n; i++)
             scores[i] = 0.5;
         return;
@@ -148,7 +159,7 @@ static void pre_request(void *state, struct sy_sched_cycle *cy,
                         const struct sy_sched_candidate *chosen)
 {
     struct no_hit_lru *l = state;
-    if (!is_cold(cy))
+    if (cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] != &cold_mark)
         return;
     uint64_t k = key_of(chosen->ep);
     pthread_mutex_lock(&l->mu);
@@ -175,4 +186,5 @@ const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer = {
     .destroy = destroy,
     .score = score,
     .pre_request = pre_request,
+    .records_prefill = true,
 };

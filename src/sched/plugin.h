@@ -70,7 +70,8 @@ struct sy_sched_cycle {
     bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
     const struct sy_inflight_params *inflight; /* inflight-load-producer's parameters, set by its
                                                   produce hook; NULL = llm-d's defaults */
-    void *scratch[8];                /* free slots for plugins (freed by their done hook) */
+    void *scratch[8];                          /* free slots for plugins (freed by their done hook);
+                                                  in use: SY_SCHED_SCRATCH_NO_HIT_LRU (6), _TOKENS (7) */
     struct sy_latency_info *latency; /* predicted-latency-producer's per-endpoint predictions
                                         (sched/latency_info.h), NULL if none ran */
     double observed_ttft_s;          /* set by the gateway before `done` (sy_sched_observe): */
@@ -95,6 +96,8 @@ struct sy_sched_cycle {
 
 struct sy_inflight_params;
 struct sy_latency_info;
+
+#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer's cold verdict (a static marker) */
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 
@@ -125,6 +128,8 @@ struct sy_plugin_ops {
     const char *consumes; /* data key required, or NULL */
     bool profile_handler; /* a profile handler (chooses profiles; no pipeline hooks) */
     bool needs_loras;     /* reads candidates' LoRA lists (c->loras); others get NULL */
+    bool records_prefill; /* its pre_request also runs for the P/D prefill pick (with
+                             cy->secondary_pick set) when that leg is reserved */
     bool screener;        /* its filter runs first in every profile and it is not listed in one
                              (llm-d's requestcontrol.Screener, e.g. models-responder) */
     bool admission;       /* an admission check (llm-d's requestcontrol.AdmissionPlugin, e.g.

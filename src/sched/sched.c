@@ -452,7 +452,7 @@ static void record_prefill(struct sy_scheduler *s, struct cycle *c,
 {
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
-        if (!p->ops->pre_request || strcmp(p->ops->type, "approx-prefix-cache-producer") != 0)
+        if (!p->ops->pre_request || !p->ops->records_prefill)
             continue;
         c->cy.secondary_pick = true;
         p->ops->pre_request(p->state, &c->cy, pc);

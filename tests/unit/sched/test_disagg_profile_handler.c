@@ -501,6 +501,47 @@ static void test_prefix_decider_llmd_table(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d's TestNoHitLRUPrefillDecodeTracking: after a cold P/D request, no-hit-lru-scorer has
+ * moved both picks, the decode one and the prefill one, so the next cold request prefers the
+ * other endpoint of each role (only no-hit-lru scores here). */
+static void test_no_hit_lru_tracks_prefill_pick(void **state)
+{
+    struct sy_scheduler *s = must("plugins:\n"
+                                  "- type: prefill-filter\n"
+                                  "- type: decode-filter\n"
+                                  "- type: no-hit-lru-scorer\n"
+                                  "- type: max-score-picker\n"
+                                  "- type: always-disagg-pd-decider\n"
+                                  "- type: disagg-profile-handler\n"
+                                  "  parameters:\n"
+                                  "    deciders: {prefill: always-disagg-pd-decider}\n"
+                                  "schedulingProfiles:\n"
+                                  "- name: prefill\n"
+                                  "  plugins:\n"
+                                  "  - pluginRef: prefill-filter\n"
+                                  "  - pluginRef: no-hit-lru-scorer\n"
+                                  "- name: decode\n"
+                                  "  plugins:\n"
+                                  "  - pluginRef: decode-filter\n"
+                                  "  - pluginRef: no-hit-lru-scorer\n");
+    struct sy_pool *pool = pd_pool();
+    struct preq q1, q2;
+    pd_req(&q1, 1);
+    pd_req(&q2, 2); /* another prompt: cold again */
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q1.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d1:1"); /* never used: candidate order */
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+    assert_int_equal(sy_sched_pick(s, pool, &q2.r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, "d2:1");
+    assert_string_equal(res.prefill_ep->address, "p2:1");
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_header_profile_handler),
         cmocka_unit_test(test_prefix_decider_ops),
         cmocka_unit_test(test_prefix_decider_llmd_table),
+        cmocka_unit_test(test_no_hit_lru_tracks_prefill_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,12 +108,40 @@ static void test_lru_size_evicts_oldest(void **state)
     assert_non_null(strstr(err, "lruSize"));
 }
 
+/* llm-d decides cold or warm over the endpoints passed to Score: a hit on an endpoint the
+ * profile's filters removed does not make the request warm; and a pre_request without a score
+ * in the cycle (llm-d: no cold state stored) moves nothing. */
+static void test_cold_over_candidates_only(void **state)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {0, 4, 16, 0}, {3, 4, 16, 3}};
+    f.cy.prefix = pm;
+    f.cy.prefix_valid = true;
+    double s[2];
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s); /* c (the hit) was filtered out */
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    f.fp.ops->pre_request(f.fp.state, &f.cy, &f.c[0]); /* cold: a moves */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    struct sy_sched_cycle fresh;
+    fx_cycle(&fresh, &f.r, f.p, 1); /* no score in this cycle */
+    f.fp.ops->pre_request(f.fp.state, &fresh, &f.c[1]);
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cold_lru_order),
         cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
         cmocka_unit_test(test_lru_size_evicts_oldest),
+        cmocka_unit_test(test_cold_over_candidates_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
