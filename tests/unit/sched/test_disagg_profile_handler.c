@@ -262,6 +262,44 @@ static void test_handler_config_errors(void **state)
             "(always-disagg-pd-decider) cannot be used in a scheduling profile");
 }
 
+/* llm-d's TestHandlerFactory_DeprecatedFlatParams and TestHandler_Factory_StageOrder: the
+ * flat (deprecated) parameters are accepted alone, and refused beside profiles/deciders. */
+static void test_handler_flat_params_llmd_cases(void **state)
+{
+    const char *ok[] = {
+        "    prefillDeciderPluginName: always-disagg-pd-decider\n",
+        "    decodeProfile: decode\n    prefillProfile: prefill\n    encodeProfile: enc\n"
+        "    prefillDeciderPluginName: always-disagg-pd-decider\n",
+        "    decodeProfile: decode\n    stageOrder: prefill-first\n",
+        "    stageOrder: DecodeFirst\n",
+        "    profiles: {encode: encode}\n",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml, PD_YAML("%s", "- type: always-disagg-pd-decider\n"), ok[i]);
+        sy_sched_free(must(yaml));
+    }
+    refused(PD_YAML("    decodeProfile: decode\n    profiles: {decode: decode}\n", ""),
+            "epp.yaml:9: plugins[5].parameters.decodeProfile: deprecated flat parameter mixed "
+            "with profiles/deciders; use one format exclusively (here 'profiles.decode') (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    prefillDeciderPluginName: always-disagg-pd-decider\n"
+                    "    deciders: {prefill: always-disagg-pd-decider}\n",
+                    "- type: always-disagg-pd-decider\n"),
+            "epp.yaml:10: plugins[6].parameters.prefillDeciderPluginName: deprecated flat "
+            "parameter mixed with profiles/deciders; use one format exclusively (here "
+            "'deciders.prefill') (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    stageOrder: prefill-first\n    decodeProfile: decode\n"
+                    "    deciderPluginName: always-disagg-pd-decider\n",
+                    "- type: always-disagg-pd-decider\n"),
+            "epp.yaml:10: plugins[6].parameters.stageOrder: a prefill decider is not supported in "
+            "prefill-first stage order (prefill always runs first) (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    encodeDeciderPluginName: x\n", ""),
+            "epp.yaml:9: plugins[5].parameters.encodeDeciderPluginName: encode disaggregation "
+            "(E/P/D) is not supported by Switchyard yet (plugin 'disagg-profile-handler')");
+}
+
 static void test_pd_profile_handler_legacy(void **state)
 {
     /* Legacy handler: deciderPluginName defaults to prefix-based-pd-decider, which must exist. */
@@ -551,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_prefill_first),
         cmocka_unit_test(test_apis_without_exchange_are_decode_only),
         cmocka_unit_test(test_handler_config_errors),
+        cmocka_unit_test(test_handler_flat_params_llmd_cases),
         cmocka_unit_test(test_pd_profile_handler_legacy),
         cmocka_unit_test(test_header_profile_handler),
         cmocka_unit_test(test_prefix_decider_ops),
