@@ -18,8 +18,9 @@
  * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
  * key -> position so the cost is O(lruSize + N), not O(lruSize x N).
  *
- * Parameters: lruSize (default 1024, > 0); prefixPluginType, prefixPluginName, prefillProfile
- * (accepted: Switchyard has one prefix data key per cycle and one profile, so they select nothing).
+ * Parameters: lruSize (default 1024; <= 0 is logged and replaced by 1024, as llm-d, at most
+ * 2^20); prefixMatchInfoProducerName, prefixPluginType, prefixPluginName, prefillProfile
+ * (accepted: Switchyard has one prefix data key per cycle, so they select nothing).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -42,21 +44,31 @@ struct no_hit_lru {
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"lruSize", "prefixPluginType", "prefixPluginName",
-                                          "prefillProfile", NULL};
+    static const char *const allowed[] = {"lruSize",          "prefixPluginType",
+                                          "prefixPluginName", "prefixMatchInfoProducerName",
+                                          "prefillProfile",   NULL};
     int64_t size = NO_HIT_LRU_DEFAULT_SIZE;
-    const char *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    const char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "lruSize", env, 1, 1 << 20, &size, err, errcap);
+        rc = sy_param_int(params, "lruSize", env, INT32_MIN, 1 << 20, &size, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefixPluginType", env, &s1, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefixPluginName", env, &s2, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefillProfile", env, &s3, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &s4, err, errcap);
     if (rc)
         return rc;
+    if (size <= 0) { /* llm-d's NewNoHitLRU keeps its default (silently; here with a warning) */
+        sy_warn("%s:%d: %s.parameters.lruSize: %lld should be positive, using the default %d "
+                "(plugin '%s')",
+                env->file, env->line, env->path, (long long)size, NO_HIT_LRU_DEFAULT_SIZE,
+                env->name);
+        size = NO_HIT_LRU_DEFAULT_SIZE;
+    }
     struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;

@@ -103,9 +103,25 @@ static void test_lru_size_evicts_oldest(void **state)
     teardown(&f);
     char err[256];
     struct fx_plugin fp;
-    assert_int_not_equal(fx_plugin_new(&fp, "no-hit-lru-scorer", "lruSize: 0\n", err, sizeof err),
+    assert_int_not_equal(fx_plugin_new(&fp, "no-hit-lru-scorer", "lruSize: big\n", err, sizeof err),
                          0);
     assert_non_null(strstr(err, "lruSize"));
+}
+
+/* llm-d's Parameters: prefixMatchInfoProducerName is a parameter, and lruSize <= 0 keeps the
+ * default (1024 entries: the LRU then remembers more than one pick). */
+static void test_llmd_parameters(void **state)
+{
+    struct fixture f;
+    setup(&f, "lruSize: 0\nprefixMatchInfoProducerName: precise-prefix-cache-producer\n");
+    double s[3];
+    cold_pick(&f, s, 0);
+    cold_pick(&f, s, 1); /* LRU [a, b]: c never used -> 1, a rank 1 -> 0.5, b rank 2 -> 0 */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
+    assert_float_equal(s[0], 0.5, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    assert_float_equal(s[2], 1.0, FX_EPS);
+    teardown(&f);
 }
 
 /* llm-d decides cold or warm over the endpoints passed to Score: a hit on an endpoint the
@@ -142,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
         cmocka_unit_test(test_lru_size_evicts_oldest),
         cmocka_unit_test(test_cold_over_candidates_only),
+        cmocka_unit_test(test_llmd_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
