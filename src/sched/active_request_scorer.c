@@ -10,6 +10,7 @@
  * logged and replaced by 0, a maxBusyScore outside [0,1] is logged and replaced by 1.0, and any
  * requestTimeout string is accepted with a deprecation warning (llm-d's own test creates the
  * scorer with requestTimeout "invalid"). Values of the wrong type are still errors.
+ * inFlightLoadProducerName is accepted (the counts are the pool's either way).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,10 +28,11 @@ struct active_req {
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"idleThreshold", "maxBusyScore", "requestTimeout", NULL};
+    static const char *const allowed[] = {"idleThreshold", "maxBusyScore", "requestTimeout",
+                                          "inFlightLoadProducerName", NULL};
     int64_t idle = 0;
     double mbs = 1.0;
-    const char *timeout = NULL;
+    const char *timeout = NULL, *producer = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
         rc = sy_param_int(params, "idleThreshold", env, INT32_MIN, INT32_MAX, &idle, err, errcap);
@@ -38,6 +40,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_double(params, "maxBusyScore", env, -INFINITY, INFINITY, &mbs, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "requestTimeout", env, &timeout, err, errcap);
+    if (!rc) /* accepted: the counts are the pool's, whichever producer llm-d would read */
+        rc = sy_param_string(params, "inFlightLoadProducerName", env, &producer, err, errcap);
     if (rc)
         return rc;
     if (idle < 0) {
