@@ -1,8 +1,12 @@
 /* no_hit_lru_scorer.c - llm-d's `no-hit-lru-scorer`: spreads cold requests over the pool.
  *
- * A request is cold when no candidate being scored holds any of its prefix blocks (or no prefix
- * data was produced): endpoints the profile's filters removed do not count, as in llm-d, where
- * the check reads the endpoints passed to Score. Warm requests: every candidate scores 0.5
+ * A request is cold when no endpoint holds any of its prefix blocks (or no prefix data was
+ * produced). Which endpoints count depends on the generation (the config's apiVersion,
+ * sy_plugin_env_router): the llm-d router reads the match data of the endpoints passed to Score,
+ * so only the candidates being scored count (a hit on an endpoint the profile's filters removed
+ * does not make the request warm); v0.8 read the prefix plugin's PrefixCacheServers, the
+ * index's servers for the request's blocks, so every endpoint of the pool counts. Warm requests:
+ * every candidate scores 0.5
  * (neutral). Cold requests rank candidates by when they last received a cold request, with N
  * candidates:
  *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
@@ -39,6 +43,7 @@ struct no_hit_lru {
     uint64_t *keys;     /* oldest first */
     size_t n;           /* entries */
     size_t cap;         /* lruSize */
+    bool router;        /* llm-d router semantics: cold is judged over the candidates */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -72,6 +77,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;
+    l->router = sy_plugin_env_router(env);
     l->keys = sy_xcalloc(l->cap, sizeof *l->keys);
     *state = l;
     return 0;
@@ -95,12 +101,15 @@ static uint64_t key_of(const struct sy_endpoint *ep)
 /* Markers stored in the cycle's scratch slot (static addresses: nothing to free). */
 static const char cold_mark, warm_mark;
 
-static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n)
+/* Router: over the candidates c[0..n); v0.8: over the whole pool. */
+static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n,
+                    bool router)
 {
     if (!cy->prefix || !cy->prefix_valid)
         return true;
-    for (size_t i = 0; i < n; i++)
-        if (cy->prefix[c[i].pool_index].match_blocks > 0)
+    size_t m = router ? n : cy->pool->n;
+    for (size_t i = 0; i < m; i++)
+        if (cy->prefix[router ? c[i].pool_index : i].match_blocks > 0)
             return false;
     return true;
 }
@@ -109,7 +118,7 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
                   size_t n, double *scores)
 {
     struct no_hit_lru *l = state;
-    bool cold = is_cold(cy, c, n);
+    bool cold = is_cold(cy, c, n, l->router);
     cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] = (void *)(cold ? &cold_mark : &warm_mark);
     if (!cold) {
         for (size_t i = 0; i < n; i++)

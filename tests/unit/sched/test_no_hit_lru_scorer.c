@@ -15,6 +15,28 @@ struct fixture {
     struct fx_plugin fp;
 };
 
+/* The plugin as the loader creates it for a config of apiVersion api (NULL: none, v0.8). */
+static void setup_api(struct fixture *f, const char *params, const char *api)
+{
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
+                                 fx_ep("c:1", NULL, 0, 0, 0)};
+    f->p = fx_pool(eps, 3);
+    fx_cands(f->p, f->c);
+    fx_req(&f->r, "m", 10);
+    fx_cycle(&f->cy, &f->r, f->p, 1);
+    char err[256];
+    struct sy_yaml_node *root =
+        params ? sy_yaml_load_string(params, strlen(params), "p.yaml", err, sizeof err) : NULL;
+    struct sy_plugin_env env = {.file = "t.yaml",
+                                .line = 1,
+                                .name = "no-hit-lru-scorer",
+                                .path = "plugins[0]",
+                                .api_version = api};
+    f->fp.ops = sy_sched__registry_find("no-hit-lru-scorer");
+    assert_int_equal(f->fp.ops->create(root, &env, &f->fp.state, err, sizeof err), 0);
+    sy_yaml_free(root);
+}
+
 static void setup(struct fixture *f, const char *params)
 {
     struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
@@ -108,6 +130,22 @@ static void test_lru_size_evicts_oldest(void **state)
     assert_non_null(strstr(err, "lruSize"));
 }
 
+/* v0.8 read the prefix plugin's PrefixCacheServers (the index's servers for the prompt's blocks):
+ * a hit anywhere in the pool makes the request warm, filtered out or not. */
+static void test_v08_cold_over_pool(void **state)
+{
+    struct fixture f;
+    setup_api(&f, NULL, "inference.networking.x-k8s.io/v1alpha1");
+    struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {0, 4, 16, 0}, {3, 4, 16, 3}};
+    f.cy.prefix = pm;
+    f.cy.prefix_valid = true;
+    double s[2];
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s); /* c (the hit) was filtered out */
+    assert_float_equal(s[0], 0.5, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    teardown(&f);
+}
+
 /* llm-d's Parameters: prefixMatchInfoProducerName is a parameter, and lruSize <= 0 keeps the
  * default (1024 entries: the LRU then remembers more than one pick). */
 static void test_llmd_parameters(void **state)
@@ -124,13 +162,13 @@ static void test_llmd_parameters(void **state)
     teardown(&f);
 }
 
-/* llm-d decides cold or warm over the endpoints passed to Score: a hit on an endpoint the
- * profile's filters removed does not make the request warm; and a pre_request without a score
- * in the cycle (llm-d: no cold state stored) moves nothing. */
+/* The llm-d router decides cold or warm over the endpoints passed to Score: a hit on an endpoint
+ * the profile's filters removed does not make the request warm; and a pre_request without a
+ * score in the cycle (llm-d: no cold state stored) moves nothing. */
 static void test_cold_over_candidates_only(void **state)
 {
     struct fixture f;
-    setup(&f, NULL);
+    setup_api(&f, NULL, "llm-d.ai/v1alpha1");
     struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {0, 4, 16, 0}, {3, 4, 16, 3}};
     f.cy.prefix = pm;
     f.cy.prefix_valid = true;
@@ -158,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
         cmocka_unit_test(test_lru_size_evicts_oldest),
         cmocka_unit_test(test_cold_over_candidates_only),
+        cmocka_unit_test(test_v08_cold_over_pool),
         cmocka_unit_test(test_llmd_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
