@@ -39,14 +39,7 @@ static void setup_api(struct fixture *f, const char *params, const char *api)
 
 static void setup(struct fixture *f, const char *params)
 {
-    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
-                                 fx_ep("c:1", NULL, 0, 0, 0)};
-    f->p = fx_pool(eps, 3);
-    fx_cands(f->p, f->c);
-    fx_req(&f->r, "m", 10);
-    fx_cycle(&f->cy, &f->r, f->p, 1);
-    char err[256];
-    assert_int_equal(fx_plugin_new(&f->fp, "no-hit-lru-scorer", params, err, sizeof err), 0);
+    setup_api(f, params, NULL);
 }
 
 static void teardown(struct fixture *f)
@@ -59,6 +52,16 @@ static void cold_pick(struct fixture *f, double *s, size_t chosen)
 {
     f->fp.ops->score(f->fp.state, &f->cy, f->c, 3, s);
     f->fp.ops->pre_request(f->fp.state, &f->cy, &f->c[chosen]);
+}
+
+/* Scores the first three candidates and checks the scores. */
+static void expect3(struct fixture *f, double s0, double s1, double s2)
+{
+    double s[3];
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, 3, s);
+    assert_float_equal(s[0], s0, FX_EPS);
+    assert_float_equal(s[1], s1, FX_EPS);
+    assert_float_equal(s[2], s2, FX_EPS);
 }
 
 static void test_cold_lru_order(void **state)
@@ -83,10 +86,7 @@ static void test_cold_lru_order(void **state)
     assert_float_equal(s[1], 0.0, FX_EPS);
     assert_float_equal(s[2], 1.0, FX_EPS);
     /* chose c again: LRU [a, b, c] */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.5, FX_EPS);
-    assert_float_equal(s[2], 0.0, FX_EPS);
+    expect3(&f, 1.0, 0.5, 0.0);
     f.fp.ops->score(f.fp.state, &f.cy, f.c + 1, 1, s); /* a single candidate */
     assert_float_equal(s[0], 1.0, FX_EPS);
     teardown(&f);
@@ -104,10 +104,7 @@ static void test_warm_is_neutral_and_not_recorded(void **state)
     for (int i = 0; i < 3; i++)
         assert_float_equal(s[i], 0.5, FX_EPS);
     pm[1].match_blocks = 0; /* now cold: a was not recorded by the warm pick */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.5, FX_EPS);
-    assert_float_equal(s[2], 0.0, FX_EPS);
+    expect3(&f, 1.0, 0.5, 0.0);
     teardown(&f);
 }
 
@@ -117,11 +114,8 @@ static void test_lru_size_evicts_oldest(void **state)
     setup(&f, "lruSize: 1\nprefixPluginName: prefix-cache-scorer\n");
     double s[3];
     cold_pick(&f, s, 0);
-    cold_pick(&f, s, 1); /* LRU holds only b now; a was evicted and counts as never used */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.0, FX_EPS); /* rank 2 + 0 */
-    assert_float_equal(s[2], 0.5, FX_EPS);
+    cold_pick(&f, s, 1);        /* LRU holds only b now; a was evicted and counts as never used */
+    expect3(&f, 1.0, 0.0, 0.5); /* rank 2 + 0 */
     teardown(&f);
     char err[256];
     struct fx_plugin fp;
@@ -130,19 +124,30 @@ static void test_lru_size_evicts_oldest(void **state)
     assert_non_null(strstr(err, "lruSize"));
 }
 
+/* Candidates a and b of a pool whose third endpoint c (filtered out) holds the prompt, created
+ * for apiVersion api; checks a's and b's scores. pm is the caller's (it outlives the call). */
+static void filtered_hit(struct fixture *f, struct sy_prefix_match *pm, const char *api, double w0,
+                         double w1)
+{
+    setup_api(f, NULL, api);
+    pm[0] = (struct sy_prefix_match){0, 4, 16, 0};
+    pm[1] = (struct sy_prefix_match){0, 4, 16, 0};
+    pm[2] = (struct sy_prefix_match){3, 4, 16, 3};
+    f->cy.prefix = pm;
+    f->cy.prefix_valid = true;
+    double s[2];
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, 2, s);
+    assert_float_equal(s[0], w0, FX_EPS);
+    assert_float_equal(s[1], w1, FX_EPS);
+}
+
 /* v0.8 read the prefix plugin's PrefixCacheServers (the index's servers for the prompt's blocks):
  * a hit anywhere in the pool makes the request warm, filtered out or not. */
 static void test_v08_cold_over_pool(void **state)
 {
     struct fixture f;
-    setup_api(&f, NULL, "inference.networking.x-k8s.io/v1alpha1");
-    struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {0, 4, 16, 0}, {3, 4, 16, 3}};
-    f.cy.prefix = pm;
-    f.cy.prefix_valid = true;
-    double s[2];
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s); /* c (the hit) was filtered out */
-    assert_float_equal(s[0], 0.5, FX_EPS);
-    assert_float_equal(s[1], 0.5, FX_EPS);
+    struct sy_prefix_match pm[3];
+    filtered_hit(&f, pm, "inference.networking.x-k8s.io/v1alpha1", 0.5, 0.5);
     teardown(&f);
 }
 
@@ -155,10 +160,7 @@ static void test_llmd_parameters(void **state)
     double s[3];
     cold_pick(&f, s, 0);
     cold_pick(&f, s, 1); /* LRU [a, b]: c never used -> 1, a rank 1 -> 0.5, b rank 2 -> 0 */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 0.5, FX_EPS);
-    assert_float_equal(s[1], 0.0, FX_EPS);
-    assert_float_equal(s[2], 1.0, FX_EPS);
+    expect3(&f, 0.5, 0.0, 1.0);
     teardown(&f);
 }
 
@@ -168,14 +170,9 @@ static void test_llmd_parameters(void **state)
 static void test_cold_over_candidates_only(void **state)
 {
     struct fixture f;
-    setup_api(&f, NULL, "llm-d.ai/v1alpha1");
-    struct sy_prefix_match pm[3] = {{0, 4, 16, 0}, {0, 4, 16, 0}, {3, 4, 16, 3}};
-    f.cy.prefix = pm;
-    f.cy.prefix_valid = true;
+    struct sy_prefix_match pm[3];
+    filtered_hit(&f, pm, "llm-d.ai/v1alpha1", 1.0, 0.0); /* cold: never used, candidate order */
     double s[2];
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s); /* c (the hit) was filtered out */
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.0, FX_EPS);
     f.fp.ops->pre_request(f.fp.state, &f.cy, &f.c[0]); /* cold: a moves */
     f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
