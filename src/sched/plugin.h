@@ -194,6 +194,10 @@ struct sy_sched_binder {
 /* The scheduler's profiles, as a profile handler reads them during a cycle. */
 size_t sy_sched_profile_count(const struct sy_sched_cycle *cy);
 const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
+/* The endpoint the run of the profile called name picked in this cycle (after any prefill
+ * repick), or NULL when that profile did not run or found nothing (llm-d's
+ * SchedulingResult.ProfileResults[name]). */
+const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */
 double sy_sched_rand(struct sy_sched_cycle *cy);

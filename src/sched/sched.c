@@ -130,6 +130,17 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i)
     return i < s->nprofiles ? s->profiles[i].name : "";
 }
 
+const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name)
+{
+    const struct cycle *c = (const struct cycle *)cy;
+    for (size_t i = 0; name && i < c->nruns; i++) {
+        const struct prun *r = &c->runs[i];
+        if (!strcmp(r->prof->name, name))
+            return r->picked ? r->cands[r->chosen].ep : NULL;
+    }
+    return NULL;
+}
+
 static const char *const ext_names[SY_SCHED_EXT_COUNT] = {
     "PrepareData", "Filter", "Scorer", "Picker", "PreRequest", "ResponseComplete"};
 

@@ -580,6 +580,130 @@ static void test_no_hit_lru_tracks_prefill_pick(void **state)
     sy_pool_unref(pool);
 }
 
+/* llm-d's TestSessionAffinity_ResponseHeader "prefill profile lookup" / "profile set but absent
+ * from results (decode-only) writes no header": an instance with profileName writes back the
+ * named profile's pick in its own header, and nothing when that profile did not run. */
+static void test_session_affinity_profile_name(void **state)
+{
+    char yaml[2048];
+    const char *const deciders[] = {"always-disagg-pd-decider", "nope-decider"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(yaml, sizeof yaml,
+                 "plugins:\n"
+                 "- type: prefill-filter\n"
+                 "- type: decode-filter\n"
+                 "- type: queue-scorer\n"
+                 "- name: sa-prefill\n"
+                 "  type: session-affinity-scorer\n"
+                 "  parameters: {profileName: prefill,\n"
+                 "               encodedEndpointHeaderConfig: {header: x-session-token-prefill}}\n"
+                 "- name: sa-decode\n"
+                 "  type: session-affinity-scorer\n"
+                 "- type: max-score-picker\n"
+                 "- type: always-disagg-pd-decider\n"
+                 "- name: nope-decider\n"
+                 "  type: prefix-based-pd-decider\n"
+                 "  parameters: {nonCachedTokens: 100000}\n"
+                 "- type: disagg-profile-handler\n"
+                 "  parameters:\n"
+                 "    deciders: {prefill: %s}\n"
+                 "schedulingProfiles:\n"
+                 "- name: prefill\n"
+                 "  plugins:\n"
+                 "  - pluginRef: prefill-filter\n"
+                 "  - pluginRef: queue-scorer\n"
+                 "  - pluginRef: sa-prefill\n"
+                 "- name: decode\n"
+                 "  plugins:\n"
+                 "  - pluginRef: decode-filter\n"
+                 "  - pluginRef: queue-scorer\n"
+                 "  - pluginRef: sa-decode\n",
+                 deciders[k]);
+        struct sy_scheduler *s = must(yaml);
+        struct sy_pool *pool = pd_pool();
+        struct preq q;
+        pd_req(&q, 7);
+        struct sy_sched_result res;
+        assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+        assert_string_equal(res.ep->address, "d1:1");
+        struct sy_buf out, want;
+        sy_buf_init(&out);
+        sy_buf_init(&want);
+        sy_sched_response_headers(s, &res, &out);
+        if (k == 0) { /* P/D: the prefill instance names p1, the decode one d1 */
+            assert_string_equal(res.prefill_ep->address, "p1:1");
+            sy_buf_puts(&want, "x-session-token-prefill: ");
+            sy_sched_session_token(res.prefill_ep, &want);
+            sy_buf_puts(&want, "\r\n");
+        } else { /* decode-only: no prefill header */
+            assert_null(res.prefill_ep);
+        }
+        sy_buf_puts(&want, "x-session-token: ");
+        sy_sched_session_token(res.ep, &want);
+        sy_buf_puts(&want, "\r\n");
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.data, want.data, want.len);
+        sy_buf_fini(&out);
+        sy_buf_fini(&want);
+        sy_sched_done(s, &res, true);
+        sy_sched_free(s);
+        sy_pool_unref(pool);
+    }
+}
+
+/* llm-d's TestSessionIDHeader_ProfileName_BindsProfilePod: a session_id instance with
+ * profileName binds the session to that profile's pick (here the prefill endpoint), so the next
+ * request's prefill goes back there even when another prefill endpoint is less loaded. */
+static void test_session_id_profile_name_binds_prefill(void **state)
+{
+    struct sy_scheduler *s = must("plugins:\n"
+                                  "- type: prefill-filter\n"
+                                  "- type: decode-filter\n"
+                                  "- type: queue-scorer\n"
+                                  "- type: session-affinity-scorer\n"
+                                  "  parameters: {strategy: session_id, profileName: prefill}\n"
+                                  "- type: max-score-picker\n"
+                                  "- type: always-disagg-pd-decider\n"
+                                  "- type: disagg-profile-handler\n"
+                                  "  parameters:\n"
+                                  "    deciders: {prefill: always-disagg-pd-decider}\n"
+                                  "schedulingProfiles:\n"
+                                  "- name: prefill\n"
+                                  "  plugins:\n"
+                                  "  - pluginRef: prefill-filter\n"
+                                  "  - pluginRef: queue-scorer\n"
+                                  "  - pluginRef: session-affinity-scorer\n"
+                                  "    weight: 3\n"
+                                  "- name: decode\n"
+                                  "  plugins:\n"
+                                  "  - pluginRef: decode-filter\n"
+                                  "  - pluginRef: queue-scorer\n");
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 9);
+    struct sy_str names[1] = {SY_STR_LIT("x-session-id")}, vals[1] = {SY_STR_LIT("s-1")};
+    q.r.header_names = names;
+    q.r.header_values = vals;
+    q.r.nheaders = 1;
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.prefill_ep->address, "p1:1"); /* p2 is busy */
+    sy_sched_done(s, &res, true);
+    /* now p1 is the busy one: the binding still brings the prefill back to p1 */
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m);
+    m.block_size = m.num_blocks = m.max_lora = -1;
+    m.waiting = 5;
+    sy_endpoint_set_metrics(pool->eps[0], &m, 1);
+    m.waiting = 0;
+    sy_endpoint_set_metrics(pool->eps[1], &m, 1);
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_done(s, &res, true);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +719,8 @@ int main(void)
         cmocka_unit_test(test_prefix_decider_ops),
         cmocka_unit_test(test_prefix_decider_llmd_table),
         cmocka_unit_test(test_no_hit_lru_tracks_prefill_pick),
+        cmocka_unit_test(test_session_affinity_profile_name),
+        cmocka_unit_test(test_session_id_profile_name_binds_prefill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
