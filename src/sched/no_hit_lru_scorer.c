@@ -5,10 +5,9 @@
  * sy_plugin_env_router): the llm-d router reads the match data of the endpoints passed to Score,
  * so only the candidates being scored count (a hit on an endpoint the profile's filters removed
  * does not make the request warm); v0.8 read the prefix plugin's PrefixCacheServers, the
- * index's servers for the request's blocks, so every endpoint of the pool counts. Warm requests:
- * every candidate scores 0.5
- * (neutral). Cold requests rank candidates by when they last received a cold request, with N
- * candidates:
+ * index's servers for the request's blocks, so every endpoint of the pool counts.
+ * Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates by when they
+ * last received a cold request, with N candidates:
  *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
  *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
  * where U is the number of never-used candidates; a single candidate scores 1. After a cold
