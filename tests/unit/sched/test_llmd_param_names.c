@@ -53,6 +53,8 @@ static const struct named cases[] = {
     {"random-picker", "maxNumOfEndpoints: 2\n"},
     {"weighted-random-picker", "maxNumOfEndpoints: 2\n"},
     {"header-profile-handler", "headerName: x-p\ndefaultProfile: decode\n"},
+    /* dp_profile_handler_test.go: "primaryPort = 0 is allowed" */
+    {"data-parallel-profile-handler", "primaryPort: 0\n"},
     {"prefix-based-pd-decider", "nonCachedTokens: 16\npromptTokens: 32\n"},
     {"approx-prefix-cache-producer", "blockSizeTokens: 16\nmaxPrefixBlocksToMatch: 64\n"
                                      "lruCapacityPerServer: 1000\nautoTune: false\n"},
