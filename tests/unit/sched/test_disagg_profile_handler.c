@@ -539,43 +539,54 @@ static void test_prefix_decider_llmd_table(void **state)
     sy_pool_unref(pool);
 }
 
+/* A P/D config: role filters, the given plugins (each ending in a newline), a
+ * disagg-profile-handler whose prefill decider is `decider`, and the two profiles, each with its
+ * role filter and then the given pluginRef lines. */
+#define PD_PROFILES_YAML(plugins, decider, prefill_refs, decode_refs)                              \
+    "plugins:\n"                                                                                   \
+    "- type: prefill-filter\n"                                                                     \
+    "- type: decode-filter\n" plugins "- type: disagg-profile-handler\n"                           \
+    "  parameters:\n"                                                                              \
+    "    deciders: {prefill: " decider "}\n"                                                       \
+    "schedulingProfiles:\n"                                                                        \
+    "- name: prefill\n"                                                                            \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: prefill-filter\n" prefill_refs "- name: decode\n"                              \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: decode-filter\n" decode_refs
+
+/* One pick of r: the decode pick is decode, the prefill pick prefill (NULL: none); with record
+ * the prefill pick is recorded as the gateway does once its leg has a slot. */
+static void pick_expect(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *r,
+                        const char *decode, const char *prefill, bool record)
+{
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, decode);
+    if (prefill)
+        assert_string_equal(res.prefill_ep->address, prefill);
+    else
+        assert_null(res.prefill_ep);
+    if (record)
+        sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+}
+
 /* llm-d's TestNoHitLRUPrefillDecodeTracking: after a cold P/D request, no-hit-lru-scorer has
  * moved both picks, the decode one and the prefill one, so the next cold request prefers the
  * other endpoint of each role (only no-hit-lru scores here). */
 static void test_no_hit_lru_tracks_prefill_pick(void **state)
 {
-    struct sy_scheduler *s = must("plugins:\n"
-                                  "- type: prefill-filter\n"
-                                  "- type: decode-filter\n"
-                                  "- type: no-hit-lru-scorer\n"
-                                  "- type: max-score-picker\n"
-                                  "- type: always-disagg-pd-decider\n"
-                                  "- type: disagg-profile-handler\n"
-                                  "  parameters:\n"
-                                  "    deciders: {prefill: always-disagg-pd-decider}\n"
-                                  "schedulingProfiles:\n"
-                                  "- name: prefill\n"
-                                  "  plugins:\n"
-                                  "  - pluginRef: prefill-filter\n"
-                                  "  - pluginRef: no-hit-lru-scorer\n"
-                                  "- name: decode\n"
-                                  "  plugins:\n"
-                                  "  - pluginRef: decode-filter\n"
-                                  "  - pluginRef: no-hit-lru-scorer\n");
+    struct sy_scheduler *s = must(PD_PROFILES_YAML(
+        "- type: no-hit-lru-scorer\n- type: max-score-picker\n- type: always-disagg-pd-decider\n",
+        "always-disagg-pd-decider", "  - pluginRef: no-hit-lru-scorer\n",
+        "  - pluginRef: no-hit-lru-scorer\n"));
     struct sy_pool *pool = pd_pool();
     struct preq q1, q2;
     pd_req(&q1, 1);
-    pd_req(&q2, 2); /* another prompt: cold again */
-    struct sy_sched_result res;
-    assert_int_equal(sy_sched_pick(s, pool, &q1.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1"); /* never used: candidate order */
-    assert_string_equal(res.prefill_ep->address, "p1:1");
-    sy_sched_record_prefill(s, &res);
-    sy_sched_done(s, &res, true);
-    assert_int_equal(sy_sched_pick(s, pool, &q2.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d2:1");
-    assert_string_equal(res.prefill_ep->address, "p2:1");
-    sy_sched_done(s, &res, true);
+    pd_req(&q2, 2);                                    /* another prompt: cold again */
+    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true); /* never used: candidate order */
+    pick_expect(s, pool, &q2.r, "d2:1", "p2:1", false);
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
@@ -588,37 +599,23 @@ static void test_session_affinity_profile_name(void **state)
     char yaml[2048];
     const char *const deciders[] = {"always-disagg-pd-decider", "nope-decider"};
     for (int k = 0; k < 2; k++) {
-        snprintf(yaml, sizeof yaml,
-                 "plugins:\n"
-                 "- type: prefill-filter\n"
-                 "- type: decode-filter\n"
-                 "- type: queue-scorer\n"
-                 "- name: sa-prefill\n"
-                 "  type: session-affinity-scorer\n"
-                 "  parameters: {profileName: prefill,\n"
-                 "               encodedEndpointHeaderConfig: {header: x-session-token-prefill}}\n"
-                 "- name: sa-decode\n"
-                 "  type: session-affinity-scorer\n"
-                 "- type: max-score-picker\n"
-                 "- type: always-disagg-pd-decider\n"
-                 "- name: nope-decider\n"
-                 "  type: prefix-based-pd-decider\n"
-                 "  parameters: {nonCachedTokens: 100000}\n"
-                 "- type: disagg-profile-handler\n"
-                 "  parameters:\n"
-                 "    deciders: {prefill: %s}\n"
-                 "schedulingProfiles:\n"
-                 "- name: prefill\n"
-                 "  plugins:\n"
-                 "  - pluginRef: prefill-filter\n"
-                 "  - pluginRef: queue-scorer\n"
-                 "  - pluginRef: sa-prefill\n"
-                 "- name: decode\n"
-                 "  plugins:\n"
-                 "  - pluginRef: decode-filter\n"
-                 "  - pluginRef: queue-scorer\n"
-                 "  - pluginRef: sa-decode\n",
-                 deciders[k]);
+        snprintf(
+            yaml, sizeof yaml,
+            PD_PROFILES_YAML("- type: queue-scorer\n"
+                             "- name: sa-prefill\n"
+                             "  type: session-affinity-scorer\n"
+                             "  parameters: {profileName: prefill,\n"
+                             "    encodedEndpointHeaderConfig: {header: x-session-token-prefill}}\n"
+                             "- name: sa-decode\n"
+                             "  type: session-affinity-scorer\n"
+                             "- type: max-score-picker\n"
+                             "- type: always-disagg-pd-decider\n"
+                             "- name: nope-decider\n"
+                             "  type: prefix-based-pd-decider\n"
+                             "  parameters: {nonCachedTokens: 100000}\n",
+                             "%s", "  - pluginRef: queue-scorer\n  - pluginRef: sa-prefill\n",
+                             "  - pluginRef: queue-scorer\n  - pluginRef: sa-decode\n"),
+            deciders[k]);
         struct sy_scheduler *s = must(yaml);
         struct sy_pool *pool = pd_pool();
         struct preq q;
@@ -656,28 +653,15 @@ static void test_session_affinity_profile_name(void **state)
  * request's prefill goes back there even when another prefill endpoint is less loaded. */
 static void test_session_id_profile_name_binds_prefill(void **state)
 {
-    struct sy_scheduler *s = must("plugins:\n"
-                                  "- type: prefill-filter\n"
-                                  "- type: decode-filter\n"
-                                  "- type: queue-scorer\n"
-                                  "- type: session-affinity-scorer\n"
-                                  "  parameters: {strategy: session_id, profileName: prefill}\n"
-                                  "- type: max-score-picker\n"
-                                  "- type: always-disagg-pd-decider\n"
-                                  "- type: disagg-profile-handler\n"
-                                  "  parameters:\n"
-                                  "    deciders: {prefill: always-disagg-pd-decider}\n"
-                                  "schedulingProfiles:\n"
-                                  "- name: prefill\n"
-                                  "  plugins:\n"
-                                  "  - pluginRef: prefill-filter\n"
-                                  "  - pluginRef: queue-scorer\n"
-                                  "  - pluginRef: session-affinity-scorer\n"
-                                  "    weight: 3\n"
-                                  "- name: decode\n"
-                                  "  plugins:\n"
-                                  "  - pluginRef: decode-filter\n"
-                                  "  - pluginRef: queue-scorer\n");
+    struct sy_scheduler *s = must(PD_PROFILES_YAML(
+        "- type: queue-scorer\n"
+        "- type: session-affinity-scorer\n"
+        "  parameters: {strategy: session_id, profileName: prefill}\n"
+        "- type: max-score-picker\n"
+        "- type: always-disagg-pd-decider\n",
+        "always-disagg-pd-decider",
+        "  - pluginRef: queue-scorer\n  - pluginRef: session-affinity-scorer\n    weight: 3\n",
+        "  - pluginRef: queue-scorer\n"));
     struct sy_pool *pool = pd_pool();
     struct preq q;
     pd_req(&q, 9);
@@ -685,10 +669,7 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     q.r.header_names = names;
     q.r.header_values = vals;
     q.r.nheaders = 1;
-    struct sy_sched_result res;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.prefill_ep->address, "p1:1"); /* p2 is busy */
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false); /* p2 is busy */
     /* now p1 is the busy one: the binding still brings the prefill back to p1 */
     struct sy_engine_metrics m;
     memset(&m, 0, sizeof m);
@@ -697,9 +678,7 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     sy_endpoint_set_metrics(pool->eps[0], &m, 1);
     m.waiting = 0;
     sy_endpoint_set_metrics(pool->eps[1], &m, 1);
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.prefill_ep->address, "p1:1");
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false);
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
