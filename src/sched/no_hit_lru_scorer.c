@@ -12,18 +12,19 @@
  *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
  * where U is the number of never-used candidates; a single candidate scores 1. After a cold
  * pick the chosen endpoint moves to the most-recent end (PreRequest), and so does a P/D prefill
- * pick (records_prefill), as llm-d moves the targets of both the primary and the prefill
- * profile. The verdict of the cycle's last score call is kept in
- * cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] for PreRequest (llm-d keeps it per request, last
- * Score wins); a cycle that never scored with this plugin moves nothing.
+ * pick (records_prefill) when its profile is the one llm-d tracks: "prefill" (the router's
+ * constant; v0.8's prefillProfile parameter, default "prefill"). The verdict of the cycle's last
+ * score call is kept in cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] for PreRequest (llm-d keeps it per
+ * request, last Score wins); a cycle that never scored with this plugin moves nothing.
  *
  * Data structure: keys[] = xxh64(address), oldest first, at most lruSize entries (the oldest is
  * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
  * key -> position so the cost is O(lruSize + N), not O(lruSize x N).
  *
  * Parameters: lruSize (default 1024; <= 0 is logged and replaced by 1024, as llm-d, at most
- * 2^20); prefixMatchInfoProducerName, prefixPluginType, prefixPluginName, prefillProfile
- * (accepted: Switchyard has one prefix data key per cycle, so they select nothing).
+ * 2^20); prefillProfile (v0.8; the router ignores it); prefixMatchInfoProducerName,
+ * prefixPluginType, prefixPluginName (accepted: Switchyard has one prefix data key per cycle, so
+ * they select nothing).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct no_hit_lru {
     size_t n;           /* entries */
     size_t cap;         /* lruSize */
     bool router;        /* llm-d router semantics: cold is judged over the candidates */
+    char *prefill;      /* the prefill profile whose pick is tracked; owned */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -77,6 +79,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;
     l->router = sy_plugin_env_router(env);
+    l->prefill = sy_xstrdup(!l->router && s3 && *s3 ? s3 : "prefill");
     l->keys = sy_xcalloc(l->cap, sizeof *l->keys);
     *state = l;
     return 0;
@@ -88,6 +91,7 @@ static void destroy(void *state)
     if (!l)
         return;
     pthread_mutex_destroy(&l->mu);
+    free(l->prefill);
     free(l->keys);
     free(l);
 }
@@ -181,6 +185,8 @@ static void pre_request(void *state, struct sy_sched_cycle *cy,
     struct no_hit_lru *l = state;
     if (cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] != &cold_mark)
         return;
+    if (cy->secondary_pick && sy_sched_profile_pick(cy, l->prefill) != chosen->ep)
+        return; /* a prefill profile of another name: llm-d does not track it */
     uint64_t k = key_of(chosen->ep);
     pthread_mutex_lock(&l->mu);
     size_t p = 0;

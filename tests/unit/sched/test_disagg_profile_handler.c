@@ -588,6 +588,25 @@ static void test_no_hit_lru_tracks_prefill_pick(void **state)
     pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true); /* never used: candidate order */
     pick_expect(s, pool, &q2.r, "d2:1", "p2:1", false);
     sy_sched_free(s);
+    /* llm-d tracks the profile named "prefill" only: under another name the prefill pick is not
+     * moved, and the next cold request's prefill goes to p1 again. */
+    s = must(
+        "plugins:\n"
+        "- type: prefill-filter\n"
+        "- type: decode-filter\n"
+        "- type: no-hit-lru-scorer\n"
+        "- type: max-score-picker\n"
+        "- type: always-disagg-pd-decider\n"
+        "- type: disagg-profile-handler\n"
+        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
+        "schedulingProfiles:\n"
+        "- name: pf\n"
+        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
+        "- name: decode\n"
+        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
+    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
+    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+    sy_sched_free(s);
     sy_pool_unref(pool);
 }
 
