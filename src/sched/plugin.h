@@ -68,6 +68,8 @@ struct sy_sched_cycle {
     size_t nblocks;                 /* entries in block_hashes */
     uint32_t prompt_tokens;         /* best-known prompt token count */
     bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
+    bool scheduled; /* a scheduler's cycle (sy_sched_profile_pick reads its runs); false in a
+                       cycle built outside one */
     const struct sy_inflight_params *inflight; /* inflight-load-producer's parameters, set by its
                                                   produce hook; NULL = llm-d's defaults */
     void *scratch[8];                          /* free slots for plugins (freed by their done hook);
@@ -196,7 +198,7 @@ size_t sy_sched_profile_count(const struct sy_sched_cycle *cy);
 const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
 /* The endpoint the run of the profile called name picked in this cycle (after any prefill
  * repick), or NULL when that profile did not run or found nothing (llm-d's
- * SchedulingResult.ProfileResults[name]). */
+ * SchedulingResult.ProfileResults[name]), and in a cycle built outside a scheduler. */
 const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */

@@ -132,6 +132,8 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i)
 
 const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name)
 {
+    if (!cy->scheduled)
+        return NULL;
     const struct cycle *c = (const struct cycle *)cy;
     for (size_t i = 0; name && i < c->nruns; i++) {
         const struct prun *r = &c->runs[i];
@@ -561,6 +563,7 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
     c->totals = (double *)(blk + off_t);
     c->cy.req = req;
     c->cy.pool = pool;
+    c->cy.scheduled = true;
     c->cy.now_ns = sy_now_ns();
     c->cy.rng = splitmix64(
         atomic_fetch_add_explicit(&seed_counter, 0x9e3779b97f4a7c15ULL, memory_order_relaxed) ^
