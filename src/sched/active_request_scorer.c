@@ -5,13 +5,18 @@
  * here from the cycle's snapshot):
  *   c <= idleThreshold -> 1.0
  *   otherwise          -> (max - c) / max * maxBusyScore      max = largest count among candidates
- * Parameters: idleThreshold (default 0, >= 0), maxBusyScore (default 1.0, in [0,1]),
- * requestTimeout (accepted and ignored, as llm-d ignores it: counts are exact here).
+ * Parameters: idleThreshold (default 0), maxBusyScore (default 1.0), requestTimeout (deprecated,
+ * ignored: counts are exact here). As llm-d's NewActiveRequest: a negative idleThreshold is
+ * logged and replaced by 0, a maxBusyScore outside [0,1] is logged and replaced by 1.0, and any
+ * requestTimeout string is accepted with a deprecation warning (llm-d's own test creates the
+ * scorer with requestTimeout "invalid"). Values of the wrong type are still errors.
+ * inFlightLoadProducerName is accepted (the counts are the pool's either way).
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/str.h"
+#include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -23,23 +28,37 @@ struct active_req {
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"idleThreshold", "maxBusyScore", "requestTimeout", NULL};
+    static const char *const allowed[] = {"idleThreshold", "maxBusyScore", "requestTimeout",
+                                          "inFlightLoadProducerName", NULL};
     int64_t idle = 0;
     double mbs = 1.0;
-    const char *timeout = NULL;
+    const char *timeout = NULL, *producer = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "idleThreshold", env, 0, INT32_MAX, &idle, err, errcap);
+        rc = sy_param_int(params, "idleThreshold", env, INT32_MIN, INT32_MAX, &idle, err, errcap);
     if (!rc)
-        rc = sy_param_double(params, "maxBusyScore", env, 0, 1, &mbs, err, errcap);
+        rc = sy_param_double(params, "maxBusyScore", env, -INFINITY, INFINITY, &mbs, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "requestTimeout", env, &timeout, err, errcap);
+    if (!rc) /* accepted: the counts are the pool's, whichever producer llm-d would read */
+        rc = sy_param_string(params, "inFlightLoadProducerName", env, &producer, err, errcap);
     if (rc)
         return rc;
-    uint64_t ns;
-    if (timeout && sy_parse_duration_ns(timeout, &ns) != 0)
-        return sy_param_errorf(env, sy_yaml_get(params, "requestTimeout"), "requestTimeout", err,
-                               errcap, "expected a duration like 2m or 30s, got '%s'", timeout);
+    if (idle < 0) {
+        sy_warn("%s:%d: %s.parameters.idleThreshold: %lld is negative, using the default 0 "
+                "(plugin '%s')",
+                env->file, env->line, env->path, (long long)idle, env->name);
+        idle = 0;
+    }
+    if (!(mbs >= 0 && mbs <= 1)) {
+        sy_warn("%s:%d: %s.parameters.maxBusyScore: %g is outside [0, 1], using the default 1.0 "
+                "(plugin '%s')",
+                env->file, env->line, env->path, mbs, env->name);
+        mbs = 1.0;
+    }
+    if (timeout && *timeout)
+        sy_warn("%s:%d: %s.parameters.requestTimeout: deprecated and ignored (plugin '%s')",
+                env->file, env->line, env->path, env->name);
     struct active_req *a = SY_NEW(struct active_req);
     a->idle_threshold = idle;
     a->max_busy_score = mbs;

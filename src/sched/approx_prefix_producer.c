@@ -114,8 +114,14 @@ int sy_approx_prefix__parse(const struct sy_yaml_node *params, const struct sy_p
     if ((rc = sy_param_bool(params, "autoTune", env, &c->auto_tune, err, errcap)))
         return rc;
     v = c->block_tokens;
-    if ((rc = sy_param_int(params, "blockSizeTokens", env, 1, 1 << 20, &v, err, errcap)))
+    if ((rc = sy_param_int(params, "blockSizeTokens", env, 0, 1 << 20, &v, err, errcap)))
         return rc;
+    /* The router takes 0 with autoTune (the endpoint's block size, else the 64-token floor;
+     * llm-d's TestDataProducerValidation); v0.8 needs a size. */
+    if (v == 0 && !(c->router && c->auto_tune))
+        return sy_param_errorf(env, sy_yaml_get(params, "blockSizeTokens"), "blockSizeTokens", err,
+                               errcap, "must be > 0%s",
+                               c->router ? " when autoTune is disabled" : "");
     c->block_tokens = (uint32_t)v;
     v = 0;
     if ((rc = sy_param_int(params, "blockSize", env, 1, 1 << 22, &v, err, errcap)))
@@ -459,5 +465,6 @@ const struct sy_plugin_ops sy_plugin_approx_prefix_cache_producer = {
     .destroy = producer_destroy,
     .produce = producer_produce,
     .pre_request = producer_pre_request,
+    .records_prefill = true,
     .done = producer_done,
 };

@@ -14,7 +14,7 @@
  * its one profile like single-profile-handler (the loader refuses more than one profile, where
  * llm-d returned an empty result at run time) and logs a deprecation warning at load.
  *
- * Parameters: primaryPort (1..65535, default 8000; validated as llm-d validates it, no effect),
+ * Parameters: primaryPort (0..65535, default 8000; validated as llm-d validates it, no effect),
  * targetPort (the key the v0.8 sample config carries; llm-d's JSON decoding ignores it, and so does
  * Switchyard, after checking it is a port).
  */
@@ -29,7 +29,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     int64_t primary = 8000, target = 0;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "primaryPort", env, 1, 65535, &primary, err, errcap);
+        rc = sy_param_int(params, "primaryPort", env, 0, 65535, &primary, err, errcap);
     if (!rc)
         rc = sy_param_int(params, "targetPort", env, 1, 65535, &target, err, errcap);
     if (rc)

@@ -22,7 +22,11 @@
  * (decode-first | prefill-first, parsed as llm-d does: case, '-' and '_' ignored, "decode" and
  * "prefill" accepted). prefill-first with deciders.prefill is refused, as llm-d refuses it.
  * deciders.encode and profiles.fallback are refused (E/P/D and aggregated fallback are not in
- * Switchyard yet).
+ * Switchyard yet). llm-d's deprecated flat parameters (decodeProfile, prefillProfile,
+ * encodeProfile, prefillDeciderPluginName, deciderPluginName (lower priority),
+ * encodeDeciderPluginName (refused like deciders.encode)) map onto the nested ones, with a
+ * warning; beside profiles or deciders they are an error, as in llm-d (one schema or the
+ * other).
  *
  * Parameters (pd-profile-handler, deprecated): decodeProfile, prefillProfile, deciderPluginName
  * (default prefix-based-pd-decider; it must be configured), prefixPluginType / prefixPluginName /
@@ -143,8 +147,9 @@ static int disagg_create(const struct sy_yaml_node *params, const struct sy_plug
     static const char *const allowed[] = {"profiles", "deciders", "stageOrder",
                                           /* llm-d's deprecated flat parameters (the wide-EP
                                            * guide still writes deciderPluginName) */
-                                          "decodeProfile", "prefillProfile", "deciderPluginName",
-                                          "prefillDeciderPluginName", NULL};
+                                          "decodeProfile", "prefillProfile", "encodeProfile",
+                                          "deciderPluginName", "prefillDeciderPluginName",
+                                          "encodeDeciderPluginName", NULL};
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (rc)
         return rc;
@@ -156,16 +161,28 @@ static int disagg_create(const struct sy_yaml_node *params, const struct sy_plug
         (rc = sy_param_string(params, "stageOrder", env, &order, err, errcap)))
         return rc;
     /* llm-d maps each legacy flat key onto the nested one it replaced, with a deprecation
-     * notice; here they fill what the nested form leaves unset. */
+     * notice. The parameters are one schema or the other: a flat key beside profiles or
+     * deciders is refused, as llm-d's strict decoding of either schema fails. */
     static const struct {
         const char *key, *instead;
-        int slot; /* 0/1: pv[0]/pv[1], 2: dv[0] */
+        int slot; /* 0/1/2: pv[0]/pv[1]/pv[2], 3/4: dv[0]/dv[1] */
     } legacy[] = {{"decodeProfile", "profiles.decode", 0},
                   {"prefillProfile", "profiles.prefill", 1},
-                  {"prefillDeciderPluginName", "deciders.prefill", 2},
-                  {"deciderPluginName", "deciders.prefill", 2}};
+                  {"encodeProfile", "profiles.encode", 2},
+                  {"prefillDeciderPluginName", "deciders.prefill", 3},
+                  {"deciderPluginName", "deciders.prefill", 3},
+                  {"encodeDeciderPluginName", "deciders.encode", 4}};
+    const char *enc_key = "deciders.encode";
+    const struct sy_yaml_node *enc_at = sy_yaml_get(sy_yaml_get(params, "deciders"), "encode");
+    bool has_nested = sy_yaml_get(params, "profiles") || sy_yaml_get(params, "deciders");
     for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
         const char *v = NULL;
+        if (has_nested && sy_yaml_get(params, legacy[i].key))
+            return sy_param_errorf(env, sy_yaml_get(params, legacy[i].key), legacy[i].key, err,
+                                   errcap,
+                                   "deprecated flat parameter mixed with profiles/deciders; use "
+                                   "one format exclusively (here '%s')",
+                                   legacy[i].instead);
         if ((rc = sy_param_string(params, legacy[i].key, env, &v, err, errcap)))
             return rc;
         if (!v || !*v)
@@ -173,13 +190,16 @@ static int disagg_create(const struct sy_yaml_node *params, const struct sy_plug
         sy_warn("%s:%d: %s: parameter '%s' is deprecated, use '%s'",
                 env->file ? env->file : "<config>", env->line, env->path ? env->path : "plugin",
                 legacy[i].key, legacy[i].instead);
-        const char **slot = legacy[i].slot == 2 ? &dv[0] : &pv[legacy[i].slot];
+        const char **slot = legacy[i].slot >= 3 ? &dv[legacy[i].slot - 3] : &pv[legacy[i].slot];
         if (!*slot)
             *slot = v;
+        if (legacy[i].slot == 4) {
+            enc_key = legacy[i].key;
+            enc_at = sy_yaml_get(params, legacy[i].key);
+        }
     }
     if (dv[1])
-        return sy_param_errorf(env, sy_yaml_get(sy_yaml_get(params, "deciders"), "encode"),
-                               "deciders.encode", err, errcap,
+        return sy_param_errorf(env, enc_at, enc_key, err, errcap,
                                "encode disaggregation (E/P/D) is not supported by Switchyard yet");
     if (pv[3])
         return sy_param_errorf(env, sy_yaml_get(sy_yaml_get(params, "profiles"), "fallback"),

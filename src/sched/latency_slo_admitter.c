@@ -24,9 +24,15 @@
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
                   char *err, size_t errcap)
 {
-    static const char *const keys[] = {NULL};
+    /* latencyPredictionInfoProducerName is accepted: the cycle carries one prediction set. */
+    static const char *const keys[] = {"latencyPredictionInfoProducerName", NULL};
+    const char *producer = NULL;
     *out = NULL;
-    return sy_param_check(params, env, keys, err, errcap);
+    int rc = sy_param_check(params, env, keys, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "latencyPredictionInfoProducerName", env, &producer, err,
+                             errcap);
+    return rc;
 }
 
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)

@@ -1,19 +1,30 @@
 /* no_hit_lru_scorer.c - llm-d's `no-hit-lru-scorer`: spreads cold requests over the pool.
  *
  * A request is cold when no endpoint holds any of its prefix blocks (or no prefix data was
- * produced). Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates
- * by when they last received a cold request, with N candidates:
+ * produced). Which endpoints count depends on the generation (the config's apiVersion,
+ * sy_plugin_env_router): the llm-d router reads the match data of the endpoints passed to Score,
+ * so only the candidates being scored count (a hit on an endpoint the profile's filters removed
+ * does not make the request warm); v0.8 read the prefix plugin's PrefixCacheServers, the
+ * index's servers for the request's blocks, so every endpoint of the pool counts.
+ * Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates by when they
+ * last received a cold request, with N candidates:
  *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
  *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
  * where U is the number of never-used candidates; a single candidate scores 1. After a cold
- * pick the chosen endpoint moves to the most-recent end (PreRequest).
+ * pick the chosen endpoint moves to the most-recent end (PreRequest), and so does a P/D prefill
+ * pick (records_prefill) when its profile is the one llm-d tracks: "prefill" (the router's
+ * constant; v0.8's prefillProfile parameter, default "prefill"). The verdict of the cycle's last
+ * score call is kept in cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] for PreRequest (llm-d keeps it per
+ * request, last Score wins); a cycle that never scored with this plugin moves nothing.
  *
  * Data structure: keys[] = xxh64(address), oldest first, at most lruSize entries (the oldest is
  * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
  * key -> position so the cost is O(lruSize + N), not O(lruSize x N).
  *
- * Parameters: lruSize (default 1024, > 0); prefixPluginType, prefixPluginName, prefillProfile
- * (accepted: Switchyard has one prefix data key per cycle and one profile, so they select nothing).
+ * Parameters: lruSize (default 1024; <= 0 is logged and replaced by 1024, as llm-d, at most
+ * 2^20); prefillProfile (v0.8; the router ignores it); prefixMatchInfoProducerName,
+ * prefixPluginType, prefixPluginName (accepted: Switchyard has one prefix data key per cycle, so
+ * they select nothing).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,6 +32,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -31,29 +43,43 @@ struct no_hit_lru {
     uint64_t *keys;     /* oldest first */
     size_t n;           /* entries */
     size_t cap;         /* lruSize */
+    bool router;        /* llm-d router semantics: cold is judged over the candidates */
+    char *prefill;      /* the prefill profile whose pick is tracked; owned */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
 {
-    static const char *const allowed[] = {"lruSize", "prefixPluginType", "prefixPluginName",
-                                          "prefillProfile", NULL};
+    static const char *const allowed[] = {"lruSize",          "prefixPluginType",
+                                          "prefixPluginName", "prefixMatchInfoProducerName",
+                                          "prefillProfile",   NULL};
     int64_t size = NO_HIT_LRU_DEFAULT_SIZE;
-    const char *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    const char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "lruSize", env, 1, 1 << 20, &size, err, errcap);
+        rc = sy_param_int(params, "lruSize", env, INT32_MIN, 1 << 20, &size, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefixPluginType", env, &s1, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefixPluginName", env, &s2, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefillProfile", env, &s3, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &s4, err, errcap);
     if (rc)
         return rc;
+    if (size <= 0) { /* llm-d's NewNoHitLRU keeps its default (silently; here with a warning) */
+        sy_warn("%s:%d: %s.parameters.lruSize: %lld should be positive, using the default %d "
+                "(plugin '%s')",
+                env->file, env->line, env->path, (long long)size, NO_HIT_LRU_DEFAULT_SIZE,
+                env->name);
+        size = NO_HIT_LRU_DEFAULT_SIZE;
+    }
     struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;
+    l->router = sy_plugin_env_router(env);
+    l->prefill = sy_xstrdup(!l->router && s3 && *s3 ? s3 : "prefill");
     l->keys = sy_xcalloc(l->cap, sizeof *l->keys);
     *state = l;
     return 0;
@@ -65,6 +91,7 @@ static void destroy(void *state)
     if (!l)
         return;
     pthread_mutex_destroy(&l->mu);
+    free(l->prefill);
     free(l->keys);
     free(l);
 }
@@ -74,12 +101,18 @@ static uint64_t key_of(const struct sy_endpoint *ep)
     return XXH64(ep->address, strlen(ep->address), 0);
 }
 
-static bool is_cold(const struct sy_sched_cycle *cy)
+/* Markers stored in the cycle's scratch slot (static addresses: nothing to free). */
+static const char cold_mark, warm_mark;
+
+/* Router: over the candidates c[0..n); v0.8: over the whole pool. */
+static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n,
+                    bool router)
 {
     if (!cy->prefix || !cy->prefix_valid)
         return true;
-    for (size_t i = 0; i < cy->pool->n; i++)
-        if (cy->prefix[i].match_blocks > 0)
+    size_t m = router ? n : cy->pool->n;
+    for (size_t i = 0; i < m; i++)
+        if (cy->prefix[router ? c[i].pool_index : i].match_blocks > 0)
             return false;
     return true;
 }
@@ -88,7 +121,9 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
                   size_t n, double *scores)
 {
     struct no_hit_lru *l = state;
-    if (!is_cold(cy)) {
+    bool cold = is_cold(cy, c, n, l->router);
+    cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] = (void *)(cold ? &cold_mark : &warm_mark);
+    if (!cold) {
         for (size_t i = 0; i < n; i++)
             scores[i] = 0.5;
         return;
@@ -148,8 +183,10 @@ static void pre_request(void *state, struct sy_sched_cycle *cy,
                         const struct sy_sched_candidate *chosen)
 {
     struct no_hit_lru *l = state;
-    if (!is_cold(cy))
+    if (cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] != &cold_mark)
         return;
+    if (cy->secondary_pick && sy_sched_profile_pick(cy, l->prefill) != chosen->ep)
+        return; /* a prefill profile of another name: llm-d does not track it */
     uint64_t k = key_of(chosen->ep);
     pthread_mutex_lock(&l->mu);
     size_t p = 0;
@@ -175,4 +212,5 @@ const struct sy_plugin_ops sy_plugin_no_hit_lru_scorer = {
     .destroy = destroy,
     .score = score,
     .pre_request = pre_request,
+    .records_prefill = true,
 };

@@ -3,11 +3,13 @@
  * llm-d pickers return up to maxNumOfEndpoints endpoints (default 1), which the proxy tries in
  * order on failure. Switchyard's pick returns one endpoint and a retry re-runs the pipeline with
  * the failed endpoints excluded, so the first choice is the same and later ones are chosen with
- * fresher state; the value is validated (>= 1) and otherwise has no effect.
+ * fresher state; the value is validated (an integer up to 2^20) and otherwise has no effect. A
+ * value <= 0 is logged and replaced by 1, as llm-d's pickers fall back to their default.
  */
 #ifndef SY_SCHED_PICKER_H
 #define SY_SCHED_PICKER_H
 
+#include "core/log.h"
 #include "sched/params.h"
 
 static inline int sy_picker_params(const struct sy_yaml_node *params,
@@ -17,7 +19,11 @@ static inline int sy_picker_params(const struct sy_yaml_node *params,
     int64_t max = 1;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "maxNumOfEndpoints", env, 1, 1 << 20, &max, err, errcap);
+        rc = sy_param_int(params, "maxNumOfEndpoints", env, INT32_MIN, 1 << 20, &max, err, errcap);
+    if (!rc && max <= 0)
+        sy_warn("%s:%d: %s.parameters.maxNumOfEndpoints: %lld should be positive, using the "
+                "default 1 (plugin '%s')",
+                env->file, env->line, env->path, (long long)max, env->name);
     return rc;
 }
 

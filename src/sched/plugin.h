@@ -68,9 +68,12 @@ struct sy_sched_cycle {
     size_t nblocks;                 /* entries in block_hashes */
     uint32_t prompt_tokens;         /* best-known prompt token count */
     bool secondary_pick;            /* pre_request is recording the P/D prefill pick */
+    bool scheduled; /* a scheduler's cycle (sy_sched_profile_pick reads its runs); false in a
+                       cycle built outside one */
     const struct sy_inflight_params *inflight; /* inflight-load-producer's parameters, set by its
                                                   produce hook; NULL = llm-d's defaults */
-    void *scratch[8];                /* free slots for plugins (freed by their done hook) */
+    void *scratch[8];                          /* free slots for plugins (freed by their done hook);
+                                                  in use: SY_SCHED_SCRATCH_NO_HIT_LRU (6), _TOKENS (7) */
     struct sy_latency_info *latency; /* predicted-latency-producer's per-endpoint predictions
                                         (sched/latency_info.h), NULL if none ran */
     double observed_ttft_s;          /* set by the gateway before `done` (sy_sched_observe): */
@@ -99,6 +102,8 @@ struct sy_sched_cycle {
 struct sy_inflight_params;
 struct sy_latency_info;
 struct sy_sched_profile;
+
+#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer's cold verdict (a static marker) */
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 
@@ -129,6 +134,8 @@ struct sy_plugin_ops {
     const char *consumes; /* data key required, or NULL */
     bool profile_handler; /* a profile handler (chooses profiles; no pipeline hooks) */
     bool needs_loras;     /* reads candidates' LoRA lists (c->loras); others get NULL */
+    bool records_prefill; /* its pre_request also runs for the P/D prefill pick (with
+                             cy->secondary_pick set) when that leg is reserved */
     bool screener;        /* its filter runs first in every profile and it is not listed in one
                              (llm-d's requestcontrol.Screener, e.g. models-responder) */
     bool admission;       /* an admission check (llm-d's requestcontrol.AdmissionPlugin, e.g.
@@ -197,6 +204,10 @@ struct sy_sched_binder {
 /* The scheduler's profiles, as a profile handler reads them during a cycle. */
 size_t sy_sched_profile_count(const struct sy_sched_cycle *cy);
 const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
+/* The endpoint the run of the profile called name picked in this cycle (after any prefill
+ * repick), or NULL when that profile did not run or found nothing (llm-d's
+ * SchedulingResult.ProfileResults[name]), and in a cycle built outside a scheduler. */
+const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
 
 /* True when every label filter (ops->keeps) of the profile run in progress keeps ep: the
  * endpoints the run could choose whatever their load and the request's other filters, e.g. the

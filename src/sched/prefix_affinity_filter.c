@@ -65,7 +65,8 @@ static int affinity_create(const struct sy_yaml_node *params, const struct sy_pl
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (rc)
         return rc;
-    if ((rc = sy_param_double(params, "affinityThreshold", env, 0.0, 1.0, &a.threshold, err,
+    /* affinityThreshold is bounded above only, as llm-d's validate: <= 0 turns the filter off. */
+    if ((rc = sy_param_double(params, "affinityThreshold", env, -INFINITY, 1.0, &a.threshold, err,
                               errcap)) ||
         (rc = sy_param_double(params, "explorationProbability", env, 0.0, 1.0, &a.explore, err,
                               errcap)) ||

@@ -9,7 +9,8 @@
  * With the default matchLengthWeight 0 this is exactly v0.8's matchBlocks/totalBlocks. Missing
  * prefix data (no producer ran, or it had no array) scores 0, as llm-d does.
  *
- * Parameters: matchLengthWeight (0.0, in [0,1]), matchLengthScaleTokens (8192),
+ * Parameters: matchLengthWeight (0.0, in [0,1]), matchLengthScaleTokens (8192, an integer; > 0
+ * when matchLengthWeight > 0, unchecked otherwise, as llm-d),
  * prefixMatchInfoProducerName (accepted; Switchyard has one prefix-match key per cycle, so the
  * name only documents intent). Legacy configs (GIE, llm-d <= v0.3 and the v0.8 pd sample) put the
  * producer's parameters here: hashBlockSize and blockSize (characters), blockSizeTokens,
@@ -66,9 +67,18 @@ static int scorer_create(const struct sy_yaml_node *params, const struct sy_plug
     if ((rc = sy_param_double(params, "matchLengthWeight", env, 0.0, 1.0, &s.length_weight, err,
                               errcap)))
         return rc;
-    if ((rc = sy_param_double(params, "matchLengthScaleTokens", env, 1e-9, 1e12, &s.scale_tokens,
-                              err, errcap)))
+    int64_t scale = 8192;
+    if ((rc = sy_param_int(params, "matchLengthScaleTokens", env, INT32_MIN, INT32_MAX, &scale, err,
+                           errcap)))
         return rc;
+    /* As llm-d's factory: the scale must be > 0 only when the length term is used. */
+    if (s.length_weight > 0.0 && scale <= 0)
+        return sy_param_errorf(env, sy_yaml_get(params, "matchLengthScaleTokens"),
+                               "matchLengthScaleTokens", err, errcap,
+                               "must be greater than 0 when matchLengthWeight is greater than 0, "
+                               "got %lld",
+                               (long long)scale);
+    s.scale_tokens = (double)scale;
     const char *producer = NULL;
     if ((rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &producer, err, errcap)))
         return rc;

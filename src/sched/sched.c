@@ -141,6 +141,19 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i)
     return i < s->nprofiles ? s->profiles[i].name : "";
 }
 
+const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name)
+{
+    if (!cy->scheduled)
+        return NULL;
+    const struct cycle *c = (const struct cycle *)cy;
+    for (size_t i = 0; name && i < c->nruns; i++) {
+        const struct prun *r = &c->runs[i];
+        if (!strcmp(r->prof->name, name))
+            return r->picked ? r->cands[r->chosen].ep : NULL;
+    }
+    return NULL;
+}
+
 static const char *const ext_names[SY_SCHED_EXT_COUNT] = {
     "PrepareData", "Filter", "Scorer", "Picker", "PreRequest", "ResponseComplete"};
 
@@ -464,7 +477,7 @@ static void record_prefill(struct sy_scheduler *s, struct cycle *c,
 {
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
-        if (!p->ops->pre_request || strcmp(p->ops->type, "approx-prefix-cache-producer") != 0)
+        if (!p->ops->pre_request || !p->ops->records_prefill)
             continue;
         c->cy.secondary_pick = true;
         p->ops->pre_request(p->state, &c->cy, pc);
@@ -562,6 +575,7 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
     c->totals = (double *)(blk + off_t);
     c->cy.req = req;
     c->cy.pool = pool;
+    c->cy.scheduled = true;
     c->cy.now_ns = sy_now_ns();
     c->cy.rng = splitmix64(
         atomic_fetch_add_explicit(&seed_counter, 0x9e3779b97f4a7c15ULL, memory_order_relaxed) ^

@@ -128,9 +128,10 @@ int sy_sched_pick_charge(struct sy_scheduler *s, struct sy_pool *pool, const str
  * res has no prefill profile run. */
 int sy_sched_repick_prefill(struct sy_scheduler *s, struct sy_sched_result *res,
                             struct sy_endpoint *const *exclude, size_t nexclude);
-/* P/D: records the prompt on res's current prefill pick in the approximate prefix index
- * (approx-prefix-cache-producer). Called once the leg's slot is reserved, so a pick that found no
- * room leaves no entry. */
+/* P/D: runs the pre_request hooks of the plugins that record the prefill pick (records_prefill:
+ * approx-prefix-cache-producer puts the prompt in its index, no-hit-lru-scorer moves the pick
+ * in its LRU) on res's current prefill pick. Called once the leg's slot is reserved, so a pick
+ * that found no room leaves no entry. */
 void sy_sched_record_prefill(struct sy_scheduler *s, const struct sy_sched_result *res);
 /* P/D: counts one slot lost to another worker (switchyard_scheduler_slot_lost_total) outside
  * sy_sched_pick_reserve: a prefill leg's pick, chosen by a run that did not fail open, found full

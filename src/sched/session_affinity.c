@@ -19,9 +19,11 @@
  * the candidates; PreRequest migrates the binding only for that request (llm-d's
  * boundPodPresence handoff), so a picker merely choosing another endpoint never moves it.
  *
- * profileName (llm-d: which profile's pick a P/D instance pins) is accepted; an instance pins the
- * endpoint chosen in the profile whose cycle it runs in, which is what a per-profile instance
- * (one for prefill, one for decode) does in llm-d's documented P/D configuration.
+ * profileName, as llm-d: the instance pins (session_id) and writes back (encoded header) the
+ * endpoint the named profile picked in this request (sy_sched_profile_pick), e.g. the prefill
+ * pick for an instance in the prefill profile with its own header; when that profile did not run
+ * (a decode-only request) it binds nothing and writes no header. Without profileName it is the
+ * served (primary) pick.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -255,10 +257,8 @@ int sy_session_new(const struct sy_yaml_node *params, const struct sy_plugin_env
                              "\"%s\"",
                              strategy);
     }
-    if (!rc && profile && *profile) /* accepted as before; see the design comment */
-        sy_warn("%s:%d: %s.parameters.profileName: '%s' accepted; the instance pins the endpoint "
-                "of the profile it runs in (plugin '%s')",
-                env->file, env->line, env->path, profile, env->name);
+    if (!rc && profile && *profile)
+        s->profile = sy_xstrdup(profile);
     if (rc) {
         sy_session_free(s);
         return rc;
@@ -272,6 +272,7 @@ void sy_session_free(void *p)
     struct sy_session *s = p;
     if (!s)
         return;
+    free(s->profile);
     for (size_t b = 0; s->bindings && b < SESSION_BUCKETS; b++) {
         for (struct sy_session_binding *e = s->bindings[b].next, *nx; e; e = nx) {
             nx = e->next;
@@ -424,11 +425,12 @@ void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
     struct sy_session *s = state;
     if (!s->session_id || !chosen || !cy->req)
         return;
+    const struct sy_endpoint *ep = s->profile ? sy_sched_profile_pick(cy, s->profile) : chosen->ep;
     struct sy_str id = session_id_of(s, cy->req);
-    if (!id.len)
+    if (!id.len || !ep)
         return;
     uint64_t now = cy->now_ns ? cy->now_ns : sy_now_ns();
-    const char *addr = chosen->ep->address;
+    const char *addr = ep->address;
     pthread_mutex_lock(&s->mu);
     if (!s->bindings)
         s->bindings = sy_xcalloc(SESSION_BUCKETS, sizeof *s->bindings);
@@ -469,8 +471,11 @@ void sy_session_response_header(void *state, const struct sy_sched_cycle *cy,
                                 const struct sy_endpoint *served, struct sy_buf *out)
 {
     struct sy_session *s = state;
-    (void)cy;
-    if (s->session_id || !served)
+    if (s->session_id)
+        return;
+    if (s->profile)
+        served = sy_sched_profile_pick(cy, s->profile);
+    if (!served)
         return;
     sy_buf_puts(out, s->header);
     sy_buf_puts(out, ": ");

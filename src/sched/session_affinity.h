@@ -30,8 +30,10 @@
 struct sy_session_binding;
 
 struct sy_session {
-    bool session_id;                           /* strategy session_id (else encoded header) */
-    char header[128];                          /* encoded strategy: lowercase header name */
+    bool session_id;  /* strategy session_id (else encoded header) */
+    char *profile;    /* profileName: the profile whose pick is pinned / written back; NULL = the
+                         served (primary) pick; owned */
+    char header[128]; /* encoded strategy: lowercase header name */
     char sources[SY_SESSION_MAX_SOURCES][128]; /* session_id: header names, priority order */
     size_t nsources;                           /* entries in sources */
     uint64_t ttl_ns;                           /* evictionTtlSeconds */
@@ -58,10 +60,12 @@ void sy_session_free(void *s);
  * or the bound endpoint is not a candidate). Records an absence for sy_session_pre_request. */
 long sy_session_choose(struct sy_session *s, const struct sy_sched_cycle *cy,
                        const struct sy_sched_candidate *c, size_t n);
-/* session_id: binds the request's session to the chosen endpoint (PreRequest). */
+/* session_id: binds the request's session to the chosen endpoint, or with profileName to that
+ * profile's pick (none when it did not run: decode-only) (PreRequest). */
 void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
                             const struct sy_sched_candidate *chosen);
-/* encoded strategy: appends "<header>: base64(address)\r\n"; session_id: nothing. */
+/* encoded strategy: appends "<header>: base64(address)\r\n" of the served endpoint, or with
+ * profileName of that profile's pick (no header when it did not run); session_id: nothing. */
 void sy_session_response_header(void *state, const struct sy_sched_cycle *cy,
                                 const struct sy_endpoint *served, struct sy_buf *out);
 

@@ -21,11 +21,17 @@ struct state {
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **out,
                   char *err, size_t errcap)
 {
-    static const char *const keys[] = {"epsilonExploreNeg", NULL};
+    /* latencyPredictionInfoProducerName is accepted: the cycle carries one prediction set. */
+    static const char *const keys[] = {"epsilonExploreNeg", "latencyPredictionInfoProducerName",
+                                       NULL};
     double eps = 0.01;
+    const char *producer = NULL;
     int rc = sy_param_check(params, env, keys, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "epsilonExploreNeg", env, 0, 1, &eps, err, errcap);
+    if (!rc)
+        rc = sy_param_string(params, "latencyPredictionInfoProducerName", env, &producer, err,
+                             errcap);
     if (rc)
         return rc;
     struct state *st = SY_NEW(struct state);

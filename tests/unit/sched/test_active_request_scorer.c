@@ -60,10 +60,40 @@ static void test_params(void **state)
 static void test_bad_params(void **state)
 {
     double s[3];
-    assert_int_not_equal(score3("maxBusyScore: 2\n", 0, 0, 0, s), 0);
-    assert_int_not_equal(score3("idleThreshold: -1\n", 0, 0, 0, s), 0);
-    assert_int_not_equal(score3("requestTimeout: soon\n", 0, 0, 0, s), 0);
+    assert_int_not_equal(score3("maxBusyScore: high\n", 0, 0, 0, s), 0);
+    assert_int_not_equal(score3("idleThreshold: [1]\n", 0, 0, 0, s), 0);
     assert_int_not_equal(score3("window: 3\n", 0, 0, 0, s), 0);
+}
+
+/* llm-d's own cases (active_request_test.go): NewActiveRequest logs and replaces out-of-range
+ * values instead of failing, and ignores requestTimeout whatever it says. */
+static void test_llmd_param_cases(void **state)
+{
+    double s[3];
+    /* TestNewActiveRequestScorer_DeprecatedRequestTimeoutIgnored: "invalid" still creates it */
+    assert_int_equal(score3("requestTimeout: invalid\n", 0, 2, 4, s), 0);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    /* maxBusyScore outside [0,1] -> 1.0; negative idleThreshold -> 0 */
+    assert_int_equal(score3("maxBusyScore: 2\n", 0, 2, 4, s), 0);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_int_equal(score3("maxBusyScore: -0.5\n", 0, 2, 4, s), 0);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    assert_int_equal(score3("idleThreshold: -1\n", 0, 2, 4, s), 0);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.5, FX_EPS);
+    /* binary mode: idleThreshold 0, maxBusyScore 0 */
+    assert_int_equal(score3("idleThreshold: 0\nmaxBusyScore: 0\n", 1, 0, 0, s), 0);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    /* hybrid mode: idleThreshold 1, maxBusyScore 0.5, loads 1, 2, 0 */
+    assert_int_equal(score3("idleThreshold: 1\nmaxBusyScore: 0.5\n", 1, 2, 0, s), 0);
+    assert_float_equal(s[0], 1.0, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
+    assert_float_equal(s[2], 1.0, FX_EPS);
+    /* TestActiveRequest_DefaultParamsProduceContinuousScores: loads 3 and 11 */
+    assert_int_equal(score3("{}\n", 3, 11, 0, s), 0);
+    assert_float_equal(s[0], 8.0 / 11.0, FX_EPS);
+    assert_float_equal(s[1], 0.0, FX_EPS);
 }
 
 int main(void)
@@ -72,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_llmd_param_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,6 +262,44 @@ static void test_handler_config_errors(void **state)
             "(always-disagg-pd-decider) cannot be used in a scheduling profile");
 }
 
+/* llm-d's TestHandlerFactory_DeprecatedFlatParams and TestHandler_Factory_StageOrder: the
+ * flat (deprecated) parameters are accepted alone, and refused beside profiles/deciders. */
+static void test_handler_flat_params_llmd_cases(void **state)
+{
+    const char *ok[] = {
+        "    prefillDeciderPluginName: always-disagg-pd-decider\n",
+        "    decodeProfile: decode\n    prefillProfile: prefill\n    encodeProfile: enc\n"
+        "    prefillDeciderPluginName: always-disagg-pd-decider\n",
+        "    decodeProfile: decode\n    stageOrder: prefill-first\n",
+        "    stageOrder: DecodeFirst\n",
+        "    profiles: {encode: encode}\n",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml, PD_YAML("%s", "- type: always-disagg-pd-decider\n"), ok[i]);
+        sy_sched_free(must(yaml));
+    }
+    refused(PD_YAML("    decodeProfile: decode\n    profiles: {decode: decode}\n", ""),
+            "epp.yaml:9: plugins[5].parameters.decodeProfile: deprecated flat parameter mixed "
+            "with profiles/deciders; use one format exclusively (here 'profiles.decode') (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    prefillDeciderPluginName: always-disagg-pd-decider\n"
+                    "    deciders: {prefill: always-disagg-pd-decider}\n",
+                    "- type: always-disagg-pd-decider\n"),
+            "epp.yaml:10: plugins[6].parameters.prefillDeciderPluginName: deprecated flat "
+            "parameter mixed with profiles/deciders; use one format exclusively (here "
+            "'deciders.prefill') (plugin 'disagg-profile-handler')");
+    refused(PD_YAML("    stageOrder: prefill-first\n    decodeProfile: decode\n"
+                    "    deciderPluginName: always-disagg-pd-decider\n",
+                    "- type: always-disagg-pd-decider\n"),
+            "epp.yaml:10: plugins[6].parameters.stageOrder: a prefill decider is not supported in "
+            "prefill-first stage order (prefill always runs first) (plugin "
+            "'disagg-profile-handler')");
+    refused(PD_YAML("    encodeDeciderPluginName: x\n", ""),
+            "epp.yaml:9: plugins[5].parameters.encodeDeciderPluginName: encode disaggregation "
+            "(E/P/D) is not supported by Switchyard yet (plugin 'disagg-profile-handler')");
+}
+
 static void test_pd_profile_handler_legacy(void **state)
 {
     /* Legacy handler: deciderPluginName defaults to prefix-based-pd-decider, which must exist. */
@@ -501,6 +539,169 @@ static void test_prefix_decider_llmd_table(void **state)
     sy_pool_unref(pool);
 }
 
+/* A P/D config: role filters, the given plugins (each ending in a newline), a
+ * disagg-profile-handler whose prefill decider is `decider`, and the two profiles, each with its
+ * role filter and then the given pluginRef lines. */
+#define PD_PROFILES_YAML(plugins, decider, prefill_refs, decode_refs)                              \
+    "plugins:\n"                                                                                   \
+    "- type: prefill-filter\n"                                                                     \
+    "- type: decode-filter\n" plugins "- type: disagg-profile-handler\n"                           \
+    "  parameters:\n"                                                                              \
+    "    deciders: {prefill: " decider "}\n"                                                       \
+    "schedulingProfiles:\n"                                                                        \
+    "- name: prefill\n"                                                                            \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: prefill-filter\n" prefill_refs "- name: decode\n"                              \
+    "  plugins:\n"                                                                                 \
+    "  - pluginRef: decode-filter\n" decode_refs
+
+/* One pick of r: the decode pick is decode, the prefill pick prefill (NULL: none); with record
+ * the prefill pick is recorded as the gateway does once its leg has a slot. */
+static void pick_expect(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *r,
+                        const char *decode, const char *prefill, bool record)
+{
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, decode);
+    if (prefill)
+        assert_string_equal(res.prefill_ep->address, prefill);
+    else
+        assert_null(res.prefill_ep);
+    if (record)
+        sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+}
+
+/* llm-d's TestNoHitLRUPrefillDecodeTracking: after a cold P/D request, no-hit-lru-scorer has
+ * moved both picks, the decode one and the prefill one, so the next cold request prefers the
+ * other endpoint of each role (only no-hit-lru scores here). */
+static void test_no_hit_lru_tracks_prefill_pick(void **state)
+{
+    struct sy_scheduler *s = must(PD_PROFILES_YAML(
+        "- type: no-hit-lru-scorer\n- type: max-score-picker\n- type: always-disagg-pd-decider\n",
+        "always-disagg-pd-decider", "  - pluginRef: no-hit-lru-scorer\n",
+        "  - pluginRef: no-hit-lru-scorer\n"));
+    struct sy_pool *pool = pd_pool();
+    struct preq q1, q2;
+    pd_req(&q1, 1);
+    pd_req(&q2, 2);                                    /* another prompt: cold again */
+    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true); /* never used: candidate order */
+    pick_expect(s, pool, &q2.r, "d2:1", "p2:1", false);
+    sy_sched_free(s);
+    /* llm-d tracks the profile named "prefill" only: under another name the prefill pick is not
+     * moved, and the next cold request's prefill goes to p1 again. */
+    s = must(
+        "plugins:\n"
+        "- type: prefill-filter\n"
+        "- type: decode-filter\n"
+        "- type: no-hit-lru-scorer\n"
+        "- type: max-score-picker\n"
+        "- type: always-disagg-pd-decider\n"
+        "- type: disagg-profile-handler\n"
+        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
+        "schedulingProfiles:\n"
+        "- name: pf\n"
+        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
+        "- name: decode\n"
+        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
+    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
+    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
+/* llm-d's TestSessionAffinity_ResponseHeader "prefill profile lookup" / "profile set but absent
+ * from results (decode-only) writes no header": an instance with profileName writes back the
+ * named profile's pick in its own header, and nothing when that profile did not run. */
+static void test_session_affinity_profile_name(void **state)
+{
+    char yaml[2048];
+    const char *const deciders[] = {"always-disagg-pd-decider", "nope-decider"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(
+            yaml, sizeof yaml,
+            PD_PROFILES_YAML("- type: queue-scorer\n"
+                             "- name: sa-prefill\n"
+                             "  type: session-affinity-scorer\n"
+                             "  parameters: {profileName: prefill,\n"
+                             "    encodedEndpointHeaderConfig: {header: x-session-token-prefill}}\n"
+                             "- name: sa-decode\n"
+                             "  type: session-affinity-scorer\n"
+                             "- type: max-score-picker\n"
+                             "- type: always-disagg-pd-decider\n"
+                             "- name: nope-decider\n"
+                             "  type: prefix-based-pd-decider\n"
+                             "  parameters: {nonCachedTokens: 100000}\n",
+                             "%s", "  - pluginRef: queue-scorer\n  - pluginRef: sa-prefill\n",
+                             "  - pluginRef: queue-scorer\n  - pluginRef: sa-decode\n"),
+            deciders[k]);
+        struct sy_scheduler *s = must(yaml);
+        struct sy_pool *pool = pd_pool();
+        struct preq q;
+        pd_req(&q, 7);
+        struct sy_sched_result res;
+        assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+        assert_string_equal(res.ep->address, "d1:1");
+        struct sy_buf out, want;
+        sy_buf_init(&out);
+        sy_buf_init(&want);
+        sy_sched_response_headers(s, &res, &out);
+        if (k == 0) { /* P/D: the prefill instance names p1, the decode one d1 */
+            assert_string_equal(res.prefill_ep->address, "p1:1");
+            sy_buf_puts(&want, "x-session-token-prefill: ");
+            sy_sched_session_token(res.prefill_ep, &want);
+            sy_buf_puts(&want, "\r\n");
+        } else { /* decode-only: no prefill header */
+            assert_null(res.prefill_ep);
+        }
+        sy_buf_puts(&want, "x-session-token: ");
+        sy_sched_session_token(res.ep, &want);
+        sy_buf_puts(&want, "\r\n");
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.data, want.data, want.len);
+        sy_buf_fini(&out);
+        sy_buf_fini(&want);
+        sy_sched_done(s, &res, true);
+        sy_sched_free(s);
+        sy_pool_unref(pool);
+    }
+}
+
+/* llm-d's TestSessionIDHeader_ProfileName_BindsProfilePod: a session_id instance with
+ * profileName binds the session to that profile's pick (here the prefill endpoint), so the next
+ * request's prefill goes back there even when another prefill endpoint is less loaded. */
+static void test_session_id_profile_name_binds_prefill(void **state)
+{
+    struct sy_scheduler *s = must(PD_PROFILES_YAML(
+        "- type: queue-scorer\n"
+        "- type: session-affinity-scorer\n"
+        "  parameters: {strategy: session_id, profileName: prefill}\n"
+        "- type: max-score-picker\n"
+        "- type: always-disagg-pd-decider\n",
+        "always-disagg-pd-decider",
+        "  - pluginRef: queue-scorer\n  - pluginRef: session-affinity-scorer\n    weight: 3\n",
+        "  - pluginRef: queue-scorer\n"));
+    struct sy_pool *pool = pd_pool();
+    struct preq q;
+    pd_req(&q, 9);
+    struct sy_str names[1] = {SY_STR_LIT("x-session-id")}, vals[1] = {SY_STR_LIT("s-1")};
+    q.r.header_names = names;
+    q.r.header_values = vals;
+    q.r.nheaders = 1;
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false); /* p2 is busy */
+    /* now p1 is the busy one: the binding still brings the prefill back to p1 */
+    struct sy_engine_metrics m;
+    memset(&m, 0, sizeof m);
+    m.block_size = m.num_blocks = m.max_lora = -1;
+    m.waiting = 5;
+    sy_endpoint_set_metrics(pool->eps[0], &m, 1);
+    m.waiting = 0;
+    sy_endpoint_set_metrics(pool->eps[1], &m, 1);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false);
+    sy_sched_free(s);
+    sy_pool_unref(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,10 +711,14 @@ int main(void)
         cmocka_unit_test(test_prefill_first),
         cmocka_unit_test(test_apis_without_exchange_are_decode_only),
         cmocka_unit_test(test_handler_config_errors),
+        cmocka_unit_test(test_handler_flat_params_llmd_cases),
         cmocka_unit_test(test_pd_profile_handler_legacy),
         cmocka_unit_test(test_header_profile_handler),
         cmocka_unit_test(test_prefix_decider_ops),
         cmocka_unit_test(test_prefix_decider_llmd_table),
+        cmocka_unit_test(test_no_hit_lru_tracks_prefill_pick),
+        cmocka_unit_test(test_session_affinity_profile_name),
+        cmocka_unit_test(test_session_id_profile_name_binds_prefill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

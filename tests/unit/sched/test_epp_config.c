@@ -230,8 +230,8 @@ static void test_plugin_errors(void **state)
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: foo-scorer\n",
                "epp.yaml:5: plugins[1].type: unknown plugin type 'foo-scorer'");
     expect_err(HDR "plugins:\n- type: queue-scorer\n- type: data-parallel-profile-handler\n"
-                   "  parameters: {primaryPort: 0}\n",
-               "epp.yaml:6: plugins[1].parameters.primaryPort: 0 is out of range [1, 65535] "
+                   "  parameters: {primaryPort: -1}\n",
+               "epp.yaml:6: plugins[1].parameters.primaryPort: -1 is out of range [0, 65535] "
                "(plugin 'data-parallel-profile-handler')");
     expect_err(HDR "plugins:\n- type: data-parallel-profile-handler\n- type: queue-scorer\n"
                    "schedulingProfiles:\n- name: a\n  plugins: [{pluginRef: queue-scorer}]\n"

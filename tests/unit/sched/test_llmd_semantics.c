@@ -296,12 +296,38 @@ static void test_router_estimate_default(void **state)
     sy_pool_unref(pool);
 }
 
+/* Router TestDataProducerValidation: blockSizeTokens 0 is valid with autoTune (the endpoint's
+ * block size, else the 64-token floor) and refused without; v0.8 always needs a size. */
+static void test_router_block_size_zero_with_autotune(void **state)
+{
+    const int64_t metric[2] = {-1, 128};
+    const uint32_t want[2] = {64, 128};
+    for (int k = 0; k < 2; k++) {
+        struct sy_pool *pool = mkpool(metric[k]);
+        struct fx_plugin fp;
+        assert_int_equal(plugin_new(&fp, "autoTune: true\nblockSizeTokens: 0\n", ROUTER), 0);
+        struct fx f;
+        start(&f, pool, SY_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"hello world\"}");
+        produce(&fp, &f);
+        assert_int_equal(f.pm[0].block_size_tokens, want[k]);
+        finish(&fp, &f);
+        fx_plugin_free(&fp);
+        sy_pool_unref(pool);
+    }
+    struct fx_plugin fp;
+    assert_int_not_equal(plugin_new(&fp, "autoTune: false\nblockSizeTokens: 0\n", ROUTER), 0);
+    assert_int_not_equal(plugin_new(&fp, "autoTune: true\nblockSizeTokens: 0\n", LEGACY), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v08_whole_blocks_only),   cmocka_unit_test(test_go_marshal_bytes),
-        cmocka_unit_test(test_v08_chat_text_and_salt),  cmocka_unit_test(test_router_token_chain),
+        cmocka_unit_test(test_v08_whole_blocks_only),
+        cmocka_unit_test(test_go_marshal_bytes),
+        cmocka_unit_test(test_v08_chat_text_and_salt),
+        cmocka_unit_test(test_router_token_chain),
         cmocka_unit_test(test_router_estimate_default),
+        cmocka_unit_test(test_router_block_size_zero_with_autotune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

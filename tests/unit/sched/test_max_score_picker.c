@@ -38,9 +38,19 @@ static void test_params(void **state)
     char err[256];
     assert_int_equal(
         fx_plugin_new(&fp, "max-score-picker", "maxNumOfEndpoints: 2\n", err, sizeof err), 0);
+    /* llm-d's pickers: maxNumOfEndpoints <= 0 falls back to the default 1 */
+    const char *const types[] = {"max-score-picker", "random-picker", "weighted-random-picker"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fx_plugin_new(&fp, types[i], "maxNumOfEndpoints: 0\n", err, sizeof err),
+                         0);
+        fx_plugin_free(&fp);
+        assert_int_equal(fx_plugin_new(&fp, types[i], "maxNumOfEndpoints: -3\n", err, sizeof err),
+                         0);
+        fx_plugin_free(&fp);
+    }
     assert_int_not_equal(
-        fx_plugin_new(&fp, "max-score-picker", "maxNumOfEndpoints: 0\n", err, sizeof err), 0);
-    assert_non_null(strstr(err, "maxNumOfEndpoints: 0 is out of range"));
+        fx_plugin_new(&fp, "max-score-picker", "maxNumOfEndpoints: 1.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "maxNumOfEndpoints"));
     assert_int_not_equal(fx_plugin_new(&fp, "max-score-picker", "top: 1\n", err, sizeof err), 0);
 }
 

@@ -15,7 +15,8 @@ struct fixture {
     struct fx_plugin fp;
 };
 
-static void setup(struct fixture *f, const char *params)
+/* The plugin as the loader creates it for a config of apiVersion api (NULL: none, v0.8). */
+static void setup_api(struct fixture *f, const char *params, const char *api)
 {
     struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0), fx_ep("b:1", NULL, 0, 0, 0),
                                  fx_ep("c:1", NULL, 0, 0, 0)};
@@ -24,7 +25,21 @@ static void setup(struct fixture *f, const char *params)
     fx_req(&f->r, "m", 10);
     fx_cycle(&f->cy, &f->r, f->p, 1);
     char err[256];
-    assert_int_equal(fx_plugin_new(&f->fp, "no-hit-lru-scorer", params, err, sizeof err), 0);
+    struct sy_yaml_node *root =
+        params ? sy_yaml_load_string(params, strlen(params), "p.yaml", err, sizeof err) : NULL;
+    struct sy_plugin_env env = {.file = "t.yaml",
+                                .line = 1,
+                                .name = "no-hit-lru-scorer",
+                                .path = "plugins[0]",
+                                .api_version = api};
+    f->fp.ops = sy_sched__registry_find("no-hit-lru-scorer");
+    assert_int_equal(f->fp.ops->create(root, &env, &f->fp.state, err, sizeof err), 0);
+    sy_yaml_free(root);
+}
+
+static void setup(struct fixture *f, const char *params)
+{
+    setup_api(f, params, NULL);
 }
 
 static void teardown(struct fixture *f)
@@ -37,6 +52,16 @@ static void cold_pick(struct fixture *f, double *s, size_t chosen)
 {
     f->fp.ops->score(f->fp.state, &f->cy, f->c, 3, s);
     f->fp.ops->pre_request(f->fp.state, &f->cy, &f->c[chosen]);
+}
+
+/* Scores the first three candidates and checks the scores. */
+static void expect3(struct fixture *f, double s0, double s1, double s2)
+{
+    double s[3];
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, 3, s);
+    assert_float_equal(s[0], s0, FX_EPS);
+    assert_float_equal(s[1], s1, FX_EPS);
+    assert_float_equal(s[2], s2, FX_EPS);
 }
 
 static void test_cold_lru_order(void **state)
@@ -61,10 +86,7 @@ static void test_cold_lru_order(void **state)
     assert_float_equal(s[1], 0.0, FX_EPS);
     assert_float_equal(s[2], 1.0, FX_EPS);
     /* chose c again: LRU [a, b, c] */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.5, FX_EPS);
-    assert_float_equal(s[2], 0.0, FX_EPS);
+    expect3(&f, 1.0, 0.5, 0.0);
     f.fp.ops->score(f.fp.state, &f.cy, f.c + 1, 1, s); /* a single candidate */
     assert_float_equal(s[0], 1.0, FX_EPS);
     teardown(&f);
@@ -82,10 +104,7 @@ static void test_warm_is_neutral_and_not_recorded(void **state)
     for (int i = 0; i < 3; i++)
         assert_float_equal(s[i], 0.5, FX_EPS);
     pm[1].match_blocks = 0; /* now cold: a was not recorded by the warm pick */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.5, FX_EPS);
-    assert_float_equal(s[2], 0.0, FX_EPS);
+    expect3(&f, 1.0, 0.5, 0.0);
     teardown(&f);
 }
 
@@ -95,17 +114,76 @@ static void test_lru_size_evicts_oldest(void **state)
     setup(&f, "lruSize: 1\nprefixPluginName: prefix-cache-scorer\n");
     double s[3];
     cold_pick(&f, s, 0);
-    cold_pick(&f, s, 1); /* LRU holds only b now; a was evicted and counts as never used */
-    f.fp.ops->score(f.fp.state, &f.cy, f.c, 3, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 0.0, FX_EPS); /* rank 2 + 0 */
-    assert_float_equal(s[2], 0.5, FX_EPS);
+    cold_pick(&f, s, 1);        /* LRU holds only b now; a was evicted and counts as never used */
+    expect3(&f, 1.0, 0.0, 0.5); /* rank 2 + 0 */
     teardown(&f);
     char err[256];
     struct fx_plugin fp;
-    assert_int_not_equal(fx_plugin_new(&fp, "no-hit-lru-scorer", "lruSize: 0\n", err, sizeof err),
+    assert_int_not_equal(fx_plugin_new(&fp, "no-hit-lru-scorer", "lruSize: big\n", err, sizeof err),
                          0);
     assert_non_null(strstr(err, "lruSize"));
+}
+
+/* Candidates a and b of a pool whose third endpoint c (filtered out) holds the prompt, created
+ * for apiVersion api; checks a's and b's scores. pm is the caller's (it outlives the call). */
+static void filtered_hit(struct fixture *f, struct sy_prefix_match *pm, const char *api, double w0,
+                         double w1)
+{
+    setup_api(f, NULL, api);
+    pm[0] = (struct sy_prefix_match){0, 4, 16, 0};
+    pm[1] = (struct sy_prefix_match){0, 4, 16, 0};
+    pm[2] = (struct sy_prefix_match){3, 4, 16, 3};
+    f->cy.prefix = pm;
+    f->cy.prefix_valid = true;
+    double s[2];
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, 2, s);
+    assert_float_equal(s[0], w0, FX_EPS);
+    assert_float_equal(s[1], w1, FX_EPS);
+}
+
+/* v0.8 read the prefix plugin's PrefixCacheServers (the index's servers for the prompt's blocks):
+ * a hit anywhere in the pool makes the request warm, filtered out or not. */
+static void test_v08_cold_over_pool(void **state)
+{
+    struct fixture f;
+    struct sy_prefix_match pm[3];
+    filtered_hit(&f, pm, "inference.networking.x-k8s.io/v1alpha1", 0.5, 0.5);
+    teardown(&f);
+}
+
+/* llm-d's Parameters: prefixMatchInfoProducerName is a parameter, and lruSize <= 0 keeps the
+ * default (1024 entries: the LRU then remembers more than one pick). */
+static void test_llmd_parameters(void **state)
+{
+    struct fixture f;
+    setup(&f, "lruSize: 0\nprefixMatchInfoProducerName: precise-prefix-cache-producer\n");
+    double s[3];
+    cold_pick(&f, s, 0);
+    cold_pick(&f, s, 1); /* LRU [a, b]: c never used -> 1, a rank 1 -> 0.5, b rank 2 -> 0 */
+    expect3(&f, 0.5, 0.0, 1.0);
+    teardown(&f);
+}
+
+/* The llm-d router decides cold or warm over the endpoints passed to Score: a hit on an endpoint
+ * the profile's filters removed does not make the request warm; and a pre_request without a
+ * score in the cycle (llm-d: no cold state stored) moves nothing. */
+static void test_cold_over_candidates_only(void **state)
+{
+    struct fixture f;
+    struct sy_prefix_match pm[3];
+    filtered_hit(&f, pm, "llm-d.ai/v1alpha1", 1.0, 0.0); /* cold: never used, candidate order */
+    double s[2];
+    f.fp.ops->pre_request(f.fp.state, &f.cy, &f.c[0]); /* cold: a moves */
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    struct sy_sched_cycle fresh;
+    fx_cycle(&fresh, &f.r, f.p, 1); /* no score in this cycle */
+    f.fp.ops->pre_request(f.fp.state, &fresh, &f.c[1]);
+    f.fp.ops->score(f.fp.state, &f.cy, f.c, 2, s);
+    assert_float_equal(s[0], 0.0, FX_EPS);
+    assert_float_equal(s[1], 1.0, FX_EPS);
+    teardown(&f);
 }
 
 int main(void)
@@ -114,6 +192,9 @@ int main(void)
         cmocka_unit_test(test_cold_lru_order),
         cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
         cmocka_unit_test(test_lru_size_evicts_oldest),
+        cmocka_unit_test(test_cold_over_candidates_only),
+        cmocka_unit_test(test_v08_cold_over_pool),
+        cmocka_unit_test(test_llmd_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

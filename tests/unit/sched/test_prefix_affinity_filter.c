@@ -194,6 +194,31 @@ static void test_params(void **state)
     fx_plugin_free(&fp);
 }
 
+/* llm-d's Config.validate cases: affinityThreshold is bounded above only (<= 0 disables the
+ * filter), an empty ttftSource is refused, and peakPrefillThroughput 0 is allowed when the
+ * latency predictor supplies TTFT. */
+static void test_llmd_validate_cases(void **state)
+{
+    struct fx_plugin fp;
+    char err[256];
+    const char *type = "prefix-cache-affinity-filter";
+    assert_int_equal(fx_plugin_new(&fp, type, "ttftSource: \"\"\n", err, sizeof err), SY_ECONFIG);
+    assert_non_null(strstr(err, "ttftSource"));
+    assert_int_equal(fx_plugin_new(&fp, type,
+                                   "ttftSource: latencyPredictor\npeakPrefillThroughput: 0\n", err,
+                                   sizeof err),
+                     0);
+    fx_plugin_free(&fp);
+    const uint32_t some[4] = {10, 0, 0, 0};
+    const int64_t t[4] = {0, 0, 0, 0};
+    struct fx f;
+    fx_init(&f, some, t);
+    fp = mk("affinityThreshold: -0.5\n");
+    assert_int_equal(fp.ops->filter(fp.state, &f.cy, f.c, 4), 4);
+    fx_plugin_free(&fp);
+    sy_pool_unref(f.pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_exploration_rate),
         cmocka_unit_test(test_ttft_load_gate),
         cmocka_unit_test(test_params),
+        cmocka_unit_test(test_llmd_validate_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,6 +127,34 @@ static void test_params_refused(void **state)
     assert_non_null(strstr(err, "maxPrefixBlocksToMatch"));
 }
 
+/* llm-d's TestPrefixPluginFactoryValidation: matchLengthScaleTokens must be > 0 only when
+ * matchLengthWeight > 0; it is an integer (Go int). */
+static void test_llmd_factory_validation(void **state)
+{
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(fx_plugin_new(&fp, "prefix-cache-scorer",
+                                   "matchLengthWeight: 0.0\nmatchLengthScaleTokens: 0\n", err,
+                                   sizeof err),
+                     0);
+    fx_plugin_free(&fp);
+    assert_int_equal(
+        fx_plugin_new(&fp, "prefix-cache-scorer", "matchLengthWeight: 0.0\n", err, sizeof err), 0);
+    fx_plugin_free(&fp);
+    assert_int_equal(fx_plugin_new(&fp, "prefix-cache-scorer",
+                                   "matchLengthWeight: 0.5\nmatchLengthScaleTokens: 0\n", err,
+                                   sizeof err),
+                     SY_ECONFIG);
+    assert_non_null(strstr(err, "matchLengthScaleTokens"));
+    assert_int_equal(fx_plugin_new(&fp, "prefix-cache-scorer",
+                                   "matchLengthWeight: -0.1\nmatchLengthScaleTokens: 100\n", err,
+                                   sizeof err),
+                     SY_ECONFIG);
+    assert_int_equal(fx_plugin_new(&fp, "prefix-cache-scorer", "matchLengthScaleTokens: 100.5\n",
+                                   err, sizeof err),
+                     SY_ECONFIG);
+}
+
 /* Legacy inline producer parameters are forwarded to the producer the loader auto-creates. */
 static void test_legacy_forwarding(void **state)
 {
@@ -234,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_ratio),
         cmocka_unit_test(test_match_length_term),
         cmocka_unit_test(test_params_refused),
+        cmocka_unit_test(test_llmd_factory_validation),
         cmocka_unit_test(test_legacy_forwarding),
         cmocka_unit_test(test_loader_forwards_legacy),
     };

@@ -253,6 +253,30 @@ static void test_session_id_lru_bound(void **state)
     sy_pool_unref(p);
 }
 
+/* llm-d's "profile set but nil SchedulingResult writes no header": with profileName and a cycle
+ * that is not a scheduler's (no profile results), nothing is written. */
+static void test_profile_name_without_results(void **state)
+{
+    struct sy_endpoint *eps[] = {fx_ep("a:1", NULL, 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 1);
+    struct fx_plugin fp;
+    char err[256];
+    assert_int_equal(
+        fx_plugin_new(&fp, "session-affinity-scorer", "profileName: prefill\n", err, sizeof err),
+        0);
+    struct sy_request r;
+    fx_req(&r, "m", 10);
+    struct sy_sched_cycle cy;
+    fx_cycle(&cy, &r, p, 1);
+    struct sy_buf out;
+    sy_buf_init(&out);
+    fp.ops->response_header(fp.state, &cy, eps[0], &out);
+    assert_int_equal(out.len, 0);
+    sy_buf_fini(&out);
+    fx_plugin_free(&fp);
+    sy_pool_unref(p);
+}
+
 static void test_params(void **state)
 {
     struct fx_plugin fp;
@@ -301,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_llmd_session_id),
         cmocka_unit_test(test_session_id_lru_bound),
         cmocka_unit_test(test_params),
+        cmocka_unit_test(test_profile_name_without_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,8 +76,20 @@ static void test_default_threshold(void **state)
     assert_float_equal(s[1], 0.0, FX_EPS);
     assert_float_equal(s[2], 1.0, FX_EPS);
     fx_plugin_free(&fp);
+    /* llm-d's factory: queueThresholdTokens <= 0 falls back to the default (here with a
+     * warning) */
+    const char *const le0[] = {"queueThresholdTokens: 0\n", "queueThresholdTokens: -5\n"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(fx_plugin_new(&fp, "token-load-scorer", le0[k], err, sizeof err), 0);
+        fp.ops->score(fp.state, &cy, f.c, 3, s);
+        assert_float_equal(s[0], 0.5, FX_EPS);
+        assert_float_equal(s[1], 0.0, FX_EPS);
+        assert_float_equal(s[2], 1.0, FX_EPS);
+        fx_plugin_free(&fp);
+    }
     assert_int_not_equal(
-        fx_plugin_new(&fp, "token-load-scorer", "queueThresholdTokens: 0\n", err, sizeof err), 0);
+        fx_plugin_new(&fp, "token-load-scorer", "queueThresholdTokens: lots\n", err, sizeof err),
+        0);
     assert_non_null(strstr(err, "queueThresholdTokens"));
     sy_pool_unref(f.p);
 }
