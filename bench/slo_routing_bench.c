@@ -839,7 +839,7 @@ enum row_kind {
     ROW_NO_GATEWAY, /* NO_GATEWAY_ROW: what a Kubernetes Service does */
     ROW_LLMD,       /* llm-d's default weights, (prefix 3, queue 2, kv 2) */
     ROW_HEURISTIC,  /* any other row without predictions: a candidate for the best heuristic */
-    ROW_PREDICTED,  /* a row whose config runs predicted-latency-producer */
+    ROW_PREDICTED,  /* a row whose config runs predicted-latency-producer (slo-class too) */
     ROW_ORACLE,     /* a reference, not a policy */
 };
 #define ROWS_MAX       128

@@ -270,6 +270,12 @@ def test_blog_summary_ratios():
     line = [x for x in out.splitlines() if x.startswith("  " + BLOG_ROWS[3] + " ")]
     check(rc == 0 and len(line) == 1 and line[0].count("n/a") == 4, "exit %d\n%s" % (rc, out))
     check("  no gateway      not run" in out, out)
+    # slo-class-scorer runs on the model's predictions: a predicted-latency row, never the best
+    # heuristic
+    rc, out, err = bench("slo-class-scorer|" + BLOG_ROWS[3], rate="60")
+    check(rc == 0 and "slo-class-scorer" in table(out) and "  best heuristic  not run" in out and
+          [x for x in out.splitlines() if x.startswith("  slo-class-scorer ")],
+          "exit %d\n%s" % (rc, out))
 
 
 if __name__ == "__main__":
