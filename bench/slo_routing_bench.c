@@ -79,7 +79,9 @@
  * profile: heavy-tailed question and output lengths, multi-turn conversations resending their
  * history, 16 system prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share
  * of arrivals that open a conversation, default 0.1); SLO_BENCH_REPLICAS=n (even, 2..32, default 8)
- * sizes the fleet, half fast and half slow (the fast ones first); SLO_BENCH_OUT_TRACE=1 prints the
+ * sizes the fleet, half fast and half slow (the fast ones first); SLO_BENCH_PROFILE=name runs
+ * every replica on that simulator profile instead (one accelerator class, as llm-d's blog's
+ * pool; an unknown name stops the run); SLO_BENCH_OUT_TRACE=1 prints the
  * endpoints' learned output lengths (outputTokensSource's means) per 10 s window against the true
  * ones, the placement shares and cache hits, and whether the means steered the picks (out_trace);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
@@ -145,6 +147,9 @@ struct job {
 static struct job *J;
 static size_t nJ;
 static int ne = 8; /* replicas: SLO_BENCH_REPLICAS, half fast (the first), half slow */
+/* SLO_BENCH_PROFILE: every replica runs this simulator profile (one accelerator class, as llm-d's
+ * blog's pool); NULL: the fast and slow halves */
+static const char *one_profile;
 static struct sy_sim_engine *eng[NE_MAX];
 static struct sy_pool *pool;
 static struct sy_scheduler *sched;
@@ -910,7 +915,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     pool = bench_pool_new(ne);
     static struct sy_sim_profile prof[2];
     for (int c = 0; c < 2; c++) {
-        prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
+        prof[c] = *sy_sim_profile_find(one_profile ? one_profile
+                                       : c == 0    ? "qwen3-8b-h100"
+                                                   : "qwen3-32b-tp2-h100");
         if (max_seqs)
             prof[c].max_num_seqs = max_seqs;
     }
@@ -1481,6 +1488,12 @@ int main(int argc, char **argv)
     }
     ne = (int)nrep;
     max_tokens_ = (uint32_t)mt;
+    one_profile = getenv("SLO_BENCH_PROFILE");
+    if (one_profile && !sy_sim_profile_find(one_profile)) {
+        fprintf(stderr, "slo_routing_bench: SLO_BENCH_PROFILE: no simulator profile '%s'\n",
+                one_profile);
+        return 2;
+    }
     if (getenv("SLO_BENCH_DELAY_PARAMS")) {
         delay_params = getenv("SLO_BENCH_DELAY_PARAMS");
         if (strlen(delay_params) > DELAY_PARAMS_MAX) {
@@ -1489,10 +1502,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f "
-           "s (first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
-           "regime: %s (max-num-seqs %u",
-           ne / 2, ne / 2, rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
+    if (one_profile)
+        printf("fleet: %d x %s (simulated, one class: \"on fast\" is the first half)", ne,
+               one_profile);
+    else
+        printf("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100 (simulated)", ne / 2, ne / 2);
+    printf(", %.0f req/s for %.0f s (first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, "
+           "half 5 s / 100 ms\nregime: %s (max-num-seqs %u",
+           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
     if (scrape_ns)
         printf(", scrape every %.0f ms", (double)scrape_ns / 1e6);
     if (heavy)

@@ -188,6 +188,25 @@ def test_oracle_zero_skips_lookahead_rows():
     check(rc == 0 and len(row_line(out, name)) == 1, "exit %d\n%s\n%s" % (rc, out, err))
 
 
+@test
+def test_profile_makes_one_class():
+    """SLO_BENCH_PROFILE=name: every replica on that simulator profile (the header names one class
+    and the run differs from the mixed fleet's); an unknown name stops the run before a row."""
+    build()
+    name = OTHER_ROWS[2]
+    rc, mixed, err = bench(name, rate="40")
+    check(rc == 0 and len(row_line(mixed, name)) == 1, "mixed: exit %d\n%s" % (rc, err))
+    rc, out, err = bench(name, rate="40", extra={"SLO_BENCH_PROFILE": "qwen3-32b-tp2-h100"})
+    check(rc == 0 and "fleet: 8 x qwen3-32b-tp2-h100 (simulated, one class" in out,
+          "exit %d\n%s\n%s" % (rc, out, err))
+    check(row_line(out, name)[0].split("|")[1:3] != row_line(mixed, name)[0].split("|")[1:3],
+          "the one-class fleet ran as the mixed one\n%s\n%s" % (out, mixed))
+    rc, out, err = bench(name, extra={"SLO_BENCH_PROFILE": "no-such-gpu"})
+    check(rc == 2 and "SLO_BENCH_PROFILE" in err and "no-such-gpu" in err, "exit %d\n%s" %
+          (rc, err))
+    check("|" not in out, "a row ran:\n" + out)
+
+
 NO_GATEWAY = "no gateway (round-robin)"
 LLMD = OTHER_ROWS[2]
 BLOG_ROWS = [NO_GATEWAY, LLMD, "switchyard default (cache-load-scorer)",
