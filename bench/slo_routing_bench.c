@@ -20,6 +20,13 @@
  * Reported after a warm-up: e2e and TTFT p50/p90, TPOT p50, SLO attainment (both objectives met),
  * goodput (requests per second meeting their SLOs) and the scheduler's CPU per decision.
  *
+ * The first row, "no gateway (round-robin)", is llm-d's blog's baseline (2026-03-13, production
+ * profile: "No Gateway", a Kubernetes Service's round-robin): round-robin-picker, nothing else.
+ * After the table a summary prints, for every predicted-latency row run, the blog's two
+ * published ratios as its table gives them (e2e p50 -43% is against no gateway, TTFT p50 -71%
+ * against llm-d's (prefix 3, queue 2, kv 2)) and both p50s against the run's best heuristic (the
+ * heuristic row with the most SLO met).
+ *
  * Besides llm-d's default and other heuristic weightings (queue/kv/prefix, and prefix beside
  * active-request-scorer, the gateway's in-flight count), the predicted-latency rows try the Helm
  * pipeline with both headroom strategies and scorer/picker variants (docs/slo-scheduling.md
@@ -72,7 +79,9 @@
  * profile: heavy-tailed question and output lengths, multi-turn conversations resending their
  * history, 16 system prompts; with token-aware heuristic rows; SLO_BENCH_HEAVY_NEW sets the share
  * of arrivals that open a conversation, default 0.1); SLO_BENCH_REPLICAS=n (even, 2..32, default 8)
- * sizes the fleet, half fast and half slow (the fast ones first); SLO_BENCH_OUT_TRACE=1 prints the
+ * sizes the fleet, half fast and half slow (the fast ones first); SLO_BENCH_PROFILE=name runs
+ * every replica on that simulator profile instead (one accelerator class, as llm-d's blog's
+ * pool; an unknown name stops the run); SLO_BENCH_OUT_TRACE=1 prints the
  * endpoints' learned output lengths (outputTokensSource's means) per 10 s window against the true
  * ones, the placement shares and cache hits, and whether the means steered the picks (out_trace);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
@@ -138,6 +147,9 @@ struct job {
 static struct job *J;
 static size_t nJ;
 static int ne = 8; /* replicas: SLO_BENCH_REPLICAS, half fast (the first), half slow */
+/* SLO_BENCH_PROFILE: every replica runs this simulator profile (one accelerator class, as llm-d's
+ * blog's pool); NULL: the fast and slow halves */
+static const char *one_profile;
 static struct sy_sim_engine *eng[NE_MAX];
 static struct sy_pool *pool;
 static struct sy_scheduler *sched;
@@ -827,6 +839,35 @@ static uint64_t arrival_seed(void)
     return z ? z : 1; /* xorshift's state must not be 0 */
 }
 
+/* Every row run, for the summary of llm-d's blog comparison (blog_summary). */
+enum row_kind {
+    ROW_NO_GATEWAY, /* NO_GATEWAY_ROW: what a Kubernetes Service does */
+    ROW_LLMD,       /* llm-d's default weights, (prefix 3, queue 2, kv 2) */
+    ROW_HEURISTIC,  /* any other row without predictions: a candidate for the best heuristic */
+    ROW_PREDICTED,  /* a row whose config runs predicted-latency-producer (slo-class too) */
+    ROW_ORACLE,     /* a reference, not a policy */
+};
+#define ROWS_MAX       128
+#define NO_GATEWAY_ROW "no gateway (round-robin)"
+#define LLMD_ROW       "llm-d default (prefix 3, queue 2, kv 2)"
+static struct row {
+    char name[96];
+    enum row_kind kind;
+    double e2e50, ttft50, met; /* e2e and TTFT p50 (s), SLO attainment (0..1) */
+} rows[ROWS_MAX];
+static size_t nrows;
+
+static enum row_kind row_kind(const char *name, const char *yaml, enum oracle_mode oracle)
+{
+    if (oracle != ORACLE_NONE)
+        return ROW_ORACLE;
+    if (strcmp(name, NO_GATEWAY_ROW) == 0)
+        return ROW_NO_GATEWAY;
+    if (strcmp(name, LLMD_ROW) == 0)
+        return ROW_LLMD;
+    return strstr(yaml, "predicted-latency-producer") ? ROW_PREDICTED : ROW_HEURISTIC;
+}
+
 static void run_as(const char *name, const char *yaml, double rate, double secs,
                    enum oracle_mode oracle, bool shed)
 {
@@ -874,7 +915,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
     pool = bench_pool_new(ne);
     static struct sy_sim_profile prof[2];
     for (int c = 0; c < 2; c++) {
-        prof[c] = *sy_sim_profile_find(c == 0 ? "qwen3-8b-h100" : "qwen3-32b-tp2-h100");
+        prof[c] = *sy_sim_profile_find(one_profile ? one_profile
+                                       : c == 0    ? "qwen3-8b-h100"
+                                                   : "qwen3-32b-tp2-h100");
         if (max_seqs)
             prof[c].max_num_seqs = max_seqs;
     }
@@ -1142,6 +1185,14 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
                oracle_steps ? ", bounded: see SLO_BENCH_ORACLE_STEPS" : ", exact");
     if (oracle == ORACLE_PERFECT)
         sy_sched_latency_override(NULL, NULL);
+    if (nrows < ROWS_MAX) {
+        struct row *rw = &rows[nrows++];
+        snprintf(rw->name, sizeof rw->name, "%s", name);
+        rw->kind = row_kind(name, yaml, oracle);
+        rw->e2e50 = pct(e2e, n, .5);
+        rw->ttft50 = pct(ttft, n, .5);
+        rw->met = (double)met / (double)(n + nshed ? n + nshed : 1);
+    }
     free(e2e);
     free(ttft);
     free(tpot);
@@ -1153,6 +1204,67 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         sy_sim_engine_free(eng[e]);
     sy_sched_free(sched);
     sy_pool_unref(pool);
+}
+
+/* 100 * (x / base - 1), the change against base in percent, printed as "%+.1f%%"; "n/a" (into
+ * buf) when there is no base row. */
+static const char *change(char *buf, size_t cap, double x, const struct row *base, bool ttft)
+{
+    double b = base ? (ttft ? base->ttft50 : base->e2e50) : 0;
+    if (!base || b <= 0)
+        snprintf(buf, cap, "n/a");
+    else
+        snprintf(buf, cap, "%+.1f%%", 100.0 * (x / b - 1));
+    return buf;
+}
+
+/* llm-d's blog (2026-03-13, production profile) published predicted latency at e2e p50 -43% and
+ * TTFT p50 -70%; from its table those are e2e p50 against no gateway (9.06 / 15.98 s) and TTFT
+ * p50 against its (3,2,2) weights (0.97 / 3.38 s). Prints, for every predicted-latency row run,
+ * the same two ratios and both p50s against the best heuristic of the run (the heuristic row,
+ * llm-d's default included, with the most SLO met; first on a tie). Nothing without a
+ * predicted-latency row. Every line is indented, so no line starts with a row's name. */
+static void blog_summary(void)
+{
+    const struct row *nogw = NULL, *llmd = NULL, *best = NULL;
+    size_t npred = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        if (r->kind == ROW_NO_GATEWAY)
+            nogw = r;
+        if (r->kind == ROW_LLMD)
+            llmd = r;
+        if ((r->kind == ROW_LLMD || r->kind == ROW_HEURISTIC) && (!best || r->met > best->met))
+            best = r;
+        npred += r->kind == ROW_PREDICTED;
+    }
+    if (!npred)
+        return;
+    printf("\nllm-d's blog comparison (published: predicted latency e2e p50 -43%% vs no gateway, "
+           "TTFT p50 -71%% vs (3,2,2)):\n");
+    const struct row *base[] = {nogw, llmd, best};
+    static const char *const what[] = {"no gateway", "llm-d (3,2,2)", "best heuristic"};
+    for (size_t b = 0; b < 3; b++) {
+        if (base[b])
+            printf("  %-15s %s: e2e p50 %.2f s, TTFT p50 %.3f s, SLO met %.1f%%\n", what[b],
+                   base[b]->name, base[b]->e2e50, base[b]->ttft50, 100 * base[b]->met);
+        else
+            printf("  %-15s not run\n", what[b]);
+    }
+    printf("  %-52s | e2e p50 vs no gateway | TTFT p50 vs (3,2,2) | e2e / TTFT p50 vs best "
+           "heuristic\n",
+           "predicted-latency row");
+    for (size_t i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        char a[32], t[32], be[32], bt[32];
+        if (r->kind != ROW_PREDICTED)
+            continue;
+        printf("  %-52s | %21s | %19s | %s / %s\n", r->name,
+               change(a, sizeof a, r->e2e50, nogw, false),
+               change(t, sizeof t, r->ttft50, llmd, true),
+               change(be, sizeof be, r->e2e50, best, false),
+               change(bt, sizeof bt, r->ttft50, best, true));
+    }
 }
 
 static void run(const char *name, const char *yaml, double rate, double secs)
@@ -1376,6 +1488,12 @@ int main(int argc, char **argv)
     }
     ne = (int)nrep;
     max_tokens_ = (uint32_t)mt;
+    one_profile = getenv("SLO_BENCH_PROFILE");
+    if (one_profile && !sy_sim_profile_find(one_profile)) {
+        fprintf(stderr, "slo_routing_bench: SLO_BENCH_PROFILE: no simulator profile '%s'\n",
+                one_profile);
+        return 2;
+    }
     if (getenv("SLO_BENCH_DELAY_PARAMS")) {
         delay_params = getenv("SLO_BENCH_DELAY_PARAMS");
         if (strlen(delay_params) > DELAY_PARAMS_MAX) {
@@ -1384,10 +1502,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100 (simulated), %.0f req/s for %.0f "
-           "s (first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, half 5 s / 100 ms\n"
-           "regime: %s (max-num-seqs %u",
-           ne / 2, ne / 2, rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
+    if (one_profile)
+        printf("fleet: %d x %s (simulated, one class: \"on fast\" is the first half)", ne,
+               one_profile);
+    else
+        printf("fleet: %d x qwen3-8b-h100 + %d x qwen3-32b-tp2-h100 (simulated)", ne / 2, ne / 2);
+    printf(", %.0f req/s for %.0f s (first %.0f s not reported), SLOs: half 1 s TTFT / 50 ms TPOT, "
+           "half 5 s / 100 ms\nregime: %s (max-num-seqs %u",
+           rate, secs, WARM_S, regime, max_seqs ? max_seqs : 1024);
     if (scrape_ns)
         printf(", scrape every %.0f ms", (double)scrape_ns / 1e6);
     if (heavy)
@@ -1410,7 +1532,10 @@ int main(int argc, char **argv)
     printf("%-34s | e2e p50/p90 s | TTFT p50/p90 s | TPOT p50 ms | SLO met | goodput/s | on fast "
            "| sched CPU/decision | shed | cache hit\n",
            "policy");
-    run("llm-d default (prefix 3, queue 2, kv 2)", weights(3, 2, 2), rate, secs);
+    /* no gateway: a Kubernetes Service spreading connections, round-robin (the blog's baseline,
+     * "k8s round-robin") */
+    run(NO_GATEWAY_ROW, "plugins:\n- type: round-robin-picker\n", rate, secs);
+    run(LLMD_ROW, weights(3, 2, 2), rate, secs);
     static const int w[][3] = {{2, 3, 2}, {1, 1, 1}, {1, 3, 1}, {0, 1, 1}, {1, 2, 0}};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
         char name[64];
@@ -1642,5 +1767,6 @@ int main(int argc, char **argv)
         else
             run_as(perfect[r - npv].name, buf, rate, secs, ORACLE_PERFECT, pv[i].shed);
     }
+    blog_summary();
     return 0;
 }

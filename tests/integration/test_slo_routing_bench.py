@@ -4,8 +4,10 @@ with objective e2e-plus-delay and of no other row. The benchmark runs in simulat
 short run is quick; a value the scorer refuses (delayWeight -1) is the probe: a row that gets
 the parameters stops the run naming it, a row that does not runs to its table line. The
 benchmark charges its requests as the gateway does (sy_pool_charge / sy_pool_discharge with the
-output length), so latency-scorer's outputTokensSource learns from its completed requests. Shape
-only: no test here depends on a measured number.
+output length), so latency-scorer's outputTokensSource learns from its completed requests. The
+"no gateway (round-robin)" row (llm-d's blog baseline) cycles over the fleet, and the summary after
+the table gives the blog's ratios from the table's own numbers. Shape only: no test here depends
+on a measured number.
 """
 import os
 import subprocess
@@ -184,6 +186,115 @@ def test_oracle_zero_skips_lookahead_rows():
     check(rc == 0 and not row_line(out, name), "ran with SLO_BENCH_ORACLE=0\n" + out)
     rc, out, err = bench(name)
     check(rc == 0 and len(row_line(out, name)) == 1, "exit %d\n%s\n%s" % (rc, out, err))
+
+
+@test
+def test_profile_makes_one_class():
+    """SLO_BENCH_PROFILE=name: every replica on that simulator profile (the header names one class
+    and the run differs from the mixed fleet's); an unknown name stops the run before a row."""
+    build()
+    name = OTHER_ROWS[2]
+    rc, mixed, err = bench(name, rate="40")
+    check(rc == 0 and len(row_line(mixed, name)) == 1, "mixed: exit %d\n%s" % (rc, err))
+    rc, out, err = bench(name, rate="40", extra={"SLO_BENCH_PROFILE": "qwen3-32b-tp2-h100"})
+    check(rc == 0 and "fleet: 8 x qwen3-32b-tp2-h100 (simulated, one class" in out,
+          "exit %d\n%s\n%s" % (rc, out, err))
+    check(row_line(out, name)[0].split("|")[1:3] != row_line(mixed, name)[0].split("|")[1:3],
+          "the one-class fleet ran as the mixed one\n%s\n%s" % (out, mixed))
+    rc, out, err = bench(name, extra={"SLO_BENCH_PROFILE": "no-such-gpu"})
+    check(rc == 2 and "SLO_BENCH_PROFILE" in err and "no-such-gpu" in err, "exit %d\n%s" %
+          (rc, err))
+    check("|" not in out, "a row ran:\n" + out)
+
+
+NO_GATEWAY = "no gateway (round-robin)"
+LLMD = OTHER_ROWS[2]
+BLOG_ROWS = [NO_GATEWAY, LLMD, "switchyard default (cache-load-scorer)",
+             "predicted latency (Helm, most)", "predicted latency (Helm, least)"]
+
+
+def table(out):
+    """The rows' lines: {name: (e2e p50, TTFT p50, SLO met %, on fast %)}."""
+    rows = {}
+    for x in out.splitlines():
+        f = [c.strip() for c in x.split("|")]
+        if len(f) == 10 and not x.startswith(" ") and f[0] != "policy":
+            rows[f[0]] = (float(f[1].split()[0]), float(f[2].split()[0]),
+                          float(f[4].rstrip("%")), float(f[6].rstrip("%")))
+    return rows
+
+
+def change_bounds(x, b, ulp):
+    """The range of 100 * (x / b - 1) for the true values behind x and b printed to `ulp`."""
+    lo = 100 * ((x - ulp / 2) / (b + ulp / 2) - 1)
+    hi = 100 * ((x + ulp / 2) / (b - ulp / 2) - 1)
+    return lo - 0.05, hi + 0.05  # the summary prints one decimal
+
+
+@test
+def test_no_gateway_row_is_round_robin():
+    """The no-gateway row (llm-d's blog baseline, a Kubernetes Service) cycles over the fleet: after
+    the warm-up every endpoint has the same number of picks give or take one (the SLO_BENCH_OUT_TRACE
+    placement shares; a random spread of ~25 picks each would differ by several), and about half
+    land on the fast half whatever the load, with 8 and 16 replicas."""
+    build()
+    for n, rate in ((8, 40), (16, 80)):
+        rc, out, err = bench(NO_GATEWAY, rate=str(rate),
+                             extra={"SLO_BENCH_REPLICAS": str(n), "SLO_BENCH_OUT_TRACE": "1"})
+        rows = table(out)
+        check(rc == 0 and list(rows) == [NO_GATEWAY], "%d: exit %d\n%s\n%s" % (n, rc, out, err))
+        check(48 <= rows[NO_GATEWAY][3] <= 52, "%d: on fast %s%%" % (n, rows[NO_GATEWAY][3]))
+        share = [x for x in err.splitlines() if "after warm-up, per endpoint" in x]
+        check(len(share) == 1, "%d: no placement line\n%s" % (n, err))
+        shares = [float(e.split("/")[0]) for e in share[0].split("|")[1:]]
+        picks = rate * 5 * 0.9  # 5 s after the warm-up, some still unfinished at most
+        check(len(shares) == n and max(shares) - min(shares) <= 100 / picks + 0.1,
+              "%d: not round-robin: %s" % (n, share[0]))
+        check("blog comparison" not in out, "a summary without a predicted-latency row\n" + out)
+
+
+@test
+def test_blog_summary_ratios():
+    """The summary after the table: per predicted-latency row, e2e p50 against the no-gateway row,
+    TTFT p50 against llm-d's (3,2,2) and both against the heuristic row with the most SLO met,
+    each the change the table's own numbers give; the table's lines keep their format."""
+    build()
+    rc, out, err = bench("|".join(BLOG_ROWS), rate="60", extra={"SLO_BENCH_ORACLE": "0"})
+    rows = table(out)
+    check(rc == 0 and sorted(rows) == sorted(BLOG_ROWS), "exit %d\n%s\n%s" % (rc, out, err))
+    for name in BLOG_ROWS:
+        check(len(row_line(out, name)) == 1, "%s: not one table line\n%s" % (name, out))
+    tail = out[out.index("llm-d's blog comparison"):].splitlines()
+    check("-43% vs no gateway" in tail[0] and "-71% vs (3,2,2)" in tail[0], tail[0])
+    heur = BLOG_ROWS[1:3]
+    best = max(heur, key=lambda r: (rows[r][2], -heur.index(r)))
+    for what, name in (("no gateway", NO_GATEWAY), ("llm-d (3,2,2)", LLMD),
+                       ("best heuristic", best)):
+        line = [x for x in tail if x.startswith("  " + what + " ")]
+        check(len(line) == 1 and (name + ":") in line[0], "%s: %s\n%s" % (what, line, out))
+    for name in BLOG_ROWS[3:]:
+        line = [x for x in tail if x.startswith("  " + name + " ")]
+        check(len(line) == 1, "%s: no summary line\n%s" % (name, out))
+        got = [float(v.strip().rstrip("%")) for v in
+               line[0].split("|")[1:3] + line[0].split("|")[3].split("/")]
+        e2e, ttft = rows[name][0], rows[name][1]
+        want = [change_bounds(e2e, rows[NO_GATEWAY][0], 0.01),
+                change_bounds(ttft, rows[LLMD][1], 0.001),
+                change_bounds(e2e, rows[best][0], 0.01),
+                change_bounds(ttft, rows[best][1], 0.001)]
+        for g, (lo, hi) in zip(got, want):
+            check(lo <= g <= hi, "%s: %s outside [%.2f, %.2f]\n%s" % (name, g, lo, hi, out))
+    # without the baselines' rows the ratios say so
+    rc, out, err = bench(BLOG_ROWS[3], rate="60")
+    line = [x for x in out.splitlines() if x.startswith("  " + BLOG_ROWS[3] + " ")]
+    check(rc == 0 and len(line) == 1 and line[0].count("n/a") == 4, "exit %d\n%s" % (rc, out))
+    check("  no gateway      not run" in out, out)
+    # slo-class-scorer runs on the model's predictions: a predicted-latency row, never the best
+    # heuristic
+    rc, out, err = bench("slo-class-scorer|" + BLOG_ROWS[3], rate="60")
+    check(rc == 0 and "slo-class-scorer" in table(out) and "  best heuristic  not run" in out and
+          [x for x in out.splitlines() if x.startswith("  slo-class-scorer ")],
+          "exit %d\n%s" % (rc, out))
 
 
 if __name__ == "__main__":
