@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "pool/pool.h"
+#include "sched/filter_keep.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -93,11 +94,7 @@ static bool keeps(const void *state, const struct sy_endpoint *ep)
 
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (keeps(state, c[i].ep))
-            c[m++] = c[i];
-    return m;
+    return sy_sched_keep_if(c, n, keeps, state);
 }
 
 const struct sy_plugin_ops sy_plugin_by_label = {

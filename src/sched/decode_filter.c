@@ -3,21 +3,22 @@
  * llm-d.ai/role in {decode, prefill-decode, both, encode-prefill-decode}, and endpoints with no
  * role label at all (an unlabeled replica is a plain aggregated server). No parameters.
  */
+#include "sched/filter_keep.h"
 #include "sched/plugins.h"
 #include "sched/role.h"
 
 static const char *const decode_roles[] = {"decode", "prefill-decode", "both",
                                            "encode-prefill-decode", NULL};
 
-static size_t decode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
-                            size_t n)
-{
-    return sy_role_filter(c, n, decode_roles, true);
-}
-
 static bool decode_keeps(const void *state, const struct sy_endpoint *ep)
 {
     return sy_role_keeps(ep, decode_roles, true);
+}
+
+static size_t decode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
+                            size_t n)
+{
+    return sy_sched_keep_if(c, n, decode_keeps, state);
 }
 
 const struct sy_plugin_ops sy_plugin_decode_filter = {

@@ -1,6 +1,8 @@
 /* filter_keep.h - the last step the threshold filters share (endpoint-attribute-filter,
  * utilization-filter): keep the candidates marked in keep[], in pool order, compacted to the front;
  * when none is marked and the filter falls back (llm-d's fallback / "pass all on empty"), keep all.
+ * And the whole filter hook of a label filter (sy_sched_keep_if over its keeps hook), so the
+ * filter and its keeps hook cannot disagree.
  */
 #ifndef SY_SCHED_FILTER_KEEP_H
 #define SY_SCHED_FILTER_KEEP_H
@@ -22,6 +24,19 @@ static inline size_t sy_sched_keep(struct sy_sched_candidate *c, size_t n, const
     m = 0;
     for (size_t i = 0; i < n; i++)
         if (keep[i])
+            c[m++] = c[i];
+    return m;
+}
+
+/* Keeps the candidates keeps(state, ep) keeps, in order; the filter hook of a label filter
+ * (ops->keeps). Returns the new count. */
+static inline size_t
+sy_sched_keep_if(struct sy_sched_candidate *c, size_t n,
+                 bool (*keeps)(const void *state, const struct sy_endpoint *ep), const void *state)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keeps(state, c[i].ep))
             c[m++] = c[i];
     return m;
 }

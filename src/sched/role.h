@@ -22,15 +22,4 @@ static inline bool sy_role_keeps(const struct sy_endpoint *ep, const char *const
     return keep;
 }
 
-/* Keeps candidates sy_role_keeps keeps. Order is preserved. Returns the new count. */
-static inline size_t sy_role_filter(struct sy_sched_candidate *c, size_t n,
-                                    const char *const *accepted, bool accept_unlabeled)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (sy_role_keeps(c[i].ep, accepted, accept_unlabeled))
-            c[m++] = c[i];
-    return m;
-}
-
 #endif
