@@ -150,8 +150,14 @@ struct sy_plugin_ops {
     size_t (*filter)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                      size_t n);
     /* A label filter (decode-, prefill-, encode-filter, by-label, label-selector-filter), whose
-     * verdict is the endpoint's labels alone: true when its filter hook keeps ep. NULL for a
-     * filter that reads load, the request or the cycle. See sy_sched_run_keeps. */
+     * verdict is the endpoint's labels alone: true when its filter hook keeps ep (each of them
+     * runs its filter hook through it, sy_sched_keep_if). NULL for a filter that reads load, the
+     * request or the cycle. Limit: two filters drop endpoints by label but depend on the request
+     * too and have none, so sy_sched_run_keeps counts endpoints they would drop:
+     * priority-reservation-filter (drops its reserved endpoints for a request below minPriority)
+     * and context-length-aware with enableFiltering (drops labelled endpoints whose range excludes
+     * the prompt's token count, which the cycle computes lazily: a hook on a const cycle cannot
+     * ask for it). See sy_sched_run_keeps. */
     bool (*keeps)(const void *state, const struct sy_endpoint *ep);
     void (*score)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores);
@@ -211,8 +217,9 @@ const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy,
 
 /* True when every label filter (ops->keeps) of the profile run in progress keeps ep: the
  * endpoints the run could choose whatever their load and the request's other filters, e.g. the
- * decode run's roles (latency-scorer's fleet mean). True when the run has none, or outside a
- * scheduler (cy->run_profile NULL). Borrows both. */
+ * decode run's roles (latency-scorer's fleet mean); not narrowed by priority-reservation-filter or
+ * context-length-aware (see ops->keeps). True when the run has none, or outside a scheduler
+ * (cy->run_profile NULL). Borrows both. */
 bool sy_sched_run_keeps(const struct sy_sched_cycle *cy, const struct sy_endpoint *ep);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */
