@@ -208,6 +208,7 @@ static void go_decode(struct sy_disagg *dx, bool fallback)
         if (dx->conn->decode_body(dx, &dx->dsplice, err, sizeof err) != 0) {
             /* the client's body was validated when parsed; this cannot fail on good input */
             dx->state = SY_DX_ENDED;
+            outcome(dx, "error");
             dx->h.fail(dx->h.ud, 500, "internal_error", "could not build the decode request");
             return;
         }
@@ -523,12 +524,13 @@ static bool send_leg(struct sy_disagg *dx)
      * bootstrapped from an endpoint that never got the request). A body the connector cannot
      * build gives the slot back and leaves no trace of a leg that never went out: no attempt,
      * retry or fail-open counted, no prompt recorded on the prefill pick (before, all were done
-     * first). */
+     * first); the exchange counts as an error. */
     char err[160];
     sy_buf_reset(&dx->pbody);
     if (dx->conn->prefill_body(dx, &dx->pbody, err, sizeof err) != 0) {
         leg_release(dx);
         dx->state = SY_DX_ENDED;
+        outcome(dx, "error"); /* an exchange that ended, as every other error ending */
         dx->h.fail(dx->h.ud, 400, "invalid_json", err);
         return false;
     }

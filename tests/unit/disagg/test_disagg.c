@@ -67,6 +67,7 @@ struct fx {
     struct sy_config cfg;                      /* pool.disaggregation */
     struct sy_sched_result res;                /* the decision the exchange runs on */
     struct seen seen;                          /* the host callbacks' record */
+    const struct sy_disagg_connector *conn;    /* replaces the config's connector; NULL: none */
 };
 
 static void fx_init_np(struct fx *f, enum sy_disagg_fallback fallback, bool full_at_pick, int np)
@@ -128,6 +129,8 @@ static struct sy_disagg *start_up(struct fx *f, unsigned flags, struct sy_upstre
         .ud = &f->seen,
     };
     struct sy_disagg *dx = sy_disagg_new(&h);
+    if (f->conn)
+        dx->conn = f->conn;
     sy_disagg_start(dx, &f->res, flags);
     return dx;
 }
@@ -390,12 +393,16 @@ static void test_sglang_repick_names_the_endpoint_that_got_the_slot(void **state
 
 /* A prefill leg whose body the connector cannot build (nixlv2's splice refuses a body that is no
  * JSON object; the front end's parser refuses it first, so only this test reaches the path) ends
- * the exchange with 400 invalid_json and leaves no trace of the leg that never went out: its slot
- * is given back, no attempt is counted and the prompt is not recorded on the prefill pick in the
- * approximate prefix index. It was recorded and counted before the body was built. The same
- * request with a good body, its leg sent (to a closed port, cancelled), records and counts: the
- * control that shows the index and the count would see a leg. */
-static void check_body(bool good)
+ * the exchange with 400 invalid_json, counted as an error exchange, and leaves no trace of the leg
+ * that never went out: its slot is given back, no attempt, retry or fail-open is counted and the
+ * prompt is not recorded on the prefill pick in the approximate prefix index. It was recorded and
+ * counted before the body was built. full: with the gate on (SY_DISAGG_GATED), the one prefill
+ * endpoint was found full since the decision, so the leg takes it with no cap (fail-open, counted
+ * before the body was built on the old code). The same request with a good body, its leg sent (to
+ * a closed port, cancelled), records and counts: the control that shows the index and the counts
+ * would see a leg; freeing the exchange gives its slot back. A retry cannot reach the path (the
+ * first leg's body would have failed the same way): its count is checked to stay 0 all the same. */
+static void check_body(bool good, bool full)
 {
     struct fx f;
     memset(&f, 0, sizeof f);
@@ -424,25 +431,37 @@ static void check_body(bool good)
     sy_disagg_config_defaults(&f.cfg.disagg);
     assert_int_equal(sy_sched_pick(f.s, f.p, &f.r, NULL, 0, &f.res), 0);
     assert_ptr_equal(f.res.prefill_ep, f.eps[0]);
+    assert_false(f.res.prefill_failed_open);
     assert_int_equal(sy_approx_index_count(idx, f.eps[0]), 0);
+    int base = full ? 1 : 0; /* in flight on p0 that is not this leg's */
+    atomic_store(&f.eps[0]->inflight_requests, base);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct sy_upstream_pool *up = sy_upstream_pool_new(&loop, 1000000000, 4);
-    struct sy_disagg *dx = start_up(&f, 0, up);
+    struct sy_disagg *dx = start_up(&f, full ? SY_DISAGG_GATED : 0, up);
     assert_int_equal(f.seen.decodes, 0);
+    assert_true(fx_metrics_has(f.m, "switchyard_pd_prefill_retries_total 0\n"));
+    static const char error[] =
+        "switchyard_pd_exchanges_total{connector=\"nixlv2\",outcome=\"error\"} 1\n";
     if (good) {
         assert_int_equal(f.seen.status, 0);
         assert_int_equal(dx->attempts, 1);
-        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), 1); /* the leg's slot */
+        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), base + 1); /* the leg's */
         assert_true(sy_approx_index_count(idx, f.eps[0]) > 0);
+        assert_true(fx_metrics_has(f.m, full ? "switchyard_pd_prefill_fail_open_total 1\n"
+                                             : "switchyard_pd_prefill_fail_open_total 0\n"));
+        assert_false(fx_metrics_has(f.m, error));
     } else {
         assert_int_equal(f.seen.status, 400);
         assert_string_equal(f.seen.code, "invalid_json");
         assert_int_equal(sy_approx_index_count(idx, f.eps[0]), 0);
         assert_int_equal(dx->attempts, 0);
-        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), 0); /* given back */
+        assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), base); /* given back */
+        assert_true(fx_metrics_has(f.m, "switchyard_pd_prefill_fail_open_total 0\n"));
+        assert_true(fx_metrics_has(f.m, error));
     }
     sy_disagg_free(dx);
+    assert_int_equal(atomic_load(&f.eps[0]->inflight_requests), base); /* the slot is back */
     sy_upstream_pool_free(up);
     for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
         ;
@@ -454,8 +473,42 @@ static void check_body(bool good)
 static void test_unbuildable_prefill_body_leaves_no_trace(void **state)
 {
     (void)state;
-    check_body(false);
-    check_body(true);
+    check_body(false, false);
+    check_body(true, false);
+    check_body(false, true);
+    check_body(true, true);
+}
+
+static int failing_decode_body(struct sy_disagg *dx, struct sy_json_splice *out, char *err,
+                               size_t errcap)
+{
+    (void)dx;
+    (void)out;
+    snprintf(err, errcap, "refused by the test");
+    return -1;
+}
+
+/* A decode body the connector cannot build (a connector without a prefill leg, as sidecar, whose
+ * decode_body refuses: the shipped ones only refuse a body the front end's parser refuses first)
+ * ends the exchange with 500 internal_error, counted as an error exchange, no decode leg sent. */
+static void test_unbuildable_decode_body_counts_an_error(void **state)
+{
+    (void)state;
+    static const struct sy_disagg_connector refusing = {
+        .name = "refusing",
+        .decode_body = failing_decode_body,
+    };
+    struct fx f;
+    fx_init(&f, SY_DISAGG_FALLBACK_NONE);
+    f.conn = &refusing;
+    struct sy_disagg *dx = start(&f, 0);
+    assert_int_equal(f.seen.status, 500);
+    assert_string_equal(f.seen.code, "internal_error");
+    assert_int_equal(f.seen.decodes, 0);
+    assert_true(fx_metrics_has(f.m, "switchyard_pd_exchanges_total{connector=\"refusing\","
+                                    "outcome=\"error\"} 1\n"));
+    sy_disagg_free(dx);
+    fx_fini(&f);
 }
 
 int main(void)
@@ -470,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_gated_leg_repick_failed_open_held_to_limits),
         cmocka_unit_test(test_sglang_repick_names_the_endpoint_that_got_the_slot),
         cmocka_unit_test(test_unbuildable_prefill_body_leaves_no_trace),
+        cmocka_unit_test(test_unbuildable_decode_body_counts_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
