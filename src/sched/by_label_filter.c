@@ -82,7 +82,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     return 0;
 }
 
-static bool keeps(const void *state, const struct sy_endpoint *ep)
+static bool keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     const struct by_label *b = state;
     const char *v = sy_endpoint_label(ep, b->label);
@@ -94,7 +94,7 @@ static bool keeps(const void *state, const struct sy_endpoint *ep)
 
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
-    return sy_sched_keep_if(c, n, keeps, state);
+    return sy_sched_keep_if(c, n, keeps, state, cy);
 }
 
 const struct sy_plugin_ops sy_plugin_by_label = {

@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "pool/pool.h"
+#include "sched/filter_keep.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 #include "sched/precise_prefix.h"
@@ -106,20 +107,18 @@ static long long context_length(struct sy_sched_cycle *cy)
     return t ? (long long)t->n : (long long)cy->prompt_tokens;
 }
 
-static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+/* Without enableFiltering it keeps every endpoint. */
+static bool keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     const struct ctx_aware *ca = state;
-    if (!ca->filter)
-        return n;
-    long long L = context_length(cy);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *v = sy_endpoint_label(c[i].ep, ca->label);
-        long long lo, hi;
-        if (!v || (parse_range(v, &lo, &hi) && L >= lo && L <= hi))
-            c[m++] = c[i];
-    }
-    return m;
+    const char *v = ca->filter ? sy_endpoint_label(ep, ca->label) : NULL;
+    long long lo, hi, L;
+    return !v || (parse_range(v, &lo, &hi) && (L = context_length(cy)) >= lo && L <= hi);
+}
+
+static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    return sy_sched_keep_if(c, n, keeps, state, cy);
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -153,6 +152,7 @@ const struct sy_plugin_ops sy_plugin_context_length_aware = {
     .create = create,
     .destroy = destroy,
     .filter = filter,
+    .keeps = keeps,
     .score = score,
     .done = done,
 };

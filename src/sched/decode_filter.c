@@ -10,7 +10,7 @@
 static const char *const decode_roles[] = {"decode", "prefill-decode", "both",
                                            "encode-prefill-decode", NULL};
 
-static bool decode_keeps(const void *state, const struct sy_endpoint *ep)
+static bool decode_keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     return sy_role_keeps(ep, decode_roles, true);
 }
@@ -18,7 +18,7 @@ static bool decode_keeps(const void *state, const struct sy_endpoint *ep)
 static size_t decode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                             size_t n)
 {
-    return sy_sched_keep_if(c, n, decode_keeps, state);
+    return sy_sched_keep_if(c, n, decode_keeps, state, cy);
 }
 
 const struct sy_plugin_ops sy_plugin_decode_filter = {

@@ -10,7 +10,7 @@
 static const char *const encode_roles[] = {"encode", "encode-prefill", "encode-prefill-decode",
                                            NULL};
 
-static bool encode_keeps(const void *state, const struct sy_endpoint *ep)
+static bool encode_keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     return sy_role_keeps(ep, encode_roles, false);
 }
@@ -18,7 +18,7 @@ static bool encode_keeps(const void *state, const struct sy_endpoint *ep)
 static size_t encode_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                             size_t n)
 {
-    return sy_sched_keep_if(c, n, encode_keeps, state);
+    return sy_sched_keep_if(c, n, encode_keeps, state, cy);
 }
 
 const struct sy_plugin_ops sy_plugin_encode_filter = {

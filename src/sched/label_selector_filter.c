@@ -209,14 +209,14 @@ bool sy_label_selector_match(const struct sy_label_selector *s, const struct sy_
     return true;
 }
 
-static bool keeps(const void *state, const struct sy_endpoint *ep)
+static bool keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     return sy_label_selector_match(state, ep);
 }
 
 static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
 {
-    return sy_sched_keep_if(c, n, keeps, state);
+    return sy_sched_keep_if(c, n, keeps, state, cy);
 }
 
 const struct sy_plugin_ops sy_plugin_label_selector_filter = {

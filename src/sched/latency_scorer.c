@@ -32,7 +32,7 @@
  *                                           output of the requests completed on the candidate
  *                                           (endpoint) or the mean of the means of the pool's
  *                                           endpoints that serve the request's model and
- *                                           that the run's label filters keep (fleet;
+ *                                           that the run's filters keep by label (fleet;
  *                                           fleet_out says why not the candidates), as
  *                                           pool/decode.c learns it from the
  *                                           proxy's count, once SY_LATENCY_OUT_MIN_SAMPLES
@@ -78,7 +78,8 @@ enum out_src {
     OUT_FIXED,    /* outputTokens */
     OUT_ENDPOINT, /* each candidate's own completed requests' mean (outputTokens before) */
     OUT_FLEET     /* the mean of the learned means of the pool's endpoints for the request's
-                     model that the run's label filters keep (fleet_out; outputTokens before) */
+                     model that the run's filters keep for the request by their labels (fleet_out;
+                     outputTokens before) */
 };
 
 struct state {
@@ -250,8 +251,9 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
 /* outputTokensSource fleet (and endpoint's fallback): the mean of the learned output lengths
  * (SY_LATENCY_OUT_MIN_SAMPLES completions) of the pool's endpoints that serve the request's model
  * (as the cycle's candidates were chosen: any model when the request names none) and that the
- * run's label filters keep (sy_sched_run_keeps: its role filter's roles, by-label and
- * label-selector-filter; every endpoint when it has none); outputTokens when none of them has a
+ * run's filters keep for the request by their labels (sy_sched_run_keeps: its role filter's
+ * roles, by-label, label-selector-filter, priority-reservation-filter, context-length-aware with
+ * enableFiltering; every endpoint when it has none); outputTokens when none of them has a
  * mean. Borrows everything; called at most once per scorer call.
  *
  * Why these endpoints: the expected length is a property of the requests this run schedules (one
@@ -265,7 +267,7 @@ static void score_bucket(const struct state *s, const struct sy_latency_pred *co
  * candidate of a decode run (or every `both` one) took those peers out of the mean as well, so
  * it still moved with load; the run's label filters say which endpoints it serves whatever their
  * load (a unit test in test_latency_plugins.c). */
-static double fleet_out(const struct state *s, const struct sy_sched_cycle *cy)
+static double fleet_out(const struct state *s, struct sy_sched_cycle *cy)
 {
     const char *model = cy->req ? cy->req->model : "";
     size_t mlen = strlen(model);
@@ -286,7 +288,7 @@ static double fleet_out(const struct state *s, const struct sy_sched_cycle *cy)
 
 /* objective e2e-plus-delay (design comment above): scores[i] from each candidate's cost; false
  * (scores untouched) when some candidate has no prediction. */
-static bool score_delay(const struct state *s, const struct sy_sched_cycle *cy,
+static bool score_delay(const struct state *s, struct sy_sched_cycle *cy,
                         const struct sy_sched_candidate *c, size_t n, double *scores)
 {
     const struct sy_latency_model *m = sy_sched_latency_model();

@@ -149,16 +149,14 @@ struct sy_plugin_ops {
     void (*produce)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n);
     size_t (*filter)(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                      size_t n);
-    /* A label filter (decode-, prefill-, encode-filter, by-label, label-selector-filter), whose
-     * verdict is the endpoint's labels alone: true when its filter hook keeps ep (each of them
-     * runs its filter hook through it, sy_sched_keep_if). NULL for a filter that reads load, the
-     * request or the cycle. Limit: two filters drop endpoints by label but depend on the request
-     * too and have none, so sy_sched_run_keeps counts endpoints they would drop:
-     * priority-reservation-filter (drops its reserved endpoints for a request below minPriority)
-     * and context-length-aware with enableFiltering (drops labelled endpoints whose range excludes
-     * the prompt's token count, which the cycle computes lazily: a hook on a const cycle cannot
-     * ask for it). See sy_sched_run_keeps. */
-    bool (*keeps)(const void *state, const struct sy_endpoint *ep);
+    /* A filter whose verdict on an endpoint is its labels and the request alone, not its load
+     * nor the other candidates (decode-, prefill-, encode-filter, by-label,
+     * label-selector-filter; priority-reservation-filter: the request's priority;
+     * context-length-aware: the prompt's token count, hence a mutable cy, which computes it
+     * lazily): true when its filter hook keeps ep for cy's request. Each of them runs its filter
+     * hook through it (sy_sched_keep_if), so the two cannot disagree. NULL for a filter that reads
+     * load or the other candidates. See sy_sched_run_keeps. */
+    bool (*keeps)(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep);
     void (*score)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores);
     size_t (*pick)(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -215,12 +213,11 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
  * SchedulingResult.ProfileResults[name]), and in a cycle built outside a scheduler. */
 const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
 
-/* True when every label filter (ops->keeps) of the profile run in progress keeps ep: the
- * endpoints the run could choose whatever their load and the request's other filters, e.g. the
- * decode run's roles (latency-scorer's fleet mean); not narrowed by priority-reservation-filter or
- * context-length-aware (see ops->keeps). True when the run has none, or outside a scheduler
- * (cy->run_profile NULL). Borrows both. */
-bool sy_sched_run_keeps(const struct sy_sched_cycle *cy, const struct sy_endpoint *ep);
+/* True when every filter with a keeps hook (ops->keeps) of the profile run in progress keeps ep
+ * for the cycle's request: the endpoints the run could choose for it whatever their load and the
+ * load filters, e.g. the decode run's roles (latency-scorer's fleet mean). True when the run has
+ * none, or outside a scheduler (cy->run_profile NULL). Borrows both. */
+bool sy_sched_run_keeps(struct sy_sched_cycle *cy, const struct sy_endpoint *ep);
 
 /* Uniform random in [0,1) from the cycle's state (xorshift; seeded per cycle). */
 double sy_sched_rand(struct sy_sched_cycle *cy);

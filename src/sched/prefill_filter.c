@@ -10,7 +10,8 @@
 static const char *const prefill_roles[] = {"prefill", "encode-prefill",        "prefill-decode",
                                             "both",    "encode-prefill-decode", NULL};
 
-static bool prefill_keeps(const void *state, const struct sy_endpoint *ep)
+static bool prefill_keeps(const void *state, struct sy_sched_cycle *cy,
+                          const struct sy_endpoint *ep)
 {
     return sy_role_keeps(ep, prefill_roles, false);
 }
@@ -18,7 +19,7 @@ static bool prefill_keeps(const void *state, const struct sy_endpoint *ep)
 static size_t prefill_filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c,
                              size_t n)
 {
-    return sy_sched_keep_if(c, n, prefill_keeps, state);
+    return sy_sched_keep_if(c, n, prefill_keeps, state, cy);
 }
 
 const struct sy_plugin_ops sy_plugin_prefill_filter = {

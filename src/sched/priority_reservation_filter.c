@@ -31,6 +31,7 @@
 
 #include "api/request.h"
 #include "core/alloc.h"
+#include "sched/filter_keep.h"
 #include "sched/label_selector.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -98,16 +99,15 @@ static bool high(const struct reservation *r, const struct sy_sched_cycle *cy)
     return (cy->req ? cy->req->priority : 0) >= r->min_priority;
 }
 
-static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+static bool keeps(const void *state, struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     const struct reservation *r = state;
-    if (high(r, cy))
-        return n;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sy_label_selector_match(r->sel, c[i].ep))
-            c[m++] = c[i];
-    return m; /* no fail-open: see the header */
+    return high(r, cy) || !sy_label_selector_match(r->sel, ep);
+}
+
+static size_t filter(void *state, struct sy_sched_cycle *cy, struct sy_sched_candidate *c, size_t n)
+{
+    return sy_sched_keep_if(c, n, keeps, state, cy); /* no fail-open: see the header */
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
@@ -124,5 +124,6 @@ const struct sy_plugin_ops sy_plugin_priority_reservation_filter = {
     .create = create,
     .destroy = destroy,
     .filter = filter,
+    .keeps = keeps,
     .score = score,
 };

@@ -109,12 +109,12 @@ void sy_sched_seed(uint64_t seed)
     atomic_store_explicit(&seed_fixed, true, memory_order_relaxed);
 }
 
-bool sy_sched_run_keeps(const struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
+bool sy_sched_run_keeps(struct sy_sched_cycle *cy, const struct sy_endpoint *ep)
 {
     const struct sy_sched_profile *prof = cy->run_profile;
     for (size_t f = 0; prof && f < prof->nfilters; f++) {
         const struct sy_sched_plugin *p = prof->filters[f];
-        if (p->ops->keeps && !p->ops->keeps(p->state, ep))
+        if (p->ops->keeps && !p->ops->keeps(p->state, cy, ep))
             return false;
     }
     return true;

@@ -370,23 +370,26 @@ static void test_concurrent_picks(void **state)
     sy_pool_unref(p);
 }
 
-/* sy_sched_run_keeps: the endpoints the run's label filters (decode-filter, by-label here) keep,
- * whatever the load filters (concurrency-detector) left among the candidates; true outside a
- * scheduler. The decode profile's run: its decode-filter keeps decode and unlabeled endpoints,
- * by-label only zone a. */
-static void test_run_keeps_label_filters(void **state)
+/* sy_sched_run_keeps: the endpoints the run's filters with a keeps hook (decode-filter, by-label,
+ * priority-reservation-filter here) keep for the request, whatever the load filters
+ * (concurrency-detector) left among the candidates; true outside a scheduler. The decode
+ * profile's run: its decode-filter keeps decode and unlabeled endpoints, by-label only zone a, and
+ * the reservation keeps the reserved (tier gold) endpoint for a request of priority 1, not 0. */
+static void check_run_keeps(int prio)
 {
-    (void)state;
     static const char yaml[] =
         "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins:\n"
         "- {type: decode-filter}\n"
         "- {type: by-label, name: zone, parameters: {label: zone, validValues: [a]}}\n"
+        "- {type: priority-reservation-filter, name: rsv, parameters: {reserved: {matchLabels: "
+        "{tier: gold}}}}\n"
         "- {type: concurrency-detector, name: cd, parameters: {maxConcurrency: 1}}\n"
         "- {type: queue-scorer}\n- {type: max-score-picker}\n"
         "schedulingProfiles:\n"
         "- {name: decode, plugins: [{pluginRef: decode-filter}, {pluginRef: zone}, "
-        "{pluginRef: cd}, {pluginRef: queue-scorer}, {pluginRef: max-score-picker}]}\n";
+        "{pluginRef: rsv}, {pluginRef: cd}, {pluginRef: queue-scorer}, "
+        "{pluginRef: max-score-picker}]}\n";
     char err[512];
     struct sy_scheduler *s = fx_sched(yaml, err, sizeof err);
     if (!s)
@@ -394,27 +397,38 @@ static void test_run_keeps_label_filters(void **state)
     struct sy_endpoint *eps[] = {fx_ep("d:1", "llm-d.ai/role=decode,zone=a", 0, 0, 0),
                                  fx_ep("u:1", "zone=a", 0, 0, 0),
                                  fx_ep("p:1", "llm-d.ai/role=prefill,zone=a", 0, 0, 0),
-                                 fx_ep("b:1", "llm-d.ai/role=decode,zone=b", 0, 0, 0)};
-    struct sy_pool *p = fx_pool(eps, 4);
+                                 fx_ep("b:1", "llm-d.ai/role=decode,zone=b", 0, 0, 0),
+                                 fx_ep("g:1", "zone=a,tier=gold", 0, 0, 0)};
+    struct sy_pool *p = fx_pool(eps, 5);
     atomic_store(&eps[1]->inflight_requests, 1); /* u:1 busy: the concurrency filter drops it */
     struct sy_request r;
     fx_req(&r, "m", 10);
+    r.priority = prio;
     struct sy_sched_result res;
     assert_int_equal(sy_sched_pick(s, p, &r, NULL, 0, &res), 0);
-    assert_ptr_equal(res.ep, eps[0]);
-    const struct sy_sched_cycle *cy = res.cycle; /* the public part comes first */
+    /* the reservation's scorer prefers the reserved endpoint it keeps */
+    assert_ptr_equal(res.ep, prio >= 1 ? eps[4] : eps[0]);
+    struct sy_sched_cycle *cy = res.cycle; /* the public part comes first */
     assert_true(sy_sched_run_keeps(cy, eps[0]));
     assert_true(sy_sched_run_keeps(cy, eps[1])); /* dropped by load, not by a label */
     assert_false(sy_sched_run_keeps(cy, eps[2]));
     assert_false(sy_sched_run_keeps(cy, eps[3]));
+    assert_int_equal(sy_sched_run_keeps(cy, eps[4]), prio >= 1); /* reserved */
     sy_sched_done(s, &res, true);
     struct sy_sched_cycle none;
     fx_cycle(&none, &r, p, 1);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         assert_true(sy_sched_run_keeps(&none, eps[i]));
     atomic_store(&eps[1]->inflight_requests, 0);
     sy_sched_free(s);
     sy_pool_unref(p);
+}
+
+static void test_run_keeps_label_filters(void **state)
+{
+    (void)state;
+    check_run_keeps(0);
+    check_run_keeps(1);
 }
 
 int main(void)
