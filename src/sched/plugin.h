@@ -103,7 +103,7 @@ struct sy_inflight_params;
 struct sy_latency_info;
 struct sy_sched_profile;
 
-#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer's cold verdict (a static marker) */
+#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer: cold verdicts, a bit per instance */
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 

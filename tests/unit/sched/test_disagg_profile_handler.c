@@ -607,7 +607,71 @@ static void test_no_hit_lru_tracks_prefill_pick(void **state)
     pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
     pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
     sy_sched_free(s);
+    /* v0.8.0 had no prefillProfile parameter either (only an untagged commit did): accepted with
+     * a warning, and the profile named "prefill" is still the one tracked. */
+    s = must(
+        "apiVersion: inference.networking.x-k8s.io/v1alpha1\n"
+        "kind: EndpointPickerConfig\n"
+        "plugins:\n"
+        "- type: prefill-filter\n"
+        "- type: decode-filter\n"
+        "- type: no-hit-lru-scorer\n"
+        "  parameters: {prefillProfile: pf}\n"
+        "- type: max-score-picker\n"
+        "- type: always-disagg-pd-decider\n"
+        "- type: disagg-profile-handler\n"
+        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
+        "schedulingProfiles:\n"
+        "- name: pf\n"
+        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
+        "- name: decode\n"
+        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
+    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
+    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+    sy_sched_free(s);
     sy_pool_unref(pool);
+}
+
+/* Two no-hit-lru-scorer instances, nh-d beside prefix-cache-scorer in the decode profile and nh-p
+ * in the prefill profile, or nh-d alone: each keeps its own cold verdict, as llm-d's per-instance
+ * plugin state does. The second A is warm for nh-d (d1 holds it) and cold for nh-p (the prefill
+ * legs were not recorded): nh-d must not move d1, so C goes to d1, the least recently used of
+ * nh-d's [d1, d2], with nh-p or without it. */
+static void test_no_hit_lru_verdict_per_instance(void **state)
+{
+    const char *const prefill_refs[] = {"  - pluginRef: max-score-picker\n",
+                                        "  - pluginRef: max-score-picker\n  - pluginRef: nh-p\n"};
+    char yaml[2048];
+    for (int with_nhp = 0; with_nhp < 2; with_nhp++) {
+        snprintf(yaml, sizeof yaml,
+                 PD_PROFILES_YAML("- type: prefix-cache-scorer\n"
+                                  "- name: nh-d\n  type: no-hit-lru-scorer\n"
+                                  "- name: nh-p\n  type: no-hit-lru-scorer\n"
+                                  "- type: max-score-picker\n"
+                                  "- type: always-disagg-pd-decider\n",
+                                  "always-disagg-pd-decider", "%s",
+                                  "  - pluginRef: max-score-picker\n"
+                                  "  - pluginRef: prefix-cache-scorer\n    weight: 2\n"
+                                  "  - pluginRef: nh-d\n"),
+                 prefill_refs[with_nhp]);
+        struct sy_scheduler *s = must(yaml);
+        struct sy_pool *pool = pd_pool();
+        struct preq a, b, c;
+        pd_req(&a, 1);
+        pd_req(&b, 2);
+        pd_req(&c, 3);
+        const struct sy_request *seq[] = {&a.r, &b.r, &a.r, &c.r};
+        const char *want[] = {"d1:1", "d2:1", "d1:1", "d1:1"};
+        for (int i = 0; i < 4; i++) {
+            struct sy_sched_result res;
+            assert_int_equal(sy_sched_pick(s, pool, seq[i], NULL, 0, &res), 0);
+            assert_non_null(res.prefill_ep);
+            assert_string_equal(res.ep->address, want[i]);
+            sy_sched_done(s, &res, true);
+        }
+        sy_sched_free(s);
+        sy_pool_unref(pool);
+    }
 }
 
 /* llm-d's TestSessionAffinity_ResponseHeader "prefill profile lookup" / "profile set but absent
@@ -717,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_prefix_decider_ops),
         cmocka_unit_test(test_prefix_decider_llmd_table),
         cmocka_unit_test(test_no_hit_lru_tracks_prefill_pick),
+        cmocka_unit_test(test_no_hit_lru_verdict_per_instance),
         cmocka_unit_test(test_session_affinity_profile_name),
         cmocka_unit_test(test_session_id_profile_name_binds_prefill),
     };
