@@ -208,6 +208,9 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
  * repick), or NULL when that profile did not run or found nothing (llm-d's
  * SchedulingResult.ProfileResults[name]), and in a cycle built outside a scheduler. */
 const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
+/* True when the profile called name ran this cycle's P/D prefill leg (its pick goes out later,
+ * maybe re-picked; pre_request sees it with cy->secondary_pick). False outside a scheduler. */
+bool sy_sched_profile_is_prefill(const struct sy_sched_cycle *cy, const char *name);
 
 /* True when every label filter (ops->keeps) of the profile run in progress keeps ep: the
  * endpoints the run could choose whatever their load and the request's other filters, e.g. the

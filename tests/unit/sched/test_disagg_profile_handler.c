@@ -752,7 +752,7 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     q.r.header_names = names;
     q.r.header_values = vals;
     q.r.nheaders = 1;
-    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false); /* p2 is busy */
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true); /* p2 is busy; bound when the leg goes out */
     /* now p1 is the busy one: the binding still brings the prefill back to p1 */
     struct sy_engine_metrics m;
     memset(&m, 0, sizeof m);
@@ -761,7 +761,20 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     sy_endpoint_set_metrics(pool->eps[0], &m, 1);
     m.waiting = 0;
     sy_endpoint_set_metrics(pool->eps[1], &m, 1);
-    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true);
+    /* A session whose prefill leg failed on p2 and was re-picked onto p1 is bound to p1, the leg
+     * that went out (bound at sy_sched_record_prefill, not at the primary PreRequest). */
+    struct sy_str vals2[1] = {SY_STR_LIT("s-2")};
+    q.r.header_values = vals2;
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.prefill_ep->address, "p2:1"); /* p1 is busy now */
+    struct sy_endpoint *failed[1] = {pool->eps[1]};
+    assert_int_equal(sy_sched_repick_prefill(s, &res, failed, 1), 0);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true); /* bound to p1, busy as it is */
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
