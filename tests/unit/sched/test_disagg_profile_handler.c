@@ -587,47 +587,37 @@ static void test_no_hit_lru_tracks_prefill_pick(void **state)
     pd_req(&q2, 2);                                    /* another prompt: cold again */
     pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true); /* never used: candidate order */
     pick_expect(s, pool, &q2.r, "d2:1", "p2:1", false);
-    sy_sched_free(s);
     /* llm-d tracks the profile named "prefill" only: under another name the prefill pick is not
-     * moved, and the next cold request's prefill goes to p1 again. */
-    s = must(
-        "plugins:\n"
-        "- type: prefill-filter\n"
-        "- type: decode-filter\n"
-        "- type: no-hit-lru-scorer\n"
-        "- type: max-score-picker\n"
-        "- type: always-disagg-pd-decider\n"
-        "- type: disagg-profile-handler\n"
-        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
-        "schedulingProfiles:\n"
-        "- name: pf\n"
-        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
-        "- name: decode\n"
-        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
-    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
-    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
-    sy_sched_free(s);
-    /* v0.8.0 had no prefillProfile parameter either (only an untagged commit did): accepted with
-     * a warning, and the profile named "prefill" is still the one tracked. */
-    s = must(
-        "apiVersion: inference.networking.x-k8s.io/v1alpha1\n"
-        "kind: EndpointPickerConfig\n"
-        "plugins:\n"
-        "- type: prefill-filter\n"
-        "- type: decode-filter\n"
-        "- type: no-hit-lru-scorer\n"
-        "  parameters: {prefillProfile: pf}\n"
-        "- type: max-score-picker\n"
-        "- type: always-disagg-pd-decider\n"
-        "- type: disagg-profile-handler\n"
-        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
-        "schedulingProfiles:\n"
-        "- name: pf\n"
-        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
-        "- name: decode\n"
-        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
-    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
-    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+     * moved, and the next cold request's prefill goes to p1 again. v0.8.0 had no prefillProfile
+     * parameter either (only an untagged commit did): in a v0.8 config it is accepted with a
+     * warning, and the profile named "prefill" is still the one tracked. */
+    const char *const heads[][2] = {
+        {"", ""},
+        {"apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n",
+         "  parameters: {prefillProfile: pf}\n"}};
+    char yaml[1024];
+    for (int k = 0; k < 2; k++) {
+        sy_sched_free(s);
+        snprintf(yaml, sizeof yaml,
+                 "%splugins:\n"
+                 "- type: prefill-filter\n"
+                 "- type: decode-filter\n"
+                 "- type: no-hit-lru-scorer\n%s"
+                 "- type: max-score-picker\n"
+                 "- type: always-disagg-pd-decider\n"
+                 "- type: disagg-profile-handler\n"
+                 "  parameters: {profiles: {prefill: pf}, deciders: {prefill: "
+                 "always-disagg-pd-decider}}\n"
+                 "schedulingProfiles:\n"
+                 "- name: pf\n"
+                 "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
+                 "- name: decode\n"
+                 "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n",
+                 heads[k][0], heads[k][1]);
+        s = must(yaml);
+        pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
+        pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+    }
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
