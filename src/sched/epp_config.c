@@ -54,6 +54,7 @@
 #include "sched/latency_info.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
+#include "sched/session_affinity.h"
 
 #define BUILTIN_NAME "<built-in default>" /* file name used in messages for the default */
 
@@ -688,6 +689,29 @@ static void warn_unreferenced(struct loader *L)
     }
 }
 
+/* session-affinity-scorer/-filter profileName names a scheduling profile whose pick the instance
+ * binds and writes back; a name no profile has would silently disable the instance (nothing
+ * binds, no header), so the loader warns, naming the plugin and the profile (llm-d does not
+ * check it either, hence not an error). */
+static void warn_session_profiles(struct loader *L)
+{
+    const struct sy_scheduler *s = L->s;
+    for (size_t i = 0; i < s->nplugins; i++) {
+        const struct sy_sched_plugin *p = s->plugins[i];
+        if (p->ops != &sy_plugin_session_affinity_scorer &&
+            p->ops != &sy_plugin_session_affinity_filter)
+            continue;
+        const char *want = ((const struct sy_session *)p->state)->profile;
+        bool found = !want;
+        for (size_t j = 0; j < s->nprofiles && !found; j++)
+            found = !strcmp(s->profiles[j].name, want);
+        if (!found)
+            sy_warn("%s:%d: plugin '%s' (%s): profileName '%s' is not a scheduling profile: the "
+                    "plugin will bind nothing and write no header",
+                    L->file, p->line, p->name, p->ops->type, want);
+    }
+}
+
 /* predicted-latency-producer reads the other producers' data (the prefix match for its
  * prefix_cache_score and uncached-input features); llm-d's data layer runs it after them, as a
  * consumer of PrefixCacheMatchInfo. Config order alone would run it first in llm-d's Helm
@@ -830,6 +854,7 @@ static int load_tree(struct loader *L, const struct sy_yaml_node *cfg)
     if (rc)
         return rc;
     warn_unreferenced(L);
+    warn_session_profiles(L);
     struct sy_scheduler *s = L->s;
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];

@@ -1,51 +1,72 @@
 /* no_hit_lru_scorer.c - llm-d's `no-hit-lru-scorer`: spreads cold requests over the pool.
  *
- * A request is cold when no endpoint holds any of its prefix blocks (or no prefix data was
- * produced). Which endpoints count depends on the generation (the config's apiVersion,
- * sy_plugin_env_router): the llm-d router reads the match data of the endpoints passed to Score,
- * so only the candidates being scored count (a hit on an endpoint the profile's filters removed
- * does not make the request warm); v0.8 read the prefix plugin's PrefixCacheServers, the
- * index's servers for the request's blocks, so every endpoint of the pool counts.
+ * A request is cold when no candidate being scored holds any of its prefix blocks (or no prefix
+ * data was produced): llm-d's isColdRequest reads the match data of the endpoints passed to Score
+ * (inference-scheduler v0.8.0 and the router alike; PrefixCacheServers, every server of the index,
+ * was v0.4-v0.7), so a hit on an endpoint the profile's filters removed leaves the request cold.
  * Warm requests: every candidate scores 0.5 (neutral). Cold requests rank candidates by when they
  * last received a cold request, with N candidates:
  *   never-used candidates, in candidate order j = 0, 1, ...:   1 - j / (N - 1)
  *   used candidates at LRU position p (0 = oldest entry):      max(0, 1 - (U + p) / (N - 1))
  * where U is the number of never-used candidates; a single candidate scores 1. After a cold
  * pick the chosen endpoint moves to the most-recent end (PreRequest), and so does a P/D prefill
- * pick (records_prefill) when its profile is the one llm-d tracks: "prefill" (the router's
- * constant; v0.8's prefillProfile parameter, default "prefill"). The verdict of the cycle's last
- * score call is kept in cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] for PreRequest (llm-d keeps it per
- * request, last Score wins); a cycle that never scored with this plugin moves nothing.
+ * pick (records_prefill) when its profile is the one llm-d tracks, the profile named "prefill" (a
+ * constant in every tagged release). The verdict is per instance, as llm-d's plugin state keyed by
+ * request and instance name: each instance owns one bit (index, given at create) of the cycle's
+ * cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU], read as a uintptr_t, set when its last score call in
+ * the cycle found the request cold; an instance that never scored in the cycle moves nothing.
+ * Another instance's verdict (nh-p in the prefill profile) never moves this one's picks.
  *
  * Data structure: keys[] = xxh64(address), oldest first, at most lruSize entries (the oldest is
  * evicted), guarded by a mutex. Scoring a cold request builds a small open-addressing index
  * key -> position so the cost is O(lruSize + N), not O(lruSize x N).
  *
  * Parameters: lruSize (default 1024; <= 0 is logged and replaced by 1024, as llm-d, at most
- * 2^20); prefillProfile (v0.8; the router ignores it); prefixMatchInfoProducerName,
- * prefixPluginType, prefixPluginName (accepted: Switchyard has one prefix data key per cycle, so
- * they select nothing).
+ * 2^20); prefixMatchInfoProducerName, prefixPluginType, prefixPluginName (accepted: Switchyard
+ * has one prefix data key per cycle, so they select nothing); prefillProfile (accepted with a
+ * warning and ignored: it was only in an untagged llm-d commit, and released llm-d ignores unknown
+ * keys). At most SY_NO_HIT_LRU_MAX instances exist at once (one bit each; a reload briefly holds
+ * the old scheduler's too); one more is a config error.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
-#define NO_HIT_LRU_DEFAULT_SIZE 1024 /* llm-d default */
+#define NO_HIT_LRU_DEFAULT_SIZE 1024                                /* llm-d default */
+#define SY_NO_HIT_LRU_MAX       ((unsigned)(sizeof(uintptr_t) * 8)) /* live instances (bits) */
+
+static _Atomic uintptr_t used_bits; /* the bits of the live instances */
 
 struct no_hit_lru {
     pthread_mutex_t mu; /* guards keys/n */
     uint64_t *keys;     /* oldest first */
     size_t n;           /* entries */
     size_t cap;         /* lruSize */
-    bool router;        /* llm-d router semantics: cold is judged over the candidates */
-    char *prefill;      /* the prefill profile whose pick is tracked; owned */
+    uintptr_t bit;      /* this instance's verdict bit in the cycle's scratch slot */
 };
+
+/* Takes the lowest free instance bit, or returns 0 when all are in use. */
+static uintptr_t take_bit(void)
+{
+    uintptr_t used = atomic_load(&used_bits);
+    for (;;) {
+        if (used == UINTPTR_MAX)
+            return 0;
+        uintptr_t bit = ~used & (used + 1); /* lowest clear bit */
+        if (atomic_compare_exchange_weak(&used_bits, &used, used | bit))
+            return bit;
+    }
+}
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
@@ -68,6 +89,16 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &s4, err, errcap);
     if (rc)
         return rc;
+    uintptr_t bit = take_bit();
+    if (!bit) {
+        snprintf(err, errcap, "%s:%d: %s: more than %u no-hit-lru-scorer instances (plugin '%s')",
+                 env->file, env->line, env->path, SY_NO_HIT_LRU_MAX, env->name);
+        return SY_ECONFIG;
+    }
+    if (s3)
+        sy_warn("%s:%d: %s.parameters.prefillProfile: ignored, as released llm-d ignores it: the "
+                "pick of the profile named 'prefill' is tracked (plugin '%s')",
+                env->file, env->line, env->path, env->name);
     if (size <= 0) { /* llm-d's NewNoHitLRU keeps its default (silently; here with a warning) */
         sy_warn("%s:%d: %s.parameters.lruSize: %lld should be positive, using the default %d "
                 "(plugin '%s')",
@@ -78,8 +109,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;
-    l->router = sy_plugin_env_router(env);
-    l->prefill = sy_xstrdup(!l->router && s3 && *s3 ? s3 : "prefill");
+    l->bit = bit;
     l->keys = sy_xcalloc(l->cap, sizeof *l->keys);
     *state = l;
     return 0;
@@ -91,7 +121,7 @@ static void destroy(void *state)
     if (!l)
         return;
     pthread_mutex_destroy(&l->mu);
-    free(l->prefill);
+    atomic_fetch_and(&used_bits, ~l->bit);
     free(l->keys);
     free(l);
 }
@@ -101,28 +131,30 @@ static uint64_t key_of(const struct sy_endpoint *ep)
     return XXH64(ep->address, strlen(ep->address), 0);
 }
 
-/* Markers stored in the cycle's scratch slot (static addresses: nothing to free). */
-static const char cold_mark, warm_mark;
-
-/* Router: over the candidates c[0..n); v0.8: over the whole pool. */
-static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n,
-                    bool router)
+/* Over the candidates c[0..n) only. */
+static bool is_cold(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c, size_t n)
 {
     if (!cy->prefix || !cy->prefix_valid)
         return true;
-    size_t m = router ? n : cy->pool->n;
-    for (size_t i = 0; i < m; i++)
-        if (cy->prefix[router ? c[i].pool_index : i].match_blocks > 0)
+    for (size_t i = 0; i < n; i++)
+        if (cy->prefix[c[i].pool_index].match_blocks > 0)
             return false;
     return true;
+}
+
+/* The cycle's verdict bits (one per instance; set = its last score found the request cold). */
+static uintptr_t verdicts(const struct sy_sched_cycle *cy)
+{
+    return (uintptr_t)cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU];
 }
 
 static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
                   size_t n, double *scores)
 {
     struct no_hit_lru *l = state;
-    bool cold = is_cold(cy, c, n, l->router);
-    cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] = (void *)(cold ? &cold_mark : &warm_mark);
+    bool cold = is_cold(cy, c, n);
+    uintptr_t v = verdicts(cy);
+    cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] = (void *)(cold ? v | l->bit : v & ~l->bit);
     if (!cold) {
         for (size_t i = 0; i < n; i++)
             scores[i] = 0.5;
@@ -183,9 +215,9 @@ static void pre_request(void *state, struct sy_sched_cycle *cy,
                         const struct sy_sched_candidate *chosen)
 {
     struct no_hit_lru *l = state;
-    if (cy->scratch[SY_SCHED_SCRATCH_NO_HIT_LRU] != &cold_mark)
+    if (!(verdicts(cy) & l->bit))
         return;
-    if (cy->secondary_pick && sy_sched_profile_pick(cy, l->prefill) != chosen->ep)
+    if (cy->secondary_pick && sy_sched_profile_pick(cy, "prefill") != chosen->ep)
         return; /* a prefill profile of another name: llm-d does not track it */
     uint64_t k = key_of(chosen->ep);
     pthread_mutex_lock(&l->mu);

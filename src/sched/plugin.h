@@ -103,7 +103,7 @@ struct sy_inflight_params;
 struct sy_latency_info;
 struct sy_sched_profile;
 
-#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer's cold verdict (a static marker) */
+#define SY_SCHED_SCRATCH_NO_HIT_LRU 6 /* no-hit-lru-scorer: cold verdicts, a bit per instance */
 
 #define SY_PREFIX_KEY "prefix-match" /* data key of struct sy_prefix_match (cy->prefix) */
 
@@ -212,6 +212,9 @@ const char *sy_sched_profile_name(const struct sy_sched_cycle *cy, size_t i);
  * repick), or NULL when that profile did not run or found nothing (llm-d's
  * SchedulingResult.ProfileResults[name]), and in a cycle built outside a scheduler. */
 const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy, const char *name);
+/* True when the profile called name ran this cycle's P/D prefill leg (its pick goes out later,
+ * maybe re-picked; pre_request sees it with cy->secondary_pick). False outside a scheduler. */
+bool sy_sched_profile_is_prefill(const struct sy_sched_cycle *cy, const char *name);
 
 /* True when every filter with a keeps hook (ops->keeps) of the profile run in progress keeps ep
  * for the cycle's request: the endpoints the run could choose for it whatever their load and the

@@ -154,6 +154,14 @@ const struct sy_endpoint *sy_sched_profile_pick(const struct sy_sched_cycle *cy,
     return NULL;
 }
 
+bool sy_sched_profile_is_prefill(const struct sy_sched_cycle *cy, const char *name)
+{
+    if (!cy->scheduled || !name)
+        return false;
+    const struct cycle *c = (const struct cycle *)cy;
+    return c->prefill_run < c->nruns && !strcmp(c->runs[c->prefill_run].prof->name, name);
+}
+
 static const char *const ext_names[SY_SCHED_EXT_COUNT] = {
     "PrepareData", "Filter", "Scorer", "Picker", "PreRequest", "ResponseComplete"};
 
@@ -672,6 +680,8 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
         lost(s, c, out);
         return open ? LOST_OPEN : SY_ESATURATED;
     }
+    if (prefill < c->nruns && c->runs[prefill].picked)
+        c->prefill_run = prefill; /* before pre_request: sy_sched_profile_is_prefill */
     for (size_t i = 0; i < s->nplugins; i++) {
         struct sy_sched_plugin *p = s->plugins[i];
         if (!p->ops->pre_request)
@@ -681,11 +691,8 @@ static int pick_once(struct sy_scheduler *s, struct sy_pool *pool, const struct 
         tend(p->hist[SY_SCHED_EXT_PRE_REQUEST], t2);
     }
 
-    if (prefill < c->nruns && c->runs[prefill].picked) {
-        const struct prun *fr = &c->runs[prefill];
-        c->prefill_run = prefill;
-        set_prefill(c, fr, out);
-    }
+    if (c->prefill_run != SY_SCHED_NONE)
+        set_prefill(c, &c->runs[c->prefill_run], out);
     count_decision(s, req->model, out->prefill_ep != NULL || out->prefill_missing);
     out->cycle = c;
     record(s, c);

@@ -23,7 +23,9 @@
  * endpoint the named profile picked in this request (sy_sched_profile_pick), e.g. the prefill
  * pick for an instance in the prefill profile with its own header; when that profile did not run
  * (a decode-only request) it binds nothing and writes no header. Without profileName it is the
- * served (primary) pick.
+ * served (primary) pick. A P/D prefill profile's pick is bound when its leg goes out
+ * (records_prefill: sy_sched_record_prefill), so a re-picked leg binds the endpoint that served it,
+ * not the one that failed.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -424,6 +426,10 @@ void sy_session_pre_request(void *state, struct sy_sched_cycle *cy,
 {
     struct sy_session *s = state;
     if (!s->session_id || !chosen || !cy->req)
+        return;
+    /* the prefill profile's pick binds when its leg goes out (sy_sched_record_prefill, after any
+     * re-pick); every other pick at the primary PreRequest */
+    if (sy_sched_profile_is_prefill(cy, s->profile) != cy->secondary_pick)
         return;
     const struct sy_endpoint *ep = s->profile ? sy_sched_profile_pick(cy, s->profile) : chosen->ep;
     struct sy_str id = session_id_of(s, cy->req);

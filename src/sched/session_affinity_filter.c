@@ -25,5 +25,6 @@ const struct sy_plugin_ops sy_plugin_session_affinity_filter = {
     .destroy = sy_session_free,
     .filter = filter,
     .pre_request = sy_session_pre_request,
+    .records_prefill = true,
     .response_header = sy_session_response_header,
 };

@@ -26,5 +26,6 @@ const struct sy_plugin_ops sy_plugin_session_affinity_scorer = {
     .destroy = sy_session_free,
     .score = score,
     .pre_request = sy_session_pre_request,
+    .records_prefill = true,
     .response_header = sy_session_response_header,
 };

@@ -889,6 +889,30 @@ def test_check_validates_disaggregation():
 
 
 @test
+def test_check_warns_session_profile_name_unknown():
+    # a session-affinity profileName that names no scheduling profile disables the instance
+    # (nothing binds, no header): --check still accepts the config but says so, naming both
+    port = free_ports(1)[0]
+    sched = SCHED.replace("  - type: max-score-picker\n", "  - type: max-score-picker\n"
+                          "  - name: sa-p\n    type: session-affinity-scorer\n"
+                          "    parameters: {profileName: PROFILE}\n").replace(
+        "[{pluginRef: prefill-filter}, {pluginRef: queue-scorer}",
+        "[{pluginRef: prefill-filter}, {pluginRef: sa-p}, {pluginRef: queue-scorer}")
+    base = ("listen: 127.0.0.1:%d\npool:\n  endpoints:\n  - address: 127.0.0.1:9\n"
+            "    labels: {llm-d.ai/role: prefill}\n  - address: 127.0.0.1:10\n"
+            "    labels: {llm-d.ai/role: decode}\n  disaggregation: {connector: nixlv2}\n"
+            % port) + sched
+    for profile, warned in (("prefil", True), ("prefill", False)):
+        p = subprocess.run([BIN, "gateway", "--check", "--config",
+                            write_file(base.replace("PROFILE", profile))],
+                           capture_output=True, text=True, timeout=20)
+        check(p.returncode == 0, p.stderr)
+        got = "plugin 'sa-p' (session-affinity-scorer): profileName 'prefil' is not a " \
+              "scheduling profile" in p.stderr
+        check(got == warned, "%s: %s" % (profile, p.stderr))
+
+
+@test
 def test_header_profile_unknown_profile_is_429():
     sched = SCHED.replace("  - type: always-disagg-pd-decider\n", "").replace(
         "  - type: disagg-profile-handler\n    parameters:\n"

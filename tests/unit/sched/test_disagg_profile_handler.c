@@ -587,27 +587,81 @@ static void test_no_hit_lru_tracks_prefill_pick(void **state)
     pd_req(&q2, 2);                                    /* another prompt: cold again */
     pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true); /* never used: candidate order */
     pick_expect(s, pool, &q2.r, "d2:1", "p2:1", false);
-    sy_sched_free(s);
     /* llm-d tracks the profile named "prefill" only: under another name the prefill pick is not
-     * moved, and the next cold request's prefill goes to p1 again. */
-    s = must(
-        "plugins:\n"
-        "- type: prefill-filter\n"
-        "- type: decode-filter\n"
-        "- type: no-hit-lru-scorer\n"
-        "- type: max-score-picker\n"
-        "- type: always-disagg-pd-decider\n"
-        "- type: disagg-profile-handler\n"
-        "  parameters: {profiles: {prefill: pf}, deciders: {prefill: always-disagg-pd-decider}}\n"
-        "schedulingProfiles:\n"
-        "- name: pf\n"
-        "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
-        "- name: decode\n"
-        "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n");
-    pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
-    pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+     * moved, and the next cold request's prefill goes to p1 again. v0.8.0 had no prefillProfile
+     * parameter either (only an untagged commit did): in a v0.8 config it is accepted with a
+     * warning, and the profile named "prefill" is still the one tracked. */
+    const char *const heads[][2] = {
+        {"", ""},
+        {"apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n",
+         "  parameters: {prefillProfile: pf}\n"}};
+    char yaml[1024];
+    for (int k = 0; k < 2; k++) {
+        sy_sched_free(s);
+        snprintf(yaml, sizeof yaml,
+                 "%splugins:\n"
+                 "- type: prefill-filter\n"
+                 "- type: decode-filter\n"
+                 "- type: no-hit-lru-scorer\n%s"
+                 "- type: max-score-picker\n"
+                 "- type: always-disagg-pd-decider\n"
+                 "- type: disagg-profile-handler\n"
+                 "  parameters: {profiles: {prefill: pf}, deciders: {prefill: "
+                 "always-disagg-pd-decider}}\n"
+                 "schedulingProfiles:\n"
+                 "- name: pf\n"
+                 "  plugins: [{pluginRef: prefill-filter}, {pluginRef: no-hit-lru-scorer}]\n"
+                 "- name: decode\n"
+                 "  plugins: [{pluginRef: decode-filter}, {pluginRef: no-hit-lru-scorer}]\n",
+                 heads[k][0], heads[k][1]);
+        s = must(yaml);
+        pick_expect(s, pool, &q1.r, "d1:1", "p1:1", true);
+        pick_expect(s, pool, &q2.r, "d2:1", "p1:1", false);
+    }
     sy_sched_free(s);
     sy_pool_unref(pool);
+}
+
+/* Two no-hit-lru-scorer instances, nh-d beside prefix-cache-scorer in the decode profile and nh-p
+ * in the prefill profile, or nh-d alone: each keeps its own cold verdict, as llm-d's per-instance
+ * plugin state does. The second A is warm for nh-d (d1 holds it) and cold for nh-p (the prefill
+ * legs were not recorded): nh-d must not move d1, so C goes to d1, the least recently used of
+ * nh-d's [d1, d2], with nh-p or without it. */
+static void test_no_hit_lru_verdict_per_instance(void **state)
+{
+    const char *const prefill_refs[] = {"  - pluginRef: max-score-picker\n",
+                                        "  - pluginRef: max-score-picker\n  - pluginRef: nh-p\n"};
+    char yaml[2048];
+    for (int with_nhp = 0; with_nhp < 2; with_nhp++) {
+        snprintf(yaml, sizeof yaml,
+                 PD_PROFILES_YAML("- type: prefix-cache-scorer\n"
+                                  "- name: nh-d\n  type: no-hit-lru-scorer\n"
+                                  "- name: nh-p\n  type: no-hit-lru-scorer\n"
+                                  "- type: max-score-picker\n"
+                                  "- type: always-disagg-pd-decider\n",
+                                  "always-disagg-pd-decider", "%s",
+                                  "  - pluginRef: max-score-picker\n"
+                                  "  - pluginRef: prefix-cache-scorer\n    weight: 2\n"
+                                  "  - pluginRef: nh-d\n"),
+                 prefill_refs[with_nhp]);
+        struct sy_scheduler *s = must(yaml);
+        struct sy_pool *pool = pd_pool();
+        struct preq a, b, c;
+        pd_req(&a, 1);
+        pd_req(&b, 2);
+        pd_req(&c, 3);
+        const struct sy_request *seq[] = {&a.r, &b.r, &a.r, &c.r};
+        const char *want[] = {"d1:1", "d2:1", "d1:1", "d1:1"};
+        for (int i = 0; i < 4; i++) {
+            struct sy_sched_result res;
+            assert_int_equal(sy_sched_pick(s, pool, seq[i], NULL, 0, &res), 0);
+            assert_non_null(res.prefill_ep);
+            assert_string_equal(res.ep->address, want[i]);
+            sy_sched_done(s, &res, true);
+        }
+        sy_sched_free(s);
+        sy_pool_unref(pool);
+    }
 }
 
 /* llm-d's TestSessionAffinity_ResponseHeader "prefill profile lookup" / "profile set but absent
@@ -688,7 +742,7 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     q.r.header_names = names;
     q.r.header_values = vals;
     q.r.nheaders = 1;
-    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false); /* p2 is busy */
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true); /* p2 is busy; bound when the leg goes out */
     /* now p1 is the busy one: the binding still brings the prefill back to p1 */
     struct sy_engine_metrics m;
     memset(&m, 0, sizeof m);
@@ -697,7 +751,20 @@ static void test_session_id_profile_name_binds_prefill(void **state)
     sy_endpoint_set_metrics(pool->eps[0], &m, 1);
     m.waiting = 0;
     sy_endpoint_set_metrics(pool->eps[1], &m, 1);
-    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true);
+    /* A session whose prefill leg failed on p2 and was re-picked onto p1 is bound to p1, the leg
+     * that went out (bound at sy_sched_record_prefill, not at the primary PreRequest). */
+    struct sy_str vals2[1] = {SY_STR_LIT("s-2")};
+    q.r.header_values = vals2;
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
+    assert_string_equal(res.prefill_ep->address, "p2:1"); /* p1 is busy now */
+    struct sy_endpoint *failed[1] = {pool->eps[1]};
+    assert_int_equal(sy_sched_repick_prefill(s, &res, failed, 1), 0);
+    assert_string_equal(res.prefill_ep->address, "p1:1");
+    sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", true); /* bound to p1, busy as it is */
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
@@ -717,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_prefix_decider_ops),
         cmocka_unit_test(test_prefix_decider_llmd_table),
         cmocka_unit_test(test_no_hit_lru_tracks_prefill_pick),
+        cmocka_unit_test(test_no_hit_lru_verdict_per_instance),
         cmocka_unit_test(test_session_affinity_profile_name),
         cmocka_unit_test(test_session_id_profile_name_binds_prefill),
     };

@@ -141,13 +141,13 @@ static void filtered_hit(struct fixture *f, struct sy_prefix_match *pm, const ch
     assert_float_equal(s[1], w1, FX_EPS);
 }
 
-/* v0.8 read the prefix plugin's PrefixCacheServers (the index's servers for the prompt's blocks):
- * a hit anywhere in the pool makes the request warm, filtered out or not. */
-static void test_v08_cold_over_pool(void **state)
+/* inference-scheduler v0.8.0's isColdRequest reads Score's endpoints too (PrefixCacheServers, a
+ * hit anywhere in the pool, was v0.4-v0.7): a hit on a filtered-out endpoint leaves it cold. */
+static void test_v08_cold_over_candidates(void **state)
 {
     struct fixture f;
     struct sy_prefix_match pm[3];
-    filtered_hit(&f, pm, "inference.networking.x-k8s.io/v1alpha1", 0.5, 0.5);
+    filtered_hit(&f, pm, "inference.networking.x-k8s.io/v1alpha1", 1.0, 0.0);
     teardown(&f);
 }
 
@@ -186,6 +186,23 @@ static void test_cold_over_candidates_only(void **state)
     teardown(&f);
 }
 
+/* Each live instance owns one verdict bit of the cycle's slot: one more than the bits is a clear
+ * config error, and a freed instance's bit can be taken again. */
+static void test_instance_limit(void **state)
+{
+    enum { MAX = sizeof(uintptr_t) * 8 };
+    struct fx_plugin fp[MAX + 1];
+    char err[256];
+    for (int i = 0; i < MAX; i++)
+        assert_int_equal(fx_plugin_new(&fp[i], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
+    assert_int_not_equal(fx_plugin_new(&fp[MAX], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, "no-hit-lru-scorer instances"));
+    fx_plugin_free(&fp[3]);
+    assert_int_equal(fx_plugin_new(&fp[3], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
+    for (int i = 0; i < MAX; i++)
+        fx_plugin_free(&fp[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,8 +210,9 @@ int main(void)
         cmocka_unit_test(test_warm_is_neutral_and_not_recorded),
         cmocka_unit_test(test_lru_size_evicts_oldest),
         cmocka_unit_test(test_cold_over_candidates_only),
-        cmocka_unit_test(test_v08_cold_over_pool),
+        cmocka_unit_test(test_v08_cold_over_candidates),
         cmocka_unit_test(test_llmd_parameters),
+        cmocka_unit_test(test_instance_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
