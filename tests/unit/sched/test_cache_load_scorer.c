@@ -241,6 +241,21 @@ static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int6
     atomic_store(&f->p->eps[1]->inflight_tokens, 0);
 }
 
+/* The wave boundary of test_decoded_floor and test_pending_batch_weight: prefix_burst with a's
+ * 32 requests and b's 24 at 99% of their output; the default scorer puts the request on a (4.82
+ * against 8.24), and the scorer is left replaced by the caller's next scorer(). */
+static void wave_boundary(struct fixture *f)
+{
+    prefix_burst(f, 32, 256, 24);
+    atomic_store(&f->p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
+    atomic_store(&f->p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    double s[2];
+    scorer(f, NULL);
+    score(f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
+}
+
 /* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
  * pendingWeight, and times w too with pendingByBatch, the requests their prefill steps stall. A
  * burst of requests sharing a 256-token prefix cached on a, both endpoints with 32 in flight
@@ -302,14 +317,8 @@ static void test_decoded_floor(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    prefix_burst(&f, 32, 256, 24);
-    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f.p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    wave_boundary(&f);
     double s[2];
-    scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
     scorer(&f, "decodedFloor: 0.25\n");
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, 1e-4);
@@ -385,14 +394,8 @@ static void test_pending_batch_weight(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    prefix_burst(&f, 32, 256, 24);
-    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f.p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    wave_boundary(&f);
     double s[2];
-    scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
     scorer(&f, "pendingBatchWeight: 64\n");
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, 1e-4);
