@@ -93,19 +93,19 @@
  * floorEveryCandidate (false: true applies decodedFloor to every candidate of a decision once any
  * of them has a prefill pending, so no single replica steps from n - decoded to n; at
  * decodedFloor 1 it is nearly the count: prefixrep:128 0.61x round-robin's ITL p99 at 0.981x its
- * throughput over 16 orders), pendingBatchWeight (0, off, or >= 1: while an endpoint has a
- * prefill pending, w is min(n + 1, pendingBatchWeight) instead of min(n + 1, maxBatchWeight): this
- * request's prefill joins the queued one in the steps of the whole batch, near its end or not; at
- * 64 prefixrep:128's ITL p99 1.04x pooled over 32 orders, the default 1.20x, at 1.000x the
- * throughput, but repeated:128 cached 0.73 against 0.75 in 4 of 4 orders) and shareSlack /
- * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
- * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
- * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
- * 0.64-0.70), scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still
- * counts the requests that just finished, exactly when their replacements are placed, so it pushes
- * them away from the endpoint that has room; measured with bench/default_vs_rr.py),
- * inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the cycle carries one of
- * each). The state is immutable after create; any thread may score.
+ * throughput over 16 orders, repeated:128 cached 0.61-0.73 in 3 of 4), pendingBatchWeight (0, off,
+ * or >= 1: while an endpoint has a prefill pending, w is min(n + 1, pendingBatchWeight) instead of
+ * min(n + 1, maxBatchWeight): this request's prefill joins the queued one in the steps of the whole
+ * batch, near its end or not; at 64 prefixrep:128's ITL p99 1.07x pooled over 48 orders, the
+ * default 1.19x, at 1.000x the throughput, and repeated:128 cached 0.73 against 0.75 in 4 of 4
+ * orders) and shareSlack / shareWeight (off / 1: each request in flight above the candidates' fair
+ * share, their requests plus this one over their number, plus shareSlack, adds shareWeight requests
+ * to the load; slack 4 weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32,
+ * repeated:128 cached 0.64-0.70), scrapedLoad (false: a scrape is up to one interval old, and in a
+ * closed loop it still counts the requests that just finished, exactly when their replacements are
+ * placed, so it pushes them away from the endpoint that has room; measured with
+ * bench/default_vs_rr.py), inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the
+ * cycle carries one of each). The state is immutable after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
