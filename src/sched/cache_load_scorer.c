@@ -89,11 +89,23 @@
  * its throughput, but repeated:128 0.972x and ITL p99 1.87x in one run, cached 0.59 against 0.75
  * (prompts left their cached replica; likely because mid-output a replica with a short prompt
  * queued jumps from n - decoded to n); so not the default (docs/scheduler.md, twelfth session),
- * scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still counts the
- * requests that just finished, exactly when their replacements are placed, so it pushes them away
- * from the endpoint that has room; measured with bench/default_vs_rr.py), inFlightLoadProducerName
- * and prefixMatchInfoProducerName (accepted: the cycle carries one of each). The state is immutable
- * after create; any thread may score.
+ * three more variants for that boundary, off by default (docs/scheduler.md, thirteenth session):
+ * floorEveryCandidate (false: true applies decodedFloor to every candidate of a decision once any
+ * of them has a prefill pending, so no single replica steps from n - decoded to n; at
+ * decodedFloor 1 it is nearly the count: prefixrep:128 0.61x round-robin's ITL p99 at 0.981x its
+ * throughput over 16 orders, repeated:128 cached 0.61-0.73 in 3 of 4), pendingBatchWeight (0, off,
+ * or >= 1: while an endpoint has a prefill pending, w is min(n + 1, pendingBatchWeight) instead of
+ * min(n + 1, maxBatchWeight): this request's prefill joins the queued one in the steps of the whole
+ * batch, near its end or not; at 64 prefixrep:128's ITL p99 1.07x pooled over 48 orders, the
+ * default 1.19x, at 1.000x the throughput, and repeated:128 cached 0.73 against 0.75 in 4 of 4
+ * orders) and shareSlack / shareWeight (off / 1: each request in flight above the candidates' fair
+ * share, their requests plus this one over their number, plus shareSlack, adds shareWeight requests
+ * to the load; slack 4 weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32,
+ * repeated:128 cached 0.64-0.70), scrapedLoad (false: a scrape is up to one interval old, and in a
+ * closed loop it still counts the requests that just finished, exactly when their replacements are
+ * placed, so it pushes them away from the endpoint that has room; measured with
+ * bench/default_vs_rr.py), inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the
+ * cycle carries one of each). The state is immutable after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -120,6 +132,10 @@ struct cache_load {
     double pending_weight;     /* factor on the pending prompt tokens */
     bool pending_by_batch;     /* also weigh the pending tokens by w (the batch they stall) */
     double decoded_floor;      /* least a request weighs while its endpoint has prefills pending */
+    bool floor_all;            /* decodedFloor on every candidate once any has a prefill pending */
+    double pending_batch;      /* cap on w while the endpoint has a prefill pending (0: off) */
+    double share_slack;        /* requests above the fair share + this count again (< 0: off) */
+    double share_weight;       /* how many times each of them counts again */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -132,6 +148,10 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "pendingWeight",
                                           "pendingByBatch",
                                           "decodedFloor",
+                                          "floorEveryCandidate",
+                                          "pendingBatchWeight",
+                                          "shareSlack",
+                                          "shareWeight",
                                           "inFlightLoadProducerName",
                                           "prefixMatchInfoProducerName",
                                           NULL};
@@ -141,7 +161,11 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .decoded_weight = CACHE_LOAD_DEFAULT_DECODED,
                             .pending_weight = CACHE_LOAD_DEFAULT_PENDING,
                             .pending_by_batch = false,
-                            .decoded_floor = CACHE_LOAD_DEFAULT_FLOOR};
+                            .decoded_floor = CACHE_LOAD_DEFAULT_FLOOR,
+                            .floor_all = false,
+                            .pending_batch = 0,
+                            .share_slack = -1,
+                            .share_weight = 1};
     const char *ignored = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
@@ -160,6 +184,18 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_bool(params, "pendingByBatch", env, &cl.pending_by_batch, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "decodedFloor", env, 0, 1, &cl.decoded_floor, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "floorEveryCandidate", env, &cl.floor_all, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "pendingBatchWeight", env, 0, 1e9, &cl.pending_batch, err,
+                             errcap);
+    if (!rc && cl.pending_batch > 0 && cl.pending_batch < 1)
+        rc = sy_param_errorf(env, sy_yaml_get(params, "pendingBatchWeight"), "pendingBatchWeight",
+                             err, errcap, "%g is neither 0 (off) nor >= 1", cl.pending_batch);
+    if (!rc)
+        rc = sy_param_double(params, "shareSlack", env, 0, 1e9, &cl.share_slack, err, errcap);
+    if (!rc)
+        rc = sy_param_double(params, "shareWeight", env, 0, 1e9, &cl.share_weight, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &ignored, err, errcap);
     if (!rc)
@@ -185,34 +221,42 @@ static double requests_of(const struct cache_load *cl, const struct sy_sched_can
     return n;
 }
 
-/* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight). */
-static double weight_of(const struct cache_load *cl, double n)
+/* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight);
+ * with pendingBatchWeight, min(n + 1, pendingBatchWeight) while c has a prefill pending. */
+static double weight_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
 {
-    return n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
+    double cap = cl->pending_batch > 0 && c->st.inflight_tokens > 0 ? cl->pending_batch
+                                                                    : cl->max_batch_weight;
+    return n + 1.0 < cap ? n + 1.0 : cap;
 }
 
 /* The load term's requests: n less the share of their output already generated (decodedWeight;
  * pool/decode.c), never below 0; while prompt tokens are pending there (a prefill queued), never
  * below decodedFloor x n either. Engine-reported requests beyond the gateway's count (scrapedLoad)
  * count whole: the gateway does not see their tokens. */
-static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
+static double busy_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n,
+                      bool any_pending)
 {
     double done = c->st.decode_done > 0 ? cl->decoded_weight * c->st.decode_done : 0.0;
     double busy = n - done > 0 ? n - done : 0.0;
-    double floor = c->st.inflight_tokens > 0 ? cl->decoded_floor * n : 0.0;
+    bool floored = cl->floor_all ? any_pending : c->st.inflight_tokens > 0;
+    double floor = floored ? cl->decoded_floor * n : 0.0;
     return busy > floor ? busy : floor;
 }
 
 /* load(c) in request-equivalents (see the top of the file). */
 static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
-                      const struct sy_sched_candidate *c)
+                      const struct sy_sched_candidate *c, bool any_pending, double share)
 {
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    double w = weight_of(cl, n);
+    double w = weight_of(cl, c, n);
     double pw = cl->pending_weight * (cl->pending_by_batch ? w : 1.0);
-    return busy_of(cl, c, n) + (pw * pending + w * cost) / cl->tokens_per_request;
+    double excess =
+        cl->share_slack >= 0 && n - share - cl->share_slack > 0 ? n - share - cl->share_slack : 0.0;
+    return busy_of(cl, c, n, any_pending) + cl->share_weight * excess +
+           (pw * pending + w * cost) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
@@ -222,7 +266,8 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     512 /* bytes of candidates per debug line (an entry is < 350 with a 253-byte DNS name) */
 
 static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
-                  const struct sy_sched_candidate *c, size_t n, const double *load)
+                  const struct sy_sched_candidate *c, size_t n, bool any_pending,
+                  const double *load)
 {
     struct sy_buf b;
     sy_buf_init(&b);
@@ -234,9 +279,10 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
         }
         sy_buf_printf(&b, "%s%s n=%.0f busy=%.2f left=%lld pending=%lld cost=%lld w=%.0f load=%.2f",
                       b.len ? "; " : "", c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
-                      busy_of(cl, &c[i], r), (long long)c[i].st.decode_left,
+                      busy_of(cl, &c[i], r, any_pending), (long long)c[i].st.decode_left,
                       (long long)c[i].st.inflight_tokens,
-                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, r), load[i]);
+                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, &c[i], r),
+                      load[i]);
     }
     sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
     sy_buf_fini(&b);
@@ -247,13 +293,20 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
 {
     const struct cache_load *cl = state;
     double min = INFINITY;
+    bool any_pending = false;
+    double share = 1.0; /* the fair share of the requests in flight, this one included */
     for (size_t i = 0; i < n; i++) {
-        scores[i] = load_of(cl, cy, &c[i]);
+        any_pending = any_pending || c[i].st.inflight_tokens > 0;
+        share += requests_of(cl, &c[i]);
+    }
+    share = n ? share / (double)n : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        scores[i] = load_of(cl, cy, &c[i], any_pending, share);
         if (scores[i] < min)
             min = scores[i];
     }
     if (sy_log_get_level() <= SY_LOG_DEBUG)
-        trace(cl, cy, c, n, scores);
+        trace(cl, cy, c, n, any_pending, scores);
     for (size_t i = 0; i < n; i++) {
         double v = 1.0 / (1.0 + (scores[i] - min));
         scores[i] = isnan(v) ? 0.0 : v;

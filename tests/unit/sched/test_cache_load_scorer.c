@@ -241,6 +241,21 @@ static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int6
     atomic_store(&f->p->eps[1]->inflight_tokens, 0);
 }
 
+/* The wave boundary of test_decoded_floor and test_pending_batch_weight: prefix_burst with a's
+ * 32 requests and b's 24 at 99% of their output; the default scorer puts the request on a (4.82
+ * against 8.24), and the scorer is left replaced by the caller's next scorer(). */
+static void wave_boundary(struct fixture *f)
+{
+    prefix_burst(f, 32, 256, 24);
+    atomic_store(&f->p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
+    atomic_store(&f->p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    double s[2];
+    scorer(f, NULL);
+    score(f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
+}
+
 /* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
  * pendingWeight, and times w too with pendingByBatch, the requests their prefill steps stall. A
  * burst of requests sharing a 256-token prefix cached on a, both endpoints with 32 in flight
@@ -302,14 +317,8 @@ static void test_decoded_floor(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    prefix_burst(&f, 32, 256, 24);
-    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f.p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
+    wave_boundary(&f);
     double s[2];
-    scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
     scorer(&f, "decodedFloor: 0.25\n");
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, 1e-4);
@@ -330,6 +339,122 @@ static void test_decoded_floor(void **state)
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, 1e-4);
     assert_float_equal(s[0], 1.0 / (1.0 + 36.5 - 8.24), 1e-4);
+    teardown(&f);
+}
+
+/* floorEveryCandidate (a variant, off by default): decodedFloor applies to every candidate of a
+ * decision once any of them has a prefill pending, so no replica steps from its work left to its
+ * count alone. repeated:128 mid-output: a holds this 64-token prompt whole (no uncached token) and
+ * has another one pending, b has nothing pending, both 32 requests half through their output.
+ * decodedFloor 1 on a alone: a 32 + 64 / 512 = 32.125 against b 16 + 8 x 64 / 512 = 17, and the
+ * prompt leaves its cached replica; on both: b 32 + 1 = 33 and a keeps it, as the default does
+ * (16.125 against 17). With nothing pending anywhere no floor applies. */
+static void test_floor_every_candidate(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    static struct sy_prefix_match pm[2] = {{4, 4, 16, 4}, {0, 4, 16, 0}};
+    request(&f, 64, pm);
+    atomic_store(&f.p->eps[0]->inflight_requests, 32);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 64);
+    atomic_store(&f.p->eps[0]->decode_done, 16 * SY_DECODE_ONE);
+    atomic_store(&f.p->eps[1]->inflight_requests, 32);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    atomic_store(&f.p->eps[1]->decode_done, 16 * SY_DECODE_ONE);
+    double s[2];
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 17 - 16.125), 1e-6);
+    scorer(&f, "decodedFloor: 1\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 32.125 - 17), 1e-6);
+    scorer(&f, "decodedFloor: 1\nfloorEveryCandidate: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 33 - 32.125), 1e-6);
+    /* nothing pending anywhere: the default's arithmetic, a 16 against b 17 */
+    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / 2.0, 1e-6);
+    teardown(&f);
+}
+
+/* pendingBatchWeight (a variant, 0: off): while an endpoint has a prefill pending, this request's
+ * uncached tokens weigh min(n + 1, pendingBatchWeight) instead of min(n + 1, maxBatchWeight): its
+ * prefill joins the queued one in the steps of a whole batch. test_decoded_floor's wave boundary:
+ * by default a takes a second prefill (4.82 against 8.24); with pendingBatchWeight 64 a's w is 33,
+ * 0.32 + (256 + 33 x 256) / 512 = 17.32, and b (nothing pending, w 8) takes it; 16 gives a
+ * 0.32 + 8.5 = 8.82. A request a holds whole (no uncached token) costs nothing either way. */
+static void test_pending_batch_weight(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+    scorer(&f, "pendingBatchWeight: 16\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 8.82 - 8.24), 1e-4);
+    /* nothing pending on a: maxBatchWeight's w again (0.32 + 4 against 8.24) */
+    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    /* a holds the whole prompt: no uncached token, w does not matter (0.32 + 0.5) */
+    static struct sy_prefix_match whole[2] = {{32, 32, 16, 32}, {0, 32, 16, 0}};
+    request(&f, 512, whole);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 0.82), 1e-4);
+    teardown(&f);
+}
+
+/* shareSlack / shareWeight (a variant, off by default): each request in flight on an endpoint
+ * beyond the candidates' fair share (their requests plus this one, over the candidates) plus
+ * shareSlack counts shareWeight more. The wave boundary: a has 40 requests at 99% of their output
+ * (busy 0.4), b 24 fresh ones; a 512-token prompt cached nowhere (w 8 on both: + 8). By default a
+ * (8.4) takes it against b (32), an eighth prefill beside a batch still decoding; the fair share
+ * is 65 / 2 = 32.5, so with shareSlack 4 and shareWeight 8 a's 3.5 requests above 36.5 add 28:
+ * 36.4, and b takes it. With shareSlack 8 nothing is above the share. */
+static void test_share_slack(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    request(&f, 512, NULL);
+    atomic_store(&f.p->eps[0]->inflight_requests, 40);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
+    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(40 * 0.99 * SY_DECODE_ONE));
+    atomic_store(&f.p->eps[1]->inflight_requests, 24);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    double s[2];
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 8.4), 1e-4);
+    scorer(&f, "shareSlack: 4\nshareWeight: 8\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 36.4 - 32), 1e-4);
+    /* shareWeight 1 (its default): a 8.4 + 3.5 = 11.9, still a */
+    scorer(&f, "shareSlack: 4\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 11.9), 1e-4);
+    scorer(&f, "shareSlack: 8\nshareWeight: 8\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-4);
+    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 8.4), 1e-4);
     teardown(&f);
 }
 
@@ -362,6 +487,22 @@ static void test_parameters(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "decodedFloor: -0.1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "decodedFloor"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "floorEveryCandidate: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "floorEveryCandidate"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchWeight: 0.5\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingBatchWeight"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchWeight: -1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingBatchWeight"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "shareSlack: -1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "shareSlack"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "shareWeight: -1\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "shareWeight"));
     assert_int_equal(fx_plugin_new(&fp, "cache-load-scorer",
                                    "inFlightLoadProducerName: x\nprefixMatchInfoProducerName: y\n",
                                    err, sizeof err),
@@ -425,6 +566,9 @@ int main(void)
         cmocka_unit_test(test_remaining_decode),
         cmocka_unit_test(test_pending_weight),
         cmocka_unit_test(test_decoded_floor),
+        cmocka_unit_test(test_floor_every_candidate),
+        cmocka_unit_test(test_pending_batch_weight),
+        cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
     };
