@@ -143,8 +143,15 @@ static void add_instance(struct sy_scheduler *s, struct sy_sched_plugin *p)
 static int instantiate(struct loader *L, const struct sy_plugin_ops *ops, const char *name,
                        const struct sy_yaml_node *params, int line, const char *path, bool injected)
 {
-    struct sy_plugin_env env = {
-        .file = L->file, .line = line, .name = name, .path = path, .api_version = L->api};
+    unsigned same = 0; /* instances of this type already created by this configuration */
+    for (size_t i = 0; i < L->s->nplugins; i++)
+        same += L->s->plugins[i]->ops == ops;
+    struct sy_plugin_env env = {.file = L->file,
+                                .line = line,
+                                .name = name,
+                                .path = path,
+                                .api_version = L->api,
+                                .type_index = same};
     void *state = NULL;
     if (ops->create) {
         int rc = ops->create(params, &env, &state, L->err, L->errcap);

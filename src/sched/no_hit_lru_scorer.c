@@ -25,11 +25,12 @@
  * 2^20); prefixMatchInfoProducerName, prefixPluginType, prefixPluginName (accepted: Switchyard
  * has one prefix data key per cycle, so they select nothing); prefillProfile (accepted with a
  * warning and ignored: it was only in an untagged llm-d commit, and released llm-d ignores unknown
- * keys). At most SY_NO_HIT_LRU_MAX instances exist at once (one bit each; a reload briefly holds
- * the old scheduler's too); one more is a config error.
+ * keys). A cycle is scored by one scheduler's plugins only, so each instance's verdict bit is its
+ * position among the no-hit-lru-scorer instances of its own configuration (sy_plugin_env's
+ * type_index): at most SY_NO_HIT_LRU_MAX in one configuration, one more is a config error; a reload
+ * or a scheduler kept alive by requests in flight takes nothing from another configuration.
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +44,7 @@
 #include "sched/plugins.h"
 
 #define NO_HIT_LRU_DEFAULT_SIZE 1024                                /* llm-d default */
-#define SY_NO_HIT_LRU_MAX       ((unsigned)(sizeof(uintptr_t) * 8)) /* live instances (bits) */
-
-static _Atomic uintptr_t used_bits; /* the bits of the live instances */
+#define SY_NO_HIT_LRU_MAX       ((unsigned)(sizeof(uintptr_t) * 8)) /* instances per config */
 
 struct no_hit_lru {
     pthread_mutex_t mu; /* guards keys/n */
@@ -54,19 +53,6 @@ struct no_hit_lru {
     size_t cap;         /* lruSize */
     uintptr_t bit;      /* this instance's verdict bit in the cycle's scratch slot */
 };
-
-/* Takes the lowest free instance bit, or returns 0 when all are in use. */
-static uintptr_t take_bit(void)
-{
-    uintptr_t used = atomic_load(&used_bits);
-    for (;;) {
-        if (used == UINTPTR_MAX)
-            return 0;
-        uintptr_t bit = ~used & (used + 1); /* lowest clear bit */
-        if (atomic_compare_exchange_weak(&used_bits, &used, used | bit))
-            return bit;
-    }
-}
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
                   char *err, size_t errcap)
@@ -89,12 +75,14 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &s4, err, errcap);
     if (rc)
         return rc;
-    uintptr_t bit = take_bit();
-    if (!bit) {
-        snprintf(err, errcap, "%s:%d: %s: more than %u no-hit-lru-scorer instances (plugin '%s')",
+    if (env->type_index >= SY_NO_HIT_LRU_MAX) {
+        snprintf(err, errcap,
+                 "%s:%d: %s: more than %u no-hit-lru-scorer instances in one configuration "
+                 "(plugin '%s')",
                  env->file, env->line, env->path, SY_NO_HIT_LRU_MAX, env->name);
         return SY_ECONFIG;
     }
+    uintptr_t bit = (uintptr_t)1 << env->type_index;
     if (s3)
         sy_warn("%s:%d: %s.parameters.prefillProfile: ignored, as released llm-d ignores it: the "
                 "pick of the profile named 'prefill' is tracked (plugin '%s')",
@@ -121,7 +109,6 @@ static void destroy(void *state)
     if (!l)
         return;
     pthread_mutex_destroy(&l->mu);
-    atomic_fetch_and(&used_bits, ~l->bit);
     free(l->keys);
     free(l);
 }

@@ -120,6 +120,10 @@ struct sy_plugin_env {
      * generations read it: inference.networking.x-k8s.io/... = inference-scheduler v0.8 (GIE),
      * llm-d.ai/... = llm-d router (docs/prefix-routing.md). */
     const char *api_version;
+    /* How many instances of the same plugin type this configuration created before this one (0
+     * for the first, and for a plugin built outside a config): a per-configuration slot number for
+     * plugins that share a per-cycle resource (no-hit-lru-scorer's verdict bits). */
+    unsigned type_index;
 };
 
 /* True when env selects llm-d router semantics (an llm-d.ai/... apiVersion). */

@@ -188,19 +188,44 @@ static void test_cold_over_candidates_only(void **state)
 
 /* Each live instance owns one verdict bit of the cycle's slot: one more than the bits is a clear
  * config error, and a freed instance's bit can be taken again. */
+/* A scheduler with n no-hit-lru-scorer instances (nh0..), NULL on error (err filled). */
+static struct sy_scheduler *sched_with_instances(int n, char *err, size_t errcap)
+{
+    struct sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_printf(&b, "plugins:\n- type: max-score-picker\n");
+    for (int i = 0; i < n; i++)
+        sy_buf_printf(&b, "- name: nh%d\n  type: no-hit-lru-scorer\n", i);
+    /* a profile holds at most 16 scorers: the others are instances no profile lists (loaded
+     * all the same, each with its own bit) */
+    sy_buf_printf(&b, "schedulingProfiles:\n- name: default\n  plugins:\n"
+                      "  - pluginRef: max-score-picker\n");
+    for (int i = 0; i < n && i < 16; i++)
+        sy_buf_printf(&b, "  - pluginRef: nh%d\n", i);
+    struct sy_scheduler *s = fx_sched(b.data, err, errcap);
+    sy_buf_fini(&b);
+    return s;
+}
+
+/* The verdict bits are numbered per configuration: 64 instances load, 65 are a config error
+ * naming the limit, and configurations alive together (a reload while the old scheduler still
+ * serves requests in flight) take nothing from one another: before, the bits were one pool for
+ * the process and two schedulers of 33 instances could not both load. */
 static void test_instance_limit(void **state)
 {
     enum { MAX = sizeof(uintptr_t) * 8 };
-    struct fx_plugin fp[MAX + 1];
-    char err[256];
-    for (int i = 0; i < MAX; i++)
-        assert_int_equal(fx_plugin_new(&fp[i], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
-    assert_int_not_equal(fx_plugin_new(&fp[MAX], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
-    assert_non_null(strstr(err, "no-hit-lru-scorer instances"));
-    fx_plugin_free(&fp[3]);
-    assert_int_equal(fx_plugin_new(&fp[3], "no-hit-lru-scorer", NULL, err, sizeof err), 0);
-    for (int i = 0; i < MAX; i++)
-        fx_plugin_free(&fp[i]);
+    char err[512];
+    struct sy_scheduler *s = sched_with_instances(MAX + 1, err, sizeof err);
+    assert_null(s);
+    assert_non_null(strstr(err, "no-hit-lru-scorer instances in one configuration"));
+    struct sy_scheduler *live[3];
+    for (int i = 0; i < 3; i++) {
+        live[i] = sched_with_instances(i ? 33 : MAX, err, sizeof err);
+        if (!live[i])
+            fail_msg("%s", err);
+    }
+    for (int i = 0; i < 3; i++)
+        sy_sched_free(live[i]);
 }
 
 int main(void)
