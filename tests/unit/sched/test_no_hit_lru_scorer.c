@@ -186,9 +186,10 @@ static void test_cold_over_candidates_only(void **state)
     teardown(&f);
 }
 
-/* Each live instance owns one verdict bit of the cycle's slot: one more than the bits is a clear
- * config error, and a freed instance's bit can be taken again. */
-/* A scheduler with n no-hit-lru-scorer instances (nh0..), NULL on error (err filled). */
+/* Each instance of a configuration owns one verdict bit of the cycle's slot (that two instances
+ * of one configuration keep apart verdicts is test_no_hit_lru_verdict_per_instance in
+ * test_disagg_profile_handler.c). A scheduler with n no-hit-lru-scorer instances (nh0..), NULL on
+ * error (err filled). */
 static struct sy_scheduler *sched_with_instances(int n, char *err, size_t errcap)
 {
     struct sy_buf b;
