@@ -38,6 +38,12 @@ runs met the bars, the share of the target's gaps at or above rr's pooled p99, t
 without the late gaps at or above it (tail_gaps()'s class: the host's stalls), and per run the
 seed, ratios and load average (--json: "pooled").
 
+--pool-json F1 F2 ... runs nothing: it pools the rows of earlier --json files per cell (all their
+runs of a workload:concurrency together, pooled() as above; e.g. 32 orders from two runs of
+--seeds 16) and prints the same POOLED lines, plus each target's cached-token ratio (mean, range
+over the runs). Its targets are rr, default and --pool-arms A,B (default: every target all the
+files' rows have).
+
   python3 bench/default_vs_rr.py --targets rr,default --alternate  # the README table (~30 min)
   python3 bench/default_vs_rr.py --repeat repeated:128  # with llm-d's default (~1 h on 2 loaded cores)
   python3 bench/default_vs_rr.py --workloads repeated --concurrency 1000 --requests 3000
@@ -605,6 +611,36 @@ def print_repeats(rows, targets, seeds=1):
     return out
 
 
+def pool_json(files, arms):
+    """--pool-json: the rows of earlier --json files pooled per cell (print_pooled(), label
+    "POOLED FILES"), each target's cached ratio after; returns [{workload, concurrency,
+    targets}]. Exits with a message on a file without rows or an arm a row lacks."""
+    cells = {}
+    for path in files:
+        with open(path) as f:
+            rows = json.load(f).get("rows")
+        if not rows:
+            sys.exit("--pool-json %s: no rows (not a default_vs_rr.py --json file?)" % path)
+        for r in rows:
+            cells.setdefault((r["workload"], r["concurrency"]), []).append(r["results"])
+    out = []
+    for (w, c), runs in cells.items():
+        have = set.intersection(*(set(x) for x in runs))
+        extra = arms if arms else sorted(have - {"rr", "default"})
+        targets = ["rr", "default"] + [t for t in extra if t not in ("rr", "default")]
+        missing = [t for t in targets if t not in have]
+        if missing:
+            sys.exit("--pool-json: %s:%d: not every row has %s" % (w, c, ", ".join(missing)))
+        print()
+        pl = print_pooled(w, c, runs, targets, "POOLED FILES")
+        for t in targets:
+            v = [x[t].get("cached") or 0 for x in runs]
+            print("  %s cached: %.3f mean, %.3f-%.3f over the runs"
+                  % (t, sum(v) / len(v), min(v), max(v)))
+        out.append({"workload": w, "concurrency": c, "targets": pl})
+    return out
+
+
 def print_row(w, c, res, targets, session_wait):
     """One run of a cell: its table row and what explains it (per target)."""
     print(fmt_row(w, c, res), flush=True)
@@ -711,9 +747,18 @@ def main():
                     "as a user or agent waits")
     ap.add_argument("--session-wait", dest="session_wait", action="store_true",
                     help="the default, accepted")
+    ap.add_argument("--pool-json", nargs="+", default=[], metavar="FILE",
+                    help="run nothing: pool the rows of earlier --json files per cell and print "
+                    "their POOLED lines (with cached ratios)")
+    ap.add_argument("--pool-arms", default="",
+                    help="with --pool-json: the targets besides rr and default, comma list "
+                    "(default: all the rows have)")
     a = ap.parse_args()
     # SIGTERM stops the fleet like Ctrl-C does (the finally below), never leaving it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.pool_json:
+        pool_json(a.pool_json, [t for t in a.pool_arms.split(",") if t])
+        return
     if a.default_scheduler:
         with open(a.default_scheduler) as f:
             SCHEDULERS["default"] = f.read()

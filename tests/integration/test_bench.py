@@ -795,6 +795,53 @@ def test_default_vs_rr_late_rule():
 
 
 @test
+def test_default_vs_rr_pool_json():
+    """bench/default_vs_rr.py --pool-json runs nothing: it pools the rows of two synthetic --json
+    files (one run of prefixrep:128 each) per cell and prints the POOLED line as --seeds does:
+    default's tok/s 90 and 110 against rr's 100 and 100 pool to 1.000x (median 1.000, 1 of 2 runs
+    >= 0.98), its ITL gaps of 20 ms against rr's 10 ms to 2.000x; cached as mean and range. An arm
+    a row lacks and a file without rows are refused."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "default_vs_rr.py")
+
+    def result(seed, toks, gap, cached):
+        return {"seed": seed, "output_tokens": toks, "duration_s": 1.0, "tok_s": toks,
+                "itl_p99": gap, "load_avg": 0.5, "cached": cached,
+                "request_log": [{"itl_gaps_s": [gap] * 50}, {"itl_gaps_s": [gap] * 50}]}
+
+    files = []
+    for seed, dtoks in ((1, 90), (2, 110)):
+        path = tmp_path(".json")
+        with open(path, "w") as f:
+            json.dump({"rows": [{"workload": "prefixrep", "concurrency": 128, "seed": seed,
+                                 "results": {"rr": result(seed, 100, 0.01, 0.3),
+                                             "default": result(seed, dtoks, 0.02, 0.3 + seed / 10),
+                                             "X": result(seed, 100, 0.01, 0.2)}}]}, f)
+        files.append(path)
+    p = subprocess.run([sys.executable, script, "--pool-json"] + files + ["--pool-arms", "X"],
+                       capture_output=True, timeout=60)
+    out = p.stdout.decode()
+    check(p.returncode == 0, "exit %d: %s %s" % (p.returncode, out, p.stderr.decode()))
+    check("POOLED FILES prefixrep:128 over 2 runs (seeds 1,2): rr 100 tok/s, ITL p99 10.0 ms "
+          "of 200 gaps" in out, out)
+    check("default: tok/s 100 (1.000 x rr, sum of tokens / sum of time; median of per-run "
+          "ratios 1.000, 1 of 2 runs >= 0.98); ITL p99 20.0 ms (2.000 x rr" in out, out)
+    check("X: tok/s 100 (1.000 x rr" in out and "0 of 2 runs <= 1.05" in out, out)
+    check("default cached: 0.450 mean, 0.400-0.500 over the runs" in out, out)
+    p = subprocess.run([sys.executable, script, "--pool-json"] + files + ["--pool-arms", "Y"],
+                       capture_output=True, timeout=60)
+    check(p.returncode != 0 and "not every row has Y" in p.stderr.decode(),
+          "missing arm: %d %s" % (p.returncode, p.stderr.decode()))
+    empty = tmp_path(".json")
+    with open(empty, "w") as f:
+        json.dump({"rows": []}, f)
+    p = subprocess.run([sys.executable, script, "--pool-json", empty], capture_output=True,
+                       timeout=60)
+    check(p.returncode != 0 and "no rows" in p.stderr.decode(),
+          "no rows: %d %s" % (p.returncode, p.stderr.decode()))
+
+
+@test
 def test_default_vs_rr_warmup():
     """bench/default_vs_rr.py, tiny: one cell on 2 simulated replicas. By default the fleet runs
     one unmeasured warm-up loop (min(conc, 256) random requests through rr) before the first
