@@ -300,37 +300,66 @@ def test_tpot_quantile_absent():
 
 
 def cap_lines(port, gw, sims):
-    """capAwareTTFT's log lines for every replica (cap learned, slot time usable): under
-    `most` one replica may see too little of the gateway's traffic for a growing queue, so
-    keep both queueing (streamed requests through the gateway, and straight to the replica
-    whose cap is not learned yet) until both lines are there; bounded: 20 s, 400 requests."""
+    """capAwareTTFT's log lines for every replica (cap learned, slot time usable). The gateway
+    learns a cap from scrapes whose waiting count stands clearly above the replica's usual level
+    (src/sched/batch_cap.c: a decayed mean over the scrapes scheduling cycles read, + max(2,
+    3 sd)); the load before this can leave that level at ~2.5 on a replica (6 clients over 2
+    one-slot replicas; under `most` a replica's share varies run to run), and flow control (the
+    pipeline's featureGates) holds dispatch while the pool's mean queue is above its threshold,
+    so a queue much longer than ~9 is never read by a cycle. So each round: a calm phase (one
+    client through the gateway, no queue, 4 s: ~80 scrapes read at waiting 0 bring the usual
+    level down), then for each replica still missing a line a burst of 16 concurrent requests
+    straight to it (15 waiting behind its one slot, read from ~9 down as flow control releases)
+    while 4 clients keep streaming through the gateway (each gives up after 0.5 s, so a request
+    held behind the burst does not stop its client from starting cycles; the streamed ends give
+    the slot time); repeated until both lines are there; bounded: 40 s, 1000 requests."""
     import time
 
     def missing():
         log = process_log(gw)
         return [(sp, a) for sp, a in sims
                 if "%s: batch cap 1 " % a not in log or "%s: batch slot time " % a not in log]
-    deadline = time.time() + 20 * SLOW
+    deadline = time.time() + 40 * SLOW
     sent = [0]
     lock = threading.Lock()
 
-    def client(target_port, k):
+    def budget():
+        with lock:
+            if sent[0] >= 1000:
+                return False
+            sent[0] += 1
+            return True
+
+    def through_gateway(k, until, max_tokens, timeout):
         i = 0
-        while time.time() < deadline and missing():
-            with lock:
-                if sent[0] >= 400:
-                    return
-                sent[0] += 1
-            b = {"model": "m1", "prompt": "r%dx%d %s" % (k, i, "u " * 40), "max_tokens": 6,
-                 "stream": True}
-            post_json(target_port, "/v1/completions", b, timeout=30)
+        while until() and time.time() < deadline and budget():
+            b = {"model": "m1", "prompt": "r%dx%d %s" % (k, i, "u " * 40),
+                 "max_tokens": max_tokens, "stream": True}
+            try:
+                post_json(port, "/v1/completions", b, timeout=timeout)
+            except OSError:
+                pass
             i += 1
-    while time.time() < deadline and missing() and sent[0] < 400:
-        targets = [port] * 4 + [int(a.rsplit(":", 1)[1]) for _, a in missing() for _ in range(3)]
-        ts = [threading.Thread(target=client, args=(tp, k)) for k, tp in enumerate(targets)]
-        for t in ts:
+
+    def direct(target_port, k):
+        if budget():
+            b = {"model": "m1", "prompt": "d%d %s" % (k, "v " * 40), "max_tokens": 32}
+            post_json(target_port, "/v1/completions", b, timeout=30)
+    rounds = 0
+    while time.time() < deadline and missing() and sent[0] < 1000:
+        rounds += 1
+        calm_end = time.time() + 4 * SLOW
+        through_gateway(-rounds, lambda: time.time() < calm_end, 2, 30)
+        burst = [threading.Thread(target=direct, args=(int(a.rsplit(":", 1)[1]), rounds * 100 + j))
+                 for _, a in missing() for j in range(16)]
+        for t in burst:
             t.start()
-        for t in ts:
+        gws = [threading.Thread(target=through_gateway,
+                                args=(k, lambda: any(t.is_alive() for t in burst), 6, 0.5))
+               for k in range(4)]
+        for t in gws:
+            t.start()
+        for t in burst + gws:
             t.join(60)
 
 
