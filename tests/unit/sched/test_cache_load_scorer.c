@@ -527,18 +527,12 @@ static void test_trace_every_candidate(void **state)
     struct sy_sched_candidate c[N];
     fx_cands(f.p, c);
     double s[N];
-    FILE *tmp = tmpfile();
-    assert_non_null(tmp);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fileno(tmp), 2);
+    struct fx_capture cap;
+    fx_capture_begin(&cap);
     sy_log_set_level(SY_LOG_DEBUG);
     f.fp.ops->score(f.fp.state, &f.cy, c, N, s);
     sy_log_set_level(SY_LOG_INFO);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(tmp);
+    FILE *tmp = fx_capture_end(&cap);
     char line[2048];
     int lines = 0, seen[N] = {0};
     while (fgets(line, sizeof line, tmp)) {
