@@ -510,6 +510,51 @@ static void test_parameters(void **state)
     fx_plugin_free(&fp);
 }
 
+/* Combinations that are accepted but do (next to) nothing are each logged once at load, naming the
+ * instance; the combinations that work are not. */
+static void test_inert_combinations_warn(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *params; /* YAML */
+        const char *warned; /* a line of the log holds this; NULL: nothing logged */
+    } cases[] = {
+        {"floorEveryCandidate: true\n",
+         "t.yaml:7: plugins[0].parameters.floorEveryCandidate: has no effect without a "
+         "decodedFloor above 0 (plugin 'cache-load-scorer')"},
+        {"decodedFloor: 0\nfloorEveryCandidate: true\n", "floorEveryCandidate: has no effect"},
+        {"shareWeight: 8\n", "t.yaml:7: plugins[0].parameters.shareWeight: has no effect without "
+                             "shareSlack (plugin 'cache-load-scorer')"},
+        {"pendingBatchWeight: 4\n",
+         "t.yaml:7: plugins[0].parameters.pendingBatchWeight: 4 is below maxBatchWeight 8: a miss "
+         "where a prefill is pending weighs less, not more (plugin 'cache-load-scorer')"},
+        {"maxBatchWeight: 16\npendingBatchWeight: 16\n",
+         "pendingBatchWeight: 16 equals maxBatchWeight 16: it has no effect"},
+        {NULL, NULL},
+        {"decodedFloor: 0.5\nfloorEveryCandidate: true\n", NULL},
+        {"floorEveryCandidate: false\n", NULL},
+        {"shareSlack: 0\nshareWeight: 8\n", NULL},
+        {"pendingBatchWeight: 64\n", NULL},
+        {"pendingBatchWeight: 0\n", NULL},
+        {"maxBatchWeight: 2\npendingBatchWeight: 4\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char log[1024], err[256];
+        assert_int_equal(
+            fx_plugin_log("cache-load-scorer", cases[i].params, log, sizeof log, err, sizeof err),
+            0);
+        if (!cases[i].warned) {
+            assert_string_equal(log, "");
+            continue;
+        }
+        const char *at = strstr(log, cases[i].warned);
+        if (!at)
+            fail_msg("%s: no '%s' in the log '%s'", cases[i].params, cases[i].warned, log);
+        assert_non_null(strchr(at, '\n'));
+        assert_null(strchr(strchr(log, '\n') + 1, '\n')); /* one line */
+    }
+}
+
 /* logLevel debug traces every candidate of a decision, however many: 24 endpoints with 200-byte
  * names do not fit the logger's 1 KiB line, so the trace continues on further lines. */
 static void test_trace_every_candidate(void **state)
@@ -564,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_pending_batch_weight),
         cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_inert_combinations_warn),
         cmocka_unit_test(test_trace_every_candidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
