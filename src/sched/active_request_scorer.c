@@ -12,7 +12,6 @@
  * scorer with requestTimeout "invalid"). Values of the wrong type are still errors.
  * inFlightLoadProducerName is accepted (the counts are the pool's either way).
  */
-#include <math.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -35,27 +34,16 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     const char *timeout = NULL, *producer = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "idleThreshold", env, INT32_MIN, INT32_MAX, &idle, err, errcap);
+        rc = sy_param_int_or_default(params, "idleThreshold", env, INT32_MIN, INT32_MAX, 0, 0,
+                                     &idle, err, errcap);
     if (!rc)
-        rc = sy_param_double(params, "maxBusyScore", env, -INFINITY, INFINITY, &mbs, err, errcap);
+        rc = sy_param_double_or_default(params, "maxBusyScore", env, 0, 1, 1.0, &mbs, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "requestTimeout", env, &timeout, err, errcap);
     if (!rc) /* accepted: the counts are the pool's, whichever producer llm-d would read */
         rc = sy_param_string(params, "inFlightLoadProducerName", env, &producer, err, errcap);
     if (rc)
         return rc;
-    if (idle < 0) {
-        sy_warn("%s:%d: %s.parameters.idleThreshold: %lld is negative, using the default 0 "
-                "(plugin '%s')",
-                env->file, env->line, env->path, (long long)idle, env->name);
-        idle = 0;
-    }
-    if (!(mbs >= 0 && mbs <= 1)) {
-        sy_warn("%s:%d: %s.parameters.maxBusyScore: %g is outside [0, 1], using the default 1.0 "
-                "(plugin '%s')",
-                env->file, env->line, env->path, mbs, env->name);
-        mbs = 1.0;
-    }
     if (timeout && *timeout)
         sy_warn("%s:%d: %s.parameters.requestTimeout: deprecated and ignored (plugin '%s')",
                 env->file, env->line, env->path, env->name);

@@ -202,6 +202,23 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         rc = sy_param_string(params, "prefixMatchInfoProducerName", env, &ignored, err, errcap);
     if (rc)
         return rc;
+    /* Accepted, but not doing what they are there for: one warning line each. */
+    if (cl.floor_all && cl.decoded_floor == 0)
+        sy_warn("%s:%d: %s.parameters.floorEveryCandidate: has no effect without a decodedFloor "
+                "above 0 (plugin '%s')",
+                env->file, env->line, env->path, env->name);
+    if (cl.share_slack < 0 && sy_param_present(params, "shareWeight"))
+        sy_warn("%s:%d: %s.parameters.shareWeight: has no effect without shareSlack (plugin '%s')",
+                env->file, env->line, env->path, env->name);
+    if (cl.pending_batch > 0 && cl.pending_batch <= cl.max_batch_weight)
+        sy_warn("%s:%d: %s.parameters.pendingBatchWeight: %g %s maxBatchWeight %g: %s (plugin "
+                "'%s')",
+                env->file, env->line, env->path, cl.pending_batch,
+                cl.pending_batch < cl.max_batch_weight ? "is below" : "equals", cl.max_batch_weight,
+                cl.pending_batch < cl.max_batch_weight
+                    ? "a miss where a prefill is pending weighs less, not more"
+                    : "it has no effect",
+                env->name);
     struct cache_load *st = SY_NEW(struct cache_load);
     *st = cl;
     *state = st;

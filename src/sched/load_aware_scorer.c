@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/log.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
 
@@ -27,16 +26,10 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     int64_t t = LOAD_AWARE_DEFAULT_THRESHOLD;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "threshold", env, INT32_MIN, INT32_MAX, &t, err, errcap);
+        rc = sy_param_int_or_default(params, "threshold", env, INT32_MIN, INT32_MAX, 1,
+                                     LOAD_AWARE_DEFAULT_THRESHOLD, &t, err, errcap);
     if (rc)
         return rc;
-    if (t <= 0) {
-        sy_warn("%s:%d: %s.parameters.threshold: %lld should be positive, using the default %d "
-                "(plugin '%s')",
-                env->file, env->line, env->path, (long long)t, LOAD_AWARE_DEFAULT_THRESHOLD,
-                env->name);
-        t = LOAD_AWARE_DEFAULT_THRESHOLD;
-    }
     struct load_aware *la = SY_NEW(struct load_aware);
     la->threshold = (double)t;
     *state = la;

@@ -64,7 +64,9 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     const char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "lruSize", env, INT32_MIN, 1 << 20, &size, err, errcap);
+        /* <= 0: llm-d's NewNoHitLRU keeps its default (silently; here with a warning) */
+        rc = sy_param_int_or_default(params, "lruSize", env, INT32_MIN, 1 << 20, 1,
+                                     NO_HIT_LRU_DEFAULT_SIZE, &size, err, errcap);
     if (!rc)
         rc = sy_param_string(params, "prefixPluginType", env, &s1, err, errcap);
     if (!rc)
@@ -87,13 +89,6 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
         sy_warn("%s:%d: %s.parameters.prefillProfile: ignored, as released llm-d ignores it: the "
                 "pick of the profile named 'prefill' is tracked (plugin '%s')",
                 env->file, env->line, env->path, env->name);
-    if (size <= 0) { /* llm-d's NewNoHitLRU keeps its default (silently; here with a warning) */
-        sy_warn("%s:%d: %s.parameters.lruSize: %lld should be positive, using the default %d "
-                "(plugin '%s')",
-                env->file, env->line, env->path, (long long)size, NO_HIT_LRU_DEFAULT_SIZE,
-                env->name);
-        size = NO_HIT_LRU_DEFAULT_SIZE;
-    }
     struct no_hit_lru *l = SY_NEW(struct no_hit_lru);
     pthread_mutex_init(&l->mu, NULL);
     l->cap = (size_t)size;

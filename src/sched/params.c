@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/str.h"
 
 int sy_param_errorf(const struct sy_plugin_env *env, const struct sy_yaml_node *at, const char *key,
@@ -98,6 +99,59 @@ int sy_param_int(const struct sy_yaml_node *params, const char *key,
     if (x < min || x > max)
         return sy_param_errorf(env, v, key, err, errcap, "%lld is out of range [%lld, %lld]", x,
                                (long long)min, (long long)max);
+    *out = x;
+    return 0;
+}
+
+/* The one wording of every "out of its useful range, so the default" fallback; value, want and
+ * def are already formatted. Logged at the value's line. */
+static void warn_default(const struct sy_yaml_node *params, const char *key,
+                         const struct sy_plugin_env *env, const char *value, const char *want,
+                         const char *def)
+{
+    const struct sy_yaml_node *v = value_of(params, key);
+    sy_warn("%s:%d: %s.parameters.%s: %s should be %s, using the default %s (plugin '%s')",
+            env && env->file ? env->file : "<config>", v ? v->line : (env ? env->line : 0),
+            env && env->path ? env->path : "plugin", key, value, want, def,
+            env && env->name ? env->name : "?");
+}
+
+int sy_param_int_or_default(const struct sy_yaml_node *params, const char *key,
+                            const struct sy_plugin_env *env, int64_t min, int64_t max,
+                            int64_t least, int64_t def, int64_t *out, char *err, size_t errcap)
+{
+    int64_t x = def;
+    int rc = sy_param_int(params, key, env, min, max, &x, err, errcap);
+    if (rc || !sy_param_present(params, key))
+        return rc;
+    if (x < least) {
+        char value[24], want[40], dflt[24];
+        snprintf(value, sizeof value, "%lld", (long long)x);
+        snprintf(want, sizeof want, "at least %lld", (long long)least);
+        snprintf(dflt, sizeof dflt, "%lld", (long long)def);
+        warn_default(params, key, env, value, want, dflt);
+        x = def;
+    }
+    *out = x;
+    return 0;
+}
+
+int sy_param_double_or_default(const struct sy_yaml_node *params, const char *key,
+                               const struct sy_plugin_env *env, double lo, double hi, double def,
+                               double *out, char *err, size_t errcap)
+{
+    double x = def;
+    int rc = sy_param_double(params, key, env, -INFINITY, INFINITY, &x, err, errcap);
+    if (rc || !sy_param_present(params, key))
+        return rc;
+    if (!(x >= lo && x <= hi)) {
+        char value[32], want[72], dflt[32];
+        snprintf(value, sizeof value, "%g", x);
+        snprintf(want, sizeof want, "in [%g, %g]", lo, hi);
+        snprintf(dflt, sizeof dflt, "%g", def);
+        warn_default(params, key, env, value, want, dflt);
+        x = def;
+    }
     *out = x;
     return 0;
 }

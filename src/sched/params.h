@@ -26,9 +26,21 @@ int sy_param_check(const struct sy_yaml_node *params, const struct sy_plugin_env
 int sy_param_int(const struct sy_yaml_node *params, const char *key,
                  const struct sy_plugin_env *env, int64_t min, int64_t max, int64_t *out, char *err,
                  size_t errcap);
+/* Reads key like sy_param_int, but a value in [min, max] below least is not refused: llm-d's
+ * factories fall back to their default for it, so *out = def and the one shared warning is logged,
+ * "FILE:LINE: PATH.parameters.KEY: V should be at least LEAST, using the default DEF (plugin
+ * 'NAME')". Absent: *out untouched (callers set def first). */
+int sy_param_int_or_default(const struct sy_yaml_node *params, const char *key,
+                            const struct sy_plugin_env *env, int64_t min, int64_t max,
+                            int64_t least, int64_t def, int64_t *out, char *err, size_t errcap);
 int sy_param_double(const struct sy_yaml_node *params, const char *key,
                     const struct sy_plugin_env *env, double min, double max, double *out, char *err,
                     size_t errcap);
+/* The same fallback for a number (finite, else refused as sy_param_double does): a value outside
+ * [lo, hi] gives def and the shared warning ("V should be in [LO, HI], using the default DEF"). */
+int sy_param_double_or_default(const struct sy_yaml_node *params, const char *key,
+                               const struct sy_plugin_env *env, double lo, double hi, double def,
+                               double *out, char *err, size_t errcap);
 int sy_param_bool(const struct sy_yaml_node *params, const char *key,
                   const struct sy_plugin_env *env, bool *out, char *err, size_t errcap);
 /* A scalar string (borrowed). */

@@ -9,7 +9,6 @@
 #ifndef SY_SCHED_PICKER_H
 #define SY_SCHED_PICKER_H
 
-#include "core/log.h"
 #include "sched/params.h"
 
 static inline int sy_picker_params(const struct sy_yaml_node *params,
@@ -19,11 +18,8 @@ static inline int sy_picker_params(const struct sy_yaml_node *params,
     int64_t max = 1;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "maxNumOfEndpoints", env, INT32_MIN, 1 << 20, &max, err, errcap);
-    if (!rc && max <= 0)
-        sy_warn("%s:%d: %s.parameters.maxNumOfEndpoints: %lld should be positive, using the "
-                "default 1 (plugin '%s')",
-                env->file, env->line, env->path, (long long)max, env->name);
+        rc = sy_param_int_or_default(params, "maxNumOfEndpoints", env, INT32_MIN, 1 << 20, 1, 1,
+                                     &max, err, errcap);
     return rc;
 }
 

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/log.h"
 #include "sched/inflight.h"
 #include "sched/params.h"
 #include "sched/plugins.h"
@@ -31,17 +30,12 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     int64_t t = TOKEN_LOAD_DEFAULT_THRESHOLD;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
-        rc = sy_param_int(params, "queueThresholdTokens", env, INT64_MIN / 2, INT64_MAX / 2, &t,
-                          err, errcap);
+        /* <= 0: llm-d's factory falls back to the default (silently; here with a warning) */
+        rc = sy_param_int_or_default(params, "queueThresholdTokens", env, INT64_MIN / 2,
+                                     INT64_MAX / 2, 1, TOKEN_LOAD_DEFAULT_THRESHOLD, &t, err,
+                                     errcap);
     if (rc)
         return rc;
-    if (t <= 0) { /* llm-d's factory falls back to the default (silently; here with a warning) */
-        sy_warn("%s:%d: %s.parameters.queueThresholdTokens: %lld should be positive, using the "
-                "default %d (plugin '%s')",
-                env->file, env->line, env->path, (long long)t, TOKEN_LOAD_DEFAULT_THRESHOLD,
-                env->name);
-        t = TOKEN_LOAD_DEFAULT_THRESHOLD;
-    }
     struct token_load *tl = SY_NEW(struct token_load);
     tl->threshold = (double)t;
     *state = tl;

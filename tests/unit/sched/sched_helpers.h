@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/request.h"
 #include "config/yaml.h"
@@ -222,6 +223,57 @@ static inline bool fx_metrics_has(struct sy_metrics *m, const char *line)
     bool found = b.data && strstr(b.data, line) != NULL;
     sy_buf_fini(&b);
     return found;
+}
+
+/* Captures what the process writes to stderr (the log) between fx_capture_begin and
+ * fx_capture_end, which returns it as a file rewound to its start (caller fcloses). */
+struct fx_capture {
+    FILE *tmp; /* where fd 2 points meanwhile */
+    int saved; /* the original fd 2 */
+};
+
+static inline void fx_capture_begin(struct fx_capture *c)
+{
+    c->tmp = tmpfile();
+    assert_non_null(c->tmp);
+    fflush(stderr);
+    c->saved = dup(2);
+    assert_true(c->saved >= 0);
+    dup2(fileno(c->tmp), 2);
+}
+
+static inline FILE *fx_capture_end(struct fx_capture *c)
+{
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    rewind(c->tmp);
+    return c->tmp;
+}
+
+/* fx_capture_end, with what was captured copied into out (at most cap - 1 bytes, NUL-terminated)
+ * and the file closed. */
+static inline void fx_capture_text(struct fx_capture *c, char *out, size_t cap)
+{
+    FILE *f = fx_capture_end(c);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* Creates plugin type from params (as fx_plugin_new) and frees it, with what it logged meanwhile
+ * in out (fx_capture_text). Returns create's code (err: its message). */
+static inline int fx_plugin_log(const char *type, const char *params, char *out, size_t cap,
+                                char *err, size_t errcap)
+{
+    struct fx_plugin fp;
+    struct fx_capture c;
+    fx_capture_begin(&c);
+    int rc = fx_plugin_new(&fp, type, params, err, errcap);
+    fx_capture_text(&c, out, cap);
+    if (!rc)
+        fx_plugin_free(&fp);
+    return rc;
 }
 
 #define FX_EPS 1e-9 /* float comparison tolerance for hand-computed scores */

@@ -71,6 +71,25 @@ static void score(struct fixture *f, size_t n, double *s)
     f->fp.ops->score(f->fp.state, &f->cy, f->c, n, s);
 }
 
+/* Scores a and b (the first two candidates, score()) and checks that winner (0: a, 1: b) scores 1
+ * and the other 1 / (1 + gap): its load is gap request-equivalents more; tol: the tolerance. */
+static void expect_pick(struct fixture *f, int winner, double gap, double tol)
+{
+    double s[2];
+    score(f, 2, s);
+    assert_float_equal(s[winner], 1.0, tol);
+    assert_float_equal(s[1 - winner], 1.0 / (1.0 + gap), tol);
+}
+
+/* Endpoint i (0: a, 1: b) has n requests in flight, pending prompt tokens not yet prefilled, and
+ * done requests' worth of their output decoded (pool/decode.c's decode_done). */
+static void load(struct fixture *f, int i, int64_t n, int64_t pending, double done)
+{
+    atomic_store(&f->p->eps[i]->inflight_requests, n);
+    atomic_store(&f->p->eps[i]->inflight_tokens, pending);
+    atomic_store(&f->p->eps[i]->decode_done, (int64_t)(done * SY_DECODE_ONE));
+}
+
 static void test_load_without_prefix_data(void **state)
 {
     struct fixture f;
@@ -109,9 +128,7 @@ static void test_hit_saves_against_load(void **state)
     request(&f, 64, pm2);
     atomic_store(&f.p->eps[0]->inflight_requests, 11);
     atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, FX_EPS);                 /* 10 + 64/512 = 10.125 */
-    assert_float_equal(s[0], 1.0 / (1.0 + 0.875), FX_EPS); /* 11 + 0 */
+    expect_pick(&f, 1, 0.875, FX_EPS); /* b 10 + 64/512 = 10.125, a 11 + 0 */
     /* ... but breaks the tie between equally loaded endpoints */
     atomic_store(&f.p->eps[0]->inflight_requests, 10);
     score(&f, 2, s);
@@ -122,9 +139,7 @@ static void test_hit_saves_against_load(void **state)
     scorer(&f, "tokensPerRequest: 2048\nmaxBatchWeight: 1\n");
     request(&f, 1024, pm);
     atomic_store(&f.p->eps[1]->inflight_requests, 11);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);               /* 10 + 1024/2048 = 10.5 */
-    assert_float_equal(s[1], 1.0 / (1.0 + 0.5), FX_EPS); /* 11 + 0 */
+    expect_pick(&f, 0, 0.5, FX_EPS); /* a 10 + 1024/2048 = 10.5, b 11 + 0 */
     teardown(&f);
 }
 
@@ -189,25 +204,15 @@ static void test_remaining_decode(void **state)
     setup(&f);
     struct sy_prefix_match pm[2] = {{72, 72, 16, 72}, {0, 72, 16, 0}}; /* 1152 tokens, a holds it */
     request(&f, 1152, pm);
-    atomic_store(&f.p->eps[0]->inflight_requests, 31);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
-    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(31 * 0.95 * SY_DECODE_ONE));
+    load(&f, 0, 31, 0, 31 * 0.95);
     atomic_store(&f.p->eps[0]->decode_left, 31 * 15);
-    atomic_store(&f.p->eps[1]->inflight_requests, 12);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    double s[2];
+    load(&f, 1, 12, 0, 0);
     scorer(&f, "decodedWeight: 0\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, FX_EPS);
-    assert_float_equal(s[0], 1.0 / 2.0, FX_EPS);
+    expect_pick(&f, 1, 31 - 30, FX_EPS); /* counted whole: a 31, b 30 */
     scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 31.0 * 0.05), 1e-6);
+    expect_pick(&f, 0, 30.0 - 31.0 * 0.05, 1e-6);
     scorer(&f, "decodedWeight: 0.5\n"); /* half the decoded share: a 31 - 14.725 = 16.275 */
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 30.0 - 16.275), 1e-6);
+    expect_pick(&f, 0, 30.0 - 16.275, 1e-6);
     scorer(&f, NULL);
 
     /* w stays by the count: the same 31 requests (31 x 0.95 decoded) with a miss of 512 tokens
@@ -215,30 +220,24 @@ static void test_remaining_decode(void **state)
     struct sy_prefix_match pm2[2] = {{0, 32, 16, 0}, {0, 32, 16, 0}};
     request(&f, 512, pm2);
     atomic_store(&f.p->eps[1]->inflight_requests, 9);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 17.0 - 9.55), 1e-6); /* b: 9 + 8 */
+    expect_pick(&f, 0, 17.0 - 9.55, 1e-6); /* b: 9 + 8 */
 
     /* decoded share beyond the count (counters read at different moments) clamps at 0 */
     atomic_store(&f.p->eps[0]->inflight_requests, 1);
     atomic_store(&f.p->eps[0]->decode_done, 2 * SY_DECODE_ONE);
     atomic_store(&f.p->eps[1]->inflight_requests, 0);
+    double s[2];
     score(&f, 2, s);
     assert_float_equal(s[0], 1.0 / (1.0 + 2.0 - 1.0), 1e-6); /* 0 + 2 x 1 = 2 against 0 + 1 */
     teardown(&f);
 }
 
 /* The prefix-repetition burst of test_pending_weight and test_decoded_floor: a 512-token request
- * whose 256-token prefix a caches (b nothing); a has a_n requests in flight and a_pending prompt
- * tokens pending, b b_n and none. */
-static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int64_t b_n)
+ * whose 256-token prefix a caches (b nothing). */
+static void prefix_burst(struct fixture *f)
 {
     static struct sy_prefix_match pm[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* borrowed */
     request(f, 512, pm);
-    atomic_store(&f->p->eps[0]->inflight_requests, a_n);
-    atomic_store(&f->p->eps[0]->inflight_tokens, a_pending);
-    atomic_store(&f->p->eps[1]->inflight_requests, b_n);
-    atomic_store(&f->p->eps[1]->inflight_tokens, 0);
 }
 
 /* The wave boundary of test_decoded_floor and test_pending_batch_weight: prefix_burst with a's
@@ -246,14 +245,11 @@ static void prefix_burst(struct fixture *f, int64_t a_n, int64_t a_pending, int6
  * against 8.24), and the scorer is left replaced by the caller's next scorer(). */
 static void wave_boundary(struct fixture *f)
 {
-    prefix_burst(f, 32, 256, 24);
-    atomic_store(&f->p->eps[0]->decode_done, (int64_t)(32 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f->p->eps[1]->decode_done, (int64_t)(24 * 0.99 * SY_DECODE_ONE));
-    double s[2];
+    prefix_burst(f);
+    load(f, 0, 32, 256, 32 * 0.99);
+    load(f, 1, 24, 0, 24 * 0.99);
     scorer(f, NULL);
-    score(f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.82), 1e-4);
+    expect_pick(f, 0, 8.24 - 4.82, 1e-4);
 }
 
 /* pendingWeight / pendingByBatch (variants, off by default): the pending prompt tokens times
@@ -269,38 +265,27 @@ static void test_pending_weight(void **state)
     (void)state;
     struct fixture f;
     setup(&f);
-    prefix_burst(&f, 32, 512, 32);
-    double s[2];
+    prefix_burst(&f);
+    load(&f, 0, 32, 512, 0);
+    load(&f, 1, 32, 0, 0);
     scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 1.0 / 4.0, FX_EPS);
+    expect_pick(&f, 0, 40 - 37, FX_EPS);
     scorer(&f, "pendingByBatch: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, FX_EPS);
-    assert_float_equal(s[0], 1.0 / 5.0, FX_EPS);
+    expect_pick(&f, 1, 44 - 40, FX_EPS);
     scorer(&f, "pendingWeight: 2\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 1.0 / 3.0, FX_EPS);
+    expect_pick(&f, 0, 40 - 38, FX_EPS);
     /* both: 2 x 8 x 512 / 512 = 16 pending requests on a (52 against 40) */
     scorer(&f, "pendingWeight: 2\npendingByBatch: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, FX_EPS);
-    assert_float_equal(s[0], 1.0 / 13.0, FX_EPS);
+    expect_pick(&f, 1, 52 - 40, FX_EPS);
     /* pendingWeight 0 drops the term: a 32 + 4 = 36 */
     scorer(&f, "pendingWeight: 0\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, FX_EPS);
-    assert_float_equal(s[1], 1.0 / 5.0, FX_EPS);
+    expect_pick(&f, 0, 40 - 36, FX_EPS);
     /* an idle endpoint (w = 1) weighs its pending tokens once either way */
     atomic_store(&f.p->eps[0]->inflight_requests, 0);
     atomic_store(&f.p->eps[1]->inflight_requests, 0);
     scorer(&f, "pendingByBatch: true\n");
-    score(&f, 2, s);
     /* a 0 + (512 + 256) / 512 = 1.5, b 0 + 512 / 512 = 1 */
-    assert_float_equal(s[1], 1.0, FX_EPS);
-    assert_float_equal(s[0], 1.0 / 1.5, FX_EPS);
+    expect_pick(&f, 1, 1.5 - 1, FX_EPS);
     teardown(&f);
 }
 
@@ -320,25 +305,19 @@ static void test_decoded_floor(void **state)
     wave_boundary(&f);
     double s[2];
     scorer(&f, "decodedFloor: 0.25\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 12.5 - 8.24), 1e-4);
+    expect_pick(&f, 1, 12.5 - 8.24, 1e-4);
     /* decodedFloor 1 counts every request whole while a prefill is pending: a 32 + 4.5 */
     scorer(&f, "decodedFloor: 1\n");
     score(&f, 2, s);
     assert_float_equal(s[0], 1.0 / (1.0 + 36.5 - 8.24), 1e-4);
     /* nothing pending on a: the floor is off and the hit wins again (0.32 + 4 against 8.24) */
     atomic_store(&f.p->eps[0]->inflight_tokens, 0);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 4.32), 1e-4);
+    expect_pick(&f, 0, 8.24 - 4.32, 1e-4);
     /* a floor below the work left changes nothing: fresh requests (no decoded share) */
     atomic_store(&f.p->eps[0]->inflight_tokens, 256);
     atomic_store(&f.p->eps[0]->decode_done, 0);
     scorer(&f, "decodedFloor: 0.5\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 36.5 - 8.24), 1e-4);
+    expect_pick(&f, 1, 36.5 - 8.24, 1e-4);
     teardown(&f);
 }
 
@@ -356,30 +335,17 @@ static void test_floor_every_candidate(void **state)
     setup(&f);
     static struct sy_prefix_match pm[2] = {{4, 4, 16, 4}, {0, 4, 16, 0}};
     request(&f, 64, pm);
-    atomic_store(&f.p->eps[0]->inflight_requests, 32);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 64);
-    atomic_store(&f.p->eps[0]->decode_done, 16 * SY_DECODE_ONE);
-    atomic_store(&f.p->eps[1]->inflight_requests, 32);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    atomic_store(&f.p->eps[1]->decode_done, 16 * SY_DECODE_ONE);
-    double s[2];
+    load(&f, 0, 32, 64, 16);
+    load(&f, 1, 32, 0, 16);
     scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 17 - 16.125), 1e-6);
+    expect_pick(&f, 0, 17 - 16.125, 1e-6);
     scorer(&f, "decodedFloor: 1\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-6);
-    assert_float_equal(s[0], 1.0 / (1.0 + 32.125 - 17), 1e-6);
+    expect_pick(&f, 1, 32.125 - 17, 1e-6);
     scorer(&f, "decodedFloor: 1\nfloorEveryCandidate: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 33 - 32.125), 1e-6);
+    expect_pick(&f, 0, 33 - 32.125, 1e-6);
     /* nothing pending anywhere: the default's arithmetic, a 16 against b 17 */
     atomic_store(&f.p->eps[0]->inflight_tokens, 0);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / 2.0, 1e-6);
+    expect_pick(&f, 0, 17 - 16, 1e-6);
     teardown(&f);
 }
 
@@ -397,13 +363,9 @@ static void test_pending_batch_weight(void **state)
     wave_boundary(&f);
     double s[2];
     scorer(&f, "pendingBatchWeight: 64\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+    expect_pick(&f, 1, 17.32 - 8.24, 1e-4);
     scorer(&f, "pendingBatchWeight: 16\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 8.82 - 8.24), 1e-4);
+    expect_pick(&f, 1, 8.82 - 8.24, 1e-4);
     /* nothing pending on a: maxBatchWeight's w again (0.32 + 4 against 8.24) */
     atomic_store(&f.p->eps[0]->inflight_tokens, 0);
     score(&f, 2, s);
@@ -413,9 +375,7 @@ static void test_pending_batch_weight(void **state)
     request(&f, 512, whole);
     atomic_store(&f.p->eps[0]->inflight_tokens, 256);
     scorer(&f, "pendingBatchWeight: 64\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 8.24 - 0.82), 1e-4);
+    expect_pick(&f, 0, 8.24 - 0.82, 1e-4);
     teardown(&f);
 }
 
@@ -432,29 +392,17 @@ static void test_share_slack(void **state)
     struct fixture f;
     setup(&f);
     request(&f, 512, NULL);
-    atomic_store(&f.p->eps[0]->inflight_requests, 40);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 0);
-    atomic_store(&f.p->eps[0]->decode_done, (int64_t)(40 * 0.99 * SY_DECODE_ONE));
-    atomic_store(&f.p->eps[1]->inflight_requests, 24);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    double s[2];
+    load(&f, 0, 40, 0, 40 * 0.99);
+    load(&f, 1, 24, 0, 0);
     scorer(&f, NULL);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 8.4), 1e-4);
+    expect_pick(&f, 0, 32 - 8.4, 1e-4);
     scorer(&f, "shareSlack: 4\nshareWeight: 8\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 36.4 - 32), 1e-4);
+    expect_pick(&f, 1, 36.4 - 32, 1e-4);
     /* shareWeight 1 (its default): a 8.4 + 3.5 = 11.9, still a */
     scorer(&f, "shareSlack: 4\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 11.9), 1e-4);
+    expect_pick(&f, 0, 32 - 11.9, 1e-4);
     scorer(&f, "shareSlack: 8\nshareWeight: 8\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-4);
-    assert_float_equal(s[1], 1.0 / (1.0 + 32 - 8.4), 1e-4);
+    expect_pick(&f, 0, 32 - 8.4, 1e-4);
     teardown(&f);
 }
 
@@ -510,6 +458,51 @@ static void test_parameters(void **state)
     fx_plugin_free(&fp);
 }
 
+/* Combinations that are accepted but do (next to) nothing are each logged once at load, naming the
+ * instance; the combinations that work are not. */
+static void test_inert_combinations_warn(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *params; /* YAML */
+        const char *warned; /* a line of the log holds this; NULL: nothing logged */
+    } cases[] = {
+        {"floorEveryCandidate: true\n",
+         "t.yaml:7: plugins[0].parameters.floorEveryCandidate: has no effect without a "
+         "decodedFloor above 0 (plugin 'cache-load-scorer')"},
+        {"decodedFloor: 0\nfloorEveryCandidate: true\n", "floorEveryCandidate: has no effect"},
+        {"shareWeight: 8\n", "t.yaml:7: plugins[0].parameters.shareWeight: has no effect without "
+                             "shareSlack (plugin 'cache-load-scorer')"},
+        {"pendingBatchWeight: 4\n",
+         "t.yaml:7: plugins[0].parameters.pendingBatchWeight: 4 is below maxBatchWeight 8: a miss "
+         "where a prefill is pending weighs less, not more (plugin 'cache-load-scorer')"},
+        {"maxBatchWeight: 16\npendingBatchWeight: 16\n",
+         "pendingBatchWeight: 16 equals maxBatchWeight 16: it has no effect"},
+        {NULL, NULL},
+        {"decodedFloor: 0.5\nfloorEveryCandidate: true\n", NULL},
+        {"floorEveryCandidate: false\n", NULL},
+        {"shareSlack: 0\nshareWeight: 8\n", NULL},
+        {"pendingBatchWeight: 64\n", NULL},
+        {"pendingBatchWeight: 0\n", NULL},
+        {"maxBatchWeight: 2\npendingBatchWeight: 4\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char log[1024], err[256];
+        assert_int_equal(
+            fx_plugin_log("cache-load-scorer", cases[i].params, log, sizeof log, err, sizeof err),
+            0);
+        if (!cases[i].warned) {
+            assert_string_equal(log, "");
+            continue;
+        }
+        const char *at = strstr(log, cases[i].warned);
+        if (!at)
+            fail_msg("%s: no '%s' in the log '%s'", cases[i].params, cases[i].warned, log);
+        assert_non_null(strchr(at, '\n'));
+        assert_null(strchr(strchr(log, '\n') + 1, '\n')); /* one line */
+    }
+}
+
 /* logLevel debug traces every candidate of a decision, however many: 24 endpoints with 200-byte
  * names do not fit the logger's 1 KiB line, so the trace continues on further lines. */
 static void test_trace_every_candidate(void **state)
@@ -527,18 +520,12 @@ static void test_trace_every_candidate(void **state)
     struct sy_sched_candidate c[N];
     fx_cands(f.p, c);
     double s[N];
-    FILE *tmp = tmpfile();
-    assert_non_null(tmp);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fileno(tmp), 2);
+    struct fx_capture cap;
+    fx_capture_begin(&cap);
     sy_log_set_level(SY_LOG_DEBUG);
     f.fp.ops->score(f.fp.state, &f.cy, c, N, s);
     sy_log_set_level(SY_LOG_INFO);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(tmp);
+    FILE *tmp = fx_capture_end(&cap);
     char line[2048];
     int lines = 0, seen[N] = {0};
     while (fgets(line, sizeof line, tmp)) {
@@ -570,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_pending_batch_weight),
         cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_inert_combinations_warn),
         cmocka_unit_test(test_trace_every_candidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,6 +98,39 @@ static void refused(const char *yaml, const char *want)
     assert_string_equal(err, want);
 }
 
+/* One pick of r: the decode pick is decode, the prefill pick prefill (NULL: none); with headers
+ * the response headers the pick writes are exactly those; with record the prefill pick is
+ * recorded as the gateway does once its leg has a slot. */
+static void pick_expect_headers(struct sy_scheduler *s, struct sy_pool *pool,
+                                const struct sy_request *r, const char *decode, const char *prefill,
+                                bool record, const struct sy_buf *headers)
+{
+    struct sy_sched_result res;
+    assert_int_equal(sy_sched_pick(s, pool, r, NULL, 0, &res), 0);
+    assert_string_equal(res.ep->address, decode);
+    if (prefill)
+        assert_string_equal(res.prefill_ep->address, prefill);
+    else
+        assert_null(res.prefill_ep);
+    if (headers) {
+        struct sy_buf out;
+        sy_buf_init(&out);
+        sy_sched_response_headers(s, &res, &out);
+        assert_int_equal(out.len, headers->len);
+        assert_memory_equal(out.data, headers->data, headers->len);
+        sy_buf_fini(&out);
+    }
+    if (record)
+        sy_sched_record_prefill(s, &res);
+    sy_sched_done(s, &res, true);
+}
+
+static void pick_expect(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *r,
+                        const char *decode, const char *prefill, bool record)
+{
+    pick_expect_headers(s, pool, r, decode, prefill, record, NULL);
+}
+
 static void test_decode_first_prefix_decider(void **state)
 {
     struct sy_scheduler *s =
@@ -118,10 +151,7 @@ static void test_decode_first_prefix_decider(void **state)
     sy_sched_done(s, &res, true);
     /* The same prompt again: d1 now holds it (recorded for both picks), 500 - 496 < 16 ->
      * decode-only on d1. */
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1");
-    assert_null(res.prefill_ep);
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", NULL, false);
     /* The prompt was recorded on p1 as well: with d1 excluded, d2 has nothing cached -> P/D with
      * the prefill on p1 (prefix affinity beats p2 even though both are prefill endpoints). */
     struct sy_endpoint *ex[] = {pool->eps[2]};
@@ -175,11 +205,7 @@ static void test_no_decider_is_decode_only(void **state)
     struct sy_pool *pool = pd_pool();
     struct preq q;
     pd_req(&q, 4);
-    struct sy_sched_result res;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1");
-    assert_null(res.prefill_ep);
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", NULL, false);
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
@@ -190,11 +216,7 @@ static void test_prefill_first(void **state)
     struct sy_pool *pool = pd_pool();
     struct preq q;
     pd_req(&q, 5);
-    struct sy_sched_result res;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1");
-    assert_string_equal(res.prefill_ep->address, "p1:1");
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", "p1:1", false);
     sy_sched_free(s);
     sy_pool_unref(pool);
 }
@@ -360,20 +382,14 @@ static void test_header_profile_handler(void **state)
     pd_req(&q, 7);
     struct sy_sched_result res;
     /* No header: defaultProfile decode. */
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1");
-    assert_null(res.prefill_ep);
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", NULL, false);
     /* epp-profile: prefill (case-insensitive name, trimmed value) */
     struct sy_str names[] = {SY_STR_LIT("x-other"), SY_STR_LIT("epp-profile")};
     struct sy_str vals[] = {SY_STR_LIT("decode"), SY_STR_LIT("  prefill ")};
     q.r.header_names = names;
     q.r.header_values = vals;
     q.r.nheaders = 2;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "p1:1");
-    assert_null(res.prefill_ep);
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "p1:1", NULL, false);
     /* An unknown profile is rejected (the gateway answers 429). */
     vals[1] = (struct sy_str)SY_STR_LIT("encode");
     assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), SY_EREJECTED);
@@ -394,15 +410,11 @@ static void test_header_profile_handler(void **state)
              tail);
     s = must(y2);
     q.r.nheaders = 0;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "p1:1");
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "p1:1", NULL, false);
     names[0] = (struct sy_str)SY_STR_LIT("x-phase");
     vals[0] = (struct sy_str)SY_STR_LIT("decode");
     q.r.nheaders = 1;
-    assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, "d1:1");
-    sy_sched_done(s, &res, true);
+    pick_expect(s, pool, &q.r, "d1:1", NULL, false);
     sy_sched_free(s);
 
     /* With one profile the header does not matter. */
@@ -555,23 +567,6 @@ static void test_prefix_decider_llmd_table(void **state)
     "  plugins:\n"                                                                                 \
     "  - pluginRef: decode-filter\n" decode_refs
 
-/* One pick of r: the decode pick is decode, the prefill pick prefill (NULL: none); with record
- * the prefill pick is recorded as the gateway does once its leg has a slot. */
-static void pick_expect(struct sy_scheduler *s, struct sy_pool *pool, const struct sy_request *r,
-                        const char *decode, const char *prefill, bool record)
-{
-    struct sy_sched_result res;
-    assert_int_equal(sy_sched_pick(s, pool, r, NULL, 0, &res), 0);
-    assert_string_equal(res.ep->address, decode);
-    if (prefill)
-        assert_string_equal(res.prefill_ep->address, prefill);
-    else
-        assert_null(res.prefill_ep);
-    if (record)
-        sy_sched_record_prefill(s, &res);
-    sy_sched_done(s, &res, true);
-}
-
 /* llm-d's TestNoHitLRUPrefillDecodeTracking: after a cold P/D request, no-hit-lru-scorer has
  * moved both picks, the decode one and the prefill one, so the next cold request prefers the
  * other endpoint of each role (only no-hit-lru scores here). */
@@ -693,29 +688,18 @@ static void test_session_affinity_profile_name(void **state)
         struct sy_pool *pool = pd_pool();
         struct preq q;
         pd_req(&q, 7);
-        struct sy_sched_result res;
-        assert_int_equal(sy_sched_pick(s, pool, &q.r, NULL, 0, &res), 0);
-        assert_string_equal(res.ep->address, "d1:1");
-        struct sy_buf out, want;
-        sy_buf_init(&out);
+        struct sy_buf want;
         sy_buf_init(&want);
-        sy_sched_response_headers(s, &res, &out);
         if (k == 0) { /* P/D: the prefill instance names p1, the decode one d1 */
-            assert_string_equal(res.prefill_ep->address, "p1:1");
             sy_buf_puts(&want, "x-session-token-prefill: ");
-            sy_sched_session_token(res.prefill_ep, &want);
+            sy_sched_session_token(pool->eps[0], &want);
             sy_buf_puts(&want, "\r\n");
-        } else { /* decode-only: no prefill header */
-            assert_null(res.prefill_ep);
-        }
+        } /* else decode-only: no prefill header */
         sy_buf_puts(&want, "x-session-token: ");
-        sy_sched_session_token(res.ep, &want);
+        sy_sched_session_token(pool->eps[2], &want);
         sy_buf_puts(&want, "\r\n");
-        assert_int_equal(out.len, want.len);
-        assert_memory_equal(out.data, want.data, want.len);
-        sy_buf_fini(&out);
+        pick_expect_headers(s, pool, &q.r, "d1:1", k == 0 ? "p1:1" : NULL, false, &want);
         sy_buf_fini(&want);
-        sy_sched_done(s, &res, true);
         sy_sched_free(s);
         sy_pool_unref(pool);
     }

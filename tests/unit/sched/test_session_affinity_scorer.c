@@ -72,49 +72,93 @@ static void test_token_encoding(void **state)
     sy_endpoint_unref(e);
 }
 
+/* Two endpoints, A (10.0.0.1:8000) and B (10.0.0.2:8000), their candidates, a
+ * session-affinity-scorer and the request scored (set by req()), in one cycle. */
+struct ab {
+    struct sy_endpoint *eps[2];     /* A, B (the pool's references) */
+    struct sy_pool *p;              /* the pool of A and B */
+    struct sy_sched_candidate c[2]; /* their candidates */
+    struct fx_plugin fp;            /* the scorer under test */
+    struct sy_request r;            /* the request (req()) */
+    struct sy_str hn[1], hv[1];     /* its one header */
+    struct sy_sched_cycle cy;       /* its cycle */
+};
+
+/* Replaces f's scorer with one of params (YAML); fails the test when it is refused. */
+static void ab_scorer(struct ab *f, const char *params)
+{
+    char err[256];
+    fx_plugin_free(&f->fp);
+    if (fx_plugin_new(&f->fp, "session-affinity-scorer", params, err, sizeof err))
+        fail_msg("%s", err);
+}
+
+/* Sets up f with a scorer of params (ab_scorer). */
+static void ab_setup(struct ab *f, const char *params)
+{
+    f->eps[0] = fx_ep("10.0.0.1:8000", NULL, 0, 0, 0);
+    f->eps[1] = fx_ep("10.0.0.2:8000", NULL, 0, 0, 0);
+    f->p = fx_pool(f->eps, 2);
+    fx_cands(f->p, f->c);
+    f->fp = (struct fx_plugin){0};
+    ab_scorer(f, params);
+    fx_req(&f->r, "m", 10);
+    fx_cycle(&f->cy, &f->r, f->p, 1);
+}
+
+static void ab_teardown(struct ab *f)
+{
+    fx_plugin_free(&f->fp);
+    sy_pool_unref(f->p);
+}
+
+/* The request scored next carries header name: value (none when name is NULL), id rid. */
+static void req(struct ab *f, const char *name, const char *value, const char *rid)
+{
+    fx_req_header(&f->r, f->hn, f->hv, name, value, rid);
+}
+
+/* Scores the first n candidates (A, then B) into s. */
+static void ab_score(struct ab *f, size_t n, double *s)
+{
+    f->fp.ops->score(f->fp.state, &f->cy, f->c, n, s);
+}
+
+/* The request was sent to candidate i (0: A, 1: B): PreRequest. */
+static void ab_sent(struct ab *f, size_t i)
+{
+    f->fp.ops->pre_request(f->fp.state, &f->cy, &f->c[i]);
+}
+
 /* llm-d's session_affinity_test.go: "custom header selects endpointB", "custom header ignores
  * default header", and TestSessionAffinity_ResponseHeader "custom header carries the token". */
 static void test_llmd_custom_header(void **state)
 {
-    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
-                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
-    struct sy_pool *p = fx_pool(eps, 2);
-    struct sy_sched_candidate c[2];
-    fx_cands(p, c);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(fx_plugin_new(&fp, "session-affinity-scorer",
-                                   "encodedEndpointHeaderConfig:\n  header: X-Custom-Session\n",
-                                   err, sizeof err),
-                     0);
+    struct ab f;
+    ab_setup(&f, "encodedEndpointHeaderConfig:\n  header: X-Custom-Session\n");
     struct sy_buf tok;
     sy_buf_init(&tok);
-    sy_sched_session_token(eps[1], &tok);
-    struct sy_request r;
-    struct sy_str hn[1], hv[1];
-    struct sy_sched_cycle cy;
+    sy_sched_session_token(f.eps[1], &tok);
     double s[2];
-    fx_req_header(&r, hn, hv, "x-custom-session", tok.data, "r1");
-    fx_cycle(&cy, &r, p, 1);
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-custom-session", tok.data, "r1");
+    ab_score(&f, 2, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
     assert_float_equal(s[1], 1.0, FX_EPS);
     /* the default header is ignored when a custom one is configured */
-    fx_req_header(&r, hn, hv, "x-session-token", tok.data, "r2");
-    r.session_token = sy_str_c(tok.data);
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-session-token", tok.data, "r2");
+    f.r.session_token = sy_str_c(tok.data);
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 0.0, FX_EPS);
     /* the response carries the served endpoint in the custom header */
     struct sy_buf out;
     sy_buf_init(&out);
-    fp.ops->response_header(fp.state, &cy, eps[1], &out);
+    f.fp.ops->response_header(f.fp.state, &f.cy, f.eps[1], &out);
     char want[128];
     snprintf(want, sizeof want, "x-custom-session: %s\r\n", tok.data);
     assert_string_equal(out.data, want);
     sy_buf_fini(&out);
     sy_buf_fini(&tok);
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
+    ab_teardown(&f);
 }
 
 /* llm-d's session_id_header_test.go: an unbound session and a request without a session abstain
@@ -123,134 +167,103 @@ static void test_llmd_custom_header(void **state)
  * request that saw it absent rebind. Nothing is written back to the client. */
 static void test_llmd_session_id(void **state)
 {
-    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
-                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
-    struct sy_pool *p = fx_pool(eps, 2);
-    struct sy_sched_candidate c[2];
-    fx_cands(p, c);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(
-        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: session_id\n", err, sizeof err),
-        0);
-    struct sy_request r;
-    struct sy_str hn[1], hv[1];
-    struct sy_sched_cycle cy;
+    struct ab f;
+    ab_setup(&f, "strategy: session_id\n");
     double s[2];
-    fx_req_header(&r, hn, hv, "x-session-id", "sess-1", "r1");
-    fx_cycle(&cy, &r, p, 1);
-    fp.ops->score(fp.state, &cy, c, 2, s); /* unbound: abstains */
+    req(&f, "x-session-id", "sess-1", "r1");
+    ab_score(&f, 2, s); /* unbound: abstains */
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* first pick binds to B */
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    ab_sent(&f, 1); /* first pick binds to B */
+    ab_score(&f, 2, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
     assert_float_equal(s[1], 1.0, FX_EPS);
     /* the picker chose A while B was a candidate: the binding stays on B */
-    fp.ops->pre_request(fp.state, &cy, &c[0]);
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    ab_sent(&f, 0);
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
     /* no session: abstains */
-    fx_req_header(&r, hn, hv, NULL, NULL, "r2");
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, NULL, NULL, "r2");
+    ab_score(&f, 2, s);
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS);
     /* B absent from this request's candidates: abstains, and this request rebinds to A */
-    fx_req_header(&r, hn, hv, "X-Session-Id", "  sess-1 ", "r3");
-    fp.ops->score(fp.state, &cy, c, 1, s);
+    req(&f, "X-Session-Id", "  sess-1 ", "r3");
+    ab_score(&f, 1, s);
     assert_float_equal(s[0], 0.0, FX_EPS);
-    fp.ops->pre_request(fp.state, &cy, &c[0]);
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    ab_sent(&f, 0);
+    ab_score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS);
     assert_float_equal(s[1], 0.0, FX_EPS);
     struct sy_buf out;
     sy_buf_init(&out);
-    fp.ops->response_header(fp.state, &cy, eps[0], &out);
+    f.fp.ops->response_header(f.fp.state, &f.cy, f.eps[0], &out);
     assert_int_equal(out.len, 0);
     sy_buf_fini(&out);
-    fx_plugin_free(&fp);
 
     /* sources in priority order; TTL eviction (swept on the next use after the interval) */
-    assert_int_equal(fx_plugin_new(&fp, "session-affinity-scorer",
-                                   "strategy: session_id\nsessionIdConfig:\n  sources:\n"
-                                   "  - header: x-conv\n  evictionTtlSeconds: 1\n"
-                                   "  evictionSweepSeconds: 1\n",
-                                   err, sizeof err),
-                     0);
-    fx_req_header(&r, hn, hv, "x-conv", "c1", "r4");
-    cy.now_ns = 1000000000ull;
-    fp.ops->pre_request(fp.state, &cy, &c[1]);
-    cy.now_ns += 1500000000ull; /* 1.5 s later, within the sweep interval of the last sweep */
-    fp.ops->score(fp.state, &cy, c, 2, s);
-    assert_float_equal(s[1], 0.0, FX_EPS);                 /* expired and swept */
-    fx_req_header(&r, hn, hv, "x-session-id", "c1", "r5"); /* not a configured source */
-    fp.ops->pre_request(fp.state, &cy, &c[1]);
-    fx_req_header(&r, hn, hv, "x-conv", "c1", "r6");
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    ab_scorer(&f, "strategy: session_id\nsessionIdConfig:\n  sources:\n"
+                  "  - header: x-conv\n  evictionTtlSeconds: 1\n  evictionSweepSeconds: 1\n");
+    req(&f, "x-conv", "c1", "r4");
+    f.cy.now_ns = 1000000000ull;
+    ab_sent(&f, 1);
+    f.cy.now_ns += 1500000000ull; /* 1.5 s later, within the sweep interval of the last sweep */
+    ab_score(&f, 2, s);
+    assert_float_equal(s[1], 0.0, FX_EPS); /* expired and swept */
+    req(&f, "x-session-id", "c1", "r5");   /* not a configured source */
+    ab_sent(&f, 1);
+    req(&f, "x-conv", "c1", "r6");
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 0.0, FX_EPS);
     /* a binding refreshed by a newer cycle survives a sweep run by an older concurrent cycle
      * (cycle start times are not ordered across workers) */
-    fx_req_header(&r, hn, hv, "x-conv", "c2", "r7");
-    cy.now_ns = 10000000000ull;
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* binds at 10 s */
-    cy.now_ns = 11500000000ull;
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* refreshed at 11.5 s */
-    cy.now_ns = 11200000000ull;                /* an older cycle sweeps */
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-conv", "c2", "r7");
+    f.cy.now_ns = 10000000000ull;
+    ab_sent(&f, 1); /* binds at 10 s */
+    f.cy.now_ns = 11500000000ull;
+    ab_sent(&f, 1);               /* refreshed at 11.5 s */
+    f.cy.now_ns = 11200000000ull; /* an older cycle sweeps */
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS);
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
+    ab_teardown(&f);
 }
 
 /* The binding table is bounded: a full table evicts the least recently used binding, so a
  * session used recently stays bound while a flood of one-off ids passes through. */
 static void test_session_id_lru_bound(void **state)
 {
-    struct sy_endpoint *eps[] = {fx_ep("10.0.0.1:8000", NULL, 0, 0, 0),
-                                 fx_ep("10.0.0.2:8000", NULL, 0, 0, 0)};
-    struct sy_pool *p = fx_pool(eps, 2);
-    struct sy_sched_candidate c[2];
-    fx_cands(p, c);
-    struct fx_plugin fp;
-    char err[256];
-    assert_int_equal(
-        fx_plugin_new(&fp, "session-affinity-scorer", "strategy: session_id\n", err, sizeof err),
-        0);
-    struct sy_request r;
-    struct sy_str hn[1], hv[1];
-    struct sy_sched_cycle cy;
+    struct ab f;
+    ab_setup(&f, "strategy: session_id\n");
     double s[2];
     char id[32], rid[32];
-    fx_cycle(&cy, &r, p, 1);
-    cy.now_ns = 1000000000ull;
-    fx_req_header(&r, hn, hv, "x-session-id", "old", "r-old");
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* the oldest binding */
-    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept");
-    fp.ops->pre_request(fp.state, &cy, &c[1]);
+    f.cy.now_ns = 1000000000ull;
+    req(&f, "x-session-id", "old", "r-old");
+    ab_sent(&f, 1); /* the oldest binding */
+    req(&f, "x-session-id", "kept", "r-kept");
+    ab_sent(&f, 1);
     for (int i = 0; i < SY_SESSION_MAX_BINDINGS - 2; i++) { /* fills the table */
         snprintf(id, sizeof id, "s%d", i);
         snprintf(rid, sizeof rid, "r%d", i);
-        fx_req_header(&r, hn, hv, "x-session-id", id, rid);
-        fp.ops->pre_request(fp.state, &cy, &c[0]);
+        req(&f, "x-session-id", id, rid);
+        ab_sent(&f, 0);
     }
-    const struct sy_session *ss = fp.state;
+    const struct sy_session *ss = f.fp.state;
     assert_int_equal(ss->nbindings, SY_SESSION_MAX_BINDINGS);
-    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept2");
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* "kept" is used again: now the newest */
-    fx_req_header(&r, hn, hv, "x-session-id", "new", "r-new");
-    fp.ops->pre_request(fp.state, &cy, &c[1]); /* full: evicts "old", binds "new" */
+    req(&f, "x-session-id", "kept", "r-kept2");
+    ab_sent(&f, 1); /* "kept" is used again: now the newest */
+    req(&f, "x-session-id", "new", "r-new");
+    ab_sent(&f, 1); /* full: evicts "old", binds "new" */
     assert_int_equal(ss->nbindings, SY_SESSION_MAX_BINDINGS);
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS); /* "new" is bound */
-    fx_req_header(&r, hn, hv, "x-session-id", "kept", "r-kept3");
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-session-id", "kept", "r-kept3");
+    ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS); /* "kept" survived */
-    fx_req_header(&r, hn, hv, "x-session-id", "old", "r-old2");
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-session-id", "old", "r-old2");
+    ab_score(&f, 2, s);
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS); /* "old" was evicted */
-    fx_req_header(&r, hn, hv, "x-session-id", "s0", "r-s0");
-    fp.ops->score(fp.state, &cy, c, 2, s);
+    req(&f, "x-session-id", "s0", "r-s0");
+    ab_score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS); /* the next oldest is still there */
-    fx_plugin_free(&fp);
-    sy_pool_unref(p);
+    ab_teardown(&f);
 }
 
 /* llm-d's "profile set but nil SchedulingResult writes no header": with profileName and a cycle
