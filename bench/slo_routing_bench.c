@@ -22,6 +22,9 @@
  *
  * The first row, "no gateway (round-robin)", is llm-d's blog's baseline (2026-03-13, production
  * profile: "No Gateway", a Kubernetes Service's round-robin): round-robin-picker, nothing else.
+ * The second, "no gateway (random)", is the same Service under kube-proxy's iptables mode (a
+ * random backend per connection): random-picker, nothing else; it is shown, not used as the
+ * summary's baseline or counted as a heuristic.
  * After the table a summary prints, for every predicted-latency row run, the blog's two
  * published ratios as its table gives them (e2e p50 -43% is against no gateway, TTFT p50 -71%
  * against llm-d's (prefix 3, queue 2, kv 2)) and both p50s against the run's best heuristic (the
@@ -83,7 +86,10 @@
  * every replica on that simulator profile instead (one accelerator class, as llm-d's blog's
  * pool; an unknown name stops the run); SLO_BENCH_OUT_TRACE=1 prints the
  * endpoints' learned output lengths (outputTokensSource's means) per 10 s window against the true
- * ones, the placement shares and cache hits, and whether the means steered the picks (out_trace);
+ * ones, the placement shares and cache hits, and whether the means steered the picks (out_trace),
+ * and where each row's TTFT goes (lag_trace: TTFT p50 per window, by the scrape's age at the
+ * decision, by the chosen replica's class and queue, model ready or not, SLO class, and per
+ * window the most-picked endpoint's predicted against observed TTFT: a queue sink shows there);
  * SLO_BENCH_PREFIX="groups,tokens,zipf,suffix_lo,suffix_hi" shapes the prefix regime (default
  * 128,3000,1.0,32,1024), and with SLO_BENCH_ACCURACY it also prints TTFT prediction error on prefix
  * hits vs misses and the top groups' placement.
@@ -142,6 +148,12 @@ struct job {
     float tr_load[NE_MAX];       /* running + waiting in its features */
     float tr_pf[NE_MAX];         /* prefill tokens in flight in its features */
     signed char tr_tier[NE_MAX]; /* 1 both headrooms >= 0, 0 violated */
+    /* SLO_BENCH_OUT_TRACE's lag breakdown: at the decision */
+    float age;          /* seconds since the last scrape */
+    uint32_t true_wait; /* the chosen engine's waiting count (before this request) */
+    uint32_t true_run;  /* and its running count */
+    uint32_t feat_wait; /* the waiting count the chosen endpoint's features held (-1: none) */
+    bool ready;         /* the model was ready (predictions present) */
 };
 
 static struct job *J;
@@ -547,10 +559,138 @@ static void out_trace_pick(int e)
     ot_n++;
 }
 
+/* out_trace's lag breakdown: the TTFT p50 (ms) of the reported requests that keep(j, arg)
+ * keeps, their count in *n, and their mean true / scraped waiting count on the chosen endpoint */
+static double lag_p50(bool (*keep)(const struct job *, int), int arg, size_t *n, double *tw,
+                      double *fw)
+{
+    double *v = sy_xmalloc((nJ ? nJ : 1) * sizeof *v);
+    size_t k = 0, nf = 0;
+    double st = 0, sf = 0;
+    for (size_t i = 0; i < nJ; i++) {
+        const struct job *j = &J[i];
+        if ((double)j->arrival / 1e9 < WARM_S || j->shed || !j->done || !keep(j, arg))
+            continue;
+        v[k++] = j->ttft;
+        st += j->true_wait;
+        if (j->feat_wait != UINT32_MAX) {
+            sf += j->feat_wait;
+            nf++;
+        }
+    }
+    qsort(v, k, sizeof *v, cmpd);
+    double p = k ? 1e3 * v[(k - 1) / 2] : 0;
+    free(v);
+    *n = k;
+    *tw = k ? st / (double)k : 0;
+    *fw = nf ? sf / (double)nf : -1;
+    return p;
+}
+
+static bool keep_window(const struct job *j, int w)
+{
+    double at = (double)j->arrival / 1e9;
+    return at >= w * OT_WIN && at < (w + 1) * OT_WIN;
+}
+
+static bool keep_age(const struct job *j, int q)
+{
+    double frac = scrape_ns ? j->age / ((double)scrape_ns / 1e9) : 0;
+    int b = frac < 0.25 ? 0 : frac < 0.5 ? 1 : frac < 0.75 ? 2 : 3;
+    return b == q;
+}
+
+/* arg: bit 1 slow replica, bit 0 queued there at the decision (true waiting > 0) */
+static bool keep_place(const struct job *j, int a)
+{
+    return (j->ep >= ne / 2) == ((a & 2) != 0) && (j->true_wait > 0) == ((a & 1) != 0);
+}
+
+static bool keep_ready(const struct job *j, int r)
+{
+    return j->ready == (r != 0);
+}
+
+static bool keep_slo(const struct job *j, int tight)
+{
+    return (j->slo_ttft < 2) == (tight != 0);
+}
+
+/* SLO_BENCH_OUT_TRACE: where a row's TTFT goes: per 10 s window, by the scrape's age at the
+ * decision, by the chosen replica's class and whether it was queued, model ready or not, and by
+ * SLO class; each group's TTFT p50 and the chosen endpoint's true vs scraped waiting count */
+static void lag_trace(const char *name, double secs)
+{
+    size_t n;
+    double tw, fw, p;
+    fprintf(stderr, "%s: TTFT p50 ms (n, chosen's true waiting / in its features)\n", name);
+    fprintf(stderr, "  per window:");
+    for (int w = (int)(WARM_S / OT_WIN); w * OT_WIN < secs; w++) {
+        p = lag_p50(keep_window, w, &n, &tw, &fw);
+        fprintf(stderr, " | %.0f-%.0f s %.0f (%zu, %.1f/%.1f)", w * OT_WIN, (w + 1) * OT_WIN, p, n,
+                tw, fw);
+    }
+    /* per window, the most-picked endpoint (a queue sink?) against the rest: picks, the mean
+     * waiting in the chosen endpoint's features, the mean predicted and observed TTFT (ms) */
+    fprintf(stderr, "\n  per window, most-picked endpoint: picks, waiting, pred/obs TTFT ms "
+                    "(the others' means):");
+    for (int w = (int)(WARM_S / OT_WIN); w * OT_WIN < secs; w++) {
+        size_t pk[NE_MAX] = {0};
+        double s[2][4] = {{0}}; /* [sink or not][n with a prediction, waiting, pred, obs] */
+        for (size_t i = 0; i < nJ; i++)
+            if (!J[i].shed && keep_window(&J[i], w))
+                pk[J[i].ep]++;
+        int top = 0;
+        for (int e = 1; e < ne; e++)
+            top = pk[e] > pk[top] ? e : top;
+        for (size_t i = 0; i < nJ; i++) {
+            const struct job *j = &J[i];
+            if (j->shed || !j->done || !keep_window(j, w) || j->pred_ttft < 0)
+                continue;
+            double *v = s[j->ep == top ? 0 : 1];
+            v[0]++;
+            v[1] += j->feat_wait;
+            v[2] += j->pred_ttft;
+            v[3] += j->ttft;
+        }
+        for (int k = 0; k < 2; k++)
+            for (int c = 1; c < 4; c++)
+                s[k][c] /= s[k][0] > 0 ? s[k][0] : 1;
+        fprintf(stderr, " | %.0f s ep%d %zu, %.0f, %.0f/%.0f (%.0f, %.0f/%.0f)", w * OT_WIN, top,
+                pk[top], s[0][1], 1e3 * s[0][2], 1e3 * s[0][3], s[1][1], 1e3 * s[1][2],
+                1e3 * s[1][3]);
+    }
+    static const char *const age[] = {"0-25%", "25-50%", "50-75%", "75-100%"};
+    fprintf(stderr, "\n  by scrape age (share of the interval):");
+    for (int q = 0; q < 4; q++) {
+        p = lag_p50(keep_age, q, &n, &tw, &fw);
+        fprintf(stderr, " | %s %.0f (%zu, %.1f/%.1f)", age[q], p, n, tw, fw);
+    }
+    static const char *const place[] = {"fast idle-queue", "fast queued", "slow idle-queue",
+                                        "slow queued"};
+    fprintf(stderr, "\n  by chosen replica:");
+    for (int a = 0; a < 4; a++) {
+        p = lag_p50(keep_place, a, &n, &tw, &fw);
+        fprintf(stderr, " | %s %.0f (%zu, %.1f/%.1f)", place[a], p, n, tw, fw);
+    }
+    fprintf(stderr, "\n  model:");
+    for (int r = 1; r >= 0; r--) {
+        p = lag_p50(keep_ready, r, &n, &tw, &fw);
+        fprintf(stderr, " | %s %.0f (%zu, %.1f/%.1f)", r ? "ready" : "fallback", p, n, tw, fw);
+    }
+    fprintf(stderr, "\n  SLO class:");
+    for (int c = 1; c >= 0; c--) {
+        p = lag_p50(keep_slo, c, &n, &tw, &fw);
+        fprintf(stderr, " | %s %.0f (%zu, %.1f/%.1f)", c ? "1 s TTFT" : "5 s TTFT", p, n, tw, fw);
+    }
+    fprintf(stderr, "\n");
+}
+
 static void out_trace(const char *name, double secs)
 {
     if (!out_trace_on)
         return;
+    lag_trace(name, secs);
     fprintf(stderr,
             "%s: per %.0f s window, per endpoint (fast first): picks / cache hit %% / true "
             "mean output completed there / learned mean at the window's end\n",
@@ -842,14 +982,17 @@ static uint64_t arrival_seed(void)
 /* Every row run, for the summary of llm-d's blog comparison (blog_summary). */
 enum row_kind {
     ROW_NO_GATEWAY, /* NO_GATEWAY_ROW: what a Kubernetes Service does */
+    ROW_BASELINE,   /* another no-gateway variant (NO_GATEWAY_RANDOM_ROW): neither the summary's
+                       no-gateway baseline nor a candidate for the best heuristic */
     ROW_LLMD,       /* llm-d's default weights, (prefix 3, queue 2, kv 2) */
     ROW_HEURISTIC,  /* any other row without predictions: a candidate for the best heuristic */
     ROW_PREDICTED,  /* a row whose config runs predicted-latency-producer (slo-class too) */
     ROW_ORACLE,     /* a reference, not a policy */
 };
-#define ROWS_MAX       128
-#define NO_GATEWAY_ROW "no gateway (round-robin)"
-#define LLMD_ROW       "llm-d default (prefix 3, queue 2, kv 2)"
+#define ROWS_MAX              128
+#define NO_GATEWAY_ROW        "no gateway (round-robin)"
+#define NO_GATEWAY_RANDOM_ROW "no gateway (random)"
+#define LLMD_ROW              "llm-d default (prefix 3, queue 2, kv 2)"
 static struct row {
     char name[96];
     enum row_kind kind;
@@ -863,6 +1006,8 @@ static enum row_kind row_kind(const char *name, const char *yaml, enum oracle_mo
         return ROW_ORACLE;
     if (strcmp(name, NO_GATEWAY_ROW) == 0)
         return ROW_NO_GATEWAY;
+    if (strcmp(name, NO_GATEWAY_RANDOM_ROW) == 0)
+        return ROW_BASELINE;
     if (strcmp(name, LLMD_ROW) == 0)
         return ROW_LLMD;
     return strstr(yaml, "predicted-latency-producer") ? ROW_PREDICTED : ROW_HEURISTIC;
@@ -1097,6 +1242,11 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         }
         j->ep = e;
         j->out = out;
+        j->age = (float)((double)(now - last_scrape) / 1e9);
+        j->true_wait = sy_sim_engine_num_waiting(eng[e]);
+        j->true_run = sy_sim_engine_num_running(eng[e]);
+        j->feat_wait = UINT32_MAX;
+        j->ready = false;
         if (out_trace_on && t >= WARM_S)
             out_trace_pick(e);
         if (cv)
@@ -1106,7 +1256,9 @@ static void run_as(const char *name, const char *yaml, double rate, double secs,
         const struct sy_sched_cycle *cy = j->res.cycle; /* first member of the scheduler's cycle */
         if (cy && cy->latency && cy->latency->ready && j->res.pool_index < cy->latency->n) {
             const struct sy_latency_pred *p = &cy->latency->pred[j->res.pool_index];
+            j->ready = true;
             if (p->valid) {
+                j->feat_wait = p->f.waiting;
                 j->pred_ttft = p->ttft_s;
                 j->pred_tpot = p->tpot_s;
                 j->running = p->f.running;
@@ -1535,6 +1687,10 @@ int main(int argc, char **argv)
     /* no gateway: a Kubernetes Service spreading connections, round-robin (the blog's baseline,
      * "k8s round-robin") */
     run(NO_GATEWAY_ROW, "plugins:\n- type: round-robin-picker\n", rate, secs);
+    /* the same Service with kube-proxy in iptables mode, which picks a backend at random per
+     * connection (IPVS mode's default is round-robin, the row above): random-picker alone, its
+     * draws seeded by SLO_BENCH_SEED like every picker's */
+    run(NO_GATEWAY_RANDOM_ROW, "plugins:\n- type: random-picker\n", rate, secs);
     run(LLMD_ROW, weights(3, 2, 2), rate, secs);
     static const int w[][3] = {{2, 3, 2}, {1, 1, 1}, {1, 3, 1}, {0, 1, 1}, {1, 2, 0}};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {

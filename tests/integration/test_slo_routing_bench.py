@@ -5,7 +5,8 @@ short run is quick; a value the scorer refuses (delayWeight -1) is the probe: a 
 the parameters stops the run naming it, a row that does not runs to its table line. The
 benchmark charges its requests as the gateway does (sy_pool_charge / sy_pool_discharge with the
 output length), so latency-scorer's outputTokensSource learns from its completed requests. The
-"no gateway (round-robin)" row (llm-d's blog baseline) cycles over the fleet, and the summary after
+"no gateway (round-robin)" row (llm-d's blog baseline) cycles over the fleet, "no gateway (random)"
+(kube-proxy's iptables mode) picks at random, and the summary after
 the table gives the blog's ratios from the table's own numbers. Shape only: no test here depends
 on a measured number.
 """
@@ -208,6 +209,7 @@ def test_profile_makes_one_class():
 
 
 NO_GATEWAY = "no gateway (round-robin)"
+NO_GATEWAY_RANDOM = "no gateway (random)"
 LLMD = OTHER_ROWS[2]
 BLOG_ROWS = [NO_GATEWAY, LLMD, "switchyard default (cache-load-scorer)",
              "predicted latency (Helm, most)", "predicted latency (Helm, least)"]
@@ -300,6 +302,49 @@ def test_blog_summary_ratios():
     check(rc == 0 and "slo-class-scorer" in table(out) and "  best heuristic  not run" in out and
           [x for x in out.splitlines() if x.startswith("  slo-class-scorer ")],
           "exit %d\n%s" % (rc, out))
+
+
+@test
+def test_no_gateway_random_row():
+    """The "no gateway (random)" row (a Kubernetes Service under kube-proxy's iptables mode) runs
+    beside the round-robin one and picks at random: the same seed gives the same placement,
+    another seed another one, the shares spread as random draws do (not within one pick as
+    round-robin's, none empty, none thrice the mean), about half on the fast half; it is neither
+    the summary's no-gateway baseline nor the best heuristic."""
+    build()
+    n, rate = 16, 80
+    extra = {"SLO_BENCH_REPLICAS": str(n), "SLO_BENCH_OUT_TRACE": "1"}
+
+    def shares(err):
+        i = err.index(NO_GATEWAY_RANDOM + ": per 10 s window")
+        line = [x for x in err[i:].splitlines() if "after warm-up, per endpoint" in x][0]
+        return [float(e.split("/")[0]) for e in line.split("|")[1:]]
+
+    rc, out, err = bench("no gateway", rate=str(rate), extra=extra)
+    rows = table(out)
+    check(rc == 0 and list(rows) == [NO_GATEWAY, NO_GATEWAY_RANDOM],
+          "exit %d\n%s\n%s" % (rc, out, err))
+    check(40 <= rows[NO_GATEWAY_RANDOM][3] <= 60, "on fast %s%%" % rows[NO_GATEWAY_RANDOM][3])
+    got = shares(err)
+    picks = rate * 5 * 0.9
+    check(len(got) == n and max(got) - min(got) > 100 / picks + 0.1,
+          "spread within one pick, as round-robin: %s" % got)
+    check(min(got) > 0 and max(got) < 3 * 100 / n, "not uniform: %s" % got)
+    rc2, out2, err2 = bench(NO_GATEWAY_RANDOM, rate=str(rate), extra=extra)
+    check(rc2 == 0 and shares(err2) == got and table(out2)[NO_GATEWAY_RANDOM] ==
+          rows[NO_GATEWAY_RANDOM], "the same seed placed otherwise\n%s\n%s" % (out, out2))
+    env = dict(os.environ, SLO_BENCH_ONLY=NO_GATEWAY_RANDOM, SLO_BENCH_SEED="2", **extra)
+    p = subprocess.run([BENCH, str(rate), "25", "capacity"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    check(p.returncode == 0 and shares(p.stderr) != got, "seed 2 placed as seed 1: %s" % got)
+    # beside a predicted-latency row: the round-robin row stays the baseline, and the random row
+    # (which would meet the most SLOs at this load) is not taken for the best heuristic
+    rc, out, err = bench("no gateway|" + LLMD + "|" + BLOG_ROWS[3], rate="60")
+    tail = out[out.index("llm-d's blog comparison"):].splitlines()
+    line = [x for x in tail if x.startswith("  no gateway ")]
+    check(rc == 0 and len(line) == 1 and (NO_GATEWAY + ":") in line[0], "%s\n%s" % (line, out))
+    line = [x for x in tail if x.startswith("  best heuristic ")]
+    check(len(line) == 1 and (LLMD + ":") in line[0], "%s\n%s" % (line, out))
 
 
 if __name__ == "__main__":
