@@ -254,6 +254,10 @@ static void test_session_id_lru_bound(void **state)
     assert_int_equal(ss->nbindings, SY_SESSION_MAX_BINDINGS);
     ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS); /* "new" is bound */
+    /* a second newcomer: least recently used is now "s0" ("kept" was used after it); a table
+     * that evicted in order of first binding would drop "kept" here */
+    req(&f, "x-session-id", "new2", "r-new2");
+    ab_sent(&f, 1);
     req(&f, "x-session-id", "kept", "r-kept3");
     ab_score(&f, 2, s);
     assert_float_equal(s[1], 1.0, FX_EPS); /* "kept" survived */
@@ -261,6 +265,9 @@ static void test_session_id_lru_bound(void **state)
     ab_score(&f, 2, s);
     assert_float_equal(s[0] + s[1], 0.0, FX_EPS); /* "old" was evicted */
     req(&f, "x-session-id", "s0", "r-s0");
+    ab_score(&f, 2, s);
+    assert_float_equal(s[0] + s[1], 0.0, FX_EPS); /* "s0" was evicted */
+    req(&f, "x-session-id", "s1", "r-s1");
     ab_score(&f, 2, s);
     assert_float_equal(s[0], 1.0, FX_EPS); /* the next oldest is still there */
     ab_teardown(&f);
