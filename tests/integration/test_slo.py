@@ -307,8 +307,8 @@ def cap_lines(port, gw, sims):
     one-slot replicas; under `most` a replica's share varies run to run), and flow control (the
     pipeline's featureGates) holds dispatch while the pool's mean queue is above its threshold,
     so a queue much longer than ~9 is never read by a cycle. So each round: a calm phase (one
-    client through the gateway, no queue, 4 s: ~80 scrapes read at waiting 0 bring the usual
-    level down), then for each replica still missing a line a burst of 16 concurrent requests
+    client through the gateway, no queue, one request per 50 ms scrape for 4 s: ~80 scrapes
+    read at waiting 0 bring the usual level down, ~80 requests of the budget), then for each replica still missing a line a burst of 16 concurrent requests
     straight to it (15 waiting behind its one slot, read from ~9 down as flow control releases)
     while 4 clients keep streaming through the gateway (each gives up after 0.5 s, so a request
     held behind the burst does not stop its client from starting cycles; the streamed ends give
@@ -330,7 +330,7 @@ def cap_lines(port, gw, sims):
             sent[0] += 1
             return True
 
-    def through_gateway(k, until, max_tokens, timeout):
+    def through_gateway(k, until, max_tokens, timeout, pace=0.0):
         i = 0
         while until() and time.time() < deadline and budget():
             b = {"model": "m1", "prompt": "r%dx%d %s" % (k, i, "u " * 40),
@@ -340,6 +340,7 @@ def cap_lines(port, gw, sims):
             except OSError:
                 pass
             i += 1
+            time.sleep(pace)
 
     def direct(target_port, k):
         if budget():
@@ -348,8 +349,8 @@ def cap_lines(port, gw, sims):
     rounds = 0
     while time.time() < deadline and missing() and sent[0] < 1000:
         rounds += 1
-        calm_end = time.time() + 4 * SLOW
-        through_gateway(-rounds, lambda: time.time() < calm_end, 2, 30)
+        calm_end = time.time() + 4  # wall time: the gateway scrapes every 50 ms at any SLOW
+        through_gateway(-rounds, lambda: time.time() < calm_end, 2, 30, pace=0.05)
         burst = [threading.Thread(target=direct, args=(int(a.rsplit(":", 1)[1]), rounds * 100 + j))
                  for _, a in missing() for j in range(16)]
         for t in burst:
