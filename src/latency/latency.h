@@ -45,6 +45,9 @@ struct sy_latency_config {
     bool log_target;      /* fit log(latency) instead of latency (quantiles commute with log) */
     bool per_endpoint;    /* learn a per-endpoint calibration factor on top of the shared fit */
     bool per_regime;      /* ... per endpoint and load regime (idle / busy / queued) */
+    bool ttft_guard;      /* TTFT outside what the fit saw (model.c, "queue guard"): features
+                             clamped to the fit's range, monotone in waiting, and beyond the
+                             largest waiting seen + the endpoint's wait per queued request */
     bool load_curve;      /* TPOT of an endpoint with enough samples: its own monotone p90 curve
                              over its load (running + waiting), instead of the linear fit */
     double tpot_quantile; /* quantile predicted for TPOT (fit, calibration and load curve);

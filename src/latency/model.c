@@ -34,6 +34,27 @@
  * readers copy what they need with relaxed loads and retry if the sequence moved. A prediction
  * reads 2 x 16 coefficients and one endpoint slot: about 50 words, no allocation.
  *
+ * Queue guard (cfg.ttft_guard, default on; docs/slo-scheduling.md, "Model guard against queue
+ * sinks"). A linear fit is only evidence inside the feature range it was fit on. In the queued
+ * regime it learns TTFT concave in the queue (a negative coefficient on waiting x prefill in
+ * flight, feature 11, which grows like waiting^2 since the prefill in flight grows with the
+ * queue); a replica whose queue then grows past anything seen (300-900 waiting against <= ~30)
+ * predicted 0.00-0.10 s, often the 10 us floor, while its requests waited 44-121 s, and the
+ * headroom rules sent it more ("queue sinks"). The guarded TTFT prediction:
+ *   - clamps each engineered feature to the [min, max] the TTFT fit saw;
+ *   - beyond the largest waiting count the fit saw (W) cannot fall as the queue grows: it is at
+ *     least the clamped prediction at waiting W (the other features as they are), plus
+ *     (waiting - W) x the endpoint's wait per queued request, the median of observed TTFT /
+ *     waiting over its queued samples (the whole fleet's when it has fewer than EP_MIN): a
+ *     per-request drain rate the fit cannot extrapolate itself.
+ * Inside the range the fit is evidence and is left alone (its training samples are all inside,
+ * so the calibration is unchanged). Making it monotone in waiting there too (the maximum over
+ * waiting counts 0..waiting at fixed other features) was tried and dropped: it evaluates the fit
+ * off the data (a long queue with no prefill in flight), which the log-target fit blows up past a
+ * day on, and it lowered the held-out p90 coverage 0.55 -> 0.52 at 25 req/s through the
+ * calibration. The guard costs 33 more snapshot words and one more dot product per prediction.
+ * TPOT is not guarded (its load curve is monotone already).
+ *
  * A fit that fails (singular, IRLS non-finite), yields a non-finite coefficient, calibration or
  * holdout error, or predicts a non-finite or absurd (a day or more) latency for any sample it was
  * fit on is counted, logged and dropped; the previous snapshot keeps serving.
@@ -86,9 +107,13 @@ struct ring {
 /* Snapshot word layout. */
 #define W_READY   0                           /* bit0 TTFT ready, bit1 TPOT ready */
 #define W_BETA(t) (1 + (t)*SY_LATENCY_NFEAT)  /* coefficients per target */
-#define W_EP      (1 + NT * SY_LATENCY_NFEAT) /* EP_SLOTS x slot */
-/* slot: {hash, cal_ttft, cal_tpot, has TPOT curve, curve[NBIN], slope per request beyond} */
-#define W_SLOT (4 + NBIN + 1)
+#define W_LO      (1 + NT * SY_LATENCY_NFEAT) /* TTFT guard: feature minima the fit saw */
+#define W_HI      (W_LO + SY_LATENCY_NFEAT)   /* ... maxima */
+#define W_QS      (W_HI + SY_LATENCY_NFEAT)   /* ... fleet's wait per queued request, s */
+#define W_EP      (W_QS + 1)                  /* EP_SLOTS x slot */
+/* slot: {hash, cal_ttft, cal_tpot, has TPOT curve, curve[NBIN], slope per request beyond, the
+ * endpoint's TTFT wait per queued request (0: unknown)} */
+#define W_SLOT (4 + NBIN + 2)
 #define W_N    (W_EP + EP_SLOTS * W_SLOT)
 
 struct sy_latency_model {
@@ -136,7 +161,8 @@ void sy_latency_config_default(struct sy_latency_config *c)
                                     .max_train = 8192,
                                     .log_target = false,
                                     .per_endpoint = true,
-                                    .load_curve = true};
+                                    .load_curve = true,
+                                    .ttft_guard = true};
 }
 
 struct sy_latency_model *sy_latency_model_new(const struct sy_latency_config *cfg)
@@ -298,8 +324,9 @@ static int cmp_ep(const void *a, const void *b)
 }
 
 struct fit {
-    bool ok;    /* beta valid */
-    double tau; /* the quantile fitted */
+    bool ok;          /* beta valid */
+    bool tau_is_ttft; /* the TTFT fit (the guard applies) */
+    double tau;       /* the quantile fitted */
     double beta[SY_LATENCY_NFEAT];
     size_t nep;                   /* calibrated endpoints */
     uint64_t ep[EP_SLOTS];        /* their hashes */
@@ -307,7 +334,67 @@ struct fit {
     bool has_curve[EP_SLOTS];     /* load_curve: the endpoint has a load curve */
     double curve[EP_SLOTS][NBIN]; /* ... its p90 at each bin centre (monotone) */
     double slope[EP_SLOTS];       /* ... its growth per request beyond the last bin */
+    double lo[SY_LATENCY_NFEAT];  /* TTFT guard: feature range of the fit's samples */
+    double hi[SY_LATENCY_NFEAT];
+    double qs;              /* ... fleet's wait per queued request (0: none queued) */
+    double qs_ep[EP_SLOTS]; /* ... each endpoint's (0: fewer than EP_MIN queued) */
 };
+
+/* The guard's inputs for one prediction (read from a fit or the snapshot). */
+struct guard {
+    const double *lo, *hi; /* feature range */
+    double qs;             /* wait per queued request: the endpoint's, else the fleet's */
+};
+
+static double clampd(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Median of observed TTFT / waiting over the queued samples v[n] (ratio: scratch of n); 0 when
+ * fewer than min of them are queued. */
+static double queue_wait(const struct sample *v, size_t n, size_t min, double *ratio)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].f.waiting > 0)
+            ratio[k++] = v[i].y / (double)v[i].f.waiting;
+    if (k < min || k == 0)
+        return 0.0;
+    qsort(ratio, k, sizeof(double), cmp_double);
+    return ratio[k / 2];
+}
+
+/* The clamped fit's linear predictor for f at waiting count w (features 1, 5 and 11 follow it). */
+static double clamped_lin(const double *beta, const struct guard *g, const double *x, double w)
+{
+    double p = beta[0];
+    for (int k = 1; k < SY_LATENCY_NFEAT; k++) {
+        double xk = k == 1 ? (w > 0 ? 1.0 : x[1]) : k == 5 ? w : k == 11 ? w * x[7] : x[k];
+        p += beta[k] * clampd(xk, g->lo[k], g->hi[k]);
+    }
+    return p;
+}
+
+/* The guarded TTFT prediction (model.c top comment): the fit with features clamped to [lo, hi],
+ * times cal; beyond the largest waiting count seen W = hi[5], at least the prediction at W plus
+ * qs per request waiting beyond W. */
+static double guarded_ttft(const double *beta, const struct guard *g, double cal,
+                           const struct sy_latency_features *f, bool logt)
+{
+    double x[SY_LATENCY_NFEAT];
+    sy_latency__features(f, x);
+    double w = x[5], W = g->hi[5];
+    double lin = clamped_lin(beta, g, x, w);
+    if (w > W) {
+        double edge = clamped_lin(beta, g, x, W);
+        lin = edge > lin ? edge : lin;
+    }
+    if (logt)
+        lin = exp(lin > 50.0 ? 50.0 : lin);
+    double p = (lin > FLOOR_S ? lin : FLOOR_S) * cal;
+    return w > W ? p + g->qs * (w - W) : p;
+}
 
 /* A sample's load for the curve: requests running and waiting on the endpoint. */
 static double load_of(const struct sy_latency_features *f)
@@ -419,6 +506,7 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
 {
     double tau = t == T_TPOT ? sy_latency_tpot_quantile(m) : m->cfg.quantile;
     out->tau = tau;
+    out->tau_is_ttft = t == T_TTFT;
     bool logt = m->cfg.log_target, curve = m->cfg.load_curve && t == T_TPOT;
     double *X = sy_xmalloc(n * SY_LATENCY_NFEAT * sizeof(double));
     double *y = sy_xmalloc(n * sizeof(double));
@@ -428,6 +516,16 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
     }
     int rc = sy_latency__qreg_fit(X, y, n, SY_LATENCY_NFEAT, tau, out->beta);
     out->nep = 0;
+    for (int k = 0; t == T_TTFT && k < SY_LATENCY_NFEAT; k++) { /* the guard's range */
+        out->lo[k] = INFINITY;
+        out->hi[k] = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            double xk = X[i * SY_LATENCY_NFEAT + k];
+            out->lo[k] = xk < out->lo[k] ? xk : out->lo[k];
+            out->hi[k] = xk > out->hi[k] ? xk : out->hi[k];
+        }
+    }
+    out->qs = t == T_TTFT ? queue_wait(v, n, 1, y) : 0.0; /* y is spent: the fit is done */
     if (rc == 0 && m->cfg.per_endpoint) {
         /* per endpoint with >= EP_MIN samples (the first EP_SLOTS by hash): tau-quantile of
          * observed / predicted */
@@ -462,6 +560,8 @@ static int fit_target(const struct sy_latency_model *m, int t, struct sample *v,
                 break;
             }
             c = c < CAL_MIN ? CAL_MIN : c > CAL_MAX ? CAL_MAX : c;
+            out->qs_ep[out->nep] =
+                t == T_TTFT ? queue_wait(v + groups[g].lo, cnt, EP_MIN, ratio) : 0.0;
             out->ep[out->nep] = groups[g].ep;
             out->cal[out->nep++] = c;
         }
@@ -497,9 +597,14 @@ static double fit_predict(const struct sy_latency_model *m, const struct fit *f,
         double p = curve_eval(f->curve[i], f->slope[i], load_of(&s->f));
         return p > FLOOR_S ? p : FLOOR_S;
     }
+    double cal = i >= 0 ? f->cal[i] : 1.0;
+    if (m->cfg.ttft_guard && f->tau_is_ttft) {
+        struct guard g = {f->lo, f->hi, i >= 0 && f->qs_ep[i] > 0 ? f->qs_ep[i] : f->qs};
+        return guarded_ttft(f->beta, &g, cal, &s->f, m->cfg.log_target);
+    }
     double x[SY_LATENCY_NFEAT];
     sy_latency__features(&s->f, x);
-    return raw_predict(f->beta, x, m->cfg.log_target) * (i >= 0 ? f->cal[i] : 1.0);
+    return raw_predict(f->beta, x, m->cfg.log_target) * cal;
 }
 
 /* Writes the snapshot (caller holds train_mu: the only writer). */
@@ -513,6 +618,11 @@ static void publish(struct sy_latency_model *m, const struct fit *fits)
         for (int k = 0; k < SY_LATENCY_NFEAT; k++)
             w[W_BETA(t) + k] = d2w(fits[t].beta[k]);
     }
+    for (int k = 0; k < SY_LATENCY_NFEAT; k++) {
+        w[W_LO + k] = d2w(fits[T_TTFT].lo[k]);
+        w[W_HI + k] = d2w(fits[T_TTFT].hi[k]);
+    }
+    w[W_QS] = d2w(fits[T_TTFT].qs);
     /* endpoint table: open addressing on the union of both targets' endpoints */
     for (int t = 0; t < NT; t++) {
         if (!fits[t].ok)
@@ -527,6 +637,8 @@ static void publish(struct sy_latency_model *m, const struct fit *fits)
                 if (e[0] == 0) {
                     e[0] = h;
                     e[1] = d2w(fits[T_TTFT].ok ? lookup_cal(&fits[T_TTFT], h) : 1.0);
+                    ssize_t q = fits[T_TTFT].ok ? lookup_ep(&fits[T_TTFT], h) : -1;
+                    e[5 + NBIN] = d2w(q >= 0 ? fits[T_TTFT].qs_ep[q] : 0.0);
                     e[2] = d2w(fits[T_TPOT].ok ? lookup_cal(&fits[T_TPOT], h) : 1.0);
                     ssize_t c = fits[T_TPOT].ok ? lookup_ep(&fits[T_TPOT], h) : -1;
                     if (c >= 0 && fits[T_TPOT].has_curve[c]) {
@@ -552,7 +664,8 @@ static void publish(struct sy_latency_model *m, const struct fit *fits)
 /* Reads the snapshot words needed for endpoint h: ready bits, both betas, both calibrations. */
 static uint64_t read_snap(const struct sy_latency_model *m, uint64_t h,
                           double beta[NT][SY_LATENCY_NFEAT], double cal[NT], bool *has_curve,
-                          double curve[NBIN + 1])
+                          double curve[NBIN + 1], double lo[SY_LATENCY_NFEAT],
+                          double hi[SY_LATENCY_NFEAT], double *qs)
 {
     for (;;) {
         uint64_t s0 = atomic_load_explicit(&m->seq, memory_order_acquire);
@@ -563,6 +676,11 @@ static uint64_t read_snap(const struct sy_latency_model *m, uint64_t h,
             for (int k = 0; k < SY_LATENCY_NFEAT; k++)
                 beta[t][k] =
                     w2d(atomic_load_explicit(&m->snap[W_BETA(t) + k], memory_order_relaxed));
+        for (int k = 0; lo && k < SY_LATENCY_NFEAT; k++) {
+            lo[k] = w2d(atomic_load_explicit(&m->snap[W_LO + k], memory_order_relaxed));
+            hi[k] = w2d(atomic_load_explicit(&m->snap[W_HI + k], memory_order_relaxed));
+        }
+        *qs = w2d(atomic_load_explicit(&m->snap[W_QS], memory_order_relaxed));
         cal[0] = cal[1] = 1.0;
         *has_curve = false;
         for (int p = 0; p < EP_SLOTS; p++) {
@@ -575,6 +693,8 @@ static uint64_t read_snap(const struct sy_latency_model *m, uint64_t h,
                 cal[0] = w2d(atomic_load_explicit(&e[1], memory_order_relaxed));
                 cal[1] = w2d(atomic_load_explicit(&e[2], memory_order_relaxed));
                 *has_curve = atomic_load_explicit(&e[3], memory_order_relaxed) != 0;
+                double qe = w2d(atomic_load_explicit(&e[5 + NBIN], memory_order_relaxed));
+                *qs = qe > 0 ? qe : *qs;
                 for (int b = 0; *has_curve && b <= NBIN; b++)
                     curve[b] = w2d(atomic_load_explicit(&e[4 + b], memory_order_relaxed));
                 break;
@@ -594,17 +714,24 @@ bool sy_latency_ready(const struct sy_latency_model *m)
 int sy_latency_predict(const struct sy_latency_model *m, const char *endpoint,
                        const struct sy_latency_features *f, double *ttft_s, double *tpot_s)
 {
-    double beta[NT][SY_LATENCY_NFEAT], cal[NT], curve[NBIN + 1];
-    bool has_curve;
-    uint64_t ready = read_snap(m, ep_hash(m, endpoint, f), beta, cal, &has_curve, curve);
+    double beta[NT][SY_LATENCY_NFEAT], cal[NT], curve[NBIN + 1], lo[SY_LATENCY_NFEAT],
+        hi[SY_LATENCY_NFEAT], qs;
+    bool has_curve, guard = m->cfg.ttft_guard && ttft_s;
+    uint64_t ready = read_snap(m, ep_hash(m, endpoint, f), beta, cal, &has_curve, curve,
+                               guard ? lo : NULL, hi, &qs);
     if (!(ready & 1u))
         return SY_EBUSY;
     struct sy_latency_features g = *f;
     double x[SY_LATENCY_NFEAT];
     if (ttft_s) {
         g.tokens_generated = 0;
-        sy_latency__features(&g, x);
-        *ttft_s = raw_predict(beta[T_TTFT], x, m->cfg.log_target) * cal[T_TTFT];
+        if (guard) {
+            struct guard gd = {lo, hi, qs};
+            *ttft_s = guarded_ttft(beta[T_TTFT], &gd, cal[T_TTFT], &g, m->cfg.log_target);
+        } else {
+            sy_latency__features(&g, x);
+            *ttft_s = raw_predict(beta[T_TTFT], x, m->cfg.log_target) * cal[T_TTFT];
+        }
     }
     if (tpot_s) {
         if (!(ready & 2u)) {
