@@ -161,10 +161,11 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void variant(const char *name, bool logt, bool per_ep, bool regime, bool curve)
+static void variant(const char *name, bool logt, bool per_ep, bool regime, bool curve, bool guard)
 {
     struct sy_latency_config c;
     sy_latency_config_default(&c);
+    c.ttft_guard = guard;
     c.load_curve = curve;
     c.log_target = logt;
     c.per_endpoint = per_ep;
@@ -245,13 +246,14 @@ int main(int argc, char **argv)
     for (int ph = 0; ph < NPHASE; ph++)
         printf(" | phase %d (%2.0f/s)           ", ph, rates[ph]);
     printf(" | all                        | predict    | retrain\n");
-    variant("linear + per-endpoint+regime", false, true, true, false);
-    variant("linear + TPOT curve (default)", false, true, false, true);
-    variant("linear + per-endpoint", false, true, false, false);
-    variant("linear, shared only", false, false, false, false);
-    variant("log + per-endpoint+regime", true, true, true, false);
-    variant("log + per-endpoint", true, true, false, false);
-    variant("log, shared only", true, false, false, false);
+    variant("linear + per-endpoint+regime", false, true, true, false, true);
+    variant("linear + TPOT curve (default)", false, true, false, true, true);
+    variant("linear + TPOT curve, no guard", false, true, false, true, false);
+    variant("linear + per-endpoint", false, true, false, false, true);
+    variant("linear, shared only", false, false, false, false, true);
+    variant("log + per-endpoint+regime", true, true, true, false, true);
+    variant("log + per-endpoint", true, true, false, false, true);
+    variant("log, shared only", true, false, false, false, true);
     if (argc > 1) {
         FILE *f = fopen(argv[1], "w");
         if (!f) {

@@ -65,7 +65,8 @@
  * prefix and the two e2e+delay Helm pipeline rows (the headroom rows never get them);
  * SLO_BENCH_ACCURACY=1 prints the chosen endpoints' observed vs predicted TTFT/TPOT per speed
  * class and load to stderr; SLO_BENCH_CURVE=0|1, SLO_BENCH_Q=quantile and SLO_BENCH_TPOT_Q=
- * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) set the model;
+ * quantile (TPOT only, the producer's tpotQuantile; each 0.05..0.95) and SLO_BENCH_GUARD=0|1 (the
+ * TTFT queue guard, on by default) set the model;
  * SLO_BENCH_TRACE=1 (heavy) prints why follow-up turns leave their history replica, =path also
  * writes one line per decision there (0 or empty: off);
  * SLO_BENCH_LATENCY_VARIANTS=1 (heavy) adds latency-scorer at weight 2 and TTFT-only beside the
@@ -1621,6 +1622,8 @@ int main(int argc, char **argv)
     sy_latency_config_default(&model_cfg);
     if (getenv("SLO_BENCH_CURVE"))
         model_cfg.load_curve = atoi(getenv("SLO_BENCH_CURVE")) != 0;
+    if (getenv("SLO_BENCH_GUARD")) /* the model's TTFT queue guard (latency.h ttft_guard) */
+        model_cfg.ttft_guard = atoi(getenv("SLO_BENCH_GUARD")) != 0;
     /* the model's TPOT quantile (tpotQuantile's range) as every row's default, and its quantile */
     uint64_t mt = 0, nrep = (uint64_t)ne, scrape_ms = 0;
     if (!env_quantile("SLO_BENCH_TPOT_Q", 0.05, 0.95, &model_cfg.tpot_quantile) ||
