@@ -1,7 +1,7 @@
 /* Unit tests for src/latency/: the quantile fit (qreg.c), the feature vector (features.c) and the
  * online model (model.c): not-ready state, p90 coverage and per-endpoint calibration on a
- * synthetic heterogeneous fleet, discarding a non-finite fit, the background trainer, and
- * lock-free reads racing publication. */
+ * synthetic heterogeneous fleet, the TTFT queue guard, discarding a non-finite fit, the
+ * background trainer, and lock-free reads racing publication. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
