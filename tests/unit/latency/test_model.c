@@ -419,6 +419,53 @@ static void test_queue_guard(void **state)
     queue_case(true);
 }
 
+/* The guard's drain rate is the wait each queued request adds, not TTFT / waiting: a large fixed
+ * part (the request's own prefill, the batch it joins) seen only at shallow queues must not be
+ * counted once per request ahead (review: 8 s + 0.05 s per request seen at 1-3 waiting predicted
+ * 1209 s at 300); each endpoint drains at its own rate; nothing is ever predicted above a day. */
+static void test_queue_guard_drain(void **state)
+{
+    (void)state;
+    struct sy_latency_config c;
+    sy_latency_config_default(&c);
+    struct sy_latency_model *m = sy_latency_model_new(&c);
+    static const char *const eps[] = {"ep-slow-drain", "ep-fast-drain"};
+    static const double per_req[] = {0.5, 0.05};
+    for (int i = 0; i < 8000; i++) {
+        struct sy_latency_features f = {0};
+        f.waiting = (uint32_t)(urand() * 4); /* 0..3 */
+        f.queued = f.waiting > 0;
+        f.running = 16;
+        f.kv_util = 0.5;
+        f.input_tokens = 1000;
+        f.prefill_tokens_inflight = 1000;
+        f.decode_tokens_inflight = 16 * 256;
+        double y = (8.0 + per_req[i % 2] * f.waiting) * exp(0.1 * (urand() - 0.5));
+        sy_latency_observe(m, eps[i % 2], &f, y, -1);
+    }
+    assert_int_equal(sy_latency_retrain(m), 0);
+    double p[2][2];
+    for (int e = 0; e < 2; e++)
+        for (int j = 0; j < 2; j++) {
+            struct sy_latency_features f = {.queued = true,
+                                            .running = 16,
+                                            .kv_util = 0.5,
+                                            .input_tokens = 1000,
+                                            .waiting = j ? 4000000000u : 300,
+                                            .prefill_tokens_inflight = 1000,
+                                            .decode_tokens_inflight = 16 * 256};
+            assert_int_equal(sy_latency_predict(m, eps[e], &f, &p[e][j], NULL), 0);
+        }
+    print_message(
+        "at 300 waiting: %.1f s (0.5 s/request), %.1f s (0.05 s/request); at 4e9: %.0f s\n",
+        p[0][0], p[1][0], p[0][1]);
+    /* truth ~158 s and ~23 s (p90 a little above); TTFT / waiting would give ~1200 s */
+    assert_true(p[0][0] > 100.0 && p[0][0] < 300.0);
+    assert_true(p[1][0] > 15.0 && p[1][0] < 50.0);
+    assert_true(p[0][1] <= 86400.0 && p[1][1] <= 86400.0);
+    sy_latency_model_free(m);
+}
+
 static void test_nonfinite_fit_discarded(void **state)
 {
     (void)state;
@@ -521,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_tpot_quantile),
         cmocka_unit_test(test_queue_unguarded_falls),
         cmocka_unit_test(test_queue_guard),
+        cmocka_unit_test(test_queue_guard_drain),
         cmocka_unit_test(test_nonfinite_fit_discarded),
         cmocka_unit_test(test_background_trainer),
         cmocka_unit_test(test_reads_race_publication),
