@@ -32,8 +32,9 @@
  * snapshot is an array of 64-bit words written with relaxed atomic stores between an odd and an
  * even sequence number by the only writer (the trainer, or sy_latency_retrain under train_mu);
  * readers copy what they need with relaxed loads and retry if the sequence moved. A prediction
- * reads 2 x 16 coefficients, the queue guard's 2 x 16 feature bounds and one endpoint slot: about
- * 90 words, no allocation.
+ * reads 2 x 16 coefficients, the queue guard's 2 x 16 feature bounds and wait per queued request,
+ * and one endpoint slot (with the TPOT load curve, the default, its bins too): about 105 words, no
+ * allocation.
  *
  * Queue guard (cfg.ttft_guard, default on; docs/slo-scheduling.md, "Model guard against queue
  * sinks"). A linear fit is only evidence inside the feature range it was fit on. In the queued
