@@ -107,7 +107,11 @@
  * with a prefill pending does not leave it for its last partial block; common: only as many of
  * those as every candidate of the decision misses, the least over them, so what a hit saves
  * elsewhere weighs as without the cap and only the prefill this request needs wherever it goes
- * is priced by the batch it stalls; docs/scheduler.md, fourteenth session) and shareSlack /
+ * is priced by the batch it stalls), pendingBatchAboveMean (false: true applies
+ * pendingBatchWeight's cap only where more prompt tokens are pending than the candidates' mean, so
+ * at the wave boundary the one replica with a prefill queued is capped as before, while at 1000 in
+ * flight, where every replica has prefills queued, only the ones with more than their share are;
+ * docs/scheduler.md, fourteenth session) and shareSlack /
  * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
  * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
  * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
@@ -146,6 +150,7 @@ struct cache_load {
     bool floor_all;            /* decodedFloor on every candidate once any has a prefill pending */
     double pending_batch;      /* cap on w while the endpoint has a prefill pending (0: off) */
     enum { PB_ALL, PB_BLOCKS, PB_COMMON } pb_scope; /* the tokens that cap weighs */
+    bool pb_above_mean;  /* that cap only above the candidates' mean pending tokens */
     double share_slack;  /* requests above the fair share + this count again (< 0: off) */
     double share_weight; /* how many times each of them counts again */
 };
@@ -163,6 +168,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "floorEveryCandidate",
                                           "pendingBatchWeight",
                                           "pendingBatchScope",
+                                          "pendingBatchAboveMean",
                                           "shareSlack",
                                           "shareWeight",
                                           "inFlightLoadProducerName",
@@ -178,6 +184,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .floor_all = false,
                             .pending_batch = 0,
                             .pb_scope = PB_ALL,
+                            .pb_above_mean = false,
                             .share_slack = -1,
                             .share_weight = 1};
     const char *ignored = NULL, *scope = NULL;
@@ -218,6 +225,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                  err, errcap, "'%s' is not all, blocks or common", scope);
     }
     if (!rc)
+        rc = sy_param_bool(params, "pendingBatchAboveMean", env, &cl.pb_above_mean, err, errcap);
+    if (!rc)
         rc = sy_param_double(params, "shareSlack", env, 0, 1e9, &cl.share_slack, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "shareWeight", env, 0, 1e9, &cl.share_weight, err, errcap);
@@ -246,12 +255,29 @@ static double requests_of(const struct cache_load *cl, const struct sy_sched_can
     return n;
 }
 
+/* What one decision knows of all its candidates. */
+struct decision {
+    bool any_pending; /* a candidate has a prefill pending */
+    double share;     /* the fair share of the requests in flight, this one included */
+    double common;    /* the least uncached indexed-block tokens over the candidates */
+    double pending;   /* the mean pending prompt tokens over the candidates */
+};
+
+/* pendingBatchWeight's cap applies to c: a prefill pending there (with pendingBatchAboveMean,
+ * more pending tokens than the candidates' mean). */
+static bool pending_capped(const struct cache_load *cl, const struct sy_sched_candidate *c,
+                           const struct decision *d)
+{
+    double p = (double)c->st.inflight_tokens;
+    return cl->pending_batch > 0 && p > 0 && (!cl->pb_above_mean || p > d->pending);
+}
+
 /* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight);
  * with pendingBatchWeight, min(n + 1, pendingBatchWeight) while c has a prefill pending. */
-static double weight_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
+static double weight_of(const struct cache_load *cl, const struct sy_sched_candidate *c,
+                        const struct decision *d, double n)
 {
-    double cap = cl->pending_batch > 0 && c->st.inflight_tokens > 0 ? cl->pending_batch
-                                                                    : cl->max_batch_weight;
+    double cap = pending_capped(cl, c, d) ? cl->pending_batch : cl->max_batch_weight;
     return n + 1.0 < cap ? n + 1.0 : cap;
 }
 
@@ -269,13 +295,6 @@ static double blocks_of(const struct sy_sched_cycle *cy, const struct sy_sched_c
     return u < cost ? u : cost;
 }
 
-/* What one decision knows of all its candidates. */
-struct decision {
-    bool any_pending; /* a candidate has a prefill pending */
-    double share;     /* the fair share of the requests in flight, this one included */
-    double common;    /* the least uncached indexed-block tokens over the candidates */
-};
-
 /* w x cost: with pendingBatchWeight and pendingBatchScope blocks or common, only the tokens in
  * scope weigh the pending cap's w; the rest (the prompt beyond its indexed blocks, and with common
  * what a hit elsewhere would save) weighs min(n + 1, maxBatchWeight), as without a prefill
@@ -284,8 +303,8 @@ static double weighted_cost(const struct cache_load *cl, const struct sy_sched_c
                             const struct sy_sched_candidate *c, const struct decision *d, double n,
                             double cost)
 {
-    double w = weight_of(cl, c, n);
-    if (cl->pb_scope == PB_ALL || !(cl->pending_batch > 0 && c->st.inflight_tokens > 0))
+    double w = weight_of(cl, c, d, n);
+    if (cl->pb_scope == PB_ALL || !pending_capped(cl, c, d))
         return w * cost;
     double in = blocks_of(cy, c, cost);
     if (cl->pb_scope == PB_COMMON && d->common < in)
@@ -315,7 +334,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    double w = weight_of(cl, c, n);
+    double w = weight_of(cl, c, d, n);
     double pw = cl->pending_weight * (cl->pending_by_batch ? w : 1.0);
     double excess = cl->share_slack >= 0 && n - d->share - cl->share_slack > 0
                         ? n - d->share - cl->share_slack
@@ -331,7 +350,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     512 /* bytes of candidates per debug line (an entry is < 350 with a 253-byte DNS name) */
 
 static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
-                  const struct sy_sched_candidate *c, size_t n, bool any_pending,
+                  const struct sy_sched_candidate *c, size_t n, const struct decision *d,
                   const double *load)
 {
     struct sy_buf b;
@@ -344,9 +363,9 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
         }
         sy_buf_printf(&b, "%s%s n=%.0f busy=%.2f left=%lld pending=%lld cost=%lld w=%.0f load=%.2f",
                       b.len ? "; " : "", c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
-                      busy_of(cl, &c[i], r, any_pending), (long long)c[i].st.decode_left,
+                      busy_of(cl, &c[i], r, d->any_pending), (long long)c[i].st.decode_left,
                       (long long)c[i].st.inflight_tokens,
-                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, &c[i], r),
+                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, &c[i], d, r),
                       load[i]);
     }
     sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
@@ -358,22 +377,24 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
 {
     const struct cache_load *cl = state;
     double min = INFINITY;
-    struct decision d = {.any_pending = false, .share = 1.0, .common = INFINITY};
+    struct decision d = {.any_pending = false, .share = 1.0, .common = INFINITY, .pending = 0};
     for (size_t i = 0; i < n; i++) {
         d.any_pending = d.any_pending || c[i].st.inflight_tokens > 0;
         d.share += requests_of(cl, &c[i]);
+        d.pending += c[i].st.inflight_tokens > 0 ? (double)c[i].st.inflight_tokens : 0.0;
         double u = blocks_of(cy, &c[i], (double)sy_inflight_request_tokens(cy, &c[i]));
         if (u < d.common)
             d.common = u;
     }
     d.share = n ? d.share / (double)n : 0.0;
+    d.pending = n ? d.pending / (double)n : 0.0;
     for (size_t i = 0; i < n; i++) {
         scores[i] = load_of(cl, cy, &c[i], &d);
         if (scores[i] < min)
             min = scores[i];
     }
     if (sy_log_get_level() <= SY_LOG_DEBUG)
-        trace(cl, cy, c, n, d.any_pending, scores);
+        trace(cl, cy, c, n, &d, scores);
     for (size_t i = 0; i < n; i++) {
         double v = 1.0 / (1.0 + (scores[i] - min));
         scores[i] = isnan(v) ? 0.0 : v;
