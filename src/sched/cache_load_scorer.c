@@ -110,8 +110,10 @@
  * is priced by the batch it stalls), pendingBatchAboveMean (false: true applies
  * pendingBatchWeight's cap only where more prompt tokens are pending than the candidates' mean, so
  * at the wave boundary the one replica with a prefill queued is capped as before, while at 1000 in
- * flight, where every replica has prefills queued, only the ones with more than their share are;
- * docs/scheduler.md, fourteenth session) and shareSlack /
+ * flight, where every replica has prefills queued, only the ones with more than their share are),
+ * pendingBatchIdlePeer (false: true applies that cap only while some candidate of the decision has
+ * nothing pending, the wave boundary's case; with prefills queued everywhere, at 1000 in flight,
+ * w is maxBatchWeight's as by default; docs/scheduler.md, fourteenth session) and shareSlack /
  * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
  * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
  * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
@@ -151,6 +153,7 @@ struct cache_load {
     double pending_batch;      /* cap on w while the endpoint has a prefill pending (0: off) */
     enum { PB_ALL, PB_BLOCKS, PB_COMMON } pb_scope; /* the tokens that cap weighs */
     bool pb_above_mean;  /* that cap only above the candidates' mean pending tokens */
+    bool pb_idle_peer;   /* that cap only while a candidate has nothing pending */
     double share_slack;  /* requests above the fair share + this count again (< 0: off) */
     double share_weight; /* how many times each of them counts again */
 };
@@ -169,6 +172,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "pendingBatchWeight",
                                           "pendingBatchScope",
                                           "pendingBatchAboveMean",
+                                          "pendingBatchIdlePeer",
                                           "shareSlack",
                                           "shareWeight",
                                           "inFlightLoadProducerName",
@@ -185,6 +189,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .pending_batch = 0,
                             .pb_scope = PB_ALL,
                             .pb_above_mean = false,
+                            .pb_idle_peer = false,
                             .share_slack = -1,
                             .share_weight = 1};
     const char *ignored = NULL, *scope = NULL;
@@ -227,6 +232,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc)
         rc = sy_param_bool(params, "pendingBatchAboveMean", env, &cl.pb_above_mean, err, errcap);
     if (!rc)
+        rc = sy_param_bool(params, "pendingBatchIdlePeer", env, &cl.pb_idle_peer, err, errcap);
+    if (!rc)
         rc = sy_param_double(params, "shareSlack", env, 0, 1e9, &cl.share_slack, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "shareWeight", env, 0, 1e9, &cl.share_weight, err, errcap);
@@ -261,15 +268,18 @@ struct decision {
     double share;     /* the fair share of the requests in flight, this one included */
     double common;    /* the least uncached indexed-block tokens over the candidates */
     double pending;   /* the mean pending prompt tokens over the candidates */
+    bool any_idle;    /* a candidate has no prompt tokens pending */
 };
 
 /* pendingBatchWeight's cap applies to c: a prefill pending there (with pendingBatchAboveMean,
- * more pending tokens than the candidates' mean). */
+ * more pending tokens than the candidates' mean; with pendingBatchIdlePeer, while another
+ * candidate has none pending). */
 static bool pending_capped(const struct cache_load *cl, const struct sy_sched_candidate *c,
                            const struct decision *d)
 {
     double p = (double)c->st.inflight_tokens;
-    return cl->pending_batch > 0 && p > 0 && (!cl->pb_above_mean || p > d->pending);
+    return cl->pending_batch > 0 && p > 0 && (!cl->pb_above_mean || p > d->pending) &&
+           (!cl->pb_idle_peer || d->any_idle);
 }
 
 /* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight);
@@ -377,9 +387,11 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
 {
     const struct cache_load *cl = state;
     double min = INFINITY;
-    struct decision d = {.any_pending = false, .share = 1.0, .common = INFINITY, .pending = 0};
+    struct decision d = {
+        .any_pending = false, .share = 1.0, .common = INFINITY, .pending = 0, .any_idle = false};
     for (size_t i = 0; i < n; i++) {
         d.any_pending = d.any_pending || c[i].st.inflight_tokens > 0;
+        d.any_idle = d.any_idle || c[i].st.inflight_tokens <= 0;
         d.share += requests_of(cl, &c[i]);
         d.pending += c[i].st.inflight_tokens > 0 ? (double)c[i].st.inflight_tokens : 0.0;
         double u = blocks_of(cy, &c[i], (double)sy_inflight_request_tokens(cy, &c[i]));

@@ -540,6 +540,41 @@ static void test_pending_batch_above_mean(void **state)
     teardown(&f);
 }
 
+/* pendingBatchIdlePeer (with pendingBatchWeight; false by default): the pending cap applies only
+ * while some candidate has nothing pending. At the wave boundary b has none: as
+ * pendingBatchWeight 64 alone, b takes it. With the 512-token prompt whose prefix a caches and
+ * 256 tokens pending on both, none is idle: the default's 44.5 against 48.5, not 61 against 81.5;
+ * with b idle a alone is capped: 40 + (256 + 41 x 256) / 512 = 61 against b's 40 + 8 = 48. */
+static void test_pending_batch_idle_peer(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchIdlePeer: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+
+    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
+    request(&f, 512, half);
+    atomic_store(&f.p->eps[0]->inflight_requests, 40);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
+    atomic_store(&f.p->eps[0]->decode_done, 0);
+    atomic_store(&f.p->eps[1]->inflight_requests, 40);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
+    atomic_store(&f.p->eps[1]->decode_done, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 48.0), 1e-6);
+    teardown(&f);
+}
+
 /* shareSlack / shareWeight (a variant, off by default): each request in flight on an endpoint
  * beyond the candidates' fair share (their requests plus this one, over the candidates) plus
  * shareSlack counts shareWeight more. The wave boundary: a has 40 requests at 99% of their output
@@ -629,6 +664,10 @@ static void test_parameters(void **state)
         0);
     assert_non_null(strstr(err, "pendingBatchAboveMean"));
     assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchIdlePeer: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "pendingBatchIdlePeer"));
+    assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "shareSlack: -1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "shareSlack"));
     assert_int_not_equal(
@@ -701,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_pending_batch_weight),
         cmocka_unit_test(test_pending_batch_scope),
         cmocka_unit_test(test_pending_batch_above_mean),
+        cmocka_unit_test(test_pending_batch_idle_peer),
         cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
