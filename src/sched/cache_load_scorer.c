@@ -113,7 +113,10 @@
  * flight, where every replica has prefills queued, only the ones with more than their share are),
  * pendingBatchIdlePeer (false: true applies that cap only while some candidate of the decision has
  * nothing pending, the wave boundary's case; with prefills queued everywhere, at 1000 in flight,
- * w is maxBatchWeight's as by default; docs/scheduler.md, fourteenth session) and shareSlack /
+ * w is maxBatchWeight's as by default), pendingBatchAboveShare (false: true applies that cap only
+ * where the requests in flight plus this one reach the candidates' fair share, so a replica below
+ * it prices a miss as by default and a same-prefix burst cannot pile onto the replica holding the
+ * prefix much beyond its share; docs/scheduler.md, fourteenth session) and shareSlack /
  * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
  * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
  * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
@@ -154,6 +157,7 @@ struct cache_load {
     enum { PB_ALL, PB_BLOCKS, PB_COMMON } pb_scope; /* the tokens that cap weighs */
     bool pb_above_mean;  /* that cap only above the candidates' mean pending tokens */
     bool pb_idle_peer;   /* that cap only while a candidate has nothing pending */
+    bool pb_above_share; /* that cap only where n + 1 reaches the fair share */
     double share_slack;  /* requests above the fair share + this count again (< 0: off) */
     double share_weight; /* how many times each of them counts again */
 };
@@ -173,6 +177,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "pendingBatchScope",
                                           "pendingBatchAboveMean",
                                           "pendingBatchIdlePeer",
+                                          "pendingBatchAboveShare",
                                           "shareSlack",
                                           "shareWeight",
                                           "inFlightLoadProducerName",
@@ -190,6 +195,7 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .pb_scope = PB_ALL,
                             .pb_above_mean = false,
                             .pb_idle_peer = false,
+                            .pb_above_share = false,
                             .share_slack = -1,
                             .share_weight = 1};
     const char *ignored = NULL, *scope = NULL;
@@ -234,6 +240,8 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc)
         rc = sy_param_bool(params, "pendingBatchIdlePeer", env, &cl.pb_idle_peer, err, errcap);
     if (!rc)
+        rc = sy_param_bool(params, "pendingBatchAboveShare", env, &cl.pb_above_share, err, errcap);
+    if (!rc)
         rc = sy_param_double(params, "shareSlack", env, 0, 1e9, &cl.share_slack, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "shareWeight", env, 0, 1e9, &cl.share_weight, err, errcap);
@@ -273,13 +281,15 @@ struct decision {
 
 /* pendingBatchWeight's cap applies to c: a prefill pending there (with pendingBatchAboveMean,
  * more pending tokens than the candidates' mean; with pendingBatchIdlePeer, while another
- * candidate has none pending). */
+ * candidate has none pending; with pendingBatchAboveShare, where c's requests in flight and this
+ * one reach the fair share). */
 static bool pending_capped(const struct cache_load *cl, const struct sy_sched_candidate *c,
                            const struct decision *d)
 {
     double p = (double)c->st.inflight_tokens;
     return cl->pending_batch > 0 && p > 0 && (!cl->pb_above_mean || p > d->pending) &&
-           (!cl->pb_idle_peer || d->any_idle);
+           (!cl->pb_idle_peer || d->any_idle) &&
+           (!cl->pb_above_share || requests_of(cl, c) + 1.0 >= d->share);
 }
 
 /* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight);

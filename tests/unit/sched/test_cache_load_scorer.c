@@ -575,6 +575,43 @@ static void test_pending_batch_idle_peer(void **state)
     teardown(&f);
 }
 
+/* pendingBatchAboveShare (with pendingBatchWeight; false by default): the pending cap applies only
+ * where n + 1 reaches the fair share (the candidates' requests plus this one over their number).
+ * At the wave boundary a has 32 (33 against a share of 28.5): as pendingBatchWeight 64 alone, b
+ * takes it. The 512-token prompt whose prefix a caches, 256 tokens pending on both, a 40 in
+ * flight and b 30 (share 35.5): only a is capped, 40 + (256 + 41 x 256) / 512 = 61 against b's
+ * 30 + (256 + 8 x 512) / 512 = 38.5 (pendingBatchWeight alone: 30 + (256 + 31 x 512) / 512 =
+ * 61.5, and a keeps the prefix's burst). */
+static void test_pending_batch_above_share(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveShare: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+
+    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
+    request(&f, 512, half);
+    atomic_store(&f.p->eps[0]->inflight_requests, 40);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
+    atomic_store(&f.p->eps[0]->decode_done, 0);
+    atomic_store(&f.p->eps[1]->inflight_requests, 30);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
+    atomic_store(&f.p->eps[1]->decode_done, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 38.5), 1e-6);
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 61.5 - 61.0), 1e-6);
+    teardown(&f);
+}
+
 /* shareSlack / shareWeight (a variant, off by default): each request in flight on an endpoint
  * beyond the candidates' fair share (their requests plus this one, over the candidates) plus
  * shareSlack counts shareWeight more. The wave boundary: a has 40 requests at 99% of their output
@@ -668,6 +705,10 @@ static void test_parameters(void **state)
         0);
     assert_non_null(strstr(err, "pendingBatchIdlePeer"));
     assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchAboveShare: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "pendingBatchAboveShare"));
+    assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "shareSlack: -1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "shareSlack"));
     assert_int_not_equal(
@@ -741,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_pending_batch_scope),
         cmocka_unit_test(test_pending_batch_above_mean),
         cmocka_unit_test(test_pending_batch_idle_peer),
+        cmocka_unit_test(test_pending_batch_above_share),
         cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_trace_every_candidate),
