@@ -419,6 +419,20 @@ static void test_pending_batch_weight(void **state)
     teardown(&f);
 }
 
+/* The 512-token prompt whose 256-token prefix a caches (b nothing), 256 prompt tokens pending on
+ * both, a_n and b_n requests in flight, nothing decoded yet. */
+static void half_prefix(struct fixture *f, int64_t a_n, int64_t b_n)
+{
+    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* borrowed */
+    request(f, 512, half);
+    atomic_store(&f->p->eps[0]->inflight_requests, a_n);
+    atomic_store(&f->p->eps[0]->inflight_tokens, 256);
+    atomic_store(&f->p->eps[0]->decode_done, 0);
+    atomic_store(&f->p->eps[1]->inflight_requests, b_n);
+    atomic_store(&f->p->eps[1]->inflight_tokens, 256);
+    atomic_store(&f->p->eps[1]->decode_done, 0);
+}
+
 /* pendingBatchScope (with pendingBatchWeight; all by default): the tokens the pending cap's w
  * weighs. blocks: only the uncached tokens of the prompt's indexed blocks, the prompt beyond them
  * (a partial block) at min(n + 1, maxBatchWeight); common: only as many of those as every
@@ -461,11 +475,7 @@ static void test_pending_batch_scope(void **state)
      * both (w 41): all and blocks price the hit at w 41, a 40 + (256 + 41 x 256) / 512 = 61
      * against b 40 + (256 + 41 x 512) / 512 = 81.5; common weighs only the 256 tokens both miss
      * by 41, b's other 256 by 8: 65, the hit's 4 requests of the default (44.5 against 48.5). */
-    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
-    request(&f, 512, half);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[1]->decode_done, 0);
+    half_prefix(&f, 40, 40);
     const char *all[] = {"pendingBatchWeight: 64\n",
                          "pendingBatchWeight: 64\npendingBatchScope: blocks\n"};
     for (int i = 0; i < 2; i++) {
@@ -518,14 +528,7 @@ static void test_pending_batch_above_mean(void **state)
     assert_float_equal(s[1], 1.0, 1e-4);
     assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
 
-    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
-    request(&f, 512, half);
-    atomic_store(&f.p->eps[0]->inflight_requests, 40);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[0]->decode_done, 0);
-    atomic_store(&f.p->eps[1]->inflight_requests, 40);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[1]->decode_done, 0);
+    half_prefix(&f, 40, 40);
     score(&f, 2, s);
     assert_float_equal(s[0], 1.0, 1e-6);
     assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
@@ -557,14 +560,7 @@ static void test_pending_batch_idle_peer(void **state)
     assert_float_equal(s[1], 1.0, 1e-4);
     assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
 
-    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
-    request(&f, 512, half);
-    atomic_store(&f.p->eps[0]->inflight_requests, 40);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[0]->decode_done, 0);
-    atomic_store(&f.p->eps[1]->inflight_requests, 40);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[1]->decode_done, 0);
+    half_prefix(&f, 40, 40);
     score(&f, 2, s);
     assert_float_equal(s[0], 1.0, 1e-6);
     assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
@@ -594,14 +590,7 @@ static void test_pending_batch_above_share(void **state)
     assert_float_equal(s[1], 1.0, 1e-4);
     assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
 
-    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}};
-    request(&f, 512, half);
-    atomic_store(&f.p->eps[0]->inflight_requests, 40);
-    atomic_store(&f.p->eps[0]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[0]->decode_done, 0);
-    atomic_store(&f.p->eps[1]->inflight_requests, 30);
-    atomic_store(&f.p->eps[1]->inflight_tokens, 256);
-    atomic_store(&f.p->eps[1]->decode_done, 0);
+    half_prefix(&f, 40, 30);
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0, 1e-6);
     assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 38.5), 1e-6);
