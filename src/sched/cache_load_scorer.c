@@ -103,11 +103,14 @@
  * and same-prefix bursts pile onto the replica holding the prefix), pendingBatchScope (all: the
  * tokens pendingBatchWeight's w weighs; blocks: only the uncached tokens of the prompt's indexed
  * blocks, the prompt beyond them, a partial block every candidate misses alike, weighing
- * min(n + 1, maxBatchWeight) as without a prefill pending, so a prompt held whole on a replica
- * with a prefill pending does not leave it for its last partial block; common: only as many of
+ * min(n + 1, maxBatchWeight) as without a prefill pending: prefixrep:128's ITL p99 1.00x
+ * round-robin's over 48 orders (the default 1.18x) at 1.00x its throughput, but shared:1000's
+ * pile-up stays (0.99x; a non-holder's prefix blocks are uncached blocks), and repeated:128 still
+ * cached 0.73-0.75; common: only as many of
  * those as every candidate of the decision misses, the least over them, so what a hit saves
  * elsewhere weighs as without the cap and only the prefill this request needs wherever it goes
- * is priced by the batch it stalls), pendingBatchAboveMean (false: true applies
+ * is priced by the batch it stalls: shared:1000 1.09x as the default, prefixrep:128 1.20x),
+ * pendingBatchAboveMean (false: true applies
  * pendingBatchWeight's cap only where more prompt tokens are pending than the candidates' mean, so
  * at the wave boundary the one replica with a prefill queued is capped as before, while at 1000 in
  * flight, where every replica has prefills queued, only the ones with more than their share are),
@@ -116,7 +119,9 @@
  * w is maxBatchWeight's as by default), pendingBatchAboveShare (false: true applies that cap only
  * where the requests in flight plus this one reach the candidates' fair share, so a replica below
  * it prices a miss as by default and a same-prefix burst cannot pile onto the replica holding the
- * prefix much beyond its share; docs/scheduler.md, fourteenth session) and shareSlack /
+ * prefix much beyond its share: with blocks, prefixrep:128 0.82x round-robin's ITL p99 at 0.99x
+ * its throughput, cached 0.32, and shared:1000 1.07x, the default 1.10x; the other two conditions
+ * left prefixrep:128 at the default's 1.2x; docs/scheduler.md, fourteenth session) and shareSlack /
  * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
  * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
  * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
