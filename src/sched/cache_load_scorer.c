@@ -98,17 +98,42 @@
  * min(n + 1, maxBatchWeight): this request's prefill joins the queued one in the steps of the whole
  * batch, near its end or not; at 64 prefixrep:128's ITL p99 1.07x pooled over 48 orders, the
  * default 1.19x, at 1.000x the throughput, and repeated:128 cached 0.73 against 0.75 in 4 of 4
- * orders) and shareSlack / shareWeight (off / 1: each request in flight above the candidates' fair
- * share, their requests plus this one over their number, plus shareSlack, adds shareWeight requests
- * to the load; slack 4 weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32,
- * repeated:128 cached 0.64-0.70), scrapedLoad (false: a scrape is up to one interval old, and in a
- * closed loop it still counts the requests that just finished, exactly when their replacements are
- * placed, so it pushes them away from the endpoint that has room; measured with
- * bench/default_vs_rr.py), inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the
- * cycle carries one of each). The state is immutable after create; any thread may score.
+ * orders; as the default over the whole table once, shared:1000 0.952x round-robin's throughput:
+ * at 1000 in flight every replica has a prefill pending, so a 2,048-token hit weighs 64 misses
+ * and same-prefix bursts pile onto the replica holding the prefix), pendingBatchScope (all: the
+ * tokens pendingBatchWeight's w weighs; blocks: only the uncached tokens of the prompt's indexed
+ * blocks, the prompt beyond them, a partial block every candidate misses alike, weighing
+ * min(n + 1, maxBatchWeight) as without a prefill pending: prefixrep:128's ITL p99 1.00x
+ * round-robin's over 48 orders (the default 1.18x) at 1.00x its throughput, but shared:1000's
+ * pile-up stays (0.99x; a non-holder's prefix blocks are uncached blocks), and repeated:128 still
+ * cached 0.73-0.75; common: only as many of
+ * those as every candidate of the decision misses, the least over them, so what a hit saves
+ * elsewhere weighs as without the cap and only the prefill this request needs wherever it goes
+ * is priced by the batch it stalls: shared:1000 1.09x as the default, prefixrep:128 1.20x),
+ * pendingBatchAboveMean (false: true applies
+ * pendingBatchWeight's cap only where more prompt tokens are pending than the candidates' mean, so
+ * at the wave boundary the one replica with a prefill queued is capped as before, while at 1000 in
+ * flight, where every replica has prefills queued, only the ones with more than their share are),
+ * pendingBatchIdlePeer (false: true applies that cap only while some candidate of the decision has
+ * nothing pending, the wave boundary's case; with prefills queued everywhere, at 1000 in flight,
+ * w is maxBatchWeight's as by default), pendingBatchAboveShare (false: true applies that cap only
+ * where the requests in flight plus this one reach the candidates' fair share, so a replica below
+ * it prices a miss as by default and a same-prefix burst cannot pile onto the replica holding the
+ * prefix much beyond its share: with blocks, prefixrep:128 0.82x round-robin's ITL p99 at 0.99x
+ * its throughput, cached 0.32, and shared:1000 1.07x, the default 1.10x; the other two conditions
+ * left prefixrep:128 at the default's 1.2x; docs/scheduler.md, fourteenth session) and shareSlack /
+ * shareWeight (off / 1: each request in flight above the candidates' fair share, their requests
+ * plus this one over their number, plus shareSlack, adds shareWeight requests to the load; slack 4
+ * weight 8 gives prefixrep:128 0.63x at 0.986x the throughput, cached 0.32, repeated:128 cached
+ * 0.64-0.70), scrapedLoad (false: a scrape is up to one interval old, and in a closed loop it still
+ * counts the requests that just finished, exactly when their replacements are placed, so it pushes
+ * them away from the endpoint that has room; measured with bench/default_vs_rr.py),
+ * inFlightLoadProducerName and prefixMatchInfoProducerName (accepted: the cycle carries one of
+ * each). The state is immutable after create; any thread may score.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -134,8 +159,12 @@ struct cache_load {
     double decoded_floor;      /* least a request weighs while its endpoint has prefills pending */
     bool floor_all;            /* decodedFloor on every candidate once any has a prefill pending */
     double pending_batch;      /* cap on w while the endpoint has a prefill pending (0: off) */
-    double share_slack;        /* requests above the fair share + this count again (< 0: off) */
-    double share_weight;       /* how many times each of them counts again */
+    enum { PB_ALL, PB_BLOCKS, PB_COMMON } pb_scope; /* the tokens that cap weighs */
+    bool pb_above_mean;  /* that cap only above the candidates' mean pending tokens */
+    bool pb_idle_peer;   /* that cap only while a candidate has nothing pending */
+    bool pb_above_share; /* that cap only where n + 1 reaches the fair share */
+    double share_slack;  /* requests above the fair share + this count again (< 0: off) */
+    double share_weight; /* how many times each of them counts again */
 };
 
 static int create(const struct sy_yaml_node *params, const struct sy_plugin_env *env, void **state,
@@ -150,6 +179,10 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                                           "decodedFloor",
                                           "floorEveryCandidate",
                                           "pendingBatchWeight",
+                                          "pendingBatchScope",
+                                          "pendingBatchAboveMean",
+                                          "pendingBatchIdlePeer",
+                                          "pendingBatchAboveShare",
                                           "shareSlack",
                                           "shareWeight",
                                           "inFlightLoadProducerName",
@@ -164,9 +197,13 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
                             .decoded_floor = CACHE_LOAD_DEFAULT_FLOOR,
                             .floor_all = false,
                             .pending_batch = 0,
+                            .pb_scope = PB_ALL,
+                            .pb_above_mean = false,
+                            .pb_idle_peer = false,
+                            .pb_above_share = false,
                             .share_slack = -1,
                             .share_weight = 1};
-    const char *ignored = NULL;
+    const char *ignored = NULL, *scope = NULL;
     int rc = sy_param_check(params, env, allowed, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "tokensPerRequest", env, 1e-6, 1e12, &cl.tokens_per_request,
@@ -192,6 +229,23 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (!rc && cl.pending_batch > 0 && cl.pending_batch < 1)
         rc = sy_param_errorf(env, sy_yaml_get(params, "pendingBatchWeight"), "pendingBatchWeight",
                              err, errcap, "%g is neither 0 (off) nor >= 1", cl.pending_batch);
+    if (!rc)
+        rc = sy_param_string(params, "pendingBatchScope", env, &scope, err, errcap);
+    if (!rc && scope) {
+        if (!strcmp(scope, "blocks"))
+            cl.pb_scope = PB_BLOCKS;
+        else if (!strcmp(scope, "common"))
+            cl.pb_scope = PB_COMMON;
+        else if (strcmp(scope, "all"))
+            rc = sy_param_errorf(env, sy_yaml_get(params, "pendingBatchScope"), "pendingBatchScope",
+                                 err, errcap, "'%s' is not all, blocks or common", scope);
+    }
+    if (!rc)
+        rc = sy_param_bool(params, "pendingBatchAboveMean", env, &cl.pb_above_mean, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "pendingBatchIdlePeer", env, &cl.pb_idle_peer, err, errcap);
+    if (!rc)
+        rc = sy_param_bool(params, "pendingBatchAboveShare", env, &cl.pb_above_share, err, errcap);
     if (!rc)
         rc = sy_param_double(params, "shareSlack", env, 0, 1e9, &cl.share_slack, err, errcap);
     if (!rc)
@@ -238,13 +292,67 @@ static double requests_of(const struct cache_load *cl, const struct sy_sched_can
     return n;
 }
 
+/* What one decision knows of all its candidates. */
+struct decision {
+    bool any_pending; /* a candidate has a prefill pending */
+    double share;     /* the fair share of the requests in flight, this one included */
+    double common;    /* the least uncached indexed-block tokens over the candidates */
+    double pending;   /* the mean pending prompt tokens over the candidates */
+    bool any_idle;    /* a candidate has no prompt tokens pending */
+};
+
+/* pendingBatchWeight's cap applies to c: a prefill pending there (with pendingBatchAboveMean,
+ * more pending tokens than the candidates' mean; with pendingBatchIdlePeer, while another
+ * candidate has none pending; with pendingBatchAboveShare, where c's requests in flight and this
+ * one reach the fair share). */
+static bool pending_capped(const struct cache_load *cl, const struct sy_sched_candidate *c,
+                           const struct decision *d)
+{
+    double p = (double)c->st.inflight_tokens;
+    return cl->pending_batch > 0 && p > 0 && (!cl->pb_above_mean || p > d->pending) &&
+           (!cl->pb_idle_peer || d->any_idle) &&
+           (!cl->pb_above_share || requests_of(cl, c) + 1.0 >= d->share);
+}
+
 /* w: how many times a miss counts with n requests already there, min(n + 1, maxBatchWeight);
  * with pendingBatchWeight, min(n + 1, pendingBatchWeight) while c has a prefill pending. */
-static double weight_of(const struct cache_load *cl, const struct sy_sched_candidate *c, double n)
+static double weight_of(const struct cache_load *cl, const struct sy_sched_candidate *c,
+                        const struct decision *d, double n)
 {
-    double cap = cl->pending_batch > 0 && c->st.inflight_tokens > 0 ? cl->pending_batch
-                                                                    : cl->max_batch_weight;
+    double cap = pending_capped(cl, c, d) ? cl->pending_batch : cl->max_batch_weight;
     return n + 1.0 < cap ? n + 1.0 : cap;
+}
+
+/* The uncached tokens of the prompt's indexed blocks on c, (total - matched) x block size; the
+ * whole of cost without prefix-match data (no block is known cached anywhere). */
+static double blocks_of(const struct sy_sched_cycle *cy, const struct sy_sched_candidate *c,
+                        double cost)
+{
+    if (!cy->prefix || !cy->prefix_valid || cy->prefix[c->pool_index].block_size_tokens == 0)
+        return cost;
+    const struct sy_prefix_match *m = &cy->prefix[c->pool_index];
+    double u = m->total_blocks > m->match_blocks
+                   ? (double)(m->total_blocks - m->match_blocks) * m->block_size_tokens
+                   : 0.0;
+    return u < cost ? u : cost;
+}
+
+/* w x cost: with pendingBatchWeight and pendingBatchScope blocks or common, only the tokens in
+ * scope weigh the pending cap's w; the rest (the prompt beyond its indexed blocks, and with common
+ * what a hit elsewhere would save) weighs min(n + 1, maxBatchWeight), as without a prefill
+ * pending. */
+static double weighted_cost(const struct cache_load *cl, const struct sy_sched_cycle *cy,
+                            const struct sy_sched_candidate *c, const struct decision *d, double n,
+                            double cost)
+{
+    double w = weight_of(cl, c, d, n);
+    if (cl->pb_scope == PB_ALL || !pending_capped(cl, c, d))
+        return w * cost;
+    double in = blocks_of(cy, c, cost);
+    if (cl->pb_scope == PB_COMMON && d->common < in)
+        in = d->common;
+    double base = n + 1.0 < cl->max_batch_weight ? n + 1.0 : cl->max_batch_weight;
+    return w * in + base * (cost - in);
 }
 
 /* The load term's requests: n less the share of their output already generated (decodedWeight;
@@ -263,17 +371,18 @@ static double busy_of(const struct cache_load *cl, const struct sy_sched_candida
 
 /* load(c) in request-equivalents (see the top of the file). */
 static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *cy,
-                      const struct sy_sched_candidate *c, bool any_pending, double share)
+                      const struct sy_sched_candidate *c, const struct decision *d)
 {
     double pending = c->st.inflight_tokens > 0 ? (double)c->st.inflight_tokens : 0.0;
     double cost = (double)sy_inflight_request_tokens(cy, c);
     double n = requests_of(cl, c);
-    double w = weight_of(cl, c, n);
+    double w = weight_of(cl, c, d, n);
     double pw = cl->pending_weight * (cl->pending_by_batch ? w : 1.0);
-    double excess =
-        cl->share_slack >= 0 && n - share - cl->share_slack > 0 ? n - share - cl->share_slack : 0.0;
-    return busy_of(cl, c, n, any_pending) + cl->share_weight * excess +
-           (pw * pending + w * cost) / cl->tokens_per_request;
+    double excess = cl->share_slack >= 0 && n - d->share - cl->share_slack > 0
+                        ? n - d->share - cl->share_slack
+                        : 0.0;
+    return busy_of(cl, c, n, d->any_pending) + cl->share_weight * excess +
+           (pw * pending + weighted_cost(cl, cy, c, d, n, cost)) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
@@ -283,7 +392,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
     512 /* bytes of candidates per debug line (an entry is < 350 with a 253-byte DNS name) */
 
 static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
-                  const struct sy_sched_candidate *c, size_t n, bool any_pending,
+                  const struct sy_sched_candidate *c, size_t n, const struct decision *d,
                   const double *load)
 {
     struct sy_buf b;
@@ -296,9 +405,9 @@ static void trace(const struct cache_load *cl, const struct sy_sched_cycle *cy,
         }
         sy_buf_printf(&b, "%s%s n=%.0f busy=%.2f left=%lld pending=%lld cost=%lld w=%.0f load=%.2f",
                       b.len ? "; " : "", c[i].ep && c[i].ep->address ? c[i].ep->address : "?", r,
-                      busy_of(cl, &c[i], r, any_pending), (long long)c[i].st.decode_left,
+                      busy_of(cl, &c[i], r, d->any_pending), (long long)c[i].st.decode_left,
                       (long long)c[i].st.inflight_tokens,
-                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, &c[i], r),
+                      (long long)sy_inflight_request_tokens(cy, &c[i]), weight_of(cl, &c[i], d, r),
                       load[i]);
     }
     sy_debug("cache-load-scorer: %s", b.data ? b.data : "");
@@ -310,20 +419,26 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
 {
     const struct cache_load *cl = state;
     double min = INFINITY;
-    bool any_pending = false;
-    double share = 1.0; /* the fair share of the requests in flight, this one included */
+    struct decision d = {
+        .any_pending = false, .share = 1.0, .common = INFINITY, .pending = 0, .any_idle = false};
     for (size_t i = 0; i < n; i++) {
-        any_pending = any_pending || c[i].st.inflight_tokens > 0;
-        share += requests_of(cl, &c[i]);
+        d.any_pending = d.any_pending || c[i].st.inflight_tokens > 0;
+        d.any_idle = d.any_idle || c[i].st.inflight_tokens <= 0;
+        d.share += requests_of(cl, &c[i]);
+        d.pending += c[i].st.inflight_tokens > 0 ? (double)c[i].st.inflight_tokens : 0.0;
+        double u = blocks_of(cy, &c[i], (double)sy_inflight_request_tokens(cy, &c[i]));
+        if (u < d.common)
+            d.common = u;
     }
-    share = n ? share / (double)n : 0.0;
+    d.share = n ? d.share / (double)n : 0.0;
+    d.pending = n ? d.pending / (double)n : 0.0;
     for (size_t i = 0; i < n; i++) {
-        scores[i] = load_of(cl, cy, &c[i], any_pending, share);
+        scores[i] = load_of(cl, cy, &c[i], &d);
         if (scores[i] < min)
             min = scores[i];
     }
     if (sy_log_get_level() <= SY_LOG_DEBUG)
-        trace(cl, cy, c, n, any_pending, scores);
+        trace(cl, cy, c, n, &d, scores);
     for (size_t i = 0; i < n; i++) {
         double v = 1.0 / (1.0 + (scores[i] - min));
         scores[i] = isnan(v) ? 0.0 : v;

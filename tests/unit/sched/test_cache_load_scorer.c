@@ -379,6 +379,188 @@ static void test_pending_batch_weight(void **state)
     teardown(&f);
 }
 
+/* The 512-token prompt whose 256-token prefix a caches (b nothing), 256 prompt tokens pending on
+ * both, a_n and b_n requests in flight, nothing decoded yet. */
+static void half_prefix(struct fixture *f, int64_t a_n, int64_t b_n)
+{
+    static struct sy_prefix_match half[2] = {{16, 32, 16, 16}, {0, 32, 16, 0}}; /* borrowed */
+    request(f, 512, half);
+    atomic_store(&f->p->eps[0]->inflight_requests, a_n);
+    atomic_store(&f->p->eps[0]->inflight_tokens, 256);
+    atomic_store(&f->p->eps[0]->decode_done, 0);
+    atomic_store(&f->p->eps[1]->inflight_requests, b_n);
+    atomic_store(&f->p->eps[1]->inflight_tokens, 256);
+    atomic_store(&f->p->eps[1]->decode_done, 0);
+}
+
+/* pendingBatchScope (with pendingBatchWeight; all by default): the tokens the pending cap's w
+ * weighs. blocks: only the uncached tokens of the prompt's indexed blocks, the prompt beyond them
+ * (a partial block) at min(n + 1, maxBatchWeight); common: only as many of those as every
+ * candidate has uncached, so what a hit saves weighs as without the cap. */
+static void test_pending_batch_scope(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    double s[2];
+    /* A 72-token prompt (4 indexed blocks of 16, 8 tokens beyond) that a holds whole; a has 40 in
+     * flight and a prefill pending (64 tokens), b 40 at half a request decoded (busy 39.5),
+     * nothing pending: b 39.5 + 8 x 72 / 512 = 40.625. With scope all a's 8-token tail weighs
+     * w 41: 40 + (64 + 41 x 8) / 512 = 40.766, and the cached prompt leaves; blocks and common
+     * keep the tail at w 8: 40 + (64 + 8 x 8) / 512 = 40.25. */
+    static struct sy_prefix_match held[2] = {{4, 4, 16, 4}, {0, 4, 16, 0}};
+    request(&f, 72, held);
+    atomic_store(&f.p->eps[0]->inflight_requests, 40);
+    atomic_store(&f.p->eps[0]->inflight_tokens, 64);
+    atomic_store(&f.p->eps[1]->inflight_requests, 40);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    atomic_store(&f.p->eps[1]->decode_done, SY_DECODE_ONE / 2);
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 40.765625 - 40.625), 1e-6);
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchScope: all\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    const char *keep[] = {"pendingBatchWeight: 64\npendingBatchScope: blocks\n",
+                          "pendingBatchWeight: 64\npendingBatchScope: common\n"};
+    for (int i = 0; i < 2; i++) {
+        scorer(&f, keep[i]);
+        score(&f, 2, s);
+        assert_float_equal(s[0], 1.0, 1e-6);
+        assert_float_equal(s[1], 1.0 / (1.0 + 40.625 - 40.25), 1e-6);
+    }
+
+    /* A 512-token prompt whose 256-token prefix a caches, 40 in flight and 256 tokens pending on
+     * both (w 41): all and blocks price the hit at w 41, a 40 + (256 + 41 x 256) / 512 = 61
+     * against b 40 + (256 + 41 x 512) / 512 = 81.5; common weighs only the 256 tokens both miss
+     * by 41, b's other 256 by 8: 65, the hit's 4 requests of the default (44.5 against 48.5). */
+    half_prefix(&f, 40, 40);
+    const char *all[] = {"pendingBatchWeight: 64\n",
+                         "pendingBatchWeight: 64\npendingBatchScope: blocks\n"};
+    for (int i = 0; i < 2; i++) {
+        scorer(&f, all[i]);
+        score(&f, 2, s);
+        assert_float_equal(s[0], 1.0, 1e-6);
+        assert_float_equal(s[1], 1.0 / (1.0 + 81.5 - 61.0), 1e-6);
+    }
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchScope: common\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 65.0 - 61.0), 1e-6);
+    scorer(&f, NULL);
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+
+    /* Without prefix-match data no block is known cached: every scope weighs the whole prompt
+     * by the pending cap, a 40 + (256 + 41 x 512) / 512 = 81.5 against b's 40 + 8 = 48 with
+     * nothing pending there. */
+    request(&f, 512, NULL);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    const char *scopes[] = {"all", "blocks", "common"};
+    for (int i = 0; i < 3; i++) {
+        char params[96];
+        snprintf(params, sizeof params, "pendingBatchWeight: 64\npendingBatchScope: %s\n",
+                 scopes[i]);
+        scorer(&f, params);
+        score(&f, 2, s);
+        assert_float_equal(s[1], 1.0, 1e-6);
+        assert_float_equal(s[0], 1.0 / (1.0 + 81.5 - 48.0), 1e-6);
+    }
+    teardown(&f);
+}
+
+/* pendingBatchAboveMean (with pendingBatchWeight; false by default): the pending cap applies only
+ * where more prompt tokens are pending than the candidates' mean. At the wave boundary only a has
+ * a prefill pending (256 against a mean of 128): as pendingBatchWeight 64 alone, b takes it. With
+ * the 512-token prompt whose prefix a caches and 256 tokens pending on both, neither is above the
+ * mean: the default's 44.5 against 48.5, not 61 against 81.5; with 768 pending on b (mean 512) b
+ * alone is capped: 40 + (768 + 41 x 512) / 512 = 82.5. */
+static void test_pending_batch_above_mean(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveMean: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+
+    half_prefix(&f, 40, 40);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0 / (1.0 + 81.5 - 61.0), 1e-6);
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveMean: true\n");
+    atomic_store(&f.p->eps[1]->inflight_tokens, 768);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 82.5 - 44.5), 1e-6);
+    teardown(&f);
+}
+
+/* pendingBatchIdlePeer (with pendingBatchWeight; false by default): the pending cap applies only
+ * while some candidate has nothing pending. At the wave boundary b has none: as
+ * pendingBatchWeight 64 alone, b takes it. With the 512-token prompt whose prefix a caches and
+ * 256 tokens pending on both, none is idle: the default's 44.5 against 48.5, not 61 against 81.5;
+ * with b idle a alone is capped: 40 + (256 + 41 x 256) / 512 = 61 against b's 40 + 8 = 48. */
+static void test_pending_batch_idle_peer(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchIdlePeer: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+
+    half_prefix(&f, 40, 40);
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+    atomic_store(&f.p->eps[1]->inflight_tokens, 0);
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 48.0), 1e-6);
+    teardown(&f);
+}
+
+/* pendingBatchAboveShare (with pendingBatchWeight; false by default): the pending cap applies only
+ * where n + 1 reaches the fair share (the candidates' requests plus this one over their number).
+ * At the wave boundary a has 32 (33 against a share of 28.5): as pendingBatchWeight 64 alone, b
+ * takes it. The 512-token prompt whose prefix a caches, 256 tokens pending on both, a 40 in
+ * flight and b 30 (share 35.5): only a is capped, 40 + (256 + 41 x 256) / 512 = 61 against b's
+ * 30 + (256 + 8 x 512) / 512 = 38.5 (pendingBatchWeight alone: 30 + (256 + 31 x 512) / 512 =
+ * 61.5, and a keeps the prefix's burst). */
+static void test_pending_batch_above_share(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    wave_boundary(&f);
+    double s[2];
+    scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveShare: true\n");
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-4);
+    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+
+    half_prefix(&f, 40, 30);
+    score(&f, 2, s);
+    assert_float_equal(s[1], 1.0, 1e-6);
+    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 38.5), 1e-6);
+    scorer(&f, "pendingBatchWeight: 64\n");
+    score(&f, 2, s);
+    assert_float_equal(s[0], 1.0, 1e-6);
+    assert_float_equal(s[1], 1.0 / (1.0 + 61.5 - 61.0), 1e-6);
+    teardown(&f);
+}
+
 /* shareSlack / shareWeight (a variant, off by default): each request in flight on an endpoint
  * beyond the candidates' fair share (their requests plus this one, over the candidates) plus
  * shareSlack counts shareWeight more. The wave boundary: a has 40 requests at 99% of their output
@@ -445,6 +627,24 @@ static void test_parameters(void **state)
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchWeight: -1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "pendingBatchWeight"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchScope: some\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingBatchScope"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchScope: [all]\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "pendingBatchScope"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchAboveMean: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "pendingBatchAboveMean"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchIdlePeer: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "pendingBatchIdlePeer"));
+    assert_int_not_equal(
+        fx_plugin_new(&fp, "cache-load-scorer", "pendingBatchAboveShare: maybe\n", err, sizeof err),
+        0);
+    assert_non_null(strstr(err, "pendingBatchAboveShare"));
     assert_int_not_equal(
         fx_plugin_new(&fp, "cache-load-scorer", "shareSlack: -1\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "shareSlack"));
@@ -555,6 +755,10 @@ int main(void)
         cmocka_unit_test(test_decoded_floor),
         cmocka_unit_test(test_floor_every_candidate),
         cmocka_unit_test(test_pending_batch_weight),
+        cmocka_unit_test(test_pending_batch_scope),
+        cmocka_unit_test(test_pending_batch_above_mean),
+        cmocka_unit_test(test_pending_batch_idle_peer),
+        cmocka_unit_test(test_pending_batch_above_share),
         cmocka_unit_test(test_share_slack),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_inert_combinations_warn),
