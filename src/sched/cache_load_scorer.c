@@ -264,6 +264,14 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (cl.share_slack < 0 && sy_param_present(params, "shareWeight"))
         sy_warn("%s:%d: %s.parameters.shareWeight: has no effect without shareSlack (plugin '%s')",
                 env->file, env->line, env->path, env->name);
+    static const char *const pb_qualifiers[] = {"pendingBatchScope", "pendingBatchAboveMean",
+                                                "pendingBatchIdlePeer", "pendingBatchAboveShare"};
+    for (size_t i = 0; cl.pending_batch == 0 && i < sizeof pb_qualifiers / sizeof *pb_qualifiers;
+         i++)
+        if (sy_param_present(params, pb_qualifiers[i]))
+            sy_warn("%s:%d: %s.parameters.%s: has no effect without pendingBatchWeight (plugin "
+                    "'%s')",
+                    env->file, env->line, env->path, pb_qualifiers[i], env->name);
     if (cl.pending_batch > 0 && cl.pending_batch <= cl.max_batch_weight)
         sy_warn("%s:%d: %s.parameters.pendingBatchWeight: %g %s maxBatchWeight %g: %s (plugin "
                 "'%s')",
