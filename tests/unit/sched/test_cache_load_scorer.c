@@ -484,22 +484,16 @@ static void test_pending_batch_above_mean(void **state)
     wave_boundary(&f);
     double s[2];
     scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveMean: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+    expect_pick(&f, 1, 17.32 - 8.24, 1e-4);
 
     half_prefix(&f, 40, 40);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+    expect_pick(&f, 0, 48.5 - 44.5, 1e-6);
     scorer(&f, "pendingBatchWeight: 64\n");
     score(&f, 2, s);
     assert_float_equal(s[1], 1.0 / (1.0 + 81.5 - 61.0), 1e-6);
     scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveMean: true\n");
     atomic_store(&f.p->eps[1]->inflight_tokens, 768);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 82.5 - 44.5), 1e-6);
+    expect_pick(&f, 0, 82.5 - 44.5, 1e-6);
     teardown(&f);
 }
 
@@ -514,20 +508,13 @@ static void test_pending_batch_idle_peer(void **state)
     struct fixture f;
     setup(&f);
     wave_boundary(&f);
-    double s[2];
     scorer(&f, "pendingBatchWeight: 64\npendingBatchIdlePeer: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+    expect_pick(&f, 1, 17.32 - 8.24, 1e-4);
 
     half_prefix(&f, 40, 40);
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 48.5 - 44.5), 1e-6);
+    expect_pick(&f, 0, 48.5 - 44.5, 1e-6);
     atomic_store(&f.p->eps[1]->inflight_tokens, 0);
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-6);
-    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 48.0), 1e-6);
+    expect_pick(&f, 1, 61.0 - 48.0, 1e-6);
     teardown(&f);
 }
 
@@ -544,20 +531,13 @@ static void test_pending_batch_above_share(void **state)
     struct fixture f;
     setup(&f);
     wave_boundary(&f);
-    double s[2];
     scorer(&f, "pendingBatchWeight: 64\npendingBatchAboveShare: true\n");
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-4);
-    assert_float_equal(s[0], 1.0 / (1.0 + 17.32 - 8.24), 1e-4);
+    expect_pick(&f, 1, 17.32 - 8.24, 1e-4);
 
     half_prefix(&f, 40, 30);
-    score(&f, 2, s);
-    assert_float_equal(s[1], 1.0, 1e-6);
-    assert_float_equal(s[0], 1.0 / (1.0 + 61.0 - 38.5), 1e-6);
+    expect_pick(&f, 1, 61.0 - 38.5, 1e-6);
     scorer(&f, "pendingBatchWeight: 64\n");
-    score(&f, 2, s);
-    assert_float_equal(s[0], 1.0, 1e-6);
-    assert_float_equal(s[1], 1.0 / (1.0 + 61.5 - 61.0), 1e-6);
+    expect_pick(&f, 0, 61.5 - 61.0, 1e-6);
     teardown(&f);
 }
 
