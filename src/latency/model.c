@@ -46,17 +46,17 @@
  *   - clamps each engineered feature to the [min, max] the TTFT fit saw;
  *   - beyond the largest waiting count the fit saw (W) cannot fall as the queue grows: it is at
  *     least the clamped prediction at waiting W (the other features as they are), plus
- *     (waiting - W) x the endpoint's wait per queued request, the median over its queued samples
- *     of (observed TTFT - the median TTFT of its unqueued samples) / waiting (the whole fleet's
- *     when it has fewer than EP_MIN queued): a per-request drain rate the fit cannot extrapolate
- *     itself; never above SANE_MAX_S. A fleet that has never queued has no drain rate: beyond
- *     W = 0 the prediction is the clamped fit's (flat), as without the guard.
- * Inside the range the fit is evidence and is left alone (its training samples are all inside,
- * so the calibration is unchanged). Making it monotone in waiting there too (the maximum over
- * waiting counts 0..waiting at fixed other features) was tried and dropped: it evaluates the fit
- * off the data (a long queue with no prefill in flight), which the log-target fit blows up past a
- * day on, and it lowered the held-out p90 coverage 0.55 -> 0.52 at 25 req/s through the
- * calibration. The guard costs 33 more snapshot words and one more dot product per prediction.
+ *     (waiting - W) x the endpoint's wait per queued request, the median over its samples of
+ *     (observed TTFT - the median TTFT at its least waiting count w0) / (waiting - w0) (w0 is 0
+ *     unless it was always queued; the whole fleet's when it has fewer than EP_MIN queued): a
+ * per-request drain rate the fit cannot extrapolate itself; never above SANE_MAX_S. A fleet that
+ * has never queued has no drain rate: beyond W = 0 the prediction is the clamped fit's (flat), as
+ * without the guard. Inside the range the fit is evidence and is left alone (its training samples
+ * are all inside, so the calibration is unchanged). Making it monotone in waiting there too (the
+ * maximum over waiting counts 0..waiting at fixed other features) was tried and dropped: it
+ * evaluates the fit off the data (a long queue with no prefill in flight), which the log-target fit
+ * blows up past a day on, and it lowered the held-out p90 coverage 0.55 -> 0.52 at 25 req/s through
+ * the calibration. The guard costs 33 more snapshot words and one more dot product per prediction.
  * TPOT is not guarded (its load curve is monotone already).
  *
  * A fit that fails (singular, IRLS non-finite), yields a non-finite coefficient, calibration or
@@ -355,33 +355,38 @@ static double clampd(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* The wait each queued request adds, from the queued samples v[n] (ratio: scratch of n): the
- * median over them of (observed TTFT - the unqueued part) / waiting, where the unqueued part is
- * the median TTFT of the samples with nothing waiting (the least TTFT of the queued ones when
- * there are none). Observed TTFT / waiting alone would count a request's own prefill and the
- * batch it joins once per request ahead (review: 8 s + 0.05 s per waiting request, seen at 1-3
- * waiting, gave ~4 s per request and 1209 s at 300 waiting). 0 when fewer than min are queued. */
+/* The wait each queued request adds, from the samples v[n] (ratio: scratch of n): with w0 the
+ * least waiting count among them (0 unless the endpoint was always queued) and base the median
+ * TTFT of the samples at w0, the median over the samples with more waiting of
+ * max(0, TTFT - base) / (waiting - w0). Observed TTFT / waiting alone would count a request's own
+ * prefill and the batch it joins once per request ahead (review: 8 s + 0.05 s per waiting
+ * request, seen at 1-3 waiting, gave ~4 s per request and 1209 s at 300 waiting); a base taken
+ * from the least queued TTFT alone would subtract most of an always-queued endpoint's queue wait
+ * (review: 40% short at 300 waiting when every sample had 50-100 waiting). 0 when fewer than min
+ * samples are queued, or none waits longer than w0. */
 static double queue_wait(const struct sample *v, size_t n, size_t min, double *ratio)
 {
-    size_t k = 0, queued = 0;
-    double least = INFINITY;
+    size_t queued = 0;
+    uint32_t w0 = UINT32_MAX;
     for (size_t i = 0; i < n; i++) {
-        if (v[i].f.waiting == 0)
-            ratio[k++] = v[i].y;
-        else if (queued++, v[i].y < least)
-            least = v[i].y;
+        queued += v[i].f.waiting > 0;
+        if (v[i].f.waiting < w0)
+            w0 = v[i].f.waiting;
     }
     if (queued < min || queued == 0)
         return 0.0;
-    double base = least;
-    if (k) {
-        qsort(ratio, k, sizeof(double), cmp_double);
-        base = ratio[k / 2];
-    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].f.waiting == w0)
+            ratio[k++] = v[i].y;
+    qsort(ratio, k, sizeof(double), cmp_double);
+    double base = ratio[k / 2];
     k = 0;
     for (size_t i = 0; i < n; i++)
-        if (v[i].f.waiting > 0)
-            ratio[k++] = v[i].y > base ? (v[i].y - base) / (double)v[i].f.waiting : 0.0;
+        if (v[i].f.waiting > w0)
+            ratio[k++] = v[i].y > base ? (v[i].y - base) / (double)(v[i].f.waiting - w0) : 0.0;
+    if (!k)
+        return 0.0;
     qsort(ratio, k, sizeof(double), cmp_double);
     return ratio[k / 2];
 }
