@@ -264,14 +264,20 @@ static int create(const struct sy_yaml_node *params, const struct sy_plugin_env 
     if (cl.share_slack < 0 && sy_param_present(params, "shareWeight"))
         sy_warn("%s:%d: %s.parameters.shareWeight: has no effect without shareSlack (plugin '%s')",
                 env->file, env->line, env->path, env->name);
-    static const char *const pb_qualifiers[] = {"pendingBatchScope", "pendingBatchAboveMean",
-                                                "pendingBatchIdlePeer", "pendingBatchAboveShare"};
+    /* the qualifiers of pendingBatchWeight's cap, at a value that would change something */
+    const struct {
+        const char *key;
+        bool set;
+    } pb_qualifiers[] = {{"pendingBatchScope", cl.pb_scope != PB_ALL},
+                         {"pendingBatchAboveMean", cl.pb_above_mean},
+                         {"pendingBatchIdlePeer", cl.pb_idle_peer},
+                         {"pendingBatchAboveShare", cl.pb_above_share}};
     for (size_t i = 0; cl.pending_batch == 0 && i < sizeof pb_qualifiers / sizeof *pb_qualifiers;
          i++)
-        if (sy_param_present(params, pb_qualifiers[i]))
+        if (pb_qualifiers[i].set)
             sy_warn("%s:%d: %s.parameters.%s: has no effect without pendingBatchWeight (plugin "
                     "'%s')",
-                    env->file, env->line, env->path, pb_qualifiers[i], env->name);
+                    env->file, env->line, env->path, pb_qualifiers[i].key, env->name);
     if (cl.pending_batch > 0 && cl.pending_batch <= cl.max_batch_weight)
         sy_warn("%s:%d: %s.parameters.pendingBatchWeight: %g %s maxBatchWeight %g: %s (plugin "
                 "'%s')",
