@@ -49,14 +49,15 @@
  *     (waiting - W) x the endpoint's wait per queued request, the median over its samples of
  *     (observed TTFT - the median TTFT at its least waiting count w0) / (waiting - w0) (w0 is 0
  *     unless it was always queued; the whole fleet's when it has fewer than EP_MIN queued): a
- * per-request drain rate the fit cannot extrapolate itself; never above SANE_MAX_S. A fleet that
- * has never queued has no drain rate: beyond W = 0 the prediction is the clamped fit's (flat), as
- * without the guard. Inside the range the fit is evidence and is left alone (its training samples
- * are all inside, so the calibration is unchanged). Making it monotone in waiting there too (the
- * maximum over waiting counts 0..waiting at fixed other features) was tried and dropped: it
- * evaluates the fit off the data (a long queue with no prefill in flight), which the log-target fit
- * blows up past a day on, and it lowered the held-out p90 coverage 0.55 -> 0.52 at 25 req/s through
- * the calibration. The guard costs 33 more snapshot words and one more dot product per prediction.
+ *     per-request drain rate the fit cannot extrapolate itself; never above SANE_MAX_S. A fleet
+ *     that has never queued has no drain rate: beyond W = 0 the prediction is the clamped fit's
+ *     (flat), as without the guard.
+ * Inside the range the fit is evidence and is left alone (its training samples are all inside,
+ * so the calibration is unchanged). Making it monotone in waiting there too (the maximum over
+ * waiting counts 0..waiting at fixed other features) was tried and dropped: it evaluates the fit
+ * off the data (a long queue with no prefill in flight), which the log-target fit blows up past a
+ * day on, and it lowered the held-out p90 coverage 0.55 -> 0.52 at 25 req/s through the
+ * calibration. The guard costs 33 more snapshot words and one more dot product per prediction.
  * TPOT is not guarded (its load curve is monotone already).
  *
  * A fit that fails (singular, IRLS non-finite), yields a non-finite coefficient, calibration or
