@@ -310,7 +310,7 @@ static double requests_of(const struct cache_load *cl, const struct sy_sched_can
 struct decision {
     bool any_pending; /* a candidate has a prefill pending */
     double share;     /* the fair share of the requests in flight, this one included */
-    double common;    /* the least uncached indexed-block tokens over the candidates */
+    double common;    /* the least uncached indexed-block tokens over the candidates (common) */
     double pending;   /* the mean pending prompt tokens over the candidates */
     bool any_idle;    /* a candidate has no prompt tokens pending */
 };
@@ -357,9 +357,8 @@ static double blocks_of(const struct sy_sched_cycle *cy, const struct sy_sched_c
  * pending. */
 static double weighted_cost(const struct cache_load *cl, const struct sy_sched_cycle *cy,
                             const struct sy_sched_candidate *c, const struct decision *d, double n,
-                            double cost)
+                            double w, double cost)
 {
-    double w = weight_of(cl, c, d, n);
     if (cl->pb_scope == PB_ALL || !pending_capped(cl, c, d))
         return w * cost;
     double in = blocks_of(cy, c, cost);
@@ -396,7 +395,7 @@ static double load_of(const struct cache_load *cl, const struct sy_sched_cycle *
                         ? n - d->share - cl->share_slack
                         : 0.0;
     return busy_of(cl, c, n, d->any_pending) + cl->share_weight * excess +
-           (pw * pending + weighted_cost(cl, cy, c, d, n, cost)) / cl->tokens_per_request;
+           (pw * pending + weighted_cost(cl, cy, c, d, n, w, cost)) / cl->tokens_per_request;
 }
 
 /* logLevel debug: one line per decision with every candidate's inputs (n, pending tokens, this
@@ -440,9 +439,11 @@ static void score(void *state, struct sy_sched_cycle *cy, const struct sy_sched_
         d.any_idle = d.any_idle || c[i].st.inflight_tokens <= 0;
         d.share += requests_of(cl, &c[i]);
         d.pending += c[i].st.inflight_tokens > 0 ? (double)c[i].st.inflight_tokens : 0.0;
-        double u = blocks_of(cy, &c[i], (double)sy_inflight_request_tokens(cy, &c[i]));
-        if (u < d.common)
-            d.common = u;
+        if (cl->pb_scope == PB_COMMON) { /* only pendingBatchScope common reads it */
+            double u = blocks_of(cy, &c[i], (double)sy_inflight_request_tokens(cy, &c[i]));
+            if (u < d.common)
+                d.common = u;
+        }
     }
     d.share = n ? d.share / (double)n : 0.0;
     d.pending = n ? d.pending / (double)n : 0.0;
