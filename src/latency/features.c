@@ -38,7 +38,7 @@ void sy_latency__features(const struct sy_latency_features *f, double *x)
     x[2] = kv;
     x[3] = in;
     x[4] = eff;
-    x[5] = (double)f->waiting;
+    x[SY_LATENCY_FEAT_WAITING] = (double)f->waiting;
     x[6] = (double)f->running;
     x[7] = pf;
     x[8] = (double)f->decode_tokens_inflight / 1e4;

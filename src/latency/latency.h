@@ -35,6 +35,8 @@ struct sy_latency_features {
 
 /* Engineered feature vector length (features.c). */
 #define SY_LATENCY_NFEAT 16
+/* Position of the waiting count in that vector (the TTFT queue guard's axis). */
+#define SY_LATENCY_FEAT_WAITING 5
 
 struct sy_latency_config {
     double quantile;      /* predicted quantile, 0.9 as llm-d's reg:quantileerror alpha */

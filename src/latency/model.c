@@ -392,36 +392,40 @@ static double queue_wait(const struct sample *v, size_t n, size_t min, double *r
     return ratio[k / 2];
 }
 
-/* The clamped fit's linear predictor for f at waiting count w (features 1, 5 and 11 follow it). */
-static double clamped_lin(const double *beta, const struct guard *g, const double *x, double w)
+/* The clamped fit's linear predictor for f at waiting count w (queued when w > 0): the features
+ * come from features.c, so the guard knows no feature's position. */
+static double clamped_lin(const double *beta, const struct guard *g,
+                          const struct sy_latency_features *f, uint32_t w)
 {
+    struct sy_latency_features at = *f;
+    at.waiting = w;
+    at.queued = f->queued || w > 0;
+    double x[SY_LATENCY_NFEAT];
+    sy_latency__features(&at, x);
     double p = beta[0];
-    for (int k = 1; k < SY_LATENCY_NFEAT; k++) {
-        double xk = k == 1 ? (w > 0 ? 1.0 : x[1]) : k == 5 ? w : k == 11 ? w * x[7] : x[k];
-        p += beta[k] * clampd(xk, g->lo[k], g->hi[k]);
-    }
+    for (int k = 1; k < SY_LATENCY_NFEAT; k++)
+        p += beta[k] * clampd(x[k], g->lo[k], g->hi[k]);
     return p;
 }
 
 /* The guarded TTFT prediction (model.c top comment): the fit with features clamped to [lo, hi],
- * times cal; beyond the largest waiting count seen W = hi[5], at least the prediction at W plus
- * qs per request waiting beyond W. */
+ * times cal; beyond the largest waiting count seen W (the waiting feature's hi), at least the
+ * prediction at W plus qs per request waiting beyond W. */
 static double guarded_ttft(const double *beta, const struct guard *g, double cal,
                            const struct sy_latency_features *f, bool logt)
 {
-    double x[SY_LATENCY_NFEAT];
-    sy_latency__features(f, x);
-    double w = x[5], W = g->hi[5];
-    double lin = clamped_lin(beta, g, x, w);
-    if (w > W) {
-        double edge = clamped_lin(beta, g, x, W);
+    double W = g->hi[SY_LATENCY_FEAT_WAITING];
+    bool beyond = (double)f->waiting > W;
+    double lin = clamped_lin(beta, g, f, f->waiting);
+    if (beyond) {
+        double edge = clamped_lin(beta, g, f, (uint32_t)W);
         lin = edge > lin ? edge : lin;
     }
     if (logt)
         lin = exp(lin > 50.0 ? 50.0 : lin);
     double p = (lin > FLOOR_S ? lin : FLOOR_S) * cal;
-    if (w > W)
-        p += g->qs * (w - W);
+    if (beyond)
+        p += g->qs * ((double)f->waiting - W);
     return p < SANE_MAX_S ? p : SANE_MAX_S; /* a bogus scrape of 4e9 waiting: a day, no more */
 }
 
